@@ -1,0 +1,109 @@
+//===- DSKernelOps.cpp - ds kernel-level op verifiers ---------------------===//
+#include "DSVerifyUtils.h"
+#include "ds/DSDialect.h"
+
+using namespace mlir;
+using namespace mlir::ds;
+using namespace mlir::ds::detail;
+
+static RankedTensorType rt(Value v) {
+  return cast<RankedTensorType>(v.getType());
+}
+
+LogicalResult RopeOp::verify() {
+  auto t = getInput().getType();
+  int64_t dr = getConfig().getQkRopeHeadDim();
+  if (t.getRank() < 2 || t.getRank() > 3 || t.getShape().back() != dr)
+    return emitOpError() << "input must be [tokens, (heads,) " << dr
+                         << "], got " << shapeString(t.getShape());
+  return success();
+}
+
+LogicalResult CacheWriteOp::verify() {
+  auto cache = getCache().getType();
+  int64_t dc = rt(getLatent()).getShape().back();
+  int64_t dr = rt(getRopeKey()).getShape().back();
+  if (dc + dr != cache.getWidth())
+    return emitOpError() << "latent (" << dc << ") + rope key (" << dr
+                         << ") must fill the cache width ("
+                         << cache.getWidth() << ")";
+  if (static_cast<int64_t>(getLayer()) >= cache.getNumLayers())
+    return emitOpError() << "layer (" << getLayer()
+                         << ") must be < the cache's num_layers ("
+                         << cache.getNumLayers() << ")";
+  return success();
+}
+
+LogicalResult LatentAttentionOp::verify() {
+  auto ql = rt(getQLatent()), qr = rt(getQRope());
+  auto cache = getCache().getType();
+  if (ql.getRank() != 3 || qr.getRank() != 3)
+    return emitOpError() << "queries must be [tokens, heads, dim]";
+  int64_t dc = ql.getDimSize(2), dr = qr.getDimSize(2);
+  if (dc + dr != cache.getWidth())
+    return emitOpError() << "query widths (" << dc << " + " << dr
+                         << ") must equal the cache width ("
+                         << cache.getWidth() << ")";
+  if (static_cast<int64_t>(getLayer()) >= cache.getNumLayers())
+    return emitOpError() << "layer (" << getLayer()
+                         << ") must be < the cache's num_layers ("
+                         << cache.getNumLayers() << ")";
+  return expectShape(*this, "result", getResult(),
+                     {kDyn, ql.getDimSize(1), dc});
+}
+
+LogicalResult HeadMatmulOp::verify() {
+  auto in = getInput().getType();
+  auto w = getWeight().getType();
+  if (in.getRank() != 3 || w.getRank() != 2)
+    return emitOpError() << "input must be [tokens, heads, k] and weight 2-D";
+  int64_t heads = in.getDimSize(1), group = getGroup(), rows = getRows();
+  if (w.getDimSize(0) != heads * group || getOffset() + rows > group)
+    return emitOpError() << "weight rows (" << w.getDimSize(0)
+                         << ") must be heads (" << heads << ") x group ("
+                         << group << ") with offset + rows <= group";
+  int64_t k = getTranspose() ? w.getDimSize(1) : rows;
+  int64_t n = getTranspose() ? rows : w.getDimSize(1);
+  if (in.getDimSize(2) != k)
+    return emitOpError() << "input width (" << in.getDimSize(2)
+                         << ") must be " << k;
+  return expectShape(*this, "result", getResult(), {kDyn, heads, n});
+}
+
+LogicalResult MoERouteOp::verify() {
+  auto cfg = getConfig();
+  if (failed(expectShape(*this, "logits", getLogits(),
+                         {kDyn, cfg.getNumExperts()})) ||
+      failed(expectShape(*this, "expert_ids", getExpertIds(),
+                         {kDyn, cfg.getTopK()})) ||
+      failed(expectShape(*this, "weights", getWeights(),
+                         {kDyn, cfg.getTopK()})))
+    return failure();
+  if (cfg.hasBias() != static_cast<bool>(getBias()))
+    return emitOpError() << "a router bias is needed exactly for noaux_tc";
+  return success();
+}
+
+LogicalResult MoEPermuteOp::verify() {
+  int64_t e = getNumExperts();
+  if (failed(expectShape(*this, "offsets", getOffsets(), {e + 1})))
+    return failure();
+  int64_t d = getInput().getType().getShape().back();
+  return expectShape(*this, "permuted", getPermuted(), {kDyn, d});
+}
+
+LogicalResult GroupedMatmulOp::verify() {
+  auto w = getWeights().getType();
+  if (w.getRank() != 3)
+    return emitOpError() << "weights must be [experts, out, in]";
+  if (failed(expectShape(*this, "offsets", getOffsets(),
+                         {w.getDimSize(0) + 1})) ||
+      failed(expectShape(*this, "input", getInput(), {kDyn, w.getDimSize(2)})))
+    return failure();
+  return expectShape(*this, "result", getResult(), {kDyn, w.getDimSize(1)});
+}
+
+LogicalResult MoECombineOp::verify() {
+  int64_t d = getExpertOut().getType().getShape().back();
+  return expectShape(*this, "result", getResult(), {kDyn, d});
+}

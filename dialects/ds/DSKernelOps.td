@@ -1,0 +1,208 @@
+//===- DSKernelOps.td - ds kernel-level operations -------------*- tablegen -*-===//
+//
+// What ds-absorb-mla and ds-dispatch-experts rewrite the model-level ops
+// into: each op is one kernel with tensor semantics. The conversions lower
+// them to loops (CPU) or thread mappings (GPU) from this one description;
+// nothing here knows it is running DeepSeek.
+//
+//===----------------------------------------------------------------------===//
+#ifndef DS_KERNEL_OPS_TD
+#define DS_KERNEL_OPS_TD
+
+include "ds/DSBase.td"
+include "ds/DSAttrs.td"
+include "ds/DSTypes.td"
+include "mlir/Interfaces/SideEffectInterfaces.td"
+
+def DS_RopeOp : DS_Op<"rope", [Pure, AllTypesMatch<["input", "result"]>]> {
+  let summary = "rotary embedding of interleaved pairs, with YaRN frequencies";
+  let description = [{
+    Rotates pairs (x[2i], x[2i+1]) of the last dimension of `input`
+    ([tokens, heads, rope_dim] or [tokens, rope_dim]) by `position * f_i`,
+    with f_i from `rope_theta` and the YaRN correction of `config`.
+
+    ```mlir
+    %r = ds.rope %x, %pos {config = #ds.mla_config<...>} : tensor<?x2x4xf32>, tensor<?xi32>
+    ```
+  }];
+  let arguments = (ins RankedTensorOf<[F32]>:$input, 1DTensorOf<[I32]>:$positions,
+                       DS_MLAConfigAttr:$config);
+  let results = (outs RankedTensorOf<[F32]>:$result);
+  let assemblyFormat = "$input `,` $positions attr-dict `:` type($input) `,` type($positions)";
+  let hasVerifier = 1;
+}
+
+def DS_CacheWriteOp : DS_Op<"cache_write", [Pure,
+    AllTypesMatch<["cache", "result"]>]> {
+  let summary = "store latents and rope keys of new tokens into the cache";
+  let description = [{
+    Row `positions[t]` of layer `layer` receives `concat(latent[t], rope_key[t])`.
+
+    ```mlir
+    %c1 = ds.cache_write %c0, %lat, %kpe, %pos {layer = 0 : i64}
+        : !ds.latent_cache<...>, tensor<?x16xf32>, tensor<?x4xf32>, tensor<?xi32>
+    ```
+  }];
+  let arguments = (ins DS_LatentCacheType:$cache, RankedTensorOf<[F32]>:$latent,
+                       RankedTensorOf<[F32]>:$rope_key, 1DTensorOf<[I32]>:$positions,
+                       ConfinedAttr<I64Attr, [IntNonNegative]>:$layer);
+  let results = (outs DS_LatentCacheType:$result);
+  let assemblyFormat = [{
+    $cache `,` $latent `,` $rope_key `,` $positions attr-dict `:` qualified(type($cache))
+    `,` type($latent) `,` type($rope_key) `,` type($positions)
+  }];
+  let hasVerifier = 1;
+}
+
+def DS_LatentAttentionOp : DS_Op<"latent_attention", [Pure]> {
+  let summary = "multi-query attention over the latent cache (absorbed MLA)";
+  let description = [{
+    For token t and head h, with c/k_pe the cache rows of `layer`:
+    `score(s) = scale * (q_latent[t,h] . c(s) + q_rope[t,h] . k_pe(s))` for
+    s <= positions[t]; `result[t,h] = softmax_s(score) . c(s)`, a vector of
+    kv_lora_rank values. The key is the whole 576-wide cache row and the
+    value its first kv_lora_rank values: no per-head K/V is ever built.
+
+    ```mlir
+    %u = ds.latent_attention %ql, %qr, %cache, %pos {layer = 0 : i64, scale = 0.3 : f64}
+        : tensor<?x2x16xf32>, tensor<?x2x4xf32>, !ds.latent_cache<...>, tensor<?xi32> -> tensor<?x2x16xf32>
+    ```
+  }];
+  let arguments = (ins RankedTensorOf<[F32]>:$q_latent, RankedTensorOf<[F32]>:$q_rope,
+                       DS_LatentCacheType:$cache, 1DTensorOf<[I32]>:$positions,
+                       ConfinedAttr<I64Attr, [IntNonNegative]>:$layer, F64Attr:$scale);
+  let results = (outs RankedTensorOf<[F32]>:$result);
+  let assemblyFormat = [{
+    $q_latent `,` $q_rope `,` $cache `,` $positions attr-dict `:` type($q_latent) `,`
+    type($q_rope) `,` qualified(type($cache)) `,` type($positions) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+def DS_HeadMatmulOp : DS_Op<"head_matmul", [Pure]> {
+  let summary = "one small matmul per head against a per-head slice of a weight";
+  let description = [{
+    `input` is [tokens, heads, K]. `weight` is [heads * group, C] (the
+    kv_b_proj layout): head h owns rows [h*group + offset, h*group + offset + rows).
+    Without `transpose`: result[t,h,c] = sum_k input[t,h,k] * W_h[k, c]
+    (K == rows, result width C). With `transpose`: result[t,h,r] =
+    sum_c input[t,h,c] * W_h[r, c] (K == C, result width rows).
+
+    ```mlir
+    %ql = ds.head_matmul %qn, %kvb {group = 16 : i64, offset = 0 : i64, rows = 8 : i64}
+        : tensor<?x2x8xf32>, tensor<32x16xf32> -> tensor<?x2x16xf32>
+    ```
+  }];
+  let arguments = (ins RankedTensorOf<[F32]>:$input, DS_WeightTensor:$weight,
+                       ConfinedAttr<I64Attr, [IntPositive]>:$group,
+                       ConfinedAttr<I64Attr, [IntNonNegative]>:$offset,
+                       ConfinedAttr<I64Attr, [IntPositive]>:$rows,
+                       UnitAttr:$transpose);
+  let results = (outs RankedTensorOf<[F32]>:$result);
+  let assemblyFormat = [{
+    $input `,` $weight attr-dict `:` type($input) `,` type($weight) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+def DS_SiluMulOp : DS_Op<"silu_mul", [Pure, AllTypesMatch<["gate", "up", "result"]>]> {
+  let summary = "silu(gate) * up, elementwise";
+  let description = [{
+    ```mlir
+    %h = ds.silu_mul %g, %u : tensor<?x48xf32>
+    ```
+  }];
+  let arguments = (ins RankedTensorOf<[F32]>:$gate, RankedTensorOf<[F32]>:$up);
+  let results = (outs RankedTensorOf<[F32]>:$result);
+  let assemblyFormat = "$gate `,` $up attr-dict `:` type($result)";
+}
+
+def DS_MoERouteOp : DS_Op<"moe_route", [Pure]> {
+  let summary = "expert selection and routing weights from router logits";
+  let description = [{
+    From router logits [tokens, experts]: scores (softmax or sigmoid), the
+    selection score (plus `bias` for noaux_tc), group limiting, top-k, then
+    weights taken from the scores and normalised/scaled by the V2 or V3 rule
+    (SEMANTICS.md). Results: expert ids [tokens, top_k] and weights.
+
+    ```mlir
+    %ids, %w = ds.moe_route %logits bias(%b) {config = #ds.moe_config<...>}
+        : tensor<?x8xf32> bias(tensor<8xf32>) -> tensor<?x2xi32>, tensor<?x2xf32>
+    ```
+  }];
+  let arguments = (ins RankedTensorOf<[F32]>:$logits,
+                       Optional<RankedTensorOf<[F32, BF16, F16]>>:$bias,
+                       DS_MoEConfigAttr:$config);
+  let results = (outs RankedTensorOf<[I32]>:$expert_ids, RankedTensorOf<[F32]>:$weights);
+  let assemblyFormat = [{
+    $logits (`bias` `(` $bias^ `)`)? attr-dict `:` type($logits)
+    (`bias` `(` type($bias)^ `)`)? `->` type($expert_ids) `,` type($weights)
+  }];
+  let hasVerifier = 1;
+}
+
+def DS_MoEPermuteOp : DS_Op<"moe_permute", [Pure]> {
+  let summary = "gather token rows grouped by expert";
+  let description = [{
+    Orders the tokens x top_k (token, slot) pairs by expert, stably.
+    `permuted` holds the input row of each pair in that order; `offsets`
+    [experts + 1] delimits each expert's rows; `row_of_slot` [tokens * top_k]
+    gives, for pair t*top_k + j, its row in `permuted` (used by combine).
+
+    ```mlir
+    %xp, %off, %rows = ds.moe_permute %x, %ids {num_experts = 8 : i64}
+        : tensor<?x32xf32>, tensor<?x2xi32> -> tensor<?x32xf32>, tensor<9xi32>, tensor<?xi32>
+    ```
+  }];
+  let arguments = (ins RankedTensorOf<[F32]>:$input, RankedTensorOf<[I32]>:$expert_ids,
+                       ConfinedAttr<I64Attr, [IntPositive]>:$num_experts);
+  let results = (outs RankedTensorOf<[F32]>:$permuted, 1DTensorOf<[I32]>:$offsets,
+                      1DTensorOf<[I32]>:$row_of_slot);
+  let assemblyFormat = [{
+    $input `,` $expert_ids attr-dict `:` type($input) `,` type($expert_ids) `->`
+    type($permuted) `,` type($offsets) `,` type($row_of_slot)
+  }];
+  let hasVerifier = 1;
+}
+
+def DS_GroupedMatmulOp : DS_Op<"grouped_matmul", [Pure]> {
+  let summary = "per-expert y = x W_e^T over the rows each expert received";
+  let description = [{
+    Rows [offsets[e], offsets[e+1]) of `input` are multiplied by
+    `weights[e]^T` ([experts, N, K], HF layout). Experts with no rows cost
+    nothing: only selected experts are touched.
+
+    ```mlir
+    %y = ds.grouped_matmul %xp, %w, %off : tensor<?x32xf32>, tensor<8x12x32xf32>, tensor<9xi32> -> tensor<?x12xf32>
+    ```
+  }];
+  let arguments = (ins RankedTensorOf<[F32]>:$input, DS_WeightTensor:$weights,
+                       1DTensorOf<[I32]>:$offsets);
+  let results = (outs RankedTensorOf<[F32]>:$result);
+  let assemblyFormat = [{
+    $input `,` $weights `,` $offsets attr-dict `:` type($input) `,` type($weights)
+    `,` type($offsets) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+def DS_MoECombineOp : DS_Op<"moe_combine", [Pure]> {
+  let summary = "weighted sum of each token's expert outputs";
+  let description = [{
+    result[t] = sum_j weights[t, j] * expert_out[row_of_slot[t * top_k + j]].
+
+    ```mlir
+    %y = ds.moe_combine %yp, %rows, %w : tensor<?x32xf32>, tensor<?xi32>, tensor<?x2xf32> -> tensor<?x32xf32>
+    ```
+  }];
+  let arguments = (ins RankedTensorOf<[F32]>:$expert_out, 1DTensorOf<[I32]>:$row_of_slot,
+                       RankedTensorOf<[F32]>:$weights);
+  let results = (outs RankedTensorOf<[F32]>:$result);
+  let assemblyFormat = [{
+    $expert_out `,` $row_of_slot `,` $weights attr-dict `:` type($expert_out) `,`
+    type($row_of_slot) `,` type($weights) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+#endif // DS_KERNEL_OPS_TD

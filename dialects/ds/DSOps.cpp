@@ -1,0 +1,260 @@
+//===- DSOps.cpp - ds op verifiers ----------------------------------------===//
+//
+// Verifiers are the first line of defence against bad input: every shape or
+// configuration the semantics forbid is reported here with the expected and
+// the observed values, before any pass touches the op.
+//
+//===----------------------------------------------------------------------===//
+#include "ds/DSDialect.h"
+#include "DSVerifyUtils.h"
+
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/OpImplementation.h"
+#include "llvm/ADT/STLExtras.h"
+
+using namespace mlir;
+using namespace mlir::ds;
+
+#define GET_OP_CLASSES
+#include "ds/DSOps.cpp.inc"
+
+using namespace mlir::ds::detail;
+
+//===----------------------------------------------------------------------===//
+// Weights
+//===----------------------------------------------------------------------===//
+
+LogicalResult WeightOp::verify() {
+  if (getName().empty())
+    return emitOpError() << "weight name must not be empty";
+  if (!getResult().getType().hasStaticShape())
+    return emitOpError() << "weight '" << getName()
+                         << "' must have a static shape";
+  return success();
+}
+
+LogicalResult StackedWeightOp::verify() {
+  StringRef pattern = getPattern();
+  if (pattern.count('*') != 1)
+    return emitOpError() << "pattern '" << pattern
+                         << "' must contain exactly one '*' (the member index)";
+  auto type = getResult().getType();
+  if (!type.hasStaticShape() || type.getRank() < 2)
+    return emitOpError() << "stacked weight '" << pattern
+                         << "' must have a static shape of rank >= 2";
+  return success();
+}
+
+std::string StackedWeightOp::getMemberName(int64_t index) {
+  auto [head, tail] = getPattern().split('*');
+  return (head + std::to_string(index) + tail).str();
+}
+
+LogicalResult DequantizeOp::verify() {
+  auto w = getWeight().getType();
+  auto r = getResult().getType();
+  if (w.getShape() != r.getShape())
+    return emitOpError() << "result shape " << shapeString(r.getShape())
+                         << " must equal the weight shape "
+                         << shapeString(w.getShape());
+  if (w.getRank() < 2 || !w.hasStaticShape())
+    return emitOpError() << "weight must have a static shape of rank >= 2";
+  int64_t b = getBlockSize();
+  SmallVector<int64_t> expected(w.getShape());
+  int64_t rank = expected.size();
+  expected[rank - 2] = ceilDiv(expected[rank - 2], b);
+  expected[rank - 1] = ceilDiv(expected[rank - 1], b);
+  return expectShape(*this, "scale_inv", getScaleInv(), expected);
+}
+
+//===----------------------------------------------------------------------===//
+// Dense building blocks
+//===----------------------------------------------------------------------===//
+
+LogicalResult EmbeddingOp::verify() {
+  auto table = getTable().getType();
+  if (table.getRank() != 2)
+    return emitOpError() << "table must be [vocab, hidden], got "
+                         << shapeString(table.getShape());
+  if (failed(expectShape(*this, "result", getResult(),
+                         {kDyn, table.getDimSize(1)})))
+    return failure();
+  return sameTokens(*this, getIds(), getResult());
+}
+
+static LogicalResult verifyEps(Operation *op, APFloat eps) {
+  if (eps.convertToDouble() > 0)
+    return success();
+  return op->emitOpError() << "eps (" << formatF64(eps.convertToDouble())
+                           << ") must be positive";
+}
+
+LogicalResult RMSNormOp::verify() {
+  if (failed(verifyEps(*this, getEps())))
+    return failure();
+  FailureOr<int64_t> d = featureSize(*this, "input", getInput());
+  if (failed(d) || failed(expectShape(*this, "weight", getWeight(), {*d})))
+    return failure();
+  if (getInput().getType() != getResult().getType())
+    return emitOpError() << "result type must equal the input type";
+  return success();
+}
+
+LogicalResult LinearOp::verify() {
+  FailureOr<int64_t> in = featureSize(*this, "input", getInput());
+  if (failed(in))
+    return failure();
+  auto w = getWeight().getType();
+  if (w.getRank() != 2)
+    return emitOpError() << "weight must be [out, in], got "
+                         << shapeString(w.getShape());
+  if (w.getDimSize(1) != *in)
+    return emitOpError() << "weight in-features (" << w.getDimSize(1)
+                         << ") must equal the input features (" << *in << ")";
+  if (failed(expectShape(*this, "result", getResult(),
+                         {kDyn, w.getDimSize(0)})))
+    return failure();
+  return sameTokens(*this, getInput(), getResult());
+}
+
+LogicalResult MLPOp::verify() {
+  FailureOr<int64_t> d = featureSize(*this, "input", getInput());
+  if (failed(d))
+    return failure();
+  auto g = getGate().getType();
+  if (g.getRank() != 2 || g.getDimSize(1) != *d)
+    return emitOpError() << "gate must be [intermediate, " << *d << "], got "
+                         << shapeString(g.getShape());
+  int64_t f = g.getDimSize(0);
+  if (failed(expectShape(*this, "up", getUp(), {f, *d})) ||
+      failed(expectShape(*this, "down", getDown(), {*d, f})) ||
+      failed(expectShape(*this, "result", getResult(), {kDyn, *d})))
+    return failure();
+  return sameTokens(*this, getInput(), getResult());
+}
+
+LogicalResult LMHeadOp::verify() {
+  if (failed(verifyEps(*this, getEps())))
+    return failure();
+  FailureOr<int64_t> d = featureSize(*this, "input", getInput());
+  if (failed(d) || failed(expectShape(*this, "norm", getNorm(), {*d})))
+    return failure();
+  auto head = getHead().getType();
+  if (head.getRank() != 2 || head.getDimSize(1) != *d)
+    return emitOpError() << "head must be [vocab, " << *d << "], got "
+                         << shapeString(head.getShape());
+  if (failed(expectShape(*this, "result", getResult(),
+                         {kDyn, head.getDimSize(0)})))
+    return failure();
+  return sameTokens(*this, getInput(), getResult());
+}
+
+//===----------------------------------------------------------------------===//
+// MLA
+//===----------------------------------------------------------------------===//
+
+LogicalResult MLAOp::verify() {
+  MLAConfigAttr cfg = getConfig();
+  FailureOr<int64_t> d = featureSize(*this, "input", getInput());
+  if (failed(d))
+    return failure();
+  int64_t h = cfg.getNumHeads(), dn = cfg.getQkNopeHeadDim(),
+          dr = cfg.getQkRopeHeadDim(), dv = cfg.getVHeadDim(),
+          dc = cfg.getKvLoraRank();
+
+  auto cache = getCache().getType();
+  if (cache != getCacheOut().getType())
+    return emitOpError() << "cache result type must equal the cache operand";
+  if (cache.getWidth() != dc + dr)
+    return emitOpError() << "latent cache width (" << cache.getWidth()
+                         << ") must equal kv_lora_rank + qk_rope_head_dim ("
+                         << dc << " + " << dr << " = " << dc + dr << ")";
+  if (static_cast<int64_t>(getLayer()) >= cache.getNumLayers())
+    return emitOpError() << "layer (" << getLayer()
+                         << ") must be < the cache's num_layers ("
+                         << cache.getNumLayers() << ")";
+
+  bool hasLora = getQAProj() || getQANorm() || getQBProj();
+  if (hasLora && (!getQAProj() || !getQANorm() || !getQBProj()))
+    return emitOpError() << "q_a_proj, q_a_norm and q_b_proj go together";
+  if (std::optional<int64_t> dq = cfg.getQLoraRank()) {
+    if (!hasLora || getQProj())
+      return emitOpError() << "q_lora_rank (" << *dq
+                           << ") is set: queries need q_a_proj, q_a_norm, "
+                              "q_b_proj and no q_proj";
+    if (failed(expectShape(*this, "q_a_proj", getQAProj(), {*dq, *d})) ||
+        failed(expectShape(*this, "q_a_norm", getQANorm(), {*dq})) ||
+        failed(expectShape(*this, "q_b_proj", getQBProj(),
+                           {h * (dn + dr), *dq})))
+      return failure();
+  } else {
+    if (hasLora || !getQProj())
+      return emitOpError() << "q_lora_rank is absent: queries need q_proj "
+                              "and no q_a_proj/q_a_norm/q_b_proj";
+    if (failed(expectShape(*this, "q_proj", getQProj(), {h * (dn + dr), *d})))
+      return failure();
+  }
+  if (failed(expectShape(*this, "kv_a_proj", getKvAProj(), {dc + dr, *d})) ||
+      failed(expectShape(*this, "kv_a_norm", getKvANorm(), {dc})) ||
+      failed(expectShape(*this, "kv_b_proj", getKvBProj(),
+                         {h * (dn + dv), dc})) ||
+      failed(expectShape(*this, "o_proj", getOProj(), {*d, h * dv})) ||
+      failed(expectShape(*this, "result", getResult(), {kDyn, *d})))
+    return failure();
+  int64_t tokens = getInput().getType().getDimSize(0);
+  int64_t positions = getPositions().getType().getDimSize(0);
+  if (!ShapedType::isDynamic(tokens) && !ShapedType::isDynamic(positions) &&
+      tokens != positions)
+    return emitOpError() << "positions (" << positions
+                         << ") must have one entry per token (" << tokens
+                         << ")";
+  return sameTokens(*this, getInput(), getResult());
+}
+
+//===----------------------------------------------------------------------===//
+// MoE
+//===----------------------------------------------------------------------===//
+
+LogicalResult MoEOp::verify() {
+  MoEConfigAttr cfg = getConfig();
+  FailureOr<int64_t> d = featureSize(*this, "input", getInput());
+  if (failed(d))
+    return failure();
+  int64_t e = cfg.getNumExperts(), f = cfg.getIntermediateSize(),
+          ns = cfg.getNSharedExperts();
+  if (failed(expectShape(*this, "router", getRouter(), {e, *d})))
+    return failure();
+  if (cfg.hasBias() && !getBias())
+    return emitOpError() << "topk_method noaux_tc needs the router bias "
+                            "(e_score_correction_bias)";
+  if (!cfg.hasBias() && getBias())
+    return emitOpError() << "topk_method "
+                         << stringifyTopkMethod(cfg.getTopkMethod())
+                         << " takes no router bias";
+  if (getBias() && failed(expectShape(*this, "bias", getBias(), {e})))
+    return failure();
+  if (failed(expectShape(*this, "experts_gate", getExpertsGate(), {e, f, *d})) ||
+      failed(expectShape(*this, "experts_up", getExpertsUp(), {e, f, *d})) ||
+      failed(expectShape(*this, "experts_down", getExpertsDown(), {e, *d, f})))
+    return failure();
+  bool hasShared = getSharedGate() || getSharedUp() || getSharedDown();
+  if (hasShared && (!getSharedGate() || !getSharedUp() || !getSharedDown()))
+    return emitOpError() << "shared_gate, shared_up and shared_down go "
+                            "together";
+  if (ns > 0 && !hasShared)
+    return emitOpError() << "n_shared_experts (" << ns
+                         << ") needs shared expert weights";
+  if (ns == 0 && hasShared)
+    return emitOpError() << "n_shared_experts is 0 but shared expert weights "
+                            "are given";
+  if (hasShared &&
+      (failed(expectShape(*this, "shared_gate", getSharedGate(),
+                          {ns * f, *d})) ||
+       failed(expectShape(*this, "shared_up", getSharedUp(), {ns * f, *d})) ||
+       failed(expectShape(*this, "shared_down", getSharedDown(),
+                          {*d, ns * f}))))
+    return failure();
+  if (failed(expectShape(*this, "result", getResult(), {kDyn, *d})))
+    return failure();
+  return sameTokens(*this, getInput(), getResult());
+}

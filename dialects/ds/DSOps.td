@@ -1,0 +1,271 @@
+//===- DSOps.td - ds model-level operations --------------------*- tablegen -*-===//
+#ifndef DS_OPS_TD
+#define DS_OPS_TD
+
+include "ds/DSBase.td"
+include "ds/DSAttrs.td"
+include "ds/DSTypes.td"
+include "mlir/Interfaces/SideEffectInterfaces.td"
+include "ds/DSKernelOps.td"
+
+
+//===----------------------------------------------------------------------===//
+// Weights
+//===----------------------------------------------------------------------===//
+
+def DS_WeightOp : DS_Op<"weight", [Pure]> {
+  let summary = "a named tensor of the checkpoint";
+  let description = [{
+    Refers to one tensor of the checkpoint by its Hugging Face name. The data
+    never enters the IR: the artifact's manifest lists every name, shape and
+    dtype, and the runtime binds them from the safetensors files.
+
+    ```mlir
+    %w = ds.weight "model.layers.0.self_attn.o_proj.weight" : tensor<7168x16384xbf16>
+    ```
+  }];
+  let arguments = (ins StrAttr:$name);
+  let results = (outs DS_WeightTensor:$result);
+  let assemblyFormat = "$name attr-dict `:` type($result)";
+  let hasVerifier = 1;
+}
+
+def DS_StackedWeightOp : DS_Op<"stacked_weight", [Pure]> {
+  let summary = "one tensor per expert, seen as a stack";
+  let description = [{
+    The experts of a MoE layer each have their own checkpoint tensor; this op
+    names them all with one pattern whose `*` stands for the expert index
+    0..N-1, N being the leading dimension of the result.
+
+    ```mlir
+    %g = ds.stacked_weight "model.layers.3.mlp.experts.*.gate_proj.weight"
+         : tensor<256x2048x7168xbf16>
+    ```
+  }];
+  let arguments = (ins StrAttr:$pattern);
+  let results = (outs DS_WeightTensor:$result);
+  let assemblyFormat = "$pattern attr-dict `:` type($result)";
+  let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    /// The checkpoint name of member `index`.
+    std::string getMemberName(int64_t index);
+  }];
+}
+
+def DS_DequantizeOp : DS_Op<"dequantize", [Pure]> {
+  let summary = "block-scaled FP8 weight to a float weight";
+  let description = [{
+    `result[.., i, j] = weight[.., i, j] * scale_inv[.., i / block_size, j / block_size]`,
+    the FP8 (e4m3) layout of DeepSeek V3/R1 checkpoints. Works on a single
+    weight [O, I] with scales [ceil(O/B), ceil(I/B)] or on a stack [N, O, I]
+    with scales [N, ceil(O/B), ceil(I/B)].
+
+    ```mlir
+    %w = ds.dequantize %q, %s {block_size = 128 : i64}
+         : tensor<1536x7168xf8E4M3FN>, tensor<12x56xf32> -> tensor<1536x7168xbf16>
+    ```
+  }];
+  let arguments = (ins RankedTensorOf<[F8E4M3FN]>:$weight,
+                       RankedTensorOf<[F32]>:$scale_inv,
+                       ConfinedAttr<I64Attr, [IntPositive]>:$block_size);
+  let results = (outs RankedTensorOf<[F32, BF16, F16]>:$result);
+  let assemblyFormat = [{
+    $weight `,` $scale_inv attr-dict `:` type($weight) `,` type($scale_inv)
+    `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Dense building blocks
+//===----------------------------------------------------------------------===//
+
+def DS_EmbeddingOp : DS_Op<"embedding", [Pure]> {
+  let summary = "token embedding lookup";
+  let description = [{
+    Row `ids[t]` of `table` [vocab, hidden] for every token t. Ids outside
+    [0, vocab) are rejected by the runtime before the op runs.
+
+    ```mlir
+    %h = ds.embedding %table, %ids : tensor<64x32xf32>, tensor<?xi32> -> tensor<?x32xf32>
+    ```
+  }];
+  let arguments = (ins DS_WeightTensor:$table, DS_TokenTensor:$ids);
+  let results = (outs DS_Activation:$result);
+  let assemblyFormat = [{
+    $table `,` $ids attr-dict `:` type($table) `,` type($ids) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+def DS_RMSNormOp : DS_Op<"rms_norm", [Pure]> {
+  let summary = "RMSNorm over the last dimension, in f32";
+  let description = [{
+    `x / sqrt(mean(x^2) + eps) * weight`.
+
+    ```mlir
+    %y = ds.rms_norm %x, %w {eps = 1.0e-06 : f64} : tensor<?x32xf32>, tensor<32xf32> -> tensor<?x32xf32>
+    ```
+  }];
+  let arguments = (ins DS_Activation:$input, DS_WeightTensor:$weight,
+                       F64Attr:$eps);
+  let results = (outs DS_Activation:$result);
+  let assemblyFormat = [{
+    $input `,` $weight attr-dict `:` type($input) `,` type($weight) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+def DS_LinearOp : DS_Op<"linear", [Pure]> {
+  let summary = "y = x W^T with a Hugging Face [out, in] weight";
+  let description = [{
+    ```mlir
+    %y = ds.linear %x, %w : tensor<?x32xf32>, tensor<24x32xbf16> -> tensor<?x24xf32>
+    ```
+  }];
+  let arguments = (ins DS_Activation:$input, DS_WeightTensor:$weight);
+  let results = (outs DS_Activation:$result);
+  let assemblyFormat = [{
+    $input `,` $weight attr-dict `:` type($input) `,` type($weight) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+def DS_MLPOp : DS_Op<"mlp", [Pure]> {
+  let summary = "dense SwiGLU MLP: down(silu(gate(x)) * up(x))";
+  let description = [{
+    Weights in HF layout: gate and up [F, D], down [D, F].
+
+    ```mlir
+    %y = ds.mlp %x, %g, %u, %d : tensor<?x32xf32>, tensor<48x32xf32>,
+         tensor<48x32xf32>, tensor<32x48xf32> -> tensor<?x32xf32>
+    ```
+  }];
+  let arguments = (ins DS_Activation:$input, DS_WeightTensor:$gate,
+                       DS_WeightTensor:$up, DS_WeightTensor:$down);
+  let results = (outs DS_Activation:$result);
+  let assemblyFormat = [{
+    $input `,` $gate `,` $up `,` $down attr-dict `:` type($input) `,`
+    type($gate) `,` type($up) `,` type($down) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+def DS_LMHeadOp : DS_Op<"lm_head", [Pure]> {
+  let summary = "final RMSNorm followed by the vocabulary projection";
+  let description = [{
+    `logits = RMSNorm(x; norm, eps) lm_head^T`, one row of logits per token.
+
+    ```mlir
+    %logits = ds.lm_head %x, %norm, %head {eps = 1.0e-06 : f64}
+        : tensor<?x32xf32>, tensor<32xf32>, tensor<64x32xf32> -> tensor<?x64xf32>
+    ```
+  }];
+  let arguments = (ins DS_Activation:$input, DS_WeightTensor:$norm,
+                       DS_WeightTensor:$head,
+                       F64Attr:$eps);
+  let results = (outs DS_Activation:$result);
+  let assemblyFormat = [{
+    $input `,` $norm `,` $head attr-dict `:` type($input) `,` type($norm) `,`
+    type($head) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Multi-head Latent Attention
+//===----------------------------------------------------------------------===//
+
+def DS_MLAOp : DS_Op<"mla", [Pure, AttrSizedOperandSegments]> {
+  let summary = "a whole Multi-head Latent Attention block";
+  let description = [{
+    Computes SEMANTICS.md's MLA for tokens at `positions` (one sequence): the
+    input is already normalised; the result is the attention output after
+    `o_proj`. The latent `c` and the roped key of each new token are written
+    into layer `layer` of the cache at its position, and every token attends
+    causally over cache entries 0..position. Prefill is a chunk of tokens at
+    consecutive positions; decode is one token.
+
+    Queries come either from `q_a_proj`, `q_a_layernorm`, `q_b_proj` (when
+    `q_lora_rank` is set) or from `q_proj` (when it is absent).
+
+    ```mlir
+    %o, %c1 = ds.mla %x, %pos, %c0
+        q_a(%qa, %qan, %qb) kv(%kva, %kvan, %kvb) o(%o_w)
+        {config = #ds.mla_config<...>, layer = 0 : i64}
+        : tensor<?x32xf32>, tensor<?xi32>, !ds.latent_cache<...>, ...
+    ```
+  }];
+  let arguments = (ins
+    DS_Activation:$input, DS_TokenTensor:$positions,
+    DS_LatentCacheType:$cache,
+    Optional<DS_WeightTensor>:$q_a_proj,
+    Optional<DS_WeightTensor>:$q_a_norm,
+    Optional<DS_WeightTensor>:$q_b_proj,
+    Optional<DS_WeightTensor>:$q_proj,
+    DS_WeightTensor:$kv_a_proj,
+    DS_WeightTensor:$kv_a_norm,
+    DS_WeightTensor:$kv_b_proj,
+    DS_WeightTensor:$o_proj,
+    DS_MLAConfigAttr:$config,
+    ConfinedAttr<I64Attr, [IntNonNegative]>:$layer);
+  let results = (outs DS_Activation:$result, DS_LatentCacheType:$cache_out);
+  let assemblyFormat = [{
+    $input `,` $positions `,` $cache
+    (`q_lora` `(` $q_a_proj^ `,` $q_a_norm `,` $q_b_proj `)`)?
+    (`q` `(` $q_proj^ `)`)?
+    `kv` `(` $kv_a_proj `,` $kv_a_norm `,` $kv_b_proj `)`
+    `o` `(` $o_proj `)`
+    attr-dict `:` type($input) `,` type($positions) `,` qualified(type($cache))
+    (`q_lora` `(` type($q_a_proj)^ `,` type($q_a_norm) `,` type($q_b_proj) `)`)?
+    (`q` `(` type($q_proj)^ `)`)?
+    `kv` `(` type($kv_a_proj) `,` type($kv_a_norm) `,` type($kv_b_proj) `)`
+    `o` `(` type($o_proj) `)` `->` type($result) `,` qualified(type($cache_out))
+  }];
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Mixture of Experts
+//===----------------------------------------------------------------------===//
+
+def DS_MoEOp : DS_Op<"moe", [Pure, AttrSizedOperandSegments]> {
+  let summary = "a whole Mixture-of-Experts FFN block";
+  let description = [{
+    Routes each token to `top_k` of the routed experts with the configured
+    scoring, top-k method, groups and normalisation (SEMANTICS.md), sums the
+    weighted expert MLPs and adds the shared experts (one MLP of width
+    n_shared_experts * intermediate_size) when present. `bias` is the
+    `e_score_correction_bias` of `noaux_tc` routing: it selects, never weighs.
+
+    ```mlir
+    %y = ds.moe %x router(%gate_w) bias(%b) experts(%g, %u, %d)
+         shared(%sg, %su, %sd) {config = #ds.moe_config<...>} : ...
+    ```
+  }];
+  let arguments = (ins
+    DS_Activation:$input,
+    DS_WeightTensor:$router,
+    Optional<RankedTensorOf<[F32, BF16, F16]>>:$bias,
+    DS_WeightTensor:$experts_gate,
+    DS_WeightTensor:$experts_up,
+    DS_WeightTensor:$experts_down,
+    Optional<DS_WeightTensor>:$shared_gate,
+    Optional<DS_WeightTensor>:$shared_up,
+    Optional<DS_WeightTensor>:$shared_down,
+    DS_MoEConfigAttr:$config);
+  let results = (outs DS_Activation:$result);
+  let assemblyFormat = [{
+    $input `router` `(` $router `)` (`bias` `(` $bias^ `)`)?
+    `experts` `(` $experts_gate `,` $experts_up `,` $experts_down `)`
+    (`shared` `(` $shared_gate^ `,` $shared_up `,` $shared_down `)`)?
+    attr-dict `:` type($input) `router` `(` type($router) `)`
+    (`bias` `(` type($bias)^ `)`)?
+    `experts` `(` type($experts_gate) `,` type($experts_up) `,` type($experts_down) `)`
+    (`shared` `(` type($shared_gate)^ `,` type($shared_up) `,` type($shared_down) `)`)?
+    `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+#endif // DS_OPS_TD

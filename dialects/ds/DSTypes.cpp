@@ -1,0 +1,34 @@
+//===- DSTypes.cpp - ds types ---------------------------------------------===//
+#include "ds/DSDialect.h"
+
+#include "mlir/IR/Builders.h"
+#include "llvm/ADT/TypeSwitch.h"
+
+using namespace mlir;
+using namespace mlir::ds;
+
+#define GET_TYPEDEF_CLASSES
+#include "ds/DSTypes.cpp.inc"
+
+void DSDialect::registerTypes() {
+  addTypes<
+#define GET_TYPEDEF_LIST
+#include "ds/DSTypes.cpp.inc"
+      >();
+}
+
+LogicalResult
+LatentCacheType::verify(function_ref<InFlightDiagnostic()> emitError,
+                        int64_t numLayers, int64_t width, Type elementType) {
+  if (numLayers <= 0)
+    return emitError() << "latent cache num_layers (" << numLayers
+                       << ") must be positive";
+  if (width <= 0)
+    return emitError() << "latent cache width (" << width
+                       << ") must be positive";
+  if (!isa<Float32Type, BFloat16Type, Float16Type>(elementType))
+    return emitError() << "latent cache element type must be f32, bf16 or "
+                          "f16, got "
+                       << elementType;
+  return success();
+}

@@ -1,0 +1,44 @@
+//===- ImportModel.h - ModelConfig -> ds IR ---------------------*- C++ -*-===//
+#ifndef DS_IMPORT_IMPORTMODEL_H
+#define DS_IMPORT_IMPORTMODEL_H
+
+#include "ds/Import/ModelConfig.h"
+
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/OwningOpRef.h"
+
+#include <functional>
+#include <optional>
+
+namespace mlir::ds {
+
+struct ImportOptions {
+  /// Element type of the latent cache (the compile dtype); f32 when null.
+  Type cacheElementType;
+  /// The element type a checkpoint stores tensor `name` with, when a
+  /// checkpoint is at hand; null or std::nullopt: derive it from the config
+  /// (torch_dtype, FP8 quantization_config).
+  std::function<std::optional<Type>(llvm::StringRef name)> checkpointType;
+};
+
+/// Builds the whole model at the ds level: @prefill (a chunk of tokens of one
+/// sequence at given positions -> logits for every position, cache filled)
+/// and @decode (one token). Layers >= num_hidden_layers are not part of it.
+OwningOpRef<ModuleOp> importModel(MLIRContext *context,
+                                  const ModelConfig &config,
+                                  const ImportOptions &options = {});
+
+/// One tensor the compiled model needs from the checkpoint.
+struct RequiredWeight {
+  std::string name;
+  llvm::SmallVector<int64_t> shape;
+  Type elementType;
+};
+
+/// Every checkpoint tensor the module names (ds.weight, and each member of a
+/// ds.stacked_weight), once each, in first-use order.
+std::vector<RequiredWeight> collectRequiredWeights(ModuleOp module);
+
+} // namespace mlir::ds
+
+#endif // DS_IMPORT_IMPORTMODEL_H

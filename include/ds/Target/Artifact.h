@@ -1,0 +1,53 @@
+//===- Artifact.h - the ds artifact: manifest + native code -----*- C++ -*-===//
+//
+// One versioned file per compiled model (the runtime's reader is
+// runtime/src/artifact/; both follow this layout, little endian):
+//
+//   0   "DSARTIFA"            magic
+//   8   u32 format_version    kArtifactFormatVersion
+//   12  u32 flags             0
+//   16  u64 manifest_size
+//   24  u64 object_size
+//   32  u64 checksum          FNV-1a 64 over manifest then object bytes
+//   40  manifest (JSON), then the object (ELF shared object)
+//
+//===----------------------------------------------------------------------===//
+#ifndef DS_TARGET_ARTIFACT_H
+#define DS_TARGET_ARTIFACT_H
+
+#include "ds/Import/ImportModel.h"
+
+#include "mlir/IR/BuiltinOps.h"
+
+#include <string>
+#include <vector>
+
+namespace mlir::ds {
+
+constexpr uint32_t kArtifactFormatVersion = 1;
+
+struct ManifestInputs {
+  std::string target = "cpu";
+  std::string dtype = "f32";
+  std::vector<RequiredWeight> weights; // from the model-level IR
+};
+
+/// The manifest of `lowered` (entry points, weight bindings from its
+/// `ds.bindings`, model facts from its `ds.*` attributes).
+std::string buildManifest(ModuleOp lowered, const ManifestInputs &inputs,
+                          const std::string &cacheDtype, int64_t numLayers,
+                          int64_t cacheWidth, int64_t kvLoraRank,
+                          int64_t ropeDim);
+
+/// Translates an LLVM-dialect module to native code for the host CPU,
+/// optimises it (O2) and links a shared object with ld.lld.
+bool emitSharedObject(ModuleOp llvmModule, std::string &object,
+                      std::string &error);
+
+/// Writes the artifact atomically (temporary file + rename).
+bool writeArtifact(const std::string &path, const std::string &manifest,
+                   const std::string &object, std::string &error);
+
+} // namespace mlir::ds
+
+#endif // DS_TARGET_ARTIFACT_H

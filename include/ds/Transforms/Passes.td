@@ -1,0 +1,42 @@
+//===- Passes.td - ds transformations --------------------------*- tablegen -*-===//
+#ifndef DS_TRANSFORMS_PASSES_TD
+#define DS_TRANSFORMS_PASSES_TD
+
+include "mlir/Pass/PassBase.td"
+
+def DSAbsorbMLAPass : Pass<"ds-absorb-mla", "::mlir::func::FuncOp"> {
+  let summary = "rewrite ds.mla into attention over the latent cache";
+  let description = [{
+    SEMANTICS.md's absorbed form: W_UK is applied to the query
+    (q_latent = q_nope W_UK_h, a per-head matmul against kv_b_proj) and W_UV
+    to the attention output (o_h = u_h W_UV_h^T), so attention itself runs
+    over the cache rows: one shared 576-wide key and a 512-wide value for
+    V2/V3, no per-head K/V. The new token's latent and roped key are written
+    to the cache first (ds.cache_write), then ds.latent_attention reads it.
+  }];
+  let dependentDialects = ["::mlir::ds::DSDialect", "::mlir::tensor::TensorDialect",
+                           "::mlir::arith::ArithDialect"];
+}
+
+def DSDispatchExpertsPass : Pass<"ds-dispatch-experts", "::mlir::func::FuncOp"> {
+  let summary = "rewrite ds.moe into route -> permute -> grouped matmul -> combine";
+  let description = [{
+    Router logits (ds.linear) feed ds.moe_route (scores, bias, groups, top-k,
+    normalisation); ds.moe_permute groups the (token, slot) pairs by expert;
+    ds.grouped_matmul runs gate/up and down only over the rows each selected
+    expert received; ds.moe_combine sums them with the routing weights; the
+    shared experts are one dense MLP added to the result.
+  }];
+  let dependentDialects = ["::mlir::ds::DSDialect", "::mlir::arith::ArithDialect"];
+}
+
+def DSDecomposeDensePass : Pass<"ds-decompose-dense", "::mlir::func::FuncOp"> {
+  let summary = "split ds.mlp and ds.lm_head into kernel-level ops";
+  let description = [{
+    ds.mlp becomes two ds.linear, ds.silu_mul and ds.linear; ds.lm_head
+    becomes ds.rms_norm and ds.linear.
+  }];
+  let dependentDialects = ["::mlir::ds::DSDialect"];
+}
+
+#endif // DS_TRANSFORMS_PASSES_TD

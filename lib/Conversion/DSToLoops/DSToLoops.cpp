@@ -1,0 +1,379 @@
+//===- DSToLoops.cpp - kernel-level ds ops -> loops over buffers ----------===//
+//
+// The entry points are straight-line code over tensors, so buffers are
+// assigned directly: every tensor value gets one buffer (an alloc, or a view
+// of another buffer for reshapes), freed when the function returns. Each
+// kernel op becomes a loop nest: scf.parallel over independent iterations,
+// scf.for for reductions, the same nest the GPU path maps to threads. GEMMs
+// and weight bindings are calls into the runtime.
+//
+//===----------------------------------------------------------------------===//
+#include "ds/Conversion/Passes.h"
+#include "KernelEmitter.h"
+
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/IRMapping.h"
+#include "llvm/ADT/StringMap.h"
+
+#define DEBUG_TYPE "convert-ds-to-loops"
+
+namespace mlir::ds {
+#define GEN_PASS_DEF_CONVERTDSTOLOOPSPASS
+#include "ds/Conversion/Passes.h.inc"
+} // namespace mlir::ds
+
+using namespace mlir;
+using namespace mlir::ds;
+using namespace mlir::ds::loops;
+
+namespace {
+
+/// Weight buffers the runtime binds, shared by all entry points.
+struct BindingTable {
+  struct Binding {
+    SmallVector<int64_t> shape;
+    SmallVector<std::string> members;
+    bool dequantize = false;
+  };
+  std::vector<Binding> bindings;
+  llvm::StringMap<int64_t> byName;
+
+  int64_t get(ArrayRef<int64_t> shape, ArrayRef<std::string> members,
+              bool dequantize) {
+    auto it = byName.find(members.front());
+    if (it != byName.end())
+      return it->second;
+    int64_t index = bindings.size();
+    bindings.push_back({SmallVector<int64_t>(shape),
+                        SmallVector<std::string>(members), dequantize});
+    byName[members.front()] = index;
+    return index;
+  }
+
+  /// `ds.bindings` on the module: what the artifact manifest lists.
+  ArrayAttr toAttr(Builder &b) const {
+    SmallVector<Attribute> out;
+    for (auto [i, bd] : llvm::enumerate(bindings)) {
+      SmallVector<Attribute> members;
+      for (const std::string &m : bd.members)
+        members.push_back(b.getStringAttr(m));
+      out.push_back(b.getDictionaryAttr({
+          b.getNamedAttr("index", b.getI64IntegerAttr(i)),
+          b.getNamedAttr("shape", b.getDenseI64ArrayAttr(bd.shape)),
+          b.getNamedAttr("members", b.getArrayAttr(members)),
+          b.getNamedAttr("dequantize", b.getBoolAttr(bd.dequantize)),
+      }));
+    }
+    return b.getArrayAttr(out);
+  }
+};
+
+class FunctionLowering {
+public:
+  FunctionLowering(func::FuncOp fn, BindingTable &table, ModuleOp module)
+      : fn(fn), table(table), module(module) {}
+
+  LogicalResult run();
+
+private:
+  /// A weight seen but not yet bound: bound on first use only, so the
+  /// scales of a dequantised weight are never loaded on their own.
+  struct PendingWeight {
+    SmallVector<int64_t> shape;
+    SmallVector<std::string> members;
+    bool dequantize = false;
+  };
+
+  Value get(Value old);
+  LogicalResult lowerOp(Operation *op);
+  Value bind(const PendingWeight &w);
+
+  func::FuncOp fn;
+  BindingTable &table;
+  ModuleOp module;
+  std::unique_ptr<KernelEmitter> k;
+  IRMapping map;
+  DenseMap<Value, PendingWeight> pending;
+  SmallVector<Value> allocs;
+  Value ctx;
+};
+
+SmallVector<std::string> weightMembers(Operation *op) {
+  if (auto w = dyn_cast<WeightOp>(op))
+    return {w.getName().str()};
+  auto s = cast<StackedWeightOp>(op);
+  SmallVector<std::string> out;
+  int64_t n = s.getResult().getType().getDimSize(0);
+  for (int64_t i = 0; i < n; ++i)
+    out.push_back(s.getMemberName(i));
+  return out;
+}
+
+Value FunctionLowering::bind(const PendingWeight &w) {
+  int64_t index = table.get(w.shape, w.members, w.dequantize);
+  return k->weight(ctx, index, w.shape);
+}
+
+Value FunctionLowering::get(Value old) {
+  Value v = map.lookupOrNull(old);
+  if (!v) {
+    auto it = pending.find(old);
+    assert(it != pending.end() && "value used before it was lowered");
+    v = bind(it->second);
+    map.map(old, v);
+  }
+  // Entry arguments are dynamic (one ABI for prefill and decode) where the
+  // IR may know a static size: give each use the shape its op expects.
+  auto tt = dyn_cast<RankedTensorType>(old.getType());
+  auto mt = dyn_cast<MemRefType>(v.getType());
+  if (tt && mt && tt.getShape() != mt.getShape())
+    v = memref::CastOp::create(k->builder(), fn.getLoc(),
+                               MemRefType::get(tt.getShape(),
+                                               mt.getElementType()),
+                               v);
+  return v;
+}
+
+LogicalResult FunctionLowering::run() {
+  OpBuilder b(fn);
+  Location loc = fn.getLoc();
+  MLIRContext *mctx = fn.getContext();
+  auto oldType = fn.getFunctionType();
+  if (oldType.getNumInputs() != 3 || oldType.getNumResults() != 2)
+    return fn.emitError() << "entry point must take (tokens, positions, "
+                             "cache) and return (logits, cache)";
+  auto cacheType = dyn_cast<LatentCacheType>(oldType.getInput(2));
+  auto logitsType = dyn_cast<RankedTensorType>(oldType.getResult(0));
+  if (!cacheType || !logitsType)
+    return fn.emitError() << "entry point cache/logits types are not ds types";
+
+  Type f32 = b.getF32Type();
+  auto ids = MemRefType::get({ShapedType::kDynamic}, b.getI32Type());
+  auto cacheMem = KernelEmitter::cacheMemRefType(cacheType);
+  auto logitsMem = MemRefType::get(
+      {ShapedType::kDynamic, logitsType.getDimSize(1)}, f32);
+  auto ptr = LLVM::LLVMPointerType::get(mctx);
+  auto newType =
+      b.getFunctionType({ptr, ids, ids, cacheMem, logitsMem}, {});
+  auto newFn = func::FuncOp::create(b, loc, fn.getName(), newType);
+  newFn->setAttr("llvm.emit_c_interface", b.getUnitAttr());
+  newFn->setAttr("ds.entry_point", b.getUnitAttr());
+  Block *entry = newFn.addEntryBlock();
+  b.setInsertionPointToStart(entry);
+  k = std::make_unique<KernelEmitter>(b, loc, module);
+  ctx = entry->getArgument(0);
+
+  Block &old = fn.getBody().front();
+  map.map(old.getArgument(0), entry->getArgument(1));
+  map.map(old.getArgument(1), entry->getArgument(2));
+  map.map(old.getArgument(2), entry->getArgument(3));
+
+  for (Operation &op : old.without_terminator())
+    if (failed(lowerOp(&op))) {
+      newFn.erase();
+      return failure();
+    }
+
+  auto ret = cast<func::ReturnOp>(old.getTerminator());
+  Value logits = get(ret.getOperand(0));
+  k->copy(logits, entry->getArgument(4));
+  for (Value a : allocs)
+    memref::DeallocOp::create(b, loc, a);
+  func::ReturnOp::create(b, loc);
+  fn.erase();
+  return success();
+}
+
+LogicalResult FunctionLowering::lowerOp(Operation *op) {
+  OpBuilder &b = k->builder();
+  auto result = [&](Value v) {
+    map.map(op->getResult(0), v);
+    return success();
+  };
+  auto alloc = [&](Value old, ArrayRef<Value> dynDims = {}) {
+    Value a = k->alloc(cast<RankedTensorType>(old.getType()), dynDims);
+    allocs.push_back(a);
+    return a;
+  };
+  // The token count of a [tokens, ...] result, from a [tokens, ...] operand.
+  auto tokensOf = [&](Value oldOperand) { return k->dim(get(oldOperand), 0); };
+
+  if (isa<WeightOp, StackedWeightOp>(op)) {
+    auto t = cast<RankedTensorType>(op->getResult(0).getType());
+    pending[op->getResult(0)] = {SmallVector<int64_t>(t.getShape()),
+                                 weightMembers(op), false};
+    return success();
+  }
+  if (auto dq = dyn_cast<DequantizeOp>(op)) {
+    Operation *src = dq.getWeight().getDefiningOp();
+    if (!src || !isa<WeightOp, StackedWeightOp>(src))
+      return op->emitError() << "ds.dequantize must consume a ds.weight";
+    auto t = dq.getResult().getType();
+    pending[dq.getResult()] = {SmallVector<int64_t>(t.getShape()),
+                               weightMembers(src), true};
+    return success();
+  }
+  if (auto e = dyn_cast<EmbeddingOp>(op)) {
+    Value out = alloc(e.getResult(), {tokensOf(e.getIds())});
+    k->embedding(get(e.getTable()), get(e.getIds()), out);
+    return result(out);
+  }
+  if (auto n = dyn_cast<RMSNormOp>(op)) {
+    Value in = get(n.getInput());
+    Value out = alloc(n.getResult(), {k->dim(in, 0)});
+    k->rmsNorm(in, get(n.getWeight()), out,
+               n.getEps().convertToDouble());
+    return result(out);
+  }
+  if (auto l = dyn_cast<LinearOp>(op)) {
+    Value in = get(l.getInput());
+    Value out = alloc(l.getResult(), {k->dim(in, 0)});
+    k->linear(ctx, in, get(l.getWeight()), out);
+    return result(out);
+  }
+  if (auto a = dyn_cast<arith::AddFOp>(op)) {
+    if (!isa<RankedTensorType>(a.getType()))
+      return op->emitError() << "only tensor additions are expected here";
+    Value lhs = get(a.getLhs());
+    Value out = alloc(a.getResult(), {k->dim(lhs, 0)});
+    k->add(lhs, get(a.getRhs()), out);
+    return result(out);
+  }
+  if (auto s = dyn_cast<SiluMulOp>(op)) {
+    Value g = get(s.getGate());
+    Value out = alloc(s.getResult(), {k->dim(g, 0)});
+    k->siluMul(g, get(s.getUp()), out);
+    return result(out);
+  }
+  if (auto r = dyn_cast<RopeOp>(op)) {
+    Value in = get(r.getInput());
+    Value out = alloc(r.getResult(), {k->dim(in, 0)});
+    k->rope(in, get(r.getPositions()), out, r.getConfig());
+    return result(out);
+  }
+  if (auto w = dyn_cast<CacheWriteOp>(op)) {
+    Value cache = get(w.getCache());
+    k->cacheWrite(cache, get(w.getLatent()), get(w.getRopeKey()),
+                  get(w.getPositions()), w.getLayer());
+    return result(cache); // updated in place
+  }
+  if (auto h = dyn_cast<HeadMatmulOp>(op)) {
+    Value in = get(h.getInput());
+    Value out = alloc(h.getResult(), {k->dim(in, 0)});
+    k->headMatmul(in, get(h.getWeight()), out, h.getGroup(), h.getOffset(),
+                  h.getTranspose());
+    return result(out);
+  }
+  if (auto at = dyn_cast<LatentAttentionOp>(op)) {
+    Value ql = get(at.getQLatent());
+    Value out = alloc(at.getResult(), {k->dim(ql, 0)});
+    k->latentAttention(ql, get(at.getQRope()), get(at.getCache()),
+                       get(at.getPositions()), out, at.getLayer(),
+                       at.getScale().convertToDouble());
+    return result(out);
+  }
+  if (auto rt = dyn_cast<MoERouteOp>(op)) {
+    Value logits = get(rt.getLogits());
+    Value t = k->dim(logits, 0);
+    Value ids = alloc(rt.getExpertIds(), {t});
+    Value w = alloc(rt.getWeights(), {t});
+    Value bias = rt.getBias() ? get(rt.getBias()) : Value();
+    k->moeRoute(logits, bias, ids, w, rt.getConfig(),
+                [&](RankedTensorType type, ArrayRef<Value> dyn) {
+                  Value a = k->alloc(type, dyn);
+                  allocs.push_back(a);
+                  return a;
+                });
+    map.map(rt.getExpertIds(), ids);
+    map.map(rt.getWeights(), w);
+    return success();
+  }
+  if (auto p = dyn_cast<MoEPermuteOp>(op)) {
+    Value x = get(p.getInput()), ids = get(p.getExpertIds());
+    Value pairs = k->mul(k->dim(ids, 0), k->dim(ids, 1));
+    Value xp = alloc(p.getPermuted(), {pairs});
+    Value off = alloc(p.getOffsets());
+    Value rows = alloc(p.getRowOfSlot(), {pairs});
+    k->moePermute(x, ids, xp, off, rows);
+    map.map(p.getPermuted(), xp);
+    map.map(p.getOffsets(), off);
+    map.map(p.getRowOfSlot(), rows);
+    return success();
+  }
+  if (auto g = dyn_cast<GroupedMatmulOp>(op)) {
+    Value in = get(g.getInput());
+    Value out = alloc(g.getResult(), {k->dim(in, 0)});
+    k->groupedLinear(ctx, in, get(g.getWeights()), get(g.getOffsets()), out);
+    return result(out);
+  }
+  if (auto c = dyn_cast<MoECombineOp>(op)) {
+    Value w = get(c.getWeights());
+    Value out = alloc(c.getResult(), {k->dim(w, 0)});
+    k->moeCombine(get(c.getExpertOut()), get(c.getRowOfSlot()), w, out);
+    return result(out);
+  }
+  if (auto s = dyn_cast<tensor::ExtractSliceOp>(op)) {
+    Value src = get(s.getSource());
+    SmallVector<Value> dyn;
+    for (int64_t i = 0; i < s.getType().getRank(); ++i)
+      if (s.getType().isDynamicDim(i))
+        dyn.push_back(k->dim(src, i));
+    Value out = alloc(s.getResult(), dyn);
+    SmallVector<int64_t> offsets(s.getStaticOffsets());
+    if (llvm::any_of(offsets, ShapedType::isDynamic) ||
+        !llvm::all_of(s.getStaticStrides(), [](int64_t v) { return v == 1; }))
+      return op->emitError() << "only static-offset unit-stride slices";
+    k->copySlice(src, out, offsets);
+    return result(out);
+  }
+  if (auto e = dyn_cast<tensor::ExpandShapeOp>(op)) {
+    Value src = get(e.getSrc());
+    return result(k->expand(src, e.getResultType(),
+                            e.getReassociationIndices()));
+  }
+  if (auto c = dyn_cast<tensor::CollapseShapeOp>(op)) {
+    Value src = get(c.getSrc());
+    return result(k->collapse(src, c.getResultType(),
+                              c.getReassociationIndices()));
+  }
+  if (auto d = dyn_cast<tensor::DimOp>(op)) {
+    Value src = get(d.getSource());
+    return result(memref::DimOp::create(b, op->getLoc(), src,
+                                        map.lookup(d.getIndex())));
+  }
+  if (isa<MLAOp, MoEOp, MLPOp, LMHeadOp>(op))
+    return op->emitError() << "'" << op->getName()
+                           << "' must be rewritten by the ds passes "
+                              "(ds-absorb-mla, ds-dispatch-experts, "
+                              "ds-decompose-dense) before convert-ds-to-loops";
+  // Scalar glue (index constants, arithmetic on sizes) is kept as is.
+  if (llvm::none_of(op->getOperandTypes(), llvm::IsaPred<TensorType>) &&
+      llvm::none_of(op->getResultTypes(), llvm::IsaPred<TensorType>) &&
+      op->getNumRegions() == 0) {
+    b.clone(*op, map);
+    return success();
+  }
+  return op->emitError() << "convert-ds-to-loops cannot lower '"
+                         << op->getName() << "'";
+}
+
+struct ConvertDSToLoopsPass
+    : mlir::ds::impl::ConvertDSToLoopsPassBase<ConvertDSToLoopsPass> {
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    BindingTable table;
+    SmallVector<func::FuncOp> fns;
+    for (auto fn : module.getOps<func::FuncOp>())
+      if (!fn.isDeclaration() && fn.getNumArguments() == 3 &&
+          isa<LatentCacheType>(fn.getArgumentTypes()[2]))
+        fns.push_back(fn);
+    for (func::FuncOp fn : fns)
+      if (failed(FunctionLowering(fn, table, module).run()))
+        return signalPassFailure();
+    Builder b(module.getContext());
+    module->setAttr("ds.bindings", table.toAttr(b));
+  }
+};
+
+} // namespace

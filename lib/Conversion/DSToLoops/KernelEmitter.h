@@ -1,0 +1,96 @@
+//===- KernelEmitter.h - loop nests for ds kernels --------------*- C++ -*-===//
+//
+// Builds the loop nest of each kernel over buffers. Outer independent
+// iterations are scf.parallel (threads on the GPU path, loops on the CPU),
+// reductions scf.for. Arithmetic is f32; angles are computed in f64.
+//
+//===----------------------------------------------------------------------===//
+#ifndef DS_CONVERSION_DSTOLOOPS_KERNELEMITTER_H
+#define DS_CONVERSION_DSTOLOOPS_KERNELEMITTER_H
+
+#include "ds/DSDialect.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/BuiltinOps.h"
+
+#include <functional>
+
+namespace mlir::ds::loops {
+
+class KernelEmitter {
+public:
+  KernelEmitter(OpBuilder &b, Location loc, ModuleOp module)
+      : b(b), loc(loc), module(module) {}
+
+  OpBuilder &builder() { return b; }
+
+  /// memref<layers x capacity(?) x width x elem>.
+  static MemRefType cacheMemRefType(LatentCacheType type);
+
+  Value alloc(RankedTensorType type, ArrayRef<Value> dynDims = {});
+  Value dim(Value memref, int64_t i);
+  Value cIdx(int64_t v);
+  Value cF32(double v);
+  Value mul(Value a, Value b);
+
+  /// Runtime calls.
+  Value weight(Value ctx, int64_t index, ArrayRef<int64_t> shape);
+  void linear(Value ctx, Value x, Value w, Value y);
+  void groupedLinear(Value ctx, Value x, Value w, Value offsets, Value y);
+
+  /// Generated kernels.
+  void copy(Value src, Value dst);
+  void copySlice(Value src, Value dst, ArrayRef<int64_t> offsets);
+  Value expand(Value src, RankedTensorType type,
+               ArrayRef<ReassociationIndices> reassoc);
+  Value collapse(Value src, RankedTensorType type,
+                 ArrayRef<ReassociationIndices> reassoc);
+  void embedding(Value table, Value ids, Value out);
+  void rmsNorm(Value x, Value w, Value out, double eps);
+  void add(Value x, Value y, Value out);
+  void siluMul(Value g, Value u, Value out);
+  void rope(Value x, Value positions, Value out, MLAConfigAttr config);
+  void cacheWrite(Value cache, Value latent, Value ropeKey, Value positions,
+                  int64_t layer);
+  void headMatmul(Value x, Value w, Value out, int64_t group, int64_t offset,
+                  bool transpose);
+  void latentAttention(Value qLatent, Value qRope, Value cache,
+                       Value positions, Value out, int64_t layer,
+                       double scale);
+  using AllocFn = std::function<Value(RankedTensorType, ArrayRef<Value>)>;
+  void moeRoute(Value logits, Value bias, Value ids, Value weights,
+                MoEConfigAttr config, const AllocFn &scratch);
+  void moePermute(Value x, Value ids, Value permuted, Value offsets,
+                  Value rowOfSlot);
+  void moeCombine(Value expertOut, Value rowOfSlot, Value weights, Value out);
+
+private:
+  using Body = function_ref<void(ValueRange)>;
+  /// scf.parallel over [0, ubs).
+  void par(ArrayRef<Value> ubs, Body body);
+  /// scf.for over [lb, ub) carrying `inits`; `body` returns the yields.
+  SmallVector<Value>
+  loop(Value lb, Value ub, ValueRange inits,
+       function_ref<SmallVector<Value>(Value, ValueRange)> body);
+  /// sum_{i<n} f(i) in f32.
+  Value sum(Value n, function_ref<Value(Value)> term);
+  Value load(Value m, ValueRange idx);
+  void store(Value v, Value m, ValueRange idx);
+  /// Loads a cache element as f32 / stores f32 into the cache.
+  Value loadF32(Value m, ValueRange idx);
+  void storeF32(Value v, Value m, ValueRange idx);
+  Value toIndex(Value i32);
+  func::FuncOp runtimeFunction(StringRef name, TypeRange args,
+                               TypeRange results);
+
+  OpBuilder &b;
+  Location loc;
+  ModuleOp module;
+};
+
+} // namespace mlir::ds::loops
+
+#endif // DS_CONVERSION_DSTOLOOPS_KERNELEMITTER_H

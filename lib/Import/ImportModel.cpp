@@ -1,0 +1,291 @@
+//===- ImportModel.cpp - ModelConfig -> ds IR -----------------------------===//
+//
+// Builds the model-level IR of SEMANTICS.md's block structure. Each op keeps
+// the model's meaning (MLA, MoE as single ops); passes rewrite them later.
+//
+//===----------------------------------------------------------------------===//
+#include "ds/Import/ImportModel.h"
+#include "ds/DSDialect.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/Builders.h"
+#include "llvm/ADT/StringSet.h"
+#include "llvm/Support/FormatVariadic.h"
+
+using namespace mlir;
+using namespace mlir::ds;
+
+namespace {
+
+/// Builds one entry point; weights are referenced where they are used.
+class ModelBuilder {
+public:
+  ModelBuilder(OpBuilder &b, Location loc, const ModelConfig &cfg,
+               const ImportOptions &opts)
+      : b(b), loc(loc), cfg(cfg), opts(opts) {}
+
+  Type f32() { return b.getF32Type(); }
+
+  RankedTensorType act(int64_t tokens, int64_t features) {
+    return RankedTensorType::get({tokens, features}, f32());
+  }
+
+  /// Element type for unquantised weights when no checkpoint is at hand.
+  Type defaultFloatType() {
+    if (cfg.torchDtype == "float32")
+      return b.getF32Type();
+    if (cfg.torchDtype == "float16")
+      return b.getF16Type();
+    return b.getBF16Type();
+  }
+
+  Type typeOf(StringRef name, bool quantizable, Type fallback = {}) {
+    if (opts.checkpointType)
+      if (std::optional<Type> t = opts.checkpointType(name))
+        if (*t)
+          return *t;
+    if (quantizable && cfg.fp8BlockQuantized)
+      return b.getType<Float8E4M3FNType>();
+    return fallback ? fallback : defaultFloatType();
+  }
+
+  /// A single checkpoint tensor. `quantizable` linear weights of FP8
+  /// checkpoints come with `<name>_scale_inv` and are dequantised here.
+  Value weight(const std::string &name, ArrayRef<int64_t> shape,
+               bool quantizable = false) {
+    Type et = typeOf(name, quantizable);
+    Value w = WeightOp::create(b, loc, RankedTensorType::get(shape, et),
+                                 b.getStringAttr(name));
+    if (!isa<Float8E4M3FNType>(et))
+      return w;
+    Value s = WeightOp::create(b, loc, RankedTensorType::get(scaleShape(shape), f32()),
+        b.getStringAttr(name + "_scale_inv"));
+    return DequantizeOp::create(b, loc,
+                                  RankedTensorType::get(shape, b.getBF16Type()),
+                                  w, s, b.getI64IntegerAttr(cfg.fp8BlockSize));
+  }
+
+  /// A per-expert tensor family; `pattern` has a '*' for the expert index.
+  Value stacked(const std::string &pattern, int64_t count,
+                ArrayRef<int64_t> memberShape) {
+    SmallVector<int64_t> shape{count};
+    shape.append(memberShape.begin(), memberShape.end());
+    std::string first = StringRef(pattern).str();
+    first.replace(first.find('*'), 1, "0");
+    Type et = typeOf(first, /*quantizable=*/true);
+    Value w = StackedWeightOp::create(b, loc, RankedTensorType::get(shape, et),
+                                        b.getStringAttr(pattern));
+    if (!isa<Float8E4M3FNType>(et))
+      return w;
+    SmallVector<int64_t> sshape{count};
+    for (int64_t d : scaleShape(memberShape))
+      sshape.push_back(d);
+    Value s = StackedWeightOp::create(b, loc, RankedTensorType::get(sshape, f32()),
+        b.getStringAttr(pattern + "_scale_inv"));
+    return DequantizeOp::create(b, loc,
+                                  RankedTensorType::get(shape, b.getBF16Type()),
+                                  w, s, b.getI64IntegerAttr(cfg.fp8BlockSize));
+  }
+
+  SmallVector<int64_t> scaleShape(ArrayRef<int64_t> shape) {
+    int64_t bs = cfg.fp8BlockSize;
+    return {(shape[0] + bs - 1) / bs, (shape[1] + bs - 1) / bs};
+  }
+
+  Value rmsNorm(Value x, const std::string &name, double eps) {
+    auto t = cast<RankedTensorType>(x.getType());
+    Value w = weight(name, {t.getDimSize(1)});
+    return RMSNormOp::create(b, loc, t, x, w, b.getF64FloatAttr(eps));
+  }
+
+  MLAConfigAttr mlaConfig() {
+    MLIRContext *ctx = b.getContext();
+    YarnAttr yarn;
+    if (cfg.yarn) {
+      const YarnConfig &y = *cfg.yarn;
+      yarn = YarnAttr::get(ctx, APFloat(y.factor),
+                           y.originalMaxPositionEmbeddings,
+                           APFloat(y.betaFast), APFloat(y.betaSlow),
+                           APFloat(y.mscale), APFloat(y.mscaleAllDim));
+    }
+    return MLAConfigAttr::get(
+        ctx, cfg.numAttentionHeads, cfg.qLoraRank, cfg.kvLoraRank,
+        cfg.qkNopeHeadDim, cfg.qkRopeHeadDim, cfg.vHeadDim,
+        APFloat(cfg.softmaxScale()), APFloat(cfg.ropeTheta), yarn);
+  }
+
+  MoEConfigAttr moeConfig() {
+    auto scoring = cfg.scoringFunc == ScoringFunction::Sigmoid
+                       ? ScoringFunc::sigmoid
+                       : ScoringFunc::softmax;
+    TopkMethod method = TopkMethod::greedy;
+    if (cfg.topkMethod == RoutingMethod::GroupLimitedGreedy)
+      method = TopkMethod::group_limited_greedy;
+    else if (cfg.topkMethod == RoutingMethod::NoauxTc)
+      method = TopkMethod::noaux_tc;
+    NormRule rule = cfg.family == ModelFamily::V2 ? NormRule::v2 : NormRule::v3;
+    return MoEConfigAttr::get(b.getContext(), cfg.nRoutedExperts,
+                              cfg.numExpertsPerTok, cfg.nGroup, cfg.topkGroup,
+                              scoring, method, cfg.normTopkProb,
+                              APFloat(cfg.routedScalingFactor), rule,
+                              cfg.moeIntermediateSize, cfg.nSharedExperts);
+  }
+
+  Value attention(Value x, Value positions, Value &cache, int64_t layer) {
+    std::string p = llvm::formatv("model.layers.{0}.self_attn.", layer).str();
+    int64_t d = cfg.hiddenSize, h = cfg.numAttentionHeads,
+            dn = cfg.qkNopeHeadDim, dr = cfg.qkRopeHeadDim,
+            dv = cfg.vHeadDim, dc = cfg.kvLoraRank;
+    Value qa, qan, qb, q;
+    if (cfg.qLoraRank) {
+      int64_t dq = *cfg.qLoraRank;
+      qa = weight(p + "q_a_proj.weight", {dq, d}, true);
+      qan = weight(p + "q_a_layernorm.weight", {dq});
+      qb = weight(p + "q_b_proj.weight", {h * (dn + dr), dq}, true);
+    } else {
+      q = weight(p + "q_proj.weight", {h * (dn + dr), d}, true);
+    }
+    Value kva = weight(p + "kv_a_proj_with_mqa.weight", {dc + dr, d}, true);
+    Value kvan = weight(p + "kv_a_layernorm.weight", {dc});
+    Value kvb = weight(p + "kv_b_proj.weight", {h * (dn + dv), dc}, true);
+    Value o = weight(p + "o_proj.weight", {d, h * dv}, true);
+    auto op = MLAOp::create(b, loc, x.getType(), cache.getType(), x, positions,
+                              cache, qa, qan, qb, q, kva, kvan, kvb, o,
+                              mlaConfig(), b.getI64IntegerAttr(layer));
+    cache = op.getCacheOut();
+    return op.getResult();
+  }
+
+  Value ffn(Value x, int64_t layer) {
+    std::string p = llvm::formatv("model.layers.{0}.mlp.", layer).str();
+    int64_t d = cfg.hiddenSize;
+    auto t = x.getType();
+    if (!cfg.isMoeLayer(layer)) {
+      int64_t f = cfg.intermediateSize;
+      return MLPOp::create(b, loc, t, x, weight(p + "gate_proj.weight", {f, d}, true),
+                             weight(p + "up_proj.weight", {f, d}, true),
+                             weight(p + "down_proj.weight", {d, f}, true));
+    }
+    int64_t e = cfg.nRoutedExperts, f = cfg.moeIntermediateSize;
+    Value router = weight(p + "gate.weight", {e, d});
+    Value bias;
+    if (cfg.topkMethod == RoutingMethod::NoauxTc)
+      bias = WeightOp::create(b, loc, RankedTensorType::get({e}, typeOf(p + "gate.e_score_correction_bias", false, f32())),
+          b.getStringAttr(p + "gate.e_score_correction_bias"));
+    Value g = stacked(p + "experts.*.gate_proj.weight", e, {f, d});
+    Value u = stacked(p + "experts.*.up_proj.weight", e, {f, d});
+    Value dn = stacked(p + "experts.*.down_proj.weight", e, {d, f});
+    Value sg, su, sd;
+    if (cfg.nSharedExperts > 0) {
+      int64_t fs = cfg.nSharedExperts * f;
+      sg = weight(p + "shared_experts.gate_proj.weight", {fs, d}, true);
+      su = weight(p + "shared_experts.up_proj.weight", {fs, d}, true);
+      sd = weight(p + "shared_experts.down_proj.weight", {d, fs}, true);
+    }
+    return MoEOp::create(b, loc, t, x, router, bias, g, u, dn, sg, su, sd,
+                           moeConfig());
+  }
+
+  /// The forward pass of one entry point: tokens -> (logits, cache).
+  void buildBody(func::FuncOp fn) {
+    Block *entry = fn.addEntryBlock();
+    b.setInsertionPointToStart(entry);
+    Value tokens = entry->getArgument(0), positions = entry->getArgument(1);
+    Value cache = entry->getArgument(2);
+    int64_t n = cast<RankedTensorType>(tokens.getType()).getDimSize(0);
+    int64_t d = cfg.hiddenSize, v = cfg.vocabSize;
+
+    Value table = weight("model.embed_tokens.weight", {v, d});
+    Value x = EmbeddingOp::create(b, loc, act(n, d), table, tokens);
+    for (int64_t l = 0; l < cfg.numHiddenLayers; ++l) {
+      std::string p = llvm::formatv("model.layers.{0}.", l).str();
+      Value hn = rmsNorm(x, p + "input_layernorm.weight", cfg.rmsNormEps);
+      Value a = attention(hn, positions, cache, l);
+      Value h = arith::AddFOp::create(b, loc, x, a);
+      Value fn2 = rmsNorm(h, p + "post_attention_layernorm.weight",
+                          cfg.rmsNormEps);
+      x = arith::AddFOp::create(b, loc, h, ffn(fn2, l));
+    }
+    Value norm = weight("model.norm.weight", {d});
+    Value head = weight("lm_head.weight", {v, d});
+    Value logits = LMHeadOp::create(b, loc, act(n, v), x, norm, head,
+                                      b.getF64FloatAttr(cfg.rmsNormEps));
+    func::ReturnOp::create(b, loc, ValueRange{logits, cache});
+  }
+
+private:
+  OpBuilder &b;
+  Location loc;
+  const ModelConfig &cfg;
+  const ImportOptions &opts;
+};
+
+} // namespace
+
+OwningOpRef<ModuleOp> mlir::ds::importModel(MLIRContext *context,
+                                            const ModelConfig &cfg,
+                                            const ImportOptions &opts) {
+  context->loadDialect<DSDialect, func::FuncDialect, arith::ArithDialect>();
+  OpBuilder b(context);
+  Location loc = FileLineColLoc::get(b.getStringAttr(cfg.path), 1, 1);
+  OwningOpRef<ModuleOp> module = ModuleOp::create(loc);
+
+  // What the runtime needs to drive generation without the config.
+  module->getOperation()->setAttr(
+      "ds.model_type", b.getStringAttr(cfg.family == ModelFamily::V2
+                                           ? "deepseek_v2"
+                                           : "deepseek_v3"));
+  module->getOperation()->setAttr("ds.vocab_size",
+                                  b.getI64IntegerAttr(cfg.vocabSize));
+  module->getOperation()->setAttr(
+      "ds.max_position_embeddings",
+      b.getI64IntegerAttr(cfg.maxPositionEmbeddings));
+  if (cfg.bosTokenId)
+    module->getOperation()->setAttr("ds.bos_token_id",
+                                    b.getI64IntegerAttr(*cfg.bosTokenId));
+  if (cfg.eosTokenId)
+    module->getOperation()->setAttr("ds.eos_token_id",
+                                    b.getI64IntegerAttr(*cfg.eosTokenId));
+
+  Type cacheElem = opts.cacheElementType ? opts.cacheElementType
+                                         : Type(b.getF32Type());
+  auto cacheType = LatentCacheType::get(context, cfg.numHiddenLayers,
+                                        cfg.latentCacheWidth(), cacheElem);
+  ModelBuilder mb(b, loc, cfg, opts);
+  // prefill: a chunk of any length; decode: exactly one token.
+  for (auto [name, tokens] :
+       {std::pair<StringRef, int64_t>{"prefill", ShapedType::kDynamic},
+        std::pair<StringRef, int64_t>{"decode", 1}}) {
+    auto ids = RankedTensorType::get({tokens}, b.getI32Type());
+    auto logits = RankedTensorType::get({tokens, cfg.vocabSize}, b.getF32Type());
+    auto type = b.getFunctionType({ids, ids, cacheType}, {logits, cacheType});
+    b.setInsertionPointToEnd(module->getBody());
+    auto fn = func::FuncOp::create(b, loc, name, type);
+    fn.setArgAttr(0, "ds.name", b.getStringAttr("tokens"));
+    fn.setArgAttr(1, "ds.name", b.getStringAttr("positions"));
+    fn.setArgAttr(2, "ds.name", b.getStringAttr("cache"));
+    mb.buildBody(fn);
+  }
+  return module;
+}
+
+std::vector<RequiredWeight> mlir::ds::collectRequiredWeights(ModuleOp module) {
+  std::vector<RequiredWeight> out;
+  llvm::StringSet<> seen;
+  auto add = [&](std::string name, ArrayRef<int64_t> shape, Type et) {
+    if (seen.insert(name).second)
+      out.push_back({std::move(name), SmallVector<int64_t>(shape), et});
+  };
+  module.walk([&](Operation *op) {
+    if (auto w = dyn_cast<WeightOp>(op)) {
+      auto t = w.getResult().getType();
+      add(w.getName().str(), t.getShape(), t.getElementType());
+    } else if (auto s = dyn_cast<StackedWeightOp>(op)) {
+      auto t = s.getResult().getType();
+      for (int64_t i = 0; i < t.getDimSize(0); ++i)
+        add(s.getMemberName(i), t.getShape().drop_front(), t.getElementType());
+    }
+  });
+  return out;
+}

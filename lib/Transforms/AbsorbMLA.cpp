@@ -1,0 +1,147 @@
+//===- AbsorbMLA.cpp - ds.mla -> attention over the latent cache ----------===//
+//
+// Rewrites each ds.mla into SEMANTICS.md's absorbed form. The per-head key
+// and value projections (W_UK, W_UV, both slices of kv_b_proj) move to the
+// query side and the output side, so attention reads cache rows directly.
+//
+//===----------------------------------------------------------------------===//
+#include "ds/Transforms/Passes.h"
+
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/PatternMatch.h"
+
+#define DEBUG_TYPE "ds-absorb-mla"
+
+namespace mlir::ds {
+#define GEN_PASS_DEF_DSABSORBMLAPASS
+#include "ds/Transforms/Passes.h.inc"
+} // namespace mlir::ds
+
+using namespace mlir;
+using namespace mlir::ds;
+
+namespace {
+
+/// DeepSeek normalises q_a and the latent with eps 1e-6 whatever the config
+/// says for the layer norms (SEMANTICS.md, known traps).
+constexpr double kLatentNormEps = 1e-6;
+
+/// Columns [offset, offset + width) of a [tokens, ...] tensor: the last
+/// dimension is sliced, the others are kept whole.
+Value sliceLast(OpBuilder &b, Location loc, Value v, int64_t offset,
+                int64_t width) {
+  auto t = cast<RankedTensorType>(v.getType());
+  int64_t rank = t.getRank();
+  SmallVector<OpFoldResult> offsets(rank, b.getIndexAttr(0));
+  SmallVector<OpFoldResult> sizes, strides(rank, b.getIndexAttr(1));
+  for (int64_t i = 0; i < rank - 1; ++i)
+    sizes.push_back(t.isDynamicDim(i)
+                        ? OpFoldResult(tensor::DimOp::create(b, loc, v, i).getResult())
+                        : OpFoldResult(b.getIndexAttr(t.getDimSize(i))));
+  sizes.push_back(b.getIndexAttr(width));
+  offsets.back() = b.getIndexAttr(offset);
+  SmallVector<int64_t> shape(t.getShape());
+  shape.back() = width;
+  auto type = RankedTensorType::get(shape, t.getElementType());
+  return tensor::ExtractSliceOp::create(b, loc, type, v, offsets, sizes,
+                                        strides);
+}
+
+Value linear(OpBuilder &b, Location loc, Value x, Value w) {
+  auto xt = cast<RankedTensorType>(x.getType());
+  auto wt = cast<RankedTensorType>(w.getType());
+  auto type = RankedTensorType::get({xt.getDimSize(0), wt.getDimSize(0)},
+                                    xt.getElementType());
+  return LinearOp::create(b, loc, type, x, w);
+}
+
+Value rmsNorm(OpBuilder &b, Location loc, Value x, Value w, double eps) {
+  return RMSNormOp::create(b, loc, x.getType(), x, w, b.getF64FloatAttr(eps));
+}
+
+/// [tokens, heads * width] <-> [tokens, heads, width].
+Value splitHeads(OpBuilder &b, Location loc, Value v, int64_t heads) {
+  auto t = cast<RankedTensorType>(v.getType());
+  auto type = RankedTensorType::get(
+      {t.getDimSize(0), heads, t.getDimSize(1) / heads}, t.getElementType());
+  SmallVector<OpFoldResult> outShape;
+  outShape.push_back(t.isDynamicDim(0)
+                         ? OpFoldResult(tensor::DimOp::create(b, loc, v, 0).getResult())
+                         : OpFoldResult(b.getIndexAttr(t.getDimSize(0))));
+  outShape.push_back(b.getIndexAttr(heads));
+  outShape.push_back(b.getIndexAttr(t.getDimSize(1) / heads));
+  return tensor::ExpandShapeOp::create(
+      b, loc, type, v, ArrayRef<ReassociationIndices>{{0}, {1, 2}}, outShape);
+}
+
+Value mergeHeads(OpBuilder &b, Location loc, Value v) {
+  return tensor::CollapseShapeOp::create(
+      b, loc, v, ArrayRef<ReassociationIndices>{{0}, {1, 2}});
+}
+
+void absorb(RewriterBase &b, MLAOp op) {
+    b.setInsertionPoint(op);
+    Location loc = op.getLoc();
+    MLAConfigAttr cfg = op.getConfig();
+    int64_t h = cfg.getNumHeads(), dn = cfg.getQkNopeHeadDim(),
+            dr = cfg.getQkRopeHeadDim(), dv = cfg.getVHeadDim(),
+            dc = cfg.getKvLoraRank();
+    Value x = op.getInput(), pos = op.getPositions();
+    auto layer = op.getLayerAttr();
+
+    // Queries: [tokens, heads, nope | rope].
+    Value q;
+    if (cfg.getQLoraRank()) {
+      Value cq = linear(b, loc, x, op.getQAProj());
+      cq = rmsNorm(b, loc, cq, op.getQANorm(), kLatentNormEps);
+      q = linear(b, loc, cq, op.getQBProj());
+    } else {
+      q = linear(b, loc, x, op.getQProj());
+    }
+    Value q3 = splitHeads(b, loc, q, h);
+    Value qNope = sliceLast(b, loc, q3, 0, dn);
+    Value qPe = sliceLast(b, loc, q3, dn, dr);
+    qPe = RopeOp::create(b, loc, qPe.getType(), qPe, pos, cfg);
+
+    // The new tokens' cache rows: normalised latent | roped shared key.
+    Value kv = linear(b, loc, x, op.getKvAProj());
+    Value latent = rmsNorm(b, loc, sliceLast(b, loc, kv, 0, dc),
+                           op.getKvANorm(), kLatentNormEps);
+    Value kPe = sliceLast(b, loc, kv, dc, dr);
+    kPe = RopeOp::create(b, loc, kPe.getType(), kPe, pos, cfg);
+    Value cache = CacheWriteOp::create(b, loc, op.getCache().getType(),
+                                       op.getCache(), latent, kPe, pos, layer);
+
+    // Absorb W_UK into the query: q_latent[t,h] = q_nope[t,h] W_UK_h.
+    auto tokens = cast<RankedTensorType>(x.getType()).getDimSize(0);
+    auto f32 = b.getF32Type();
+    Value kvb = op.getKvBProj();
+    auto group = b.getI64IntegerAttr(dn + dv);
+    Value qLat = HeadMatmulOp::create(
+        b, loc, RankedTensorType::get({tokens, h, dc}, f32), qNope, kvb, group,
+        b.getI64IntegerAttr(0), b.getI64IntegerAttr(dn), UnitAttr());
+    Value u = LatentAttentionOp::create(
+        b, loc, RankedTensorType::get({tokens, h, dc}, f32), qLat, qPe, cache,
+        pos, layer, b.getF64FloatAttr(cfg.getSoftmaxScale().convertToDouble()));
+    // Absorb W_UV into the output: o_h = u_h W_UV_h^T.
+    Value oh = HeadMatmulOp::create(
+        b, loc, RankedTensorType::get({tokens, h, dv}, f32), u, kvb, group,
+        b.getI64IntegerAttr(dn), b.getI64IntegerAttr(dv), b.getUnitAttr());
+    Value out = linear(b, loc, mergeHeads(b, loc, oh), op.getOProj());
+    b.replaceOp(op, {out, cache});
+}
+
+struct DSAbsorbMLAPass
+    : mlir::ds::impl::DSAbsorbMLAPassBase<DSAbsorbMLAPass> {
+  void runOnOperation() override {
+    // One rewrite per op, no iteration needed: walk and rewrite directly.
+    IRRewriter rewriter(&getContext());
+    SmallVector<MLAOp> ops;
+    getOperation().walk([&](MLAOp op) { ops.push_back(op); });
+    for (MLAOp op : ops)
+      absorb(rewriter, op);
+  }
+};
+
+} // namespace

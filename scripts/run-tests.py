@@ -1,0 +1,110 @@
+#!/usr/bin/env python3
+"""Runs every test suite (lit, gtest through lit, pytest) and prints one
+summary line `N passed, N failed[, N skipped]`; exits non-zero on failure.
+
+lit runs the gtest binaries with its GoogleTest format, so every gtest case
+counts on its own; pytest writes JUnit XML that is read back here.
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import xml.etree.ElementTree as ET
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+LIT = "/usr/lib/llvm-22/bin/lit"
+
+PASS = {"PASS", "XFAIL", "FLAKYPASS"}
+SKIP = {"UNSUPPORTED", "SKIPPED", "EXCLUDED"}
+
+
+def run_lit(suite_dir, label, counts, failures):
+    if not os.path.exists(os.path.join(suite_dir, "lit.site.cfg.py")):
+        print(f"[{label}] not configured: {suite_dir}", file=sys.stderr)
+        failures.append(f"{label}: suite missing")
+        counts["failed"] += 1
+        return
+    with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as f:
+        out = f.name
+    cmd = [sys.executable, LIT, "-sv", "-o", out, suite_dir]
+    print(f"[{label}] {' '.join(cmd)}", flush=True)
+    subprocess.run(cmd)
+    try:
+        with open(out) as f:
+            results = json.load(f).get("tests", [])
+    except (OSError, ValueError):
+        results = []
+        failures.append(f"{label}: lit produced no results")
+        counts["failed"] += 1
+    finally:
+        os.unlink(out)
+    for t in results:
+        code = t.get("code", "")
+        if code in PASS:
+            counts["passed"] += 1
+        elif code in SKIP:
+            counts["skipped"] += 1
+        else:
+            counts["failed"] += 1
+            failures.append(f"{label}: {t.get('name')} ({code})")
+
+
+def run_pytest(build, counts, failures):
+    tests = os.path.join(ROOT, "test", "python")
+    if not os.path.isdir(tests):
+        return
+    with tempfile.NamedTemporaryFile(suffix=".xml", delete=False) as f:
+        out = f.name
+    env = dict(os.environ, DS_BUILD_DIR=os.path.abspath(build))
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+           f"--junitxml={out}", tests]
+    print(f"[pytest] {' '.join(cmd)}", flush=True)
+    rc = subprocess.run(cmd, env=env).returncode
+    try:
+        root = ET.parse(out).getroot()
+    except (OSError, ET.ParseError):
+        root = None
+    finally:
+        os.unlink(out)
+    if root is None:
+        failures.append(f"pytest: no report (exit {rc})")
+        counts["failed"] += 1
+        return
+    for case in root.iter("testcase"):
+        name = f"{case.get('classname')}::{case.get('name')}"
+        if case.find("failure") is not None or case.find("error") is not None:
+            counts["failed"] += 1
+            failures.append(f"pytest: {name}")
+        elif case.find("skipped") is not None:
+            counts["skipped"] += 1
+        else:
+            counts["passed"] += 1
+    if rc not in (0, 1, 5):  # 5: no tests collected is not a crash
+        failures.append(f"pytest: exited {rc}")
+        counts["failed"] += 1
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--build", default="build")
+    args = ap.parse_args()
+    counts = {"passed": 0, "failed": 0, "skipped": 0}
+    failures = []
+    run_lit(os.path.join(args.build, "test"), "lit", counts, failures)
+    run_lit(os.path.join(args.build, "unittests"), "gtest", counts, failures)
+    run_pytest(args.build, counts, failures)
+    if failures:
+        print("\nfailures:")
+        for f in failures:
+            print(f"  {f}")
+    line = f"{counts['passed']} passed, {counts['failed']} failed"
+    if counts["skipped"]:
+        line += f", {counts['skipped']} skipped"
+    print(line)
+    return 1 if counts["failed"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

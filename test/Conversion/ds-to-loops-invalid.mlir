@@ -1,0 +1,13 @@
+// RUN: ds-opt --convert-ds-to-loops --verify-diagnostics %s
+
+// Tests that model-level ops left in place are refused with the passes to run.
+
+func.func @prefill(%tok: tensor<?xi32>, %pos: tensor<?xi32>,
+                   %c: !ds.latent_cache<num_layers = 1, width = 20, element_type = f32>)
+    -> (tensor<?x32xf32>, !ds.latent_cache<num_layers = 1, width = 20, element_type = f32>) {
+  %e = ds.weight "embed" : tensor<32x32xf32>
+  %x = ds.embedding %e, %tok : tensor<32x32xf32>, tensor<?xi32> -> tensor<?x32xf32>
+  // expected-error@+1 {{'ds.mlp' must be rewritten by the ds passes}}
+  %y = ds.mlp %x, %e, %e, %e : tensor<?x32xf32>, tensor<32x32xf32>, tensor<32x32xf32>, tensor<32x32xf32> -> tensor<?x32xf32>
+  return %y, %c : tensor<?x32xf32>, !ds.latent_cache<num_layers = 1, width = 20, element_type = f32>
+}

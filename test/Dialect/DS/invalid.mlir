@@ -1,0 +1,505 @@
+// RUN: ds-opt %s --split-input-file --verify-diagnostics
+
+// Tests that top_k above the expert count is rejected.
+
+// expected-error@+1 {{top_k (9) must be <= num_experts (8)}}
+func.func private @f() attributes {c = #ds.moe_config<num_experts = 8, top_k = 9, n_group = 4, topk_group = 2, scoring_func = sigmoid, topk_method = noaux_tc, norm_topk_prob = true, routed_scaling_factor = 2.5, norm_rule = v3, intermediate_size = 12, n_shared_experts = 1>}
+
+// -----
+
+// Tests that a non-positive top_k is rejected.
+
+// expected-error@+1 {{moe top_k (0) must be positive}}
+func.func private @f() attributes {c = #ds.moe_config<num_experts = 8, top_k = 0, n_group = 4, topk_group = 2, scoring_func = sigmoid, topk_method = noaux_tc, norm_topk_prob = true, routed_scaling_factor = 2.5, norm_rule = v3, intermediate_size = 12, n_shared_experts = 1>}
+
+// -----
+
+// Tests that a non-positive expert count is rejected.
+
+// expected-error@+1 {{moe num_experts (0) must be positive}}
+func.func private @f() attributes {c = #ds.moe_config<num_experts = 0, top_k = 1, n_group = 4, topk_group = 2, scoring_func = sigmoid, topk_method = noaux_tc, norm_topk_prob = true, routed_scaling_factor = 2.5, norm_rule = v3, intermediate_size = 12, n_shared_experts = 1>}
+
+// -----
+
+// Tests that topk_group above n_group is rejected.
+
+// expected-error@+1 {{topk_group (5) must be <= n_group (4)}}
+func.func private @f() attributes {c = #ds.moe_config<num_experts = 8, top_k = 2, n_group = 4, topk_group = 5, scoring_func = sigmoid, topk_method = noaux_tc, norm_topk_prob = true, routed_scaling_factor = 2.5, norm_rule = v3, intermediate_size = 12, n_shared_experts = 1>}
+
+// -----
+
+// Tests that experts not divisible by groups are rejected.
+
+// expected-error@+1 {{num_experts (8) must be divisible by n_group (3)}}
+func.func private @f() attributes {c = #ds.moe_config<num_experts = 8, top_k = 2, n_group = 3, topk_group = 2, scoring_func = sigmoid, topk_method = noaux_tc, norm_topk_prob = true, routed_scaling_factor = 2.5, norm_rule = v3, intermediate_size = 12, n_shared_experts = 1>}
+
+// -----
+
+// Tests that grouped routing that cannot fill top_k is rejected.
+
+// expected-error@+1 {{grouped routing cannot fill top_k (5): topk_group (2) x experts per group (2) = 4}}
+func.func private @f() attributes {c = #ds.moe_config<num_experts = 8, top_k = 5, n_group = 4, topk_group = 2, scoring_func = sigmoid, topk_method = noaux_tc, norm_topk_prob = true, routed_scaling_factor = 2.5, norm_rule = v3, intermediate_size = 12, n_shared_experts = 1>}
+
+// -----
+
+// Tests that noaux_tc with one expert per group is rejected.
+
+// expected-error@+1 {{experts per group (1) must be >= 2}}
+func.func private @f() attributes {c = #ds.moe_config<num_experts = 8, top_k = 2, n_group = 8, topk_group = 4, scoring_func = sigmoid, topk_method = noaux_tc, norm_topk_prob = true, routed_scaling_factor = 2.5, norm_rule = v3, intermediate_size = 12, n_shared_experts = 1>}
+
+// -----
+
+// Tests that a non-positive group count is rejected.
+
+// expected-error@+1 {{moe n_group (0) and topk_group (2) must be positive}}
+func.func private @f() attributes {c = #ds.moe_config<num_experts = 8, top_k = 2, n_group = 0, topk_group = 2, scoring_func = sigmoid, topk_method = noaux_tc, norm_topk_prob = true, routed_scaling_factor = 2.5, norm_rule = v3, intermediate_size = 12, n_shared_experts = 1>}
+
+// -----
+
+// Tests that a non-positive routed scaling factor is rejected.
+
+// expected-error@+1 {{moe routed_scaling_factor (0) must be positive}}
+func.func private @f() attributes {c = #ds.moe_config<num_experts = 8, top_k = 2, n_group = 4, topk_group = 2, scoring_func = sigmoid, topk_method = noaux_tc, norm_topk_prob = true, routed_scaling_factor = 0.0, norm_rule = v3, intermediate_size = 12, n_shared_experts = 1>}
+
+// -----
+
+// Tests that a non-positive intermediate size is rejected.
+
+// expected-error@+1 {{moe intermediate_size (0) must be positive}}
+func.func private @f() attributes {c = #ds.moe_config<num_experts = 8, top_k = 2, n_group = 4, topk_group = 2, scoring_func = sigmoid, topk_method = noaux_tc, norm_topk_prob = true, routed_scaling_factor = 2.5, norm_rule = v3, intermediate_size = 0, n_shared_experts = 1>}
+
+// -----
+
+// Tests that a negative shared expert count is rejected.
+
+// expected-error@+1 {{moe n_shared_experts (-1) must be >= 0}}
+func.func private @f() attributes {c = #ds.moe_config<num_experts = 8, top_k = 2, n_group = 4, topk_group = 2, scoring_func = sigmoid, topk_method = noaux_tc, norm_topk_prob = true, routed_scaling_factor = 2.5, norm_rule = v3, intermediate_size = 12, n_shared_experts = -1>}
+
+// -----
+
+// Tests that an unknown scoring function is rejected.
+
+// expected-error@+2 {{expected ::mlir::ds::ScoringFunc to be one of: softmax, sigmoid}}
+// expected-error@+1 {{failed to parse DS_MoEConfigAttr parameter 'scoring_func'}}
+func.func private @f() attributes {c = #ds.moe_config<num_experts = 8, top_k = 2, n_group = 4, topk_group = 2, scoring_func = relu, topk_method = noaux_tc, norm_topk_prob = true, routed_scaling_factor = 2.5, norm_rule = v3, intermediate_size = 12, n_shared_experts = 1>}
+
+// -----
+
+// Tests that mscale different from mscale_all_dim is rejected.
+
+// expected-error@+1 {{yarn mscale (0.5) must equal mscale_all_dim (0.707)}}
+func.func private @f() attributes {c = #ds.yarn<factor = 4.0, original_max_position_embeddings = 16, beta_fast = 32.0, beta_slow = 1.0, mscale = 0.5, mscale_all_dim = 0.707>}
+
+// -----
+
+// Tests that a non-positive yarn factor is rejected.
+
+// expected-error@+1 {{yarn factor (0) must be positive}}
+func.func private @f() attributes {c = #ds.yarn<factor = 0.0, original_max_position_embeddings = 16, beta_fast = 32.0, beta_slow = 1.0, mscale = 1.0, mscale_all_dim = 1.0>}
+
+// -----
+
+// Tests that a non-positive original length is rejected.
+
+// expected-error@+1 {{yarn original_max_position_embeddings (0) must be positive}}
+func.func private @f() attributes {c = #ds.yarn<factor = 4.0, original_max_position_embeddings = 0, beta_fast = 32.0, beta_slow = 1.0, mscale = 1.0, mscale_all_dim = 1.0>}
+
+// -----
+
+// Tests that non-positive beta values are rejected.
+
+// expected-error@+1 {{yarn beta_fast (32) and beta_slow (0) must be positive}}
+func.func private @f() attributes {c = #ds.yarn<factor = 4.0, original_max_position_embeddings = 16, beta_fast = 32.0, beta_slow = 0.0, mscale = 1.0, mscale_all_dim = 1.0>}
+
+// -----
+
+// Tests that an odd rope dimension is rejected.
+
+// expected-error@+1 {{mla qk_rope_head_dim (5) must be even: RoPE rotates pairs}}
+func.func private @f() attributes {c = #ds.mla_config<num_heads = 2, q_lora_rank = 24, kv_lora_rank = 16, qk_nope_head_dim = 8, qk_rope_head_dim = 5, v_head_dim = 8, softmax_scale = 0.3125, rope_theta = 10000.0>}
+
+// -----
+
+// Tests that a non-positive head count is rejected.
+
+// expected-error@+1 {{mla num_heads (0) must be positive}}
+func.func private @f() attributes {c = #ds.mla_config<num_heads = 0, q_lora_rank = 24, kv_lora_rank = 16, qk_nope_head_dim = 8, qk_rope_head_dim = 4, v_head_dim = 8, softmax_scale = 0.3125, rope_theta = 10000.0>}
+
+// -----
+
+// Tests that a non-positive q_lora_rank is rejected.
+
+// expected-error@+1 {{mla q_lora_rank (0) must be positive}}
+func.func private @f() attributes {c = #ds.mla_config<num_heads = 2, q_lora_rank = 0, kv_lora_rank = 16, qk_nope_head_dim = 8, qk_rope_head_dim = 4, v_head_dim = 8, softmax_scale = 0.3125, rope_theta = 10000.0>}
+
+// -----
+
+// Tests that a non-positive softmax scale is rejected.
+
+// expected-error@+1 {{mla softmax_scale (-1) must be positive}}
+func.func private @f() attributes {c = #ds.mla_config<num_heads = 2, q_lora_rank = 24, kv_lora_rank = 16, qk_nope_head_dim = 8, qk_rope_head_dim = 4, v_head_dim = 8, softmax_scale = -1.0, rope_theta = 10000.0>}
+
+// -----
+
+// Tests that a non-positive rope theta is rejected.
+
+// expected-error@+1 {{mla rope_theta (0) must be positive}}
+func.func private @f() attributes {c = #ds.mla_config<num_heads = 2, q_lora_rank = 24, kv_lora_rank = 16, qk_nope_head_dim = 8, qk_rope_head_dim = 4, v_head_dim = 8, softmax_scale = 0.3125, rope_theta = 0.0>}
+
+// -----
+
+// Tests that a non-positive latent rank is rejected.
+
+// expected-error@+1 {{mla kv_lora_rank (0) must be positive}}
+func.func private @f() attributes {c = #ds.mla_config<num_heads = 2, q_lora_rank = 24, kv_lora_rank = 0, qk_nope_head_dim = 8, qk_rope_head_dim = 4, v_head_dim = 8, softmax_scale = 0.3125, rope_theta = 10000.0>}
+
+// -----
+
+// Tests that a latent cache without layers is rejected.
+
+// expected-error@+1 {{latent cache num_layers (0) must be positive}}
+func.func private @f(%c: !ds.latent_cache<num_layers = 0, width = 20, element_type = f32>)
+
+// -----
+
+// Tests that a latent cache without width is rejected.
+
+// expected-error@+1 {{latent cache width (0) must be positive}}
+func.func private @f(%c: !ds.latent_cache<num_layers = 1, width = 0, element_type = f32>)
+
+// -----
+
+// Tests that a latent cache of integers is rejected.
+
+// expected-error@+1 {{latent cache element type must be f32, bf16 or f16, got 'i32'}}
+func.func private @f(%c: !ds.latent_cache<num_layers = 1, width = 20, element_type = i32>)
+
+// -----
+
+// Tests that an empty weight name is rejected.
+
+func.func @f() {
+  // expected-error@+1 {{weight name must not be empty}}
+  %w = ds.weight "" : tensor<4xf32>
+  return
+}
+
+// -----
+
+// Tests that a dynamic weight shape is rejected.
+
+func.func @f() {
+  // expected-error@+1 {{weight 'w' must have a static shape}}
+  %w = ds.weight "w" : tensor<?xf32>
+  return
+}
+
+// -----
+
+// Tests that an integer weight is rejected.
+
+func.func @f() {
+  // expected-error@+1 {{must be ranked tensor of 32-bit float or 16-bit float or bfloat16 type or f8E4M3FN type values}}
+  %w = ds.weight "w" : tensor<4xi8>
+  return
+}
+
+// -----
+
+// Tests that a stacked weight pattern without '*' is rejected.
+
+func.func @f() {
+  // expected-error@+1 {{pattern 'experts.0.w' must contain exactly one '*' (the member index)}}
+  %w = ds.stacked_weight "experts.0.w" : tensor<2x4x4xf32>
+  return
+}
+
+// -----
+
+// Tests that a stacked weight of rank 1 is rejected.
+
+func.func @f() {
+  // expected-error@+1 {{stacked weight 'e.*.w' must have a static shape of rank >= 2}}
+  %w = ds.stacked_weight "e.*.w" : tensor<4xf32>
+  return
+}
+
+// -----
+
+// Tests that a scale of the wrong block count is rejected.
+
+func.func @f(%q: tensor<200x300xf8E4M3FN>, %s: tensor<2x2xf32>) {
+  // expected-error@+1 {{scale_inv must have shape [2, 3], got [2, 2]}}
+  %w = ds.dequantize %q, %s {block_size = 128 : i64} : tensor<200x300xf8E4M3FN>, tensor<2x2xf32> -> tensor<200x300xf32>
+  return
+}
+
+// -----
+
+// Tests that a dequantised shape different from the weight is rejected.
+
+func.func @f(%q: tensor<200x300xf8E4M3FN>, %s: tensor<2x3xf32>) {
+  // expected-error@+1 {{result shape [300, 200] must equal the weight shape [200, 300]}}
+  %w = ds.dequantize %q, %s {block_size = 128 : i64} : tensor<200x300xf8E4M3FN>, tensor<2x3xf32> -> tensor<300x200xf32>
+  return
+}
+
+// -----
+
+// Tests that an embedding result of the wrong width is rejected.
+
+func.func @f(%t: tensor<64x32xf32>, %ids: tensor<?xi32>) {
+  // expected-error@+1 {{result must have shape [?, 32], got [?, 16]}}
+  %x = ds.embedding %t, %ids : tensor<64x32xf32>, tensor<?xi32> -> tensor<?x16xf32>
+  return
+}
+
+// -----
+
+// Tests that an embedding table of rank 1 is rejected.
+
+func.func @f(%t: tensor<64xf32>, %ids: tensor<?xi32>) {
+  // expected-error@+1 {{table must be [vocab, hidden], got [64]}}
+  %x = ds.embedding %t, %ids : tensor<64xf32>, tensor<?xi32> -> tensor<?x16xf32>
+  return
+}
+
+// -----
+
+// Tests that an rms_norm weight of the wrong size is rejected.
+
+func.func @f(%x: tensor<?x32xf32>, %w: tensor<16xf32>) {
+  // expected-error@+1 {{weight must have shape [32], got [16]}}
+  %y = ds.rms_norm %x, %w {eps = 1.0e-06 : f64} : tensor<?x32xf32>, tensor<16xf32> -> tensor<?x32xf32>
+  return
+}
+
+// -----
+
+// Tests that a non-positive eps is rejected.
+
+func.func @f(%x: tensor<?x32xf32>, %w: tensor<32xf32>) {
+  // expected-error@+1 {{eps (0) must be positive}}
+  %y = ds.rms_norm %x, %w {eps = 0.0 : f64} : tensor<?x32xf32>, tensor<32xf32> -> tensor<?x32xf32>
+  return
+}
+
+// -----
+
+// Tests that a linear weight whose in-features differ from the input is rejected.
+
+func.func @f(%x: tensor<?x32xf32>, %w: tensor<24x16xf32>) {
+  // expected-error@+1 {{weight in-features (16) must equal the input features (32)}}
+  %y = ds.linear %x, %w : tensor<?x32xf32>, tensor<24x16xf32> -> tensor<?x24xf32>
+  return
+}
+
+// -----
+
+// Tests that a linear result of the wrong width is rejected.
+
+func.func @f(%x: tensor<?x32xf32>, %w: tensor<24x32xf32>) {
+  // expected-error@+1 {{result must have shape [?, 24], got [?, 32]}}
+  %y = ds.linear %x, %w : tensor<?x32xf32>, tensor<24x32xf32> -> tensor<?x32xf32>
+  return
+}
+
+// -----
+
+// Tests that a linear result with another token count is rejected.
+
+func.func @f(%x: tensor<3x32xf32>, %w: tensor<24x32xf32>) {
+  // expected-error@+1 {{result has 4 tokens but the input has 3}}
+  %y = ds.linear %x, %w : tensor<3x32xf32>, tensor<24x32xf32> -> tensor<4x24xf32>
+  return
+}
+
+// -----
+
+// Tests that an activation with dynamic features is rejected.
+
+func.func @f(%x: tensor<?x?xf32>, %w: tensor<24x32xf32>) {
+  // expected-error@+1 {{input must be [tokens, features] with static features, got [?, ?]}}
+  %y = ds.linear %x, %w : tensor<?x?xf32>, tensor<24x32xf32> -> tensor<?x24xf32>
+  return
+}
+
+// -----
+
+// Tests that an MLP down projection of the wrong shape is rejected.
+
+func.func @f(%x: tensor<?x32xf32>, %g: tensor<48x32xf32>, %u: tensor<48x32xf32>, %d: tensor<48x32xf32>) {
+  // expected-error@+1 {{down must have shape [32, 48], got [48, 32]}}
+  %y = ds.mlp %x, %g, %u, %d : tensor<?x32xf32>, tensor<48x32xf32>, tensor<48x32xf32>, tensor<48x32xf32> -> tensor<?x32xf32>
+  return
+}
+
+// -----
+
+// Tests that an MLP up projection of the wrong shape is rejected.
+
+func.func @f(%x: tensor<?x32xf32>, %g: tensor<48x32xf32>, %u: tensor<40x32xf32>, %d: tensor<32x48xf32>) {
+  // expected-error@+1 {{up must have shape [48, 32], got [40, 32]}}
+  %y = ds.mlp %x, %g, %u, %d : tensor<?x32xf32>, tensor<48x32xf32>, tensor<40x32xf32>, tensor<32x48xf32> -> tensor<?x32xf32>
+  return
+}
+
+// -----
+
+// Tests that an MLP gate of the wrong shape is rejected.
+
+func.func @f(%x: tensor<?x32xf32>, %g: tensor<48x16xf32>, %u: tensor<48x32xf32>, %d: tensor<32x48xf32>) {
+  // expected-error@+1 {{gate must be [intermediate, 32], got [48, 16]}}
+  %y = ds.mlp %x, %g, %u, %d : tensor<?x32xf32>, tensor<48x16xf32>, tensor<48x32xf32>, tensor<32x48xf32> -> tensor<?x32xf32>
+  return
+}
+
+// -----
+
+// Tests that an LM head of the wrong width is rejected.
+
+func.func @f(%x: tensor<?x32xf32>, %n: tensor<32xf32>, %h: tensor<64x16xf32>) {
+  // expected-error@+1 {{head must be [vocab, 32], got [64, 16]}}
+  %y = ds.lm_head %x, %n, %h {eps = 1.0e-06 : f64} : tensor<?x32xf32>, tensor<32xf32>, tensor<64x16xf32> -> tensor<?x64xf32>
+  return
+}
+
+// -----
+
+// Tests that a cache width other than kv_lora_rank + rope dim is rejected.
+
+func.func @f(%x: tensor<?x32xf32>, %p: tensor<?xi32>, %c: !ds.latent_cache<num_layers = 3, width = 24, element_type = f32>, %qa: tensor<24x32xf32>, %qan: tensor<24xf32>, %qb: tensor<24x24xf32>, %q: tensor<24x32xf32>, %kva: tensor<20x32xf32>, %kvan: tensor<16xf32>, %kvb: tensor<32x16xf32>, %o: tensor<32x16xf32>) {
+  // expected-error@+1 {{latent cache width (24) must equal kv_lora_rank + qk_rope_head_dim (16 + 4 = 20)}}
+  %y, %c2 = ds.mla %x, %p, %c q_lora(%qa, %qan, %qb) kv(%kva, %kvan, %kvb) o(%o) {config = #ds.mla_config<num_heads = 2, q_lora_rank = 24, kv_lora_rank = 16, qk_nope_head_dim = 8, qk_rope_head_dim = 4, v_head_dim = 8, softmax_scale = 0.3125, rope_theta = 10000.0>, layer = 0 : i64} : tensor<?x32xf32>, tensor<?xi32>, !ds.latent_cache<num_layers = 3, width = 24, element_type = f32> q_lora(tensor<24x32xf32>, tensor<24xf32>, tensor<24x24xf32>) kv(tensor<20x32xf32>, tensor<16xf32>, tensor<32x16xf32>) o(tensor<32x16xf32>) -> tensor<?x32xf32>, !ds.latent_cache<num_layers = 3, width = 24, element_type = f32>
+  return
+}
+
+// -----
+
+// Tests that a layer past the cache's layers is rejected.
+
+func.func @f(%x: tensor<?x32xf32>, %p: tensor<?xi32>, %c: !ds.latent_cache<num_layers = 3, width = 20, element_type = f32>, %qa: tensor<24x32xf32>, %qan: tensor<24xf32>, %qb: tensor<24x24xf32>, %q: tensor<24x32xf32>, %kva: tensor<20x32xf32>, %kvan: tensor<16xf32>, %kvb: tensor<32x16xf32>, %o: tensor<32x16xf32>) {
+  // expected-error@+1 {{layer (3) must be < the cache's num_layers (3)}}
+  %y, %c2 = ds.mla %x, %p, %c q_lora(%qa, %qan, %qb) kv(%kva, %kvan, %kvb) o(%o) {config = #ds.mla_config<num_heads = 2, q_lora_rank = 24, kv_lora_rank = 16, qk_nope_head_dim = 8, qk_rope_head_dim = 4, v_head_dim = 8, softmax_scale = 0.3125, rope_theta = 10000.0>, layer = 3 : i64} : tensor<?x32xf32>, tensor<?xi32>, !ds.latent_cache<num_layers = 3, width = 20, element_type = f32> q_lora(tensor<24x32xf32>, tensor<24xf32>, tensor<24x24xf32>) kv(tensor<20x32xf32>, tensor<16xf32>, tensor<32x16xf32>) o(tensor<32x16xf32>) -> tensor<?x32xf32>, !ds.latent_cache<num_layers = 3, width = 20, element_type = f32>
+  return
+}
+
+// -----
+
+// Tests that q_proj with a q_lora_rank is rejected.
+
+func.func @f(%x: tensor<?x32xf32>, %p: tensor<?xi32>, %c: !ds.latent_cache<num_layers = 3, width = 20, element_type = f32>, %qa: tensor<24x32xf32>, %qan: tensor<24xf32>, %qb: tensor<24x24xf32>, %q: tensor<24x32xf32>, %kva: tensor<20x32xf32>, %kvan: tensor<16xf32>, %kvb: tensor<32x16xf32>, %o: tensor<32x16xf32>) {
+  // expected-error@+1 {{q_lora_rank (24) is set: queries need q_a_proj, q_a_norm, q_b_proj and no q_proj}}
+  %y, %c2 = ds.mla %x, %p, %c q(%q) kv(%kva, %kvan, %kvb) o(%o) {config = #ds.mla_config<num_heads = 2, q_lora_rank = 24, kv_lora_rank = 16, qk_nope_head_dim = 8, qk_rope_head_dim = 4, v_head_dim = 8, softmax_scale = 0.3125, rope_theta = 10000.0>, layer = 0 : i64} : tensor<?x32xf32>, tensor<?xi32>, !ds.latent_cache<num_layers = 3, width = 20, element_type = f32> q(tensor<24x32xf32>) kv(tensor<20x32xf32>, tensor<16xf32>, tensor<32x16xf32>) o(tensor<32x16xf32>) -> tensor<?x32xf32>, !ds.latent_cache<num_layers = 3, width = 20, element_type = f32>
+  return
+}
+
+// -----
+
+// Tests that q_lora weights without a q_lora_rank are rejected.
+
+func.func @f(%x: tensor<?x32xf32>, %p: tensor<?xi32>, %c: !ds.latent_cache<num_layers = 3, width = 20, element_type = f32>, %qa: tensor<24x32xf32>, %qan: tensor<24xf32>, %qb: tensor<24x24xf32>, %q: tensor<24x32xf32>, %kva: tensor<20x32xf32>, %kvan: tensor<16xf32>, %kvb: tensor<32x16xf32>, %o: tensor<32x16xf32>) {
+  // expected-error@+1 {{q_lora_rank is absent: queries need q_proj and no q_a_proj/q_a_norm/q_b_proj}}
+  %y, %c2 = ds.mla %x, %p, %c q_lora(%qa, %qan, %qb) kv(%kva, %kvan, %kvb) o(%o) {config = #ds.mla_config<num_heads = 2, kv_lora_rank = 16, qk_nope_head_dim = 8, qk_rope_head_dim = 4, v_head_dim = 8, softmax_scale = 0.3125, rope_theta = 10000.0>, layer = 0 : i64} : tensor<?x32xf32>, tensor<?xi32>, !ds.latent_cache<num_layers = 3, width = 20, element_type = f32> q_lora(tensor<24x32xf32>, tensor<24xf32>, tensor<24x24xf32>) kv(tensor<20x32xf32>, tensor<16xf32>, tensor<32x16xf32>) o(tensor<32x16xf32>) -> tensor<?x32xf32>, !ds.latent_cache<num_layers = 3, width = 20, element_type = f32>
+  return
+}
+
+// -----
+
+// Tests that a kv_b_proj that contradicts heads x (nope + v) is rejected.
+
+func.func @f(%x: tensor<?x32xf32>, %p: tensor<?xi32>, %c: !ds.latent_cache<num_layers = 3, width = 20, element_type = f32>, %qa: tensor<24x32xf32>, %qan: tensor<24xf32>, %qb: tensor<24x24xf32>, %q: tensor<24x32xf32>, %kva: tensor<20x32xf32>, %kvan: tensor<16xf32>, %kvb: tensor<28x16xf32>, %o: tensor<32x16xf32>) {
+  // expected-error@+1 {{kv_b_proj must have shape [32, 16], got [28, 16]}}
+  %y, %c2 = ds.mla %x, %p, %c q_lora(%qa, %qan, %qb) kv(%kva, %kvan, %kvb) o(%o) {config = #ds.mla_config<num_heads = 2, q_lora_rank = 24, kv_lora_rank = 16, qk_nope_head_dim = 8, qk_rope_head_dim = 4, v_head_dim = 8, softmax_scale = 0.3125, rope_theta = 10000.0>, layer = 0 : i64} : tensor<?x32xf32>, tensor<?xi32>, !ds.latent_cache<num_layers = 3, width = 20, element_type = f32> q_lora(tensor<24x32xf32>, tensor<24xf32>, tensor<24x24xf32>) kv(tensor<20x32xf32>, tensor<16xf32>, tensor<28x16xf32>) o(tensor<32x16xf32>) -> tensor<?x32xf32>, !ds.latent_cache<num_layers = 3, width = 20, element_type = f32>
+  return
+}
+
+// -----
+
+// Tests that an o_proj that contradicts heads x v is rejected.
+
+func.func @f(%x: tensor<?x32xf32>, %p: tensor<?xi32>, %c: !ds.latent_cache<num_layers = 3, width = 20, element_type = f32>, %qa: tensor<24x32xf32>, %qan: tensor<24xf32>, %qb: tensor<24x24xf32>, %q: tensor<24x32xf32>, %kva: tensor<20x32xf32>, %kvan: tensor<16xf32>, %kvb: tensor<32x16xf32>, %o: tensor<32x12xf32>) {
+  // expected-error@+1 {{o_proj must have shape [32, 16], got [32, 12]}}
+  %y, %c2 = ds.mla %x, %p, %c q_lora(%qa, %qan, %qb) kv(%kva, %kvan, %kvb) o(%o) {config = #ds.mla_config<num_heads = 2, q_lora_rank = 24, kv_lora_rank = 16, qk_nope_head_dim = 8, qk_rope_head_dim = 4, v_head_dim = 8, softmax_scale = 0.3125, rope_theta = 10000.0>, layer = 0 : i64} : tensor<?x32xf32>, tensor<?xi32>, !ds.latent_cache<num_layers = 3, width = 20, element_type = f32> q_lora(tensor<24x32xf32>, tensor<24xf32>, tensor<24x24xf32>) kv(tensor<20x32xf32>, tensor<16xf32>, tensor<32x16xf32>) o(tensor<32x12xf32>) -> tensor<?x32xf32>, !ds.latent_cache<num_layers = 3, width = 20, element_type = f32>
+  return
+}
+
+// -----
+
+// Tests that positions that do not match the tokens are rejected.
+
+func.func @f(%x: tensor<1x32xf32>, %p: tensor<2xi32>, %c: !ds.latent_cache<num_layers = 3, width = 20, element_type = f32>, %qa: tensor<24x32xf32>, %qan: tensor<24xf32>, %qb: tensor<24x24xf32>, %q: tensor<24x32xf32>, %kva: tensor<20x32xf32>, %kvan: tensor<16xf32>, %kvb: tensor<32x16xf32>, %o: tensor<32x16xf32>) {
+  // expected-error@+1 {{positions (2) must have one entry per token (1)}}
+  %y, %c2 = ds.mla %x, %p, %c q_lora(%qa, %qan, %qb) kv(%kva, %kvan, %kvb) o(%o) {config = #ds.mla_config<num_heads = 2, q_lora_rank = 24, kv_lora_rank = 16, qk_nope_head_dim = 8, qk_rope_head_dim = 4, v_head_dim = 8, softmax_scale = 0.3125, rope_theta = 10000.0>, layer = 0 : i64} : tensor<1x32xf32>, tensor<2xi32>, !ds.latent_cache<num_layers = 3, width = 20, element_type = f32> q_lora(tensor<24x32xf32>, tensor<24xf32>, tensor<24x24xf32>) kv(tensor<20x32xf32>, tensor<16xf32>, tensor<32x16xf32>) o(tensor<32x16xf32>) -> tensor<?x32xf32>, !ds.latent_cache<num_layers = 3, width = 20, element_type = f32>
+  return
+}
+
+// -----
+
+// Tests that noaux_tc without its router bias is rejected.
+
+func.func @f(%x: tensor<?x32xf32>, %r: tensor<8x32xf32>, %b: tensor<8xf32>, %g: tensor<8x12x32xf32>, %u: tensor<8x12x32xf32>, %d: tensor<8x32x12xf32>, %sg: tensor<12x32xf32>, %su: tensor<12x32xf32>, %sd: tensor<32x12xf32>) {
+  // expected-error@+1 {{topk_method noaux_tc needs the router bias (e_score_correction_bias)}}
+  %y = ds.moe %x router(%r) experts(%g, %u, %d) shared(%sg, %su, %sd) {config = #ds.moe_config<num_experts = 8, top_k = 2, n_group = 4, topk_group = 2, scoring_func = sigmoid, topk_method = noaux_tc, norm_topk_prob = true, routed_scaling_factor = 2.5, norm_rule = v3, intermediate_size = 12, n_shared_experts = 1>} : tensor<?x32xf32> router(tensor<8x32xf32>) experts(tensor<8x12x32xf32>, tensor<8x12x32xf32>, tensor<8x32x12xf32>) shared(tensor<12x32xf32>, tensor<12x32xf32>, tensor<32x12xf32>) -> tensor<?x32xf32>
+  return
+}
+
+// -----
+
+// Tests that a router bias with greedy routing is rejected.
+
+func.func @f(%x: tensor<?x32xf32>, %r: tensor<8x32xf32>, %b: tensor<8xf32>, %g: tensor<8x12x32xf32>, %u: tensor<8x12x32xf32>, %d: tensor<8x32x12xf32>, %sg: tensor<12x32xf32>, %su: tensor<12x32xf32>, %sd: tensor<32x12xf32>) {
+  // expected-error@+1 {{topk_method greedy takes no router bias}}
+  %y = ds.moe %x router(%r) bias(%b) experts(%g, %u, %d) shared(%sg, %su, %sd) {config = #ds.moe_config<num_experts = 8, top_k = 2, n_group = 4, topk_group = 2, scoring_func = sigmoid, topk_method = greedy, norm_topk_prob = true, routed_scaling_factor = 2.5, norm_rule = v3, intermediate_size = 12, n_shared_experts = 1>} : tensor<?x32xf32> router(tensor<8x32xf32>) bias(tensor<8xf32>) experts(tensor<8x12x32xf32>, tensor<8x12x32xf32>, tensor<8x32x12xf32>) shared(tensor<12x32xf32>, tensor<12x32xf32>, tensor<32x12xf32>) -> tensor<?x32xf32>
+  return
+}
+
+// -----
+
+// Tests that a router of the wrong shape is rejected.
+
+func.func @f(%x: tensor<?x32xf32>, %r: tensor<6x32xf32>, %b: tensor<8xf32>, %g: tensor<8x12x32xf32>, %u: tensor<8x12x32xf32>, %d: tensor<8x32x12xf32>, %sg: tensor<12x32xf32>, %su: tensor<12x32xf32>, %sd: tensor<32x12xf32>) {
+  // expected-error@+1 {{router must have shape [8, 32], got [6, 32]}}
+  %y = ds.moe %x router(%r) bias(%b) experts(%g, %u, %d) shared(%sg, %su, %sd) {config = #ds.moe_config<num_experts = 8, top_k = 2, n_group = 4, topk_group = 2, scoring_func = sigmoid, topk_method = noaux_tc, norm_topk_prob = true, routed_scaling_factor = 2.5, norm_rule = v3, intermediate_size = 12, n_shared_experts = 1>} : tensor<?x32xf32> router(tensor<6x32xf32>) bias(tensor<8xf32>) experts(tensor<8x12x32xf32>, tensor<8x12x32xf32>, tensor<8x32x12xf32>) shared(tensor<12x32xf32>, tensor<12x32xf32>, tensor<32x12xf32>) -> tensor<?x32xf32>
+  return
+}
+
+// -----
+
+// Tests that expert weights that contradict the config are rejected.
+
+func.func @f(%x: tensor<?x32xf32>, %r: tensor<8x32xf32>, %b: tensor<8xf32>, %g: tensor<8x16x32xf32>, %u: tensor<8x12x32xf32>, %d: tensor<8x32x12xf32>, %sg: tensor<12x32xf32>, %su: tensor<12x32xf32>, %sd: tensor<32x12xf32>) {
+  // expected-error@+1 {{experts_gate must have shape [8, 12, 32], got [8, 16, 32]}}
+  %y = ds.moe %x router(%r) bias(%b) experts(%g, %u, %d) shared(%sg, %su, %sd) {config = #ds.moe_config<num_experts = 8, top_k = 2, n_group = 4, topk_group = 2, scoring_func = sigmoid, topk_method = noaux_tc, norm_topk_prob = true, routed_scaling_factor = 2.5, norm_rule = v3, intermediate_size = 12, n_shared_experts = 1>} : tensor<?x32xf32> router(tensor<8x32xf32>) bias(tensor<8xf32>) experts(tensor<8x16x32xf32>, tensor<8x12x32xf32>, tensor<8x32x12xf32>) shared(tensor<12x32xf32>, tensor<12x32xf32>, tensor<32x12xf32>) -> tensor<?x32xf32>
+  return
+}
+
+// -----
+
+// Tests that missing shared experts are rejected.
+
+func.func @f(%x: tensor<?x32xf32>, %r: tensor<8x32xf32>, %b: tensor<8xf32>, %g: tensor<8x12x32xf32>, %u: tensor<8x12x32xf32>, %d: tensor<8x32x12xf32>, %sg: tensor<12x32xf32>, %su: tensor<12x32xf32>, %sd: tensor<32x12xf32>) {
+  // expected-error@+1 {{n_shared_experts (1) needs shared expert weights}}
+  %y = ds.moe %x router(%r) bias(%b) experts(%g, %u, %d) {config = #ds.moe_config<num_experts = 8, top_k = 2, n_group = 4, topk_group = 2, scoring_func = sigmoid, topk_method = noaux_tc, norm_topk_prob = true, routed_scaling_factor = 2.5, norm_rule = v3, intermediate_size = 12, n_shared_experts = 1>} : tensor<?x32xf32> router(tensor<8x32xf32>) bias(tensor<8xf32>) experts(tensor<8x12x32xf32>, tensor<8x12x32xf32>, tensor<8x32x12xf32>) -> tensor<?x32xf32>
+  return
+}
+
+// -----
+
+// Tests that shared experts with n_shared_experts 0 are rejected.
+
+func.func @f(%x: tensor<?x32xf32>, %r: tensor<8x32xf32>, %b: tensor<8xf32>, %g: tensor<8x12x32xf32>, %u: tensor<8x12x32xf32>, %d: tensor<8x32x12xf32>, %sg: tensor<12x32xf32>, %su: tensor<12x32xf32>, %sd: tensor<32x12xf32>) {
+  // expected-error@+1 {{n_shared_experts is 0 but shared expert weights are given}}
+  %y = ds.moe %x router(%r) bias(%b) experts(%g, %u, %d) shared(%sg, %su, %sd) {config = #ds.moe_config<num_experts = 8, top_k = 2, n_group = 4, topk_group = 2, scoring_func = sigmoid, topk_method = noaux_tc, norm_topk_prob = true, routed_scaling_factor = 2.5, norm_rule = v3, intermediate_size = 12, n_shared_experts = 0>} : tensor<?x32xf32> router(tensor<8x32xf32>) bias(tensor<8xf32>) experts(tensor<8x12x32xf32>, tensor<8x12x32xf32>, tensor<8x32x12xf32>) shared(tensor<12x32xf32>, tensor<12x32xf32>, tensor<32x12xf32>) -> tensor<?x32xf32>
+  return
+}
+
+// -----
+
+// Tests that shared experts of the wrong width are rejected.
+
+func.func @f(%x: tensor<?x32xf32>, %r: tensor<8x32xf32>, %b: tensor<8xf32>, %g: tensor<8x12x32xf32>, %u: tensor<8x12x32xf32>, %d: tensor<8x32x12xf32>, %sg: tensor<12x32xf32>, %su: tensor<12x32xf32>, %sd: tensor<32x12xf32>) {
+  // expected-error@+1 {{shared_gate must have shape [24, 32], got [12, 32]}}
+  %y = ds.moe %x router(%r) bias(%b) experts(%g, %u, %d) shared(%sg, %su, %sd) {config = #ds.moe_config<num_experts = 8, top_k = 2, n_group = 4, topk_group = 2, scoring_func = sigmoid, topk_method = noaux_tc, norm_topk_prob = true, routed_scaling_factor = 2.5, norm_rule = v3, intermediate_size = 12, n_shared_experts = 2>} : tensor<?x32xf32> router(tensor<8x32xf32>) bias(tensor<8xf32>) experts(tensor<8x12x32xf32>, tensor<8x12x32xf32>, tensor<8x32x12xf32>) shared(tensor<12x32xf32>, tensor<12x32xf32>, tensor<32x12xf32>) -> tensor<?x32xf32>
+  return
+}

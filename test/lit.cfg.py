@@ -1,0 +1,51 @@
+# -*- Python -*-
+import os
+import shutil
+import subprocess
+
+import lit.formats
+from lit.llvm import llvm_config
+
+config.name = "DS"
+config.test_format = lit.formats.ShTest(not llvm_config.use_lit_shell)
+config.suffixes = [".mlir", ".test"]
+config.excludes = ["Inputs", "configs", "lit.cfg.py", "CMakeLists.txt"]
+config.test_source_root = os.path.dirname(__file__)
+config.test_exec_root = os.path.join(config.ds_obj_root, "test")
+
+# Captured variables must not leak across CHECK-LABEL sections.
+config.environment["FILECHECK_OPTS"] = "--enable-var-scope"
+
+cuda_home = os.environ.get("CUDA_HOME", "/usr/local/cuda")
+config.environment["CUDA_HOME"] = cuda_home
+config.substitutions.append(("%cuda_home", cuda_home))
+
+python = getattr(config, "python_executable", "") or "/usr/bin/python3"
+config.substitutions.append(("%python", python))
+config.substitutions.append(("%ds_src", config.ds_src_root))
+config.substitutions.append(("%tools", os.path.join(config.ds_src_root, "test", "tools")))
+config.substitutions.append(("%configs", os.path.join(config.ds_src_root, "test", "Import", "configs")))
+
+llvm_config.with_system_environment(["HOME", "TMPDIR"])
+llvm_config.use_default_substitutions()
+llvm_config.with_environment("PATH", config.ds_tools_dir, append_path=True)
+llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
+
+tool_dirs = [config.ds_tools_dir, config.llvm_tools_dir]
+llvm_config.add_tool_substitutions(["ds-opt", "ds-compile", "ds-run"], tool_dirs)
+
+# GPU integration tests need a device that answers, not just a toolkit.
+def _has_cuda_device():
+    smi = shutil.which("nvidia-smi")
+    if not smi:
+        return False
+    try:
+        out = subprocess.run([smi, "-L"], capture_output=True, timeout=20)
+        return out.returncode == 0 and b"GPU" in out.stdout
+    except Exception:
+        return False
+
+if _has_cuda_device():
+    config.available_features.add("cuda")
+if os.path.exists(os.path.join(cuda_home, "bin", "ptxas")):
+    config.available_features.add("ptxas")
