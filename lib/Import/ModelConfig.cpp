@@ -6,6 +6,7 @@
 #include "llvm/Support/MemoryBuffer.h"
 
 #include <cmath>
+#include <cstdio>
 
 using namespace mlir::ds;
 using llvm::json::Object;
@@ -88,6 +89,13 @@ public:
   llvm::StringRef path;
 };
 
+/// Doubles as the config wrote them (0.707, not 0.71).
+std::string fmtDouble(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%g", v);
+  return buf;
+}
+
 #define DS_TRY(var, expr)                                                      \
   auto var##OrErr = (expr);                                                    \
   if (!var##OrErr)                                                             \
@@ -165,7 +173,7 @@ mlir::ds::parseModelConfig(llvm::StringRef text, llvm::StringRef path) {
   for (const Req &q : reqs) {
     DS_TRY(v, r.reqInt(q.name));
     if (v <= 0)
-      return r.error(q.name, llvm::formatv("{0} must be > 0", v).str());
+      return r.error(q.name, fmtDouble(v) + " must be > 0");
     *q.dst = v;
   }
   auto optionalInt = [&](const char *name, int64_t dflt,
@@ -225,19 +233,19 @@ mlir::ds::parseModelConfig(llvm::StringRef text, llvm::StringRef path) {
   {
     DS_TRY(v, r.num(*root, "routed_scaling_factor", "routed_scaling_factor", 1.0));
     if (!(v > 0))
-      return r.error("routed_scaling_factor", llvm::formatv("{0} must be > 0", v).str());
+      return r.error("routed_scaling_factor", fmtDouble(v) + " must be > 0");
     c.routedScalingFactor = v;
   }
   {
     DS_TRY(v, r.num(*root, "rms_norm_eps", "rms_norm_eps", 1e-6));
     if (!(v > 0))
-      return r.error("rms_norm_eps", llvm::formatv("{0} must be > 0", v).str());
+      return r.error("rms_norm_eps", fmtDouble(v) + " must be > 0");
     c.rmsNormEps = v;
   }
   {
     DS_TRY(v, r.num(*root, "rope_theta", "rope_theta", 10000.0));
     if (!(v > 0))
-      return r.error("rope_theta", llvm::formatv("{0} must be > 0", v).str());
+      return r.error("rope_theta", fmtDouble(v) + " must be > 0");
     c.ropeTheta = v;
   }
   {
@@ -352,7 +360,7 @@ mlir::ds::parseModelConfig(llvm::StringRef text, llvm::StringRef path) {
     DS_TRY(factor, r.num(*o, "factor", "rope_scaling.factor", 0));
     if (!(factor > 0))
       return r.error("rope_scaling.factor",
-                     llvm::formatv("{0} must be > 0", factor).str());
+                     fmtDouble(factor) + " must be > 0");
     y.factor = factor;
     DS_TRY(orig, r.optInt(*o, "original_max_position_embeddings",
                           "rope_scaling.original_max_position_embeddings"));
@@ -367,10 +375,8 @@ mlir::ds::parseModelConfig(llvm::StringRef text, llvm::StringRef path) {
     DS_TRY(bs, r.num(*o, "beta_slow", "rope_scaling.beta_slow", 1));
     if (!(bf > 0) || !(bs > 0))
       return r.error("rope_scaling.beta_fast",
-                     llvm::formatv("beta_fast ({0}) and beta_slow ({1}) must "
-                                   "be > 0",
-                                   bf, bs)
-                         .str());
+                     "beta_fast (" + fmtDouble(bf) + ") and beta_slow (" +
+                         fmtDouble(bs) + ") must be > 0");
     y.betaFast = bf;
     y.betaSlow = bs;
     DS_TRY(ms, r.num(*o, "mscale", "rope_scaling.mscale", 1));
@@ -379,10 +385,8 @@ mlir::ds::parseModelConfig(llvm::StringRef text, llvm::StringRef path) {
     // them equal (factor 1). Others would change the math silently.
     if (msa != 0 && ms != msa)
       return r.error("rope_scaling.mscale",
-                     llvm::formatv("{0} differs from mscale_all_dim {1}; only "
-                                   "equal values are supported",
-                                   ms, msa)
-                         .str());
+                     fmtDouble(ms) + " differs from mscale_all_dim " +
+                         fmtDouble(msa) + "; only equal values are supported");
     y.mscale = ms;
     y.mscaleAllDim = msa;
     c.yarn = y;

@@ -2,12 +2,38 @@
 #include "ds/InitAll.h"
 
 #include "mlir/IR/DialectRegistry.h"
+#include "mlir/Support/FileUtilities.h"
 #include "mlir/Tools/mlir-opt/MlirOptMain.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/ToolOutputFile.h"
+#include "llvm/Support/raw_ostream.h"
 
 int main(int argc, char **argv) {
   mlir::DialectRegistry registry;
   mlir::ds::registerAllDialects(registry);
   mlir::ds::registerAllPasses();
-  return mlir::asMainReturnCode(
-      mlir::MlirOptMain(argc, argv, "ds optimizer driver\n", registry));
+  auto [input, output] = mlir::registerAndParseCLIOptions(
+      argc, argv, "ds optimizer driver\n", registry);
+  // An empty file parses as an empty module upstream; for ds it is always a
+  // mistake (a truncated or missing export), so say so.
+  std::string error;
+  auto file = mlir::openInputFile(input, &error);
+  if (!file) {
+    llvm::errs() << "ds-opt: error: " << error << "\n";
+    return 1;
+  }
+  if (file->getBuffer().trim().empty()) {
+    llvm::errs() << "ds-opt: error: input '" << input << "' is empty\n";
+    return 1;
+  }
+  auto out = mlir::openOutputFile(output, &error);
+  if (!out) {
+    llvm::errs() << "ds-opt: error: " << error << "\n";
+    return 1;
+  }
+  auto config = mlir::MlirOptMainConfig::createFromCLOptions();
+  if (failed(mlir::MlirOptMain(out->os(), std::move(file), registry, config)))
+    return 1;
+  out->keep();
+  return 0;
 }

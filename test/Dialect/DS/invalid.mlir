@@ -503,3 +503,63 @@ func.func @f(%x: tensor<?x32xf32>, %r: tensor<8x32xf32>, %b: tensor<8xf32>, %g: 
   %y = ds.moe %x router(%r) bias(%b) experts(%g, %u, %d) shared(%sg, %su, %sd) {config = #ds.moe_config<num_experts = 8, top_k = 2, n_group = 4, topk_group = 2, scoring_func = sigmoid, topk_method = noaux_tc, norm_topk_prob = true, routed_scaling_factor = 2.5, norm_rule = v3, intermediate_size = 12, n_shared_experts = 2>} : tensor<?x32xf32> router(tensor<8x32xf32>) bias(tensor<8xf32>) experts(tensor<8x12x32xf32>, tensor<8x12x32xf32>, tensor<8x32x12xf32>) shared(tensor<12x32xf32>, tensor<12x32xf32>, tensor<32x12xf32>) -> tensor<?x32xf32>
   return
 }
+
+// -----
+
+// Tests that a cache write whose latent + rope key do not fill the row is rejected.
+
+func.func @f(%c: !ds.latent_cache<num_layers = 1, width = 20, element_type = f32>, %l: tensor<?x12xf32>, %r: tensor<?x4xf32>, %p: tensor<?xi32>) {
+  // expected-error@+1 {{latent (12) + rope key (4) must fill the cache width (20)}}
+  %c1 = ds.cache_write %c, %l, %r, %p {layer = 0 : i64} : !ds.latent_cache<num_layers = 1, width = 20, element_type = f32>, tensor<?x12xf32>, tensor<?x4xf32>, tensor<?xi32>
+  return
+}
+
+// -----
+
+// Tests that latent attention with query widths that do not match the cache is rejected.
+
+func.func @f(%ql: tensor<?x2x16xf32>, %qr: tensor<?x2x8xf32>, %c: !ds.latent_cache<num_layers = 1, width = 20, element_type = f32>, %p: tensor<?xi32>) {
+  // expected-error@+1 {{query widths (16 + 8) must equal the cache width (20)}}
+  %u = ds.latent_attention %ql, %qr, %c, %p {layer = 0 : i64, scale = 1.0 : f64} : tensor<?x2x16xf32>, tensor<?x2x8xf32>, !ds.latent_cache<num_layers = 1, width = 20, element_type = f32>, tensor<?xi32> -> tensor<?x2x16xf32>
+  return
+}
+
+// -----
+
+// Tests that a head matmul whose slice leaves the head's rows is rejected.
+
+func.func @f(%x: tensor<?x2x8xf32>, %w: tensor<32x16xf32>) {
+  // expected-error@+1 {{weight rows (32) must be heads (2) x group (16) with offset + rows <= group}}
+  %y = ds.head_matmul %x, %w {group = 16 : i64, offset = 10 : i64, rows = 8 : i64} : tensor<?x2x8xf32>, tensor<32x16xf32> -> tensor<?x2x16xf32>
+  return
+}
+
+// -----
+
+// Tests that routing without the bias noaux_tc needs is rejected.
+
+func.func @f(%l: tensor<?x8xf32>) {
+  // expected-error@+1 {{a router bias is needed exactly for noaux_tc}}
+  %i, %w = ds.moe_route %l {config = #ds.moe_config<num_experts = 8, top_k = 2, n_group = 4, topk_group = 2, scoring_func = sigmoid, topk_method = noaux_tc, norm_topk_prob = true, routed_scaling_factor = 2.5, norm_rule = v3, intermediate_size = 12, n_shared_experts = 1>} : tensor<?x8xf32> -> tensor<?x2xi32>, tensor<?x2xf32>
+  return
+}
+
+// -----
+
+// Tests that grouped matmul offsets must have experts + 1 entries.
+
+func.func @f(%x: tensor<?x32xf32>, %w: tensor<8x12x32xf32>, %o: tensor<8xi32>) {
+  // expected-error@+1 {{offsets must have shape [9], got [8]}}
+  %y = ds.grouped_matmul %x, %w, %o : tensor<?x32xf32>, tensor<8x12x32xf32>, tensor<8xi32> -> tensor<?x12xf32>
+  return
+}
+
+// -----
+
+// Tests that rope over a last dimension other than the rope dim is rejected.
+
+func.func @f(%x: tensor<?x2x6xf32>, %p: tensor<?xi32>) {
+  // expected-error@+1 {{input must be [tokens, (heads,) 4], got [?, 2, 6]}}
+  %y = ds.rope %x, %p {config = #ds.mla_config<num_heads = 2, kv_lora_rank = 16, qk_nope_head_dim = 8, qk_rope_head_dim = 4, v_head_dim = 8, softmax_scale = 0.3125, rope_theta = 10000.0>} : tensor<?x2x6xf32>, tensor<?xi32>
+  return
+}
