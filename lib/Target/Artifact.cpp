@@ -72,15 +72,12 @@ std::string mlir::ds::buildManifest(ModuleOp m, const ManifestInputs &in,
                                          {"dtype", dtypeName(w.elementType)}});
   }
   llvm::json::Object entries;
-  for (auto fn : m.getOps<func::FuncOp>()) {
-    if (!fn->hasAttr("ds.entry_point"))
-      continue;
+  for (const std::string &name : in.entryPoints) {
     llvm::json::Value maxTokens = nullptr;
-    if (fn.getName() == "decode")
+    if (name == "decode")
       maxTokens = 1;
-    entries[fn.getName()] = llvm::json::Object{
-        {"symbol", ("_mlir_ciface_" + fn.getName()).str()},
-        {"max_tokens", std::move(maxTokens)}};
+    entries[name] = llvm::json::Object{{"symbol", "_mlir_ciface_" + name},
+                                       {"max_tokens", std::move(maxTokens)}};
   }
   llvm::json::Object manifest{
       {"format_version", int64_t(kArtifactFormatVersion)},

@@ -237,9 +237,15 @@ int main(int argc, char **argv) {
   ds::LatentCacheType cacheType;
   module->walk([&](func::FuncOp fn) {
     for (Type t : fn.getArgumentTypes())
-      if (auto c = dyn_cast<ds::LatentCacheType>(t))
+      if (auto c = dyn_cast<ds::LatentCacheType>(t)) {
         cacheType = c;
+        manifest.entryPoints.push_back(fn.getName().str());
+        break;
+      }
   });
+  for (const char *required : {"prefill", "decode"})
+    if (!llvm::is_contained(manifest.entryPoints, required))
+      fail("'" + inputPath + "' has no @" + required + " entry point");
   if (!cacheType)
     fail("'" + inputPath + "' has no entry point taking a !ds.latent_cache");
   int64_t kvLoraRank = 0, ropeDim = 0;

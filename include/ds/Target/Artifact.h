@@ -30,6 +30,7 @@ struct ManifestInputs {
   std::string target = "cpu";
   std::string dtype = "f32";
   std::vector<RequiredWeight> weights; // from the model-level IR
+  std::vector<std::string> entryPoints; // prefill, decode
 };
 
 /// The manifest of `lowered` (entry points, weight bindings from its

@@ -1,0 +1,223 @@
+//===- ArtifactFile.cpp - reading a ds artifact ---------------------------===//
+#include "artifact/ArtifactFile.h"
+#include "support/JsonParser.h"
+
+#include <cstdio>
+#include <cstring>
+
+using namespace dsrt;
+
+uint64_t dsrt::fnv1a64(uint64_t h, const char *data, size_t size) {
+  for (size_t i = 0; i < size; ++i) {
+    h ^= static_cast<unsigned char>(data[i]);
+    h *= 1099511628211ULL;
+  }
+  return h;
+}
+
+namespace {
+
+bool getInt(const json::Value &o, const char *key, int64_t &out,
+            std::string &error, bool nullable = false) {
+  const json::Value *v = o.get(key);
+  if (nullable && v && v->isNull()) {
+    out = -1;
+    return true;
+  }
+  if (!v || v->kind != json::Value::Number || !v->isInteger) {
+    error = std::string("manifest field '") + key + "' must be an integer";
+    return false;
+  }
+  out = v->integer;
+  return true;
+}
+
+bool getString(const json::Value &o, const char *key, std::string &out,
+               std::string &error) {
+  const json::Value *v = o.get(key);
+  if (!v || v->kind != json::Value::String) {
+    error = std::string("manifest field '") + key + "' must be a string";
+    return false;
+  }
+  out = v->string;
+  return true;
+}
+
+bool getShape(const json::Value &o, std::vector<int64_t> &out,
+              std::string &error) {
+  const json::Value *v = o.get("shape");
+  if (!v || v->kind != json::Value::Array) {
+    error = "manifest field 'shape' must be an array";
+    return false;
+  }
+  for (const json::Value &d : v->items) {
+    if (d.kind != json::Value::Number || !d.isInteger || d.integer < 0) {
+      error = "manifest shape entries must be non-negative integers";
+      return false;
+    }
+    out.push_back(d.integer);
+  }
+  return true;
+}
+
+} // namespace
+
+bool dsrt::parseManifest(const std::string &text, Manifest &m,
+                         std::string &error) {
+  json::Value root;
+  std::string jerr;
+  if (!json::parse(text, root, jerr)) {
+    error = "manifest is not valid JSON: " + jerr;
+    return false;
+  }
+  if (root.kind != json::Value::Object) {
+    error = "manifest is not a JSON object";
+    return false;
+  }
+  int64_t version;
+  if (!getInt(root, "format_version", version, error) ||
+      !getString(root, "target", m.target, error) ||
+      !getString(root, "dtype", m.dtype, error))
+    return false;
+  if (version != kArtifactFormatVersion) {
+    error = "manifest format_version " + std::to_string(version) +
+            ", this runtime reads " + std::to_string(kArtifactFormatVersion);
+    return false;
+  }
+  const json::Value *model = root.get("model");
+  if (!model || model->kind != json::Value::Object) {
+    error = "manifest field 'model' must be an object";
+    return false;
+  }
+  if (!getString(*model, "model_type", m.modelType, error) ||
+      !getString(*model, "cache_dtype", m.cacheDtype, error) ||
+      !getInt(*model, "vocab_size", m.vocabSize, error) ||
+      !getInt(*model, "num_layers", m.numLayers, error) ||
+      !getInt(*model, "kv_lora_rank", m.kvLoraRank, error) ||
+      !getInt(*model, "qk_rope_head_dim", m.ropeDim, error) ||
+      !getInt(*model, "cache_width", m.cacheWidth, error) ||
+      !getInt(*model, "max_position_embeddings", m.maxPositions, error) ||
+      !getInt(*model, "bos_token_id", m.bosTokenId, error, true) ||
+      !getInt(*model, "eos_token_id", m.eosTokenId, error, true))
+    return false;
+  if (m.vocabSize <= 0 || m.numLayers <= 0 || m.cacheWidth <= 0 ||
+      m.cacheWidth != m.kvLoraRank + m.ropeDim) {
+    error = "manifest model sizes are inconsistent";
+    return false;
+  }
+  if (m.cacheDtype != "f32" && m.cacheDtype != "bf16") {
+    error = "manifest cache_dtype '" + m.cacheDtype + "' is not supported";
+    return false;
+  }
+  const json::Value *entries = root.get("entry_points");
+  if (!entries || entries->kind != json::Value::Object) {
+    error = "manifest field 'entry_points' must be an object";
+    return false;
+  }
+  for (const char *name : {"prefill", "decode"}) {
+    const json::Value *e = entries->get(name);
+    std::string symbol;
+    if (!e || !getString(*e, "symbol", symbol, error)) {
+      error = std::string("manifest entry point '") + name + "' is missing";
+      return false;
+    }
+    m.entrySymbols[name] = symbol;
+  }
+  const json::Value *bindings = root.get("bindings");
+  const json::Value *weights = root.get("weights");
+  if (!bindings || bindings->kind != json::Value::Array || !weights ||
+      weights->kind != json::Value::Array) {
+    error = "manifest fields 'bindings' and 'weights' must be arrays";
+    return false;
+  }
+  for (const json::Value &b : bindings->items) {
+    Binding bd;
+    int64_t index;
+    if (b.kind != json::Value::Object || !getInt(b, "index", index, error) ||
+        !getShape(b, bd.shape, error))
+      return false;
+    if (index != int64_t(m.bindings.size())) {
+      error = "manifest bindings are not numbered in order";
+      return false;
+    }
+    const json::Value *members = b.get("members");
+    if (!members || members->kind != json::Value::Array ||
+        members->items.empty()) {
+      error = "manifest binding " + std::to_string(index) + " has no members";
+      return false;
+    }
+    for (const json::Value &mem : members->items) {
+      if (mem.kind != json::Value::String) {
+        error = "manifest binding members must be strings";
+        return false;
+      }
+      bd.members.push_back(mem.string);
+    }
+    if (bd.members.size() > 1 &&
+        (bd.shape.empty() || bd.shape[0] != int64_t(bd.members.size()))) {
+      error = "manifest binding " + std::to_string(index) +
+              ": leading dimension must equal its member count";
+      return false;
+    }
+    const json::Value *dq = b.get("dequantize");
+    bd.dequantize = dq && dq->kind == json::Value::Bool && dq->boolean;
+    m.bindings.push_back(std::move(bd));
+  }
+  for (const json::Value &w : weights->items) {
+    RequiredTensor t;
+    if (w.kind != json::Value::Object || !getString(w, "name", t.name, error) ||
+        !getShape(w, t.shape, error) || !getString(w, "dtype", t.dtype, error))
+      return false;
+    m.weights.push_back(std::move(t));
+  }
+  return true;
+}
+
+bool dsrt::readArtifact(const std::string &path, ArtifactFile &out,
+                        std::string &error) {
+  auto fail = [&](const std::string &msg) {
+    error = path + ": " + msg;
+    return false;
+  };
+  FILE *f = fopen(path.c_str(), "rb");
+  if (!f)
+    return fail(std::string("cannot open: ") + std::strerror(errno));
+  std::string bytes;
+  char buf[1 << 16];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
+    bytes.append(buf, n);
+  fclose(f);
+  if (bytes.size() < 40 || bytes.compare(0, 8, "DSARTIFA") != 0)
+    return fail("not a ds artifact (bad magic)");
+  auto u32 = [&](size_t at) {
+    uint32_t v;
+    std::memcpy(&v, bytes.data() + at, 4);
+    return v;
+  };
+  auto u64 = [&](size_t at) {
+    uint64_t v;
+    std::memcpy(&v, bytes.data() + at, 8);
+    return v;
+  };
+  uint32_t version = u32(8);
+  if (version != kArtifactFormatVersion)
+    return fail("artifact format version " + std::to_string(version) +
+                ", this runtime reads " +
+                std::to_string(kArtifactFormatVersion));
+  uint64_t msize = u64(16), osize = u64(24), checksum = u64(32);
+  if (msize > bytes.size() || osize > bytes.size() ||
+      40 + msize + osize != bytes.size())
+    return fail("truncated or padded: header announces " +
+                std::to_string(40 + msize + osize) + " bytes, file has " +
+                std::to_string(bytes.size()));
+  uint64_t h = fnv1a64(14695981039346656037ULL, bytes.data() + 40,
+                       msize + osize);
+  if (h != checksum)
+    return fail("corrupted (checksum mismatch)");
+  std::string perr;
+  if (!parseManifest(bytes.substr(40, msize), out.manifest, perr))
+    return fail(perr);
+  out.object = bytes.substr(40 + msize);
+  return true;
+}

@@ -1,0 +1,56 @@
+//===- ArtifactFile.h - reading a ds artifact -------------------*- C++ -*-===//
+//
+// The layout is written by lib/Target/Artifact.cpp (see its header): magic,
+// version, sizes, FNV-1a checksum, JSON manifest, ELF shared object.
+//
+//===----------------------------------------------------------------------===//
+#ifndef DSRT_ARTIFACT_ARTIFACTFILE_H
+#define DSRT_ARTIFACT_ARTIFACTFILE_H
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace dsrt {
+
+constexpr uint32_t kArtifactFormatVersion = 1;
+
+struct Binding {
+  std::vector<int64_t> shape;
+  std::vector<std::string> members;
+  bool dequantize = false;
+};
+
+struct RequiredTensor {
+  std::string name;
+  std::vector<int64_t> shape;
+  std::string dtype;
+};
+
+struct Manifest {
+  std::string target, dtype, modelType, cacheDtype;
+  int64_t vocabSize = 0, numLayers = 0, kvLoraRank = 0, ropeDim = 0,
+          cacheWidth = 0, maxPositions = 0, bosTokenId = -1, eosTokenId = -1;
+  std::map<std::string, std::string> entrySymbols; // prefill, decode
+  std::vector<Binding> bindings;
+  std::vector<RequiredTensor> weights;
+};
+
+struct ArtifactFile {
+  Manifest manifest;
+  std::string object; // the ELF shared object
+};
+
+/// Reads and checks `path`; errors name the file.
+bool readArtifact(const std::string &path, ArtifactFile &out,
+                  std::string &error);
+
+/// Parses a manifest text (exposed for tests).
+bool parseManifest(const std::string &text, Manifest &out, std::string &error);
+
+uint64_t fnv1a64(uint64_t hash, const char *data, size_t size);
+
+} // namespace dsrt
+
+#endif // DSRT_ARTIFACT_ARTIFACTFILE_H

@@ -1,0 +1,36 @@
+#!/usr/bin/env python3
+"""Writes a random DeepSeek-style checkpoint (config.json + safetensors).
+
+  make_checkpoint.py --preset tiny_v3 --out DIR [--dtype f32|bf16|fp8] [--shards N] [--seed S]
+  make_checkpoint.py --config FILE.json --out DIR ...
+"""
+import argparse
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from ds_testing import checkpoint  # noqa: E402
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    src = ap.add_mutually_exclusive_group(required=True)
+    src.add_argument("--preset", choices=sorted(checkpoint.PRESETS))
+    src.add_argument("--config")
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--dtype", choices=["f32", "bf16", "fp8"], default="f32")
+    ap.add_argument("--shards", type=int, default=1)
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+    if args.preset:
+        cfg = checkpoint.PRESETS[args.preset]()
+    else:
+        with open(args.config) as f:
+            cfg = json.load(f)
+    checkpoint.write_checkpoint(args.out, cfg, dtype=args.dtype, shards=args.shards,
+                                seed=args.seed)
+
+
+if __name__ == "__main__":
+    main()
