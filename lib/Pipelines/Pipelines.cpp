@@ -34,8 +34,10 @@ std::vector<Stage> mlir::ds::getPipelineStages(const PipelineOptions &opts) {
          pm.addPass(createCSEPass());
        }},
       {"loops", "loop nests over buffers, GEMMs and weights as runtime calls",
-       [](OpPassManager &pm) {
-         pm.addPass(createConvertDSToLoopsPass());
+       [opts](OpPassManager &pm) {
+         ConvertDSToLoopsPassOptions loops;
+         loops.traceRouting = opts.traceRouting;
+         pm.addPass(createConvertDSToLoopsPass(loops));
          pm.addPass(createCanonicalizerPass());
          pm.addPass(createCSEPass());
        }},

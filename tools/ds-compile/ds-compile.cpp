@@ -62,6 +62,10 @@ cl::opt<bool> noWeightCheck(
     "no-weight-check",
     cl::desc("do not check the checkpoint's safetensors against the model"));
 cl::opt<bool> verbose("v", cl::desc("print progress to stderr"));
+cl::opt<bool> traceRouting(
+    "trace-routing",
+    cl::desc("make the artifact report each token's experts to the runtime "
+             "(ds-run --dump-routing), for parity tests"));
 
 [[noreturn]] void fail(const llvm::Twine &msg) {
   llvm::errs() << "ds-compile: error: " << msg << "\n";
@@ -257,7 +261,10 @@ int main(int argc, char **argv) {
   DefaultTimingManager tm;
   applyDefaultTimingManagerCLOptions(tm);
   TimingScope timing = tm.getRootScope();
-  for (const ds::Stage &stage : ds::getPipelineStages({target})) {
+  ds::PipelineOptions pipelineOptions;
+  pipelineOptions.target = target;
+  pipelineOptions.traceRouting = traceRouting;
+  for (const ds::Stage &stage : ds::getPipelineStages(pipelineOptions)) {
     ++stageIndex;
     PassManager pm(&ctx);
     if (failed(applyPassManagerCLOptions(pm)))

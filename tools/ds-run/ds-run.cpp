@@ -26,10 +26,11 @@ const char *kUsage =
     "usage: ds-run ARTIFACT --weights DIR --prompt-tokens 1,2,3\n"
     "  [--max-new-tokens N] [--force-tokens a,b,...] [--dump-logits F.npy]\n"
     "  [--stats-json F] [--device cpu|cuda] [--max-context T]\n"
-    "  [--temperature X] [--top-p P] [--seed S] [--check-weights]\n";
+    "  [--temperature X] [--top-p P] [--seed S] [--check-weights]\n"
+    "  [--dump-routing F.json] (artifacts built with --trace-routing)\n";
 
 struct Options {
-  std::string artifact, weights, device = "cpu", dumpLogits, statsJson;
+  std::string artifact, weights, device = "cpu", dumpLogits, statsJson, dumpRouting;
   std::vector<int32_t> prompt, forced;
   bool haveForced = false, checkWeights = false;
   int64_t maxNew = -1, maxContext = -1;
@@ -102,6 +103,8 @@ Options parseArgs(int argc, char **argv) {
         die("--max-new-tokens: must be >= 0");
     } else if (a == "--dump-logits") {
       o.dumpLogits = value();
+    } else if (a == "--dump-routing") {
+      o.dumpRouting = value();
     } else if (a == "--stats-json") {
       o.statsJson = value();
     } else if (a == "--device") {
@@ -203,7 +206,7 @@ double now() {
 int main(int argc, char **argv) {
   Options o = parseArgs(argc, argv);
   // Check the output locations before any work.
-  for (const std::string &p : {o.dumpLogits, o.statsJson}) {
+  for (const std::string &p : {o.dumpLogits, o.statsJson, o.dumpRouting}) {
     if (p.empty())
       continue;
     std::string dir = p.find('/') == std::string::npos
@@ -263,6 +266,9 @@ int main(int argc, char **argv) {
   if (!o.dumpLogits.empty())
     writeAtomically(o.dumpLogits,
                     npyFloat32(logits, int64_t(logits.size()) / vocab, vocab));
+  if (!o.dumpRouting.empty())
+    writeAtomically(o.dumpRouting,
+                    std::string(dsrt_model_routing_trace(model)) + "\n");
   if (!o.statsJson.empty()) {
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);

@@ -16,6 +16,11 @@ def ConvertDSToLoopsPass : Pass<"convert-ds-to-loops", "::mlir::ModuleOp"> {
     and write their logits into a caller-provided buffer (destination
     passing); the latent cache is updated in place.
   }];
+  let options = [
+    Option<"traceRouting", "trace-routing", "bool", /*default=*/"false",
+           "report each MoE layer's expert choice to the runtime "
+           "(dsrt_trace_routing), for parity tests">
+  ];
   let dependentDialects = ["::mlir::scf::SCFDialect", "::mlir::memref::MemRefDialect",
                            "::mlir::arith::ArithDialect", "::mlir::math::MathDialect",
                            "::mlir::func::FuncDialect", "::mlir::LLVM::LLVMDialect"];

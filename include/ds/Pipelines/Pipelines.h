@@ -18,6 +18,7 @@ namespace mlir::ds {
 
 struct PipelineOptions {
   std::string target = "cpu"; // cpu | cuda
+  bool traceRouting = false;   // see convert-ds-to-loops
 };
 
 struct Stage {

@@ -71,8 +71,9 @@ struct BindingTable {
 
 class FunctionLowering {
 public:
-  FunctionLowering(func::FuncOp fn, BindingTable &table, ModuleOp module)
-      : fn(fn), table(table), module(module) {}
+  FunctionLowering(func::FuncOp fn, BindingTable &table, ModuleOp module,
+                   bool traceRouting)
+      : fn(fn), table(table), module(module), traceRouting(traceRouting) {}
 
   LogicalResult run();
 
@@ -97,6 +98,8 @@ private:
   DenseMap<Value, PendingWeight> pending;
   SmallVector<Value> allocs;
   Value ctx;
+  bool traceRouting;
+  int64_t moeOrdinal = 0;
 };
 
 SmallVector<std::string> weightMembers(Operation *op) {
@@ -285,6 +288,9 @@ LogicalResult FunctionLowering::lowerOp(Operation *op) {
                   allocs.push_back(a);
                   return a;
                 });
+    if (traceRouting)
+      k->traceRouting(ctx, moeOrdinal, ids);
+    ++moeOrdinal;
     map.map(rt.getExpertIds(), ids);
     map.map(rt.getWeights(), w);
     return success();
@@ -360,6 +366,7 @@ LogicalResult FunctionLowering::lowerOp(Operation *op) {
 
 struct ConvertDSToLoopsPass
     : mlir::ds::impl::ConvertDSToLoopsPassBase<ConvertDSToLoopsPass> {
+  using Base::Base;
   void runOnOperation() override {
     ModuleOp module = getOperation();
     BindingTable table;
@@ -369,7 +376,7 @@ struct ConvertDSToLoopsPass
           isa<LatentCacheType>(fn.getArgumentTypes()[2]))
         fns.push_back(fn);
     for (func::FuncOp fn : fns)
-      if (failed(FunctionLowering(fn, table, module).run()))
+      if (failed(FunctionLowering(fn, table, module, traceRouting).run()))
         return signalPassFailure();
     Builder b(module.getContext());
     module->setAttr("ds.bindings", table.toAttr(b));

@@ -169,6 +169,16 @@ void KernelEmitter::groupedLinear(Value ctx, Value x, Value w, Value offsets,
                                   c(y, d2)});
 }
 
+void KernelEmitter::traceRouting(Value ctx, int64_t ordinal, Value ids) {
+  auto d2 = dynamicLike(cast<MemRefType>(ids.getType()));
+  auto fn = runtimeFunction("dsrt_trace_routing",
+                            {ctx.getType(), b.getI64Type(), d2}, {});
+  Value idx = arith::ConstantOp::create(b, loc, b.getI64IntegerAttr(ordinal));
+  func::CallOp::create(b, loc, fn,
+                       ValueRange{ctx, idx,
+                                  memref::CastOp::create(b, loc, d2, ids)});
+}
+
 //===----------------------------------------------------------------------===//
 // Data movement
 //===----------------------------------------------------------------------===//

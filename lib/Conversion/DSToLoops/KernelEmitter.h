@@ -40,6 +40,8 @@ public:
   Value weight(Value ctx, int64_t index, ArrayRef<int64_t> shape);
   void linear(Value ctx, Value x, Value w, Value y);
   void groupedLinear(Value ctx, Value x, Value w, Value offsets, Value y);
+  /// Reports MoE layer `ordinal`'s expert ids [tokens, top_k] (parity tests).
+  void traceRouting(Value ctx, int64_t ordinal, Value ids);
 
   /// Generated kernels.
   void copy(Value src, Value dst);

@@ -50,6 +50,10 @@ dsrt_status dsrt_model_info_get(const dsrt_model *model, dsrt_model_info *out);
 /* Scans every bound weight for NaN/Inf; fails listing the first problems. */
 dsrt_status dsrt_model_check_weights(const dsrt_model *model);
 
+/* JSON array of the expert choices recorded by artifacts compiled with
+ * --trace-routing: [{"layer": moe_ordinal, "experts": [[...], ...]}, ...]. */
+const char *dsrt_model_routing_trace(const dsrt_model *model);
+
 dsrt_status dsrt_session_create(dsrt_model *model, int64_t capacity,
                                 dsrt_session **out);
 void dsrt_session_free(dsrt_session *session);

@@ -258,3 +258,8 @@ extern "C" dsrt_status dsrt_session_decode(dsrt_session *s, int32_t token,
                                            float *logits) {
   return run(s, &token, 1, logits, s->model->decode);
 }
+
+extern "C" const char *dsrt_model_routing_trace(const dsrt_model *model) {
+  model->routingTraceJson = "[" + model->routingTrace + "]";
+  return model->routingTraceJson.c_str();
+}

@@ -33,6 +33,8 @@ struct dsrt_model {
   dsrt::EntryFn prefill = nullptr;
   dsrt::EntryFn decode = nullptr;
   int64_t weightsBytes = 0;
+  std::string routingTrace; // JSON records, comma separated, no brackets
+  mutable std::string routingTraceJson;
   ~dsrt_model();
 };
 

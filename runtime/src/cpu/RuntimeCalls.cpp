@@ -71,4 +71,23 @@ _mlir_ciface_dsrt_grouped_linear_f32(void *, MemRef<float, 2> *x,
   }
 }
 
+__attribute__((visibility("default"))) void
+_mlir_ciface_dsrt_trace_routing(void *ctx, int64_t ordinal,
+                                MemRef<int32_t, 2> *ids) {
+  auto *model = static_cast<dsrt_model *>(ctx);
+  std::string rec = "{\"layer\": " + std::to_string(ordinal) +
+                    ", \"experts\": [";
+  for (int64_t t = 0; t < ids->sizes[0]; ++t) {
+    rec += t ? ", [" : "[";
+    for (int64_t j = 0; j < ids->sizes[1]; ++j)
+      rec += (j ? ", " : "") +
+             std::to_string(ids->data()[t * ids->strides[0] + j * ids->strides[1]]);
+    rec += "]";
+  }
+  rec += "]}";
+  if (!model->routingTrace.empty())
+    model->routingTrace += ", ";
+  model->routingTrace += rec;
+}
+
 } // extern "C"

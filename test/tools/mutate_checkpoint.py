@@ -1,0 +1,141 @@
+#!/usr/bin/env python3
+"""Damages a checkpoint or artifact on purpose, for error-path tests.
+
+  mutate_checkpoint.py drop DIR NAME            remove tensor NAME
+  mutate_checkpoint.py reshape DIR NAME A,B     give NAME another shape (same bytes)
+  mutate_checkpoint.py retype DIR NAME DTYPE    store NAME as DTYPE (e.g. I32, F64)
+  mutate_checkpoint.py nan DIR NAME             put a NaN into NAME
+  mutate_checkpoint.py bad-header DIR CASE      rewrite model.safetensors with a malformed header:
+      truncated | header_too_long | not_json | not_object | bad_dtype | bad_shape |
+      size_mismatch | overlap | reversed_offsets | offsets_past_end | duplicate_name
+  mutate_checkpoint.py truncate FILE BYTES      keep the first BYTES bytes of FILE
+  mutate_checkpoint.py flip FILE OFFSET         invert one byte of FILE
+  mutate_checkpoint.py artifact-version FILE V  rewrite an artifact's format version
+"""
+import json
+import os
+import struct
+import sys
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from ds_testing import safetensors as st  # noqa: E402
+
+
+def load_raw(path):
+    with open(path, "rb") as f:
+        blob = f.read()
+    (n,) = struct.unpack("<Q", blob[:8])
+    header = json.loads(blob[8:8 + n])
+    data = blob[8 + n:]
+    tensors = {}
+    for name, e in header.items():
+        if name == "__metadata__":
+            continue
+        b, end = e["data_offsets"]
+        tensors[name] = (e["dtype"], e["shape"], data[b:end])
+    return tensors
+
+
+def single_file(d):
+    files = [f for f in os.listdir(d) if f.endswith(".safetensors")]
+    if len(files) != 1:
+        sys.exit("expected exactly one .safetensors file in " + d)
+    return os.path.join(d, files[0])
+
+
+def write_raw(path, tensors):
+    header, data = st.build(tensors)
+    with open(path, "wb") as f:
+        f.write(st.serialize(header, data))
+
+
+def main():
+    op, target = sys.argv[1], sys.argv[2]
+    args = sys.argv[3:]
+    if op in ("drop", "reshape", "retype", "nan"):
+        path = single_file(target)
+        t = load_raw(path)
+        name = args[0]
+        dtype, shape, raw = t[name]
+        if op == "drop":
+            del t[name]
+        elif op == "reshape":
+            t[name] = (dtype, [int(x) for x in args[1].split(",")], raw)
+        elif op == "retype":
+            new = args[1]
+            size = {"F64": 8, "I64": 8, "I32": 4, "F32": 4, "I16": 2, "I8": 1, "U8": 1}[new]
+            n = int(np.prod(shape))
+            t[name] = (new, shape, bytes(n * size))
+        elif op == "nan":
+            if dtype != "F32" and dtype != "BF16":
+                sys.exit("nan: only F32/BF16 tensors")
+            arr = bytearray(raw)
+            arr[0:4 if dtype == "F32" else 2] = (b"\x00\x00\xc0\x7f" if dtype == "F32"
+                                                 else b"\xc0\x7f")
+            t[name] = (dtype, shape, bytes(arr))
+        write_raw(path, t)
+    elif op == "bad-header":
+        path = single_file(target)
+        t = load_raw(path)
+        header, data = st.build(t)
+        names = sorted(header)
+        a, b = names[0], names[1]
+        case = args[0]
+        text = None
+        if case == "truncated":
+            blob = st.serialize(header, data)
+            blob = blob[:len(blob) - 10]
+            open(path, "wb").write(blob)
+            return
+        if case == "header_too_long":
+            blob = st.serialize(header, data)
+            blob = struct.pack("<Q", len(blob) * 4) + blob[8:]
+            open(path, "wb").write(blob)
+            return
+        if case == "not_json":
+            text = "{this is not json"
+        elif case == "not_object":
+            text = "[1, 2, 3]"
+        elif case == "bad_dtype":
+            header[a]["dtype"] = "Q7"
+        elif case == "bad_shape":
+            header[a]["shape"] = [-1] + header[a]["shape"][1:]
+        elif case == "size_mismatch":
+            header[a]["shape"] = [header[a]["shape"][0] + 1] + header[a]["shape"][1:]
+        elif case == "overlap":
+            header[b]["data_offsets"] = [header[a]["data_offsets"][0] + 4,
+                                         header[a]["data_offsets"][0] + 4 +
+                                         header[b]["data_offsets"][1] - header[b]["data_offsets"][0]]
+        elif case == "reversed_offsets":
+            bg, en = header[a]["data_offsets"]
+            header[a]["data_offsets"] = [en, bg]
+        elif case == "offsets_past_end":
+            bg, en = header[names[-1]]["data_offsets"]
+            header[names[-1]]["data_offsets"] = [bg + 64, en + 64]
+        elif case == "duplicate_name":
+            body = json.dumps(header)
+            dup = json.dumps({a: header[a]})[1:-1]
+            text = body[:-1] + ", " + dup + "}"
+        else:
+            sys.exit("unknown case " + case)
+        open(path, "wb").write(st.serialize(header, data, text))
+    elif op == "truncate":
+        blob = open(target, "rb").read()
+        open(target, "wb").write(blob[:int(args[0])])
+    elif op == "flip":
+        blob = bytearray(open(target, "rb").read())
+        i = int(args[0]) % len(blob)
+        blob[i] ^= 0xFF
+        open(target, "wb").write(bytes(blob))
+    elif op == "artifact-version":
+        blob = bytearray(open(target, "rb").read())
+        blob[8:12] = struct.pack("<I", int(args[0]))
+        open(target, "wb").write(bytes(blob))
+    else:
+        sys.exit(__doc__)
+
+
+if __name__ == "__main__":
+    main()
