@@ -26,11 +26,15 @@ public:
 
   bool run(Value &out, std::string &error) {
     skipSpace();
-    if (!value(out, 0) || (skipSpace(), pos != s.size() && fail("trailing characters after the JSON value"))) {
-      error = where() + ": " + msg;
-      return false;
+    bool ok = value(out, 0);
+    if (ok) {
+      skipSpace();
+      if (pos != s.size())
+        ok = fail("trailing characters after the JSON value");
     }
-    return true;
+    if (!ok)
+      error = where() + ": " + msg;
+    return ok;
   }
 
 private:
