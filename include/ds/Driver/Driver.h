@@ -1,0 +1,52 @@
+//===- Driver.h - checkpoint | .mlir -> IR stages -> artifact ---*- C++ -*-===//
+//
+// What ds-compile and the Python package share: import (or parse), run the
+// pipeline stage by stage, stop at a stage or write an artifact. Errors are
+// returned as lines, never printed or exited on, so callers choose.
+//
+//===----------------------------------------------------------------------===//
+#ifndef DS_DRIVER_DRIVER_H
+#define DS_DRIVER_DRIVER_H
+
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/Pass/PassManager.h"
+
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace mlir::ds {
+
+struct CompileOptions {
+  std::string input;      // checkpoint dir | config.json | .mlir
+  std::string output;     // artifact path (ignored when emit is set)
+  std::string emit;       // stop after this stage ("" = artifact)
+  std::string dtype = "f32";
+  std::string target = "cpu";
+  bool checkWeights = true;
+  bool traceRouting = false;
+  bool verbose = false;   // progress lines to stderr
+};
+
+struct CompileHooks {
+  /// Called after import ("ds") and after each stage with the module.
+  std::function<void(int index, llvm::StringRef stage, ModuleOp)> afterStage;
+  /// Called on each stage's pass manager before it runs (CL options, timing).
+  std::function<LogicalResult(PassManager &, llvm::StringRef stage)>
+      configurePassManager;
+};
+
+/// Runs the compile. On success returns true and, when `options.emit` is
+/// set, the stage's IR in `emitted`; otherwise the artifact is written.
+/// On failure `errors` holds one line per problem (diagnostics included).
+bool compile(const CompileOptions &options, const CompileHooks &hooks,
+             std::vector<std::string> &errors, std::string *emitted);
+
+/// Registers everything a compile needs in `context`'s registry.
+void prepareContext(MLIRContext &context);
+
+std::string printModule(ModuleOp module);
+
+} // namespace mlir::ds
+
+#endif // DS_DRIVER_DRIVER_H

@@ -1,0 +1,243 @@
+//===- Driver.cpp - checkpoint | .mlir -> IR stages -> artifact -----------===//
+#include "ds/Driver/Driver.h"
+#include "ds/DSDialect.h"
+#include "ds/Import/CheckpointTypes.h"
+#include "ds/Import/ImportModel.h"
+#include "ds/Import/ModelConfig.h"
+#include "ds/InitAll.h"
+#include "ds/Pipelines/Pipelines.h"
+#include "ds/Target/Artifact.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/Diagnostics.h"
+#include "mlir/IR/Verifier.h"
+#include "mlir/Parser/Parser.h"
+#include "mlir/Support/FileUtilities.h"
+#include "llvm/ADT/StringExtras.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/Format.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/SourceMgr.h"
+
+#include <chrono>
+
+using namespace mlir;
+using namespace mlir::ds;
+
+void mlir::ds::prepareContext(MLIRContext &ctx) {
+  DialectRegistry registry;
+  registerAllDialects(registry);
+  ctx.appendDialectRegistry(registry);
+  ctx.loadAllAvailableDialects();
+}
+
+std::string mlir::ds::printModule(ModuleOp m) {
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  m.print(os);
+  os << "\n";
+  return text;
+}
+
+namespace {
+
+/// Collects diagnostics as "file:line:col: error: message" lines.
+struct DiagnosticCollector {
+  DiagnosticCollector(MLIRContext &ctx, std::vector<std::string> &out)
+      : ctx(ctx), out(out) {
+    id = ctx.getDiagEngine().registerHandler([this](Diagnostic &d) {
+      if (d.getSeverity() != DiagnosticSeverity::Error)
+        return success();
+      std::string line;
+      llvm::raw_string_ostream os(line);
+      if (auto loc = dyn_cast<FileLineColLoc>(d.getLocation()))
+        os << loc.getFilename() << ":" << loc.getLine() << ":"
+           << loc.getColumn() << ": ";
+      os << "error: " << d.str();
+      this->out.push_back(line);
+      return success();
+    });
+  }
+  ~DiagnosticCollector() { ctx.getDiagEngine().eraseHandler(id); }
+  MLIRContext &ctx;
+  std::vector<std::string> &out;
+  DiagnosticEngine::HandlerID id;
+};
+
+OwningOpRef<ModuleOp> importCheckpoint(MLIRContext &ctx,
+                                       const CompileOptions &o,
+                                       std::vector<std::string> &errors) {
+  bool isDir = llvm::sys::fs::is_directory(o.input);
+  std::string configPath = o.input;
+  if (isDir) {
+    llvm::SmallString<256> p(o.input);
+    llvm::sys::path::append(p, "config.json");
+    configPath = std::string(p);
+  }
+  auto start = std::chrono::steady_clock::now();
+  llvm::Expected<ModelConfig> cfg = readModelConfig(configPath);
+  if (!cfg) {
+    errors.push_back(llvm::toString(cfg.takeError()));
+    return nullptr;
+  }
+  ImportOptions opts;
+  opts.cacheElementType = o.dtype == "bf16" ? Type(BFloat16Type::get(&ctx))
+                                            : Type(Float32Type::get(&ctx));
+  std::unique_ptr<CheckpointTypes> ckpt;
+  if (isDir && o.checkWeights) {
+    std::string err;
+    ckpt = CheckpointTypes::openIfPresent(o.input, &ctx, err);
+    if (!err.empty()) {
+      errors.push_back(err);
+      return nullptr;
+    }
+    if (ckpt)
+      opts.checkpointType = [&](StringRef name) { return ckpt->typeOf(name); };
+  }
+  OwningOpRef<ModuleOp> module = importModel(&ctx, *cfg, opts);
+  if (failed(verify(*module))) {
+    errors.push_back("internal error: the imported IR does not verify (" +
+                     configPath + ")");
+    return nullptr;
+  }
+  if (ckpt) {
+    std::vector<std::string> problems =
+        ckpt->validate(collectRequiredWeights(*module));
+    if (!problems.empty()) {
+      errors.insert(errors.end(), problems.begin(), problems.end());
+      return nullptr;
+    }
+  }
+  if (o.verbose) {
+    double s = std::chrono::duration<double>(std::chrono::steady_clock::now() -
+                                             start)
+                   .count();
+    llvm::errs() << "imported " << cfg->numHiddenLayers << " layers from "
+                 << configPath << " in " << llvm::format("%.2f", s) << " s"
+                 << (ckpt ? ", weights checked" : "") << "\n";
+  }
+  return module;
+}
+
+OwningOpRef<ModuleOp> parseMlir(MLIRContext &ctx, const std::string &path,
+                                std::vector<std::string> &errors) {
+  std::string err;
+  auto file = openInputFile(path, &err);
+  if (!file) {
+    errors.push_back(err);
+    return nullptr;
+  }
+  llvm::SourceMgr sm;
+  sm.AddNewSourceBuffer(std::move(file), llvm::SMLoc());
+  OwningOpRef<ModuleOp> module = parseSourceFile<ModuleOp>(sm, &ctx);
+  if (!module)
+    errors.push_back("cannot parse '" + path + "' as ds IR");
+  return module;
+}
+
+} // namespace
+
+bool mlir::ds::compile(const CompileOptions &o, const CompileHooks &hooks,
+                       std::vector<std::string> &errors,
+                       std::string *emitted) {
+  std::vector<std::string> stageNames = getStageNames();
+  auto fail = [&](const std::string &msg) {
+    errors.push_back(msg);
+    return false;
+  };
+  if (!o.emit.empty() && !llvm::is_contained(stageNames, o.emit))
+    return fail("--emit=" + o.emit + ": unknown stage (stages: " +
+                llvm::join(stageNames, ", ") + ")");
+  if (o.dtype != "f32" && o.dtype != "bf16")
+    return fail("--dtype: expected f32 or bf16, got '" + o.dtype + "'");
+  if (o.target == "cuda")
+    return fail("--target cuda: the GPU backend is not available in this "
+                "build yet");
+  if (o.target != "cpu")
+    return fail("--target: expected cpu or cuda, got '" + o.target + "'");
+  if (o.emit.empty() && (o.output.empty() || o.output == "-"))
+    return fail("-o FILE is required to write an artifact (or pass "
+                "--emit=<stage>)");
+  if (!llvm::sys::fs::exists(o.input))
+    return fail("input '" + o.input + "' does not exist");
+
+  MLIRContext ctx;
+  prepareContext(ctx);
+  DiagnosticCollector diags(ctx, errors);
+  OwningOpRef<ModuleOp> module = StringRef(o.input).ends_with(".mlir")
+                                     ? parseMlir(ctx, o.input, errors)
+                                     : importCheckpoint(ctx, o, errors);
+  if (!module)
+    return false;
+  if (failed(verify(*module)))
+    return fail("'" + o.input + "' does not verify");
+  if (hooks.afterStage)
+    hooks.afterStage(0, "ds", *module);
+  if (o.emit == "ds") {
+    if (emitted)
+      *emitted = printModule(*module);
+    return true;
+  }
+
+  // What the manifest needs from the model level, before it is lowered.
+  ManifestInputs manifest;
+  manifest.target = o.target;
+  manifest.dtype = o.dtype;
+  manifest.weights = collectRequiredWeights(*module);
+  LatentCacheType cacheType;
+  for (auto fn : module->getOps<func::FuncOp>())
+    for (Type t : fn.getArgumentTypes())
+      if (auto c = dyn_cast<LatentCacheType>(t)) {
+        cacheType = c;
+        manifest.entryPoints.push_back(fn.getName().str());
+        break;
+      }
+  for (const char *required : {"prefill", "decode"})
+    if (!llvm::is_contained(manifest.entryPoints, required))
+      return fail("'" + o.input + "' has no @" + required + " entry point");
+  int64_t kvLoraRank = 0, ropeDim = 0;
+  module->walk([&](MLAOp op) {
+    kvLoraRank = op.getConfig().getKvLoraRank();
+    ropeDim = op.getConfig().getQkRopeHeadDim();
+  });
+
+  PipelineOptions pipeline;
+  pipeline.target = o.target;
+  pipeline.traceRouting = o.traceRouting;
+  int index = 0;
+  for (const Stage &stage : getPipelineStages(pipeline)) {
+    ++index;
+    PassManager pm(&ctx);
+    if (hooks.configurePassManager &&
+        failed(hooks.configurePassManager(pm, stage.name)))
+      return fail("invalid pass manager options");
+    stage.build(pm);
+    if (o.verbose)
+      llvm::errs() << "stage " << stage.name << ": " << stage.description
+                   << "\n";
+    if (failed(pm.run(*module)))
+      return fail("stage '" + stage.name + "' failed on '" + o.input + "'");
+    if (hooks.afterStage)
+      hooks.afterStage(index, stage.name, *module);
+    if (o.emit == stage.name) {
+      if (emitted)
+        *emitted = printModule(*module);
+      return true;
+    }
+  }
+
+  std::string object, error;
+  if (!emitSharedObject(*module, object, error))
+    return fail(error);
+  Type elem = cacheType.getElementType();
+  std::string cacheDtype = elem.isBF16() ? "bf16" : elem.isF16() ? "f16" : "f32";
+  std::string text =
+      buildManifest(*module, manifest, cacheDtype, cacheType.getNumLayers(),
+                    cacheType.getWidth(), kvLoraRank, ropeDim);
+  if (!writeArtifact(o.output, text, object, error))
+    return fail(error);
+  if (o.verbose)
+    llvm::errs() << "wrote " << o.output << " (" << object.size()
+                 << " bytes of native code)\n";
+  return true;
+}
