@@ -6,12 +6,10 @@
 //===----------------------------------------------------------------------===//
 #include "dsrt/dsrt.h"
 
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <string>
-#include <sys/resource.h>
 #include <unistd.h>
 #include <vector>
 
@@ -195,12 +193,6 @@ void check(dsrt_status s) {
     die(dsrt_last_error());
 }
 
-double now() {
-  return std::chrono::duration<double>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
 } // namespace
 
 int main(int argc, char **argv) {
@@ -236,54 +228,48 @@ int main(int argc, char **argv) {
   check(dsrt_session_create(model, capacity, &session));
 
   int64_t vocab = info.vocab_size;
-  std::vector<float> logits(static_cast<size_t>(o.prompt.size() * vocab));
-  double t0 = now();
-  check(dsrt_session_prefill(session, o.prompt.data(),
-                             int64_t(o.prompt.size()), logits.data()));
-  double prefillSeconds = now() - t0;
-
-  std::vector<int32_t> generated;
-  uint64_t rng = o.seed * 0x9E3779B97F4A7C15ULL + 1;
-  std::vector<float> row(static_cast<size_t>(vocab));
-  double t1 = now();
-  for (int64_t i = 0; i < o.maxNew; ++i) {
-    const float *last = logits.data() + logits.size() - size_t(vocab);
-    int32_t next = o.haveForced ? o.forced[size_t(i)]
-                                : dsrt_sample(last, vocab, o.temperature,
-                                              o.topP, &rng);
-    check(dsrt_session_decode(session, next, row.data()));
-    generated.push_back(next);
-    logits.insert(logits.end(), row.begin(), row.end());
-    if (!o.haveForced && next == info.eos_token_id)
-      break;
+  dsrt_generate_options gen = {};
+  gen.max_new_tokens = o.maxNew;
+  if (o.haveForced) {
+    gen.force_tokens = o.forced.data();
+    gen.num_force_tokens = int64_t(o.forced.size());
   }
-  double decodeSeconds = now() - t1;
+  gen.temperature = o.temperature;
+  gen.top_p = o.topP;
+  gen.seed = o.seed;
+  int64_t rowsMax = int64_t(o.prompt.size()) + o.maxNew;
+  std::vector<float> logits(static_cast<size_t>(rowsMax * vocab));
+  std::vector<int32_t> generated(static_cast<size_t>(o.maxNew));
+  int64_t count = 0;
+  dsrt_stats stats;
+  check(dsrt_generate(session, o.prompt.data(), int64_t(o.prompt.size()), &gen,
+                      generated.data(), &count, logits.data(), &stats));
+  generated.resize(size_t(count));
 
   for (size_t i = 0; i < generated.size(); ++i)
     std::printf("%s%d", i ? "," : "", generated[i]);
   std::printf("\n");
 
+  int64_t rows = int64_t(o.prompt.size()) + count;
+  logits.resize(size_t(rows * vocab));
   if (!o.dumpLogits.empty())
-    writeAtomically(o.dumpLogits,
-                    npyFloat32(logits, int64_t(logits.size()) / vocab, vocab));
+    writeAtomically(o.dumpLogits, npyFloat32(logits, rows, vocab));
   if (!o.dumpRouting.empty())
     writeAtomically(o.dumpRouting,
                     std::string(dsrt_model_routing_trace(model)) + "\n");
   if (!o.statsJson.empty()) {
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
     char buf[1024];
-    double tps = decodeSeconds > 0 ? double(generated.size()) / decodeSeconds
-                                   : 0.0;
     std::snprintf(
         buf, sizeof(buf),
-        "{\"prefill_tokens\": %zu, \"decode_tokens\": %zu, "
+        "{\"prefill_tokens\": %lld, \"decode_tokens\": %lld, "
         "\"prefill_seconds\": %.6f, \"decode_seconds\": %.6f, "
         "\"decode_tokens_per_second\": %.3f, \"kv_cache_bytes_per_token\": "
         "%lld, \"weights_bytes\": %lld, \"peak_rss_bytes\": %lld}\n",
-        o.prompt.size(), generated.size(), prefillSeconds, decodeSeconds, tps,
-        (long long)info.kv_cache_bytes_per_token,
-        (long long)info.weights_bytes, (long long)ru.ru_maxrss * 1024);
+        (long long)stats.prefill_tokens, (long long)stats.decode_tokens,
+        stats.prefill_seconds, stats.decode_seconds,
+        stats.decode_tokens_per_second,
+        (long long)stats.kv_cache_bytes_per_token,
+        (long long)stats.weights_bytes, (long long)stats.peak_rss_bytes);
     writeAtomically(o.statsJson, buf);
   }
   dsrt_session_free(session);

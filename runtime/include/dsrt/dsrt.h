@@ -67,6 +67,35 @@ dsrt_status dsrt_session_prefill(dsrt_session *session, const int32_t *tokens,
 dsrt_status dsrt_session_decode(dsrt_session *session, int32_t token,
                                 float *logits);
 
+typedef struct dsrt_generate_options {
+  int64_t max_new_tokens;
+  const int32_t *force_tokens; /* teacher forcing: fed instead of sampled */
+  int64_t num_force_tokens;    /* must be >= max_new_tokens when forcing */
+  float temperature;           /* <= 0: greedy */
+  float top_p;
+  uint64_t seed;
+} dsrt_generate_options;
+
+typedef struct dsrt_stats {
+  int64_t prefill_tokens;
+  int64_t decode_tokens;
+  double prefill_seconds;
+  double decode_seconds;
+  double decode_tokens_per_second;
+  int64_t kv_cache_bytes_per_token;
+  int64_t weights_bytes;
+  int64_t peak_rss_bytes;
+} dsrt_stats;
+
+/* Prefills `prompt` (n tokens), then decodes up to max_new_tokens, stopping
+ * at eos unless forced. out_tokens receives the fed tokens (max_new_tokens
+ * room), *out_count their number; out_logits (may be NULL) receives
+ * (n + max_new_tokens) x vocab floats, row t = logits after token t. */
+dsrt_status dsrt_generate(dsrt_session *session, const int32_t *prompt,
+                          int64_t n, const dsrt_generate_options *options,
+                          int32_t *out_tokens, int64_t *out_count,
+                          float *out_logits, dsrt_stats *stats);
+
 /* temperature <= 0 or top_p <= 0: greedy (argmax). Deterministic per state. */
 int32_t dsrt_sample(const float *logits, int64_t vocab, float temperature,
                     float top_p, uint64_t *rng_state);

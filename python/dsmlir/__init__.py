@@ -1,0 +1,68 @@
+"""ds: compile DeepSeek-style checkpoints with MLIR and run them.
+
+    import dsmlir
+    dsmlir.compile("ckpt/", "model.dsa")                 # artifact
+    ir = dsmlir.compile("ckpt/", emit="absorbed")        # one stage's IR
+    stages = dsmlir.compile_stages("ckpt/")              # {stage: IR text}
+    model = dsmlir.Model("model.dsa", "ckpt/")
+    out = model.generate([1, 2, 3], max_new_tokens=8)    # tokens, logits, stats
+    s = model.session(); logits = s.prefill([1, 2, 3]); row = s.decode(4)
+
+Errors raise dsmlir.Error with the same one-line messages as the tools.
+"""
+from . import _dsmlir
+from ._dsmlir import Error, Session
+
+__all__ = ["Error", "Model", "Session", "compile", "compile_stages", "stage_names"]
+
+
+def stage_names():
+    """The pipeline's stages in order: ds, absorbed, dispatched, kernels, loops, llvm."""
+    return list(_dsmlir.stage_names())
+
+
+def compile(input, output=None, *, emit=None, target="cpu", dtype="f32",
+            check_weights=True, trace_routing=False):
+    """Compiles a checkpoint directory, config.json or .mlir file.
+
+    With `emit` (a stage name) returns that stage's IR as text; otherwise
+    writes the artifact to `output` and returns its path.
+    """
+    text = _dsmlir.compile(str(input), str(output or ""), emit or "", target, dtype,
+                           check_weights, trace_routing)
+    return text if emit else str(output)
+
+
+def compile_stages(input, *, target="cpu", dtype="f32", check_weights=True):
+    """{stage name: IR text} for every stage, in pipeline order."""
+    return dict(_dsmlir.compile_stages(str(input), target, dtype, check_weights))
+
+
+class Model:
+    """A compiled artifact bound to its checkpoint on a device."""
+
+    def __init__(self, artifact, weights, device="cpu"):
+        self._m = _dsmlir.Model(str(artifact), str(weights), device)
+
+    @property
+    def info(self):
+        return self._m.info
+
+    def check_weights(self):
+        """Raises dsmlir.Error naming the first NaN/Inf weight."""
+        self._m.check_weights()
+
+    def session(self, capacity=None):
+        """A fresh latent KV cache of `capacity` tokens."""
+        return self._m.session(capacity)
+
+    def generate(self, prompt, max_new_tokens=None, *, temperature=0.0, top_p=1.0,
+                 seed=0, force_tokens=None, capacity=None):
+        """Prefill + decode like ds-run: {'tokens', 'logits' [P+N, vocab], 'stats'}."""
+        s = self.session(capacity)
+        n = -1 if max_new_tokens is None else int(max_new_tokens)
+        force = None if force_tokens is None else [int(t) for t in force_tokens]
+        return s.generate([int(t) for t in prompt], n, temperature, top_p, seed, force)
+
+    def routing_trace(self):
+        return self._m.routing_trace()

@@ -1,0 +1,275 @@
+//===- Module.cpp - the dsmlir Python extension ---------------------------===//
+//
+// Compile (ds::compile, the same driver as ds-compile) and run (the dsrt C
+// API, the same calls as ds-run). Failures raise dsmlir.Error with the
+// one-line messages the tools print; the GIL is released while compiling
+// and running.
+//
+//===----------------------------------------------------------------------===//
+#include "ds/Driver/Driver.h"
+#include "ds/Pipelines/Pipelines.h"
+#include "dsrt/dsrt.h"
+
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <stdexcept>
+
+namespace py = pybind11;
+
+namespace {
+
+struct Error : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+void check(dsrt_status st) {
+  if (st != DSRT_OK)
+    throw Error(dsrt_last_error());
+}
+
+std::string joinErrors(const std::vector<std::string> &errors) {
+  std::string out;
+  for (const std::string &e : errors)
+    out += (out.empty() ? "" : "\n") + e;
+  return out.empty() ? "compilation failed" : out;
+}
+
+mlir::ds::CompileOptions options(const std::string &input,
+                                 const std::string &output,
+                                 const std::string &emit,
+                                 const std::string &target,
+                                 const std::string &dtype, bool checkWeights,
+                                 bool traceRouting) {
+  mlir::ds::CompileOptions o;
+  o.input = input;
+  o.output = output;
+  o.emit = emit;
+  o.target = target;
+  o.dtype = dtype;
+  o.checkWeights = checkWeights;
+  o.traceRouting = traceRouting;
+  return o;
+}
+
+py::object compile(const std::string &input, const std::string &output,
+                   const std::string &emit, const std::string &target,
+                   const std::string &dtype, bool checkWeights,
+                   bool traceRouting) {
+  auto o = options(input, output, emit, target, dtype, checkWeights,
+                   traceRouting);
+  std::vector<std::string> errors;
+  std::string emitted;
+  bool ok;
+  {
+    py::gil_scoped_release release;
+    ok = mlir::ds::compile(o, {}, errors, &emitted);
+  }
+  if (!ok)
+    throw Error(joinErrors(errors));
+  if (!emit.empty())
+    return py::str(emitted);
+  return py::none();
+}
+
+std::vector<std::pair<std::string, std::string>>
+compileStages(const std::string &input, const std::string &target,
+              const std::string &dtype, bool checkWeights) {
+  auto o = options(input, "", "llvm", target, dtype, checkWeights, false);
+  std::vector<std::pair<std::string, std::string>> stages;
+  mlir::ds::CompileHooks hooks;
+  hooks.afterStage = [&](int, llvm::StringRef stage, mlir::ModuleOp m) {
+    stages.emplace_back(stage.str(), mlir::ds::printModule(m));
+  };
+  std::vector<std::string> errors;
+  bool ok;
+  {
+    py::gil_scoped_release release;
+    ok = mlir::ds::compile(o, hooks, errors, nullptr);
+  }
+  if (!ok)
+    throw Error(joinErrors(errors));
+  return stages;
+}
+
+class Model;
+
+class Session {
+public:
+  Session(std::shared_ptr<dsrt_model> model, int64_t capacity)
+      : model(std::move(model)) {
+    dsrt_session *s = nullptr;
+    check(dsrt_session_create(this->model.get(), capacity, &s));
+    session.reset(s, dsrt_session_free);
+    check(dsrt_model_info_get(this->model.get(), &info));
+  }
+
+  py::array_t<float> prefill(const std::vector<int32_t> &tokens) {
+    py::array_t<float> out({int64_t(tokens.size()), info.vocab_size});
+    float *dst = out.mutable_data();
+    dsrt_status st;
+    {
+      py::gil_scoped_release release;
+      st = dsrt_session_prefill(session.get(), tokens.data(),
+                                int64_t(tokens.size()), dst);
+    }
+    check(st);
+    return out;
+  }
+
+  py::array_t<float> decode(int32_t token) {
+    py::array_t<float> out(info.vocab_size);
+    float *dst = out.mutable_data();
+    dsrt_status st;
+    {
+      py::gil_scoped_release release;
+      st = dsrt_session_decode(session.get(), token, dst);
+    }
+    check(st);
+    return out;
+  }
+
+  int64_t position() const { return dsrt_session_position(session.get()); }
+  void reset() { dsrt_session_reset(session.get()); }
+
+  py::dict generate(const std::vector<int32_t> &prompt, int64_t maxNew,
+                    float temperature, float topP, uint64_t seed,
+                    std::optional<std::vector<int32_t>> force) {
+    dsrt_generate_options o = {};
+    if (force) {
+      o.force_tokens = force->data();
+      o.num_force_tokens = int64_t(force->size());
+      if (maxNew < 0)
+        maxNew = int64_t(force->size());
+    }
+    if (maxNew < 0)
+      maxNew = 16;
+    o.max_new_tokens = maxNew;
+    o.temperature = temperature;
+    o.top_p = topP;
+    o.seed = seed;
+    int64_t vocab = info.vocab_size;
+    std::vector<float> logits(size_t((int64_t(prompt.size()) + maxNew) * vocab));
+    std::vector<int32_t> tokens(static_cast<size_t>(maxNew));
+    int64_t count = 0;
+    dsrt_stats stats;
+    dsrt_status st;
+    {
+      py::gil_scoped_release release;
+      st = dsrt_generate(session.get(), prompt.data(), int64_t(prompt.size()),
+                         &o, tokens.data(), &count, logits.data(), &stats);
+    }
+    check(st);
+    tokens.resize(size_t(count));
+    int64_t rows = int64_t(prompt.size()) + count;
+    py::array_t<float> arr({rows, vocab});
+    std::copy(logits.begin(), logits.begin() + rows * vocab,
+              arr.mutable_data());
+    py::dict s;
+    s["prefill_tokens"] = stats.prefill_tokens;
+    s["decode_tokens"] = stats.decode_tokens;
+    s["prefill_seconds"] = stats.prefill_seconds;
+    s["decode_seconds"] = stats.decode_seconds;
+    s["decode_tokens_per_second"] = stats.decode_tokens_per_second;
+    s["kv_cache_bytes_per_token"] = stats.kv_cache_bytes_per_token;
+    s["weights_bytes"] = stats.weights_bytes;
+    s["peak_rss_bytes"] = stats.peak_rss_bytes;
+    py::dict result;
+    result["tokens"] = tokens;
+    result["logits"] = arr;
+    result["stats"] = s;
+    return result;
+  }
+
+private:
+  std::shared_ptr<dsrt_model> model; // keeps the model alive
+  std::shared_ptr<dsrt_session> session;
+  dsrt_model_info info;
+};
+
+class Model {
+public:
+  Model(const std::string &artifact, const std::string &weights,
+        const std::string &device) {
+    dsrt_model *m = nullptr;
+    dsrt_status st;
+    {
+      py::gil_scoped_release release;
+      st = dsrt_model_load(artifact.c_str(), weights.c_str(), device.c_str(),
+                           &m);
+    }
+    check(st);
+    model.reset(m, dsrt_model_free);
+    check(dsrt_model_info_get(m, &info));
+  }
+
+  py::dict infoDict() const {
+    py::dict d;
+    d["vocab_size"] = info.vocab_size;
+    d["num_layers"] = info.num_layers;
+    d["cache_width"] = info.cache_width;
+    d["kv_cache_bytes_per_token"] = info.kv_cache_bytes_per_token;
+    d["weights_bytes"] = info.weights_bytes;
+    d["max_position_embeddings"] = info.max_position_embeddings;
+    d["bos_token_id"] = info.bos_token_id;
+    d["eos_token_id"] = info.eos_token_id;
+    return d;
+  }
+
+  void checkWeights() { check(dsrt_model_check_weights(model.get())); }
+
+  Session session(std::optional<int64_t> capacity) {
+    return Session(model, capacity ? *capacity
+                                   : std::min<int64_t>(
+                                         info.max_position_embeddings, 4096));
+  }
+
+  std::string routingTrace() const {
+    return dsrt_model_routing_trace(model.get());
+  }
+
+private:
+  std::shared_ptr<dsrt_model> model;
+  dsrt_model_info info;
+};
+
+} // namespace
+
+PYBIND11_MODULE(_dsmlir, m) {
+  m.doc() = "ds: compile and run DeepSeek-style models (native part)";
+  py::register_exception<Error>(m, "Error", PyExc_RuntimeError);
+
+  m.def("compile", &compile, py::arg("input"), py::arg("output") = "",
+        py::arg("emit") = "", py::arg("target") = "cpu",
+        py::arg("dtype") = "f32", py::arg("check_weights") = true,
+        py::arg("trace_routing") = false);
+  m.def("compile_stages", &compileStages, py::arg("input"),
+        py::arg("target") = "cpu", py::arg("dtype") = "f32",
+        py::arg("check_weights") = true);
+  m.def("stage_names", [] {
+    std::vector<std::string> names;
+    for (const std::string &n : mlir::ds::getStageNames())
+      names.push_back(n);
+    return names;
+  });
+
+  py::class_<Session>(m, "Session")
+      .def("prefill", &Session::prefill, py::arg("tokens"))
+      .def("decode", &Session::decode, py::arg("token"))
+      .def_property_readonly("position", &Session::position)
+      .def("reset", &Session::reset)
+      .def("generate", &Session::generate, py::arg("prompt"),
+           py::arg("max_new_tokens") = -1, py::arg("temperature") = 0.0f,
+           py::arg("top_p") = 1.0f, py::arg("seed") = 0,
+           py::arg("force_tokens") = py::none());
+
+  py::class_<Model>(m, "Model")
+      .def(py::init<const std::string &, const std::string &,
+                    const std::string &>(),
+           py::arg("artifact"), py::arg("weights"), py::arg("device") = "cpu")
+      .def_property_readonly("info", &Model::infoDict)
+      .def("check_weights", &Model::checkWeights)
+      .def("session", &Model::session, py::arg("capacity") = py::none())
+      .def("routing_trace", &Model::routingTrace);
+}

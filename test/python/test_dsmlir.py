@@ -1,0 +1,116 @@
+"""The Python package: compile, inspect stages, run; same results and
+messages as the command-line tools."""
+import json
+import os
+import subprocess
+import threading
+import time
+
+import numpy as np
+import pytest
+
+import dsmlir
+from conftest import BIN_DIR
+from ds_testing import checkpoint
+
+
+@pytest.fixture(scope="module")
+def ckpt(tmp_path_factory):
+    d = tmp_path_factory.mktemp("ckpt")
+    checkpoint.write_checkpoint(str(d), checkpoint.PRESETS["tiny_v3"](), dtype="bf16")
+    return str(d)
+
+
+@pytest.fixture(scope="module")
+def artifact(ckpt, tmp_path_factory):
+    path = str(tmp_path_factory.mktemp("art") / "m.dsa")
+    assert dsmlir.compile(ckpt, path) == path
+    return path
+
+
+def test_stage_names_and_ir_text(ckpt):
+    assert dsmlir.stage_names() == ["ds", "absorbed", "dispatched", "kernels", "loops", "llvm"]
+    stages = dsmlir.compile_stages(ckpt)
+    assert list(stages) == dsmlir.stage_names()
+    assert "ds.mla " in stages["ds"] and "ds.mla " not in stages["absorbed"]
+    assert "ds.latent_attention" in stages["absorbed"]
+    assert "ds.moe_route" in stages["dispatched"]
+    assert "llvm.func @_mlir_ciface_decode" in stages["llvm"]
+    assert dsmlir.compile(ckpt, emit="kernels") == stages["kernels"]
+
+
+def test_python_and_ds_run_give_identical_logits(ckpt, artifact, tmp_path):
+    prompt, forced = [5, 9, 14, 3], [7, 8, 21]
+    out = dsmlir.Model(artifact, ckpt).generate(prompt, force_tokens=forced)
+    npy = str(tmp_path / "l.npy")
+    stats = str(tmp_path / "s.json")
+    subprocess.run([os.path.join(BIN_DIR, "ds-run"), artifact, "--weights", ckpt,
+                    "--prompt-tokens", ",".join(map(str, prompt)),
+                    "--force-tokens", ",".join(map(str, forced)),
+                    "--dump-logits", npy, "--stats-json", stats], check=True,
+                   capture_output=True)
+    assert out["tokens"] == forced
+    assert np.array_equal(out["logits"], np.load(npy))
+    with open(stats) as f:
+        cli = json.load(f)
+    assert set(cli) == set(out["stats"])
+    assert out["stats"]["kv_cache_bytes_per_token"] == cli["kv_cache_bytes_per_token"] == 3 * 20 * 4
+
+
+def test_session_prefill_and_decode_match_generate(ckpt, artifact):
+    model = dsmlir.Model(artifact, ckpt)
+    ref = model.generate([5, 9, 14], force_tokens=[2, 3])["logits"]
+    s = model.session(capacity=16)
+    rows = [s.prefill([5, 9, 14]), s.decode(2)[None, :], s.decode(3)[None, :]]
+    assert s.position == 5
+    assert np.array_equal(np.concatenate(rows), ref)
+    s.reset()
+    assert s.position == 0
+
+
+def test_sampling_is_seeded(ckpt, artifact):
+    model = dsmlir.Model(artifact, ckpt)
+    a = model.generate([5, 6], 12, temperature=1.5, top_p=0.9, seed=3)["tokens"]
+    b = model.generate([5, 6], 12, temperature=1.5, top_p=0.9, seed=3)["tokens"]
+    assert a == b
+
+
+def test_errors_carry_the_cli_messages(ckpt, artifact, tmp_path):
+    model = dsmlir.Model(artifact, ckpt)
+    with pytest.raises(dsmlir.Error, match=r"token id 64 at index 1 is out of range \[0, 64\)"):
+        model.session().prefill([1, 64])
+    with pytest.raises(dsmlir.Error, match="empty prompt"):
+        model.session().prefill([])
+    with pytest.raises(dsmlir.Error, match=r"exceeds the cache capacity \(4\)"):
+        model.session(capacity=4).prefill([1, 2, 3, 4, 5])
+    with pytest.raises(dsmlir.Error, match="CUDA backend is not available"):
+        dsmlir.Model(artifact, ckpt, device="cuda")
+    bad = tmp_path / "config.json"
+    bad.write_text('{"model_type": "llama"}')
+    with pytest.raises(dsmlir.Error, match="field 'model_type': unknown model_type 'llama'"):
+        dsmlir.compile(str(bad), emit="ds")
+    r = subprocess.run([os.path.join(BIN_DIR, "ds-compile"), str(bad), "--emit=ds"],
+                       capture_output=True, text=True)
+    assert r.returncode == 1
+    assert "field 'model_type': unknown model_type 'llama'" in r.stderr
+    assert issubclass(dsmlir.Error, RuntimeError)
+
+
+def test_compile_releases_the_gil(ckpt, tmp_path):
+    ticks = []
+    done = threading.Event()
+
+    def work():
+        dsmlir.compile(ckpt, str(tmp_path / "g.dsa"))
+        done.set()
+
+    t = threading.Thread(target=work)
+    start = time.perf_counter()
+    t.start()
+    while not done.is_set():
+        ticks.append(time.perf_counter())
+        time.sleep(0.005)
+    t.join()
+    elapsed = time.perf_counter() - start
+    # Held GIL: the loop above could not run while compiling (~1 s).
+    assert elapsed > 0.2 and len(ticks) > 0.3 * elapsed / 0.005
