@@ -212,11 +212,17 @@ bool mlir::ds::compile(const CompileOptions &o, const CompileHooks &hooks,
         failed(hooks.configurePassManager(pm, stage.name)))
       return fail("invalid pass manager options");
     stage.build(pm);
+    TimingScope stageTiming;
+    if (hooks.timing) {
+      stageTiming = hooks.timing->nest(stage.name);
+      pm.enableTiming(stageTiming);
+    }
     if (o.verbose)
       llvm::errs() << "stage " << stage.name << ": " << stage.description
                    << "\n";
     if (failed(pm.run(*module)))
       return fail("stage '" + stage.name + "' failed on '" + o.input + "'");
+    stageTiming.stop();
     if (hooks.afterStage)
       hooks.afterStage(index, stage.name, *module);
     if (o.emit == stage.name) {
@@ -227,8 +233,13 @@ bool mlir::ds::compile(const CompileOptions &o, const CompileHooks &hooks,
   }
 
   std::string object, error;
-  if (!emitSharedObject(*module, object, error))
-    return fail(error);
+  {
+    TimingScope codegen;
+    if (hooks.timing)
+      codegen = hooks.timing->nest("codegen (LLVM O2, object, link)");
+    if (!emitSharedObject(*module, object, error))
+      return fail(error);
+  }
   Type elem = cacheType.getElementType();
   std::string cacheDtype = elem.isBF16() ? "bf16" : elem.isF16() ? "f16" : "f32";
   std::string text =

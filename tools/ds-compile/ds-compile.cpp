@@ -21,7 +21,6 @@
 #include "llvm/Support/Path.h"
 #include "llvm/Support/raw_ostream.h"
 
-#include <deque>
 
 using namespace mlir;
 namespace cl = llvm::cl;
@@ -112,14 +111,10 @@ int main(int argc, char **argv) {
   DefaultTimingManager tm;
   applyDefaultTimingManagerCLOptions(tm);
   TimingScope timing = tm.getRootScope();
-  std::deque<TimingScope> stageTimings; // stable addresses
   ds::CompileHooks hooks;
-  hooks.configurePassManager = [&](PassManager &pm, StringRef stage) {
-    if (failed(applyPassManagerCLOptions(pm)))
-      return failure();
-    stageTimings.push_back(timing.nest(stage));
-    pm.enableTiming(stageTimings.back());
-    return success();
+  hooks.timing = &timing;
+  hooks.configurePassManager = [&](PassManager &pm, StringRef) {
+    return applyPassManagerCLOptions(pm);
   };
   hooks.afterStage = [&](int index, StringRef stage, ModuleOp module) {
     if (dumpIrDir.empty())

@@ -10,6 +10,7 @@
 
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/Pass/PassManager.h"
+#include "mlir/Support/Timing.h"
 
 #include <functional>
 #include <string>
@@ -34,6 +35,8 @@ struct CompileHooks {
   /// Called on each stage's pass manager before it runs (CL options, timing).
   std::function<LogicalResult(PassManager &, llvm::StringRef stage)>
       configurePassManager;
+  /// When set, each stage and the native code generation are timed under it.
+  TimingScope *timing = nullptr;
 };
 
 /// Runs the compile. On success returns true and, when `options.emit` is
