@@ -8,9 +8,9 @@ CMAKE_ARGS ?=
 
 APT_PACKAGES := cmake ninja-build clang-22 lld-22 llvm-22-dev llvm-22-tools \
   libmlir-22-dev mlir-22-tools libgtest-dev pybind11-dev python3-dev \
-  python3-numpy python3-pytest libopenblas-dev
+  python3-numpy python3-pytest python3-matplotlib libopenblas-dev
 
-.PHONY: all deps configure build test demo clean
+.PHONY: all deps configure build test demo bench fuzz test-asan clean
 
 all: build
 
@@ -34,6 +34,33 @@ test: build
 
 demo: build
 	$(PYTHON) scripts/demo.py --build $(BUILD)
+
+bench: build
+	$(PYTHON) bench/report.py --build $(BUILD)
+
+# Each fuzz target for FUZZ_SECONDS on a scratch copy of its corpus; new
+# crashes are left as crash-* files in $(BUILD)/fuzz-work/<target>.
+FUZZ_SECONDS ?= 60
+fuzz: build
+	@for t in safetensors artifact config ir; do \
+	  rm -rf $(BUILD)/fuzz-work/$$t && mkdir -p $(BUILD)/fuzz-work/$$t && \
+	  cp -r fuzz/corpus/$$t $(BUILD)/fuzz-work/$$t/corpus && \
+	  echo "fuzzing $$t for $(FUZZ_SECONDS) s" && \
+	  (cd $(BUILD)/fuzz-work/$$t && ../../fuzz/ds-fuzz-$$t -max_total_time=$(FUZZ_SECONDS) \
+	     -max_len=8192 -timeout=10 corpus) 2>&1 | tail -3 || exit 1; \
+	done
+
+# The whole lit + gtest suite with ASan + UBSan (+ LSan) in its own build tree.
+ASAN_BUILD ?= build-asan
+test-asan: deps
+	cmake -G Ninja -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DCMAKE_C_COMPILER=$(LLVM_DIR)/bin/clang -DCMAKE_CXX_COMPILER=$(LLVM_DIR)/bin/clang++ \
+	  -DMLIR_DIR=$(LLVM_DIR)/lib/cmake/mlir -DPython3_EXECUTABLE=$(PYTHON) \
+	  -DDS_BUILD_FUZZERS=OFF -DDS_SANITIZE=ON
+	ninja -C $(ASAN_BUILD)
+	ASAN_OPTIONS=detect_leaks=1:allow_user_poisoning=0 LSAN_OPTIONS=suppressions=$(CURDIR)/scripts/lsan.supp \
+	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  $(PYTHON) scripts/run-tests.py --build $(ASAN_BUILD) --no-pytest
 
 clean:
 	rm -rf $(BUILD)

@@ -47,8 +47,8 @@ def main():
         st = json.load(f)
     layers = cfg["num_hidden_layers"]
     heads = cfg["num_attention_heads"]
-    per_head = layers * heads * (cfg["qk_nope_head_dim"] + cfg["qk_rope_head_dim"]
-                                 + cfg["v_head_dim"]) * 4
+    # Multi-head attention caches a key and a value per head (head dim = v_head_dim).
+    per_head = layers * 2 * heads * cfg["v_head_dim"] * 4
     latent = st["kv_cache_bytes_per_token"]
     print()
     print(f"decode: {st['decode_tokens']} tokens at {st['decode_tokens_per_second']:.1f} tokens/s "

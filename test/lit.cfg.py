@@ -24,6 +24,9 @@ python = getattr(config, "python_executable", "") or "/usr/bin/python3"
 config.substitutions.append(("%python", python))
 config.substitutions.append(("%ds_src", config.ds_src_root))
 config.substitutions.append(("%ds_bin", config.ds_tools_dir))
+config.substitutions.append(("%ds_fuzz", os.path.join(config.ds_obj_root, "fuzz")))
+if os.path.isdir(os.path.join(config.ds_obj_root, "fuzz")):
+    config.available_features.add("fuzzers")
 config.substitutions.append(("%tools", os.path.join(config.ds_src_root, "test", "tools")))
 config.substitutions.append(("%configs", os.path.join(config.ds_src_root, "test", "Import", "configs")))
 

@@ -11,6 +11,7 @@
   mutate_checkpoint.py truncate FILE BYTES      keep the first BYTES bytes of FILE
   mutate_checkpoint.py flip FILE OFFSET         invert one byte of FILE
   mutate_checkpoint.py artifact-version FILE V  rewrite an artifact's format version
+  mutate_checkpoint.py artifact-target FILE T   rewrite the manifest's target (checksum kept valid)
 """
 import json
 import os
@@ -133,6 +134,18 @@ def main():
         blob = bytearray(open(target, "rb").read())
         blob[8:12] = struct.pack("<I", int(args[0]))
         open(target, "wb").write(bytes(blob))
+    elif op == "artifact-target":
+        blob = open(target, "rb").read()
+        ms, osz = struct.unpack("<QQ", blob[16:32])
+        manifest = json.loads(blob[40:40 + ms])
+        manifest["target"] = args[0]
+        mtext = json.dumps(manifest).encode()
+        obj = blob[40 + ms:]
+        h = 14695981039346656037
+        for byte in mtext + obj:
+            h = ((h ^ byte) * 1099511628211) & 0xFFFFFFFFFFFFFFFF
+        out = blob[:16] + struct.pack("<QQQ", len(mtext), len(obj), h) + mtext + obj
+        open(target, "wb").write(out)
     else:
         sys.exit(__doc__)
 
