@@ -47,7 +47,10 @@ fuzz: build
 	  cp -r fuzz/corpus/$$t $(BUILD)/fuzz-work/$$t/corpus && \
 	  echo "fuzzing $$t for $(FUZZ_SECONDS) s" && \
 	  (cd $(BUILD)/fuzz-work/$$t && ../../fuzz/ds-fuzz-$$t -max_total_time=$(FUZZ_SECONDS) \
-	     -max_len=8192 -timeout=10 corpus) 2>&1 | tail -3 || exit 1; \
+	     -max_len=8192 -timeout=10 corpus > fuzz.log 2>&1); \
+	  grep -E "^Done|ERROR|SUMMARY" $(BUILD)/fuzz-work/$$t/fuzz.log; \
+	  if ls $(BUILD)/fuzz-work/$$t/crash-* >/dev/null 2>&1; then \
+	    echo "fuzz: $$t found a crash, see $(BUILD)/fuzz-work/$$t/fuzz.log"; exit 1; fi; \
 	done
 
 # The whole lit + gtest suite with ASan + UBSan (+ LSan) in its own build tree.

@@ -1,5 +1,6 @@
 //===- IRFuzzer.cpp - fuzz ds IR parsing and verification -----------------===//
 #include "ds/DSDialect.h"
+#include "ds/Support/NestingGuard.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/BuiltinOps.h"
@@ -24,7 +25,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     });
     return c;
   }();
-  llvm::StringRef text(reinterpret_cast<const char *>(data), size);
+  // MLIR's lexer relies on the NUL that every file buffer carries; fuzzer
+  // inputs have none, so give them one (as ds-opt's file reading does).
+  std::string text(reinterpret_cast<const char *>(data), size);
+  if (!mlir::ds::checkNesting(text).empty())
+    return 0; // the tools refuse these before parsing
   mlir::ParserConfig config(ctx);
   auto module = mlir::parseSourceString<mlir::ModuleOp>(text, config);
   if (module)

@@ -5,6 +5,7 @@
 #include "ds/Import/ImportModel.h"
 #include "ds/Import/ModelConfig.h"
 #include "ds/InitAll.h"
+#include "ds/Support/NestingGuard.h"
 #include "ds/Pipelines/Pipelines.h"
 #include "ds/Target/Artifact.h"
 
@@ -125,6 +126,11 @@ OwningOpRef<ModuleOp> parseMlir(MLIRContext &ctx, const std::string &path,
   auto file = openInputFile(path, &err);
   if (!file) {
     errors.push_back(err);
+    return nullptr;
+  }
+  std::string nesting = checkNesting(file->getBuffer());
+  if (!nesting.empty()) {
+    errors.push_back("input '" + path + "': " + nesting);
     return nullptr;
   }
   llvm::SourceMgr sm;

@@ -1,5 +1,6 @@
 //===- ds-opt.cpp - mlir-opt for the ds dialect ---------------------------===//
 #include "ds/InitAll.h"
+#include "ds/Support/NestingGuard.h"
 
 #include "mlir/IR/DialectRegistry.h"
 #include "mlir/Support/FileUtilities.h"
@@ -24,6 +25,12 @@ int main(int argc, char **argv) {
   }
   if (file->getBuffer().trim().empty()) {
     llvm::errs() << "ds-opt: error: input '" << input << "' is empty\n";
+    return 1;
+  }
+  std::string nesting = mlir::ds::checkNesting(file->getBuffer());
+  if (!nesting.empty()) {
+    llvm::errs() << "ds-opt: error: input '" << input << "': " << nesting
+                 << "\n";
     return 1;
   }
   auto out = mlir::openOutputFile(output, &error);
