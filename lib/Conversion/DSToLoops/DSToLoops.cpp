@@ -219,14 +219,16 @@ LogicalResult FunctionLowering::lowerOp(Operation *op) {
   }
   if (auto e = dyn_cast<EmbeddingOp>(op)) {
     Value out = alloc(e.getResult(), {tokensOf(e.getIds())});
-    k->embedding(get(e.getTable()), get(e.getIds()), out);
+    k->outline("embedding", "", {get(e.getTable()), get(e.getIds()), out},
+               [&](ValueRange a) { k->embedding(a[0], a[1], a[2]); });
     return result(out);
   }
   if (auto n = dyn_cast<RMSNormOp>(op)) {
     Value in = get(n.getInput());
     Value out = alloc(n.getResult(), {k->dim(in, 0)});
-    k->rmsNorm(in, get(n.getWeight()), out,
-               n.getEps().convertToDouble());
+    double eps = n.getEps().convertToDouble();
+    k->outline("rms_norm", std::to_string(eps), {in, get(n.getWeight()), out},
+               [&](ValueRange a) { k->rmsNorm(a[0], a[1], a[2], eps); });
     return result(out);
   }
   if (auto l = dyn_cast<LinearOp>(op)) {
@@ -240,40 +242,59 @@ LogicalResult FunctionLowering::lowerOp(Operation *op) {
       return op->emitError() << "only tensor additions are expected here";
     Value lhs = get(a.getLhs());
     Value out = alloc(a.getResult(), {k->dim(lhs, 0)});
-    k->add(lhs, get(a.getRhs()), out);
+    k->outline("add", "", {lhs, get(a.getRhs()), out},
+               [&](ValueRange v) { k->add(v[0], v[1], v[2]); });
     return result(out);
   }
   if (auto s = dyn_cast<SiluMulOp>(op)) {
     Value g = get(s.getGate());
     Value out = alloc(s.getResult(), {k->dim(g, 0)});
-    k->siluMul(g, get(s.getUp()), out);
+    k->outline("silu_mul", "", {g, get(s.getUp()), out},
+               [&](ValueRange a) { k->siluMul(a[0], a[1], a[2]); });
     return result(out);
   }
   if (auto r = dyn_cast<RopeOp>(op)) {
     Value in = get(r.getInput());
     Value out = alloc(r.getResult(), {k->dim(in, 0)});
-    k->rope(in, get(r.getPositions()), out, r.getConfig());
+    std::string key;
+    llvm::raw_string_ostream(key) << r.getConfig();
+    k->outline("rope", key, {in, get(r.getPositions()), out},
+               [&](ValueRange a) { k->rope(a[0], a[1], a[2], r.getConfig()); });
     return result(out);
   }
   if (auto w = dyn_cast<CacheWriteOp>(op)) {
     Value cache = get(w.getCache());
-    k->cacheWrite(cache, get(w.getLatent()), get(w.getRopeKey()),
-                  get(w.getPositions()), w.getLayer());
+    k->outline("cache_write", "",
+               {cache, get(w.getLatent()), get(w.getRopeKey()),
+                get(w.getPositions()), k->cIdx(w.getLayer())},
+               [&](ValueRange a) {
+                 k->cacheWrite(a[0], a[1], a[2], a[3], a[4]);
+               });
     return result(cache); // updated in place
   }
   if (auto h = dyn_cast<HeadMatmulOp>(op)) {
     Value in = get(h.getInput());
     Value out = alloc(h.getResult(), {k->dim(in, 0)});
-    k->headMatmul(in, get(h.getWeight()), out, h.getGroup(), h.getOffset(),
-                  h.getTranspose());
+    int64_t group = h.getGroup(), offset = h.getOffset();
+    bool transpose = h.getTranspose();
+    k->outline("head_matmul",
+               std::to_string(group) + "/" + std::to_string(offset) + "/" +
+                   std::to_string(transpose),
+               {in, get(h.getWeight()), out}, [&](ValueRange a) {
+                 k->headMatmul(a[0], a[1], a[2], group, offset, transpose);
+               });
     return result(out);
   }
   if (auto at = dyn_cast<LatentAttentionOp>(op)) {
     Value ql = get(at.getQLatent());
     Value out = alloc(at.getResult(), {k->dim(ql, 0)});
-    k->latentAttention(ql, get(at.getQRope()), get(at.getCache()),
-                       get(at.getPositions()), out, at.getLayer(),
-                       at.getScale().convertToDouble());
+    double scale = at.getScale().convertToDouble();
+    k->outline("latent_attention", std::to_string(scale),
+               {ql, get(at.getQRope()), get(at.getCache()),
+                get(at.getPositions()), out, k->cIdx(at.getLayer())},
+               [&](ValueRange a) {
+                 k->latentAttention(a[0], a[1], a[2], a[3], a[4], a[5], scale);
+               });
     return result(out);
   }
   if (auto rt = dyn_cast<MoERouteOp>(op)) {
@@ -281,13 +302,30 @@ LogicalResult FunctionLowering::lowerOp(Operation *op) {
     Value t = k->dim(logits, 0);
     Value ids = alloc(rt.getExpertIds(), {t});
     Value w = alloc(rt.getWeights(), {t});
-    Value bias = rt.getBias() ? get(rt.getBias()) : Value();
-    k->moeRoute(logits, bias, ids, w, rt.getConfig(),
-                [&](RankedTensorType type, ArrayRef<Value> dyn) {
-                  Value a = k->alloc(type, dyn);
-                  allocs.push_back(a);
-                  return a;
-                });
+    MoEConfigAttr cfg = rt.getConfig();
+    Type f32 = b.getF32Type();
+    auto scratch = [&](int64_t width) {
+      Value a = k->alloc(
+          RankedTensorType::get({ShapedType::kDynamic, width}, f32), {t});
+      allocs.push_back(a);
+      return a;
+    };
+    SmallVector<Value> operands{logits, ids, w, scratch(cfg.getNumExperts()),
+                                scratch(cfg.getNumExperts())};
+    if (cfg.isGrouped()) {
+      operands.push_back(scratch(cfg.getNGroup()));
+      operands.push_back(scratch(cfg.getNGroup()));
+    }
+    if (rt.getBias())
+      operands.push_back(get(rt.getBias()));
+    std::string key;
+    llvm::raw_string_ostream(key) << cfg;
+    k->outline("moe_route", key, operands, [&](ValueRange a) {
+      bool grouped = cfg.isGrouped();
+      Value bias = rt.getBias() ? a.back() : Value();
+      k->moeRoute(a[0], bias, a[1], a[2], cfg, a[3], a[4],
+                  grouped ? a[5] : Value(), grouped ? a[6] : Value());
+    });
     if (traceRouting)
       k->traceRouting(ctx, moeOrdinal, ids);
     ++moeOrdinal;
@@ -301,7 +339,9 @@ LogicalResult FunctionLowering::lowerOp(Operation *op) {
     Value xp = alloc(p.getPermuted(), {pairs});
     Value off = alloc(p.getOffsets());
     Value rows = alloc(p.getRowOfSlot(), {pairs});
-    k->moePermute(x, ids, xp, off, rows);
+    k->outline("moe_permute", "", {x, ids, xp, off, rows}, [&](ValueRange a) {
+      k->moePermute(a[0], a[1], a[2], a[3], a[4]);
+    });
     map.map(p.getPermuted(), xp);
     map.map(p.getOffsets(), off);
     map.map(p.getRowOfSlot(), rows);
@@ -316,7 +356,9 @@ LogicalResult FunctionLowering::lowerOp(Operation *op) {
   if (auto c = dyn_cast<MoECombineOp>(op)) {
     Value w = get(c.getWeights());
     Value out = alloc(c.getResult(), {k->dim(w, 0)});
-    k->moeCombine(get(c.getExpertOut()), get(c.getRowOfSlot()), w, out);
+    k->outline("moe_combine", "",
+               {get(c.getExpertOut()), get(c.getRowOfSlot()), w, out},
+               [&](ValueRange a) { k->moeCombine(a[0], a[1], a[2], a[3]); });
     return result(out);
   }
   if (auto s = dyn_cast<tensor::ExtractSliceOp>(op)) {
@@ -330,7 +372,11 @@ LogicalResult FunctionLowering::lowerOp(Operation *op) {
     if (llvm::any_of(offsets, ShapedType::isDynamic) ||
         !llvm::all_of(s.getStaticStrides(), [](int64_t v) { return v == 1; }))
       return op->emitError() << "only static-offset unit-stride slices";
-    k->copySlice(src, out, offsets);
+    std::string key;
+    for (int64_t o : offsets)
+      key += std::to_string(o) + ",";
+    k->outline("slice", key, {src, out},
+               [&](ValueRange a) { k->copySlice(a[0], a[1], offsets); });
     return result(out);
   }
   if (auto e = dyn_cast<tensor::ExpandShapeOp>(op)) {

@@ -5,6 +5,7 @@
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "llvm/ADT/Hashing.h"
+#include "llvm/ADT/StringExtras.h"
 
 #include <cmath>
 #include <limits>
@@ -125,6 +126,33 @@ func::FuncOp KernelEmitter::runtimeFunction(StringRef name, TypeRange args,
   // Memrefs cross into the runtime as pointers to descriptors.
   fn->setAttr("llvm.emit_c_interface", mb.getUnitAttr());
   return fn;
+}
+
+void KernelEmitter::outline(StringRef kind, StringRef key, ValueRange operands,
+                            function_ref<void(ValueRange)> body) {
+  std::string sig;
+  llvm::raw_string_ostream os(sig);
+  os << kind << "|" << key;
+  for (Value v : operands)
+    os << "|" << v.getType();
+  std::string name = ("__ds_" + kind + "_" +
+                      llvm::utohexstr(llvm::hash_value(sig), /*LowerCase=*/true))
+                         .str();
+  auto fn = module.lookupSymbol<func::FuncOp>(name);
+  if (!fn) {
+    OpBuilder::InsertionGuard g(b);
+    b.setInsertionPointToEnd(module.getBody());
+    fn = func::FuncOp::create(b, loc, name,
+                              b.getFunctionType(operands.getTypes(), {}));
+    fn.setPrivate();
+    // Kept as a call: inlining would rebuild the giant entry point.
+    fn->setAttr("passthrough", b.getArrayAttr({b.getStringAttr("noinline")}));
+    Block *entry = fn.addEntryBlock();
+    b.setInsertionPointToStart(entry);
+    body(entry->getArguments());
+    func::ReturnOp::create(b, loc);
+  }
+  func::CallOp::create(b, loc, fn, operands);
 }
 
 static MemRefType dynamicLike(MemRefType t) {
@@ -354,8 +382,7 @@ void KernelEmitter::rope(Value x, Value positions, Value out,
 }
 
 void KernelEmitter::cacheWrite(Value cache, Value latent, Value ropeKey,
-                               Value positions, int64_t layer) {
-  Value l = cIdx(layer);
+                               Value positions, Value l) {
   int64_t dc = cast<MemRefType>(latent.getType()).getDimSize(1);
   Value dcv = cIdx(dc);
   par({dim(latent, 0)}, [&](ValueRange iv) {
@@ -391,9 +418,8 @@ void KernelEmitter::headMatmul(Value x, Value w, Value out, int64_t group,
 }
 
 void KernelEmitter::latentAttention(Value qLatent, Value qRope, Value cache,
-                                    Value positions, Value out, int64_t layer,
+                                    Value positions, Value out, Value l,
                                     double scale) {
-  Value l = cIdx(layer);
   int64_t dc = cast<MemRefType>(qLatent.getType()).getDimSize(2);
   Value dcv = cIdx(dc), drv = dim(qRope, 2);
   par({dim(out, 0), dim(out, 1)}, [&](ValueRange iv) {
@@ -450,25 +476,14 @@ void KernelEmitter::latentAttention(Value qLatent, Value qRope, Value cache,
 //===----------------------------------------------------------------------===//
 
 void KernelEmitter::moeRoute(Value logits, Value bias, Value ids,
-                             Value weights, MoEConfigAttr cfg,
-                             const AllocFn &scratch) {
+                             Value weights, MoEConfigAttr cfg, Value scores,
+                             Value sel, Value groupScore, Value groupKept) {
   int64_t e = cfg.getNumExperts(), k = cfg.getTopK();
   Value tokens = dim(logits, 0);
-  Type f32 = b.getF32Type();
-  Value scores = scratch(RankedTensorType::get({ShapedType::kDynamic, e}, f32),
-                         {tokens});
-  Value sel = scratch(RankedTensorType::get({ShapedType::kDynamic, e}, f32),
-                      {tokens});
   Value ev = cIdx(e);
   Value negInf = cF32(-std::numeric_limits<float>::infinity());
   bool grouped = cfg.isGrouped();
   int64_t g = cfg.getNGroup(), per = e / std::max<int64_t>(g, 1);
-  Value groupScore, groupKept;
-  if (grouped) {
-    auto gt = RankedTensorType::get({ShapedType::kDynamic, g}, f32);
-    groupScore = scratch(gt, {tokens});
-    groupKept = scratch(gt, {tokens});
-  }
 
   // Argmax over [0, n) of row t of `m` (first maximum wins ties).
   auto argmax = [&](Value m, Value t, Value n) -> SmallVector<Value> {

@@ -36,6 +36,13 @@ public:
   Value cF32(double v);
   Value mul(Value a, Value b);
 
+  /// Emits `body` once as a private function taking `operands` and calls
+  /// it. Identical kernels (the same op with the same shapes and `key` in
+  /// every layer) share one function, so native code generation sees a few
+  /// dozen small functions instead of one giant entry point.
+  void outline(llvm::StringRef kind, llvm::StringRef key, ValueRange operands,
+               function_ref<void(ValueRange)> body);
+
   /// Runtime calls.
   Value weight(Value ctx, int64_t index, ArrayRef<int64_t> shape);
   void linear(Value ctx, Value x, Value w, Value y);
@@ -56,15 +63,16 @@ public:
   void siluMul(Value g, Value u, Value out);
   void rope(Value x, Value positions, Value out, MLAConfigAttr config);
   void cacheWrite(Value cache, Value latent, Value ropeKey, Value positions,
-                  int64_t layer);
+                  Value layer);
   void headMatmul(Value x, Value w, Value out, int64_t group, int64_t offset,
                   bool transpose);
   void latentAttention(Value qLatent, Value qRope, Value cache,
-                       Value positions, Value out, int64_t layer,
-                       double scale);
-  using AllocFn = std::function<Value(RankedTensorType, ArrayRef<Value>)>;
+                       Value positions, Value out, Value layer, double scale);
+  /// `scores`, `sel` [tokens, experts] and (grouped methods) `groupScore`,
+  /// `groupKept` [tokens, groups] are scratch buffers.
   void moeRoute(Value logits, Value bias, Value ids, Value weights,
-                MoEConfigAttr config, const AllocFn &scratch);
+                MoEConfigAttr config, Value scores, Value sel,
+                Value groupScore, Value groupKept);
   void moePermute(Value x, Value ids, Value permuted, Value offsets,
                   Value rowOfSlot);
   void moeCombine(Value expertOut, Value rowOfSlot, Value weights, Value out);
