@@ -14,15 +14,19 @@
 // CHECK: %[[H:.+]] = memref.alloc(%{{.+}}) : memref<?x32xf32>
 // CHECK: %[[E:.+]] = call @dsrt_weight_f32_r2(%[[CTX]], %{{.+}}) : (!llvm.ptr, i64) -> memref<?x?xf32>
 // CHECK: %[[ES:.+]] = memref.cast %[[E]] : memref<?x?xf32> to memref<64x32xf32>
-// CHECK: scf.parallel
-// CHECK: memref.load %[[TOK]]
-// CHECK: memref.load %[[ES]]
-// CHECK: math.rsqrt
+// CHECK: call @[[EMB:__ds_embedding_[0-9a-f]+]](%[[ES]], %[[TOK]], %[[H]])
+// CHECK: call @[[NORM:__ds_rms_norm_[0-9a-f]+]](%[[H]],
 // CHECK: call @dsrt_linear_f32(%[[CTX]],
 // CHECK: scf.parallel
 // CHECK: memref.store %{{.+}}, %[[OUT]]
 // CHECK: memref.dealloc %[[H]]
 // CHECK: return
+// Kernels are private functions, kept out of line, shared by identical uses.
+// CHECK: func.func private @[[EMB]](%{{.+}}: memref<64x32xf32>, %{{.+}}: memref<?xi32>, %{{.+}}: memref<?x32xf32>) attributes {passthrough = ["noinline"]}
+// CHECK: scf.parallel
+// CHECK: memref.load
+// CHECK: func.func private @[[NORM]](
+// CHECK: math.rsqrt
 // CHECK-NOT: ds.
 func.func @prefill(%tok: tensor<?xi32>, %pos: tensor<?xi32>,
                    %c: !ds.latent_cache<num_layers = 2, width = 20, element_type = f32>)
