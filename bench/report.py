@@ -93,11 +93,11 @@ def decode_section(bin_dir, out_dir, work, quick):
         with open(stats) as f:
             st = json.load(f)
         cache = ref.new_cache()
-        ref.forward(prompt, 0, cache)
+        ref.forward(prompt, 0, cache, absorbed=True)
         t = time.perf_counter()
         ref_steps = 4
         for i in range(ref_steps):
-            ref.forward([5], ctx + i, cache)
+            ref.forward([5], ctx + i, cache, absorbed=True)
         ref_tps = ref_steps / (time.perf_counter() - t)
         rows.append((ctx, st["decode_tokens_per_second"], ref_tps,
                      st["prefill_tokens"] / max(st["prefill_seconds"], 1e-9)))

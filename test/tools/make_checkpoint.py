@@ -3,6 +3,10 @@
 
   make_checkpoint.py --preset tiny_v3 --out DIR [--dtype f32|bf16|fp8] [--shards N] [--seed S]
   make_checkpoint.py --config FILE.json --out DIR ...
+  make_checkpoint.py --list
+
+Presets: tiny_v3, tiny_v2_lite, tiny_v2_grouped, tiny_noyarn, demo
+(test/tools/ds_testing/checkpoint.py says what each one exercises).
 """
 import argparse
 import json
@@ -14,15 +18,25 @@ from ds_testing import checkpoint  # noqa: E402
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     src = ap.add_mutually_exclusive_group(required=True)
     src.add_argument("--preset", choices=sorted(checkpoint.PRESETS))
-    src.add_argument("--config")
-    ap.add_argument("--out", required=True)
+    src.add_argument("--config", help="a HF config.json with the fields of configs/*.json")
+    src.add_argument("--list", action="store_true", help="print the presets and exit")
+    ap.add_argument("--out")
     ap.add_argument("--dtype", choices=["f32", "bf16", "fp8"], default="f32")
     ap.add_argument("--shards", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
+    if args.list:
+        for name, fn in sorted(checkpoint.PRESETS.items()):
+            print(f"{name}: {' '.join(fn.__doc__.split())}")
+        return
+    if not args.out:
+        ap.error("--out is required")
+    if args.shards < 1:
+        ap.error("--shards must be >= 1")
     if args.preset:
         cfg = checkpoint.PRESETS[args.preset]()
     else:

@@ -25,18 +25,11 @@ from ds_testing import safetensors as st  # noqa: E402
 
 
 def load_raw(path):
+    """{name: (dtype, shape, raw bytes)} of a valid file."""
     with open(path, "rb") as f:
-        blob = f.read()
-    (n,) = struct.unpack("<Q", blob[:8])
-    header = json.loads(blob[8:8 + n])
-    data = blob[8 + n:]
-    tensors = {}
-    for name, e in header.items():
-        if name == "__metadata__":
-            continue
-        b, end = e["data_offsets"]
-        tensors[name] = (e["dtype"], e["shape"], data[b:end])
-    return tensors
+        header, _, data = st.parse(f.read())
+    return {name: (e["dtype"], e["shape"], data[e["data_offsets"][0]:e["data_offsets"][1]])
+            for name, e in header.items()}
 
 
 def single_file(d):
@@ -47,9 +40,7 @@ def single_file(d):
 
 
 def write_raw(path, tensors):
-    header, data = st.build(tensors)
-    with open(path, "wb") as f:
-        f.write(st.serialize(header, data))
+    st.write_tensors(path, tensors)
 
 
 def main():
@@ -79,49 +70,12 @@ def main():
         write_raw(path, t)
     elif op == "bad-header":
         path = single_file(target)
-        t = load_raw(path)
-        header, data = st.build(t)
-        names = sorted(header)
-        a, b = names[0], names[1]
         case = args[0]
-        text = None
-        if case == "truncated":
-            blob = st.serialize(header, data)
-            blob = blob[:len(blob) - 10]
-            open(path, "wb").write(blob)
-            return
-        if case == "header_too_long":
-            blob = st.serialize(header, data)
-            blob = struct.pack("<Q", len(blob) * 4) + blob[8:]
-            open(path, "wb").write(blob)
-            return
-        if case == "not_json":
-            text = "{this is not json"
-        elif case == "not_object":
-            text = "[1, 2, 3]"
-        elif case == "bad_dtype":
-            header[a]["dtype"] = "Q7"
-        elif case == "bad_shape":
-            header[a]["shape"] = [-1] + header[a]["shape"][1:]
-        elif case == "size_mismatch":
-            header[a]["shape"] = [header[a]["shape"][0] + 1] + header[a]["shape"][1:]
-        elif case == "overlap":
-            header[b]["data_offsets"] = [header[a]["data_offsets"][0] + 4,
-                                         header[a]["data_offsets"][0] + 4 +
-                                         header[b]["data_offsets"][1] - header[b]["data_offsets"][0]]
-        elif case == "reversed_offsets":
-            bg, en = header[a]["data_offsets"]
-            header[a]["data_offsets"] = [en, bg]
-        elif case == "offsets_past_end":
-            bg, en = header[names[-1]]["data_offsets"]
-            header[names[-1]]["data_offsets"] = [bg + 64, en + 64]
-        elif case == "duplicate_name":
-            body = json.dumps(header)
-            dup = json.dumps({a: header[a]})[1:-1]
-            text = body[:-1] + ", " + dup + "}"
-        else:
+        if case not in st.MALFORMED_CASES:
             sys.exit("unknown case " + case)
-        open(path, "wb").write(st.serialize(header, data, text))
+        blob = st.malformed(load_raw(path), case)  # read before "wb" truncates it
+        with open(path, "wb") as f:
+            f.write(blob)
     elif op == "truncate":
         blob = open(target, "rb").read()
         open(target, "wb").write(blob[:int(args[0])])

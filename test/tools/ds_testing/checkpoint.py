@@ -1,8 +1,11 @@
-"""Random DeepSeek V2/V3 checkpoints in Hugging Face layout, and loading.
+"""Random DeepSeek V2/V3 checkpoints in Hugging Face layout, and loading them.
 
-Weights are non-trivial on purpose (SEMANTICS.md, known traps): linear
-std 1/sqrt(fan_in), norms near 1, router bias std 0.1, so tests notice
-RoPE, scale and routing mistakes.
+Why random: the released weights are far too large for tests, and the
+compiler only needs the architecture fields plus weights that exercise the
+math. Weights are non-trivial on purpose (SEMANTICS.md, known traps):
+linear std 1/sqrt(fan_in), norm weights 1 + 0.1 N(0,1), router bias std 0.1,
+embeddings std 1. With tiny weights attention is uniform and routing tied,
+and RoPE, softmax-scale and routing bugs go unnoticed.
 """
 import json
 import math
@@ -12,8 +15,15 @@ import numpy as np
 
 from . import safetensors as st
 
+FP8_BLOCK = 128
+FP8_QUANTIZATION_CONFIG = {"quant_method": "fp8", "fmt": "e4m3", "activation_scheme": "dynamic",
+                           "weight_block_size": [FP8_BLOCK, FP8_BLOCK]}
+
+
+# ---------------------------------------------------------------- presets
 
 def _base(**kw):
+    """The tiny V3 config; the other presets are edits of it."""
     cfg = {
         "architectures": ["DeepseekV3ForCausalLM"], "model_type": "deepseek_v3",
         "vocab_size": 64, "hidden_size": 32, "intermediate_size": 48,
@@ -34,51 +44,78 @@ def _base(**kw):
     return cfg
 
 
-PRESETS = {
-    # V3 style: sigmoid, noaux_tc with bias, groups, q_lora, a dense first layer, YaRN 1.0.
-    "tiny_v3": lambda: _base(),
-    # V2-Lite style: softmax, greedy, q_proj, 2 shared experts, no norm, scale != 1,
-    # v_head_dim != qk_nope_head_dim, YaRN with mscale_all_dim 0.707.
-    "tiny_v2_lite": lambda: _base(
+def tiny_v3():
+    """V3 style: sigmoid, noaux_tc with bias, 4 groups keep 2, q_lora, one
+    dense layer then MoE, YaRN (factor 4 over 16 positions, mscale 1.0)."""
+    return _base()
+
+
+def tiny_v2_lite():
+    """V2-Lite style: softmax, greedy, q_proj (no q_lora), 2 shared experts,
+    norm_topk_prob false with scale 1.5 (so the scale matters),
+    v_head_dim 6 != qk_nope_head_dim 8, YaRN with mscale_all_dim 0.707."""
+    return _base(
         architectures=["DeepseekV2ForCausalLM"], model_type="deepseek_v2", q_lora_rank=None,
         scoring_func="softmax", topk_method="greedy", n_group=1, topk_group=1,
         norm_topk_prob=False, routed_scaling_factor=1.5, n_shared_experts=2,
         n_routed_experts=6, num_hidden_layers=2, v_head_dim=6,
         rope_scaling={"type": "yarn", "factor": 4.0, "original_max_position_embeddings": 16,
-                      "beta_fast": 32, "beta_slow": 1, "mscale": 0.707, "mscale_all_dim": 0.707}),
-    # DeepSeek-V2 style grouped routing: group_limited_greedy, normalised, top 3.
-    "tiny_v2_grouped": lambda: _base(
+                      "beta_fast": 32, "beta_slow": 1, "mscale": 0.707, "mscale_all_dim": 0.707})
+
+
+def tiny_v2_grouped():
+    """DeepSeek-V2 style grouped routing: softmax, group_limited_greedy
+    (group score = max), 8 experts in 4 groups keep 2, top 3, normalised."""
+    return _base(
         architectures=["DeepseekV2ForCausalLM"], model_type="deepseek_v2",
         scoring_func="softmax", topk_method="group_limited_greedy", n_group=4, topk_group=2,
-        num_experts_per_tok=3, norm_topk_prob=True, routed_scaling_factor=16.0),
-    # No rope scaling at all; a MoE layer every other layer.
-    "tiny_noyarn": lambda: _base(rope_scaling=None, num_hidden_layers=4, moe_layer_freq=2,
-                                 first_k_dense_replace=0),
-    # The built-in demo model of `make demo`.
-    "demo": lambda: _base(vocab_size=256, hidden_size=64, intermediate_size=128,
-                          moe_intermediate_size=32, num_hidden_layers=4, num_attention_heads=4,
-                          q_lora_rank=48, kv_lora_rank=32, qk_nope_head_dim=16,
-                          qk_rope_head_dim=8, v_head_dim=16, n_routed_experts=16,
-                          num_experts_per_tok=4, n_group=4, topk_group=2,
-                          max_position_embeddings=512),
-}
+        num_experts_per_tok=3, norm_topk_prob=True, routed_scaling_factor=16.0)
 
+
+def tiny_noyarn():
+    """V3-like without rope_scaling (plain RoPE, scale (dn+dr)^-0.5), and a MoE
+    layer every other layer (moe_layer_freq 2, no leading dense layers)."""
+    return _base(rope_scaling=None, num_hidden_layers=4, moe_layer_freq=2,
+                 first_k_dense_replace=0)
+
+
+def demo():
+    """A slightly larger V3-style model for the demo and benchmarks."""
+    return _base(vocab_size=256, hidden_size=64, intermediate_size=128,
+                 moe_intermediate_size=32, num_hidden_layers=4, num_attention_heads=4,
+                 q_lora_rank=48, kv_lora_rank=32, qk_nope_head_dim=16,
+                 qk_rope_head_dim=8, v_head_dim=16, n_routed_experts=16,
+                 num_experts_per_tok=4, n_group=4, topk_group=2,
+                 max_position_embeddings=512)
+
+
+PRESETS = {"tiny_v3": tiny_v3, "tiny_v2_lite": tiny_v2_lite, "tiny_v2_grouped": tiny_v2_grouped,
+           "tiny_noyarn": tiny_noyarn, "demo": demo}
+
+
+# ---------------------------------------------------------------- tensor table
 
 def is_moe_layer(cfg, layer):
-    return (cfg["n_routed_experts"] > 0 and layer >= cfg.get("first_k_dense_replace", 0)
-            and layer % cfg.get("moe_layer_freq", 1) == 0)
+    """SEMANTICS.md: L >= first_k_dense_replace and L % moe_layer_freq == 0
+    (and there are routed experts at all)."""
+    return bool(cfg.get("n_routed_experts") and layer >= (cfg.get("first_k_dense_replace") or 0)
+                and layer % (cfg.get("moe_layer_freq") or 1) == 0)
 
 
 def tensor_shapes(cfg):
-    """{name: (shape, kind)} in HF layout; kind: linear | norm | embed | bias | router."""
+    """{name: (shape, kind)} of the main model in HF layout.
+
+    kind: linear (2-D [out, in] matmul weight) | norm | embed | bias | router
+    | head; the kind decides the random init and the stored dtype."""
     D, H = cfg["hidden_size"], cfg["num_attention_heads"]
     dn, dr, dv = cfg["qk_nope_head_dim"], cfg["qk_rope_head_dim"], cfg["v_head_dim"]
     dc, dq = cfg["kv_lora_rank"], cfg.get("q_lora_rank")
-    E, Fm, Fd = cfg["n_routed_experts"], cfg["moe_intermediate_size"], cfg["intermediate_size"]
-    Ns = cfg.get("n_shared_experts", 0) or 0
-    out = {"model.embed_tokens.weight": ((cfg["vocab_size"], D), "embed"),
+    E, Fm, Fd = cfg.get("n_routed_experts") or 0, cfg["moe_intermediate_size"], cfg["intermediate_size"]
+    Ns = cfg.get("n_shared_experts") or 0
+    V = cfg["vocab_size"]
+    out = {"model.embed_tokens.weight": ((V, D), "embed"),
            "model.norm.weight": ((D,), "norm"),
-           "lm_head.weight": ((cfg["vocab_size"], D), "linear")}
+           "lm_head.weight": ((V, D), "head")}
     for L in range(cfg["num_hidden_layers"]):
         p = f"model.layers.{L}."
         out[p + "input_layernorm.weight"] = ((D,), "norm")
@@ -115,6 +152,10 @@ def tensor_shapes(cfg):
 
 
 def random_weights(cfg, seed=0):
+    """Deterministic float32 weights for every tensor of tensor_shapes(cfg).
+
+    One generator draws the tensors in tensor_shapes order; this order and
+    these draws are what the parity tests were validated with, so keep them."""
     rng = np.random.default_rng(seed)
     weights = {}
     for name, (shape, kind) in tensor_shapes(cfg).items():
@@ -130,82 +171,118 @@ def random_weights(cfg, seed=0):
     return weights
 
 
+# ---------------------------------------------------------------- fp8 blocks
+
+def _expand_blocks(scale, rows, cols, block=FP8_BLOCK):
+    return np.repeat(np.repeat(scale, block, 0), block, 1)[:rows, :cols]
+
+
+def quantize_fp8_blocks(w, block=FP8_BLOCK):
+    """[out, in] weight -> (e4m3 codes, scale_inv [ceil(out/b), ceil(in/b)] f32)
+    with dequantised = value(code) * scale_inv of the element's block; each
+    block's largest magnitude maps to 448 as in DeepSeek's FP8 checkpoints."""
+    w = np.asarray(w, np.float32)
+    rows, cols = w.shape
+    br, bc = -(-rows // block), -(-cols // block)
+    pad = np.zeros((br * block, bc * block), np.float32)
+    pad[:rows, :cols] = w
+    amax = np.abs(pad.reshape(br, block, bc, block)).max(axis=(1, 3))
+    scale = (np.maximum(amax, 1e-12) / st.E4M3_MAX).astype(np.float32)
+    q = w / _expand_blocks(scale, rows, cols, block)
+    return st.f32_to_e4m3_bits(q), scale
+
+
+def dequantize_fp8_blocks(values, scale_inv, block=FP8_BLOCK):
+    """Decoded e4m3 values [out, in] x their block's scale_inv -> float64."""
+    values = np.asarray(values, np.float64)
+    rows, cols = values.shape
+    want = (-(-rows // block), -(-cols // block))
+    if tuple(scale_inv.shape) != want:
+        raise ValueError(f"weight_scale_inv shape {list(scale_inv.shape)}, expected {list(want)} "
+                         f"for weight [{rows}, {cols}]")
+    return values * _expand_blocks(np.asarray(scale_inv, np.float64), rows, cols, block)
+
+
+def stored_dtype(kind, dtype):
+    """The safetensors dtype a tensor of `kind` gets in a `dtype` checkpoint:
+    like V3's release, fp8 covers the 2-D linears only (not embeddings,
+    lm_head, norms, router); the router bias stays F32 in every mode."""
+    if kind == "bias" or dtype == "f32":
+        return "F32"
+    if dtype == "fp8" and kind == "linear":
+        return "F8_E4M3"
+    return "BF16"
+
+
+# ---------------------------------------------------------------- writing / loading
+
 def write_checkpoint(out_dir, cfg, weights=None, dtype="f32", shards=1, seed=0):
-    """Writes config.json + safetensors; returns the weights as stored (f32 views
-    of what the file holds, so references see exactly the rounded values)."""
+    """Writes config.json + safetensors (one file, or `shards` files and an
+    index) into out_dir.
+
+    Returns (config as written, {name: float32 array}) where the arrays are
+    what the files hold after rounding (bf16, fp8 dequantised), so a caller
+    can feed a reference exactly the stored values."""
+    if dtype not in ("f32", "bf16", "fp8"):
+        raise ValueError(f"dtype must be f32, bf16 or fp8, not {dtype!r}")
     os.makedirs(out_dir, exist_ok=True)
     cfg = dict(cfg)
     weights = dict(weights if weights is not None else random_weights(cfg, seed))
     kinds = {n: k for n, (_, k) in tensor_shapes(cfg).items()}
     tensors, stored = {}, {}
     for name, w in weights.items():
-        kind = kinds.get(name, "linear")
-        if dtype == "fp8" and kind == "linear" and name != "lm_head.weight":
-            rows, cols = w.shape
-            br, bc = -(-rows // 128), -(-cols // 128)
-            scale = np.zeros((br, bc), np.float32)
-            q = np.zeros_like(w)
-            for i in range(br):
-                for j in range(bc):
-                    blk = w[i * 128:(i + 1) * 128, j * 128:(j + 1) * 128]
-                    s = np.float32(max(np.abs(blk).max(), 1e-12) / 448.0)
-                    scale[i, j] = s
-                    q[i * 128:(i + 1) * 128, j * 128:(j + 1) * 128] = blk / s
-            bits = st.f32_to_e4m3_bits(q)
-            tensors[name] = ("F8_E4M3", w.shape, bits.tobytes())
+        w = np.asarray(w, np.float32)
+        sdt = stored_dtype(kinds.get(name, "linear" if w.ndim == 2 else "norm"), dtype)
+        if sdt == "F8_E4M3":
+            bits, scale = quantize_fp8_blocks(w)
+            tensors[name] = (sdt, w.shape, bits.tobytes())
             tensors[name + "_scale_inv"] = ("F32", scale.shape, scale.tobytes())
-            deq = st.e4m3_bits_to_f32(bits)
-            stored[name] = (deq.reshape(rows // 1, cols) *
-                            np.repeat(np.repeat(scale, 128, 0), 128, 1)[:rows, :cols])
-        elif dtype in ("bf16", "fp8") and kind != "bias":
-            bits = st.f32_to_bf16_bits(w)
-            tensors[name] = ("BF16", w.shape, bits.tobytes())
-            stored[name] = st.bf16_bits_to_f32(bits)
+            stored[name] = dequantize_fp8_blocks(st.e4m3_bits_to_f32(bits), scale).astype(np.float32)
         else:
-            tensors[name] = ("F32", w.shape, np.ascontiguousarray(w, np.float32).tobytes())
-            stored[name] = w.astype(np.float32)
+            tensors[name] = (sdt, w.shape, st.encode(w, sdt))
+            stored[name] = st.decode(tensors[name][2], sdt, w.shape).astype(np.float32)
     if dtype == "fp8":
-        cfg["quantization_config"] = {"quant_method": "fp8", "fmt": "e4m3",
-                                      "activation_scheme": "dynamic",
-                                      "weight_block_size": [128, 128]}
-    cfg["torch_dtype"] = {"f32": "float32", "bf16": "bfloat16", "fp8": "bfloat16"}[dtype]
+        cfg["quantization_config"] = dict(FP8_QUANTIZATION_CONFIG)
+    else:
+        cfg.pop("quantization_config", None)
+    cfg["torch_dtype"] = "float32" if dtype == "f32" else "bfloat16"
     with open(os.path.join(out_dir, "config.json"), "w") as f:
         json.dump(cfg, f, indent=1)
-    names = sorted(tensors)
+    file_meta = {"format": "pt"}
     if shards <= 1:
-        header, data = st.build(tensors)
-        with open(os.path.join(out_dir, "model.safetensors"), "wb") as f:
-            f.write(st.serialize(header, data))
+        st.write_tensors(os.path.join(out_dir, "model.safetensors"), tensors, file_meta)
     else:
-        weight_map = {}
-        for s in range(shards):
-            part = {n: tensors[n] for n in names[s::shards]}
-            fname = f"model-{s + 1:05d}-of-{shards:05d}.safetensors"
-            header, data = st.build(part)
-            with open(os.path.join(out_dir, fname), "wb") as f:
-                f.write(st.serialize(header, data))
-            weight_map.update({n: fname for n in part})
-        with open(os.path.join(out_dir, "model.safetensors.index.json"), "w") as f:
-            json.dump({"metadata": {}, "weight_map": weight_map}, f, indent=1)
+        st.write_sharded(out_dir, tensors, shards, file_metadata=file_meta)
     return cfg, stored
 
 
-def load_checkpoint(ckpt_dir):
-    """-> (config dict, {name: float64 array}) with bf16/fp8 decoded."""
+def load_config(ckpt_dir):
     with open(os.path.join(ckpt_dir, "config.json")) as f:
-        cfg = json.load(f)
-    raw = {}
-    for fname in sorted(os.listdir(ckpt_dir)):
-        if fname.endswith(".safetensors"):
-            raw.update(st.read(os.path.join(ckpt_dir, fname)))
+        return json.load(f)
+
+
+def load_checkpoint(ckpt_dir, check=True):
+    """-> (config dict, {name: float64 array}); bf16 decoded, fp8 multiplied
+    by its weight_scale_inv blocks. With check, every tensor the config needs
+    must be present with its shape (extra tensors, e.g. an MTP layer, are
+    kept but unused)."""
+    cfg = load_config(ckpt_dir)
+    raw = st.read_dir(ckpt_dir)
     weights = {}
     for name, (dtype, arr) in raw.items():
         if name.endswith("_scale_inv"):
             continue
-        a = arr.astype(np.float64)
         if dtype == "F8_E4M3":
-            s = raw[name + "_scale_inv"][1].astype(np.float64)
-            rows, cols = a.shape
-            a = a * np.repeat(np.repeat(s, 128, 0), 128, 1)[:rows, :cols]
-        weights[name] = a
+            if name + "_scale_inv" not in raw:
+                raise ValueError(f"tensor '{name}' is F8_E4M3 without '{name}_scale_inv'")
+            weights[name] = dequantize_fp8_blocks(arr, raw[name + "_scale_inv"][1])
+        else:
+            weights[name] = np.asarray(arr, np.float64)
+    if check:
+        for name, (shape, _) in tensor_shapes(cfg).items():
+            if name not in weights:
+                raise ValueError(f"tensor '{name}' {list(shape)} is missing from {ckpt_dir}")
+            if tuple(weights[name].shape) != tuple(shape):
+                raise ValueError(f"tensor '{name}': shape {list(weights[name].shape)}, "
+                                 f"expected {list(shape)}")
     return cfg, weights

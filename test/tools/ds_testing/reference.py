@@ -1,8 +1,17 @@
 """A float64 numpy reference of DeepSeek V2/V3, written from SEMANTICS.md.
 
-Independent of the compiler: it reads the checkpoint itself and implements
-both MLA forms (naive for prefill, absorbed through the latent cache), RoPE
-on interleaved pairs with YaRN, and the routing rules of V2 and V3.
+Why: parity tests need an oracle that shares no code with the compiler.
+It reads the checkpoint itself, implements both MLA forms (naive: per-head
+keys and values expanded from the latent; absorbed: attention in the latent
+space), RoPE on interleaved pairs with YaRN, and the routing rules of V2 and
+V3. Everything is float64 so its own rounding (~1e-15) is far below any
+tolerance a compiled model is held to.
+
+    m = ReferenceModel.load(ckpt_dir)
+    cache = m.new_cache()
+    logits = m.forward(tokens, 0, cache)          # prefill, [n, vocab]
+    logits = m.forward([tok], n, cache)           # one decode step
+    m.last_routing                                # {moe layer: int [n, top_k]}
 """
 import math
 
@@ -10,16 +19,76 @@ import numpy as np
 
 from .checkpoint import is_moe_layer, load_checkpoint
 
+QK_NORM_EPS = 1e-6  # q_a_layernorm / kv_a_layernorm: fixed in DeepSeek's code
+TOPK_METHODS = ("greedy", "group_limited_greedy", "noaux_tc")
+
+
+# ---------------------------------------------------------------- config checks
+
+def check_config(cfg):
+    """Refuses configs whose meaning SEMANTICS.md does not pin down, with the
+    field named, rather than computing something plausible."""
+    def fail(field, msg):
+        raise ValueError(f"config field '{field}': {msg}")
+
+    if cfg.get("model_type") not in ("deepseek_v2", "deepseek_v3"):
+        fail("model_type", f"expected deepseek_v2 or deepseek_v3, got {cfg.get('model_type')!r}")
+    if cfg.get("hidden_act", "silu") != "silu":
+        fail("hidden_act", f"only silu is supported, got {cfg.get('hidden_act')!r}")
+    if cfg["qk_rope_head_dim"] % 2:
+        fail("qk_rope_head_dim", "must be even (RoPE rotates pairs)")
+    rs = cfg.get("rope_scaling")
+    if rs:
+        kind = rs.get("type", rs.get("rope_type"))
+        if kind != "yarn":
+            fail("rope_scaling", f"only type 'yarn' is supported, got {kind!r}")
+        m, mall = rs.get("mscale", 1.0), rs.get("mscale_all_dim", 0.0)
+        if float(m or 0.0) != float(mall or 0.0):
+            fail("rope_scaling", f"mscale ({m}) != mscale_all_dim ({mall}) is not supported: "
+                 "the cos/sin factor mscale/mscale_all_dim would not be 1")
+    if cfg.get("n_routed_experts"):
+        method = cfg.get("topk_method", "greedy")
+        if method not in TOPK_METHODS:
+            fail("topk_method", f"unknown topk_method {method!r}")
+        if cfg.get("scoring_func", "softmax") not in ("softmax", "sigmoid"):
+            fail("scoring_func", f"unknown scoring function {cfg.get('scoring_func')!r}")
+        E, k = cfg["n_routed_experts"], cfg["num_experts_per_tok"]
+        if not 1 <= k <= E:
+            fail("num_experts_per_tok", f"{k} must be in [1, {E}]")
+        if method != "greedy":
+            G, Gk = cfg["n_group"], cfg["topk_group"]
+            if G < 1 or E % G:
+                fail("n_group", f"{G} must divide n_routed_experts ({E})")
+            if not 1 <= Gk <= G:
+                fail("topk_group", f"{Gk} must be in [1, n_group={G}]")
+            if k > Gk * (E // G):
+                fail("num_experts_per_tok", f"{k} exceeds the experts of the kept groups")
+            if method == "noaux_tc" and E // G < 2:
+                fail("n_group", "noaux_tc scores a group by its top-2 experts: need >= 2 per group")
+
+
+# ---------------------------------------------------------------- pieces
 
 def rms_norm(x, w, eps):
     return x / np.sqrt(np.mean(x * x, axis=-1, keepdims=True) + eps) * w
 
 
+def sigmoid(x):
+    return 0.5 * (1.0 + np.tanh(0.5 * x))  # no overflow for large |x|
+
+
 def silu(x):
-    return x / (1.0 + np.exp(-x))
+    return x * sigmoid(x)
+
+
+def softmax(x, axis=-1):
+    e = np.exp(x - x.max(axis, keepdims=True))
+    return e / e.sum(axis, keepdims=True)
 
 
 def rope_frequencies(cfg):
+    """f_i = theta^(-2i/dr), i < dr/2; with YaRN (rope_scaling present), the
+    low frequencies are divided by the factor along a linear ramp."""
     dr = cfg["qk_rope_head_dim"]
     theta = float(cfg.get("rope_theta", 10000.0))
     f = theta ** (-2.0 * np.arange(dr // 2) / dr)
@@ -32,27 +101,32 @@ def rope_frequencies(cfg):
     def corr(r):
         return dr * math.log(l0 / (2 * math.pi * r)) / (2 * math.log(theta))
 
-    low = max(math.floor(corr(rs.get("beta_fast", 32))), 0)
-    high = min(math.ceil(corr(rs.get("beta_slow", 1))), dr - 1)
+    low = max(math.floor(corr(float(rs.get("beta_fast", 32)))), 0)
+    high = min(math.ceil(corr(float(rs.get("beta_slow", 1)))), dr - 1)
     if high == low:
         high += 0.001
-    ramp = np.clip((np.arange(dr // 2) - low) / (high - low), 0, 1)
+    ramp = np.clip((np.arange(dr // 2) - low) / (high - low), 0.0, 1.0)
     return f / s * ramp + f * (1 - ramp)
 
 
-def softmax_scale(cfg):
-    m = 1.0
+def yarn_mscale(cfg):
+    """m = 0.1 * mscale_all_dim * ln(s) + 1; 1 without yarn, without
+    mscale_all_dim, or with s <= 1."""
     rs = cfg.get("rope_scaling")
-    if rs and rs.get("mscale_all_dim") and float(rs["factor"]) > 1:
-        m = 0.1 * float(rs["mscale_all_dim"]) * math.log(float(rs["factor"])) + 1.0
-    return (cfg["qk_nope_head_dim"] + cfg["qk_rope_head_dim"]) ** -0.5 * m * m
+    if not rs or not rs.get("mscale_all_dim") or float(rs["factor"]) <= 1:
+        return 1.0
+    return 0.1 * float(rs["mscale_all_dim"]) * math.log(float(rs["factor"])) + 1.0
+
+
+def softmax_scale(cfg):
+    """(dn+dr)^-0.5 * m^2 (DeepSeek's code; transformers' V2 port omits m^2)."""
+    return (cfg["qk_nope_head_dim"] + cfg["qk_rope_head_dim"]) ** -0.5 * yarn_mscale(cfg) ** 2
 
 
 def apply_rope(x, positions, freqs):
-    """x [..., T, (H,) dr]: rotate pairs (x[2i], x[2i+1]) by pos * f_i."""
-    ang = positions[:, None] * freqs[None, :]  # [T, dr/2]
-    if x.ndim == 3:
-        ang = ang[:, None, :]
+    """x [T, ..., dr]: rotate pairs (x[2i], x[2i+1]) by positions[t] * f_i."""
+    ang = np.asarray(positions, np.float64)[:, None] * freqs[None, :]  # [T, dr/2]
+    ang = ang.reshape(ang.shape[:1] + (1,) * (x.ndim - 2) + ang.shape[1:])
     c, s = np.cos(ang), np.sin(ang)
     x0, x1 = x[..., 0::2], x[..., 1::2]
     out = np.empty_like(x)
@@ -61,91 +135,123 @@ def apply_rope(x, positions, freqs):
     return out
 
 
-def route(cfg, x, w_gate, bias):
-    """-> (expert ids [T, k], weights [T, k]) per SEMANTICS.md."""
-    logits = x @ w_gate.T
-    if cfg.get("scoring_func", "softmax") == "softmax":
-        e = np.exp(logits - logits.max(-1, keepdims=True))
-        s = e / e.sum(-1, keepdims=True)
-    else:
-        s = 1.0 / (1.0 + np.exp(-logits))
-    sel = s + bias if bias is not None else s.copy()
-    k, E = cfg["num_experts_per_tok"], cfg["n_routed_experts"]
+def route(cfg, x, w_gate, bias=None):
+    """MoE routing of tokens x [T, D] -> (expert ids [T, k], weights [T, k]).
+
+    Selection uses s + bias (bias: noaux_tc only); weights come from s. Ties
+    resolve to the lower expert id / group id (any order is valid; tests
+    compare sets)."""
+    x = np.atleast_2d(x)
+    logits = x @ np.asarray(w_gate, np.float64).T
+    s = softmax(logits) if cfg.get("scoring_func", "softmax") == "softmax" else sigmoid(logits)
     method = cfg.get("topk_method", "greedy")
+    sel = s + bias if (bias is not None and method == "noaux_tc") else s.copy()
+    T, E = s.shape
+    k = cfg["num_experts_per_tok"]
     if method in ("group_limited_greedy", "noaux_tc"):
         G, Gk = cfg["n_group"], cfg["topk_group"]
-        grouped = sel.reshape(len(x), G, E // G)
+        grouped = sel.reshape(T, G, E // G)
         if method == "group_limited_greedy":
             gscore = grouped.max(-1)
         else:
             gscore = np.sort(grouped, -1)[..., -2:].sum(-1)
         keep = np.argsort(-gscore, -1, kind="stable")[:, :Gk]
-        mask = np.zeros((len(x), G), bool)
+        mask = np.zeros((T, G), bool)
         np.put_along_axis(mask, keep, True, -1)
         sel = np.where(np.repeat(mask, E // G, -1), sel, -np.inf)
+    elif method != "greedy":
+        raise ValueError(f"unknown topk_method {method!r}")
     ids = np.argsort(-sel, -1, kind="stable")[:, :k]
     w = np.take_along_axis(s, ids, -1)
-    norm = k > 1 and cfg.get("norm_topk_prob", False)
-    scale = cfg.get("routed_scaling_factor", 1.0)
-    if cfg["model_type"] == "deepseek_v3":
-        if norm:
-            w = w / (w.sum(-1, keepdims=True) + 1e-20)
-        w = w * scale
-    else:
-        if norm:
-            w = w / (w.sum(-1, keepdims=True) + 1e-20)
-        else:
-            w = w * scale
+    norm = k > 1 and bool(cfg.get("norm_topk_prob", False))
+    scale = float(cfg.get("routed_scaling_factor", 1.0))
+    if norm:
+        w = w / (w.sum(-1, keepdims=True) + 1e-20)
+    if cfg["model_type"] == "deepseek_v3" or not norm:
+        w = w * scale  # V3 always scales; V2 only when it did not normalise
     return ids, w
+
+
+# ---------------------------------------------------------------- the model
+
+class LatentCache:
+    """Per layer: the normalised latent c [t, dc] and the roped shared key
+    k_pe [t, dr], row t = position t. Nothing per head is cached."""
+
+    def __init__(self, num_layers, dc, dr):
+        self.c = [np.zeros((0, dc)) for _ in range(num_layers)]
+        self.k_pe = [np.zeros((0, dr)) for _ in range(num_layers)]
+
+    def __len__(self):
+        return len(self.c[0]) if self.c else 0
+
+    def append(self, layer, c, k_pe):
+        self.c[layer] = np.concatenate([self.c[layer], c])
+        self.k_pe[layer] = np.concatenate([self.k_pe[layer], k_pe])
+        return self.c[layer], self.k_pe[layer]
+
+    def elements_per_token(self):
+        return sum(c.shape[1] + k.shape[1] for c, k in zip(self.c, self.k_pe))
 
 
 class ReferenceModel:
     def __init__(self, cfg, weights):
-        self.cfg, self.w = cfg, weights
+        check_config(cfg)
+        self.cfg = cfg
+        self.w = {k: np.asarray(v, np.float64) for k, v in weights.items()}
         self.freqs = rope_frequencies(cfg)
         self.scale = softmax_scale(cfg)
-        self.last_routing = {}
+        self.eps = float(cfg.get("rms_norm_eps", 1e-6))
+        self.moe_layers = [L for L in range(cfg["num_hidden_layers"]) if is_moe_layer(cfg, L)]
+        self.last_routing = {}          # {moe layer: int [n, k]} of the last forward call
+        self.last_routing_weights = {}  # {moe layer: float [n, k]}
 
     @classmethod
     def load(cls, ckpt_dir):
         return cls(*load_checkpoint(ckpt_dir))
 
     def new_cache(self):
-        """Per layer: latent c [t, dc] and roped k_pe [t, dr], as lists."""
-        return [{"c": np.zeros((0, self.cfg["kv_lora_rank"])),
-                 "kpe": np.zeros((0, self.cfg["qk_rope_head_dim"]))}
-                for _ in range(self.cfg["num_hidden_layers"])]
+        c = self.cfg
+        return LatentCache(c["num_hidden_layers"], c["kv_lora_rank"], c["qk_rope_head_dim"])
 
-    def mla(self, L, x, pos, cache, absorbed):
+    # -- attention
+
+    def _mla_inputs(self, L, x, pos):
+        """Queries and the new cache rows for tokens x at positions pos."""
         c, w = self.cfg, self.w
         p = f"model.layers.{L}.self_attn."
-        H, dn, dr, dv, dc = (c["num_attention_heads"], c["qk_nope_head_dim"],
-                             c["qk_rope_head_dim"], c["v_head_dim"], c["kv_lora_rank"])
+        H, dn, dr, dc = (c["num_attention_heads"], c["qk_nope_head_dim"],
+                         c["qk_rope_head_dim"], c["kv_lora_rank"])
         if c.get("q_lora_rank"):
-            cq = rms_norm(x @ w[p + "q_a_proj.weight"].T, w[p + "q_a_layernorm.weight"], 1e-6)
+            cq = rms_norm(x @ w[p + "q_a_proj.weight"].T, w[p + "q_a_layernorm.weight"], QK_NORM_EPS)
             q = cq @ w[p + "q_b_proj.weight"].T
         else:
             q = x @ w[p + "q_proj.weight"].T
-        q = q.reshape(len(x), H, dn + dr)
+        q = q.reshape(len(x), H, dn + dr)  # rows per head: [nope | rope]
         q_nope, q_pe = q[..., :dn], apply_rope(q[..., dn:], pos, self.freqs)
-        kv = x @ w[p + "kv_a_proj_with_mqa.weight"].T
-        lat = rms_norm(kv[:, :dc], w[p + "kv_a_layernorm.weight"], 1e-6)
-        kpe = apply_rope(kv[:, dc:], pos, self.freqs)
-        cache[L]["c"] = np.concatenate([cache[L]["c"], lat])
-        cache[L]["kpe"] = np.concatenate([cache[L]["kpe"], kpe])
-        C, K = cache[L]["c"], cache[L]["kpe"]
-        kvb = w[p + "kv_b_proj.weight"].reshape(H, dn + dv, dc)
+        kv = x @ w[p + "kv_a_proj_with_mqa.weight"].T  # [latent | shared rope key]
+        lat = rms_norm(kv[:, :dc], w[p + "kv_a_layernorm.weight"], QK_NORM_EPS)
+        k_pe = apply_rope(kv[:, dc:], pos, self.freqs)
+        return q_nope, q_pe, lat, k_pe
+
+    def _mla(self, L, x, pos, cache, absorbed):
+        c, w = self.cfg, self.w
+        p = f"model.layers.{L}.self_attn."
+        H, dn, dv, dc = (c["num_attention_heads"], c["qk_nope_head_dim"], c["v_head_dim"],
+                         c["kv_lora_rank"])
+        q_nope, q_pe, lat, k_pe = self._mla_inputs(L, x, pos)
+        C, K = cache.append(L, lat, k_pe)  # [S, dc], [S, dr]
+        kvb = w[p + "kv_b_proj.weight"].reshape(H, dn + dv, dc)  # rows per head: [W_UK | W_UV]
         w_uk, w_uv = kvb[:, :dn], kvb[:, dn:]
-        causal = np.arange(len(C))[None, :] <= pos[:, None]  # [T, S]
+        rope_part = np.einsum("thr,sr->ths", q_pe, K)
         if absorbed:
             q_lat = np.einsum("thn,hnc->thc", q_nope, w_uk)
-            score = np.einsum("thc,sc->ths", q_lat, C) + np.einsum("thr,sr->ths", q_pe, K)
+            score = np.einsum("thc,sc->ths", q_lat, C) + rope_part
         else:
             k_nope = np.einsum("sc,hnc->shn", C, w_uk)
-            score = np.einsum("thn,shn->ths", q_nope, k_nope) + np.einsum("thr,sr->ths", q_pe, K)
-        score = np.where(causal[:, None, :], score * self.scale, -np.inf)
-        prob = np.exp(score - score.max(-1, keepdims=True))
-        prob /= prob.sum(-1, keepdims=True)
+            score = np.einsum("thn,shn->ths", q_nope, k_nope) + rope_part
+        causal = np.arange(len(C))[None, :] <= pos[:, None]  # [T, S]
+        prob = softmax(np.where(causal[:, None, :], score * self.scale, -np.inf))
         if absorbed:
             u = np.einsum("ths,sc->thc", prob, C)
             o = np.einsum("thc,hvc->thv", u, w_uv)
@@ -154,45 +260,53 @@ class ReferenceModel:
             o = np.einsum("ths,shv->thv", prob, v)
         return o.reshape(len(x), H * dv) @ w[p + "o_proj.weight"].T
 
-    def mlp(self, x, p):
+    # -- feed-forward
+
+    def _mlp(self, x, p):
         w = self.w
         return (silu(x @ w[p + "gate_proj.weight"].T) * (x @ w[p + "up_proj.weight"].T)) \
             @ w[p + "down_proj.weight"].T
 
-    def ffn(self, L, x):
+    def _ffn(self, L, x):
         p = f"model.layers.{L}.mlp."
         if not is_moe_layer(self.cfg, L):
-            return self.mlp(x, p)
-        bias = self.w.get(p + "gate.e_score_correction_bias")
-        if self.cfg.get("topk_method") != "noaux_tc":
-            bias = None
-        ids, wts = route(self.cfg, x, self.w[p + "gate.weight"], bias)
-        self.last_routing[L] = ids
+            return self._mlp(x, p)
+        ids, wts = route(self.cfg, x, self.w[p + "gate.weight"],
+                         self.w.get(p + "gate.e_score_correction_bias"))
+        self.last_routing[L], self.last_routing_weights[L] = ids, wts
         y = np.zeros_like(x)
-        for t in range(len(x)):
-            for j in range(ids.shape[1]):
-                y[t] += wts[t, j] * self.mlp(x[t:t + 1], p + f"experts.{ids[t, j]}.")[0]
+        for e in np.unique(ids):
+            rows, slot = np.nonzero(ids == e)
+            y[rows] += wts[rows, slot][:, None] * self._mlp(x[rows], p + f"experts.{e}.")
         if self.cfg.get("n_shared_experts"):
-            y += self.mlp(x, p + "shared_experts.")
+            y += self._mlp(x, p + "shared_experts.")
         return y
 
-    def forward(self, tokens, start_pos, cache, absorbed=True):
-        """Logits [n, vocab] for tokens at positions start_pos..; fills cache."""
+    # -- whole model
+
+    def forward(self, tokens, start_pos, cache, absorbed=False):
+        """Logits [n, vocab] for tokens at positions start_pos.. ; appends their
+        latents to the cache, which must hold exactly start_pos tokens."""
         c, w = self.cfg, self.w
-        tokens = np.asarray(tokens)
+        tokens = np.asarray(tokens, np.int64).reshape(-1)
+        if len(cache) != start_pos:
+            raise ValueError(f"start_pos {start_pos} but the cache holds {len(cache)} tokens")
+        if len(tokens) == 0:
+            raise ValueError("no tokens")
+        if tokens.min() < 0 or tokens.max() >= c["vocab_size"]:
+            raise ValueError(f"token id out of range [0, {c['vocab_size']})")
         pos = np.arange(start_pos, start_pos + len(tokens), dtype=np.float64)
         x = w["model.embed_tokens.weight"][tokens]
-        eps = c.get("rms_norm_eps", 1e-6)
-        self.last_routing = {}
+        self.last_routing, self.last_routing_weights = {}, {}
         for L in range(c["num_hidden_layers"]):
             p = f"model.layers.{L}."
-            h = x + self.mla(L, rms_norm(x, w[p + "input_layernorm.weight"], eps), pos, cache,
-                             absorbed)
-            x = h + self.ffn(L, rms_norm(h, w[p + "post_attention_layernorm.weight"], eps))
-        return rms_norm(x, w["model.norm.weight"], eps) @ w["lm_head.weight"].T
+            h = x + self._mla(L, rms_norm(x, w[p + "input_layernorm.weight"], self.eps), pos,
+                              cache, absorbed)
+            x = h + self._ffn(L, rms_norm(h, w[p + "post_attention_layernorm.weight"], self.eps))
+        return rms_norm(x, w["model.norm.weight"], self.eps) @ w["lm_head.weight"].T
 
 
-def reference_logits(ckpt_dir, tokens, absorbed=True):
-    """One-shot prefill of `tokens`: logits for every position."""
+def reference_logits(ckpt_dir, tokens, absorbed=False):
+    """One-shot prefill of `tokens` from position 0: logits for every position."""
     m = ReferenceModel.load(ckpt_dir)
     return m.forward(tokens, 0, m.new_cache(), absorbed)
