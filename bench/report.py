@@ -128,6 +128,80 @@ def decode_section(bin_dir, out_dir, work, quick):
     return md
 
 
+def copy_bandwidth():
+    """Bytes/s of a large buffer copy (read + write counted), best of 5."""
+    src = np.ones(64 * 2**20, dtype=np.float32)  # 256 MiB, past every cache
+    dst = np.empty_like(src)
+    best = 0.0
+    for _ in range(5):
+        t = time.perf_counter()
+        np.copyto(dst, src)
+        best = max(best, 2 * src.nbytes / (time.perf_counter() - t))
+    return best
+
+
+def roofline_section(bin_dir, work):
+    """Batch-1 decode on a checkpoint of > 0.5 GB against the memory roofline."""
+    cfg = checkpoint.PRESETS["demo"]()
+    cfg.update(vocab_size=8192, hidden_size=1024, intermediate_size=2048,
+               moe_intermediate_size=256, num_hidden_layers=6, first_k_dense_replace=1,
+               num_attention_heads=8, q_lora_rank=384, kv_lora_rank=256,
+               qk_nope_head_dim=64, qk_rope_head_dim=32, v_head_dim=64,
+               n_routed_experts=32, num_experts_per_tok=4, n_group=4, topk_group=2,
+               n_shared_experts=1, max_position_embeddings=4096)
+    ckpt = os.path.join(work, "roofline-ckpt")
+    checkpoint.write_checkpoint(ckpt, cfg, dtype="f32", seed=2)
+    size = sum(os.path.getsize(os.path.join(ckpt, f)) for f in os.listdir(ckpt))
+    art = os.path.join(work, "roofline.dsa")
+    subprocess.run([os.path.join(bin_dir, "ds-compile"), ckpt, "-o", art], check=True)
+    shapes = checkpoint.tensor_shapes(cfg)
+    # Bytes one decode step must read: every weight except the experts not
+    # selected and all but one embedding row, plus the latent cache.
+    E, k = cfg["n_routed_experts"], cfg["num_experts_per_tok"]
+    weight_bytes = 0
+    for name, (shape, _) in shapes.items():
+        n = int(np.prod(shape)) * 4
+        if name == "model.embed_tokens.weight":
+            n = shape[1] * 4
+        elif ".experts." in name:
+            n = n * k / E
+        weight_bytes += n
+    ctx, steps = 256, 16
+    cache_bytes = cfg["num_hidden_layers"] * (cfg["kv_lora_rank"] + cfg["qk_rope_head_dim"]) \
+        * 4 * (ctx + steps / 2)
+    per_token = weight_bytes + cache_bytes
+    bw = copy_bandwidth()
+    rng = np.random.default_rng(3)
+    prompt = rng.integers(2, cfg["vocab_size"], ctx).tolist()
+    stats = os.path.join(work, "roofline.json")
+    subprocess.run([os.path.join(bin_dir, "ds-run"), art, "--weights", ckpt,
+                    "--prompt-tokens", ",".join(map(str, prompt)),
+                    "--force-tokens", ",".join(["5"] * steps), "--stats-json", stats],
+                   check=True, capture_output=True)
+    with open(stats) as f:
+        st = json.load(f)
+    ref = ReferenceModel.load(ckpt)
+    cache = ref.new_cache()
+    ref.forward(prompt, 0, cache, absorbed=True)
+    t = time.perf_counter()
+    for i in range(4):
+        ref.forward([5], ctx + i, cache, absorbed=True)
+    ref_tps = 4 / (time.perf_counter() - t)
+    tps = st["decode_tokens_per_second"]
+    roof = bw / per_token
+    return ["## Batch-1 decode against the memory roofline", "",
+            f"Checkpoint: {size / 2**30:.2f} GiB f32 (hidden {cfg['hidden_size']}, "
+            f"{cfg['num_hidden_layers']} layers, {E} experts top-{k}, vocab {cfg['vocab_size']}); "
+            f"context {ctx}, {steps} decode steps.", "",
+            "| quantity | value |", "|---|---|",
+            f"| bytes read per decode token (active weights + latent cache) | {per_token / 2**20:.1f} MiB |",
+            f"| copy bandwidth (256 MiB numpy copy, read + write) | {bw / 1e9:.1f} GB/s |",
+            f"| roofline = bandwidth / bytes per token | {roof:.1f} tok/s |",
+            f"| ds decode | {tps:.1f} tok/s ({100 * tps / roof:.0f}% of roofline) |",
+            f"| numpy reference decode (float64, absorbed) | {ref_tps:.1f} tok/s (ds is {tps / ref_tps:.1f}x) |",
+            ""]
+
+
 def compile_section(bin_dir, out_dir, work):
     out = subprocess.run([os.path.join(bin_dir, "ds-compile"),
                           os.path.join(ROOT, "test", "Import", "configs", "deepseek-v3.json"),
@@ -170,6 +244,8 @@ def main():
           f"{os.cpu_count()} CPU cores, no GPU.", ""]
     md += kv_section(args.out)
     md += decode_section(bin_dir, args.out, work, args.quick)
+    if not args.quick:
+        md += roofline_section(bin_dir, work)
     if not args.quick:
         md += compile_section(bin_dir, args.out, work)
     with open(os.path.join(args.out, "report.md"), "w") as f:

@@ -27,6 +27,13 @@ void gemmNT(const float *x, int64_t ldx, const float *w, int64_t ldw, float *y,
             int64_t ldy, int64_t rows, int64_t n, int64_t k) {
   if (rows == 0 || n == 0)
     return;
+  // Decode is one row: a matrix-vector product, which this OpenBLAS
+  // (0.3.21) does not route to its faster gemv kernels by itself.
+  if (rows == 1) {
+    cblas_sgemv(CblasRowMajor, CblasNoTrans, int(n), int(k), 1.0f, w, int(ldw),
+                x, 1, 0.0f, y, 1);
+    return;
+  }
   cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(rows), int(n),
               int(k), 1.0f, x, int(ldx), w, int(ldw), 0.0f, y, int(ldy));
 }
