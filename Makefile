@@ -6,7 +6,7 @@ BUILD      ?= build
 LLVM_DIR   ?= /usr/lib/llvm-22
 CMAKE_ARGS ?=
 
-APT_PACKAGES := cmake ninja-build clang-22 lld-22 llvm-22-dev llvm-22-tools \
+APT_PACKAGES := cmake ninja-build clang-22 lld-22 libclang-rt-22-dev llvm-22-dev llvm-22-tools \
   libmlir-22-dev mlir-22-tools libgtest-dev pybind11-dev python3-dev \
   python3-numpy python3-pytest python3-matplotlib libopenblas-dev
 
