@@ -52,6 +52,25 @@ LogicalResult LatentAttentionOp::verify() {
                      {kDyn, ql.getDimSize(1), dc});
 }
 
+LogicalResult NaiveAttentionOp::verify() {
+  auto qn = rt(getQNope()), qr = rt(getQRope()), out = rt(getResult());
+  auto w = rt(getKvBProj());
+  auto cache = getCache().getType();
+  if (qn.getRank() != 3 || qr.getRank() != 3 || out.getRank() != 3 ||
+      w.getRank() != 2)
+    return emitOpError() << "queries and result must be [tokens, heads, dim] "
+                            "and kv_b_proj 2-D";
+  int64_t h = qn.getDimSize(1), dn = qn.getDimSize(2), dr = qr.getDimSize(2),
+          dv = out.getDimSize(2), dc = cache.getWidth() - dr;
+  if (failed(expectShape(*this, "kv_b_proj", getKvBProj(), {h * (dn + dv), dc})))
+    return failure();
+  if (static_cast<int64_t>(getLayer()) >= cache.getNumLayers())
+    return emitOpError() << "layer (" << getLayer()
+                         << ") must be < the cache's num_layers ("
+                         << cache.getNumLayers() << ")";
+  return success();
+}
+
 LogicalResult HeadMatmulOp::verify() {
   auto in = getInput().getType();
   auto w = getWeight().getType();

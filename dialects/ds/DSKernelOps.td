@@ -79,6 +79,37 @@ def DS_LatentAttentionOp : DS_Op<"latent_attention", [Pure]> {
   let hasVerifier = 1;
 }
 
+def DS_NaiveAttentionOp : DS_Op<"naive_attention", [Pure]> {
+  let summary = "MLA attention with per-head keys and values built in the kernel";
+  let description = [{
+    SEMANTICS.md's naive form: for the cache rows 0..max(positions) of
+    `layer`, the kernel decompresses k_nope_h = c W_UK_h^T and v_h = c W_UV_h^T
+    (W_UK_h / W_UV_h are head h's rows of `kv_b_proj`, [nope | v] per head)
+    into transient buffers, then token t and head h attend over rows
+    s <= positions[t] with score = scale * (q_nope . k_nope_h(s) + q_rope . k_pe(s)).
+    The result is o_h [tokens, heads, v_head_dim]. Cheaper than the absorbed
+    form when many tokens share the decompression (long prefill chunks);
+    the per-head K/V never outlive the kernel.
+
+    ```mlir
+    %o = ds.naive_attention %qn, %qr, %cache, %pos, %kvb {layer = 0 : i64, scale = 0.3 : f64}
+        : tensor<?x2x8xf32>, tensor<?x2x4xf32>, !ds.latent_cache<...>, tensor<?xi32>,
+          tensor<32x16xf32> -> tensor<?x2x8xf32>
+    ```
+  }];
+  let arguments = (ins RankedTensorOf<[F32]>:$q_nope, RankedTensorOf<[F32]>:$q_rope,
+                       DS_LatentCacheType:$cache, 1DTensorOf<[I32]>:$positions,
+                       DS_WeightTensor:$kv_b_proj,
+                       ConfinedAttr<I64Attr, [IntNonNegative]>:$layer, F64Attr:$scale);
+  let results = (outs RankedTensorOf<[F32]>:$result);
+  let assemblyFormat = [{
+    $q_nope `,` $q_rope `,` $cache `,` $positions `,` $kv_b_proj attr-dict `:`
+    type($q_nope) `,` type($q_rope) `,` qualified(type($cache)) `,` type($positions)
+    `,` type($kv_b_proj) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
 def DS_HeadMatmulOp : DS_Op<"head_matmul", [Pure]> {
   let summary = "one small matmul per head against a per-head slice of a weight";
   let description = [{

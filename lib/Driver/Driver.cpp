@@ -47,6 +47,10 @@ struct DiagnosticCollector {
   DiagnosticCollector(MLIRContext &ctx, std::vector<std::string> &out)
       : ctx(ctx), out(out) {
     id = ctx.getDiagEngine().registerHandler([this](Diagnostic &d) {
+      if (d.getSeverity() == DiagnosticSeverity::Remark) {
+        llvm::errs() << "remark: " << d.str() << "\n";
+        return success();
+      }
       if (d.getSeverity() != DiagnosticSeverity::Error)
         return success();
       std::string line;
@@ -154,6 +158,9 @@ bool mlir::ds::compile(const CompileOptions &o, const CompileHooks &hooks,
   if (!o.emit.empty() && !llvm::is_contained(stageNames, o.emit))
     return fail("--emit=" + o.emit + ": unknown stage (stages: " +
                 llvm::join(stageNames, ", ") + ")");
+  if (o.mlaForm != "auto" && o.mlaForm != "absorbed" && o.mlaForm != "naive")
+    return fail("--mla-form: expected auto, absorbed or naive, got '" +
+                o.mlaForm + "'");
   if (o.dtype != "f32" && o.dtype != "bf16")
     return fail("--dtype: expected f32 or bf16, got '" + o.dtype + "'");
   if (o.target == "cuda")
@@ -210,6 +217,8 @@ bool mlir::ds::compile(const CompileOptions &o, const CompileHooks &hooks,
   PipelineOptions pipeline;
   pipeline.target = o.target;
   pipeline.traceRouting = o.traceRouting;
+  pipeline.mlaForm = o.mlaForm;
+  pipeline.explain = o.explain;
   int index = 0;
   for (const Stage &stage : getPipelineStages(pipeline)) {
     ++index;

@@ -20,9 +20,13 @@ using namespace mlir::ds;
 
 std::vector<Stage> mlir::ds::getPipelineStages(const PipelineOptions &opts) {
   return {
-      {"absorbed", "MLA in the absorbed form: attention over the latent cache",
-       [](OpPassManager &pm) {
-         pm.addNestedPass<func::FuncOp>(createDSAbsorbMLAPass());
+      {"absorbed", "MLA rewritten: attention over the latent cache (absorbed) "
+                   "or with per-head K/V inside the kernel (naive), by cost",
+       [opts](OpPassManager &pm) {
+         DSAbsorbMLAPassOptions absorb;
+         absorb.form = opts.mlaForm;
+         absorb.explain = opts.explain;
+         pm.addNestedPass<func::FuncOp>(createDSAbsorbMLAPass(absorb));
        }},
       {"dispatched", "MoE as route -> permute -> grouped matmul -> combine",
        [](OpPassManager &pm) {

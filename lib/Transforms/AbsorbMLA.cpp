@@ -10,6 +10,7 @@
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/PatternMatch.h"
+#include "llvm/Support/Format.h"
 
 #define DEBUG_TYPE "ds-absorb-mla"
 
@@ -80,7 +81,25 @@ Value mergeHeads(OpBuilder &b, Location loc, Value v) {
       b, loc, v, ArrayRef<ReassociationIndices>{{0}, {1, 2}});
 }
 
-void absorb(RewriterBase &b, MLAOp op) {
+struct FormChoice {
+  bool naive;
+  double absorbedFlops, naiveFlops;
+  int64_t tokens;
+};
+
+/// The cost model of the pass description, FLOPs for all heads.
+FormChoice chooseForm(MLAConfigAttr cfg, int64_t tokens, int64_t context) {
+  double h = cfg.getNumHeads(), dn = cfg.getQkNopeHeadDim(),
+         dr = cfg.getQkRopeHeadDim(), dv = cfg.getVHeadDim(),
+         dc = cfg.getKvLoraRank();
+  // The T new tokens attend over the cached context plus themselves.
+  double t = tokens, s = context + tokens;
+  double absorbed = h * (t * dn * dc + t * s * (2 * dc + dr) + t * dc * dv);
+  double naive = h * (s * (dn + dv) * dc + t * s * (dn + dr + dv));
+  return {naive < absorbed, absorbed, naive, tokens};
+}
+
+void absorb(RewriterBase &b, MLAOp op, bool naive) {
     b.setInsertionPoint(op);
     Location loc = op.getLoc();
     MLAConfigAttr cfg = op.getConfig();
@@ -113,17 +132,26 @@ void absorb(RewriterBase &b, MLAOp op) {
     Value cache = CacheWriteOp::create(b, loc, op.getCache().getType(),
                                        op.getCache(), latent, kPe, pos, layer);
 
-    // Absorb W_UK into the query: q_latent[t,h] = q_nope[t,h] W_UK_h.
     auto tokens = cast<RankedTensorType>(x.getType()).getDimSize(0);
     auto f32 = b.getF32Type();
     Value kvb = op.getKvBProj();
+    auto scale = b.getF64FloatAttr(cfg.getSoftmaxScale().convertToDouble());
+    if (naive) {
+      Value oh = NaiveAttentionOp::create(
+          b, loc, RankedTensorType::get({tokens, h, dv}, f32), qNope, qPe, cache,
+          pos, kvb, layer, scale);
+      Value out = linear(b, loc, mergeHeads(b, loc, oh), op.getOProj());
+      b.replaceOp(op, {out, cache});
+      return;
+    }
+    // Absorb W_UK into the query: q_latent[t,h] = q_nope[t,h] W_UK_h.
     auto group = b.getI64IntegerAttr(dn + dv);
     Value qLat = HeadMatmulOp::create(
         b, loc, RankedTensorType::get({tokens, h, dc}, f32), qNope, kvb, group,
         b.getI64IntegerAttr(0), b.getI64IntegerAttr(dn), UnitAttr());
     Value u = LatentAttentionOp::create(
         b, loc, RankedTensorType::get({tokens, h, dc}, f32), qLat, qPe, cache,
-        pos, layer, b.getF64FloatAttr(cfg.getSoftmaxScale().convertToDouble()));
+        pos, layer, scale);
     // Absorb W_UV into the output: o_h = u_h W_UV_h^T.
     Value oh = HeadMatmulOp::create(
         b, loc, RankedTensorType::get({tokens, h, dv}, f32), u, kvb, group,
@@ -134,13 +162,43 @@ void absorb(RewriterBase &b, MLAOp op) {
 
 struct DSAbsorbMLAPass
     : mlir::ds::impl::DSAbsorbMLAPassBase<DSAbsorbMLAPass> {
+  using Base::Base;
+
   void runOnOperation() override {
+    if (form != "auto" && form != "absorbed" && form != "naive") {
+      getOperation().emitError() << "ds-absorb-mla: form must be auto, "
+                                    "absorbed or naive, got '"
+                                 << form << "'";
+      return signalPassFailure();
+    }
     // One rewrite per op, no iteration needed: walk and rewrite directly.
     IRRewriter rewriter(&getContext());
     SmallVector<MLAOp> ops;
     getOperation().walk([&](MLAOp op) { ops.push_back(op); });
-    for (MLAOp op : ops)
-      absorb(rewriter, op);
+    bool explained = false;
+    for (MLAOp op : ops) {
+      int64_t tokens =
+          cast<RankedTensorType>(op.getInput().getType()).getDimSize(0);
+      FormChoice c = chooseForm(op.getConfig(),
+                                ShapedType::isDynamic(tokens)
+                                    ? int64_t(prefillTokens)
+                                    : tokens,
+                                contextTokens);
+      bool naive = form == "naive" || (form == "auto" && c.naive);
+      // One remark per entry point: every layer has the same shapes.
+      if (explain && !explained) {
+        getOperation().emitRemark()
+            << "ds-absorb-mla: @" << getOperation().getName() << " uses the "
+            << (naive ? "naive" : "absorbed") << " form (" << form
+            << "): " << c.tokens << " tokens per call"
+            << " after " << int64_t(contextTokens) << " cached"
+            << ", absorbed "
+            << formatF64(c.absorbedFlops) << " FLOP vs naive "
+            << formatF64(c.naiveFlops) << " FLOP per layer";
+        explained = true;
+      }
+      absorb(rewriter, op, naive);
+    }
   }
 };
 

@@ -1,4 +1,4 @@
-// RUN: ds-opt --split-input-file --ds-absorb-mla %s | FileCheck %s
+// RUN: ds-opt --split-input-file --ds-absorb-mla="form=absorbed" %s | FileCheck %s
 
 // Tests that MLA with the q_lora path becomes attention over the latent
 // cache: the latent and roped key are written first, W_UK is absorbed into

@@ -46,6 +46,7 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--shards", type=int, default=1)
     ap.add_argument("--routing", action="store_true")
+    ap.add_argument("--mla-form", default="auto", choices=["auto", "absorbed", "naive"])
     ap.add_argument("--work", default=None)
     args = ap.parse_args()
 
@@ -56,7 +57,7 @@ def main():
                                 seed=args.seed)
     artifact = os.path.join(work, "model.dsa")
     compile_cmd = [os.path.join(args.bin, "ds-compile"), ckpt, "-o", artifact,
-                   "--dtype", args.dtype]
+                   "--dtype", args.dtype, "--mla-form", args.mla_form]
     if args.routing:
         compile_cmd.append("--trace-routing")
     run(compile_cmd)

@@ -46,6 +46,13 @@ cl::opt<bool> noWeightCheck(
     "no-weight-check",
     cl::desc("do not check the checkpoint's safetensors against the model"));
 cl::opt<bool> verbose("v", cl::desc("print progress to stderr"));
+cl::opt<std::string> mlaForm(
+    "mla-form",
+    cl::desc("MLA attention form: auto (cost model), absorbed, naive"),
+    cl::init("auto"));
+cl::opt<bool> explain("explain",
+                      cl::desc("report the compiler's choices (MLA form, "
+                               "costs) as remarks on stderr"));
 cl::opt<bool> traceRouting(
     "trace-routing",
     cl::desc("make the artifact report each token's experts to the runtime "
@@ -106,6 +113,8 @@ int main(int argc, char **argv) {
   options.target = target;
   options.checkWeights = !noWeightCheck;
   options.traceRouting = traceRouting;
+  options.mlaForm = mlaForm;
+  options.explain = explain;
   options.verbose = verbose;
 
   DefaultTimingManager tm;

@@ -26,6 +26,8 @@ struct CompileOptions {
   std::string target = "cpu";
   bool checkWeights = true;
   bool traceRouting = false;
+  std::string mlaForm = "auto"; // auto | absorbed | naive
+  bool explain = false;   // remarks with the compiler's choices, to stderr
   bool verbose = false;   // progress lines to stderr
 };
 

@@ -19,6 +19,8 @@ namespace mlir::ds {
 struct PipelineOptions {
   std::string target = "cpu"; // cpu | cuda
   bool traceRouting = false;   // see convert-ds-to-loops
+  std::string mlaForm = "auto"; // see ds-absorb-mla
+  bool explain = false;         // remarks with the compiler's choices
 };
 
 struct Stage {

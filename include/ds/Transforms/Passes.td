@@ -13,7 +13,31 @@ def DSAbsorbMLAPass : Pass<"ds-absorb-mla", "::mlir::func::FuncOp"> {
     over the cache rows: one shared 576-wide key and a 512-wide value for
     V2/V3, no per-head K/V. The new token's latent and roped key are written
     to the cache first (ds.cache_write), then ds.latent_attention reads it.
+
+    With `form=auto` a cost model picks per entry point between that and the
+    naive form (ds.naive_attention: per-head K/V decompressed inside the
+    kernel, then standard attention). FLOPs for T new tokens attending over
+    S = context + T positions, per head:
+      absorbed: T*(dn + dv)*dc + T*S*(2*dc + dr)
+      naive:    S*(dn + dv)*dc + T*S*(dn + dr + dv)
+    The naive form wins when (S - T)*(dn + dv)*dc < T*S*(2*dc - dn - dv):
+    always for a prompt with nothing cached (S = T), never for decode
+    (T = 1), and for a chunk continuing a long context once T exceeds about
+    (dn + dv)*dc / (2*dc - dn - dv) (171 for V3). The prefill entry point
+    has a dynamic token count: the model assumes `prefill-tokens` after
+    `context-tokens` cached positions; decode assumes one token after
+    `context-tokens`. `explain` reports each choice as a remark.
   }];
+  let options = [
+    Option<"form", "form", "std::string", /*default=*/"\"auto\"",
+           "auto (cost model) | absorbed | naive">,
+    Option<"prefillTokens", "prefill-tokens", "int64_t", /*default=*/"512",
+           "prefill chunk length the cost model assumes">,
+    Option<"contextTokens", "context-tokens", "int64_t", /*default=*/"1024",
+           "context length a decode step is assumed to attend over">,
+    Option<"explain", "explain", "bool", /*default=*/"false",
+           "emit a remark with the choice and both costs">
+  ];
   let dependentDialects = ["::mlir::ds::DSDialect", "::mlir::tensor::TensorDialect",
                            "::mlir::arith::ArithDialect"];
 }

@@ -297,6 +297,20 @@ LogicalResult FunctionLowering::lowerOp(Operation *op) {
                });
     return result(out);
   }
+  if (auto na = dyn_cast<NaiveAttentionOp>(op)) {
+    Value qn = get(na.getQNope());
+    Value out = alloc(na.getResult(), {k->dim(qn, 0)});
+    double scale = na.getScale().convertToDouble();
+    k->outline("naive_attention", std::to_string(scale),
+               {qn, get(na.getQRope()), get(na.getCache()),
+                get(na.getPositions()), get(na.getKvBProj()), out,
+                k->cIdx(na.getLayer())},
+               [&](ValueRange a) {
+                 k->naiveAttention(a[0], a[1], a[2], a[3], a[4], a[5], a[6],
+                                   scale);
+               });
+    return result(out);
+  }
   if (auto rt = dyn_cast<MoERouteOp>(op)) {
     Value logits = get(rt.getLogits());
     Value t = k->dim(logits, 0);

@@ -475,6 +475,95 @@ void KernelEmitter::latentAttention(Value qLatent, Value qRope, Value cache,
   });
 }
 
+void KernelEmitter::naiveAttention(Value qNope, Value qRope, Value cache,
+                                   Value positions, Value kvb, Value out,
+                                   Value l, double scale) {
+  auto qt = cast<MemRefType>(qNope.getType());
+  auto ot = cast<MemRefType>(out.getType());
+  int64_t heads = qt.getDimSize(1), dn = qt.getDimSize(2),
+          dv = ot.getDimSize(2);
+  int64_t dc = cast<MemRefType>(kvb.getType()).getDimSize(1);
+  Value tokens = dim(qNope, 0), dnv = cIdx(dn), dvv = cIdx(dv), dcv = cIdx(dc);
+  Value drv = dim(qRope, 2), hv = cIdx(heads), group = cIdx(dn + dv);
+  // Rows 0..max(positions) are attended by some token of the chunk.
+  Value rows = loop(cIdx(0), tokens, {cIdx(0)},
+                    [&](Value t, ValueRange acc) -> SmallVector<Value> {
+                      Value p1 = arith::AddIOp::create(
+                          b, loc, toIndex(load(positions, t)), cIdx(1));
+                      return {arith::MaxUIOp::create(b, loc, acc[0], p1)};
+                    })[0];
+  Type f32 = b.getF32Type();
+  Value keys = memref::AllocOp::create(
+      b, loc, MemRefType::get({ShapedType::kDynamic, heads, dn}, f32), rows);
+  Value values = memref::AllocOp::create(
+      b, loc, MemRefType::get({ShapedType::kDynamic, heads, dv}, f32), rows);
+  // k_nope_h(s) = c(s) W_UK_h^T, v_h(s) = c(s) W_UV_h^T.
+  auto decompress = [&](Value dst, Value width, int64_t rowOffset) {
+    par({rows, hv, width}, [&](ValueRange iv) {
+      Value r = arith::AddIOp::create(
+          b, loc, arith::AddIOp::create(b, loc, mul(iv[1], group),
+                                        cIdx(rowOffset)),
+          iv[2]);
+      store(sum(dcv,
+                [&](Value c) {
+                  return arith::MulFOp::create(b, loc,
+                                               loadF32(cache, {l, iv[0], c}),
+                                               load(kvb, {r, c}));
+                }),
+            dst, iv);
+    });
+  };
+  decompress(keys, dnv, 0);
+  decompress(values, dvv, dn);
+  par({tokens, hv}, [&](ValueRange iv) {
+    Value t = iv[0], h = iv[1];
+    Value end = arith::AddIOp::create(b, loc, toIndex(load(positions, t)),
+                                      cIdx(1));
+    loop(cIdx(0), dvv, {}, [&](Value j, ValueRange) -> SmallVector<Value> {
+      store(cF32(0.0), out, {t, h, j});
+      return {};
+    });
+    Value negInf = cF32(-std::numeric_limits<float>::infinity());
+    SmallVector<Value> ml = loop(
+        cIdx(0), end, {negInf, cF32(0.0)},
+        [&](Value s, ValueRange acc) -> SmallVector<Value> {
+          Value dot = sum(dnv, [&](Value j) {
+            return arith::MulFOp::create(b, loc, load(qNope, {t, h, j}),
+                                         load(keys, {s, h, j}));
+          });
+          Value dotR = sum(drv, [&](Value r) {
+            Value col = arith::AddIOp::create(b, loc, dcv, r);
+            return arith::MulFOp::create(b, loc, load(qRope, {t, h, r}),
+                                         loadF32(cache, {l, s, col}));
+          });
+          Value score = arith::MulFOp::create(
+              b, loc, arith::AddFOp::create(b, loc, dot, dotR), cF32(scale));
+          Value m = arith::MaximumFOp::create(b, loc, acc[0], score);
+          Value corr = math::ExpOp::create(
+              b, loc, arith::SubFOp::create(b, loc, acc[0], m));
+          Value p = math::ExpOp::create(
+              b, loc, arith::SubFOp::create(b, loc, score, m));
+          Value lsum = arith::AddFOp::create(
+              b, loc, arith::MulFOp::create(b, loc, acc[1], corr), p);
+          loop(cIdx(0), dvv, {}, [&](Value j, ValueRange) -> SmallVector<Value> {
+            Value o = arith::MulFOp::create(b, loc, load(out, {t, h, j}), corr);
+            Value v = arith::MulFOp::create(b, loc, p, load(values, {s, h, j}));
+            store(arith::AddFOp::create(b, loc, o, v), out, {t, h, j});
+            return {};
+          });
+          return {m, lsum};
+        });
+    Value inv = arith::DivFOp::create(b, loc, cF32(1.0), ml[1]);
+    loop(cIdx(0), dvv, {}, [&](Value j, ValueRange) -> SmallVector<Value> {
+      store(arith::MulFOp::create(b, loc, load(out, {t, h, j}), inv), out,
+            {t, h, j});
+      return {};
+    });
+  });
+  memref::DeallocOp::create(b, loc, keys);
+  memref::DeallocOp::create(b, loc, values);
+}
+
 //===----------------------------------------------------------------------===//
 // MoE kernels
 //===----------------------------------------------------------------------===//

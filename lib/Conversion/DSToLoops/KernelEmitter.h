@@ -68,6 +68,10 @@ public:
                   bool transpose);
   void latentAttention(Value qLatent, Value qRope, Value cache,
                        Value positions, Value out, Value layer, double scale);
+  /// The naive form: per-head K/V of the attended rows built in transient
+  /// buffers, then attention (see ds.naive_attention).
+  void naiveAttention(Value qNope, Value qRope, Value cache, Value positions,
+                      Value kvb, Value out, Value layer, double scale);
   /// `scores`, `sel` [tokens, experts] and (grouped methods) `groupScore`,
   /// `groupKept` [tokens, groups] are scratch buffers.
   void moeRoute(Value logits, Value bias, Value ids, Value weights,

@@ -563,3 +563,13 @@ func.func @f(%x: tensor<?x2x6xf32>, %p: tensor<?xi32>) {
   %y = ds.rope %x, %p {config = #ds.mla_config<num_heads = 2, kv_lora_rank = 16, qk_nope_head_dim = 8, qk_rope_head_dim = 4, v_head_dim = 8, softmax_scale = 0.3125, rope_theta = 10000.0>} : tensor<?x2x6xf32>, tensor<?xi32>
   return
 }
+
+// -----
+
+// Tests that naive attention with a kv_b_proj that does not match heads x (nope + v) is rejected.
+
+func.func @f(%qn: tensor<?x2x8xf32>, %qr: tensor<?x2x4xf32>, %c: !ds.latent_cache<num_layers = 1, width = 20, element_type = f32>, %p: tensor<?xi32>, %w: tensor<28x16xf32>) {
+  // expected-error@+1 {{kv_b_proj must have shape [32, 16], got [28, 16]}}
+  %o = ds.naive_attention %qn, %qr, %c, %p, %w {layer = 0 : i64, scale = 1.0 : f64} : tensor<?x2x8xf32>, tensor<?x2x4xf32>, !ds.latent_cache<num_layers = 1, width = 20, element_type = f32>, tensor<?xi32>, tensor<28x16xf32> -> tensor<?x2x8xf32>
+  return
+}
