@@ -136,6 +136,25 @@ def DS_HeadMatmulOp : DS_Op<"head_matmul", [Pure]> {
   let hasVerifier = 1;
 }
 
+def DS_AddRMSNormOp : DS_Op<"add_rms_norm", [Pure,
+    AllTypesMatch<["lhs", "rhs", "sum", "result"]>]> {
+  let summary = "residual add fused with the RMSNorm that reads it";
+  let description = [{
+    `sum = lhs + rhs; result = RMSNorm(sum; weight, eps)` in one pass over
+    the row: the residual stream is read once instead of twice.
+
+    ```mlir
+    %h, %n = ds.add_rms_norm %x, %a, %w {eps = 1.0e-06 : f64} : tensor<?x32xf32>, tensor<32xf32>
+    ```
+  }];
+  let arguments = (ins RankedTensorOf<[F32]>:$lhs, RankedTensorOf<[F32]>:$rhs,
+                       DS_WeightTensor:$weight, F64Attr:$eps);
+  let results = (outs RankedTensorOf<[F32]>:$sum, RankedTensorOf<[F32]>:$result);
+  let assemblyFormat = [{
+    $lhs `,` $rhs `,` $weight attr-dict `:` type($lhs) `,` type($weight)
+  }];
+}
+
 def DS_SiluMulOp : DS_Op<"silu_mul", [Pure, AllTypesMatch<["gate", "up", "result"]>]> {
   let summary = "silu(gate) * up, elementwise";
   let description = [{

@@ -32,9 +32,11 @@ std::vector<Stage> mlir::ds::getPipelineStages(const PipelineOptions &opts) {
        [](OpPassManager &pm) {
          pm.addNestedPass<func::FuncOp>(createDSDispatchExpertsPass());
        }},
-      {"kernels", "kernel-level ds ops only (dense blocks decomposed)",
+      {"kernels", "kernel-level ds ops only (dense blocks decomposed, "
+                  "residual adds fused with the next RMSNorm)",
        [](OpPassManager &pm) {
          pm.addNestedPass<func::FuncOp>(createDSDecomposeDensePass());
+         pm.addNestedPass<func::FuncOp>(createDSFuseResidualNormPass());
          pm.addPass(createCSEPass());
        }},
       {"loops", "loop nests over buffers, GEMMs and weights as runtime calls",

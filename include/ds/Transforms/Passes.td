@@ -63,4 +63,14 @@ def DSDecomposeDensePass : Pass<"ds-decompose-dense", "::mlir::func::FuncOp"> {
   let dependentDialects = ["::mlir::ds::DSDialect"];
 }
 
+def DSFuseResidualNormPass : Pass<"ds-fuse-residual-norm", "::mlir::func::FuncOp"> {
+  let summary = "fuse a residual add with the RMSNorm that reads it";
+  let description = [{
+    `h = x + y; n = ds.rms_norm(h)` becomes `h, n = ds.add_rms_norm(x, y)`:
+    the pattern between every attention and FFN block and before the LM
+    head. `h` stays available to its other users (the next residual add).
+  }];
+  let dependentDialects = ["::mlir::ds::DSDialect"];
+}
+
 #endif // DS_TRANSFORMS_PASSES_TD

@@ -231,6 +231,20 @@ LogicalResult FunctionLowering::lowerOp(Operation *op) {
                [&](ValueRange a) { k->rmsNorm(a[0], a[1], a[2], eps); });
     return result(out);
   }
+  if (auto f = dyn_cast<AddRMSNormOp>(op)) {
+    Value lhs = get(f.getLhs());
+    Value sum = alloc(f.getSum(), {k->dim(lhs, 0)});
+    Value out = alloc(f.getResult(), {k->dim(lhs, 0)});
+    double eps = f.getEps().convertToDouble();
+    k->outline("add_rms_norm", std::to_string(eps),
+               {lhs, get(f.getRhs()), get(f.getWeight()), sum, out},
+               [&](ValueRange a) {
+                 k->addRmsNorm(a[0], a[1], a[2], a[3], a[4], eps);
+               });
+    map.map(f.getSum(), sum);
+    map.map(f.getResult(), out);
+    return success();
+  }
   if (auto l = dyn_cast<LinearOp>(op)) {
     Value in = get(l.getInput());
     Value out = alloc(l.getResult(), {k->dim(in, 0)});

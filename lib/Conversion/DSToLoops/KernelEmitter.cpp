@@ -287,6 +287,28 @@ void KernelEmitter::rmsNorm(Value x, Value w, Value out, double eps) {
   });
 }
 
+void KernelEmitter::addRmsNorm(Value x, Value y, Value w, Value sumOut,
+                               Value out, double eps) {
+  Value n = dim(x, 1);
+  int64_t width = cast<MemRefType>(x.getType()).getDimSize(1);
+  par({dim(x, 0)}, [&](ValueRange iv) {
+    Value t = iv[0];
+    Value ss = sum(n, [&](Value i) {
+      Value v = arith::AddFOp::create(b, loc, load(x, {t, i}), load(y, {t, i}));
+      store(v, sumOut, {t, i});
+      return arith::MulFOp::create(b, loc, v, v);
+    });
+    Value mean = arith::DivFOp::create(b, loc, ss, cF32(double(width)));
+    Value inv = math::RsqrtOp::create(
+        b, loc, arith::AddFOp::create(b, loc, mean, cF32(eps)));
+    loop(cIdx(0), n, {}, [&](Value i, ValueRange) -> SmallVector<Value> {
+      Value v = arith::MulFOp::create(b, loc, load(sumOut, {t, i}), inv);
+      store(arith::MulFOp::create(b, loc, v, load(w, {i})), out, {t, i});
+      return {};
+    });
+  });
+}
+
 void KernelEmitter::add(Value x, Value y, Value out) {
   par({dim(out, 0), dim(out, 1)}, [&](ValueRange iv) {
     store(arith::AddFOp::create(b, loc, load(x, iv), load(y, iv)), out, iv);

@@ -60,6 +60,8 @@ public:
   void embedding(Value table, Value ids, Value out);
   void rmsNorm(Value x, Value w, Value out, double eps);
   void add(Value x, Value y, Value out);
+  /// sum = x + y; out = RMSNorm(sum) * w, one pass over each row.
+  void addRmsNorm(Value x, Value y, Value w, Value sum, Value out, double eps);
   void siluMul(Value g, Value u, Value out);
   void rope(Value x, Value positions, Value out, MLAConfigAttr config);
   void cacheWrite(Value cache, Value latent, Value ropeKey, Value positions,
