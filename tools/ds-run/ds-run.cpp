@@ -189,8 +189,17 @@ std::string npyFloat32(const std::vector<float> &data, int64_t rows,
 }
 
 void check(dsrt_status s) {
-  if (s != DSRT_OK)
-    die(dsrt_last_error());
+  if (s == DSRT_OK)
+    return;
+  // Several checkpoint problems come one per line; prefix each.
+  std::string msg = dsrt_last_error();
+  size_t start = 0, nl;
+  while ((nl = msg.find('\n', start)) != std::string::npos) {
+    std::fprintf(stderr, "ds-run: error: %s\n",
+                 msg.substr(start, nl - start).c_str());
+    start = nl + 1;
+  }
+  die(msg.substr(start));
 }
 
 } // namespace

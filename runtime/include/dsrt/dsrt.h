@@ -39,7 +39,8 @@ typedef struct dsrt_model_info {
   int64_t eos_token_id;              /* -1 when absent */
 } dsrt_model_info;
 
-/* The message of the last failure on this thread ("" if none). */
+/* The message of the last failure on this thread ("" if none): one line,
+ * or one line per problem when a checkpoint has several. */
 const char *dsrt_last_error(void);
 
 /* device: "cpu" (or "cuda" in builds with the CUDA backend). */

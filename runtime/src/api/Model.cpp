@@ -114,10 +114,10 @@ extern "C" dsrt_status dsrt_model_load(const char *artifactPath,
   std::vector<std::string> problems =
       validateCheckpoint(*model->checkpoint, reqs);
   if (!problems.empty()) {
-    std::string msg = problems.front();
-    if (problems.size() > 1)
-      msg += " (and " + std::to_string(problems.size() - 1) + " more: " +
-             problems[1] + (problems.size() > 2 ? ", ..." : "") + ")";
+    // Every problem, one per line, so a user fixes them all in one go.
+    std::string msg;
+    for (const std::string &p : problems)
+      msg += (msg.empty() ? "" : "\n") + p;
     return fail(DSRT_ERROR_WEIGHTS, msg);
   }
 
@@ -184,9 +184,9 @@ extern "C" dsrt_status dsrt_model_check_weights(const dsrt_model *model) {
       scanNonFinite(*model->checkpoint, names);
   if (problems.empty())
     return DSRT_OK;
-  std::string msg = problems.front();
-  if (problems.size() > 1)
-    msg += " (and " + std::to_string(problems.size() - 1) + " more)";
+  std::string msg;
+  for (const std::string &p : problems)
+    msg += (msg.empty() ? "" : "\n") + p;
   return fail(DSRT_ERROR_WEIGHTS, msg);
 }
 
