@@ -89,6 +89,13 @@ LogicalResult HeadMatmulOp::verify() {
   return expectShape(*this, "result", getResult(), {kDyn, heads, n});
 }
 
+LogicalResult SiluMulPackedOp::verify() {
+  int64_t w = getInput().getType().getShape().back();
+  if (ShapedType::isDynamic(w) || w % 2)
+    return emitOpError() << "input width (" << w << ") must be even";
+  return expectShape(*this, "result", getResult(), {kDyn, w / 2});
+}
+
 LogicalResult MoERouteOp::verify() {
   auto cfg = getConfig();
   if (failed(expectShape(*this, "logits", getLogits(),

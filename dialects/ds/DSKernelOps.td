@@ -167,6 +167,19 @@ def DS_SiluMulOp : DS_Op<"silu_mul", [Pure, AllTypesMatch<["gate", "up", "result
   let assemblyFormat = "$gate `,` $up attr-dict `:` type($result)";
 }
 
+def DS_SiluMulPackedOp : DS_Op<"silu_mul_packed", [Pure]> {
+  let summary = "silu(x[:, :F]) * x[:, F:] for a packed gate|up projection";
+  let description = [{
+    ```mlir
+    %h = ds.silu_mul_packed %gu : tensor<?x96xf32> -> tensor<?x48xf32>
+    ```
+  }];
+  let arguments = (ins RankedTensorOf<[F32]>:$input);
+  let results = (outs RankedTensorOf<[F32]>:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
+  let hasVerifier = 1;
+}
+
 def DS_MoERouteOp : DS_Op<"moe_route", [Pure]> {
   let summary = "expert selection and routing weights from router logits";
   let description = [{

@@ -67,6 +67,24 @@ LogicalResult DequantizeOp::verify() {
   return expectShape(*this, "scale_inv", getScaleInv(), expected);
 }
 
+LogicalResult ConcatWeightsOp::verify() {
+  auto a = getFirst().getType(), b = getSecond().getType();
+  auto r = getResult().getType();
+  if (a.getRank() != b.getRank() || a.getRank() < 1 ||
+      a.getShape().drop_front() != b.getShape().drop_front())
+    return emitOpError() << "weights " << shapeString(a.getShape()) << " and "
+                         << shapeString(b.getShape())
+                         << " differ beyond their first dimension";
+  SmallVector<int64_t> expected(a.getShape());
+  expected[0] += b.getDimSize(0);
+  if (failed(expectShape(*this, "result", getResult(), expected)))
+    return failure();
+  if (a.getElementType() != b.getElementType() ||
+      r.getElementType() != a.getElementType())
+    return emitOpError() << "element types must match";
+  return success();
+}
+
 //===----------------------------------------------------------------------===//
 // Dense building blocks
 //===----------------------------------------------------------------------===//

@@ -76,6 +76,24 @@ def DS_DequantizeOp : DS_Op<"dequantize", [Pure]> {
   let hasVerifier = 1;
 }
 
+def DS_ConcatWeightsOp : DS_Op<"concat_weights", [Pure]> {
+  let summary = "two weights stacked along their first dimension";
+  let description = [{
+    Lets two projections of the same input run as one matmul (gate and up
+    of a SwiGLU MLP). The runtime binds the members one after the other.
+
+    ```mlir
+    %gu = ds.concat_weights %g, %u : tensor<48x32xbf16>, tensor<48x32xbf16> -> tensor<96x32xbf16>
+    ```
+  }];
+  let arguments = (ins DS_WeightTensor:$first, DS_WeightTensor:$second);
+  let results = (outs DS_WeightTensor:$result);
+  let assemblyFormat = [{
+    $first `,` $second attr-dict `:` type($first) `,` type($second) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
 //===----------------------------------------------------------------------===//
 // Dense building blocks
 //===----------------------------------------------------------------------===//

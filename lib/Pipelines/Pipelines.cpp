@@ -33,10 +33,11 @@ std::vector<Stage> mlir::ds::getPipelineStages(const PipelineOptions &opts) {
          pm.addNestedPass<func::FuncOp>(createDSDispatchExpertsPass());
        }},
       {"kernels", "kernel-level ds ops only (dense blocks decomposed, "
-                  "residual adds fused with the next RMSNorm)",
+                  "residual adds fused with the next RMSNorm, gate|up packed)",
        [](OpPassManager &pm) {
          pm.addNestedPass<func::FuncOp>(createDSDecomposeDensePass());
          pm.addNestedPass<func::FuncOp>(createDSFuseResidualNormPass());
+         pm.addNestedPass<func::FuncOp>(createDSFuseGateUpPass());
          pm.addPass(createCSEPass());
        }},
       {"loops", "loop nests over buffers, GEMMs and weights as runtime calls",

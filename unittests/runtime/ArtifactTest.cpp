@@ -98,5 +98,5 @@ TEST(Artifact, ManifestProblems) {
   std::string badMembers = kManifest;
   badMembers.replace(badMembers.find("[2, 3, 4]"), 9, "[3, 3, 4]");
   EXPECT_FALSE(parseManifest(badMembers, m, err));
-  EXPECT_NE(err.find("leading dimension must equal its member count"), std::string::npos) << err;
+  EXPECT_NE(err.find("leading dimension must split evenly among its 2 members"), std::string::npos) << err;
 }

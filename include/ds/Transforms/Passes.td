@@ -73,4 +73,15 @@ def DSFuseResidualNormPass : Pass<"ds-fuse-residual-norm", "::mlir::func::FuncOp
   let dependentDialects = ["::mlir::ds::DSDialect"];
 }
 
+def DSFuseGateUpPass : Pass<"ds-fuse-gate-up", "::mlir::func::FuncOp"> {
+  let summary = "run the gate and up projections of a SwiGLU MLP as one matmul";
+  let description = [{
+    `silu_mul(linear(x, gate), linear(x, up))` becomes
+    `silu_mul_packed(linear(x, concat_weights(gate, up)))`: one GEMM over
+    the stacked weight instead of two reading `x` twice (dense layers and
+    shared experts).
+  }];
+  let dependentDialects = ["::mlir::ds::DSDialect"];
+}
+
 #endif // DS_TRANSFORMS_PASSES_TD

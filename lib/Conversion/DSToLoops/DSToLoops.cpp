@@ -217,6 +217,27 @@ LogicalResult FunctionLowering::lowerOp(Operation *op) {
                                weightMembers(src), true};
     return success();
   }
+  if (auto c = dyn_cast<ConcatWeightsOp>(op)) {
+    auto a = pending.find(c.getFirst()), bw = pending.find(c.getSecond());
+    if (a == pending.end() || bw == pending.end() ||
+        a->second.dequantize != bw->second.dequantize ||
+        a->second.members.size() != 1 || bw->second.members.size() != 1)
+      return op->emitError() << "ds.concat_weights must stack two single "
+                                "checkpoint weights of the same kind";
+    auto t = c.getResult().getType();
+    pending[c.getResult()] = {
+        SmallVector<int64_t>(t.getShape()),
+        {a->second.members.front(), bw->second.members.front()},
+        a->second.dequantize};
+    return success();
+  }
+  if (auto p = dyn_cast<SiluMulPackedOp>(op)) {
+    Value in = get(p.getInput());
+    Value out = alloc(p.getResult(), {k->dim(in, 0)});
+    k->outline("silu_mul_packed", "", {in, out},
+               [&](ValueRange a) { k->siluMulPacked(a[0], a[1]); });
+    return result(out);
+  }
   if (auto e = dyn_cast<EmbeddingOp>(op)) {
     Value out = alloc(e.getResult(), {tokensOf(e.getIds())});
     k->outline("embedding", "", {get(e.getTable()), get(e.getIds()), out},

@@ -325,6 +325,18 @@ void KernelEmitter::siluMul(Value g, Value u, Value out) {
   });
 }
 
+void KernelEmitter::siluMulPacked(Value in, Value out) {
+  Value f = dim(out, 1);
+  par({dim(out, 0), f}, [&](ValueRange iv) {
+    Value gv = load(in, iv);
+    Value uv = load(in, {iv[0], arith::AddIOp::create(b, loc, iv[1], f)});
+    Value e = math::ExpOp::create(b, loc, arith::NegFOp::create(b, loc, gv));
+    Value silu = arith::DivFOp::create(
+        b, loc, gv, arith::AddFOp::create(b, loc, cF32(1.0), e));
+    store(arith::MulFOp::create(b, loc, silu, uv), out, iv);
+  });
+}
+
 //===----------------------------------------------------------------------===//
 // Attention kernels
 //===----------------------------------------------------------------------===//

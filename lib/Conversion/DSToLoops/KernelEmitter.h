@@ -63,6 +63,8 @@ public:
   /// sum = x + y; out = RMSNorm(sum) * w, one pass over each row.
   void addRmsNorm(Value x, Value y, Value w, Value sum, Value out, double eps);
   void siluMul(Value g, Value u, Value out);
+  /// out[t, j] = silu(in[t, j]) * in[t, F + j], F = out's width.
+  void siluMulPacked(Value in, Value out);
   void rope(Value x, Value positions, Value out, MLAConfigAttr config);
   void cacheWrite(Value cache, Value latent, Value ropeKey, Value positions,
                   Value layer);

@@ -153,10 +153,17 @@ bool dsrt::parseManifest(const std::string &text, Manifest &m,
       }
       bd.members.push_back(mem.string);
     }
-    if (bd.members.size() > 1 &&
-        (bd.shape.empty() || bd.shape[0] != int64_t(bd.members.size()))) {
+    // Members fill the buffer one after the other: a stack of experts
+    // ([N, ...], one per member) or packed projections ([2F, D]).
+    int64_t elements = 1;
+    for (int64_t d : bd.shape)
+      elements *= d;
+    if (bd.shape.empty() ||
+        elements % int64_t(bd.members.size()) != 0 ||
+        bd.shape[0] % int64_t(bd.members.size()) != 0) {
       error = "manifest binding " + std::to_string(index) +
-              ": leading dimension must equal its member count";
+              ": leading dimension must split evenly among its " +
+              std::to_string(bd.members.size()) + " members";
       return false;
     }
     const json::Value *dq = b.get("dequantize");

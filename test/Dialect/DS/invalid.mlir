@@ -573,3 +573,23 @@ func.func @f(%qn: tensor<?x2x8xf32>, %qr: tensor<?x2x4xf32>, %c: !ds.latent_cach
   %o = ds.naive_attention %qn, %qr, %c, %p, %w {layer = 0 : i64, scale = 1.0 : f64} : tensor<?x2x8xf32>, tensor<?x2x4xf32>, !ds.latent_cache<num_layers = 1, width = 20, element_type = f32>, tensor<?xi32>, tensor<28x16xf32> -> tensor<?x2x8xf32>
   return
 }
+
+// -----
+
+// Tests that stacking weights whose trailing dimensions differ is rejected.
+
+func.func @f(%a: tensor<48x32xf32>, %b: tensor<48x16xf32>) {
+  // expected-error@+1 {{weights [48, 32] and [48, 16] differ beyond their first dimension}}
+  %w = ds.concat_weights %a, %b : tensor<48x32xf32>, tensor<48x16xf32> -> tensor<96x32xf32>
+  return
+}
+
+// -----
+
+// Tests that a packed gate|up input of odd width is rejected.
+
+func.func @f(%x: tensor<?x95xf32>) {
+  // expected-error@+1 {{input width (95) must be even}}
+  %h = ds.silu_mul_packed %x : tensor<?x95xf32> -> tensor<?x47xf32>
+  return
+}

@@ -151,6 +151,8 @@ func.func @moe_v2(%x: tensor<?x32xf32>, %r: tensor<6x32xbf16>, %g: tensor<6x12x3
 // CHECK: ds.grouped_matmul {{.*}} : tensor<?x32xf32>, tensor<8x12x32xf32>, tensor<9xi32> -> tensor<?x12xf32>
 // CHECK: ds.silu_mul {{.*}} : tensor<?x12xf32>
 // CHECK: ds.add_rms_norm {{.*}} {eps = 9.9999999999999995E-7 : f64} : tensor<?x32xf32>, tensor<32xf32>
+// CHECK: ds.concat_weights {{.*}} : tensor<8x12x32xf32>, tensor<8x12x32xf32> -> tensor<16x12x32xf32>
+// CHECK: ds.silu_mul_packed {{.*}} : tensor<?x24xf32> -> tensor<?x12xf32>
 // CHECK: ds.moe_combine {{.*}} : tensor<?x12xf32>, tensor<?xi32>, tensor<?x2xf32> -> tensor<?x12xf32>
 func.func @kernels(%q: tensor<?x2x4xf32>, %pos: tensor<?xi32>, %lat: tensor<?x16xf32>, %kr: tensor<?x4xf32>,
                    %c: !ds.latent_cache<num_layers = 1, width = 20, element_type = f32>, %qn: tensor<?x2x8xf32>,
@@ -175,8 +177,13 @@ func.func @kernels(%q: tensor<?x2x4xf32>, %pos: tensor<?xi32>, %lat: tensor<?x16
       : tensor<?x32xf32>, tensor<?x2xi32> -> tensor<?x32xf32>, tensor<9xi32>, tensor<?xi32>
   %g = ds.grouped_matmul %xp, %w, %off : tensor<?x32xf32>, tensor<8x12x32xf32>, tensor<9xi32> -> tensor<?x12xf32>
   %h = ds.silu_mul %g, %g : tensor<?x12xf32>
+  %c0i = arith.constant 0 : index
+  %c0d = tensor.dim %g, %c0i : tensor<?x12xf32>
   %nw = ds.weight "norm" : tensor<32xf32>
   %sum, %normed = ds.add_rms_norm %x, %x, %nw {eps = 1.0e-06 : f64} : tensor<?x32xf32>, tensor<32xf32>
+  %cw = ds.concat_weights %w, %w : tensor<8x12x32xf32>, tensor<8x12x32xf32> -> tensor<16x12x32xf32>
+  %gu = tensor.empty(%c0d) : tensor<?x24xf32>
+  %hp = ds.silu_mul_packed %gu : tensor<?x24xf32> -> tensor<?x12xf32>
   %y = ds.moe_combine %h, %rows, %rw : tensor<?x12xf32>, tensor<?xi32>, tensor<?x2xf32> -> tensor<?x12xf32>
   return %o, %y : tensor<?x2x8xf32>, tensor<?x12xf32>
 }
