@@ -1,9 +1,9 @@
 //===- JsonParser.cpp - a small strict JSON reader ------------------------===//
 #include "support/JsonParser.h"
 
-#include <cmath>
-#include <cstdlib>
+#include <charconv>
 #include <cstring>
+#include <unordered_set>
 
 using namespace dsrt::json;
 
@@ -18,11 +18,11 @@ const Value *Value::get(const std::string &key) const {
 
 namespace {
 
-constexpr int kMaxDepth = 64;
+bool isDigit(char c) { return c >= '0' && c <= '9'; }
 
 class Parser {
 public:
-  explicit Parser(const std::string &text) : s(text) {}
+  explicit Parser(std::string_view text) : s(text) {}
 
   bool run(Value &out, std::string &error) {
     skipSpace();
@@ -38,49 +38,53 @@ public:
   }
 
 private:
-  bool fail(const std::string &m) {
-    if (msg.empty())
+  /// Records the first failure only: callers unwind by returning false.
+  bool fail(const std::string &m) { return failAt(pos, m); }
+  bool failAt(size_t at, const std::string &m) {
+    if (msg.empty()) {
       msg = m;
+      errPos = at;
+    }
     return false;
   }
 
   std::string where() const {
     size_t line = 1, col = 1;
-    for (size_t i = 0; i < pos && i < s.size(); ++i) {
+    for (size_t i = 0; i < errPos && i < s.size(); ++i) {
       if (s[i] == '\n') {
         ++line;
         col = 1;
-      } else {
-        ++col;
+      } else if ((static_cast<unsigned char>(s[i]) & 0xC0) != 0x80) {
+        ++col; // UTF-8 continuation bytes do not start a column
       }
     }
     return std::to_string(line) + ":" + std::to_string(col);
   }
 
   void skipSpace() {
-    while (pos < s.size() &&
-           (s[pos] == ' ' || s[pos] == '\t' || s[pos] == '\n' || s[pos] == '\r'))
+    while (pos < s.size() && (s[pos] == ' ' || s[pos] == '\t' ||
+                              s[pos] == '\n' || s[pos] == '\r'))
       ++pos;
   }
 
-  bool literal(const char *word) {
-    size_t n = std::strlen(word);
-    if (s.compare(pos, n, word) != 0)
+  bool literal(std::string_view word) {
+    if (s.substr(pos, word.size()) != word)
       return fail("invalid literal");
-    pos += n;
+    pos += word.size();
     return true;
   }
 
   bool value(Value &v, int depth) {
-    if (depth > kMaxDepth)
-      return fail("nesting deeper than 64 levels");
     if (pos >= s.size())
       return fail("unexpected end of input");
     char c = s[pos];
+    if ((c == '{' || c == '[') && depth >= kMaxDepth)
+      return fail("nesting deeper than " + std::to_string(kMaxDepth) +
+                  " levels");
     if (c == '{')
-      return object(v, depth);
+      return object(v, depth + 1);
     if (c == '[')
-      return array(v, depth);
+      return array(v, depth + 1);
     if (c == '"') {
       v.kind = Value::String;
       return string(v.string);
@@ -98,49 +102,71 @@ private:
       v.kind = Value::Null;
       return literal("null");
     }
-    if (c == '-' || (c >= '0' && c <= '9'))
+    if (c == '-' || isDigit(c))
       return number(v);
+    if (static_cast<unsigned char>(c) < 0x20 ||
+        static_cast<unsigned char>(c) > 0x7E)
+      return fail("unexpected byte 0x" + hexByte(c));
     return fail(std::string("unexpected character '") + c + "'");
+  }
+
+  static std::string hexByte(char c) {
+    const char *digits = "0123456789abcdef";
+    unsigned char u = static_cast<unsigned char>(c);
+    return {digits[u >> 4], digits[u & 15]};
+  }
+
+  bool digits() {
+    if (pos >= s.size() || !isDigit(s[pos]))
+      return fail("invalid number");
+    while (pos < s.size() && isDigit(s[pos]))
+      ++pos;
+    return true;
   }
 
   bool number(Value &v) {
     size_t start = pos;
     if (s[pos] == '-')
       ++pos;
-    if (pos >= s.size() || !isdigit(static_cast<unsigned char>(s[pos])))
-      return fail("invalid number");
-    if (s[pos] == '0' && pos + 1 < s.size() &&
-        isdigit(static_cast<unsigned char>(s[pos + 1])))
+    if (pos < s.size() && s[pos] == '0' && pos + 1 < s.size() &&
+        isDigit(s[pos + 1]))
       return fail("leading zeros are not allowed");
-    while (pos < s.size() && isdigit(static_cast<unsigned char>(s[pos])))
-      ++pos;
+    if (!digits())
+      return false;
     bool integral = true;
     if (pos < s.size() && s[pos] == '.') {
       integral = false;
       ++pos;
-      if (pos >= s.size() || !isdigit(static_cast<unsigned char>(s[pos])))
-        return fail("invalid number");
-      while (pos < s.size() && isdigit(static_cast<unsigned char>(s[pos])))
-        ++pos;
+      if (!digits())
+        return false;
     }
     if (pos < s.size() && (s[pos] == 'e' || s[pos] == 'E')) {
       integral = false;
       ++pos;
       if (pos < s.size() && (s[pos] == '+' || s[pos] == '-'))
         ++pos;
-      if (pos >= s.size() || !isdigit(static_cast<unsigned char>(s[pos])))
-        return fail("invalid number");
-      while (pos < s.size() && isdigit(static_cast<unsigned char>(s[pos])))
-        ++pos;
+      if (!digits())
+        return false;
     }
-    std::string text = s.substr(start, pos - start);
+    // from_chars, unlike strtod, ignores the C locale (a host process may
+    // have set a decimal comma).
+    const char *b = s.data() + start, *e = s.data() + pos;
     v.kind = Value::Number;
-    v.number = std::strtod(text.c_str(), nullptr);
-    // Integers beyond 2^53 keep their exact value (offsets of big files).
-    if (integral && text.size() <= 19) {
-      errno = 0;
-      long long i = std::strtoll(text.c_str(), nullptr, 10);
-      if (errno == 0) {
+    auto r = std::from_chars(b, e, v.number);
+    if (r.ec == std::errc::result_out_of_range) {
+      // Too small to represent rounds to zero, as in every JSON library;
+      // too large has no finite value.
+      std::string_view text(b, size_t(e - b));
+      size_t exp = text.find_first_of("eE");
+      if (exp == std::string_view::npos || exp + 1 >= text.size() ||
+          text[exp + 1] != '-')
+        return failAt(start, "number out of range");
+      v.number = text[0] == '-' ? -0.0 : 0.0;
+    }
+    if (integral) {
+      int64_t i = 0;
+      auto ri = std::from_chars(b, e, i);
+      if (ri.ec == std::errc() && ri.ptr == e) {
         v.isInteger = true;
         v.integer = i;
       }
@@ -166,14 +192,15 @@ private:
     }
   }
 
+  /// Four hex digits at `pos`.
   bool hex4(uint32_t &out) {
-    if (pos + 4 > s.size())
-      return fail("truncated \\u escape");
     out = 0;
-    for (int i = 0; i < 4; ++i) {
-      char c = s[pos++];
+    for (int i = 0; i < 4; ++i, ++pos) {
+      if (pos >= s.size())
+        return fail("truncated \\u escape");
+      char c = s[pos];
       out <<= 4;
-      if (c >= '0' && c <= '9')
+      if (isDigit(c))
         out |= c - '0';
       else if (c >= 'a' && c <= 'f')
         out |= c - 'a' + 10;
@@ -185,58 +212,101 @@ private:
     return true;
   }
 
+  /// `pos` is just past a backslash and a 'u'.
+  bool unicodeEscape(std::string &out) {
+    size_t start = pos - 2;
+    uint32_t cp;
+    if (!hex4(cp))
+      return false;
+    if (cp >= 0xDC00 && cp <= 0xDFFF)
+      return failAt(start, "lone low surrogate in \\u escape");
+    if (cp >= 0xD800 && cp <= 0xDBFF) {
+      if (s.substr(pos, 2) != "\\u")
+        return failAt(start, "high surrogate not followed by a low one");
+      pos += 2;
+      uint32_t lo;
+      if (!hex4(lo))
+        return false;
+      if (lo < 0xDC00 || lo > 0xDFFF)
+        return failAt(start, "high surrogate not followed by a low one");
+      cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+    }
+    appendUtf8(out, cp);
+    return true;
+  }
+
+  /// Copies one raw UTF-8 sequence starting at `pos` (a byte >= 0x80);
+  /// overlong forms, surrogates and code points past U+10FFFF are refused.
+  bool utf8(std::string &out) {
+    unsigned char c = static_cast<unsigned char>(s[pos]);
+    size_t len;
+    uint32_t cp, min;
+    if (c >= 0xC2 && c <= 0xDF) {
+      len = 2, cp = c & 0x1F, min = 0x80;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      len = 3, cp = c & 0x0F, min = 0x800;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      len = 4, cp = c & 0x07, min = 0x10000;
+    } else {
+      return fail("invalid UTF-8 in string");
+    }
+    if (pos + len > s.size())
+      return fail("invalid UTF-8 in string");
+    for (size_t i = 1; i < len; ++i) {
+      unsigned char k = static_cast<unsigned char>(s[pos + i]);
+      if ((k & 0xC0) != 0x80)
+        return fail("invalid UTF-8 in string");
+      cp = (cp << 6) | (k & 0x3F);
+    }
+    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+      return fail("invalid UTF-8 in string");
+    out.append(s.data() + pos, len);
+    pos += len;
+    return true;
+  }
+
   bool string(std::string &out) {
-    ++pos; // opening quote
+    size_t open = pos++;
     while (true) {
       if (pos >= s.size())
-        return fail("unterminated string");
-      char c = s[pos++];
-      if (c == '"')
+        return failAt(open, "unterminated string");
+      unsigned char c = static_cast<unsigned char>(s[pos]);
+      if (c == '"') {
+        ++pos;
         return true;
-      if (static_cast<unsigned char>(c) < 0x20)
+      }
+      if (c < 0x20)
         return fail("control character in string");
-      if (c != '\\') {
-        out += c;
+      if (c >= 0x80) {
+        if (!utf8(out))
+          return false;
         continue;
       }
-      if (pos >= s.size())
-        return fail("unterminated string");
-      char e = s[pos++];
-      switch (e) {
-      case '"': out += '"'; break;
-      case '\\': out += '\\'; break;
-      case '/': out += '/'; break;
-      case 'b': out += '\b'; break;
-      case 'f': out += '\f'; break;
-      case 'n': out += '\n'; break;
-      case 'r': out += '\r'; break;
-      case 't': out += '\t'; break;
-      case 'u': {
-        uint32_t cp;
-        if (!hex4(cp))
-          return false;
-        if (cp >= 0xD800 && cp < 0xDC00 && pos + 1 < s.size() &&
-            s[pos] == '\\' && s[pos + 1] == 'u') {
-          pos += 2;
-          uint32_t lo;
-          if (!hex4(lo))
-            return false;
-          if (lo < 0xDC00 || lo > 0xDFFF)
-            return fail("invalid surrogate pair");
-          cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-        }
-        appendUtf8(out, cp);
-        break;
+      if (c != '\\') {
+        out += char(c);
+        ++pos;
+        continue;
       }
-      default:
-        return fail(std::string("invalid escape '\\") + e + "'");
+      if (pos + 1 >= s.size())
+        return failAt(open, "unterminated string");
+      char e = s[pos + 1];
+      pos += 2;
+      static const char kEscapes[] = "\"\\/bfnrt";
+      static const char kMeanings[] = "\"\\/\b\f\n\r\t";
+      if (const char *k = e ? std::strchr(kEscapes, e) : nullptr) {
+        out += kMeanings[k - kEscapes];
+      } else if (e == 'u') {
+        if (!unicodeEscape(out))
+          return false;
+      } else {
+        return failAt(pos - 2, std::string("invalid escape '\\") + e + "'");
       }
     }
   }
 
   bool array(Value &v, int depth) {
     v.kind = Value::Array;
-    ++pos;
+    size_t open = pos++;
     skipSpace();
     if (pos < s.size() && s[pos] == ']') {
       ++pos;
@@ -245,11 +315,11 @@ private:
     while (true) {
       skipSpace();
       v.items.emplace_back();
-      if (!value(v.items.back(), depth + 1))
+      if (!value(v.items.back(), depth))
         return false;
       skipSpace();
       if (pos >= s.size())
-        return fail("unterminated array");
+        return failAt(open, "unterminated array");
       if (s[pos] == ',') {
         ++pos;
         continue;
@@ -264,7 +334,7 @@ private:
 
   bool object(Value &v, int depth) {
     v.kind = Value::Object;
-    ++pos;
+    size_t open = pos++;
     skipSpace();
     if (pos < s.size() && s[pos] == '}') {
       ++pos;
@@ -272,7 +342,9 @@ private:
     }
     while (true) {
       skipSpace();
-      if (pos >= s.size() || s[pos] != '"')
+      if (pos >= s.size())
+        return failAt(open, "unterminated object");
+      if (s[pos] != '"')
         return fail("expected a string key in object");
       std::string key;
       if (!string(key))
@@ -283,11 +355,11 @@ private:
       ++pos;
       skipSpace();
       v.members.emplace_back(std::move(key), Value());
-      if (!value(v.members.back().second, depth + 1))
+      if (!value(v.members.back().second, depth))
         return false;
       skipSpace();
       if (pos >= s.size())
-        return fail("unterminated object");
+        return failAt(open, "unterminated object");
       if (s[pos] == ',') {
         ++pos;
         continue;
@@ -300,17 +372,28 @@ private:
     }
   }
 
-  const std::string &s;
+  std::string_view s;
   size_t pos = 0;
+  size_t errPos = 0;
   std::string msg;
 };
 
 } // namespace
 
-bool dsrt::json::parse(const std::string &text, Value &out,
-                       std::string &error) {
+bool dsrt::json::parse(std::string_view text, Value &out, std::string &error) {
   out = Value();
   return Parser(text).run(out, error);
+}
+
+const std::string *dsrt::json::findDuplicateKey(const Value &v) {
+  if (v.kind != Value::Object)
+    return nullptr;
+  std::unordered_set<std::string_view> seen;
+  seen.reserve(v.members.size());
+  for (const auto &m : v.members)
+    if (!seen.insert(m.first).second)
+      return &m.first;
+  return nullptr;
 }
 
 std::string dsrt::json::describe(const Value &v) {
@@ -319,12 +402,17 @@ std::string dsrt::json::describe(const Value &v) {
     return "null";
   case Value::Bool:
     return v.boolean ? "true" : "false";
-  case Value::Number:
+  case Value::Number: {
     if (v.isInteger)
       return std::to_string(v.integer);
-    return std::to_string(v.number);
+    char buf[32];
+    auto r = std::to_chars(buf, buf + sizeof(buf), v.number);
+    return std::string(buf, r.ptr);
+  }
   case Value::String:
-    return "\"" + (v.string.size() > 32 ? v.string.substr(0, 29) + "..." : v.string) + "\"";
+    return "\"" +
+           (v.string.size() > 32 ? v.string.substr(0, 29) + "..." : v.string) +
+           "\"";
   case Value::Array:
     return "an array";
   case Value::Object:

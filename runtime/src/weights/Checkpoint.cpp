@@ -3,15 +3,21 @@
 #include "support/JsonParser.h"
 
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <dirent.h>
 #include <fcntl.h>
+#include <set>
+#include <string_view>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 using namespace dsrt;
+
+static constexpr const char *kIndexName = "model.safetensors.index.json";
 
 int64_t TensorView::numElements() const {
   int64_t n = 1;
@@ -25,6 +31,11 @@ std::string dsrt::shapeToString(const std::vector<int64_t> &shape) {
   for (size_t i = 0; i < shape.size(); ++i)
     s += (i ? ", " : "") + std::to_string(shape[i]);
   return s + "]";
+}
+
+std::vector<int64_t> dsrt::fp8ScaleShape(const std::vector<int64_t> &shape) {
+  return {(shape[0] + kFP8BlockSize - 1) / kFP8BlockSize,
+          (shape[1] + kFP8BlockSize - 1) / kFP8BlockSize};
 }
 
 static std::string baseName(const std::string &path) {
@@ -41,13 +52,87 @@ SafetensorsFile::~SafetensorsFile() {
     munmap(mapping, mappedSize);
 }
 
-std::unique_ptr<SafetensorsFile>
-SafetensorsFile::open(const std::string &path, std::string &error) {
+namespace {
+
+/// Checks one header entry into `v` (`begin` is its offset in the data
+/// section); on failure returns false with `why`, without file or tensor.
+bool parseEntry(const json::Value &entry, uint64_t dataSize, TensorView &v,
+                uint64_t &begin, std::string &why) {
+  auto fail = [&](const std::string &msg) {
+    why = msg;
+    return false;
+  };
+  if (entry.kind != json::Value::Object)
+    return fail("header entry is not an object (got " + json::describe(entry) +
+                ")");
+  const json::Value *dt = entry.get("dtype");
+  const json::Value *shape = entry.get("shape");
+  const json::Value *offs = entry.get("data_offsets");
+  if (!dt || dt->kind != json::Value::String)
+    return fail("missing or non-string dtype");
+  if (!parseDType(dt->string, v.dtype))
+    return fail("unknown dtype '" + dt->string + "'");
+  if (!shape || shape->kind != json::Value::Array)
+    return fail("missing or non-array shape");
+  for (const json::Value &d : shape->items) {
+    if (d.kind != json::Value::Number || !d.isInteger || d.integer < 0)
+      return fail("shape entry " + json::describe(d) +
+                  " is not a non-negative integer");
+    v.shape.push_back(d.integer);
+  }
+  // Bounded well below 2^64 so that element and byte counts never wrap.
+  const uint64_t limit = uint64_t(1) << 62;
+  uint64_t numel = 1;
+  for (int64_t d : v.shape) {
+    if (d > 0 && numel > limit / uint64_t(d))
+      return fail("shape " + shapeToString(v.shape) + " is too large");
+    numel *= uint64_t(d);
+  }
+  uint64_t elemSize = dtypeSize(v.dtype);
+  if (numel > limit / elemSize)
+    return fail("shape " + shapeToString(v.shape) + " is too large");
+  if (!offs || offs->kind != json::Value::Array || offs->items.size() != 2)
+    return fail("data_offsets must be [begin, end]");
+  for (const json::Value &o : offs->items)
+    if (o.kind != json::Value::Number || !o.isInteger || o.integer < 0)
+      return fail("data_offsets entry " + json::describe(o) +
+                  " is not a non-negative integer");
+  begin = uint64_t(offs->items[0].integer);
+  uint64_t end = uint64_t(offs->items[1].integer);
+  if (begin > end)
+    return fail("data_offsets out of order (begin " + std::to_string(begin) +
+                " > end " + std::to_string(end) + ")");
+  if (end > dataSize)
+    return fail("data_offsets end " + std::to_string(end) +
+                " is past the data section (" + std::to_string(dataSize) +
+                " bytes)");
+  uint64_t expected = numel * elemSize;
+  if (end - begin != expected)
+    return fail("holds " + std::to_string(end - begin) + " bytes but shape " +
+                shapeToString(v.shape) + " x " + dtypeName(v.dtype) +
+                " needs " + std::to_string(expected));
+  v.nbytes = size_t(expected);
+  return true;
+}
+
+bool isStringMap(const json::Value &v) {
+  if (v.kind != json::Value::Object)
+    return false;
+  for (const auto &m : v.members)
+    if (m.second.kind != json::Value::String)
+      return false;
+  return true;
+}
+
+} // namespace
+
+std::unique_ptr<SafetensorsFile> SafetensorsFile::open(const std::string &path,
+                                                       std::string &error) {
   auto fail = [&](const std::string &msg) {
     error = path + ": " + msg;
     return nullptr;
   };
-  int fd = ::open(path.c_str(), O_RDONLY);
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0)
     return fail(std::string("cannot open: ") + std::strerror(errno));
   struct stat st;
@@ -56,17 +141,17 @@ SafetensorsFile::open(const std::string &path, std::string &error) {
     return fail("not a regular file");
   }
   size_t size = size_t(st.st_size);
-  std::unique_ptr<SafetensorsFile> f(new SafetensorsFile());
-  f->filePath = path;
   if (size < 8) {
     ::close(fd);
     return fail("file of " + std::to_string(size) +
-                " bytes is too short for a safetensors header");
+                " bytes is too short for a safetensors header (8 bytes)");
   }
   void *map = mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
-  ::close(fd);
+  ::close(fd); // the mapping keeps the file alive
   if (map == MAP_FAILED)
     return fail(std::string("cannot mmap: ") + std::strerror(errno));
+  std::unique_ptr<SafetensorsFile> f(new SafetensorsFile());
+  f->filePath = path;
   f->mapping = map;
   f->mappedSize = size;
   const uint8_t *bytes = static_cast<const uint8_t *>(map);
@@ -78,90 +163,68 @@ SafetensorsFile::open(const std::string &path, std::string &error) {
     return fail("header length " + std::to_string(headerLen) +
                 " runs past the end of the file (" + std::to_string(size) +
                 " bytes)");
-  std::string header(reinterpret_cast<const char *>(bytes + 8), headerLen);
+  if (headerLen > kMaxHeaderBytes)
+    return fail("header length " + std::to_string(headerLen) +
+                " exceeds the limit of " + std::to_string(kMaxHeaderBytes) +
+                " bytes");
+  std::string_view header(reinterpret_cast<const char *>(bytes + 8),
+                          size_t(headerLen));
   json::Value root;
   std::string jerr;
   if (!json::parse(header, root, jerr))
     return fail("header is not valid JSON: " + jerr);
   if (root.kind != json::Value::Object)
-    return fail("header is not a JSON object");
+    return fail("header is not a JSON object (got " + json::describe(root) +
+                ")");
+  if (const std::string *dup = json::findDuplicateKey(root))
+    return fail(*dup == "__metadata__"
+                    ? "__metadata__ appears twice in the header"
+                    : "tensor '" + *dup + "': appears twice in the header");
   const uint8_t *data = bytes + 8 + headerLen;
   uint64_t dataSize = size - 8 - headerLen;
 
   std::vector<std::pair<uint64_t, uint64_t>> ranges;
-  std::vector<std::string> seen;
   for (const auto &[name, entry] : root.members) {
-    if (name == "__metadata__")
+    if (name == "__metadata__") {
+      if (!isStringMap(entry))
+        return fail("__metadata__ is not an object of strings");
       continue;
-    auto tfail = [&](const std::string &msg) {
-      return fail("tensor '" + name + "': " + msg);
-    };
-    if (std::find(seen.begin(), seen.end(), name) != seen.end())
-      return tfail("appears twice in the header");
-    seen.push_back(name);
-    if (entry.kind != json::Value::Object)
-      return tfail("header entry is not an object");
-    const json::Value *dt = entry.get("dtype");
-    const json::Value *shape = entry.get("shape");
-    const json::Value *offs = entry.get("data_offsets");
-    if (!dt || dt->kind != json::Value::String)
-      return tfail("missing or non-string dtype");
+    }
     TensorView v;
     v.name = name;
     v.file = path;
-    if (!parseDType(dt->string, v.dtype))
-      return tfail("unknown dtype '" + dt->string + "'");
-    if (!shape || shape->kind != json::Value::Array)
-      return tfail("missing or non-array shape");
-    uint64_t numel = 1;
-    for (const json::Value &d : shape->items) {
-      if (d.kind != json::Value::Number || !d.isInteger || d.integer < 0)
-        return tfail("shape entry " + json::describe(d) +
-                     " is not a non-negative integer");
-      if (d.integer > 0 && numel > (uint64_t(1) << 62) / uint64_t(d.integer))
-        return tfail("shape " + json::describe(*shape) + " is too large");
-      numel *= uint64_t(d.integer);
-      v.shape.push_back(d.integer);
-    }
-    if (!offs || offs->kind != json::Value::Array || offs->items.size() != 2)
-      return tfail("data_offsets must be [begin, end]");
-    for (const json::Value &o : offs->items)
-      if (o.kind != json::Value::Number || !o.isInteger || o.integer < 0)
-        return tfail("data_offsets entry " + json::describe(o) +
-                     " is not a non-negative integer");
-    uint64_t begin = uint64_t(offs->items[0].integer);
-    uint64_t end = uint64_t(offs->items[1].integer);
-    if (begin > end)
-      return tfail("data_offsets out of order (begin " +
-                   std::to_string(begin) + " > end " + std::to_string(end) +
-                   ")");
-    if (end > dataSize)
-      return tfail("data_offsets end " + std::to_string(end) +
-                   " is past the data section (" + std::to_string(dataSize) +
-                   " bytes)");
-    uint64_t expected = numel * dtypeSize(v.dtype);
-    if (end - begin != expected)
-      return tfail("holds " + std::to_string(end - begin) +
-                   " bytes but shape " + shapeToString(v.shape) + " x " +
-                   dtypeName(v.dtype) + " needs " + std::to_string(expected));
+    uint64_t begin = 0;
+    std::string why;
+    if (!parseEntry(entry, dataSize, v, begin, why))
+      return fail("tensor '" + name + "': " + why);
     v.data = data + begin;
-    v.nbytes = end - begin;
-    ranges.push_back({begin, end});
+    ranges.push_back({begin, begin + v.nbytes});
     f->views.push_back(std::move(v));
   }
-  // Overlapping byte ranges would alias two tensors.
+
+  // Overlapping byte ranges would alias two tensors. Sorted by begin, a
+  // range overlaps an earlier one iff it starts before the furthest end
+  // seen so far (empty tensors occupy no bytes).
   std::vector<size_t> order(ranges.size());
   for (size_t i = 0; i < order.size(); ++i)
     order[i] = i;
   std::sort(order.begin(), order.end(),
             [&](size_t a, size_t b) { return ranges[a] < ranges[b]; });
-  for (size_t i = 1; i < order.size(); ++i) {
-    auto &prev = ranges[order[i - 1]], &cur = ranges[order[i]];
-    if (cur.first < prev.second && cur.first != cur.second &&
-        prev.first != prev.second)
-      return fail("tensor '" + f->views[order[i]].name +
-                  "': bytes overlap tensor '" + f->views[order[i - 1]].name +
-                  "'");
+  uint64_t furthest = 0;
+  size_t owner = 0;
+  bool any = false;
+  for (size_t i : order) {
+    auto [begin, end] = ranges[i];
+    if (begin == end)
+      continue;
+    if (any && begin < furthest)
+      return fail("tensor '" + f->views[i].name + "': bytes overlap tensor '" +
+                  f->views[owner].name + "'");
+    if (!any || end > furthest) {
+      furthest = end;
+      owner = i;
+    }
+    any = true;
   }
   return f;
 }
@@ -171,74 +234,107 @@ SafetensorsFile::open(const std::string &path, std::string &error) {
 //===----------------------------------------------------------------------===//
 
 static bool readFile(const std::string &path, std::string &out) {
-  FILE *f = fopen(path.c_str(), "rb");
+  FILE *f = std::fopen(path.c_str(), "rb");
   if (!f)
     return false;
   char buf[65536];
   size_t n;
-  while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
+  while ((n = std::fread(buf, 1, sizeof(buf), f)) > 0)
     out.append(buf, n);
-  fclose(f);
+  bool ok = !std::ferror(f);
+  std::fclose(f);
+  return ok;
+}
+
+/// weight_map of the index at `path`: tensor name -> shard file name, and
+/// the shards in order of first mention.
+static bool readIndex(const std::string &path,
+                      std::map<std::string, std::string> &weightMap,
+                      std::vector<std::string> &shards, std::string &error) {
+  std::string text, jerr;
+  if (!readFile(path, text)) {
+    error = path + ": cannot read: " + std::strerror(errno);
+    return false;
+  }
+  json::Value root;
+  if (!json::parse(text, root, jerr)) {
+    error = path + ":" + jerr + " (invalid JSON)";
+    return false;
+  }
+  const json::Value *wm = root.get("weight_map");
+  if (!wm || wm->kind != json::Value::Object) {
+    error = path + ": missing object 'weight_map'";
+    return false;
+  }
+  if (const std::string *dup = json::findDuplicateKey(*wm)) {
+    error = path + ": tensor '" + *dup + "' is listed twice in weight_map";
+    return false;
+  }
+  std::set<std::string> seen;
+  for (const auto &[name, file] : wm->members) {
+    // Shards live beside the index: a path could reach any file.
+    if (file.kind != json::Value::String || file.string.empty() ||
+        file.string.find('/') != std::string::npos || file.string == "." ||
+        file.string == "..") {
+      error = path + ": tensor '" + name + "': shard " + json::describe(file) +
+              " is not a file name";
+      return false;
+    }
+    weightMap[name] = file.string;
+    if (seen.insert(file.string).second)
+      shards.push_back(file.string);
+  }
+  return true;
+}
+
+static bool listSafetensors(const std::string &dir,
+                            std::vector<std::string> &files,
+                            std::string &error) {
+  DIR *d = opendir(dir.c_str());
+  if (!d) {
+    error = dir + ": cannot open directory: " + std::strerror(errno);
+    return false;
+  }
+  static const std::string ext = ".safetensors";
+  while (dirent *e = readdir(d)) {
+    std::string n = e->d_name;
+    if (n.size() > ext.size() &&
+        n.compare(n.size() - ext.size(), ext.size(), ext) == 0)
+      files.push_back(n);
+  }
+  closedir(d);
+  // Sorted so that which of two duplicates is reported is reproducible.
+  std::sort(files.begin(), files.end());
+  if (files.empty()) {
+    error = dir + ": no *.safetensors files and no " + kIndexName;
+    return false;
+  }
   return true;
 }
 
 std::unique_ptr<Checkpoint> Checkpoint::open(const std::string &dir,
                                              std::string &error) {
   std::unique_ptr<Checkpoint> c(new Checkpoint());
-  std::string index = dir + "/model.safetensors.index.json";
+  c->dir = dir;
+  while (c->dir.size() > 1 && c->dir.back() == '/')
+    c->dir.pop_back();
+  std::string index = c->dir + "/" + kIndexName;
   std::vector<std::string> shardFiles;
   std::map<std::string, std::string> weightMap;
   struct stat st;
   bool sharded = stat(index.c_str(), &st) == 0;
-  if (sharded) {
-    std::string text, jerr;
-    json::Value root;
-    if (!readFile(index, text)) {
-      error = index + ": cannot read";
-      return nullptr;
-    }
-    if (!json::parse(text, root, jerr)) {
-      error = index + ":" + jerr + " (invalid JSON)";
-      return nullptr;
-    }
-    const json::Value *wm = root.get("weight_map");
-    if (!wm || wm->kind != json::Value::Object) {
-      error = index + ": missing object 'weight_map'";
-      return nullptr;
-    }
-    for (const auto &[name, file] : wm->members) {
-      if (file.kind != json::Value::String || file.string.empty() ||
-          file.string.find('/') != std::string::npos) {
-        error = index + ": tensor '" + name + "': shard " +
-                json::describe(file) + " is not a file name";
-        return nullptr;
-      }
-      weightMap[name] = file.string;
-      if (std::find(shardFiles.begin(), shardFiles.end(), file.string) ==
-          shardFiles.end())
-        shardFiles.push_back(file.string);
-    }
-  } else {
-    DIR *d = opendir(dir.c_str());
-    if (!d) {
-      error = dir + ": cannot open directory: " + std::strerror(errno);
-      return nullptr;
-    }
-    while (dirent *e = readdir(d)) {
-      std::string n = e->d_name;
-      if (n.size() > 12 && n.compare(n.size() - 12, 12, ".safetensors") == 0)
-        shardFiles.push_back(n);
-    }
-    closedir(d);
-    std::sort(shardFiles.begin(), shardFiles.end());
-    if (shardFiles.empty()) {
-      error = dir + ": no *.safetensors files and no "
-                    "model.safetensors.index.json";
-      return nullptr;
-    }
-  }
+  if (sharded ? !readIndex(index, weightMap, shardFiles, error)
+              : !listSafetensors(c->dir, shardFiles, error))
+    return nullptr;
+
   for (const std::string &name : shardFiles) {
-    auto f = SafetensorsFile::open(dir + "/" + name, error);
+    std::string path = c->dir + "/" + name;
+    if (sharded && stat(path.c_str(), &st) != 0) {
+      error = path + ": cannot open shard listed in " + kIndexName + ": " +
+              std::strerror(errno);
+      return nullptr;
+    }
+    auto f = SafetensorsFile::open(path, error);
     if (!f)
       return nullptr;
     for (const TensorView &v : f->tensors()) {
@@ -254,13 +350,13 @@ std::unique_ptr<Checkpoint> Checkpoint::open(const std::string &dir,
   for (const auto &[name, file] : weightMap) {
     const TensorView *v = c->find(name);
     if (!v) {
-      error = dir + "/" + file + ": tensor '" + name +
-              "' is listed in model.safetensors.index.json but missing";
+      error = c->dir + "/" + file + ": tensor '" + name + "' is listed in " +
+              kIndexName + " but missing";
       return nullptr;
     }
     if (baseName(v->file) != file) {
       error = v->file + ": tensor '" + name + "' is listed under " + file +
-              " in model.safetensors.index.json";
+              " in " + kIndexName;
       return nullptr;
     }
   }
@@ -274,80 +370,182 @@ const TensorView *Checkpoint::find(const std::string &name) const {
 
 std::vector<std::string> Checkpoint::names() const {
   std::vector<std::string> out;
+  out.reserve(byName.size());
   for (const auto &kv : byName)
     out.push_back(kv.first);
   return out;
 }
 
-bool Checkpoint::readF32(const std::string &name, float *out,
-                         std::string &error) const {
-  const TensorView *v = find(name);
+//===----------------------------------------------------------------------===//
+// Conversion to f32
+//===----------------------------------------------------------------------===//
+
+namespace {
+
+/// A tensor ready to be converted: its FP8 scale found and checked.
+struct Source {
+  const TensorView *v = nullptr;
+  const TensorView *scale = nullptr; // F8_E4M3 only
+};
+
+bool prepare(const Checkpoint &ckpt, const std::string &name, Source &src,
+             std::string &error) {
+  const TensorView *v = ckpt.find(name);
   if (!v) {
-    error = "tensor '" + name + "' is not in the checkpoint";
+    error =
+        ckpt.directory() + ": tensor '" + name + "' is not in the checkpoint";
     return false;
   }
-  int64_t n = v->numElements();
-  const uint8_t *p = v->data;
+  src.v = v;
   switch (v->dtype) {
   case DType::F32:
-    std::memcpy(out, p, n * 4);
-    return true;
-  case DType::BF16:
-    for (int64_t i = 0; i < n; ++i) {
-      uint16_t h;
-      std::memcpy(&h, p + 2 * i, 2);
-      out[i] = bf16ToF32(h);
-    }
-    return true;
   case DType::F16:
-    for (int64_t i = 0; i < n; ++i) {
-      uint16_t h;
-      std::memcpy(&h, p + 2 * i, 2);
-      out[i] = f16ToF32(h);
-    }
+  case DType::BF16:
     return true;
-  case DType::F8_E4M3: {
-    const TensorView *s = find(name + "_scale_inv");
-    if (v->shape.size() != 2 || !s || s->dtype != DType::F32) {
-      error = v->file + ": tensor '" + name +
-              "': FP8 weight needs a 2-D shape and an F32 '" + name +
-              "_scale_inv'";
-      return false;
-    }
-    int64_t rows = v->shape[0], cols = v->shape[1];
-    int64_t br = (rows + 127) / 128, bc = (cols + 127) / 128;
-    if (s->shape != std::vector<int64_t>{br, bc}) {
-      error = s->file + ": tensor '" + s->name + "': shape " +
-              shapeToString(s->shape) + ", expected " +
-              shapeToString({br, bc}) + " for 128x128 blocks of " +
-              shapeToString(v->shape);
-      return false;
-    }
-    const float *scale = reinterpret_cast<const float *>(s->data);
-    for (int64_t r = 0; r < rows; ++r)
-      for (int64_t col = 0; col < cols; ++col) {
-        float sc;
-        std::memcpy(&sc, scale + (r / 128) * bc + col / 128, 4);
-        out[r * cols + col] = e4m3ToF32(p[r * cols + col]) * sc;
-      }
-    return true;
-  }
+  case DType::F8_E4M3:
+    break;
   default:
-    error = v->file + ": tensor '" + name + "': dtype " +
-            dtypeName(v->dtype) + " is not a supported weight dtype";
+    error = v->file + ": tensor '" + name + "': dtype " + dtypeName(v->dtype) +
+            " is not a supported weight dtype";
     return false;
   }
+  const TensorView *s = ckpt.find(name + "_scale_inv");
+  if (v->shape.size() != 2 || !s || s->dtype != DType::F32) {
+    error = v->file + ": tensor '" + name +
+            "': FP8 weight needs a 2-D shape and an F32 '" + name +
+            "_scale_inv'";
+    return false;
+  }
+  std::vector<int64_t> want = fp8ScaleShape(v->shape);
+  if (s->shape != want) {
+    error = s->file + ": tensor '" + s->name + "': shape " +
+            shapeToString(s->shape) + ", expected " + shapeToString(want) +
+            " for 128x128 blocks of " + shapeToString(v->shape);
+    return false;
+  }
+  src.scale = s;
+  return true;
+}
+
+template <typename T> T load(const uint8_t *p, int64_t i) {
+  T x;
+  std::memcpy(&x, p + i * int64_t(sizeof(T)), sizeof(T));
+  return x;
+}
+
+/// Elements [begin, begin + count) of `src`, row-major, into `out`.
+void convert(const Source &src, int64_t begin, int64_t count, float *out) {
+  const uint8_t *p = src.v->data;
+  switch (src.v->dtype) {
+  case DType::F32:
+    std::memcpy(out, p + begin * 4, size_t(count) * 4);
+    return;
+  case DType::BF16:
+    for (int64_t i = 0; i < count; ++i)
+      out[i] = bf16ToF32(load<uint16_t>(p, begin + i));
+    return;
+  case DType::F16:
+    for (int64_t i = 0; i < count; ++i)
+      out[i] = f16ToF32(load<uint16_t>(p, begin + i));
+    return;
+  case DType::F8_E4M3: {
+    int64_t cols = src.v->shape[1];
+    int64_t blockCols = (cols + kFP8BlockSize - 1) / kFP8BlockSize;
+    const uint8_t *scale = src.scale->data;
+    int64_t r = cols ? begin / cols : 0, c = cols ? begin % cols : 0;
+    for (int64_t i = 0; i < count;) {
+      // One run of a row within one block shares its scale.
+      int64_t run =
+          std::min({count - i, cols - c, kFP8BlockSize - c % kFP8BlockSize});
+      float sc = load<float>(scale, (r / kFP8BlockSize) * blockCols +
+                                        c / kFP8BlockSize);
+      for (int64_t k = 0; k < run; ++k)
+        out[i + k] = e4m3ToF32(p[begin + i + k]) * sc;
+      i += run;
+      c += run;
+      if (c == cols) {
+        c = 0;
+        ++r;
+      }
+    }
+    return;
+  }
+  default:
+    return; // refused by prepare()
+  }
+}
+
+std::string indexToString(int64_t flat, const std::vector<int64_t> &shape) {
+  std::vector<int64_t> idx(shape.size());
+  for (size_t d = shape.size(); d-- > 0;) {
+    idx[d] = shape[d] ? flat % shape[d] : 0;
+    flat = shape[d] ? flat / shape[d] : 0;
+  }
+  return shapeToString(idx);
+}
+
+} // namespace
+
+bool Checkpoint::readF32(const std::string &name, float *out,
+                         std::string &error) const {
+  Source src;
+  if (!prepare(*this, name, src, error))
+    return false;
+  convert(src, 0, src.v->numElements(), out);
+  return true;
+}
+
+//===----------------------------------------------------------------------===//
+// Validation
+//===----------------------------------------------------------------------===//
+
+/// Problems of the weight_scale_inv of an FP8 weight `v` of the right
+/// shape. A scale that is itself required is checked as a requirement, so
+/// only what that check misses is reported here (no problem twice).
+static void checkFP8Scale(const Checkpoint &ckpt, const TensorView &v,
+                          const std::set<std::string> &requiredNames,
+                          std::vector<std::string> &problems) {
+  std::string scaleName = v.name + "_scale_inv";
+  bool required = requiredNames.count(scaleName) != 0;
+  if (v.shape.size() != 2) {
+    problems.push_back(v.file + ": tensor '" + v.name +
+                       "': F8_E4M3 weight of shape " + shapeToString(v.shape) +
+                       " is not 2-D, as its 128x128 scale blocks need");
+    return;
+  }
+  const TensorView *s = ckpt.find(scaleName);
+  if (!s) {
+    if (!required)
+      problems.push_back(v.file + ": tensor '" + v.name +
+                         "': F8_E4M3 weight without '" + scaleName + "'");
+    return;
+  }
+  if (s->dtype != DType::F32 &&
+      !(required && !isSupportedWeightDType(s->dtype)))
+    problems.push_back(s->file + ": tensor '" + scaleName + "': dtype " +
+                       dtypeName(s->dtype) + ", expected F32 (the scale of '" +
+                       v.name + "')");
+  std::vector<int64_t> want = fp8ScaleShape(v.shape);
+  if (s->shape != want && !required)
+    problems.push_back(s->file + ": tensor '" + scaleName + "': shape " +
+                       shapeToString(s->shape) + ", expected " +
+                       shapeToString(want) + " for 128x128 blocks of '" +
+                       v.name + "' " + shapeToString(v.shape));
 }
 
 std::vector<std::string>
 dsrt::validateCheckpoint(const Checkpoint &ckpt,
                          const std::vector<WeightRequirement> &required) {
   std::vector<std::string> problems;
+  std::set<std::string> requiredNames;
+  for (const WeightRequirement &r : required)
+    requiredNames.insert(r.name);
   for (const WeightRequirement &r : required) {
     const TensorView *v = ckpt.find(r.name);
     if (!v) {
       problems.push_back("tensor '" + r.name + "' " + shapeToString(r.shape) +
-                         " is missing from the checkpoint");
+                         " is missing from the checkpoint in " +
+                         ckpt.directory());
       continue;
     }
     if (v->shape != r.shape)
@@ -358,6 +556,8 @@ dsrt::validateCheckpoint(const Checkpoint &ckpt,
       problems.push_back(v->file + ": tensor '" + r.name + "': dtype " +
                          dtypeName(v->dtype) +
                          " is not supported (F32, F16, BF16, F8_E4M3)");
+    else if (v->dtype == DType::F8_E4M3 && v->shape == r.shape)
+      checkFP8Scale(ckpt, *v, requiredNames, problems);
   }
   return problems;
 }
@@ -365,25 +565,36 @@ dsrt::validateCheckpoint(const Checkpoint &ckpt,
 std::vector<std::string>
 dsrt::scanNonFinite(const Checkpoint &ckpt,
                     const std::vector<std::string> &names) {
+  // In chunks: an embedding table converted whole would take gigabytes.
+  constexpr int64_t kChunk = int64_t(1) << 20;
   std::vector<std::string> problems;
   std::vector<float> buf;
   for (const std::string &name : names) {
     const TensorView *v = ckpt.find(name);
     if (!v || !isSupportedWeightDType(v->dtype))
       continue;
-    buf.resize(size_t(v->numElements()));
+    Source src;
     std::string err;
-    if (!ckpt.readF32(name, buf.data(), err)) {
+    if (!prepare(ckpt, name, src, err)) {
       problems.push_back(err);
       continue;
     }
-    for (size_t i = 0; i < buf.size(); ++i)
-      if (!std::isfinite(buf[i])) {
-        problems.push_back(v->file + ": tensor '" + name + "': " +
-                           (std::isnan(buf[i]) ? "NaN" : "Inf") +
-                           " at element " + std::to_string(i));
-        break;
-      }
+    int64_t n = v->numElements();
+    for (int64_t begin = 0; begin < n; begin += kChunk) {
+      int64_t count = std::min(kChunk, n - begin);
+      buf.resize(size_t(count));
+      convert(src, begin, count, buf.data());
+      auto bad = std::find_if(buf.begin(), buf.end(),
+                              [](float x) { return !std::isfinite(x); });
+      if (bad == buf.end())
+        continue;
+      int64_t at = begin + (bad - buf.begin());
+      problems.push_back(v->file + ": tensor '" + name +
+                         "': " + (std::isnan(*bad) ? "NaN" : "Inf") +
+                         " at element " + std::to_string(at) + " (index " +
+                         indexToString(at, v->shape) + ")");
+      break;
+    }
   }
   return problems;
 }

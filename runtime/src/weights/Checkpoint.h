@@ -17,6 +17,8 @@
 
 namespace dsrt {
 
+/// A tensor inside a mapped file. `data` may be unaligned (safetensors
+/// does not align); read it with memcpy.
 struct TensorView {
   std::string name;
   std::string file;
@@ -31,9 +33,17 @@ struct TensorView {
 /// One mmapped .safetensors file.
 class SafetensorsFile {
 public:
+  /// safetensors' own cap on the JSON header, so a corrupt length cannot
+  /// make the parser walk (and copy) gigabytes of tensor data.
+  static constexpr uint64_t kMaxHeaderBytes = 100000000;
+
   static std::unique_ptr<SafetensorsFile> open(const std::string &path,
                                                std::string &error);
   ~SafetensorsFile();
+  SafetensorsFile(const SafetensorsFile &) = delete;
+  SafetensorsFile &operator=(const SafetensorsFile &) = delete;
+
+  /// In header order.
   const std::vector<TensorView> &tensors() const { return views; }
   const std::string &path() const { return filePath; }
 
@@ -51,15 +61,24 @@ public:
   static std::unique_ptr<Checkpoint> open(const std::string &dir,
                                           std::string &error);
   const TensorView *find(const std::string &name) const;
+  /// Sorted.
   std::vector<std::string> names() const;
+  const std::string &directory() const { return dir; }
   /// Converts tensor `name` to f32 into `out` (numElements floats). FP8
   /// tensors are dequantised with `<name>_scale_inv` (128x128 blocks).
   bool readF32(const std::string &name, float *out, std::string &error) const;
 
 private:
+  std::string dir;
   std::vector<std::unique_ptr<SafetensorsFile>> files;
   std::map<std::string, const TensorView *> byName;
 };
+
+/// Side of the square blocks FP8 weights are scaled by.
+constexpr int64_t kFP8BlockSize = 128;
+
+/// The shape of the weight_scale_inv of an FP8 weight of 2-D `shape`.
+std::vector<int64_t> fp8ScaleShape(const std::vector<int64_t> &shape);
 
 struct WeightRequirement {
   std::string name;
@@ -67,12 +86,14 @@ struct WeightRequirement {
 };
 
 /// Every problem, one line each: missing tensor, wrong shape, unsupported
-/// dtype, FP8 weight without a matching weight_scale_inv.
+/// dtype, FP8 weight without a well-formed weight_scale_inv.
 std::vector<std::string>
 validateCheckpoint(const Checkpoint &ckpt,
                    const std::vector<WeightRequirement> &required);
 
-/// NaN/Inf among the values of `names` (after conversion to f32).
+/// The first NaN/Inf of each of `names` (after conversion to f32), with its
+/// flat and multi-dimensional index. Tensors the checkpoint lacks are left
+/// to validateCheckpoint.
 std::vector<std::string> scanNonFinite(const Checkpoint &ckpt,
                                        const std::vector<std::string> &names);
 
