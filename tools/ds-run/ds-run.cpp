@@ -1,11 +1,19 @@
 //===- ds-run.cpp - run a compiled ds artifact ----------------------------===//
 //
 // Loads an artifact and its checkpoint, prefills a prompt, decodes, and
-// prints the generated token ids. Links only libdsrt (no MLIR/LLVM).
+// prints the fed token ids on one line. Links only libdsrt (no MLIR/LLVM).
+// Every failure is `ds-run: error: ...` naming the culprit, exit code 1;
+// output files are written whole or not at all.
 //
 //===----------------------------------------------------------------------===//
+#include "Npy.h"
 #include "dsrt/dsrt.h"
 
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <climits>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -22,13 +30,25 @@ namespace {
 
 const char *kUsage =
     "usage: ds-run ARTIFACT --weights DIR --prompt-tokens 1,2,3\n"
-    "  [--max-new-tokens N] [--force-tokens a,b,...] [--dump-logits F.npy]\n"
-    "  [--stats-json F] [--device cpu|cuda] [--max-context T]\n"
-    "  [--temperature X] [--top-p P] [--seed S] [--check-weights]\n"
-    "  [--dump-routing F.json] (artifacts built with --trace-routing)\n";
+    "  [--max-new-tokens N]     tokens to feed after the prompt (default: the\n"
+    "                           number of --force-tokens, else 16 or what\n"
+    "                           fits in the context)\n"
+    "  [--force-tokens a,b,...] feed these instead of sampled tokens\n"
+    "  [--dump-logits F.npy]    float32 [prompt + fed, vocab]: row t = logits\n"
+    "                           after token t\n"
+    "  [--stats-json F]         timings, cache and weight sizes, peak RSS\n"
+    "  [--device cpu|cuda] [--max-context T] (default min(max positions, "
+    "4096))\n"
+    "  [--temperature X] [--top-p P] [--seed S] (default greedy)\n"
+    "  [--check-weights]        scan the weights for NaN/Inf first\n"
+    "  [--dump-routing F.json]  expert choices (artifacts built with\n"
+    "                           --trace-routing)\n";
+
+constexpr int64_t kDefaultNewTokens = 16;
 
 struct Options {
-  std::string artifact, weights, device = "cpu", dumpLogits, statsJson, dumpRouting;
+  std::string artifact, weights, device = "cpu", dumpLogits, statsJson,
+                                 dumpRouting;
   std::vector<int32_t> prompt, forced;
   bool haveForced = false, checkWeights = false;
   int64_t maxNew = -1, maxContext = -1;
@@ -47,9 +67,10 @@ int64_t parseInt(const std::string &flag, const std::string &text) {
 
 double parseFloat(const std::string &flag, const std::string &text) {
   char *end = nullptr;
+  errno = 0;
   double v = std::strtod(text.c_str(), &end);
-  if (text.empty() || *end)
-    die(flag + ": '" + text + "' is not a number");
+  if (text.empty() || *end || errno || !std::isfinite(v))
+    die(flag + ": '" + text + "' is not a finite number");
   return v;
 }
 
@@ -57,22 +78,23 @@ std::vector<int32_t> parseTokens(const std::string &flag,
                                  const std::string &text) {
   std::vector<int32_t> out;
   size_t start = 0;
-  while (start <= text.size()) {
+  while (true) {
     size_t comma = text.find(',', start);
-    std::string item = text.substr(start, comma == std::string::npos
-                                              ? std::string::npos
-                                              : comma - start);
+    std::string item = text.substr(
+        start, comma == std::string::npos ? std::string::npos : comma - start);
     char *end = nullptr;
     errno = 0;
     long long v = std::strtoll(item.c_str(), &end, 10);
-    if (item.empty() || *end || errno || v < INT32_MIN || v > INT32_MAX)
+    // strtoll skips leading spaces and takes '+': a token id is digits.
+    bool digits = !item.empty() &&
+                  (std::isdigit((unsigned char)item[0]) || item[0] == '-');
+    if (!digits || *end || errno || v < INT32_MIN || v > INT32_MAX)
       die(flag + ": '" + item + "' is not a token id");
     out.push_back(int32_t(v));
     if (comma == std::string::npos)
-      break;
+      return out;
     start = comma + 1;
   }
-  return out;
 }
 
 Options parseArgs(int argc, char **argv) {
@@ -98,7 +120,7 @@ Options parseArgs(int argc, char **argv) {
     } else if (a == "--max-new-tokens") {
       o.maxNew = parseInt(a, value());
       if (o.maxNew < 0)
-        die("--max-new-tokens: must be >= 0");
+        die("--max-new-tokens: must be >= 0, got " + std::to_string(o.maxNew));
     } else if (a == "--dump-logits") {
       o.dumpLogits = value();
     } else if (a == "--dump-routing") {
@@ -110,38 +132,59 @@ Options parseArgs(int argc, char **argv) {
     } else if (a == "--max-context") {
       o.maxContext = parseInt(a, value());
       if (o.maxContext <= 0)
-        die("--max-context: must be positive");
+        die("--max-context: must be positive, got " +
+            std::to_string(o.maxContext));
     } else if (a == "--temperature") {
-      o.temperature = float(parseFloat(a, value()));
+      std::string text = value();
+      double t = parseFloat(a, text);
+      if (t < 0)
+        die("--temperature: must be >= 0 (0 is greedy), got " + text);
+      o.temperature = float(t);
     } else if (a == "--top-p") {
-      o.topP = float(parseFloat(a, value()));
+      std::string text = value();
+      double p = parseFloat(a, text);
+      if (!(p > 0 && p <= 1))
+        die("--top-p: must be in (0, 1], got " + text);
+      o.topP = float(p);
     } else if (a == "--seed") {
-      o.seed = uint64_t(parseInt(a, value()));
+      int64_t s = parseInt(a, value());
+      if (s < 0)
+        die("--seed: must be >= 0, got " + std::to_string(s));
+      o.seed = uint64_t(s);
     } else if (a == "--check-weights") {
       o.checkWeights = true;
     } else if (!a.empty() && a[0] == '-') {
-      die("unknown option '" + a + "'\n" + kUsage);
+      die("unknown option '" + a + "' (see --help)");
     } else if (o.artifact.empty()) {
       o.artifact = a;
     } else {
-      die("unexpected argument '" + a + "'");
+      die("unexpected argument '" + a + "' (one ARTIFACT only)");
     }
   }
   if (o.artifact.empty())
-    die(std::string("missing ARTIFACT\n") + kUsage);
+    die("missing ARTIFACT (see --help)");
   if (o.weights.empty())
     die("--weights DIR is required");
   if (o.prompt.empty())
     die("empty prompt: --prompt-tokens needs at least one token id");
   if (o.device != "cpu" && o.device != "cuda")
     die("--device: expected cpu or cuda, got '" + o.device + "'");
-  if (o.maxNew < 0)
-    o.maxNew = o.haveForced ? int64_t(o.forced.size()) : 16;
+  if (o.maxNew < 0 && o.haveForced)
+    o.maxNew = int64_t(o.forced.size());
   if (o.haveForced && o.maxNew > int64_t(o.forced.size()))
     die("--max-new-tokens (" + std::to_string(o.maxNew) +
         ") exceeds the number of --force-tokens (" +
         std::to_string(o.forced.size()) + ")");
   return o;
+}
+
+/// Fails before any work when `path` cannot be created.
+void checkWritable(const std::string &path) {
+  size_t slash = path.find_last_of('/');
+  std::string dir =
+      slash == std::string::npos ? "." : path.substr(0, slash + 1);
+  if (access(dir.c_str(), W_OK) != 0)
+    die("cannot write '" + path + "': directory is not writable");
 }
 
 /// Writes `data` through a temporary file and rename, so a failure never
@@ -156,87 +199,88 @@ void writeAtomically(const std::string &path, const std::string &data) {
   size_t done = 0;
   while (done < data.size()) {
     ssize_t n = write(fd, data.data() + done, data.size() - done);
+    if (n < 0 && errno == EINTR)
+      continue;
     if (n <= 0) {
+      std::string why = n < 0 ? std::strerror(errno) : "short write";
       close(fd);
       unlink(name.data());
-      die("cannot write '" + path + "': " + std::strerror(errno));
+      die("cannot write '" + path + "': " + why);
     }
     done += size_t(n);
   }
-  close(fd);
-  if (rename(name.data(), path.c_str()) != 0) {
+  if (close(fd) != 0 || rename(name.data(), path.c_str()) != 0) {
+    std::string why = std::strerror(errno);
     unlink(name.data());
-    die("cannot write '" + path + "': " + std::strerror(errno));
+    die("cannot write '" + path + "': " + why);
   }
 }
 
-std::string npyFloat32(const std::vector<float> &data, int64_t rows,
-                       int64_t cols) {
-  std::string header = "{'descr': '<f4', 'fortran_order': False, 'shape': (" +
-                       std::to_string(rows) + ", " + std::to_string(cols) +
-                       "), }";
-  size_t total = 10 + header.size() + 1;
-  header += std::string((64 - total % 64) % 64, ' ') + "\n";
-  std::string out = "\x93NUMPY";
-  out += char(1);
-  out += char(0);
-  uint16_t len = uint16_t(header.size());
-  out.append(reinterpret_cast<char *>(&len), 2);
-  out += header;
-  out.append(reinterpret_cast<const char *>(data.data()),
-             data.size() * sizeof(float));
-  return out;
-}
-
-void check(dsrt_status s) {
+/// Exits with the library's message. Several checkpoint problems come one
+/// per line: each gets the prefix.
+void check(dsrt_status s, const std::string &context = "") {
   if (s == DSRT_OK)
     return;
-  // Several checkpoint problems come one per line; prefix each.
   std::string msg = dsrt_last_error();
   size_t start = 0, nl;
   while ((nl = msg.find('\n', start)) != std::string::npos) {
-    std::fprintf(stderr, "ds-run: error: %s\n",
+    std::fprintf(stderr, "ds-run: error: %s%s\n", context.c_str(),
                  msg.substr(start, nl - start).c_str());
     start = nl + 1;
   }
-  die(msg.substr(start));
+  die(context + msg.substr(start));
+}
+
+std::string statsJson(const dsrt_stats &s) {
+  char buf[1024];
+  std::snprintf(
+      buf, sizeof(buf),
+      "{\"prefill_tokens\": %lld, \"decode_tokens\": %lld, "
+      "\"prefill_seconds\": %.6f, \"decode_seconds\": %.6f, "
+      "\"decode_tokens_per_second\": %.3f, \"kv_cache_bytes_per_token\": "
+      "%lld, \"weights_bytes\": %lld, \"peak_rss_bytes\": %lld}\n",
+      (long long)s.prefill_tokens, (long long)s.decode_tokens,
+      s.prefill_seconds, s.decode_seconds, s.decode_tokens_per_second,
+      (long long)s.kv_cache_bytes_per_token, (long long)s.weights_bytes,
+      (long long)s.peak_rss_bytes);
+  return buf;
 }
 
 } // namespace
 
 int main(int argc, char **argv) {
   Options o = parseArgs(argc, argv);
-  // Check the output locations before any work.
-  for (const std::string &p : {o.dumpLogits, o.statsJson, o.dumpRouting}) {
-    if (p.empty())
-      continue;
-    std::string dir = p.find('/') == std::string::npos
-                          ? "."
-                          : p.substr(0, p.find_last_of('/') + 1);
-    if (access(dir.c_str(), W_OK) != 0)
-      die("cannot write '" + p + "': directory is not writable");
-  }
+  for (const std::string &p : {o.dumpLogits, o.statsJson, o.dumpRouting})
+    if (!p.empty())
+      checkWritable(p);
 
   dsrt_model *model = nullptr;
-  check(dsrt_model_load(o.artifact.c_str(), o.weights.c_str(),
-                        o.device.c_str(), &model));
+  check(dsrt_model_load(o.artifact.c_str(), o.weights.c_str(), o.device.c_str(),
+                        &model),
+        o.device == "cuda" ? "--device cuda: " : "");
   if (o.checkWeights)
     check(dsrt_model_check_weights(model));
   dsrt_model_info info;
   check(dsrt_model_info_get(model, &info));
-  int64_t capacity = o.maxContext > 0
-                         ? o.maxContext
-                         : std::min<int64_t>(info.max_position_embeddings, 4096);
-  int64_t needed = int64_t(o.prompt.size()) + o.maxNew;
-  if (needed > capacity)
-    die("context of " + std::to_string(needed) + " tokens (prompt " +
-        std::to_string(o.prompt.size()) + " + " + std::to_string(o.maxNew) +
-        " new) exceeds the cache capacity (" + std::to_string(capacity) +
-        "); raise --max-context");
+  int64_t capacity =
+      o.maxContext > 0 ? o.maxContext
+                       : std::min<int64_t>(info.max_position_embeddings, 4096);
+  int64_t promptLen = int64_t(o.prompt.size());
+  // Unasked, the length adapts to the room left; asked, it is a promise.
+  if (o.maxNew < 0)
+    o.maxNew = std::clamp<int64_t>(capacity - promptLen, 0, kDefaultNewTokens);
+  if (o.maxNew > capacity - promptLen)
+    die("context of " +
+        (o.maxNew > INT64_MAX - promptLen
+             ? std::string("more than 2^63")
+             : std::to_string(promptLen + o.maxNew)) +
+        " tokens (prompt " + std::to_string(promptLen) + " + " +
+        std::to_string(o.maxNew) + " new) exceeds the cache capacity (" +
+        std::to_string(capacity) + "); raise --max-context");
+  int64_t rowsMax = promptLen + o.maxNew;
   dsrt_session *session = nullptr;
   check(dsrt_session_create(model, capacity, &session));
 
-  int64_t vocab = info.vocab_size;
   dsrt_generate_options gen = {};
   gen.max_new_tokens = o.maxNew;
   if (o.haveForced) {
@@ -246,41 +290,30 @@ int main(int argc, char **argv) {
   gen.temperature = o.temperature;
   gen.top_p = o.topP;
   gen.seed = o.seed;
-  int64_t rowsMax = int64_t(o.prompt.size()) + o.maxNew;
-  std::vector<float> logits(static_cast<size_t>(rowsMax * vocab));
+  int64_t vocab = info.vocab_size;
+  std::vector<float> logits(o.dumpLogits.empty() ? 0 : size_t(rowsMax * vocab));
   std::vector<int32_t> generated(static_cast<size_t>(o.maxNew));
   int64_t count = 0;
   dsrt_stats stats;
   check(dsrt_generate(session, o.prompt.data(), int64_t(o.prompt.size()), &gen,
-                      generated.data(), &count, logits.data(), &stats));
+                      generated.data(), &count,
+                      logits.empty() ? nullptr : logits.data(), &stats));
   generated.resize(size_t(count));
 
-  for (size_t i = 0; i < generated.size(); ++i)
-    std::printf("%s%d", i ? "," : "", generated[i]);
-  std::printf("\n");
-
+  // Files first: a failure then leaves stdout empty.
   int64_t rows = int64_t(o.prompt.size()) + count;
-  logits.resize(size_t(rows * vocab));
   if (!o.dumpLogits.empty())
-    writeAtomically(o.dumpLogits, npyFloat32(logits, rows, vocab));
+    writeAtomically(o.dumpLogits, ds::npyFloat32(logits.data(), rows, vocab));
   if (!o.dumpRouting.empty())
     writeAtomically(o.dumpRouting,
                     std::string(dsrt_model_routing_trace(model)) + "\n");
-  if (!o.statsJson.empty()) {
-    char buf[1024];
-    std::snprintf(
-        buf, sizeof(buf),
-        "{\"prefill_tokens\": %lld, \"decode_tokens\": %lld, "
-        "\"prefill_seconds\": %.6f, \"decode_seconds\": %.6f, "
-        "\"decode_tokens_per_second\": %.3f, \"kv_cache_bytes_per_token\": "
-        "%lld, \"weights_bytes\": %lld, \"peak_rss_bytes\": %lld}\n",
-        (long long)stats.prefill_tokens, (long long)stats.decode_tokens,
-        stats.prefill_seconds, stats.decode_seconds,
-        stats.decode_tokens_per_second,
-        (long long)stats.kv_cache_bytes_per_token,
-        (long long)stats.weights_bytes, (long long)stats.peak_rss_bytes);
-    writeAtomically(o.statsJson, buf);
-  }
+  if (!o.statsJson.empty())
+    writeAtomically(o.statsJson, statsJson(stats));
+
+  std::string line;
+  for (size_t i = 0; i < generated.size(); ++i)
+    line += (i ? "," : "") + std::to_string(generated[i]);
+  std::printf("%s\n", line.c_str());
   dsrt_session_free(session);
   dsrt_model_free(model);
   return 0;

@@ -1,46 +1,73 @@
 //===- Generate.cpp - prefill + decode loop shared by ds-run and Python ---===//
+#include "api/Error.h"
 #include "api/Model.h"
+#include "api/Validation.h"
 
+#include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <sys/resource.h>
 #include <vector>
 
 using namespace dsrt;
 
-static double now() {
+namespace {
+
+double now() {
   return std::chrono::duration<double>(
              std::chrono::steady_clock::now().time_since_epoch())
       .count();
 }
 
-extern "C" dsrt_status dsrt_generate(dsrt_session *s, const int32_t *prompt,
-                                     int64_t n,
-                                     const dsrt_generate_options *o,
-                                     int32_t *outTokens, int64_t *outCount,
-                                     float *outLogits, dsrt_stats *stats) {
-  *outCount = 0;
-  if (o->max_new_tokens < 0) {
-    setLastError("max_new_tokens must be >= 0");
-    return DSRT_ERROR_ARGUMENT;
+/// Every argument problem before the first token runs, so a bad forced
+/// token or length costs no prefill.
+std::string checkOptions(const dsrt_session *s, const int32_t *prompt,
+                         int64_t n, const dsrt_generate_options *o,
+                         const int32_t *outTokens) {
+  const Manifest &m = s->model->manifest;
+  if (o->max_new_tokens < 0)
+    return "max_new_tokens must be >= 0, got " +
+           std::to_string(o->max_new_tokens);
+  if (o->max_new_tokens > 0 && !outTokens)
+    return "no buffer given for the generated tokens";
+  std::string problem = checkTokens(prompt, n, m.vocabSize);
+  if (!problem.empty())
+    return problem;
+  if (o->force_tokens) {
+    if (o->num_force_tokens < o->max_new_tokens)
+      return "max_new_tokens (" + std::to_string(o->max_new_tokens) +
+             ") exceeds the number of forced tokens (" +
+             std::to_string(o->num_force_tokens) + ")";
+    if (o->max_new_tokens > 0) {
+      problem = checkTokens(o->force_tokens, o->max_new_tokens, m.vocabSize,
+                            "forced token id");
+      if (!problem.empty())
+        return problem;
+    }
   }
-  if (o->force_tokens && o->num_force_tokens < o->max_new_tokens) {
-    setLastError("max_new_tokens (" + std::to_string(o->max_new_tokens) +
-                 ") exceeds the number of forced tokens (" +
-                 std::to_string(o->num_force_tokens) + ")");
-    return DSRT_ERROR_ARGUMENT;
+  int64_t room = s->capacity - s->position;
+  if (n > room)
+    return checkContext(s->position, n, s->capacity);
+  if (o->max_new_tokens > room - n) {
+    int64_t used = s->position + n; // <= capacity
+    return "context of " +
+           (o->max_new_tokens > INT64_MAX - used
+                ? std::string("more than 2^63")
+                : std::to_string(used + o->max_new_tokens)) +
+           " tokens (prompt " + std::to_string(n) + " + " +
+           std::to_string(o->max_new_tokens) +
+           " new) exceeds the cache capacity (" + std::to_string(s->capacity) +
+           ")";
   }
+  return "";
+}
+
+dsrt_status generate(dsrt_session *s, const int32_t *prompt, int64_t n,
+                     const dsrt_generate_options *o, int32_t *outTokens,
+                     int64_t *outCount, float *outLogits, dsrt_stats *stats) {
   dsrt_model_info info;
   dsrt_model_info_get(s->model, &info);
   int64_t vocab = info.vocab_size;
-  if (s->position + n + o->max_new_tokens > s->capacity) {
-    setLastError("context of " +
-                 std::to_string(s->position + n + o->max_new_tokens) +
-                 " tokens (prompt " + std::to_string(n) + " + " +
-                 std::to_string(o->max_new_tokens) +
-                 " new) exceeds the cache capacity (" +
-                 std::to_string(s->capacity) + ")");
-    return DSRT_ERROR_ARGUMENT;
-  }
   std::vector<float> prefill(static_cast<size_t>(n * vocab));
   double t0 = now();
   if (dsrt_status st = dsrt_session_prefill(s, prompt, n, prefill.data()))
@@ -53,16 +80,18 @@ extern "C" dsrt_status dsrt_generate(dsrt_session *s, const int32_t *prompt,
   uint64_t rng = o->seed * 0x9E3779B97F4A7C15ULL + 1;
   double t1 = now();
   for (int64_t i = 0; i < o->max_new_tokens; ++i) {
-    int32_t next = o->force_tokens
-                       ? o->force_tokens[i]
-                       : dsrt_sample(last.data(), vocab, o->temperature,
-                                     o->top_p, &rng);
+    int32_t next =
+        o->force_tokens
+            ? o->force_tokens[i]
+            : dsrt_sample(last.data(), vocab, o->temperature, o->top_p, &rng);
     if (dsrt_status st = dsrt_session_decode(s, next, last.data()))
       return st;
     outTokens[i] = next;
     *outCount = i + 1;
     if (outLogits)
       std::copy(last.begin(), last.end(), outLogits + (n + i) * vocab);
+    // The eos token is fed (its row exists) and ends the run, so rows are
+    // always prompt + generated.
     if (!o->force_tokens && next == info.eos_token_id)
       break;
   }
@@ -78,7 +107,24 @@ extern "C" dsrt_status dsrt_generate(dsrt_session *s, const int32_t *prompt,
         decodeSeconds > 0 ? double(*outCount) / decodeSeconds : 0.0;
     stats->kv_cache_bytes_per_token = info.kv_cache_bytes_per_token;
     stats->weights_bytes = info.weights_bytes;
-    stats->peak_rss_bytes = int64_t(ru.ru_maxrss) * 1024;
+    stats->peak_rss_bytes = int64_t(ru.ru_maxrss) * 1024; // KiB on Linux
   }
   return DSRT_OK;
+}
+
+} // namespace
+
+extern "C" dsrt_status dsrt_generate(dsrt_session *s, const int32_t *prompt,
+                                     int64_t n, const dsrt_generate_options *o,
+                                     int32_t *outTokens, int64_t *outCount,
+                                     float *outLogits, dsrt_stats *stats) {
+  if (!s || !o || !outCount)
+    return fail(DSRT_ERROR_ARGUMENT, "dsrt_generate: NULL argument");
+  *outCount = 0;
+  std::string problem = checkOptions(s, prompt, n, o, outTokens);
+  if (!problem.empty())
+    return fail(DSRT_ERROR_ARGUMENT, problem);
+  return guarded("generating", [&] {
+    return generate(s, prompt, n, o, outTokens, outCount, outLogits, stats);
+  });
 }

@@ -1,48 +1,73 @@
-//===- Model.h - what a loaded artifact is ----------------------*- C++ -*-===//
+//===- Model.h - what a loaded artifact and a session are -------*- C++ -*-===//
+//
+// The opaque structs behind the C API. The generated code receives the
+// dsrt_model as its `ctx` pointer and hands it back to the runtime calls
+// (cpu/RuntimeCalls.cpp), which read the bound weights from it.
+//
+//===----------------------------------------------------------------------===//
 #ifndef DSRT_API_MODEL_H
 #define DSRT_API_MODEL_H
 
 #include "artifact/ArtifactFile.h"
+#include "artifact/NativeObject.h"
+#include "cpu/MemRef.h"
 #include "dsrt/dsrt.h"
-#include "weights/Checkpoint.h"
 
+#include <cstdlib>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
 namespace dsrt {
 
+/// One buffer the kernels ask for by index: f32, row-major, converted from
+/// the checkpoint once at load time.
 struct BoundWeight {
   std::vector<int64_t> shape;
   std::vector<float> data;
 };
 
-/// void entry(ctx, tokens, positions, cache, logits), memrefs by pointer.
-using EntryFn = void (*)(void *, void *, void *, void *, void *);
+/// The generated entry points (prefill, decode): memrefs by pointer, the
+/// cache [layers, capacity, width] updated in place, logits [n, vocab].
+using EntryFn = void (*)(void *ctx, MemRef<int32_t, 1> *tokens,
+                         MemRef<int32_t, 1> *positions, MemRef<float, 3> *cache,
+                         MemRef<float, 2> *logits);
 
-void setLastError(const std::string &message);
+struct EntryPoint {
+  EntryFn fn = nullptr;
+  int64_t maxTokens = -1; // -1: any number
+};
 
 } // namespace dsrt
 
 struct dsrt_model {
-  dsrt::ArtifactFile artifact;
-  std::string artifactPath;
-  std::unique_ptr<dsrt::Checkpoint> checkpoint;
+  std::string artifactPath, weightsDir;
+  dsrt::Manifest manifest;
   std::vector<dsrt::BoundWeight> weights;
-  void *library = nullptr;
-  dsrt::EntryFn prefill = nullptr;
-  dsrt::EntryFn decode = nullptr;
   int64_t weightsBytes = 0;
-  std::string routingTrace; // JSON records, comma separated, no brackets
-  mutable std::string routingTraceJson;
-  ~dsrt_model();
+  std::unique_ptr<dsrt::NativeObject> object;
+  dsrt::EntryPoint prefill, decode;
+
+  /// Records of artifacts built with --trace-routing, comma separated.
+  /// Sessions of one model may run on several threads.
+  std::mutex traceMutex;
+  std::string routingTrace;
+  std::string routingTraceJson; // what dsrt_model_routing_trace returned
+
+  /// Bytes of one cache element.
+  size_t cacheElementSize() const {
+    return manifest.cacheDtype == "bf16" ? 2 : 4;
+  }
 };
 
 struct dsrt_session {
   dsrt_model *model = nullptr;
   int64_t capacity = 0;
   int64_t position = 0;
-  std::vector<uint8_t> cache; // [layers, capacity, width] of cache_dtype
+  /// [layers, capacity, cache_width] of cache_dtype. calloc: pages are
+  /// only touched as the context grows.
+  std::unique_ptr<uint8_t, decltype(&std::free)> cache{nullptr, &std::free};
 };
 
 #endif // DSRT_API_MODEL_H

@@ -2,6 +2,8 @@
 #include "artifact/ArtifactFile.h"
 #include "support/JsonParser.h"
 
+#include <cerrno>
+#include <climits>
 #include <cstdio>
 #include <cstring>
 
@@ -100,8 +102,17 @@ bool dsrt::parseManifest(const std::string &text, Manifest &m,
       !getInt(*model, "bos_token_id", m.bosTokenId, error, true) ||
       !getInt(*model, "eos_token_id", m.eosTokenId, error, true))
     return false;
+  // Each size fits in 31 bits (token ids and positions are i32), so the
+  // sums and products below cannot overflow.
+  for (int64_t v : {m.vocabSize, m.numLayers, m.kvLoraRank, m.ropeDim,
+                    m.cacheWidth, m.maxPositions})
+    if (v < 0 || v > INT32_MAX) {
+      error = "manifest model sizes are inconsistent (out of range)";
+      return false;
+    }
   if (m.vocabSize <= 0 || m.numLayers <= 0 || m.cacheWidth <= 0 ||
-      m.cacheWidth != m.kvLoraRank + m.ropeDim) {
+      m.maxPositions <= 0 || m.cacheWidth != m.kvLoraRank + m.ropeDim ||
+      m.numLayers * m.cacheWidth > (int64_t(1) << 40)) {
     error = "manifest model sizes are inconsistent";
     return false;
   }
@@ -117,11 +128,22 @@ bool dsrt::parseManifest(const std::string &text, Manifest &m,
   for (const char *name : {"prefill", "decode"}) {
     const json::Value *e = entries->get(name);
     std::string symbol;
-    if (!e || !getString(*e, "symbol", symbol, error)) {
+    if (!e || e->kind != json::Value::Object ||
+        !getString(*e, "symbol", symbol, error)) {
       error = std::string("manifest entry point '") + name + "' is missing";
       return false;
     }
+    // Absent or null: the entry point takes any number of tokens.
+    int64_t maxTokens = -1;
+    if (e->get("max_tokens") &&
+        (!getInt(*e, "max_tokens", maxTokens, error, true) || maxTokens == 0 ||
+         maxTokens < -1)) {
+      error = std::string("manifest entry point '") + name +
+              "': max_tokens must be a positive integer or null";
+      return false;
+    }
     m.entrySymbols[name] = symbol;
+    m.entryMaxTokens[name] = maxTokens;
   }
   const json::Value *bindings = root.get("bindings");
   const json::Value *weights = root.get("weights");
@@ -155,11 +177,17 @@ bool dsrt::parseManifest(const std::string &text, Manifest &m,
     }
     // Members fill the buffer one after the other: a stack of experts
     // ([N, ...], one per member) or packed projections ([2F, D]).
+    // Bounded so no later size computation overflows (2^48 floats is far
+    // past any memory).
     int64_t elements = 1;
     for (int64_t d : bd.shape)
-      elements *= d;
-    if (bd.shape.empty() ||
-        elements % int64_t(bd.members.size()) != 0 ||
+      if (__builtin_mul_overflow(elements, d, &elements) ||
+          elements > (int64_t(1) << 48)) {
+        error = "manifest binding " + std::to_string(index) +
+                ": shape is too large";
+        return false;
+      }
+    if (bd.shape.empty() || elements % int64_t(bd.members.size()) != 0 ||
         bd.shape[0] % int64_t(bd.members.size()) != 0) {
       error = "manifest binding " + std::to_string(index) +
               ": leading dimension must split evenly among its " +
@@ -194,8 +222,12 @@ bool dsrt::readArtifact(const std::string &path, ArtifactFile &out,
   size_t n;
   while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
     bytes.append(buf, n);
+  int readErrno = ferror(f) ? errno : 0; // EISDIR for a directory
   fclose(f);
-  if (bytes.size() < 40 || bytes.compare(0, 8, "DSARTIFA") != 0)
+  if (readErrno)
+    return fail(std::string("cannot read: ") + std::strerror(readErrno));
+  if (bytes.size() < kArtifactHeaderSize ||
+      bytes.compare(0, 8, "DSARTIFA") != 0)
     return fail("not a ds artifact (bad magic)");
   auto u32 = [&](size_t at) {
     uint32_t v;
@@ -212,19 +244,28 @@ bool dsrt::readArtifact(const std::string &path, ArtifactFile &out,
     return fail("artifact format version " + std::to_string(version) +
                 ", this runtime reads " +
                 std::to_string(kArtifactFormatVersion));
+  // Version 1 defines no flags: a set bit means a writer this reader does
+  // not understand.
+  if (uint32_t flags = u32(12))
+    return fail("artifact flags " + std::to_string(flags) +
+                " are unknown to this runtime (format version 1 has none)");
   uint64_t msize = u64(16), osize = u64(24), checksum = u64(32);
-  if (msize > bytes.size() || osize > bytes.size() ||
-      40 + msize + osize != bytes.size())
-    return fail("truncated or padded: header announces " +
-                std::to_string(40 + msize + osize) + " bytes, file has " +
-                std::to_string(bytes.size()));
-  uint64_t h = fnv1a64(14695981039346656037ULL, bytes.data() + 40,
+  uint64_t total;
+  bool overflow = __builtin_add_overflow(msize, osize, &total) ||
+                  __builtin_add_overflow(total, kArtifactHeaderSize, &total);
+  if (overflow || total != bytes.size())
+    return fail(
+        "truncated or padded: header announces " +
+        (overflow ? std::string("more than 2^64") : std::to_string(total)) +
+        " bytes, file has " + std::to_string(bytes.size()));
+  uint64_t h = fnv1a64(kFnvOffsetBasis, bytes.data() + kArtifactHeaderSize,
                        msize + osize);
   if (h != checksum)
     return fail("corrupted (checksum mismatch)");
   std::string perr;
-  if (!parseManifest(bytes.substr(40, msize), out.manifest, perr))
+  if (!parseManifest(bytes.substr(kArtifactHeaderSize, msize), out.manifest,
+                     perr))
     return fail(perr);
-  out.object = bytes.substr(40 + msize);
+  out.object = bytes.substr(kArtifactHeaderSize + msize);
   return true;
 }

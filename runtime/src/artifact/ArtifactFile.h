@@ -15,6 +15,9 @@
 namespace dsrt {
 
 constexpr uint32_t kArtifactFormatVersion = 1;
+/// magic, version, flags, manifest size, object size, checksum.
+constexpr size_t kArtifactHeaderSize = 40;
+constexpr uint64_t kFnvOffsetBasis = 14695981039346656037ULL;
 
 struct Binding {
   std::vector<int64_t> shape;
@@ -33,6 +36,8 @@ struct Manifest {
   int64_t vocabSize = 0, numLayers = 0, kvLoraRank = 0, ropeDim = 0,
           cacheWidth = 0, maxPositions = 0, bosTokenId = -1, eosTokenId = -1;
   std::map<std::string, std::string> entrySymbols; // prefill, decode
+  /// Most tokens one call of the entry point takes; -1 when unbounded.
+  std::map<std::string, int64_t> entryMaxTokens;
   std::vector<Binding> bindings;
   std::vector<RequiredTensor> weights;
 };

@@ -1,0 +1,125 @@
+//===- Session.cpp - the C API: sessions, prefill and decode --------------===//
+#include "api/Error.h"
+#include "api/Model.h"
+#include "api/Validation.h"
+#include "cpu/MemRef.h"
+
+#include <algorithm>
+#include <climits>
+
+using namespace dsrt;
+
+extern "C" dsrt_status dsrt_session_create(dsrt_model *model, int64_t capacity,
+                                           dsrt_session **out) {
+  if (!out)
+    return fail(DSRT_ERROR_ARGUMENT, "dsrt_session_create: out is NULL");
+  *out = nullptr;
+  if (!model)
+    return fail(DSRT_ERROR_ARGUMENT, "dsrt_session_create: NULL model");
+  if (capacity <= 0)
+    return fail(DSRT_ERROR_ARGUMENT, "cache capacity must be positive, got " +
+                                         std::to_string(capacity));
+  // Positions reach the kernels as i32.
+  if (capacity > INT32_MAX)
+    return fail(DSRT_ERROR_ARGUMENT,
+                "cache capacity " + std::to_string(capacity) +
+                    " exceeds the largest position (2^31 - 1)");
+  const Manifest &m = model->manifest;
+  int64_t perToken =
+      m.numLayers * m.cacheWidth * int64_t(model->cacheElementSize());
+  if (capacity > INT64_MAX / perToken)
+    return fail(DSRT_ERROR_OUT_OF_MEMORY, "a cache of " +
+                                              std::to_string(capacity) +
+                                              " tokens does not fit in memory");
+  return guarded("creating a session", [&] {
+    auto s = std::make_unique<dsrt_session>();
+    s->model = model;
+    s->capacity = capacity;
+    s->cache.reset(static_cast<uint8_t *>(
+        std::calloc(size_t(capacity), size_t(perToken))));
+    if (!s->cache)
+      return fail(DSRT_ERROR_OUT_OF_MEMORY,
+                  "cannot allocate " + std::to_string(capacity * perToken) +
+                      " bytes for a cache of " + std::to_string(capacity) +
+                      " tokens");
+    *out = s.release();
+    return DSRT_OK;
+  });
+}
+
+extern "C" void dsrt_session_free(dsrt_session *s) { delete s; }
+
+extern "C" int64_t dsrt_session_position(const dsrt_session *s) {
+  return s ? s->position : -1;
+}
+
+// The cache is not cleared: the kernels never read past the position.
+extern "C" void dsrt_session_reset(dsrt_session *s) {
+  if (s)
+    s->position = 0;
+}
+
+namespace {
+
+/// One call of `entry` on tokens [0, n) at the session's position.
+void call(dsrt_session *s, const EntryPoint &entry, const int32_t *tokens,
+          int64_t n, float *logits) {
+  const Manifest &m = s->model->manifest;
+  std::vector<int32_t> positions(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i)
+    positions[size_t(i)] = int32_t(s->position + i);
+  auto tok = makeMemRef<int32_t, 1>(const_cast<int32_t *>(tokens), &n);
+  auto pos = makeMemRef<int32_t, 1>(positions.data(), &n);
+  int64_t cacheShape[3] = {m.numLayers, s->capacity, m.cacheWidth};
+  // The descriptor layout does not depend on the element type: a bf16
+  // cache travels as a float descriptor and only the kernels read it.
+  auto cache = makeMemRef<float, 3>(reinterpret_cast<float *>(s->cache.get()),
+                                    cacheShape);
+  int64_t logitsShape[2] = {n, m.vocabSize};
+  auto out = makeMemRef<float, 2>(logits, logitsShape);
+  entry.fn(s->model, &tok, &pos, &cache, &out);
+  s->position += n;
+}
+
+/// Validates, then runs `n` tokens through the decode entry (one token) or
+/// the prefill entry (in chunks when the artifact bounds its size).
+dsrt_status run(dsrt_session *s, const int32_t *tokens, int64_t n,
+                float *logits) {
+  if (!s)
+    return fail(DSRT_ERROR_ARGUMENT, "NULL session");
+  const Manifest &m = s->model->manifest;
+  std::string problem = checkTokens(tokens, n, m.vocabSize);
+  if (problem.empty())
+    problem = checkContext(s->position, n, s->capacity);
+  if (problem.empty() && !logits)
+    problem = "no logits buffer given";
+  if (!problem.empty())
+    return fail(DSRT_ERROR_ARGUMENT, problem);
+  return guarded("running the model", [&] {
+    if (n == 1) {
+      call(s, s->model->decode, tokens, 1, logits);
+      return DSRT_OK;
+    }
+    int64_t chunk =
+        s->model->prefill.maxTokens > 0 ? s->model->prefill.maxTokens : n;
+    for (int64_t done = 0; done < n; done += chunk) {
+      int64_t len = std::min(chunk, n - done);
+      call(s, s->model->prefill, tokens + done, len,
+           logits + done * m.vocabSize);
+    }
+    return DSRT_OK;
+  });
+}
+
+} // namespace
+
+extern "C" dsrt_status dsrt_session_prefill(dsrt_session *s,
+                                            const int32_t *tokens, int64_t n,
+                                            float *logits) {
+  return run(s, tokens, n, logits);
+}
+
+extern "C" dsrt_status dsrt_session_decode(dsrt_session *s, int32_t token,
+                                           float *logits) {
+  return run(s, &token, 1, logits);
+}
