@@ -29,6 +29,9 @@ int main(int argc, char **argv) {
       lookup<decltype(&dsrt_session_create)>(lib, "dsrt_session_create");
   auto decode =
       lookup<decltype(&dsrt_session_decode)>(lib, "dsrt_session_decode");
+  auto freeSession =
+      lookup<decltype(&dsrt_session_free)>(lib, "dsrt_session_free");
+  auto freeModel = lookup<decltype(&dsrt_model_free)>(lib, "dsrt_model_free");
   dsrt_model *model = nullptr;
   dsrt_session *session = nullptr;
   float row[12];
@@ -39,5 +42,8 @@ int main(int argc, char **argv) {
     return 1;
   }
   std::printf("column 2 = %g\n", row[2]);
+  // Freed so that LeakSanitizer (make test-asan) sees a clean exit.
+  freeSession(session);
+  freeModel(model);
   return 0;
 }
