@@ -10,7 +10,15 @@
 #include "ds/Target/Artifact.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/IR/Diagnostics.h"
+#include "mlir/InitAllExtensions.h"
+#include "mlir/Pass/PassRegistry.h"
+#include "mlir/Target/LLVM/NVVM/Target.h"
+#include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
+#include "mlir/Target/LLVMIR/Dialect/GPU/GPUToLLVMIRTranslation.h"
+#include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
+#include "mlir/Target/LLVMIR/Dialect/NVVM/NVVMToLLVMIRTranslation.h"
 #include "mlir/IR/Verifier.h"
 #include "mlir/Parser/Parser.h"
 #include "mlir/Support/FileUtilities.h"
@@ -28,6 +36,16 @@ using namespace mlir::ds;
 void mlir::ds::prepareContext(MLIRContext &ctx) {
   DialectRegistry registry;
   registerAllDialects(registry);
+  // The CUDA path: ConvertToLLVM interfaces for gpu-to-llvm, the NVVM
+  // target (serialisation; without it Debian's assert-free libMLIR
+  // segfaults), and the translations that embed device binaries.
+  mlir::registerAllExtensions(registry);
+  NVVM::registerNVVMTargetInterfaceExternalModels(registry);
+  gpu::registerOffloadingLLVMTranslationInterfaceExternalModels(registry);
+  registerBuiltinDialectTranslation(registry);
+  registerLLVMDialectTranslation(registry);
+  registerGPUDialectTranslation(registry);
+  registerNVVMDialectTranslation(registry);
   ctx.appendDialectRegistry(registry);
   ctx.loadAllAvailableDialects();
 }
@@ -145,12 +163,33 @@ OwningOpRef<ModuleOp> parseMlir(MLIRContext &ctx, const std::string &path,
   return module;
 }
 
+/// The nvvm stage's gpu.modules through ptxas-free serialisation (PTX text),
+/// each printed under a header naming its module.
+bool emitPTX(MLIRContext &ctx, ModuleOp module, const PipelineOptions &opts,
+             std::string &out, std::vector<std::string> &errors) {
+  OwningOpRef<ModuleOp> copy = module.clone();
+  PassManager pm(&ctx);
+  addGpuBinaryPass(pm, opts, "isa");
+  if (failed(pm.run(*copy)))
+    return false;
+  llvm::raw_string_ostream os(out);
+  copy->walk([&](gpu::BinaryOp bin) {
+    for (Attribute a : bin.getObjects()) {
+      auto obj = cast<gpu::ObjectAttr>(a);
+      os << "// ---- gpu.module @" << bin.getName() << " ("
+         << obj.getTarget() << ")\n"
+         << obj.getObject().getValue() << "\n";
+    }
+  });
+  return true;
+}
+
 } // namespace
 
 bool mlir::ds::compile(const CompileOptions &o, const CompileHooks &hooks,
                        std::vector<std::string> &errors,
                        std::string *emitted) {
-  std::vector<std::string> stageNames = getStageNames();
+  std::vector<std::string> stageNames = getStageNames(o.target);
   auto fail = [&](const std::string &msg) {
     errors.push_back(msg);
     return false;
@@ -163,11 +202,21 @@ bool mlir::ds::compile(const CompileOptions &o, const CompileHooks &hooks,
                 o.mlaForm + "'");
   if (o.dtype != "f32" && o.dtype != "bf16")
     return fail("--dtype: expected f32 or bf16, got '" + o.dtype + "'");
-  if (o.target == "cuda")
-    return fail("--target cuda: the GPU backend is not available in this "
-                "build yet");
-  if (o.target != "cpu")
+  if (o.target != "cpu" && o.target != "cuda")
     return fail("--target: expected cpu or cuda, got '" + o.target + "'");
+  if (o.target == "cuda") {
+    // ptxas of CUDA 13 knows sm_75 and later; MLIR's default (sm_50) fails.
+    StringRef arch(o.gpuArch);
+    unsigned sm = 0;
+    if (!arch.consume_front("sm_") || arch.getAsInteger(10, sm) || sm < 75)
+      return fail("--gpu-arch: expected sm_75 or later (sm_80 A100, sm_90 "
+                  "H100/H200), got '" + o.gpuArch + "'");
+    std::string ptxas = o.cudaPath + "/bin/ptxas";
+    if (o.emit.empty() || o.emit == "ptx")
+      if (!llvm::sys::fs::can_execute(ptxas))
+        return fail("--target cuda: no ptxas at '" + ptxas +
+                    "' (install the CUDA toolkit or pass --cuda-path)");
+  }
   if (o.emit.empty() && (o.output.empty() || o.output == "-"))
     return fail("-o FILE is required to write an artifact (or pass "
                 "--emit=<stage>)");
@@ -195,6 +244,8 @@ bool mlir::ds::compile(const CompileOptions &o, const CompileHooks &hooks,
   // What the manifest needs from the model level, before it is lowered.
   ManifestInputs manifest;
   manifest.target = o.target;
+  if (o.target == "cuda")
+    manifest.gpuArch = o.gpuArch;
   manifest.dtype = o.dtype;
   manifest.weights = collectRequiredWeights(*module);
   LatentCacheType cacheType;
@@ -219,6 +270,8 @@ bool mlir::ds::compile(const CompileOptions &o, const CompileHooks &hooks,
   pipeline.traceRouting = o.traceRouting;
   pipeline.mlaForm = o.mlaForm;
   pipeline.explain = o.explain;
+  pipeline.gpuArch = o.gpuArch;
+  pipeline.cudaPath = o.cudaPath;
   int index = 0;
   for (const Stage &stage : getPipelineStages(pipeline)) {
     ++index;
@@ -243,6 +296,14 @@ bool mlir::ds::compile(const CompileOptions &o, const CompileHooks &hooks,
     if (o.emit == stage.name) {
       if (emitted)
         *emitted = printModule(*module);
+      return true;
+    }
+    if (o.emit == "ptx" && stage.name == "nvvm") {
+      std::string ptx;
+      if (!emitPTX(ctx, *module, pipeline, ptx, errors))
+        return fail("cannot produce PTX for '" + o.input + "'");
+      if (emitted)
+        *emitted = ptx;
       return true;
     }
   }

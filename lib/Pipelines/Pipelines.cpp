@@ -13,13 +13,75 @@
 #include "mlir/Conversion/SCFToControlFlow/SCFToControlFlow.h"
 #include "mlir/Dialect/MemRef/Transforms/Passes.h"
 #include "mlir/Pass/PassRegistry.h"
+#include "mlir/Conversion/GPUCommon/GPUCommonPass.h"
+#include "mlir/Conversion/GPUToNVVM/GPUToNVVMPass.h"
+#include "mlir/Conversion/VectorToSCF/VectorToSCF.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/GPU/Transforms/Passes.h"
 #include "mlir/Transforms/Passes.h"
 
 using namespace mlir;
 using namespace mlir::ds;
 
-std::vector<Stage> mlir::ds::getPipelineStages(const PipelineOptions &opts) {
+namespace {
+
+std::vector<Stage> cudaStages(const PipelineOptions &opts) {
   return {
+      {"gpu", "each parallel loop nest a gpu.launch (split-KV decode "
+              "attention), device buffers, kernels outlined to gpu.module",
+       [opts](OpPassManager &pm) {
+         DSMapKernelsToGPUPassOptions map;
+         map.blockSize = opts.gpuBlockSize;
+         pm.addPass(createDSMapKernelsToGPUPass(map));
+         pm.addPass(createGpuKernelOutliningPass());
+         pm.addPass(createCanonicalizerPass());
+         pm.addPass(createCSEPass());
+       }},
+      {"nvvm", "device code in the NVVM/LLVM dialects, target " + opts.gpuArch,
+       [opts](OpPassManager &pm) {
+         GpuNVVMAttachTargetOptions target;
+         target.chip = opts.gpuArch;
+         target.optLevel = 3;
+         pm.addPass(createGpuNVVMAttachTarget(target));
+         OpPassManager &dev = pm.nest<gpu::GPUModuleOp>();
+         dev.addPass(createConvertVectorToSCFPass());
+         dev.addPass(createSCFToControlFlowPass());
+         dev.addPass(createConvertGpuOpsToNVVMOps());
+         dev.addPass(createCanonicalizerPass());
+         dev.addPass(createCSEPass());
+         dev.addPass(createReconcileUnrealizedCastsPass());
+       }},
+      {"llvm", "host code in the LLVM dialect calling the mgpu* runtime ABI; "
+               "device code serialised with ptxas",
+       [opts](OpPassManager &pm) {
+         pm.addPass(createSCFToControlFlowPass());
+         pm.addPass(memref::createExpandStridedMetadataPass());
+         pm.addPass(createGpuToLLVMConversionPass());
+         pm.addPass(createFinalizeMemRefToLLVMConversionPass());
+         pm.addPass(createConvertMathToLLVMPass());
+         pm.addPass(createArithToLLVMConversionPass());
+         pm.addPass(createConvertIndexToLLVMPass());
+         pm.addPass(createConvertFuncToLLVMPass());
+         pm.addPass(createConvertControlFlowToLLVMPass());
+         pm.addPass(createReconcileUnrealizedCastsPass());
+         addGpuBinaryPass(pm, opts, "fatbin");
+       }},
+  };
+}
+
+} // namespace
+
+void mlir::ds::addGpuBinaryPass(OpPassManager &pm, const PipelineOptions &opts,
+                                const std::string &format) {
+  GpuModuleToBinaryPassOptions bin;
+  bin.toolkitPath = opts.cudaPath;
+  bin.compilationTarget = format;
+  pm.addPass(createGpuModuleToBinaryPass(bin));
+}
+
+
+std::vector<Stage> mlir::ds::getPipelineStages(const PipelineOptions &opts) {
+  std::vector<Stage> stages = {
       {"absorbed", "MLA rewritten: attention over the latent cache (absorbed) "
                    "or with per-head K/V inside the kernel (naive), by cost",
        [opts](OpPassManager &pm) {
@@ -48,6 +110,13 @@ std::vector<Stage> mlir::ds::getPipelineStages(const PipelineOptions &opts) {
          pm.addPass(createCanonicalizerPass());
          pm.addPass(createCSEPass());
        }},
+  };
+  if (opts.target == "cuda") {
+    for (Stage &s : cudaStages(opts))
+      stages.push_back(std::move(s));
+    return stages;
+  }
+  stages.push_back(
       {"llvm", "the LLVM dialect, ready for translation",
        [](OpPassManager &pm) {
          pm.addPass(createSCFToControlFlowPass());
@@ -59,14 +128,19 @@ std::vector<Stage> mlir::ds::getPipelineStages(const PipelineOptions &opts) {
          pm.addPass(createConvertFuncToLLVMPass());
          pm.addPass(createConvertControlFlowToLLVMPass());
          pm.addPass(createReconcileUnrealizedCastsPass());
-       }},
-  };
+       }});
+  return stages;
 }
 
-std::vector<std::string> mlir::ds::getStageNames() {
+std::vector<std::string> mlir::ds::getStageNames(const std::string &target) {
   std::vector<std::string> names{"ds"};
-  for (const Stage &s : getPipelineStages({}))
+  PipelineOptions opts;
+  opts.target = target;
+  for (const Stage &s : getPipelineStages(opts)) {
     names.push_back(s.name);
+    if (s.name == "nvvm")
+      names.push_back("ptx");
+  }
   return names;
 }
 
@@ -75,6 +149,15 @@ void mlir::ds::registerPipelines() {
       "ds-cpu-pipeline", "every ds stage from the model level to LLVM (CPU)",
       [](OpPassManager &pm) {
         for (const Stage &s : getPipelineStages({}))
+          s.build(pm);
+      });
+  PassPipelineRegistration<>(
+      "ds-cuda-pipeline",
+      "every ds stage from the model level to host LLVM + fatbin (sm_90)",
+      [](OpPassManager &pm) {
+        PipelineOptions opts;
+        opts.target = "cuda";
+        for (const Stage &s : getPipelineStages(opts))
           s.build(pm);
       });
 }

@@ -82,6 +82,8 @@ std::string mlir::ds::buildManifest(ModuleOp m, const ManifestInputs &in,
   llvm::json::Object manifest{
       {"format_version", int64_t(kArtifactFormatVersion)},
       {"target", in.target},
+      {"gpu_arch", in.gpuArch.empty() ? llvm::json::Value(nullptr)
+                                      : llvm::json::Value(in.gpuArch)},
       {"dtype", in.dtype},
       {"model",
        llvm::json::Object{
@@ -156,8 +158,12 @@ bool mlir::ds::emitSharedObject(ModuleOp module, std::string &object,
   llvm::SubtargetFeatures features;
   for (const auto &f : llvm::sys::getHostCPUFeatures())
     features.AddFeature(f.first(), f.second);
+  // The CUDA path's device binaries are loaded by global constructors;
+  // glibc runs .init_array only (LLVM's default here is the legacy .ctors).
+  llvm::TargetOptions targetOptions;
+  targetOptions.UseInitArray = true;
   std::unique_ptr<llvm::TargetMachine> tm(target->createTargetMachine(
-      triple, llvm::sys::getHostCPUName(), features.getString(), {},
+      triple, llvm::sys::getHostCPUName(), features.getString(), targetOptions,
       llvm::Reloc::PIC_, std::nullopt, llvm::CodeGenOptLevel::Aggressive));
   if (!tm) {
     error = "cannot create a target machine for " + triple.str();

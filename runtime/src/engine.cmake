@@ -5,6 +5,10 @@ target_sources(dsrt PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/artifact/NativeObject.cpp
   ${CMAKE_CURRENT_LIST_DIR}/cpu/Gemm.cpp
   ${CMAKE_CURRENT_LIST_DIR}/cpu/RuntimeCalls.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/cuda/CudaApi.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/cuda/Device.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/cuda/Gemm.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/cuda/MgpuAbi.cpp
   ${CMAKE_CURRENT_LIST_DIR}/api/Error.cpp
   ${CMAKE_CURRENT_LIST_DIR}/api/Validation.cpp
   ${CMAKE_CURRENT_LIST_DIR}/api/Model.cpp

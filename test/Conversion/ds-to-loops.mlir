@@ -22,12 +22,12 @@
 // CHECK: memref.dealloc %[[H]]
 // CHECK: return
 // Kernels are private functions, kept out of line, shared by identical uses.
-// CHECK: func.func private @[[EMB]](%{{.+}}: memref<64x32xf32>, %{{.+}}: memref<?xi32>, %{{.+}}: memref<?x32xf32>) attributes {passthrough = ["noinline"]}
+// CHECK: func.func private @[[EMB]](%{{.+}}: memref<64x32xf32>, %{{.+}}: memref<?xi32>, %{{.+}}: memref<?x32xf32>) attributes {ds.kernel = "embedding", passthrough = ["noinline"]}
 // CHECK: scf.parallel
 // CHECK: memref.load
 // CHECK: func.func private @[[NORM]](
 // CHECK: math.rsqrt
-// CHECK-NOT: ds.
+// CHECK-NOT: {{= ds\.}}
 func.func @prefill(%tok: tensor<?xi32>, %pos: tensor<?xi32>,
                    %c: !ds.latent_cache<num_layers = 2, width = 20, element_type = f32>)
     -> (tensor<?x64xf32>, !ds.latent_cache<num_layers = 2, width = 20, element_type = f32>) {

@@ -15,6 +15,8 @@
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Support/Timing.h"
 #include "llvm/Support/CommandLine.h"
+
+#include <cstdlib>
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/InitLLVM.h"
@@ -34,7 +36,8 @@ cl::opt<std::string> outputPath("o", cl::desc("output file ('-' for stdout)"),
 cl::opt<std::string> emitStage(
     "emit",
     cl::desc("stop after this stage and print its IR: ds, absorbed, "
-             "dispatched, kernels, loops, llvm (default: write an artifact)"),
+             "dispatched, kernels, loops, llvm; with --target cuda: gpu, "
+             "nvvm, ptx before llvm (default: write an artifact)"),
     cl::init(""));
 cl::opt<std::string> dumpIrDir(
     "dump-ir-dir", cl::desc("write the IR after each stage to DIR/NN-stage.mlir"),
@@ -42,6 +45,18 @@ cl::opt<std::string> dumpIrDir(
 cl::opt<std::string> dtype("dtype", cl::desc("latent cache dtype: f32 | bf16"),
                            cl::init("f32"));
 cl::opt<std::string> target("target", cl::desc("cpu | cuda"), cl::init("cpu"));
+cl::opt<std::string> gpuArch("gpu-arch",
+                             cl::desc("cuda: GPU architecture (sm_80, sm_90)"),
+                             cl::init("sm_90"));
+static std::string defaultCudaPath() {
+  const char *home = std::getenv("CUDA_HOME");
+  return home && *home ? home : "/usr/local/cuda";
+}
+cl::opt<std::string>
+    cudaPath("cuda-path",
+             cl::desc("cuda: toolkit directory (ptxas, fatbinary, libdevice); "
+                      "default $CUDA_HOME or /usr/local/cuda"),
+             cl::init(defaultCudaPath()));
 cl::opt<bool> noWeightCheck(
     "no-weight-check",
     cl::desc("do not check the checkpoint's safetensors against the model"));
@@ -111,6 +126,8 @@ int main(int argc, char **argv) {
   options.emit = emitStage;
   options.dtype = dtype;
   options.target = target;
+  options.gpuArch = gpuArch;
+  options.cudaPath = cudaPath;
   options.checkWeights = !noWeightCheck;
   options.traceRouting = traceRouting;
   options.mlaForm = mlaForm;

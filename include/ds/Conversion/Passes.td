@@ -26,4 +26,35 @@ def ConvertDSToLoopsPass : Pass<"convert-ds-to-loops", "::mlir::ModuleOp"> {
                            "::mlir::func::FuncDialect", "::mlir::LLVM::LLVMDialect"];
 }
 
+def DSMapKernelsToGPUPass : Pass<"ds-map-kernels-to-gpu", "::mlir::ModuleOp"> {
+  let summary = "run the loop nests of convert-ds-to-loops as GPU launches";
+  let description = [{
+    The CUDA path's mapping step, after convert-ds-to-loops. In every kernel
+    function (`ds.kernel`) each top-level `scf.parallel` becomes a
+    `gpu.launch`: its iteration space is linearised over blocks of
+    `block-size` threads (one iteration per thread, a bounds check in the
+    last block, no launch for an empty space). Other top-level code that
+    touches memory (the sequential counting sort of the MoE permutation, a
+    bound read from the positions) runs as a one-thread launch; scalar
+    results the host needs come back through a device buffer and
+    `gpu.memcpy`. `ds.latent_attention` kernels are replaced by a split-KV
+    kernel (see SplitKVAttention.cpp) when `split-kv` is on.
+
+    Buffers are device memory: `memref.alloc`/`dealloc` outside launches
+    become `gpu.alloc`/`gpu.dealloc` (the runtime serves them from a
+    per-session arena, so a decode step makes no driver allocation).
+    Runtime calls (GEMMs, weight bindings) stay host calls; the CUDA
+    runtime gives them device pointers.
+  }];
+  let options = [
+    Option<"blockSize", "block-size", "int64_t", /*default=*/"256",
+           "threads per block of the generic mapping">,
+    Option<"splitKV", "split-kv", "bool", /*default=*/"true",
+           "lower decode attention with the split-KV kernel">
+  ];
+  let dependentDialects = ["::mlir::gpu::GPUDialect", "::mlir::scf::SCFDialect",
+                           "::mlir::memref::MemRefDialect",
+                           "::mlir::arith::ArithDialect"];
+}
+
 #endif // DS_CONVERSION_PASSES_TD

@@ -24,6 +24,8 @@ struct CompileOptions {
   std::string emit;       // stop after this stage ("" = artifact)
   std::string dtype = "f32";
   std::string target = "cpu";
+  std::string gpuArch = "sm_90";            // cuda: ptxas chip
+  std::string cudaPath = "/usr/local/cuda"; // cuda: toolkit (ptxas, libdevice)
   bool checkWeights = true;
   bool traceRouting = false;
   std::string mlaForm = "auto"; // auto | absorbed | naive

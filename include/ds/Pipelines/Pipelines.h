@@ -21,6 +21,10 @@ struct PipelineOptions {
   bool traceRouting = false;   // see convert-ds-to-loops
   std::string mlaForm = "auto"; // see ds-absorb-mla
   bool explain = false;         // remarks with the compiler's choices
+  // CUDA only.
+  std::string gpuArch = "sm_90";         // ptxas chip (sm_80, sm_90, ...)
+  std::string cudaPath = "/usr/local/cuda"; // ptxas, fatbinary, libdevice
+  int64_t gpuBlockSize = 256;            // see ds-map-kernels-to-gpu
 };
 
 struct Stage {
@@ -29,14 +33,23 @@ struct Stage {
   std::function<void(OpPassManager &)> build;
 };
 
-/// The stages after import ("ds"), in order:
-/// absorbed, dispatched, kernels, loops, llvm.
+/// The stages after import ("ds"), in order: absorbed, dispatched, kernels,
+/// loops, then llvm (cpu) or gpu, nvvm, llvm (cuda). On cuda the llvm stage
+/// ends by serialising each gpu.module to a fatbin (cubin + PTX) with the
+/// toolkit's ptxas.
 std::vector<Stage> getPipelineStages(const PipelineOptions &options);
 
-/// Every stage name, "ds" first, for messages.
-std::vector<std::string> getStageNames();
+/// Every stage name of `target`, "ds" first, for messages; on cuda "ptx"
+/// (the device code as PTX text, printed by the driver) follows nvvm.
+std::vector<std::string> getStageNames(const std::string &target = "cpu");
 
-/// Registers `ds-cpu-pipeline` (all stages) with ds-opt.
+/// Adds the pass that turns the nvvm stage's gpu.modules into PTX
+/// (format "isa") or a fatbin, for --emit=ptx and the artifact.
+void addGpuBinaryPass(OpPassManager &pm, const PipelineOptions &options,
+                      const std::string &format);
+
+/// Registers `ds-cpu-pipeline` and `ds-cuda-pipeline` (all stages) with
+/// ds-opt.
 void registerPipelines();
 
 } // namespace mlir::ds

@@ -28,6 +28,7 @@ constexpr uint32_t kArtifactFormatVersion = 1;
 
 struct ManifestInputs {
   std::string target = "cpu";
+  std::string gpuArch; // cuda: the chip the device code was built for
   std::string dtype = "f32";
   std::vector<RequiredWeight> weights; // from the model-level IR
   std::vector<std::string> entryPoints; // prefill, decode

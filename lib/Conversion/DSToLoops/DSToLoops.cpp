@@ -324,12 +324,15 @@ LogicalResult FunctionLowering::lowerOp(Operation *op) {
     Value ql = get(at.getQLatent());
     Value out = alloc(at.getResult(), {k->dim(ql, 0)});
     double scale = at.getScale().convertToDouble();
-    k->outline("latent_attention", std::to_string(scale),
-               {ql, get(at.getQRope()), get(at.getCache()),
-                get(at.getPositions()), out, k->cIdx(at.getLayer())},
-               [&](ValueRange a) {
-                 k->latentAttention(a[0], a[1], a[2], a[3], a[4], a[5], scale);
-               });
+    func::FuncOp kernel = k->outline(
+        "latent_attention", std::to_string(scale),
+        {ql, get(at.getQRope()), get(at.getCache()), get(at.getPositions()),
+         out, k->cIdx(at.getLayer())},
+        [&](ValueRange a) {
+          k->latentAttention(a[0], a[1], a[2], a[3], a[4], a[5], scale);
+        });
+    // The GPU path rebuilds this kernel (split-KV) and needs the scale.
+    kernel->setAttr("ds.scale", at.getScaleAttr());
     return result(out);
   }
   if (auto na = dyn_cast<NaiveAttentionOp>(op)) {

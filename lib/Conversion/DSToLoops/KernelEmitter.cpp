@@ -132,8 +132,9 @@ func::FuncOp KernelEmitter::runtimeFunction(StringRef name, TypeRange args,
   return fn;
 }
 
-void KernelEmitter::outline(StringRef kind, StringRef key, ValueRange operands,
-                            function_ref<void(ValueRange)> body) {
+func::FuncOp KernelEmitter::outline(StringRef kind, StringRef key,
+                                    ValueRange operands,
+                                    function_ref<void(ValueRange)> body) {
   std::string sig;
   llvm::raw_string_ostream os(sig);
   os << kind << "|" << key;
@@ -151,12 +152,15 @@ void KernelEmitter::outline(StringRef kind, StringRef key, ValueRange operands,
     fn.setPrivate();
     // Kept as a call: inlining would rebuild the giant entry point.
     fn->setAttr("passthrough", b.getArrayAttr({b.getStringAttr("noinline")}));
+    // The GPU path (ds-map-kernels-to-gpu) finds kernels by this tag.
+    fn->setAttr("ds.kernel", b.getStringAttr(kind));
     Block *entry = fn.addEntryBlock();
     b.setInsertionPointToStart(entry);
     body(entry->getArguments());
     func::ReturnOp::create(b, loc);
   }
   func::CallOp::create(b, loc, fn, operands);
+  return fn;
 }
 
 static MemRefType dynamicLike(MemRefType t) {

@@ -40,8 +40,10 @@ public:
   /// it. Identical kernels (the same op with the same shapes and `key` in
   /// every layer) share one function, so native code generation sees a few
   /// dozen small functions instead of one giant entry point.
-  void outline(llvm::StringRef kind, llvm::StringRef key, ValueRange operands,
-               function_ref<void(ValueRange)> body);
+  /// Returns the kernel function.
+  func::FuncOp outline(llvm::StringRef kind, llvm::StringRef key,
+                       ValueRange operands,
+                       function_ref<void(ValueRange)> body);
 
   /// Runtime calls.
   Value weight(Value ctx, int64_t index, ArrayRef<int64_t> shape);

@@ -3,6 +3,8 @@
 #include "api/Error.h"
 #include "weights/Checkpoint.h"
 
+#include <cstdlib>
+
 using namespace dsrt;
 
 namespace {
@@ -28,6 +30,21 @@ dsrt_status resolveEntryPoints(dsrt_model &model) {
     entry->maxTokens =
         it == model.manifest.entryMaxTokens.end() ? -1 : it->second;
   }
+  return DSRT_OK;
+}
+
+/// A cubin for sm_XY runs on compute capability X.Y only; the fatbin's PTX
+/// can be JIT-compiled for newer GPUs, never for older ones.
+dsrt_status checkArch(const dsrt_model &model) {
+  const std::string &arch = model.manifest.gpuArch; // "sm_90"
+  int want = std::atoi(arch.c_str() + 3);
+  int have = model.gpu->ccMajor * 10 + model.gpu->ccMinor;
+  if (have < want)
+    return fail(DSRT_ERROR_DEVICE,
+                model.artifactPath + ": built for " + arch + ", but " +
+                    model.gpu->name + " is sm_" + std::to_string(have) +
+                    " (recompile with --gpu-arch sm_" + std::to_string(have) +
+                    ")");
   return DSRT_OK;
 }
 
@@ -61,6 +78,25 @@ dsrt_status bindWeights(dsrt_model &model, const Checkpoint &ckpt) {
         return fail(DSRT_ERROR_WEIGHTS, error);
     }
     model.weightsBytes += int64_t(w.data.size() * sizeof(float));
+    if (model.gpu) {
+      // Uploaded once; the host copy goes right away, so peak host memory
+      // is one binding, not the model.
+      const cuda::Gpu &g = *model.gpu;
+      size_t bytes = w.data.size() * sizeof(float);
+      std::string err = w.device.allocate(g, bytes);
+      if (!err.empty())
+        return fail(DSRT_ERROR_OUT_OF_MEMORY,
+                    "weights do not fit on " + g.name + ": " + err);
+      cuda::CUresult r = g.drv.cuMemcpyHtoDAsync(w.device.ptr(),
+                                                 w.data.data(), bytes, nullptr);
+      if (r == cuda::CUDA_SUCCESS)
+        r = g.drv.cuStreamSynchronize(nullptr);
+      if (r != cuda::CUDA_SUCCESS)
+        return fail(DSRT_ERROR_DEVICE, "uploading binding " +
+                                           std::to_string(index) + ": " +
+                                           g.describe("cuMemcpyHtoD", r));
+      std::vector<float>().swap(w.data);
+    }
     model.weights.push_back(std::move(w));
   }
   return DSRT_OK;
@@ -69,10 +105,7 @@ dsrt_status bindWeights(dsrt_model &model, const Checkpoint &ckpt) {
 dsrt_status load(const char *artifactPath, const char *weightsDir,
                  const char *device, dsrt_model **out) {
   std::string dev = device ? device : "cpu";
-  if (dev == "cuda")
-    return fail(DSRT_ERROR_DEVICE,
-                "the CUDA backend is not available in this build");
-  if (dev != "cpu")
+  if (dev != "cpu" && dev != "cuda")
     return fail(DSRT_ERROR_ARGUMENT,
                 "device '" + dev + "' is unknown (expected cpu or cuda)");
 
@@ -84,16 +117,30 @@ dsrt_status load(const char *artifactPath, const char *weightsDir,
   if (!readArtifact(artifactPath, artifact, error))
     return fail(DSRT_ERROR_FORMAT, error);
   model->manifest = std::move(artifact.manifest);
-  if (model->manifest.target != "cpu")
+  if (model->manifest.target != dev)
     return fail(DSRT_ERROR_FORMAT,
                 model->artifactPath + ": compiled for target '" +
-                    model->manifest.target + "', this runtime runs 'cpu'");
+                    model->manifest.target + "', cannot run on device '" +
+                    dev + "' (recompile with ds-compile --target " + dev +
+                    ")");
+  if (dev == "cuda") {
+    model->gpu = cuda::gpu(error);
+    if (!model->gpu)
+      return fail(DSRT_ERROR_DEVICE, error);
+    if (dsrt_status st = checkArch(*model))
+      return st;
+    cuda::moduleLoadError().clear();
+  }
 
   // The native code first: a broken artifact fails before gigabytes of
   // weights are converted.
   model->object = NativeObject::load(artifact.object, artifactPath, error);
   if (!model->object)
     return fail(DSRT_ERROR_FORMAT, error);
+  // The object's constructors loaded its GPU modules.
+  if (model->gpu && !cuda::moduleLoadError().empty())
+    return fail(DSRT_ERROR_DEVICE,
+                model->artifactPath + ": " + cuda::moduleLoadError());
   if (dsrt_status st = resolveEntryPoints(*model))
     return st;
 

@@ -11,6 +11,7 @@
 #include "artifact/ArtifactFile.h"
 #include "artifact/NativeObject.h"
 #include "cpu/MemRef.h"
+#include "cuda/Device.h"
 #include "dsrt/dsrt.h"
 
 #include <cstdlib>
@@ -22,10 +23,12 @@
 namespace dsrt {
 
 /// One buffer the kernels ask for by index: f32, row-major, converted from
-/// the checkpoint once at load time.
+/// the checkpoint once at load time. On the GPU `data` is emptied once
+/// uploaded and `device` holds the copy.
 struct BoundWeight {
   std::vector<int64_t> shape;
   std::vector<float> data;
+  cuda::DeviceBuffer device;
 };
 
 /// The generated entry points (prefill, decode): memrefs by pointer, the
@@ -46,6 +49,9 @@ struct dsrt_model {
   dsrt::Manifest manifest;
   std::vector<dsrt::BoundWeight> weights;
   int64_t weightsBytes = 0;
+  /// Before `object`: the artifact's destructors unload its GPU modules
+  /// while the device weights are still held.
+  const dsrt::cuda::Gpu *gpu = nullptr; // set when loaded with device cuda
   std::unique_ptr<dsrt::NativeObject> object;
   dsrt::EntryPoint prefill, decode;
 
@@ -68,6 +74,9 @@ struct dsrt_session {
   /// [layers, capacity, cache_width] of cache_dtype. calloc: pages are
   /// only touched as the context grows.
   std::unique_ptr<uint8_t, decltype(&std::free)> cache{nullptr, &std::free};
+  /// The GPU side (stream, cuBLAS, device cache and buffers) when the model
+  /// runs on cuda; `cache` is then unused.
+  std::unique_ptr<dsrt::cuda::DeviceSession> cuda;
 };
 
 #endif // DSRT_API_MODEL_H

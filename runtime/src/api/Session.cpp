@@ -9,6 +9,45 @@
 
 using namespace dsrt;
 
+namespace {
+
+/// Stream, cuBLAS handle, the latent cache (zeroed) and token/position
+/// buffers for `capacity` tokens; "" or the first failure.
+std::string createDeviceSession(dsrt_session &s, size_t cacheBytes) {
+  const cuda::Gpu &g = *s.model->gpu;
+  g.bind();
+  auto d = std::make_unique<cuda::DeviceSession>(g);
+  cuda::CUresult r = g.drv.cuStreamCreate(&d->stream, 0);
+  if (r != cuda::CUDA_SUCCESS)
+    return g.describe("cuStreamCreate", r);
+  std::string error;
+  d->cublasApi = cuda::cublas(error);
+  if (!d->cublasApi)
+    return error;
+  if (int st = d->cublasApi->create(&d->blas))
+    return "cublasCreate failed with status " + std::to_string(st);
+  d->cublasApi->setStream(d->blas, d->stream);
+  size_t ids = size_t(s.capacity) * sizeof(int32_t);
+  for (auto [buf, bytes] : {std::pair{&d->cache, cacheBytes},
+                            std::pair{&d->tokens, ids},
+                            std::pair{&d->positions, ids}}) {
+    error = buf->allocate(g, bytes);
+    if (!error.empty())
+      return "the session does not fit on " + g.name + ": " + error;
+  }
+  // Zeroed like the CPU cache: stale rows are never read, but a bf16 NaN
+  // pattern would be a hazard for vector kernels reading a whole tile.
+  r = g.drv.cuMemsetD32Async(d->cache.ptr(), 0, cacheBytes / 4, d->stream);
+  if (r == cuda::CUDA_SUCCESS)
+    r = g.drv.cuStreamSynchronize(d->stream);
+  if (r != cuda::CUDA_SUCCESS)
+    return g.describe("cuMemsetD32", r);
+  s.cuda = std::move(d);
+  return "";
+}
+
+} // namespace
+
 extern "C" dsrt_status dsrt_session_create(dsrt_model *model, int64_t capacity,
                                            dsrt_session **out) {
   if (!out)
@@ -35,6 +74,13 @@ extern "C" dsrt_status dsrt_session_create(dsrt_model *model, int64_t capacity,
     auto s = std::make_unique<dsrt_session>();
     s->model = model;
     s->capacity = capacity;
+    if (model->gpu) {
+      std::string error = createDeviceSession(*s, size_t(capacity * perToken));
+      if (!error.empty())
+        return fail(DSRT_ERROR_DEVICE, error);
+      *out = s.release();
+      return DSRT_OK;
+    }
     s->cache.reset(static_cast<uint8_t *>(
         std::calloc(size_t(capacity), size_t(perToken))));
     if (!s->cache)
@@ -61,13 +107,66 @@ extern "C" void dsrt_session_reset(dsrt_session *s) {
 
 namespace {
 
+/// One call on the GPU: inputs uploaded, the entry point run on the
+/// session's stream (Execution routes the generated code's mgpu* and GEMM
+/// calls there), logits copied back. "" or what failed.
+std::string callOnDevice(dsrt_session *s, const EntryPoint &entry,
+                         const int32_t *tokens, const int32_t *positions,
+                         int64_t n, float *logits) {
+  const Manifest &m = s->model->manifest;
+  cuda::DeviceSession &d = *s->cuda;
+  const cuda::Gpu &g = d.g;
+  g.bind();
+  size_t logitsBytes = size_t(n * m.vocabSize) * sizeof(float);
+  std::string error;
+  if (d.logits.size() < logitsBytes &&
+      !(error = d.logits.allocate(g, logitsBytes)).empty())
+    return error;
+  if (!(error = d.arena.reset()).empty())
+    return error;
+  size_t idBytes = size_t(n) * sizeof(int32_t);
+  cuda::CUresult r =
+      g.drv.cuMemcpyHtoDAsync(d.tokens.ptr(), tokens, idBytes, d.stream);
+  if (r == cuda::CUDA_SUCCESS)
+    r = g.drv.cuMemcpyHtoDAsync(d.positions.ptr(), positions, idBytes,
+                                d.stream);
+  if (r != cuda::CUDA_SUCCESS)
+    return g.describe("uploading the tokens", r);
+  auto tok = makeMemRef<int32_t, 1>(d.tokens.as<int32_t>(), &n);
+  auto pos = makeMemRef<int32_t, 1>(d.positions.as<int32_t>(), &n);
+  int64_t cacheShape[3] = {m.numLayers, s->capacity, m.cacheWidth};
+  auto cache = makeMemRef<float, 3>(d.cache.as<float>(), cacheShape);
+  int64_t logitsShape[2] = {n, m.vocabSize};
+  auto out = makeMemRef<float, 2>(d.logits.as<float>(), logitsShape);
+  cuda::Execution ex;
+  ex.session = &d;
+  cuda::Execution::current() = &ex;
+  entry.fn(s->model, &tok, &pos, &cache, &out);
+  cuda::Execution::current() = nullptr;
+  r = g.drv.cuMemcpyDtoHAsync(logits, d.logits.ptr(), logitsBytes, d.stream);
+  if (r == cuda::CUDA_SUCCESS)
+    r = g.drv.cuStreamSynchronize(d.stream);
+  if (!ex.error.empty())
+    return ex.error;
+  if (r != cuda::CUDA_SUCCESS)
+    return g.describe("running the model", r);
+  return "";
+}
+
 /// One call of `entry` on tokens [0, n) at the session's position.
-void call(dsrt_session *s, const EntryPoint &entry, const int32_t *tokens,
-          int64_t n, float *logits) {
+std::string call(dsrt_session *s, const EntryPoint &entry,
+                 const int32_t *tokens, int64_t n, float *logits) {
   const Manifest &m = s->model->manifest;
   std::vector<int32_t> positions(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i)
     positions[size_t(i)] = int32_t(s->position + i);
+  if (s->cuda) {
+    std::string error =
+        callOnDevice(s, entry, tokens, positions.data(), n, logits);
+    if (error.empty())
+      s->position += n;
+    return error;
+  }
   auto tok = makeMemRef<int32_t, 1>(const_cast<int32_t *>(tokens), &n);
   auto pos = makeMemRef<int32_t, 1>(positions.data(), &n);
   int64_t cacheShape[3] = {m.numLayers, s->capacity, m.cacheWidth};
@@ -79,6 +178,7 @@ void call(dsrt_session *s, const EntryPoint &entry, const int32_t *tokens,
   auto out = makeMemRef<float, 2>(logits, logitsShape);
   entry.fn(s->model, &tok, &pos, &cache, &out);
   s->position += n;
+  return "";
 }
 
 /// Validates, then runs `n` tokens through the decode entry (one token) or
@@ -97,15 +197,17 @@ dsrt_status run(dsrt_session *s, const int32_t *tokens, int64_t n,
     return fail(DSRT_ERROR_ARGUMENT, problem);
   return guarded("running the model", [&] {
     if (n == 1) {
-      call(s, s->model->decode, tokens, 1, logits);
-      return DSRT_OK;
+      std::string error = call(s, s->model->decode, tokens, 1, logits);
+      return error.empty() ? DSRT_OK : fail(DSRT_ERROR_DEVICE, error);
     }
     int64_t chunk =
         s->model->prefill.maxTokens > 0 ? s->model->prefill.maxTokens : n;
     for (int64_t done = 0; done < n; done += chunk) {
       int64_t len = std::min(chunk, n - done);
-      call(s, s->model->prefill, tokens + done, len,
-           logits + done * m.vocabSize);
+      std::string error = call(s, s->model->prefill, tokens + done, len,
+                               logits + done * m.vocabSize);
+      if (!error.empty())
+        return fail(DSRT_ERROR_DEVICE, error);
     }
     return DSRT_OK;
   });

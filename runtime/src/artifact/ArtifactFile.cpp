@@ -81,6 +81,17 @@ bool dsrt::parseManifest(const std::string &text, Manifest &m,
       !getString(root, "target", m.target, error) ||
       !getString(root, "dtype", m.dtype, error))
     return false;
+  if (m.target != "cpu" && m.target != "cuda") {
+    error = "manifest target '" + m.target + "' is unknown (cpu or cuda)";
+    return false;
+  }
+  if (const json::Value *arch = root.get("gpu_arch");
+      arch && arch->kind == json::Value::String)
+    m.gpuArch = arch->string;
+  if (m.target == "cuda" && m.gpuArch.rfind("sm_", 0) != 0) {
+    error = "manifest of a cuda artifact lacks 'gpu_arch' (sm_NN)";
+    return false;
+  }
   if (version != kArtifactFormatVersion) {
     error = "manifest format_version " + std::to_string(version) +
             ", this runtime reads " + std::to_string(kArtifactFormatVersion);

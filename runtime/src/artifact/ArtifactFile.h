@@ -33,6 +33,7 @@ struct RequiredTensor {
 
 struct Manifest {
   std::string target, dtype, modelType, cacheDtype;
+  std::string gpuArch; // cuda artifacts: "sm_90", ...; "" otherwise
   int64_t vocabSize = 0, numLayers = 0, kvLoraRank = 0, ropeDim = 0,
           cacheWidth = 0, maxPositions = 0, bosTokenId = -1, eosTokenId = -1;
   std::map<std::string, std::string> entrySymbols; // prefill, decode

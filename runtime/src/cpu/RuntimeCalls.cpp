@@ -14,6 +14,9 @@
 #include "api/Model.h"
 #include "cpu/Gemm.h"
 #include "cpu/MemRef.h"
+#include "cuda/Gemm.h"
+
+#include <vector>
 
 #define DSRT_EXPORT extern "C" __attribute__((visibility("default")))
 
@@ -36,8 +39,24 @@ void bindWeight(MemRef<float, N> *result, void *ctx, int64_t index) {
                        std::to_string(index) + " as rank " + std::to_string(N) +
                        ", the manifest says rank " +
                        std::to_string(w.shape.size()));
-  *result =
-      makeMemRef<float, N>(const_cast<float *>(w.data.data()), w.shape.data());
+  // On the GPU the kernels get the device copy (never a host pointer).
+  float *data = model->gpu ? w.device.as<float>()
+                           : const_cast<float *>(w.data.data());
+  *result = makeMemRef<float, N>(data, w.shape.data());
+}
+
+bool onGpu(void *ctx) { return static_cast<dsrt_model *>(ctx)->gpu; }
+
+/// A failed GPU call cannot abort the process over a device error (out of
+/// memory, a lost device): the call in flight records it and the runtime
+/// reports it when the entry point returns.
+void checkGpu(const std::string &error) {
+  if (error.empty())
+    return;
+  if (cuda::Execution *e = cuda::Execution::current())
+    e->fail(error);
+  else
+    fatalInternalError(error);
 }
 
 void check(const std::string &error) {
@@ -60,15 +79,19 @@ DSRT_EXPORT void _mlir_ciface_dsrt_weight_f32_r3(MemRef<float, 3> *r, void *ctx,
   bindWeight<3>(r, ctx, i);
 }
 
-DSRT_EXPORT void _mlir_ciface_dsrt_linear_f32(void *, MemRef<float, 2> *x,
+DSRT_EXPORT void _mlir_ciface_dsrt_linear_f32(void *ctx, MemRef<float, 2> *x,
                                               MemRef<float, 2> *w,
                                               MemRef<float, 2> *y) {
+  if (onGpu(ctx))
+    return checkGpu(cuda::linear(*x, *w, *y));
   check(cpu::linear(*x, *w, *y));
 }
 
 DSRT_EXPORT void _mlir_ciface_dsrt_grouped_linear_f32(
-    void *, MemRef<float, 2> *x, MemRef<float, 3> *w,
+    void *ctx, MemRef<float, 2> *x, MemRef<float, 3> *w,
     MemRef<int32_t, 1> *offsets, MemRef<float, 2> *y) {
+  if (onGpu(ctx))
+    return checkGpu(cuda::groupedLinear(*w, *x, *offsets, *y));
   check(cpu::groupedLinear(*x, *w, *offsets, *y));
 }
 
@@ -77,6 +100,29 @@ DSRT_EXPORT void _mlir_ciface_dsrt_grouped_linear_f32(
 DSRT_EXPORT void _mlir_ciface_dsrt_trace_routing(void *ctx, int64_t ordinal,
                                                  MemRef<int32_t, 2> *ids) {
   auto *model = static_cast<dsrt_model *>(ctx);
+  // On the GPU the ids are device memory: read them into a host copy.
+  std::vector<int32_t> hostIds;
+  MemRef<int32_t, 2> hostView;
+  if (model->gpu) {
+    cuda::Execution *e = cuda::Execution::current();
+    if (!e || !e->session)
+      return;
+    int64_t shape[2] = {ids->sizes[0], ids->sizes[1]};
+    hostIds.resize(size_t(shape[0] * shape[1]));
+    for (int64_t t = 0; t < shape[0]; ++t) {
+      cuda::CUresult r = model->gpu->drv.cuMemcpyDtoHAsync(
+          hostIds.data() + t * shape[1],
+          reinterpret_cast<cuda::CUdeviceptr>(ids->data() +
+                                              t * ids->strides[0]),
+          size_t(shape[1]) * sizeof(int32_t), e->session->stream);
+      if (r == cuda::CUDA_SUCCESS)
+        r = model->gpu->drv.cuStreamSynchronize(e->session->stream);
+      if (r != cuda::CUDA_SUCCESS)
+        return e->fail(model->gpu->describe("reading routing ids", r));
+    }
+    hostView = makeMemRef<int32_t, 2>(hostIds.data(), shape);
+    ids = &hostView;
+  }
   std::string rec =
       "{\"layer\": " + std::to_string(ordinal) + ", \"experts\": [";
   for (int64_t t = 0; t < ids->sizes[0]; ++t) {

@@ -1,0 +1,443 @@
+//===- SplitKVAttention.cpp - decode attention as a GPU kernel ------------===//
+//
+// Attention over the latent cache is the one kernel whose speed is set by
+// memory bandwidth at long context (every step reads the whole cache), so it
+// gets a hand-mapped form instead of the generic one-thread-per-(token,
+// head) mapping:
+//
+//   partial  grid (T*H, S), 128 threads = 4 warps. Block (th, s) covers
+//            cache rows [s*chunk, min((s+1)*chunk, pos[t]+1)). Each warp
+//            takes every 4th row: its 32 lanes load the row with 16-byte
+//            vector loads (8 bf16 or 4 f32 per lane and step), dot it with
+//            the query held in registers, reduce across the warp with
+//            shuffles, and update an online softmax (max m, sum l, fp32
+//            accumulator over the latent columns, kept in registers).
+//            The 4 warps merge through shared memory by log-sum-exp. With
+//            one split the block writes the normalised output directly;
+//            otherwise (m, l, acc) go to a scratch row.
+//   combine  grid (T*H), 128 threads: merges the S partial rows by
+//            log-sum-exp (only when S > 1).
+//
+// S is picked on the host: enough blocks to fill the GPU at decode (T*H
+// small), one split when T*H alone fills it (prefill).
+//
+//===----------------------------------------------------------------------===//
+#include "SplitKVAttention.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/IR/Builders.h"
+
+#include <limits>
+
+using namespace mlir;
+
+namespace {
+
+constexpr int64_t kWarps = 4, kThreads = 32 * kWarps;
+/// Upper bound on splits, and the block count per step aimed for.
+constexpr int64_t kMaxSplits = 64, kTargetBlocks = 2048, kMinChunk = 256;
+
+/// Small builder helpers over one OpBuilder and location.
+struct Emit {
+  OpBuilder &b;
+  Location loc;
+
+  Value idx(int64_t v) { return arith::ConstantIndexOp::create(b, loc, v); }
+  Value f32(double v) {
+    return arith::ConstantOp::create(b, loc, b.getF32FloatAttr(float(v)));
+  }
+  Value add(Value x, Value y) { return arith::AddIOp::create(b, loc, x, y); }
+  Value mul(Value x, Value y) { return arith::MulIOp::create(b, loc, x, y); }
+  Value fadd(Value x, Value y) { return arith::AddFOp::create(b, loc, x, y); }
+  Value fmul(Value x, Value y) { return arith::MulFOp::create(b, loc, x, y); }
+  Value fsub(Value x, Value y) { return arith::SubFOp::create(b, loc, x, y); }
+  Value fmax(Value x, Value y) {
+    return arith::MaximumFOp::create(b, loc, x, y);
+  }
+  Value exp(Value x) { return math::ExpOp::create(b, loc, x); }
+  Value ult(Value x, Value y) {
+    return arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, x, y);
+  }
+  Value fgt(Value x, Value y) {
+    return arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGT, x, y);
+  }
+  Value select(Value c, Value x, Value y) {
+    return arith::SelectOp::create(b, loc, c, x, y);
+  }
+  Value minU(Value x, Value y) { return arith::MinUIOp::create(b, loc, x, y); }
+  Value maxU(Value x, Value y) { return arith::MaxUIOp::create(b, loc, x, y); }
+  Value ceilDiv(Value x, Value y) {
+    return arith::CeilDivUIOp::create(b, loc, x, y);
+  }
+  Value splat(VectorType t, Value s) {
+    return vector::BroadcastOp::create(b, loc, t, s);
+  }
+  Value zeros(VectorType t) {
+    return arith::ConstantOp::create(b, loc, t,
+                                     DenseElementsAttr::get(
+                                         t, b.getFloatAttr(
+                                                t.getElementType(), 0.0)));
+  }
+  /// if (cond) { then() yields values } else { zeros of the same types }.
+  SmallVector<Value> ifElse(Value cond, TypeRange types,
+                            function_ref<SmallVector<Value>()> then,
+                            function_ref<SmallVector<Value>()> otherwise) {
+    auto op = scf::IfOp::create(b, loc, types, cond, /*withElse=*/true);
+    {
+      OpBuilder::InsertionGuard g(b);
+      b.setInsertionPointToStart(&op.getThenRegion().front());
+      scf::YieldOp::create(b, loc, then());
+      b.setInsertionPointToStart(&op.getElseRegion().front());
+      scf::YieldOp::create(b, loc, otherwise());
+    }
+    return SmallVector<Value>(op.getResults());
+  }
+  void ifThen(Value cond, function_ref<void()> then) {
+    auto op = scf::IfOp::create(b, loc, cond, /*withElse=*/false);
+    OpBuilder::InsertionGuard g(b);
+    b.setInsertionPointToStart(&op.getThenRegion().front());
+    then();
+  }
+  /// for (i = lb; i < ub; i += step) with loop-carried `inits`.
+  SmallVector<Value>
+  loop(Value lb, Value ub, Value step, ValueRange inits,
+       function_ref<SmallVector<Value>(Value, ValueRange)> body) {
+    auto op = scf::ForOp::create(
+        b, loc, lb, ub, step, inits,
+        [&](OpBuilder &nb, Location, Value iv, ValueRange args) {
+          OpBuilder::InsertionGuard g(b);
+          b.setInsertionPoint(nb.getInsertionBlock(), nb.getInsertionPoint());
+          scf::YieldOp::create(b, loc, body(iv, args));
+        });
+    return SmallVector<Value>(op.getResults());
+  }
+  /// Sum over the 32 lanes of a warp; every lane gets the total.
+  Value warpSum(Value v) {
+    for (int32_t off : {16, 8, 4, 2, 1})
+      v = fadd(v, gpu::ShuffleOp::create(b, loc, v, off, 32,
+                                         gpu::ShuffleMode::XOR)
+                      .getShuffleResult());
+    return v;
+  }
+  /// A launch of grid (gx, gy) x kThreads threads with shared buffers.
+  gpu::LaunchOp launch(Value gx, Value gy, TypeRange shared,
+                       function_ref<void(gpu::LaunchOp)> body) {
+    Value one = idx(1);
+    auto l = gpu::LaunchOp::create(b, loc, gx, gy, one, idx(kThreads), one,
+                                   one, /*dynamicSharedMemorySize=*/nullptr,
+                                   /*asyncTokenType=*/nullptr,
+                                   /*asyncDependencies=*/{}, shared);
+    OpBuilder::InsertionGuard g(b);
+    Block *entry = &l.getBody().front();
+    b.setInsertionPointToStart(entry);
+    body(l);
+    b.setInsertionPointToEnd(entry);
+    gpu::TerminatorOp::create(b, loc);
+    return l;
+  }
+};
+
+struct Shapes {
+  int64_t heads, latent, rope, width, vw, vectors, perLane;
+  Type cacheElem;
+};
+
+/// The kernel function's operands must be what convert-ds-to-loops emits
+/// for ds.latent_attention, with widths that allow 16-byte loads.
+std::optional<Shapes> shapesOf(func::FuncOp fn) {
+  if (fn.getNumArguments() != 6)
+    return std::nullopt;
+  auto ql = dyn_cast<MemRefType>(fn.getArgumentTypes()[0]);
+  auto qr = dyn_cast<MemRefType>(fn.getArgumentTypes()[1]);
+  auto cache = dyn_cast<MemRefType>(fn.getArgumentTypes()[2]);
+  if (!ql || !qr || !cache || ql.getRank() != 3 || qr.getRank() != 3 ||
+      cache.getRank() != 3 || !ql.getLayout().isIdentity() ||
+      !qr.getLayout().isIdentity() || !cache.getLayout().isIdentity())
+    return std::nullopt;
+  Shapes s;
+  s.heads = ql.getDimSize(1);
+  s.latent = ql.getDimSize(2);
+  s.rope = qr.getDimSize(2);
+  s.width = cache.getDimSize(2);
+  s.cacheElem = cache.getElementType();
+  if (ShapedType::isDynamic(s.heads) || ShapedType::isDynamic(s.latent) ||
+      ShapedType::isDynamic(s.rope) || s.width != s.latent + s.rope)
+    return std::nullopt;
+  if (!s.cacheElem.isF32() && !s.cacheElem.isBF16())
+    return std::nullopt;
+  s.vw = s.cacheElem.isF32() ? 4 : 8; // 16 bytes of cache per lane
+  // Query rows are f32: their vectors must stay 16-byte aligned too.
+  if (s.latent % s.vw || s.rope % s.vw)
+    return std::nullopt;
+  s.vectors = s.width / s.vw;
+  s.perLane = (s.vectors + 31) / 32;
+  return s;
+}
+
+} // namespace
+
+FailureOr<bool> mlir::ds::gpu_kernels::emitSplitKVAttention(func::FuncOp fn) {
+  std::optional<Shapes> shapes = shapesOf(fn);
+  if (!shapes)
+    return false;
+  const Shapes &sh = *shapes;
+  MLIRContext *ctx = fn.getContext();
+  Block &body = fn.getBody().front();
+  // The generic loop nest goes; the arguments stay.
+  while (!body.empty())
+    body.back().erase();
+  OpBuilder b = OpBuilder::atBlockEnd(&body);
+  Location loc = fn.getLoc();
+  Emit e{b, loc};
+  Value ql = body.getArgument(0), qr = body.getArgument(1),
+        cache = body.getArgument(2), positions = body.getArgument(3),
+        out = body.getArgument(4), layer = body.getArgument(5);
+  double scale = 0;
+  if (auto s = fn->getAttrOfType<FloatAttr>("ds.scale"))
+    scale = s.getValueAsDouble();
+  else
+    return fn.emitError() << "latent_attention kernel without ds.scale";
+
+  Type f32 = b.getF32Type();
+  auto vecF = VectorType::get({sh.vw}, f32);
+  auto vecC = VectorType::get({sh.vw}, sh.cacheElem);
+  auto shared = gpu::AddressSpaceAttr::get(ctx, gpu::AddressSpace::Workgroup);
+  auto smallT = MemRefType::get({kWarps}, f32, nullptr, shared);
+  auto accT = MemRefType::get({kWarps * sh.latent}, f32, nullptr, shared);
+  Value negInf = e.f32(-std::numeric_limits<float>::infinity());
+  int64_t row = sh.latent + 2; // scratch row: acc[latent], m, l
+
+  // Host: sizes, split count, scratch.
+  Value tokens = memref::DimOp::create(b, loc, ql, 0);
+  Value capacity = memref::DimOp::create(b, loc, cache, 1);
+  Value th = e.mul(tokens, e.idx(sh.heads));
+  Value splits = e.minU(
+      e.minU(e.maxU(e.ceilDiv(e.idx(kTargetBlocks), e.maxU(th, e.idx(1))),
+                    e.idx(1)),
+             e.idx(kMaxSplits)),
+      e.maxU(e.ceilDiv(capacity, e.idx(kMinChunk)), e.idx(1)));
+  Value chunk = e.ceilDiv(capacity, splits);
+  Value many = e.ult(e.idx(1), splits);
+  e.ifThen(e.ult(e.idx(0), th), [&] {
+    Value scratchLen =
+        e.select(many, e.mul(e.mul(th, splits), e.idx(row)), e.idx(1));
+    auto scratchT = MemRefType::get({ShapedType::kDynamic}, f32);
+    Value t0 = gpu::WaitOp::create(b, loc, b.getType<gpu::AsyncTokenType>(),
+                                   ValueRange{})
+                   .getAsyncToken();
+    auto alloc = gpu::AllocOp::create(b, loc, scratchT,
+                                      b.getType<gpu::AsyncTokenType>(),
+                                      ValueRange{t0}, ValueRange{scratchLen},
+                                      ValueRange{});
+    gpu::WaitOp::create(b, loc, Type(), ValueRange{alloc.getAsyncToken()});
+    Value scratch = alloc.getMemref();
+
+    // --- partial ---------------------------------------------------------
+    e.launch(th, splits, {smallT, smallT, accT}, [&](gpu::LaunchOp l) {
+      Value smM = l.getWorkgroupAttributions()[0];
+      Value smL = l.getWorkgroupAttributions()[1];
+      Value smAcc = l.getWorkgroupAttributions()[2];
+      Value bx = l.getBlockIds().x, s = l.getBlockIds().y;
+      Value tid = l.getThreadIds().x;
+      Value warp = arith::DivUIOp::create(b, loc, tid, e.idx(32));
+      Value lane = arith::RemUIOp::create(b, loc, tid, e.idx(32));
+      Value t = arith::DivUIOp::create(b, loc, bx, e.idx(sh.heads));
+      Value h = arith::RemUIOp::create(b, loc, bx, e.idx(sh.heads));
+      Value pos = memref::LoadOp::create(b, loc, positions, ValueRange{t});
+      Value end = e.add(arith::IndexCastOp::create(b, loc, b.getIndexType(),
+                                                   pos),
+                        e.idx(1));
+      Value begin = e.mul(s, chunk);
+      Value stop = e.minU(e.add(begin, chunk), e.maxU(end, begin));
+
+      // The lane's vectors: j = lane + 32 i; column j * vw of the row.
+      SmallVector<Value> cols, valid, isLatent, q;
+      for (int64_t i = 0; i < sh.perLane; ++i) {
+        Value j = e.add(lane, e.idx(32 * i));
+        Value col = e.mul(j, e.idx(sh.vw));
+        cols.push_back(col);
+        valid.push_back(e.ult(j, e.idx(sh.vectors)));
+        isLatent.push_back(e.ult(col, e.idx(sh.latent)));
+        q.push_back(e.ifElse(
+            valid.back(), {vecF},
+            [&] {
+              return e.ifElse(
+                  isLatent.back(), {vecF},
+                  [&]() -> SmallVector<Value> {
+                    return {vector::LoadOp::create(
+                        b, loc, vecF, ql, ValueRange{t, h, col}, false,
+                        llvm::MaybeAlign(16))};
+                  },
+                  [&]() -> SmallVector<Value> {
+                    Value rc =
+                        arith::SubIOp::create(b, loc, col, e.idx(sh.latent));
+                    return {vector::LoadOp::create(
+                        b, loc, vecF, qr, ValueRange{t, h, rc}, false,
+                        llvm::MaybeAlign(16))};
+                  });
+            },
+            [&]() -> SmallVector<Value> { return {e.zeros(vecF)}; })[0]);
+      }
+
+      SmallVector<Value> inits{negInf, e.f32(0.0)};
+      for (int64_t i = 0; i < sh.perLane; ++i)
+        inits.push_back(e.zeros(vecF));
+      SmallVector<Value> state = e.loop(
+          e.add(begin, warp), stop, e.idx(kWarps), inits,
+          [&](Value r, ValueRange acc) -> SmallVector<Value> {
+            SmallVector<Value> k;
+            Value dot = e.f32(0.0);
+            for (int64_t i = 0; i < sh.perLane; ++i) {
+              Value kv = e.ifElse(
+                  valid[i], {vecF},
+                  [&]() -> SmallVector<Value> {
+                    Value raw = vector::LoadOp::create(
+                        b, loc, vecC, cache, ValueRange{layer, r, cols[i]},
+                        false, llvm::MaybeAlign(16));
+                    if (sh.cacheElem.isF32())
+                      return {raw};
+                    return {arith::ExtFOp::create(b, loc, vecF, raw)};
+                  },
+                  [&]() -> SmallVector<Value> { return {e.zeros(vecF)}; })[0];
+              k.push_back(kv);
+              dot = e.fadd(dot, vector::ReductionOp::create(
+                                    b, loc, vector::CombiningKind::ADD,
+                                    e.fmul(q[i], kv)));
+            }
+            Value score = e.fmul(e.warpSum(dot), e.f32(scale));
+            Value m = e.fmax(acc[0], score);
+            Value corr = e.exp(e.fsub(acc[0], m));
+            Value p = e.exp(e.fsub(score, m));
+            SmallVector<Value> next{m, e.fadd(e.fmul(acc[1], corr), p)};
+            Value corrV = e.splat(vecF, corr), pV = e.splat(vecF, p);
+            for (int64_t i = 0; i < sh.perLane; ++i)
+              next.push_back(
+                  e.fadd(e.fmul(acc[2 + i], corrV), e.fmul(k[i], pV)));
+            return next;
+          });
+
+      // Each warp's (m, l, acc) to shared memory, then a block merge.
+      e.ifThen(e.ult(lane, e.idx(1)), [&] {
+        memref::StoreOp::create(b, loc, state[0], smM, ValueRange{warp});
+        memref::StoreOp::create(b, loc, state[1], smL, ValueRange{warp});
+      });
+      for (int64_t i = 0; i < sh.perLane; ++i)
+        e.ifThen(arith::AndIOp::create(b, loc, valid[i], isLatent[i]), [&] {
+          Value at = e.add(e.mul(warp, e.idx(sh.latent)), cols[i]);
+          vector::StoreOp::create(b, loc, state[2 + i], smAcc, ValueRange{at});
+        });
+      gpu::BarrierOp::create(b, loc);
+
+      Value mMax = negInf;
+      SmallVector<Value> ms, ls;
+      for (int64_t w = 0; w < kWarps; ++w) {
+        ms.push_back(memref::LoadOp::create(b, loc, smM, ValueRange{e.idx(w)}));
+        ls.push_back(memref::LoadOp::create(b, loc, smL, ValueRange{e.idx(w)}));
+        mMax = e.fmax(mMax, ms.back());
+      }
+      SmallVector<Value> weights;
+      Value lSum = e.f32(0.0);
+      for (int64_t w = 0; w < kWarps; ++w) {
+        // A warp that saw no row has l = 0 (and m = -inf): weight 0.
+        weights.push_back(e.select(e.fgt(ls[w], e.f32(0.0)),
+                                   e.exp(e.fsub(ms[w], mMax)), e.f32(0.0)));
+        lSum = e.fadd(lSum, e.fmul(ls[w], weights[w]));
+      }
+      Value base = e.mul(e.add(e.mul(bx, splits), s), e.idx(row));
+      e.loop(tid, e.idx(sh.latent), e.idx(kThreads), {},
+             [&](Value c, ValueRange) -> SmallVector<Value> {
+               Value a = e.f32(0.0);
+               for (int64_t w = 0; w < kWarps; ++w)
+                 a = e.fadd(a, e.fmul(memref::LoadOp::create(
+                                          b, loc, smAcc,
+                                          ValueRange{e.add(
+                                              e.idx(w * sh.latent), c)}),
+                                      weights[w]));
+               auto ifOp = scf::IfOp::create(b, loc, many, /*withElse=*/true);
+               {
+                 OpBuilder::InsertionGuard g(b);
+                 b.setInsertionPointToStart(&ifOp.getThenRegion().front());
+                 memref::StoreOp::create(b, loc, a, scratch,
+                                         ValueRange{e.add(base, c)});
+                 b.setInsertionPointToStart(&ifOp.getElseRegion().front());
+                 Value o = e.select(e.fgt(lSum, e.f32(0.0)),
+                                    arith::DivFOp::create(b, loc, a, lSum),
+                                    e.f32(0.0));
+                 memref::StoreOp::create(b, loc, o, out, ValueRange{t, h, c});
+               }
+               return {};
+             });
+      e.ifThen(arith::AndIOp::create(b, loc, many, e.ult(tid, e.idx(1))), [&] {
+        memref::StoreOp::create(b, loc, mMax, scratch,
+                                ValueRange{e.add(base, e.idx(sh.latent))});
+        memref::StoreOp::create(b, loc, lSum, scratch,
+                                ValueRange{e.add(base, e.idx(sh.latent + 1))});
+      });
+    });
+
+    // --- combine ---------------------------------------------------------
+    e.ifThen(many, [&] {
+      e.launch(th, e.idx(1), {}, [&](gpu::LaunchOp l) {
+        Value bx = l.getBlockIds().x, tid = l.getThreadIds().x;
+        Value t = arith::DivUIOp::create(b, loc, bx, e.idx(sh.heads));
+        Value h = arith::RemUIOp::create(b, loc, bx, e.idx(sh.heads));
+        auto at = [&](Value split, int64_t off) {
+          return e.add(e.mul(e.add(e.mul(bx, splits), split), e.idx(row)),
+                       e.idx(off));
+        };
+        Value mMax = e.loop(e.idx(0), splits, e.idx(1), {negInf},
+                            [&](Value s, ValueRange acc) -> SmallVector<Value> {
+                              Value m = memref::LoadOp::create(
+                                  b, loc, scratch,
+                                  ValueRange{at(s, sh.latent)});
+                              return {e.fmax(acc[0], m)};
+                            })[0];
+        auto weight = [&](Value s) {
+          Value m = memref::LoadOp::create(b, loc, scratch,
+                                           ValueRange{at(s, sh.latent)});
+          Value lw = memref::LoadOp::create(b, loc, scratch,
+                                            ValueRange{at(s, sh.latent + 1)});
+          return std::pair{lw, e.select(e.fgt(lw, e.f32(0.0)),
+                                        e.exp(e.fsub(m, mMax)), e.f32(0.0))};
+        };
+        Value lSum = e.loop(e.idx(0), splits, e.idx(1), {e.f32(0.0)},
+                            [&](Value s, ValueRange acc) -> SmallVector<Value> {
+                              auto [lw, w] = weight(s);
+                              return {e.fadd(acc[0], e.fmul(lw, w))};
+                            })[0];
+        e.loop(tid, e.idx(sh.latent), e.idx(kThreads), {},
+               [&](Value c, ValueRange) -> SmallVector<Value> {
+                 Value a = e.loop(
+                     e.idx(0), splits, e.idx(1), {e.f32(0.0)},
+                     [&](Value s, ValueRange acc) -> SmallVector<Value> {
+                       Value w = weight(s).second;
+                       Value v = memref::LoadOp::create(
+                           b, loc, scratch,
+                           ValueRange{e.add(at(s, 0), c)});
+                       return {e.fadd(acc[0], e.fmul(v, w))};
+                     })[0];
+                 Value o = e.select(e.fgt(lSum, e.f32(0.0)),
+                                    arith::DivFOp::create(b, loc, a, lSum),
+                                    e.f32(0.0));
+                 memref::StoreOp::create(b, loc, o, out, ValueRange{t, h, c});
+                 return {};
+               });
+      });
+    });
+
+    Value t1 = gpu::WaitOp::create(b, loc, b.getType<gpu::AsyncTokenType>(),
+                                   ValueRange{})
+                   .getAsyncToken();
+    auto dealloc = gpu::DeallocOp::create(
+        b, loc, b.getType<gpu::AsyncTokenType>(), ValueRange{t1}, scratch);
+    gpu::WaitOp::create(b, loc, Type(), ValueRange{dealloc.getAsyncToken()});
+  });
+  func::ReturnOp::create(b, loc);
+  fn->setAttr("ds.split_kv", UnitAttr::get(ctx));
+  return true;
+}

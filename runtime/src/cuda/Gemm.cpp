@@ -1,0 +1,111 @@
+//===- Gemm.cpp - the GEMMs generated CUDA host code delegates to cuBLAS --===//
+//
+// Same contract as cpu/Gemm.h (y = x w^T, grouped by expert offsets), on
+// device pointers, on the session's stream. Row-major [T, K] x [N, K]^T is
+// the column-major product W^T(op T) * X(op N) = Y^T, so no copy is made.
+//
+//===----------------------------------------------------------------------===//
+#include "cuda/Gemm.h"
+#include "cuda/Device.h"
+
+#include <algorithm>
+#include <climits>
+#include <vector>
+
+using namespace dsrt;
+using namespace dsrt::cuda;
+
+namespace {
+
+bool rowMajor(const MemRef<float, 2> &m) {
+  return m.sizes[1] <= 1 || m.strides[1] == 1;
+}
+
+int ld(const MemRef<float, 2> &m) {
+  int64_t l = m.sizes[0] <= 1 ? std::max<int64_t>(m.sizes[1], 1) : m.strides[0];
+  return l > INT_MAX ? -1 : int(l);
+}
+
+/// One product of `rows` rows of x (from row `first`) with w (n x k).
+std::string gemm(DeviceSession &s, const float *x, int ldx, const float *w,
+                 int ldw, float *y, int ldy, int64_t rows, int64_t n,
+                 int64_t k) {
+  if (rows == 0 || n == 0)
+    return "";
+  if (rows > INT_MAX || n > INT_MAX || k > INT_MAX || ldx < 0 || ldw < 0 ||
+      ldy < 0)
+    return "GEMM too large for cuBLAS's 32-bit sizes";
+  const float one = 1.0f, zero = 0.0f;
+  int st = s.cublasApi->sgemm(s.blas, CUBLAS_OP_T, CUBLAS_OP_N, int(n),
+                              int(rows), int(k), &one, w, ldw, x, ldx, &zero,
+                              y, ldy);
+  return st == 0 ? "" : "cublasSgemm failed with status " + std::to_string(st);
+}
+
+DeviceSession *session(std::string &error) {
+  Execution *e = Execution::current();
+  if (!e || !e->session) {
+    error = "GEMM called outside a model call";
+    return nullptr;
+  }
+  return e->session;
+}
+
+} // namespace
+
+std::string dsrt::cuda::linear(const MemRef<float, 2> &x,
+                               const MemRef<float, 2> &w,
+                               const MemRef<float, 2> &y) {
+  std::string error;
+  DeviceSession *s = session(error);
+  if (!s)
+    return error;
+  if (x.sizes[1] != w.sizes[1] || y.sizes[0] != x.sizes[0] ||
+      y.sizes[1] != w.sizes[0])
+    return "dsrt_linear_f32: shapes do not match";
+  if (!rowMajor(x) || !rowMajor(w) || !rowMajor(y))
+    return "dsrt_linear_f32: a non-contiguous row on the GPU path";
+  return gemm(*s, x.data(), ld(x), w.data(), ld(w), y.data(), ld(y),
+              x.sizes[0], w.sizes[0], x.sizes[1]);
+}
+
+std::string dsrt::cuda::groupedLinear(const MemRef<float, 3> &w3,
+                                      const MemRef<float, 2> &x,
+                                      const MemRef<int32_t, 1> &offsets,
+                                      const MemRef<float, 2> &y) {
+  std::string error;
+  DeviceSession *s = session(error);
+  if (!s)
+    return error;
+  int64_t experts = w3.sizes[0], n = w3.sizes[1], k = w3.sizes[2];
+  if (offsets.sizes[0] != experts + 1 || x.sizes[1] != k ||
+      y.sizes[1] != n || y.sizes[0] != x.sizes[0])
+    return "dsrt_grouped_linear_f32: shapes do not match";
+  if (!rowMajor(x) || !rowMajor(y) || (k > 1 && w3.strides[2] != 1))
+    return "dsrt_grouped_linear_f32: a non-contiguous row on the GPU path";
+  // The group boundaries were computed on the device (by the permutation
+  // kernel); the host needs them to size each product.
+  std::vector<int32_t> off(size_t(experts + 1));
+  const Gpu &g = s->g;
+  CUresult r = g.drv.cuMemcpyDtoHAsync(
+      off.data(), reinterpret_cast<CUdeviceptr>(offsets.data()),
+      off.size() * sizeof(int32_t), s->stream);
+  if (r == CUDA_SUCCESS)
+    r = g.drv.cuStreamSynchronize(s->stream);
+  if (r != CUDA_SUCCESS)
+    return g.describe("reading the expert offsets", r);
+  for (int64_t e = 0; e < experts; ++e) {
+    int64_t begin = off[size_t(e)], end = off[size_t(e + 1)];
+    if (begin < 0 || end < begin || end > x.sizes[0])
+      return "dsrt_grouped_linear_f32: expert offsets out of order";
+    const float *we = w3.data() + e * w3.strides[0];
+    int ldw = w3.strides[1] > INT_MAX ? -1 : int(std::max<int64_t>(
+                                                 w3.strides[1], k));
+    std::string err =
+        gemm(*s, x.data() + begin * x.strides[0], ld(x), we, ldw,
+             y.data() + begin * y.strides[0], ld(y), end - begin, n, k);
+    if (!err.empty())
+      return err;
+  }
+  return "";
+}
