@@ -48,6 +48,9 @@ def main():
     ap.add_argument("--routing", action="store_true")
     ap.add_argument("--mla-form", default="auto", choices=["auto", "absorbed", "naive"])
     ap.add_argument("--work", default=None)
+    ap.add_argument("--target", default="cpu", choices=["cpu", "cuda"],
+                    help="compile for and run on this device (cuda needs a GPU)")
+    ap.add_argument("--gpu-arch", default="sm_90")
     args = ap.parse_args()
 
     work = args.work or tempfile.mkdtemp(prefix=f"ds-parity-{args.preset}-")
@@ -57,7 +60,11 @@ def main():
                                 seed=args.seed)
     artifact = os.path.join(work, "model.dsa")
     compile_cmd = [os.path.join(args.bin, "ds-compile"), ckpt, "-o", artifact,
-                   "--dtype", args.dtype, "--mla-form", args.mla_form]
+                   "--dtype", args.dtype, "--mla-form", args.mla_form,
+                   "--target", args.target]
+    if args.target == "cuda":
+        compile_cmd += ["--gpu-arch", args.gpu_arch]
+    device = ["--device", args.target]
     if args.routing:
         compile_cmd.append("--trace-routing")
     run(compile_cmd)
@@ -74,7 +81,7 @@ def main():
     stepped = os.path.join(work, "stepped.npy")
     cmd = [os.path.join(args.bin, "ds-run"), artifact, "--weights", ckpt,
            "--prompt-tokens", ",".join(map(str, prompt)),
-           "--force-tokens", ",".join(map(str, forced)), "--dump-logits", stepped]
+           "--force-tokens", ",".join(map(str, forced)), "--dump-logits", stepped] + device
     routing_file = os.path.join(work, "routing.json")
     if args.routing:
         cmd += ["--dump-routing", routing_file]
@@ -95,7 +102,7 @@ def main():
     oneshot = os.path.join(work, "oneshot.npy")
     run([os.path.join(args.bin, "ds-run"), artifact, "--weights", ckpt,
          "--prompt-tokens", ",".join(map(str, seq)), "--max-new-tokens", "0",
-         "--dump-logits", oneshot])
+         "--dump-logits", oneshot] + device)
     d = np.abs(np.load(oneshot) - got).max()
     status = "ok" if d <= args.atol else "FAIL"
     print(f"{status}: {args.preset} decode through the cache vs one-shot prefill: "

@@ -172,6 +172,29 @@ LogicalResult mapSequential(Operation *op) {
   return success();
 }
 
+/// Constant tables (memref.global: RoPE frequencies) are host memory when
+/// read through a host get_global: the launch gets its own get_global, and
+/// kernel outlining copies the global into the device module.
+void sinkGlobals(func::FuncOp fn) {
+  fn.walk([&](gpu::LaunchOp launch) {
+    DenseMap<Operation *, Value> cloned;
+    launch.getBody().walk([&](Operation *op) {
+      for (OpOperand &use : op->getOpOperands()) {
+        auto g = use.get().getDefiningOp<memref::GetGlobalOp>();
+        if (!g || launch->isProperAncestor(g))
+          continue;
+        Value &local = cloned[g];
+        if (!local) {
+          OpBuilder b(&launch.getBody().front(),
+                      launch.getBody().front().begin());
+          local = b.clone(*g)->getResult(0);
+        }
+        use.set(local);
+      }
+    });
+  });
+}
+
 /// Host-side buffers become device buffers.
 LogicalResult allocateOnDevice(func::FuncOp fn) {
   SmallVector<Operation *> allocs, deallocs;
@@ -244,6 +267,7 @@ struct MapKernelsToGPUPass
       if ((fn->hasAttr("ds.kernel") || fn->hasAttr("ds.entry_point")) &&
           failed(mapKernel(fn)))
         return signalPassFailure();
+      sinkGlobals(fn);
       if ((fn->hasAttr("ds.kernel") || fn->hasAttr("ds.entry_point")) &&
           failed(allocateOnDevice(fn)))
         return signalPassFailure();

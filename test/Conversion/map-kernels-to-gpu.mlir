@@ -1,0 +1,113 @@
+// RUN: ds-opt --split-input-file --ds-map-kernels-to-gpu %s | FileCheck %s
+
+// A parallel nest becomes one launch: the iteration space (2 x n) is
+// linearised over blocks of 256 threads, each thread recovers its indices
+// (last index fastest, so neighbouring threads touch neighbouring
+// elements), the last block is guarded, and an empty space launches nothing.
+// Sequential code runs on one thread; a scalar the host needs comes back
+// through a device box and gpu.memcpy. Buffers are device allocations.
+
+// CHECK: module attributes {gpu.container_module}
+// CHECK-LABEL: func.func private @kernel(
+// CHECK-SAME: %[[X:.+]]: memref<2x?xf32>, %[[Y:.+]]: memref<2x?xf32>, %[[P:.+]]: memref<?xi32>)
+// CHECK: %[[N:.+]] = memref.dim %[[X]], %c1
+// CHECK: %[[SPAN:.+]] = arith.subi %[[N]], %c0 : index
+// CHECK: %[[TRIP:.+]] = arith.ceildivui %[[SPAN]], %c1 : index
+// CHECK: %[[TOTAL:.+]] = arith.muli %{{.+}}, %[[TRIP]] : index
+// CHECK: %[[ANY:.+]] = arith.cmpi ugt, %[[TOTAL]], %c0
+// CHECK: scf.if %[[ANY]] {
+// CHECK:   %[[GRID:.+]] = arith.ceildivui %[[TOTAL]], %c256
+// CHECK:   gpu.launch blocks(%[[BX:.+]], %{{.+}}, %{{.+}}) in (%{{.+}} = %[[GRID]], %{{.+}} = %c1{{.*}}, %{{.+}} = %c1{{.*}}) threads(%[[TX:.+]], %{{.+}}, %{{.+}}) in (%{{.+}} = %c256{{.*}}, %{{.+}} = %c1{{.*}}, %{{.+}} = %c1{{.*}})
+// CHECK:     %[[ID0:.+]] = arith.muli %[[BX]], %c256
+// CHECK:     %[[ID:.+]] = arith.addi %[[ID0]], %[[TX]]
+// CHECK:     %[[IN:.+]] = arith.cmpi ult, %[[ID]], %[[TOTAL]]
+// CHECK:     scf.if %[[IN]] {
+// CHECK:       arith.remui %[[ID]],
+// CHECK:       arith.divui %[[ID]],
+// CHECK:       memref.load %[[X]]
+// CHECK:       memref.store %{{.+}}, %[[Y]]
+// CHECK:     gpu.terminator
+// The sequential bound: one thread, result boxed and copied back.
+// CHECK: %[[T0:.+]] = gpu.wait async
+// CHECK: %[[BOX:.+]], %[[T1:.+]] = gpu.alloc async [%[[T0]]] () : memref<1xindex>
+// CHECK: gpu.wait [%[[T1]]]
+// CHECK: gpu.launch blocks({{.*}}) in ({{.*}} = %c1{{.*}}, {{.*}} = %c1{{.*}}, {{.*}} = %c1{{.*}}) threads({{.*}}) in ({{.*}} = %c1{{.*}}, {{.*}} = %c1{{.*}}, {{.*}} = %c1{{.*}})
+// CHECK:   scf.for
+// CHECK:     memref.load %[[P]]
+// CHECK:   memref.store %{{.+}}, %[[BOX]]
+// CHECK: %[[HOST:.+]] = memref.alloca() : memref<1xindex>
+// CHECK: gpu.memcpy async [%{{.+}}] %[[HOST]], %[[BOX]]
+// CHECK: %[[ROWS:.+]] = memref.load %[[HOST]][%c0
+// CHECK: gpu.dealloc async
+// CHECK: %{{.+}}, %{{.+}} = gpu.alloc async [%{{.+}}] (%[[ROWS]]) : memref<?xf32>
+// CHECK-NOT: memref.alloc(
+// CHECK: return
+func.func private @kernel(%x: memref<2x?xf32>, %y: memref<2x?xf32>, %p: memref<?xi32>) attributes {ds.kernel = "test"} {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c2 = arith.constant 2 : index
+  %n = memref.dim %x, %c1 : memref<2x?xf32>
+  scf.parallel (%i, %j) = (%c0, %c0) to (%c2, %n) step (%c1, %c1) {
+    %v = memref.load %x[%i, %j] : memref<2x?xf32>
+    memref.store %v, %y[%i, %j] : memref<2x?xf32>
+    scf.reduce
+  }
+  %len = memref.dim %p, %c0 : memref<?xi32>
+  %rows = scf.for %t = %c0 to %len step %c1 iter_args(%acc = %c0) -> (index) {
+    %q = memref.load %p[%t] : memref<?xi32>
+    %qi = arith.index_cast %q : i32 to index
+    %m = arith.maxui %acc, %qi : index
+    scf.yield %m : index
+  }
+  %buf = memref.alloc(%rows) : memref<?xf32>
+  memref.dealloc %buf : memref<?xf32>
+  return
+}
+
+// -----
+
+// Entry points: their loop nests (the copy into the logits) are launched
+// too, and their buffers are device allocations; runtime calls stay calls.
+// CHECK-LABEL: func.func @decode
+// CHECK: gpu.alloc async
+// CHECK: call @dsrt_linear_f32
+// CHECK: gpu.launch
+// CHECK: gpu.dealloc async
+func.func private @dsrt_linear_f32(memref<?x4xf32>, memref<?x4xf32>)
+func.func @decode(%out: memref<?x4xf32>) attributes {ds.entry_point} {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c4 = arith.constant 4 : index
+  %n = memref.dim %out, %c0 : memref<?x4xf32>
+  %t = memref.alloc(%n) : memref<?x4xf32>
+  func.call @dsrt_linear_f32(%out, %t) : (memref<?x4xf32>, memref<?x4xf32>) -> ()
+  scf.parallel (%i, %j) = (%c0, %c0) to (%n, %c4) step (%c1, %c1) {
+    %v = memref.load %t[%i, %j] : memref<?x4xf32>
+    memref.store %v, %out[%i, %j] : memref<?x4xf32>
+    scf.reduce
+  }
+  memref.dealloc %t : memref<?x4xf32>
+  return
+}
+
+// -----
+
+// A constant table read inside a launch is fetched inside the launch (the
+// host get_global would hand the device a host pointer).
+// CHECK-LABEL: func.func private @table
+// CHECK: gpu.launch
+// CHECK-NEXT: %[[G:.+]] = memref.get_global @freqs
+// CHECK: memref.load %[[G]]
+memref.global "private" constant @freqs : memref<2xf64> = dense<[1.0, 0.5]>
+func.func private @table(%out: memref<2xf64>) attributes {ds.kernel = "t"} {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c2 = arith.constant 2 : index
+  %g = memref.get_global @freqs : memref<2xf64>
+  scf.parallel (%i) = (%c0) to (%c2) step (%c1) {
+    %v = memref.load %g[%i] : memref<2xf64>
+    memref.store %v, %out[%i] : memref<2xf64>
+    scf.reduce
+  }
+  return
+}
