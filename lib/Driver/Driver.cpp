@@ -212,7 +212,8 @@ bool mlir::ds::compile(const CompileOptions &o, const CompileHooks &hooks,
       return fail("--gpu-arch: expected sm_75 or later (sm_80 A100, sm_90 "
                   "H100/H200), got '" + o.gpuArch + "'");
     std::string ptxas = o.cudaPath + "/bin/ptxas";
-    if (o.emit.empty() || o.emit == "ptx")
+    // The llvm stage (and so the artifact) serialises with ptxas.
+    if (o.emit.empty() || o.emit == "llvm")
       if (!llvm::sys::fs::can_execute(ptxas))
         return fail("--target cuda: no ptxas at '" + ptxas +
                     "' (install the CUDA toolkit or pass --cuda-path)");

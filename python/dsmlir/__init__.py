@@ -16,26 +16,29 @@ from ._dsmlir import Error, Session
 __all__ = ["Error", "Model", "Session", "compile", "compile_stages", "stage_names"]
 
 
-def stage_names():
-    """The pipeline's stages in order: ds, absorbed, dispatched, kernels, loops, llvm."""
-    return list(_dsmlir.stage_names())
+def stage_names(target="cpu"):
+    """The pipeline's stages in order: ds, absorbed, dispatched, kernels, loops,
+    then llvm (cpu) or gpu, nvvm, ptx, llvm (cuda)."""
+    return list(_dsmlir.stage_names(target))
 
 
 def compile(input, output=None, *, emit=None, target="cpu", dtype="f32",
-            check_weights=True, trace_routing=False):
+            check_weights=True, trace_routing=False, gpu_arch="sm_90"):
     """Compiles a checkpoint directory, config.json or .mlir file.
 
     With `emit` (a stage name) returns that stage's IR as text; otherwise
     writes the artifact to `output` and returns its path.
     """
     text = _dsmlir.compile(str(input), str(output or ""), emit or "", target, dtype,
-                           check_weights, trace_routing)
+                           check_weights, trace_routing, gpu_arch)
     return text if emit else str(output)
 
 
-def compile_stages(input, *, target="cpu", dtype="f32", check_weights=True):
+def compile_stages(input, *, target="cpu", dtype="f32", check_weights=True,
+                   gpu_arch="sm_90"):
     """{stage name: IR text} for every stage, in pipeline order."""
-    return dict(_dsmlir.compile_stages(str(input), target, dtype, check_weights))
+    return dict(_dsmlir.compile_stages(str(input), target, dtype, check_weights,
+                                       gpu_arch))
 
 
 class Model:

@@ -6,6 +6,7 @@
 // and running.
 //
 //===----------------------------------------------------------------------===//
+#include <cstdlib>
 #include "ds/Driver/Driver.h"
 #include "ds/Pipelines/Pipelines.h"
 #include "dsrt/dsrt.h"
@@ -41,8 +42,12 @@ mlir::ds::CompileOptions options(const std::string &input,
                                  const std::string &emit,
                                  const std::string &target,
                                  const std::string &dtype, bool checkWeights,
-                                 bool traceRouting) {
+                                 bool traceRouting,
+                                 const std::string &gpuArch) {
   mlir::ds::CompileOptions o;
+  o.gpuArch = gpuArch;
+  if (const char *home = std::getenv("CUDA_HOME"); home && *home)
+    o.cudaPath = home;
   o.input = input;
   o.output = output;
   o.emit = emit;
@@ -56,9 +61,9 @@ mlir::ds::CompileOptions options(const std::string &input,
 py::object compile(const std::string &input, const std::string &output,
                    const std::string &emit, const std::string &target,
                    const std::string &dtype, bool checkWeights,
-                   bool traceRouting) {
+                   bool traceRouting, const std::string &gpuArch) {
   auto o = options(input, output, emit, target, dtype, checkWeights,
-                   traceRouting);
+                   traceRouting, gpuArch);
   std::vector<std::string> errors;
   std::string emitted;
   bool ok;
@@ -75,8 +80,10 @@ py::object compile(const std::string &input, const std::string &output,
 
 std::vector<std::pair<std::string, std::string>>
 compileStages(const std::string &input, const std::string &target,
-              const std::string &dtype, bool checkWeights) {
-  auto o = options(input, "", "llvm", target, dtype, checkWeights, false);
+              const std::string &dtype, bool checkWeights,
+              const std::string &gpuArch) {
+  auto o = options(input, "", "llvm", target, dtype, checkWeights, false,
+                   gpuArch);
   std::vector<std::pair<std::string, std::string>> stages;
   mlir::ds::CompileHooks hooks;
   hooks.afterStage = [&](int, llvm::StringRef stage, mlir::ModuleOp m) {
@@ -243,16 +250,14 @@ PYBIND11_MODULE(_dsmlir, m) {
   m.def("compile", &compile, py::arg("input"), py::arg("output") = "",
         py::arg("emit") = "", py::arg("target") = "cpu",
         py::arg("dtype") = "f32", py::arg("check_weights") = true,
-        py::arg("trace_routing") = false);
+        py::arg("trace_routing") = false, py::arg("gpu_arch") = "sm_90");
   m.def("compile_stages", &compileStages, py::arg("input"),
         py::arg("target") = "cpu", py::arg("dtype") = "f32",
-        py::arg("check_weights") = true);
-  m.def("stage_names", [] {
-    std::vector<std::string> names;
-    for (const std::string &n : mlir::ds::getStageNames())
-      names.push_back(n);
-    return names;
-  });
+        py::arg("check_weights") = true, py::arg("gpu_arch") = "sm_90");
+  m.def(
+      "stage_names",
+      [](const std::string &target) { return mlir::ds::getStageNames(target); },
+      py::arg("target") = "cpu");
 
   py::class_<Session>(m, "Session")
       .def("prefill", &Session::prefill, py::arg("tokens"))

@@ -28,6 +28,17 @@ def artifact(ckpt, tmp_path_factory):
     return path
 
 
+def test_cuda_stages(ckpt):
+    assert dsmlir.stage_names("cuda") == ["ds", "absorbed", "dispatched", "kernels", "loops",
+                                          "gpu", "nvvm", "ptx", "llvm"]
+    ptx = dsmlir.compile(ckpt, emit="ptx", target="cuda", gpu_arch="sm_80")
+    assert ".target sm_80" in ptx and "shfl.sync.bfly" in ptx
+    gpu = dsmlir.compile(ckpt, emit="gpu", target="cuda")
+    assert "gpu.launch_func" in gpu
+    with pytest.raises(dsmlir.Error, match="--gpu-arch: expected sm_75 or later"):
+        dsmlir.compile(ckpt, emit="ptx", target="cuda", gpu_arch="sm_52")
+
+
 def test_stage_names_and_ir_text(ckpt):
     assert dsmlir.stage_names() == ["ds", "absorbed", "dispatched", "kernels", "loops", "llvm"]
     stages = dsmlir.compile_stages(ckpt)
@@ -83,7 +94,7 @@ def test_errors_carry_the_cli_messages(ckpt, artifact, tmp_path):
         model.session().prefill([])
     with pytest.raises(dsmlir.Error, match=r"exceeds the cache capacity \(4\)"):
         model.session(capacity=4).prefill([1, 2, 3, 4, 5])
-    with pytest.raises(dsmlir.Error, match="CUDA backend is not available"):
+    with pytest.raises(dsmlir.Error, match="compiled for target 'cpu', cannot run on device 'cuda'"):
         dsmlir.Model(artifact, ckpt, device="cuda")
     bad = tmp_path / "config.json"
     bad.write_text('{"model_type": "llama"}')

@@ -154,8 +154,9 @@ TEST(DsRun, RefusesBadInputsWithoutOutputs) {
                 "context of 17 tokens (prompt 1 + 16 new) exceeds the cache "
                 "capacity (16); raise --max-context");
   expectRefusal(dsRun(f.d, f.base + " --prompt-tokens 1 --device cuda"),
-                "--device cuda: the CUDA backend is not available in this "
-                "build");
+                "--device cuda: " + f.d.file("m.dsa") +
+                    ": compiled for target 'cpu', cannot run on device 'cuda' "
+                    "(recompile with ds-compile --target cuda)");
   expectRefusal(dsRun(f.d, f.base + " --prompt-tokens 1 --dump-logits "
                                     "/nonexistent-dir/x.npy"),
                 "cannot write '/nonexistent-dir/x.npy': directory is not "

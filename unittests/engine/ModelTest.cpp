@@ -458,8 +458,10 @@ void expectLoadError(const std::string &artifactPath, const std::string &dir,
 
 TEST(ModelLoad, Devices) {
   Fixture f;
-  expectLoadError(f.artifactPath, f.weights, "cuda", DSRT_ERROR_DEVICE,
-                  {"the CUDA backend is not available in this build"});
+  expectLoadError(f.artifactPath, f.weights, "cuda", DSRT_ERROR_FORMAT,
+                  {f.artifactPath, "compiled for target 'cpu', cannot run on "
+                                   "device 'cuda' (recompile with ds-compile "
+                                   "--target cuda)"});
   expectLoadError(f.artifactPath, f.weights, "tpu", DSRT_ERROR_ARGUMENT,
                   {"device 'tpu' is unknown (expected cpu or cuda)"});
   ModelPtr m{load(f, nullptr)}; // NULL device: cpu
@@ -490,10 +492,22 @@ TEST(ModelLoad, NullArguments) {
 TEST(ModelLoad, OtherTarget) {
   std::string manifest = fakeManifest();
   manifest.replace(manifest.find("\"cpu\""), 5, "\"cuda\"");
+  {
+    Fixture f(manifest);
+    expectLoadError(f.artifactPath, f.weights, "cuda", DSRT_ERROR_FORMAT,
+                    {f.artifactPath, "lacks 'gpu_arch' (sm_NN)"});
+  }
+  manifest.replace(manifest.find("\"cuda\""), 6,
+                   "\"cuda\", \"gpu_arch\": \"sm_90\"");
   Fixture f(manifest);
   expectLoadError(f.artifactPath, f.weights, "cpu", DSRT_ERROR_FORMAT,
-                  {f.artifactPath, "compiled for target 'cuda', this runtime "
-                                   "runs 'cpu'"});
+                  {f.artifactPath, "compiled for target 'cuda', cannot run on "
+                                   "device 'cpu'"});
+  // The process looks the driver up once; only this test asks for it.
+  setenv("DSRT_CUDA_DRIVER", "/nonexistent/libcuda.so.1", 1);
+  expectLoadError(f.artifactPath, f.weights, "cuda", DSRT_ERROR_DEVICE,
+                  {"no CUDA driver: cannot load /nonexistent/libcuda.so.1"});
+  unsetenv("DSRT_CUDA_DRIVER");
 }
 
 TEST(ModelLoad, MissingEntrySymbol) {

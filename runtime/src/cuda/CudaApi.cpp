@@ -3,6 +3,7 @@
 
 #include <cstdlib>
 #include <dlfcn.h>
+#include <memory>
 #include <mutex>
 
 using namespace dsrt::cuda;
@@ -24,8 +25,10 @@ bool lookup(void *lib, const char *name, F &fn, std::string &missing) {
   return fn != nullptr;
 }
 
-Gpu *openGpu(std::string &error) {
-  std::string path = driverPath();
+} // namespace
+
+std::unique_ptr<Gpu> dsrt::cuda::loadGpu(const std::string &path,
+                                         std::string &error) {
   void *lib = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
   if (!lib) {
     const char *why = dlerror();
@@ -33,7 +36,7 @@ Gpu *openGpu(std::string &error) {
             (why ? why : "unknown error") + ")";
     return nullptr;
   }
-  auto *g = new Gpu;
+  auto g = std::make_unique<Gpu>();
   Driver &d = g->drv;
   std::string missing;
   // Versioned names: the unversioned ones are the 32-bit legacy ABI.
@@ -64,13 +67,11 @@ Gpu *openGpu(std::string &error) {
   if (!missing.empty()) {
     error = "CUDA driver " + path + " lacks " + missing +
             " (driver too old for this runtime)";
-    delete g;
     return nullptr;
   }
   CUresult r = d.cuInit(0);
   if (r != CUDA_SUCCESS) {
     error = "no CUDA device: " + g->describe("cuInit", r);
-    delete g;
     return nullptr;
   }
   int count = 0;
@@ -79,7 +80,6 @@ Gpu *openGpu(std::string &error) {
     error = r != CUDA_SUCCESS ? "no CUDA device: " +
                                     g->describe("cuDeviceGetCount", r)
                               : "no CUDA device: the driver sees no GPU";
-    delete g;
     return nullptr;
   }
   char name[256] = {0};
@@ -95,15 +95,12 @@ Gpu *openGpu(std::string &error) {
       (r = d.cuDevicePrimaryCtxRetain(&g->context, g->device)) !=
           CUDA_SUCCESS) {
     error = "CUDA device 0 is unusable: " + g->describe("device setup", r);
-    delete g;
     return nullptr;
   }
   g->name = name;
   g->bind();
-  return g; // lives as long as the process: the driver is never unloaded
+  return g;
 }
-
-} // namespace
 
 void Gpu::bind() const { drv.cuCtxSetCurrent(context); }
 
@@ -119,7 +116,9 @@ const Gpu *dsrt::cuda::gpu(std::string &error) {
   static std::once_flag once;
   static Gpu *instance = nullptr;
   static std::string failure;
-  std::call_once(once, [] { instance = openGpu(failure); });
+  // Lives as long as the process: the driver is never unloaded.
+  std::call_once(once,
+                 [] { instance = loadGpu(driverPath(), failure).release(); });
   if (!instance)
     error = failure;
   else

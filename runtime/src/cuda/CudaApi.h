@@ -11,6 +11,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 
 namespace dsrt::cuda {
@@ -82,6 +83,10 @@ struct Gpu {
   std::string describe(const char *call, CUresult r) const;
 };
 const Gpu *gpu(std::string &error);
+
+/// Loads the driver at `path` and sets up device 0 (what gpu() does once
+/// with $DSRT_CUDA_DRIVER or libcuda.so.1); for tests.
+std::unique_ptr<Gpu> loadGpu(const std::string &path, std::string &error);
 
 /// cuBLAS, loaded on first use (libcublas.so.13, .12 or .11).
 const Cublas *cublas(std::string &error);
