@@ -18,6 +18,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <vector>
 
@@ -42,7 +43,9 @@ const char *kUsage =
     "  [--temperature X] [--top-p P] [--seed S] (default greedy)\n"
     "  [--check-weights]        scan the weights for NaN/Inf first\n"
     "  [--dump-routing F.json]  expert choices (artifacts built with\n"
-    "                           --trace-routing)\n";
+    "                           --trace-routing)\n"
+    "  [--start-position P]     benchmarks: start at position P over a zero\n"
+    "                           cache instead of prefilling P tokens\n";
 
 constexpr int64_t kDefaultNewTokens = 16;
 
@@ -51,7 +54,7 @@ struct Options {
                                  dumpRouting;
   std::vector<int32_t> prompt, forced;
   bool haveForced = false, checkWeights = false;
-  int64_t maxNew = -1, maxContext = -1;
+  int64_t maxNew = -1, maxContext = -1, startPosition = 0;
   float temperature = 0, topP = 1;
   uint64_t seed = 0;
 };
@@ -134,6 +137,11 @@ Options parseArgs(int argc, char **argv) {
       if (o.maxContext <= 0)
         die("--max-context: must be positive, got " +
             std::to_string(o.maxContext));
+    } else if (a == "--start-position") {
+      o.startPosition = parseInt(a, value());
+      if (o.startPosition < 0)
+        die("--start-position: must be >= 0, got " +
+            std::to_string(o.startPosition));
     } else if (a == "--temperature") {
       std::string text = value();
       double t = parseFloat(a, text);
@@ -180,6 +188,14 @@ Options parseArgs(int argc, char **argv) {
 
 /// Fails before any work when `path` cannot be created.
 void checkWritable(const std::string &path) {
+  struct stat st;
+  if (stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
+    if (S_ISDIR(st.st_mode))
+      die("cannot write '" + path + "': it is a directory");
+    if (access(path.c_str(), W_OK) != 0)
+      die("cannot write '" + path + "': " + std::strerror(errno));
+    return; // a pipe or device, written in place
+  }
   size_t slash = path.find_last_of('/');
   std::string dir =
       slash == std::string::npos ? "." : path.substr(0, slash + 1);
@@ -190,6 +206,18 @@ void checkWritable(const std::string &path) {
 /// Writes `data` through a temporary file and rename, so a failure never
 /// leaves half a file under `path`.
 void writeAtomically(const std::string &path, const std::string &data) {
+  // A pipe or device (/dev/stdout, a FIFO) is written in place: renaming
+  // over it would replace the node itself.
+  struct stat st;
+  if (stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
+    FILE *f = std::fopen(path.c_str(), "wb");
+    bool ok = f && std::fwrite(data.data(), 1, data.size(), f) == data.size();
+    if (f && std::fclose(f) != 0)
+      ok = false;
+    if (!ok)
+      die("cannot write '" + path + "': " + std::strerror(errno));
+    return;
+  }
   std::string tmp = path + ".tmp-XXXXXX";
   std::vector<char> name(tmp.begin(), tmp.end());
   name.push_back('\0');
@@ -265,7 +293,8 @@ int main(int argc, char **argv) {
   int64_t capacity =
       o.maxContext > 0 ? o.maxContext
                        : std::min<int64_t>(info.max_position_embeddings, 4096);
-  int64_t promptLen = int64_t(o.prompt.size());
+  // A start position takes its rows of the context first.
+  int64_t promptLen = int64_t(o.prompt.size()) + o.startPosition;
   // Unasked, the length adapts to the room left; asked, it is a promise.
   if (o.maxNew < 0)
     o.maxNew = std::clamp<int64_t>(capacity - promptLen, 0, kDefaultNewTokens);
@@ -277,9 +306,11 @@ int main(int argc, char **argv) {
         " tokens (prompt " + std::to_string(promptLen) + " + " +
         std::to_string(o.maxNew) + " new) exceeds the cache capacity (" +
         std::to_string(capacity) + "); raise --max-context");
-  int64_t rowsMax = promptLen + o.maxNew;
+  int64_t rowsMax = int64_t(o.prompt.size()) + o.maxNew;
   dsrt_session *session = nullptr;
   check(dsrt_session_create(model, capacity, &session));
+  if (o.startPosition > 0)
+    check(dsrt_session_seek(session, o.startPosition));
 
   dsrt_generate_options gen = {};
   gen.max_new_tokens = o.maxNew;

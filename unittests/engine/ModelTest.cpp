@@ -222,6 +222,28 @@ TEST(Model, SessionCapacityIsChecked) {
   EXPECT_EQ(dsrt_session_create(m.m, 4, nullptr), DSRT_ERROR_ARGUMENT);
 }
 
+TEST(Model, SeekStaysInsideTheCache) {
+  Fixture f;
+  ModelPtr m{load(f)};
+  ASSERT_NE(m.m, nullptr);
+  dsrt_session *raw = nullptr;
+  ASSERT_EQ(dsrt_session_create(m.m, 8, &raw), DSRT_OK);
+  SessionPtr s{raw};
+  EXPECT_EQ(dsrt_session_seek(raw, 8), DSRT_ERROR_ARGUMENT);
+  EXPECT_EQ(lastError(), "position 8 is outside the cache [0, 8)");
+  EXPECT_EQ(dsrt_session_seek(raw, -1), DSRT_ERROR_ARGUMENT);
+  EXPECT_EQ(dsrt_session_seek(nullptr, 0), DSRT_ERROR_ARGUMENT);
+  EXPECT_EQ(dsrt_session_position(raw), 0);
+  ASSERT_EQ(dsrt_session_seek(raw, 7), DSRT_OK);
+  EXPECT_EQ(dsrt_session_position(raw), 7);
+  std::vector<float> row(64);
+  // One token fits, a second would pass the capacity.
+  int32_t two[2] = {1, 2};
+  EXPECT_EQ(dsrt_session_prefill(raw, two, 2, row.data()),
+            DSRT_ERROR_ARGUMENT);
+  EXPECT_EQ(dsrt_session_position(raw), 7);
+}
+
 TEST(Model, GenerateWithForcedTokens) {
   Fixture f;
   ModelPtr m{load(f)};

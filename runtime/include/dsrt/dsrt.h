@@ -81,6 +81,10 @@ void dsrt_session_free(dsrt_session *session); /* NULL is a no-op */
 int64_t dsrt_session_position(const dsrt_session *session);
 /* Forgets the context: the next token goes to position 0. */
 void dsrt_session_reset(dsrt_session *session);
+/* Moves to `position` in [0, capacity): the cache rows before it count as
+ * context as they are (zeros in a fresh session). For benchmarks of decode
+ * at a long context without prefilling it. */
+dsrt_status dsrt_session_seek(dsrt_session *session, int64_t position);
 /* Appends n >= 1 tokens; logits receives n x vocab floats, row i = the
  * logits after token i. One token runs the decode entry point, more the
  * prefill entry point. */

@@ -105,6 +105,18 @@ extern "C" void dsrt_session_reset(dsrt_session *s) {
     s->position = 0;
 }
 
+extern "C" dsrt_status dsrt_session_seek(dsrt_session *s, int64_t position) {
+  if (!s)
+    return fail(DSRT_ERROR_ARGUMENT, "dsrt_session_seek: NULL session");
+  if (position < 0 || position >= s->capacity)
+    return fail(DSRT_ERROR_ARGUMENT,
+                "position " + std::to_string(position) +
+                    " is outside the cache [0, " +
+                    std::to_string(s->capacity) + ")");
+  s->position = position;
+  return DSRT_OK;
+}
+
 namespace {
 
 /// One call on the GPU: inputs uploaded, the entry point run on the
