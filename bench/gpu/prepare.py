@@ -1,0 +1,130 @@
+#!/usr/bin/env python3
+"""Builds everything the GPU benchmark needs, on a machine WITHOUT a GPU.
+
+The GPU machine has no MLIR: artifacts are compiled here, and the runtime
+(ds-run, libdsrt and its OpenBLAS) is packed beside them. Checkpoints are
+not carried (size): bench/gpu/run.py regenerates them there from the same
+configs and seeds, which gives the same bytes.
+
+    make build && /usr/bin/python3 bench/gpu/prepare.py [--build build] [--arch sm_90]
+    # then, on the GPU machine, from the repository root:
+    bash bench/gpu/run.sh            # results in $OUT (or bench/gpu/out)
+
+Writes bench/gpu/work/ (git-ignored): cases.json, *.dsa, runtime.tar.xz.
+"""
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(ROOT, "test", "tools"))
+from ds_testing import checkpoint  # noqa: E402
+
+# Parity: test presets (teacher-forced prefill + decode against the float64
+# reference, as test/Integration/CPU/parity.test does on the CPU).
+PARITY = [
+    {"name": "v3-f32", "preset": "tiny_v3", "dtype": "f32", "form": "auto", "atol": 1e-3},
+    {"name": "v3-bf16cache", "preset": "tiny_v3", "dtype": "bf16", "form": "auto", "atol": 5e-2},
+    {"name": "v2lite-absorbed", "preset": "tiny_v2_lite", "dtype": "f32", "form": "absorbed",
+     "atol": 1e-3},
+    {"name": "v2grouped-naive", "preset": "tiny_v2_grouped", "dtype": "f32", "form": "naive",
+     "atol": 1e-3},
+    {"name": "demo", "preset": "demo", "dtype": "f32", "form": "auto", "atol": 1e-3},
+]
+
+
+def attention_config(heads):
+    """One layer with DeepSeek's MLA shapes (latent 512 + rope 64, per-head
+    128/64/128) and everything else tiny, so a decode step at long context
+    is the attention kernel plus a fixed overhead."""
+    with open(os.path.join(ROOT, "test", "Import", "configs", "deepseek-v2-lite.json")) as f:
+        cfg = json.load(f)
+    cfg.update({
+        "num_hidden_layers": 1, "first_k_dense_replace": 1, "num_attention_heads": heads,
+        "num_key_value_heads": heads, "hidden_size": 1024, "intermediate_size": 256,
+        "vocab_size": 256, "bos_token_id": 0, "eos_token_id": 1,
+        "max_position_embeddings": 65536,
+    })
+    return cfg
+
+
+def run(cmd):
+    print("+", " ".join(cmd), flush=True)
+    subprocess.run(cmd, check=True)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--build", default=os.path.join(ROOT, "build"))
+    ap.add_argument("--arch", default="sm_90")
+    ap.add_argument("--work", default=os.path.join(HERE, "work"))
+    args = ap.parse_args()
+    compiler = os.path.join(args.build, "bin", "ds-compile")
+    if not os.access(compiler, os.X_OK):
+        sys.exit(f"prepare.py: {compiler} not found; run `make build` first")
+    work = args.work
+    shutil.rmtree(work, ignore_errors=True)
+    os.makedirs(work)
+    scratch = os.path.join(work, "scratch")
+    cases = {"arch": args.arch, "parity": [], "attention": [], "e2e": None}
+
+    for c in PARITY:
+        ckpt = os.path.join(scratch, c["name"])
+        cfg = checkpoint.PRESETS[c["preset"]]()
+        checkpoint.write_checkpoint(ckpt, cfg, dtype="f32", seed=0)
+        for target in ("cuda", "cpu"):
+            out = os.path.join(work, f"{c['name']}-{target}.dsa")
+            cmd = [compiler, ckpt, "-o", out, "--dtype", c["dtype"], "--mla-form", c["form"],
+                   "--target", target]
+            if target == "cuda":
+                cmd += ["--gpu-arch", args.arch]
+            run(cmd)
+        cases["parity"].append(dict(c, config=cfg, seed=0, weights_dtype="f32"))
+
+    for heads in (16, 128):
+        cfg = attention_config(heads)
+        path = os.path.join(scratch, f"attn{heads}.json")
+        os.makedirs(scratch, exist_ok=True)
+        with open(path, "w") as f:
+            json.dump(cfg, f)
+        out = os.path.join(work, f"attn{heads}.dsa")
+        run([compiler, path, "-o", out, "--dtype", "bf16", "--target", "cuda",
+             "--gpu-arch", args.arch])
+        cases["attention"].append({"name": f"attn{heads}", "heads": heads, "config": cfg})
+
+    lite = os.path.join(ROOT, "test", "Import", "configs", "deepseek-v2-lite.json")
+    with open(lite) as f:
+        cfg = json.load(f)
+    run([compiler, lite, "-o", os.path.join(work, "v2lite.dsa"), "--dtype", "bf16",
+         "--target", "cuda", "--gpu-arch", args.arch])
+    cases["e2e"] = {"name": "v2lite", "config": cfg}
+
+    with open(os.path.join(work, "cases.json"), "w") as f:
+        json.dump(cases, f, indent=1)
+
+    # The runtime: ds-run + libdsrt (its RUNPATH points into this build, so
+    # run.sh sets LD_LIBRARY_PATH) and OpenBLAS, which the GPU image lacks.
+    libs = [os.path.join(args.build, "lib", "libdsrt.so")]
+    ldd = subprocess.run(["ldd", libs[0]], capture_output=True, text=True, check=True).stdout
+    for line in ldd.splitlines():
+        parts = line.split("=>")
+        if len(parts) == 2 and any(n in parts[0] for n in ("openblas", "gfortran", "quadmath")):
+            libs.append(parts[1].split("(")[0].strip())
+    with tarfile.open(os.path.join(work, "runtime.tar.xz"), "w:xz") as tar:
+        tar.add(os.path.join(args.build, "bin", "ds-run"), arcname="bin/ds-run")
+        for lib in libs:
+            tar.add(os.path.realpath(lib), arcname="lib/" + os.path.basename(lib))
+    shutil.rmtree(scratch)
+    total = sum(os.path.getsize(os.path.join(work, f)) for f in os.listdir(work))
+    print(f"prepared {work}: {len(os.listdir(work))} files, {total / 2**20:.1f} MiB "
+          f"(carry it with the device call: carry=['bench/gpu/work'])")
+
+
+if __name__ == "__main__":
+    main()
