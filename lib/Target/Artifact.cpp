@@ -60,7 +60,10 @@ std::string mlir::ds::buildManifest(ModuleOp m, const ManifestInputs &in,
           {"index", cast<IntegerAttr>(d.get("index")).getInt()},
           {"shape", std::move(shape)},
           {"members", std::move(members)},
-          {"dequantize", cast<BoolAttr>(d.get("dequantize")).getValue()}});
+          {"dequantize", cast<BoolAttr>(d.get("dequantize")).getValue()},
+          {"gemm_only", d.get("gemm_only")
+                            ? cast<BoolAttr>(d.get("gemm_only")).getValue()
+                            : false}});
     }
   llvm::json::Array weights;
   for (const RequiredWeight &w : in.weights) {

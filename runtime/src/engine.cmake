@@ -4,6 +4,8 @@ target_sources(dsrt PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/artifact/ArtifactFile.cpp
   ${CMAKE_CURRENT_LIST_DIR}/artifact/NativeObject.cpp
   ${CMAKE_CURRENT_LIST_DIR}/cpu/Gemm.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/cpu/Bf16Gemm.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/cpu/ThreadPool.cpp
   ${CMAKE_CURRENT_LIST_DIR}/cpu/RuntimeCalls.cpp
   ${CMAKE_CURRENT_LIST_DIR}/cuda/CudaApi.cpp
   ${CMAKE_CURRENT_LIST_DIR}/cuda/Device.cpp
@@ -17,7 +19,8 @@ target_sources(dsrt PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/api/Generate.cpp
 )
 # OpenBLAS for the GEMMs; libdl to load the artifact's native code.
-target_link_libraries(dsrt PRIVATE openblas dl)
+find_package(Threads REQUIRED)
+target_link_libraries(dsrt PRIVATE openblas dl Threads::Threads)
 
 # tools/ is only added with the compiler; ds-run needs nothing of it.
 if(NOT DS_BUILD_COMPILER)

@@ -5,7 +5,9 @@
 // weights become runtime bindings (numbered once per name, recorded in
 // ds.bindings) and GEMMs runtime calls, and that kernels become loop nests.
 
-// CHECK: module attributes {ds.bindings = [{dequantize = false, index = 0 : i64, members = ["embed"], shape = array<i64: 64, 32>}, {dequantize = false, index = 1 : i64, members = ["norm"], shape = array<i64: 32>}, {dequantize = true, index = 2 : i64, members = ["head"], shape = array<i64: 64, 32>}]}
+// Bindings only GEMMs read are marked gemm_only (the runtime may store
+// them in bf16); the embedding table and the norm are read by kernels.
+// CHECK: module attributes {ds.bindings = [{dequantize = false, gemm_only = false, index = 0 : i64, members = ["embed"], shape = array<i64: 64, 32>}, {dequantize = false, gemm_only = false, index = 1 : i64, members = ["norm"], shape = array<i64: 32>}, {dequantize = true, gemm_only = true, index = 2 : i64, members = ["head"], shape = array<i64: 64, 32>}]}
 // CHECK-DAG: func.func private @dsrt_weight_f32_r2(!llvm.ptr, i64) -> memref<?x?xf32> attributes {llvm.emit_c_interface}
 // CHECK-DAG: func.func private @dsrt_linear_f32(!llvm.ptr, memref<?x?xf32>, memref<?x?xf32>, memref<?x?xf32>) attributes {llvm.emit_c_interface}
 // CHECK-LABEL: func.func @prefill

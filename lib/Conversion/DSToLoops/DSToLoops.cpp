@@ -35,6 +35,9 @@ struct BindingTable {
     SmallVector<int64_t> shape;
     SmallVector<std::string> members;
     bool dequantize = false;
+    /// Read only by the runtime's GEMMs: the runtime may store it in
+    /// another element type (bf16) since no generated code dereferences it.
+    bool gemmOnly = true;
   };
   std::vector<Binding> bindings;
   llvm::StringMap<int64_t> byName;
@@ -63,6 +66,7 @@ struct BindingTable {
           b.getNamedAttr("shape", b.getDenseI64ArrayAttr(bd.shape)),
           b.getNamedAttr("members", b.getArrayAttr(members)),
           b.getNamedAttr("dequantize", b.getBoolAttr(bd.dequantize)),
+          b.getNamedAttr("gemm_only", b.getBoolAttr(bd.gemmOnly)),
       }));
     }
     return b.getArrayAttr(out);
@@ -462,6 +466,40 @@ LogicalResult FunctionLowering::lowerOp(Operation *op) {
                          << op->getName() << "'";
 }
 
+/// True when every use of `v` (through casts) is the weight operand of a
+/// runtime GEMM call.
+bool onlyFeedsGemms(Value v) {
+  for (OpOperand &use : v.getUses()) {
+    Operation *user = use.getOwner();
+    if (auto cast = dyn_cast<memref::CastOp>(user)) {
+      if (!onlyFeedsGemms(cast.getResult()))
+        return false;
+      continue;
+    }
+    auto call = dyn_cast<func::CallOp>(user);
+    if (!call || use.getOperandNumber() != 2 ||
+        (call.getCallee() != "dsrt_linear_f32" &&
+         call.getCallee() != "dsrt_grouped_linear_f32"))
+      return false;
+  }
+  return true;
+}
+
+/// Clears gemmOnly of every binding some generated code reads itself.
+void markGemmOnly(ModuleOp module, BindingTable &table) {
+  module.walk([&](func::CallOp call) {
+    if (!call.getCallee().starts_with("dsrt_weight_"))
+      return;
+    auto index = call.getOperand(1).getDefiningOp<arith::ConstantOp>();
+    if (!index)
+      return;
+    int64_t i = cast<IntegerAttr>(index.getValue()).getInt();
+    if (i >= 0 && i < int64_t(table.bindings.size()) &&
+        !onlyFeedsGemms(call.getResult(0)))
+      table.bindings[size_t(i)].gemmOnly = false;
+  });
+}
+
 struct ConvertDSToLoopsPass
     : mlir::ds::impl::ConvertDSToLoopsPassBase<ConvertDSToLoopsPass> {
   using Base::Base;
@@ -476,6 +514,7 @@ struct ConvertDSToLoopsPass
     for (func::FuncOp fn : fns)
       if (failed(FunctionLowering(fn, table, module, traceRouting).run()))
         return signalPassFailure();
+    markGemmOnly(module, table);
     Builder b(module.getContext());
     module->setAttr("ds.bindings", table.toAttr(b));
   }

@@ -4,6 +4,7 @@
 #include "weights/Checkpoint.h"
 
 #include <cstdlib>
+#include <cstring>
 
 using namespace dsrt;
 
@@ -48,6 +49,22 @@ dsrt_status checkArch(const dsrt_model &model) {
   return DSRT_OK;
 }
 
+/// GEMM-only bindings whose members are all stored bf16 stay bf16 on the
+/// CPU (exact, half the memory and bandwidth). The GPU path binds f32.
+bool keepBf16(const dsrt_model &model, const Binding &b,
+              const Checkpoint &ckpt) {
+  if (model.gpu || !b.gemmOnly || b.dequantize)
+    return false;
+  if (const char *env = std::getenv("DSRT_WEIGHTS_F32"); env && *env == '1')
+    return false;
+  for (const std::string &m : b.members) {
+    const TensorView *t = ckpt.find(m);
+    if (!t || t->dtype != DType::BF16)
+      return false;
+  }
+  return true;
+}
+
 /// Converts every binding's members to f32 once. Members fill the buffer
 /// one after the other: a stack of experts ([N, F, D] from N tensors [F, D])
 /// or packed projections ([2F, D] from two [F, D]); only the element count
@@ -58,8 +75,27 @@ dsrt_status bindWeights(dsrt_model &model, const Checkpoint &ckpt) {
     const Binding &b = model.manifest.bindings[index];
     BoundWeight w;
     w.shape = b.shape;
-    w.data.resize(size_t(elementCount(b.shape)));
-    size_t per = w.data.size() / b.members.size();
+    size_t count = size_t(elementCount(b.shape));
+    size_t per = count / b.members.size();
+    if (keepBf16(model, b, ckpt)) {
+      // Copied bit for bit: sizes were validated against the manifest.
+      w.bf16.resize(count);
+      for (size_t i = 0; i < b.members.size(); ++i) {
+        const TensorView *t = ckpt.find(b.members[i]);
+        if (size_t(t->numElements()) != per || t->nbytes != per * 2)
+          return fail(DSRT_ERROR_WEIGHTS,
+                      t->file + ": tensor '" + b.members[i] + "' of shape " +
+                          shapeToString(t->shape) + " does not fill 1/" +
+                          std::to_string(b.members.size()) + " of binding " +
+                          std::to_string(index) + " of shape " +
+                          shapeToString(b.shape));
+        std::memcpy(w.bf16.data() + i * per, t->data, per * 2);
+      }
+      model.weightsBytes += int64_t(count * 2);
+      model.weights.push_back(std::move(w));
+      continue;
+    }
+    w.data.resize(count);
     for (size_t i = 0; i < b.members.size(); ++i) {
       const TensorView *t = ckpt.find(b.members[i]);
       if (!t)
@@ -156,6 +192,9 @@ dsrt_status load(const char *artifactPath, const char *weightsDir,
     return fail(DSRT_ERROR_WEIGHTS, joinLines(problems));
   if (dsrt_status st = bindWeights(*model, *ckpt))
     return st;
+  for (const BoundWeight &w : model->weights)
+    if (!w.bf16.empty())
+      model->bf16ByAddress[w.bf16.data()] = &w;
   // The checkpoint is unmapped here: the model runs on its f32 copies.
   *out = model.release();
   return DSRT_OK;

@@ -18,6 +18,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 namespace dsrt {
@@ -28,6 +29,8 @@ namespace dsrt {
 struct BoundWeight {
   std::vector<int64_t> shape;
   std::vector<float> data;
+  /// Instead of `data` for a GEMM-only binding of a bf16 checkpoint (CPU).
+  std::vector<uint16_t> bf16;
   cuda::DeviceBuffer device;
 };
 
@@ -49,6 +52,9 @@ struct dsrt_model {
   dsrt::Manifest manifest;
   std::vector<dsrt::BoundWeight> weights;
   int64_t weightsBytes = 0;
+  /// The bf16 bindings by the address the kernels receive, so the GEMM
+  /// calls know the storage behind a descriptor.
+  std::unordered_map<const void *, const dsrt::BoundWeight *> bf16ByAddress;
   /// Before `object`: the artifact's destructors unload its GPU modules
   /// while the device weights are still held.
   const dsrt::cuda::Gpu *gpu = nullptr; // set when loaded with device cuda

@@ -207,6 +207,8 @@ bool dsrt::parseManifest(const std::string &text, Manifest &m,
     }
     const json::Value *dq = b.get("dequantize");
     bd.dequantize = dq && dq->kind == json::Value::Bool && dq->boolean;
+    const json::Value *go = b.get("gemm_only");
+    bd.gemmOnly = go && go->kind == json::Value::Bool && go->boolean;
     m.bindings.push_back(std::move(bd));
   }
   for (const json::Value &w : weights->items) {

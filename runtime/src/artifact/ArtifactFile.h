@@ -23,6 +23,8 @@ struct Binding {
   std::vector<int64_t> shape;
   std::vector<std::string> members;
   bool dequantize = false;
+  /// Only the runtime's GEMMs read it: its storage type is the runtime's.
+  bool gemmOnly = false;
 };
 
 struct RequiredTensor {

@@ -1,5 +1,6 @@
 //===- Gemm.cpp - the GEMMs generated CPU code delegates to BLAS ----------===//
 #include "cpu/Gemm.h"
+#include "cpu/ThreadPool.h"
 
 #include <algorithm>
 #include <cblas.h>
@@ -50,9 +51,9 @@ void naiveNT(const Matrix &x, const Matrix &w, float *y, int64_t yRowStride,
     }
 }
 
-/// y = x * w^T for views whose shapes were checked.
-void gemmNT(const Matrix &x, const Matrix &w, float *y, int64_t yRowStride,
-            int64_t yColStride) {
+/// One slice of y = x * w^T (rows of w [n0, n0 + n)), single-threaded BLAS.
+void gemmSlice(const Matrix &x, const Matrix &w, float *y, int64_t yRowStride,
+               int64_t yColStride) {
   int64_t rows = x.rows, n = w.rows, k = x.cols;
   if (rows == 0 || n == 0)
     return;
@@ -66,12 +67,28 @@ void gemmNT(const Matrix &x, const Matrix &w, float *y, int64_t yRowStride,
   // (0.3.21) does not route to its faster gemv kernels by itself.
   if (rows == 1) {
     cblas_sgemv(CblasRowMajor, CblasNoTrans, int(n), int(k), 1.0f, w.data,
-                int(ldw), x.data, 1, 0.0f, y, 1); // ldy checked: unit stride
+                int(ldw), x.data, 1, 0.0f, y, int(yColStride));
     return;
   }
   cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(rows), int(n),
               int(k), 1.0f, x.data, int(ldx), w.data, int(ldw), 0.0f, y,
               int(ldy));
+}
+
+/// y = x * w^T for views whose shapes were checked. The runtime's pool
+/// splits the rows of w (OpenBLAS runs single-threaded: two thread pools
+/// spinning on the same cores slow both down).
+void gemmNT(const Matrix &x, const Matrix &w, float *y, int64_t yRowStride,
+            int64_t yColStride) {
+  singleThreadedBlas();
+  // ~128 KiB of weights per grain: worth a thread, fine enough to balance.
+  int64_t grain =
+      std::max<int64_t>(16, 32768 / std::max<int64_t>(x.cols, 1)) & ~int64_t(15);
+  parallelFor(w.rows, grain, [&](int64_t begin, int64_t end) {
+    Matrix ws{w.data + begin * w.rowStride, end - begin, w.cols, w.rowStride,
+              w.colStride};
+    gemmSlice(x, ws, y + begin * yColStride, yRowStride, yColStride);
+  });
 }
 
 std::string shapeMismatch(const char *what, int64_t a, int64_t b) {

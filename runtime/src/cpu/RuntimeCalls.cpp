@@ -14,6 +14,7 @@
 #include "api/Model.h"
 #include "cpu/Gemm.h"
 #include "cpu/MemRef.h"
+#include "cpu/Bf16Gemm.h"
 #include "cuda/Gemm.h"
 
 #include <vector>
@@ -39,13 +40,27 @@ void bindWeight(MemRef<float, N> *result, void *ctx, int64_t index) {
                        std::to_string(index) + " as rank " + std::to_string(N) +
                        ", the manifest says rank " +
                        std::to_string(w.shape.size()));
-  // On the GPU the kernels get the device copy (never a host pointer).
+  // On the GPU the kernels get the device copy (never a host pointer). A
+  // bf16 binding travels as its address only: no generated code reads it,
+  // the GEMM calls below recognise it (bf16ByAddress).
   float *data = model->gpu ? w.device.as<float>()
-                           : const_cast<float *>(w.data.data());
+                : !w.bf16.empty()
+                    ? reinterpret_cast<float *>(
+                          const_cast<uint16_t *>(w.bf16.data()))
+                    : const_cast<float *>(w.data.data());
   *result = makeMemRef<float, N>(data, w.shape.data());
 }
 
 bool onGpu(void *ctx) { return static_cast<dsrt_model *>(ctx)->gpu; }
+
+/// The bf16 binding whose storage starts at `address`, or nullptr.
+const BoundWeight *bf16Binding(void *ctx, const void *address) {
+  auto &map = static_cast<dsrt_model *>(ctx)->bf16ByAddress;
+  if (map.empty())
+    return nullptr;
+  auto it = map.find(address);
+  return it == map.end() ? nullptr : it->second;
+}
 
 /// A failed GPU call cannot abort the process over a device error (out of
 /// memory, a lost device): the call in flight records it and the runtime
@@ -84,6 +99,14 @@ DSRT_EXPORT void _mlir_ciface_dsrt_linear_f32(void *ctx, MemRef<float, 2> *x,
                                               MemRef<float, 2> *y) {
   if (onGpu(ctx))
     return checkGpu(cuda::linear(*x, *w, *y));
+  if (const BoundWeight *b = bf16Binding(ctx, w->aligned)) {
+    // The generated code passes the whole binding (never a view of it).
+    if (w->offset != 0 || b->shape.size() != 2 || w->sizes[0] != b->shape[0] ||
+        w->sizes[1] != b->shape[1])
+      fatalInternalError("dsrt_linear_f32: a view of a bf16 weight binding");
+    cpu::Bf16Matrix m{b->bf16.data(), b->shape[0], b->shape[1], b->shape[1]};
+    return check(cpu::linearBf16(*x, m, *y));
+  }
   check(cpu::linear(*x, *w, *y));
 }
 
@@ -92,6 +115,16 @@ DSRT_EXPORT void _mlir_ciface_dsrt_grouped_linear_f32(
     MemRef<int32_t, 1> *offsets, MemRef<float, 2> *y) {
   if (onGpu(ctx))
     return checkGpu(cuda::groupedLinear(*w, *x, *offsets, *y));
+  if (const BoundWeight *b = bf16Binding(ctx, w->aligned)) {
+    if (w->offset != 0 || b->shape.size() != 3 || w->sizes[0] != b->shape[0] ||
+        w->sizes[1] != b->shape[1] || w->sizes[2] != b->shape[2])
+      fatalInternalError(
+          "dsrt_grouped_linear_f32: a view of a bf16 weight binding");
+    return check(cpu::groupedLinearBf16(*x, b->bf16.data(), b->shape[0],
+                                        b->shape[1], b->shape[2],
+                                        b->shape[1] * b->shape[2], *offsets,
+                                        *y));
+  }
   check(cpu::groupedLinear(*x, *w, *offsets, *y));
 }
 

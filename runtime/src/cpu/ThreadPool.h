@@ -1,0 +1,33 @@
+//===- ThreadPool.h - a persistent pool for the runtime's own kernels -*- C++ -*-===//
+//
+// Decode runs hundreds of small matrix-vector products per token; starting
+// threads for each would cost more than the product. The workers live for
+// the process, spin briefly for the next job (a job every few microseconds
+// during decode) and then sleep.
+//
+//===----------------------------------------------------------------------===//
+#ifndef DSRT_CPU_THREADPOOL_H
+#define DSRT_CPU_THREADPOOL_H
+
+#include <cstdint>
+#include <functional>
+
+namespace dsrt::cpu {
+
+/// Calls body(begin, end) over [0, n) split into one contiguous range per
+/// thread (the caller's thread takes the first); returns when all are done.
+/// Ranges are multiples of `grain` except the last. Nested calls and calls
+/// from several threads at once run serially on the caller.
+void parallelFor(int64_t n, int64_t grain,
+                 const std::function<void(int64_t, int64_t)> &body);
+
+/// Makes OpenBLAS single-threaded (once): the runtime splits GEMMs over its
+/// own pool instead.
+void singleThreadedBlas();
+
+/// Threads parallelFor uses: $DSRT_NUM_THREADS, else the hardware's.
+int numThreads();
+
+} // namespace dsrt::cpu
+
+#endif // DSRT_CPU_THREADPOOL_H
