@@ -200,6 +200,9 @@ bool mlir::ds::compile(const CompileOptions &o, const CompileHooks &hooks,
   if (o.mlaForm != "auto" && o.mlaForm != "absorbed" && o.mlaForm != "naive")
     return fail("--mla-form: expected auto, absorbed or naive, got '" +
                 o.mlaForm + "'");
+  if (o.attentionChunk < 1)
+    return fail("--attention-chunk: must be positive, got " +
+                std::to_string(o.attentionChunk));
   if (o.dtype != "f32" && o.dtype != "bf16")
     return fail("--dtype: expected f32 or bf16, got '" + o.dtype + "'");
   if (o.target != "cpu" && o.target != "cuda")
@@ -272,6 +275,7 @@ bool mlir::ds::compile(const CompileOptions &o, const CompileHooks &hooks,
   pipeline.mlaForm = o.mlaForm;
   pipeline.explain = o.explain;
   pipeline.gpuArch = o.gpuArch;
+  pipeline.attentionChunk = o.attentionChunk;
   pipeline.cudaPath = o.cudaPath;
   int index = 0;
   for (const Stage &stage : getPipelineStages(pipeline)) {

@@ -106,6 +106,7 @@ std::vector<Stage> mlir::ds::getPipelineStages(const PipelineOptions &opts) {
        [opts](OpPassManager &pm) {
          ConvertDSToLoopsPassOptions loops;
          loops.traceRouting = opts.traceRouting;
+         loops.attentionChunk = opts.attentionChunk;
          pm.addPass(createConvertDSToLoopsPass(loops));
          pm.addPass(createCanonicalizerPass());
          pm.addPass(createCSEPass());

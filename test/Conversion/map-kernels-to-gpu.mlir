@@ -111,3 +111,30 @@ func.func private @table(%out: memref<2xf64>) attributes {ds.kernel = "t"} {
   }
   return
 }
+
+// -----
+
+// A loop without results around parallel nests (the naive attention's loop
+// over context chunks) stays on the host: one launch per nest and step.
+// CHECK-LABEL: func.func private @chunks
+// CHECK: scf.for %{{.+}} = %c0 to %{{.+}} step %c4 {
+// CHECK:   gpu.launch
+// CHECK:   gpu.terminator
+// CHECK: }
+// CHECK: return
+func.func private @chunks(%x: memref<?xf32>) attributes {ds.kernel = "t"} {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c4 = arith.constant 4 : index
+  %n = memref.dim %x, %c0 : memref<?xf32>
+  scf.for %c = %c0 to %n step %c4 {
+    scf.parallel (%i) = (%c0) to (%c4) step (%c1) {
+      %j = arith.addi %c, %i : index
+      %v = memref.load %x[%j] : memref<?xf32>
+      %w = arith.addf %v, %v : f32
+      memref.store %w, %x[%j] : memref<?xf32>
+      scf.reduce
+    }
+  }
+  return
+}

@@ -125,3 +125,20 @@ def test_compile_releases_the_gil(ckpt, tmp_path):
     elapsed = time.perf_counter() - start
     # Held GIL: the loop above could not run while compiling (~1 s).
     assert elapsed > 0.2 and len(ticks) > 0.3 * elapsed / 0.005
+
+
+def test_prefill_continuing_a_context_matches_one_prefill(ckpt, tmp_path):
+    """A chat turn: a second prefill over an existing context (naive MLA
+    form, the context's K/V built 3 rows at a time and merged by
+    log-sum-exp) gives the logits of one prefill of both parts."""
+    art = str(tmp_path / "chunked.dsa")
+    subprocess.run([os.path.join(BIN_DIR, "ds-compile"), ckpt, "-o", art,
+                    "--mla-form", "naive", "--attention-chunk", "3"], check=True)
+    model = dsmlir.Model(art, ckpt)
+    first, second = [5, 9, 13, 2, 7, 30, 11], [4, 8, 15, 16, 23]
+    whole = np.asarray(model.session().prefill(first + second))
+    s = model.session()
+    s.prefill(first)
+    turn = np.asarray(s.prefill(second))
+    assert turn.shape == (len(second), whole.shape[1])
+    assert np.abs(turn - whole[len(first):]).max() < 1e-4

@@ -51,6 +51,8 @@ def main():
     ap.add_argument("--target", default="cpu", choices=["cpu", "cuda"],
                     help="compile for and run on this device (cuda needs a GPU)")
     ap.add_argument("--gpu-arch", default="sm_90")
+    ap.add_argument("--compile-arg", action="append", default=[],
+                    help="extra ds-compile argument (repeatable)")
     args = ap.parse_args()
 
     work = args.work or tempfile.mkdtemp(prefix=f"ds-parity-{args.preset}-")
@@ -64,6 +66,7 @@ def main():
                    "--target", args.target]
     if args.target == "cuda":
         compile_cmd += ["--gpu-arch", args.gpu_arch]
+    compile_cmd += args.compile_arg
     device = ["--device", args.target]
     if args.routing:
         compile_cmd.append("--trace-routing")

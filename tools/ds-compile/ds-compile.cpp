@@ -45,6 +45,11 @@ cl::opt<std::string> dumpIrDir(
 cl::opt<std::string> dtype("dtype", cl::desc("latent cache dtype: f32 | bf16"),
                            cl::init("f32"));
 cl::opt<std::string> target("target", cl::desc("cpu | cuda"), cl::init("cpu"));
+cl::opt<int64_t> attentionChunk(
+    "attention-chunk",
+    cl::desc("naive MLA form: context rows whose per-head K/V are built at a "
+             "time (default 256)"),
+    cl::init(256));
 cl::opt<std::string> gpuArch("gpu-arch",
                              cl::desc("cuda: GPU architecture (sm_80, sm_90)"),
                              cl::init("sm_90"));
@@ -127,6 +132,7 @@ int main(int argc, char **argv) {
   options.dtype = dtype;
   options.target = target;
   options.gpuArch = gpuArch;
+  options.attentionChunk = attentionChunk;
   options.cudaPath = cudaPath;
   options.checkWeights = !noWeightCheck;
   options.traceRouting = traceRouting;

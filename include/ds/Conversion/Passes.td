@@ -19,7 +19,11 @@ def ConvertDSToLoopsPass : Pass<"convert-ds-to-loops", "::mlir::ModuleOp"> {
   let options = [
     Option<"traceRouting", "trace-routing", "bool", /*default=*/"false",
            "report each MoE layer's expert choice to the runtime "
-           "(dsrt_trace_routing), for parity tests">
+           "(dsrt_trace_routing), for parity tests">,
+    Option<"attentionChunk", "attention-chunk", "int64_t", /*default=*/"256",
+           "context rows whose per-head K/V the naive attention form builds "
+           "at a time (chunks merged by log-sum-exp, so its memory does "
+           "not grow with the context)">
   ];
   let dependentDialects = ["::mlir::scf::SCFDialect", "::mlir::memref::MemRefDialect",
                            "::mlir::arith::ArithDialect", "::mlir::math::MathDialect",

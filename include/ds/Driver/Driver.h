@@ -30,6 +30,7 @@ struct CompileOptions {
   bool traceRouting = false;
   std::string mlaForm = "auto"; // auto | absorbed | naive
   bool explain = false;   // remarks with the compiler's choices, to stderr
+  int64_t attentionChunk = 256; // naive MLA: context rows per K/V chunk
   bool verbose = false;   // progress lines to stderr
 };
 

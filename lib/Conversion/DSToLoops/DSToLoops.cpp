@@ -76,8 +76,9 @@ struct BindingTable {
 class FunctionLowering {
 public:
   FunctionLowering(func::FuncOp fn, BindingTable &table, ModuleOp module,
-                   bool traceRouting)
-      : fn(fn), table(table), module(module), traceRouting(traceRouting) {}
+                   bool traceRouting, int64_t attentionChunk)
+      : fn(fn), table(table), module(module), traceRouting(traceRouting),
+        attentionChunk(attentionChunk) {}
 
   LogicalResult run();
 
@@ -103,6 +104,7 @@ private:
   SmallVector<Value> allocs;
   Value ctx;
   bool traceRouting;
+  int64_t attentionChunk;
   int64_t moeOrdinal = 0;
 };
 
@@ -343,13 +345,15 @@ LogicalResult FunctionLowering::lowerOp(Operation *op) {
     Value qn = get(na.getQNope());
     Value out = alloc(na.getResult(), {k->dim(qn, 0)});
     double scale = na.getScale().convertToDouble();
-    k->outline("naive_attention", std::to_string(scale),
+    int64_t chunk = attentionChunk;
+    k->outline("naive_attention",
+               std::to_string(scale) + "/" + std::to_string(chunk),
                {qn, get(na.getQRope()), get(na.getCache()),
                 get(na.getPositions()), get(na.getKvBProj()), out,
                 k->cIdx(na.getLayer())},
                [&](ValueRange a) {
                  k->naiveAttention(a[0], a[1], a[2], a[3], a[4], a[5], a[6],
-                                   scale);
+                                   scale, chunk);
                });
     return result(out);
   }
@@ -505,6 +509,12 @@ struct ConvertDSToLoopsPass
   using Base::Base;
   void runOnOperation() override {
     ModuleOp module = getOperation();
+    if (attentionChunk < 1) {
+      module.emitError() << "convert-ds-to-loops: attention-chunk must be "
+                            "positive, got "
+                         << attentionChunk;
+      return signalPassFailure();
+    }
     BindingTable table;
     SmallVector<func::FuncOp> fns;
     for (auto fn : module.getOps<func::FuncOp>())
@@ -512,7 +522,9 @@ struct ConvertDSToLoopsPass
           isa<LatentCacheType>(fn.getArgumentTypes()[2]))
         fns.push_back(fn);
     for (func::FuncOp fn : fns)
-      if (failed(FunctionLowering(fn, table, module, traceRouting).run()))
+      if (failed(FunctionLowering(fn, table, module, traceRouting,
+                                  attentionChunk)
+                     .run()))
         return signalPassFailure();
     markGemmOnly(module, table);
     Builder b(module.getContext());

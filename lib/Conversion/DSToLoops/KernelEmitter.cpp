@@ -94,9 +94,9 @@ void KernelEmitter::par(ArrayRef<Value> ubs, Body body) {
 
 SmallVector<Value> KernelEmitter::loop(
     Value lb, Value ub, ValueRange inits,
-    function_ref<SmallVector<Value>(Value, ValueRange)> body) {
+    function_ref<SmallVector<Value>(Value, ValueRange)> body, Value step) {
   auto op = scf::ForOp::create(
-      b, loc, lb, ub, cIdx(1), inits,
+      b, loc, lb, ub, step ? step : cIdx(1), inits,
       [&](OpBuilder &nested, Location, Value iv, ValueRange args) {
         OpBuilder::InsertionGuard g(b);
         b.setInsertionPoint(nested.getInsertionBlock(),
@@ -515,7 +515,7 @@ void KernelEmitter::latentAttention(Value qLatent, Value qRope, Value cache,
 
 void KernelEmitter::naiveAttention(Value qNope, Value qRope, Value cache,
                                    Value positions, Value kvb, Value out,
-                                   Value l, double scale) {
+                                   Value l, double scale, int64_t chunk) {
   auto qt = cast<MemRefType>(qNope.getType());
   auto ot = cast<MemRefType>(out.getType());
   int64_t heads = qt.getDimSize(1), dn = qt.getDimSize(2),
@@ -523,6 +523,8 @@ void KernelEmitter::naiveAttention(Value qNope, Value qRope, Value cache,
   int64_t dc = cast<MemRefType>(kvb.getType()).getDimSize(1);
   Value tokens = dim(qNope, 0), dnv = cIdx(dn), dvv = cIdx(dv), dcv = cIdx(dc);
   Value drv = dim(qRope, 2), hv = cIdx(heads), group = cIdx(dn + dv);
+  Value chunkV = cIdx(chunk);
+  Type f32 = b.getF32Type();
   // Rows 0..max(positions) are attended by some token of the chunk.
   Value rows = loop(cIdx(0), tokens, {cIdx(0)},
                     [&](Value t, ValueRange acc) -> SmallVector<Value> {
@@ -530,76 +532,99 @@ void KernelEmitter::naiveAttention(Value qNope, Value qRope, Value cache,
                           b, loc, toIndex(load(positions, t)), cIdx(1));
                       return {arith::MaxUIOp::create(b, loc, acc[0], p1)};
                     })[0];
-  Type f32 = b.getF32Type();
+  // Per-head K/V exist for `chunk` context rows at a time: memory does not
+  // grow with the context. Each (token, head) keeps its running max and
+  // sum across chunks, and its output accumulator is rescaled as the max
+  // grows: the chunks' partial results merge by log-sum-exp.
   Value keys = memref::AllocOp::create(
-      b, loc, MemRefType::get({ShapedType::kDynamic, heads, dn}, f32), rows);
+      b, loc, MemRefType::get({chunk, heads, dn}, f32));
   Value values = memref::AllocOp::create(
-      b, loc, MemRefType::get({ShapedType::kDynamic, heads, dv}, f32), rows);
-  // k_nope_h(s) = c(s) W_UK_h^T, v_h(s) = c(s) W_UV_h^T.
-  auto decompress = [&](Value dst, Value width, int64_t rowOffset) {
-    par({rows, hv, width}, [&](ValueRange iv) {
-      Value r = arith::AddIOp::create(
-          b, loc, arith::AddIOp::create(b, loc, mul(iv[1], group),
-                                        cIdx(rowOffset)),
-          iv[2]);
-      store(sum(dcv,
-                [&](Value c) {
-                  return arith::MulFOp::create(b, loc,
-                                               loadF32(cache, {l, iv[0], c}),
-                                               load(kvb, {r, c}));
-                }),
-            dst, iv);
-    });
-  };
-  decompress(keys, dnv, 0);
-  decompress(values, dvv, dn);
+      b, loc, MemRefType::get({chunk, heads, dv}, f32));
+  Value runMax = memref::AllocOp::create(
+      b, loc, MemRefType::get({ShapedType::kDynamic, heads}, f32), tokens);
+  Value runSum = memref::AllocOp::create(
+      b, loc, MemRefType::get({ShapedType::kDynamic, heads}, f32), tokens);
+  Value negInf = cF32(-std::numeric_limits<float>::infinity());
   par({tokens, hv}, [&](ValueRange iv) {
-    Value t = iv[0], h = iv[1];
-    Value end = arith::AddIOp::create(b, loc, toIndex(load(positions, t)),
-                                      cIdx(1));
-    loop(cIdx(0), dvv, {}, [&](Value j, ValueRange) -> SmallVector<Value> {
-      store(cF32(0.0), out, {t, h, j});
-      return {};
-    });
-    Value negInf = cF32(-std::numeric_limits<float>::infinity());
-    SmallVector<Value> ml = loop(
-        cIdx(0), end, {negInf, cF32(0.0)},
-        [&](Value s, ValueRange acc) -> SmallVector<Value> {
-          Value dot = sum(dnv, [&](Value j) {
-            return arith::MulFOp::create(b, loc, load(qNope, {t, h, j}),
-                                         load(keys, {s, h, j}));
-          });
-          Value dotR = sum(drv, [&](Value r) {
-            Value col = arith::AddIOp::create(b, loc, dcv, r);
-            return arith::MulFOp::create(b, loc, load(qRope, {t, h, r}),
-                                         loadF32(cache, {l, s, col}));
-          });
-          Value score = arith::MulFOp::create(
-              b, loc, arith::AddFOp::create(b, loc, dot, dotR), cF32(scale));
-          Value m = arith::MaximumFOp::create(b, loc, acc[0], score);
-          Value corr = math::ExpOp::create(
-              b, loc, arith::SubFOp::create(b, loc, acc[0], m));
-          Value p = math::ExpOp::create(
-              b, loc, arith::SubFOp::create(b, loc, score, m));
-          Value lsum = arith::AddFOp::create(
-              b, loc, arith::MulFOp::create(b, loc, acc[1], corr), p);
-          loop(cIdx(0), dvv, {}, [&](Value j, ValueRange) -> SmallVector<Value> {
-            Value o = arith::MulFOp::create(b, loc, load(out, {t, h, j}), corr);
-            Value v = arith::MulFOp::create(b, loc, p, load(values, {s, h, j}));
-            store(arith::AddFOp::create(b, loc, o, v), out, {t, h, j});
-            return {};
-          });
-          return {m, lsum};
-        });
-    Value inv = arith::DivFOp::create(b, loc, cF32(1.0), ml[1]);
-    loop(cIdx(0), dvv, {}, [&](Value j, ValueRange) -> SmallVector<Value> {
-      store(arith::MulFOp::create(b, loc, load(out, {t, h, j}), inv), out,
-            {t, h, j});
-      return {};
-    });
+    store(negInf, runMax, iv);
+    store(cF32(0.0), runSum, iv);
   });
-  memref::DeallocOp::create(b, loc, keys);
-  memref::DeallocOp::create(b, loc, values);
+  par({tokens, hv, dvv}, [&](ValueRange iv) { store(cF32(0.0), out, iv); });
+
+  loop(cIdx(0), rows, {}, [&](Value c0, ValueRange) -> SmallVector<Value> {
+    Value n = arith::MinUIOp::create(
+        b, loc, chunkV, arith::SubIOp::create(b, loc, rows, c0));
+    // k_nope_h(s) = c(s) W_UK_h^T, v_h(s) = c(s) W_UV_h^T for the chunk.
+    auto decompress = [&](Value dst, Value width, int64_t rowOffset) {
+      par({n, hv, width}, [&](ValueRange iv) {
+        Value r = arith::AddIOp::create(
+            b, loc, arith::AddIOp::create(b, loc, mul(iv[1], group),
+                                          cIdx(rowOffset)),
+            iv[2]);
+        Value s = arith::AddIOp::create(b, loc, c0, iv[0]);
+        store(sum(dcv,
+                  [&](Value c) {
+                    return arith::MulFOp::create(b, loc,
+                                                 loadF32(cache, {l, s, c}),
+                                                 load(kvb, {r, c}));
+                  }),
+              dst, iv);
+      });
+    };
+    decompress(keys, dnv, 0);
+    decompress(values, dvv, dn);
+    par({tokens, hv}, [&](ValueRange iv) {
+      Value t = iv[0], h = iv[1];
+      Value end = arith::AddIOp::create(b, loc, toIndex(load(positions, t)),
+                                        cIdx(1));
+      Value stop = arith::MinUIOp::create(
+          b, loc, end, arith::AddIOp::create(b, loc, c0, n));
+      Value from = arith::MinUIOp::create(b, loc, c0, stop);
+      SmallVector<Value> ml = loop(
+          from, stop, {load(runMax, iv), load(runSum, iv)},
+          [&](Value s, ValueRange acc) -> SmallVector<Value> {
+            Value r = arith::SubIOp::create(b, loc, s, c0);
+            Value dot = sum(dnv, [&](Value j) {
+              return arith::MulFOp::create(b, loc, load(qNope, {t, h, j}),
+                                           load(keys, {r, h, j}));
+            });
+            Value dotR = sum(drv, [&](Value q) {
+              Value col = arith::AddIOp::create(b, loc, dcv, q);
+              return arith::MulFOp::create(b, loc, load(qRope, {t, h, q}),
+                                           loadF32(cache, {l, s, col}));
+            });
+            Value score = arith::MulFOp::create(
+                b, loc, arith::AddFOp::create(b, loc, dot, dotR), cF32(scale));
+            Value m = arith::MaximumFOp::create(b, loc, acc[0], score);
+            Value corr = math::ExpOp::create(
+                b, loc, arith::SubFOp::create(b, loc, acc[0], m));
+            Value p = math::ExpOp::create(
+                b, loc, arith::SubFOp::create(b, loc, score, m));
+            Value lsum = arith::AddFOp::create(
+                b, loc, arith::MulFOp::create(b, loc, acc[1], corr), p);
+            loop(cIdx(0), dvv, {},
+                 [&](Value j, ValueRange) -> SmallVector<Value> {
+                   Value o =
+                       arith::MulFOp::create(b, loc, load(out, {t, h, j}), corr);
+                   Value v =
+                       arith::MulFOp::create(b, loc, p, load(values, {r, h, j}));
+                   store(arith::AddFOp::create(b, loc, o, v), out, {t, h, j});
+                   return {};
+                 });
+            return {m, lsum};
+          });
+      store(ml[0], runMax, iv);
+      store(ml[1], runSum, iv);
+    });
+    return {};
+  }, chunkV);
+  par({tokens, hv, dvv}, [&](ValueRange iv) {
+    Value inv = arith::DivFOp::create(b, loc, cF32(1.0),
+                                      load(runSum, {iv[0], iv[1]}));
+    store(arith::MulFOp::create(b, loc, load(out, iv), inv), out, iv);
+  });
+  for (Value buf : {keys, values, runMax, runSum})
+    memref::DeallocOp::create(b, loc, buf);
 }
 
 //===----------------------------------------------------------------------===//

@@ -74,10 +74,12 @@ public:
                   bool transpose);
   void latentAttention(Value qLatent, Value qRope, Value cache,
                        Value positions, Value out, Value layer, double scale);
-  /// The naive form: per-head K/V of the attended rows built in transient
-  /// buffers, then attention (see ds.naive_attention).
+  /// The naive form: per-head K/V of `chunk` context rows at a time built
+  /// in transient buffers, attention over them, chunks merged by
+  /// log-sum-exp (see ds.naive_attention).
   void naiveAttention(Value qNope, Value qRope, Value cache, Value positions,
-                      Value kvb, Value out, Value layer, double scale);
+                      Value kvb, Value out, Value layer, double scale,
+                      int64_t chunk);
   /// `scores`, `sel` [tokens, experts] and (grouped methods) `groupScore`,
   /// `groupKept` [tokens, groups] are scratch buffers.
   void moeRoute(Value logits, Value bias, Value ids, Value weights,
@@ -91,10 +93,12 @@ private:
   using Body = function_ref<void(ValueRange)>;
   /// scf.parallel over [0, ubs).
   void par(ArrayRef<Value> ubs, Body body);
-  /// scf.for over [lb, ub) carrying `inits`; `body` returns the yields.
+  /// scf.for over [lb, ub) (step 1 unless given) carrying `inits`; `body`
+  /// returns the yields.
   SmallVector<Value>
   loop(Value lb, Value ub, ValueRange inits,
-       function_ref<SmallVector<Value>(Value, ValueRange)> body);
+       function_ref<SmallVector<Value>(Value, ValueRange)> body,
+       Value step = Value());
   /// sum_{i<n} f(i) in f32.
   Value sum(Value n, function_ref<Value(Value)> term);
   Value load(Value m, ValueRange idx);

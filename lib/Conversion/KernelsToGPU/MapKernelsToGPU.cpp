@@ -235,12 +235,24 @@ struct MapKernelsToGPUPass
       if (*done)
         return success();
     }
-    SmallVector<Operation *> top;
-    for (Operation &op : fn.getBody().front().without_terminator())
-      top.push_back(&op);
-    for (Operation *op : top) {
+    return mapBlock(fn.getBody().front());
+  }
+
+  /// Maps the ops of a host block. A loop without results around parallel
+  /// nests (the naive attention's loop over context chunks) stays on the
+  /// host and its body is mapped: one launch per nest and iteration.
+  LogicalResult mapBlock(Block &block) {
+    SmallVector<Operation *> ops;
+    for (Operation &op : block.without_terminator())
+      ops.push_back(&op);
+    for (Operation *op : ops) {
       if (auto par = dyn_cast<scf::ParallelOp>(op)) {
         if (failed(mapParallel(par, blockSize)))
+          return failure();
+      } else if (auto loop = dyn_cast<scf::ForOp>(op);
+                 loop && loop.getNumResults() == 0 &&
+                 !loop.getBody()->getOps<scf::ParallelOp>().empty()) {
+        if (failed(mapBlock(*loop.getBody())))
           return failure();
       } else if (touchesMemory(op)) {
         if (failed(mapSequential(op)))
