@@ -184,6 +184,30 @@ bool emitPTX(MLIRContext &ctx, ModuleOp module, const PipelineOptions &opts,
   return true;
 }
 
+/// ds-plan-activations' result per entry point: into the manifest, and to
+/// stderr when asked.
+void recordActivationPlan(ModuleOp module, ManifestInputs &manifest,
+                          bool report) {
+  for (auto fn : module.getOps<func::FuncOp>()) {
+    auto plan = fn->getAttrOfType<DenseI64ArrayAttr>("ds.activation_bytes");
+    if (!fn->hasAttr("ds.entry_point"))
+      continue;
+    if (!plan || plan.size() != 2) {
+      if (report)
+        llvm::errs() << "activations of @" << fn.getName()
+                     << ": not planned (sizes not affine in the token "
+                        "count), allocated per call\n";
+      continue;
+    }
+    int64_t perToken = plan[0], fixed = plan[1];
+    manifest.activationBytes[fn.getName().str()] = {perToken, fixed};
+    if (report)
+      llvm::errs() << "activations of @" << fn.getName() << ": "
+                   << perToken << " bytes per token + " << fixed
+                   << " (one token: " << perToken + fixed << " bytes)\n";
+  }
+}
+
 } // namespace
 
 bool mlir::ds::compile(const CompileOptions &o, const CompileHooks &hooks,
@@ -296,6 +320,8 @@ bool mlir::ds::compile(const CompileOptions &o, const CompileHooks &hooks,
     if (failed(pm.run(*module)))
       return fail("stage '" + stage.name + "' failed on '" + o.input + "'");
     stageTiming.stop();
+    if (stage.name == "loops")
+      recordActivationPlan(*module, manifest, o.verbose || o.explain);
     if (hooks.afterStage)
       hooks.afterStage(index, stage.name, *module);
     if (o.emit == stage.name) {

@@ -102,12 +102,14 @@ std::vector<Stage> mlir::ds::getPipelineStages(const PipelineOptions &opts) {
          pm.addNestedPass<func::FuncOp>(createDSFuseGateUpPass());
          pm.addPass(createCSEPass());
        }},
-      {"loops", "loop nests over buffers, GEMMs and weights as runtime calls",
+      {"loops", "loop nests over buffers (activations planned into one "
+                "scratch buffer), GEMMs and weights as runtime calls",
        [opts](OpPassManager &pm) {
          ConvertDSToLoopsPassOptions loops;
          loops.traceRouting = opts.traceRouting;
          loops.attentionChunk = opts.attentionChunk;
          pm.addPass(createConvertDSToLoopsPass(loops));
+         pm.addPass(createDSPlanActivationsPass());
          pm.addPass(createCanonicalizerPass());
          pm.addPass(createCSEPass());
        }},

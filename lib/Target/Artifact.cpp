@@ -79,8 +79,15 @@ std::string mlir::ds::buildManifest(ModuleOp m, const ManifestInputs &in,
     llvm::json::Value maxTokens = nullptr;
     if (name == "decode")
       maxTokens = 1;
+    llvm::json::Value activations = nullptr;
+    auto plan = in.activationBytes.find(name);
+    if (plan != in.activationBytes.end())
+      activations = llvm::json::Object{{"per_token", plan->second.first},
+                                       {"fixed", plan->second.second}};
     entries[name] = llvm::json::Object{{"symbol", "_mlir_ciface_" + name},
-                                       {"max_tokens", std::move(maxTokens)}};
+                                       {"max_tokens", std::move(maxTokens)},
+                                       {"activation_bytes",
+                                        std::move(activations)}};
   }
   llvm::json::Object manifest{
       {"format_version", int64_t(kArtifactFormatVersion)},

@@ -182,6 +182,8 @@ public:
     s["kv_cache_bytes_per_token"] = stats.kv_cache_bytes_per_token;
     s["weights_bytes"] = stats.weights_bytes;
     s["peak_rss_bytes"] = stats.peak_rss_bytes;
+    s["activation_bytes"] = stats.activation_bytes;
+    s["decode_allocations"] = stats.decode_allocations;
     py::dict result;
     result["tokens"] = tokens;
     result["logits"] = arr;

@@ -6,6 +6,7 @@ target_sources(dsrt PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/cpu/Gemm.cpp
   ${CMAKE_CURRENT_LIST_DIR}/cpu/Bf16Gemm.cpp
   ${CMAKE_CURRENT_LIST_DIR}/cpu/ThreadPool.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/cpu/Scratch.cpp
   ${CMAKE_CURRENT_LIST_DIR}/cpu/RuntimeCalls.cpp
   ${CMAKE_CURRENT_LIST_DIR}/cuda/CudaApi.cpp
   ${CMAKE_CURRENT_LIST_DIR}/cuda/Device.cpp

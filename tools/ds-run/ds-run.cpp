@@ -188,9 +188,10 @@ Options parseArgs(int argc, char **argv) {
 
 /// Fails before any work when `path` cannot be created.
 void checkWritable(const std::string &path) {
-  struct stat st;
-  if (stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
-    if (S_ISDIR(st.st_mode))
+  struct stat st, target;
+  if (lstat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
+    if (S_ISDIR(st.st_mode) ||
+        (stat(path.c_str(), &target) == 0 && S_ISDIR(target.st_mode)))
       die("cannot write '" + path + "': it is a directory");
     if (access(path.c_str(), W_OK) != 0)
       die("cannot write '" + path + "': " + std::strerror(errno));
@@ -206,10 +207,19 @@ void checkWritable(const std::string &path) {
 /// Writes `data` through a temporary file and rename, so a failure never
 /// leaves half a file under `path`.
 void writeAtomically(const std::string &path, const std::string &data) {
-  // A pipe or device (/dev/stdout, a FIFO) is written in place: renaming
-  // over it would replace the node itself.
-  struct stat st;
-  if (stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
+  // A symbolic link (/dev/stdout), pipe or device is written in place:
+  // renaming over it would replace the link or node itself.
+  struct stat st, target, out;
+  // The file behind our own stdout (`--stats-json /dev/stdout > f`): written
+  // through the stdout stream, so the token lines and the data stay in order.
+  if (stat(path.c_str(), &target) == 0 && fstat(STDOUT_FILENO, &out) == 0 &&
+      target.st_dev == out.st_dev && target.st_ino == out.st_ino) {
+    if (std::fwrite(data.data(), 1, data.size(), stdout) != data.size() ||
+        std::fflush(stdout) != 0)
+      die("cannot write '" + path + "': " + std::strerror(errno));
+    return;
+  }
+  if (lstat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
     FILE *f = std::fopen(path.c_str(), "wb");
     bool ok = f && std::fwrite(data.data(), 1, data.size(), f) == data.size();
     if (f && std::fclose(f) != 0)
@@ -266,11 +276,13 @@ std::string statsJson(const dsrt_stats &s) {
       "{\"prefill_tokens\": %lld, \"decode_tokens\": %lld, "
       "\"prefill_seconds\": %.6f, \"decode_seconds\": %.6f, "
       "\"decode_tokens_per_second\": %.3f, \"kv_cache_bytes_per_token\": "
-      "%lld, \"weights_bytes\": %lld, \"peak_rss_bytes\": %lld}\n",
+      "%lld, \"weights_bytes\": %lld, \"peak_rss_bytes\": %lld, "
+      "\"activation_bytes\": %lld, \"decode_allocations\": %lld}\n",
       (long long)s.prefill_tokens, (long long)s.decode_tokens,
       s.prefill_seconds, s.decode_seconds, s.decode_tokens_per_second,
       (long long)s.kv_cache_bytes_per_token, (long long)s.weights_bytes,
-      (long long)s.peak_rss_bytes);
+      (long long)s.peak_rss_bytes, (long long)s.activation_bytes,
+      (long long)s.decode_allocations);
   return buf;
 }
 

@@ -30,6 +30,25 @@ def ConvertDSToLoopsPass : Pass<"convert-ds-to-loops", "::mlir::ModuleOp"> {
                            "::mlir::func::FuncDialect", "::mlir::LLVM::LLVMDialect"];
 }
 
+def DSPlanActivationsPass : Pass<"ds-plan-activations", "::mlir::ModuleOp"> {
+  let summary = "one scratch buffer per entry point, activations as views";
+  let description = [{
+    After convert-ds-to-loops. Each entry point's activation buffers become
+    views into one buffer from the runtime (`dsrt_scratch(ctx, bytes)`: per
+    thread on the CPU, the session's arena on the GPU, grown once), so a
+    decode step allocates nothing. Buffer sizes are a*T + b bytes for the
+    call's token count T; buffers with disjoint lifetimes (definition to
+    last use, views included) share a slot as large as the largest of them
+    (for every T); slots are 64-byte aligned. The plan's total is recorded
+    as `ds.activation_bytes = [a, b]` on the entry point (ds-compile reports
+    it and writes it to the manifest). An entry point whose sizes are not
+    affine in T keeps its allocations (`ds.activation_bytes = "unplanned"`).
+  }];
+  let dependentDialects = ["::mlir::memref::MemRefDialect",
+                           "::mlir::arith::ArithDialect",
+                           "::mlir::func::FuncDialect"];
+}
+
 def DSMapKernelsToGPUPass : Pass<"ds-map-kernels-to-gpu", "::mlir::ModuleOp"> {
   let summary = "run the loop nests of convert-ds-to-loops as GPU launches";
   let description = [{

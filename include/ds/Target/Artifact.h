@@ -19,6 +19,7 @@
 
 #include "mlir/IR/BuiltinOps.h"
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -32,6 +33,8 @@ struct ManifestInputs {
   std::string dtype = "f32";
   std::vector<RequiredWeight> weights; // from the model-level IR
   std::vector<std::string> entryPoints; // prefill, decode
+  /// Peak activation bytes per entry point, as {per token, fixed}.
+  std::map<std::string, std::pair<int64_t, int64_t>> activationBytes;
 };
 
 /// The manifest of `lowered` (entry points, weight bindings from its

@@ -399,9 +399,17 @@ LogicalResult FunctionLowering::lowerOp(Operation *op) {
     Value xp = alloc(p.getPermuted(), {pairs});
     Value off = alloc(p.getOffsets());
     Value rows = alloc(p.getRowOfSlot(), {pairs});
-    k->outline("moe_permute", "", {x, ids, xp, off, rows}, [&](ValueRange a) {
-      k->moePermute(a[0], a[1], a[2], a[3], a[4]);
-    });
+    // The counting sort's cursors: a buffer of the entry point (planned
+    // with the others), not an allocation inside the kernel.
+    int64_t experts =
+        cast<MemRefType>(off.getType()).getDimSize(0) - 1;
+    Value cursor =
+        k->alloc(RankedTensorType::get({experts}, b.getI32Type()), {});
+    allocs.push_back(cursor);
+    k->outline("moe_permute", "", {x, ids, xp, off, rows, cursor},
+               [&](ValueRange a) {
+                 k->moePermute(a[0], a[1], a[2], a[3], a[4], a[5]);
+               });
     map.map(p.getPermuted(), xp);
     map.map(p.getOffsets(), off);
     map.map(p.getRowOfSlot(), rows);

@@ -763,7 +763,7 @@ void KernelEmitter::moeRoute(Value logits, Value bias, Value ids,
 }
 
 void KernelEmitter::moePermute(Value x, Value ids, Value permuted,
-                               Value offsets, Value rowOfSlot) {
+                               Value offsets, Value rowOfSlot, Value cursor) {
   // A stable counting sort; sequential on purpose (it is O(tokens x top_k)).
   Value tokens = dim(ids, 0), kv = dim(ids, 1), d = dim(x, 1);
   int64_t e = cast<MemRefType>(offsets.getType()).getDimSize(0) - 1;
@@ -771,7 +771,6 @@ void KernelEmitter::moePermute(Value x, Value ids, Value permuted,
   auto c32 = [&](int64_t v) {
     return arith::ConstantOp::create(b, loc, b.getI32IntegerAttr(v));
   };
-  Value cursor = memref::AllocOp::create(b, loc, MemRefType::get({e}, i32));
   loop(cIdx(0), cIdx(e + 1), {}, [&](Value i, ValueRange) -> SmallVector<Value> {
     store(c32(0), offsets, {i});
     return {};
@@ -811,7 +810,6 @@ void KernelEmitter::moePermute(Value x, Value ids, Value permuted,
       return {};
     });
   });
-  memref::DeallocOp::create(b, loc, cursor);
 }
 
 void KernelEmitter::moeCombine(Value expertOut, Value rowOfSlot, Value weights,

@@ -85,8 +85,9 @@ public:
   void moeRoute(Value logits, Value bias, Value ids, Value weights,
                 MoEConfigAttr config, Value scores, Value sel,
                 Value groupScore, Value groupKept);
+  /// `cursor` [experts] i32 is scratch.
   void moePermute(Value x, Value ids, Value permuted, Value offsets,
-                  Value rowOfSlot);
+                  Value rowOfSlot, Value cursor);
   void moeCombine(Value expertOut, Value rowOfSlot, Value weights, Value out);
 
 private:

@@ -114,6 +114,8 @@ typedef struct dsrt_stats {
   int64_t kv_cache_bytes_per_token;
   int64_t weights_bytes;
   int64_t peak_rss_bytes;
+  int64_t activation_bytes;     /* the activations buffer (ds-plan-activations) */
+  int64_t decode_allocations;   /* buffer growths during decode: 0 in steady state */
 } dsrt_stats;
 
 /* Prefills `prompt` (n tokens), then feeds up to max_new_tokens tokens,

@@ -1,6 +1,7 @@
 //===- Generate.cpp - prefill + decode loop shared by ds-run and Python ---===//
 #include "api/Error.h"
 #include "api/Model.h"
+#include "cpu/Scratch.h"
 #include "api/Validation.h"
 
 #include <algorithm>
@@ -62,6 +63,13 @@ std::string checkOptions(const dsrt_session *s, const int32_t *prompt,
   return "";
 }
 
+/// Activation buffer growths so far: the CPU thread's scratch buffer, or
+/// the GPU session's driver allocations.
+int64_t activationAllocations(const dsrt_session *s) {
+  return s->cuda ? s->cuda->arena.driverAllocations
+                 : cpu::scratchStats().allocations;
+}
+
 dsrt_status generate(dsrt_session *s, const int32_t *prompt, int64_t n,
                      const dsrt_generate_options *o, int32_t *outTokens,
                      int64_t *outCount, float *outLogits, dsrt_stats *stats) {
@@ -78,6 +86,7 @@ dsrt_status generate(dsrt_session *s, const int32_t *prompt, int64_t n,
 
   std::vector<float> last(prefill.end() - vocab, prefill.end());
   uint64_t rng = o->seed * 0x9E3779B97F4A7C15ULL + 1;
+  int64_t allocationsBefore = activationAllocations(s);
   double t1 = now();
   for (int64_t i = 0; i < o->max_new_tokens; ++i) {
     int32_t next =
@@ -108,6 +117,10 @@ dsrt_status generate(dsrt_session *s, const int32_t *prompt, int64_t n,
     stats->kv_cache_bytes_per_token = info.kv_cache_bytes_per_token;
     stats->weights_bytes = info.weights_bytes;
     stats->peak_rss_bytes = int64_t(ru.ru_maxrss) * 1024; // KiB on Linux
+    stats->activation_bytes =
+        s->cuda ? int64_t(s->cuda->arena.peakBytes())
+                : int64_t(cpu::scratchStats().bytes);
+    stats->decode_allocations = activationAllocations(s) - allocationsBefore;
   }
   return DSRT_OK;
 }

@@ -15,6 +15,7 @@
 #include "cpu/Gemm.h"
 #include "cpu/MemRef.h"
 #include "cpu/Bf16Gemm.h"
+#include "cpu/Scratch.h"
 #include "cuda/Gemm.h"
 
 #include <vector>
@@ -171,4 +172,35 @@ DSRT_EXPORT void _mlir_ciface_dsrt_trace_routing(void *ctx, int64_t ordinal,
   if (!model->routingTrace.empty())
     model->routingTrace += ", ";
   model->routingTrace += rec;
+}
+
+/// The scratch buffer of ds-plan-activations: every activation of an entry
+/// point is a view into it. On the GPU, memory of the session's arena; on
+/// the CPU a per-thread buffer that only grows (a session is used by one
+/// thread at a time, and calls on one thread never overlap).
+DSRT_EXPORT void _mlir_ciface_dsrt_scratch(MemRef<uint8_t, 1> *result,
+                                           void *ctx, int64_t bytes) {
+  if (bytes < 0)
+    fatalInternalError("dsrt_scratch: negative size " + std::to_string(bytes));
+  uint8_t *data = nullptr;
+  if (onGpu(ctx)) {
+    cuda::Execution *e = cuda::Execution::current();
+    std::string error;
+    if (e && e->session)
+      data = static_cast<uint8_t *>(
+          e->session->arena.allocate(size_t(bytes), error));
+    if (!data) {
+      checkGpu(error.empty() ? "dsrt_scratch outside a model call" : error);
+      // The generated code goes on; its launches are skipped (the call
+      // in flight has failed) and nothing reads this address.
+      static uint8_t dummy[64];
+      data = dummy;
+    }
+  } else {
+    data = cpu::scratch(size_t(bytes));
+    if (!data)
+      fatalInternalError("dsrt_scratch: out of memory for " +
+                         std::to_string(bytes) + " bytes of activations");
+  }
+  *result = makeMemRef<uint8_t, 1>(data, &bytes);
 }
