@@ -804,11 +804,13 @@ void KernelEmitter::moePermute(Value x, Value ids, Value permuted,
     store(arith::AddIOp::create(b, loc, row32, c32(1)), cursor, {ex});
     Value slot = arith::AddIOp::create(b, loc, mul(t, kv), j);
     store(row32, rowOfSlot, {slot});
-    Value row = toIndex(row32);
-    loop(cIdx(0), d, {}, [&](Value c, ValueRange) -> SmallVector<Value> {
-      store(load(x, {t, c}), permuted, {row, c});
-      return {};
-    });
+  });
+  // The rows move in parallel (one GPU thread per element): only the
+  // counting above is sequential, O(tokens x top_k).
+  par({mul(tokens, kv), d}, [&](ValueRange iv) {
+    Value t = arith::DivUIOp::create(b, loc, iv[0], kv);
+    Value row = toIndex(load(rowOfSlot, {iv[0]}));
+    store(load(x, {t, iv[1]}), permuted, {row, iv[1]});
   });
 }
 

@@ -14,6 +14,7 @@
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/IRMapping.h"
+#include "mlir/Interfaces/SideEffectInterfaces.h"
 
 namespace mlir::ds {
 #define GEN_PASS_DEF_DSMAPKERNELSTOGPUPASS
@@ -195,6 +196,23 @@ void sinkGlobals(func::FuncOp fn) {
   });
 }
 
+/// Ops without results run in order on one thread, in one launch placed
+/// where the last of them was (every value they use is defined by then).
+LogicalResult mapSequentialRun(ArrayRef<Operation *> run) {
+  Operation *last = run.back();
+  OpBuilder b(last->getContext());
+  b.setInsertionPointAfter(last);
+  Location loc = last->getLoc();
+  Value one = cIdx(b, loc, 1);
+  launch(b, loc, one, one, [&](OpBuilder &kb, gpu::LaunchOp) {
+    for (Operation *op : run)
+      kb.clone(*op);
+  });
+  for (Operation *op : run)
+    op->erase();
+  return success();
+}
+
 /// Host-side buffers become device buffers.
 LogicalResult allocateOnDevice(func::FuncOp fn) {
   SmallVector<Operation *> allocs, deallocs;
@@ -245,7 +263,33 @@ struct MapKernelsToGPUPass
     SmallVector<Operation *> ops;
     for (Operation &op : block.without_terminator())
       ops.push_back(&op);
+    // Consecutive sequential code without results (the steps of the MoE
+    // counting sort) shares one single-thread launch; scalar host code
+    // between them stays where it is.
+    SmallVector<Operation *> run;
+    auto flush = [&]() -> LogicalResult {
+      if (run.empty())
+        return success();
+      LogicalResult r = mapSequentialRun(run);
+      run.clear();
+      return r;
+    };
     for (Operation *op : ops) {
+      bool sequential = !isa<scf::ParallelOp>(op) && touchesMemory(op) &&
+                        op->getNumResults() == 0 &&
+                        !(isa<scf::ForOp>(op) &&
+                          !cast<scf::ForOp>(op)
+                               .getBody()
+                               ->getOps<scf::ParallelOp>()
+                               .empty());
+      if (sequential) {
+        run.push_back(op);
+        continue;
+      }
+      if (isPure(op) && op->getNumRegions() == 0)
+        continue; // host scalar code: does not end a run
+      if (failed(flush()))
+        return failure();
       if (auto par = dyn_cast<scf::ParallelOp>(op)) {
         if (failed(mapParallel(par, blockSize)))
           return failure();
@@ -259,7 +303,7 @@ struct MapKernelsToGPUPass
           return failure();
       }
     }
-    return success();
+    return flush();
   }
 
   void runOnOperation() override {
