@@ -254,8 +254,12 @@ LogicalResult FunctionLowering::lowerOp(Operation *op) {
     Value in = get(n.getInput());
     Value out = alloc(n.getResult(), {k->dim(in, 0)});
     double eps = n.getEps().convertToDouble();
-    k->outline("rms_norm", std::to_string(eps), {in, get(n.getWeight()), out},
-               [&](ValueRange a) { k->rmsNorm(a[0], a[1], a[2], eps); });
+    func::FuncOp kernel =
+        k->outline("rms_norm", std::to_string(eps),
+                   {in, get(n.getWeight()), out},
+                   [&](ValueRange a) { k->rmsNorm(a[0], a[1], a[2], eps); });
+    // The GPU path rebuilds norms as block-per-row kernels.
+    kernel->setAttr("ds.eps", n.getEpsAttr());
     return result(out);
   }
   if (auto f = dyn_cast<AddRMSNormOp>(op)) {
@@ -263,11 +267,13 @@ LogicalResult FunctionLowering::lowerOp(Operation *op) {
     Value sum = alloc(f.getSum(), {k->dim(lhs, 0)});
     Value out = alloc(f.getResult(), {k->dim(lhs, 0)});
     double eps = f.getEps().convertToDouble();
-    k->outline("add_rms_norm", std::to_string(eps),
-               {lhs, get(f.getRhs()), get(f.getWeight()), sum, out},
-               [&](ValueRange a) {
-                 k->addRmsNorm(a[0], a[1], a[2], a[3], a[4], eps);
-               });
+    func::FuncOp kernel =
+        k->outline("add_rms_norm", std::to_string(eps),
+                   {lhs, get(f.getRhs()), get(f.getWeight()), sum, out},
+                   [&](ValueRange a) {
+                     k->addRmsNorm(a[0], a[1], a[2], a[3], a[4], eps);
+                   });
+    kernel->setAttr("ds.eps", f.getEpsAttr());
     map.map(f.getSum(), sum);
     map.map(f.getResult(), out);
     return success();

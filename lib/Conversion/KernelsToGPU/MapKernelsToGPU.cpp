@@ -9,6 +9,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "ds/Conversion/Passes.h"
+#include "RowNormKernel.h"
 #include "SplitKVAttention.h"
 
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
@@ -246,6 +247,14 @@ struct MapKernelsToGPUPass
 
   LogicalResult mapKernel(func::FuncOp fn) {
     auto kind = fn->getAttrOfType<StringAttr>("ds.kernel");
+    if (kind &&
+        (kind.getValue() == "rms_norm" || kind.getValue() == "add_rms_norm")) {
+      FailureOr<bool> done = gpu_kernels::emitRowNorm(fn);
+      if (failed(done))
+        return failure();
+      if (*done)
+        return success();
+    }
     if (splitKV && kind && kind.getValue() == "latent_attention") {
       FailureOr<bool> done = gpu_kernels::emitSplitKVAttention(fn);
       if (failed(done))
