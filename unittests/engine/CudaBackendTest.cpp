@@ -5,6 +5,7 @@
 // (test/tools/fake-cuda) whose "device memory" is host memory.
 //
 //===----------------------------------------------------------------------===//
+#include "cuda/Convert.h"
 #include "cuda/Device.h"
 #include "dsrt/dsrt.h"
 
@@ -13,6 +14,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <set>
+#include <unistd.h>
 
 using namespace dsrt::cuda;
 
@@ -95,6 +97,29 @@ TEST(CudaArena, BuffersDoNotOverlap) {
     ASSERT_TRUE(a && b);
     EXPECT_TRUE(a + 1000 <= b || b + 1000 <= a);
   }
+}
+
+// The runtime's one hand-written kernel (f32 -> bf16 before cublasGemmEx)
+// must assemble for the architectures the compiler targets.
+TEST(CudaConvert, PtxAssemblesForSm80AndSm90) {
+  const char *home = std::getenv("CUDA_HOME");
+  std::string ptxas = std::string(home && *home ? home : "/usr/local/cuda") +
+                      "/bin/ptxas";
+  if (access(ptxas.c_str(), X_OK) != 0)
+    GTEST_SKIP() << "no ptxas at " << ptxas;
+  char path[] = "/tmp/ds-convert-XXXXXX";
+  int fd = mkstemp(path);
+  ASSERT_GE(fd, 0);
+  std::string ptx = conversionPtx();
+  ASSERT_EQ(write(fd, ptx.data(), ptx.size()), ssize_t(ptx.size()));
+  close(fd);
+  for (const char *arch : {"sm_80", "sm_90"}) {
+    std::string cmd = ptxas + " --gpu-name " + arch + " " + path +
+                      " -o /dev/null 2>&1";
+    EXPECT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  }
+  unlink(path);
+  EXPECT_NE(ptx.find("cvt.rn.bf16.f32"), std::string::npos);
 }
 
 } // namespace

@@ -49,11 +49,10 @@ dsrt_status checkArch(const dsrt_model &model) {
   return DSRT_OK;
 }
 
-/// GEMM-only bindings whose members are all stored bf16 stay bf16 on the
-/// CPU (exact, half the memory and bandwidth). The GPU path binds f32.
-bool keepBf16(const dsrt_model &model, const Binding &b,
-              const Checkpoint &ckpt) {
-  if (model.gpu || !b.gemmOnly || b.dequantize)
+/// GEMM-only bindings whose members are all stored bf16 stay bf16 (exact,
+/// half the memory and bandwidth): the runtime's GEMMs read them.
+bool keepBf16(const dsrt_model &, const Binding &b, const Checkpoint &ckpt) {
+  if (!b.gemmOnly || b.dequantize)
     return false;
   if (const char *env = std::getenv("DSRT_WEIGHTS_F32"); env && *env == '1')
     return false;
@@ -63,6 +62,25 @@ bool keepBf16(const dsrt_model &model, const Binding &b,
       return false;
   }
   return true;
+}
+
+/// Copies `bytes` of a binding to the device, once.
+dsrt_status upload(const dsrt_model &model, size_t index, const void *host,
+                   size_t bytes, BoundWeight &w) {
+  const cuda::Gpu &g = *model.gpu;
+  std::string err = w.device.allocate(g, bytes);
+  if (!err.empty())
+    return fail(DSRT_ERROR_OUT_OF_MEMORY,
+                "weights do not fit on " + g.name + ": " + err);
+  cuda::CUresult r =
+      g.drv.cuMemcpyHtoDAsync(w.device.ptr(), host, bytes, nullptr);
+  if (r == cuda::CUDA_SUCCESS)
+    r = g.drv.cuStreamSynchronize(nullptr);
+  if (r != cuda::CUDA_SUCCESS)
+    return fail(DSRT_ERROR_DEVICE, "uploading binding " +
+                                       std::to_string(index) + ": " +
+                                       g.describe("cuMemcpyHtoD", r));
+  return DSRT_OK;
 }
 
 /// Converts every binding's members to f32 once. Members fill the buffer
@@ -91,7 +109,13 @@ dsrt_status bindWeights(dsrt_model &model, const Checkpoint &ckpt) {
                           shapeToString(b.shape));
         std::memcpy(w.bf16.data() + i * per, t->data, per * 2);
       }
+      w.bf16Storage = true;
       model.weightsBytes += int64_t(count * 2);
+      if (model.gpu) {
+        if (dsrt_status st = upload(model, index, w.bf16.data(), count * 2, w))
+          return st;
+        std::vector<uint16_t>().swap(w.bf16);
+      }
       model.weights.push_back(std::move(w));
       continue;
     }
@@ -117,20 +141,9 @@ dsrt_status bindWeights(dsrt_model &model, const Checkpoint &ckpt) {
     if (model.gpu) {
       // Uploaded once; the host copy goes right away, so peak host memory
       // is one binding, not the model.
-      const cuda::Gpu &g = *model.gpu;
-      size_t bytes = w.data.size() * sizeof(float);
-      std::string err = w.device.allocate(g, bytes);
-      if (!err.empty())
-        return fail(DSRT_ERROR_OUT_OF_MEMORY,
-                    "weights do not fit on " + g.name + ": " + err);
-      cuda::CUresult r = g.drv.cuMemcpyHtoDAsync(w.device.ptr(),
-                                                 w.data.data(), bytes, nullptr);
-      if (r == cuda::CUDA_SUCCESS)
-        r = g.drv.cuStreamSynchronize(nullptr);
-      if (r != cuda::CUDA_SUCCESS)
-        return fail(DSRT_ERROR_DEVICE, "uploading binding " +
-                                           std::to_string(index) + ": " +
-                                           g.describe("cuMemcpyHtoD", r));
+      if (dsrt_status st = upload(model, index, w.data.data(),
+                                  w.data.size() * sizeof(float), w))
+        return st;
       std::vector<float>().swap(w.data);
     }
     model.weights.push_back(std::move(w));
@@ -193,8 +206,10 @@ dsrt_status load(const char *artifactPath, const char *weightsDir,
   if (dsrt_status st = bindWeights(*model, *ckpt))
     return st;
   for (const BoundWeight &w : model->weights)
-    if (!w.bf16.empty())
-      model->bf16ByAddress[w.bf16.data()] = &w;
+    if (w.bf16Storage)
+      model->bf16ByAddress[model->gpu ? w.device.as<void>()
+                                      : static_cast<const void *>(
+                                            w.bf16.data())] = &w;
   // The checkpoint is unmapped here: the model runs on its f32 copies.
   *out = model.release();
   return DSRT_OK;

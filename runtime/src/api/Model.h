@@ -29,8 +29,10 @@ namespace dsrt {
 struct BoundWeight {
   std::vector<int64_t> shape;
   std::vector<float> data;
-  /// Instead of `data` for a GEMM-only binding of a bf16 checkpoint (CPU).
+  /// Instead of `data` for a GEMM-only binding of a bf16 checkpoint (on the
+  /// GPU emptied once uploaded to `device`).
   std::vector<uint16_t> bf16;
+  bool bf16Storage = false;
   cuda::DeviceBuffer device;
 };
 

@@ -45,7 +45,7 @@ void bindWeight(MemRef<float, N> *result, void *ctx, int64_t index) {
   // bf16 binding travels as its address only: no generated code reads it,
   // the GEMM calls below recognise it (bf16ByAddress).
   float *data = model->gpu ? w.device.as<float>()
-                : !w.bf16.empty()
+                : w.bf16Storage
                     ? reinterpret_cast<float *>(
                           const_cast<uint16_t *>(w.bf16.data()))
                     : const_cast<float *>(w.data.data());
@@ -98,9 +98,10 @@ DSRT_EXPORT void _mlir_ciface_dsrt_weight_f32_r3(MemRef<float, 3> *r, void *ctx,
 DSRT_EXPORT void _mlir_ciface_dsrt_linear_f32(void *ctx, MemRef<float, 2> *x,
                                               MemRef<float, 2> *w,
                                               MemRef<float, 2> *y) {
+  const BoundWeight *bf = bf16Binding(ctx, w->aligned);
   if (onGpu(ctx))
-    return checkGpu(cuda::linear(*x, *w, *y));
-  if (const BoundWeight *b = bf16Binding(ctx, w->aligned)) {
+    return checkGpu(cuda::linear(*x, *w, *y, bf != nullptr));
+  if (const BoundWeight *b = bf) {
     // The generated code passes the whole binding (never a view of it).
     if (w->offset != 0 || b->shape.size() != 2 || w->sizes[0] != b->shape[0] ||
         w->sizes[1] != b->shape[1])
@@ -114,9 +115,10 @@ DSRT_EXPORT void _mlir_ciface_dsrt_linear_f32(void *ctx, MemRef<float, 2> *x,
 DSRT_EXPORT void _mlir_ciface_dsrt_grouped_linear_f32(
     void *ctx, MemRef<float, 2> *x, MemRef<float, 3> *w,
     MemRef<int32_t, 1> *offsets, MemRef<float, 2> *y) {
+  const BoundWeight *bf = bf16Binding(ctx, w->aligned);
   if (onGpu(ctx))
-    return checkGpu(cuda::groupedLinear(*w, *x, *offsets, *y));
-  if (const BoundWeight *b = bf16Binding(ctx, w->aligned)) {
+    return checkGpu(cuda::groupedLinear(*w, *x, *offsets, *y, bf != nullptr));
+  if (const BoundWeight *b = bf) {
     if (w->offset != 0 || b->shape.size() != 3 || w->sizes[0] != b->shape[0] ||
         w->sizes[1] != b->shape[1] || w->sizes[2] != b->shape[2])
       fatalInternalError(

@@ -152,6 +152,7 @@ const Cublas *dsrt::cuda::cublas(std::string &error) {
     lookup(lib, "cublasDestroy_v2", c->destroy, missing);
     lookup(lib, "cublasSetStream_v2", c->setStream, missing);
     lookup(lib, "cublasSgemm_v2", c->sgemm, missing);
+    lookup(lib, "cublasGemmEx", c->gemmEx, missing);
     if (!missing.empty()) {
       failure = "cuBLAS lacks " + missing;
       delete c;

@@ -66,7 +66,13 @@ struct Cublas {
   int (*sgemm)(cublasHandle_t, int, int, int, int, int, const float *,
                const float *, int, const float *, int, const float *, float *,
                int);
+  /// cublasGemmEx: C(type) = alpha op(A) op(B) + beta C, compute type.
+  int (*gemmEx)(cublasHandle_t, int, int, int, int, int, const void *,
+                const void *, int, int, const void *, int, int, const void *,
+                void *, int, int, int, int);
 };
+constexpr int CUDA_R_32F = 0, CUDA_R_16BF = 14;
+constexpr int CUBLAS_COMPUTE_32F = 68, CUBLAS_GEMM_DEFAULT = -1;
 
 /// The process's GPU: driver loaded, device 0's primary context current on
 /// the calling thread. nullptr and `error` (one line) when there is no

@@ -6,6 +6,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "cuda/Gemm.h"
+#include "cuda/Convert.h"
 #include "cuda/Device.h"
 
 #include <algorithm>
@@ -42,6 +43,46 @@ std::string gemm(DeviceSession &s, const float *x, int ldx, const float *w,
   return st == 0 ? "" : "cublasSgemm failed with status " + std::to_string(st);
 }
 
+/// The bf16 form of x's rows [first, first + rows) in the arena, packed
+/// [rows, k]; nullptr with `error` set on failure.
+const uint16_t *bf16Rows(DeviceSession &s, const MemRef<float, 2> &x,
+                         int64_t first, int64_t rows, std::string &error) {
+  int64_t k = x.sizes[1];
+  auto *dst = static_cast<uint16_t *>(
+      s.arena.allocate(size_t(std::max<int64_t>(rows * k, 1)) * 2, error));
+  if (!dst)
+    return nullptr;
+  const float *src = x.data() + first * x.strides[0];
+  if (rows <= 1 || x.strides[0] == k) {
+    error = convertToBf16(s.g, s.stream, reinterpret_cast<CUdeviceptr>(dst),
+                          reinterpret_cast<CUdeviceptr>(src),
+                          size_t(rows * k));
+  } else {
+    for (int64_t r = 0; r < rows && error.empty(); ++r)
+      error = convertToBf16(
+          s.g, s.stream, reinterpret_cast<CUdeviceptr>(dst + r * k),
+          reinterpret_cast<CUdeviceptr>(src + r * x.strides[0]), size_t(k));
+  }
+  return error.empty() ? dst : nullptr;
+}
+
+/// y rows = xb (packed bf16 [rows, k]) * w (bf16 [n, k], row stride ldw)^T.
+std::string gemmBf16(DeviceSession &s, const uint16_t *xb, const uint16_t *w,
+                     int ldw, float *y, int ldy, int64_t rows, int64_t n,
+                     int64_t k) {
+  if (rows == 0 || n == 0)
+    return "";
+  if (rows > INT_MAX || n > INT_MAX || k > INT_MAX || ldw < 0 || ldy < 0)
+    return "GEMM too large for cuBLAS's 32-bit sizes";
+  const float one = 1.0f, zero = 0.0f;
+  int st = s.cublasApi->gemmEx(s.blas, CUBLAS_OP_T, CUBLAS_OP_N, int(n),
+                               int(rows), int(k), &one, w, CUDA_R_16BF, ldw,
+                               xb, CUDA_R_16BF, int(k), &zero, y, CUDA_R_32F,
+                               ldy, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+  return st == 0 ? ""
+                 : "cublasGemmEx failed with status " + std::to_string(st);
+}
+
 DeviceSession *session(std::string &error) {
   Execution *e = Execution::current();
   if (!e || !e->session) {
@@ -55,7 +96,7 @@ DeviceSession *session(std::string &error) {
 
 std::string dsrt::cuda::linear(const MemRef<float, 2> &x,
                                const MemRef<float, 2> &w,
-                               const MemRef<float, 2> &y) {
+                               const MemRef<float, 2> &y, bool bf16Weights) {
   std::string error;
   DeviceSession *s = session(error);
   if (!s)
@@ -65,6 +106,15 @@ std::string dsrt::cuda::linear(const MemRef<float, 2> &x,
     return "dsrt_linear_f32: shapes do not match";
   if (!rowMajor(x) || !rowMajor(w) || !rowMajor(y))
     return "dsrt_linear_f32: a non-contiguous row on the GPU path";
+  if (bf16Weights) {
+    // The descriptor is the binding's own: element strides, bf16 storage.
+    const uint16_t *xb = bf16Rows(*s, x, 0, x.sizes[0], error);
+    if (!xb)
+      return error;
+    return gemmBf16(*s, xb, reinterpret_cast<const uint16_t *>(w.data()),
+                    ld(w), y.data(), ld(y), x.sizes[0], w.sizes[0],
+                    x.sizes[1]);
+  }
   return gemm(*s, x.data(), ld(x), w.data(), ld(w), y.data(), ld(y),
               x.sizes[0], w.sizes[0], x.sizes[1]);
 }
@@ -72,7 +122,8 @@ std::string dsrt::cuda::linear(const MemRef<float, 2> &x,
 std::string dsrt::cuda::groupedLinear(const MemRef<float, 3> &w3,
                                       const MemRef<float, 2> &x,
                                       const MemRef<int32_t, 1> &offsets,
-                                      const MemRef<float, 2> &y) {
+                                      const MemRef<float, 2> &y,
+                                      bool bf16Weights) {
   std::string error;
   DeviceSession *s = session(error);
   if (!s)
@@ -94,10 +145,23 @@ std::string dsrt::cuda::groupedLinear(const MemRef<float, 3> &w3,
     r = g.drv.cuStreamSynchronize(s->stream);
   if (r != CUDA_SUCCESS)
     return g.describe("reading the expert offsets", r);
+  const uint16_t *xb = nullptr;
+  if (bf16Weights && !(xb = bf16Rows(*s, x, 0, x.sizes[0], error)))
+    return error;
   for (int64_t e = 0; e < experts; ++e) {
     int64_t begin = off[size_t(e)], end = off[size_t(e + 1)];
     if (begin < 0 || end < begin || end > x.sizes[0])
       return "dsrt_grouped_linear_f32: expert offsets out of order";
+    if (xb) {
+      const uint16_t *we =
+          reinterpret_cast<const uint16_t *>(w3.data()) + e * w3.strides[0];
+      std::string err =
+          gemmBf16(*s, xb + begin * k, we, int(k),
+                   y.data() + begin * y.strides[0], ld(y), end - begin, n, k);
+      if (!err.empty())
+        return err;
+      continue;
+    }
     const float *we = w3.data() + e * w3.strides[0];
     int ldw = w3.strides[1] > INT_MAX ? -1 : int(std::max<int64_t>(
                                                  w3.strides[1], k));
