@@ -118,6 +118,23 @@ LogicalResult MoEPermuteOp::verify() {
   return expectShape(*this, "permuted", getPermuted(), {kDyn, d});
 }
 
+LogicalResult MoERoutePermuteOp::verify() {
+  auto cfg = getConfig();
+  int64_t e = cfg.getNumExperts(), k = cfg.getTopK();
+  int64_t d = getInput().getType().getShape().back();
+  if (failed(expectShape(*this, "logits", getLogits(), {kDyn, e})) ||
+      failed(expectShape(*this, "expert_ids", getExpertIds(), {kDyn, k})) ||
+      failed(expectShape(*this, "weights", getWeights(), {kDyn, k})) ||
+      failed(expectShape(*this, "permuted", getPermuted(), {kDyn, d})) ||
+      failed(expectShape(*this, "offsets", getOffsets(), {e + 1})))
+    return failure();
+  if (getInput().getType().getRank() != 2)
+    return emitOpError() << "input must be [tokens, hidden]";
+  if (cfg.hasBias() != static_cast<bool>(getBias()))
+    return emitOpError() << "a router bias is needed exactly for noaux_tc";
+  return success();
+}
+
 LogicalResult GroupedMatmulOp::verify() {
   auto w = getWeights().getType();
   if (w.getRank() != 3)

@@ -228,6 +228,35 @@ def DS_MoEPermuteOp : DS_Op<"moe_permute", [Pure]> {
   let hasVerifier = 1;
 }
 
+def DS_MoERoutePermuteOp : DS_Op<"moe_route_permute", [Pure]> {
+  let summary = "routing top-k and the permutation in one kernel";
+  let description = [{
+    ds.moe_route followed by ds.moe_permute of `input` by the chosen
+    experts (ds-fuse-route-permute): one kernel reads the router logits and
+    writes the expert ids, routing weights, permuted rows, offsets and
+    row_of_slot, so the ids never travel between two kernels.
+
+    ```mlir
+    %ids, %w, %xp, %off, %rows = ds.moe_route_permute %logits, %x bias(%b)
+        {config = #ds.moe_config<...>}
+        : tensor<?x8xf32>, tensor<?x32xf32> bias(tensor<8xf32>)
+        -> tensor<?x2xi32>, tensor<?x2xf32>, tensor<?x32xf32>, tensor<9xi32>, tensor<?xi32>
+    ```
+  }];
+  let arguments = (ins RankedTensorOf<[F32]>:$logits, RankedTensorOf<[F32]>:$input,
+                       Optional<RankedTensorOf<[F32, BF16, F16]>>:$bias,
+                       DS_MoEConfigAttr:$config);
+  let results = (outs RankedTensorOf<[I32]>:$expert_ids, RankedTensorOf<[F32]>:$weights,
+                      RankedTensorOf<[F32]>:$permuted, 1DTensorOf<[I32]>:$offsets,
+                      1DTensorOf<[I32]>:$row_of_slot);
+  let assemblyFormat = [{
+    $logits `,` $input (`bias` `(` $bias^ `)`)? attr-dict `:` type($logits) `,`
+    type($input) (`bias` `(` type($bias)^ `)`)? `->` type($expert_ids) `,`
+    type($weights) `,` type($permuted) `,` type($offsets) `,` type($row_of_slot)
+  }];
+  let hasVerifier = 1;
+}
+
 def DS_GroupedMatmulOp : DS_Op<"grouped_matmul", [Pure]> {
   let summary = "per-expert y = x W_e^T over the rows each expert received";
   let description = [{

@@ -95,11 +95,13 @@ std::vector<Stage> mlir::ds::getPipelineStages(const PipelineOptions &opts) {
          pm.addNestedPass<func::FuncOp>(createDSDispatchExpertsPass());
        }},
       {"kernels", "kernel-level ds ops only (dense blocks decomposed, "
-                  "residual adds fused with the next RMSNorm, gate|up packed)",
+                  "residual adds fused with the next RMSNorm, gate|up packed, "
+                  "routing fused with the permutation)",
        [](OpPassManager &pm) {
          pm.addNestedPass<func::FuncOp>(createDSDecomposeDensePass());
          pm.addNestedPass<func::FuncOp>(createDSFuseResidualNormPass());
          pm.addNestedPass<func::FuncOp>(createDSFuseGateUpPass());
+         pm.addNestedPass<func::FuncOp>(createDSFuseRoutePermutePass());
          pm.addPass(createCSEPass());
        }},
       {"loops", "loop nests over buffers (activations planned into one "

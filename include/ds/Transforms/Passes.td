@@ -84,4 +84,16 @@ def DSFuseGateUpPass : Pass<"ds-fuse-gate-up", "::mlir::func::FuncOp"> {
   let dependentDialects = ["::mlir::ds::DSDialect"];
 }
 
+def DSFuseRoutePermutePass : Pass<"ds-fuse-route-permute", "::mlir::func::FuncOp"> {
+  let summary = "routing top-k and the token permutation as one kernel";
+  let description = [{
+    ds.moe_route followed by the ds.moe_permute of its expert ids becomes
+    ds.moe_route_permute: one kernel computes scores, groups, top-k and
+    weights, counts the rows per expert and gathers them. The ids stay
+    available (routing traces, the combine reads the weights). Applies when
+    the permutation is the only reader of the ids and every reader of the
+    weights comes after it.
+  }];
+}
+
 #endif // DS_TRANSFORMS_PASSES_TD

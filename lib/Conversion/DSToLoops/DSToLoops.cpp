@@ -363,12 +363,15 @@ LogicalResult FunctionLowering::lowerOp(Operation *op) {
                });
     return result(out);
   }
-  if (auto rt = dyn_cast<MoERouteOp>(op)) {
-    Value logits = get(rt.getLogits());
+  // Routing (alone or fused with the permutation): ids and weights, the
+  // score scratch buffers, the bias last.
+  auto lowerRoute = [&](Value oldLogits, Value oldBias, MoEConfigAttr cfg,
+                        Value oldIds, Value oldWeights,
+                        SmallVector<Value> &operands) {
+    Value logits = get(oldLogits);
     Value t = k->dim(logits, 0);
-    Value ids = alloc(rt.getExpertIds(), {t});
-    Value w = alloc(rt.getWeights(), {t});
-    MoEConfigAttr cfg = rt.getConfig();
+    Value ids = alloc(oldIds, {t});
+    Value w = alloc(oldWeights, {t});
     Type f32 = b.getF32Type();
     auto scratch = [&](int64_t width) {
       Value a = k->alloc(
@@ -376,27 +379,70 @@ LogicalResult FunctionLowering::lowerOp(Operation *op) {
       allocs.push_back(a);
       return a;
     };
-    SmallVector<Value> operands{logits, ids, w, scratch(cfg.getNumExperts()),
-                                scratch(cfg.getNumExperts())};
+    operands = {logits, ids, w, scratch(cfg.getNumExperts()),
+                scratch(cfg.getNumExperts())};
     if (cfg.isGrouped()) {
       operands.push_back(scratch(cfg.getNGroup()));
       operands.push_back(scratch(cfg.getNGroup()));
     }
+    map.map(oldIds, ids);
+    map.map(oldWeights, w);
+  };
+  auto routeBody = [&](ValueRange a, MoEConfigAttr cfg, Value bias) {
+    bool grouped = cfg.isGrouped();
+    k->moeRoute(a[0], bias, a[1], a[2], cfg, a[3], a[4],
+                grouped ? a[5] : Value(), grouped ? a[6] : Value());
+  };
+  auto traced = [&](Value ids) {
+    if (traceRouting)
+      k->traceRouting(ctx, moeOrdinal, ids);
+    ++moeOrdinal;
+  };
+  if (auto rt = dyn_cast<MoERouteOp>(op)) {
+    MoEConfigAttr cfg = rt.getConfig();
+    SmallVector<Value> operands;
+    lowerRoute(rt.getLogits(), rt.getBias(), cfg, rt.getExpertIds(),
+               rt.getWeights(), operands);
     if (rt.getBias())
       operands.push_back(get(rt.getBias()));
     std::string key;
     llvm::raw_string_ostream(key) << cfg;
     k->outline("moe_route", key, operands, [&](ValueRange a) {
-      bool grouped = cfg.isGrouped();
-      Value bias = rt.getBias() ? a.back() : Value();
-      k->moeRoute(a[0], bias, a[1], a[2], cfg, a[3], a[4],
-                  grouped ? a[5] : Value(), grouped ? a[6] : Value());
+      routeBody(a, cfg, rt.getBias() ? a.back() : Value());
     });
-    if (traceRouting)
-      k->traceRouting(ctx, moeOrdinal, ids);
-    ++moeOrdinal;
-    map.map(rt.getExpertIds(), ids);
-    map.map(rt.getWeights(), w);
+    traced(operands[1]);
+    return success();
+  }
+  if (auto rp = dyn_cast<MoERoutePermuteOp>(op)) {
+    MoEConfigAttr cfg = rp.getConfig();
+    SmallVector<Value> operands;
+    lowerRoute(rp.getLogits(), rp.getBias(), cfg, rp.getExpertIds(),
+               rp.getWeights(), operands);
+    size_t routeCount = operands.size();
+    Value ids = operands[1];
+    Value x = get(rp.getInput());
+    Value pairs = k->mul(k->dim(ids, 0), k->dim(ids, 1));
+    Value xp = alloc(rp.getPermuted(), {pairs});
+    Value off = alloc(rp.getOffsets());
+    Value rows = alloc(rp.getRowOfSlot(), {pairs});
+    Value cursor = k->alloc(
+        RankedTensorType::get({cfg.getNumExperts()}, b.getI32Type()), {});
+    allocs.push_back(cursor);
+    for (Value v : {x, xp, off, rows, cursor})
+      operands.push_back(v);
+    if (rp.getBias())
+      operands.push_back(get(rp.getBias()));
+    std::string key;
+    llvm::raw_string_ostream(key) << cfg;
+    k->outline("moe_route_permute", key, operands, [&](ValueRange a) {
+      routeBody(a, cfg, rp.getBias() ? a.back() : Value());
+      ValueRange p = a.slice(routeCount, 5);
+      k->moePermute(p[0], a[1], p[1], p[2], p[3], p[4]);
+    });
+    traced(ids);
+    map.map(rp.getPermuted(), xp);
+    map.map(rp.getOffsets(), off);
+    map.map(rp.getRowOfSlot(), rows);
     return success();
   }
   if (auto p = dyn_cast<MoEPermuteOp>(op)) {

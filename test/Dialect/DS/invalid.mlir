@@ -546,6 +546,36 @@ func.func @f(%l: tensor<?x8xf32>) {
 
 // -----
 
+// Tests that the fused routing + permutation checks the offsets' size.
+
+func.func @f(%l: tensor<?x8xf32>, %x: tensor<?x32xf32>, %b: tensor<8xf32>) {
+  // expected-error@+1 {{offsets must have shape [9], got [8]}}
+  %i, %w, %xp, %off, %rows = ds.moe_route_permute %l, %x bias(%b) {config = #ds.moe_config<num_experts = 8, top_k = 2, n_group = 4, topk_group = 2, scoring_func = sigmoid, topk_method = noaux_tc, norm_topk_prob = true, routed_scaling_factor = 2.5, norm_rule = v3, intermediate_size = 12, n_shared_experts = 1>} : tensor<?x8xf32>, tensor<?x32xf32> bias(tensor<8xf32>) -> tensor<?x2xi32>, tensor<?x2xf32>, tensor<?x32xf32>, tensor<8xi32>, tensor<?xi32>
+  return
+}
+
+// -----
+
+// Tests that the fused routing + permutation keeps the rows' width.
+
+func.func @f(%l: tensor<?x8xf32>, %x: tensor<?x32xf32>, %b: tensor<8xf32>) {
+  // expected-error@+1 {{permuted must have shape [?, 32], got [?, 16]}}
+  %i, %w, %xp, %off, %rows = ds.moe_route_permute %l, %x bias(%b) {config = #ds.moe_config<num_experts = 8, top_k = 2, n_group = 4, topk_group = 2, scoring_func = sigmoid, topk_method = noaux_tc, norm_topk_prob = true, routed_scaling_factor = 2.5, norm_rule = v3, intermediate_size = 12, n_shared_experts = 1>} : tensor<?x8xf32>, tensor<?x32xf32> bias(tensor<8xf32>) -> tensor<?x2xi32>, tensor<?x2xf32>, tensor<?x16xf32>, tensor<9xi32>, tensor<?xi32>
+  return
+}
+
+// -----
+
+// Tests that the fused routing + permutation needs the noaux_tc bias.
+
+func.func @f(%l: tensor<?x8xf32>, %x: tensor<?x32xf32>) {
+  // expected-error@+1 {{a router bias is needed exactly for noaux_tc}}
+  %i, %w, %xp, %off, %rows = ds.moe_route_permute %l, %x {config = #ds.moe_config<num_experts = 8, top_k = 2, n_group = 4, topk_group = 2, scoring_func = sigmoid, topk_method = noaux_tc, norm_topk_prob = true, routed_scaling_factor = 2.5, norm_rule = v3, intermediate_size = 12, n_shared_experts = 1>} : tensor<?x8xf32>, tensor<?x32xf32> -> tensor<?x2xi32>, tensor<?x2xf32>, tensor<?x32xf32>, tensor<9xi32>, tensor<?xi32>
+  return
+}
+
+// -----
+
 // Tests that grouped matmul offsets must have experts + 1 entries.
 
 func.func @f(%x: tensor<?x32xf32>, %w: tensor<8x12x32xf32>, %o: tensor<8xi32>) {
