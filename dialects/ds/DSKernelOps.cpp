@@ -118,6 +118,19 @@ LogicalResult MoEPermuteOp::verify() {
   return expectShape(*this, "permuted", getPermuted(), {kDyn, d});
 }
 
+LogicalResult LinearSiluMulOp::verify() {
+  auto w = getWeight().getType();
+  if (w.getRank() != 2 || w.getDimSize(0) % 2 != 0)
+    return emitOpError() << "weight must be a packed [2F, in] gate|up, got "
+                         << shapeString(w.getShape());
+  if (getInput().getType().getRank() != 2)
+    return emitOpError() << "input must be [tokens, in]";
+  if (failed(expectShape(*this, "input", getInput(), {kDyn, w.getDimSize(1)})))
+    return failure();
+  return expectShape(*this, "result", getResult(),
+                     {kDyn, w.getDimSize(0) / 2});
+}
+
 LogicalResult MoERoutePermuteOp::verify() {
   auto cfg = getConfig();
   int64_t e = cfg.getNumExperts(), k = cfg.getTopK();

@@ -180,6 +180,26 @@ def DS_SiluMulPackedOp : DS_Op<"silu_mul_packed", [Pure]> {
   let hasVerifier = 1;
 }
 
+def DS_LinearSiluMulOp : DS_Op<"linear_silu_mul", [Pure]> {
+  let summary = "a packed gate|up projection with the SiLU-mul as its epilogue";
+  let description = [{
+    `y = silu(x W[:F]^T) * (x W[F:]^T)` for a packed [2F, D] weight
+    (ds-fuse-silu-epilogue): the GEMM produces the gate and up values of a
+    column block and combines them before writing, so the [T, 2F]
+    intermediate never reaches memory.
+
+    ```mlir
+    %h = ds.linear_silu_mul %x, %w : tensor<?x32xf32>, tensor<96x32xf32> -> tensor<?x48xf32>
+    ```
+  }];
+  let arguments = (ins RankedTensorOf<[F32]>:$input, DS_WeightTensor:$weight);
+  let results = (outs RankedTensorOf<[F32]>:$result);
+  let assemblyFormat = [{
+    $input `,` $weight attr-dict `:` type($input) `,` type($weight) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
 def DS_MoERouteOp : DS_Op<"moe_route", [Pure]> {
   let summary = "expert selection and routing weights from router logits";
   let description = [{

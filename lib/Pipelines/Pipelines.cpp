@@ -95,12 +95,14 @@ std::vector<Stage> mlir::ds::getPipelineStages(const PipelineOptions &opts) {
          pm.addNestedPass<func::FuncOp>(createDSDispatchExpertsPass());
        }},
       {"kernels", "kernel-level ds ops only (dense blocks decomposed, "
-                  "residual adds fused with the next RMSNorm, gate|up packed, "
+                  "residual adds fused with the next RMSNorm, gate|up packed "
+                  "with the SiLU-mul as its epilogue, "
                   "routing fused with the permutation)",
        [](OpPassManager &pm) {
          pm.addNestedPass<func::FuncOp>(createDSDecomposeDensePass());
          pm.addNestedPass<func::FuncOp>(createDSFuseResidualNormPass());
          pm.addNestedPass<func::FuncOp>(createDSFuseGateUpPass());
+         pm.addNestedPass<func::FuncOp>(createDSFuseSiluEpiloguePass());
          pm.addNestedPass<func::FuncOp>(createDSFuseRoutePermutePass());
          pm.addPass(createCSEPass());
        }},
@@ -110,6 +112,8 @@ std::vector<Stage> mlir::ds::getPipelineStages(const PipelineOptions &opts) {
          ConvertDSToLoopsPassOptions loops;
          loops.traceRouting = opts.traceRouting;
          loops.attentionChunk = opts.attentionChunk;
+         // cuBLAS has no SiLU-mul epilogue: the GPU keeps it a kernel.
+         loops.gemmEpilogue = opts.target != "cuda";
          pm.addPass(createConvertDSToLoopsPass(loops));
          pm.addPass(createDSPlanActivationsPass());
          pm.addPass(createCanonicalizerPass());

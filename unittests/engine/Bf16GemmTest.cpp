@@ -1,5 +1,6 @@
 //===- Bf16GemmTest.cpp - GEMMs over bf16 weights, the thread pool --------===//
 #include "cpu/Bf16Gemm.h"
+#include "cpu/Gemm.h"
 #include "cpu/ThreadPool.h"
 
 #include <gtest/gtest.h>
@@ -101,6 +102,47 @@ TEST(Bf16Gemm, GroupedByExpertOffsets) {
       }
   off = {0, 5, 4, 9}; // decreasing
   EXPECT_NE(groupedLinearBf16(xm, w.data(), experts, n, k, n * k, om, ym), "");
+}
+
+// The gate|up GEMM with its SiLU-mul epilogue, f32 and bf16 weights, on
+// the one-row and the many-row paths, against a double-precision loop.
+TEST(LinearSiluMul, MatchesGemmThenSiluMul) {
+  std::mt19937 rng(11);
+  std::normal_distribution<float> d;
+  for (int64_t rows : {1, 3, 9}) {
+    int64_t f = 40, k = 37;
+    std::vector<float> x(size_t(rows * k)), w32(size_t(2 * f * k));
+    std::vector<uint16_t> w16(w32.size());
+    for (float &v : x)
+      v = d(rng);
+    for (size_t i = 0; i < w32.size(); ++i) {
+      w16[i] = toBf16(d(rng));
+      w32[i] = bf16ToF32(w16[i]); // same values in both layouts
+    }
+    std::vector<float> y32(size_t(rows * f)), y16(size_t(rows * f));
+    MemRef<float, 2> xm{x.data(), x.data(), 0, {rows, k}, {k, 1}};
+    MemRef<float, 2> wm{w32.data(), w32.data(), 0, {2 * f, k}, {k, 1}};
+    MemRef<float, 2> y32m{y32.data(), y32.data(), 0, {rows, f}, {f, 1}};
+    MemRef<float, 2> y16m{y16.data(), y16.data(), 0, {rows, f}, {f, 1}};
+    ASSERT_EQ(linearSiluMul(xm, wm, y32m), "");
+    ASSERT_EQ(linearSiluMulBf16(xm, {w16.data(), 2 * f, k, k}, y16m), "");
+    for (int64_t t = 0; t < rows; ++t)
+      for (int64_t j = 0; j < f; ++j) {
+        double g = 0, u = 0;
+        for (int64_t c = 0; c < k; ++c) {
+          g += double(x[size_t(t * k + c)]) * w32[size_t(j * k + c)];
+          u += double(x[size_t(t * k + c)]) * w32[size_t((f + j) * k + c)];
+        }
+        double want = g / (1 + std::exp(-g)) * u;
+        EXPECT_NEAR(y32[size_t(t * f + j)], want, 1e-4 * (1 + std::abs(want)));
+        EXPECT_NEAR(y16[size_t(t * f + j)], want, 1e-4 * (1 + std::abs(want)));
+      }
+  }
+  std::vector<float> x(4), w(12), y(3);
+  MemRef<float, 2> xm{x.data(), x.data(), 0, {1, 4}, {4, 1}};
+  MemRef<float, 2> odd{w.data(), w.data(), 0, {3, 4}, {4, 1}};
+  MemRef<float, 2> ym{y.data(), y.data(), 0, {1, 1}, {1, 1}};
+  EXPECT_NE(linearSiluMul(xm, odd, ym), "");
 }
 
 TEST(ThreadPool, EveryIndexOnceAndNestedCallsRunInline) {

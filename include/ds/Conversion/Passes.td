@@ -23,7 +23,11 @@ def ConvertDSToLoopsPass : Pass<"convert-ds-to-loops", "::mlir::ModuleOp"> {
     Option<"attentionChunk", "attention-chunk", "int64_t", /*default=*/"256",
            "context rows whose per-head K/V the naive attention form builds "
            "at a time (chunks merged by log-sum-exp, so its memory does "
-           "not grow with the context)">
+           "not grow with the context)">,
+    Option<"gemmEpilogue", "gemm-epilogue", "bool", /*default=*/"true",
+           "lower ds.linear_silu_mul to the runtime's fused GEMM + SiLU-mul "
+           "(dsrt_linear_silu_mul_f32); off: a GEMM into a [T, 2F] buffer, "
+           "then a SiLU-mul kernel">
   ];
   let dependentDialects = ["::mlir::scf::SCFDialect", "::mlir::memref::MemRefDialect",
                            "::mlir::arith::ArithDialect", "::mlir::math::MathDialect",

@@ -96,4 +96,15 @@ def DSFuseRoutePermutePass : Pass<"ds-fuse-route-permute", "::mlir::func::FuncOp
   }];
 }
 
+def DSFuseSiluEpiloguePass : Pass<"ds-fuse-silu-epilogue", "::mlir::func::FuncOp"> {
+  let summary = "the SiLU-mul of a packed gate|up projection as its GEMM's epilogue";
+  let description = [{
+    After ds-fuse-gate-up: `ds.silu_mul_packed(ds.linear(x, [gate; up]))`
+    becomes `ds.linear_silu_mul(x, [gate; up])`. On the CPU the runtime's
+    GEMM computes the gate and up columns of a block and writes only
+    silu(gate) * up; the GPU path (cuBLAS has no such epilogue) lowers it
+    back to the GEMM and a SiLU-mul kernel.
+  }];
+}
+
 #endif // DS_TRANSFORMS_PASSES_TD

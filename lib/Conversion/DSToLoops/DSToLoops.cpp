@@ -76,9 +76,10 @@ struct BindingTable {
 class FunctionLowering {
 public:
   FunctionLowering(func::FuncOp fn, BindingTable &table, ModuleOp module,
-                   bool traceRouting, int64_t attentionChunk)
+                   bool traceRouting, int64_t attentionChunk,
+                   bool gemmEpilogue)
       : fn(fn), table(table), module(module), traceRouting(traceRouting),
-        attentionChunk(attentionChunk) {}
+        attentionChunk(attentionChunk), gemmEpilogue(gemmEpilogue) {}
 
   LogicalResult run();
 
@@ -105,6 +106,7 @@ private:
   Value ctx;
   bool traceRouting;
   int64_t attentionChunk;
+  bool gemmEpilogue;
   int64_t moeOrdinal = 0;
 };
 
@@ -277,6 +279,25 @@ LogicalResult FunctionLowering::lowerOp(Operation *op) {
     map.map(f.getSum(), sum);
     map.map(f.getResult(), out);
     return success();
+  }
+  if (auto ls = dyn_cast<LinearSiluMulOp>(op)) {
+    Value in = get(ls.getInput());
+    Value out = alloc(ls.getResult(), {k->dim(in, 0)});
+    Value w = get(ls.getWeight());
+    if (gemmEpilogue) {
+      k->linearSiluMul(ctx, in, w, out);
+      return result(out);
+    }
+    int64_t packed = cast<RankedTensorType>(ls.getWeight().getType())
+                         .getDimSize(0);
+    Value gu = k->alloc(RankedTensorType::get({ShapedType::kDynamic, packed},
+                                              b.getF32Type()),
+                        {k->dim(in, 0)});
+    allocs.push_back(gu);
+    k->linear(ctx, in, w, gu);
+    k->outline("silu_mul_packed", "", {gu, out},
+               [&](ValueRange a) { k->siluMulPacked(a[0], a[1]); });
+    return result(out);
   }
   if (auto l = dyn_cast<LinearOp>(op)) {
     Value in = get(l.getInput());
@@ -543,6 +564,7 @@ bool onlyFeedsGemms(Value v) {
     auto call = dyn_cast<func::CallOp>(user);
     if (!call || use.getOperandNumber() != 2 ||
         (call.getCallee() != "dsrt_linear_f32" &&
+         call.getCallee() != "dsrt_linear_silu_mul_f32" &&
          call.getCallee() != "dsrt_grouped_linear_f32"))
       return false;
   }
@@ -583,7 +605,7 @@ struct ConvertDSToLoopsPass
         fns.push_back(fn);
     for (func::FuncOp fn : fns)
       if (failed(FunctionLowering(fn, table, module, traceRouting,
-                                  attentionChunk)
+                                  attentionChunk, gemmEpilogue)
                      .run()))
         return signalPassFailure();
     markGemmOnly(module, table);

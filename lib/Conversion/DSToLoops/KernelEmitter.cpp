@@ -190,6 +190,14 @@ void KernelEmitter::linear(Value ctx, Value x, Value w, Value y) {
   func::CallOp::create(b, loc, fn, ValueRange{ctx, cast(x), cast(w), cast(y)});
 }
 
+void KernelEmitter::linearSiluMul(Value ctx, Value x, Value w, Value y) {
+  auto d2 = dynamicLike(cast<MemRefType>(x.getType()));
+  auto fn = runtimeFunction("dsrt_linear_silu_mul_f32",
+                            {ctx.getType(), d2, d2, d2}, {});
+  auto cast = [&](Value v) { return memref::CastOp::create(b, loc, d2, v); };
+  func::CallOp::create(b, loc, fn, ValueRange{ctx, cast(x), cast(w), cast(y)});
+}
+
 void KernelEmitter::groupedLinear(Value ctx, Value x, Value w, Value offsets,
                                   Value y) {
   auto d2 = dynamicLike(cast<MemRefType>(x.getType()));

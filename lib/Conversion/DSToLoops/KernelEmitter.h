@@ -48,6 +48,8 @@ public:
   /// Runtime calls.
   Value weight(Value ctx, int64_t index, ArrayRef<int64_t> shape);
   void linear(Value ctx, Value x, Value w, Value y);
+  /// y = silu(x w[:F]^T) * (x w[F:]^T), one runtime call (fused epilogue).
+  void linearSiluMul(Value ctx, Value x, Value w, Value y);
   void groupedLinear(Value ctx, Value x, Value w, Value offsets, Value y);
   /// Reports MoE layer `ordinal`'s expert ids [tokens, top_k] (parity tests).
   void traceRouting(Value ctx, int64_t ordinal, Value ids);

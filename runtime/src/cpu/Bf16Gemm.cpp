@@ -8,6 +8,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "cpu/Bf16Gemm.h"
+#include "cpu/Gemm.h"
 #include "cpu/ThreadPool.h"
 
 #include <algorithm>
@@ -145,6 +146,32 @@ std::string cpu::linearBf16(const MemRef<float, 2> &x, const Bf16Matrix &w,
            std::to_string(x.sizes[0]) + ", " + std::to_string(w.rows) + "]";
   product(x.data(), x.strides[0], x.strides[1], x.sizes[0], w, y.data(),
           y.strides[0], y.strides[1]);
+  return "";
+}
+
+std::string cpu::linearSiluMulBf16(const MemRef<float, 2> &x,
+                                   const Bf16Matrix &w,
+                                   const MemRef<float, 2> &y) {
+  int64_t rows = x.sizes[0], f = w.rows / 2;
+  if (x.sizes[1] != w.cols || w.rows % 2 != 0 || y.sizes[0] != rows ||
+      y.sizes[1] != f)
+    return "linear_silu_mul: shapes do not match the bf16 weights";
+  if (rows == 0 || f == 0)
+    return "";
+  int64_t grain =
+      std::max<int64_t>(16, 16384 / std::max<int64_t>(w.cols, 1)) & ~int64_t(15);
+  parallelFor(f, grain, [&](int64_t begin, int64_t end) {
+    int64_t n = end - begin;
+    std::vector<float> g(size_t(rows * n)), u(size_t(rows * n));
+    Bf16Matrix wg{w.data + begin * w.ld, n, w.cols, w.ld};
+    Bf16Matrix wu{w.data + (f + begin) * w.ld, n, w.cols, w.ld};
+    product(x.data(), x.strides[0], x.strides[1], rows, wg, g.data(), n, 1);
+    product(x.data(), x.strides[0], x.strides[1], rows, wu, u.data(), n, 1);
+    for (int64_t t = 0; t < rows; ++t)
+      for (int64_t j = 0; j < n; ++j)
+        y.data()[t * y.strides[0] + (begin + j) * y.strides[1]] =
+            siluMul(g[size_t(t * n + j)], u[size_t(t * n + j)]);
+  });
   return "";
 }
 

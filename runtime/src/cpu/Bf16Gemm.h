@@ -26,6 +26,10 @@ struct Bf16Matrix {
 std::string linearBf16(const MemRef<float, 2> &x, const Bf16Matrix &w,
                        const MemRef<float, 2> &y);
 
+/// silu(x w[:F]^T) * (x w[F:]^T) for a packed bf16 [2F, K] weight.
+std::string linearSiluMulBf16(const MemRef<float, 2> &x, const Bf16Matrix &w,
+                              const MemRef<float, 2> &y);
+
 /// For each expert e, rows [offsets[e], offsets[e+1]) of x times w_e^T,
 /// where w_e = base + e * expertStride ([n, k] each).
 std::string groupedLinearBf16(const MemRef<float, 2> &x, const uint16_t *base,

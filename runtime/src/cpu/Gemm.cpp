@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cblas.h>
 #include <climits>
+#include <vector>
 
 using namespace dsrt;
 using namespace dsrt::cpu;
@@ -108,6 +109,40 @@ std::string cpu::linear(const MemRef<float, 2> &x, const MemRef<float, 2> &w,
            std::to_string(y.sizes[1]) + "], expected [" +
            std::to_string(x.sizes[0]) + ", " + std::to_string(w.sizes[0]) + "]";
   gemmNT(view(x), view(w), y.data(), y.strides[0], y.strides[1]);
+  return "";
+}
+
+std::string cpu::linearSiluMul(const MemRef<float, 2> &x,
+                               const MemRef<float, 2> &w,
+                               const MemRef<float, 2> &y) {
+  int64_t rows = x.sizes[0], k = x.sizes[1], f = w.sizes[0] / 2;
+  if (w.sizes[1] != k)
+    return shapeMismatch("linear_silu_mul: x and w disagree on K", k,
+                         w.sizes[1]);
+  if (w.sizes[0] % 2 != 0 || y.sizes[0] != rows || y.sizes[1] != f)
+    return "linear_silu_mul: y is [" + std::to_string(y.sizes[0]) + ", " +
+           std::to_string(y.sizes[1]) + "], expected [" +
+           std::to_string(rows) + ", " + std::to_string(f) + "]";
+  if (rows == 0 || f == 0)
+    return "";
+  singleThreadedBlas();
+  Matrix xv = view(x), wv = view(w);
+  int64_t grain =
+      std::max<int64_t>(16, 16384 / std::max<int64_t>(k, 1)) & ~int64_t(15);
+  parallelFor(f, grain, [&](int64_t begin, int64_t end) {
+    int64_t n = end - begin;
+    std::vector<float> g(size_t(rows * n)), u(size_t(rows * n));
+    Matrix wg{wv.data + begin * wv.rowStride, n, k, wv.rowStride,
+              wv.colStride};
+    Matrix wu{wv.data + (f + begin) * wv.rowStride, n, k, wv.rowStride,
+              wv.colStride};
+    gemmSlice(xv, wg, g.data(), n, 1);
+    gemmSlice(xv, wu, u.data(), n, 1);
+    for (int64_t t = 0; t < rows; ++t)
+      for (int64_t j = 0; j < n; ++j)
+        y.data()[t * y.strides[0] + (begin + j) * y.strides[1]] =
+            siluMul(g[size_t(t * n + j)], u[size_t(t * n + j)]);
+  });
   return "";
 }
 

@@ -20,6 +20,15 @@ namespace dsrt::cpu {
 std::string linear(const MemRef<float, 2> &x, const MemRef<float, 2> &w,
                    const MemRef<float, 2> &y);
 
+/// y[T, F] = silu(x w[:F]^T) * (x w[F:]^T) for a packed [2F, K] w: each
+/// thread computes the gate and up values of a block of columns into a
+/// small local buffer and writes only the product (the GEMM's epilogue).
+std::string linearSiluMul(const MemRef<float, 2> &x, const MemRef<float, 2> &w,
+                          const MemRef<float, 2> &y);
+
+/// silu(g) * u as the generated kernels compute it.
+inline float siluMul(float g, float u) { return g / (1.0f + __builtin_expf(-g)) * u; }
+
 /// For each expert e, rows [offsets[e], offsets[e+1]) of x times w[e]^T into
 /// the same rows of y; rows of no group are left untouched. Returns "" or a
 /// description of inconsistent shapes or offsets (then nothing is written).

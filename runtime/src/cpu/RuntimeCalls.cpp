@@ -112,6 +112,24 @@ DSRT_EXPORT void _mlir_ciface_dsrt_linear_f32(void *ctx, MemRef<float, 2> *x,
   check(cpu::linear(*x, *w, *y));
 }
 
+DSRT_EXPORT void _mlir_ciface_dsrt_linear_silu_mul_f32(void *ctx,
+                                                       MemRef<float, 2> *x,
+                                                       MemRef<float, 2> *w,
+                                                       MemRef<float, 2> *y) {
+  // The GPU pipeline lowers the fused op to a GEMM and a kernel instead.
+  if (onGpu(ctx))
+    return checkGpu("dsrt_linear_silu_mul_f32 called on the GPU path");
+  if (const BoundWeight *b = bf16Binding(ctx, w->aligned)) {
+    if (w->offset != 0 || b->shape.size() != 2 || w->sizes[0] != b->shape[0] ||
+        w->sizes[1] != b->shape[1])
+      fatalInternalError(
+          "dsrt_linear_silu_mul_f32: a view of a bf16 weight binding");
+    cpu::Bf16Matrix m{b->bf16.data(), b->shape[0], b->shape[1], b->shape[1]};
+    return check(cpu::linearSiluMulBf16(*x, m, *y));
+  }
+  check(cpu::linearSiluMul(*x, *w, *y));
+}
+
 DSRT_EXPORT void _mlir_ciface_dsrt_grouped_linear_f32(
     void *ctx, MemRef<float, 2> *x, MemRef<float, 3> *w,
     MemRef<int32_t, 1> *offsets, MemRef<float, 2> *y) {

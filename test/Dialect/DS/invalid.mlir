@@ -546,6 +546,28 @@ func.func @f(%l: tensor<?x8xf32>) {
 
 // -----
 
+// Tests that the fused gate|up GEMM needs an even (packed) weight.
+
+func.func @f(%x: tensor<?x32xf32>) {
+  %w = ds.weight "gu" : tensor<25x32xf32>
+  // expected-error@+1 {{weight must be a packed [2F, in] gate|up, got [25, 32]}}
+  %h = ds.linear_silu_mul %x, %w : tensor<?x32xf32>, tensor<25x32xf32> -> tensor<?x12xf32>
+  return
+}
+
+// -----
+
+// Tests that the fused gate|up GEMM's result is half the packed width.
+
+func.func @f(%x: tensor<?x32xf32>) {
+  %w = ds.weight "gu" : tensor<24x32xf32>
+  // expected-error@+1 {{result must have shape [?, 12], got [?, 24]}}
+  %h = ds.linear_silu_mul %x, %w : tensor<?x32xf32>, tensor<24x32xf32> -> tensor<?x24xf32>
+  return
+}
+
+// -----
+
 // Tests that the fused routing + permutation checks the offsets' size.
 
 func.func @f(%l: tensor<?x8xf32>, %x: tensor<?x32xf32>, %b: tensor<8xf32>) {

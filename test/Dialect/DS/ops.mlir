@@ -154,6 +154,7 @@ func.func @moe_v2(%x: tensor<?x32xf32>, %r: tensor<6x32xbf16>, %g: tensor<6x12x3
 // CHECK: ds.concat_weights {{.*}} : tensor<8x12x32xf32>, tensor<8x12x32xf32> -> tensor<16x12x32xf32>
 // CHECK: ds.silu_mul_packed {{.*}} : tensor<?x24xf32> -> tensor<?x12xf32>
 // CHECK: ds.moe_combine {{.*}} : tensor<?x12xf32>, tensor<?xi32>, tensor<?x2xf32> -> tensor<?x12xf32>
+// CHECK: ds.linear_silu_mul %{{[^ ,)]+}}, %{{[^ ,)]+}} : tensor<?x32xf32>, tensor<24x32xf32> -> tensor<?x12xf32>
 // CHECK: ds.moe_route_permute %{{[^ ,)]+}}, %{{[^ ,)]+}} bias(%{{[^ ,)]+}}) {config = #ds.moe_config<{{.*}}>} : tensor<?x8xf32>, tensor<?x32xf32> bias(tensor<8xf32>) -> tensor<?x2xi32>, tensor<?x2xf32>, tensor<?x32xf32>, tensor<9xi32>, tensor<?xi32>
 func.func @kernels(%q: tensor<?x2x4xf32>, %pos: tensor<?xi32>, %lat: tensor<?x16xf32>, %kr: tensor<?x4xf32>,
                    %c: !ds.latent_cache<num_layers = 1, width = 20, element_type = f32>, %qn: tensor<?x2x8xf32>,
@@ -186,6 +187,8 @@ func.func @kernels(%q: tensor<?x2x4xf32>, %pos: tensor<?xi32>, %lat: tensor<?x16
   %gu = tensor.empty(%c0d) : tensor<?x24xf32>
   %hp = ds.silu_mul_packed %gu : tensor<?x24xf32> -> tensor<?x12xf32>
   %y = ds.moe_combine %h, %rows, %rw : tensor<?x12xf32>, tensor<?xi32>, tensor<?x2xf32> -> tensor<?x12xf32>
+  %gu24 = ds.weight "gate_up" : tensor<24x32xf32>
+  %lsm = ds.linear_silu_mul %x, %gu24 : tensor<?x32xf32>, tensor<24x32xf32> -> tensor<?x12xf32>
   %fi, %fw, %fxp, %foff, %frows = ds.moe_route_permute %logits, %x bias(%b) {config = #ds.moe_config<num_experts = 8, top_k = 2, n_group = 4,
          topk_group = 2, scoring_func = sigmoid, topk_method = noaux_tc, norm_topk_prob = true,
          routed_scaling_factor = 2.5, norm_rule = v3, intermediate_size = 12, n_shared_experts = 1>}
