@@ -134,12 +134,16 @@ LogicalResult LinearSiluMulOp::verify() {
 LogicalResult MoERoutePermuteOp::verify() {
   auto cfg = getConfig();
   int64_t e = cfg.getNumExperts(), k = cfg.getTopK();
+  int64_t shared = getSharedExperts();
+  if (shared < 0)
+    return emitOpError() << "shared_experts must be >= 0, got " << shared;
   int64_t d = getInput().getType().getShape().back();
   if (failed(expectShape(*this, "logits", getLogits(), {kDyn, e})) ||
-      failed(expectShape(*this, "expert_ids", getExpertIds(), {kDyn, k})) ||
-      failed(expectShape(*this, "weights", getWeights(), {kDyn, k})) ||
+      failed(expectShape(*this, "expert_ids", getExpertIds(),
+                         {kDyn, k + shared})) ||
+      failed(expectShape(*this, "weights", getWeights(), {kDyn, k + shared})) ||
       failed(expectShape(*this, "permuted", getPermuted(), {kDyn, d})) ||
-      failed(expectShape(*this, "offsets", getOffsets(), {e + 1})))
+      failed(expectShape(*this, "offsets", getOffsets(), {e + shared + 1})))
     return failure();
   if (getInput().getType().getRank() != 2)
     return emitOpError() << "input must be [tokens, hidden]";

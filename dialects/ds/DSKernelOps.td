@@ -256,6 +256,11 @@ def DS_MoERoutePermuteOp : DS_Op<"moe_route_permute", [Pure]> {
     writes the expert ids, routing weights, permuted rows, offsets and
     row_of_slot, so the ids never travel between two kernels.
 
+    With `shared_experts = S` (ds-fold-shared-experts) every token also goes
+    to experts num_experts .. num_experts + S - 1 with weight 1: the shared
+    experts run inside the grouped matmuls. Ids and weights then have
+    top_k + S columns and offsets num_experts + S + 1 entries.
+
     ```mlir
     %ids, %w, %xp, %off, %rows = ds.moe_route_permute %logits, %x bias(%b)
         {config = #ds.moe_config<...>}
@@ -265,7 +270,8 @@ def DS_MoERoutePermuteOp : DS_Op<"moe_route_permute", [Pure]> {
   }];
   let arguments = (ins RankedTensorOf<[F32]>:$logits, RankedTensorOf<[F32]>:$input,
                        Optional<RankedTensorOf<[F32, BF16, F16]>>:$bias,
-                       DS_MoEConfigAttr:$config);
+                       DS_MoEConfigAttr:$config,
+                       DefaultValuedAttr<I64Attr, "0">:$shared_experts);
   let results = (outs RankedTensorOf<[I32]>:$expert_ids, RankedTensorOf<[F32]>:$weights,
                       RankedTensorOf<[F32]>:$permuted, 1DTensorOf<[I32]>:$offsets,
                       1DTensorOf<[I32]>:$row_of_slot);

@@ -70,13 +70,18 @@ LogicalResult DequantizeOp::verify() {
 LogicalResult ConcatWeightsOp::verify() {
   auto a = getFirst().getType(), b = getSecond().getType();
   auto r = getResult().getType();
-  if (a.getRank() != b.getRank() || a.getRank() < 1 ||
-      a.getShape().drop_front() != b.getShape().drop_front())
+  // `second` one rank lower is appended as one more slice (a shared expert
+  // after the routed ones).
+  bool slice = b.getRank() + 1 == a.getRank();
+  if (a.getRank() < 1 ||
+      (slice ? a.getShape().drop_front() != b.getShape()
+             : a.getRank() != b.getRank() ||
+                   a.getShape().drop_front() != b.getShape().drop_front()))
     return emitOpError() << "weights " << shapeString(a.getShape()) << " and "
                          << shapeString(b.getShape())
                          << " differ beyond their first dimension";
   SmallVector<int64_t> expected(a.getShape());
-  expected[0] += b.getDimSize(0);
+  expected[0] += slice ? 1 : b.getDimSize(0);
   if (failed(expectShape(*this, "result", getResult(), expected)))
     return failure();
   if (a.getElementType() != b.getElementType() ||

@@ -81,6 +81,9 @@ def DS_ConcatWeightsOp : DS_Op<"concat_weights", [Pure]> {
   let description = [{
     Lets two projections of the same input run as one matmul (gate and up
     of a SwiGLU MLP). The runtime binds the members one after the other.
+    A `second` one rank lower is appended as one more slice: a shared
+    expert's [F, D] after a stack of routed experts [E, F, D] gives
+    [E + 1, F, D].
 
     ```mlir
     %gu = ds.concat_weights %g, %u : tensor<48x32xbf16>, tensor<48x32xbf16> -> tensor<96x32xbf16>

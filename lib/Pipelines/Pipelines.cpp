@@ -97,13 +97,15 @@ std::vector<Stage> mlir::ds::getPipelineStages(const PipelineOptions &opts) {
       {"kernels", "kernel-level ds ops only (dense blocks decomposed, "
                   "residual adds fused with the next RMSNorm, gate|up packed "
                   "with the SiLU-mul as its epilogue, "
-                  "routing fused with the permutation)",
+                  "routing fused with the permutation, shared experts "
+                  "folded into the grouped matmuls)",
        [](OpPassManager &pm) {
          pm.addNestedPass<func::FuncOp>(createDSDecomposeDensePass());
          pm.addNestedPass<func::FuncOp>(createDSFuseResidualNormPass());
+         pm.addNestedPass<func::FuncOp>(createDSFuseRoutePermutePass());
+         pm.addNestedPass<func::FuncOp>(createDSFoldSharedExpertsPass());
          pm.addNestedPass<func::FuncOp>(createDSFuseGateUpPass());
          pm.addNestedPass<func::FuncOp>(createDSFuseSiluEpiloguePass());
-         pm.addNestedPass<func::FuncOp>(createDSFuseRoutePermutePass());
          pm.addPass(createCSEPass());
        }},
       {"loops", "loop nests over buffers (activations planned into one "

@@ -107,4 +107,19 @@ def DSFuseSiluEpiloguePass : Pass<"ds-fuse-silu-epilogue", "::mlir::func::FuncOp
   }];
 }
 
+def DSFoldSharedExpertsPass : Pass<"ds-fold-shared-experts", "::mlir::func::FuncOp"> {
+  let summary = "shared experts run inside the grouped matmuls as always-selected experts";
+  let description = [{
+    After ds-fuse-route-permute. `combine(routed experts) + shared MLP(x)`
+    where the shared MLP has an expert's shape (one shared expert: V3, R1)
+    becomes: the shared gate, up and down projections appended to the
+    routed stacks as expert number num_experts (ds.concat_weights), the
+    routing given `shared_experts = 1` (every token also goes to that
+    expert with weight 1, not scaled by routed_scaling_factor, as
+    SEMANTICS.md has it), and the combine summing it with the routed
+    experts. Shared MLPs wider than one expert (V2, V2-Lite: two shared
+    experts in one [2F, D] projection) are left as they are.
+  }];
+}
+
 #endif // DS_TRANSFORMS_PASSES_TD

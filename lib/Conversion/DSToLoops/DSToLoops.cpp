@@ -227,16 +227,21 @@ LogicalResult FunctionLowering::lowerOp(Operation *op) {
   }
   if (auto c = dyn_cast<ConcatWeightsOp>(op)) {
     auto a = pending.find(c.getFirst()), bw = pending.find(c.getSecond());
+    // Members fill the binding one after the other, each the same number
+    // of elements: two single weights, or a stack and one more slice.
+    bool stackPlusSlice =
+        c.getSecond().getType().getRank() + 1 == c.getFirst().getType().getRank();
     if (a == pending.end() || bw == pending.end() ||
         a->second.dequantize != bw->second.dequantize ||
-        a->second.members.size() != 1 || bw->second.members.size() != 1)
-      return op->emitError() << "ds.concat_weights must stack two single "
-                                "checkpoint weights of the same kind";
+        bw->second.members.size() != 1 ||
+        (!stackPlusSlice && a->second.members.size() != 1))
+      return op->emitError() << "ds.concat_weights must stack checkpoint "
+                                "weights of the same kind";
     auto t = c.getResult().getType();
-    pending[c.getResult()] = {
-        SmallVector<int64_t>(t.getShape()),
-        {a->second.members.front(), bw->second.members.front()},
-        a->second.dequantize};
+    SmallVector<std::string> members = a->second.members;
+    members.push_back(bw->second.members.front());
+    pending[c.getResult()] = {SmallVector<int64_t>(t.getShape()), members,
+                              a->second.dequantize};
     return success();
   }
   if (auto p = dyn_cast<SiluMulPackedOp>(op)) {
@@ -447,7 +452,10 @@ LogicalResult FunctionLowering::lowerOp(Operation *op) {
     Value off = alloc(rp.getOffsets());
     Value rows = alloc(rp.getRowOfSlot(), {pairs});
     Value cursor = k->alloc(
-        RankedTensorType::get({cfg.getNumExperts()}, b.getI32Type()), {});
+        RankedTensorType::get({int64_t(cfg.getNumExperts()) +
+                                   int64_t(rp.getSharedExperts())},
+                              b.getI32Type()),
+        {});
     allocs.push_back(cursor);
     for (Value v : {x, xp, off, rows, cursor})
       operands.push_back(v);
@@ -455,12 +463,18 @@ LogicalResult FunctionLowering::lowerOp(Operation *op) {
       operands.push_back(get(rp.getBias()));
     std::string key;
     llvm::raw_string_ostream(key) << cfg;
-    k->outline("moe_route_permute", key, operands, [&](ValueRange a) {
-      routeBody(a, cfg, rp.getBias() ? a.back() : Value());
-      ValueRange p = a.slice(routeCount, 5);
-      k->moePermute(p[0], a[1], p[1], p[2], p[3], p[4]);
-    });
-    traced(ids);
+    int64_t shared = int64_t(rp.getSharedExperts());
+    k->outline("moe_route_permute", key + "/" + std::to_string(shared),
+               operands, [&](ValueRange a) {
+                 routeBody(a, cfg, rp.getBias() ? a.back() : Value());
+                 if (shared)
+                   k->appendSharedExperts(a[1], a[2], cfg.getTopK(),
+                                          cfg.getNumExperts());
+                 ValueRange p = a.slice(routeCount, 5);
+                 k->moePermute(p[0], a[1], p[1], p[2], p[3], p[4]);
+               });
+    // Traces report the routed choices only.
+    traced(shared ? k->leadingColumns(ids, cfg.getTopK()) : ids);
     map.map(rp.getPermuted(), xp);
     map.map(rp.getOffsets(), off);
     map.map(rp.getRowOfSlot(), rows);

@@ -214,7 +214,11 @@ void KernelEmitter::groupedLinear(Value ctx, Value x, Value w, Value offsets,
 }
 
 void KernelEmitter::traceRouting(Value ctx, int64_t ordinal, Value ids) {
-  auto d2 = dynamicLike(cast<MemRefType>(ids.getType()));
+  // Any strides: the ids may be the leading columns of a wider buffer.
+  auto d2 = MemRefType::get(
+      {ShapedType::kDynamic, ShapedType::kDynamic}, b.getI32Type(),
+      StridedLayoutAttr::get(b.getContext(), ShapedType::kDynamic,
+                             {ShapedType::kDynamic, ShapedType::kDynamic}));
   auto fn = runtimeFunction("dsrt_trace_routing",
                             {ctx.getType(), b.getI64Type(), d2}, {});
   Value idx = arith::ConstantOp::create(b, loc, b.getI64IntegerAttr(ordinal));
@@ -768,6 +772,28 @@ void KernelEmitter::moeRoute(Value logits, Value bias, Value ids,
       return {};
     });
   });
+}
+
+void KernelEmitter::appendSharedExperts(Value ids, Value weights,
+                                        int64_t topK, int64_t numExperts) {
+  int64_t total = cast<MemRefType>(ids.getType()).getDimSize(1);
+  par({dim(ids, 0), cIdx(total - topK)}, [&](ValueRange iv) {
+    Value col = arith::AddIOp::create(b, loc, iv[1], cIdx(topK));
+    Value id = arith::IndexCastOp::create(
+        b, loc, b.getI32Type(),
+        arith::AddIOp::create(b, loc, iv[1], cIdx(numExperts)));
+    store(id, ids, {iv[0], col});
+    store(cF32(1.0), weights, {iv[0], col});
+  });
+}
+
+Value KernelEmitter::leadingColumns(Value m, int64_t n) {
+  auto t = cast<MemRefType>(m.getType());
+  SmallVector<OpFoldResult> offsets{b.getIndexAttr(0), b.getIndexAttr(0)};
+  SmallVector<OpFoldResult> sizes{OpFoldResult(dim(m, 0)), b.getIndexAttr(n)};
+  SmallVector<OpFoldResult> strides{b.getIndexAttr(1), b.getIndexAttr(1)};
+  (void)t;
+  return memref::SubViewOp::create(b, loc, m, offsets, sizes, strides);
 }
 
 void KernelEmitter::moePermute(Value x, Value ids, Value permuted,

@@ -88,6 +88,12 @@ public:
                 MoEConfigAttr config, Value scores, Value sel,
                 Value groupScore, Value groupKept);
   /// `cursor` [experts] i32 is scratch.
+  /// Columns [topK, end) of ids / weights: shared experts numExperts + s,
+  /// weight 1.
+  void appendSharedExperts(Value ids, Value weights, int64_t topK,
+                           int64_t numExperts);
+  /// The first `n` columns of a [rows, cols] buffer, as a strided view.
+  Value leadingColumns(Value m, int64_t n);
   void moePermute(Value x, Value ids, Value permuted, Value offsets,
                   Value rowOfSlot, Value cursor);
   void moeCombine(Value expertOut, Value rowOfSlot, Value weights, Value out);

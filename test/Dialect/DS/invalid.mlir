@@ -598,6 +598,28 @@ func.func @f(%l: tensor<?x8xf32>, %x: tensor<?x32xf32>) {
 
 // -----
 
+// Tests that routing with folded shared experts has their columns.
+
+func.func @f(%l: tensor<?x8xf32>, %x: tensor<?x32xf32>, %b: tensor<8xf32>) {
+  // expected-error@+1 {{expert_ids must have shape [?, 3], got [?, 2]}}
+  %i, %w, %xp, %off, %rows = ds.moe_route_permute %l, %x bias(%b) {config = #ds.moe_config<num_experts = 8, top_k = 2, n_group = 4, topk_group = 2, scoring_func = sigmoid, topk_method = noaux_tc, norm_topk_prob = true, routed_scaling_factor = 2.5, norm_rule = v3, intermediate_size = 12, n_shared_experts = 1>, shared_experts = 1 : i64} : tensor<?x8xf32>, tensor<?x32xf32> bias(tensor<8xf32>) -> tensor<?x2xi32>, tensor<?x2xf32>, tensor<?x32xf32>, tensor<10xi32>, tensor<?xi32>
+  return
+}
+
+// -----
+
+// Tests that a slice appended to a stack has the stack's inner shape.
+
+func.func @f() {
+  %s = ds.stacked_weight "e.*.w" : tensor<8x12x32xf32>
+  %g = ds.weight "shared" : tensor<12x16xf32>
+  // expected-error@+1 {{weights [8, 12, 32] and [12, 16] differ beyond their first dimension}}
+  %c = ds.concat_weights %s, %g : tensor<8x12x32xf32>, tensor<12x16xf32> -> tensor<9x12x32xf32>
+  return
+}
+
+// -----
+
 // Tests that grouped matmul offsets must have experts + 1 entries.
 
 func.func @f(%x: tensor<?x32xf32>, %w: tensor<8x12x32xf32>, %o: tensor<8xi32>) {
