@@ -103,7 +103,10 @@ std::optional<Affine> Planner::dimOf(Value m, int64_t index, int depth) {
   }
   if (auto collapse = dyn_cast<memref::CollapseShapeOp>(def)) {
     Affine extent{0, 1};
-    for (int64_t src : collapse.getReassociationIndices()[index]) {
+    // A copy: the reassociation comes back as a temporary.
+    SmallVector<ReassociationIndices> groups =
+        collapse.getReassociationIndices();
+    for (int64_t src : groups[index]) {
       std::optional<Affine> d = dimOf(collapse.getSrc(), src, depth + 1);
       if (!d || (extent.perToken && d->perToken))
         return std::nullopt;

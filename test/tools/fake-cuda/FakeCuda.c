@@ -9,6 +9,12 @@
 #include <string.h>
 
 typedef int CUresult;
+/* The driver's handle types, as the runtime declares them (the function
+ * types must match exactly: UBSan checks calls through pointers). */
+typedef struct CUctx_st *CUcontext;
+typedef struct CUmod_st *CUmodule;
+typedef struct CUfunc_st *CUfunction;
+typedef struct CUstream_st *CUstream;
 #define OK 0
 #define NO_DEVICE 100
 #define NO_BINARY 209
@@ -33,8 +39,8 @@ CUresult cuDeviceGetAttribute(int *v, int a, int d) {
   *v = a == 75 ? cc() / 10 : a == 76 ? cc() % 10 : 0;
   return OK;
 }
-CUresult cuDevicePrimaryCtxRetain(void **c, int d) { (void)d; *c = (void *)1; return OK; }
-CUresult cuCtxSetCurrent(void *c) { (void)c; return OK; }
+CUresult cuDevicePrimaryCtxRetain(CUcontext *c, int d) { (void)d; *c = (CUcontext)1; return OK; }
+CUresult cuCtxSetCurrent(CUcontext c) { (void)c; return OK; }
 CUresult cuMemAlloc_v2(unsigned long long *p, size_t n) {
   /* 256-byte aligned, like the driver's allocations. */
   size_t rounded = (n + 255) & ~(size_t)255;
@@ -46,35 +52,35 @@ CUresult cuMemAlloc_v2(unsigned long long *p, size_t n) {
 }
 CUresult cuMemFree_v2(unsigned long long p) { free((void *)p); return OK; }
 CUresult cuMemGetInfo_v2(size_t *f, size_t *t) { *f = *t = (size_t)1 << 34; return OK; }
-CUresult cuMemcpyAsync(unsigned long long d, unsigned long long s, size_t n, void *st) {
+CUresult cuMemcpyAsync(unsigned long long d, unsigned long long s, size_t n, CUstream st) {
   (void)st; memcpy((void *)d, (void *)s, n); return OK;
 }
-CUresult cuMemcpyHtoDAsync_v2(unsigned long long d, const void *s, size_t n, void *st) {
+CUresult cuMemcpyHtoDAsync_v2(unsigned long long d, const void *s, size_t n, CUstream st) {
   (void)st; memcpy((void *)d, s, n); return OK;
 }
-CUresult cuMemcpyDtoHAsync_v2(void *d, unsigned long long s, size_t n, void *st) {
+CUresult cuMemcpyDtoHAsync_v2(void *d, unsigned long long s, size_t n, CUstream st) {
   (void)st; memcpy(d, (void *)s, n); return OK;
 }
-CUresult cuMemsetD32Async(unsigned long long d, unsigned v, size_t n, void *st) {
+CUresult cuMemsetD32Async(unsigned long long d, unsigned v, size_t n, CUstream st) {
   (void)st;
   for (size_t i = 0; i < n; ++i) ((unsigned *)d)[i] = v;
   return OK;
 }
-CUresult cuMemsetD16Async(unsigned long long d, unsigned short v, size_t n, void *st) {
+CUresult cuMemsetD16Async(unsigned long long d, unsigned short v, size_t n, CUstream st) {
   (void)st;
   for (size_t i = 0; i < n; ++i) ((unsigned short *)d)[i] = v;
   return OK;
 }
-CUresult cuStreamCreate(void **s, unsigned f) { (void)f; *s = (void *)2; return OK; }
-CUresult cuStreamDestroy_v2(void *s) { (void)s; return OK; }
-CUresult cuStreamSynchronize(void *s) { (void)s; return OK; }
-CUresult cuModuleLoadData(void **m, const void *d) { (void)m; (void)d; return NO_BINARY; }
-CUresult cuModuleUnload(void *m) { (void)m; return OK; }
-CUresult cuModuleGetFunction(void **f, void *m, const char *n) {
+CUresult cuStreamCreate(CUstream *s, unsigned f) { (void)f; *s = (CUstream)2; return OK; }
+CUresult cuStreamDestroy_v2(CUstream s) { (void)s; return OK; }
+CUresult cuStreamSynchronize(CUstream s) { (void)s; return OK; }
+CUresult cuModuleLoadData(CUmodule *m, const void *d) { (void)m; (void)d; return NO_BINARY; }
+CUresult cuModuleUnload(CUmodule m) { (void)m; return OK; }
+CUresult cuModuleGetFunction(CUfunction *f, CUmodule m, const char *n) {
   (void)f; (void)m; (void)n; return NOT_SUPPORTED;
 }
-CUresult cuLaunchKernel(void *f, unsigned a, unsigned b, unsigned c, unsigned d,
-                        unsigned e, unsigned g, unsigned s, void *st, void **p,
+CUresult cuLaunchKernel(CUfunction f, unsigned a, unsigned b, unsigned c, unsigned d,
+                        unsigned e, unsigned g, unsigned s, CUstream st, void **p,
                         void **x) {
   (void)f; (void)a; (void)b; (void)c; (void)d; (void)e; (void)g; (void)s;
   (void)st; (void)p; (void)x;
