@@ -89,6 +89,10 @@ std::string mlir::ds::buildManifest(ModuleOp m, const ManifestInputs &in,
                                        {"activation_bytes",
                                         std::move(activations)}};
   }
+  // The greedy sampler convert-ds-to-loops adds (argmax of logits rows).
+  if (m.lookupSymbol("_mlir_ciface_sample_greedy"))
+    entries["sample_greedy"] =
+        llvm::json::Object{{"symbol", "_mlir_ciface_sample_greedy"}};
   llvm::json::Object manifest{
       {"format_version", int64_t(kArtifactFormatVersion)},
       {"target", in.target},

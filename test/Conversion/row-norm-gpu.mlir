@@ -32,3 +32,20 @@ func.func private @norm(%x: memref<?x4096xf32>, %w: memref<4096xf32>, %out: memr
 func.func private @add_norm(%x: memref<?x64xf32>, %y: memref<?x64xf32>, %w: memref<64xf32>, %sum: memref<?x64xf32>, %out: memref<?x64xf32>) attributes {ds.kernel = "add_rms_norm", ds.eps = 1.0e-06 : f64} {
   return
 }
+
+// -----
+
+// The greedy sampler: one block per row, strided scans, (value, index)
+// pairs through warp shuffles and shared memory, the first maximum winning.
+// CHECK-LABEL: func.func private @argmax
+// CHECK-SAME: ds.block_per_row
+// CHECK: gpu.launch {{.*}} workgroup(%{{.+}} : memref<8xf32, #gpu.address_space<workgroup>>, %{{.+}} : memref<8xi32, #gpu.address_space<workgroup>>)
+// CHECK: scf.for %{{.+}} = %{{.+}} to %c1000 step %c256
+// CHECK: arith.cmpf ogt
+// CHECK: gpu.shuffle xor %{{.+}} : f32
+// CHECK: gpu.shuffle xor %{{.+}} : i32
+// CHECK: gpu.barrier
+// CHECK: memref.store %{{.+}}, %arg1
+func.func private @argmax(%l: memref<?x1000xf32>, %ids: memref<?xi32>) attributes {ds.kernel = "argmax"} {
+  return
+}

@@ -623,8 +623,36 @@ struct ConvertDSToLoopsPass
                      .run()))
         return signalPassFailure();
     markGemmOnly(module, table);
+    if (!fns.empty())
+      buildSampler(module);
     Builder b(module.getContext());
     module->setAttr("ds.bindings", table.toAttr(b));
+  }
+
+  /// `@sample_greedy(ctx, logits [n, vocab], ids [n])`: the first maximum
+  /// of each row (NaN never wins), so greedy decoding on the GPU copies one
+  /// id back per step instead of a vocabulary of logits.
+  void buildSampler(ModuleOp module) {
+    auto decode = module.lookupSymbol<func::FuncOp>("decode");
+    if (!decode || decode.getNumArguments() != 5 ||
+        module.lookupSymbol("sample_greedy"))
+      return;
+    auto logitsType = cast<MemRefType>(decode.getArgumentTypes()[4]);
+    OpBuilder b(module.getBodyRegion());
+    b.setInsertionPointToEnd(module.getBody());
+    Location loc = module.getLoc();
+    auto ids = MemRefType::get({ShapedType::kDynamic}, b.getI32Type());
+    auto fn = func::FuncOp::create(
+        b, loc, "sample_greedy",
+        b.getFunctionType({decode.getArgumentTypes()[0], logitsType, ids}, {}));
+    fn->setAttr("llvm.emit_c_interface", b.getUnitAttr());
+    fn->setAttr("ds.sampler", b.getUnitAttr());
+    Block *entry = fn.addEntryBlock();
+    b.setInsertionPointToStart(entry);
+    loops::KernelEmitter k(b, loc, module);
+    k.outline("argmax", "", {entry->getArgument(1), entry->getArgument(2)},
+              [&](ValueRange a) { k.argmaxRows(a[0], a[1]); });
+    func::ReturnOp::create(b, loc);
   }
 };
 

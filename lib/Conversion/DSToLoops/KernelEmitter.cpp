@@ -848,6 +848,25 @@ void KernelEmitter::moePermute(Value x, Value ids, Value permuted,
   });
 }
 
+void KernelEmitter::argmaxRows(Value logits, Value ids) {
+  Value vocab = dim(logits, 1);
+  Value negInf = cF32(-std::numeric_limits<float>::infinity());
+  par({dim(logits, 0)}, [&](ValueRange iv) {
+    SmallVector<Value> best = loop(
+        cIdx(0), vocab, {negInf, cIdx(0)},
+        [&](Value i, ValueRange acc) -> SmallVector<Value> {
+          Value v = load(logits, {iv[0], i});
+          // Ordered >: NaN never wins, the first maximum stays.
+          Value better = arith::CmpFOp::create(
+              b, loc, arith::CmpFPredicate::OGT, v, acc[0]);
+          return {arith::SelectOp::create(b, loc, better, v, acc[0]),
+                  arith::SelectOp::create(b, loc, better, i, acc[1])};
+        });
+    store(arith::IndexCastOp::create(b, loc, b.getI32Type(), best[1]), ids,
+          iv);
+  });
+}
+
 void KernelEmitter::moeCombine(Value expertOut, Value rowOfSlot, Value weights,
                                Value out) {
   Value kv = dim(weights, 1);

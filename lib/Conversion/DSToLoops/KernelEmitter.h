@@ -96,6 +96,8 @@ public:
   Value leadingColumns(Value m, int64_t n);
   void moePermute(Value x, Value ids, Value permuted, Value offsets,
                   Value rowOfSlot, Value cursor);
+  /// ids[t] = the first column of the row's maximum (NaN never wins).
+  void argmaxRows(Value logits, Value ids);
   void moeCombine(Value expertOut, Value rowOfSlot, Value weights, Value out);
 
 private:

@@ -255,6 +255,13 @@ struct MapKernelsToGPUPass
       if (*done)
         return success();
     }
+    if (kind && kind.getValue() == "argmax") {
+      FailureOr<bool> done = gpu_kernels::emitRowArgmax(fn);
+      if (failed(done))
+        return failure();
+      if (*done)
+        return success();
+    }
     if (splitKV && kind && kind.getValue() == "latent_attention") {
       FailureOr<bool> done = gpu_kernels::emitSplitKVAttention(fn);
       if (failed(done))

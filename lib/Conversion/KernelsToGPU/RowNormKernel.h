@@ -12,6 +12,11 @@ namespace mlir::ds::gpu_kernels {
 /// then the scaled row. Returns false (body untouched) for other shapes.
 FailureOr<bool> emitRowNorm(func::FuncOp fn);
 
+/// Replaces the body of an outlined `argmax` (logits [n, V], ids [n])
+/// kernel by one block per row: strided scans, then (value, index) pairs
+/// reduced by warp shuffles and shared memory, the first maximum winning.
+FailureOr<bool> emitRowArgmax(func::FuncOp fn);
+
 } // namespace mlir::ds::gpu_kernels
 
 #endif

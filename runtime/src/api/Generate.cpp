@@ -70,12 +70,26 @@ int64_t activationAllocations(const dsrt_session *s) {
                  : cpu::scratchStats().allocations;
 }
 
+dsrt_status generateGreedy(dsrt_session *s, const int32_t *prompt, int64_t n,
+                           const dsrt_generate_options *o, int32_t *outTokens,
+                           int64_t *outCount, dsrt_stats *stats,
+                           const dsrt_model_info &info);
+void fillStats(const dsrt_session *s, int64_t n, int64_t decoded,
+               double prefillSeconds, double decodeSeconds,
+               int64_t allocationsBefore, const dsrt_model_info &info,
+               dsrt_stats *stats);
+
 dsrt_status generate(dsrt_session *s, const int32_t *prompt, int64_t n,
                      const dsrt_generate_options *o, int32_t *outTokens,
                      int64_t *outCount, float *outLogits, dsrt_stats *stats) {
   dsrt_model_info info;
   dsrt_model_info_get(s->model, &info);
   int64_t vocab = info.vocab_size;
+  // Greedy, nothing forced, no logits wanted: the generated sampler picks
+  // each token (on the GPU, one id crosses back instead of the logits).
+  bool greedy = o->temperature <= 0 || o->top_p <= 0;
+  if (greedy && !o->force_tokens && !outLogits && s->model->sampleGreedy)
+    return generateGreedy(s, prompt, n, o, outTokens, outCount, stats, info);
   std::vector<float> prefill(static_cast<size_t>(n * vocab));
   double t0 = now();
   if (dsrt_status st = dsrt_session_prefill(s, prompt, n, prefill.data()))
@@ -105,15 +119,50 @@ dsrt_status generate(dsrt_session *s, const int32_t *prompt, int64_t n,
       break;
   }
   double decodeSeconds = now() - t1;
+  fillStats(s, n, *outCount, prefillSeconds, decodeSeconds, allocationsBefore,
+            info, stats);
+  return DSRT_OK;
+}
+
+dsrt_status generateGreedy(dsrt_session *s, const int32_t *prompt, int64_t n,
+                           const dsrt_generate_options *o, int32_t *outTokens,
+                           int64_t *outCount, dsrt_stats *stats,
+                           const dsrt_model_info &info) {
+  int32_t next = 0;
+  double t0 = now();
+  if (dsrt_status st = runGreedy(s, prompt, n, &next))
+    return st;
+  double prefillSeconds = now() - t0;
+  int64_t allocationsBefore = activationAllocations(s);
+  double t1 = now();
+  for (int64_t i = 0; i < o->max_new_tokens; ++i) {
+    int32_t fed = next;
+    if (dsrt_status st = runGreedy(s, &fed, 1, &next))
+      return st;
+    outTokens[i] = fed;
+    *outCount = i + 1;
+    if (fed == info.eos_token_id)
+      break;
+  }
+  double decodeSeconds = now() - t1;
+  fillStats(s, n, *outCount, prefillSeconds, decodeSeconds, allocationsBefore,
+            info, stats);
+  return DSRT_OK;
+}
+
+void fillStats(const dsrt_session *s, int64_t n, int64_t decoded,
+               double prefillSeconds, double decodeSeconds,
+               int64_t allocationsBefore, const dsrt_model_info &info,
+               dsrt_stats *stats) {
   if (stats) {
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     stats->prefill_tokens = n;
-    stats->decode_tokens = *outCount;
+    stats->decode_tokens = decoded;
     stats->prefill_seconds = prefillSeconds;
     stats->decode_seconds = decodeSeconds;
     stats->decode_tokens_per_second =
-        decodeSeconds > 0 ? double(*outCount) / decodeSeconds : 0.0;
+        decodeSeconds > 0 ? double(decoded) / decodeSeconds : 0.0;
     stats->kv_cache_bytes_per_token = info.kv_cache_bytes_per_token;
     stats->weights_bytes = info.weights_bytes;
     stats->peak_rss_bytes = int64_t(ru.ru_maxrss) * 1024; // KiB on Linux
@@ -122,7 +171,6 @@ dsrt_status generate(dsrt_session *s, const int32_t *prompt, int64_t n,
                 : int64_t(cpu::scratchStats().bytes);
     stats->decode_allocations = activationAllocations(s) - allocationsBefore;
   }
-  return DSRT_OK;
 }
 
 } // namespace

@@ -31,6 +31,17 @@ dsrt_status resolveEntryPoints(dsrt_model &model) {
     entry->maxTokens =
         it == model.manifest.entryMaxTokens.end() ? -1 : it->second;
   }
+  auto sampler = model.manifest.entrySymbols.find("sample_greedy");
+  if (sampler != model.manifest.entrySymbols.end()) {
+    model.sampleGreedy =
+        reinterpret_cast<SamplerFn>(model.object->symbol(sampler->second));
+    if (!model.sampleGreedy)
+      return fail(DSRT_ERROR_FORMAT, model.artifactPath +
+                                         ": entry point 'sample_greedy' "
+                                         "(symbol '" +
+                                         sampler->second +
+                                         "') is missing from its native code");
+  }
   return DSRT_OK;
 }
 

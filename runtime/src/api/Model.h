@@ -42,11 +42,23 @@ using EntryFn = void (*)(void *ctx, MemRef<int32_t, 1> *tokens,
                          MemRef<int32_t, 1> *positions, MemRef<float, 3> *cache,
                          MemRef<float, 2> *logits);
 
+/// The generated greedy sampler: ids[t] = argmax of logits row t.
+using SamplerFn = void (*)(void *ctx, MemRef<float, 2> *logits,
+                           MemRef<int32_t, 1> *ids);
+
 struct EntryPoint {
   EntryFn fn = nullptr;
   int64_t maxTokens = -1; // -1: any number
 };
 
+} // namespace dsrt
+
+struct dsrt_model;
+struct dsrt_session;
+namespace dsrt {
+/// See api/Session.cpp.
+dsrt_status runGreedy(dsrt_session *s, const int32_t *tokens, int64_t n,
+                      int32_t *next);
 } // namespace dsrt
 
 struct dsrt_model {
@@ -62,6 +74,7 @@ struct dsrt_model {
   const dsrt::cuda::Gpu *gpu = nullptr; // set when loaded with device cuda
   std::unique_ptr<dsrt::NativeObject> object;
   dsrt::EntryPoint prefill, decode;
+  dsrt::SamplerFn sampleGreedy = nullptr; // absent in older artifacts
 
   /// Records of artifacts built with --trace-routing, comma separated.
   /// Sessions of one model may run on several threads.

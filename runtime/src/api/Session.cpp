@@ -124,7 +124,7 @@ namespace {
 /// calls there), logits copied back. "" or what failed.
 std::string callOnDevice(dsrt_session *s, const EntryPoint &entry,
                          const int32_t *tokens, const int32_t *positions,
-                         int64_t n, float *logits) {
+                         int64_t n, float *logits, int32_t *greedy) {
   const Manifest &m = s->model->manifest;
   cuda::DeviceSession &d = *s->cuda;
   const cuda::Gpu &g = d.g;
@@ -154,8 +154,30 @@ std::string callOnDevice(dsrt_session *s, const EntryPoint &entry,
   ex.session = &d;
   cuda::Execution::current() = &ex;
   entry.fn(s->model, &tok, &pos, &cache, &out);
+  if (greedy) {
+    // The last row's argmax on the device: one id comes back, not the
+    // vocabulary's logits.
+    int64_t lastShape[2] = {1, m.vocabSize};
+    auto last = makeMemRef<float, 2>(
+        d.logits.as<float>() + (n - 1) * m.vocabSize, lastShape);
+    std::string error;
+    auto *id = static_cast<int32_t *>(d.arena.allocate(sizeof(int32_t), error));
+    if (!id)
+      ex.fail(error);
+    else {
+      int64_t one = 1;
+      auto ids = makeMemRef<int32_t, 1>(id, &one);
+      s->model->sampleGreedy(s->model, &last, &ids);
+      r = g.drv.cuMemcpyDtoHAsync(greedy, reinterpret_cast<cuda::CUdeviceptr>(id),
+                                  sizeof(int32_t), d.stream);
+      if (r != cuda::CUDA_SUCCESS)
+        ex.fail(g.describe("reading the sampled token", r));
+    }
+  }
   cuda::Execution::current() = nullptr;
-  r = g.drv.cuMemcpyDtoHAsync(logits, d.logits.ptr(), logitsBytes, d.stream);
+  r = logits ? g.drv.cuMemcpyDtoHAsync(logits, d.logits.ptr(), logitsBytes,
+                                       d.stream)
+             : cuda::CUDA_SUCCESS;
   if (r == cuda::CUDA_SUCCESS)
     r = g.drv.cuStreamSynchronize(d.stream);
   if (!ex.error.empty())
@@ -165,16 +187,19 @@ std::string callOnDevice(dsrt_session *s, const EntryPoint &entry,
   return "";
 }
 
-/// One call of `entry` on tokens [0, n) at the session's position.
+/// One call of `entry` on tokens [0, n) at the session's position. With
+/// `greedy`, the last row's argmax (the generated sampler) goes there, and
+/// `logits` may be NULL on the GPU.
 std::string call(dsrt_session *s, const EntryPoint &entry,
-                 const int32_t *tokens, int64_t n, float *logits) {
+                 const int32_t *tokens, int64_t n, float *logits,
+                 int32_t *greedy = nullptr) {
   const Manifest &m = s->model->manifest;
   std::vector<int32_t> positions(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i)
     positions[size_t(i)] = int32_t(s->position + i);
   if (s->cuda) {
     std::string error =
-        callOnDevice(s, entry, tokens, positions.data(), n, logits);
+        callOnDevice(s, entry, tokens, positions.data(), n, logits, greedy);
     if (error.empty())
       s->position += n;
     return error;
@@ -189,6 +214,13 @@ std::string call(dsrt_session *s, const EntryPoint &entry,
   int64_t logitsShape[2] = {n, m.vocabSize};
   auto out = makeMemRef<float, 2>(logits, logitsShape);
   entry.fn(s->model, &tok, &pos, &cache, &out);
+  if (greedy) {
+    int64_t lastShape[2] = {1, m.vocabSize};
+    auto last = makeMemRef<float, 2>(logits + (n - 1) * m.vocabSize, lastShape);
+    int64_t one = 1;
+    auto ids = makeMemRef<int32_t, 1>(greedy, &one);
+    s->model->sampleGreedy(s->model, &last, &ids);
+  }
   s->position += n;
   return "";
 }
@@ -226,6 +258,39 @@ dsrt_status run(dsrt_session *s, const int32_t *tokens, int64_t n,
 }
 
 } // namespace
+
+/// Runs tokens [0, n) like dsrt_session_prefill and puts the greedy choice
+/// after the last one in *next, through the generated sampler; on the GPU
+/// no logits are copied back. For dsrt_generate (api/Generate.cpp).
+dsrt_status dsrt::runGreedy(dsrt_session *s, const int32_t *tokens, int64_t n,
+                            int32_t *next) {
+  const Manifest &m = s->model->manifest;
+  std::string problem = checkTokens(tokens, n, m.vocabSize);
+  if (problem.empty())
+    problem = checkContext(s->position, n, s->capacity);
+  if (!problem.empty())
+    return fail(DSRT_ERROR_ARGUMENT, problem);
+  return guarded("running the model", [&] {
+    int64_t chunk = n == 1 ? 1
+                    : s->model->prefill.maxTokens > 0
+                        ? s->model->prefill.maxTokens
+                        : n;
+    // Host logits for one call (the CPU kernels write them there).
+    std::vector<float> logits(
+        s->cuda ? 0 : size_t(std::min(chunk, n) * m.vocabSize));
+    for (int64_t done = 0; done < n; done += chunk) {
+      int64_t len = std::min(chunk, n - done);
+      const EntryPoint &entry = len == 1 ? s->model->decode : s->model->prefill;
+      bool last = done + len == n;
+      std::string error =
+          call(s, entry, tokens + done, len,
+               logits.empty() ? nullptr : logits.data(), last ? next : nullptr);
+      if (!error.empty())
+        return fail(DSRT_ERROR_DEVICE, error);
+    }
+    return DSRT_OK;
+  });
+}
 
 extern "C" dsrt_status dsrt_session_prefill(dsrt_session *s,
                                             const int32_t *tokens, int64_t n,

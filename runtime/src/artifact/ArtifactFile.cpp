@@ -156,6 +156,14 @@ bool dsrt::parseManifest(const std::string &text, Manifest &m,
     m.entrySymbols[name] = symbol;
     m.entryMaxTokens[name] = maxTokens;
   }
+  // Optional: the generated greedy sampler.
+  if (const json::Value *g = entries->get("sample_greedy");
+      g && g->kind == json::Value::Object) {
+    std::string symbol;
+    if (!getString(*g, "symbol", symbol, error))
+      return false;
+    m.entrySymbols["sample_greedy"] = symbol;
+  }
   const json::Value *bindings = root.get("bindings");
   const json::Value *weights = root.get("weights");
   if (!bindings || bindings->kind != json::Value::Array || !weights ||
