@@ -35,17 +35,7 @@ using namespace mlir::ds;
 
 void mlir::ds::prepareContext(MLIRContext &ctx) {
   DialectRegistry registry;
-  registerAllDialects(registry);
-  // The CUDA path: ConvertToLLVM interfaces for gpu-to-llvm, the NVVM
-  // target (serialisation; without it Debian's assert-free libMLIR
-  // segfaults), and the translations that embed device binaries.
-  mlir::registerAllExtensions(registry);
-  NVVM::registerNVVMTargetInterfaceExternalModels(registry);
-  gpu::registerOffloadingLLVMTranslationInterfaceExternalModels(registry);
-  registerBuiltinDialectTranslation(registry);
-  registerLLVMDialectTranslation(registry);
-  registerGPUDialectTranslation(registry);
-  registerNVVMDialectTranslation(registry);
+  registerAllDialects(registry); // extensions and translations included
   ctx.appendDialectRegistry(registry);
   ctx.loadAllAvailableDialects();
 }

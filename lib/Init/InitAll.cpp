@@ -18,7 +18,13 @@
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/DialectRegistry.h"
+#include "mlir/InitAllExtensions.h"
 #include "mlir/InitAllPasses.h"
+#include "mlir/Target/LLVM/NVVM/Target.h"
+#include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
+#include "mlir/Target/LLVMIR/Dialect/GPU/GPUToLLVMIRTranslation.h"
+#include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
+#include "mlir/Target/LLVMIR/Dialect/NVVM/NVVMToLLVMIRTranslation.h"
 
 void mlir::ds::registerAllDialects(DialectRegistry &registry) {
   registry.insert<ds::DSDialect, func::FuncDialect, arith::ArithDialect,
@@ -27,6 +33,17 @@ void mlir::ds::registerAllDialects(DialectRegistry &registry) {
                   memref::MemRefDialect, scf::SCFDialect,
                   vector::VectorDialect, gpu::GPUDialect, NVVM::NVVMDialect,
                   LLVM::LLVMDialect>();
+  // The lowering to LLVM and the CUDA path: ConvertToLLVM interfaces (for
+  // gpu-to-llvm), the NVVM target (serialisation; without it Debian's
+  // assert-free libMLIR segfaults) and the translations that embed device
+  // binaries. ds-opt replays these stages too.
+  mlir::registerAllExtensions(registry);
+  NVVM::registerNVVMTargetInterfaceExternalModels(registry);
+  gpu::registerOffloadingLLVMTranslationInterfaceExternalModels(registry);
+  registerBuiltinDialectTranslation(registry);
+  registerLLVMDialectTranslation(registry);
+  registerGPUDialectTranslation(registry);
+  registerNVVMDialectTranslation(registry);
 }
 
 void mlir::ds::registerAllPasses() {
