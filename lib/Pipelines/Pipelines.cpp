@@ -128,8 +128,10 @@ std::vector<Stage> mlir::ds::getPipelineStages(const PipelineOptions &opts) {
     return stages;
   }
   stages.push_back(
-      {"llvm", "the LLVM dialect, ready for translation",
+      {"llvm", "the LLVM dialect, ready for translation (heavy kernels "
+               "split over the runtime's threads first)",
        [](OpPassManager &pm) {
+         pm.addPass(createDSParallelizeKernelsPass());
          pm.addPass(createSCFToControlFlowPass());
          pm.addPass(memref::createExpandStridedMetadataPass());
          pm.addPass(createFinalizeMemRefToLLVMConversionPass());

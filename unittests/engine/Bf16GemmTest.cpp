@@ -14,6 +14,10 @@
 using namespace dsrt;
 using namespace dsrt::cpu;
 
+// The pool entry the generated code calls (ds-parallelize-kernels).
+extern "C" void dsrt_parallel_for(void (*task)(void *, int64_t, int64_t),
+                                  void *packed, int64_t n, int64_t grain);
+
 namespace {
 
 uint16_t toBf16(float f) { // round to nearest even
@@ -143,6 +147,22 @@ TEST(LinearSiluMul, MatchesGemmThenSiluMul) {
   MemRef<float, 2> odd{w.data(), w.data(), 0, {3, 4}, {4, 1}};
   MemRef<float, 2> ym{y.data(), y.data(), 0, {1, 1}, {1, 1}};
   EXPECT_NE(linearSiluMul(xm, odd, ym), "");
+}
+
+TEST(ThreadPool, GeneratedCodeEntryCoversEveryIterationOnce) {
+  for (int64_t n : {0, 1, 5, 1000}) {
+    std::vector<std::atomic<int>> hits(static_cast<size_t>(n));
+    dsrt_parallel_for(
+        [](void *p, int64_t b, int64_t e) {
+          auto &h = *static_cast<std::vector<std::atomic<int>> *>(p);
+          for (int64_t i = b; i < e; ++i)
+            h[size_t(i)]++;
+        },
+        &hits, n, 1);
+    for (auto &h : hits)
+      EXPECT_EQ(h.load(), 1);
+  }
+  dsrt_parallel_for(nullptr, nullptr, 10, 1); // no task: nothing happens
 }
 
 TEST(ThreadPool, EveryIndexOnceAndNestedCallsRunInline) {

@@ -16,6 +16,9 @@
 #include "cpu/MemRef.h"
 #include "cpu/Bf16Gemm.h"
 #include "cpu/Scratch.h"
+#include "cpu/ThreadPool.h"
+
+#include <algorithm>
 #include "cuda/Gemm.h"
 
 #include <vector>
@@ -223,4 +226,17 @@ DSRT_EXPORT void _mlir_ciface_dsrt_scratch(MemRef<uint8_t, 1> *result,
                          std::to_string(bytes) + " bytes of activations");
   }
   *result = makeMemRef<uint8_t, 1>(data, &bytes);
+}
+
+/// ds-parallelize-kernels: task(packed, begin, end) over [0, n), split over
+/// the pool in ranges of at least `grain` iterations.
+DSRT_EXPORT void dsrt_parallel_for(void (*task)(void *, int64_t, int64_t),
+                                   void *packed, int64_t n, int64_t grain) {
+  if (!task || n <= 0)
+    return;
+  int64_t threads = cpu::numThreads();
+  grain = std::max<int64_t>(std::max<int64_t>(grain, 1),
+                            (n + threads - 1) / threads);
+  cpu::parallelFor(n, grain,
+                   [&](int64_t begin, int64_t end) { task(packed, begin, end); });
 }
