@@ -152,7 +152,7 @@ def copy_bandwidth():
     parts = max(1, os.cpu_count() or 1)
     bounds = np.linspace(0, src.size, parts + 1).astype(int)
     best = 0.0
-    for _ in range(5):
+    for _ in range(10):
         threads = [threading.Thread(target=np.copyto,
                                     args=(dst[bounds[i]:bounds[i + 1]],
                                           src[bounds[i]:bounds[i + 1]]))
@@ -184,6 +184,9 @@ def roofline_section(bin_dir, work):
     rng = np.random.default_rng(3)
     prompt = rng.integers(2, cfg["vocab_size"], ctx).tolist()
     rows, sizes = [], {}
+    # The machine is shared: the bandwidth is measured again after the runs
+    # and the better figure kept (a roofline may only be too high, never
+    # flattering).
     for dtype in ("f32", "bf16"):
         ckpt = os.path.join(work, f"roofline-{dtype}")
         checkpoint.write_checkpoint(ckpt, cfg, dtype=dtype, seed=2)
@@ -227,6 +230,11 @@ def roofline_section(bin_dir, work):
         ref_tps = 4 / (time.perf_counter() - t)
         rows.append((dtype, sizes[dtype], per_token, bw / per_token, best, ref_tps,
                      st["prefill_tokens"] / st["prefill_seconds"], ref_prefill))
+    bw_after = copy_bandwidth()
+    if bw_after > bw:
+        bw = bw_after
+        rows = [(d, sz, per, bw / per, tps, rt, pre, rp)
+                for d, sz, per, _, tps, rt, pre, rp in rows]
     md = ["## Batch-1 decode against the memory roofline", "",
           f"One model (hidden {cfg['hidden_size']}, {cfg['num_hidden_layers']} layers, "
           f"{E} experts top-{k}, vocab {cfg['vocab_size']}) stored as f32 "
