@@ -53,6 +53,23 @@ def DSPlanActivationsPass : Pass<"ds-plan-activations", "::mlir::ModuleOp"> {
                            "::mlir::func::FuncDialect"];
 }
 
+def DSParallelizeKernelsPass : Pass<"ds-parallelize-kernels", "::mlir::ModuleOp"> {
+  let summary = "the heavy CPU kernels split over the runtime's thread pool";
+  let description = [{
+    CPU path, before the LLVM lowering. A `latent_attention` or
+    `head_matmul` kernel whose body is one scf.parallel gets a range
+    variant (`K__range`: linear iterations [begin, end)) and a C-ABI task
+    (`K__task(packed, begin, end)`); the kernel itself packs its arguments
+    (memref descriptors, indices) on the stack and calls
+    `dsrt_parallel_for(task, packed, iterations, grain)`, which splits the
+    iterations over the runtime's threads. Attention splits per (token,
+    head) with grain 1 (each reads the whole context); per-head matmuls
+    with grain 64.
+  }];
+  let dependentDialects = ["::mlir::LLVM::LLVMDialect", "::mlir::scf::SCFDialect",
+                           "::mlir::arith::ArithDialect", "::mlir::func::FuncDialect"];
+}
+
 def DSMapKernelsToGPUPass : Pass<"ds-map-kernels-to-gpu", "::mlir::ModuleOp"> {
   let summary = "run the loop nests of convert-ds-to-loops as GPU launches";
   let description = [{
