@@ -1,5 +1,4 @@
-//===- JobAbort.h - ending a job that cannot continue ------------*- C++
-//-*-===//
+//===- JobAbort.h - ending a job that cannot continue -----------*- C++ -*-===//
 //
 // Backends that can end every rank of the job (MPI_Abort) register it here;
 // abortJob() calls it after printing its line. The watchdog bounds a

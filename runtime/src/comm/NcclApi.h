@@ -1,5 +1,4 @@
-//===- NcclApi.h - NCCL reached by dlopen ------------------------*- C++
-//-*-===//
+//===- NcclApi.h - NCCL reached by dlopen -----------------------*- C++ -*-===//
 //
 // Like the CUDA driver (cuda/CudaApi.h), NCCL is never linked: one build of
 // libdsrt serves machines with and without it. Only the entry points the

@@ -134,7 +134,10 @@ protected:
   }
 
 private:
+  /// The stream of the next NCCL call, with this GPU's context current on
+  /// the calling thread (sessions may move between threads).
   nccl::cudaStream_t stream() const {
+    gpu_.bind();
     return reinterpret_cast<nccl::cudaStream_t>(stream_);
   }
 
@@ -196,7 +199,10 @@ dsrt::comm::createNccl(std::unique_ptr<Communicator> boot, std::string &error) {
   StreamQuery query = gpu ? streamQuery(local) : nullptr;
   CUstream stream = nullptr;
   if (query) {
-    CUresult r = gpu->drv.cuStreamCreate(&stream, /*CU_STREAM_NON_BLOCKING=*/1);
+    // A blocking stream (flags 0): ordered after work on the legacy default
+    // stream, such as a caller's synchronous cuMemcpyHtoD whose DMA may
+    // still be in flight when it returns.
+    CUresult r = gpu->drv.cuStreamCreate(&stream, 0);
     if (r != cuda::CUDA_SUCCESS)
       local = gpu->describe("cuStreamCreate", r);
   }
