@@ -53,15 +53,19 @@ struct Memory {
     if (!device)
       return;
     // The communicator already made device 0's primary context current.
-    void *lib = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
+    // The driver the runtime loaded ($DSRT_CUDA_DRIVER: the stand-in one
+    // in tests).
+    const char *env = std::getenv("DSRT_CUDA_DRIVER");
+    std::string path = env && *env ? env : "libcuda.so.1";
+    void *lib = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
     if (!lib)
-      die("cannot load libcuda.so.1");
+      die("cannot load " + path);
     alloc = reinterpret_cast<decltype(alloc)>(dlsym(lib, "cuMemAlloc_v2"));
     release = reinterpret_cast<decltype(release)>(dlsym(lib, "cuMemFree_v2"));
     htod = reinterpret_cast<decltype(htod)>(dlsym(lib, "cuMemcpyHtoD_v2"));
     dtoh = reinterpret_cast<decltype(dtoh)>(dlsym(lib, "cuMemcpyDtoH_v2"));
     if (!alloc || !release || !htod || !dtoh)
-      die("libcuda.so.1 lacks the memory entry points");
+      die(path + " lacks the memory entry points");
   }
   /// A buffer holding `bytes` of `host` (at least 1 byte).
   void *put(const void *host, size_t bytes) {

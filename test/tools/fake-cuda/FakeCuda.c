@@ -4,7 +4,8 @@
  *   FAKE_CUDA_CC unset: cuInit fails with CUDA_ERROR_NO_DEVICE (100);
  *   FAKE_CUDA_CC=80:    one device "Fake GPU" of compute capability 8.0,
  *                       host memory as device memory, and no code loads
- *                       (cuModuleLoadData: CUDA_ERROR_NO_BINARY_FOR_GPU). */
+ *                       (cuModuleLoadData: CUDA_ERROR_NO_BINARY_FOR_GPU);
+ *   FAKE_CUDA_STREAM_HANG=1: cuStreamQuery never reports completion. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -74,7 +75,18 @@ CUresult cuMemsetD16Async(unsigned long long d, unsigned short v, size_t n, CUst
 CUresult cuStreamCreate(CUstream *s, unsigned f) { (void)f; *s = (CUstream)2; return OK; }
 CUresult cuStreamDestroy_v2(CUstream s) { (void)s; return OK; }
 CUresult cuStreamSynchronize(CUstream s) { (void)s; return OK; }
-CUresult cuStreamQuery(CUstream s) { (void)s; return OK; }
+/* FAKE_CUDA_STREAM_HANG=1: work never completes (CUDA_ERROR_NOT_READY),
+ * as when a collective waits for a peer that died. */
+CUresult cuStreamQuery(CUstream s) {
+  (void)s;
+  return getenv("FAKE_CUDA_STREAM_HANG") ? 600 : OK;
+}
+CUresult cuMemcpyHtoD_v2(unsigned long long d, const void *s, size_t n) {
+  memcpy((void *)d, s, n); return OK;
+}
+CUresult cuMemcpyDtoH_v2(void *d, unsigned long long s, size_t n) {
+  memcpy(d, (void *)s, n); return OK;
+}
 CUresult cuModuleLoadData(CUmodule *m, const void *d) { (void)m; (void)d; return NO_BINARY; }
 CUresult cuModuleUnload(CUmodule m) { (void)m; return OK; }
 CUresult cuModuleGetFunction(CUfunction *f, CUmodule m, const char *n) {
