@@ -38,7 +38,7 @@ run_step() { # name, expected exit (0 or nonzero), grep pattern, command...
 if [ ! -x "$check" ]; then
   say "FAIL: $check missing (build the tree first: ninja -C $build ds-comm-check)"; exit 1
 fi
-export LD_LIBRARY_PATH="$build/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+export LD_LIBRARY_PATH="$(cd "$build" && pwd)/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 gpus=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU ' || true)
 say "GPUs: ${gpus:-0}; $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null | head -1)"
 if [ "${gpus:-0}" -lt 1 ]; then say "FAIL: no GPU answers nvidia-smi"; exit 1; fi
