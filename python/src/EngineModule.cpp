@@ -214,13 +214,13 @@ private:
   struct EngineFree {
     void operator()(dsrt_engine *e) const { dsrt_engine_free(e); }
   };
-  // The engine goes first: it holds the model.
   std::shared_ptr<dsrt_model> model;
   dsrt_model_info info{};
-  std::unique_ptr<dsrt_engine, EngineFree> engine;
   std::mutex mutex;
   std::vector<Event> pending;
   std::unordered_set<int64_t> wantRows;
+  // Last: destroyed first, before the model it runs and the event queue.
+  std::unique_ptr<dsrt_engine, EngineFree> engine;
 };
 
 } // namespace
