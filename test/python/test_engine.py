@@ -141,3 +141,19 @@ def test_errors(ckpt, artifact):
     assert eng.stats()["running"] == 0 and eng.stats()["waiting"] == 0
     out = eng.generate([[1, 2, 3]], max_new_tokens=2, ignore_eos=True)
     assert len(out[0]["tokens"]) == 2
+
+
+def test_stop_tokens_top_k_and_leaving_a_stream_early(ckpt, artifact):
+    eng = dsmlir.Engine(artifact, ckpt, num_pages=8)
+    free = eng.generate([[5, 6, 7]], max_new_tokens=4, ignore_eos=True)[0]["tokens"]
+    out = eng.generate([[5, 6, 7]], max_new_tokens=4, stop_token_ids=[free[1]],
+                       ignore_eos=True)[0]
+    assert out["finish_reason"] == "stop" and out["tokens"] == free[:free.index(free[1]) + 1]
+    # top_k 1 is greedy whatever the temperature.
+    assert eng.generate([[5, 6, 7]], max_new_tokens=4, temperature=5.0, top_k=1,
+                        ignore_eos=True)[0]["tokens"] == free
+    stream = eng.stream([[1, 2, 3], [4, 5]], max_new_tokens=20, ignore_eos=True)
+    next(stream)
+    stream.close()  # the consumer leaves: the rest is aborted, pages freed
+    s = eng.stats()
+    assert s["running"] == 0 and s["waiting"] == 0 and s["pages_used"] == 0
