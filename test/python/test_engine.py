@@ -157,3 +157,21 @@ def test_stop_tokens_top_k_and_leaving_a_stream_early(ckpt, artifact):
     stream.close()  # the consumer leaves: the rest is aborted, pages freed
     s = eng.stats()
     assert s["running"] == 0 and s["waiting"] == 0 and s["pages_used"] == 0
+
+
+def test_prefix_hit_copies_a_live_sessions_rows(ckpt, artifact):
+    """B arrives while A (same 140-token start) is still running: its two
+    cached pages are copied from A's session, not recomputed."""
+    shared = _prompts()[3][:140]
+    a, filler, b = shared + [5, 6, 7], [3, 4], shared + [9, 8]
+    fa, ff, fb = [7] * 20, [8], [int(t) for t in np.arange(10, 19)]
+    model = dsmlir.Model(artifact, ckpt)
+    # max_num_seqs 2: B waits for the filler's slot, then finds A's pages.
+    eng = dsmlir.Engine(artifact, ckpt, num_pages=8, max_num_seqs=2)
+    outs = eng.generate([a, filler, b], force_tokens=[fa, ff, fb], token_logits=True)
+    s = eng.stats()
+    assert outs[2]["prefix_hit_tokens"] == 128
+    assert s["prefix_copied_tokens"] == 128 and s["prefix_recomputed_tokens"] == 0
+    for p, f, o in ((a, fa, outs[0]), (b, fb, outs[2])):
+        solo = model.generate(p, force_tokens=f, capacity=MAX_POS)["logits"]
+        assert np.abs(o["token_logits"] - solo[len(p) - 1:-1]).max() < 1e-5

@@ -255,6 +255,7 @@ void Engine::publishStats(int64_t stepTokens) {
     s.scheduled_tokens += stepTokens;
   }
   s.last_step_tokens = stepTokens;
+  executor->addStats(s);
   s.max_model_len = config.maxModelLen;
   s.page_tokens = kPageTokens;
 }
