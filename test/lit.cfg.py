@@ -54,3 +54,15 @@ if _has_cuda_device():
     config.available_features.add("cuda")
 if os.path.exists(os.path.join(cuda_home, "bin", "ptxas")):
     config.available_features.add("ptxas")
+
+# Multi-rank runtime tests (test/Runtime/Comm) need an MPI launcher; the
+# install step puts MPICH's there. Every launch is bounded: a hung job fails
+# the test instead of the suite.
+mpiexec = shutil.which("mpiexec")
+if mpiexec:
+    config.available_features.add("mpiexec")
+    config.substitutions.append(("%mpiexec", f"timeout 120 {mpiexec}"))
+config.substitutions.append(
+    ("%comm_check", os.path.join(config.ds_tools_dir, "ds-comm-check")))
+if os.path.exists(os.path.join(cuda_home, "lib64", "libnccl.so.2")):
+    config.available_features.add("nccl-library")

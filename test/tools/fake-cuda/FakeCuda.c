@@ -74,6 +74,7 @@ CUresult cuMemsetD16Async(unsigned long long d, unsigned short v, size_t n, CUst
 CUresult cuStreamCreate(CUstream *s, unsigned f) { (void)f; *s = (CUstream)2; return OK; }
 CUresult cuStreamDestroy_v2(CUstream s) { (void)s; return OK; }
 CUresult cuStreamSynchronize(CUstream s) { (void)s; return OK; }
+CUresult cuStreamQuery(CUstream s) { (void)s; return OK; }
 CUresult cuModuleLoadData(CUmodule *m, const void *d) { (void)m; (void)d; return NO_BINARY; }
 CUresult cuModuleUnload(CUmodule m) { (void)m; return OK; }
 CUresult cuModuleGetFunction(CUfunction *f, CUmodule m, const char *n) {
