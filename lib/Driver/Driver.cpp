@@ -217,6 +217,12 @@ bool mlir::ds::compile(const CompileOptions &o, const CompileHooks &hooks,
   if (o.attentionChunk < 1)
     return fail("--attention-chunk: must be positive, got " +
                 std::to_string(o.attentionChunk));
+  if (!o.testParallelOrder.empty() && o.testParallelOrder != "reverse" &&
+      o.testParallelOrder != "rotate")
+    return fail("--test-parallel-order: expected reverse or rotate, got '" +
+                o.testParallelOrder + "'");
+  if (!o.testParallelOrder.empty() && o.target != "cpu")
+    return fail("--test-parallel-order: the cpu target only");
   if (o.dtype != "f32" && o.dtype != "bf16")
     return fail("--dtype: expected f32 or bf16, got '" + o.dtype + "'");
   if (o.target != "cpu" && o.target != "cuda")
@@ -301,6 +307,7 @@ bool mlir::ds::compile(const CompileOptions &o, const CompileHooks &hooks,
   pipeline.explain = o.explain;
   pipeline.gpuArch = o.gpuArch;
   pipeline.attentionChunk = o.attentionChunk;
+  pipeline.testParallelOrder = o.testParallelOrder;
   pipeline.cudaPath = o.cudaPath;
   int index = 0;
   for (const Stage &stage : getPipelineStages(pipeline)) {

@@ -130,7 +130,11 @@ std::vector<Stage> mlir::ds::getPipelineStages(const PipelineOptions &opts) {
   stages.push_back(
       {"llvm", "the LLVM dialect, ready for translation (heavy kernels "
                "split over the runtime's threads first)",
-       [](OpPassManager &pm) {
+       [opts](OpPassManager &pm) {
+         // Test only: iterations out of order, to catch GPU races here.
+         if (!opts.testParallelOrder.empty())
+           pm.addPass(createDSTestPermuteParallelLoopsPass(
+               {opts.testParallelOrder}));
          pm.addPass(createDSParallelizeKernelsPass());
          pm.addPass(createSCFToControlFlowPass());
          pm.addPass(memref::createExpandStridedMetadataPass());
