@@ -118,8 +118,14 @@ std::vector<Stage> mlir::ds::getPipelineStages(const PipelineOptions &opts) {
          loops.gemmEpilogue = opts.target != "cuda";
          pm.addPass(createConvertDSToLoopsPass(loops));
          pm.addPass(createDSPlanActivationsPass());
-         pm.addPass(createCanonicalizerPass());
-         pm.addPass(createCSEPass());
+         // On the GPU, canonicalisation waits for the mapping: it would fold
+         // single-trip parallel loops (a decode step's one token) into host
+         // code, and each would become a one-thread launch plus a
+         // synchronous copy of its scalar back to the host.
+         if (opts.target != "cuda") {
+           pm.addPass(createCanonicalizerPass());
+           pm.addPass(createCSEPass());
+         }
        }},
   };
   if (opts.target == "cuda") {
