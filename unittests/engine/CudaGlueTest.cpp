@@ -202,9 +202,21 @@ TEST(CudaGemmGlue, GroupedLinearMatchesCpu) {
   EXPECT_EQ(gemms(), 3); // the empty group makes no call
   for (size_t i = 0; i < want.size(); ++i)
     EXPECT_NEAR(y[i], want[i], 1e-5) << i;
+  // The gate and up GEMMs of a layer share one read of the offsets; a
+  // launch (which may rewrite them) makes the next GEMM read them again.
+  long reads = count("copy");
+  ASSERT_EQ(groupedLinear(W, X, O, Y), "");
+  ASSERT_EQ(groupedLinear(W, X, O, Y), "");
+  EXPECT_EQ(count("copy"), reads);
+  void *module = mgpuModuleLoad(nullptr, 0);
+  mgpuLaunchKernel(mgpuModuleGetFunction(module, "permute"), 1, 1, 1, 32, 1,
+                   1, 0, nullptr, nullptr, nullptr, 0);
+  ASSERT_EQ(groupedLinear(W, X, O, Y), "");
+  EXPECT_EQ(count("copy"), reads + 1);
   // Offsets out of order are an error, not an out-of-bounds GEMM.
   int32_t bad[] = {0, 5, 2, 8, 9};
   std::memcpy(off, bad, sizeof(bad));
+  mgpuMemset32(y, 0, 1, nullptr); // a device write: the offsets are read again
   EXPECT_EQ(groupedLinear(W, X, O, Y),
             "dsrt_grouped_linear_f32: expert offsets out of order");
 }

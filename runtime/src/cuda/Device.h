@@ -123,6 +123,13 @@ struct Execution {
   }
   bool failed() const { return !error.empty(); }
   static Execution *&current();
+
+  /// The expert offsets a grouped GEMM last read back, by device address:
+  /// the gate and up GEMMs of a MoE layer share one read. Any launch, copy
+  /// or memset may write device memory, so each of them forgets it.
+  const void *offsetsAt = nullptr;
+  std::vector<int32_t> offsetsHost;
+  void forgetOffsets() { offsetsAt = nullptr; }
 };
 
 /// DSRT_CUDA_SYNC=1 (bring-up): synchronise after every launch and library

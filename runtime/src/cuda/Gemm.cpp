@@ -108,6 +108,7 @@ static std::string linearImpl(const MemRef<float, 2> &x,
     return "dsrt_linear_f32: shapes do not match";
   if (!rowMajor(x) || !rowMajor(w) || !rowMajor(y))
     return "dsrt_linear_f32: a non-contiguous row on the GPU path";
+  Execution::current()->forgetOffsets(); // y may be memory they were read from
   if (bf16Weights) {
     // The descriptor is the binding's own: element strides, bf16 storage.
     const uint16_t *xb = bf16Rows(*s, x, 0, x.sizes[0], error);
@@ -137,16 +138,27 @@ static std::string groupedLinearImpl(const MemRef<float, 3> &w3,
   if (!rowMajor(x) || !rowMajor(y) || (k > 1 && w3.strides[2] != 1))
     return "dsrt_grouped_linear_f32: a non-contiguous row on the GPU path";
   // The group boundaries were computed on the device (by the permutation
-  // kernel); the host needs them to size each product.
-  std::vector<int32_t> off(size_t(experts + 1));
-  const Gpu &g = s->g;
-  CUresult r = g.drv.cuMemcpyDtoHAsync(
-      off.data(), reinterpret_cast<CUdeviceptr>(offsets.data()),
-      off.size() * sizeof(int32_t), s->stream);
-  if (r == CUDA_SUCCESS)
-    r = g.drv.cuStreamSynchronize(s->stream);
-  if (r != CUDA_SUCCESS)
-    return g.describe("reading the expert offsets", r);
+  // kernel); the host needs them to size each product. A read waits for
+  // the stream: the gate and up GEMMs of a layer share one.
+  Execution &ex = *Execution::current();
+  std::vector<int32_t> &off = ex.offsetsHost;
+  if (ex.offsetsAt != offsets.data() || off.size() != size_t(experts + 1)) {
+    off.assign(size_t(experts + 1), 0);
+    const Gpu &g = s->g;
+    CUresult r = g.drv.cuMemcpyDtoHAsync(
+        off.data(), reinterpret_cast<CUdeviceptr>(offsets.data()),
+        off.size() * sizeof(int32_t), s->stream);
+    if (r == CUDA_SUCCESS)
+      r = g.drv.cuStreamSynchronize(s->stream);
+    if (r != CUDA_SUCCESS)
+      return g.describe("reading the expert offsets", r);
+    ex.offsetsAt = offsets.data();
+  }
+  // y is written below: if it were the offsets' memory, the copy is stale.
+  const char *yb = reinterpret_cast<const char *>(y.data());
+  const char *ob = reinterpret_cast<const char *>(offsets.data());
+  if (ob >= yb && ob < yb + size_t(y.sizes[0] * y.strides[0]) * sizeof(float))
+    ex.forgetOffsets();
   const uint16_t *xb = nullptr;
   if (bf16Weights && !(xb = bf16Rows(*s, x, 0, x.sizes[0], error)))
     return error;

@@ -72,8 +72,12 @@ struct SiteCache {
 thread_local SiteCache siteCache;
 
 /// Whether the call in flight already failed (then nothing more runs).
+/// Called before every operation that writes device memory, so it also
+/// drops the host copy of expert offsets such a write may change.
 bool skipped() {
   Execution *e = Execution::current();
+  if (e)
+    e->forgetOffsets();
   return e && e->failed();
 }
 
