@@ -29,6 +29,7 @@ if os.path.isdir(os.path.join(config.ds_obj_root, "fuzz")):
     config.available_features.add("fuzzers")
 config.substitutions.append(("%fake_cuda", os.path.join(config.ds_obj_root, "test", "fake-cuda", "libcuda.so.1")))
 config.substitutions.append(("%fake_nccl", os.path.join(config.ds_obj_root, "test", "fake-nccl", "libnccl.so.2")))
+config.substitutions.append(("%fake_cublas", os.path.join(config.ds_obj_root, "test", "fake-cuda", "libcublas.so.13")))
 config.substitutions.append(("%tools", os.path.join(config.ds_src_root, "test", "tools")))
 config.substitutions.append(("%configs", os.path.join(config.ds_src_root, "test", "Import", "configs")))
 

@@ -217,6 +217,12 @@ bool mlir::ds::compile(const CompileOptions &o, const CompileHooks &hooks,
   if (o.attentionChunk < 1)
     return fail("--attention-chunk: must be positive, got " +
                 std::to_string(o.attentionChunk));
+  if (!o.testParallelOrder.empty() && o.testParallelOrder != "reverse" &&
+      o.testParallelOrder != "rotate")
+    return fail("--test-parallel-order: expected reverse or rotate, got '" +
+                o.testParallelOrder + "'");
+  if (!o.testParallelOrder.empty() && o.target != "cpu")
+    return fail("--test-parallel-order: the cpu target only");
   if (o.dtype != "f32" && o.dtype != "bf16")
     return fail("--dtype: expected f32 or bf16, got '" + o.dtype + "'");
   if (o.target != "cpu" && o.target != "cuda")
@@ -265,7 +271,18 @@ bool mlir::ds::compile(const CompileOptions &o, const CompileHooks &hooks,
   if (o.target == "cuda")
     manifest.gpuArch = o.gpuArch;
   manifest.dtype = o.dtype;
+  manifest.hostCpu = hostCpuFor(o.target);
   manifest.weights = collectRequiredWeights(*module);
+  // cuBLAS's bf16 GEMMs and the runtime's f32 -> bf16 kernel need sm_80.
+  unsigned smNumber = 0;
+  if (o.target == "cuda" &&
+      !StringRef(o.gpuArch).drop_front(3).getAsInteger(10, smNumber) &&
+      smNumber < 80)
+    for (const RequiredWeight &w : manifest.weights)
+      if (w.elementType && w.elementType.isBF16())
+        return fail("--gpu-arch " + o.gpuArch + ": the checkpoint's bf16 "
+                    "weights (" + w.name + ", ...) need sm_80 or later "
+                    "(bf16 GEMMs); convert them to f32 or target sm_80");
   LatentCacheType cacheType;
   for (auto fn : module->getOps<func::FuncOp>())
     for (Type t : fn.getArgumentTypes())
@@ -290,6 +307,7 @@ bool mlir::ds::compile(const CompileOptions &o, const CompileHooks &hooks,
   pipeline.explain = o.explain;
   pipeline.gpuArch = o.gpuArch;
   pipeline.attentionChunk = o.attentionChunk;
+  pipeline.testParallelOrder = o.testParallelOrder;
   pipeline.cudaPath = o.cudaPath;
   int index = 0;
   for (const Stage &stage : getPipelineStages(pipeline)) {
@@ -334,7 +352,7 @@ bool mlir::ds::compile(const CompileOptions &o, const CompileHooks &hooks,
     TimingScope codegen;
     if (hooks.timing)
       codegen = hooks.timing->nest("codegen (LLVM O2, object, link)");
-    if (!emitSharedObject(*module, object, error))
+    if (!emitSharedObject(*module, manifest.hostCpu, object, error))
       return fail(error);
   }
   Type elem = cacheType.getElementType();

@@ -118,8 +118,14 @@ std::vector<Stage> mlir::ds::getPipelineStages(const PipelineOptions &opts) {
          loops.gemmEpilogue = opts.target != "cuda";
          pm.addPass(createConvertDSToLoopsPass(loops));
          pm.addPass(createDSPlanActivationsPass());
-         pm.addPass(createCanonicalizerPass());
-         pm.addPass(createCSEPass());
+         // On the GPU, canonicalisation waits for the mapping: it would fold
+         // single-trip parallel loops (a decode step's one token) into host
+         // code, and each would become a one-thread launch plus a
+         // synchronous copy of its scalar back to the host.
+         if (opts.target != "cuda") {
+           pm.addPass(createCanonicalizerPass());
+           pm.addPass(createCSEPass());
+         }
        }},
   };
   if (opts.target == "cuda") {
@@ -130,7 +136,11 @@ std::vector<Stage> mlir::ds::getPipelineStages(const PipelineOptions &opts) {
   stages.push_back(
       {"llvm", "the LLVM dialect, ready for translation (heavy kernels "
                "split over the runtime's threads first)",
-       [](OpPassManager &pm) {
+       [opts](OpPassManager &pm) {
+         // Test only: iterations out of order, to catch GPU races here.
+         if (!opts.testParallelOrder.empty())
+           pm.addPass(createDSTestPermuteParallelLoopsPass(
+               {opts.testParallelOrder}));
          pm.addPass(createDSParallelizeKernelsPass());
          pm.addPass(createSCFToControlFlowPass());
          pm.addPass(memref::createExpandStridedMetadataPass());

@@ -70,6 +70,27 @@ def DSParallelizeKernelsPass : Pass<"ds-parallelize-kernels", "::mlir::ModuleOp"
                            "::mlir::arith::ArithDialect", "::mlir::func::FuncDialect"];
 }
 
+def DSTestPermuteParallelLoopsPass
+    : Pass<"ds-test-permute-parallel-loops", "::mlir::ModuleOp"> {
+  let summary = "test only: run scf.parallel iterations in another order";
+  let description = [{
+    The CPU runs a kernel's parallel iterations in order; the GPU runs them
+    at once. A kernel whose result depends on that order (an iteration
+    reading what another writes) is a race on the GPU that the CPU parity
+    suite cannot see. This pass renumbers every scf.parallel's iterations
+    (each dimension independently) so they run in `reverse` order or
+    `rotate`d by half the trip count; the parity suite run on artifacts
+    compiled with `ds-compile --test-parallel-order=...` then fails on
+    such a kernel. A walk, not a pattern: each loop is renumbered exactly
+    once (a pattern would match its own output again).
+  }];
+  let options = [
+    Option<"order", "order", "std::string", "\"reverse\"",
+           "reverse | rotate">,
+  ];
+  let dependentDialects = ["::mlir::arith::ArithDialect"];
+}
+
 def DSMapKernelsToGPUPass : Pass<"ds-map-kernels-to-gpu", "::mlir::ModuleOp"> {
   let summary = "run the loop nests of convert-ds-to-loops as GPU launches";
   let description = [{

@@ -22,6 +22,7 @@ struct PipelineOptions {
   std::string mlaForm = "auto"; // see ds-absorb-mla
   bool explain = false;         // remarks with the compiler's choices
   int64_t attentionChunk = 256; // see convert-ds-to-loops
+  std::string testParallelOrder; // cpu, tests: see ds-test-permute-parallel-loops
   // CUDA only.
   std::string gpuArch = "sm_90";         // ptxas chip (sm_80, sm_90, ...)
   std::string cudaPath = "/usr/local/cuda"; // ptxas, fatbinary, libdevice

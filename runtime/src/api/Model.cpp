@@ -183,6 +183,9 @@ dsrt_status load(const char *artifactPath, const char *weightsDir,
                     model->manifest.target + "', cannot run on device '" +
                     dev + "' (recompile with ds-compile --target " + dev +
                     ")");
+  // Before the object is loaded: its constructors are host code.
+  if (std::string cpu = hostCpuProblem(model->manifest.hostCpu); !cpu.empty())
+    return fail(DSRT_ERROR_FORMAT, model->artifactPath + ": " + cpu);
   if (dev == "cuda") {
     model->gpu = cuda::gpu(error);
     if (!model->gpu)

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <climits>
+#include <cstdlib>
 
 using namespace dsrt;
 
@@ -15,9 +16,11 @@ namespace {
 /// buffers for `capacity` tokens; "" or the first failure.
 std::string createDeviceSession(dsrt_session &s, size_t cacheBytes) {
   const cuda::Gpu &g = *s.model->gpu;
-  g.bind();
+  cuda::CUresult r = g.bind();
+  if (r != cuda::CUDA_SUCCESS)
+    return g.describe("cuCtxSetCurrent", r);
   auto d = std::make_unique<cuda::DeviceSession>(g);
-  cuda::CUresult r = g.drv.cuStreamCreate(&d->stream, 0);
+  r = g.drv.cuStreamCreate(&d->stream, 0);
   if (r != cuda::CUDA_SUCCESS)
     return g.describe("cuStreamCreate", r);
   std::string error;
@@ -26,7 +29,8 @@ std::string createDeviceSession(dsrt_session &s, size_t cacheBytes) {
     return error;
   if (int st = d->cublasApi->create(&d->blas))
     return "cublasCreate failed with status " + std::to_string(st);
-  d->cublasApi->setStream(d->blas, d->stream);
+  if (int st = d->cublasApi->setStream(d->blas, d->stream))
+    return "cublasSetStream failed with status " + std::to_string(st);
   size_t ids = size_t(s.capacity) * sizeof(int32_t);
   for (auto [buf, bytes] : {std::pair{&d->cache, cacheBytes},
                             std::pair{&d->tokens, ids},
@@ -128,7 +132,9 @@ std::string callOnDevice(dsrt_session *s, const EntryPoint &entry,
   const Manifest &m = s->model->manifest;
   cuda::DeviceSession &d = *s->cuda;
   const cuda::Gpu &g = d.g;
-  g.bind();
+  cuda::CUresult r = g.bind();
+  if (r != cuda::CUDA_SUCCESS)
+    return g.describe("cuCtxSetCurrent", r);
   size_t logitsBytes = size_t(n * m.vocabSize) * sizeof(float);
   std::string error;
   if (d.logits.size() < logitsBytes &&
@@ -137,8 +143,7 @@ std::string callOnDevice(dsrt_session *s, const EntryPoint &entry,
   if (!(error = d.arena.reset()).empty())
     return error;
   size_t idBytes = size_t(n) * sizeof(int32_t);
-  cuda::CUresult r =
-      g.drv.cuMemcpyHtoDAsync(d.tokens.ptr(), tokens, idBytes, d.stream);
+  r = g.drv.cuMemcpyHtoDAsync(d.tokens.ptr(), tokens, idBytes, d.stream);
   if (r == cuda::CUDA_SUCCESS)
     r = g.drv.cuMemcpyHtoDAsync(d.positions.ptr(), positions, idBytes,
                                 d.stream);
@@ -152,9 +157,10 @@ std::string callOnDevice(dsrt_session *s, const EntryPoint &entry,
   auto out = makeMemRef<float, 2>(d.logits.as<float>(), logitsShape);
   cuda::Execution ex;
   ex.session = &d;
+  ex.contextTokens = s->position + n;
   cuda::Execution::current() = &ex;
   entry.fn(s->model, &tok, &pos, &cache, &out);
-  if (greedy) {
+  if (greedy && !ex.failed()) {
     // The last row's argmax on the device: one id comes back, not the
     // vocabulary's logits.
     int64_t lastShape[2] = {1, m.vocabSize};
@@ -225,6 +231,30 @@ std::string call(dsrt_session *s, const EntryPoint &entry,
   return "";
 }
 
+/// Tokens per prefill call: the artifact's bound, and on the GPU at most
+/// $DSRT_CUDA_PREFILL_TOKENS (default 512), since one call's activations
+/// live in the device arena together. 0 and `error` for a bad setting.
+int64_t prefillChunk(const dsrt_session *s, int64_t n, std::string &error) {
+  int64_t chunk = s->model->prefill.maxTokens > 0
+                      ? std::min(s->model->prefill.maxTokens, n)
+                      : n;
+  if (!s->cuda)
+    return chunk;
+  int64_t limit = 512;
+  if (const char *v = std::getenv("DSRT_CUDA_PREFILL_TOKENS"); v && *v) {
+    char *end = nullptr;
+    long long parsed = std::strtoll(v, &end, 10);
+    if (*end || parsed <= 0) {
+      error = std::string("DSRT_CUDA_PREFILL_TOKENS must be a positive "
+                          "number of tokens, got '") +
+              v + "'";
+      return 0;
+    }
+    limit = parsed;
+  }
+  return std::max<int64_t>(1, std::min(chunk, limit));
+}
+
 /// Validates, then runs `n` tokens through the decode entry (one token) or
 /// the prefill entry (in chunks when the artifact bounds its size).
 dsrt_status run(dsrt_session *s, const int32_t *tokens, int64_t n,
@@ -244,8 +274,10 @@ dsrt_status run(dsrt_session *s, const int32_t *tokens, int64_t n,
       std::string error = call(s, s->model->decode, tokens, 1, logits);
       return error.empty() ? DSRT_OK : fail(DSRT_ERROR_DEVICE, error);
     }
-    int64_t chunk =
-        s->model->prefill.maxTokens > 0 ? s->model->prefill.maxTokens : n;
+    std::string error;
+    int64_t chunk = prefillChunk(s, n, error);
+    if (!chunk)
+      return fail(DSRT_ERROR_ARGUMENT, error);
     for (int64_t done = 0; done < n; done += chunk) {
       int64_t len = std::min(chunk, n - done);
       std::string error = call(s, s->model->prefill, tokens + done, len,
@@ -271,10 +303,10 @@ dsrt_status dsrt::runGreedy(dsrt_session *s, const int32_t *tokens, int64_t n,
   if (!problem.empty())
     return fail(DSRT_ERROR_ARGUMENT, problem);
   return guarded("running the model", [&] {
-    int64_t chunk = n == 1 ? 1
-                    : s->model->prefill.maxTokens > 0
-                        ? s->model->prefill.maxTokens
-                        : n;
+    std::string problem;
+    int64_t chunk = n == 1 ? 1 : prefillChunk(s, n, problem);
+    if (!chunk)
+      return fail(DSRT_ERROR_ARGUMENT, problem);
     // Host logits for one call (the CPU kernels write them there).
     std::vector<float> logits(
         s->cuda ? 0 : size_t(std::min(chunk, n) * m.vocabSize));

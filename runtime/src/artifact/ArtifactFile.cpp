@@ -88,6 +88,9 @@ bool dsrt::parseManifest(const std::string &text, Manifest &m,
   if (const json::Value *arch = root.get("gpu_arch");
       arch && arch->kind == json::Value::String)
     m.gpuArch = arch->string;
+  if (const json::Value *cpu = root.get("host_cpu");
+      cpu && cpu->kind == json::Value::String)
+    m.hostCpu = cpu->string;
   if (m.target == "cuda" && m.gpuArch.rfind("sm_", 0) != 0) {
     error = "manifest of a cuda artifact lacks 'gpu_arch' (sm_NN)";
     return false;
@@ -289,4 +292,25 @@ bool dsrt::readArtifact(const std::string &path, ArtifactFile &out,
     return fail(perr);
   out.object = bytes.substr(kArtifactHeaderSize + msize);
   return true;
+}
+
+std::string dsrt::hostCpuProblem(const std::string &hostCpu) {
+  if (hostCpu.rfind("x86-64", 0) != 0)
+    return "";
+  bool ok = false;
+#if defined(__x86_64__)
+  __builtin_cpu_init();
+  if (hostCpu == "x86-64")
+    ok = true;
+  else if (hostCpu == "x86-64-v2")
+    ok = __builtin_cpu_supports("x86-64-v2");
+  else if (hostCpu == "x86-64-v3")
+    ok = __builtin_cpu_supports("x86-64-v3");
+  else if (hostCpu == "x86-64-v4")
+    ok = __builtin_cpu_supports("x86-64-v4");
+#endif
+  return ok ? ""
+            : "its host code needs an " + hostCpu +
+                  " CPU, which this machine is not (rebuild it with a "
+                  "ds-compile for this machine)";
 }

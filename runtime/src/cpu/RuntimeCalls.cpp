@@ -162,7 +162,7 @@ DSRT_EXPORT void _mlir_ciface_dsrt_trace_routing(void *ctx, int64_t ordinal,
   MemRef<int32_t, 2> hostView;
   if (model->gpu) {
     cuda::Execution *e = cuda::Execution::current();
-    if (!e || !e->session)
+    if (!e || !e->session || e->failed())
       return;
     int64_t shape[2] = {ids->sizes[0], ids->sizes[1]};
     hostIds.resize(size_t(shape[0] * shape[1]));
@@ -209,16 +209,14 @@ DSRT_EXPORT void _mlir_ciface_dsrt_scratch(MemRef<uint8_t, 1> *result,
   if (onGpu(ctx)) {
     cuda::Execution *e = cuda::Execution::current();
     std::string error;
-    if (e && e->session)
+    if (e && e->session && !e->failed())
       data = static_cast<uint8_t *>(
           e->session->arena.allocate(size_t(bytes), error));
-    if (!data) {
+    // Null when the call has failed: the generated code goes on, but
+    // every GEMM, copy and launch of the call is skipped from then on
+    // (cuda/Device.h, Execution), so nothing dereferences it.
+    if (!data && !(e && e->failed()))
       checkGpu(error.empty() ? "dsrt_scratch outside a model call" : error);
-      // The generated code goes on; its launches are skipped (the call
-      // in flight has failed) and nothing reads this address.
-      static uint8_t dummy[64];
-      data = dummy;
-    }
   } else {
     data = cpu::scratch(size_t(bytes));
     if (!data)

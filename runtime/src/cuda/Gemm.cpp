@@ -43,13 +43,13 @@ std::string gemm(DeviceSession &s, const float *x, int ldx, const float *w,
   return st == 0 ? "" : "cublasSgemm failed with status " + std::to_string(st);
 }
 
-/// The bf16 form of x's rows [first, first + rows) in the arena, packed
-/// [rows, k]; nullptr with `error` set on failure.
+/// The bf16 form of x's rows [first, first + rows) in the session's
+/// staging buffer, packed [rows, k]; nullptr with `error` set on failure.
 const uint16_t *bf16Rows(DeviceSession &s, const MemRef<float, 2> &x,
                          int64_t first, int64_t rows, std::string &error) {
   int64_t k = x.sizes[1];
   auto *dst = static_cast<uint16_t *>(
-      s.arena.allocate(size_t(std::max<int64_t>(rows * k, 1)) * 2, error));
+      s.stagingFor(size_t(std::max<int64_t>(rows * k, 1)) * 2, error));
   if (!dst)
     return nullptr;
   const float *src = x.data() + first * x.strides[0];
@@ -83,20 +83,22 @@ std::string gemmBf16(DeviceSession &s, const uint16_t *xb, const uint16_t *w,
                  : "cublasGemmEx failed with status " + std::to_string(st);
 }
 
+/// The session of the call in flight; nullptr with `error` empty when the
+/// call already failed (the GEMM is skipped: its buffers may not exist).
 DeviceSession *session(std::string &error) {
   Execution *e = Execution::current();
   if (!e || !e->session) {
     error = "GEMM called outside a model call";
     return nullptr;
   }
-  return e->session;
+  return e->failed() ? nullptr : e->session;
 }
 
 } // namespace
 
-std::string dsrt::cuda::linear(const MemRef<float, 2> &x,
-                               const MemRef<float, 2> &w,
-                               const MemRef<float, 2> &y, bool bf16Weights) {
+static std::string linearImpl(const MemRef<float, 2> &x,
+                              const MemRef<float, 2> &w,
+                              const MemRef<float, 2> &y, bool bf16Weights) {
   std::string error;
   DeviceSession *s = session(error);
   if (!s)
@@ -106,6 +108,7 @@ std::string dsrt::cuda::linear(const MemRef<float, 2> &x,
     return "dsrt_linear_f32: shapes do not match";
   if (!rowMajor(x) || !rowMajor(w) || !rowMajor(y))
     return "dsrt_linear_f32: a non-contiguous row on the GPU path";
+  Execution::current()->forgetOffsets(); // y may be memory they were read from
   if (bf16Weights) {
     // The descriptor is the binding's own: element strides, bf16 storage.
     const uint16_t *xb = bf16Rows(*s, x, 0, x.sizes[0], error);
@@ -119,11 +122,11 @@ std::string dsrt::cuda::linear(const MemRef<float, 2> &x,
               x.sizes[0], w.sizes[0], x.sizes[1]);
 }
 
-std::string dsrt::cuda::groupedLinear(const MemRef<float, 3> &w3,
-                                      const MemRef<float, 2> &x,
-                                      const MemRef<int32_t, 1> &offsets,
-                                      const MemRef<float, 2> &y,
-                                      bool bf16Weights) {
+static std::string groupedLinearImpl(const MemRef<float, 3> &w3,
+                                     const MemRef<float, 2> &x,
+                                     const MemRef<int32_t, 1> &offsets,
+                                     const MemRef<float, 2> &y,
+                                     bool bf16Weights) {
   std::string error;
   DeviceSession *s = session(error);
   if (!s)
@@ -135,16 +138,27 @@ std::string dsrt::cuda::groupedLinear(const MemRef<float, 3> &w3,
   if (!rowMajor(x) || !rowMajor(y) || (k > 1 && w3.strides[2] != 1))
     return "dsrt_grouped_linear_f32: a non-contiguous row on the GPU path";
   // The group boundaries were computed on the device (by the permutation
-  // kernel); the host needs them to size each product.
-  std::vector<int32_t> off(size_t(experts + 1));
-  const Gpu &g = s->g;
-  CUresult r = g.drv.cuMemcpyDtoHAsync(
-      off.data(), reinterpret_cast<CUdeviceptr>(offsets.data()),
-      off.size() * sizeof(int32_t), s->stream);
-  if (r == CUDA_SUCCESS)
-    r = g.drv.cuStreamSynchronize(s->stream);
-  if (r != CUDA_SUCCESS)
-    return g.describe("reading the expert offsets", r);
+  // kernel); the host needs them to size each product. A read waits for
+  // the stream: the gate and up GEMMs of a layer share one.
+  Execution &ex = *Execution::current();
+  std::vector<int32_t> &off = ex.offsetsHost;
+  if (ex.offsetsAt != offsets.data() || off.size() != size_t(experts + 1)) {
+    off.assign(size_t(experts + 1), 0);
+    const Gpu &g = s->g;
+    CUresult r = g.drv.cuMemcpyDtoHAsync(
+        off.data(), reinterpret_cast<CUdeviceptr>(offsets.data()),
+        off.size() * sizeof(int32_t), s->stream);
+    if (r == CUDA_SUCCESS)
+      r = g.drv.cuStreamSynchronize(s->stream);
+    if (r != CUDA_SUCCESS)
+      return g.describe("reading the expert offsets", r);
+    ex.offsetsAt = offsets.data();
+  }
+  // y is written below: if it were the offsets' memory, the copy is stale.
+  const char *yb = reinterpret_cast<const char *>(y.data());
+  const char *ob = reinterpret_cast<const char *>(offsets.data());
+  if (ob >= yb && ob < yb + size_t(y.sizes[0] * y.strides[0]) * sizeof(float))
+    ex.forgetOffsets();
   const uint16_t *xb = nullptr;
   if (bf16Weights && !(xb = bf16Rows(*s, x, 0, x.sizes[0], error)))
     return error;
@@ -172,4 +186,25 @@ std::string dsrt::cuda::groupedLinear(const MemRef<float, 3> &w3,
       return err;
   }
   return "";
+}
+
+std::string dsrt::cuda::linear(const MemRef<float, 2> &x,
+                               const MemRef<float, 2> &w,
+                               const MemRef<float, 2> &y, bool bf16Weights) {
+  std::string error = linearImpl(x, w, y, bf16Weights);
+  if (error.empty())
+    syncForBringUp(bf16Weights ? "cublasGemmEx (dsrt_linear_f32)"
+                               : "cublasSgemm (dsrt_linear_f32)");
+  return error;
+}
+
+std::string dsrt::cuda::groupedLinear(const MemRef<float, 3> &w,
+                                      const MemRef<float, 2> &x,
+                                      const MemRef<int32_t, 1> &offsets,
+                                      const MemRef<float, 2> &y,
+                                      bool bf16Weights) {
+  std::string error = groupedLinearImpl(w, x, offsets, y, bf16Weights);
+  if (error.empty())
+    syncForBringUp("cuBLAS (dsrt_grouped_linear_f32)");
+  return error;
 }

@@ -1,0 +1,104 @@
+/* A stand-in libcublas for machines without a GPU: the entry points the
+ * runtime calls (runtime/src/cuda/CudaSymbols.inc), computed on the host
+ * with cuBLAS's column-major conventions, over the stand-in driver's
+ * "device memory" (host memory). Loaded through DSRT_CUBLAS; lets tests
+ * run the runtime's GEMM glue (transposes, leading dimensions, grouped
+ * offsets, bf16 staging) against the CPU GEMMs.
+ *   FAKE_CUBLAS_FAIL=N: the N-th GEMM answers CUBLAS_STATUS_EXECUTION_FAILED.
+ * fakeCublasGemms() counts GEMMs since fakeCublasReset(). */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct CUstream_st *CUstream;
+typedef struct cublasContext *cublasHandle_t;
+
+#define DSRT_CUBLAS_SYM(field, symbol, params) int symbol params;
+#include "cuda/CudaSymbols.inc"
+
+#define STATUS_SUCCESS 0
+#define STATUS_NOT_INITIALIZED 1
+#define STATUS_INVALID_VALUE 7
+#define STATUS_EXECUTION_FAILED 13
+#define OP_N 0
+#define R_32F 0
+#define R_16BF 14
+#define COMPUTE_32F 68
+
+struct cublasContext {
+  CUstream stream;
+};
+static long gemms;
+
+void fakeCublasReset(void) { gemms = 0; }
+long fakeCublasGemms(void) { return gemms; }
+
+int cublasCreate_v2(cublasHandle_t *h) {
+  *h = calloc(1, sizeof(struct cublasContext));
+  return *h ? STATUS_SUCCESS : STATUS_NOT_INITIALIZED;
+}
+int cublasDestroy_v2(cublasHandle_t h) { free(h); return STATUS_SUCCESS; }
+int cublasSetStream_v2(cublasHandle_t h, CUstream s) {
+  if (!h)
+    return STATUS_NOT_INITIALIZED;
+  h->stream = s;
+  return STATUS_SUCCESS;
+}
+
+static float load(const void *p, int type, size_t i) {
+  if (type == R_32F)
+    return ((const float *)p)[i];
+  uint32_t bits = (uint32_t)((const uint16_t *)p)[i] << 16;
+  float f;
+  memcpy(&f, &bits, 4);
+  return f;
+}
+
+/* Column-major: element (r, c) of an op(X) with leading dimension ld. */
+static float at(const void *p, int type, int op, int ld, int r, int c) {
+  return op == OP_N ? load(p, type, (size_t)c * ld + r)
+                    : load(p, type, (size_t)r * ld + c);
+}
+
+static int gemm(int ta, int tb, int m, int n, int k, float alpha,
+                const void *a, int at_, int lda, const void *b, int bt,
+                int ldb, float beta, float *c, int ldc) {
+  if (m < 0 || n < 0 || k < 0 || lda < (ta == OP_N ? m : k) ||
+      ldb < (tb == OP_N ? k : n) || ldc < m)
+    return STATUS_INVALID_VALUE;
+  const char *f = getenv("FAKE_CUBLAS_FAIL");
+  if (++gemms == (f ? atol(f) : 0))
+    return STATUS_EXECUTION_FAILED;
+  for (int j = 0; j < n; ++j)
+    for (int i = 0; i < m; ++i) {
+      double s = 0;
+      for (int p = 0; p < k; ++p)
+        s += (double)at(a, at_, ta, lda, i, p) * at(b, bt, tb, ldb, p, j);
+      float *y = &c[(size_t)j * ldc + i];
+      *y = (float)(alpha * s) + (beta != 0.0f ? beta * *y : 0.0f);
+    }
+  return STATUS_SUCCESS;
+}
+
+int cublasSgemm_v2(cublasHandle_t h, int ta, int tb, int m, int n, int k,
+                   const float *alpha, const float *a, int lda, const float *b,
+                   int ldb, const float *beta, float *c, int ldc) {
+  if (!h)
+    return STATUS_NOT_INITIALIZED;
+  return gemm(ta, tb, m, n, k, *alpha, a, R_32F, lda, b, R_32F, ldb, *beta, c,
+              ldc);
+}
+
+int cublasGemmEx(cublasHandle_t h, int ta, int tb, int m, int n, int k,
+                 const void *alpha, const void *a, int atype, int lda,
+                 const void *b, int btype, int ldb, const void *beta, void *c,
+                 int ctype, int ldc, int compute, int algo) {
+  (void)algo;
+  if (!h)
+    return STATUS_NOT_INITIALIZED;
+  if ((atype != R_32F && atype != R_16BF) || (btype != R_32F && btype != R_16BF) ||
+      ctype != R_32F || compute != COMPUTE_32F)
+    return STATUS_INVALID_VALUE;
+  return gemm(ta, tb, m, n, k, *(const float *)alpha, a, atype, lda, b, btype,
+              ldb, *(const float *)beta, (float *)c, ldc);
+}
