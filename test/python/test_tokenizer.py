@@ -253,3 +253,10 @@ def test_missing_files(tmp_path):
                    r"tokenizer\.json: no such file \(a Hugging Face tokenizer\.json is needed\)$")
     (tmp_path / "tokenizer.json").write_text("[1, 2]")
     one_line_error(lambda: dsmlir.Tokenizer(tmp_path), r"tokenizer\.json: \(root\): expected an object")
+
+
+def test_json_syntax_error_stays_on_one_line(tmp_path):
+    # The parser quotes the character after a backslash: here a line break.
+    (tmp_path / "tokenizer.json").write_bytes(b'{"model": "a\\\nb"}')
+    one_line_error(lambda: dsmlir.Tokenizer(tmp_path),
+                   r"tokenizer\.json:1:13: invalid escape '\\\\x0A'$")
