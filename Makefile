@@ -11,7 +11,7 @@ APT_PACKAGES := cmake ninja-build clang-22 lld-22 libclang-rt-22-dev llvm-22-dev
   python3-numpy python3-pytest python3-matplotlib libopenblas-dev \
   libpcre2-dev libcpp-httplib-dev nlohmann-json3-dev curl
 
-.PHONY: all deps configure build test demo bench fuzz test-asan clean
+.PHONY: all deps configure build test demo bench fuzz test-asan test-tsan clean
 
 all: build
 
@@ -66,6 +66,18 @@ test-asan: deps
 	ASAN_OPTIONS=detect_leaks=1:allow_user_poisoning=0 LSAN_OPTIONS=suppressions=$(CURDIR)/scripts/lsan.supp \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  $(PYTHON) scripts/run-tests.py --build $(ASAN_BUILD) --no-pytest
+
+# The runtime (engine included) and its gtest suites with ThreadSanitizer,
+# in its own build tree without the compiler (the runtime needs none of it).
+# OpenBLAS runs single-threaded there: its threads are not instrumented.
+TSAN_BUILD ?= build-tsan
+test-tsan: deps
+	cmake -G Ninja -S . -B $(TSAN_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DCMAKE_C_COMPILER=$(LLVM_DIR)/bin/clang -DCMAKE_CXX_COMPILER=$(LLVM_DIR)/bin/clang++ \
+	  -DDS_BUILD_COMPILER=OFF -DDS_SANITIZE_THREAD=ON $(CMAKE_ARGS)
+	ninja -C $(TSAN_BUILD)
+	OPENBLAS_NUM_THREADS=1 TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+	  $(LLVM_DIR)/bin/lit -sv $(TSAN_BUILD)/unittests
 
 clean:
 	rm -rf $(BUILD)

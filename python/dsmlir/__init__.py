@@ -7,13 +7,16 @@
     model = dsmlir.Model("model.dsa", "ckpt/")
     out = model.generate([1, 2, 3], max_new_tokens=8)    # tokens, logits, stats
     s = model.session(); logits = s.prefill([1, 2, 3]); row = s.decode(4)
+    eng = dsmlir.Engine("model.dsa", "ckpt/", kv_cache_bytes=1 << 26)
+    outs = eng.generate([[1, 2], [3, 4, 5]], max_new_tokens=8)  # many at once
 
 Errors raise dsmlir.Error with the same one-line messages as the tools.
 """
 from . import _dsmlir
 from ._dsmlir import Error, Session
+from .engine import Engine
 
-__all__ = ["Error", "Model", "Session", "compile", "compile_stages", "stage_names"]
+__all__ = ["Engine", "Error", "Model", "Session", "compile", "compile_stages", "stage_names"]
 
 
 def stage_names(target="cpu"):

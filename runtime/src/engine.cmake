@@ -29,3 +29,17 @@ if(NOT DS_BUILD_COMPILER)
   add_subdirectory(${CMAKE_CURRENT_LIST_DIR}/../../tools/ds-run
                    ${CMAKE_BINARY_DIR}/tools/ds-run)
 endif()
+
+# The serving engine (dsrt_engine.h): pages, scheduler, prefix cache,
+# executors. Sources in runtime/src/engine/.
+target_sources(dsrt PRIVATE
+  ${CMAKE_CURRENT_LIST_DIR}/engine/BlockPool.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/engine/PrefixCache.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/engine/Scheduler.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/engine/Sampler.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/engine/Executor.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/engine/FakeExecutor.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/engine/SessionExecutor.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/engine/Engine.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/engine/EngineApi.cpp
+)

@@ -1,4 +1,4 @@
-//===- Sampling.cpp - greedy, temperature and top-p sampling --------------===//
+//===- Sampling.cpp - greedy, temperature, top-k and top-p sampling -------===//
 //
 // Deterministic for a given rng state, so a seed reproduces a run. NaN
 // logits never win and never get probability: a broken model yields a
@@ -6,6 +6,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "dsrt/dsrt.h"
+#include "dsrt/dsrt_engine.h"
 
 #include <algorithm>
 #include <cmath>
@@ -38,6 +39,12 @@ int64_t argmax(const float *logits, int64_t vocab) {
 
 extern "C" int32_t dsrt_sample(const float *logits, int64_t vocab,
                                float temperature, float topP, uint64_t *rng) {
+  return dsrt_sample_top_k(logits, vocab, temperature, topP, 0, rng);
+}
+
+extern "C" int32_t dsrt_sample_top_k(const float *logits, int64_t vocab,
+                                     float temperature, float topP,
+                                     int32_t topK, uint64_t *rng) {
   if (!logits || vocab <= 0)
     return -1;
   int64_t best = argmax(logits, vocab);
@@ -61,12 +68,19 @@ extern "C" int32_t dsrt_sample(const float *logits, int64_t vocab,
   std::sort(order.begin(), order.end(), [&](int32_t a, int32_t b) {
     return p[a] > p[b] || (p[a] == p[b] && a < b);
   });
-  // Nucleus: the smallest prefix whose mass reaches top_p. Zero
+  // Top-k, then the nucleus: the smallest prefix whose mass reaches top_p
+  // of what top-k kept (renormalized, as vLLM applies them in turn). Zero
   // probabilities stay out even when rounding leaves kept / total just
   // below 1, so the fallback below never returns an impossible token.
   double kept = 0;
   size_t n = 0;
-  while (n < order.size() && p[order[n]] > 0 && (n == 0 || kept / total < topP))
+  size_t limit = topK > 0 ? std::min(order.size(), size_t(topK)) : order.size();
+  if (limit < order.size()) {
+    total = 0;
+    for (size_t i = 0; i < limit; ++i)
+      total += p[order[i]];
+  }
+  while (n < limit && p[order[n]] > 0 && (n == 0 || kept / total < topP))
     kept += p[order[n++]];
   double r = nextUniform(rng) * kept;
   for (size_t i = 0; i < n; ++i) {

@@ -1,0 +1,145 @@
+#!/usr/bin/env python3
+"""Offline throughput of dsmlir.Engine, like `vllm bench throughput`.
+
+Random prompts (--input-len tokens each, --num-prompts of them, --seed)
+are all submitted at once and generate exactly --output-len tokens
+(ignore_eos). Reports requests/s, output tok/s, total tok/s, and TTFT
+(submission to first token), TPOT (per request: (last - first token time)
+/ (output - 1)) and ITL (every gap between a request's tokens): mean,
+median, p99. Then the same workload one request at a time through
+dsmlir.Model.generate (dsrt_generate), and the engine/sequential ratio.
+
+The model is a generated test checkpoint (--preset of
+test/tools/ds_testing/checkpoint.py), compiled here.
+
+    /usr/bin/python3 bench/throughput.py --build build --preset demo \
+        --input-len 64 --output-len 32 --num-prompts 32
+"""
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "test", "tools"))
+from ds_testing import checkpoint  # noqa: E402
+
+
+def summary(xs):
+    if not xs:
+        return "n/a"
+    a = np.asarray(xs) * 1e3
+    return (f"mean {a.mean():8.2f}  median {np.median(a):8.2f}  "
+            f"p99 {np.percentile(a, 99):8.2f} ms")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--build", default=os.path.join(ROOT, "build"))
+    ap.add_argument("--preset", default="demo", choices=sorted(checkpoint.PRESETS))
+    ap.add_argument("--dtype", default="f32", help="checkpoint storage dtype")
+    ap.add_argument("--input-len", type=int, default=64)
+    ap.add_argument("--output-len", type=int, default=32)
+    ap.add_argument("--num-prompts", type=int, default=32)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--kv-cache-bytes", type=int, default=0,
+                    help="pool size (default: every request fits at once)")
+    ap.add_argument("--max-num-seqs", type=int, default=256)
+    ap.add_argument("--max-num-batched-tokens", type=int, default=2048)
+    ap.add_argument("--no-prefix-caching", action="store_true")
+    ap.add_argument("--skip-sequential", action="store_true")
+    ap.add_argument("--repeat", type=int, default=3,
+                    help="runs of each side, alternating; the fastest counts "
+                         "(the machine is shared)")
+    ap.add_argument("--work", default=None)
+    args = ap.parse_args()
+
+    sys.path.insert(0, os.path.join(args.build, "python"))
+    import dsmlir
+
+    work = args.work or tempfile.mkdtemp(prefix="ds-bench-throughput-")
+    ckpt = os.path.join(work, "ckpt")
+    cfg = checkpoint.PRESETS[args.preset]()
+    need = args.input_len + args.output_len
+    if need > cfg["max_position_embeddings"]:
+        cfg["max_position_embeddings"] = need
+    checkpoint.write_checkpoint(ckpt, cfg, dtype=args.dtype, seed=args.seed)
+    art = os.path.join(work, "model.dsa")
+    dsmlir.compile(ckpt, art)
+
+    rng = np.random.default_rng(args.seed)
+    vocab = cfg["vocab_size"]
+    prompts = [[int(t) for t in rng.integers(0, vocab, args.input_len)]
+               for _ in range(args.num_prompts)]
+
+    per_token = dsmlir.Model(art, ckpt).info["kv_cache_bytes_per_token"]
+    pages_per_req = -(-need // 64)
+    kv = args.kv_cache_bytes or (args.num_prompts * pages_per_req + 4) * 64 * per_token
+    def run_engine():
+        eng = dsmlir.Engine(art, ckpt, kv_cache_bytes=kv, max_num_seqs=args.max_num_seqs,
+                            max_num_batched_tokens=args.max_num_batched_tokens,
+                            max_model_len=need,
+                            enable_prefix_caching=not args.no_prefix_caching)
+        t0 = time.monotonic()
+        times = [[] for _ in prompts]
+        tokens = [[] for _ in prompts]
+        for ev in eng.stream(prompts, max_new_tokens=args.output_len, ignore_eos=True):
+            if ev["token"] is not None:
+                times[ev["prompt_index"]].append(ev["time"])
+                tokens[ev["prompt_index"]].append(ev["token"])
+        return time.monotonic() - t0, t0, times, tokens, eng.stats()
+
+    def run_sequential(tokens):
+        model = dsmlir.Model(art, ckpt)
+        t1 = time.monotonic()
+        for p, toks in zip(prompts, tokens):
+            # The engine's tokens, forced: the same work, eos or not.
+            model.generate(p, args.output_len, capacity=need, force_tokens=toks)
+        return time.monotonic() - t1
+
+    best, seq_times = None, []
+    for _ in range(args.repeat):
+        r = run_engine()
+        if best is None or r[0] < best[0]:
+            best = r
+        if not args.skip_sequential:
+            seq_times.append(run_sequential(r[3]))
+    elapsed, t0, times, tokens, stats = best
+
+    out_tokens = sum(len(t) for t in times)
+    in_tokens = args.input_len * args.num_prompts
+    print(f"model {args.preset} ({args.dtype}), {args.num_prompts} prompts x "
+          f"{args.input_len} in / {args.output_len} out, seed {args.seed}")
+    print(f"pool {stats['pages_total']} pages ({kv} bytes), max_num_seqs "
+          f"{args.max_num_seqs}, max_num_batched_tokens {args.max_num_batched_tokens}")
+    print(f"engine:     {elapsed:8.3f} s  {args.num_prompts / elapsed:8.2f} req/s  "
+          f"{out_tokens / elapsed:9.1f} output tok/s  "
+          f"{(in_tokens + out_tokens) / elapsed:9.1f} total tok/s")
+    # Event times are C++'s steady_clock and time.monotonic is the same
+    # CLOCK_MONOTONIC on Linux; every prompt is added right after t0.
+    submit = t0
+    ttft = [t[0] - submit for t in times]
+    tpot = [(t[-1] - t[0]) / (len(t) - 1) for t in times if len(t) > 1]
+    itl = [b - a for t in times for a, b in zip(t, t[1:])]
+    print(f"TTFT  {summary(ttft)}")
+    print(f"TPOT  {summary(tpot)}")
+    print(f"ITL   {summary(itl)}")
+    print(f"steps {stats['steps']}, tokens/step {stats['tokens_per_step']:.1f}, "
+          f"preemptions {stats['preemptions']}, prefix hit tokens "
+          f"{stats['prefix_hit_tokens']}")
+
+    if seq_times:
+        seq = min(seq_times)
+        print(f"sequential: {seq:8.3f} s  {args.num_prompts / seq:8.2f} req/s  "
+              f"{out_tokens / seq:9.1f} output tok/s  (dsrt_generate, one request "
+              f"at a time, fed the engine's tokens)")
+        print(f"engine / sequential throughput: {seq / elapsed:.2f}x "
+              f"(best of {args.repeat} each)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,153 @@
+"""dsmlir.Engine: many requests served at once (continuous batching, a
+paged KV cache pool, prefix caching) over a compiled artifact.
+
+    eng = dsmlir.Engine("model.dsa", "ckpt/", kv_cache_bytes=1 << 26)
+    outs = eng.generate([[1, 2, 3], [4, 5]], max_new_tokens=8)
+    outs[0]["tokens"], outs[0]["finish_reason"]          # [...], "length"
+    for ev in eng.stream([[1, 2, 3]], max_new_tokens=4):  # token by token
+        print(ev["prompt_index"], ev["token"], ev["finish_reason"])
+    eng.stats()                                          # pages, hits, ...
+
+Each running request has its own session (contiguous latent cache) today;
+the page pool schedules them (see runtime/include/dsrt/dsrt_engine.h).
+"""
+from . import _dsengine
+
+
+def _forces(force_tokens, n):
+    """One forced list (or None) per prompt; a flat list for a single prompt."""
+    if force_tokens is None:
+        return [None] * n
+    if n == 1 and all(not isinstance(t, (list, tuple)) for t in force_tokens):
+        return [force_tokens]
+    if len(force_tokens) != n:
+        raise ValueError(f"force_tokens: {len(force_tokens)} lists for {n} prompts")
+    return list(force_tokens)
+
+
+class Engine:
+    """A compiled artifact bound to its checkpoint, serving many requests.
+
+    The pool is `kv_cache_bytes` (64-token pages of the model's
+    kv_cache_bytes_per_token each) or `num_pages` pages; creation fails when
+    one request of `max_model_len` tokens does not fit.
+    """
+
+    def __init__(self, artifact, weights, device="cpu", kv_cache_bytes=None, *,
+                 num_pages=None, max_num_seqs=256, max_num_batched_tokens=2048,
+                 max_model_len=None, enable_prefix_caching=True):
+        self._e = _dsengine.Engine(str(artifact), str(weights), device,
+                                   int(kv_cache_bytes or 0), int(num_pages or 0),
+                                   int(max_num_seqs), int(max_num_batched_tokens),
+                                   int(max_model_len or 0), bool(enable_prefix_caching))
+
+    @property
+    def info(self):
+        return self._e.info
+
+    def stats(self):
+        """Requests running/waiting, pages used/free/cached, preemptions,
+        prefix-cache hit tokens, steps and tokens per step."""
+        return self._e.stats()
+
+    def _add_all(self, prompts, max_new_tokens, temperature, top_p, top_k, seed,
+                 stop_token_ids, ignore_eos, force_tokens, return_logits, token_logits):
+        n = len(prompts)
+        forces = _forces(force_tokens, n)
+        ids = []
+        try:
+            for i, prompt in enumerate(prompts):
+                force = None if forces[i] is None else [int(t) for t in forces[i]]
+                max_tokens = max_new_tokens
+                if max_tokens is None:
+                    max_tokens = len(force) if force is not None else 16
+                ids.append(self._e.add([int(t) for t in prompt], int(max_tokens),
+                                       float(temperature), float(top_p), int(top_k),
+                                       int(seed), [int(t) for t in (stop_token_ids or [])],
+                                       bool(ignore_eos), force, bool(return_logits),
+                                       bool(token_logits)))
+        except Exception:
+            for rid in ids:  # all or nothing: a bad prompt adds none
+                self._e.abort(rid)
+            self._drain()
+            raise
+        return ids
+
+    def _drain(self):
+        has_work = True
+        while has_work:
+            has_work, _ = self._e.step()
+
+    def stream(self, prompts, max_new_tokens=None, *, temperature=0.0, top_p=1.0,
+               top_k=0, seed=0, stop_token_ids=None, ignore_eos=False,
+               force_tokens=None, return_logits=False, token_logits=False):
+        """Runs the prompts concurrently, yielding one dict per event:
+        {"prompt_index", "token", "finish_reason", "time"} with token None and
+        finish_reason set ("stop", "length", "abort") on a request's last
+        event, which also carries "logits" when return_logits. With
+        token_logits a token event carries "logits": the row it was chosen
+        from (unlike return_logits, this keeps prefix-cache hits)."""
+        ids = self._add_all(prompts, max_new_tokens, temperature, top_p, top_k, seed,
+                            stop_token_ids, ignore_eos, force_tokens, return_logits,
+                            token_logits)
+        index = {rid: i for i, rid in enumerate(ids)}
+        left = len(ids)
+        try:
+            while left:
+                _, events = self._e.step()
+                for rid, token, reason, t, hit, logits in events:
+                    if rid not in index:
+                        continue
+                    ev = {"prompt_index": index[rid], "token": token if token >= 0 else None,
+                          "finish_reason": reason, "time": t, "prefix_hit_tokens": hit}
+                    if reason is not None:
+                        left -= 1
+                        if return_logits:
+                            ev["logits"] = logits
+                    elif token_logits:
+                        ev["logits"] = logits[0]
+                    yield ev
+        finally:
+            if left:  # the consumer stopped early: free the rest
+                for rid in ids:
+                    try:
+                        self._e.abort(rid)
+                    except Exception:
+                        pass
+                self._drain()
+
+    def generate(self, prompts, max_new_tokens=None, *, temperature=0.0, top_p=1.0,
+                 top_k=0, seed=0, stop_token_ids=None, ignore_eos=False,
+                 force_tokens=None, return_logits=False, token_logits=False):
+        """Runs a list of token-id prompts concurrently. Returns per prompt
+        {"tokens", "finish_reason", "prefix_hit_tokens"} and, with
+        return_logits, "logits" [len(prompt) + fed tokens, vocab] (the rows
+        of ds-run --dump-logits; such a request does not read the prefix
+        cache, its prompt rows must be computed), with token_logits
+        "token_logits" [fed tokens, vocab] (the row each was chosen from).
+        force_tokens: one list per prompt (teacher forcing; max_new_tokens
+        defaults to its length)."""
+        outs = [{"tokens": [], "finish_reason": None, "prefix_hit_tokens": 0}
+                for _ in prompts]
+        for ev in self.stream(prompts, max_new_tokens, temperature=temperature,
+                              top_p=top_p, top_k=top_k, seed=seed,
+                              stop_token_ids=stop_token_ids, ignore_eos=ignore_eos,
+                              force_tokens=force_tokens, return_logits=return_logits,
+                              token_logits=token_logits):
+            o = outs[ev["prompt_index"]]
+            if ev["token"] is not None:
+                o["tokens"].append(ev["token"])
+                if token_logits:
+                    o.setdefault("token_logits", []).append(ev["logits"])
+            else:
+                o["finish_reason"] = ev["finish_reason"]
+                o["prefix_hit_tokens"] = ev["prefix_hit_tokens"]
+                if return_logits:
+                    o["logits"] = ev["logits"]
+        if token_logits:
+            import numpy as np
+            for o in outs:
+                rows = o.pop("token_logits", [])
+                o["token_logits"] = (np.stack(rows) if rows
+                                     else np.zeros((0, self.info["vocab_size"]), np.float32))
+        return outs

@@ -1,0 +1,240 @@
+//===- EngineModule.cpp - dsmlir's serving engine (dsrt_engine.h) ---------===//
+//
+// A module of its own (_dsengine, linked to libdsrt only) so the compiler's
+// bindings in Module.cpp stay untouched. Steps run with the GIL released;
+// the engine's callback only queues events in C++, and they become Python
+// objects after the step, so no Python code runs on a step.
+//
+//===----------------------------------------------------------------------===//
+#include "dsrt/dsrt.h"
+#include "dsrt/dsrt_engine.h"
+
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <unordered_set>
+
+namespace py = pybind11;
+
+namespace {
+
+/// Raises dsmlir.Error (registered by _dsmlir) with the runtime's message.
+[[noreturn]] void raise(const std::string &message) {
+  py::object error = py::module_::import("dsmlir._dsmlir").attr("Error");
+  PyErr_SetString(error.ptr(), message.c_str());
+  throw py::error_already_set();
+}
+
+void check(dsrt_status st) {
+  if (st != DSRT_OK)
+    raise(dsrt_last_error());
+}
+
+struct Event {
+  int64_t id;
+  int32_t token;
+  int finish;
+  double time;
+  int64_t prefixHit;
+  /// The final event's rows with return_logits, or a token event's row
+  /// for a request that asked for its tokens' rows.
+  std::vector<float> logits;
+  int64_t rows = 0;
+};
+
+const char *reasonName(int r) {
+  switch (r) {
+  case DSRT_FINISH_STOP:
+    return "stop";
+  case DSRT_FINISH_LENGTH:
+    return "length";
+  case DSRT_FINISH_ABORT:
+    return "abort";
+  default:
+    return nullptr;
+  }
+}
+
+class PyEngine {
+public:
+  PyEngine(const std::string &artifact, const std::string &weights,
+           const std::string &device, int64_t kvCacheBytes, int64_t numPages,
+           int64_t maxNumSeqs, int64_t maxNumBatchedTokens, int64_t maxModelLen,
+           bool prefixCaching) {
+    dsrt_model *m = nullptr;
+    dsrt_status st;
+    {
+      py::gil_scoped_release release;
+      st = dsrt_model_load(artifact.c_str(), weights.c_str(), device.c_str(),
+                           &m);
+    }
+    check(st);
+    model.reset(m, dsrt_model_free);
+    check(dsrt_model_info_get(m, &info));
+    dsrt_engine_options o;
+    dsrt_engine_options_default(&o);
+    o.kv_cache_bytes = kvCacheBytes;
+    o.num_pages = numPages;
+    o.max_num_seqs = maxNumSeqs;
+    o.max_num_batched_tokens = maxNumBatchedTokens;
+    o.max_model_len = maxModelLen;
+    o.enable_prefix_caching = prefixCaching;
+    dsrt_engine *e = nullptr;
+    check(dsrt_engine_create(m, &o, &e));
+    engine.reset(e);
+  }
+
+  int64_t add(const std::vector<int32_t> &prompt, int64_t maxTokens,
+              float temperature, float topP, int32_t topK, uint64_t seed,
+              const std::vector<int32_t> &stop, bool ignoreEos,
+              const std::optional<std::vector<int32_t>> &force,
+              bool returnLogits, bool tokenLogits) {
+    dsrt_request_params p;
+    dsrt_request_params_default(&p);
+    p.max_tokens = maxTokens;
+    p.temperature = temperature;
+    p.top_p = topP;
+    p.top_k = topK;
+    p.seed = seed;
+    p.stop_token_ids = stop.data();
+    p.num_stop_token_ids = int64_t(stop.size());
+    p.ignore_eos = ignoreEos;
+    if (force) {
+      p.force_tokens = force->data();
+      p.num_force_tokens = int64_t(force->size());
+    }
+    p.return_logits = returnLogits;
+    int64_t id = -1;
+    // Under the lock: the loop may not step yet, but the ids must be known
+    // before the first event could arrive.
+    std::lock_guard<std::mutex> lock(mutex);
+    check(dsrt_engine_add_request(engine.get(), prompt.data(),
+                                  int64_t(prompt.size()), &p,
+                                  &PyEngine::onEvent, this, &id));
+    if (tokenLogits)
+      wantRows.insert(id);
+    return id;
+  }
+
+  void abort(int64_t id) { check(dsrt_engine_abort(engine.get(), id)); }
+
+  /// One step; (has_work, [(id, token, finish_reason, time, prefix_hit,
+  /// logits or None), ...]).
+  py::tuple step() {
+    int hasWork = 0;
+    dsrt_status st;
+    {
+      py::gil_scoped_release release;
+      st = dsrt_engine_step(engine.get(), &hasWork);
+    }
+    check(st);
+    std::vector<Event> events;
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      events.swap(pending);
+    }
+    py::list out;
+    for (Event &e : events) {
+      py::object logits = py::none();
+      if (e.rows) {
+        py::array_t<float> a({e.rows, info.vocab_size});
+        std::copy(e.logits.begin(), e.logits.end(), a.mutable_data());
+        logits = a;
+      }
+      const char *reason = reasonName(e.finish);
+      out.append(py::make_tuple(e.id, e.token,
+                                reason ? py::object(py::str(reason))
+                                       : py::object(py::none()),
+                                e.time, e.prefixHit, logits));
+    }
+    return py::make_tuple(bool(hasWork), out);
+  }
+
+  py::dict stats() {
+    dsrt_engine_stats s;
+    check(dsrt_engine_stats_get(engine.get(), &s));
+    py::dict d;
+    d["running"] = s.running;
+    d["waiting"] = s.waiting;
+    d["pages_total"] = s.pages_total;
+    d["pages_used"] = s.pages_used;
+    d["pages_free"] = s.pages_free;
+    d["pages_cached"] = s.pages_cached;
+    d["page_tokens"] = s.page_tokens;
+    d["preemptions"] = s.preemptions;
+    d["prefix_query_tokens"] = s.prefix_query_tokens;
+    d["prefix_hit_tokens"] = s.prefix_hit_tokens;
+    d["steps"] = s.steps;
+    d["scheduled_tokens"] = s.scheduled_tokens;
+    d["last_step_tokens"] = s.last_step_tokens;
+    d["tokens_per_step"] =
+        s.steps ? double(s.scheduled_tokens) / double(s.steps) : 0.0;
+    d["finished_requests"] = s.finished_requests;
+    d["max_model_len"] = s.max_model_len;
+    return d;
+  }
+
+  py::dict modelInfo() const {
+    py::dict d;
+    d["vocab_size"] = info.vocab_size;
+    d["kv_cache_bytes_per_token"] = info.kv_cache_bytes_per_token;
+    d["max_position_embeddings"] = info.max_position_embeddings;
+    d["eos_token_id"] = info.eos_token_id;
+    return d;
+  }
+
+private:
+  static void onEvent(void *user, const dsrt_engine_event *e) {
+    auto *self = static_cast<PyEngine *>(user);
+    Event ev{e->request_id,
+             e->token,
+             int(e->finish_reason),
+             std::chrono::duration<double>(
+                 std::chrono::steady_clock::now().time_since_epoch())
+                 .count(),
+             e->prefix_hit_tokens,
+             {},
+             0};
+    std::lock_guard<std::mutex> lock(self->mutex);
+    if (e->logits && (e->token < 0 || self->wantRows.count(e->request_id))) {
+      ev.rows = e->num_logits_rows;
+      ev.logits.assign(e->logits,
+                       e->logits + e->num_logits_rows * e->vocab_size);
+    }
+    if (e->token < 0)
+      self->wantRows.erase(e->request_id);
+    self->pending.push_back(std::move(ev));
+  }
+
+  struct EngineFree {
+    void operator()(dsrt_engine *e) const { dsrt_engine_free(e); }
+  };
+  std::shared_ptr<dsrt_model> model;
+  dsrt_model_info info{};
+  std::mutex mutex;
+  std::vector<Event> pending;
+  std::unordered_set<int64_t> wantRows;
+  // Last: destroyed first, before the model it runs and the event queue.
+  std::unique_ptr<dsrt_engine, EngineFree> engine;
+};
+
+} // namespace
+
+PYBIND11_MODULE(_dsengine, m) {
+  m.doc() = "ds: the serving engine (native part)";
+  py::class_<PyEngine>(m, "Engine")
+      .def(py::init<const std::string &, const std::string &,
+                    const std::string &, int64_t, int64_t, int64_t, int64_t,
+                    int64_t, bool>())
+      .def("add", &PyEngine::add)
+      .def("abort", &PyEngine::abort)
+      .def("step", &PyEngine::step)
+      .def("stats", &PyEngine::stats)
+      .def_property_readonly("info", &PyEngine::modelInfo);
+  m.def("page_tokens", [] { return int64_t(DSRT_ENGINE_PAGE_TOKENS); });
+}

@@ -1,0 +1,162 @@
+/*===- dsrt_engine.h - the serving engine's C API -------------------------===*
+ *
+ * Many requests served at once over one model: a pool of 64-token pages
+ * (the latent cache's page size), continuous batching scheduled as vLLM's
+ * v1 scheduler does (no prefill or decode phase; running requests first,
+ * then waiting ones, within a token budget and a sequence budget; long
+ * prompts chunked; the newest running request preempted and later
+ * recomputed when pages run out), prefix caching of full pages.
+ *
+ * Execution today: each running request has its own dsrt_session (a
+ * contiguous latent cache) and the engine feeds it the request's new
+ * tokens every step; the page pool does the accounting (admission,
+ * preemption, prefix sharing) that the compiled ragged-batch step over a
+ * paged cache will use, but the pages are not what attention reads yet,
+ * and the batch does not go through the MoE together. A prefix-cache hit
+ * saves scheduling budget, not compute: the session recomputes the cached
+ * prefix before the new tokens (see runtime/src/engine/SessionExecutor.h).
+ *
+ * Conventions (as dsrt.h): functions return a dsrt_status and leave a
+ * one-line message in dsrt_last_error(); nothing aborts on bad input. A bad
+ * request is refused at dsrt_engine_add_request and the engine keeps
+ * serving the others.
+ *
+ * Threads: add_request, abort and stats may be called from any thread,
+ * also from inside a callback. Steps run on one thread at a time: either
+ * the caller's (dsrt_engine_step) or the engine's own loop
+ * (dsrt_engine_start ... dsrt_engine_stop). Callbacks run on the stepping
+ * thread.
+ *
+ *===----------------------------------------------------------------------===*/
+#ifndef DSRT_DSRT_ENGINE_H
+#define DSRT_DSRT_ENGINE_H
+
+#include "dsrt/dsrt.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct dsrt_engine dsrt_engine;
+
+#define DSRT_ENGINE_PAGE_TOKENS 64
+
+typedef struct dsrt_engine_options {
+  /* Pool size: num_pages when > 0, else kv_cache_bytes / (64 x the model's
+   * kv_cache_bytes_per_token). One of the two must be given. */
+  int64_t kv_cache_bytes;
+  int64_t num_pages;
+  int64_t max_num_seqs;           /* <= 0: 256 */
+  int64_t max_num_batched_tokens; /* <= 0: 2048 */
+  int64_t max_model_len; /* <= 0: the model's max_position_embeddings */
+  int enable_prefix_caching; /* 0 or 1; dsrt_engine_options_default sets 1 */
+} dsrt_engine_options;
+
+/* Fills the defaults (prefix caching on, no pool size). */
+void dsrt_engine_options_default(dsrt_engine_options *options);
+
+typedef enum dsrt_finish_reason {
+  DSRT_FINISH_NONE = 0,   /* still running */
+  DSRT_FINISH_STOP = 1,   /* eos or a stop token was fed */
+  DSRT_FINISH_LENGTH = 2, /* max_tokens or max_model_len reached */
+  DSRT_FINISH_ABORT = 3,  /* dsrt_engine_abort */
+} dsrt_finish_reason;
+
+/* One event of a request, valid only during the callback.
+ * - A token event (token >= 0): the token just chosen (sampled or forced)
+ *   and fed back, `index` its position among the fed tokens, `logits` the
+ *   row it was chosen from (vocab floats).
+ * - The final event (finish_reason != NONE, token = -1): with return_logits
+ *   `logits` holds num_logits_rows x vocab floats, row t = the logits after
+ *   token t of prompt + fed tokens (ds-run --dump-logits' convention). */
+typedef struct dsrt_engine_event {
+  int64_t request_id;
+  int32_t token;
+  int64_t index;
+  const float *logits;
+  int64_t num_logits_rows;
+  int64_t vocab_size;
+  dsrt_finish_reason finish_reason;
+  int64_t prefix_hit_tokens; /* tokens served from the prefix cache */
+} dsrt_engine_event;
+
+typedef void (*dsrt_engine_callback)(void *user_data,
+                                     const dsrt_engine_event *event);
+
+typedef struct dsrt_request_params {
+  int64_t max_tokens;   /* tokens to feed after the prompt, >= 0 */
+  float temperature;    /* 0: greedy; must be >= 0 */
+  float top_p;          /* in (0, 1] */
+  int32_t top_k;        /* 0: off; else >= 1 */
+  uint64_t seed;        /* as dsrt_generate: same seed, same tokens */
+  const int32_t *stop_token_ids;
+  int64_t num_stop_token_ids;
+  int ignore_eos;                /* 1: eos does not stop */
+  const int32_t *force_tokens;   /* teacher forcing; no stop checks */
+  int64_t num_force_tokens;      /* >= max_tokens when forcing */
+  int return_logits; /* 1: all rows at the final event; such a request does
+                        not read the prefix cache (its rows must exist) */
+} dsrt_request_params;
+
+/* Greedy, max_tokens 16, top_p 1, no top_k, seed 0. */
+void dsrt_request_params_default(dsrt_request_params *params);
+
+/* A pool and an executor over `model` (not owned: free the engine first).
+ * Fails when not even one request of max_model_len tokens fits the pool. */
+dsrt_status dsrt_engine_create(dsrt_model *model,
+                               const dsrt_engine_options *options,
+                               dsrt_engine **out);
+/* Stops the loop if running; pending requests are dropped without events. */
+void dsrt_engine_free(dsrt_engine *engine); /* NULL is a no-op */
+
+/* Checks and queues a request (prompt copied); *out_id identifies it. A
+ * prompt longer than max_model_len or the pool, token ids outside the
+ * vocabulary, bad sampling parameters: DSRT_ERROR_ARGUMENT, nothing
+ * queued. `callback` may be NULL. */
+dsrt_status dsrt_engine_add_request(dsrt_engine *engine, const int32_t *prompt,
+                                    int64_t n, const dsrt_request_params *params,
+                                    dsrt_engine_callback callback,
+                                    void *user_data, int64_t *out_id);
+/* Ends a request at the next step with DSRT_FINISH_ABORT (a no-op if it
+ * already finished). Unknown ids fail. */
+dsrt_status dsrt_engine_abort(dsrt_engine *engine, int64_t request_id);
+
+/* One scheduling step + execution + sampling + callbacks; *out_has_work
+ * (may be NULL) says whether requests remain. Not while the loop runs. */
+dsrt_status dsrt_engine_step(dsrt_engine *engine, int *out_has_work);
+
+/* Steps on an engine thread until dsrt_engine_stop, sleeping while idle.
+ * A failed step is kept for dsrt_engine_stop and ends the loop. */
+dsrt_status dsrt_engine_start(dsrt_engine *engine);
+/* Joins the loop; returns the first step failure, if any. */
+dsrt_status dsrt_engine_stop(dsrt_engine *engine);
+/* Blocks until no request is waiting or running (loop mode). */
+dsrt_status dsrt_engine_wait_idle(dsrt_engine *engine);
+
+typedef struct dsrt_engine_stats {
+  int64_t running, waiting;
+  int64_t pages_total, pages_used, pages_free;
+  int64_t pages_cached; /* pages with a prefix hash (used or free) */
+  int64_t preemptions;
+  int64_t prefix_query_tokens; /* prompt tokens looked up */
+  int64_t prefix_hit_tokens;   /* of those, served from the cache */
+  int64_t steps;
+  int64_t scheduled_tokens;    /* over all steps */
+  int64_t last_step_tokens;
+  int64_t finished_requests;
+  int64_t max_model_len;
+  int64_t page_tokens;
+} dsrt_engine_stats;
+
+dsrt_status dsrt_engine_stats_get(dsrt_engine *engine, dsrt_engine_stats *out);
+
+/* dsrt_sample with a top-k cut (top_k <= 0: off) applied before top_p. */
+int32_t dsrt_sample_top_k(const float *logits, int64_t vocab,
+                          float temperature, float top_p, int32_t top_k,
+                          uint64_t *rng_state);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* DSRT_DSRT_ENGINE_H */

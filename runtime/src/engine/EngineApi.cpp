@@ -1,0 +1,147 @@
+//===- EngineApi.cpp - the engine's C API (dsrt_engine.h) -----------------===//
+#include "api/Error.h"
+#include "engine/Engine.h"
+#include "engine/SessionExecutor.h"
+
+using namespace dsrt;
+using namespace dsrt::engine;
+
+struct dsrt_engine {
+  std::unique_ptr<Engine> engine;
+};
+
+extern "C" void dsrt_engine_options_default(dsrt_engine_options *o) {
+  if (!o)
+    return;
+  *o = dsrt_engine_options{};
+  o->enable_prefix_caching = 1;
+}
+
+extern "C" void dsrt_request_params_default(dsrt_request_params *p) {
+  if (!p)
+    return;
+  *p = dsrt_request_params{};
+  p->max_tokens = 16;
+  p->top_p = 1.0f;
+}
+
+extern "C" dsrt_status dsrt_engine_create(dsrt_model *model,
+                                          const dsrt_engine_options *o,
+                                          dsrt_engine **out) {
+  if (!out)
+    return fail(DSRT_ERROR_ARGUMENT, "dsrt_engine_create: out is NULL");
+  *out = nullptr;
+  if (!model || !o)
+    return fail(DSRT_ERROR_ARGUMENT, "dsrt_engine_create: NULL argument");
+  dsrt_model_info info;
+  if (dsrt_status st = dsrt_model_info_get(model, &info))
+    return st;
+  if (o->max_model_len > info.max_position_embeddings)
+    return fail(DSRT_ERROR_ARGUMENT,
+                "max_model_len " + std::to_string(o->max_model_len) +
+                    " exceeds the model's max_position_embeddings (" +
+                    std::to_string(info.max_position_embeddings) + ")");
+  EngineConfig c;
+  c.maxModelLen =
+      o->max_model_len > 0 ? o->max_model_len : info.max_position_embeddings;
+  c.eosTokenId = info.eos_token_id;
+  c.scheduler.maxNumSeqs = o->max_num_seqs > 0 ? o->max_num_seqs : 256;
+  c.scheduler.maxNumBatchedTokens =
+      o->max_num_batched_tokens > 0 ? o->max_num_batched_tokens : 2048;
+  c.scheduler.prefixCaching = o->enable_prefix_caching != 0;
+  if (o->num_pages > 0)
+    c.scheduler.numPages = o->num_pages;
+  else if (o->kv_cache_bytes > 0)
+    c.scheduler.numPages =
+        o->kv_cache_bytes / (kPageTokens * info.kv_cache_bytes_per_token);
+  else
+    return fail(DSRT_ERROR_ARGUMENT,
+                "dsrt_engine_create: give kv_cache_bytes or num_pages");
+  return guarded("creating the engine", [&] {
+    // The sessions' caches are allocated lazily (calloc), one per running
+    // request; the pool bounds how many tokens they hold together.
+    auto ex = std::make_unique<SessionExecutor>(model, c.maxModelLen,
+                                                c.scheduler.numPages);
+    std::string problem = Engine::check(c, *ex);
+    if (!problem.empty())
+      return fail(o->num_pages > 0 ? DSRT_ERROR_ARGUMENT
+                                   : DSRT_ERROR_OUT_OF_MEMORY,
+                  problem);
+    auto e = std::make_unique<dsrt_engine>();
+    e->engine = std::make_unique<Engine>(std::move(ex), c);
+    *out = e.release();
+    return DSRT_OK;
+  });
+}
+
+extern "C" void dsrt_engine_free(dsrt_engine *e) { delete e; }
+
+extern "C" dsrt_status
+dsrt_engine_add_request(dsrt_engine *e, const int32_t *prompt, int64_t n,
+                        const dsrt_request_params *params,
+                        dsrt_engine_callback callback, void *userData,
+                        int64_t *outId) {
+  if (outId)
+    *outId = -1;
+  if (!e || !params)
+    return fail(DSRT_ERROR_ARGUMENT, "dsrt_engine_add_request: NULL argument");
+  return guarded("adding a request", [&] {
+    std::string error;
+    int64_t id = e->engine->add(prompt, n, *params, callback, userData, error);
+    if (id < 0)
+      return fail(DSRT_ERROR_ARGUMENT, error);
+    if (outId)
+      *outId = id;
+    return DSRT_OK;
+  });
+}
+
+extern "C" dsrt_status dsrt_engine_abort(dsrt_engine *e, int64_t id) {
+  if (!e)
+    return fail(DSRT_ERROR_ARGUMENT, "dsrt_engine_abort: NULL engine");
+  if (!e->engine->abort(id))
+    return fail(DSRT_ERROR_ARGUMENT,
+                "dsrt_engine_abort: no request " + std::to_string(id));
+  return DSRT_OK;
+}
+
+extern "C" dsrt_status dsrt_engine_step(dsrt_engine *e, int *outHasWork) {
+  if (!e)
+    return fail(DSRT_ERROR_ARGUMENT, "dsrt_engine_step: NULL engine");
+  if (e->engine->loopRunning())
+    return fail(DSRT_ERROR_ARGUMENT,
+                "dsrt_engine_step: the engine's loop is running");
+  return guarded("stepping the engine", [&] {
+    bool hasWork = false;
+    dsrt_status st = e->engine->step(hasWork);
+    if (outHasWork)
+      *outHasWork = hasWork;
+    return st;
+  });
+}
+
+extern "C" dsrt_status dsrt_engine_start(dsrt_engine *e) {
+  if (!e)
+    return fail(DSRT_ERROR_ARGUMENT, "dsrt_engine_start: NULL engine");
+  return e->engine->start();
+}
+
+extern "C" dsrt_status dsrt_engine_stop(dsrt_engine *e) {
+  if (!e)
+    return fail(DSRT_ERROR_ARGUMENT, "dsrt_engine_stop: NULL engine");
+  return e->engine->stop();
+}
+
+extern "C" dsrt_status dsrt_engine_wait_idle(dsrt_engine *e) {
+  if (!e)
+    return fail(DSRT_ERROR_ARGUMENT, "dsrt_engine_wait_idle: NULL engine");
+  return e->engine->waitIdle();
+}
+
+extern "C" dsrt_status dsrt_engine_stats_get(dsrt_engine *e,
+                                             dsrt_engine_stats *out) {
+  if (!e || !out)
+    return fail(DSRT_ERROR_ARGUMENT, "dsrt_engine_stats_get: NULL argument");
+  *out = e->engine->stats();
+  return DSRT_OK;
+}

@@ -1,0 +1,143 @@
+"""dsmlir.Engine on a real compiled test checkpoint: every request of a
+mixed batch (chunked prefills, decodes, different lengths, pages crossed, a
+preempted and recomputed request, a prefix-cache hit) gets the logits of
+the same request run alone, and the float64 reference's."""
+import numpy as np
+import pytest
+
+import dsmlir
+from ds_testing import checkpoint
+from ds_testing.reference import reference_logits
+
+MAX_POS = 256
+
+
+@pytest.fixture(scope="module")
+def ckpt(tmp_path_factory):
+    d = tmp_path_factory.mktemp("eng_ckpt")
+    cfg = checkpoint.PRESETS["tiny_v3"]()
+    cfg["max_position_embeddings"] = MAX_POS  # room for several 64-token pages
+    checkpoint.write_checkpoint(str(d), cfg)
+    return str(d)
+
+
+@pytest.fixture(scope="module")
+def artifact(ckpt, tmp_path_factory):
+    path = str(tmp_path_factory.mktemp("eng_art") / "m.dsa")
+    dsmlir.compile(ckpt, path)
+    return path
+
+
+def _prompts():
+    rng = np.random.default_rng(5)
+    shared = [int(t) for t in rng.integers(2, 64, 140)]
+    return [
+        [int(t) for t in rng.integers(2, 64, 130)],   # chunked, crosses pages
+        [int(t) for t in rng.integers(2, 64, 7)],
+        [int(t) for t in rng.integers(2, 64, 70)],
+        shared + [5, 6, 7],                           # computes the shared pages
+        [int(t) for t in rng.integers(2, 64, 33)],
+        shared + [9, 8],                              # a prefix-cache hit
+    ]
+
+
+def test_mixed_batch_matches_solo_runs_and_the_reference(ckpt, artifact):
+    prompts = _prompts()
+    rng = np.random.default_rng(6)
+    forced = [[int(t) for t in rng.integers(2, 64, n)] for n in (12, 70, 20, 5, 40, 9)]
+    model = dsmlir.Model(artifact, ckpt)
+    solo = [model.generate(p, force_tokens=f, capacity=MAX_POS)["logits"]
+            for p, f in zip(prompts, forced)]
+
+    # 4 pages hold 256 tokens; together the requests need far more, and the
+    # budget of 48 tokens chunks every long prompt.
+    eng = dsmlir.Engine(artifact, ckpt, num_pages=4, max_num_seqs=4,
+                        max_num_batched_tokens=48)
+    # Request 3 first alone, so request 5 finds its pages cached.
+    first = eng.generate([prompts[3]], force_tokens=[forced[3]], token_logits=True)
+    rest = [5, 0, 1, 2, 4]  # 5 first: admitted before others evict the cached pages
+    outs = eng.generate([prompts[i] for i in rest], force_tokens=[forced[i] for i in rest],
+                        return_logits=False, token_logits=True)
+    got = dict(zip(rest, outs))
+    got[3] = first[0]
+    stats = eng.stats()
+    assert stats["preemptions"] > 0
+    assert stats["prefix_hit_tokens"] >= 128
+    assert got[5]["prefix_hit_tokens"] == 128
+    assert stats["pages_used"] == 0 and stats["running"] == 0 and stats["waiting"] == 0
+
+    for i, p in enumerate(prompts):
+        o = got[i]
+        assert o["tokens"] == forced[i] and o["finish_reason"] == "length"
+        # The row each fed token came from = solo rows len(p)-1 ... end-1.
+        want = solo[i][len(p) - 1:len(p) - 1 + len(forced[i])]
+        err = np.abs(o["token_logits"] - want).max()
+        assert err < 1e-5, f"request {i}: {err}"  # measured ~2e-6
+        ref = reference_logits(ckpt, p + forced[i])[len(p) - 1:-1]
+        assert np.abs(o["token_logits"] - ref).max() < 1e-5, f"request {i} vs reference"
+
+
+def test_return_logits_rows_match_ds_run_convention(ckpt, artifact):
+    prompts = _prompts()[:3]
+    forced = [[3, 4, 5], [6] * 66, [7, 8]]  # request 1 crosses a page while decoding
+    model = dsmlir.Model(artifact, ckpt)
+    eng = dsmlir.Engine(artifact, ckpt, num_pages=5, max_num_seqs=3,
+                        max_num_batched_tokens=40)
+    outs = eng.generate(prompts, force_tokens=forced, return_logits=True)
+    for p, f, o in zip(prompts, forced, outs):
+        solo = model.generate(p, force_tokens=f, capacity=MAX_POS)["logits"]
+        assert o["logits"].shape == (len(p) + len(f), solo.shape[1])
+        assert np.abs(o["logits"] - solo).max() < 1e-5
+        ref = reference_logits(ckpt, p + f)
+        assert np.abs(o["logits"] - ref).max() < 1e-5
+
+
+def test_greedy_and_seeded_sampling_match_solo_generate(ckpt, artifact):
+    prompts = _prompts()[:4]
+    model = dsmlir.Model(artifact, ckpt)
+    eng = dsmlir.Engine(artifact, ckpt, kv_cache_bytes=8 * 64 * model.info["kv_cache_bytes_per_token"])
+    for temperature in (0.0, 1.0):
+        outs = eng.generate(prompts, max_new_tokens=10, temperature=temperature, seed=3,
+                            ignore_eos=True)
+        for p, o in zip(prompts, outs):
+            # dsrt_generate stops after eos; compare up to its length.
+            want = model.generate(p, 10, temperature=temperature, seed=3,
+                                  capacity=MAX_POS)["tokens"]
+            assert o["tokens"][:len(want)] == want
+
+
+def test_streaming_and_stats(ckpt, artifact):
+    eng = dsmlir.Engine(artifact, ckpt, num_pages=8)
+    events = list(eng.stream([[5, 6, 7], [8, 9]], max_new_tokens=3, ignore_eos=True))
+    by_prompt = {0: [], 1: []}
+    for ev in events:
+        by_prompt[ev["prompt_index"]].append(ev)
+    for evs in by_prompt.values():
+        assert [e["token"] is None for e in evs] == [False, False, False, True]
+        assert evs[-1]["finish_reason"] == "length"
+        assert all(a["time"] <= b["time"] for a, b in zip(evs, evs[1:]))
+    s = eng.stats()
+    # Prompts in one step, then one step per further token: 3 steps.
+    assert s["finished_requests"] == 2 and s["steps"] == 3
+    assert s["tokens_per_step"] > 1  # the two requests shared steps
+    assert s["pages_total"] == 8 and s["page_tokens"] == 64
+
+
+def test_errors(ckpt, artifact):
+    model_info = dsmlir.Model(artifact, ckpt).info
+    per_page = 64 * model_info["kv_cache_bytes_per_token"]
+    with pytest.raises(dsmlir.Error, match="cannot hold one request of max_model_len 256"):
+        dsmlir.Engine(artifact, ckpt, kv_cache_bytes=3 * per_page)
+    eng = dsmlir.Engine(artifact, ckpt, num_pages=4)
+    with pytest.raises(dsmlir.Error, match=r"prompt of 257 tokens exceeds max_model_len \(256\)"):
+        eng.generate([[1, 2], [3] * 257])
+    with pytest.raises(dsmlir.Error, match=r"token id 64 at index 1 is out of range \[0, 64\)"):
+        eng.generate([[1, 64]])
+    with pytest.raises(dsmlir.Error, match=r"top_p must be in \(0, 1\]"):
+        eng.generate([[1, 2]], top_p=0.0)
+    with pytest.raises(dsmlir.Error, match="temperature must be"):
+        eng.generate([[1, 2]], temperature=-1.0)
+    # Nothing of the refused batch stayed; the engine serves on.
+    assert eng.stats()["running"] == 0 and eng.stats()["waiting"] == 0
+    out = eng.generate([[1, 2, 3]], max_new_tokens=2, ignore_eos=True)
+    assert len(out[0]["tokens"]) == 2
