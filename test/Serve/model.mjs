@@ -104,4 +104,15 @@ await run([
     assert.equal(m.ds_cache_pages_used, 0);
     assert.ok(m.ds_generation_tokens_total > 0);
   }],
+
+  ['SIGTERM: in-flight requests finish, exit 0', async () => {
+    const inflight = complete(prompts[0], { max_tokens: 30, ignore_eos: true });
+    await new Promise((r) => setTimeout(r, 20));
+    server.proc.kill('SIGTERM');
+    const r = await inflight;
+    assert.equal(r.usage.completion_tokens, 30);
+    const { code, signal } = await server.exited;
+    assert.equal(signal, null);
+    assert.equal(code, 0);
+  }],
 ]);

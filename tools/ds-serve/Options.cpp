@@ -11,7 +11,8 @@ namespace dsserve {
 std::string usage() {
   return "usage: ds-serve ARTIFACT --weights DIR [--tokenizer DIR] "
          "[--host 127.0.0.1] [--port 8000] [--kv-cache-bytes N] "
-         "[--max-num-seqs N] [--max-waiting N] [--max-model-len N] "
+         "[--max-num-seqs N] [--max-num-batched-tokens N] [--max-waiting N] "
+         "[--max-model-len N] [--no-prefix-caching] "
          "[--api-key KEY] [--served-model-name NAME] [--device cpu|cuda] "
          "[--shutdown-timeout SECONDS] [--port-file FILE]";
 }
@@ -44,6 +45,10 @@ bool parseOptions(int argc, char **argv, Options &o, std::string &error,
     }
     if (a.rfind("--", 0) != 0) {
       positional.push_back(a);
+      continue;
+    }
+    if (a == "--no-prefix-caching") {
+      o.prefixCaching = false;
       continue;
     }
     std::string flag = a, value;
@@ -86,6 +91,9 @@ bool parseOptions(int argc, char **argv, Options &o, std::string &error,
       if (!toInt(flag, value, 1, 4096, n, error))
         return false;
       o.maxNumSeqs = int(n);
+    } else if (flag == "--max-num-batched-tokens") {
+      if (!toInt(flag, value, 1, INT64_MAX, o.maxNumBatchedTokens, error))
+        return false;
     } else if (flag == "--max-waiting") {
       if (!toInt(flag, value, 0, 1 << 20, n, error))
         return false;

@@ -23,6 +23,8 @@ struct Options {
   int maxNumSeqs = 4;
   int maxWaiting = 64;
   int64_t maxModelLen = 0;
+  int64_t maxNumBatchedTokens = 0; // 0: the engine's default
+  bool prefixCaching = true;
   double shutdownTimeout = 30;
   /// --name=value pairs for flags this parser does not know, when the
   /// caller accepts extras (ds-serve-fake's).

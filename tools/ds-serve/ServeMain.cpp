@@ -4,21 +4,40 @@
 
 #include "Routes.h"
 
+#include <cerrno>
 #include <csignal>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
-#include <pthread.h>
 #include <thread>
+#include <unistd.h>
 
 namespace dsserve {
 
-void blockServerSignals() {
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGTERM);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGPIPE);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+namespace {
+// Written by the signal handler, read by the thread that drains the server.
+// A handler rather than sigwait: libraries start threads before main
+// (OpenBLAS's pool) whose signal masks this program does not control.
+int signalPipe[2] = {-1, -1};
+
+void onSignal(int sig) {
+  unsigned char b = static_cast<unsigned char>(sig);
+  ssize_t r = write(signalPipe[1], &b, 1);
+  (void)r;
+}
+} // namespace
+
+void installServerSignals() {
+  if (signalPipe[0] < 0 && pipe(signalPipe) != 0)
+    signalPipe[0] = signalPipe[1] = -1;
+  struct sigaction sa;
+  memset(&sa, 0, sizeof(sa));
+  sa.sa_handler = onSignal;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESTART;
+  sigaction(SIGTERM, &sa, nullptr);
+  sigaction(SIGINT, &sa, nullptr);
+  signal(SIGPIPE, SIG_IGN); // a client gone mid-write is an error value
 }
 
 int runServer(Backend &backend, const Options &o, const char *tool) {
@@ -48,12 +67,9 @@ int runServer(Backend &backend, const Options &o, const char *tool) {
   fprintf(stderr, "%s: serving '%s' on http://%s:%d\n", tool,
           c.modelName.c_str(), c.host.c_str(), server.boundPort());
   std::thread signals([&server, tool] {
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    int sig = 0;
-    sigwait(&set, &sig);
+    unsigned char sig = 0;
+    while (read(signalPipe[0], &sig, 1) < 0 && errno == EINTR)
+      ;
     fprintf(stderr, "%s: %s: draining in-flight requests\n", tool,
             sig == SIGTERM ? "SIGTERM" : "SIGINT");
     server.stop();

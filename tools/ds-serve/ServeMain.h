@@ -8,14 +8,12 @@
 namespace dsserve {
 
 /// Serves `backend` until SIGTERM or SIGINT, then drains (see
-/// Server::stop) and returns the exit code. Call it before starting any
-/// thread that should not receive those signals... or after: it blocks
-/// them in the calling thread and every thread created later.
+/// Server::stop) and returns the exit code.
 int runServer(Backend &backend, const Options &options, const char *tool);
 
-/// Blocks SIGTERM, SIGINT (taken by sigwait in runServer) and SIGPIPE; call
-/// first in main so every thread inherits the mask.
-void blockServerSignals();
+/// SIGTERM and SIGINT start the drain in runServer (whichever thread takes
+/// them); SIGPIPE is ignored. Call first in main.
+void installServerSignals();
 
 } // namespace dsserve
 

@@ -14,7 +14,7 @@
 using namespace dsserve;
 
 int main(int argc, char **argv) {
-  blockServerSignals();
+  installServerSignals();
   Options o;
   std::string error;
   if (!parseOptions(argc, argv, o, error,

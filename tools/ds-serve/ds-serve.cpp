@@ -1,7 +1,7 @@
 //===- ds-serve.cpp - an OpenAI-compatible server for a compiled model -----===//
 
+#include "EngineBackend.h"
 #include "ServeMain.h"
-#include "SessionBackend.h"
 
 #include <cstdio>
 
@@ -15,7 +15,7 @@ static std::string baseName(std::string p) {
 }
 
 int main(int argc, char **argv) {
-  blockServerSignals();
+  installServerSignals();
   Options o;
   std::string error;
   if (!parseOptions(argc, argv, o, error)) {
@@ -29,16 +29,18 @@ int main(int argc, char **argv) {
                     "it\n");
     return 1;
   }
-  SessionBackend::Config c;
+  EngineBackend::Config c;
   c.artifact = o.artifact;
   c.weights = o.weights;
   c.device = o.device;
   c.name = o.servedModelName.empty() ? baseName(o.weights) : o.servedModelName;
   c.maxNumSeqs = o.maxNumSeqs;
   c.maxWaiting = o.maxWaiting;
-  c.maxContext = o.maxModelLen;
+  c.maxModelLen = o.maxModelLen;
   c.kvCacheBytes = o.kvCacheBytes;
-  auto backend = SessionBackend::create(c, error);
+  c.maxNumBatchedTokens = o.maxNumBatchedTokens;
+  c.prefixCaching = o.prefixCaching;
+  auto backend = EngineBackend::create(c, nullptr, error);
   if (!backend) {
     fprintf(stderr, "ds-serve: error: %s\n", error.c_str());
     return 1;
