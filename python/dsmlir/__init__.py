@@ -9,14 +9,18 @@
     s = model.session(); logits = s.prefill([1, 2, 3]); row = s.decode(4)
     eng = dsmlir.Engine("model.dsa", "ckpt/", kv_cache_bytes=1 << 26)
     outs = eng.generate([[1, 2], [3, 4, 5]], max_new_tokens=8)  # many at once
+    tok = dsmlir.Tokenizer("ckpt/")                      # tokenizer.json + config
+    ids = tok.encode("Hello"); text = tok.decode(ids)
+    out = model.generate("Hello", max_new_tokens=8)      # out["text"] too
 
 Errors raise dsmlir.Error with the same one-line messages as the tools.
 """
 from . import _dsmlir
-from ._dsmlir import Error, Session
+from ._dsmlir import Error, Session, TextStream
 from .engine import Engine
 
-__all__ = ["Engine", "Error", "Model", "Session", "compile", "compile_stages", "stage_names"]
+__all__ = ["Engine", "Error", "Model", "Session", "TextStream", "Tokenizer", "compile",
+           "compile_stages", "stage_names"]
 
 
 def stage_names(target="cpu"):
@@ -44,11 +48,60 @@ def compile_stages(input, *, target="cpu", dtype="f32", check_weights=True,
                                        gpu_arch))
 
 
+class Tokenizer:
+    """A checkpoint's Hugging Face tokenizer (tokenizer.json, tokenizer_config.json),
+    with Hugging Face's names and meanings."""
+
+    def __init__(self, path):
+        self._t = _dsmlir.Tokenizer(str(path))
+
+    def encode(self, text, add_special_tokens=True):
+        """Token ids of `text` (str, or UTF-8 bytes); BOS first when
+        add_special_tokens and tokenizer_config.json's add_bos_token say so."""
+        return self._t.encode(text, add_special_tokens)
+
+    def decode(self, ids, skip_special_tokens=False):
+        return self._t.decode([int(i) for i in ids], skip_special_tokens)
+
+    def stream(self, skip_special_tokens=False):
+        """An incremental decoder: push(id) returns the text that id completes
+        (never half a character), finish() the rest."""
+        return self._t.stream(skip_special_tokens)
+
+    def token_to_id(self, token):
+        return self._t.token_to_id(token)
+
+    @property
+    def vocab_size(self):
+        return self._t.vocab_size
+
+    @property
+    def bos_token_id(self):
+        return self._t.bos_token_id
+
+    @property
+    def eos_token_id(self):
+        return self._t.eos_token_id
+
+    @property
+    def chat_template(self):
+        return self._t.chat_template
+
+
 class Model:
     """A compiled artifact bound to its checkpoint on a device."""
 
-    def __init__(self, artifact, weights, device="cpu"):
+    def __init__(self, artifact, weights, device="cpu", tokenizer=None):
         self._m = _dsmlir.Model(str(artifact), str(weights), device)
+        self._tokenizer_path = str(tokenizer or weights)
+        self._tokenizer = None
+
+    @property
+    def tokenizer(self):
+        """The Tokenizer of the checkpoint (or of the `tokenizer` directory given)."""
+        if self._tokenizer is None:
+            self._tokenizer = Tokenizer(self._tokenizer_path)
+        return self._tokenizer
 
     @property
     def info(self):
@@ -64,11 +117,21 @@ class Model:
 
     def generate(self, prompt, max_new_tokens=None, *, temperature=0.0, top_p=1.0,
                  seed=0, force_tokens=None, capacity=None):
-        """Prefill + decode like ds-run: {'tokens', 'logits' [P+N, vocab], 'stats'}."""
+        """Prefill + decode like ds-run: {'tokens', 'logits' [P+N, vocab], 'stats'}.
+
+        `prompt` is token ids or text; text is encoded with the model's tokenizer
+        (BOS added as tokenizer_config.json says) and the result then also has
+        'text', the generated tokens decoded without special tokens."""
         s = self.session(capacity)
         n = -1 if max_new_tokens is None else int(max_new_tokens)
         force = None if force_tokens is None else [int(t) for t in force_tokens]
-        return s.generate([int(t) for t in prompt], n, temperature, top_p, seed, force)
+        is_text = isinstance(prompt, (str, bytes))
+        ids = self.tokenizer.encode(prompt) if is_text else [int(t) for t in prompt]
+        out = s.generate(ids, n, temperature, top_p, seed, force)
+        if is_text:
+            out["prompt_tokens"] = ids
+            out["text"] = self.tokenizer.decode(out["tokens"], skip_special_tokens=True)
+        return out
 
     def routing_trace(self):
         return self._m.routing_trace()

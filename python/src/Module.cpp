@@ -245,6 +245,8 @@ private:
 
 } // namespace
 
+void registerTokenizer(py::module &m); // Tokenizer.cpp
+
 PYBIND11_MODULE(_dsmlir, m) {
   m.doc() = "ds: compile and run DeepSeek-style models (native part)";
   py::register_exception<Error>(m, "Error", PyExc_RuntimeError);
@@ -279,4 +281,5 @@ PYBIND11_MODULE(_dsmlir, m) {
       .def("check_weights", &Model::checkWeights)
       .def("session", &Model::session, py::arg("capacity") = py::none())
       .def("routing_trace", &Model::routingTrace);
+  registerTokenizer(m);
 }

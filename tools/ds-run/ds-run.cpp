@@ -1,13 +1,15 @@
 //===- ds-run.cpp - run a compiled ds artifact ----------------------------===//
 //
 // Loads an artifact and its checkpoint, prefills a prompt, decodes, and
-// prints the fed token ids on one line. Links only libdsrt (no MLIR/LLVM).
+// prints the fed token ids on one line, or, for a text prompt, streams the
+// generated text as it comes. Links only libdsrt (no MLIR/LLVM).
 // Every failure is `ds-run: error: ...` naming the culprit, exit code 1;
 // output files are written whole or not at all.
 //
 //===----------------------------------------------------------------------===//
 #include "Npy.h"
 #include "dsrt/dsrt.h"
+#include "dsrt/dsrt_text.h"
 
 #include <algorithm>
 #include <cctype>
@@ -30,7 +32,13 @@ namespace {
 }
 
 const char *kUsage =
-    "usage: ds-run ARTIFACT --weights DIR --prompt-tokens 1,2,3\n"
+    "usage: ds-run ARTIFACT --weights DIR (--prompt-tokens 1,2,3 | --prompt "
+    "TEXT)\n"
+    "  [--prompt TEXT]          encode TEXT with the checkpoint's tokenizer\n"
+    "                           (BOS as tokenizer_config.json says), stream\n"
+    "                           the generated text to stdout\n"
+    "  [--tokenizer DIR]        tokenizer.json and tokenizer_config.json from\n"
+    "                           DIR instead of the --weights directory\n"
     "  [--max-new-tokens N]     tokens to feed after the prompt (default: the\n"
     "                           number of --force-tokens, else 16 or what\n"
     "                           fits in the context)\n"
@@ -51,7 +59,9 @@ constexpr int64_t kDefaultNewTokens = 16;
 
 struct Options {
   std::string artifact, weights, device = "cpu", dumpLogits, statsJson,
-                                 dumpRouting;
+                                 dumpRouting, tokenizer;
+  std::string promptText;
+  bool haveText = false, haveTokens = false;
   std::vector<int32_t> prompt, forced;
   bool haveForced = false, checkWeights = false;
   int64_t maxNew = -1, maxContext = -1, startPosition = 0;
@@ -117,6 +127,12 @@ Options parseArgs(int argc, char **argv) {
     } else if (a == "--prompt-tokens") {
       std::string v = value();
       o.prompt = v.empty() ? std::vector<int32_t>{} : parseTokens(a, v);
+      o.haveTokens = true;
+    } else if (a == "--prompt") {
+      o.promptText = value();
+      o.haveText = true;
+    } else if (a == "--tokenizer") {
+      o.tokenizer = value();
     } else if (a == "--force-tokens") {
       o.forced = parseTokens(a, value());
       o.haveForced = true;
@@ -173,8 +189,15 @@ Options parseArgs(int argc, char **argv) {
     die("missing ARTIFACT (see --help)");
   if (o.weights.empty())
     die("--weights DIR is required");
-  if (o.prompt.empty())
-    die("empty prompt: --prompt-tokens needs at least one token id");
+  if (o.haveText && o.haveTokens)
+    die("--prompt and --prompt-tokens exclude each other");
+  if (!o.haveText && o.prompt.empty())
+    die(o.haveTokens ? "empty prompt: --prompt-tokens needs at least one "
+                       "token id"
+                     : "missing prompt: give --prompt TEXT or --prompt-tokens "
+                       "1,2,3");
+  if (!o.tokenizer.empty() && !o.haveText)
+    die("--tokenizer is only used with --prompt");
   if (o.device != "cpu" && o.device != "cuda")
     die("--device: expected cpu or cuda, got '" + o.device + "'");
   if (o.maxNew < 0 && o.haveForced)
@@ -286,6 +309,48 @@ std::string statsJson(const dsrt_stats &s) {
   return buf;
 }
 
+/// Loads the tokenizer (from --tokenizer, else the checkpoint directory)
+/// and encodes the --prompt text into o.prompt.
+dsrt_tokenizer *encodePrompt(Options &o) {
+  std::string dir = o.tokenizer.empty() ? o.weights : o.tokenizer;
+  dsrt_tokenizer *tok = nullptr;
+  dsrt_status st = dsrt_tokenizer_load(dir.c_str(), &tok);
+  if (st == DSRT_ERROR_IO && o.tokenizer.empty())
+    die(std::string(dsrt_last_error()) + "; pass --tokenizer DIR");
+  check(st, "--tokenizer: ");
+  int32_t *ids = nullptr;
+  size_t n = 0;
+  check(dsrt_tokenizer_encode(tok, o.promptText.data(), o.promptText.size(),
+                              /*add_special_tokens=*/1, &ids, &n),
+        "--prompt: ");
+  o.prompt.assign(ids, ids + n);
+  dsrt_text_free(ids);
+  if (o.prompt.empty())
+    die("empty prompt: --prompt encodes to no tokens");
+  return tok;
+}
+
+/// Streams the generated text: each token's completed characters reach
+/// stdout at once. Special tokens (EOS) are not printed. An id without
+/// text is remembered and reported once the run ends.
+struct TextOutput {
+  dsrt_text_stream *stream = nullptr;
+  std::string error;
+
+  static void onToken(void *user, int32_t id) {
+    auto *self = static_cast<TextOutput *>(user);
+    const char *text = nullptr;
+    size_t len = 0;
+    if (dsrt_text_stream_push(self->stream, id, &text, &len) != DSRT_OK) {
+      if (self->error.empty())
+        self->error = std::string("generated ") + dsrt_last_error();
+      return;
+    }
+    std::fwrite(text, 1, len, stdout);
+    std::fflush(stdout);
+  }
+};
+
 } // namespace
 
 int main(int argc, char **argv) {
@@ -302,6 +367,11 @@ int main(int argc, char **argv) {
     check(dsrt_model_check_weights(model));
   dsrt_model_info info;
   check(dsrt_model_info_get(model, &info));
+  dsrt_tokenizer *tokenizer = o.haveText ? encodePrompt(o) : nullptr;
+  TextOutput textOut;
+  if (tokenizer)
+    check(dsrt_text_stream_create(tokenizer, /*skip_special_tokens=*/1,
+                                  &textOut.stream));
   int64_t capacity =
       o.maxContext > 0 ? o.maxContext
                        : std::min<int64_t>(info.max_position_embeddings, 4096);
@@ -333,6 +403,10 @@ int main(int argc, char **argv) {
   gen.temperature = o.temperature;
   gen.top_p = o.topP;
   gen.seed = o.seed;
+  if (tokenizer) {
+    gen.on_token = &TextOutput::onToken;
+    gen.user_data = &textOut;
+  }
   int64_t vocab = info.vocab_size;
   std::vector<float> logits(o.dumpLogits.empty() ? 0 : size_t(rowsMax * vocab));
   std::vector<int32_t> generated(static_cast<size_t>(o.maxNew));
@@ -343,7 +417,8 @@ int main(int argc, char **argv) {
                       logits.empty() ? nullptr : logits.data(), &stats));
   generated.resize(size_t(count));
 
-  // Files first: a failure then leaves stdout empty.
+  // Files before the ids: a failure then leaves stdout empty (text is
+  // streamed while generating, so with --prompt it comes first).
   int64_t rows = int64_t(o.prompt.size()) + count;
   if (!o.dumpLogits.empty())
     writeAtomically(o.dumpLogits, ds::npyFloat32(logits.data(), rows, vocab));
@@ -353,10 +428,23 @@ int main(int argc, char **argv) {
   if (!o.statsJson.empty())
     writeAtomically(o.statsJson, statsJson(stats));
 
-  std::string line;
-  for (size_t i = 0; i < generated.size(); ++i)
-    line += (i ? "," : "") + std::to_string(generated[i]);
-  std::printf("%s\n", line.c_str());
+  if (tokenizer) {
+    const char *rest = nullptr;
+    size_t len = 0;
+    check(dsrt_text_stream_finish(textOut.stream, &rest, &len));
+    std::fwrite(rest, 1, len, stdout);
+    std::fputc('\n', stdout);
+    std::fflush(stdout);
+    if (!textOut.error.empty())
+      die(textOut.error);
+    dsrt_text_stream_free(textOut.stream);
+    dsrt_tokenizer_free(tokenizer);
+  } else {
+    std::string line;
+    for (size_t i = 0; i < generated.size(); ++i)
+      line += (i ? "," : "") + std::to_string(generated[i]);
+    std::printf("%s\n", line.c_str());
+  }
   dsrt_session_free(session);
   dsrt_model_free(model);
   return 0;

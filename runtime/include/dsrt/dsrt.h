@@ -103,6 +103,10 @@ typedef struct dsrt_generate_options {
   float temperature;           /* <= 0: greedy */
   float top_p;                 /* <= 0: greedy; >= 1: no nucleus cut */
   uint64_t seed;
+  /* Called with each fed token as soon as it is chosen (NULL: not called),
+   * so front ends can stream text while the run goes on. */
+  void (*on_token)(void *user_data, int32_t token);
+  void *user_data;
 } dsrt_generate_options;
 
 typedef struct dsrt_stats {

@@ -111,6 +111,8 @@ dsrt_status generate(dsrt_session *s, const int32_t *prompt, int64_t n,
       return st;
     outTokens[i] = next;
     *outCount = i + 1;
+    if (o->on_token)
+      o->on_token(o->user_data, next);
     if (outLogits)
       std::copy(last.begin(), last.end(), outLogits + (n + i) * vocab);
     // The eos token is fed (its row exists) and ends the run, so rows are
@@ -141,6 +143,8 @@ dsrt_status generateGreedy(dsrt_session *s, const int32_t *prompt, int64_t n,
       return st;
     outTokens[i] = fed;
     *outCount = i + 1;
+    if (o->on_token)
+      o->on_token(o->user_data, fed);
     if (fed == info.eos_token_id)
       break;
   }
