@@ -2,8 +2,10 @@
 
 #include "EngineBackend.h"
 #include "ServeMain.h"
+#include "TextTokenizer.h"
 
 #include <cstdio>
+#include <unistd.h>
 
 using namespace dsserve;
 
@@ -22,12 +24,18 @@ int main(int argc, char **argv) {
     fprintf(stderr, "ds-serve: error: %s\n", error.c_str());
     return 1;
   }
-  if (!o.tokenizer.empty()) {
-    // The tokenizer library (#14) has not landed in this build.
-    fprintf(stderr, "ds-serve: error: --tokenizer: this build has no "
-                    "tokenizer support yet; serve token-id prompts without "
-                    "it\n");
-    return 1;
+  // The tokenizer: --tokenizer DIR, else the checkpoint's own when it has
+  // one; without, prompts must be token ids.
+  std::unique_ptr<Tokenizer> tok;
+  std::string tokDir = o.tokenizer;
+  if (tokDir.empty() && access((o.weights + "/tokenizer.json").c_str(), F_OK) == 0)
+    tokDir = o.weights;
+  if (!tokDir.empty()) {
+    tok = TextTokenizer::load(tokDir, error);
+    if (!tok) {
+      fprintf(stderr, "ds-serve: error: --tokenizer: %s\n", error.c_str());
+      return 1;
+    }
   }
   EngineBackend::Config c;
   c.artifact = o.artifact;
@@ -40,7 +48,7 @@ int main(int argc, char **argv) {
   c.kvCacheBytes = o.kvCacheBytes;
   c.maxNumBatchedTokens = o.maxNumBatchedTokens;
   c.prefixCaching = o.prefixCaching;
-  auto backend = EngineBackend::create(c, nullptr, error);
+  auto backend = EngineBackend::create(c, std::move(tok), error);
   if (!backend) {
     fprintf(stderr, "ds-serve: error: %s\n", error.c_str());
     return 1;
