@@ -63,6 +63,7 @@ class Server:
             art = os.path.join(self.tmp, "m.dsa")
             subprocess.run([os.path.join(bin_dir, "ds-compile"), ckpt, "-o", art], check=True, timeout=600)
             cmd = [os.path.join(bin_dir, "ds-serve"), art, "--weights", ckpt]
+            self.artifact, self.ckpt = art, ckpt
         cmd += ["--host", "127.0.0.1", "--port", "0", "--port-file", port_file,
                 "--max-num-seqs", str(args.max_num_seqs), "--max-waiting", "64"]
         self.proc = subprocess.Popen(cmd, stderr=open(os.path.join(self.tmp, "stderr"), "w"))
@@ -153,6 +154,20 @@ def random_prompt(rng, vocab, lo=4, hi=24):
     return [rng.randrange(2, vocab) for _ in range(rng.randint(lo, hi))]
 
 
+def engine_reference(server, args, prompts):
+    """The same prompts through dsmlir.Engine in this process, all at once
+    (no HTTP): output tok/s, the ceiling the server's figure is read against."""
+    sys.path.insert(0, os.path.join(args.build, "python"))
+    import dsmlir
+    ctx = server.info["max_model_len"]
+    eng = dsmlir.Engine(server.artifact, server.ckpt, num_pages=args.max_num_seqs * -(-ctx // 64),
+                        max_num_seqs=args.max_num_seqs, max_model_len=ctx)
+    t0 = time.perf_counter()
+    outs = eng.generate(prompts, max_new_tokens=args.max_tokens, ignore_eos=True)
+    wall = time.perf_counter() - t0
+    return sum(len(o["tokens"]) for o in outs) / wall
+
+
 def sweep(server, args):
     vocab = args.vocab
     rows = []
@@ -195,6 +210,13 @@ def sweep(server, args):
         for name, xs in (("ttft_ms", ttft), ("tpot_ms", tpot), ("itl_ms", itl)):
             row[name] = {"mean": 1e3 * statistics.fmean(xs) if xs else float("nan"),
                          "median": 1e3 * pct(xs, 50), "p99": 1e3 * pct(xs, 99)}
+        if args.model != "fake" and conc == args.sweep[-1]:
+            # Same prompts, same engine settings, no HTTP: best of 2.
+            ref = max(engine_reference(server, args, prompts) for _ in range(2))
+            row["engine_offline_output_tok_per_s"] = ref
+            row["server_over_engine"] = row["output_tok_per_s"] / ref
+            print(f"  engine alone (dsmlir.Engine, same {len(prompts)} prompts, no HTTP): "
+                  f"{ref:.1f} tok/s; server / engine = {row['server_over_engine']:.2f}", flush=True)
         rows.append(row)
         print(f"  c={conc:<3} {len(ok)}/{len(results)} ok  {row['request_per_s']:.2f} req/s  "
               f"{row['output_tok_per_s']:.1f} tok/s  TTFT {row['ttft_ms']['mean']:.1f}/"

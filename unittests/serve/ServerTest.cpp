@@ -162,7 +162,10 @@ TEST(Server, StopDrainsInFlightStreams) {
                        return true;
                      });
   });
-  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  // Stop once the stream is being generated (bounded wait).
+  for (int i = 0; i < 1000 && r->backend.stats().running == 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  ASSERT_EQ(r->backend.stats().running, 1);
   r->server.stop();
   client.join();
   r.reset();
