@@ -251,12 +251,17 @@ tests.push(['bounded queue: 429 past max in flight, the others unharmed', async 
     const refused = results.filter((r) => r.status === 'rejected');
     assert.ok(ok.length >= 3 && refused.length >= 1, JSON.stringify(results.map((r) => r.status)));
     for (const r of ok) assert.equal(r.value.choices[0].text, prefix(100));
+    // 429 from the server's admission bound; 503 when the engine's own
+    // waiting queue is full (a seat freed but the engine has not moved a
+    // waiting request in yet). Either way an error object, nothing queued.
     for (const r of refused) {
-      assert.equal(r.reason.status, 429);
-      assert.equal(r.reason.code, 'rate_limit_exceeded');
+      assert.ok([429, 503].includes(r.reason.status), String(r.reason));
+      assert.equal(typeof r.reason.error.message, 'string');
     }
+    assert.ok(refused.some((r) => r.reason.status === 429 && r.reason.code === 'rate_limit_exceeded'));
     const m = await metrics(q.base);
-    assert.equal(m['ds_http_responses_total{status="429"}'], refused.length);
+    assert.equal((m['ds_http_responses_total{status="429"}'] ?? 0) + (m['ds_http_responses_total{status="503"}'] ?? 0),
+                 refused.length);
   } finally { q.proc.kill('SIGKILL'); }
 }]);
 
