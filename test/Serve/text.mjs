@@ -1,5 +1,6 @@
 // ds-serve with a tokenizer (the checkpoint's tokenizer.json) through the
-// openai SDK: text prompts give ds-run --prompt's text, whole or streamed.
+// openai SDK: text prompts give ds-run --prompt's text, whole or streamed;
+// chat messages go through the checkpoint's chat template.
 // Usage: node text.mjs BUILD_BIN_DIR ARTIFACT CHECKPOINT_DIR
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -55,8 +56,18 @@ await run([
     for (const t of lp.tokens) assert.ok(!t.startsWith('token_id:'), t);
   }],
 
-  ['chat: refused until chat templates land', async () => {
-    await assert.rejects(client.chat.completions.create({ messages: [{ role: 'user', content: 'hi' }] }),
-                         (e) => e.status === 400 && /chat templates/.test(e.message));
+  ['chat goes through the checkpoint\'s template (DeepSeek-V2-Chat)', async () => {
+    // "<bos>System\n\nUser: ...\n\nAssistant:" is what the template renders;
+    // as a completion prompt the tokenizer adds that BOS itself.
+    const messages = [{ role: 'system', content: 'be brief' }, { role: 'user', content: 'hello the world' }];
+    const rendered = 'be brief\n\nUser: hello the world\n\nAssistant:';
+    const want = await client.completions.create({ prompt: rendered, max_tokens: 10, temperature: 0 });
+    const r = await client.chat.completions.create({ messages, max_tokens: 10, temperature: 0 });
+    assert.equal(r.choices[0].message.content, want.choices[0].text);
+    assert.deepEqual(r.usage, want.usage);
+    let streamed = '';
+    for await (const c of await client.chat.completions.create({ messages, max_tokens: 10, temperature: 0, stream: true }))
+      streamed += c.choices[0]?.delta?.content ?? '';
+    assert.equal(streamed, want.choices[0].text);
   }],
 ]);

@@ -2,7 +2,10 @@
 
 #include "TextTokenizer.h"
 
+#include "dsrt/dsrt_chat.h"
 #include "dsrt/dsrt_text.h"
+
+#include <sys/stat.h>
 
 
 namespace dsserve {
@@ -42,10 +45,26 @@ std::unique_ptr<TextTokenizer> TextTokenizer::load(const std::string &dir,
     error = dsrt_last_error();
     return nullptr;
   }
+  // The chat template and its special tokens come from
+  // tokenizer_config.json; a checkpoint without one still serves text.
+  std::string config = dir + "/tokenizer_config.json";
+  struct stat st;
+  if (stat(config.c_str(), &st) != 0)
+    t->chatError = "no chat template: " + dir +
+                   " has no tokenizer_config.json; use /v1/completions";
+  else if (!dsrt_tokenizer_chat_template(t->tok)[0])
+    t->chatError = "no chat template: " + config +
+                   " has no chat_template; use /v1/completions";
+  else if (dsrt_chat_template_load(config.c_str(), &t->chat) != DSRT_OK)
+    t->chatError = std::string("the chat template cannot be used: ") +
+                   dsrt_last_error();
   return t;
 }
 
-TextTokenizer::~TextTokenizer() { dsrt_tokenizer_free(tok); }
+TextTokenizer::~TextTokenizer() {
+  dsrt_chat_template_free(chat);
+  dsrt_tokenizer_free(tok);
+}
 
 bool TextTokenizer::encodeWith(const std::string &text, bool addSpecial,
                                std::vector<int32_t> &out, std::string &error) {
@@ -66,11 +85,23 @@ bool TextTokenizer::encode(const std::string &text, std::vector<int32_t> &out,
   return encodeWith(text, /*addSpecial=*/true, out, error);
 }
 
-bool TextTokenizer::renderChat(const std::string &, std::vector<int32_t> &,
-                               std::string &error) {
-  // Chat templates (#14's dsrt_chat.h) have not landed in this build.
-  error = "this server cannot render chat templates yet: use /v1/completions";
-  return false;
+bool TextTokenizer::renderChat(const std::string &messagesJson,
+                               std::vector<int32_t> &out, std::string &error) {
+  if (!chat) {
+    error = chatError;
+    return false;
+  }
+  char *text = nullptr;
+  if (dsrt_chat_template_render(chat, messagesJson.c_str(),
+                                /*add_generation_prompt=*/1, nullptr,
+                                &text) != DSRT_OK) {
+    error = std::string("chat template: ") + dsrt_last_error();
+    return false;
+  }
+  std::string rendered(text);
+  dsrt_chat_string_free(text);
+  // The template writes BOS itself (bos_token), so none is added here.
+  return encodeWith(rendered, /*addSpecial=*/false, out, error);
 }
 
 std::unique_ptr<TextStream> TextTokenizer::newStream() {

@@ -5,11 +5,13 @@
 #include "Backend.h"
 
 struct dsrt_tokenizer;
+struct dsrt_chat_template;
 
 namespace dsserve {
 
-/// A checkpoint's tokenizer.json and tokenizer_config.json (dsrt_text.h).
-/// Chat templates are not rendered yet: chat requests get a 400.
+/// A checkpoint's tokenizer.json (dsrt_text.h) and the chat template of its
+/// tokenizer_config.json (dsrt_chat.h). Without a usable template, chat
+/// requests get a 400 saying why.
 class TextTokenizer : public Tokenizer {
 public:
   static std::unique_ptr<TextTokenizer> load(const std::string &dir,
@@ -27,6 +29,8 @@ private:
   bool encodeWith(const std::string &text, bool addSpecial,
                   std::vector<int32_t> &out, std::string &error);
   dsrt_tokenizer *tok = nullptr;
+  dsrt_chat_template *chat = nullptr;
+  std::string chatError;
 };
 
 } // namespace dsserve
