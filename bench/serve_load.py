@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
 """Load and soak for ds-serve: what `vllm bench serve` reports, plus faults.
 
-  bench/serve_load.py --build build --model tiny|demo|fake [--sweep 1,2,4,8,16,32]
+  bench/serve_load.py --build build --model tiny|demo|text|fake [--sweep 1,2,4,8,16,32]
                       [--requests-per-level N] [--max-tokens N] [--soak-seconds S]
                       [--json out.json]
 
 Starts the server itself (a random checkpoint of the preset, compiled with
-ds-compile, served by ds-serve; or ds-serve-fake) on a free 127.0.0.1 port.
+ds-compile, served by ds-serve; `text` is tiny_v3 with a tokenizer and a
+chat template, so chats succeed; or ds-serve-fake) on a free 127.0.0.1 port.
 
 Sweep: at each concurrency C, C client threads send streaming completions
 with random token-id prompts (greedy, ignore_eos, max_tokens fixed) until
@@ -57,9 +58,12 @@ class Server:
                    "--max-model-len", "1024", "--fake-pages", "100000"]
         else:
             ckpt = os.path.join(self.tmp, "ckpt")
-            subprocess.run([PY, os.path.join(ROOT, "test/tools/make_checkpoint.py"), "--preset",
-                            "tiny_v3" if args.model == "tiny" else "demo", "--out", ckpt],
-                           check=True, timeout=300)
+            if args.model == "text":  # tiny_v3 with a tokenizer and a chat template
+                make = [PY, os.path.join(ROOT, "test/Serve/make_text_model.py"), ckpt]
+            else:
+                make = [PY, os.path.join(ROOT, "test/tools/make_checkpoint.py"), "--preset",
+                        "tiny_v3" if args.model == "tiny" else "demo", "--out", ckpt]
+            subprocess.run(make, check=True, timeout=300)
             art = os.path.join(self.tmp, "m.dsa")
             subprocess.run([os.path.join(bin_dir, "ds-compile"), ckpt, "-o", art], check=True, timeout=600)
             cmd = [os.path.join(bin_dir, "ds-serve"), art, "--weights", ckpt]
@@ -237,7 +241,7 @@ def soak(server, args):
         st, js, *_ = post(server, "/v1/completions", body(p))
         assert st == 200, js
         solo.append(js["choices"][0]["token_ids"])
-    has_tokenizer = args.model == "fake"
+    has_tokenizer = args.model in ("fake", "text")
     counts = {"greedy": 0, "mismatch": 0, "chat": 0, "dropped": 0, "malformed": 0, "sampled": 0,
               "unexpected": 0}
     errors = []
@@ -269,10 +273,13 @@ def soak(server, args):
                     "messages": [{"role": "user", "content": "hi %d" % r.randrange(100)}], "max_tokens": 8})
                 note("chat", None if st == (200 if has_tokenizer else 400) else f"chat {st} {js}")
             elif k < 0.7:
-                post(server, "/v1/completions", {"prompt": random_prompt(r, vocab), "max_tokens": 64,
-                                                 "ignore_eos": True, "stream": True},
-                     stream=True, drop_after=r.randint(1, 4))
-                note("dropped")
+                # Long enough to be dropped mid-generation, short enough
+                # for the context (prompts are at most 24 tokens).
+                long_tokens = min(64, server.info["max_model_len"] - 25)
+                st, *_ = post(server, "/v1/completions", {"prompt": random_prompt(r, vocab), "max_tokens": long_tokens,
+                                                          "ignore_eos": True, "stream": True},
+                              stream=True, drop_after=r.randint(1, 4))
+                note("dropped", None if st == 200 else f"dropped stream {st}")
             elif k < 0.85:
                 bad = r.choice(['{"prompt": [1, 2', '{"prompt": "x", "max_tokens": "many"}', '[]',
                                 '{"prompt": [1], "n": 3}', '{"messages": 5}', '\x00\xff'])
@@ -324,7 +331,7 @@ def soak(server, args):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--build", default="build")
-    ap.add_argument("--model", choices=["tiny", "demo", "fake"], default="demo")
+    ap.add_argument("--model", choices=["tiny", "demo", "text", "fake"], default="demo")
     ap.add_argument("--sweep", default="1,2,4,8,16,32")
     ap.add_argument("--requests-per-level", type=int, default=16)
     ap.add_argument("--max-tokens", type=int, default=32)
