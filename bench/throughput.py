@@ -50,6 +50,9 @@ def main():
                     help="pool size (default: every request fits at once)")
     ap.add_argument("--max-num-seqs", type=int, default=256)
     ap.add_argument("--max-num-batched-tokens", type=int, default=2048)
+    ap.add_argument("--prefix-len", type=int, default=0,
+                    help="the first N tokens of every prompt are the same "
+                         "(a shared system prompt)")
     ap.add_argument("--no-prefix-caching", action="store_true")
     ap.add_argument("--skip-sequential", action="store_true")
     ap.add_argument("--repeat", type=int, default=3,
@@ -73,7 +76,8 @@ def main():
 
     rng = np.random.default_rng(args.seed)
     vocab = cfg["vocab_size"]
-    prompts = [[int(t) for t in rng.integers(0, vocab, args.input_len)]
+    shared = [int(t) for t in rng.integers(0, vocab, args.prefix_len)]
+    prompts = [shared + [int(t) for t in rng.integers(0, vocab, args.input_len - args.prefix_len)]
                for _ in range(args.num_prompts)]
 
     per_token = dsmlir.Model(art, ckpt).info["kv_cache_bytes_per_token"]
@@ -113,7 +117,9 @@ def main():
     out_tokens = sum(len(t) for t in times)
     in_tokens = args.input_len * args.num_prompts
     print(f"model {args.preset} ({args.dtype}), {args.num_prompts} prompts x "
-          f"{args.input_len} in / {args.output_len} out, seed {args.seed}")
+          f"{args.input_len} in ({args.prefix_len} shared) / {args.output_len} out, "
+          f"seed {args.seed}, prefix caching "
+          f"{'off' if args.no_prefix_caching else 'on'}")
     print(f"pool {stats['pages_total']} pages ({kv} bytes), max_num_seqs "
           f"{args.max_num_seqs}, max_num_batched_tokens {args.max_num_batched_tokens}")
     print(f"engine:     {elapsed:8.3f} s  {args.num_prompts / elapsed:8.2f} req/s  "
@@ -130,7 +136,8 @@ def main():
     print(f"ITL   {summary(itl)}")
     print(f"steps {stats['steps']}, tokens/step {stats['tokens_per_step']:.1f}, "
           f"preemptions {stats['preemptions']}, prefix hit tokens "
-          f"{stats['prefix_hit_tokens']}")
+          f"{stats['prefix_hit_tokens']} (copied {stats['prefix_copied_tokens']}, "
+          f"recomputed {stats['prefix_recomputed_tokens']})")
 
     if seq_times:
         seq = min(seq_times)

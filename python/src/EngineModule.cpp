@@ -169,6 +169,8 @@ public:
     d["preemptions"] = s.preemptions;
     d["prefix_query_tokens"] = s.prefix_query_tokens;
     d["prefix_hit_tokens"] = s.prefix_hit_tokens;
+    d["prefix_copied_tokens"] = s.prefix_copied_tokens;
+    d["prefix_recomputed_tokens"] = s.prefix_recomputed_tokens;
     d["steps"] = s.steps;
     d["scheduled_tokens"] = s.scheduled_tokens;
     d["last_step_tokens"] = s.last_step_tokens;

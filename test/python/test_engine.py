@@ -141,3 +141,37 @@ def test_errors(ckpt, artifact):
     assert eng.stats()["running"] == 0 and eng.stats()["waiting"] == 0
     out = eng.generate([[1, 2, 3]], max_new_tokens=2, ignore_eos=True)
     assert len(out[0]["tokens"]) == 2
+
+
+def test_stop_tokens_top_k_and_leaving_a_stream_early(ckpt, artifact):
+    eng = dsmlir.Engine(artifact, ckpt, num_pages=8)
+    free = eng.generate([[5, 6, 7]], max_new_tokens=4, ignore_eos=True)[0]["tokens"]
+    out = eng.generate([[5, 6, 7]], max_new_tokens=4, stop_token_ids=[free[1]],
+                       ignore_eos=True)[0]
+    assert out["finish_reason"] == "stop" and out["tokens"] == free[:free.index(free[1]) + 1]
+    # top_k 1 is greedy whatever the temperature.
+    assert eng.generate([[5, 6, 7]], max_new_tokens=4, temperature=5.0, top_k=1,
+                        ignore_eos=True)[0]["tokens"] == free
+    stream = eng.stream([[1, 2, 3], [4, 5]], max_new_tokens=20, ignore_eos=True)
+    next(stream)
+    stream.close()  # the consumer leaves: the rest is aborted, pages freed
+    s = eng.stats()
+    assert s["running"] == 0 and s["waiting"] == 0 and s["pages_used"] == 0
+
+
+def test_prefix_hit_copies_a_live_sessions_rows(ckpt, artifact):
+    """B arrives while A (same 140-token start) is still running: its two
+    cached pages are copied from A's session, not recomputed."""
+    shared = _prompts()[3][:140]
+    a, filler, b = shared + [5, 6, 7], [3, 4], shared + [9, 8]
+    fa, ff, fb = [7] * 20, [8], [int(t) for t in np.arange(10, 19)]
+    model = dsmlir.Model(artifact, ckpt)
+    # max_num_seqs 2: B waits for the filler's slot, then finds A's pages.
+    eng = dsmlir.Engine(artifact, ckpt, num_pages=8, max_num_seqs=2)
+    outs = eng.generate([a, filler, b], force_tokens=[fa, ff, fb], token_logits=True)
+    s = eng.stats()
+    assert outs[2]["prefix_hit_tokens"] == 128
+    assert s["prefix_copied_tokens"] == 128 and s["prefix_recomputed_tokens"] == 0
+    for p, f, o in ((a, fa, outs[0]), (b, fb, outs[2])):
+        solo = model.generate(p, force_tokens=f, capacity=MAX_POS)["logits"]
+        assert np.abs(o["token_logits"] - solo[len(p) - 1:-1]).max() < 1e-5

@@ -13,8 +13,9 @@
  * preemption, prefix sharing) that the compiled ragged-batch step over a
  * paged cache will use, but the pages are not what attention reads yet,
  * and the batch does not go through the MoE together. A prefix-cache hit
- * saves scheduling budget, not compute: the session recomputes the cached
- * prefix before the new tokens (see runtime/src/engine/SessionExecutor.h).
+ * fills the new session's context by copying the rows of a live session
+ * sharing those pages (CPU), or else by recomputing the cached prefix (see
+ * runtime/src/engine/SessionExecutor.h).
  *
  * Conventions (as dsrt.h): functions return a dsrt_status and leave a
  * one-line message in dsrt_last_error(); nothing aborts on bad input. A bad
@@ -140,6 +141,10 @@ typedef struct dsrt_engine_stats {
   int64_t preemptions;
   int64_t prefix_query_tokens; /* prompt tokens looked up */
   int64_t prefix_hit_tokens;   /* of those, served from the cache */
+  /* How today's session-per-request executor filled those hits: cache rows
+   * copied from a live session sharing the pages, or recomputed. */
+  int64_t prefix_copied_tokens;
+  int64_t prefix_recomputed_tokens;
   int64_t steps;
   int64_t scheduled_tokens;    /* over all steps */
   int64_t last_step_tokens;

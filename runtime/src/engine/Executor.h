@@ -13,6 +13,7 @@
 #define DSRT_ENGINE_EXECUTOR_H
 
 #include "dsrt/dsrt.h"
+#include "dsrt/dsrt_engine.h"
 
 #include <cstdint>
 #include <string>
@@ -60,6 +61,8 @@ public:
   /// The engine stopped using sequence `seqId`'s context (finished, aborted
   /// or preempted): state kept beside the pages may go.
   virtual void release(int64_t seqId) { (void)seqId; }
+  /// The executor's own figures (stepping thread).
+  virtual void addStats(dsrt_engine_stats &stats) const { (void)stats; }
 };
 
 /// The token ids of every page slot, written as the engine's steps pass

@@ -12,12 +12,14 @@
 // What this is not, said plainly: the block table is accounting only.
 // Attention reads the session's contiguous cache, not the pages; the
 // sequences of a step run one after another, each through its own MoE
-// pass, not as one batch through the grouped GEMMs. A prefix-cache hit is
-// recomputed: the session of a request that starts past position 0 reads
-// the cached prefix's token ids back through its pages and prefills them
-// (logits dropped) before its new tokens, so the hit saves the engine's
-// token budget but not compute. Both go away with the compiled ragged step
-// over a paged cache, which takes the same StepBatch.
+// pass, not as one batch through the grouped GEMMs. A prefix-cache hit
+// (a request starting past position 0) fills its new session's context in
+// one of two ways: from a live session holding the same leading pages (on
+// the CPU, the cache rows are copied: the pages are shared, so the content
+// is the same), or else by recomputing: the prefix's token ids come back
+// through the pages and are prefilled (logits dropped), which saves the
+// engine's token budget but not compute. Both go away with the compiled
+// ragged step over a paged cache, which takes the same StepBatch.
 //
 //===----------------------------------------------------------------------===//
 #ifndef DSRT_ENGINE_SESSIONEXECUTOR_H
@@ -41,21 +43,34 @@ public:
   }
   dsrt_status run(const StepBatch &batch, float *logits) override;
   void release(int64_t seqId) override { sessions.erase(seqId); }
-
-  /// Prefix tokens recomputed for prefix-cache hits (the hit's real cost
-  /// with this executor).
-  int64_t recomputedTokens = 0;
+  void addStats(dsrt_engine_stats &stats) const override {
+    stats.prefix_copied_tokens = copiedTokens;
+    stats.prefix_recomputed_tokens = recomputedTokens;
+  }
 
 private:
   using SessionPtr = std::unique_ptr<dsrt_session, void (*)(dsrt_session *)>;
+  struct Sequence {
+    SessionPtr session;
+    /// Its pages as of its last step (they only grow while it runs).
+    std::vector<int32_t> pages;
+  };
   dsrt_status runSequence(const StepBatch &b, int64_t s, float *logits,
                           size_t &nextRow);
+  /// Fills `seq`'s context [0, start) for a prefix-cache hit.
+  dsrt_status fillPrefix(const StepBatch &b, int64_t s, Sequence &seq,
+                         int64_t start);
+  /// A live CPU session whose first `start` tokens sit in the same pages.
+  dsrt_session *donorFor(const StepBatch &b, int64_t s, int64_t start,
+                         int64_t self) const;
+
+  int64_t copiedTokens = 0, recomputedTokens = 0;
 
   dsrt_model *model;
   dsrt_model_info info;
   int64_t maxCtx;
   PageTokens pages;
-  std::unordered_map<int64_t, SessionPtr> sessions;
+  std::unordered_map<int64_t, Sequence> sessions;
   std::vector<float> scratch;
 };
 
