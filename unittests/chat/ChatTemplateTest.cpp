@@ -126,6 +126,33 @@ TEST(ChatTemplate, MalformedMessages) {
   EXPECT_EQ(out, "2");
 }
 
+TEST(ChatTemplate, ContextAsTransformersPassesIt) {
+  std::string error, out;
+  auto t = ChatTemplate::parse("{{ tools is defined }} {{ tools is none }} {{ "
+                               "documents is none }} {{ add_generation_prompt "
+                               "}} {{ messages | length }}",
+                               error);
+  ASSERT_TRUE(t) << error;
+  ASSERT_TRUE(t->render("[{}]", true, "", out, error)) << error;
+  EXPECT_EQ(out, "True True True True 1");
+  ASSERT_TRUE(t->render("[]", false, R"({"tools": [{"name": "f"}]})", out,
+                        error))
+      << error;
+  EXPECT_EQ(out, "True False True False 0");
+}
+
+TEST(ChatTemplate, DeeplyNestedMessagesAreRefused) {
+  std::string error, out;
+  auto t = ChatTemplate::parse("{{ messages }}", error);
+  ASSERT_TRUE(t) << error;
+  std::string deep = "[{\"c\": " + std::string(300, '[') +
+                     std::string(300, ']') + "}]";
+  EXPECT_FALSE(t->render(deep, false, "", out, error));
+  EXPECT_NE(error.find("nested more than 256 levels"), std::string::npos)
+      << error;
+  EXPECT_EQ(error.rfind("messages[0].c[0][0]", 0), 0u) << error;
+}
+
 TEST(ChatTemplate, FromTokenizerConfigString) {
   TempFile config(R"({"bos_token": {"__type": "AddedToken", "content": "<s>"},
                       "eos_token": "</s>",

@@ -287,3 +287,19 @@ TEST(JinjaErrors, RuntimeErrors) {
   EXPECT_EQ(render("{{ 9223372036854775807 + 1 }}"),
             "RENDER ERROR: line 1: integer overflow in '+'");
 }
+
+TEST(JinjaErrors, DeepOrCyclicValuesNeitherCrashNorLeak) {
+  EXPECT_EQ(render("{% set ns = namespace(x=0) %}{% for i in range(2000) %}"
+                   "{% set ns.x = [ns.x] %}{% endfor %}"),
+            "RENDER ERROR: line 1: value nested more than 512 levels");
+  // Loop objects chained through previtem: printing stops, freeing works.
+  EXPECT_EQ(render("{% set ns = namespace(p=0) %}{% for i in range(3000) %}"
+                   "{% for x in [ns.p, 0] %}{% set ns.p = loop %}{% endfor %}"
+                   "{% endfor %}{{ ns.p }}"),
+            "RENDER ERROR: line 1: value nested too deeply to print or "
+            "compare");
+  EXPECT_EQ(render("{% set ns = namespace() %}{% set ns.self = ns %}{% set "
+                   "ns.l = [ns, {'n': ns}] %}{{ ns.l | length }}{{ ns.self.l "
+                   "| length }}"),
+            "22");
+}

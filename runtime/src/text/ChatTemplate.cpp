@@ -215,7 +215,12 @@ bool ChatTemplate::render(const std::string &messagesJson,
     }
   }
   try {
-    std::vector<std::pair<std::string, Value>> context = impl_->defaults;
+    // transformers always passes tools and documents (None when absent),
+    // so `tools is defined` holds and `tools is none` tells.
+    std::vector<std::pair<std::string, Value>> context = {
+        {"tools", Value::none()}, {"documents", Value::none()}};
+    context.insert(context.end(), impl_->defaults.begin(),
+                   impl_->defaults.end());
     for (auto it = extra.begin(); !extra.is_null() && it != extra.end(); ++it)
       context.emplace_back(it.key(), fromJson(it.value(), 1, it.key()));
     context.emplace_back("messages", fromJson(messages, 0, "messages"));

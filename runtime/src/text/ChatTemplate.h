@@ -32,7 +32,8 @@ public:
 
   // messagesJson: a JSON array of message objects ({"role", "content", and
   // e.g. "tool_calls"}). extraContextJson: "" or a JSON object merged into
-  // the context, e.g. {"bos_token":"...","eos_token":"..."}. Returns false
+  // the context, e.g. {"bos_token":"...","eos_token":"..."} or {"tools":
+  // [...]} (tools and documents are none unless given). Returns false
   // with a one-line `error` on malformed JSON or a template error (its line
   // named; raise_exception's message included).
   bool render(const std::string &messagesJson, bool addGenerationPrompt,

@@ -35,8 +35,10 @@ bool applyTest(const std::string &name, const Value &operand,
 bool callMethod(const Value &object, const std::string &name,
                 const CallArgs &args, int line, Value &out);
 
-// The global functions: namespace, range, raise_exception, dict.
-std::vector<std::pair<std::string, Value>> globalFunctions();
+// The global functions: namespace, range, raise_exception, dict. Each
+// namespace() object is also appended to *roots (see Interpreter).
+std::vector<std::pair<std::string, Value>>
+globalFunctions(std::vector<std::shared_ptr<Dict>> *roots);
 
 // Shared helpers.
 void checkSize(size_t bytes, int line);

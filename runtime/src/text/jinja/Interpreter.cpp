@@ -9,10 +9,16 @@ using namespace dsrt::text::jinja;
 
 Interpreter::Interpreter(std::vector<std::pair<std::string, Value>> context) {
   frames_.emplace_back();
-  for (auto &kv : globalFunctions())
+  for (auto &kv : globalFunctions(&roots_))
     frames_.back()[kv.first] = kv.second;
   for (auto &kv : context)
     frames_.back()[kv.first] = std::move(kv.second);
+}
+
+Interpreter::~Interpreter() {
+  frames_.clear();
+  for (auto &root : roots_)
+    root->items.clear(); // roots_ keeps every other root alive meanwhile
 }
 
 std::string Interpreter::render(const Body &body) {
@@ -38,7 +44,19 @@ Interpreter::Flow Interpreter::exec(const Body &body, std::string &out) {
   return Flow::Normal;
 }
 
+// Errors raised below expressions without a line (value limits, global
+// functions) get the statement's.
 Interpreter::Flow Interpreter::execStmt(const Stmt &s, std::string &out) {
+  try {
+    return execStmtAt(s, out);
+  } catch (const TemplateError &e) {
+    if (e.line() == 0)
+      throw TemplateError(s.line, e.message());
+    throw;
+  }
+}
+
+Interpreter::Flow Interpreter::execStmtAt(const Stmt &s, std::string &out) {
   step(s.line);
   switch (s.kind) {
   case Stmt::Kind::Text:
@@ -160,6 +178,7 @@ Interpreter::Flow Interpreter::execFor(const Stmt &s, std::string &out) {
                           "last", "length", "previtem", "nextitem"})
     loop->items.emplace_back(key, Value());
   Value loopValue = Value::dict(loop);
+  roots_.push_back(loop);
   for (int64_t i = 0; i < n; ++i) {
     step(s.line);
     auto &slots = loop->items;

@@ -26,6 +26,9 @@ class Interpreter {
 public:
   // Variables visible to the template, over the global functions.
   explicit Interpreter(std::vector<std::pair<std::string, Value>> context);
+  ~Interpreter();
+  Interpreter(const Interpreter &) = delete;
+  Interpreter &operator=(const Interpreter &) = delete;
 
   // Throws TemplateError naming the line of the failing construct.
   std::string render(const Body &body);
@@ -35,6 +38,7 @@ private:
 
   Flow exec(const Body &body, std::string &out);
   Flow execStmt(const Stmt &s, std::string &out);
+  Flow execStmtAt(const Stmt &s, std::string &out);
   Flow execFor(const Stmt &s, std::string &out);
   void execSet(const Stmt &s);
   void assign(const std::string &name, Value v);
@@ -55,6 +59,10 @@ private:
   void step(int line);
 
   std::vector<std::unordered_map<std::string, Value>> frames_;
+  // The mutable containers made while rendering (namespaces, loop objects):
+  // they may reference each other in cycles or long chains, so the
+  // destructor empties them instead of letting shared_ptr recurse.
+  std::vector<std::shared_ptr<Dict>> roots_;
   uint64_t steps_ = 0;
   int loopDepth_ = 0;
 };

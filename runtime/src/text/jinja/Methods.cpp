@@ -345,9 +345,10 @@ bool dsrt::text::jinja::callMethod(const Value &object, const std::string &name,
 }
 
 std::vector<std::pair<std::string, Value>>
-dsrt::text::jinja::globalFunctions() {
+dsrt::text::jinja::globalFunctions(std::vector<std::shared_ptr<Dict>> *roots) {
   std::vector<std::pair<std::string, Value>> g;
-  g.emplace_back("namespace", Value::function("namespace", [](const CallArgs &a) {
+  g.emplace_back("namespace", Value::function("namespace", [roots](
+                                                             const CallArgs &a) {
     auto d = std::make_shared<Dict>();
     for (const Value &p : a.positional) {
       if (!p.isMapping())
@@ -357,6 +358,7 @@ dsrt::text::jinja::globalFunctions() {
     }
     for (const auto &kv : a.keyword)
       d->set(kv.first, kv.second);
+    roots->push_back(d);
     return Value::namespaceObject(d);
   }));
   g.emplace_back("dict", Value::function("dict", [](const CallArgs &a) {

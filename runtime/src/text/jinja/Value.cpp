@@ -1,6 +1,7 @@
 //===- Value.cpp - values of the Jinja interpreter ------------------------===//
 #include "text/jinja/Value.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -53,9 +54,20 @@ Value Value::string(std::string s) {
   return v;
 }
 
+static uint32_t nestingOf(const List &items) {
+  uint32_t d = 0;
+  for (const Value &item : items)
+    d = std::max(d, item.depth());
+  if (d >= kMaxNesting)
+    throw TemplateError(0, "value nested more than " +
+                               std::to_string(kMaxNesting) + " levels");
+  return d + 1;
+}
+
 Value Value::list(List items) {
   Value v;
   v.kind_ = Kind::List;
+  v.depth_ = nestingOf(items);
   v.list_ = std::make_shared<const List>(std::move(items));
   return v;
 }
@@ -63,6 +75,13 @@ Value Value::list(List items) {
 Value Value::dict(std::shared_ptr<Dict> d) {
   Value v;
   v.kind_ = Kind::Dict;
+  uint32_t depth = 0;
+  for (const auto &item : d->items)
+    depth = std::max(depth, item.second.depth());
+  if (depth >= kMaxNesting)
+    throw TemplateError(0, "value nested more than " +
+                               std::to_string(kMaxNesting) + " levels");
+  v.depth_ = depth + 1;
   v.dict_ = std::move(d);
   return v;
 }
@@ -72,6 +91,7 @@ Value Value::emptyDict() { return dict(std::make_shared<Dict>()); }
 Value Value::namespaceObject(std::shared_ptr<Dict> d) {
   Value v;
   v.kind_ = Kind::Namespace;
+  v.depth_ = 1;
   v.dict_ = std::move(d);
   return v;
 }
@@ -214,37 +234,53 @@ std::string Value::str() const {
   }
 }
 
-std::string Value::repr() const {
-  switch (kind_) {
-  case Kind::Undefined:
+// Printing, comparing and ordering follow references through mutable
+// containers too (a loop object's previtem), so they bound their own depth.
+static constexpr int kMaxRecursion = 2 * kMaxNesting;
+
+static void checkRecursion(int depth) {
+  if (depth > kMaxRecursion)
+    throw TemplateError(0, "value nested too deeply to print or compare");
+}
+
+static std::string reprAt(const Value &v, int depth);
+
+std::string Value::repr() const { return reprAt(*this, 0); }
+
+static std::string reprAt(const Value &v, int depth) {
+  checkRecursion(depth);
+  switch (v.kind()) {
+  case Value::Kind::Undefined:
     return "";
-  case Kind::None:
+  case Value::Kind::None:
     return "None";
-  case Kind::Bool:
-    return b_ ? "True" : "False";
-  case Kind::Int:
-    return std::to_string(i_);
-  case Kind::Float:
-    return formatFloat(d_);
-  case Kind::String:
-    return reprString(*s_);
-  case Kind::List: {
+  case Value::Kind::Bool:
+    return v.asBool() ? "True" : "False";
+  case Value::Kind::Int:
+    return std::to_string(v.asInt());
+  case Value::Kind::Float:
+    return formatFloat(v.asDouble());
+  case Value::Kind::String:
+    return reprString(v.asString());
+  case Value::Kind::List: {
     std::string out = "[";
-    for (size_t i = 0; i < list_->size(); ++i)
-      out += (i ? ", " : "") + (*list_)[i].repr();
+    const List &l = v.asList();
+    for (size_t i = 0; i < l.size(); ++i)
+      out += (i ? ", " : "") + reprAt(l[i], depth + 1);
     return out + "]";
   }
-  case Kind::Dict: {
+  case Value::Kind::Dict: {
     std::string out = "{";
-    for (size_t i = 0; i < dict_->items.size(); ++i)
-      out += (i ? ", " : "") + reprString(dict_->items[i].first) + ": " +
-             dict_->items[i].second.repr();
+    const Dict &d = v.asDict();
+    for (size_t i = 0; i < d.items.size(); ++i)
+      out += (i ? ", " : "") + reprString(d.items[i].first) + ": " +
+             reprAt(d.items[i].second, depth + 1);
     return out + "}";
   }
-  case Kind::Namespace:
+  case Value::Kind::Namespace:
     return "<Namespace>";
-  case Kind::Function:
-    return "<function " + fn_->name + ">";
+  case Value::Kind::Function:
+    return "<function " + v.asFunction().name + ">";
   }
   return "";
 }
@@ -265,7 +301,14 @@ void Dict::set(const std::string &key, Value value) {
   items.emplace_back(key, std::move(value));
 }
 
+static bool equalsAt(const Value &a, const Value &b, int depth);
+
 bool dsrt::text::jinja::equals(const Value &a, const Value &b) {
+  return equalsAt(a, b, 0);
+}
+
+static bool equalsAt(const Value &a, const Value &b, int depth) {
+  checkRecursion(depth);
   if (a.isNumber() && b.isNumber()) {
     if (a.isFloat() || b.isFloat())
       return a.asDouble() == b.asDouble();
@@ -284,7 +327,7 @@ bool dsrt::text::jinja::equals(const Value &a, const Value &b) {
     if (x.size() != y.size())
       return false;
     for (size_t i = 0; i < x.size(); ++i)
-      if (!equals(x[i], y[i]))
+      if (!equalsAt(x[i], y[i], depth + 1))
         return false;
     return true;
   }
@@ -294,7 +337,7 @@ bool dsrt::text::jinja::equals(const Value &a, const Value &b) {
       return false;
     for (const auto &item : x.items) {
       const Value *other = y.find(item.first);
-      if (!other || !equals(item.second, *other))
+      if (!other || !equalsAt(item.second, *other, depth + 1))
         return false;
     }
     return true;
@@ -308,7 +351,14 @@ bool dsrt::text::jinja::equals(const Value &a, const Value &b) {
   }
 }
 
+static bool lessThanAt(const Value &a, const Value &b, int line, int depth);
+
 bool dsrt::text::jinja::lessThan(const Value &a, const Value &b, int line) {
+  return lessThanAt(a, b, line, 0);
+}
+
+static bool lessThanAt(const Value &a, const Value &b, int line, int depth) {
+  checkRecursion(depth);
   if (a.isNumber() && b.isNumber()) {
     if (a.isFloat() || b.isFloat())
       return a.asDouble() < b.asDouble();
@@ -319,8 +369,8 @@ bool dsrt::text::jinja::lessThan(const Value &a, const Value &b, int line) {
   if (a.isList() && b.isList()) {
     const List &x = a.asList(), &y = b.asList();
     for (size_t i = 0; i < x.size() && i < y.size(); ++i) {
-      if (!equals(x[i], y[i]))
-        return lessThan(x[i], y[i], line);
+      if (!equalsAt(x[i], y[i], depth + 1))
+        return lessThanAt(x[i], y[i], line, depth + 1);
     }
     return x.size() < y.size();
   }

@@ -33,6 +33,10 @@ private:
   std::string message_;
 };
 
+// Deepest list/dict nesting a value may have: freeing or printing a deeper
+// one would recurse past the stack (`set ns.x = [ns.x]` in a loop).
+constexpr uint32_t kMaxNesting = 512;
+
 class Value;
 using List = std::vector<Value>;
 struct Dict;
@@ -104,6 +108,11 @@ public:
   Dict &asDict() const { return *dict_; }
   const Function &asFunction() const { return *fn_; }
 
+  // Nesting of immutable containers (0 for scalars). Namespaces and loop
+  // objects are mutable: they count as 1 and the interpreter breaks their
+  // links when a render ends.
+  uint32_t depth() const { return depth_; }
+
   // Python's truth value.
   bool truthy() const;
   // Python's str(): what {{ value }} prints. Undefined prints nothing.
@@ -115,6 +124,7 @@ public:
 
 private:
   Kind kind_ = Kind::Undefined;
+  uint32_t depth_ = 0;
   bool b_ = false;
   int64_t i_ = 0;
   double d_ = 0;
