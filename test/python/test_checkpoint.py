@@ -30,7 +30,7 @@ def test_presets_are_what_the_brief_says():
     assert lite["rope_scaling"]["mscale"] == lite["rope_scaling"]["mscale_all_dim"] == 0.707
     assert checkpoint.tiny_v2_grouped()["topk_method"] == "group_limited_greedy"
     assert checkpoint.tiny_noyarn()["rope_scaling"] is None
-    assert checkpoint.demo()["vocab_size"] == 256
+    assert checkpoint.demo()["vocab_size"] == 128815  # DeepSeek V3's tokenizer
     assert set(checkpoint.PRESETS) == {"tiny_v3", "tiny_v2_lite", "tiny_v2_grouped",
                                        "tiny_noyarn", "demo"}
     assert checkpoint.tiny_v3() is not checkpoint.tiny_v3()  # fresh dicts, safe to edit

@@ -4,6 +4,7 @@
   make_checkpoint.py --preset tiny_v3 --out DIR [--dtype f32|bf16|fp8] [--shards N] [--seed S]
   make_checkpoint.py --config FILE.json --out DIR ...
   make_checkpoint.py --list
+  make_checkpoint.py ... --tokenizer DIR   # also copies DIR's tokenizer.json + tokenizer_config.json
 
 Presets: tiny_v3, tiny_v2_lite, tiny_v2_grouped, tiny_noyarn, demo
 (test/tools/ds_testing/checkpoint.py says what each one exercises).
@@ -11,6 +12,7 @@ Presets: tiny_v3, tiny_v2_lite, tiny_v2_grouped, tiny_noyarn, demo
 import argparse
 import json
 import os
+import shutil
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -28,6 +30,8 @@ def main():
     ap.add_argument("--dtype", choices=["f32", "bf16", "fp8"], default="f32")
     ap.add_argument("--shards", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--tokenizer", help="a directory whose tokenizer.json and "
+                    "tokenizer_config.json are copied into the checkpoint")
     args = ap.parse_args()
     if args.list:
         for name, fn in sorted(checkpoint.PRESETS.items()):
@@ -44,6 +48,12 @@ def main():
             cfg = json.load(f)
     checkpoint.write_checkpoint(args.out, cfg, dtype=args.dtype, shards=args.shards,
                                 seed=args.seed)
+    if args.tokenizer:
+        for name in ("tokenizer.json", "tokenizer_config.json"):
+            src = os.path.join(args.tokenizer, name)
+            if not os.path.isfile(src):
+                sys.exit(f"make_checkpoint.py: error: {src}: no such file")
+            shutil.copyfile(src, os.path.join(args.out, name))
 
 
 if __name__ == "__main__":

@@ -79,9 +79,15 @@ def tiny_noyarn():
                  first_k_dense_replace=0)
 
 
+# DeepSeek V3's tokenizer has ids 0..128814 (the released model pads its
+# embedding to 129280; ids past the tokenizer would have no text).
+V3_TOKENIZER_VOCAB = 128815
+
+
 def demo():
-    """A slightly larger V3-style model for the demo and benchmarks."""
-    return _base(vocab_size=256, hidden_size=64, intermediate_size=128,
+    """A slightly larger V3-style model for the demo and benchmarks, with a
+    vocabulary for DeepSeek V3's tokenizer (make_checkpoint.py --tokenizer)."""
+    return _base(vocab_size=V3_TOKENIZER_VOCAB, hidden_size=64, intermediate_size=128,
                  moe_intermediate_size=32, num_hidden_layers=4, num_attention_heads=4,
                  q_lora_rank=48, kv_lora_rank=32, qk_nope_head_dim=16,
                  qk_rope_head_dim=8, v_head_dim=16, n_routed_experts=16,
