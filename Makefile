@@ -9,7 +9,7 @@ CMAKE_ARGS ?=
 APT_PACKAGES := cmake ninja-build clang-22 lld-22 libclang-rt-22-dev llvm-22-dev llvm-22-tools \
   libmlir-22-dev mlir-22-tools libgtest-dev pybind11-dev python3-dev \
   python3-numpy python3-pytest python3-matplotlib libopenblas-dev \
-  libpcre2-dev libcpp-httplib-dev nlohmann-json3-dev mpich libmpich-dev
+  libpcre2-dev libcpp-httplib-dev nlohmann-json3-dev mpich libmpich-dev curl
 
 .PHONY: all deps configure build test demo bench fuzz test-asan test-tsan clean
 
@@ -44,7 +44,7 @@ bench: build
 # crashes are left as crash-* files in $(BUILD)/fuzz-work/<target>.
 FUZZ_SECONDS ?= 60
 fuzz: build
-	@for t in safetensors artifact config ir tokenizer-load tokenizer-encode; do \
+	@for t in safetensors artifact config ir serve-request tokenizer-load tokenizer-encode; do \
 	  rm -rf $(BUILD)/fuzz-work/$$t && mkdir -p $(BUILD)/fuzz-work/$$t && \
 	  cp -r fuzz/corpus/$$t $(BUILD)/fuzz-work/$$t/corpus && \
 	  echo "fuzzing $$t for $(FUZZ_SECONDS) s" && \
@@ -76,7 +76,7 @@ test-tsan: deps
 	  -DCMAKE_C_COMPILER=$(LLVM_DIR)/bin/clang -DCMAKE_CXX_COMPILER=$(LLVM_DIR)/bin/clang++ \
 	  -DDS_BUILD_COMPILER=OFF -DDS_SANITIZE_THREAD=ON $(CMAKE_ARGS)
 	ninja -C $(TSAN_BUILD)
-	OPENBLAS_NUM_THREADS=1 TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+	OPENBLAS_NUM_THREADS=1 TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:suppressions=$(CURDIR)/scripts/tsan.supp \
 	  $(LLVM_DIR)/bin/lit -sv $(TSAN_BUILD)/unittests
 
 clean:

@@ -39,7 +39,7 @@ llvm_config.with_environment("PATH", config.ds_tools_dir, append_path=True)
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
 
 tool_dirs = [config.ds_tools_dir, config.llvm_tools_dir]
-llvm_config.add_tool_substitutions(["ds-opt", "ds-compile", "ds-run"], tool_dirs)
+llvm_config.add_tool_substitutions(["ds-opt", "ds-compile", "ds-run", "ds-serve"], tool_dirs)
 
 # GPU integration tests need a device that answers, not just a toolkit.
 def _has_cuda_device():
