@@ -11,8 +11,10 @@
 #include "artifact/ArtifactFile.h"
 #include "artifact/NativeObject.h"
 #include "cpu/MemRef.h"
+#include "cpu/WeightMatrix.h"
 #include "cuda/Device.h"
 #include "dsrt/dsrt.h"
+#include "weights/Checkpoint.h"
 
 #include <cstdlib>
 #include <memory>
@@ -23,12 +25,19 @@
 
 namespace dsrt {
 
-/// One buffer the kernels ask for by index: f32, row-major, converted from
-/// the checkpoint once at load time. On the GPU `data` is emptied once
-/// uploaded and `device` holds the copy.
+/// One buffer the kernels ask for by index. On the CPU a GEMM-only binding
+/// (and an f32 one of a single tensor) is read in place from the mapped
+/// checkpoint (`inPlace`, `matrix`); others are f32, row-major, converted
+/// once at load time. On the GPU `data` is emptied once uploaded and
+/// `device` holds the copy.
 struct BoundWeight {
   std::vector<int64_t> shape;
   std::vector<float> data;
+  /// CPU, in place: what the kernels' descriptor points at (the first
+  /// member's bytes in the mapping) and the matrix the GEMMs read.
+  const void *inPlace = nullptr;
+  cpu::WeightMatrix matrix;
+  std::vector<float> fp8Scales; // the parts' scales, back to back
   /// Instead of `data` for a GEMM-only binding of a bf16 checkpoint (on the
   /// GPU emptied once uploaded to `device`).
   std::vector<uint16_t> bf16;
@@ -69,6 +78,11 @@ struct dsrt_model {
   /// The bf16 bindings by the address the kernels receive, so the GEMM
   /// calls know the storage behind a descriptor.
   std::unordered_map<const void *, const dsrt::BoundWeight *> bf16ByAddress;
+  /// CPU: the GEMM-only bindings read in place, by the address the kernels
+  /// receive.
+  std::unordered_map<const void *, const dsrt::BoundWeight *> inPlaceByAddress;
+  /// CPU: the mapped checkpoint the in-place weights point into.
+  std::unique_ptr<dsrt::Checkpoint> checkpoint;
   /// Before `object`: the artifact's destructors unload its GPU modules
   /// while the device weights are still held.
   const dsrt::cuda::Gpu *gpu = nullptr; // set when loaded with device cuda

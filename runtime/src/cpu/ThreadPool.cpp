@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cblas.h>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdlib>
 #include <mutex>
@@ -42,37 +43,65 @@ public:
     }
     wake.notify_all();
     fn(0);
-    while (pending.load(std::memory_order_acquire) != 0)
-      std::this_thread::yield();
+    // The workers' shares end about when the caller's does: spin briefly,
+    // then sleep until the last one signals.
+    if (!spinUntil([&] { return pending.load(std::memory_order_acquire) == 0; })) {
+      std::unique_lock<std::mutex> lock(mutex);
+      done.wait(lock,
+                [&] { return pending.load(std::memory_order_acquire) == 0; });
+    }
     job = nullptr;
   }
 
 private:
+  /// Polls `ready` with the CPU's pause hint for up to kSpin; true when it
+  /// became true. Never yields to the scheduler: a spinning thread either
+  /// gets its work within microseconds or goes to sleep.
+  template <typename Ready> static bool spinUntil(Ready ready) {
+    auto start = std::chrono::steady_clock::now();
+    for (int i = 0;; ++i) {
+      if (ready())
+        return true;
+      cpuRelax();
+      if ((i & 63) == 63 && std::chrono::steady_clock::now() - start > kSpin)
+        return ready();
+    }
+  }
+
+  static void cpuRelax() {
+#if defined(__x86_64__)
+    __builtin_ia32_pause();
+#endif
+  }
+
   void loop(int index) {
     uint64_t seen = 0;
     for (;;) {
-      // Spin a little: during decode the next job comes within microseconds.
-      for (int spin = 0; spin < 20000 &&
-                         generation.load(std::memory_order_acquire) == seen;
-           ++spin)
-        std::this_thread::yield();
-      if (generation.load(std::memory_order_acquire) == seen) {
+      // During decode the next job comes within microseconds of the last;
+      // past that (single-threaded kernels, idle sessions) the worker
+      // sleeps on the condition variable instead of taking a core.
+      auto fresh = [&] {
+        return generation.load(std::memory_order_acquire) != seen;
+      };
+      if (!spinUntil(fresh)) {
         std::unique_lock<std::mutex> lock(mutex);
-        wake.wait(lock, [&] {
-          return generation.load(std::memory_order_acquire) != seen;
-        });
+        wake.wait(lock, fresh);
       }
       seen = generation.load(std::memory_order_acquire);
       if (stopping)
         return;
       (*job)(index);
-      pending.fetch_sub(1, std::memory_order_acq_rel);
+      if (pending.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+        std::lock_guard<std::mutex> lock(mutex); // no lost wake-up
+        done.notify_one();
+      }
     }
   }
 
+  static constexpr std::chrono::microseconds kSpin{50};
   std::vector<std::thread> workers;
   std::mutex mutex;
-  std::condition_variable wake;
+  std::condition_variable wake, done;
   std::atomic<uint64_t> generation{0};
   std::atomic<int> pending{0};
   const std::function<void(int)> *job = nullptr;
