@@ -9,12 +9,18 @@ block scales), with the weights read in place from the mapped checkpoint:
   OpenBLAS sgemm for f32, the runtime's own kernels for bf16 and FP8: no
   library here multiplies those in place). Prefill's share = GEMM FLOPs
   per token (every linear layer, routed experts at top_k / E, lm_head for
-  every prompt row as ds computes it; attention left out) x tok/s / rate;
+  every prompt row as dsrt_session_prefill computes it; attention left out)
+  x tok/s / rate. Prefill as generation runs it (logits of the last row
+  only) is shown beside it;
 - decode tok/s against the read roofline: bandwidth of a multi-threaded
   read-only stream over 1 GiB (ds-cpu-bench read) / bytes a decode step
   reads (the file's bytes of every tensor, routed experts at top_k / E, one
   embedding row, FP8 scales, plus the f32 latent cache);
-- peak RSS against the file's tensor bytes, and load time.
+- peak RSS against the file's tensor bytes (less what the process held
+  before loading: libraries, OpenBLAS's buffers), and load time. RSS
+  includes the f32 copies of what generated code reads (embedding, norms,
+  kv_b_proj in bf16/FP8 checkpoints), the latent cache, the activations
+  and the logits of every prompt row.
 
 Prints a Markdown table (bench/RESULTS.md keeps a run with its command).
 Usage: /usr/bin/python3 bench/cpu_kernels.py [--bin build/bin] [--work DIR]
@@ -130,20 +136,23 @@ def main():
              f"ds f32 {gemm['ds_f32_gflops']:.1f}, bf16 {gemm['ds_bf16_gflops']:.1f}, "
              f"FP8 {gemm['ds_fp8_gflops']:.1f}. Read stream: {bw / 1e9:.1f} GB/s before, "
              f"{bw_after / 1e9:.1f} GB/s after the runs.", "",
-             "| weights | file tensors | load | prefill tok/s | GEMM rate (dtype) | prefill / rate "
-             "| bf16/fp8 prefill vs f32 | decode tok/s | read roofline | of roofline "
-             "| decode vs f32 | peak RSS | RSS / file |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| weights | file tensors | load | prefill tok/s (all rows' logits) | GEMM rate (dtype) "
+             "| prefill / rate | vs f32 | prefill tok/s (last row's logits) | decode tok/s "
+             "| read roofline | of roofline | decode vs f32 | peak RSS (process before load) "
+             "| (RSS - before) / file |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         share = r["prefill_tokens_per_second"] * r["flops"] / (r["rate"] * 1e9)
         lines.append(
             f"| {r['dtype']} | {r['file_bytes'] / 2**20:.0f} MiB | {r['load_seconds']:.2f} s "
             f"| {r['prefill_tokens_per_second']:.0f} | {r['rate']:.1f} GFLOP/s | {share:.0%} "
             f"| {r['prefill_tokens_per_second'] / f32['prefill_tokens_per_second']:.2f}x "
+            f"| {r['prefill_last_row_tokens_per_second']:.0f} "
             f"| {r['decode_tokens_per_second']:.1f} | {r['roofline']:.1f} "
             f"| {r['decode_tokens_per_second'] / r['roofline']:.0%} "
             f"| {r['decode_tokens_per_second'] / f32['decode_tokens_per_second']:.2f}x "
-            f"| {r['peak_rss_bytes'] / 2**20:.0f} MiB | {r['peak_rss_bytes'] / r['file_bytes']:.2f} |")
+            f"| {r['peak_rss_bytes'] / 2**20:.0f} MiB ({r['baseline_rss_bytes'] / 2**20:.0f}) "
+            f"| {(r['peak_rss_bytes'] - r['baseline_rss_bytes']) / r['file_bytes']:.2f} |")
     print("\n".join(lines))
     print(json.dumps({"gemm": gemm, "read_gbps": [bw / 1e9, bw_after / 1e9], "models": rows}),
           file=open(os.path.join(work, "cpu_kernels.json"), "w"))

@@ -312,6 +312,11 @@ dsrt_status load(const char *artifactPath, const char *weightsDir,
   for (const BoundWeight &w : model->weights)
     if (w.inPlace)
       model->inPlaceByAddress[w.inPlace] = &w;
+  for (size_t i = 0; i < model->weights.size() && !model->gpu; ++i)
+    if (model->manifest.bindings[i].logits)
+      model->logitsWeight = model->weights[i].inPlace
+                                ? model->weights[i].inPlace
+                                : model->weights[i].data.data();
   // On the GPU the checkpoint is unmapped here (the device holds copies);
   // on the CPU the in-place weights live in its mapping.
   if (!model->gpu && !model->inPlaceByAddress.empty())

@@ -68,6 +68,15 @@ namespace dsrt {
 /// See api/Session.cpp.
 dsrt_status runGreedy(dsrt_session *s, const int32_t *tokens, int64_t n,
                       int32_t *next);
+/// Like dsrt_session_prefill, but only the logits row after the last
+/// token is computed (vocab floats into lastRow).
+dsrt_status runLastRow(dsrt_session *s, const int32_t *tokens, int64_t n,
+                       float *lastRow);
+/// The logits rows the entry point running on this thread must compute:
+/// the last `rows` of its tokens (0: none), or all (-1, the default). The
+/// CPU's logits GEMM (dsrt_linear_f32 on the binding marked `logits`)
+/// skips the others; their rows of the output are left unspecified.
+void setLogitsRows(int64_t rows);
 } // namespace dsrt
 
 struct dsrt_model {
@@ -83,6 +92,8 @@ struct dsrt_model {
   std::unordered_map<const void *, const dsrt::BoundWeight *> inPlaceByAddress;
   /// CPU: the mapped checkpoint the in-place weights point into.
   std::unique_ptr<dsrt::Checkpoint> checkpoint;
+  /// CPU: the address the kernels get for the logits GEMM's weight.
+  const void *logitsWeight = nullptr;
   /// Before `object`: the artifact's destructors unload its GPU modules
   /// while the device weights are still held.
   const dsrt::cuda::Gpu *gpu = nullptr; // set when loaded with device cuda
@@ -109,6 +120,8 @@ struct dsrt_session {
   /// [layers, capacity, cache_width] of cache_dtype. calloc: pages are
   /// only touched as the context grows.
   std::unique_ptr<uint8_t, decltype(&std::free)> cache{nullptr, &std::free};
+  /// Host logits of greedy calls (only grows: no page zeroing per call).
+  std::vector<float> greedyLogits;
   /// The GPU side (stream, cuBLAS, device cache and buffers) when the model
   /// runs on cuda; `cache` is then unused.
   std::unique_ptr<dsrt::cuda::DeviceSession> cuda;

@@ -116,12 +116,36 @@ DSRT_EXPORT void _mlir_ciface_dsrt_weight_f32_r3(MemRef<float, 3> *r, void *ctx,
   bindWeight<3>(r, ctx, i);
 }
 
+namespace {
+thread_local int64_t logitsRows = -1;
+
+/// The last `rows` rows of a [T, ...] view.
+MemRef<float, 2> lastRows(const MemRef<float, 2> &m, int64_t rows) {
+  MemRef<float, 2> out = m;
+  out.offset += (m.sizes[0] - rows) * m.strides[0];
+  out.sizes[0] = rows;
+  return out;
+}
+} // namespace
+
+void dsrt::setLogitsRows(int64_t rows) { logitsRows = rows; }
+
 DSRT_EXPORT void _mlir_ciface_dsrt_linear_f32(void *ctx, MemRef<float, 2> *x,
                                               MemRef<float, 2> *w,
                                               MemRef<float, 2> *y) {
   const BoundWeight *bf = bf16Binding(ctx, w->aligned);
   if (onGpu(ctx))
     return checkGpu(cuda::linear(*x, *w, *y, bf != nullptr));
+  // The logits GEMM of a call that reads only its last rows (a greedy
+  // prefill): the other rows are never computed.
+  MemRef<float, 2> xs, ys;
+  if (logitsRows >= 0 && logitsRows < x->sizes[0] &&
+      w->aligned == static_cast<dsrt_model *>(ctx)->logitsWeight) {
+    xs = lastRows(*x, logitsRows);
+    ys = lastRows(*y, logitsRows);
+    x = &xs;
+    y = &ys;
+  }
   if (const BoundWeight *b = inPlaceBinding(ctx, "dsrt_linear_f32", w->aligned,
                                              w->offset, w->sizes, 2))
     return check(cpu::linear(*x, b->matrix, *y));
