@@ -81,12 +81,12 @@ int gemm(int64_t rows, int64_t n, int64_t k, int reps) {
 
   const KernelSet &ks = kernelsFor(activeIsa());
   auto run = [&](const WeightMatrix &m) {
-    return best(reps, [&] {
-      matmul(ks, x.data(), k, rows, m, 0, n, y.data(), n);
-    });
+    return best(reps,
+                [&] { matmul(ks, x.data(), k, rows, m, 0, n, y.data(), n); });
   };
   double t32 = run(WeightMatrix::single(WeightFormat::F32, w.data(), n, k, k));
-  double t16 = run(WeightMatrix::single(WeightFormat::BF16, w16.data(), n, k, k));
+  double t16 =
+      run(WeightMatrix::single(WeightFormat::BF16, w16.data(), n, k, k));
   double t8 = run(WeightMatrix::single(WeightFormat::FP8, w8.data(), n, k, k,
                                        scales.data()));
   std::printf("{\"rows\": %lld, \"n\": %lld, \"k\": %lld, \"threads\": %d, "
@@ -167,7 +167,8 @@ int model(const char *artifact, const char *weights, int64_t prompt,
     preLast = std::min(preLast, now() - t0);
     dsrt_session_reset(s);
     double t = now();
-    if (dsrt_session_prefill(s, tokens.data(), prompt, logits.data()) != DSRT_OK) {
+    if (dsrt_session_prefill(s, tokens.data(), prompt, logits.data()) !=
+        DSRT_OK) {
       std::fprintf(stderr, "ds-cpu-bench: %s\n", dsrt_last_error());
       return 1;
     }
@@ -194,8 +195,8 @@ int model(const char *artifact, const char *weights, int64_t prompt,
               "\"peak_rss_bytes\": %lld, \"baseline_rss_bytes\": %lld}\n",
               isaName(activeIsa()), load, first, (long long)prompt,
               double(prompt) / pre, double(prompt) / preLast, (long long)steps,
-              double(steps) / dec,
-              (long long)info.weights_bytes, (long long)ru.ru_maxrss * 1024,
+              double(steps) / dec, (long long)info.weights_bytes,
+              (long long)ru.ru_maxrss * 1024,
               (long long)before.ru_maxrss * 1024);
   dsrt_session_free(s);
   dsrt_model_free(m);

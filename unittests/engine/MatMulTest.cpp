@@ -1,7 +1,7 @@
 //===- MatMulTest.cpp - GEMMs on f32/bf16/FP8 weights, every ISA; the pool ===//
+#include "cpu/MatMul.h"
 #include "cpu/Gemm.h"
 #include "cpu/Isa.h"
-#include "cpu/MatMul.h"
 #include "cpu/ThreadPool.h"
 #include "weights/DType.h"
 
@@ -35,8 +35,8 @@ struct TestWeight {
   std::vector<double> values; // [rows, cols]
   WeightMatrix matrix;
 
-  TestWeight(WeightFormat format, int64_t parts, int64_t partRows,
-             int64_t cols, int64_t pad, std::mt19937 &rng)
+  TestWeight(WeightFormat format, int64_t parts, int64_t partRows, int64_t cols,
+             int64_t pad, std::mt19937 &rng)
       : format(format), rows(parts * partRows), cols(cols), ld(cols + pad),
         partRows(partRows) {
     std::normal_distribution<float> d;
@@ -49,7 +49,9 @@ struct TestWeight {
     matrix.cols = cols;
     matrix.ld = ld;
     matrix.partRows = partRows;
-    size_t esize = format == WeightFormat::F32 ? 4 : format == WeightFormat::BF16 ? 2 : 1;
+    size_t esize = format == WeightFormat::F32    ? 4
+                   : format == WeightFormat::BF16 ? 2
+                                                  : 1;
     for (int64_t p = 0; p < parts; ++p) {
       bytes.emplace_back(size_t(partRows * ld) * esize + 64);
       uint8_t *base = bytes.back().data() + 1 * 0; // aligned start
@@ -74,7 +76,8 @@ struct TestWeight {
               b = uint8_t(byte(rng));
             while ((b & 0x7f) == 0x7f); // e4m3 NaN
             base[at] = c < cols ? b : 0x7f;
-            v = double(e4m3ToF32(b)) * scales.back()[size_t((r / 128) * bc + c / 128)];
+            v = double(e4m3ToF32(b)) *
+                scales.back()[size_t((r / 128) * bc + c / 128)];
           }
           if (c < cols)
             values[size_t((p * partRows + r) * cols + c)] = v;
@@ -87,7 +90,9 @@ struct TestWeight {
 };
 
 const char *formatName(WeightFormat f) {
-  return f == WeightFormat::F32 ? "f32" : f == WeightFormat::BF16 ? "bf16" : "fp8";
+  return f == WeightFormat::F32    ? "f32"
+         : f == WeightFormat::BF16 ? "bf16"
+                                   : "fp8";
 }
 
 /// Whether this path rounds x to bf16 for these rows and weights.
@@ -108,7 +113,8 @@ void checkAllIsas(const TestWeight &w, int64_t rows, int64_t r0, int64_t n,
     v = d(rng);
   for (Isa isa : supportedIsas()) {
     std::vector<float> y(size_t(std::max<int64_t>(rows, 1) * ldy), -7.0f);
-    matmul(kernelsFor(isa), x.data(), ldx, rows, w.matrix, r0, n, y.data(), ldy);
+    matmul(kernelsFor(isa), x.data(), ldx, rows, w.matrix, r0, n, y.data(),
+           ldy);
     bool rx = roundsX(isa, w.format, rows);
     for (int64_t t = 0; t < rows; ++t) {
       for (int64_t j = 0; j < n; ++j) {
@@ -132,15 +138,21 @@ void checkAllIsas(const TestWeight &w, int64_t rows, int64_t r0, int64_t n,
 
 TEST(MatMul, EveryFormatAndIsaMatchesTheF64Product) {
   std::mt19937 rng(3);
-  for (WeightFormat f : {WeightFormat::F32, WeightFormat::BF16, WeightFormat::FP8})
+  for (WeightFormat f :
+       {WeightFormat::F32, WeightFormat::BF16, WeightFormat::FP8})
     // Decode rows (1, 3, 4), prefill rows past one panel; K below, at and
     // past the vector widths, past a 256 chunk, odd; FP8 blocks ragged in
     // both directions (200 = 128 + 72 rows, K 300 = 2*128 + 44).
     for (auto [rows, partRows, k] :
-         std::vector<std::tuple<int64_t, int64_t, int64_t>>{
-             {1, 7, 5}, {1, 200, 300}, {3, 33, 47}, {4, 129, 64},
-             {5, 200, 33}, {20, 30, 300}, {37, 200, 130}, {70, 13, 515},
-             {0, 8, 8}}) {
+         std::vector<std::tuple<int64_t, int64_t, int64_t>>{{1, 7, 5},
+                                                            {1, 200, 300},
+                                                            {3, 33, 47},
+                                                            {4, 129, 64},
+                                                            {5, 200, 33},
+                                                            {20, 30, 300},
+                                                            {37, 200, 130},
+                                                            {70, 13, 515},
+                                                            {0, 8, 8}}) {
       TestWeight w(f, 1, partRows, k, 3, rng);
       checkAllIsas(w, rows, 0, partRows, rng);
     }
@@ -148,7 +160,8 @@ TEST(MatMul, EveryFormatAndIsaMatchesTheF64Product) {
 
 TEST(MatMul, PartsAndRowRangesKeepTheirOwnScaleBlocks) {
   std::mt19937 rng(7);
-  for (WeightFormat f : {WeightFormat::F32, WeightFormat::BF16, WeightFormat::FP8}) {
+  for (WeightFormat f :
+       {WeightFormat::F32, WeightFormat::BF16, WeightFormat::FP8}) {
     // Three parts of 150 rows (a tile of 12 rows crosses a part), and a
     // row range starting inside the second part's second scale block.
     TestWeight w(f, 3, 150, 260, 0, rng);
@@ -188,7 +201,8 @@ TEST(Gemm, GroupedOverInPlaceParts) {
     for (int64_t e = 0; e < experts; ++e)
       for (int64_t t = off[size_t(e)]; t < off[size_t(e + 1)]; ++t)
         for (int64_t j = 0; j < n; ++j) {
-          bool rx = roundsX(activeIsa(), f, off[size_t(e + 1)] - off[size_t(e)]);
+          bool rx =
+              roundsX(activeIsa(), f, off[size_t(e + 1)] - off[size_t(e)]);
           double want = 0;
           for (int64_t c = 0; c < k; ++c) {
             float xv = x[size_t(t * k + c)];
@@ -235,7 +249,8 @@ TEST(LinearSiluMul, MatchesGemmThenSiluMul) {
           double g = 0, u = 0;
           for (int64_t c = 0; c < k; ++c) {
             g += double(x[size_t(t * k + c)]) * w.values[size_t(j * k + c)];
-            u += double(x[size_t(t * k + c)]) * w.values[size_t((f + j) * k + c)];
+            u += double(x[size_t(t * k + c)]) *
+                 w.values[size_t((f + j) * k + c)];
           }
           double want = g / (1 + std::exp(-g)) * u;
           EXPECT_NEAR(y[size_t(t * f + j)], want, 1e-4 * (1 + std::abs(want)));

@@ -4,6 +4,7 @@
 #include "cpu/Isa.h"
 #include "weights/Checkpoint.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 
@@ -309,9 +310,11 @@ dsrt_status load(const char *artifactPath, const char *weightsDir,
       model->bf16ByAddress[model->gpu ? w.device.as<void>()
                                       : static_cast<const void *>(
                                             w.bf16.data())] = &w;
-  for (const BoundWeight &w : model->weights)
-    if (w.inPlace)
-      model->inPlaceByAddress[w.inPlace] = &w;
+  // Only GEMM-only bindings: generated code may hand the GEMMs views of
+  // the others (f32 in the mapping), which the f32 path takes as they are.
+  for (size_t i = 0; i < model->weights.size(); ++i)
+    if (model->weights[i].inPlace && model->manifest.bindings[i].gemmOnly)
+      model->inPlaceByAddress[model->weights[i].inPlace] = &model->weights[i];
   for (size_t i = 0; i < model->weights.size() && !model->gpu; ++i)
     if (model->manifest.bindings[i].logits)
       model->logitsWeight = model->weights[i].inPlace
@@ -319,7 +322,8 @@ dsrt_status load(const char *artifactPath, const char *weightsDir,
                                 : model->weights[i].data.data();
   // On the GPU the checkpoint is unmapped here (the device holds copies);
   // on the CPU the in-place weights live in its mapping.
-  if (!model->gpu && !model->inPlaceByAddress.empty())
+  if (!model->gpu && std::any_of(model->weights.begin(), model->weights.end(),
+                                 [](const BoundWeight &w) { return w.inPlace; }))
     model->checkpoint = std::move(ckpt);
   *out = model.release();
   return DSRT_OK;

@@ -82,10 +82,10 @@ std::string cpu::linear(const MemRef<float, 2> &x, const WeightMatrix &w,
   if (y.sizes[0] != x.sizes[0] || y.sizes[1] != w.rows)
     return shape2("linear", y.sizes[0], y.sizes[1], x.sizes[0], w.rows);
   const KernelSet &ks = kernelsFor(activeIsa());
-  withUnitColumns(x, y, [&](const float *xp, int64_t ldx, float *yp,
-                            int64_t ldy) {
-    matmul(ks, xp, ldx, x.sizes[0], w, 0, w.rows, yp, ldy);
-  });
+  withUnitColumns(x, y,
+                  [&](const float *xp, int64_t ldx, float *yp, int64_t ldy) {
+                    matmul(ks, xp, ldx, x.sizes[0], w, 0, w.rows, yp, ldy);
+                  });
   return "";
 }
 
@@ -111,10 +111,10 @@ std::string cpu::linearSiluMul(const MemRef<float, 2> &x, const WeightMatrix &w,
   if (w.rows % 2 != 0 || y.sizes[0] != rows || y.sizes[1] != f)
     return shape2("linear_silu_mul", y.sizes[0], y.sizes[1], rows, f);
   const KernelSet &ks = kernelsFor(activeIsa());
-  withUnitColumns(x, y, [&](const float *xp, int64_t ldx, float *yp,
-                            int64_t ldy) {
-    matmulSiluMul(ks, xp, ldx, rows, w, 0, f, f, yp, ldy);
-  });
+  withUnitColumns(x, y,
+                  [&](const float *xp, int64_t ldx, float *yp, int64_t ldy) {
+                    matmulSiluMul(ks, xp, ldx, rows, w, 0, f, f, yp, ldy);
+                  });
   return "";
 }
 
@@ -157,16 +157,16 @@ std::string cpu::groupedLinear(const MemRef<float, 2> &x, const WeightMatrix &w,
              std::to_string(offset(e + 1)) + "), outside [0, " +
              std::to_string(rows) + "] or decreasing";
   const KernelSet &ks = kernelsFor(activeIsa());
-  withUnitColumns(x, y, [&](const float *xp, int64_t ldx, float *yp,
-                            int64_t ldy) {
-    for (int64_t e = 0; e < experts; ++e) {
-      int64_t begin = offset(e), end = offset(e + 1);
-      if (begin == end)
-        continue; // most experts get no token in a decode step
-      matmul(ks, xp + begin * ldx, ldx, end - begin, w, e * n, n,
-             yp + begin * ldy, ldy);
-    }
-  });
+  withUnitColumns(x, y,
+                  [&](const float *xp, int64_t ldx, float *yp, int64_t ldy) {
+                    for (int64_t e = 0; e < experts; ++e) {
+                      int64_t begin = offset(e), end = offset(e + 1);
+                      if (begin == end)
+                        continue; // most experts get no token in a decode step
+                      matmul(ks, xp + begin * ldx, ldx, end - begin, w, e * n,
+                             n, yp + begin * ldy, ldy);
+                    }
+                  });
   return "";
 }
 

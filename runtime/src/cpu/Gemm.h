@@ -33,7 +33,9 @@ std::string linearSiluMul(const MemRef<float, 2> &x, const MemRef<float, 2> &w,
                           const MemRef<float, 2> &y);
 
 /// silu(g) * u as the generated kernels compute it.
-inline float siluMul(float g, float u) { return g / (1.0f + __builtin_expf(-g)) * u; }
+inline float siluMul(float g, float u) {
+  return g / (1.0f + __builtin_expf(-g)) * u;
+}
 
 /// For each expert e, rows [offsets[e], offsets[e+1]) of x times w_e^T into
 /// the same rows of y, where w_e is rows [e * N, (e + 1) * N) of w; rows of

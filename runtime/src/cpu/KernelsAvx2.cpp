@@ -20,7 +20,8 @@ inline float fp8One(uint8_t v) { // v * 2^-8, see fp8x8
 }
 
 inline __m256 fp8x8(const uint8_t *p) {
-  __m128i h = _mm_cvtepi8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i *>(p)));
+  __m128i h =
+      _mm_cvtepi8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i *>(p)));
   h = _mm_and_si128(_mm_slli_epi16(h, 7), _mm_set1_epi16(short(0xBF80)));
   return _mm256_cvtph_ps(h);
 }
@@ -47,24 +48,24 @@ inline float hsum(__m256 v) {
 void tileF32(const float *w, int64_t ldw, const float *xp, int64_t kc,
              float *c) {
   __m256 a[kMr][4];
-  #pragma unroll
+#pragma unroll
   for (int i = 0; i < kMr; ++i)
-    #pragma unroll
+#pragma unroll
     for (int j = 0; j < 4; ++j)
       a[i][j] = _mm256_loadu_ps(c + i * kPanel + 8 * j);
   for (int64_t k = 0; k < kc; ++k) {
     const float *x = xp + k * kPanel;
-    #pragma unroll
+#pragma unroll
     for (int i = 0; i < kMr; ++i) {
       __m256 b = _mm256_broadcast_ss(w + i * ldw + k);
-      #pragma unroll
+#pragma unroll
       for (int j = 0; j < 4; ++j)
         a[i][j] = _mm256_fmadd_ps(b, _mm256_loadu_ps(x + 8 * j), a[i][j]);
     }
   }
-  #pragma unroll
+#pragma unroll
   for (int i = 0; i < kMr; ++i)
-    #pragma unroll
+#pragma unroll
     for (int j = 0; j < 4; ++j)
       _mm256_storeu_ps(c + i * kPanel + 8 * j, a[i][j]);
 }
@@ -94,17 +95,17 @@ template <int R, typename Load, typename One>
 void dotRange(Load load, One one, const float *x, int64_t ldx, int64_t begin,
               int64_t end, float *out) {
   __m256 acc[R];
-  #pragma unroll
+#pragma unroll
   for (int t = 0; t < R; ++t)
     acc[t] = _mm256_setzero_ps();
   int64_t i = begin;
   for (; i + 8 <= end; i += 8) {
     __m256 wv = load(i);
-    #pragma unroll
+#pragma unroll
     for (int t = 0; t < R; ++t)
       acc[t] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x + t * ldx + i), acc[t]);
   }
-  #pragma unroll
+#pragma unroll
   for (int t = 0; t < R; ++t) {
     float s = hsum(acc[t]);
     for (int64_t j = i; j < end; ++j)
@@ -141,8 +142,8 @@ void dotBf16(const uint16_t *w, const float *x, int64_t ldx, int rows,
               out);
 }
 
-void dotFp8(const uint8_t *w, const float *scales, const float *x,
-            int64_t ldx, int rows, int64_t k, float *out) {
+void dotFp8(const uint8_t *w, const float *scales, const float *x, int64_t ldx,
+            int rows, int64_t k, float *out) {
   for (int t = 0; t < rows; ++t)
     out[t] = 0;
   float part[kMaxDotRows];
@@ -161,14 +162,11 @@ void dotFp8(const uint8_t *w, const float *scales, const float *x,
 } // namespace
 
 const KernelSet &dsrt::cpu::avx2Kernels() {
-  static const KernelSet set{Isa::Avx2, kMr,       tileF32, nullptr,
-                             decodeBf16, decodeFp8, dotF32,  dotBf16,
-                             dotFp8};
+  static const KernelSet set{Isa::Avx2, kMr,    tileF32, nullptr, decodeBf16,
+                             decodeFp8, dotF32, dotBf16, dotFp8};
   return set;
 }
 
 #else
-const dsrt::cpu::KernelSet &dsrt::cpu::avx2Kernels() {
-  return scalarKernels();
-}
+const dsrt::cpu::KernelSet &dsrt::cpu::avx2Kernels() { return scalarKernels(); }
 #endif

@@ -41,7 +41,7 @@ inline __mmask16 tailMask(int64_t n) {
 void tileF32(const float *w, int64_t ldw, const float *xp, int64_t kc,
              float *c) {
   __m512 a0[kMr], a1[kMr];
-  #pragma unroll
+#pragma unroll
   for (int i = 0; i < kMr; ++i) {
     a0[i] = _mm512_loadu_ps(c + i * kPanel);
     a1[i] = _mm512_loadu_ps(c + i * kPanel + 16);
@@ -49,14 +49,14 @@ void tileF32(const float *w, int64_t ldw, const float *xp, int64_t kc,
   for (int64_t k = 0; k < kc; ++k) {
     __m512 x0 = _mm512_loadu_ps(xp + k * kPanel);
     __m512 x1 = _mm512_loadu_ps(xp + k * kPanel + 16);
-    #pragma unroll
+#pragma unroll
     for (int i = 0; i < kMr; ++i) {
       __m512 b = _mm512_set1_ps(w[i * ldw + k]);
       a0[i] = _mm512_fmadd_ps(b, x0, a0[i]);
       a1[i] = _mm512_fmadd_ps(b, x1, a1[i]);
     }
   }
-  #pragma unroll
+#pragma unroll
   for (int i = 0; i < kMr; ++i) {
     _mm512_storeu_ps(c + i * kPanel, a0[i]);
     _mm512_storeu_ps(c + i * kPanel + 16, a1[i]);
@@ -66,7 +66,7 @@ void tileF32(const float *w, int64_t ldw, const float *xp, int64_t kc,
 void tileBf16(const uint16_t *w, int64_t ldw, const uint16_t *xb, int64_t kp,
               float *c) {
   __m512 a0[kMr], a1[kMr];
-  #pragma unroll
+#pragma unroll
   for (int i = 0; i < kMr; ++i) {
     a0[i] = _mm512_loadu_ps(c + i * kPanel);
     a1[i] = _mm512_loadu_ps(c + i * kPanel + 16);
@@ -74,7 +74,7 @@ void tileBf16(const uint16_t *w, int64_t ldw, const uint16_t *xb, int64_t kp,
   for (int64_t j = 0; j < kp; ++j) {
     __m512bh x0 = (__m512bh)_mm512_loadu_si512(xb + j * 2 * kPanel);
     __m512bh x1 = (__m512bh)_mm512_loadu_si512(xb + j * 2 * kPanel + 32);
-    #pragma unroll
+#pragma unroll
     for (int i = 0; i < kMr; ++i) {
       int pair;
       __builtin_memcpy(&pair, w + i * ldw + 2 * j, 4);
@@ -83,7 +83,7 @@ void tileBf16(const uint16_t *w, int64_t ldw, const uint16_t *xb, int64_t kp,
       a1[i] = _mm512_dpbf16_ps(a1[i], x1, b);
     }
   }
-  #pragma unroll
+#pragma unroll
   for (int i = 0; i < kMr; ++i) {
     _mm512_storeu_ps(c + i * kPanel, a0[i]);
     _mm512_storeu_ps(c + i * kPanel + 16, a1[i]);
@@ -119,10 +119,12 @@ void dotRows(Load load, const float *x, int64_t ldx, int64_t k, float *out) {
     acc[0][t] = acc[1][t] = _mm512_setzero_ps();
   int64_t i = 0;
   for (; i + 32 <= k; i += 32) {
-    __m512 w0 = load(i, __mmask16(0xFFFF)), w1 = load(i + 16, __mmask16(0xFFFF));
+    __m512 w0 = load(i, __mmask16(0xFFFF)),
+           w1 = load(i + 16, __mmask16(0xFFFF));
 #pragma unroll
     for (int t = 0; t < R; ++t) {
-      acc[0][t] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(x + t * ldx + i), acc[0][t]);
+      acc[0][t] =
+          _mm512_fmadd_ps(w0, _mm512_loadu_ps(x + t * ldx + i), acc[0][t]);
       acc[1][t] =
           _mm512_fmadd_ps(w1, _mm512_loadu_ps(x + t * ldx + i + 16), acc[1][t]);
     }
@@ -132,8 +134,8 @@ void dotRows(Load load, const float *x, int64_t ldx, int64_t k, float *out) {
     __m512 wv = load(i, m);
 #pragma unroll
     for (int t = 0; t < R; ++t)
-      acc[0][t] = _mm512_fmadd_ps(
-          wv, _mm512_maskz_loadu_ps(m, x + t * ldx + i), acc[0][t]);
+      acc[0][t] = _mm512_fmadd_ps(wv, _mm512_maskz_loadu_ps(m, x + t * ldx + i),
+                                  acc[0][t]);
   }
 #pragma unroll
   for (int t = 0; t < R; ++t)
@@ -189,9 +191,10 @@ void dotFp8Rows(const uint8_t *w, const float *scales, const float *x,
       part[0][t] = part[1][t] = _mm512_setzero_ps();
     int64_t i = begin;
     for (; i + 32 <= end; i += 32) {
-      __m512 w0 = fp8x16(_mm_loadu_si128(reinterpret_cast<const __m128i *>(w + i)));
-      __m512 w1 =
-          fp8x16(_mm_loadu_si128(reinterpret_cast<const __m128i *>(w + i + 16)));
+      __m512 w0 =
+          fp8x16(_mm_loadu_si128(reinterpret_cast<const __m128i *>(w + i)));
+      __m512 w1 = fp8x16(
+          _mm_loadu_si128(reinterpret_cast<const __m128i *>(w + i + 16)));
 #pragma unroll
       for (int t = 0; t < R; ++t) {
         part[0][t] =
@@ -211,15 +214,16 @@ void dotFp8Rows(const uint8_t *w, const float *scales, const float *x,
     __m512 s = _mm512_set1_ps(scales[b] * 256.0f);
 #pragma unroll
     for (int t = 0; t < R; ++t)
-      acc[t] = _mm512_fmadd_ps(_mm512_add_ps(part[0][t], part[1][t]), s, acc[t]);
+      acc[t] =
+          _mm512_fmadd_ps(_mm512_add_ps(part[0][t], part[1][t]), s, acc[t]);
   }
 #pragma unroll
   for (int t = 0; t < R; ++t)
     out[t] = _mm512_reduce_add_ps(acc[t]);
 }
 
-void dotFp8(const uint8_t *w, const float *scales, const float *x,
-            int64_t ldx, int rows, int64_t k, float *out) {
+void dotFp8(const uint8_t *w, const float *scales, const float *x, int64_t ldx,
+            int rows, int64_t k, float *out) {
   switch (rows) {
   case 1:
     return dotFp8Rows<1>(w, scales, x, ldx, k, out);
@@ -235,16 +239,15 @@ void dotFp8(const uint8_t *w, const float *scales, const float *x,
 } // namespace
 
 const KernelSet &dsrt::cpu::avx512Kernels() {
-  static const KernelSet set{Isa::Avx512, kMr,       tileF32, nullptr,
-                             decodeBf16,  decodeFp8, dotF32,  dotBf16,
-                             dotFp8};
+  static const KernelSet set{Isa::Avx512, kMr,    tileF32, nullptr, decodeBf16,
+                             decodeFp8,   dotF32, dotBf16, dotFp8};
   return set;
 }
 
 const KernelSet &dsrt::cpu::avx512Bf16Kernels() {
-  static const KernelSet set{Isa::Avx512Bf16, kMr,       tileF32, tileBf16,
-                             decodeBf16,      decodeFp8, dotF32,  dotBf16,
-                             dotFp8};
+  static const KernelSet set{Isa::Avx512Bf16, kMr,        tileF32,
+                             tileBf16,        decodeBf16, decodeFp8,
+                             dotF32,          dotBf16,    dotFp8};
   return set;
 }
 

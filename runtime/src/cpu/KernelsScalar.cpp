@@ -69,8 +69,8 @@ void dotBf16(const uint16_t *w, const float *x, int64_t ldx, int rows,
   }
 }
 
-void dotFp8(const uint8_t *w, const float *scales, const float *x,
-            int64_t ldx, int rows, int64_t k, float *out) {
+void dotFp8(const uint8_t *w, const float *scales, const float *x, int64_t ldx,
+            int rows, int64_t k, float *out) {
   const Fp8Table &tab = fp8();
   for (int t = 0; t < rows; ++t) {
     float acc = 0;
@@ -88,9 +88,8 @@ void dotFp8(const uint8_t *w, const float *scales, const float *x,
 } // namespace
 
 const KernelSet &dsrt::cpu::scalarKernels() {
-  static const KernelSet set{Isa::Scalar, kMr,     tileF32, nullptr,
-                             decodeBf16,  decodeFp8, dotF32, dotBf16,
-                             dotFp8};
+  static const KernelSet set{Isa::Scalar, kMr,    tileF32, nullptr, decodeBf16,
+                             decodeFp8,   dotF32, dotBf16, dotFp8};
   return set;
 }
 

@@ -45,7 +45,7 @@ private:
 };
 
 struct ThreadBuffers {
-  Buffer<float> packed;     // x panels (f32), the calling thread's
+  Buffer<float> packed;      // x panels (f32), the calling thread's
   Buffer<uint16_t> packed16; // x panels (bf16 pairs)
   Buffer<float> ctile, wtile, gate, up;
   Buffer<uint16_t> wtile16;
@@ -72,8 +72,7 @@ struct PackedX {
   int64_t pairs() const { return (k + 1) / 2; }
 };
 
-PackedX pack(const float *x, int64_t ldx, int64_t rows, int64_t k,
-             bool bf16) {
+PackedX pack(const float *x, int64_t ldx, int64_t rows, int64_t k, bool bf16) {
   PackedX p;
   p.rows = rows;
   p.k = k;
@@ -151,8 +150,9 @@ void gemmRange(const KernelSet &ks, const PackedX &x, const WeightMatrix &w,
                       reinterpret_cast<const uint16_t *>(w.row(r + i)) + k0,
                       size_t(kc) * 2);
         for (int64_t p = 0; p < x.panels; ++p)
-          ks.tileBf16(t, kTileLd, x.bf16 + (p * x.pairs() + k0 / 2) * kPanel * 2,
-                      kp, ctile + p * mr * kPanel);
+          ks.tileBf16(t, kTileLd,
+                      x.bf16 + (p * x.pairs() + k0 / 2) * kPanel * 2, kp,
+                      ctile + p * mr * kPanel);
         continue;
       }
       // The rows' chunk as f32 (FP8 scaled per block), zero-padded to mr.
@@ -190,8 +190,8 @@ void gemvRange(const KernelSet &ks, const float *x, int64_t ldx, int64_t rows,
                   out);
         break;
       case WeightFormat::BF16:
-        ks.dotBf16(reinterpret_cast<const uint16_t *>(row), xt, ldx, nt,
-                   w.cols, out);
+        ks.dotBf16(reinterpret_cast<const uint16_t *>(row), xt, ldx, nt, w.cols,
+                   out);
         break;
       case WeightFormat::FP8:
         ks.dotFp8(row, w.scaleRow(r0 + j), xt, ldx, nt, w.cols, out);
@@ -240,10 +240,9 @@ void dsrt::cpu::matmul(const KernelSet &ks, const float *x, int64_t ldx,
   });
 }
 
-void dsrt::cpu::matmulSiluMul(const KernelSet &ks, const float *x,
-                              int64_t ldx, int64_t rows, const WeightMatrix &w,
-                              int64_t g0, int64_t u0, int64_t n, float *y,
-                              int64_t ldy) {
+void dsrt::cpu::matmulSiluMul(const KernelSet &ks, const float *x, int64_t ldx,
+                              int64_t rows, const WeightMatrix &w, int64_t g0,
+                              int64_t u0, int64_t n, float *y, int64_t ldy) {
   if (rows <= 0 || n <= 0)
     return;
   bool gemv = rows <= kGemvRows;

@@ -51,7 +51,9 @@ struct WeightMatrix {
   }
 
   size_t elementSize() const {
-    return format == WeightFormat::F32 ? 4 : format == WeightFormat::BF16 ? 2 : 1;
+    return format == WeightFormat::F32    ? 4
+           : format == WeightFormat::BF16 ? 2
+                                          : 1;
   }
   int64_t scaleCols() const { return (cols + 127) / 128; }
   const uint8_t *row(int64_t r) const {
