@@ -52,6 +52,22 @@ def _has_cuda_device():
     except Exception:
         return False
 
+# The CPU kernels' instruction sets (DSRT_CPU_ISA may force only those the
+# CPU has): tests of each path against the others need them all.
+def _cpu_flags():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+if {"avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl", "avx512_bf16"} <= _cpu_flags():
+    config.available_features.add("avx512bf16")
+
 if _has_cuda_device():
     config.available_features.add("cuda")
 if os.path.exists(os.path.join(cuda_home, "bin", "ptxas")):

@@ -56,14 +56,17 @@ std::string mlir::ds::buildManifest(ModuleOp m, const ManifestInputs &in,
         shape.push_back(s);
       for (Attribute mem : cast<ArrayAttr>(d.get("members")))
         members.push_back(cast<StringAttr>(mem).str());
-      bindings.push_back(llvm::json::Object{
+      llvm::json::Object binding{
           {"index", cast<IntegerAttr>(d.get("index")).getInt()},
           {"shape", std::move(shape)},
           {"members", std::move(members)},
           {"dequantize", cast<BoolAttr>(d.get("dequantize")).getValue()},
           {"gemm_only", d.get("gemm_only")
                             ? cast<BoolAttr>(d.get("gemm_only")).getValue()
-                            : false}});
+                            : false}};
+      if (d.get("logits"))
+        binding["logits"] = true;
+      bindings.push_back(std::move(binding));
     }
   llvm::json::Array weights;
   for (const RequiredWeight &w : in.weights) {

@@ -3,7 +3,8 @@
 // A heavy kernel (attention) whose body is one parallel nest: the nest
 // moves into a range variant over linear iterations, a C-ABI task unpacks
 // the arguments, and the kernel hands the iterations to the runtime's
-// pool. Other kernels are left alone.
+// pool. Norms split by rows (4 per thread at least); other kernels
+// (elementwise ones) are left alone.
 
 // CHECK-LABEL: func.func private @attn(
 // CHECK-SAME: ds.parallel
@@ -22,6 +23,9 @@
 // CHECK: llvm.load
 // CHECK: call @attn__range
 // CHECK-LABEL: func.func private @norm(
+// CHECK: %[[G:.+]] = llvm.mlir.constant(4 : i64) : i64
+// CHECK: call @dsrt_parallel_for(%{{.+}}, %{{.+}}, %{{.+}}, %[[G]])
+// CHECK-LABEL: func.func private @plus(
 // CHECK-NOT: dsrt_parallel_for
 // CHECK: scf.parallel
 // (The full CPU pipeline, which lowers these to LLVM, runs in every
@@ -39,6 +43,15 @@ func.func private @attn(%q: memref<?x4xf32>, %o: memref<?x4xf32>, %layer: index)
   return
 }
 func.func private @norm(%x: memref<?x4xf32>) attributes {ds.kernel = "rms_norm"} {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %t = memref.dim %x, %c0 : memref<?x4xf32>
+  scf.parallel (%i) = (%c0) to (%t) step (%c1) {
+    scf.reduce
+  }
+  return
+}
+func.func private @plus(%x: memref<?x4xf32>) attributes {ds.kernel = "add"} {
   %c0 = arith.constant 0 : index
   %c1 = arith.constant 1 : index
   %t = memref.dim %x, %c0 : memref<?x4xf32>

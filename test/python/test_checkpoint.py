@@ -31,8 +31,10 @@ def test_presets_are_what_the_brief_says():
     assert checkpoint.tiny_v2_grouped()["topk_method"] == "group_limited_greedy"
     assert checkpoint.tiny_noyarn()["rope_scaling"] is None
     assert checkpoint.demo()["vocab_size"] == 128815  # DeepSeek V3's tokenizer
-    assert set(checkpoint.PRESETS) == {"tiny_v3", "tiny_v2_lite", "tiny_v2_grouped",
-                                       "tiny_noyarn", "demo"}
+    ragged = checkpoint.ragged_v3()
+    assert ragged["hidden_size"] % 128 and ragged["hidden_size"] > 128  # FP8 edge blocks
+    assert set(checkpoint.PRESETS) == {"tiny_v3", "ragged_v3", "tiny_v2_lite",
+                                       "tiny_v2_grouped", "tiny_noyarn", "demo"}
     assert checkpoint.tiny_v3() is not checkpoint.tiny_v3()  # fresh dicts, safe to edit
 
 

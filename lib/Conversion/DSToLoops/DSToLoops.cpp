@@ -38,6 +38,9 @@ struct BindingTable {
     /// Read only by the runtime's GEMMs: the runtime may store it in
     /// another element type (bf16) since no generated code dereferences it.
     bool gemmOnly = true;
+    /// The weight of the one GEMM that produces an entry point's logits:
+    /// the runtime computes only the rows a caller asks for.
+    bool logits = false;
   };
   std::vector<Binding> bindings;
   llvm::StringMap<int64_t> byName;
@@ -61,13 +64,16 @@ struct BindingTable {
       SmallVector<Attribute> members;
       for (const std::string &m : bd.members)
         members.push_back(b.getStringAttr(m));
-      out.push_back(b.getDictionaryAttr({
+      SmallVector<NamedAttribute> fields = {
           b.getNamedAttr("index", b.getI64IntegerAttr(i)),
           b.getNamedAttr("shape", b.getDenseI64ArrayAttr(bd.shape)),
           b.getNamedAttr("members", b.getArrayAttr(members)),
           b.getNamedAttr("dequantize", b.getBoolAttr(bd.dequantize)),
           b.getNamedAttr("gemm_only", b.getBoolAttr(bd.gemmOnly)),
-      }));
+      };
+      if (bd.logits)
+        fields.push_back(b.getNamedAttr("logits", b.getUnitAttr()));
+      out.push_back(b.getDictionaryAttr(fields));
     }
     return b.getArrayAttr(out);
   }
@@ -94,6 +100,7 @@ private:
 
   Value get(Value old);
   LogicalResult lowerOp(Operation *op);
+  void markLogitsWeight(Value logits);
   Value bind(const PendingWeight &w);
 
   func::FuncOp fn;
@@ -146,6 +153,20 @@ Value FunctionLowering::get(Value old) {
   return v;
 }
 
+/// When the logits are one GEMM's output and its weight feeds nothing
+/// else, the runtime may skip the rows of that GEMM no caller reads.
+void FunctionLowering::markLogitsWeight(Value logits) {
+  auto linear = logits.getDefiningOp<LinearOp>();
+  if (!linear || !linear.getWeight().hasOneUse())
+    return;
+  auto it = pending.find(linear.getWeight());
+  if (it == pending.end())
+    return;
+  auto index = table.byName.find(it->second.members.front());
+  if (index != table.byName.end())
+    table.bindings[size_t(index->second)].logits = true;
+}
+
 LogicalResult FunctionLowering::run() {
   OpBuilder b(fn);
   Location loc = fn.getLoc();
@@ -187,6 +208,7 @@ LogicalResult FunctionLowering::run() {
     }
 
   auto ret = cast<func::ReturnOp>(old.getTerminator());
+  markLogitsWeight(ret.getOperand(0));
   Value logits = get(ret.getOperand(0));
   k->copy(logits, entry->getArgument(4));
   for (Value a : allocs)

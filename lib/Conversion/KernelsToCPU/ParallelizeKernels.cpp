@@ -1,8 +1,8 @@
 //===- ParallelizeKernels.cpp - ds-parallelize-kernels --------------------===//
 //
 // On the CPU the kernels are sequential loop nests; the heavy ones
-// (attention over the cache, per-head matmuls) get the runtime's thread
-// pool. For a kernel K whose body is one top-level scf.parallel:
+// (attention over the cache, per-head matmuls, prefill's norms) get the
+// runtime's thread pool. For a kernel K whose body is one top-level scf.parallel:
 //   K__range(args..., begin, end)  runs linear iterations [begin, end);
 //   K__task(packed, begin, end)    unpacks K's arguments (memref
 //                                  descriptors, indices) and calls it;
@@ -79,19 +79,26 @@ struct ParallelizeKernelsPass
     : mlir::ds::impl::DSParallelizeKernelsPassBase<ParallelizeKernelsPass> {
   using Base::Base;
 
-  /// Iterations per thread below which a split costs more than it saves.
+  /// Iterations per thread below which a split costs more than it saves
+  /// (0: the kernel stays sequential).
   static int64_t grainOf(StringRef kind) {
     if (kind == "latent_attention")
       return 1; // each iteration reads the whole context
-    return 64; // head_matmul: one dot product per iteration
+    if (kind == "head_matmul")
+      return 64; // one dot product per iteration
+    // One row of the hidden state per iteration: prefill's norms split by
+    // rows, so the second core is not idle between GEMMs (decode's one row
+    // stays on the caller).
+    if (kind == "rms_norm" || kind == "add_rms_norm")
+      return 4;
+    return 0;
   }
 
   void runOnOperation() override {
     ModuleOp module = getOperation();
     for (auto fn : llvm::to_vector(module.getOps<func::FuncOp>())) {
       auto kind = fn->getAttrOfType<StringAttr>("ds.kernel");
-      if (!kind || (kind.getValue() != "latent_attention" &&
-                    kind.getValue() != "head_matmul"))
+      if (!kind || grainOf(kind.getValue()) == 0)
         continue;
       scf::ParallelOp par = soleParallel(fn);
       if (!par)

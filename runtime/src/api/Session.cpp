@@ -198,7 +198,7 @@ std::string callOnDevice(dsrt_session *s, const EntryPoint &entry,
 /// `logits` may be NULL on the GPU.
 std::string call(dsrt_session *s, const EntryPoint &entry,
                  const int32_t *tokens, int64_t n, float *logits,
-                 int32_t *greedy = nullptr) {
+                 int32_t *greedy = nullptr, int64_t logitsRows = -1) {
   const Manifest &m = s->model->manifest;
   std::vector<int32_t> positions(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i)
@@ -219,7 +219,9 @@ std::string call(dsrt_session *s, const EntryPoint &entry,
                                     cacheShape);
   int64_t logitsShape[2] = {n, m.vocabSize};
   auto out = makeMemRef<float, 2>(logits, logitsShape);
+  setLogitsRows(logitsRows);
   entry.fn(s->model, &tok, &pos, &cache, &out);
+  setLogitsRows(-1);
   if (greedy) {
     int64_t lastShape[2] = {1, m.vocabSize};
     auto last = makeMemRef<float, 2>(logits + (n - 1) * m.vocabSize, lastShape);
@@ -291,11 +293,12 @@ dsrt_status run(dsrt_session *s, const int32_t *tokens, int64_t n,
 
 } // namespace
 
-/// Runs tokens [0, n) like dsrt_session_prefill and puts the greedy choice
-/// after the last one in *next, through the generated sampler; on the GPU
-/// no logits are copied back. For dsrt_generate (api/Generate.cpp).
-dsrt_status dsrt::runGreedy(dsrt_session *s, const int32_t *tokens, int64_t n,
-                            int32_t *next) {
+namespace {
+/// Runs tokens [0, n) like dsrt_session_prefill, computing only the logits
+/// row after the last token: the greedy choice goes to *next (the generated
+/// sampler; on the GPU no logits are copied back) or the row to lastRow.
+dsrt_status runLast(dsrt_session *s, const int32_t *tokens, int64_t n,
+                    int32_t *next, float *lastRow) {
   const Manifest &m = s->model->manifest;
   std::string problem = checkTokens(tokens, n, m.vocabSize);
   if (problem.empty())
@@ -307,21 +310,40 @@ dsrt_status dsrt::runGreedy(dsrt_session *s, const int32_t *tokens, int64_t n,
     int64_t chunk = n == 1 ? 1 : prefillChunk(s, n, problem);
     if (!chunk)
       return fail(DSRT_ERROR_ARGUMENT, problem);
-    // Host logits for one call (the CPU kernels write them there).
-    std::vector<float> logits(
-        s->cuda ? 0 : size_t(std::min(chunk, n) * m.vocabSize));
+    // Host logits for one call (the CPU kernels write them there); only
+    // the last call's last row is computed and read.
+    std::vector<float> &logits = s->greedyLogits;
+    size_t need = s->cuda && next ? 0 : size_t(std::min(chunk, n) * m.vocabSize);
+    if (logits.size() < need)
+      logits.resize(need);
     for (int64_t done = 0; done < n; done += chunk) {
       int64_t len = std::min(chunk, n - done);
       const EntryPoint &entry = len == 1 ? s->model->decode : s->model->prefill;
       bool last = done + len == n;
       std::string error =
           call(s, entry, tokens + done, len,
-               logits.empty() ? nullptr : logits.data(), last ? next : nullptr);
+               logits.empty() ? nullptr : logits.data(),
+               last && next ? next : nullptr, last ? 1 : 0);
       if (!error.empty())
         return fail(DSRT_ERROR_DEVICE, error);
+      if (last && lastRow)
+        std::copy(logits.begin() + (len - 1) * m.vocabSize,
+                  logits.begin() + len * m.vocabSize, lastRow);
     }
     return DSRT_OK;
   });
+}
+} // namespace
+
+/// For dsrt_generate (api/Generate.cpp).
+dsrt_status dsrt::runGreedy(dsrt_session *s, const int32_t *tokens, int64_t n,
+                            int32_t *next) {
+  return runLast(s, tokens, n, next, nullptr);
+}
+
+dsrt_status dsrt::runLastRow(dsrt_session *s, const int32_t *tokens,
+                             int64_t n, float *lastRow) {
+  return runLast(s, tokens, n, nullptr, lastRow);
 }
 
 extern "C" dsrt_status dsrt_session_prefill(dsrt_session *s,

@@ -220,6 +220,8 @@ bool dsrt::parseManifest(const std::string &text, Manifest &m,
     bd.dequantize = dq && dq->kind == json::Value::Bool && dq->boolean;
     const json::Value *go = b.get("gemm_only");
     bd.gemmOnly = go && go->kind == json::Value::Bool && go->boolean;
+    const json::Value *lg = b.get("logits");
+    bd.logits = lg && lg->kind == json::Value::Bool && lg->boolean;
     m.bindings.push_back(std::move(bd));
   }
   for (const json::Value &w : weights->items) {

@@ -25,6 +25,8 @@ struct Binding {
   bool dequantize = false;
   /// Only the runtime's GEMMs read it: its storage type is the runtime's.
   bool gemmOnly = false;
+  /// The weight of the GEMM that produces the logits (and of no other).
+  bool logits = false;
 };
 
 struct RequiredTensor {

@@ -14,7 +14,6 @@
 #include "api/Model.h"
 #include "cpu/Gemm.h"
 #include "cpu/MemRef.h"
-#include "cpu/Bf16Gemm.h"
 #include "cpu/Scratch.h"
 #include "cpu/ThreadPool.h"
 
@@ -44,26 +43,45 @@ void bindWeight(MemRef<float, N> *result, void *ctx, int64_t index) {
                        std::to_string(index) + " as rank " + std::to_string(N) +
                        ", the manifest says rank " +
                        std::to_string(w.shape.size()));
-  // On the GPU the kernels get the device copy (never a host pointer). A
-  // bf16 binding travels as its address only: no generated code reads it,
-  // the GEMM calls below recognise it (bf16ByAddress).
+  // On the GPU the kernels get the device copy (never a host pointer). On
+  // the CPU an in-place binding travels as its address in the mapping:
+  // generated code reads it only when it is f32 (GEMM-only bindings of
+  // other formats are read by the GEMM calls below, which recognise the
+  // address: inPlaceByAddress).
   float *data = model->gpu ? w.device.as<float>()
-                : w.bf16Storage
-                    ? reinterpret_cast<float *>(
-                          const_cast<uint16_t *>(w.bf16.data()))
-                    : const_cast<float *>(w.data.data());
+                : w.inPlace ? static_cast<float *>(const_cast<void *>(w.inPlace))
+                            : const_cast<float *>(w.data.data());
   *result = makeMemRef<float, N>(data, w.shape.data());
 }
 
 bool onGpu(void *ctx) { return static_cast<dsrt_model *>(ctx)->gpu; }
 
-/// The bf16 binding whose storage starts at `address`, or nullptr.
+/// The bf16 binding whose storage starts at `address`, or nullptr (GPU).
 const BoundWeight *bf16Binding(void *ctx, const void *address) {
   auto &map = static_cast<dsrt_model *>(ctx)->bf16ByAddress;
   if (map.empty())
     return nullptr;
   auto it = map.find(address);
   return it == map.end() ? nullptr : it->second;
+}
+
+/// The CPU binding read in place at `address`, or nullptr. The generated
+/// code passes the whole binding (never a view of it): a view would be a
+/// mismatch between the code and its manifest.
+const BoundWeight *inPlaceBinding(void *ctx, const char *what,
+                                  const void *address, int64_t offset,
+                                  const int64_t *sizes, size_t rank) {
+  auto &map = static_cast<dsrt_model *>(ctx)->inPlaceByAddress;
+  auto it = map.find(address);
+  if (it == map.end())
+    return nullptr;
+  const BoundWeight *b = it->second;
+  bool whole = offset == 0 && b->shape.size() == rank;
+  for (size_t i = 0; whole && i < rank; ++i)
+    whole = sizes[i] == b->shape[i];
+  if (!whole)
+    fatalInternalError(std::string(what) + ": a view of a weight binding");
+  return b;
 }
 
 /// A failed GPU call cannot abort the process over a device error (out of
@@ -98,20 +116,39 @@ DSRT_EXPORT void _mlir_ciface_dsrt_weight_f32_r3(MemRef<float, 3> *r, void *ctx,
   bindWeight<3>(r, ctx, i);
 }
 
+namespace {
+thread_local int64_t logitsRows = -1;
+
+/// The last `rows` rows of a [T, ...] view.
+MemRef<float, 2> lastRows(const MemRef<float, 2> &m, int64_t rows) {
+  MemRef<float, 2> out = m;
+  out.offset += (m.sizes[0] - rows) * m.strides[0];
+  out.sizes[0] = rows;
+  return out;
+}
+} // namespace
+
+void dsrt::setLogitsRows(int64_t rows) { logitsRows = rows; }
+
 DSRT_EXPORT void _mlir_ciface_dsrt_linear_f32(void *ctx, MemRef<float, 2> *x,
                                               MemRef<float, 2> *w,
                                               MemRef<float, 2> *y) {
   const BoundWeight *bf = bf16Binding(ctx, w->aligned);
   if (onGpu(ctx))
     return checkGpu(cuda::linear(*x, *w, *y, bf != nullptr));
-  if (const BoundWeight *b = bf) {
-    // The generated code passes the whole binding (never a view of it).
-    if (w->offset != 0 || b->shape.size() != 2 || w->sizes[0] != b->shape[0] ||
-        w->sizes[1] != b->shape[1])
-      fatalInternalError("dsrt_linear_f32: a view of a bf16 weight binding");
-    cpu::Bf16Matrix m{b->bf16.data(), b->shape[0], b->shape[1], b->shape[1]};
-    return check(cpu::linearBf16(*x, m, *y));
+  // The logits GEMM of a call that reads only its last rows (a greedy
+  // prefill): the other rows are never computed.
+  MemRef<float, 2> xs, ys;
+  if (logitsRows >= 0 && logitsRows < x->sizes[0] &&
+      w->aligned == static_cast<dsrt_model *>(ctx)->logitsWeight) {
+    xs = lastRows(*x, logitsRows);
+    ys = lastRows(*y, logitsRows);
+    x = &xs;
+    y = &ys;
   }
+  if (const BoundWeight *b = inPlaceBinding(ctx, "dsrt_linear_f32", w->aligned,
+                                             w->offset, w->sizes, 2))
+    return check(cpu::linear(*x, b->matrix, *y));
   check(cpu::linear(*x, *w, *y));
 }
 
@@ -122,14 +159,10 @@ DSRT_EXPORT void _mlir_ciface_dsrt_linear_silu_mul_f32(void *ctx,
   // The GPU pipeline lowers the fused op to a GEMM and a kernel instead.
   if (onGpu(ctx))
     return checkGpu("dsrt_linear_silu_mul_f32 called on the GPU path");
-  if (const BoundWeight *b = bf16Binding(ctx, w->aligned)) {
-    if (w->offset != 0 || b->shape.size() != 2 || w->sizes[0] != b->shape[0] ||
-        w->sizes[1] != b->shape[1])
-      fatalInternalError(
-          "dsrt_linear_silu_mul_f32: a view of a bf16 weight binding");
-    cpu::Bf16Matrix m{b->bf16.data(), b->shape[0], b->shape[1], b->shape[1]};
-    return check(cpu::linearSiluMulBf16(*x, m, *y));
-  }
+  if (const BoundWeight *b = inPlaceBinding(ctx, "dsrt_linear_silu_mul_f32",
+                                             w->aligned, w->offset, w->sizes,
+                                             2))
+    return check(cpu::linearSiluMul(*x, b->matrix, *y));
   check(cpu::linearSiluMul(*x, *w, *y));
 }
 
@@ -139,16 +172,11 @@ DSRT_EXPORT void _mlir_ciface_dsrt_grouped_linear_f32(
   const BoundWeight *bf = bf16Binding(ctx, w->aligned);
   if (onGpu(ctx))
     return checkGpu(cuda::groupedLinear(*w, *x, *offsets, *y, bf != nullptr));
-  if (const BoundWeight *b = bf) {
-    if (w->offset != 0 || b->shape.size() != 3 || w->sizes[0] != b->shape[0] ||
-        w->sizes[1] != b->shape[1] || w->sizes[2] != b->shape[2])
-      fatalInternalError(
-          "dsrt_grouped_linear_f32: a view of a bf16 weight binding");
-    return check(cpu::groupedLinearBf16(*x, b->bf16.data(), b->shape[0],
-                                        b->shape[1], b->shape[2],
-                                        b->shape[1] * b->shape[2], *offsets,
-                                        *y));
-  }
+  if (const BoundWeight *b =
+          inPlaceBinding(ctx, "dsrt_grouped_linear_f32", w->aligned,
+                         w->offset, w->sizes, 3))
+    return check(
+        cpu::groupedLinear(*x, b->matrix, b->shape[0], *offsets, *y));
   check(cpu::groupedLinear(*x, *w, *offsets, *y));
 }
 

@@ -95,7 +95,17 @@ def demo():
                  max_position_embeddings=512)
 
 
-PRESETS = {"tiny_v3": tiny_v3, "tiny_v2_lite": tiny_v2_lite, "tiny_v2_grouped": tiny_v2_grouped,
+def ragged_v3():
+    """V3 style with matrices past one 128x128 FP8 block and not multiples
+    of it (hidden 200, intermediate 300, experts 136 wide, ranks 144/132),
+    so quantised weights have ragged edge blocks in both directions and the
+    CPU GEMMs see K past their 256-wide chunks."""
+    return _base(vocab_size=300, hidden_size=200, intermediate_size=300,
+                 moe_intermediate_size=136, num_hidden_layers=2, q_lora_rank=144,
+                 kv_lora_rank=132)
+
+
+PRESETS = {"tiny_v3": tiny_v3, "ragged_v3": ragged_v3, "tiny_v2_lite": tiny_v2_lite, "tiny_v2_grouped": tiny_v2_grouped,
            "tiny_noyarn": tiny_noyarn, "demo": demo}
 
 
