@@ -10,7 +10,6 @@
 //
 //===----------------------------------------------------------------------===//
 #include "api/Model.h"
-#include "cpu/Bf16Gemm.h"
 #include "cpu/Gemm.h"
 #include "cpu/MemRef.h"
 #include "cuda/Device.h"
