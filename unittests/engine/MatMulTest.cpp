@@ -95,9 +95,11 @@ const char *formatName(WeightFormat f) {
                                    : "fp8";
 }
 
-/// Whether this path rounds x to bf16 for these rows and weights.
+/// Whether this path rounds x to bf16 for these weights: at every row
+/// count, so that decode and prefill compute the same function.
 bool roundsX(Isa isa, WeightFormat f, int64_t rows) {
-  return isa == Isa::Avx512Bf16 && f == WeightFormat::BF16 && rows > kGemvRows;
+  (void)rows;
+  return isa == Isa::Avx512Bf16 && f == WeightFormat::BF16;
 }
 
 /// matmul over weight rows [r0, r0 + n) on every ISA against a double

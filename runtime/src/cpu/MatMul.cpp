@@ -49,6 +49,7 @@ struct ThreadBuffers {
   Buffer<uint16_t> packed16; // x panels (bf16 pairs)
   Buffer<float> ctile, wtile, gate, up;
   Buffer<uint16_t> wtile16;
+  Buffer<float> roundedX; // decode rows rounded to bf16 values
 };
 ThreadBuffers &buffers() {
   static thread_local ThreadBuffers b;
@@ -207,6 +208,26 @@ bool bf16Arithmetic(const KernelSet &ks, const WeightMatrix &w) {
   return ks.tileBf16 && w.format == WeightFormat::BF16;
 }
 
+/// Decode's rows of x as prefill sees them. Where prefill multiplies bf16
+/// weights in bf16 (activations rounded, products exact, sums in f32), the
+/// dot-product path must round x the same way, or a token's logits would
+/// depend on whether it ran in a decode step or a prefill chunk (batch
+/// invariance, decode-vs-prefill parity). Rounded once per call, before
+/// the rows are split over threads. Returns x itself when no rounding applies.
+const float *gemvInput(const KernelSet &ks, const WeightMatrix &w,
+                       const float *x, int64_t &ldx, int64_t rows) {
+  if (!bf16Arithmetic(ks, w))
+    return x;
+  float *out = buffers().roundedX.get(size_t(rows * w.cols));
+  for (int64_t t = 0; t < rows; ++t)
+    for (int64_t c = 0; c < w.cols; ++c) {
+      uint32_t u = uint32_t(roundBf16(x[t * ldx + c])) << 16;
+      std::memcpy(&out[t * w.cols + c], &u, 4);
+    }
+  ldx = w.cols;
+  return out;
+}
+
 /// Rows of w per thread's share: ~64 KiB of weights per grain in decode
 /// (enough work to be worth waking a thread); whole tiles in prefill, and
 /// one thread for products too small to split.
@@ -229,8 +250,9 @@ void dsrt::cpu::matmul(const KernelSet &ks, const float *x, int64_t ldx,
     return;
   int64_t grain = grainRows(ks, w, rows, n);
   if (rows <= kGemvRows) {
+    const float *xr = gemvInput(ks, w, x, ldx, rows);
     parallelFor(n, grain, [&](int64_t b, int64_t e) {
-      gemvRange(ks, x, ldx, rows, w, r0 + b, e - b, y + b, ldy);
+      gemvRange(ks, xr, ldx, rows, w, r0 + b, e - b, y + b, ldy);
     });
     return;
   }
@@ -249,6 +271,8 @@ void dsrt::cpu::matmulSiluMul(const KernelSet &ks, const float *x, int64_t ldx,
   PackedX px;
   if (!gemv)
     px = pack(x, ldx, rows, w.cols, bf16Arithmetic(ks, w));
+  else
+    x = gemvInput(ks, w, x, ldx, rows);
   int64_t grain = gemv ? grainRows(ks, w, rows, n)
                        : std::max<int64_t>(grainRows(ks, w, rows, n), 1);
   parallelFor(n, grain, [&](int64_t begin, int64_t end) {
