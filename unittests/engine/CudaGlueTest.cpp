@@ -290,6 +290,25 @@ TEST(CudaGemmGlue, GroupedLinearIsOneGroupedCall) {
   EXPECT_EQ(c.ex.error, "");
 }
 
+// DSRT_CUDA_GROUPED_GEMM=0 (bring-up) goes expert by expert; another value
+// is a one-line error naming the variable.
+TEST(CudaGemmGlue, GroupedCallCanBeTurnedOff) {
+  Call c;
+  Grouped g(c, {0, 2, 2, 5}, 4, 8, 8, 4);
+  setenv("DSRT_CUDA_GROUPED_GEMM", "0", 1);
+  EXPECT_EQ(groupedLinear(g.W(), g.X(), g.O(), g.Y()), "");
+  EXPECT_EQ(groupedCalls(), 0);
+  EXPECT_EQ(gemms(), 2);
+  g.expectCpu();
+  setenv("DSRT_CUDA_GROUPED_GEMM", "no", 1);
+  EXPECT_EQ(groupedLinear(g.W(), g.X(), g.O(), g.Y()),
+            "DSRT_CUDA_GROUPED_GEMM must be 0 or 1, got 'no'");
+  setenv("DSRT_CUDA_GROUPED_GEMM", "1", 1);
+  EXPECT_EQ(groupedLinear(g.W(), g.X(), g.O(), g.Y()), "");
+  EXPECT_EQ(groupedCalls(), 1);
+  unsetenv("DSRT_CUDA_GROUPED_GEMM");
+}
+
 // A failing grouped call is the call's error (status named).
 TEST(CudaGemmGlue, GroupedCallFailureIsReported) {
   Call c(nullptr, "2");

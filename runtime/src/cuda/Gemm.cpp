@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <climits>
+#include <cstdlib>
 #include <vector>
 
 using namespace dsrt;
@@ -162,6 +163,20 @@ std::string groupedCall(DeviceSession &s, const std::vector<int32_t> &off,
                        std::to_string(st);
 }
 
+/// Whether grouped GEMMs may use cublasGemmGroupedBatchedEx:
+/// DSRT_CUDA_GROUPED_GEMM=0 (bring-up) keeps them expert by expert, so a
+/// first GPU run can tell the grouped call from the rest. Read per call
+/// (a getenv per grouped GEMM is noise next to its offsets read).
+bool groupedCallAllowed(std::string &error) {
+  const char *v = std::getenv("DSRT_CUDA_GROUPED_GEMM");
+  if (!v || !*v || std::string(v) == "1")
+    return true;
+  if (std::string(v) != "0")
+    error = std::string("DSRT_CUDA_GROUPED_GEMM must be 0 or 1, got '") + v +
+            "'";
+  return false;
+}
+
 /// The session of the call in flight; nullptr with `error` empty when the
 /// call already failed (the GEMM is skipped: its buffers may not exist).
 DeviceSession *session(std::string &error) {
@@ -252,7 +267,10 @@ static std::string groupedLinearImpl(const MemRef<float, 3> &w3,
   int ldwf = w3.strides[1] > INT_MAX
                  ? -1
                  : int(std::max<int64_t>(w3.strides[1], k));
-  if (s->cublasApi->gemmGroupedBatchedEx &&
+  bool allowed = groupedCallAllowed(error);
+  if (!error.empty())
+    return error;
+  if (allowed && s->cublasApi->gemmGroupedBatchedEx &&
       !(xb && s->groupedBf16Unsupported)) {
     bool unsupported = false;
     std::string err =
