@@ -64,8 +64,11 @@ template <typename F> F fakeFn(const char *lib, const char *name) {
 long count(const char *kind) {
   return fakeFn<long (*)(const char *)>(DS_FAKE_CUDA, "fakeCudaCount")(kind);
 }
-long gemms() {
-  return fakeFn<long (*)()>(DS_FAKE_CUBLAS, "fakeCublasGemms")();
+long gemms(const char *lib = DS_FAKE_CUBLAS) {
+  return fakeFn<long (*)()>(lib, "fakeCublasGemms")();
+}
+long groupedCalls() {
+  return fakeFn<long (*)()>(DS_FAKE_CUBLAS, "fakeCublasGroupedCalls")();
 }
 
 /// A session on the stand-in device, current for the test's duration,
@@ -198,26 +201,182 @@ TEST(CudaGemmGlue, GroupedLinearMatchesCpu) {
   auto R = view(want.data(), T, N, N);
   ASSERT_EQ(groupedLinear(W, X, O, Y), "");
   ASSERT_EQ(cpu::groupedLinear(X, W, O, R), "");
-  EXPECT_EQ(gemms(), 3); // the empty group makes no call
+  EXPECT_EQ(gemms(), 3); // the empty group is no problem of the call
+  EXPECT_EQ(groupedCalls(), 1);
   for (size_t i = 0; i < want.size(); ++i)
     EXPECT_NEAR(y[i], want[i], 1e-5) << i;
   // The gate and up GEMMs of a layer share one read of the offsets; a
   // launch (which may rewrite them) makes the next GEMM read them again.
-  long reads = count("copy");
+  long reads = count("dtoh");
   ASSERT_EQ(groupedLinear(W, X, O, Y), "");
   ASSERT_EQ(groupedLinear(W, X, O, Y), "");
-  EXPECT_EQ(count("copy"), reads);
+  EXPECT_EQ(count("dtoh"), reads);
   void *module = mgpuModuleLoad(nullptr, 0);
   mgpuLaunchKernel(mgpuModuleGetFunction(module, "permute"), 1, 1, 1, 32, 1,
                    1, 0, nullptr, nullptr, nullptr, 0);
   ASSERT_EQ(groupedLinear(W, X, O, Y), "");
-  EXPECT_EQ(count("copy"), reads + 1);
+  EXPECT_EQ(count("dtoh"), reads + 1);
   // Offsets out of order are an error, not an out-of-bounds GEMM.
   int32_t bad[] = {0, 5, 2, 8, 9};
   std::memcpy(off, bad, sizeof(bad));
   mgpuMemset32(y, 0, 1, nullptr); // a device write: the offsets are read again
   EXPECT_EQ(groupedLinear(W, X, O, Y),
             "dsrt_grouped_linear_f32: expert offsets out of order");
+}
+
+/// A MoE-shaped grouped GEMM: `E` experts of [N, K] weights, rows of x and
+/// y strided (ldx, ldy past their widths), offsets on the "device".
+struct Grouped {
+  Grouped(Call &c, std::vector<int32_t> offsets, int64_t N, int64_t K,
+          int64_t ldx, int64_t ldy)
+      : E(int64_t(offsets.size()) - 1), T(offsets.back()), N(N), K(K),
+        ldx(ldx), ldy(ldy), want(size_t(T * ldy), 0.0f) {
+    x = c.device(size_t(T * ldx));
+    w = c.device(size_t(E * N * K));
+    y = c.device(size_t(T * ldy));
+    off = reinterpret_cast<int32_t *>(c.device(offsets.size()));
+    fill(x, size_t(T * ldx), 11);
+    fill(w, size_t(E * N * K), 12);
+    std::fill(y, y + T * ldy, 0.0f);
+    std::memcpy(off, offsets.data(), offsets.size() * 4);
+  }
+  MemRef<float, 3> W() {
+    int64_t shape[3] = {E, N, K};
+    return makeMemRef<float, 3>(w, shape);
+  }
+  MemRef<int32_t, 1> O() {
+    int64_t shape[1] = {E + 1};
+    return makeMemRef<int32_t, 1>(off, shape);
+  }
+  MemRef<float, 2> X() { return view(x, T, K, ldx); }
+  MemRef<float, 2> Y() { return view(y, T, N, ldy); }
+  /// y against the CPU path's grouped GEMM on the same operands.
+  void expectCpu() {
+    auto R = view(want.data(), T, N, ldy);
+    ASSERT_EQ(cpu::groupedLinear(X(), W(), O(), R), "");
+    for (int64_t t = 0; t < T; ++t)
+      for (int64_t n = 0; n < N; ++n)
+        EXPECT_NEAR(y[t * ldy + n], want[size_t(t * ldy + n)], 1e-5)
+            << t << "," << n;
+  }
+  int64_t E, T, N, K, ldx, ldy;
+  float *x, *w, *y;
+  int32_t *off;
+  std::vector<float> want;
+};
+
+// Decode and prefill shapes: one cublasGemmGroupedBatchedEx per grouped
+// matmul, every non-empty expert a problem of it (experts with equal row
+// counts share a group), empty ones (first, middle, last) left out.
+TEST(CudaGemmGlue, GroupedLinearIsOneGroupedCall) {
+  Call c;
+  // Decode: 8 of 12 experts routed one row each.
+  Grouped d(c, {0, 0, 1, 2, 2, 3, 4, 5, 5, 6, 7, 8, 8}, 7, 16, 16, 7);
+  ASSERT_EQ(groupedLinear(d.W(), d.X(), d.O(), d.Y()), "");
+  EXPECT_EQ(groupedCalls(), 1);
+  EXPECT_EQ(gemms(), 8);
+  d.expectCpu();
+  // Prefill: uneven groups, strided rows.
+  Grouped p(c, {0, 0, 5, 6, 6, 13, 18, 18}, 9, 12, 20, 11);
+  ASSERT_EQ(groupedLinear(p.W(), p.X(), p.O(), p.Y()), "");
+  EXPECT_EQ(groupedCalls(), 2);
+  EXPECT_EQ(gemms(), 8 + 4);
+  p.expectCpu();
+  // All experts empty: nothing to call.
+  Grouped none(c, {0, 0, 0}, 3, 4, 4, 3);
+  ASSERT_EQ(groupedLinear(none.W(), none.X(), none.O(), none.Y()), "");
+  EXPECT_EQ(groupedCalls(), 2);
+  EXPECT_EQ(c.ex.error, "");
+}
+
+// DSRT_CUDA_GROUPED_GEMM=0 (bring-up) goes expert by expert; another value
+// is a one-line error naming the variable.
+TEST(CudaGemmGlue, GroupedCallCanBeTurnedOff) {
+  Call c;
+  Grouped g(c, {0, 2, 2, 5}, 4, 8, 8, 4);
+  setenv("DSRT_CUDA_GROUPED_GEMM", "0", 1);
+  EXPECT_EQ(groupedLinear(g.W(), g.X(), g.O(), g.Y()), "");
+  EXPECT_EQ(groupedCalls(), 0);
+  EXPECT_EQ(gemms(), 2);
+  g.expectCpu();
+  setenv("DSRT_CUDA_GROUPED_GEMM", "no", 1);
+  EXPECT_EQ(groupedLinear(g.W(), g.X(), g.O(), g.Y()),
+            "DSRT_CUDA_GROUPED_GEMM must be 0 or 1, got 'no'");
+  setenv("DSRT_CUDA_GROUPED_GEMM", "1", 1);
+  EXPECT_EQ(groupedLinear(g.W(), g.X(), g.O(), g.Y()), "");
+  EXPECT_EQ(groupedCalls(), 1);
+  unsetenv("DSRT_CUDA_GROUPED_GEMM");
+}
+
+// A failing grouped call is the call's error (status named).
+TEST(CudaGemmGlue, GroupedCallFailureIsReported) {
+  Call c(nullptr, "2");
+  Grouped g(c, {0, 1, 3}, 4, 8, 8, 4);
+  EXPECT_EQ(groupedLinear(g.W(), g.X(), g.O(), g.Y()),
+            "cublasGemmGroupedBatchedEx failed with status 13");
+}
+
+// A cuBLAS older than 12.5 (no cublasGemmGroupedBatchedEx) still loads and
+// the grouped matmul runs expert by expert, with the same result.
+TEST(CudaGemmGlue, GroupedLinearFallsBackWithoutTheEntryPoint) {
+  std::string error;
+  std::unique_ptr<Cublas> old = loadCublas(DS_FAKE_CUBLAS_OLD, error);
+  ASSERT_NE(old, nullptr) << error;
+  EXPECT_EQ(old->gemmGroupedBatchedEx, nullptr);
+  ASSERT_NE(cublas(error)->gemmGroupedBatchedEx, nullptr);
+  Call c;
+  c.session->cublasApi = old.get();
+  ASSERT_EQ(old->create(&c.session->blas), 0);
+  fakeFn<void (*)()>(DS_FAKE_CUBLAS_OLD, "fakeCublasReset")();
+  Grouped g(c, {0, 2, 2, 7, 8, 8}, 6, 10, 13, 9);
+  ASSERT_EQ(groupedLinear(g.W(), g.X(), g.O(), g.Y()), "");
+  EXPECT_EQ(gemms(DS_FAKE_CUBLAS_OLD), 3);
+  EXPECT_EQ(groupedCalls(), 0);
+  g.expectCpu();
+}
+
+// bf16 weights: cuBLAS has no grouped form with bf16 inputs and an f32
+// output (NOT_SUPPORTED); the session remembers and goes expert by expert
+// (cublasGemmEx), equal to the rounded operands' products.
+TEST(CudaGemmGlue, Bf16GroupedFallsBackWhenNotSupported) {
+  Call c;
+  const int64_t E = 3, N = 5, K = 12;
+  std::vector<int32_t> offsets = {0, 2, 2, 4};
+  const int64_t T = 4;
+  float *x = c.device(T * K), *y = c.device(T * N);
+  fill(x, T * K, 21);
+  std::vector<float> wf(size_t(E * N * K));
+  fill(wf.data(), wf.size(), 22);
+  auto *w = reinterpret_cast<uint16_t *>(c.device(E * N * K / 2 + 1));
+  for (size_t i = 0; i < wf.size(); ++i)
+    w[i] = toBf16(wf[i]);
+  auto *off = reinterpret_cast<int32_t *>(c.device(E + 1));
+  std::memcpy(off, offsets.data(), offsets.size() * 4);
+  int64_t wShape[3] = {E, N, K}, oShape[1] = {E + 1};
+  auto W = makeMemRef<float, 3>(reinterpret_cast<float *>(w), wShape);
+  auto O = makeMemRef<int32_t, 1>(off, oShape);
+  auto X = view(x, T, K, K), Y = view(y, T, N, N);
+  for (int round = 0; round < 2; ++round) {
+    ASSERT_EQ(groupedLinear(W, X, O, Y, /*bf16Weights=*/true), "");
+    EXPECT_TRUE(c.session->groupedBf16Unsupported);
+    EXPECT_EQ(groupedCalls(), 0);
+    EXPECT_EQ(gemms(), 2 * (round + 1));
+    auto widen = [](uint16_t h) {
+      uint32_t u = uint32_t(h) << 16;
+      float f;
+      std::memcpy(&f, &u, 4);
+      return double(f);
+    };
+    for (int64_t e = 0; e < E; ++e)
+      for (int64_t t = offsets[size_t(e)]; t < offsets[size_t(e + 1)]; ++t)
+        for (int64_t n = 0; n < N; ++n) {
+          double s = 0;
+          for (int64_t k = 0; k < K; ++k)
+            s += widen(toBf16(x[t * K + k])) * widen(w[(e * N + n) * K + k]);
+          EXPECT_NEAR(y[t * N + n], s, 1e-5) << e << "," << t << "," << n;
+        }
+    std::fill(y, y + T * N, 0.0f);
+  }
 }
 
 // A failed allocation stops the call: later GEMMs, copies, memsets and

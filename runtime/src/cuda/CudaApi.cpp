@@ -159,6 +159,8 @@ std::unique_ptr<Cublas> dsrt::cuda::loadCublas(const std::string &path,
   std::string missing;
 #define DSRT_CUBLAS_SYM(field, symbol, params)                                 \
   lookup(lib, #symbol, c->field, missing);
+#define DSRT_CUBLAS_OPT_SYM(field, symbol, params)                             \
+  c->field = reinterpret_cast<decltype(c->field)>(dlsym(lib, #symbol));
 #include "cuda/CudaSymbols.inc"
   if (!missing.empty()) {
     error = path + " lacks " + missing;

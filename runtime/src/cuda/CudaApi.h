@@ -40,10 +40,13 @@ struct Driver {
 /// cuBLAS's entry points (CudaSymbols.inc), looked up by cublas().
 struct Cublas {
 #define DSRT_CUBLAS_SYM(field, symbol, params) int(*field) params = nullptr;
+#define DSRT_CUBLAS_OPT_SYM(field, symbol, params)                             \
+  int(*field) params = nullptr;
 #include "cuda/CudaSymbols.inc"
 };
 constexpr int CUDA_R_32F = 0, CUDA_R_16BF = 14;
 constexpr int CUBLAS_COMPUTE_32F = 68, CUBLAS_GEMM_DEFAULT = -1;
+constexpr int CUBLAS_STATUS_NOT_SUPPORTED = 15;
 
 /// The process's GPU: driver loaded, device 0's primary context current on
 /// the calling thread. nullptr and `error` (one line) when there is no

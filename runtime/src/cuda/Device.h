@@ -83,6 +83,23 @@ struct DeviceModel {
   std::vector<DeviceBuffer> weights;
 };
 
+/// The host-side arguments of one cublasGemmGroupedBatchedEx (per group,
+/// and the A, B, C pointers of every problem), kept by the session so a
+/// decode step does not reallocate them.
+struct GroupedArgs {
+  std::vector<int> transA, transB, m, n, k, lda, ldb, ldc, groupSize;
+  std::vector<float> alpha, beta;
+  std::vector<const void *> pointers;
+  void clear() {
+    for (auto *v : {&transA, &transB, &m, &n, &k, &lda, &ldb, &ldc,
+                    &groupSize})
+      v->clear();
+    alpha.clear();
+    beta.clear();
+    pointers.clear();
+  }
+};
+
 struct DeviceSession {
   explicit DeviceSession(const Gpu &g) : g(g), arena(g) {}
   ~DeviceSession();
@@ -101,6 +118,10 @@ struct DeviceSession {
   bool isDevice(const void *p) const;
   /// A staging buffer of at least `bytes`; nullptr and `error` on failure.
   void *stagingFor(size_t bytes, std::string &error);
+  GroupedArgs grouped;
+  /// cuBLAS answered NOT_SUPPORTED to a grouped GEMM of bf16 inputs with
+  /// an f32 output: bf16 grouped GEMMs go expert by expert.
+  bool groupedBf16Unsupported = false;
 };
 
 /// One entry-point call in flight on this thread; the mgpu* functions and

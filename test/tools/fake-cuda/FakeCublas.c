@@ -4,8 +4,12 @@
  * "device memory" (host memory). Loaded through DSRT_CUBLAS; lets tests
  * run the runtime's GEMM glue (transposes, leading dimensions, grouped
  * offsets, bf16 staging) against the CPU GEMMs.
- *   FAKE_CUBLAS_FAIL=N: the N-th GEMM answers CUBLAS_STATUS_EXECUTION_FAILED.
- * fakeCublasGemms() counts GEMMs since fakeCublasReset(). */
+ *   FAKE_CUBLAS_FAIL=N: the N-th GEMM answers CUBLAS_STATUS_EXECUTION_FAILED
+ *   (a grouped call fails as a whole when one of its problems does).
+ * fakeCublasGemms() counts GEMMs (each problem of a grouped call is one)
+ * and fakeCublasGroupedCalls() the grouped calls, since fakeCublasReset().
+ * Built with FAKE_CUBLAS_NO_GROUPED it is a cuBLAS older than 12.5, without
+ * cublasGemmGroupedBatchedEx. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,12 +18,14 @@ typedef struct CUstream_st *CUstream;
 typedef struct cublasContext *cublasHandle_t;
 
 #define DSRT_CUBLAS_SYM(field, symbol, params) int symbol params;
+#define DSRT_CUBLAS_OPT_SYM(field, symbol, params) int symbol params;
 #include "cuda/CudaSymbols.inc"
 
 #define STATUS_SUCCESS 0
 #define STATUS_NOT_INITIALIZED 1
 #define STATUS_INVALID_VALUE 7
 #define STATUS_EXECUTION_FAILED 13
+#define STATUS_NOT_SUPPORTED 15
 #define OP_N 0
 #define R_32F 0
 #define R_16BF 14
@@ -28,10 +34,11 @@ typedef struct cublasContext *cublasHandle_t;
 struct cublasContext {
   CUstream stream;
 };
-static long gemms;
+static long gemms, groupedCalls;
 
-void fakeCublasReset(void) { gemms = 0; }
+void fakeCublasReset(void) { gemms = groupedCalls = 0; }
 long fakeCublasGemms(void) { return gemms; }
+long fakeCublasGroupedCalls(void) { return groupedCalls; }
 
 int cublasCreate_v2(cublasHandle_t *h) {
   *h = calloc(1, sizeof(struct cublasContext));
@@ -102,3 +109,40 @@ int cublasGemmEx(cublasHandle_t h, int ta, int tb, int m, int n, int k,
   return gemm(ta, tb, m, n, k, *(const float *)alpha, a, atype, lda, b, btype,
               ldb, *(const float *)beta, (float *)c, ldc);
 }
+
+#ifndef FAKE_CUBLAS_NO_GROUPED
+/* Only the f32 form is computed; bf16 inputs with an f32 output are not a
+ * combination cuBLAS lists for the grouped call (its bf16 form writes bf16),
+ * so they answer NOT_SUPPORTED, as the runtime must expect. */
+int cublasGemmGroupedBatchedEx(cublasHandle_t h, const int *ta, const int *tb,
+                               const int *m, const int *n, const int *k,
+                               const void *alpha, const void *const *a,
+                               int atype, const int *lda,
+                               const void *const *b, int btype,
+                               const int *ldb, const void *beta,
+                               void *const *c, int ctype, const int *ldc,
+                               int groups, const int *groupSize, int compute) {
+  if (!h)
+    return STATUS_NOT_INITIALIZED;
+  if (atype != R_32F || btype != R_32F || ctype != R_32F ||
+      compute != COMPUTE_32F)
+    return STATUS_NOT_SUPPORTED;
+  if (groups < 0)
+    return STATUS_INVALID_VALUE;
+  ++groupedCalls;
+  const float *alphas = alpha, *betas = beta;
+  int problem = 0;
+  for (int g = 0; g < groups; ++g) {
+    if (groupSize[g] < 0)
+      return STATUS_INVALID_VALUE;
+    for (int i = 0; i < groupSize[g]; ++i, ++problem) {
+      int st = gemm(ta[g], tb[g], m[g], n[g], k[g], alphas[g], a[problem],
+                    R_32F, lda[g], b[problem], R_32F, ldb[g], betas[g],
+                    (float *)c[problem], ldc[g]);
+      if (st != STATUS_SUCCESS)
+        return st;
+    }
+  }
+  return STATUS_SUCCESS;
+}
+#endif

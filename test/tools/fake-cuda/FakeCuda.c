@@ -16,7 +16,8 @@
  *                       kind:+N counts from the first kernel launch (so
  *                       the weights' upload does not move the target).
  * fakeCudaCount(kind) tells tests how many calls of a kind were made
- * (alloc, free, launch, copy, sync, memset, getfunction, unload).
+ * (alloc, free, launch, copy, sync, memset, getfunction, unload; dtoh
+ * counts the device-to-host copies among the copies).
  *   FAKE_CUDA_STREAM_HANG=1: cuStreamQuery never reports completion. */
 #include <stdint.h>
 #include <stdlib.h>
@@ -42,9 +43,10 @@ typedef struct CUstream_st *CUstream;
 #define LAUNCH_FAILED 719
 #define NOT_SUPPORTED 801
 
-enum { ALLOC, FREE, LAUNCH, COPY, SYNC, MEMSET, GETFUNCTION, UNLOAD, KINDS };
+enum { ALLOC, FREE, LAUNCH, COPY, SYNC, MEMSET, GETFUNCTION, UNLOAD, DTOH, KINDS };
 static const char *const kindNames[KINDS] = {
-    "alloc", "free", "launch", "copy", "sync", "memset", "getfunction", "unload"};
+    "alloc", "free", "launch", "copy", "sync", "memset", "getfunction", "unload",
+    "dtoh"};
 static long counts[KINDS];
 /* counts[] when the first kernel was launched; launched: whether it was. */
 static long countsAtLaunch[KINDS];
@@ -132,6 +134,7 @@ CUresult cuMemcpyHtoDAsync_v2(CUdeviceptr d, const void *s, size_t n, CUstream s
 }
 CUresult cuMemcpyDtoHAsync_v2(void *d, CUdeviceptr s, size_t n, CUstream st) {
   (void)st;
+  ++counts[DTOH];
   if (fails(COPY))
     return LAUNCH_FAILED;
   memcpy(d, (void *)s, n);
