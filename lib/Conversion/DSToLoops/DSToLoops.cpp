@@ -107,6 +107,13 @@ LogicalResult describeWeights(func::FuncOp fn,
       Operation *src = dq.getWeight().getDefiningOp();
       if (!src || !isa<WeightOp, StackedWeightOp>(src))
         return op.emitError() << "ds.dequantize must consume a ds.weight";
+      // The runtime loads the scales by the weight's name: computed ones
+      // would be ignored.
+      Operation *scales = dq.getScaleInv().getDefiningOp();
+      if (!scales || !isa<WeightOp, StackedWeightOp>(scales))
+        return op.emitError()
+               << "ds.dequantize scales must be a ds.weight (the runtime "
+                  "loads them by the weight's name)";
       auto t = dq.getResult().getType();
       pending[dq.getResult()] = {SmallVector<int64_t>(t.getShape()),
                                  weightMembers(src), true};
@@ -186,8 +193,8 @@ struct EntryPointLowering : OpConversionPattern<func::FuncOp> {
 
 /// The logits go to the caller's buffer; every buffer the kernel patterns
 /// allocated in the entry block is freed.
-struct ReturnLowering : OpConversionPattern<func::ReturnOp> {
-  using OpConversionPattern::OpConversionPattern;
+struct ReturnLowering : KernelPattern<func::ReturnOp> {
+  using KernelPattern::KernelPattern;
 
   LogicalResult
   matchAndRewrite(func::ReturnOp ret, OpAdaptor adaptor,
@@ -197,7 +204,7 @@ struct ReturnLowering : OpConversionPattern<func::ReturnOp> {
       return rewriter.notifyMatchFailure(ret, "not an entry point's return");
     Block *block = ret->getBlock();
     KernelEmitter k(rewriter, ret.getLoc(), fn->getParentOfType<ModuleOp>());
-    k.copy(adaptor.getOperands()[0],
+    k.copy(use(k, ret, ret.getOperand(0), adaptor.getOperands()[0]),
            block->getArgument(block->getNumArguments() - 1));
     SmallVector<Value> allocs;
     for (Operation &op : *block)
@@ -302,7 +309,7 @@ struct ConvertDSToLoopsPass
 
     RewritePatternSet patterns(ctx);
     patterns.add<EntryPointLowering>(converter, ctx, state);
-    patterns.add<ReturnLowering>(converter, ctx);
+    patterns.add<ReturnLowering>(converter, ctx, state);
     populateElementwisePatterns(converter, state, patterns);
     populateAttentionPatterns(converter, state, patterns);
     populateMoEPatterns(converter, state, patterns);
