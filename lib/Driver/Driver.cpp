@@ -203,7 +203,9 @@ void recordActivationPlan(ModuleOp module, ManifestInputs &manifest,
 bool mlir::ds::compile(const CompileOptions &o, const CompileHooks &hooks,
                        std::vector<std::string> &errors,
                        std::string *emitted) {
-  std::vector<std::string> stageNames = getStageNames(o.target);
+  // Validated below, with the other options; the stage list needs one now.
+  Target target = parseTarget(o.target).value_or(Target::CPU);
+  std::vector<std::string> stageNames = getStageNames(target);
   auto fail = [&](const std::string &msg) {
     errors.push_back(msg);
     return false;
@@ -225,9 +227,9 @@ bool mlir::ds::compile(const CompileOptions &o, const CompileHooks &hooks,
     return fail("--test-parallel-order: the cpu target only");
   if (o.dtype != "f32" && o.dtype != "bf16")
     return fail("--dtype: expected f32 or bf16, got '" + o.dtype + "'");
-  if (o.target != "cpu" && o.target != "cuda")
+  if (!parseTarget(o.target))
     return fail("--target: expected cpu or cuda, got '" + o.target + "'");
-  if (o.target == "cuda") {
+  if (target == Target::CUDA) {
     // ptxas of CUDA 13 knows sm_75 and later; MLIR's default (sm_50) fails.
     StringRef arch(o.gpuArch);
     unsigned sm = 0;
@@ -267,8 +269,8 @@ bool mlir::ds::compile(const CompileOptions &o, const CompileHooks &hooks,
 
   // What the manifest needs from the model level, before it is lowered.
   ManifestInputs manifest;
-  manifest.target = o.target;
-  if (o.target == "cuda")
+  manifest.target = targetName(target).str();
+  if (target == Target::CUDA)
     manifest.gpuArch = o.gpuArch;
   manifest.dtype = o.dtype;
   manifest.hostCpu = hostCpuFor(o.target);
@@ -301,7 +303,7 @@ bool mlir::ds::compile(const CompileOptions &o, const CompileHooks &hooks,
   });
 
   PipelineOptions pipeline;
-  pipeline.target = o.target;
+  pipeline.target = target;
   pipeline.traceRouting = o.traceRouting;
   pipeline.mlaForm = o.mlaForm;
   pipeline.explain = o.explain;

@@ -2,7 +2,7 @@
 //
 // The opaque structs behind the C API. The generated code receives the
 // dsrt_model as its `ctx` pointer and hands it back to the runtime calls
-// (cpu/RuntimeCalls.cpp), which read the bound weights from it.
+// (abi/RuntimeCalls.cpp), which read the bound weights from it.
 //
 //===----------------------------------------------------------------------===//
 #ifndef DSRT_API_MODEL_H

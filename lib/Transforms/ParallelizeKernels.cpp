@@ -13,14 +13,17 @@
 // between them and memrefs fold away in reconcile-unrealized-casts.
 //
 //===----------------------------------------------------------------------===//
-#include "ds/Conversion/Passes.h"
+#include "ds/Transforms/Passes.h"
 
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/IRMapping.h"
+#include "llvm/Support/Debug.h"
+
+#define DEBUG_TYPE "ds-parallelize-kernels"
 
 namespace mlir::ds {
 #define GEN_PASS_DEF_DSPARALLELIZEKERNELSPASS
-#include "ds/Conversion/Passes.h.inc"
+#include "ds/Transforms/Passes.h.inc"
 } // namespace mlir::ds
 
 using namespace mlir;
@@ -108,6 +111,9 @@ struct ParallelizeKernelsPass
         fields.push_back(packedType(t));
       if (llvm::any_of(fields, [](Type t) { return !t; }))
         continue;
+      LLVM_DEBUG(llvm::dbgs() << "[" DEBUG_TYPE "] @" << fn.getName()
+                              << " over the thread pool, grain "
+                              << grainOf(kind.getValue()) << "\n");
       parallelize(module, fn, par, fields, grainOf(kind.getValue()));
     }
   }

@@ -1,7 +1,7 @@
 //===- RuntimeCalls.cpp - functions generated code calls ------------------===//
 //
 // The names and signatures are fixed by convert-ds-to-loops
-// (lib/Conversion/DSToLoops/KernelEmitter.cpp) through MLIR's C interface:
+// (lib/Conversion/DSToLoops/GemmAndWeightCalls.cpp) through MLIR's C interface:
 // memrefs travel as pointers to descriptors, and a memref *result* comes
 // back through a pointer passed first. The context pointer is the
 // dsrt_model the entry point was called with.

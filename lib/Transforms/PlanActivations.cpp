@@ -14,14 +14,17 @@
 // at compile time and reported as the entry point's peak activation bytes.
 //
 //===----------------------------------------------------------------------===//
-#include "ds/Conversion/Passes.h"
+#include "ds/Transforms/Passes.h"
 
 #include "mlir/IR/Builders.h"
 #include "llvm/ADT/DenseMap.h"
+#include "llvm/Support/Debug.h"
+
+#define DEBUG_TYPE "ds-plan-activations"
 
 namespace mlir::ds {
 #define GEN_PASS_DEF_DSPLANACTIVATIONSPASS
-#include "ds/Conversion/Passes.h.inc"
+#include "ds/Transforms/Passes.h.inc"
 } // namespace mlir::ds
 
 using namespace mlir;
@@ -306,9 +309,14 @@ struct PlanActivationsPass
         continue;
       Affine peak;
       if (failed(Planner(fn).run(peak))) {
+        LLVM_DEBUG(llvm::dbgs() << "[" DEBUG_TYPE "] @" << fn.getName()
+                                << ": sizes not affine in T, unplanned\n");
         fn->setAttr("ds.activation_bytes", b.getStringAttr("unplanned"));
         continue;
       }
+      LLVM_DEBUG(llvm::dbgs() << "[" DEBUG_TYPE "] @" << fn.getName() << ": "
+                              << peak.perToken << " bytes per token + "
+                              << peak.fixed << "\n");
       fn->setAttr("ds.activation_bytes",
                   b.getDenseI64ArrayAttr({peak.perToken, peak.fixed}));
     }

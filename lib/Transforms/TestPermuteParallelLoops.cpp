@@ -6,7 +6,7 @@
 // suite instead of racing on the GPU.
 //
 //===----------------------------------------------------------------------===//
-#include "ds/Conversion/Passes.h"
+#include "ds/Transforms/Passes.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
@@ -17,7 +17,7 @@
 
 namespace mlir::ds {
 #define GEN_PASS_DEF_DSTESTPERMUTEPARALLELLOOPSPASS
-#include "ds/Conversion/Passes.h.inc"
+#include "ds/Transforms/Passes.h.inc"
 } // namespace mlir::ds
 
 using namespace mlir;
