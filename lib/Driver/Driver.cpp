@@ -277,7 +277,7 @@ bool mlir::ds::compile(const CompileOptions &o, const CompileHooks &hooks,
   manifest.weights = collectRequiredWeights(*module);
   // cuBLAS's bf16 GEMMs and the runtime's f32 -> bf16 kernel need sm_80.
   unsigned smNumber = 0;
-  if (o.target == "cuda" &&
+  if (target == Target::CUDA &&
       !StringRef(o.gpuArch).drop_front(3).getAsInteger(10, smNumber) &&
       smNumber < 80)
     for (const RequiredWeight &w : manifest.weights)

@@ -147,7 +147,7 @@ std::vector<Stage> mlir::ds::getPipelineStages(const PipelineOptions &opts) {
          // single-trip parallel loops (a decode step's one token) into host
          // code, and each would become a one-thread launch plus a
          // synchronous copy of its scalar back to the host.
-         if (opts.target != "cuda") {
+         if (opts.target != Target::CUDA) {
            pm.addPass(createCanonicalizerPass());
            pm.addPass(createCSEPass());
          }
