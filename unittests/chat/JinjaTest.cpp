@@ -163,6 +163,9 @@ TEST(Jinja, StringMethods) {
                    "'a,b,c'.split(',', 1) }}"),
             "['a', 'b', 'c']['a', 'b', '', 'c']['a', 'b,c']");
   EXPECT_EQ(render("{{ 'x</think>y</think>z'.split('</think>')[-1] }}"), "z");
+  EXPECT_EQ(render("{{ ' a b c '.split(none, 1) }}{{ ' a b c '.rsplit(none, "
+                   "1) }}"),
+            "['a', 'b c '][' a b', 'c']");
   EXPECT_EQ(render("[{{ '  hi \\n'.strip() }}][{{ '  hi'.lstrip() }}][{{ "
                    "'hi  '.rstrip() }}][{{ 'xxhixx'.strip('x') }}]"),
             "[hi][hi][hi][hi]");
