@@ -208,6 +208,19 @@ TEST(Jinja, Filters) {
             "abcABC3a&lt;b");
 }
 
+TEST(Jinja, OrderingFilters) {
+  EXPECT_EQ(render("{{ ['b', 'A', 'c'] | sort }}{{ [3, 1, 2] | sort(reverse="
+                   "true) }}{{ [{'n': 2}, {'n': 1}] | sort(attribute='n') | "
+                   "map(attribute='n') | list }}"),
+            "['A', 'b', 'c'][3, 2, 1][1, 2]");
+  EXPECT_EQ(render("{{ ['a', 'A', 'b'] | unique | list }}{{ [3, 1] | min }}{{ "
+                   "[3, 1] | max }}{{ [1, 2.5] | sum }}{{ [] | max is "
+                   "undefined }}"),
+            "['a', 'b']133.5True");
+  EXPECT_EQ(render("{{ [1, 'a'] | sort }}"),
+            "RENDER ERROR: line 1: cannot order str and int");
+}
+
 TEST(Jinja, WhitespaceControl) {
   // trim_blocks drops the newline after a block tag, lstrip_blocks the
   // indentation before one; `-` strips all whitespace on its side.
