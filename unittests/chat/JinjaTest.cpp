@@ -163,6 +163,9 @@ TEST(Jinja, StringMethods) {
                    "'a,b,c'.split(',', 1) }}"),
             "['a', 'b', 'c']['a', 'b', '', 'c']['a', 'b,c']");
   EXPECT_EQ(render("{{ 'x</think>y</think>z'.split('</think>')[-1] }}"), "z");
+  EXPECT_EQ(render("{{ ' a b c '.split(none, 1) }}{{ ' a b c '.rsplit(none, "
+                   "1) }}"),
+            "['a', 'b c '][' a b', 'c']");
   EXPECT_EQ(render("[{{ '  hi \\n'.strip() }}][{{ '  hi'.lstrip() }}][{{ "
                    "'hi  '.rstrip() }}][{{ 'xxhixx'.strip('x') }}]"),
             "[hi][hi][hi][hi]");
@@ -203,6 +206,19 @@ TEST(Jinja, Filters) {
   EXPECT_EQ(render("{{ 'AbC' | lower }}{{ 'abc' | upper }}{{ -3 | abs }}{{ "
                    "'a<b' | e }}"),
             "abcABC3a&lt;b");
+}
+
+TEST(Jinja, OrderingFilters) {
+  EXPECT_EQ(render("{{ ['b', 'A', 'c'] | sort }}{{ [3, 1, 2] | sort(reverse="
+                   "true) }}{{ [{'n': 2}, {'n': 1}] | sort(attribute='n') | "
+                   "map(attribute='n') | list }}"),
+            "['A', 'b', 'c'][3, 2, 1][1, 2]");
+  EXPECT_EQ(render("{{ ['a', 'A', 'b'] | unique | list }}{{ [3, 1] | min }}{{ "
+                   "[3, 1] | max }}{{ [1, 2.5] | sum }}{{ [] | max is "
+                   "undefined }}"),
+            "['a', 'b']133.5True");
+  EXPECT_EQ(render("{{ [1, 'a'] | sort }}"),
+            "RENDER ERROR: line 1: cannot order str and int");
 }
 
 TEST(Jinja, WhitespaceControl) {

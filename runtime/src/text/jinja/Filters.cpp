@@ -292,6 +292,96 @@ Value fMap(const Value &v, const CallArgs &a, int line) {
   return Value::list(std::move(out));
 }
 
+// sort, unique, min and max compare strings case-insensitively unless
+// case_sensitive=true, and compare item.attribute when attribute= is given.
+Value sortKey(const Value &item, const CallArgs &a, int line) {
+  Value attr = argument(a, 99, "attribute");
+  Value key = attr.isUndefined() ? item : attributeOf(item, attr);
+  if (key.isString() && !argument(a, 99, "case_sensitive").truthy())
+    return applyFilter("lower", key, CallArgs(), line);
+  return key;
+}
+
+Value fSort(const Value &v, const CallArgs &a, int line) {
+  std::vector<Value> items = iterate(v, line, "sort");
+  std::vector<std::pair<Value, Value>> keyed;
+  for (const Value &item : items)
+    keyed.emplace_back(sortKey(item, a, line), item);
+  bool reverse = argument(a, 0, "reverse").truthy();
+  std::stable_sort(keyed.begin(), keyed.end(),
+                   [&](const auto &x, const auto &y) {
+                     return reverse ? lessThan(y.first, x.first, line)
+                                    : lessThan(x.first, y.first, line);
+                   });
+  List out;
+  for (auto &kv : keyed)
+    out.push_back(kv.second);
+  return Value::list(std::move(out));
+}
+
+Value fUnique(const Value &v, const CallArgs &a, int line) {
+  List out;
+  std::vector<Value> seen;
+  for (const Value &item : iterate(v, line, "unique")) {
+    Value key = sortKey(item, a, line);
+    bool dup = false;
+    for (const Value &k : seen)
+      dup = dup || equals(k, key);
+    if (!dup) {
+      seen.push_back(key);
+      out.push_back(item);
+    }
+  }
+  return Value::list(std::move(out));
+}
+
+Value extreme(const Value &v, const CallArgs &a, int line, bool wantMax) {
+  std::vector<Value> items = iterate(v, line, wantMax ? "max" : "min");
+  if (items.empty())
+    return Value::undefined(std::string(wantMax ? "max" : "min") +
+                            " of an empty sequence");
+  size_t best = 0;
+  Value bestKey = sortKey(items[0], a, line);
+  for (size_t i = 1; i < items.size(); ++i) {
+    Value key = sortKey(items[i], a, line);
+    if (wantMax ? lessThan(bestKey, key, line) : lessThan(key, bestKey, line)) {
+      best = i;
+      bestKey = key;
+    }
+  }
+  return items[best];
+}
+
+Value fMin(const Value &v, const CallArgs &a, int line) {
+  return extreme(v, a, line, false);
+}
+
+Value fMax(const Value &v, const CallArgs &a, int line) {
+  return extreme(v, a, line, true);
+}
+
+Value fSum(const Value &v, const CallArgs &a, int line) {
+  Value attr = argument(a, 0, "attribute");
+  Value total = argument(a, 1, "start");
+  if (total.isUndefined())
+    total = Value::integer(0);
+  for (const Value &item : iterate(v, line, "sum")) {
+    Value x = attr.isUndefined() ? item : attributeOf(item, attr);
+    if (!x.isNumber() || !total.isNumber())
+      throw TemplateError(line, std::string("sum: cannot add ") +
+                                    total.typeName() + " and " + x.typeName());
+    if (x.isFloat() || total.isFloat()) {
+      total = Value::number(total.asDouble() + x.asDouble());
+    } else {
+      int64_t r;
+      if (__builtin_add_overflow(total.asInt(), x.asInt(), &r))
+        throw TemplateError(line, "sum: integer overflow");
+      total = Value::integer(r);
+    }
+  }
+  return total;
+}
+
 const std::map<std::string, FilterFn> &filters() {
   static const std::map<std::string, FilterFn> table = {
       {"length", fLength},       {"count", fLength},
@@ -307,7 +397,9 @@ const std::map<std::string, FilterFn> &filters() {
       {"replace", fReplace},     {"safe", fSafe},
       {"escape", fEscape},       {"e", fEscape},
       {"selectattr", fSelectAttr}, {"rejectattr", fRejectAttr},
-      {"map", fMap},
+      {"map", fMap},             {"sort", fSort},
+      {"unique", fUnique},       {"min", fMin},
+      {"max", fMax},             {"sum", fSum},
   };
   return table;
 }

@@ -69,13 +69,11 @@ Value splitString(const std::string &s, const Value &sepArg,
         for (size_t k = 0; k < keep; ++k)
           parts.push_back(Value::string(
               s.substr(words[k].first, words[k].second - words[k].first)));
-        std::string rest = s.substr(words[keep].first);
-        parts.push_back(
-            Value::string(stripString(rest, nullptr, false, true)));
+        // Python keeps the remainder's trailing whitespace.
+        parts.push_back(Value::string(s.substr(words[keep].first)));
       } else {
         size_t firstKept = words.size() - keep;
-        std::string rest = s.substr(0, words[firstKept - 1].second);
-        parts.push_back(Value::string(stripString(rest, nullptr, true, false)));
+        parts.push_back(Value::string(s.substr(0, words[firstKept - 1].second)));
         for (size_t k = firstKept; k < words.size(); ++k)
           parts.push_back(Value::string(
               s.substr(words[k].first, words[k].second - words[k].first)));
