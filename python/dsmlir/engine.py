@@ -7,6 +7,7 @@ paged KV cache pool, prefix caching) over a compiled artifact.
     for ev in eng.stream([[1, 2, 3]], max_new_tokens=4):  # token by token
         print(ev["prompt_index"], ev["token"], ev["finish_reason"])
     eng.stats()                                          # pages, hits, ...
+    eng.generate(["Hello", [1, 2]], max_new_tokens=8)     # text or token ids
 
 Each running request has its own session (contiguous latent cache) today;
 the page pool schedules them (see runtime/include/dsrt/dsrt_engine.h).
@@ -35,7 +36,9 @@ class Engine:
 
     def __init__(self, artifact, weights, device="cpu", kv_cache_bytes=None, *,
                  num_pages=None, max_num_seqs=256, max_num_batched_tokens=2048,
-                 max_model_len=None, enable_prefix_caching=True):
+                 max_model_len=None, enable_prefix_caching=True, tokenizer=None):
+        self._tokenizer_path = str(tokenizer or weights)
+        self._tokenizer = None
         self._e = _dsengine.Engine(str(artifact), str(weights), device,
                                    int(kv_cache_bytes or 0), int(num_pages or 0),
                                    int(max_num_seqs), int(max_num_batched_tokens),
@@ -44,6 +47,22 @@ class Engine:
     @property
     def info(self):
         return self._e.info
+
+    @property
+    def tokenizer(self):
+        """The Tokenizer of the checkpoint (or of the `tokenizer` directory
+        given), loaded when a text prompt first needs it."""
+        if self._tokenizer is None:
+            from . import Tokenizer  # the package imports this module first
+            self._tokenizer = Tokenizer(self._tokenizer_path)
+        return self._tokenizer
+
+    def _prompt_ids(self, prompt):
+        """Token ids of one prompt: text is encoded like Model.generate does
+        (BOS as tokenizer_config.json says), ids are taken as they are."""
+        if isinstance(prompt, (str, bytes)):
+            return self.tokenizer.encode(prompt)
+        return [int(t) for t in prompt]
 
     def stats(self):
         """Requests running/waiting, pages used/free/cached, preemptions,
@@ -54,6 +73,7 @@ class Engine:
                  stop_token_ids, ignore_eos, force_tokens, return_logits, token_logits):
         n = len(prompts)
         forces = _forces(force_tokens, n)
+        prompts = [self._prompt_ids(p) for p in prompts]  # all encoded before any is added
         ids = []
         try:
             for i, prompt in enumerate(prompts):
@@ -61,7 +81,7 @@ class Engine:
                 max_tokens = max_new_tokens
                 if max_tokens is None:
                     max_tokens = len(force) if force is not None else 16
-                ids.append(self._e.add([int(t) for t in prompt], int(max_tokens),
+                ids.append(self._e.add(prompt, int(max_tokens),
                                        float(temperature), float(top_p), int(top_k),
                                        int(seed), [int(t) for t in (stop_token_ids or [])],
                                        bool(ignore_eos), force, bool(return_logits),
@@ -119,8 +139,11 @@ class Engine:
     def generate(self, prompts, max_new_tokens=None, *, temperature=0.0, top_p=1.0,
                  top_k=0, seed=0, stop_token_ids=None, ignore_eos=False,
                  force_tokens=None, return_logits=False, token_logits=False):
-        """Runs a list of token-id prompts concurrently. Returns per prompt
-        {"tokens", "finish_reason", "prefix_hit_tokens"} and, with
+        """Runs a list of prompts concurrently, each token ids or text (text is
+        encoded with the checkpoint's tokenizer). Returns per prompt
+        {"tokens", "finish_reason", "prefix_hit_tokens"}; a text prompt's
+        result also has "prompt_tokens" and "text" (the generated tokens
+        decoded without special tokens). With
         return_logits, "logits" [len(prompt) + fed tokens, vocab] (the rows
         of ds-run --dump-logits; such a request does not read the prefix
         cache, its prompt rows must be computed), with token_logits
@@ -144,6 +167,10 @@ class Engine:
                 o["prefix_hit_tokens"] = ev["prefix_hit_tokens"]
                 if return_logits:
                     o["logits"] = ev["logits"]
+        for prompt, o in zip(prompts, outs):
+            if isinstance(prompt, (str, bytes)):
+                o["prompt_tokens"] = self._prompt_ids(prompt)
+                o["text"] = self.tokenizer.decode(o["tokens"], skip_special_tokens=True)
         if token_logits:
             import numpy as np
             for o in outs:

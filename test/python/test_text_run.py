@@ -115,3 +115,37 @@ def test_checkpoint_without_tokenizer(model_dir, tmp_path):
                                  "Face tokenizer.json is needed); pass --tokenizer DIR\n")
     with pytest.raises(dsmlir.Error, match="tokenizer.json: no such file"):
         dsmlir.Model(artifact, bare).generate("x")
+
+
+def test_engine_accepts_text(model_dir):
+    """dsmlir.Engine takes text prompts beside token ids: a text prompt is
+    served as its encoding (BOS included) and gives Model.generate's tokens
+    and text, while an id prompt in the same batch is unaffected."""
+    ckpt, artifact = model_dir
+    tok = dsmlir.Tokenizer(ckpt)
+    model = dsmlir.Model(artifact, ckpt)
+    eng = dsmlir.Engine(artifact, ckpt, kv_cache_bytes=1 << 24)
+    prompts = ["hello the world", "héllo wörld", tok.encode("the world")]
+    outs = eng.generate(prompts, max_new_tokens=6)
+    for prompt, out in zip(prompts, outs):
+        solo = model.generate(prompt, max_new_tokens=6)
+        assert out["tokens"] == solo["tokens"]
+        if isinstance(prompt, str):
+            assert out["prompt_tokens"] == tok.encode(prompt)
+            assert out["text"] == solo["text"]
+            assert out["text"] == tok.decode(out["tokens"], skip_special_tokens=True)
+        else:
+            assert "text" not in out
+
+
+def test_engine_text_without_tokenizer_is_an_error(tmp_path):
+    """A text prompt to an engine whose checkpoint has no tokenizer raises a
+    dsmlir.Error naming the directory, and adds nothing."""
+    ckpt = str(tmp_path / "ckpt")
+    checkpoint.write_checkpoint(ckpt, checkpoint.tiny_v3(), seed=1)
+    artifact = str(tmp_path / "m.dsa")
+    dsmlir.compile(ckpt, artifact)
+    eng = dsmlir.Engine(artifact, ckpt, kv_cache_bytes=1 << 24)
+    with pytest.raises(dsmlir.Error, match="tokenizer"):
+        eng.generate([[1, 2], "hello"], max_new_tokens=2)
+    assert eng.stats()["running"] == 0 and eng.stats()["waiting"] == 0
