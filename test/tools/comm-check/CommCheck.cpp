@@ -17,11 +17,14 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <algorithm>
+#include <cstdarg>
 #include <cstdlib>
 #include <cstring>
 #include <dlfcn.h>
 #include <string>
 #include <thread>
+#include <unistd.h>
 #include <vector>
 
 namespace {
@@ -31,6 +34,27 @@ int rank = 0, size = 1;
 [[noreturn]] void die(const std::string &msg) {
   std::fprintf(stderr, "ds-comm-check: rank %d: %s\n", rank, msg.c_str());
   std::exit(1);
+}
+
+/// One report line in one write(2): ranks share mpiexec's output, which
+/// may be unbuffered, so a line printed in pieces could be cut by another
+/// rank's line (seen under load); a single short write to the pipe is not.
+[[gnu::format(printf, 1, 2)]] void report(const char *fmt, ...) {
+  char line[1024];
+  va_list args;
+  va_start(args, fmt);
+  int n = std::vsnprintf(line, sizeof(line), fmt, args);
+  va_end(args);
+  if (n < 0)
+    return;
+  size_t len = std::min(size_t(n), sizeof(line) - 1);
+  std::fflush(stdout);
+  for (size_t done = 0; done < len;) {
+    ssize_t w = ::write(1, line + done, len - done);
+    if (w <= 0)
+      return;
+    done += size_t(w);
+  }
 }
 
 void ok(dsrt_status s, const char *what) {
@@ -122,7 +146,7 @@ void checkAllReduce(dsrt_comm *c, Memory &m) {
                 float(int(i % 97) * s * (s + 1) / 2 + s * (s - 1) / 2), v[i]);
   ok(dsrt_comm_all_reduce_sum_f32(c, static_cast<float *>(buf), 0),
      "all_reduce of 0 elements");
-  std::printf("rank %d: all_reduce ok (%zu f32)\n", rank, n);
+  report("rank %d: all_reduce ok (%zu f32)\n", rank, n);
 }
 
 uint8_t gatherByte(int r, size_t i) { return uint8_t(r * 31 + i * 7 + 1); }
@@ -140,7 +164,7 @@ void checkAllGather(dsrt_comm *c, Memory &m) {
     for (size_t i = 0; i < per; ++i)
       expectEqual<int>("all_gather", r * per + i, gatherByte(r, i),
                        all[r * per + i]);
-  std::printf("rank %d: all_gather ok (%zu bytes per rank)\n", rank, per);
+  report("rank %d: all_gather ok (%zu bytes per rank)\n", rank, per);
 }
 
 /// A dispatched token row: who sent it, to whom, its index among those
@@ -206,12 +230,12 @@ void checkAllToAll(dsrt_comm *c, Memory &m, int64_t heavy) {
     for (int j = 0; j < 3; ++j)
       expectEqual("combine value", i, 2 * out[i].value[j], home[i].value[j]);
   }
-  std::printf("rank %d: all_to_all ok (received %lld rows", rank,
-              static_cast<long long>(total));
+  std::string from;
   for (int p = 0; p < size; ++p)
-    std::printf("%s%lld from %d", p ? ", " : ": ",
-                static_cast<long long>(recvRows[p]), p);
-  std::printf("; combine returned %zu)\n", out.size());
+    from += (p ? ", " : ": ") + std::to_string(recvRows[p]) + " from " +
+            std::to_string(p);
+  report("rank %d: all_to_all ok (received %lld rows%s; combine returned %zu)\n",
+         rank, static_cast<long long>(total), from.c_str(), out.size());
 }
 
 void checkBroadcast(dsrt_comm *c, Memory &m) {
@@ -226,8 +250,7 @@ void checkBroadcast(dsrt_comm *c, Memory &m) {
   m.get(v.data(), buf, n);
   for (size_t i = 0; i < n; ++i)
     expectEqual<int>("broadcast", i, uint8_t(i * 13 + 5), v[i]);
-  std::printf("rank %d: broadcast ok (%zu bytes from rank %d)\n", rank, n,
-              root);
+  report("rank %d: broadcast ok (%zu bytes from rank %d)\n", rank, n, root);
 }
 
 /// Every argument check answers in one line without communicating.
@@ -311,7 +334,7 @@ int main(int argc, char **argv) {
       ok(dsrt_comm_barrier(c), "barrier");
     }
   }
-  std::printf("rank %d of %d (%s): all checks passed\n", rank, size,
+  report("rank %d of %d (%s): all checks passed\n", rank, size,
               dsrt_comm_backend(c));
   std::fflush(stdout);
   ok(dsrt_comm_finalize(c), "finalize");
