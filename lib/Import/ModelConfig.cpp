@@ -211,6 +211,10 @@ mlir::ds::parseModelConfig(llvm::StringRef text, llvm::StringRef path) {
     c.topkGroup = v;
   }
   {
+    DS_TRY(v, optionalInt("num_nextn_predict_layers", 0, 0));
+    c.numNextnPredictLayers = v;
+  }
+  {
     DS_TRY(v, optionalInt("max_position_embeddings", 4096, 1));
     c.maxPositionEmbeddings = v;
   }

@@ -1,4 +1,4 @@
-//===- DecomposeDense.cpp - ds.mlp / ds.lm_head -> kernel ops -------------===//
+//===- DecomposeDense.cpp - ds.mlp / ds.lm_head / ds.mtp_project -> kernels ===//
 #include "ds/Transforms/Passes.h"
 
 #include "mlir/IR/Builders.h"
@@ -32,7 +32,7 @@ struct DSDecomposeDensePass
     IRRewriter b(&getContext());
     SmallVector<Operation *> ops;
     getOperation().walk([&](Operation *op) {
-      if (isa<MLPOp, LMHeadOp>(op))
+      if (isa<MLPOp, LMHeadOp, MTPProjectOp>(op))
         ops.push_back(op);
     });
     for (Operation *op : ops) {
@@ -43,6 +43,21 @@ struct DSDecomposeDensePass
         Value u = linear(b, loc, mlp.getInput(), mlp.getUp());
         Value h = SiluMulOp::create(b, loc, g.getType(), g, u);
         b.replaceOp(op, linear(b, loc, h, mlp.getDown()));
+        continue;
+      }
+      if (auto mtp = dyn_cast<MTPProjectOp>(op)) {
+        // RMSNorm(0) = 0, so zeroing the first position's embedding after
+        // enorm (in ds.mtp_concat) is the same as zeroing it before.
+        auto t = mtp.getEmbedding().getType();
+        Value e = RMSNormOp::create(b, loc, t, mtp.getEmbedding(),
+                                    mtp.getEnorm(), mtp.getEpsAttr());
+        Value h = RMSNormOp::create(b, loc, mtp.getHidden().getType(),
+                                    mtp.getHidden(), mtp.getHnorm(),
+                                    mtp.getEpsAttr());
+        auto cat = RankedTensorType::get(
+            {t.getDimSize(0), 2 * t.getDimSize(1)}, t.getElementType());
+        Value eh = MTPConcatOp::create(b, loc, cat, e, h, mtp.getPositions());
+        b.replaceOp(op, linear(b, loc, eh, mtp.getEhProj()));
         continue;
       }
       auto head = cast<LMHeadOp>(op);

@@ -2,10 +2,11 @@
 """Writes a random DeepSeek-style checkpoint (config.json + safetensors).
 
   make_checkpoint.py --preset tiny_v3 --out DIR [--dtype f32|bf16|fp8] [--shards N] [--seed S]
+                     [--mtp-copies]
   make_checkpoint.py --config FILE.json --out DIR ...
   make_checkpoint.py --list
 
-Presets: tiny_v3, tiny_v2_lite, tiny_v2_grouped, tiny_noyarn, demo
+Presets: tiny_v3, tiny_v3_mtp, tiny_v2_lite, tiny_v2_grouped, tiny_noyarn, demo
 (test/tools/ds_testing/checkpoint.py says what each one exercises).
 """
 import argparse
@@ -28,6 +29,8 @@ def main():
     ap.add_argument("--dtype", choices=["f32", "bf16", "fp8"], default="f32")
     ap.add_argument("--shards", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--mtp-copies", action="store_true",
+                    help="MTP modules also store copies of embed_tokens and lm_head")
     args = ap.parse_args()
     if args.list:
         for name, fn in sorted(checkpoint.PRESETS.items()):
@@ -43,7 +46,7 @@ def main():
         with open(args.config) as f:
             cfg = json.load(f)
     checkpoint.write_checkpoint(args.out, cfg, dtype=args.dtype, shards=args.shards,
-                                seed=args.seed)
+                                seed=args.seed, mtp_copies=args.mtp_copies)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@
 //===----------------------------------------------------------------------===//
 #include "ds/Conversion/Passes.h"
 #include "KernelEmitter.h"
+#include "MTPKernels.h"
 
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/Builders.h"
@@ -151,9 +152,28 @@ LogicalResult FunctionLowering::run() {
   Location loc = fn.getLoc();
   MLIRContext *mctx = fn.getContext();
   auto oldType = fn.getFunctionType();
-  if (oldType.getNumInputs() != 3 || oldType.getNumResults() != 2)
+  if (oldType.getNumInputs() < 3 || oldType.getNumResults() < 2)
     return fn.emitError() << "entry point must take (tokens, positions, "
                              "cache) and return (logits, cache)";
+  // Further inputs and results ([tokens, features] f32: the hidden states
+  // of multi-token prediction) become memref arguments after the cache and
+  // after the logits.
+  SmallVector<Type> extraIn, extraOut;
+  auto activation = [&](Type t) -> Type {
+    auto tt = dyn_cast<RankedTensorType>(t);
+    if (!tt || tt.getRank() != 2 || !tt.getElementType().isF32())
+      return {};
+    return MemRefType::get({ShapedType::kDynamic, tt.getDimSize(1)},
+                           tt.getElementType());
+  };
+  for (Type t : oldType.getInputs().drop_front(3))
+    extraIn.push_back(activation(t));
+  for (Type t : oldType.getResults().drop_front(2))
+    extraOut.push_back(activation(t));
+  if (llvm::is_contained(extraIn, Type()) ||
+      llvm::is_contained(extraOut, Type()))
+    return fn.emitError() << "entry point extra inputs/results must be "
+                             "[tokens, features] f32 tensors";
   auto cacheType = dyn_cast<LatentCacheType>(oldType.getInput(2));
   auto logitsType = dyn_cast<RankedTensorType>(oldType.getResult(0));
   if (!cacheType || !logitsType)
@@ -165,8 +185,11 @@ LogicalResult FunctionLowering::run() {
   auto logitsMem = MemRefType::get(
       {ShapedType::kDynamic, logitsType.getDimSize(1)}, f32);
   auto ptr = LLVM::LLVMPointerType::get(mctx);
-  auto newType =
-      b.getFunctionType({ptr, ids, ids, cacheMem, logitsMem}, {});
+  SmallVector<Type> args{ptr, ids, ids, cacheMem};
+  llvm::append_range(args, extraIn);
+  args.push_back(logitsMem);
+  llvm::append_range(args, extraOut);
+  auto newType = b.getFunctionType(args, {});
   auto newFn = func::FuncOp::create(b, loc, fn.getName(), newType);
   newFn->setAttr("llvm.emit_c_interface", b.getUnitAttr());
   newFn->setAttr("ds.entry_point", b.getUnitAttr());
@@ -179,6 +202,9 @@ LogicalResult FunctionLowering::run() {
   map.map(old.getArgument(0), entry->getArgument(1));
   map.map(old.getArgument(1), entry->getArgument(2));
   map.map(old.getArgument(2), entry->getArgument(3));
+  for (unsigned i = 3; i < old.getNumArguments(); ++i)
+    map.map(old.getArgument(i), entry->getArgument(i + 1));
+  unsigned logitsArg = old.getNumArguments() + 1;
 
   for (Operation &op : old.without_terminator())
     if (failed(lowerOp(&op))) {
@@ -188,7 +214,9 @@ LogicalResult FunctionLowering::run() {
 
   auto ret = cast<func::ReturnOp>(old.getTerminator());
   Value logits = get(ret.getOperand(0));
-  k->copy(logits, entry->getArgument(4));
+  k->copy(logits, entry->getArgument(logitsArg));
+  for (unsigned i = 2; i < ret.getNumOperands(); ++i)
+    k->copy(get(ret.getOperand(i)), entry->getArgument(logitsArg + i - 1));
   for (Value a : allocs)
     memref::DeallocOp::create(b, loc, a);
   func::ReturnOp::create(b, loc);
@@ -317,6 +345,12 @@ LogicalResult FunctionLowering::lowerOp(Operation *op) {
     Value out = alloc(a.getResult(), {k->dim(lhs, 0)});
     k->outline("add", "", {lhs, get(a.getRhs()), out},
                [&](ValueRange v) { k->add(v[0], v[1], v[2]); });
+    return result(out);
+  }
+  if (auto c = dyn_cast<MTPConcatOp>(op)) {
+    Value e = get(c.getEmbedding());
+    Value out = alloc(c.getResult(), {k->dim(e, 0)});
+    emitMTPConcat(*k, e, get(c.getHidden()), get(c.getPositions()), out);
     return result(out);
   }
   if (auto s = dyn_cast<SiluMulOp>(op)) {
@@ -549,7 +583,7 @@ LogicalResult FunctionLowering::lowerOp(Operation *op) {
     return result(memref::DimOp::create(b, op->getLoc(), src,
                                         map.lookup(d.getIndex())));
   }
-  if (isa<MLAOp, MoEOp, MLPOp, LMHeadOp>(op))
+  if (isa<MLAOp, MoEOp, MLPOp, LMHeadOp, MTPProjectOp>(op))
     return op->emitError() << "'" << op->getName()
                            << "' must be rewritten by the ds passes "
                               "(ds-absorb-mla, ds-dispatch-experts, "
@@ -614,7 +648,7 @@ struct ConvertDSToLoopsPass
     BindingTable table;
     SmallVector<func::FuncOp> fns;
     for (auto fn : module.getOps<func::FuncOp>())
-      if (!fn.isDeclaration() && fn.getNumArguments() == 3 &&
+      if (!fn.isDeclaration() && fn.getNumArguments() >= 3 &&
           isa<LatentCacheType>(fn.getArgumentTypes()[2]))
         fns.push_back(fn);
     for (func::FuncOp fn : fns)

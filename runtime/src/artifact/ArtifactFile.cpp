@@ -164,6 +164,28 @@ bool dsrt::parseManifest(const std::string &text, Manifest &m,
       return false;
     m.entrySymbols["sample_greedy"] = symbol;
   }
+  // Optional: multi-token prediction (@prefill_hidden and @draft).
+  if (const json::Value *mtp = root.get("mtp");
+      mtp && mtp->kind == json::Value::Object) {
+    if (!getInt(*mtp, "hidden_size", m.mtpHiddenSize, error) ||
+        !getInt(*mtp, "cache_layers", m.mtpCacheLayers, error))
+      return false;
+    if (m.mtpHiddenSize <= 0 || m.mtpHiddenSize > INT32_MAX ||
+        m.mtpCacheLayers <= 0 || m.mtpCacheLayers > 1024) {
+      error = "manifest mtp sizes are out of range";
+      return false;
+    }
+    for (const char *name : {"prefill_hidden", "draft"}) {
+      const json::Value *e = entries->get(name);
+      std::string symbol;
+      if (!e || e->kind != json::Value::Object ||
+          !getString(*e, "symbol", symbol, error)) {
+        error = std::string("manifest entry point '") + name + "' is missing";
+        return false;
+      }
+      m.entrySymbols[name] = symbol;
+    }
+  }
   const json::Value *bindings = root.get("bindings");
   const json::Value *weights = root.get("weights");
   if (!bindings || bindings->kind != json::Value::Array || !weights ||
