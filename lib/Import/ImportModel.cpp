@@ -154,8 +154,8 @@ public:
     Value kvb = weight(p + "kv_b_proj.weight", {h * (dn + dv), dc}, true);
     Value o = weight(p + "o_proj.weight", {d, h * dv}, true);
     auto op = MLAOp::create(b, loc, x.getType(), cache.getType(), x, positions,
-                              cache, qa, qan, qb, q, kva, kvan, kvb, o,
-                              mlaConfig(), b.getI64IntegerAttr(cacheLayer));
+                            cache, qa, qan, qb, q, kva, kvan, kvb, o,
+                            mlaConfig(), b.getI64IntegerAttr(cacheLayer));
     cache = op.getCacheOut();
     return op.getResult();
   }
@@ -197,8 +197,8 @@ public:
     Value hn = rmsNorm(x, p + "input_layernorm.weight", cfg.rmsNormEps);
     Value a = attention(hn, positions, cache, layer, cacheLayer);
     Value h = arith::AddFOp::create(b, loc, x, a);
-    Value fn2 = rmsNorm(h, p + "post_attention_layernorm.weight",
-                        cfg.rmsNormEps);
+    Value fn2 =
+        rmsNorm(h, p + "post_attention_layernorm.weight", cfg.rmsNormEps);
     return arith::AddFOp::create(b, loc, h, ffn(fn2, layer));
   }
 
@@ -250,8 +250,8 @@ public:
     Value table = weight("model.embed_tokens.weight", {v, d});
     Value e = EmbeddingOp::create(b, loc, act(n, d), table, tokens);
     Value x = MTPProjectOp::create(
-        b, loc, act(n, d), e, hidden, positions, weight(p + "enorm.weight", {d}),
-        weight(p + "hnorm.weight", {d}),
+        b, loc, act(n, d), e, hidden, positions,
+        weight(p + "enorm.weight", {d}), weight(p + "hnorm.weight", {d}),
         weight(p + "eh_proj.weight", {d, 2 * d}, true),
         b.getF64FloatAttr(cfg.rmsNormEps));
     x = decoderLayer(x, positions, cache, l, /*cacheLayer=*/0);
@@ -320,8 +320,8 @@ OwningOpRef<ModuleOp> mlir::ds::importModel(MLIRContext *context,
   // Multi-token prediction: the main model with its hidden states, and the
   // first MTP module as a drafter over its own one-layer cache.
   auto ids = RankedTensorType::get({ShapedType::kDynamic}, b.getI32Type());
-  auto logits =
-      RankedTensorType::get({ShapedType::kDynamic, cfg.vocabSize}, b.getF32Type());
+  auto logits = RankedTensorType::get({ShapedType::kDynamic, cfg.vocabSize},
+                                      b.getF32Type());
   auto hidden = RankedTensorType::get({ShapedType::kDynamic, cfg.hiddenSize},
                                       b.getF32Type());
   b.setInsertionPointToEnd(module->getBody());
@@ -333,8 +333,8 @@ OwningOpRef<ModuleOp> mlir::ds::importModel(MLIRContext *context,
   withHidden.setArgAttr(2, "ds.name", b.getStringAttr("cache"));
   mb.buildBody(withHidden, /*withHidden=*/true);
 
-  auto draftCache = LatentCacheType::get(context, 1, cfg.latentCacheWidth(),
-                                         cacheElem);
+  auto draftCache =
+      LatentCacheType::get(context, 1, cfg.latentCacheWidth(), cacheElem);
   b.setInsertionPointToEnd(module->getBody());
   auto draft = func::FuncOp::create(
       b, loc, "draft",

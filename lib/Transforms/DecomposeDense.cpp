@@ -1,4 +1,4 @@
-//===- DecomposeDense.cpp - ds.mlp / ds.lm_head / ds.mtp_project -> kernels ===//
+//===- DecomposeDense.cpp - dense model-level ops -> kernel ops ----------===//
 #include "ds/Transforms/Passes.h"
 
 #include "mlir/IR/Builders.h"
@@ -54,8 +54,8 @@ struct DSDecomposeDensePass
         Value h = RMSNormOp::create(b, loc, mtp.getHidden().getType(),
                                     mtp.getHidden(), mtp.getHnorm(),
                                     mtp.getEpsAttr());
-        auto cat = RankedTensorType::get(
-            {t.getDimSize(0), 2 * t.getDimSize(1)}, t.getElementType());
+        auto cat = RankedTensorType::get({t.getDimSize(0), 2 * t.getDimSize(1)},
+                                         t.getElementType());
         Value eh = MTPConcatOp::create(b, loc, cat, e, h, mtp.getPositions());
         b.replaceOp(op, linear(b, loc, eh, mtp.getEhProj()));
         continue;

@@ -161,9 +161,9 @@ public:
     int64_t n = int64_t(nextTokens.size());
     int64_t d = dsrt_model_mtp_hidden_size(model.get());
     if (hidden.ndim() != 2 || hidden.shape(0) != n || hidden.shape(1) != d)
-      throw std::invalid_argument(
-          "hidden must be [" + std::to_string(n) + ", " + std::to_string(d) +
-          "] (one row per next token)");
+      throw std::invalid_argument("hidden must be [" + std::to_string(n) +
+                                  ", " + std::to_string(d) +
+                                  "] (one row per next token)");
     py::array_t<float> out({n, info.vocab_size});
     const float *h = hidden.data();
     float *dst = out.mutable_data();

@@ -1,4 +1,4 @@
-//===- MTPKernels.h - loop nests of the multi-token-prediction ops -*- C++ -*-===//
+//===- MTPKernels.h - loop nests of the MTP ops -----------------*- C++ -*-===//
 //
 // Kept apart from the other kernels: the MTP module adds one op of its own
 // (ds.mtp_concat); everything else it runs is an ordinary decoder layer.

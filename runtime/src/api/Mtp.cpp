@@ -67,8 +67,8 @@ extern "C" dsrt_status dsrt_session_prefill_hidden(dsrt_session *s,
     auto tok = makeMemRef<int32_t, 1>(const_cast<int32_t *>(tokens), &n);
     auto pos = makeMemRef<int32_t, 1>(positions.data(), &n);
     int64_t cacheShape[3] = {m.numLayers, s->capacity, m.cacheWidth};
-    auto cache = makeMemRef<float, 3>(
-        reinterpret_cast<float *>(s->cache.get()), cacheShape);
+    auto cache = makeMemRef<float, 3>(reinterpret_cast<float *>(s->cache.get()),
+                                      cacheShape);
     int64_t logitsShape[2] = {n, m.vocabSize};
     auto out = makeMemRef<float, 2>(logits, logitsShape);
     int64_t hiddenShape[2] = {n, m.mtpHiddenSize};
@@ -94,8 +94,8 @@ extern "C" dsrt_status dsrt_session_draft(dsrt_session *s, const float *hidden,
     problem = "no logits or hidden-state buffer given";
   if (!problem.empty())
     return fail(DSRT_ERROR_ARGUMENT, problem);
-  int64_t perToken = m.mtpCacheLayers * m.cacheWidth *
-                     int64_t(s->model->cacheElementSize());
+  int64_t perToken =
+      m.mtpCacheLayers * m.cacheWidth * int64_t(s->model->cacheElementSize());
   if (!s->mtpCache) {
     s->mtpCache.reset(static_cast<uint8_t *>(
         std::calloc(size_t(s->capacity), size_t(perToken))));
