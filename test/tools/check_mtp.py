@@ -2,7 +2,8 @@
 """Parity of a compiled MTP module against the float64 reference.
 
   check_mtp.py --bin BUILD/bin --lib BUILD/lib/libdsrt.so [--weights-dtype f32|bf16|fp8]
-               [--mtp-copies] [--mla-form auto|absorbed|naive] [--work DIR]
+               [--mtp-copies] [--mla-form auto|absorbed|naive] [--dtype f32|bf16]
+               [--atol A] [--work DIR]
 
 Writes a tiny_v3_mtp checkpoint, compiles it, and through the C API
 (dsrt_mtp.h): runs @prefill_hidden over a prompt (logits and final hidden
@@ -76,6 +77,8 @@ def main():
     ap.add_argument("--weights-dtype", default="f32", choices=["f32", "bf16", "fp8"])
     ap.add_argument("--mtp-copies", action="store_true")
     ap.add_argument("--mla-form", default="auto", choices=["auto", "absorbed", "naive"])
+    ap.add_argument("--dtype", default="f32", choices=["f32", "bf16"],
+                    help="compile dtype (latent cache element type, both caches)")
     ap.add_argument("--prompt", type=int, default=20)
     ap.add_argument("--chunk", type=int, default=12, help="draft positions in the first call")
     ap.add_argument("--atol", type=float, default=1e-4)
@@ -87,7 +90,8 @@ def main():
     cfg, _ = checkpoint.write_checkpoint(ckpt, checkpoint.tiny_v3_mtp(), dtype=args.weights_dtype,
                                          mtp_copies=args.mtp_copies)
     artifact = os.path.join(work, "model.dsa")
-    run([os.path.join(args.bin, "ds-compile"), ckpt, "-o", artifact, "--mla-form", args.mla_form])
+    run([os.path.join(args.bin, "ds-compile"), ckpt, "-o", artifact, "--mla-form", args.mla_form,
+         "--dtype", args.dtype])
 
     lib = Lib(args.lib)
     model, sess = lib.load(artifact, ckpt)
