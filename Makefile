@@ -9,9 +9,9 @@ CMAKE_ARGS ?=
 APT_PACKAGES := cmake ninja-build clang-22 lld-22 libclang-rt-22-dev llvm-22-dev llvm-22-tools \
   libmlir-22-dev mlir-22-tools libgtest-dev pybind11-dev python3-dev \
   python3-numpy python3-pytest python3-matplotlib libopenblas-dev \
-  libpcre2-dev libcpp-httplib-dev nlohmann-json3-dev mpich libmpich-dev
+  libpcre2-dev libcpp-httplib-dev nlohmann-json3-dev mpich libmpich-dev curl python3-jinja2
 
-.PHONY: all deps configure build test demo bench fuzz test-asan test-tsan clean
+.PHONY: all deps configure build test demo bench fuzz test-asan test-tsan test-assert clean
 
 all: build
 
@@ -44,7 +44,7 @@ bench: build
 # crashes are left as crash-* files in $(BUILD)/fuzz-work/<target>.
 FUZZ_SECONDS ?= 60
 fuzz: build
-	@for t in safetensors artifact config ir tokenizer-load tokenizer-encode; do \
+	@for t in safetensors artifact config ir serve-request tokenizer-load tokenizer-encode; do \
 	  rm -rf $(BUILD)/fuzz-work/$$t && mkdir -p $(BUILD)/fuzz-work/$$t && \
 	  cp -r fuzz/corpus/$$t $(BUILD)/fuzz-work/$$t/corpus && \
 	  echo "fuzzing $$t for $(FUZZ_SECONDS) s" && \
@@ -76,8 +76,20 @@ test-tsan: deps
 	  -DCMAKE_C_COMPILER=$(LLVM_DIR)/bin/clang -DCMAKE_CXX_COMPILER=$(LLVM_DIR)/bin/clang++ \
 	  -DDS_BUILD_COMPILER=OFF -DDS_SANITIZE_THREAD=ON $(CMAKE_ARGS)
 	ninja -C $(TSAN_BUILD)
-	OPENBLAS_NUM_THREADS=1 TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+	OPENBLAS_NUM_THREADS=1 TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:suppressions=$(CURDIR)/scripts/tsan.supp \
 	  $(LLVM_DIR)/bin/lit -sv $(TSAN_BUILD)/unittests
+
+# The lit + gtest suites with assert() live in our code (DS_ENABLE_ASSERTIONS;
+# Debian's MLIR stays a release build) in their own build tree. Not part of
+# `make test`: it is a second full build, which would double CI's time.
+ASSERT_BUILD ?= build-assert
+test-assert: deps
+	cmake -G Ninja -S . -B $(ASSERT_BUILD) -DCMAKE_BUILD_TYPE=Release \
+	  -DCMAKE_C_COMPILER=$(LLVM_DIR)/bin/clang -DCMAKE_CXX_COMPILER=$(LLVM_DIR)/bin/clang++ \
+	  -DMLIR_DIR=$(LLVM_DIR)/lib/cmake/mlir -DPython3_EXECUTABLE=$(PYTHON) \
+	  -DDS_BUILD_FUZZERS=OFF -DDS_ENABLE_ASSERTIONS=ON $(CMAKE_ARGS)
+	ninja -C $(ASSERT_BUILD)
+	$(PYTHON) scripts/run-tests.py --build $(ASSERT_BUILD) --no-pytest
 
 clean:
 	rm -rf $(BUILD)

@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """`make demo`: write the built-in tiny checkpoint, compile it, run it.
 
-Prints the generated tokens, decode tokens/s and the KV-cache bytes per
-token beside what a per-head K/V cache of the same model would need.
+The checkpoint carries DeepSeek V3's tokenizer (from the npm test package
+that `make deps` installs), so the demo runs a text prompt and prints its
+(random-weight) continuation as text, then the decode tokens/s and the
+KV-cache bytes per token beside what a per-head K/V cache would need.
 """
 import argparse
 import json
@@ -33,13 +35,22 @@ def main():
     stats = os.path.join(work, "stats.json")
     py = sys.executable
 
+    tokenizer = os.path.join(ROOT, "third_party", "npm", "node_modules", "@lenml",
+                             "tokenizer-deepseek_v3", "models")
+    if not os.path.isfile(os.path.join(tokenizer, "tokenizer.json")):
+        sys.exit(f"demo: {tokenizer}: no tokenizer.json; run `make deps` (scripts/install-npm.sh)")
     run([py, os.path.join(ROOT, "test", "tools", "make_checkpoint.py"),
-         "--preset", "demo", "--out", ckpt, "--dtype", "bf16"])
+         "--preset", "demo", "--out", ckpt, "--dtype", "bf16", "--tokenizer", tokenizer])
     run([os.path.join(bin_dir, "ds-compile"), ckpt, "-o", artifact, "-v",
          "--dump-ir-dir", os.path.join(work, "ir")])
-    run([os.path.join(bin_dir, "ds-run"), artifact, "--weights", ckpt,
-         "--prompt-tokens", "1,2,3,4,5,6,7,8", "--max-new-tokens", "16",
-         "--stats-json", stats])
+    prompt = "The capital of France is"
+    cmd = [os.path.join(bin_dir, "ds-run"), artifact, "--weights", ckpt,
+           "--prompt", prompt, "--max-new-tokens", "16", "--stats-json", stats]
+    print("$ " + " ".join(cmd[:5]) + f' "{prompt}" ' + " ".join(cmd[6:]))
+    # ds-run streams the continuation as it is generated, right after the prompt.
+    print("prompt, then its continuation by the random-weight model:")
+    print(prompt, end="", flush=True)
+    subprocess.run(cmd, check=True)
 
     with open(os.path.join(ckpt, "config.json")) as f:
         cfg = json.load(f)

@@ -29,6 +29,7 @@ if os.path.isdir(os.path.join(config.ds_obj_root, "fuzz")):
     config.available_features.add("fuzzers")
 config.substitutions.append(("%fake_cuda", os.path.join(config.ds_obj_root, "test", "fake-cuda", "libcuda.so.1")))
 config.substitutions.append(("%fake_nccl", os.path.join(config.ds_obj_root, "test", "fake-nccl", "libnccl.so.2")))
+config.substitutions.append(("%fake_cublas", os.path.join(config.ds_obj_root, "test", "fake-cuda", "libcublas.so.13")))
 config.substitutions.append(("%tools", os.path.join(config.ds_src_root, "test", "tools")))
 config.substitutions.append(("%configs", os.path.join(config.ds_src_root, "test", "Import", "configs")))
 
@@ -38,7 +39,7 @@ llvm_config.with_environment("PATH", config.ds_tools_dir, append_path=True)
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
 
 tool_dirs = [config.ds_tools_dir, config.llvm_tools_dir]
-llvm_config.add_tool_substitutions(["ds-opt", "ds-compile", "ds-run"], tool_dirs)
+llvm_config.add_tool_substitutions(["ds-opt", "ds-compile", "ds-run", "ds-serve"], tool_dirs)
 
 # GPU integration tests need a device that answers, not just a toolkit.
 def _has_cuda_device():
@@ -50,6 +51,22 @@ def _has_cuda_device():
         return out.returncode == 0 and b"GPU" in out.stdout
     except Exception:
         return False
+
+# The CPU kernels' instruction sets (DSRT_CPU_ISA may force only those the
+# CPU has): tests of each path against the others need them all.
+def _cpu_flags():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+if {"avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl", "avx512_bf16"} <= _cpu_flags():
+    config.available_features.add("avx512bf16")
 
 if _has_cuda_device():
     config.available_features.add("cuda")

@@ -203,7 +203,9 @@ void recordActivationPlan(ModuleOp module, ManifestInputs &manifest,
 bool mlir::ds::compile(const CompileOptions &o, const CompileHooks &hooks,
                        std::vector<std::string> &errors,
                        std::string *emitted) {
-  std::vector<std::string> stageNames = getStageNames(o.target);
+  // Validated below, with the other options; the stage list needs one now.
+  Target target = parseTarget(o.target).value_or(Target::CPU);
+  std::vector<std::string> stageNames = getStageNames(target);
   auto fail = [&](const std::string &msg) {
     errors.push_back(msg);
     return false;
@@ -217,11 +219,17 @@ bool mlir::ds::compile(const CompileOptions &o, const CompileHooks &hooks,
   if (o.attentionChunk < 1)
     return fail("--attention-chunk: must be positive, got " +
                 std::to_string(o.attentionChunk));
+  if (!o.testParallelOrder.empty() && o.testParallelOrder != "reverse" &&
+      o.testParallelOrder != "rotate")
+    return fail("--test-parallel-order: expected reverse or rotate, got '" +
+                o.testParallelOrder + "'");
+  if (!o.testParallelOrder.empty() && o.target != "cpu")
+    return fail("--test-parallel-order: the cpu target only");
   if (o.dtype != "f32" && o.dtype != "bf16")
     return fail("--dtype: expected f32 or bf16, got '" + o.dtype + "'");
-  if (o.target != "cpu" && o.target != "cuda")
+  if (!parseTarget(o.target))
     return fail("--target: expected cpu or cuda, got '" + o.target + "'");
-  if (o.target == "cuda") {
+  if (target == Target::CUDA) {
     // ptxas of CUDA 13 knows sm_75 and later; MLIR's default (sm_50) fails.
     StringRef arch(o.gpuArch);
     unsigned sm = 0;
@@ -261,11 +269,22 @@ bool mlir::ds::compile(const CompileOptions &o, const CompileHooks &hooks,
 
   // What the manifest needs from the model level, before it is lowered.
   ManifestInputs manifest;
-  manifest.target = o.target;
-  if (o.target == "cuda")
+  manifest.target = targetName(target).str();
+  if (target == Target::CUDA)
     manifest.gpuArch = o.gpuArch;
   manifest.dtype = o.dtype;
+  manifest.hostCpu = hostCpuFor(o.target);
   manifest.weights = collectRequiredWeights(*module);
+  // cuBLAS's bf16 GEMMs and the runtime's f32 -> bf16 kernel need sm_80.
+  unsigned smNumber = 0;
+  if (target == Target::CUDA &&
+      !StringRef(o.gpuArch).drop_front(3).getAsInteger(10, smNumber) &&
+      smNumber < 80)
+    for (const RequiredWeight &w : manifest.weights)
+      if (w.elementType && w.elementType.isBF16())
+        return fail("--gpu-arch " + o.gpuArch + ": the checkpoint's bf16 "
+                    "weights (" + w.name + ", ...) need sm_80 or later "
+                    "(bf16 GEMMs); convert them to f32 or target sm_80");
   LatentCacheType cacheType;
   for (auto fn : module->getOps<func::FuncOp>())
     for (Type t : fn.getArgumentTypes())
@@ -293,12 +312,13 @@ bool mlir::ds::compile(const CompileOptions &o, const CompileHooks &hooks,
   });
 
   PipelineOptions pipeline;
-  pipeline.target = o.target;
+  pipeline.target = target;
   pipeline.traceRouting = o.traceRouting;
   pipeline.mlaForm = o.mlaForm;
   pipeline.explain = o.explain;
   pipeline.gpuArch = o.gpuArch;
   pipeline.attentionChunk = o.attentionChunk;
+  pipeline.testParallelOrder = o.testParallelOrder;
   pipeline.cudaPath = o.cudaPath;
   int index = 0;
   for (const Stage &stage : getPipelineStages(pipeline)) {
@@ -343,7 +363,7 @@ bool mlir::ds::compile(const CompileOptions &o, const CompileHooks &hooks,
     TimingScope codegen;
     if (hooks.timing)
       codegen = hooks.timing->nest("codegen (LLVM O2, object, link)");
-    if (!emitSharedObject(*module, object, error))
+    if (!emitSharedObject(*module, manifest.hostCpu, object, error))
       return fail(error);
   }
   Type elem = cacheType.getElementType();

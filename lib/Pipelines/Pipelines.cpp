@@ -3,6 +3,8 @@
 #include "ds/Conversion/Passes.h"
 #include "ds/Transforms/Passes.h"
 
+#include "llvm/ADT/StringSwitch.h"
+
 #include "mlir/Conversion/ArithToLLVM/ArithToLLVM.h"
 #include "mlir/Conversion/ControlFlowToLLVM/ControlFlowToLLVM.h"
 #include "mlir/Conversion/FuncToLLVM/ConvertFuncToLLVMPass.h"
@@ -25,6 +27,7 @@ using namespace mlir::ds;
 
 namespace {
 
+/// The device stages (cuda) and the host lowering's llvm stage.
 std::vector<Stage> cudaStages(const PipelineOptions &opts) {
   return {
       {"gpu", "each parallel loop nest a gpu.launch (split-KV decode "
@@ -54,22 +57,44 @@ std::vector<Stage> cudaStages(const PipelineOptions &opts) {
       {"llvm", "host code in the LLVM dialect calling the mgpu* runtime ABI; "
                "device code serialised with ptxas",
        [opts](OpPassManager &pm) {
-         pm.addPass(createSCFToControlFlowPass());
-         pm.addPass(memref::createExpandStridedMetadataPass());
-         pm.addPass(createGpuToLLVMConversionPass());
-         pm.addPass(createFinalizeMemRefToLLVMConversionPass());
-         pm.addPass(createConvertMathToLLVMPass());
-         pm.addPass(createArithToLLVMConversionPass());
-         pm.addPass(createConvertIndexToLLVMPass());
-         pm.addPass(createConvertFuncToLLVMPass());
-         pm.addPass(createConvertControlFlowToLLVMPass());
-         pm.addPass(createReconcileUnrealizedCastsPass());
+         buildHostLowering(pm, Target::CUDA);
          addGpuBinaryPass(pm, opts, "fatbin");
        }},
   };
 }
 
 } // namespace
+
+std::optional<Target> mlir::ds::parseTarget(llvm::StringRef name) {
+  return llvm::StringSwitch<std::optional<Target>>(name)
+      .Case("cpu", Target::CPU)
+      .Case("cuda", Target::CUDA)
+      .Default(std::nullopt);
+}
+
+llvm::StringRef mlir::ds::targetName(Target target) {
+  switch (target) {
+  case Target::CPU:
+    return "cpu";
+  case Target::CUDA:
+    return "cuda";
+  }
+  llvm_unreachable("unknown target");
+}
+
+void mlir::ds::buildHostLowering(OpPassManager &pm, Target target) {
+  pm.addPass(createSCFToControlFlowPass());
+  pm.addPass(memref::createExpandStridedMetadataPass());
+  if (target == Target::CUDA)
+    pm.addPass(createGpuToLLVMConversionPass());
+  pm.addPass(createFinalizeMemRefToLLVMConversionPass());
+  pm.addPass(createConvertMathToLLVMPass());
+  pm.addPass(createArithToLLVMConversionPass());
+  pm.addPass(createConvertIndexToLLVMPass());
+  pm.addPass(createConvertFuncToLLVMPass());
+  pm.addPass(createConvertControlFlowToLLVMPass());
+  pm.addPass(createReconcileUnrealizedCastsPass());
+}
 
 void mlir::ds::addGpuBinaryPass(OpPassManager &pm, const PipelineOptions &opts,
                                 const std::string &format) {
@@ -115,14 +140,20 @@ std::vector<Stage> mlir::ds::getPipelineStages(const PipelineOptions &opts) {
          loops.traceRouting = opts.traceRouting;
          loops.attentionChunk = opts.attentionChunk;
          // cuBLAS has no SiLU-mul epilogue: the GPU keeps it a kernel.
-         loops.gemmEpilogue = opts.target != "cuda";
+         loops.gemmEpilogue = opts.target != Target::CUDA;
          pm.addPass(createConvertDSToLoopsPass(loops));
          pm.addPass(createDSPlanActivationsPass());
-         pm.addPass(createCanonicalizerPass());
-         pm.addPass(createCSEPass());
+         // On the GPU, canonicalisation waits for the mapping: it would fold
+         // single-trip parallel loops (a decode step's one token) into host
+         // code, and each would become a one-thread launch plus a
+         // synchronous copy of its scalar back to the host.
+         if (opts.target != Target::CUDA) {
+           pm.addPass(createCanonicalizerPass());
+           pm.addPass(createCSEPass());
+         }
        }},
   };
-  if (opts.target == "cuda") {
+  if (opts.target == Target::CUDA) {
     for (Stage &s : cudaStages(opts))
       stages.push_back(std::move(s));
     return stages;
@@ -130,22 +161,18 @@ std::vector<Stage> mlir::ds::getPipelineStages(const PipelineOptions &opts) {
   stages.push_back(
       {"llvm", "the LLVM dialect, ready for translation (heavy kernels "
                "split over the runtime's threads first)",
-       [](OpPassManager &pm) {
+       [opts](OpPassManager &pm) {
+         // Test only: iterations out of order, to catch GPU races here.
+         if (!opts.testParallelOrder.empty())
+           pm.addPass(createDSTestPermuteParallelLoopsPass(
+               {opts.testParallelOrder}));
          pm.addPass(createDSParallelizeKernelsPass());
-         pm.addPass(createSCFToControlFlowPass());
-         pm.addPass(memref::createExpandStridedMetadataPass());
-         pm.addPass(createFinalizeMemRefToLLVMConversionPass());
-         pm.addPass(createConvertMathToLLVMPass());
-         pm.addPass(createArithToLLVMConversionPass());
-         pm.addPass(createConvertIndexToLLVMPass());
-         pm.addPass(createConvertFuncToLLVMPass());
-         pm.addPass(createConvertControlFlowToLLVMPass());
-         pm.addPass(createReconcileUnrealizedCastsPass());
+         buildHostLowering(pm, Target::CPU);
        }});
   return stages;
 }
 
-std::vector<std::string> mlir::ds::getStageNames(const std::string &target) {
+std::vector<std::string> mlir::ds::getStageNames(Target target) {
   std::vector<std::string> names{"ds"};
   PipelineOptions opts;
   opts.target = target;
@@ -157,20 +184,31 @@ std::vector<std::string> mlir::ds::getStageNames(const std::string &target) {
   return names;
 }
 
+PipelineOptions PipelineCLOptions::toOptions(Target target) const {
+  PipelineOptions opts;
+  opts.target = target;
+  opts.mlaForm = mlaForm;
+  opts.traceRouting = traceRouting;
+  opts.attentionChunk = attentionChunk;
+  opts.gpuArch = gpuArch;
+  opts.cudaPath = cudaPath;
+  opts.gpuBlockSize = gpuBlockSize;
+  return opts;
+}
+
 void mlir::ds::registerPipelines() {
-  PassPipelineRegistration<>(
+  PassPipelineRegistration<PipelineCLOptions>(
       "ds-cpu-pipeline", "every ds stage from the model level to LLVM (CPU)",
-      [](OpPassManager &pm) {
-        for (const Stage &s : getPipelineStages({}))
+      [](OpPassManager &pm, const PipelineCLOptions &cl) {
+        for (const Stage &s : getPipelineStages(cl.toOptions(Target::CPU)))
           s.build(pm);
       });
-  PassPipelineRegistration<>(
+  PassPipelineRegistration<PipelineCLOptions>(
       "ds-cuda-pipeline",
-      "every ds stage from the model level to host LLVM + fatbin (sm_90)",
-      [](OpPassManager &pm) {
-        PipelineOptions opts;
-        opts.target = "cuda";
-        for (const Stage &s : getPipelineStages(opts))
+      "every ds stage from the model level to host LLVM + fatbin "
+      "(gpu-arch, default sm_90; cuda-path, default /usr/local/cuda)",
+      [](OpPassManager &pm, const PipelineCLOptions &cl) {
+        for (const Stage &s : getPipelineStages(cl.toOptions(Target::CUDA)))
           s.build(pm);
       });
 }

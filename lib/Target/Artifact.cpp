@@ -56,14 +56,17 @@ std::string mlir::ds::buildManifest(ModuleOp m, const ManifestInputs &in,
         shape.push_back(s);
       for (Attribute mem : cast<ArrayAttr>(d.get("members")))
         members.push_back(cast<StringAttr>(mem).str());
-      bindings.push_back(llvm::json::Object{
+      llvm::json::Object binding{
           {"index", cast<IntegerAttr>(d.get("index")).getInt()},
           {"shape", std::move(shape)},
           {"members", std::move(members)},
           {"dequantize", cast<BoolAttr>(d.get("dequantize")).getValue()},
           {"gemm_only", d.get("gemm_only")
                             ? cast<BoolAttr>(d.get("gemm_only")).getValue()
-                            : false}});
+                            : false}};
+      if (d.get("logits"))
+        binding["logits"] = true;
+      bindings.push_back(std::move(binding));
     }
   llvm::json::Array weights;
   for (const RequiredWeight &w : in.weights) {
@@ -99,6 +102,8 @@ std::string mlir::ds::buildManifest(ModuleOp m, const ManifestInputs &in,
       {"gpu_arch", in.gpuArch.empty() ? llvm::json::Value(nullptr)
                                       : llvm::json::Value(in.gpuArch)},
       {"dtype", in.dtype},
+      {"host_cpu", in.hostCpu.empty() ? llvm::json::Value(nullptr)
+                                      : llvm::json::Value(in.hostCpu)},
       {"model",
        llvm::json::Object{
            {"model_type", modelType},
@@ -150,8 +155,15 @@ static bool optimizeAndEmit(llvm::Module &mod, llvm::TargetMachine &tm,
   return true;
 }
 
-bool mlir::ds::emitSharedObject(ModuleOp module, std::string &object,
-                                std::string &error) {
+std::string mlir::ds::hostCpuFor(const std::string &target) {
+  llvm::Triple triple(llvm::sys::getDefaultTargetTriple());
+  if (target == "cuda" && triple.getArch() == llvm::Triple::x86_64)
+    return kPortableHostCpu;
+  return llvm::sys::getHostCPUName().str();
+}
+
+bool mlir::ds::emitSharedObject(ModuleOp module, const std::string &hostCpu,
+                                std::string &object, std::string &error) {
   MLIRContext *ctx = module.getContext();
   DialectRegistry registry;
   registerBuiltinDialectTranslation(registry);
@@ -171,17 +183,18 @@ bool mlir::ds::emitSharedObject(ModuleOp module, std::string &object,
       llvm::TargetRegistry::lookupTarget(triple, error);
   if (!target)
     return false;
-  // Code for the CPU it was compiled on: the artifact is a per-machine
-  // build, like a CUDA cubin for one architecture.
+  // The host's own CPU: its features too (what -march=native does); a
+  // portable level: the level's features only.
   llvm::SubtargetFeatures features;
-  for (const auto &f : llvm::sys::getHostCPUFeatures())
-    features.AddFeature(f.first(), f.second);
+  if (hostCpu == llvm::sys::getHostCPUName())
+    for (const auto &f : llvm::sys::getHostCPUFeatures())
+      features.AddFeature(f.first(), f.second);
   // The CUDA path's device binaries are loaded by global constructors;
   // glibc runs .init_array only (LLVM's default here is the legacy .ctors).
   llvm::TargetOptions targetOptions;
   targetOptions.UseInitArray = true;
   std::unique_ptr<llvm::TargetMachine> tm(target->createTargetMachine(
-      triple, llvm::sys::getHostCPUName(), features.getString(), targetOptions,
+      triple, hostCpu, features.getString(), targetOptions,
       llvm::Reloc::PIC_, std::nullopt, llvm::CodeGenOptLevel::Aggressive));
   if (!tm) {
     error = "cannot create a target machine for " + triple.str();

@@ -6,10 +6,12 @@
 //
 //===----------------------------------------------------------------------===//
 #include "ds/Transforms/Passes.h"
+#include "ds/Transforms/Patterns.h"
 
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/PatternMatch.h"
+#include "llvm/Support/Debug.h"
 #include "llvm/Support/Format.h"
 
 #define DEBUG_TYPE "ds-absorb-mla"
@@ -160,46 +162,85 @@ void absorb(RewriterBase &b, MLAOp op, bool naive) {
     b.replaceOp(op, {out, cache});
 }
 
+/// ds.mla -> the absorbed or the naive form, chosen per op by the cost
+/// model (or forced).
+struct AbsorbMLAPattern : OpRewritePattern<MLAOp> {
+  AbsorbMLAPattern(MLIRContext *ctx, const AbsorbMLAOptions &options)
+      : OpRewritePattern(ctx), options(options) {}
+
+  LogicalResult matchAndRewrite(MLAOp op,
+                                PatternRewriter &rewriter) const override {
+    bool naive = options.form == AbsorbMLAOptions::Form::Naive;
+    if (options.form == AbsorbMLAOptions::Form::Auto)
+      naive = choiceFor(op, options).naive;
+    LLVM_DEBUG(llvm::dbgs() << "[" DEBUG_TYPE "] layer " << op.getLayer()
+                            << ": " << (naive ? "naive" : "absorbed")
+                            << " form\n");
+    absorb(rewriter, op, naive);
+    return success();
+  }
+
+  /// The cost model's inputs for `op`: its token count, or the assumed
+  /// prefill chunk when it is dynamic.
+  static FormChoice choiceFor(MLAOp op, const AbsorbMLAOptions &options) {
+    int64_t tokens =
+        cast<RankedTensorType>(op.getInput().getType()).getDimSize(0);
+    return chooseForm(op.getConfig(),
+                      ShapedType::isDynamic(tokens) ? options.prefillTokens
+                                                    : tokens,
+                      options.contextTokens);
+  }
+
+  AbsorbMLAOptions options;
+};
+
 struct DSAbsorbMLAPass
     : mlir::ds::impl::DSAbsorbMLAPassBase<DSAbsorbMLAPass> {
   using Base::Base;
-
   void runOnOperation() override {
-    if (form != "auto" && form != "absorbed" && form != "naive") {
+    AbsorbMLAOptions options;
+    if (form == "auto")
+      options.form = AbsorbMLAOptions::Form::Auto;
+    else if (form == "absorbed")
+      options.form = AbsorbMLAOptions::Form::Absorbed;
+    else if (form == "naive")
+      options.form = AbsorbMLAOptions::Form::Naive;
+    else {
       getOperation().emitError() << "ds-absorb-mla: form must be auto, "
                                     "absorbed or naive, got '"
                                  << form << "'";
       return signalPassFailure();
     }
-    // One rewrite per op, no iteration needed: walk and rewrite directly.
-    IRRewriter rewriter(&getContext());
-    SmallVector<MLAOp> ops;
-    getOperation().walk([&](MLAOp op) { ops.push_back(op); });
-    bool explained = false;
-    for (MLAOp op : ops) {
-      int64_t tokens =
-          cast<RankedTensorType>(op.getInput().getType()).getDimSize(0);
-      FormChoice c = chooseForm(op.getConfig(),
-                                ShapedType::isDynamic(tokens)
-                                    ? int64_t(prefillTokens)
-                                    : tokens,
-                                contextTokens);
+    options.prefillTokens = prefillTokens;
+    options.contextTokens = contextTokens;
+    // One remark per entry point: every layer has the same shapes.
+    MLAOp first;
+    getOperation().walk([&](MLAOp op) {
+      first = op;
+      return WalkResult::interrupt();
+    });
+    if (explain && first) {
+      FormChoice c = AbsorbMLAPattern::choiceFor(first, options);
       bool naive = form == "naive" || (form == "auto" && c.naive);
-      // One remark per entry point: every layer has the same shapes.
-      if (explain && !explained) {
-        getOperation().emitRemark()
-            << "ds-absorb-mla: @" << getOperation().getName() << " uses the "
-            << (naive ? "naive" : "absorbed") << " form (" << form
-            << "): " << c.tokens << " tokens per call"
-            << " after " << int64_t(contextTokens) << " cached"
-            << ", absorbed "
-            << formatF64(c.absorbedFlops) << " FLOP vs naive "
-            << formatF64(c.naiveFlops) << " FLOP per layer";
-        explained = true;
-      }
-      absorb(rewriter, op, naive);
+      getOperation().emitRemark()
+          << "ds-absorb-mla: @" << getOperation().getName() << " uses the "
+          << (naive ? "naive" : "absorbed") << " form (" << form
+          << "): " << c.tokens << " tokens per call"
+          << " after " << int64_t(contextTokens) << " cached"
+          << ", absorbed " << formatF64(c.absorbedFlops)
+          << " FLOP vs naive " << formatF64(c.naiveFlops) << " FLOP per layer";
     }
+    RewritePatternSet patterns(&getContext());
+    populateAbsorbMLAPatterns(patterns, options);
+    if (failed(applyPatternsGreedily(getOperation(), std::move(patterns),
+                                     patternsOnlyConfig())))
+      return signalPassFailure();
   }
 };
 
 } // namespace
+
+void mlir::ds::populateAbsorbMLAPatterns(RewritePatternSet &patterns,
+                                         const AbsorbMLAOptions &options) {
+  patterns.add<AbsorbMLAPattern>(patterns.getContext(), options);
+}

@@ -5,10 +5,11 @@
 //
 //===----------------------------------------------------------------------===//
 #include "ds/Transforms/Passes.h"
+#include "ds/Transforms/Patterns.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/IR/Builders.h"
-#include "mlir/IR/PatternMatch.h"
+#include "llvm/Support/Debug.h"
 
 #define DEBUG_TYPE "ds-dispatch-experts"
 
@@ -23,7 +24,6 @@ using namespace mlir::ds;
 namespace {
 
 void dispatch(RewriterBase &b, MoEOp op) {
-  b.setInsertionPoint(op);
   Location loc = op.getLoc();
   MoEConfigAttr cfg = op.getConfig();
   Value x = op.getInput();
@@ -63,15 +63,33 @@ void dispatch(RewriterBase &b, MoEOp op) {
   b.replaceOp(op, y);
 }
 
+/// ds.moe -> linear (router), moe_route, moe_permute, grouped_matmul x 3,
+/// moe_combine (+ the shared MLP).
+struct DispatchExpertsPattern : OpRewritePattern<MoEOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(MoEOp op,
+                                PatternRewriter &rewriter) const override {
+    LLVM_DEBUG(llvm::dbgs() << "[" DEBUG_TYPE "] dispatching " << op->getName()
+                            << " at " << op.getLoc() << "\n");
+    dispatch(rewriter, op);
+    return success();
+  }
+};
+
 struct DSDispatchExpertsPass
     : mlir::ds::impl::DSDispatchExpertsPassBase<DSDispatchExpertsPass> {
   void runOnOperation() override {
-    IRRewriter rewriter(&getContext());
-    SmallVector<MoEOp> ops;
-    getOperation().walk([&](MoEOp op) { ops.push_back(op); });
-    for (MoEOp op : ops)
-      dispatch(rewriter, op);
+    RewritePatternSet patterns(&getContext());
+    populateDispatchExpertsPatterns(patterns);
+    if (failed(applyPatternsGreedily(getOperation(), std::move(patterns),
+                                     patternsOnlyConfig())))
+      return signalPassFailure();
   }
 };
 
 } // namespace
+
+void mlir::ds::populateDispatchExpertsPatterns(RewritePatternSet &patterns) {
+  patterns.add<DispatchExpertsPattern>(patterns.getContext());
+}

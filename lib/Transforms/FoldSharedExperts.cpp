@@ -9,9 +9,12 @@
 //
 //===----------------------------------------------------------------------===//
 #include "ds/Transforms/Passes.h"
+#include "ds/Transforms/Patterns.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
-#include "mlir/IR/PatternMatch.h"
+#include "llvm/Support/Debug.h"
+
+#define DEBUG_TYPE "ds-fold-shared-experts"
 
 namespace mlir::ds {
 #define GEN_PASS_DEF_DSFOLDSHAREDEXPERTSPASS
@@ -96,30 +99,33 @@ RankedTensorType plusOne(Value stack) {
   return RankedTensorType::get(shape, st.getElementType());
 }
 
-struct DSFoldSharedExpertsPass
-    : mlir::ds::impl::DSFoldSharedExpertsPassBase<DSFoldSharedExpertsPass> {
-  void runOnOperation() override {
-    IRRewriter b(&getContext());
-    SmallVector<arith::AddFOp> adds;
-    getOperation().walk([&](arith::AddFOp op) { adds.push_back(op); });
-    for (arith::AddFOp add : adds) {
-      std::optional<Routed> r = matchRouted(add.getLhs());
-      std::optional<Shared> s = matchShared(add.getRhs());
-      if (!r || !s) {
-        r = matchRouted(add.getRhs());
-        s = matchShared(add.getLhs());
-      }
-      if (!r || !s || s->gate.getInput() != r->route.getInput() ||
-          !fits(r->gate.getWeights(), s->gate.getWeight()) ||
-          !fits(r->up.getWeights(), s->up.getWeight()) ||
-          !fits(r->down.getWeights(), s->down.getWeight()) ||
-          !r->combine->hasOneUse() || !s->down->hasOneUse())
-        continue;
-      fold(b, add, *r, *s);
+/// `combine(routed experts) + shared MLP(x)` -> the shared expert as
+/// expert num_experts of the grouped matmuls.
+struct FoldSharedExpertsPattern : OpRewritePattern<arith::AddFOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(arith::AddFOp add,
+                                PatternRewriter &rewriter) const override {
+    std::optional<Routed> r = matchRouted(add.getLhs());
+    std::optional<Shared> s = matchShared(add.getRhs());
+    if (!r || !s) {
+      r = matchRouted(add.getRhs());
+      s = matchShared(add.getLhs());
     }
+    if (!r || !s || s->gate.getInput() != r->route.getInput() ||
+        !fits(r->gate.getWeights(), s->gate.getWeight()) ||
+        !fits(r->up.getWeights(), s->up.getWeight()) ||
+        !fits(r->down.getWeights(), s->down.getWeight()) ||
+        !r->combine->hasOneUse() || !s->down->hasOneUse())
+      return rewriter.notifyMatchFailure(add, "not routed + one shared expert");
+    LLVM_DEBUG(llvm::dbgs() << "[" DEBUG_TYPE "] folding the shared expert at "
+                            << add.getLoc() << "\n");
+    fold(rewriter, add, *r, *s);
+    return success();
   }
 
-  void fold(IRRewriter &b, arith::AddFOp add, Routed &r, Shared &s) {
+  static void fold(PatternRewriter &b, arith::AddFOp add, Routed &r,
+                   Shared &s) {
     // Everything is rebuilt at the addition: all operands dominate it.
     b.setInsertionPoint(add);
     Location loc = r.route.getLoc();
@@ -181,3 +187,22 @@ struct DSFoldSharedExpertsPass
 };
 
 } // namespace
+
+namespace {
+
+struct DSFoldSharedExpertsPass
+    : mlir::ds::impl::DSFoldSharedExpertsPassBase<DSFoldSharedExpertsPass> {
+  void runOnOperation() override {
+    RewritePatternSet patterns(&getContext());
+    populateFoldSharedExpertsPatterns(patterns);
+    if (failed(applyPatternsGreedily(getOperation(), std::move(patterns),
+                                     patternsOnlyConfig())))
+      return signalPassFailure();
+  }
+};
+
+} // namespace
+
+void mlir::ds::populateFoldSharedExpertsPatterns(RewritePatternSet &patterns) {
+  patterns.add<FoldSharedExpertsPattern>(patterns.getContext());
+}

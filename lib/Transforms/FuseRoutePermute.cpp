@@ -1,7 +1,10 @@
 //===- FuseRoutePermute.cpp - routing top-k + permutation in one kernel ---===//
 #include "ds/Transforms/Passes.h"
+#include "ds/Transforms/Patterns.h"
 
-#include "mlir/IR/PatternMatch.h"
+#include "llvm/Support/Debug.h"
+
+#define DEBUG_TYPE "ds-fuse-route-permute"
 
 namespace mlir::ds {
 #define GEN_PASS_DEF_DSFUSEROUTEPERMUTEPASS
@@ -33,30 +36,47 @@ MoEPermuteOp fusablePermute(MoERouteOp route) {
   return permute;
 }
 
+/// moe_route + the moe_permute of its ids -> moe_route_permute.
+struct FuseRoutePermutePattern : OpRewritePattern<MoERouteOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(MoERouteOp route,
+                                PatternRewriter &rewriter) const override {
+    MoEPermuteOp permute = fusablePermute(route);
+    if (!permute)
+      return rewriter.notifyMatchFailure(route, "no fusable permutation");
+    LLVM_DEBUG(llvm::dbgs() << "[" DEBUG_TYPE "] fusing " << route << "\n");
+    // At the permutation: its input and the router's operands are
+    // defined by then.
+    rewriter.setInsertionPoint(permute);
+    auto fused = MoERoutePermuteOp::create(
+        rewriter, permute.getLoc(), route.getExpertIds().getType(),
+        route.getWeights().getType(), permute.getPermuted().getType(),
+        permute.getOffsets().getType(), permute.getRowOfSlot().getType(),
+        route.getLogits(), permute.getInput(), route.getBias(),
+        route.getConfigAttr());
+    rewriter.replaceOp(permute,
+                       ValueRange{fused.getPermuted(), fused.getOffsets(),
+                                  fused.getRowOfSlot()});
+    rewriter.replaceOp(route,
+                       ValueRange{fused.getExpertIds(), fused.getWeights()});
+    return success();
+  }
+};
+
 struct DSFuseRoutePermutePass
     : mlir::ds::impl::DSFuseRoutePermutePassBase<DSFuseRoutePermutePass> {
   void runOnOperation() override {
-    IRRewriter b(&getContext());
-    SmallVector<MoERouteOp> routes;
-    getOperation().walk([&](MoERouteOp op) { routes.push_back(op); });
-    for (MoERouteOp route : routes) {
-      MoEPermuteOp permute = fusablePermute(route);
-      if (!permute)
-        continue;
-      // At the permutation: its input and the router's operands are
-      // defined by then.
-      b.setInsertionPoint(permute);
-      auto fused = MoERoutePermuteOp::create(
-          b, permute.getLoc(), route.getExpertIds().getType(),
-          route.getWeights().getType(), permute.getPermuted().getType(),
-          permute.getOffsets().getType(), permute.getRowOfSlot().getType(),
-          route.getLogits(), permute.getInput(), route.getBias(),
-          route.getConfigAttr());
-      b.replaceOp(permute, ValueRange{fused.getPermuted(), fused.getOffsets(),
-                                      fused.getRowOfSlot()});
-      b.replaceOp(route, ValueRange{fused.getExpertIds(), fused.getWeights()});
-    }
+    RewritePatternSet patterns(&getContext());
+    populateFuseRoutePermutePatterns(patterns);
+    if (failed(applyPatternsGreedily(getOperation(), std::move(patterns),
+                                     patternsOnlyConfig())))
+      return signalPassFailure();
   }
 };
 
 } // namespace
+
+void mlir::ds::populateFuseRoutePermutePatterns(RewritePatternSet &patterns) {
+  patterns.add<FuseRoutePermutePattern>(patterns.getContext());
+}

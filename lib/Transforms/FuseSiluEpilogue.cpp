@@ -1,7 +1,10 @@
 //===- FuseSiluEpilogue.cpp - SiLU-mul in the gate|up GEMM's epilogue -----===//
 #include "ds/Transforms/Passes.h"
+#include "ds/Transforms/Patterns.h"
 
-#include "mlir/IR/PatternMatch.h"
+#include "llvm/Support/Debug.h"
+
+#define DEBUG_TYPE "ds-fuse-silu-epilogue"
 
 namespace mlir::ds {
 #define GEN_PASS_DEF_DSFUSESILUEPILOGUEPASS
@@ -13,24 +16,38 @@ using namespace mlir::ds;
 
 namespace {
 
+/// `silu_mul_packed(linear(x, [gate; up]))` -> `linear_silu_mul(x, [gate; up])`.
+struct FuseSiluEpiloguePattern : OpRewritePattern<SiluMulPackedOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(SiluMulPackedOp op,
+                                PatternRewriter &rewriter) const override {
+    auto gu = op.getInput().getDefiningOp<LinearOp>();
+    // The packed product must feed nothing else: it is never written.
+    if (!gu || !gu->hasOneUse())
+      return rewriter.notifyMatchFailure(op, "not the only user of a linear");
+    LLVM_DEBUG(llvm::dbgs() << "[" DEBUG_TYPE "] fusing " << gu << "\n");
+    Value h = LinearSiluMulOp::create(rewriter, op.getLoc(), op.getType(),
+                                      gu.getInput(), gu.getWeight());
+    rewriter.replaceOp(op, h);
+    rewriter.eraseOp(gu);
+    return success();
+  }
+};
+
 struct DSFuseSiluEpiloguePass
     : mlir::ds::impl::DSFuseSiluEpiloguePassBase<DSFuseSiluEpiloguePass> {
   void runOnOperation() override {
-    IRRewriter b(&getContext());
-    SmallVector<SiluMulPackedOp> ops;
-    getOperation().walk([&](SiluMulPackedOp op) { ops.push_back(op); });
-    for (SiluMulPackedOp op : ops) {
-      auto gu = op.getInput().getDefiningOp<LinearOp>();
-      // The packed product must feed nothing else: it is never written.
-      if (!gu || !gu->hasOneUse())
-        continue;
-      b.setInsertionPoint(op);
-      Value h = LinearSiluMulOp::create(b, op.getLoc(), op.getType(),
-                                        gu.getInput(), gu.getWeight());
-      b.replaceOp(op, h);
-      b.eraseOp(gu);
-    }
+    RewritePatternSet patterns(&getContext());
+    populateFuseSiluEpiloguePatterns(patterns);
+    if (failed(applyPatternsGreedily(getOperation(), std::move(patterns),
+                                     patternsOnlyConfig())))
+      return signalPassFailure();
   }
 };
 
 } // namespace
+
+void mlir::ds::populateFuseSiluEpiloguePatterns(RewritePatternSet &patterns) {
+  patterns.add<FuseSiluEpiloguePattern>(patterns.getContext());
+}

@@ -11,10 +11,13 @@
     outs = eng.generate([[1, 2], [3, 4, 5]], max_new_tokens=8)  # many at once
     tok = dsmlir.Tokenizer("ckpt/")                      # tokenizer.json + config
     ids = tok.encode("Hello"); text = tok.decode(ids)
+    prompt = tok.apply_chat_template([{"role": "user", "content": "Hi"}])
     out = model.generate("Hello", max_new_tokens=8)      # out["text"] too
 
 Errors raise dsmlir.Error with the same one-line messages as the tools.
 """
+import json
+
 from . import _dsmlir
 from ._dsmlir import Error, Session, TextStream
 from .engine import Engine
@@ -62,6 +65,15 @@ class Tokenizer:
 
     def decode(self, ids, skip_special_tokens=False):
         return self._t.decode([int(i) for i in ids], skip_special_tokens)
+
+    def apply_chat_template(self, messages, add_generation_prompt=True, tokenize=False):
+        """Renders `messages` ([{"role": ..., "content": ...}, ...]) with the chat
+        template of tokenizer_config.json (our own Jinja interpreter); the text,
+        or with `tokenize` its ids (encoded without adding special tokens: the
+        template writes BOS itself)."""
+        text = self._t.apply_chat_template(json.dumps(messages, ensure_ascii=False),
+                                           bool(add_generation_prompt))
+        return self.encode(text, add_special_tokens=False) if tokenize else text
 
     def stream(self, skip_special_tokens=False):
         """An incremental decoder: push(id) returns the text that id completes

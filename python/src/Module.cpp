@@ -304,7 +304,10 @@ PYBIND11_MODULE(_dsmlir, m) {
         py::arg("check_weights") = true, py::arg("gpu_arch") = "sm_90");
   m.def(
       "stage_names",
-      [](const std::string &target) { return mlir::ds::getStageNames(target); },
+      [](const std::string &target) {
+        return mlir::ds::getStageNames(
+            mlir::ds::parseTarget(target).value_or(mlir::ds::Target::CPU));
+      },
       py::arg("target") = "cpu");
 
   py::class_<Session>(m, "Session")

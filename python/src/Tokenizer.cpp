@@ -5,6 +5,7 @@
 // (bytes are checked for UTF-8 by the tokenizer, which names the offset).
 //
 //===----------------------------------------------------------------------===//
+#include "dsrt/dsrt_chat.h"
 #include "dsrt/dsrt_text.h"
 
 #include <pybind11/pybind11.h>
@@ -34,7 +35,7 @@ class TextStream;
 
 class Tokenizer {
 public:
-  explicit Tokenizer(const std::string &dir) {
+  explicit Tokenizer(const std::string &dir) : dir(dir) {
     dsrt_tokenizer *t = nullptr;
     dsrt_status st;
     {
@@ -76,7 +77,34 @@ public:
     return out;
   }
 
+  /// The chat template of DIR/tokenizer_config.json, rendered over
+  /// `messagesJson` (a JSON array of messages).
+  py::str applyChatTemplate(const std::string &messagesJson,
+                            bool addGenerationPrompt) {
+    if (!chat) {
+      std::string config =
+          (dir.empty() || dir.back() == '/' ? dir : dir + "/") +
+          "tokenizer_config.json";
+      dsrt_chat_template *t = nullptr;
+      check(dsrt_chat_template_load(config.c_str(), &t));
+      chat.reset(t, dsrt_chat_template_free);
+    }
+    char *out = nullptr;
+    dsrt_status st;
+    {
+      py::gil_scoped_release release;
+      st = dsrt_chat_template_render(chat.get(), messagesJson.c_str(),
+                                     addGenerationPrompt, nullptr, &out);
+    }
+    check(st);
+    py::str text(out);
+    dsrt_chat_string_free(out);
+    return text;
+  }
+
+  std::string dir;
   std::shared_ptr<dsrt_tokenizer> tok;
+  std::shared_ptr<dsrt_chat_template> chat;
 };
 
 /// Incremental decoding: push(id) returns the text that id completed.
@@ -119,6 +147,8 @@ void registerTokenizer(py::module &m) {
             return t.encodeBytes(std::string(b), addSpecial);
           },
           py::arg("text"), py::arg("add_special_tokens") = true)
+      .def("apply_chat_template", &Tokenizer::applyChatTemplate,
+           py::arg("messages_json"), py::arg("add_generation_prompt"))
       .def("decode", &Tokenizer::decode, py::arg("ids"),
            py::arg("skip_special_tokens") = false)
       .def_property_readonly("vocab_size",

@@ -4,10 +4,14 @@ target_sources(dsrt PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/artifact/ArtifactFile.cpp
   ${CMAKE_CURRENT_LIST_DIR}/artifact/NativeObject.cpp
   ${CMAKE_CURRENT_LIST_DIR}/cpu/Gemm.cpp
-  ${CMAKE_CURRENT_LIST_DIR}/cpu/Bf16Gemm.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/cpu/Isa.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/cpu/MatMul.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/cpu/KernelsScalar.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/cpu/KernelsAvx2.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/cpu/KernelsAvx512.cpp
   ${CMAKE_CURRENT_LIST_DIR}/cpu/ThreadPool.cpp
   ${CMAKE_CURRENT_LIST_DIR}/cpu/Scratch.cpp
-  ${CMAKE_CURRENT_LIST_DIR}/cpu/RuntimeCalls.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/abi/RuntimeCalls.cpp
   ${CMAKE_CURRENT_LIST_DIR}/cuda/CudaApi.cpp
   ${CMAKE_CURRENT_LIST_DIR}/cuda/Convert.cpp
   ${CMAKE_CURRENT_LIST_DIR}/cuda/Device.cpp
@@ -20,7 +24,17 @@ target_sources(dsrt PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/api/Sampling.cpp
   ${CMAKE_CURRENT_LIST_DIR}/api/Generate.cpp
 )
-# OpenBLAS for the GEMMs; libdl to load the artifact's native code.
+# Each ISA's kernels are compiled with its flags and called only on CPUs
+# that have it (cpu/Isa.cpp); nothing else is built with them.
+if(CMAKE_SYSTEM_PROCESSOR MATCHES "x86_64|AMD64")
+  set_source_files_properties(${CMAKE_CURRENT_LIST_DIR}/cpu/KernelsAvx2.cpp
+    PROPERTIES COMPILE_OPTIONS "-mavx2;-mfma;-mf16c")
+  set_source_files_properties(${CMAKE_CURRENT_LIST_DIR}/cpu/KernelsAvx512.cpp
+    PROPERTIES COMPILE_OPTIONS
+    "-mavx2;-mfma;-mf16c;-mavx512f;-mavx512bw;-mavx512vl;-mavx512bf16")
+endif()
+# OpenBLAS: the runtime keeps it single-threaded beside its own pool (its
+# GEMMs are its own kernels now); libdl to load the artifact's native code.
 find_package(Threads REQUIRED)
 target_link_libraries(dsrt PRIVATE openblas dl Threads::Threads)
 
@@ -43,3 +57,10 @@ target_sources(dsrt PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/engine/Engine.cpp
   ${CMAKE_CURRENT_LIST_DIR}/engine/EngineApi.cpp
 )
+# bench/cpu_kernels.py's probe of the machine's limits (GEMM rates, read
+# bandwidth) and of a model's load, prefill, decode and peak memory.
+add_executable(ds-cpu-bench ${CMAKE_CURRENT_LIST_DIR}/../../bench/cpu/CpuBench.cpp)
+target_include_directories(ds-cpu-bench PRIVATE ${CMAKE_CURRENT_LIST_DIR})
+target_link_libraries(ds-cpu-bench PRIVATE dsrt openblas Threads::Threads)
+set_target_properties(ds-cpu-bench PROPERTIES
+  RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/bin)

@@ -5,9 +5,11 @@
 // weights become runtime bindings (numbered once per name, recorded in
 // ds.bindings) and GEMMs runtime calls, and that kernels become loop nests.
 
-// Bindings only GEMMs read are marked gemm_only (the runtime may store
-// them in bf16); the embedding table and the norm are read by kernels.
-// CHECK: module attributes {ds.bindings = [{dequantize = false, gemm_only = false, index = 0 : i64, members = ["embed"], shape = array<i64: 64, 32>}, {dequantize = false, gemm_only = false, index = 1 : i64, members = ["norm"], shape = array<i64: 32>}, {dequantize = true, gemm_only = true, index = 2 : i64, members = ["head"], shape = array<i64: 64, 32>}]}
+// Bindings only GEMMs read are marked gemm_only (the runtime reads them
+// in the checkpoint's format); the embedding table and the norm are read by
+// kernels. The head's GEMM alone produces the logits: marked `logits` (the
+// runtime computes only the rows a caller reads).
+// CHECK: module attributes {ds.bindings = [{dequantize = false, gemm_only = false, index = 0 : i64, members = ["embed"], shape = array<i64: 64, 32>}, {dequantize = false, gemm_only = false, index = 1 : i64, members = ["norm"], shape = array<i64: 32>}, {dequantize = true, gemm_only = true, index = 2 : i64, logits, members = ["head"], shape = array<i64: 64, 32>}]}
 // CHECK-DAG: func.func private @dsrt_weight_f32_r2(!llvm.ptr, i64) -> memref<?x?xf32> attributes {llvm.emit_c_interface}
 // CHECK-DAG: func.func private @dsrt_linear_f32(!llvm.ptr, memref<?x?xf32>, memref<?x?xf32>, memref<?x?xf32>) attributes {llvm.emit_c_interface}
 // CHECK-LABEL: func.func @prefill

@@ -30,8 +30,10 @@ def test_presets_are_what_the_brief_says():
     assert lite["rope_scaling"]["mscale"] == lite["rope_scaling"]["mscale_all_dim"] == 0.707
     assert checkpoint.tiny_v2_grouped()["topk_method"] == "group_limited_greedy"
     assert checkpoint.tiny_noyarn()["rope_scaling"] is None
-    assert checkpoint.demo()["vocab_size"] == 256
-    assert set(checkpoint.PRESETS) == {"tiny_v3", "tiny_v3_mtp", "tiny_v2_lite",
+    assert checkpoint.demo()["vocab_size"] == 128815  # DeepSeek V3's tokenizer
+    ragged = checkpoint.ragged_v3()
+    assert ragged["hidden_size"] % 128 and ragged["hidden_size"] > 128  # FP8 edge blocks
+    assert set(checkpoint.PRESETS) == {"tiny_v3", "tiny_v3_mtp", "ragged_v3", "tiny_v2_lite",
                                        "tiny_v2_grouped", "tiny_noyarn", "demo"}
     # The MTP preset adds layer 3's module after the main tensors, whose
     # random draws stay those of tiny_v3.

@@ -73,7 +73,8 @@ def test_prompt_text_equals_prompt_tokens(model_dir):
 
 @pytest.mark.parametrize("args,message", [
     (["--prompt", "x", "--prompt-tokens", "1"], "--prompt and --prompt-tokens exclude each other"),
-    (["--prompt-tokens", "1", "--tokenizer", "/tmp"], "--tokenizer is only used with --prompt"),
+    (["--prompt-tokens", "1", "--tokenizer", "/tmp"],
+     "--tokenizer is only used with --prompt or --chat"),
     ([], "missing prompt: give --prompt TEXT or --prompt-tokens 1,2,3"),
 ])
 def test_option_errors(model_dir, args, message):

@@ -253,3 +253,45 @@ def test_missing_files(tmp_path):
                    r"tokenizer\.json: no such file \(a Hugging Face tokenizer\.json is needed\)$")
     (tmp_path / "tokenizer.json").write_text("[1, 2]")
     one_line_error(lambda: dsmlir.Tokenizer(tmp_path), r"tokenizer\.json: \(root\): expected an object")
+
+
+def test_json_syntax_error_stays_on_one_line(tmp_path):
+    # The parser quotes the character after a backslash: here a line break.
+    (tmp_path / "tokenizer.json").write_bytes(b'{"model": "a\\\nb"}')
+    one_line_error(lambda: dsmlir.Tokenizer(tmp_path),
+                   r"tokenizer\.json:1:13: invalid escape '\\\\x0A'$")
+
+
+def random_texts(count, seed):
+    """Random mixes of many scripts, marks, symbols, emoji, whitespace and
+    added-token strings. Only characters assigned in the Unicode version of
+    Python's unicodedata (Debian 12: 14.0, the version PCRE2 10.42 knows)."""
+    import unicodedata
+    rng = random.Random(seed)
+    ranges = [(0x20, 0x7e), (0x9, 0xd), (0xa0, 0x24f), (0x300, 0x36f), (0x370, 0x4ff),
+              (0x590, 0x6ff), (0x900, 0x97f), (0xe00, 0xe7f), (0x1100, 0x11ff),
+              (0x2000, 0x206f), (0x2190, 0x22ff), (0x3000, 0x30ff), (0x4e00, 0x4f00),
+              (0xac00, 0xad00), (0xfe00, 0xfe0f), (0xff00, 0xffef), (0x1f300, 0x1f5ff),
+              (0x10000, 0x1007f)]
+    words = ["<｜User｜>", "<｜Assistant｜>", "<｜end▁of▁sentence｜>", " the", "ing",
+             "123456", "\r\n", "  ", "'s", "'ll"]
+    texts = []
+    for _ in range(count):
+        s = ""
+        for _ in range(rng.randint(1, 40)):
+            if rng.random() < 0.1:
+                s += rng.choice(words)
+                continue
+            c = chr(rng.randint(*rng.choice(ranges)))
+            if unicodedata.category(c) in ("Cn", "Cs"):
+                continue
+            s += c * (rng.randint(1, 5) if rng.random() < 0.2 else 1)
+        texts.append(s)
+    return texts
+
+
+def test_random_texts_match_reference(tok):
+    texts = random_texts(1500, seed=11)
+    ref = run_reference({"encode": texts})
+    for text, want in zip(texts, ref["ids"]):
+        assert tok.encode(text, add_special_tokens=False) == want, ascii(text)

@@ -5,6 +5,7 @@
                      [--mtp-copies]
   make_checkpoint.py --config FILE.json --out DIR ...
   make_checkpoint.py --list
+  make_checkpoint.py ... --tokenizer DIR   # also copies DIR's tokenizer.json + tokenizer_config.json
 
 Presets: tiny_v3, tiny_v3_mtp, tiny_v2_lite, tiny_v2_grouped, tiny_noyarn, demo
 (test/tools/ds_testing/checkpoint.py says what each one exercises).
@@ -12,6 +13,7 @@ Presets: tiny_v3, tiny_v3_mtp, tiny_v2_lite, tiny_v2_grouped, tiny_noyarn, demo
 import argparse
 import json
 import os
+import shutil
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -31,6 +33,8 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--mtp-copies", action="store_true",
                     help="MTP modules also store copies of embed_tokens and lm_head")
+    ap.add_argument("--tokenizer", help="a directory whose tokenizer.json and "
+                    "tokenizer_config.json are copied into the checkpoint")
     args = ap.parse_args()
     if args.list:
         for name, fn in sorted(checkpoint.PRESETS.items()):
@@ -47,6 +51,12 @@ def main():
             cfg = json.load(f)
     checkpoint.write_checkpoint(args.out, cfg, dtype=args.dtype, shards=args.shards,
                                 seed=args.seed, mtp_copies=args.mtp_copies)
+    if args.tokenizer:
+        for name in ("tokenizer.json", "tokenizer_config.json"):
+            src = os.path.join(args.tokenizer, name)
+            if not os.path.isfile(src):
+                sys.exit(f"make_checkpoint.py: error: {src}: no such file")
+            shutil.copyfile(src, os.path.join(args.out, name))
 
 
 if __name__ == "__main__":

@@ -50,6 +50,11 @@ cl::opt<int64_t> attentionChunk(
     cl::desc("naive MLA form: context rows whose per-head K/V are built at a "
              "time (default 256)"),
     cl::init(256));
+cl::opt<std::string> testParallelOrder(
+    "test-parallel-order",
+    cl::desc("tests, cpu target: run parallel loop iterations in reverse | "
+             "rotate order (an order-dependent kernel would race on a GPU)"),
+    cl::init(""));
 cl::opt<std::string> gpuArch("gpu-arch",
                              cl::desc("cuda: GPU architecture (sm_80, sm_90)"),
                              cl::init("sm_90"));
@@ -133,6 +138,7 @@ int main(int argc, char **argv) {
   options.target = target;
   options.gpuArch = gpuArch;
   options.attentionChunk = attentionChunk;
+  options.testParallelOrder = testParallelOrder;
   options.cudaPath = cudaPath;
   options.checkWeights = !noWeightCheck;
   options.traceRouting = traceRouting;

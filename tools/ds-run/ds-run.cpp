@@ -9,6 +9,7 @@
 //===----------------------------------------------------------------------===//
 #include "Npy.h"
 #include "dsrt/dsrt.h"
+#include "dsrt/dsrt_chat.h"
 #include "dsrt/dsrt_text.h"
 
 #include <algorithm>
@@ -37,6 +38,10 @@ const char *kUsage =
     "  [--prompt TEXT]          encode TEXT with the checkpoint's tokenizer\n"
     "                           (BOS as tokenizer_config.json says), stream\n"
     "                           the generated text to stdout\n"
+    "  [--chat MSG [--system S]] a conversation of one user message (and a\n"
+    "                           system prompt) rendered by the chat template\n"
+    "                           of tokenizer_config.json, with the generation\n"
+    "                           prompt; the reply streams like --prompt's\n"
     "  [--tokenizer DIR]        tokenizer.json and tokenizer_config.json from\n"
     "                           DIR instead of the --weights directory\n"
     "  [--max-new-tokens N]     tokens to feed after the prompt (default: the\n"
@@ -60,8 +65,9 @@ constexpr int64_t kDefaultNewTokens = 16;
 struct Options {
   std::string artifact, weights, device = "cpu", dumpLogits, statsJson,
                                  dumpRouting, tokenizer;
-  std::string promptText;
-  bool haveText = false, haveTokens = false;
+  std::string promptText, chat, system;
+  bool haveText = false, haveTokens = false, haveChat = false,
+       haveSystem = false, havePrompt = false;
   std::vector<int32_t> prompt, forced;
   bool haveForced = false, checkWeights = false;
   int64_t maxNew = -1, maxContext = -1, startPosition = 0;
@@ -130,7 +136,13 @@ Options parseArgs(int argc, char **argv) {
       o.haveTokens = true;
     } else if (a == "--prompt") {
       o.promptText = value();
-      o.haveText = true;
+      o.haveText = o.havePrompt = true;
+    } else if (a == "--chat") {
+      o.chat = value();
+      o.haveChat = o.haveText = true;
+    } else if (a == "--system") {
+      o.system = value();
+      o.haveSystem = true;
     } else if (a == "--tokenizer") {
       o.tokenizer = value();
     } else if (a == "--force-tokens") {
@@ -189,15 +201,20 @@ Options parseArgs(int argc, char **argv) {
     die("missing ARTIFACT (see --help)");
   if (o.weights.empty())
     die("--weights DIR is required");
+  if (o.haveChat && o.havePrompt)
+    die("--chat and --prompt exclude each other");
+  if (o.haveSystem && !o.haveChat)
+    die("--system needs --chat");
   if (o.haveText && o.haveTokens)
-    die("--prompt and --prompt-tokens exclude each other");
+    die(std::string(o.haveChat ? "--chat" : "--prompt") +
+        " and --prompt-tokens exclude each other");
   if (!o.haveText && o.prompt.empty())
     die(o.haveTokens ? "empty prompt: --prompt-tokens needs at least one "
                        "token id"
                      : "missing prompt: give --prompt TEXT or --prompt-tokens "
                        "1,2,3");
   if (!o.tokenizer.empty() && !o.haveText)
-    die("--tokenizer is only used with --prompt");
+    die("--tokenizer is only used with --prompt or --chat");
   if (o.device != "cpu" && o.device != "cuda")
     die("--device: expected cpu or cuda, got '" + o.device + "'");
   if (o.maxNew < 0 && o.haveForced)
@@ -309,8 +326,59 @@ std::string statsJson(const dsrt_stats &s) {
   return buf;
 }
 
+/// `s` as a JSON string: the chat template takes its messages as JSON.
+std::string jsonString(const std::string &s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (uint8_t(c) < 0x20) {
+      char buf[8];
+      std::snprintf(buf, sizeof(buf), "\\u%04x", unsigned(c));
+      out += buf;
+    } else {
+      out += c;
+    }
+  }
+  return out + "\"";
+}
+
+/// --chat / --system through the chat template of tokenizer_config.json,
+/// ending with the generation prompt (the assistant's turn).
+std::string renderChat(const Options &o, const std::string &dir,
+                       dsrt_tokenizer *tok) {
+  // Our own UTF-8 check first, for the byte offset in the message.
+  for (auto [flag, text] : {std::make_pair("--chat: ", &o.chat),
+                            std::make_pair("--system: ", &o.system)}) {
+    int32_t *ids = nullptr;
+    size_t n = 0;
+    check(dsrt_tokenizer_encode(tok, text->data(), text->size(), 0, &ids, &n),
+          flag);
+    dsrt_text_free(ids);
+  }
+  std::string config = (dir.empty() || dir.back() == '/' ? dir : dir + "/") +
+                       "tokenizer_config.json";
+  dsrt_chat_template *tmpl = nullptr;
+  check(dsrt_chat_template_load(config.c_str(), &tmpl), "--chat: ");
+  std::string messages = "[";
+  if (o.haveSystem)
+    messages +=
+        "{\"role\": \"system\", \"content\": " + jsonString(o.system) + "}, ";
+  messages += "{\"role\": \"user\", \"content\": " + jsonString(o.chat) + "}]";
+  char *out = nullptr;
+  dsrt_status st =
+      dsrt_chat_template_render(tmpl, messages.c_str(),
+                                /*add_generation_prompt=*/1, nullptr, &out);
+  dsrt_chat_template_free(tmpl);
+  check(st, "--chat: ");
+  std::string text = out;
+  dsrt_chat_string_free(out);
+  return text;
+}
+
 /// Loads the tokenizer (from --tokenizer, else the checkpoint directory)
-/// and encodes the --prompt text into o.prompt.
+/// and encodes the --prompt text (or the rendered --chat) into o.prompt.
 dsrt_tokenizer *encodePrompt(Options &o) {
   std::string dir = o.tokenizer.empty() ? o.weights : o.tokenizer;
   dsrt_tokenizer *tok = nullptr;
@@ -318,11 +386,16 @@ dsrt_tokenizer *encodePrompt(Options &o) {
   if (st == DSRT_ERROR_IO && o.tokenizer.empty())
     die(std::string(dsrt_last_error()) + "; pass --tokenizer DIR");
   check(st, "--tokenizer: ");
+  // A rendered chat carries its own BOS: encoded without special tokens,
+  // as transformers' apply_chat_template(tokenize=True) does.
+  bool chat = o.haveChat;
+  if (chat)
+    o.promptText = renderChat(o, dir, tok);
   int32_t *ids = nullptr;
   size_t n = 0;
   check(dsrt_tokenizer_encode(tok, o.promptText.data(), o.promptText.size(),
-                              /*add_special_tokens=*/1, &ids, &n),
-        "--prompt: ");
+                              /*add_special_tokens=*/chat ? 0 : 1, &ids, &n),
+        chat ? "--chat: " : "--prompt: ");
   o.prompt.assign(ids, ids + n);
   dsrt_text_free(ids);
   if (o.prompt.empty())

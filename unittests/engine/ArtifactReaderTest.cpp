@@ -214,3 +214,22 @@ TEST(ArtifactReader, MissingFieldsAreNamed) {
   noModel.replace(noModel.find("\"model\":"), 8, "\"modle\":");
   EXPECT_CONTAINS(parseError(noModel), "'model' must be an object");
 }
+
+// A cuda artifact's host code is built for a portable x86-64 level
+// elsewhere; the manifest says which, and a CPU below it is refused with
+// one line before any of that code runs.
+TEST(ArtifactReader, HostCpuLevel) {
+  Manifest m;
+  std::string err;
+  ASSERT_TRUE(parseManifest(
+      edited("\"dtype\":", "\"host_cpu\": \"x86-64-v3\", \"dtype\":"), m, err))
+      << err;
+  EXPECT_EQ(m.hostCpu, "x86-64-v3");
+  EXPECT_EQ(hostCpuProblem(""), "");
+  EXPECT_EQ(hostCpuProblem("znver3"), ""); // a cpu artifact: its own machine
+  EXPECT_EQ(hostCpuProblem("x86-64"), "");
+  EXPECT_EQ(hostCpuProblem("x86-64-v2"), ""); // every machine here has it
+  EXPECT_EQ(hostCpuProblem("x86-64-v9"),
+            "its host code needs an x86-64-v9 CPU, which this machine is not "
+            "(rebuild it with a ds-compile for this machine)");
+}

@@ -121,7 +121,9 @@ TEST(EngineApi, PoolFromBytesAndItsErrors) {
   dsrt_engine_stats st;
   ASSERT_EQ(dsrt_engine_stats_get(e.e, &st), DSRT_OK);
   EXPECT_EQ(st.pages_total, 5);
-  EXPECT_EQ(dsrt_engine_create(nullptr, &o, &e.e), DSRT_ERROR_ARGUMENT);
+  dsrt_engine *none = e.e;
+  EXPECT_EQ(dsrt_engine_create(nullptr, &o, &none), DSRT_ERROR_ARGUMENT);
+  EXPECT_EQ(none, nullptr);
 }
 
 TEST(EngineApi, BadRequestsFailAtAddAndTheEngineServesOn) {

@@ -392,3 +392,32 @@ TEST(EngineFake, CallbacksMayAddAndAbort) {
 }
 
 } // namespace
+
+namespace {
+
+TEST(PrefixCache, NamesFollowTheirParents) {
+  PrefixCache cache(4);
+  std::vector<int32_t> a(64, 1), b(64, 2);
+  uint64_t ha = PrefixCache::pageHash(0, a.data());
+  uint64_t hb = PrefixCache::pageHash(ha, b.data());
+  // No name under an unnamed parent.
+  EXPECT_FALSE(cache.insert(1, 0, hb, b.data()));
+  EXPECT_TRUE(cache.insert(0, -1, ha, a.data()));
+  EXPECT_TRUE(cache.insert(1, 0, hb, b.data()));
+  EXPECT_FALSE(cache.insert(2, -1, ha, a.data())); // the name is taken
+  std::vector<int32_t> tokens = a;
+  tokens.insert(tokens.end(), b.begin(), b.end());
+  EXPECT_EQ(cache.lookup({ha, hb}, tokens), (std::vector<int32_t>{0, 1}));
+  // Same names, other tokens (a collision): no hit past the first page.
+  std::vector<int32_t> other = tokens;
+  other[100] = 3;
+  EXPECT_EQ(cache.lookup({ha, hb}, other), (std::vector<int32_t>{0}));
+  // Losing the parent's name takes the child's.
+  cache.evict(0);
+  EXPECT_FALSE(cache.isCached(1));
+  EXPECT_EQ(cache.numCached(), 0);
+  EXPECT_TRUE(cache.consistent());
+  EXPECT_TRUE(cache.lookup({ha, hb}, tokens).empty());
+}
+
+} // namespace

@@ -7,14 +7,38 @@ include "mlir/Pass/PassBase.td"
 def ConvertDSToLoopsPass : Pass<"convert-ds-to-loops", "::mlir::ModuleOp"> {
   let summary = "lower kernel-level ds ops to loops over buffers + runtime calls";
   let description = [{
-    Every tensor of an entry point becomes a buffer (memref.alloc, freed at
-    the end); each kernel op becomes scf.parallel / scf.for nests over those
-    buffers (the same loop nests the GPU path maps to threads). GEMMs
-    (ds.linear) and weight bindings (ds.weight, ds.stacked_weight,
-    ds.dequantize) become calls into the runtime (`dsrt_linear_f32`,
-    `dsrt_weight_f32_rN`). Entry points take a runtime context pointer first
-    and write their logits into a caller-provided buffer (destination
-    passing); the latent cache is updated in place.
+    A dialect conversion (lib/Conversion/DSToLoops/). Target: every ds
+    kernel op illegal, and any other op still holding a tensor or a latent
+    cache; scalar glue (index arithmetic) stays. The type converter maps
+    tensors to memrefs (floats as f32, the kernels' precision) and
+    `!ds.latent_cache` to `memref<layers x ? x width x elem>`. Patterns, one
+    per op, by family: ElementwisePatterns.cpp (embedding, adds, SiLU-mul,
+    RMSNorm, slices, reshapes), AttentionPatterns.cpp (rope, cache write,
+    per-head matmul, latent and naive attention), MoEPatterns.cpp (routing,
+    permutation, combine), GemmPatterns.cpp (GEMMs and weight bindings);
+    DSToLoops.cpp holds the target, the entry-point and return patterns. The
+    loop nests themselves are built by KernelEmitter (KernelEmitter.cpp for
+    the helpers, then ElementwiseKernels.cpp, RMSNormKernel.cpp,
+    AttentionKernels.cpp, MoEKernels.cpp, ArgmaxKernel.cpp,
+    GemmAndWeightCalls.cpp). An op no pattern lowers is a legalization
+    failure naming it; model-level ops (ds.mla, ds.moe, ds.mlp, ds.lm_head)
+    are refused first with the passes that remove them.
+
+    Each kernel result gets its own buffer (memref.alloc, freed at the
+    return) and each kernel op becomes scf.parallel / scf.for nests over
+    those buffers (the same loop nests the GPU path maps to threads); the
+    cache is updated in place. Buffers are assigned by the patterns, not by
+    One-Shot Bufferize: the cache is not a tensor, no ds op writes into an
+    operand tensor, so every result needs a fresh buffer either way, and
+    ds-plan-activations packs them into one scratch buffer afterwards (the
+    README's "Memory" section has the measurement). GEMMs (ds.linear,
+    ds.linear_silu_mul, ds.grouped_matmul) and weight bindings (ds.weight,
+    ds.stacked_weight, ds.dequantize, ds.concat_weights) become calls into
+    the runtime (`dsrt_linear_f32`, `dsrt_weight_f32_rN`); a weight is bound
+    where it is first used. Entry points take a runtime context pointer
+    first and write their logits into a caller-provided buffer (destination
+    passing). A `@sample_greedy` entry (argmax per row) is added beside
+    `@decode`.
   }];
   let options = [
     Option<"traceRouting", "trace-routing", "bool", /*default=*/"false",
@@ -32,42 +56,6 @@ def ConvertDSToLoopsPass : Pass<"convert-ds-to-loops", "::mlir::ModuleOp"> {
   let dependentDialects = ["::mlir::scf::SCFDialect", "::mlir::memref::MemRefDialect",
                            "::mlir::arith::ArithDialect", "::mlir::math::MathDialect",
                            "::mlir::func::FuncDialect", "::mlir::LLVM::LLVMDialect"];
-}
-
-def DSPlanActivationsPass : Pass<"ds-plan-activations", "::mlir::ModuleOp"> {
-  let summary = "one scratch buffer per entry point, activations as views";
-  let description = [{
-    After convert-ds-to-loops. Each entry point's activation buffers become
-    views into one buffer from the runtime (`dsrt_scratch(ctx, bytes)`: per
-    thread on the CPU, the session's arena on the GPU, grown once), so a
-    decode step allocates nothing. Buffer sizes are a*T + b bytes for the
-    call's token count T; buffers with disjoint lifetimes (definition to
-    last use, views included) share a slot as large as the largest of them
-    (for every T); slots are 64-byte aligned. The plan's total is recorded
-    as `ds.activation_bytes = [a, b]` on the entry point (ds-compile reports
-    it and writes it to the manifest). An entry point whose sizes are not
-    affine in T keeps its allocations (`ds.activation_bytes = "unplanned"`).
-  }];
-  let dependentDialects = ["::mlir::memref::MemRefDialect",
-                           "::mlir::arith::ArithDialect",
-                           "::mlir::func::FuncDialect"];
-}
-
-def DSParallelizeKernelsPass : Pass<"ds-parallelize-kernels", "::mlir::ModuleOp"> {
-  let summary = "the heavy CPU kernels split over the runtime's thread pool";
-  let description = [{
-    CPU path, before the LLVM lowering. A `latent_attention` or
-    `head_matmul` kernel whose body is one scf.parallel gets a range
-    variant (`K__range`: linear iterations [begin, end)) and a C-ABI task
-    (`K__task(packed, begin, end)`); the kernel itself packs its arguments
-    (memref descriptors, indices) on the stack and calls
-    `dsrt_parallel_for(task, packed, iterations, grain)`, which splits the
-    iterations over the runtime's threads. Attention splits per (token,
-    head) with grain 1 (each reads the whole context); per-head matmuls
-    with grain 64.
-  }];
-  let dependentDialects = ["::mlir::LLVM::LLVMDialect", "::mlir::scf::SCFDialect",
-                           "::mlir::arith::ArithDialect", "::mlir::func::FuncDialect"];
 }
 
 def DSMapKernelsToGPUPass : Pass<"ds-map-kernels-to-gpu", "::mlir::ModuleOp"> {

@@ -31,6 +31,8 @@ struct CompileOptions {
   std::string mlaForm = "auto"; // auto | absorbed | naive
   bool explain = false;   // remarks with the compiler's choices, to stderr
   int64_t attentionChunk = 256; // naive MLA: context rows per K/V chunk
+  /// Test only (cpu): "", "reverse" or "rotate" (ds-test-permute-parallel-loops).
+  std::string testParallelOrder;
   bool verbose = false;   // progress lines to stderr
 };
 

@@ -31,6 +31,10 @@ struct ManifestInputs {
   std::string target = "cpu";
   std::string gpuArch; // cuda: the chip the device code was built for
   std::string dtype = "f32";
+  /// The CPU the host code was compiled for: the build machine's name
+  /// (cpu target), or a portable level such as "x86-64-v3" (cuda target,
+  /// built on one machine, run on the GPU's), which the runtime checks.
+  std::string hostCpu;
   std::vector<RequiredWeight> weights; // from the model-level IR
   std::vector<std::string> entryPoints; // prefill, decode, ...
   /// Multi-token prediction: @draft's hidden width and cache layers (from
@@ -47,10 +51,18 @@ std::string buildManifest(ModuleOp lowered, const ManifestInputs &inputs,
                           int64_t cacheWidth, int64_t kvLoraRank,
                           int64_t ropeDim);
 
-/// Translates an LLVM-dialect module to native code for the host CPU,
-/// optimises it (O2) and links a shared object with ld.lld.
-bool emitSharedObject(ModuleOp llvmModule, std::string &object,
-                      std::string &error);
+/// The CPU the host code of a `target` artifact is compiled for: the
+/// build machine's own (cpu; per-machine, like a cubin per architecture)
+/// or kPortableHostCpu (cuda: its host code only drives the GPU, and the
+/// artifact is built where there is no GPU).
+constexpr const char *kPortableHostCpu = "x86-64-v3";
+std::string hostCpuFor(const std::string &target);
+
+/// Translates an LLVM-dialect module to native code for `hostCpu` (the
+/// build machine's features when it is the host's own name), optimises it
+/// (O2) and links a shared object with ld.lld.
+bool emitSharedObject(ModuleOp llvmModule, const std::string &hostCpu,
+                      std::string &object, std::string &error);
 
 /// Writes the artifact atomically (temporary file + rename).
 bool writeArtifact(const std::string &path, const std::string &manifest,

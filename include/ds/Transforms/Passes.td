@@ -4,6 +4,13 @@
 
 include "mlir/Pass/PassBase.td"
 
+// Every rewrite below is a set of patterns (include/ds/Transforms/Patterns.h,
+// populate<Name>Patterns) that the pass applies with the greedy driver,
+// folding and constant hoisting off (patternsOnlyConfig) so a stage's IR is
+// what its patterns build. The passes at the end (ds-plan-activations,
+// ds-parallelize-kernels) run after convert-ds-to-loops and walk instead:
+// their descriptions say why.
+
 def DSAbsorbMLAPass : Pass<"ds-absorb-mla", "::mlir::func::FuncOp"> {
   let summary = "rewrite ds.mla into attention over the latent cache";
   let description = [{
@@ -27,6 +34,9 @@ def DSAbsorbMLAPass : Pass<"ds-absorb-mla", "::mlir::func::FuncOp"> {
     has a dynamic token count: the model assumes `prefill-tokens` after
     `context-tokens` cached positions; decode assumes one token after
     `context-tokens`. `explain` reports each choice as a remark.
+
+    Patterns: populateAbsorbMLAPatterns (lib/Transforms/AbsorbMLA.cpp), applied
+    greedily.
   }];
   let options = [
     Option<"form", "form", "std::string", /*default=*/"\"auto\"",
@@ -50,6 +60,9 @@ def DSDispatchExpertsPass : Pass<"ds-dispatch-experts", "::mlir::func::FuncOp"> 
     ds.grouped_matmul runs gate/up and down only over the rows each selected
     expert received; ds.moe_combine sums them with the routing weights; the
     shared experts are one dense MLP added to the result.
+
+    Patterns: populateDispatchExpertsPatterns (lib/Transforms/DispatchExperts.cpp), applied
+    greedily.
   }];
   let dependentDialects = ["::mlir::ds::DSDialect", "::mlir::arith::ArithDialect"];
 }
@@ -60,6 +73,9 @@ def DSDecomposeDensePass : Pass<"ds-decompose-dense", "::mlir::func::FuncOp"> {
     ds.mlp becomes two ds.linear, ds.silu_mul and ds.linear; ds.lm_head
     becomes ds.rms_norm and ds.linear; ds.mtp_project becomes two
     ds.rms_norm, ds.mtp_concat and ds.linear (the eh_proj GEMM).
+
+    Patterns: populateDecomposeDensePatterns (lib/Transforms/DecomposeDense.cpp), applied
+    greedily.
   }];
   let dependentDialects = ["::mlir::ds::DSDialect"];
 }
@@ -70,6 +86,9 @@ def DSFuseResidualNormPass : Pass<"ds-fuse-residual-norm", "::mlir::func::FuncOp
     `h = x + y; n = ds.rms_norm(h)` becomes `h, n = ds.add_rms_norm(x, y)`:
     the pattern between every attention and FFN block and before the LM
     head. `h` stays available to its other users (the next residual add).
+
+    Patterns: populateFuseResidualNormPatterns (lib/Transforms/FuseResidualNorm.cpp), applied
+    greedily.
   }];
   let dependentDialects = ["::mlir::ds::DSDialect"];
 }
@@ -81,6 +100,9 @@ def DSFuseGateUpPass : Pass<"ds-fuse-gate-up", "::mlir::func::FuncOp"> {
     `silu_mul_packed(linear(x, concat_weights(gate, up)))`: one GEMM over
     the stacked weight instead of two reading `x` twice (dense layers and
     shared experts).
+
+    Patterns: populateFuseGateUpPatterns (lib/Transforms/FuseGateUp.cpp), applied
+    greedily.
   }];
   let dependentDialects = ["::mlir::ds::DSDialect"];
 }
@@ -94,7 +116,11 @@ def DSFuseRoutePermutePass : Pass<"ds-fuse-route-permute", "::mlir::func::FuncOp
     available (routing traces, the combine reads the weights). Applies when
     the permutation is the only reader of the ids and every reader of the
     weights comes after it.
+
+    Patterns: populateFuseRoutePermutePatterns (lib/Transforms/FuseRoutePermute.cpp), applied
+    greedily.
   }];
+  let dependentDialects = ["::mlir::ds::DSDialect"];
 }
 
 def DSFuseSiluEpiloguePass : Pass<"ds-fuse-silu-epilogue", "::mlir::func::FuncOp"> {
@@ -105,7 +131,11 @@ def DSFuseSiluEpiloguePass : Pass<"ds-fuse-silu-epilogue", "::mlir::func::FuncOp
     GEMM computes the gate and up columns of a block and writes only
     silu(gate) * up; the GPU path (cuBLAS has no such epilogue) lowers it
     back to the GEMM and a SiLU-mul kernel.
+
+    Patterns: populateFuseSiluEpiloguePatterns (lib/Transforms/FuseSiluEpilogue.cpp), applied
+    greedily.
   }];
+  let dependentDialects = ["::mlir::ds::DSDialect"];
 }
 
 def DSFoldSharedExpertsPass : Pass<"ds-fold-shared-experts", "::mlir::func::FuncOp"> {
@@ -120,7 +150,82 @@ def DSFoldSharedExpertsPass : Pass<"ds-fold-shared-experts", "::mlir::func::Func
     SEMANTICS.md has it), and the combine summing it with the routed
     experts. Shared MLPs wider than one expert (V2, V2-Lite: two shared
     experts in one [2F, D] projection) are left as they are.
+
+    Patterns: populateFoldSharedExpertsPatterns (lib/Transforms/FoldSharedExperts.cpp), applied
+    greedily.
   }];
+  let dependentDialects = ["::mlir::ds::DSDialect"];
+}
+
+//===----------------------------------------------------------------------===//
+// After convert-ds-to-loops: buffers and loop nests
+//===----------------------------------------------------------------------===//
+
+def DSPlanActivationsPass : Pass<"ds-plan-activations", "::mlir::ModuleOp"> {
+  let summary = "one scratch buffer per entry point, activations as views";
+  let description = [{
+    After convert-ds-to-loops. Each entry point's activation buffers become
+    views into one buffer from the runtime (`dsrt_scratch(ctx, bytes)`: per
+    thread on the CPU, the session's arena on the GPU, grown once), so a
+    decode step allocates nothing. Buffer sizes are a*T + b bytes for the
+    call's token count T; buffers with disjoint lifetimes (definition to
+    last use, views included) share a slot as large as the largest of them
+    (for every T); slots are 64-byte aligned. The plan's total is recorded
+    as `ds.activation_bytes = [a, b]` on the entry point (ds-compile reports
+    it and writes it to the manifest). An entry point whose sizes are not
+    affine in T keeps its allocations (`ds.activation_bytes = "unplanned"`).
+
+    A walk, not patterns: the plan is a whole-function decision (lifetimes
+    of every buffer, slots shared between them), which no local rewrite
+    can make. lib/Transforms/PlanActivations.cpp.
+  }];
+  let dependentDialects = ["::mlir::memref::MemRefDialect",
+                           "::mlir::arith::ArithDialect",
+                           "::mlir::func::FuncDialect"];
+}
+
+def DSParallelizeKernelsPass : Pass<"ds-parallelize-kernels", "::mlir::ModuleOp"> {
+  let summary = "the heavy CPU kernels split over the runtime's thread pool";
+  let description = [{
+    CPU path, before the LLVM lowering. A `latent_attention` or
+    `head_matmul` kernel whose body is one scf.parallel gets a range
+    variant (`K__range`: linear iterations [begin, end)) and a C-ABI task
+    (`K__task(packed, begin, end)`); the kernel itself packs its arguments
+    (memref descriptors, indices) on the stack and calls
+    `dsrt_parallel_for(task, packed, iterations, grain)`, which splits the
+    iterations over the runtime's threads. Attention splits per (token,
+    head) with grain 1 (each reads the whole context); per-head matmuls
+    with grain 64.
+
+    A walk, not patterns: each kernel is rewritten once by adding two
+    functions to the module (range variant, task) beside it; a pattern
+    rooted at the kernel would insert siblings of the op the driver is
+    visiting and would compose with nothing. It runs on the CPU path only.
+    lib/Transforms/ParallelizeKernels.cpp.
+  }];
+  let dependentDialects = ["::mlir::LLVM::LLVMDialect", "::mlir::scf::SCFDialect",
+                           "::mlir::arith::ArithDialect", "::mlir::func::FuncDialect"];
+}
+
+def DSTestPermuteParallelLoopsPass
+    : Pass<"ds-test-permute-parallel-loops", "::mlir::ModuleOp"> {
+  let summary = "test only: run scf.parallel iterations in another order";
+  let description = [{
+    The CPU runs a kernel's parallel iterations in order; the GPU runs them
+    at once. A kernel whose result depends on that order (an iteration
+    reading what another writes) is a race on the GPU that the CPU parity
+    suite cannot see. This pass renumbers every scf.parallel's iterations
+    (each dimension independently) so they run in `reverse` order or
+    `rotate`d by half the trip count; the parity suite run on artifacts
+    compiled with `ds-compile --test-parallel-order=...` then fails on
+    such a kernel. A walk, not a pattern: each loop is renumbered exactly
+    once (a pattern would match its own output again).
+  }];
+  let options = [
+    Option<"order", "order", "std::string", "\"reverse\"",
+           "reverse | rotate">,
+  ];
+  let dependentDialects = ["::mlir::arith::ArithDialect"];
 }
 
 #endif // DS_TRANSFORMS_PASSES_TD

@@ -1,21 +1,34 @@
 //===- DSToLoops.cpp - kernel-level ds ops -> loops over buffers ----------===//
 //
-// The entry points are straight-line code over tensors, so buffers are
-// assigned directly: every tensor value gets one buffer (an alloc, or a view
-// of another buffer for reshapes), freed when the function returns. Each
-// kernel op becomes a loop nest: scf.parallel over independent iterations,
-// scf.for for reductions, the same nest the GPU path maps to threads. GEMMs
-// and weight bindings are calls into the runtime.
+// A dialect conversion. The target: every ds kernel op illegal, and any op
+// left with a tensor or a latent cache illegal; the type converter turns
+// tensors into memrefs and the cache into its memref. Entry points change
+// ABI (a runtime context first, the logits written to a caller buffer), so
+// a pattern rebuilds each one and converts its block signature (further
+// [tokens, features] f32 inputs and results, the hidden states multi-token
+// prediction exchanges, become caller buffers too); the
+// kernel patterns (one per op, by family: see LoweringPatterns.h) each
+// allocate their results and build their loop nest; the return pattern
+// copies the logits out and frees every buffer the patterns allocated.
+//
+// Buffers are assigned here rather than by One-Shot Bufferize: entry points
+// are straight-line code where every kernel writes a fresh buffer, except
+// the cache, which every kernel updates in place; ds-plan-activations then
+// packs those buffers into one scratch slab (see the pass description).
+//
+// Weight ops stay legal during the conversion: the patterns bind a weight
+// where it is first used (LoweringState::operand) and the dead weight ops
+// are erased afterwards.
 //
 //===----------------------------------------------------------------------===//
 #include "ds/Conversion/Passes.h"
-#include "KernelEmitter.h"
-#include "MTPKernels.h"
+#include "LoweringPatterns.h"
 
-#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/IR/Builders.h"
-#include "mlir/IR/IRMapping.h"
-#include "llvm/ADT/StringMap.h"
+#include "llvm/ADT/StringSet.h"
+#include "llvm/Support/Debug.h"
 
 #define DEBUG_TYPE "convert-ds-to-loops"
 
@@ -28,88 +41,79 @@ using namespace mlir;
 using namespace mlir::ds;
 using namespace mlir::ds::loops;
 
+//===----------------------------------------------------------------------===//
+// Type converter
+//===----------------------------------------------------------------------===//
+
+DSToLoopsTypeConverter::DSToLoopsTypeConverter(MLIRContext *ctx) {
+  addConversion([](Type t) { return t; });
+  addConversion([ctx](RankedTensorType t) -> Type {
+    Type et = t.getElementType();
+    if (isa<FloatType>(et))
+      et = Float32Type::get(ctx); // kernels compute in f32
+    return MemRefType::get(t.getShape(), et);
+  });
+  addConversion([](LatentCacheType t) -> Type {
+    return KernelEmitter::cacheMemRefType(t);
+  });
+  // Entry arguments are dynamic (one ABI for prefill and decode) where the
+  // IR may know a static size: a cast gives users the shape they expect.
+  addTargetMaterialization([](OpBuilder &b, MemRefType type, ValueRange inputs,
+                              Location loc) -> Value {
+    if (inputs.size() != 1 || !isa<MemRefType>(inputs[0].getType()) ||
+        !memref::CastOp::areCastCompatible(inputs[0].getType(), type))
+      return Value();
+    return memref::CastOp::create(b, loc, type, inputs[0]);
+  });
+}
+
+//===----------------------------------------------------------------------===//
+// Entry points
+//===----------------------------------------------------------------------===//
+
 namespace {
 
-/// Weight buffers the runtime binds, shared by all entry points.
-struct BindingTable {
-  struct Binding {
-    SmallVector<int64_t> shape;
-    SmallVector<std::string> members;
-    bool dequantize = false;
-    /// Read only by the runtime's GEMMs: the runtime may store it in
-    /// another element type (bf16) since no generated code dereferences it.
-    bool gemmOnly = true;
-  };
-  std::vector<Binding> bindings;
-  llvm::StringMap<int64_t> byName;
+bool isWeightOp(Operation *op) {
+  return isa<WeightOp, StackedWeightOp, DequantizeOp, ConcatWeightsOp>(op);
+}
 
-  int64_t get(ArrayRef<int64_t> shape, ArrayRef<std::string> members,
-              bool dequantize) {
-    auto it = byName.find(members.front());
-    if (it != byName.end())
-      return it->second;
-    int64_t index = bindings.size();
-    bindings.push_back({SmallVector<int64_t>(shape),
-                        SmallVector<std::string>(members), dequantize});
-    byName[members.front()] = index;
-    return index;
-  }
+bool isEntryPoint(func::FuncOp fn) {
+  return !fn.isDeclaration() && fn.getNumArguments() >= 3 &&
+         isa<LatentCacheType>(fn.getArgumentTypes()[2]);
+}
 
-  /// `ds.bindings` on the module: what the artifact manifest lists.
-  ArrayAttr toAttr(Builder &b) const {
-    SmallVector<Attribute> out;
-    for (auto [i, bd] : llvm::enumerate(bindings)) {
-      SmallVector<Attribute> members;
-      for (const std::string &m : bd.members)
-        members.push_back(b.getStringAttr(m));
-      out.push_back(b.getDictionaryAttr({
-          b.getNamedAttr("index", b.getI64IntegerAttr(i)),
-          b.getNamedAttr("shape", b.getDenseI64ArrayAttr(bd.shape)),
-          b.getNamedAttr("members", b.getArrayAttr(members)),
-          b.getNamedAttr("dequantize", b.getBoolAttr(bd.dequantize)),
-          b.getNamedAttr("gemm_only", b.getBoolAttr(bd.gemmOnly)),
-      }));
-    }
-    return b.getArrayAttr(out);
-  }
-};
+bool isBufferLevel(Type t) { return !isa<TensorType, LatentCacheType>(t); }
 
-class FunctionLowering {
-public:
-  FunctionLowering(func::FuncOp fn, BindingTable &table, ModuleOp module,
-                   bool traceRouting, int64_t attentionChunk,
-                   bool gemmEpilogue)
-      : fn(fn), table(table), module(module), traceRouting(traceRouting),
-        attentionChunk(attentionChunk), gemmEpilogue(gemmEpilogue) {}
+/// The caller's buffer for an entry point's input or result past (tokens,
+/// positions, cache) and (logits, cache): a [tokens, features] f32 tensor
+/// (multi-token prediction's hidden states), dynamic in tokens like every
+/// entry buffer; null for any other type.
+MemRefType extraEntryBuffer(Type t) {
+  auto tt = dyn_cast<RankedTensorType>(t);
+  if (!tt || tt.getRank() != 2 || !tt.getElementType().isF32() ||
+      tt.isDynamicDim(1))
+    return {};
+  return MemRefType::get({ShapedType::kDynamic, tt.getDimSize(1)},
+                         tt.getElementType());
+}
 
-  LogicalResult run();
-
-private:
-  /// A weight seen but not yet bound: bound on first use only, so the
-  /// scales of a dequantised weight are never loaded on their own.
-  struct PendingWeight {
-    SmallVector<int64_t> shape;
-    SmallVector<std::string> members;
-    bool dequantize = false;
-  };
-
-  Value get(Value old);
-  LogicalResult lowerOp(Operation *op);
-  Value bind(const PendingWeight &w);
-
-  func::FuncOp fn;
-  BindingTable &table;
-  ModuleOp module;
-  std::unique_ptr<KernelEmitter> k;
-  IRMapping map;
-  DenseMap<Value, PendingWeight> pending;
-  SmallVector<Value> allocs;
-  Value ctx;
-  bool traceRouting;
-  int64_t attentionChunk;
-  bool gemmEpilogue;
-  int64_t moeOrdinal = 0;
-};
+/// Checked before the conversion so a bad signature fails with its own
+/// message rather than as an op the conversion could not legalize.
+LogicalResult checkEntrySignature(func::FuncOp fn) {
+  FunctionType type = fn.getFunctionType();
+  if (type.getNumInputs() < 3 || type.getNumResults() < 2 ||
+      !isa<LatentCacheType>(type.getInput(2)) ||
+      type.getResult(1) != type.getInput(2) ||
+      !isa<RankedTensorType>(type.getResult(0)))
+    return fn.emitError() << "entry point must take (tokens, positions, "
+                             "cache) and return (logits, cache)";
+  auto extra = llvm::concat<const Type>(type.getInputs().drop_front(3),
+                                        type.getResults().drop_front(2));
+  if (llvm::any_of(extra, [](Type t) { return !extraEntryBuffer(t); }))
+    return fn.emitError() << "entry point extra inputs/results must be "
+                             "[tokens, features] f32 tensors";
+  return success();
+}
 
 SmallVector<std::string> weightMembers(Operation *op) {
   if (auto w = dyn_cast<WeightOp>(op))
@@ -122,482 +126,144 @@ SmallVector<std::string> weightMembers(Operation *op) {
   return out;
 }
 
-Value FunctionLowering::bind(const PendingWeight &w) {
-  int64_t index = table.get(w.shape, w.members, w.dequantize);
-  return k->weight(ctx, index, w.shape);
-}
-
-Value FunctionLowering::get(Value old) {
-  Value v = map.lookupOrNull(old);
-  if (!v) {
-    auto it = pending.find(old);
-    assert(it != pending.end() && "value used before it was lowered");
-    v = bind(it->second);
-    map.map(old, v);
-  }
-  // Entry arguments are dynamic (one ABI for prefill and decode) where the
-  // IR may know a static size: give each use the shape its op expects.
-  auto tt = dyn_cast<RankedTensorType>(old.getType());
-  auto mt = dyn_cast<MemRefType>(v.getType());
-  if (tt && mt && tt.getShape() != mt.getShape())
-    v = memref::CastOp::create(k->builder(), fn.getLoc(),
-                               MemRefType::get(tt.getShape(),
-                                               mt.getElementType()),
-                               v);
-  return v;
-}
-
-LogicalResult FunctionLowering::run() {
-  OpBuilder b(fn);
-  Location loc = fn.getLoc();
-  MLIRContext *mctx = fn.getContext();
-  auto oldType = fn.getFunctionType();
-  if (oldType.getNumInputs() < 3 || oldType.getNumResults() < 2)
-    return fn.emitError() << "entry point must take (tokens, positions, "
-                             "cache) and return (logits, cache)";
-  // Further inputs and results ([tokens, features] f32: the hidden states
-  // of multi-token prediction) become memref arguments after the cache and
-  // after the logits.
-  SmallVector<Type> extraIn, extraOut;
-  auto activation = [&](Type t) -> Type {
-    auto tt = dyn_cast<RankedTensorType>(t);
-    if (!tt || tt.getRank() != 2 || !tt.getElementType().isF32())
-      return {};
-    return MemRefType::get({ShapedType::kDynamic, tt.getDimSize(1)},
-                           tt.getElementType());
-  };
-  for (Type t : oldType.getInputs().drop_front(3))
-    extraIn.push_back(activation(t));
-  for (Type t : oldType.getResults().drop_front(2))
-    extraOut.push_back(activation(t));
-  if (llvm::is_contained(extraIn, Type()) ||
-      llvm::is_contained(extraOut, Type()))
-    return fn.emitError() << "entry point extra inputs/results must be "
-                             "[tokens, features] f32 tensors";
-  auto cacheType = dyn_cast<LatentCacheType>(oldType.getInput(2));
-  auto logitsType = dyn_cast<RankedTensorType>(oldType.getResult(0));
-  if (!cacheType || !logitsType)
-    return fn.emitError() << "entry point cache/logits types are not ds types";
-
-  Type f32 = b.getF32Type();
-  auto ids = MemRefType::get({ShapedType::kDynamic}, b.getI32Type());
-  auto cacheMem = KernelEmitter::cacheMemRefType(cacheType);
-  auto logitsMem = MemRefType::get(
-      {ShapedType::kDynamic, logitsType.getDimSize(1)}, f32);
-  auto ptr = LLVM::LLVMPointerType::get(mctx);
-  SmallVector<Type> args{ptr, ids, ids, cacheMem};
-  llvm::append_range(args, extraIn);
-  args.push_back(logitsMem);
-  llvm::append_range(args, extraOut);
-  auto newType = b.getFunctionType(args, {});
-  auto newFn = func::FuncOp::create(b, loc, fn.getName(), newType);
-  newFn->setAttr("llvm.emit_c_interface", b.getUnitAttr());
-  newFn->setAttr("ds.entry_point", b.getUnitAttr());
-  Block *entry = newFn.addEntryBlock();
-  b.setInsertionPointToStart(entry);
-  k = std::make_unique<KernelEmitter>(b, loc, module);
-  ctx = entry->getArgument(0);
-
-  Block &old = fn.getBody().front();
-  map.map(old.getArgument(0), entry->getArgument(1));
-  map.map(old.getArgument(1), entry->getArgument(2));
-  map.map(old.getArgument(2), entry->getArgument(3));
-  for (unsigned i = 3; i < old.getNumArguments(); ++i)
-    map.map(old.getArgument(i), entry->getArgument(i + 1));
-  unsigned logitsArg = old.getNumArguments() + 1;
-
-  for (Operation &op : old.without_terminator())
-    if (failed(lowerOp(&op))) {
-      newFn.erase();
-      return failure();
+/// Describes every weight chain of `fn` in `pending` before the conversion;
+/// fails with a message on a chain the runtime cannot bind.
+LogicalResult describeWeights(func::FuncOp fn,
+                              DenseMap<Value, PendingWeight> &pending) {
+  for (Operation &op : fn.getBody().front()) {
+    if (isa<WeightOp, StackedWeightOp>(op)) {
+      auto t = cast<RankedTensorType>(op.getResult(0).getType());
+      pending[op.getResult(0)] = {SmallVector<int64_t>(t.getShape()),
+                                  weightMembers(&op), false};
+      continue;
     }
-
-  auto ret = cast<func::ReturnOp>(old.getTerminator());
-  Value logits = get(ret.getOperand(0));
-  k->copy(logits, entry->getArgument(logitsArg));
-  for (unsigned i = 2; i < ret.getNumOperands(); ++i)
-    k->copy(get(ret.getOperand(i)), entry->getArgument(logitsArg + i - 1));
-  for (Value a : allocs)
-    memref::DeallocOp::create(b, loc, a);
-  func::ReturnOp::create(b, loc);
-  fn.erase();
-  return success();
-}
-
-LogicalResult FunctionLowering::lowerOp(Operation *op) {
-  OpBuilder &b = k->builder();
-  auto result = [&](Value v) {
-    map.map(op->getResult(0), v);
-    return success();
-  };
-  auto alloc = [&](Value old, ArrayRef<Value> dynDims = {}) {
-    Value a = k->alloc(cast<RankedTensorType>(old.getType()), dynDims);
-    allocs.push_back(a);
-    return a;
-  };
-  // The token count of a [tokens, ...] result, from a [tokens, ...] operand.
-  auto tokensOf = [&](Value oldOperand) { return k->dim(get(oldOperand), 0); };
-
-  if (isa<WeightOp, StackedWeightOp>(op)) {
-    auto t = cast<RankedTensorType>(op->getResult(0).getType());
-    pending[op->getResult(0)] = {SmallVector<int64_t>(t.getShape()),
-                                 weightMembers(op), false};
-    return success();
-  }
-  if (auto dq = dyn_cast<DequantizeOp>(op)) {
-    Operation *src = dq.getWeight().getDefiningOp();
-    if (!src || !isa<WeightOp, StackedWeightOp>(src))
-      return op->emitError() << "ds.dequantize must consume a ds.weight";
-    auto t = dq.getResult().getType();
-    pending[dq.getResult()] = {SmallVector<int64_t>(t.getShape()),
-                               weightMembers(src), true};
-    return success();
-  }
-  if (auto c = dyn_cast<ConcatWeightsOp>(op)) {
+    if (auto dq = dyn_cast<DequantizeOp>(op)) {
+      Operation *src = dq.getWeight().getDefiningOp();
+      if (!src || !isa<WeightOp, StackedWeightOp>(src))
+        return op.emitError() << "ds.dequantize must consume a ds.weight";
+      // The runtime loads the scales by the weight's name: computed ones
+      // would be ignored.
+      Operation *scales = dq.getScaleInv().getDefiningOp();
+      if (!scales || !isa<WeightOp, StackedWeightOp>(scales))
+        return op.emitError()
+               << "ds.dequantize scales must be a ds.weight (the runtime "
+                  "loads them by the weight's name)";
+      auto t = dq.getResult().getType();
+      pending[dq.getResult()] = {SmallVector<int64_t>(t.getShape()),
+                                 weightMembers(src), true};
+      continue;
+    }
+    auto c = dyn_cast<ConcatWeightsOp>(op);
+    if (!c)
+      continue;
     auto a = pending.find(c.getFirst()), bw = pending.find(c.getSecond());
     // Members fill the binding one after the other, each the same number
     // of elements: two single weights, or a stack and one more slice.
-    bool stackPlusSlice =
-        c.getSecond().getType().getRank() + 1 == c.getFirst().getType().getRank();
+    bool stackPlusSlice = c.getSecond().getType().getRank() + 1 ==
+                          c.getFirst().getType().getRank();
     if (a == pending.end() || bw == pending.end() ||
         a->second.dequantize != bw->second.dequantize ||
         bw->second.members.size() != 1 ||
         (!stackPlusSlice && a->second.members.size() != 1))
-      return op->emitError() << "ds.concat_weights must stack checkpoint "
-                                "weights of the same kind";
-    auto t = c.getResult().getType();
+      return op.emitError() << "ds.concat_weights must stack checkpoint "
+                               "weights of the same kind";
     SmallVector<std::string> members = a->second.members;
     members.push_back(bw->second.members.front());
-    pending[c.getResult()] = {SmallVector<int64_t>(t.getShape()), members,
-                              a->second.dequantize};
-    return success();
+    pending[c.getResult()] = {SmallVector<int64_t>(c.getType().getShape()),
+                              members, a->second.dequantize};
   }
-  if (auto p = dyn_cast<SiluMulPackedOp>(op)) {
-    Value in = get(p.getInput());
-    Value out = alloc(p.getResult(), {k->dim(in, 0)});
-    k->outline("silu_mul_packed", "", {in, out},
-               [&](ValueRange a) { k->siluMulPacked(a[0], a[1]); });
-    return result(out);
-  }
-  if (auto e = dyn_cast<EmbeddingOp>(op)) {
-    Value out = alloc(e.getResult(), {tokensOf(e.getIds())});
-    k->outline("embedding", "", {get(e.getTable()), get(e.getIds()), out},
-               [&](ValueRange a) { k->embedding(a[0], a[1], a[2]); });
-    return result(out);
-  }
-  if (auto n = dyn_cast<RMSNormOp>(op)) {
-    Value in = get(n.getInput());
-    Value out = alloc(n.getResult(), {k->dim(in, 0)});
-    double eps = n.getEps().convertToDouble();
-    func::FuncOp kernel =
-        k->outline("rms_norm", std::to_string(eps),
-                   {in, get(n.getWeight()), out},
-                   [&](ValueRange a) { k->rmsNorm(a[0], a[1], a[2], eps); });
-    // The GPU path rebuilds norms as block-per-row kernels.
-    kernel->setAttr("ds.eps", n.getEpsAttr());
-    return result(out);
-  }
-  if (auto f = dyn_cast<AddRMSNormOp>(op)) {
-    Value lhs = get(f.getLhs());
-    Value sum = alloc(f.getSum(), {k->dim(lhs, 0)});
-    Value out = alloc(f.getResult(), {k->dim(lhs, 0)});
-    double eps = f.getEps().convertToDouble();
-    func::FuncOp kernel =
-        k->outline("add_rms_norm", std::to_string(eps),
-                   {lhs, get(f.getRhs()), get(f.getWeight()), sum, out},
-                   [&](ValueRange a) {
-                     k->addRmsNorm(a[0], a[1], a[2], a[3], a[4], eps);
-                   });
-    kernel->setAttr("ds.eps", f.getEpsAttr());
-    map.map(f.getSum(), sum);
-    map.map(f.getResult(), out);
-    return success();
-  }
-  if (auto ls = dyn_cast<LinearSiluMulOp>(op)) {
-    Value in = get(ls.getInput());
-    Value out = alloc(ls.getResult(), {k->dim(in, 0)});
-    Value w = get(ls.getWeight());
-    if (gemmEpilogue) {
-      k->linearSiluMul(ctx, in, w, out);
-      return result(out);
-    }
-    int64_t packed = cast<RankedTensorType>(ls.getWeight().getType())
-                         .getDimSize(0);
-    Value gu = k->alloc(RankedTensorType::get({ShapedType::kDynamic, packed},
-                                              b.getF32Type()),
-                        {k->dim(in, 0)});
-    allocs.push_back(gu);
-    k->linear(ctx, in, w, gu);
-    k->outline("silu_mul_packed", "", {gu, out},
-               [&](ValueRange a) { k->siluMulPacked(a[0], a[1]); });
-    return result(out);
-  }
-  if (auto l = dyn_cast<LinearOp>(op)) {
-    Value in = get(l.getInput());
-    Value out = alloc(l.getResult(), {k->dim(in, 0)});
-    k->linear(ctx, in, get(l.getWeight()), out);
-    return result(out);
-  }
-  if (auto a = dyn_cast<arith::AddFOp>(op)) {
-    if (!isa<RankedTensorType>(a.getType()))
-      return op->emitError() << "only tensor additions are expected here";
-    Value lhs = get(a.getLhs());
-    Value out = alloc(a.getResult(), {k->dim(lhs, 0)});
-    k->outline("add", "", {lhs, get(a.getRhs()), out},
-               [&](ValueRange v) { k->add(v[0], v[1], v[2]); });
-    return result(out);
-  }
-  if (auto c = dyn_cast<MTPConcatOp>(op)) {
-    Value e = get(c.getEmbedding());
-    Value out = alloc(c.getResult(), {k->dim(e, 0)});
-    emitMTPConcat(*k, e, get(c.getHidden()), get(c.getPositions()), out);
-    return result(out);
-  }
-  if (auto s = dyn_cast<SiluMulOp>(op)) {
-    Value g = get(s.getGate());
-    Value out = alloc(s.getResult(), {k->dim(g, 0)});
-    k->outline("silu_mul", "", {g, get(s.getUp()), out},
-               [&](ValueRange a) { k->siluMul(a[0], a[1], a[2]); });
-    return result(out);
-  }
-  if (auto r = dyn_cast<RopeOp>(op)) {
-    Value in = get(r.getInput());
-    Value out = alloc(r.getResult(), {k->dim(in, 0)});
-    std::string key;
-    llvm::raw_string_ostream(key) << r.getConfig();
-    k->outline("rope", key, {in, get(r.getPositions()), out},
-               [&](ValueRange a) { k->rope(a[0], a[1], a[2], r.getConfig()); });
-    return result(out);
-  }
-  if (auto w = dyn_cast<CacheWriteOp>(op)) {
-    Value cache = get(w.getCache());
-    k->outline("cache_write", "",
-               {cache, get(w.getLatent()), get(w.getRopeKey()),
-                get(w.getPositions()), k->cIdx(w.getLayer())},
-               [&](ValueRange a) {
-                 k->cacheWrite(a[0], a[1], a[2], a[3], a[4]);
-               });
-    return result(cache); // updated in place
-  }
-  if (auto h = dyn_cast<HeadMatmulOp>(op)) {
-    Value in = get(h.getInput());
-    Value out = alloc(h.getResult(), {k->dim(in, 0)});
-    int64_t group = h.getGroup(), offset = h.getOffset();
-    bool transpose = h.getTranspose();
-    k->outline("head_matmul",
-               std::to_string(group) + "/" + std::to_string(offset) + "/" +
-                   std::to_string(transpose),
-               {in, get(h.getWeight()), out}, [&](ValueRange a) {
-                 k->headMatmul(a[0], a[1], a[2], group, offset, transpose);
-               });
-    return result(out);
-  }
-  if (auto at = dyn_cast<LatentAttentionOp>(op)) {
-    Value ql = get(at.getQLatent());
-    Value out = alloc(at.getResult(), {k->dim(ql, 0)});
-    double scale = at.getScale().convertToDouble();
-    func::FuncOp kernel = k->outline(
-        "latent_attention", std::to_string(scale),
-        {ql, get(at.getQRope()), get(at.getCache()), get(at.getPositions()),
-         out, k->cIdx(at.getLayer())},
-        [&](ValueRange a) {
-          k->latentAttention(a[0], a[1], a[2], a[3], a[4], a[5], scale);
-        });
-    // The GPU path rebuilds this kernel (split-KV) and needs the scale.
-    kernel->setAttr("ds.scale", at.getScaleAttr());
-    return result(out);
-  }
-  if (auto na = dyn_cast<NaiveAttentionOp>(op)) {
-    Value qn = get(na.getQNope());
-    Value out = alloc(na.getResult(), {k->dim(qn, 0)});
-    double scale = na.getScale().convertToDouble();
-    int64_t chunk = attentionChunk;
-    k->outline("naive_attention",
-               std::to_string(scale) + "/" + std::to_string(chunk),
-               {qn, get(na.getQRope()), get(na.getCache()),
-                get(na.getPositions()), get(na.getKvBProj()), out,
-                k->cIdx(na.getLayer())},
-               [&](ValueRange a) {
-                 k->naiveAttention(a[0], a[1], a[2], a[3], a[4], a[5], a[6],
-                                   scale, chunk);
-               });
-    return result(out);
-  }
-  // Routing (alone or fused with the permutation): ids and weights, the
-  // score scratch buffers, the bias last.
-  auto lowerRoute = [&](Value oldLogits, Value oldBias, MoEConfigAttr cfg,
-                        Value oldIds, Value oldWeights,
-                        SmallVector<Value> &operands) {
-    Value logits = get(oldLogits);
-    Value t = k->dim(logits, 0);
-    Value ids = alloc(oldIds, {t});
-    Value w = alloc(oldWeights, {t});
-    Type f32 = b.getF32Type();
-    auto scratch = [&](int64_t width) {
-      Value a = k->alloc(
-          RankedTensorType::get({ShapedType::kDynamic, width}, f32), {t});
-      allocs.push_back(a);
-      return a;
-    };
-    operands = {logits, ids, w, scratch(cfg.getNumExperts()),
-                scratch(cfg.getNumExperts())};
-    if (cfg.isGrouped()) {
-      operands.push_back(scratch(cfg.getNGroup()));
-      operands.push_back(scratch(cfg.getNGroup()));
-    }
-    map.map(oldIds, ids);
-    map.map(oldWeights, w);
-  };
-  auto routeBody = [&](ValueRange a, MoEConfigAttr cfg, Value bias) {
-    bool grouped = cfg.isGrouped();
-    k->moeRoute(a[0], bias, a[1], a[2], cfg, a[3], a[4],
-                grouped ? a[5] : Value(), grouped ? a[6] : Value());
-  };
-  auto traced = [&](Value ids) {
-    if (traceRouting)
-      k->traceRouting(ctx, moeOrdinal, ids);
-    ++moeOrdinal;
-  };
-  if (auto rt = dyn_cast<MoERouteOp>(op)) {
-    MoEConfigAttr cfg = rt.getConfig();
-    SmallVector<Value> operands;
-    lowerRoute(rt.getLogits(), rt.getBias(), cfg, rt.getExpertIds(),
-               rt.getWeights(), operands);
-    if (rt.getBias())
-      operands.push_back(get(rt.getBias()));
-    std::string key;
-    llvm::raw_string_ostream(key) << cfg;
-    k->outline("moe_route", key, operands, [&](ValueRange a) {
-      routeBody(a, cfg, rt.getBias() ? a.back() : Value());
-    });
-    traced(operands[1]);
-    return success();
-  }
-  if (auto rp = dyn_cast<MoERoutePermuteOp>(op)) {
-    MoEConfigAttr cfg = rp.getConfig();
-    SmallVector<Value> operands;
-    lowerRoute(rp.getLogits(), rp.getBias(), cfg, rp.getExpertIds(),
-               rp.getWeights(), operands);
-    size_t routeCount = operands.size();
-    Value ids = operands[1];
-    Value x = get(rp.getInput());
-    Value pairs = k->mul(k->dim(ids, 0), k->dim(ids, 1));
-    Value xp = alloc(rp.getPermuted(), {pairs});
-    Value off = alloc(rp.getOffsets());
-    Value rows = alloc(rp.getRowOfSlot(), {pairs});
-    Value cursor = k->alloc(
-        RankedTensorType::get({int64_t(cfg.getNumExperts()) +
-                                   int64_t(rp.getSharedExperts())},
-                              b.getI32Type()),
-        {});
-    allocs.push_back(cursor);
-    for (Value v : {x, xp, off, rows, cursor})
-      operands.push_back(v);
-    if (rp.getBias())
-      operands.push_back(get(rp.getBias()));
-    std::string key;
-    llvm::raw_string_ostream(key) << cfg;
-    int64_t shared = int64_t(rp.getSharedExperts());
-    k->outline("moe_route_permute", key + "/" + std::to_string(shared),
-               operands, [&](ValueRange a) {
-                 routeBody(a, cfg, rp.getBias() ? a.back() : Value());
-                 if (shared)
-                   k->appendSharedExperts(a[1], a[2], cfg.getTopK(),
-                                          cfg.getNumExperts());
-                 ValueRange p = a.slice(routeCount, 5);
-                 k->moePermute(p[0], a[1], p[1], p[2], p[3], p[4]);
-               });
-    // Traces report the routed choices only.
-    traced(shared ? k->leadingColumns(ids, cfg.getTopK()) : ids);
-    map.map(rp.getPermuted(), xp);
-    map.map(rp.getOffsets(), off);
-    map.map(rp.getRowOfSlot(), rows);
-    return success();
-  }
-  if (auto p = dyn_cast<MoEPermuteOp>(op)) {
-    Value x = get(p.getInput()), ids = get(p.getExpertIds());
-    Value pairs = k->mul(k->dim(ids, 0), k->dim(ids, 1));
-    Value xp = alloc(p.getPermuted(), {pairs});
-    Value off = alloc(p.getOffsets());
-    Value rows = alloc(p.getRowOfSlot(), {pairs});
-    // The counting sort's cursors: a buffer of the entry point (planned
-    // with the others), not an allocation inside the kernel.
-    int64_t experts =
-        cast<MemRefType>(off.getType()).getDimSize(0) - 1;
-    Value cursor =
-        k->alloc(RankedTensorType::get({experts}, b.getI32Type()), {});
-    allocs.push_back(cursor);
-    k->outline("moe_permute", "", {x, ids, xp, off, rows, cursor},
-               [&](ValueRange a) {
-                 k->moePermute(a[0], a[1], a[2], a[3], a[4], a[5]);
-               });
-    map.map(p.getPermuted(), xp);
-    map.map(p.getOffsets(), off);
-    map.map(p.getRowOfSlot(), rows);
-    return success();
-  }
-  if (auto g = dyn_cast<GroupedMatmulOp>(op)) {
-    Value in = get(g.getInput());
-    Value out = alloc(g.getResult(), {k->dim(in, 0)});
-    k->groupedLinear(ctx, in, get(g.getWeights()), get(g.getOffsets()), out);
-    return result(out);
-  }
-  if (auto c = dyn_cast<MoECombineOp>(op)) {
-    Value w = get(c.getWeights());
-    Value out = alloc(c.getResult(), {k->dim(w, 0)});
-    k->outline("moe_combine", "",
-               {get(c.getExpertOut()), get(c.getRowOfSlot()), w, out},
-               [&](ValueRange a) { k->moeCombine(a[0], a[1], a[2], a[3]); });
-    return result(out);
-  }
-  if (auto s = dyn_cast<tensor::ExtractSliceOp>(op)) {
-    Value src = get(s.getSource());
-    SmallVector<Value> dyn;
-    for (int64_t i = 0; i < s.getType().getRank(); ++i)
-      if (s.getType().isDynamicDim(i))
-        dyn.push_back(k->dim(src, i));
-    Value out = alloc(s.getResult(), dyn);
-    SmallVector<int64_t> offsets(s.getStaticOffsets());
-    if (llvm::any_of(offsets, ShapedType::isDynamic) ||
-        !llvm::all_of(s.getStaticStrides(), [](int64_t v) { return v == 1; }))
-      return op->emitError() << "only static-offset unit-stride slices";
-    std::string key;
-    for (int64_t o : offsets)
-      key += std::to_string(o) + ",";
-    k->outline("slice", key, {src, out},
-               [&](ValueRange a) { k->copySlice(a[0], a[1], offsets); });
-    return result(out);
-  }
-  if (auto e = dyn_cast<tensor::ExpandShapeOp>(op)) {
-    Value src = get(e.getSrc());
-    return result(k->expand(src, e.getResultType(),
-                            e.getReassociationIndices()));
-  }
-  if (auto c = dyn_cast<tensor::CollapseShapeOp>(op)) {
-    Value src = get(c.getSrc());
-    return result(k->collapse(src, c.getResultType(),
-                              c.getReassociationIndices()));
-  }
-  if (auto d = dyn_cast<tensor::DimOp>(op)) {
-    Value src = get(d.getSource());
-    return result(memref::DimOp::create(b, op->getLoc(), src,
-                                        map.lookup(d.getIndex())));
-  }
-  if (isa<MLAOp, MoEOp, MLPOp, LMHeadOp, MTPProjectOp>(op))
-    return op->emitError() << "'" << op->getName()
-                           << "' must be rewritten by the ds passes "
-                              "(ds-absorb-mla, ds-dispatch-experts, "
-                              "ds-decompose-dense) before convert-ds-to-loops";
-  // Scalar glue (index constants, arithmetic on sizes) is kept as is.
-  if (llvm::none_of(op->getOperandTypes(), llvm::IsaPred<TensorType>) &&
-      llvm::none_of(op->getResultTypes(), llvm::IsaPred<TensorType>) &&
-      op->getNumRegions() == 0) {
-    b.clone(*op, map);
-    return success();
-  }
-  return op->emitError() << "convert-ds-to-loops cannot lower '"
-                         << op->getName() << "'";
+  return success();
 }
+
+/// `@f(tokens, positions, cache, in...) -> (logits, cache, out...)` becomes
+/// `@f(ctx, tokens, positions, cache, in..., logits_out, out...)`: the
+/// runtime context first, the cache updated in place, the logits (and any
+/// further results) written to the caller's buffers (destination passing,
+/// the same ABI for every entry point).
+struct EntryPointLowering : OpConversionPattern<func::FuncOp> {
+  EntryPointLowering(const TypeConverter &converter, MLIRContext *ctx,
+                     LoweringState &state)
+      : OpConversionPattern(converter, ctx), state(state) {}
+
+  LogicalResult
+  matchAndRewrite(func::FuncOp fn, OpAdaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    FunctionType oldType = fn.getFunctionType();
+    // checkEntrySignature has vetted the types.
+    auto cacheType = cast<LatentCacheType>(oldType.getInput(2));
+    auto logitsType = cast<RankedTensorType>(oldType.getResult(0));
+    LLVM_DEBUG(llvm::dbgs() << DEBUG_TYPE ": entry point @" << fn.getName()
+                            << "\n");
+
+    auto ids = MemRefType::get({ShapedType::kDynamic}, rewriter.getI32Type());
+    auto logitsMem = MemRefType::get(
+        {ShapedType::kDynamic, logitsType.getDimSize(1)}, rewriter.getF32Type());
+    TypeConverter::SignatureConversion sig(oldType.getNumInputs());
+    sig.addInputs({LLVM::LLVMPointerType::get(rewriter.getContext())});
+    sig.addInputs(0, ids);
+    sig.addInputs(1, ids);
+    sig.addInputs(2, KernelEmitter::cacheMemRefType(cacheType));
+    for (unsigned i = 3; i < oldType.getNumInputs(); ++i)
+      sig.addInputs(i, extraEntryBuffer(oldType.getInput(i)));
+    sig.addInputs({logitsMem});
+    for (Type t : oldType.getResults().drop_front(2))
+      sig.addInputs({extraEntryBuffer(t)});
+
+    auto newFn = func::FuncOp::create(
+        rewriter, fn.getLoc(), fn.getName(),
+        rewriter.getFunctionType(sig.getConvertedTypes(), {}));
+    newFn->setAttr("llvm.emit_c_interface", rewriter.getUnitAttr());
+    newFn->setAttr("ds.entry_point", rewriter.getUnitAttr());
+    rewriter.inlineRegionBefore(fn.getBody(), newFn.getBody(), newFn.end());
+    Block *entry = rewriter.applySignatureConversion(
+        &newFn.getBody().front(), sig, getTypeConverter());
+    state.context[newFn] = entry->getArgument(0);
+    rewriter.eraseOp(fn);
+    return success();
+  }
+
+  LoweringState &state;
+};
+
+/// The logits and the results after the cache go to the caller's buffers
+/// (the last arguments, in order); every buffer the kernel patterns
+/// allocated in the entry block is freed.
+struct ReturnLowering : KernelPattern<func::ReturnOp> {
+  using KernelPattern::KernelPattern;
+
+  LogicalResult
+  matchAndRewrite(func::ReturnOp ret, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    auto fn = ret->getParentOfType<func::FuncOp>();
+    unsigned numResults = adaptor.getOperands().size();
+    Block *block = ret->getBlock();
+    if (!fn->hasAttr("ds.entry_point") || numResults < 2 ||
+        block->getNumArguments() < numResults + 3)
+      return rewriter.notifyMatchFailure(ret, "not an entry point's return");
+    KernelEmitter k(rewriter, ret.getLoc(), fn->getParentOfType<ModuleOp>());
+    // Buffers of the logits and of results 2.. (the cache is updated in
+    // place and has none).
+    unsigned firstOut = block->getNumArguments() - (numResults - 1);
+    for (unsigned i = 0; i < numResults; ++i) {
+      if (i == 1)
+        continue;
+      k.copy(use(k, ret, ret.getOperand(i), adaptor.getOperands()[i]),
+             block->getArgument(firstOut + (i == 0 ? 0 : i - 1)));
+    }
+    SmallVector<Value> allocs;
+    for (Operation &op : *block)
+      if (auto a = dyn_cast<memref::AllocOp>(op))
+        allocs.push_back(a);
+    for (Value a : allocs)
+      memref::DeallocOp::create(rewriter, ret.getLoc(), a);
+    rewriter.replaceOpWithNewOp<func::ReturnOp>(ret);
+    return success();
+  }
+};
+
+//===----------------------------------------------------------------------===//
+// Weights only GEMMs read
+//===----------------------------------------------------------------------===//
 
 /// True when every use of `v` (through casts) is the weight operand of a
 /// runtime GEMM call.
@@ -634,59 +300,125 @@ void markGemmOnly(ModuleOp module, BindingTable &table) {
   });
 }
 
+/// When an entry point's logits are one GEMM's output and its weight feeds
+/// nothing else, the runtime may skip the rows of that GEMM no caller
+/// reads: remember the weight (by its first member, the binding's key).
+void findLogitsWeight(func::FuncOp fn, const LoweringState &state,
+                      llvm::StringSet<> &names) {
+  auto ret = cast<func::ReturnOp>(fn.getBody().front().getTerminator());
+  auto linear = ret.getOperand(0).getDefiningOp<LinearOp>();
+  if (!linear || !linear.getWeight().hasOneUse())
+    return;
+  auto it = state.pending.find(linear.getWeight());
+  if (it != state.pending.end())
+    names.insert(it->second.members.front());
+}
+
+//===----------------------------------------------------------------------===//
+// The pass
+//===----------------------------------------------------------------------===//
+
 struct ConvertDSToLoopsPass
     : mlir::ds::impl::ConvertDSToLoopsPassBase<ConvertDSToLoopsPass> {
   using Base::Base;
+
   void runOnOperation() override {
     ModuleOp module = getOperation();
+    MLIRContext *ctx = &getContext();
     if (attentionChunk < 1) {
       module.emitError() << "convert-ds-to-loops: attention-chunk must be "
                             "positive, got "
                          << attentionChunk;
       return signalPassFailure();
     }
-    BindingTable table;
-    SmallVector<func::FuncOp> fns;
-    for (auto fn : module.getOps<func::FuncOp>())
-      if (!fn.isDeclaration() && fn.getNumArguments() >= 3 &&
-          isa<LatentCacheType>(fn.getArgumentTypes()[2]))
-        fns.push_back(fn);
-    for (func::FuncOp fn : fns)
-      if (failed(FunctionLowering(fn, table, module, traceRouting,
-                                  attentionChunk, gemmEpilogue)
-                     .run()))
+    LoweringState state;
+    llvm::StringSet<> logitsWeights;
+    state.traceRouting = traceRouting;
+    state.attentionChunk = attentionChunk;
+    state.gemmEpilogue = gemmEpilogue;
+
+    SmallVector<Operation *> entryPoints;
+    for (auto fn : module.getOps<func::FuncOp>()) {
+      if (!isEntryPoint(fn))
+        continue;
+      if (failed(checkEntrySignature(fn)) || failed(rejectModelLevelOps(fn)) ||
+          failed(describeWeights(fn, state.pending)))
         return signalPassFailure();
-    markGemmOnly(module, table);
-    if (!fns.empty())
-      buildSampler(module);
-    Builder b(module.getContext());
-    module->setAttr("ds.bindings", table.toAttr(b));
+      findLogitsWeight(fn, state, logitsWeights);
+      entryPoints.push_back(fn);
+    }
+    Builder b(ctx);
+    if (entryPoints.empty()) {
+      module->setAttr("ds.bindings", state.table.toAttr(b));
+      return;
+    }
+
+    DSToLoopsTypeConverter converter(ctx);
+    ConversionTarget target(*ctx);
+    target.addIllegalDialect<DSDialect>();
+    target.addLegalOp<WeightOp, StackedWeightOp, DequantizeOp,
+                      ConcatWeightsOp>();
+    target.addDynamicallyLegalOp<func::FuncOp>(
+        [](func::FuncOp fn) { return !isEntryPoint(fn); });
+    // Scalar glue (index constants, arithmetic on sizes) stays as it is;
+    // anything else still holding a tensor must be lowered by a pattern.
+    target.markUnknownOpDynamicallyLegal([](Operation *op) {
+      return llvm::all_of(op->getOperandTypes(), isBufferLevel) &&
+             llvm::all_of(op->getResultTypes(), isBufferLevel);
+    });
+
+    RewritePatternSet patterns(ctx);
+    patterns.add<EntryPointLowering>(converter, ctx, state);
+    patterns.add<ReturnLowering>(converter, ctx, state);
+    populateElementwisePatterns(converter, state, patterns);
+    populateAttentionPatterns(converter, state, patterns);
+    populateMoEPatterns(converter, state, patterns);
+    populateGemmPatterns(converter, state, patterns);
+    populateMTPPatterns(converter, state, patterns);
+
+    ConversionConfig config;
+    // Only patterns rewrite: the IR of this stage is what they build.
+    config.foldingMode = DialectConversionFoldingMode::Never;
+    if (failed(applyPartialConversion(entryPoints, target, std::move(patterns),
+                                      config)))
+      return signalPassFailure();
+
+    // The weight ops are dead once every user is lowered.
+    for (auto [fn, unused] : state.context) {
+      SmallVector<Operation *> weights;
+      for (Operation &op : cast<func::FuncOp>(fn).getBody().front())
+        if (isWeightOp(&op))
+          weights.push_back(&op);
+      for (Operation *op : llvm::reverse(weights)) {
+        if (!op->use_empty()) {
+          op->emitError() << "convert-ds-to-loops: weight still used after "
+                             "the conversion";
+          return signalPassFailure();
+        }
+        op->erase();
+      }
+    }
+    markGemmOnly(module, state.table);
+    for (BindingTable::Binding &bd : state.table.bindings)
+      bd.logits = logitsWeights.contains(bd.members.front());
+    buildGreedySampler(module);
+    LLVM_DEBUG(llvm::dbgs() << DEBUG_TYPE ": " << entryPoints.size()
+                            << " entry points, "
+                            << state.table.bindings.size()
+                            << " weight bindings\n");
+    module->setAttr("ds.bindings", state.table.toAttr(b));
   }
 
-  /// `@sample_greedy(ctx, logits [n, vocab], ids [n])`: the first maximum
-  /// of each row (NaN never wins), so greedy decoding on the GPU copies one
-  /// id back per step instead of a vocabulary of logits.
-  void buildSampler(ModuleOp module) {
-    auto decode = module.lookupSymbol<func::FuncOp>("decode");
-    if (!decode || decode.getNumArguments() != 5 ||
-        module.lookupSymbol("sample_greedy"))
-      return;
-    auto logitsType = cast<MemRefType>(decode.getArgumentTypes()[4]);
-    OpBuilder b(module.getBodyRegion());
-    b.setInsertionPointToEnd(module.getBody());
-    Location loc = module.getLoc();
-    auto ids = MemRefType::get({ShapedType::kDynamic}, b.getI32Type());
-    auto fn = func::FuncOp::create(
-        b, loc, "sample_greedy",
-        b.getFunctionType({decode.getArgumentTypes()[0], logitsType, ids}, {}));
-    fn->setAttr("llvm.emit_c_interface", b.getUnitAttr());
-    fn->setAttr("ds.sampler", b.getUnitAttr());
-    Block *entry = fn.addEntryBlock();
-    b.setInsertionPointToStart(entry);
-    loops::KernelEmitter k(b, loc, module);
-    k.outline("argmax", "", {entry->getArgument(1), entry->getArgument(2)},
-              [&](ValueRange a) { k.argmaxRows(a[0], a[1]); });
-    func::ReturnOp::create(b, loc);
+  /// Model-level ops have a known cure: name the passes that remove them.
+  static LogicalResult rejectModelLevelOps(func::FuncOp fn) {
+    for (Operation &op : fn.getBody().front())
+      if (isa<MLAOp, MoEOp, MLPOp, LMHeadOp, MTPProjectOp>(op))
+        return op.emitError()
+               << "'" << op.getName()
+               << "' must be rewritten by the ds passes "
+                  "(ds-absorb-mla, ds-dispatch-experts, "
+                  "ds-decompose-dense) before convert-ds-to-loops";
+    return success();
   }
 };
 

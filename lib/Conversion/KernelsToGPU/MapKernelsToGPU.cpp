@@ -16,6 +16,9 @@
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/IRMapping.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
+#include "llvm/Support/Debug.h"
+
+#define DEBUG_TYPE "ds-map-kernels-to-gpu"
 
 namespace mlir::ds {
 #define GEN_PASS_DEF_DSMAPKERNELSTOGPUPASS
@@ -336,6 +339,9 @@ struct MapKernelsToGPUPass
       if (fn.isDeclaration())
         continue;
       // Entry points hold loop nests too (the copy into the logits).
+      LLVM_DEBUG(if (fn->hasAttr("ds.kernel") || fn->hasAttr("ds.entry_point"))
+                     llvm::dbgs() << "[" DEBUG_TYPE "] mapping @"
+                                  << fn.getName() << "\n");
       if ((fn->hasAttr("ds.kernel") || fn->hasAttr("ds.entry_point")) &&
           failed(mapKernel(fn)))
         return signalPassFailure();

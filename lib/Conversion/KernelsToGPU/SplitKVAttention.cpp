@@ -19,13 +19,21 @@
 //            log-sum-exp (only when S > 1).
 //
 // S is picked on the host: enough blocks to fill the GPU at decode (T*H
-// small), one split when T*H alone fills it (prefill).
+// small), one split when T*H alone fills it (prefill), and never slices
+// shorter than kMinChunk rows of the context this call reaches (asked from
+// the runtime, dsrt_gpu_context_tokens: a session's capacity would cut a
+// short context into slivers). The last split runs to each token's own
+// position, so a context smaller than the positions can never drop rows.
+//
+// Three emitters, one per piece: planSplits (host), emitPartial and
+// emitCombine (the kernels); emitSplitKVAttention strings them together.
 //
 //===----------------------------------------------------------------------===//
 #include "SplitKVAttention.h"
 #include "GpuBuilder.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
@@ -81,6 +89,284 @@ std::optional<Shapes> shapesOf(func::FuncOp fn) {
   return s;
 }
 
+/// The kernel function's operands (what convert-ds-to-loops passes).
+struct Operands {
+  Value ql, qr, cache, positions, out, layer;
+};
+
+/// The host's choice: T*H blocks per split, S splits of `chunk` rows.
+struct SplitPlan {
+  Value th, splits, chunk, many;
+};
+
+/// The runtime's answer to "how many tokens of context does this call
+/// reach", declared once per module.
+func::FuncOp contextTokensFn(func::FuncOp fn) {
+  auto module = fn->getParentOfType<ModuleOp>();
+  constexpr StringLiteral name = "dsrt_gpu_context_tokens";
+  if (auto f = module.lookupSymbol<func::FuncOp>(name))
+    return f;
+  OpBuilder b = OpBuilder::atBlockBegin(module.getBody());
+  Type i64 = b.getI64Type();
+  auto f = func::FuncOp::create(b, fn.getLoc(), name,
+                                b.getFunctionType({i64}, {i64}));
+  f.setPrivate();
+  return f;
+}
+
+SplitPlan planSplits(Emit &e, func::FuncOp fn, const Shapes &sh,
+                     const Operands &o) {
+  OpBuilder &b = e.b;
+  Location loc = e.loc;
+  SplitPlan p;
+  Value tokens = memref::DimOp::create(b, loc, o.ql, 0);
+  Value capacity = memref::DimOp::create(b, loc, o.cache, 1);
+  Value cap64 =
+      arith::IndexCastOp::create(b, loc, b.getI64Type(), capacity);
+  Value ctx64 = func::CallOp::create(b, loc, contextTokensFn(fn),
+                                     ValueRange{cap64})
+                    .getResult(0);
+  Value context = e.minU(
+      arith::IndexCastOp::create(b, loc, b.getIndexType(), ctx64), capacity);
+  p.th = e.mul(tokens, e.idx(sh.heads));
+  p.splits = e.minU(
+      e.minU(e.maxU(e.ceilDiv(e.idx(kTargetBlocks), e.maxU(p.th, e.idx(1))),
+                    e.idx(1)),
+             e.idx(kMaxSplits)),
+      e.maxU(e.ceilDiv(context, e.idx(kMinChunk)), e.idx(1)));
+  p.chunk = e.maxU(e.ceilDiv(context, p.splits), e.idx(1));
+  p.many = e.ult(e.idx(1), p.splits);
+  return p;
+}
+
+/// Partial attention: block (t*H + h, s) over rows [s*chunk, ...) of the
+/// context, 4 warps, an online softmax per warp merged through shared
+/// memory; the normalised output (one split) or (acc, m, l) to `scratch`.
+void emitPartial(Emit &e, const Shapes &sh, const Operands &o,
+                 const SplitPlan &p, Value scratch, double scale) {
+  OpBuilder &b = e.b;
+  Location loc = e.loc;
+  Value ql = o.ql, qr = o.qr, cache = o.cache, positions = o.positions,
+        out = o.out, layer = o.layer;
+  Value th = p.th, splits = p.splits, chunk = p.chunk, many = p.many;
+  MLIRContext *ctx = b.getContext();
+  Type f32 = b.getF32Type();
+  auto vecF = VectorType::get({sh.vw}, f32);
+  auto vecC = VectorType::get({sh.vw}, sh.cacheElem);
+  auto shared = gpu::AddressSpaceAttr::get(ctx, gpu::AddressSpace::Workgroup);
+  auto smallT = MemRefType::get({kWarps}, f32, nullptr, shared);
+  auto accT = MemRefType::get({kWarps * sh.latent}, f32, nullptr, shared);
+  Value negInf = e.f32(-std::numeric_limits<float>::infinity());
+  int64_t row = sh.latent + 2; // scratch row: acc[latent], m, l
+  e.launch(th, splits, kThreads, {smallT, smallT, accT}, [&](gpu::LaunchOp l) {
+    Value smM = l.getWorkgroupAttributions()[0];
+    Value smL = l.getWorkgroupAttributions()[1];
+    Value smAcc = l.getWorkgroupAttributions()[2];
+    Value bx = l.getBlockIds().x, s = l.getBlockIds().y;
+    Value tid = l.getThreadIds().x;
+    Value warp = arith::DivUIOp::create(b, loc, tid, e.idx(32));
+    Value lane = arith::RemUIOp::create(b, loc, tid, e.idx(32));
+    Value t = arith::DivUIOp::create(b, loc, bx, e.idx(sh.heads));
+    Value h = arith::RemUIOp::create(b, loc, bx, e.idx(sh.heads));
+    Value pos = memref::LoadOp::create(b, loc, positions, ValueRange{t});
+    Value end = e.add(arith::IndexCastOp::create(b, loc, b.getIndexType(),
+                                                 pos),
+                      e.idx(1));
+    Value begin = e.mul(s, chunk);
+    Value last = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, s,
+                                       arith::SubIOp::create(b, loc, splits,
+                                                             e.idx(1)));
+    Value stop = e.select(last, e.maxU(end, begin),
+                          e.minU(e.add(begin, chunk), e.maxU(end, begin)));
+
+    // The lane's vectors: j = lane + 32 i; column j * vw of the row.
+    SmallVector<Value> cols, valid, isLatent, q;
+    for (int64_t i = 0; i < sh.perLane; ++i) {
+      Value j = e.add(lane, e.idx(32 * i));
+      Value col = e.mul(j, e.idx(sh.vw));
+      cols.push_back(col);
+      valid.push_back(e.ult(j, e.idx(sh.vectors)));
+      isLatent.push_back(e.ult(col, e.idx(sh.latent)));
+      q.push_back(e.ifElse(
+          valid.back(), {vecF},
+          [&] {
+            return e.ifElse(
+                isLatent.back(), {vecF},
+                [&]() -> SmallVector<Value> {
+                  return {vector::LoadOp::create(
+                      b, loc, vecF, ql, ValueRange{t, h, col}, false,
+                      llvm::MaybeAlign(16))};
+                },
+                [&]() -> SmallVector<Value> {
+                  Value rc =
+                      arith::SubIOp::create(b, loc, col, e.idx(sh.latent));
+                  return {vector::LoadOp::create(
+                      b, loc, vecF, qr, ValueRange{t, h, rc}, false,
+                      llvm::MaybeAlign(16))};
+                });
+          },
+          [&]() -> SmallVector<Value> { return {e.zeros(vecF)}; })[0]);
+    }
+
+    SmallVector<Value> inits{negInf, e.f32(0.0)};
+    for (int64_t i = 0; i < sh.perLane; ++i)
+      inits.push_back(e.zeros(vecF));
+    SmallVector<Value> state = e.loop(
+        e.add(begin, warp), stop, e.idx(kWarps), inits,
+        [&](Value r, ValueRange acc) -> SmallVector<Value> {
+          SmallVector<Value> k;
+          Value dot = e.f32(0.0);
+          for (int64_t i = 0; i < sh.perLane; ++i) {
+            Value kv = e.ifElse(
+                valid[i], {vecF},
+                [&]() -> SmallVector<Value> {
+                  Value raw = vector::LoadOp::create(
+                      b, loc, vecC, cache, ValueRange{layer, r, cols[i]},
+                      false, llvm::MaybeAlign(16));
+                  if (sh.cacheElem.isF32())
+                    return {raw};
+                  return {arith::ExtFOp::create(b, loc, vecF, raw)};
+                },
+                [&]() -> SmallVector<Value> { return {e.zeros(vecF)}; })[0];
+            k.push_back(kv);
+            dot = e.fadd(dot, vector::ReductionOp::create(
+                                  b, loc, vector::CombiningKind::ADD,
+                                  e.fmul(q[i], kv)));
+          }
+          Value score = e.fmul(e.warpSum(dot), e.f32(scale));
+          Value m = e.fmax(acc[0], score);
+          Value corr = e.exp(e.fsub(acc[0], m));
+          Value p = e.exp(e.fsub(score, m));
+          SmallVector<Value> next{m, e.fadd(e.fmul(acc[1], corr), p)};
+          Value corrV = e.splat(vecF, corr), pV = e.splat(vecF, p);
+          for (int64_t i = 0; i < sh.perLane; ++i)
+            next.push_back(
+                e.fadd(e.fmul(acc[2 + i], corrV), e.fmul(k[i], pV)));
+          return next;
+        });
+
+    // Each warp's (m, l, acc) to shared memory, then a block merge.
+    e.ifThen(e.ult(lane, e.idx(1)), [&] {
+      memref::StoreOp::create(b, loc, state[0], smM, ValueRange{warp});
+      memref::StoreOp::create(b, loc, state[1], smL, ValueRange{warp});
+    });
+    for (int64_t i = 0; i < sh.perLane; ++i)
+      e.ifThen(arith::AndIOp::create(b, loc, valid[i], isLatent[i]), [&] {
+        Value at = e.add(e.mul(warp, e.idx(sh.latent)), cols[i]);
+        vector::StoreOp::create(b, loc, state[2 + i], smAcc, ValueRange{at});
+      });
+    gpu::BarrierOp::create(b, loc);
+
+    Value mMax = negInf;
+    SmallVector<Value> ms, ls;
+    for (int64_t w = 0; w < kWarps; ++w) {
+      ms.push_back(memref::LoadOp::create(b, loc, smM, ValueRange{e.idx(w)}));
+      ls.push_back(memref::LoadOp::create(b, loc, smL, ValueRange{e.idx(w)}));
+      mMax = e.fmax(mMax, ms.back());
+    }
+    SmallVector<Value> weights;
+    Value lSum = e.f32(0.0);
+    for (int64_t w = 0; w < kWarps; ++w) {
+      // A warp that saw no row has l = 0 (and m = -inf): weight 0.
+      weights.push_back(e.select(e.fgt(ls[w], e.f32(0.0)),
+                                 e.exp(e.fsub(ms[w], mMax)), e.f32(0.0)));
+      lSum = e.fadd(lSum, e.fmul(ls[w], weights[w]));
+    }
+    Value base = e.mul(e.add(e.mul(bx, splits), s), e.idx(row));
+    e.loop(tid, e.idx(sh.latent), e.idx(kThreads), {},
+           [&](Value c, ValueRange) -> SmallVector<Value> {
+             Value a = e.f32(0.0);
+             for (int64_t w = 0; w < kWarps; ++w)
+               a = e.fadd(a, e.fmul(memref::LoadOp::create(
+                                        b, loc, smAcc,
+                                        ValueRange{e.add(
+                                            e.idx(w * sh.latent), c)}),
+                                    weights[w]));
+             auto ifOp = scf::IfOp::create(b, loc, many, /*withElse=*/true);
+             {
+               OpBuilder::InsertionGuard g(b);
+               b.setInsertionPointToStart(&ifOp.getThenRegion().front());
+               memref::StoreOp::create(b, loc, a, scratch,
+                                       ValueRange{e.add(base, c)});
+               b.setInsertionPointToStart(&ifOp.getElseRegion().front());
+               Value o = e.select(e.fgt(lSum, e.f32(0.0)),
+                                  arith::DivFOp::create(b, loc, a, lSum),
+                                  e.f32(0.0));
+               memref::StoreOp::create(b, loc, o, out, ValueRange{t, h, c});
+             }
+             return {};
+           });
+    e.ifThen(arith::AndIOp::create(b, loc, many, e.ult(tid, e.idx(1))), [&] {
+      memref::StoreOp::create(b, loc, mMax, scratch,
+                              ValueRange{e.add(base, e.idx(sh.latent))});
+      memref::StoreOp::create(b, loc, lSum, scratch,
+                              ValueRange{e.add(base, e.idx(sh.latent + 1))});
+    });
+  });
+
+}
+
+/// The log-sum-exp merge of the S partial rows (S > 1 only).
+void emitCombine(Emit &e, const Shapes &sh, const Operands &o,
+                 const SplitPlan &p, Value scratch) {
+  OpBuilder &b = e.b;
+  Location loc = e.loc;
+  Value ql = o.ql, qr = o.qr, cache = o.cache, positions = o.positions,
+        out = o.out, layer = o.layer;
+  Value th = p.th, splits = p.splits, chunk = p.chunk, many = p.many;
+  Value negInf = e.f32(-std::numeric_limits<float>::infinity());
+  int64_t row = sh.latent + 2; // scratch row: acc[latent], m, l
+  e.ifThen(many, [&] {
+    e.launch(th, e.idx(1), kThreads, {}, [&](gpu::LaunchOp l) {
+      Value bx = l.getBlockIds().x, tid = l.getThreadIds().x;
+      Value t = arith::DivUIOp::create(b, loc, bx, e.idx(sh.heads));
+      Value h = arith::RemUIOp::create(b, loc, bx, e.idx(sh.heads));
+      auto at = [&](Value split, int64_t off) {
+        return e.add(e.mul(e.add(e.mul(bx, splits), split), e.idx(row)),
+                     e.idx(off));
+      };
+      Value mMax = e.loop(e.idx(0), splits, e.idx(1), {negInf},
+                          [&](Value s, ValueRange acc) -> SmallVector<Value> {
+                            Value m = memref::LoadOp::create(
+                                b, loc, scratch,
+                                ValueRange{at(s, sh.latent)});
+                            return {e.fmax(acc[0], m)};
+                          })[0];
+      auto weight = [&](Value s) {
+        Value m = memref::LoadOp::create(b, loc, scratch,
+                                         ValueRange{at(s, sh.latent)});
+        Value lw = memref::LoadOp::create(b, loc, scratch,
+                                          ValueRange{at(s, sh.latent + 1)});
+        return std::pair{lw, e.select(e.fgt(lw, e.f32(0.0)),
+                                      e.exp(e.fsub(m, mMax)), e.f32(0.0))};
+      };
+      Value lSum = e.loop(e.idx(0), splits, e.idx(1), {e.f32(0.0)},
+                          [&](Value s, ValueRange acc) -> SmallVector<Value> {
+                            auto [lw, w] = weight(s);
+                            return {e.fadd(acc[0], e.fmul(lw, w))};
+                          })[0];
+      e.loop(tid, e.idx(sh.latent), e.idx(kThreads), {},
+             [&](Value c, ValueRange) -> SmallVector<Value> {
+               Value a = e.loop(
+                   e.idx(0), splits, e.idx(1), {e.f32(0.0)},
+                   [&](Value s, ValueRange acc) -> SmallVector<Value> {
+                     Value w = weight(s).second;
+                     Value v = memref::LoadOp::create(
+                         b, loc, scratch,
+                         ValueRange{e.add(at(s, 0), c)});
+                     return {e.fadd(acc[0], e.fmul(v, w))};
+                   })[0];
+               Value o = e.select(e.fgt(lSum, e.f32(0.0)),
+                                  arith::DivFOp::create(b, loc, a, lSum),
+                                  e.f32(0.0));
+               memref::StoreOp::create(b, loc, o, out, ValueRange{t, h, c});
+               return {};
+             });
+    });
+  });
+
+}
+
 } // namespace
 
 FailureOr<bool> mlir::ds::gpu_kernels::emitSplitKVAttention(func::FuncOp fn) {
@@ -106,28 +392,14 @@ FailureOr<bool> mlir::ds::gpu_kernels::emitSplitKVAttention(func::FuncOp fn) {
     return fn.emitError() << "latent_attention kernel without ds.scale";
 
   Type f32 = b.getF32Type();
-  auto vecF = VectorType::get({sh.vw}, f32);
-  auto vecC = VectorType::get({sh.vw}, sh.cacheElem);
-  auto shared = gpu::AddressSpaceAttr::get(ctx, gpu::AddressSpace::Workgroup);
-  auto smallT = MemRefType::get({kWarps}, f32, nullptr, shared);
-  auto accT = MemRefType::get({kWarps * sh.latent}, f32, nullptr, shared);
-  Value negInf = e.f32(-std::numeric_limits<float>::infinity());
   int64_t row = sh.latent + 2; // scratch row: acc[latent], m, l
 
   // Host: sizes, split count, scratch.
-  Value tokens = memref::DimOp::create(b, loc, ql, 0);
-  Value capacity = memref::DimOp::create(b, loc, cache, 1);
-  Value th = e.mul(tokens, e.idx(sh.heads));
-  Value splits = e.minU(
-      e.minU(e.maxU(e.ceilDiv(e.idx(kTargetBlocks), e.maxU(th, e.idx(1))),
-                    e.idx(1)),
-             e.idx(kMaxSplits)),
-      e.maxU(e.ceilDiv(capacity, e.idx(kMinChunk)), e.idx(1)));
-  Value chunk = e.ceilDiv(capacity, splits);
-  Value many = e.ult(e.idx(1), splits);
-  e.ifThen(e.ult(e.idx(0), th), [&] {
-    Value scratchLen =
-        e.select(many, e.mul(e.mul(th, splits), e.idx(row)), e.idx(1));
+  Operands o{ql, qr, cache, positions, out, layer};
+  SplitPlan plan = planSplits(e, fn, sh, o);
+  e.ifThen(e.ult(e.idx(0), plan.th), [&] {
+    Value scratchLen = e.select(
+        plan.many, e.mul(e.mul(plan.th, plan.splits), e.idx(row)), e.idx(1));
     auto scratchT = MemRefType::get({ShapedType::kDynamic}, f32);
     Value t0 = gpu::WaitOp::create(b, loc, b.getType<gpu::AsyncTokenType>(),
                                    ValueRange{})
@@ -139,198 +411,8 @@ FailureOr<bool> mlir::ds::gpu_kernels::emitSplitKVAttention(func::FuncOp fn) {
     gpu::WaitOp::create(b, loc, Type(), ValueRange{alloc.getAsyncToken()});
     Value scratch = alloc.getMemref();
 
-    // --- partial ---------------------------------------------------------
-    e.launch(th, splits, kThreads, {smallT, smallT, accT}, [&](gpu::LaunchOp l) {
-      Value smM = l.getWorkgroupAttributions()[0];
-      Value smL = l.getWorkgroupAttributions()[1];
-      Value smAcc = l.getWorkgroupAttributions()[2];
-      Value bx = l.getBlockIds().x, s = l.getBlockIds().y;
-      Value tid = l.getThreadIds().x;
-      Value warp = arith::DivUIOp::create(b, loc, tid, e.idx(32));
-      Value lane = arith::RemUIOp::create(b, loc, tid, e.idx(32));
-      Value t = arith::DivUIOp::create(b, loc, bx, e.idx(sh.heads));
-      Value h = arith::RemUIOp::create(b, loc, bx, e.idx(sh.heads));
-      Value pos = memref::LoadOp::create(b, loc, positions, ValueRange{t});
-      Value end = e.add(arith::IndexCastOp::create(b, loc, b.getIndexType(),
-                                                   pos),
-                        e.idx(1));
-      Value begin = e.mul(s, chunk);
-      Value stop = e.minU(e.add(begin, chunk), e.maxU(end, begin));
-
-      // The lane's vectors: j = lane + 32 i; column j * vw of the row.
-      SmallVector<Value> cols, valid, isLatent, q;
-      for (int64_t i = 0; i < sh.perLane; ++i) {
-        Value j = e.add(lane, e.idx(32 * i));
-        Value col = e.mul(j, e.idx(sh.vw));
-        cols.push_back(col);
-        valid.push_back(e.ult(j, e.idx(sh.vectors)));
-        isLatent.push_back(e.ult(col, e.idx(sh.latent)));
-        q.push_back(e.ifElse(
-            valid.back(), {vecF},
-            [&] {
-              return e.ifElse(
-                  isLatent.back(), {vecF},
-                  [&]() -> SmallVector<Value> {
-                    return {vector::LoadOp::create(
-                        b, loc, vecF, ql, ValueRange{t, h, col}, false,
-                        llvm::MaybeAlign(16))};
-                  },
-                  [&]() -> SmallVector<Value> {
-                    Value rc =
-                        arith::SubIOp::create(b, loc, col, e.idx(sh.latent));
-                    return {vector::LoadOp::create(
-                        b, loc, vecF, qr, ValueRange{t, h, rc}, false,
-                        llvm::MaybeAlign(16))};
-                  });
-            },
-            [&]() -> SmallVector<Value> { return {e.zeros(vecF)}; })[0]);
-      }
-
-      SmallVector<Value> inits{negInf, e.f32(0.0)};
-      for (int64_t i = 0; i < sh.perLane; ++i)
-        inits.push_back(e.zeros(vecF));
-      SmallVector<Value> state = e.loop(
-          e.add(begin, warp), stop, e.idx(kWarps), inits,
-          [&](Value r, ValueRange acc) -> SmallVector<Value> {
-            SmallVector<Value> k;
-            Value dot = e.f32(0.0);
-            for (int64_t i = 0; i < sh.perLane; ++i) {
-              Value kv = e.ifElse(
-                  valid[i], {vecF},
-                  [&]() -> SmallVector<Value> {
-                    Value raw = vector::LoadOp::create(
-                        b, loc, vecC, cache, ValueRange{layer, r, cols[i]},
-                        false, llvm::MaybeAlign(16));
-                    if (sh.cacheElem.isF32())
-                      return {raw};
-                    return {arith::ExtFOp::create(b, loc, vecF, raw)};
-                  },
-                  [&]() -> SmallVector<Value> { return {e.zeros(vecF)}; })[0];
-              k.push_back(kv);
-              dot = e.fadd(dot, vector::ReductionOp::create(
-                                    b, loc, vector::CombiningKind::ADD,
-                                    e.fmul(q[i], kv)));
-            }
-            Value score = e.fmul(e.warpSum(dot), e.f32(scale));
-            Value m = e.fmax(acc[0], score);
-            Value corr = e.exp(e.fsub(acc[0], m));
-            Value p = e.exp(e.fsub(score, m));
-            SmallVector<Value> next{m, e.fadd(e.fmul(acc[1], corr), p)};
-            Value corrV = e.splat(vecF, corr), pV = e.splat(vecF, p);
-            for (int64_t i = 0; i < sh.perLane; ++i)
-              next.push_back(
-                  e.fadd(e.fmul(acc[2 + i], corrV), e.fmul(k[i], pV)));
-            return next;
-          });
-
-      // Each warp's (m, l, acc) to shared memory, then a block merge.
-      e.ifThen(e.ult(lane, e.idx(1)), [&] {
-        memref::StoreOp::create(b, loc, state[0], smM, ValueRange{warp});
-        memref::StoreOp::create(b, loc, state[1], smL, ValueRange{warp});
-      });
-      for (int64_t i = 0; i < sh.perLane; ++i)
-        e.ifThen(arith::AndIOp::create(b, loc, valid[i], isLatent[i]), [&] {
-          Value at = e.add(e.mul(warp, e.idx(sh.latent)), cols[i]);
-          vector::StoreOp::create(b, loc, state[2 + i], smAcc, ValueRange{at});
-        });
-      gpu::BarrierOp::create(b, loc);
-
-      Value mMax = negInf;
-      SmallVector<Value> ms, ls;
-      for (int64_t w = 0; w < kWarps; ++w) {
-        ms.push_back(memref::LoadOp::create(b, loc, smM, ValueRange{e.idx(w)}));
-        ls.push_back(memref::LoadOp::create(b, loc, smL, ValueRange{e.idx(w)}));
-        mMax = e.fmax(mMax, ms.back());
-      }
-      SmallVector<Value> weights;
-      Value lSum = e.f32(0.0);
-      for (int64_t w = 0; w < kWarps; ++w) {
-        // A warp that saw no row has l = 0 (and m = -inf): weight 0.
-        weights.push_back(e.select(e.fgt(ls[w], e.f32(0.0)),
-                                   e.exp(e.fsub(ms[w], mMax)), e.f32(0.0)));
-        lSum = e.fadd(lSum, e.fmul(ls[w], weights[w]));
-      }
-      Value base = e.mul(e.add(e.mul(bx, splits), s), e.idx(row));
-      e.loop(tid, e.idx(sh.latent), e.idx(kThreads), {},
-             [&](Value c, ValueRange) -> SmallVector<Value> {
-               Value a = e.f32(0.0);
-               for (int64_t w = 0; w < kWarps; ++w)
-                 a = e.fadd(a, e.fmul(memref::LoadOp::create(
-                                          b, loc, smAcc,
-                                          ValueRange{e.add(
-                                              e.idx(w * sh.latent), c)}),
-                                      weights[w]));
-               auto ifOp = scf::IfOp::create(b, loc, many, /*withElse=*/true);
-               {
-                 OpBuilder::InsertionGuard g(b);
-                 b.setInsertionPointToStart(&ifOp.getThenRegion().front());
-                 memref::StoreOp::create(b, loc, a, scratch,
-                                         ValueRange{e.add(base, c)});
-                 b.setInsertionPointToStart(&ifOp.getElseRegion().front());
-                 Value o = e.select(e.fgt(lSum, e.f32(0.0)),
-                                    arith::DivFOp::create(b, loc, a, lSum),
-                                    e.f32(0.0));
-                 memref::StoreOp::create(b, loc, o, out, ValueRange{t, h, c});
-               }
-               return {};
-             });
-      e.ifThen(arith::AndIOp::create(b, loc, many, e.ult(tid, e.idx(1))), [&] {
-        memref::StoreOp::create(b, loc, mMax, scratch,
-                                ValueRange{e.add(base, e.idx(sh.latent))});
-        memref::StoreOp::create(b, loc, lSum, scratch,
-                                ValueRange{e.add(base, e.idx(sh.latent + 1))});
-      });
-    });
-
-    // --- combine ---------------------------------------------------------
-    e.ifThen(many, [&] {
-      e.launch(th, e.idx(1), kThreads, {}, [&](gpu::LaunchOp l) {
-        Value bx = l.getBlockIds().x, tid = l.getThreadIds().x;
-        Value t = arith::DivUIOp::create(b, loc, bx, e.idx(sh.heads));
-        Value h = arith::RemUIOp::create(b, loc, bx, e.idx(sh.heads));
-        auto at = [&](Value split, int64_t off) {
-          return e.add(e.mul(e.add(e.mul(bx, splits), split), e.idx(row)),
-                       e.idx(off));
-        };
-        Value mMax = e.loop(e.idx(0), splits, e.idx(1), {negInf},
-                            [&](Value s, ValueRange acc) -> SmallVector<Value> {
-                              Value m = memref::LoadOp::create(
-                                  b, loc, scratch,
-                                  ValueRange{at(s, sh.latent)});
-                              return {e.fmax(acc[0], m)};
-                            })[0];
-        auto weight = [&](Value s) {
-          Value m = memref::LoadOp::create(b, loc, scratch,
-                                           ValueRange{at(s, sh.latent)});
-          Value lw = memref::LoadOp::create(b, loc, scratch,
-                                            ValueRange{at(s, sh.latent + 1)});
-          return std::pair{lw, e.select(e.fgt(lw, e.f32(0.0)),
-                                        e.exp(e.fsub(m, mMax)), e.f32(0.0))};
-        };
-        Value lSum = e.loop(e.idx(0), splits, e.idx(1), {e.f32(0.0)},
-                            [&](Value s, ValueRange acc) -> SmallVector<Value> {
-                              auto [lw, w] = weight(s);
-                              return {e.fadd(acc[0], e.fmul(lw, w))};
-                            })[0];
-        e.loop(tid, e.idx(sh.latent), e.idx(kThreads), {},
-               [&](Value c, ValueRange) -> SmallVector<Value> {
-                 Value a = e.loop(
-                     e.idx(0), splits, e.idx(1), {e.f32(0.0)},
-                     [&](Value s, ValueRange acc) -> SmallVector<Value> {
-                       Value w = weight(s).second;
-                       Value v = memref::LoadOp::create(
-                           b, loc, scratch,
-                           ValueRange{e.add(at(s, 0), c)});
-                       return {e.fadd(acc[0], e.fmul(v, w))};
-                     })[0];
-                 Value o = e.select(e.fgt(lSum, e.f32(0.0)),
-                                    arith::DivFOp::create(b, loc, a, lSum),
-                                    e.f32(0.0));
-                 memref::StoreOp::create(b, loc, o, out, ValueRange{t, h, c});
-                 return {};
-               });
-      });
-    });
+    emitPartial(e, sh, o, plan, scratch, scale);
+    emitCombine(e, sh, o, plan, scratch);
 
     Value t1 = gpu::WaitOp::create(b, loc, b.getType<gpu::AsyncTokenType>(),
                                    ValueRange{})

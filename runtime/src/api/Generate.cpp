@@ -90,15 +90,18 @@ dsrt_status generate(dsrt_session *s, const int32_t *prompt, int64_t n,
   bool greedy = o->temperature <= 0 || o->top_p <= 0;
   if (greedy && !o->force_tokens && !outLogits && s->model->sampleGreedy)
     return generateGreedy(s, prompt, n, o, outTokens, outCount, stats, info);
-  std::vector<float> prefill(static_cast<size_t>(n * vocab));
+  // Every prompt row's logits only when the caller asks for them; sampling
+  // reads the last row alone.
+  std::vector<float> last(static_cast<size_t>(vocab));
   double t0 = now();
-  if (dsrt_status st = dsrt_session_prefill(s, prompt, n, prefill.data()))
+  if (outLogits) {
+    if (dsrt_status st = dsrt_session_prefill(s, prompt, n, outLogits))
+      return st;
+    std::copy(outLogits + (n - 1) * vocab, outLogits + n * vocab, last.begin());
+  } else if (dsrt_status st = runLastRow(s, prompt, n, last.data())) {
     return st;
+  }
   double prefillSeconds = now() - t0;
-  if (outLogits)
-    std::copy(prefill.begin(), prefill.end(), outLogits);
-
-  std::vector<float> last(prefill.end() - vocab, prefill.end());
   uint64_t rng = o->seed * 0x9E3779B97F4A7C15ULL + 1;
   int64_t allocationsBefore = activationAllocations(s);
   double t1 = now();

@@ -1,8 +1,10 @@
 //===- Model.cpp - the C API: loading a model -----------------------------===//
 #include "api/Model.h"
 #include "api/Error.h"
+#include "cpu/Isa.h"
 #include "weights/Checkpoint.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 
@@ -106,6 +108,83 @@ dsrt_status upload(const dsrt_model &model, size_t index, const void *host,
   return DSRT_OK;
 }
 
+/// The in-place form of binding `b` on the CPU, when it has one: all
+/// members in one format the GEMMs read (F32, BF16, or F8_E4M3 with its
+/// scales), each filling an equal share of rows, aligned for their element
+/// type. f32 bindings of one tensor are read in place even when generated
+/// code reads them (nothing to convert); everything else is converted to an
+/// f32 copy (small: norms, the router, biases, the embedding of a bf16 or
+/// FP8 checkpoint). $DSRT_WEIGHTS_F32=1 converts everything (a test hook:
+/// the same values through the f32 kernels).
+bool bindInPlace(const Binding &b, const Checkpoint &ckpt, BoundWeight &w) {
+  if (const char *env = std::getenv("DSRT_WEIGHTS_F32"); env && *env == '1')
+    return false;
+  if (b.shape.empty())
+    return false;
+  int64_t cols = b.shape.back();
+  int64_t rows = elementCount(b.shape) / std::max<int64_t>(cols, 1);
+  int64_t parts = int64_t(b.members.size());
+  if (cols <= 0 || rows <= 0 || rows % parts != 0)
+    return false;
+  int64_t partRows = rows / parts;
+  const TensorView *first = ckpt.find(b.members.front());
+  if (!first)
+    return false;
+  cpu::WeightFormat format;
+  switch (first->dtype) {
+  case DType::F32:
+    format = cpu::WeightFormat::F32;
+    if (!b.gemmOnly && parts != 1)
+      return false;
+    break;
+  case DType::BF16:
+    format = cpu::WeightFormat::BF16;
+    break;
+  case DType::F8_E4M3:
+    format = cpu::WeightFormat::FP8;
+    break;
+  default:
+    return false;
+  }
+  if (format != cpu::WeightFormat::F32 && !b.gemmOnly)
+    return false;
+  if ((format == cpu::WeightFormat::FP8) != b.dequantize)
+    return false;
+  cpu::WeightMatrix m;
+  m.format = format;
+  m.rows = rows;
+  m.cols = cols;
+  m.ld = cols;
+  m.partRows = partRows;
+  size_t blocks = size_t((partRows + 127) / 128 * ((cols + 127) / 128));
+  std::vector<float> scales;
+  for (const std::string &name : b.members) {
+    const TensorView *t = ckpt.find(name);
+    if (!t || t->dtype != first->dtype || t->numElements() != partRows * cols)
+      return false;
+    if (reinterpret_cast<uintptr_t>(t->data) % m.elementSize() != 0)
+      return false; // safetensors does not align; such a tensor is copied
+    if (format == cpu::WeightFormat::FP8) {
+      // Scale blocks are the member's own 128x128 tiles.
+      if (t->shape != std::vector<int64_t>{partRows, cols})
+        return false;
+      std::string error;
+      size_t at = scales.size();
+      scales.resize(at + blocks);
+      if (!ckpt.readF32(name + "_scale_inv", scales.data() + at, error))
+        return false;
+    }
+    m.parts.push_back(t->data);
+  }
+  w.fp8Scales = std::move(scales);
+  for (size_t i = 0; i < m.parts.size() && format == cpu::WeightFormat::FP8;
+       ++i)
+    m.scales.push_back(w.fp8Scales.data() + i * blocks);
+  w.inPlace = m.parts.front();
+  w.matrix = std::move(m);
+  return true;
+}
+
 /// Converts every binding's members to f32 once. Members fill the buffer
 /// one after the other: a stack of experts ([N, F, D] from N tensors [F, D])
 /// or packed projections ([2F, D] from two [F, D]); only the element count
@@ -118,7 +197,14 @@ dsrt_status bindWeights(dsrt_model &model, const Checkpoint &ckpt) {
     w.shape = b.shape;
     size_t count = size_t(elementCount(b.shape));
     size_t per = count / b.members.size();
-    if (keepBf16(model, b, ckpt)) {
+    if (!model.gpu && bindInPlace(b, ckpt, w)) {
+      model.weightsBytes +=
+          int64_t(w.fp8Scales.size() * sizeof(float) +
+                  size_t(w.matrix.rows * w.matrix.cols) * w.matrix.elementSize());
+      model.weights.push_back(std::move(w));
+      continue;
+    }
+    if (model.gpu && keepBf16(model, b, ckpt)) {
       // Copied bit for bit: sizes were validated against the manifest.
       w.bf16.resize(count);
       for (size_t i = 0; i < b.members.size(); ++i) {
@@ -181,6 +267,9 @@ dsrt_status load(const char *artifactPath, const char *weightsDir,
     return fail(DSRT_ERROR_ARGUMENT,
                 "device '" + dev + "' is unknown (expected cpu or cuda)");
 
+  if (dev == "cpu")
+    if (std::string isaError = cpu::configureIsa(); !isaError.empty())
+      return fail(DSRT_ERROR_ARGUMENT, isaError);
   auto model = std::make_unique<dsrt_model>();
   model->artifactPath = artifactPath;
   model->weightsDir = weightsDir;
@@ -195,6 +284,9 @@ dsrt_status load(const char *artifactPath, const char *weightsDir,
                     model->manifest.target + "', cannot run on device '" +
                     dev + "' (recompile with ds-compile --target " + dev +
                     ")");
+  // Before the object is loaded: its constructors are host code.
+  if (std::string cpu = hostCpuProblem(model->manifest.hostCpu); !cpu.empty())
+    return fail(DSRT_ERROR_FORMAT, model->artifactPath + ": " + cpu);
   if (dev == "cuda") {
     model->gpu = cuda::gpu(error);
     if (!model->gpu)
@@ -233,7 +325,21 @@ dsrt_status load(const char *artifactPath, const char *weightsDir,
       model->bf16ByAddress[model->gpu ? w.device.as<void>()
                                       : static_cast<const void *>(
                                             w.bf16.data())] = &w;
-  // The checkpoint is unmapped here: the model runs on its f32 copies.
+  // Only GEMM-only bindings: generated code may hand the GEMMs views of
+  // the others (f32 in the mapping), which the f32 path takes as they are.
+  for (size_t i = 0; i < model->weights.size(); ++i)
+    if (model->weights[i].inPlace && model->manifest.bindings[i].gemmOnly)
+      model->inPlaceByAddress[model->weights[i].inPlace] = &model->weights[i];
+  for (size_t i = 0; i < model->weights.size() && !model->gpu; ++i)
+    if (model->manifest.bindings[i].logits)
+      model->logitsWeight = model->weights[i].inPlace
+                                ? model->weights[i].inPlace
+                                : model->weights[i].data.data();
+  // On the GPU the checkpoint is unmapped here (the device holds copies);
+  // on the CPU the in-place weights live in its mapping.
+  if (!model->gpu && std::any_of(model->weights.begin(), model->weights.end(),
+                                 [](const BoundWeight &w) { return w.inPlace; }))
+    model->checkpoint = std::move(ckpt);
   *out = model.release();
   return DSRT_OK;
 }

@@ -2,7 +2,7 @@
 //
 // The opaque structs behind the C API. The generated code receives the
 // dsrt_model as its `ctx` pointer and hands it back to the runtime calls
-// (cpu/RuntimeCalls.cpp), which read the bound weights from it.
+// (abi/RuntimeCalls.cpp), which read the bound weights from it.
 //
 //===----------------------------------------------------------------------===//
 #ifndef DSRT_API_MODEL_H
@@ -11,8 +11,10 @@
 #include "artifact/ArtifactFile.h"
 #include "artifact/NativeObject.h"
 #include "cpu/MemRef.h"
+#include "cpu/WeightMatrix.h"
 #include "cuda/Device.h"
 #include "dsrt/dsrt.h"
+#include "weights/Checkpoint.h"
 
 #include <cstdlib>
 #include <memory>
@@ -23,12 +25,19 @@
 
 namespace dsrt {
 
-/// One buffer the kernels ask for by index: f32, row-major, converted from
-/// the checkpoint once at load time. On the GPU `data` is emptied once
-/// uploaded and `device` holds the copy.
+/// One buffer the kernels ask for by index. On the CPU a GEMM-only binding
+/// (and an f32 one of a single tensor) is read in place from the mapped
+/// checkpoint (`inPlace`, `matrix`); others are f32, row-major, converted
+/// once at load time. On the GPU `data` is emptied once uploaded and
+/// `device` holds the copy.
 struct BoundWeight {
   std::vector<int64_t> shape;
   std::vector<float> data;
+  /// CPU, in place: what the kernels' descriptor points at (the first
+  /// member's bytes in the mapping) and the matrix the GEMMs read.
+  const void *inPlace = nullptr;
+  cpu::WeightMatrix matrix;
+  std::vector<float> fp8Scales; // the parts' scales, back to back
   /// Instead of `data` for a GEMM-only binding of a bf16 checkpoint (on the
   /// GPU emptied once uploaded to `device`).
   std::vector<uint16_t> bf16;
@@ -73,6 +82,15 @@ namespace dsrt {
 /// See api/Session.cpp.
 dsrt_status runGreedy(dsrt_session *s, const int32_t *tokens, int64_t n,
                       int32_t *next);
+/// Like dsrt_session_prefill, but only the logits row after the last
+/// token is computed (vocab floats into lastRow).
+dsrt_status runLastRow(dsrt_session *s, const int32_t *tokens, int64_t n,
+                       float *lastRow);
+/// The logits rows the entry point running on this thread must compute:
+/// the last `rows` of its tokens (0: none), or all (-1, the default). The
+/// CPU's logits GEMM (dsrt_linear_f32 on the binding marked `logits`)
+/// skips the others; their rows of the output are left unspecified.
+void setLogitsRows(int64_t rows);
 } // namespace dsrt
 
 struct dsrt_model {
@@ -83,6 +101,13 @@ struct dsrt_model {
   /// The bf16 bindings by the address the kernels receive, so the GEMM
   /// calls know the storage behind a descriptor.
   std::unordered_map<const void *, const dsrt::BoundWeight *> bf16ByAddress;
+  /// CPU: the GEMM-only bindings read in place, by the address the kernels
+  /// receive.
+  std::unordered_map<const void *, const dsrt::BoundWeight *> inPlaceByAddress;
+  /// CPU: the mapped checkpoint the in-place weights point into.
+  std::unique_ptr<dsrt::Checkpoint> checkpoint;
+  /// CPU: the address the kernels get for the logits GEMM's weight.
+  const void *logitsWeight = nullptr;
   /// Before `object`: the artifact's destructors unload its GPU modules
   /// while the device weights are still held.
   const dsrt::cuda::Gpu *gpu = nullptr; // set when loaded with device cuda
@@ -112,6 +137,8 @@ struct dsrt_session {
   /// [layers, capacity, cache_width] of cache_dtype. calloc: pages are
   /// only touched as the context grows.
   std::unique_ptr<uint8_t, decltype(&std::free)> cache{nullptr, &std::free};
+  /// Host logits of greedy calls (only grows: no page zeroing per call).
+  std::vector<float> greedyLogits;
   /// The GPU side (stream, cuBLAS, device cache and buffers) when the model
   /// runs on cuda; `cache` is then unused.
   std::unique_ptr<dsrt::cuda::DeviceSession> cuda;

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <climits>
+#include <cstdlib>
 
 using namespace dsrt;
 
@@ -15,9 +16,11 @@ namespace {
 /// buffers for `capacity` tokens; "" or the first failure.
 std::string createDeviceSession(dsrt_session &s, size_t cacheBytes) {
   const cuda::Gpu &g = *s.model->gpu;
-  g.bind();
+  cuda::CUresult r = g.bind();
+  if (r != cuda::CUDA_SUCCESS)
+    return g.describe("cuCtxSetCurrent", r);
   auto d = std::make_unique<cuda::DeviceSession>(g);
-  cuda::CUresult r = g.drv.cuStreamCreate(&d->stream, 0);
+  r = g.drv.cuStreamCreate(&d->stream, 0);
   if (r != cuda::CUDA_SUCCESS)
     return g.describe("cuStreamCreate", r);
   std::string error;
@@ -26,7 +29,8 @@ std::string createDeviceSession(dsrt_session &s, size_t cacheBytes) {
     return error;
   if (int st = d->cublasApi->create(&d->blas))
     return "cublasCreate failed with status " + std::to_string(st);
-  d->cublasApi->setStream(d->blas, d->stream);
+  if (int st = d->cublasApi->setStream(d->blas, d->stream))
+    return "cublasSetStream failed with status " + std::to_string(st);
   size_t ids = size_t(s.capacity) * sizeof(int32_t);
   for (auto [buf, bytes] : {std::pair{&d->cache, cacheBytes},
                             std::pair{&d->tokens, ids},
@@ -128,7 +132,9 @@ std::string callOnDevice(dsrt_session *s, const EntryPoint &entry,
   const Manifest &m = s->model->manifest;
   cuda::DeviceSession &d = *s->cuda;
   const cuda::Gpu &g = d.g;
-  g.bind();
+  cuda::CUresult r = g.bind();
+  if (r != cuda::CUDA_SUCCESS)
+    return g.describe("cuCtxSetCurrent", r);
   size_t logitsBytes = size_t(n * m.vocabSize) * sizeof(float);
   std::string error;
   if (d.logits.size() < logitsBytes &&
@@ -137,8 +143,7 @@ std::string callOnDevice(dsrt_session *s, const EntryPoint &entry,
   if (!(error = d.arena.reset()).empty())
     return error;
   size_t idBytes = size_t(n) * sizeof(int32_t);
-  cuda::CUresult r =
-      g.drv.cuMemcpyHtoDAsync(d.tokens.ptr(), tokens, idBytes, d.stream);
+  r = g.drv.cuMemcpyHtoDAsync(d.tokens.ptr(), tokens, idBytes, d.stream);
   if (r == cuda::CUDA_SUCCESS)
     r = g.drv.cuMemcpyHtoDAsync(d.positions.ptr(), positions, idBytes,
                                 d.stream);
@@ -152,9 +157,10 @@ std::string callOnDevice(dsrt_session *s, const EntryPoint &entry,
   auto out = makeMemRef<float, 2>(d.logits.as<float>(), logitsShape);
   cuda::Execution ex;
   ex.session = &d;
+  ex.contextTokens = s->position + n;
   cuda::Execution::current() = &ex;
   entry.fn(s->model, &tok, &pos, &cache, &out);
-  if (greedy) {
+  if (greedy && !ex.failed()) {
     // The last row's argmax on the device: one id comes back, not the
     // vocabulary's logits.
     int64_t lastShape[2] = {1, m.vocabSize};
@@ -192,7 +198,7 @@ std::string callOnDevice(dsrt_session *s, const EntryPoint &entry,
 /// `logits` may be NULL on the GPU.
 std::string call(dsrt_session *s, const EntryPoint &entry,
                  const int32_t *tokens, int64_t n, float *logits,
-                 int32_t *greedy = nullptr) {
+                 int32_t *greedy = nullptr, int64_t logitsRows = -1) {
   const Manifest &m = s->model->manifest;
   std::vector<int32_t> positions(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i)
@@ -213,7 +219,9 @@ std::string call(dsrt_session *s, const EntryPoint &entry,
                                     cacheShape);
   int64_t logitsShape[2] = {n, m.vocabSize};
   auto out = makeMemRef<float, 2>(logits, logitsShape);
+  setLogitsRows(logitsRows);
   entry.fn(s->model, &tok, &pos, &cache, &out);
+  setLogitsRows(-1);
   if (greedy) {
     int64_t lastShape[2] = {1, m.vocabSize};
     auto last = makeMemRef<float, 2>(logits + (n - 1) * m.vocabSize, lastShape);
@@ -223,6 +231,30 @@ std::string call(dsrt_session *s, const EntryPoint &entry,
   }
   s->position += n;
   return "";
+}
+
+/// Tokens per prefill call: the artifact's bound, and on the GPU at most
+/// $DSRT_CUDA_PREFILL_TOKENS (default 512), since one call's activations
+/// live in the device arena together. 0 and `error` for a bad setting.
+int64_t prefillChunk(const dsrt_session *s, int64_t n, std::string &error) {
+  int64_t chunk = s->model->prefill.maxTokens > 0
+                      ? std::min(s->model->prefill.maxTokens, n)
+                      : n;
+  if (!s->cuda)
+    return chunk;
+  int64_t limit = 512;
+  if (const char *v = std::getenv("DSRT_CUDA_PREFILL_TOKENS"); v && *v) {
+    char *end = nullptr;
+    long long parsed = std::strtoll(v, &end, 10);
+    if (*end || parsed <= 0) {
+      error = std::string("DSRT_CUDA_PREFILL_TOKENS must be a positive "
+                          "number of tokens, got '") +
+              v + "'";
+      return 0;
+    }
+    limit = parsed;
+  }
+  return std::max<int64_t>(1, std::min(chunk, limit));
 }
 
 /// Validates, then runs `n` tokens through the decode entry (one token) or
@@ -244,8 +276,10 @@ dsrt_status run(dsrt_session *s, const int32_t *tokens, int64_t n,
       std::string error = call(s, s->model->decode, tokens, 1, logits);
       return error.empty() ? DSRT_OK : fail(DSRT_ERROR_DEVICE, error);
     }
-    int64_t chunk =
-        s->model->prefill.maxTokens > 0 ? s->model->prefill.maxTokens : n;
+    std::string error;
+    int64_t chunk = prefillChunk(s, n, error);
+    if (!chunk)
+      return fail(DSRT_ERROR_ARGUMENT, error);
     for (int64_t done = 0; done < n; done += chunk) {
       int64_t len = std::min(chunk, n - done);
       std::string error = call(s, s->model->prefill, tokens + done, len,
@@ -259,11 +293,12 @@ dsrt_status run(dsrt_session *s, const int32_t *tokens, int64_t n,
 
 } // namespace
 
-/// Runs tokens [0, n) like dsrt_session_prefill and puts the greedy choice
-/// after the last one in *next, through the generated sampler; on the GPU
-/// no logits are copied back. For dsrt_generate (api/Generate.cpp).
-dsrt_status dsrt::runGreedy(dsrt_session *s, const int32_t *tokens, int64_t n,
-                            int32_t *next) {
+namespace {
+/// Runs tokens [0, n) like dsrt_session_prefill, computing only the logits
+/// row after the last token: the greedy choice goes to *next (the generated
+/// sampler; on the GPU no logits are copied back) or the row to lastRow.
+dsrt_status runLast(dsrt_session *s, const int32_t *tokens, int64_t n,
+                    int32_t *next, float *lastRow) {
   const Manifest &m = s->model->manifest;
   std::string problem = checkTokens(tokens, n, m.vocabSize);
   if (problem.empty())
@@ -271,25 +306,44 @@ dsrt_status dsrt::runGreedy(dsrt_session *s, const int32_t *tokens, int64_t n,
   if (!problem.empty())
     return fail(DSRT_ERROR_ARGUMENT, problem);
   return guarded("running the model", [&] {
-    int64_t chunk = n == 1 ? 1
-                    : s->model->prefill.maxTokens > 0
-                        ? s->model->prefill.maxTokens
-                        : n;
-    // Host logits for one call (the CPU kernels write them there).
-    std::vector<float> logits(
-        s->cuda ? 0 : size_t(std::min(chunk, n) * m.vocabSize));
+    std::string problem;
+    int64_t chunk = n == 1 ? 1 : prefillChunk(s, n, problem);
+    if (!chunk)
+      return fail(DSRT_ERROR_ARGUMENT, problem);
+    // Host logits for one call (the CPU kernels write them there); only
+    // the last call's last row is computed and read.
+    std::vector<float> &logits = s->greedyLogits;
+    size_t need = s->cuda && next ? 0 : size_t(std::min(chunk, n) * m.vocabSize);
+    if (logits.size() < need)
+      logits.resize(need);
     for (int64_t done = 0; done < n; done += chunk) {
       int64_t len = std::min(chunk, n - done);
       const EntryPoint &entry = len == 1 ? s->model->decode : s->model->prefill;
       bool last = done + len == n;
       std::string error =
           call(s, entry, tokens + done, len,
-               logits.empty() ? nullptr : logits.data(), last ? next : nullptr);
+               logits.empty() ? nullptr : logits.data(),
+               last && next ? next : nullptr, last ? 1 : 0);
       if (!error.empty())
         return fail(DSRT_ERROR_DEVICE, error);
+      if (last && lastRow)
+        std::copy(logits.begin() + (len - 1) * m.vocabSize,
+                  logits.begin() + len * m.vocabSize, lastRow);
     }
     return DSRT_OK;
   });
+}
+} // namespace
+
+/// For dsrt_generate (api/Generate.cpp).
+dsrt_status dsrt::runGreedy(dsrt_session *s, const int32_t *tokens, int64_t n,
+                            int32_t *next) {
+  return runLast(s, tokens, n, next, nullptr);
+}
+
+dsrt_status dsrt::runLastRow(dsrt_session *s, const int32_t *tokens,
+                             int64_t n, float *lastRow) {
+  return runLast(s, tokens, n, nullptr, lastRow);
 }
 
 extern "C" dsrt_status dsrt_session_prefill(dsrt_session *s,

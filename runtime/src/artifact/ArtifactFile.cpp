@@ -64,18 +64,10 @@ bool getShape(const json::Value &o, std::vector<int64_t> &out,
 
 } // namespace
 
-bool dsrt::parseManifest(const std::string &text, Manifest &m,
-                         std::string &error) {
-  json::Value root;
-  std::string jerr;
-  if (!json::parse(text, root, jerr)) {
-    error = "manifest is not valid JSON: " + jerr;
-    return false;
-  }
-  if (root.kind != json::Value::Object) {
-    error = "manifest is not a JSON object";
-    return false;
-  }
+namespace {
+
+/// format_version, target, dtype, gpu_arch.
+bool parseHeader(const json::Value &root, Manifest &m, std::string &error) {
   int64_t version;
   if (!getInt(root, "format_version", version, error) ||
       !getString(root, "target", m.target, error) ||
@@ -88,6 +80,9 @@ bool dsrt::parseManifest(const std::string &text, Manifest &m,
   if (const json::Value *arch = root.get("gpu_arch");
       arch && arch->kind == json::Value::String)
     m.gpuArch = arch->string;
+  if (const json::Value *cpu = root.get("host_cpu");
+      cpu && cpu->kind == json::Value::String)
+    m.hostCpu = cpu->string;
   if (m.target == "cuda" && m.gpuArch.rfind("sm_", 0) != 0) {
     error = "manifest of a cuda artifact lacks 'gpu_arch' (sm_NN)";
     return false;
@@ -97,6 +92,11 @@ bool dsrt::parseManifest(const std::string &text, Manifest &m,
             ", this runtime reads " + std::to_string(kArtifactFormatVersion);
     return false;
   }
+  return true;
+}
+
+/// "model": the sizes the runtime allocates with, checked for consistency.
+bool parseModel(const json::Value &root, Manifest &m, std::string &error) {
   const json::Value *model = root.get("model");
   if (!model || model->kind != json::Value::Object) {
     error = "manifest field 'model' must be an object";
@@ -131,6 +131,12 @@ bool dsrt::parseManifest(const std::string &text, Manifest &m,
     error = "manifest cache_dtype '" + m.cacheDtype + "' is not supported";
     return false;
   }
+  return true;
+}
+
+/// "entry_points": prefill and decode required, the greedy sampler optional.
+bool parseEntryPoints(const json::Value &root, Manifest &m,
+                      std::string &error) {
   const json::Value *entries = root.get("entry_points");
   if (!entries || entries->kind != json::Value::Object) {
     error = "manifest field 'entry_points' must be an object";
@@ -164,28 +170,108 @@ bool dsrt::parseManifest(const std::string &text, Manifest &m,
       return false;
     m.entrySymbols["sample_greedy"] = symbol;
   }
-  // Optional: multi-token prediction (@prefill_hidden and @draft).
-  if (const json::Value *mtp = root.get("mtp");
-      mtp && mtp->kind == json::Value::Object) {
-    if (!getInt(*mtp, "hidden_size", m.mtpHiddenSize, error) ||
-        !getInt(*mtp, "cache_layers", m.mtpCacheLayers, error))
-      return false;
-    if (m.mtpHiddenSize <= 0 || m.mtpHiddenSize > INT32_MAX ||
-        m.mtpCacheLayers <= 0 || m.mtpCacheLayers > 1024) {
-      error = "manifest mtp sizes are out of range";
-      return false;
-    }
-    for (const char *name : {"prefill_hidden", "draft"}) {
-      const json::Value *e = entries->get(name);
-      std::string symbol;
-      if (!e || e->kind != json::Value::Object ||
-          !getString(*e, "symbol", symbol, error)) {
-        error = std::string("manifest entry point '") + name + "' is missing";
-        return false;
-      }
-      m.entrySymbols[name] = symbol;
-    }
+  return true;
+}
+
+/// "mtp" (optional): the multi-token-prediction drafter's sizes, and then
+/// @prefill_hidden and @draft are required entry points.
+bool parseMtp(const json::Value &root, Manifest &m, std::string &error) {
+  const json::Value *mtp = root.get("mtp");
+  if (!mtp || mtp->kind != json::Value::Object)
+    return true;
+  if (!getInt(*mtp, "hidden_size", m.mtpHiddenSize, error) ||
+      !getInt(*mtp, "cache_layers", m.mtpCacheLayers, error))
+    return false;
+  if (m.mtpHiddenSize <= 0 || m.mtpHiddenSize > INT32_MAX ||
+      m.mtpCacheLayers <= 0 || m.mtpCacheLayers > 1024) {
+    error = "manifest mtp sizes are out of range";
+    return false;
   }
+  // parseEntryPoints has checked that entry_points is an object.
+  const json::Value *entries = root.get("entry_points");
+  for (const char *name : {"prefill_hidden", "draft"}) {
+    const json::Value *e = entries->get(name);
+    std::string symbol;
+    if (!e || e->kind != json::Value::Object ||
+        !getString(*e, "symbol", symbol, error)) {
+      error = std::string("manifest entry point '") + name + "' is missing";
+      return false;
+    }
+    m.entrySymbols[name] = symbol;
+  }
+  return true;
+}
+
+/// One "bindings" entry: a buffer the runtime fills from its members.
+bool parseBinding(const json::Value &b, Manifest &m, std::string &error) {
+  Binding bd;
+  int64_t index;
+  if (b.kind != json::Value::Object || !getInt(b, "index", index, error) ||
+      !getShape(b, bd.shape, error))
+    return false;
+  if (index != int64_t(m.bindings.size())) {
+    error = "manifest bindings are not numbered in order";
+    return false;
+  }
+  const json::Value *members = b.get("members");
+  if (!members || members->kind != json::Value::Array ||
+      members->items.empty()) {
+    error = "manifest binding " + std::to_string(index) + " has no members";
+    return false;
+  }
+  for (const json::Value &mem : members->items) {
+    if (mem.kind != json::Value::String) {
+      error = "manifest binding members must be strings";
+      return false;
+    }
+    bd.members.push_back(mem.string);
+  }
+  // Members fill the buffer one after the other: a stack of experts
+  // ([N, ...], one per member) or packed projections ([2F, D]).
+  // Bounded so no later size computation overflows (2^48 floats is far
+  // past any memory).
+  int64_t elements = 1;
+  for (int64_t d : bd.shape)
+    if (__builtin_mul_overflow(elements, d, &elements) ||
+        elements > (int64_t(1) << 48)) {
+      error = "manifest binding " + std::to_string(index) +
+              ": shape is too large";
+      return false;
+    }
+  if (bd.shape.empty() || elements % int64_t(bd.members.size()) != 0 ||
+      bd.shape[0] % int64_t(bd.members.size()) != 0) {
+    error = "manifest binding " + std::to_string(index) +
+            ": leading dimension must split evenly among its " +
+            std::to_string(bd.members.size()) + " members";
+    return false;
+  }
+  const json::Value *dq = b.get("dequantize");
+  bd.dequantize = dq && dq->kind == json::Value::Bool && dq->boolean;
+  const json::Value *go = b.get("gemm_only");
+  bd.gemmOnly = go && go->kind == json::Value::Bool && go->boolean;
+  const json::Value *lg = b.get("logits");
+  bd.logits = lg && lg->kind == json::Value::Bool && lg->boolean;
+  m.bindings.push_back(std::move(bd));
+  return true;
+}
+
+} // namespace
+
+bool dsrt::parseManifest(const std::string &text, Manifest &m,
+                         std::string &error) {
+  json::Value root;
+  std::string jerr;
+  if (!json::parse(text, root, jerr)) {
+    error = "manifest is not valid JSON: " + jerr;
+    return false;
+  }
+  if (root.kind != json::Value::Object) {
+    error = "manifest is not a JSON object";
+    return false;
+  }
+  if (!parseHeader(root, m, error) || !parseModel(root, m, error) ||
+      !parseEntryPoints(root, m, error) || !parseMtp(root, m, error))
+    return false;
   const json::Value *bindings = root.get("bindings");
   const json::Value *weights = root.get("weights");
   if (!bindings || bindings->kind != json::Value::Array || !weights ||
@@ -193,54 +279,9 @@ bool dsrt::parseManifest(const std::string &text, Manifest &m,
     error = "manifest fields 'bindings' and 'weights' must be arrays";
     return false;
   }
-  for (const json::Value &b : bindings->items) {
-    Binding bd;
-    int64_t index;
-    if (b.kind != json::Value::Object || !getInt(b, "index", index, error) ||
-        !getShape(b, bd.shape, error))
+  for (const json::Value &b : bindings->items)
+    if (!parseBinding(b, m, error))
       return false;
-    if (index != int64_t(m.bindings.size())) {
-      error = "manifest bindings are not numbered in order";
-      return false;
-    }
-    const json::Value *members = b.get("members");
-    if (!members || members->kind != json::Value::Array ||
-        members->items.empty()) {
-      error = "manifest binding " + std::to_string(index) + " has no members";
-      return false;
-    }
-    for (const json::Value &mem : members->items) {
-      if (mem.kind != json::Value::String) {
-        error = "manifest binding members must be strings";
-        return false;
-      }
-      bd.members.push_back(mem.string);
-    }
-    // Members fill the buffer one after the other: a stack of experts
-    // ([N, ...], one per member) or packed projections ([2F, D]).
-    // Bounded so no later size computation overflows (2^48 floats is far
-    // past any memory).
-    int64_t elements = 1;
-    for (int64_t d : bd.shape)
-      if (__builtin_mul_overflow(elements, d, &elements) ||
-          elements > (int64_t(1) << 48)) {
-        error = "manifest binding " + std::to_string(index) +
-                ": shape is too large";
-        return false;
-      }
-    if (bd.shape.empty() || elements % int64_t(bd.members.size()) != 0 ||
-        bd.shape[0] % int64_t(bd.members.size()) != 0) {
-      error = "manifest binding " + std::to_string(index) +
-              ": leading dimension must split evenly among its " +
-              std::to_string(bd.members.size()) + " members";
-      return false;
-    }
-    const json::Value *dq = b.get("dequantize");
-    bd.dequantize = dq && dq->kind == json::Value::Bool && dq->boolean;
-    const json::Value *go = b.get("gemm_only");
-    bd.gemmOnly = go && go->kind == json::Value::Bool && go->boolean;
-    m.bindings.push_back(std::move(bd));
-  }
   for (const json::Value &w : weights->items) {
     RequiredTensor t;
     if (w.kind != json::Value::Object || !getString(w, "name", t.name, error) ||
@@ -311,4 +352,25 @@ bool dsrt::readArtifact(const std::string &path, ArtifactFile &out,
     return fail(perr);
   out.object = bytes.substr(kArtifactHeaderSize + msize);
   return true;
+}
+
+std::string dsrt::hostCpuProblem(const std::string &hostCpu) {
+  if (hostCpu.rfind("x86-64", 0) != 0)
+    return "";
+  bool ok = false;
+#if defined(__x86_64__)
+  __builtin_cpu_init();
+  if (hostCpu == "x86-64")
+    ok = true;
+  else if (hostCpu == "x86-64-v2")
+    ok = __builtin_cpu_supports("x86-64-v2");
+  else if (hostCpu == "x86-64-v3")
+    ok = __builtin_cpu_supports("x86-64-v3");
+  else if (hostCpu == "x86-64-v4")
+    ok = __builtin_cpu_supports("x86-64-v4");
+#endif
+  return ok ? ""
+            : "its host code needs an " + hostCpu +
+                  " CPU, which this machine is not (rebuild it with a "
+                  "ds-compile for this machine)";
 }

@@ -25,6 +25,8 @@ struct Binding {
   bool dequantize = false;
   /// Only the runtime's GEMMs read it: its storage type is the runtime's.
   bool gemmOnly = false;
+  /// The weight of the GEMM that produces the logits (and of no other).
+  bool logits = false;
 };
 
 struct RequiredTensor {
@@ -36,6 +38,9 @@ struct RequiredTensor {
 struct Manifest {
   std::string target, dtype, modelType, cacheDtype;
   std::string gpuArch; // cuda artifacts: "sm_90", ...; "" otherwise
+  /// What the host code was compiled for: an x86-64 level ("x86-64-v3",
+  /// cuda artifacts) or a CPU name (cpu artifacts: the build machine's).
+  std::string hostCpu;
   int64_t vocabSize = 0, numLayers = 0, kvLoraRank = 0, ropeDim = 0,
           cacheWidth = 0, maxPositions = 0, bosTokenId = -1, eosTokenId = -1;
   std::map<std::string, std::string> entrySymbols; // prefill, decode, ...
@@ -61,6 +66,11 @@ bool readArtifact(const std::string &path, ArtifactFile &out,
 bool parseManifest(const std::string &text, Manifest &out, std::string &error);
 
 uint64_t fnv1a64(uint64_t hash, const char *data, size_t size);
+
+/// "" when this CPU runs host code compiled for `hostCpu`, else one line
+/// saying what is missing. x86-64 levels are checked; a CPU name (a cpu
+/// artifact, built for its own machine) and "" are taken on trust.
+std::string hostCpuProblem(const std::string &hostCpu);
 
 } // namespace dsrt
 

@@ -3,7 +3,7 @@
 // Decode runs hundreds of small matrix-vector products per token; starting
 // threads for each would cost more than the product. The workers live for
 // the process, spin briefly for the next job (a job every few microseconds
-// during decode) and then sleep.
+// during decode) with the pause hint, then sleep on a condition variable.
 //
 //===----------------------------------------------------------------------===//
 #ifndef DSRT_CPU_THREADPOOL_H
@@ -14,10 +14,11 @@
 
 namespace dsrt::cpu {
 
-/// Calls body(begin, end) over [0, n) split into one contiguous range per
-/// thread (the caller's thread takes the first); returns when all are done.
-/// Ranges are multiples of `grain` except the last. Nested calls and calls
-/// from several threads at once run serially on the caller.
+/// Calls body(begin, end) over [0, n) split into a few contiguous ranges
+/// per thread, which the caller's thread and the workers claim as they come
+/// (the caller takes them all when no worker is free); returns when all
+/// are done. Ranges are multiples of `grain` except the last. Nested calls
+/// and calls from several threads at once run serially on the caller.
 void parallelFor(int64_t n, int64_t grain,
                  const std::function<void(int64_t, int64_t)> &body);
 

@@ -3,6 +3,8 @@
 
 #include <cstdlib>
 #include <dlfcn.h>
+#include <glob.h>
+#include <unistd.h>
 #include <memory>
 #include <mutex>
 
@@ -39,31 +41,9 @@ std::unique_ptr<Gpu> dsrt::cuda::loadGpu(const std::string &path,
   auto g = std::make_unique<Gpu>();
   Driver &d = g->drv;
   std::string missing;
-  // Versioned names: the unversioned ones are the 32-bit legacy ABI.
-  lookup(lib, "cuInit", d.cuInit, missing);
-  lookup(lib, "cuDriverGetVersion", d.cuDriverGetVersion, missing);
-  lookup(lib, "cuDeviceGetCount", d.cuDeviceGetCount, missing);
-  lookup(lib, "cuDeviceGet", d.cuDeviceGet, missing);
-  lookup(lib, "cuDeviceGetName", d.cuDeviceGetName, missing);
-  lookup(lib, "cuDeviceGetAttribute", d.cuDeviceGetAttribute, missing);
-  lookup(lib, "cuDevicePrimaryCtxRetain", d.cuDevicePrimaryCtxRetain, missing);
-  lookup(lib, "cuCtxSetCurrent", d.cuCtxSetCurrent, missing);
-  lookup(lib, "cuMemAlloc_v2", d.cuMemAlloc, missing);
-  lookup(lib, "cuMemFree_v2", d.cuMemFree, missing);
-  lookup(lib, "cuMemGetInfo_v2", d.cuMemGetInfo, missing);
-  lookup(lib, "cuMemcpyAsync", d.cuMemcpyAsync, missing);
-  lookup(lib, "cuMemcpyHtoDAsync_v2", d.cuMemcpyHtoDAsync, missing);
-  lookup(lib, "cuMemcpyDtoHAsync_v2", d.cuMemcpyDtoHAsync, missing);
-  lookup(lib, "cuMemsetD32Async", d.cuMemsetD32Async, missing);
-  lookup(lib, "cuMemsetD16Async", d.cuMemsetD16Async, missing);
-  lookup(lib, "cuStreamCreate", d.cuStreamCreate, missing);
-  lookup(lib, "cuStreamDestroy_v2", d.cuStreamDestroy, missing);
-  lookup(lib, "cuStreamSynchronize", d.cuStreamSynchronize, missing);
-  lookup(lib, "cuModuleLoadData", d.cuModuleLoadData, missing);
-  lookup(lib, "cuModuleUnload", d.cuModuleUnload, missing);
-  lookup(lib, "cuModuleGetFunction", d.cuModuleGetFunction, missing);
-  lookup(lib, "cuLaunchKernel", d.cuLaunchKernel, missing);
-  lookup(lib, "cuGetErrorName", d.cuGetErrorName, missing);
+#define DSRT_CU_SYM(field, symbol, params)                                     \
+  lookup(lib, #symbol, d.field, missing);
+#include "cuda/CudaSymbols.inc"
   if (!missing.empty()) {
     error = "CUDA driver " + path + " lacks " + missing +
             " (driver too old for this runtime)";
@@ -98,11 +78,14 @@ std::unique_ptr<Gpu> dsrt::cuda::loadGpu(const std::string &path,
     return nullptr;
   }
   g->name = name;
-  g->bind();
+  if ((r = g->bind()) != CUDA_SUCCESS) {
+    error = "CUDA device 0 is unusable: " + g->describe("cuCtxSetCurrent", r);
+    return nullptr;
+  }
   return g;
 }
 
-void Gpu::bind() const { drv.cuCtxSetCurrent(context); }
+CUresult Gpu::bind() const { return drv.cuCtxSetCurrent(context); }
 
 std::string Gpu::describe(const char *call, CUresult r) const {
   const char *name = nullptr;
@@ -119,46 +102,136 @@ const Gpu *dsrt::cuda::gpu(std::string &error) {
   // Lives as long as the process: the driver is never unloaded.
   std::call_once(once,
                  [] { instance = loadGpu(driverPath(), failure).release(); });
-  if (!instance)
+  if (!instance) {
     error = failure;
-  else
-    instance->bind();
+    return nullptr;
+  }
+  if (CUresult r = instance->bind(); r != CUDA_SUCCESS) {
+    error = instance->describe("cuCtxSetCurrent", r);
+    return nullptr;
+  }
   return instance;
 }
+
+std::vector<std::string>
+dsrt::cuda::cublasCandidates(const char *env, const char *home,
+                             const std::vector<std::string> &sitePackages) {
+  std::vector<std::string> out;
+  if (env && *env)
+    out.push_back(env);
+  std::vector<std::string> dirs;
+  if (home && *home)
+    dirs.push_back(std::string(home) + "/lib64");
+  dirs.push_back("/usr/local/cuda/lib64");
+  for (const std::string &sp : sitePackages) {
+    dirs.push_back(sp + "/nvidia/cublas/lib"); // nvidia-cublas-cu11/12
+    dirs.push_back(sp + "/nvidia/cu13/lib");   // CUDA 13 wheels
+  }
+  const char *sonames[] = {"libcublas.so.13", "libcublas.so.12",
+                           "libcublas.so.11"};
+  for (const std::string &dir : dirs)
+    for (const char *so : sonames)
+      out.push_back(dir + "/" + so);
+  for (const char *so : sonames)
+    out.push_back(so);
+  out.push_back("libcublas.so");
+  return out;
+}
+
+std::unique_ptr<Cublas> dsrt::cuda::loadCublas(const std::string &path,
+                                               std::string &error) {
+  size_t slash = path.rfind('/');
+  if (slash != std::string::npos) {
+    // cuBLAS needs the cublasLt of its own release: load the neighbour
+    // first (its RUNPATH may not say where it is).
+    std::string lt = path.substr(0, slash + 1) + "libcublasLt" +
+                     path.substr(path.find(".so", slash));
+    if (access(lt.c_str(), R_OK) == 0)
+      dlopen(lt.c_str(), RTLD_NOW | RTLD_GLOBAL);
+  }
+  void *lib = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (!lib) {
+    const char *why = dlerror();
+    error = "cannot load " + path + " (" + (why ? why : "unknown error") + ")";
+    return nullptr;
+  }
+  auto c = std::make_unique<Cublas>();
+  std::string missing;
+#define DSRT_CUBLAS_SYM(field, symbol, params)                                 \
+  lookup(lib, #symbol, c->field, missing);
+#define DSRT_CUBLAS_OPT_SYM(field, symbol, params)                             \
+  c->field = reinterpret_cast<decltype(c->field)>(dlsym(lib, #symbol));
+#include "cuda/CudaSymbols.inc"
+  if (!missing.empty()) {
+    error = path + " lacks " + missing;
+    return nullptr;
+  }
+  return c;
+}
+
+namespace {
+
+/// site-packages / dist-packages folders a pip-installed torch may have
+/// brought nvidia wheels into.
+std::vector<std::string> sitePackageDirs() {
+  std::vector<std::string> out;
+  auto add = [&](const std::string &pattern) {
+    glob_t g;
+    if (glob(pattern.c_str(), GLOB_ONLYDIR, nullptr, &g) == 0)
+      for (size_t i = 0; i < g.gl_pathc; ++i)
+        out.push_back(g.gl_pathv[i]);
+    globfree(&g);
+  };
+  if (const char *pp = std::getenv("PYTHONPATH")) {
+    std::string all = pp;
+    for (size_t b = 0, e; b <= all.size(); b = e + 1) {
+      e = all.find(':', b);
+      if (e == std::string::npos)
+        e = all.size();
+      if (e > b)
+        out.push_back(all.substr(b, e - b));
+    }
+  }
+  for (const char *var : {"VIRTUAL_ENV", "CONDA_PREFIX"})
+    if (const char *v = std::getenv(var); v && *v)
+      add(std::string(v) + "/lib/python3*/site-packages");
+  if (const char *h = std::getenv("HOME"); h && *h)
+    add(std::string(h) + "/.local/lib/python3*/site-packages");
+  add("/usr/local/lib/python3*/dist-packages");
+  add("/usr/local/lib/python3*/site-packages");
+  add("/usr/lib/python3/dist-packages");
+  add("/opt/conda/lib/python3*/site-packages");
+  return out;
+}
+
+} // namespace
 
 const Cublas *dsrt::cuda::cublas(std::string &error) {
   static std::once_flag once;
   static Cublas *instance = nullptr;
   static std::string failure;
   std::call_once(once, [] {
-    const char *env = std::getenv("DSRT_CUBLAS");
-    void *lib = nullptr;
-    std::string tried;
-    for (const char *name : {env, "libcublas.so.13", "libcublas.so.12",
-                             "libcublas.so.11", "libcublas.so"}) {
-      if (!name || !*name)
+    std::string firstProblem;
+    for (const std::string &path :
+         cublasCandidates(std::getenv("DSRT_CUBLAS"), std::getenv("CUDA_HOME"),
+                          sitePackageDirs())) {
+      // Absolute paths that are not there are skipped quietly.
+      if (path[0] == '/' && access(path.c_str(), R_OK) != 0)
         continue;
-      tried += tried.empty() ? name : std::string(", ") + name;
-      if ((lib = dlopen(name, RTLD_NOW | RTLD_LOCAL)))
-        break;
+      std::string why;
+      if (std::unique_ptr<Cublas> c = loadCublas(path, why)) {
+        instance = c.release(); // lives as long as the process
+        return;
+      }
+      if (firstProblem.empty())
+        firstProblem = why;
     }
-    if (!lib) {
-      failure = "cuBLAS not found (tried " + tried + ")";
-      return;
-    }
-    auto *c = new Cublas;
-    std::string missing;
-    lookup(lib, "cublasCreate_v2", c->create, missing);
-    lookup(lib, "cublasDestroy_v2", c->destroy, missing);
-    lookup(lib, "cublasSetStream_v2", c->setStream, missing);
-    lookup(lib, "cublasSgemm_v2", c->sgemm, missing);
-    lookup(lib, "cublasGemmEx", c->gemmEx, missing);
-    if (!missing.empty()) {
-      failure = "cuBLAS lacks " + missing;
-      delete c;
-      return;
-    }
-    instance = c;
+    failure = "cuBLAS not found (looked in $DSRT_CUBLAS, $CUDA_HOME/lib64, "
+              "/usr/local/cuda/lib64, pip's nvidia wheels and the loader's "
+              "path; " +
+              (firstProblem.empty() ? std::string("none loads")
+                                    : firstProblem) +
+              ")";
   });
   if (!instance)
     error = failure;

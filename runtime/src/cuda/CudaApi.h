@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace dsrt::cuda {
 
@@ -30,49 +31,22 @@ constexpr int CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR = 75;
 constexpr int CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR = 76;
 constexpr int CUBLAS_OP_N = 0, CUBLAS_OP_T = 1;
 
+/// The driver's entry points (CudaSymbols.inc), looked up by loadGpu.
 struct Driver {
-  CUresult (*cuInit)(unsigned);
-  CUresult (*cuDriverGetVersion)(int *);
-  CUresult (*cuDeviceGetCount)(int *);
-  CUresult (*cuDeviceGet)(CUdevice *, int);
-  CUresult (*cuDeviceGetName)(char *, int, CUdevice);
-  CUresult (*cuDeviceGetAttribute)(int *, int, CUdevice);
-  CUresult (*cuDevicePrimaryCtxRetain)(CUcontext *, CUdevice);
-  CUresult (*cuCtxSetCurrent)(CUcontext);
-  CUresult (*cuMemAlloc)(CUdeviceptr *, size_t);
-  CUresult (*cuMemFree)(CUdeviceptr);
-  CUresult (*cuMemGetInfo)(size_t *, size_t *);
-  CUresult (*cuMemcpyAsync)(CUdeviceptr, CUdeviceptr, size_t, CUstream);
-  CUresult (*cuMemcpyHtoDAsync)(CUdeviceptr, const void *, size_t, CUstream);
-  CUresult (*cuMemcpyDtoHAsync)(void *, CUdeviceptr, size_t, CUstream);
-  CUresult (*cuMemsetD32Async)(CUdeviceptr, unsigned, size_t, CUstream);
-  CUresult (*cuMemsetD16Async)(CUdeviceptr, unsigned short, size_t, CUstream);
-  CUresult (*cuStreamCreate)(CUstream *, unsigned);
-  CUresult (*cuStreamDestroy)(CUstream);
-  CUresult (*cuStreamSynchronize)(CUstream);
-  CUresult (*cuModuleLoadData)(CUmodule *, const void *);
-  CUresult (*cuModuleUnload)(CUmodule);
-  CUresult (*cuModuleGetFunction)(CUfunction *, CUmodule, const char *);
-  CUresult (*cuLaunchKernel)(CUfunction, unsigned, unsigned, unsigned,
-                             unsigned, unsigned, unsigned, unsigned, CUstream,
-                             void **, void **);
-  CUresult (*cuGetErrorName)(CUresult, const char **);
+#define DSRT_CU_SYM(field, symbol, params) CUresult(*field) params = nullptr;
+#include "cuda/CudaSymbols.inc"
 };
 
+/// cuBLAS's entry points (CudaSymbols.inc), looked up by cublas().
 struct Cublas {
-  int (*create)(cublasHandle_t *);
-  int (*destroy)(cublasHandle_t);
-  int (*setStream)(cublasHandle_t, CUstream);
-  int (*sgemm)(cublasHandle_t, int, int, int, int, int, const float *,
-               const float *, int, const float *, int, const float *, float *,
-               int);
-  /// cublasGemmEx: C(type) = alpha op(A) op(B) + beta C, compute type.
-  int (*gemmEx)(cublasHandle_t, int, int, int, int, int, const void *,
-                const void *, int, int, const void *, int, int, const void *,
-                void *, int, int, int, int);
+#define DSRT_CUBLAS_SYM(field, symbol, params) int(*field) params = nullptr;
+#define DSRT_CUBLAS_OPT_SYM(field, symbol, params)                             \
+  int(*field) params = nullptr;
+#include "cuda/CudaSymbols.inc"
 };
 constexpr int CUDA_R_32F = 0, CUDA_R_16BF = 14;
 constexpr int CUBLAS_COMPUTE_32F = 68, CUBLAS_GEMM_DEFAULT = -1;
+constexpr int CUBLAS_STATUS_NOT_SUPPORTED = 15;
 
 /// The process's GPU: driver loaded, device 0's primary context current on
 /// the calling thread. nullptr and `error` (one line) when there is no
@@ -84,7 +58,7 @@ struct Gpu {
   std::string name;
   int ccMajor = 0, ccMinor = 0;
   /// Makes the context current on this thread (sessions may move threads).
-  void bind() const;
+  CUresult bind() const;
   /// "cuMemAlloc: CUDA_ERROR_OUT_OF_MEMORY".
   std::string describe(const char *call, CUresult r) const;
 };
@@ -94,8 +68,24 @@ const Gpu *gpu(std::string &error);
 /// with $DSRT_CUDA_DRIVER or libcuda.so.1); for tests.
 std::unique_ptr<Gpu> loadGpu(const std::string &path, std::string &error);
 
-/// cuBLAS, loaded on first use (libcublas.so.13, .12 or .11).
+/// cuBLAS, loaded on first use from the first of cublasCandidates() that
+/// loads and has every entry point.
 const Cublas *cublas(std::string &error);
+
+/// Where cuBLAS is looked for, in order: $DSRT_CUBLAS, then libcublas.so.13,
+/// .12, .11 in $CUDA_HOME/lib64, /usr/local/cuda/lib64 and pip's nvidia
+/// wheel folders (site-packages/nvidia/cublas/lib, or nvidia/cu13/lib),
+/// then the bare sonames (the loader's own search path). `home` and
+/// `sitePackages` come from the environment and sys.path-like folders.
+std::vector<std::string>
+cublasCandidates(const char *env, const char *home,
+                 const std::vector<std::string> &sitePackages);
+
+/// Loads cuBLAS from `path` (cublasLt from the same folder first, so a
+/// wheel's or toolkit's copy is not resolved against another version);
+/// nullptr and `error` when it does not load or lacks an entry point.
+std::unique_ptr<Cublas> loadCublas(const std::string &path,
+                                   std::string &error);
 
 } // namespace dsrt::cuda
 

@@ -2,6 +2,7 @@
 #include "cuda/Device.h"
 
 #include <algorithm>
+#include <cstdlib>
 
 using namespace dsrt::cuda;
 
@@ -40,17 +41,19 @@ std::string DeviceBuffer::allocate(const Gpu &gpu, size_t n) {
 }
 
 Arena::~Arena() {
-  for (CUdeviceptr o : overflow)
-    g.drv.cuMemFree(o);
+  for (auto [o, n] : overflow)
+    g.drv.cuMemFree(o); // nothing to report to in a destructor
   if (base)
     g.drv.cuMemFree(base);
 }
 
 std::string Arena::reset() {
   used = 0;
+  footprint = 0;
+  stack.clear();
   if (overflow.empty())
     return "";
-  for (CUdeviceptr o : overflow)
+  for (auto [o, n] : overflow)
     g.drv.cuMemFree(o);
   overflow.clear();
   if (base)
@@ -71,24 +74,74 @@ std::string Arena::reset() {
 void *Arena::allocate(size_t bytes, std::string &error) {
   // 256-byte alignment: what cudaMalloc guarantees and vector loads need.
   size_t n = (std::max<size_t>(bytes, 1) + 255) & ~size_t(255);
+  Entry entry{0, n, true, false};
   if (used + n <= capacity) {
-    void *p = reinterpret_cast<void *>(base + used);
+    entry.p = base + used;
     used += n;
-    peak = std::max(peak, used);
-    return p;
+  } else {
+    ++driverAllocations;
+    CUresult r = g.drv.cuMemAlloc(&entry.p, n);
+    if (r != CUDA_SUCCESS) {
+      error = g.describe("cuMemAlloc", r) + " (" + std::to_string(n) +
+              " bytes of activations)";
+      return nullptr;
+    }
+    entry.inBlock = false;
+    overflow.push_back({entry.p, n});
   }
-  CUdeviceptr p = 0;
-  ++driverAllocations;
-  CUresult r = g.drv.cuMemAlloc(&p, n);
+  stack.push_back(entry);
+  footprint += n;
+  peak = std::max(peak, footprint);
+  return reinterpret_cast<void *>(entry.p);
+}
+
+void Arena::release(void *p) {
+  auto at = reinterpret_cast<CUdeviceptr>(p);
+  auto it = std::find_if(stack.rbegin(), stack.rend(),
+                         [&](const Entry &e) { return e.p == at; });
+  if (it == stack.rend() || it->released)
+    return;
+  it->released = true;
+  while (!stack.empty() && stack.back().released) {
+    const Entry &top = stack.back();
+    footprint -= top.bytes;
+    // Overflow memory stays until the next reset (the stream may still
+    // use it and the block replaces it then).
+    if (top.inBlock)
+      used = top.p - base;
+    stack.pop_back();
+  }
+}
+
+bool Arena::contains(const void *p) const {
+  auto at = reinterpret_cast<CUdeviceptr>(p);
+  if (base && at >= base && at < base + capacity)
+    return true;
+  return std::any_of(overflow.begin(), overflow.end(), [&](const auto &o) {
+    return at >= o.first && at < o.first + o.second;
+  });
+}
+
+bool DeviceSession::isDevice(const void *p) const {
+  auto at = reinterpret_cast<CUdeviceptr>(p);
+  for (const DeviceBuffer *b : {&cache, &tokens, &positions, &logits, &staging})
+    if (b->ptr() && at >= b->ptr() && at < b->ptr() + b->size())
+      return true;
+  return arena.contains(p);
+}
+
+void *DeviceSession::stagingFor(size_t bytes, std::string &error) {
+  if (staging.size() >= bytes && staging.ptr())
+    return staging.as<void>();
+  // GEMMs already queued may still read the old buffer.
+  CUresult r = g.drv.cuStreamSynchronize(stream);
   if (r != CUDA_SUCCESS) {
-    error = g.describe("cuMemAlloc", r) + " (" + std::to_string(n) +
-            " bytes of activations)";
+    error = g.describe("cuStreamSynchronize", r) + " (before growing the "
+                                                   "bf16 staging buffer)";
     return nullptr;
   }
-  overflow.push_back(p);
-  used += n;
-  peak = std::max(peak, used);
-  return reinterpret_cast<void *>(p);
+  error = staging.allocate(g, std::max(bytes, staging.size() * 2));
+  return error.empty() ? staging.as<void>() : nullptr;
 }
 
 DeviceSession::~DeviceSession() {
@@ -103,7 +156,26 @@ Execution *&Execution::current() {
   return e;
 }
 
+bool dsrt::cuda::syncEveryCall() {
+  static const bool on = [] {
+    const char *v = std::getenv("DSRT_CUDA_SYNC");
+    return v && *v && std::string(v) != "0";
+  }();
+  return on;
+}
+
+void dsrt::cuda::syncForBringUp(const std::string &what) {
+  Execution *e = Execution::current();
+  if (!syncEveryCall() || !e || !e->session || e->failed())
+    return;
+  const DeviceSession &s = *e->session;
+  CUresult r = s.g.drv.cuStreamSynchronize(s.stream);
+  if (r != CUDA_SUCCESS)
+    e->fail(what + ": " + s.g.describe("cuStreamSynchronize", r));
+}
+
 std::string &dsrt::cuda::moduleLoadError() {
-  static std::string e;
-  return e;
+  // Never destroyed: module unloads may run after static destructors.
+  static std::string *e = new std::string;
+  return *e;
 }

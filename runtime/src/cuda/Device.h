@@ -40,11 +40,15 @@ private:
 };
 
 /// Activation memory. Generated code allocates and frees buffers as it
-/// goes (mgpuMemAlloc/Free); the arena serves them by bumping a pointer
-/// and forgets them all when the next call starts. A call that outgrows
-/// the arena falls back to driver allocations once; the arena is then
-/// regrown to that peak, so a decode step in steady state makes no driver
-/// allocation (`driverAllocations` counts them).
+/// goes (mgpuMemAlloc/Free, last allocated first freed); the arena serves
+/// them from one block by bumping a pointer and takes a buffer back when
+/// it is freed from the top, so the footprint is the peak of live buffers,
+/// not their sum. A free out of order is kept until the buffers above it
+/// go. A call that outgrows the block falls back to driver allocations;
+/// the next call regrows the block to that peak, so a decode step in
+/// steady state makes no driver allocation (`driverAllocations` counts
+/// them). Reuse is safe without waiting: every user of the memory runs on
+/// the session's one stream, in program order.
 class Arena {
 public:
   explicit Arena(const Gpu &g) : g(g) {}
@@ -52,19 +56,48 @@ public:
   /// Starts a call: everything handed out before is dead.
   std::string reset();
   void *allocate(size_t bytes, std::string &error);
+  /// Gives back a buffer of this arena (others are ignored).
+  void release(void *p);
+  /// Whether `p` lies in memory this arena handed out (its block or an
+  /// overflow allocation of this call).
+  bool contains(const void *p) const;
   size_t peakBytes() const { return peak; }
+  size_t liveBytes() const { return footprint; }
   int64_t driverAllocations = 0;
 
 private:
+  struct Entry {
+    CUdeviceptr p;
+    size_t bytes;
+    bool inBlock, released;
+  };
   const Gpu &g;
   CUdeviceptr base = 0;
-  size_t capacity = 0, used = 0, peak = 0;
-  std::vector<CUdeviceptr> overflow;
+  size_t capacity = 0, used = 0, peak = 0, footprint = 0;
+  std::vector<Entry> stack;
+  std::vector<std::pair<CUdeviceptr, size_t>> overflow;
 };
 
 /// The weights of a model on the device, in binding order.
 struct DeviceModel {
   std::vector<DeviceBuffer> weights;
+};
+
+/// The host-side arguments of one cublasGemmGroupedBatchedEx (per group,
+/// and the A, B, C pointers of every problem), kept by the session so a
+/// decode step does not reallocate them.
+struct GroupedArgs {
+  std::vector<int> transA, transB, m, n, k, lda, ldb, ldc, groupSize;
+  std::vector<float> alpha, beta;
+  std::vector<const void *> pointers;
+  void clear() {
+    for (auto *v : {&transA, &transB, &m, &n, &k, &lda, &ldb, &ldc,
+                    &groupSize})
+      v->clear();
+    alpha.clear();
+    beta.clear();
+    pointers.clear();
+  }
 };
 
 struct DeviceSession {
@@ -75,21 +108,58 @@ struct DeviceSession {
   cublasHandle_t blas = nullptr;
   const Cublas *cublasApi = nullptr;
   DeviceBuffer cache, tokens, positions, logits;
+  /// The bf16 copy of a GEMM's activations for cublasGemmEx: one per
+  /// session, grown to the largest GEMM (after the stream drains).
+  DeviceBuffer staging;
   Arena arena;
+  /// Whether `p` is device memory of this session (the scalars generated
+  /// code copies back land in host memory: on a failed call they are
+  /// zeroed there, never here).
+  bool isDevice(const void *p) const;
+  /// A staging buffer of at least `bytes`; nullptr and `error` on failure.
+  void *stagingFor(size_t bytes, std::string &error);
+  GroupedArgs grouped;
+  /// cuBLAS answered NOT_SUPPORTED to a grouped GEMM of bf16 inputs with
+  /// an f32 output: bf16 grouped GEMMs go expert by expert.
+  bool groupedBf16Unsupported = false;
 };
 
 /// One entry-point call in flight on this thread; the mgpu* functions and
 /// the GEMM calls use its stream and arena and record the first failure
 /// (generated code has no way to receive an error).
+///
+/// After the first failure every later GEMM, copy, memset and launch of the
+/// call is skipped: device memory may be gone or half written, and a GEMM
+/// on an unallocated buffer would read anywhere. Host scalars the code
+/// copies back are zeroed instead, so no loop bound comes from garbage.
 struct Execution {
   DeviceSession *session = nullptr;
   std::string error;
+  /// Tokens of context after this call (session position + tokens): what
+  /// the attention kernels size their split count by.
+  int64_t contextTokens = 0;
   void fail(const std::string &e) {
     if (error.empty())
       error = e;
   }
+  bool failed() const { return !error.empty(); }
   static Execution *&current();
+
+  /// The expert offsets a grouped GEMM last read back, by device address:
+  /// the gate and up GEMMs of a MoE layer share one read. Any launch, copy
+  /// or memset may write device memory, so each of them forgets it.
+  const void *offsetsAt = nullptr;
+  std::vector<int32_t> offsetsHost;
+  void forgetOffsets() { offsetsAt = nullptr; }
 };
+
+/// DSRT_CUDA_SYNC=1 (bring-up): synchronise after every launch and library
+/// call, so an error names the kernel or call that raised it. Read once.
+bool syncEveryCall();
+
+/// In a call with DSRT_CUDA_SYNC=1: waits for the stream and records
+/// "<what>: cuStreamSynchronize: <error>" on failure. No-op otherwise.
+void syncForBringUp(const std::string &what);
 
 /// Errors of module loads run by the artifact's constructors during
 /// dlopen (before any session exists); the loader reads and clears it.

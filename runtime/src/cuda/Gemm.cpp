@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <climits>
+#include <cstdlib>
 #include <vector>
 
 using namespace dsrt;
@@ -43,13 +44,13 @@ std::string gemm(DeviceSession &s, const float *x, int ldx, const float *w,
   return st == 0 ? "" : "cublasSgemm failed with status " + std::to_string(st);
 }
 
-/// The bf16 form of x's rows [first, first + rows) in the arena, packed
-/// [rows, k]; nullptr with `error` set on failure.
+/// The bf16 form of x's rows [first, first + rows) in the session's
+/// staging buffer, packed [rows, k]; nullptr with `error` set on failure.
 const uint16_t *bf16Rows(DeviceSession &s, const MemRef<float, 2> &x,
                          int64_t first, int64_t rows, std::string &error) {
   int64_t k = x.sizes[1];
   auto *dst = static_cast<uint16_t *>(
-      s.arena.allocate(size_t(std::max<int64_t>(rows * k, 1)) * 2, error));
+      s.stagingFor(size_t(std::max<int64_t>(rows * k, 1)) * 2, error));
   if (!dst)
     return nullptr;
   const float *src = x.data() + first * x.strides[0];
@@ -83,20 +84,115 @@ std::string gemmBf16(DeviceSession &s, const uint16_t *xb, const uint16_t *w,
                  : "cublasGemmEx failed with status " + std::to_string(st);
 }
 
+/// All experts' products in one cublasGemmGroupedBatchedEx: experts with
+/// the same number of rows form one group (decode: one group of top-k
+/// single-row problems); empty experts are left out. `x` (element type f32
+/// or packed bf16 by `bf16`) and the per-expert weights `w + e * wStride`
+/// are device pointers. `unsupported` is set, with nothing queued, when
+/// cuBLAS refuses the type combination.
+std::string groupedCall(DeviceSession &s, const std::vector<int32_t> &off,
+                        const void *w, int64_t wStride, int ldw,
+                        const void *x, int ldx, const MemRef<float, 2> &y,
+                        int64_t n, int64_t k, bool bf16, bool &unsupported) {
+  int ldy = ld(y);
+  if (ldw < 0 || ldx < 0 || ldy < 0)
+    return "GEMM too large for cuBLAS's 32-bit sizes";
+  size_t elt = bf16 ? 2 : 4;
+  std::vector<int64_t> order;
+  for (size_t e = 0; e + 1 < off.size(); ++e)
+    if (off[e + 1] > off[e])
+      order.push_back(int64_t(e));
+  if (order.empty() || n == 0)
+    return "";
+  auto rows = [&](int64_t e) { return off[size_t(e + 1)] - off[size_t(e)]; };
+  std::sort(order.begin(), order.end(), [&](int64_t a, int64_t b) {
+    return std::make_pair(rows(a), a) < std::make_pair(rows(b), b);
+  });
+  GroupedArgs &g = s.grouped;
+  g.clear();
+  size_t p = order.size();
+  g.pointers.resize(3 * p);
+  for (size_t i = 0; i < p; ++i) {
+    int64_t e = order[i], begin = off[size_t(e)];
+    if (i == 0 || rows(e) != rows(order[i - 1])) {
+      g.m.push_back(int(n));
+      g.n.push_back(int(rows(e)));
+      g.groupSize.push_back(0);
+    }
+    ++g.groupSize.back();
+    g.pointers[i] = static_cast<const char *>(w) + size_t(e * wStride) * elt;
+    g.pointers[p + i] = static_cast<const char *>(x) + size_t(begin * ldx) * elt;
+    g.pointers[2 * p + i] = y.data() + begin * y.strides[0];
+  }
+  size_t groups = g.groupSize.size();
+  g.transA.assign(groups, CUBLAS_OP_T);
+  g.transB.assign(groups, CUBLAS_OP_N);
+  g.k.assign(groups, int(k));
+  g.lda.assign(groups, ldw);
+  g.ldb.assign(groups, ldx);
+  g.ldc.assign(groups, ldy);
+  g.alpha.assign(groups, 1.0f);
+  g.beta.assign(groups, 0.0f);
+  // cuBLAS reads the pointer arrays from device memory.
+  std::string error;
+  size_t bytes = g.pointers.size() * sizeof(void *);
+  void *dev = s.arena.allocate(bytes, error);
+  if (!dev)
+    return error;
+  CUresult r = s.g.drv.cuMemcpyHtoDAsync(reinterpret_cast<CUdeviceptr>(dev),
+                                         g.pointers.data(), bytes, s.stream);
+  if (r != CUDA_SUCCESS) {
+    s.arena.release(dev);
+    return s.g.describe("copying the grouped GEMM's pointers", r);
+  }
+  auto *ptrs = static_cast<void *const *>(dev);
+  int type = bf16 ? CUDA_R_16BF : CUDA_R_32F;
+  int st = s.cublasApi->gemmGroupedBatchedEx(
+      s.blas, g.transA.data(), g.transB.data(), g.m.data(), g.n.data(),
+      g.k.data(), g.alpha.data(), ptrs, type, g.lda.data(), ptrs + p, type,
+      g.ldb.data(), g.beta.data(), ptrs + 2 * p, CUDA_R_32F, g.ldc.data(),
+      int(groups), g.groupSize.data(), CUBLAS_COMPUTE_32F);
+  // Later users of this memory run after the GEMM on the same stream.
+  s.arena.release(dev);
+  if (st == CUBLAS_STATUS_NOT_SUPPORTED && bf16) {
+    unsupported = true;
+    return "";
+  }
+  return st == 0 ? ""
+                 : "cublasGemmGroupedBatchedEx failed with status " +
+                       std::to_string(st);
+}
+
+/// Whether grouped GEMMs may use cublasGemmGroupedBatchedEx:
+/// DSRT_CUDA_GROUPED_GEMM=0 (bring-up) keeps them expert by expert, so a
+/// first GPU run can tell the grouped call from the rest. Read per call
+/// (a getenv per grouped GEMM is noise next to its offsets read).
+bool groupedCallAllowed(std::string &error) {
+  const char *v = std::getenv("DSRT_CUDA_GROUPED_GEMM");
+  if (!v || !*v || std::string(v) == "1")
+    return true;
+  if (std::string(v) != "0")
+    error = std::string("DSRT_CUDA_GROUPED_GEMM must be 0 or 1, got '") + v +
+            "'";
+  return false;
+}
+
+/// The session of the call in flight; nullptr with `error` empty when the
+/// call already failed (the GEMM is skipped: its buffers may not exist).
 DeviceSession *session(std::string &error) {
   Execution *e = Execution::current();
   if (!e || !e->session) {
     error = "GEMM called outside a model call";
     return nullptr;
   }
-  return e->session;
+  return e->failed() ? nullptr : e->session;
 }
 
 } // namespace
 
-std::string dsrt::cuda::linear(const MemRef<float, 2> &x,
-                               const MemRef<float, 2> &w,
-                               const MemRef<float, 2> &y, bool bf16Weights) {
+static std::string linearImpl(const MemRef<float, 2> &x,
+                              const MemRef<float, 2> &w,
+                              const MemRef<float, 2> &y, bool bf16Weights) {
   std::string error;
   DeviceSession *s = session(error);
   if (!s)
@@ -106,6 +202,7 @@ std::string dsrt::cuda::linear(const MemRef<float, 2> &x,
     return "dsrt_linear_f32: shapes do not match";
   if (!rowMajor(x) || !rowMajor(w) || !rowMajor(y))
     return "dsrt_linear_f32: a non-contiguous row on the GPU path";
+  Execution::current()->forgetOffsets(); // y may be memory they were read from
   if (bf16Weights) {
     // The descriptor is the binding's own: element strides, bf16 storage.
     const uint16_t *xb = bf16Rows(*s, x, 0, x.sizes[0], error);
@@ -119,11 +216,11 @@ std::string dsrt::cuda::linear(const MemRef<float, 2> &x,
               x.sizes[0], w.sizes[0], x.sizes[1]);
 }
 
-std::string dsrt::cuda::groupedLinear(const MemRef<float, 3> &w3,
-                                      const MemRef<float, 2> &x,
-                                      const MemRef<int32_t, 1> &offsets,
-                                      const MemRef<float, 2> &y,
-                                      bool bf16Weights) {
+static std::string groupedLinearImpl(const MemRef<float, 3> &w3,
+                                     const MemRef<float, 2> &x,
+                                     const MemRef<int32_t, 1> &offsets,
+                                     const MemRef<float, 2> &y,
+                                     bool bf16Weights) {
   std::string error;
   DeviceSession *s = session(error);
   if (!s)
@@ -135,23 +232,61 @@ std::string dsrt::cuda::groupedLinear(const MemRef<float, 3> &w3,
   if (!rowMajor(x) || !rowMajor(y) || (k > 1 && w3.strides[2] != 1))
     return "dsrt_grouped_linear_f32: a non-contiguous row on the GPU path";
   // The group boundaries were computed on the device (by the permutation
-  // kernel); the host needs them to size each product.
-  std::vector<int32_t> off(size_t(experts + 1));
-  const Gpu &g = s->g;
-  CUresult r = g.drv.cuMemcpyDtoHAsync(
-      off.data(), reinterpret_cast<CUdeviceptr>(offsets.data()),
-      off.size() * sizeof(int32_t), s->stream);
-  if (r == CUDA_SUCCESS)
-    r = g.drv.cuStreamSynchronize(s->stream);
-  if (r != CUDA_SUCCESS)
-    return g.describe("reading the expert offsets", r);
-  const uint16_t *xb = nullptr;
-  if (bf16Weights && !(xb = bf16Rows(*s, x, 0, x.sizes[0], error)))
-    return error;
+  // kernel); the host needs them to size each product. A read waits for
+  // the stream: the gate and up GEMMs of a layer share one.
+  Execution &ex = *Execution::current();
+  std::vector<int32_t> &off = ex.offsetsHost;
+  if (ex.offsetsAt != offsets.data() || off.size() != size_t(experts + 1)) {
+    off.assign(size_t(experts + 1), 0);
+    const Gpu &g = s->g;
+    CUresult r = g.drv.cuMemcpyDtoHAsync(
+        off.data(), reinterpret_cast<CUdeviceptr>(offsets.data()),
+        off.size() * sizeof(int32_t), s->stream);
+    if (r == CUDA_SUCCESS)
+      r = g.drv.cuStreamSynchronize(s->stream);
+    if (r != CUDA_SUCCESS)
+      return g.describe("reading the expert offsets", r);
+    ex.offsetsAt = offsets.data();
+  }
+  // y is written below: if it were the offsets' memory, the copy is stale.
+  const char *yb = reinterpret_cast<const char *>(y.data());
+  const char *ob = reinterpret_cast<const char *>(offsets.data());
+  if (ob >= yb && ob < yb + size_t(y.sizes[0] * y.strides[0]) * sizeof(float))
+    ex.forgetOffsets();
   for (int64_t e = 0; e < experts; ++e) {
     int64_t begin = off[size_t(e)], end = off[size_t(e + 1)];
     if (begin < 0 || end < begin || end > x.sizes[0])
       return "dsrt_grouped_linear_f32: expert offsets out of order";
+  }
+  if (x.sizes[0] > INT_MAX || n > INT_MAX || k > INT_MAX)
+    return "GEMM too large for cuBLAS's 32-bit sizes";
+  const uint16_t *xb = nullptr;
+  if (bf16Weights && !(xb = bf16Rows(*s, x, 0, x.sizes[0], error)))
+    return error;
+  const float *wf = bf16Weights ? nullptr : w3.data();
+  int ldwf = w3.strides[1] > INT_MAX
+                 ? -1
+                 : int(std::max<int64_t>(w3.strides[1], k));
+  bool allowed = groupedCallAllowed(error);
+  if (!error.empty())
+    return error;
+  if (allowed && s->cublasApi->gemmGroupedBatchedEx &&
+      !(xb && s->groupedBf16Unsupported)) {
+    bool unsupported = false;
+    std::string err =
+        xb ? groupedCall(*s, off, w3.data(), int64_t(w3.strides[0]), int(k),
+                         xb, int(k), y, n, k, true, unsupported)
+           : groupedCall(*s, off, wf, int64_t(w3.strides[0]), ldwf, x.data(),
+                         ld(x), y, n, k, false, unsupported);
+    if (!unsupported)
+      return err;
+    // This cuBLAS has the entry point but not bf16 inputs with an f32
+    // output: nothing was queued; the per-expert GEMMs below do it, and
+    // later calls of the session go there directly.
+    s->groupedBf16Unsupported = true;
+  }
+  for (int64_t e = 0; e < experts; ++e) {
+    int64_t begin = off[size_t(e)], end = off[size_t(e + 1)];
     if (xb) {
       const uint16_t *we =
           reinterpret_cast<const uint16_t *>(w3.data()) + e * w3.strides[0];
@@ -162,14 +297,33 @@ std::string dsrt::cuda::groupedLinear(const MemRef<float, 3> &w3,
         return err;
       continue;
     }
-    const float *we = w3.data() + e * w3.strides[0];
-    int ldw = w3.strides[1] > INT_MAX ? -1 : int(std::max<int64_t>(
-                                                 w3.strides[1], k));
+    const float *we = wf + e * w3.strides[0];
     std::string err =
-        gemm(*s, x.data() + begin * x.strides[0], ld(x), we, ldw,
+        gemm(*s, x.data() + begin * x.strides[0], ld(x), we, ldwf,
              y.data() + begin * y.strides[0], ld(y), end - begin, n, k);
     if (!err.empty())
       return err;
   }
   return "";
+}
+
+std::string dsrt::cuda::linear(const MemRef<float, 2> &x,
+                               const MemRef<float, 2> &w,
+                               const MemRef<float, 2> &y, bool bf16Weights) {
+  std::string error = linearImpl(x, w, y, bf16Weights);
+  if (error.empty())
+    syncForBringUp(bf16Weights ? "cublasGemmEx (dsrt_linear_f32)"
+                               : "cublasSgemm (dsrt_linear_f32)");
+  return error;
+}
+
+std::string dsrt::cuda::groupedLinear(const MemRef<float, 3> &w,
+                                      const MemRef<float, 2> &x,
+                                      const MemRef<int32_t, 1> &offsets,
+                                      const MemRef<float, 2> &y,
+                                      bool bf16Weights) {
+  std::string error = groupedLinearImpl(w, x, offsets, y, bf16Weights);
+  if (error.empty())
+    syncForBringUp("cuBLAS (dsrt_grouped_linear_f32)");
+  return error;
 }

@@ -10,14 +10,20 @@
 //   which waits, and the runtime's final copy of the logits);
 // - memory: mgpuMemAlloc/Free are served by the session's arena;
 // - modules: loaded by the artifact's constructors at dlopen time, once per
-//   model; functions are cached per (module, name).
+//   model; the host code asks for the function before every launch, with
+//   the launch site's constant name: a per-thread cache keyed by that
+//   address answers without a lock, the shared (module, name) map fills it;
+// - failures: the first one is recorded in the call's Execution and every
+//   later launch, copy and memset is skipped (Device.h).
 //
 // The artifact is dlopen()ed RTLD_LOCAL and resolves these from libdsrt.
 //
 //===----------------------------------------------------------------------===//
 #include "cuda/Device.h"
 
+#include <atomic>
 #include <cstdint>
+#include <cstring>
 #include <map>
 #include <mutex>
 
@@ -46,8 +52,34 @@ void fail(const std::string &message) {
     moduleLoadError() = message;
 }
 
-std::mutex functionsMutex;
-std::map<std::pair<CUmodule, std::string>, CUfunction> functions;
+/// Never destroyed: an artifact's destructors unload its modules, and a
+/// process that exits with a model loaded runs them after this library's
+/// static destructors.
+std::mutex &functionsMutex = *new std::mutex;
+auto &functions = *new std::map<std::pair<CUmodule, std::string>, CUfunction>;
+/// Bumped by every unload: per-thread caches older than it are dropped.
+std::atomic<uint64_t> functionsGeneration{0};
+
+struct SiteCache {
+  uint64_t generation = 0;
+  /// Key: (module, address of the launch site's name string).
+  std::map<std::pair<void *, const char *>, CUfunction> sites;
+  /// The last function handed out and its name, for the launch that
+  /// follows (error messages under DSRT_CUDA_SYNC).
+  CUfunction lastFunction = nullptr;
+  const char *lastName = nullptr;
+};
+thread_local SiteCache siteCache;
+
+/// Whether the call in flight already failed (then nothing more runs).
+/// Called before every operation that writes device memory, so it also
+/// drops the host copy of expert offsets such a write may change.
+bool skipped() {
+  Execution *e = Execution::current();
+  if (e)
+    e->forgetOffsets();
+  return e && e->failed();
+}
 
 } // namespace
 
@@ -76,28 +108,50 @@ DSRT_EXPORT void mgpuModuleUnload(void *module) {
     std::lock_guard<std::mutex> lock(functionsMutex);
     for (auto it = functions.begin(); it != functions.end();)
       it = it->first.first == module ? functions.erase(it) : std::next(it);
+    ++functionsGeneration;
   }
-  g->drv.cuModuleUnload(static_cast<CUmodule>(module));
+  CUresult r = g->drv.cuModuleUnload(static_cast<CUmodule>(module));
+  if (r != CUDA_SUCCESS)
+    fail(g->describe("cuModuleUnload", r));
 }
 
 DSRT_EXPORT void *mgpuModuleGetFunction(void *module, const char *name) {
+  SiteCache &c = siteCache;
+  uint64_t generation = functionsGeneration.load(std::memory_order_acquire);
+  if (c.generation != generation) {
+    c.sites.clear();
+    c.generation = generation;
+  }
+  auto site = c.sites.find({module, name});
+  if (site != c.sites.end()) {
+    c.lastFunction = site->second;
+    c.lastName = name;
+    return site->second;
+  }
   const Gpu *g = theGpu();
   if (!g || !module) {
     fail(std::string("kernel '") + name + "' is not loaded");
     return nullptr;
   }
   auto key = std::make_pair(static_cast<CUmodule>(module), std::string(name));
-  std::lock_guard<std::mutex> lock(functionsMutex);
-  auto it = functions.find(key);
-  if (it != functions.end())
-    return it->second;
   CUfunction f = nullptr;
-  CUresult r = g->drv.cuModuleGetFunction(&f, key.first, name);
-  if (r != CUDA_SUCCESS) {
-    fail(g->describe("cuModuleGetFunction", r) + " (" + name + ")");
-    return nullptr;
+  {
+    std::lock_guard<std::mutex> lock(functionsMutex);
+    auto it = functions.find(key);
+    if (it != functions.end()) {
+      f = it->second;
+    } else {
+      CUresult r = g->drv.cuModuleGetFunction(&f, key.first, name);
+      if (r != CUDA_SUCCESS) {
+        fail(g->describe("cuModuleGetFunction", r) + " (" + name + ")");
+        return nullptr;
+      }
+      functions[key] = f;
+    }
   }
-  functions[key] = f;
+  c.sites[{module, name}] = f;
+  c.lastFunction = f;
+  c.lastName = name;
   return f;
 }
 
@@ -107,19 +161,26 @@ DSRT_EXPORT void mgpuLaunchKernel(void *function, intptr_t gridX,
                                   intptr_t blockZ, int32_t smem, void *stream,
                                   void **params, void **extra,
                                   size_t /*paramsCount*/) {
-  Execution *e = Execution::current();
+  if (skipped())
+    return;
   const Gpu *g = theGpu();
-  if (!g || !function || (e && !e->error.empty()))
-    return fail("kernel launch skipped after an earlier failure");
-  if (gridX <= 0 || gridY <= 0 || gridZ <= 0 || gridX > INT32_MAX)
-    return fail("kernel launch with grid " + std::to_string(gridX) + "x" +
+  std::string name =
+      function && function == siteCache.lastFunction && siteCache.lastName
+          ? std::string("kernel ") + siteCache.lastName
+          : std::string("a kernel");
+  if (!g || !function)
+    return fail("launch of " + name + " that did not load");
+  if (gridX <= 0 || gridY <= 0 || gridZ <= 0 || gridX > INT32_MAX ||
+      gridY > 65535 || gridZ > 65535)
+    return fail(name + " launched with grid " + std::to_string(gridX) + "x" +
                 std::to_string(gridY) + "x" + std::to_string(gridZ));
   CUresult r = g->drv.cuLaunchKernel(
       static_cast<CUfunction>(function), unsigned(gridX), unsigned(gridY),
       unsigned(gridZ), unsigned(blockX), unsigned(blockY), unsigned(blockZ),
       unsigned(smem), static_cast<CUstream>(stream), params, extra);
   if (r != CUDA_SUCCESS)
-    fail(g->describe("cuLaunchKernel", r));
+    return fail(name + ": " + g->describe("cuLaunchKernel", r));
+  syncForBringUp(name);
 }
 
 DSRT_EXPORT void *mgpuStreamCreate() { return currentStream(); }
@@ -133,6 +194,10 @@ DSRT_EXPORT void *mgpuMemAlloc(uint64_t bytes, void * /*stream*/,
     fail("device allocation outside a model call");
     return nullptr;
   }
+  // After a failure nothing reads or writes device memory: the views the
+  // host code derives from a null buffer are never dereferenced.
+  if (e->failed())
+    return nullptr;
   std::string error;
   void *p = e->session->arena.allocate(size_t(bytes), error);
   if (!p)
@@ -140,25 +205,47 @@ DSRT_EXPORT void *mgpuMemAlloc(uint64_t bytes, void * /*stream*/,
   return p;
 }
 
-DSRT_EXPORT void mgpuMemFree(void *, void *) {}
+DSRT_EXPORT void mgpuMemFree(void *p, void * /*stream*/) {
+  Execution *e = Execution::current();
+  if (e && e->session && p)
+    e->session->arena.release(p);
+}
 
 DSRT_EXPORT void mgpuMemcpy(void *dst, void *src, size_t bytes,
                             void *stream) {
+  Execution *e = Execution::current();
+  // Host code copies device scalars (a cache position, a count) into host
+  // memory and uses them as loop bounds: after a failure they read 0.
+  auto zeroHostDestination = [&] {
+    if (e && e->session && dst && !e->session->isDevice(dst))
+      std::memset(dst, 0, bytes);
+  };
+  if (skipped())
+    return zeroHostDestination();
   const Gpu *g = theGpu();
-  if (!g || !dst || !src)
+  if (!g || !dst || !src) {
+    zeroHostDestination();
     return fail("mgpuMemcpy on a buffer that was not allocated");
+  }
   auto s = static_cast<CUstream>(stream);
   CUresult r = g->drv.cuMemcpyAsync(reinterpret_cast<CUdeviceptr>(dst),
                                     reinterpret_cast<CUdeviceptr>(src), bytes,
                                     s);
-  if (r == CUDA_SUCCESS)
+  const char *what = "cuMemcpyAsync";
+  if (r == CUDA_SUCCESS) {
+    what = "cuStreamSynchronize after a copy";
     r = g->drv.cuStreamSynchronize(s); // the host reads the result next
-  if (r != CUDA_SUCCESS)
-    fail(g->describe("cuMemcpyAsync", r));
+  }
+  if (r != CUDA_SUCCESS) {
+    zeroHostDestination();
+    fail(g->describe(what, r));
+  }
 }
 
 DSRT_EXPORT void mgpuMemset32(void *dst, unsigned value, size_t count,
                               void *stream) {
+  if (skipped())
+    return;
   const Gpu *g = theGpu();
   if (!g || !dst)
     return fail("mgpuMemset32 on a buffer that was not allocated");
@@ -171,6 +258,8 @@ DSRT_EXPORT void mgpuMemset32(void *dst, unsigned value, size_t count,
 
 DSRT_EXPORT void mgpuMemset16(void *dst, unsigned short value, size_t count,
                               void *stream) {
+  if (skipped())
+    return;
   const Gpu *g = theGpu();
   if (!g || !dst)
     return fail("mgpuMemset16 on a buffer that was not allocated");
@@ -179,4 +268,15 @@ DSRT_EXPORT void mgpuMemset16(void *dst, unsigned short value, size_t count,
                                        static_cast<CUstream>(stream));
   if (r != CUDA_SUCCESS)
     fail(g->describe("cuMemsetD16Async", r));
+}
+
+/// The split-KV attention's host code sizes its splits by the tokens of
+/// context this call reaches (session position + tokens), not by the cache
+/// capacity: a short context in a long session is not cut into slivers.
+/// `capacity` outside a call or when the call did not say.
+DSRT_EXPORT int64_t dsrt_gpu_context_tokens(int64_t capacity) {
+  Execution *e = Execution::current();
+  if (!e || e->contextTokens <= 0 || e->contextTokens > capacity)
+    return capacity;
+  return e->contextTokens;
 }

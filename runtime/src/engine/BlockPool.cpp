@@ -49,8 +49,14 @@ bool BlockPool::consistent() const {
     if (p < 0 || size_t(p) >= refs.size() || seen[size_t(p)]++ ||
         refs[size_t(p)] != 0 || !queued[size_t(p)])
       return false;
-  for (size_t p = 0; p < refs.size(); ++p)
+  for (size_t p = 0; p < refs.size(); ++p) {
     if (refs[p] < 0 || (refs[p] == 0) != bool(seen[p]))
       return false;
+    // Whoever holds a named page holds its parent too.
+    int32_t parent =
+        prefix.isCached(int32_t(p)) ? prefix.parentOf(int32_t(p)) : -1;
+    if (refs[p] > 0 && parent >= 0 && refs[size_t(parent)] == 0)
+      return false;
+  }
   return prefix.consistent();
 }

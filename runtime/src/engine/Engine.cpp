@@ -48,16 +48,19 @@ int64_t Engine::add(const int32_t *prompt, int64_t n,
                     const dsrt_request_params &params,
                     dsrt_engine_callback callback, void *userData,
                     std::string &error) {
-  error = checkTokens(prompt, n, vocab);
+  // Lengths first: the ids are read only once n is known to be sane.
   int64_t poolTokens = config.scheduler.numPages * kPageTokens;
-  if (error.empty() && n > config.maxModelLen)
+  error.clear();
+  if (n > config.maxModelLen)
     error = "prompt of " + std::to_string(n) +
             " tokens exceeds max_model_len (" +
             std::to_string(config.maxModelLen) + ")";
-  if (error.empty() && n > poolTokens)
+  else if (n > poolTokens)
     error = "prompt of " + std::to_string(n) +
             " tokens exceeds the KV cache pool (" + std::to_string(poolTokens) +
             " tokens)";
+  else
+    error = checkTokens(prompt, n, vocab);
   auto r = std::make_unique<Request>();
   if (error.empty())
     error = readParams(params, vocab, r->params);

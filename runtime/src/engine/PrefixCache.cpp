@@ -46,8 +46,11 @@ PrefixCache::lookup(const std::vector<uint64_t> &hashes,
 bool PrefixCache::insert(int32_t page, int32_t parentPage, uint64_t hash,
                          const int32_t *tokens) {
   Entry &e = entries[size_t(page)];
-  if (e.cached || byHash.count(hash))
+  if (e.cached || byHash.count(hash) ||
+      (parentPage >= 0 && !entries[size_t(parentPage)].cached))
     return false;
+  if (parentPage >= 0)
+    entries[size_t(parentPage)].children.push_back(page);
   e.cached = true;
   e.hash = hash;
   e.parent = parentPage;
@@ -61,7 +64,16 @@ void PrefixCache::evict(int32_t page) {
   if (!e.cached)
     return;
   byHash.erase(e.hash);
+  if (e.parent >= 0) {
+    std::vector<int32_t> &siblings = entries[size_t(e.parent)].children;
+    siblings.erase(std::find(siblings.begin(), siblings.end(), page));
+  }
+  std::vector<int32_t> children = std::move(e.children);
   e = Entry();
+  for (int32_t c : children) {
+    entries[size_t(c)].parent = -1; // already detached from `page`
+    evict(c);
+  }
 }
 
 bool PrefixCache::consistent() const {
@@ -73,6 +85,16 @@ bool PrefixCache::consistent() const {
     auto it = byHash.find(entries[p].hash);
     if (it == byHash.end() || it->second != int32_t(p))
       return false;
+    int32_t parent = entries[p].parent;
+    if (parent >= 0) {
+      const Entry &pe = entries[size_t(parent)];
+      if (!pe.cached ||
+          std::count(pe.children.begin(), pe.children.end(), int32_t(p)) != 1)
+        return false;
+    }
+    for (int32_t c : entries[p].children)
+      if (!entries[size_t(c)].cached || entries[size_t(c)].parent != int32_t(p))
+        return false;
   }
   return named == int64_t(byHash.size());
 }

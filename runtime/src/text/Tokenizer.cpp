@@ -103,45 +103,52 @@ bool Tokenizer::encodeOrdinary(std::string_view text, uint32_t begin,
   pieces.clear();
   if (!pre.split(text, {begin, end}, pieces, error))
     return false;
+  PieceCache &cache = threadCache();
   for (Piece p : pieces)
-    encodePiece(text.substr(p.begin, p.end - p.begin), ids);
+    encodePiece(text.substr(p.begin, p.end - p.begin), cache, ids);
   return true;
 }
 
-void Tokenizer::encodePiece(std::string_view piece,
+std::atomic<uint64_t> Tokenizer::nextSerial{1};
+
+PieceCache &Tokenizer::threadCache() const {
+  // The last few tokenizers this thread used, each with its cache; the
+  // oldest gives way, so a thread never holds caches of many tokenizers.
+  struct Entry {
+    uint64_t serial = 0;
+    PieceCache cache;
+  };
+  thread_local Entry entries[4];
+  thread_local unsigned next = 0;
+  for (Entry &e : entries)
+    if (e.serial == serial)
+      return e.cache;
+  Entry &e = entries[next++ % 4];
+  e.serial = serial;
+  e.cache.clear();
+  return e.cache;
+}
+
+void Tokenizer::encodePiece(std::string_view piece, PieceCache &cache,
                             std::vector<int32_t> &ids) const {
   if (piece.size() == 1) {
     ids.push_back(byteIds[uint8_t(piece[0])]);
     return;
   }
-  // Long pieces rarely repeat; caching them would only grow the map.
-  constexpr size_t kMaxCachedBytes = 64;
-  constexpr size_t kMaxCachedIds = size_t(1) << 22;
-  bool cacheable = piece.size() <= kMaxCachedBytes;
-  thread_local std::string key;
-  if (cacheable) {
-    key.assign(piece.data(), piece.size());
-    std::lock_guard<std::mutex> lock(cacheMutex);
-    auto it = cache.find(key);
-    if (it != cache.end()) {
-      const int32_t *p = cacheIds.data() + it->second.first;
-      ids.insert(ids.end(), p, p + it->second.second);
-      return;
-    }
+  if (piece.size() > PieceCache::kMaxKeyBytes) {
+    bpe(piece, ids);
+    return;
+  }
+  uint64_t hash = PieceCache::hashOf(piece);
+  const int32_t *hit;
+  uint32_t count;
+  if (cache.find(piece, hash, hit, count)) {
+    ids.insert(ids.end(), hit, hit + count);
+    return;
   }
   size_t first = ids.size();
   bpe(piece, ids);
-  if (!cacheable)
-    return;
-  std::lock_guard<std::mutex> lock(cacheMutex);
-  if (cacheIds.size() > kMaxCachedIds) {
-    cache.clear();
-    cacheIds.clear();
-  }
-  uint32_t count = uint32_t(ids.size() - first);
-  if (cache.emplace(key, std::make_pair(uint32_t(cacheIds.size()), count))
-          .second)
-    cacheIds.insert(cacheIds.end(), ids.begin() + long(first), ids.end());
+  cache.insert(piece, hash, ids.data() + first, uint32_t(ids.size() - first));
 }
 
 void Tokenizer::bpe(std::string_view piece, std::vector<int32_t> &ids) const {
@@ -219,12 +226,13 @@ bool Tokenizer::decode(const int32_t *ids, size_t n, bool skipSpecialTokens,
                        std::string &out, std::string &error) const {
   std::string bytes;
   for (size_t i = 0; i < n; ++i) {
-    error = checkId(ids[i], i);
-    if (!error.empty())
+    uint32_t id = uint32_t(ids[i]);
+    if (id >= flags.size() || !(flags[id] & kPresent)) {
+      error = checkId(ids[i], i);
       return false;
-    if (skipSpecialTokens && isSpecial(ids[i]))
-      continue;
-    bytes += bytesOf[size_t(ids[i])];
+    }
+    if (!(skipSpecialTokens && (flags[id] & kSpecial)))
+      bytes += bytesOf[id];
   }
   appendUtf8Lossy(bytes, /*final=*/true, out);
   return true;

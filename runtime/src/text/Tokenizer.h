@@ -7,18 +7,19 @@
 // BOS rule (add_bos_token / bos_token) and the chat template. Anything else
 // a file asks for is refused at load with the JSON path that asks for it.
 //
-// A Tokenizer is immutable after load apart from its encode cache (locked),
-// so one instance serves any number of threads.
+// A Tokenizer is immutable after load (its encode caches are per thread,
+// PieceCache.h), so one instance serves any number of threads.
 //
 //===----------------------------------------------------------------------===//
 #ifndef DSRT_TEXT_TOKENIZER_H
 #define DSRT_TEXT_TOKENIZER_H
 
+#include "text/PieceCache.h"
 #include "text/PreTokenizer.h"
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -118,7 +119,9 @@ private:
   /// Text with no added token in it: pre-tokenize, then BPE each piece.
   bool encodeOrdinary(std::string_view text, uint32_t begin, uint32_t end,
                       std::vector<int32_t> &ids, std::string &error) const;
-  void encodePiece(std::string_view piece, std::vector<int32_t> &ids) const;
+  void encodePiece(std::string_view piece, PieceCache &cache,
+                   std::vector<int32_t> &ids) const;
+  PieceCache &threadCache() const;
   void bpe(std::string_view piece, std::vector<int32_t> &ids) const;
   /// Longest added token starting at text[i]: its id and length, or -1.
   int32_t matchAdded(std::string_view text, size_t i, size_t &length) const;
@@ -142,10 +145,10 @@ private:
   bool addBos = false, addEos = false;
   std::string bosText, eosText, chatTemplateText;
 
-  // Pre-token bytes -> ids: natural text repeats its words.
-  mutable std::mutex cacheMutex;
-  mutable std::unordered_map<std::string, std::pair<uint32_t, uint32_t>> cache;
-  mutable std::vector<int32_t> cacheIds;
+  // Names this instance in the per-thread caches (an address could be
+  // reused by a later tokenizer).
+  const uint64_t serial = nextSerial++;
+  static std::atomic<uint64_t> nextSerial;
 };
 
 /// Decodes ids one at a time for streaming: each push returns the text

@@ -10,6 +10,7 @@
 #include "text/Utf8.h"
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -30,6 +31,22 @@ std::string shown(const Value &v) {
   while (cut > 0 && (uint8_t(v.string[cut]) & 0xC0) == 0x80)
     --cut;
   return "\"" + v.string.substr(0, cut) + "...\"";
+}
+
+/// The JSON parser quotes the offending character, which may be a line
+/// break: messages stay on one line.
+std::string oneLine(const std::string &s) {
+  std::string out;
+  for (char c : s) {
+    if (uint8_t(c) >= 0x20 && c != 0x7F) {
+      out += c;
+      continue;
+    }
+    char buf[8];
+    std::snprintf(buf, sizeof(buf), "\\x%02X", unsigned(uint8_t(c)));
+    out += buf;
+  }
+  return out;
 }
 
 bool isBool(const Value *v) { return v && v->kind == Value::Bool; }
@@ -402,7 +419,7 @@ bool TokenizerLoader::loadConfig(std::string_view text) {
   Value root;
   std::string err;
   if (!json::parse(text, root, err)) {
-    error = configName + ":" + err;
+    error = configName + ":" + oneLine(err);
     return false;
   }
   if (root.kind != Value::Object)
@@ -444,7 +461,7 @@ bool TokenizerLoader::load(std::string_view tokenizerJson,
   Value root;
   std::string err;
   if (!json::parse(tokenizerJson, root, err)) {
-    error = jsonName + ":" + err;
+    error = jsonName + ":" + oneLine(err);
     return false;
   }
   if (root.kind != Value::Object)

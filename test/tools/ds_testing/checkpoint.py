@@ -79,14 +79,30 @@ def tiny_noyarn():
                  first_k_dense_replace=0)
 
 
+# DeepSeek V3's tokenizer has ids 0..128814 (the released model pads its
+# embedding to 129280; ids past the tokenizer would have no text).
+V3_TOKENIZER_VOCAB = 128815
+
+
 def demo():
-    """A slightly larger V3-style model for the demo and benchmarks."""
-    return _base(vocab_size=256, hidden_size=64, intermediate_size=128,
+    """A slightly larger V3-style model for the demo and benchmarks, with a
+    vocabulary for DeepSeek V3's tokenizer (make_checkpoint.py --tokenizer)."""
+    return _base(vocab_size=V3_TOKENIZER_VOCAB, hidden_size=64, intermediate_size=128,
                  moe_intermediate_size=32, num_hidden_layers=4, num_attention_heads=4,
                  q_lora_rank=48, kv_lora_rank=32, qk_nope_head_dim=16,
                  qk_rope_head_dim=8, v_head_dim=16, n_routed_experts=16,
                  num_experts_per_tok=4, n_group=4, topk_group=2,
                  max_position_embeddings=512)
+
+
+def ragged_v3():
+    """V3 style with matrices past one 128x128 FP8 block and not multiples
+    of it (hidden 200, intermediate 300, experts 136 wide, ranks 144/132),
+    so quantised weights have ragged edge blocks in both directions and the
+    CPU GEMMs see K past their 256-wide chunks."""
+    return _base(vocab_size=300, hidden_size=200, intermediate_size=300,
+                 moe_intermediate_size=136, num_hidden_layers=2, q_lora_rank=144,
+                 kv_lora_rank=132)
 
 
 def tiny_v3_mtp():
@@ -95,8 +111,9 @@ def tiny_v3_mtp():
     return _base(num_nextn_predict_layers=1)
 
 
-PRESETS = {"tiny_v3": tiny_v3, "tiny_v3_mtp": tiny_v3_mtp, "tiny_v2_lite": tiny_v2_lite,
-           "tiny_v2_grouped": tiny_v2_grouped, "tiny_noyarn": tiny_noyarn, "demo": demo}
+PRESETS = {"tiny_v3": tiny_v3, "tiny_v3_mtp": tiny_v3_mtp, "ragged_v3": ragged_v3,
+           "tiny_v2_lite": tiny_v2_lite, "tiny_v2_grouped": tiny_v2_grouped,
+           "tiny_noyarn": tiny_noyarn, "demo": demo}
 
 
 # ---------------------------------------------------------------- tensor table

@@ -179,18 +179,41 @@ def route(cfg, x, w_gate, bias=None):
 
 # ---------------------------------------------------------------- the model
 
+def round_to_bf16(x, mode="nearest"):
+    """x (float64) stored as bf16 and read back: the float32 value's top 16
+    bits, rounded to nearest even (what arith.truncf and cvt.rn.bf16.f32
+    do) or truncated ("truncate", to show a check tells the two apart)."""
+    bits = np.asarray(x, np.float32).view(np.uint32).astype(np.uint64)
+    if mode == "nearest":
+        bits = bits + 0x7FFF + ((bits >> 16) & 1)
+    elif mode != "truncate":
+        raise ValueError(f"rounding mode {mode!r}: nearest or truncate")
+    top = ((bits >> 16) << 16).astype(np.uint32)
+    return top.view(np.float32).astype(np.float64)
+
+
 class LatentCache:
     """Per layer: the normalised latent c [t, dc] and the roped shared key
-    k_pe [t, dr], row t = position t. Nothing per head is cached."""
+    k_pe [t, dr], row t = position t. Nothing per head is cached.
 
-    def __init__(self, num_layers, dc, dr):
+    dtype "bf16" stores rows as a bf16 cache does (rounded as `rounding`
+    says), so every read of the cache, the current token's own row
+    included, sees the stored value: the compiled model's bf16-cache
+    error is then arithmetic only, and tolerances can be tight."""
+
+    def __init__(self, num_layers, dc, dr, dtype="f32", rounding="nearest"):
+        if dtype not in ("f32", "bf16"):
+            raise ValueError(f"cache dtype {dtype!r}: f32 or bf16")
         self.c = [np.zeros((0, dc)) for _ in range(num_layers)]
         self.k_pe = [np.zeros((0, dr)) for _ in range(num_layers)]
+        self.dtype, self.rounding = dtype, rounding
 
     def __len__(self):
         return len(self.c[0]) if self.c else 0
 
     def append(self, layer, c, k_pe):
+        if self.dtype == "bf16":
+            c, k_pe = round_to_bf16(c, self.rounding), round_to_bf16(k_pe, self.rounding)
         self.c[layer] = np.concatenate([self.c[layer], c])
         self.k_pe[layer] = np.concatenate([self.k_pe[layer], k_pe])
         return self.c[layer], self.k_pe[layer]
@@ -215,9 +238,10 @@ class ReferenceModel:
     def load(cls, ckpt_dir):
         return cls(*load_checkpoint(ckpt_dir))
 
-    def new_cache(self):
+    def new_cache(self, dtype="f32", rounding="nearest"):
         c = self.cfg
-        return LatentCache(c["num_hidden_layers"], c["kv_lora_rank"], c["qk_rope_head_dim"])
+        return LatentCache(c["num_hidden_layers"], c["kv_lora_rank"], c["qk_rope_head_dim"],
+                           dtype, rounding)
 
     # -- attention
 

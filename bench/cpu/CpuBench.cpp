@@ -1,0 +1,221 @@
+//===- CpuBench.cpp - the CPU's own limits and a model against them -------===//
+//
+// ds-cpu-bench gemm  ROWS N K REPS   GFLOP/s of y = x w^T, threads = the
+//                                    runtime pool's: OpenBLAS sgemm (f32,
+//                                    its own threads), ds f32, bf16, FP8
+// ds-cpu-bench read  MIB REPS        GB/s of a read-only stream over MIB,
+//                                    split over the pool's threads
+// ds-cpu-bench model ARTIFACT WEIGHTS PROMPT STEPS REPS
+//                                    load seconds, prefill tok/s (every
+//                                    row's logits, and the last row's as
+//                                    generation needs), decode tok/s (best
+//                                    of REPS), peak RSS
+// Each prints one JSON object (bench/cpu_kernels.py reads them).
+//
+//===----------------------------------------------------------------------===//
+#include "cpu/Isa.h"
+#include "cpu/MatMul.h"
+#include "cpu/ThreadPool.h"
+#include "dsrt/dsrt.h"
+#include "weights/DType.h"
+
+#include <algorithm>
+#include <cblas.h>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <string>
+#include <sys/resource.h>
+#include <vector>
+
+using namespace dsrt;
+using namespace dsrt::cpu;
+
+namespace {
+
+double now() {
+  return std::chrono::duration<double>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+template <typename F> double best(int reps, F f) {
+  double b = 1e30;
+  for (int i = 0; i < reps; ++i) {
+    double t = now();
+    f();
+    b = std::min(b, now() - t);
+  }
+  return b;
+}
+
+int gemm(int64_t rows, int64_t n, int64_t k, int reps) {
+  std::mt19937 rng(1);
+  std::normal_distribution<float> d;
+  std::vector<float> x(size_t(rows * k)), w(size_t(n * k)), y(size_t(rows * n));
+  for (float &v : x)
+    v = d(rng);
+  for (float &v : w)
+    v = d(rng);
+  std::vector<uint16_t> w16(w.size());
+  std::vector<uint8_t> w8(w.size());
+  for (size_t i = 0; i < w.size(); ++i) {
+    w16[i] = f32ToBF16(w[i]);
+    w8[i] = uint8_t(rng() & 0xff);
+    if ((w8[i] & 0x7f) == 0x7f)
+      w8[i] = 0;
+  }
+  std::vector<float> scales(size_t((n + 127) / 128 * ((k + 127) / 128)), 0.01f);
+  double flops = 2.0 * double(rows) * double(n) * double(k);
+  int threads = numThreads();
+
+  openblas_set_num_threads(threads);
+  double tBlas = best(reps, [&] {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(rows), int(n),
+                int(k), 1.0f, x.data(), int(k), w.data(), int(k), 0.0f,
+                y.data(), int(n));
+  });
+  openblas_set_num_threads(1);
+
+  const KernelSet &ks = kernelsFor(activeIsa());
+  auto run = [&](const WeightMatrix &m) {
+    return best(reps,
+                [&] { matmul(ks, x.data(), k, rows, m, 0, n, y.data(), n); });
+  };
+  double t32 = run(WeightMatrix::single(WeightFormat::F32, w.data(), n, k, k));
+  double t16 =
+      run(WeightMatrix::single(WeightFormat::BF16, w16.data(), n, k, k));
+  double t8 = run(WeightMatrix::single(WeightFormat::FP8, w8.data(), n, k, k,
+                                       scales.data()));
+  std::printf("{\"rows\": %lld, \"n\": %lld, \"k\": %lld, \"threads\": %d, "
+              "\"isa\": \"%s\", \"openblas_sgemm_gflops\": %.2f, "
+              "\"ds_f32_gflops\": %.2f, \"ds_bf16_gflops\": %.2f, "
+              "\"ds_fp8_gflops\": %.2f}\n",
+              (long long)rows, (long long)n, (long long)k, threads,
+              isaName(activeIsa()), flops / tBlas / 1e9, flops / t32 / 1e9,
+              flops / t16 / 1e9, flops / t8 / 1e9);
+  return 0;
+}
+
+int readBandwidth(int64_t mib, int reps) {
+  size_t words = size_t(mib) << 17; // 8-byte words
+  std::vector<uint64_t> buf(words);
+  for (size_t i = 0; i < words; ++i)
+    buf[i] = i;
+  std::vector<uint64_t> sums(size_t(numThreads()) * 8);
+  double t = best(reps, [&] {
+    parallelFor(int64_t(words), 1 << 16, [&](int64_t b, int64_t e) {
+      uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+      for (int64_t i = b; i + 4 <= e; i += 4) {
+        s0 += buf[size_t(i)];
+        s1 += buf[size_t(i + 1)];
+        s2 += buf[size_t(i + 2)];
+        s3 += buf[size_t(i + 3)];
+      }
+      sums[size_t(b * 8 / std::max<int64_t>(e - b, 1)) % sums.size()] +=
+          s0 + s1 + s2 + s3;
+    });
+  });
+  uint64_t all = 0;
+  for (uint64_t s : sums)
+    all += s;
+  std::printf("{\"mib\": %lld, \"threads\": %d, \"read_gbps\": %.2f, "
+              "\"checksum\": %llu}\n",
+              (long long)mib, numThreads(), double(words * 8) / t / 1e9,
+              (unsigned long long)all);
+  return 0;
+}
+
+int model(const char *artifact, const char *weights, int64_t prompt,
+          int64_t steps, int reps) {
+  // What the process holds before the model (libraries, OpenBLAS): peak
+  // RSS minus this is the model's.
+  struct rusage before;
+  getrusage(RUSAGE_SELF, &before);
+  dsrt_model *m = nullptr;
+  double t0 = now();
+  if (dsrt_model_load(artifact, weights, "cpu", &m) != DSRT_OK) {
+    std::fprintf(stderr, "ds-cpu-bench: %s\n", dsrt_last_error());
+    return 1;
+  }
+  double load = now() - t0;
+  dsrt_model_info info;
+  dsrt_model_info_get(m, &info);
+  dsrt_session *s = nullptr;
+  if (dsrt_session_create(m, prompt + steps + 1, &s) != DSRT_OK) {
+    std::fprintf(stderr, "ds-cpu-bench: %s\n", dsrt_last_error());
+    return 1;
+  }
+  std::vector<int32_t> tokens(static_cast<size_t>(prompt));
+  for (int64_t i = 0; i < prompt; ++i)
+    tokens[size_t(i)] = int32_t(2 + (i * 7919) % (info.vocab_size - 2));
+  std::vector<float> logits(size_t(prompt * info.vocab_size));
+  double first = 0, pre = 1e30, preLast = 1e30, dec = 1e30;
+  for (int r = 0; r < reps; ++r) {
+    // The prompt as generation runs it: logits of its last row only.
+    dsrt_session_reset(s);
+    dsrt_generate_options go{};
+    int64_t count = 0;
+    double t0 = now();
+    if (dsrt_generate(s, tokens.data(), prompt, &go, nullptr, &count, nullptr,
+                      nullptr) != DSRT_OK) {
+      std::fprintf(stderr, "ds-cpu-bench: %s\n", dsrt_last_error());
+      return 1;
+    }
+    preLast = std::min(preLast, now() - t0);
+    dsrt_session_reset(s);
+    double t = now();
+    if (dsrt_session_prefill(s, tokens.data(), prompt, logits.data()) !=
+        DSRT_OK) {
+      std::fprintf(stderr, "ds-cpu-bench: %s\n", dsrt_last_error());
+      return 1;
+    }
+    double p = now() - t;
+    if (r == 0)
+      first = p;
+    pre = std::min(pre, p);
+    t = now();
+    for (int64_t i = 0; i < steps; ++i)
+      if (dsrt_session_decode(s, 5, logits.data()) != DSRT_OK) {
+        std::fprintf(stderr, "ds-cpu-bench: %s\n", dsrt_last_error());
+        return 1;
+      }
+    dec = std::min(dec, now() - t);
+  }
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  std::printf("{\"isa\": \"%s\", \"load_seconds\": %.4f, "
+              "\"first_prefill_seconds\": %.4f, \"prefill_tokens\": %lld, "
+              "\"prefill_tokens_per_second\": %.2f, "
+              "\"prefill_last_row_tokens_per_second\": %.2f, "
+              "\"decode_steps\": %lld, "
+              "\"decode_tokens_per_second\": %.2f, \"weights_bytes\": %lld, "
+              "\"peak_rss_bytes\": %lld, \"baseline_rss_bytes\": %lld}\n",
+              isaName(activeIsa()), load, first, (long long)prompt,
+              double(prompt) / pre, double(prompt) / preLast, (long long)steps,
+              double(steps) / dec, (long long)info.weights_bytes,
+              (long long)ru.ru_maxrss * 1024,
+              (long long)before.ru_maxrss * 1024);
+  dsrt_session_free(s);
+  dsrt_model_free(m);
+  return 0;
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  std::string cmd = argc > 1 ? argv[1] : "";
+  if (cmd == "gemm" && argc == 6)
+    return gemm(std::atoll(argv[2]), std::atoll(argv[3]), std::atoll(argv[4]),
+                std::atoi(argv[5]));
+  if (cmd == "read" && argc == 4)
+    return readBandwidth(std::atoll(argv[2]), std::atoi(argv[3]));
+  if (cmd == "model" && argc == 7)
+    return model(argv[2], argv[3], std::atoll(argv[4]), std::atoll(argv[5]),
+                 std::atoi(argv[6]));
+  std::fprintf(stderr, "usage: ds-cpu-bench gemm ROWS N K REPS | read MIB REPS "
+                       "| model ARTIFACT WEIGHTS PROMPT STEPS REPS\n");
+  return 2;
+}

@@ -1,0 +1,173 @@
+#!/usr/bin/env python3
+"""CPU kernels against the machine's own limits, in one run.
+
+For one random V3-shaped model stored as f32, bf16 and FP8 (e4m3, 128x128
+block scales), with the weights read in place from the mapped checkpoint:
+
+- prefill tok/s against the machine's GEMM rate for that dtype, measured
+  in the same run (ds-cpu-bench gemm: a 256 x 4096 x 4096 product through
+  OpenBLAS sgemm for f32, the runtime's own kernels for bf16 and FP8: no
+  library here multiplies those in place). Prefill's share = GEMM FLOPs
+  per token (every linear layer, routed experts at top_k / E, lm_head for
+  every prompt row as dsrt_session_prefill computes it; attention left out)
+  x tok/s / rate. Prefill as generation runs it (logits of the last row
+  only) is shown beside it;
+- decode tok/s against the read roofline: bandwidth of a multi-threaded
+  read-only stream over 1 GiB (ds-cpu-bench read) / bytes a decode step
+  reads (the file's bytes of every tensor, routed experts at top_k / E, one
+  embedding row, FP8 scales, kv_b_proj at 4 bytes (an f32 copy: generated
+  code reads it), plus the f32 latent cache);
+- peak RSS against the file's tensor bytes (less what the process held
+  before loading: libraries, OpenBLAS's buffers), and load time. RSS
+  includes the f32 copies of what generated code reads (embedding, norms,
+  kv_b_proj in bf16/FP8 checkpoints), the latent cache, the activations
+  and the logits of every prompt row.
+
+Prints a Markdown table (bench/RESULTS.md keeps a run with its command).
+Usage: /usr/bin/python3 bench/cpu_kernels.py [--bin build/bin] [--work DIR]
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "test", "tools"))
+from ds_testing import checkpoint  # noqa: E402
+
+
+def config():
+    cfg = checkpoint.PRESETS["demo"]()
+    cfg.update(vocab_size=8192, hidden_size=1024, intermediate_size=2048,
+               moe_intermediate_size=256, num_hidden_layers=6, first_k_dense_replace=1,
+               num_attention_heads=8, q_lora_rank=384, kv_lora_rank=256,
+               qk_nope_head_dim=64, qk_rope_head_dim=32, v_head_dim=64,
+               n_routed_experts=32, num_experts_per_tok=4, n_group=4, topk_group=2,
+               n_shared_experts=1, max_position_embeddings=4096)
+    return cfg
+
+
+def probe(bin_dir, *args):
+    out = subprocess.run([os.path.join(bin_dir, "ds-cpu-bench"), *map(str, args)],
+                         check=True, capture_output=True, text=True).stdout
+    return json.loads(out)
+
+
+def tensor_bytes(ckpt):
+    """{name: (dtype, shape, bytes)} from the safetensors headers."""
+    out = {}
+    for f in os.listdir(ckpt):
+        if not f.endswith(".safetensors"):
+            continue
+        with open(os.path.join(ckpt, f), "rb") as fh:
+            n = int.from_bytes(fh.read(8), "little")
+            header = json.loads(fh.read(n))
+        for name, e in header.items():
+            if name != "__metadata__":
+                b, end = e["data_offsets"]
+                out[name] = (e["dtype"], e["shape"], end - b)
+    return out
+
+
+def gemm_flops_per_token(cfg, shapes, prompt):
+    E, k = cfg["n_routed_experts"], cfg["num_experts_per_tok"]
+    flops = 0.0
+    for name, (shape, kind) in shapes.items():
+        if kind not in ("linear", "head") or len(shape) != 2:
+            continue
+        f = 2.0 * shape[0] * shape[1]
+        if ".experts." in name and ".shared_experts." not in name:
+            f *= k / E
+        flops += f
+    return flops
+
+
+def decode_bytes(cfg, tensors, ctx):
+    E, k = cfg["n_routed_experts"], cfg["num_experts_per_tok"]
+    total = 0.0
+    for name, (_, shape, nbytes) in tensors.items():
+        if "kv_b_proj" in name:
+            # Read by generated code (the absorbed form's per-head matmuls):
+            # bound as an f32 copy whatever the file holds.
+            if name.endswith("_scale_inv"):
+                continue
+            nbytes = int(np.prod(shape)) * 4
+        if name == "model.embed_tokens.weight":
+            nbytes = nbytes / shape[0]
+        elif ".experts." in name and ".shared_experts." not in name:
+            nbytes = nbytes * k / E
+        total += nbytes
+    cache = cfg["num_hidden_layers"] * (cfg["kv_lora_rank"] + cfg["qk_rope_head_dim"]) * 4 * ctx
+    return total + cache
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--bin", default=os.path.join(ROOT, "build", "bin"))
+    ap.add_argument("--work", default=None)
+    ap.add_argument("--prompt", type=int, default=256)
+    ap.add_argument("--steps", type=int, default=16)
+    ap.add_argument("--reps", type=int, default=2)
+    args = ap.parse_args()
+    work = args.work or tempfile.mkdtemp(prefix="ds-cpu-kernels-")
+    cfg = config()
+    shapes = checkpoint.tensor_shapes(cfg)
+
+    gemm = probe(args.bin, "gemm", 256, 4096, 4096, 3)
+    bw = probe(args.bin, "read", 1024, 3)["read_gbps"] * 1e9
+    rates = {"f32": gemm["openblas_sgemm_gflops"], "bf16": gemm["ds_bf16_gflops"],
+             "fp8": gemm["ds_fp8_gflops"]}
+    rows = []
+    for dtype in ("f32", "bf16", "fp8"):
+        ckpt = os.path.join(work, f"ckpt-{dtype}")
+        if not os.path.exists(os.path.join(ckpt, "config.json")):
+            checkpoint.write_checkpoint(ckpt, cfg, dtype=dtype, seed=2)
+        art = os.path.join(work, f"model-{dtype}.dsa")
+        if not os.path.exists(art):
+            subprocess.run([os.path.join(args.bin, "ds-compile"), ckpt, "-o", art], check=True)
+        tensors = tensor_bytes(ckpt)
+        file_bytes = sum(b for _, _, b in tensors.values())
+        m = probe(args.bin, "model", art, ckpt, args.prompt, args.steps, args.reps)
+        flops = gemm_flops_per_token(cfg, shapes, args.prompt)
+        per_step = decode_bytes(cfg, tensors, args.prompt + args.steps / 2)
+        rows.append(dict(dtype=dtype, file_bytes=file_bytes, rate=rates[dtype], flops=flops,
+                         step_bytes=per_step, **m))
+    # The machine may be shared: the stream is measured again after the
+    # runs and the better figure kept (a roofline may only be too high).
+    bw_after = probe(args.bin, "read", 1024, 3)["read_gbps"] * 1e9
+    for r in rows:
+        r["roofline"] = max(bw, bw_after) / r["step_bytes"]
+    f32 = rows[0]
+    lines = [f"GEMM 256x4096x4096 ({gemm['threads']} threads, ds kernels: {gemm['isa']}): "
+             f"OpenBLAS sgemm {gemm['openblas_sgemm_gflops']:.1f} GFLOP/s, "
+             f"ds f32 {gemm['ds_f32_gflops']:.1f}, bf16 {gemm['ds_bf16_gflops']:.1f}, "
+             f"FP8 {gemm['ds_fp8_gflops']:.1f}. Read stream: {bw / 1e9:.1f} GB/s before, "
+             f"{bw_after / 1e9:.1f} GB/s after the runs.", "",
+             "| weights | file tensors | load | prefill tok/s (all rows' logits) | GEMM rate (dtype) "
+             "| prefill / rate | vs f32 | prefill tok/s (last row's logits) | decode tok/s "
+             "| read roofline | of roofline | decode vs f32 | peak RSS (process before load) "
+             "| (RSS - before) / file |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        share = r["prefill_tokens_per_second"] * r["flops"] / (r["rate"] * 1e9)
+        lines.append(
+            f"| {r['dtype']} | {r['file_bytes'] / 2**20:.0f} MiB | {r['load_seconds']:.2f} s "
+            f"| {r['prefill_tokens_per_second']:.0f} | {r['rate']:.1f} GFLOP/s | {share:.0%} "
+            f"| {r['prefill_tokens_per_second'] / f32['prefill_tokens_per_second']:.2f}x "
+            f"| {r['prefill_last_row_tokens_per_second']:.0f} "
+            f"| {r['decode_tokens_per_second']:.1f} | {r['roofline']:.1f} "
+            f"| {r['decode_tokens_per_second'] / r['roofline']:.0%} "
+            f"| {r['decode_tokens_per_second'] / f32['decode_tokens_per_second']:.2f}x "
+            f"| {r['peak_rss_bytes'] / 2**20:.0f} MiB ({r['baseline_rss_bytes'] / 2**20:.0f}) "
+            f"| {(r['peak_rss_bytes'] - r['baseline_rss_bytes']) / r['file_bytes']:.2f} |")
+    print("\n".join(lines))
+    print(json.dumps({"gemm": gemm, "read_gbps": [bw / 1e9, bw_after / 1e9], "models": rows}),
+          file=open(os.path.join(work, "cpu_kernels.json"), "w"))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,54 @@
+//===- Patterns.h - the rewrite patterns of the ds transforms ---*- C++ -*-===//
+//
+// Each ds transform is a set of rewrite patterns (populate*Patterns) and a
+// thin pass applying them with the greedy driver (lib/Transforms/<Pass>.cpp),
+// so fusions can also run together in one driver:
+//
+//   RewritePatternSet patterns(ctx);
+//   populateFuseResidualNormPatterns(patterns);
+//   populateFuseGateUpPatterns(patterns);
+//   (void)applyPatternsGreedily(fn, std::move(patterns), patternsOnlyConfig());
+//
+//===----------------------------------------------------------------------===//
+#ifndef DS_TRANSFORMS_PATTERNS_H
+#define DS_TRANSFORMS_PATTERNS_H
+
+#include "mlir/IR/PatternMatch.h"
+#include "mlir/Transforms/GreedyPatternRewriteDriver.h"
+
+#include <cstdint>
+
+namespace mlir::ds {
+
+/// The greedy driver as the ds passes run it: their patterns only (no
+/// folding, no constant hoisting, no region simplification), so each
+/// stage's IR is exactly what its patterns build.
+inline GreedyRewriteConfig patternsOnlyConfig() {
+  return GreedyRewriteConfig()
+      .enableFolding(false)
+      .enableConstantCSE(false)
+      .setRegionSimplificationLevel(GreedySimplifyRegionLevel::Disabled);
+}
+
+/// Which MLA form ds-absorb-mla writes (see its pass description).
+struct AbsorbMLAOptions {
+  enum class Form { Auto, Absorbed, Naive };
+  Form form = Form::Auto;
+  /// Token count the cost model assumes for a dynamic (prefill) op.
+  int64_t prefillTokens = 512;
+  int64_t contextTokens = 1024;
+};
+
+void populateAbsorbMLAPatterns(RewritePatternSet &patterns,
+                               const AbsorbMLAOptions &options);
+void populateDispatchExpertsPatterns(RewritePatternSet &patterns);
+void populateDecomposeDensePatterns(RewritePatternSet &patterns);
+void populateFuseResidualNormPatterns(RewritePatternSet &patterns);
+void populateFuseGateUpPatterns(RewritePatternSet &patterns);
+void populateFuseRoutePermutePatterns(RewritePatternSet &patterns);
+void populateFuseSiluEpiloguePatterns(RewritePatternSet &patterns);
+void populateFoldSharedExpertsPatterns(RewritePatternSet &patterns);
+
+} // namespace mlir::ds
+
+#endif // DS_TRANSFORMS_PATTERNS_H

@@ -1,0 +1,140 @@
+//===- AttentionPatterns.cpp - MLA ops -> loop nests ----------------------===//
+//
+// Rotary embedding, the latent cache write, the per-head matmuls of the
+// absorbed form, and attention over the latent cache (absorbed) or with
+// per-head K/V rebuilt inside the kernel (naive).
+//
+//===----------------------------------------------------------------------===//
+#include "LoweringPatterns.h"
+
+#include <string>
+
+using namespace mlir;
+using namespace mlir::ds;
+using namespace mlir::ds::loops;
+
+namespace {
+
+struct RopeLowering : KernelPattern<RopeOp> {
+  using KernelPattern::KernelPattern;
+  LogicalResult
+  matchAndRewrite(RopeOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    KernelEmitter k = emitter(rewriter, op);
+    Value in = use(k, op, op.getInput(), adaptor.getInput());
+    Value out = alloc(k, op.getResult(), {k.dim(in, 0)});
+    std::string key;
+    llvm::raw_string_ostream(key) << op.getConfig();
+    k.outline("rope", key,
+              {in, use(k, op, op.getPositions(), adaptor.getPositions()), out},
+              [&](ValueRange a) {
+                k.rope(a[0], a[1], a[2], op.getConfig());
+              });
+    rewriter.replaceOp(op, out);
+    return success();
+  }
+};
+
+/// The cache is updated in place: the op's result is the cache buffer.
+struct CacheWriteLowering : KernelPattern<CacheWriteOp> {
+  using KernelPattern::KernelPattern;
+  LogicalResult
+  matchAndRewrite(CacheWriteOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    KernelEmitter k = emitter(rewriter, op);
+    Value cache = use(k, op, op.getCache(), adaptor.getCache());
+    k.outline("cache_write", "",
+              {cache, use(k, op, op.getLatent(), adaptor.getLatent()),
+               use(k, op, op.getRopeKey(), adaptor.getRopeKey()),
+               use(k, op, op.getPositions(), adaptor.getPositions()),
+               k.cIdx(op.getLayer())},
+              [&](ValueRange a) {
+                k.cacheWrite(a[0], a[1], a[2], a[3], a[4]);
+              });
+    rewriter.replaceOp(op, cache);
+    return success();
+  }
+};
+
+struct HeadMatmulLowering : KernelPattern<HeadMatmulOp> {
+  using KernelPattern::KernelPattern;
+  LogicalResult
+  matchAndRewrite(HeadMatmulOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    KernelEmitter k = emitter(rewriter, op);
+    Value in = use(k, op, op.getInput(), adaptor.getInput());
+    Value out = alloc(k, op.getResult(), {k.dim(in, 0)});
+    int64_t group = op.getGroup(), offset = op.getOffset();
+    bool transpose = op.getTranspose();
+    k.outline("head_matmul",
+              std::to_string(group) + "/" + std::to_string(offset) + "/" +
+                  std::to_string(transpose),
+              {in, use(k, op, op.getWeight(), adaptor.getWeight()), out},
+              [&](ValueRange a) {
+                k.headMatmul(a[0], a[1], a[2], group, offset, transpose);
+              });
+    rewriter.replaceOp(op, out);
+    return success();
+  }
+};
+
+struct LatentAttentionLowering : KernelPattern<LatentAttentionOp> {
+  using KernelPattern::KernelPattern;
+  LogicalResult
+  matchAndRewrite(LatentAttentionOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    KernelEmitter k = emitter(rewriter, op);
+    Value ql = use(k, op, op.getQLatent(), adaptor.getQLatent());
+    Value out = alloc(k, op.getResult(), {k.dim(ql, 0)});
+    double scale = op.getScale().convertToDouble();
+    func::FuncOp kernel = k.outline(
+        "latent_attention", std::to_string(scale),
+        {ql, use(k, op, op.getQRope(), adaptor.getQRope()),
+         use(k, op, op.getCache(), adaptor.getCache()),
+         use(k, op, op.getPositions(), adaptor.getPositions()), out,
+         k.cIdx(op.getLayer())},
+        [&](ValueRange a) {
+          k.latentAttention(a[0], a[1], a[2], a[3], a[4], a[5], scale);
+        });
+    // The GPU path rebuilds this kernel (split-KV) and needs the scale.
+    kernel->setAttr("ds.scale", op.getScaleAttr());
+    rewriter.replaceOp(op, out);
+    return success();
+  }
+};
+
+struct NaiveAttentionLowering : KernelPattern<NaiveAttentionOp> {
+  using KernelPattern::KernelPattern;
+  LogicalResult
+  matchAndRewrite(NaiveAttentionOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    KernelEmitter k = emitter(rewriter, op);
+    Value qn = use(k, op, op.getQNope(), adaptor.getQNope());
+    Value out = alloc(k, op.getResult(), {k.dim(qn, 0)});
+    double scale = op.getScale().convertToDouble();
+    int64_t chunk = state.attentionChunk;
+    k.outline("naive_attention",
+              std::to_string(scale) + "/" + std::to_string(chunk),
+              {qn, use(k, op, op.getQRope(), adaptor.getQRope()),
+               use(k, op, op.getCache(), adaptor.getCache()),
+               use(k, op, op.getPositions(), adaptor.getPositions()),
+               use(k, op, op.getKvBProj(), adaptor.getKvBProj()), out,
+               k.cIdx(op.getLayer())},
+              [&](ValueRange a) {
+                k.naiveAttention(a[0], a[1], a[2], a[3], a[4], a[5], a[6],
+                                 scale, chunk);
+              });
+    rewriter.replaceOp(op, out);
+    return success();
+  }
+};
+
+} // namespace
+
+void mlir::ds::loops::populateAttentionPatterns(const TypeConverter &converter,
+                                                LoweringState &state,
+                                                RewritePatternSet &patterns) {
+  patterns.add<RopeLowering, CacheWriteLowering, HeadMatmulLowering,
+               LatentAttentionLowering, NaiveAttentionLowering>(
+      converter, patterns.getContext(), state);
+}

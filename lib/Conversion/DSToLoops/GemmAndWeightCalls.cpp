@@ -1,0 +1,81 @@
+//===- GemmAndWeightCalls.cpp - runtime calls: GEMMs, weight bindings ===//
+//
+// Part of KernelEmitter (KernelEmitter.h), split by op family.
+//
+//===----------------------------------------------------------------------===//
+#include "KernelEmitter.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+
+#include <cmath>
+#include <limits>
+
+using namespace mlir;
+using namespace mlir::ds;
+using namespace mlir::ds::loops;
+
+static MemRefType dynamicLike(MemRefType t) {
+  return MemRefType::get(SmallVector<int64_t>(t.getRank(), ShapedType::kDynamic),
+                         t.getElementType());
+}
+
+//===----------------------------------------------------------------------===//
+// Runtime calls
+//===----------------------------------------------------------------------===//
+
+Value KernelEmitter::weight(Value ctx, int64_t index, ArrayRef<int64_t> shape) {
+  auto dyn = MemRefType::get(
+      SmallVector<int64_t>(shape.size(), ShapedType::kDynamic), b.getF32Type());
+  std::string name = "dsrt_weight_f32_r" + std::to_string(shape.size());
+  auto fn = runtimeFunction(name, {ctx.getType(), b.getI64Type()}, {dyn});
+  Value idx = arith::ConstantOp::create(b, loc, b.getI64IntegerAttr(index));
+  Value w = func::CallOp::create(b, loc, fn, ValueRange{ctx, idx}).getResult(0);
+  return memref::CastOp::create(b, loc, MemRefType::get(shape, b.getF32Type()),
+                                w);
+}
+
+void KernelEmitter::linear(Value ctx, Value x, Value w, Value y) {
+  auto d2 = dynamicLike(cast<MemRefType>(x.getType()));
+  auto fn = runtimeFunction("dsrt_linear_f32", {ctx.getType(), d2, d2, d2}, {});
+  auto cast = [&](Value v) { return memref::CastOp::create(b, loc, d2, v); };
+  func::CallOp::create(b, loc, fn, ValueRange{ctx, cast(x), cast(w), cast(y)});
+}
+
+void KernelEmitter::linearSiluMul(Value ctx, Value x, Value w, Value y) {
+  auto d2 = dynamicLike(cast<MemRefType>(x.getType()));
+  auto fn = runtimeFunction("dsrt_linear_silu_mul_f32",
+                            {ctx.getType(), d2, d2, d2}, {});
+  auto cast = [&](Value v) { return memref::CastOp::create(b, loc, d2, v); };
+  func::CallOp::create(b, loc, fn, ValueRange{ctx, cast(x), cast(w), cast(y)});
+}
+
+void KernelEmitter::groupedLinear(Value ctx, Value x, Value w, Value offsets,
+                                  Value y) {
+  auto d2 = dynamicLike(cast<MemRefType>(x.getType()));
+  auto d3 = dynamicLike(cast<MemRefType>(w.getType()));
+  auto d1 = dynamicLike(cast<MemRefType>(offsets.getType()));
+  auto fn = runtimeFunction("dsrt_grouped_linear_f32",
+                            {ctx.getType(), d2, d3, d1, d2}, {});
+  auto c = [&](Value v, MemRefType t) {
+    return memref::CastOp::create(b, loc, t, v);
+  };
+  func::CallOp::create(b, loc, fn,
+                       ValueRange{ctx, c(x, d2), c(w, d3), c(offsets, d1),
+                                  c(y, d2)});
+}
+
+void KernelEmitter::traceRouting(Value ctx, int64_t ordinal, Value ids) {
+  // Any strides: the ids may be the leading columns of a wider buffer.
+  auto d2 = MemRefType::get(
+      {ShapedType::kDynamic, ShapedType::kDynamic}, b.getI32Type(),
+      StridedLayoutAttr::get(b.getContext(), ShapedType::kDynamic,
+                             {ShapedType::kDynamic, ShapedType::kDynamic}));
+  auto fn = runtimeFunction("dsrt_trace_routing",
+                            {ctx.getType(), b.getI64Type(), d2}, {});
+  Value idx = arith::ConstantOp::create(b, loc, b.getI64IntegerAttr(ordinal));
+  func::CallOp::create(b, loc, fn,
+                       ValueRange{ctx, idx,
+                                  memref::CastOp::create(b, loc, d2, ids)});
+}
+

@@ -1,0 +1,138 @@
+//===- GemmPatterns.cpp - GEMMs and weights -> runtime calls --------------===//
+//
+// GEMMs are calls into the runtime (BLAS on the CPU, cuBLAS on the GPU).
+// Weights never enter the IR: each ds.weight chain (stacked, dequantised,
+// concatenated) becomes one binding the runtime fills from the checkpoint,
+// numbered once per name across entry points and bound where first used.
+//
+//===----------------------------------------------------------------------===//
+#include "LoweringPatterns.h"
+
+using namespace mlir;
+using namespace mlir::ds;
+using namespace mlir::ds::loops;
+
+//===----------------------------------------------------------------------===//
+// Weight bindings
+//===----------------------------------------------------------------------===//
+
+int64_t BindingTable::get(ArrayRef<int64_t> shape,
+                          ArrayRef<std::string> members, bool dequantize) {
+  auto it = byName.find(members.front());
+  if (it != byName.end())
+    return it->second;
+  int64_t index = bindings.size();
+  bindings.push_back({SmallVector<int64_t>(shape),
+                      SmallVector<std::string>(members), dequantize});
+  byName[members.front()] = index;
+  return index;
+}
+
+ArrayAttr BindingTable::toAttr(Builder &b) const {
+  SmallVector<Attribute> out;
+  for (auto [i, bd] : llvm::enumerate(bindings)) {
+    SmallVector<Attribute> members;
+    for (const std::string &m : bd.members)
+      members.push_back(b.getStringAttr(m));
+    SmallVector<NamedAttribute> fields = {
+        b.getNamedAttr("index", b.getI64IntegerAttr(i)),
+        b.getNamedAttr("shape", b.getDenseI64ArrayAttr(bd.shape)),
+        b.getNamedAttr("members", b.getArrayAttr(members)),
+        b.getNamedAttr("dequantize", b.getBoolAttr(bd.dequantize)),
+        b.getNamedAttr("gemm_only", b.getBoolAttr(bd.gemmOnly)),
+    };
+    if (bd.logits)
+      fields.push_back(b.getNamedAttr("logits", b.getUnitAttr()));
+    out.push_back(b.getDictionaryAttr(fields));
+  }
+  return b.getArrayAttr(out);
+}
+
+Value LoweringState::operand(KernelEmitter &k, Value ctx, Value original,
+                             Value converted) {
+  auto it = pending.find(original);
+  if (it == pending.end())
+    return converted;
+  Value &b = bound[original];
+  if (!b) {
+    const PendingWeight &w = it->second;
+    b = k.weight(ctx, table.get(w.shape, w.members, w.dequantize), w.shape);
+  }
+  return b;
+}
+
+//===----------------------------------------------------------------------===//
+// GEMMs
+//===----------------------------------------------------------------------===//
+
+namespace {
+
+struct LinearLowering : KernelPattern<LinearOp> {
+  using KernelPattern::KernelPattern;
+  LogicalResult
+  matchAndRewrite(LinearOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    KernelEmitter k = emitter(rewriter, op);
+    Value in = use(k, op, op.getInput(), adaptor.getInput());
+    Value out = alloc(k, op.getResult(), {k.dim(in, 0)});
+    k.linear(contextOf(op), in,
+             use(k, op, op.getWeight(), adaptor.getWeight()), out);
+    rewriter.replaceOp(op, out);
+    return success();
+  }
+};
+
+/// With the GEMM epilogue (CPU) one runtime call; without (cuBLAS has none)
+/// a GEMM into a [T, 2F] buffer and a SiLU-mul kernel.
+struct LinearSiluMulLowering : KernelPattern<LinearSiluMulOp> {
+  using KernelPattern::KernelPattern;
+  LogicalResult
+  matchAndRewrite(LinearSiluMulOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    KernelEmitter k = emitter(rewriter, op);
+    Value ctx = contextOf(op);
+    Value in = use(k, op, op.getInput(), adaptor.getInput());
+    Value out = alloc(k, op.getResult(), {k.dim(in, 0)});
+    Value w = use(k, op, op.getWeight(), adaptor.getWeight());
+    if (state.gemmEpilogue) {
+      k.linearSiluMul(ctx, in, w, out);
+      rewriter.replaceOp(op, out);
+      return success();
+    }
+    int64_t packed =
+        cast<RankedTensorType>(op.getWeight().getType()).getDimSize(0);
+    Value gu = k.alloc(RankedTensorType::get({ShapedType::kDynamic, packed},
+                                             rewriter.getF32Type()),
+                       {k.dim(in, 0)});
+    k.linear(ctx, in, w, gu);
+    k.outline("silu_mul_packed", "", {gu, out},
+              [&](ValueRange a) { k.siluMulPacked(a[0], a[1]); });
+    rewriter.replaceOp(op, out);
+    return success();
+  }
+};
+
+struct GroupedMatmulLowering : KernelPattern<GroupedMatmulOp> {
+  using KernelPattern::KernelPattern;
+  LogicalResult
+  matchAndRewrite(GroupedMatmulOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    KernelEmitter k = emitter(rewriter, op);
+    Value in = use(k, op, op.getInput(), adaptor.getInput());
+    Value out = alloc(k, op.getResult(), {k.dim(in, 0)});
+    k.groupedLinear(contextOf(op), in,
+                    use(k, op, op.getWeights(), adaptor.getWeights()),
+                    use(k, op, op.getOffsets(), adaptor.getOffsets()), out);
+    rewriter.replaceOp(op, out);
+    return success();
+  }
+};
+
+} // namespace
+
+void mlir::ds::loops::populateGemmPatterns(const TypeConverter &converter,
+                                           LoweringState &state,
+                                           RewritePatternSet &patterns) {
+  patterns.add<LinearLowering, LinearSiluMulLowering, GroupedMatmulLowering>(
+      converter, patterns.getContext(), state);
+}

@@ -1,0 +1,147 @@
+//===- LoweringPatterns.h - convert-ds-to-loops patterns ---------*- C++ -*-===//
+//
+// The pieces of the convert-ds-to-loops dialect conversion: the type
+// converter (tensors -> memrefs, the latent cache -> its memref), the state
+// the patterns share (weight bindings, options), the base class of the
+// kernel patterns, and one populate function per op family:
+//
+//   ElementwisePatterns.cpp   embedding, adds, SiLU-mul, RMSNorm, slices and
+//                             reshapes
+//   AttentionPatterns.cpp     rope, cache write, per-head matmul, attention
+//   MoEPatterns.cpp           routing, permutation, combine
+//   GemmPatterns.cpp          GEMMs (runtime calls) and weight bindings
+//   MTPPatterns.cpp           multi-token prediction's [e | h] concatenation
+//   DSToLoops.cpp             the pass: target, entry points, return
+//
+// Each pattern builds its loop nest through KernelEmitter (one file per
+// family as well).
+//
+//===----------------------------------------------------------------------===//
+#ifndef DS_CONVERSION_DSTOLOOPS_LOWERINGPATTERNS_H
+#define DS_CONVERSION_DSTOLOOPS_LOWERINGPATTERNS_H
+
+#include "KernelEmitter.h"
+
+#include "mlir/Transforms/DialectConversion.h"
+#include "llvm/ADT/StringMap.h"
+
+#include <string>
+#include <vector>
+
+namespace mlir::ds::loops {
+
+/// Weight buffers the runtime binds, shared by all entry points.
+struct BindingTable {
+  struct Binding {
+    SmallVector<int64_t> shape;
+    SmallVector<std::string> members;
+    bool dequantize = false;
+    /// Read only by the runtime's GEMMs: the runtime may store it in
+    /// another element type (bf16) since no generated code dereferences it.
+    bool gemmOnly = true;
+    /// The weight of the one GEMM that produces an entry point's logits:
+    /// the runtime computes only the rows a caller asks for.
+    bool logits = false;
+  };
+  std::vector<Binding> bindings;
+  llvm::StringMap<int64_t> byName;
+
+  int64_t get(ArrayRef<int64_t> shape, ArrayRef<std::string> members,
+              bool dequantize);
+  /// `ds.bindings` on the module: what the artifact manifest lists.
+  ArrayAttr toAttr(Builder &b) const;
+};
+
+/// A weight seen but not yet bound: bound where it is first used, so the
+/// scales of a dequantised weight are never loaded on their own and the
+/// binding numbers follow the order of first use.
+struct PendingWeight {
+  SmallVector<int64_t> shape;
+  SmallVector<std::string> members;
+  bool dequantize = false;
+};
+
+/// What the patterns of one convert-ds-to-loops run share.
+struct LoweringState {
+  BindingTable table;
+  /// ds.weight / ds.stacked_weight / ds.dequantize / ds.concat_weights
+  /// results, described before the conversion starts.
+  DenseMap<Value, PendingWeight> pending;
+  /// Pending weights already bound (the runtime call's result).
+  DenseMap<Value, Value> bound;
+  /// The runtime context argument of each converted entry point.
+  DenseMap<Operation *, Value> context;
+  /// Routing traces are numbered per entry point.
+  DenseMap<Operation *, int64_t> moeOrdinal;
+  bool traceRouting = false;
+  int64_t attentionChunk = 256;
+  bool gemmEpilogue = true;
+
+  /// The buffer of `original` for a pattern: the bound weight (bound now on
+  /// first use) or the converted operand `converted`.
+  Value operand(KernelEmitter &k, Value ctx, Value original, Value converted);
+};
+
+/// ranked tensor -> memref of the same shape (floats computed in f32, as
+/// weights are bound); !ds.latent_cache -> memref<layers x ? x width x elem>.
+class DSToLoopsTypeConverter : public TypeConverter {
+public:
+  explicit DSToLoopsTypeConverter(MLIRContext *ctx);
+};
+
+/// Base of the kernel patterns: access to the shared state and the helpers
+/// every lowering uses.
+template <typename Op>
+class KernelPattern : public OpConversionPattern<Op> {
+public:
+  KernelPattern(const TypeConverter &converter, MLIRContext *ctx,
+                LoweringState &state)
+      : OpConversionPattern<Op>(converter, ctx), state(state) {}
+
+protected:
+  LoweringState &state;
+
+  KernelEmitter emitter(ConversionPatternRewriter &rewriter,
+                        Operation *op) const {
+    return KernelEmitter(rewriter, op->getLoc(),
+                         op->template getParentOfType<ModuleOp>());
+  }
+  /// The runtime context of the entry point holding `op` (converted first:
+  /// the driver visits the function before its body).
+  Value contextOf(Operation *op) const {
+    return state.context.lookup(
+        op->template getParentOfType<func::FuncOp>().getOperation());
+  }
+  /// The buffer standing for operand `original` (see LoweringState).
+  Value use(KernelEmitter &k, Operation *op, Value original,
+            Value converted) const {
+    return state.operand(k, contextOf(op), original, converted);
+  }
+  /// A fresh buffer for the tensor `original`, freed when the entry point
+  /// returns.
+  Value alloc(KernelEmitter &k, Value original,
+              ArrayRef<Value> dynDims = {}) const {
+    return k.alloc(cast<RankedTensorType>(original.getType()), dynDims);
+  }
+};
+
+void populateElementwisePatterns(const TypeConverter &converter,
+                                 LoweringState &state,
+                                 RewritePatternSet &patterns);
+void populateAttentionPatterns(const TypeConverter &converter,
+                               LoweringState &state,
+                               RewritePatternSet &patterns);
+void populateMoEPatterns(const TypeConverter &converter, LoweringState &state,
+                         RewritePatternSet &patterns);
+void populateGemmPatterns(const TypeConverter &converter, LoweringState &state,
+                          RewritePatternSet &patterns);
+void populateMTPPatterns(const TypeConverter &converter, LoweringState &state,
+                         RewritePatternSet &patterns);
+
+/// `@sample_greedy(ctx, logits [n, vocab], ids [n])` beside `@decode`
+/// (ArgmaxKernel.cpp).
+void buildGreedySampler(ModuleOp module);
+
+} // namespace mlir::ds::loops
+
+#endif // DS_CONVERSION_DSTOLOOPS_LOWERINGPATTERNS_H

@@ -1,0 +1,95 @@
+//===- Isa.cpp - which vector instructions the CPU kernels use ------------===//
+#include "cpu/Isa.h"
+
+#include <cstdlib>
+
+using namespace dsrt::cpu;
+
+const char *dsrt::cpu::isaName(Isa isa) {
+  switch (isa) {
+  case Isa::Scalar:
+    return "scalar";
+  case Isa::Avx2:
+    return "avx2";
+  case Isa::Avx512:
+    return "avx512";
+  case Isa::Avx512Bf16:
+    return "avx512bf16";
+  }
+  return "?";
+}
+
+bool dsrt::cpu::parseIsa(const std::string &name, Isa &out) {
+  for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Avx512Bf16})
+    if (name == isaName(isa)) {
+      out = isa;
+      return true;
+    }
+  return false;
+}
+
+bool dsrt::cpu::isaSupported(Isa isa) {
+#if defined(__x86_64__)
+  switch (isa) {
+  case Isa::Scalar:
+    return true;
+  case Isa::Avx2:
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+           __builtin_cpu_supports("f16c");
+  case Isa::Avx512:
+    return isaSupported(Isa::Avx2) && __builtin_cpu_supports("avx512f") &&
+           __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512vl");
+  case Isa::Avx512Bf16:
+    return isaSupported(Isa::Avx512) && __builtin_cpu_supports("avx512bf16");
+  }
+  return false;
+#else
+  return isa == Isa::Scalar;
+#endif
+}
+
+std::vector<Isa> dsrt::cpu::supportedIsas() {
+  std::vector<Isa> out;
+  for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Avx512Bf16})
+    if (isaSupported(isa))
+      out.push_back(isa);
+  return out;
+}
+
+Isa dsrt::cpu::detectedIsa() {
+  static const Isa best = supportedIsas().back();
+  return best;
+}
+
+namespace {
+struct Configured {
+  Isa isa = Isa::Scalar;
+  std::string error;
+};
+
+const Configured &configured() {
+  static const Configured c = [] {
+    Configured c;
+    c.isa = detectedIsa();
+    const char *env = std::getenv("DSRT_CPU_ISA");
+    if (!env || !*env)
+      return c;
+    Isa want;
+    if (!parseIsa(env, want))
+      c.error = std::string("DSRT_CPU_ISA='") + env +
+                "' is unknown (expected scalar, avx2, avx512 or avx512bf16)";
+    else if (!isaSupported(want))
+      c.error = std::string("DSRT_CPU_ISA='") + env +
+                "': this CPU does not have those instructions (best: " +
+                isaName(detectedIsa()) + ")";
+    else
+      c.isa = want;
+    return c;
+  }();
+  return c;
+}
+} // namespace
+
+std::string dsrt::cpu::configureIsa() { return configured().error; }
+Isa dsrt::cpu::activeIsa() { return configured().isa; }

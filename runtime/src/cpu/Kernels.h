@@ -1,0 +1,64 @@
+//===- Kernels.h - the per-ISA inner loops of the GEMMs ---------*- C++ -*-===//
+//
+// Raw-pointer kernels, one set per instruction set, each compiled in its
+// own file with that set's flags. They take nothing with inline functions
+// (no STL), so no inline code compiled for AVX-512 can be picked by the
+// linker for a caller on a CPU without it.
+//
+// GEMM tiles read x packed in panels of kPanel rows, transposed: panel p
+// holds x[p*kPanel + t][k] at xp[k * kPanel + t] (f32), or for the bf16 dot
+// product pairs (x[t][2j], x[t][2j+1]) at xb[(j * kPanel + t) * 2]. The
+// weight rows come at a stride of ldw elements (MatMul.cpp hands them in
+// an L1 tile).
+//
+//===----------------------------------------------------------------------===//
+#ifndef DSRT_CPU_KERNELS_H
+#define DSRT_CPU_KERNELS_H
+
+#include "cpu/Isa.h"
+
+#include <cstdint>
+
+namespace dsrt::cpu {
+
+/// x rows per GEMM panel (the tile's width in activations).
+constexpr int kPanel = 32;
+/// Side of the FP8 scale blocks.
+constexpr int64_t kScaleBlock = 128;
+/// Most x rows a dot-product (GEMV) call takes at once.
+constexpr int kMaxDotRows = 4;
+
+struct KernelSet {
+  Isa isa;
+  /// Weight rows per GEMM tile (the accumulators the ISA's registers hold).
+  int mr;
+  /// c[i * kPanel + t] += sum_k w[i * ldw + k] * xp[k * kPanel + t] for
+  /// i < mr, t < kPanel, k < kc.
+  void (*tileF32)(const float *w, int64_t ldw, const float *xp, int64_t kc,
+                  float *c);
+  /// The same over bf16 weights and bf16 activation pairs, kp pairs of k
+  /// (nullptr where the ISA has no bf16 dot product).
+  void (*tileBf16)(const uint16_t *w, int64_t ldw, const uint16_t *xb,
+                   int64_t kp, float *c);
+  /// dst[i] = src[i] widened (bf16), or e4m3 * scale (FP8), i < n.
+  void (*decodeBf16)(const uint16_t *src, int64_t n, float *dst);
+  void (*decodeFp8)(const uint8_t *src, int64_t n, float scale, float *dst);
+  /// out[t] = sum_k w[k] * x[t * ldx + k], t < rows (<= kMaxDotRows). For
+  /// FP8, scales[b] scales w[b * 128, (b + 1) * 128).
+  void (*dotF32)(const float *w, const float *x, int64_t ldx, int rows,
+                 int64_t k, float *out);
+  void (*dotBf16)(const uint16_t *w, const float *x, int64_t ldx, int rows,
+                  int64_t k, float *out);
+  void (*dotFp8)(const uint8_t *w, const float *scales, const float *x,
+                 int64_t ldx, int rows, int64_t k, float *out);
+};
+
+const KernelSet &scalarKernels();
+const KernelSet &avx2Kernels();
+const KernelSet &avx512Kernels();
+const KernelSet &avx512Bf16Kernels();
+const KernelSet &kernelsFor(Isa isa);
+
+} // namespace dsrt::cpu
+
+#endif // DSRT_CPU_KERNELS_H

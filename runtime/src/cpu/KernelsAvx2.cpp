@@ -1,0 +1,172 @@
+//===- KernelsAvx2.cpp - AVX2 + FMA kernels -------------------------------===//
+//
+// Compiled with -mavx2 -mfma -mf16c (runtime/CMakeLists.txt), only called
+// when the CPU has them. FP8 widening: see KernelsAvx512.cpp.
+//
+//===----------------------------------------------------------------------===//
+#include "cpu/Kernels.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+using namespace dsrt::cpu;
+
+namespace {
+
+constexpr int kMr = 3; // 12 accumulators of 16 registers
+
+inline float fp8One(uint8_t v) { // v * 2^-8, see fp8x8
+  return _cvtsh_ss(uint16_t(uint16_t(int16_t(int8_t(v)) << 7) & 0xBF80));
+}
+
+inline __m256 fp8x8(const uint8_t *p) {
+  __m128i h =
+      _mm_cvtepi8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i *>(p)));
+  h = _mm_and_si128(_mm_slli_epi16(h, 7), _mm_set1_epi16(short(0xBF80)));
+  return _mm256_cvtph_ps(h);
+}
+
+inline float bf16One(uint16_t v) {
+  uint32_t u = uint32_t(v) << 16;
+  float f;
+  __builtin_memcpy(&f, &u, 4);
+  return f;
+}
+
+inline __m256 bf16x8(const uint16_t *p) {
+  __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i *>(p));
+  return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+}
+
+inline float hsum(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+void tileF32(const float *w, int64_t ldw, const float *xp, int64_t kc,
+             float *c) {
+  __m256 a[kMr][4];
+#pragma unroll
+  for (int i = 0; i < kMr; ++i)
+#pragma unroll
+    for (int j = 0; j < 4; ++j)
+      a[i][j] = _mm256_loadu_ps(c + i * kPanel + 8 * j);
+  for (int64_t k = 0; k < kc; ++k) {
+    const float *x = xp + k * kPanel;
+#pragma unroll
+    for (int i = 0; i < kMr; ++i) {
+      __m256 b = _mm256_broadcast_ss(w + i * ldw + k);
+#pragma unroll
+      for (int j = 0; j < 4; ++j)
+        a[i][j] = _mm256_fmadd_ps(b, _mm256_loadu_ps(x + 8 * j), a[i][j]);
+    }
+  }
+#pragma unroll
+  for (int i = 0; i < kMr; ++i)
+#pragma unroll
+    for (int j = 0; j < 4; ++j)
+      _mm256_storeu_ps(c + i * kPanel + 8 * j, a[i][j]);
+}
+
+void decodeBf16(const uint16_t *src, int64_t n, float *dst) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    _mm256_storeu_ps(dst + i, bf16x8(src + i));
+  for (; i < n; ++i)
+    dst[i] = bf16One(src[i]);
+}
+
+void decodeFp8(const uint8_t *src, int64_t n, float scale, float *dst) {
+  float s1 = scale * 256.0f;
+  __m256 s = _mm256_set1_ps(s1);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    _mm256_storeu_ps(dst + i, _mm256_mul_ps(fp8x8(src + i), s));
+  for (; i < n; ++i)
+    dst[i] = fp8One(src[i]) * s1;
+}
+
+/// Dot products of one weight row with R rows of x over [begin, end):
+/// 8 lanes at a time, the rest one by one. `load(i)` gives 8 weights as f32,
+/// `one(i)` one.
+template <int R, typename Load, typename One>
+void dotRange(Load load, One one, const float *x, int64_t ldx, int64_t begin,
+              int64_t end, float *out) {
+  __m256 acc[R];
+#pragma unroll
+  for (int t = 0; t < R; ++t)
+    acc[t] = _mm256_setzero_ps();
+  int64_t i = begin;
+  for (; i + 8 <= end; i += 8) {
+    __m256 wv = load(i);
+#pragma unroll
+    for (int t = 0; t < R; ++t)
+      acc[t] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x + t * ldx + i), acc[t]);
+  }
+#pragma unroll
+  for (int t = 0; t < R; ++t) {
+    float s = hsum(acc[t]);
+    for (int64_t j = i; j < end; ++j)
+      s += one(j) * x[t * ldx + j];
+    out[t] = s;
+  }
+}
+
+template <typename Load, typename One>
+void dotDispatch(Load load, One one, const float *x, int64_t ldx, int rows,
+                 int64_t begin, int64_t end, float *out) {
+  switch (rows) {
+  case 1:
+    return dotRange<1>(load, one, x, ldx, begin, end, out);
+  case 2:
+    return dotRange<2>(load, one, x, ldx, begin, end, out);
+  case 3:
+    return dotRange<3>(load, one, x, ldx, begin, end, out);
+  default:
+    return dotRange<4>(load, one, x, ldx, begin, end, out);
+  }
+}
+
+void dotF32(const float *w, const float *x, int64_t ldx, int rows, int64_t k,
+            float *out) {
+  dotDispatch([w](int64_t i) { return _mm256_loadu_ps(w + i); },
+              [w](int64_t i) { return w[i]; }, x, ldx, rows, 0, k, out);
+}
+
+void dotBf16(const uint16_t *w, const float *x, int64_t ldx, int rows,
+             int64_t k, float *out) {
+  dotDispatch([w](int64_t i) { return bf16x8(w + i); },
+              [w](int64_t i) { return bf16One(w[i]); }, x, ldx, rows, 0, k,
+              out);
+}
+
+void dotFp8(const uint8_t *w, const float *scales, const float *x, int64_t ldx,
+            int rows, int64_t k, float *out) {
+  for (int t = 0; t < rows; ++t)
+    out[t] = 0;
+  float part[kMaxDotRows];
+  for (int64_t b = 0; b * kScaleBlock < k; ++b) {
+    int64_t begin = b * kScaleBlock;
+    int64_t end = k < begin + kScaleBlock ? k : begin + kScaleBlock;
+    dotDispatch([w](int64_t i) { return fp8x8(w + i); },
+                [w](int64_t i) { return fp8One(w[i]); }, x, ldx, rows, begin,
+                end, part);
+    float s = scales[b] * 256.0f;
+    for (int t = 0; t < rows; ++t)
+      out[t] += part[t] * s;
+  }
+}
+
+} // namespace
+
+const KernelSet &dsrt::cpu::avx2Kernels() {
+  static const KernelSet set{Isa::Avx2, kMr,    tileF32, nullptr, decodeBf16,
+                             decodeFp8, dotF32, dotBf16, dotFp8};
+  return set;
+}
+
+#else
+const dsrt::cpu::KernelSet &dsrt::cpu::avx2Kernels() { return scalarKernels(); }
+#endif

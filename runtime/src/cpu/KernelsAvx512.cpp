@@ -1,0 +1,261 @@
+//===- KernelsAvx512.cpp - AVX-512 kernels (f32 FMA and bf16 dot) ---------===//
+//
+// Compiled with -mavx512f/bw/vl/bf16 -mfma -mf16c (runtime/CMakeLists.txt)
+// and only called when the CPU has them (Isa.cpp).
+//
+// FP8 e4m3 -> f32 without a table: the byte, sign-extended to 16 bits and
+// shifted left by 7, masked to sign | exponent | mantissa, is an IEEE half
+// of value v * 2^-8 (e4m3's subnormals land on half subnormals, which the
+// conversion instruction handles at full speed), so one vcvtph2ps widens 16
+// of them; the 2^8 is folded into the block scale. e4m3's NaN (0x7f) reads
+// as 480: NaN weights are found by dsrt_model_check_weights instead.
+//
+//===----------------------------------------------------------------------===//
+#include "cpu/Kernels.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+using namespace dsrt::cpu;
+
+namespace {
+
+constexpr int kMr = 12; // 24 accumulators of 32 registers
+
+inline __m512 fp8x16(__m128i bytes) {
+  __m256i h = _mm256_cvtepi8_epi16(bytes);
+  h = _mm256_and_si256(_mm256_slli_epi16(h, 7),
+                       _mm256_set1_epi16(short(0xBF80)));
+  return _mm512_cvtph_ps(h);
+}
+
+inline __m512 bf16x16(__m256i halves) {
+  return _mm512_castsi512_ps(
+      _mm512_slli_epi32(_mm512_cvtepu16_epi32(halves), 16));
+}
+
+inline __mmask16 tailMask(int64_t n) {
+  return n >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << n) - 1);
+}
+
+void tileF32(const float *w, int64_t ldw, const float *xp, int64_t kc,
+             float *c) {
+  __m512 a0[kMr], a1[kMr];
+#pragma unroll
+  for (int i = 0; i < kMr; ++i) {
+    a0[i] = _mm512_loadu_ps(c + i * kPanel);
+    a1[i] = _mm512_loadu_ps(c + i * kPanel + 16);
+  }
+  for (int64_t k = 0; k < kc; ++k) {
+    __m512 x0 = _mm512_loadu_ps(xp + k * kPanel);
+    __m512 x1 = _mm512_loadu_ps(xp + k * kPanel + 16);
+#pragma unroll
+    for (int i = 0; i < kMr; ++i) {
+      __m512 b = _mm512_set1_ps(w[i * ldw + k]);
+      a0[i] = _mm512_fmadd_ps(b, x0, a0[i]);
+      a1[i] = _mm512_fmadd_ps(b, x1, a1[i]);
+    }
+  }
+#pragma unroll
+  for (int i = 0; i < kMr; ++i) {
+    _mm512_storeu_ps(c + i * kPanel, a0[i]);
+    _mm512_storeu_ps(c + i * kPanel + 16, a1[i]);
+  }
+}
+
+void tileBf16(const uint16_t *w, int64_t ldw, const uint16_t *xb, int64_t kp,
+              float *c) {
+  __m512 a0[kMr], a1[kMr];
+#pragma unroll
+  for (int i = 0; i < kMr; ++i) {
+    a0[i] = _mm512_loadu_ps(c + i * kPanel);
+    a1[i] = _mm512_loadu_ps(c + i * kPanel + 16);
+  }
+  for (int64_t j = 0; j < kp; ++j) {
+    __m512bh x0 = (__m512bh)_mm512_loadu_si512(xb + j * 2 * kPanel);
+    __m512bh x1 = (__m512bh)_mm512_loadu_si512(xb + j * 2 * kPanel + 32);
+#pragma unroll
+    for (int i = 0; i < kMr; ++i) {
+      int pair;
+      __builtin_memcpy(&pair, w + i * ldw + 2 * j, 4);
+      __m512bh b = (__m512bh)_mm512_set1_epi32(pair);
+      a0[i] = _mm512_dpbf16_ps(a0[i], x0, b);
+      a1[i] = _mm512_dpbf16_ps(a1[i], x1, b);
+    }
+  }
+#pragma unroll
+  for (int i = 0; i < kMr; ++i) {
+    _mm512_storeu_ps(c + i * kPanel, a0[i]);
+    _mm512_storeu_ps(c + i * kPanel + 16, a1[i]);
+  }
+}
+
+void decodeBf16(const uint16_t *src, int64_t n, float *dst) {
+  for (int64_t i = 0; i < n; i += 16) {
+    __mmask16 m = tailMask(n - i);
+    _mm512_mask_storeu_ps(dst + i, m,
+                          bf16x16(_mm256_maskz_loadu_epi16(m, src + i)));
+  }
+}
+
+void decodeFp8(const uint8_t *src, int64_t n, float scale, float *dst) {
+  __m512 s = _mm512_set1_ps(scale * 256.0f);
+  for (int64_t i = 0; i < n; i += 16) {
+    __mmask16 m = tailMask(n - i);
+    __m512 v = fp8x16(_mm_maskz_loadu_epi8(m, src + i));
+    _mm512_mask_storeu_ps(dst + i, m, _mm512_mul_ps(v, s));
+  }
+}
+
+/// Dot products of one weight row with R rows of x; `load(i, mask)` gives
+/// 16 weights from element i as f32. Two accumulators per row: one FMA
+/// chain would bound a single row (decode) by the FMA latency, below the
+/// memory's rate for 1- and 2-byte weights.
+template <int R, typename Load>
+void dotRows(Load load, const float *x, int64_t ldx, int64_t k, float *out) {
+  __m512 acc[2][R];
+#pragma unroll
+  for (int t = 0; t < R; ++t)
+    acc[0][t] = acc[1][t] = _mm512_setzero_ps();
+  int64_t i = 0;
+  for (; i + 32 <= k; i += 32) {
+    __m512 w0 = load(i, __mmask16(0xFFFF)),
+           w1 = load(i + 16, __mmask16(0xFFFF));
+#pragma unroll
+    for (int t = 0; t < R; ++t) {
+      acc[0][t] =
+          _mm512_fmadd_ps(w0, _mm512_loadu_ps(x + t * ldx + i), acc[0][t]);
+      acc[1][t] =
+          _mm512_fmadd_ps(w1, _mm512_loadu_ps(x + t * ldx + i + 16), acc[1][t]);
+    }
+  }
+  for (; i < k; i += 16) {
+    __mmask16 m = tailMask(k - i);
+    __m512 wv = load(i, m);
+#pragma unroll
+    for (int t = 0; t < R; ++t)
+      acc[0][t] = _mm512_fmadd_ps(wv, _mm512_maskz_loadu_ps(m, x + t * ldx + i),
+                                  acc[0][t]);
+  }
+#pragma unroll
+  for (int t = 0; t < R; ++t)
+    out[t] = _mm512_reduce_add_ps(_mm512_add_ps(acc[0][t], acc[1][t]));
+}
+
+template <typename Load>
+void dotDispatch(Load load, const float *x, int64_t ldx, int rows, int64_t k,
+                 float *out) {
+  switch (rows) {
+  case 1:
+    return dotRows<1>(load, x, ldx, k, out);
+  case 2:
+    return dotRows<2>(load, x, ldx, k, out);
+  case 3:
+    return dotRows<3>(load, x, ldx, k, out);
+  default:
+    return dotRows<4>(load, x, ldx, k, out);
+  }
+}
+
+void dotF32(const float *w, const float *x, int64_t ldx, int rows, int64_t k,
+            float *out) {
+  dotDispatch(
+      [w](int64_t i, __mmask16 m) { return _mm512_maskz_loadu_ps(m, w + i); },
+      x, ldx, rows, k, out);
+}
+
+void dotBf16(const uint16_t *w, const float *x, int64_t ldx, int rows,
+             int64_t k, float *out) {
+  dotDispatch(
+      [w](int64_t i, __mmask16 m) {
+        return bf16x16(_mm256_maskz_loadu_epi16(m, w + i));
+      },
+      x, ldx, rows, k, out);
+}
+
+/// One 128-column block at a time, so its scale multiplies the block's
+/// partial sums once; two partial sums per row (see dotRows).
+template <int R>
+void dotFp8Rows(const uint8_t *w, const float *scales, const float *x,
+                int64_t ldx, int64_t k, float *out) {
+  __m512 acc[R];
+#pragma unroll
+  for (int t = 0; t < R; ++t)
+    acc[t] = _mm512_setzero_ps();
+  for (int64_t b = 0; b * kScaleBlock < k; ++b) {
+    int64_t begin = b * kScaleBlock;
+    int64_t end = k < begin + kScaleBlock ? k : begin + kScaleBlock;
+    __m512 part[2][R];
+#pragma unroll
+    for (int t = 0; t < R; ++t)
+      part[0][t] = part[1][t] = _mm512_setzero_ps();
+    int64_t i = begin;
+    for (; i + 32 <= end; i += 32) {
+      __m512 w0 =
+          fp8x16(_mm_loadu_si128(reinterpret_cast<const __m128i *>(w + i)));
+      __m512 w1 = fp8x16(
+          _mm_loadu_si128(reinterpret_cast<const __m128i *>(w + i + 16)));
+#pragma unroll
+      for (int t = 0; t < R; ++t) {
+        part[0][t] =
+            _mm512_fmadd_ps(w0, _mm512_loadu_ps(x + t * ldx + i), part[0][t]);
+        part[1][t] = _mm512_fmadd_ps(w1, _mm512_loadu_ps(x + t * ldx + i + 16),
+                                     part[1][t]);
+      }
+    }
+    for (; i < end; i += 16) {
+      __mmask16 m = tailMask(end - i);
+      __m512 wv = fp8x16(_mm_maskz_loadu_epi8(m, w + i));
+#pragma unroll
+      for (int t = 0; t < R; ++t)
+        part[0][t] = _mm512_fmadd_ps(
+            wv, _mm512_maskz_loadu_ps(m, x + t * ldx + i), part[0][t]);
+    }
+    __m512 s = _mm512_set1_ps(scales[b] * 256.0f);
+#pragma unroll
+    for (int t = 0; t < R; ++t)
+      acc[t] =
+          _mm512_fmadd_ps(_mm512_add_ps(part[0][t], part[1][t]), s, acc[t]);
+  }
+#pragma unroll
+  for (int t = 0; t < R; ++t)
+    out[t] = _mm512_reduce_add_ps(acc[t]);
+}
+
+void dotFp8(const uint8_t *w, const float *scales, const float *x, int64_t ldx,
+            int rows, int64_t k, float *out) {
+  switch (rows) {
+  case 1:
+    return dotFp8Rows<1>(w, scales, x, ldx, k, out);
+  case 2:
+    return dotFp8Rows<2>(w, scales, x, ldx, k, out);
+  case 3:
+    return dotFp8Rows<3>(w, scales, x, ldx, k, out);
+  default:
+    return dotFp8Rows<4>(w, scales, x, ldx, k, out);
+  }
+}
+
+} // namespace
+
+const KernelSet &dsrt::cpu::avx512Kernels() {
+  static const KernelSet set{Isa::Avx512, kMr,    tileF32, nullptr, decodeBf16,
+                             decodeFp8,   dotF32, dotBf16, dotFp8};
+  return set;
+}
+
+const KernelSet &dsrt::cpu::avx512Bf16Kernels() {
+  static const KernelSet set{Isa::Avx512Bf16, kMr,        tileF32,
+                             tileBf16,        decodeBf16, decodeFp8,
+                             dotF32,          dotBf16,    dotFp8};
+  return set;
+}
+
+#else
+const dsrt::cpu::KernelSet &dsrt::cpu::avx512Kernels() {
+  return scalarKernels();
+}
+const dsrt::cpu::KernelSet &dsrt::cpu::avx512Bf16Kernels() {
+  return scalarKernels();
+}
+#endif

@@ -1,0 +1,108 @@
+//===- KernelsScalar.cpp - the portable kernels (the tests' yardstick) ----===//
+#include "cpu/Kernels.h"
+#include "weights/DType.h"
+
+using namespace dsrt;
+using namespace dsrt::cpu;
+
+namespace {
+
+constexpr int kMr = 4;
+
+float bf16(uint16_t v) {
+  uint32_t u = uint32_t(v) << 16;
+  float f;
+  __builtin_memcpy(&f, &u, 4);
+  return f;
+}
+
+struct Fp8Table {
+  float v[256];
+  Fp8Table() {
+    for (int i = 0; i < 256; ++i)
+      v[i] = e4m3ToF32(uint8_t(i));
+  }
+};
+const Fp8Table &fp8() {
+  static const Fp8Table t;
+  return t;
+}
+
+void tileF32(const float *w, int64_t ldw, const float *xp, int64_t kc,
+             float *c) {
+  for (int64_t k = 0; k < kc; ++k)
+    for (int i = 0; i < kMr; ++i) {
+      float b = w[i * ldw + k];
+      for (int t = 0; t < kPanel; ++t)
+        c[i * kPanel + t] += b * xp[k * kPanel + t];
+    }
+}
+
+void decodeBf16(const uint16_t *src, int64_t n, float *dst) {
+  for (int64_t i = 0; i < n; ++i)
+    dst[i] = bf16(src[i]);
+}
+
+void decodeFp8(const uint8_t *src, int64_t n, float scale, float *dst) {
+  const Fp8Table &t = fp8();
+  for (int64_t i = 0; i < n; ++i)
+    dst[i] = t.v[src[i]] * scale;
+}
+
+void dotF32(const float *w, const float *x, int64_t ldx, int rows, int64_t k,
+            float *out) {
+  for (int t = 0; t < rows; ++t) {
+    float acc = 0;
+    for (int64_t i = 0; i < k; ++i)
+      acc += w[i] * x[t * ldx + i];
+    out[t] = acc;
+  }
+}
+
+void dotBf16(const uint16_t *w, const float *x, int64_t ldx, int rows,
+             int64_t k, float *out) {
+  for (int t = 0; t < rows; ++t) {
+    float acc = 0;
+    for (int64_t i = 0; i < k; ++i)
+      acc += bf16(w[i]) * x[t * ldx + i];
+    out[t] = acc;
+  }
+}
+
+void dotFp8(const uint8_t *w, const float *scales, const float *x, int64_t ldx,
+            int rows, int64_t k, float *out) {
+  const Fp8Table &tab = fp8();
+  for (int t = 0; t < rows; ++t) {
+    float acc = 0;
+    for (int64_t b = 0; b * kScaleBlock < k; ++b) {
+      float block = 0;
+      int64_t end = k < (b + 1) * kScaleBlock ? k : (b + 1) * kScaleBlock;
+      for (int64_t i = b * kScaleBlock; i < end; ++i)
+        block += tab.v[w[i]] * x[t * ldx + i];
+      acc += block * scales[b];
+    }
+    out[t] = acc;
+  }
+}
+
+} // namespace
+
+const KernelSet &dsrt::cpu::scalarKernels() {
+  static const KernelSet set{Isa::Scalar, kMr,    tileF32, nullptr, decodeBf16,
+                             decodeFp8,   dotF32, dotBf16, dotFp8};
+  return set;
+}
+
+const KernelSet &dsrt::cpu::kernelsFor(Isa isa) {
+  switch (isa) {
+  case Isa::Avx512Bf16:
+    return avx512Bf16Kernels();
+  case Isa::Avx512:
+    return avx512Kernels();
+  case Isa::Avx2:
+    return avx2Kernels();
+  case Isa::Scalar:
+    break;
+  }
+  return scalarKernels();
+}

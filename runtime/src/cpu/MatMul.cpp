@@ -1,0 +1,296 @@
+//===- MatMul.cpp - y = x w^T over weights in their stored format ---------===//
+#include "cpu/MatMul.h"
+#include "cpu/Gemm.h"
+#include "cpu/ThreadPool.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+
+using namespace dsrt;
+using namespace dsrt::cpu;
+
+namespace {
+
+/// K per tile pass: a 12-row f32 weight chunk (12 KiB) stays in L1 while
+/// every panel of x goes by; a multiple of the FP8 block (128).
+constexpr int64_t kKc = 256;
+/// Row stride of the decoded weight tile: not a power of two, so its rows
+/// do not all fall into one L1 set (in-place rows K apart often do: a
+/// 2048-wide f32 row is 8 KiB, and 12 of them thrash an 8-way L1 set,
+/// which is why f32 rows are copied into the tile too).
+constexpr int64_t kTileLd = kKc + 16;
+/// Weight rows per silu-mul block (gate and up results of one block).
+constexpr int64_t kSiluBlock = 96;
+
+/// A grow-only, 64-byte aligned buffer: steady-state calls allocate nothing.
+template <typename T> class Buffer {
+public:
+  ~Buffer() { std::free(data); }
+  T *get(size_t count) {
+    if (count > size) {
+      std::free(data);
+      size_t bytes = (std::max<size_t>(count, 1) * sizeof(T) + 63) / 64 * 64;
+      data = static_cast<T *>(std::aligned_alloc(64, bytes));
+      if (!data)
+        std::abort(); // like operator new without exceptions
+      size = count;
+    }
+    return data;
+  }
+
+private:
+  T *data = nullptr;
+  size_t size = 0;
+};
+
+struct ThreadBuffers {
+  Buffer<float> packed;      // x panels (f32), the calling thread's
+  Buffer<uint16_t> packed16; // x panels (bf16 pairs)
+  Buffer<float> ctile, wtile, gate, up;
+  Buffer<uint16_t> wtile16;
+  Buffer<float> roundedX; // decode rows rounded to bf16 values
+};
+ThreadBuffers &buffers() {
+  static thread_local ThreadBuffers b;
+  return b;
+}
+
+uint16_t roundBf16(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  if ((u & 0x7f800000u) == 0x7f800000u) // Inf/NaN: keep, quiet NaN
+    return uint16_t((u >> 16) | ((u & 0xffff) ? 0x40 : 0));
+  u += 0x7fff + ((u >> 16) & 1);
+  return uint16_t(u >> 16);
+}
+
+/// x packed once per call (see Kernels.h for the layouts).
+struct PackedX {
+  const float *f32 = nullptr;
+  const uint16_t *bf16 = nullptr;
+  int64_t rows = 0, k = 0, panels = 0;
+  int64_t pairs() const { return (k + 1) / 2; }
+};
+
+PackedX pack(const float *x, int64_t ldx, int64_t rows, int64_t k, bool bf16) {
+  PackedX p;
+  p.rows = rows;
+  p.k = k;
+  p.panels = (rows + kPanel - 1) / kPanel;
+  if (bf16) {
+    int64_t kp = p.pairs();
+    uint16_t *out = buffers().packed16.get(size_t(p.panels * kp * kPanel * 2));
+    std::memset(out, 0, size_t(p.panels * kp * kPanel * 2) * 2);
+    for (int64_t t = 0; t < rows; ++t) {
+      uint16_t *panel = out + (t / kPanel) * kp * kPanel * 2 + (t % kPanel) * 2;
+      for (int64_t c = 0; c < k; ++c)
+        panel[(c / 2) * kPanel * 2 + (c & 1)] = roundBf16(x[t * ldx + c]);
+    }
+    p.bf16 = out;
+    return p;
+  }
+  float *out = buffers().packed.get(size_t(p.panels * k * kPanel));
+  if (rows % kPanel)
+    std::memset(out + (p.panels - 1) * k * kPanel, 0,
+                size_t(k * kPanel) * sizeof(float));
+  for (int64_t t = 0; t < rows; ++t) {
+    float *panel = out + (t / kPanel) * k * kPanel + (t % kPanel);
+    const float *src = x + t * ldx;
+    for (int64_t c = 0; c < k; ++c)
+      panel[c * kPanel] = src[c];
+  }
+  p.f32 = out;
+  return p;
+}
+
+/// Row r of w, elements [k0, k0 + n), as f32 into dst.
+void decodeRow(const KernelSet &ks, const WeightMatrix &w, int64_t r,
+               int64_t k0, int64_t n, float *dst) {
+  const uint8_t *row = w.row(r);
+  switch (w.format) {
+  case WeightFormat::F32:
+    std::memcpy(dst, reinterpret_cast<const float *>(row) + k0,
+                size_t(n) * sizeof(float));
+    return;
+  case WeightFormat::BF16:
+    ks.decodeBf16(reinterpret_cast<const uint16_t *>(row) + k0, n, dst);
+    return;
+  case WeightFormat::FP8: {
+    const float *scales = w.scaleRow(r);
+    for (int64_t k = k0; k < k0 + n;) {
+      int64_t len = std::min(k0 + n, (k / kScaleBlock + 1) * kScaleBlock) - k;
+      ks.decodeFp8(row + k, len, scales[k / kScaleBlock], dst + (k - k0));
+      k += len;
+    }
+    return;
+  }
+  }
+}
+
+/// Prefill over weight rows [r0, r0 + n), single-threaded.
+void gemmRange(const KernelSet &ks, const PackedX &x, const WeightMatrix &w,
+               int64_t r0, int64_t n, float *y, int64_t ldy) {
+  const int mr = ks.mr;
+  const int64_t k = x.k;
+  ThreadBuffers &b = buffers();
+  float *ctile = b.ctile.get(size_t(x.panels * mr * kPanel));
+  for (int64_t j0 = 0; j0 < n; j0 += mr) {
+    int64_t m = std::min<int64_t>(mr, n - j0), r = r0 + j0;
+    std::memset(ctile, 0, size_t(x.panels * mr * kPanel) * sizeof(float));
+    for (int64_t k0 = 0; k0 < k; k0 += kKc) {
+      int64_t kc = std::min(kKc, k - k0);
+      if (x.bf16) {
+        // The rows' chunk, zero-padded to mr rows and an even K.
+        int64_t kp = (kc + 1) / 2;
+        uint16_t *t = b.wtile16.get(size_t(mr * kTileLd));
+        if (m < mr || kc % 2)
+          std::memset(t, 0, size_t(mr * kTileLd) * 2);
+        for (int64_t i = 0; i < m; ++i)
+          std::memcpy(t + i * kTileLd,
+                      reinterpret_cast<const uint16_t *>(w.row(r + i)) + k0,
+                      size_t(kc) * 2);
+        for (int64_t p = 0; p < x.panels; ++p)
+          ks.tileBf16(t, kTileLd,
+                      x.bf16 + (p * x.pairs() + k0 / 2) * kPanel * 2, kp,
+                      ctile + p * mr * kPanel);
+        continue;
+      }
+      // The rows' chunk as f32 (FP8 scaled per block), zero-padded to mr.
+      float *t = b.wtile.get(size_t(mr * kTileLd));
+      for (int64_t i = 0; i < m; ++i)
+        decodeRow(ks, w, r + i, k0, kc, t + i * kTileLd);
+      if (m < mr)
+        std::memset(t + m * kTileLd, 0,
+                    size_t((mr - m) * kTileLd) * sizeof(float));
+      for (int64_t p = 0; p < x.panels; ++p)
+        ks.tileF32(t, kTileLd, x.f32 + (p * k + k0) * kPanel, kc,
+                   ctile + p * mr * kPanel);
+    }
+    for (int64_t t = 0; t < x.rows; ++t) {
+      const float *c = ctile + (t / kPanel) * mr * kPanel + t % kPanel;
+      for (int64_t i = 0; i < m; ++i)
+        y[t * ldy + j0 + i] = c[i * kPanel];
+    }
+  }
+}
+
+/// Decode over weight rows [r0, r0 + n), single-threaded.
+void gemvRange(const KernelSet &ks, const float *x, int64_t ldx, int64_t rows,
+               const WeightMatrix &w, int64_t r0, int64_t n, float *y,
+               int64_t ldy) {
+  float out[kMaxDotRows];
+  for (int64_t t0 = 0; t0 < rows; t0 += kMaxDotRows) {
+    int nt = int(std::min<int64_t>(kMaxDotRows, rows - t0));
+    const float *xt = x + t0 * ldx;
+    for (int64_t j = 0; j < n; ++j) {
+      const uint8_t *row = w.row(r0 + j);
+      switch (w.format) {
+      case WeightFormat::F32:
+        ks.dotF32(reinterpret_cast<const float *>(row), xt, ldx, nt, w.cols,
+                  out);
+        break;
+      case WeightFormat::BF16:
+        ks.dotBf16(reinterpret_cast<const uint16_t *>(row), xt, ldx, nt, w.cols,
+                   out);
+        break;
+      case WeightFormat::FP8:
+        ks.dotFp8(row, w.scaleRow(r0 + j), xt, ldx, nt, w.cols, out);
+        break;
+      }
+      for (int t = 0; t < nt; ++t)
+        y[(t0 + t) * ldy + j] = out[t];
+    }
+  }
+}
+
+bool bf16Arithmetic(const KernelSet &ks, const WeightMatrix &w) {
+  return ks.tileBf16 && w.format == WeightFormat::BF16;
+}
+
+/// Decode's rows of x as prefill sees them. Where prefill multiplies bf16
+/// weights in bf16 (activations rounded, products exact, sums in f32), the
+/// dot-product path must round x the same way, or a token's logits would
+/// depend on whether it ran in a decode step or a prefill chunk (batch
+/// invariance, decode-vs-prefill parity). Rounded once per call, before
+/// the rows are split over threads. Returns x itself when no rounding applies.
+const float *gemvInput(const KernelSet &ks, const WeightMatrix &w,
+                       const float *x, int64_t &ldx, int64_t rows) {
+  if (!bf16Arithmetic(ks, w))
+    return x;
+  float *out = buffers().roundedX.get(size_t(rows * w.cols));
+  for (int64_t t = 0; t < rows; ++t)
+    for (int64_t c = 0; c < w.cols; ++c) {
+      uint32_t u = uint32_t(roundBf16(x[t * ldx + c])) << 16;
+      std::memcpy(&out[t * w.cols + c], &u, 4);
+    }
+  ldx = w.cols;
+  return out;
+}
+
+/// Rows of w per thread's share: ~64 KiB of weights per grain in decode
+/// (enough work to be worth waking a thread); whole tiles in prefill, and
+/// one thread for products too small to split.
+int64_t grainRows(const KernelSet &ks, const WeightMatrix &w, int64_t rows,
+                  int64_t n) {
+  int64_t bytes = std::max<int64_t>(1, w.cols * int64_t(w.elementSize()));
+  if (rows <= kGemvRows)
+    return std::max<int64_t>(1, 65536 / bytes);
+  if (rows * n * w.cols < (int64_t(1) << 18))
+    return std::max<int64_t>(n, 1);
+  return ks.mr;
+}
+
+} // namespace
+
+void dsrt::cpu::matmul(const KernelSet &ks, const float *x, int64_t ldx,
+                       int64_t rows, const WeightMatrix &w, int64_t r0,
+                       int64_t n, float *y, int64_t ldy) {
+  if (rows <= 0 || n <= 0)
+    return;
+  int64_t grain = grainRows(ks, w, rows, n);
+  if (rows <= kGemvRows) {
+    const float *xr = gemvInput(ks, w, x, ldx, rows);
+    parallelFor(n, grain, [&](int64_t b, int64_t e) {
+      gemvRange(ks, xr, ldx, rows, w, r0 + b, e - b, y + b, ldy);
+    });
+    return;
+  }
+  PackedX px = pack(x, ldx, rows, w.cols, bf16Arithmetic(ks, w));
+  parallelFor(n, grain, [&](int64_t b, int64_t e) {
+    gemmRange(ks, px, w, r0 + b, e - b, y + b, ldy);
+  });
+}
+
+void dsrt::cpu::matmulSiluMul(const KernelSet &ks, const float *x, int64_t ldx,
+                              int64_t rows, const WeightMatrix &w, int64_t g0,
+                              int64_t u0, int64_t n, float *y, int64_t ldy) {
+  if (rows <= 0 || n <= 0)
+    return;
+  bool gemv = rows <= kGemvRows;
+  PackedX px;
+  if (!gemv)
+    px = pack(x, ldx, rows, w.cols, bf16Arithmetic(ks, w));
+  else
+    x = gemvInput(ks, w, x, ldx, rows);
+  int64_t grain = gemv ? grainRows(ks, w, rows, n)
+                       : std::max<int64_t>(grainRows(ks, w, rows, n), 1);
+  parallelFor(n, grain, [&](int64_t begin, int64_t end) {
+    ThreadBuffers &b = buffers();
+    float *g = b.gate.get(size_t(rows * kSiluBlock));
+    float *u = b.up.get(size_t(rows * kSiluBlock));
+    for (int64_t j0 = begin; j0 < end; j0 += kSiluBlock) {
+      int64_t m = std::min(kSiluBlock, end - j0);
+      if (gemv) {
+        gemvRange(ks, x, ldx, rows, w, g0 + j0, m, g, m);
+        gemvRange(ks, x, ldx, rows, w, u0 + j0, m, u, m);
+      } else {
+        gemmRange(ks, px, w, g0 + j0, m, g, m);
+        gemmRange(ks, px, w, u0 + j0, m, u, m);
+      }
+      for (int64_t t = 0; t < rows; ++t)
+        for (int64_t j = 0; j < m; ++j)
+          y[t * ldy + j0 + j] = siluMul(g[t * m + j], u[t * m + j]);
+    }
+  });
+}

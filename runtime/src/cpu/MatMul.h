@@ -1,0 +1,40 @@
+//===- MatMul.h - y = x w^T over weights in their stored format -*- C++ -*-===//
+//
+// Decode (a few rows of x): one dot product per weight row, streaming the
+// weight once at memory speed. Prefill (more rows): x is packed once per
+// call into panels of 32 transposed rows; the weight is streamed from where
+// it lies, 12 rows x 256 columns at a time, decoded (FP8 with its block
+// scale, bf16 widened) or copied into an L1 tile that every panel of x then
+// reuses from a register tile of 12 x 32 accumulators. So each weight
+// element is read from memory once per call and nothing of it is kept:
+// no repacked copy, no per-call allocation (buffers are per-thread and
+// only grow). The pool splits the weight rows.
+//
+//===----------------------------------------------------------------------===//
+#ifndef DSRT_CPU_MATMUL_H
+#define DSRT_CPU_MATMUL_H
+
+#include "cpu/Kernels.h"
+#include "cpu/WeightMatrix.h"
+
+namespace dsrt::cpu {
+
+/// Rows of x up to which the dot-product path is taken.
+constexpr int64_t kGemvRows = 4;
+
+/// y[t, j] = sum_k x[t, k] * w[r0 + j, k] for t < rows, j < n. x and y
+/// rows have unit column stride (row strides ldx, ldy). With bf16 weights
+/// and a kernel set with bf16 arithmetic, prefill rounds x to bf16 (the
+/// products and sums stay f32).
+void matmul(const KernelSet &ks, const float *x, int64_t ldx, int64_t rows,
+            const WeightMatrix &w, int64_t r0, int64_t n, float *y,
+            int64_t ldy);
+
+/// y[t, j] = silu(x w[g0 + j]) * (x w[u0 + j]) for j < n.
+void matmulSiluMul(const KernelSet &ks, const float *x, int64_t ldx,
+                   int64_t rows, const WeightMatrix &w, int64_t g0, int64_t u0,
+                   int64_t n, float *y, int64_t ldy);
+
+} // namespace dsrt::cpu
+
+#endif // DSRT_CPU_MATMUL_H

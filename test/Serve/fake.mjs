@@ -1,0 +1,324 @@
+// ds-serve's HTTP layer through the official openai SDK, curl and raw
+// fetch, against ds-serve-fake (FakeBackend: byte tokens replaying SCRIPT).
+// Usage: node fake.mjs BUILD_BIN_DIR
+import assert from 'node:assert/strict';
+import { spawnSync, spawn } from 'node:child_process';
+import path from 'node:path';
+import { loadOpenAI, startServer, run, metrics, postRaw, until, sleep } from './lib.mjs';
+
+const bin = path.join(process.argv[2], 'ds-serve-fake');
+const OpenAI = loadOpenAI();
+// FakeBackend::script(): what a greedy request generates, then end of text.
+const SCRIPT = 'Hello! Grüße vom Server 🦊. The quick brown fox jumps over the lazy dog.';
+const SCRIPT_TOKENS = Buffer.byteLength(SCRIPT);
+const bytes = (s) => Buffer.byteLength(s);
+// The text of the first n byte tokens, an incomplete last character shown
+// as U+FFFD (what the server sends when generation stops inside one).
+const prefix = (n) => Buffer.from(SCRIPT.repeat(1 + Math.floor(n / bytes(SCRIPT)))).subarray(0, n).toString('utf8');
+
+const main = await startServer(bin, ['--max-model-len', '256', '--fake-token-delay-ms', '1']);
+const client = new OpenAI({ baseURL: `${main.base}/v1`, apiKey: 'unused', maxRetries: 0 });
+
+async function expectError(promise, status, param) {
+  try {
+    await promise;
+  } catch (e) {
+    assert.equal(e.status, status, `status of ${e.message}`);
+    if (param !== undefined) assert.equal(e.param ?? e.error?.param, param);
+    assert.equal(typeof e.error?.message, 'string');
+    return e;
+  }
+  assert.fail(`expected a ${status} error`);
+}
+
+async function collect(stream) {
+  const chunks = [];
+  for await (const c of stream) chunks.push(c);
+  return chunks;
+}
+
+const tests = [
+  ['health and models', async () => {
+    assert.equal((await fetch(`${main.base}/health`)).status, 200);
+    const models = await client.models.list();
+    assert.deepEqual(models.data.map((m) => m.id), ['fake']);
+    assert.equal(models.data[0].max_model_len, 256);
+  }],
+
+  ['completion, greedy, length', async () => {
+    const r = await client.completions.create({ model: 'fake', prompt: 'hi', max_tokens: 5, temperature: 0 });
+    assert.equal(r.object, 'text_completion');
+    assert.equal(r.choices[0].text, 'Hello');
+    assert.equal(r.choices[0].finish_reason, 'length');
+    assert.deepEqual(r.usage, { prompt_tokens: 2, completion_tokens: 5, total_tokens: 7 });
+  }],
+
+  ['completion until end of text counts the end token', async () => {
+    const r = await client.completions.create({ model: 'fake', prompt: 'abc', max_tokens: 200, temperature: 0 });
+    assert.equal(r.choices[0].text, SCRIPT);
+    assert.equal(r.choices[0].finish_reason, 'stop');
+    assert.equal(r.usage.completion_tokens, SCRIPT_TOKENS + 1);
+  }],
+
+  ['ignore_eos runs to max_tokens', async () => {
+    const r = await client.completions.create({ model: 'fake', prompt: 'abc', max_tokens: SCRIPT_TOKENS + 6, temperature: 0, ignore_eos: true });
+    assert.equal(r.choices[0].finish_reason, 'length');
+    assert.equal(r.usage.completion_tokens, SCRIPT_TOKENS + 6);
+    assert.equal(r.choices[0].text, SCRIPT + 'Hello!');
+  }],
+
+  ['prompt as token ids', async () => {
+    const r = await client.completions.create({ model: 'fake', prompt: [72, 105, 33], max_tokens: 3, temperature: 0, return_token_ids: true });
+    assert.equal(r.usage.prompt_tokens, 3);
+    assert.deepEqual(r.choices[0].token_ids, [72, 101, 108]);
+    const bad = await expectError(client.completions.create({ model: 'fake', prompt: [1, 300], max_tokens: 1 }), 400, 'prompt');
+    assert.match(bad.error.message, /300 is outside the vocabulary/);
+  }],
+
+  ['stop strings: text before the stop, never half a character', async () => {
+    for (const [stop, before] of [['fox', 'Hello! Grüße vom Server 🦊. The quick brown '],
+                                  ['🦊', 'Hello! Grüße vom Server '],
+                                  ['ü', 'Hello! Gr'],
+                                  ['xyz', SCRIPT]]) {
+      const r = await client.completions.create({ model: 'fake', prompt: 'p', max_tokens: 200, temperature: 0, stop: [stop, 'never'] });
+      assert.equal(r.choices[0].text, before, `stop ${stop}`);
+      assert.equal(r.choices[0].finish_reason, 'stop');
+      const s = await collect(await client.completions.create({ model: 'fake', prompt: 'p', max_tokens: 200, temperature: 0, stop, stream: true }));
+      const pieces = s.map((c) => c.choices[0]?.text ?? '');
+      assert.equal(pieces.join(''), before, `streamed, stop ${stop}`);
+      for (const p of pieces) assert.ok(!p.includes('\uFFFD'), `a chunk cut a character: ${JSON.stringify(pieces)}`);
+      assert.equal(s.at(-1).choices[0].finish_reason, 'stop');
+    }
+    // A stop that the text reaches only in its last bytes, split over tokens.
+    const r = await client.completions.create({ model: 'fake', prompt: 'p', max_tokens: 200, temperature: 0, stop: 'dog.' });
+    assert.equal(r.choices[0].text, SCRIPT.slice(0, -4));
+  }],
+
+  ['streamed completion: deltas, usage chunk, [DONE]', async () => {
+    const chunks = await collect(await client.completions.create({
+      model: 'fake', prompt: 'hey', max_tokens: 12, temperature: 0, stream: true, stream_options: { include_usage: true } }));
+    const usage = chunks.at(-1);
+    assert.deepEqual(usage.choices, []);
+    assert.deepEqual(usage.usage, { prompt_tokens: 3, completion_tokens: 12, total_tokens: 15 });
+    const body = chunks.slice(0, -1);
+    for (const c of body) assert.equal(c.usage, null);
+    assert.equal(body.map((c) => c.choices[0].text).join(''), prefix(12));
+    assert.equal(body.at(-1).choices[0].finish_reason, 'length');
+  }],
+
+  ['chat through the template, whole and streamed', async () => {
+    const messages = [{ role: 'system', content: 'be brief' }, { role: 'user', content: 'hi there' }];
+    const rendered = JSON.stringify(messages.map((m) => ({ content: m.content, role: m.role }))) + '\n<|assistant|>\n';
+    const r = await client.chat.completions.create({ model: 'fake', messages, max_completion_tokens: 6, temperature: 0 });
+    assert.equal(r.object, 'chat.completion');
+    assert.equal(r.choices[0].message.role, 'assistant');
+    assert.equal(r.choices[0].message.content, 'Hello!');
+    assert.equal(r.choices[0].finish_reason, 'length');
+    assert.deepEqual(r.usage, { prompt_tokens: bytes(rendered), completion_tokens: 6, total_tokens: bytes(rendered) + 6 });
+
+    const chunks = await collect(await client.chat.completions.create({
+      model: 'fake', messages, max_tokens: 150, temperature: 0, stream: true, stream_options: { include_usage: true } }));
+    assert.equal(chunks[0].object, 'chat.completion.chunk');
+    assert.equal(chunks[0].choices[0].delta.role, 'assistant');
+    const text = chunks.filter((c) => c.choices.length).map((c) => c.choices[0].delta.content ?? '').join('');
+    assert.equal(text, SCRIPT);
+    const fin = chunks.filter((c) => c.choices.length && c.choices[0].finish_reason);
+    assert.equal(fin.length, 1);
+    assert.equal(fin[0].choices[0].finish_reason, 'stop');
+    assert.equal(chunks.at(-1).usage.completion_tokens, SCRIPT_TOKENS + 1);
+  }],
+
+  ['seeded sampling is reproducible', async () => {
+    const a = await client.completions.create({ model: 'fake', prompt: 'x', max_tokens: 8, temperature: 0.8, seed: 1234 });
+    const b = await client.completions.create({ model: 'fake', prompt: 'x', max_tokens: 8, temperature: 0.8, seed: 1234 });
+    assert.equal(a.choices[0].text, b.choices[0].text);
+  }],
+
+  ['logprobs: completions and chat shapes', async () => {
+    const r = await client.completions.create({ model: 'fake', prompt: 'x', max_tokens: 4, temperature: 0, logprobs: 2 });
+    const lp = r.choices[0].logprobs;
+    assert.deepEqual(lp.tokens, ['H', 'e', 'l', 'l']);
+    assert.deepEqual(lp.token_logprobs, [-0.25, -0.25, -0.25, -0.25]);
+    assert.deepEqual(lp.top_logprobs[0], { H: -0.25, I: -2 });
+    assert.deepEqual(lp.text_offset, [0, 1, 2, 3]);
+    const c = await client.chat.completions.create({ model: 'fake', messages: [{ role: 'user', content: 'x' }], max_tokens: 3, temperature: 0, logprobs: true, top_logprobs: 3 });
+    const content = c.choices[0].logprobs.content;
+    assert.equal(content.length, 3);
+    assert.equal(content[0].token, 'H');
+    assert.deepEqual(content[0].bytes, [72]);
+    assert.equal(content[0].top_logprobs.length, 3);
+    const s = await collect(await client.chat.completions.create({ model: 'fake', messages: [{ role: 'user', content: 'x' }], max_tokens: 3, temperature: 0, logprobs: true, stream: true }));
+    const streamed = s.flatMap((ch) => ch.choices[0]?.logprobs?.content ?? []);
+    assert.deepEqual(streamed.map((t) => t.token), ['H', 'e', 'l']);
+  }],
+
+  ['errors: OpenAI error objects with the right status', async () => {
+    await expectError(client.completions.create({ model: 'fake', prompt: 'x', n: 2 }), 400, 'n');
+    await expectError(client.completions.create({ model: 'fake', prompt: 'x', temperature: 'hot' }), 400, 'temperature');
+    await expectError(client.completions.create({ model: 'fake', prompt: 'x', max_tokens: -1 }), 400, 'max_tokens');
+    await expectError(client.completions.create({ model: 'fake', prompt: 'x', stop: 5 }), 400, 'stop');
+    await expectError(client.chat.completions.create({ model: 'fake', messages: [{ role: 'wizard', content: 'x' }] }), 400, 'messages');
+    await expectError(client.chat.completions.create({ model: 'fake', messages: [] }), 400, 'messages');
+    await expectError(client.completions.create({ model: 'fake', prompt: ['a', 'b'] }), 400, 'prompt');
+    const ctx = await expectError(client.completions.create({ model: 'fake', prompt: 'x'.repeat(300) }), 400);
+    assert.equal(ctx.code, 'context_length_exceeded');
+    const ctx2 = await expectError(client.completions.create({ model: 'fake', prompt: 'x'.repeat(100), max_tokens: 200 }), 400, 'max_tokens');
+    assert.match(ctx2.message, /maximum context length is 256/);
+    const nf = await expectError(client.completions.create({ model: 'gpt-4', prompt: 'x' }), 404, 'model');
+    assert.equal(nf.code, 'model_not_found');
+
+    for (const [body, re] of [['{"prompt": "x", ', /malformed JSON/], ['[1, 2]', /JSON object/], ['', /malformed JSON/],
+                              ['{"prompt": "x", "stream": "yes"}', /'stream' must be a boolean/]]) {
+      const r = await postRaw(main.base, '/v1/completions', body);
+      assert.equal(r.status, 400, body);
+      assert.match(r.json.error.message, re);
+      assert.equal(r.json.error.type, 'invalid_request_error');
+      assert.ok('param' in r.json.error && 'code' in r.json.error);
+    }
+    const nr = await fetch(`${main.base}/v1/nothing`);
+    assert.equal(nr.status, 404);
+    assert.match((await nr.json()).error.message, /no route/);
+    // The server still answers normally afterwards.
+    const ok = await client.completions.create({ model: 'fake', prompt: 'hi', max_tokens: 2, temperature: 0 });
+    assert.equal(ok.choices[0].text, 'He');
+  }],
+
+  ['curl: SSE framing on the wire', async () => {
+    const out = spawnSync('curl', ['-sN', '--max-time', '20', '-D', '-', '-H', 'content-type: application/json',
+      '-d', JSON.stringify({ prompt: 'x', max_tokens: 3, temperature: 0, stream: true }), `${main.base}/v1/completions`],
+      { encoding: 'utf8', timeout: 30000 });
+    assert.equal(out.status, 0, out.stderr);
+    const [head, body] = out.stdout.split('\r\n\r\n');
+    assert.match(head, /^HTTP\/1\.1 200/);
+    assert.match(head, /content-type: text\/event-stream/i);
+    assert.match(head, /transfer-encoding: chunked/i);
+    const events = body.split('\n\n');
+    assert.equal(events.pop(), '');
+    assert.equal(events.pop(), 'data: [DONE]');
+    const texts = events.map((e) => {
+      assert.match(e, /^data: \{.*\}$/);
+      return JSON.parse(e.slice(6)).choices[0].text;
+    });
+    assert.equal(texts.join(''), 'Hel');
+  }],
+
+  ['metrics: Prometheus counters and histograms', async () => {
+    const before = await metrics(main.base);
+    await client.completions.create({ model: 'fake', prompt: 'abcd', max_tokens: 7, temperature: 0 });
+    const after = await metrics(main.base);
+    assert.equal(after.ds_prompt_tokens_total - before.ds_prompt_tokens_total, 4);
+    assert.equal(after.ds_generation_tokens_total - before.ds_generation_tokens_total, 7);
+    assert.equal(after.ds_time_to_first_token_seconds_count - before.ds_time_to_first_token_seconds_count, 1);
+    assert.equal(after.ds_inter_token_latency_seconds_count - before.ds_inter_token_latency_seconds_count, 6);
+    assert.equal(after['ds_request_success_total{finished_reason="length"}'] - before['ds_request_success_total{finished_reason="length"}'], 1);
+    for (const k of ['ds_num_requests_running', 'ds_num_requests_waiting', 'ds_cache_pages_used', 'ds_cache_pages_cached', 'ds_prefix_cache_hits_total'])
+      assert.ok(k in after, k);
+    assert.equal(after['ds_time_to_first_token_seconds_bucket{le="+Inf"}'], after.ds_time_to_first_token_seconds_count);
+  }],
+];
+
+// Servers of their own: slow tokens for disconnects and queueing, a key.
+tests.push(['client disconnect aborts the request and frees its pages', async () => {
+  const slow = await startServer(bin, ['--fake-token-delay-ms', '20', '--max-model-len', '512']);
+  try {
+    const ac = new AbortController();
+    const c = new OpenAI({ baseURL: `${slow.base}/v1`, apiKey: 'x', maxRetries: 0 });
+    const stream = await c.completions.create({ prompt: 'p'.repeat(100), max_tokens: 400, temperature: 0, ignore_eos: true, stream: true }, { signal: ac.signal });
+    let n = 0;
+    try {
+      for await (const chunk of stream) { if (++n === 3) ac.abort(); }
+    } catch (e) { assert.match(String(e.name), /Abort/); }
+    const running = await metrics(slow.base);
+    assert.ok(running.ds_cache_pages_used > 0 || running.ds_num_requests_running === 0);
+    const m = await until('the aborted request to leave', async () => {
+      const m = await metrics(slow.base);
+      return m.ds_num_requests_running === 0 && m.ds_cache_pages_used === 0 && m.ds_http_requests_in_flight === 0 ? m : null;
+    });
+    assert.equal(m['ds_request_success_total{finished_reason="abort"}'], 1);
+    assert.ok(m.ds_generation_tokens_total < 400, 'the request ran on after the client left');
+  } finally { slow.proc.kill('SIGKILL'); }
+}]);
+
+tests.push(['bounded queue: 429 past max in flight, the others unharmed', async () => {
+  const q = await startServer(bin, ['--fake-token-delay-ms', '10', '--max-num-seqs', '1', '--max-waiting', '2']);
+  try {
+    const c = new OpenAI({ baseURL: `${q.base}/v1`, apiKey: 'x', maxRetries: 0 });
+    // Each takes about a second, so all 8 overlap: 3 are admitted (1
+    // running + 2 waiting), the rest refused at once.
+    const results = await Promise.allSettled(Array.from({ length: 8 }, () =>
+      c.completions.create({ prompt: 'x', max_tokens: 100, temperature: 0, ignore_eos: true })));
+    const ok = results.filter((r) => r.status === 'fulfilled');
+    const refused = results.filter((r) => r.status === 'rejected');
+    assert.ok(ok.length >= 3 && refused.length >= 1, JSON.stringify(results.map((r) => r.status)));
+    for (const r of ok) assert.equal(r.value.choices[0].text, prefix(100));
+    // 429 from the server's admission bound; 503 when the engine's own
+    // waiting queue is full (a seat freed but the engine has not moved a
+    // waiting request in yet). Either way an error object, nothing queued.
+    for (const r of refused) {
+      assert.ok([429, 503].includes(r.reason.status), String(r.reason));
+      assert.equal(typeof r.reason.error.message, 'string');
+    }
+    assert.ok(refused.some((r) => r.reason.status === 429 && r.reason.code === 'rate_limit_exceeded'));
+    const m = await metrics(q.base);
+    assert.equal((m['ds_http_responses_total{status="429"}'] ?? 0) + (m['ds_http_responses_total{status="503"}'] ?? 0),
+                 refused.length);
+  } finally { q.proc.kill('SIGKILL'); }
+}]);
+
+tests.push(['API key: 401 without or with a wrong key', async () => {
+  const k = await startServer(bin, ['--api-key', 'sekret']);
+  try {
+    const bad = new OpenAI({ baseURL: `${k.base}/v1`, apiKey: 'wrong', maxRetries: 0 });
+    const e = await expectError(bad.completions.create({ prompt: 'x', max_tokens: 1 }), 401);
+    assert.equal(e.code, 'invalid_api_key');
+    await expectError(bad.models.list(), 401);
+    const none = await postRaw(k.base, '/v1/chat/completions', '{}');
+    assert.equal(none.status, 401);
+    const good = new OpenAI({ baseURL: `${k.base}/v1`, apiKey: 'sekret', maxRetries: 0 });
+    const r = await good.completions.create({ prompt: 'x', max_tokens: 2, temperature: 0 });
+    assert.equal(r.choices[0].text, 'He');
+    assert.equal((await fetch(`${k.base}/health`)).status, 200); // probes need no key
+  } finally { k.proc.kill('SIGKILL'); }
+}]);
+
+tests.push(['SIGTERM: refuses new requests, finishes in-flight ones, exits 0', async () => {
+  const s = await startServer(bin, ['--fake-token-delay-ms', '20']);
+  const c = new OpenAI({ baseURL: `${s.base}/v1`, apiKey: 'x', maxRetries: 0 });
+  const inflight = c.completions.create({ prompt: 'x', max_tokens: 40, temperature: 0, ignore_eos: true });
+  const streamed = collect(await c.completions.create({ prompt: 'x', max_tokens: 40, temperature: 0, ignore_eos: true, stream: true }))
+    .catch((e) => e);
+  await sleep(150);
+  s.proc.kill('SIGTERM');
+  await sleep(100);
+  // Draining: new requests are refused with 503 until the in-flight ones end.
+  await assert.rejects(c.completions.create({ prompt: 'x', max_tokens: 1 }), (e) => e.status === 503);
+  assert.equal((await fetch(`${s.base}/health`)).status, 503);
+  const r = await inflight;
+  assert.equal(r.choices[0].finish_reason, 'length');
+  assert.equal(r.usage.completion_tokens, 40);
+  const chunks = await streamed;
+  assert.ok(Array.isArray(chunks), String(chunks));
+  assert.equal(chunks.at(-1).choices[0].finish_reason, 'length');
+  const { code, signal } = await s.exited;
+  assert.equal(signal, null);
+  assert.equal(code, 0);
+  await assert.rejects(fetch(`${s.base}/health`));
+}]);
+
+tests.push(['SIGTERM with a stuck request: aborted at the shutdown timeout', async () => {
+  const s = await startServer(bin, ['--fake-token-delay-ms', '50', '--shutdown-timeout', '1']);
+  const c = new OpenAI({ baseURL: `${s.base}/v1`, apiKey: 'x', maxRetries: 0 });
+  const long = c.completions.create({ prompt: 'x', max_tokens: 200, temperature: 0, ignore_eos: true }).catch((e) => e);
+  await sleep(200);
+  const t0 = Date.now();
+  s.proc.kill('SIGTERM');
+  const { code } = await s.exited;
+  assert.equal(code, 0);
+  assert.ok(Date.now() - t0 < 5000);
+  const r = await long;
+  assert.ok(!(r instanceof Error), String(r));
+  assert.equal(r.choices[0].finish_reason, 'abort');
+  assert.ok(r.usage.completion_tokens < 200);
+}]);
+
+await run(tests);

@@ -1,0 +1,118 @@
+// ds-serve on a real compiled model (a random tiny checkpoint) through the
+// openai SDK: greedy and seeded completions equal ds-run's tokens, alone and
+// concurrently, streamed or not; usage, logprobs, stop strings, limits.
+// Usage: node model.mjs BUILD_BIN_DIR ARTIFACT CHECKPOINT_DIR
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import path from 'node:path';
+import { loadOpenAI, startServer, run, metrics, until } from './lib.mjs';
+
+const [binDir, artifact, ckpt] = process.argv.slice(2);
+const OpenAI = loadOpenAI();
+const EOS = 1; // tiny_v3's eos_token_id
+
+function dsRun(prompt, n, extra = []) {
+  const out = execFileSync(path.join(binDir, 'ds-run'),
+    [artifact, '--weights', ckpt, '--prompt-tokens', prompt.join(','), '--max-new-tokens', String(n), ...extra],
+    { encoding: 'utf8', timeout: 60000 });
+  return out.trim().split(',').map(Number);
+}
+const textOf = (ids) => ids.filter((t) => t !== EOS).map((t) => `token_id:${t}`).join('');
+
+const server = await startServer(path.join(binDir, 'ds-serve'), [artifact, '--weights', ckpt, '--max-num-seqs', '3']);
+const client = new OpenAI({ baseURL: `${server.base}/v1`, apiKey: 'x', maxRetries: 0 });
+const model = path.basename(ckpt);
+const prompts = [[5, 6, 7], [9, 3], [2, 8, 4, 4, 10, 11, 12], [40], [13, 14, 15, 16]];
+const expected = prompts.map((p) => dsRun(p, 12));
+
+async function complete(prompt, extra = {}) {
+  return client.completions.create({ model, prompt, max_tokens: 12, temperature: 0, return_token_ids: true, ...extra });
+}
+
+await run([
+  ['models', async () => {
+    const m = await client.models.list();
+    assert.equal(m.data[0].id, model);
+    assert.equal(m.data[0].max_model_len, 64);
+  }],
+
+  ['greedy completions equal ds-run, one at a time', async () => {
+    for (let i = 0; i < prompts.length; i++) {
+      const r = await complete(prompts[i]);
+      assert.deepEqual(r.choices[0].token_ids, expected[i], `prompt ${prompts[i]}`);
+      assert.equal(r.choices[0].text, textOf(expected[i]));
+      assert.equal(r.choices[0].finish_reason, expected[i].at(-1) === EOS ? 'stop' : 'length');
+      assert.deepEqual(r.usage, { prompt_tokens: prompts[i].length, completion_tokens: expected[i].length,
+                                  total_tokens: prompts[i].length + expected[i].length });
+    }
+  }],
+
+  ['greedy completions equal ds-run, concurrently, streamed and not', async () => {
+    const jobs = prompts.flatMap((p, i) => [
+      complete(p).then((r) => assert.deepEqual(r.choices[0].token_ids, expected[i])),
+      (async () => {
+        let text = '';
+        for await (const c of await complete(p, { stream: true })) text += c.choices[0]?.text ?? '';
+        assert.equal(text, textOf(expected[i]));
+      })(),
+    ]);
+    await Promise.all(jobs);
+  }],
+
+  ['seeded sampling equals ds-run with the same seed', async () => {
+    const want = dsRun([5, 6], 12, ['--temperature', '1.5', '--top-p', '0.9', '--seed', '7']);
+    const r = await complete([5, 6], { temperature: 1.5, top_p: 0.9, seed: 7 });
+    assert.deepEqual(r.choices[0].token_ids, want);
+  }],
+
+  ['logprobs are log-softmax values, greedy picks the top one', async () => {
+    const r = await complete(prompts[0], { logprobs: 3, max_tokens: 4 });
+    const lp = r.choices[0].logprobs;
+    assert.equal(lp.tokens.length, r.usage.completion_tokens);
+    for (let i = 0; i < lp.tokens.length; i++) {
+      const top = Object.entries(lp.top_logprobs[i]).sort((a, b) => b[1] - a[1]); // a dict: no order
+      assert.equal(top.length, 3);
+      assert.equal(top[0][0], lp.tokens[i]);
+      assert.ok(Math.abs(top[0][1] - lp.token_logprobs[i]) < 1e-6);
+      assert.ok(top[0][1] <= 0 && top[0][1] >= top[1][1] && top[1][1] >= top[2][1]);
+    }
+  }],
+
+  ['stop string on the decoded text', async () => {
+    const ids = expected[2];
+    const r = await complete(prompts[2], { stop: `token_id:${ids[2]}token_id:${ids[3]}` });
+    const first = ids.findIndex((_, k) => k + 1 < ids.length && ids[k] === ids[2] && ids[k + 1] === ids[3]);
+    assert.equal(r.choices[0].text, textOf(ids.slice(0, first)));
+    assert.equal(r.choices[0].finish_reason, 'stop');
+  }],
+
+  ['limits: context, chat without a tokenizer, token ids', async () => {
+    const long = Array.from({ length: 60 }, (_, i) => 2 + (i % 50));
+    await assert.rejects(complete(long, { max_tokens: 10 }), (e) => e.status === 400 && /maximum context length is 64/.test(e.message));
+    await assert.rejects(complete([64]), (e) => e.status === 400 && e.param === 'prompt');
+    await assert.rejects(client.chat.completions.create({ model, messages: [{ role: 'user', content: 'hi' }] }),
+                         (e) => e.status === 400 && /no tokenizer/.test(e.message));
+    const r = await complete(long, { max_tokens: 4 });
+    assert.equal(r.usage.prompt_tokens, 60);
+  }],
+
+  ['afterwards nothing runs and no page is held', async () => {
+    const m = await until('an idle engine', async () => {
+      const m = await metrics(server.base);
+      return m.ds_num_requests_running === 0 && m.ds_num_requests_waiting === 0 ? m : null;
+    });
+    assert.equal(m.ds_cache_pages_used, 0);
+    assert.ok(m.ds_generation_tokens_total > 0);
+  }],
+
+  ['SIGTERM: in-flight requests finish, exit 0', async () => {
+    const inflight = complete(prompts[0], { max_tokens: 30, ignore_eos: true });
+    await new Promise((r) => setTimeout(r, 20));
+    server.proc.kill('SIGTERM');
+    const r = await inflight;
+    assert.equal(r.usage.completion_tokens, 30);
+    const { code, signal } = await server.exited;
+    assert.equal(signal, null);
+    assert.equal(code, 0);
+  }],
+]);

@@ -1,0 +1,73 @@
+// ds-serve with a tokenizer (the checkpoint's tokenizer.json) through the
+// openai SDK: text prompts give ds-run --prompt's text, whole or streamed;
+// chat messages go through the checkpoint's chat template.
+// Usage: node text.mjs BUILD_BIN_DIR ARTIFACT CHECKPOINT_DIR
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { loadOpenAI, startServer, run } from './lib.mjs';
+
+const [binDir, artifact, ckpt] = process.argv.slice(2);
+const OpenAI = loadOpenAI();
+const statsFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'ds-serve-text-')), 's.json');
+
+// ds-run's text (it prints a newline at the end) and prompt token count.
+function dsRun(prompt, n) {
+  const out = execFileSync(path.join(binDir, 'ds-run'),
+    [artifact, '--weights', ckpt, '--prompt', prompt, '--max-new-tokens', String(n), '--stats-json', statsFile],
+    { encoding: 'utf8', timeout: 60000 });
+  assert.ok(out.endsWith('\n'));
+  return { text: out.slice(0, -1), promptTokens: JSON.parse(fs.readFileSync(statsFile, 'utf8')).prefill_tokens };
+}
+
+const server = await startServer(path.join(binDir, 'ds-serve'), [artifact, '--weights', ckpt]);
+const client = new OpenAI({ baseURL: `${server.base}/v1`, apiKey: 'x', maxRetries: 0 });
+const prompts = ['hello the world', 'héllo wörld, 123 <user> 😀', 'ing er the'];
+const expected = prompts.map((p) => dsRun(p, 12));
+
+await run([
+  ['text prompts: greedy text equals ds-run --prompt, whole and streamed', async () => {
+    for (let i = 0; i < prompts.length; i++) {
+      const r = await client.completions.create({ prompt: prompts[i], max_tokens: 12, temperature: 0 });
+      assert.equal(r.choices[0].text, expected[i].text, prompts[i]);
+      assert.equal(r.usage.prompt_tokens, expected[i].promptTokens);
+      let streamed = '';
+      for await (const c of await client.completions.create({ prompt: prompts[i], max_tokens: 12, temperature: 0, stream: true }))
+        streamed += c.choices[0]?.text ?? '';
+      assert.equal(streamed, expected[i].text);
+    }
+  }],
+
+  ['stop string on the decoded text', async () => {
+    const want = [...expected[0].text];
+    assert.ok(want.length >= 4, expected[0].text);
+    const stop = want.slice(2, 4).join('');
+    const r = await client.completions.create({ prompt: prompts[0], max_tokens: 12, temperature: 0, stop });
+    assert.equal(r.choices[0].text, expected[0].text.slice(0, expected[0].text.indexOf(stop)));
+    assert.equal(r.choices[0].finish_reason, 'stop');
+  }],
+
+  ['logprobs name tokens by their text', async () => {
+    const r = await client.completions.create({ prompt: prompts[0], max_tokens: 3, temperature: 0, logprobs: 1, return_token_ids: true });
+    const lp = r.choices[0].logprobs;
+    assert.equal(lp.tokens.length, r.usage.completion_tokens);
+    for (const t of lp.tokens) assert.ok(!t.startsWith('token_id:'), t);
+  }],
+
+  ['chat goes through the checkpoint\'s template (DeepSeek-V2-Chat)', async () => {
+    // "<bos>System\n\nUser: ...\n\nAssistant:" is what the template renders;
+    // as a completion prompt the tokenizer adds that BOS itself.
+    const messages = [{ role: 'system', content: 'be brief' }, { role: 'user', content: 'hello the world' }];
+    const rendered = 'be brief\n\nUser: hello the world\n\nAssistant:';
+    const want = await client.completions.create({ prompt: rendered, max_tokens: 10, temperature: 0 });
+    const r = await client.chat.completions.create({ messages, max_tokens: 10, temperature: 0 });
+    assert.equal(r.choices[0].message.content, want.choices[0].text);
+    assert.deepEqual(r.usage, want.usage);
+    let streamed = '';
+    for await (const c of await client.chat.completions.create({ messages, max_tokens: 10, temperature: 0, stream: true }))
+      streamed += c.choices[0]?.delta?.content ?? '';
+    assert.equal(streamed, want.choices[0].text);
+  }],
+]);

@@ -1,0 +1,117 @@
+//===- Backend.h - what ds-serve needs from an engine and a tokenizer -----===//
+//
+// The HTTP layer talks to generation through this small interface so that
+// it can be tested against a fake (FakeBackend) and run on whichever engine
+// is built (SessionBackend on the dsrt C API today; the batching engine of
+// dsrt_engine.h once it lands). Everything here is thread-safe unless noted.
+//
+//===----------------------------------------------------------------------===//
+#ifndef DS_SERVE_BACKEND_H
+#define DS_SERVE_BACKEND_H
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace dsserve {
+
+struct SamplingParams {
+  int64_t maxTokens = 16;
+  float temperature = 1.0f; // <= 0: greedy
+  float topP = 1.0f;
+  uint64_t seed = 0;
+  bool ignoreEos = false;
+  int topLogprobs = -1; // -1: no logprobs; 0..20: the chosen one + that many
+};
+
+struct GenerateRequest {
+  std::vector<int32_t> prompt;
+  SamplingParams params;
+};
+
+enum class FinishReason { Stop, Length, Abort, Error };
+const char *finishReasonName(FinishReason r);
+
+struct TokenOutput {
+  int32_t token = 0;
+  float logprob = 0; // valid when the request asked for logprobs
+  std::vector<std::pair<int32_t, float>> top; // most likely first
+  bool isEos = false;
+  double time = 0; // steady-clock seconds when the token was produced
+};
+
+/// Receives one request's tokens, on a backend thread. onFinish is called
+/// exactly once for every accepted request, after its last onToken, also
+/// when the request was aborted.
+class RequestSink {
+public:
+  virtual ~RequestSink() = default;
+  virtual void onToken(const TokenOutput &token) = 0;
+  virtual void onFinish(FinishReason reason, const std::string &error) = 0;
+};
+
+struct BackendStats {
+  int64_t running = 0;
+  int64_t waiting = 0;
+  int64_t pagesTotal = 0;
+  int64_t pagesUsed = 0;   // held by live requests
+  int64_t pagesCached = 0; // free but holding reusable prefixes
+  int64_t prefixCacheQueries = 0; // prompt tokens looked up
+  int64_t prefixCacheHits = 0;    // prompt tokens found cached
+};
+
+struct ModelInfo {
+  std::string name;
+  int64_t vocabSize = 0;
+  int64_t maxContext = 0; // prompt + generated tokens per request
+  int64_t eosToken = -1;
+};
+
+/// Turns one request's tokens into text a piece at a time, never splitting a
+/// UTF-8 character: push() returns only complete characters.
+class TextStream {
+public:
+  virtual ~TextStream() = default;
+  virtual std::string push(int32_t token) = 0;
+  virtual std::string flush() = 0; // what is held back, at the end
+};
+
+class Tokenizer {
+public:
+  virtual ~Tokenizer() = default;
+  /// False with a one-line message on failure.
+  virtual bool encode(const std::string &text, std::vector<int32_t> &out,
+                      std::string &error) = 0;
+  /// messages: the OpenAI "messages" array, already validated (role and
+  /// string content per message). Renders with add_generation_prompt.
+  virtual bool renderChat(const std::string &messagesJson,
+                          std::vector<int32_t> &out, std::string &error) = 0;
+  virtual std::unique_ptr<TextStream> newStream() = 0;
+  /// The bytes of one token (for logprobs); may be part of a character.
+  virtual std::string tokenBytes(int32_t token) = 0;
+};
+
+class Backend {
+public:
+  virtual ~Backend() = default;
+  virtual ModelInfo info() const = 0;
+  /// May be null: then only token-id prompts are served.
+  virtual Tokenizer *tokenizer() = 0;
+  /// Returns a nonzero id, or 0 with `error` set (the request is not taken
+  /// and the sink is never called).
+  virtual uint64_t submit(GenerateRequest request,
+                          std::shared_ptr<RequestSink> sink,
+                          std::string &error) = 0;
+  /// Stops a request soon; its sink gets onFinish(Abort) unless it already
+  /// finished. Unknown ids are ignored.
+  virtual void abort(uint64_t id) = 0;
+  virtual BackendStats stats() const = 0;
+  /// Aborts everything and joins the backend's threads.
+  virtual void shutdown() = 0;
+};
+
+} // namespace dsserve
+
+#endif // DS_SERVE_BACKEND_H

@@ -1,0 +1,165 @@
+//===- EngineBackend.cpp - serving on the batching engine (dsrt_engine.h) -===//
+
+#include "EngineBackend.h"
+
+#include "Logprobs.h"
+#include "dsrt/dsrt_engine.h"
+
+#include <algorithm>
+#include <chrono>
+
+namespace dsserve {
+
+struct EngineBackend::Live {
+  EngineBackend *owner;
+  std::shared_ptr<RequestSink> sink;
+  int topLogprobs;
+  int64_t id = -1;
+};
+
+static double now() {
+  return std::chrono::duration<double>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+std::unique_ptr<EngineBackend>
+EngineBackend::create(const Config &c, std::unique_ptr<Tokenizer> tokenizer,
+                      std::string &error) {
+  std::unique_ptr<EngineBackend> b(new EngineBackend());
+  b->tok = std::move(tokenizer);
+  if (dsrt_model_load(c.artifact.c_str(), c.weights.c_str(), c.device.c_str(),
+                      &b->model) != DSRT_OK) {
+    error = dsrt_last_error();
+    return nullptr;
+  }
+  dsrt_model_info mi;
+  dsrt_model_info_get(b->model, &mi);
+  int64_t len = c.maxModelLen > 0
+                    ? c.maxModelLen
+                    : std::min<int64_t>(mi.max_position_embeddings, 4096);
+  dsrt_engine_options o;
+  dsrt_engine_options_default(&o);
+  o.max_num_seqs = c.maxNumSeqs;
+  o.max_model_len = len;
+  o.max_num_batched_tokens = c.maxNumBatchedTokens;
+  o.enable_prefix_caching = c.prefixCaching ? 1 : 0;
+  if (c.kvCacheBytes > 0)
+    o.kv_cache_bytes = c.kvCacheBytes;
+  else // every seat can hold a whole context
+    o.num_pages = c.maxNumSeqs *
+                  ((len + DSRT_ENGINE_PAGE_TOKENS - 1) / DSRT_ENGINE_PAGE_TOKENS);
+  if (dsrt_engine_create(b->model, &o, &b->engine) != DSRT_OK ||
+      dsrt_engine_start(b->engine) != DSRT_OK) {
+    error = dsrt_last_error();
+    return nullptr;
+  }
+  b->modelInfo = {c.name, mi.vocab_size, len, mi.eos_token_id};
+  b->maxWaiting = c.maxWaiting;
+  return b;
+}
+
+EngineBackend::~EngineBackend() {
+  shutdown();
+  dsrt_engine_free(engine);
+  dsrt_model_free(model);
+}
+
+void EngineBackend::onEvent(void *user, const dsrt_engine_event *e) {
+  auto *l = static_cast<Live *>(user);
+  if (e->finish_reason == DSRT_FINISH_NONE) {
+    TokenOutput t;
+    t.token = e->token;
+    t.isEos = e->token == l->owner->modelInfo.eosToken;
+    if (l->topLogprobs >= 0 && e->logits)
+      computeLogprobs(e->logits, e->vocab_size, e->token, l->topLogprobs, t);
+    t.time = now();
+    l->sink->onToken(t);
+    return;
+  }
+  FinishReason r = e->finish_reason == DSRT_FINISH_STOP     ? FinishReason::Stop
+                   : e->finish_reason == DSRT_FINISH_LENGTH ? FinishReason::Length
+                                                            : FinishReason::Abort;
+  {
+    std::lock_guard<std::mutex> lock(l->owner->mutex);
+    l->owner->live.erase(e->request_id);
+  }
+  l->sink->onFinish(r, "");
+  delete l;
+}
+
+uint64_t EngineBackend::submit(GenerateRequest req,
+                               std::shared_ptr<RequestSink> sink,
+                               std::string &error) {
+  dsrt_engine_stats st;
+  if (dsrt_engine_stats_get(engine, &st) == DSRT_OK &&
+      st.waiting >= maxWaiting) {
+    error = "the waiting queue is full (" + std::to_string(maxWaiting) + ")";
+    return 0;
+  }
+  dsrt_request_params p;
+  dsrt_request_params_default(&p);
+  p.max_tokens = req.params.maxTokens;
+  p.temperature = std::max(0.0f, req.params.temperature);
+  p.top_p = req.params.topP;
+  p.seed = req.params.seed;
+  p.ignore_eos = req.params.ignoreEos ? 1 : 0;
+  auto *l = new Live{this, std::move(sink), req.params.topLogprobs};
+  // Registered under the lock so that a final event racing this call finds
+  // the entry to erase only after it exists.
+  std::lock_guard<std::mutex> lock(mutex);
+  if (stopped) {
+    delete l;
+    error = "shutting down";
+    return 0;
+  }
+  int64_t id = -1;
+  if (dsrt_engine_add_request(engine, req.prompt.data(),
+                              int64_t(req.prompt.size()), &p, &EngineBackend::onEvent,
+                              l, &id) != DSRT_OK) {
+    delete l;
+    error = dsrt_last_error();
+    return 0;
+  }
+  l->id = id;
+  live[id] = l;
+  return uint64_t(id) + 1;
+}
+
+void EngineBackend::abort(uint64_t id) {
+  if (id == 0)
+    return;
+  dsrt_engine_abort(engine, int64_t(id - 1)); // finished ids just fail
+}
+
+BackendStats EngineBackend::stats() const {
+  BackendStats s;
+  dsrt_engine_stats st;
+  if (dsrt_engine_stats_get(engine, &st) != DSRT_OK)
+    return s;
+  s.running = st.running;
+  s.waiting = st.waiting;
+  s.pagesTotal = st.pages_total;
+  s.pagesUsed = st.pages_used;
+  s.pagesCached = st.pages_cached;
+  s.prefixCacheQueries = st.prefix_query_tokens;
+  s.prefixCacheHits = st.prefix_hit_tokens;
+  return s;
+}
+
+void EngineBackend::shutdown() {
+  {
+    std::lock_guard<std::mutex> lock(mutex);
+    if (stopped || !engine)
+      return;
+    stopped = true;
+    for (const auto &[id, l] : live)
+      dsrt_engine_abort(engine, id);
+  }
+  // Aborted requests end at the next step with their final events, so no
+  // sink is left waiting; then the loop stops.
+  dsrt_engine_wait_idle(engine);
+  dsrt_engine_stop(engine);
+}
+
+} // namespace dsserve

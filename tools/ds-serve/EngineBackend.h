@@ -1,0 +1,66 @@
+//===- EngineBackend.h - serving on the batching engine (dsrt_engine.h) ---===//
+//
+// Requests go to one dsrt_engine (continuous batching, a pool of 64-token
+// pages, prefix caching) stepping on its own thread; its per-token events
+// become RequestSink calls. Logprobs are computed here from the logits row
+// each token event carries.
+//
+//===----------------------------------------------------------------------===//
+#ifndef DS_SERVE_ENGINEBACKEND_H
+#define DS_SERVE_ENGINEBACKEND_H
+
+#include "Backend.h"
+
+#include <map>
+#include <memory>
+#include <mutex>
+
+struct dsrt_model;
+struct dsrt_engine;
+struct dsrt_engine_event;
+
+namespace dsserve {
+
+class EngineBackend : public Backend {
+public:
+  struct Config {
+    std::string artifact, weights, device = "cpu", name;
+    int64_t maxNumSeqs = 4;
+    int64_t maxWaiting = 64;
+    int64_t maxModelLen = 0;  // 0: min(max_position_embeddings, 4096)
+    int64_t kvCacheBytes = 0; // 0: room for max_num_seqs full contexts
+    int64_t maxNumBatchedTokens = 0;
+    bool prefixCaching = true;
+  };
+  static std::unique_ptr<EngineBackend>
+  create(const Config &config, std::unique_ptr<Tokenizer> tokenizer,
+         std::string &error);
+  ~EngineBackend() override;
+
+  ModelInfo info() const override { return modelInfo; }
+  Tokenizer *tokenizer() override { return tok.get(); }
+  uint64_t submit(GenerateRequest request, std::shared_ptr<RequestSink> sink,
+                  std::string &error) override;
+  void abort(uint64_t id) override;
+  BackendStats stats() const override;
+  void shutdown() override;
+
+  struct Live; // one request between add_request and its final event
+
+private:
+  EngineBackend() = default;
+  static void onEvent(void *user, const dsrt_engine_event *event);
+
+  dsrt_model *model = nullptr;
+  dsrt_engine *engine = nullptr;
+  std::unique_ptr<Tokenizer> tok;
+  ModelInfo modelInfo;
+  int64_t maxWaiting = 0;
+  mutable std::mutex mutex;
+  std::map<int64_t, Live *> live; // by engine id
+  bool stopped = false;
+};
+
+} // namespace dsserve
+
+#endif // DS_SERVE_ENGINEBACKEND_H

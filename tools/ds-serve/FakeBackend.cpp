@@ -1,0 +1,239 @@
+//===- FakeBackend.cpp - a scripted backend for testing the HTTP layer ----===//
+
+#include "FakeBackend.h"
+
+#include <chrono>
+#include <cstring>
+
+namespace dsserve {
+namespace {
+
+double now() {
+  return std::chrono::duration<double>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+/// Bytes in, complete UTF-8 characters out; a malformed byte becomes U+FFFD.
+class ByteStream : public TextStream {
+public:
+  std::string push(int32_t token) override {
+    if (token >= 0 && token < 256)
+      buf.push_back(char(token));
+    return drain(false);
+  }
+  std::string flush() override { return drain(true); }
+
+private:
+  std::string drain(bool end) {
+    std::string out;
+    size_t i = 0;
+    while (i < buf.size()) {
+      unsigned char c = buf[i];
+      size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3
+                            : (c >> 3) == 30 ? 4 : 0;
+      if (n == 0) {
+        out += "\xEF\xBF\xBD";
+        ++i;
+        continue;
+      }
+      if (i + n > buf.size()) {
+        bool ok = true;
+        for (size_t k = i + 1; k < buf.size(); ++k)
+          ok &= (static_cast<unsigned char>(buf[k]) >> 6) == 2;
+        if (ok && !end)
+          break; // wait for the rest of the character
+        out += "\xEF\xBF\xBD";
+        ++i;
+        continue;
+      }
+      bool ok = true;
+      for (size_t k = i + 1; k < i + n; ++k)
+        ok &= (static_cast<unsigned char>(buf[k]) >> 6) == 2;
+      if (!ok) {
+        out += "\xEF\xBF\xBD";
+        ++i;
+        continue;
+      }
+      out.append(buf, i, n);
+      i += n;
+    }
+    buf.erase(0, i);
+    return out;
+  }
+  std::string buf;
+};
+
+class ByteTokenizer : public Tokenizer {
+public:
+  bool encode(const std::string &text, std::vector<int32_t> &out,
+              std::string &) override {
+    for (unsigned char c : text)
+      out.push_back(c);
+    return true;
+  }
+  bool renderChat(const std::string &messagesJson, std::vector<int32_t> &out,
+                  std::string &error) override {
+    // The fake "template" keeps the validated JSON as the prompt text.
+    return encode(messagesJson + "\n<|assistant|>\n", out, error);
+  }
+  std::unique_ptr<TextStream> newStream() override {
+    return std::make_unique<ByteStream>();
+  }
+  std::string tokenBytes(int32_t token) override {
+    if (token >= 0 && token < 256)
+      return std::string(1, char(token));
+    return "";
+  }
+};
+
+} // namespace
+
+const char *FakeBackend::script() {
+  return "Hello! Gr\xC3\xBC\xC3\x9F" "e vom Server \xF0\x9F\xA6\x8A. The quick "
+         "brown fox jumps over the lazy dog.";
+}
+
+FakeBackend::FakeBackend(Config c)
+    : config(c), tok(std::make_unique<ByteTokenizer>()),
+      thread([this] { loop(); }) {}
+
+FakeBackend::~FakeBackend() { shutdown(); }
+
+ModelInfo FakeBackend::info() const {
+  return {"fake", 257, config.maxContext, kEos};
+}
+
+int64_t FakeBackend::pagesFor(const Seq &s) const {
+  return (int64_t(s.req.prompt.size()) + s.generated + 1 + 15) / 16;
+}
+
+uint64_t FakeBackend::submit(GenerateRequest req,
+                             std::shared_ptr<RequestSink> sink,
+                             std::string &error) {
+  std::lock_guard<std::mutex> lock(mutex);
+  if (stopping) {
+    error = "shutting down";
+    return 0;
+  }
+  if (int(waiting.size()) >= config.maxWaiting) {
+    error = "the waiting queue is full (" +
+            std::to_string(config.maxWaiting) + ")";
+    return 0;
+  }
+  Seq s;
+  size_t len = strlen(script());
+  if (req.params.temperature > 0)
+    s.offset = size_t((req.params.seed * 0x9E3779B97F4A7C15ULL) >> 33) % len;
+  s.req = std::move(req);
+  s.sink = std::move(sink);
+  uint64_t id = nextId++;
+  waiting.emplace_back(id, std::move(s));
+  cv.notify_all();
+  return id;
+}
+
+void FakeBackend::abort(uint64_t id) {
+  std::lock_guard<std::mutex> lock(mutex);
+  if (auto it = running.find(id); it != running.end())
+    it->second.aborted = true;
+  for (auto &[wid, s] : waiting)
+    if (wid == id)
+      s.aborted = true;
+}
+
+BackendStats FakeBackend::stats() const {
+  std::lock_guard<std::mutex> lock(mutex);
+  BackendStats st;
+  st.running = int64_t(running.size());
+  st.waiting = int64_t(waiting.size());
+  st.pagesTotal = config.pages;
+  for (const auto &[id, s] : running)
+    st.pagesUsed += pagesFor(s);
+  return st;
+}
+
+void FakeBackend::shutdown() {
+  {
+    std::lock_guard<std::mutex> lock(mutex);
+    stopping = true;
+    cv.notify_all();
+  }
+  if (thread.joinable())
+    thread.join();
+}
+
+void FakeBackend::loop() {
+  const std::string text = script();
+  std::unique_lock<std::mutex> lock(mutex);
+  while (true) {
+    cv.wait_for(lock, std::chrono::milliseconds(config.tokenDelayMs), [&] {
+      return stopping || (!waiting.empty() && running.empty());
+    });
+    // Finish what was aborted, then admit while pages and seats last.
+    std::vector<std::pair<std::shared_ptr<RequestSink>, FinishReason>> done;
+    for (auto it = waiting.begin(); it != waiting.end();)
+      if (it->second.aborted || stopping) {
+        done.push_back({it->second.sink, FinishReason::Abort});
+        it = waiting.erase(it);
+      } else {
+        ++it;
+      }
+    int64_t used = 0;
+    for (const auto &[id, s] : running)
+      used += pagesFor(s);
+    while (!waiting.empty() && int(running.size()) < config.maxNumSeqs &&
+           used + pagesFor(waiting.front().second) <= config.pages) {
+      used += pagesFor(waiting.front().second);
+      running.emplace(waiting.front().first,
+                      std::move(waiting.front().second));
+      waiting.pop_front();
+    }
+    std::vector<std::pair<std::shared_ptr<RequestSink>, TokenOutput>> out;
+    double t = now();
+    for (auto it = running.begin(); it != running.end();) {
+      Seq &s = it->second;
+      if (s.aborted || stopping) {
+        done.push_back({s.sink, FinishReason::Abort});
+        it = running.erase(it);
+        continue;
+      }
+      TokenOutput o;
+      o.time = t;
+      if (s.offset >= text.size() && !s.req.params.ignoreEos) {
+        o.token = kEos;
+        o.isEos = true;
+      } else {
+        o.token = static_cast<unsigned char>(text[s.offset % text.size()]);
+        ++s.offset;
+      }
+      if (s.req.params.topLogprobs >= 0) {
+        o.logprob = -0.25f;
+        for (int k = 0; k < s.req.params.topLogprobs; ++k)
+          o.top.push_back(
+              {k == 0 ? o.token : (o.token + k) % 256, -0.25f - 1.75f * float(k)});
+      }
+      ++s.generated;
+      out.push_back({s.sink, o});
+      if (o.isEos || s.generated >= s.req.params.maxTokens) {
+        done.push_back(
+            {s.sink, o.isEos ? FinishReason::Stop : FinishReason::Length});
+        it = running.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    bool exit = stopping && running.empty() && waiting.empty();
+    lock.unlock();
+    // Sinks are called without the lock: they may call abort().
+    for (auto &[sink, o] : out)
+      sink->onToken(o);
+    for (auto &[sink, r] : done)
+      sink->onFinish(r, "");
+    lock.lock();
+    if (exit)
+      return;
+  }
+}
+
+} // namespace dsserve

@@ -1,0 +1,72 @@
+//===- FakeBackend.h - a scripted backend for testing the HTTP layer ------===//
+//
+// Not a model: tokens are bytes (0..255) plus an end-of-text token (256),
+// and the "generation" replays a fixed UTF-8 text, so tests know every
+// answer in advance. Greedy requests start at the text's beginning;
+// sampled ones at an offset drawn from the seed. It schedules like an
+// engine (max_num_seqs running, a bounded waiting queue, 16-token pages
+// from a fixed pool) and emits one token per running request per step, a
+// step every `tokenDelayMs`, so streaming, disconnects, queueing and the
+// page accounting behind /metrics can be tested without a checkpoint.
+//
+//===----------------------------------------------------------------------===//
+#ifndef DS_SERVE_FAKEBACKEND_H
+#define DS_SERVE_FAKEBACKEND_H
+
+#include "Backend.h"
+
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <thread>
+
+namespace dsserve {
+
+class FakeBackend : public Backend {
+public:
+  struct Config {
+    int64_t maxContext = 256;
+    int maxNumSeqs = 4;
+    int maxWaiting = 64;
+    int64_t pages = 128;
+    int tokenDelayMs = 2;
+  };
+  static const char *script(); // the text greedy requests replay
+  static constexpr int32_t kEos = 256;
+
+  explicit FakeBackend(Config config);
+  ~FakeBackend() override;
+  ModelInfo info() const override;
+  Tokenizer *tokenizer() override { return tok.get(); }
+  uint64_t submit(GenerateRequest request, std::shared_ptr<RequestSink> sink,
+                  std::string &error) override;
+  void abort(uint64_t id) override;
+  BackendStats stats() const override;
+  void shutdown() override;
+
+private:
+  struct Seq {
+    GenerateRequest req;
+    std::shared_ptr<RequestSink> sink;
+    size_t offset = 0; // into the script
+    int64_t generated = 0;
+    bool aborted = false;
+  };
+  void loop();
+  int64_t pagesFor(const Seq &s) const;
+
+  Config config;
+  std::unique_ptr<Tokenizer> tok;
+  mutable std::mutex mutex;
+  std::condition_variable cv;
+  std::map<uint64_t, Seq> running;
+  std::deque<std::pair<uint64_t, Seq>> waiting;
+  uint64_t nextId = 1;
+  bool stopping = false;
+  std::thread thread;
+};
+
+} // namespace dsserve
+
+#endif // DS_SERVE_FAKEBACKEND_H

@@ -1,0 +1,395 @@
+//===- OpenAIRequest.cpp - parsing and validating OpenAI request bodies ---===//
+
+#include "OpenAIRequest.h"
+
+#include <nlohmann/json.hpp>
+
+#include <cmath>
+
+using nlohmann::json;
+
+namespace dsserve {
+
+std::string ApiError::toJson() const {
+  json e = {{"message", message},
+            {"type", type},
+            {"param", param.empty() ? json(nullptr) : json(param)},
+            {"code", code.empty() ? json(nullptr) : json(code)}};
+  return json{{"error", e}}.dump(-1, ' ', false,
+                                 json::error_handler_t::replace);
+}
+
+namespace {
+
+const char *typeName(const json &v) {
+  switch (v.type()) {
+  case json::value_t::null:
+    return "null";
+  case json::value_t::boolean:
+    return "a boolean";
+  case json::value_t::string:
+    return "a string";
+  case json::value_t::array:
+    return "an array";
+  case json::value_t::object:
+    return "an object";
+  case json::value_t::number_float:
+    return "a number";
+  default:
+    return "an integer";
+  }
+}
+
+/// Reads optional fields of one body; the first failure wins.
+class Fields {
+public:
+  Fields(const json &body, ApiError &error) : body(body), error(error) {}
+  bool ok() const { return good; }
+
+  /// The field, or null when absent or null (OpenAI treats both alike).
+  const json *get(const char *name) {
+    auto it = body.find(name);
+    if (it == body.end() || it->is_null())
+      return nullptr;
+    return &*it;
+  }
+  bool fail(const std::string &message, const char *param) {
+    if (good)
+      error = ApiError::invalid(message, param);
+    good = false;
+    return false;
+  }
+  bool wrongType(const char *name, const char *expected, const json &v) {
+    return fail(std::string("'") + name + "' must be " + expected + ", not " +
+                    typeName(v),
+                name);
+  }
+
+  void boolean(const char *name, bool &out) {
+    if (const json *v = get(name)) {
+      if (!v->is_boolean())
+        wrongType(name, "a boolean", *v);
+      else
+        out = v->get<bool>();
+    }
+  }
+  void number(const char *name, float &out, double lo, double hi) {
+    if (const json *v = get(name)) {
+      if (!v->is_number()) {
+        wrongType(name, "a number", *v);
+        return;
+      }
+      double d = v->get<double>();
+      if (!(d >= lo && d <= hi))
+        fail(std::string("'") + name + "' must be in [" + fmt(lo) + ", " +
+                 fmt(hi) + "], got " + fmt(d),
+             name);
+      else
+        out = static_cast<float>(d);
+    }
+  }
+  std::optional<int64_t> integer(const char *name, int64_t lo, int64_t hi) {
+    const json *v = get(name);
+    if (!v)
+      return std::nullopt;
+    if (!v->is_number_integer()) {
+      wrongType(name, "an integer", *v);
+      return std::nullopt;
+    }
+    // Unsigned values past int64 are out of range too.
+    if (v->is_number_unsigned() && v->get<uint64_t>() > uint64_t(INT64_MAX)) {
+      fail(std::string("'") + name + "' is out of range", name);
+      return std::nullopt;
+    }
+    int64_t i = v->get<int64_t>();
+    if (i < lo || i > hi) {
+      fail(std::string("'") + name + "' must be in [" + std::to_string(lo) +
+               ", " + std::to_string(hi) + "], got " + std::to_string(i),
+           name);
+      return std::nullopt;
+    }
+    return i;
+  }
+  std::optional<std::string> string(const char *name) {
+    const json *v = get(name);
+    if (!v)
+      return std::nullopt;
+    if (!v->is_string()) {
+      wrongType(name, "a string", *v);
+      return std::nullopt;
+    }
+    return v->get<std::string>();
+  }
+
+private:
+  static std::string fmt(double d) {
+    char buf[32];
+    snprintf(buf, sizeof(buf), "%g", d);
+    return buf;
+  }
+  const json &body;
+  ApiError &error;
+  bool good = true;
+};
+
+bool tokenIds(const json &arr, std::vector<int32_t> &out, Fields &f) {
+  for (const json &t : arr) {
+    if (!t.is_number_integer())
+      return f.fail("'prompt' token ids must be integers", "prompt");
+    if (t.is_number_unsigned() ? t.get<uint64_t>() > uint64_t(INT32_MAX)
+                               : (t.get<int64_t>() < 0 ||
+                                  t.get<int64_t>() > INT32_MAX))
+      return f.fail("'prompt' token id " + t.dump() + " is out of range",
+                    "prompt");
+    out.push_back(static_cast<int32_t>(t.get<int64_t>()));
+  }
+  if (out.empty())
+    return f.fail("'prompt' must not be empty", "prompt");
+  return true;
+}
+
+void parsePrompt(Fields &f, ParsedRequest &r) {
+  const json *p = f.get("prompt");
+  if (!p) {
+    f.fail("'prompt' is required", "prompt");
+    return;
+  }
+  if (p->is_string()) {
+    r.promptText = p->get<std::string>();
+    return;
+  }
+  if (!p->is_array()) {
+    f.wrongType("prompt", "a string, an array of token ids or a list of one "
+                          "of those",
+                *p);
+    return;
+  }
+  // [id, ...] or [string] or [[id, ...]]: one prompt; several are a batch.
+  if (!p->empty() && ((*p)[0].is_string() || (*p)[0].is_array())) {
+    if (p->size() != 1) {
+      f.fail("only one prompt per request is supported (got " +
+                 std::to_string(p->size()) + ")",
+             "prompt");
+      return;
+    }
+    const json &one = (*p)[0];
+    if (one.is_string()) {
+      r.promptText = one.get<std::string>();
+      return;
+    }
+    std::vector<int32_t> ids;
+    if (tokenIds(one, ids, f))
+      r.promptTokens = std::move(ids);
+    return;
+  }
+  std::vector<int32_t> ids;
+  if (tokenIds(*p, ids, f))
+    r.promptTokens = std::move(ids);
+}
+
+void parseMessages(Fields &f, ParsedRequest &r) {
+  const json *m = f.get("messages");
+  if (!m) {
+    f.fail("'messages' is required", "messages");
+    return;
+  }
+  if (!m->is_array() || m->empty()) {
+    f.fail("'messages' must be a non-empty array", "messages");
+    return;
+  }
+  json out = json::array();
+  for (size_t i = 0; i < m->size(); ++i) {
+    const json &msg = (*m)[i];
+    std::string where = "messages[" + std::to_string(i) + "]";
+    if (!msg.is_object()) {
+      f.fail("'" + where + "' must be an object", "messages");
+      return;
+    }
+    auto role = msg.find("role");
+    if (role == msg.end() || !role->is_string()) {
+      f.fail("'" + where + ".role' must be a string", "messages");
+      return;
+    }
+    std::string rs = role->get<std::string>();
+    if (rs != "system" && rs != "developer" && rs != "user" &&
+        rs != "assistant" && rs != "tool") {
+      f.fail("'" + where + ".role' must be system, developer, user, "
+                           "assistant or tool, got '" + rs + "'",
+             "messages");
+      return;
+    }
+    std::string text;
+    auto content = msg.find("content");
+    if (content == msg.end() || content->is_null()) {
+      if (rs != "assistant") {
+        f.fail("'" + where + ".content' is required", "messages");
+        return;
+      }
+    } else if (content->is_string()) {
+      text = content->get<std::string>();
+    } else if (content->is_array()) {
+      // Content parts: text only (no images or audio in this model).
+      for (const json &part : *content) {
+        auto type = part.is_object() ? part.find("type") : part.end();
+        auto t = part.is_object() ? part.find("text") : part.end();
+        if (type == part.end() || *type != "text" || t == part.end() ||
+            !t->is_string()) {
+          f.fail("'" + where + ".content' parts must be "
+                               "{\"type\": \"text\", \"text\": string}",
+                 "messages");
+          return;
+        }
+        text += t->get<std::string>();
+      }
+    } else {
+      f.fail("'" + where + ".content' must be a string or an array of text "
+                           "parts",
+             "messages");
+      return;
+    }
+    out.push_back({{"role", rs}, {"content", text}});
+  }
+  r.messagesJson = out.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+void parseStop(Fields &f, ParsedRequest &r) {
+  const json *s = f.get("stop");
+  if (!s)
+    return;
+  if (s->is_string()) {
+    r.stop.push_back(s->get<std::string>());
+  } else if (s->is_array()) {
+    for (const json &e : *s) {
+      if (!e.is_string()) {
+        f.fail("'stop' must be a string or an array of strings", "stop");
+        return;
+      }
+      r.stop.push_back(e.get<std::string>());
+    }
+  } else {
+    f.wrongType("stop", "a string or an array of strings", *s);
+    return;
+  }
+  if (r.stop.size() > 16) {
+    f.fail("'stop' may hold at most 16 strings", "stop");
+    return;
+  }
+  for (const std::string &s : r.stop)
+    if (s.empty()) {
+      f.fail("'stop' strings must not be empty", "stop");
+      return;
+    }
+}
+
+/// Fields OpenAI defines that this server cannot honour: refusing them is
+/// better than silently answering something else.
+void refuseUnsupported(Fields &f) {
+  bool echo = false;
+  f.boolean("echo", echo);
+  if (echo)
+    f.fail("'echo' is not supported", "echo");
+  if (auto b = f.integer("best_of", 1, 1 << 20); b && *b != 1)
+    f.fail("'best_of' must be 1", "best_of");
+  for (const char *pen : {"presence_penalty", "frequency_penalty"}) {
+    float v = 0;
+    f.number(pen, v, -2, 2);
+    if (v != 0)
+      f.fail(std::string("'") + pen + "' is not supported (only 0)", pen);
+  }
+  if (const json *lb = f.get("logit_bias"); lb && !(lb->is_object() &&
+                                                    lb->empty()))
+    f.fail("'logit_bias' is not supported", "logit_bias");
+  if (const json *t = f.get("tools"); t && !(t->is_array() && t->empty()))
+    f.fail("'tools' are not supported", "tools");
+  if (const json *rf = f.get("response_format")) {
+    auto type = rf->is_object() ? rf->find("type") : rf->end();
+    if (!rf->is_object() || type == rf->end() || *type != "text")
+      f.fail("'response_format' must be {\"type\": \"text\"}",
+             "response_format");
+  }
+}
+
+} // namespace
+
+std::optional<ParsedRequest> parseRequest(Endpoint endpoint,
+                                          const std::string &body,
+                                          ApiError &error) {
+  json j = json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) {
+    // Parse again with exceptions only for the position in the message.
+    std::string why = "malformed JSON";
+    try {
+      (void)json::parse(body);
+    } catch (const json::parse_error &e) {
+      why = std::string("malformed JSON: ") + e.what();
+    }
+    error = ApiError::invalid(why);
+    return std::nullopt;
+  }
+  if (!j.is_object()) {
+    error = ApiError::invalid("the request body must be a JSON object");
+    return std::nullopt;
+  }
+  ParsedRequest r;
+  r.endpoint = endpoint;
+  Fields f(j, error);
+  if (auto m = f.string("model"))
+    r.model = *m;
+  if (endpoint == Endpoint::Completions)
+    parsePrompt(f, r);
+  else
+    parseMessages(f, r);
+
+  const int64_t kMaxTokens = int64_t(1) << 40;
+  r.maxTokens = f.integer("max_tokens", 1, kMaxTokens);
+  if (endpoint == Endpoint::ChatCompletions)
+    if (auto m = f.integer("max_completion_tokens", 1, kMaxTokens))
+      r.maxTokens = m;
+  f.number("temperature", r.temperature, 0, 2);
+  f.number("top_p", r.topP, 1e-9, 1);
+  if (const json *s = f.get("seed")) {
+    if (!s->is_number_integer())
+      f.wrongType("seed", "an integer", *s);
+    else
+      r.seed = s->is_number_unsigned() ? s->get<uint64_t>()
+                                       : uint64_t(s->get<int64_t>());
+  }
+  if (auto n = f.integer("n", INT64_MIN, INT64_MAX); n && *n != 1)
+    f.fail("only n = 1 is supported, got " + std::to_string(*n), "n");
+  parseStop(f, r);
+  f.boolean("stream", r.stream);
+  if (const json *so = f.get("stream_options")) {
+    if (!so->is_object()) {
+      f.wrongType("stream_options", "an object", *so);
+    } else if (!r.stream) {
+      f.fail("'stream_options' is only allowed when 'stream' is true",
+             "stream_options");
+    } else {
+      Fields sf(*so, error);
+      sf.boolean("include_usage", r.includeUsage);
+      if (!sf.ok())
+        f.fail(error.message, "stream_options");
+    }
+  }
+  if (endpoint == Endpoint::Completions) {
+    if (auto lp = f.integer("logprobs", 0, 20)) {
+      r.logprobs = true;
+      r.topLogprobs = int(*lp);
+    }
+  } else {
+    f.boolean("logprobs", r.logprobs);
+    if (auto t = f.integer("top_logprobs", 0, 20)) {
+      if (!r.logprobs)
+        f.fail("'top_logprobs' needs 'logprobs': true", "top_logprobs");
+      r.topLogprobs = int(*t);
+    }
+  }
+  f.boolean("ignore_eos", r.ignoreEos);
+  f.boolean("return_token_ids", r.returnTokenIds);
+  refuseUnsupported(f);
+  if (!f.ok())
+    return std::nullopt;
+  return r;
+}
+
+} // namespace dsserve

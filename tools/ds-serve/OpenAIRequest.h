@@ -1,0 +1,52 @@
+//===- OpenAIRequest.h - parsing and validating OpenAI request bodies -----===//
+//
+// Bodies of POST /v1/completions and /v1/chat/completions become a
+// ParsedRequest, or an ApiError naming the parameter at fault. Parsing is
+// nlohmann::json's; this file only checks shapes, types and ranges, so
+// known fields of the wrong type are 400s and unknown fields are ignored
+// (as vLLM does).
+//
+//===----------------------------------------------------------------------===//
+#ifndef DS_SERVE_OPENAIREQUEST_H
+#define DS_SERVE_OPENAIREQUEST_H
+
+#include "ApiError.h"
+#include "Backend.h"
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace dsserve {
+
+enum class Endpoint { Completions, ChatCompletions };
+
+struct ParsedRequest {
+  Endpoint endpoint = Endpoint::Completions;
+  std::string model; // empty when absent
+  // Completions: the prompt as text or as token ids (exactly one is set).
+  std::optional<std::string> promptText;
+  std::optional<std::vector<int32_t>> promptTokens;
+  // Chat: the messages array re-serialized (roles and string contents).
+  std::string messagesJson;
+  std::optional<int64_t> maxTokens; // absent: up to the context
+  float temperature = 1.0f;
+  float topP = 1.0f;
+  std::optional<uint64_t> seed;
+  bool ignoreEos = false;
+  std::vector<std::string> stop;
+  bool stream = false;
+  bool includeUsage = false;
+  bool logprobs = false;
+  int topLogprobs = 0;
+  bool returnTokenIds = false; // vLLM's return_token_ids
+};
+
+/// Parses and validates a body. Never throws.
+std::optional<ParsedRequest> parseRequest(Endpoint endpoint,
+                                          const std::string &body,
+                                          ApiError &error);
+
+} // namespace dsserve
+
+#endif // DS_SERVE_OPENAIREQUEST_H

@@ -1,0 +1,134 @@
+//===- Options.cpp - ds-serve's command line -------------------------------===//
+
+#include "Options.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+
+namespace dsserve {
+
+std::string usage() {
+  return "usage: ds-serve ARTIFACT --weights DIR [--tokenizer DIR] "
+         "[--host 127.0.0.1] [--port 8000] [--kv-cache-bytes N] "
+         "[--max-num-seqs N] [--max-num-batched-tokens N] [--max-waiting N] "
+         "[--max-model-len N] [--no-prefix-caching] "
+         "[--api-key KEY] [--served-model-name NAME] [--device cpu|cuda] "
+         "[--shutdown-timeout SECONDS] [--port-file FILE]";
+}
+
+static bool toInt(const std::string &flag, const std::string &v, int64_t lo,
+                  int64_t hi, int64_t &out, std::string &error) {
+  errno = 0;
+  char *end = nullptr;
+  long long x = strtoll(v.c_str(), &end, 10);
+  if (v.empty() || *end || errno || x < lo || x > hi) {
+    error = flag + " expects an integer in [" + std::to_string(lo) + ", " +
+            std::to_string(hi) + "], got '" + v + "'";
+    return false;
+  }
+  out = x;
+  return true;
+}
+
+bool parseOptions(int argc, char **argv, Options &o, std::string &error,
+                  const std::vector<std::string> &extraFlags,
+                  bool needArtifact) {
+  if (const char *k = getenv("DS_SERVE_API_KEY"))
+    o.apiKey = k;
+  std::vector<std::string> positional;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "-h" || a == "--help") {
+      error = usage();
+      return false;
+    }
+    if (a.rfind("--", 0) != 0) {
+      positional.push_back(a);
+      continue;
+    }
+    if (a == "--no-prefix-caching") {
+      o.prefixCaching = false;
+      continue;
+    }
+    std::string flag = a, value;
+    bool hasValue = false;
+    if (size_t eq = a.find('='); eq != std::string::npos) {
+      flag = a.substr(0, eq);
+      value = a.substr(eq + 1);
+      hasValue = true;
+    }
+    if (!hasValue) {
+      if (i + 1 >= argc) {
+        error = flag + " expects a value";
+        return false;
+      }
+      value = argv[++i];
+    }
+    int64_t n = 0;
+    if (flag == "--weights")
+      o.weights = value;
+    else if (flag == "--tokenizer")
+      o.tokenizer = value;
+    else if (flag == "--device")
+      o.device = value;
+    else if (flag == "--host")
+      o.host = value;
+    else if (flag == "--port-file")
+      o.portFile = value;
+    else if (flag == "--api-key")
+      o.apiKey = value;
+    else if (flag == "--served-model-name")
+      o.servedModelName = value;
+    else if (flag == "--port") {
+      if (!toInt(flag, value, 0, 65535, n, error))
+        return false;
+      o.port = int(n);
+    } else if (flag == "--kv-cache-bytes") {
+      if (!toInt(flag, value, 1, INT64_MAX, o.kvCacheBytes, error))
+        return false;
+    } else if (flag == "--max-num-seqs") {
+      if (!toInt(flag, value, 1, 4096, n, error))
+        return false;
+      o.maxNumSeqs = int(n);
+    } else if (flag == "--max-num-batched-tokens") {
+      if (!toInt(flag, value, 1, INT64_MAX, o.maxNumBatchedTokens, error))
+        return false;
+    } else if (flag == "--max-waiting") {
+      if (!toInt(flag, value, 0, 1 << 20, n, error))
+        return false;
+      o.maxWaiting = int(n);
+    } else if (flag == "--max-model-len") {
+      if (!toInt(flag, value, 2, INT64_MAX, o.maxModelLen, error))
+        return false;
+    } else if (flag == "--shutdown-timeout") {
+      if (!toInt(flag, value, 0, 3600, n, error))
+        return false;
+      o.shutdownTimeout = double(n);
+    } else if (std::find(extraFlags.begin(), extraFlags.end(), flag) !=
+               extraFlags.end()) {
+      o.extra[flag] = value;
+    } else {
+      error = "unknown option " + flag + "\n" + usage();
+      return false;
+    }
+  }
+  if (positional.size() > 1) {
+    error = "unexpected argument '" + positional[1] + "'";
+    return false;
+  }
+  if (needArtifact) {
+    if (positional.empty()) {
+      error = "missing the artifact\n" + usage();
+      return false;
+    }
+    o.artifact = positional[0];
+    if (o.weights.empty()) {
+      error = "missing --weights DIR (the checkpoint)";
+      return false;
+    }
+  }
+  return true;
+}
+
+} // namespace dsserve

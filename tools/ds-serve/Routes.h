@@ -1,0 +1,76 @@
+//===- Routes.h - the HTTP server: routes, admission, shutdown ------------===//
+#ifndef DS_SERVE_ROUTES_H
+#define DS_SERVE_ROUTES_H
+
+#include "Backend.h"
+#include "Metrics.h"
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace httplib {
+class Server;
+class Request;
+class Response;
+} // namespace httplib
+
+namespace dsserve {
+
+struct ServerConfig {
+  std::string host = "127.0.0.1";
+  int port = 8000;
+  std::string apiKey;
+  std::string modelName;
+  /// Generation requests admitted at once (running + queued); past it, 429.
+  int maxInFlight = 64;
+  double shutdownTimeoutSeconds = 30;
+};
+
+struct ParsedRequest;
+
+class Server {
+public:
+  Server(Backend &backend, ServerConfig config);
+  ~Server();
+  /// Binds; false with a message when the address is taken or invalid.
+  bool bind(std::string &error);
+  int boundPort() const { return port; }
+  /// Serves until stop(); returns after every in-flight request ended.
+  void serve();
+  /// Stops accepting at once; in-flight requests may finish until the
+  /// shutdown timeout, then they are aborted. Safe from any thread.
+  void stop();
+
+private:
+  void routes();
+  void generate(const httplib::Request &req, httplib::Response &res,
+                bool chat);
+  bool authorized(const httplib::Request &req, httplib::Response &res);
+  void reply(httplib::Response &res, int status, const std::string &body);
+  bool promptTokens(const ParsedRequest &r, std::vector<int32_t> &out,
+                    httplib::Response &res);
+
+  Backend &backend;
+  ServerConfig config;
+  Metrics metrics;
+  std::unique_ptr<httplib::Server> http;
+  int port = 0;
+  std::atomic<int64_t> inFlight{0};
+  std::atomic<bool> draining{false};
+  std::atomic<uint64_t> nextId{1};
+  std::mutex liveMutex;
+  std::map<uint64_t, uint64_t> live; // server id -> backend id
+  std::thread watchdog;              // enforces the shutdown timeout
+  friend struct InFlightGuard;
+  friend struct StreamState;
+};
+
+} // namespace dsserve
+
+#endif // DS_SERVE_ROUTES_H

@@ -1,0 +1,53 @@
+//===- StopStrings.cpp - stop sequences on decoded text --------------------===//
+
+#include "StopStrings.h"
+
+#include <algorithm>
+
+namespace dsserve {
+
+std::string StopStrings::push(const std::string &text) {
+  if (hit)
+    return "";
+  if (stops.empty())
+    return text;
+  // Only the held-back tail plus the new text can hold a new match.
+  pending += text;
+  size_t best = std::string::npos;
+  for (const std::string &s : stops) {
+    size_t at = pending.find(s);
+    if (at != std::string::npos && (best == std::string::npos || at < best)) {
+      best = at;
+      matchedStop = s;
+    }
+  }
+  if (best != std::string::npos) {
+    hit = true;
+    std::string out = pending.substr(0, best);
+    pending.clear();
+    return out;
+  }
+  // Hold back the longest tail that is a proper prefix of some stop.
+  size_t keep = 0;
+  for (const std::string &s : stops) {
+    size_t maxLen = std::min(s.size() - 1, pending.size());
+    for (size_t len = maxLen; len > keep; --len)
+      if (pending.compare(pending.size() - len, len, s, 0, len) == 0) {
+        keep = len;
+        break;
+      }
+  }
+  std::string out = pending.substr(0, pending.size() - keep);
+  pending.erase(0, pending.size() - keep);
+  return out;
+}
+
+std::string StopStrings::flush() {
+  if (hit)
+    return "";
+  std::string out;
+  out.swap(pending);
+  return out;
+}
+
+} // namespace dsserve

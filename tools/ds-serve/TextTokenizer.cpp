@@ -1,0 +1,125 @@
+//===- TextTokenizer.cpp - the Tokenizer interface on dsrt_text / dsrt_chat ===//
+
+#include "TextTokenizer.h"
+
+#include "dsrt/dsrt_chat.h"
+#include "dsrt/dsrt_text.h"
+
+#include <sys/stat.h>
+
+
+namespace dsserve {
+namespace {
+
+class Stream : public TextStream {
+public:
+  explicit Stream(dsrt_text_stream *s) : s(s) {}
+  ~Stream() override { dsrt_text_stream_free(s); }
+  std::string push(int32_t token) override {
+    const char *t = nullptr;
+    size_t n = 0;
+    // An id the tokenizer lacks (the model's vocabulary can be larger)
+    // shows as nothing rather than failing the response.
+    if (!s || dsrt_text_stream_push(s, token, &t, &n) != DSRT_OK)
+      return "";
+    return std::string(t, n);
+  }
+  std::string flush() override {
+    const char *t = nullptr;
+    size_t n = 0;
+    if (!s || dsrt_text_stream_finish(s, &t, &n) != DSRT_OK)
+      return "";
+    return std::string(t, n);
+  }
+
+private:
+  dsrt_text_stream *s;
+};
+
+} // namespace
+
+std::unique_ptr<TextTokenizer> TextTokenizer::load(const std::string &dir,
+                                                   std::string &error) {
+  std::unique_ptr<TextTokenizer> t(new TextTokenizer());
+  if (dsrt_tokenizer_load(dir.c_str(), &t->tok) != DSRT_OK) {
+    error = dsrt_last_error();
+    return nullptr;
+  }
+  // The chat template and its special tokens come from
+  // tokenizer_config.json; a checkpoint without one still serves text.
+  std::string config = dir + "/tokenizer_config.json";
+  struct stat st;
+  if (stat(config.c_str(), &st) != 0)
+    t->chatError = "no chat template: " + dir +
+                   " has no tokenizer_config.json; use /v1/completions";
+  else if (!dsrt_tokenizer_chat_template(t->tok)[0])
+    t->chatError = "no chat template: " + config +
+                   " has no chat_template; use /v1/completions";
+  else if (dsrt_chat_template_load(config.c_str(), &t->chat) != DSRT_OK)
+    t->chatError = std::string("the chat template cannot be used: ") +
+                   dsrt_last_error();
+  return t;
+}
+
+TextTokenizer::~TextTokenizer() {
+  dsrt_chat_template_free(chat);
+  dsrt_tokenizer_free(tok);
+}
+
+bool TextTokenizer::encodeWith(const std::string &text, bool addSpecial,
+                               std::vector<int32_t> &out, std::string &error) {
+  int32_t *ids = nullptr;
+  size_t n = 0;
+  if (dsrt_tokenizer_encode(tok, text.data(), text.size(), addSpecial ? 1 : 0,
+                            &ids, &n) != DSRT_OK) {
+    error = dsrt_last_error();
+    return false;
+  }
+  out.assign(ids, ids + n);
+  dsrt_text_free(ids);
+  return true;
+}
+
+bool TextTokenizer::encode(const std::string &text, std::vector<int32_t> &out,
+                           std::string &error) {
+  return encodeWith(text, /*addSpecial=*/true, out, error);
+}
+
+bool TextTokenizer::renderChat(const std::string &messagesJson,
+                               std::vector<int32_t> &out, std::string &error) {
+  if (!chat) {
+    error = chatError;
+    return false;
+  }
+  char *text = nullptr;
+  if (dsrt_chat_template_render(chat, messagesJson.c_str(),
+                                /*add_generation_prompt=*/1, nullptr,
+                                &text) != DSRT_OK) {
+    error = std::string("chat template: ") + dsrt_last_error();
+    return false;
+  }
+  std::string rendered(text);
+  dsrt_chat_string_free(text);
+  // The template writes BOS itself (bos_token), so none is added here.
+  return encodeWith(rendered, /*addSpecial=*/false, out, error);
+}
+
+std::unique_ptr<TextStream> TextTokenizer::newStream() {
+  dsrt_text_stream *s = nullptr;
+  if (dsrt_text_stream_create(tok, /*skip_special_tokens=*/1, &s) != DSRT_OK)
+    s = nullptr;
+  return std::make_unique<Stream>(s);
+}
+
+std::string TextTokenizer::tokenBytes(int32_t token) {
+  char *text = nullptr;
+  size_t n = 0;
+  if (dsrt_tokenizer_decode(tok, &token, 1, /*skip_special_tokens=*/0, &text,
+                            &n) != DSRT_OK)
+    return "";
+  std::string s(text, n);
+  dsrt_text_free(text);
+  return s;
+}
+
+} // namespace dsserve

@@ -1,0 +1,38 @@
+//===- TextTokenizer.h - the Tokenizer interface on dsrt_text / dsrt_chat -===//
+#ifndef DS_SERVE_TEXTTOKENIZER_H
+#define DS_SERVE_TEXTTOKENIZER_H
+
+#include "Backend.h"
+
+struct dsrt_tokenizer;
+struct dsrt_chat_template;
+
+namespace dsserve {
+
+/// A checkpoint's tokenizer.json (dsrt_text.h) and the chat template of its
+/// tokenizer_config.json (dsrt_chat.h). Without a usable template, chat
+/// requests get a 400 saying why.
+class TextTokenizer : public Tokenizer {
+public:
+  static std::unique_ptr<TextTokenizer> load(const std::string &dir,
+                                             std::string &error);
+  ~TextTokenizer() override;
+  bool encode(const std::string &text, std::vector<int32_t> &out,
+              std::string &error) override;
+  bool renderChat(const std::string &messagesJson, std::vector<int32_t> &out,
+                  std::string &error) override;
+  std::unique_ptr<TextStream> newStream() override;
+  std::string tokenBytes(int32_t token) override;
+
+private:
+  TextTokenizer() = default;
+  bool encodeWith(const std::string &text, bool addSpecial,
+                  std::vector<int32_t> &out, std::string &error);
+  dsrt_tokenizer *tok = nullptr;
+  dsrt_chat_template *chat = nullptr;
+  std::string chatError;
+};
+
+} // namespace dsserve
+
+#endif // DS_SERVE_TEXTTOKENIZER_H

@@ -1,0 +1,57 @@
+//===- ds-serve.cpp - an OpenAI-compatible server for a compiled model -----===//
+
+#include "EngineBackend.h"
+#include "ServeMain.h"
+#include "TextTokenizer.h"
+
+#include <cstdio>
+#include <unistd.h>
+
+using namespace dsserve;
+
+static std::string baseName(std::string p) {
+  while (p.size() > 1 && p.back() == '/')
+    p.pop_back();
+  size_t s = p.find_last_of('/');
+  return s == std::string::npos ? p : p.substr(s + 1);
+}
+
+int main(int argc, char **argv) {
+  installServerSignals();
+  Options o;
+  std::string error;
+  if (!parseOptions(argc, argv, o, error)) {
+    fprintf(stderr, "ds-serve: error: %s\n", error.c_str());
+    return 1;
+  }
+  // The tokenizer: --tokenizer DIR, else the checkpoint's own when it has
+  // one; without, prompts must be token ids.
+  std::unique_ptr<Tokenizer> tok;
+  std::string tokDir = o.tokenizer;
+  if (tokDir.empty() && access((o.weights + "/tokenizer.json").c_str(), F_OK) == 0)
+    tokDir = o.weights;
+  if (!tokDir.empty()) {
+    tok = TextTokenizer::load(tokDir, error);
+    if (!tok) {
+      fprintf(stderr, "ds-serve: error: --tokenizer: %s\n", error.c_str());
+      return 1;
+    }
+  }
+  EngineBackend::Config c;
+  c.artifact = o.artifact;
+  c.weights = o.weights;
+  c.device = o.device;
+  c.name = o.servedModelName.empty() ? baseName(o.weights) : o.servedModelName;
+  c.maxNumSeqs = o.maxNumSeqs;
+  c.maxWaiting = o.maxWaiting;
+  c.maxModelLen = o.maxModelLen;
+  c.kvCacheBytes = o.kvCacheBytes;
+  c.maxNumBatchedTokens = o.maxNumBatchedTokens;
+  c.prefixCaching = o.prefixCaching;
+  auto backend = EngineBackend::create(c, std::move(tok), error);
+  if (!backend) {
+    fprintf(stderr, "ds-serve: error: %s\n", error.c_str());
+    return 1;
+  }
+  return runServer(*backend, o, "ds-serve");
+}

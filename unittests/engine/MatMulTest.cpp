@@ -1,0 +1,302 @@
+//===- MatMulTest.cpp - GEMMs on f32/bf16/FP8 weights, every ISA; the pool ===//
+#include "cpu/MatMul.h"
+#include "cpu/Gemm.h"
+#include "cpu/Isa.h"
+#include "cpu/ThreadPool.h"
+#include "weights/DType.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <vector>
+
+using namespace dsrt;
+using namespace dsrt::cpu;
+
+// The pool entry the generated code calls (ds-parallelize-kernels).
+extern "C" void dsrt_parallel_for(void (*task)(void *, int64_t, int64_t),
+                                  void *packed, int64_t n, int64_t grain);
+
+namespace {
+
+/// Round to nearest even, as the bf16 paths round activations.
+float roundBf16(float f) { return bf16ToF32(f32ToBF16(f)); }
+
+/// A weight of `parts` parts of [partRows, cols] (ld = cols + pad) in one
+/// format, with its f32 values for the reference.
+struct TestWeight {
+  WeightFormat format;
+  int64_t rows, cols, ld, partRows;
+  std::vector<std::vector<uint8_t>> bytes;
+  std::vector<std::vector<float>> scales;
+  std::vector<double> values; // [rows, cols]
+  WeightMatrix matrix;
+
+  TestWeight(WeightFormat format, int64_t parts, int64_t partRows, int64_t cols,
+             int64_t pad, std::mt19937 &rng)
+      : format(format), rows(parts * partRows), cols(cols), ld(cols + pad),
+        partRows(partRows) {
+    std::normal_distribution<float> d;
+    std::uniform_int_distribution<int> byte(0, 255);
+    std::uniform_real_distribution<float> sc(0.001f, 0.02f);
+    values.assign(size_t(rows * cols), 0);
+    int64_t bc = (cols + 127) / 128, br = (partRows + 127) / 128;
+    matrix.format = format;
+    matrix.rows = rows;
+    matrix.cols = cols;
+    matrix.ld = ld;
+    matrix.partRows = partRows;
+    size_t esize = format == WeightFormat::F32    ? 4
+                   : format == WeightFormat::BF16 ? 2
+                                                  : 1;
+    for (int64_t p = 0; p < parts; ++p) {
+      bytes.emplace_back(size_t(partRows * ld) * esize + 64);
+      uint8_t *base = bytes.back().data() + 1 * 0; // aligned start
+      scales.emplace_back(size_t(br * bc));
+      for (float &s : scales.back())
+        s = sc(rng);
+      for (int64_t r = 0; r < partRows; ++r)
+        for (int64_t c = 0; c < ld; ++c) {
+          size_t at = size_t(r * ld + c);
+          double v = 0;
+          if (format == WeightFormat::F32) {
+            float f = c < cols ? d(rng) : NAN; // padding must never be read
+            std::memcpy(base + at * 4, &f, 4);
+            v = f;
+          } else if (format == WeightFormat::BF16) {
+            uint16_t h = c < cols ? f32ToBF16(d(rng)) : 0x7fc0;
+            std::memcpy(base + at * 2, &h, 2);
+            v = bf16ToF32(h);
+          } else {
+            uint8_t b;
+            do
+              b = uint8_t(byte(rng));
+            while ((b & 0x7f) == 0x7f); // e4m3 NaN
+            base[at] = c < cols ? b : 0x7f;
+            v = double(e4m3ToF32(b)) *
+                scales.back()[size_t((r / 128) * bc + c / 128)];
+          }
+          if (c < cols)
+            values[size_t((p * partRows + r) * cols + c)] = v;
+        }
+      matrix.parts.push_back(base);
+      if (format == WeightFormat::FP8)
+        matrix.scales.push_back(scales.back().data());
+    }
+  }
+};
+
+const char *formatName(WeightFormat f) {
+  return f == WeightFormat::F32    ? "f32"
+         : f == WeightFormat::BF16 ? "bf16"
+                                   : "fp8";
+}
+
+/// Whether this path rounds x to bf16 for these weights: at every row
+/// count, so that decode and prefill compute the same function.
+bool roundsX(Isa isa, WeightFormat f, int64_t rows) {
+  (void)rows;
+  return isa == Isa::Avx512Bf16 && f == WeightFormat::BF16;
+}
+
+/// matmul over weight rows [r0, r0 + n) on every ISA against a double
+/// loop over the same values (and x rounded to bf16 where the path does),
+/// with strides wider than the rows. The tolerance is f32 accumulation's:
+/// a wrong scale block, a swapped tile or a dropped tail is far outside it.
+void checkAllIsas(const TestWeight &w, int64_t rows, int64_t r0, int64_t n,
+                  std::mt19937 &rng) {
+  std::normal_distribution<float> d;
+  int64_t k = w.cols, ldx = k + 3, ldy = n + 5;
+  std::vector<float> x(size_t(std::max<int64_t>(rows, 1) * ldx));
+  for (float &v : x)
+    v = d(rng);
+  for (Isa isa : supportedIsas()) {
+    std::vector<float> y(size_t(std::max<int64_t>(rows, 1) * ldy), -7.0f);
+    matmul(kernelsFor(isa), x.data(), ldx, rows, w.matrix, r0, n, y.data(),
+           ldy);
+    bool rx = roundsX(isa, w.format, rows);
+    for (int64_t t = 0; t < rows; ++t) {
+      for (int64_t j = 0; j < n; ++j) {
+        double want = 0, mag = 0;
+        for (int64_t c = 0; c < k; ++c) {
+          float xv = x[size_t(t * ldx + c)];
+          double term = double(rx ? roundBf16(xv) : xv) *
+                        w.values[size_t((r0 + j) * k + c)];
+          want += term;
+          mag += std::abs(term);
+        }
+        ASSERT_NEAR(y[size_t(t * ldy + j)], want, 1e-6 * (1 + mag))
+            << isaName(isa) << " " << formatName(w.format) << " rows " << rows
+            << " k " << k << " partRows " << w.partRows << " r0 " << r0
+            << " at " << t << "," << j;
+      }
+      ASSERT_EQ(y[size_t(t * ldy + n)], -7.0f) << "padding written";
+    }
+  }
+}
+
+TEST(MatMul, EveryFormatAndIsaMatchesTheF64Product) {
+  std::mt19937 rng(3);
+  for (WeightFormat f :
+       {WeightFormat::F32, WeightFormat::BF16, WeightFormat::FP8})
+    // Decode rows (1, 3, 4), prefill rows past one panel; K below, at and
+    // past the vector widths, past a 256 chunk, odd; FP8 blocks ragged in
+    // both directions (200 = 128 + 72 rows, K 300 = 2*128 + 44).
+    for (auto [rows, partRows, k] :
+         std::vector<std::tuple<int64_t, int64_t, int64_t>>{{1, 7, 5},
+                                                            {1, 200, 300},
+                                                            {3, 33, 47},
+                                                            {4, 129, 64},
+                                                            {5, 200, 33},
+                                                            {20, 30, 300},
+                                                            {37, 200, 130},
+                                                            {70, 13, 515},
+                                                            {0, 8, 8}}) {
+      TestWeight w(f, 1, partRows, k, 3, rng);
+      checkAllIsas(w, rows, 0, partRows, rng);
+    }
+}
+
+TEST(MatMul, PartsAndRowRangesKeepTheirOwnScaleBlocks) {
+  std::mt19937 rng(7);
+  for (WeightFormat f :
+       {WeightFormat::F32, WeightFormat::BF16, WeightFormat::FP8}) {
+    // Three parts of 150 rows (a tile of 12 rows crosses a part), and a
+    // row range starting inside the second part's second scale block.
+    TestWeight w(f, 3, 150, 260, 0, rng);
+    for (int64_t rows : {1, 2, 9, 40}) {
+      checkAllIsas(w, rows, 0, w.rows, rng);
+      checkAllIsas(w, rows, 150 + 131, 100, rng);
+    }
+  }
+}
+
+TEST(MatMul, IsaNamesParseAndScalarIsAlwaysThere) {
+  Isa isa;
+  for (const char *name : {"scalar", "avx2", "avx512", "avx512bf16"}) {
+    ASSERT_TRUE(parseIsa(name, isa));
+    EXPECT_STREQ(isaName(isa), name);
+  }
+  EXPECT_FALSE(parseIsa("amx", isa));
+  EXPECT_EQ(supportedIsas().front(), Isa::Scalar);
+  EXPECT_EQ(supportedIsas().back(), detectedIsa());
+}
+
+TEST(Gemm, GroupedOverInPlaceParts) {
+  std::mt19937 rng(5);
+  std::normal_distribution<float> d;
+  for (WeightFormat f : {WeightFormat::BF16, WeightFormat::FP8}) {
+    int64_t experts = 3, n = 6, k = 140, rows = 9;
+    TestWeight w(f, experts, n, k, 0, rng);
+    std::vector<float> x(size_t(rows * k));
+    for (float &v : x)
+      v = d(rng);
+    std::vector<int32_t> off = {0, 1, 1, 9}; // expert 1 gets no row
+    std::vector<float> y(size_t(rows * n), 0.0f);
+    MemRef<float, 2> xm{x.data(), x.data(), 0, {rows, k}, {k, 1}};
+    MemRef<float, 2> ym{y.data(), y.data(), 0, {rows, n}, {n, 1}};
+    MemRef<int32_t, 1> om{off.data(), off.data(), 0, {4}, {1}};
+    ASSERT_EQ(groupedLinear(xm, w.matrix, experts, om, ym), "");
+    for (int64_t e = 0; e < experts; ++e)
+      for (int64_t t = off[size_t(e)]; t < off[size_t(e + 1)]; ++t)
+        for (int64_t j = 0; j < n; ++j) {
+          bool rx =
+              roundsX(activeIsa(), f, off[size_t(e + 1)] - off[size_t(e)]);
+          double want = 0;
+          for (int64_t c = 0; c < k; ++c) {
+            float xv = x[size_t(t * k + c)];
+            want += double(rx ? roundBf16(xv) : xv) *
+                    w.values[size_t((e * n + j) * k + c)];
+          }
+          EXPECT_NEAR(y[size_t(t * n + j)], want, 1e-4);
+        }
+    off = {0, 5, 4, 9}; // decreasing
+    EXPECT_NE(groupedLinear(xm, w.matrix, experts, om, ym), "");
+    EXPECT_NE(groupedLinear(xm, w.matrix, 4, om, ym), ""); // 18 rows / 4
+  }
+}
+
+TEST(Gemm, RejectsMismatchedShapes) {
+  std::mt19937 rng(1);
+  TestWeight w(WeightFormat::BF16, 1, 2, 4, 0, rng);
+  std::vector<float> x(8), y(8);
+  MemRef<float, 2> xm{x.data(), x.data(), 0, {2, 4}, {4, 1}};
+  MemRef<float, 2> ym{y.data(), y.data(), 0, {2, 3}, {3, 1}};
+  EXPECT_NE(linear(xm, w.matrix, ym), ""); // y has 3 columns, w 2 rows
+  MemRef<float, 2> x5{x.data(), x.data(), 0, {1, 5}, {5, 1}};
+  EXPECT_NE(linear(x5, w.matrix, ym), "");
+}
+
+// The gate|up GEMM with its SiLU-mul epilogue, f32 and FP8 weights, on
+// the one-row and the many-row paths, against a double-precision loop.
+TEST(LinearSiluMul, MatchesGemmThenSiluMul) {
+  std::mt19937 rng(11);
+  std::normal_distribution<float> d;
+  for (WeightFormat fmt : {WeightFormat::F32, WeightFormat::FP8})
+    for (int64_t rows : {1, 3, 9, 40}) {
+      int64_t f = 140, k = 37;
+      TestWeight w(fmt, 2, f, k, 0, rng); // gate and up: two parts
+      std::vector<float> x(size_t(rows * k));
+      for (float &v : x)
+        v = d(rng);
+      std::vector<float> y(size_t(rows * f));
+      MemRef<float, 2> xm{x.data(), x.data(), 0, {rows, k}, {k, 1}};
+      MemRef<float, 2> ym{y.data(), y.data(), 0, {rows, f}, {f, 1}};
+      ASSERT_EQ(linearSiluMul(xm, w.matrix, ym), "");
+      for (int64_t t = 0; t < rows; ++t)
+        for (int64_t j = 0; j < f; ++j) {
+          double g = 0, u = 0;
+          for (int64_t c = 0; c < k; ++c) {
+            g += double(x[size_t(t * k + c)]) * w.values[size_t(j * k + c)];
+            u += double(x[size_t(t * k + c)]) *
+                 w.values[size_t((f + j) * k + c)];
+          }
+          double want = g / (1 + std::exp(-g)) * u;
+          EXPECT_NEAR(y[size_t(t * f + j)], want, 1e-4 * (1 + std::abs(want)));
+        }
+    }
+  std::vector<float> x(4), w(12), y(3);
+  MemRef<float, 2> xm{x.data(), x.data(), 0, {1, 4}, {4, 1}};
+  MemRef<float, 2> odd{w.data(), w.data(), 0, {3, 4}, {4, 1}};
+  MemRef<float, 2> ym{y.data(), y.data(), 0, {1, 1}, {1, 1}};
+  EXPECT_NE(linearSiluMul(xm, odd, ym), "");
+}
+
+TEST(ThreadPool, GeneratedCodeEntryCoversEveryIterationOnce) {
+  for (int64_t n : {0, 1, 5, 1000}) {
+    std::vector<std::atomic<int>> hits(static_cast<size_t>(n));
+    dsrt_parallel_for(
+        [](void *p, int64_t b, int64_t e) {
+          auto &h = *static_cast<std::vector<std::atomic<int>> *>(p);
+          for (int64_t i = b; i < e; ++i)
+            h[size_t(i)]++;
+        },
+        &hits, n, 1);
+    for (auto &h : hits)
+      EXPECT_EQ(h.load(), 1);
+  }
+  dsrt_parallel_for(nullptr, nullptr, 10, 1); // no task: nothing happens
+}
+
+TEST(ThreadPool, EveryIndexOnceAndNestedCallsRunInline) {
+  for (int64_t n : {0, 1, 7, 1000, 4097}) {
+    std::vector<std::atomic<int>> hits(static_cast<size_t>(n));
+    parallelFor(n, 16, [&](int64_t b, int64_t e) {
+      EXPECT_LE(b, e);
+      for (int64_t i = b; i < e; ++i)
+        hits[size_t(i)]++;
+      // A nested region runs on the caller, entirely.
+      std::atomic<int64_t> inner{0};
+      parallelFor(10, 1, [&](int64_t ib, int64_t ie) { inner += ie - ib; });
+      EXPECT_EQ(inner.load(), 10);
+    });
+    for (auto &h : hits)
+      EXPECT_EQ(h.load(), 1);
+  }
+  EXPECT_GE(numThreads(), 1);
+}
+
+} // namespace

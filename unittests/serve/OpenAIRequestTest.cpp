@@ -1,0 +1,133 @@
+//===- OpenAIRequestTest.cpp - request parsing and validation -------------===//
+
+#include "OpenAIRequest.h"
+
+#include <gtest/gtest.h>
+
+using namespace dsserve;
+
+namespace {
+
+std::optional<ParsedRequest> parse(const std::string &body, ApiError &e,
+                                   Endpoint ep = Endpoint::Completions) {
+  return parseRequest(ep, body, e);
+}
+
+void expectError(const std::string &body, const std::string &param,
+                 const std::string &messagePart,
+                 Endpoint ep = Endpoint::Completions) {
+  ApiError e;
+  auto r = parse(body, e, ep);
+  ASSERT_FALSE(r) << body;
+  EXPECT_EQ(e.status, 400) << body;
+  EXPECT_EQ(e.param, param) << body;
+  EXPECT_NE(e.message.find(messagePart), std::string::npos)
+      << body << " -> " << e.message;
+}
+
+TEST(OpenAIRequest, CompletionDefaultsAndFields) {
+  ApiError e;
+  auto r = parse(R"({"model":"m","prompt":"hi","max_tokens":5,
+    "temperature":0,"top_p":0.5,"seed":-3,"stop":"x","stream":true,
+    "stream_options":{"include_usage":true},"logprobs":2,"ignore_eos":true,
+    "unknown_field":{"ignored":1}})",
+                 e);
+  ASSERT_TRUE(r) << e.message;
+  EXPECT_EQ(*r->promptText, "hi");
+  EXPECT_EQ(*r->maxTokens, 5);
+  EXPECT_EQ(r->temperature, 0.0f);
+  EXPECT_EQ(r->topP, 0.5f);
+  EXPECT_EQ(*r->seed, uint64_t(-3));
+  EXPECT_EQ(r->stop, std::vector<std::string>{"x"});
+  EXPECT_TRUE(r->stream && r->includeUsage && r->logprobs && r->ignoreEos);
+  EXPECT_EQ(r->topLogprobs, 2);
+
+  auto d = parse(R"({"prompt":"x"})", e);
+  ASSERT_TRUE(d);
+  EXPECT_FALSE(d->maxTokens);
+  EXPECT_EQ(d->temperature, 1.0f);
+  EXPECT_FALSE(d->stream);
+  EXPECT_FALSE(d->logprobs);
+}
+
+TEST(OpenAIRequest, PromptForms) {
+  ApiError e;
+  EXPECT_EQ(*parse(R"({"prompt":[1,2,3]})", e)->promptTokens,
+            (std::vector<int32_t>{1, 2, 3}));
+  EXPECT_EQ(*parse(R"({"prompt":[[4,5]]})", e)->promptTokens,
+            (std::vector<int32_t>{4, 5}));
+  EXPECT_EQ(*parse(R"({"prompt":["text"]})", e)->promptText, "text");
+  expectError(R"({"prompt":["a","b"]})", "prompt", "only one prompt");
+  expectError(R"({"prompt":[]})", "prompt", "must not be empty");
+  expectError(R"({"prompt":[1,-2]})", "prompt", "out of range");
+  expectError(R"({"prompt":[1,99999999999]})", "prompt", "out of range");
+  expectError(R"({"prompt":[1,2.5]})", "prompt", "integers");
+  expectError(R"({"prompt":{}})", "prompt", "must be a string");
+  expectError(R"({"max_tokens":3})", "prompt", "required");
+}
+
+TEST(OpenAIRequest, WrongTypesAndRanges) {
+  expectError(R"({"prompt":"x","max_tokens":"5"})", "max_tokens",
+              "must be an integer, not a string");
+  expectError(R"({"prompt":"x","max_tokens":0})", "max_tokens", "[1,");
+  expectError(R"({"prompt":"x","max_tokens":1.5})", "max_tokens",
+              "an integer");
+  expectError(R"({"prompt":"x","temperature":3})", "temperature", "[0, 2]");
+  expectError(R"({"prompt":"x","temperature":true})", "temperature",
+              "a number");
+  expectError(R"({"prompt":"x","top_p":0})", "top_p", "must be in");
+  expectError(R"({"prompt":"x","n":2})", "n", "only n = 1");
+  expectError(R"({"prompt":"x","stop":[1]})", "stop", "strings");
+  expectError(R"({"prompt":"x","stop":[""]})", "stop", "empty");
+  expectError(R"({"prompt":"x","stream":1})", "stream", "a boolean");
+  expectError(R"({"prompt":"x","stream_options":{"include_usage":true}})",
+              "stream_options", "only allowed when");
+  expectError(R"({"prompt":"x","logprobs":21})", "logprobs", "[0, 20]");
+  expectError(R"({"prompt":"x","seed":"1"})", "seed", "an integer");
+  expectError(R"({"prompt":"x","echo":true})", "echo", "not supported");
+  expectError(R"({"prompt":"x","model":3})", "model", "a string");
+  // null means absent, as in OpenAI's API.
+  ApiError e;
+  EXPECT_TRUE(parse(R"({"prompt":"x","max_tokens":null,"stop":null})", e));
+}
+
+TEST(OpenAIRequest, MalformedBodies) {
+  expectError("{", "", "malformed JSON");
+  expectError("", "", "malformed JSON");
+  expectError("[1]", "", "JSON object");
+  expectError("\"x\"", "", "JSON object");
+  expectError(std::string("{\"prompt\":\"\xff\"}"), "", "malformed JSON");
+}
+
+TEST(OpenAIRequest, ChatMessages) {
+  ApiError e;
+  auto r = parse(R"({"messages":[{"role":"system","content":"s"},
+    {"role":"user","content":[{"type":"text","text":"a"},
+                              {"type":"text","text":"b"}]},
+    {"role":"assistant","content":null}],"max_completion_tokens":7,
+    "max_tokens":3,"logprobs":true,"top_logprobs":4})",
+                 e, Endpoint::ChatCompletions);
+  ASSERT_TRUE(r) << e.message;
+  EXPECT_EQ(r->messagesJson,
+            R"([{"content":"s","role":"system"},{"content":"ab","role":"user"},)"
+            R"({"content":"","role":"assistant"}])");
+  EXPECT_EQ(*r->maxTokens, 7);
+  EXPECT_EQ(r->topLogprobs, 4);
+  const auto chat = Endpoint::ChatCompletions;
+  expectError(R"({"messages":[]})", "messages", "non-empty", chat);
+  expectError(R"({"messages":"hi"})", "messages", "non-empty", chat);
+  expectError(R"({"messages":[{"role":"bot","content":"x"}]})", "messages",
+              "got 'bot'", chat);
+  expectError(R"({"messages":[{"content":"x"}]})", "messages",
+              "messages[0].role", chat);
+  expectError(R"({"messages":[{"role":"user"}]})", "messages", "required",
+              chat);
+  expectError(R"({"messages":[{"role":"user","content":[{"type":"image_url"}]}]})",
+              "messages", "parts", chat);
+  expectError(R"({"messages":[{"role":"user","content":"x"}],"top_logprobs":2})",
+              "top_logprobs", "needs 'logprobs'", chat);
+  expectError(R"({"messages":[{"role":"user","content":"x"}],"logprobs":2})",
+              "logprobs", "a boolean", chat);
+}
+
+} // namespace

@@ -1,0 +1,149 @@
+//===- ResponsesTest.cpp - response bodies and SSE chunks -----------------===//
+
+#include "Responses.h"
+
+#include <gtest/gtest.h>
+
+using namespace dsserve;
+using nlohmann::json;
+
+namespace {
+
+/// Tokens are bytes; the stream holds back an incomplete UTF-8 tail.
+class Utf8Stream : public TextStream {
+public:
+  std::string push(int32_t t) override {
+    buf.push_back(char(t));
+    size_t keep = 0;
+    for (size_t i = buf.size(); i > 0 && keep < 4; --i) {
+      unsigned char c = buf[i - 1];
+      ++keep;
+      if ((c >> 6) != 2) { // lead byte: complete?
+        size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : 4;
+        if (n <= keep)
+          keep = 0;
+        break;
+      }
+    }
+    std::string out = buf.substr(0, buf.size() - keep);
+    buf.erase(0, buf.size() - keep);
+    return out;
+  }
+  std::string flush() override { return std::exchange(buf, ""); }
+  std::string buf;
+};
+
+class ByteTok : public Tokenizer {
+public:
+  bool encode(const std::string &, std::vector<int32_t> &,
+              std::string &) override {
+    return true;
+  }
+  bool renderChat(const std::string &, std::vector<int32_t> &,
+                  std::string &) override {
+    return true;
+  }
+  std::unique_ptr<TextStream> newStream() override {
+    return std::make_unique<Utf8Stream>();
+  }
+  std::string tokenBytes(int32_t t) override { return std::string(1, char(t)); }
+};
+
+std::vector<json> events(const std::string &sse) {
+  std::vector<json> out;
+  size_t at = 0;
+  while (at < sse.size()) {
+    size_t end = sse.find("\n\n", at);
+    EXPECT_NE(end, std::string::npos);
+    std::string e = sse.substr(at, end - at);
+    EXPECT_EQ(e.rfind("data: ", 0), 0u) << e;
+    std::string data = e.substr(6);
+    out.push_back(data == "[DONE]" ? json("[DONE]") : json::parse(data));
+    at = end + 2;
+  }
+  return out;
+}
+
+void feedText(CompletionWriter &w, const std::string &s) {
+  for (unsigned char c : s) {
+    TokenOutput t;
+    t.token = c;
+    if (!w.onToken(t))
+      return;
+  }
+}
+
+TEST(CompletionWriter, ChatStreamChunksAndUsage) {
+  ParsedRequest r;
+  r.endpoint = Endpoint::ChatCompletions;
+  r.stream = r.includeUsage = true;
+  ByteTok tok;
+  CompletionWriter w(r, &tok, "chatcmpl-1", "m", 7, 3);
+  feedText(w, "h\xC3");
+  auto first = events(w.takeStreamEvents());
+  ASSERT_EQ(first.size(), 1u);
+  EXPECT_EQ(first[0]["choices"][0]["delta"]["role"], "assistant");
+  EXPECT_EQ(first[0]["choices"][0]["delta"]["content"], "h");
+  EXPECT_TRUE(first[0]["usage"].is_null());
+  feedText(w, "\xBC");
+  w.onFinish(FinishReason::Length);
+  auto rest = events(w.takeStreamEvents());
+  ASSERT_EQ(rest.size(), 4u);
+  EXPECT_EQ(rest[0]["choices"][0]["delta"]["content"], "\xC3\xBC");
+  EXPECT_FALSE(rest[0]["choices"][0]["delta"].contains("role"));
+  EXPECT_EQ(rest[1]["choices"][0]["finish_reason"], "length");
+  EXPECT_TRUE(rest[2]["choices"].empty());
+  EXPECT_EQ(rest[2]["usage"],
+            json({{"prompt_tokens", 3}, {"completion_tokens", 3},
+                  {"total_tokens", 6}}));
+  EXPECT_EQ(rest[3], "[DONE]");
+  EXPECT_EQ(w.takeStreamEvents(), "");
+}
+
+TEST(CompletionWriter, StopStringEndsWithStopAndCountsTokens) {
+  ParsedRequest r;
+  r.stop = {"cd"};
+  r.returnTokenIds = true;
+  ByteTok tok;
+  CompletionWriter w(r, &tok, "cmpl-1", "m", 7, 1);
+  feedText(w, "abcdef");
+  EXPECT_TRUE(w.finished());
+  json b = w.body();
+  EXPECT_EQ(b["choices"][0]["text"], "ab");
+  EXPECT_EQ(b["choices"][0]["finish_reason"], "stop");
+  EXPECT_EQ(b["usage"]["completion_tokens"], 4);
+  EXPECT_EQ(b["choices"][0]["token_ids"], json({97, 98, 99, 100}));
+}
+
+TEST(CompletionWriter, EosTextIsNotShownAndWithoutTokenizerIdsAre) {
+  ParsedRequest r;
+  CompletionWriter w(r, nullptr, "cmpl-1", "m", 7, 1);
+  TokenOutput t;
+  t.token = 12;
+  w.onToken(t);
+  t.token = 1;
+  t.isEos = true;
+  w.onToken(t);
+  w.onFinish(FinishReason::Stop);
+  json b = w.body();
+  EXPECT_EQ(b["choices"][0]["text"], "token_id:12");
+  EXPECT_EQ(b["choices"][0]["finish_reason"], "stop");
+  EXPECT_EQ(b["usage"]["completion_tokens"], 2);
+}
+
+TEST(CompletionWriter, InvalidUtf8NeverBreaksTheJson) {
+  ParsedRequest r;
+  r.logprobs = true;
+  ByteTok tok;
+  CompletionWriter w(r, &tok, "cmpl-1", "m", 7, 1);
+  TokenOutput t;
+  t.token = 0xC3; // half a character, alone
+  t.top = {{0xC3, -0.1f}, {0xFF, -3.0f}};
+  w.onToken(t);
+  w.onFinish(FinishReason::Length);
+  std::string s = dumpJson(w.body());
+  json back = json::parse(s);
+  EXPECT_EQ(back["choices"][0]["logprobs"]["tokens"][0], "\xEF\xBF\xBD");
+}
+
+} // namespace

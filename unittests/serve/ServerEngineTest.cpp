@@ -1,0 +1,123 @@
+//===- ServerEngineTest.cpp - the server on the real engine, in-process ---===//
+//
+// EngineBackend over dsrt_engine.h on the stand-in kernels of
+// unittests/engine (a real artifact file and checkpoint): concurrent
+// clients get the tokens each prompt gets alone, dropped streams are
+// aborted and free their pages, stop() drains. Under `make test-tsan` this
+// checks the engine thread's callbacks against the HTTP threads.
+//
+//===----------------------------------------------------------------------===//
+
+#include "EngineBackend.h"
+#include "Routes.h"
+#include "TestUtil.h"
+
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+
+#include <gtest/gtest.h>
+
+#include <thread>
+
+using namespace dsserve;
+using nlohmann::json;
+
+namespace {
+
+struct Fixture {
+  dstest::TempDir dir;
+  std::unique_ptr<EngineBackend> backend;
+  std::unique_ptr<Server> server;
+  std::thread thread;
+
+  Fixture() {
+    std::string path = dir.file("m.dsa");
+    dstest::writeFile(path, dstest::artifact(dstest::fakeManifest(),
+                                             dstest::readFile(DS_FAKE_KERNELS_1)));
+    dstest::writeFakeCheckpoint(dir.path);
+    EngineBackend::Config c;
+    c.artifact = path;
+    c.weights = dir.path;
+    c.name = "fake-kernels";
+    c.maxNumSeqs = 3;
+    std::string error;
+    backend = EngineBackend::create(c, nullptr, error);
+    EXPECT_TRUE(backend) << error;
+    ServerConfig sc;
+    sc.port = 0;
+    sc.modelName = "fake-kernels";
+    server = std::make_unique<Server>(*backend, sc);
+    EXPECT_TRUE(server->bind(error)) << error;
+    thread = std::thread([this] { server->serve(); });
+  }
+  ~Fixture() {
+    server->stop();
+    thread.join();
+    backend->shutdown();
+  }
+  json complete(const std::vector<int32_t> &prompt, int maxTokens) {
+    httplib::Client c("127.0.0.1", server->boundPort());
+    c.set_read_timeout(60);
+    json body = {{"prompt", prompt},         {"max_tokens", maxTokens},
+                 {"temperature", 0},         {"ignore_eos", true},
+                 {"return_token_ids", true}, {"logprobs", 2}};
+    auto res = c.Post("/v1/completions", body.dump(), "application/json");
+    if (!res || res->status != 200)
+      return json();
+    return json::parse(res->body);
+  }
+};
+
+TEST(ServerEngine, ConcurrentRequestsEqualSoloAndDropsFreePages) {
+  Fixture f;
+  ASSERT_TRUE(f.backend);
+  std::vector<std::vector<int32_t>> prompts = {
+      {1, 2, 3}, {4, 5}, {6}, {7, 8, 9, 10}, {11, 1}, {2, 2, 2}};
+  std::vector<json> solo;
+  for (const auto &p : prompts)
+    solo.push_back(f.complete(p, 6));
+  for (const json &s : solo)
+    ASSERT_EQ(s["choices"][0]["token_ids"].size(), 6u) << s.dump();
+
+  std::vector<json> together(prompts.size());
+  std::vector<std::thread> clients;
+  for (size_t i = 0; i < prompts.size(); ++i)
+    clients.emplace_back([&, i] { together[i] = f.complete(prompts[i], 6); });
+  // Meanwhile streams that hang up after their first bytes.
+  for (int k = 0; k < 4; ++k)
+    clients.emplace_back([&] {
+      httplib::Client c("127.0.0.1", f.server->boundPort());
+      httplib::Request req;
+      req.method = "POST";
+      req.path = "/v1/completions";
+      req.body = R"({"prompt":[1,2],"max_tokens":12,"ignore_eos":true,)"
+                 R"("stream":true})";
+      req.set_header("Content-Type", "application/json");
+      req.content_receiver = [](const char *, size_t, uint64_t, uint64_t) {
+        return false;
+      };
+      (void)c.send(req);
+    });
+  for (std::thread &t : clients)
+    t.join();
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    EXPECT_EQ(together[i]["choices"][0]["token_ids"],
+              solo[i]["choices"][0]["token_ids"])
+        << "prompt " << i;
+    EXPECT_EQ(together[i]["choices"][0]["logprobs"]["token_logprobs"],
+              solo[i]["choices"][0]["logprobs"]["token_logprobs"]);
+    EXPECT_EQ(together[i]["usage"]["completion_tokens"], 6);
+  }
+  for (int i = 0; i < 1000; ++i) {
+    BackendStats s = f.backend->stats();
+    if (s.running == 0 && s.waiting == 0)
+      break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  BackendStats s = f.backend->stats();
+  EXPECT_EQ(s.running, 0);
+  EXPECT_EQ(s.waiting, 0);
+  EXPECT_EQ(s.pagesUsed, 0);
+}
+
+} // namespace
