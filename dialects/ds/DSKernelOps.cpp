@@ -167,3 +167,15 @@ LogicalResult MoECombineOp::verify() {
   int64_t d = getExpertOut().getType().getShape().back();
   return expectShape(*this, "result", getResult(), {kDyn, d});
 }
+
+LogicalResult MTPConcatOp::verify() {
+  FailureOr<int64_t> d = featureSize(*this, "embedding", getEmbedding());
+  if (failed(d))
+    return failure();
+  int64_t t = getEmbedding().getType().getDimSize(0);
+  if (failed(expectShape(*this, "hidden", getHidden(), {t, *d})) ||
+      failed(expectShape(*this, "positions", getPositions(), {t})) ||
+      failed(expectShape(*this, "result", getResult(), {t, 2 * *d})))
+    return failure();
+  return success();
+}

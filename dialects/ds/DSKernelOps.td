@@ -323,4 +323,26 @@ def DS_MoECombineOp : DS_Op<"moe_combine", [Pure]> {
   let hasVerifier = 1;
 }
 
+def DS_MTPConcatOp : DS_Op<"mtp_concat", [Pure]> {
+  let summary = "[e | h] rows for an MTP module, e zeroed at position 0";
+  let description = [{
+    `result[t] = concat(positions[t] == 0 ? 0 : embedding[t], hidden[t])`:
+    the concatenation `ds.mtp_project` feeds to its `eh_proj` GEMM (both
+    halves already normalised).
+
+    ```mlir
+    %eh = ds.mtp_concat %e, %h, %pos : tensor<?x32xf32>, tensor<?x32xf32>,
+          tensor<?xi32> -> tensor<?x64xf32>
+    ```
+  }];
+  let arguments = (ins RankedTensorOf<[F32]>:$embedding,
+                       RankedTensorOf<[F32]>:$hidden, DS_TokenTensor:$positions);
+  let results = (outs RankedTensorOf<[F32]>:$result);
+  let assemblyFormat = [{
+    $embedding `,` $hidden `,` $positions attr-dict `:` type($embedding) `,`
+    type($hidden) `,` type($positions) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
 #endif // DS_KERNEL_OPS_TD

@@ -172,6 +172,25 @@ LogicalResult LMHeadOp::verify() {
   return sameTokens(*this, getInput(), getResult());
 }
 
+LogicalResult MTPProjectOp::verify() {
+  if (failed(verifyEps(*this, getEps())))
+    return failure();
+  FailureOr<int64_t> d = featureSize(*this, "embedding", getEmbedding());
+  if (failed(d))
+    return failure();
+  // Static token counts must agree; a dynamic one accepts any.
+  int64_t t = getEmbedding().getType().getDimSize(0);
+  if (failed(expectShape(*this, "hidden", getHidden(), {t, *d})) ||
+      failed(expectShape(*this, "positions", getPositions(), {t})) ||
+      failed(expectShape(*this, "enorm", getEnorm(), {*d})) ||
+      failed(expectShape(*this, "hnorm", getHnorm(), {*d})) ||
+      failed(expectShape(*this, "eh_proj", getEhProj(), {*d, 2 * *d})))
+    return failure();
+  if (getResult().getType() != getEmbedding().getType())
+    return emitOpError() << "result type must equal the embedding type";
+  return success();
+}
+
 //===----------------------------------------------------------------------===//
 // MLA
 //===----------------------------------------------------------------------===//

@@ -193,6 +193,35 @@ def DS_LMHeadOp : DS_Op<"lm_head", [Pure]> {
   let hasVerifier = 1;
 }
 
+def DS_MTPProjectOp : DS_Op<"mtp_project", [Pure]> {
+  let summary = "the input projection of a multi-token-prediction module";
+  let description = [{
+    SEMANTICS.md, multi-token prediction: for each token t,
+    `x[t] = eh_proj( concat( enorm(e[t]), hnorm(h[t]) ) )` where `e` is the
+    embedding of the next token (zero where `positions[t] == 0`) and `h` the
+    main model's hidden state after its final norm. The embedding comes FIRST
+    in the concatenation: the released V3/R1 weights follow that order. Both
+    norms are RMSNorms with epsilon `eps`; `eh_proj` is [D, 2D].
+
+    ```mlir
+    %x = ds.mtp_project %e, %h, %pos, %en, %hn, %eh {eps = 1.0e-06 : f64}
+        : tensor<?x32xf32>, tensor<?x32xf32>, tensor<?xi32>, tensor<32xf32>,
+          tensor<32xf32>, tensor<32x64xf32> -> tensor<?x32xf32>
+    ```
+  }];
+  let arguments = (ins DS_Activation:$embedding, DS_Activation:$hidden,
+                       DS_TokenTensor:$positions, DS_WeightTensor:$enorm,
+                       DS_WeightTensor:$hnorm, DS_WeightTensor:$eh_proj,
+                       F64Attr:$eps);
+  let results = (outs DS_Activation:$result);
+  let assemblyFormat = [{
+    $embedding `,` $hidden `,` $positions `,` $enorm `,` $hnorm `,` $eh_proj
+    attr-dict `:` type($embedding) `,` type($hidden) `,` type($positions) `,`
+    type($enorm) `,` type($hnorm) `,` type($eh_proj) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
 //===----------------------------------------------------------------------===//
 // Multi-head Latent Attention
 //===----------------------------------------------------------------------===//

@@ -289,9 +289,18 @@ bool mlir::ds::compile(const CompileOptions &o, const CompileHooks &hooks,
   for (auto fn : module->getOps<func::FuncOp>())
     for (Type t : fn.getArgumentTypes())
       if (auto c = dyn_cast<LatentCacheType>(t)) {
-        cacheType = c;
+        // The session cache is the main model's (@draft has its own).
+        if (!cacheType || fn.getName() == "prefill")
+          cacheType = c;
         manifest.entryPoints.push_back(fn.getName().str());
         break;
+      }
+  if (auto draft = module->lookupSymbol<func::FuncOp>("draft");
+      draft && draft.getNumArguments() == 4)
+    if (auto c = dyn_cast<LatentCacheType>(draft.getArgumentTypes()[2]))
+      if (auto h = dyn_cast<RankedTensorType>(draft.getArgumentTypes()[3])) {
+        manifest.mtpHiddenSize = h.getDimSize(1);
+        manifest.mtpCacheLayers = c.getNumLayers();
       }
   for (const char *required : {"prefill", "decode"})
     if (!llvm::is_contained(manifest.entryPoints, required))

@@ -132,7 +132,10 @@ public:
                               cfg.moeIntermediateSize, cfg.nSharedExperts);
   }
 
-  Value attention(Value x, Value positions, Value &cache, int64_t layer) {
+  /// `layer` names the weights; `cacheLayer` is the layer of `cache` it
+  /// writes (they differ for an MTP module, which has a cache of its own).
+  Value attention(Value x, Value positions, Value &cache, int64_t layer,
+                  int64_t cacheLayer) {
     std::string p = llvm::formatv("model.layers.{0}.self_attn.", layer).str();
     int64_t d = cfg.hiddenSize, h = cfg.numAttentionHeads,
             dn = cfg.qkNopeHeadDim, dr = cfg.qkRopeHeadDim,
@@ -151,8 +154,8 @@ public:
     Value kvb = weight(p + "kv_b_proj.weight", {h * (dn + dv), dc}, true);
     Value o = weight(p + "o_proj.weight", {d, h * dv}, true);
     auto op = MLAOp::create(b, loc, x.getType(), cache.getType(), x, positions,
-                              cache, qa, qan, qb, q, kva, kvan, kvb, o,
-                              mlaConfig(), b.getI64IntegerAttr(layer));
+                            cache, qa, qan, qb, q, kva, kvan, kvb, o,
+                            mlaConfig(), b.getI64IntegerAttr(cacheLayer));
     cache = op.getCacheOut();
     return op.getResult();
   }
@@ -187,8 +190,22 @@ public:
                            moeConfig());
   }
 
-  /// The forward pass of one entry point: tokens -> (logits, cache).
-  void buildBody(func::FuncOp fn) {
+  /// h = x + MLA(RMSNorm(x)); h + FFN(RMSNorm(h)).
+  Value decoderLayer(Value x, Value positions, Value &cache, int64_t layer,
+                     int64_t cacheLayer) {
+    std::string p = llvm::formatv("model.layers.{0}.", layer).str();
+    Value hn = rmsNorm(x, p + "input_layernorm.weight", cfg.rmsNormEps);
+    Value a = attention(hn, positions, cache, layer, cacheLayer);
+    Value h = arith::AddFOp::create(b, loc, x, a);
+    Value fn2 =
+        rmsNorm(h, p + "post_attention_layernorm.weight", cfg.rmsNormEps);
+    return arith::AddFOp::create(b, loc, h, ffn(fn2, layer));
+  }
+
+  /// The forward pass of one entry point: tokens -> (logits, cache), or
+  /// with `withHidden` (logits, cache, the hidden states after the final
+  /// norm), which an MTP module reads.
+  void buildBody(func::FuncOp fn, bool withHidden = false) {
     Block *entry = fn.addEntryBlock();
     b.setInsertionPointToStart(entry);
     Value tokens = entry->getArgument(0), positions = entry->getArgument(1);
@@ -198,19 +215,50 @@ public:
 
     Value table = weight("model.embed_tokens.weight", {v, d});
     Value x = EmbeddingOp::create(b, loc, act(n, d), table, tokens);
-    for (int64_t l = 0; l < cfg.numHiddenLayers; ++l) {
-      std::string p = llvm::formatv("model.layers.{0}.", l).str();
-      Value hn = rmsNorm(x, p + "input_layernorm.weight", cfg.rmsNormEps);
-      Value a = attention(hn, positions, cache, l);
-      Value h = arith::AddFOp::create(b, loc, x, a);
-      Value fn2 = rmsNorm(h, p + "post_attention_layernorm.weight",
-                          cfg.rmsNormEps);
-      x = arith::AddFOp::create(b, loc, h, ffn(fn2, l));
-    }
+    for (int64_t l = 0; l < cfg.numHiddenLayers; ++l)
+      x = decoderLayer(x, positions, cache, l, l);
     Value norm = weight("model.norm.weight", {d});
     Value head = weight("lm_head.weight", {v, d});
-    Value logits = LMHeadOp::create(b, loc, act(n, v), x, norm, head,
+    if (!withHidden) {
+      Value logits = LMHeadOp::create(b, loc, act(n, v), x, norm, head,
                                       b.getF64FloatAttr(cfg.rmsNormEps));
+      func::ReturnOp::create(b, loc, ValueRange{logits, cache});
+      return;
+    }
+    // The same function as ds.lm_head (ds-decompose-dense splits it the
+    // same way), with the normalised states kept.
+    Value hidden = RMSNormOp::create(b, loc, x.getType(), x, norm,
+                                     b.getF64FloatAttr(cfg.rmsNormEps));
+    Value logits = LinearOp::create(b, loc, act(n, v), hidden, head);
+    func::ReturnOp::create(b, loc, ValueRange{logits, cache, hidden});
+  }
+
+  /// The first MTP module (checkpoint layer L = num_hidden_layers) as a
+  /// drafter: (next tokens, positions, its own one-layer cache, the main
+  /// model's final hidden states) -> (draft logits, cache). The embedding
+  /// and lm_head are the main model's (SEMANTICS.md), so a checkpoint's
+  /// copies under layer L are not needed.
+  void buildDraft(func::FuncOp fn) {
+    Block *entry = fn.addEntryBlock();
+    b.setInsertionPointToStart(entry);
+    Value tokens = entry->getArgument(0), positions = entry->getArgument(1);
+    Value cache = entry->getArgument(2), hidden = entry->getArgument(3);
+    int64_t n = cast<RankedTensorType>(tokens.getType()).getDimSize(0);
+    int64_t d = cfg.hiddenSize, v = cfg.vocabSize, l = cfg.numHiddenLayers;
+    std::string p = llvm::formatv("model.layers.{0}.", l).str();
+
+    Value table = weight("model.embed_tokens.weight", {v, d});
+    Value e = EmbeddingOp::create(b, loc, act(n, d), table, tokens);
+    Value x = MTPProjectOp::create(
+        b, loc, act(n, d), e, hidden, positions,
+        weight(p + "enorm.weight", {d}), weight(p + "hnorm.weight", {d}),
+        weight(p + "eh_proj.weight", {d, 2 * d}, true),
+        b.getF64FloatAttr(cfg.rmsNormEps));
+    x = decoderLayer(x, positions, cache, l, /*cacheLayer=*/0);
+    Value norm = weight(p + "shared_head.norm.weight", {d});
+    Value head = weight("lm_head.weight", {v, d});
+    Value logits = LMHeadOp::create(b, loc, act(n, v), x, norm, head,
+                                    b.getF64FloatAttr(cfg.rmsNormEps));
     func::ReturnOp::create(b, loc, ValueRange{logits, cache});
   }
 
@@ -267,6 +315,35 @@ OwningOpRef<ModuleOp> mlir::ds::importModel(MLIRContext *context,
     fn.setArgAttr(2, "ds.name", b.getStringAttr("cache"));
     mb.buildBody(fn);
   }
+  if (cfg.numNextnPredictLayers < 1)
+    return module;
+  // Multi-token prediction: the main model with its hidden states, and the
+  // first MTP module as a drafter over its own one-layer cache.
+  auto ids = RankedTensorType::get({ShapedType::kDynamic}, b.getI32Type());
+  auto logits = RankedTensorType::get({ShapedType::kDynamic, cfg.vocabSize},
+                                      b.getF32Type());
+  auto hidden = RankedTensorType::get({ShapedType::kDynamic, cfg.hiddenSize},
+                                      b.getF32Type());
+  b.setInsertionPointToEnd(module->getBody());
+  auto withHidden = func::FuncOp::create(
+      b, loc, "prefill_hidden",
+      b.getFunctionType({ids, ids, cacheType}, {logits, cacheType, hidden}));
+  withHidden.setArgAttr(0, "ds.name", b.getStringAttr("tokens"));
+  withHidden.setArgAttr(1, "ds.name", b.getStringAttr("positions"));
+  withHidden.setArgAttr(2, "ds.name", b.getStringAttr("cache"));
+  mb.buildBody(withHidden, /*withHidden=*/true);
+
+  auto draftCache =
+      LatentCacheType::get(context, 1, cfg.latentCacheWidth(), cacheElem);
+  b.setInsertionPointToEnd(module->getBody());
+  auto draft = func::FuncOp::create(
+      b, loc, "draft",
+      b.getFunctionType({ids, ids, draftCache, hidden}, {logits, draftCache}));
+  draft.setArgAttr(0, "ds.name", b.getStringAttr("next_tokens"));
+  draft.setArgAttr(1, "ds.name", b.getStringAttr("positions"));
+  draft.setArgAttr(2, "ds.name", b.getStringAttr("mtp_cache"));
+  draft.setArgAttr(3, "ds.name", b.getStringAttr("hidden"));
+  mb.buildDraft(draft);
   return module;
 }
 

@@ -92,7 +92,7 @@ struct RawConfig {
       numAttentionHeads, kvLoraRank, qkNopeHeadDim, qkRopeHeadDim, vHeadDim,
       nRoutedExperts, numExpertsPerTok, moeIntermediateSize;
   Field<int64_t> qLoraRank, nSharedExperts, firstKDenseReplace, moeLayerFreq,
-      nGroup, topkGroup, maxPositionEmbeddings;
+      nGroup, topkGroup, numNextnPredictLayers, maxPositionEmbeddings;
   Field<bool> normTopkProb, tieWordEmbeddings, attentionBias;
   Field<double> routedScalingFactor, rmsNormEps, ropeTheta;
   Field<std::string> scoringFunc, topkMethod, hiddenAct, torchDtype;
@@ -119,6 +119,7 @@ bool fromJSON(const Value &v, RawConfig &c, Path p) {
          o.mapOptional("moe_layer_freq", c.moeLayerFreq) &&
          o.mapOptional("n_group", c.nGroup) &&
          o.mapOptional("topk_group", c.topkGroup) &&
+         o.mapOptional("num_nextn_predict_layers", c.numNextnPredictLayers) &&
          o.mapOptional("max_position_embeddings", c.maxPositionEmbeddings) &&
          o.mapOptional("norm_topk_prob", c.normTopkProb) &&
          o.mapOptional("tie_word_embeddings", c.tieWordEmbeddings) &&
@@ -267,6 +268,8 @@ llvm::Error readSizes(const Errors &error, const RawConfig &raw,
       {"moe_layer_freq", raw.moeLayerFreq, 1, 1, c.moeLayerFreq},
       {"n_group", raw.nGroup, 1, 1, c.nGroup},
       {"topk_group", raw.topkGroup, 1, 1, c.topkGroup},
+      {"num_nextn_predict_layers", raw.numNextnPredictLayers, 0, 0,
+       c.numNextnPredictLayers},
       {"max_position_embeddings", raw.maxPositionEmbeddings, 4096, 1,
        c.maxPositionEmbeddings}};
   for (const Opt &q : opts) {

@@ -119,6 +119,10 @@ std::string mlir::ds::buildManifest(ModuleOp m, const ManifestInputs &in,
       {"entry_points", std::move(entries)},
       {"bindings", std::move(bindings)},
       {"weights", std::move(weights)}};
+  // Multi-token prediction: what @prefill_hidden and @draft exchange.
+  if (in.mtpHiddenSize > 0)
+    manifest["mtp"] = llvm::json::Object{{"hidden_size", in.mtpHiddenSize},
+                                         {"cache_layers", in.mtpCacheLayers}};
   std::string out;
   llvm::raw_string_ostream os(out);
   os << llvm::json::Value(std::move(manifest));

@@ -1,4 +1,4 @@
-//===- DecomposeDense.cpp - ds.mlp / ds.lm_head -> kernel ops -------------===//
+//===- DecomposeDense.cpp - dense model-level ops -> kernel ops ----------===//
 #include "ds/Transforms/Passes.h"
 #include "ds/Transforms/Patterns.h"
 
@@ -61,6 +61,33 @@ struct DecomposeLMHead : OpRewritePattern<LMHeadOp> {
   }
 };
 
+/// ds.mtp_project -> rms_norm (enorm), rms_norm (hnorm), mtp_concat, linear
+/// (eh_proj).
+struct DecomposeMTPProject : OpRewritePattern<MTPProjectOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(MTPProjectOp mtp,
+                                PatternRewriter &rewriter) const override {
+    LLVM_DEBUG(llvm::dbgs() << "[" DEBUG_TYPE "] " << mtp->getName() << " at "
+                            << mtp.getLoc() << "\n");
+    Location loc = mtp.getLoc();
+    // RMSNorm(0) = 0, so zeroing the first position's embedding after
+    // enorm (in ds.mtp_concat) is the same as zeroing it before.
+    auto t = mtp.getEmbedding().getType();
+    Value e = RMSNormOp::create(rewriter, loc, t, mtp.getEmbedding(),
+                                mtp.getEnorm(), mtp.getEpsAttr());
+    Value h = RMSNormOp::create(rewriter, loc, mtp.getHidden().getType(),
+                                mtp.getHidden(), mtp.getHnorm(),
+                                mtp.getEpsAttr());
+    auto cat = RankedTensorType::get({t.getDimSize(0), 2 * t.getDimSize(1)},
+                                     t.getElementType());
+    Value eh =
+        MTPConcatOp::create(rewriter, loc, cat, e, h, mtp.getPositions());
+    rewriter.replaceOp(mtp, linear(rewriter, loc, eh, mtp.getEhProj()));
+    return success();
+  }
+};
+
 struct DSDecomposeDensePass
     : mlir::ds::impl::DSDecomposeDensePassBase<DSDecomposeDensePass> {
   void runOnOperation() override {
@@ -75,5 +102,6 @@ struct DSDecomposeDensePass
 } // namespace
 
 void mlir::ds::populateDecomposeDensePatterns(RewritePatternSet &patterns) {
-  patterns.add<DecomposeMLP, DecomposeLMHead>(patterns.getContext());
+  patterns.add<DecomposeMLP, DecomposeLMHead, DecomposeMTPProject>(
+      patterns.getContext());
 }

@@ -10,6 +10,7 @@
 #include "ds/Driver/Driver.h"
 #include "ds/Pipelines/Pipelines.h"
 #include "dsrt/dsrt.h"
+#include "dsrt/dsrt_mtp.h"
 
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
@@ -137,6 +138,48 @@ public:
     return out;
   }
 
+  /// (logits [n, vocab], hidden [n, D]) of @prefill_hidden (dsrt_mtp.h).
+  py::tuple prefillHidden(const std::vector<int32_t> &tokens) {
+    int64_t n = int64_t(tokens.size());
+    int64_t d = dsrt_model_mtp_hidden_size(model.get());
+    py::array_t<float> logits({n, info.vocab_size});
+    py::array_t<float> hidden({n, d > 0 ? d : 1});
+    float *l = logits.mutable_data(), *h = hidden.mutable_data();
+    dsrt_status st;
+    {
+      py::gil_scoped_release release;
+      st = dsrt_session_prefill_hidden(session.get(), tokens.data(), n, l, h);
+    }
+    check(st);
+    return py::make_tuple(logits, hidden);
+  }
+
+  /// Draft logits [n, vocab] of the MTP module (dsrt_mtp.h).
+  py::array_t<float>
+  draft(py::array_t<float, py::array::c_style | py::array::forcecast> hidden,
+        const std::vector<int32_t> &nextTokens) {
+    int64_t n = int64_t(nextTokens.size());
+    int64_t d = dsrt_model_mtp_hidden_size(model.get());
+    if (hidden.ndim() != 2 || hidden.shape(0) != n || hidden.shape(1) != d)
+      throw std::invalid_argument("hidden must be [" + std::to_string(n) +
+                                  ", " + std::to_string(d) +
+                                  "] (one row per next token)");
+    py::array_t<float> out({n, info.vocab_size});
+    const float *h = hidden.data();
+    float *dst = out.mutable_data();
+    dsrt_status st;
+    {
+      py::gil_scoped_release release;
+      st = dsrt_session_draft(session.get(), h, nextTokens.data(), n, dst);
+    }
+    check(st);
+    return out;
+  }
+
+  int64_t draftPosition() const {
+    return dsrt_session_draft_position(session.get());
+  }
+
   int64_t position() const { return dsrt_session_position(session.get()); }
   void reset() { dsrt_session_reset(session.get()); }
 
@@ -223,6 +266,7 @@ public:
     d["max_position_embeddings"] = info.max_position_embeddings;
     d["bos_token_id"] = info.bos_token_id;
     d["eos_token_id"] = info.eos_token_id;
+    d["mtp_hidden_size"] = dsrt_model_mtp_hidden_size(model.get());
     return d;
   }
 
@@ -269,6 +313,9 @@ PYBIND11_MODULE(_dsmlir, m) {
   py::class_<Session>(m, "Session")
       .def("prefill", &Session::prefill, py::arg("tokens"))
       .def("decode", &Session::decode, py::arg("token"))
+      .def("prefill_hidden", &Session::prefillHidden, py::arg("tokens"))
+      .def("draft", &Session::draft, py::arg("hidden"), py::arg("next_tokens"))
+      .def_property_readonly("draft_position", &Session::draftPosition)
       .def_property_readonly("position", &Session::position)
       .def("reset", &Session::reset)
       .def("generate", &Session::generate, py::arg("prompt"),

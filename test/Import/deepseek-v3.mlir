@@ -1,7 +1,9 @@
 // Tests that the released DeepSeek-V3 config imports without weights: 61
 // layers (3 dense + 58 MoE), 256 experts top-8 in 8 groups, FP8 weights
-// dequantised per 128x128 block, the MTP layer 61 left out, and that the
-// output verifies and round-trips through ds-opt.
+// dequantised per 128x128 block, the MTP layer 61 left out of the main
+// entry points and imported as @draft (num_nextn_predict_layers = 1) with
+// @prefill_hidden beside it, and that the output verifies and round-trips
+// through ds-opt.
 
 // RUN: ds-compile %configs/deepseek-v3.json --emit=ds -o %t.mlir
 // RUN: FileCheck %s --input-file %t.mlir
@@ -12,10 +14,10 @@
 // RUN: ds-opt %t.1.mlir -o %t.2.mlir
 // RUN: diff %t.1.mlir %t.2.mlir
 
-// Two entry points x 61 layers.
-// MLA: 122
-// MOE: 116
-// MLP: 6
+// Three main entry points x 61 layers, and the MTP module's layer.
+// MLA: 184
+// MOE: 175
+// MLP: 9
 
 // CHECK: module attributes {{{.*}}ds.eos_token_id = 1 : i64{{.*}}ds.model_type = "deepseek_v3"{{.*}}ds.vocab_size = 129280 : i64
 // CHECK-LABEL: func.func @prefill
@@ -42,3 +44,23 @@
 // CHECK-LABEL: func.func @decode
 // CHECK-SAME: tensor<1xi32> {ds.name = "tokens"}
 // CHECK-SAME: -> (tensor<1x129280xf32>,
+// CHECK-LABEL: func.func @prefill_hidden
+// CHECK-SAME: -> (tensor<?x129280xf32>, !ds.latent_cache<num_layers = 61, width = 576, element_type = f32>, tensor<?x7168xf32>)
+// CHECK-NOT: model.layers.61.
+// CHECK: %[[NORM:.+]] = ds.weight "model.norm.weight"
+// CHECK: %[[HID:.+]] = ds.rms_norm %{{.+}}, %[[NORM]] {{.*}} -> tensor<?x7168xf32>
+// CHECK: %[[LOGITS:.+]] = ds.linear %[[HID]], {{.*}} -> tensor<?x129280xf32>
+// CHECK: return %[[LOGITS]], %{{.+}}, %[[HID]]
+// CHECK-LABEL: func.func @draft
+// CHECK-SAME: tensor<?xi32> {ds.name = "next_tokens"}, %{{.+}}: tensor<?xi32> {ds.name = "positions"}, %{{.+}}: !ds.latent_cache<num_layers = 1, width = 576, element_type = f32> {ds.name = "mtp_cache"}, %[[H:.+]]: tensor<?x7168xf32> {ds.name = "hidden"}
+// CHECK: %[[E:.+]] = ds.embedding
+// CHECK: ds.weight "model.layers.61.enorm.weight" : tensor<7168xbf16>
+// CHECK: ds.weight "model.layers.61.hnorm.weight" : tensor<7168xbf16>
+// CHECK: ds.weight "model.layers.61.eh_proj.weight" : tensor<7168x14336xf8E4M3FN>
+// CHECK: %[[X:.+]] = ds.mtp_project %[[E]], %[[H]], {{.*}} -> tensor<?x7168xf32>
+// CHECK: ds.rms_norm %[[X]]
+// CHECK: ds.mla {{.*}}layer = 0 : i64}
+// CHECK: ds.moe
+// CHECK: ds.weight "model.layers.61.shared_head.norm.weight"
+// CHECK: ds.weight "lm_head.weight"
+// CHECK: ds.lm_head {{.*}} -> tensor<?x129280xf32>

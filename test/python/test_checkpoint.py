@@ -33,8 +33,18 @@ def test_presets_are_what_the_brief_says():
     assert checkpoint.demo()["vocab_size"] == 128815  # DeepSeek V3's tokenizer
     ragged = checkpoint.ragged_v3()
     assert ragged["hidden_size"] % 128 and ragged["hidden_size"] > 128  # FP8 edge blocks
-    assert set(checkpoint.PRESETS) == {"tiny_v3", "ragged_v3", "tiny_v2_lite",
+    assert set(checkpoint.PRESETS) == {"tiny_v3", "tiny_v3_mtp", "ragged_v3", "tiny_v2_lite",
                                        "tiny_v2_grouped", "tiny_noyarn", "demo"}
+    # The MTP preset adds layer 3's module after the main tensors, whose
+    # random draws stay those of tiny_v3.
+    mtp = checkpoint.tiny_v3_mtp()
+    assert mtp["num_nextn_predict_layers"] == 1
+    shapes = checkpoint.tensor_shapes(mtp)
+    assert shapes["model.layers.3.eh_proj.weight"] == ((32, 64), "linear")
+    assert "model.layers.3.mlp.experts.7.down_proj.weight" in shapes
+    base = checkpoint.random_weights(v3)
+    extended = checkpoint.random_weights(mtp)
+    assert all((base[k] == extended[k]).all() for k in base)
     assert checkpoint.tiny_v3() is not checkpoint.tiny_v3()  # fresh dicts, safe to edit
 
 

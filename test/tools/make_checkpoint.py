@@ -2,11 +2,12 @@
 """Writes a random DeepSeek-style checkpoint (config.json + safetensors).
 
   make_checkpoint.py --preset tiny_v3 --out DIR [--dtype f32|bf16|fp8] [--shards N] [--seed S]
+                     [--mtp-copies]
   make_checkpoint.py --config FILE.json --out DIR ...
   make_checkpoint.py --list
   make_checkpoint.py ... --tokenizer DIR   # also copies DIR's tokenizer.json + tokenizer_config.json
 
-Presets: tiny_v3, tiny_v2_lite, tiny_v2_grouped, tiny_noyarn, demo
+Presets: tiny_v3, tiny_v3_mtp, tiny_v2_lite, tiny_v2_grouped, tiny_noyarn, demo
 (test/tools/ds_testing/checkpoint.py says what each one exercises).
 """
 import argparse
@@ -30,6 +31,8 @@ def main():
     ap.add_argument("--dtype", choices=["f32", "bf16", "fp8"], default="f32")
     ap.add_argument("--shards", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--mtp-copies", action="store_true",
+                    help="MTP modules also store copies of embed_tokens and lm_head")
     ap.add_argument("--tokenizer", help="a directory whose tokenizer.json and "
                     "tokenizer_config.json are copied into the checkpoint")
     args = ap.parse_args()
@@ -47,7 +50,7 @@ def main():
         with open(args.config) as f:
             cfg = json.load(f)
     checkpoint.write_checkpoint(args.out, cfg, dtype=args.dtype, shards=args.shards,
-                                seed=args.seed)
+                                seed=args.seed, mtp_copies=args.mtp_copies)
     if args.tokenizer:
         for name in ("tokenizer.json", "tokenizer_config.json"):
             src = os.path.join(args.tokenizer, name)

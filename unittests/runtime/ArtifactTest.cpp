@@ -100,3 +100,35 @@ TEST(Artifact, ManifestProblems) {
   EXPECT_FALSE(parseManifest(badMembers, m, err));
   EXPECT_NE(err.find("leading dimension must split evenly among its 2 members"), std::string::npos) << err;
 }
+
+// Multi-token prediction: the optional 'mtp' field names the hidden width
+// and needs both MTP entry points.
+TEST(Artifact, MtpManifest) {
+  Manifest m;
+  std::string err;
+  ASSERT_TRUE(parseManifest(kManifest, m, err)) << err;
+  EXPECT_EQ(m.mtpHiddenSize, 0);
+  std::string mtp = kManifest;
+  mtp.replace(mtp.find("\"bindings\""), 0,
+              "\"mtp\": {\"hidden_size\": 32, \"cache_layers\": 1}, ");
+  std::string withEntries = mtp;
+  withEntries.replace(
+      withEntries.find("\"decode\": {"), 0,
+      "\"prefill_hidden\": {\"symbol\": \"_mlir_ciface_prefill_hidden\"}, "
+      "\"draft\": {\"symbol\": \"_mlir_ciface_draft\"}, ");
+  Manifest ok;
+  ASSERT_TRUE(parseManifest(withEntries, ok, err)) << err;
+  EXPECT_EQ(ok.mtpHiddenSize, 32);
+  EXPECT_EQ(ok.mtpCacheLayers, 1);
+  EXPECT_EQ(ok.entrySymbols["draft"], "_mlir_ciface_draft");
+  Manifest missing;
+  EXPECT_FALSE(parseManifest(mtp, missing, err));
+  EXPECT_NE(err.find("manifest entry point 'prefill_hidden' is missing"),
+            std::string::npos)
+      << err;
+  std::string zero = withEntries;
+  zero.replace(zero.find("\"hidden_size\": 32"), 17, "\"hidden_size\": 0");
+  EXPECT_FALSE(parseManifest(zero, missing, err));
+  EXPECT_NE(err.find("manifest mtp sizes are out of range"), std::string::npos)
+      << err;
+}

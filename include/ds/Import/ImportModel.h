@@ -23,7 +23,10 @@ struct ImportOptions {
 
 /// Builds the whole model at the ds level: @prefill (a chunk of tokens of one
 /// sequence at given positions -> logits for every position, cache filled)
-/// and @decode (one token). Layers >= num_hidden_layers are not part of it.
+/// and @decode (one token). Layers >= num_hidden_layers are not part of it,
+/// except that num_nextn_predict_layers >= 1 adds @prefill_hidden (prefill
+/// also returning the hidden states after the final norm) and @draft (the
+/// first multi-token-prediction module over its own one-layer cache).
 OwningOpRef<ModuleOp> importModel(MLIRContext *context,
                                   const ModelConfig &config,
                                   const ImportOptions &options = {});

@@ -40,6 +40,9 @@ struct ModelConfig {
   int64_t hiddenSize = 0;
   int64_t intermediateSize = 0;   // dense MLP width (Fd)
   int64_t numHiddenLayers = 0;
+  /// Multi-token-prediction modules after the main layers (V3/R1: 1);
+  /// module j is checkpoint layer numHiddenLayers + j.
+  int64_t numNextnPredictLayers = 0;
   int64_t numAttentionHeads = 0;
   int64_t maxPositionEmbeddings = 0;
   double rmsNormEps = 1e-6;

@@ -36,7 +36,10 @@ struct ManifestInputs {
   /// built on one machine, run on the GPU's), which the runtime checks.
   std::string hostCpu;
   std::vector<RequiredWeight> weights; // from the model-level IR
-  std::vector<std::string> entryPoints; // prefill, decode
+  std::vector<std::string> entryPoints; // prefill, decode, ...
+  /// Multi-token prediction: @draft's hidden width and cache layers (from
+  /// the model-level IR); 0 without an MTP module.
+  int64_t mtpHiddenSize = 0, mtpCacheLayers = 0;
   /// Peak activation bytes per entry point, as {per token, fixed}.
   std::map<std::string, std::pair<int64_t, int64_t>> activationBytes;
 };

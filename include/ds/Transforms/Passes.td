@@ -68,10 +68,11 @@ def DSDispatchExpertsPass : Pass<"ds-dispatch-experts", "::mlir::func::FuncOp"> 
 }
 
 def DSDecomposeDensePass : Pass<"ds-decompose-dense", "::mlir::func::FuncOp"> {
-  let summary = "split ds.mlp and ds.lm_head into kernel-level ops";
+  let summary = "split ds.mlp, ds.lm_head and ds.mtp_project into kernel-level ops";
   let description = [{
     ds.mlp becomes two ds.linear, ds.silu_mul and ds.linear; ds.lm_head
-    becomes ds.rms_norm and ds.linear.
+    becomes ds.rms_norm and ds.linear; ds.mtp_project becomes two
+    ds.rms_norm, ds.mtp_concat and ds.linear (the eh_proj GEMM).
 
     Patterns: populateDecomposeDensePatterns (lib/Transforms/DecomposeDense.cpp), applied
     greedily.

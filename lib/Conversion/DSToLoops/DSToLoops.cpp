@@ -4,7 +4,9 @@
 // left with a tensor or a latent cache illegal; the type converter turns
 // tensors into memrefs and the cache into its memref. Entry points change
 // ABI (a runtime context first, the logits written to a caller buffer), so
-// a pattern rebuilds each one and converts its block signature; the
+// a pattern rebuilds each one and converts its block signature (further
+// [tokens, features] f32 inputs and results, the hidden states multi-token
+// prediction exchanges, become caller buffers too); the
 // kernel patterns (one per op, by family: see LoweringPatterns.h) each
 // allocate their results and build their loop nest; the return pattern
 // copies the logits out and frees every buffer the patterns allocated.
@@ -76,11 +78,42 @@ bool isWeightOp(Operation *op) {
 }
 
 bool isEntryPoint(func::FuncOp fn) {
-  return !fn.isDeclaration() && fn.getNumArguments() == 3 &&
+  return !fn.isDeclaration() && fn.getNumArguments() >= 3 &&
          isa<LatentCacheType>(fn.getArgumentTypes()[2]);
 }
 
 bool isBufferLevel(Type t) { return !isa<TensorType, LatentCacheType>(t); }
+
+/// The caller's buffer for an entry point's input or result past (tokens,
+/// positions, cache) and (logits, cache): a [tokens, features] f32 tensor
+/// (multi-token prediction's hidden states), dynamic in tokens like every
+/// entry buffer; null for any other type.
+MemRefType extraEntryBuffer(Type t) {
+  auto tt = dyn_cast<RankedTensorType>(t);
+  if (!tt || tt.getRank() != 2 || !tt.getElementType().isF32() ||
+      tt.isDynamicDim(1))
+    return {};
+  return MemRefType::get({ShapedType::kDynamic, tt.getDimSize(1)},
+                         tt.getElementType());
+}
+
+/// Checked before the conversion so a bad signature fails with its own
+/// message rather than as an op the conversion could not legalize.
+LogicalResult checkEntrySignature(func::FuncOp fn) {
+  FunctionType type = fn.getFunctionType();
+  if (type.getNumInputs() < 3 || type.getNumResults() < 2 ||
+      !isa<LatentCacheType>(type.getInput(2)) ||
+      type.getResult(1) != type.getInput(2) ||
+      !isa<RankedTensorType>(type.getResult(0)))
+    return fn.emitError() << "entry point must take (tokens, positions, "
+                             "cache) and return (logits, cache)";
+  auto extra = llvm::concat<const Type>(type.getInputs().drop_front(3),
+                                        type.getResults().drop_front(2));
+  if (llvm::any_of(extra, [](Type t) { return !extraEntryBuffer(t); }))
+    return fn.emitError() << "entry point extra inputs/results must be "
+                             "[tokens, features] f32 tensors";
+  return success();
+}
 
 SmallVector<std::string> weightMembers(Operation *op) {
   if (auto w = dyn_cast<WeightOp>(op))
@@ -142,10 +175,11 @@ LogicalResult describeWeights(func::FuncOp fn,
   return success();
 }
 
-/// `@f(tokens, positions, cache) -> (logits, cache)` becomes
-/// `@f(ctx, tokens, positions, cache, logits_out)`: the runtime context
-/// first, the cache updated in place, the logits written to the caller's
-/// buffer (destination passing, the same ABI for every entry point).
+/// `@f(tokens, positions, cache, in...) -> (logits, cache, out...)` becomes
+/// `@f(ctx, tokens, positions, cache, in..., logits_out, out...)`: the
+/// runtime context first, the cache updated in place, the logits (and any
+/// further results) written to the caller's buffers (destination passing,
+/// the same ABI for every entry point).
 struct EntryPointLowering : OpConversionPattern<func::FuncOp> {
   EntryPointLowering(const TypeConverter &converter, MLIRContext *ctx,
                      LoweringState &state)
@@ -155,26 +189,25 @@ struct EntryPointLowering : OpConversionPattern<func::FuncOp> {
   matchAndRewrite(func::FuncOp fn, OpAdaptor,
                   ConversionPatternRewriter &rewriter) const override {
     FunctionType oldType = fn.getFunctionType();
-    if (oldType.getNumInputs() != 3 || oldType.getNumResults() != 2)
-      return fn.emitError() << "entry point must take (tokens, positions, "
-                               "cache) and return (logits, cache)";
-    auto cacheType = dyn_cast<LatentCacheType>(oldType.getInput(2));
-    auto logitsType = dyn_cast<RankedTensorType>(oldType.getResult(0));
-    if (!cacheType || !logitsType)
-      return fn.emitError()
-             << "entry point cache/logits types are not ds types";
+    // checkEntrySignature has vetted the types.
+    auto cacheType = cast<LatentCacheType>(oldType.getInput(2));
+    auto logitsType = cast<RankedTensorType>(oldType.getResult(0));
     LLVM_DEBUG(llvm::dbgs() << DEBUG_TYPE ": entry point @" << fn.getName()
                             << "\n");
 
     auto ids = MemRefType::get({ShapedType::kDynamic}, rewriter.getI32Type());
     auto logitsMem = MemRefType::get(
         {ShapedType::kDynamic, logitsType.getDimSize(1)}, rewriter.getF32Type());
-    TypeConverter::SignatureConversion sig(3);
+    TypeConverter::SignatureConversion sig(oldType.getNumInputs());
     sig.addInputs({LLVM::LLVMPointerType::get(rewriter.getContext())});
     sig.addInputs(0, ids);
     sig.addInputs(1, ids);
     sig.addInputs(2, KernelEmitter::cacheMemRefType(cacheType));
+    for (unsigned i = 3; i < oldType.getNumInputs(); ++i)
+      sig.addInputs(i, extraEntryBuffer(oldType.getInput(i)));
     sig.addInputs({logitsMem});
+    for (Type t : oldType.getResults().drop_front(2))
+      sig.addInputs({extraEntryBuffer(t)});
 
     auto newFn = func::FuncOp::create(
         rewriter, fn.getLoc(), fn.getName(),
@@ -192,7 +225,8 @@ struct EntryPointLowering : OpConversionPattern<func::FuncOp> {
   LoweringState &state;
 };
 
-/// The logits go to the caller's buffer; every buffer the kernel patterns
+/// The logits and the results after the cache go to the caller's buffers
+/// (the last arguments, in order); every buffer the kernel patterns
 /// allocated in the entry block is freed.
 struct ReturnLowering : KernelPattern<func::ReturnOp> {
   using KernelPattern::KernelPattern;
@@ -201,12 +235,21 @@ struct ReturnLowering : KernelPattern<func::ReturnOp> {
   matchAndRewrite(func::ReturnOp ret, OpAdaptor adaptor,
                   ConversionPatternRewriter &rewriter) const override {
     auto fn = ret->getParentOfType<func::FuncOp>();
-    if (!fn->hasAttr("ds.entry_point") || adaptor.getOperands().size() != 2)
-      return rewriter.notifyMatchFailure(ret, "not an entry point's return");
+    unsigned numResults = adaptor.getOperands().size();
     Block *block = ret->getBlock();
+    if (!fn->hasAttr("ds.entry_point") || numResults < 2 ||
+        block->getNumArguments() < numResults + 3)
+      return rewriter.notifyMatchFailure(ret, "not an entry point's return");
     KernelEmitter k(rewriter, ret.getLoc(), fn->getParentOfType<ModuleOp>());
-    k.copy(use(k, ret, ret.getOperand(0), adaptor.getOperands()[0]),
-           block->getArgument(block->getNumArguments() - 1));
+    // Buffers of the logits and of results 2.. (the cache is updated in
+    // place and has none).
+    unsigned firstOut = block->getNumArguments() - (numResults - 1);
+    for (unsigned i = 0; i < numResults; ++i) {
+      if (i == 1)
+        continue;
+      k.copy(use(k, ret, ret.getOperand(i), adaptor.getOperands()[i]),
+             block->getArgument(firstOut + (i == 0 ? 0 : i - 1)));
+    }
     SmallVector<Value> allocs;
     for (Operation &op : *block)
       if (auto a = dyn_cast<memref::AllocOp>(op))
@@ -298,7 +341,7 @@ struct ConvertDSToLoopsPass
     for (auto fn : module.getOps<func::FuncOp>()) {
       if (!isEntryPoint(fn))
         continue;
-      if (failed(rejectModelLevelOps(fn)) ||
+      if (failed(checkEntrySignature(fn)) || failed(rejectModelLevelOps(fn)) ||
           failed(describeWeights(fn, state.pending)))
         return signalPassFailure();
       findLogitsWeight(fn, state, logitsWeights);
@@ -331,6 +374,7 @@ struct ConvertDSToLoopsPass
     populateAttentionPatterns(converter, state, patterns);
     populateMoEPatterns(converter, state, patterns);
     populateGemmPatterns(converter, state, patterns);
+    populateMTPPatterns(converter, state, patterns);
 
     ConversionConfig config;
     // Only patterns rewrite: the IR of this stage is what they build.
@@ -368,7 +412,7 @@ struct ConvertDSToLoopsPass
   /// Model-level ops have a known cure: name the passes that remove them.
   static LogicalResult rejectModelLevelOps(func::FuncOp fn) {
     for (Operation &op : fn.getBody().front())
-      if (isa<MLAOp, MoEOp, MLPOp, LMHeadOp>(op))
+      if (isa<MLAOp, MoEOp, MLPOp, LMHeadOp, MTPProjectOp>(op))
         return op.emitError()
                << "'" << op.getName()
                << "' must be rewritten by the ds passes "

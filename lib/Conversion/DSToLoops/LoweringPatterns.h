@@ -10,6 +10,7 @@
 //   AttentionPatterns.cpp     rope, cache write, per-head matmul, attention
 //   MoEPatterns.cpp           routing, permutation, combine
 //   GemmPatterns.cpp          GEMMs (runtime calls) and weight bindings
+//   MTPPatterns.cpp           multi-token prediction's [e | h] concatenation
 //   DSToLoops.cpp             the pass: target, entry points, return
 //
 // Each pattern builds its loop nest through KernelEmitter (one file per
@@ -134,6 +135,8 @@ void populateMoEPatterns(const TypeConverter &converter, LoweringState &state,
                          RewritePatternSet &patterns);
 void populateGemmPatterns(const TypeConverter &converter, LoweringState &state,
                           RewritePatternSet &patterns);
+void populateMTPPatterns(const TypeConverter &converter, LoweringState &state,
+                         RewritePatternSet &patterns);
 
 /// `@sample_greedy(ctx, logits [n, vocab], ids [n])` beside `@decode`
 /// (ArgmaxKernel.cpp).

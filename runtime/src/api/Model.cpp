@@ -33,6 +33,18 @@ dsrt_status resolveEntryPoints(dsrt_model &model) {
     entry->maxTokens =
         it == model.manifest.entryMaxTokens.end() ? -1 : it->second;
   }
+  if (model.manifest.mtpHiddenSize > 0) {
+    const auto &syms = model.manifest.entrySymbols;
+    model.prefillHidden = reinterpret_cast<HiddenEntryFn>(
+        model.object->symbol(syms.at("prefill_hidden")));
+    model.draft =
+        reinterpret_cast<DraftFn>(model.object->symbol(syms.at("draft")));
+    if (!model.prefillHidden || !model.draft)
+      return fail(DSRT_ERROR_FORMAT,
+                  model.artifactPath +
+                      ": entry point 'prefill_hidden' or 'draft' is missing "
+                      "from its native code");
+  }
   auto sampler = model.manifest.entrySymbols.find("sample_greedy");
   if (sampler != model.manifest.entrySymbols.end()) {
     model.sampleGreedy =

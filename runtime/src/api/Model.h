@@ -51,6 +51,20 @@ using EntryFn = void (*)(void *ctx, MemRef<int32_t, 1> *tokens,
                          MemRef<int32_t, 1> *positions, MemRef<float, 3> *cache,
                          MemRef<float, 2> *logits);
 
+/// @prefill_hidden: prefill that also writes the hidden states after the
+/// final norm [n, hidden] (multi-token prediction).
+using HiddenEntryFn = void (*)(void *ctx, MemRef<int32_t, 1> *tokens,
+                               MemRef<int32_t, 1> *positions,
+                               MemRef<float, 3> *cache,
+                               MemRef<float, 2> *logits,
+                               MemRef<float, 2> *hidden);
+
+/// @draft: the MTP module over its own cache, from next tokens and the main
+/// model's hidden states [n, hidden] to draft logits [n, vocab].
+using DraftFn = void (*)(void *ctx, MemRef<int32_t, 1> *nextTokens,
+                         MemRef<int32_t, 1> *positions, MemRef<float, 3> *cache,
+                         MemRef<float, 2> *hidden, MemRef<float, 2> *logits);
+
 /// The generated greedy sampler: ids[t] = argmax of logits row t.
 using SamplerFn = void (*)(void *ctx, MemRef<float, 2> *logits,
                            MemRef<int32_t, 1> *ids);
@@ -100,6 +114,9 @@ struct dsrt_model {
   std::unique_ptr<dsrt::NativeObject> object;
   dsrt::EntryPoint prefill, decode;
   dsrt::SamplerFn sampleGreedy = nullptr; // absent in older artifacts
+  /// Multi-token prediction (api/Mtp.cpp); null without an MTP module.
+  dsrt::HiddenEntryFn prefillHidden = nullptr;
+  dsrt::DraftFn draft = nullptr;
 
   /// Records of artifacts built with --trace-routing, comma separated.
   /// Sessions of one model may run on several threads.
@@ -125,6 +142,10 @@ struct dsrt_session {
   /// The GPU side (stream, cuBLAS, device cache and buffers) when the model
   /// runs on cuda; `cache` is then unused.
   std::unique_ptr<dsrt::cuda::DeviceSession> cuda;
+  /// The MTP module's own latent cache [mtp layers, capacity, width],
+  /// allocated on the first draft call, and the positions it holds.
+  std::unique_ptr<uint8_t, decltype(&std::free)> mtpCache{nullptr, &std::free};
+  int64_t mtpPosition = 0;
 };
 
 #endif // DSRT_API_MODEL_H

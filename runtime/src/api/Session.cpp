@@ -106,7 +106,7 @@ extern "C" int64_t dsrt_session_position(const dsrt_session *s) {
 // The cache is not cleared: the kernels never read past the position.
 extern "C" void dsrt_session_reset(dsrt_session *s) {
   if (s)
-    s->position = 0;
+    s->position = s->mtpPosition = 0;
 }
 
 extern "C" dsrt_status dsrt_session_seek(dsrt_session *s, int64_t position) {

@@ -173,6 +173,35 @@ bool parseEntryPoints(const json::Value &root, Manifest &m,
   return true;
 }
 
+/// "mtp" (optional): the multi-token-prediction drafter's sizes, and then
+/// @prefill_hidden and @draft are required entry points.
+bool parseMtp(const json::Value &root, Manifest &m, std::string &error) {
+  const json::Value *mtp = root.get("mtp");
+  if (!mtp || mtp->kind != json::Value::Object)
+    return true;
+  if (!getInt(*mtp, "hidden_size", m.mtpHiddenSize, error) ||
+      !getInt(*mtp, "cache_layers", m.mtpCacheLayers, error))
+    return false;
+  if (m.mtpHiddenSize <= 0 || m.mtpHiddenSize > INT32_MAX ||
+      m.mtpCacheLayers <= 0 || m.mtpCacheLayers > 1024) {
+    error = "manifest mtp sizes are out of range";
+    return false;
+  }
+  // parseEntryPoints has checked that entry_points is an object.
+  const json::Value *entries = root.get("entry_points");
+  for (const char *name : {"prefill_hidden", "draft"}) {
+    const json::Value *e = entries->get(name);
+    std::string symbol;
+    if (!e || e->kind != json::Value::Object ||
+        !getString(*e, "symbol", symbol, error)) {
+      error = std::string("manifest entry point '") + name + "' is missing";
+      return false;
+    }
+    m.entrySymbols[name] = symbol;
+  }
+  return true;
+}
+
 /// One "bindings" entry: a buffer the runtime fills from its members.
 bool parseBinding(const json::Value &b, Manifest &m, std::string &error) {
   Binding bd;
@@ -241,7 +270,7 @@ bool dsrt::parseManifest(const std::string &text, Manifest &m,
     return false;
   }
   if (!parseHeader(root, m, error) || !parseModel(root, m, error) ||
-      !parseEntryPoints(root, m, error))
+      !parseEntryPoints(root, m, error) || !parseMtp(root, m, error))
     return false;
   const json::Value *bindings = root.get("bindings");
   const json::Value *weights = root.get("weights");

@@ -43,7 +43,10 @@ struct Manifest {
   std::string hostCpu;
   int64_t vocabSize = 0, numLayers = 0, kvLoraRank = 0, ropeDim = 0,
           cacheWidth = 0, maxPositions = 0, bosTokenId = -1, eosTokenId = -1;
-  std::map<std::string, std::string> entrySymbols; // prefill, decode
+  std::map<std::string, std::string> entrySymbols; // prefill, decode, ...
+  /// Multi-token prediction: the hidden-state width @prefill_hidden returns
+  /// and @draft takes, and @draft's cache layers; 0 without an MTP module.
+  int64_t mtpHiddenSize = 0, mtpCacheLayers = 0;
   /// Most tokens one call of the entry point takes; -1 when unbounded.
   std::map<std::string, int64_t> entryMaxTokens;
   std::vector<Binding> bindings;

@@ -667,3 +667,54 @@ func.func @f(%x: tensor<?x95xf32>) {
   %h = ds.silu_mul_packed %x : tensor<?x95xf32> -> tensor<?x47xf32>
   return
 }
+
+// -----
+
+// Tests that ds.mtp_project rejects an eh_proj that is not [D, 2D].
+
+func.func @f(%e: tensor<?x32xf32>, %h: tensor<?x32xf32>, %p: tensor<?xi32>, %n: tensor<32xf32>, %w: tensor<32x32xf32>) -> tensor<?x32xf32> {
+  // expected-error@+1 {{'ds.mtp_project' op eh_proj must have shape [32, 64], got [32, 32]}}
+  %x = ds.mtp_project %e, %h, %p, %n, %n, %w {eps = 1.0e-06 : f64} : tensor<?x32xf32>, tensor<?x32xf32>, tensor<?xi32>, tensor<32xf32>, tensor<32xf32>, tensor<32x32xf32> -> tensor<?x32xf32>
+  return %x : tensor<?x32xf32>
+}
+
+// -----
+
+// Tests that ds.mtp_project rejects hidden states of another width.
+
+func.func @f(%e: tensor<?x32xf32>, %h: tensor<?x16xf32>, %p: tensor<?xi32>, %n: tensor<32xf32>, %w: tensor<32x64xf32>) -> tensor<?x32xf32> {
+  // expected-error@+1 {{'ds.mtp_project' op hidden must have shape [?, 32], got [?, 16]}}
+  %x = ds.mtp_project %e, %h, %p, %n, %n, %w {eps = 1.0e-06 : f64} : tensor<?x32xf32>, tensor<?x16xf32>, tensor<?xi32>, tensor<32xf32>, tensor<32xf32>, tensor<32x64xf32> -> tensor<?x32xf32>
+  return %x : tensor<?x32xf32>
+}
+
+// -----
+
+// Tests that ds.mtp_project rejects a token count that disagrees.
+
+func.func @f(%e: tensor<4x32xf32>, %h: tensor<3x32xf32>, %p: tensor<4xi32>, %n: tensor<32xf32>, %w: tensor<32x64xf32>) -> tensor<4x32xf32> {
+  // expected-error@+1 {{'ds.mtp_project' op hidden must have shape [4, 32], got [3, 32]}}
+  %x = ds.mtp_project %e, %h, %p, %n, %n, %w {eps = 1.0e-06 : f64} : tensor<4x32xf32>, tensor<3x32xf32>, tensor<4xi32>, tensor<32xf32>, tensor<32xf32>, tensor<32x64xf32> -> tensor<4x32xf32>
+  return %x : tensor<4x32xf32>
+}
+
+// -----
+
+// Tests that ds.mtp_project rejects a norm weight of the wrong size and a
+// non-positive epsilon.
+
+func.func @f(%e: tensor<?x32xf32>, %h: tensor<?x32xf32>, %p: tensor<?xi32>, %n: tensor<32xf32>, %m: tensor<16xf32>, %w: tensor<32x64xf32>) -> tensor<?x32xf32> {
+  // expected-error@+1 {{'ds.mtp_project' op hnorm must have shape [32], got [16]}}
+  %x = ds.mtp_project %e, %h, %p, %n, %m, %w {eps = 1.0e-06 : f64} : tensor<?x32xf32>, tensor<?x32xf32>, tensor<?xi32>, tensor<32xf32>, tensor<16xf32>, tensor<32x64xf32> -> tensor<?x32xf32>
+  return %x : tensor<?x32xf32>
+}
+
+// -----
+
+// Tests that ds.mtp_concat's result must be [T, 2D].
+
+func.func @f(%e: tensor<?x32xf32>, %h: tensor<?x32xf32>, %p: tensor<?xi32>) -> tensor<?x32xf32> {
+  // expected-error@+1 {{'ds.mtp_concat' op result must have shape [?, 64], got [?, 32]}}
+  %x = ds.mtp_concat %e, %h, %p : tensor<?x32xf32>, tensor<?x32xf32>, tensor<?xi32> -> tensor<?x32xf32>
+  return %x : tensor<?x32xf32>
+}

@@ -195,3 +195,19 @@ func.func @kernels(%q: tensor<?x2x4xf32>, %pos: tensor<?xi32>, %lat: tensor<?x16
       : tensor<?x8xf32>, tensor<?x32xf32> bias(tensor<8xf32>) -> tensor<?x2xi32>, tensor<?x2xf32>, tensor<?x32xf32>, tensor<9xi32>, tensor<?xi32>
   return %o, %y : tensor<?x2x8xf32>, tensor<?x12xf32>
 }
+
+// -----
+
+// Tests that the multi-token-prediction ops round-trip.
+
+// CHECK-LABEL: func.func @mtp
+func.func @mtp(%e: tensor<?x32xf32>, %h: tensor<?x32xf32>, %p: tensor<?xi32>) -> (tensor<?x32xf32>, tensor<?x64xf32>) {
+  %en = ds.weight "model.layers.3.enorm.weight" : tensor<32xf32>
+  %hn = ds.weight "model.layers.3.hnorm.weight" : tensor<32xf32>
+  %eh = ds.weight "model.layers.3.eh_proj.weight" : tensor<32x64xbf16>
+  // CHECK: ds.mtp_project %{{[^ ,]+}}, %{{[^ ,]+}}, %{{[^ ,]+}}, %{{[^ ,]+}}, %{{[^ ,]+}}, %{{[^ ,]+}} {eps = 9.9999999999999995E-7 : f64} : tensor<?x32xf32>, tensor<?x32xf32>, tensor<?xi32>, tensor<32xf32>, tensor<32xf32>, tensor<32x64xbf16> -> tensor<?x32xf32>
+  %x = ds.mtp_project %e, %h, %p, %en, %hn, %eh {eps = 1.0e-06 : f64} : tensor<?x32xf32>, tensor<?x32xf32>, tensor<?xi32>, tensor<32xf32>, tensor<32xf32>, tensor<32x64xbf16> -> tensor<?x32xf32>
+  // CHECK: ds.mtp_concat %{{[^ ,]+}}, %{{[^ ,]+}}, %{{[^ ,]+}} : tensor<?x32xf32>, tensor<?x32xf32>, tensor<?xi32> -> tensor<?x64xf32>
+  %c = ds.mtp_concat %e, %h, %p : tensor<?x32xf32>, tensor<?x32xf32>, tensor<?xi32> -> tensor<?x64xf32>
+  return %x, %c : tensor<?x32xf32>, tensor<?x64xf32>
+}

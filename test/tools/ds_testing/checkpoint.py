@@ -105,7 +105,14 @@ def ragged_v3():
                  kv_lora_rank=132)
 
 
-PRESETS = {"tiny_v3": tiny_v3, "ragged_v3": ragged_v3, "tiny_v2_lite": tiny_v2_lite, "tiny_v2_grouped": tiny_v2_grouped,
+def tiny_v3_mtp():
+    """tiny_v3 with one multi-token-prediction module (layer 3: enorm, hnorm,
+    eh_proj, shared_head.norm and an MLA + MoE decoder layer), like V3/R1."""
+    return _base(num_nextn_predict_layers=1)
+
+
+PRESETS = {"tiny_v3": tiny_v3, "tiny_v3_mtp": tiny_v3_mtp, "ragged_v3": ragged_v3,
+           "tiny_v2_lite": tiny_v2_lite, "tiny_v2_grouped": tiny_v2_grouped,
            "tiny_noyarn": tiny_noyarn, "demo": demo}
 
 
@@ -118,52 +125,72 @@ def is_moe_layer(cfg, layer):
                 and layer % (cfg.get("moe_layer_freq") or 1) == 0)
 
 
-def tensor_shapes(cfg):
-    """{name: (shape, kind)} of the main model in HF layout.
+def mtp_layers(cfg):
+    """Checkpoint indices of the MTP modules: num_hidden_layers + j."""
+    n = cfg["num_hidden_layers"]
+    return list(range(n, n + (cfg.get("num_nextn_predict_layers") or 0)))
 
-    kind: linear (2-D [out, in] matmul weight) | norm | embed | bias | router
-    | head; the kind decides the random init and the stored dtype."""
+
+def _decoder_layer(cfg, L, out):
+    """Adds the tensors of decoder layer L (MLA + dense MLP or MoE) to out."""
     D, H = cfg["hidden_size"], cfg["num_attention_heads"]
     dn, dr, dv = cfg["qk_nope_head_dim"], cfg["qk_rope_head_dim"], cfg["v_head_dim"]
     dc, dq = cfg["kv_lora_rank"], cfg.get("q_lora_rank")
     E, Fm, Fd = cfg.get("n_routed_experts") or 0, cfg["moe_intermediate_size"], cfg["intermediate_size"]
     Ns = cfg.get("n_shared_experts") or 0
-    V = cfg["vocab_size"]
+    p = f"model.layers.{L}."
+    out[p + "input_layernorm.weight"] = ((D,), "norm")
+    out[p + "post_attention_layernorm.weight"] = ((D,), "norm")
+    a = p + "self_attn."
+    if dq:
+        out[a + "q_a_proj.weight"] = ((dq, D), "linear")
+        out[a + "q_a_layernorm.weight"] = ((dq,), "norm")
+        out[a + "q_b_proj.weight"] = ((H * (dn + dr), dq), "linear")
+    else:
+        out[a + "q_proj.weight"] = ((H * (dn + dr), D), "linear")
+    out[a + "kv_a_proj_with_mqa.weight"] = ((dc + dr, D), "linear")
+    out[a + "kv_a_layernorm.weight"] = ((dc,), "norm")
+    out[a + "kv_b_proj.weight"] = ((H * (dn + dv), dc), "linear")
+    out[a + "o_proj.weight"] = ((D, H * dv), "linear")
+    m = p + "mlp."
+    if not is_moe_layer(cfg, L):
+        out[m + "gate_proj.weight"] = ((Fd, D), "linear")
+        out[m + "up_proj.weight"] = ((Fd, D), "linear")
+        out[m + "down_proj.weight"] = ((D, Fd), "linear")
+        return
+    out[m + "gate.weight"] = ((E, D), "router")
+    if cfg.get("topk_method") == "noaux_tc":
+        out[m + "gate.e_score_correction_bias"] = ((E,), "bias")
+    for e in range(E):
+        out[m + f"experts.{e}.gate_proj.weight"] = ((Fm, D), "linear")
+        out[m + f"experts.{e}.up_proj.weight"] = ((Fm, D), "linear")
+        out[m + f"experts.{e}.down_proj.weight"] = ((D, Fm), "linear")
+    if Ns:
+        out[m + "shared_experts.gate_proj.weight"] = ((Ns * Fm, D), "linear")
+        out[m + "shared_experts.up_proj.weight"] = ((Ns * Fm, D), "linear")
+        out[m + "shared_experts.down_proj.weight"] = ((D, Ns * Fm), "linear")
+
+
+def tensor_shapes(cfg):
+    """{name: (shape, kind)} of the main model and its MTP modules in HF layout.
+
+    kind: linear (2-D [out, in] matmul weight) | norm | embed | bias | router
+    | head; the kind decides the random init and the stored dtype."""
+    D, V = cfg["hidden_size"], cfg["vocab_size"]
     out = {"model.embed_tokens.weight": ((V, D), "embed"),
            "model.norm.weight": ((D,), "norm"),
            "lm_head.weight": ((V, D), "head")}
     for L in range(cfg["num_hidden_layers"]):
+        _decoder_layer(cfg, L, out)
+    # MTP modules after the main ones: their draws come last, so the main
+    # model's weights are the same with or without them.
+    for L in mtp_layers(cfg):
         p = f"model.layers.{L}."
-        out[p + "input_layernorm.weight"] = ((D,), "norm")
-        out[p + "post_attention_layernorm.weight"] = ((D,), "norm")
-        a = p + "self_attn."
-        if dq:
-            out[a + "q_a_proj.weight"] = ((dq, D), "linear")
-            out[a + "q_a_layernorm.weight"] = ((dq,), "norm")
-            out[a + "q_b_proj.weight"] = ((H * (dn + dr), dq), "linear")
-        else:
-            out[a + "q_proj.weight"] = ((H * (dn + dr), D), "linear")
-        out[a + "kv_a_proj_with_mqa.weight"] = ((dc + dr, D), "linear")
-        out[a + "kv_a_layernorm.weight"] = ((dc,), "norm")
-        out[a + "kv_b_proj.weight"] = ((H * (dn + dv), dc), "linear")
-        out[a + "o_proj.weight"] = ((D, H * dv), "linear")
-        m = p + "mlp."
-        if not is_moe_layer(cfg, L):
-            out[m + "gate_proj.weight"] = ((Fd, D), "linear")
-            out[m + "up_proj.weight"] = ((Fd, D), "linear")
-            out[m + "down_proj.weight"] = ((D, Fd), "linear")
-            continue
-        out[m + "gate.weight"] = ((E, D), "router")
-        if cfg.get("topk_method") == "noaux_tc":
-            out[m + "gate.e_score_correction_bias"] = ((E,), "bias")
-        for e in range(E):
-            out[m + f"experts.{e}.gate_proj.weight"] = ((Fm, D), "linear")
-            out[m + f"experts.{e}.up_proj.weight"] = ((Fm, D), "linear")
-            out[m + f"experts.{e}.down_proj.weight"] = ((D, Fm), "linear")
-        if Ns:
-            out[m + "shared_experts.gate_proj.weight"] = ((Ns * Fm, D), "linear")
-            out[m + "shared_experts.up_proj.weight"] = ((Ns * Fm, D), "linear")
-            out[m + "shared_experts.down_proj.weight"] = ((D, Ns * Fm), "linear")
+        out[p + "enorm.weight"] = ((D,), "norm")
+        out[p + "hnorm.weight"] = ((D,), "norm")
+        out[p + "eh_proj.weight"] = ((D, 2 * D), "linear")
+        out[p + "shared_head.norm.weight"] = ((D,), "norm")
+        _decoder_layer(cfg, L, out)
     return out
 
 
@@ -232,9 +259,12 @@ def stored_dtype(kind, dtype):
 
 # ---------------------------------------------------------------- writing / loading
 
-def write_checkpoint(out_dir, cfg, weights=None, dtype="f32", shards=1, seed=0):
+def write_checkpoint(out_dir, cfg, weights=None, dtype="f32", shards=1, seed=0,
+                     mtp_copies=False):
     """Writes config.json + safetensors (one file, or `shards` files and an
-    index) into out_dir.
+    index) into out_dir. With mtp_copies, each MTP module also stores copies
+    of the shared tensors (`model.layers.L.embed_tokens.weight`,
+    `model.layers.L.shared_head.head.weight`), as V3's release does.
 
     Returns (config as written, {name: float32 array}) where the arrays are
     what the files hold after rounding (bf16, fp8 dequantised), so a caller
@@ -245,6 +275,14 @@ def write_checkpoint(out_dir, cfg, weights=None, dtype="f32", shards=1, seed=0):
     cfg = dict(cfg)
     weights = dict(weights if weights is not None else random_weights(cfg, seed))
     kinds = {n: k for n, (_, k) in tensor_shapes(cfg).items()}
+    if mtp_copies:
+        for L in mtp_layers(cfg):
+            for copy, src, kind in ((f"model.layers.{L}.embed_tokens.weight",
+                                     "model.embed_tokens.weight", "embed"),
+                                    (f"model.layers.{L}.shared_head.head.weight",
+                                     "lm_head.weight", "head")):
+                weights[copy] = weights[src]
+                kinds[copy] = kind
     tensors, stored = {}, {}
     for name, w in weights.items():
         w = np.asarray(w, np.float32)

@@ -12,6 +12,11 @@ tolerance a compiled model is held to.
     logits = m.forward(tokens, 0, cache)          # prefill, [n, vocab]
     logits = m.forward([tok], n, cache)           # one decode step
     m.last_routing                                # {moe layer: int [n, top_k]}
+
+    # Multi-token prediction (SEMANTICS.md), checkpoints with an MTP module:
+    h = m.forward_hidden(tokens, 0, cache)        # post-final-norm states [n, D]
+    mtp = m.new_mtp_cache()
+    draft = m.mtp_forward(h, next_tokens, 0, mtp) # [n, vocab], row i predicts t_{i+2}
 """
 import math
 
@@ -258,13 +263,13 @@ class ReferenceModel:
         k_pe = apply_rope(kv[:, dc:], pos, self.freqs)
         return q_nope, q_pe, lat, k_pe
 
-    def _mla(self, L, x, pos, cache, absorbed):
+    def _mla(self, L, x, pos, cache, absorbed, cache_layer=None):
         c, w = self.cfg, self.w
         p = f"model.layers.{L}.self_attn."
         H, dn, dv, dc = (c["num_attention_heads"], c["qk_nope_head_dim"], c["v_head_dim"],
                          c["kv_lora_rank"])
         q_nope, q_pe, lat, k_pe = self._mla_inputs(L, x, pos)
-        C, K = cache.append(L, lat, k_pe)  # [S, dc], [S, dr]
+        C, K = cache.append(L if cache_layer is None else cache_layer, lat, k_pe)  # [S, dc], [S, dr]
         kvb = w[p + "kv_b_proj.weight"].reshape(H, dn + dv, dc)  # rows per head: [W_UK | W_UV]
         w_uk, w_uv = kvb[:, :dn], kvb[:, dn:]
         rope_part = np.einsum("thr,sr->ths", q_pe, K)
@@ -308,9 +313,20 @@ class ReferenceModel:
 
     # -- whole model
 
+    def _decoder_layer(self, L, x, pos, cache, absorbed, cache_layer=None):
+        p, w = f"model.layers.{L}.", self.w
+        h = x + self._mla(L, rms_norm(x, w[p + "input_layernorm.weight"], self.eps), pos,
+                          cache, absorbed, cache_layer)
+        return h + self._ffn(L, rms_norm(h, w[p + "post_attention_layernorm.weight"], self.eps))
+
     def forward(self, tokens, start_pos, cache, absorbed=False):
         """Logits [n, vocab] for tokens at positions start_pos.. ; appends their
         latents to the cache, which must hold exactly start_pos tokens."""
+        return self.forward_hidden(tokens, start_pos, cache, absorbed) @ self.w["lm_head.weight"].T
+
+    def forward_hidden(self, tokens, start_pos, cache, absorbed=False):
+        """Like forward, but the hidden states after the final norm [n, D]
+        (what the MTP module reads)."""
         c, w = self.cfg, self.w
         tokens = np.asarray(tokens, np.int64).reshape(-1)
         if len(cache) != start_pos:
@@ -323,11 +339,43 @@ class ReferenceModel:
         x = w["model.embed_tokens.weight"][tokens]
         self.last_routing, self.last_routing_weights = {}, {}
         for L in range(c["num_hidden_layers"]):
-            p = f"model.layers.{L}."
-            h = x + self._mla(L, rms_norm(x, w[p + "input_layernorm.weight"], self.eps), pos,
-                              cache, absorbed)
-            x = h + self._ffn(L, rms_norm(h, w[p + "post_attention_layernorm.weight"], self.eps))
-        return rms_norm(x, w["model.norm.weight"], self.eps) @ w["lm_head.weight"].T
+            x = self._decoder_layer(L, x, pos, cache, absorbed)
+        return rms_norm(x, w["model.norm.weight"], self.eps)
+
+    # -- multi-token prediction
+
+    def new_mtp_cache(self):
+        c = self.cfg
+        return LatentCache(1, c["kv_lora_rank"], c["qk_rope_head_dim"])
+
+    def mtp_forward(self, hidden, next_tokens, start_pos, cache, absorbed=False):
+        """Draft logits [n, vocab] of the first MTP module (layer L =
+        num_hidden_layers) for positions start_pos..: row i from h_i (the main
+        model's post-final-norm state at position start_pos + i) and
+        t_{i+1} = next_tokens[i]; it predicts t_{i+2}. The module's own
+        latent cache must hold exactly start_pos tokens. The embedding and
+        lm_head are the main model's (SEMANTICS.md, multi-token prediction)."""
+        c, w = self.cfg, self.w
+        if not c.get("num_nextn_predict_layers"):
+            raise ValueError("config field 'num_nextn_predict_layers': the model has no MTP module")
+        hidden = np.asarray(hidden, np.float64)
+        tokens = np.asarray(next_tokens, np.int64).reshape(-1)
+        if hidden.shape != (len(tokens), c["hidden_size"]):
+            raise ValueError(f"hidden states {list(hidden.shape)} for {len(tokens)} tokens")
+        if len(cache) != start_pos:
+            raise ValueError(f"start_pos {start_pos} but the MTP cache holds {len(cache)} tokens")
+        L = c["num_hidden_layers"]
+        p = f"model.layers.{L}."
+        pos = np.arange(start_pos, start_pos + len(tokens), dtype=np.float64)
+        e = w["model.embed_tokens.weight"][tokens]
+        e[pos == 0] = 0.0
+        # Embedding FIRST in the concatenation, as the released weights expect.
+        eh = np.concatenate([rms_norm(e, w[p + "enorm.weight"], self.eps),
+                             rms_norm(hidden, w[p + "hnorm.weight"], self.eps)], axis=1)
+        x = eh @ w[p + "eh_proj.weight"].T
+        self.last_routing, self.last_routing_weights = {}, {}
+        x = self._decoder_layer(L, x, pos, cache, absorbed, cache_layer=0)
+        return rms_norm(x, w[p + "shared_head.norm.weight"], self.eps) @ w["lm_head.weight"].T
 
 
 def reference_logits(ckpt_dir, tokens, absorbed=False):
