@@ -1,5 +1,6 @@
 //===- JsonParser.cpp - a small strict JSON reader ------------------------===//
 #include "support/JsonParser.h"
+#include "support/Utf8Encode.h"
 
 #include <charconv>
 #include <cstring>
@@ -174,24 +175,6 @@ private:
     return true;
   }
 
-  static void appendUtf8(std::string &out, uint32_t cp) {
-    if (cp < 0x80) {
-      out += char(cp);
-    } else if (cp < 0x800) {
-      out += char(0xC0 | (cp >> 6));
-      out += char(0x80 | (cp & 0x3F));
-    } else if (cp < 0x10000) {
-      out += char(0xE0 | (cp >> 12));
-      out += char(0x80 | ((cp >> 6) & 0x3F));
-      out += char(0x80 | (cp & 0x3F));
-    } else {
-      out += char(0xF0 | (cp >> 18));
-      out += char(0x80 | ((cp >> 12) & 0x3F));
-      out += char(0x80 | ((cp >> 6) & 0x3F));
-      out += char(0x80 | (cp & 0x3F));
-    }
-  }
-
   /// Four hex digits at `pos`.
   bool hex4(uint32_t &out) {
     out = 0;
@@ -231,7 +214,7 @@ private:
         return failAt(start, "high surrogate not followed by a low one");
       cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
     }
-    appendUtf8(out, cp);
+    dsrt::appendUtf8(out, cp);
     return true;
   }
 

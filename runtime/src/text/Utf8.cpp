@@ -1,6 +1,8 @@
 //===- Utf8.cpp - UTF-8 checks, lossy decoding, GPT-2 byte symbols --------===//
 #include "text/Utf8.h"
 
+#include "support/Utf8Encode.h"
+
 #include <array>
 
 using namespace dsrt::text;
@@ -112,21 +114,7 @@ size_t dsrt::text::appendUtf8Lossy(std::string_view s, bool final,
 }
 
 void dsrt::text::appendCodepoint(uint32_t cp, std::string &out) {
-  if (cp < 0x80) {
-    out += char(cp);
-  } else if (cp < 0x800) {
-    out += char(0xC0 | (cp >> 6));
-    out += char(0x80 | (cp & 0x3F));
-  } else if (cp < 0x10000) {
-    out += char(0xE0 | (cp >> 12));
-    out += char(0x80 | ((cp >> 6) & 0x3F));
-    out += char(0x80 | (cp & 0x3F));
-  } else {
-    out += char(0xF0 | (cp >> 18));
-    out += char(0x80 | ((cp >> 12) & 0x3F));
-    out += char(0x80 | ((cp >> 6) & 0x3F));
-    out += char(0x80 | (cp & 0x3F));
-  }
+  dsrt::appendUtf8(out, cp);
 }
 
 uint32_t dsrt::text::byteToSymbol(uint8_t b) { return byteSymbols()[b]; }
