@@ -163,20 +163,15 @@ void KernelEmitter::latentAttention(Value qLatent, Value qRope, Value cache,
           });
           Value score = arith::MulFOp::create(
               b, loc, arith::AddFOp::create(b, loc, dot, dotR), cF32(scale));
-          Value m = arith::MaximumFOp::create(b, loc, acc[0], score);
-          Value corr = math::ExpOp::create(
-              b, loc, arith::SubFOp::create(b, loc, acc[0], m));
-          Value p = math::ExpOp::create(
-              b, loc, arith::SubFOp::create(b, loc, score, m));
-          Value lsum = arith::AddFOp::create(
-              b, loc, arith::MulFOp::create(b, loc, acc[1], corr), p);
+          SoftmaxStep st = onlineSoftmaxStep(acc[0], acc[1], score);
+          Value corr = st.corr, p = st.p;
           loop(cIdx(0), dcv, {}, [&](Value c, ValueRange) -> SmallVector<Value> {
             Value o = arith::MulFOp::create(b, loc, load(out, {t, h, c}), corr);
             Value v = arith::MulFOp::create(b, loc, p, loadF32(cache, {l, s, c}));
             store(arith::AddFOp::create(b, loc, o, v), out, {t, h, c});
             return {};
           });
-          return {m, lsum};
+          return {st.max, st.sum};
         });
     Value inv = arith::DivFOp::create(b, loc, cF32(1.0), ml[1]);
     loop(cIdx(0), dcv, {}, [&](Value c, ValueRange) -> SmallVector<Value> {
@@ -269,13 +264,8 @@ void KernelEmitter::naiveAttention(Value qNope, Value qRope, Value cache,
             });
             Value score = arith::MulFOp::create(
                 b, loc, arith::AddFOp::create(b, loc, dot, dotR), cF32(scale));
-            Value m = arith::MaximumFOp::create(b, loc, acc[0], score);
-            Value corr = math::ExpOp::create(
-                b, loc, arith::SubFOp::create(b, loc, acc[0], m));
-            Value p = math::ExpOp::create(
-                b, loc, arith::SubFOp::create(b, loc, score, m));
-            Value lsum = arith::AddFOp::create(
-                b, loc, arith::MulFOp::create(b, loc, acc[1], corr), p);
+            SoftmaxStep st = onlineSoftmaxStep(acc[0], acc[1], score);
+            Value corr = st.corr, p = st.p;
             loop(cIdx(0), dvv, {},
                  [&](Value j, ValueRange) -> SmallVector<Value> {
                    Value o =
@@ -285,7 +275,7 @@ void KernelEmitter::naiveAttention(Value qNope, Value qRope, Value cache,
                    store(arith::AddFOp::create(b, loc, o, v), out, {t, h, j});
                    return {};
                  });
-            return {m, lsum};
+            return {st.max, st.sum};
           });
       store(ml[0], runMax, iv);
       store(ml[1], runSum, iv);

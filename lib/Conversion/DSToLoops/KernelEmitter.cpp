@@ -107,6 +107,17 @@ SmallVector<Value> KernelEmitter::loop(
   return SmallVector<Value>(op.getResults());
 }
 
+KernelEmitter::SoftmaxStep
+KernelEmitter::onlineSoftmaxStep(Value runMax, Value runSum, Value score) {
+  Value m = arith::MaximumFOp::create(b, loc, runMax, score);
+  Value corr =
+      math::ExpOp::create(b, loc, arith::SubFOp::create(b, loc, runMax, m));
+  Value p = math::ExpOp::create(b, loc, arith::SubFOp::create(b, loc, score, m));
+  Value lsum = arith::AddFOp::create(
+      b, loc, arith::MulFOp::create(b, loc, runSum, corr), p);
+  return {m, lsum, corr, p};
+}
+
 Value KernelEmitter::sum(Value n, function_ref<Value(Value)> term) {
   // Reassociation lets LLVM vectorise the reduction (dot products over the
   // 512-wide latent); it changes rounding at the 1e-7 level only.

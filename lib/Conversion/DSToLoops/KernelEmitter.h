@@ -112,6 +112,13 @@ private:
        Value step = Value());
   /// sum_{i<n} f(i) in f32.
   Value sum(Value n, function_ref<Value(Value)> term);
+  /// One row of an online softmax: from the running (max, sum) and a new
+  /// score, the new max and sum, the factor that rescales what was
+  /// accumulated so far (corr) and the new row's weight (p).
+  struct SoftmaxStep {
+    Value max, sum, corr, p;
+  };
+  SoftmaxStep onlineSoftmaxStep(Value runMax, Value runSum, Value score);
   Value load(Value m, ValueRange idx);
   void store(Value v, Value m, ValueRange idx);
   /// Loads a cache element as f32 / stores f32 into the cache.
