@@ -284,10 +284,13 @@ tests.push(['API key: 401 without or with a wrong key', async () => {
 tests.push(['SIGTERM: refuses new requests, finishes in-flight ones, exits 0', async () => {
   const s = await startServer(bin, ['--fake-token-delay-ms', '20']);
   const c = new OpenAI({ baseURL: `${s.base}/v1`, apiKey: 'x', maxRetries: 0 });
-  const inflight = c.completions.create({ prompt: 'x', max_tokens: 40, temperature: 0, ignore_eos: true });
-  const streamed = collect(await c.completions.create({ prompt: 'x', max_tokens: 40, temperature: 0, ignore_eos: true, stream: true }))
+  // 100 tokens at 20 ms: both still run when SIGTERM comes, even on a
+  // loaded machine; SIGTERM is sent only once the server runs both (a fixed
+  // sleep let a slow admission turn the in-flight request into a 503).
+  const inflight = c.completions.create({ prompt: 'x', max_tokens: 100, temperature: 0, ignore_eos: true });
+  const streamed = collect(await c.completions.create({ prompt: 'x', max_tokens: 100, temperature: 0, ignore_eos: true, stream: true }))
     .catch((e) => e);
-  await sleep(150);
+  await until('both requests to run', async () => (await metrics(s.base)).ds_num_requests_running === 2);
   s.proc.kill('SIGTERM');
   await sleep(100);
   // Draining: new requests are refused with 503 until the in-flight ones end.
@@ -295,7 +298,7 @@ tests.push(['SIGTERM: refuses new requests, finishes in-flight ones, exits 0', a
   assert.equal((await fetch(`${s.base}/health`)).status, 503);
   const r = await inflight;
   assert.equal(r.choices[0].finish_reason, 'length');
-  assert.equal(r.usage.completion_tokens, 40);
+  assert.equal(r.usage.completion_tokens, 100);
   const chunks = await streamed;
   assert.ok(Array.isArray(chunks), String(chunks));
   assert.equal(chunks.at(-1).choices[0].finish_reason, 'length');
@@ -309,7 +312,7 @@ tests.push(['SIGTERM with a stuck request: aborted at the shutdown timeout', asy
   const s = await startServer(bin, ['--fake-token-delay-ms', '50', '--shutdown-timeout', '1']);
   const c = new OpenAI({ baseURL: `${s.base}/v1`, apiKey: 'x', maxRetries: 0 });
   const long = c.completions.create({ prompt: 'x', max_tokens: 200, temperature: 0, ignore_eos: true }).catch((e) => e);
-  await sleep(200);
+  await until('the request to run', async () => (await metrics(s.base)).ds_num_requests_running === 1);
   const t0 = Date.now();
   s.proc.kill('SIGTERM');
   const { code } = await s.exited;

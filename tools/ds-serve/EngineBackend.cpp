@@ -56,6 +56,7 @@ EngineBackend::create(const Config &c, std::unique_ptr<Tokenizer> tokenizer,
   }
   b->modelInfo = {c.name, mi.vocab_size, len, mi.eos_token_id};
   b->maxWaiting = c.maxWaiting;
+  b->maxNumSeqs = c.maxNumSeqs;
   return b;
 }
 
@@ -92,8 +93,11 @@ uint64_t EngineBackend::submit(GenerateRequest req,
                                std::shared_ptr<RequestSink> sink,
                                std::string &error) {
   dsrt_engine_stats st;
+  // A request the step loop has not moved into a free seat yet is still
+  // "waiting": free seats count towards the bound, so that only the server's
+  // own in-flight limit (seats + queue, a 429) refuses under a burst.
   if (dsrt_engine_stats_get(engine, &st) == DSRT_OK &&
-      st.waiting >= maxWaiting) {
+      st.waiting >= maxWaiting + std::max<int64_t>(0, maxNumSeqs - st.running)) {
     error = "the waiting queue is full (" + std::to_string(maxWaiting) + ")";
     return 0;
   }

@@ -56,6 +56,7 @@ private:
   std::unique_ptr<Tokenizer> tok;
   ModelInfo modelInfo;
   int64_t maxWaiting = 0;
+  int64_t maxNumSeqs = 0;
   mutable std::mutex mutex;
   std::map<int64_t, Live *> live; // by engine id
   bool stopped = false;

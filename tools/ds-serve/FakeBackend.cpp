@@ -2,6 +2,7 @@
 
 #include "FakeBackend.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 
@@ -116,7 +117,9 @@ uint64_t FakeBackend::submit(GenerateRequest req,
     error = "shutting down";
     return 0;
   }
-  if (int(waiting.size()) >= config.maxWaiting) {
+  // Free seats count towards the bound (EngineBackend::submit says why).
+  if (int(waiting.size()) >=
+      config.maxWaiting + std::max(0, config.maxNumSeqs - int(running.size()))) {
     error = "the waiting queue is full (" +
             std::to_string(config.maxWaiting) + ")";
     return 0;
