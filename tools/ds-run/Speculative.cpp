@@ -40,8 +40,7 @@ struct EngineFree {
 } // namespace
 
 dsrt_status ds::runSpeculative(dsrt_model *model,
-                               const std::string &speculative,
-                               int64_t capacity,
+                               const std::string &speculative, int64_t capacity,
                                const std::vector<int32_t> &prompt,
                                const dsrt_generate_options &gen,
                                SpeculativeRun &out) {
@@ -67,9 +66,9 @@ dsrt_status ds::runSpeculative(dsrt_model *model,
   p.force_tokens = gen.force_tokens;
   p.num_force_tokens = gen.num_force_tokens;
   Collect c{&out, &gen, std::chrono::steady_clock::now(), {}, {}};
-  if (dsrt_status st = dsrt_engine_add_request(
-          e.e, prompt.data(), int64_t(prompt.size()), &p, &Collect::onEvent,
-          &c, nullptr))
+  if (dsrt_status st =
+          dsrt_engine_add_request(e.e, prompt.data(), int64_t(prompt.size()),
+                                  &p, &Collect::onEvent, &c, nullptr))
     return st;
   int hasWork = 1;
   while (hasWork)

@@ -503,9 +503,9 @@ int main(int argc, char **argv) {
   std::string statsText;
   if (!o.speculative.empty()) {
     ds::SpeculativeRun run;
-    check(ds::runSpeculative(model, o.speculative, capacity, o.prompt, gen,
-                             run),
-          "");
+    check(
+        ds::runSpeculative(model, o.speculative, capacity, o.prompt, gen, run),
+        "");
     generated = run.tokens;
     count = int64_t(generated.size());
     statsText = ds::speculativeStatsJson(run);
