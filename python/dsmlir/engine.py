@@ -32,17 +32,24 @@ class Engine:
     The pool is `kv_cache_bytes` (64-token pages of the model's
     kv_cache_bytes_per_token each) or `num_pages` pages; creation fails when
     one request of `max_model_len` tokens does not fit.
+
+    `speculative="mtp"` (or "mtp:K") drafts K tokens per step with the
+    artifact's MTP module and verifies them in the next step: greedy output
+    is unchanged, sampled output keeps the model's distribution; stats()
+    then counts drafts proposed and accepted.
     """
 
     def __init__(self, artifact, weights, device="cpu", kv_cache_bytes=None, *,
                  num_pages=None, max_num_seqs=256, max_num_batched_tokens=2048,
-                 max_model_len=None, enable_prefix_caching=True, tokenizer=None):
+                 max_model_len=None, enable_prefix_caching=True, tokenizer=None,
+                 speculative=None):
         self._tokenizer_path = str(tokenizer or weights)
         self._tokenizer = None
         self._e = _dsengine.Engine(str(artifact), str(weights), device,
                                    int(kv_cache_bytes or 0), int(num_pages or 0),
                                    int(max_num_seqs), int(max_num_batched_tokens),
-                                   int(max_model_len or 0), bool(enable_prefix_caching))
+                                   int(max_model_len or 0), bool(enable_prefix_caching),
+                                   str(speculative or ""))
 
     @property
     def info(self):
@@ -66,7 +73,10 @@ class Engine:
 
     def stats(self):
         """Requests running/waiting, pages used/free/cached, preemptions,
-        prefix-cache hit tokens, steps and tokens per step."""
+        prefix-cache hit tokens, steps and tokens per step; with
+        speculation, spec_draft_tokens / spec_accepted_tokens, the
+        acceptance rate and the mean accepted length (tokens gained per
+        verify round, 1 + accepted / rounds)."""
         return self._e.stats()
 
     def _add_all(self, prompts, max_new_tokens, temperature, top_p, top_k, seed,

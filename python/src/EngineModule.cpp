@@ -65,7 +65,7 @@ public:
   PyEngine(const std::string &artifact, const std::string &weights,
            const std::string &device, int64_t kvCacheBytes, int64_t numPages,
            int64_t maxNumSeqs, int64_t maxNumBatchedTokens, int64_t maxModelLen,
-           bool prefixCaching) {
+           bool prefixCaching, const std::string &speculative) {
     dsrt_model *m = nullptr;
     dsrt_status st;
     {
@@ -84,6 +84,7 @@ public:
     o.max_num_batched_tokens = maxNumBatchedTokens;
     o.max_model_len = maxModelLen;
     o.enable_prefix_caching = prefixCaching;
+    o.speculative = speculative.c_str();
     dsrt_engine *e = nullptr;
     check(dsrt_engine_create(m, &o, &e));
     engine.reset(e);
@@ -178,6 +179,18 @@ public:
         s.steps ? double(s.scheduled_tokens) / double(s.steps) : 0.0;
     d["finished_requests"] = s.finished_requests;
     d["max_model_len"] = s.max_model_len;
+    d["speculative_tokens"] = s.speculative_tokens;
+    d["spec_rounds"] = s.spec_rounds;
+    d["spec_draft_tokens"] = s.spec_draft_tokens;
+    d["spec_accepted_tokens"] = s.spec_accepted_tokens;
+    d["spec_acceptance_rate"] =
+        s.spec_draft_tokens
+            ? double(s.spec_accepted_tokens) / double(s.spec_draft_tokens)
+            : 0.0;
+    d["spec_mean_accepted_length"] =
+        s.spec_rounds
+            ? 1.0 + double(s.spec_accepted_tokens) / double(s.spec_rounds)
+            : 0.0;
     return d;
   }
 
@@ -232,7 +245,7 @@ PYBIND11_MODULE(_dsengine, m) {
   py::class_<PyEngine>(m, "Engine")
       .def(py::init<const std::string &, const std::string &,
                     const std::string &, int64_t, int64_t, int64_t, int64_t,
-                    int64_t, bool>())
+                    int64_t, bool, const std::string &>())
       .def("add", &PyEngine::add)
       .def("abort", &PyEngine::abort)
       .def("step", &PyEngine::step)

@@ -55,6 +55,8 @@ target_sources(dsrt PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/engine/FakeExecutor.cpp
   ${CMAKE_CURRENT_LIST_DIR}/engine/SessionExecutor.cpp
   ${CMAKE_CURRENT_LIST_DIR}/engine/Engine.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/engine/EngineSpeculative.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/engine/Speculative.cpp
   ${CMAKE_CURRENT_LIST_DIR}/engine/EngineApi.cpp
 )
 # bench/cpu_kernels.py's probe of the machine's limits (GEMM rates, read

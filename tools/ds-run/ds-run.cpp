@@ -8,6 +8,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "Npy.h"
+#include "Speculative.h"
 #include "dsrt/dsrt.h"
 #include "dsrt/dsrt_chat.h"
 #include "dsrt/dsrt_text.h"
@@ -55,6 +56,11 @@ const char *kUsage =
     "4096))\n"
     "  [--temperature X] [--top-p P] [--seed S] (default greedy)\n"
     "  [--check-weights]        scan the weights for NaN/Inf first\n"
+    "  [--speculative mtp[:K]]  draft K tokens (default 1) per step with the\n"
+    "                           artifact's MTP module and verify them in one\n"
+    "                           step (greedy: the same tokens; sampled: the\n"
+    "                           same distribution); --stats-json then reports\n"
+    "                           drafts proposed and accepted\n"
     "  [--dump-routing F.json]  expert choices (artifacts built with\n"
     "                           --trace-routing)\n"
     "  [--start-position P]     benchmarks: start at position P over a zero\n"
@@ -64,7 +70,7 @@ constexpr int64_t kDefaultNewTokens = 16;
 
 struct Options {
   std::string artifact, weights, device = "cpu", dumpLogits, statsJson,
-                                 dumpRouting, tokenizer;
+                                 dumpRouting, tokenizer, speculative;
   std::string promptText, chat, system;
   bool haveText = false, haveTokens = false, haveChat = false,
        haveSystem = false, havePrompt = false;
@@ -187,6 +193,10 @@ Options parseArgs(int argc, char **argv) {
       if (s < 0)
         die("--seed: must be >= 0, got " + std::to_string(s));
       o.seed = uint64_t(s);
+    } else if (a == "--speculative") {
+      o.speculative = value();
+      if (o.speculative.empty())
+        die("--speculative: expected 'mtp' or 'mtp:K'");
     } else if (a == "--check-weights") {
       o.checkWeights = true;
     } else if (!a.empty() && a[0] == '-') {
@@ -217,6 +227,11 @@ Options parseArgs(int argc, char **argv) {
     die("--tokenizer is only used with --prompt or --chat");
   if (o.device != "cpu" && o.device != "cuda")
     die("--device: expected cpu or cuda, got '" + o.device + "'");
+  if (!o.speculative.empty() && !o.dumpLogits.empty())
+    die("--speculative and --dump-logits exclude each other (a request "
+        "returning every logits row does not draft)");
+  if (!o.speculative.empty() && o.startPosition > 0)
+    die("--speculative and --start-position exclude each other");
   if (o.maxNew < 0 && o.haveForced)
     o.maxNew = int64_t(o.forced.size());
   if (o.haveForced && o.maxNew > int64_t(o.forced.size()))
@@ -485,10 +500,22 @@ int main(int argc, char **argv) {
   std::vector<int32_t> generated(static_cast<size_t>(o.maxNew));
   int64_t count = 0;
   dsrt_stats stats;
-  check(dsrt_generate(session, o.prompt.data(), int64_t(o.prompt.size()), &gen,
-                      generated.data(), &count,
-                      logits.empty() ? nullptr : logits.data(), &stats));
-  generated.resize(size_t(count));
+  std::string statsText;
+  if (!o.speculative.empty()) {
+    ds::SpeculativeRun run;
+    check(
+        ds::runSpeculative(model, o.speculative, capacity, o.prompt, gen, run),
+        "");
+    generated = run.tokens;
+    count = int64_t(generated.size());
+    statsText = ds::speculativeStatsJson(run);
+  } else {
+    check(dsrt_generate(session, o.prompt.data(), int64_t(o.prompt.size()),
+                        &gen, generated.data(), &count,
+                        logits.empty() ? nullptr : logits.data(), &stats));
+    generated.resize(size_t(count));
+    statsText = statsJson(stats);
+  }
 
   // Files before the ids: a failure then leaves stdout empty (text is
   // streamed while generating, so with --prompt it comes first).
@@ -499,7 +526,7 @@ int main(int argc, char **argv) {
     writeAtomically(o.dumpRouting,
                     std::string(dsrt_model_routing_trace(model)) + "\n");
   if (!o.statsJson.empty())
-    writeAtomically(o.statsJson, statsJson(stats));
+    writeAtomically(o.statsJson, statsText);
 
   if (tokenizer) {
     const char *rest = nullptr;

@@ -60,6 +60,8 @@ struct BackendStats {
   int64_t pagesCached = 0; // free but holding reusable prefixes
   int64_t prefixCacheQueries = 0; // prompt tokens looked up
   int64_t prefixCacheHits = 0;    // prompt tokens found cached
+  // Speculative decoding: verify rounds, drafts checked, drafts accepted.
+  int64_t specRounds = 0, specDraftTokens = 0, specAcceptedTokens = 0;
 };
 
 struct ModelInfo {

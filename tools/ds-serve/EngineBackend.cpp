@@ -44,6 +44,7 @@ EngineBackend::create(const Config &c, std::unique_ptr<Tokenizer> tokenizer,
   o.max_model_len = len;
   o.max_num_batched_tokens = c.maxNumBatchedTokens;
   o.enable_prefix_caching = c.prefixCaching ? 1 : 0;
+  o.speculative = c.speculative.c_str();
   if (c.kvCacheBytes > 0)
     o.kv_cache_bytes = c.kvCacheBytes;
   else // every seat can hold a whole context
@@ -148,6 +149,9 @@ BackendStats EngineBackend::stats() const {
   s.pagesCached = st.pages_cached;
   s.prefixCacheQueries = st.prefix_query_tokens;
   s.prefixCacheHits = st.prefix_hit_tokens;
+  s.specRounds = st.spec_rounds;
+  s.specDraftTokens = st.spec_draft_tokens;
+  s.specAcceptedTokens = st.spec_accepted_tokens;
   return s;
 }
 

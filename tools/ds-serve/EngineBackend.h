@@ -31,6 +31,7 @@ public:
     int64_t kvCacheBytes = 0; // 0: room for max_num_seqs full contexts
     int64_t maxNumBatchedTokens = 0;
     bool prefixCaching = true;
+    std::string speculative; // dsrt_engine_options.speculative
   };
   static std::unique_ptr<EngineBackend>
   create(const Config &config, std::unique_ptr<Tokenizer> tokenizer,

@@ -109,6 +109,15 @@ std::string Metrics::render(const BackendStats &s, int64_t inFlight) const {
   counter(out, "ds_prefix_cache_hits_total",
           "Prompt tokens found in the prefix cache.",
           double(s.prefixCacheHits));
+  // vLLM's spec_decode_num_drafts / _draft_tokens / _accepted_tokens.
+  counter(out, "ds_spec_decode_num_drafts_total",
+          "Speculative verify rounds (a request's step that checked drafts).",
+          double(s.specRounds));
+  counter(out, "ds_spec_decode_num_draft_tokens_total",
+          "Draft tokens checked by the main model.", double(s.specDraftTokens));
+  counter(out, "ds_spec_decode_num_accepted_tokens_total",
+          "Draft tokens the main model accepted.",
+          double(s.specAcceptedTokens));
   std::lock_guard<std::mutex> lock(mutex);
   counter(out, "ds_prompt_tokens_total", "Prompt tokens of finished requests.",
           double(promptTokens));

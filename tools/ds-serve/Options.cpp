@@ -12,7 +12,7 @@ std::string usage() {
   return "usage: ds-serve ARTIFACT --weights DIR [--tokenizer DIR] "
          "[--host 127.0.0.1] [--port 8000] [--kv-cache-bytes N] "
          "[--max-num-seqs N] [--max-num-batched-tokens N] [--max-waiting N] "
-         "[--max-model-len N] [--no-prefix-caching] "
+         "[--max-model-len N] [--no-prefix-caching] [--speculative mtp[:K]] "
          "[--api-key KEY] [--served-model-name NAME] [--device cpu|cuda] "
          "[--shutdown-timeout SECONDS] [--port-file FILE]";
 }
@@ -78,6 +78,8 @@ bool parseOptions(int argc, char **argv, Options &o, std::string &error,
       o.portFile = value;
     else if (flag == "--api-key")
       o.apiKey = value;
+    else if (flag == "--speculative")
+      o.speculative = value;
     else if (flag == "--served-model-name")
       o.servedModelName = value;
     else if (flag == "--port") {

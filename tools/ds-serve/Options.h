@@ -25,6 +25,7 @@ struct Options {
   int64_t maxModelLen = 0;
   int64_t maxNumBatchedTokens = 0; // 0: the engine's default
   bool prefixCaching = true;
+  std::string speculative; // "" off, "mtp" or "mtp:K"
   double shutdownTimeout = 30;
   /// --name=value pairs for flags this parser does not know, when the
   /// caller accepts extras (ds-serve-fake's).

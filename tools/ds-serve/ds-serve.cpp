@@ -48,6 +48,7 @@ int main(int argc, char **argv) {
   c.kvCacheBytes = o.kvCacheBytes;
   c.maxNumBatchedTokens = o.maxNumBatchedTokens;
   c.prefixCaching = o.prefixCaching;
+  c.speculative = o.speculative;
   auto backend = EngineBackend::create(c, std::move(tok), error);
   if (!backend) {
     fprintf(stderr, "ds-serve: error: %s\n", error.c_str());

@@ -30,12 +30,18 @@ TEST(Metrics, RenderCountsAndGauges) {
   s.running = 2;
   s.pagesUsed = 7;
   s.prefixCacheHits = 11;
+  s.specRounds = 4;
+  s.specDraftTokens = 8;
+  s.specAcceptedTokens = 5;
   std::string out = m.render(s, 3);
   for (const char *line :
        {"ds_num_requests_running 2\n", "ds_cache_pages_used 7\n",
         "ds_prefix_cache_hits_total 11\n", "ds_prompt_tokens_total 7\n",
         "ds_generation_tokens_total 12\n", "ds_http_requests_in_flight 3\n",
         "ds_request_success_total{finished_reason=\"stop\"} 1\n",
-        "ds_time_to_first_token_seconds_count 1\n"})
+        "ds_time_to_first_token_seconds_count 1\n",
+        "ds_spec_decode_num_drafts_total 4\n",
+        "ds_spec_decode_num_draft_tokens_total 8\n",
+        "ds_spec_decode_num_accepted_tokens_total 5\n"})
     EXPECT_NE(out.find(line), std::string::npos) << line;
 }

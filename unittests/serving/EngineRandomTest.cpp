@@ -26,8 +26,11 @@ void randomRun(uint32_t seed) {
   int64_t maxSeqs = 1 + g() % 6;
   int64_t budget = 1 + g() % 160;
   bool prefix = g() % 4 != 0;
+  // Half the engines speculate, with drafters of any quality.
+  int64_t speculative = g() % 2 ? 1 + g() % 4 : 0;
+  double agreement = double(g() % 11) / 10;
   auto e = fakeEngine(kVocab, maxModelLen, numPages, maxSeqs, budget, prefix,
-                      /*eos=*/int64_t(g() % kVocab));
+                      /*eos=*/int64_t(g() % kVocab), speculative, agreement);
   Collector c;
   // A few shared prefixes so prefix hits happen.
   std::vector<std::vector<int32_t>> prefixes;
@@ -83,6 +86,10 @@ void randomRun(uint32_t seed) {
   EXPECT_EQ(s.running + s.waiting, 0);
   EXPECT_LE(s.prefix_hit_tokens, s.prefix_query_tokens);
   EXPECT_LE(s.pages_cached, numPages);
+  EXPECT_LE(s.spec_accepted_tokens, s.spec_draft_tokens);
+  EXPECT_LE(s.spec_draft_tokens, s.spec_rounds * speculative);
+  if (!speculative)
+    EXPECT_EQ(s.spec_rounds, 0);
   ASSERT_EQ(c.out.size(), prompts.size());
   for (auto &[id, prompt] : prompts) {
     const Outcome &o = c.out[id];

@@ -62,11 +62,10 @@ inline dsrt_request_params params(int64_t maxTokens, float temperature = 0,
   return p;
 }
 
-inline std::unique_ptr<Engine> fakeEngine(int64_t vocab, int64_t maxModelLen,
-                                          int64_t numPages, int64_t maxSeqs,
-                                          int64_t budget,
-                                          bool prefixCaching = true,
-                                          int64_t eos = -1) {
+inline std::unique_ptr<Engine>
+fakeEngine(int64_t vocab, int64_t maxModelLen, int64_t numPages,
+           int64_t maxSeqs, int64_t budget, bool prefixCaching = true,
+           int64_t eos = -1, int64_t speculative = 0, double agreement = 0) {
   EngineConfig c;
   c.maxModelLen = maxModelLen;
   c.eosTokenId = eos;
@@ -74,7 +73,10 @@ inline std::unique_ptr<Engine> fakeEngine(int64_t vocab, int64_t maxModelLen,
   c.scheduler.maxNumSeqs = maxSeqs;
   c.scheduler.maxNumBatchedTokens = budget;
   c.scheduler.prefixCaching = prefixCaching;
+  c.speculativeTokens = speculative;
   auto ex = std::make_unique<FakeExecutor>(vocab, maxModelLen, numPages);
+  if (speculative)
+    ex->enableDrafter(agreement);
   EXPECT_EQ(Engine::check(c, *ex), "");
   return std::make_unique<Engine>(std::move(ex), c);
 }

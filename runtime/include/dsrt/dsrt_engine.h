@@ -51,6 +51,12 @@ typedef struct dsrt_engine_options {
   int64_t max_num_batched_tokens; /* <= 0: 2048 */
   int64_t max_model_len; /* <= 0: the model's max_position_embeddings */
   int enable_prefix_caching; /* 0 or 1; dsrt_engine_options_default sets 1 */
+  /* Speculative decoding with the artifact's MTP module (dsrt_mtp.h):
+   * NULL or "" off, "mtp" one draft per step, "mtp:K" K drafts (the module
+   * reused autoregressively), K in [1, 16]. Greedy output is the plain
+   * engine's; sampled output has the main model's distribution (rejection
+   * sampling). Requests with force_tokens or return_logits do not draft. */
+  const char *speculative;
 } dsrt_engine_options;
 
 /* Fills the defaults (prefix caching on, no pool size). */
@@ -151,6 +157,14 @@ typedef struct dsrt_engine_stats {
   int64_t finished_requests;
   int64_t max_model_len;
   int64_t page_tokens;
+  /* Speculative decoding: drafts per request and step (0: off), verify
+   * rounds (a request's step that checked drafts), drafts checked, drafts
+   * accepted. Mean accepted length = 1 + accepted / rounds (tokens a
+   * request gains per verify round). */
+  int64_t speculative_tokens;
+  int64_t spec_rounds;
+  int64_t spec_draft_tokens;
+  int64_t spec_accepted_tokens;
 } dsrt_engine_stats;
 
 dsrt_status dsrt_engine_stats_get(dsrt_engine *engine, dsrt_engine_stats *out);

@@ -4,6 +4,7 @@
 #include "api/Error.h"
 #include "api/Validation.h"
 #include "engine/Sampler.h"
+#include "engine/Speculative.h"
 
 #include <algorithm>
 #include <cstring>
@@ -33,6 +34,12 @@ std::string Engine::check(const EngineConfig &c, const Executor &ex) {
   if (s.numPages > INT32_MAX / kPageTokens)
     return "the KV cache pool of " + std::to_string(s.numPages) +
            " pages is larger than page ids allow";
+  if (c.speculativeTokens < 0 || c.speculativeTokens > kMaxSpeculativeTokens)
+    return "speculative tokens must be in [0, " +
+           std::to_string(kMaxSpeculativeTokens) + "], got " +
+           std::to_string(c.speculativeTokens);
+  if (c.speculativeTokens > 0 && !ex.canDraft())
+    return "speculative decoding needs a drafter, and this executor has none";
   return "";
 }
 
@@ -128,7 +135,8 @@ StepBatch Engine::buildBatch(const std::vector<ScheduledRequest> &sched,
     for (int64_t p = r.numComputed; p < end; ++p) {
       b.tokens.push_back(r.tokens[size_t(p)]);
       b.positions.push_back(int32_t(p));
-      if (r.params.returnLogits || p == r.numTokens() - 1)
+      // The last fed token's row, and with drafts each draft's row too.
+      if (r.params.returnLogits || p >= r.numTokens() - 1 - r.numDrafts)
         b.logitsRows.push_back(q0 + int32_t(p - r.numComputed));
     }
     b.seqIds.push_back(r.id);
@@ -176,6 +184,10 @@ void Engine::afterStep(const std::vector<ScheduledRequest> &sched,
                        const float *logits) {
   for (size_t i = 0; i < sched.size(); ++i) {
     Request *r = sched[i].request;
+    if (r->numDrafts > 0) {
+      afterVerify(sched[i], logits + firstRow[i] * vocab);
+      continue;
+    }
     int64_t before = r->numComputed;
     scheduler.computed(sched[i]);
     if (r->params.returnLogits) {
@@ -219,8 +231,15 @@ dsrt_status Engine::step(bool &hasWork) {
                 "dsrt_engine_step: another step is running (the engine's "
                 "loop, another thread or a callback)");
   drainInbox();
-  std::vector<ScheduledRequest> sched =
-      scheduler.schedule([&](Request *r) { executor->release(r->id); });
+  if (config.speculativeTokens > 0)
+    if (dsrt_status st = proposeDrafts())
+      return st;
+  std::vector<ScheduledRequest> sched = scheduler.schedule([&](Request *r) {
+    dropDrafts(r, 0);
+    executor->release(r->id);
+  });
+  if (config.speculativeTokens > 0)
+    trimDrafts(sched);
   int64_t stepTokens = 0;
   if (!sched.empty()) {
     std::vector<int64_t> firstRow;
@@ -258,6 +277,10 @@ void Engine::publishStats(int64_t stepTokens) {
     s.scheduled_tokens += stepTokens;
   }
   s.last_step_tokens = stepTokens;
+  s.spec_rounds = specRounds;
+  s.spec_draft_tokens = specDrafted;
+  s.spec_accepted_tokens = specAccepted;
+  s.speculative_tokens = config.speculativeTokens;
   executor->addStats(s);
   s.max_model_len = config.maxModelLen;
   s.page_tokens = kPageTokens;

@@ -27,6 +27,9 @@ struct EngineConfig {
   SchedulerConfig scheduler;
   int64_t maxModelLen = 0;
   int64_t eosTokenId = -1;
+  /// Speculative decoding: drafts per decoding request and step (0: off;
+  /// needs Executor::canDraft()).
+  int64_t speculativeTokens = 0;
 };
 
 class Engine {
@@ -67,6 +70,13 @@ private:
   void emit(Request *r, int32_t token, const float *row,
             dsrt_finish_reason reason);
   void publishStats(int64_t stepTokens);
+  // Speculative decoding (EngineSpeculative.cpp).
+  dsrt_status proposeDrafts();
+  void dropDrafts(Request *r, int64_t keep);
+  void trimDrafts(const std::vector<ScheduledRequest> &sched);
+  void afterVerify(const ScheduledRequest &s, const float *rows);
+  int64_t specRounds = 0, specDrafted = 0, specAccepted = 0;
+  std::vector<float> draftLogits;
   void loop();
 
   std::unique_ptr<Executor> executor;

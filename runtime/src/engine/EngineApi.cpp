@@ -1,7 +1,10 @@
 //===- EngineApi.cpp - the engine's C API (dsrt_engine.h) -----------------===//
 #include "api/Error.h"
+#include "api/Model.h"
+#include "dsrt/dsrt_mtp.h"
 #include "engine/Engine.h"
 #include "engine/SessionExecutor.h"
+#include "engine/Speculative.h"
 
 using namespace dsrt;
 using namespace dsrt::engine;
@@ -57,11 +60,23 @@ extern "C" dsrt_status dsrt_engine_create(dsrt_model *model,
   else
     return fail(DSRT_ERROR_ARGUMENT,
                 "dsrt_engine_create: give kv_cache_bytes or num_pages");
+  if (o->speculative && *o->speculative) {
+    std::string problem = parseSpeculative(o->speculative, c.speculativeTokens);
+    if (problem.empty() && dsrt_model_mtp_hidden_size(model) <= 0)
+      problem = "speculative " + std::string(o->speculative) + ": " +
+                model->artifactPath +
+                " has no MTP module (compile a config with "
+                "num_nextn_predict_layers >= 1)";
+    if (problem.empty() && model->gpu)
+      problem = "speculative decoding runs on the cpu device only for now";
+    if (!problem.empty())
+      return fail(DSRT_ERROR_ARGUMENT, problem);
+  }
   return guarded("creating the engine", [&] {
     // The sessions' caches are allocated lazily (calloc), one per running
     // request; the pool bounds how many tokens they hold together.
-    auto ex = std::make_unique<SessionExecutor>(model, c.maxModelLen,
-                                                c.scheduler.numPages);
+    auto ex = std::make_unique<SessionExecutor>(
+        model, c.maxModelLen, c.scheduler.numPages, c.speculativeTokens > 0);
     std::string problem = Engine::check(c, *ex);
     if (!problem.empty())
       return fail(o->num_pages > 0 ? DSRT_ERROR_ARGUMENT

@@ -1,7 +1,13 @@
 //===- Executor.cpp - batch checks and the page token store ---------------===//
 #include "engine/Executor.h"
 
+#include "api/Error.h"
+
 using namespace dsrt::engine;
+
+dsrt_status Executor::draft(const std::vector<DraftQuery> &, float *) {
+  return dsrt::fail(DSRT_ERROR_ARGUMENT, "this executor has no drafter");
+}
 
 std::string dsrt::engine::checkBatch(const StepBatch &b, int64_t vocab,
                                      int64_t maxContext) {

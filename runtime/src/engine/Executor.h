@@ -47,6 +47,20 @@ struct StepBatch {
   }
 };
 
+/// One sequence's question to a drafter (speculative decoding, issue #18).
+struct DraftQuery {
+  int64_t seqId = 0;
+  /// Its tokens: the accepted history, the last sampled token (not run
+  /// yet), then the drafts proposed so far in this step.
+  const int32_t *tokens = nullptr;
+  int64_t numTokens = 0;
+  /// Leading tokens whose cache entries the executor computed and the
+  /// engine kept (what truncate left): tokens [numComputed, numTokens) are
+  /// the sampled one and the drafts, so numTokens - numComputed - 1 drafts
+  /// precede this question.
+  int64_t numComputed = 0;
+};
+
 class Executor {
 public:
   virtual ~Executor() = default;
@@ -61,6 +75,29 @@ public:
   /// The engine stopped using sequence `seqId`'s context (finished, aborted
   /// or preempted): state kept beside the pages may go.
   virtual void release(int64_t seqId) { (void)seqId; }
+
+  /// Speculative decoding (optional; the engine asks only when
+  /// canDraft()). Each step the engine proposes up to k tokens per decoding
+  /// sequence by asking draft() k times (one more token each time, all
+  /// sequences at once), feeds the sampled token and the drafts as that
+  /// sequence's new tokens of the next run() (a segment of 1 + k tokens,
+  /// logits for each), keeps the accepted prefix and then calls truncate()
+  /// so the rejected tail's cache entries are forgotten. An executor with
+  /// a drafter (SessionExecutor over an artifact's MTP module) implements
+  /// the three; a ragged step executor gets them by running its drafter on
+  /// the hidden states its step kept for the last computed position.
+  virtual bool canDraft() const { return false; }
+  /// Row i of `logits` (vocab floats) receives the drafter's logits for the
+  /// token following queries[i].tokens.
+  virtual dsrt_status draft(const std::vector<DraftQuery> &queries,
+                            float *logits);
+  /// Sequence `seqId` keeps only its first `len` cache entries; its next
+  /// run continues at position `len`.
+  virtual void truncate(int64_t seqId, int64_t len) {
+    (void)seqId;
+    (void)len;
+  }
+
   /// The executor's own figures (stepping thread).
   virtual void addStats(dsrt_engine_stats &stats) const { (void)stats; }
 };

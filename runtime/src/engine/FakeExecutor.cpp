@@ -32,6 +32,8 @@ dsrt_status FakeExecutor::run(const StepBatch &b, float *logits) {
   if (!problem.empty())
     return fail(DSRT_ERROR_ARGUMENT, problem);
   ++steps;
+  for (int64_t s = 0; s < b.numSeqs(); ++s)
+    computedLen[b.seqIds[size_t(s)]] = b.contextLens[size_t(s)];
   size_t next = 0;
   for (int64_t s = 0; s < b.numSeqs() && next < b.logitsRows.size(); ++s) {
     int32_t q0 = b.queryStart[size_t(s)], q1 = b.queryStart[size_t(s + 1)];
@@ -49,4 +51,41 @@ dsrt_status FakeExecutor::run(const StepBatch &b, float *logits) {
     }
   }
   return DSRT_OK;
+}
+
+void FakeExecutor::draftAfter(const std::vector<int32_t> &history,
+                              int64_t vocab, double agreement, float *row) {
+  std::vector<float> other(static_cast<size_t>(vocab));
+  std::vector<int32_t> salted = history;
+  salted.push_back(-7);
+  logitsAfter(history, vocab, row);
+  logitsAfter(salted, vocab, other.data());
+  for (int64_t v = 0; v < vocab; ++v)
+    row[v] = float(agreement * row[v] + (1 - agreement) * other[size_t(v)]);
+}
+
+dsrt_status FakeExecutor::draft(const std::vector<DraftQuery> &queries,
+                                float *logits) {
+  if (!drafter)
+    return Executor::draft(queries, logits);
+  for (size_t i = 0; i < queries.size(); ++i) {
+    const DraftQuery &q = queries[i];
+    auto it = computedLen.find(q.seqId);
+    int64_t have = it == computedLen.end() ? -1 : it->second;
+    if (have != q.numComputed || q.numTokens <= q.numComputed)
+      return fail(DSRT_ERROR_ARGUMENT,
+                  "draft: sequence " + std::to_string(q.seqId) + " has " +
+                      std::to_string(have) +
+                      " computed tokens, the engine says " +
+                      std::to_string(q.numComputed));
+    draftAfter(std::vector<int32_t>(q.tokens, q.tokens + q.numTokens), vocab,
+               agreement, logits + int64_t(i) * vocab);
+  }
+  return DSRT_OK;
+}
+
+void FakeExecutor::truncate(int64_t seqId, int64_t len) {
+  auto it = computedLen.find(seqId);
+  if (it != computedLen.end() && len < it->second)
+    it->second = len;
 }

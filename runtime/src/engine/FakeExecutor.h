@@ -12,6 +12,8 @@
 
 #include "engine/Executor.h"
 
+#include <unordered_map>
+
 namespace dsrt::engine {
 
 class FakeExecutor : public Executor {
@@ -25,6 +27,23 @@ public:
   int64_t cacheBytesPerToken() const override { return 64; }
   dsrt_status run(const StepBatch &batch, float *logits) override;
 
+  /// A fake drafter: its row after a history is agreement x the model's
+  /// row + (1 - agreement) x an unrelated row, so 1 drafts what the model
+  /// would and 0 mostly something else. It checks that the engine's idea
+  /// of each sequence's computed tokens is the executor's (truncation).
+  void enableDrafter(double agreement) {
+    drafter = true;
+    this->agreement = agreement;
+  }
+  bool canDraft() const override { return drafter; }
+  dsrt_status draft(const std::vector<DraftQuery> &queries,
+                    float *logits) override;
+  void truncate(int64_t seqId, int64_t len) override;
+  void release(int64_t seqId) override { computedLen.erase(seqId); }
+  /// The fake drafter's row after `history`.
+  static void draftAfter(const std::vector<int32_t> &history, int64_t vocab,
+                         double agreement, float *row);
+
   /// The logits row after `history` (what a solo run gives).
   static void logitsAfter(const std::vector<int32_t> &history, int64_t vocab,
                           float *row);
@@ -34,6 +53,10 @@ public:
 private:
   int64_t vocab, maxCtx;
   PageTokens pages;
+  bool drafter = false;
+  double agreement = 0;
+  /// Tokens of each sequence whose entries exist (after truncations).
+  std::unordered_map<int64_t, int64_t> computedLen;
 };
 
 } // namespace dsrt::engine

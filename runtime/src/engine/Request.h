@@ -48,6 +48,12 @@ struct Request {
   /// (return_logits wants it).
   dsrt_finish_reason pendingFinish = DSRT_FINISH_NONE;
   int64_t prefixHitTokens = 0;
+  /// Speculative decoding: the last numDrafts entries of `tokens` are
+  /// drafts proposed this step (not accepted yet), and draftProbs holds
+  /// the distribution each was drawn from (numDrafts x vocab; empty when
+  /// greedy).
+  int64_t numDrafts = 0;
+  std::vector<double> draftProbs;
   /// [tokens, vocab] when return_logits.
   std::vector<float> logits;
 

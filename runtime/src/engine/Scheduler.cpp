@@ -121,6 +121,14 @@ void Scheduler::computed(const ScheduledRequest &s) {
   r->numPagesOffered = std::max(r->numPagesOffered, full);
 }
 
+void Scheduler::trimPages(Request *r) {
+  size_t keep = size_t(pagesFor(r->numComputed));
+  if (r->pages.size() <= keep)
+    return;
+  pool.release(std::vector<int32_t>(r->pages.begin() + keep, r->pages.end()));
+  r->pages.resize(keep);
+}
+
 void Scheduler::remove(Request *r) {
   if (r->state == RequestState::Running)
     running.erase(std::find(running.begin(), running.end(), r));

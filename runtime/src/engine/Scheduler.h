@@ -47,6 +47,10 @@ public:
   schedule(const std::function<void(Request *)> &onPreempt);
   /// After the step ran: the tokens are computed, newly full pages named.
   void computed(const ScheduledRequest &s);
+  /// After speculative tokens were rejected: the pages past those `r`'s
+  /// computed tokens fill go back to the pool. They were never named
+  /// (computed() names full pages of kept tokens only).
+  void trimPages(Request *r);
   /// Drops `r` (finished or aborted) from the queues and frees its pages.
   void remove(Request *r);
 

@@ -3,6 +3,7 @@
 
 #include "api/Error.h"
 #include "api/Model.h"
+#include "dsrt/dsrt_mtp.h"
 
 #include <algorithm>
 #include <cstring>
@@ -10,9 +11,10 @@
 using namespace dsrt::engine;
 
 SessionExecutor::SessionExecutor(dsrt_model *model, int64_t maxContext,
-                                 int64_t numPages)
-    : model(model), maxCtx(maxContext) {
+                                 int64_t numPages, bool drafting)
+    : model(model), maxCtx(maxContext), drafting(drafting) {
   dsrt_model_info_get(model, &info);
+  hiddenSize = dsrt_model_mtp_hidden_size(model);
   pages.resize(numPages);
 }
 
@@ -53,7 +55,7 @@ dsrt_status SessionExecutor::fillPrefix(const StepBatch &b, int64_t s,
   int64_t have = dsrt_session_position(session);
   // Two live sequences holding the same page means that page is a named,
   // full prefix page: its cache rows are the same in both sessions.
-  if (have == 0 && !session->cuda) {
+  if (have == 0 && !session->cuda && !drafting) {
     if (dsrt_session *donor = donorFor(b, s, start, b.seqIds[size_t(s)])) {
       size_t row = size_t(info.cache_width) * model->cacheElementSize();
       for (int64_t l = 0; l < info.num_layers; ++l)
@@ -69,8 +71,8 @@ dsrt_status SessionExecutor::fillPrefix(const StepBatch &b, int64_t s,
   // request computed them) and are recomputed.
   std::vector<int32_t> prefix = pages.history(b, s, start);
   scratch.resize(size_t((start - have) * info.vocab_size));
-  if (dsrt_status st = dsrt_session_prefill(session, prefix.data() + have,
-                                            start - have, scratch.data()))
+  if (dsrt_status st =
+          feed(seq, prefix.data() + have, start - have, scratch.data()))
     return st;
   recomputedTokens += start - have;
   return DSRT_OK;
@@ -92,14 +94,16 @@ dsrt_status SessionExecutor::runSequence(const StepBatch &b, int64_t s,
   }
   Sequence &seq = it->second;
   dsrt_session *session = seq.session.get();
-  if (dsrt_session_position(session) > start) // recomputing from earlier
+  if (dsrt_session_position(session) > start) { // recomputing from earlier
     dsrt_session_reset(session);
+    seq.hidden.clear();
+    seq.hiddenStart = seq.mtpTrue = 0;
+  }
   if (dsrt_session_position(session) < start)
     if (dsrt_status st = fillPrefix(b, s, seq, start))
       return st;
   scratch.resize(size_t(n * vocab));
-  if (dsrt_status st = dsrt_session_prefill(session, b.tokens.data() + q0, n,
-                                            scratch.data()))
+  if (dsrt_status st = feed(seq, b.tokens.data() + q0, n, scratch.data()))
     return st;
   int64_t numPages = (b.contextLens[size_t(s)] + kPageTokens - 1) / kPageTokens;
   seq.pages.assign(b.blockTables.begin() + s * b.maxPagesPerSeq,
@@ -108,5 +112,103 @@ dsrt_status SessionExecutor::runSequence(const StepBatch &b, int64_t s,
     std::memcpy(logits + int64_t(nextRow) * vocab,
                 scratch.data() + (b.logitsRows[nextRow] - q0) * vocab,
                 size_t(vocab) * sizeof(float));
+  return DSRT_OK;
+}
+
+dsrt_status SessionExecutor::feed(Sequence &seq, const int32_t *tokens,
+                                  int64_t n, float *logits) {
+  if (!drafting)
+    return dsrt_session_prefill(seq.session.get(), tokens, n, logits);
+  hiddenScratch.resize(size_t(n * hiddenSize));
+  if (dsrt_status st = dsrt_session_prefill_hidden(
+          seq.session.get(), tokens, n, logits, hiddenScratch.data()))
+    return st;
+  seq.hidden.insert(seq.hidden.end(), hiddenScratch.begin(),
+                    hiddenScratch.end());
+  return DSRT_OK;
+}
+
+void SessionExecutor::truncate(int64_t seqId, int64_t len) {
+  auto it = sessions.find(seqId);
+  if (it == sessions.end())
+    return;
+  Sequence &seq = it->second;
+  dsrt_session *session = seq.session.get();
+  // The kernels never read past the position: moving it back forgets the
+  // rejected entries.
+  if (len < session->position)
+    session->position = len;
+  int64_t rows = std::max<int64_t>(0, len - seq.hiddenStart);
+  if (int64_t(seq.hidden.size()) > rows * hiddenSize)
+    seq.hidden.resize(size_t(rows * hiddenSize));
+  seq.mtpTrue = std::min(seq.mtpTrue, std::max<int64_t>(0, len - 1));
+  session->mtpPosition = std::min(session->mtpPosition, seq.mtpTrue);
+}
+
+dsrt_status SessionExecutor::draftOne(const DraftQuery &q, float *row) {
+  auto it = sessions.find(q.seqId);
+  int64_t c = q.numComputed, drafts = q.numTokens - c - 1;
+  if (it == sessions.end() || c < 1 || drafts < 0 ||
+      dsrt_session_position(it->second.session.get()) != c)
+    return fail(DSRT_ERROR_ARGUMENT, "draft: sequence " +
+                                         std::to_string(q.seqId) +
+                                         " has no computed context of " +
+                                         std::to_string(c) + " tokens");
+  Sequence &seq = it->second;
+  dsrt_session *session = seq.session.get();
+  int64_t vocab = info.vocab_size;
+  int64_t rows = int64_t(seq.hidden.size()) / hiddenSize;
+  if (c - 1 < seq.hiddenStart || c - 1 >= seq.hiddenStart + rows)
+    return fail(DSRT_ERROR_ARGUMENT, "draft: sequence " +
+                                         std::to_string(q.seqId) +
+                                         " has no hidden state at position " +
+                                         std::to_string(c - 1));
+  const float *last =
+      seq.hidden.data() + (c - 1 - seq.hiddenStart) * hiddenSize;
+  if (drafts > 0) {
+    // The module again, one position further, on the last verified state.
+    if (session->mtpPosition != c - 1 + drafts)
+      return fail(DSRT_ERROR_ARGUMENT,
+                  "draft: sequence " + std::to_string(q.seqId) +
+                      " asked for draft " + std::to_string(drafts + 1) +
+                      " out of order");
+    return dsrt_session_draft(session, last, q.tokens + q.numTokens - 1, 1,
+                              row);
+  }
+  // The pairs (h_i, t_{i+1}) not in the MTP cache yet; the last one at
+  // least (its logits draft the token after the sampled one), also when a
+  // question came twice without a verification between.
+  int64_t start = std::min(seq.mtpTrue, c - 1);
+  if (start < seq.hiddenStart) // hiddenStart <= mtpTrue - 1 by construction
+    return fail(DSRT_ERROR_ARGUMENT, "draft: sequence " +
+                                         std::to_string(q.seqId) +
+                                         " lost the hidden state of position " +
+                                         std::to_string(start));
+  session->mtpPosition = start;
+  int64_t n = c - start;
+  draftScratch.resize(size_t(n * vocab));
+  if (dsrt_status st = dsrt_session_draft(
+          session, seq.hidden.data() + (start - seq.hiddenStart) * hiddenSize,
+          q.tokens + start + 1, n, draftScratch.data()))
+    return st;
+  std::memcpy(row, draftScratch.data() + (n - 1) * vocab,
+              size_t(vocab) * sizeof(float));
+  seq.mtpTrue = c;
+  // Only h_{c-1} is needed from now on (chained drafts, a repeated
+  // question).
+  seq.hidden.erase(seq.hidden.begin(),
+                   seq.hidden.begin() + (c - 1 - seq.hiddenStart) * hiddenSize);
+  seq.hiddenStart = c - 1;
+  return DSRT_OK;
+}
+
+dsrt_status SessionExecutor::draft(const std::vector<DraftQuery> &queries,
+                                   float *logits) {
+  if (!drafting)
+    return Executor::draft(queries, logits);
+  for (size_t i = 0; i < queries.size(); ++i)
+    if (dsrt_status st =
+            draftOne(queries[i], logits + int64_t(i) * info.vocab_size))
+      return st;
   return DSRT_OK;
 }

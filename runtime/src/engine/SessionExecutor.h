@@ -32,10 +32,23 @@
 
 namespace dsrt::engine {
 
+/// Speculative decoding (`drafting`, an artifact with an MTP module, CPU):
+/// every chunk runs through @prefill_hidden and the sequence keeps the
+/// final hidden states of the positions its MTP cache has not consumed
+/// yet. A draft question feeds those (h_i, t_{i+1}) pairs to @draft, whose
+/// last row drafts the token after the sampled one; a further draft reuses
+/// the module autoregressively at the next position with the last verified
+/// hidden state (the draft entry point does not return the module's own
+/// output state, which vLLM feeds instead), its cache entries dropped at
+/// the next question. truncate() moves the session back; kept rows stay.
+/// A prefix hit recomputes (no donor copy) so its hidden states exist.
+/// Requests that never draft (forced, return_logits) keep their rows until
+/// they finish: hidden_size x 4 bytes per token.
 class SessionExecutor : public Executor {
 public:
   /// `model` outlives the executor; sessions of `maxContext` tokens.
-  SessionExecutor(dsrt_model *model, int64_t maxContext, int64_t numPages);
+  SessionExecutor(dsrt_model *model, int64_t maxContext, int64_t numPages,
+                  bool drafting = false);
   int64_t vocabSize() const override { return info.vocab_size; }
   int64_t maxContext() const override { return maxCtx; }
   int64_t cacheBytesPerToken() const override {
@@ -43,6 +56,10 @@ public:
   }
   dsrt_status run(const StepBatch &batch, float *logits) override;
   void release(int64_t seqId) override { sessions.erase(seqId); }
+  bool canDraft() const override { return drafting; }
+  dsrt_status draft(const std::vector<DraftQuery> &queries,
+                    float *logits) override;
+  void truncate(int64_t seqId, int64_t len) override;
   void addStats(dsrt_engine_stats &stats) const override {
     stats.prefix_copied_tokens = copiedTokens;
     stats.prefix_recomputed_tokens = recomputedTokens;
@@ -54,7 +71,15 @@ private:
     SessionPtr session;
     /// Its pages as of its last step (they only grow while it runs).
     std::vector<int32_t> pages;
+    /// Drafting: final hidden states of positions [hiddenStart, position),
+    /// and the MTP cache positions computed from verified pairs.
+    std::vector<float> hidden;
+    int64_t hiddenStart = 0, mtpTrue = 0;
   };
+  /// Runs `n` tokens on `seq` (with hidden states when drafting).
+  dsrt_status feed(Sequence &seq, const int32_t *tokens, int64_t n,
+                   float *logits);
+  dsrt_status draftOne(const DraftQuery &q, float *row);
   dsrt_status runSequence(const StepBatch &b, int64_t s, float *logits,
                           size_t &nextRow);
   /// Fills `seq`'s context [0, start) for a prefix-cache hit.
@@ -68,10 +93,11 @@ private:
 
   dsrt_model *model;
   dsrt_model_info info;
-  int64_t maxCtx;
+  int64_t maxCtx, hiddenSize = 0;
+  bool drafting;
   PageTokens pages;
   std::unordered_map<int64_t, Sequence> sessions;
-  std::vector<float> scratch;
+  std::vector<float> scratch, hiddenScratch, draftScratch;
 };
 
 } // namespace dsrt::engine
