@@ -251,6 +251,7 @@ int model(const char *artifact, const char *weights, int64_t prompt,
     tokens[size_t(i)] = int32_t(2 + (i * 7919) % (info.vocab_size - 2));
   std::vector<float> logits(size_t(prompt * info.vocab_size));
   double first = 0, pre = 1e30, preLast = 1e30, dec = 1e30;
+  dsrt_stats stats{};
   for (int r = 0; r < reps; ++r) {
     // The prompt as generation runs it: logits of its last row only.
     dsrt_session_reset(s);
@@ -258,7 +259,7 @@ int model(const char *artifact, const char *weights, int64_t prompt,
     int64_t count = 0;
     double t0 = now();
     if (dsrt_generate(s, tokens.data(), prompt, &go, nullptr, &count, nullptr,
-                      nullptr) != DSRT_OK) {
+                      &stats) != DSRT_OK) {
       std::fprintf(stderr, "ds-cpu-bench: %s\n", dsrt_last_error());
       return 1;
     }
@@ -288,11 +289,15 @@ int model(const char *artifact, const char *weights, int64_t prompt,
               "\"prefill_last_row_tokens_per_second\": %.2f, "
               "\"decode_steps\": %lld, "
               "\"decode_tokens_per_second\": %.2f, \"weights_bytes\": %lld, "
-              "\"peak_rss_bytes\": %lld, \"baseline_rss_bytes\": %lld}\n",
+              "\"peak_rss_bytes\": %lld, \"baseline_rss_bytes\": %lld, "
+              "\"activation_bytes\": %lld, \"cache_bytes\": %lld, "
+              "\"logits_buffer_bytes\": %lld}\n",
               isaName(activeIsa()), load, first, (long long)prompt,
               double(prompt) / pre, double(prompt) / preLast, (long long)steps,
               double(steps) / dec, (long long)info.weights_bytes,
-              peakRss(), before);
+              peakRss(), before, (long long)stats.activation_bytes,
+              (long long)(info.kv_cache_bytes_per_token * (prompt + steps + 1)),
+              (long long)(logits.size() * sizeof(float)));
   dsrt_session_free(s);
   dsrt_model_free(m);
   return 0;

@@ -208,6 +208,34 @@ TEST(MatMul, OneRowProductsDoNotDependOnTheirGrouping) {
   }
 }
 
+// The embedding gather reads a table in its stored format: every row is
+// exactly the stored value (bf16 widened, e4m3 times its block's scale),
+// across parts and scale blocks; an id out of range is an error naming it,
+// and nothing is written.
+TEST(Embedding, GathersRowsInTheirStoredFormat) {
+  std::mt19937 rng(13);
+  for (WeightFormat f :
+       {WeightFormat::F32, WeightFormat::BF16, WeightFormat::FP8}) {
+    TestWeight w(f, 2, 150, 200, 3, rng);
+    std::vector<int32_t> ids = {0, 299, 150, 131, 7, 149, 299};
+    int64_t n = int64_t(ids.size()), shape[2] = {n, w.cols};
+    std::vector<float> out(size_t(n * w.cols), -1.0f);
+    auto idm = makeMemRef<int32_t, 1>(ids.data(), &n);
+    auto om = makeMemRef<float, 2>(out.data(), shape);
+    ASSERT_EQ(embedding(w.matrix, idm, om), "");
+    for (int64_t t = 0; t < n; ++t)
+      for (int64_t c = 0; c < w.cols; ++c)
+        ASSERT_EQ(out[size_t(t * w.cols + c)],
+                  float(w.values[size_t(ids[size_t(t)] * w.cols + c)]))
+            << formatName(f) << " id " << ids[size_t(t)] << " col " << c;
+    ids[3] = 300;
+    std::fill(out.begin(), out.end(), -1.0f);
+    std::string err = embedding(w.matrix, idm, om);
+    EXPECT_NE(err.find("token id 300 at 3"), std::string::npos) << err;
+    EXPECT_EQ(out[0], -1.0f);
+  }
+}
+
 TEST(MatMul, IsaNamesParseAndScalarIsAlwaysThere) {
   Isa isa;
   for (const char *name : {"scalar", "avx2", "avx512", "avx512bf16"}) {

@@ -298,6 +298,17 @@ void dsrt::cpu::matmul(const KernelSet &ks, const float *x, int64_t ldx,
   });
 }
 
+void dsrt::cpu::gatherRows(const KernelSet &ks, const WeightMatrix &w,
+                           const int32_t *ids, int64_t idStride, int64_t n,
+                           float *out, int64_t ldo) {
+  // A row is a few KiB: split only prompts long enough to be worth a wake.
+  int64_t grain = std::max<int64_t>(1, 65536 / std::max<int64_t>(w.cols, 1));
+  parallelFor(n, grain, [&](int64_t b, int64_t e) {
+    for (int64_t t = b; t < e; ++t)
+      decodeRow(ks, w, ids[t * idStride], 0, w.cols, out + t * ldo);
+  });
+}
+
 void dsrt::cpu::matmulSiluMul(const KernelSet &ks, const float *x, int64_t ldx,
                               int64_t rows, const WeightMatrix &w, int64_t g0,
                               int64_t u0, int64_t n, float *y, int64_t ldy) {
