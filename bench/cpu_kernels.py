@@ -17,11 +17,15 @@ block scales), with the weights read in place from the mapped checkpoint:
   reads (the file's bytes of every tensor, routed experts at top_k / E, one
   embedding row, FP8 scales, kv_b_proj at 4 bytes (an f32 copy: generated
   code reads it), plus the f32 latent cache);
-- peak RSS against the file's tensor bytes (less what the process held
-  before loading: libraries, OpenBLAS's buffers), and load time. RSS
-  includes the f32 copies of what generated code reads (embedding, norms,
-  kv_b_proj in bf16/FP8 checkpoints), the latent cache, the activations
-  and the logits of every prompt row.
+- one-row products (decode's GEMVs) over 16 weights of 2048 x 2048 per
+  dtype against a read-only stream over the same bytes (ds-cpu-bench
+  gemv): the kernels' share of the memory rate, apart from the model;
+- peak RSS (VmHWM) against the file's tensor bytes, less what the process
+  held before loading (libraries), and also less the latent cache, the
+  activations buffer and the benchmark's logits buffer (every prompt
+  row): what is left is the weights' memory (the mapping's touched pages,
+  the f32 copies of kv_b_proj and the norms) plus per-thread GEMM buffers;
+  and load time.
 
 Prints a Markdown table (bench/RESULTS.md keeps a run with its command).
 Usage: /usr/bin/python3 bench/cpu_kernels.py [--bin build/bin] [--work DIR]
@@ -105,6 +109,13 @@ def decode_bytes(cfg, tensors, ctx):
     return total + cache
 
 
+def model_rss(r):
+    """Peak RSS less the process before loading, the latent cache, the
+    activations buffer and the benchmark's own logits buffer."""
+    return (r["peak_rss_bytes"] - r["baseline_rss_bytes"] - r["cache_bytes"]
+            - r["activation_bytes"] - r["logits_buffer_bytes"])
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin", default=os.path.join(ROOT, "build", "bin"))
@@ -119,6 +130,7 @@ def main():
 
     gemm = probe(args.bin, "gemm", 256, 4096, 4096, 3)
     bw = probe(args.bin, "read", 1024, 3)["read_gbps"] * 1e9
+    gemv = probe(args.bin, "gemv", 2048, 2048, 16, 3)
     rates = {"f32": gemm["openblas_sgemm_gflops"], "bf16": gemm["ds_bf16_gflops"],
              "fp8": gemm["ds_fp8_gflops"]}
     rows = []
@@ -147,11 +159,17 @@ def main():
              f"ds f32 {gemm['ds_f32_gflops']:.1f}, bf16 {gemm['ds_bf16_gflops']:.1f}, "
              f"FP8 {gemm['ds_fp8_gflops']:.1f}. Read stream: {bw / 1e9:.1f} GB/s before, "
              f"{bw_after / 1e9:.1f} GB/s after the runs.", "",
+             f"GEMV (one row, 16 x 2048x2048 weights, {gemv['threads']} threads): f32 "
+             f"{gemv['f32_gbps']:.1f} GB/s ({gemv['f32_gbps'] / gemv['read_gbps_f32_bytes']:.0%} "
+             f"of a read stream over the same bytes, {gemv['read_gbps_f32_bytes']:.1f}), bf16 "
+             f"{gemv['bf16_gbps']:.1f}, FP8 {gemv['fp8_gbps']:.1f} GB/s "
+             f"({gemv['fp8_gbps'] / gemv['read_gbps_fp8_bytes']:.0%} of "
+             f"{gemv['read_gbps_fp8_bytes']:.1f}).", "",
              "| weights | file tensors | load | prefill tok/s (all rows' logits) | GEMM rate (dtype) "
              "| prefill / rate | vs f32 | prefill tok/s (last row's logits) | decode tok/s "
              "| read roofline | of roofline | decode vs f32 | peak RSS (process before load) "
-             "| (RSS - before) / file |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| (RSS - before) / file | (RSS - before - cache - activations - logits) / file |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         share = r["prefill_tokens_per_second"] * r["flops"] / (r["rate"] * 1e9)
         lines.append(
@@ -163,9 +181,10 @@ def main():
             f"| {r['decode_tokens_per_second'] / r['roofline']:.0%} "
             f"| {r['decode_tokens_per_second'] / f32['decode_tokens_per_second']:.2f}x "
             f"| {r['peak_rss_bytes'] / 2**20:.0f} MiB ({r['baseline_rss_bytes'] / 2**20:.0f}) "
-            f"| {(r['peak_rss_bytes'] - r['baseline_rss_bytes']) / r['file_bytes']:.2f} |")
+            f"| {(r['peak_rss_bytes'] - r['baseline_rss_bytes']) / r['file_bytes']:.2f} "
+            f"| {model_rss(r) / r['file_bytes']:.2f} |")
     print("\n".join(lines))
-    print(json.dumps({"gemm": gemm, "read_gbps": [bw / 1e9, bw_after / 1e9], "models": rows}),
+    print(json.dumps({"gemm": gemm, "gemv": gemv, "read_gbps": [bw / 1e9, bw_after / 1e9], "models": rows}),
           file=open(os.path.join(work, "cpu_kernels.json"), "w"))
 
 

@@ -5,6 +5,12 @@
 //                                    its own threads), ds f32, bf16, FP8
 // ds-cpu-bench read  MIB REPS        GB/s of a read-only stream over MIB,
 //                                    split over the pool's threads
+// ds-cpu-bench gemv  N K CALLS REPS GB/s of one-row products (decode's
+//                                    GEMVs) over CALLS distinct N x K
+//                                    weights read in turn (f32, bf16, FP8),
+//                                    beside a read-only stream over the
+//                                    same bytes: small N x K shows the
+//                                    per-call cost, large the kernels'
 // ds-cpu-bench model ARTIFACT WEIGHTS PROMPT STEPS REPS
 //                                    load seconds, prefill tok/s (every
 //                                    row's logits, and the last row's as
@@ -27,7 +33,6 @@
 #include <cstring>
 #include <random>
 #include <string>
-#include <sys/resource.h>
 #include <vector>
 
 using namespace dsrt;
@@ -99,6 +104,83 @@ int gemm(int64_t rows, int64_t n, int64_t k, int reps) {
   return 0;
 }
 
+/// Seconds of one read-only pass over `words` words, split over the pool.
+double readPass(const std::vector<uint64_t> &buf, int reps, uint64_t &all) {
+  size_t words = buf.size();
+  std::vector<uint64_t> sums(size_t(numThreads()) * 8);
+  double t = best(reps, [&] {
+    parallelFor(int64_t(words), 1 << 16, [&](int64_t b, int64_t e) {
+      uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+      for (int64_t i = b; i + 4 <= e; i += 4) {
+        s0 += buf[size_t(i)];
+        s1 += buf[size_t(i + 1)];
+        s2 += buf[size_t(i + 2)];
+        s3 += buf[size_t(i + 3)];
+      }
+      sums[size_t(b * 8 / std::max<int64_t>(e - b, 1)) % sums.size()] +=
+          s0 + s1 + s2 + s3;
+    });
+  });
+  all = 0;
+  for (uint64_t s : sums)
+    all += s;
+  return t;
+}
+
+int gemv(int64_t n, int64_t k, int64_t calls, int reps) {
+  std::mt19937 rng(1);
+  std::normal_distribution<float> d;
+  size_t each = size_t(n * k);
+  std::vector<float> x(static_cast<size_t>(k)), y(static_cast<size_t>(n)),
+      w(each * static_cast<size_t>(calls));
+  for (float &v : x)
+    v = d(rng);
+  for (float &v : w)
+    v = d(rng);
+  std::vector<uint16_t> w16(w.size());
+  std::vector<uint8_t> w8(w.size());
+  for (size_t i = 0; i < w.size(); ++i) {
+    w16[i] = f32ToBF16(w[i]);
+    w8[i] = uint8_t(rng() & 0xff);
+    if ((w8[i] & 0x7f) == 0x7f)
+      w8[i] = 0;
+  }
+  std::vector<float> scales(size_t((n + 127) / 128 * ((k + 127) / 128)), 0.01f);
+  const KernelSet &ks = kernelsFor(activeIsa());
+  auto run = [&](WeightFormat f, const void *base, size_t elem) {
+    double t = best(reps, [&] {
+      for (int64_t c = 0; c < calls; ++c)
+        matmul(ks, x.data(), k, 1,
+               WeightMatrix::single(
+                   f, static_cast<const uint8_t *>(base) + size_t(c) * each * elem,
+                   n, k, k, scales.data()),
+               0, n, y.data(), n);
+    });
+    return double(each * size_t(calls) * elem) / t / 1e9;
+  };
+  double g32 = run(WeightFormat::F32, w.data(), 4);
+  double g16 = run(WeightFormat::BF16, w16.data(), 2);
+  double g8 = run(WeightFormat::FP8, w8.data(), 1);
+  // The stream over the FP8 weights' bytes and over the f32 ones: the
+  // smaller may partly fit the last-level cache, as the FP8 GEMVs may.
+  uint64_t all = 0, all32 = 0;
+  std::vector<uint64_t> buf(each * size_t(calls) / 8), buf32(w.size() / 2);
+  for (size_t i = 0; i < buf32.size(); ++i)
+    buf32[i] = i;
+  for (size_t i = 0; i < buf.size(); ++i)
+    buf[i] = i;
+  double r8 = double(buf.size() * 8) / readPass(buf, reps, all) / 1e9;
+  double r32 = double(buf32.size() * 8) / readPass(buf32, reps, all32) / 1e9;
+  std::printf("{\"n\": %lld, \"k\": %lld, \"calls\": %lld, \"threads\": %d, "
+              "\"isa\": \"%s\", \"f32_gbps\": %.2f, \"bf16_gbps\": %.2f, "
+              "\"fp8_gbps\": %.2f, \"read_gbps_fp8_bytes\": %.2f, "
+              "\"read_gbps_f32_bytes\": %.2f, \"checksum\": %llu}\n",
+              (long long)n, (long long)k, (long long)calls, numThreads(),
+              isaName(activeIsa()), g32, g16, g8, r8, r32,
+              (unsigned long long)(all + all32));
+  return 0;
+}
+
 int readBandwidth(int64_t mib, int reps) {
   size_t words = size_t(mib) << 17; // 8-byte words
   std::vector<uint64_t> buf(words);
@@ -128,12 +210,28 @@ int readBandwidth(int64_t mib, int reps) {
   return 0;
 }
 
+/// This process's peak resident set (VmHWM), in bytes. Not getrusage's
+/// ru_maxrss: Linux carries that across exec, so a child of a large
+/// parent (the Python that wrote the checkpoints) would report the
+/// parent's peak.
+long long peakRss() {
+  FILE *f = std::fopen("/proc/self/status", "r");
+  if (!f)
+    return -1;
+  char line[256];
+  long long kb = -1;
+  while (std::fgets(line, sizeof line, f))
+    if (std::sscanf(line, "VmHWM: %lld kB", &kb) == 1)
+      break;
+  std::fclose(f);
+  return kb < 0 ? -1 : kb * 1024;
+}
+
 int model(const char *artifact, const char *weights, int64_t prompt,
           int64_t steps, int reps) {
   // What the process holds before the model (libraries, OpenBLAS): peak
   // RSS minus this is the model's.
-  struct rusage before;
-  getrusage(RUSAGE_SELF, &before);
+  long long before = peakRss();
   dsrt_model *m = nullptr;
   double t0 = now();
   if (dsrt_model_load(artifact, weights, "cpu", &m) != DSRT_OK) {
@@ -153,6 +251,7 @@ int model(const char *artifact, const char *weights, int64_t prompt,
     tokens[size_t(i)] = int32_t(2 + (i * 7919) % (info.vocab_size - 2));
   std::vector<float> logits(size_t(prompt * info.vocab_size));
   double first = 0, pre = 1e30, preLast = 1e30, dec = 1e30;
+  dsrt_stats stats{};
   for (int r = 0; r < reps; ++r) {
     // The prompt as generation runs it: logits of its last row only.
     dsrt_session_reset(s);
@@ -160,7 +259,7 @@ int model(const char *artifact, const char *weights, int64_t prompt,
     int64_t count = 0;
     double t0 = now();
     if (dsrt_generate(s, tokens.data(), prompt, &go, nullptr, &count, nullptr,
-                      nullptr) != DSRT_OK) {
+                      &stats) != DSRT_OK) {
       std::fprintf(stderr, "ds-cpu-bench: %s\n", dsrt_last_error());
       return 1;
     }
@@ -184,20 +283,21 @@ int model(const char *artifact, const char *weights, int64_t prompt,
       }
     dec = std::min(dec, now() - t);
   }
-  struct rusage ru;
-  getrusage(RUSAGE_SELF, &ru);
   std::printf("{\"isa\": \"%s\", \"load_seconds\": %.4f, "
               "\"first_prefill_seconds\": %.4f, \"prefill_tokens\": %lld, "
               "\"prefill_tokens_per_second\": %.2f, "
               "\"prefill_last_row_tokens_per_second\": %.2f, "
               "\"decode_steps\": %lld, "
               "\"decode_tokens_per_second\": %.2f, \"weights_bytes\": %lld, "
-              "\"peak_rss_bytes\": %lld, \"baseline_rss_bytes\": %lld}\n",
+              "\"peak_rss_bytes\": %lld, \"baseline_rss_bytes\": %lld, "
+              "\"activation_bytes\": %lld, \"cache_bytes\": %lld, "
+              "\"logits_buffer_bytes\": %lld}\n",
               isaName(activeIsa()), load, first, (long long)prompt,
               double(prompt) / pre, double(prompt) / preLast, (long long)steps,
               double(steps) / dec, (long long)info.weights_bytes,
-              (long long)ru.ru_maxrss * 1024,
-              (long long)before.ru_maxrss * 1024);
+              peakRss(), before, (long long)stats.activation_bytes,
+              (long long)(info.kv_cache_bytes_per_token * (prompt + steps + 1)),
+              (long long)(logits.size() * sizeof(float)));
   dsrt_session_free(s);
   dsrt_model_free(m);
   return 0;
@@ -212,10 +312,14 @@ int main(int argc, char **argv) {
                 std::atoi(argv[5]));
   if (cmd == "read" && argc == 4)
     return readBandwidth(std::atoll(argv[2]), std::atoi(argv[3]));
+  if (cmd == "gemv" && argc == 6)
+    return gemv(std::atoll(argv[2]), std::atoll(argv[3]), std::atoll(argv[4]),
+                std::atoi(argv[5]));
   if (cmd == "model" && argc == 7)
     return model(argv[2], argv[3], std::atoll(argv[4]), std::atoll(argv[5]),
                  std::atoi(argv[6]));
   std::fprintf(stderr, "usage: ds-cpu-bench gemm ROWS N K REPS | read MIB REPS "
-                       "| model ARTIFACT WEIGHTS PROMPT STEPS REPS\n");
+                       "| gemv N K CALLS REPS | model ARTIFACT WEIGHTS PROMPT STEPS "
+                       "REPS\n");
   return 2;
 }

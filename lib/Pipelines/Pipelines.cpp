@@ -141,6 +141,8 @@ std::vector<Stage> mlir::ds::getPipelineStages(const PipelineOptions &opts) {
          loops.attentionChunk = opts.attentionChunk;
          // cuBLAS has no SiLU-mul epilogue: the GPU keeps it a kernel.
          loops.gemmEpilogue = opts.target != Target::CUDA;
+         // The GPU path keeps the loop nest: it reads a device copy.
+         loops.runtimeEmbedding = opts.target != Target::CUDA;
          pm.addPass(createConvertDSToLoopsPass(loops));
          pm.addPass(createDSPlanActivationsPass());
          // On the GPU, canonicalisation waits for the mapping: it would fold

@@ -33,6 +33,31 @@ def run(cmd):
     return r.stdout
 
 
+def cpu_flags():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def runtime_rounds_bf16():
+    """Whether the CPU runtime multiplies bf16 weights with bf16-rounded
+    activations here: its avx512bf16 kernels, chosen by DSRT_CPU_ISA or,
+    unset, as the best set this CPU has (runtime/src/cpu/Isa.cpp), and
+    weights not forced to f32 copies (DSRT_WEIGHTS_F32=1)."""
+    if os.environ.get("DSRT_WEIGHTS_F32") == "1":
+        return False
+    isa = os.environ.get("DSRT_CPU_ISA", "")
+    if isa:
+        return isa == "avx512bf16"
+    need = {"avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl", "avx512_bf16"}
+    return need <= cpu_flags()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--preset", required=True, choices=sorted(checkpoint.PRESETS))
@@ -58,6 +83,11 @@ def main():
     ap.add_argument("--target", default="cpu", choices=["cpu", "cuda"],
                     help="compile for and run on this device (cuda needs a GPU)")
     ap.add_argument("--gpu-arch", default="sm_90")
+    ap.add_argument("--activations", default="auto", choices=["auto", "f32", "bf16"],
+                    help="how the reference treats the inputs of GEMMs over the "
+                         "checkpoint's BF16 weights: bf16 rounds them as the runtime's "
+                         "AVX512-BF16 path does; auto: bf16 when the CPU runtime takes "
+                         "that path (runtime_rounds_bf16)")
     ap.add_argument("--compile-arg", action="append", default=[],
                     help="extra ds-compile argument (repeatable)")
     args = ap.parse_args()
@@ -84,7 +114,10 @@ def main():
     seq = rng.integers(2, vocab, size=args.prompt + args.steps).tolist()  # no bos/eos
     prompt, forced = seq[:args.prompt], seq[args.prompt:]
 
-    ref = ReferenceModel.load(ckpt)
+    activations = args.activations
+    if activations == "auto":
+        activations = "bf16" if args.target == "cpu" and runtime_rounds_bf16() else "f32"
+    ref = ReferenceModel.load(ckpt, activations)
     # The reference stores its cache as the compiled model does.
     ref_logits = ref.forward(seq, 0, ref.new_cache(args.dtype, args.reference_cache_rounding))
     ref_routing = {L: ids for L, ids in ref.last_routing.items()}
@@ -106,7 +139,7 @@ def main():
     worst = np.unravel_index(err.argmax(), err.shape)
     status = "ok" if err.max() <= args.atol else "FAIL"
     print(f"{status}: {args.preset} prompt+decode vs reference: max |diff| {err.max():.3g} "
-          f"at row {worst[0]} (atol {args.atol})")
+          f"at row {worst[0]} (atol {args.atol}, {activations} activations)")
     if status == "FAIL":
         sys.exit(1)
 

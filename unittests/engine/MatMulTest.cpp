@@ -174,6 +174,68 @@ TEST(MatMul, PartsAndRowRangesKeepTheirOwnScaleBlocks) {
   }
 }
 
+// One-row products take several weight rows per kernel call (dot4*), but
+// a row's value must not depend on which call computed it: the same row
+// alone, in a group, or in a group that crosses a part or a scale block
+// is bitwise the same (decode results may not depend on how the pool
+// split the rows).
+TEST(MatMul, OneRowProductsDoNotDependOnTheirGrouping) {
+  std::mt19937 rng(11);
+  std::normal_distribution<float> d;
+  for (WeightFormat f :
+       {WeightFormat::F32, WeightFormat::BF16, WeightFormat::FP8}) {
+    TestWeight w(f, 2, 150, 300, 5, rng);
+    std::vector<float> x(size_t(w.cols));
+    for (float &v : x)
+      v = d(rng);
+    for (Isa isa : supportedIsas()) {
+      const KernelSet &ks = kernelsFor(isa);
+      std::vector<float> all(size_t(w.rows)), one(size_t(w.rows));
+      matmul(ks, x.data(), w.cols, 1, w.matrix, 0, w.rows, all.data(), w.rows);
+      for (int64_t r = 0; r < w.rows; ++r)
+        matmul(ks, x.data(), w.cols, 1, w.matrix, r, 1, &one[size_t(r)], 1);
+      std::vector<float> shifted(size_t(w.rows - 3));
+      matmul(ks, x.data(), w.cols, 1, w.matrix, 3, w.rows - 3,
+             shifted.data(), w.rows);
+      for (int64_t r = 0; r < w.rows; ++r) {
+        ASSERT_EQ(all[size_t(r)], one[size_t(r)])
+            << isaName(isa) << " " << formatName(f) << " row " << r;
+        if (r >= 3)
+          ASSERT_EQ(shifted[size_t(r - 3)], one[size_t(r)])
+              << isaName(isa) << " " << formatName(f) << " row " << r;
+      }
+    }
+  }
+}
+
+// The embedding gather reads a table in its stored format: every row is
+// exactly the stored value (bf16 widened, e4m3 times its block's scale),
+// across parts and scale blocks; an id out of range is an error naming it,
+// and nothing is written.
+TEST(Embedding, GathersRowsInTheirStoredFormat) {
+  std::mt19937 rng(13);
+  for (WeightFormat f :
+       {WeightFormat::F32, WeightFormat::BF16, WeightFormat::FP8}) {
+    TestWeight w(f, 2, 150, 200, 3, rng);
+    std::vector<int32_t> ids = {0, 299, 150, 131, 7, 149, 299};
+    int64_t n = int64_t(ids.size()), shape[2] = {n, w.cols};
+    std::vector<float> out(size_t(n * w.cols), -1.0f);
+    auto idm = makeMemRef<int32_t, 1>(ids.data(), &n);
+    auto om = makeMemRef<float, 2>(out.data(), shape);
+    ASSERT_EQ(embedding(w.matrix, idm, om), "");
+    for (int64_t t = 0; t < n; ++t)
+      for (int64_t c = 0; c < w.cols; ++c)
+        ASSERT_EQ(out[size_t(t * w.cols + c)],
+                  float(w.values[size_t(ids[size_t(t)] * w.cols + c)]))
+            << formatName(f) << " id " << ids[size_t(t)] << " col " << c;
+    ids[3] = 300;
+    std::fill(out.begin(), out.end(), -1.0f);
+    std::string err = embedding(w.matrix, idm, om);
+    EXPECT_NE(err.find("token id 300 at 3"), std::string::npos) << err;
+    EXPECT_EQ(out[0], -1.0f);
+  }
+}
+
 TEST(MatMul, IsaNamesParseAndScalarIsAlwaysThere) {
   Isa isa;
   for (const char *name : {"scalar", "avx2", "avx512", "avx512bf16"}) {

@@ -51,7 +51,12 @@ def ConvertDSToLoopsPass : Pass<"convert-ds-to-loops", "::mlir::ModuleOp"> {
     Option<"gemmEpilogue", "gemm-epilogue", "bool", /*default=*/"true",
            "lower ds.linear_silu_mul to the runtime's fused GEMM + SiLU-mul "
            "(dsrt_linear_silu_mul_f32); off: a GEMM into a [T, 2F] buffer, "
-           "then a SiLU-mul kernel">
+           "then a SiLU-mul kernel">,
+    Option<"runtimeEmbedding", "runtime-embedding", "bool", /*default=*/"false",
+           "gather embedding rows through the runtime "
+           "(dsrt_embedding_f32), which reads the table in place in its "
+           "stored format (no f32 copy of a bf16 or FP8 table); off: a "
+           "loop nest over an f32 table">
   ];
   let dependentDialects = ["::mlir::scf::SCFDialect", "::mlir::memref::MemRefDialect",
                            "::mlir::arith::ArithDialect", "::mlir::math::MathDialect",

@@ -276,10 +276,15 @@ bool onlyFeedsGemms(Value v) {
       continue;
     }
     auto call = dyn_cast<func::CallOp>(user);
-    if (!call || use.getOperandNumber() != 2 ||
-        (call.getCallee() != "dsrt_linear_f32" &&
-         call.getCallee() != "dsrt_linear_silu_mul_f32" &&
-         call.getCallee() != "dsrt_grouped_linear_f32"))
+    if (!call)
+      return false;
+    bool gemmWeight = use.getOperandNumber() == 2 &&
+                      (call.getCallee() == "dsrt_linear_f32" ||
+                       call.getCallee() == "dsrt_linear_silu_mul_f32" ||
+                       call.getCallee() == "dsrt_grouped_linear_f32");
+    bool embeddingTable = use.getOperandNumber() == 1 &&
+                          call.getCallee() == "dsrt_embedding_f32";
+    if (!gemmWeight && !embeddingTable)
       return false;
   }
   return true;
@@ -336,6 +341,7 @@ struct ConvertDSToLoopsPass
     state.traceRouting = traceRouting;
     state.attentionChunk = attentionChunk;
     state.gemmEpilogue = gemmEpilogue;
+    state.runtimeEmbedding = runtimeEmbedding;
 
     SmallVector<Operation *> entryPoints;
     for (auto fn : module.getOps<func::FuncOp>()) {

@@ -26,8 +26,11 @@ struct EmbeddingLowering : KernelPattern<EmbeddingOp> {
     Value ids = use(k, op, op.getIds(), adaptor.getIds());
     Value out = alloc(k, op.getResult(), {k.dim(ids, 0)});
     Value table = use(k, op, op.getTable(), adaptor.getTable());
-    k.outline("embedding", "", {table, ids, out},
-              [&](ValueRange a) { k.embedding(a[0], a[1], a[2]); });
+    if (state.runtimeEmbedding)
+      k.embeddingCall(contextOf(op), table, ids, out);
+    else
+      k.outline("embedding", "", {table, ids, out},
+                [&](ValueRange a) { k.embedding(a[0], a[1], a[2]); });
     rewriter.replaceOp(op, out);
     return success();
   }

@@ -65,6 +65,19 @@ void KernelEmitter::groupedLinear(Value ctx, Value x, Value w, Value offsets,
                                   c(y, d2)});
 }
 
+void KernelEmitter::embeddingCall(Value ctx, Value table, Value ids,
+                                  Value out) {
+  auto d2 = dynamicLike(cast<MemRefType>(table.getType()));
+  auto d1 = dynamicLike(cast<MemRefType>(ids.getType()));
+  auto fn = runtimeFunction("dsrt_embedding_f32", {ctx.getType(), d2, d1, d2},
+                            {});
+  auto c = [&](Value v, MemRefType t) {
+    return memref::CastOp::create(b, loc, t, v);
+  };
+  func::CallOp::create(b, loc, fn,
+                       ValueRange{ctx, c(table, d2), c(ids, d1), c(out, d2)});
+}
+
 void KernelEmitter::traceRouting(Value ctx, int64_t ordinal, Value ids) {
   // Any strides: the ids may be the leading columns of a wider buffer.
   auto d2 = MemRefType::get(

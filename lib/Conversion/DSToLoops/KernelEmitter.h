@@ -53,6 +53,8 @@ public:
   void groupedLinear(Value ctx, Value x, Value w, Value offsets, Value y);
   /// Reports MoE layer `ordinal`'s expert ids [tokens, top_k] (parity tests).
   void traceRouting(Value ctx, int64_t ordinal, Value ids);
+  /// out[t] = table[ids[t]] through the runtime (dsrt_embedding_f32).
+  void embeddingCall(Value ctx, Value table, Value ids, Value out);
 
   /// Generated kernels.
   void copy(Value src, Value dst);

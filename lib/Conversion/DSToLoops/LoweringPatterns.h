@@ -36,8 +36,9 @@ struct BindingTable {
     SmallVector<int64_t> shape;
     SmallVector<std::string> members;
     bool dequantize = false;
-    /// Read only by the runtime's GEMMs: the runtime may store it in
-    /// another element type (bf16) since no generated code dereferences it.
+    /// Read only by the runtime's calls (GEMMs, the embedding gather): the
+    /// runtime may keep it in another element type (bf16, FP8, in place)
+    /// since no generated code dereferences it.
     bool gemmOnly = true;
     /// The weight of the one GEMM that produces an entry point's logits:
     /// the runtime computes only the rows a caller asks for.
@@ -76,6 +77,7 @@ struct LoweringState {
   bool traceRouting = false;
   int64_t attentionChunk = 256;
   bool gemmEpilogue = true;
+  bool runtimeEmbedding = false;
 
   /// The buffer of `original` for a pattern: the bound weight (bound now on
   /// first use) or the converted operand `converted`.

@@ -180,6 +180,22 @@ DSRT_EXPORT void _mlir_ciface_dsrt_grouped_linear_f32(
   check(cpu::groupedLinear(*x, *w, *offsets, *y));
 }
 
+/// ds.embedding on the CPU path (convert-ds-to-loops runtime-embedding):
+/// the table's rows are converted as they are gathered, so a bf16 or FP8
+/// table is read in place instead of from an f32 copy.
+DSRT_EXPORT void _mlir_ciface_dsrt_embedding_f32(void *ctx,
+                                                 MemRef<float, 2> *table,
+                                                 MemRef<int32_t, 1> *ids,
+                                                 MemRef<float, 2> *out) {
+  if (onGpu(ctx))
+    return checkGpu("dsrt_embedding_f32 called on the GPU path");
+  if (const BoundWeight *b =
+          inPlaceBinding(ctx, "dsrt_embedding_f32", table->aligned,
+                         table->offset, table->sizes, 2))
+    return check(cpu::embedding(b->matrix, *ids, *out));
+  check(cpu::embedding(*table, *ids, *out));
+}
+
 /// Artifacts compiled with --trace-routing report each MoE layer's expert
 /// choices ([tokens, k] ids) here.
 DSRT_EXPORT void _mlir_ciface_dsrt_trace_routing(void *ctx, int64_t ordinal,

@@ -109,12 +109,13 @@ dsrt_status upload(const dsrt_model &model, size_t index, const void *host,
 }
 
 /// The in-place form of binding `b` on the CPU, when it has one: all
-/// members in one format the GEMMs read (F32, BF16, or F8_E4M3 with its
-/// scales), each filling an equal share of rows, aligned for their element
-/// type. f32 bindings of one tensor are read in place even when generated
-/// code reads them (nothing to convert); everything else is converted to an
-/// f32 copy (small: norms, the router, biases, the embedding of a bf16 or
-/// FP8 checkpoint). $DSRT_WEIGHTS_F32=1 converts everything (a test hook:
+/// members in one format the runtime's calls read (GEMMs and the embedding
+/// gather: F32, BF16, or F8_E4M3 with its scales), each filling an equal
+/// share of rows, aligned for their element type. f32 bindings of one
+/// tensor are read in place even when generated code reads them (nothing
+/// to convert); everything else is converted to an f32 copy (small: norms,
+/// biases; kv_b_proj, which generated attention kernels read; the
+/// embedding of artifacts compiled before it was a runtime call). $DSRT_WEIGHTS_F32=1 converts everything (a test hook:
 /// the same values through the f32 kernels).
 bool bindInPlace(const Binding &b, const Checkpoint &ckpt, BoundWeight &w) {
   if (const char *env = std::getenv("DSRT_WEIGHTS_F32"); env && *env == '1')

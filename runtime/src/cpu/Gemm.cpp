@@ -103,6 +103,34 @@ std::string cpu::linear(const MemRef<float, 2> &x, const MemRef<float, 2> &w,
   return "";
 }
 
+std::string cpu::embedding(const WeightMatrix &table,
+                           const MemRef<int32_t, 1> &ids,
+                           const MemRef<float, 2> &out) {
+  int64_t n = ids.sizes[0];
+  if (out.sizes[0] != n || out.sizes[1] != table.cols)
+    return shape2("embedding", out.sizes[0], out.sizes[1], n, table.cols);
+  if (table.cols > 1 && out.strides[1] != 1)
+    return "embedding: output columns are strided";
+  const int32_t *id = ids.data();
+  for (int64_t t = 0; t < n; ++t)
+    if (id[t * ids.strides[0]] < 0 || id[t * ids.strides[0]] >= table.rows)
+      return "embedding: token id " + std::to_string(id[t * ids.strides[0]]) +
+             " at " + std::to_string(t) + " is outside [0, " +
+             std::to_string(table.rows) + ")";
+  gatherRows(kernelsFor(activeIsa()), table, id, ids.strides[0], n,
+             out.data(), out.strides[0]);
+  return "";
+}
+
+std::string cpu::embedding(const MemRef<float, 2> &table,
+                           const MemRef<int32_t, 1> &ids,
+                           const MemRef<float, 2> &out) {
+  WeightMatrix m;
+  if (!asWeight(table, m))
+    return "embedding: table columns are strided";
+  return embedding(m, ids, out);
+}
+
 std::string cpu::linearSiluMul(const MemRef<float, 2> &x, const WeightMatrix &w,
                                const MemRef<float, 2> &y) {
   int64_t rows = x.sizes[0], k = x.sizes[1], f = w.rows / 2;

@@ -32,6 +32,15 @@ std::string linearSiluMul(const MemRef<float, 2> &x, const WeightMatrix &w,
 std::string linearSiluMul(const MemRef<float, 2> &x, const MemRef<float, 2> &w,
                           const MemRef<float, 2> &y);
 
+/// out[t] = table[ids[t]] (ds.embedding), the table in its stored format.
+/// Returns "" or a description of inconsistent shapes or an id out of
+/// range (then nothing is written).
+std::string embedding(const WeightMatrix &table, const MemRef<int32_t, 1> &ids,
+                      const MemRef<float, 2> &out);
+std::string embedding(const MemRef<float, 2> &table,
+                      const MemRef<int32_t, 1> &ids,
+                      const MemRef<float, 2> &out);
+
 /// silu(g) * u as the generated kernels compute it.
 inline float siluMul(float g, float u) {
   return g / (1.0f + __builtin_expf(-g)) * u;

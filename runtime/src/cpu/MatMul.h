@@ -30,6 +30,12 @@ void matmul(const KernelSet &ks, const float *x, int64_t ldx, int64_t rows,
             const WeightMatrix &w, int64_t r0, int64_t n, float *y,
             int64_t ldy);
 
+/// out[t, :] = row ids[t] of w as f32 (widened, or e4m3 times its block
+/// scale), t < n: the embedding gather, reading the table where it lies.
+/// The ids must lie in [0, w.rows).
+void gatherRows(const KernelSet &ks, const WeightMatrix &w, const int32_t *ids,
+                int64_t idStride, int64_t n, float *out, int64_t ldo);
+
 /// y[t, j] = silu(x w[g0 + j]) * (x w[u0 + j]) for j < n.
 void matmulSiluMul(const KernelSet &ks, const float *x, int64_t ldx,
                    int64_t rows, const WeightMatrix &w, int64_t g0, int64_t u0,

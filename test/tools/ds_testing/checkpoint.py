@@ -315,6 +315,16 @@ def load_config(ckpt_dir):
         return json.load(f)
 
 
+def load_dtypes(ckpt_dir):
+    """{tensor name: safetensors dtype} from the checkpoint's headers."""
+    files, _ = st.checkpoint_files(ckpt_dir)
+    out = {}
+    for fname in files:
+        header, _ = st.read_header(os.path.join(ckpt_dir, fname))
+        out.update({n: e["dtype"] for n, e in header.items() if n != "__metadata__"})
+    return out
+
+
 def load_checkpoint(ckpt_dir, check=True):
     """-> (config dict, {name: float64 array}); bf16 decoded, fp8 multiplied
     by its weight_scale_inv blocks. With check, every tensor the config needs

@@ -22,7 +22,7 @@ import math
 
 import numpy as np
 
-from .checkpoint import is_moe_layer, load_checkpoint
+from .checkpoint import is_moe_layer, load_checkpoint, load_dtypes
 
 QK_NORM_EPS = 1e-6  # q_a_layernorm / kv_a_layernorm: fixed in DeepSeek's code
 TOPK_METHODS = ("greedy", "group_limited_greedy", "noaux_tc")
@@ -222,10 +222,27 @@ class LatentCache:
         return sum(c.shape[1] + k.shape[1] for c, k in zip(self.c, self.k_pe))
 
 
+def bf16_gemm_inputs(dtypes):
+    """Names of the weights whose GEMM input the CPU runtime rounds to bf16
+    on its AVX512-BF16 path (vdpbf16ps: activations rounded to nearest
+    even, products exact, sums in f32): every 2-D tensor stored BF16 that
+    the runtime's GEMMs read in place, i.e. all but the embedding (a
+    gather) and kv_b_proj (generated code's per-head matmuls, on an f32
+    copy). The router is a GEMM like the others. dtypes: {name: safetensors
+    dtype} (checkpoint.load_dtypes)."""
+    return frozenset(n for n, dt in dtypes.items()
+                     if dt == "BF16" and "embed_tokens" not in n and "kv_b_proj" not in n
+                     and not n.endswith("norm.weight") and not n.endswith("_bias"))
+
+
 class ReferenceModel:
-    def __init__(self, cfg, weights):
+    def __init__(self, cfg, weights, bf16_inputs=frozenset()):
+        """bf16_inputs: weight names whose GEMM input is rounded to bf16
+        first (bf16_gemm_inputs), to check the runtime's bf16-activation
+        path at f32 accumulation's tolerance; empty for exact activations."""
         check_config(cfg)
         self.cfg = cfg
+        self.bf16_inputs = frozenset(bf16_inputs)
         self.w = {k: np.asarray(v, np.float64) for k, v in weights.items()}
         self.freqs = rope_frequencies(cfg)
         self.scale = softmax_scale(cfg)
@@ -235,8 +252,20 @@ class ReferenceModel:
         self.last_routing_weights = {}  # {moe layer: float [n, k]}
 
     @classmethod
-    def load(cls, ckpt_dir):
-        return cls(*load_checkpoint(ckpt_dir))
+    def load(cls, ckpt_dir, activations="f32"):
+        """activations "bf16": emulate the runtime's bf16 rounding of GEMM
+        inputs for the checkpoint's BF16 weights (bf16_gemm_inputs)."""
+        if activations not in ("f32", "bf16"):
+            raise ValueError(f"activations {activations!r}: f32 or bf16")
+        cfg, weights = load_checkpoint(ckpt_dir)
+        rounded = bf16_gemm_inputs(load_dtypes(ckpt_dir)) if activations == "bf16" else ()
+        return cls(cfg, weights, rounded)
+
+    def lin(self, x, name):
+        """x @ w[name].T, x rounded to bf16 first where the runtime does."""
+        if name in self.bf16_inputs:
+            x = round_to_bf16(x)
+        return x @ self.w[name].T
 
     def new_cache(self, dtype="f32", rounding="nearest"):
         c = self.cfg
@@ -252,13 +281,13 @@ class ReferenceModel:
         H, dn, dr, dc = (c["num_attention_heads"], c["qk_nope_head_dim"],
                          c["qk_rope_head_dim"], c["kv_lora_rank"])
         if c.get("q_lora_rank"):
-            cq = rms_norm(x @ w[p + "q_a_proj.weight"].T, w[p + "q_a_layernorm.weight"], QK_NORM_EPS)
-            q = cq @ w[p + "q_b_proj.weight"].T
+            cq = rms_norm(self.lin(x, p + "q_a_proj.weight"), w[p + "q_a_layernorm.weight"], QK_NORM_EPS)
+            q = self.lin(cq, p + "q_b_proj.weight")
         else:
-            q = x @ w[p + "q_proj.weight"].T
+            q = self.lin(x, p + "q_proj.weight")
         q = q.reshape(len(x), H, dn + dr)  # rows per head: [nope | rope]
         q_nope, q_pe = q[..., :dn], apply_rope(q[..., dn:], pos, self.freqs)
-        kv = x @ w[p + "kv_a_proj_with_mqa.weight"].T  # [latent | shared rope key]
+        kv = self.lin(x, p + "kv_a_proj_with_mqa.weight")  # [latent | shared rope key]
         lat = rms_norm(kv[:, :dc], w[p + "kv_a_layernorm.weight"], QK_NORM_EPS)
         k_pe = apply_rope(kv[:, dc:], pos, self.freqs)
         return q_nope, q_pe, lat, k_pe
@@ -287,20 +316,20 @@ class ReferenceModel:
         else:
             v = np.einsum("sc,hvc->shv", C, w_uv)
             o = np.einsum("ths,shv->thv", prob, v)
-        return o.reshape(len(x), H * dv) @ w[p + "o_proj.weight"].T
+        return self.lin(o.reshape(len(x), H * dv), p + "o_proj.weight")
 
     # -- feed-forward
 
     def _mlp(self, x, p):
-        w = self.w
-        return (silu(x @ w[p + "gate_proj.weight"].T) * (x @ w[p + "up_proj.weight"].T)) \
-            @ w[p + "down_proj.weight"].T
+        h = silu(self.lin(x, p + "gate_proj.weight")) * self.lin(x, p + "up_proj.weight")
+        return self.lin(h, p + "down_proj.weight")
 
     def _ffn(self, L, x):
         p = f"model.layers.{L}.mlp."
         if not is_moe_layer(self.cfg, L):
             return self._mlp(x, p)
-        ids, wts = route(self.cfg, x, self.w[p + "gate.weight"],
+        gate_in = round_to_bf16(x) if p + "gate.weight" in self.bf16_inputs else x
+        ids, wts = route(self.cfg, gate_in, self.w[p + "gate.weight"],
                          self.w.get(p + "gate.e_score_correction_bias"))
         self.last_routing[L], self.last_routing_weights[L] = ids, wts
         y = np.zeros_like(x)
@@ -322,7 +351,7 @@ class ReferenceModel:
     def forward(self, tokens, start_pos, cache, absorbed=False):
         """Logits [n, vocab] for tokens at positions start_pos.. ; appends their
         latents to the cache, which must hold exactly start_pos tokens."""
-        return self.forward_hidden(tokens, start_pos, cache, absorbed) @ self.w["lm_head.weight"].T
+        return self.lin(self.forward_hidden(tokens, start_pos, cache, absorbed), "lm_head.weight")
 
     def forward_hidden(self, tokens, start_pos, cache, absorbed=False):
         """Like forward, but the hidden states after the final norm [n, D]
@@ -372,10 +401,10 @@ class ReferenceModel:
         # Embedding FIRST in the concatenation, as the released weights expect.
         eh = np.concatenate([rms_norm(e, w[p + "enorm.weight"], self.eps),
                              rms_norm(hidden, w[p + "hnorm.weight"], self.eps)], axis=1)
-        x = eh @ w[p + "eh_proj.weight"].T
+        x = self.lin(eh, p + "eh_proj.weight")
         self.last_routing, self.last_routing_weights = {}, {}
         x = self._decoder_layer(L, x, pos, cache, absorbed, cache_layer=0)
-        return rms_norm(x, w[p + "shared_head.norm.weight"], self.eps) @ w["lm_head.weight"].T
+        return self.lin(rms_norm(x, w[p + "shared_head.norm.weight"], self.eps), "lm_head.weight")
 
 
 def reference_logits(ckpt_dir, tokens, absorbed=False):
