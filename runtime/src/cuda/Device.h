@@ -118,10 +118,18 @@ struct DeviceSession {
   bool isDevice(const void *p) const;
   /// A staging buffer of at least `bytes`; nullptr and `error` on failure.
   void *stagingFor(size_t bytes, std::string &error);
+  /// The pointer arrays of a decode step's per-row expert GEMMs: one per
+  /// session (the GEMMs of a step use it in stream order), outside the
+  /// arena so a step's memory layout does not depend on it.
+  DeviceBuffer rowPointers;
+  void *rowPointersFor(size_t bytes, std::string &error);
   GroupedArgs grouped;
   /// cuBLAS answered NOT_SUPPORTED to a grouped GEMM of bf16 inputs with
   /// an f32 output: bf16 grouped GEMMs go expert by expert.
   bool groupedBf16Unsupported = false;
+  /// cuBLAS answered NOT_SUPPORTED to the per-row batched GEMM of a decode
+  /// step's experts: they go through the offsets read instead.
+  bool perRowUnsupported = false;
 };
 
 /// One entry-point call in flight on this thread; the mgpu* functions and

@@ -6,8 +6,9 @@
  * offsets, bf16 staging) against the CPU GEMMs.
  *   FAKE_CUBLAS_FAIL=N: the N-th GEMM answers CUBLAS_STATUS_EXECUTION_FAILED
  *   (a grouped call fails as a whole when one of its problems does).
- * fakeCublasGemms() counts GEMMs (each problem of a grouped call is one)
- * and fakeCublasGroupedCalls() the grouped calls, since fakeCublasReset().
+ * fakeCublasGemms() counts GEMMs (each problem of a grouped or batched call
+ * is one), fakeCublasGroupedCalls() the grouped calls and
+ * fakeCublasBatchedCalls() the batched ones, since fakeCublasReset().
  * Built with FAKE_CUBLAS_NO_GROUPED it is a cuBLAS older than 12.5, without
  * cublasGemmGroupedBatchedEx. */
 #include <stdint.h>
@@ -36,7 +37,7 @@ struct cublasContext {
 };
 static long gemms, groupedCalls;
 
-void fakeCublasReset(void) { gemms = groupedCalls = 0; }
+void fakeCublasReset(void);
 long fakeCublasGemms(void) { return gemms; }
 long fakeCublasGroupedCalls(void) { return groupedCalls; }
 
@@ -109,6 +110,35 @@ int cublasGemmEx(cublasHandle_t h, int ta, int tb, int m, int n, int k,
   return gemm(ta, tb, m, n, k, *(const float *)alpha, a, atype, lda, b, btype,
               ldb, *(const float *)beta, (float *)c, ldc);
 }
+
+static long batchedCalls;
+long fakeCublasBatchedCalls(void) { return batchedCalls; }
+
+/* Pointer arrays in "device memory" (host memory here), one problem each. */
+int cublasGemmBatchedEx(cublasHandle_t h, int ta, int tb, int m, int n, int k,
+                        const void *alpha, const void *const *a, int atype,
+                        int lda, const void *const *b, int btype, int ldb,
+                        const void *beta, void *const *c, int ctype, int ldc,
+                        int count, int compute, int algo) {
+  (void)algo;
+  if (!h)
+    return STATUS_NOT_INITIALIZED;
+  if ((atype != R_32F && atype != R_16BF) || btype != atype ||
+      ctype != R_32F || compute != COMPUTE_32F)
+    return STATUS_INVALID_VALUE;
+  if (count < 0)
+    return STATUS_INVALID_VALUE;
+  ++batchedCalls;
+  for (int i = 0; i < count; ++i) {
+    int st = gemm(ta, tb, m, n, k, *(const float *)alpha, a[i], atype, lda,
+                  b[i], btype, ldb, *(const float *)beta, (float *)c[i], ldc);
+    if (st != STATUS_SUCCESS)
+      return st;
+  }
+  return STATUS_SUCCESS;
+}
+
+void fakeCublasReset(void) { gemms = groupedCalls = batchedCalls = 0; }
 
 #ifndef FAKE_CUBLAS_NO_GROUPED
 /* Only the f32 form is computed; bf16 inputs with an f32 output are not a

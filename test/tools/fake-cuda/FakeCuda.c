@@ -18,8 +18,10 @@
  * fakeCudaCount(kind) tells tests how many calls of a kind were made
  * (alloc, free, launch, copy, sync, memset, getfunction, unload; dtoh
  * counts the device-to-host copies among the copies).
- *   FAKE_CUDA_STREAM_HANG=1: cuStreamQuery never reports completion. */
+ *   FAKE_CUDA_STREAM_HANG=1: cuStreamQuery never reports completion.
+ *   FAKE_CUDA_COUNTS=FILE: the counts are written there at exit. */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -65,6 +67,18 @@ long fakeCudaCount(const char *kind) {
   return -1;
 }
 const char *fakeCudaLastKernel(void) { return lastKernel; }
+
+/* FAKE_CUDA_COUNTS=FILE: the counts, one "kind N" a line, written at exit
+ * (test/tools/decode_waits.py reads them). */
+__attribute__((destructor)) static void writeCounts(void) {
+  const char *path = getenv("FAKE_CUDA_COUNTS");
+  FILE *f = path && *path ? fopen(path, "w") : NULL;
+  if (!f)
+    return;
+  for (int k = 0; k < KINDS; ++k)
+    fprintf(f, "%s %ld\n", kindNames[k], counts[k]);
+  fclose(f);
+}
 
 static int cc(void) {
   const char *v = getenv("FAKE_CUDA_CC");
@@ -208,6 +222,26 @@ CUresult cuLaunchKernel(CUfunction f, unsigned a, unsigned b, unsigned c, unsign
     for (unsigned long long i = 0; i < n; ++i) {
       uint32_t u = src[i]; /* round to nearest even, as cvt.rn.bf16.f32 */
       dst[i] = (uint16_t)((u + 0x7fff + ((u >> 16) & 1)) >> 16);
+    }
+  }
+  /* The runtime's expert-row pointer kernel, as its PTX computes it. */
+  if (strcmp((const char *)f, "dsrt_expert_rows") == 0) {
+    uint64_t *ptrs = *(uint64_t **)p[0];
+    const int32_t *off = *(const int32_t **)p[1];
+    uint64_t experts = *(uint64_t *)p[2], rows = *(uint64_t *)p[3];
+    uint64_t w = *(uint64_t *)p[4], ws = *(uint64_t *)p[5];
+    uint64_t x = *(uint64_t *)p[6], xs = *(uint64_t *)p[7];
+    uint64_t y = *(uint64_t *)p[8], ys = *(uint64_t *)p[9];
+    for (uint64_t r = 0; r < rows; ++r) {
+      uint64_t e = 0;
+      for (uint64_t i = 0; i < experts; ++i)
+        if ((int64_t)off[i + 1] <= (int64_t)r)
+          e = i + 1;
+      if (e > experts - 1)
+        e = experts - 1;
+      ptrs[r] = w + e * ws;
+      ptrs[rows + r] = x + r * xs;
+      ptrs[2 * rows + r] = y + r * ys;
     }
   }
   return OK;
