@@ -6,7 +6,9 @@ difference of the driver's counts by B - A, so the prompt's prefill and the
 load cancel out. A host wait is a stream synchronisation (each
 device-to-host copy the runtime or generated code makes is followed by one).
 Prints one line:
-    per decode step: 1 host waits (1 device-to-host copies), 312 launches
+    per decode step: 1 host waits (1 device-to-host copies), 312 launches,
+    0 allocations, 1 graph launches
+(launches are the calls the host code makes, captured or not).
 Usage: decode_waits.py A B -- ds-run ARGS...   (the environment is passed on)
 """
 import os
@@ -45,7 +47,8 @@ def main():
     per = {k: (hi[k] - lo[k]) / (b - a) for k in hi}
     print(f"per decode step: {per['sync']:g} host waits "
           f"({per['dtoh']:g} device-to-host copies), "
-          f"{per['launch']:g} launches, {per['alloc']:g} allocations")
+          f"{per['launch']:g} launches, {per['alloc']:g} allocations, "
+          f"{per['graphlaunch']:g} graph launches")
 
 
 if __name__ == "__main__":

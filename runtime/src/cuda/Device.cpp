@@ -137,6 +137,11 @@ static void *grown(const Gpu &g, CUstream stream, DeviceBuffer &b,
                    size_t bytes, const char *what, std::string &error) {
   if (b.size() >= bytes && b.ptr())
     return b.as<void>();
+  if (Execution *e = Execution::current();
+      e && e->refuseHostWait((std::string("growing the ") + what).c_str())) {
+    error = e->error;
+    return nullptr;
+  }
   CUresult r = g.drv.cuStreamSynchronize(stream);
   if (r != CUDA_SUCCESS) {
     error = g.describe("cuStreamSynchronize", r) + " (before growing the " +
@@ -156,6 +161,9 @@ void *DeviceSession::rowPointersFor(size_t bytes, std::string &error) {
 }
 
 DeviceSession::~DeviceSession() {
+  for (auto &[shape, graph] : graphs)
+    if (graph.exec && g.drv.cuGraphExecDestroy)
+      g.drv.cuGraphExecDestroy(graph.exec);
   if (blas && cublasApi)
     cublasApi->destroy(blas);
   if (stream)

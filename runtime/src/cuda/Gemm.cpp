@@ -318,6 +318,8 @@ static std::string groupedLinearImpl(const MemRef<float, 3> &w3,
   Execution &ex = *Execution::current();
   std::vector<int32_t> &off = ex.offsetsHost;
   if (ex.offsetsAt != offsets.data() || off.size() != size_t(experts + 1)) {
+    if (ex.refuseHostWait("reading the expert offsets"))
+      return ex.error;
     off.assign(size_t(experts + 1), 0);
     const Gpu &g = s->g;
     CUresult r = g.drv.cuMemcpyDtoHAsync(

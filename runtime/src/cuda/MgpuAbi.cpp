@@ -230,6 +230,9 @@ DSRT_EXPORT void mgpuMemcpy(void *dst, void *src, size_t bytes,
   };
   if (skipped())
     return zeroHostDestination();
+  if (e && e->session && dst && !e->session->isDevice(dst) &&
+      e->refuseHostWait("a copy to host memory"))
+    return zeroHostDestination();
   const Gpu *g = theGpu();
   if (!g || !dst || !src) {
     zeroHostDestination();
