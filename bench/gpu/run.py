@@ -16,6 +16,9 @@ skipped and says so.
      (DeepSeek widths latent 512 + rope 64 with a bf16 cache and several
      splits at 600 and 4K tokens of context, naive chunked prefill, bf16
      weights, the demo model); tolerances are documented in prepare.py;
+     decode steps run as CUDA graphs (the runtime's default), and a case
+     that fails runs again with DSRT_CUDA_GRAPHS=0 to tell replay from
+     kernels;
   4. an independent implementation: Hugging Face transformers' DeepSeek-V3
      and -V2 models on the f32 test checkpoints, logits against ours;
   5. decode attention over the latent cache at 1K..32K context: step time
@@ -134,7 +137,7 @@ def smoke(case, work, scratch, dsrun):
     return time.time() - t0, out.strip().splitlines()[-1] if out.strip() else ""
 
 
-def parity(case, work, scratch, dsrun):
+def parity(case, work, scratch, dsrun, env=None):
     ckpt = write_case_checkpoint(case, scratch)
     prompt, forced = sequence(case)
     seq = prompt + forced
@@ -145,7 +148,7 @@ def parity(case, work, scratch, dsrun):
         ds_run([os.path.join(work, f"{case['name']}-{target}.dsa"), "--weights", ckpt,
                 "--device", target, "--prompt-tokens", ",".join(map(str, prompt)),
                 "--force-tokens", ",".join(map(str, forced)), "--dump-logits", out] + context,
-               dsrun)
+               dsrun, env=env if target == "cuda" else None)
         rows[target] = np.load(out)
     vs_cpu = float(np.abs(rows["cuda"] - rows["cpu"]).max())
     ok = vs_cpu <= case["atol_cpu"]
@@ -492,6 +495,18 @@ def main():
                else f"{r['max_vs_reference']:.2e} (atol {r['atol']})")
         log(f"parity {r['case']}: max |gpu - ref| {ref}, max |gpu - cpu| "
             f"{r['max_vs_cpu']:.2e} (atol {r['atol_cpu']}) {'ok' if r['ok'] else 'FAIL'}")
+        if not r["ok"] and budget.allows(f"parity {case['name']} without graphs",
+                                         case.get("seconds", 10)):
+            # Decode steps run as CUDA graphs by default: tell a replay
+            # problem from a kernel problem.
+            try:
+                g = parity(case, args.work, args.scratch, dsrun, {"DSRT_CUDA_GRAPHS": "0"})
+                g.pop("logits")
+                r["max_vs_cpu_without_graphs"] = g["max_vs_cpu"]
+                log(f"parity {r['case']} with DSRT_CUDA_GRAPHS=0: max |gpu - cpu| "
+                    f"{g['max_vs_cpu']:.2e} {'ok' if g['ok'] else 'FAIL'}")
+            except Exception as e:
+                log(f"parity {r['case']} with DSRT_CUDA_GRAPHS=0: ERROR {e}")
         if not case.get("hf") or not budget.allows(f"transformers {case['name']}", 30):
             continue
         try:

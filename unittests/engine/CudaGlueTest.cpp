@@ -512,6 +512,23 @@ TEST(CudaFailure, FailedCopyZeroesTheHostScalar) {
   EXPECT_EQ(*d, 99); // device memory is never written by the zeroing
 }
 
+// Only a copy into host memory waits for the stream (the host reads it
+// next); a copy between device buffers is ordered by the stream.
+TEST(CudaCopies, OnlyCopiesToTheHostWait) {
+  Call c;
+  float *a = c.device(4), *b = c.device(4);
+  a[0] = 1.5f;
+  long syncs = count("sync");
+  mgpuMemcpy(b, a, 4 * sizeof(float), nullptr);
+  EXPECT_EQ(b[0], 1.5f);
+  EXPECT_EQ(count("sync"), syncs);
+  float host = 0;
+  mgpuMemcpy(&host, a, sizeof(float), nullptr);
+  EXPECT_EQ(host, 1.5f);
+  EXPECT_EQ(count("sync"), syncs + 1);
+  EXPECT_EQ(c.ex.error, "");
+}
+
 // DSRT_CUDA_SYNC=1 (set for this binary): the error names the kernel.
 TEST(CudaFailure, SyncModeNamesTheKernel) {
   Call c("sync:2");

@@ -230,8 +230,11 @@ DSRT_EXPORT void mgpuMemcpy(void *dst, void *src, size_t bytes,
   };
   if (skipped())
     return zeroHostDestination();
-  if (e && e->session && dst && !e->session->isDevice(dst) &&
-      e->refuseHostWait("a copy to host memory"))
+  // Only a copy into host memory is read by the host next; a copy between
+  // device buffers is ordered by the stream and needs no wait (nor ends a
+  // graph capture).
+  bool toHost = !(e && e->session && dst && e->session->isDevice(dst));
+  if (toHost && e && e->refuseHostWait("a copy to host memory"))
     return zeroHostDestination();
   const Gpu *g = theGpu();
   if (!g || !dst || !src) {
@@ -243,7 +246,7 @@ DSRT_EXPORT void mgpuMemcpy(void *dst, void *src, size_t bytes,
                                     reinterpret_cast<CUdeviceptr>(src), bytes,
                                     s);
   const char *what = "cuMemcpyAsync";
-  if (r == CUDA_SUCCESS) {
+  if (r == CUDA_SUCCESS && toHost) {
     what = "cuStreamSynchronize after a copy";
     r = g->drv.cuStreamSynchronize(s); // the host reads the result next
   }
