@@ -27,6 +27,8 @@ config.substitutions.append(("%ds_bin", config.ds_tools_dir))
 config.substitutions.append(("%ds_fuzz", os.path.join(config.ds_obj_root, "fuzz")))
 if os.path.isdir(os.path.join(config.ds_obj_root, "fuzz")):
     config.available_features.add("fuzzers")
+# Before %fake_cuda, its prefix.
+config.substitutions.append(("%fake_cuda_nographs", os.path.join(config.ds_obj_root, "test", "fake-cuda-nographs", "libcuda.so.1")))
 config.substitutions.append(("%fake_cuda", os.path.join(config.ds_obj_root, "test", "fake-cuda", "libcuda.so.1")))
 config.substitutions.append(("%fake_nccl", os.path.join(config.ds_obj_root, "test", "fake-nccl", "libnccl.so.2")))
 config.substitutions.append(("%fake_cublas", os.path.join(config.ds_obj_root, "test", "fake-cuda", "libcublas.so.13")))

@@ -16,6 +16,9 @@ skipped and says so.
      (DeepSeek widths latent 512 + rope 64 with a bf16 cache and several
      splits at 600 and 4K tokens of context, naive chunked prefill, bf16
      weights, the demo model); tolerances are documented in prepare.py;
+     decode steps run as CUDA graphs (the runtime's default), and a case
+     that fails runs again with DSRT_CUDA_GRAPHS=0 to tell replay from
+     kernels;
   4. an independent implementation: Hugging Face transformers' DeepSeek-V3
      and -V2 models on the f32 test checkpoints, logits against ours;
   5. decode attention over the latent cache at 1K..32K context: step time
@@ -23,9 +26,16 @@ skipped and says so.
      cache bytes per second, against the copy bandwidth;
   6. end-to-end batch-1 decode on a random V2-Lite-sized bf16 checkpoint
      against the roofline (bytes a step must read / copy bandwidth), and
-     against transformers on the same checkpoint.
+     against transformers on the same checkpoint;
+  7. batched decode, batch 1..64, through the serving engine (bench/gpu/
+     batch.py: ctypes on the packed libdsrt; the engine runs one session per
+     request on the GPU, see there) against the batched roofline (the
+     distinct experts B tokens touch), and transformers' batched generate.
 
 Run through bench/gpu/run.sh (unpacks the runtime, sets library paths).
+`run.sh --dry` checks the plumbing where there is no GPU: the work folder is
+complete, the packed runtime runs the smoke case's CPU artifact, and the
+batched-decode driver runs it through the engine (results marked DRY).
 """
 import argparse
 import json
@@ -41,6 +51,8 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(ROOT, "test", "tools"))
 from ds_testing import checkpoint  # noqa: E402
 from ds_testing.reference import ReferenceModel  # noqa: E402
+sys.path.insert(0, HERE)
+import batch as batching  # noqa: E402
 
 CONTEXTS = [1024, 2048, 4096, 8192, 16384, 32768]
 LOG = []
@@ -125,7 +137,7 @@ def smoke(case, work, scratch, dsrun):
     return time.time() - t0, out.strip().splitlines()[-1] if out.strip() else ""
 
 
-def parity(case, work, scratch, dsrun):
+def parity(case, work, scratch, dsrun, env=None):
     ckpt = write_case_checkpoint(case, scratch)
     prompt, forced = sequence(case)
     seq = prompt + forced
@@ -136,7 +148,7 @@ def parity(case, work, scratch, dsrun):
         ds_run([os.path.join(work, f"{case['name']}-{target}.dsa"), "--weights", ckpt,
                 "--device", target, "--prompt-tokens", ",".join(map(str, prompt)),
                 "--force-tokens", ",".join(map(str, forced)), "--dump-logits", out] + context,
-               dsrun)
+               dsrun, env=env if target == "cuda" else None)
         rows[target] = np.load(out)
     vs_cpu = float(np.abs(rows["cuda"] - rows["cpu"]).max())
     ok = vs_cpu <= case["atol_cpu"]
@@ -308,6 +320,106 @@ def e2e(cases, args, bw):
     return out
 
 
+BATCHES = [1, 2, 4, 8, 16, 32, 64]
+
+
+def batched_roofline(cfg, batch, context, bw):
+    """Decode tokens/s one batched step of `batch` tokens could reach: the
+    bf16 weights it must read (dense parts once, the distinct routed experts
+    `batch` tokens touch per MoE layer) plus each token's cache rows, at the
+    copy bandwidth."""
+    k, experts = cfg["num_experts_per_tok"], cfg["n_routed_experts"]
+    expert = 3 * cfg["hidden_size"] * cfg["moe_intermediate_size"]
+    moe_layers = sum(1 for layer in range(cfg["num_hidden_layers"])
+                     if layer >= cfg.get("first_k_dense_replace", 0)
+                     and layer % cfg.get("moe_layer_freq", 1) == 0)
+    dense = active_params(cfg) - k * expert * moe_layers
+    touched = batching.expected_experts(experts, k, batch) * expert * moe_layers
+    cache = batch * context * cfg["num_hidden_layers"] * (
+        cfg["kv_lora_rank"] + cfg["qk_rope_head_dim"]) * 2
+    return batch * bw / ((dense + touched) * 2 + cache)
+
+
+def hf_batched_tokens_per_second(ckpt, batch, steps=16):
+    import torch
+    import transformers
+    model = transformers.AutoModelForCausalLM.from_pretrained(
+        ckpt, torch_dtype=torch.bfloat16, device_map="cuda")
+    ids = torch.randint(2, 1000, (batch, 8), device="cuda")
+    model.generate(ids, max_new_tokens=2, do_sample=False)  # warm-up
+    torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    model.generate(ids, max_new_tokens=steps, min_new_tokens=steps, do_sample=False)
+    torch.cuda.synchronize()
+    return batch * steps / (time.perf_counter() - t0)
+
+
+def batched(cfg, artifact, ckpt, libdsrt, device, bw, budget, batches, steps, hf=True):
+    """Batched decode through the engine; one row per batch size."""
+    rt = batching.Runtime(libdsrt)
+    model = rt.load(artifact, ckpt, device)
+    out = []
+    try:
+        for b in batches:
+            if budget is not None and not budget.allows(f"batched decode batch {b}", 20):
+                break
+            tps, n = batching.batched_decode(rt, model, b, steps, vocab=cfg["vocab_size"])
+            r = {"batch": b, "tokens_per_s": tps, "engine_steps": n}
+            line = f"batched decode (engine, one session per request) batch {b}: {tps:.1f} tok/s"
+            if bw:
+                roof = batched_roofline(cfg, b, 8 + steps, bw)
+                r.update(roofline_tokens_per_s=roof, of_roofline=tps / roof)
+                line += f"; batched roofline {roof:.0f} tok/s ({100 * tps / roof:.1f}%)"
+            out.append(r)
+            log(line)
+    finally:
+        rt.lib.dsrt_model_free(model)
+    if hf:
+        for b in (8, 64):
+            if not budget.allows(f"transformers batch {b}", 40):
+                break
+            try:
+                t = hf_batched_tokens_per_second(ckpt, b)
+                row = next((r for r in out if r["batch"] == b), None)
+                ratio = f"; ds / transformers = {row['tokens_per_s'] / t:.2f}" if row else ""
+                log(f"transformers batch {b}: {t:.1f} tok/s{ratio}")
+                if row:
+                    row["hf_tokens_per_s"] = t
+            except Exception as e:
+                log(f"transformers batch {b}: not run ({str(e).splitlines()[0] if str(e) else type(e).__name__})")
+    return out
+
+
+def dry(args):
+    """No GPU: the work folder is complete, the packed runtime runs the smoke
+    case's CPU artifact alone and through the engine (batched driver)."""
+    global LOG
+    with open(os.path.join(args.work, "cases.json")) as f:
+        cases = json.load(f)
+    need = [f"{c['name']}-{t}.dsa" for c in cases["parity"] for t in ("cuda", "cpu")]
+    need += [c["name"] + ".dsa" for c in cases["attention"]] + [cases["e2e"]["name"] + ".dsa"]
+    missing = [n for n in need if not os.path.exists(os.path.join(args.work, n))]
+    if missing:
+        sys.exit(f"bench/gpu/run.py --dry: {args.work} lacks {', '.join(missing)}")
+    log(f"DRY RUN (no GPU): {len(need)} artifacts present in {args.work}")
+    dsrun = os.path.join(args.scratch, "runtime", "bin", "ds-run")
+    case = next(c for c in cases["parity"] if c["name"] == cases["smoke"])
+    ckpt = write_case_checkpoint(case, args.scratch)
+    artifact = os.path.join(args.work, f"{case['name']}-cpu.dsa")
+    out = ds_run([artifact, "--weights", ckpt, "--prompt-tokens", "5", "--max-new-tokens", 2],
+                 dsrun, timeout=60).strip().splitlines()
+    log(f"packed ds-run on {case['name']}-cpu.dsa: ok ({out[-1] if out else ''})")
+    rows = batched(case["config"], artifact, ckpt,
+                   os.path.join(args.scratch, "runtime", "lib", "libdsrt.so"), "cpu", None,
+                   Budget(args.budget), [1, 2, 4], 4, hf=False)
+    os.makedirs(args.out, exist_ok=True)
+    with open(os.path.join(args.out, "gpu-results.json"), "w") as f:
+        json.dump({"dry": True, "batched": rows}, f, indent=1)
+    with open(os.path.join(args.out, "RESULTS-gpu.md"), "w") as f:
+        f.write("# GPU results (bench/gpu/run.sh --dry: no GPU, plumbing only)\n\n```\n" +
+                "\n".join(LOG) + "\n```\n")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -319,8 +431,12 @@ def main():
                     help="seconds for the whole run (stages past it are skipped)")
     ap.add_argument("--preflight-only", action="store_true",
                     help="check the machine has what the run needs, then stop")
+    ap.add_argument("--dry", action="store_true",
+                    help="no GPU: check the work folder and the packed runtime on the CPU")
     args = ap.parse_args()
     budget = Budget(args.budget)
+    if args.dry:
+        return dry(args)
     problem = preflight()
     if problem:
         print(problem, file=sys.stderr)
@@ -334,7 +450,7 @@ def main():
     with open(os.path.join(args.work, "cases.json")) as f:
         cases = json.load(f)
     results = {"device": None, "copy_GBps": None, "smoke": None, "parity": [], "hf": [],
-               "attention": [], "e2e": None, "errors": []}
+               "attention": [], "e2e": None, "batched": [], "errors": []}
 
     def finish(code):
         with open(os.path.join(args.out, "gpu-results.json"), "w") as f:
@@ -379,6 +495,18 @@ def main():
                else f"{r['max_vs_reference']:.2e} (atol {r['atol']})")
         log(f"parity {r['case']}: max |gpu - ref| {ref}, max |gpu - cpu| "
             f"{r['max_vs_cpu']:.2e} (atol {r['atol_cpu']}) {'ok' if r['ok'] else 'FAIL'}")
+        if not r["ok"] and budget.allows(f"parity {case['name']} without graphs",
+                                         case.get("seconds", 10)):
+            # Decode steps run as CUDA graphs by default: tell a replay
+            # problem from a kernel problem.
+            try:
+                g = parity(case, args.work, args.scratch, dsrun, {"DSRT_CUDA_GRAPHS": "0"})
+                g.pop("logits")
+                r["max_vs_cpu_without_graphs"] = g["max_vs_cpu"]
+                log(f"parity {r['case']} with DSRT_CUDA_GRAPHS=0: max |gpu - cpu| "
+                    f"{g['max_vs_cpu']:.2e} {'ok' if g['ok'] else 'FAIL'}")
+            except Exception as e:
+                log(f"parity {r['case']} with DSRT_CUDA_GRAPHS=0: ERROR {e}")
         if not case.get("hf") or not budget.allows(f"transformers {case['name']}", 30):
             continue
         try:
@@ -416,6 +544,18 @@ def main():
         except Exception as e:
             results["errors"].append(f"e2e: {e}")
             log(f"e2e: ERROR {e}")
+
+    # 5. Batched decode through the engine on the same checkpoint.
+    if results["e2e"] and budget.allows("batched decode", 60):
+        try:
+            results["batched"] = batched(
+                cases["e2e"]["config"], os.path.join(args.work, "v2lite.dsa"),
+                os.path.join(args.scratch, "v2lite-ckpt"),
+                os.path.join(args.scratch, "runtime", "lib", "libdsrt.so"), "cuda", bw,
+                budget, BATCHES, 8)
+        except Exception as e:
+            results["errors"].append(f"batched: {e}")
+            log(f"batched: ERROR {e}")
 
     failed = ([p for p in results["parity"] if not p["ok"]] or
               [h for h in results["hf"] if not h["ok"]] or results["errors"])

@@ -363,8 +363,12 @@ bool mlir::ds::compile(const CompileOptions &o, const CompileHooks &hooks,
     TimingScope codegen;
     if (hooks.timing)
       codegen = hooks.timing->nest("codegen (LLVM O2, object, link)");
-    if (!emitSharedObject(*module, manifest.hostCpu, object, error))
+    std::string hostIR;
+    if (!emitSharedObject(*module, manifest.hostCpu, object, error,
+                          hooks.hostIR ? &hostIR : nullptr))
       return fail(error);
+    if (hooks.hostIR)
+      hooks.hostIR(index + 1, hostIR);
   }
   Type elem = cacheType.getElementType();
   std::string cacheDtype = elem.isBF16() ? "bf16" : elem.isF16() ? "f16" : "f32";

@@ -163,7 +163,8 @@ std::string mlir::ds::hostCpuFor(const std::string &target) {
 }
 
 bool mlir::ds::emitSharedObject(ModuleOp module, const std::string &hostCpu,
-                                std::string &object, std::string &error) {
+                                std::string &object, std::string &error,
+                                std::string *hostIR) {
   MLIRContext *ctx = module.getContext();
   DialectRegistry registry;
   registerBuiltinDialectTranslation(registry);
@@ -177,6 +178,11 @@ bool mlir::ds::emitSharedObject(ModuleOp module, const std::string &hostCpu,
   if (!mod) {
     error = "translation to LLVM IR failed";
     return false;
+  }
+  cacheKernelFunctions(*mod);
+  if (hostIR) {
+    llvm::raw_string_ostream os(*hostIR);
+    mod->print(os, nullptr);
   }
   llvm::Triple triple(llvm::sys::getDefaultTargetTriple());
   const llvm::Target *target =

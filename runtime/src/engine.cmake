@@ -16,6 +16,7 @@ target_sources(dsrt PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/cuda/Convert.cpp
   ${CMAKE_CURRENT_LIST_DIR}/cuda/Device.cpp
   ${CMAKE_CURRENT_LIST_DIR}/cuda/Gemm.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/cuda/Graph.cpp
   ${CMAKE_CURRENT_LIST_DIR}/cuda/MgpuAbi.cpp
   ${CMAKE_CURRENT_LIST_DIR}/api/Error.cpp
   ${CMAKE_CURRENT_LIST_DIR}/api/Validation.cpp

@@ -138,3 +138,62 @@ func.func private @chunks(%x: memref<?xf32>) attributes {ds.kernel = "t"} {
   }
   return
 }
+
+// -----
+
+// Tests that the latent-cache write (one parallel iteration per token, each
+// writing its row column by column) becomes one launch per column loop over
+// token x column, the column fastest: consecutive threads write consecutive
+// cache elements. The token's cache position is loaded by every thread;
+// the rope loop's bound, a constant inside the token loop, moves out.
+// CHECK-LABEL: func.func private @cache_write
+// CHECK-SAME: %[[CACHE:[a-z0-9]+]]: memref<3x?x20xbf16>, %[[LAT:[a-z0-9]+]]: memref<?x16xf32>, %[[ROPE:[a-z0-9]+]]: memref<?x4xf32>, %[[POS:[a-z0-9]+]]: memref<?xi32>
+// CHECK: %[[SPAN:.+]] = arith.subi %c16, %c0
+// CHECK: %[[COLS:.+]] = arith.ceildivui %[[SPAN]], %c1
+// CHECK: gpu.launch
+// CHECK:   %[[COL:.+]] = arith.remui %[[ID:.+]], %[[COLS]]
+// CHECK:   %[[TOK:.+]] = arith.divui %[[ID]], %[[COLS]]
+// CHECK:   %[[CM:.+]] = arith.muli %[[COL]], %c1
+// CHECK:   %[[C:.+]] = arith.addi %c0, %[[CM]]
+// CHECK:   %[[TM:.+]] = arith.muli %[[TOK]], %c1
+// CHECK:   %[[T:.+]] = arith.addi %c0, %[[TM]]
+// CHECK:   %[[P:.+]] = memref.load %[[POS]][%[[T]]]
+// CHECK:   %[[ROW:.+]] = arith.index_cast %[[P]]
+// CHECK:   %[[V:.+]] = memref.load %[[LAT]][%[[T]], %[[C]]]
+// CHECK:   %[[H:.+]] = arith.truncf %[[V]]
+// CHECK:   memref.store %[[H]], %[[CACHE]][%{{.+}}, %[[ROW]], %[[C]]]
+// CHECK:   gpu.terminator
+// CHECK: %[[RSPAN:.+]] = arith.subi %c4, %c0
+// CHECK: %[[RCOLS:.+]] = arith.ceildivui %[[RSPAN]], %c1
+// CHECK: gpu.launch
+// CHECK:   arith.remui %{{.+}}, %[[RCOLS]]
+// CHECK:   memref.load %[[POS]]
+// CHECK:   memref.load %[[ROPE]]
+// CHECK:   memref.store %{{.+}}, %[[CACHE]]
+// CHECK:   gpu.terminator
+// CHECK-NOT: gpu.launch
+// CHECK: return
+func.func private @cache_write(%cache: memref<3x?x20xbf16>, %lat: memref<?x16xf32>, %rope: memref<?x4xf32>, %pos: memref<?xi32>, %layer: index) attributes {ds.kernel = "cache_write"} {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c16 = arith.constant 16 : index
+  %n = memref.dim %lat, %c0 : memref<?x16xf32>
+  scf.parallel (%t) = (%c0) to (%n) step (%c1) {
+    %p = memref.load %pos[%t] : memref<?xi32>
+    %row = arith.index_cast %p : i32 to index
+    scf.for %c = %c0 to %c16 step %c1 {
+      %v = memref.load %lat[%t, %c] : memref<?x16xf32>
+      %h = arith.truncf %v : f32 to bf16
+      memref.store %h, %cache[%layer, %row, %c] : memref<3x?x20xbf16>
+    }
+    %c4 = arith.constant 4 : index
+    scf.for %c = %c0 to %c4 step %c1 {
+      %col = arith.addi %c16, %c : index
+      %v = memref.load %rope[%t, %c] : memref<?x4xf32>
+      %h = arith.truncf %v : f32 to bf16
+      memref.store %h, %cache[%layer, %row, %col] : memref<3x?x20xbf16>
+    }
+    scf.reduce
+  }
+  return
+}

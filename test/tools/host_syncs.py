@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Counts, in the `gpu` stage of a CUDA compile (ds-compile --emit=gpu), the
 device-to-host copies (gpu.memcpy into host memory: each a synchronous wait)
-and the grouped-GEMM runtime calls (each reads the expert offsets back: one
-more wait) that one call of an entry point makes, over the kernel functions
+and the grouped-GEMM runtime calls (each reads the expert offsets back, one
+more wait, when it has more rows than experts; decode-sized ones keep them
+on the device: decode_waits.py measures a step's waits) that one call of an entry point makes, over the kernel functions
 it calls. Prints one line per entry point:
     decode: 0 copies, 174 grouped GEMMs
 """

@@ -40,7 +40,9 @@ cl::opt<std::string> emitStage(
              "nvvm, ptx before llvm (default: write an artifact)"),
     cl::init(""));
 cl::opt<std::string> dumpIrDir(
-    "dump-ir-dir", cl::desc("write the IR after each stage to DIR/NN-stage.mlir"),
+    "dump-ir-dir",
+    cl::desc("write the IR after each stage to DIR/NN-stage.mlir (and the "
+             "host code's LLVM IR to DIR/NN-host.ll)"),
     cl::value_desc("dir"), cl::init(""));
 cl::opt<std::string> dtype("dtype", cl::desc("latent cache dtype: f32 | bf16"),
                            cl::init("f32"));
@@ -165,6 +167,18 @@ int main(int argc, char **argv) {
     if (ec)
       fail("--dump-ir-dir: cannot write '" + p + "': " + ec.message());
     os << ds::printModule(module);
+  };
+
+  hooks.hostIR = [&](int index, StringRef text) {
+    if (dumpIrDir.empty())
+      return;
+    llvm::SmallString<256> p(dumpIrDir.getValue());
+    llvm::sys::path::append(p, llvm::formatv("{0:2}-host.ll", index).str());
+    std::error_code ec;
+    llvm::raw_fd_ostream os(p, ec);
+    if (ec)
+      fail("--dump-ir-dir: cannot write '" + p + "': " + ec.message());
+    os << text;
   };
 
   std::vector<std::string> errors;

@@ -67,6 +67,9 @@ long count(const char *kind) {
 long gemms(const char *lib = DS_FAKE_CUBLAS) {
   return fakeFn<long (*)()>(lib, "fakeCublasGemms")();
 }
+long batchedCalls() {
+  return fakeFn<long (*)()>(DS_FAKE_CUBLAS, "fakeCublasBatchedCalls")();
+}
 long groupedCalls() {
   return fakeFn<long (*)()>(DS_FAKE_CUBLAS, "fakeCublasGroupedCalls")();
 }
@@ -265,28 +268,96 @@ struct Grouped {
   std::vector<float> want;
 };
 
-// Decode and prefill shapes: one cublasGemmGroupedBatchedEx per grouped
-// matmul, every non-empty expert a problem of it (experts with equal row
-// counts share a group), empty ones (first, middle, last) left out.
+// Prefill shapes (more rows than experts): one cublasGemmGroupedBatchedEx
+// per grouped matmul, every non-empty expert a problem of it (experts with
+// equal row counts share a group), empty ones (first, middle, last) left
+// out.
 TEST(CudaGemmGlue, GroupedLinearIsOneGroupedCall) {
   Call c;
-  // Decode: 8 of 12 experts routed one row each.
-  Grouped d(c, {0, 0, 1, 2, 2, 3, 4, 5, 5, 6, 7, 8, 8}, 7, 16, 16, 7);
-  ASSERT_EQ(groupedLinear(d.W(), d.X(), d.O(), d.Y()), "");
-  EXPECT_EQ(groupedCalls(), 1);
-  EXPECT_EQ(gemms(), 8);
-  d.expectCpu();
-  // Prefill: uneven groups, strided rows.
   Grouped p(c, {0, 0, 5, 6, 6, 13, 18, 18}, 9, 12, 20, 11);
   ASSERT_EQ(groupedLinear(p.W(), p.X(), p.O(), p.Y()), "");
-  EXPECT_EQ(groupedCalls(), 2);
-  EXPECT_EQ(gemms(), 8 + 4);
+  EXPECT_EQ(groupedCalls(), 1);
+  EXPECT_EQ(gemms(), 4);
   p.expectCpu();
   // All experts empty: nothing to call.
   Grouped none(c, {0, 0, 0}, 3, 4, 4, 3);
   ASSERT_EQ(groupedLinear(none.W(), none.X(), none.O(), none.Y()), "");
-  EXPECT_EQ(groupedCalls(), 2);
+  EXPECT_EQ(groupedCalls(), 1);
   EXPECT_EQ(c.ex.error, "");
+}
+
+// Decode shapes (no more rows than experts): each row is its own product,
+// its expert found on the device (the runtime's dsrt_expert_rows kernel,
+// emulated by the stand-in) and all rows one cublasGemmBatchedEx, so the
+// host never reads the offsets back: no device-to-host copy, no wait.
+TEST(CudaGemmGlue, DecodeGroupedLinearKeepsOffsetsOnDevice) {
+  Call c;
+  long reads = count("dtoh"), syncs = count("sync");
+  // 8 of 12 experts routed one row each; strided rows.
+  Grouped d(c, {0, 0, 1, 2, 2, 3, 4, 5, 5, 6, 7, 8, 8}, 7, 16, 19, 9);
+  ASSERT_EQ(groupedLinear(d.W(), d.X(), d.O(), d.Y()), "");
+  d.expectCpu();
+  // Two rows on one expert, the rest empty.
+  Grouped two(c, {0, 0, 2, 2}, 5, 6, 6, 5);
+  ASSERT_EQ(groupedLinear(two.W(), two.X(), two.O(), two.Y()), "");
+  two.expectCpu();
+  EXPECT_EQ(batchedCalls(), 2);
+  EXPECT_EQ(groupedCalls(), 0);
+  EXPECT_EQ(gemms(), 8 + 2);
+  EXPECT_EQ(count("dtoh"), reads);
+  // The pointer buffer grows once (after the stream drains); the other
+  // waits are DSRT_CUDA_SYNC=1's, set for this test binary.
+  EXPECT_EQ(count("sync"), syncs + 1 + 2);
+  // Offsets out of order cannot send a row outside the weights: the row's
+  // expert is clamped (the host path, which reads them, reports them).
+  Grouped bad(c, {0, 9, 1, 2}, 3, 4, 4, 3);
+  ASSERT_EQ(groupedLinear(bad.W(), bad.X(), bad.O(), bad.Y()), "");
+  EXPECT_EQ(c.ex.error, "");
+  // A failing batched call is the call's error.
+  Call f(nullptr, "1");
+  Grouped g(f, {0, 1, 1, 2}, 4, 8, 8, 4);
+  EXPECT_EQ(groupedLinear(g.W(), g.X(), g.O(), g.Y()),
+            "cublasGemmBatchedEx failed with status 13");
+}
+
+// bf16 weights on the decode path: the batched GEMM takes the staged bf16
+// activations, equal to the rounded operands' products.
+TEST(CudaGemmGlue, Bf16DecodeGroupedLinearIsBatched) {
+  Call c;
+  const int64_t E = 4, N = 5, K = 12;
+  std::vector<int32_t> offsets = {0, 1, 1, 3, 3};
+  const int64_t T = 3;
+  float *x = c.device(T * K), *y = c.device(T * N);
+  fill(x, T * K, 31);
+  std::vector<float> wf(size_t(E * N * K));
+  fill(wf.data(), wf.size(), 32);
+  auto *w = reinterpret_cast<uint16_t *>(c.device(E * N * K / 2 + 1));
+  for (size_t i = 0; i < wf.size(); ++i)
+    w[i] = toBf16(wf[i]);
+  auto *off = reinterpret_cast<int32_t *>(c.device(E + 1));
+  std::memcpy(off, offsets.data(), offsets.size() * 4);
+  int64_t wShape[3] = {E, N, K}, oShape[1] = {E + 1};
+  auto W = makeMemRef<float, 3>(reinterpret_cast<float *>(w), wShape);
+  auto O = makeMemRef<int32_t, 1>(off, oShape);
+  auto X = view(x, T, K, K), Y = view(y, T, N, N);
+  long reads = count("dtoh");
+  ASSERT_EQ(groupedLinear(W, X, O, Y, /*bf16Weights=*/true), "");
+  EXPECT_EQ(batchedCalls(), 1);
+  EXPECT_EQ(count("dtoh"), reads);
+  auto widen = [](uint16_t h) {
+    uint32_t u = uint32_t(h) << 16;
+    float f;
+    std::memcpy(&f, &u, 4);
+    return double(f);
+  };
+  for (int64_t e = 0; e < E; ++e)
+    for (int64_t t = offsets[size_t(e)]; t < offsets[size_t(e + 1)]; ++t)
+      for (int64_t n = 0; n < N; ++n) {
+        double s = 0;
+        for (int64_t k = 0; k < K; ++k)
+          s += widen(toBf16(x[t * K + k])) * widen(w[(e * N + n) * K + k]);
+        EXPECT_NEAR(y[t * N + n], s, 1e-5) << e << "," << t << "," << n;
+      }
 }
 
 // DSRT_CUDA_GROUPED_GEMM=0 (bring-up) goes expert by expert; another value
@@ -439,6 +510,23 @@ TEST(CudaFailure, FailedCopyZeroesTheHostScalar) {
   EXPECT_EQ(host, 0);
   EXPECT_EQ(c.ex.error, "cuMemcpyAsync: CUDA_ERROR_LAUNCH_FAILED");
   EXPECT_EQ(*d, 99); // device memory is never written by the zeroing
+}
+
+// Only a copy into host memory waits for the stream (the host reads it
+// next); a copy between device buffers is ordered by the stream.
+TEST(CudaCopies, OnlyCopiesToTheHostWait) {
+  Call c;
+  float *a = c.device(4), *b = c.device(4);
+  a[0] = 1.5f;
+  long syncs = count("sync");
+  mgpuMemcpy(b, a, 4 * sizeof(float), nullptr);
+  EXPECT_EQ(b[0], 1.5f);
+  EXPECT_EQ(count("sync"), syncs);
+  float host = 0;
+  mgpuMemcpy(&host, a, sizeof(float), nullptr);
+  EXPECT_EQ(host, 1.5f);
+  EXPECT_EQ(count("sync"), syncs + 1);
+  EXPECT_EQ(c.ex.error, "");
 }
 
 // DSRT_CUDA_SYNC=1 (set for this binary): the error names the kernel.

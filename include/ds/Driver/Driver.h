@@ -39,6 +39,9 @@ struct CompileOptions {
 struct CompileHooks {
   /// Called after import ("ds") and after each stage with the module.
   std::function<void(int index, llvm::StringRef stage, ModuleOp)> afterStage;
+  /// Called with the host code as LLVM IR (translated, launch sites'
+  /// function caches added, not yet optimised), numbered after the stages.
+  std::function<void(int index, llvm::StringRef llvmIR)> hostIR;
   /// Called on each stage's pass manager before it runs (CL options, timing).
   std::function<LogicalResult(PassManager &, llvm::StringRef stage)>
       configurePassManager;

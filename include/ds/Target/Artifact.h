@@ -23,6 +23,10 @@
 #include <string>
 #include <vector>
 
+namespace llvm {
+class Module;
+} // namespace llvm
+
 namespace mlir::ds {
 
 constexpr uint32_t kArtifactFormatVersion = 1;
@@ -61,8 +65,16 @@ std::string hostCpuFor(const std::string &target);
 /// Translates an LLVM-dialect module to native code for `hostCpu` (the
 /// build machine's features when it is the host's own name), optimises it
 /// (O2) and links a shared object with ld.lld.
+/// `hostIR`, when given, receives the translated module's text before
+/// optimisation (ds-compile --dump-ir-dir writes it as NN-host.ll).
 bool emitSharedObject(ModuleOp llvmModule, const std::string &hostCpu,
-                      std::string &object, std::string &error);
+                      std::string &object, std::string &error,
+                      std::string *hostIR = nullptr);
+
+/// Gives every launch site of generated GPU host code (each call of
+/// mgpuModuleGetFunction) a global that keeps the function after its first
+/// launch (lib/Target/KernelFunctionCache.cpp); returns the sites.
+unsigned cacheKernelFunctions(llvm::Module &module);
 
 /// Writes the artifact atomically (temporary file + rename).
 bool writeArtifact(const std::string &path, const std::string &manifest,

@@ -143,6 +143,77 @@ LogicalResult mapParallel(scf::ParallelOp par, int64_t blockSize) {
   return success();
 }
 
+/// The latent-cache write is one parallel iteration per token, each
+/// writing its row column by column (scf.for over the latent, then over the
+/// rope part): mapped as is, one thread writes a 576-wide row alone and
+/// neighbouring threads write 2 KiB apart. Each inner loop becomes a
+/// parallel dimension of its own nest instead (token x column, the column
+/// fastest), so consecutive threads write consecutive elements. Legal for
+/// this kernel: every (token, column) is its own cache element (SEMANTICS:
+/// a step's positions are distinct) and the columns are independent.
+/// Returns the new nests (the original is erased) or failure when the body
+/// is not that shape (then the generic mapping runs).
+FailureOr<SmallVector<scf::ParallelOp>> splitColumns(scf::ParallelOp par) {
+  if (par.getNumLoops() != 1 || par.getNumResults() != 0)
+    return failure();
+  SmallVector<Operation *> prefix;
+  SmallVector<scf::ForOp> columns;
+  for (Operation &op : par.getBody()->without_terminator()) {
+    if (auto loop = dyn_cast<scf::ForOp>(op)) {
+      if (loop.getNumResults() != 0 ||
+          !loop.getBody()->getOps<scf::ForOp>().empty())
+        return failure();
+      columns.push_back(loop);
+      continue;
+    }
+    // Per-token values (its cache position) may come before the loops;
+    // between them only pure code (constants, index arithmetic), which
+    // cannot observe what a loop wrote.
+    if (op.getNumRegions() != 0 || isa<memref::StoreOp>(op) ||
+        (!columns.empty() && !isPure(&op)))
+      return failure();
+    prefix.push_back(&op);
+  }
+  if (columns.empty())
+    return failure();
+  // The columns' bounds become the nests' bounds, outside the token loop:
+  // values from outside, or constants defined in the body (copied out).
+  auto outside = [&](Value v) {
+    Operation *def = v.getDefiningOp();
+    return !par->isAncestor(def ? def : v.getParentBlock()->getParentOp()) ||
+           (def && def->hasTrait<OpTrait::ConstantLike>());
+  };
+  for (scf::ForOp loop : columns)
+    if (!outside(loop.getLowerBound()) || !outside(loop.getUpperBound()) ||
+        !outside(loop.getStep()))
+      return failure();
+  SmallVector<scf::ParallelOp> nests;
+  OpBuilder b(par);
+  Location loc = par.getLoc();
+  auto hoisted = [&](Value v) {
+    Operation *def = v.getDefiningOp();
+    return def && par->isAncestor(def) ? b.clone(*def)->getResult(0) : v;
+  };
+  for (scf::ForOp loop : columns) {
+    auto nest = scf::ParallelOp::create(
+        b, loc,
+        ValueRange{par.getLowerBound()[0], hoisted(loop.getLowerBound())},
+        ValueRange{par.getUpperBound()[0], hoisted(loop.getUpperBound())},
+        ValueRange{par.getStep()[0], hoisted(loop.getStep())});
+    OpBuilder nb = OpBuilder::atBlockBegin(nest.getBody());
+    IRMapping map;
+    map.map(par.getInductionVars()[0], nest.getInductionVars()[0]);
+    for (Operation *op : prefix)
+      nb.clone(*op, map);
+    map.map(loop.getInductionVar(), nest.getInductionVars()[1]);
+    for (Operation &op : loop.getBody()->without_terminator())
+      nb.clone(op, map);
+    nests.push_back(nest);
+  }
+  par.erase();
+  return nests;
+}
+
 /// Sequential code on one thread. Scalar results the host needs (a loop
 /// bound, an allocation size) travel back through a device buffer.
 LogicalResult mapSequential(Operation *op) {
@@ -271,6 +342,11 @@ struct MapKernelsToGPUPass
         return failure();
       if (*done)
         return success();
+    }
+    if (kind && kind.getValue() == "cache_write") {
+      for (auto par : llvm::to_vector(
+               fn.getBody().front().getOps<scf::ParallelOp>()))
+        (void)splitColumns(par);
     }
     return mapBlock(fn.getBody().front());
   }

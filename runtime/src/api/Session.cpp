@@ -2,6 +2,7 @@
 #include "api/Error.h"
 #include "api/Model.h"
 #include "api/Validation.h"
+#include "cuda/Graph.h"
 #include "cpu/MemRef.h"
 
 #include <algorithm>
@@ -159,7 +160,8 @@ std::string callOnDevice(dsrt_session *s, const EntryPoint &entry,
   ex.session = &d;
   ex.contextTokens = s->position + n;
   cuda::Execution::current() = &ex;
-  entry.fn(s->model, &tok, &pos, &cache, &out);
+  cuda::runStep(d, ex, reinterpret_cast<const void *>(entry.fn), n,
+                [&] { entry.fn(s->model, &tok, &pos, &cache, &out); });
   if (greedy && !ex.failed()) {
     // The last row's argmax on the device: one id comes back, not the
     // vocabulary's logits.

@@ -43,6 +43,8 @@ std::unique_ptr<Gpu> dsrt::cuda::loadGpu(const std::string &path,
   std::string missing;
 #define DSRT_CU_SYM(field, symbol, params)                                     \
   lookup(lib, #symbol, d.field, missing);
+#define DSRT_CU_OPT_SYM(field, symbol, params)                                 \
+  d.field = reinterpret_cast<decltype(d.field)>(dlsym(lib, #symbol));
 #include "cuda/CudaSymbols.inc"
   if (!missing.empty()) {
     error = "CUDA driver " + path + " lacks " + missing +

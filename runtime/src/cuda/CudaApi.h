@@ -24,6 +24,8 @@ using CUcontext = struct CUctx_st *;
 using CUmodule = struct CUmod_st *;
 using CUfunction = struct CUfunc_st *;
 using CUstream = struct CUstream_st *;
+using CUgraph = struct CUgraph_st *;
+using CUgraphExec = struct CUgraphExec_st *;
 using cublasHandle_t = struct cublasContext *;
 
 constexpr CUresult CUDA_SUCCESS = 0;
@@ -34,7 +36,15 @@ constexpr int CUBLAS_OP_N = 0, CUBLAS_OP_T = 1;
 /// The driver's entry points (CudaSymbols.inc), looked up by loadGpu.
 struct Driver {
 #define DSRT_CU_SYM(field, symbol, params) CUresult(*field) params = nullptr;
+#define DSRT_CU_OPT_SYM(field, symbol, params)                                 \
+  CUresult(*field) params = nullptr;
 #include "cuda/CudaSymbols.inc"
+  /// Whether every stream-capture and graph entry point is there.
+  bool hasGraphs() const {
+    return cuStreamBeginCapture && cuStreamEndCapture && cuGraphInstantiate &&
+           cuGraphExecUpdate && cuGraphLaunch && cuGraphDestroy &&
+           cuGraphExecDestroy;
+  }
 };
 
 /// cuBLAS's entry points (CudaSymbols.inc), looked up by cublas().

@@ -124,27 +124,46 @@ bool Arena::contains(const void *p) const {
 
 bool DeviceSession::isDevice(const void *p) const {
   auto at = reinterpret_cast<CUdeviceptr>(p);
-  for (const DeviceBuffer *b : {&cache, &tokens, &positions, &logits, &staging})
+  for (const DeviceBuffer *b : {&cache, &tokens, &positions, &logits, &staging,
+                                  &rowPointers})
     if (b->ptr() && at >= b->ptr() && at < b->ptr() + b->size())
       return true;
   return arena.contains(p);
 }
 
-void *DeviceSession::stagingFor(size_t bytes, std::string &error) {
-  if (staging.size() >= bytes && staging.ptr())
-    return staging.as<void>();
-  // GEMMs already queued may still read the old buffer.
-  CUresult r = g.drv.cuStreamSynchronize(stream);
-  if (r != CUDA_SUCCESS) {
-    error = g.describe("cuStreamSynchronize", r) + " (before growing the "
-                                                   "bf16 staging buffer)";
+/// `b` holding at least `bytes`, grown (doubling) after the stream drains:
+/// work already queued may still read the old buffer.
+static void *grown(const Gpu &g, CUstream stream, DeviceBuffer &b,
+                   size_t bytes, const char *what, std::string &error) {
+  if (b.size() >= bytes && b.ptr())
+    return b.as<void>();
+  if (Execution *e = Execution::current();
+      e && e->refuseHostWait((std::string("growing the ") + what).c_str())) {
+    error = e->error;
     return nullptr;
   }
-  error = staging.allocate(g, std::max(bytes, staging.size() * 2));
-  return error.empty() ? staging.as<void>() : nullptr;
+  CUresult r = g.drv.cuStreamSynchronize(stream);
+  if (r != CUDA_SUCCESS) {
+    error = g.describe("cuStreamSynchronize", r) + " (before growing the " +
+            what + ")";
+    return nullptr;
+  }
+  error = b.allocate(g, std::max(bytes, b.size() * 2));
+  return error.empty() ? b.as<void>() : nullptr;
+}
+
+void *DeviceSession::stagingFor(size_t bytes, std::string &error) {
+  return grown(g, stream, staging, bytes, "bf16 staging buffer", error);
+}
+
+void *DeviceSession::rowPointersFor(size_t bytes, std::string &error) {
+  return grown(g, stream, rowPointers, bytes, "expert row pointers", error);
 }
 
 DeviceSession::~DeviceSession() {
+  for (auto &[shape, graph] : graphs)
+    if (graph.exec && g.drv.cuGraphExecDestroy)
+      g.drv.cuGraphExecDestroy(graph.exec);
   if (blas && cublasApi)
     cublasApi->destroy(blas);
   if (stream)

@@ -12,7 +12,9 @@
 #include "cuda/CudaApi.h"
 
 #include <cstdint>
+#include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace dsrt::cuda {
@@ -100,6 +102,14 @@ struct GroupedArgs {
   }
 };
 
+/// The CUDA graph of one call shape (entry point, tokens): see Graph.h.
+struct StepGraph {
+  CUgraphExec exec = nullptr;
+  int64_t calls = 0;
+  /// A capture of this shape failed (a host wait): never captured again.
+  bool broken = false;
+};
+
 struct DeviceSession {
   explicit DeviceSession(const Gpu &g) : g(g), arena(g) {}
   ~DeviceSession();
@@ -118,10 +128,23 @@ struct DeviceSession {
   bool isDevice(const void *p) const;
   /// A staging buffer of at least `bytes`; nullptr and `error` on failure.
   void *stagingFor(size_t bytes, std::string &error);
+  /// The pointer arrays of a decode step's per-row expert GEMMs: one per
+  /// session (the GEMMs of a step use it in stream order), outside the
+  /// arena so a step's memory layout does not depend on it.
+  DeviceBuffer rowPointers;
+  void *rowPointersFor(size_t bytes, std::string &error);
   GroupedArgs grouped;
   /// cuBLAS answered NOT_SUPPORTED to a grouped GEMM of bf16 inputs with
   /// an f32 output: bf16 grouped GEMMs go expert by expert.
   bool groupedBf16Unsupported = false;
+  /// cuBLAS answered NOT_SUPPORTED to the per-row batched GEMM of a decode
+  /// step's experts: they go through the offsets read instead.
+  bool perRowUnsupported = false;
+  /// Executable graphs by (entry point, tokens), graph launches made, and
+  /// captures that fell back to plain launches (the last reason).
+  std::map<std::pair<const void *, int64_t>, StepGraph> graphs;
+  int64_t graphLaunches = 0, graphFallbacks = 0;
+  std::string graphNote;
 };
 
 /// One entry-point call in flight on this thread; the mgpu* functions and
@@ -151,6 +174,17 @@ struct Execution {
   const void *offsetsAt = nullptr;
   std::vector<int32_t> offsetsHost;
   void forgetOffsets() { offsetsAt = nullptr; }
+
+  /// The call's work is being captured into a graph (Graph.h): nothing
+  /// runs yet, so a host read of device memory cannot be answered; it
+  /// fails the capture, and the call runs again without it.
+  bool capturing = false;
+  /// Fails the call when it is being captured; true then.
+  bool refuseHostWait(const char *what) {
+    if (capturing)
+      fail(std::string("graph capture: ") + what + " waits on the host");
+    return capturing;
+  }
 };
 
 /// DSRT_CUDA_SYNC=1 (bring-up): synchronise after every launch and library

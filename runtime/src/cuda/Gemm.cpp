@@ -163,9 +163,63 @@ std::string groupedCall(DeviceSession &s, const std::vector<int32_t> &off,
                        std::to_string(st);
 }
 
-/// Whether grouped GEMMs may use cublasGemmGroupedBatchedEx:
-/// DSRT_CUDA_GROUPED_GEMM=0 (bring-up) keeps them expert by expert, so a
-/// first GPU run can tell the grouped call from the rest. Read per call
+/// A grouped GEMM with no more rows than experts (a decode step: top-k
+/// rows per token) as one product per row: a kernel finds each row's
+/// expert in the device offsets and writes the pointer arrays, and one
+/// cublasGemmBatchedEx multiplies. The host never reads the offsets, so
+/// the step does not wait on the stream (a grouped call needs per-group
+/// sizes in host memory). With rows <= experts it reads at most as many
+/// expert matrices as there are rows, like the grouped call in the worst
+/// case. `unsupported` is set when cuBLAS refuses the type combination.
+std::string perRowCall(DeviceSession &s, const MemRef<int32_t, 1> &offsets,
+                       int64_t experts, const void *w, int64_t wStrideBytes,
+                       int ldw, const void *x, int64_t xRowBytes, int ldx,
+                       const MemRef<float, 2> &y, int64_t n, int64_t k,
+                       bool bf16, bool &unsupported) {
+  int64_t rows = y.sizes[0];
+  int ldy = ld(y);
+  if (ldw < 0 || ldx < 0 || ldy < 0)
+    return "GEMM too large for cuBLAS's 32-bit sizes";
+  if (rows == 0 || n == 0)
+    return "";
+  std::string error;
+  size_t bytes = size_t(3 * rows) * sizeof(void *);
+  void *dev = s.rowPointersFor(bytes, error);
+  if (!dev)
+    return error;
+  ExpertRows a{reinterpret_cast<CUdeviceptr>(dev),
+               reinterpret_cast<CUdeviceptr>(offsets.data()),
+               uint64_t(experts),
+               uint64_t(rows),
+               reinterpret_cast<CUdeviceptr>(w),
+               uint64_t(wStrideBytes),
+               reinterpret_cast<CUdeviceptr>(x),
+               uint64_t(xRowBytes),
+               reinterpret_cast<CUdeviceptr>(y.data()),
+               uint64_t(y.strides[0] * int64_t(sizeof(float)))};
+  error = expertRowPointers(s.g, s.stream, a);
+  if (!error.empty())
+    return error;
+  auto *ptrs = static_cast<void *const *>(dev);
+  int type = bf16 ? CUDA_R_16BF : CUDA_R_32F;
+  const float one = 1.0f, zero = 0.0f;
+  int st = s.cublasApi->gemmBatchedEx(
+      s.blas, CUBLAS_OP_T, CUBLAS_OP_N, int(n), 1, int(k), &one, ptrs, type,
+      ldw, ptrs + rows, type, ldx, &zero, ptrs + 2 * rows, CUDA_R_32F, ldy,
+      int(rows), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+  if (st == CUBLAS_STATUS_NOT_SUPPORTED) {
+    unsupported = true;
+    return "";
+  }
+  return st == 0 ? ""
+                 : "cublasGemmBatchedEx failed with status " +
+                       std::to_string(st);
+}
+
+/// Whether grouped GEMMs may use cublasGemmGroupedBatchedEx or the per-row
+/// batched call: DSRT_CUDA_GROUPED_GEMM=0 (bring-up) keeps them expert by
+/// expert after a host read of the offsets, so a first GPU run can tell
+/// the grouped calls from the rest. Read per call
 /// (a getenv per grouped GEMM is noise next to its offsets read).
 bool groupedCallAllowed(std::string &error) {
   const char *v = std::getenv("DSRT_CUDA_GROUPED_GEMM");
@@ -231,12 +285,41 @@ static std::string groupedLinearImpl(const MemRef<float, 3> &w3,
     return "dsrt_grouped_linear_f32: shapes do not match";
   if (!rowMajor(x) || !rowMajor(y) || (k > 1 && w3.strides[2] != 1))
     return "dsrt_grouped_linear_f32: a non-contiguous row on the GPU path";
+  if (x.sizes[0] > INT_MAX || n > INT_MAX || k > INT_MAX)
+    return "GEMM too large for cuBLAS's 32-bit sizes";
+  int ldwf = w3.strides[1] > INT_MAX
+                 ? -1
+                 : int(std::max<int64_t>(w3.strides[1], k));
+  bool allowed = groupedCallAllowed(error);
+  if (!error.empty())
+    return error;
+  const uint16_t *xb = nullptr;
+  if (allowed && x.sizes[0] <= experts && !s->perRowUnsupported) {
+    if (bf16Weights && !(xb = bf16Rows(*s, x, 0, x.sizes[0], error)))
+      return error;
+    bool unsupported = false;
+    std::string err =
+        xb ? perRowCall(*s, offsets, experts, w3.data(),
+                        int64_t(w3.strides[0]) * 2, int(k), xb, k * 2, int(k),
+                        y, n, k, true, unsupported)
+           : perRowCall(*s, offsets, experts, w3.data(),
+                        int64_t(w3.strides[0]) * 4, ldwf, x.data(),
+                        int64_t(x.strides[0]) * 4, ld(x), y, n, k, false,
+                        unsupported);
+    if (!unsupported)
+      return err;
+    // Nothing was multiplied: the offsets are read below instead, and
+    // later calls of the session go there directly.
+    s->perRowUnsupported = true;
+  }
   // The group boundaries were computed on the device (by the permutation
   // kernel); the host needs them to size each product. A read waits for
   // the stream: the gate and up GEMMs of a layer share one.
   Execution &ex = *Execution::current();
   std::vector<int32_t> &off = ex.offsetsHost;
   if (ex.offsetsAt != offsets.data() || off.size() != size_t(experts + 1)) {
+    if (ex.refuseHostWait("reading the expert offsets"))
+      return ex.error;
     off.assign(size_t(experts + 1), 0);
     const Gpu &g = s->g;
     CUresult r = g.drv.cuMemcpyDtoHAsync(
@@ -258,18 +341,9 @@ static std::string groupedLinearImpl(const MemRef<float, 3> &w3,
     if (begin < 0 || end < begin || end > x.sizes[0])
       return "dsrt_grouped_linear_f32: expert offsets out of order";
   }
-  if (x.sizes[0] > INT_MAX || n > INT_MAX || k > INT_MAX)
-    return "GEMM too large for cuBLAS's 32-bit sizes";
-  const uint16_t *xb = nullptr;
-  if (bf16Weights && !(xb = bf16Rows(*s, x, 0, x.sizes[0], error)))
+  if (bf16Weights && !xb && !(xb = bf16Rows(*s, x, 0, x.sizes[0], error)))
     return error;
   const float *wf = bf16Weights ? nullptr : w3.data();
-  int ldwf = w3.strides[1] > INT_MAX
-                 ? -1
-                 : int(std::max<int64_t>(w3.strides[1], k));
-  bool allowed = groupedCallAllowed(error);
-  if (!error.empty())
-    return error;
   if (allowed && s->cublasApi->gemmGroupedBatchedEx &&
       !(xb && s->groupedBf16Unsupported)) {
     bool unsupported = false;

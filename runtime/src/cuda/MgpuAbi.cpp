@@ -10,9 +10,11 @@
 //   which waits, and the runtime's final copy of the logits);
 // - memory: mgpuMemAlloc/Free are served by the session's arena;
 // - modules: loaded by the artifact's constructors at dlopen time, once per
-//   model; the host code asks for the function before every launch, with
-//   the launch site's constant name: a per-thread cache keyed by that
-//   address answers without a lock, the shared (module, name) map fills it;
+//   model; each launch site of the host code keeps its function in a global
+//   after its first lookup (lib/Target/KernelFunctionCache.cpp), so lookups
+//   are rare: a per-thread cache keyed by the name's address answers
+//   without a lock, the shared (module, name) map fills it, and a
+//   function -> name map names the kernel in an error;
 // - failures: the first one is recorded in the call's Execution and every
 //   later launch, copy and memset is skipped (Device.h).
 //
@@ -57,6 +59,8 @@ void fail(const std::string &message) {
 /// static destructors.
 std::mutex &functionsMutex = *new std::mutex;
 auto &functions = *new std::map<std::pair<CUmodule, std::string>, CUfunction>;
+/// The kernel name of each function handed out, for error messages.
+auto &functionNames = *new std::map<CUfunction, std::string>;
 /// Bumped by every unload: per-thread caches older than it are dropped.
 std::atomic<uint64_t> functionsGeneration{0};
 
@@ -64,10 +68,6 @@ struct SiteCache {
   uint64_t generation = 0;
   /// Key: (module, address of the launch site's name string).
   std::map<std::pair<void *, const char *>, CUfunction> sites;
-  /// The last function handed out and its name, for the launch that
-  /// follows (error messages under DSRT_CUDA_SYNC).
-  CUfunction lastFunction = nullptr;
-  const char *lastName = nullptr;
 };
 thread_local SiteCache siteCache;
 
@@ -79,6 +79,13 @@ bool skipped() {
   if (e)
     e->forgetOffsets();
   return e && e->failed();
+}
+
+std::string kernelName(CUfunction f) {
+  std::lock_guard<std::mutex> lock(functionsMutex);
+  auto it = functionNames.find(f);
+  return it == functionNames.end() ? std::string("a kernel")
+                                   : "kernel " + it->second;
 }
 
 } // namespace
@@ -106,8 +113,14 @@ DSRT_EXPORT void mgpuModuleUnload(void *module) {
     return;
   {
     std::lock_guard<std::mutex> lock(functionsMutex);
-    for (auto it = functions.begin(); it != functions.end();)
-      it = it->first.first == module ? functions.erase(it) : std::next(it);
+    for (auto it = functions.begin(); it != functions.end();) {
+      if (it->first.first != module) {
+        ++it;
+        continue;
+      }
+      functionNames.erase(it->second);
+      it = functions.erase(it);
+    }
     ++functionsGeneration;
   }
   CUresult r = g->drv.cuModuleUnload(static_cast<CUmodule>(module));
@@ -123,11 +136,8 @@ DSRT_EXPORT void *mgpuModuleGetFunction(void *module, const char *name) {
     c.generation = generation;
   }
   auto site = c.sites.find({module, name});
-  if (site != c.sites.end()) {
-    c.lastFunction = site->second;
-    c.lastName = name;
+  if (site != c.sites.end())
     return site->second;
-  }
   const Gpu *g = theGpu();
   if (!g || !module) {
     fail(std::string("kernel '") + name + "' is not loaded");
@@ -147,11 +157,10 @@ DSRT_EXPORT void *mgpuModuleGetFunction(void *module, const char *name) {
         return nullptr;
       }
       functions[key] = f;
+      functionNames[f] = name;
     }
   }
   c.sites[{module, name}] = f;
-  c.lastFunction = f;
-  c.lastName = name;
   return f;
 }
 
@@ -164,23 +173,22 @@ DSRT_EXPORT void mgpuLaunchKernel(void *function, intptr_t gridX,
   if (skipped())
     return;
   const Gpu *g = theGpu();
-  std::string name =
-      function && function == siteCache.lastFunction && siteCache.lastName
-          ? std::string("kernel ") + siteCache.lastName
-          : std::string("a kernel");
   if (!g || !function)
-    return fail("launch of " + name + " that did not load");
+    return fail("launch of a kernel that did not load");
+  // Only an error or DSRT_CUDA_SYNC needs the name.
+  auto name = [&] { return kernelName(static_cast<CUfunction>(function)); };
   if (gridX <= 0 || gridY <= 0 || gridZ <= 0 || gridX > INT32_MAX ||
       gridY > 65535 || gridZ > 65535)
-    return fail(name + " launched with grid " + std::to_string(gridX) + "x" +
+    return fail(name() + " launched with grid " + std::to_string(gridX) + "x" +
                 std::to_string(gridY) + "x" + std::to_string(gridZ));
   CUresult r = g->drv.cuLaunchKernel(
       static_cast<CUfunction>(function), unsigned(gridX), unsigned(gridY),
       unsigned(gridZ), unsigned(blockX), unsigned(blockY), unsigned(blockZ),
       unsigned(smem), static_cast<CUstream>(stream), params, extra);
   if (r != CUDA_SUCCESS)
-    return fail(name + ": " + g->describe("cuLaunchKernel", r));
-  syncForBringUp(name);
+    return fail(name() + ": " + g->describe("cuLaunchKernel", r));
+  if (syncEveryCall())
+    syncForBringUp(name());
 }
 
 DSRT_EXPORT void *mgpuStreamCreate() { return currentStream(); }
@@ -222,6 +230,12 @@ DSRT_EXPORT void mgpuMemcpy(void *dst, void *src, size_t bytes,
   };
   if (skipped())
     return zeroHostDestination();
+  // Only a copy into host memory is read by the host next; a copy between
+  // device buffers is ordered by the stream and needs no wait (nor ends a
+  // graph capture).
+  bool toHost = !(e && e->session && dst && e->session->isDevice(dst));
+  if (toHost && e && e->refuseHostWait("a copy to host memory"))
+    return zeroHostDestination();
   const Gpu *g = theGpu();
   if (!g || !dst || !src) {
     zeroHostDestination();
@@ -232,7 +246,7 @@ DSRT_EXPORT void mgpuMemcpy(void *dst, void *src, size_t bytes,
                                     reinterpret_cast<CUdeviceptr>(src), bytes,
                                     s);
   const char *what = "cuMemcpyAsync";
-  if (r == CUDA_SUCCESS) {
+  if (r == CUDA_SUCCESS && toHost) {
     what = "cuStreamSynchronize after a copy";
     r = g->drv.cuStreamSynchronize(s); // the host reads the result next
   }

@@ -6,10 +6,16 @@
  * offsets, bf16 staging) against the CPU GEMMs.
  *   FAKE_CUBLAS_FAIL=N: the N-th GEMM answers CUBLAS_STATUS_EXECUTION_FAILED
  *   (a grouped call fails as a whole when one of its problems does).
- * fakeCublasGemms() counts GEMMs (each problem of a grouped call is one)
- * and fakeCublasGroupedCalls() the grouped calls, since fakeCublasReset().
+ * fakeCublasGemms() counts GEMMs (each problem of a grouped or batched call
+ * is one), fakeCublasGroupedCalls() the grouped calls and
+ * fakeCublasBatchedCalls() the batched ones, since fakeCublasReset().
  * Built with FAKE_CUBLAS_NO_GROUPED it is a cuBLAS older than 12.5, without
- * cublasGemmGroupedBatchedEx. */
+ * cublasGemmGroupedBatchedEx.
+ * While the stand-in driver ($DSRT_CUDA_DRIVER) captures a stream, a GEMM
+ * (single or batched) is recorded there and computed at each graph launch,
+ * as a captured cuBLAS kernel would be (a grouped call's problems are
+ * recorded with the pointers as read at the call). */
+#include <dlfcn.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,7 +42,7 @@ struct cublasContext {
 };
 static long gemms, groupedCalls;
 
-void fakeCublasReset(void) { gemms = groupedCalls = 0; }
+void fakeCublasReset(void);
 long fakeCublasGemms(void) { return gemms; }
 long fakeCublasGroupedCalls(void) { return groupedCalls; }
 
@@ -67,6 +73,48 @@ static float at(const void *p, int type, int op, int ld, int r, int c) {
                     : load(p, type, (size_t)r * ld + c);
 }
 
+/* The stand-in driver's capture hook: 1 when it recorded the work. */
+typedef void (*FakeWork)(void *);
+static int defer(FakeWork run, const void *arg, size_t bytes) {
+  static int (*hook)(FakeWork, const void *, size_t);
+  static int looked;
+  if (!looked) {
+    looked = 1;
+    const char *path = getenv("DSRT_CUDA_DRIVER");
+    void *h = path ? dlopen(path, RTLD_NOW | RTLD_NOLOAD) : NULL;
+    if (h)
+      *(void **)&hook = dlsym(h, "fakeCudaDefer");
+  }
+  return hook ? hook(run, arg, bytes) : 0;
+}
+
+static void compute(int ta, int tb, int m, int n, int k, float alpha,
+                    const void *a, int at_, int lda, const void *b, int bt,
+                    int ldb, float beta, float *c, int ldc) {
+  for (int j = 0; j < n; ++j)
+    for (int i = 0; i < m; ++i) {
+      double s = 0;
+      for (int p = 0; p < k; ++p)
+        s += (double)at(a, at_, ta, lda, i, p) * at(b, bt, tb, ldb, p, j);
+      float *y = &c[(size_t)j * ldc + i];
+      *y = (float)(alpha * s) + (beta != 0.0f ? beta * *y : 0.0f);
+    }
+}
+
+struct Gemm {
+  int ta, tb, m, n, k, at, lda, bt, ldb, ldc;
+  float alpha, beta;
+  const void *a, *b;
+  float *c;
+};
+static void runGemm(void *p) {
+  struct Gemm *g = p;
+  compute(g->ta, g->tb, g->m, g->n, g->k, g->alpha, g->a, g->at, g->lda, g->b,
+          g->bt, g->ldb, g->beta, g->c, g->ldc);
+}
+
+/* Checks a problem and counts it (FAKE_CUBLAS_FAIL); computes it now, or
+ * at each launch of the graph being captured. */
 static int gemm(int ta, int tb, int m, int n, int k, float alpha,
                 const void *a, int at_, int lda, const void *b, int bt,
                 int ldb, float beta, float *c, int ldc) {
@@ -76,14 +124,10 @@ static int gemm(int ta, int tb, int m, int n, int k, float alpha,
   const char *f = getenv("FAKE_CUBLAS_FAIL");
   if (++gemms == (f ? atol(f) : 0))
     return STATUS_EXECUTION_FAILED;
-  for (int j = 0; j < n; ++j)
-    for (int i = 0; i < m; ++i) {
-      double s = 0;
-      for (int p = 0; p < k; ++p)
-        s += (double)at(a, at_, ta, lda, i, p) * at(b, bt, tb, ldb, p, j);
-      float *y = &c[(size_t)j * ldc + i];
-      *y = (float)(alpha * s) + (beta != 0.0f ? beta * *y : 0.0f);
-    }
+  struct Gemm g = {ta, tb, m, n, k, at_, lda, bt, ldb, ldc, alpha, beta,
+                   a, b, c};
+  if (!defer(runGemm, &g, sizeof g))
+    runGemm(&g);
   return STATUS_SUCCESS;
 }
 
@@ -109,6 +153,63 @@ int cublasGemmEx(cublasHandle_t h, int ta, int tb, int m, int n, int k,
   return gemm(ta, tb, m, n, k, *(const float *)alpha, a, atype, lda, b, btype,
               ldb, *(const float *)beta, (float *)c, ldc);
 }
+
+static long batchedCalls;
+long fakeCublasBatchedCalls(void) { return batchedCalls; }
+
+/* Pointer arrays in "device memory" (host memory here), one problem each,
+ * read when the product runs (a captured call sees what a kernel captured
+ * before it wrote there). */
+struct Batched {
+  struct Gemm shape;
+  const void *const *a, *const *b;
+  void *const *c;
+  int count;
+};
+static void runBatched(void *p) {
+  struct Batched *g = p;
+  for (int i = 0; i < g->count; ++i) {
+    struct Gemm one = g->shape;
+    one.a = g->a[i];
+    one.b = g->b[i];
+    one.c = (float *)g->c[i];
+    runGemm(&one);
+  }
+}
+
+/* Pointer arrays in "device memory" (host memory here), one problem each. */
+int cublasGemmBatchedEx(cublasHandle_t h, int ta, int tb, int m, int n, int k,
+                        const void *alpha, const void *const *a, int atype,
+                        int lda, const void *const *b, int btype, int ldb,
+                        const void *beta, void *const *c, int ctype, int ldc,
+                        int count, int compute, int algo) {
+  (void)algo;
+  if (!h)
+    return STATUS_NOT_INITIALIZED;
+  if ((atype != R_32F && atype != R_16BF) || btype != atype ||
+      ctype != R_32F || compute != COMPUTE_32F)
+    return STATUS_INVALID_VALUE;
+  if (count < 0)
+    return STATUS_INVALID_VALUE;
+  ++batchedCalls;
+  if (m < 0 || n < 0 || k < 0 || lda < (ta == OP_N ? m : k) ||
+      ldb < (tb == OP_N ? k : n) || ldc < m)
+    return STATUS_INVALID_VALUE;
+  const char *f = getenv("FAKE_CUBLAS_FAIL");
+  long first = gemms + 1;
+  gemms += count;
+  if (f && atol(f) >= first && atol(f) <= gemms)
+    return STATUS_EXECUTION_FAILED;
+  struct Batched g = {{ta, tb, m, n, k, atype, lda, btype, ldb, ldc,
+                       *(const float *)alpha, *(const float *)beta, NULL,
+                       NULL, NULL},
+                      a, b, c, count};
+  if (!defer(runBatched, &g, sizeof g))
+    runBatched(&g);
+  return STATUS_SUCCESS;
+}
+
+void fakeCublasReset(void) { gemms = groupedCalls = batchedCalls = 0; }
 
 #ifndef FAKE_CUBLAS_NO_GROUPED
 /* Only the f32 form is computed; bf16 inputs with an f32 output are not a

@@ -1,0 +1,150 @@
+"""Batched decode through the serving engine (dsrt_engine.h), reached with
+ctypes from the packed libdsrt (the GPU machine has no build of our Python
+module). Used by run.py; also runs alone:
+
+    python3 bench/gpu/batch.py LIBDSRT ARTIFACT WEIGHTS --device cpu|cuda
+
+What a batch is today, said plainly: the engine runs on the GPU through its
+session executor (runtime/src/engine/SessionExecutor.h), one dsrt_session
+per request and the requests of a step one after another, each through its
+own decode call (every request reads the weights again). So batch B here
+is B decode calls per engine step, not one batched GEMM; the roofline next
+to it is what one batched step could reach.
+"""
+import argparse
+import ctypes
+import os
+import sys
+import time
+
+I64 = ctypes.c_int64
+
+
+class EngineOptions(ctypes.Structure):
+    _fields_ = [("kv_cache_bytes", I64), ("num_pages", I64), ("max_num_seqs", I64),
+                ("max_num_batched_tokens", I64), ("max_model_len", I64),
+                ("enable_prefix_caching", ctypes.c_int)]
+
+
+class RequestParams(ctypes.Structure):
+    _fields_ = [("max_tokens", I64), ("temperature", ctypes.c_float),
+                ("top_p", ctypes.c_float), ("top_k", ctypes.c_int32),
+                ("seed", ctypes.c_uint64), ("stop_token_ids", ctypes.POINTER(ctypes.c_int32)),
+                ("num_stop_token_ids", I64), ("ignore_eos", ctypes.c_int),
+                ("force_tokens", ctypes.POINTER(ctypes.c_int32)), ("num_force_tokens", I64),
+                ("return_logits", ctypes.c_int)]
+
+
+class EngineStats(ctypes.Structure):
+    _fields_ = [(n, I64) for n in (
+        "running", "waiting", "pages_total", "pages_used", "pages_free", "pages_cached",
+        "preemptions", "prefix_query_tokens", "prefix_hit_tokens", "prefix_copied_tokens",
+        "prefix_recomputed_tokens", "steps", "scheduled_tokens", "last_step_tokens",
+        "finished_requests", "max_model_len", "page_tokens")]
+
+
+class Runtime:
+    def __init__(self, libpath):
+        lib = ctypes.CDLL(libpath)
+        lib.dsrt_last_error.restype = ctypes.c_char_p
+        lib.dsrt_model_load.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p,
+                                        ctypes.POINTER(ctypes.c_void_p)]
+        lib.dsrt_model_free.argtypes = [ctypes.c_void_p]
+        lib.dsrt_engine_options_default.argtypes = [ctypes.POINTER(EngineOptions)]
+        lib.dsrt_engine_create.argtypes = [ctypes.c_void_p, ctypes.POINTER(EngineOptions),
+                                           ctypes.POINTER(ctypes.c_void_p)]
+        lib.dsrt_engine_free.argtypes = [ctypes.c_void_p]
+        lib.dsrt_request_params_default.argtypes = [ctypes.POINTER(RequestParams)]
+        lib.dsrt_engine_add_request.argtypes = [
+            ctypes.c_void_p, ctypes.POINTER(ctypes.c_int32), I64,
+            ctypes.POINTER(RequestParams), ctypes.c_void_p, ctypes.c_void_p,
+            ctypes.POINTER(I64)]
+        lib.dsrt_engine_step.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_int)]
+        lib.dsrt_engine_stats_get.argtypes = [ctypes.c_void_p, ctypes.POINTER(EngineStats)]
+        self.lib = lib
+
+    def check(self, status, what):
+        if status != 0:
+            raise RuntimeError(f"{what}: {self.lib.dsrt_last_error().decode()}")
+
+    def load(self, artifact, weights, device):
+        model = ctypes.c_void_p()
+        self.check(self.lib.dsrt_model_load(artifact.encode(), weights.encode(),
+                                            device.encode(), ctypes.byref(model)),
+                   "dsrt_model_load")
+        return model
+
+
+def batched_decode(rt, model, batch, steps, prompt_len=8, vocab=64):
+    """Engine steps for `batch` greedy requests of `prompt_len` tokens and
+    `steps` fed tokens each. The first step prefills every prompt (within
+    the token budget); the rest are decode steps of `batch` tokens each,
+    timed. Returns (decode tokens per second, decode steps timed)."""
+    opts = EngineOptions()
+    rt.lib.dsrt_engine_options_default(ctypes.byref(opts))
+    pages_per_seq = (prompt_len + steps + 63) // 64 + 1
+    opts.num_pages = batch * pages_per_seq + 1
+    opts.max_num_seqs = batch
+    opts.max_num_batched_tokens = max(2048, batch * prompt_len)
+    opts.max_model_len = prompt_len + steps + 1
+    opts.enable_prefix_caching = 0
+    engine = ctypes.c_void_p()
+    rt.check(rt.lib.dsrt_engine_create(model, ctypes.byref(opts), ctypes.byref(engine)),
+             "dsrt_engine_create")
+    try:
+        params = RequestParams()
+        rt.lib.dsrt_request_params_default(ctypes.byref(params))
+        params.max_tokens = steps
+        params.ignore_eos = 1
+        for r in range(batch):
+            prompt = (ctypes.c_int32 * prompt_len)(
+                *[2 + (r * 7 + i * 3) % (vocab - 2) for i in range(prompt_len)])
+            rid = I64()
+            rt.check(rt.lib.dsrt_engine_add_request(engine, prompt, prompt_len,
+                                                    ctypes.byref(params), None, None,
+                                                    ctypes.byref(rid)), "add_request")
+        has_work = ctypes.c_int(1)
+        stats = EngineStats()
+        rt.check(rt.lib.dsrt_engine_step(engine, ctypes.byref(has_work)), "step")  # prefill
+        tokens, timed = 0, 0
+        t0 = time.perf_counter()
+        while has_work.value:
+            rt.check(rt.lib.dsrt_engine_step(engine, ctypes.byref(has_work)), "step")
+            rt.check(rt.lib.dsrt_engine_stats_get(engine, ctypes.byref(stats)), "stats")
+            tokens += stats.last_step_tokens
+            timed += 1
+        dt = time.perf_counter() - t0
+        return (tokens / dt if dt > 0 else 0.0), timed
+    finally:
+        rt.lib.dsrt_engine_free(engine)
+
+
+def expected_experts(experts, top_k, batch):
+    """Distinct experts `batch` tokens touch in one MoE layer when each picks
+    `top_k` of `experts` uniformly (random weights route near-uniformly)."""
+    return experts * (1 - (1 - top_k / experts) ** batch)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("libdsrt")
+    ap.add_argument("artifact")
+    ap.add_argument("weights")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--batches", default="1,2,4")
+    ap.add_argument("--steps", type=int, default=4)
+    ap.add_argument("--vocab", type=int, default=64)
+    args = ap.parse_args()
+    rt = Runtime(args.libdsrt)
+    model = rt.load(args.artifact, args.weights, args.device)
+    try:
+        for b in (int(x) for x in args.batches.split(",")):
+            tps, n = batched_decode(rt, model, b, args.steps, vocab=args.vocab)
+            print(f"batch {b}: {tps:.1f} decode tokens/s over {n} engine steps")
+    finally:
+        rt.lib.dsrt_model_free(model)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
