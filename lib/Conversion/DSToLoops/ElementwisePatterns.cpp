@@ -26,6 +26,12 @@ struct EmbeddingLowering : KernelPattern<EmbeddingOp> {
     Value ids = use(k, op, op.getIds(), adaptor.getIds());
     Value out = alloc(k, op.getResult(), {k.dim(ids, 0)});
     Value table = use(k, op, op.getTable(), adaptor.getTable());
+    if (Value offset = adaptor.getRowOffset()) {
+      k.outline("embedding_rows", "", {table, ids, offset, out},
+                [&](ValueRange a) { k.embeddingRows(a[0], a[1], a[2], a[3]); });
+      rewriter.replaceOp(op, out);
+      return success();
+    }
     k.outline("embedding", "", {table, ids, out},
               [&](ValueRange a) { k.embedding(a[0], a[1], a[2]); });
     rewriter.replaceOp(op, out);
