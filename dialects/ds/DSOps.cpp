@@ -24,13 +24,49 @@ using namespace mlir::ds::detail;
 // Weights
 //===----------------------------------------------------------------------===//
 
+/// `split = [dim, parts]` names a dim of `type` and at least one part.
+static LogicalResult verifySplit(Operation *op, StringRef name,
+                                 std::optional<ArrayRef<int64_t>> split,
+                                 RankedTensorType type) {
+  if (!split)
+    return success();
+  if (split->size() != 2)
+    return op->emitOpError() << "weight '" << name
+                             << "': split must be [dim, parts], got "
+                             << split->size() << " values";
+  int64_t dim = (*split)[0], parts = (*split)[1];
+  if (dim < 0 || dim >= type.getRank())
+    return op->emitOpError() << "weight '" << name << "': split dim " << dim
+                             << " must be < rank " << type.getRank();
+  if (parts < 1)
+    return op->emitOpError() << "weight '" << name << "': split parts ("
+                             << parts << ") must be positive";
+  return success();
+}
+
+static SmallVector<int64_t>
+fullShapeOf(RankedTensorType type, std::optional<ArrayRef<int64_t>> split) {
+  SmallVector<int64_t> shape(type.getShape());
+  if (split && split->size() == 2)
+    shape[(*split)[0]] *= (*split)[1];
+  return shape;
+}
+
 LogicalResult WeightOp::verify() {
   if (getName().empty())
     return emitOpError() << "weight name must not be empty";
   if (!getResult().getType().hasStaticShape())
     return emitOpError() << "weight '" << getName()
                          << "' must have a static shape";
-  return success();
+  return verifySplit(*this, getName(), getSplit(), getResult().getType());
+}
+
+SmallVector<int64_t> WeightOp::getFullShape() {
+  return fullShapeOf(getResult().getType(), getSplit());
+}
+
+SmallVector<int64_t> StackedWeightOp::getFullShape() {
+  return fullShapeOf(getResult().getType(), getSplit());
 }
 
 LogicalResult StackedWeightOp::verify() {
@@ -42,7 +78,7 @@ LogicalResult StackedWeightOp::verify() {
   if (!type.hasStaticShape() || type.getRank() < 2)
     return emitOpError() << "stacked weight '" << pattern
                          << "' must have a static shape of rank >= 2";
-  return success();
+  return verifySplit(*this, pattern, getSplit(), type);
 }
 
 std::string StackedWeightOp::getMemberName(int64_t index) {

@@ -23,11 +23,30 @@ def DS_WeightOp : DS_Op<"weight", [Pure]> {
     ```mlir
     %w = ds.weight "model.layers.0.self_attn.o_proj.weight" : tensor<7168x16384xbf16>
     ```
+
+    `split = array<i64: dim, parts>` (ds-partition-model): the checkpoint
+    tensor is cut into `parts` equal pieces along `dim` and this rank binds
+    piece number `rank`; the result type is one piece. The runtime reads the
+    piece where it lies in the mmapped checkpoint.
+
+    ```mlir
+    %o = ds.weight "model.layers.0.self_attn.o_proj.weight" {split = array<i64: 1, 8>}
+        : tensor<7168x2048xbf16>
+    ```
   }];
-  let arguments = (ins StrAttr:$name);
+  let arguments = (ins StrAttr:$name, OptionalAttr<DenseI64ArrayAttr>:$split);
   let results = (outs DS_WeightTensor:$result);
   let assemblyFormat = "$name attr-dict `:` type($result)";
   let hasVerifier = 1;
+  let builders = [
+    OpBuilder<(ins "Type":$result, "StringAttr":$name), [{
+      build($_builder, $_state, result, name, DenseI64ArrayAttr());
+    }]>
+  ];
+  let extraClassDeclaration = [{
+    /// The checkpoint tensor's shape: the result's, times `parts` at `dim`.
+    SmallVector<int64_t> getFullShape();
+  }];
 }
 
 def DS_StackedWeightOp : DS_Op<"stacked_weight", [Pure]> {
@@ -41,14 +60,25 @@ def DS_StackedWeightOp : DS_Op<"stacked_weight", [Pure]> {
     %g = ds.stacked_weight "model.layers.3.mlp.experts.*.gate_proj.weight"
          : tensor<256x2048x7168xbf16>
     ```
+
+    `split` as for ds.weight, on the stack's shape: along dim 0 this rank
+    holds experts [rank * N, (rank + 1) * N) (expert parallelism), along a
+    later dim a piece of every expert.
   }];
-  let arguments = (ins StrAttr:$pattern);
+  let arguments = (ins StrAttr:$pattern, OptionalAttr<DenseI64ArrayAttr>:$split);
   let results = (outs DS_WeightTensor:$result);
   let assemblyFormat = "$pattern attr-dict `:` type($result)";
   let hasVerifier = 1;
+  let builders = [
+    OpBuilder<(ins "Type":$result, "StringAttr":$pattern), [{
+      build($_builder, $_state, result, pattern, DenseI64ArrayAttr());
+    }]>
+  ];
   let extraClassDeclaration = [{
-    /// The checkpoint name of member `index`.
+    /// The checkpoint name of member `index` (of the whole stack).
     std::string getMemberName(int64_t index);
+    /// The whole stack's shape: the result's, times `parts` at `dim`.
+    SmallVector<int64_t> getFullShape();
   }];
 }
 
@@ -107,15 +137,26 @@ def DS_EmbeddingOp : DS_Op<"embedding", [Pure]> {
     Row `ids[t]` of `table` [vocab, hidden] for every token t. Ids outside
     [0, vocab) are rejected by the runtime before the op runs.
 
+    With `offset(%o)` the table holds rows [o, o + rows) of the vocabulary
+    (a rank's piece, ds-partition-model): row `ids[t] - o` where it lies in
+    the table, zeros where it does not.
+
     ```mlir
     %h = ds.embedding %table, %ids : tensor<64x32xf32>, tensor<?xi32> -> tensor<?x32xf32>
+    %p = ds.embedding %piece, %ids offset(%o) : tensor<32x32xf32>, tensor<?xi32> -> tensor<?x32xf32>
     ```
   }];
-  let arguments = (ins DS_WeightTensor:$table, DS_TokenTensor:$ids);
+  let arguments = (ins DS_WeightTensor:$table, DS_TokenTensor:$ids,
+                       Optional<Index>:$row_offset);
   let results = (outs DS_Activation:$result);
   let assemblyFormat = [{
-    $table `,` $ids attr-dict `:` type($table) `,` type($ids) `->` type($result)
+    $table `,` $ids (`offset` `(` $row_offset^ `)`)? attr-dict `:` type($table) `,` type($ids) `->` type($result)
   }];
+  let builders = [
+    OpBuilder<(ins "Type":$result, "Value":$table, "Value":$ids), [{
+      build($_builder, $_state, result, table, ids, Value());
+    }]>
+  ];
   let hasVerifier = 1;
 }
 

@@ -243,6 +243,16 @@ bool mlir::ds::compile(const CompileOptions &o, const CompileHooks &hooks,
         return fail("--target cuda: no ptxas at '" + ptxas +
                     "' (install the CUDA toolkit or pass --cuda-path)");
   }
+  bool parallel = o.tp > 1 || o.ep > 1;
+  if (o.tp < 1 || o.ep < 1)
+    return fail("--tp and --ep: must be positive, got " +
+                std::to_string(o.tp) + " and " + std::to_string(o.ep));
+  if (!parallel && (o.emit == "sharded" || o.emit == "partitioned"))
+    return fail("--emit=" + o.emit + ": needs --tp or --ep above 1");
+  if (parallel && target == Target::CUDA)
+    return fail("--tp/--ep: the cuda target is not partitioned yet (the "
+                "communicator's NCCL backend is; the compiler's collectives "
+                "are host calls)");
   if (o.emit.empty() && (o.output.empty() || o.output == "-"))
     return fail("-o FILE is required to write an artifact (or pass "
                 "--emit=<stage>)");
@@ -320,6 +330,8 @@ bool mlir::ds::compile(const CompileOptions &o, const CompileHooks &hooks,
   pipeline.attentionChunk = o.attentionChunk;
   pipeline.testParallelOrder = o.testParallelOrder;
   pipeline.cudaPath = o.cudaPath;
+  pipeline.tp = o.tp;
+  pipeline.ep = o.ep;
   int index = 0;
   for (const Stage &stage : getPipelineStages(pipeline)) {
     ++index;

@@ -355,13 +355,16 @@ std::vector<RequiredWeight> mlir::ds::collectRequiredWeights(ModuleOp module) {
       out.push_back({std::move(name), SmallVector<int64_t>(shape), et});
   };
   module.walk([&](Operation *op) {
+    // A split weight (ds-partition-model) still requires the whole tensor.
     if (auto w = dyn_cast<WeightOp>(op)) {
       auto t = w.getResult().getType();
-      add(w.getName().str(), t.getShape(), t.getElementType());
+      add(w.getName().str(), w.getFullShape(), t.getElementType());
     } else if (auto s = dyn_cast<StackedWeightOp>(op)) {
       auto t = s.getResult().getType();
-      for (int64_t i = 0; i < t.getDimSize(0); ++i)
-        add(s.getMemberName(i), t.getShape().drop_front(), t.getElementType());
+      SmallVector<int64_t> full = s.getFullShape();
+      for (int64_t i = 0; i < full[0]; ++i)
+        add(s.getMemberName(i), ArrayRef<int64_t>(full).drop_front(),
+            t.getElementType());
     }
   });
   return out;

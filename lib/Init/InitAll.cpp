@@ -17,6 +17,7 @@
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/Dialect/Shard/IR/ShardDialect.h"
 #include "mlir/IR/DialectRegistry.h"
 #include "mlir/InitAllExtensions.h"
 #include "mlir/InitAllPasses.h"
@@ -32,7 +33,7 @@ void mlir::ds::registerAllDialects(DialectRegistry &registry) {
                   linalg::LinalgDialect, bufferization::BufferizationDialect,
                   memref::MemRefDialect, scf::SCFDialect,
                   vector::VectorDialect, gpu::GPUDialect, NVVM::NVVMDialect,
-                  LLVM::LLVMDialect>();
+                  LLVM::LLVMDialect, shard::ShardDialect>();
   // The lowering to LLVM and the CUDA path: ConvertToLLVM interfaces (for
   // gpu-to-llvm), the NVVM target (serialisation; without it Debian's
   // assert-free libMLIR segfaults) and the translations that embed device

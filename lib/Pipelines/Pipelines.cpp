@@ -105,8 +105,30 @@ void mlir::ds::addGpuBinaryPass(OpPassManager &pm, const PipelineOptions &opts,
 }
 
 
+/// Tensor/expert parallelism: the layout as shard annotations, then the
+/// per-rank IR (only when the job has more than one rank).
+static std::vector<Stage> parallelStages(const PipelineOptions &opts) {
+  return {
+      {"sharded", "the parallel layout as shard dialect annotations on the "
+                  "weight operands (heads, MLP columns/rows, vocabulary, "
+                  "experts)",
+       [opts](OpPassManager &pm) {
+         DSShardModelPassOptions shard;
+         shard.tp = opts.tp;
+         shard.ep = opts.ep;
+         pm.addPass(createDSShardModelPass(shard));
+       }},
+      {"partitioned", "per-rank IR: weight pieces, shard collectives after "
+                      "the ops whose outputs are partial or split",
+       [](OpPassManager &pm) { pm.addPass(createDSPartitionModelPass()); }},
+  };
+}
+
 std::vector<Stage> mlir::ds::getPipelineStages(const PipelineOptions &opts) {
-  std::vector<Stage> stages = {
+  std::vector<Stage> stages;
+  if (opts.tp > 1 || opts.ep > 1)
+    stages = parallelStages(opts);
+  std::vector<Stage> model = {
       {"absorbed", "MLA rewritten: attention over the latent cache (absorbed) "
                    "or with per-head K/V inside the kernel (naive), by cost",
        [opts](OpPassManager &pm) {
@@ -155,6 +177,8 @@ std::vector<Stage> mlir::ds::getPipelineStages(const PipelineOptions &opts) {
          }
        }},
   };
+  for (Stage &s : model)
+    stages.push_back(std::move(s));
   if (opts.target == Target::CUDA) {
     for (Stage &s : cudaStages(opts))
       stages.push_back(std::move(s));
@@ -178,6 +202,7 @@ std::vector<std::string> mlir::ds::getStageNames(Target target) {
   std::vector<std::string> names{"ds"};
   PipelineOptions opts;
   opts.target = target;
+  opts.tp = 2; // lists the parallel stages too
   for (const Stage &s : getPipelineStages(opts)) {
     names.push_back(s.name);
     if (s.name == "nvvm")
@@ -195,6 +220,8 @@ PipelineOptions PipelineCLOptions::toOptions(Target target) const {
   opts.gpuArch = gpuArch;
   opts.cudaPath = cudaPath;
   opts.gpuBlockSize = gpuBlockSize;
+  opts.tp = tp;
+  opts.ep = ep;
   return opts;
 }
 

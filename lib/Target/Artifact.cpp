@@ -66,6 +66,8 @@ std::string mlir::ds::buildManifest(ModuleOp m, const ManifestInputs &in,
                             : false}};
       if (d.get("logits"))
         binding["logits"] = true;
+      if (auto split = dyn_cast_or_null<DenseI64ArrayAttr>(d.get("split")))
+        binding["split"] = llvm::json::Array{split[0], split[1]};
       bindings.push_back(std::move(binding));
     }
   llvm::json::Array weights;
@@ -119,6 +121,9 @@ std::string mlir::ds::buildManifest(ModuleOp m, const ManifestInputs &in,
       {"entry_points", std::move(entries)},
       {"bindings", std::move(bindings)},
       {"weights", std::move(weights)}};
+  // ds-partition-model: one artifact for every rank of a job this size.
+  if (auto world = m->getAttrOfType<IntegerAttr>("ds.world_size"))
+    manifest["parallel"] = llvm::json::Object{{"world_size", world.getInt()}};
   // Multi-token prediction: what @prefill_hidden and @draft exchange.
   if (in.mtpHiddenSize > 0)
     manifest["mtp"] = llvm::json::Object{{"hidden_size", in.mtpHiddenSize},

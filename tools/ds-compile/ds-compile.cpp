@@ -85,6 +85,16 @@ cl::opt<bool> traceRouting(
     cl::desc("make the artifact report each token's experts to the runtime "
              "(ds-run --dump-routing), for parity tests"));
 
+cl::opt<int64_t> tp("tp",
+                    cl::desc("tensor-parallel ranks: attention heads, MLP "
+                             "columns/rows and the vocabulary split over "
+                             "them (run under mpiexec -n N)"),
+                    cl::init(1));
+cl::opt<int64_t> ep("ep",
+                    cl::desc("expert-parallel ranks: routed experts split "
+                             "over them"),
+                    cl::init(1));
+
 [[noreturn]] void fail(const llvm::Twine &msg) {
   llvm::errs() << "ds-compile: error: " << msg << "\n";
   std::exit(1);
@@ -147,6 +157,8 @@ int main(int argc, char **argv) {
   options.mlaForm = mlaForm;
   options.explain = explain;
   options.verbose = verbose;
+  options.tp = tp;
+  options.ep = ep;
 
   DefaultTimingManager tm;
   applyDefaultTimingManagerCLOptions(tm);

@@ -11,6 +11,7 @@
 #include "Speculative.h"
 #include "dsrt/dsrt.h"
 #include "dsrt/dsrt_chat.h"
+#include "dsrt/dsrt_comm.h"
 #include "dsrt/dsrt_text.h"
 
 #include <algorithm>
@@ -451,6 +452,17 @@ int main(int argc, char **argv) {
   check(dsrt_model_load(o.artifact.c_str(), o.weights.c_str(), o.device.c_str(),
                         &model),
         o.device == "cuda" ? "--device cuda: " : "");
+  // Under mpiexec (a model compiled with --tp/--ep) every rank runs the
+  // same steps; rank 0 alone prints and writes files. Errors still reach
+  // stderr from every rank.
+  if (dsrt_model_rank(model) != 0) {
+    o.dumpLogits.clear();
+    o.statsJson.clear();
+    o.dumpRouting.clear();
+    if (!std::freopen("/dev/null", "w", stdout))
+      die("cannot silence stdout on rank " +
+          std::to_string(dsrt_model_rank(model)));
+  }
   if (o.checkWeights)
     check(dsrt_model_check_weights(model));
   dsrt_model_info info;

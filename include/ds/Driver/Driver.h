@@ -34,6 +34,7 @@ struct CompileOptions {
   /// Test only (cpu): "", "reverse" or "rotate" (ds-test-permute-parallel-loops).
   std::string testParallelOrder;
   bool verbose = false;   // progress lines to stderr
+  int64_t tp = 1, ep = 1; // tensor / expert parallel ranks (ds-shard-model)
 };
 
 struct CompileHooks {

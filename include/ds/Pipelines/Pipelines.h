@@ -34,6 +34,7 @@ struct PipelineOptions {
   bool explain = false;         // remarks with the compiler's choices
   int64_t attentionChunk = 256; // see convert-ds-to-loops
   std::string testParallelOrder; // cpu, tests: see ds-test-permute-parallel-loops
+  int64_t tp = 1, ep = 1;        // see ds-shard-model (1, 1: one rank)
   // CUDA only.
   std::string gpuArch = "sm_90";         // ptxas chip (sm_80, sm_90, ...)
   std::string cudaPath = "/usr/local/cuda"; // ptxas, fatbinary, libdevice
@@ -82,6 +83,10 @@ struct PipelineCLOptions : public PassPipelineOptions<PipelineCLOptions> {
       *this, "cuda-path",
       llvm::cl::desc("cuda: toolkit with ptxas, fatbinary and libdevice"),
       llvm::cl::init("/usr/local/cuda")};
+  Option<int64_t> tp{*this, "tp", llvm::cl::desc("tensor-parallel ranks"),
+                     llvm::cl::init(1)};
+  Option<int64_t> ep{*this, "ep", llvm::cl::desc("expert-parallel ranks"),
+                     llvm::cl::init(1)};
   Option<int64_t> gpuBlockSize{
       *this, "block-size",
       llvm::cl::desc("cuda: threads per block of the generic mapping"),

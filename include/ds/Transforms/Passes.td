@@ -11,6 +11,64 @@ include "mlir/Pass/PassBase.td"
 // ds-parallelize-kernels) run after convert-ds-to-loops and walk instead:
 // their descriptions say why.
 
+//===----------------------------------------------------------------------===//
+// Tensor and expert parallelism (docs/SCALING.md)
+//===----------------------------------------------------------------------===//
+
+def DSShardModelPass : Pass<"ds-shard-model", "::mlir::ModuleOp"> {
+  let summary = "annotate a model-level module with its parallel layout (shard dialect)";
+  let description = [{
+    Adds `shard.grid @ranks(shape = W)` (W = max(tp, ep)) and annotates every
+    weight operand the layout splits with `shard.shard ... annotate_for_users`
+    to a `shard.sharding @ranks split_axes = ...`; everything else stays
+    replicated. Rules, with `tp` ranks:
+      - ds.mla: heads split: q_b_proj (or q_proj) and kv_b_proj by output
+        rows (`[[0]]`: whole heads, rows are head-major), o_proj by input
+        columns (`[[], [0]]`); q_a/kv_a projections, norms and the latent
+        cache stay whole (MLA's latent is shared by every head);
+      - ds.mlp and a ds.moe's shared experts: gate and up by rows, down by
+        columns;
+      - a ds.moe's routed experts, with ep == 1: each expert's intermediate
+        dim (gate/up `[[], [0]]`, down `[[], [], [0]]`), so routed and shared
+        partial sums share one all-reduce;
+      - ds.lm_head: the vocabulary rows of the head (`[[0]]`);
+      - ds.embedding: the vocabulary rows of the table (`[[0]]`).
+    tp and ep must each be 1 or W (both layouts over the same ranks).
+  }];
+  let options = [
+    Option<"tp", "tp", "int64_t", /*default=*/"1", "tensor-parallel ranks">,
+    Option<"ep", "ep", "int64_t", /*default=*/"1", "expert-parallel ranks">
+  ];
+  let dependentDialects = ["::mlir::ds::DSDialect", "::mlir::shard::ShardDialect"];
+}
+
+def DSPartitionModelPass : Pass<"ds-partition-model", "::mlir::ModuleOp"> {
+  let summary = "per-rank (SPMD) IR from ds-shard-model's annotations";
+  let description = [{
+    Consumes the `shard.shard` annotations of ds-shard-model: each split
+    weight becomes this rank's piece (`ds.weight ... {split = array<i64:
+    dim, parts>}` of the piece's type; the runtime binds piece `rank` from
+    the mmapped checkpoint), each model-level op is rebuilt on its pieces
+    (ds.mla with num_heads / tp heads, ds.mlp and ds.moe with
+    intermediate_size / tp) and the collectives its split implies follow it:
+    `shard.all_reduce` of the partial sums (attention after o_proj, MLPs,
+    MoE, the vocabulary-split embedding) and `shard.all_gather` of the
+    vocabulary-split logits. convert-ds-to-loops lowers those to calls of
+    the runtime's communicator (dsrt_comm), not MLIR's MPI path.
+
+    Why not upstream `shard-partition`: it partitions ops through their
+    ShardingInterface, whose splits are affine maps of loop iterators over
+    tensor operands. ds's model-level ops have none: a head split of ds.mla
+    is a split of an attribute (num_heads) and of interleaved per-head row
+    blocks of three weights at once, its cache is not a tensor, and weights
+    are ds.weight ops bound by the runtime, not function arguments. So this
+    pass applies ds's own rules to the same annotations and emits the same
+    upstream collectives; an annotation it has no rule for is an error that
+    names the op and operand.
+  }];
+  let dependentDialects = ["::mlir::ds::DSDialect", "::mlir::shard::ShardDialect"];
+}
+
 def DSAbsorbMLAPass : Pass<"ds-absorb-mla", "::mlir::func::FuncOp"> {
   let summary = "rewrite ds.mla into attention over the latent cache";
   let description = [{

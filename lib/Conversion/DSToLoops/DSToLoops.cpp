@@ -26,6 +26,8 @@
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/Shard/IR/ShardDialect.h"
+#include "mlir/Dialect/Shard/IR/ShardOps.h"
 #include "mlir/IR/Builders.h"
 #include "llvm/ADT/StringSet.h"
 #include "llvm/Support/Debug.h"
@@ -115,15 +117,33 @@ LogicalResult checkEntrySignature(func::FuncOp fn) {
   return success();
 }
 
+/// Every member of the whole stack, also when this rank binds some of them
+/// (the runtime picks its own by rank).
 SmallVector<std::string> weightMembers(Operation *op) {
   if (auto w = dyn_cast<WeightOp>(op))
     return {w.getName().str()};
   auto s = cast<StackedWeightOp>(op);
   SmallVector<std::string> out;
-  int64_t n = s.getResult().getType().getDimSize(0);
+  int64_t n = s.getFullShape()[0];
   for (int64_t i = 0; i < n; ++i)
     out.push_back(s.getMemberName(i));
   return out;
+}
+
+/// A weight op's split in member terms (BindingTable::Binding::splitDim).
+std::pair<int64_t, int64_t> memberSplit(Operation *op) {
+  std::optional<ArrayRef<int64_t>> split;
+  bool stacked = false;
+  if (auto w = dyn_cast<WeightOp>(op))
+    split = w.getSplit();
+  else if (auto s = dyn_cast<StackedWeightOp>(op)) {
+    split = s.getSplit();
+    stacked = true;
+  }
+  if (!split)
+    return {-1, 1};
+  int64_t dim = (*split)[0], parts = (*split)[1];
+  return {stacked ? dim - 1 : dim, parts};
 }
 
 /// Describes every weight chain of `fn` in `pending` before the conversion;
@@ -133,8 +153,9 @@ LogicalResult describeWeights(func::FuncOp fn,
   for (Operation &op : fn.getBody().front()) {
     if (isa<WeightOp, StackedWeightOp>(op)) {
       auto t = cast<RankedTensorType>(op.getResult(0).getType());
+      auto [dim, parts] = memberSplit(&op);
       pending[op.getResult(0)] = {SmallVector<int64_t>(t.getShape()),
-                                  weightMembers(&op), false};
+                                  weightMembers(&op), false, dim, parts};
       continue;
     }
     if (auto dq = dyn_cast<DequantizeOp>(op)) {
@@ -149,8 +170,9 @@ LogicalResult describeWeights(func::FuncOp fn,
                << "ds.dequantize scales must be a ds.weight (the runtime "
                   "loads them by the weight's name)";
       auto t = dq.getResult().getType();
+      auto [dim, parts] = memberSplit(src);
       pending[dq.getResult()] = {SmallVector<int64_t>(t.getShape()),
-                                 weightMembers(src), true};
+                                 weightMembers(src), true, dim, parts};
       continue;
     }
     auto c = dyn_cast<ConcatWeightsOp>(op);
@@ -167,10 +189,17 @@ LogicalResult describeWeights(func::FuncOp fn,
         (!stackPlusSlice && a->second.members.size() != 1))
       return op.emitError() << "ds.concat_weights must stack checkpoint "
                                "weights of the same kind";
+    // Pieces of members concatenate when every member is cut alike.
+    if (a->second.splitDim != bw->second.splitDim ||
+        a->second.splitParts != bw->second.splitParts ||
+        (a->second.splitParts > 1 && a->second.splitDim < 0))
+      return op.emitError() << "ds.concat_weights of weights split "
+                               "differently over ranks";
     SmallVector<std::string> members = a->second.members;
     members.push_back(bw->second.members.front());
     pending[c.getResult()] = {SmallVector<int64_t>(c.getType().getShape()),
-                              members, a->second.dequantize};
+                              members, a->second.dequantize,
+                              a->second.splitDim, a->second.splitParts};
   }
   return success();
 }
@@ -364,6 +393,9 @@ struct ConvertDSToLoopsPass
     target.addIllegalDialect<DSDialect>();
     target.addLegalOp<WeightOp, StackedWeightOp, DequantizeOp,
                       ConcatWeightsOp>();
+    // Collectives become communicator calls; the grid is read below.
+    target.addIllegalDialect<shard::ShardDialect>();
+    target.addLegalOp<shard::GridOp>();
     target.addDynamicallyLegalOp<func::FuncOp>(
         [](func::FuncOp fn) { return !isEntryPoint(fn); });
     // Scalar glue (index constants, arithmetic on sizes) stays as it is;
@@ -381,6 +413,7 @@ struct ConvertDSToLoopsPass
     populateMoEPatterns(converter, state, patterns);
     populateGemmPatterns(converter, state, patterns);
     populateMTPPatterns(converter, state, patterns);
+    populateShardPatterns(converter, state, patterns);
 
     ConversionConfig config;
     // Only patterns rewrite: the IR of this stage is what they build.
@@ -403,6 +436,12 @@ struct ConvertDSToLoopsPass
         }
         op->erase();
       }
+    }
+    // The job's size goes to the manifest; the grid has no lowering.
+    for (auto grid : llvm::make_early_inc_range(module.getOps<shard::GridOp>())) {
+      module->setAttr("ds.world_size",
+                      b.getI64IntegerAttr(grid.getShape().front()));
+      grid.erase();
     }
     markGemmOnly(module, state.table);
     for (BindingTable::Binding &bd : state.table.bindings)

@@ -22,6 +22,24 @@ void KernelEmitter::embedding(Value table, Value ids, Value out) {
   });
 }
 
+void KernelEmitter::embeddingRows(Value table, Value ids, Value offset,
+                                  Value out) {
+  Value rows = dim(table, 0);
+  par({dim(out, 0), dim(out, 1)}, [&](ValueRange iv) {
+    Value row =
+        arith::SubIOp::create(b, loc, toIndex(load(ids, iv[0])), offset);
+    Value zero = arith::ConstantIndexOp::create(b, loc, 0);
+    Value inside = arith::AndIOp::create(
+        b, loc,
+        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sge, row, zero),
+        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, row, rows));
+    // Clamped so the load stays inside the table; the select drops it.
+    Value safe = arith::SelectOp::create(b, loc, inside, row, zero);
+    Value v = load(table, {safe, iv[1]});
+    store(arith::SelectOp::create(b, loc, inside, v, cF32(0.0)), out, iv);
+  });
+}
+
 void KernelEmitter::add(Value x, Value y, Value out) {
   par({dim(out, 0), dim(out, 1)}, [&](ValueRange iv) {
     store(arith::AddFOp::create(b, loc, load(x, iv), load(y, iv)), out, iv);

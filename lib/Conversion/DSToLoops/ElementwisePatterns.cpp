@@ -26,6 +26,14 @@ struct EmbeddingLowering : KernelPattern<EmbeddingOp> {
     Value ids = use(k, op, op.getIds(), adaptor.getIds());
     Value out = alloc(k, op.getResult(), {k.dim(ids, 0)});
     Value table = use(k, op, op.getTable(), adaptor.getTable());
+    // A vocabulary slice (tensor parallel) is gathered by generated code:
+    // its table gets an f32 copy; the whole table is read in place.
+    if (Value offset = adaptor.getRowOffset()) {
+      k.outline("embedding_rows", "", {table, ids, offset, out},
+                [&](ValueRange a) { k.embeddingRows(a[0], a[1], a[2], a[3]); });
+      rewriter.replaceOp(op, out);
+      return success();
+    }
     if (state.runtimeEmbedding)
       k.embeddingCall(contextOf(op), table, ids, out);
     else

@@ -92,3 +92,27 @@ void KernelEmitter::traceRouting(Value ctx, int64_t ordinal, Value ids) {
                                   memref::CastOp::create(b, loc, d2, ids)});
 }
 
+
+void KernelEmitter::allReduceSum(Value ctx, Value in, Value out) {
+  auto d2 = dynamicLike(cast<MemRefType>(in.getType()));
+  auto fn =
+      runtimeFunction("dsrt_all_reduce_sum_f32", {ctx.getType(), d2, d2}, {});
+  func::CallOp::create(b, loc, fn,
+                       ValueRange{ctx, memref::CastOp::create(b, loc, d2, in),
+                                  memref::CastOp::create(b, loc, d2, out)});
+}
+
+void KernelEmitter::allGatherCols(Value ctx, Value in, Value out) {
+  auto d2 = dynamicLike(cast<MemRefType>(in.getType()));
+  auto fn =
+      runtimeFunction("dsrt_all_gather_cols_f32", {ctx.getType(), d2, d2}, {});
+  func::CallOp::create(b, loc, fn,
+                       ValueRange{ctx, memref::CastOp::create(b, loc, d2, in),
+                                  memref::CastOp::create(b, loc, d2, out)});
+}
+
+Value KernelEmitter::commRank(Value ctx) {
+  auto fn = runtimeFunction("dsrt_comm_rank_index", {ctx.getType()},
+                            {b.getI64Type()});
+  return func::CallOp::create(b, loc, fn, ValueRange{ctx}).getResult(0);
+}

@@ -17,13 +17,16 @@ using namespace mlir::ds::loops;
 //===----------------------------------------------------------------------===//
 
 int64_t BindingTable::get(ArrayRef<int64_t> shape,
-                          ArrayRef<std::string> members, bool dequantize) {
+                          ArrayRef<std::string> members, bool dequantize,
+                          int64_t splitDim, int64_t splitParts) {
   auto it = byName.find(members.front());
   if (it != byName.end())
     return it->second;
   int64_t index = bindings.size();
   bindings.push_back({SmallVector<int64_t>(shape),
                       SmallVector<std::string>(members), dequantize});
+  bindings.back().splitDim = splitDim;
+  bindings.back().splitParts = splitParts;
   byName[members.front()] = index;
   return index;
 }
@@ -43,6 +46,9 @@ ArrayAttr BindingTable::toAttr(Builder &b) const {
     };
     if (bd.logits)
       fields.push_back(b.getNamedAttr("logits", b.getUnitAttr()));
+    if (bd.splitParts > 1)
+      fields.push_back(b.getNamedAttr(
+          "split", b.getDenseI64ArrayAttr({bd.splitDim, bd.splitParts})));
     out.push_back(b.getDictionaryAttr(fields));
   }
   return b.getArrayAttr(out);
@@ -56,7 +62,10 @@ Value LoweringState::operand(KernelEmitter &k, Value ctx, Value original,
   Value &b = bound[original];
   if (!b) {
     const PendingWeight &w = it->second;
-    b = k.weight(ctx, table.get(w.shape, w.members, w.dequantize), w.shape);
+    b = k.weight(ctx,
+                 table.get(w.shape, w.members, w.dequantize, w.splitDim,
+                           w.splitParts),
+                 w.shape);
   }
   return b;
 }

@@ -51,6 +51,12 @@ public:
   /// y = silu(x w[:F]^T) * (x w[F:]^T), one runtime call (fused epilogue).
   void linearSiluMul(Value ctx, Value x, Value w, Value y);
   void groupedLinear(Value ctx, Value x, Value w, Value offsets, Value y);
+  /// Collectives on the model's communicator (partitioned models):
+  /// out = the sum over ranks of in; out [T, N x ranks] = every rank's
+  /// [T, N] piece by columns; this process's rank (i64).
+  void allReduceSum(Value ctx, Value in, Value out);
+  void allGatherCols(Value ctx, Value in, Value out);
+  Value commRank(Value ctx);
   /// Reports MoE layer `ordinal`'s expert ids [tokens, top_k] (parity tests).
   void traceRouting(Value ctx, int64_t ordinal, Value ids);
   /// out[t] = table[ids[t]] through the runtime (dsrt_embedding_f32).
@@ -64,6 +70,9 @@ public:
   Value collapse(Value src, RankedTensorType type,
                  ArrayRef<ReassociationIndices> reassoc);
   void embedding(Value table, Value ids, Value out);
+  /// The table is rows [offset, offset + rows) of the vocabulary: ids
+  /// outside them give zero rows (a vocabulary-split embedding).
+  void embeddingRows(Value table, Value ids, Value offset, Value out);
   void rmsNorm(Value x, Value w, Value out, double eps);
   void add(Value x, Value y, Value out);
   /// sum = x + y; out = RMSNorm(sum) * w, one pass over each row.

@@ -43,12 +43,16 @@ struct BindingTable {
     /// The weight of the one GEMM that produces an entry point's logits:
     /// the runtime computes only the rows a caller asks for.
     bool logits = false;
+    /// ds-partition-model: each member is cut into `splitParts` pieces
+    /// along its dim `splitDim` (-1: the members themselves are split, a
+    /// stack of experts) and this rank binds piece `rank`.
+    int64_t splitDim = -1, splitParts = 1;
   };
   std::vector<Binding> bindings;
   llvm::StringMap<int64_t> byName;
 
   int64_t get(ArrayRef<int64_t> shape, ArrayRef<std::string> members,
-              bool dequantize);
+              bool dequantize, int64_t splitDim = -1, int64_t splitParts = 1);
   /// `ds.bindings` on the module: what the artifact manifest lists.
   ArrayAttr toAttr(Builder &b) const;
 };
@@ -60,6 +64,7 @@ struct PendingWeight {
   SmallVector<int64_t> shape;
   SmallVector<std::string> members;
   bool dequantize = false;
+  int64_t splitDim = -1, splitParts = 1; // see BindingTable::Binding
 };
 
 /// What the patterns of one convert-ds-to-loops run share.
@@ -139,6 +144,9 @@ void populateGemmPatterns(const TypeConverter &converter, LoweringState &state,
                           RewritePatternSet &patterns);
 void populateMTPPatterns(const TypeConverter &converter, LoweringState &state,
                          RewritePatternSet &patterns);
+/// shard collectives (ds-partition-model) as communicator calls.
+void populateShardPatterns(const TypeConverter &converter, LoweringState &state,
+                           RewritePatternSet &patterns);
 
 /// `@sample_greedy(ctx, logits [n, vocab], ids [n])` beside `@decode`
 /// (ArgmaxKernel.cpp).

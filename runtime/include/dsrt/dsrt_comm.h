@@ -93,6 +93,12 @@ dsrt_status dsrt_comm_all_to_all_v(dsrt_comm *comm, const void *send,
 dsrt_status dsrt_comm_broadcast(dsrt_comm *comm, void *data, int64_t bytes,
                                 int root);
 
+/* A model compiled with ds-compile --tp/--ep runs as one process per rank
+ * under mpiexec (dsrt_model_load starts the communicator): this process's
+ * rank and the job's size; 0 and 1 for a model of one rank. */
+int dsrt_model_rank(const dsrt_model *model);
+int dsrt_model_world_size(const dsrt_model *model);
+
 #ifdef __cplusplus
 }
 #endif

@@ -110,6 +110,8 @@ dsrt_status generate(dsrt_session *s, const int32_t *prompt, int64_t n,
         o->force_tokens
             ? o->force_tokens[i]
             : dsrt_sample(last.data(), vocab, o->temperature, o->top_p, &rng);
+    if (dsrt_status st = shareToken(*s->model, next))
+      return st;
     if (dsrt_status st = dsrt_session_decode(s, next, last.data()))
       return st;
     outTokens[i] = next;
@@ -137,12 +139,16 @@ dsrt_status generateGreedy(dsrt_session *s, const int32_t *prompt, int64_t n,
   double t0 = now();
   if (dsrt_status st = runGreedy(s, prompt, n, &next))
     return st;
+  if (dsrt_status st = shareToken(*s->model, next))
+    return st;
   double prefillSeconds = now() - t0;
   int64_t allocationsBefore = activationAllocations(s);
   double t1 = now();
   for (int64_t i = 0; i < o->max_new_tokens; ++i) {
     int32_t fed = next;
     if (dsrt_status st = runGreedy(s, &fed, 1, &next))
+      return st;
+    if (dsrt_status st = shareToken(*s->model, next))
       return st;
     outTokens[i] = fed;
     *outCount = i + 1;

@@ -196,6 +196,12 @@ dsrt_status bindWeights(dsrt_model &model, const Checkpoint &ckpt) {
     const Binding &b = model.manifest.bindings[index];
     BoundWeight w;
     w.shape = b.shape;
+    if (b.splitParts > 1) {
+      if (dsrt_status st = bindSplit(model, index, ckpt, w))
+        return st;
+      model.weights.push_back(std::move(w));
+      continue;
+    }
     size_t count = size_t(elementCount(b.shape));
     size_t per = count / b.members.size();
     if (!model.gpu && bindInPlace(b, ckpt, w)) {
@@ -319,6 +325,8 @@ dsrt_status load(const char *artifactPath, const char *weightsDir,
   std::vector<std::string> problems = validateCheckpoint(*ckpt, required);
   if (!problems.empty())
     return fail(DSRT_ERROR_WEIGHTS, joinLines(problems));
+  if (dsrt_status st = startCommunicator(*model))
+    return st;
   if (dsrt_status st = bindWeights(*model, *ckpt))
     return st;
   for (const BoundWeight &w : model->weights)

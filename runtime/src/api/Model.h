@@ -93,8 +93,33 @@ dsrt_status runLastRow(dsrt_session *s, const int32_t *tokens, int64_t n,
 void setLogitsRows(int64_t rows);
 } // namespace dsrt
 
+struct dsrt_comm;
+namespace dsrt {
+/// Ends a model's communicator (api/Shard.cpp).
+struct CommCloser {
+  void operator()(dsrt_comm *comm) const;
+};
+/// Partitioned models: starts the communicator of a manifest with
+/// world_size > 1 (mpiexec's ranks), checks the job's size and narrows
+/// bindings whose member lists are cut over ranks to this rank's members.
+dsrt_status startCommunicator(dsrt_model &model);
+/// Binds this rank's piece of a binding whose members are cut along a dim
+/// (in place in the mapping where the GEMMs can read it, else an f32 copy
+/// of the piece only).
+dsrt_status bindSplit(dsrt_model &model, size_t index, const Checkpoint &ckpt,
+                      BoundWeight &w);
+/// Partitioned models: rank 0 samples, every rank feeds its token (a
+/// broadcast), so ranks never diverge on a near-tie. No-op on one rank.
+dsrt_status shareToken(dsrt_model &model, int32_t &token);
+} // namespace dsrt
+
 struct dsrt_model {
   std::string artifactPath, weightsDir;
+  /// Partitioned models (manifest world_size > 1): the job's communicator
+  /// and this process's rank in it (api/Shard.cpp). Ends last: a peer may
+  /// still wait on it while this model's other parts are freed.
+  std::unique_ptr<dsrt_comm, dsrt::CommCloser> comm;
+  int64_t rank = 0, worldSize = 1;
   dsrt::Manifest manifest;
   std::vector<dsrt::BoundWeight> weights;
   int64_t weightsBytes = 0;

@@ -230,6 +230,30 @@ bool parseBinding(const json::Value &b, Manifest &m, std::string &error) {
   // ([N, ...], one per member) or packed projections ([2F, D]).
   // Bounded so no later size computation overflows (2^48 floats is far
   // past any memory).
+  // "split": [dim, parts] (ds-partition-model).
+  if (const json::Value *sp = b.get("split")) {
+    if (sp->kind != json::Value::Array || sp->items.size() != 2 ||
+        sp->items[0].kind != json::Value::Number ||
+        sp->items[1].kind != json::Value::Number) {
+      error = "manifest binding " + std::to_string(index) +
+              ": split must be [dim, parts]";
+      return false;
+    }
+    bd.splitDim = int64_t(sp->items[0].number);
+    bd.splitParts = int64_t(sp->items[1].number);
+    if (bd.splitParts < 1 || bd.splitParts > 65536 || bd.splitDim < -1 ||
+        bd.splitDim > 7 ||
+        (bd.splitDim == -1 &&
+         int64_t(bd.members.size()) % bd.splitParts != 0)) {
+      error = "manifest binding " + std::to_string(index) +
+              ": split [" + std::to_string(bd.splitDim) + ", " +
+              std::to_string(bd.splitParts) + "] is out of range";
+      return false;
+    }
+  }
+  // This rank's members (a cut member list binds 1/parts of them).
+  int64_t boundMembers = int64_t(bd.members.size()) /
+                         (bd.splitDim == -1 ? bd.splitParts : 1);
   int64_t elements = 1;
   for (int64_t d : bd.shape)
     if (__builtin_mul_overflow(elements, d, &elements) ||
@@ -238,11 +262,11 @@ bool parseBinding(const json::Value &b, Manifest &m, std::string &error) {
               ": shape is too large";
       return false;
     }
-  if (bd.shape.empty() || elements % int64_t(bd.members.size()) != 0 ||
-      bd.shape[0] % int64_t(bd.members.size()) != 0) {
+  if (bd.shape.empty() || elements % boundMembers != 0 ||
+      bd.shape[0] % boundMembers != 0) {
     error = "manifest binding " + std::to_string(index) +
             ": leading dimension must split evenly among its " +
-            std::to_string(bd.members.size()) + " members";
+            std::to_string(boundMembers) + " members";
     return false;
   }
   const json::Value *dq = b.get("dequantize");
@@ -272,6 +296,16 @@ bool dsrt::parseManifest(const std::string &text, Manifest &m,
   if (!parseHeader(root, m, error) || !parseModel(root, m, error) ||
       !parseEntryPoints(root, m, error) || !parseMtp(root, m, error))
     return false;
+  if (const json::Value *par = root.get("parallel");
+      par && par->kind == json::Value::Object) {
+    if (!getInt(*par, "world_size", m.worldSize, error))
+      return false;
+    if (m.worldSize < 1 || m.worldSize > 65536) {
+      error = "manifest parallel world_size (" + std::to_string(m.worldSize) +
+              ") is out of range";
+      return false;
+    }
+  }
   const json::Value *bindings = root.get("bindings");
   const json::Value *weights = root.get("weights");
   if (!bindings || bindings->kind != json::Value::Array || !weights ||

@@ -27,6 +27,10 @@ struct Binding {
   bool gemmOnly = false;
   /// The weight of the GEMM that produces the logits (and of no other).
   bool logits = false;
+  /// Partitioned models: each member is cut into splitParts equal pieces
+  /// along its dim splitDim and this rank binds piece `rank` of each
+  /// (splitDim -1: the member list itself is cut, experts over ranks).
+  int64_t splitDim = -1, splitParts = 1;
 };
 
 struct RequiredTensor {
@@ -51,6 +55,8 @@ struct Manifest {
   std::map<std::string, int64_t> entryMaxTokens;
   std::vector<Binding> bindings;
   std::vector<RequiredTensor> weights;
+  /// Ranks of the job the model was partitioned for (1: not partitioned).
+  int64_t worldSize = 1;
 };
 
 struct ArtifactFile {

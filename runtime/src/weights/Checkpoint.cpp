@@ -495,6 +495,35 @@ bool Checkpoint::readF32(const std::string &name, float *out,
   return true;
 }
 
+bool Checkpoint::readF32Slice(const std::string &name, int64_t dim,
+                              int64_t piece, int64_t parts, float *out,
+                              std::string &error) const {
+  Source src;
+  if (!prepare(*this, name, src, error))
+    return false;
+  const std::vector<int64_t> &shape = src.v->shape;
+  if (dim < 0 || dim >= int64_t(shape.size()) || parts < 1 ||
+      shape[size_t(dim)] % parts != 0 || piece < 0 || piece >= parts) {
+    error = src.v->file + ": tensor '" + name + "' of shape " +
+            shapeToString(shape) + " cannot be cut into " +
+            std::to_string(parts) + " pieces along dim " + std::to_string(dim);
+    return false;
+  }
+  // Contiguous runs: for every index of the dims before `dim`, the piece's
+  // rows of `dim` times everything after it.
+  int64_t outer = 1, inner = 1;
+  for (int64_t d = 0; d < dim; ++d)
+    outer *= shape[size_t(d)];
+  for (size_t d = size_t(dim) + 1; d < shape.size(); ++d)
+    inner *= shape[d];
+  int64_t size = shape[size_t(dim)] / parts;
+  int64_t run = size * inner;
+  for (int64_t o = 0; o < outer; ++o)
+    convert(src, (o * shape[size_t(dim)] + piece * size) * inner, run,
+            out + o * run);
+  return true;
+}
+
 //===----------------------------------------------------------------------===//
 // Validation
 //===----------------------------------------------------------------------===//

@@ -67,6 +67,11 @@ public:
   /// Converts tensor `name` to f32 into `out` (numElements floats). FP8
   /// tensors are dequantised with `<name>_scale_inv` (128x128 blocks).
   bool readF32(const std::string &name, float *out, std::string &error) const;
+  /// Piece `piece` of `parts` equal pieces of tensor `name` along `dim`,
+  /// converted to f32 into `out` (numElements / parts floats): only the
+  /// piece is read from the mapping.
+  bool readF32Slice(const std::string &name, int64_t dim, int64_t piece,
+                    int64_t parts, float *out, std::string &error) const;
 
 private:
   std::string dir;
