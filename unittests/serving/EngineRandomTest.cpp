@@ -41,7 +41,7 @@ void randomRun(uint32_t seed) {
     prefixes.push_back(p);
   }
   std::map<int64_t, std::vector<int32_t>> prompts;
-  std::map<int64_t, int64_t> addedAtStep;
+  std::map<int64_t, int64_t> addedAtStep, maxTokens;
   int64_t steps = 0;
   for (int op = 0; op < 400; ++op) {
     int kind = int(g() % 10);
@@ -62,6 +62,7 @@ void randomRun(uint32_t seed) {
           e->add(prompt.data(), len, p, Collector::callback, &c, error);
       ASSERT_GE(id, 0) << error;
       prompts[id] = prompt;
+      maxTokens[id] = std::min<int64_t>(p.max_tokens, maxModelLen - len);
       addedAtStep[id] = steps;
     } else if (kind < 4 && !prompts.empty()) {
       auto it = prompts.begin();
@@ -94,6 +95,10 @@ void randomRun(uint32_t seed) {
   for (auto &[id, prompt] : prompts) {
     const Outcome &o = c.out[id];
     ASSERT_EQ(o.finishes, 1) << "request " << id;
+    // Accepted drafts never run past max_tokens (or max_model_len).
+    ASSERT_LE(int64_t(o.tokens.size()), maxTokens[id]) << "request " << id;
+    if (o.reason == DSRT_FINISH_LENGTH)
+      ASSERT_EQ(int64_t(o.tokens.size()), maxTokens[id]) << "request " << id;
     std::vector<int32_t> h = prompt;
     for (size_t t = 0; t < o.tokens.size(); ++t) {
       ASSERT_EQ(o.rows[t], fakeRow(h, kVocab))
