@@ -295,6 +295,7 @@ static std::string groupedLinearImpl(const MemRef<float, 3> &w3,
     return error;
   const uint16_t *xb = nullptr;
   if (allowed && x.sizes[0] <= experts && !s->perRowUnsupported) {
+    Execution::current()->forgetOffsets(); // y may be memory they were in
     if (bf16Weights && !(xb = bf16Rows(*s, x, 0, x.sizes[0], error)))
       return error;
     bool unsupported = false;
