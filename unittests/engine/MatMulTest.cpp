@@ -174,11 +174,11 @@ TEST(MatMul, PartsAndRowRangesKeepTheirOwnScaleBlocks) {
   }
 }
 
-// One-row products take several weight rows per kernel call (dot4*), but
-// a row's value must not depend on which call computed it: the same row
-// alone, in a group, or in a group that crosses a part or a scale block
-// is bitwise the same (decode results may not depend on how the pool
-// split the rows).
+// A one-row product's value must not depend on the range of rows a call
+// (or a thread's share of it) covers: the same row alone, in a range, or
+// in a range that starts elsewhere and crosses a part or a scale block is
+// bitwise the same (decode results may not depend on how the pool split
+// the rows, nor on kernels that take several rows at once).
 TEST(MatMul, OneRowProductsDoNotDependOnTheirGrouping) {
   std::mt19937 rng(11);
   std::normal_distribution<float> d;

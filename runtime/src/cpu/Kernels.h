@@ -27,8 +27,6 @@ constexpr int kPanel = 32;
 constexpr int64_t kScaleBlock = 128;
 /// Most x rows a dot-product (GEMV) call takes at once.
 constexpr int kMaxDotRows = 4;
-/// Weight rows a one-row dot-product call (dot4*) takes at once.
-constexpr int kDotCols = 4;
 
 struct KernelSet {
   Isa isa;
@@ -53,18 +51,6 @@ struct KernelSet {
                   int64_t k, float *out);
   void (*dotFp8)(const uint8_t *w, const float *scales, const float *x,
                  int64_t ldx, int rows, int64_t k, float *out);
-  /// out[j] = sum_k w[j * ldw + k] * x[k] for j < kDotCols: one row of x
-  /// (decode) against several weight rows, so each load of x feeds
-  /// kDotCols FMAs; a one-row product is bound by the load ports
-  /// otherwise. Each row is summed in the order dot*(rows = 1) sums it,
-  /// so a row's value does not depend on which call computed it. FP8: the
-  /// rows share one block row of scales. nullptr where the ISA has none.
-  void (*dot4F32)(const float *w, int64_t ldw, const float *x, int64_t k,
-                  float *out);
-  void (*dot4Bf16)(const uint16_t *w, int64_t ldw, const float *x, int64_t k,
-                   float *out);
-  void (*dot4Fp8)(const uint8_t *w, int64_t ldw, const float *scales,
-                  const float *x, int64_t k, float *out);
 };
 
 const KernelSet &scalarKernels();

@@ -163,8 +163,7 @@ void dotFp8(const uint8_t *w, const float *scales, const float *x, int64_t ldx,
 
 const KernelSet &dsrt::cpu::avx2Kernels() {
   static const KernelSet set{Isa::Avx2, kMr,    tileF32, nullptr, decodeBf16,
-                             decodeFp8, dotF32, dotBf16, dotFp8,
-                             nullptr,   nullptr, nullptr};
+                             decodeFp8, dotF32, dotBf16, dotFp8};
   return set;
 }
 

@@ -236,126 +236,18 @@ void dotFp8(const uint8_t *w, const float *scales, const float *x, int64_t ldx,
   }
 }
 
-/// kDotCols weight rows against one row of x; `load(j, i, mask)` gives 16
-/// weights of row j from element i as f32. The accumulators of each row
-/// follow dotRows<1> exactly (two chains, even and odd 16-element steps,
-/// the tail on the first), so the sums are bitwise the same.
-template <typename Load>
-void dotCols(Load load, const float *x, int64_t k, float *out) {
-  __m512 acc[2][kDotCols];
-#pragma unroll
-  for (int j = 0; j < kDotCols; ++j)
-    acc[0][j] = acc[1][j] = _mm512_setzero_ps();
-  int64_t i = 0;
-  for (; i + 32 <= k; i += 32) {
-    __m512 x0 = _mm512_loadu_ps(x + i), x1 = _mm512_loadu_ps(x + i + 16);
-#pragma unroll
-    for (int j = 0; j < kDotCols; ++j) {
-      acc[0][j] = _mm512_fmadd_ps(load(j, i, __mmask16(0xFFFF)), x0, acc[0][j]);
-      acc[1][j] =
-          _mm512_fmadd_ps(load(j, i + 16, __mmask16(0xFFFF)), x1, acc[1][j]);
-    }
-  }
-  for (; i < k; i += 16) {
-    __mmask16 m = tailMask(k - i);
-    __m512 xv = _mm512_maskz_loadu_ps(m, x + i);
-#pragma unroll
-    for (int j = 0; j < kDotCols; ++j)
-      acc[0][j] = _mm512_fmadd_ps(load(j, i, m), xv, acc[0][j]);
-  }
-#pragma unroll
-  for (int j = 0; j < kDotCols; ++j)
-    out[j] = _mm512_reduce_add_ps(_mm512_add_ps(acc[0][j], acc[1][j]));
-}
-
-void dot4F32(const float *w, int64_t ldw, const float *x, int64_t k,
-             float *out) {
-  dotCols(
-      [w, ldw](int j, int64_t i, __mmask16 m) {
-        return _mm512_maskz_loadu_ps(m, w + j * ldw + i);
-      },
-      x, k, out);
-}
-
-void dot4Bf16(const uint16_t *w, int64_t ldw, const float *x, int64_t k,
-              float *out) {
-  dotCols(
-      [w, ldw](int j, int64_t i, __mmask16 m) {
-        return bf16x16(_mm256_maskz_loadu_epi16(m, w + j * ldw + i));
-      },
-      x, k, out);
-}
-
-/// dotFp8Rows<1> for kDotCols weight rows of one scale block row. The
-/// next call's rows (kDotCols rows on) are prefetched while this one runs:
-/// given several FP8 rows read side by side, the hardware prefetchers
-/// fetch too little (measured with ds-cpu-bench gemv 1024 1024 64: 40%
-/// faster from DRAM with the hint; f32 and bf16 rows gained nothing).
-void dot4Fp8(const uint8_t *w, int64_t ldw, const float *scales,
-             const float *x, int64_t k, float *out) {
-  __m512 acc[kDotCols];
-#pragma unroll
-  for (int j = 0; j < kDotCols; ++j)
-    acc[j] = _mm512_setzero_ps();
-  for (int64_t b = 0; b * kScaleBlock < k; ++b) {
-    int64_t begin = b * kScaleBlock;
-    int64_t end = k < begin + kScaleBlock ? k : begin + kScaleBlock;
-    __m512 part[2][kDotCols];
-#pragma unroll
-    for (int j = 0; j < kDotCols; ++j)
-      part[0][j] = part[1][j] = _mm512_setzero_ps();
-    int64_t i = begin;
-    for (; i + 32 <= end; i += 32) {
-      __m512 x0 = _mm512_loadu_ps(x + i), x1 = _mm512_loadu_ps(x + i + 16);
-      if (i % 64 == 0)
-#pragma unroll
-        for (int j = 0; j < kDotCols; ++j)
-          _mm_prefetch(reinterpret_cast<const char *>(w + (j + kDotCols) * ldw +
-                                                      i),
-                       _MM_HINT_T0);
-#pragma unroll
-      for (int j = 0; j < kDotCols; ++j) {
-        const uint8_t *r = w + j * ldw + i;
-        part[0][j] = _mm512_fmadd_ps(
-            fp8x16(_mm_loadu_si128(reinterpret_cast<const __m128i *>(r))), x0,
-            part[0][j]);
-        part[1][j] = _mm512_fmadd_ps(
-            fp8x16(_mm_loadu_si128(reinterpret_cast<const __m128i *>(r + 16))),
-            x1, part[1][j]);
-      }
-    }
-    for (; i < end; i += 16) {
-      __mmask16 m = tailMask(end - i);
-      __m512 xv = _mm512_maskz_loadu_ps(m, x + i);
-#pragma unroll
-      for (int j = 0; j < kDotCols; ++j)
-        part[0][j] = _mm512_fmadd_ps(
-            fp8x16(_mm_maskz_loadu_epi8(m, w + j * ldw + i)), xv, part[0][j]);
-    }
-    __m512 s = _mm512_set1_ps(scales[b] * 256.0f);
-#pragma unroll
-    for (int j = 0; j < kDotCols; ++j)
-      acc[j] = _mm512_fmadd_ps(_mm512_add_ps(part[0][j], part[1][j]), s, acc[j]);
-  }
-#pragma unroll
-  for (int j = 0; j < kDotCols; ++j)
-    out[j] = _mm512_reduce_add_ps(acc[j]);
-}
-
 } // namespace
 
 const KernelSet &dsrt::cpu::avx512Kernels() {
-  static const KernelSet set{Isa::Avx512, kMr,     tileF32,  nullptr,
-                             decodeBf16,  decodeFp8, dotF32, dotBf16,
-                             dotFp8,      dot4F32, dot4Bf16, dot4Fp8};
+  static const KernelSet set{Isa::Avx512, kMr,    tileF32, nullptr, decodeBf16,
+                             decodeFp8,   dotF32, dotBf16, dotFp8};
   return set;
 }
 
 const KernelSet &dsrt::cpu::avx512Bf16Kernels() {
   static const KernelSet set{Isa::Avx512Bf16, kMr,        tileF32,
                              tileBf16,        decodeBf16, decodeFp8,
-                             dotF32,          dotBf16,    dotFp8,
-                             dot4F32,         dot4Bf16,   dot4Fp8};
+                             dotF32,          dotBf16,    dotFp8};
   return set;
 }
 

@@ -89,8 +89,7 @@ void dotFp8(const uint8_t *w, const float *scales, const float *x, int64_t ldx,
 
 const KernelSet &dsrt::cpu::scalarKernels() {
   static const KernelSet set{Isa::Scalar, kMr,    tileF32, nullptr, decodeBf16,
-                             decodeFp8,   dotF32, dotBf16, dotFp8,
-                             nullptr,     nullptr, nullptr};
+                             decodeFp8,   dotF32, dotBf16, dotFp8};
   return set;
 }
 

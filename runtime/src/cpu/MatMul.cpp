@@ -175,50 +175,15 @@ void gemmRange(const KernelSet &ks, const PackedX &x, const WeightMatrix &w,
   }
 }
 
-/// Weight rows [r, r + kDotCols) against one row of x through the ISA's
-/// dot4 kernel; false where it has none or the rows are not one run of
-/// the same part (and, for FP8, of one block row of scales).
-bool dot4(const KernelSet &ks, const WeightMatrix &w, int64_t r,
-          const float *x, float *out) {
-  if (!w.inOnePart(r, kDotCols))
-    return false;
-  const uint8_t *row = w.row(r);
-  switch (w.format) {
-  case WeightFormat::F32:
-    if (!ks.dot4F32)
-      return false;
-    ks.dot4F32(reinterpret_cast<const float *>(row), w.ld, x, w.cols, out);
-    return true;
-  case WeightFormat::BF16:
-    if (!ks.dot4Bf16)
-      return false;
-    ks.dot4Bf16(reinterpret_cast<const uint16_t *>(row), w.ld, x, w.cols, out);
-    return true;
-  case WeightFormat::FP8:
-    if (!ks.dot4Fp8 || (r % w.partRows) / kScaleBlock !=
-                           ((r + kDotCols - 1) % w.partRows) / kScaleBlock)
-      return false;
-    ks.dot4Fp8(row, w.ld, w.scaleRow(r), x, w.cols, out);
-    return true;
-  }
-  return false;
-}
-
 /// Decode over weight rows [r0, r0 + n), single-threaded.
 void gemvRange(const KernelSet &ks, const float *x, int64_t ldx, int64_t rows,
                const WeightMatrix &w, int64_t r0, int64_t n, float *y,
                int64_t ldy) {
-  float out[kMaxDotRows > kDotCols ? kMaxDotRows : kDotCols];
+  float out[kMaxDotRows];
   for (int64_t t0 = 0; t0 < rows; t0 += kMaxDotRows) {
     int nt = int(std::min<int64_t>(kMaxDotRows, rows - t0));
     const float *xt = x + t0 * ldx;
-    for (int64_t j = 0; j < n;) {
-      if (nt == 1 && j + kDotCols <= n && dot4(ks, w, r0 + j, xt, out)) {
-        for (int c = 0; c < kDotCols; ++c)
-          y[t0 * ldy + j + c] = out[c];
-        j += kDotCols;
-        continue;
-      }
+    for (int64_t j = 0; j < n; ++j) {
       const uint8_t *row = w.row(r0 + j);
       switch (w.format) {
       case WeightFormat::F32:
@@ -235,7 +200,6 @@ void gemvRange(const KernelSet &ks, const float *x, int64_t ldx, int64_t rows,
       }
       for (int t = 0; t < nt; ++t)
         y[(t0 + t) * ldy + j] = out[t];
-      ++j;
     }
   }
 }
