@@ -33,6 +33,9 @@ config.substitutions.append(("%fake_cuda", os.path.join(config.ds_obj_root, "tes
 config.substitutions.append(("%fake_nccl", os.path.join(config.ds_obj_root, "test", "fake-nccl", "libnccl.so.2")))
 config.substitutions.append(("%fake_cublas", os.path.join(config.ds_obj_root, "test", "fake-cuda", "libcublas.so.13")))
 config.substitutions.append(("%tools", os.path.join(config.ds_src_root, "test", "tools")))
+# mlir-runner's print support, for programs that run the codec directly.
+config.substitutions.append(("%mlir_c_runner_utils", os.path.join(
+    os.path.dirname(config.llvm_tools_dir), "lib", "libmlir_c_runner_utils.so")))
 config.substitutions.append(("%configs", os.path.join(config.ds_src_root, "test", "Import", "configs")))
 
 llvm_config.with_system_environment(["HOME", "TMPDIR"])

@@ -27,6 +27,10 @@ LogicalResult CacheWriteOp::verify() {
     return emitOpError() << "latent (" << dc << ") + rope key (" << dr
                          << ") must fill the cache width ("
                          << cache.getWidth() << ")";
+  if (cache.isFp8() && cache.getRopeWidth() != dr)
+    return emitOpError() << "fp8 latent cache rope_width ("
+                         << cache.getRopeWidth() << ") must equal the rope "
+                         << "width (" << dr << ")";
   if (static_cast<int64_t>(getLayer()) >= cache.getNumLayers())
     return emitOpError() << "layer (" << getLayer()
                          << ") must be < the cache's num_layers ("
@@ -44,6 +48,10 @@ LogicalResult LatentAttentionOp::verify() {
     return emitOpError() << "query widths (" << dc << " + " << dr
                          << ") must equal the cache width ("
                          << cache.getWidth() << ")";
+  if (cache.isFp8() && cache.getRopeWidth() != dr)
+    return emitOpError() << "fp8 latent cache rope_width ("
+                         << cache.getRopeWidth() << ") must equal the rope "
+                         << "width (" << dr << ")";
   if (static_cast<int64_t>(getLayer()) >= cache.getNumLayers())
     return emitOpError() << "layer (" << getLayer()
                          << ") must be < the cache's num_layers ("
@@ -62,6 +70,10 @@ LogicalResult NaiveAttentionOp::verify() {
                             "and kv_b_proj 2-D";
   int64_t h = qn.getDimSize(1), dn = qn.getDimSize(2), dr = qr.getDimSize(2),
           dv = out.getDimSize(2), dc = cache.getWidth() - dr;
+  if (cache.isFp8() && cache.getRopeWidth() != dr)
+    return emitOpError() << "fp8 latent cache rope_width ("
+                         << cache.getRopeWidth() << ") must equal the rope "
+                         << "width (" << dr << ")";
   if (failed(expectShape(*this, "kv_b_proj", getKvBProj(), {h * (dn + dv), dc})))
     return failure();
   if (static_cast<int64_t>(getLayer()) >= cache.getNumLayers())

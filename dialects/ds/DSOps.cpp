@@ -247,6 +247,10 @@ LogicalResult MLAOp::verify() {
     return emitOpError() << "latent cache width (" << cache.getWidth()
                          << ") must equal kv_lora_rank + qk_rope_head_dim ("
                          << dc << " + " << dr << " = " << dc + dr << ")";
+  if (cache.isFp8() && cache.getRopeWidth() != dr)
+    return emitOpError() << "fp8 latent cache rope_width ("
+                         << cache.getRopeWidth()
+                         << ") must equal qk_rope_head_dim (" << dr << ")";
   if (static_cast<int64_t>(getLayer()) >= cache.getNumLayers())
     return emitOpError() << "layer (" << getLayer()
                          << ") must be < the cache's num_layers ("

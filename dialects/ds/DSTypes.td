@@ -13,14 +13,44 @@ def DS_LatentCacheType : DS_Type<"LatentCache", "latent_cache"> {
     capacity in tokens is chosen by the runtime. Ops that write it return the
     updated cache, so data flow through the layers stays explicit.
 
+    `element_type` f32, bf16 or f16 stores every value in that type.
+    `element_type = f8E4M3FN` is the FP8 layout FlashMLA uses for DeepSeek:
+    the latent as e4m3 with one f32 scale per `scale_group` values, the
+    last `rope_width` values (the rope key) as bf16. A row is then, in
+    bytes: latent e4m3 | (latent / scale_group) f32 scales | rope bf16,
+    656 bytes for V3 (512 + 4 x 4 + 64 x 2). The two layout parameters are
+    absent (0) for the other element types.
+
     ```mlir
     !ds.latent_cache<num_layers = 61, width = 576, element_type = bf16>
+    !ds.latent_cache<num_layers = 61, width = 576, element_type = f8E4M3FN,
+                     rope_width = 64, scale_group = 128>
     ```
   }];
   let parameters = (ins "int64_t":$num_layers, "int64_t":$width,
-                        "::mlir::Type":$element_type);
+                        "::mlir::Type":$element_type,
+                        DefaultValuedParameter<"int64_t", "0">:$rope_width,
+                        DefaultValuedParameter<"int64_t", "0">:$scale_group);
+  let builders = [
+    TypeBuilder<(ins "int64_t":$numLayers, "int64_t":$width,
+                     "::mlir::Type":$elementType), [{
+      return $_get($_ctxt, numLayers, width, elementType, 0, 0);
+    }]>
+  ];
   let assemblyFormat = "`<` struct(params) `>`";
   let genVerifyDecl = 1;
+  let extraClassDeclaration = [{
+    /// The FP8 layout (e4m3 latent + f32 group scales + bf16 rope).
+    bool isFp8() const {
+      return ::llvm::isa<::mlir::Float8E4M3FNType>(getElementType());
+    }
+    /// Values of the latent part of a row (kv_lora_rank).
+    int64_t getLatentWidth() const {
+      return isFp8() ? getWidth() - getRopeWidth() : getWidth();
+    }
+    /// Bytes of one token's row of one layer.
+    int64_t getRowBytes() const;
+  }];
 }
 
 #endif // DS_TYPES_TD

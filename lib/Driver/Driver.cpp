@@ -94,8 +94,16 @@ OwningOpRef<ModuleOp> importCheckpoint(MLIRContext &ctx,
     return nullptr;
   }
   ImportOptions opts;
-  opts.cacheElementType = o.dtype == "bf16" ? Type(BFloat16Type::get(&ctx))
-                                            : Type(Float32Type::get(&ctx));
+  opts.cacheElementType = o.dtype == "bf16"  ? Type(BFloat16Type::get(&ctx))
+                          : o.dtype == "fp8" ? Type(Float8E4M3FNType::get(&ctx))
+                                             : Type(Float32Type::get(&ctx));
+  if (o.dtype == "fp8" && cfg->kvLoraRank % opts.cacheScaleGroup) {
+    errors.push_back(
+        "--kv-dtype fp8: kv_lora_rank (" + std::to_string(cfg->kvLoraRank) +
+        ") must be a multiple of " + std::to_string(opts.cacheScaleGroup) +
+        " (one f32 scale per 128 latent values) (" + configPath + ")");
+    return nullptr;
+  }
   std::unique_ptr<CheckpointTypes> ckpt;
   if (isDir && o.checkWeights) {
     std::string err;
@@ -225,8 +233,8 @@ bool mlir::ds::compile(const CompileOptions &o, const CompileHooks &hooks,
                 o.testParallelOrder + "'");
   if (!o.testParallelOrder.empty() && o.target != "cpu")
     return fail("--test-parallel-order: the cpu target only");
-  if (o.dtype != "f32" && o.dtype != "bf16")
-    return fail("--dtype: expected f32 or bf16, got '" + o.dtype + "'");
+  if (o.dtype != "f32" && o.dtype != "bf16" && o.dtype != "fp8")
+    return fail("--kv-dtype: expected f32, bf16 or fp8, got '" + o.dtype + "'");
   if (!parseTarget(o.target))
     return fail("--target: expected cpu or cuda, got '" + o.target + "'");
   if (target == Target::CUDA) {
@@ -315,6 +323,7 @@ bool mlir::ds::compile(const CompileOptions &o, const CompileHooks &hooks,
   for (const char *required : {"prefill", "decode"})
     if (!llvm::is_contained(manifest.entryPoints, required))
       return fail("'" + o.input + "' has no @" + required + " entry point");
+  manifest.cacheScaleGroup = cacheType.getScaleGroup();
   int64_t kvLoraRank = 0, ropeDim = 0;
   module->walk([&](MLAOp op) {
     kvLoraRank = op.getConfig().getKvLoraRank();
@@ -383,7 +392,10 @@ bool mlir::ds::compile(const CompileOptions &o, const CompileHooks &hooks,
       hooks.hostIR(index + 1, hostIR);
   }
   Type elem = cacheType.getElementType();
-  std::string cacheDtype = elem.isBF16() ? "bf16" : elem.isF16() ? "f16" : "f32";
+  std::string cacheDtype = elem.isBF16()       ? "bf16"
+                           : elem.isF16()      ? "f16"
+                           : cacheType.isFp8() ? "fp8"
+                                               : "f32";
   std::string text =
       buildManifest(*module, manifest, cacheDtype, cacheType.getNumLayers(),
                     cacheType.getWidth(), kvLoraRank, ropeDim);

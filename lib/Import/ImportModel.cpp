@@ -298,8 +298,17 @@ OwningOpRef<ModuleOp> mlir::ds::importModel(MLIRContext *context,
 
   Type cacheElem = opts.cacheElementType ? opts.cacheElementType
                                          : Type(b.getF32Type());
-  auto cacheType = LatentCacheType::get(context, cfg.numHiddenLayers,
-                                        cfg.latentCacheWidth(), cacheElem);
+  // The fp8 layout (e4m3 latent, f32 scale per group, bf16 rope) spells
+  // the rope width and the group in the type.
+  auto makeCache = [&](int64_t layers) {
+    if (isa<Float8E4M3FNType>(cacheElem))
+      return LatentCacheType::get(context, layers, cfg.latentCacheWidth(),
+                                  cacheElem, cfg.qkRopeHeadDim,
+                                  opts.cacheScaleGroup);
+    return LatentCacheType::get(context, layers, cfg.latentCacheWidth(),
+                                cacheElem);
+  };
+  auto cacheType = makeCache(cfg.numHiddenLayers);
   ModelBuilder mb(b, loc, cfg, opts);
   // prefill: a chunk of any length; decode: exactly one token.
   for (auto [name, tokens] :
@@ -333,8 +342,7 @@ OwningOpRef<ModuleOp> mlir::ds::importModel(MLIRContext *context,
   withHidden.setArgAttr(2, "ds.name", b.getStringAttr("cache"));
   mb.buildBody(withHidden, /*withHidden=*/true);
 
-  auto draftCache =
-      LatentCacheType::get(context, 1, cfg.latentCacheWidth(), cacheElem);
+  auto draftCache = makeCache(1);
   b.setInsertionPointToEnd(module->getBody());
   auto draft = func::FuncOp::create(
       b, loc, "draft",

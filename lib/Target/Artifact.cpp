@@ -115,6 +115,9 @@ std::string mlir::ds::buildManifest(ModuleOp m, const ManifestInputs &in,
            {"qk_rope_head_dim", ropeDim},
            {"cache_width", cacheWidth},
            {"cache_dtype", cacheDtype},
+           {"cache_scale_group", in.cacheScaleGroup > 0
+                                     ? llvm::json::Value(in.cacheScaleGroup)
+                                     : llvm::json::Value(nullptr)},
            {"max_position_embeddings", intAttr("ds.max_position_embeddings")},
            {"bos_token_id", intAttr("ds.bos_token_id")},
            {"eos_token_id", intAttr("ds.eos_token_id")}}},

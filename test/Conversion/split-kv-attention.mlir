@@ -60,3 +60,40 @@ func.func private @__ds_latent_attention_odd(%ql: memref<?x2x6xf32>, %qr: memref
   }
   return
 }
+
+// -----
+
+// Decode attention over an FP8 latent cache (256 latent values in two
+// groups of 128, 8 rope values): rows of 280 bytes (256 e4m3 + 2 f32
+// scales + 8 bf16). Each lane loads 8 latent bytes, decodes them in
+// registers and scales them by its group's f32 (assembled from the row's
+// scale bytes), or 16 bytes of bf16 rope widened to f32.
+// CHECK-LABEL: func.func private @__ds_latent_attention_fp8
+// CHECK-SAME: attributes {{{.*}}ds.split_kv
+// CHECK: gpu.launch
+// CHECK: scf.for %{{.+}} = %{{.+}} to %{{.+}} step %c4
+// CHECK: %[[RAW:.+]] = vector.load %arg2[%arg5, {{.*}}] {alignment = 8 : i64} : memref<3x?x280xi8>, vector<8xi8>
+// CHECK: %[[GRP:.+]] = arith.divui %{{.+}}, %c128
+// CHECK: memref.load %arg2[%arg5, {{.*}}] : memref<3x?x280xi8>
+// CHECK: arith.bitcast %{{.+}} : i32 to f32
+// CHECK: arith.extui %[[RAW]] : vector<8xi8> to vector<8xi32>
+// CHECK: arith.select %{{.+}} : vector<8xi1>, vector<8xf32>
+// CHECK: arith.mulf
+// CHECK: } else {
+// CHECK: vector.load %arg2[%arg5, {{.*}}] {alignment = 8 : i64} : memref<3x?x280xi8>, vector<16xi8>
+// CHECK: vector.bitcast %{{.+}} : vector<16xi8> to vector<8xi16>
+// CHECK: arith.shli
+// CHECK: vector.reduction <add>
+func.func private @__ds_latent_attention_fp8(%ql: memref<?x2x256xf32>, %qr: memref<?x2x8xf32>, %cache: memref<3x?x280xi8>, %pos: memref<?xi32>, %out: memref<?x2x256xf32>, %layer: index) attributes {ds.kernel = "latent_attention", ds.scale = 0.25 : f64, ds.cache_scale_group = 128 : i64} {
+  return
+}
+
+// -----
+
+// An i8 cache row whose bytes are not the FP8 layout of the queries' widths
+// keeps the generic mapping.
+// CHECK-LABEL: func.func private @__ds_latent_attention_fp8_bad
+// CHECK-NOT: ds.split_kv
+func.func private @__ds_latent_attention_fp8_bad(%ql: memref<?x2x256xf32>, %qr: memref<?x2x8xf32>, %cache: memref<3x?x264xi8>, %pos: memref<?xi32>, %out: memref<?x2x256xf32>, %layer: index) attributes {ds.kernel = "latent_attention", ds.scale = 0.25 : f64, ds.cache_scale_group = 128 : i64} {
+  return
+}

@@ -33,7 +33,7 @@ def test_presets_are_what_the_brief_says():
     assert checkpoint.demo()["vocab_size"] == 128815  # DeepSeek V3's tokenizer
     ragged = checkpoint.ragged_v3()
     assert ragged["hidden_size"] % 128 and ragged["hidden_size"] > 128  # FP8 edge blocks
-    assert set(checkpoint.PRESETS) == {"tiny_v3", "tiny_v3_mtp", "ragged_v3", "tiny_v2_lite",
+    assert set(checkpoint.PRESETS) == {"fp8kv_v3", "tiny_v3", "tiny_v3_mtp", "ragged_v3", "tiny_v2_lite",
                                        "tiny_v2_grouped", "tiny_noyarn", "demo"}
     # The MTP preset adds layer 3's module after the main tensors, whose
     # random draws stay those of tiny_v3.
@@ -46,6 +46,8 @@ def test_presets_are_what_the_brief_says():
     extended = checkpoint.random_weights(mtp)
     assert all((base[k] == extended[k]).all() for k in base)
     assert checkpoint.tiny_v3() is not checkpoint.tiny_v3()  # fresh dicts, safe to edit
+    fp8kv = checkpoint.fp8kv_v3()  # the FP8 cache's two scale groups of 128
+    assert (fp8kv["kv_lora_rank"], fp8kv["qk_rope_head_dim"]) == (256, 8)
 
 
 def test_tensor_table_v3():

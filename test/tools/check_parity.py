@@ -62,7 +62,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--preset", required=True, choices=sorted(checkpoint.PRESETS))
     ap.add_argument("--bin", required=True, help="directory with ds-compile and ds-run")
-    ap.add_argument("--dtype", default="f32", choices=["f32", "bf16"],
+    ap.add_argument("--dtype", default="f32", choices=["f32", "bf16", "fp8"],
                     help="compile dtype (latent cache element type)")
     ap.add_argument("--weights-dtype", default="f32", choices=["f32", "bf16", "fp8"])
     ap.add_argument("--prompt", type=int, default=20)
@@ -75,6 +75,12 @@ def main():
                     choices=["nearest", "truncate"],
                     help="how the reference rounds a bf16 cache (truncate: to show that "
                          "the tolerance tells rounding modes apart)")
+    ap.add_argument("--reference-fp8-group", type=int, default=128,
+                    help="latent values per scale in the reference's fp8 cache (another "
+                         "value: to show that the check tells groupings apart)")
+    ap.add_argument("--reference-fp8-max", type=float, default=448.0,
+                    help="scale = amax / this in the reference's fp8 cache (another value: "
+                         "to show that the check tells scales apart)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--shards", type=int, default=1)
     ap.add_argument("--routing", action="store_true")
@@ -99,7 +105,7 @@ def main():
                                 seed=args.seed)
     artifact = os.path.join(work, "model.dsa")
     compile_cmd = [os.path.join(args.bin, "ds-compile"), ckpt, "-o", artifact,
-                   "--dtype", args.dtype, "--mla-form", args.mla_form,
+                   "--kv-dtype", args.dtype, "--mla-form", args.mla_form,
                    "--target", args.target]
     if args.target == "cuda":
         compile_cmd += ["--gpu-arch", args.gpu_arch]
@@ -119,7 +125,9 @@ def main():
         activations = "bf16" if args.target == "cpu" and runtime_rounds_bf16() else "f32"
     ref = ReferenceModel.load(ckpt, activations)
     # The reference stores its cache as the compiled model does.
-    ref_logits = ref.forward(seq, 0, ref.new_cache(args.dtype, args.reference_cache_rounding))
+    ref_logits = ref.forward(seq, 0, ref.new_cache(args.dtype, args.reference_cache_rounding,
+                                                 args.reference_fp8_group,
+                                                 args.reference_fp8_max))
     ref_routing = {L: ids for L, ids in ref.last_routing.items()}
 
     stepped = os.path.join(work, "stepped.npy")

@@ -44,8 +44,13 @@ cl::opt<std::string> dumpIrDir(
     cl::desc("write the IR after each stage to DIR/NN-stage.mlir (and the "
              "host code's LLVM IR to DIR/NN-host.ll)"),
     cl::value_desc("dir"), cl::init(""));
-cl::opt<std::string> dtype("dtype", cl::desc("latent cache dtype: f32 | bf16"),
-                           cl::init("f32"));
+cl::opt<std::string> dtype(
+    "kv-dtype",
+    cl::desc("latent cache dtype: f32 | bf16 | fp8 (e4m3 latent with an f32 "
+             "scale per 128 values, bf16 rope: FlashMLA's layout)"),
+    cl::init("f32"));
+cl::alias dtypeAlias("dtype", cl::desc("alias for --kv-dtype"),
+                     cl::aliasopt(dtype));
 cl::opt<std::string> target("target", cl::desc("cpu | cuda"), cl::init("cpu"));
 cl::opt<int64_t> attentionChunk(
     "attention-chunk",

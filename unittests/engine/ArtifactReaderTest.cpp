@@ -171,6 +171,31 @@ TEST(ArtifactReader, ManifestVersionMustMatch) {
       "manifest format_version 3, this runtime reads 1");
 }
 
+TEST(ArtifactReader, Fp8CacheRowsAreBytesOfTheLayout) {
+  auto withCache = [](const std::string &to) {
+    return edited("\"cache_dtype\": \"f32\"", to);
+  };
+  // kv_lora_rank 2 in groups of 2: 2 e4m3 + one f32 scale + 1 bf16 rope.
+  std::string text =
+      withCache("\"cache_dtype\": \"fp8\", \"cache_scale_group\": 2");
+  ArtifactFile a;
+  ASSERT_EQ(readBytes(artifact(text, "\x7f"), &a), "");
+  EXPECT_EQ(a.manifest.cacheScaleGroup, 2);
+  EXPECT_EQ(a.manifest.cacheRowBytes(), 2 + 4 + 2);
+  EXPECT_EQ(a.manifest.cacheRowElements(), 8);
+  // The other dtypes: width values of their size.
+  ASSERT_EQ(readBytes(artifact(fakeManifest(), "\x7f"), &a), "");
+  EXPECT_EQ(a.manifest.cacheRowBytes(), 3 * 4);
+  EXPECT_EQ(a.manifest.cacheRowElements(), 3);
+
+  EXPECT_CONTAINS(parseError(withCache("\"cache_dtype\": \"fp8\"")),
+                  "manifest field 'cache_scale_group' must be an integer");
+  EXPECT_CONTAINS(parseError(withCache(
+                      "\"cache_dtype\": \"fp8\", \"cache_scale_group\": 3")),
+                  "manifest cache_scale_group (3) must be positive and divide "
+                  "kv_lora_rank (2)");
+}
+
 TEST(ArtifactReader, MissingFieldsAreNamed) {
   struct Case {
     const char *from, *to, *message;

@@ -96,4 +96,19 @@ def DSMapKernelsToGPUPass : Pass<"ds-map-kernels-to-gpu", "::mlir::ModuleOp"> {
                            "::mlir::vector::VectorDialect"];
 }
 
+def DSTestCacheCodecPass : Pass<"ds-test-cache-codec", "::mlir::ModuleOp"> {
+  let summary = "test only: expand calls to the FP8 cache codec";
+  let description = [{
+    Replaces calls to `@ds_test_encode_e4m3(f32) -> i8`,
+    `@ds_test_decode_e4m3(i8) -> f32` and
+    `@ds_test_decode_e4m3_v8(vector<8xi8>) -> vector<8xf32>` by the
+    arithmetic of include/ds/Conversion/CacheCodec.h, so a test program
+    run with mlir-runner checks the encoder (rounding, subnormals,
+    saturation) and the scalar and vector decoders on every code against
+    a reference, which the model-level parity tests reach only for the
+    values random latents happen to take. A walk over the calls.
+  }];
+  let dependentDialects = ["::mlir::arith::ArithDialect"];
+}
+
 #endif // DS_CONVERSION_PASSES_TD

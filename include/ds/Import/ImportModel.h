@@ -14,7 +14,10 @@ namespace mlir::ds {
 
 struct ImportOptions {
   /// Element type of the latent cache (the compile dtype); f32 when null.
+  /// f8E4M3FN selects the FP8 layout, `cacheScaleGroup` latent values per
+  /// f32 scale (kv_lora_rank must be a multiple of it).
   Type cacheElementType;
+  int64_t cacheScaleGroup = 128;
   /// The element type a checkpoint stores tensor `name` with, when a
   /// checkpoint is at hand; null or std::nullopt: derive it from the config
   /// (torch_dtype, FP8 quantization_config).

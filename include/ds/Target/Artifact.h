@@ -44,6 +44,8 @@ struct ManifestInputs {
   /// Multi-token prediction: @draft's hidden width and cache layers (from
   /// the model-level IR); 0 without an MTP module.
   int64_t mtpHiddenSize = 0, mtpCacheLayers = 0;
+  /// FP8 latent cache: latent values per f32 scale; 0 for other dtypes.
+  int64_t cacheScaleGroup = 0;
   /// Peak activation bytes per entry point, as {per token, fixed}.
   std::map<std::string, std::pair<int64_t, int64_t>> activationBytes;
 };

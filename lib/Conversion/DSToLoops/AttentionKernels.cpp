@@ -99,20 +99,9 @@ void KernelEmitter::rope(Value x, Value positions, Value out,
 
 void KernelEmitter::cacheWrite(Value cache, Value latent, Value ropeKey,
                                Value positions, Value l) {
-  int64_t dc = cast<MemRefType>(latent.getType()).getDimSize(1);
-  Value dcv = cIdx(dc);
   par({dim(latent, 0)}, [&](ValueRange iv) {
     Value p = toIndex(load(positions, iv[0]));
-    loop(cIdx(0), dcv, {}, [&](Value c, ValueRange) -> SmallVector<Value> {
-      storeF32(load(latent, {iv[0], c}), cache, {l, p, c});
-      return {};
-    });
-    loop(cIdx(0), dim(ropeKey, 1), {},
-         [&](Value r, ValueRange) -> SmallVector<Value> {
-           Value col = arith::AddIOp::create(b, loc, dcv, r);
-           storeF32(load(ropeKey, {iv[0], r}), cache, {l, p, col});
-           return {};
-         });
+    storeCacheRow(cache, {l, p}, latent, ropeKey, iv[0]);
   });
 }
 
@@ -154,12 +143,11 @@ void KernelEmitter::latentAttention(Value qLatent, Value qRope, Value cache,
         [&](Value s, ValueRange acc) -> SmallVector<Value> {
           Value dot = sum(dcv, [&](Value c) {
             return arith::MulFOp::create(b, loc, load(qLatent, {t, h, c}),
-                                         loadF32(cache, {l, s, c}));
+                                         loadCacheLatent(cache, {l, s}, c));
           });
           Value dotR = sum(drv, [&](Value r) {
-            Value col = arith::AddIOp::create(b, loc, dcv, r);
             return arith::MulFOp::create(b, loc, load(qRope, {t, h, r}),
-                                         loadF32(cache, {l, s, col}));
+                                         loadCacheRope(cache, {l, s}, r));
           });
           Value score = arith::MulFOp::create(
               b, loc, arith::AddFOp::create(b, loc, dot, dotR), cF32(scale));
@@ -167,7 +155,8 @@ void KernelEmitter::latentAttention(Value qLatent, Value qRope, Value cache,
           Value corr = st.corr, p = st.p;
           loop(cIdx(0), dcv, {}, [&](Value c, ValueRange) -> SmallVector<Value> {
             Value o = arith::MulFOp::create(b, loc, load(out, {t, h, c}), corr);
-            Value v = arith::MulFOp::create(b, loc, p, loadF32(cache, {l, s, c}));
+            Value v = arith::MulFOp::create(b, loc, p,
+                                            loadCacheLatent(cache, {l, s}, c));
             store(arith::AddFOp::create(b, loc, o, v), out, {t, h, c});
             return {};
           });
@@ -233,9 +222,9 @@ void KernelEmitter::naiveAttention(Value qNope, Value qRope, Value cache,
         Value s = arith::AddIOp::create(b, loc, c0, iv[0]);
         store(sum(dcv,
                   [&](Value c) {
-                    return arith::MulFOp::create(b, loc,
-                                                 loadF32(cache, {l, s, c}),
-                                                 load(kvb, {r, c}));
+                    return arith::MulFOp::create(
+                        b, loc, loadCacheLatent(cache, {l, s}, c),
+                        load(kvb, {r, c}));
                   }),
               dst, iv);
       });
@@ -258,9 +247,8 @@ void KernelEmitter::naiveAttention(Value qNope, Value qRope, Value cache,
                                            load(keys, {r, h, j}));
             });
             Value dotR = sum(drv, [&](Value q) {
-              Value col = arith::AddIOp::create(b, loc, dcv, q);
               return arith::MulFOp::create(b, loc, load(qRope, {t, h, q}),
-                                           loadF32(cache, {l, s, col}));
+                                           loadCacheRope(cache, {l, s}, q));
             });
             Value score = arith::MulFOp::create(
                 b, loc, arith::AddFOp::create(b, loc, dot, dotR), cF32(scale));

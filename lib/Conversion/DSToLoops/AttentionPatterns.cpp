@@ -15,6 +15,11 @@ using namespace mlir::ds::loops;
 
 namespace {
 
+/// Kernels over differently stored caches never share a function.
+std::string layoutKey(const CacheLayout &l) {
+  return l.isFp8() ? "/fp8/" + std::to_string(l.group) : "";
+}
+
 struct RopeLowering : KernelPattern<RopeOp> {
   using KernelPattern::KernelPattern;
   LogicalResult
@@ -43,7 +48,10 @@ struct CacheWriteLowering : KernelPattern<CacheWriteOp> {
                   ConversionPatternRewriter &rewriter) const override {
     KernelEmitter k = emitter(rewriter, op);
     Value cache = use(k, op, op.getCache(), adaptor.getCache());
-    k.outline("cache_write", "",
+    CacheLayout layout = CacheLayout::of(
+        op.getCache().getType(), op.getRopeKey().getType().getShape().back());
+    k.setCacheLayout(layout);
+    k.outline("cache_write", layoutKey(layout),
               {cache, use(k, op, op.getLatent(), adaptor.getLatent()),
                use(k, op, op.getRopeKey(), adaptor.getRopeKey()),
                use(k, op, op.getPositions(), adaptor.getPositions()),
@@ -87,8 +95,11 @@ struct LatentAttentionLowering : KernelPattern<LatentAttentionOp> {
     Value ql = use(k, op, op.getQLatent(), adaptor.getQLatent());
     Value out = alloc(k, op.getResult(), {k.dim(ql, 0)});
     double scale = op.getScale().convertToDouble();
+    CacheLayout layout = CacheLayout::of(
+        op.getCache().getType(), op.getQRope().getType().getShape().back());
+    k.setCacheLayout(layout);
     func::FuncOp kernel = k.outline(
-        "latent_attention", std::to_string(scale),
+        "latent_attention", std::to_string(scale) + layoutKey(layout),
         {ql, use(k, op, op.getQRope(), adaptor.getQRope()),
          use(k, op, op.getCache(), adaptor.getCache()),
          use(k, op, op.getPositions(), adaptor.getPositions()), out,
@@ -98,6 +109,9 @@ struct LatentAttentionLowering : KernelPattern<LatentAttentionOp> {
         });
     // The GPU path rebuilds this kernel (split-KV) and needs the scale.
     kernel->setAttr("ds.scale", op.getScaleAttr());
+    if (layout.isFp8())
+      kernel->setAttr("ds.cache_scale_group",
+                      rewriter.getI64IntegerAttr(layout.group));
     rewriter.replaceOp(op, out);
     return success();
   }
@@ -113,8 +127,12 @@ struct NaiveAttentionLowering : KernelPattern<NaiveAttentionOp> {
     Value out = alloc(k, op.getResult(), {k.dim(qn, 0)});
     double scale = op.getScale().convertToDouble();
     int64_t chunk = state.attentionChunk;
+    CacheLayout layout = CacheLayout::of(
+        op.getCache().getType(), op.getQRope().getType().getShape().back());
+    k.setCacheLayout(layout);
     k.outline("naive_attention",
-              std::to_string(scale) + "/" + std::to_string(chunk),
+              std::to_string(scale) + "/" + std::to_string(chunk) +
+                  layoutKey(layout),
               {qn, use(k, op, op.getQRope(), adaptor.getQRope()),
                use(k, op, op.getCache(), adaptor.getCache()),
                use(k, op, op.getPositions(), adaptor.getPositions()),

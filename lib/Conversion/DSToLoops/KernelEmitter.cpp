@@ -19,6 +19,10 @@ using namespace mlir::ds::loops;
 //===----------------------------------------------------------------------===//
 
 MemRefType KernelEmitter::cacheMemRefType(LatentCacheType type) {
+  if (type.isFp8())
+    return MemRefType::get(
+        {type.getNumLayers(), ShapedType::kDynamic, type.getRowBytes()},
+        IntegerType::get(type.getContext(), 8));
   return MemRefType::get(
       {type.getNumLayers(), ShapedType::kDynamic, type.getWidth()},
       type.getElementType());

@@ -20,6 +20,19 @@
 
 namespace mlir::ds::loops {
 
+/// How a row of the latent cache is stored (see !ds.latent_cache): values
+/// of the memref's element type, or (fp8) bytes: e4m3 latent, one f32 scale
+/// per `group` latent values, bf16 rope.
+struct CacheLayout {
+  int64_t latent = 0, rope = 0, group = 0; // group 0: not fp8
+  bool isFp8() const { return group > 0; }
+  int64_t scaleOffset() const { return latent; }
+  int64_t ropeOffset() const { return latent + 4 * (latent / group); }
+  /// `ropeWidth`: the rope key's width (the ops know it; only the fp8
+  /// type spells it).
+  static CacheLayout of(LatentCacheType type, int64_t ropeWidth);
+};
+
 class KernelEmitter {
 public:
   KernelEmitter(OpBuilder &b, Location loc, ModuleOp module)
@@ -27,8 +40,12 @@ public:
 
   OpBuilder &builder() { return b; }
 
-  /// memref<layers x capacity(?) x width x elem>.
+  /// memref<layers x capacity(?) x width x elem>; the fp8 layout is
+  /// memref<layers x capacity(?) x row bytes x i8>.
   static MemRefType cacheMemRefType(LatentCacheType type);
+  /// The layout the cache kernels emitted next (cacheWrite, the attention
+  /// kernels) read and write.
+  void setCacheLayout(CacheLayout layout) { cache = layout; }
 
   Value alloc(RankedTensorType type, ArrayRef<Value> dynDims = {});
   Value dim(Value memref, int64_t i);
@@ -136,12 +153,22 @@ private:
   Value loadF32(Value m, ValueRange idx);
   void storeF32(Value v, Value m, ValueRange idx);
   Value toIndex(Value i32);
+  /// Cache row encode/decode (CacheRow.cpp). `row` is the already computed
+  /// address of one token's row of one layer (all memref indices but the
+  /// last); values are read as f32.
+  /// Writes latent[tok, :] and ropeKey[tok, :] as the row.
+  void storeCacheRow(Value cacheMem, ValueRange row, Value latent,
+                     Value ropeKey, Value tok);
+  /// Latent value `c` (< latent width) / rope value `r` (< rope width).
+  Value loadCacheLatent(Value cacheMem, ValueRange row, Value c);
+  Value loadCacheRope(Value cacheMem, ValueRange row, Value r);
   func::FuncOp runtimeFunction(StringRef name, TypeRange args,
                                TypeRange results);
 
   OpBuilder &b;
   Location loc;
   ModuleOp module;
+  CacheLayout cache;
 };
 
 } // namespace mlir::ds::loops

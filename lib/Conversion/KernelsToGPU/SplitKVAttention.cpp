@@ -8,7 +8,9 @@
 //   partial  grid (T*H, S), 128 threads = 4 warps. Block (th, s) covers
 //            cache rows [s*chunk, min((s+1)*chunk, pos[t]+1)). Each warp
 //            takes every 4th row: its 32 lanes load the row with 16-byte
-//            vector loads (8 bf16 or 4 f32 per lane and step), dot it with
+//            vector loads (8 bf16 or 4 f32 per lane and step; FP8 rows: 8
+//            e4m3 latent values times their group scale, or 8 bf16 rope
+//            values, decoded in registers), dot it with
 //            the query held in registers, reduce across the warp with
 //            shuffles, and update an online softmax (max m, sum l, fp32
 //            accumulator over the latent columns, kept in registers).
@@ -32,6 +34,8 @@
 #include "SplitKVAttention.h"
 #include "GpuBuilder.h"
 
+#include "ds/Conversion/CacheCodec.h"
+
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
@@ -42,9 +46,11 @@
 #include "mlir/IR/Builders.h"
 
 #include <limits>
+#include <numeric>
 
 using namespace mlir;
 using mlir::ds::gpu_kernels::Emit;
+namespace codec = mlir::ds::codec;
 
 namespace {
 
@@ -55,6 +61,10 @@ constexpr int64_t kMaxSplits = 64, kTargetBlocks = 2048, kMinChunk = 256;
 struct Shapes {
   int64_t heads, latent, rope, width, vw, vectors, perLane;
   Type cacheElem;
+  /// FP8 cache (i8 rows, see !ds.latent_cache): latent values per scale,
+  /// where the scales and the bf16 rope start, and the alignment of the
+  /// rope's 16-byte loads; group 0 otherwise.
+  int64_t group = 0, scaleOffset = 0, ropeOffset = 0, ropeAlign = 16;
 };
 
 /// The kernel function's operands must be what convert-ds-to-loops emits
@@ -76,17 +86,73 @@ std::optional<Shapes> shapesOf(func::FuncOp fn) {
   s.width = cache.getDimSize(2);
   s.cacheElem = cache.getElementType();
   if (ShapedType::isDynamic(s.heads) || ShapedType::isDynamic(s.latent) ||
-      ShapedType::isDynamic(s.rope) || s.width != s.latent + s.rope)
+      ShapedType::isDynamic(s.rope))
     return std::nullopt;
-  if (!s.cacheElem.isF32() && !s.cacheElem.isBF16())
-    return std::nullopt;
-  s.vw = s.cacheElem.isF32() ? 4 : 8; // 16 bytes of cache per lane
+  if (auto g = fn->getAttrOfType<IntegerAttr>("ds.cache_scale_group");
+      g && s.cacheElem.isInteger(8)) {
+    // FP8 rows: 8 e4m3 latent values (8 bytes) or 8 bf16 rope values (16
+    // bytes) per lane and step; a vector never straddles a scale group.
+    s.group = g.getInt();
+    s.scaleOffset = s.latent;
+    s.ropeOffset = s.latent + 4 * (s.latent / s.group);
+    if (s.group <= 0 || s.latent % s.group || s.group % 8 ||
+        s.width != s.ropeOffset + 2 * s.rope)
+      return std::nullopt;
+    s.ropeAlign = std::gcd(std::gcd(s.width, s.ropeOffset), int64_t(16));
+    s.vw = 8;
+  } else {
+    if (s.width != s.latent + s.rope ||
+        (!s.cacheElem.isF32() && !s.cacheElem.isBF16()))
+      return std::nullopt;
+    s.vw = s.cacheElem.isF32() ? 4 : 8; // 16 bytes of cache per lane
+  }
   // Query rows are f32: their vectors must stay 16-byte aligned too.
   if (s.latent % s.vw || s.rope % s.vw)
     return std::nullopt;
-  s.vectors = s.width / s.vw;
+  s.vectors = (s.latent + s.rope) / s.vw;
   s.perLane = (s.vectors + 31) / 32;
   return s;
+}
+
+/// The FP8 row's 8 values at column `col` as f32: e4m3 latent times its
+/// group's scale, or bf16 rope (`isLatent` picks, per lane).
+Value loadFp8Vector(Emit &e, const Shapes &sh, Value cache, Value layer,
+                    Value r, Value col, Value isLatent) {
+  OpBuilder &b = e.b;
+  Location loc = e.loc;
+  Type f32 = b.getF32Type(), i8 = b.getI8Type();
+  auto vecF = VectorType::get({sh.vw}, f32);
+  return e.ifElse(
+      isLatent, {vecF},
+      [&]() -> SmallVector<Value> {
+        Value raw = vector::LoadOp::create(
+            b, loc, VectorType::get({sh.vw}, i8), cache,
+            ValueRange{layer, r, col}, false,
+            llvm::MaybeAlign(std::gcd(sh.width, int64_t(8))));
+        Value grp = arith::DivUIOp::create(b, loc, col, e.idx(sh.group));
+        Value scale = codec::loadF32Bytes(
+            b, loc, cache, ValueRange{layer, r},
+            e.add(e.idx(sh.scaleOffset), e.mul(grp, e.idx(4))));
+        return {e.fmul(codec::decodeE4M3(b, loc, raw), e.splat(vecF, scale))};
+      },
+      [&]() -> SmallVector<Value> {
+        // bf16 is the top half of an f32: widen, shift, reinterpret.
+        Value at =
+            e.add(e.idx(sh.ropeOffset),
+                  e.mul(arith::SubIOp::create(b, loc, col, e.idx(sh.latent)),
+                        e.idx(2)));
+        Value raw = vector::LoadOp::create(
+            b, loc, VectorType::get({2 * sh.vw}, i8), cache,
+            ValueRange{layer, r, at}, false, llvm::MaybeAlign(sh.ropeAlign));
+        auto vecI16 = VectorType::get({sh.vw}, b.getI16Type());
+        auto vecI32 = VectorType::get({sh.vw}, b.getI32Type());
+        Value words = arith::ExtUIOp::create(
+            b, loc, vecI32, vector::BitCastOp::create(b, loc, vecI16, raw));
+        Value sixteen = arith::ConstantOp::create(
+            b, loc, DenseElementsAttr::get(vecI32, b.getI32IntegerAttr(16)));
+        return {arith::BitcastOp::create(
+            b, loc, vecF, arith::ShLIOp::create(b, loc, words, sixteen))};
+      })[0];
 }
 
 /// The kernel function's operands (what convert-ds-to-loops passes).
@@ -220,6 +286,9 @@ void emitPartial(Emit &e, const Shapes &sh, const Operands &o,
             Value kv = e.ifElse(
                 valid[i], {vecF},
                 [&]() -> SmallVector<Value> {
+                  if (sh.group)
+                    return {loadFp8Vector(e, sh, cache, layer, r, cols[i],
+                                          isLatent[i])};
                   Value raw = vector::LoadOp::create(
                       b, loc, vecC, cache, ValueRange{layer, r, cols[i]},
                       false, llvm::MaybeAlign(16));

@@ -149,9 +149,12 @@ struct dsrt_model {
   std::string routingTrace;
   std::string routingTraceJson; // what dsrt_model_routing_trace returned
 
-  /// Bytes of one cache element.
+  /// Bytes of one element of the cache buffer (a byte for fp8, whose
+  /// rows are manifest.cacheRowElements() bytes).
   size_t cacheElementSize() const {
-    return manifest.cacheDtype == "bf16" ? 2 : 4;
+    return manifest.cacheDtype == "bf16"  ? 2
+           : manifest.cacheDtype == "fp8" ? 1
+                                          : 4;
   }
 };
 

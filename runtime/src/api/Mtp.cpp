@@ -66,7 +66,7 @@ extern "C" dsrt_status dsrt_session_prefill_hidden(dsrt_session *s,
     std::vector<int32_t> positions = positionsFrom(s->position, n);
     auto tok = makeMemRef<int32_t, 1>(const_cast<int32_t *>(tokens), &n);
     auto pos = makeMemRef<int32_t, 1>(positions.data(), &n);
-    int64_t cacheShape[3] = {m.numLayers, s->capacity, m.cacheWidth};
+    int64_t cacheShape[3] = {m.numLayers, s->capacity, m.cacheRowElements()};
     auto cache = makeMemRef<float, 3>(reinterpret_cast<float *>(s->cache.get()),
                                       cacheShape);
     int64_t logitsShape[2] = {n, m.vocabSize};
@@ -94,8 +94,7 @@ extern "C" dsrt_status dsrt_session_draft(dsrt_session *s, const float *hidden,
     problem = "no logits or hidden-state buffer given";
   if (!problem.empty())
     return fail(DSRT_ERROR_ARGUMENT, problem);
-  int64_t perToken =
-      m.mtpCacheLayers * m.cacheWidth * int64_t(s->model->cacheElementSize());
+  int64_t perToken = m.mtpCacheLayers * m.cacheRowBytes();
   if (!s->mtpCache) {
     s->mtpCache.reset(static_cast<uint8_t *>(
         std::calloc(size_t(s->capacity), size_t(perToken))));
@@ -108,7 +107,8 @@ extern "C" dsrt_status dsrt_session_draft(dsrt_session *s, const float *hidden,
     std::vector<int32_t> positions = positionsFrom(s->mtpPosition, n);
     auto tok = makeMemRef<int32_t, 1>(const_cast<int32_t *>(nextTokens), &n);
     auto pos = makeMemRef<int32_t, 1>(positions.data(), &n);
-    int64_t cacheShape[3] = {m.mtpCacheLayers, s->capacity, m.cacheWidth};
+    int64_t cacheShape[3] = {m.mtpCacheLayers, s->capacity,
+                             m.cacheRowElements()};
     auto cache = makeMemRef<float, 3>(
         reinterpret_cast<float *>(s->mtpCache.get()), cacheShape);
     int64_t hiddenShape[2] = {n, m.mtpHiddenSize};

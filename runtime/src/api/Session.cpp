@@ -69,8 +69,7 @@ extern "C" dsrt_status dsrt_session_create(dsrt_model *model, int64_t capacity,
                 "cache capacity " + std::to_string(capacity) +
                     " exceeds the largest position (2^31 - 1)");
   const Manifest &m = model->manifest;
-  int64_t perToken =
-      m.numLayers * m.cacheWidth * int64_t(model->cacheElementSize());
+  int64_t perToken = m.numLayers * m.cacheRowBytes();
   if (capacity > INT64_MAX / perToken)
     return fail(DSRT_ERROR_OUT_OF_MEMORY, "a cache of " +
                                               std::to_string(capacity) +
@@ -152,7 +151,7 @@ std::string callOnDevice(dsrt_session *s, const EntryPoint &entry,
     return g.describe("uploading the tokens", r);
   auto tok = makeMemRef<int32_t, 1>(d.tokens.as<int32_t>(), &n);
   auto pos = makeMemRef<int32_t, 1>(d.positions.as<int32_t>(), &n);
-  int64_t cacheShape[3] = {m.numLayers, s->capacity, m.cacheWidth};
+  int64_t cacheShape[3] = {m.numLayers, s->capacity, m.cacheRowElements()};
   auto cache = makeMemRef<float, 3>(d.cache.as<float>(), cacheShape);
   int64_t logitsShape[2] = {n, m.vocabSize};
   auto out = makeMemRef<float, 2>(d.logits.as<float>(), logitsShape);
@@ -214,7 +213,7 @@ std::string call(dsrt_session *s, const EntryPoint &entry,
   }
   auto tok = makeMemRef<int32_t, 1>(const_cast<int32_t *>(tokens), &n);
   auto pos = makeMemRef<int32_t, 1>(positions.data(), &n);
-  int64_t cacheShape[3] = {m.numLayers, s->capacity, m.cacheWidth};
+  int64_t cacheShape[3] = {m.numLayers, s->capacity, m.cacheRowElements()};
   // The descriptor layout does not depend on the element type: a bf16
   // cache travels as a float descriptor and only the kernels read it.
   auto cache = makeMemRef<float, 3>(reinterpret_cast<float *>(s->cache.get()),

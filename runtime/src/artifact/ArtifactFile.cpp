@@ -127,9 +127,22 @@ bool parseModel(const json::Value &root, Manifest &m, std::string &error) {
     error = "manifest model sizes are inconsistent";
     return false;
   }
-  if (m.cacheDtype != "f32" && m.cacheDtype != "bf16") {
+  if (m.cacheDtype != "f32" && m.cacheDtype != "bf16" &&
+      m.cacheDtype != "fp8") {
     error = "manifest cache_dtype '" + m.cacheDtype + "' is not supported";
     return false;
+  }
+  if (m.cacheDtype == "fp8") {
+    if (!getInt(*model, "cache_scale_group", m.cacheScaleGroup, error))
+      return false;
+    if (m.cacheScaleGroup <= 0 || m.cacheScaleGroup > INT32_MAX ||
+        m.kvLoraRank % m.cacheScaleGroup) {
+      error = "manifest cache_scale_group (" +
+              std::to_string(m.cacheScaleGroup) +
+              ") must be positive and divide kv_lora_rank (" +
+              std::to_string(m.kvLoraRank) + ")";
+      return false;
+    }
   }
   return true;
 }

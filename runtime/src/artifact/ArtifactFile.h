@@ -47,6 +47,21 @@ struct Manifest {
   std::string hostCpu;
   int64_t vocabSize = 0, numLayers = 0, kvLoraRank = 0, ropeDim = 0,
           cacheWidth = 0, maxPositions = 0, bosTokenId = -1, eosTokenId = -1;
+  /// fp8 cache: latent values per f32 scale; 0 for the other dtypes.
+  int64_t cacheScaleGroup = 0;
+  /// Bytes of one token's cache row of one layer: width values of
+  /// cache_dtype, or (fp8) kv_lora_rank e4m3 + one f32 scale per group +
+  /// the rope key in bf16 (656 bytes for V3).
+  int64_t cacheRowBytes() const {
+    if (cacheDtype == "fp8")
+      return kvLoraRank + 4 * (kvLoraRank / cacheScaleGroup) + 2 * ropeDim;
+    return cacheWidth * (cacheDtype == "bf16" ? 2 : 4);
+  }
+  /// The last dimension of the cache buffer the entry points take: values
+  /// of cache_dtype, bytes for fp8.
+  int64_t cacheRowElements() const {
+    return cacheDtype == "fp8" ? cacheRowBytes() : cacheWidth;
+  }
   std::map<std::string, std::string> entrySymbols; // prefill, decode, ...
   /// Multi-token prediction: the hidden-state width @prefill_hidden returns
   /// and @draft takes, and @draft's cache layers; 0 without an MTP module.

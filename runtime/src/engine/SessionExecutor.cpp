@@ -57,7 +57,7 @@ dsrt_status SessionExecutor::fillPrefix(const StepBatch &b, int64_t s,
   // full prefix page: its cache rows are the same in both sessions.
   if (have == 0 && !session->cuda && !drafting) {
     if (dsrt_session *donor = donorFor(b, s, start, b.seqIds[size_t(s)])) {
-      size_t row = size_t(info.cache_width) * model->cacheElementSize();
+      size_t row = size_t(model->manifest.cacheRowBytes());
       for (int64_t l = 0; l < info.num_layers; ++l)
         std::memcpy(session->cache.get() + size_t(l * maxCtx) * row,
                     donor->cache.get() + size_t(l * donor->capacity) * row,

@@ -171,8 +171,43 @@ func.func private @f(%c: !ds.latent_cache<num_layers = 1, width = 0, element_typ
 
 // Tests that a latent cache of integers is rejected.
 
-// expected-error@+1 {{latent cache element type must be f32, bf16 or f16, got 'i32'}}
+// expected-error@+1 {{latent cache element type must be f32, bf16, f16 or f8E4M3FN, got 'i32'}}
 func.func private @f(%c: !ds.latent_cache<num_layers = 1, width = 20, element_type = i32>)
+
+// -----
+
+// Tests that an fp8 cache whose latent is not whole scale groups is rejected.
+
+// expected-error@+1 {{fp8 latent cache: the latent width (width - rope_width = 500) must be a multiple of scale_group (128)}}
+func.func private @f(%c: !ds.latent_cache<num_layers = 1, width = 564, element_type = f8E4M3FN, rope_width = 64, scale_group = 128>)
+
+// -----
+
+// Tests that an fp8 cache without a rope width (the bf16 part) is rejected.
+
+// expected-error@+1 {{fp8 latent cache rope_width (0) must be in (0, width = 576)}}
+func.func private @f(%c: !ds.latent_cache<num_layers = 1, width = 576, element_type = f8E4M3FN, scale_group = 128>)
+
+// -----
+
+// Tests that an fp8 cache without a scale group is rejected.
+
+// expected-error@+1 {{fp8 latent cache scale_group (0) must be positive}}
+func.func private @f(%c: !ds.latent_cache<num_layers = 1, width = 576, element_type = f8E4M3FN, rope_width = 64>)
+
+// -----
+
+// Tests that the fp8 layout parameters on another element type are rejected.
+
+// expected-error@+1 {{latent cache rope_width and scale_group are for the f8E4M3FN layout only, got element type 'bf16'}}
+func.func private @f(%c: !ds.latent_cache<num_layers = 1, width = 576, element_type = bf16, rope_width = 64, scale_group = 128>)
+
+// -----
+
+// Tests that other fp8 formats are rejected (the layout is e4m3 fn).
+
+// expected-error@+1 {{latent cache element type must be f32, bf16, f16 or f8E4M3FN, got 'f8E5M2'}}
+func.func private @f(%c: !ds.latent_cache<num_layers = 1, width = 576, element_type = f8E5M2, rope_width = 64, scale_group = 128>)
 
 // -----
 
@@ -511,6 +546,26 @@ func.func @f(%x: tensor<?x32xf32>, %r: tensor<8x32xf32>, %b: tensor<8xf32>, %g: 
 func.func @f(%c: !ds.latent_cache<num_layers = 1, width = 20, element_type = f32>, %l: tensor<?x12xf32>, %r: tensor<?x4xf32>, %p: tensor<?xi32>) {
   // expected-error@+1 {{latent (12) + rope key (4) must fill the cache width (20)}}
   %c1 = ds.cache_write %c, %l, %r, %p {layer = 0 : i64} : !ds.latent_cache<num_layers = 1, width = 20, element_type = f32>, tensor<?x12xf32>, tensor<?x4xf32>, tensor<?xi32>
+  return
+}
+
+// -----
+
+// Tests that a cache write into an fp8 cache whose rope_width is not the rope key's is rejected.
+
+func.func @f(%c: !ds.latent_cache<num_layers = 1, width = 264, element_type = f8E4M3FN, rope_width = 8, scale_group = 128>, %l: tensor<?x260xf32>, %r: tensor<?x4xf32>, %p: tensor<?xi32>) {
+  // expected-error@+1 {{fp8 latent cache rope_width (8) must equal the rope width (4)}}
+  %c1 = ds.cache_write %c, %l, %r, %p {layer = 0 : i64} : !ds.latent_cache<num_layers = 1, width = 264, element_type = f8E4M3FN, rope_width = 8, scale_group = 128>, tensor<?x260xf32>, tensor<?x4xf32>, tensor<?xi32>
+  return
+}
+
+// -----
+
+// Tests that latent attention over an fp8 cache whose rope_width is not the rope query's is rejected.
+
+func.func @f(%ql: tensor<?x2x260xf32>, %qr: tensor<?x2x4xf32>, %c: !ds.latent_cache<num_layers = 1, width = 264, element_type = f8E4M3FN, rope_width = 8, scale_group = 128>, %p: tensor<?xi32>) {
+  // expected-error@+1 {{fp8 latent cache rope_width (8) must equal the rope width (4)}}
+  %u = ds.latent_attention %ql, %qr, %c, %p {layer = 0 : i64, scale = 1.0 : f64} : tensor<?x2x260xf32>, tensor<?x2x4xf32>, !ds.latent_cache<num_layers = 1, width = 264, element_type = f8E4M3FN, rope_width = 8, scale_group = 128>, tensor<?xi32> -> tensor<?x2x260xf32>
   return
 }
 

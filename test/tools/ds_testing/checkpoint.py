@@ -111,7 +111,14 @@ def tiny_v3_mtp():
     return _base(num_nextn_predict_layers=1)
 
 
-PRESETS = {"tiny_v3": tiny_v3, "tiny_v3_mtp": tiny_v3_mtp, "ragged_v3": ragged_v3,
+def fp8kv_v3():
+    """tiny_v3 with a latent of two 128-wide groups (kv_lora_rank 256) and
+    rope 8: the smallest shape the FP8 latent cache takes (one f32 scale per
+    128 latent values), with more than one group so a wrong grouping shows."""
+    return _base(kv_lora_rank=256, qk_rope_head_dim=8)
+
+
+PRESETS = {"fp8kv_v3": fp8kv_v3, "tiny_v3": tiny_v3, "tiny_v3_mtp": tiny_v3_mtp, "ragged_v3": ragged_v3,
            "tiny_v2_lite": tiny_v2_lite, "tiny_v2_grouped": tiny_v2_grouped,
            "tiny_noyarn": tiny_noyarn, "demo": demo}
 

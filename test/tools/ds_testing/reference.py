@@ -192,6 +192,47 @@ def round_to_bf16(x, mode="nearest"):
     return top.view(np.float32).astype(np.float64)
 
 
+def _e4m3_values():
+    """The non-negative finite e4m3 (fn) values, by code 0..126 (0x7f is NaN)."""
+    codes = np.arange(127)
+    e, m = codes >> 3, codes & 7
+    return np.where(e == 0, m * 2.0 ** -9, (1 + m / 8.0) * 2.0 ** (e - 7.0))
+
+
+E4M3_VALUES = _e4m3_values()
+E4M3_MAX = 448.0
+
+
+def round_to_e4m3(x):
+    """x (float64) as the nearest e4m3 value, ties to the even code, magnitudes
+    past 448 saturated to 448. Written from the format's value table, not from
+    the bit manipulation the compiled cache write uses."""
+    a = np.minimum(np.abs(x), E4M3_MAX)
+    hi = np.clip(np.searchsorted(E4M3_VALUES, a), 1, len(E4M3_VALUES) - 1)
+    lo = hi - 1
+    dlo, dhi = a - E4M3_VALUES[lo], E4M3_VALUES[hi] - a
+    pick = np.where(dlo < dhi, lo, np.where(dhi < dlo, hi, np.where(lo % 2 == 0, lo, hi)))
+    return np.sign(x) * E4M3_VALUES[pick]
+
+
+def quantize_fp8_rows(c, group=128, e4m3_max=E4M3_MAX):
+    """Rows c [t, dc] stored in the FP8 latent cache and read back: per group of
+    `group` values an f32 scale amax / 448, the values as e4m3(x / scale) in
+    f32 arithmetic (as the cache write computes), read back as e4m3 * scale
+    in f32. `group` and `e4m3_max` exist to show that a wrong grouping or
+    scale fails the parity check."""
+    c32 = np.asarray(c, np.float32)
+    t, dc = c32.shape
+    if dc % group:
+        raise ValueError(f"kv_lora_rank {dc} is not a multiple of the fp8 group {group}")
+    g = c32.reshape(t, dc // group, group)
+    scale = (np.abs(g).max(axis=2, keepdims=True) / np.float32(e4m3_max)).astype(np.float32)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        q = np.where(scale > 0, g / scale, np.float32(0)).astype(np.float32)
+    deq = (round_to_e4m3(q.astype(np.float64)).astype(np.float32) * scale).astype(np.float32)
+    return deq.reshape(t, dc).astype(np.float64)
+
+
 class LatentCache:
     """Per layer: the normalised latent c [t, dc] and the roped shared key
     k_pe [t, dr], row t = position t. Nothing per head is cached.
@@ -199,11 +240,16 @@ class LatentCache:
     dtype "bf16" stores rows as a bf16 cache does (rounded as `rounding`
     says), so every read of the cache, the current token's own row
     included, sees the stored value: the compiled model's bf16-cache
-    error is then arithmetic only, and tolerances can be tight."""
+    error is then arithmetic only, and tolerances can be tight.
+    dtype "fp8" stores rows as the FP8 cache does (FlashMLA's layout): the
+    latent quantised per group of `fp8_group` values (quantize_fp8_rows,
+    scale = amax / `fp8_max`), the rope key as bf16."""
 
-    def __init__(self, num_layers, dc, dr, dtype="f32", rounding="nearest"):
-        if dtype not in ("f32", "bf16"):
-            raise ValueError(f"cache dtype {dtype!r}: f32 or bf16")
+    def __init__(self, num_layers, dc, dr, dtype="f32", rounding="nearest",
+                 fp8_group=128, fp8_max=E4M3_MAX):
+        if dtype not in ("f32", "bf16", "fp8"):
+            raise ValueError(f"cache dtype {dtype!r}: f32, bf16 or fp8")
+        self.fp8_group, self.fp8_max = fp8_group, fp8_max
         self.c = [np.zeros((0, dc)) for _ in range(num_layers)]
         self.k_pe = [np.zeros((0, dr)) for _ in range(num_layers)]
         self.dtype, self.rounding = dtype, rounding
@@ -214,6 +260,9 @@ class LatentCache:
     def append(self, layer, c, k_pe):
         if self.dtype == "bf16":
             c, k_pe = round_to_bf16(c, self.rounding), round_to_bf16(k_pe, self.rounding)
+        elif self.dtype == "fp8":
+            c = quantize_fp8_rows(c, self.fp8_group, self.fp8_max)
+            k_pe = round_to_bf16(k_pe, self.rounding)
         self.c[layer] = np.concatenate([self.c[layer], c])
         self.k_pe[layer] = np.concatenate([self.k_pe[layer], k_pe])
         return self.c[layer], self.k_pe[layer]
@@ -267,10 +316,10 @@ class ReferenceModel:
             x = round_to_bf16(x)
         return x @ self.w[name].T
 
-    def new_cache(self, dtype="f32", rounding="nearest"):
+    def new_cache(self, dtype="f32", rounding="nearest", fp8_group=128, fp8_max=E4M3_MAX):
         c = self.cfg
         return LatentCache(c["num_hidden_layers"], c["kv_lora_rank"], c["qk_rope_head_dim"],
-                           dtype, rounding)
+                           dtype, rounding, fp8_group, fp8_max)
 
     # -- attention
 
