@@ -213,7 +213,7 @@ bool mlir::ds::compile(const CompileOptions &o, const CompileHooks &hooks,
                        std::string *emitted) {
   // Validated below, with the other options; the stage list needs one now.
   Target target = parseTarget(o.target).value_or(Target::CPU);
-  std::vector<std::string> stageNames = getStageNames(target);
+  std::vector<std::string> stageNames = getStageNames(target, /*parallel=*/true);
   auto fail = [&](const std::string &msg) {
     errors.push_back(msg);
     return false;
@@ -261,7 +261,9 @@ bool mlir::ds::compile(const CompileOptions &o, const CompileHooks &hooks,
     return fail("--tp/--ep: the cuda target is not partitioned yet (the "
                 "communicator's NCCL backend is; the compiler's collectives "
                 "are host calls)");
-  if (o.emit.empty() && (o.output.empty() || o.output == "-"))
+  if (o.plan && !o.emit.empty())
+    return fail("--plan prints a report: it takes no --emit");
+  if (o.emit.empty() && !o.plan && (o.output.empty() || o.output == "-"))
     return fail("-o FILE is required to write an artifact (or pass "
                 "--emit=<stage>)");
   if (!llvm::sys::fs::exists(o.input))
@@ -341,6 +343,10 @@ bool mlir::ds::compile(const CompileOptions &o, const CompileHooks &hooks,
   pipeline.cudaPath = o.cudaPath;
   pipeline.tp = o.tp;
   pipeline.ep = o.ep;
+  // --plan: figures of the per-rank IR, activations from the loops stage.
+  PlanFigures plan;
+  if (o.plan && !parallel)
+    measurePartitioned(*module, plan);
   int index = 0;
   for (const Stage &stage : getPipelineStages(pipeline)) {
     ++index;
@@ -362,6 +368,20 @@ bool mlir::ds::compile(const CompileOptions &o, const CompileHooks &hooks,
     stageTiming.stop();
     if (stage.name == "loops")
       recordActivationPlan(*module, manifest, o.verbose || o.explain);
+    if (o.plan && stage.name == "partitioned")
+      measurePartitioned(*module, plan);
+    if (o.plan && stage.name == "loops") {
+      plan.activations = manifest.activationBytes;
+      PlanOptions po = o.planOptions;
+      po.tp = o.tp;
+      po.ep = o.ep;
+      std::string modelType;
+      if (auto a = (*module)->getAttrOfType<StringAttr>("ds.model_type"))
+        modelType = a.str();
+      if (emitted)
+        *emitted = formatPlan(plan, po, modelType);
+      return true;
+    }
     if (hooks.afterStage)
       hooks.afterStage(index, stage.name, *module);
     if (o.emit == stage.name) {

@@ -198,11 +198,13 @@ std::vector<Stage> mlir::ds::getPipelineStages(const PipelineOptions &opts) {
   return stages;
 }
 
-std::vector<std::string> mlir::ds::getStageNames(Target target) {
+std::vector<std::string> mlir::ds::getStageNames(Target target,
+                                                  bool parallel) {
   std::vector<std::string> names{"ds"};
   PipelineOptions opts;
   opts.target = target;
-  opts.tp = 2; // lists the parallel stages too
+  if (parallel)
+    opts.tp = 2; // the stages of a partitioned model
   for (const Stage &s : getPipelineStages(opts)) {
     names.push_back(s.name);
     if (s.name == "nvvm")

@@ -70,8 +70,8 @@ struct Partitioner {
         name = op.getPattern();
       return user->emitError()
              << "ds-partition-model: weight '" << name << "': dim " << dim
-             << " (" << t.getDimSize(dim) << ") is not a multiple of "
-             << world << " ranks";
+             << " (" << t.getDimSize(dim) << ") is not a multiple of " << world
+             << " ranks";
     }
     b.setInsertionPointAfterValue(w);
     auto split = b.getDenseI64ArrayAttr({dim, world});
@@ -92,8 +92,8 @@ struct Partitioner {
       if (dim >= rank - 2 && (t.getDimSize(dim) / world) % block != 0)
         return user->emitError()
                << "ds-partition-model: FP8 weight " << t << " split over "
-               << world << " ranks along dim " << dim
-               << " would cut its " << block << "-wide scale blocks";
+               << world << " ranks along dim " << dim << " would cut its "
+               << block << "-wide scale blocks";
       FailureOr<Value> q = splitWeight(user, dq.getWeight(), dim);
       if (failed(q))
         return failure();
@@ -101,8 +101,8 @@ struct Partitioner {
       if (failed(s))
         return failure();
       b.setInsertionPoint(dq);
-      return DequantizeOp::create(b, dq.getLoc(), pieceType(t, dim, world),
-                                  *q, *s, dq.getBlockSizeAttr())
+      return DequantizeOp::create(b, dq.getLoc(), pieceType(t, dim, world), *q,
+                                  *s, dq.getBlockSizeAttr())
           .getResult();
     }
     return user->emitError()
@@ -145,9 +145,9 @@ LogicalResult checkRule(Operation *op, const DenseMap<unsigned, int64_t> &got,
   }
   for (auto [index, dim] : expected)
     if (!got.count(index))
-      return op->emitError() << "ds-partition-model: operand #" << index
-                             << " must be split along dim " << dim
-                             << " with the others";
+      return op->emitError()
+             << "ds-partition-model: operand #" << index
+             << " must be split along dim " << dim << " with the others";
   return success();
 }
 
@@ -156,8 +156,10 @@ LogicalResult Partitioner::partition(Operation *op,
   MLIRContext *ctx = op->getContext();
   Rule rule;
   if (auto mla = dyn_cast<MLAOp>(op))
-    rule = {{mla.getQBProj(), 0}, {mla.getQProj(), 0},
-            {mla.getKvBProj(), 0}, {mla.getOProj(), 1}};
+    rule = {{mla.getQBProj(), 0},
+            {mla.getQProj(), 0},
+            {mla.getKvBProj(), 0},
+            {mla.getOProj(), 1}};
   else if (auto mlp = dyn_cast<MLPOp>(op))
     rule = {{mlp.getGate(), 0}, {mlp.getUp(), 0}, {mlp.getDown(), 1}};
   else if (auto head = dyn_cast<LMHeadOp>(op))
@@ -166,7 +168,8 @@ LogicalResult Partitioner::partition(Operation *op,
     rule = {{emb.getTable(), 0}};
   else if (auto moe = dyn_cast<MoEOp>(op)) {
     if (moe.getSharedGate())
-      rule = {{moe.getSharedGate(), 0}, {moe.getSharedUp(), 0},
+      rule = {{moe.getSharedGate(), 0},
+              {moe.getSharedUp(), 0},
               {moe.getSharedDown(), 1}};
     bool ep = llvm::any_of(dims, [&](auto &p) {
       return op->getOperand(p.first) == moe.getExpertsGate() && p.second == 0;
@@ -212,11 +215,10 @@ LogicalResult Partitioner::partition(Operation *op,
   } else if (auto head = dyn_cast<LMHeadOp>(op)) {
     auto full = cast<RankedTensorType>(head.getResult().getType());
     head.getResult().setType(pieceType(full, 1, world));
-    Value gathered =
-        shard::AllGatherOp::create(b, head.getLoc(), full, grid,
-                                   ArrayRef<int16_t>{0}, head.getResult(),
-                                   llvm::APInt(64, 1))
-            .getResult();
+    Value gathered = shard::AllGatherOp::create(
+                         b, head.getLoc(), full, grid, ArrayRef<int16_t>{0},
+                         head.getResult(), llvm::APInt(64, 1))
+                         .getResult();
     replaceOthers(head.getResult(), gathered);
   } else if (auto emb = dyn_cast<EmbeddingOp>(op)) {
     // Each rank looks up the ids in its rows [rank * V/W, (rank + 1) * V/W)
@@ -258,8 +260,7 @@ struct DSPartitionModelPass
     llvm::MapVector<Operation *, DenseMap<unsigned, int64_t>> splits;
     for (shard::ShardOp s : annotations) {
       auto sharding = s.getSharding().getDefiningOp<shard::ShardingOp>();
-      std::optional<int64_t> dim =
-          sharding ? splitDim(sharding) : std::nullopt;
+      std::optional<int64_t> dim = sharding ? splitDim(sharding) : std::nullopt;
       if (!s.getAnnotateForUsers() || !dim ||
           sharding.getGrid() != grid.getSymName()) {
         s.emitError() << "ds-partition-model: only operand annotations "
@@ -268,7 +269,8 @@ struct DSPartitionModelPass
                       << grid.getSymName() << " are partitioned";
         return signalPassFailure();
       }
-      for (OpOperand &use : llvm::make_early_inc_range(s.getResult().getUses())) {
+      for (OpOperand &use :
+           llvm::make_early_inc_range(s.getResult().getUses())) {
         if (*dim >= 0)
           splits[use.getOwner()][use.getOperandNumber()] = *dim;
         use.set(s.getSrc());
@@ -288,16 +290,15 @@ struct DSPartitionModelPass
     for (int round = 0; round < 2; ++round) {
       SmallVector<Operation *> dead;
       module.walk([&](Operation *op) {
-        if (isa<WeightOp, StackedWeightOp, DequantizeOp>(op) &&
-            op->use_empty())
+        if (isa<WeightOp, StackedWeightOp, DequantizeOp>(op) && op->use_empty())
           dead.push_back(op);
       });
       for (Operation *op : dead)
         op->erase();
     }
-    LLVM_DEBUG(llvm::dbgs() << DEBUG_TYPE ": " << splits.size()
-                            << " ops partitioned over " << p.world
-                            << " ranks\n");
+    LLVM_DEBUG(llvm::dbgs()
+               << DEBUG_TYPE ": " << splits.size() << " ops partitioned over "
+               << p.world << " ranks\n");
   }
 };
 

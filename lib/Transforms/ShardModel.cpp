@@ -33,8 +33,8 @@ void annotate(OpBuilder &b, Operation *op, Value operand, int64_t dim) {
   b.setInsertionPoint(op);
   SmallVector<shard::GridAxesAttr> axes;
   for (int64_t d = 0; d <= dim; ++d)
-    axes.push_back(b.getDenseI16ArrayAttr(
-        d == dim ? ArrayRef<int16_t>{0} : ArrayRef<int16_t>{}));
+    axes.push_back(b.getDenseI16ArrayAttr(d == dim ? ArrayRef<int16_t>{0}
+                                                   : ArrayRef<int16_t>{}));
   auto sharding = shard::ShardingOp::create(b, op->getLoc(), kGrid, axes);
   auto annotated = shard::ShardOp::create(b, op->getLoc(), operand, sharding,
                                           /*annotate_for_users=*/true);
@@ -136,10 +136,9 @@ struct DSShardModelPass
         annotate(b, op, moe.getExpertsDown(), 0);
       } else {
         if (cfg.getIntermediateSize() % tp != 0)
-          return moe.emitError()
-                 << "ds-shard-model: moe_intermediate_size ("
-                 << cfg.getIntermediateSize() << ") is not a multiple of tp ("
-                 << tp << ")";
+          return moe.emitError() << "ds-shard-model: moe_intermediate_size ("
+                                 << cfg.getIntermediateSize()
+                                 << ") is not a multiple of tp (" << tp << ")";
         annotate(b, op, moe.getExpertsGate(), 1);
         annotate(b, op, moe.getExpertsUp(), 1);
         annotate(b, op, moe.getExpertsDown(), 2);

@@ -100,6 +100,26 @@ cl::opt<int64_t> ep("ep",
                              "over them"),
                     cl::init(1));
 
+cl::opt<bool> plan("plan",
+                    cl::desc("print per-rank weight, cache, activation and "
+                             "communication figures of the layout (--tp, "
+                             "--ep) instead of writing an artifact"));
+cl::opt<int64_t> planPrefill("plan-prefill-tokens",
+                             cl::desc("--plan: tokens of a prefill chunk"),
+                             cl::init(512));
+cl::opt<int64_t> planBatch("plan-decode-batch",
+                           cl::desc("--plan: sequences of a decode step"),
+                           cl::init(32));
+cl::opt<double> planMemory("plan-device-memory",
+                           cl::desc("--plan: GB per rank (H200: 141)"),
+                           cl::init(141));
+
+cl::opt<double> planLink("plan-link-bandwidth",
+                         cl::desc("--plan: GB/s per rank and direction between "
+                                  "ranks (NVLink 4: 450; 400 Gb/s "
+                                  "InfiniBand: 50)"),
+                         cl::init(450));
+
 [[noreturn]] void fail(const llvm::Twine &msg) {
   llvm::errs() << "ds-compile: error: " << msg << "\n";
   std::exit(1);
@@ -164,6 +184,11 @@ int main(int argc, char **argv) {
   options.verbose = verbose;
   options.tp = tp;
   options.ep = ep;
+  options.plan = plan;
+  options.planOptions.prefillTokens = planPrefill;
+  options.planOptions.decodeBatch = planBatch;
+  options.planOptions.deviceMemoryGB = planMemory;
+  options.planOptions.linkGBs = planLink;
 
   DefaultTimingManager tm;
   applyDefaultTimingManagerCLOptions(tm);
@@ -205,7 +230,7 @@ int main(int argc, char **argv) {
       llvm::errs() << "ds-compile: error: " << e << "\n";
     return 1;
   }
-  if (!emitStage.empty())
+  if (!emitStage.empty() || plan)
     writeOutput(emitted);
   return 0;
 }

@@ -132,3 +132,49 @@ TEST(Artifact, MtpManifest) {
   EXPECT_NE(err.find("manifest mtp sizes are out of range"), std::string::npos)
       << err;
 }
+
+// Partitioned models (ds-compile --tp/--ep): 'parallel.world_size' and each
+// binding's 'split' [dim, parts]; a cut member list binds 1/parts of them.
+TEST(Artifact, ParallelManifest) {
+  Manifest m;
+  std::string err;
+  ASSERT_TRUE(parseManifest(kManifest, m, err)) << err;
+  EXPECT_EQ(m.worldSize, 1);
+  EXPECT_EQ(m.bindings[0].splitParts, 1);
+
+  std::string rows = kManifest;
+  rows.replace(rows.find("\"dequantize\": false"), 0, "\"split\": [0, 2], ");
+  rows.replace(rows.find("\"bindings\""), 0, "\"parallel\": {\"world_size\": 2}, ");
+  Manifest ok;
+  ASSERT_TRUE(parseManifest(rows, ok, err)) << err;
+  EXPECT_EQ(ok.worldSize, 2);
+  EXPECT_EQ(ok.bindings[0].splitDim, 0);
+  EXPECT_EQ(ok.bindings[0].splitParts, 2);
+
+  // Experts over ranks: 2 members cut in 2, so [1, 3, 4] is one member's.
+  std::string experts = kManifest;
+  experts.replace(experts.find("[2, 3, 4]"), 9, "[1, 3, 4]");
+  experts.replace(experts.find("\"dequantize\": false"), 0,
+                  "\"split\": [-1, 2], ");
+  Manifest cut;
+  ASSERT_TRUE(parseManifest(experts, cut, err)) << err;
+  EXPECT_EQ(cut.bindings[0].splitDim, -1);
+
+  for (const char *bad : {"[0]", "[0, 0]", "[-2, 2]", "[-1, 3]", "\"x\""}) {
+    std::string s = kManifest;
+    s.replace(s.find("\"dequantize\": false"), 0,
+              std::string("\"split\": ") + bad + ", ");
+    Manifest out;
+    EXPECT_FALSE(parseManifest(s, out, err)) << bad;
+    EXPECT_NE(err.find("manifest binding 0: split"), std::string::npos)
+        << bad << ": " << err;
+  }
+  std::string world = kManifest;
+  world.replace(world.find("\"bindings\""), 0,
+                "\"parallel\": {\"world_size\": 0}, ");
+  Manifest out;
+  EXPECT_FALSE(parseManifest(world, out, err));
+  EXPECT_NE(err.find("manifest parallel world_size (0) is out of range"),
+            std::string::npos)
+      << err;
+}

@@ -8,6 +8,7 @@
 #ifndef DS_DRIVER_DRIVER_H
 #define DS_DRIVER_DRIVER_H
 
+#include "ds/Driver/Plan.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Support/Timing.h"
@@ -35,6 +36,9 @@ struct CompileOptions {
   std::string testParallelOrder;
   bool verbose = false;   // progress lines to stderr
   int64_t tp = 1, ep = 1; // tensor / expert parallel ranks (ds-shard-model)
+  /// --plan: per-rank figures of the layout (Plan.h) instead of an artifact.
+  bool plan = false;
+  PlanOptions planOptions;
 };
 
 struct CompileHooks {

@@ -61,7 +61,9 @@ void buildHostLowering(OpPassManager &pm, Target target);
 
 /// Every stage name of `target`, "ds" first, for messages; on cuda "ptx"
 /// (the device code as PTX text, printed by the driver) follows nvvm.
-std::vector<std::string> getStageNames(Target target = Target::CPU);
+/// With `parallel`, the stages of a --tp/--ep compile (sharded, partitioned).
+std::vector<std::string> getStageNames(Target target = Target::CPU,
+                                       bool parallel = false);
 
 /// The options of `ds-cpu-pipeline` / `ds-cuda-pipeline` in ds-opt, e.g.
 ///   ds-opt --ds-cuda-pipeline='gpu-arch=sm_80 cuda-path=/opt/cuda' x.mlir

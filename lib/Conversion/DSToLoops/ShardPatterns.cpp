@@ -66,8 +66,8 @@ struct ProcessIndexLowering : KernelPattern<shard::ProcessLinearIndexOp> {
                   ConversionPatternRewriter &rewriter) const override {
     KernelEmitter k = emitter(rewriter, op);
     Value r = k.commRank(contextOf(op));
-    rewriter.replaceOpWithNewOp<arith::IndexCastOp>(
-        op, rewriter.getIndexType(), r);
+    rewriter.replaceOpWithNewOp<arith::IndexCastOp>(op, rewriter.getIndexType(),
+                                                    r);
     return success();
   }
 };

@@ -110,7 +110,8 @@ bool splitInPlace(const dsrt_model &model, const Binding &b,
       return false;
     if (reinterpret_cast<uintptr_t>(t->data) % es != 0)
       return false;
-    size_t offset = byCols ? size_t(piece * cols) : size_t(piece * rows * colsFull);
+    size_t offset =
+        byCols ? size_t(piece * cols) : size_t(piece * rows * colsFull);
     m.parts.push_back(t->data + offset * es);
     if (format != cpu::WeightFormat::FP8)
       continue;
@@ -170,8 +171,8 @@ dsrt_status dsrt::bindSplit(dsrt_model &model, size_t index,
                   model.weightsDir + ": tensor '" + b.members[i] +
                       "' does not hold " + std::to_string(b.splitParts) +
                       " pieces of binding " + std::to_string(index));
-    if (!ckpt.readF32Slice(b.members[i], b.splitDim, model.rank,
-                           b.splitParts, w.data.data() + i * per, error))
+    if (!ckpt.readF32Slice(b.members[i], b.splitDim, model.rank, b.splitParts,
+                           w.data.data() + i * per, error))
       return fail(DSRT_ERROR_WEIGHTS, error);
   }
   model.weightsBytes += int64_t(count * sizeof(float));
