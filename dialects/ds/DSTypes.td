@@ -44,7 +44,8 @@ def DS_LatentCacheType : DS_Type<"LatentCache", "latent_cache"> {
     bool isFp8() const {
       return ::llvm::isa<::mlir::Float8E4M3FNType>(getElementType());
     }
-    /// Values of the latent part of a row (kv_lora_rank).
+    /// Values of the latent part of a row (kv_lora_rank) for the fp8
+    /// layout; the other types do not split their rows (width).
     int64_t getLatentWidth() const {
       return isFp8() ? getWidth() - getRopeWidth() : getWidth();
     }

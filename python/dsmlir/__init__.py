@@ -37,7 +37,8 @@ def compile(input, output=None, *, emit=None, target="cpu", dtype="f32",
     """Compiles a checkpoint directory, config.json or .mlir file.
 
     With `emit` (a stage name) returns that stage's IR as text; otherwise
-    writes the artifact to `output` and returns its path.
+    writes the artifact to `output` and returns its path. `dtype` is the
+    latent cache's (ds-compile --kv-dtype): "f32", "bf16" or "fp8".
     """
     text = _dsmlir.compile(str(input), str(output or ""), emit or "", target, dtype,
                            check_weights, trace_routing, gpu_arch)

@@ -77,8 +77,10 @@ def main():
     ap.add_argument("--weights-dtype", default="f32", choices=["f32", "bf16", "fp8"])
     ap.add_argument("--mtp-copies", action="store_true")
     ap.add_argument("--mla-form", default="auto", choices=["auto", "absorbed", "naive"])
-    ap.add_argument("--dtype", default="f32", choices=["f32", "bf16"],
-                    help="compile dtype (latent cache element type, both caches)")
+    ap.add_argument("--dtype", default="f32", choices=["f32", "bf16", "fp8"],
+                    help="compile dtype (latent cache element type, both caches); fp8: "
+                         "kv_lora_rank 256 (two scale groups), rope 8, and the "
+                         "reference stores both caches as the FP8 cache does")
     ap.add_argument("--prompt", type=int, default=20)
     ap.add_argument("--chunk", type=int, default=12, help="draft positions in the first call")
     ap.add_argument("--atol", type=float, default=1e-4)
@@ -87,11 +89,14 @@ def main():
 
     work = args.work or tempfile.mkdtemp(prefix="ds-mtp-")
     ckpt = os.path.join(work, "ckpt")
-    cfg, _ = checkpoint.write_checkpoint(ckpt, checkpoint.tiny_v3_mtp(), dtype=args.weights_dtype,
+    cfg = checkpoint.tiny_v3_mtp()
+    if args.dtype == "fp8":
+        cfg.update(kv_lora_rank=256, qk_rope_head_dim=8)
+    cfg, _ = checkpoint.write_checkpoint(ckpt, cfg, dtype=args.weights_dtype,
                                          mtp_copies=args.mtp_copies)
     artifact = os.path.join(work, "model.dsa")
     run([os.path.join(args.bin, "ds-compile"), ckpt, "-o", artifact, "--mla-form", args.mla_form,
-         "--dtype", args.dtype])
+         "--kv-dtype", args.dtype])
 
     lib = Lib(args.lib)
     model, sess = lib.load(artifact, ckpt)
@@ -101,7 +106,10 @@ def main():
     seq = np.random.default_rng(1).integers(2, V, size=n).astype(np.int32)
 
     ref = ReferenceModel.load(ckpt)
-    want_h = ref.forward_hidden(seq, 0, ref.new_cache())
+    # The reference stores an fp8 cache as the compiled model does (f32
+    # otherwise: the bf16 run's tolerance covers its rounding).
+    cache_dtype = "fp8" if args.dtype == "fp8" else "f32"
+    want_h = ref.forward_hidden(seq, 0, ref.new_cache(cache_dtype))
     want_logits = want_h @ ref.w["lm_head.weight"].T
 
     logits = np.zeros((n, V), np.float32)
@@ -120,7 +128,8 @@ def main():
     ok &= report("prefill equals prefill_hidden", np.abs(plain_logits - logits).max(), 1e-5)
 
     # Draft at positions 0..n-2: h_i (compiled) and t_{i+1} (reference tokens).
-    want = ref.mtp_forward(hidden.astype(np.float64)[:-1], seq[1:], 0, ref.new_mtp_cache())
+    want = ref.mtp_forward(hidden.astype(np.float64)[:-1], seq[1:], 0,
+                          ref.new_mtp_cache(cache_dtype))
     draft = np.zeros((n - 1, V), np.float32)
     k = max(1, min(args.chunk, n - 1))
     nxt = np.ascontiguousarray(seq[1:])

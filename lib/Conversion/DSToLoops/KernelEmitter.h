@@ -26,6 +26,7 @@ namespace mlir::ds::loops {
 struct CacheLayout {
   int64_t latent = 0, rope = 0, group = 0; // group 0: not fp8
   bool isFp8() const { return group > 0; }
+  /// Byte offsets in an fp8 row (only meaningful when isFp8()).
   int64_t scaleOffset() const { return latent; }
   int64_t ropeOffset() const { return latent + 4 * (latent / group); }
   /// `ropeWidth`: the rope key's width (the ops know it; only the fp8

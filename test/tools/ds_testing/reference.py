@@ -422,9 +422,9 @@ class ReferenceModel:
 
     # -- multi-token prediction
 
-    def new_mtp_cache(self):
+    def new_mtp_cache(self, dtype="f32"):
         c = self.cfg
-        return LatentCache(1, c["kv_lora_rank"], c["qk_rope_head_dim"])
+        return LatentCache(1, c["kv_lora_rank"], c["qk_rope_head_dim"], dtype)
 
     def mtp_forward(self, hidden, next_tokens, start_pos, cache, absorbed=False):
         """Draft logits [n, vocab] of the first MTP module (layer L =
