@@ -131,7 +131,7 @@ def test_each_draft_is_the_mtp_modules_choice(tmp_path):
     toks = prompt + gen
     s = dsmlir.Model(art, d).session(MAX_POS)
     _, hidden = s.prefill_hidden(toks)
-    drafts = s.draft(hidden[:-1], toks[1:]).argmax(axis=1)  # row i predicts toks[i + 2]
+    drafts = s.draft(hidden[:-1], toks[1:])[0].argmax(axis=1)  # row i predicts toks[i + 2]
     c, drafted, accepted = len(prompt), 0, 0
     while c + 1 - len(prompt) < n:  # tokens fed so far < max_tokens
         if c + 1 - len(prompt) > n - 2:  # no room for a draft and the token after it

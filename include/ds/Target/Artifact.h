@@ -40,6 +40,8 @@ struct ManifestInputs {
   /// Multi-token prediction: @draft's hidden width and cache layers (from
   /// the model-level IR); 0 without an MTP module.
   int64_t mtpHiddenSize = 0, mtpCacheLayers = 0;
+  /// @draft also returns the module's output hidden states (chained drafts).
+  bool mtpDraftReturnsHidden = false;
   /// Peak activation bytes per entry point, as {per token, fixed}.
   std::map<std::string, std::pair<int64_t, int64_t>> activationBytes;
 };

@@ -163,17 +163,22 @@ dsrt_status SessionExecutor::draftOne(const DraftQuery &q, float *row) {
                                          std::to_string(q.seqId) +
                                          " has no hidden state at position " +
                                          std::to_string(c - 1));
-  const float *last =
-      seq.hidden.data() + (c - 1 - seq.hiddenStart) * hiddenSize;
   if (drafts > 0) {
-    // The module again, one position further, on the last verified state.
-    if (session->mtpPosition != c - 1 + drafts)
+    // The module again, one position further, on its own output state at
+    // the previous draft and the token drafted from it.
+    if (session->mtpPosition != c - 1 + drafts ||
+        int64_t(seq.chained.size()) != hiddenSize)
       return fail(DSRT_ERROR_ARGUMENT,
                   "draft: sequence " + std::to_string(q.seqId) +
                       " asked for draft " + std::to_string(drafts + 1) +
                       " out of order");
-    return dsrt_session_draft(session, last, q.tokens + q.numTokens - 1, 1,
-                              row);
+    hiddenScratch.resize(size_t(hiddenSize));
+    if (dsrt_status st = dsrt_session_draft(session, seq.chained.data(),
+                                            q.tokens + q.numTokens - 1, 1, row,
+                                            hiddenScratch.data()))
+      return st;
+    seq.chained.swap(hiddenScratch);
+    return DSRT_OK;
   }
   // The pairs (h_i, t_{i+1}) not in the MTP cache yet; the last one at
   // least (its logits draft the token after the sampled one), also when a
@@ -187,12 +192,14 @@ dsrt_status SessionExecutor::draftOne(const DraftQuery &q, float *row) {
   session->mtpPosition = start;
   int64_t n = c - start;
   draftScratch.resize(size_t(n * vocab));
+  hiddenScratch.resize(size_t(n * hiddenSize));
   if (dsrt_status st = dsrt_session_draft(
           session, seq.hidden.data() + (start - seq.hiddenStart) * hiddenSize,
-          q.tokens + start + 1, n, draftScratch.data()))
+          q.tokens + start + 1, n, draftScratch.data(), hiddenScratch.data()))
     return st;
   std::memcpy(row, draftScratch.data() + (n - 1) * vocab,
               size_t(vocab) * sizeof(float));
+  seq.chained.assign(hiddenScratch.end() - hiddenSize, hiddenScratch.end());
   seq.mtpTrue = c;
   // Only h_{c-1} is needed from now on (chained drafts, a repeated
   // question).

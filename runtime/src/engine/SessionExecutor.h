@@ -37,9 +37,9 @@ namespace dsrt::engine {
 /// final hidden states of the positions its MTP cache has not consumed
 /// yet. A draft question feeds those (h_i, t_{i+1}) pairs to @draft, whose
 /// last row drafts the token after the sampled one; a further draft reuses
-/// the module autoregressively at the next position with the last verified
-/// hidden state (the draft entry point does not return the module's own
-/// output state, which vLLM feeds instead), its cache entries dropped at
+/// the module autoregressively at the next position, fed the module's own
+/// output state at the previous draft and the token drafted from it (as
+/// vLLM's and SGLang's MTP proposers chain), its cache entries dropped at
 /// the next question. truncate() moves the session back; kept rows stay.
 /// A prefix hit recomputes (no donor copy) so its hidden states exist.
 /// Requests that never draft (forced, return_logits) keep their rows until
@@ -75,6 +75,9 @@ private:
     /// and the MTP cache positions computed from verified pairs.
     std::vector<float> hidden;
     int64_t hiddenStart = 0, mtpTrue = 0;
+    /// The MTP module's output state at its last draft position (what the
+    /// next chained draft is fed).
+    std::vector<float> chained;
   };
   /// Runs `n` tokens on `seq` (with hidden states when drafting).
   dsrt_status feed(Sequence &seq, const int32_t *tokens, int64_t n,
