@@ -123,10 +123,11 @@ def step_costs(art, ckpt, prompt, ks, reps=40):
 def compile_absorbed(build, ckpt, art):
     """ds-compile --mla-form absorbed: a verify step runs k + 1 tokens
     through @prefill_hidden and a draft one or two through @draft, where
-    the absorbed form is the cheap one (as for @decode), but the cost
-    model's auto choice assumes 512-token prefill chunks for every entry
-    point of dynamic length and picks the naive form, whose per-call work
-    grows with the context (it expands the cached latents per head)."""
+    the absorbed form is the cheap one (as for @decode). Under the cost
+    model's auto choice @draft is absorbed (its ds.tokens_per_call hint),
+    but @prefill_hidden, which also runs prompt chunks, is costed as a
+    512-token chunk and gets the naive form, whose per-call work grows with
+    the context (it expands the cached latents per head)."""
     subprocess.run([os.path.join(build, "bin", "ds-compile"), ckpt, "--mla-form", "absorbed",
                     "-o", art], check=True)
 

@@ -242,6 +242,9 @@ public:
   /// embedding and lm_head are the main model's (SEMANTICS.md), so a
   /// checkpoint's copies under layer L are not needed.
   void buildDraft(func::FuncOp fn) {
+    // Drafting calls it with one token, or a few after accepted drafts:
+    // ds-absorb-mla's cost model then picks the decode-like form.
+    fn->setAttr("ds.tokens_per_call", b.getI64IntegerAttr(1));
     Block *entry = fn.addEntryBlock();
     b.setInsertionPointToStart(entry);
     Value tokens = entry->getArgument(0), positions = entry->getArgument(1);
