@@ -200,3 +200,37 @@ def test_chained_drafts_are_the_mtp_modules_choice(tmp_path, k):
     assert 0.2 * drafted < accepted < drafted  # both outcomes happen
     assert (stats["spec_draft_tokens"], stats["spec_accepted_tokens"]) == (drafted, accepted)
     assert _replay(art, d, toks, len(prompt), n, k, chained=False) != (drafted, accepted)
+
+
+def test_prefix_hit_copies_a_drafting_donors_rows(mtp):
+    """B arrives while A (same 140-token start) is still decoding with
+    drafts: B's two cached pages come from A's session (main and MTP cache
+    rows before the last prefix token; that token is run again for its
+    hidden state), and both give the plain engine's greedy tokens."""
+    ckpt, art = mtp
+    rng = np.random.default_rng(5)
+    shared = [int(t) for t in rng.integers(2, 64, 140)]
+    requests = [(shared + [5, 6, 7], 40), ([3, 4], 1), (shared + [9, 8], 20)]
+
+    def run(speculative):
+        # max_num_seqs 2: B waits for the filler's slot, then finds A's pages.
+        eng = dsmlir.Engine(art, ckpt, num_pages=8, max_num_seqs=2,
+                            speculative=speculative)
+        ids = [eng._e.add(p, n, 0.0, 1.0, 0, 0, [], True, None, False, True)
+               for p, n in requests]
+        tokens = {rid: [] for rid in ids}
+        has_work = True
+        while has_work:
+            has_work, events = eng._e.step()
+            for rid, token, _, _, _, _ in events:
+                if token >= 0:
+                    tokens[rid].append(token)
+        return [tokens[r] for r in ids], eng.stats()
+
+    want, plain = run(None)
+    assert plain["prefix_copied_tokens"] == 128
+    for k in (1, 2):
+        got, s = run(f"mtp:{k}")
+        assert got == want, f"k={k}"
+        assert s["spec_rounds"] > 0
+        assert (s["prefix_copied_tokens"], s["prefix_recomputed_tokens"]) == (127, 1), s

@@ -31,22 +31,35 @@ dsrt_status SessionExecutor::run(const StepBatch &b, float *logits) {
   return DSRT_OK;
 }
 
-dsrt_session *SessionExecutor::donorFor(const StepBatch &b, int64_t s,
-                                        int64_t start, int64_t self) const {
+const SessionExecutor::Sequence *
+SessionExecutor::donorFor(const StepBatch &b, int64_t s, int64_t start,
+                          int64_t self) const {
   int64_t n = (start + kPageTokens - 1) / kPageTokens;
   for (const auto &[id, seq] : sessions) {
     dsrt_session *d = seq.session.get();
-    // Device caches would need a device copy; those recompute.
+    // Device caches would need a device copy; those recompute. A drafting
+    // donor must also hold the MTP cache of the verified pairs before
+    // start - 1 (it has drafted past them).
     if (id == self || d->cuda || dsrt_session_position(d) < start ||
-        int64_t(seq.pages.size()) < n)
+        int64_t(seq.pages.size()) < n ||
+        (drafting && (seq.mtpTrue < start - 1 || !d->mtpCache)))
       continue;
     bool same = true;
     for (int64_t i = 0; i < n && same; ++i)
       same = seq.pages[size_t(i)] == b.page(s, i * kPageTokens);
     if (same)
-      return d;
+      return &seq;
   }
   return nullptr;
+}
+
+/// Rows [0, n) of every layer of a [layers, capacity, width] cache.
+static void copyRows(uint8_t *dst, int64_t dstCapacity, const uint8_t *src,
+                     int64_t srcCapacity, int64_t layers, size_t row,
+                     int64_t n) {
+  for (int64_t l = 0; l < layers; ++l)
+    std::memcpy(dst + size_t(l * dstCapacity) * row,
+                src + size_t(l * srcCapacity) * row, size_t(n) * row);
 }
 
 dsrt_status SessionExecutor::fillPrefix(const StepBatch &b, int64_t s,
@@ -55,17 +68,48 @@ dsrt_status SessionExecutor::fillPrefix(const StepBatch &b, int64_t s,
   int64_t have = dsrt_session_position(session);
   // Two live sequences holding the same page means that page is a named,
   // full prefix page: its cache rows are the same in both sessions.
-  if (have == 0 && !session->cuda && !drafting) {
-    if (dsrt_session *donor = donorFor(b, s, start, b.seqIds[size_t(s)])) {
-      size_t row = size_t(info.cache_width) * model->cacheElementSize();
-      for (int64_t l = 0; l < info.num_layers; ++l)
-        std::memcpy(session->cache.get() + size_t(l * maxCtx) * row,
-                    donor->cache.get() + size_t(l * donor->capacity) * row,
-                    size_t(start) * row);
-      session->position = start;
-      copiedTokens += start;
-      return DSRT_OK;
+  const Sequence *donorSeq =
+      have == 0 && !session->cuda && (!drafting || start >= 2)
+          ? donorFor(b, s, start, b.seqIds[size_t(s)])
+          : nullptr;
+  if (donorSeq && !drafting) {
+    const dsrt_session *donor = donorSeq->session.get();
+    copyRows(session->cache.get(), maxCtx, donor->cache.get(), donor->capacity,
+             info.num_layers,
+             size_t(info.cache_width) * model->cacheElementSize(), start);
+    session->position = start;
+    copiedTokens += start;
+    return DSRT_OK;
+  }
+  if (donorSeq) {
+    // Drafting also needs the MTP cache of the pairs (h_i, t_{i+1}),
+    // i < start - 1 (the donor's verified ones: same tokens), and the
+    // hidden state h_{start-1}, which the donor may have dropped: the
+    // main rows before start - 1 are copied and token start - 1 is run
+    // again, which yields it.
+    const dsrt_session *donor = donorSeq->session.get();
+    size_t row = size_t(info.cache_width) * model->cacheElementSize();
+    int64_t mtpLayers = model->manifest.mtpCacheLayers;
+    if (!session->mtpCache) {
+      session->mtpCache.reset(static_cast<uint8_t *>(
+          std::calloc(size_t(maxCtx), size_t(mtpLayers) * row)));
+      if (!session->mtpCache)
+        return fail(DSRT_ERROR_OUT_OF_MEMORY, "cannot allocate the MTP cache");
     }
+    copyRows(session->cache.get(), maxCtx, donor->cache.get(), donor->capacity,
+             info.num_layers, row, start - 1);
+    copyRows(session->mtpCache.get(), maxCtx, donor->mtpCache.get(),
+             donor->capacity, mtpLayers, row, start - 1);
+    session->position = start - 1;
+    session->mtpPosition = seq.mtpTrue = seq.hiddenStart = start - 1;
+    seq.hidden.clear();
+    std::vector<int32_t> last = pages.history(b, s, start);
+    scratch.resize(size_t(info.vocab_size));
+    if (dsrt_status st = feed(seq, last.data() + start - 1, 1, scratch.data()))
+      return st;
+    copiedTokens += start - 1;
+    recomputedTokens += 1;
+    return DSRT_OK;
   }
   // The context's ids come back through the pages (written by whichever
   // request computed them) and are recomputed.

@@ -41,7 +41,9 @@ namespace dsrt::engine {
 /// output state at the previous draft and the token drafted from it (as
 /// vLLM's and SGLang's MTP proposers chain), its cache entries dropped at
 /// the next question. truncate() moves the session back; kept rows stay.
-/// A prefix hit recomputes (no donor copy) so its hidden states exist.
+/// A prefix hit copies a donor's main and MTP cache rows before the last
+/// prefix token and runs that token again for its hidden state (from a
+/// donor that has not drafted past the prefix: recomputed).
 /// Requests that never draft (forced, return_logits) keep their rows until
 /// they finish: hidden_size x 4 bytes per token.
 class SessionExecutor : public Executor {
@@ -88,9 +90,10 @@ private:
   /// Fills `seq`'s context [0, start) for a prefix-cache hit.
   dsrt_status fillPrefix(const StepBatch &b, int64_t s, Sequence &seq,
                          int64_t start);
-  /// A live CPU session whose first `start` tokens sit in the same pages.
-  dsrt_session *donorFor(const StepBatch &b, int64_t s, int64_t start,
-                         int64_t self) const;
+  /// A live CPU sequence whose first `start` tokens sit in the same pages
+  /// (when drafting, one whose MTP cache holds the pairs before them).
+  const Sequence *donorFor(const StepBatch &b, int64_t s, int64_t start,
+                           int64_t self) const;
 
   int64_t copiedTokens = 0, recomputedTokens = 0;
 
