@@ -22,6 +22,7 @@ thread's CPU time with the runtime on one thread, so other jobs on a shared
 machine do not count.
 
     /usr/bin/python3 bench/speculative.py --build build
+    /usr/bin/python3 bench/speculative.py --build build --acceptance-only --h-mix 0.5,1
 """
 import argparse
 import os
@@ -57,9 +58,12 @@ def informative_config(wide):
         num_nextn_predict_layers=1)
 
 
-def informative_weights(cfg, eps, seed=0):
+def informative_weights(cfg, eps, seed=0, h_mix=0.0):
     """Random weights edited so the MTP module drafts what the main model
-    decodes, up to the EPS-sized layer contributions."""
+    decodes, up to the EPS-sized layer contributions. With h_mix > 0,
+    eh_proj = [I, h_mix I]: the module also reads the hidden state it is
+    fed, so which state feeds drafts 2..k matters (with [I, 0] it does
+    not)."""
     w = checkpoint.random_weights(cfg, seed)
     d = cfg["hidden_size"]
     mtp = f"model.layers.{cfg['num_hidden_layers']}."
@@ -70,6 +74,7 @@ def informative_weights(cfg, eps, seed=0):
             w[name] = (w[name] * eps).astype(np.float32)
     eh = np.zeros((d, 2 * d), np.float32)
     eh[:, :d] = np.eye(d, dtype=np.float32)
+    eh[:, d:] = h_mix * np.eye(d, dtype=np.float32)
     w[mtp + "eh_proj.weight"] = eh
     return w
 
@@ -118,10 +123,11 @@ def step_costs(art, ckpt, prompt, ks, reps=40):
 def compile_absorbed(build, ckpt, art):
     """ds-compile --mla-form absorbed: a verify step runs k + 1 tokens
     through @prefill_hidden and a draft one or two through @draft, where
-    the absorbed form is the cheap one (as for @decode), but the cost
-    model's auto choice assumes 512-token prefill chunks for every entry
-    point of dynamic length and picks the naive form, whose per-call work
-    grows with the context (it expands the cached latents per head)."""
+    the absorbed form is the cheap one (as for @decode). Under the cost
+    model's auto choice @draft is absorbed (its ds.tokens_per_call hint),
+    but @prefill_hidden, which also runs prompt chunks, is costed as a
+    512-token chunk and gets the naive form, whose per-call work grows with
+    the context (it expands the cached latents per head)."""
     subprocess.run([os.path.join(build, "bin", "ds-compile"), ckpt, "--mla-form", "absorbed",
                     "-o", art], check=True)
 
@@ -130,6 +136,16 @@ def best_run(art, ckpt, prompt, n, speculative, repeats):
     """The fastest of `repeats` runs (same tokens and counts each time)."""
     runs = [decode_run((art, ckpt), prompt, n, speculative) for _ in range(repeats)]
     return max(runs, key=lambda r: r[0])
+
+
+def acceptance(name, art, ckpt, prompt, n, ks, rows):
+    """Acceptance only (no timing): one run per k."""
+    for k in ks:
+        _, s = decode_run((art, ckpt), prompt, n, f"mtp:{k}")
+        a, L = s["spec_acceptance_rate"], s["spec_mean_accepted_length"]
+        rows.append((name, k, a, L, s["spec_accepted_tokens"], s["spec_draft_tokens"]))
+        print(f"{name:36s} k={k} acceptance {a:5.3f} ({s['spec_accepted_tokens']} of "
+              f"{s['spec_draft_tokens']}) mean length {L:4.2f}", flush=True)
 
 
 def bench(name, art, ckpt, prompt, n, ks, rows, repeats):
@@ -158,6 +174,11 @@ def main():
     ap.add_argument("--eps", default="0.02,0.1,0.3", help="informative constructions")
     ap.add_argument("--wide-eps", default="0.02", help="wide informative constructions")
     ap.add_argument("--repeats", type=int, default=3, help="runs per setting, fastest kept")
+    ap.add_argument("--h-mix", default="", help="deep constructions at the first --eps with "
+                    "eh_proj = [I, H I] (the drafter reads its hidden input), for each H")
+    ap.add_argument("--acceptance-only", action="store_true",
+                    help="acceptance and mean accepted length only (no timing, no demo model): "
+                    "runs on builds whose Session.draft predates chained drafting too")
     args = ap.parse_args()
     os.environ["DSRT_NUM_THREADS"] = "1"  # see decode_run
     os.environ.setdefault("DS_BUILD_DIR", args.build)
@@ -168,27 +189,42 @@ def main():
     prompt = [int(t) for t in np.random.default_rng(0).integers(2, 1000, 16)]
     rows = []
 
-    demo = checkpoint.demo()
-    demo["num_nextn_predict_layers"] = 1
-    d = os.path.join(work, "demo_mtp")
-    checkpoint.write_checkpoint(d, demo)
-    compile_absorbed(args.build, d, d + "/m.dsa")
-    bench("demo+MTP, random", d + "/m.dsa", d, prompt, args.output_len, ks, rows,
-          args.repeats)
+    if args.acceptance_only:
+        run = lambda name, art, d: acceptance(name, art, d, prompt, args.output_len, ks, rows)
+    else:
+        run = lambda name, art, d: bench(name, art, d, prompt, args.output_len, ks, rows,
+                                         args.repeats)
+        demo = checkpoint.demo()
+        demo["num_nextn_predict_layers"] = 1
+        d = os.path.join(work, "demo_mtp")
+        checkpoint.write_checkpoint(d, demo)
+        compile_absorbed(args.build, d, d + "/m.dsa")
+        run("demo+MTP, random", d + "/m.dsa", d)
 
-    for wide, eps_list in ((False, args.eps), (True, args.wide_eps)):
+    first_eps = float(args.eps.split(",")[0])
+    settings = [(False, float(e), 0.0) for e in args.eps.split(",") if e]
+    settings += [(False, first_eps, float(h)) for h in args.h_mix.split(",") if h]
+    settings += [(True, float(e), 0.0) for e in args.wide_eps.split(",") if e]
+    compiled = set()
+    for wide, eps, h_mix in settings:
         cfg = informative_config(wide)
         kind = "wide" if wide else "deep"
         art = os.path.join(work, f"informative_{kind}.dsa")
-        for i, eps in enumerate(float(e) for e in eps_list.split(",") if e):
-            d = os.path.join(work, f"informative_{kind}_{eps}")
-            checkpoint.write_checkpoint(d, cfg, weights=informative_weights(cfg, eps))
-            if i == 0:  # weights are bound at load: one artifact serves all
-                compile_absorbed(args.build, d, art)
-            bench(f"informative {kind}, eps {eps}", art, d, prompt, args.output_len, ks, rows,
-                  args.repeats)
-            shutil.rmtree(d)  # the wide checkpoints are 210 MB each
+        d = os.path.join(work, f"informative_{kind}_{eps}_{h_mix}")
+        checkpoint.write_checkpoint(d, cfg, weights=informative_weights(cfg, eps, h_mix=h_mix))
+        if kind not in compiled:  # weights are bound at load: one artifact serves all
+            compile_absorbed(args.build, d, art)
+            compiled.add(kind)
+        mix = f", eh_proj [I, {h_mix} I]" if h_mix else ""
+        run(f"informative {kind}, eps {eps}{mix}", art, d)
+        shutil.rmtree(d)  # the wide checkpoints are 210 MB each
 
+    if args.acceptance_only:
+        print("\n| model | k | acceptance | accepted / drafted | mean accepted length |")
+        print("|---|---|---|---|---|")
+        for name, k, a, L, acc, drafted in rows:
+            print(f"| {name} | {k} | {a:.3f} | {acc} / {drafted} | {L:.2f} |")
+        return
     print("\n| model | k | acceptance | mean accepted length | plain tok/s | speculative tok/s "
           "| speedup | (1+a)/(1+c) | L/(v_k+kc) | c | v_k |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")

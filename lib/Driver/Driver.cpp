@@ -321,6 +321,7 @@ bool mlir::ds::compile(const CompileOptions &o, const CompileHooks &hooks,
       if (auto h = dyn_cast<RankedTensorType>(draft.getArgumentTypes()[3])) {
         manifest.mtpHiddenSize = h.getDimSize(1);
         manifest.mtpCacheLayers = c.getNumLayers();
+        manifest.mtpDraftReturnsHidden = draft.getNumResults() == 3;
       }
   for (const char *required : {"prefill", "decode"})
     if (!llvm::is_contained(manifest.entryPoints, required))

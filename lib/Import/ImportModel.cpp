@@ -234,11 +234,17 @@ public:
   }
 
   /// The first MTP module (checkpoint layer L = num_hidden_layers) as a
-  /// drafter: (next tokens, positions, its own one-layer cache, the main
-  /// model's final hidden states) -> (draft logits, cache). The embedding
-  /// and lm_head are the main model's (SEMANTICS.md), so a checkpoint's
-  /// copies under layer L are not needed.
+  /// drafter: (next tokens, positions, its own one-layer cache, hidden
+  /// states) -> (draft logits, cache, the module's output states). The
+  /// output state is the decoder layer's, before shared_head.norm: fed back
+  /// as `hidden` with the drafted token, it drafts one position further
+  /// (chained drafts, as vLLM's and SGLang's MTP proposers run k > 1). The
+  /// embedding and lm_head are the main model's (SEMANTICS.md), so a
+  /// checkpoint's copies under layer L are not needed.
   void buildDraft(func::FuncOp fn) {
+    // Drafting calls it with one token, or a few after accepted drafts:
+    // ds-absorb-mla's cost model then picks the decode-like form.
+    fn->setAttr("ds.tokens_per_call", b.getI64IntegerAttr(1));
     Block *entry = fn.addEntryBlock();
     b.setInsertionPointToStart(entry);
     Value tokens = entry->getArgument(0), positions = entry->getArgument(1);
@@ -259,7 +265,7 @@ public:
     Value head = weight("lm_head.weight", {v, d});
     Value logits = LMHeadOp::create(b, loc, act(n, v), x, norm, head,
                                     b.getF64FloatAttr(cfg.rmsNormEps));
-    func::ReturnOp::create(b, loc, ValueRange{logits, cache});
+    func::ReturnOp::create(b, loc, ValueRange{logits, cache, x});
   }
 
 private:
@@ -346,7 +352,8 @@ OwningOpRef<ModuleOp> mlir::ds::importModel(MLIRContext *context,
   b.setInsertionPointToEnd(module->getBody());
   auto draft = func::FuncOp::create(
       b, loc, "draft",
-      b.getFunctionType({ids, ids, draftCache, hidden}, {logits, draftCache}));
+      b.getFunctionType({ids, ids, draftCache, hidden},
+                        {logits, draftCache, hidden}));
   draft.setArgAttr(0, "ds.name", b.getStringAttr("next_tokens"));
   draft.setArgAttr(1, "ds.name", b.getStringAttr("positions"));
   draft.setArgAttr(2, "ds.name", b.getStringAttr("mtp_cache"));

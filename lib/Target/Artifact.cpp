@@ -129,8 +129,10 @@ std::string mlir::ds::buildManifest(ModuleOp m, const ManifestInputs &in,
     manifest["parallel"] = llvm::json::Object{{"world_size", world.getInt()}};
   // Multi-token prediction: what @prefill_hidden and @draft exchange.
   if (in.mtpHiddenSize > 0)
-    manifest["mtp"] = llvm::json::Object{{"hidden_size", in.mtpHiddenSize},
-                                         {"cache_layers", in.mtpCacheLayers}};
+    manifest["mtp"] =
+        llvm::json::Object{{"hidden_size", in.mtpHiddenSize},
+                           {"cache_layers", in.mtpCacheLayers},
+                           {"draft_returns_hidden", in.mtpDraftReturnsHidden}};
   std::string out;
   llvm::raw_string_ostream os(out);
   os << llvm::json::Value(std::move(manifest));

@@ -8,6 +8,7 @@
 #include "ds/Transforms/Passes.h"
 #include "ds/Transforms/Patterns.h"
 
+#include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/PatternMatch.h"
@@ -180,15 +181,21 @@ struct AbsorbMLAPattern : OpRewritePattern<MLAOp> {
     return success();
   }
 
-  /// The cost model's inputs for `op`: its token count, or the assumed
-  /// prefill chunk when it is dynamic.
+  /// The cost model's inputs for `op`: its token count; when it is
+  /// dynamic, the enclosing function's `ds.tokens_per_call` hint (an entry
+  /// point of any length that is called with a few tokens, like @draft),
+  /// else the assumed prefill chunk.
   static FormChoice choiceFor(MLAOp op, const AbsorbMLAOptions &options) {
     int64_t tokens =
         cast<RankedTensorType>(op.getInput().getType()).getDimSize(0);
-    return chooseForm(op.getConfig(),
-                      ShapedType::isDynamic(tokens) ? options.prefillTokens
-                                                    : tokens,
-                      options.contextTokens);
+    if (ShapedType::isDynamic(tokens)) {
+      tokens = options.prefillTokens;
+      if (auto fn = op->getParentOfType<func::FuncOp>())
+        if (auto hint = fn->getAttrOfType<IntegerAttr>("ds.tokens_per_call");
+            hint && hint.getInt() > 0)
+          tokens = hint.getInt();
+    }
+    return chooseForm(op.getConfig(), tokens, options.contextTokens);
   }
 
   AbsorbMLAOptions options;

@@ -154,8 +154,9 @@ public:
     return py::make_tuple(logits, hidden);
   }
 
-  /// Draft logits [n, vocab] of the MTP module (dsrt_mtp.h).
-  py::array_t<float>
+  /// Draft logits [n, vocab] of the MTP module and its output states
+  /// [n, hidden] (dsrt_mtp.h).
+  py::tuple
   draft(py::array_t<float, py::array::c_style | py::array::forcecast> hidden,
         const std::vector<int32_t> &nextTokens) {
     int64_t n = int64_t(nextTokens.size());
@@ -165,15 +166,17 @@ public:
                                   ", " + std::to_string(d) +
                                   "] (one row per next token)");
     py::array_t<float> out({n, info.vocab_size});
+    py::array_t<float> outHidden({n, d});
     const float *h = hidden.data();
-    float *dst = out.mutable_data();
+    float *dst = out.mutable_data(), *dstHidden = outHidden.mutable_data();
     dsrt_status st;
     {
       py::gil_scoped_release release;
-      st = dsrt_session_draft(session.get(), h, nextTokens.data(), n, dst);
+      st = dsrt_session_draft(session.get(), h, nextTokens.data(), n, dst,
+                              dstHidden);
     }
     check(st);
-    return out;
+    return py::make_tuple(out, outHidden);
   }
 
   int64_t draftPosition() const {

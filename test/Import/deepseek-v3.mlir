@@ -53,6 +53,8 @@
 // CHECK: return %[[LOGITS]], %{{.+}}, %[[HID]]
 // CHECK-LABEL: func.func @draft
 // CHECK-SAME: tensor<?xi32> {ds.name = "next_tokens"}, %{{.+}}: tensor<?xi32> {ds.name = "positions"}, %{{.+}}: !ds.latent_cache<num_layers = 1, width = 576, element_type = f32> {ds.name = "mtp_cache"}, %[[H:.+]]: tensor<?x7168xf32> {ds.name = "hidden"}
+// CHECK-SAME: -> (tensor<?x129280xf32>, !ds.latent_cache<num_layers = 1, width = 576, element_type = f32>, tensor<?x7168xf32>)
+// CHECK-SAME: attributes {ds.tokens_per_call = 1 : i64}
 // CHECK: %[[E:.+]] = ds.embedding
 // CHECK: ds.weight "model.layers.61.enorm.weight" : tensor<7168xbf16>
 // CHECK: ds.weight "model.layers.61.hnorm.weight" : tensor<7168xbf16>
@@ -61,6 +63,8 @@
 // CHECK: ds.rms_norm %[[X]]
 // CHECK: ds.mla {{.*}}layer = 0 : i64}
 // CHECK: ds.moe
+// CHECK: %[[OUT:.+]] = arith.addf
 // CHECK: ds.weight "model.layers.61.shared_head.norm.weight"
 // CHECK: ds.weight "lm_head.weight"
-// CHECK: ds.lm_head {{.*}} -> tensor<?x129280xf32>
+// CHECK: %[[DL:.+]] = ds.lm_head %[[OUT]], {{.*}} -> tensor<?x129280xf32>
+// CHECK: return %[[DL]], %{{.+}}, %[[OUT]]

@@ -32,10 +32,17 @@
 
 // REMARK172: remark: ds-absorb-mla: @prefill uses the naive form (auto): 172 tokens per call
 // REMARK172: remark: ds-absorb-mla: @decode uses the absorbed form (auto)
+// REMARK172: remark: ds-absorb-mla: @draft uses the absorbed form (auto): 1 tokens per call after 100000 cached
 // AUTO172-LABEL: func.func @prefill
 // AUTO172: ds.naive_attention
 // AUTO172-LABEL: func.func @decode
 // AUTO172: ds.latent_attention
+// AUTO172-LABEL: func.func @draft
+// AUTO172-NOT: ds.naive_attention
+// AUTO172: ds.latent_attention
+
+// @draft has @prefill's dynamic token count, but its ds.tokens_per_call
+// hint (the MTP drafter runs one token a call) makes it decode-like.
 
 // RUN: ds-opt --ds-absorb-mla="form=auto prefill-tokens=64 context-tokens=0 explain=true" %s 2>&1 >/dev/null | FileCheck %s --check-prefix=FRESH
 // FRESH: remark: ds-absorb-mla: @prefill uses the naive form (auto): 64 tokens per call after 0 cached
@@ -70,4 +77,20 @@ func.func @decode(%x: tensor<1x256xf32>, %pos: tensor<1xi32>,
         q(tensor<384x256xf32>) kv(tensor<576x256xf32>, tensor<512xf32>, tensor<512x512xf32>) o(tensor<256x256xf32>)
       -> tensor<1x256xf32>, !ds.latent_cache<num_layers = 1, width = 576, element_type = f32>
   return %y, %c2 : tensor<1x256xf32>, !ds.latent_cache<num_layers = 1, width = 576, element_type = f32>
+}
+
+func.func @draft(%x: tensor<?x256xf32>, %pos: tensor<?xi32>,
+                   %c: !ds.latent_cache<num_layers = 1, width = 576, element_type = f32>,
+                   %q: tensor<384x256xf32>, %kva: tensor<576x256xf32>, %kvan: tensor<512xf32>,
+                   %kvb: tensor<512x512xf32>, %o: tensor<256x256xf32>)
+    -> (tensor<?x256xf32>, !ds.latent_cache<num_layers = 1, width = 576, element_type = f32>)
+    attributes {ds.tokens_per_call = 1 : i64} {
+  %y, %c2 = ds.mla %x, %pos, %c q(%q) kv(%kva, %kvan, %kvb) o(%o)
+      {config = #ds.mla_config<num_heads = 2, kv_lora_rank = 512, qk_nope_head_dim = 128,
+         qk_rope_head_dim = 64, v_head_dim = 128, softmax_scale = 0.07, rope_theta = 10000.0>,
+       layer = 0 : i64}
+      : tensor<?x256xf32>, tensor<?xi32>, !ds.latent_cache<num_layers = 1, width = 576, element_type = f32>
+        q(tensor<384x256xf32>) kv(tensor<576x256xf32>, tensor<512xf32>, tensor<512x512xf32>) o(tensor<256x256xf32>)
+      -> tensor<?x256xf32>, !ds.latent_cache<num_layers = 1, width = 576, element_type = f32>
+  return %y, %c2 : tensor<?x256xf32>, !ds.latent_cache<num_layers = 1, width = 576, element_type = f32>
 }

@@ -95,7 +95,7 @@ def test_bad_settings_are_one_line_errors(mtp, tmp_path_factory):
         dsmlir.Engine(plain_art, plain_ckpt, num_pages=8, speculative="mtp")
 
 
-def _agreeing_weights(cfg, eps):
+def _agreeing_weights(cfg, eps, h_mix=0.0):
     """Random weights edited so the MTP module drafts what the main model
     decodes (bench/speculative.py's construction): norms 1, o_proj and down
     projections scaled by eps, eh_proj = [I, 0]. At eps 0.15 it agrees on
@@ -109,6 +109,7 @@ def _agreeing_weights(cfg, eps):
             w[name] = (w[name] * eps).astype(np.float32)
     eh = np.zeros((d, 2 * d), np.float32)
     eh[:, :d] = np.eye(d, dtype=np.float32)
+    eh[:, d:] = h_mix * np.eye(d, dtype=np.float32)  # h_mix > 0: the drafter reads h
     w[f"model.layers.{cfg['num_hidden_layers']}.eh_proj.weight"] = eh
     return w
 
@@ -131,7 +132,7 @@ def test_each_draft_is_the_mtp_modules_choice(tmp_path):
     toks = prompt + gen
     s = dsmlir.Model(art, d).session(MAX_POS)
     _, hidden = s.prefill_hidden(toks)
-    drafts = s.draft(hidden[:-1], toks[1:]).argmax(axis=1)  # row i predicts toks[i + 2]
+    drafts = s.draft(hidden[:-1], toks[1:])[0].argmax(axis=1)  # row i predicts toks[i + 2]
     c, drafted, accepted = len(prompt), 0, 0
     while c + 1 - len(prompt) < n:  # tokens fed so far < max_tokens
         if c + 1 - len(prompt) > n - 2:  # no room for a draft and the token after it
@@ -145,3 +146,91 @@ def test_each_draft_is_the_mtp_modules_choice(tmp_path):
             c += 1
     assert 0.2 * drafted < accepted < drafted  # both outcomes happen
     assert (stats["spec_draft_tokens"], stats["spec_accepted_tokens"]) == (drafted, accepted)
+
+
+def _replay(art, d, toks, prompt_len, n, k, chained=True):
+    """Drafts proposed and accepted by walking the engine's greedy rounds
+    over the generated tokens: each round drafts min(k, room) tokens on a
+    fresh session (the verified pairs (h_i, t_{i+1}), i < c, then drafts
+    2..k fed the module's output state and the drafted token; with
+    chained=False, the last verified state again, the form before)."""
+    m = dsmlir.Model(art, d)
+    _, hidden = m.session(MAX_POS).prefill_hidden(toks)
+    c, drafted, accepted = prompt_len, 0, 0
+    while c + 1 - prompt_len < n:
+        room = min(k, n - (c + 1 - prompt_len) - 1)
+        if room <= 0:
+            c += 1
+            continue
+        s = m.session(MAX_POS)
+        logits, out = s.draft(hidden[:c], toks[1:c + 1])
+        drafts = [int(np.argmax(logits[-1]))]
+        g = out[-1:]
+        for _ in range(room - 1):
+            logits, g = s.draft(g if chained else hidden[c - 1:c], [drafts[-1]])
+            drafts.append(int(np.argmax(logits[0])))
+        a = 0
+        while a < room and drafts[a] == toks[c + 1 + a]:
+            a += 1
+        drafted, accepted, c = drafted + room, accepted + a, c + 1 + a
+    return drafted, accepted
+
+
+@pytest.mark.parametrize("k", [2, 3])
+def test_chained_drafts_are_the_mtp_modules_choice(tmp_path, k):
+    """For k > 1 the engine chains the module on its own output state: its
+    counts of drafts proposed and accepted equal a replay of that chain,
+    on a construction whose drafter reads h (eh_proj = [I, 0.3 I]), where
+    the old form (the last verified state fed again) gives other counts."""
+    cfg = checkpoint.PRESETS["tiny_v3_mtp"]()
+    cfg["max_position_embeddings"] = MAX_POS
+    d = str(tmp_path)
+    checkpoint.write_checkpoint(d, cfg, weights=_agreeing_weights(cfg, 0.1, h_mix=0.3))
+    art = d + "/m.dsa"
+    dsmlir.compile(d, art)
+    prompt, n = [5, 9, 14, 3, 22], 150
+    eng = dsmlir.Engine(art, d, num_pages=4, max_num_seqs=1, speculative=f"mtp:{k}")
+    gen = eng.generate([prompt], n, ignore_eos=True)[0]["tokens"]
+    stats = eng.stats()
+    toks = prompt + gen
+    drafted, accepted = _replay(art, d, toks, len(prompt), n, k)
+    print(f"k={k}: engine {stats['spec_accepted_tokens']} of {stats['spec_draft_tokens']}, "
+          f"chained replay {accepted} of {drafted}, "
+          f"stale replay {_replay(art, d, toks, len(prompt), n, k, chained=False)}")
+    assert 0.2 * drafted < accepted < drafted  # both outcomes happen
+    assert (stats["spec_draft_tokens"], stats["spec_accepted_tokens"]) == (drafted, accepted)
+    assert _replay(art, d, toks, len(prompt), n, k, chained=False) != (drafted, accepted)
+
+
+def test_prefix_hit_copies_a_drafting_donors_rows(mtp):
+    """B arrives while A (same 140-token start) is still decoding with
+    drafts: B's two cached pages come from A's session (main and MTP cache
+    rows before the last prefix token; that token is run again for its
+    hidden state), and both give the plain engine's greedy tokens."""
+    ckpt, art = mtp
+    rng = np.random.default_rng(5)
+    shared = [int(t) for t in rng.integers(2, 64, 140)]
+    requests = [(shared + [5, 6, 7], 40), ([3, 4], 1), (shared + [9, 8], 20)]
+
+    def run(speculative):
+        # max_num_seqs 2: B waits for the filler's slot, then finds A's pages.
+        eng = dsmlir.Engine(art, ckpt, num_pages=8, max_num_seqs=2,
+                            speculative=speculative)
+        ids = [eng._e.add(p, n, 0.0, 1.0, 0, 0, [], True, None, False, True)
+               for p, n in requests]
+        tokens = {rid: [] for rid in ids}
+        has_work = True
+        while has_work:
+            has_work, events = eng._e.step()
+            for rid, token, _, _, _, _ in events:
+                if token >= 0:
+                    tokens[rid].append(token)
+        return [tokens[r] for r in ids], eng.stats()
+
+    want, plain = run(None)
+    assert plain["prefix_copied_tokens"] == 128
+    for k in (1, 2):
+        got, s = run(f"mtp:{k}")
+        assert got == want, f"k={k}"
+        assert s["spec_rounds"] > 0
+        assert (s["prefix_copied_tokens"], s["prefix_recomputed_tokens"]) == (127, 1), s

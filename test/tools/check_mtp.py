@@ -128,17 +128,20 @@ def main():
     ok &= report("prefill equals prefill_hidden", np.abs(plain_logits - logits).max(), 1e-5)
 
     # Draft at positions 0..n-2: h_i (compiled) and t_{i+1} (reference tokens).
-    want = ref.mtp_forward(hidden.astype(np.float64)[:-1], seq[1:], 0,
-                          ref.new_mtp_cache(cache_dtype))
+    want, want_out = ref.mtp_forward(hidden.astype(np.float64)[:-1], seq[1:], 0,
+                                     ref.new_mtp_cache(cache_dtype), return_hidden=True)
     draft = np.zeros((n - 1, V), np.float32)
+    out_h = np.zeros((n - 1, D), np.float32)
     k = max(1, min(args.chunk, n - 1))
     nxt = np.ascontiguousarray(seq[1:])
     lib.check(lib.c.dsrt_session_draft(sess, ptr(hidden[:k].copy()), ptr(nxt[:k].copy()),
-                                       ctypes.c_int64(k), ptr(draft[:k])), "draft chunk")
+                                       ctypes.c_int64(k), ptr(draft[:k]), ptr(out_h[:k])),
+              "draft chunk")
     for i in range(k, n - 1):
         row = np.zeros((1, V), np.float32)
         lib.check(lib.c.dsrt_session_draft(sess, ptr(hidden[i:i + 1].copy()),
-                                           ptr(nxt[i:i + 1].copy()), ctypes.c_int64(1), ptr(row)),
+                                           ptr(nxt[i:i + 1].copy()), ctypes.c_int64(1), ptr(row),
+                                           None),
                   f"draft step {i}")
         draft[i] = row[0]
     pos = lib.c.dsrt_session_draft_position(sess)
@@ -146,6 +149,8 @@ def main():
     ok &= pos == n - 1
     ok &= report(f"draft logits at every position ({k} in one call, then one at a time) "
                  "vs reference", np.abs(draft - want).max(), args.atol)
+    ok &= report(f"draft output hidden states ({k} in one call) vs reference",
+                 np.abs(out_h[:k] - want_out[:k]).max(), args.atol)
     # Position 0's embedding is zeroed: the compiled row 0 must not depend
     # on t_1 (a fresh session, another next token, the same logits).
     rows0 = []
@@ -154,7 +159,7 @@ def main():
         row0 = np.zeros((1, V), np.float32)
         lib.check(lib.c.dsrt_session_draft(fresh, ptr(hidden[:1].copy()),
                                            ptr(np.array([tok], np.int32)), ctypes.c_int64(1),
-                                           ptr(row0)), "draft at position 0")
+                                           ptr(row0), None), "draft at position 0")
         rows0.append(row0[0])
     ok &= report("draft row 0 ignores the next token's embedding (zeroed at position 0)",
                  np.abs(rows0[0] - rows0[1]).max(), 0.0)
@@ -162,7 +167,7 @@ def main():
     # Bad input: a token id out of range is refused with one line.
     bad = np.array([V], np.int32)
     st = lib.c.dsrt_session_draft(sess, ptr(hidden[:1].copy()), ptr(bad), ctypes.c_int64(1),
-                                  ptr(draft[:1]))
+                                  ptr(draft[:1]), None)
     msg = lib.c.dsrt_last_error().decode()
     print(f"{'ok' if st != 0 and 'next token id' in msg and chr(10) not in msg else 'FAIL'}: "
           f"bad next token refused: {msg}")
@@ -174,7 +179,7 @@ def main():
     run([os.path.join(args.bin, "ds-compile"), plain_ckpt, "-o", plain_art])
     _, psess = lib.load(plain_art, plain_ckpt)
     st = lib.c.dsrt_session_draft(psess, ptr(hidden[:1].copy()), ptr(nxt[:1].copy()),
-                                  ctypes.c_int64(1), ptr(draft[:1]))
+                                  ctypes.c_int64(1), ptr(draft[:1]), None)
     msg = lib.c.dsrt_last_error().decode()
     good = st != 0 and "has no MTP module" in msg and "\n" not in msg
     print(f"{'ok' if good else 'FAIL'}: draft without an MTP module refused: {msg}")

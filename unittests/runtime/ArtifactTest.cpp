@@ -110,7 +110,8 @@ TEST(Artifact, MtpManifest) {
   EXPECT_EQ(m.mtpHiddenSize, 0);
   std::string mtp = kManifest;
   mtp.replace(mtp.find("\"bindings\""), 0,
-              "\"mtp\": {\"hidden_size\": 32, \"cache_layers\": 1}, ");
+              "\"mtp\": {\"hidden_size\": 32, \"cache_layers\": 1, "
+              "\"draft_returns_hidden\": true}, ");
   std::string withEntries = mtp;
   withEntries.replace(
       withEntries.find("\"decode\": {"), 0,
@@ -131,6 +132,18 @@ TEST(Artifact, MtpManifest) {
   EXPECT_FALSE(parseManifest(zero, missing, err));
   EXPECT_NE(err.find("manifest mtp sizes are out of range"), std::string::npos)
       << err;
+  // An artifact whose @draft does not return the module's output states
+  // (compiled before chained drafting) is refused, not misread.
+  for (const char *old : {"\"draft_returns_hidden\": false",
+                          "\"draft_returns_hidden_\": true"}) {
+    std::string before = withEntries;
+    before.replace(before.find("\"draft_returns_hidden\": true"), 28, old);
+    Manifest refused;
+    EXPECT_FALSE(parseManifest(before, refused, err)) << old;
+    EXPECT_NE(err.find("@draft predates chained drafting; recompile it"),
+              std::string::npos)
+        << err;
+  }
 }
 
 // Partitioned models (ds-compile --tp/--ep): 'parallel.world_size' and each

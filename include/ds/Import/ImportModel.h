@@ -29,7 +29,8 @@ struct ImportOptions {
 /// and @decode (one token). Layers >= num_hidden_layers are not part of it,
 /// except that num_nextn_predict_layers >= 1 adds @prefill_hidden (prefill
 /// also returning the hidden states after the final norm) and @draft (the
-/// first multi-token-prediction module over its own one-layer cache).
+/// first multi-token-prediction module over its own one-layer cache, also
+/// returning its output hidden states for chained drafts).
 OwningOpRef<ModuleOp> importModel(MLIRContext *context,
                                   const ModelConfig &config,
                                   const ImportOptions &options = {});

@@ -46,6 +46,8 @@ struct ManifestInputs {
   int64_t mtpHiddenSize = 0, mtpCacheLayers = 0;
   /// FP8 latent cache: latent values per f32 scale; 0 for other dtypes.
   int64_t cacheScaleGroup = 0;
+  /// @draft also returns the module's output hidden states (chained drafts).
+  bool mtpDraftReturnsHidden = false;
   /// Peak activation bytes per entry point, as {per token, fixed}.
   std::map<std::string, std::pair<int64_t, int64_t>> activationBytes;
 };

@@ -91,7 +91,10 @@ def DSAbsorbMLAPass : Pass<"ds-absorb-mla", "::mlir::func::FuncOp"> {
     (dn + dv)*dc / (2*dc - dn - dv) (171 for V3). The prefill entry point
     has a dynamic token count: the model assumes `prefill-tokens` after
     `context-tokens` cached positions; decode assumes one token after
-    `context-tokens`. `explain` reports each choice as a remark.
+    `context-tokens`. A function of dynamic token count that is called with
+    a few tokens says so with `ds.tokens_per_call` (the importer puts 1 on
+    @draft, the MTP drafter), which the model assumes instead of
+    `prefill-tokens`. `explain` reports each choice as a remark.
 
     Patterns: populateAbsorbMLAPatterns (lib/Transforms/AbsorbMLA.cpp), applied
     greedily.

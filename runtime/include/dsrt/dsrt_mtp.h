@@ -33,10 +33,15 @@ dsrt_status dsrt_session_prefill_hidden(dsrt_session *session,
  * dsrt_session_draft_position: row i takes hidden row i (h at position
  * p + i, as dsrt_session_prefill_hidden returns it) and next_tokens[i]
  * (the token at p + i + 1); logits receives n x vocab floats, row i
- * predicting the token at p + i + 2. The module's cache grows by n. */
+ * predicting the token at p + i + 2. The module's cache grows by n.
+ * hidden_out (NULL: not wanted) receives n x hidden_size floats: row i =
+ * the module's output state at p + i (its decoder layer's, before
+ * shared_head.norm). Chained drafts feed the last row back as `hidden`
+ * with the token drafted from it, one position further (as vLLM and
+ * SGLang run k > 1 drafts with one module). */
 dsrt_status dsrt_session_draft(dsrt_session *session, const float *hidden,
                                const int32_t *next_tokens, int64_t n,
-                               float *logits);
+                               float *logits, float *hidden_out);
 
 /* Positions in the MTP module's cache (-1 for NULL). dsrt_session_reset
  * clears it with the main position. */

@@ -59,11 +59,13 @@ using HiddenEntryFn = void (*)(void *ctx, MemRef<int32_t, 1> *tokens,
                                MemRef<float, 2> *logits,
                                MemRef<float, 2> *hidden);
 
-/// @draft: the MTP module over its own cache, from next tokens and the main
-/// model's hidden states [n, hidden] to draft logits [n, vocab].
+/// @draft: the MTP module over its own cache, from next tokens and hidden
+/// states [n, hidden] to draft logits [n, vocab] and the module's output
+/// states [n, hidden] (what a chained draft is fed).
 using DraftFn = void (*)(void *ctx, MemRef<int32_t, 1> *nextTokens,
                          MemRef<int32_t, 1> *positions, MemRef<float, 3> *cache,
-                         MemRef<float, 2> *hidden, MemRef<float, 2> *logits);
+                         MemRef<float, 2> *hidden, MemRef<float, 2> *logits,
+                         MemRef<float, 2> *hiddenOut);
 
 /// The generated greedy sampler: ids[t] = argmax of logits row t.
 using SamplerFn = void (*)(void *ctx, MemRef<float, 2> *logits,

@@ -81,7 +81,7 @@ extern "C" dsrt_status dsrt_session_prefill_hidden(dsrt_session *s,
 
 extern "C" dsrt_status dsrt_session_draft(dsrt_session *s, const float *hidden,
                                           const int32_t *nextTokens, int64_t n,
-                                          float *logits) {
+                                          float *logits, float *hiddenOut) {
   std::string problem = checkMtp(s);
   if (!problem.empty())
     return fail(s && s->cuda ? DSRT_ERROR_DEVICE : DSRT_ERROR_ARGUMENT,
@@ -115,7 +115,15 @@ extern "C" dsrt_status dsrt_session_draft(dsrt_session *s, const float *hidden,
     auto h = makeMemRef<float, 2>(const_cast<float *>(hidden), hiddenShape);
     int64_t logitsShape[2] = {n, m.vocabSize};
     auto out = makeMemRef<float, 2>(logits, logitsShape);
-    s->model->draft(s->model, &tok, &pos, &cache, &h, &out);
+    // The entry point always writes the output states; a caller not
+    // chaining drafts need not keep them.
+    std::vector<float> discard;
+    if (!hiddenOut) {
+      discard.resize(size_t(n * m.mtpHiddenSize));
+      hiddenOut = discard.data();
+    }
+    auto hOut = makeMemRef<float, 2>(hiddenOut, hiddenShape);
+    s->model->draft(s->model, &tok, &pos, &cache, &h, &out, &hOut);
     s->mtpPosition += n;
     return DSRT_OK;
   });

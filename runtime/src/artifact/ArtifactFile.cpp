@@ -200,6 +200,15 @@ bool parseMtp(const json::Value &root, Manifest &m, std::string &error) {
     error = "manifest mtp sizes are out of range";
     return false;
   }
+  // Chained drafts feed @draft its own output states: an artifact whose
+  // @draft does not return them has another calling convention.
+  const json::Value *chained = mtp->get("draft_returns_hidden");
+  if (!chained || chained->kind != json::Value::Bool || !chained->boolean) {
+    error = "manifest mtp.draft_returns_hidden is not true: the artifact's "
+            "@draft predates chained drafting; recompile it with this "
+            "ds-compile";
+    return false;
+  }
   // parseEntryPoints has checked that entry_points is an object.
   const json::Value *entries = root.get("entry_points");
   for (const char *name : {"prefill_hidden", "draft"}) {

@@ -31,22 +31,35 @@ dsrt_status SessionExecutor::run(const StepBatch &b, float *logits) {
   return DSRT_OK;
 }
 
-dsrt_session *SessionExecutor::donorFor(const StepBatch &b, int64_t s,
-                                        int64_t start, int64_t self) const {
+const SessionExecutor::Sequence *
+SessionExecutor::donorFor(const StepBatch &b, int64_t s, int64_t start,
+                          int64_t self) const {
   int64_t n = (start + kPageTokens - 1) / kPageTokens;
   for (const auto &[id, seq] : sessions) {
     dsrt_session *d = seq.session.get();
-    // Device caches would need a device copy; those recompute.
+    // Device caches would need a device copy; those recompute. A drafting
+    // donor must also hold the MTP cache of the verified pairs before
+    // start - 1 (it has drafted past them).
     if (id == self || d->cuda || dsrt_session_position(d) < start ||
-        int64_t(seq.pages.size()) < n)
+        int64_t(seq.pages.size()) < n ||
+        (drafting && (seq.mtpTrue < start - 1 || !d->mtpCache)))
       continue;
     bool same = true;
     for (int64_t i = 0; i < n && same; ++i)
       same = seq.pages[size_t(i)] == b.page(s, i * kPageTokens);
     if (same)
-      return d;
+      return &seq;
   }
   return nullptr;
+}
+
+/// Rows [0, n) of every layer of a [layers, capacity, width] cache.
+static void copyRows(uint8_t *dst, int64_t dstCapacity, const uint8_t *src,
+                     int64_t srcCapacity, int64_t layers, size_t row,
+                     int64_t n) {
+  for (int64_t l = 0; l < layers; ++l)
+    std::memcpy(dst + size_t(l * dstCapacity) * row,
+                src + size_t(l * srcCapacity) * row, size_t(n) * row);
 }
 
 dsrt_status SessionExecutor::fillPrefix(const StepBatch &b, int64_t s,
@@ -55,17 +68,48 @@ dsrt_status SessionExecutor::fillPrefix(const StepBatch &b, int64_t s,
   int64_t have = dsrt_session_position(session);
   // Two live sequences holding the same page means that page is a named,
   // full prefix page: its cache rows are the same in both sessions.
-  if (have == 0 && !session->cuda && !drafting) {
-    if (dsrt_session *donor = donorFor(b, s, start, b.seqIds[size_t(s)])) {
-      size_t row = size_t(model->manifest.cacheRowBytes());
-      for (int64_t l = 0; l < info.num_layers; ++l)
-        std::memcpy(session->cache.get() + size_t(l * maxCtx) * row,
-                    donor->cache.get() + size_t(l * donor->capacity) * row,
-                    size_t(start) * row);
-      session->position = start;
-      copiedTokens += start;
-      return DSRT_OK;
+  const Sequence *donorSeq =
+      have == 0 && !session->cuda && (!drafting || start >= 2)
+          ? donorFor(b, s, start, b.seqIds[size_t(s)])
+          : nullptr;
+  if (donorSeq && !drafting) {
+    const dsrt_session *donor = donorSeq->session.get();
+    copyRows(session->cache.get(), maxCtx, donor->cache.get(), donor->capacity,
+             info.num_layers,
+             size_t(model->manifest.cacheRowBytes()), start);
+    session->position = start;
+    copiedTokens += start;
+    return DSRT_OK;
+  }
+  if (donorSeq) {
+    // Drafting also needs the MTP cache of the pairs (h_i, t_{i+1}),
+    // i < start - 1 (the donor's verified ones: same tokens), and the
+    // hidden state h_{start-1}, which the donor may have dropped: the
+    // main rows before start - 1 are copied and token start - 1 is run
+    // again, which yields it.
+    const dsrt_session *donor = donorSeq->session.get();
+    size_t row = size_t(model->manifest.cacheRowBytes());
+    int64_t mtpLayers = model->manifest.mtpCacheLayers;
+    if (!session->mtpCache) {
+      session->mtpCache.reset(static_cast<uint8_t *>(
+          std::calloc(size_t(maxCtx), size_t(mtpLayers) * row)));
+      if (!session->mtpCache)
+        return fail(DSRT_ERROR_OUT_OF_MEMORY, "cannot allocate the MTP cache");
     }
+    copyRows(session->cache.get(), maxCtx, donor->cache.get(), donor->capacity,
+             info.num_layers, row, start - 1);
+    copyRows(session->mtpCache.get(), maxCtx, donor->mtpCache.get(),
+             donor->capacity, mtpLayers, row, start - 1);
+    session->position = start - 1;
+    session->mtpPosition = seq.mtpTrue = seq.hiddenStart = start - 1;
+    seq.hidden.clear();
+    std::vector<int32_t> last = pages.history(b, s, start);
+    scratch.resize(size_t(info.vocab_size));
+    if (dsrt_status st = feed(seq, last.data() + start - 1, 1, scratch.data()))
+      return st;
+    copiedTokens += start - 1;
+    recomputedTokens += 1;
+    return DSRT_OK;
   }
   // The context's ids come back through the pages (written by whichever
   // request computed them) and are recomputed.
@@ -163,17 +207,22 @@ dsrt_status SessionExecutor::draftOne(const DraftQuery &q, float *row) {
                                          std::to_string(q.seqId) +
                                          " has no hidden state at position " +
                                          std::to_string(c - 1));
-  const float *last =
-      seq.hidden.data() + (c - 1 - seq.hiddenStart) * hiddenSize;
   if (drafts > 0) {
-    // The module again, one position further, on the last verified state.
-    if (session->mtpPosition != c - 1 + drafts)
+    // The module again, one position further, on its own output state at
+    // the previous draft and the token drafted from it.
+    if (session->mtpPosition != c - 1 + drafts ||
+        int64_t(seq.chained.size()) != hiddenSize)
       return fail(DSRT_ERROR_ARGUMENT,
                   "draft: sequence " + std::to_string(q.seqId) +
                       " asked for draft " + std::to_string(drafts + 1) +
                       " out of order");
-    return dsrt_session_draft(session, last, q.tokens + q.numTokens - 1, 1,
-                              row);
+    hiddenScratch.resize(size_t(hiddenSize));
+    if (dsrt_status st = dsrt_session_draft(session, seq.chained.data(),
+                                            q.tokens + q.numTokens - 1, 1, row,
+                                            hiddenScratch.data()))
+      return st;
+    seq.chained.swap(hiddenScratch);
+    return DSRT_OK;
   }
   // The pairs (h_i, t_{i+1}) not in the MTP cache yet; the last one at
   // least (its logits draft the token after the sampled one), also when a
@@ -187,12 +236,14 @@ dsrt_status SessionExecutor::draftOne(const DraftQuery &q, float *row) {
   session->mtpPosition = start;
   int64_t n = c - start;
   draftScratch.resize(size_t(n * vocab));
+  hiddenScratch.resize(size_t(n * hiddenSize));
   if (dsrt_status st = dsrt_session_draft(
           session, seq.hidden.data() + (start - seq.hiddenStart) * hiddenSize,
-          q.tokens + start + 1, n, draftScratch.data()))
+          q.tokens + start + 1, n, draftScratch.data(), hiddenScratch.data()))
     return st;
   std::memcpy(row, draftScratch.data() + (n - 1) * vocab,
               size_t(vocab) * sizeof(float));
+  seq.chained.assign(hiddenScratch.end() - hiddenSize, hiddenScratch.end());
   seq.mtpTrue = c;
   // Only h_{c-1} is needed from now on (chained drafts, a repeated
   // question).

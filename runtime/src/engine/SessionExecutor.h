@@ -37,11 +37,13 @@ namespace dsrt::engine {
 /// final hidden states of the positions its MTP cache has not consumed
 /// yet. A draft question feeds those (h_i, t_{i+1}) pairs to @draft, whose
 /// last row drafts the token after the sampled one; a further draft reuses
-/// the module autoregressively at the next position with the last verified
-/// hidden state (the draft entry point does not return the module's own
-/// output state, which vLLM feeds instead), its cache entries dropped at
+/// the module autoregressively at the next position, fed the module's own
+/// output state at the previous draft and the token drafted from it (as
+/// vLLM's and SGLang's MTP proposers chain), its cache entries dropped at
 /// the next question. truncate() moves the session back; kept rows stay.
-/// A prefix hit recomputes (no donor copy) so its hidden states exist.
+/// A prefix hit copies a donor's main and MTP cache rows before the last
+/// prefix token and runs that token again for its hidden state (from a
+/// donor that has not drafted past the prefix: recomputed).
 /// Requests that never draft (forced, return_logits) keep their rows until
 /// they finish: hidden_size x 4 bytes per token.
 class SessionExecutor : public Executor {
@@ -75,6 +77,9 @@ private:
     /// and the MTP cache positions computed from verified pairs.
     std::vector<float> hidden;
     int64_t hiddenStart = 0, mtpTrue = 0;
+    /// The MTP module's output state at its last draft position (what the
+    /// next chained draft is fed).
+    std::vector<float> chained;
   };
   /// Runs `n` tokens on `seq` (with hidden states when drafting).
   dsrt_status feed(Sequence &seq, const int32_t *tokens, int64_t n,
@@ -85,9 +90,10 @@ private:
   /// Fills `seq`'s context [0, start) for a prefix-cache hit.
   dsrt_status fillPrefix(const StepBatch &b, int64_t s, Sequence &seq,
                          int64_t start);
-  /// A live CPU session whose first `start` tokens sit in the same pages.
-  dsrt_session *donorFor(const StepBatch &b, int64_t s, int64_t start,
-                         int64_t self) const;
+  /// A live CPU sequence whose first `start` tokens sit in the same pages
+  /// (when drafting, one whose MTP cache holds the pairs before them).
+  const Sequence *donorFor(const StepBatch &b, int64_t s, int64_t start,
+                           int64_t self) const;
 
   int64_t copiedTokens = 0, recomputedTokens = 0;
 

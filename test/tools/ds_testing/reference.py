@@ -426,13 +426,17 @@ class ReferenceModel:
         c = self.cfg
         return LatentCache(1, c["kv_lora_rank"], c["qk_rope_head_dim"], dtype)
 
-    def mtp_forward(self, hidden, next_tokens, start_pos, cache, absorbed=False):
+    def mtp_forward(self, hidden, next_tokens, start_pos, cache, absorbed=False,
+                    return_hidden=False):
         """Draft logits [n, vocab] of the first MTP module (layer L =
         num_hidden_layers) for positions start_pos..: row i from h_i (the main
         model's post-final-norm state at position start_pos + i) and
         t_{i+1} = next_tokens[i]; it predicts t_{i+2}. The module's own
         latent cache must hold exactly start_pos tokens. The embedding and
-        lm_head are the main model's (SEMANTICS.md, multi-token prediction)."""
+        lm_head are the main model's (SEMANTICS.md, multi-token prediction).
+        With return_hidden, also the module's output states [n, hidden]: its
+        decoder layer's output before shared_head.norm, what vLLM's and
+        SGLang's MTP proposers feed the next chained draft."""
         c, w = self.cfg, self.w
         if not c.get("num_nextn_predict_layers"):
             raise ValueError("config field 'num_nextn_predict_layers': the model has no MTP module")
@@ -453,7 +457,28 @@ class ReferenceModel:
         x = self.lin(eh, p + "eh_proj.weight")
         self.last_routing, self.last_routing_weights = {}, {}
         x = self._decoder_layer(L, x, pos, cache, absorbed, cache_layer=0)
-        return self.lin(rms_norm(x, w[p + "shared_head.norm.weight"], self.eps), "lm_head.weight")
+        logits = self.lin(rms_norm(x, w[p + "shared_head.norm.weight"], self.eps), "lm_head.weight")
+        return (logits, x) if return_hidden else logits
+
+    def mtp_chain(self, hidden, next_token, start_pos, cache, k, drafted=None,
+                  absorbed=False):
+        """k chained drafts from one verified pair: draft 1 from (h, t) at
+        start_pos (h the main model's state there, t the token after it),
+        draft j + 1 from the module's own output state at draft j and the
+        token drafted there, one position further. `drafted` (k - 1 tokens)
+        fixes the tokens fed to drafts 2..k (teacher forcing, so a compiled
+        chain can be compared row by row); by default each draft's argmax.
+        Returns the k draft logit rows [k, vocab] and the tokens fed."""
+        h = np.asarray(hidden, np.float64).reshape(1, -1)
+        tok, rows, fed = int(next_token), [], []
+        for j in range(k):
+            logits, h = self.mtp_forward(h, [tok], start_pos + j, cache, absorbed,
+                                         return_hidden=True)
+            rows.append(logits[0])
+            if j + 1 < k:
+                tok = int(drafted[j]) if drafted is not None else int(np.argmax(logits[0]))
+                fed.append(tok)
+        return np.array(rows), fed
 
 
 def reference_logits(ckpt_dir, tokens, absorbed=False):
