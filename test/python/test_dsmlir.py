@@ -29,7 +29,7 @@ def artifact(ckpt, tmp_path_factory):
 
 
 def test_cuda_stages(ckpt):
-    assert dsmlir.stage_names("cuda") == ["ds", "sharded", "partitioned", "absorbed", "dispatched", "kernels", "loops",
+    assert dsmlir.stage_names("cuda") == ["ds", "absorbed", "dispatched", "kernels", "loops",
                                           "gpu", "nvvm", "ptx", "llvm"]
     ptx = dsmlir.compile(ckpt, emit="ptx", target="cuda", gpu_arch="sm_80")
     assert ".target sm_80" in ptx and "shfl.sync.bfly" in ptx
@@ -40,10 +40,9 @@ def test_cuda_stages(ckpt):
 
 
 def test_stage_names_and_ir_text(ckpt):
-    assert dsmlir.stage_names() == ["ds", "sharded", "partitioned", "absorbed", "dispatched", "kernels", "loops", "llvm"]
+    assert dsmlir.stage_names() == ["ds", "absorbed", "dispatched", "kernels", "loops", "llvm"]
     stages = dsmlir.compile_stages(ckpt)
-    # The sharding stages print only when a parallel layout is asked for.
-    assert list(stages) == [s for s in dsmlir.stage_names() if s not in ("sharded", "partitioned")]
+    assert list(stages) == dsmlir.stage_names()
     assert "ds.mla " in stages["ds"] and "ds.mla " not in stages["absorbed"]
     assert "ds.latent_attention" in stages["absorbed"]
     assert "ds.moe_route" in stages["dispatched"]
