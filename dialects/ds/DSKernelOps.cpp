@@ -168,8 +168,13 @@ LogicalResult GroupedMatmulOp::verify() {
   auto w = getWeights().getType();
   if (w.getRank() != 3)
     return emitOpError() << "weights must be [experts, out, in]";
+  // Expert parallelism: the weights hold this rank's share of the experts
+  // the offsets delimit (see the op description).
+  int64_t local = w.getDimSize(0);
+  int64_t groups = getOffsets().getType().getDimSize(0) - 1;
+  bool share = local > 0 && groups > local && groups % local == 0;
   if (failed(expectShape(*this, "offsets", getOffsets(),
-                         {w.getDimSize(0) + 1})) ||
+                         {(share ? groups : local) + 1})) ||
       failed(expectShape(*this, "input", getInput(), {kDyn, w.getDimSize(2)})))
     return failure();
   return expectShape(*this, "result", getResult(), {kDyn, w.getDimSize(1)});

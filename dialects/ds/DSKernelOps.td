@@ -290,6 +290,12 @@ def DS_GroupedMatmulOp : DS_Op<"grouped_matmul", [Pure]> {
     `weights[e]^T` ([experts, N, K], HF layout). Experts with no rows cost
     nothing: only selected experts are touched.
 
+    Expert parallelism: when `offsets` delimit W times as many experts as
+    `weights` holds, the weights are this rank's experts
+    [rank * L, (rank + 1) * L) (L = weights' experts, rank = the process's
+    index in the job) and every row of another rank's expert is zero, so a
+    ds.moe_combine of it is this rank's partial sum.
+
     ```mlir
     %y = ds.grouped_matmul %xp, %w, %off : tensor<?x32xf32>, tensor<8x12x32xf32>, tensor<9xi32> -> tensor<?x12xf32>
     ```

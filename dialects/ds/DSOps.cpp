@@ -315,9 +315,17 @@ LogicalResult MoEOp::verify() {
                          << " takes no router bias";
   if (getBias() && failed(expectShape(*this, "bias", getBias(), {e})))
     return failure();
-  if (failed(expectShape(*this, "experts_gate", getExpertsGate(), {e, f, *d})) ||
-      failed(expectShape(*this, "experts_up", getExpertsUp(), {e, f, *d})) ||
-      failed(expectShape(*this, "experts_down", getExpertsDown(), {e, *d, f})))
+  // Expert parallelism (ds-partition-model): a rank holds num_experts / W
+  // of the routed experts, W dividing num_experts.
+  int64_t local = getExpertsGate().getType().getDimSize(0);
+  if (local <= 0 || e % local != 0)
+    local = e; // not a share: the shape check below names what is expected
+  if (failed(expectShape(*this, "experts_gate", getExpertsGate(),
+                         {local, f, *d})) ||
+      failed(expectShape(*this, "experts_up", getExpertsUp(),
+                         {local, f, *d})) ||
+      failed(expectShape(*this, "experts_down", getExpertsDown(),
+                         {local, *d, f})))
     return failure();
   bool hasShared = getSharedGate() || getSharedUp() || getSharedDown();
   if (hasShared && (!getSharedGate() || !getSharedUp() || !getSharedDown()))
@@ -329,12 +337,17 @@ LogicalResult MoEOp::verify() {
   if (ns == 0 && hasShared)
     return emitOpError() << "n_shared_experts is 0 but shared expert weights "
                             "are given";
+  // Under expert parallelism the shared experts are split over the ranks
+  // (columns/rows) while `f` stays the routed experts' whole width: the
+  // shared width is then ns * f / (num_experts / local experts).
+  int64_t fs = ns * f / (e / local);
+  if (hasShared && (ns * f) % (e / local) != 0)
+    return emitOpError() << "shared experts' width (" << ns * f
+                         << ") does not split over " << e / local << " ranks";
   if (hasShared &&
-      (failed(expectShape(*this, "shared_gate", getSharedGate(),
-                          {ns * f, *d})) ||
-       failed(expectShape(*this, "shared_up", getSharedUp(), {ns * f, *d})) ||
-       failed(expectShape(*this, "shared_down", getSharedDown(),
-                          {*d, ns * f}))))
+      (failed(expectShape(*this, "shared_gate", getSharedGate(), {fs, *d})) ||
+       failed(expectShape(*this, "shared_up", getSharedUp(), {fs, *d})) ||
+       failed(expectShape(*this, "shared_down", getSharedDown(), {*d, fs}))))
     return failure();
   if (failed(expectShape(*this, "result", getResult(), {kDyn, *d})))
     return failure();

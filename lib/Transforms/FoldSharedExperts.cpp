@@ -57,7 +57,12 @@ std::optional<Routed> matchRouted(Value v) {
   if (!r.gate || !r.up)
     return std::nullopt;
   r.route = r.gate.getInput().getDefiningOp<MoERoutePermuteOp>();
+  // Under expert parallelism (weights hold a share of the experts) the
+  // shared expert stays a dense MLP: the grouped matmuls index this rank's
+  // experts by rank, which an appended expert would shift.
   if (!r.route || r.route.getSharedExperts() != 0 ||
+      r.gate.getWeights().getType().getDimSize(0) !=
+          r.route.getConfig().getNumExperts() ||
       r.up.getInput() != r.gate.getInput() ||
       r.gate.getOffsets() != r.route.getOffsets() ||
       r.up.getOffsets() != r.route.getOffsets() ||

@@ -174,13 +174,17 @@ LogicalResult Partitioner::partition(Operation *op,
     bool ep = llvm::any_of(dims, [&](auto &p) {
       return op->getOperand(p.first) == moe.getExpertsGate() && p.second == 0;
     });
+    // Expert parallelism: whole experts per rank (dim 0); every rank routes
+    // every token and its grouped matmuls compute only its experts' rows
+    // (ds.grouped_matmul), so the MoE result is a partial sum.
     if (ep)
-      return op->emitError() << "ds-partition-model: expert parallelism "
-                                "(routed experts split over ranks) is not "
-                                "partitioned yet";
-    rule.append({{moe.getExpertsGate(), 1},
-                 {moe.getExpertsUp(), 1},
-                 {moe.getExpertsDown(), 2}});
+      rule.append({{moe.getExpertsGate(), 0},
+                   {moe.getExpertsUp(), 0},
+                   {moe.getExpertsDown(), 0}});
+    else
+      rule.append({{moe.getExpertsGate(), 1},
+                   {moe.getExpertsUp(), 1},
+                   {moe.getExpertsDown(), 2}});
   } else {
     return op->emitError() << "ds-partition-model: no rule for split "
                               "operands of this op";
@@ -206,11 +210,13 @@ LogicalResult Partitioner::partition(Operation *op,
     replaceOthers(mlp.getResult(), allReduce(mlp.getResult()));
   } else if (auto moe = dyn_cast<MoEOp>(op)) {
     MoEConfigAttr c = moe.getConfig();
+    bool ep = moe.getExpertsGate().getType().getDimSize(0) < c.getNumExperts();
+    int64_t f = ep ? c.getIntermediateSize() : c.getIntermediateSize() / world;
     moe.setConfigAttr(MoEConfigAttr::get(
         ctx, c.getNumExperts(), c.getTopK(), c.getNGroup(), c.getTopkGroup(),
         c.getScoringFunc(), c.getTopkMethod(), c.getNormTopkProb(),
-        c.getRoutedScalingFactor(), c.getNormRule(),
-        c.getIntermediateSize() / world, c.getNSharedExperts()));
+        c.getRoutedScalingFactor(), c.getNormRule(), f,
+        c.getNSharedExperts()));
     replaceOthers(moe.getResult(), allReduce(moe.getResult()));
   } else if (auto head = dyn_cast<LMHeadOp>(op)) {
     auto full = cast<RankedTensorType>(head.getResult().getType());

@@ -116,12 +116,15 @@ struct DSShardModelPass
       if (!moe)
         return WalkResult::advance();
       MoEConfigAttr cfg = moe.getConfig();
-      if (tp > 1 && moe.getSharedGate()) {
+      // Under ep alone the shared experts are split like a dense MLP too:
+      // the routed part is a partial sum all-reduced with them, so a whole
+      // copy per rank would be counted W times.
+      if (moe.getSharedGate()) {
         int64_t fs = moe.getSharedGate().getType().getDimSize(0);
-        if (fs % tp != 0)
+        if (fs % world != 0)
           return moe.emitError()
                  << "ds-shard-model: shared experts' width (" << fs
-                 << ") is not a multiple of tp (" << tp << ")";
+                 << ") is not a multiple of " << world << " ranks";
         annotate(b, op, moe.getSharedGate(), 0);
         annotate(b, op, moe.getSharedUp(), 0);
         annotate(b, op, moe.getSharedDown(), 1);

@@ -163,3 +163,39 @@ module {
     return %y : tensor<?x63xf32>
   }
 }
+
+// -----
+
+// Tests expert parallelism (ds-shard-model="ep=2"): each rank holds half of
+// the expert stack (whole experts, split along dim 0) and the shared
+// expert's columns/rows; routing stays over all 8 experts at the full
+// intermediate size, and the partial MoE output is all-reduced.
+// CHECK-LABEL: func.func @ep
+// CHECK-DAG: ds.stacked_weight "e.*.g" {split = array<i64: 0, 2>} : tensor<4x12x32xf32>
+// CHECK-DAG: ds.stacked_weight "e.*.d" {split = array<i64: 0, 2>} : tensor<4x32x12xf32>
+// CHECK-DAG: ds.weight "sd" {split = array<i64: 1, 2>} : tensor<32x6xf32>
+// CHECK: %[[Y:.+]] = ds.moe {{.*}}num_experts = 8{{.*}}intermediate_size = 12
+// CHECK: shard.all_reduce %[[Y]] on @ranks grid_axes = [0]
+module {
+  shard.grid @ranks(shape = 2)
+  func.func @ep(%x: tensor<?x32xf32>) -> tensor<?x32xf32> {
+    %r = ds.weight "r" : tensor<8x32xf32>
+    %b = ds.weight "b" : tensor<8xf32>
+    %eg = ds.stacked_weight "e.*.g" : tensor<8x12x32xf32>
+    %eu = ds.stacked_weight "e.*.u" : tensor<8x12x32xf32>
+    %ed = ds.stacked_weight "e.*.d" : tensor<8x32x12xf32>
+    %sg = ds.weight "sg" : tensor<12x32xf32>
+    %su = ds.weight "su" : tensor<12x32xf32>
+    %sd = ds.weight "sd" : tensor<32x12xf32>
+    %s0 = shard.sharding @ranks split_axes = [[0]] : !shard.sharding
+    %s1 = shard.sharding @ranks split_axes = [[], [0]] : !shard.sharding
+    %ega = shard.shard %eg to %s0 annotate_for_users : tensor<8x12x32xf32>
+    %eua = shard.shard %eu to %s0 annotate_for_users : tensor<8x12x32xf32>
+    %eda = shard.shard %ed to %s0 annotate_for_users : tensor<8x32x12xf32>
+    %sga = shard.shard %sg to %s0 annotate_for_users : tensor<12x32xf32>
+    %sua = shard.shard %su to %s0 annotate_for_users : tensor<12x32xf32>
+    %sda = shard.shard %sd to %s1 annotate_for_users : tensor<32x12xf32>
+    %y = ds.moe %x router(%r) bias(%b) experts(%ega, %eua, %eda) shared(%sga, %sua, %sda) {config = #ds.moe_config<num_experts = 8, top_k = 2, n_group = 4, topk_group = 2, scoring_func = sigmoid, topk_method = noaux_tc, norm_topk_prob = true, routed_scaling_factor = 2.5, norm_rule = v3, intermediate_size = 12, n_shared_experts = 1>} : tensor<?x32xf32> router(tensor<8x32xf32>) bias(tensor<8xf32>) experts(tensor<8x12x32xf32>, tensor<8x12x32xf32>, tensor<8x32x12xf32>) shared(tensor<12x32xf32>, tensor<12x32xf32>, tensor<32x12xf32>) -> tensor<?x32xf32>
+    return %y : tensor<?x32xf32>
+  }
+}

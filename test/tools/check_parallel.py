@@ -45,6 +45,10 @@ def main():
     ap.add_argument("--atol", type=float, default=1e-4)
     ap.add_argument("--ref-atol", type=float, default=1e-4)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--skew-experts", action="store_true",
+                    help="imbalanced routing: +3 on the router bias of rank "
+                         "0's experts (noaux_tc selects by score + bias, "
+                         "scores in (0, 1)), so rank 0 receives every token")
     ap.add_argument("--work", default=None)
     args = ap.parse_args()
 
@@ -53,7 +57,15 @@ def main():
     os.makedirs(work, exist_ok=True)
     ckpt = os.path.join(work, "ckpt")
     cfg = checkpoint.PRESETS[args.preset]()
-    checkpoint.write_checkpoint(ckpt, cfg, dtype=args.weights_dtype, seed=args.seed)
+    weights = checkpoint.random_weights(cfg, seed=args.seed)
+    if args.skew_experts:
+        skewed = [n for n in weights if n.endswith("e_score_correction_bias")]
+        if not skewed:
+            sys.exit(f"FAIL: --skew-experts: {args.preset} has no router bias")
+        for n in skewed:
+            weights[n][: cfg["n_routed_experts"] // ranks] += 3.0
+    checkpoint.write_checkpoint(ckpt, cfg, weights=weights, dtype=args.weights_dtype,
+                                seed=args.seed)
     compile_ = os.path.join(args.bin, "ds-compile")
     single, parallel = os.path.join(work, "one.dsa"), os.path.join(work, "par.dsa")
     run([compile_, ckpt, "-o", single])
@@ -72,6 +84,8 @@ def main():
     run(mpi + [ds_run, parallel] + common + forcing + ["--dump-logits", par_npy])
     one, par = np.load(one_npy), np.load(par_npy)
     layout = f"tp={args.tp} ep={args.ep} on {ranks} ranks"
+    if args.skew_experts:
+        layout += " (skewed routing)"
     if one.shape != par.shape:
         sys.exit(f"FAIL: {layout}: logits shape {par.shape}, one rank {one.shape}")
     d = np.abs(par - one).max()

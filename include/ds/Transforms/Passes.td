@@ -53,7 +53,19 @@ def DSPartitionModelPass : Pass<"ds-partition-model", "::mlir::ModuleOp"> {
     intermediate_size / tp) and the collectives its split implies follow it:
     `shard.all_reduce` of the partial sums (attention after o_proj, MLPs,
     MoE, the vocabulary-split embedding) and `shard.all_gather` of the
-    vocabulary-split logits. convert-ds-to-loops lowers those to calls of
+    vocabulary-split logits.
+
+    Expert parallelism (`ep`): each rank holds whole routed experts
+    [rank * E/W, (rank + 1) * E/W) (the expert stack split along dim 0, the
+    runtime binds that rank's expert tensors only); every rank routes every
+    token over all E experts (with tp it already holds all tokens after the
+    attention all-reduce), its ds.grouped_matmul computes only its experts'
+    rows (the others are zero) and the MoE output, a partial sum, is
+    all-reduced with the split shared experts. Chosen over an all-to-all
+    dispatch of the permuted rows because it is correct with one collective
+    that already exists; its cost is that every rank routes and permutes
+    every token, and the all-reduce moves [tokens, hidden] per MoE layer
+    instead of the routed rows only. convert-ds-to-loops lowers those to calls of
     the runtime's communicator (dsrt_comm), not MLIR's MPI path.
 
     Why not upstream `shard-partition`: it partitions ops through their

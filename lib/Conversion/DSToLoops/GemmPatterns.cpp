@@ -129,9 +129,39 @@ struct GroupedMatmulLowering : KernelPattern<GroupedMatmulOp> {
     KernelEmitter k = emitter(rewriter, op);
     Value in = use(k, op, op.getInput(), adaptor.getInput());
     Value out = alloc(k, op.getResult(), {k.dim(in, 0)});
+    Value offsets = use(k, op, op.getOffsets(), adaptor.getOffsets());
+    int64_t local = op.getWeights().getType().getDimSize(0);
+    if (op.getOffsets().getType().getDimSize(0) - 1 > local) {
+      // Expert parallelism: this rank's experts start at rank * local. Their
+      // rows are computed in place; the others' rows are zero, so that the
+      // combine sums this rank's part of every token.
+      Value ctx = contextOf(op);
+      OpBuilder &b = k.builder();
+      Location loc = op.getLoc();
+      Value rank = arith::IndexCastOp::create(b, loc, b.getIndexType(),
+                                              k.commRank(ctx));
+      Value first = k.mul(rank, k.cIdx(local));
+      Value mine = k.alloc(RankedTensorType::get({local + 1}, b.getI32Type()));
+      Value c0 = k.cIdx(0), c1 = k.cIdx(1);
+      scf::ForOp::create(
+          b, loc, c0, k.cIdx(local + 1), c1, ValueRange{},
+          [&](OpBuilder &fb, Location l, Value i, ValueRange) {
+            Value src = arith::AddIOp::create(fb, l, first, i);
+            Value v = memref::LoadOp::create(fb, l, offsets, ValueRange{src});
+            memref::StoreOp::create(fb, l, v, mine, ValueRange{i});
+            scf::YieldOp::create(fb, l);
+          });
+      Value zero = k.cF32(0.0);
+      scf::ParallelOp::create(
+          b, loc, ValueRange{c0, c0}, ValueRange{k.dim(out, 0), k.dim(out, 1)},
+          ValueRange{c1, c1}, [&](OpBuilder &pb, Location l, ValueRange iv) {
+            memref::StoreOp::create(pb, l, zero, out, iv);
+          });
+      offsets = mine;
+    }
     k.groupedLinear(contextOf(op), in,
                     use(k, op, op.getWeights(), adaptor.getWeights()),
-                    use(k, op, op.getOffsets(), adaptor.getOffsets()), out);
+                    offsets, out);
     rewriter.replaceOp(op, out);
     return success();
   }

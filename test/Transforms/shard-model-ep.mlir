@@ -1,0 +1,35 @@
+// RUN: ds-opt %s --ds-shard-model="ep=2" | FileCheck %s
+
+// Tests ds-shard-model with ep alone: the routed experts are split by
+// expert, and the shared expert by columns/rows as under tp (the MoE output
+// becomes a partial sum all-reduced over the ranks, which would count a
+// whole shared expert once per rank); the dense MLP stays whole.
+// CHECK: shard.grid @ranks(shape = 2)
+// CHECK-LABEL: func.func @moe
+// CHECK-NOT: shard.shard {{.*}} tensor<48x32xf32>
+// CHECK: ds.mlp
+// CHECK: %[[COLS:.+]] = shard.sharding @ranks split_axes = {{\[\[}}0]]
+// CHECK: shard.shard %{{.+}} to %[[COLS]] annotate_for_users : tensor<12x32xf32>
+// CHECK: %[[ROWS:.+]] = shard.sharding @ranks split_axes = {{\[\[}}], [0]]
+// CHECK: shard.shard %{{.+}} to %[[ROWS]] annotate_for_users : tensor<32x12xf32>
+// CHECK: %[[BY_EXPERT:.+]] = shard.sharding @ranks split_axes = {{\[\[}}0]]
+// CHECK: shard.shard %{{.+}} to %[[BY_EXPERT]] annotate_for_users : tensor<8x12x32xf32>
+// CHECK: ds.moe
+module {
+  func.func @moe(%x: tensor<?x32xf32>) -> tensor<?x32xf32> {
+    %g = ds.weight "g" : tensor<48x32xf32>
+    %u = ds.weight "u" : tensor<48x32xf32>
+    %d = ds.weight "d" : tensor<32x48xf32>
+    %h = ds.mlp %x, %g, %u, %d : tensor<?x32xf32>, tensor<48x32xf32>, tensor<48x32xf32>, tensor<32x48xf32> -> tensor<?x32xf32>
+    %r = ds.weight "r" : tensor<8x32xf32>
+    %b = ds.weight "b" : tensor<8xf32>
+    %eg = ds.stacked_weight "e.*.g" : tensor<8x12x32xf32>
+    %eu = ds.stacked_weight "e.*.u" : tensor<8x12x32xf32>
+    %ed = ds.stacked_weight "e.*.d" : tensor<8x32x12xf32>
+    %sg = ds.weight "sg" : tensor<12x32xf32>
+    %su = ds.weight "su" : tensor<12x32xf32>
+    %sd = ds.weight "sd" : tensor<32x12xf32>
+    %y = ds.moe %h router(%r) bias(%b) experts(%eg, %eu, %ed) shared(%sg, %su, %sd) {config = #ds.moe_config<num_experts = 8, top_k = 2, n_group = 4, topk_group = 2, scoring_func = sigmoid, topk_method = noaux_tc, norm_topk_prob = true, routed_scaling_factor = 2.5, norm_rule = v3, intermediate_size = 12, n_shared_experts = 1>} : tensor<?x32xf32> router(tensor<8x32xf32>) bias(tensor<8xf32>) experts(tensor<8x12x32xf32>, tensor<8x12x32xf32>, tensor<8x32x12xf32>) shared(tensor<12x32xf32>, tensor<12x32xf32>, tensor<32x12xf32>) -> tensor<?x32xf32>
+    return %y : tensor<?x32xf32>
+  }
+}
