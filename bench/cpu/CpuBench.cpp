@@ -151,9 +151,10 @@ int gemv(int64_t n, int64_t k, int64_t calls, int reps) {
     double t = best(reps, [&] {
       for (int64_t c = 0; c < calls; ++c)
         matmul(ks, x.data(), k, 1,
-               WeightMatrix::single(
-                   f, static_cast<const uint8_t *>(base) + size_t(c) * each * elem,
-                   n, k, k, scales.data()),
+               WeightMatrix::single(f,
+                                    static_cast<const uint8_t *>(base) +
+                                        size_t(c) * each * elem,
+                                    n, k, k, scales.data()),
                0, n, y.data(), n);
     });
     return double(each * size_t(calls) * elem) / t / 1e9;
@@ -294,8 +295,8 @@ int model(const char *artifact, const char *weights, int64_t prompt,
               "\"logits_buffer_bytes\": %lld}\n",
               isaName(activeIsa()), load, first, (long long)prompt,
               double(prompt) / pre, double(prompt) / preLast, (long long)steps,
-              double(steps) / dec, (long long)info.weights_bytes,
-              peakRss(), before, (long long)stats.activation_bytes,
+              double(steps) / dec, (long long)info.weights_bytes, peakRss(),
+              before, (long long)stats.activation_bytes,
               (long long)(info.kv_cache_bytes_per_token * (prompt + steps + 1)),
               (long long)(logits.size() * sizeof(float)));
   dsrt_session_free(s);
@@ -318,8 +319,9 @@ int main(int argc, char **argv) {
   if (cmd == "model" && argc == 7)
     return model(argv[2], argv[3], std::atoll(argv[4]), std::atoll(argv[5]),
                  std::atoi(argv[6]));
-  std::fprintf(stderr, "usage: ds-cpu-bench gemm ROWS N K REPS | read MIB REPS "
-                       "| gemv N K CALLS REPS | model ARTIFACT WEIGHTS PROMPT STEPS "
-                       "REPS\n");
+  std::fprintf(stderr,
+               "usage: ds-cpu-bench gemm ROWS N K REPS | read MIB REPS "
+               "| gemv N K CALLS REPS | model ARTIFACT WEIGHTS PROMPT STEPS "
+               "REPS\n");
   return 2;
 }

@@ -195,8 +195,8 @@ TEST(MatMul, OneRowProductsDoNotDependOnTheirGrouping) {
       for (int64_t r = 0; r < w.rows; ++r)
         matmul(ks, x.data(), w.cols, 1, w.matrix, r, 1, &one[size_t(r)], 1);
       std::vector<float> shifted(size_t(w.rows - 3));
-      matmul(ks, x.data(), w.cols, 1, w.matrix, 3, w.rows - 3,
-             shifted.data(), w.rows);
+      matmul(ks, x.data(), w.cols, 1, w.matrix, 3, w.rows - 3, shifted.data(),
+             w.rows);
       for (int64_t r = 0; r < w.rows; ++r) {
         ASSERT_EQ(all[size_t(r)], one[size_t(r)])
             << isaName(isa) << " " << formatName(f) << " row " << r;

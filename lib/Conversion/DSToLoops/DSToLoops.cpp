@@ -311,8 +311,8 @@ bool onlyFeedsGemms(Value v) {
                       (call.getCallee() == "dsrt_linear_f32" ||
                        call.getCallee() == "dsrt_linear_silu_mul_f32" ||
                        call.getCallee() == "dsrt_grouped_linear_f32");
-    bool embeddingTable = use.getOperandNumber() == 1 &&
-                          call.getCallee() == "dsrt_embedding_f32";
+    bool embeddingTable =
+        use.getOperandNumber() == 1 && call.getCallee() == "dsrt_embedding_f32";
     if (!gemmWeight && !embeddingTable)
       return false;
   }

@@ -69,8 +69,8 @@ void KernelEmitter::embeddingCall(Value ctx, Value table, Value ids,
                                   Value out) {
   auto d2 = dynamicLike(cast<MemRefType>(table.getType()));
   auto d1 = dynamicLike(cast<MemRefType>(ids.getType()));
-  auto fn = runtimeFunction("dsrt_embedding_f32", {ctx.getType(), d2, d1, d2},
-                            {});
+  auto fn =
+      runtimeFunction("dsrt_embedding_f32", {ctx.getType(), d2, d1, d2}, {});
   auto c = [&](Value v, MemRefType t) {
     return memref::CastOp::create(b, loc, t, v);
   };

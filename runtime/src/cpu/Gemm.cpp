@@ -117,8 +117,8 @@ std::string cpu::embedding(const WeightMatrix &table,
       return "embedding: token id " + std::to_string(id[t * ids.strides[0]]) +
              " at " + std::to_string(t) + " is outside [0, " +
              std::to_string(table.rows) + ")";
-  gatherRows(kernelsFor(activeIsa()), table, id, ids.strides[0], n,
-             out.data(), out.strides[0]);
+  gatherRows(kernelsFor(activeIsa()), table, id, ids.strides[0], n, out.data(),
+             out.strides[0]);
   return "";
 }
 
