@@ -23,9 +23,9 @@ using namespace mlir::ds::loops;
 void KernelEmitter::headMatmulRows(Value x, Value w, Value out, int64_t group,
                                    int64_t offset) {
   // The flags of sum(), so the adds contract (or not) as in headMatmul.
-  auto fm = arith::FastMathFlagsAttr::get(
-      b.getContext(),
-      arith::FastMathFlags::reassoc | arith::FastMathFlags::contract);
+  auto fm = arith::FastMathFlagsAttr::get(b.getContext(),
+                                          arith::FastMathFlags::reassoc |
+                                              arith::FastMathFlags::contract);
   Value kdim = dim(x, 2), ndim = dim(out, 2);
   par({dim(out, 0), dim(out, 1)}, [&](ValueRange iv) {
     Value t = iv[0], h = iv[1];
