@@ -165,6 +165,8 @@ std::vector<Stage> mlir::ds::getPipelineStages(const PipelineOptions &opts) {
          loops.gemmEpilogue = opts.target != Target::CUDA;
          // The GPU path keeps the loop nest: it reads a device copy.
          loops.runtimeEmbedding = opts.target != Target::CUDA;
+         // The GPU wants one thread per output; the CPU contiguous rows.
+         loops.headMatmulRows = opts.target != Target::CUDA;
          pm.addPass(createConvertDSToLoopsPass(loops));
          pm.addPass(createDSPlanActivationsPass());
          // On the GPU, canonicalisation waits for the mapping: it would fold

@@ -3,8 +3,10 @@
 // A heavy kernel (attention) whose body is one parallel nest: the nest
 // moves into a range variant over linear iterations, a C-ABI task unpacks
 // the arguments, and the kernel hands the iterations to the runtime's
-// pool. Norms split by rows (4 per thread at least); other kernels
-// (elementwise ones) are left alone.
+// pool. Norms split by rows (4 per thread at least), and so does the head
+// matmul by weight rows (4 heads per thread at least: decode's 8-128 heads
+// go to both cores, one small dispatch); other kernels (elementwise ones)
+// are left alone.
 
 // CHECK-LABEL: func.func private @attn(
 // CHECK-SAME: ds.parallel
@@ -25,6 +27,11 @@
 // CHECK-LABEL: func.func private @norm(
 // CHECK: %[[G:.+]] = llvm.mlir.constant(4 : i64) : i64
 // CHECK: call @dsrt_parallel_for(%{{.+}}, %{{.+}}, %{{.+}}, %[[G]])
+// CHECK-LABEL: func.func private @qabs(
+// CHECK-SAME: ds.parallel
+// CHECK: %[[HG:.+]] = llvm.mlir.constant(4 : i64) : i64
+// CHECK: call @dsrt_parallel_for(%{{.+}}, %{{.+}}, %{{.+}}, %[[HG]])
+// CHECK-NOT: scf.parallel
 // CHECK-LABEL: func.func private @plus(
 // CHECK-NOT: dsrt_parallel_for
 // CHECK: scf.parallel
@@ -47,6 +54,17 @@ func.func private @norm(%x: memref<?x4xf32>) attributes {ds.kernel = "rms_norm"}
   %c1 = arith.constant 1 : index
   %t = memref.dim %x, %c0 : memref<?x4xf32>
   scf.parallel (%i) = (%c0) to (%t) step (%c1) {
+    scf.reduce
+  }
+  return
+}
+func.func private @qabs(%x: memref<1x8x4xf32>, %o: memref<1x8x4xf32>) attributes {ds.kernel = "head_matmul_rows"} {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c8 = arith.constant 8 : index
+  scf.parallel (%t, %h) = (%c0, %c0) to (%c1, %c8) step (%c1, %c1) {
+    %v = memref.load %x[%t, %h, %c0] : memref<1x8x4xf32>
+    memref.store %v, %o[%t, %h, %c0] : memref<1x8x4xf32>
     scf.reduce
   }
   return

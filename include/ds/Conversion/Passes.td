@@ -52,6 +52,12 @@ def ConvertDSToLoopsPass : Pass<"convert-ds-to-loops", "::mlir::ModuleOp"> {
            "lower ds.linear_silu_mul to the runtime's fused GEMM + SiLU-mul "
            "(dsrt_linear_silu_mul_f32); off: a GEMM into a [T, 2F] buffer, "
            "then a SiLU-mul kernel">,
+    Option<"headMatmulRows", "head-matmul-rows", "bool", /*default=*/"false",
+           "lower an untransposed ds.head_matmul (q_nope through W_UK) "
+           "to a nest over (token, head) that accumulates whole weight "
+           "rows (kind head_matmul_rows): contiguous, vectorisable reads "
+           "for the CPU; off: one strided dot product per output (many "
+           "independent iterations, for the GPU)">,
     Option<"runtimeEmbedding", "runtime-embedding", "bool", /*default=*/"false",
            "gather embedding rows through the runtime "
            "(dsrt_embedding_f32), which reads the table in place in its "

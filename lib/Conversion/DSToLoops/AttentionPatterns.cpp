@@ -74,6 +74,16 @@ struct HeadMatmulLowering : KernelPattern<HeadMatmulOp> {
     Value out = alloc(k, op.getResult(), {k.dim(in, 0)});
     int64_t group = op.getGroup(), offset = op.getOffset();
     bool transpose = op.getTranspose();
+    if (state.headMatmulRows && !transpose) {
+      k.outline("head_matmul_rows",
+                std::to_string(group) + "/" + std::to_string(offset),
+                {in, use(k, op, op.getWeight(), adaptor.getWeight()), out},
+                [&](ValueRange a) {
+                  k.headMatmulRows(a[0], a[1], a[2], group, offset);
+                });
+      rewriter.replaceOp(op, out);
+      return success();
+    }
     k.outline("head_matmul",
               std::to_string(group) + "/" + std::to_string(offset) + "/" +
                   std::to_string(transpose),

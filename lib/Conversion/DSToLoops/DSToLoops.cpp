@@ -371,6 +371,7 @@ struct ConvertDSToLoopsPass
     state.attentionChunk = attentionChunk;
     state.gemmEpilogue = gemmEpilogue;
     state.runtimeEmbedding = runtimeEmbedding;
+    state.headMatmulRows = headMatmulRows;
 
     SmallVector<Operation *> entryPoints;
     for (auto fn : module.getOps<func::FuncOp>()) {

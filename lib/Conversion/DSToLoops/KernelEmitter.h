@@ -103,6 +103,11 @@ public:
                   Value layer);
   void headMatmul(Value x, Value w, Value out, int64_t group, int64_t offset,
                   bool transpose);
+  /// The untransposed headMatmul with the same per-output summation order
+  /// (k ascending) but k outside the output columns: out[t, h, :] +=
+  /// x[t, h, k] * w[base + k, :], one contiguous weight row at a time.
+  void headMatmulRows(Value x, Value w, Value out, int64_t group,
+                      int64_t offset);
   void latentAttention(Value qLatent, Value qRope, Value cache,
                        Value positions, Value out, Value layer, double scale);
   /// The naive form: per-head K/V of `chunk` context rows at a time built

@@ -83,6 +83,7 @@ struct LoweringState {
   int64_t attentionChunk = 256;
   bool gemmEpilogue = true;
   bool runtimeEmbedding = false;
+  bool headMatmulRows = false;
 
   /// The buffer of `original` for a pattern: the bound weight (bound now on
   /// first use) or the converted operand `converted`.
