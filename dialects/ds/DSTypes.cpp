@@ -32,3 +32,17 @@ LatentCacheType::verify(function_ref<InFlightDiagnostic()> emitError,
                        << elementType;
   return success();
 }
+
+LogicalResult PagedLatentCacheType::verify(
+    function_ref<InFlightDiagnostic()> emitError, int64_t numLayers,
+    int64_t width, Type elementType, int64_t pageSize) {
+  if (failed(LatentCacheType::verify(emitError, numLayers, width,
+                                     elementType)))
+    return failure();
+  // The runtime's page pool, its block tables and the GPU kernels' tiling
+  // all assume FlashMLA's 64-token pages.
+  if (pageSize != 64)
+    return emitError() << "paged latent cache page_size (" << pageSize
+                       << ") must be 64";
+  return success();
+}

@@ -94,6 +94,9 @@ OwningOpRef<ModuleOp> importCheckpoint(MLIRContext &ctx,
     return nullptr;
   }
   ImportOptions opts;
+  // The ragged step is lowered for the CPU; the GPU mapping of its paged
+  // kernels is not built yet.
+  opts.stepEntry = o.target == "cpu";
   opts.cacheElementType = o.dtype == "bf16" ? Type(BFloat16Type::get(&ctx))
                                             : Type(Float32Type::get(&ctx));
   std::unique_ptr<CheckpointTypes> ckpt;
@@ -292,6 +295,9 @@ bool mlir::ds::compile(const CompileOptions &o, const CompileHooks &hooks,
         // The session cache is the main model's (@draft has its own).
         if (!cacheType || fn.getName() == "prefill")
           cacheType = c;
+        manifest.entryPoints.push_back(fn.getName().str());
+        break;
+      } else if (isa<PagedLatentCacheType>(t)) {
         manifest.entryPoints.push_back(fn.getName().str());
         break;
       }

@@ -97,20 +97,22 @@ void KernelEmitter::rope(Value x, Value positions, Value out,
   });
 }
 
-void KernelEmitter::cacheWrite(Value cache, Value latent, Value ropeKey,
-                               Value positions, Value l) {
+void KernelEmitter::cacheWrite(const CacheRows &cache, Value latent,
+                               Value ropeKey, Value positions) {
   int64_t dc = cast<MemRefType>(latent.getType()).getDimSize(1);
   Value dcv = cIdx(dc);
   par({dim(latent, 0)}, [&](ValueRange iv) {
     Value p = toIndex(load(positions, iv[0]));
+    SmallVector<Value> row = cacheRow(cache, sequenceOf(cache, iv[0]), p);
     loop(cIdx(0), dcv, {}, [&](Value c, ValueRange) -> SmallVector<Value> {
-      storeF32(load(latent, {iv[0], c}), cache, {l, p, c});
+      storeF32(load(latent, {iv[0], c}), cache.cache, withColumn(row, c));
       return {};
     });
     loop(cIdx(0), dim(ropeKey, 1), {},
          [&](Value r, ValueRange) -> SmallVector<Value> {
            Value col = arith::AddIOp::create(b, loc, dcv, r);
-           storeF32(load(ropeKey, {iv[0], r}), cache, {l, p, col});
+           storeF32(load(ropeKey, {iv[0], r}), cache.cache,
+                    withColumn(row, col));
            return {};
          });
   });
@@ -133,13 +135,15 @@ void KernelEmitter::headMatmul(Value x, Value w, Value out, int64_t group,
   });
 }
 
-void KernelEmitter::latentAttention(Value qLatent, Value qRope, Value cache,
-                                    Value positions, Value out, Value l,
-                                    double scale) {
+void KernelEmitter::latentAttention(Value qLatent, Value qRope,
+                                    const CacheRows &cache, Value positions,
+                                    Value out, double scale) {
   int64_t dc = cast<MemRefType>(qLatent.getType()).getDimSize(2);
   Value dcv = cIdx(dc), drv = dim(qRope, 2);
+  Value rows = cache.cache;
   par({dim(out, 0), dim(out, 1)}, [&](ValueRange iv) {
     Value t = iv[0], h = iv[1];
+    Value seq = sequenceOf(cache, t);
     Value last = toIndex(load(positions, t));
     Value end = arith::AddIOp::create(b, loc, last, cIdx(1));
     loop(cIdx(0), dcv, {}, [&](Value c, ValueRange) -> SmallVector<Value> {
@@ -152,14 +156,15 @@ void KernelEmitter::latentAttention(Value qLatent, Value qRope, Value cache,
     SmallVector<Value> ml = loop(
         cIdx(0), end, {negInf, cF32(0.0)},
         [&](Value s, ValueRange acc) -> SmallVector<Value> {
+          SmallVector<Value> row = cacheRow(cache, seq, s);
           Value dot = sum(dcv, [&](Value c) {
             return arith::MulFOp::create(b, loc, load(qLatent, {t, h, c}),
-                                         loadF32(cache, {l, s, c}));
+                                         loadF32(rows, withColumn(row, c)));
           });
           Value dotR = sum(drv, [&](Value r) {
             Value col = arith::AddIOp::create(b, loc, dcv, r);
             return arith::MulFOp::create(b, loc, load(qRope, {t, h, r}),
-                                         loadF32(cache, {l, s, col}));
+                                         loadF32(rows, withColumn(row, col)));
           });
           Value score = arith::MulFOp::create(
               b, loc, arith::AddFOp::create(b, loc, dot, dotR), cF32(scale));
@@ -167,7 +172,8 @@ void KernelEmitter::latentAttention(Value qLatent, Value qRope, Value cache,
           Value corr = st.corr, p = st.p;
           loop(cIdx(0), dcv, {}, [&](Value c, ValueRange) -> SmallVector<Value> {
             Value o = arith::MulFOp::create(b, loc, load(out, {t, h, c}), corr);
-            Value v = arith::MulFOp::create(b, loc, p, loadF32(cache, {l, s, c}));
+            Value v = arith::MulFOp::create(b, loc, p,
+                                            loadF32(rows, withColumn(row, c)));
             store(arith::AddFOp::create(b, loc, o, v), out, {t, h, c});
             return {};
           });
