@@ -205,7 +205,7 @@ public:
 
   /// The forward pass of one entry point: tokens -> (logits, cache), or
   /// with `withHidden` (logits, cache, the hidden states after the final
-  /// norm), which an MTP module reads. With `ragged` (@step) the tokens
+  /// norm), which an MTP module reads. With `ragged` (@ragged_step) the tokens
   /// are a ragged batch: arguments 3.. are (query_start, context_lens,
   /// block_tables, logits_rows), every layer's MLA reads the paged cache
   /// through the block tables, and only the logits rows reach the LM head.
@@ -341,7 +341,7 @@ OwningOpRef<ModuleOp> mlir::ds::importModel(MLIRContext *context,
                                            /*page_size=*/64);
     b.setInsertionPointToEnd(module->getBody());
     auto step = func::FuncOp::create(
-        b, loc, "step",
+        b, loc, "ragged_step",
         b.getFunctionType({vec, vec, paged, vec, vec, table, vec},
                           {logits, paged}));
     unsigned i = 0;

@@ -19,7 +19,8 @@ struct ImportOptions {
   /// checkpoint is at hand; null or std::nullopt: derive it from the config
   /// (torch_dtype, FP8 quantization_config).
   std::function<std::optional<Type>(llvm::StringRef name)> checkpointType;
-  /// Adds @step, the serving engine's ragged batch over a paged latent
+  /// Adds @ragged_step (not @step: glibc exports a `step` symbol that
+  /// would interpose on the artifact's own), the serving engine's ragged batch over a paged latent
   /// cache (see importModel).
   bool stepEntry = false;
 };
@@ -30,7 +31,7 @@ struct ImportOptions {
 /// except that num_nextn_predict_layers >= 1 adds @prefill_hidden (prefill
 /// also returning the hidden states after the final norm) and @draft (the
 /// first multi-token-prediction module over its own one-layer cache).
-/// `stepEntry` adds @step(tokens [T], positions [T], paged cache,
+/// `stepEntry` adds @ragged_step(tokens [T], positions [T], paged cache,
 /// query_start [S + 1], context_lens [S], block_tables [S, pages],
 /// logits_rows [R]) -> (logits [R, vocab], paged cache): T tokens of S
 /// sequences, each sequence's tokens contiguous and causal among

@@ -151,6 +151,10 @@ typedef struct dsrt_engine_stats {
   int64_t finished_requests;
   int64_t max_model_len;
   int64_t page_tokens;
+  /* Calls of the artifact's compiled ragged step (@step, one per engine
+   * step over the shared page pool); 0 when the session-per-request
+   * executor runs (artifacts without @step, GPU models). */
+  int64_t step_calls;
 } dsrt_engine_stats;
 
 dsrt_status dsrt_engine_stats_get(dsrt_engine *engine, dsrt_engine_stats *out);

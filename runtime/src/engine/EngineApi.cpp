@@ -2,6 +2,9 @@
 #include "api/Error.h"
 #include "engine/Engine.h"
 #include "engine/SessionExecutor.h"
+#include "engine/StepExecutor.h"
+
+#include <cstdlib>
 
 using namespace dsrt;
 using namespace dsrt::engine;
@@ -58,15 +61,41 @@ extern "C" dsrt_status dsrt_engine_create(dsrt_model *model,
     return fail(DSRT_ERROR_ARGUMENT,
                 "dsrt_engine_create: give kv_cache_bytes or num_pages");
   return guarded("creating the engine", [&] {
-    // The sessions' caches are allocated lazily (calloc), one per running
-    // request; the pool bounds how many tokens they hold together.
-    auto ex = std::make_unique<SessionExecutor>(model, c.maxModelLen,
-                                                c.scheduler.numPages);
+    // An artifact with @step runs each engine step as one call over one
+    // page pool; older artifacts (and GPU models) keep a session per
+    // running request, whose caches are allocated lazily (calloc) and
+    // bounded together by the pool. DSRT_ENGINE_EXECUTOR=session|step
+    // picks one (tests compare them).
+    std::string which = StepExecutor::available(model) ? "step" : "session";
+    if (const char *v = std::getenv("DSRT_ENGINE_EXECUTOR"); v && *v) {
+      if (std::string(v) != "step" && std::string(v) != "session")
+        return fail(DSRT_ERROR_ARGUMENT,
+                    std::string("DSRT_ENGINE_EXECUTOR must be step or "
+                                "session, got '") + v + "'");
+      if (std::string(v) == "step" && !StepExecutor::available(model))
+        return fail(DSRT_ERROR_ARGUMENT,
+                    "DSRT_ENGINE_EXECUTOR=step: the artifact has no @step "
+                    "entry point for this device (recompile it for the cpu)");
+      which = v;
+    }
+    std::unique_ptr<Executor> ex;
+    StepExecutor *step = nullptr;
+    if (which == "step") {
+      ex = std::make_unique<StepExecutor>(model, c.maxModelLen,
+                                          c.scheduler.numPages);
+      step = static_cast<StepExecutor *>(ex.get());
+    } else {
+      ex = std::make_unique<SessionExecutor>(model, c.maxModelLen,
+                                             c.scheduler.numPages);
+    }
     std::string problem = Engine::check(c, *ex);
     if (!problem.empty())
       return fail(o->num_pages > 0 ? DSRT_ERROR_ARGUMENT
                                    : DSRT_ERROR_OUT_OF_MEMORY,
                   problem);
+    if (step)
+      if (std::string error = step->allocate(); !error.empty())
+        return fail(DSRT_ERROR_OUT_OF_MEMORY, error);
     auto e = std::make_unique<dsrt_engine>();
     e->engine = std::make_unique<Engine>(std::move(ex), c);
     *out = e.release();

@@ -57,8 +57,8 @@ dsrt_status SessionExecutor::fillPrefix(const StepBatch &b, int64_t s,
     if (dsrt_session *donor = donorFor(b, s, start, b.seqIds[size_t(s)])) {
       size_t row = size_t(info.cache_width) * model->cacheElementSize();
       for (int64_t l = 0; l < info.num_layers; ++l)
-        std::memcpy(session->cache.get() + size_t(l * maxCtx) * row,
-                    donor->cache.get() + size_t(l * donor->capacity) * row,
+        std::memcpy(session->cache.get() + size_t(l * session->cacheRows) * row,
+                    donor->cache.get() + size_t(l * donor->cacheRows) * row,
                     size_t(start) * row);
       session->position = start;
       copiedTokens += start;
