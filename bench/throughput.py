@@ -61,7 +61,7 @@ def main():
     ap.add_argument("--work", default=None)
     ap.add_argument("--executor", choices=["step", "session"], default=None,
                     help="the engine's executor (DSRT_ENGINE_EXECUTOR); default: "
-                         "step when the artifact has @step")
+                         "step when the artifact has @ragged_step")
     args = ap.parse_args()
     if args.executor:
         os.environ["DSRT_ENGINE_EXECUTOR"] = args.executor

@@ -279,7 +279,7 @@ public:
 private:
   OpBuilder &b;
   Location loc;
-  /// The ragged batch's sequences while @step's layers are built.
+  /// The ragged batch's sequences while @ragged_step's layers are built.
   Value queryStart, blockTables;
   const ModelConfig &cfg;
   const ImportOptions &opts;

@@ -131,7 +131,7 @@ void absorb(RewriterBase &b, MLAOp op, bool naive) {
                            op.getKvANorm(), kLatentNormEps);
     Value kPe = sliceLast(b, loc, kv, dc, dr);
     kPe = RopeOp::create(b, loc, kPe.getType(), kPe, pos, cfg);
-    // A ragged batch over a paged cache (@step) finds each token's rows
+    // A ragged batch over a paged cache (@ragged_step) finds each token's rows
     // through its sequence's block table.
     Value qs = op.getQueryStart(), bt = op.getBlockTables();
     Type cacheType = op.getCache().getType();

@@ -151,9 +151,9 @@ typedef struct dsrt_engine_stats {
   int64_t finished_requests;
   int64_t max_model_len;
   int64_t page_tokens;
-  /* Calls of the artifact's compiled ragged step (@step, one per engine
+  /* Calls of the artifact's compiled ragged step (@ragged_step, one per engine
    * step over the shared page pool); 0 when the session-per-request
-   * executor runs (artifacts without @step, GPU models). */
+   * executor runs (artifacts without @ragged_step, GPU models). */
   int64_t step_calls;
 } dsrt_engine_stats;
 

@@ -65,10 +65,10 @@ using DraftFn = void (*)(void *ctx, MemRef<int32_t, 1> *nextTokens,
                          MemRef<int32_t, 1> *positions, MemRef<float, 3> *cache,
                          MemRef<float, 2> *hidden, MemRef<float, 2> *logits);
 
-/// @step: a ragged batch of T tokens of S sequences over the paged latent
-/// cache [layers, pages, 64, width] (updated in place): query_start [S + 1],
-/// context_lens [S], block_tables [S, max pages], logits_rows [R] ->
-/// logits [R, vocab].
+/// @ragged_step: a ragged batch of T tokens of S sequences over the paged
+/// latent cache [layers, pages, 64, width] (updated in place): query_start [S +
+/// 1], context_lens [S], block_tables [S, max pages], logits_rows [R] -> logits
+/// [R, vocab].
 using StepFn = void (*)(void *ctx, MemRef<int32_t, 1> *tokens,
                         MemRef<int32_t, 1> *positions, MemRef<float, 4> *cache,
                         MemRef<int32_t, 1> *queryStart,
@@ -148,10 +148,10 @@ struct dsrt_session {
   int64_t capacity = 0;
   int64_t position = 0;
   /// Rows per layer of `cache`: capacity, rounded up to whole 64-token
-  /// pages when the model runs through @step (the buffer is then also the
-  /// paged [layers, pages, 64, width] cache with block table 0, 1, 2, ...).
+  /// pages when the model runs through @ragged_step (the buffer is then also
+  /// the paged [layers, pages, 64, width] cache with block table 0, 1, 2, ...).
   int64_t cacheRows = 0;
-  bool viaStep = false; // calls go through @step (see api/Session.cpp)
+  bool viaStep = false; // calls go through @ragged_step (see api/Session.cpp)
   /// [layers, capacity, cache_width] of cache_dtype. calloc: pages are
   /// only touched as the context grows.
   std::unique_ptr<uint8_t, decltype(&std::free)> cache{nullptr, &std::free};

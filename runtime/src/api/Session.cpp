@@ -15,14 +15,17 @@ namespace {
 
 constexpr int64_t kStepPageTokens = 64;
 
-/// A CPU session runs every call through @step when the artifact has it: a
-/// batch of one sequence whose block table maps page i to page i of the
+/// A CPU session runs every call through @ragged_step when the artifact has it:
+/// a batch of one sequence whose block table maps page i to page i of the
 /// session's own cache, so ds-run, dsrt_generate and the engine share one
 /// compiled path. DSRT_STEP=0 runs @prefill/@decode instead (what the GPU
-/// runs; the parity tests of the naive MLA form use it, since @step is
+/// runs; the parity tests of the naive MLA form use it, since @ragged_step is
 /// absorbed throughout).
 bool usesStep(const dsrt_model *model) {
-  if (!model->step || model->gpu)
+  // bf16 caches stay on @prefill/@decode: through @ragged_step (absorbed in
+  // prefill chunks too) their logits drift from the float64 reference by
+  // up to 1.6e-3, past parity.test's 1e-4 (not understood yet).
+  if (!model->step || model->gpu || model->manifest.cacheDtype != "f32")
     return false;
   const char *v = std::getenv("DSRT_STEP");
   return !(v && std::string(v) == "0");
@@ -214,7 +217,7 @@ std::string callOnDevice(dsrt_session *s, const EntryPoint &entry,
   return "";
 }
 
-/// Tokens [0, n) at the session's position through @step: one sequence,
+/// Tokens [0, n) at the session's position through @ragged_step: one sequence,
 /// its pages in order; only the last `logitsRows` rows (all when negative)
 /// are computed, into their rows of `logits`.
 void callStep(dsrt_session *s, MemRef<int32_t, 1> &tok,

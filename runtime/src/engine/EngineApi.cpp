@@ -61,8 +61,8 @@ extern "C" dsrt_status dsrt_engine_create(dsrt_model *model,
     return fail(DSRT_ERROR_ARGUMENT,
                 "dsrt_engine_create: give kv_cache_bytes or num_pages");
   return guarded("creating the engine", [&] {
-    // An artifact with @step runs each engine step as one call over one
-    // page pool; older artifacts (and GPU models) keep a session per
+    // An artifact with @ragged_step runs each engine step as one call over
+    // one page pool; older artifacts (and GPU models) keep a session per
     // running request, whose caches are allocated lazily (calloc) and
     // bounded together by the pool. DSRT_ENGINE_EXECUTOR=session|step
     // picks one (tests compare them).
@@ -73,9 +73,10 @@ extern "C" dsrt_status dsrt_engine_create(dsrt_model *model,
                     std::string("DSRT_ENGINE_EXECUTOR must be step or "
                                 "session, got '") + v + "'");
       if (std::string(v) == "step" && !StepExecutor::available(model))
-        return fail(DSRT_ERROR_ARGUMENT,
-                    "DSRT_ENGINE_EXECUTOR=step: the artifact has no @step "
-                    "entry point for this device (recompile it for the cpu)");
+        return fail(
+            DSRT_ERROR_ARGUMENT,
+            "DSRT_ENGINE_EXECUTOR=step: the artifact has no @ragged_step "
+            "entry point for this device (recompile it for the cpu)");
       which = v;
     }
     std::unique_ptr<Executor> ex;

@@ -1,4 +1,4 @@
-//===- StepExecutor.cpp - one @step call per engine step
+//===- StepExecutor.cpp - one @ragged_step call per engine step
 //-------------------===//
 #include "engine/StepExecutor.h"
 
@@ -17,7 +17,9 @@ StepExecutor::StepExecutor(dsrt_model *model, int64_t maxContext,
 
 bool StepExecutor::available(const dsrt_model *model) {
   // The step is compiled for the CPU; a GPU model keeps the sessions.
-  return model && model->step && !model->gpu;
+  // f32 caches only, as sessions (api/Session.cpp: bf16 drifts).
+  return model && model->step && !model->gpu &&
+         model->manifest.cacheDtype == "f32";
 }
 
 std::string StepExecutor::allocate() {

@@ -1,9 +1,9 @@
 //===- StepExecutor.h - the compiled ragged step over one page pool -*- C++
 //-*-===//
 //
-// Runs a StepBatch through the artifact's @step entry point: all T tokens of
-// the S sequences in one call, so every layer's MoE routes, permutes and
-// multiplies the whole batch at once, and attention reads each sequence's
+// Runs a StepBatch through the artifact's @ragged_step entry point: all T
+// tokens of the S sequences in one call, so every layer's MoE routes, permutes
+// and multiplies the whole batch at once, and attention reads each sequence's
 // latent rows through its block table from one shared page pool of
 // [layers, pages, 64, width] (sized by the engine's BlockPool). A prefix-cache
 // hit needs no work here: the shared pages already hold the latents.
@@ -21,8 +21,8 @@ namespace dsrt::engine {
 
 class StepExecutor : public Executor {
 public:
-  /// `model` (with @step) outlives the executor. The pool is allocated by
-  /// create(); numPages pages of kPageTokens tokens for every layer.
+  /// `model` (with @ragged_step) outlives the executor. The pool is allocated
+  /// by create(); numPages pages of kPageTokens tokens for every layer.
   StepExecutor(dsrt_model *model, int64_t maxContext, int64_t numPages);
   /// Allocates the page pool; "" or why it cannot be.
   std::string allocate();
