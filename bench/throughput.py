@@ -13,7 +13,7 @@ The model is a generated test checkpoint (--preset of
 test/tools/ds_testing/checkpoint.py), compiled here.
 
     /usr/bin/python3 bench/throughput.py --build build --preset demo \
-        --input-len 64 --output-len 32 --num-prompts 32
+        --input-len 64 --output-len 32 --num-prompts 32 [--executor session]
 """
 import argparse
 import os
@@ -59,7 +59,12 @@ def main():
                     help="runs of each side, alternating; the fastest counts "
                          "(the machine is shared)")
     ap.add_argument("--work", default=None)
+    ap.add_argument("--executor", choices=["step", "session"], default=None,
+                    help="the engine's executor (DSRT_ENGINE_EXECUTOR); default: "
+                         "step when the artifact has @ragged_step")
     args = ap.parse_args()
+    if args.executor:
+        os.environ["DSRT_ENGINE_EXECUTOR"] = args.executor
 
     sys.path.insert(0, os.path.join(args.build, "python"))
     import dsmlir
@@ -134,6 +139,8 @@ def main():
     print(f"TTFT  {summary(ttft)}")
     print(f"TPOT  {summary(tpot)}")
     print(f"ITL   {summary(itl)}")
+    print(f"executor: {'step' if stats.get('step_calls', 0) else 'session'} "
+          f"({stats.get('step_calls', 0)} compiled step calls)")
     print(f"steps {stats['steps']}, tokens/step {stats['tokens_per_step']:.1f}, "
           f"preemptions {stats['preemptions']}, prefix hit tokens "
           f"{stats['prefix_hit_tokens']} (copied {stats['prefix_copied_tokens']}, "

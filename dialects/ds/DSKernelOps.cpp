@@ -83,6 +83,55 @@ LogicalResult NaiveAttentionOp::verify() {
   return success();
 }
 
+/// The widths of a paged kernel op's new rows or queries against its cache,
+/// and its layer.
+static LogicalResult checkPagedCache(Operation *op, PagedLatentCacheType cache,
+                                     int64_t dc, int64_t dr, int64_t layer,
+                                     StringRef what) {
+  if (dc + dr != cache.getWidth())
+    return op->emitOpError() << what << " (" << dc << " + " << dr
+                             << ") must fill the cache width ("
+                             << cache.getWidth() << ")";
+  if (layer >= cache.getNumLayers())
+    return op->emitOpError() << "layer (" << layer
+                             << ") must be < the cache's num_layers ("
+                             << cache.getNumLayers() << ")";
+  return success();
+}
+
+LogicalResult PagedCacheWriteOp::verify() {
+  auto lat = rt(getLatent()), kpe = rt(getRopeKey());
+  if (lat.getRank() != 2 || kpe.getRank() != 2)
+    return emitOpError() << "latent and rope key must be [tokens, width]";
+  if (failed(checkPagedCache(*this, getCache().getType(), lat.getDimSize(1),
+                             kpe.getDimSize(1), getLayer(),
+                             "latent + rope key widths")))
+    return failure();
+  return checkRaggedBatch(*this, getQueryStart(), getBlockTables());
+}
+
+LogicalResult PagedLatentAttentionOp::verify() {
+  auto ql = rt(getQLatent()), qr = rt(getQRope());
+  if (ql.getRank() != 3 || qr.getRank() != 3)
+    return emitOpError() << "queries must be [tokens, heads, dim]";
+  int64_t dc = ql.getDimSize(2);
+  if (failed(checkPagedCache(*this, getCache().getType(), dc,
+                             qr.getDimSize(2), getLayer(), "query widths")) ||
+      failed(checkRaggedBatch(*this, getQueryStart(), getBlockTables())))
+    return failure();
+  return expectShape(*this, "result", getResult(),
+                     {kDyn, ql.getDimSize(1), dc});
+}
+
+LogicalResult GatherRowsOp::verify() {
+  auto in = rt(getInput());
+  if (in.getRank() != 2)
+    return emitOpError() << "input must be [tokens, features], got "
+                         << shapeString(in.getShape());
+  int64_t rows = rt(getRows()).getDimSize(0);
+  return expectShape(*this, "result", getResult(), {rows, in.getDimSize(1)});
+}
+
 LogicalResult HeadMatmulOp::verify() {
   auto in = getInput().getType();
   auto w = getWeight().getType();

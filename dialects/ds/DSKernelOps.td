@@ -110,6 +110,86 @@ def DS_NaiveAttentionOp : DS_Op<"naive_attention", [Pure]> {
   let hasVerifier = 1;
 }
 
+def DS_PagedCacheWriteOp : DS_Op<"paged_cache_write", [Pure,
+    AllTypesMatch<["cache", "result"]>]> {
+  let summary = "store new tokens' latents and rope keys into their pages";
+  let description = [{
+    ds.cache_write for a ragged batch over a paged cache: token t belongs to
+    the sequence s with query_start[s] <= t < query_start[s + 1], and its
+    row (s, positions[t]) of layer `layer` is slot positions[t] % page_size
+    of page block_tables[s, positions[t] / page_size].
+
+    ```mlir
+    %c1 = ds.paged_cache_write %c0, %lat, %kpe, %pos, %qs, %bt {layer = 0 : i64}
+        : !ds.paged_latent_cache<...>, tensor<?x16xf32>, tensor<?x4xf32>,
+          tensor<?xi32>, tensor<?xi32>, tensor<?x?xi32>
+    ```
+  }];
+  let arguments = (ins DS_PagedLatentCacheType:$cache,
+                       RankedTensorOf<[F32]>:$latent,
+                       RankedTensorOf<[F32]>:$rope_key, 1DTensorOf<[I32]>:$positions,
+                       1DTensorOf<[I32]>:$query_start, 2DTensorOf<[I32]>:$block_tables,
+                       ConfinedAttr<I64Attr, [IntNonNegative]>:$layer);
+  let results = (outs DS_PagedLatentCacheType:$result);
+  let assemblyFormat = [{
+    $cache `,` $latent `,` $rope_key `,` $positions `,` $query_start `,`
+    $block_tables attr-dict `:` qualified(type($cache)) `,` type($latent) `,`
+    type($rope_key) `,` type($positions) `,` type($query_start) `,`
+    type($block_tables)
+  }];
+  let hasVerifier = 1;
+}
+
+def DS_PagedLatentAttentionOp : DS_Op<"paged_latent_attention", [Pure]> {
+  let summary = "absorbed MLA attention of a ragged batch over a paged cache";
+  let description = [{
+    ds.latent_attention where token t (of sequence s, query_start[s] <= t <
+    query_start[s + 1]) attends over rows 0..positions[t] of its own
+    sequence, read through block_tables[s, row / page_size]. Tokens of one
+    sequence are causal among themselves because each sees only rows up to
+    its position: a prefill chunk, one decode token and several tokens to
+    verify all run in the same call.
+
+    ```mlir
+    %u = ds.paged_latent_attention %ql, %qr, %cache, %pos, %qs, %bt
+        {layer = 0 : i64, scale = 0.3 : f64}
+        : tensor<?x2x16xf32>, tensor<?x2x4xf32>, !ds.paged_latent_cache<...>,
+          tensor<?xi32>, tensor<?xi32>, tensor<?x?xi32> -> tensor<?x2x16xf32>
+    ```
+  }];
+  let arguments = (ins RankedTensorOf<[F32]>:$q_latent, RankedTensorOf<[F32]>:$q_rope,
+                       DS_PagedLatentCacheType:$cache, 1DTensorOf<[I32]>:$positions,
+                       1DTensorOf<[I32]>:$query_start, 2DTensorOf<[I32]>:$block_tables,
+                       ConfinedAttr<I64Attr, [IntNonNegative]>:$layer, F64Attr:$scale);
+  let results = (outs RankedTensorOf<[F32]>:$result);
+  let assemblyFormat = [{
+    $q_latent `,` $q_rope `,` $cache `,` $positions `,` $query_start `,`
+    $block_tables attr-dict `:` type($q_latent) `,` type($q_rope) `,`
+    qualified(type($cache)) `,` type($positions) `,` type($query_start) `,`
+    type($block_tables) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+def DS_GatherRowsOp : DS_Op<"gather_rows", [Pure]> {
+  let summary = "the rows of a [tokens, features] tensor at given indices";
+  let description = [{
+    `result[i] = input[rows[i]]`: a ragged step computes logits only for
+    the tokens whose next token is sampled (each sequence's last), so the
+    LM head reads these rows alone.
+
+    ```mlir
+    %y = ds.gather_rows %x, %rows : tensor<?x32xf32>, tensor<?xi32> -> tensor<?x32xf32>
+    ```
+  }];
+  let arguments = (ins RankedTensorOf<[F32]>:$input, 1DTensorOf<[I32]>:$rows);
+  let results = (outs RankedTensorOf<[F32]>:$result);
+  let assemblyFormat = [{
+    $input `,` $rows attr-dict `:` type($input) `,` type($rows) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
 def DS_HeadMatmulOp : DS_Op<"head_matmul", [Pure]> {
   let summary = "one small matmul per head against a per-head slice of a weight";
   let description = [{

@@ -240,21 +240,33 @@ LogicalResult MLAOp::verify() {
           dr = cfg.getQkRopeHeadDim(), dv = cfg.getVHeadDim(),
           dc = cfg.getKvLoraRank();
 
-  auto cache = getCache().getType();
-  if (cache != getCacheOut().getType())
+  if (getCache().getType() != getCacheOut().getType())
     return emitOpError() << "cache result type must equal the cache operand";
-  if (cache.getWidth() != dc + dr)
-    return emitOpError() << "latent cache width (" << cache.getWidth()
+  CacheShape cache = cacheShape(getCache().getType());
+  if (cache.width != dc + dr)
+    return emitOpError() << "latent cache width (" << cache.width
                          << ") must equal kv_lora_rank + qk_rope_head_dim ("
                          << dc << " + " << dr << " = " << dc + dr << ")";
-  if (cache.isFp8() && cache.getRopeWidth() != dr)
+  if (auto lc = dyn_cast<LatentCacheType>(getCache().getType());
+      lc && lc.isFp8() && lc.getRopeWidth() != dr)
     return emitOpError() << "fp8 latent cache rope_width ("
-                         << cache.getRopeWidth()
+                         << lc.getRopeWidth()
                          << ") must equal qk_rope_head_dim (" << dr << ")";
-  if (static_cast<int64_t>(getLayer()) >= cache.getNumLayers())
+  if (static_cast<int64_t>(getLayer()) >= cache.numLayers)
     return emitOpError() << "layer (" << getLayer()
                          << ") must be < the cache's num_layers ("
-                         << cache.getNumLayers() << ")";
+                         << cache.numLayers << ")";
+  if (cache.paged != static_cast<bool>(getQueryStart()))
+    return emitOpError() << (cache.paged
+                                 ? "a paged latent cache needs "
+                                   "paged(query_start, block_tables)"
+                                 : "paged(query_start, block_tables) needs a "
+                                   "!ds.paged_latent_cache");
+  if (static_cast<bool>(getQueryStart()) != static_cast<bool>(getBlockTables()))
+    return emitOpError() << "query_start and block_tables go together";
+  if (cache.paged &&
+      failed(checkRaggedBatch(*this, getQueryStart(), getBlockTables())))
+    return failure();
 
   bool hasLora = getQAProj() || getQANorm() || getQBProj();
   if (hasLora && (!getQAProj() || !getQANorm() || !getQBProj()))

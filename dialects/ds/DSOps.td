@@ -280,6 +280,12 @@ def DS_MLAOp : DS_Op<"mla", [Pure, AttrSizedOperandSegments]> {
     Queries come either from `q_a_proj`, `q_a_layernorm`, `q_b_proj` (when
     `q_lora_rank` is set) or from `q_proj` (when it is absent).
 
+    With a `!ds.paged_latent_cache` the tokens belong to several sequences
+    (a ragged batch): `paged(%query_start, %block_tables)` says that
+    sequence s owns tokens [query_start[s], query_start[s + 1]) and keeps
+    its rows in pages block_tables[s, pos / page_size]. Each token attends
+    causally over its own sequence's rows 0..position.
+
     ```mlir
     %o, %c1 = ds.mla %x, %pos, %c0
         q_a(%qa, %qan, %qb) kv(%kva, %kvan, %kvb) o(%o_w)
@@ -289,7 +295,7 @@ def DS_MLAOp : DS_Op<"mla", [Pure, AttrSizedOperandSegments]> {
   }];
   let arguments = (ins
     DS_Activation:$input, DS_TokenTensor:$positions,
-    DS_LatentCacheType:$cache,
+    DS_AnyLatentCache:$cache,
     Optional<DS_WeightTensor>:$q_a_proj,
     Optional<DS_WeightTensor>:$q_a_norm,
     Optional<DS_WeightTensor>:$q_b_proj,
@@ -298,20 +304,25 @@ def DS_MLAOp : DS_Op<"mla", [Pure, AttrSizedOperandSegments]> {
     DS_WeightTensor:$kv_a_norm,
     DS_WeightTensor:$kv_b_proj,
     DS_WeightTensor:$o_proj,
+    Optional<1DTensorOf<[I32]>>:$query_start,
+    Optional<2DTensorOf<[I32]>>:$block_tables,
     DS_MLAConfigAttr:$config,
     ConfinedAttr<I64Attr, [IntNonNegative]>:$layer);
-  let results = (outs DS_Activation:$result, DS_LatentCacheType:$cache_out);
+  let results = (outs DS_Activation:$result, DS_AnyLatentCache:$cache_out);
   let assemblyFormat = [{
     $input `,` $positions `,` $cache
     (`q_lora` `(` $q_a_proj^ `,` $q_a_norm `,` $q_b_proj `)`)?
     (`q` `(` $q_proj^ `)`)?
     `kv` `(` $kv_a_proj `,` $kv_a_norm `,` $kv_b_proj `)`
     `o` `(` $o_proj `)`
+    (`paged` `(` $query_start^ `,` $block_tables `)`)?
     attr-dict `:` type($input) `,` type($positions) `,` qualified(type($cache))
     (`q_lora` `(` type($q_a_proj)^ `,` type($q_a_norm) `,` type($q_b_proj) `)`)?
     (`q` `(` type($q_proj)^ `)`)?
     `kv` `(` type($kv_a_proj) `,` type($kv_a_norm) `,` type($kv_b_proj) `)`
-    `o` `(` type($o_proj) `)` `->` type($result) `,` qualified(type($cache_out))
+    `o` `(` type($o_proj) `)`
+    (`paged` `(` type($query_start)^ `,` type($block_tables) `)`)?
+    `->` type($result) `,` qualified(type($cache_out))
   }];
   let hasVerifier = 1;
 }

@@ -54,4 +54,33 @@ def DS_LatentCacheType : DS_Type<"LatentCache", "latent_cache"> {
   }];
 }
 
+def DS_PagedLatentCacheType : DS_Type<"PagedLatentCache", "paged_latent_cache"> {
+  let summary = "the latent cache of many sequences, in pages of 64 tokens";
+  let description = [{
+    The rows of `!ds.latent_cache` (`width` values per token per layer: the
+    normalised latent, then the roped shared key) stored in fixed-size
+    pages, FlashMLA's layout: a page holds `page_size` consecutive tokens of
+    one sequence for one layer, and a sequence finds its pages through a
+    block table (`block_tables[seq, pos / page_size]`, slot
+    `pos % page_size`). The number of pages is chosen by the runtime (the
+    serving engine's page pool); pages are shared between sequences that
+    start with the same tokens (prefix caching).
+
+    ```mlir
+    !ds.paged_latent_cache<num_layers = 61, width = 576, element_type = bf16>
+    ```
+    (`page_size = 64` is the default, left out when printed; no other size
+    verifies.)
+  }];
+  let parameters = (ins "int64_t":$num_layers, "int64_t":$width,
+                        "::mlir::Type":$element_type,
+                        DefaultValuedParameter<"int64_t", "64">:$page_size);
+  let assemblyFormat = "`<` struct(params) `>`";
+  let genVerifyDecl = 1;
+}
+
+// What an attention op or an entry point may carry as its cache.
+def DS_AnyLatentCache : AnyTypeOf<[DS_LatentCacheType, DS_PagedLatentCacheType],
+                                  "latent cache (contiguous or paged)">;
+
 #endif // DS_TYPES_TD

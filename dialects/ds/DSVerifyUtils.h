@@ -59,6 +59,37 @@ inline LogicalResult sameTokens(Operation *op, Value in, Value out) {
 
 inline constexpr int64_t kDyn = ShapedType::kDynamic;
 
+/// num_layers and width of a contiguous or paged latent cache type.
+struct CacheShape {
+  int64_t numLayers, width;
+  bool paged;
+};
+inline CacheShape cacheShape(Type t) {
+  if (auto p = dyn_cast<PagedLatentCacheType>(t))
+    return {p.getNumLayers(), p.getWidth(), true};
+  auto c = cast<LatentCacheType>(t);
+  return {c.getNumLayers(), c.getWidth(), false};
+}
+
+/// A ragged batch's sequence operands: query_start [S + 1] and block tables
+/// [S, pages]; S must agree where both are static.
+inline LogicalResult checkRaggedBatch(Operation *op, Value queryStart,
+                                      Value blockTables) {
+  auto qs = cast<RankedTensorType>(queryStart.getType());
+  auto bt = cast<RankedTensorType>(blockTables.getType());
+  if (!qs.isDynamicDim(0) && qs.getDimSize(0) < 2)
+    return op->emitOpError() << "query_start must hold at least 2 entries "
+                                "(one sequence), got "
+                             << qs.getDimSize(0);
+  if (!qs.isDynamicDim(0) && !bt.isDynamicDim(0) &&
+      bt.getDimSize(0) != qs.getDimSize(0) - 1)
+    return op->emitOpError()
+           << "block_tables rows (" << bt.getDimSize(0)
+           << ") must be one per sequence (query_start has "
+           << qs.getDimSize(0) << " entries)";
+  return success();
+}
+
 inline int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 } // namespace mlir::ds::detail

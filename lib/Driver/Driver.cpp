@@ -104,6 +104,9 @@ OwningOpRef<ModuleOp> importCheckpoint(MLIRContext &ctx,
         " (one f32 scale per 128 latent values) (" + configPath + ")");
     return nullptr;
   }
+  // The ragged step is lowered for the CPU; the GPU mapping of its paged
+  // kernels and the fp8 paged cache are not built yet.
+  opts.stepEntry = o.target == "cpu" && o.dtype != "fp8";
   std::unique_ptr<CheckpointTypes> ckpt;
   if (isDir && o.checkWeights) {
     std::string err;
@@ -312,6 +315,9 @@ bool mlir::ds::compile(const CompileOptions &o, const CompileHooks &hooks,
         // The session cache is the main model's (@draft has its own).
         if (!cacheType || fn.getName() == "prefill")
           cacheType = c;
+        manifest.entryPoints.push_back(fn.getName().str());
+        break;
+      } else if (isa<PagedLatentCacheType>(t)) {
         manifest.entryPoints.push_back(fn.getName().str());
         break;
       }

@@ -155,7 +155,8 @@ public:
     Value o = weight(p + "o_proj.weight", {d, h * dv}, true);
     auto op = MLAOp::create(b, loc, x.getType(), cache.getType(), x, positions,
                             cache, qa, qan, qb, q, kva, kvan, kvb, o,
-                            mlaConfig(), b.getI64IntegerAttr(cacheLayer));
+                            queryStart, blockTables, mlaConfig(),
+                            b.getI64IntegerAttr(cacheLayer));
     cache = op.getCacheOut();
     return op.getResult();
   }
@@ -204,12 +205,20 @@ public:
 
   /// The forward pass of one entry point: tokens -> (logits, cache), or
   /// with `withHidden` (logits, cache, the hidden states after the final
-  /// norm), which an MTP module reads.
-  void buildBody(func::FuncOp fn, bool withHidden = false) {
+  /// norm), which an MTP module reads. With `ragged` (@ragged_step) the tokens
+  /// are a ragged batch: arguments 3.. are (query_start, context_lens,
+  /// block_tables, logits_rows), every layer's MLA reads the paged cache
+  /// through the block tables, and only the logits rows reach the LM head.
+  void buildBody(func::FuncOp fn, bool withHidden = false,
+                 bool ragged = false) {
     Block *entry = fn.addEntryBlock();
     b.setInsertionPointToStart(entry);
     Value tokens = entry->getArgument(0), positions = entry->getArgument(1);
     Value cache = entry->getArgument(2);
+    if (ragged) {
+      queryStart = entry->getArgument(3);
+      blockTables = entry->getArgument(5);
+    }
     int64_t n = cast<RankedTensorType>(tokens.getType()).getDimSize(0);
     int64_t d = cfg.hiddenSize, v = cfg.vocabSize;
 
@@ -217,8 +226,13 @@ public:
     Value x = EmbeddingOp::create(b, loc, act(n, d), table, tokens);
     for (int64_t l = 0; l < cfg.numHiddenLayers; ++l)
       x = decoderLayer(x, positions, cache, l, l);
+    queryStart = blockTables = Value();
+    if (ragged)
+      x = GatherRowsOp::create(b, loc, act(ShapedType::kDynamic, d), x,
+                               entry->getArgument(6));
     Value norm = weight("model.norm.weight", {d});
     Value head = weight("lm_head.weight", {v, d});
+    n = cast<RankedTensorType>(x.getType()).getDimSize(0);
     if (!withHidden) {
       Value logits = LMHeadOp::create(b, loc, act(n, v), x, norm, head,
                                       b.getF64FloatAttr(cfg.rmsNormEps));
@@ -271,6 +285,8 @@ public:
 private:
   OpBuilder &b;
   Location loc;
+  /// The ragged batch's sequences while @ragged_step's layers are built.
+  Value queryStart, blockTables;
   const ModelConfig &cfg;
   const ImportOptions &opts;
 };
@@ -329,6 +345,25 @@ OwningOpRef<ModuleOp> mlir::ds::importModel(MLIRContext *context,
     fn.setArgAttr(1, "ds.name", b.getStringAttr("positions"));
     fn.setArgAttr(2, "ds.name", b.getStringAttr("cache"));
     mb.buildBody(fn);
+  }
+  if (opts.stepEntry) {
+    auto dyn = ShapedType::kDynamic;
+    auto vec = RankedTensorType::get({dyn}, b.getI32Type());
+    auto table = RankedTensorType::get({dyn, dyn}, b.getI32Type());
+    auto logits = RankedTensorType::get({dyn, cfg.vocabSize}, b.getF32Type());
+    auto paged = PagedLatentCacheType::get(context, cfg.numHiddenLayers,
+                                           cfg.latentCacheWidth(), cacheElem,
+                                           /*page_size=*/64);
+    b.setInsertionPointToEnd(module->getBody());
+    auto step = func::FuncOp::create(
+        b, loc, "ragged_step",
+        b.getFunctionType({vec, vec, paged, vec, vec, table, vec},
+                          {logits, paged}));
+    unsigned i = 0;
+    for (StringRef name : {"tokens", "positions", "cache", "query_start",
+                           "context_lens", "block_tables", "logits_rows"})
+      step.setArgAttr(i++, "ds.name", b.getStringAttr(name));
+    mb.buildBody(step, /*withHidden=*/false, /*ragged=*/true);
   }
   if (cfg.numNextnPredictLayers < 1)
     return module;

@@ -132,8 +132,15 @@ void absorb(RewriterBase &b, MLAOp op, bool naive) {
                            op.getKvANorm(), kLatentNormEps);
     Value kPe = sliceLast(b, loc, kv, dc, dr);
     kPe = RopeOp::create(b, loc, kPe.getType(), kPe, pos, cfg);
-    Value cache = CacheWriteOp::create(b, loc, op.getCache().getType(),
-                                       op.getCache(), latent, kPe, pos, layer);
+    // A ragged batch over a paged cache (@ragged_step) finds each token's rows
+    // through its sequence's block table.
+    Value qs = op.getQueryStart(), bt = op.getBlockTables();
+    Type cacheType = op.getCache().getType();
+    Value cache =
+        qs ? Value(PagedCacheWriteOp::create(b, loc, cacheType, op.getCache(),
+                                             latent, kPe, pos, qs, bt, layer))
+           : Value(CacheWriteOp::create(b, loc, cacheType, op.getCache(),
+                                        latent, kPe, pos, layer));
 
     auto tokens = cast<RankedTensorType>(x.getType()).getDimSize(0);
     auto f32 = b.getF32Type();
@@ -152,9 +159,12 @@ void absorb(RewriterBase &b, MLAOp op, bool naive) {
     Value qLat = HeadMatmulOp::create(
         b, loc, RankedTensorType::get({tokens, h, dc}, f32), qNope, kvb, group,
         b.getI64IntegerAttr(0), b.getI64IntegerAttr(dn), UnitAttr());
-    Value u = LatentAttentionOp::create(
-        b, loc, RankedTensorType::get({tokens, h, dc}, f32), qLat, qPe, cache,
-        pos, layer, scale);
+    auto uType = RankedTensorType::get({tokens, h, dc}, f32);
+    Value u = qs ? Value(PagedLatentAttentionOp::create(
+                       b, loc, uType, qLat, qPe, cache, pos, qs, bt, layer,
+                       scale))
+                 : Value(LatentAttentionOp::create(b, loc, uType, qLat, qPe,
+                                                   cache, pos, layer, scale));
     // Absorb W_UV into the output: o_h = u_h W_UV_h^T.
     Value oh = HeadMatmulOp::create(
         b, loc, RankedTensorType::get({tokens, h, dv}, f32), u, kvb, group,
@@ -174,6 +184,10 @@ struct AbsorbMLAPattern : OpRewritePattern<MLAOp> {
     bool naive = options.form == AbsorbMLAOptions::Form::Naive;
     if (options.form == AbsorbMLAOptions::Form::Auto)
       naive = choiceFor(op, options).naive;
+    // A ragged batch mixes decode tokens and prefill chunks in one op: the
+    // absorbed form is exact for both, and the only one over pages so far.
+    if (op.getQueryStart())
+      naive = false;
     LLVM_DEBUG(llvm::dbgs() << "[" DEBUG_TYPE "] layer " << op.getLayer()
                             << ": " << (naive ? "naive" : "absorbed")
                             << " form\n");
@@ -226,7 +240,18 @@ struct DSAbsorbMLAPass
       first = op;
       return WalkResult::interrupt();
     });
-    if (explain && first) {
+    if (explain && first && first.getQueryStart()) {
+      FormChoice c = AbsorbMLAPattern::choiceFor(first, options);
+      getOperation().emitRemark()
+          << "ds-absorb-mla: @" << getOperation().getName()
+          << " (a ragged batch over the paged cache) uses the absorbed form "
+             "for every sequence: exact for decode tokens and prefill "
+             "chunks alike; a "
+          << c.tokens << "-token chunk after " << int64_t(contextTokens)
+          << " cached costs absorbed " << formatF64(c.absorbedFlops)
+          << " FLOP vs naive " << formatF64(c.naiveFlops)
+          << " FLOP per layer (the paged naive form is not built yet)";
+    } else if (explain && first) {
       FormChoice c = AbsorbMLAPattern::choiceFor(first, options);
       bool naive = form == "naive" || (form == "auto" && c.naive);
       getOperation().emitRemark()

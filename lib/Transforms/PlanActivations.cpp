@@ -93,6 +93,14 @@ std::optional<Affine> Planner::dimOf(Value m, int64_t index, int depth) {
         (arg.getArgNumber() == 1 || arg.getArgNumber() == 2 ||
          arg.getArgNumber() == 4))
       return Affine{1, 0};
+  // A ragged step's sequence vectors (query_start [S + 1], context_lens
+  // [S], logits_rows [R]) have at most T + 1 entries: the runtime checks
+  // that every sequence has a token and every logits row is a distinct
+  // token.
+  if (auto arg = dyn_cast<BlockArgument>(m))
+    if (arg.getOwner() == &body && index == 0 && type.getRank() == 1 &&
+        type.getElementType().isInteger(32))
+      return Affine{1, 1};
   Operation *def = m.getDefiningOp();
   if (!def || depth > 64)
     return std::nullopt;

@@ -171,6 +171,7 @@ public:
     d["prefix_query_tokens"] = s.prefix_query_tokens;
     d["prefix_hit_tokens"] = s.prefix_hit_tokens;
     d["prefix_copied_tokens"] = s.prefix_copied_tokens;
+    d["step_calls"] = s.step_calls;
     d["prefix_recomputed_tokens"] = s.prefix_recomputed_tokens;
     d["steps"] = s.steps;
     d["scheduled_tokens"] = s.scheduled_tokens;

@@ -14,10 +14,11 @@
 // RUN: ds-opt %t.1.mlir -o %t.2.mlir
 // RUN: diff %t.1.mlir %t.2.mlir
 
-// Three main entry points x 61 layers, and the MTP module's layer.
-// MLA: 184
-// MOE: 175
-// MLP: 9
+// Four main entry points (prefill, decode, step, prefill_hidden) x 61
+// layers, and the MTP module's layer.
+// MLA: 245
+// MOE: 233
+// MLP: 12
 
 // CHECK: module attributes {{{.*}}ds.eos_token_id = 1 : i64{{.*}}ds.model_type = "deepseek_v3"{{.*}}ds.vocab_size = 129280 : i64
 // CHECK-LABEL: func.func @prefill

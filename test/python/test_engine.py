@@ -1,7 +1,10 @@
 """dsmlir.Engine on a real compiled test checkpoint: every request of a
 mixed batch (chunked prefills, decodes, different lengths, pages crossed, a
 preempted and recomputed request, a prefix-cache hit) gets the logits of
-the same request run alone, and the float64 reference's."""
+the same request run alone, and the float64 reference's. The artifact has
+@step, so the engine runs each step as one compiled call over its page pool
+(StepExecutor); the batch tests run again with DSRT_ENGINE_EXECUTOR=session
+(the session-per-request executor older artifacts use)."""
 import numpy as np
 import pytest
 
@@ -41,7 +44,18 @@ def _prompts():
     ]
 
 
-def test_mixed_batch_matches_solo_runs_and_the_reference(ckpt, artifact):
+@pytest.fixture(params=["step", "session"])
+def executor(request, monkeypatch):
+    monkeypatch.setenv("DSRT_ENGINE_EXECUTOR", request.param)
+    return request.param
+
+
+def _check_executor(eng, executor):
+    calls = eng.stats()["step_calls"]
+    assert (calls > 0) if executor == "step" else (calls == 0)
+
+
+def test_mixed_batch_matches_solo_runs_and_the_reference(ckpt, artifact, executor):
     prompts = _prompts()
     rng = np.random.default_rng(6)
     forced = [[int(t) for t in rng.integers(2, 64, n)] for n in (12, 70, 20, 5, 40, 9)]
@@ -65,6 +79,10 @@ def test_mixed_batch_matches_solo_runs_and_the_reference(ckpt, artifact):
     assert stats["prefix_hit_tokens"] >= 128
     assert got[5]["prefix_hit_tokens"] == 128
     assert stats["pages_used"] == 0 and stats["running"] == 0 and stats["waiting"] == 0
+    _check_executor(eng, executor)
+    if executor == "step":  # the shared pages hold the latents: no work
+        assert stats["prefix_copied_tokens"] == 0
+        assert stats["prefix_recomputed_tokens"] == 0
 
     for i, p in enumerate(prompts):
         o = got[i]
@@ -77,13 +95,14 @@ def test_mixed_batch_matches_solo_runs_and_the_reference(ckpt, artifact):
         assert np.abs(o["token_logits"] - ref).max() < 1e-5, f"request {i} vs reference"
 
 
-def test_return_logits_rows_match_ds_run_convention(ckpt, artifact):
+def test_return_logits_rows_match_ds_run_convention(ckpt, artifact, executor):
     prompts = _prompts()[:3]
     forced = [[3, 4, 5], [6] * 66, [7, 8]]  # request 1 crosses a page while decoding
     model = dsmlir.Model(artifact, ckpt)
     eng = dsmlir.Engine(artifact, ckpt, num_pages=5, max_num_seqs=3,
                         max_num_batched_tokens=40)
     outs = eng.generate(prompts, force_tokens=forced, return_logits=True)
+    _check_executor(eng, executor)
     for p, f, o in zip(prompts, forced, outs):
         solo = model.generate(p, force_tokens=f, capacity=MAX_POS)["logits"]
         assert o["logits"].shape == (len(p) + len(f), solo.shape[1])
@@ -159,9 +178,11 @@ def test_stop_tokens_top_k_and_leaving_a_stream_early(ckpt, artifact):
     assert s["running"] == 0 and s["waiting"] == 0 and s["pages_used"] == 0
 
 
-def test_prefix_hit_copies_a_live_sessions_rows(ckpt, artifact):
-    """B arrives while A (same 140-token start) is still running: its two
-    cached pages are copied from A's session, not recomputed."""
+def test_prefix_hit_copies_a_live_sessions_rows(ckpt, artifact, monkeypatch):
+    """Session executor: B arrives while A (same 140-token start) is still
+    running: its two cached pages are copied from A's session, not
+    recomputed."""
+    monkeypatch.setenv("DSRT_ENGINE_EXECUTOR", "session")
     shared = _prompts()[3][:140]
     a, filler, b = shared + [5, 6, 7], [3, 4], shared + [9, 8]
     fa, ff, fb = [7] * 20, [8], [int(t) for t in np.arange(10, 19)]
@@ -175,3 +196,9 @@ def test_prefix_hit_copies_a_live_sessions_rows(ckpt, artifact):
     for p, f, o in ((a, fa, outs[0]), (b, fb, outs[2])):
         solo = model.generate(p, force_tokens=f, capacity=MAX_POS)["logits"]
         assert np.abs(o["token_logits"] - solo[len(p) - 1:-1]).max() < 1e-5
+
+
+def test_step_executor_errors(ckpt, artifact, monkeypatch):
+    monkeypatch.setenv("DSRT_ENGINE_EXECUTOR", "fast")
+    with pytest.raises(dsmlir.Error, match="DSRT_ENGINE_EXECUTOR must be step or session, got 'fast'"):
+        dsmlir.Engine(artifact, ckpt, num_pages=4)

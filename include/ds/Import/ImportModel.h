@@ -22,6 +22,10 @@ struct ImportOptions {
   /// checkpoint is at hand; null or std::nullopt: derive it from the config
   /// (torch_dtype, FP8 quantization_config).
   std::function<std::optional<Type>(llvm::StringRef name)> checkpointType;
+  /// Adds @ragged_step (not @step: glibc exports a `step` symbol that
+  /// would interpose on the artifact's own), the serving engine's ragged batch over a paged latent
+  /// cache (see importModel).
+  bool stepEntry = false;
 };
 
 /// Builds the whole model at the ds level: @prefill (a chunk of tokens of one
@@ -31,6 +35,11 @@ struct ImportOptions {
 /// also returning the hidden states after the final norm) and @draft (the
 /// first multi-token-prediction module over its own one-layer cache, also
 /// returning its output hidden states for chained drafts).
+/// `stepEntry` adds @ragged_step(tokens [T], positions [T], paged cache,
+/// query_start [S + 1], context_lens [S], block_tables [S, pages],
+/// logits_rows [R]) -> (logits [R, vocab], paged cache): T tokens of S
+/// sequences, each sequence's tokens contiguous and causal among
+/// themselves, all going through the MoE together.
 OwningOpRef<ModuleOp> importModel(MLIRContext *context,
                                   const ModelConfig &config,
                                   const ImportOptions &options = {});

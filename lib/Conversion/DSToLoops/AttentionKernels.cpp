@@ -97,11 +97,12 @@ void KernelEmitter::rope(Value x, Value positions, Value out,
   });
 }
 
-void KernelEmitter::cacheWrite(Value cache, Value latent, Value ropeKey,
-                               Value positions, Value l) {
+void KernelEmitter::cacheWrite(const CacheRows &cache, Value latent,
+                               Value ropeKey, Value positions) {
   par({dim(latent, 0)}, [&](ValueRange iv) {
     Value p = toIndex(load(positions, iv[0]));
-    storeCacheRow(cache, {l, p}, latent, ropeKey, iv[0]);
+    SmallVector<Value> row = cacheRow(cache, sequenceOf(cache, iv[0]), p);
+    storeCacheRow(cache.cache, row, latent, ropeKey, iv[0]);
   });
 }
 
@@ -122,13 +123,15 @@ void KernelEmitter::headMatmul(Value x, Value w, Value out, int64_t group,
   });
 }
 
-void KernelEmitter::latentAttention(Value qLatent, Value qRope, Value cache,
-                                    Value positions, Value out, Value l,
-                                    double scale) {
+void KernelEmitter::latentAttention(Value qLatent, Value qRope,
+                                    const CacheRows &cache, Value positions,
+                                    Value out, double scale) {
   int64_t dc = cast<MemRefType>(qLatent.getType()).getDimSize(2);
   Value dcv = cIdx(dc), drv = dim(qRope, 2);
+  Value rows = cache.cache;
   par({dim(out, 0), dim(out, 1)}, [&](ValueRange iv) {
     Value t = iv[0], h = iv[1];
+    Value seq = sequenceOf(cache, t);
     Value last = toIndex(load(positions, t));
     Value end = arith::AddIOp::create(b, loc, last, cIdx(1));
     loop(cIdx(0), dcv, {}, [&](Value c, ValueRange) -> SmallVector<Value> {
@@ -141,13 +144,14 @@ void KernelEmitter::latentAttention(Value qLatent, Value qRope, Value cache,
     SmallVector<Value> ml = loop(
         cIdx(0), end, {negInf, cF32(0.0)},
         [&](Value s, ValueRange acc) -> SmallVector<Value> {
+          SmallVector<Value> row = cacheRow(cache, seq, s);
           Value dot = sum(dcv, [&](Value c) {
             return arith::MulFOp::create(b, loc, load(qLatent, {t, h, c}),
-                                         loadCacheLatent(cache, {l, s}, c));
+                                         loadCacheLatent(rows, row, c));
           });
           Value dotR = sum(drv, [&](Value r) {
             return arith::MulFOp::create(b, loc, load(qRope, {t, h, r}),
-                                         loadCacheRope(cache, {l, s}, r));
+                                         loadCacheRope(rows, row, r));
           });
           Value score = arith::MulFOp::create(
               b, loc, arith::AddFOp::create(b, loc, dot, dotR), cF32(scale));
@@ -156,7 +160,7 @@ void KernelEmitter::latentAttention(Value qLatent, Value qRope, Value cache,
           loop(cIdx(0), dcv, {}, [&](Value c, ValueRange) -> SmallVector<Value> {
             Value o = arith::MulFOp::create(b, loc, load(out, {t, h, c}), corr);
             Value v = arith::MulFOp::create(b, loc, p,
-                                            loadCacheLatent(cache, {l, s}, c));
+                                            loadCacheLatent(rows, row, c));
             store(arith::AddFOp::create(b, loc, o, v), out, {t, h, c});
             return {};
           });

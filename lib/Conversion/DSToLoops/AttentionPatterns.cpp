@@ -57,7 +57,7 @@ struct CacheWriteLowering : KernelPattern<CacheWriteOp> {
                use(k, op, op.getPositions(), adaptor.getPositions()),
                k.cIdx(op.getLayer())},
               [&](ValueRange a) {
-                k.cacheWrite(a[0], a[1], a[2], a[3], a[4]);
+                k.cacheWrite(CacheRows{a[0], a[4]}, a[1], a[2], a[3]);
               });
     rewriter.replaceOp(op, cache);
     return success();
@@ -115,7 +115,8 @@ struct LatentAttentionLowering : KernelPattern<LatentAttentionOp> {
          use(k, op, op.getPositions(), adaptor.getPositions()), out,
          k.cIdx(op.getLayer())},
         [&](ValueRange a) {
-          k.latentAttention(a[0], a[1], a[2], a[3], a[4], a[5], scale);
+          k.latentAttention(a[0], a[1], CacheRows{a[2], a[5]}, a[3], a[4],
+                            scale);
         });
     // The GPU path rebuilds this kernel (split-KV) and needs the scale.
     kernel->setAttr("ds.scale", op.getScaleAttr());
@@ -157,12 +158,100 @@ struct NaiveAttentionLowering : KernelPattern<NaiveAttentionOp> {
   }
 };
 
+/// A paged cache holds values of its element type (no fp8 layout yet).
+CacheLayout pagedLayout(PagedLatentCacheType type, int64_t ropeWidth) {
+  CacheLayout l;
+  l.rope = ropeWidth;
+  l.latent = type.getWidth() - ropeWidth;
+  return l;
+}
+
+/// The ragged batch's cache write: each token's row found through its
+/// sequence's block table; the paged cache is updated in place.
+struct PagedCacheWriteLowering : KernelPattern<PagedCacheWriteOp> {
+  using KernelPattern::KernelPattern;
+  LogicalResult
+  matchAndRewrite(PagedCacheWriteOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    KernelEmitter k = emitter(rewriter, op);
+    Value cache = use(k, op, op.getCache(), adaptor.getCache());
+    int64_t pageSize = op.getCache().getType().getPageSize();
+    k.setCacheLayout(pagedLayout(op.getCache().getType(),
+                                 op.getRopeKey().getType().getShape().back()));
+    k.outline("paged_cache_write", std::to_string(pageSize),
+              {cache, use(k, op, op.getLatent(), adaptor.getLatent()),
+               use(k, op, op.getRopeKey(), adaptor.getRopeKey()),
+               use(k, op, op.getPositions(), adaptor.getPositions()),
+               use(k, op, op.getQueryStart(), adaptor.getQueryStart()),
+               use(k, op, op.getBlockTables(), adaptor.getBlockTables()),
+               k.cIdx(op.getLayer())},
+              [&](ValueRange a) {
+                k.cacheWrite(CacheRows{a[0], a[6], a[5], a[4], pageSize}, a[1],
+                             a[2], a[3]);
+              });
+    rewriter.replaceOp(op, cache);
+    return success();
+  }
+};
+
+/// The absorbed kernel of ds.latent_attention with its rows read through
+/// the block tables: one loop nest, the addressing differs.
+struct PagedLatentAttentionLowering : KernelPattern<PagedLatentAttentionOp> {
+  using KernelPattern::KernelPattern;
+  LogicalResult
+  matchAndRewrite(PagedLatentAttentionOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    KernelEmitter k = emitter(rewriter, op);
+    Value ql = use(k, op, op.getQLatent(), adaptor.getQLatent());
+    Value out = alloc(k, op.getResult(), {k.dim(ql, 0)});
+    double scale = op.getScale().convertToDouble();
+    int64_t pageSize = op.getCache().getType().getPageSize();
+    k.setCacheLayout(pagedLayout(op.getCache().getType(),
+                                 op.getQRope().getType().getShape().back()));
+    func::FuncOp kernel = k.outline(
+        "paged_latent_attention",
+        std::to_string(scale) + "/" + std::to_string(pageSize),
+        {ql, use(k, op, op.getQRope(), adaptor.getQRope()),
+         use(k, op, op.getCache(), adaptor.getCache()),
+         use(k, op, op.getPositions(), adaptor.getPositions()),
+         use(k, op, op.getQueryStart(), adaptor.getQueryStart()),
+         use(k, op, op.getBlockTables(), adaptor.getBlockTables()), out,
+         k.cIdx(op.getLayer())},
+        [&](ValueRange a) {
+          k.latentAttention(a[0], a[1],
+                            CacheRows{a[2], a[7], a[5], a[4], pageSize}, a[3],
+                            a[6], scale);
+        });
+    kernel->setAttr("ds.scale", op.getScaleAttr());
+    rewriter.replaceOp(op, out);
+    return success();
+  }
+};
+
+struct GatherRowsLowering : KernelPattern<GatherRowsOp> {
+  using KernelPattern::KernelPattern;
+  LogicalResult
+  matchAndRewrite(GatherRowsOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    KernelEmitter k = emitter(rewriter, op);
+    Value rows = use(k, op, op.getRows(), adaptor.getRows());
+    Value out = alloc(k, op.getResult(), {k.dim(rows, 0)});
+    k.outline("gather_rows", "",
+              {use(k, op, op.getInput(), adaptor.getInput()), rows, out},
+              [&](ValueRange a) { k.gatherRows(a[0], a[1], a[2]); });
+    rewriter.replaceOp(op, out);
+    return success();
+  }
+};
+
 } // namespace
 
 void mlir::ds::loops::populateAttentionPatterns(const TypeConverter &converter,
                                                 LoweringState &state,
                                                 RewritePatternSet &patterns) {
   patterns.add<RopeLowering, CacheWriteLowering, HeadMatmulLowering,
-               LatentAttentionLowering, NaiveAttentionLowering>(
+               LatentAttentionLowering, NaiveAttentionLowering,
+               PagedCacheWriteLowering, PagedLatentAttentionLowering,
+               GatherRowsLowering>(
       converter, patterns.getContext(), state);
 }

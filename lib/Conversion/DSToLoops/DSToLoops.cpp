@@ -58,6 +58,9 @@ DSToLoopsTypeConverter::DSToLoopsTypeConverter(MLIRContext *ctx) {
   addConversion([](LatentCacheType t) -> Type {
     return KernelEmitter::cacheMemRefType(t);
   });
+  addConversion([](PagedLatentCacheType t) -> Type {
+    return KernelEmitter::cacheMemRefType(t);
+  });
   // Entry arguments are dynamic (one ABI for prefill and decode) where the
   // IR may know a static size: a cast gives users the shape they expect.
   addTargetMaterialization([](OpBuilder &b, MemRefType type, ValueRange inputs,
@@ -81,10 +84,12 @@ bool isWeightOp(Operation *op) {
 
 bool isEntryPoint(func::FuncOp fn) {
   return !fn.isDeclaration() && fn.getNumArguments() >= 3 &&
-         isa<LatentCacheType>(fn.getArgumentTypes()[2]);
+         isa<LatentCacheType, PagedLatentCacheType>(fn.getArgumentTypes()[2]);
 }
 
-bool isBufferLevel(Type t) { return !isa<TensorType, LatentCacheType>(t); }
+bool isBufferLevel(Type t) {
+  return !isa<TensorType, LatentCacheType, PagedLatentCacheType>(t);
+}
 
 /// The caller's buffer for an entry point's input or result past (tokens,
 /// positions, cache) and (logits, cache): a [tokens, features] f32 tensor
@@ -92,6 +97,13 @@ bool isBufferLevel(Type t) { return !isa<TensorType, LatentCacheType>(t); }
 /// entry buffer; null for any other type.
 MemRefType extraEntryBuffer(Type t) {
   auto tt = dyn_cast<RankedTensorType>(t);
+  // A ragged step's sequence description (query offsets, context lengths,
+  // block tables, logits rows): i32 vectors and tables of any size.
+  if (tt && tt.getElementType().isInteger(32) &&
+      (tt.getRank() == 1 || tt.getRank() == 2))
+    return MemRefType::get(
+        SmallVector<int64_t>(tt.getRank(), ShapedType::kDynamic),
+        tt.getElementType());
   if (!tt || tt.getRank() != 2 || !tt.getElementType().isF32() ||
       tt.isDynamicDim(1))
     return {};
@@ -104,7 +116,7 @@ MemRefType extraEntryBuffer(Type t) {
 LogicalResult checkEntrySignature(func::FuncOp fn) {
   FunctionType type = fn.getFunctionType();
   if (type.getNumInputs() < 3 || type.getNumResults() < 2 ||
-      !isa<LatentCacheType>(type.getInput(2)) ||
+      !isa<LatentCacheType, PagedLatentCacheType>(type.getInput(2)) ||
       type.getResult(1) != type.getInput(2) ||
       !isa<RankedTensorType>(type.getResult(0)))
     return fn.emitError() << "entry point must take (tokens, positions, "
@@ -113,6 +125,12 @@ LogicalResult checkEntrySignature(func::FuncOp fn) {
                                         type.getResults().drop_front(2));
   if (llvm::any_of(extra, [](Type t) { return !extraEntryBuffer(t); }))
     return fn.emitError() << "entry point extra inputs/results must be "
+                             "[tokens, features] f32 tensors (or i32 "
+                             "vectors and tables as inputs)";
+  if (llvm::any_of(type.getResults().drop_front(2), [](Type t) {
+        return !cast<RankedTensorType>(t).getElementType().isF32();
+      }))
+    return fn.emitError() << "entry point extra results must be "
                              "[tokens, features] f32 tensors";
   return success();
 }
@@ -219,7 +237,7 @@ struct EntryPointLowering : OpConversionPattern<func::FuncOp> {
                   ConversionPatternRewriter &rewriter) const override {
     FunctionType oldType = fn.getFunctionType();
     // checkEntrySignature has vetted the types.
-    auto cacheType = cast<LatentCacheType>(oldType.getInput(2));
+    Type cacheType = oldType.getInput(2);
     auto logitsType = cast<RankedTensorType>(oldType.getResult(0));
     LLVM_DEBUG(llvm::dbgs() << DEBUG_TYPE ": entry point @" << fn.getName()
                             << "\n");
@@ -231,7 +249,7 @@ struct EntryPointLowering : OpConversionPattern<func::FuncOp> {
     sig.addInputs({LLVM::LLVMPointerType::get(rewriter.getContext())});
     sig.addInputs(0, ids);
     sig.addInputs(1, ids);
-    sig.addInputs(2, KernelEmitter::cacheMemRefType(cacheType));
+    sig.addInputs(2, KernelEmitter::anyCacheMemRefType(cacheType));
     for (unsigned i = 3; i < oldType.getNumInputs(); ++i)
       sig.addInputs(i, extraEntryBuffer(oldType.getInput(i)));
     sig.addInputs({logitsMem});

@@ -28,6 +28,44 @@ MemRefType KernelEmitter::cacheMemRefType(LatentCacheType type) {
       type.getElementType());
 }
 
+MemRefType KernelEmitter::cacheMemRefType(PagedLatentCacheType type) {
+  return MemRefType::get({type.getNumLayers(), ShapedType::kDynamic,
+                          type.getPageSize(), type.getWidth()},
+                         type.getElementType());
+}
+
+MemRefType KernelEmitter::anyCacheMemRefType(Type type) {
+  if (auto p = dyn_cast<PagedLatentCacheType>(type))
+    return cacheMemRefType(p);
+  return cacheMemRefType(cast<LatentCacheType>(type));
+}
+
+Value KernelEmitter::sequenceOf(const CacheRows &cache, Value t) {
+  if (!cache.paged())
+    return cIdx(0);
+  // Count the sequences that start at or before t, past the first: a scan
+  // of S entries, small next to the attention over the context it selects.
+  Value qs = cache.queryStart;
+  Value last = arith::SubIOp::create(b, loc, dim(qs, 0), cIdx(1));
+  return loop(cIdx(1), last, {cIdx(0)},
+              [&](Value j, ValueRange acc) -> SmallVector<Value> {
+                Value started = arith::CmpIOp::create(
+                    b, loc, arith::CmpIPredicate::sle, toIndex(load(qs, j)), t);
+                Value next = arith::AddIOp::create(b, loc, acc[0], cIdx(1));
+                return {arith::SelectOp::create(b, loc, started, next, acc[0])};
+              })[0];
+}
+
+SmallVector<Value> KernelEmitter::cacheRow(const CacheRows &cache, Value seq,
+                                           Value row) {
+  if (!cache.paged())
+    return {cache.layer, row};
+  Value ps = cIdx(cache.pageSize);
+  Value entry = arith::DivUIOp::create(b, loc, row, ps);
+  Value page = toIndex(load(cache.blockTables, {seq, entry}));
+  return {cache.layer, page, arith::RemUIOp::create(b, loc, row, ps)};
+}
+
 Value KernelEmitter::cIdx(int64_t v) {
   return arith::ConstantIndexOp::create(b, loc, v);
 }
@@ -204,6 +242,12 @@ void KernelEmitter::copySlice(Value src, Value dst, ArrayRef<int64_t> offsets) {
                                       b, loc, v, cIdx(offsets[i])))
                                 : v);
     store(load(src, from), dst, iv);
+  });
+}
+
+void KernelEmitter::gatherRows(Value in, Value rows, Value out) {
+  par({dim(out, 0), dim(out, 1)}, [&](ValueRange iv) {
+    store(load(in, {toIndex(load(rows, iv[0])), iv[1]}), out, iv);
   });
 }
 

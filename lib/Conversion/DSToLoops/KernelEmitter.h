@@ -34,6 +34,20 @@ struct CacheLayout {
   static CacheLayout of(LatentCacheType type, int64_t ropeWidth);
 };
 
+/// A kernel's view of the latent cache: which buffer and layer, and how a
+/// sequence's row is found. Contiguous: memref<layers x capacity x width>,
+/// row r at {layer, r}. Paged: memref<layers x pages x page_size x width>,
+/// row r of sequence s at {layer, blockTables[s, r / page_size],
+/// r % page_size}. Only KernelEmitter::cacheRow reads the layout, so the
+/// element encoding (loadF32 / storeF32) stays independent of it.
+struct CacheRows {
+  Value cache, layer;
+  Value blockTables;     // null: contiguous
+  Value queryStart;      // [S + 1], paged only
+  int64_t pageSize = 0;  // paged only
+  bool paged() const { return static_cast<bool>(blockTables); }
+};
+
 class KernelEmitter {
 public:
   KernelEmitter(OpBuilder &b, Location loc, ModuleOp module)
@@ -47,6 +61,10 @@ public:
   /// The layout the cache kernels emitted next (cacheWrite, the attention
   /// kernels) read and write.
   void setCacheLayout(CacheLayout layout) { cache = layout; }
+  /// memref<layers x pages(?) x page_size x width x elem>.
+  static MemRefType cacheMemRefType(PagedLatentCacheType type);
+  /// Either cache type's memref.
+  static MemRefType anyCacheMemRefType(Type type);
 
   Value alloc(RankedTensorType type, ArrayRef<Value> dynDims = {});
   Value dim(Value memref, int64_t i);
@@ -99,8 +117,8 @@ public:
   /// out[t, j] = silu(in[t, j]) * in[t, F + j], F = out's width.
   void siluMulPacked(Value in, Value out);
   void rope(Value x, Value positions, Value out, MLAConfigAttr config);
-  void cacheWrite(Value cache, Value latent, Value ropeKey, Value positions,
-                  Value layer);
+  void cacheWrite(const CacheRows &cache, Value latent, Value ropeKey,
+                  Value positions);
   void headMatmul(Value x, Value w, Value out, int64_t group, int64_t offset,
                   bool transpose);
   /// The untransposed headMatmul with the same per-output summation order
@@ -108,8 +126,8 @@ public:
   /// x[t, h, k] * w[base + k, :], one contiguous weight row at a time.
   void headMatmulRows(Value x, Value w, Value out, int64_t group,
                       int64_t offset);
-  void latentAttention(Value qLatent, Value qRope, Value cache,
-                       Value positions, Value out, Value layer, double scale);
+  void latentAttention(Value qLatent, Value qRope, const CacheRows &cache,
+                       Value positions, Value out, double scale);
   /// The naive form: per-head K/V of `chunk` context rows at a time built
   /// in transient buffers, attention over them, chunks merged by
   /// log-sum-exp (see ds.naive_attention).
@@ -132,6 +150,8 @@ public:
                   Value rowOfSlot, Value cursor);
   /// ids[t] = the first column of the row's maximum (NaN never wins).
   void argmaxRows(Value logits, Value ids);
+  /// out[i] = in[rows[i]].
+  void gatherRows(Value in, Value rows, Value out);
   void moeCombine(Value expertOut, Value rowOfSlot, Value weights, Value out);
 
 private:
@@ -168,6 +188,17 @@ private:
   /// Latent value `c` (< latent width) / rope value `r` (< rope width).
   Value loadCacheLatent(Value cacheMem, ValueRange row, Value c);
   Value loadCacheRope(Value cacheMem, ValueRange row, Value r);
+  /// The sequence of token `t`: the s with queryStart[s] <= t <
+  /// queryStart[s + 1] (0 for a contiguous cache, which holds one).
+  Value sequenceOf(const CacheRows &cache, Value t);
+  /// The index of row `row` of sequence `seq` without its column: append
+  /// the column and load/store through loadF32/storeF32.
+  SmallVector<Value> cacheRow(const CacheRows &cache, Value seq, Value row);
+  static SmallVector<Value> withColumn(ArrayRef<Value> row, Value col) {
+    SmallVector<Value> idx(row);
+    idx.push_back(col);
+    return idx;
+  }
   func::FuncOp runtimeFunction(StringRef name, TypeRange args,
                                TypeRange results);
 

@@ -165,6 +165,10 @@ typedef struct dsrt_engine_stats {
   int64_t spec_rounds;
   int64_t spec_draft_tokens;
   int64_t spec_accepted_tokens;
+  /* Calls of the artifact's compiled ragged step (@ragged_step, one per engine
+   * step over the shared page pool); 0 when the session-per-request
+   * executor runs (artifacts without @ragged_step, GPU models). */
+  int64_t step_calls;
 } dsrt_engine_stats;
 
 dsrt_status dsrt_engine_stats_get(dsrt_engine *engine, dsrt_engine_stats *out);

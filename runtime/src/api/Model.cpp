@@ -45,6 +45,15 @@ dsrt_status resolveEntryPoints(dsrt_model &model) {
                       ": entry point 'prefill_hidden' or 'draft' is missing "
                       "from its native code");
   }
+  auto step = model.manifest.entrySymbols.find("step");
+  if (step != model.manifest.entrySymbols.end()) {
+    model.step = reinterpret_cast<StepFn>(model.object->symbol(step->second));
+    if (!model.step)
+      return fail(DSRT_ERROR_FORMAT, model.artifactPath +
+                                         ": entry point 'step' (symbol '" +
+                                         step->second +
+                                         "') is missing from its native code");
+  }
   auto sampler = model.manifest.entrySymbols.find("sample_greedy");
   if (sampler != model.manifest.entrySymbols.end()) {
     model.sampleGreedy =

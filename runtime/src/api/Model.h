@@ -67,6 +67,18 @@ using DraftFn = void (*)(void *ctx, MemRef<int32_t, 1> *nextTokens,
                          MemRef<float, 2> *hidden, MemRef<float, 2> *logits,
                          MemRef<float, 2> *hiddenOut);
 
+/// @ragged_step: a ragged batch of T tokens of S sequences over the paged
+/// latent cache [layers, pages, 64, width] (updated in place): query_start [S +
+/// 1], context_lens [S], block_tables [S, max pages], logits_rows [R] -> logits
+/// [R, vocab].
+using StepFn = void (*)(void *ctx, MemRef<int32_t, 1> *tokens,
+                        MemRef<int32_t, 1> *positions, MemRef<float, 4> *cache,
+                        MemRef<int32_t, 1> *queryStart,
+                        MemRef<int32_t, 1> *contextLens,
+                        MemRef<int32_t, 2> *blockTables,
+                        MemRef<int32_t, 1> *logitsRows,
+                        MemRef<float, 2> *logits);
+
 /// The generated greedy sampler: ids[t] = argmax of logits row t.
 using SamplerFn = void (*)(void *ctx, MemRef<float, 2> *logits,
                            MemRef<int32_t, 1> *ids);
@@ -141,6 +153,7 @@ struct dsrt_model {
   std::unique_ptr<dsrt::NativeObject> object;
   dsrt::EntryPoint prefill, decode;
   dsrt::SamplerFn sampleGreedy = nullptr; // absent in older artifacts
+  dsrt::StepFn step = nullptr;             // absent in older artifacts
   /// Multi-token prediction (api/Mtp.cpp); null without an MTP module.
   dsrt::HiddenEntryFn prefillHidden = nullptr;
   dsrt::DraftFn draft = nullptr;
@@ -164,6 +177,11 @@ struct dsrt_session {
   dsrt_model *model = nullptr;
   int64_t capacity = 0;
   int64_t position = 0;
+  /// Rows per layer of `cache`: capacity, rounded up to whole 64-token
+  /// pages when the model runs through @ragged_step (the buffer is then also
+  /// the paged [layers, pages, 64, width] cache with block table 0, 1, 2, ...).
+  int64_t cacheRows = 0;
+  bool viaStep = false; // calls go through @ragged_step (see api/Session.cpp)
   /// [layers, capacity, cache_width] of cache_dtype. calloc: pages are
   /// only touched as the context grows.
   std::unique_ptr<uint8_t, decltype(&std::free)> cache{nullptr, &std::free};

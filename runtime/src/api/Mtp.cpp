@@ -66,7 +66,7 @@ extern "C" dsrt_status dsrt_session_prefill_hidden(dsrt_session *s,
     std::vector<int32_t> positions = positionsFrom(s->position, n);
     auto tok = makeMemRef<int32_t, 1>(const_cast<int32_t *>(tokens), &n);
     auto pos = makeMemRef<int32_t, 1>(positions.data(), &n);
-    int64_t cacheShape[3] = {m.numLayers, s->capacity, m.cacheRowElements()};
+    int64_t cacheShape[3] = {m.numLayers, s->cacheRows, m.cacheRowElements()};
     auto cache = makeMemRef<float, 3>(reinterpret_cast<float *>(s->cache.get()),
                                       cacheShape);
     int64_t logitsShape[2] = {n, m.vocabSize};

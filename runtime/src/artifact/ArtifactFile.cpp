@@ -183,6 +183,14 @@ bool parseEntryPoints(const json::Value &root, Manifest &m,
       return false;
     m.entrySymbols["sample_greedy"] = symbol;
   }
+  // Optional: the ragged step over a paged cache (the serving engine's).
+  if (const json::Value *st = entries->get("ragged_step");
+      st && st->kind == json::Value::Object) {
+    std::string symbol;
+    if (!getString(*st, "symbol", symbol, error))
+      return false;
+    m.entrySymbols["step"] = symbol;
+  }
   return true;
 }
 

@@ -5,6 +5,9 @@
 #include "engine/Engine.h"
 #include "engine/SessionExecutor.h"
 #include "engine/Speculative.h"
+#include "engine/StepExecutor.h"
+
+#include <cstdlib>
 
 using namespace dsrt;
 using namespace dsrt::engine;
@@ -73,15 +76,49 @@ extern "C" dsrt_status dsrt_engine_create(dsrt_model *model,
       return fail(DSRT_ERROR_ARGUMENT, problem);
   }
   return guarded("creating the engine", [&] {
-    // The sessions' caches are allocated lazily (calloc), one per running
-    // request; the pool bounds how many tokens they hold together.
-    auto ex = std::make_unique<SessionExecutor>(
-        model, c.maxModelLen, c.scheduler.numPages, c.speculativeTokens > 0);
+    // An artifact with @ragged_step runs each engine step as one call over
+    // one page pool; older artifacts (and GPU models) keep a session per
+    // running request, whose caches are allocated lazily (calloc) and
+    // bounded together by the pool. DSRT_ENGINE_EXECUTOR=session|step
+    // picks one (tests compare them).
+    // Drafting is built on the session executor only (for now).
+    bool drafting = c.speculativeTokens > 0;
+    std::string which =
+        StepExecutor::available(model) && !drafting ? "step" : "session";
+    if (const char *v = std::getenv("DSRT_ENGINE_EXECUTOR"); v && *v) {
+      if (std::string(v) != "step" && std::string(v) != "session")
+        return fail(DSRT_ERROR_ARGUMENT,
+                    std::string("DSRT_ENGINE_EXECUTOR must be step or "
+                                "session, got '") + v + "'");
+      if (std::string(v) == "step" && !StepExecutor::available(model))
+        return fail(
+            DSRT_ERROR_ARGUMENT,
+            "DSRT_ENGINE_EXECUTOR=step: the artifact has no @ragged_step "
+            "entry point for this device (recompile it for the cpu)");
+      if (std::string(v) == "step" && drafting)
+        return fail(DSRT_ERROR_ARGUMENT,
+                    "DSRT_ENGINE_EXECUTOR=step: speculative decoding runs on "
+                    "the session executor only");
+      which = v;
+    }
+    std::unique_ptr<Executor> ex;
+    StepExecutor *step = nullptr;
+    if (which == "step") {
+      ex = std::make_unique<StepExecutor>(model, c.maxModelLen,
+                                          c.scheduler.numPages);
+      step = static_cast<StepExecutor *>(ex.get());
+    } else {
+      ex = std::make_unique<SessionExecutor>(model, c.maxModelLen,
+                                             c.scheduler.numPages, drafting);
+    }
     std::string problem = Engine::check(c, *ex);
     if (!problem.empty())
       return fail(o->num_pages > 0 ? DSRT_ERROR_ARGUMENT
                                    : DSRT_ERROR_OUT_OF_MEMORY,
                   problem);
+    if (step)
+      if (std::string error = step->allocate(); !error.empty())
+        return fail(DSRT_ERROR_OUT_OF_MEMORY, error);
     auto e = std::make_unique<dsrt_engine>();
     e->engine = std::make_unique<Engine>(std::move(ex), c);
     *out = e.release();

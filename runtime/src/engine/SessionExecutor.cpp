@@ -74,8 +74,8 @@ dsrt_status SessionExecutor::fillPrefix(const StepBatch &b, int64_t s,
           : nullptr;
   if (donorSeq && !drafting) {
     const dsrt_session *donor = donorSeq->session.get();
-    copyRows(session->cache.get(), maxCtx, donor->cache.get(), donor->capacity,
-             info.num_layers,
+    copyRows(session->cache.get(), session->cacheRows, donor->cache.get(),
+             donor->cacheRows, info.num_layers,
              size_t(model->manifest.cacheRowBytes()), start);
     session->position = start;
     copiedTokens += start;
@@ -96,8 +96,8 @@ dsrt_status SessionExecutor::fillPrefix(const StepBatch &b, int64_t s,
       if (!session->mtpCache)
         return fail(DSRT_ERROR_OUT_OF_MEMORY, "cannot allocate the MTP cache");
     }
-    copyRows(session->cache.get(), maxCtx, donor->cache.get(), donor->capacity,
-             info.num_layers, row, start - 1);
+    copyRows(session->cache.get(), session->cacheRows, donor->cache.get(),
+             donor->cacheRows, info.num_layers, row, start - 1);
     copyRows(session->mtpCache.get(), maxCtx, donor->mtpCache.get(),
              donor->capacity, mtpLayers, row, start - 1);
     session->position = start - 1;
