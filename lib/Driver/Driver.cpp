@@ -105,8 +105,10 @@ OwningOpRef<ModuleOp> importCheckpoint(MLIRContext &ctx,
     return nullptr;
   }
   // The ragged step is lowered for the CPU; the GPU mapping of its paged
-  // kernels and the fp8 paged cache are not built yet.
-  opts.stepEntry = o.target == "cpu" && o.dtype != "fp8";
+  // kernels, the fp8 paged cache and its partitioning (--tp/--ep) are not
+  // built yet: those artifacts keep @prefill/@decode only.
+  opts.stepEntry = o.target == "cpu" && o.dtype != "fp8" && o.tp == 1 &&
+                   o.ep == 1;
   std::unique_ptr<CheckpointTypes> ckpt;
   if (isDir && o.checkWeights) {
     std::string err;

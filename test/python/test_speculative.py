@@ -202,7 +202,7 @@ def test_chained_drafts_are_the_mtp_modules_choice(tmp_path, k):
     assert _replay(art, d, toks, len(prompt), n, k, chained=False) != (drafted, accepted)
 
 
-def test_prefix_hit_copies_a_drafting_donors_rows(mtp):
+def test_prefix_hit_copies_a_drafting_donors_rows(mtp, monkeypatch):
     """B arrives while A (same 140-token start) is still decoding with
     drafts: B's two cached pages come from A's session (main and MTP cache
     rows before the last prefix token; that token is run again for its
@@ -227,6 +227,10 @@ def test_prefix_hit_copies_a_drafting_donors_rows(mtp):
                     tokens[rid].append(token)
         return [tokens[r] for r in ids], eng.stats()
 
+    # Speculating engines run a session per request; the plain one is put on
+    # the same executor so that its prefix hit is a copy too (the compiled
+    # step shares the pages instead, and copies nothing).
+    monkeypatch.setenv("DSRT_ENGINE_EXECUTOR", "session")
     want, plain = run(None)
     assert plain["prefix_copied_tokens"] == 128
     for k in (1, 2):
