@@ -56,6 +56,30 @@ template <typename F> double best(int reps, F f) {
   return b;
 }
 
+/// The same weights as bf16, and random FP8 codes (NaN codes cleared) with
+/// one 0.01 scale per 128x128 block of an [n, k] matrix: the three formats
+/// the kernels read in place.
+struct LowPrecision {
+  std::vector<uint16_t> bf16;
+  std::vector<uint8_t> fp8;
+  std::vector<float> scales;
+};
+
+LowPrecision lowPrecision(const std::vector<float> &w, int64_t n, int64_t k,
+                          std::mt19937 &rng) {
+  LowPrecision lp;
+  lp.bf16.resize(w.size());
+  lp.fp8.resize(w.size());
+  for (size_t i = 0; i < w.size(); ++i) {
+    lp.bf16[i] = f32ToBF16(w[i]);
+    lp.fp8[i] = uint8_t(rng() & 0xff);
+    if ((lp.fp8[i] & 0x7f) == 0x7f)
+      lp.fp8[i] = 0;
+  }
+  lp.scales.assign(size_t((n + 127) / 128 * ((k + 127) / 128)), 0.01f);
+  return lp;
+}
+
 int gemm(int64_t rows, int64_t n, int64_t k, int reps) {
   std::mt19937 rng(1);
   std::normal_distribution<float> d;
@@ -64,15 +88,10 @@ int gemm(int64_t rows, int64_t n, int64_t k, int reps) {
     v = d(rng);
   for (float &v : w)
     v = d(rng);
-  std::vector<uint16_t> w16(w.size());
-  std::vector<uint8_t> w8(w.size());
-  for (size_t i = 0; i < w.size(); ++i) {
-    w16[i] = f32ToBF16(w[i]);
-    w8[i] = uint8_t(rng() & 0xff);
-    if ((w8[i] & 0x7f) == 0x7f)
-      w8[i] = 0;
-  }
-  std::vector<float> scales(size_t((n + 127) / 128 * ((k + 127) / 128)), 0.01f);
+  LowPrecision lp = lowPrecision(w, n, k, rng);
+  const std::vector<uint16_t> &w16 = lp.bf16;
+  const std::vector<uint8_t> &w8 = lp.fp8;
+  const std::vector<float> &scales = lp.scales;
   double flops = 2.0 * double(rows) * double(n) * double(k);
   int threads = numThreads();
 
@@ -137,15 +156,10 @@ int gemv(int64_t n, int64_t k, int64_t calls, int reps) {
     v = d(rng);
   for (float &v : w)
     v = d(rng);
-  std::vector<uint16_t> w16(w.size());
-  std::vector<uint8_t> w8(w.size());
-  for (size_t i = 0; i < w.size(); ++i) {
-    w16[i] = f32ToBF16(w[i]);
-    w8[i] = uint8_t(rng() & 0xff);
-    if ((w8[i] & 0x7f) == 0x7f)
-      w8[i] = 0;
-  }
-  std::vector<float> scales(size_t((n + 127) / 128 * ((k + 127) / 128)), 0.01f);
+  LowPrecision lp = lowPrecision(w, n, k, rng);
+  const std::vector<uint16_t> &w16 = lp.bf16;
+  const std::vector<uint8_t> &w8 = lp.fp8;
+  const std::vector<float> &scales = lp.scales;
   const KernelSet &ks = kernelsFor(activeIsa());
   auto run = [&](WeightFormat f, const void *base, size_t elem) {
     double t = best(reps, [&] {

@@ -158,14 +158,6 @@ struct NaiveAttentionLowering : KernelPattern<NaiveAttentionOp> {
   }
 };
 
-/// A paged cache holds values of its element type (no fp8 layout yet).
-CacheLayout pagedLayout(PagedLatentCacheType type, int64_t ropeWidth) {
-  CacheLayout l;
-  l.rope = ropeWidth;
-  l.latent = type.getWidth() - ropeWidth;
-  return l;
-}
-
 /// The ragged batch's cache write: each token's row found through its
 /// sequence's block table; the paged cache is updated in place.
 struct PagedCacheWriteLowering : KernelPattern<PagedCacheWriteOp> {
@@ -176,7 +168,7 @@ struct PagedCacheWriteLowering : KernelPattern<PagedCacheWriteOp> {
     KernelEmitter k = emitter(rewriter, op);
     Value cache = use(k, op, op.getCache(), adaptor.getCache());
     int64_t pageSize = op.getCache().getType().getPageSize();
-    k.setCacheLayout(pagedLayout(op.getCache().getType(),
+    k.setCacheLayout(CacheLayout::of(op.getCache().getType(),
                                  op.getRopeKey().getType().getShape().back()));
     k.outline("paged_cache_write", std::to_string(pageSize),
               {cache, use(k, op, op.getLatent(), adaptor.getLatent()),
@@ -206,7 +198,7 @@ struct PagedLatentAttentionLowering : KernelPattern<PagedLatentAttentionOp> {
     Value out = alloc(k, op.getResult(), {k.dim(ql, 0)});
     double scale = op.getScale().convertToDouble();
     int64_t pageSize = op.getCache().getType().getPageSize();
-    k.setCacheLayout(pagedLayout(op.getCache().getType(),
+    k.setCacheLayout(CacheLayout::of(op.getCache().getType(),
                                  op.getQRope().getType().getShape().back()));
     func::FuncOp kernel = k.outline(
         "paged_latent_attention",

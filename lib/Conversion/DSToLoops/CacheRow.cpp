@@ -24,6 +24,13 @@ CacheLayout CacheLayout::of(LatentCacheType type, int64_t ropeWidth) {
   return l;
 }
 
+CacheLayout CacheLayout::of(PagedLatentCacheType type, int64_t ropeWidth) {
+  CacheLayout l;
+  l.rope = ropeWidth;
+  l.latent = type.getWidth() - ropeWidth;
+  return l;
+}
+
 static SmallVector<Value> rowAt(ValueRange row, Value col) {
   SmallVector<Value> idx(row);
   idx.push_back(col);

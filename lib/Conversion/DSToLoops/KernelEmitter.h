@@ -32,6 +32,8 @@ struct CacheLayout {
   /// `ropeWidth`: the rope key's width (the ops know it; only the fp8
   /// type spells it).
   static CacheLayout of(LatentCacheType type, int64_t ropeWidth);
+  /// A paged cache holds values of its element type (no fp8 layout yet).
+  static CacheLayout of(PagedLatentCacheType type, int64_t ropeWidth);
 };
 
 /// A kernel's view of the latent cache: which buffer and layer, and how a

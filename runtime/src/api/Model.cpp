@@ -10,6 +10,22 @@
 
 using namespace dsrt;
 
+bool dsrt::inPlaceFormat(DType dtype, cpu::WeightFormat &format) {
+  switch (dtype) {
+  case DType::F32:
+    format = cpu::WeightFormat::F32;
+    return true;
+  case DType::BF16:
+    format = cpu::WeightFormat::BF16;
+    return true;
+  case DType::F8_E4M3:
+    format = cpu::WeightFormat::FP8;
+    return true;
+  default:
+    return false;
+  }
+}
+
 namespace {
 
 int64_t elementCount(const std::vector<int64_t> &shape) {
@@ -142,21 +158,10 @@ bool bindInPlace(const Binding &b, const Checkpoint &ckpt, BoundWeight &w) {
   if (!first)
     return false;
   cpu::WeightFormat format;
-  switch (first->dtype) {
-  case DType::F32:
-    format = cpu::WeightFormat::F32;
-    if (!b.gemmOnly && parts != 1)
-      return false;
-    break;
-  case DType::BF16:
-    format = cpu::WeightFormat::BF16;
-    break;
-  case DType::F8_E4M3:
-    format = cpu::WeightFormat::FP8;
-    break;
-  default:
+  if (!inPlaceFormat(first->dtype, format))
     return false;
-  }
+  if (format == cpu::WeightFormat::F32 && !b.gemmOnly && parts != 1)
+    return false;
   if (format != cpu::WeightFormat::F32 && !b.gemmOnly)
     return false;
   if ((format == cpu::WeightFormat::FP8) != b.dequantize)

@@ -122,6 +122,9 @@ dsrt_status startCommunicator(dsrt_model &model);
 /// of the piece only).
 dsrt_status bindSplit(dsrt_model &model, size_t index, const Checkpoint &ckpt,
                       BoundWeight &w);
+/// The GEMM kernels' format of a checkpoint dtype read in place (f32, bf16,
+/// FP8 e4m3); false for the others, which are converted (api/Model.cpp).
+bool inPlaceFormat(DType dtype, cpu::WeightFormat &format);
 /// Partitioned models: rank 0 samples, every rank feeds its token (a
 /// broadcast), so ranks never diverge on a near-tie. No-op on one rank.
 dsrt_status shareToken(dsrt_model &model, int32_t &token);

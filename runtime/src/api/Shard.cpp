@@ -72,19 +72,8 @@ bool splitInPlace(const dsrt_model &model, const Binding &b,
   int64_t rows = byCols ? rowsFull : rowsFull / parts;
   int64_t cols = byCols ? colsFull / parts : colsFull;
   cpu::WeightFormat format;
-  switch (first->dtype) {
-  case DType::F32:
-    format = cpu::WeightFormat::F32;
-    break;
-  case DType::BF16:
-    format = cpu::WeightFormat::BF16;
-    break;
-  case DType::F8_E4M3:
-    format = cpu::WeightFormat::FP8;
-    break;
-  default:
+  if (!inPlaceFormat(first->dtype, format))
     return false;
-  }
   // Generated code reads only dense f32 buffers of one member; a column
   // piece has the full row as its stride, which only the GEMMs follow.
   if (!b.gemmOnly &&
