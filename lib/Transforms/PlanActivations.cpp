@@ -44,11 +44,30 @@ struct Affine {
   bool covers(Affine o) const {
     return perToken >= o.perToken && fixed >= o.fixed;
   }
+  /// Larger for long calls: the per-token part first, then the fixed one.
+  bool after(Affine o) const {
+    return perToken != o.perToken ? perToken > o.perToken : fixed > o.fixed;
+  }
 };
 
 constexpr int64_t kAlign = 64; // cache lines; 16-byte GPU vector loads
 
 int64_t alignUp(int64_t v) { return (v + kAlign - 1) / kAlign * kAlign; }
+
+/// One activation: its bytes and its lifetime in entry-block positions.
+struct Buffer {
+  memref::AllocOp alloc;
+  Affine bytes;
+  int64_t start = 0, end = 0;
+  int64_t slot = -1;
+};
+
+/// Slot sizes, each buffer's slot, and their sum (the peak).
+struct Colouring {
+  std::vector<Affine> slotSize;
+  std::vector<int64_t> slotOf;
+  Affine total;
+};
 
 class Planner {
 public:
@@ -59,13 +78,6 @@ public:
   LogicalResult run(Affine &peak);
 
 private:
-  struct Buffer {
-    memref::AllocOp alloc;
-    Affine bytes;
-    int64_t start = 0, end = 0;
-    int64_t slot = -1;
-  };
-
   std::optional<Affine> affineOf(Value v, int depth = 0);
   std::optional<Affine> affineOfUncached(Value v, int depth);
   std::optional<Affine> dimOf(Value memref, int64_t index, int depth);
@@ -197,6 +209,44 @@ int64_t Planner::lastUse(Value v) {
   return last;
 }
 
+/// Interval colouring in program order: each buffer takes a slot free at
+/// its start (its last tenant's last use is earlier). Among those, one that
+/// already holds it (the first, or with `bestFit` the smallest), else the
+/// first (or with `leastGrowth` the largest, which grows least: a slot is as
+/// large as its largest tenant), else a new slot.
+Colouring colour(const std::vector<Buffer> &buffers, bool bestFit,
+                 bool leastGrowth) {
+  Colouring c;
+  std::vector<int64_t> freeAt;
+  for (const Buffer &b : buffers) {
+    int64_t pick = -1;
+    auto isFree = [&](size_t s) { return freeAt[s] < b.start; };
+    for (size_t s = 0; s < c.slotSize.size(); ++s)
+      if (isFree(s) && c.slotSize[s].covers(b.bytes) &&
+          (pick < 0 ||
+           (bestFit && c.slotSize[size_t(pick)].after(c.slotSize[s]))))
+        pick = int64_t(s);
+    for (size_t s = 0; pick < 0 && s < c.slotSize.size(); ++s)
+      if (isFree(s))
+        pick = int64_t(s);
+    if (pick >= 0 && leastGrowth && !c.slotSize[size_t(pick)].covers(b.bytes))
+      for (size_t s = 0; s < c.slotSize.size(); ++s)
+        if (isFree(s) && c.slotSize[s].after(c.slotSize[size_t(pick)]))
+          pick = int64_t(s);
+    if (pick < 0) {
+      pick = int64_t(c.slotSize.size());
+      c.slotSize.push_back({});
+      freeAt.push_back(0);
+    }
+    c.slotSize[size_t(pick)] = c.slotSize[size_t(pick)].max(b.bytes);
+    freeAt[size_t(pick)] = b.end;
+    c.slotOf.push_back(pick);
+  }
+  for (const Affine &size : c.slotSize)
+    c.total = c.total + size;
+  return c;
+}
+
 LogicalResult Planner::run(Affine &peak) {
   int64_t i = 0;
   for (Operation &op : body)
@@ -226,37 +276,24 @@ LogicalResult Planner::run(Affine &peak) {
   if (buffers.empty())
     return failure();
 
-  // Greedy interval colouring in program order: reuse a free slot that is
-  // already large enough, else grow the first free one, else open one.
-  std::vector<Affine> slotSize;
-  std::vector<int64_t> slotFreeAt;
-  for (Buffer &b : buffers) {
-    int64_t pick = -1;
-    for (size_t s = 0; s < slotSize.size(); ++s)
-      if (slotFreeAt[s] < b.start && slotSize[s].covers(b.bytes)) {
-        pick = int64_t(s);
-        break;
-      }
-    if (pick < 0)
-      for (size_t s = 0; s < slotSize.size(); ++s)
-        if (slotFreeAt[s] < b.start) {
-          pick = int64_t(s);
-          break;
-        }
-    if (pick < 0) {
-      pick = int64_t(slotSize.size());
-      slotSize.push_back({});
-      slotFreeAt.push_back(0);
+  // Slot colourings are greedy; none of the cheap rules wins on every entry
+  // point (decode's late logits favour growing the largest free slot,
+  // prefill's chain of per-token buffers the first one), so try each and
+  // keep the smallest peak.
+  Colouring best;
+  for (bool bestFit : {false, true})
+    for (bool leastGrowth : {false, true}) {
+      Colouring c = colour(buffers, bestFit, leastGrowth);
+      if (best.slotOf.empty() || best.total.after(c.total))
+        best = std::move(c);
     }
-    slotSize[size_t(pick)] = slotSize[size_t(pick)].max(b.bytes);
-    slotFreeAt[size_t(pick)] = b.end;
-    b.slot = pick;
-  }
-  std::vector<Affine> slotOffset(slotSize.size());
+  for (size_t i = 0; i < buffers.size(); ++i)
+    buffers[i].slot = best.slotOf[i];
+  std::vector<Affine> slotOffset(best.slotSize.size());
   Affine total;
-  for (size_t s = 0; s < slotSize.size(); ++s) {
+  for (size_t s = 0; s < best.slotSize.size(); ++s) {
     slotOffset[s] = total;
-    total = total + slotSize[s];
+    total = total + best.slotSize[s];
   }
   peak = total;
 

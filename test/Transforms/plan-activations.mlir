@@ -58,3 +58,29 @@ func.func @prefill(%ctx: !llvm.ptr, %tok: memref<?xi32>, %pos: memref<?xi32>,
   memref.dealloc %a : memref<?xf32>
   return
 }
+
+// -----
+
+// A large buffer born late (the logits of a decode step) when two slots are
+// free: %a (64 bytes) and %b (1024) overlap, so they take two slots; %d
+// (2048) comes after both. Growing %b's slot costs 1024 more, growing %a's
+// (the first free one) 1984: the plan takes the cheaper, 64 + 2048 bytes.
+// CHECK-LABEL: {{^}}module
+// CHECK-LABEL: func.func @late_logits
+// CHECK-SAME: ds.activation_bytes = array<i64: 0, 2112>
+func.func private @use_a(memref<16xf32>)
+func.func private @use_ab(memref<16xf32>, memref<256xf32>)
+func.func private @use_d(memref<512xf32>)
+func.func @late_logits(%ctx: !llvm.ptr, %tok: memref<?xi32>, %pos: memref<?xi32>,
+                       %cache: memref<1x?x8xf32>, %out: memref<?x4xf32>) attributes {ds.entry_point} {
+  %a = memref.alloc() : memref<16xf32>
+  call @use_a(%a) : (memref<16xf32>) -> ()
+  %b = memref.alloc() : memref<256xf32>
+  call @use_ab(%a, %b) : (memref<16xf32>, memref<256xf32>) -> ()
+  %d = memref.alloc() : memref<512xf32>
+  call @use_d(%d) : (memref<512xf32>) -> ()
+  memref.dealloc %a : memref<16xf32>
+  memref.dealloc %b : memref<256xf32>
+  memref.dealloc %d : memref<512xf32>
+  return
+}
