@@ -187,7 +187,8 @@ std::string cpu::groupedLinear(const MemRef<float, 2> &x, const WeightMatrix &w,
   const KernelSet &ks = kernelsFor(activeIsa());
   withUnitColumns(x, y,
                   [&](const float *xp, int64_t ldx, float *yp, int64_t ldy) {
-                    std::vector<MatmulGroup> groups;
+                    static thread_local std::vector<MatmulGroup> groups;
+                    groups.clear();
                     for (int64_t e = 0; e < experts; ++e)
                       if (offset(e) < offset(e + 1)) // most get no token
                         groups.push_back({offset(e), offset(e + 1), e * n});

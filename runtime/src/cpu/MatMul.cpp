@@ -329,7 +329,11 @@ void dsrt::cpu::matmulGroups(const KernelSet &ks, const float *x,
                              int64_t ldx, int64_t rows, const WeightMatrix &w,
                              int64_t n, const std::vector<MatmulGroup> &groups,
                              float *y, int64_t ldy) {
-  std::vector<MatmulGroup> small;
+  // Reused: no steady-state allocation. Workers reach it through this
+  // reference (a thread_local named in the lambda would be their own).
+  static thread_local std::vector<MatmulGroup> buffer;
+  std::vector<MatmulGroup> &small = buffer;
+  small.clear();
   for (const MatmulGroup &g : groups) {
     if (g.end <= g.begin)
       continue;
