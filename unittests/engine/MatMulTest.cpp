@@ -142,7 +142,8 @@ TEST(MatMul, EveryFormatAndIsaMatchesTheF64Product) {
   std::mt19937 rng(3);
   for (WeightFormat f :
        {WeightFormat::F32, WeightFormat::BF16, WeightFormat::FP8})
-    // Decode rows (1, 3, 4), prefill rows past one panel; K below, at and
+    // Decode rows (1, 3, 4; 5 and 16 in blocks of 4 over the same weight
+    // rows), the tile path from 17 rows, prefill rows past one panel; K below, at and
     // past the vector widths, past a 256 chunk, odd; FP8 blocks ragged in
     // both directions (200 = 128 + 72 rows, K 300 = 2*128 + 44).
     for (auto [rows, partRows, k] :
@@ -151,6 +152,8 @@ TEST(MatMul, EveryFormatAndIsaMatchesTheF64Product) {
                                                             {3, 33, 47},
                                                             {4, 129, 64},
                                                             {5, 200, 33},
+                                                            {16, 150, 131},
+                                                            {17, 40, 260},
                                                             {20, 30, 300},
                                                             {37, 200, 130},
                                                             {70, 13, 515},
@@ -278,6 +281,85 @@ TEST(Gemm, GroupedOverInPlaceParts) {
     off = {0, 5, 4, 9}; // decreasing
     EXPECT_NE(groupedLinear(xm, w.matrix, experts, om, ym), "");
     EXPECT_NE(groupedLinear(xm, w.matrix, 4, om, ym), ""); // 18 rows / 4
+  }
+}
+
+// The groups of a grouped product on every ISA: decode-sized groups share
+// one parallel region (work items crossing groups), larger ones take the
+// tile path; each group's rows are bitwise what matmul gives for that
+// group alone, so a token's expert output does not depend on the other
+// experts of its step, and rows of no group stay untouched.
+TEST(MatMul, GroupsMatchEachGroupAlone) {
+  std::mt19937 rng(13);
+  std::normal_distribution<float> d;
+  for (WeightFormat f :
+       {WeightFormat::F32, WeightFormat::BF16, WeightFormat::FP8}) {
+    int64_t experts = 5, n = 70, k = 200, rows = 40;
+    TestWeight w(f, experts, n, k, 0, rng);
+    std::vector<float> x(size_t(rows * k));
+    for (float &v : x)
+      v = d(rng);
+    // Rows 0-2 to expert 0, 3 to expert 4, 4-20 (17: tile path) to
+    // expert 2, 21-36 (16) to expert 3; 37-39 in no group.
+    std::vector<MatmulGroup> groups = {
+        {0, 3, 0}, {3, 4, 4 * n}, {4, 21, 2 * n}, {21, 37, 3 * n}, {37, 37, n}};
+    for (Isa isa : supportedIsas()) {
+      const KernelSet &ks = kernelsFor(isa);
+      std::vector<float> y(size_t(rows * n), -7.0f), one(size_t(rows * n));
+      matmulGroups(ks, x.data(), k, rows, w.matrix, n, groups, y.data(), n);
+      for (const MatmulGroup &g : groups)
+        matmul(ks, x.data() + g.begin * k, k, g.end - g.begin, w.matrix, g.r0,
+               n, one.data() + g.begin * n, n);
+      for (int64_t t = 0; t < rows; ++t)
+        for (int64_t j = 0; j < n; ++j) {
+          float got = y[size_t(t * n + j)];
+          if (t >= 37)
+            ASSERT_EQ(got, -7.0f) << "row of no group written";
+          else
+            ASSERT_EQ(got, one[size_t(t * n + j)])
+                << isaName(isa) << " " << formatName(f) << " " << t << ","
+                << j;
+        }
+    }
+  }
+}
+
+// Every ISA rounds activations to bf16 alike (prefill packs with one
+// kernel, decode's dot products read another's output): nearest even,
+// ties both ways, Inf kept, NaN quieted, denormals and the largest finite
+// values (which round to Inf), and a tail shorter than a vector.
+TEST(MatMul, Bf16RoundingIsTheSameOnEveryIsa) {
+  std::vector<uint32_t> bits = {0x00000000, 0x80000000, 0x3f808000,
+                                0x3f818000, 0x3f807fff, 0x00000001,
+                                0x807fffff, 0x7f7fffff, 0xff7f8000,
+                                0x7f800000, 0xff800000, 0x7fc00000,
+                                0x7f800001, 0xffbfffff, 0x3f800000};
+  std::mt19937 rng(17);
+  for (int i = 0; i < 1000; ++i)
+    bits.push_back(uint32_t(rng()));
+  std::vector<float> x(bits.size());
+  std::memcpy(x.data(), bits.data(), bits.size() * 4);
+  // Reference values: RNE by hand, NaN quieted with its sign and payload.
+  for (size_t i = 0; i < bits.size(); ++i) {
+    uint32_t u = bits[i];
+    uint16_t want =
+        (u & 0x7f800000u) == 0x7f800000u
+            ? uint16_t((u >> 16) | ((u & 0xffff) ? 0x40 : 0))
+            : uint16_t((uint64_t(u) + 0x7fff + ((u >> 16) & 1)) >> 16);
+    ASSERT_EQ(roundToBf16(x[i]), want) << std::hex << u;
+  }
+  for (Isa isa : supportedIsas()) {
+    const KernelSet &ks = kernelsFor(isa);
+    if (!ks.roundBf16)
+      continue;
+    for (size_t n : {bits.size(), size_t(13), size_t(1)}) {
+      std::vector<uint16_t> got(n + 1, 0xABCD);
+      ks.roundBf16(x.data(), int64_t(n), got.data());
+      for (size_t i = 0; i < n; ++i)
+        ASSERT_EQ(got[i], roundToBf16(x[i]))
+            << isaName(isa) << " " << std::hex << bits[i];
+      ASSERT_EQ(got[n], 0xABCD) << isaName(isa) << " wrote past n";
+    }
   }
 }
 

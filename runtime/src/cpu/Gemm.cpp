@@ -187,13 +187,12 @@ std::string cpu::groupedLinear(const MemRef<float, 2> &x, const WeightMatrix &w,
   const KernelSet &ks = kernelsFor(activeIsa());
   withUnitColumns(x, y,
                   [&](const float *xp, int64_t ldx, float *yp, int64_t ldy) {
-                    for (int64_t e = 0; e < experts; ++e) {
-                      int64_t begin = offset(e), end = offset(e + 1);
-                      if (begin == end)
-                        continue; // most experts get no token in a decode step
-                      matmul(ks, xp + begin * ldx, ldx, end - begin, w, e * n,
-                             n, yp + begin * ldy, ldy);
-                    }
+                    static thread_local std::vector<MatmulGroup> groups;
+                    groups.clear();
+                    for (int64_t e = 0; e < experts; ++e)
+                      if (offset(e) < offset(e + 1)) // most get no token
+                        groups.push_back({offset(e), offset(e + 1), e * n});
+                    matmulGroups(ks, xp, ldx, rows, w, n, groups, yp, ldy);
                   });
   return "";
 }

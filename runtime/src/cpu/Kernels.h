@@ -27,6 +27,8 @@ constexpr int kPanel = 32;
 constexpr int64_t kScaleBlock = 128;
 /// Most x rows a dot-product (GEMV) call takes at once.
 constexpr int kMaxDotRows = 4;
+/// Row stride of bf16 activations for dotBf16Pairs: a multiple of this.
+constexpr int64_t kPairsAlign = 32;
 
 struct KernelSet {
   Isa isa;
@@ -51,7 +53,20 @@ struct KernelSet {
                   int64_t k, float *out);
   void (*dotFp8)(const uint8_t *w, const float *scales, const float *x,
                  int64_t ldx, int rows, int64_t k, float *out);
+  /// dotBf16 over activations already rounded to bf16 (xb rows at a
+  /// stride of ldxb elements, zero past k up to a multiple of 32), with the
+  /// ISA's bf16 dot product: products are exact in f32 and summed in f32,
+  /// so this is the bf16 path of prefill's arithmetic at a quarter of the
+  /// instructions of widening each weight. nullptr where the ISA has none.
+  void (*dotBf16Pairs)(const uint16_t *w, const uint16_t *xb, int64_t ldxb,
+                       int rows, int64_t k, float *out) = nullptr;
+  /// dst[i] = src[i] rounded to bf16, nearest even (Inf kept, NaN
+  /// quieted), i < n: the activations of the bf16 paths.
+  void (*roundBf16)(const float *src, int64_t n, uint16_t *dst) = nullptr;
 };
+
+/// f rounded to bf16 as every roundBf16 kernel rounds it.
+uint16_t roundToBf16(float f);
 
 const KernelSet &scalarKernels();
 const KernelSet &avx2Kernels();

@@ -236,18 +236,95 @@ void dotFp8(const uint8_t *w, const float *scales, const float *x, int64_t ldx,
   }
 }
 
+/// Dot products over bf16 pairs (vdpbf16ps): 32 weights per instruction
+/// and no widening; two accumulators per row keep a single row (decode)
+/// above the memory's rate. The tail masks the weights (the padding of a
+/// row in the file may hold anything); xb is zero there.
+template <int R>
+void dotPairsRows(const uint16_t *w, const uint16_t *xb, int64_t ldxb,
+                  int64_t k, float *out) {
+  __m512 acc[2][R];
+#pragma unroll
+  for (int t = 0; t < R; ++t)
+    acc[0][t] = acc[1][t] = _mm512_setzero_ps();
+  int64_t i = 0;
+  for (; i + 64 <= k; i += 64) {
+    __m512bh w0 = (__m512bh)_mm512_loadu_si512(w + i);
+    __m512bh w1 = (__m512bh)_mm512_loadu_si512(w + i + 32);
+#pragma unroll
+    for (int t = 0; t < R; ++t) {
+      acc[0][t] = _mm512_dpbf16_ps(
+          acc[0][t], w0, (__m512bh)_mm512_loadu_si512(xb + t * ldxb + i));
+      acc[1][t] = _mm512_dpbf16_ps(
+          acc[1][t], w1, (__m512bh)_mm512_loadu_si512(xb + t * ldxb + i + 32));
+    }
+  }
+  for (; i < k; i += 32) {
+    __mmask32 m = k - i >= 32 ? __mmask32(0xFFFFFFFFu)
+                              : __mmask32((1u << (k - i)) - 1);
+    __m512bh wv = (__m512bh)_mm512_maskz_loadu_epi16(m, w + i);
+#pragma unroll
+    for (int t = 0; t < R; ++t)
+      acc[0][t] = _mm512_dpbf16_ps(
+          acc[0][t], wv, (__m512bh)_mm512_loadu_si512(xb + t * ldxb + i));
+  }
+#pragma unroll
+  for (int t = 0; t < R; ++t)
+    out[t] = _mm512_reduce_add_ps(_mm512_add_ps(acc[0][t], acc[1][t]));
+}
+
+void dotBf16Pairs(const uint16_t *w, const uint16_t *xb, int64_t ldxb,
+                  int rows, int64_t k, float *out) {
+  switch (rows) {
+  case 1:
+    return dotPairsRows<1>(w, xb, ldxb, k, out);
+  case 2:
+    return dotPairsRows<2>(w, xb, ldxb, k, out);
+  case 3:
+    return dotPairsRows<3>(w, xb, ldxb, k, out);
+  default:
+    return dotPairsRows<4>(w, xb, ldxb, k, out);
+  }
+}
+
+/// roundToBf16 on 16 lanes: the same integer rounding, so a vector and
+/// a scalar rounding of one value agree bit for bit.
+void roundBf16(const float *src, int64_t n, uint16_t *dst) {
+  const __m512i expMask = _mm512_set1_epi32(0x7f800000);
+  for (int64_t i = 0; i < n; i += 16) {
+    __mmask16 m = tailMask(n - i);
+    __m512i u = _mm512_maskz_loadu_epi32(m, src + i);
+    __mmask16 special = _mm512_cmpeq_epi32_mask(
+        _mm512_and_si512(u, expMask), expMask);
+    __m512i hi = _mm512_srli_epi32(u, 16);
+    __m512i rounded = _mm512_srli_epi32(
+        _mm512_add_epi32(
+            u, _mm512_add_epi32(_mm512_set1_epi32(0x7fff),
+                                _mm512_and_si512(hi, _mm512_set1_epi32(1)))),
+        16);
+    __mmask16 payload =
+        _mm512_test_epi32_mask(u, _mm512_set1_epi32(0xffff));
+    __m512i quiet = _mm512_mask_or_epi32(hi, payload, hi,
+                                         _mm512_set1_epi32(0x40));
+    __m512i r = _mm512_mask_blend_epi32(special, rounded, quiet);
+    _mm256_mask_storeu_epi16(dst + i, m, _mm512_cvtepi32_epi16(r));
+  }
+}
+
 } // namespace
 
 const KernelSet &dsrt::cpu::avx512Kernels() {
-  static const KernelSet set{Isa::Avx512, kMr,    tileF32, nullptr, decodeBf16,
-                             decodeFp8,   dotF32, dotBf16, dotFp8};
+  static const KernelSet set{Isa::Avx512, kMr,       tileF32, nullptr,
+                             decodeBf16,  decodeFp8, dotF32,  dotBf16,
+                             dotFp8,      nullptr,   roundBf16};
   return set;
 }
 
 const KernelSet &dsrt::cpu::avx512Bf16Kernels() {
   static const KernelSet set{Isa::Avx512Bf16, kMr,        tileF32,
                              tileBf16,        decodeBf16, decodeFp8,
-                             dotF32,          dotBf16,    dotFp8};
+                             dotF32,          dotBf16,    dotFp8,
+                             dotBf16Pairs,    roundBf16};
   return set;
 }
 

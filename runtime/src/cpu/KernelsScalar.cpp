@@ -1,5 +1,7 @@
 //===- KernelsScalar.cpp - the portable kernels (the tests' yardstick) ----===//
 #include "cpu/Kernels.h"
+
+#include <cstring>
 #include "weights/DType.h"
 
 using namespace dsrt;
@@ -87,9 +89,26 @@ void dotFp8(const uint8_t *w, const float *scales, const float *x, int64_t ldx,
 
 } // namespace
 
+uint16_t dsrt::cpu::roundToBf16(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  if ((u & 0x7f800000u) == 0x7f800000u) // Inf/NaN: keep, quiet NaN
+    return uint16_t((u >> 16) | ((u & 0xffff) ? 0x40 : 0));
+  u += 0x7fff + ((u >> 16) & 1);
+  return uint16_t(u >> 16);
+}
+
+namespace {
+void roundBf16(const float *src, int64_t n, uint16_t *dst) {
+  for (int64_t i = 0; i < n; ++i)
+    dst[i] = roundToBf16(src[i]);
+}
+} // namespace
+
 const KernelSet &dsrt::cpu::scalarKernels() {
-  static const KernelSet set{Isa::Scalar, kMr,    tileF32, nullptr, decodeBf16,
-                             decodeFp8,   dotF32, dotBf16, dotFp8};
+  static const KernelSet set{Isa::Scalar, kMr,    tileF32, nullptr,
+                             decodeBf16,  decodeFp8, dotF32, dotBf16,
+                             dotFp8,      nullptr,   roundBf16};
   return set;
 }
 

@@ -49,20 +49,19 @@ struct ThreadBuffers {
   Buffer<uint16_t> packed16; // x panels (bf16 pairs)
   Buffer<float> ctile, wtile, gate, up;
   Buffer<uint16_t> wtile16;
-  Buffer<float> roundedX; // decode rows rounded to bf16 values
+  Buffer<float> roundedX;    // decode rows rounded to bf16 values
+  Buffer<uint16_t> packedX16; // decode rows as bf16
+  Buffer<uint16_t> rowBf16;   // one row being packed
 };
 ThreadBuffers &buffers() {
   static thread_local ThreadBuffers b;
   return b;
 }
 
-uint16_t roundBf16(float f) {
-  uint32_t u;
-  std::memcpy(&u, &f, 4);
-  if ((u & 0x7f800000u) == 0x7f800000u) // Inf/NaN: keep, quiet NaN
-    return uint16_t((u >> 16) | ((u & 0xffff) ? 0x40 : 0));
-  u += 0x7fff + ((u >> 16) & 1);
-  return uint16_t(u >> 16);
+/// The kernel set's bf16 rounding (every set rounds alike).
+void roundRow(const KernelSet &ks, const float *src, int64_t n,
+              uint16_t *dst) {
+  (ks.roundBf16 ? ks.roundBf16 : scalarKernels().roundBf16)(src, n, dst);
 }
 
 /// x packed once per call (see Kernels.h for the layouts).
@@ -73,19 +72,26 @@ struct PackedX {
   int64_t pairs() const { return (k + 1) / 2; }
 };
 
-PackedX pack(const float *x, int64_t ldx, int64_t rows, int64_t k, bool bf16) {
+PackedX pack(const KernelSet &ks, const float *x, int64_t ldx, int64_t rows,
+             int64_t k, bool bf16) {
   PackedX p;
   p.rows = rows;
   p.k = k;
   p.panels = (rows + kPanel - 1) / kPanel;
   if (bf16) {
-    int64_t kp = p.pairs();
-    uint16_t *out = buffers().packed16.get(size_t(p.panels * kp * kPanel * 2));
-    std::memset(out, 0, size_t(p.panels * kp * kPanel * 2) * 2);
+    int64_t kp = p.pairs(), panelSize = kp * kPanel * 2;
+    uint16_t *out = buffers().packed16.get(size_t(p.panels * panelSize));
+    if (rows % kPanel)
+      std::memset(out + (p.panels - 1) * panelSize, 0, size_t(panelSize) * 2);
+    // Each row rounded with the vector kernel, then its pairs moved as
+    // 32-bit units to their places in the panel (a stride of kPanel).
+    uint16_t *row = buffers().rowBf16.get(size_t(kp * 2));
+    row[kp * 2 - 1] = 0; // an odd K's last pair
     for (int64_t t = 0; t < rows; ++t) {
-      uint16_t *panel = out + (t / kPanel) * kp * kPanel * 2 + (t % kPanel) * 2;
-      for (int64_t c = 0; c < k; ++c)
-        panel[(c / 2) * kPanel * 2 + (c & 1)] = roundBf16(x[t * ldx + c]);
+      roundRow(ks, x + t * ldx, k, row);
+      uint16_t *panel = out + (t / kPanel) * panelSize + (t % kPanel) * 2;
+      for (int64_t j = 0; j < kp; ++j)
+        std::memcpy(panel + j * kPanel * 2, row + j * 2, 4);
     }
     p.bf16 = out;
     return p;
@@ -175,31 +181,58 @@ void gemmRange(const KernelSet &ks, const PackedX &x, const WeightMatrix &w,
   }
 }
 
-/// Decode over weight rows [r0, r0 + n), single-threaded.
-void gemvRange(const KernelSet &ks, const float *x, int64_t ldx, int64_t rows,
+/// Decode's x as the dot-product kernels read it: f32 rows, or rows
+/// rounded to bf16 (see gemvInput).
+struct GemvX {
+  const float *x = nullptr;
+  int64_t ldx = 0;
+  const uint16_t *xb = nullptr; // for ks.dotBf16Pairs
+  int64_t ldxb = 0;
+};
+
+/// Bytes of weight rows a block of x rows passes over before the next
+/// block does: small enough to be read again from L1/L2, not from memory,
+/// when there are more x rows than one kernel call takes.
+constexpr int64_t kGemvBlockBytes = 16384;
+
+/// Decode over weight rows [r0, r0 + n), single-threaded. Each row's dot
+/// products are its own (no sum crosses x rows), so a row's result does
+/// not depend on how many rows came with it.
+void gemvRange(const KernelSet &ks, const GemvX &x, int64_t rows,
                const WeightMatrix &w, int64_t r0, int64_t n, float *y,
                int64_t ldy) {
   float out[kMaxDotRows];
-  for (int64_t t0 = 0; t0 < rows; t0 += kMaxDotRows) {
-    int nt = int(std::min<int64_t>(kMaxDotRows, rows - t0));
-    const float *xt = x + t0 * ldx;
-    for (int64_t j = 0; j < n; ++j) {
-      const uint8_t *row = w.row(r0 + j);
-      switch (w.format) {
-      case WeightFormat::F32:
-        ks.dotF32(reinterpret_cast<const float *>(row), xt, ldx, nt, w.cols,
-                  out);
-        break;
-      case WeightFormat::BF16:
-        ks.dotBf16(reinterpret_cast<const uint16_t *>(row), xt, ldx, nt, w.cols,
-                   out);
-        break;
-      case WeightFormat::FP8:
-        ks.dotFp8(row, w.scaleRow(r0 + j), xt, ldx, nt, w.cols, out);
-        break;
+  int64_t rowBytes = std::max<int64_t>(1, w.cols * int64_t(w.elementSize()));
+  int64_t block =
+      rows <= kMaxDotRows ? n : std::max<int64_t>(1, kGemvBlockBytes / rowBytes);
+  for (int64_t j0 = 0; j0 < n; j0 += block) {
+    int64_t j1 = std::min(n, j0 + block);
+    for (int64_t t0 = 0; t0 < rows; t0 += kMaxDotRows) {
+      int nt = int(std::min<int64_t>(kMaxDotRows, rows - t0));
+      const float *xt = x.x ? x.x + t0 * x.ldx : nullptr;
+      const uint16_t *xbt = x.xb ? x.xb + t0 * x.ldxb : nullptr;
+      for (int64_t j = j0; j < j1; ++j) {
+        const uint8_t *row = w.row(r0 + j);
+        switch (w.format) {
+        case WeightFormat::F32:
+          ks.dotF32(reinterpret_cast<const float *>(row), xt, x.ldx, nt,
+                    w.cols, out);
+          break;
+        case WeightFormat::BF16:
+          if (xbt)
+            ks.dotBf16Pairs(reinterpret_cast<const uint16_t *>(row), xbt,
+                            x.ldxb, nt, w.cols, out);
+          else
+            ks.dotBf16(reinterpret_cast<const uint16_t *>(row), xt, x.ldx, nt,
+                       w.cols, out);
+          break;
+        case WeightFormat::FP8:
+          ks.dotFp8(row, w.scaleRow(r0 + j), xt, x.ldx, nt, w.cols, out);
+          break;
+        }
+        for (int t = 0; t < nt; ++t)
+          y[(t0 + t) * ldy + j] = out[t];
       }
-      for (int t = 0; t < nt; ++t)
-        y[(t0 + t) * ldy + j] = out[t];
     }
   }
 }
@@ -213,19 +246,49 @@ bool bf16Arithmetic(const KernelSet &ks, const WeightMatrix &w) {
 /// dot-product path must round x the same way, or a token's logits would
 /// depend on whether it ran in a decode step or a prefill chunk (batch
 /// invariance, decode-vs-prefill parity). Rounded once per call, before
-/// the rows are split over threads. Returns x itself when no rounding applies.
-const float *gemvInput(const KernelSet &ks, const WeightMatrix &w,
-                       const float *x, int64_t &ldx, int64_t rows) {
-  if (!bf16Arithmetic(ks, w))
-    return x;
+/// the rows are split over threads: as bf16 for the ISA's bf16 dot product
+/// (zero-padded rows), else as f32 values. x itself where no rounding
+/// applies.
+GemvX gemvInput(const KernelSet &ks, const WeightMatrix &w, const float *x,
+                int64_t ldx, int64_t rows,
+                const std::vector<MatmulGroup> *only = nullptr) {
+  GemvX g;
+  if (!bf16Arithmetic(ks, w)) {
+    g.x = x;
+    g.ldx = ldx;
+    return g;
+  }
+  // Rows [b, e) rounded into `round(src, n, dst)`'s output rows.
+  auto forRows = [&](auto round) {
+    if (!only)
+      return round(int64_t(0), rows);
+    for (const MatmulGroup &grp : *only)
+      round(grp.begin, grp.end);
+  };
+  if (ks.dotBf16Pairs) {
+    int64_t ld = (w.cols + kPairsAlign - 1) / kPairsAlign * kPairsAlign;
+    uint16_t *out = buffers().packedX16.get(size_t(rows * ld));
+    forRows([&](int64_t b, int64_t e) {
+      for (int64_t t = b; t < e; ++t) {
+        roundRow(ks, x + t * ldx, w.cols, out + t * ld);
+        std::fill(out + t * ld + w.cols, out + (t + 1) * ld, uint16_t(0));
+      }
+    });
+    g.xb = out;
+    g.ldxb = ld;
+    return g;
+  }
   float *out = buffers().roundedX.get(size_t(rows * w.cols));
-  for (int64_t t = 0; t < rows; ++t)
-    for (int64_t c = 0; c < w.cols; ++c) {
-      uint32_t u = uint32_t(roundBf16(x[t * ldx + c])) << 16;
-      std::memcpy(&out[t * w.cols + c], &u, 4);
-    }
-  ldx = w.cols;
-  return out;
+  forRows([&](int64_t b, int64_t e) {
+    for (int64_t t = b; t < e; ++t)
+      for (int64_t c = 0; c < w.cols; ++c) {
+        uint32_t u = uint32_t(roundToBf16(x[t * ldx + c])) << 16;
+        std::memcpy(&out[t * w.cols + c], &u, 4);
+      }
+  });
+  g.x = out;
+  g.ldx = w.cols;
+  return g;
 }
 
 /// Rows of w per thread's share: ~64 KiB of weights per grain in decode
@@ -250,15 +313,55 @@ void dsrt::cpu::matmul(const KernelSet &ks, const float *x, int64_t ldx,
     return;
   int64_t grain = grainRows(ks, w, rows, n);
   if (rows <= kGemvRows) {
-    const float *xr = gemvInput(ks, w, x, ldx, rows);
+    GemvX gx = gemvInput(ks, w, x, ldx, rows);
     parallelFor(n, grain, [&](int64_t b, int64_t e) {
-      gemvRange(ks, xr, ldx, rows, w, r0 + b, e - b, y + b, ldy);
+      gemvRange(ks, gx, rows, w, r0 + b, e - b, y + b, ldy);
     });
     return;
   }
-  PackedX px = pack(x, ldx, rows, w.cols, bf16Arithmetic(ks, w));
+  PackedX px = pack(ks, x, ldx, rows, w.cols, bf16Arithmetic(ks, w));
   parallelFor(n, grain, [&](int64_t b, int64_t e) {
     gemmRange(ks, px, w, r0 + b, e - b, y + b, ldy);
+  });
+}
+
+void dsrt::cpu::matmulGroups(const KernelSet &ks, const float *x,
+                             int64_t ldx, int64_t rows, const WeightMatrix &w,
+                             int64_t n, const std::vector<MatmulGroup> &groups,
+                             float *y, int64_t ldy) {
+  // Reused: no steady-state allocation. Workers reach it through this
+  // reference (a thread_local named in the lambda would be their own).
+  static thread_local std::vector<MatmulGroup> buffer;
+  std::vector<MatmulGroup> &small = buffer;
+  small.clear();
+  for (const MatmulGroup &g : groups) {
+    if (g.end <= g.begin)
+      continue;
+    if (g.end - g.begin > kGemvRows)
+      matmul(ks, x + g.begin * ldx, ldx, g.end - g.begin, w, g.r0, n,
+             y + g.begin * ldy, ldy);
+    else
+      small.push_back(g);
+  }
+  if (small.empty() || n <= 0)
+    return;
+  GemvX gx = gemvInput(ks, w, x, ldx, rows, &small);
+  // Work item i is weight row i % n of group i / n: a thread's share
+  // crosses groups, so the pool splits the whole step's experts at once.
+  int64_t grain = grainRows(ks, w, kGemvRows, n);
+  parallelFor(int64_t(small.size()) * n, grain, [&](int64_t b, int64_t e) {
+    while (b < e) {
+      const MatmulGroup &g = small[size_t(b / n)];
+      int64_t j = b % n, m = std::min(n - j, e - b);
+      GemvX gt = gx;
+      if (gt.x)
+        gt.x += g.begin * gt.ldx;
+      if (gt.xb)
+        gt.xb += g.begin * gt.ldxb;
+      gemvRange(ks, gt, g.end - g.begin, w, g.r0 + j, m, y + g.begin * ldy + j,
+                ldy);
+      b += m;
+    }
   });
 }
 
@@ -280,10 +383,11 @@ void dsrt::cpu::matmulSiluMul(const KernelSet &ks, const float *x, int64_t ldx,
     return;
   bool gemv = rows <= kGemvRows;
   PackedX px;
+  GemvX gx;
   if (!gemv)
-    px = pack(x, ldx, rows, w.cols, bf16Arithmetic(ks, w));
+    px = pack(ks, x, ldx, rows, w.cols, bf16Arithmetic(ks, w));
   else
-    x = gemvInput(ks, w, x, ldx, rows);
+    gx = gemvInput(ks, w, x, ldx, rows);
   int64_t grain = gemv ? grainRows(ks, w, rows, n)
                        : std::max<int64_t>(grainRows(ks, w, rows, n), 1);
   parallelFor(n, grain, [&](int64_t begin, int64_t end) {
@@ -293,8 +397,8 @@ void dsrt::cpu::matmulSiluMul(const KernelSet &ks, const float *x, int64_t ldx,
     for (int64_t j0 = begin; j0 < end; j0 += kSiluBlock) {
       int64_t m = std::min(kSiluBlock, end - j0);
       if (gemv) {
-        gemvRange(ks, x, ldx, rows, w, g0 + j0, m, g, m);
-        gemvRange(ks, x, ldx, rows, w, u0 + j0, m, u, m);
+        gemvRange(ks, gx, rows, w, g0 + j0, m, g, m);
+        gemvRange(ks, gx, rows, w, u0 + j0, m, u, m);
       } else {
         gemmRange(ks, px, w, g0 + j0, m, g, m);
         gemmRange(ks, px, w, u0 + j0, m, u, m);

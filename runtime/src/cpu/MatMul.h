@@ -17,10 +17,12 @@
 #include "cpu/Kernels.h"
 #include "cpu/WeightMatrix.h"
 
+#include <vector>
+
 namespace dsrt::cpu {
 
 /// Rows of x up to which the dot-product path is taken.
-constexpr int64_t kGemvRows = 4;
+constexpr int64_t kGemvRows = 16;
 
 /// y[t, j] = sum_k x[t, k] * w[r0 + j, k] for t < rows, j < n. x and y
 /// rows have unit column stride (row strides ldx, ldy). With bf16 weights
@@ -29,6 +31,20 @@ constexpr int64_t kGemvRows = 4;
 void matmul(const KernelSet &ks, const float *x, int64_t ldx, int64_t rows,
             const WeightMatrix &w, int64_t r0, int64_t n, float *y,
             int64_t ldy);
+
+/// One group of a grouped product: x rows [begin, end) times weight rows
+/// [r0, r0 + n).
+struct MatmulGroup {
+  int64_t begin, end, r0;
+};
+
+/// matmul for each group (y rows as x rows, columns [0, n)). Groups of
+/// decode's size share one parallel region: a decode step's experts are
+/// one wake of the pool, not one each.
+void matmulGroups(const KernelSet &ks, const float *x, int64_t ldx,
+                  int64_t rows, const WeightMatrix &w, int64_t n,
+                  const std::vector<MatmulGroup> &groups, float *y,
+                  int64_t ldy);
 
 /// out[t, :] = row ids[t] of w as f32 (widened, or e4m3 times its block
 /// scale), t < n: the embedding gather, reading the table where it lies.
