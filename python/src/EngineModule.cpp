@@ -119,9 +119,8 @@ public:
     // Under the lock: the loop may not step yet, but the ids must be known
     // before the first event could arrive.
     std::lock_guard<std::mutex> lock(mutex);
-    check(dsrt_engine_add_request(live(), prompt.data(),
-                                  int64_t(prompt.size()), &p,
-                                  &PyEngine::onEvent, this, &id));
+    check(dsrt_engine_add_request(live(), prompt.data(), int64_t(prompt.size()),
+                                  &p, &PyEngine::onEvent, this, &id));
     if (tokenLogits)
       wantRows.insert(id);
     return id;
@@ -148,7 +147,9 @@ public:
   }
 
   int getRank() const { return rank; }
-  int worldSize() const { return model ? dsrt_model_world_size(model.get()) : 1; }
+  int worldSize() const {
+    return model ? dsrt_model_world_size(model.get()) : 1;
+  }
 
   /// One step; (has_work, [(id, token, finish_reason, time, prefix_hit,
   /// logits or None), ...]).

@@ -62,7 +62,8 @@ std::vector<uint8_t> pack(const StepBatch &b) {
 /// when they do not agree.
 bool unpack(const Header &h, const std::vector<uint8_t> &in, StepBatch &b) {
   int64_t T = h.args[0], S = h.args[1], R = h.args[2], pages = h.args[3];
-  if (pages < 0 || pages > INT32_MAX || S < 0 || (pages && S > INT64_MAX / pages))
+  if (pages < 0 || pages > INT32_MAX || S < 0 ||
+      (pages && S > INT64_MAX / pages))
     return false;
   size_t at = 0;
   b.maxPagesPerSeq = int32_t(pages);
@@ -208,8 +209,9 @@ dsrt_status dsrt::engine::followLeader(dsrt_model *model) {
   }
   if (h.command != Hello)
     return fail(DSRT_ERROR_ARGUMENT,
-                who(model) + ": expected rank 0's engine to start, got "
-                             "message " +
+                who(model) +
+                    ": expected rank 0's engine to start, got "
+                    "message " +
                     std::to_string(h.command));
   StepExecutor ex(model, /*maxContext=*/h.args[1], /*numPages=*/h.args[0]);
   if (std::string error = ex.allocate(); !error.empty())
