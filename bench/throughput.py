@@ -14,10 +14,19 @@ test/tools/ds_testing/checkpoint.py), compiled here.
 
     /usr/bin/python3 bench/throughput.py --build build --preset demo \
         --input-len 64 --output-len 32 --num-prompts 32 [--executor session]
+
+With --tp/--ep the engine also runs the model partitioned over ranks
+(ds-compile --tp/--ep, the same script started under --mpiexec: rank 0 runs
+the engine, the others follow its steps), checks that its tokens are the
+one-rank engine's, and prints the partitioned/one-rank throughput ratio
+(instead of the sequential comparison).
 """
 import argparse
+import json
 import os
+import shlex
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -62,7 +71,14 @@ def main():
     ap.add_argument("--executor", choices=["step", "session"], default=None,
                     help="the engine's executor (DSRT_ENGINE_EXECUTOR); default: "
                          "step when the artifact has @ragged_step")
+    ap.add_argument("--tp", type=int, default=1)
+    ap.add_argument("--ep", type=int, default=1)
+    ap.add_argument("--mpiexec", default="mpiexec",
+                    help="the launcher of the partitioned run (--tp/--ep)")
+    ap.add_argument("--rank-worker", action="store_true",
+                    help=argparse.SUPPRESS)  # one rank of the partitioned run
     args = ap.parse_args()
+    ranks = max(args.tp, args.ep)
     if args.executor:
         os.environ["DSRT_ENGINE_EXECUTOR"] = args.executor
 
@@ -75,9 +91,14 @@ def main():
     need = args.input_len + args.output_len
     if need > cfg["max_position_embeddings"]:
         cfg["max_position_embeddings"] = need
-    checkpoint.write_checkpoint(ckpt, cfg, dtype=args.dtype, seed=args.seed)
     art = os.path.join(work, "model.dsa")
-    dsmlir.compile(ckpt, art)
+    par = os.path.join(work, f"model-tp{args.tp}-ep{args.ep}.dsa")
+    if not args.rank_worker:
+        checkpoint.write_checkpoint(ckpt, cfg, dtype=args.dtype, seed=args.seed)
+        dsmlir.compile(ckpt, art)
+        if ranks > 1:
+            subprocess.run([os.path.join(args.build, "bin", "ds-compile"), ckpt, "-o", par,
+                            "--tp", str(args.tp), "--ep", str(args.ep)], check=True)
 
     rng = np.random.default_rng(args.seed)
     vocab = cfg["vocab_size"]
@@ -85,14 +106,23 @@ def main():
     prompts = [shared + [int(t) for t in rng.integers(0, vocab, args.input_len - args.prefix_len)]
                for _ in range(args.num_prompts)]
 
-    per_token = dsmlir.Model(art, ckpt).info["kv_cache_bytes_per_token"]
+    # The pool in pages: the same on one rank and on each rank of a job.
     pages_per_req = -(-need // 64)
-    kv = args.kv_cache_bytes or (args.num_prompts * pages_per_req + 4) * 64 * per_token
-    def run_engine():
-        eng = dsmlir.Engine(art, ckpt, kv_cache_bytes=kv, max_num_seqs=args.max_num_seqs,
+    if args.kv_cache_bytes:
+        per_token = dsmlir.Model(art, ckpt).info["kv_cache_bytes_per_token"]
+        pages = args.kv_cache_bytes // (64 * per_token)
+    else:
+        pages = args.num_prompts * pages_per_req + 4
+
+    def run_engine(artifact=art):
+        eng = dsmlir.Engine(artifact, ckpt, num_pages=pages, max_num_seqs=args.max_num_seqs,
                             max_num_batched_tokens=args.max_num_batched_tokens,
                             max_model_len=need,
                             enable_prefix_caching=not args.no_prefix_caching)
+        if eng.rank != 0:
+            eng.follow()
+            eng.close()
+            return None
         t0 = time.monotonic()
         times = [[] for _ in prompts]
         tokens = [[] for _ in prompts]
@@ -100,7 +130,17 @@ def main():
             if ev["token"] is not None:
                 times[ev["prompt_index"]].append(ev["time"])
                 tokens[ev["prompt_index"]].append(ev["token"])
-        return time.monotonic() - t0, t0, times, tokens, eng.stats()
+        elapsed, stats = time.monotonic() - t0, eng.stats()
+        eng.close()
+        return elapsed, t0, times, tokens, stats
+
+    if args.rank_worker:
+        # One rank of the partitioned run, once: MPI starts once per process
+        # (a second model load cannot start it again).
+        r = run_engine(par)
+        if r is not None:
+            print(json.dumps({"elapsed": r[0], "tokens": r[3]}))
+        return
 
     def run_sequential(tokens):
         model = dsmlir.Model(art, ckpt)
@@ -110,13 +150,19 @@ def main():
             model.generate(p, args.output_len, capacity=need, force_tokens=toks)
         return time.monotonic() - t1
 
-    best, seq_times = None, []
+    best, seq_times, par_best = None, [], None
     for _ in range(args.repeat):
         r = run_engine()
         if best is None or r[0] < best[0]:
             best = r
-        if not args.skip_sequential:
+        if not args.skip_sequential and ranks == 1:
             seq_times.append(run_sequential(r[3]))
+    if ranks > 1:
+        me = [sys.executable, os.path.abspath(__file__), "--rank-worker"] + \
+            sys.argv[1:] + ["--work", work]
+        out = subprocess.run(shlex.split(args.mpiexec) + ["-n", str(ranks)] + me,
+                             check=True, stdout=subprocess.PIPE, text=True).stdout
+        par_best = json.loads(out.strip().splitlines()[-1])
     elapsed, t0, times, tokens, stats = best
 
     out_tokens = sum(len(t) for t in times)
@@ -125,7 +171,7 @@ def main():
           f"{args.input_len} in ({args.prefix_len} shared) / {args.output_len} out, "
           f"seed {args.seed}, prefix caching "
           f"{'off' if args.no_prefix_caching else 'on'}")
-    print(f"pool {stats['pages_total']} pages ({kv} bytes), max_num_seqs "
+    print(f"pool {stats['pages_total']} pages, max_num_seqs "
           f"{args.max_num_seqs}, max_num_batched_tokens {args.max_num_batched_tokens}")
     print(f"engine:     {elapsed:8.3f} s  {args.num_prompts / elapsed:8.2f} req/s  "
           f"{out_tokens / elapsed:9.1f} output tok/s  "
@@ -145,6 +191,18 @@ def main():
           f"preemptions {stats['preemptions']}, prefix hit tokens "
           f"{stats['prefix_hit_tokens']} (copied {stats['prefix_copied_tokens']}, "
           f"recomputed {stats['prefix_recomputed_tokens']})")
+
+    if par_best is not None:
+        p = par_best["elapsed"]
+        same = par_best["tokens"] == tokens
+        print(f"tp={args.tp} ep={args.ep} on {ranks} ranks: {p:8.3f} s  "
+              f"{args.num_prompts / p:8.2f} req/s  {out_tokens / p:9.1f} output tok/s  "
+              f"(tokens {'equal to' if same else 'DIFFER from'} one rank's)")
+        print(f"{ranks} ranks / one rank engine throughput: {elapsed / p:.2f}x "
+              f"(one rank: best of {args.repeat}; {ranks} ranks: one run, MPI "
+              f"starts once per process)")
+        if not same:
+            sys.exit(1)
 
     if seq_times:
         seq = min(seq_times)

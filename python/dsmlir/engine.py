@@ -56,6 +56,42 @@ class Engine:
         return self._e.info
 
     @property
+    def rank(self):
+        """This process's rank in a partitioned model's job (ds-compile
+        --tp/--ep under mpiexec); 0 otherwise."""
+        return self._e.rank
+
+    @property
+    def world_size(self):
+        return self._e.world_size
+
+    def follow(self):
+        """Ranks other than 0 of a partitioned model: runs every step rank
+        0's engine broadcasts, on this rank's page pool, until rank 0 closes
+        its engine. Only rank 0 takes requests and sees outputs:
+
+            eng = dsmlir.Engine("tp2.dsa", "ckpt/", num_pages=64)
+            if eng.rank != 0:
+                eng.follow()         # returns when rank 0 calls close()
+            else:
+                outs = eng.generate([[1, 2, 3]], max_new_tokens=8)
+            eng.close()
+        """
+        self._e.follow()
+
+    def close(self):
+        """Frees the engine and the model (rank 0 of a partitioned model:
+        its followers return from follow()). Further calls raise."""
+        self._e.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+    @property
     def tokenizer(self):
         """The Tokenizer of the checkpoint (or of the `tokenizer` directory
         given), loaded when a text prompt first needs it."""

@@ -7,6 +7,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "dsrt/dsrt.h"
+#include "dsrt/dsrt_comm.h"
 #include "dsrt/dsrt_engine.h"
 
 #include <pybind11/numpy.h>
@@ -76,6 +77,10 @@ public:
     check(st);
     model.reset(m, dsrt_model_free);
     check(dsrt_model_info_get(m, &info));
+    // A partitioned model's other ranks follow rank 0's engine (follow()).
+    rank = dsrt_model_rank(m);
+    if (rank != 0)
+      return;
     dsrt_engine_options o;
     dsrt_engine_options_default(&o);
     o.kv_cache_bytes = kvCacheBytes;
@@ -114,24 +119,47 @@ public:
     // Under the lock: the loop may not step yet, but the ids must be known
     // before the first event could arrive.
     std::lock_guard<std::mutex> lock(mutex);
-    check(dsrt_engine_add_request(engine.get(), prompt.data(),
-                                  int64_t(prompt.size()), &p,
-                                  &PyEngine::onEvent, this, &id));
+    check(dsrt_engine_add_request(live(), prompt.data(), int64_t(prompt.size()),
+                                  &p, &PyEngine::onEvent, this, &id));
     if (tokenLogits)
       wantRows.insert(id);
     return id;
   }
 
-  void abort(int64_t id) { check(dsrt_engine_abort(engine.get(), id)); }
+  void abort(int64_t id) { check(dsrt_engine_abort(live(), id)); }
+
+  /// Ranks other than 0: runs rank 0's steps until it closes its engine.
+  void follow() {
+    if (!model)
+      raise("the engine is closed");
+    dsrt_status st;
+    {
+      py::gil_scoped_release release;
+      st = dsrt_engine_follow(model.get());
+    }
+    check(st);
+  }
+
+  /// Frees the engine (rank 0: the followers return) and the model.
+  void close() {
+    engine.reset();
+    model.reset();
+  }
+
+  int getRank() const { return rank; }
+  int worldSize() const {
+    return model ? dsrt_model_world_size(model.get()) : 1;
+  }
 
   /// One step; (has_work, [(id, token, finish_reason, time, prefix_hit,
   /// logits or None), ...]).
   py::tuple step() {
     int hasWork = 0;
     dsrt_status st;
+    dsrt_engine *e = live();
     {
       py::gil_scoped_release release;
-      st = dsrt_engine_step(engine.get(), &hasWork);
+      st = dsrt_engine_step(e, &hasWork);
     }
     check(st);
     std::vector<Event> events;
@@ -158,7 +186,7 @@ public:
 
   py::dict stats() {
     dsrt_engine_stats s;
-    check(dsrt_engine_stats_get(engine.get(), &s));
+    check(dsrt_engine_stats_get(live(), &s));
     py::dict d;
     d["running"] = s.running;
     d["waiting"] = s.waiting;
@@ -205,6 +233,15 @@ public:
   }
 
 private:
+  dsrt_engine *live() {
+    if (!engine && rank != 0)
+      raise("rank " + std::to_string(rank) +
+            " of a partitioned model follows rank 0's engine: call follow()");
+    if (!engine)
+      raise("the engine is closed");
+    return engine.get();
+  }
+
   static void onEvent(void *user, const dsrt_engine_event *e) {
     auto *self = static_cast<PyEngine *>(user);
     Event ev{e->request_id,
@@ -231,6 +268,7 @@ private:
     void operator()(dsrt_engine *e) const { dsrt_engine_free(e); }
   };
   std::shared_ptr<dsrt_model> model;
+  int rank = 0;
   dsrt_model_info info{};
   std::mutex mutex;
   std::vector<Event> pending;
@@ -251,6 +289,10 @@ PYBIND11_MODULE(_dsengine, m) {
       .def("abort", &PyEngine::abort)
       .def("step", &PyEngine::step)
       .def("stats", &PyEngine::stats)
+      .def("follow", &PyEngine::follow)
+      .def("close", &PyEngine::close)
+      .def_property_readonly("rank", &PyEngine::getRank)
+      .def_property_readonly("world_size", &PyEngine::worldSize)
       .def_property_readonly("info", &PyEngine::modelInfo);
   m.def("page_tokens", [] { return int64_t(DSRT_ENGINE_PAGE_TOKENS); });
 }

@@ -202,3 +202,15 @@ def test_step_executor_errors(ckpt, artifact, monkeypatch):
     monkeypatch.setenv("DSRT_ENGINE_EXECUTOR", "fast")
     with pytest.raises(dsmlir.Error, match="DSRT_ENGINE_EXECUTOR must be step or session, got 'fast'"):
         dsmlir.Engine(artifact, ckpt, num_pages=4)
+
+
+def test_follow_and_close_on_one_rank(ckpt, artifact):
+    # A model of one rank: rank 0 of 1; there is no engine to follow.
+    eng = dsmlir.Engine(artifact, ckpt, num_pages=4)
+    assert eng.rank == 0 and eng.world_size == 1
+    with pytest.raises(dsmlir.Error, match="is not partitioned"):
+        eng.follow()
+    with eng:
+        assert len(eng.generate([[1, 2]], max_new_tokens=1, ignore_eos=True)[0]["tokens"]) == 1
+    with pytest.raises(dsmlir.Error, match="the engine is closed"):
+        eng.generate([[1, 2]], max_new_tokens=1)

@@ -454,9 +454,12 @@ int main(int argc, char **argv) {
         o.device == "cuda" ? "--device cuda: " : "");
   // Under mpiexec (a model compiled with --tp/--ep) every rank runs the
   // same steps; rank 0 alone prints and writes files. Errors still reach
-  // stderr from every rank.
+  // stderr from every rank. Every rank still asks for the logits rows rank 0
+  // dumps: a step computes the rows it is asked for, and the vocabulary
+  // pieces gathered from the ranks must be the same rows.
+  bool writeLogits = !o.dumpLogits.empty();
   if (dsrt_model_rank(model) != 0) {
-    o.dumpLogits.clear();
+    writeLogits = false;
     o.statsJson.clear();
     o.dumpRouting.clear();
     if (!std::freopen("/dev/null", "w", stdout))
@@ -532,7 +535,7 @@ int main(int argc, char **argv) {
   // Files before the ids: a failure then leaves stdout empty (text is
   // streamed while generating, so with --prompt it comes first).
   int64_t rows = int64_t(o.prompt.size()) + count;
-  if (!o.dumpLogits.empty())
+  if (writeLogits)
     writeAtomically(o.dumpLogits, ds::npyFloat32(logits.data(), rows, vocab));
   if (!o.dumpRouting.empty())
     writeAtomically(o.dumpRouting,

@@ -3,10 +3,12 @@
 #include "EngineBackend.h"
 
 #include "Logprobs.h"
+#include "dsrt/dsrt_comm.h"
 #include "dsrt/dsrt_engine.h"
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 
 namespace dsserve {
 
@@ -35,6 +37,12 @@ EngineBackend::create(const Config &c, std::unique_ptr<Tokenizer> tokenizer,
   }
   dsrt_model_info mi;
   dsrt_model_info_get(b->model, &mi);
+  // A partitioned model under mpiexec: the other ranks serve nothing, they
+  // run rank 0's engine steps (follow()).
+  if (dsrt_model_rank(b->model) != 0) {
+    b->follower = true;
+    return b;
+  }
   int64_t len = c.maxModelLen > 0
                     ? c.maxModelLen
                     : std::min<int64_t>(mi.max_position_embeddings, 4096);
@@ -153,6 +161,16 @@ BackendStats EngineBackend::stats() const {
   s.specDraftTokens = st.spec_draft_tokens;
   s.specAcceptedTokens = st.spec_accepted_tokens;
   return s;
+}
+
+int EngineBackend::follow(const char *tool) {
+  fprintf(stderr, "%s: rank %d of %d: following rank 0's engine\n", tool,
+          dsrt_model_rank(model), dsrt_model_world_size(model));
+  if (dsrt_engine_follow(model) != DSRT_OK) {
+    fprintf(stderr, "%s: error: %s\n", tool, dsrt_last_error());
+    return 1;
+  }
+  return 0;
 }
 
 void EngineBackend::shutdown() {

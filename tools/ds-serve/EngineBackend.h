@@ -2,8 +2,9 @@
 //
 // Requests go to one dsrt_engine (continuous batching, a pool of 64-token
 // pages, prefix caching) stepping on its own thread; its per-token events
-// become RequestSink calls. Logprobs are computed here from the logits row
-// each token event carries.
+// become RequestSink calls. Under mpiexec (a --tp/--ep artifact) rank 0
+// serves and the other ranks follow its engine's steps. Logprobs are computed
+// here from the logits row each token event carries.
 //
 //===----------------------------------------------------------------------===//
 #ifndef DS_SERVE_ENGINEBACKEND_H
@@ -46,6 +47,13 @@ public:
   BackendStats stats() const override;
   void shutdown() override;
 
+  /// A partitioned model's rank other than 0 (mpiexec): it serves no HTTP
+  /// and runs rank 0's engine steps instead (follow()).
+  bool isFollower() const { return follower; }
+  /// Runs rank 0's steps until its engine ends; the exit code (1 with a
+  /// line on stderr when following failed).
+  int follow(const char *tool);
+
   struct Live; // one request between add_request and its final event
 
 private:
@@ -61,6 +69,7 @@ private:
   mutable std::mutex mutex;
   std::map<int64_t, Live *> live; // by engine id
   bool stopped = false;
+  bool follower = false;
 };
 
 } // namespace dsserve

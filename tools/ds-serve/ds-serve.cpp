@@ -54,5 +54,9 @@ int main(int argc, char **argv) {
     fprintf(stderr, "ds-serve: error: %s\n", error.c_str());
     return 1;
   }
+  // Under mpiexec only rank 0 binds the port; the others run its steps
+  // until it stops serving.
+  if (backend->isFollower())
+    return backend->follow("ds-serve");
   return runServer(*backend, o, "ds-serve");
 }

@@ -116,6 +116,23 @@ dsrt_status dsrt_engine_create(dsrt_model *model,
 /* Stops the loop if running; pending requests are dropped without events. */
 void dsrt_engine_free(dsrt_engine *engine); /* NULL is a no-op */
 
+/* Partitioned models (ds-compile --tp/--ep; one process per rank under
+ * mpiexec, dsrt_comm.h): rank 0 creates the engine as above and is the only
+ * rank that takes requests, schedules, samples and sees events; every other
+ * rank loads the same artifact and calls dsrt_engine_follow, which waits
+ * for rank 0's engine (creation must come within DSRT_COMM_TIMEOUT of the
+ * followers' call), allocates the same page pool and runs each step rank 0
+ * broadcasts (its batch: tokens, positions, block tables, logits rows) on
+ * it, until rank 0 frees its engine (DSRT_OK). Rank 0's engine sends a
+ * heartbeat while idle, so followers wait through quiet periods; a rank that
+ * dies ends the job within the timeout with one line naming the collective.
+ * When rank 0's dsrt_engine_create fails, the followers return
+ * DSRT_ERROR_ARGUMENT with its message. Partitioned engines run @ragged_step
+ * (CPU, f32 caches) and do not speculate; rank 0 must free its engine before
+ * the process exits, or the job is aborted. dsrt_engine_create on another
+ * rank fails, and so does this on rank 0 or on a model of one rank. */
+dsrt_status dsrt_engine_follow(dsrt_model *model);
+
 /* Checks and queues a request (prompt copied); *out_id identifies it. A
  * prompt longer than max_model_len or the pool, token ids outside the
  * vocabulary, bad sampling parameters: DSRT_ERROR_ARGUMENT, nothing

@@ -128,6 +128,11 @@ bool inPlaceFormat(DType dtype, cpu::WeightFormat &format);
 /// Partitioned models: rank 0 samples, every rank feeds its token (a
 /// broadcast), so ranks never diverge on a near-tie. No-op on one rank.
 dsrt_status shareToken(dsrt_model &model, int32_t &token);
+/// Partitioned models: "" when every rank passes the same `value` (an
+/// all-gather), else one line naming `what` and the ranks' values, on every
+/// rank alike. "" on one rank.
+std::string sameOnEveryRank(dsrt_model &model, int64_t value,
+                            const char *what);
 } // namespace dsrt
 
 struct dsrt_model {

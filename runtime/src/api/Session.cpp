@@ -269,6 +269,12 @@ std::string call(dsrt_session *s, const EntryPoint &entry,
   auto tok = makeMemRef<int32_t, 1>(const_cast<int32_t *>(tokens), &n);
   auto pos = makeMemRef<int32_t, 1>(positions.data(), &n);
   if (s->viaStep) {
+    // A partitioned step gathers every rank's vocabulary piece of the rows
+    // it computes: ranks asking for different rows would gather garbage.
+    int64_t rows = logitsRows < 0 ? n : std::min(logitsRows, n);
+    if (std::string e = sameOnEveryRank(*s->model, rows, "logits rows");
+        !e.empty())
+      return e;
     callStep(s, tok, pos, n, logits, logitsRows);
   } else {
   int64_t cacheShape[3] = {m.numLayers, s->cacheRows, m.cacheRowElements()};

@@ -12,6 +12,7 @@
 #include "api/Model.h"
 #include "dsrt/dsrt_comm.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 
@@ -172,6 +173,24 @@ dsrt_status dsrt::shareToken(dsrt_model &model, int32_t &token) {
   if (!model.comm)
     return DSRT_OK;
   return dsrt_comm_broadcast(model.comm.get(), &token, sizeof(token), 0);
+}
+
+std::string dsrt::sameOnEveryRank(dsrt_model &model, int64_t value,
+                                  const char *what) {
+  if (!model.comm)
+    return "";
+  std::vector<int64_t> all(size_t(model.worldSize));
+  if (dsrt_comm_all_gather(model.comm.get(), &value, sizeof(value),
+                           all.data()) != DSRT_OK)
+    return dsrt_last_error();
+  if (std::all_of(all.begin(), all.end(),
+                  [&](int64_t v) { return v == all[0]; }))
+    return "";
+  std::string list;
+  for (size_t r = 0; r < all.size(); ++r)
+    list += (r ? ", " : "") + std::to_string(all[r]);
+  return std::string(what) + " differ between the ranks (" + list +
+         "): every rank of a partitioned model must make the same calls";
 }
 
 extern "C" int dsrt_model_rank(const dsrt_model *model) {

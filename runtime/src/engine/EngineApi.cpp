@@ -3,6 +3,7 @@
 #include "api/Model.h"
 #include "dsrt/dsrt_mtp.h"
 #include "engine/Engine.h"
+#include "engine/MultiRank.h"
 #include "engine/SessionExecutor.h"
 #include "engine/Speculative.h"
 #include "engine/StepExecutor.h"
@@ -31,14 +32,12 @@ extern "C" void dsrt_request_params_default(dsrt_request_params *p) {
   p->top_p = 1.0f;
 }
 
-extern "C" dsrt_status dsrt_engine_create(dsrt_model *model,
-                                          const dsrt_engine_options *o,
-                                          dsrt_engine **out) {
-  if (!out)
-    return fail(DSRT_ERROR_ARGUMENT, "dsrt_engine_create: out is NULL");
-  *out = nullptr;
-  if (!model || !o)
-    return fail(DSRT_ERROR_ARGUMENT, "dsrt_engine_create: NULL argument");
+namespace {
+
+dsrt_status createEngine(dsrt_model *model, const dsrt_engine_options *o,
+                         dsrt_engine **out) {
+  // A partitioned model: rank 0's engine drives every rank's step.
+  bool ranks = model->worldSize > 1;
   dsrt_model_info info;
   if (dsrt_status st = dsrt_model_info_get(model, &info))
     return st;
@@ -72,6 +71,9 @@ extern "C" dsrt_status dsrt_engine_create(dsrt_model *model,
                 "num_nextn_predict_layers >= 1)";
     if (problem.empty() && model->gpu)
       problem = "speculative decoding runs on the cpu device only for now";
+    if (problem.empty() && ranks)
+      problem = "speculative decoding is not built for partitioned models "
+                "(--tp/--ep) yet";
     if (!problem.empty())
       return fail(DSRT_ERROR_ARGUMENT, problem);
   }
@@ -101,6 +103,16 @@ extern "C" dsrt_status dsrt_engine_create(dsrt_model *model,
                     "the session executor only");
       which = v;
     }
+    if (ranks && !StepExecutor::available(model))
+      return fail(DSRT_ERROR_ARGUMENT,
+                  model->artifactPath +
+                      ": the engine runs a partitioned model through "
+                      "@ragged_step, which this artifact lacks for this "
+                      "device (recompile it for the cpu with f32 caches)");
+    if (ranks && which != "step")
+      return fail(DSRT_ERROR_ARGUMENT,
+                  "DSRT_ENGINE_EXECUTOR=session: a partitioned model's ranks "
+                  "follow one @ragged_step per engine step");
     std::unique_ptr<Executor> ex;
     StepExecutor *step = nullptr;
     if (which == "step") {
@@ -119,11 +131,50 @@ extern "C" dsrt_status dsrt_engine_create(dsrt_model *model,
     if (step)
       if (std::string error = step->allocate(); !error.empty())
         return fail(DSRT_ERROR_OUT_OF_MEMORY, error);
+    if (ranks) {
+      auto leader = std::make_unique<LeaderExecutor>(
+          model, std::unique_ptr<StepExecutor>(
+                     static_cast<StepExecutor *>(ex.release())));
+      if (dsrt_status st = leader->hello(c.scheduler.numPages, c.maxModelLen))
+        return st;
+      ex = std::move(leader);
+    }
     auto e = std::make_unique<dsrt_engine>();
     e->engine = std::make_unique<Engine>(std::move(ex), c);
     *out = e.release();
     return DSRT_OK;
   });
+}
+
+} // namespace
+
+extern "C" dsrt_status dsrt_engine_create(dsrt_model *model,
+                                          const dsrt_engine_options *o,
+                                          dsrt_engine **out) {
+  if (!out)
+    return fail(DSRT_ERROR_ARGUMENT, "dsrt_engine_create: out is NULL");
+  *out = nullptr;
+  if (!model || !o)
+    return fail(DSRT_ERROR_ARGUMENT, "dsrt_engine_create: NULL argument");
+  if (model->worldSize > 1 && model->rank != 0)
+    return fail(DSRT_ERROR_ARGUMENT,
+                "dsrt_engine_create: rank " + std::to_string(model->rank) +
+                    " of a partitioned model follows rank 0's engine "
+                    "(dsrt_engine_follow); only rank 0 creates one");
+  dsrt_status st = createEngine(model, o, out);
+  // The other ranks wait for this engine's first message: tell them why
+  // there will be none.
+  if (st != DSRT_OK && model->worldSize > 1) {
+    std::string why = dsrt_last_error();
+    announceFailure(model, why);
+    return fail(st, why);
+  }
+  return st;
+}
+
+extern "C" dsrt_status dsrt_engine_follow(dsrt_model *model) {
+  return guarded("following rank 0's engine",
+                 [&] { return followLeader(model); });
 }
 
 extern "C" void dsrt_engine_free(dsrt_engine *e) { delete e; }

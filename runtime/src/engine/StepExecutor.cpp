@@ -37,7 +37,7 @@ std::string StepExecutor::allocate() {
   return "";
 }
 
-dsrt_status StepExecutor::run(const StepBatch &b, float *logits) {
+std::string StepExecutor::check(const StepBatch &b) const {
   std::string problem = checkBatch(b, info.vocab_size, maxCtx);
   // The kernels index the pool with the block tables unguarded: every page
   // a sequence's context touches must be in the pool.
@@ -54,6 +54,11 @@ dsrt_status StepExecutor::run(const StepBatch &b, float *logits) {
     }
   if (problem.empty() && !pool)
     problem = "step executor: the page pool is not allocated";
+  return problem;
+}
+
+dsrt_status StepExecutor::run(const StepBatch &b, float *logits) {
+  std::string problem = check(b);
   if (!problem.empty())
     return fail(DSRT_ERROR_ARGUMENT, problem);
   return guarded("running a step", [&] {

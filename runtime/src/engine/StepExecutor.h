@@ -34,6 +34,9 @@ public:
   int64_t cacheBytesPerToken() const override {
     return info.kv_cache_bytes_per_token;
   }
+  /// What run() would refuse in `batch` (sizes, pages outside the pool);
+  /// "" when it runs.
+  std::string check(const StepBatch &batch) const;
   dsrt_status run(const StepBatch &batch, float *logits) override;
   void addStats(dsrt_engine_stats &stats) const override {
     stats.step_calls = calls;
