@@ -20,10 +20,13 @@ import time
 I64 = ctypes.c_int64
 
 
+# These mirror runtime/include/dsrt/dsrt_engine.h field for field: the C side
+# writes whole structs (dsrt_engine_options_default, dsrt_engine_stats_get),
+# so a field missing here is a write past the ctypes buffer.
 class EngineOptions(ctypes.Structure):
     _fields_ = [("kv_cache_bytes", I64), ("num_pages", I64), ("max_num_seqs", I64),
                 ("max_num_batched_tokens", I64), ("max_model_len", I64),
-                ("enable_prefix_caching", ctypes.c_int)]
+                ("enable_prefix_caching", ctypes.c_int), ("speculative", ctypes.c_char_p)]
 
 
 class RequestParams(ctypes.Structure):
@@ -40,7 +43,8 @@ class EngineStats(ctypes.Structure):
         "running", "waiting", "pages_total", "pages_used", "pages_free", "pages_cached",
         "preemptions", "prefix_query_tokens", "prefix_hit_tokens", "prefix_copied_tokens",
         "prefix_recomputed_tokens", "steps", "scheduled_tokens", "last_step_tokens",
-        "finished_requests", "max_model_len", "page_tokens")]
+        "finished_requests", "max_model_len", "page_tokens", "speculative_tokens",
+        "spec_rounds", "spec_draft_tokens", "spec_accepted_tokens", "step_calls")]
 
 
 class Runtime:

@@ -44,6 +44,31 @@ def preset(name):
     return checkpoint.PRESETS[name]()
 
 
+def v3_routing():
+    """DeepSeek-V3's routing shape (256 experts in 8 groups, top-4 groups,
+    top-8, sigmoid + bias, normalised, x2.5) in the tiny V3 model: the GPU's
+    block-per-token routing kernel at the width it is built for (a thread
+    per expert, a warp per group)."""
+    cfg = checkpoint.PRESETS["tiny_v3"]()
+    cfg.update({"n_routed_experts": 256, "n_group": 8, "topk_group": 4,
+                "num_experts_per_tok": 8, "moe_intermediate_size": 8})
+    return cfg
+
+
+def check_block_routing(compiler, ckpt, arch):
+    """The CUDA artifact of `ckpt` must route with the block-per-token kernel
+    (RoutingKernel.cpp marks it ds.block_per_token); a configuration that fell
+    back to the generic one-thread-per-token mapping fails here, before any
+    GPU time is spent."""
+    out = ckpt + ".gpu.mlir"
+    run([compiler, ckpt, "-o", out, "--target", "cuda", "--gpu-arch", arch, "--emit=gpu"])
+    with open(out) as f:
+        heads = [l for l in f if l.lstrip().startswith("func.func private @__ds_moe_route")]
+    if not heads or not all("ds.block_per_token" in l for l in heads):
+        sys.exit(f"prepare.py: {ckpt}: MoE routing is not the block-per-token GPU kernel")
+    print(f"  {len(heads)} routing kernel(s), one block per token")
+
+
 # Parity cases: teacher-forced prompt + decode, ds on the GPU against ds on
 # the CPU (atol_cpu) and against the float64 reference (atol; the reference
 # rounds a bf16 cache as the cache write does, so bf16 caches keep the f32
@@ -72,6 +97,13 @@ PARITY = [
      "atol_cpu": 1e-3, "prompt": 200, "steps": 8},
     {"name": "v2lite-w16", "config": preset("tiny_v2_lite"), "dtype": "bf16", "form": "auto",
      "atol": 5e-2, "atol_cpu": 5e-2, "weights": "bf16"},
+    # V3's routing shape on the block-per-token routing kernel ("routing":
+    # prepare.py checks the artifact uses it; both artifacts trace their
+    # expert choices and run.py wants the same set for every token and layer
+    # on the GPU as on the CPU).
+    {"name": "v3-routing", "config": v3_routing(), "dtype": "f32", "form": "auto",
+     "atol": 1e-3, "atol_cpu": 1e-3, "routing": True, "compile": ["--trace-routing"],
+     "seconds": 15},
     # The production decode kernel: V3 widths, bf16 cache, decode at 600
     # tokens of context = 3 splits (256-row slices), against the reference.
     {"name": "mla-bf16-600", "config": mla_widths(), "dtype": "bf16", "form": "auto",
@@ -138,6 +170,8 @@ def main():
             if target == "cuda":
                 cmd += ["--gpu-arch", args.arch]
             run(cmd)
+        if c.get("routing"):
+            check_block_routing(compiler, ckpt, args.arch)
         cases["parity"].append(dict(c, seed=0, weights_dtype=c.get("weights", "f32"),
                                     prompt=c.get("prompt", 20), steps=c.get("steps", 8)))
     cases["smoke"] = SMOKE

@@ -15,7 +15,9 @@ skipped and says so.
      against ds-run on the CPU, on cases that reach the production kernels
      (DeepSeek widths latent 512 + rope 64 with a bf16 cache and several
      splits at 600 and 4K tokens of context, naive chunked prefill, bf16
-     weights, the demo model); tolerances are documented in prepare.py;
+     weights, the demo model, V3's routing shape on the block-per-token
+     routing kernel with every token's expert set equal to the CPU's);
+     tolerances are documented in prepare.py;
      decode steps run as CUDA graphs (the runtime's default), and a case
      that fails runs again with DSRT_CUDA_GRAPHS=0 to tell replay from
      kernels;
@@ -141,19 +143,32 @@ def parity(case, work, scratch, dsrun, env=None):
     ckpt = write_case_checkpoint(case, scratch)
     prompt, forced = sequence(case)
     seq = prompt + forced
-    rows = {}
+    rows, routing = {}, {}
     context = ["--max-context", len(seq) + 8]
     for target in ("cuda", "cpu"):
         out = os.path.join(scratch, f"{case['name']}-{target}.npy")
+        trace = os.path.join(scratch, f"{case['name']}-{target}.routing.json")
         ds_run([os.path.join(work, f"{case['name']}-{target}.dsa"), "--weights", ckpt,
                 "--device", target, "--prompt-tokens", ",".join(map(str, prompt)),
-                "--force-tokens", ",".join(map(str, forced)), "--dump-logits", out] + context,
+                "--force-tokens", ",".join(map(str, forced)), "--dump-logits", out] + context +
+               (["--dump-routing", trace] if case.get("routing") else []),
                dsrun, env=env if target == "cuda" else None)
         rows[target] = np.load(out)
+        if case.get("routing"):
+            routing[target] = expert_sets(trace)
     vs_cpu = float(np.abs(rows["cuda"] - rows["cpu"]).max())
     ok = vs_cpu <= case["atol_cpu"]
     r = {"case": case["name"], "max_vs_cpu": vs_cpu, "atol_cpu": case["atol_cpu"],
          "max_vs_reference": None, "atol": case["atol"]}
+    if case.get("routing"):
+        # The GPU's block-per-token routing kernel against the CPU routing:
+        # the same expert set for every token of every MoE layer.
+        gpu, cpu = routing["cuda"], routing["cpu"]
+        r["routing_tokens"] = sum(len(v) for v in cpu.values())
+        r["routing_mismatches"] = (
+            sum(a != b for L in cpu for a, b in zip(gpu.get(L, []), cpu[L])) +
+            sum(abs(len(gpu.get(L, [])) - len(cpu[L])) for L in cpu) + len(set(gpu) - set(cpu)))
+        ok = ok and r["routing_tokens"] > 0 and r["routing_mismatches"] == 0
     if case.get("reference", True):
         ref = ReferenceModel.load(ckpt)
         want = ref.forward(seq, 0, ref.new_cache(case["dtype"]))
@@ -162,6 +177,17 @@ def parity(case, work, scratch, dsrun, env=None):
     r["ok"] = ok
     r["logits"] = rows["cuda"]
     return r
+
+
+def expert_sets(trace):
+    """ds-run --dump-routing: {layer ordinal: [sorted experts per token]},
+    the calls of a layer (prefill, then each decode step) concatenated."""
+    with open(trace) as f:
+        records = json.load(f)
+    out = {}
+    for rec in records:
+        out.setdefault(rec["layer"], []).extend(sorted(e) for e in rec["experts"])
+    return out
 
 
 def hf_logits(ckpt, seq):
@@ -493,8 +519,12 @@ def main():
         results["parity"].append(r)
         ref = ("n/a (too long for the float64 reference)" if r["max_vs_reference"] is None
                else f"{r['max_vs_reference']:.2e} (atol {r['atol']})")
+        routed = ("" if "routing_tokens" not in r else
+                  f", expert sets differ for {r['routing_mismatches']} of "
+                  f"{r['routing_tokens']} tokens")
         log(f"parity {r['case']}: max |gpu - ref| {ref}, max |gpu - cpu| "
-            f"{r['max_vs_cpu']:.2e} (atol {r['atol_cpu']}) {'ok' if r['ok'] else 'FAIL'}")
+            f"{r['max_vs_cpu']:.2e} (atol {r['atol_cpu']}){routed} "
+            f"{'ok' if r['ok'] else 'FAIL'}")
         if not r["ok"] and budget.allows(f"parity {case['name']} without graphs",
                                          case.get("seconds", 10)):
             # Decode steps run as CUDA graphs by default: tell a replay

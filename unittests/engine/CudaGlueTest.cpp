@@ -286,6 +286,42 @@ TEST(CudaGemmGlue, GroupedLinearIsOneGroupedCall) {
   EXPECT_EQ(c.ex.error, "");
 }
 
+// Prefill shapes: a MoE layer's gate, up and down GEMMs read the offsets
+// back once (one wait per layer): the SiLU-mul launch between up and down
+// keeps the host copy; the next layer's permutation (like any other launch)
+// drops it, and its new offsets are the ones used.
+TEST(CudaGemmGlue, PrefillMoELayerReadsOffsetsOnce) {
+  Call c;
+  Grouped p(c, {0, 4, 4, 9, 12}, 6, 8, 8, 6);
+  void *module = mgpuModuleLoad(nullptr, 0);
+  void *permute =
+      mgpuModuleGetFunction(module, "__ds_moe_route_permute_0a1b_kernel");
+  void *siluMul =
+      mgpuModuleGetFunction(module, "__ds_silu_mul_packed_2c3d_kernel");
+  auto launch = [](void *f) {
+    mgpuLaunchKernel(f, 1, 1, 1, 32, 1, 1, 0, nullptr, nullptr, nullptr, 0);
+  };
+  const std::vector<std::vector<int32_t>> layers = {
+      {0, 4, 4, 9, 12}, {0, 1, 6, 6, 12}, {0, 0, 0, 12, 12}};
+  long reads = count("dtoh");
+  for (size_t layer = 0; layer < layers.size(); ++layer) {
+    // The permutation writes this layer's offsets where the last ones were.
+    std::memcpy(p.off, layers[layer].data(), layers[layer].size() * 4);
+    launch(permute);
+    ASSERT_EQ(groupedLinear(p.W(), p.X(), p.O(), p.Y()), ""); // gate
+    ASSERT_EQ(groupedLinear(p.W(), p.X(), p.O(), p.Y()), ""); // up
+    launch(siluMul);
+    ASSERT_EQ(groupedLinear(p.W(), p.X(), p.O(), p.Y()), ""); // down
+    EXPECT_EQ(count("dtoh"), reads + long(layer) + 1) << "layer " << layer;
+    p.expectCpu();
+  }
+  // A kernel of unknown effect drops the copy too.
+  launch(mgpuModuleGetFunction(module, "some_kernel"));
+  ASSERT_EQ(groupedLinear(p.W(), p.X(), p.O(), p.Y()), "");
+  EXPECT_EQ(count("dtoh"), reads + long(layers.size()) + 1);
+  EXPECT_EQ(c.ex.error, "");
+}
+
 // Decode shapes (no more rows than experts): each row is its own product,
 // its expert found on the device (the runtime's dsrt_expert_rows kernel,
 // emulated by the stand-in) and all rows one cublasGemmBatchedEx, so the

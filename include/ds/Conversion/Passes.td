@@ -81,7 +81,9 @@ def DSMapKernelsToGPUPass : Pass<"ds-map-kernels-to-gpu", "::mlir::ModuleOp"> {
     bound read from the positions) runs as a one-thread launch; scalar
     results the host needs come back through a device buffer and
     `gpu.memcpy`. `ds.latent_attention` kernels are replaced by a split-KV
-    kernel (see SplitKVAttention.cpp) when `split-kv` is on.
+    kernel (see SplitKVAttention.cpp) when `split-kv` is on; MoE routing
+    (`moe_route`, `moe_route_permute` kernels) runs one block per token with
+    warp-shuffle top-k (RoutingKernel.cpp).
 
     Buffers are device memory: `memref.alloc`/`dealloc` outside launches
     become `gpu.alloc`/`gpu.dealloc` (the runtime serves them from a

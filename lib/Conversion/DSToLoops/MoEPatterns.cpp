@@ -53,6 +53,15 @@ struct RoutePattern : KernelPattern<Op> {
                grouped ? a[5] : Value(), grouped ? a[6] : Value());
   }
 
+  /// What the GPU mapping's block-per-token routing reads off the kernel
+  /// (RoutingKernel.cpp): the config, and whether the bias is the last
+  /// operand.
+  static void describe(func::FuncOp kernel, MoEConfigAttr cfg, bool hasBias) {
+    kernel->setAttr("ds.moe_config", cfg);
+    if (hasBias)
+      kernel->setAttr("ds.moe_bias", UnitAttr::get(kernel.getContext()));
+  }
+
   /// Numbers MoE layers in program order per entry point.
   void traced(KernelEmitter &k, Op op, Value ids) const {
     Operation *fn = op->template getParentOfType<func::FuncOp>();
@@ -79,9 +88,11 @@ struct MoERouteLowering : RoutePattern<MoERouteOp> {
     std::string key;
     llvm::raw_string_ostream(key) << cfg;
     bool hasBias = bool(op.getBias());
-    k.outline("moe_route", key, operands, [&](ValueRange a) {
-      routeBody(k, a, cfg, hasBias ? a.back() : Value());
-    });
+    describe(k.outline("moe_route", key, operands,
+                       [&](ValueRange a) {
+                         routeBody(k, a, cfg, hasBias ? a.back() : Value());
+                       }),
+             cfg, hasBias);
     traced(k, op, ids);
     rewriter.replaceOp(op, ValueRange{ids, weights});
     return success();
@@ -117,15 +128,17 @@ struct MoERoutePermuteLowering : RoutePattern<MoERoutePermuteOp> {
     std::string key;
     llvm::raw_string_ostream(key) << cfg;
     bool hasBias = bool(op.getBias());
-    k.outline("moe_route_permute", key + "/" + std::to_string(shared),
-              operands, [&](ValueRange a) {
-                routeBody(k, a, cfg, hasBias ? a.back() : Value());
-                if (shared)
-                  k.appendSharedExperts(a[1], a[2], cfg.getTopK(),
-                                        cfg.getNumExperts());
-                ValueRange p = a.slice(routeCount, 5);
-                k.moePermute(p[0], a[1], p[1], p[2], p[3], p[4]);
-              });
+    func::FuncOp kernel =
+        k.outline("moe_route_permute", key + "/" + std::to_string(shared),
+                  operands, [&](ValueRange a) {
+                    routeBody(k, a, cfg, hasBias ? a.back() : Value());
+                    if (shared)
+                      k.appendSharedExperts(a[1], a[2], cfg.getTopK(),
+                                            cfg.getNumExperts());
+                    ValueRange p = a.slice(routeCount, 5);
+                    k.moePermute(p[0], a[1], p[1], p[2], p[3], p[4]);
+                  });
+    describe(kernel, cfg, hasBias);
     // Traces report the routed choices only.
     traced(k, op, shared ? k.leadingColumns(ids, cfg.getTopK()) : ids);
     rewriter.replaceOp(op, ValueRange{ids, weights, xp, off, rows});

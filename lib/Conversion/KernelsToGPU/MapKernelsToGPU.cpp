@@ -9,6 +9,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "ds/Conversion/Passes.h"
+#include "RoutingKernel.h"
 #include "RowNormKernel.h"
 #include "SplitKVAttention.h"
 
@@ -343,6 +344,13 @@ struct MapKernelsToGPUPass
       if (*done)
         return success();
     }
+    // The routing nest becomes a block per token; the permutation that
+    // may follow it in the same kernel keeps the generic mapping below.
+    if (kind &&
+        (kind.getValue() == "moe_route" ||
+         kind.getValue() == "moe_route_permute") &&
+        failed(gpu_kernels::emitRouting(fn)))
+      return failure();
     if (kind && kind.getValue() == "cache_write") {
       for (auto par : llvm::to_vector(
                fn.getBody().front().getOps<scf::ParallelOp>()))
@@ -370,6 +378,14 @@ struct MapKernelsToGPUPass
       return r;
     };
     for (Operation *op : ops) {
+      // Already a launch (a hand-mapped kernel's, under its guard).
+      if (op->walk([](gpu::LaunchOp) {
+              return WalkResult::interrupt();
+            }).wasInterrupted()) {
+        if (failed(flush()))
+          return failure();
+        continue;
+      }
       bool sequential = !isa<scf::ParallelOp>(op) && touchesMemory(op) &&
                         op->getNumResults() == 0 &&
                         !(isa<scf::ForOp>(op) &&

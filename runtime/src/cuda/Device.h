@@ -169,8 +169,10 @@ struct Execution {
   static Execution *&current();
 
   /// The expert offsets a grouped GEMM last read back, by device address:
-  /// the gate and up GEMMs of a MoE layer share one read. Any launch, copy
-  /// or memset may write device memory, so each of them forgets it.
+  /// the gate, up and down GEMMs of a MoE layer share one read. A copy, a
+  /// memset or a launch may write device memory, so each of them forgets
+  /// it, except the SiLU-mul launch between the up and down GEMMs
+  /// (MgpuAbi.cpp, keepsOffsets).
   const void *offsetsAt = nullptr;
   std::vector<int32_t> offsetsHost;
   void forgetOffsets() { offsetsAt = nullptr; }

@@ -315,7 +315,7 @@ static std::string groupedLinearImpl(const MemRef<float, 3> &w3,
   }
   // The group boundaries were computed on the device (by the permutation
   // kernel); the host needs them to size each product. A read waits for
-  // the stream: the gate and up GEMMs of a layer share one.
+  // the stream: the gate, up and down GEMMs of a layer share one.
   Execution &ex = *Execution::current();
   std::vector<int32_t> &off = ex.offsetsHost;
   if (ex.offsetsAt != offsets.data() || off.size() != size_t(experts + 1)) {

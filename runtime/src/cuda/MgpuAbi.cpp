@@ -28,6 +28,7 @@
 #include <cstring>
 #include <map>
 #include <mutex>
+#include <set>
 
 #define DSRT_EXPORT extern "C" __attribute__((visibility("default")))
 
@@ -61,6 +62,9 @@ std::mutex &functionsMutex = *new std::mutex;
 auto &functions = *new std::map<std::pair<CUmodule, std::string>, CUfunction>;
 /// The kernel name of each function handed out, for error messages.
 auto &functionNames = *new std::map<CUfunction, std::string>;
+/// Functions whose launches leave the host copy of expert offsets valid
+/// (see keepsOffsets).
+auto &offsetKeepers = *new std::set<CUfunction>;
 /// Bumped by every unload: per-thread caches older than it are dropped.
 std::atomic<uint64_t> functionsGeneration{0};
 
@@ -79,6 +83,24 @@ bool skipped() {
   if (e)
     e->forgetOffsets();
   return e && e->failed();
+}
+
+/// The SiLU-mul kernel is the only launch between a MoE layer's grouped
+/// GEMMs (gate, up, then down after it): it writes its own [rows, F]
+/// output, never an offsets buffer, which is live (and so not reused)
+/// until the layer's last grouped GEMM. Every other launch may be the
+/// next layer's permutation writing new offsets at the same address, so
+/// it drops the copy. With this, a prefill MoE layer reads its offsets
+/// once instead of once before and once after the SiLU-mul.
+bool keepsOffsetsByName(const std::string &name) {
+  return name.rfind("__ds_silu_mul", 0) == 0;
+}
+
+/// Only asked while a copy of the offsets is held (prefill MoE layers), so
+/// the lock is not taken per decode launch.
+bool keepsOffsets(CUfunction f) {
+  std::lock_guard<std::mutex> lock(functionsMutex);
+  return offsetKeepers.count(f) != 0;
 }
 
 std::string kernelName(CUfunction f) {
@@ -119,6 +141,7 @@ DSRT_EXPORT void mgpuModuleUnload(void *module) {
         continue;
       }
       functionNames.erase(it->second);
+      offsetKeepers.erase(it->second);
       it = functions.erase(it);
     }
     ++functionsGeneration;
@@ -158,6 +181,8 @@ DSRT_EXPORT void *mgpuModuleGetFunction(void *module, const char *name) {
       }
       functions[key] = f;
       functionNames[f] = name;
+      if (keepsOffsetsByName(key.second))
+        offsetKeepers.insert(f);
     }
   }
   c.sites[{module, name}] = f;
@@ -170,7 +195,10 @@ DSRT_EXPORT void mgpuLaunchKernel(void *function, intptr_t gridX,
                                   intptr_t blockZ, int32_t smem, void *stream,
                                   void **params, void **extra,
                                   size_t /*paramsCount*/) {
-  if (skipped())
+  Execution *e = Execution::current();
+  bool keep = e && e->offsetsAt && function &&
+              keepsOffsets(static_cast<CUfunction>(function));
+  if (keep ? e->failed() : skipped())
     return;
   const Gpu *g = theGpu();
   if (!g || !function)
