@@ -104,11 +104,11 @@ OwningOpRef<ModuleOp> importCheckpoint(MLIRContext &ctx,
         " (one f32 scale per 128 latent values) (" + configPath + ")");
     return nullptr;
   }
-  // The ragged step is lowered for the CPU; the GPU mapping of its paged
-  // kernels, the fp8 paged cache and its partitioning (--tp/--ep) are not
-  // built yet: those artifacts keep @prefill/@decode only.
-  opts.stepEntry = o.target == "cpu" && o.dtype != "fp8" && o.tp == 1 &&
-                   o.ep == 1;
+  // The ragged step is lowered for both targets (on cuda its paged
+  // kernels are hand-mapped: KernelsToGPU/PagedAttention.cpp); the fp8
+  // paged cache and the step's partitioning (--tp/--ep) are not built yet:
+  // those artifacts keep @prefill/@decode only.
+  opts.stepEntry = o.dtype != "fp8" && o.tp == 1 && o.ep == 1;
   std::unique_ptr<CheckpointTypes> ckpt;
   if (isDir && o.checkWeights) {
     std::string err;

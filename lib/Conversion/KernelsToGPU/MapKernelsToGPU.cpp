@@ -9,6 +9,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "ds/Conversion/Passes.h"
+#include "PagedAttention.h"
 #include "RowNormKernel.h"
 #include "SplitKVAttention.h"
 
@@ -338,6 +339,20 @@ struct MapKernelsToGPUPass
     }
     if (splitKV && kind && kind.getValue() == "latent_attention") {
       FailureOr<bool> done = gpu_kernels::emitSplitKVAttention(fn);
+      if (failed(done))
+        return failure();
+      if (*done)
+        return success();
+    }
+    if (splitKV && kind && kind.getValue() == "paged_latent_attention") {
+      FailureOr<bool> done = gpu_kernels::emitPagedSplitKVAttention(fn);
+      if (failed(done))
+        return failure();
+      if (*done)
+        return success();
+    }
+    if (kind && kind.getValue() == "paged_cache_write") {
+      FailureOr<bool> done = gpu_kernels::emitPagedCacheWrite(fn);
       if (failed(done))
         return failure();
       if (*done)
