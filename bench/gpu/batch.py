@@ -4,12 +4,18 @@ module). Used by run.py; also runs alone:
 
     python3 bench/gpu/batch.py LIBDSRT ARTIFACT WEIGHTS --device cpu|cuda
 
-What a batch is today, said plainly: the engine runs on the GPU through its
-session executor (runtime/src/engine/SessionExecutor.h), one dsrt_session
-per request and the requests of a step one after another, each through its
-own decode call (every request reads the weights again). So batch B here
-is B decode calls per engine step, not one batched GEMM; the roofline next
-to it is what one batched step could reach.
+What a batch is, per executor (DSRT_ENGINE_EXECUTOR, read when the engine
+is created): "session" (the GPU default) runs one dsrt_session per request
+and the requests of a step one after another, each through its own decode
+call (every request reads the weights again), so batch B is B decode calls
+per engine step; "step" runs each engine step as one @ragged_step call
+over the device page pool (runtime/src/engine/GpuStepExecutor.h): one
+batched MoE and attention over all B tokens. The roofline next to it is
+what one batched step could reach.
+
+mixed_batch() is the GPU step's correctness check: a mixed batch (chunked
+prefills beside decodes, pages crossed) with teacher-forced tokens and
+every logits row returned, to compare across devices and executors.
 """
 import argparse
 import ctypes
@@ -47,6 +53,16 @@ class EngineStats(ctypes.Structure):
         "spec_rounds", "spec_draft_tokens", "spec_accepted_tokens", "step_calls")]
 
 
+class Event(ctypes.Structure):
+    _fields_ = [("request_id", I64), ("token", ctypes.c_int32), ("index", I64),
+                ("logits", ctypes.POINTER(ctypes.c_float)), ("num_logits_rows", I64),
+                ("vocab_size", I64), ("finish_reason", ctypes.c_int),
+                ("prefix_hit_tokens", I64)]
+
+
+Callback = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.POINTER(Event))
+
+
 class Runtime:
     def __init__(self, libpath):
         lib = ctypes.CDLL(libpath)
@@ -61,7 +77,7 @@ class Runtime:
         lib.dsrt_request_params_default.argtypes = [ctypes.POINTER(RequestParams)]
         lib.dsrt_engine_add_request.argtypes = [
             ctypes.c_void_p, ctypes.POINTER(ctypes.c_int32), I64,
-            ctypes.POINTER(RequestParams), ctypes.c_void_p, ctypes.c_void_p,
+            ctypes.POINTER(RequestParams), Callback, ctypes.c_void_p,
             ctypes.POINTER(I64)]
         lib.dsrt_engine_step.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_int)]
         lib.dsrt_engine_stats_get.argtypes = [ctypes.c_void_p, ctypes.POINTER(EngineStats)]
@@ -79,7 +95,76 @@ class Runtime:
         return model
 
 
-def batched_decode(rt, model, batch, steps, prompt_len=8, vocab=64):
+def create_engine(rt, model, opts, executor):
+    """dsrt_engine_create with DSRT_ENGINE_EXECUTOR=executor (None: the
+    engine's default) for the call."""
+    before = os.environ.get("DSRT_ENGINE_EXECUTOR")
+    if executor:
+        os.environ["DSRT_ENGINE_EXECUTOR"] = executor
+    else:
+        os.environ.pop("DSRT_ENGINE_EXECUTOR", None)
+    try:
+        engine = ctypes.c_void_p()
+        rt.check(rt.lib.dsrt_engine_create(model, ctypes.byref(opts), ctypes.byref(engine)),
+                 f"dsrt_engine_create (executor {executor or 'default'})")
+        return engine
+    finally:
+        if before is None:
+            os.environ.pop("DSRT_ENGINE_EXECUTOR", None)
+        else:
+            os.environ["DSRT_ENGINE_EXECUTOR"] = before
+
+
+def mixed_batch(rt, model, requests, max_batched_tokens, executor=None):
+    """Runs `requests` ((prompt, forced tokens) pairs) together with
+    return_logits; returns (per request a [len(prompt) + len(forced), vocab]
+    numpy array, the engine's stats as a dict)."""
+    import numpy as np
+    opts = EngineOptions()
+    rt.lib.dsrt_engine_options_default(ctypes.byref(opts))
+    longest = max(len(p) + len(f) for p, f in requests)
+    opts.num_pages = sum((len(p) + len(f) + 63) // 64 for p, f in requests) + 1
+    opts.max_num_seqs = len(requests)
+    opts.max_num_batched_tokens = max_batched_tokens
+    opts.max_model_len = longest + 1
+    opts.enable_prefix_caching = 0
+    engine = create_engine(rt, model, opts, executor)
+    out = {}
+
+    def on_event(_, ev):
+        e = ev.contents
+        if e.finish_reason and e.logits:
+            n = e.num_logits_rows * e.vocab_size
+            out[e.request_id] = np.ctypeslib.as_array(e.logits, shape=(n,)).reshape(
+                e.num_logits_rows, e.vocab_size).copy()
+
+    callback = Callback(on_event)
+    try:
+        ids = []
+        for prompt, forced in requests:
+            params = RequestParams()
+            rt.lib.dsrt_request_params_default(ctypes.byref(params))
+            forced_c = (ctypes.c_int32 * len(forced))(*forced)
+            params.max_tokens = len(forced)
+            params.force_tokens = forced_c
+            params.num_force_tokens = len(forced)
+            params.return_logits = 1
+            rid = I64()
+            rt.check(rt.lib.dsrt_engine_add_request(
+                engine, (ctypes.c_int32 * len(prompt))(*prompt), len(prompt),
+                ctypes.byref(params), callback, None, ctypes.byref(rid)), "add_request")
+            ids.append(rid.value)
+        has_work = ctypes.c_int(1)
+        while has_work.value:
+            rt.check(rt.lib.dsrt_engine_step(engine, ctypes.byref(has_work)), "step")
+        stats = EngineStats()
+        rt.check(rt.lib.dsrt_engine_stats_get(engine, ctypes.byref(stats)), "stats")
+        return [out[i] for i in ids], {n: getattr(stats, n) for n, _ in EngineStats._fields_}
+    finally:
+        rt.lib.dsrt_engine_free(engine)
+
+
+def batched_decode(rt, model, batch, steps, prompt_len=8, vocab=64, executor=None):
     """Engine steps for `batch` greedy requests of `prompt_len` tokens and
     `steps` fed tokens each. The first step prefills every prompt (within
     the token budget); the rest are decode steps of `batch` tokens each,
@@ -92,9 +177,7 @@ def batched_decode(rt, model, batch, steps, prompt_len=8, vocab=64):
     opts.max_num_batched_tokens = max(2048, batch * prompt_len)
     opts.max_model_len = prompt_len + steps + 1
     opts.enable_prefix_caching = 0
-    engine = ctypes.c_void_p()
-    rt.check(rt.lib.dsrt_engine_create(model, ctypes.byref(opts), ctypes.byref(engine)),
-             "dsrt_engine_create")
+    engine = create_engine(rt, model, opts, executor)
     try:
         params = RequestParams()
         rt.lib.dsrt_request_params_default(ctypes.byref(params))
@@ -105,7 +188,7 @@ def batched_decode(rt, model, batch, steps, prompt_len=8, vocab=64):
                 *[2 + (r * 7 + i * 3) % (vocab - 2) for i in range(prompt_len)])
             rid = I64()
             rt.check(rt.lib.dsrt_engine_add_request(engine, prompt, prompt_len,
-                                                    ctypes.byref(params), None, None,
+                                                    ctypes.byref(params), Callback(), None,
                                                     ctypes.byref(rid)), "add_request")
         has_work = ctypes.c_int(1)
         stats = EngineStats()
@@ -139,12 +222,14 @@ def main():
     ap.add_argument("--batches", default="1,2,4")
     ap.add_argument("--steps", type=int, default=4)
     ap.add_argument("--vocab", type=int, default=64)
+    ap.add_argument("--executor", choices=["step", "session"], default=None)
     args = ap.parse_args()
     rt = Runtime(args.libdsrt)
     model = rt.load(args.artifact, args.weights, args.device)
     try:
         for b in (int(x) for x in args.batches.split(",")):
-            tps, n = batched_decode(rt, model, b, args.steps, vocab=args.vocab)
+            tps, n = batched_decode(rt, model, b, args.steps, vocab=args.vocab,
+                                    executor=args.executor)
             print(f"batch {b}: {tps:.1f} decode tokens/s over {n} engine steps")
     finally:
         rt.lib.dsrt_model_free(model)

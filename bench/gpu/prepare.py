@@ -122,6 +122,38 @@ PARITY = [
 ]
 SMOKE = "v3-f32"
 
+# The serving engine's ragged step on the GPU (GpuStepExecutor, @ragged_step
+# with the paged split-KV kernel): a mixed batch (a chunked prefill beside
+# decodes and short prompts, pages crossed, teacher-forced) on the GPU
+# against the same batch on the CPU, every logits row. "gpu"/"cpu": the
+# parity case whose artifact runs (or an artifact of its own, "compile"
+# below); "cpu_executor": the CPU side's executor. The CPU has a step
+# executor for f32 caches only (bf16 drifted 1.6e-3 through it, cause not
+# found), so the bf16 case compares with CPU sessions of an absorbed
+# artifact: both read the bf16-rounded rows through the absorbed kernel.
+# Tolerances as the parity cases with the same cache (1e-3 f32, 2e-3 bf16
+# at V3 widths); a row read from the wrong page moves logits by > 1e-2.
+#   prompts: prompt lengths; forced: fed tokens per request; budget:
+#   max_num_batched_tokens (smaller than the longest prompt: chunked).
+STEP = [
+    # tiny_v3: 2 heads, tiles of 4 query rows span 2 tokens (folding).
+    {"name": "step-v3-f32", "gpu": "v3-f32-cuda", "cpu": "v3-f32-cpu", "parity": "v3-f32",
+     "cpu_executor": "step", "prompts": [40, 17, 6, 1], "forced": 8, "budget": 24,
+     "atol": 1e-3},
+    # V3 widths, f32 cache: 600 rows (3 splits of 256), 3 query rows a tile.
+    {"name": "step-mla-f32", "gpu": "step-mla-f32-cuda", "cpu": "step-mla-f32-cpu",
+     "parity": "mla-bf16-600", "cpu_executor": "step", "prompts": [600, 130, 64, 1],
+     "forced": 6, "budget": 256, "atol": 1e-3,
+     "compile": {"step-mla-f32-cuda": ["--dtype", "f32", "--target", "cuda"],
+                 "step-mla-f32-cpu": ["--dtype", "f32", "--target", "cpu"]}},
+    # V3 widths, bf16 cache (the production rows: 8 bf16 per 16-byte load).
+    {"name": "step-mla-bf16", "gpu": "mla-bf16-600-cuda", "cpu": "step-mla-bf16-cpu",
+     "parity": "mla-bf16-600", "cpu_executor": "session", "prompts": [600, 130, 64, 1],
+     "forced": 6, "budget": 256, "atol": 2e-3,
+     "compile": {"step-mla-bf16-cpu": ["--dtype", "bf16", "--mla-form", "absorbed",
+                                       "--target", "cpu"]}},
+]
+
 
 def attention_config(heads):
     """One layer with DeepSeek's MLA shapes (latent 512 + rope 64, per-head
@@ -175,6 +207,16 @@ def main():
         cases["parity"].append(dict(c, seed=0, weights_dtype=c.get("weights", "f32"),
                                     prompt=c.get("prompt", 20), steps=c.get("steps", 8)))
     cases["smoke"] = SMOKE
+
+    cases["step"] = []
+    for c in STEP:
+        ckpt = os.path.join(scratch, c["parity"])
+        for name, flags in c.get("compile", {}).items():
+            cmd = [compiler, ckpt, "-o", os.path.join(work, name + ".dsa")] + flags
+            if "cuda" in flags:
+                cmd += ["--gpu-arch", args.arch]
+            run(cmd)
+        cases["step"].append({k: v for k, v in c.items() if k != "compile"})
 
     for heads in (16, 128):
         cfg = attention_config(heads)

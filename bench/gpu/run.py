@@ -30,14 +30,23 @@ skipped and says so.
      against the roofline (bytes a step must read / copy bandwidth), and
      against transformers on the same checkpoint;
   7. batched decode, batch 1..64, through the serving engine (bench/gpu/
-     batch.py: ctypes on the packed libdsrt; the engine runs one session per
-     request on the GPU, see there) against the batched roofline (the
-     distinct experts B tokens touch), and transformers' batched generate.
+     batch.py: ctypes on the packed libdsrt), first through the GPU ragged
+     step (DSRT_ENGINE_EXECUTOR=step: one @ragged_step call per engine
+     step), then one session per request (the GPU default), against the
+     batched roofline (the distinct experts B tokens touch), and
+     transformers' batched generate.
+
+Between 3 and 4, the engine's GPU step (GpuStepExecutor: @ragged_step with
+the paged split-KV attention) on a mixed batch (chunked prefill beside
+decodes, pages crossed, teacher-forced) against the same batch on the CPU,
+every logits row (cases and tolerances in prepare.py's STEP).
 
 Run through bench/gpu/run.sh (unpacks the runtime, sets library paths).
 `run.sh --dry` checks the plumbing where there is no GPU: the work folder is
-complete, the packed runtime runs the smoke case's CPU artifact, and the
-batched-decode driver runs it through the engine (results marked DRY).
+complete, the packed runtime runs the smoke case's CPU artifact, the
+batched-decode driver runs it through the engine, and the mixed-batch
+check runs its first case with the CPU's step executor against CPU
+sessions (results marked DRY).
 """
 import argparse
 import json
@@ -188,6 +197,35 @@ def expert_sets(trace):
     for rec in records:
         out.setdefault(rec["layer"], []).extend(sorted(e) for e in rec["experts"])
     return out
+def step_requests(sc, vocab):
+    rng = np.random.default_rng(7)
+    return [(rng.integers(2, vocab, size=n).tolist(),
+             rng.integers(2, vocab, size=sc["forced"]).tolist()) for n in sc["prompts"]]
+
+
+def step_parity(sc, cases, args, sides):
+    """The mixed batch of STEP case `sc` through the engine on each of
+    `sides` ((label, artifact, device, executor), two of them); the largest
+    difference between their logits rows, and the first side's stats."""
+    pc = next(c for c in cases["parity"] if c["name"] == sc["parity"])
+    ckpt = write_case_checkpoint(pc, args.scratch)
+    requests = step_requests(sc, pc["config"]["vocab_size"])
+    rt = batching.Runtime(os.path.join(args.scratch, "runtime", "lib", "libdsrt.so"))
+    rows, stats = {}, {}
+    for label, artifact, device, executor in sides:
+        model = rt.load(os.path.join(args.work, artifact + ".dsa"), ckpt, device)
+        try:
+            rows[label], stats[label] = batching.mixed_batch(rt, model, requests,
+                                                             sc["budget"], executor)
+        finally:
+            rt.lib.dsrt_model_free(model)
+    a, b = (rows[s[0]] for s in sides)
+    diff = max(float(np.abs(x - y).max()) for x, y in zip(a, b))
+    first = stats[sides[0][0]]
+    return {"case": sc["name"], "max_diff": diff, "atol": sc["atol"],
+            "step_calls": first["step_calls"], "engine_steps": first["steps"],
+            "rows": sum(len(x) for x in a),
+            "ok": diff <= sc["atol"] and first["step_calls"] == first["steps"] > 0}
 
 
 def hf_logits(ckpt, seq):
@@ -380,18 +418,25 @@ def hf_batched_tokens_per_second(ckpt, batch, steps=16):
     return batch * steps / (time.perf_counter() - t0)
 
 
-def batched(cfg, artifact, ckpt, libdsrt, device, bw, budget, batches, steps, hf=True):
+EXECUTORS = {"step": "engine, one @ragged_step per step",
+             "session": "engine, one session per request"}
+
+
+def batched(cfg, artifact, ckpt, libdsrt, device, bw, budget, batches, steps, hf=True,
+            executor="session"):
     """Batched decode through the engine; one row per batch size."""
     rt = batching.Runtime(libdsrt)
     model = rt.load(artifact, ckpt, device)
     out = []
     try:
         for b in batches:
-            if budget is not None and not budget.allows(f"batched decode batch {b}", 20):
+            if budget is not None and not budget.allows(
+                    f"batched decode ({executor}) batch {b}", 20):
                 break
-            tps, n = batching.batched_decode(rt, model, b, steps, vocab=cfg["vocab_size"])
-            r = {"batch": b, "tokens_per_s": tps, "engine_steps": n}
-            line = f"batched decode (engine, one session per request) batch {b}: {tps:.1f} tok/s"
+            tps, n = batching.batched_decode(rt, model, b, steps, vocab=cfg["vocab_size"],
+                                             executor=executor)
+            r = {"batch": b, "executor": executor, "tokens_per_s": tps, "engine_steps": n}
+            line = f"batched decode ({EXECUTORS[executor]}) batch {b}: {tps:.1f} tok/s"
             if bw:
                 roof = batched_roofline(cfg, b, 8 + steps, bw)
                 r.update(roofline_tokens_per_s=roof, of_roofline=tps / roof)
@@ -438,9 +483,21 @@ def dry(args):
     rows = batched(case["config"], artifact, ckpt,
                    os.path.join(args.scratch, "runtime", "lib", "libdsrt.so"), "cpu", None,
                    Budget(args.budget), [1, 2, 4], 4, hf=False)
+    missing = [n for sc in cases["step"] for n in (sc["gpu"], sc["cpu"])
+               if not os.path.exists(os.path.join(args.work, n + ".dsa"))]
+    if missing:
+        sys.exit(f"bench/gpu/run.py --dry: {args.work} lacks {', '.join(missing)}")
+    sc = cases["step"][0]
+    step = step_parity(sc, cases, args, [("step", sc["cpu"], "cpu", "step"),
+                                         ("session", sc["cpu"], "cpu", "session")])
+    log(f"mixed batch {sc['name']} on the CPU, step executor vs sessions: max diff "
+        f"{step['max_diff']:.2e} over {step['rows']} rows, {step['step_calls']} step calls "
+        f"{'ok' if step['ok'] else 'FAIL'}")
     os.makedirs(args.out, exist_ok=True)
     with open(os.path.join(args.out, "gpu-results.json"), "w") as f:
-        json.dump({"dry": True, "batched": rows}, f, indent=1)
+        json.dump({"dry": True, "batched": rows, "step": step}, f, indent=1)
+    if not step["ok"]:
+        sys.exit(1)
     with open(os.path.join(args.out, "RESULTS-gpu.md"), "w") as f:
         f.write("# GPU results (bench/gpu/run.sh --dry: no GPU, plumbing only)\n\n```\n" +
                 "\n".join(LOG) + "\n```\n")
@@ -476,7 +533,7 @@ def main():
     with open(os.path.join(args.work, "cases.json")) as f:
         cases = json.load(f)
     results = {"device": None, "copy_GBps": None, "smoke": None, "parity": [], "hf": [],
-               "attention": [], "e2e": None, "batched": [], "errors": []}
+               "step": [], "attention": [], "e2e": None, "batched": [], "errors": []}
 
     def finish(code):
         with open(os.path.join(args.out, "gpu-results.json"), "w") as f:
@@ -553,6 +610,24 @@ def main():
             results["errors"].append(f"transformers {case['name']}: {msg}")
             log(f"transformers {case['name']}: ERROR {msg}")
 
+    # 2b. The engine's GPU ragged step on a mixed batch against the CPU.
+    for sc in cases.get("step", []):
+        if not budget.allows(f"mixed batch {sc['name']}", 20):
+            continue
+        try:
+            r = step_parity(sc, cases, args,
+                            [("gpu", sc["gpu"], "cuda", "step"),
+                             ("cpu", sc["cpu"], "cpu", sc["cpu_executor"])])
+        except Exception as e:
+            results["errors"].append(f"mixed batch {sc['name']}: {e}")
+            log(f"mixed batch {sc['name']}: ERROR {e}")
+            continue
+        results["step"].append(r)
+        log(f"mixed batch {sc['name']} (GPU step vs CPU {sc['cpu_executor']}): max |gpu - cpu| "
+            f"{r['max_diff']:.2e} over {r['rows']} rows (atol {r['atol']}), "
+            f"{r['step_calls']} step calls in {r['engine_steps']} engine steps "
+            f"{'ok' if r['ok'] else 'FAIL'}")
+
     # 3. Attention bandwidth.
     for case in cases["attention"]:
         if not budget.allows(f"attention {case['name']}", 40):
@@ -576,18 +651,23 @@ def main():
             log(f"e2e: ERROR {e}")
 
     # 5. Batched decode through the engine on the same checkpoint.
-    if results["e2e"] and budget.allows("batched decode", 60):
+    # Through the GPU step first (the new path), then sessions; transformers
+    # once, after the second.
+    for executor in ("step", "session"):
+        if not (results["e2e"] and budget.allows(f"batched decode ({executor})", 60)):
+            continue
         try:
-            results["batched"] = batched(
+            results["batched"] += batched(
                 cases["e2e"]["config"], os.path.join(args.work, "v2lite.dsa"),
                 os.path.join(args.scratch, "v2lite-ckpt"),
                 os.path.join(args.scratch, "runtime", "lib", "libdsrt.so"), "cuda", bw,
-                budget, BATCHES, 8)
+                budget, BATCHES, 8, hf=executor == "session", executor=executor)
         except Exception as e:
-            results["errors"].append(f"batched: {e}")
-            log(f"batched: ERROR {e}")
+            results["errors"].append(f"batched ({executor}): {e}")
+            log(f"batched ({executor}): ERROR {e}")
 
     failed = ([p for p in results["parity"] if not p["ok"]] or
+              [s for s in results["step"] if not s["ok"]] or
               [h for h in results["hf"] if not h["ok"]] or results["errors"])
     finish(1 if failed else 0)
 

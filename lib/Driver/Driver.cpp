@@ -104,12 +104,13 @@ OwningOpRef<ModuleOp> importCheckpoint(MLIRContext &ctx,
         " (one f32 scale per 128 latent values) (" + configPath + ")");
     return nullptr;
   }
-  // The ragged step is lowered for the CPU; the GPU mapping of its paged
-  // kernels and the fp8 paged cache are not built yet: those artifacts keep
-  // @prefill/@decode only. Partitioned (--tp/--ep) artifacts have it: the
-  // paged ds.mla splits by heads like the contiguous one, the latent cache
-  // stays whole per rank.
-  opts.stepEntry = o.target == "cpu" && o.dtype != "fp8";
+  // The ragged step is lowered for both targets (on cuda its paged
+  // kernels are hand-mapped: KernelsToGPU/PagedAttention.cpp); the fp8
+  // paged cache is not built yet. Partitioned (--tp/--ep) CPU artifacts
+  // have it: the paged ds.mla splits by heads like the contiguous one, the
+  // latent cache stays whole per rank; cuda has no --tp/--ep step yet.
+  opts.stepEntry =
+      o.dtype != "fp8" && (o.target == "cpu" || (o.tp == 1 && o.ep == 1));
   std::unique_ptr<CheckpointTypes> ckpt;
   if (isDir && o.checkWeights) {
     std::string err;

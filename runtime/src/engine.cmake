@@ -57,6 +57,7 @@ target_sources(dsrt PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/engine/SessionExecutor.cpp
   ${CMAKE_CURRENT_LIST_DIR}/engine/StepExecutor.cpp
   ${CMAKE_CURRENT_LIST_DIR}/engine/MultiRank.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/engine/GpuStepExecutor.cpp
   ${CMAKE_CURRENT_LIST_DIR}/engine/Engine.cpp
   ${CMAKE_CURRENT_LIST_DIR}/engine/EngineSpeculative.cpp
   ${CMAKE_CURRENT_LIST_DIR}/engine/Speculative.cpp

@@ -4,11 +4,13 @@
 // block_tables, logits_rows -> logits of the selected rows, the cache), every
 // layer's MLA reading the pages through the block tables, the MoE over the
 // whole batch at once, and the LM head over the gathered rows only. The
-// cuda target does not get @ragged_step yet.
+// cuda target gets it too (the same IR; its paged kernels are mapped in
+// ds-map-kernels-to-gpu), an fp8 cache does not (not paged yet).
 
 // RUN: ds-compile %configs/deepseek-v2-lite.json --emit=ds --dtype bf16 -o %t.mlir
 // RUN: FileCheck %s --input-file %t.mlir
 // RUN: ds-compile %configs/deepseek-v2-lite.json --emit=ds --target cuda -o - | FileCheck %s --check-prefix=CUDA
+// RUN: ds-compile %configs/deepseek-v2-lite.json --emit=ds --target cuda --kv-dtype fp8 -o - | FileCheck %s --check-prefix=FP8
 
 // CHECK-LABEL: func.func @ragged_step
 // CHECK-SAME: (%[[TOK:.+]]: tensor<?xi32> {ds.name = "tokens"}, %[[POS:.+]]: tensor<?xi32> {ds.name = "positions"}, %[[C:.+]]: !ds.paged_latent_cache<num_layers = 27, width = 576, element_type = bf16> {ds.name = "cache"}, %[[QS:.+]]: tensor<?xi32> {ds.name = "query_start"}, %{{.+}}: tensor<?xi32> {ds.name = "context_lens"}, %[[BT:.+]]: tensor<?x?xi32> {ds.name = "block_tables"}, %[[ROWS:.+]]: tensor<?xi32> {ds.name = "logits_rows"})
@@ -25,4 +27,8 @@
 
 // CUDA: func.func @prefill
 // CUDA: func.func @decode
-// CUDA-NOT: func.func @ragged_step
+// CUDA: func.func @ragged_step
+// CUDA-SAME: !ds.paged_latent_cache<num_layers = 27, width = 576, element_type = f32>
+// CUDA: ds.mla {{.*}} paged(
+// FP8: func.func @decode
+// FP8-NOT: func.func @ragged_step

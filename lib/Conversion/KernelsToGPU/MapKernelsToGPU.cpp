@@ -10,6 +10,7 @@
 //===----------------------------------------------------------------------===//
 #include "ds/Conversion/Passes.h"
 #include "RoutingKernel.h"
+#include "PagedAttention.h"
 #include "RowNormKernel.h"
 #include "SplitKVAttention.h"
 
@@ -351,6 +352,20 @@ struct MapKernelsToGPUPass
          kind.getValue() == "moe_route_permute") &&
         failed(gpu_kernels::emitRouting(fn)))
       return failure();
+    if (splitKV && kind && kind.getValue() == "paged_latent_attention") {
+      FailureOr<bool> done = gpu_kernels::emitPagedSplitKVAttention(fn);
+      if (failed(done))
+        return failure();
+      if (*done)
+        return success();
+    }
+    if (kind && kind.getValue() == "paged_cache_write") {
+      FailureOr<bool> done = gpu_kernels::emitPagedCacheWrite(fn);
+      if (failed(done))
+        return failure();
+      if (*done)
+        return success();
+    }
     if (kind && kind.getValue() == "cache_write") {
       for (auto par : llvm::to_vector(
                fn.getBody().front().getOps<scf::ParallelOp>()))

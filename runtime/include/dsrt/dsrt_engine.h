@@ -184,7 +184,8 @@ typedef struct dsrt_engine_stats {
   int64_t spec_accepted_tokens;
   /* Calls of the artifact's compiled ragged step (@ragged_step, one per engine
    * step over the shared page pool); 0 when the session-per-request
-   * executor runs (artifacts without @ragged_step, GPU models). */
+   * executor runs (artifacts without @ragged_step; GPU models unless
+   * DSRT_ENGINE_EXECUTOR=step). */
   int64_t step_calls;
 } dsrt_engine_stats;
 

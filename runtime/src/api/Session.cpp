@@ -32,42 +32,11 @@ bool usesStep(const dsrt_model *model) {
   return !(v && std::string(v) == "0");
 }
 
-/// Stream, cuBLAS handle, the latent cache (zeroed) and token/position
-/// buffers for `capacity` tokens; "" or the first failure.
+/// The device side of a session: cache and token/position buffers for
+/// `capacity` tokens; "" or the first failure.
 std::string createDeviceSession(dsrt_session &s, size_t cacheBytes) {
-  const cuda::Gpu &g = *s.model->gpu;
-  cuda::CUresult r = g.bind();
-  if (r != cuda::CUDA_SUCCESS)
-    return g.describe("cuCtxSetCurrent", r);
-  auto d = std::make_unique<cuda::DeviceSession>(g);
-  r = g.drv.cuStreamCreate(&d->stream, 0);
-  if (r != cuda::CUDA_SUCCESS)
-    return g.describe("cuStreamCreate", r);
-  std::string error;
-  d->cublasApi = cuda::cublas(error);
-  if (!d->cublasApi)
-    return error;
-  if (int st = d->cublasApi->create(&d->blas))
-    return "cublasCreate failed with status " + std::to_string(st);
-  if (int st = d->cublasApi->setStream(d->blas, d->stream))
-    return "cublasSetStream failed with status " + std::to_string(st);
-  size_t ids = size_t(s.capacity) * sizeof(int32_t);
-  for (auto [buf, bytes] : {std::pair{&d->cache, cacheBytes},
-                            std::pair{&d->tokens, ids},
-                            std::pair{&d->positions, ids}}) {
-    error = buf->allocate(g, bytes);
-    if (!error.empty())
-      return "the session does not fit on " + g.name + ": " + error;
-  }
-  // Zeroed like the CPU cache: stale rows are never read, but a bf16 NaN
-  // pattern would be a hazard for vector kernels reading a whole tile.
-  r = g.drv.cuMemsetD32Async(d->cache.ptr(), 0, cacheBytes / 4, d->stream);
-  if (r == cuda::CUDA_SUCCESS)
-    r = g.drv.cuStreamSynchronize(d->stream);
-  if (r != cuda::CUDA_SUCCESS)
-    return g.describe("cuMemsetD32", r);
-  s.cuda = std::move(d);
-  return "";
+  return cuda::openDeviceSession(*s.model->gpu, "the session", cacheBytes,
+                                 size_t(s.capacity) * sizeof(int32_t), s.cuda);
 }
 
 } // namespace

@@ -170,6 +170,43 @@ DeviceSession::~DeviceSession() {
     g.drv.cuStreamDestroy(stream);
 }
 
+std::string dsrt::cuda::openDeviceSession(const Gpu &g,
+                                          const std::string &what,
+                                          size_t cacheBytes, size_t ioBytes,
+                                          std::unique_ptr<DeviceSession> &out) {
+  CUresult r = g.bind();
+  if (r != CUDA_SUCCESS)
+    return g.describe("cuCtxSetCurrent", r);
+  auto d = std::make_unique<DeviceSession>(g);
+  r = g.drv.cuStreamCreate(&d->stream, 0);
+  if (r != CUDA_SUCCESS)
+    return g.describe("cuStreamCreate", r);
+  std::string error;
+  d->cublasApi = cublas(error);
+  if (!d->cublasApi)
+    return error;
+  if (int st = d->cublasApi->create(&d->blas))
+    return "cublasCreate failed with status " + std::to_string(st);
+  if (int st = d->cublasApi->setStream(d->blas, d->stream))
+    return "cublasSetStream failed with status " + std::to_string(st);
+  for (auto [buf, bytes] : {std::pair{&d->cache, cacheBytes},
+                            std::pair{&d->tokens, ioBytes},
+                            std::pair{&d->positions, ioBytes}}) {
+    error = buf->allocate(g, bytes);
+    if (!error.empty())
+      return what + " does not fit on " + g.name + ": " + error;
+  }
+  // Zeroed like the CPU cache: stale rows are never read, but a bf16 NaN
+  // pattern would be a hazard for vector kernels reading a whole tile.
+  r = g.drv.cuMemsetD32Async(d->cache.ptr(), 0, cacheBytes / 4, d->stream);
+  if (r == CUDA_SUCCESS)
+    r = g.drv.cuStreamSynchronize(d->stream);
+  if (r != CUDA_SUCCESS)
+    return g.describe("cuMemsetD32", r);
+  out = std::move(d);
+  return "";
+}
+
 Execution *&Execution::current() {
   static thread_local Execution *e = nullptr;
   return e;

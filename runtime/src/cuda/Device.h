@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -188,6 +189,14 @@ struct Execution {
     return capturing;
   }
 };
+
+/// A stream, a cuBLAS handle on it, a zeroed cache of `cacheBytes` and
+/// token/position buffers of `ioBytes` each on `g` (a session's, or the
+/// engine step executor's page pool); "" or the first failure, allocation
+/// failures as "<what> does not fit on <gpu>: ...".
+std::string openDeviceSession(const Gpu &g, const std::string &what,
+                              size_t cacheBytes, size_t ioBytes,
+                              std::unique_ptr<DeviceSession> &out);
 
 /// DSRT_CUDA_SYNC=1 (bring-up): synchronise after every launch and library
 /// call, so an error names the kernel or call that raised it. Read once.

@@ -4,6 +4,7 @@
 #include "dsrt/dsrt_mtp.h"
 #include "engine/Engine.h"
 #include "engine/MultiRank.h"
+#include "engine/GpuStepExecutor.h"
 #include "engine/SessionExecutor.h"
 #include "engine/Speculative.h"
 #include "engine/StepExecutor.h"
@@ -92,11 +93,13 @@ dsrt_status createEngine(dsrt_model *model, const dsrt_engine_options *o,
         return fail(DSRT_ERROR_ARGUMENT,
                     std::string("DSRT_ENGINE_EXECUTOR must be step or "
                                 "session, got '") + v + "'");
-      if (std::string(v) == "step" && !StepExecutor::available(model))
+      if (std::string(v) == "step" && !StepExecutor::available(model) &&
+          !GpuStepExecutor::available(model))
         return fail(
             DSRT_ERROR_ARGUMENT,
             "DSRT_ENGINE_EXECUTOR=step: the artifact has no @ragged_step "
-            "entry point for this device (recompile it for the cpu)");
+            "entry point this executor runs (fp8 caches, --tp/--ep artifacts "
+            "and older artifacts have none)");
       if (std::string(v) == "step" && drafting)
         return fail(DSRT_ERROR_ARGUMENT,
                     "DSRT_ENGINE_EXECUTOR=step: speculative decoding runs on "
@@ -115,7 +118,15 @@ dsrt_status createEngine(dsrt_model *model, const dsrt_engine_options *o,
                   "follow one @ragged_step per engine step");
     std::unique_ptr<Executor> ex;
     StepExecutor *step = nullptr;
-    if (which == "step") {
+    // On the GPU the step is taken only when asked for
+    // (DSRT_ENGINE_EXECUTOR=step) until a device run has checked its
+    // kernels against the CPU step (bench/gpu).
+    GpuStepExecutor *gpuStep = nullptr;
+    if (which == "step" && model->gpu) {
+      ex = std::make_unique<GpuStepExecutor>(model, c.maxModelLen,
+                                             c.scheduler.numPages);
+      gpuStep = static_cast<GpuStepExecutor *>(ex.get());
+    } else if (which == "step") {
       ex = std::make_unique<StepExecutor>(model, c.maxModelLen,
                                           c.scheduler.numPages);
       step = static_cast<StepExecutor *>(ex.get());
@@ -139,6 +150,9 @@ dsrt_status createEngine(dsrt_model *model, const dsrt_engine_options *o,
         return st;
       ex = std::move(leader);
     }
+    if (gpuStep)
+      if (std::string error = gpuStep->allocate(); !error.empty())
+        return fail(DSRT_ERROR_DEVICE, error);
     auto e = std::make_unique<dsrt_engine>();
     e->engine = std::make_unique<Engine>(std::move(ex), c);
     *out = e.release();
