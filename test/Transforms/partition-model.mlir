@@ -269,3 +269,31 @@ module {
     return %h : tensor<?x32xf32>
   }
 }
+
+// -----
+
+// Tests expert parallelism on a static token count (a decode step of one
+// token over 2 ranks): the tokens are cast to a dynamic count before the
+// slice (upstream shard verifiers want static dims to divide evenly; the
+// lowering gives the ranks ceil(T/W)-row shares) and back after the gather.
+// CHECK-LABEL: func.func @ep_static
+// CHECK: %[[DYN:.+]] = tensor.cast %{{.+}} : tensor<1x32xf32> to tensor<?x32xf32>
+// CHECK: shard.all_slice %[[DYN]] on @ranks grid_axes = [0] slice_axis = 0
+// CHECK: %[[ALL:.+]] = shard.all_gather %{{.+}} on @ranks grid_axes = [0] gather_axis = 0 : tensor<?x32xf32> -> tensor<?x32xf32>
+// CHECK: %[[Y:.+]] = tensor.cast %[[ALL]] : tensor<?x32xf32> to tensor<1x32xf32>
+// CHECK: return %[[Y]] : tensor<1x32xf32>
+module {
+  shard.grid @ranks(shape = 2)
+  func.func @ep_static(%x: tensor<1x32xf32>) -> tensor<1x32xf32> {
+    %r = ds.weight "r" : tensor<8x32xf32>
+    %eg = ds.stacked_weight "e.*.g" : tensor<8x12x32xf32>
+    %eu = ds.stacked_weight "e.*.u" : tensor<8x12x32xf32>
+    %ed = ds.stacked_weight "e.*.d" : tensor<8x32x12xf32>
+    %s0 = shard.sharding @ranks split_axes = [[0]] : !shard.sharding
+    %ega = shard.shard %eg to %s0 annotate_for_users : tensor<8x12x32xf32>
+    %eua = shard.shard %eu to %s0 annotate_for_users : tensor<8x12x32xf32>
+    %eda = shard.shard %ed to %s0 annotate_for_users : tensor<8x32x12xf32>
+    %y = ds.moe %x router(%r) experts(%ega, %eua, %eda) {config = #ds.moe_config<num_experts = 8, top_k = 2, n_group = 1, topk_group = 1, scoring_func = softmax, topk_method = greedy, norm_topk_prob = false, routed_scaling_factor = 1.0, norm_rule = v2, intermediate_size = 12, n_shared_experts = 0>} : tensor<1x32xf32> router(tensor<8x32xf32>) experts(tensor<8x12x32xf32>, tensor<8x12x32xf32>, tensor<8x32x12xf32>) -> tensor<1x32xf32>
+    return %y : tensor<1x32xf32>
+  }
+}
