@@ -245,3 +245,45 @@ LogicalResult MTPConcatOp::verify() {
     return failure();
   return success();
 }
+
+/// Local experts L of an expert-parallel exchange: offsets delimit
+/// `ranks` x L experts.
+static FailureOr<int64_t> localExperts(Operation *op, Value offsets,
+                                       int64_t ranks) {
+  int64_t experts = rt(offsets).getDimSize(0) - 1;
+  if (ShapedType::isDynamic(rt(offsets).getDimSize(0)) || experts < 1 ||
+      experts % ranks != 0)
+    return op->emitOpError()
+           << "offsets must delimit a positive multiple of "
+              "ranks ("
+           << ranks << ") experts, got " << shapeString(rt(offsets).getShape());
+  return experts / ranks;
+}
+
+LogicalResult MoEDispatchOp::verify() {
+  FailureOr<int64_t> d = featureSize(*this, "permuted", getPermuted());
+  if (failed(d))
+    return failure();
+  FailureOr<int64_t> local = localExperts(*this, getOffsets(), getRanks());
+  if (failed(local))
+    return failure();
+  if (failed(expectShape(*this, "received", getReceived(), {kDyn, *d})) ||
+      failed(expectShape(*this, "received_offsets", getReceivedOffsets(),
+                         {*local + 1})))
+    return failure();
+  return expectShape(*this, "counts", getCounts(),
+                     {int64_t(getRanks()), *local});
+}
+
+LogicalResult MoECollectOp::verify() {
+  FailureOr<int64_t> n = featureSize(*this, "expert_out", getExpertOut());
+  if (failed(n))
+    return failure();
+  FailureOr<int64_t> local = localExperts(*this, getOffsets(), getRanks());
+  if (failed(local))
+    return failure();
+  if (failed(expectShape(*this, "counts", getCounts(),
+                         {int64_t(getRanks()), *local})))
+    return failure();
+  return expectShape(*this, "result", getResult(), {kDyn, *n});
+}

@@ -431,4 +431,69 @@ def DS_MTPConcatOp : DS_Op<"mtp_concat", [Pure]> {
   let hasVerifier = 1;
 }
 
+def DS_MoEDispatchOp : DS_Op<"moe_dispatch", [Pure]> {
+  let summary = "expert parallelism: permuted rows to the ranks owning their experts";
+  let description = [{
+    The first all-to-all of expert parallelism over `ranks` ranks, rank p
+    owning experts [p L, (p + 1) L) (L = num_experts / ranks). `permuted`
+    and `offsets` [num_experts + 1] are this rank's ds.moe_permute output:
+    rows sorted by expert, so the rows bound for rank p are the contiguous
+    range [offsets[p L], offsets[(p + 1) L]). Every rank sends those ranges,
+    and receives, from every source rank, the rows it routed to this rank's
+    experts. `received` holds them grouped by local expert (expert-major,
+    source ranks in order within an expert), `received_offsets` [L + 1]
+    delimits them for the grouped matmuls, and `counts` [ranks, L] holds how
+    many rows each source sent to each local expert: ds.moe_collect sends
+    the results back with it.
+
+    How many rows arrive depends on the routing of every rank: `received`
+    has a data-dependent row count, which upstream `shard.all_to_all`
+    (equal static pieces split from one tensor axis) cannot express; hence
+    this op. It lowers to the communicator's counts exchange and
+    all-to-all-v (dsrt_comm_all_to_all_v).
+
+    ```mlir
+    %r, %roff, %n = ds.moe_dispatch %xp, %off {ranks = 2 : i64}
+        : tensor<?x32xf32>, tensor<9xi32> -> tensor<?x32xf32>, tensor<5xi32>, tensor<2x4xi32>
+    ```
+  }];
+  let arguments = (ins RankedTensorOf<[F32]>:$permuted, 1DTensorOf<[I32]>:$offsets,
+                       ConfinedAttr<I64Attr, [IntPositive]>:$ranks);
+  let results = (outs RankedTensorOf<[F32]>:$received, 1DTensorOf<[I32]>:$received_offsets,
+                      RankedTensorOf<[I32]>:$counts);
+  let assemblyFormat = [{
+    $permuted `,` $offsets attr-dict `:` type($permuted) `,` type($offsets) `->`
+    type($received) `,` type($received_offsets) `,` type($counts)
+  }];
+  let hasVerifier = 1;
+}
+
+def DS_MoECollectOp : DS_Op<"moe_collect", [Pure]> {
+  let summary = "expert parallelism: expert outputs back to the ranks that dispatched them";
+  let description = [{
+    The second all-to-all of expert parallelism, the inverse of
+    ds.moe_dispatch: `expert_out` has one row per row ds.moe_dispatch
+    received, in the same (expert-major) order; `counts` [ranks, L] is the
+    dispatch's, and `offsets` [num_experts + 1] the permutation's of this
+    rank. Each row returns to the rank that sent it, and the result holds
+    this rank's rows in the order of its `permuted` input (offsets[num_experts]
+    rows), ready for ds.moe_combine. Data-dependent counts: see
+    ds.moe_dispatch for why this is not `shard.all_to_all`.
+
+    ```mlir
+    %y = ds.moe_collect %out, %n, %off {ranks = 2 : i64}
+        : tensor<?x32xf32>, tensor<2x4xi32>, tensor<9xi32> -> tensor<?x32xf32>
+    ```
+  }];
+  let arguments = (ins RankedTensorOf<[F32]>:$expert_out, RankedTensorOf<[I32]>:$counts,
+                       1DTensorOf<[I32]>:$offsets,
+                       ConfinedAttr<I64Attr, [IntPositive]>:$ranks);
+  let results = (outs RankedTensorOf<[F32]>:$result);
+  let assemblyFormat = [{
+    $expert_out `,` $counts `,` $offsets attr-dict `:` type($expert_out) `,`
+    type($counts) `,` type($offsets) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
 #endif // DS_KERNEL_OPS_TD

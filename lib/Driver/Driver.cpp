@@ -268,6 +268,10 @@ bool mlir::ds::compile(const CompileOptions &o, const CompileHooks &hooks,
     return fail("--tp/--ep: the cuda target is not partitioned yet (the "
                 "communicator's NCCL backend is; the compiler's collectives "
                 "are host calls)");
+  if (o.dpAttention && (o.ep < 2 || o.tp != 1))
+    return fail("--dp-attention: needs --ep above 1 and no --tp (attention "
+                "whole on every rank), got --tp " +
+                std::to_string(o.tp) + " --ep " + std::to_string(o.ep));
   if (o.plan && !o.emit.empty())
     return fail("--plan prints a report: it takes no --emit");
   if (o.emit.empty() && !o.plan && (o.output.empty() || o.output == "-"))
@@ -354,6 +358,7 @@ bool mlir::ds::compile(const CompileOptions &o, const CompileHooks &hooks,
   pipeline.cudaPath = o.cudaPath;
   pipeline.tp = o.tp;
   pipeline.ep = o.ep;
+  pipeline.dpAttention = o.dpAttention;
   // --plan: figures of the per-rank IR, activations from the loops stage.
   PlanFigures plan;
   if (o.plan && !parallel)
@@ -386,6 +391,7 @@ bool mlir::ds::compile(const CompileOptions &o, const CompileHooks &hooks,
       PlanOptions po = o.planOptions;
       po.tp = o.tp;
       po.ep = o.ep;
+      po.dpAttention = o.dpAttention;
       std::string modelType;
       if (auto a = (*module)->getAttrOfType<StringAttr>("ds.model_type"))
         modelType = a.str();

@@ -116,6 +116,7 @@ static std::vector<Stage> parallelStages(const PipelineOptions &opts) {
          DSShardModelPassOptions shard;
          shard.tp = opts.tp;
          shard.ep = opts.ep;
+         shard.dpAttention = opts.dpAttention;
          pm.addPass(createDSShardModelPass(shard));
        }},
       {"partitioned", "per-rank IR: weight pieces, shard collectives after "
@@ -226,6 +227,7 @@ PipelineOptions PipelineCLOptions::toOptions(Target target) const {
   opts.gpuBlockSize = gpuBlockSize;
   opts.tp = tp;
   opts.ep = ep;
+  opts.dpAttention = dpAttention;
   return opts;
 }
 

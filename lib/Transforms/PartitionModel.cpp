@@ -6,6 +6,7 @@
 // the pieces, and the collective the rule implies follows it.
 //
 //===----------------------------------------------------------------------===//
+#include "ExpertParallel.h"
 #include "ds/Transforms/Passes.h"
 
 #include "mlir/Dialect/Shard/IR/ShardOps.h"
@@ -167,16 +168,20 @@ LogicalResult Partitioner::partition(Operation *op,
   else if (auto emb = dyn_cast<EmbeddingOp>(op))
     rule = {{emb.getTable(), 0}};
   else if (auto moe = dyn_cast<MoEOp>(op)) {
-    if (moe.getSharedGate())
-      rule = {{moe.getSharedGate(), 0},
-              {moe.getSharedUp(), 0},
-              {moe.getSharedDown(), 1}};
     bool ep = llvm::any_of(dims, [&](auto &p) {
       return op->getOperand(p.first) == moe.getExpertsGate() && p.second == 0;
     });
-    // Expert parallelism: whole experts per rank (dim 0); every rank routes
-    // every token and its grouped matmuls compute only its experts' rows
-    // (ds.grouped_matmul), so the MoE result is a partial sum.
+    // Expert parallelism: whole experts per rank (dim 0), tokens dispatched
+    // to them all-to-all (ExpertParallel.cpp). Under data-parallel
+    // attention the input's tokens are this rank's own (split along dim 0)
+    // and the shared experts whole.
+    bool dataParallel = ep && dims.count(0);
+    if (moe.getSharedGate() && !dataParallel)
+      rule = {{moe.getSharedGate(), 0},
+              {moe.getSharedUp(), 0},
+              {moe.getSharedDown(), 1}};
+    if (dataParallel)
+      rule.push_back({moe.getInput(), 0});
     if (ep)
       rule.append({{moe.getExpertsGate(), 0},
                    {moe.getExpertsUp(), 0},
@@ -192,6 +197,11 @@ LogicalResult Partitioner::partition(Operation *op,
   if (failed(checkRule(op, dims, rule)))
     return failure();
 
+  // An activation split along its tokens is not a weight to cut.
+  bool localTokens = isa<MoEOp>(op) && dims.erase(0);
+  bool sharedSplit = false;
+  if (auto moe = dyn_cast<MoEOp>(op); moe && moe.getSharedGate())
+    sharedSplit = dims.count(moe.getSharedGateMutable()[0].getOperandNumber());
   for (auto [index, dim] : dims) {
     FailureOr<Value> piece = splitWeight(op, op->getOperand(index), dim);
     if (failed(piece))
@@ -210,8 +220,12 @@ LogicalResult Partitioner::partition(Operation *op,
     replaceOthers(mlp.getResult(), allReduce(mlp.getResult()));
   } else if (auto moe = dyn_cast<MoEOp>(op)) {
     MoEConfigAttr c = moe.getConfig();
-    bool ep = moe.getExpertsGate().getType().getDimSize(0) < c.getNumExperts();
-    int64_t f = ep ? c.getIntermediateSize() : c.getIntermediateSize() / world;
+    if (moe.getExpertsGate().getType().getDimSize(0) < c.getNumExperts()) {
+      expandExpertParallelMoE(b, moe, module.lookupSymbol<shard::GridOp>(grid),
+                              localTokens, sharedSplit);
+      return success();
+    }
+    int64_t f = c.getIntermediateSize() / world;
     moe.setConfigAttr(MoEConfigAttr::get(
         ctx, c.getNumExperts(), c.getTopK(), c.getNGroup(), c.getTopkGroup(),
         c.getScoringFunc(), c.getTopkMethod(), c.getNormTopkProb(),

@@ -7,7 +7,9 @@
 // once the buffer has grown to its size.
 //
 // Sizes depend on the token count T of the call only, as a*T + b bytes
-// (every activation is [T, ...], [T*k, ...] or fixed). Buffers whose
+// (every activation is [T, ...], [T*k, ...] or fixed, except the rows
+// expert parallelism receives from other ranks, which keep their own
+// allocations: ds.unplanned_buffers counts them). Buffers whose
 // lifetimes (definition to last use, views included) do not overlap share
 // a slot; a slot is as large as its largest buffer (componentwise in a and
 // b, so for every T). Offsets are then fixed sums: the whole plan is known
@@ -85,6 +87,11 @@ private:
   int64_t position(Operation *op);
   int64_t lastUse(Value v);
 
+public:
+  /// Allocations left as they are (sizes not affine in T).
+  int64_t unplanned = 0;
+
+private:
   func::FuncOp fn;
   Block &body;
   DenseMap<Operation *, int64_t> order;
@@ -260,15 +267,25 @@ LogicalResult Planner::run(Affine &peak) {
     if (!type.getLayout().isIdentity() || !type.getElementType().isIntOrFloat())
       return failure();
     Affine bytes{0, (type.getElementTypeBitWidth() + 7) / 8};
-    for (int64_t d = 0; d < type.getRank(); ++d) {
+    bool affine = true;
+    for (int64_t d = 0; d < type.getRank() && affine; ++d) {
       std::optional<Affine> extent = dimOf(alloc.getResult(), d, 0);
-      if (!extent || (bytes.perToken && extent->perToken))
-        return failure(); // not affine in T: keep the allocations
+      if (!extent || (bytes.perToken && extent->perToken)) {
+        affine = false;
+        break;
+      }
       bytes = extent->perToken
                   ? Affine{bytes.fixed * extent->perToken,
                            bytes.fixed * extent->fixed}
                   : Affine{bytes.perToken * extent->fixed,
                            bytes.fixed * extent->fixed};
+    }
+    // Rows that other ranks decide (expert parallelism's received rows, a
+    // token share): not a function of T, so the buffer keeps its own
+    // allocation; the rest is still planned.
+    if (!affine) {
+      ++unplanned;
+      continue;
     }
     bytes = {alignUp(bytes.perToken), alignUp(bytes.fixed)};
     buffers.push_back({alloc, bytes, order[alloc], lastUse(alloc.getResult())});
@@ -353,7 +370,8 @@ struct PlanActivationsPass
           fn.getNumArguments() < 5)
         continue;
       Affine peak;
-      if (failed(Planner(fn).run(peak))) {
+      Planner planner(fn);
+      if (failed(planner.run(peak))) {
         LLVM_DEBUG(llvm::dbgs() << "[" DEBUG_TYPE "] @" << fn.getName()
                                 << ": sizes not affine in T, unplanned\n");
         fn->setAttr("ds.activation_bytes", b.getStringAttr("unplanned"));
@@ -364,6 +382,9 @@ struct PlanActivationsPass
                               << peak.fixed << "\n");
       fn->setAttr("ds.activation_bytes",
                   b.getDenseI64ArrayAttr({peak.perToken, peak.fixed}));
+      if (planner.unplanned)
+        fn->setAttr("ds.unplanned_buffers",
+                    b.getI64IntegerAttr(planner.unplanned));
     }
   }
 };

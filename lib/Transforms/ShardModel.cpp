@@ -56,6 +56,12 @@ struct DSShardModelPass
                             "max(tp, ep) (both layouts over the same ranks)";
       return signalPassFailure();
     }
+    if (dpAttention && (tp != 1 || ep < 2)) {
+      module.emitError() << "ds-shard-model: dp-attention needs ep above 1 "
+                            "and tp 1 (attention whole on every rank), got tp "
+                         << tp << ", ep " << ep;
+      return signalPassFailure();
+    }
     if (world == 1)
       return;
     if (module.lookupSymbol(kGrid)) {
@@ -116,10 +122,14 @@ struct DSShardModelPass
       if (!moe)
         return WalkResult::advance();
       MoEConfigAttr cfg = moe.getConfig();
-      // Under ep alone the shared experts are split like a dense MLP too:
-      // the routed part is a partial sum all-reduced with them, so a whole
-      // copy per rank would be counted W times.
-      if (moe.getSharedGate()) {
+      // Data-parallel attention: each rank's MoE input is its own
+      // sequences' tokens (split along dim 0), and the shared experts stay
+      // whole (their tokens differ by rank: nothing to reduce).
+      if (dpAttention)
+        annotate(b, op, moe.getInput(), 0);
+      // Otherwise the shared experts are split like a dense MLP, over every
+      // token, and their partial sums all-reduced.
+      if (moe.getSharedGate() && !dpAttention) {
         int64_t fs = moe.getSharedGate().getType().getDimSize(0);
         if (fs % world != 0)
           return moe.emitError()

@@ -168,14 +168,29 @@ module {
 
 // Tests expert parallelism (ds-shard-model="ep=2"): each rank holds half of
 // the expert stack (whole experts, split along dim 0) and the shared
-// expert's columns/rows; routing stays over all 8 experts at the full
-// intermediate size, and the partial MoE output is all-reduced.
+// expert's columns/rows. The MoE becomes its all-to-all dispatch form: the
+// rank's share of the tokens is routed over all 8 experts, its permuted
+// rows dispatched to the experts' ranks, the grouped matmuls run on the
+// rows received for the 4 local experts, the results collected back,
+// combined and gathered; the split shared expert is all-reduced beside.
 // CHECK-LABEL: func.func @ep
-// CHECK-DAG: ds.stacked_weight "e.*.g" {split = array<i64: 0, 2>} : tensor<4x12x32xf32>
-// CHECK-DAG: ds.stacked_weight "e.*.d" {split = array<i64: 0, 2>} : tensor<4x32x12xf32>
+// CHECK-DAG: %[[EG:.+]] = ds.stacked_weight "e.*.g" {split = array<i64: 0, 2>} : tensor<4x12x32xf32>
+// CHECK-DAG: %[[ED:.+]] = ds.stacked_weight "e.*.d" {split = array<i64: 0, 2>} : tensor<4x32x12xf32>
 // CHECK-DAG: ds.weight "sd" {split = array<i64: 1, 2>} : tensor<32x6xf32>
-// CHECK: %[[Y:.+]] = ds.moe {{.*}}num_experts = 8{{.*}}intermediate_size = 12
-// CHECK: shard.all_reduce %[[Y]] on @ranks grid_axes = [0]
+// CHECK: %[[MINE:.+]] = shard.all_slice %{{.+}} on @ranks grid_axes = [0] slice_axis = 0 : tensor<?x32xf32> -> tensor<?x32xf32>
+// CHECK: %[[LOGITS:.+]] = ds.linear %[[MINE]], %{{.+}} : tensor<?x32xf32>, tensor<8x32xf32> -> tensor<?x8xf32>
+// CHECK: %[[IDS:.+]], %[[W:.+]] = ds.moe_route %[[LOGITS]]
+// CHECK: %[[XP:.+]], %[[OFF:.+]], %[[ROWS:.+]] = ds.moe_permute %[[MINE]], %[[IDS]] {num_experts = 8 : i64}
+// CHECK: %[[RECV:.+]], %[[ROFF:.+]], %[[COUNTS:.+]] = ds.moe_dispatch %[[XP]], %[[OFF]] {ranks = 2 : i64} : tensor<?x32xf32>, tensor<9xi32> -> tensor<?x32xf32>, tensor<5xi32>, tensor<2x4xi32>
+// CHECK: ds.grouped_matmul %[[RECV]], %[[EG]], %[[ROFF]]
+// CHECK: %[[DOWN:.+]] = ds.grouped_matmul %{{.+}}, %[[ED]], %[[ROFF]]
+// CHECK: %[[BACK:.+]] = ds.moe_collect %[[DOWN]], %[[COUNTS]], %[[OFF]] {ranks = 2 : i64}
+// CHECK: %[[COMB:.+]] = ds.moe_combine %[[BACK]], %[[ROWS]], %[[W]]
+// CHECK: %[[ALL:.+]] = shard.all_gather %[[COMB]] on @ranks grid_axes = [0] gather_axis = 0
+// CHECK: %[[SHARED:.+]] = ds.mlp
+// CHECK: %[[SUM:.+]] = shard.all_reduce %[[SHARED]] on @ranks grid_axes = [0]
+// CHECK: arith.addf %[[ALL]], %[[SUM]]
+// CHECK-NOT: ds.moe %
 module {
   shard.grid @ranks(shape = 2)
   func.func @ep(%x: tensor<?x32xf32>) -> tensor<?x32xf32> {
@@ -197,5 +212,88 @@ module {
     %sda = shard.shard %sd to %s1 annotate_for_users : tensor<32x12xf32>
     %y = ds.moe %x router(%r) bias(%b) experts(%ega, %eua, %eda) shared(%sga, %sua, %sda) {config = #ds.moe_config<num_experts = 8, top_k = 2, n_group = 4, topk_group = 2, scoring_func = sigmoid, topk_method = noaux_tc, norm_topk_prob = true, routed_scaling_factor = 2.5, norm_rule = v3, intermediate_size = 12, n_shared_experts = 1>} : tensor<?x32xf32> router(tensor<8x32xf32>) bias(tensor<8xf32>) experts(tensor<8x12x32xf32>, tensor<8x12x32xf32>, tensor<8x32x12xf32>) shared(tensor<12x32xf32>, tensor<12x32xf32>, tensor<32x12xf32>) -> tensor<?x32xf32>
     return %y : tensor<?x32xf32>
+  }
+}
+
+// -----
+
+// Tests expert parallelism with data-parallel attention
+// (ds-shard-model="ep=2 dp-attention=true"): the MoE input is annotated as
+// split along its tokens (each rank's own sequences), so there is no token
+// slice and no gather, and the shared expert is whole (no all-reduce). A
+// static token count stays static.
+// CHECK-LABEL: func.func @dp_attention
+// CHECK-NOT: shard.all_slice
+// CHECK: %[[XP:.+]], %[[OFF:.+]], %{{.+}} = ds.moe_permute %[[X:.+]], %{{.+}} {num_experts = 8 : i64} : tensor<3x32xf32>
+// CHECK: ds.moe_dispatch %[[XP]], %[[OFF]] {ranks = 2 : i64}
+// CHECK: ds.moe_collect
+// CHECK: %[[COMB:.+]] = ds.moe_combine {{.*}} -> tensor<3x32xf32>
+// CHECK: %[[SHARED:.+]] = ds.mlp %[[X]], {{.*}} -> tensor<3x32xf32>
+// CHECK: arith.addf %[[COMB]], %[[SHARED]] : tensor<3x32xf32>
+// CHECK-NOT: shard.all_gather
+// CHECK-NOT: shard.all_reduce
+module {
+  shard.grid @ranks(shape = 2)
+  func.func @dp_attention(%x: tensor<3x32xf32>) -> tensor<3x32xf32> {
+    %r = ds.weight "r" : tensor<8x32xf32>
+    %eg = ds.stacked_weight "e.*.g" : tensor<8x12x32xf32>
+    %eu = ds.stacked_weight "e.*.u" : tensor<8x12x32xf32>
+    %ed = ds.stacked_weight "e.*.d" : tensor<8x32x12xf32>
+    %sg = ds.weight "sg" : tensor<12x32xf32>
+    %su = ds.weight "su" : tensor<12x32xf32>
+    %sd = ds.weight "sd" : tensor<32x12xf32>
+    %s0 = shard.sharding @ranks split_axes = [[0]] : !shard.sharding
+    %xa = shard.shard %x to %s0 annotate_for_users : tensor<3x32xf32>
+    %ega = shard.shard %eg to %s0 annotate_for_users : tensor<8x12x32xf32>
+    %eua = shard.shard %eu to %s0 annotate_for_users : tensor<8x12x32xf32>
+    %eda = shard.shard %ed to %s0 annotate_for_users : tensor<8x32x12xf32>
+    %y = ds.moe %xa router(%r) experts(%ega, %eua, %eda) shared(%sg, %su, %sd) {config = #ds.moe_config<num_experts = 8, top_k = 2, n_group = 1, topk_group = 1, scoring_func = softmax, topk_method = greedy, norm_topk_prob = false, routed_scaling_factor = 1.0, norm_rule = v2, intermediate_size = 12, n_shared_experts = 1>} : tensor<3x32xf32> router(tensor<8x32xf32>) experts(tensor<8x12x32xf32>, tensor<8x12x32xf32>, tensor<8x32x12xf32>) shared(tensor<12x32xf32>, tensor<12x32xf32>, tensor<32x12xf32>) -> tensor<3x32xf32>
+    return %y : tensor<3x32xf32>
+  }
+}
+
+// -----
+
+// Tests that a token split is refused where no rule takes it (a dense MLP's
+// input): only a routed-expert-parallel MoE consumes its tokens per rank.
+module {
+  shard.grid @ranks(shape = 2)
+  func.func @bad_token_split(%x: tensor<?x32xf32>) -> tensor<?x32xf32> {
+    %g = ds.weight "g" : tensor<48x32xf32>
+    %u = ds.weight "u" : tensor<48x32xf32>
+    %d = ds.weight "d" : tensor<32x48xf32>
+    %s0 = shard.sharding @ranks split_axes = [[0]] : !shard.sharding
+    %xa = shard.shard %x to %s0 annotate_for_users : tensor<?x32xf32>
+    // expected-error @below {{ds-partition-model: no rule for operand #0 split along dim 0 (see ds-shard-model)}}
+    %h = ds.mlp %xa, %g, %u, %d : tensor<?x32xf32>, tensor<48x32xf32>, tensor<48x32xf32>, tensor<32x48xf32> -> tensor<?x32xf32>
+    return %h : tensor<?x32xf32>
+  }
+}
+
+// -----
+
+// Tests expert parallelism on a static token count (a decode step of one
+// token over 2 ranks): the tokens are cast to a dynamic count before the
+// slice (upstream shard verifiers want static dims to divide evenly; the
+// lowering gives the ranks ceil(T/W)-row shares) and back after the gather.
+// CHECK-LABEL: func.func @ep_static
+// CHECK: %[[DYN:.+]] = tensor.cast %{{.+}} : tensor<1x32xf32> to tensor<?x32xf32>
+// CHECK: shard.all_slice %[[DYN]] on @ranks grid_axes = [0] slice_axis = 0
+// CHECK: %[[ALL:.+]] = shard.all_gather %{{.+}} on @ranks grid_axes = [0] gather_axis = 0 : tensor<?x32xf32> -> tensor<?x32xf32>
+// CHECK: %[[Y:.+]] = tensor.cast %[[ALL]] : tensor<?x32xf32> to tensor<1x32xf32>
+// CHECK: return %[[Y]] : tensor<1x32xf32>
+module {
+  shard.grid @ranks(shape = 2)
+  func.func @ep_static(%x: tensor<1x32xf32>) -> tensor<1x32xf32> {
+    %r = ds.weight "r" : tensor<8x32xf32>
+    %eg = ds.stacked_weight "e.*.g" : tensor<8x12x32xf32>
+    %eu = ds.stacked_weight "e.*.u" : tensor<8x12x32xf32>
+    %ed = ds.stacked_weight "e.*.d" : tensor<8x32x12xf32>
+    %s0 = shard.sharding @ranks split_axes = [[0]] : !shard.sharding
+    %ega = shard.shard %eg to %s0 annotate_for_users : tensor<8x12x32xf32>
+    %eua = shard.shard %eu to %s0 annotate_for_users : tensor<8x12x32xf32>
+    %eda = shard.shard %ed to %s0 annotate_for_users : tensor<8x32x12xf32>
+    %y = ds.moe %x router(%r) experts(%ega, %eua, %eda) {config = #ds.moe_config<num_experts = 8, top_k = 2, n_group = 1, topk_group = 1, scoring_func = softmax, topk_method = greedy, norm_topk_prob = false, routed_scaling_factor = 1.0, norm_rule = v2, intermediate_size = 12, n_shared_experts = 0>} : tensor<1x32xf32> router(tensor<8x32xf32>) experts(tensor<8x12x32xf32>, tensor<8x12x32xf32>, tensor<8x32x12xf32>) -> tensor<1x32xf32>
+    return %y : tensor<1x32xf32>
   }
 }

@@ -39,6 +39,10 @@ def main():
     ap.add_argument("--mpiexec", required=True, help="the launcher command line")
     ap.add_argument("--tp", type=int, default=1)
     ap.add_argument("--ep", type=int, default=1)
+    ap.add_argument("--dp-attention", action="store_true",
+                    help="compile with --dp-attention (every rank runs the "
+                         "same sequences under ds-run, so each dispatches "
+                         "all of them: the degenerate data-parallel case)")
     ap.add_argument("--weights-dtype", default="f32", choices=["f32", "bf16", "fp8"])
     ap.add_argument("--prompt", type=int, default=12)
     ap.add_argument("--steps", type=int, default=4)
@@ -69,7 +73,8 @@ def main():
     compile_ = os.path.join(args.bin, "ds-compile")
     single, parallel = os.path.join(work, "one.dsa"), os.path.join(work, "par.dsa")
     run([compile_, ckpt, "-o", single])
-    run([compile_, ckpt, "-o", parallel, "--tp", str(args.tp), "--ep", str(args.ep)])
+    run([compile_, ckpt, "-o", parallel, "--tp", str(args.tp), "--ep", str(args.ep)]
+        + (["--dp-attention"] if args.dp_attention else []))
 
     rng = np.random.default_rng(args.seed + 1)
     seq = rng.integers(2, cfg["vocab_size"], size=args.prompt + args.steps).tolist()
@@ -84,6 +89,8 @@ def main():
     run(mpi + [ds_run, parallel] + common + forcing + ["--dump-logits", par_npy])
     one, par = np.load(one_npy), np.load(par_npy)
     layout = f"tp={args.tp} ep={args.ep} on {ranks} ranks"
+    if args.dp_attention:
+        layout += " (dp attention)"
     if args.skew_experts:
         layout += " (skewed routing)"
     if one.shape != par.shape:

@@ -99,6 +99,11 @@ cl::opt<int64_t> ep("ep",
                     cl::desc("expert-parallel ranks: routed experts split "
                              "over them"),
                     cl::init(1));
+cl::opt<bool> dpAttention(
+    "dp-attention",
+    cl::desc("with --ep: data-parallel attention (attention, dense layers "
+             "and shared experts whole on every rank, each rank its own "
+             "sequences; tokens dispatched all-to-all to the experts)"));
 
 cl::opt<bool> plan("plan",
                     cl::desc("print per-rank weight, cache, activation and "
@@ -184,6 +189,7 @@ int main(int argc, char **argv) {
   options.verbose = verbose;
   options.tp = tp;
   options.ep = ep;
+  options.dpAttention = dpAttention;
   options.plan = plan;
   options.planOptions.prefillTokens = planPrefill;
   options.planOptions.decodeBatch = planBatch;

@@ -36,6 +36,7 @@ struct CompileOptions {
   std::string testParallelOrder;
   bool verbose = false;   // progress lines to stderr
   int64_t tp = 1, ep = 1; // tensor / expert parallel ranks (ds-shard-model)
+  bool dpAttention = false; // with ep: attention data-parallel (ds-shard-model)
   /// --plan: per-rank figures of the layout (Plan.h) instead of an artifact.
   bool plan = false;
   PlanOptions planOptions;

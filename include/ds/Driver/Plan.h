@@ -18,6 +18,7 @@ namespace mlir::ds {
 
 struct PlanOptions {
   int64_t tp = 1, ep = 1;
+  bool dpAttention = false; // each rank its own sequences (decodeBatch each)
   int64_t prefillTokens = 512;     // tokens of one prefill chunk
   int64_t decodeBatch = 32;        // sequences of one decode step
   double deviceMemoryGB = 141;     // per rank (H200: 141 GB)
@@ -33,10 +34,23 @@ struct PlanFigures {
   int64_t weightBytes = 0, mtpWeightBytes = 0;
   int64_t kvBytesPerToken = 0, cacheLayers = 0, cacheWidth = 0;
   int64_t cacheElementBytes = 4;
+  /// The MLA latent and rope widths (ds.mla), for the FP8 cache layout:
+  /// e4m3 latent, one f32 scale per 128 latent values, bf16 rope.
+  int64_t kvLoraRank = 0, ropeWidth = 0;
+  int64_t fp8CacheRowBytes() const {
+    return kvLoraRank + 4 * (kvLoraRank / 128) + 2 * ropeWidth;
+  }
   struct Comm {
     int64_t allReduces = 0, allGathers = 0;
     /// Bytes of the tensors reduced / gathered per token (f32 in the IR).
     int64_t reduceBytesPerToken = 0, gatherBytesPerToken = 0;
+    /// Expert parallelism's all-to-alls (ds.moe_dispatch, ds.moe_collect):
+    /// how many, and the bytes of the rows they carry per token the rank
+    /// dispatches (top_k rows each, f32 in the IR).
+    int64_t allToAlls = 0, allToAllBytesPerToken = 0;
+    /// Whether each rank dispatches 1/W of the step's tokens (shard.all_slice
+    /// before the dispatch) rather than all of its own.
+    bool tokensShared = false;
   };
   std::map<std::string, Comm> comm; // by entry point
   /// From the loops stage: activation bytes per entry point {per token, fixed}.

@@ -35,6 +35,7 @@ struct PipelineOptions {
   int64_t attentionChunk = 256; // see convert-ds-to-loops
   std::string testParallelOrder; // cpu, tests: see ds-test-permute-parallel-loops
   int64_t tp = 1, ep = 1;        // see ds-shard-model (1, 1: one rank)
+  bool dpAttention = false;      // see ds-shard-model
   // CUDA only.
   std::string gpuArch = "sm_90";         // ptxas chip (sm_80, sm_90, ...)
   std::string cudaPath = "/usr/local/cuda"; // ptxas, fatbinary, libdevice
@@ -89,6 +90,10 @@ struct PipelineCLOptions : public PassPipelineOptions<PipelineCLOptions> {
                      llvm::cl::init(1)};
   Option<int64_t> ep{*this, "ep", llvm::cl::desc("expert-parallel ranks"),
                      llvm::cl::init(1)};
+  Option<bool> dpAttention{
+      *this, "dp-attention",
+      llvm::cl::desc("data-parallel attention with --ep (ds-shard-model)"),
+      llvm::cl::init(false)};
   Option<int64_t> gpuBlockSize{
       *this, "block-size",
       llvm::cl::desc("cuda: threads per block of the generic mapping"),

@@ -34,10 +34,17 @@ def DSShardModelPass : Pass<"ds-shard-model", "::mlir::ModuleOp"> {
       - ds.lm_head: the vocabulary rows of the head (`[[0]]`);
       - ds.embedding: the vocabulary rows of the table (`[[0]]`).
     tp and ep must each be 1 or W (both layouts over the same ranks).
+    With `dp-attention` (ep = W, tp = 1) each ds.moe's input is annotated
+    as split along its tokens (`[[0]]`: every rank holds its own
+    sequences), and the shared experts stay whole.
   }];
   let options = [
     Option<"tp", "tp", "int64_t", /*default=*/"1", "tensor-parallel ranks">,
-    Option<"ep", "ep", "int64_t", /*default=*/"1", "expert-parallel ranks">
+    Option<"ep", "ep", "int64_t", /*default=*/"1", "expert-parallel ranks">,
+    Option<"dpAttention", "dp-attention", "bool", /*default=*/"false",
+           "data-parallel attention: each rank runs its own sequences "
+           "(attention, dense layers, shared experts whole per rank); "
+           "only the routed experts are split (needs ep > 1, tp = 1)">
   ];
   let dependentDialects = ["::mlir::ds::DSDialect", "::mlir::shard::ShardDialect"];
 }
@@ -57,15 +64,15 @@ def DSPartitionModelPass : Pass<"ds-partition-model", "::mlir::ModuleOp"> {
 
     Expert parallelism (`ep`): each rank holds whole routed experts
     [rank * E/W, (rank + 1) * E/W) (the expert stack split along dim 0, the
-    runtime binds that rank's expert tensors only); every rank routes every
-    token over all E experts (with tp it already holds all tokens after the
-    attention all-reduce), its ds.grouped_matmul computes only its experts'
-    rows (the others are zero) and the MoE output, a partial sum, is
-    all-reduced with the split shared experts. Chosen over an all-to-all
-    dispatch of the permuted rows because it is correct with one collective
-    that already exists; its cost is that every rank routes and permutes
-    every token, and the all-reduce moves [tokens, hidden] per MoE layer
-    instead of the routed rows only. convert-ds-to-loops lowers those to calls of
+    runtime binds that rank's expert tensors only), and the ds.moe becomes
+    its dispatch form with two all-to-alls (lib/Transforms/ExpertParallel.cpp):
+    each rank takes its share of the step's tokens (`shard.all_slice`;
+    none under data-parallel attention, whose tokens already are the
+    rank's own), routes them, sends the permuted rows to the ranks owning
+    their experts (`ds.moe_dispatch`), runs its grouped matmuls on what it
+    received, returns the results (`ds.moe_collect`), combines its tokens
+    and gathers every rank's (`shard.all_gather`); the split shared experts
+    are all-reduced beside it. convert-ds-to-loops lowers those to calls of
     the runtime's communicator (dsrt_comm), not MLIR's MPI path.
 
     Why not upstream `shard-partition`: it partitions ops through their

@@ -95,6 +95,17 @@ public:
   void allReduceSum(Value ctx, Value in, Value out);
   void allGatherCols(Value ctx, Value in, Value out);
   Value commRank(Value ctx);
+  /// Expert parallelism's exchanges (ExpertCalls.cpp; runtime
+  /// abi/ExpertCalls.cpp), each sizing its data-dependent result first:
+  /// this rank's ceil(T/W)-row share of `in`; every rank's rows of `in` in
+  /// rank order; ds.moe_dispatch's {received, received_offsets, counts};
+  /// ds.moe_collect's rows in `offsets`' permuted order.
+  Value sliceRows(Value ctx, Value in, RankedTensorType type);
+  Value gatherRows(Value ctx, Value in, RankedTensorType type, int64_t ranks);
+  SmallVector<Value> moeDispatch(Value ctx, Value permuted, Value offsets,
+                                 TypeRange types);
+  Value moeCollect(Value ctx, Value expertOut, Value counts, Value offsets,
+                   RankedTensorType type);
   /// Reports MoE layer `ordinal`'s expert ids [tokens, top_k] (parity tests).
   void traceRouting(Value ctx, int64_t ordinal, Value ids);
   /// out[t] = table[ids[t]] through the runtime (dsrt_embedding_f32).

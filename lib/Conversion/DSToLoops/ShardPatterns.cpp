@@ -11,13 +11,22 @@
 #include "LoweringPatterns.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/Shard/IR/ShardOps.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
 
 using namespace mlir;
 using namespace mlir::ds;
 using namespace mlir::ds::loops;
 
 namespace {
+
+/// The size of the job's 1-D grid `name` (ds-shard-model builds one).
+int64_t gridSize(Operation *op, StringRef name) {
+  auto grid = SymbolTable::lookupNearestSymbolFrom<shard::GridOp>(
+      op, StringAttr::get(op->getContext(), name));
+  return grid ? grid.getShape()[0] : 1;
+}
 
 /// `shard.all_reduce %x ... reduction = sum` on a [T, N] f32 tensor.
 struct AllReduceLowering : KernelPattern<shard::AllReduceOp> {
@@ -46,14 +55,95 @@ struct AllGatherLowering : KernelPattern<shard::AllGatherOp> {
   matchAndRewrite(shard::AllGatherOp op, OpAdaptor adaptor,
                   ConversionPatternRewriter &rewriter) const override {
     auto t = dyn_cast<RankedTensorType>(op.getInput().getType());
-    if (!t || t.getRank() != 2 || !t.getElementType().isF32() ||
-        op.getGatherAxis().getZExtValue() != 1)
-      return rewriter.notifyMatchFailure(op, "only columns of [T, N] f32");
+    uint64_t axis = op.getGatherAxis().getZExtValue();
+    if (!t || t.getRank() != 2 || !t.getElementType().isF32() || axis > 1)
+      return rewriter.notifyMatchFailure(op, "only [T, N] f32");
     KernelEmitter k = emitter(rewriter, op);
     Value in = use(k, op, op.getInput(), adaptor.getInput());
+    if (axis == 0) {
+      // Rows: every rank's share of the tokens (see AllSliceLowering), any
+      // number each.
+      rewriter.replaceOp(
+          op, k.gatherRows(contextOf(op), in,
+                           cast<RankedTensorType>(op.getResult().getType()),
+                           gridSize(op, op.getGrid())));
+      return success();
+    }
     Value out = alloc(k, op.getResult(), {k.dim(in, 0)});
     k.allGatherCols(contextOf(op), in, out);
     rewriter.replaceOp(op, out);
+    return success();
+  }
+};
+
+/// `shard.all_slice %x ... slice_axis = 0` of [T, N] f32: this rank's
+/// rows. Expert parallelism splits a step's tokens so (ExpertParallel.cpp):
+/// T is dynamic and need not divide evenly, so the shares are ceil(T/W)-row
+/// blocks in rank order, the last ones shorter or empty.
+struct AllSliceLowering : KernelPattern<shard::AllSliceOp> {
+  using KernelPattern::KernelPattern;
+  LogicalResult
+  matchAndRewrite(shard::AllSliceOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    auto t = dyn_cast<RankedTensorType>(op.getInput().getType());
+    if (!t || t.getRank() != 2 || !t.getElementType().isF32() ||
+        op.getSliceAxis().getZExtValue() != 0)
+      return rewriter.notifyMatchFailure(op, "only rows of [T, N] f32");
+    KernelEmitter k = emitter(rewriter, op);
+    Value in = use(k, op, op.getInput(), adaptor.getInput());
+    rewriter.replaceOp(
+        op, k.sliceRows(contextOf(op), in,
+                        cast<RankedTensorType>(op.getResult().getType())));
+    return success();
+  }
+};
+
+/// ds.moe_dispatch / ds.moe_collect: the all-to-alls of expert
+/// parallelism, with their data-dependent counts.
+struct MoEDispatchLowering : KernelPattern<MoEDispatchOp> {
+  using KernelPattern::KernelPattern;
+  LogicalResult
+  matchAndRewrite(MoEDispatchOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    KernelEmitter k = emitter(rewriter, op);
+    rewriter.replaceOp(
+        op, k.moeDispatch(contextOf(op),
+                          use(k, op, op.getPermuted(), adaptor.getPermuted()),
+                          use(k, op, op.getOffsets(), adaptor.getOffsets()),
+                          op->getResultTypes()));
+    return success();
+  }
+};
+
+struct MoECollectLowering : KernelPattern<MoECollectOp> {
+  using KernelPattern::KernelPattern;
+  LogicalResult
+  matchAndRewrite(MoECollectOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    KernelEmitter k = emitter(rewriter, op);
+    rewriter.replaceOp(
+        op, k.moeCollect(contextOf(op),
+                         use(k, op, op.getExpertOut(), adaptor.getExpertOut()),
+                         use(k, op, op.getCounts(), adaptor.getCounts()),
+                         use(k, op, op.getOffsets(), adaptor.getOffsets()),
+                         cast<RankedTensorType>(op.getResult().getType())));
+    return success();
+  }
+};
+
+/// `tensor.cast` between static and dynamic token counts around the
+/// collectives above (their upstream verifiers want dynamic uneven dims).
+struct TensorCastLowering : KernelPattern<tensor::CastOp> {
+  using KernelPattern::KernelPattern;
+  LogicalResult
+  matchAndRewrite(tensor::CastOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    KernelEmitter k = emitter(rewriter, op);
+    Value in = use(k, op, op.getSource(), adaptor.getSource());
+    Type to = getTypeConverter()->convertType(op.getType());
+    if (!to)
+      return rewriter.notifyMatchFailure(op, "unconvertible type");
+    rewriter.replaceOpWithNewOp<memref::CastOp>(op, to, in);
     return success();
   }
 };
@@ -77,6 +167,7 @@ struct ProcessIndexLowering : KernelPattern<shard::ProcessLinearIndexOp> {
 void mlir::ds::loops::populateShardPatterns(const TypeConverter &converter,
                                             LoweringState &state,
                                             RewritePatternSet &patterns) {
-  patterns.add<AllReduceLowering, AllGatherLowering, ProcessIndexLowering>(
-      converter, patterns.getContext(), state);
+  patterns.add<AllReduceLowering, AllGatherLowering, AllSliceLowering,
+               MoEDispatchLowering, MoECollectLowering, TensorCastLowering,
+               ProcessIndexLowering>(converter, patterns.getContext(), state);
 }

@@ -773,3 +773,33 @@ func.func @f(%e: tensor<?x32xf32>, %h: tensor<?x32xf32>, %p: tensor<?xi32>) -> t
   %x = ds.mtp_concat %e, %h, %p : tensor<?x32xf32>, tensor<?x32xf32>, tensor<?xi32> -> tensor<?x32xf32>
   return %x : tensor<?x32xf32>
 }
+
+// -----
+
+// Tests that ds.moe_dispatch needs whole experts per rank.
+
+func.func @f(%xp: tensor<?x32xf32>, %off: tensor<8xi32>) {
+  // expected-error@+1 {{'ds.moe_dispatch' op offsets must delimit a positive multiple of ranks (2) experts, got [8]}}
+  %r, %roff, %n = ds.moe_dispatch %xp, %off {ranks = 2 : i64} : tensor<?x32xf32>, tensor<8xi32> -> tensor<?x32xf32>, tensor<5xi32>, tensor<2x4xi32>
+  return
+}
+
+// -----
+
+// Tests that ds.moe_dispatch's counts are [ranks, local experts].
+
+func.func @f(%xp: tensor<?x32xf32>, %off: tensor<9xi32>) {
+  // expected-error@+1 {{'ds.moe_dispatch' op counts must have shape [2, 4], got [4, 2]}}
+  %r, %roff, %n = ds.moe_dispatch %xp, %off {ranks = 2 : i64} : tensor<?x32xf32>, tensor<9xi32> -> tensor<?x32xf32>, tensor<5xi32>, tensor<4x2xi32>
+  return
+}
+
+// -----
+
+// Tests that ds.moe_collect returns rows of the experts' output width.
+
+func.func @f(%y: tensor<?x32xf32>, %n: tensor<2x4xi32>, %off: tensor<9xi32>) {
+  // expected-error@+1 {{'ds.moe_collect' op result must have shape [?, 32], got [?, 16]}}
+  %b = ds.moe_collect %y, %n, %off {ranks = 2 : i64} : tensor<?x32xf32>, tensor<2x4xi32>, tensor<9xi32> -> tensor<?x16xf32>
+  return
+}

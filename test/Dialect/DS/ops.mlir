@@ -233,3 +233,18 @@ func.func @fp8_cache(%c: !ds.latent_cache<num_layers = 61, width = 576, element_
       : tensor<?x2x512xf32>, tensor<?x2x64xf32>, !ds.latent_cache<num_layers = 61, width = 576, element_type = f8E4M3FN, rope_width = 64, scale_group = 128>, tensor<?xi32> -> tensor<?x2x512xf32>
   return %u : tensor<?x2x512xf32>
 }
+
+// -----
+
+// Tests that expert parallelism's exchanges round-trip: 8 experts over 2
+// ranks, 4 local.
+// CHECK-LABEL: func.func @expert_parallel
+// CHECK: %[[R:.+]], %[[ROFF:.+]], %[[N:.+]] = ds.moe_dispatch %{{[^ ,]+}}, %[[OFF:[^ ,]+]] {ranks = 2 : i64} : tensor<?x32xf32>, tensor<9xi32> -> tensor<?x32xf32>, tensor<5xi32>, tensor<2x4xi32>
+// CHECK: ds.moe_collect %[[R]], %[[N]], %[[OFF]] {ranks = 2 : i64} : tensor<?x32xf32>, tensor<2x4xi32>, tensor<9xi32> -> tensor<?x32xf32>
+func.func @expert_parallel(%xp: tensor<?x32xf32>, %off: tensor<9xi32>) -> tensor<?x32xf32> {
+  %r, %roff, %n = ds.moe_dispatch %xp, %off {ranks = 2 : i64}
+      : tensor<?x32xf32>, tensor<9xi32> -> tensor<?x32xf32>, tensor<5xi32>, tensor<2x4xi32>
+  %y = ds.moe_collect %r, %n, %off {ranks = 2 : i64}
+      : tensor<?x32xf32>, tensor<2x4xi32>, tensor<9xi32> -> tensor<?x32xf32>
+  return %y : tensor<?x32xf32>
+}
