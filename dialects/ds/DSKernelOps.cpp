@@ -123,6 +123,29 @@ LogicalResult PagedLatentAttentionOp::verify() {
                      {kDyn, ql.getDimSize(1), dc});
 }
 
+LogicalResult PagedNaiveAttentionOp::verify() {
+  auto qn = rt(getQNope()), qr = rt(getQRope()), out = rt(getResult());
+  auto w = rt(getKvBProj());
+  if (qn.getRank() != 3 || qr.getRank() != 3 || out.getRank() != 3 ||
+      w.getRank() != 2)
+    return emitOpError() << "queries and result must be [tokens, heads, dim] "
+                            "and kv_b_proj 2-D";
+  int64_t h = qn.getDimSize(1), dn = qn.getDimSize(2), dr = qr.getDimSize(2),
+          dv = out.getDimSize(2);
+  if (qr.getDimSize(1) != h || out.getDimSize(1) != h)
+    return emitOpError() << "q_rope and result heads (" << qr.getDimSize(1)
+                         << ", " << out.getDimSize(1)
+                         << ") must equal q_nope's (" << h << ")";
+  int64_t dc = getCache().getType().getWidth() - dr;
+  if (failed(checkPagedCache(*this, getCache().getType(), dc, dr, getLayer(),
+                             "kv_b_proj columns + rope width")) ||
+      failed(expectShape(*this, "kv_b_proj", getKvBProj(),
+                         {h * (dn + dv), dc})) ||
+      failed(checkRaggedBatch(*this, getQueryStart(), getBlockTables())))
+    return failure();
+  return success();
+}
+
 LogicalResult GatherRowsOp::verify() {
   auto in = rt(getInput());
   if (in.getRank() != 2)

@@ -150,6 +150,10 @@ def DS_PagedLatentAttentionOp : DS_Op<"paged_latent_attention", [Pure]> {
     its position: a prefill chunk, one decode token and several tokens to
     verify all run in the same call.
 
+    With `naive_min_tokens = N` the sequences with N or more new tokens
+    (query_start[s + 1] - query_start[s] >= N) are left to a
+    ds.paged_naive_attention: their rows of the result are zero.
+
     ```mlir
     %u = ds.paged_latent_attention %ql, %qr, %cache, %pos, %qs, %bt
         {layer = 0 : i64, scale = 0.3 : f64}
@@ -160,13 +164,57 @@ def DS_PagedLatentAttentionOp : DS_Op<"paged_latent_attention", [Pure]> {
   let arguments = (ins RankedTensorOf<[F32]>:$q_latent, RankedTensorOf<[F32]>:$q_rope,
                        DS_PagedLatentCacheType:$cache, 1DTensorOf<[I32]>:$positions,
                        1DTensorOf<[I32]>:$query_start, 2DTensorOf<[I32]>:$block_tables,
-                       ConfinedAttr<I64Attr, [IntNonNegative]>:$layer, F64Attr:$scale);
+                       ConfinedAttr<I64Attr, [IntNonNegative]>:$layer, F64Attr:$scale,
+                       OptionalAttr<ConfinedAttr<I64Attr, [IntNonNegative]>>:$naive_min_tokens);
   let results = (outs RankedTensorOf<[F32]>:$result);
   let assemblyFormat = [{
     $q_latent `,` $q_rope `,` $cache `,` $positions `,` $query_start `,`
     $block_tables attr-dict `:` type($q_latent) `,` type($q_rope) `,`
     qualified(type($cache)) `,` type($positions) `,` type($query_start) `,`
     type($block_tables) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+def DS_PagedNaiveAttentionOp : DS_Op<"paged_naive_attention", [Pure,
+    AllTypesMatch<["init", "result"]>]> {
+  let summary = "naive MLA attention for the long segments of a ragged batch";
+  let description = [{
+    The per-segment form choice of a ragged step (ds-absorb-mla): sequence s
+    (tokens [query_start[s], query_start[s + 1])) with at least
+    `naive_min_tokens` new tokens takes SEMANTICS.md's naive form over its
+    pages; the other rows of the result are those of `init` (what the
+    absorbed kernels computed for the short segments). For a naive segment
+    the kernel walks the context rows 0..max(positions) in chunks of whole
+    pages, decompresses each chunk's latents into per-head
+    k_nope_h = c W_UK_h^T and v_h = c W_UV_h^T (head h's rows of
+    `kv_b_proj`, [nope | v] per head), and token t, head h attends over rows
+    s <= positions[t] with score = scale * (q_nope . k_nope_h(s) +
+    q_rope . k_pe(s)); the chunks' partial softmaxes merge by log-sum-exp.
+    The result is o_h [tokens, heads, v_head_dim], like ds.naive_attention.
+    `naive_min_tokens = 0` takes the naive form for every segment.
+
+    ```mlir
+    %o = ds.paged_naive_attention %qn, %qr, %cache, %pos, %qs, %bt, %kvb, %init
+        {layer = 0 : i64, naive_min_tokens = 16 : i64, scale = 0.3 : f64}
+        : tensor<?x2x8xf32>, tensor<?x2x4xf32>, !ds.paged_latent_cache<...>,
+          tensor<?xi32>, tensor<?xi32>, tensor<?x?xi32>, tensor<32x16xf32>
+          -> tensor<?x2x8xf32>
+    ```
+  }];
+  let arguments = (ins RankedTensorOf<[F32]>:$q_nope, RankedTensorOf<[F32]>:$q_rope,
+                       DS_PagedLatentCacheType:$cache, 1DTensorOf<[I32]>:$positions,
+                       1DTensorOf<[I32]>:$query_start, 2DTensorOf<[I32]>:$block_tables,
+                       DS_WeightTensor:$kv_b_proj, RankedTensorOf<[F32]>:$init,
+                       ConfinedAttr<I64Attr, [IntNonNegative]>:$layer, F64Attr:$scale,
+                       ConfinedAttr<I64Attr, [IntNonNegative]>:$naive_min_tokens);
+  let results = (outs RankedTensorOf<[F32]>:$result);
+  let assemblyFormat = [{
+    $q_nope `,` $q_rope `,` $cache `,` $positions `,` $query_start `,`
+    $block_tables `,` $kv_b_proj `,` $init attr-dict `:` type($q_nope) `,`
+    type($q_rope) `,` qualified(type($cache)) `,` type($positions) `,`
+    type($query_start) `,` type($block_tables) `,` type($kv_b_proj) `->`
+    type($result)
   }];
   let hasVerifier = 1;
 }

@@ -231,6 +231,9 @@ bool mlir::ds::compile(const CompileOptions &o, const CompileHooks &hooks,
   if (o.mlaForm != "auto" && o.mlaForm != "absorbed" && o.mlaForm != "naive")
     return fail("--mla-form: expected auto, absorbed or naive, got '" +
                 o.mlaForm + "'");
+  if (o.naiveMinTokens < -1)
+    return fail("--mla-naive-min-tokens: expected -1 (cost model) or a "
+                "token count >= 0, got " + std::to_string(o.naiveMinTokens));
   if (o.attentionChunk < 1)
     return fail("--attention-chunk: must be positive, got " +
                 std::to_string(o.attentionChunk));
@@ -354,6 +357,7 @@ bool mlir::ds::compile(const CompileOptions &o, const CompileHooks &hooks,
   pipeline.explain = o.explain;
   pipeline.gpuArch = o.gpuArch;
   pipeline.attentionChunk = o.attentionChunk;
+  pipeline.naiveMinTokens = o.naiveMinTokens;
   pipeline.testParallelOrder = o.testParallelOrder;
   pipeline.cudaPath = o.cudaPath;
   pipeline.tp = o.tp;

@@ -136,6 +136,12 @@ std::vector<Stage> mlir::ds::getPipelineStages(const PipelineOptions &opts) {
          DSAbsorbMLAPassOptions absorb;
          absorb.form = opts.mlaForm;
          absorb.explain = opts.explain;
+         absorb.naiveMinTokens = opts.naiveMinTokens;
+         // The naive form over pages drives its chunks from host loops that
+         // read the batch description: built for the CPU only, so a GPU
+         // ragged step stays absorbed.
+         if (opts.target == Target::CUDA)
+           absorb.naiveMinTokens = int64_t(1) << 31;
          pm.addNestedPass<func::FuncOp>(createDSAbsorbMLAPass(absorb));
        }},
       {"dispatched", "MoE as route -> permute -> grouped matmul -> combine",
@@ -222,6 +228,7 @@ PipelineOptions PipelineCLOptions::toOptions(Target target) const {
   opts.mlaForm = mlaForm;
   opts.traceRouting = traceRouting;
   opts.attentionChunk = attentionChunk;
+  opts.naiveMinTokens = naiveMinTokens;
   opts.gpuArch = gpuArch;
   opts.cudaPath = cudaPath;
   opts.gpuBlockSize = gpuBlockSize;

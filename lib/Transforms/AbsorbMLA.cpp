@@ -15,6 +15,9 @@
 #include "llvm/Support/Debug.h"
 #include "llvm/Support/Format.h"
 
+#include <cmath>
+#include <limits>
+
 #define DEBUG_TYPE "ds-absorb-mla"
 
 namespace mlir::ds {
@@ -102,7 +105,35 @@ FormChoice chooseForm(MLAConfigAttr cfg, int64_t tokens, int64_t context) {
   return {naive < absorbed, absorbed, naive, tokens};
 }
 
-void absorb(RewriterBase &b, MLAOp op, bool naive) {
+/// The per-segment choice of a ragged step. Per head, expanding one context
+/// row through kv_b_proj (naive) costs what projecting one new token's
+/// query and output through W_UK / W_UV costs (absorbed): (dn + dv) * dc.
+/// Each (new token, context row) pair then costs 2 * dc + dr absorbed
+/// (score over the whole row, the latent as value) and dn + dr + dv naive.
+/// A segment of T new tokens over a context of S rows pays the expansion
+/// S times (naive) against T times (absorbed) and the pairs T * S times in
+/// both: naive wins once T * (pair_absorbed - pair_naive) > (dn + dv) * dc,
+/// whatever S (the lowering projects every token's query, so that is also
+/// the exact break-even of what runs).
+struct SegmentThreshold {
+  int64_t minTokens; // kNeverNaive: the naive form never wins
+  double expandPerRow, pairAbsorbed, pairNaive; // FLOPs, all heads
+};
+
+SegmentThreshold segmentThreshold(MLAConfigAttr cfg) {
+  double h = cfg.getNumHeads(), dn = cfg.getQkNopeHeadDim(),
+         dr = cfg.getQkRopeHeadDim(), dv = cfg.getVHeadDim(),
+         dc = cfg.getKvLoraRank();
+  SegmentThreshold t{kNeverNaive, h * (dn + dv) * dc, h * (2 * dc + dr),
+                     h * (dn + dr + dv)};
+  if (t.pairAbsorbed > t.pairNaive)
+    t.minTokens = std::max<int64_t>(
+        1, int64_t(std::floor(t.expandPerRow /
+                              (t.pairAbsorbed - t.pairNaive))) + 1);
+  return t;
+}
+
+void absorb(RewriterBase &b, MLAOp op, bool naive, int64_t naiveMinTokens) {
     b.setInsertionPoint(op);
     Location loc = op.getLoc();
     MLAConfigAttr cfg = op.getConfig();
@@ -160,15 +191,25 @@ void absorb(RewriterBase &b, MLAOp op, bool naive) {
         b, loc, RankedTensorType::get({tokens, h, dc}, f32), qNope, kvb, group,
         b.getI64IntegerAttr(0), b.getI64IntegerAttr(dn), UnitAttr());
     auto uType = RankedTensorType::get({tokens, h, dc}, f32);
+    // A ragged step whose long segments may take the naive form: the
+    // absorbed kernel skips them and ds.paged_naive_attention fills them.
+    bool perSegment = qs && naiveMinTokens < kNeverNaive;
+    IntegerAttr minTokens =
+        perSegment ? b.getI64IntegerAttr(naiveMinTokens) : IntegerAttr();
     Value u = qs ? Value(PagedLatentAttentionOp::create(
                        b, loc, uType, qLat, qPe, cache, pos, qs, bt, layer,
-                       scale))
+                       scale, minTokens))
                  : Value(LatentAttentionOp::create(b, loc, uType, qLat, qPe,
                                                    cache, pos, layer, scale));
     // Absorb W_UV into the output: o_h = u_h W_UV_h^T.
+    auto ohType = RankedTensorType::get({tokens, h, dv}, f32);
     Value oh = HeadMatmulOp::create(
-        b, loc, RankedTensorType::get({tokens, h, dv}, f32), u, kvb, group,
+        b, loc, ohType, u, kvb, group,
         b.getI64IntegerAttr(dn), b.getI64IntegerAttr(dv), b.getUnitAttr());
+    if (perSegment)
+      oh = PagedNaiveAttentionOp::create(b, loc, ohType, qNope, qPe, cache, pos,
+                                         qs, bt, kvb, oh, layer, scale,
+                                         minTokens);
     Value out = linear(b, loc, mergeHeads(b, loc, oh), op.getOProj());
     b.replaceOp(op, {out, cache});
 }
@@ -185,14 +226,39 @@ struct AbsorbMLAPattern : OpRewritePattern<MLAOp> {
     if (options.form == AbsorbMLAOptions::Form::Auto)
       naive = choiceFor(op, options).naive;
     // A ragged batch mixes decode tokens and prefill chunks in one op: the
-    // absorbed form is exact for both, and the only one over pages so far.
-    if (op.getQueryStart())
+    // form is chosen per sequence at run time (the absorbed chain, with the
+    // long segments taken over by ds.paged_naive_attention).
+    int64_t minTokens = kNeverNaive;
+    if (op.getQueryStart()) {
       naive = false;
+      minTokens = naiveMinTokensFor(op, options);
+    }
     LLVM_DEBUG(llvm::dbgs() << "[" DEBUG_TYPE "] layer " << op.getLayer()
-                            << ": " << (naive ? "naive" : "absorbed")
+                            << ": "
+                            << (op.getQueryStart()
+                                    ? "per segment, naive from " +
+                                          std::to_string(minTokens) +
+                                          " new tokens"
+                                    : std::string(naive ? "naive"
+                                                        : "absorbed"))
                             << " form\n");
-    absorb(rewriter, op, naive);
+    absorb(rewriter, op, naive, minTokens);
     return success();
+  }
+
+  /// The segment length from which a ragged step takes the naive form:
+  /// the override, else the forced form (naive: every segment; absorbed:
+  /// none), else the cost model. kNeverNaive: the absorbed form only.
+  static int64_t naiveMinTokensFor(MLAOp op, const AbsorbMLAOptions &options) {
+    int64_t n = options.naiveMinTokens;
+    if (n < 0)
+      n = options.form == AbsorbMLAOptions::Form::Naive      ? 0
+          : options.form == AbsorbMLAOptions::Form::Absorbed ? kNeverNaive
+                                                             : segmentThreshold(
+                                                                   op.getConfig())
+                                                                   .minTokens;
+    // No segment has more tokens than an i32 position can count.
+    return n > std::numeric_limits<int32_t>::max() ? kNeverNaive : n;
   }
 
   /// The cost model's inputs for `op`: its token count; when it is
@@ -218,6 +284,40 @@ struct AbsorbMLAPattern : OpRewritePattern<MLAOp> {
 struct DSAbsorbMLAPass
     : mlir::ds::impl::DSAbsorbMLAPassBase<DSAbsorbMLAPass> {
   using Base::Base;
+
+  /// The ragged step's threshold and the costs it comes from.
+  void explainSegments(MLAOp op, const AbsorbMLAOptions &options) {
+    SegmentThreshold t = segmentThreshold(op.getConfig());
+    int64_t n = AbsorbMLAPattern::naiveMinTokensFor(op, options);
+    InFlightDiagnostic d = getOperation().emitRemark();
+    d << "ds-absorb-mla: @" << getOperation().getName()
+      << " (a ragged batch over the paged cache) chooses the form per "
+         "sequence at run time: ";
+    if (n == kNeverNaive)
+      d << "absorbed for every sequence";
+    else if (n == 0)
+      d << "naive for every sequence";
+    else
+      d << "naive for sequences with >= " << n
+        << " new tokens, absorbed below";
+    d << " (" << (naiveMinTokens >= 0 ? "forced by naive-min-tokens"
+                  : form != "auto" ? "forced by form=" + form
+                                   : std::string("cost model"))
+      << "). Per layer, absorbed costs " << formatF64(t.expandPerRow)
+      << " FLOP per new token (W_UK/W_UV projections) + "
+      << formatF64(t.pairAbsorbed)
+      << " per (token, context row); naive costs "
+      << formatF64(t.expandPerRow)
+      << " per context row (its latent expanded through kv_b_proj) + "
+      << formatF64(t.pairNaive) << " per (token, context row); ";
+    if (t.minTokens == kNeverNaive)
+      d << "naive never wins for this config";
+    else
+      d << "naive wins when new tokens * "
+        << formatF64(t.pairAbsorbed - t.pairNaive) << " > "
+        << formatF64(t.expandPerRow) << ", i.e. from " << t.minTokens
+        << " new tokens";
+  }
   void runOnOperation() override {
     AbsorbMLAOptions options;
     if (form == "auto")
@@ -234,6 +334,7 @@ struct DSAbsorbMLAPass
     }
     options.prefillTokens = prefillTokens;
     options.contextTokens = contextTokens;
+    options.naiveMinTokens = naiveMinTokens;
     // One remark per entry point: every layer has the same shapes.
     MLAOp first;
     getOperation().walk([&](MLAOp op) {
@@ -241,16 +342,7 @@ struct DSAbsorbMLAPass
       return WalkResult::interrupt();
     });
     if (explain && first && first.getQueryStart()) {
-      FormChoice c = AbsorbMLAPattern::choiceFor(first, options);
-      getOperation().emitRemark()
-          << "ds-absorb-mla: @" << getOperation().getName()
-          << " (a ragged batch over the paged cache) uses the absorbed form "
-             "for every sequence: exact for decode tokens and prefill "
-             "chunks alike; a "
-          << c.tokens << "-token chunk after " << int64_t(contextTokens)
-          << " cached costs absorbed " << formatF64(c.absorbedFlops)
-          << " FLOP vs naive " << formatF64(c.naiveFlops)
-          << " FLOP per layer (the paged naive form is not built yet)";
+      explainSegments(first, options);
     } else if (explain && first) {
       FormChoice c = AbsorbMLAPattern::choiceFor(first, options);
       bool naive = form == "naive" || (form == "auto" && c.naive);

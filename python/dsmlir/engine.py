@@ -112,7 +112,9 @@ class Engine:
         prefix-cache hit tokens, steps and tokens per step; with
         speculation, spec_draft_tokens / spec_accepted_tokens, the
         acceptance rate and the mean accepted length (tokens gained per
-        verify round, 1 + accepted / rounds)."""
+        verify round, 1 + accepted / rounds); with the compiled step,
+        step_calls, step_segments (sequences those calls ran) and
+        step_naive_segments (those that took the naive MLA form)."""
         return self._e.stats()
 
     def _add_all(self, prompts, max_new_tokens, temperature, top_p, top_k, seed,

@@ -200,6 +200,8 @@ public:
     d["prefix_hit_tokens"] = s.prefix_hit_tokens;
     d["prefix_copied_tokens"] = s.prefix_copied_tokens;
     d["step_calls"] = s.step_calls;
+    d["step_segments"] = s.step_segments;
+    d["step_naive_segments"] = s.step_naive_segments;
     d["prefix_recomputed_tokens"] = s.prefix_recomputed_tokens;
     d["steps"] = s.steps;
     d["scheduled_tokens"] = s.scheduled_tokens;

@@ -82,6 +82,12 @@ cl::opt<std::string> mlaForm(
     "mla-form",
     cl::desc("MLA attention form: auto (cost model), absorbed, naive"),
     cl::init("auto"));
+cl::opt<int64_t> naiveMinTokens(
+    "mla-naive-min-tokens",
+    cl::desc("@ragged_step: the naive MLA form for sequences with at least "
+             "this many new tokens in a step (default -1: the cost model's "
+             "threshold; 0: every sequence; 2147483648: never)"),
+    cl::init(-1));
 cl::opt<bool> explain("explain",
                       cl::desc("report the compiler's choices (MLA form, "
                                "costs) as remarks on stderr"));
@@ -185,6 +191,7 @@ int main(int argc, char **argv) {
   options.checkWeights = !noWeightCheck;
   options.traceRouting = traceRouting;
   options.mlaForm = mlaForm;
+  options.naiveMinTokens = naiveMinTokens;
   options.explain = explain;
   options.verbose = verbose;
   options.tp = tp;

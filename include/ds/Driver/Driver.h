@@ -32,6 +32,9 @@ struct CompileOptions {
   std::string mlaForm = "auto"; // auto | absorbed | naive
   bool explain = false;   // remarks with the compiler's choices, to stderr
   int64_t attentionChunk = 256; // naive MLA: context rows per K/V chunk
+  /// @ragged_step: naive MLA form for sequences with at least this many new
+  /// tokens; -1: from --mla-form and the cost model.
+  int64_t naiveMinTokens = -1;
   /// Test only (cpu): "", "reverse" or "rotate" (ds-test-permute-parallel-loops).
   std::string testParallelOrder;
   bool verbose = false;   // progress lines to stderr

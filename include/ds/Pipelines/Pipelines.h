@@ -33,6 +33,7 @@ struct PipelineOptions {
   std::string mlaForm = "auto"; // see ds-absorb-mla
   bool explain = false;         // remarks with the compiler's choices
   int64_t attentionChunk = 256; // see convert-ds-to-loops
+  int64_t naiveMinTokens = -1;  // see ds-absorb-mla naive-min-tokens
   std::string testParallelOrder; // cpu, tests: see ds-test-permute-parallel-loops
   int64_t tp = 1, ep = 1;        // see ds-shard-model (1, 1: one rank)
   bool dpAttention = false;      // see ds-shard-model
@@ -79,6 +80,11 @@ struct PipelineCLOptions : public PassPipelineOptions<PipelineCLOptions> {
       *this, "attention-chunk",
       llvm::cl::desc("context rows per K/V chunk of the naive MLA form"),
       llvm::cl::init(256)};
+  Option<int64_t> naiveMinTokens{
+      *this, "mla-naive-min-tokens",
+      llvm::cl::desc("ragged step: naive MLA form for sequences with at "
+                     "least this many new tokens (-1: cost model)"),
+      llvm::cl::init(-1)};
   Option<std::string> gpuArch{*this, "gpu-arch",
                               llvm::cl::desc("cuda: ptxas chip (sm_80, sm_90)"),
                               llvm::cl::init("sm_90")};

@@ -115,6 +115,17 @@ def DSAbsorbMLAPass : Pass<"ds-absorb-mla", "::mlir::func::FuncOp"> {
     @draft, the MTP drafter), which the model assumes instead of
     `prefill-tokens`. `explain` reports each choice as a remark.
 
+    A ragged step (ds.mla with `paged(...)`) mixes decode tokens and
+    prefill chunks, so the form is chosen per sequence at run time. Per
+    head, expanding a context row through kv_b_proj costs (dn + dv)*dc, as
+    much as the absorbed projections of one new token; each (token, row)
+    pair costs 2*dc + dr absorbed and dn + dr + dv naive. A sequence with
+    T new tokens takes the naive form once T*(2*dc - dn - dv) exceeds
+    (dn + dv)*dc (from 171 tokens for V2/V3), whatever its context:
+    ds.paged_latent_attention gets `naive_min_tokens` and skips those
+    sequences, ds.paged_naive_attention computes them. `naive-min-tokens`
+    overrides the threshold (tests force either form with it).
+
     Patterns: populateAbsorbMLAPatterns (lib/Transforms/AbsorbMLA.cpp), applied
     greedily.
   }];
@@ -126,7 +137,11 @@ def DSAbsorbMLAPass : Pass<"ds-absorb-mla", "::mlir::func::FuncOp"> {
     Option<"contextTokens", "context-tokens", "int64_t", /*default=*/"1024",
            "context length a decode step is assumed to attend over">,
     Option<"explain", "explain", "bool", /*default=*/"false",
-           "emit a remark with the choice and both costs">
+           "emit a remark with the choice and both costs">,
+    Option<"naiveMinTokens", "naive-min-tokens", "int64_t", /*default=*/"-1",
+           "ragged step: naive form for sequences with at least this many "
+           "new tokens (-1: from form and the cost model; 0: every "
+           "sequence; 2^31 or more: never)">
   ];
   let dependentDialects = ["::mlir::ds::DSDialect", "::mlir::tensor::TensorDialect",
                            "::mlir::arith::ArithDialect"];

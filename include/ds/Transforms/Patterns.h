@@ -17,6 +17,7 @@
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 
 #include <cstdint>
+#include <limits>
 
 namespace mlir::ds {
 
@@ -37,7 +38,13 @@ struct AbsorbMLAOptions {
   /// Token count the cost model assumes for a dynamic (prefill) op.
   int64_t prefillTokens = 512;
   int64_t contextTokens = 1024;
+  /// A ragged step (paged ds.mla) takes the naive form for sequences with
+  /// at least this many new tokens; -1: from the form and the cost model.
+  int64_t naiveMinTokens = -1;
 };
+
+/// A naive_min_tokens no segment reaches: the absorbed form only.
+constexpr int64_t kNeverNaive = std::numeric_limits<int64_t>::max();
 
 void populateAbsorbMLAPatterns(RewritePatternSet &patterns,
                                const AbsorbMLAOptions &options);

@@ -133,7 +133,7 @@ void KernelEmitter::latentAttention(Value qLatent, Value qRope,
     Value t = iv[0], h = iv[1];
     Value seq = sequenceOf(cache, t);
     Value last = toIndex(load(positions, t));
-    Value end = arith::AddIOp::create(b, loc, last, cIdx(1));
+    Value end = absorbedRows(cache, seq, last);
     loop(cIdx(0), dcv, {}, [&](Value c, ValueRange) -> SmallVector<Value> {
       store(cF32(0.0), out, {t, h, c});
       return {};
@@ -166,7 +166,7 @@ void KernelEmitter::latentAttention(Value qLatent, Value qRope,
           });
           return {st.max, st.sum};
         });
-    Value inv = arith::DivFOp::create(b, loc, cF32(1.0), ml[1]);
+    Value inv = absorbedNormalizer(cache, ml[1]);
     loop(cIdx(0), dcv, {}, [&](Value c, ValueRange) -> SmallVector<Value> {
       store(arith::MulFOp::create(b, loc, load(out, {t, h, c}), inv), out,
             {t, h, c});

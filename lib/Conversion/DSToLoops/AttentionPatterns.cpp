@@ -200,9 +200,12 @@ struct PagedLatentAttentionLowering : KernelPattern<PagedLatentAttentionOp> {
     int64_t pageSize = op.getCache().getType().getPageSize();
     k.setCacheLayout(CacheLayout::of(op.getCache().getType(),
                                  op.getQRope().getType().getShape().back()));
+    // Sequences this long are ds.paged_naive_attention's (skipped here).
+    int64_t naiveMinTokens = op.getNaiveMinTokens().value_or(-1);
     func::FuncOp kernel = k.outline(
         "paged_latent_attention",
-        std::to_string(scale) + "/" + std::to_string(pageSize),
+        std::to_string(scale) + "/" + std::to_string(pageSize) + "/" +
+            std::to_string(naiveMinTokens),
         {ql, use(k, op, op.getQRope(), adaptor.getQRope()),
          use(k, op, op.getCache(), adaptor.getCache()),
          use(k, op, op.getPositions(), adaptor.getPositions()),
@@ -210,9 +213,9 @@ struct PagedLatentAttentionLowering : KernelPattern<PagedLatentAttentionOp> {
          use(k, op, op.getBlockTables(), adaptor.getBlockTables()), out,
          k.cIdx(op.getLayer())},
         [&](ValueRange a) {
-          k.latentAttention(a[0], a[1],
-                            CacheRows{a[2], a[7], a[5], a[4], pageSize}, a[3],
-                            a[6], scale);
+          CacheRows rows{a[2], a[7], a[5], a[4], pageSize};
+          rows.naiveMinTokens = naiveMinTokens;
+          k.latentAttention(a[0], a[1], rows, a[3], a[6], scale);
         });
     kernel->setAttr("ds.scale", op.getScaleAttr());
     rewriter.replaceOp(op, out);

@@ -429,6 +429,7 @@ struct ConvertDSToLoopsPass
     patterns.add<ReturnLowering>(converter, ctx, state);
     populateElementwisePatterns(converter, state, patterns);
     populateAttentionPatterns(converter, state, patterns);
+    populateNaivePagedAttentionPatterns(converter, state, patterns);
     populateMoEPatterns(converter, state, patterns);
     populateGemmPatterns(converter, state, patterns);
     populateMTPPatterns(converter, state, patterns);

@@ -47,6 +47,10 @@ struct CacheRows {
   Value blockTables;     // null: contiguous
   Value queryStart;      // [S + 1], paged only
   int64_t pageSize = 0;  // paged only
+  /// Paged only: sequences with at least this many new tokens take the
+  /// naive form (ds.paged_naive_attention); the absorbed kernel skips them.
+  /// -1: none does.
+  int64_t naiveMinTokens = -1;
   bool paged() const { return static_cast<bool>(blockTables); }
 };
 
@@ -147,6 +151,12 @@ public:
   void naiveAttention(Value qNope, Value qRope, Value cache, Value positions,
                       Value kvb, Value out, Value layer, double scale,
                       int64_t chunk);
+  /// ds.paged_naive_attention (NaivePagedAttention.cpp): out = init, then
+  /// the sequences with at least cache.naiveMinTokens new tokens in the
+  /// naive form, over `chunk` rows (whole pages) at a time.
+  void pagedNaiveAttention(Value ctx, Value qNope, Value qRope,
+                           const CacheRows &cache, Value positions, Value kvb,
+                           Value init, Value out, double scale, int64_t chunk);
   /// `scores`, `sel` [tokens, experts] and (grouped methods) `groupScore`,
   /// `groupKept` [tokens, groups] are scratch buffers.
   void moeRoute(Value logits, Value bias, Value ids, Value weights,
@@ -207,6 +217,17 @@ private:
   /// The index of row `row` of sequence `seq` without its column: append
   /// the column and load/store through loadF32/storeF32.
   SmallVector<Value> cacheRow(const CacheRows &cache, Value seq, Value row);
+  /// The per-sequence form choice (NaivePagedAttention.cpp): whether
+  /// sequence `seq` takes the naive form; the rows an absorbed token at
+  /// position `last` attends (none for a naive sequence's); 1 / sum of its
+  /// softmax (0 when it attended none).
+  Value segmentIsNaive(const CacheRows &cache, Value seq);
+  Value absorbedRows(const CacheRows &cache, Value seq, Value last);
+  Value absorbedNormalizer(const CacheRows &cache, Value sum);
+  /// The kernel body of one context chunk of pagedNaiveAttention.
+  void pagedNaiveAttendChunk(ValueRange operands, double scale);
+  /// Reports a sequence that took the naive form (dsrt_trace_naive_segment).
+  void traceNaiveSegment(Value ctx, Value layer, Value tokens);
   static SmallVector<Value> withColumn(ArrayRef<Value> row, Value col) {
     SmallVector<Value> idx(row);
     idx.push_back(col);

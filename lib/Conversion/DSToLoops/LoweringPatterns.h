@@ -139,6 +139,10 @@ void populateElementwisePatterns(const TypeConverter &converter,
 void populateAttentionPatterns(const TypeConverter &converter,
                                LoweringState &state,
                                RewritePatternSet &patterns);
+/// ds.paged_naive_attention (NaivePagedAttention.cpp).
+void populateNaivePagedAttentionPatterns(const TypeConverter &converter,
+                                         LoweringState &state,
+                                         RewritePatternSet &patterns);
 void populateMoEPatterns(const TypeConverter &converter, LoweringState &state,
                          RewritePatternSet &patterns);
 void populateGemmPatterns(const TypeConverter &converter, LoweringState &state,

@@ -187,6 +187,11 @@ typedef struct dsrt_engine_stats {
    * executor runs (artifacts without @ragged_step; GPU models unless
    * DSRT_ENGINE_EXECUTOR=step). */
   int64_t step_calls;
+  /* Sequences those calls ran, and of them the ones that took the naive MLA
+   * form (enough new tokens for the artifact's threshold, see ds-compile
+   * --explain); the others took the absorbed form. */
+  int64_t step_segments;
+  int64_t step_naive_segments;
 } dsrt_engine_stats;
 
 dsrt_status dsrt_engine_stats_get(dsrt_engine *engine, dsrt_engine_stats *out);

@@ -20,6 +20,9 @@
 #include <algorithm>
 #include "cuda/Gemm.h"
 
+#include <cstdio>
+#include <cstdlib>
+#include <string>
 #include <vector>
 
 #define DSRT_EXPORT extern "C" __attribute__((visibility("default")))
@@ -194,6 +197,25 @@ DSRT_EXPORT void _mlir_ciface_dsrt_embedding_f32(void *ctx,
                          table->offset, table->sizes, 2))
     return check(cpu::embedding(b->matrix, *ids, *out));
   check(cpu::embedding(*table, *ids, *out));
+}
+
+/// A sequence of a ragged step took the naive MLA form in layer `layer`
+/// (its kernel calls this before computing it): the engine's
+/// step_naive_segments, and a line on stderr with DSRT_DEBUG=1.
+DSRT_EXPORT void _mlir_ciface_dsrt_trace_naive_segment(void *ctx, int64_t layer,
+                                                       int64_t tokens) {
+  auto *model = static_cast<dsrt_model *>(ctx);
+  if (layer != 0)
+    return;
+  model->naiveSegments.fetch_add(1, std::memory_order_relaxed);
+  static const bool debug = [] {
+    const char *v = std::getenv("DSRT_DEBUG");
+    return v && *v && std::string(v) != "0";
+  }();
+  if (debug)
+    std::fprintf(stderr, "dsrt: ragged step: a sequence of %lld new tokens "
+                         "takes the naive MLA form\n",
+                 static_cast<long long>(tokens));
 }
 
 /// Artifacts compiled with --trace-routing report each MoE layer's expert

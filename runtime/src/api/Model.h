@@ -16,6 +16,7 @@
 #include "dsrt/dsrt.h"
 #include "weights/Checkpoint.h"
 
+#include <atomic>
 #include <cstdlib>
 #include <memory>
 #include <mutex>
@@ -171,6 +172,9 @@ struct dsrt_model {
   std::mutex traceMutex;
   std::string routingTrace;
   std::string routingTraceJson; // what dsrt_model_routing_trace returned
+  /// Sequences of a ragged step that took the naive MLA form, counted at
+  /// layer 0 (dsrt_trace_naive_segment, one call per layer).
+  std::atomic<int64_t> naiveSegments{0};
 
   /// Bytes of one element of the cache buffer (a byte for fp8, whose
   /// rows are manifest.cacheRowElements() bytes).

@@ -20,8 +20,8 @@ constexpr int64_t kStepPageTokens = 64;
 /// a batch of one sequence whose block table maps page i to page i of the
 /// session's own cache, so ds-run, dsrt_generate and the engine share one
 /// compiled path. DSRT_STEP=0 runs @prefill/@decode instead (what the GPU
-/// runs; the parity tests of the naive MLA form use it, since @ragged_step is
-/// absorbed throughout).
+/// runs). @ragged_step picks the MLA form per sequence (naive for a long
+/// prompt chunk, absorbed for decode), so --mla-form naive reaches it too.
 bool usesStep(const dsrt_model *model) {
   // bf16 caches stay on @prefill/@decode: through @ragged_step (absorbed in
   // prefill chunks too) their logits drift from the float64 reference by

@@ -85,8 +85,11 @@ dsrt_status StepExecutor::run(const StepBatch &b, float *logits) {
         makeMemRef<float, 4>(reinterpret_cast<float *>(pool.get()), cacheShape);
     int64_t logitsShape[2] = {R, info.vocab_size};
     auto out = makeMemRef<float, 2>(logits, logitsShape);
+    int64_t naiveBefore = model->naiveSegments.load();
     model->step(model, &tok, &pos, &cache, &qs, &ctx, &bt, &rows, &out);
     ++calls;
+    segments += S;
+    naiveSegments += model->naiveSegments.load() - naiveBefore;
     return DSRT_OK;
   });
 }

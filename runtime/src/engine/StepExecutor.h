@@ -40,10 +40,12 @@ public:
   dsrt_status run(const StepBatch &batch, float *logits) override;
   void addStats(dsrt_engine_stats &stats) const override {
     stats.step_calls = calls;
+    stats.step_segments = segments;
+    stats.step_naive_segments = naiveSegments;
   }
 
 private:
-  int64_t calls = 0;
+  int64_t calls = 0, segments = 0, naiveSegments = 0;
   dsrt_model *model;
   dsrt_model_info info;
   int64_t maxCtx, numPages;
