@@ -41,6 +41,9 @@ struct AbsorbMLAOptions {
 
 void populateAbsorbMLAPatterns(RewritePatternSet &patterns,
                                const AbsorbMLAOptions &options);
+/// ds.mla over a `!ds.paged_kv_cache`: the naive form over per-head K/V
+/// pages (part of ds-absorb-mla, which adds them).
+void populateAbsorbMLAPerHeadPatterns(RewritePatternSet &patterns);
 void populateDispatchExpertsPatterns(RewritePatternSet &patterns);
 void populateDecomposeDensePatterns(RewritePatternSet &patterns);
 void populateFuseResidualNormPatterns(RewritePatternSet &patterns);

@@ -139,6 +139,10 @@ void populateElementwisePatterns(const TypeConverter &converter,
 void populateAttentionPatterns(const TypeConverter &converter,
                                LoweringState &state,
                                RewritePatternSet &patterns);
+/// The per-head K/V cache's write and attention (PerHeadCachePatterns.cpp).
+void populatePerHeadCachePatterns(const TypeConverter &converter,
+                                  LoweringState &state,
+                                  RewritePatternSet &patterns);
 void populateMoEPatterns(const TypeConverter &converter, LoweringState &state,
                          RewritePatternSet &patterns);
 void populateGemmPatterns(const TypeConverter &converter, LoweringState &state,

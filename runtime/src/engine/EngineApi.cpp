@@ -101,6 +101,14 @@ extern "C" dsrt_status dsrt_engine_create(dsrt_model *model,
                     "the session executor only");
       which = v;
     }
+    // Sessions copy and size latent rows; per-head K/V pages exist only in
+    // the step's pool.
+    if (which == "session" && model->manifest.perHeadStepCache())
+      return fail(DSRT_ERROR_ARGUMENT,
+                  std::string("the artifact keeps per-head K/V pages "
+                              "(--kv-layout=per-head): the engine runs it "
+                              "on the step executor only") +
+                      (drafting ? ", without speculative decoding" : ""));
     std::unique_ptr<Executor> ex;
     StepExecutor *step = nullptr;
     if (which == "step") {
