@@ -7,6 +7,7 @@
 // RUN: not ds-compile %configs/deepseek-v2-lite.json --emit=ds --kv-layout=per-head --kv-dtype fp8 -o - 2>&1 | FileCheck %s --check-prefix=FP8
 // RUN: not ds-compile %configs/deepseek-v2-lite.json --emit=ds --kv-layout=per-head --tp 2 -o - 2>&1 | FileCheck %s --check-prefix=TP
 // RUN: not ds-compile %configs/deepseek-v2-lite.json --emit=ds --kv-layout=heads -o - 2>&1 | FileCheck %s --check-prefix=BAD
+// RUN: not ds-compile %s --emit=ds --kv-layout=per-head -o - 2>&1 | FileCheck %s --check-prefix=MLIR
 
 // CHECK-LABEL: func.func @prefill
 // CHECK-SAME: !ds.latent_cache<num_layers = 27, width = 576, element_type = bf16>
@@ -19,3 +20,4 @@
 // FP8: error: --kv-layout=per-head: fp8 caches are not supported (the fp8 codec is the latent layout's); use --kv-dtype f32 or bf16
 // TP: error: --kv-layout=per-head: not with --tp/--ep (partitioned artifacts have no @ragged_step)
 // BAD: error: --kv-layout: expected latent or per-head, got 'heads'
+// MLIR: error: --kv-layout=per-head: applies when importing a checkpoint (a .mlir input spells its cache types itself)

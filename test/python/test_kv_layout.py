@@ -166,3 +166,16 @@ def test_errors(ckpt, artifacts, tmp_path, monkeypatch):
     monkeypatch.setenv("DSRT_ENGINE_EXECUTOR", "session")
     with pytest.raises(dsmlir.Error, match="per-head K/V pages .* step executor only"):
         dsmlir.Engine(artifacts["per-head"], ckpt, num_pages=8)
+
+
+def test_mtp_is_refused_over_per_head_pages(tmp_path):
+    d = str(tmp_path / "mtp")
+    checkpoint.write_checkpoint(d, checkpoint.tiny_v3_mtp())
+    art = dsmlir.compile(d, str(tmp_path / "m.dsa"), kv_layout="per-head")
+    s = dsmlir.Model(art, d).session()
+    with pytest.raises(dsmlir.Error, match="multi-token prediction is not built for "
+                                           "per-head K/V pages"):
+        s.prefill_hidden([5, 9, 14])
+    # Plain calls through @ragged_step still serve.
+    logits = dsmlir.Model(art, d).generate([5, 9, 14], force_tokens=[3])["logits"]
+    assert np.abs(logits - reference_logits(d, [5, 9, 14, 3])).max() < 1e-5
