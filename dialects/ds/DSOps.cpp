@@ -243,7 +243,10 @@ LogicalResult MLAOp::verify() {
   if (getCache().getType() != getCacheOut().getType())
     return emitOpError() << "cache result type must equal the cache operand";
   CacheShape cache = cacheShape(getCache().getType());
-  if (cache.width != dc + dr)
+  if (auto kv = dyn_cast<PagedKVCacheType>(getCache().getType())) {
+    if (failed(checkPerHeadCache(*this, kv, h, dn, dr, dv, getLayer())))
+      return failure();
+  } else if (cache.width != dc + dr)
     return emitOpError() << "latent cache width (" << cache.width
                          << ") must equal kv_lora_rank + qk_rope_head_dim ("
                          << dc << " + " << dr << " = " << dc + dr << ")";
@@ -261,7 +264,8 @@ LogicalResult MLAOp::verify() {
                                  ? "a paged latent cache needs "
                                    "paged(query_start, block_tables)"
                                  : "paged(query_start, block_tables) needs a "
-                                   "!ds.paged_latent_cache");
+                                   "!ds.paged_latent_cache or "
+                                   "!ds.paged_kv_cache");
   if (static_cast<bool>(getQueryStart()) != static_cast<bool>(getBlockTables()))
     return emitOpError() << "query_start and block_tables go together";
   if (cache.paged &&

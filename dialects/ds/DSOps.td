@@ -7,6 +7,7 @@ include "ds/DSAttrs.td"
 include "ds/DSTypes.td"
 include "mlir/Interfaces/SideEffectInterfaces.td"
 include "ds/DSKernelOps.td"
+include "ds/DSPerHeadCacheOps.td"
 
 
 //===----------------------------------------------------------------------===//
@@ -295,7 +296,7 @@ def DS_MLAOp : DS_Op<"mla", [Pure, AttrSizedOperandSegments]> {
   }];
   let arguments = (ins
     DS_Activation:$input, DS_TokenTensor:$positions,
-    DS_AnyLatentCache:$cache,
+    DS_AnyMLACache:$cache,
     Optional<DS_WeightTensor>:$q_a_proj,
     Optional<DS_WeightTensor>:$q_a_norm,
     Optional<DS_WeightTensor>:$q_b_proj,
@@ -308,7 +309,7 @@ def DS_MLAOp : DS_Op<"mla", [Pure, AttrSizedOperandSegments]> {
     Optional<2DTensorOf<[I32]>>:$block_tables,
     DS_MLAConfigAttr:$config,
     ConfinedAttr<I64Attr, [IntNonNegative]>:$layer);
-  let results = (outs DS_Activation:$result, DS_AnyLatentCache:$cache_out);
+  let results = (outs DS_Activation:$result, DS_AnyMLACache:$cache_out);
   let assemblyFormat = [{
     $input `,` $positions `,` $cache
     (`q_lora` `(` $q_a_proj^ `,` $q_a_norm `,` $q_b_proj `)`)?

@@ -79,8 +79,49 @@ def DS_PagedLatentCacheType : DS_Type<"PagedLatentCache", "paged_latent_cache"> 
   let genVerifyDecl = 1;
 }
 
+def DS_PagedKVCacheType : DS_Type<"PagedKVCache", "paged_kv_cache"> {
+  let summary = "per-head keys and values of many sequences, in pages of 64 tokens";
+  let description = [{
+    What a multi-head attention deployment keeps instead of the latent
+    (ds-compile --kv-layout=per-head; the capacity comparison of
+    bench/kv_layout.py): for every token of every layer, each head's key
+    (`key_width` = qk_nope_head_dim + qk_rope_head_dim, the shared rope key
+    stored again for every head) and value (`value_width` = v_head_dim),
+    expanded from the latent through kv_b_proj when the token is written.
+    A row is the keys of heads 0..num_heads-1, then their values:
+    num_heads x (key_width + value_width) elements, against the latent
+    layout's kv_lora_rank + qk_rope_head_dim. Pages and block tables as
+    `!ds.paged_latent_cache` (page_size = 64, left out when printed).
+    f32, bf16 or f16 elements (no fp8 codec for this layout).
+
+    ```mlir
+    !ds.paged_kv_cache<num_layers = 61, num_heads = 128, key_width = 192,
+                       value_width = 128, element_type = bf16>
+    ```
+  }];
+  let parameters = (ins "int64_t":$num_layers, "int64_t":$num_heads,
+                        "int64_t":$key_width, "int64_t":$value_width,
+                        "::mlir::Type":$element_type,
+                        DefaultValuedParameter<"int64_t", "64">:$page_size);
+  let assemblyFormat = "`<` struct(params) `>`";
+  let genVerifyDecl = 1;
+  let extraClassDeclaration = [{
+    /// Elements of one token's row of one layer: every head's key, then
+    /// every head's value.
+    int64_t getRowWidth() const {
+      return getNumHeads() * (getKeyWidth() + getValueWidth());
+    }
+  }];
+}
+
 // What an attention op or an entry point may carry as its cache.
 def DS_AnyLatentCache : AnyTypeOf<[DS_LatentCacheType, DS_PagedLatentCacheType],
                                   "latent cache (contiguous or paged)">;
+// What ds.mla may read and write: a latent cache, or (--kv-layout=per-head)
+// pages of per-head keys and values.
+def DS_AnyMLACache : AnyTypeOf<[DS_LatentCacheType, DS_PagedLatentCacheType,
+                                DS_PagedKVCacheType],
+                               "latent cache (contiguous or paged) or paged "
+                               "per-head K/V cache">;
 
 #endif // DS_TYPES_TD

@@ -67,6 +67,8 @@ struct CacheShape {
 inline CacheShape cacheShape(Type t) {
   if (auto p = dyn_cast<PagedLatentCacheType>(t))
     return {p.getNumLayers(), p.getWidth(), true};
+  if (auto p = dyn_cast<PagedKVCacheType>(t))
+    return {p.getNumLayers(), p.getRowWidth(), true};
   auto c = cast<LatentCacheType>(t);
   return {c.getNumLayers(), c.getWidth(), false};
 }
@@ -89,6 +91,12 @@ inline LogicalResult checkRaggedBatch(Operation *op, Value queryStart,
            << qs.getDimSize(0) << " entries)";
   return success();
 }
+
+/// A per-head K/V cache against the heads and widths of the op using it
+/// (DSPerHeadCacheOps.cpp).
+LogicalResult checkPerHeadCache(Operation *op, PagedKVCacheType cache,
+                                int64_t heads, int64_t nope, int64_t rope,
+                                int64_t value, int64_t layer);
 
 inline int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 

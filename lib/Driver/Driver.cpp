@@ -111,6 +111,7 @@ OwningOpRef<ModuleOp> importCheckpoint(MLIRContext &ctx,
   // latent cache stays whole per rank; cuda has no --tp/--ep step yet.
   opts.stepEntry =
       o.dtype != "fp8" && (o.target == "cpu" || (o.tp == 1 && o.ep == 1));
+  opts.perHeadKVCache = o.kvLayout == "per-head";
   std::unique_ptr<CheckpointTypes> ckpt;
   if (isDir && o.checkWeights) {
     std::string err;
@@ -213,6 +214,30 @@ void recordActivationPlan(ModuleOp module, ManifestInputs &manifest,
   }
 }
 
+/// --kv-layout: "" or why the options cannot build it. The per-head layout
+/// lives in @ragged_step only, which exists for the cpu target, unpartitioned,
+/// with f32/bf16 caches.
+std::string checkKVLayout(const CompileOptions &o) {
+  if (o.kvLayout == "latent")
+    return "";
+  if (o.kvLayout != "per-head")
+    return "--kv-layout: expected latent or per-head, got '" + o.kvLayout + "'";
+  if (o.dtype == "fp8")
+    return "--kv-layout=per-head: fp8 caches are not supported (the fp8 "
+           "codec is the latent layout's); use --kv-dtype f32 or bf16";
+  if (o.target != "cpu")
+    return "--kv-layout=per-head: the cpu target only (its pages exist in "
+           "@ragged_step, which the " +
+           o.target + " target does not build)";
+  if (o.tp > 1 || o.ep > 1)
+    return "--kv-layout=per-head: not with --tp/--ep (partitioned artifacts "
+           "have no @ragged_step)";
+  if (StringRef(o.input).ends_with(".mlir"))
+    return "--kv-layout=per-head: applies when importing a checkpoint (a "
+           ".mlir input spells its cache types itself)";
+  return "";
+}
+
 } // namespace
 
 bool mlir::ds::compile(const CompileOptions &o, const CompileHooks &hooks,
@@ -247,6 +272,8 @@ bool mlir::ds::compile(const CompileOptions &o, const CompileHooks &hooks,
     return fail("--kv-dtype: expected f32, bf16 or fp8, got '" + o.dtype + "'");
   if (!parseTarget(o.target))
     return fail("--target: expected cpu or cuda, got '" + o.target + "'");
+  if (std::string problem = checkKVLayout(o); !problem.empty())
+    return fail(problem);
   if (target == Target::CUDA) {
     // ptxas of CUDA 13 knows sm_75 and later; MLIR's default (sm_50) fails.
     StringRef arch(o.gpuArch);
@@ -329,6 +356,10 @@ bool mlir::ds::compile(const CompileOptions &o, const CompileHooks &hooks,
         manifest.entryPoints.push_back(fn.getName().str());
         break;
       } else if (isa<PagedLatentCacheType>(t)) {
+        manifest.entryPoints.push_back(fn.getName().str());
+        break;
+      } else if (auto kv = dyn_cast<PagedKVCacheType>(t)) {
+        manifest.stepCacheWidth = kv.getRowWidth();
         manifest.entryPoints.push_back(fn.getName().str());
         break;
       }

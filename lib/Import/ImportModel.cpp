@@ -351,9 +351,15 @@ OwningOpRef<ModuleOp> mlir::ds::importModel(MLIRContext *context,
     auto vec = RankedTensorType::get({dyn}, b.getI32Type());
     auto table = RankedTensorType::get({dyn, dyn}, b.getI32Type());
     auto logits = RankedTensorType::get({dyn, cfg.vocabSize}, b.getF32Type());
-    auto paged = PagedLatentCacheType::get(context, cfg.numHiddenLayers,
-                                           cfg.latentCacheWidth(), cacheElem,
-                                           /*page_size=*/64);
+    Type paged =
+        opts.perHeadKVCache
+            ? Type(PagedKVCacheType::get(
+                  context, cfg.numHiddenLayers, cfg.numAttentionHeads,
+                  cfg.qkNopeHeadDim + cfg.qkRopeHeadDim, cfg.vHeadDim,
+                  cacheElem, /*page_size=*/64))
+            : Type(PagedLatentCacheType::get(context, cfg.numHiddenLayers,
+                                             cfg.latentCacheWidth(), cacheElem,
+                                             /*page_size=*/64));
     b.setInsertionPointToEnd(module->getBody());
     auto step = func::FuncOp::create(
         b, loc, "ragged_step",

@@ -127,6 +127,10 @@ std::string mlir::ds::buildManifest(ModuleOp m, const ManifestInputs &in,
   // ds-partition-model: one artifact for every rank of a job this size.
   if (auto world = m->getAttrOfType<IntegerAttr>("ds.world_size"))
     manifest["parallel"] = llvm::json::Object{{"world_size", world.getInt()}};
+  // The step's pages hold per-head K/V rather than the latent rows.
+  if (in.stepCacheWidth > 0)
+    manifest["step_cache"] = llvm::json::Object{{"layout", "per_head"},
+                                                {"width", in.stepCacheWidth}};
   // Multi-token prediction: what @prefill_hidden and @draft exchange.
   if (in.mtpHiddenSize > 0)
     manifest["mtp"] =

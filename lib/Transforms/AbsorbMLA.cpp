@@ -5,6 +5,7 @@
 // query side and the output side, so attention reads cache rows directly.
 //
 //===----------------------------------------------------------------------===//
+#include "MLABuilders.h"
 #include "ds/Transforms/Passes.h"
 #include "ds/Transforms/Patterns.h"
 
@@ -27,65 +28,9 @@ namespace mlir::ds {
 
 using namespace mlir;
 using namespace mlir::ds;
+using namespace mlir::ds::mla;
 
 namespace {
-
-/// DeepSeek normalises q_a and the latent with eps 1e-6 whatever the config
-/// says for the layer norms (SEMANTICS.md, known traps).
-constexpr double kLatentNormEps = 1e-6;
-
-/// Columns [offset, offset + width) of a [tokens, ...] tensor: the last
-/// dimension is sliced, the others are kept whole.
-Value sliceLast(OpBuilder &b, Location loc, Value v, int64_t offset,
-                int64_t width) {
-  auto t = cast<RankedTensorType>(v.getType());
-  int64_t rank = t.getRank();
-  SmallVector<OpFoldResult> offsets(rank, b.getIndexAttr(0));
-  SmallVector<OpFoldResult> sizes, strides(rank, b.getIndexAttr(1));
-  for (int64_t i = 0; i < rank - 1; ++i)
-    sizes.push_back(t.isDynamicDim(i)
-                        ? OpFoldResult(tensor::DimOp::create(b, loc, v, i).getResult())
-                        : OpFoldResult(b.getIndexAttr(t.getDimSize(i))));
-  sizes.push_back(b.getIndexAttr(width));
-  offsets.back() = b.getIndexAttr(offset);
-  SmallVector<int64_t> shape(t.getShape());
-  shape.back() = width;
-  auto type = RankedTensorType::get(shape, t.getElementType());
-  return tensor::ExtractSliceOp::create(b, loc, type, v, offsets, sizes,
-                                        strides);
-}
-
-Value linear(OpBuilder &b, Location loc, Value x, Value w) {
-  auto xt = cast<RankedTensorType>(x.getType());
-  auto wt = cast<RankedTensorType>(w.getType());
-  auto type = RankedTensorType::get({xt.getDimSize(0), wt.getDimSize(0)},
-                                    xt.getElementType());
-  return LinearOp::create(b, loc, type, x, w);
-}
-
-Value rmsNorm(OpBuilder &b, Location loc, Value x, Value w, double eps) {
-  return RMSNormOp::create(b, loc, x.getType(), x, w, b.getF64FloatAttr(eps));
-}
-
-/// [tokens, heads * width] <-> [tokens, heads, width].
-Value splitHeads(OpBuilder &b, Location loc, Value v, int64_t heads) {
-  auto t = cast<RankedTensorType>(v.getType());
-  auto type = RankedTensorType::get(
-      {t.getDimSize(0), heads, t.getDimSize(1) / heads}, t.getElementType());
-  SmallVector<OpFoldResult> outShape;
-  outShape.push_back(t.isDynamicDim(0)
-                         ? OpFoldResult(tensor::DimOp::create(b, loc, v, 0).getResult())
-                         : OpFoldResult(b.getIndexAttr(t.getDimSize(0))));
-  outShape.push_back(b.getIndexAttr(heads));
-  outShape.push_back(b.getIndexAttr(t.getDimSize(1) / heads));
-  return tensor::ExpandShapeOp::create(
-      b, loc, type, v, ArrayRef<ReassociationIndices>{{0}, {1, 2}}, outShape);
-}
-
-Value mergeHeads(OpBuilder &b, Location loc, Value v) {
-  return tensor::CollapseShapeOp::create(
-      b, loc, v, ArrayRef<ReassociationIndices>{{0}, {1, 2}});
-}
 
 struct FormChoice {
   bool naive;
@@ -222,6 +167,9 @@ struct AbsorbMLAPattern : OpRewritePattern<MLAOp> {
 
   LogicalResult matchAndRewrite(MLAOp op,
                                 PatternRewriter &rewriter) const override {
+    // A per-head K/V cache has its own rewrite (AbsorbMLAPerHead.cpp).
+    if (isa<PagedKVCacheType>(op.getCache().getType()))
+      return failure();
     bool naive = options.form == AbsorbMLAOptions::Form::Naive;
     if (options.form == AbsorbMLAOptions::Form::Auto)
       naive = choiceFor(op, options).naive;
@@ -341,7 +289,13 @@ struct DSAbsorbMLAPass
       first = op;
       return WalkResult::interrupt();
     });
-    if (explain && first && first.getQueryStart()) {
+    if (explain && first && isa<PagedKVCacheType>(first.getCache().getType()))
+      getOperation().emitRemark()
+          << "ds-absorb-mla: @" << getOperation().getName()
+          << " keeps per-head K/V pages (--kv-layout=per-head): the naive "
+             "form, kv_b_proj applied when a token is written, standard "
+             "attention over the cached K/V; nothing is absorbed";
+    else if (explain && first && first.getQueryStart()) {
       explainSegments(first, options);
     } else if (explain && first) {
       FormChoice c = AbsorbMLAPattern::choiceFor(first, options);
@@ -367,4 +321,5 @@ struct DSAbsorbMLAPass
 void mlir::ds::populateAbsorbMLAPatterns(RewritePatternSet &patterns,
                                          const AbsorbMLAOptions &options) {
   patterns.add<AbsorbMLAPattern>(patterns.getContext(), options);
+  populateAbsorbMLAPerHeadPatterns(patterns);
 }

@@ -85,7 +85,8 @@ struct ParallelizeKernelsPass
   /// Iterations per thread below which a split costs more than it saves
   /// (0: the kernel stays sequential).
   static int64_t grainOf(StringRef kind) {
-    if (kind == "latent_attention" || kind == "paged_latent_attention")
+    if (kind == "latent_attention" || kind == "paged_latent_attention" ||
+        kind == "paged_kv_attention")
       return 1; // each iteration reads the whole context
     if (kind == "head_matmul")
       return 64; // one dot product per iteration

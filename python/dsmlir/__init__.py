@@ -33,15 +33,19 @@ def stage_names(target="cpu"):
 
 
 def compile(input, output=None, *, emit=None, target="cpu", dtype="f32",
-            check_weights=True, trace_routing=False, gpu_arch="sm_90"):
+            check_weights=True, trace_routing=False, gpu_arch="sm_90",
+            kv_layout="latent"):
     """Compiles a checkpoint directory, config.json or .mlir file.
 
     With `emit` (a stage name) returns that stage's IR as text; otherwise
     writes the artifact to `output` and returns its path. `dtype` is the
     latent cache's (ds-compile --kv-dtype): "f32", "bf16" or "fp8".
+    `kv_layout` (ds-compile --kv-layout): "latent", or "per-head" for
+    @ragged_step pages of every head's K and V (an MHA deployment's cache,
+    for comparisons).
     """
     text = _dsmlir.compile(str(input), str(output or ""), emit or "", target, dtype,
-                           check_weights, trace_routing, gpu_arch)
+                           check_weights, trace_routing, gpu_arch, kv_layout)
     return text if emit else str(output)
 
 

@@ -62,9 +62,11 @@ mlir::ds::CompileOptions options(const std::string &input,
 py::object compile(const std::string &input, const std::string &output,
                    const std::string &emit, const std::string &target,
                    const std::string &dtype, bool checkWeights,
-                   bool traceRouting, const std::string &gpuArch) {
+                   bool traceRouting, const std::string &gpuArch,
+                   const std::string &kvLayout) {
   auto o = options(input, output, emit, target, dtype, checkWeights,
                    traceRouting, gpuArch);
+  o.kvLayout = kvLayout;
   std::vector<std::string> errors;
   std::string emitted;
   bool ok;
@@ -301,7 +303,8 @@ PYBIND11_MODULE(_dsmlir, m) {
   m.def("compile", &compile, py::arg("input"), py::arg("output") = "",
         py::arg("emit") = "", py::arg("target") = "cpu",
         py::arg("dtype") = "f32", py::arg("check_weights") = true,
-        py::arg("trace_routing") = false, py::arg("gpu_arch") = "sm_90");
+        py::arg("trace_routing") = false, py::arg("gpu_arch") = "sm_90",
+        py::arg("kv_layout") = "latent");
   m.def("compile_stages", &compileStages, py::arg("input"),
         py::arg("target") = "cpu", py::arg("dtype") = "f32",
         py::arg("check_weights") = true, py::arg("gpu_arch") = "sm_90");

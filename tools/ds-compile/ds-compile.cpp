@@ -51,6 +51,12 @@ cl::opt<std::string> dtype(
     cl::init("f32"));
 cl::alias dtypeAlias("dtype", cl::desc("alias for --kv-dtype"),
                      cl::aliasopt(dtype));
+cl::opt<std::string> kvLayout(
+    "kv-layout",
+    cl::desc("what @ragged_step's pages hold: latent (kv_lora_rank + rope "
+             "per token per layer, the default) | per-head (every head's K "
+             "and V, an MHA deployment's cache: for comparisons)"),
+    cl::init("latent"));
 cl::opt<std::string> target("target", cl::desc("cpu | cuda"), cl::init("cpu"));
 cl::opt<int64_t> attentionChunk(
     "attention-chunk",
@@ -183,6 +189,7 @@ int main(int argc, char **argv) {
   options.output = outputPath;
   options.emit = emitStage;
   options.dtype = dtype;
+  options.kvLayout = kvLayout;
   options.target = target;
   options.gpuArch = gpuArch;
   options.attentionChunk = attentionChunk;

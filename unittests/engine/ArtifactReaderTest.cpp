@@ -258,3 +258,44 @@ TEST(ArtifactReader, HostCpuLevel) {
             "its host code needs an x86-64-v9 CPU, which this machine is not "
             "(rebuild it with a ds-compile for this machine)");
 }
+
+// ds-compile --kv-layout=per-head: @ragged_step's rows are per-head K/V of
+// "step_cache".width values; sessions' @prefill/@decode keep latent rows.
+TEST(ArtifactReader, PerHeadStepCacheRows) {
+  auto withStep = [](const std::string &stepCache) {
+    std::string m = edited(
+        "\"decode\": {\"symbol\": \"_mlir_ciface_decode\", \"max_tokens\": 1}",
+        "\"decode\": {\"symbol\": \"_mlir_ciface_decode\", \"max_tokens\": "
+        "1}, \"ragged_step\": {\"symbol\": \"_mlir_ciface_ragged_step\"}");
+    return m.replace(m.rfind('}'), 1, ", " + stepCache + "}");
+  };
+  Manifest m;
+  std::string err;
+  ASSERT_TRUE(parseManifest(
+      withStep(R"("step_cache": {"layout": "per_head", "width": 10})"), m, err))
+      << err;
+  EXPECT_TRUE(m.perHeadStepCache());
+  EXPECT_EQ(m.stepRowElements(), 10);
+  EXPECT_EQ(m.stepRowBytes(), 40);
+  EXPECT_EQ(m.cacheRowBytes(), 12); // the latent rows: 3 x f32
+  // Without "step_cache" the step's rows are the latent rows.
+  Manifest latent;
+  ASSERT_TRUE(parseManifest(fakeManifest(), latent, err)) << err;
+  EXPECT_FALSE(latent.perHeadStepCache());
+  EXPECT_EQ(latent.stepRowBytes(), latent.cacheRowBytes());
+
+  EXPECT_CONTAINS(
+      parseError(withStep(R"("step_cache": {"layout": "mha", "width": 10})")),
+      "manifest step_cache.layout 'mha' is not supported");
+  EXPECT_CONTAINS(parseError(withStep(
+                      R"("step_cache": {"layout": "per_head", "width": 0})")),
+                  "manifest step_cache is inconsistent (width 0");
+  EXPECT_CONTAINS(
+      parseError(withStep(R"("step_cache": {"layout": "per_head"})")),
+      "'width' must be an integer");
+  // A per-head step cache without a step.
+  std::string noStep = fakeManifest();
+  noStep.replace(noStep.rfind('}'), 1,
+                 R"(, "step_cache": {"layout": "per_head", "width": 10}})");
+  EXPECT_CONTAINS(parseError(noStep), "it needs @ragged_step");
+}

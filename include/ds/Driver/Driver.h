@@ -24,6 +24,10 @@ struct CompileOptions {
   std::string output;     // artifact path (ignored when emit is set)
   std::string emit;       // stop after this stage ("" = artifact)
   std::string dtype = "f32";
+  /// What @ragged_step's pages hold: "latent" (kv_lora_rank + rope per
+  /// token per layer) or "per-head" (every head's K and V, the layout of
+  /// a multi-head attention deployment, for comparisons).
+  std::string kvLayout = "latent";
   std::string target = "cpu";
   std::string gpuArch = "sm_90";            // cuda: ptxas chip
   std::string cudaPath = "/usr/local/cuda"; // cuda: toolkit (ptxas, libdevice)

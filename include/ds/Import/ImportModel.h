@@ -26,6 +26,10 @@ struct ImportOptions {
   /// would interpose on the artifact's own), the serving engine's ragged batch over a paged latent
   /// cache (see importModel).
   bool stepEntry = false;
+  /// @ragged_step's pages hold every head's K and V (!ds.paged_kv_cache,
+  /// ds-compile --kv-layout=per-head) instead of the latent: the layout of
+  /// a multi-head attention deployment, for the capacity comparison.
+  bool perHeadKVCache = false;
 };
 
 /// Builds the whole model at the ds level: @prefill (a chunk of tokens of one

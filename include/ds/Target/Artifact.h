@@ -46,6 +46,9 @@ struct ManifestInputs {
   int64_t mtpHiddenSize = 0, mtpCacheLayers = 0;
   /// FP8 latent cache: latent values per f32 scale; 0 for other dtypes.
   int64_t cacheScaleGroup = 0;
+  /// @ragged_step keeps per-head K/V pages (!ds.paged_kv_cache): the
+  /// elements of one token's row of one layer; 0 for the latent layout.
+  int64_t stepCacheWidth = 0;
   /// @draft also returns the module's output hidden states (chained drafts).
   bool mtpDraftReturnsHidden = false;
   /// Peak activation bytes per entry point, as {per token, fixed}.

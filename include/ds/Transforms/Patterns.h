@@ -48,6 +48,9 @@ constexpr int64_t kNeverNaive = std::numeric_limits<int64_t>::max();
 
 void populateAbsorbMLAPatterns(RewritePatternSet &patterns,
                                const AbsorbMLAOptions &options);
+/// ds.mla over a `!ds.paged_kv_cache`: the naive form over per-head K/V
+/// pages (part of ds-absorb-mla, which adds them).
+void populateAbsorbMLAPerHeadPatterns(RewritePatternSet &patterns);
 void populateDispatchExpertsPatterns(RewritePatternSet &patterns);
 void populateDecomposeDensePatterns(RewritePatternSet &patterns);
 void populateFuseResidualNormPatterns(RewritePatternSet &patterns);

@@ -61,6 +61,9 @@ DSToLoopsTypeConverter::DSToLoopsTypeConverter(MLIRContext *ctx) {
   addConversion([](PagedLatentCacheType t) -> Type {
     return KernelEmitter::cacheMemRefType(t);
   });
+  addConversion([](PagedKVCacheType t) -> Type {
+    return KernelEmitter::cacheMemRefType(t);
+  });
   // Entry arguments are dynamic (one ABI for prefill and decode) where the
   // IR may know a static size: a cast gives users the shape they expect.
   addTargetMaterialization([](OpBuilder &b, MemRefType type, ValueRange inputs,
@@ -84,11 +87,13 @@ bool isWeightOp(Operation *op) {
 
 bool isEntryPoint(func::FuncOp fn) {
   return !fn.isDeclaration() && fn.getNumArguments() >= 3 &&
-         isa<LatentCacheType, PagedLatentCacheType>(fn.getArgumentTypes()[2]);
+         isa<LatentCacheType, PagedLatentCacheType, PagedKVCacheType>(
+             fn.getArgumentTypes()[2]);
 }
 
 bool isBufferLevel(Type t) {
-  return !isa<TensorType, LatentCacheType, PagedLatentCacheType>(t);
+  return !isa<TensorType, LatentCacheType, PagedLatentCacheType,
+              PagedKVCacheType>(t);
 }
 
 /// The caller's buffer for an entry point's input or result past (tokens,
@@ -116,7 +121,8 @@ MemRefType extraEntryBuffer(Type t) {
 LogicalResult checkEntrySignature(func::FuncOp fn) {
   FunctionType type = fn.getFunctionType();
   if (type.getNumInputs() < 3 || type.getNumResults() < 2 ||
-      !isa<LatentCacheType, PagedLatentCacheType>(type.getInput(2)) ||
+      !isa<LatentCacheType, PagedLatentCacheType, PagedKVCacheType>(
+          type.getInput(2)) ||
       type.getResult(1) != type.getInput(2) ||
       !isa<RankedTensorType>(type.getResult(0)))
     return fn.emitError() << "entry point must take (tokens, positions, "
@@ -430,6 +436,7 @@ struct ConvertDSToLoopsPass
     populateElementwisePatterns(converter, state, patterns);
     populateAttentionPatterns(converter, state, patterns);
     populateNaivePagedAttentionPatterns(converter, state, patterns);
+    populatePerHeadCachePatterns(converter, state, patterns);
     populateMoEPatterns(converter, state, patterns);
     populateGemmPatterns(converter, state, patterns);
     populateMTPPatterns(converter, state, patterns);

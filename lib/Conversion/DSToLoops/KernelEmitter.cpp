@@ -34,8 +34,16 @@ MemRefType KernelEmitter::cacheMemRefType(PagedLatentCacheType type) {
                          type.getElementType());
 }
 
+MemRefType KernelEmitter::cacheMemRefType(PagedKVCacheType type) {
+  return MemRefType::get({type.getNumLayers(), ShapedType::kDynamic,
+                          type.getPageSize(), type.getRowWidth()},
+                         type.getElementType());
+}
+
 MemRefType KernelEmitter::anyCacheMemRefType(Type type) {
   if (auto p = dyn_cast<PagedLatentCacheType>(type))
+    return cacheMemRefType(p);
+  if (auto p = dyn_cast<PagedKVCacheType>(type))
     return cacheMemRefType(p);
   return cacheMemRefType(cast<LatentCacheType>(type));
 }

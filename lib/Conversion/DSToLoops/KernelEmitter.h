@@ -69,7 +69,9 @@ public:
   void setCacheLayout(CacheLayout layout) { cache = layout; }
   /// memref<layers x pages(?) x page_size x width x elem>.
   static MemRefType cacheMemRefType(PagedLatentCacheType type);
-  /// Either cache type's memref.
+  /// memref<layers x pages(?) x page_size x heads * (key + value) x elem>.
+  static MemRefType cacheMemRefType(PagedKVCacheType type);
+  /// Any cache type's memref.
   static MemRefType anyCacheMemRefType(Type type);
 
   Value alloc(RankedTensorType type, ArrayRef<Value> dynDims = {});
@@ -157,6 +159,13 @@ public:
   void pagedNaiveAttention(Value ctx, Value qNope, Value qRope,
                            const CacheRows &cache, Value positions, Value kvb,
                            Value init, Value out, double scale, int64_t chunk);
+  /// The per-head K/V cache (!ds.paged_kv_cache, PerHeadCacheKernels.cpp):
+  /// token t's row of every head's key (kv[t, h, :nope] | ropeKey[t]) and
+  /// value (kv[t, h, nope:]), and standard attention over those rows.
+  void pagedKVWrite(const CacheRows &cache, Value kv, Value ropeKey,
+                    Value positions, int64_t valueWidth);
+  void pagedKVAttention(Value qNope, Value qRope, const CacheRows &cache,
+                        Value positions, Value out, double scale);
   /// `scores`, `sel` [tokens, experts] and (grouped methods) `groupScore`,
   /// `groupKept` [tokens, groups] are scratch buffers.
   void moeRoute(Value logits, Value bias, Value ids, Value weights,

@@ -143,6 +143,10 @@ void populateAttentionPatterns(const TypeConverter &converter,
 void populateNaivePagedAttentionPatterns(const TypeConverter &converter,
                                          LoweringState &state,
                                          RewritePatternSet &patterns);
+/// The per-head K/V cache's write and attention (PerHeadCachePatterns.cpp).
+void populatePerHeadCachePatterns(const TypeConverter &converter,
+                                  LoweringState &state,
+                                  RewritePatternSet &patterns);
 void populateMoEPatterns(const TypeConverter &converter, LoweringState &state,
                          RewritePatternSet &patterns);
 void populateGemmPatterns(const TypeConverter &converter, LoweringState &state,

@@ -43,7 +43,11 @@ typedef struct dsrt_model_info {
   int64_t num_layers;
   int64_t cache_width;               /* kv_lora_rank + qk_rope_head_dim */
   int64_t kv_cache_bytes_per_token;  /* num_layers x row bytes (f32: 4 x
-                                        cache_width; fp8: 656 for V3) */
+                                        cache_width; fp8: 656 for V3; an
+                                        artifact compiled with
+                                        --kv-layout=per-head: its per-head
+                                        K/V rows, heads x (qk_nope +
+                                        qk_rope + v_head_dim) values) */
   int64_t weights_bytes;             /* bound (f32) weight buffers */
   int64_t max_position_embeddings;
   int64_t bos_token_id;              /* -1 when absent */

@@ -394,7 +394,8 @@ extern "C" dsrt_status dsrt_model_info_get(const dsrt_model *model,
   out->vocab_size = m.vocabSize;
   out->num_layers = m.numLayers;
   out->cache_width = m.cacheWidth;
-  out->kv_cache_bytes_per_token = m.numLayers * m.cacheRowBytes();
+  // What the engine's page pool holds per token (the step's rows).
+  out->kv_cache_bytes_per_token = m.numLayers * m.stepRowBytes();
   out->weights_bytes = model->weightsBytes;
   out->max_position_embeddings = m.maxPositions;
   out->bos_token_id = m.bosTokenId;

@@ -26,6 +26,11 @@ std::string checkMtp(const dsrt_session *s) {
            "num_nextn_predict_layers >= 1)";
   if (s->cuda)
     return "multi-token prediction runs on the cpu device only for now";
+  // @prefill_hidden writes latent rows where the step keeps per-head K/V.
+  if (s->viaStep && s->model->manifest.perHeadStepCache())
+    return s->model->artifactPath +
+           ": multi-token prediction is not built for per-head K/V pages "
+           "(compiled with --kv-layout=per-head)";
   return "";
 }
 

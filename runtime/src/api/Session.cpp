@@ -26,7 +26,10 @@ bool usesStep(const dsrt_model *model) {
   // bf16 caches stay on @prefill/@decode: through @ragged_step (absorbed in
   // prefill chunks too) their logits drift from the float64 reference by
   // up to 1.6e-3, past parity.test's 1e-4 (not understood yet).
-  if (!model->step || model->gpu || model->manifest.cacheDtype != "f32")
+  // A per-head K/V cache (--kv-layout=per-head) exists only in the step.
+  if (!model->step || model->gpu ||
+      (model->manifest.cacheDtype != "f32" &&
+       !model->manifest.perHeadStepCache()))
     return false;
   const char *v = std::getenv("DSRT_STEP");
   return !(v && std::string(v) == "0");
@@ -57,7 +60,9 @@ extern "C" dsrt_status dsrt_session_create(dsrt_model *model, int64_t capacity,
                 "cache capacity " + std::to_string(capacity) +
                     " exceeds the largest position (2^31 - 1)");
   const Manifest &m = model->manifest;
-  int64_t perToken = m.numLayers * m.cacheRowBytes();
+  // The step's pages may hold other rows than @prefill/@decode's cache.
+  int64_t perToken =
+      m.numLayers * (usesStep(model) ? m.stepRowBytes() : m.cacheRowBytes());
   if (capacity > INT64_MAX / perToken)
     return fail(DSRT_ERROR_OUT_OF_MEMORY, "a cache of " +
                                               std::to_string(capacity) +
@@ -209,7 +214,8 @@ void callStep(dsrt_session *s, MemRef<int32_t, 1> &tok,
   auto rw = makeMemRef<int32_t, 1>(rows.data(), &r);
   int64_t tableShape[2] = {1, pages};
   auto bt = makeMemRef<int32_t, 2>(table.data(), tableShape);
-  int64_t cacheShape[4] = {m.numLayers, pages, kStepPageTokens, m.cacheWidth};
+  int64_t cacheShape[4] = {m.numLayers, pages, kStepPageTokens,
+                           m.stepRowElements()};
   auto cache = makeMemRef<float, 4>(reinterpret_cast<float *>(s->cache.get()),
                                     cacheShape);
   int64_t logitsShape[2] = {r, m.vocabSize};

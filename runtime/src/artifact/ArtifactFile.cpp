@@ -194,6 +194,32 @@ bool parseEntryPoints(const json::Value &root, Manifest &m,
   return true;
 }
 
+/// "step_cache" (optional, ds-compile --kv-layout=per-head): @ragged_step's
+/// pages hold per-head K/V rows of `width` elements instead of latent rows.
+bool parseStepCache(const json::Value &root, Manifest &m, std::string &error) {
+  const json::Value *sc = root.get("step_cache");
+  if (!sc)
+    return true;
+  std::string layout;
+  if (sc->kind != json::Value::Object ||
+      !getString(*sc, "layout", layout, error) ||
+      !getInt(*sc, "width", m.stepCacheWidth, error))
+    return false;
+  if (layout != "per_head") {
+    error = "manifest step_cache.layout '" + layout + "' is not supported";
+    return false;
+  }
+  if (m.stepCacheWidth <= 0 || m.stepCacheWidth > INT32_MAX ||
+      m.numLayers * m.stepCacheWidth > (int64_t(1) << 40) ||
+      m.cacheDtype == "fp8" || !m.entrySymbols.count("step")) {
+    error = "manifest step_cache is inconsistent (width " +
+            std::to_string(m.stepCacheWidth) +
+            "; it needs @ragged_step and an f32/bf16 cache)";
+    return false;
+  }
+  return true;
+}
+
 /// "mtp" (optional): the multi-token-prediction drafter's sizes, and then
 /// @prefill_hidden and @draft are required entry points.
 bool parseMtp(const json::Value &root, Manifest &m, std::string &error) {
@@ -324,7 +350,8 @@ bool dsrt::parseManifest(const std::string &text, Manifest &m,
     return false;
   }
   if (!parseHeader(root, m, error) || !parseModel(root, m, error) ||
-      !parseEntryPoints(root, m, error) || !parseMtp(root, m, error))
+      !parseEntryPoints(root, m, error) || !parseMtp(root, m, error) ||
+      !parseStepCache(root, m, error))
     return false;
   if (const json::Value *par = root.get("parallel");
       par && par->kind == json::Value::Object) {

@@ -62,6 +62,19 @@ struct Manifest {
   int64_t cacheRowElements() const {
     return cacheDtype == "fp8" ? cacheRowBytes() : cacheWidth;
   }
+  /// "step_cache": @ragged_step's pages hold every head's K and V, rows of
+  /// this many cache_dtype values (ds-compile --kv-layout=per-head); 0 when
+  /// they hold latent rows like the sessions' caches.
+  int64_t stepCacheWidth = 0;
+  bool perHeadStepCache() const { return stepCacheWidth > 0; }
+  /// The row of @ragged_step's page pool: elements, and bytes.
+  int64_t stepRowElements() const {
+    return perHeadStepCache() ? stepCacheWidth : cacheRowElements();
+  }
+  int64_t stepRowBytes() const {
+    return perHeadStepCache() ? stepCacheWidth * (cacheDtype == "bf16" ? 2 : 4)
+                              : cacheRowBytes();
+  }
   std::map<std::string, std::string> entrySymbols; // prefill, decode, ...
   /// Multi-token prediction: the hidden-state width @prefill_hidden returns
   /// and @draft takes, and @draft's cache layers; 0 without an MTP module.

@@ -116,6 +116,14 @@ dsrt_status createEngine(dsrt_model *model, const dsrt_engine_options *o,
       return fail(DSRT_ERROR_ARGUMENT,
                   "DSRT_ENGINE_EXECUTOR=session: a partitioned model's ranks "
                   "follow one @ragged_step per engine step");
+    // Sessions copy and size latent rows; per-head K/V pages exist only in
+    // the step's pool.
+    if (which == "session" && model->manifest.perHeadStepCache())
+      return fail(DSRT_ERROR_ARGUMENT,
+                  std::string("the artifact keeps per-head K/V pages "
+                              "(--kv-layout=per-head): the engine runs it "
+                              "on the step executor only") +
+                      (drafting ? ", without speculative decoding" : ""));
     std::unique_ptr<Executor> ex;
     StepExecutor *step = nullptr;
     // On the GPU the step is taken only when asked for

@@ -17,9 +17,11 @@ StepExecutor::StepExecutor(dsrt_model *model, int64_t maxContext,
 
 bool StepExecutor::available(const dsrt_model *model) {
   // The step is compiled for the CPU; a GPU model keeps the sessions.
-  // f32 caches only, as sessions (api/Session.cpp: bf16 drifts).
+  // f32 caches only, as sessions (api/Session.cpp: bf16 drifts), except a
+  // per-head K/V cache, which exists nowhere else.
   return model && model->step && !model->gpu &&
-         model->manifest.cacheDtype == "f32";
+         (model->manifest.cacheDtype == "f32" ||
+          model->manifest.perHeadStepCache());
 }
 
 std::string StepExecutor::allocate() {
@@ -78,7 +80,7 @@ dsrt_status StepExecutor::run(const StepBatch &b, float *logits) {
     int64_t tableShape[2] = {S, b.maxPagesPerSeq};
     auto bt = makeMemRef<int32_t, 2>(tables.data(), tableShape);
     int64_t cacheShape[4] = {info.num_layers, numPages, kPageTokens,
-                             info.cache_width};
+                             model->manifest.stepRowElements()};
     // As for sessions: a bf16 pool travels as a float descriptor, only the
     // kernels read its elements.
     auto cache =
