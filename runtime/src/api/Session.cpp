@@ -4,6 +4,7 @@
 #include "api/Validation.h"
 #include "cuda/Graph.h"
 #include "cpu/MemRef.h"
+#include "engine/StepExecutor.h"
 
 #include <algorithm>
 #include <climits>
@@ -23,10 +24,8 @@ constexpr int64_t kStepPageTokens = 64;
 /// runs; the parity tests of the naive MLA form use it, since @ragged_step is
 /// absorbed throughout).
 bool usesStep(const dsrt_model *model) {
-  // bf16 caches stay on @prefill/@decode: through @ragged_step (absorbed in
-  // prefill chunks too) their logits drift from the float64 reference by
-  // up to 1.6e-3, past parity.test's 1e-4 (not understood yet).
-  if (!model->step || model->gpu || model->manifest.cacheDtype != "f32")
+  // The cache dtypes the step takes are StepExecutor's.
+  if (!dsrt::engine::StepExecutor::available(model))
     return false;
   const char *v = std::getenv("DSRT_STEP");
   return !(v && std::string(v) == "0");
@@ -240,7 +239,8 @@ void callStep(dsrt_session *s, MemRef<int32_t, 1> &tok,
   auto rw = makeMemRef<int32_t, 1>(rows.data(), &r);
   int64_t tableShape[2] = {1, pages};
   auto bt = makeMemRef<int32_t, 2>(table.data(), tableShape);
-  int64_t cacheShape[4] = {m.numLayers, pages, kStepPageTokens, m.cacheWidth};
+  int64_t cacheShape[4] = {m.numLayers, pages, kStepPageTokens,
+                           m.cacheRowElements()};
   auto cache = makeMemRef<float, 4>(reinterpret_cast<float *>(s->cache.get()),
                                     cacheShape);
   int64_t logitsShape[2] = {r, m.vocabSize};

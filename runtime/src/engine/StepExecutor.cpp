@@ -17,9 +17,13 @@ StepExecutor::StepExecutor(dsrt_model *model, int64_t maxContext,
 
 bool StepExecutor::available(const dsrt_model *model) {
   // The step is compiled for the CPU; a GPU model keeps the sessions.
-  // f32 caches only, as sessions (api/Session.cpp: bf16 drifts).
+  // bf16 caches match the float64 reference as closely as f32 ones once
+  // the reference stores the few values f32 rounds across a bf16 midpoint
+  // the way f32 did (test/tools/ds_testing/cache_ties.py): the 1.6e-3
+  // drift once seen here was one such value, not a kernel error. fp8
+  // pages are not laid out yet.
   return model && model->step && !model->gpu &&
-         model->manifest.cacheDtype == "f32";
+         model->manifest.cacheDtype != "fp8";
 }
 
 std::string StepExecutor::allocate() {
@@ -72,10 +76,11 @@ dsrt_status StepExecutor::run(const StepBatch &b, float *logits) {
     auto rows = mk(b.logitsRows, &R);
     int64_t tableShape[2] = {S, b.maxPagesPerSeq};
     auto bt = makeMemRef<int32_t, 2>(tables.data(), tableShape);
+    // Rows of cacheRowElements() elements (bytes for fp8), as sessions'.
     int64_t cacheShape[4] = {info.num_layers, numPages, kPageTokens,
-                             info.cache_width};
-    // As for sessions: a bf16 pool travels as a float descriptor, only the
-    // kernels read its elements.
+                             model->manifest.cacheRowElements()};
+    // As for sessions: a bf16 or fp8 pool travels as a float descriptor,
+    // only the kernels read its elements.
     auto cache =
         makeMemRef<float, 4>(reinterpret_cast<float *>(pool.get()), cacheShape);
     int64_t logitsShape[2] = {R, info.vocab_size};
