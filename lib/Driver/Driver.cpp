@@ -105,10 +105,9 @@ OwningOpRef<ModuleOp> importCheckpoint(MLIRContext &ctx,
     return nullptr;
   }
   // The ragged step is lowered for the CPU; the GPU mapping of its paged
-  // kernels, the fp8 paged cache and its partitioning (--tp/--ep) are not
-  // built yet: those artifacts keep @prefill/@decode only.
-  opts.stepEntry = o.target == "cpu" && o.dtype != "fp8" && o.tp == 1 &&
-                   o.ep == 1;
+  // kernels and its partitioning (--tp/--ep) are not built yet: those
+  // artifacts keep @prefill/@decode only.
+  opts.stepEntry = o.target == "cpu" && o.tp == 1 && o.ep == 1;
   std::unique_ptr<CheckpointTypes> ckpt;
   if (isDir && o.checkWeights) {
     std::string err;

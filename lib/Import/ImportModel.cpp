@@ -351,9 +351,11 @@ OwningOpRef<ModuleOp> mlir::ds::importModel(MLIRContext *context,
     auto vec = RankedTensorType::get({dyn}, b.getI32Type());
     auto table = RankedTensorType::get({dyn, dyn}, b.getI32Type());
     auto logits = RankedTensorType::get({dyn, cfg.vocabSize}, b.getF32Type());
-    auto paged = PagedLatentCacheType::get(context, cfg.numHiddenLayers,
-                                           cfg.latentCacheWidth(), cacheElem,
-                                           /*page_size=*/64);
+    // Pages of the contiguous cache's rows (its fp8 layout included).
+    LatentCacheType rows = cacheType;
+    auto paged = PagedLatentCacheType::get(
+        context, rows.getNumLayers(), rows.getWidth(), rows.getElementType(),
+        /*page_size=*/64, rows.getRopeWidth(), rows.getScaleGroup());
     b.setInsertionPointToEnd(module->getBody());
     auto step = func::FuncOp::create(
         b, loc, "ragged_step",
