@@ -92,6 +92,10 @@ static LogicalResult checkPagedCache(Operation *op, PagedLatentCacheType cache,
     return op->emitOpError() << what << " (" << dc << " + " << dr
                              << ") must fill the cache width ("
                              << cache.getWidth() << ")";
+  if (cache.isFp8() && cache.getRopeWidth() != dr)
+    return op->emitOpError()
+           << "fp8 latent cache rope_width (" << cache.getRopeWidth()
+           << ") must equal the rope width (" << dr << ")";
   if (layer >= cache.getNumLayers())
     return op->emitOpError() << "layer (" << layer
                              << ") must be < the cache's num_layers ("

@@ -250,8 +250,10 @@ LogicalResult MLAOp::verify() {
     return emitOpError() << "latent cache width (" << cache.width
                          << ") must equal kv_lora_rank + qk_rope_head_dim ("
                          << dc << " + " << dr << " = " << dc + dr << ")";
-  if (auto lc = dyn_cast<LatentCacheType>(getCache().getType());
-      lc && lc.isFp8() && lc.getRopeWidth() != dr)
+  LatentCacheType lc = dyn_cast<LatentCacheType>(getCache().getType());
+  if (auto p = dyn_cast<PagedLatentCacheType>(getCache().getType()))
+    lc = p.getRowType();
+  if (lc.isFp8() && lc.getRopeWidth() != dr)
     return emitOpError() << "fp8 latent cache rope_width ("
                          << lc.getRopeWidth()
                          << ") must equal qk_rope_head_dim (" << dr << ")";

@@ -63,14 +63,14 @@ int64_t LatentCacheType::getRowBytes() const {
   return getWidth() * (getElementType().getIntOrFloatBitWidth() / 8);
 }
 
-LogicalResult PagedLatentCacheType::verify(
-    function_ref<InFlightDiagnostic()> emitError, int64_t numLayers,
-    int64_t width, Type elementType, int64_t pageSize) {
-  if (isa<Float8E4M3FNType>(elementType))
-    return emitError() << "paged latent cache: fp8 elements are not "
-                          "supported yet (use !ds.latent_cache)";
+LogicalResult
+PagedLatentCacheType::verify(function_ref<InFlightDiagnostic()> emitError,
+                             int64_t numLayers, int64_t width, Type elementType,
+                             int64_t pageSize, int64_t ropeWidth,
+                             int64_t scaleGroup) {
+  // Rows are !ds.latent_cache rows (the fp8 layout included).
   if (failed(LatentCacheType::verify(emitError, numLayers, width, elementType,
-                                     /*ropeWidth=*/0, /*scaleGroup=*/0)))
+                                     ropeWidth, scaleGroup)))
     return failure();
   // The runtime's page pool, its block tables and the GPU kernels' tiling
   // all assume FlashMLA's 64-token pages.

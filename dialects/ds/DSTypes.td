@@ -66,17 +66,45 @@ def DS_PagedLatentCacheType : DS_Type<"PagedLatentCache", "paged_latent_cache"> 
     serving engine's page pool); pages are shared between sequences that
     start with the same tokens (prefix caching).
 
+    `element_type = f8E4M3FN` stores each row in `!ds.latent_cache`'s FP8
+    layout (e4m3 latent | one f32 scale per `scale_group` latent values |
+    bf16 rope key, `rope_width` values), so a page is page_size rows of
+    that many bytes (656 x 64 for V3), as FlashMLA pages it.
+
     ```mlir
     !ds.paged_latent_cache<num_layers = 61, width = 576, element_type = bf16>
+    !ds.paged_latent_cache<num_layers = 61, width = 576, element_type = f8E4M3FN,
+                           rope_width = 64, scale_group = 128>
     ```
     (`page_size = 64` is the default, left out when printed; no other size
     verifies.)
   }];
   let parameters = (ins "int64_t":$num_layers, "int64_t":$width,
                         "::mlir::Type":$element_type,
-                        DefaultValuedParameter<"int64_t", "64">:$page_size);
+                        DefaultValuedParameter<"int64_t", "64">:$page_size,
+                        DefaultValuedParameter<"int64_t", "0">:$rope_width,
+                        DefaultValuedParameter<"int64_t", "0">:$scale_group);
+  let builders = [
+    TypeBuilder<(ins "int64_t":$numLayers, "int64_t":$width,
+                     "::mlir::Type":$elementType, "int64_t":$pageSize), [{
+      return $_get($_ctxt, numLayers, width, elementType, pageSize, 0, 0);
+    }]>
+  ];
   let assemblyFormat = "`<` struct(params) `>`";
   let genVerifyDecl = 1;
+  let extraClassDeclaration = [{
+    bool isFp8() const {
+      return ::llvm::isa<::mlir::Float8E4M3FNType>(getElementType());
+    }
+    /// The row layout, shared with the contiguous cache of the same shape.
+    LatentCacheType getRowType() const {
+      return LatentCacheType::get(getContext(), getNumLayers(), getWidth(),
+                                  getElementType(), getRopeWidth(),
+                                  getScaleGroup());
+    }
+    /// Bytes of one token's row of one layer.
+    int64_t getRowBytes() const { return getRowType().getRowBytes(); }
+  }];
 }
 
 def DS_PagedKVCacheType : DS_Type<"PagedKVCache", "paged_kv_cache"> {

@@ -105,12 +105,14 @@ OwningOpRef<ModuleOp> importCheckpoint(MLIRContext &ctx,
     return nullptr;
   }
   // The ragged step is lowered for both targets (on cuda its paged
-  // kernels are hand-mapped: KernelsToGPU/PagedAttention.cpp); the fp8
-  // paged cache is not built yet. Partitioned (--tp/--ep) CPU artifacts
-  // have it: the paged ds.mla splits by heads like the contiguous one, the
-  // latent cache stays whole per rank; cuda has no --tp/--ep step yet.
-  opts.stepEntry =
-      o.dtype != "fp8" && (o.target == "cpu" || (o.tp == 1 && o.ep == 1));
+  // kernels are hand-mapped: KernelsToGPU/PagedAttention.cpp, without the
+  // fp8 cache's decode). Partitioned (--tp/--ep) CPU artifacts have it: the
+  // paged ds.mla splits by heads like the contiguous one, the latent cache
+  // stays whole per rank; their fp8 pages and cuda's --tp/--ep step are not
+  // built yet.
+  bool whole = o.tp == 1 && o.ep == 1;
+  opts.stepEntry = o.dtype == "fp8" ? o.target == "cpu" && whole
+                                    : o.target == "cpu" || whole;
   opts.perHeadKVCache = o.kvLayout == "per-head";
   std::unique_ptr<CheckpointTypes> ckpt;
   if (isDir && o.checkWeights) {

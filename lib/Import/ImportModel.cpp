@@ -351,15 +351,19 @@ OwningOpRef<ModuleOp> mlir::ds::importModel(MLIRContext *context,
     auto vec = RankedTensorType::get({dyn}, b.getI32Type());
     auto table = RankedTensorType::get({dyn, dyn}, b.getI32Type());
     auto logits = RankedTensorType::get({dyn, cfg.vocabSize}, b.getF32Type());
+    // Pages of the contiguous cache's rows (its fp8 layout included), or
+    // of every head's K and V (--kv-layout=per-head).
+    LatentCacheType rows = cacheType;
     Type paged =
         opts.perHeadKVCache
             ? Type(PagedKVCacheType::get(
                   context, cfg.numHiddenLayers, cfg.numAttentionHeads,
                   cfg.qkNopeHeadDim + cfg.qkRopeHeadDim, cfg.vHeadDim,
                   cacheElem, /*page_size=*/64))
-            : Type(PagedLatentCacheType::get(context, cfg.numHiddenLayers,
-                                             cfg.latentCacheWidth(), cacheElem,
-                                             /*page_size=*/64));
+            : Type(PagedLatentCacheType::get(
+                  context, rows.getNumLayers(), rows.getWidth(),
+                  rows.getElementType(), /*page_size=*/64,
+                  rows.getRopeWidth(), rows.getScaleGroup()));
     b.setInsertionPointToEnd(module->getBody());
     auto step = func::FuncOp::create(
         b, loc, "ragged_step",

@@ -11,6 +11,7 @@ target_sources(dsrt PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/cpu/KernelsAvx512.cpp
   ${CMAKE_CURRENT_LIST_DIR}/cpu/ThreadPool.cpp
   ${CMAKE_CURRENT_LIST_DIR}/cpu/Scratch.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/cpu/CacheDecode.cpp
   ${CMAKE_CURRENT_LIST_DIR}/abi/RuntimeCalls.cpp
   ${CMAKE_CURRENT_LIST_DIR}/cuda/CudaApi.cpp
   ${CMAKE_CURRENT_LIST_DIR}/cuda/Convert.cpp

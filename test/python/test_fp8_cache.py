@@ -1,7 +1,7 @@
 """The FP8 latent cache (ds-compile --kv-dtype fp8) through dsmlir.Model and
 dsmlir.Engine: bytes per token as the layout says, the engine's pages at a
-fixed kv_cache_bytes, and a mixed engine batch (chunked prefills, a
-prefix-cache hit whose rows are copied between sessions, decodes) giving the
+fixed kv_cache_bytes, and a mixed engine batch through the paged step
+(chunked prefills, a prefix-cache hit on shared fp8 pages, decodes) giving the
 logits of each request run alone and of the float64 reference that stores
 its cache rows as the FP8 cache does."""
 import numpy as np
@@ -60,6 +60,8 @@ def test_engine_batch_matches_solo_runs_and_the_fp8_reference(ckpt, artifacts):
     rest = eng.generate(prompts[1:], force_tokens=forced[1:], token_logits=True)
     outs = first + rest
     assert outs[2]["prefix_hit_tokens"] == 128
+    # fp8 pages through @ragged_step (StepExecutor), not a session each.
+    assert eng.stats()["step_calls"] > 0
     ref = ReferenceModel.load(ckpt)
     for i, (p, f, o) in enumerate(zip(prompts, forced, outs)):
         want = solo[i][len(p) - 1:len(p) - 1 + len(f)]

@@ -404,3 +404,33 @@ def test_reference_cli(tmp_path):
     bad = subprocess.run([sys.executable, os.path.join(TOOLS, "reference.py"), "--checkpoint",
                           ckpt, "--tokens", "1,99", "--out", out], capture_output=True, text=True)
     assert bad.returncode == 1 and "out of range" in bad.stderr
+
+
+def test_cache_ties_are_the_values_near_a_rounding_boundary():
+    """find_ties lists exactly the values within the window of a bf16
+    midpoint (or, truncating, of a bf16 value), with the other neighbour;
+    resolve_ties flips only the tie that explains a compiled run."""
+    from ds_testing.cache_ties import find_ties, resolve_ties
+    from ds_testing.reference import round_to_bf16
+    mid = 1.0 + 2.0 ** -8  # halfway between the bf16 values 1 and 1 + 2^-7
+    x = np.array([[mid * (1 + 3e-7), 1.5, mid * (1 - 3e-7)], [0.3, mid * (1 + 1e-4), 2.0]])
+    store = lambda v: round_to_bf16(v)  # noqa: E731
+    ties = find_ties(x, store(x), store, 1e-5)
+    assert ties == [(0, 0, 1.0), (0, 2, 1.0 + 2.0 ** -7)]
+    assert find_ties(x, store(x), store, 1e-7) == []
+    trunc = lambda v: round_to_bf16(v, "truncate")  # noqa: E731
+    assert [t[:2] for t in find_ties(np.array([[1.0 + 1e-7, 1.2]]),
+                                     trunc(np.array([[1.0 + 1e-7, 1.2]])), trunc, 1e-5)] == [(0, 0)]
+
+    # A synthetic search: two ties, the compiled run flipped the second.
+    class Cache:
+        ties = [((0, 2, "c", 1), 0.0), ((1, 5, "k", 0), 0.0)]
+    truth = {(1, 5, "k", 0)}
+
+    def run(flips):
+        rows = np.zeros(8)
+        for key in flips ^ truth:
+            rows[key[1]:] += 1e-3  # a wrong tie moves its row and all later ones
+        return Cache(), rows
+    logits, _, flips = resolve_ties(run, lambda rows: rows.copy(), 1e-4)
+    assert flips == truth and logits.max() == 0

@@ -58,6 +58,12 @@ def ConvertDSToLoopsPass : Pass<"convert-ds-to-loops", "::mlir::ModuleOp"> {
            "rows (kind head_matmul_rows): contiguous, vectorisable reads "
            "for the CPU; off: one strided dot product per output (many "
            "independent iterations, for the GPU)">,
+    Option<"cacheDecodeCalls", "cache-decode-calls", "bool", /*default=*/"false",
+           "latent attention over an FP8 cache decodes each row it reads "
+           "once into f32 scratch through the runtime "
+           "(dsrt_cache_decode_fp8, vectorised per ISA), then runs its dot "
+           "products over f32: for the CPU; off: a table lookup per value "
+           "(what the GPU's own kernel replaces)">,
     Option<"runtimeEmbedding", "runtime-embedding", "bool", /*default=*/"false",
            "gather embedding rows through the runtime "
            "(dsrt_embedding_f32), which reads the table in place in its "

@@ -130,6 +130,9 @@ void KernelEmitter::latentAttention(Value qLatent, Value qRope,
   Value dcv = cIdx(dc), drv = dim(qRope, 2);
   Value rows = cache.cache;
   par({dim(out, 0), dim(out, 1)}, [&](ValueRange iv) {
+    // An fp8 row is decoded once into `decoded` (CacheRow.cpp) when the
+    // layout says so, for both of its uses.
+    RowScratch decoded(*this);
     Value t = iv[0], h = iv[1];
     Value seq = sequenceOf(cache, t);
     Value last = toIndex(load(positions, t));
@@ -145,9 +148,10 @@ void KernelEmitter::latentAttention(Value qLatent, Value qRope,
         cIdx(0), end, {negInf, cF32(0.0)},
         [&](Value s, ValueRange acc) -> SmallVector<Value> {
           SmallVector<Value> row = cacheRow(cache, seq, s);
+          auto latentAt = decoded.read(rows, row);
           Value dot = sum(dcv, [&](Value c) {
             return arith::MulFOp::create(b, loc, load(qLatent, {t, h, c}),
-                                         loadCacheLatent(rows, row, c));
+                                         latentAt(c));
           });
           Value dotR = sum(drv, [&](Value r) {
             return arith::MulFOp::create(b, loc, load(qRope, {t, h, r}),
@@ -159,8 +163,7 @@ void KernelEmitter::latentAttention(Value qLatent, Value qRope,
           Value corr = st.corr, p = st.p;
           loop(cIdx(0), dcv, {}, [&](Value c, ValueRange) -> SmallVector<Value> {
             Value o = arith::MulFOp::create(b, loc, load(out, {t, h, c}), corr);
-            Value v = arith::MulFOp::create(b, loc, p,
-                                            loadCacheLatent(rows, row, c));
+            Value v = arith::MulFOp::create(b, loc, p, latentAt(c));
             store(arith::AddFOp::create(b, loc, o, v), out, {t, h, c});
             return {};
           });

@@ -17,7 +17,9 @@ namespace {
 
 /// Kernels over differently stored caches never share a function.
 std::string layoutKey(const CacheLayout &l) {
-  return l.isFp8() ? "/fp8/" + std::to_string(l.group) : "";
+  if (!l.isFp8())
+    return "";
+  return "/fp8/" + std::to_string(l.group) + (l.decodeRows ? "/decoded" : "");
 }
 
 struct RopeLowering : KernelPattern<RopeOp> {
@@ -107,6 +109,7 @@ struct LatentAttentionLowering : KernelPattern<LatentAttentionOp> {
     double scale = op.getScale().convertToDouble();
     CacheLayout layout = CacheLayout::of(
         op.getCache().getType(), op.getQRope().getType().getShape().back());
+    layout.decodeRows = state.cacheDecodeCalls;
     k.setCacheLayout(layout);
     func::FuncOp kernel = k.outline(
         "latent_attention", std::to_string(scale) + layoutKey(layout),
@@ -168,9 +171,10 @@ struct PagedCacheWriteLowering : KernelPattern<PagedCacheWriteOp> {
     KernelEmitter k = emitter(rewriter, op);
     Value cache = use(k, op, op.getCache(), adaptor.getCache());
     int64_t pageSize = op.getCache().getType().getPageSize();
-    k.setCacheLayout(CacheLayout::of(op.getCache().getType(),
-                                 op.getRopeKey().getType().getShape().back()));
-    k.outline("paged_cache_write", std::to_string(pageSize),
+    CacheLayout layout = CacheLayout::of(
+        op.getCache().getType(), op.getRopeKey().getType().getShape().back());
+    k.setCacheLayout(layout);
+    k.outline("paged_cache_write", std::to_string(pageSize) + layoutKey(layout),
               {cache, use(k, op, op.getLatent(), adaptor.getLatent()),
                use(k, op, op.getRopeKey(), adaptor.getRopeKey()),
                use(k, op, op.getPositions(), adaptor.getPositions()),
@@ -198,14 +202,16 @@ struct PagedLatentAttentionLowering : KernelPattern<PagedLatentAttentionOp> {
     Value out = alloc(k, op.getResult(), {k.dim(ql, 0)});
     double scale = op.getScale().convertToDouble();
     int64_t pageSize = op.getCache().getType().getPageSize();
-    k.setCacheLayout(CacheLayout::of(op.getCache().getType(),
-                                 op.getQRope().getType().getShape().back()));
+    CacheLayout layout = CacheLayout::of(
+        op.getCache().getType(), op.getQRope().getType().getShape().back());
+    layout.decodeRows = state.cacheDecodeCalls;
+    k.setCacheLayout(layout);
     // Sequences this long are ds.paged_naive_attention's (skipped here).
     int64_t naiveMinTokens = op.getNaiveMinTokens().value_or(-1);
     func::FuncOp kernel = k.outline(
         "paged_latent_attention",
         std::to_string(scale) + "/" + std::to_string(pageSize) + "/" +
-            std::to_string(naiveMinTokens),
+            std::to_string(naiveMinTokens) + layoutKey(layout),
         {ql, use(k, op, op.getQRope(), adaptor.getQRope()),
          use(k, op, op.getCache(), adaptor.getCache()),
          use(k, op, op.getPositions(), adaptor.getPositions()),

@@ -10,6 +10,7 @@
 #include "ds/Conversion/CacheCodec.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 
 using namespace mlir;
@@ -25,10 +26,8 @@ CacheLayout CacheLayout::of(LatentCacheType type, int64_t ropeWidth) {
 }
 
 CacheLayout CacheLayout::of(PagedLatentCacheType type, int64_t ropeWidth) {
-  CacheLayout l;
-  l.rope = ropeWidth;
-  l.latent = type.getWidth() - ropeWidth;
-  return l;
+  // A page's rows are the contiguous cache's rows.
+  return of(type.getRowType(), ropeWidth);
 }
 
 static SmallVector<Value> rowAt(ValueRange row, Value col) {
@@ -136,4 +135,76 @@ Value KernelEmitter::loadCacheRope(Value mem, ValueRange row, Value r) {
   Value at =
       arith::AddIOp::create(b, loc, cIdx(cache.ropeOffset()), mul(r, cIdx(2)));
   return codec::loadBF16Bytes(b, loc, mem, row, at);
+}
+
+KernelEmitter::RowScratch::RowScratch(KernelEmitter &k) : k(k) {
+  if (!k.cache.decodesRows())
+    return;
+  OpBuilder &b = k.b;
+  auto scope = memref::AllocaScopeOp::create(b, k.loc, TypeRange{});
+  after = b.saveInsertionPoint();
+  Block *block = new Block();
+  scope.getBodyRegion().push_back(block);
+  b.setInsertionPointToStart(block);
+  scratch = memref::AllocaOp::create(
+      b, k.loc, MemRefType::get({k.cache.latent}, b.getF32Type()), ValueRange{},
+      b.getI64IntegerAttr(64));
+}
+
+KernelEmitter::RowScratch::~RowScratch() {
+  if (!scratch)
+    return;
+  memref::AllocaScopeReturnOp::create(k.b, k.loc, ValueRange{});
+  k.b.restoreInsertionPoint(after);
+}
+
+std::function<Value(Value)> KernelEmitter::RowScratch::read(Value mem,
+                                                            ValueRange row) {
+  SmallVector<Value> r(row);
+  if (!scratch)
+    return [this, mem, r](Value c) { return k.loadCacheLatent(mem, r, c); };
+  k.decodeCacheRow(mem, r, scratch);
+  return [this](Value c) { return k.load(scratch, c); };
+}
+
+Value KernelEmitter::addressOf(Value mem, ValueRange row, int64_t byteOffset) {
+  auto meta = memref::ExtractStridedMetadataOp::create(b, loc, mem);
+  Value at = meta.getOffset();
+  for (auto [i, idx] : llvm::enumerate(row))
+    at = arith::AddIOp::create(b, loc, at, mul(idx, meta.getStrides()[i]));
+  int64_t elemBytes =
+      cast<MemRefType>(mem.getType()).getElementTypeBitWidth() / 8;
+  Value base =
+      memref::ExtractAlignedPointerAsIndexOp::create(b, loc, mem).getResult();
+  Value addr = arith::AddIOp::create(
+      b, loc, base,
+      arith::AddIOp::create(b, loc, mul(at, cIdx(elemBytes)),
+                            cIdx(byteOffset)));
+  Value i64 = arith::IndexCastOp::create(b, loc, b.getI64Type(), addr);
+  return LLVM::IntToPtrOp::create(
+      b, loc, LLVM::LLVMPointerType::get(b.getContext()), i64);
+}
+
+void KernelEmitter::decodeCacheRow(Value mem, ValueRange row, Value scratch) {
+  // dsrt_cache_decode_fp8(codes, scales, n, group, dst): a plain C call;
+  // the row layout (where codes and scales are) stays here.
+  constexpr StringLiteral name = "dsrt_cache_decode_fp8";
+  auto ptr = LLVM::LLVMPointerType::get(b.getContext());
+  auto fn = module.lookupSymbol<func::FuncOp>(name);
+  if (!fn) {
+    OpBuilder::InsertionGuard g(b);
+    b.setInsertionPointToStart(module.getBody());
+    fn = func::FuncOp::create(
+        b, loc, name,
+        b.getFunctionType({ptr, ptr, b.getI64Type(), b.getI64Type(), ptr}, {}));
+    fn.setPrivate();
+  }
+  auto i64 = [&](int64_t v) {
+    return arith::ConstantOp::create(b, loc, b.getI64IntegerAttr(v));
+  };
+  func::CallOp::create(b, loc, fn,
+                       ValueRange{addressOf(mem, row, 0),
+                                  addressOf(mem, row, cache.scaleOffset()),
+                                  i64(cache.latent), i64(cache.group),
+                                  addressOf(scratch, {}, 0)});
 }

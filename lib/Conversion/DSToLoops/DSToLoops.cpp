@@ -396,6 +396,7 @@ struct ConvertDSToLoopsPass
     state.gemmEpilogue = gemmEpilogue;
     state.runtimeEmbedding = runtimeEmbedding;
     state.headMatmulRows = headMatmulRows;
+    state.cacheDecodeCalls = cacheDecodeCalls;
 
     SmallVector<Operation *> entryPoints;
     for (auto fn : module.getOps<func::FuncOp>()) {

@@ -29,9 +29,10 @@ MemRefType KernelEmitter::cacheMemRefType(LatentCacheType type) {
 }
 
 MemRefType KernelEmitter::cacheMemRefType(PagedLatentCacheType type) {
+  MemRefType rows = cacheMemRefType(type.getRowType());
   return MemRefType::get({type.getNumLayers(), ShapedType::kDynamic,
-                          type.getPageSize(), type.getWidth()},
-                         type.getElementType());
+                          type.getPageSize(), rows.getShape().back()},
+                         rows.getElementType());
 }
 
 MemRefType KernelEmitter::cacheMemRefType(PagedKVCacheType type) {

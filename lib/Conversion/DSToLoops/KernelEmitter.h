@@ -25,14 +25,19 @@ namespace mlir::ds::loops {
 /// per `group` latent values, bf16 rope.
 struct CacheLayout {
   int64_t latent = 0, rope = 0, group = 0; // group 0: not fp8
+  /// fp8 on the CPU: attention decodes each row it reads once into f32
+  /// scratch through the runtime (dsrt_cache_decode_fp8, vectorised per
+  /// ISA) instead of a table lookup per value (which does not vectorise).
+  bool decodeRows = false;
   bool isFp8() const { return group > 0; }
+  bool decodesRows() const { return isFp8() && decodeRows; }
   /// Byte offsets in an fp8 row (only meaningful when isFp8()).
   int64_t scaleOffset() const { return latent; }
   int64_t ropeOffset() const { return latent + 4 * (latent / group); }
   /// `ropeWidth`: the rope key's width (the ops know it; only the fp8
   /// type spells it).
   static CacheLayout of(LatentCacheType type, int64_t ropeWidth);
-  /// A paged cache holds values of its element type (no fp8 layout yet).
+  /// A paged cache's rows are laid out as the contiguous cache's.
   static CacheLayout of(PagedLatentCacheType type, int64_t ropeWidth);
 };
 
@@ -67,7 +72,8 @@ public:
   /// The layout the cache kernels emitted next (cacheWrite, the attention
   /// kernels) read and write.
   void setCacheLayout(CacheLayout layout) { cache = layout; }
-  /// memref<layers x pages(?) x page_size x width x elem>.
+  /// memref<layers x pages(?) x page_size x width x elem>; the fp8 layout
+  /// is memref<layers x pages(?) x page_size x row bytes x i8>.
   static MemRefType cacheMemRefType(PagedLatentCacheType type);
   /// memref<layers x pages(?) x page_size x heads * (key + value) x elem>.
   static MemRefType cacheMemRefType(PagedKVCacheType type);
@@ -219,6 +225,28 @@ private:
                      Value ropeKey, Value tok);
   /// Latent value `c` (< latent width) / rope value `r` (< rope width).
   Value loadCacheLatent(Value cacheMem, ValueRange row, Value c);
+  /// For the C++ scope it lives in: when the layout decodesRows(), an
+  /// alloca scope at the insertion point holding memref<latent x f32>
+  /// (what is emitted meanwhile goes inside it; a bare alloca in a loop
+  /// would grow the stack every iteration). read(mem, row) decodes row
+  /// `row` into it once and returns c -> its latent value c; without
+  /// scratch, c -> loadCacheLatent(mem, row, c).
+  class RowScratch {
+  public:
+    explicit RowScratch(KernelEmitter &k);
+    ~RowScratch();
+    std::function<Value(Value)> read(Value cacheMem, ValueRange row);
+
+  private:
+    KernelEmitter &k;
+    Value scratch;
+    OpBuilder::InsertPoint after;
+  };
+  /// Decodes row `row`'s latent into `scratch` (decodesRows() layouts).
+  void decodeCacheRow(Value cacheMem, ValueRange row, Value scratch);
+  /// The address of byte `byteOffset` of row `row` of an i8 memref, or of
+  /// element 0 of a memref (row empty), as !llvm.ptr.
+  Value addressOf(Value mem, ValueRange row, int64_t byteOffset);
   Value loadCacheRope(Value cacheMem, ValueRange row, Value r);
   /// The sequence of token `t`: the s with queryStart[s] <= t <
   /// queryStart[s + 1] (0 for a contiguous cache, which holds one).

@@ -84,6 +84,7 @@ struct LoweringState {
   bool gemmEpilogue = true;
   bool runtimeEmbedding = false;
   bool headMatmulRows = false;
+  bool cacheDecodeCalls = false;
 
   /// The buffer of `original` for a pattern: the bound weight (bound now on
   /// first use) or the converted operand `converted`.

@@ -4,6 +4,7 @@
 #include "api/Validation.h"
 #include "cuda/Graph.h"
 #include "cpu/MemRef.h"
+#include "engine/StepExecutor.h"
 
 #include <algorithm>
 #include <climits>
@@ -23,13 +24,8 @@ constexpr int64_t kStepPageTokens = 64;
 /// runs). @ragged_step picks the MLA form per sequence (naive for a long
 /// prompt chunk, absorbed for decode), so --mla-form naive reaches it too.
 bool usesStep(const dsrt_model *model) {
-  // bf16 caches stay on @prefill/@decode: through @ragged_step (absorbed in
-  // prefill chunks too) their logits drift from the float64 reference by
-  // up to 1.6e-3, past parity.test's 1e-4 (not understood yet).
-  // A per-head K/V cache (--kv-layout=per-head) exists only in the step.
-  if (!model->step || model->gpu ||
-      (model->manifest.cacheDtype != "f32" &&
-       !model->manifest.perHeadStepCache()))
+  // The cache dtypes the step takes are StepExecutor's.
+  if (!dsrt::engine::StepExecutor::available(model))
     return false;
   const char *v = std::getenv("DSRT_STEP");
   return !(v && std::string(v) == "0");

@@ -104,5 +104,25 @@ func.func @f(%x: tensor<?x32xf32>, %rows: tensor<4xi32>) {
 
 // -----
 
-// expected-error@+1 {{paged latent cache: fp8 elements are not supported yet (use !ds.latent_cache)}}
+// Tests that a paged fp8 cache spells its row layout like !ds.latent_cache.
+
+// expected-error@+1 {{fp8 latent cache rope_width (0) must be in (0, width = 192)}}
 func.func private @f(%c: !ds.paged_latent_cache<num_layers = 1, width = 192, element_type = f8E4M3FN>)
+
+// -----
+
+// expected-error@+1 {{fp8 latent cache: the latent width (width - rope_width = 128) must be a multiple of scale_group (96)}}
+func.func private @f(%c: !ds.paged_latent_cache<num_layers = 1, width = 192, element_type = f8E4M3FN, rope_width = 64, scale_group = 96>)
+
+// -----
+
+// Tests that a paged fp8 cache's rope width must be the op's.
+
+func.func @f(%c: !ds.paged_latent_cache<num_layers = 1, width = 264, element_type = f8E4M3FN, rope_width = 8, scale_group = 128>,
+             %lat: tensor<?x260xf32>, %kpe: tensor<?x4xf32>, %pos: tensor<?xi32>, %qs: tensor<?xi32>, %bt: tensor<?x?xi32>) {
+  // expected-error@+1 {{fp8 latent cache rope_width (8) must equal the rope width (4)}}
+  %c1 = ds.paged_cache_write %c, %lat, %kpe, %pos, %qs, %bt {layer = 0 : i64}
+      : !ds.paged_latent_cache<num_layers = 1, width = 264, element_type = f8E4M3FN, rope_width = 8, scale_group = 128>,
+        tensor<?x260xf32>, tensor<?x4xf32>, tensor<?xi32>, tensor<?xi32>, tensor<?x?xi32>
+  return
+}

@@ -1,13 +1,15 @@
 // RUN: ds-opt --split-input-file %s | ds-opt --split-input-file | FileCheck %s
 
-// Tests that the paged latent cache type round-trips; page_size is 64 by
-// default and then left out of the printed form.
+// Tests that the paged latent cache type round-trips (the fp8 row layout
+// too); page_size is 64 by default and then left out of the printed form.
 
 // CHECK-LABEL: func.func private @types
 // CHECK-SAME: !ds.paged_latent_cache<num_layers = 61, width = 576, element_type = bf16>
 // CHECK-SAME: !ds.paged_latent_cache<num_layers = 2, width = 20, element_type = f32>
+// CHECK-SAME: !ds.paged_latent_cache<num_layers = 61, width = 576, element_type = f8E4M3FN, rope_width = 64, scale_group = 128>
 func.func private @types(!ds.paged_latent_cache<num_layers = 61, width = 576, element_type = bf16>,
-                         !ds.paged_latent_cache<num_layers = 2, width = 20, element_type = f32>)
+                         !ds.paged_latent_cache<num_layers = 2, width = 20, element_type = f32>,
+                         !ds.paged_latent_cache<num_layers = 61, width = 576, element_type = f8E4M3FN, rope_width = 64, scale_group = 128>)
 
 // -----
 

@@ -253,16 +253,39 @@ class LatentCache:
         self.c = [np.zeros((0, dc)) for _ in range(num_layers)]
         self.k_pe = [np.zeros((0, dr)) for _ in range(num_layers)]
         self.dtype, self.rounding = dtype, rounding
+        # Rounding ties (cache_ties.py): stored values whose rounding f32
+        # arithmetic can decide either way, and which of them to store as
+        # their other neighbour.
+        self.tie_window, self.flips, self.ties = 0.0, frozenset(), []
 
     def __len__(self):
         return len(self.c[0]) if self.c else 0
 
+    def _store(self, layer, kind, x):
+        """x as this cache stores it (kind "c": the latent, "k": the rope key)."""
+        if self.dtype == "f32":
+            return x
+        fp8 = kind == "c" and self.dtype == "fp8"
+        if fp8:
+            out = quantize_fp8_rows(x, self.fp8_group, self.fp8_max)
+        else:
+            store = lambda v: round_to_bf16(v, self.rounding)  # noqa: E731
+            out = store(x)
+        if self.tie_window > 0:
+            from .cache_ties import find_ties, fp8_fixed_scale
+            if fp8:
+                store = fp8_fixed_scale(x, self.fp8_group, self.fp8_max, round_to_e4m3)
+            start = len(self.c[layer])
+            for t, j, other in find_ties(x, out, store, self.tie_window):
+                key = (layer, start + t, kind, j)
+                self.ties.append((key, other))
+                if key in self.flips:
+                    out[t, j] = other
+        return out
+
     def append(self, layer, c, k_pe):
-        if self.dtype == "bf16":
-            c, k_pe = round_to_bf16(c, self.rounding), round_to_bf16(k_pe, self.rounding)
-        elif self.dtype == "fp8":
-            c = quantize_fp8_rows(c, self.fp8_group, self.fp8_max)
-            k_pe = round_to_bf16(k_pe, self.rounding)
+        if self.dtype != "f32":
+            c, k_pe = self._store(layer, "c", c), self._store(layer, "k", k_pe)
         self.c[layer] = np.concatenate([self.c[layer], c])
         self.k_pe[layer] = np.concatenate([self.k_pe[layer], k_pe])
         return self.c[layer], self.k_pe[layer]
