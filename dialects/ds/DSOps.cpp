@@ -253,7 +253,7 @@ LogicalResult MLAOp::verify() {
   LatentCacheType lc = dyn_cast<LatentCacheType>(getCache().getType());
   if (auto p = dyn_cast<PagedLatentCacheType>(getCache().getType()))
     lc = p.getRowType();
-  if (lc.isFp8() && lc.getRopeWidth() != dr)
+  if (lc && lc.isFp8() && lc.getRopeWidth() != dr)
     return emitOpError() << "fp8 latent cache rope_width ("
                          << lc.getRopeWidth()
                          << ") must equal qk_rope_head_dim (" << dr << ")";

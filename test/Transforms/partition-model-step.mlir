@@ -6,7 +6,8 @@
 // splits by heads like the contiguous one: q_b/kv_b by rows per head, o_proj
 // by columns then an all-reduce; the paged cache and the batch's
 // query_start/block tables stay whole on every rank (MLA's latent is shared
-// by all heads). Experts split whole per rank; the vocabulary splits for the
+// by all heads). Experts split whole per rank, each rank dispatching its share
+// of the tokens to their owners (all-to-all); the vocabulary splits for the
 // embedding (offset + sum) and for the logits rows the step returns
 // (gathered by columns).
 
@@ -33,8 +34,14 @@
 // CHECK: shard.all_reduce %[[ATT1]] on @ranks
 // CHECK: ds.stacked_weight "model.layers.1.mlp.experts.*.gate_proj.weight" {split = array<i64: 0, 2>} : tensor<4x12x32xf32>
 // CHECK: ds.stacked_weight "model.layers.1.mlp.experts.*.down_proj.weight" {split = array<i64: 0, 2>} : tensor<4x32x12xf32>
-// CHECK: %[[MOE:.+]] = ds.moe {{.+}}num_experts = 8,
-// CHECK: shard.all_reduce %[[MOE]] on @ranks
+// CHECK: %[[SHARE:.+]] = shard.all_slice %{{.+}} on @ranks grid_axes = [0] slice_axis = 0
+// CHECK: ds.moe_route
+// CHECK: %[[PERM:.+]], %[[OFF:.+]], %{{.+}} = ds.moe_permute %[[SHARE]]
+// CHECK: %[[RECV:.+]], %[[ROFF:.+]], %[[COUNTS:.+]] = ds.moe_dispatch %[[PERM]], %[[OFF]] {ranks = 2 : i64}
+// CHECK: ds.grouped_matmul %[[RECV]], %{{.+}}, %[[ROFF]]
+// CHECK: %[[BACK:.+]] = ds.moe_collect %{{.+}}, %[[COUNTS]], %[[OFF]] {ranks = 2 : i64}
+// CHECK: %[[MOE:.+]] = ds.moe_combine %[[BACK]]
+// CHECK: shard.all_gather %[[MOE]] on @ranks grid_axes = [0] gather_axis = 0
 // CHECK: %[[LAST:.+]] = ds.gather_rows %{{.+}}, %[[ROWS]] : tensor<?x32xf32>, tensor<?xi32> -> tensor<?x32xf32>
 // CHECK: ds.weight "lm_head.weight" {split = array<i64: 0, 2>} : tensor<32x32xf32>
 // CHECK: %[[L:.+]] = ds.lm_head %[[LAST]], {{.+}} -> tensor<?x32xf32>

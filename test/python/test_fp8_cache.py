@@ -65,7 +65,12 @@ def test_engine_batch_matches_solo_runs_and_the_fp8_reference(ckpt, artifacts):
     ref = ReferenceModel.load(ckpt)
     for i, (p, f, o) in enumerate(zip(prompts, forced, outs)):
         want = solo[i][len(p) - 1:len(p) - 1 + len(f)]
-        assert np.abs(o["token_logits"] - want).max() < 1e-5, f"request {i}"
+        # Batched and solo steps multiply different row counts, which the
+        # AVX-512 kernels sum in different orders (ulps apart; equal with
+        # DSRT_CPU_ISA=scalar); a latent that close to an e4m3 rounding
+        # boundary is then stored one e4m3 step apart: measured 1.7e-4 on
+        # request 3. f32 caches hold 1e-5 here (test_engine.py).
+        assert np.abs(o["token_logits"] - want).max() < 1e-3, f"request {i}"
         r = ref.forward(p + f, 0, ref.new_cache("fp8"))[len(p) - 1:-1]
         err = np.abs(o["token_logits"] - r).max()
         # A latent value within f32 rounding of an e4m3 rounding boundary

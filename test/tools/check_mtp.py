@@ -125,7 +125,12 @@ def main():
     plain_logits = np.zeros((n, V), np.float32)
     lib.check(lib.c.dsrt_session_prefill(plain, ptr(seq), ctypes.c_int64(n), ptr(plain_logits)),
               "prefill")
-    ok &= report("prefill equals prefill_hidden", np.abs(plain_logits - logits).max(), 1e-5)
+    # With an fp8 cache the plain prefill runs @ragged_step over fp8 pages
+    # (rows decoded once per read, the per-sequence MLA form) and
+    # @prefill_hidden the contiguous kernels: the same values summed in
+    # another order, measured 2.1e-5 apart; f32 caches agree to 1e-5.
+    same_tol = 1e-4 if args.dtype == "fp8" else 1e-5
+    ok &= report("prefill equals prefill_hidden", np.abs(plain_logits - logits).max(), same_tol)
 
     # Draft at positions 0..n-2: h_i (compiled) and t_{i+1} (reference tokens).
     want, want_out = ref.mtp_forward(hidden.astype(np.float64)[:-1], seq[1:], 0,
