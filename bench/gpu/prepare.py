@@ -127,9 +127,9 @@ SMOKE = "v3-f32"
 # decodes and short prompts, pages crossed, teacher-forced) on the GPU
 # against the same batch on the CPU, every logits row. "gpu"/"cpu": the
 # parity case whose artifact runs (or an artifact of its own, "compile"
-# below); "cpu_executor": the CPU side's executor. The CPU has a step
-# executor for f32 caches only (bf16 drifted 1.6e-3 through it, cause not
-# found), so the bf16 case compares with CPU sessions of an absorbed
+# below); "cpu_executor": the CPU side's executor. The GPU step is absorbed
+# for every sequence while the CPU step takes the naive form for long
+# chunks, so the bf16 case compares with CPU sessions of an absorbed
 # artifact: both read the bf16-rounded rows through the absorbed kernel.
 # Tolerances as the parity cases with the same cache (1e-3 f32, 2e-3 bf16
 # at V3 widths); a row read from the wrong page moves logits by > 1e-2.
