@@ -83,31 +83,13 @@ void absorb(RewriterBase &b, MLAOp op, bool naive, int64_t naiveMinTokens) {
     Location loc = op.getLoc();
     MLAConfigAttr cfg = op.getConfig();
     int64_t h = cfg.getNumHeads(), dn = cfg.getQkNopeHeadDim(),
-            dr = cfg.getQkRopeHeadDim(), dv = cfg.getVHeadDim(),
-            dc = cfg.getKvLoraRank();
+            dv = cfg.getVHeadDim(), dc = cfg.getKvLoraRank();
     Value x = op.getInput(), pos = op.getPositions();
     auto layer = op.getLayerAttr();
 
-    // Queries: [tokens, heads, nope | rope].
-    Value q;
-    if (cfg.getQLoraRank()) {
-      Value cq = linear(b, loc, x, op.getQAProj());
-      cq = rmsNorm(b, loc, cq, op.getQANorm(), kLatentNormEps);
-      q = linear(b, loc, cq, op.getQBProj());
-    } else {
-      q = linear(b, loc, x, op.getQProj());
-    }
-    Value q3 = splitHeads(b, loc, q, h);
-    Value qNope = sliceLast(b, loc, q3, 0, dn);
-    Value qPe = sliceLast(b, loc, q3, dn, dr);
-    qPe = RopeOp::create(b, loc, qPe.getType(), qPe, pos, cfg);
-
-    // The new tokens' cache rows: normalised latent | roped shared key.
-    Value kv = linear(b, loc, x, op.getKvAProj());
-    Value latent = rmsNorm(b, loc, sliceLast(b, loc, kv, 0, dc),
-                           op.getKvANorm(), kLatentNormEps);
-    Value kPe = sliceLast(b, loc, kv, dc, dr);
-    kPe = RopeOp::create(b, loc, kPe.getType(), kPe, pos, cfg);
+    // Queries, and the new tokens' cache rows: normalised latent | roped
+    // shared key.
+    auto [qNope, qPe, latent, kPe] = projectInputs(b, loc, op);
     // A ragged batch over a paged cache (@ragged_step) finds each token's rows
     // through its sequence's block table.
     Value qs = op.getQueryStart(), bt = op.getBlockTables();

@@ -30,31 +30,12 @@ struct PerHeadMLAPattern : OpRewritePattern<MLAOp> {
       return failure();
     Location loc = op.getLoc();
     MLAConfigAttr cfg = op.getConfig();
-    int64_t h = cfg.getNumHeads(), dn = cfg.getQkNopeHeadDim(),
-            dr = cfg.getQkRopeHeadDim(), dv = cfg.getVHeadDim(),
-            dc = cfg.getKvLoraRank();
+    int64_t h = cfg.getNumHeads(), dv = cfg.getVHeadDim();
     Value x = op.getInput(), pos = op.getPositions();
     Value qs = op.getQueryStart(), bt = op.getBlockTables();
     auto layer = op.getLayerAttr();
 
-    Value q;
-    if (cfg.getQLoraRank()) {
-      Value cq = linear(b, loc, x, op.getQAProj());
-      cq = rmsNorm(b, loc, cq, op.getQANorm(), kLatentNormEps);
-      q = linear(b, loc, cq, op.getQBProj());
-    } else {
-      q = linear(b, loc, x, op.getQProj());
-    }
-    Value q3 = splitHeads(b, loc, q, h);
-    Value qNope = sliceLast(b, loc, q3, 0, dn);
-    Value qPe = sliceLast(b, loc, q3, dn, dr);
-    qPe = RopeOp::create(b, loc, qPe.getType(), qPe, pos, cfg);
-
-    Value kv = linear(b, loc, x, op.getKvAProj());
-    Value latent = rmsNorm(b, loc, sliceLast(b, loc, kv, 0, dc),
-                           op.getKvANorm(), kLatentNormEps);
-    Value kPe = sliceLast(b, loc, kv, dc, dr);
-    kPe = RopeOp::create(b, loc, kPe.getType(), kPe, pos, cfg);
+    auto [qNope, qPe, latent, kPe] = projectInputs(b, loc, op);
     // Per head [k_nope | v] = c W_h^T: the expansion an MHA cache pays once
     // per token at write time instead of once per step at read time.
     Value kvHeads =

@@ -73,6 +73,40 @@ inline Value mergeHeads(OpBuilder &b, Location loc, Value v) {
       b, loc, v, ArrayRef<ReassociationIndices>{{0}, {1, 2}});
 }
 
+/// What every MLA form computes first from a layer's input: the queries
+/// [tokens, heads, nope] and roped [tokens, heads, rope], and the new
+/// tokens' cache rows, the normalised latent [tokens, kv_lora_rank] and the
+/// roped shared key [tokens, rope].
+struct MLAInputs {
+  Value qNope, qPe, latent, kPe;
+};
+
+inline MLAInputs projectInputs(OpBuilder &b, Location loc, MLAOp op) {
+  MLAConfigAttr cfg = op.getConfig();
+  int64_t h = cfg.getNumHeads(), dn = cfg.getQkNopeHeadDim(),
+          dr = cfg.getQkRopeHeadDim(), dc = cfg.getKvLoraRank();
+  Value x = op.getInput(), pos = op.getPositions();
+  Value q;
+  if (cfg.getQLoraRank()) {
+    Value cq = linear(b, loc, x, op.getQAProj());
+    cq = rmsNorm(b, loc, cq, op.getQANorm(), kLatentNormEps);
+    q = linear(b, loc, cq, op.getQBProj());
+  } else {
+    q = linear(b, loc, x, op.getQProj());
+  }
+  Value q3 = splitHeads(b, loc, q, h);
+  MLAInputs in;
+  in.qNope = sliceLast(b, loc, q3, 0, dn);
+  Value qPe = sliceLast(b, loc, q3, dn, dr);
+  in.qPe = RopeOp::create(b, loc, qPe.getType(), qPe, pos, cfg);
+  Value kv = linear(b, loc, x, op.getKvAProj());
+  in.latent = rmsNorm(b, loc, sliceLast(b, loc, kv, 0, dc), op.getKvANorm(),
+                      kLatentNormEps);
+  Value kPe = sliceLast(b, loc, kv, dc, dr);
+  in.kPe = RopeOp::create(b, loc, kPe.getType(), kPe, pos, cfg);
+  return in;
+}
+
 } // namespace mlir::ds::mla
 
 #endif // DS_TRANSFORMS_MLABUILDERS_H

@@ -3,6 +3,7 @@
 #define DS_CONVERSION_KERNELSTOGPU_GPUBUILDER_H
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
@@ -111,6 +112,20 @@ struct Emit {
   }
 };
 
+/// The runtime's answer to "how many tokens of context does this call
+/// reach" (dsrt_gpu_context_tokens), declared once per module.
+inline func::FuncOp contextTokensFn(func::FuncOp fn) {
+  auto module = fn->getParentOfType<ModuleOp>();
+  constexpr StringLiteral name = "dsrt_gpu_context_tokens";
+  if (auto f = module.lookupSymbol<func::FuncOp>(name))
+    return f;
+  OpBuilder b = OpBuilder::atBlockBegin(module.getBody());
+  Type i64 = b.getI64Type();
+  auto f = func::FuncOp::create(b, fn.getLoc(), name,
+                                b.getFunctionType({i64}, {i64}));
+  f.setPrivate();
+  return f;
+}
 
 } // namespace mlir::ds::gpu_kernels
 

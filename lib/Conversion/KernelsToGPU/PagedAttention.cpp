@@ -149,19 +149,6 @@ std::pair<Value, Value> splitsOf(Emit &e, const Operands &o, Value seq,
   return {n, e.maxU(e.ceilDiv(context, n), e.idx(1))};
 }
 
-func::FuncOp contextTokensFn(func::FuncOp fn) {
-  auto module = fn->getParentOfType<ModuleOp>();
-  constexpr StringLiteral name = "dsrt_gpu_context_tokens";
-  if (auto f = module.lookupSymbol<func::FuncOp>(name))
-    return f;
-  OpBuilder b = OpBuilder::atBlockBegin(module.getBody());
-  Type i64 = b.getI64Type();
-  auto f = func::FuncOp::create(b, fn.getLoc(), name,
-                                b.getFunctionType({i64}, {i64}));
-  f.setPrivate();
-  return f;
-}
-
 struct Plan {
   Value tokens, seqs, tiles, splits, many;
 };
@@ -180,10 +167,11 @@ Plan plan(Emit &e, func::FuncOp fn, const Shapes &sh, const Operands &o) {
                   p.seqs);
   Value capacity =
       e.mul(memref::DimOp::create(b, loc, o.cache, 1), e.idx(sh.pageSize));
-  Value ctx64 = func::CallOp::create(b, loc, contextTokensFn(fn),
-                                     ValueRange{arith::IndexCastOp::create(
-                                         b, loc, b.getI64Type(), capacity)})
-                    .getResult(0);
+  Value ctx64 =
+      func::CallOp::create(b, loc, ds::gpu_kernels::contextTokensFn(fn),
+                           ValueRange{arith::IndexCastOp::create(
+                               b, loc, b.getI64Type(), capacity)})
+          .getResult(0);
   Value context = e.minU(toIndex(e, ctx64), capacity);
   p.splits = e.minU(
       e.minU(e.maxU(e.ceilDiv(e.idx(kTargetBlocks), e.maxU(p.tiles, e.idx(1))),

@@ -165,21 +165,6 @@ struct SplitPlan {
   Value th, splits, chunk, many;
 };
 
-/// The runtime's answer to "how many tokens of context does this call
-/// reach", declared once per module.
-func::FuncOp contextTokensFn(func::FuncOp fn) {
-  auto module = fn->getParentOfType<ModuleOp>();
-  constexpr StringLiteral name = "dsrt_gpu_context_tokens";
-  if (auto f = module.lookupSymbol<func::FuncOp>(name))
-    return f;
-  OpBuilder b = OpBuilder::atBlockBegin(module.getBody());
-  Type i64 = b.getI64Type();
-  auto f = func::FuncOp::create(b, fn.getLoc(), name,
-                                b.getFunctionType({i64}, {i64}));
-  f.setPrivate();
-  return f;
-}
-
 SplitPlan planSplits(Emit &e, func::FuncOp fn, const Shapes &sh,
                      const Operands &o) {
   OpBuilder &b = e.b;
@@ -189,9 +174,10 @@ SplitPlan planSplits(Emit &e, func::FuncOp fn, const Shapes &sh,
   Value capacity = memref::DimOp::create(b, loc, o.cache, 1);
   Value cap64 =
       arith::IndexCastOp::create(b, loc, b.getI64Type(), capacity);
-  Value ctx64 = func::CallOp::create(b, loc, contextTokensFn(fn),
-                                     ValueRange{cap64})
-                    .getResult(0);
+  Value ctx64 =
+      func::CallOp::create(b, loc, ds::gpu_kernels::contextTokensFn(fn),
+                           ValueRange{cap64})
+          .getResult(0);
   Value context = e.minU(
       arith::IndexCastOp::create(b, loc, b.getIndexType(), ctx64), capacity);
   p.th = e.mul(tokens, e.idx(sh.heads));
