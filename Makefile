@@ -9,7 +9,8 @@ CMAKE_ARGS ?=
 APT_PACKAGES := cmake ninja-build clang-22 lld-22 libclang-rt-22-dev llvm-22-dev llvm-22-tools \
   libmlir-22-dev mlir-22-tools libgtest-dev pybind11-dev python3-dev \
   python3-numpy python3-pytest python3-matplotlib libopenblas-dev \
-  libpcre2-dev libcpp-httplib-dev nlohmann-json3-dev mpich libmpich-dev curl python3-jinja2
+  libpcre2-dev libcpp-httplib-dev nlohmann-json3-dev mpich libmpich-dev curl python3-jinja2 \
+  libdnnl-dev
 
 .PHONY: all deps configure build test demo bench fuzz test-asan test-tsan clean
 

@@ -5,9 +5,11 @@ For one random V3-shaped model stored as f32, bf16 and FP8 (e4m3, 128x128
 block scales), with the weights read in place from the mapped checkpoint:
 
 - prefill tok/s against the machine's GEMM rate for that dtype, measured
-  in the same run (ds-cpu-bench gemm: a 256 x 4096 x 4096 product through
-  OpenBLAS sgemm for f32, the runtime's own kernels for bf16 and FP8: no
-  library here multiplies those in place). Prefill's share = GEMM FLOPs
+  in the same run (ds-cpu-bench gemm: a 256 x 4096 x 4096 product; the
+  rate is the fastest of oneDNN (weights packed once, or plain), OpenBLAS
+  sgemm and ds's own kernel for f32 and bf16; for FP8 ds's own kernel, no
+  library here multiplying e4m3 on a CPU, with FP8 prefill against the
+  bf16 rate printed beside it). Prefill's share = GEMM FLOPs
   per token (every linear layer, routed experts at top_k / E, lm_head for
   every prompt row as dsrt_session_prefill computes it; attention left out)
   x tok/s / rate. Prefill as generation runs it (logits of the last row
@@ -56,9 +58,34 @@ def config():
 
 
 def probe(bin_dir, *args):
+    env = dict(os.environ)
+    # oneDNN's OpenMP threads follow the runtime pool's count.
+    if "DSRT_NUM_THREADS" in env:
+        env.setdefault("OMP_NUM_THREADS", env["DSRT_NUM_THREADS"])
     out = subprocess.run([os.path.join(bin_dir, "ds-cpu-bench"), *map(str, args)],
-                         check=True, capture_output=True, text=True).stdout
+                         check=True, capture_output=True, text=True, env=env).stdout
     return json.loads(out)
+
+
+def reference_rates(gemm):
+    """The machine's GEMM rate per dtype: the fastest of the libraries here
+    (oneDNN with its weights packed once or plain, OpenBLAS sgemm) and
+    ds's own kernel. FP8: no library here multiplies e4m3 on a CPU, so
+    ds's FP8 kernel is the reference, and the bf16 rate (what the
+    hardware can do once e4m3 is widened) is printed beside it."""
+    dnnl = gemm.get("onednn") or {}
+    f32 = {"OpenBLAS sgemm": gemm["openblas_sgemm_gflops"],
+           "oneDNN f32": max(dnnl.get("f32_packed_gflops", 0), dnnl.get("f32_plain_gflops", 0)),
+           "ds f32": gemm["ds_f32_gflops"]}
+    bf16 = {"oneDNN bf16": max(dnnl.get("bf16_packed_gflops", 0),
+                               dnnl.get("bf16_plain_gflops", 0)),
+            "ds bf16": gemm["ds_bf16_gflops"]}
+    fp8 = {"ds FP8": gemm["ds_fp8_gflops"]}
+    rates, by = {}, {}
+    for dtype, options in (("f32", f32), ("bf16", bf16), ("fp8", fp8)):
+        by[dtype] = max(options, key=options.get)
+        rates[dtype] = options[by[dtype]]
+    return rates, by
 
 
 def tensor_bytes(ckpt):
@@ -88,6 +115,11 @@ def gemm_flops_per_token(cfg, shapes, prompt):
             f *= k / E
         flops += f
     return flops
+
+
+def dnnl_rate(gemm, dtype):
+    d = gemm["onednn"]
+    return f"{d[dtype + '_packed_gflops']:.1f} / {d[dtype + '_plain_gflops']:.1f}"
 
 
 def decode_bytes(cfg, tensors, ctx):
@@ -131,8 +163,7 @@ def main():
     gemm = probe(args.bin, "gemm", 256, 4096, 4096, 3)
     bw = probe(args.bin, "read", 1024, 3)["read_gbps"] * 1e9
     gemv = probe(args.bin, "gemv", 2048, 2048, 16, 3)
-    rates = {"f32": gemm["openblas_sgemm_gflops"], "bf16": gemm["ds_bf16_gflops"],
-             "fp8": gemm["ds_fp8_gflops"]}
+    rates, rate_by = reference_rates(gemm)
     rows = []
     for dtype in ("f32", "bf16", "fp8"):
         ckpt = os.path.join(work, f"ckpt-{dtype}")
@@ -157,7 +188,13 @@ def main():
     lines = [f"GEMM 256x4096x4096 ({gemm['threads']} threads, ds kernels: {gemm['isa']}): "
              f"OpenBLAS sgemm {gemm['openblas_sgemm_gflops']:.1f} GFLOP/s, "
              f"ds f32 {gemm['ds_f32_gflops']:.1f}, bf16 {gemm['ds_bf16_gflops']:.1f}, "
-             f"FP8 {gemm['ds_fp8_gflops']:.1f}. Read stream: {bw / 1e9:.1f} GB/s before, "
+             f"FP8 {gemm['ds_fp8_gflops']:.1f}; "
+             + (f"oneDNN f32 {dnnl_rate(gemm, 'f32')}, bf16 {dnnl_rate(gemm, 'bf16')} "
+                f"(weights packed once / plain). " if gemm.get("onednn") else
+                "oneDNN: not built in (libdnnl-dev missing). ")
+             + f"Reference rates: f32 {rate_by['f32']}, bf16 {rate_by['bf16']}, FP8 {rate_by['fp8']} "
+             f"(bf16 rate {rates['bf16']:.1f}: FP8 prefill / bf16 rate = "
+             f"{{fp8_vs_bf16}}). Read stream: {bw / 1e9:.1f} GB/s before, "
              f"{bw_after / 1e9:.1f} GB/s after the runs.", "",
              f"GEMV (one row, 16 x 2048x2048 weights, {gemv['threads']} threads) against a "
              f"read stream over the f32 weights' 256 MiB ({gemv['read_gbps_f32_bytes']:.1f} GB/s; "
@@ -183,6 +220,8 @@ def main():
             f"| {r['peak_rss_bytes'] / 2**20:.0f} MiB ({r['baseline_rss_bytes'] / 2**20:.0f}) "
             f"| {(r['peak_rss_bytes'] - r['baseline_rss_bytes']) / r['file_bytes']:.2f} "
             f"| {model_rss(r) / r['file_bytes']:.2f} |")
+    fp8 = [r for r in rows if r["dtype"] == "fp8"][0]
+    lines[0] = lines[0].replace("{fp8_vs_bf16}", f"{fp8['prefill_tokens_per_second'] * fp8['flops'] / (rates['bf16'] * 1e9):.0%}")
     print("\n".join(lines))
     print(json.dumps({"gemm": gemm, "gemv": gemv, "read_gbps": [bw / 1e9, bw_after / 1e9], "models": rows}),
           file=open(os.path.join(work, "cpu_kernels.json"), "w"))

@@ -19,6 +19,7 @@
 // Each prints one JSON object (bench/cpu_kernels.py reads them).
 //
 //===----------------------------------------------------------------------===//
+#include "OneDnnGemm.h"
 #include "cpu/Isa.h"
 #include "cpu/MatMul.h"
 #include "cpu/ThreadPool.h"
@@ -113,13 +114,24 @@ int gemm(int64_t rows, int64_t n, int64_t k, int reps) {
       run(WeightMatrix::single(WeightFormat::BF16, w16.data(), n, k, k));
   double t8 = run(WeightMatrix::single(WeightFormat::FP8, w8.data(), n, k, k,
                                        scales.data()));
+  dsbench::OneDnnRates dnnl = dsbench::oneDnnGemm(rows, n, k, reps);
+  std::string onednn = "null";
+  if (dnnl.available) {
+    char buf[256];
+    std::snprintf(buf, sizeof buf,
+                  "{\"f32_plain_gflops\": %.2f, \"f32_packed_gflops\": %.2f, "
+                  "\"bf16_plain_gflops\": %.2f, \"bf16_packed_gflops\": %.2f}",
+                  dnnl.f32Plain, dnnl.f32Packed, dnnl.bf16Plain,
+                  dnnl.bf16Packed);
+    onednn = buf;
+  }
   std::printf("{\"rows\": %lld, \"n\": %lld, \"k\": %lld, \"threads\": %d, "
               "\"isa\": \"%s\", \"openblas_sgemm_gflops\": %.2f, "
               "\"ds_f32_gflops\": %.2f, \"ds_bf16_gflops\": %.2f, "
-              "\"ds_fp8_gflops\": %.2f}\n",
+              "\"ds_fp8_gflops\": %.2f, \"onednn\": %s}\n",
               (long long)rows, (long long)n, (long long)k, threads,
               isaName(activeIsa()), flops / tBlas / 1e9, flops / t32 / 1e9,
-              flops / t16 / 1e9, flops / t8 / 1e9);
+              flops / t16 / 1e9, flops / t8 / 1e9, onednn.c_str());
   return 0;
 }
 

@@ -66,8 +66,20 @@ target_sources(dsrt PRIVATE
 )
 # bench/cpu_kernels.py's probe of the machine's limits (GEMM rates, read
 # bandwidth) and of a model's load, prefill, decode and peak memory.
-add_executable(ds-cpu-bench ${CMAKE_CURRENT_LIST_DIR}/../../bench/cpu/CpuBench.cpp)
+add_executable(ds-cpu-bench ${CMAKE_CURRENT_LIST_DIR}/../../bench/cpu/CpuBench.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/../../bench/cpu/OneDnnGemm.cpp)
 target_include_directories(ds-cpu-bench PRIVATE ${CMAKE_CURRENT_LIST_DIR})
 target_link_libraries(ds-cpu-bench PRIVATE dsrt openblas Threads::Threads)
+# oneDNN (libdnnl-dev, installed by `make deps`) is the reference GEMM rate
+# for f32 and bf16; without it the benchmark says so and uses OpenBLAS/ds.
+find_library(DS_ONEDNN NAMES dnnl)
+find_path(DS_ONEDNN_INCLUDE oneapi/dnnl/dnnl.h)
+if(DS_ONEDNN AND DS_ONEDNN_INCLUDE)
+  target_compile_definitions(ds-cpu-bench PRIVATE DS_HAVE_ONEDNN)
+  target_include_directories(ds-cpu-bench PRIVATE ${DS_ONEDNN_INCLUDE})
+  target_link_libraries(ds-cpu-bench PRIVATE ${DS_ONEDNN})
+else()
+  message(STATUS "oneDNN not found: ds-cpu-bench gemm reports no oneDNN rate")
+endif()
 set_target_properties(ds-cpu-bench PROPERTIES
   RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/bin)
