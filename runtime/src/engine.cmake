@@ -9,6 +9,7 @@ target_sources(dsrt PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/cpu/KernelsScalar.cpp
   ${CMAKE_CURRENT_LIST_DIR}/cpu/KernelsAvx2.cpp
   ${CMAKE_CURRENT_LIST_DIR}/cpu/KernelsAvx512.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/cpu/KernelsAvx512Fp8.cpp
   ${CMAKE_CURRENT_LIST_DIR}/cpu/ThreadPool.cpp
   ${CMAKE_CURRENT_LIST_DIR}/cpu/Scratch.cpp
   ${CMAKE_CURRENT_LIST_DIR}/cpu/CacheDecode.cpp
@@ -34,6 +35,9 @@ if(CMAKE_SYSTEM_PROCESSOR MATCHES "x86_64|AMD64")
   set_source_files_properties(${CMAKE_CURRENT_LIST_DIR}/cpu/KernelsAvx512.cpp
     PROPERTIES COMPILE_OPTIONS
     "-mavx2;-mfma;-mf16c;-mavx512f;-mavx512bw;-mavx512vl;-mavx512bf16")
+  set_source_files_properties(${CMAKE_CURRENT_LIST_DIR}/cpu/KernelsAvx512Fp8.cpp
+    PROPERTIES COMPILE_OPTIONS
+    "-mavx2;-mfma;-mf16c;-mavx512f;-mavx512bw;-mavx512vl;-mavx512bf16;-mavx512vbmi")
 endif()
 # OpenBLAS: the runtime keeps it single-threaded beside its own pool (its
 # GEMMs are its own kernels now); libdl to load the artifact's native code.

@@ -45,18 +45,23 @@ def cpu_flags():
     return set()
 
 
-def runtime_rounds_bf16():
-    """Whether the CPU runtime multiplies bf16 weights with bf16-rounded
-    activations here: its avx512bf16 kernels, chosen by DSRT_CPU_ISA or,
-    unset, as the best set this CPU has (runtime/src/cpu/Isa.cpp), and
-    weights not forced to f32 copies (DSRT_WEIGHTS_F32=1)."""
+def runtime_bf16_dtypes():
+    """The checkpoint dtypes whose GEMM inputs the CPU runtime rounds to
+    bf16 here (empty: none): BF16 weights on its avx512bf16 kernels, FP8
+    (F8_E4M3) ones too on avx512vbmi (e4m3 looked up as bf16), chosen by
+    DSRT_CPU_ISA or, unset, as the best set this CPU has
+    (runtime/src/cpu/Isa.cpp); none when weights are forced to f32 copies
+    (DSRT_WEIGHTS_F32=1)."""
     if os.environ.get("DSRT_WEIGHTS_F32") == "1":
-        return False
+        return ()
     isa = os.environ.get("DSRT_CPU_ISA", "")
-    if isa:
-        return isa == "avx512bf16"
-    need = {"avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl", "avx512_bf16"}
-    return need <= cpu_flags()
+    if not isa:
+        flags = cpu_flags()
+        if not {"avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl",
+                "avx512_bf16"} <= flags:
+            return ()
+        isa = "avx512vbmi" if "avx512vbmi" in flags else "avx512bf16"
+    return {"avx512bf16": ("BF16",), "avx512vbmi": ("BF16", "F8_E4M3")}.get(isa, ())
 
 
 def main():
@@ -96,9 +101,9 @@ def main():
     ap.add_argument("--gpu-arch", default="sm_90")
     ap.add_argument("--activations", default="auto", choices=["auto", "f32", "bf16"],
                     help="how the reference treats the inputs of GEMMs over the "
-                         "checkpoint's BF16 weights: bf16 rounds them as the runtime's "
-                         "AVX512-BF16 path does; auto: bf16 when the CPU runtime takes "
-                         "that path (runtime_rounds_bf16)")
+                         "checkpoint's BF16 (and, on avx512vbmi, FP8) weights: bf16 "
+                         "rounds them as the runtime's AVX512-BF16 path does; auto: bf16 "
+                         "when the CPU runtime takes that path (runtime_bf16_dtypes)")
     ap.add_argument("--compile-arg", action="append", default=[],
                     help="extra ds-compile argument (repeatable)")
     args = ap.parse_args()
@@ -126,9 +131,10 @@ def main():
     prompt, forced = seq[:args.prompt], seq[args.prompt:]
 
     activations = args.activations
+    rounded = (runtime_bf16_dtypes() if args.target == "cpu" else ()) or ("BF16",)
     if activations == "auto":
-        activations = "bf16" if args.target == "cpu" and runtime_rounds_bf16() else "f32"
-    ref = ReferenceModel.load(ckpt, activations)
+        activations = "bf16" if args.target == "cpu" and runtime_bf16_dtypes() else "f32"
+    ref = ReferenceModel.load(ckpt, activations, rounded)
 
     def reference(flips):
         # The reference stores its cache as the compiled model does.

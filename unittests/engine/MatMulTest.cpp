@@ -99,7 +99,8 @@ const char *formatName(WeightFormat f) {
 /// count, so that decode and prefill compute the same function.
 bool roundsX(Isa isa, WeightFormat f, int64_t rows) {
   (void)rows;
-  return isa == Isa::Avx512Bf16 && f == WeightFormat::BF16;
+  return (isa >= Isa::Avx512Bf16 && f == WeightFormat::BF16) ||
+         (isa >= Isa::Avx512Vbmi && f == WeightFormat::FP8);
 }
 
 /// matmul over weight rows [r0, r0 + n) on every ISA against a double
@@ -239,9 +240,81 @@ TEST(Embedding, GathersRowsInTheirStoredFormat) {
   }
 }
 
+// The in-register e4m3 -> bf16 lookup is exact for all 256 codes (the
+// subnormals, down to 2^-9, are normal bf16s; NaN stays NaN), on every
+// length's tail, writing nothing past n.
+TEST(MatMul, Fp8ToBf16IsExactForEveryCode) {
+  std::vector<uint8_t> codes(256);
+  for (int i = 0; i < 256; ++i)
+    codes[size_t(i)] = uint8_t(i);
+  int tested = 0;
+  for (Isa isa : supportedIsas()) {
+    const KernelSet &ks = kernelsFor(isa);
+    if (!ks.fp8ToBf16)
+      continue;
+    ++tested;
+    for (int64_t n : {256, 200, 64, 63, 33, 32, 1}) {
+      int64_t off = 256 - n; // the last codes, 0xff among them
+      std::vector<uint16_t> got(size_t(n + 1), 0xABCD);
+      ks.fp8ToBf16(codes.data() + off, n, got.data());
+      for (int64_t i = 0; i < n; ++i) {
+        float want = e4m3ToF32(codes[size_t(off + i)]);
+        float have = bf16ToF32(got[size_t(i)]);
+        if (std::isnan(want))
+          ASSERT_TRUE(std::isnan(have)) << isaName(isa) << " code " << off + i;
+        else
+          ASSERT_EQ(std::memcmp(&want, &have, 4), 0)
+              << isaName(isa) << " code " << off + i << ": " << want
+              << " vs " << have;
+      }
+      ASSERT_EQ(got[size_t(n)], 0xABCD) << isaName(isa) << " wrote past n";
+    }
+  }
+  // The lookup path exists wherever the CPU has VBMI (Isa.cpp).
+  EXPECT_EQ(tested > 0, isaSupported(Isa::Avx512Vbmi));
+}
+
+// A block scale applied to the wrong block (or not at all) is far outside
+// the tolerance of checkAllIsas, on the decode and the tile paths: one
+// block's scale changed after the reference values were taken must fail.
+TEST(MatMul, WrongFp8BlockScaleFails) {
+  std::mt19937 rng(19);
+  std::normal_distribution<float> d;
+  TestWeight w(WeightFormat::FP8, 1, 200, 300, 3, rng);
+  // Block (1, 2): rows 128-199, columns 256-299, the ragged corner.
+  w.scales[0][size_t(1 * 3 + 2)] *= 1.5f;
+  for (int64_t rows : {1, 4, 40}) {
+    int64_t k = w.cols, n = w.rows;
+    std::vector<float> x(size_t(rows * k));
+    for (float &v : x)
+      v = d(rng);
+    for (Isa isa : supportedIsas()) {
+      std::vector<float> y(size_t(rows * n));
+      matmul(kernelsFor(isa), x.data(), k, rows, w.matrix, 0, n, y.data(), n);
+      bool rx = roundsX(isa, w.format, rows);
+      double worst = 0;
+      for (int64_t t = 0; t < rows; ++t)
+        for (int64_t j = 0; j < n; ++j) {
+          double want = 0, mag = 0;
+          for (int64_t c = 0; c < k; ++c) {
+            float xv = x[size_t(t * k + c)];
+            double term = double(rx ? roundBf16(xv) : xv) *
+                          w.values[size_t(j * k + c)];
+            want += term;
+            mag += std::abs(term);
+          }
+          worst = std::max(worst, std::abs(y[size_t(t * n + j)] - want) /
+                                      (1 + mag));
+        }
+      EXPECT_GT(worst, 1e-3) << isaName(isa) << " rows " << rows;
+    }
+  }
+}
+
 TEST(MatMul, IsaNamesParseAndScalarIsAlwaysThere) {
   Isa isa;
-  for (const char *name : {"scalar", "avx2", "avx512", "avx512bf16"}) {
+  for (const char *name :
+       {"scalar", "avx2", "avx512", "avx512bf16", "avx512vbmi"}) {
     ASSERT_TRUE(parseIsa(name, isa));
     EXPECT_STREQ(isaName(isa), name);
   }
@@ -393,10 +466,12 @@ TEST(LinearSiluMul, MatchesGemmThenSiluMul) {
       for (int64_t t = 0; t < rows; ++t)
         for (int64_t j = 0; j < f; ++j) {
           double g = 0, u = 0;
+          bool rx = roundsX(activeIsa(), fmt, rows);
           for (int64_t c = 0; c < k; ++c) {
-            g += double(x[size_t(t * k + c)]) * w.values[size_t(j * k + c)];
-            u += double(x[size_t(t * k + c)]) *
-                 w.values[size_t((f + j) * k + c)];
+            float xv = x[size_t(t * k + c)];
+            double xr = rx ? roundBf16(xv) : xv;
+            g += xr * w.values[size_t(j * k + c)];
+            u += xr * w.values[size_t((f + j) * k + c)];
           }
           double want = g / (1 + std::exp(-g)) * u;
           EXPECT_NEAR(y[size_t(t * f + j)], want, 1e-4 * (1 + std::abs(want)));

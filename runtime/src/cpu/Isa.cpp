@@ -15,12 +15,15 @@ const char *dsrt::cpu::isaName(Isa isa) {
     return "avx512";
   case Isa::Avx512Bf16:
     return "avx512bf16";
+  case Isa::Avx512Vbmi:
+    return "avx512vbmi";
   }
   return "?";
 }
 
 bool dsrt::cpu::parseIsa(const std::string &name, Isa &out) {
-  for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Avx512Bf16})
+  for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Avx512Bf16,
+                  Isa::Avx512Vbmi})
     if (name == isaName(isa)) {
       out = isa;
       return true;
@@ -42,6 +45,9 @@ bool dsrt::cpu::isaSupported(Isa isa) {
            __builtin_cpu_supports("avx512vl");
   case Isa::Avx512Bf16:
     return isaSupported(Isa::Avx512) && __builtin_cpu_supports("avx512bf16");
+  case Isa::Avx512Vbmi:
+    return isaSupported(Isa::Avx512Bf16) &&
+           __builtin_cpu_supports("avx512vbmi");
   }
   return false;
 #else
@@ -51,7 +57,8 @@ bool dsrt::cpu::isaSupported(Isa isa) {
 
 std::vector<Isa> dsrt::cpu::supportedIsas() {
   std::vector<Isa> out;
-  for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Avx512Bf16})
+  for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Avx512Bf16,
+                  Isa::Avx512Vbmi})
     if (isaSupported(isa))
       out.push_back(isa);
   return out;
@@ -78,7 +85,8 @@ const Configured &configured() {
     Isa want;
     if (!parseIsa(env, want))
       c.error = std::string("DSRT_CPU_ISA='") + env +
-                "' is unknown (expected scalar, avx2, avx512 or avx512bf16)";
+                "' is unknown (expected scalar, avx2, avx512, avx512bf16 or "
+                "avx512vbmi)";
     else if (!isaSupported(want))
       c.error = std::string("DSRT_CPU_ISA='") + env +
                 "': this CPU does not have those instructions (best: " +

@@ -63,6 +63,18 @@ struct KernelSet {
   /// dst[i] = src[i] rounded to bf16, nearest even (Inf kept, NaN
   /// quieted), i < n: the activations of the bf16 paths.
   void (*roundBf16)(const float *src, int64_t n, uint16_t *dst) = nullptr;
+  /// FP8 through the bf16 dot product (nullptr where the ISA has no exact
+  /// e4m3 -> bf16 conversion in registers): dst[i] = e4m3 src[i] as bf16,
+  /// exact (every e4m3 value is a normal bf16), i < n.
+  void (*fp8ToBf16)(const uint8_t *src, int64_t n, uint16_t *dst) = nullptr;
+  /// c[i * kPanel + t] += scales[i] * (tileBf16's sum over kp pairs), for
+  /// i < mr: one 128-wide scale block of FP8 rows converted to bf16.
+  void (*tileFp8)(const uint16_t *w, int64_t ldw, const float *scales,
+                  const uint16_t *xb, int64_t kp, float *c) = nullptr;
+  /// dotFp8 over activations rounded to bf16 (dotBf16Pairs' layout).
+  void (*dotFp8Pairs)(const uint8_t *w, const float *scales,
+                      const uint16_t *xb, int64_t ldxb, int rows, int64_t k,
+                      float *out) = nullptr;
 };
 
 /// f rounded to bf16 as every roundBf16 kernel rounds it.
@@ -72,6 +84,7 @@ const KernelSet &scalarKernels();
 const KernelSet &avx2Kernels();
 const KernelSet &avx512Kernels();
 const KernelSet &avx512Bf16Kernels();
+const KernelSet &avx512VbmiKernels();
 const KernelSet &kernelsFor(Isa isa);
 
 } // namespace dsrt::cpu

@@ -114,6 +114,8 @@ const KernelSet &dsrt::cpu::scalarKernels() {
 
 const KernelSet &dsrt::cpu::kernelsFor(Isa isa) {
   switch (isa) {
+  case Isa::Avx512Vbmi:
+    return avx512VbmiKernels();
   case Isa::Avx512Bf16:
     return avx512Bf16Kernels();
   case Isa::Avx512:

@@ -22,6 +22,8 @@ constexpr int64_t kKc = 256;
 constexpr int64_t kTileLd = kKc + 16;
 /// Weight rows per silu-mul block (gate and up results of one block).
 constexpr int64_t kSiluBlock = 96;
+/// The most rows a kernel set's GEMM tile has (KernelSet::mr).
+constexpr int kMaxMr = 16;
 
 /// A grow-only, 64-byte aligned buffer: steady-state calls allocate nothing.
 template <typename T> class Buffer {
@@ -134,6 +136,27 @@ void decodeRow(const KernelSet &ks, const WeightMatrix &w, int64_t r,
   }
 }
 
+/// The FP8 rows [r, r + m)'s chunk [k0, k0 + kc) as exact bf16 in the
+/// tile t (zero-padded by the caller), through every panel of x one scale
+/// block at a time, each block's sums scaled once (ks.tileFp8).
+void fp8TileBf16(const KernelSet &ks, const PackedX &x, const WeightMatrix &w,
+                 int64_t r, int64_t m, int64_t k0, int64_t kc, uint16_t *t,
+                 float *ctile) {
+  const int mr = ks.mr;
+  for (int64_t i = 0; i < m; ++i)
+    ks.fp8ToBf16(w.row(r + i) + k0, kc, t + i * kTileLd);
+  float scales[kMaxMr] = {};
+  for (int64_t kb = 0; kb < kc; kb += kScaleBlock) {
+    for (int64_t i = 0; i < m; ++i)
+      scales[i] = w.scaleRow(r + i)[(k0 + kb) / kScaleBlock];
+    int64_t kp = (std::min(kScaleBlock, kc - kb) + 1) / 2;
+    for (int64_t p = 0; p < x.panels; ++p)
+      ks.tileFp8(t + kb, kTileLd, scales,
+                 x.bf16 + (p * x.pairs() + (k0 + kb) / 2) * kPanel * 2, kp,
+                 ctile + p * mr * kPanel);
+  }
+}
+
 /// Prefill over weight rows [r0, r0 + n), single-threaded.
 void gemmRange(const KernelSet &ks, const PackedX &x, const WeightMatrix &w,
                int64_t r0, int64_t n, float *y, int64_t ldy) {
@@ -152,6 +175,10 @@ void gemmRange(const KernelSet &ks, const PackedX &x, const WeightMatrix &w,
         uint16_t *t = b.wtile16.get(size_t(mr * kTileLd));
         if (m < mr || kc % 2)
           std::memset(t, 0, size_t(mr * kTileLd) * 2);
+        if (w.format == WeightFormat::FP8) {
+          fp8TileBf16(ks, x, w, r, m, k0, kc, t, ctile);
+          continue;
+        }
         for (int64_t i = 0; i < m; ++i)
           std::memcpy(t + i * kTileLd,
                       reinterpret_cast<const uint16_t *>(w.row(r + i)) + k0,
@@ -227,7 +254,11 @@ void gemvRange(const KernelSet &ks, const GemvX &x, int64_t rows,
                        w.cols, out);
           break;
         case WeightFormat::FP8:
-          ks.dotFp8(row, w.scaleRow(r0 + j), xt, x.ldx, nt, w.cols, out);
+          if (xbt)
+            ks.dotFp8Pairs(row, w.scaleRow(r0 + j), xbt, x.ldxb, nt, w.cols,
+                           out);
+          else
+            ks.dotFp8(row, w.scaleRow(r0 + j), xt, x.ldx, nt, w.cols, out);
           break;
         }
         for (int t = 0; t < nt; ++t)
@@ -238,11 +269,13 @@ void gemvRange(const KernelSet &ks, const GemvX &x, int64_t rows,
 }
 
 bool bf16Arithmetic(const KernelSet &ks, const WeightMatrix &w) {
-  return ks.tileBf16 && w.format == WeightFormat::BF16;
+  return (ks.tileBf16 && w.format == WeightFormat::BF16) ||
+         (ks.tileFp8 && w.format == WeightFormat::FP8);
 }
 
 /// Decode's rows of x as prefill sees them. Where prefill multiplies bf16
-/// weights in bf16 (activations rounded, products exact, sums in f32), the
+/// weights (or FP8 ones looked up as bf16) in bf16 (activations rounded,
+/// products exact, sums in f32), the
 /// dot-product path must round x the same way, or a token's logits would
 /// depend on whether it ran in a decode step or a prefill chunk (batch
 /// invariance, decode-vs-prefill parity). Rounded once per call, before

@@ -26,8 +26,9 @@ constexpr int64_t kGemvRows = 16;
 
 /// y[t, j] = sum_k x[t, k] * w[r0 + j, k] for t < rows, j < n. x and y
 /// rows have unit column stride (row strides ldx, ldy). With bf16 weights
-/// and a kernel set with bf16 arithmetic, prefill rounds x to bf16 (the
-/// products and sums stay f32).
+/// and a kernel set with bf16 arithmetic (FP8 weights and a set with
+/// tileFp8), x is rounded to bf16 (the products and sums stay f32), in
+/// decode and prefill alike.
 void matmul(const KernelSet &ks, const float *x, int64_t ldx, int64_t rows,
             const WeightMatrix &w, int64_t r0, int64_t n, float *y,
             int64_t ldy);

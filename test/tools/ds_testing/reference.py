@@ -294,16 +294,18 @@ class LatentCache:
         return sum(c.shape[1] + k.shape[1] for c, k in zip(self.c, self.k_pe))
 
 
-def bf16_gemm_inputs(dtypes):
+def bf16_gemm_inputs(dtypes, rounded=("BF16",)):
     """Names of the weights whose GEMM input the CPU runtime rounds to bf16
     on its AVX512-BF16 path (vdpbf16ps: activations rounded to nearest
-    even, products exact, sums in f32): every 2-D tensor stored BF16 that
-    the runtime's GEMMs read in place, i.e. all but the embedding (a
-    gather) and kv_b_proj (generated code's per-head matmuls, on an f32
-    copy). The router is a GEMM like the others. dtypes: {name: safetensors
-    dtype} (checkpoint.load_dtypes)."""
+    even, products exact, sums in f32): every 2-D tensor stored in one of
+    the `rounded` dtypes (BF16; F8_E4M3 too where the runtime looks FP8
+    weights up as bf16, its avx512vbmi path) that the runtime's GEMMs read
+    in place, i.e. all but the embedding (a gather) and kv_b_proj
+    (generated code's per-head matmuls, on an f32 copy). The router is a
+    GEMM like the others. dtypes: {name: safetensors dtype}
+    (checkpoint.load_dtypes)."""
     return frozenset(n for n, dt in dtypes.items()
-                     if dt == "BF16" and "embed_tokens" not in n and "kv_b_proj" not in n
+                     if dt in rounded and "embed_tokens" not in n and "kv_b_proj" not in n
                      and not n.endswith("norm.weight") and not n.endswith("_bias"))
 
 
@@ -324,13 +326,15 @@ class ReferenceModel:
         self.last_routing_weights = {}  # {moe layer: float [n, k]}
 
     @classmethod
-    def load(cls, ckpt_dir, activations="f32"):
+    def load(cls, ckpt_dir, activations="f32", rounded_dtypes=("BF16",)):
         """activations "bf16": emulate the runtime's bf16 rounding of GEMM
-        inputs for the checkpoint's BF16 weights (bf16_gemm_inputs)."""
+        inputs for the checkpoint's weights stored as rounded_dtypes
+        (bf16_gemm_inputs)."""
         if activations not in ("f32", "bf16"):
             raise ValueError(f"activations {activations!r}: f32 or bf16")
         cfg, weights = load_checkpoint(ckpt_dir)
-        rounded = bf16_gemm_inputs(load_dtypes(ckpt_dir)) if activations == "bf16" else ()
+        rounded = (bf16_gemm_inputs(load_dtypes(ckpt_dir), tuple(rounded_dtypes))
+                   if activations == "bf16" else ())
         return cls(cfg, weights, rounded)
 
     def lin(self, x, name):
