@@ -279,6 +279,8 @@ int model(const char *artifact, const char *weights, int64_t prompt,
   std::vector<float> logits(size_t(prompt * info.vocab_size));
   double first = 0, pre = 1e30, preLast = 1e30, dec = 1e30;
   dsrt_stats stats{};
+  PoolStats pool;
+  double decodeSeconds = 0;
   for (int r = 0; r < reps; ++r) {
     // The prompt as generation runs it: logits of its last row only.
     dsrt_session_reset(s);
@@ -302,14 +304,27 @@ int model(const char *artifact, const char *weights, int64_t prompt,
     if (r == 0)
       first = p;
     pre = std::min(pre, p);
+    PoolStats before = poolStats();
     t = now();
     for (int64_t i = 0; i < steps; ++i)
       if (dsrt_session_decode(s, 5, logits.data()) != DSRT_OK) {
         std::fprintf(stderr, "ds-cpu-bench: %s\n", dsrt_last_error());
         return 1;
       }
-    dec = std::min(dec, now() - t);
+    double d = now() - t;
+    dec = std::min(dec, d);
+    PoolStats after = poolStats();
+    decodeSeconds += d;
+    pool.regions += after.regions - before.regions;
+    pool.serial += after.serial - before.serial;
+    pool.chunks += after.chunks - before.chunks;
+    pool.workerChunks += after.workerChunks - before.workerChunks;
+    pool.seconds += after.seconds - before.seconds;
   }
+  // Per decode step: parallel regions, calls run whole on the caller, the
+  // share of the step's wall time inside regions and of their chunks run
+  // by workers (whether the second thread works during each GEMV).
+  double allSteps = double(std::max<int64_t>(steps * reps, 1));
   std::printf("{\"isa\": \"%s\", \"load_seconds\": %.4f, "
               "\"first_prefill_seconds\": %.4f, \"prefill_tokens\": %lld, "
               "\"prefill_tokens_per_second\": %.2f, "
@@ -318,13 +333,21 @@ int model(const char *artifact, const char *weights, int64_t prompt,
               "\"decode_tokens_per_second\": %.2f, \"weights_bytes\": %lld, "
               "\"peak_rss_bytes\": %lld, \"baseline_rss_bytes\": %lld, "
               "\"activation_bytes\": %lld, \"cache_bytes\": %lld, "
-              "\"logits_buffer_bytes\": %lld}\n",
+              "\"logits_buffer_bytes\": %lld, "
+              "\"decode_regions_per_step\": %.1f, "
+              "\"decode_serial_calls_per_step\": %.1f, "
+              "\"decode_region_time_share\": %.3f, "
+              "\"decode_worker_chunk_share\": %.3f}\n",
               isaName(activeIsa()), load, first, (long long)prompt,
               double(prompt) / pre, double(prompt) / preLast, (long long)steps,
               double(steps) / dec, (long long)info.weights_bytes, peakRss(),
               before, (long long)stats.activation_bytes,
               (long long)(info.kv_cache_bytes_per_token * (prompt + steps + 1)),
-              (long long)(logits.size() * sizeof(float)));
+              (long long)(logits.size() * sizeof(float)),
+              double(pool.regions) / allSteps, double(pool.serial) / allSteps,
+              pool.seconds / std::max(decodeSeconds, 1e-9),
+              double(pool.workerChunks) /
+                  double(std::max<int64_t>(pool.chunks, 1)));
   dsrt_session_free(s);
   dsrt_model_free(m);
   return 0;

@@ -1,12 +1,15 @@
 //===- ThreadPool.cpp - a persistent pool for the runtime's own kernels ---===//
 #include "cpu/ThreadPool.h"
+#include "cpu/WorkSlices.h"
 
 #include <algorithm>
-#include <cblas.h>
 #include <atomic>
+#include <cblas.h>
 #include <chrono>
 #include <condition_variable>
+#include <cstdio>
 #include <cstdlib>
+#include <map>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -15,17 +18,22 @@ using namespace dsrt::cpu;
 
 namespace {
 
-/// Jobs are split into chunks that the caller and the workers claim from
-/// one atomic word, so the caller never waits for a worker that has not
-/// started: on a machine shared with other processes a worker may take
-/// milliseconds to be scheduled, and the caller then runs every chunk
-/// itself instead of idling. It waits only for chunks a worker has
+/// True on a thread running a region's chunks (the caller during its
+/// region, a worker always): parallelFor there runs inline.
+thread_local bool inside = false;
+
+/// Each job's chunks are split into one contiguous slice per thread
+/// (WorkSlices.h), which the caller and the workers take from the front and
+/// steal from each other's back, so the caller never waits for a worker
+/// that has not started: on a machine shared with other processes a worker
+/// may take milliseconds to be scheduled, and the caller then runs its
+/// slice too instead of idling. It waits only for chunks a worker has
 /// claimed (a worker running them).
 class Pool {
 public:
-  explicit Pool(int threads) {
+  explicit Pool(int threads) : slices(threads) {
     for (int i = 1; i < threads; ++i)
-      workers.emplace_back([this] { loop(); });
+      workers.emplace_back([this, i] { loop(i); });
   }
   ~Pool() {
     {
@@ -39,52 +47,35 @@ public:
   }
   int size() const { return int(workers.size()) + 1; }
 
-  /// Runs fn(c) for every chunk c in [0, chunks) (< 2^20) and waits.
-  void run(int64_t chunks, const std::function<void(int64_t)> &fn) {
+  /// Runs fn(begin, end) over runs of chunks covering [0, chunks) once
+  /// (chunks < WorkSlices::kMaxChunks) and waits; returns how many chunks
+  /// the workers ran.
+  int64_t run(int64_t chunks, const std::function<void(int64_t, int64_t)> &fn) {
     uint64_t g;
     {
       std::lock_guard<std::mutex> lock(mutex);
       g = generation.load(std::memory_order_relaxed) + 1;
       job = &fn;
-      state.store(pack(g, 0, uint64_t(chunks)), std::memory_order_release);
+      slices.reset(g, chunks);
       generation.store(g, std::memory_order_release);
     }
     wake.notify_all();
-    int64_t c;
-    while (claim(g, c))
-      fn(c);
-    // Every chunk is claimed; the ones workers hold are running.
-    if (!spinUntil([&] { return inflight.load(std::memory_order_acquire) == 0; })) {
-      std::unique_lock<std::mutex> lock(mutex);
-      done.wait(lock, [&] {
-        return inflight.load(std::memory_order_acquire) == 0;
-      });
+    int64_t b, e, mine = 0;
+    while (slices.claim(g, 0, b, e)) {
+      fn(b, e);
+      mine += e - b;
     }
+    // Every chunk is claimed; the ones workers hold are running.
+    if (!spinUntil(
+            [&] { return inflight.load(std::memory_order_acquire) == 0; })) {
+      std::unique_lock<std::mutex> lock(mutex);
+      done.wait(lock,
+                [&] { return inflight.load(std::memory_order_acquire) == 0; });
+    }
+    return chunks - mine;
   }
 
 private:
-  /// state = generation (24 bits) | next chunk (20) | chunks (20).
-  static uint64_t pack(uint64_t g, uint64_t next, uint64_t chunks) {
-    return ((g & 0xFFFFFF) << 40) | (next << 20) | chunks;
-  }
-
-  /// Takes the next chunk of job g; false when the job is another or has
-  /// no chunk left. A successful claim means job g's caller is still in
-  /// run() (it returns only after its own claim fails), so `job` is g's.
-  bool claim(uint64_t g, int64_t &chunk) {
-    uint64_t v = state.load(std::memory_order_acquire);
-    for (;;) {
-      uint64_t next = (v >> 20) & 0xFFFFF, chunks = v & 0xFFFFF;
-      if ((v >> 40) != (g & 0xFFFFFF) || next >= chunks)
-        return false;
-      if (state.compare_exchange_weak(v, v + (uint64_t(1) << 20),
-                                      std::memory_order_acq_rel)) {
-        chunk = int64_t(next);
-        return true;
-      }
-    }
-  }
-
   /// Polls `ready` with the CPU's pause hint for up to kSpin; true when it
   /// became true. Never yields to the scheduler: a spinning thread either
   /// gets its work within microseconds or goes to sleep.
@@ -105,7 +96,8 @@ private:
 #endif
   }
 
-  void loop() {
+  void loop(int slot) {
+    inside = true;
     uint64_t seen = 0;
     for (;;) {
       // During decode the next job comes within microseconds of the last;
@@ -124,9 +116,12 @@ private:
       // Counted before claiming, so a caller that saw no worker in flight
       // after its last claim cannot miss one that claims after.
       inflight.fetch_add(1, std::memory_order_acq_rel);
-      int64_t c;
-      while (claim(seen, c))
-        (*job)(c);
+      // A successful claim means job `seen`'s caller is still in run()
+      // (it returns only after its own claims fail and no worker is in
+      // flight), so `job` is that job's.
+      int64_t b, e;
+      while (slices.claim(seen, slot, b, e))
+        (*job)(b, e);
       if (inflight.fetch_sub(1, std::memory_order_acq_rel) == 1) {
         std::lock_guard<std::mutex> lock(mutex); // no lost wake-up
         done.notify_all();
@@ -140,9 +135,9 @@ private:
   std::mutex mutex;
   std::condition_variable wake, done;
   std::atomic<uint64_t> generation{0};
-  std::atomic<uint64_t> state{0};
+  WorkSlices slices;
   std::atomic<int> inflight{0};
-  const std::function<void(int64_t)> *job = nullptr;
+  const std::function<void(int64_t, int64_t)> *job = nullptr;
   bool stopping = false;
 };
 
@@ -163,7 +158,61 @@ Pool &pool() {
 }
 
 std::mutex busy; // one parallel region at a time; others run serially
-thread_local bool inside = false;
+
+/// PoolStats, written by the thread holding `busy` (serial by any).
+struct Counters {
+  std::atomic<int64_t> regions{0}, serial{0}, chunks{0}, workerChunks{0},
+      nanoseconds{0};
+};
+Counters counters;
+
+/// $DSRT_POOL_TRACE set: at exit, stderr gets one line per parallelFor
+/// shape (n, grain) with its calls, how many were split over the pool and
+/// their wall time (top-level calls only): what bench/pool_trace.py turns
+/// into a per-token breakdown of decode.
+class RegionTrace {
+public:
+  using Clock = std::chrono::steady_clock;
+  static RegionTrace *get() {
+    static RegionTrace *t =
+        std::getenv("DSRT_POOL_TRACE") ? new RegionTrace : nullptr;
+    return t;
+  }
+  void record(int64_t n, int64_t grain, bool split, Clock::time_point begin,
+              Clock::time_point end) {
+    std::lock_guard<std::mutex> lock(mutex);
+    Shape &s = shapes[{n, grain}];
+    ++s.calls;
+    s.split += split;
+    s.seconds += std::chrono::duration<double>(end - begin).count();
+  }
+
+private:
+  struct Shape {
+    int64_t calls = 0, split = 0;
+    double seconds = 0;
+  };
+  /// Prints from a static's destructor: the trace itself is never freed,
+  /// like the pool.
+  struct Printer {
+    ~Printer() {
+      RegionTrace *t = RegionTrace::get();
+      if (!t)
+        return;
+      std::lock_guard<std::mutex> lock(t->mutex);
+      for (const auto &[shape, s] : t->shapes)
+        std::fprintf(stderr,
+                     "dsrt-pool n=%lld grain=%lld calls=%lld split=%lld "
+                     "seconds=%.6f\n",
+                     (long long)shape.first, (long long)shape.second,
+                     (long long)s.calls, (long long)s.split, s.seconds);
+    }
+  };
+  static Printer printer;
+  std::mutex mutex;
+  std::map<std::pair<int64_t, int64_t>, Shape> shapes;
+};
+RegionTrace::Printer RegionTrace::printer;
 
 } // namespace
 
@@ -182,20 +231,47 @@ void dsrt::cpu::parallelFor(int64_t n, int64_t grain,
   int64_t chunks = (n + grain - 1) / grain;
   Pool &p = pool();
   int threads = int(std::min<int64_t>(p.size(), chunks));
+  RegionTrace *trace = inside ? nullptr : RegionTrace::get();
+  auto start = std::chrono::steady_clock::now();
   std::unique_lock<std::mutex> lock(busy, std::defer_lock);
   if (threads <= 1 || inside || !lock.try_lock()) {
+    counters.serial.fetch_add(1, std::memory_order_relaxed);
     body(0, n);
+    if (trace)
+      trace->record(n, grain, false, start, std::chrono::steady_clock::now());
     return;
   }
   inside = true;
-  // A few chunks per thread: claimed dynamically, they balance threads
-  // that start late or run slower (a core shared with other processes).
-  int64_t want = std::min<int64_t>(chunks, int64_t(threads) * 4);
-  int64_t per = (chunks + want - 1) / want * grain;
+  // Grain-sized chunks, one contiguous slice of them per thread: no coarse
+  // pieces that a late thread would hold up, no slices interleaved.
+  int64_t per = grain;
+  if (chunks >= WorkSlices::kMaxChunks) {
+    per = (n + WorkSlices::kMaxChunks - 2) / (WorkSlices::kMaxChunks - 1);
+    per = (per + grain - 1) / grain * grain;
+  }
   int64_t pieces = (n + per - 1) / per;
-  p.run(pieces, [&](int64_t c) {
-    int64_t begin = c * per;
-    body(begin, std::min(n, begin + per));
+  int64_t byWorkers = p.run(pieces, [&](int64_t cb, int64_t ce) {
+    body(cb * per, std::min(n, ce * per));
   });
+  counters.regions.fetch_add(1, std::memory_order_relaxed);
+  counters.chunks.fetch_add(pieces, std::memory_order_relaxed);
+  counters.workerChunks.fetch_add(byWorkers, std::memory_order_relaxed);
+  auto end = std::chrono::steady_clock::now();
+  counters.nanoseconds.fetch_add(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(end - start).count(),
+      std::memory_order_relaxed);
   inside = false;
+  if (trace)
+    trace->record(n, grain, true, start, end);
+}
+
+PoolStats dsrt::cpu::poolStats() {
+  PoolStats s;
+  s.regions = counters.regions.load(std::memory_order_relaxed);
+  s.serial = counters.serial.load(std::memory_order_relaxed);
+  s.chunks = counters.chunks.load(std::memory_order_relaxed);
+  s.workerChunks = counters.workerChunks.load(std::memory_order_relaxed);
+  s.seconds =
+      double(counters.nanoseconds.load(std::memory_order_relaxed)) * 1e-9;
+  return s;
 }

@@ -29,6 +29,19 @@ void singleThreadedBlas();
 /// Threads parallelFor uses: $DSRT_NUM_THREADS, else the hardware's.
 int numThreads();
 
+/// What parallelFor has done since the process started: how a decode
+/// step splits into parallel regions and whether the workers take their
+/// share (ds-cpu-bench reports it per step).
+struct PoolStats {
+  int64_t regions = 0;      // calls split over the pool
+  int64_t serial = 0;       // calls run whole on the caller (one chunk,
+                            // nested, or another region running)
+  int64_t chunks = 0;       // grain-sized chunks of the split calls
+  int64_t workerChunks = 0; // of those, run by a worker
+  double seconds = 0;       // wall time inside split calls
+};
+PoolStats poolStats();
+
 } // namespace dsrt::cpu
 
 #endif // DSRT_CPU_THREADPOOL_H

@@ -1,0 +1,72 @@
+#!/usr/bin/env python3
+"""Where a decode step's wall time goes, per parallel region shape.
+
+Runs `ds-cpu-bench model` twice with DSRT_POOL_TRACE=1 (the runtime's
+thread pool then prints, at exit, every parallelFor shape (n, grain) with
+its calls and wall time), once with 1 decode step and once with 1 + STEPS,
+and prints the difference per step: a shape's calls per step, the share
+split over the pool, milliseconds per step and microseconds per call. The
+prefill and the first step cancel out. "Outside the pool" is the decode
+steps' wall time less all of that: the caller's own code between calls
+(single-threaded generated kernels, runtime entries).
+
+Usage: /usr/bin/python3 bench/pool_trace.py ARTIFACT CKPT [--steps 100]
+       [--prompt 256] [--bin build/bin]
+Prefix with `chrt -f 10` on a shared machine to measure a quiet run.
+"""
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+LINE = re.compile(r"dsrt-pool n=(\d+) grain=(\d+) calls=(\d+) split=(\d+) seconds=([\d.]+)")
+
+
+def run(args, steps):
+    env = dict(os.environ, DSRT_POOL_TRACE="1")
+    out = subprocess.run([os.path.join(args.bin, "ds-cpu-bench"), "model", args.artifact,
+                          args.ckpt, str(args.prompt), str(steps), "1"],
+                         env=env, capture_output=True, text=True, check=True)
+    shapes = {}
+    for line in out.stderr.splitlines():
+        if m := LINE.match(line):
+            shapes[(int(m[1]), int(m[2]))] = (int(m[3]), int(m[4]), float(m[5]))
+    decode = steps / json.loads(out.stdout)["decode_tokens_per_second"]
+    return shapes, decode
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("artifact")
+    ap.add_argument("ckpt")
+    ap.add_argument("--steps", type=int, default=100)
+    ap.add_argument("--prompt", type=int, default=256)
+    ap.add_argument("--bin", default=os.path.join(ROOT, "build", "bin"))
+    args = ap.parse_args()
+    base, base_decode = run(args, 1)
+    more, more_decode = run(args, 1 + args.steps)
+    rows, total = [], 0.0
+    for key, (calls, split, seconds) in sorted(more.items()):
+        b = base.get(key, (0, 0, 0.0))
+        dc, ds, dt = calls - b[0], split - b[1], seconds - b[2]
+        if dc <= 0:
+            continue
+        ms = dt * 1e3 / args.steps
+        total += ms
+        rows.append((key, dc / args.steps, ds / max(dc, 1), ms, dt / dc * 1e6))
+    step = (more_decode - base_decode) * 1e3 / args.steps
+    between = step - total
+    print(f"{args.steps} steps after a {args.prompt}-token prompt: {step:.3f} ms/step, "
+          f"{sum(r[1] for r in rows):.0f} parallelFor calls/step")
+    print("| n | grain | calls/step | split | ms/step | share | us/call |")
+    print("|---|---|---|---|---|---|---|")
+    for (n, grain), per, split, ms, us in rows:
+        print(f"| {n} | {grain} | {per:.0f} | {split:.0%} | {ms:.3f} | {ms / step:.1%} | {us:.1f} |")
+    print(f"| outside the pool | | | | {between:.3f} | {between / step:.1%} | |")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
