@@ -11,6 +11,13 @@
 //                                    beside a read-only stream over the
 //                                    same bytes: small N x K shows the
 //                                    per-call cost, large the kernels'
+// ds-cpu-bench experts E ROWS N K LAYERS REPS
+//                                    GFLOP/s of prefill's expert GEMMs:
+//                                    E experts of N x K weights, ROWS x
+//                                    rows each, over LAYERS distinct
+//                                    weight sets read in turn (larger
+//                                    than the caches, as a model's are),
+//                                    f32, bf16, FP8
 // ds-cpu-bench model ARTIFACT WEIGHTS PROMPT STEPS REPS
 //                                    load seconds, prefill tok/s (every
 //                                    row's logits, and the last row's as
@@ -32,6 +39,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <random>
 #include <string>
 #include <vector>
@@ -45,6 +53,12 @@ double now() {
   return std::chrono::duration<double>(
              std::chrono::steady_clock::now().time_since_epoch())
       .count();
+}
+
+double cpuSeconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return double(ts.tv_sec) + double(ts.tv_nsec) * 1e-9;
 }
 
 template <typename F> double best(int reps, F f) {
@@ -132,6 +146,70 @@ int gemm(int64_t rows, int64_t n, int64_t k, int reps) {
               (long long)rows, (long long)n, (long long)k, threads,
               isaName(activeIsa()), flops / tBlas / 1e9, flops / t32 / 1e9,
               flops / t16 / 1e9, flops / t8 / 1e9, onednn.c_str());
+  return 0;
+}
+
+int experts(int64_t e, int64_t rows, int64_t n, int64_t k, int64_t layers,
+            int reps) {
+  std::mt19937 rng(1);
+  std::normal_distribution<float> d;
+  int64_t t = e * rows;
+  size_t each = size_t(e * n * k);
+  std::vector<float> x(size_t(t * k)), y(size_t(t * n)),
+      w(each * size_t(layers));
+  for (float &v : x)
+    v = d(rng);
+  for (float &v : w)
+    v = d(rng);
+  LowPrecision lp = lowPrecision(w, n, k, rng);
+  std::vector<float> scales(size_t(e * layers) * size_t((n + 127) / 128) *
+                                size_t((k + 127) / 128),
+                            0.01f);
+  std::vector<MatmulGroup> groups;
+  for (int64_t g = 0; g < e; ++g)
+    groups.push_back({g * rows, (g + 1) * rows, g * n});
+  const KernelSet &ks = kernelsFor(activeIsa());
+  // Wall time, and the process's CPU time (all threads, spinning included):
+  // on a shared machine the second is less moved by other processes.
+  double cpuBest = 1e30;
+  auto run = [&](WeightFormat f, const void *base, size_t elem) {
+    cpuBest = 1e30;
+    double s = best(reps, [&] {
+      double c0 = cpuSeconds();
+      for (int64_t l = 0; l < layers; ++l) {
+        WeightMatrix m;
+        m.format = f;
+        m.rows = e * n;
+        m.cols = k;
+        m.ld = k;
+        m.partRows = n;
+        for (int64_t g = 0; g < e; ++g) {
+          m.parts.push_back(static_cast<const uint8_t *>(base) +
+                            (size_t(l) * each + size_t(g * n * k)) * elem);
+          m.scales.push_back(scales.data() +
+                             size_t(l * e + g) * size_t((n + 127) / 128) *
+                                 size_t((k + 127) / 128));
+        }
+        matmulGroups(ks, x.data(), k, t, m, n, groups, y.data(), n);
+      }
+      cpuBest = std::min(cpuBest, cpuSeconds() - c0);
+    });
+    return 2.0 * double(t * n * k) * double(layers) / s / 1e9;
+  };
+  double flops = 2.0 * double(t * n * k) * double(layers);
+  double g32 = run(WeightFormat::F32, w.data(), 4), c32 = flops / cpuBest / 1e9;
+  double g16 = run(WeightFormat::BF16, lp.bf16.data(), 2),
+         c16 = flops / cpuBest / 1e9;
+  double g8 = run(WeightFormat::FP8, lp.fp8.data(), 1), c8 = flops / cpuBest / 1e9;
+  std::printf("{\"experts\": %lld, \"rows\": %lld, \"n\": %lld, \"k\": %lld, "
+              "\"layers\": %lld, \"threads\": %d, \"isa\": \"%s\", "
+              "\"f32_gflops\": %.2f, \"bf16_gflops\": %.2f, "
+              "\"fp8_gflops\": %.2f, \"f32_gflops_per_cpu_second\": %.2f, "
+              "\"bf16_gflops_per_cpu_second\": %.2f, "
+              "\"fp8_gflops_per_cpu_second\": %.2f}\n",
+              (long long)e, (long long)rows, (long long)n, (long long)k,
+              (long long)layers, numThreads(), isaName(activeIsa()), g32, g16,
+              g8, c32, c16, c8);
   return 0;
 }
 
@@ -365,12 +443,17 @@ int main(int argc, char **argv) {
   if (cmd == "gemv" && argc == 6)
     return gemv(std::atoll(argv[2]), std::atoll(argv[3]), std::atoll(argv[4]),
                 std::atoi(argv[5]));
+  if (cmd == "experts" && argc == 8)
+    return experts(std::atoll(argv[2]), std::atoll(argv[3]),
+                   std::atoll(argv[4]), std::atoll(argv[5]),
+                   std::atoll(argv[6]), std::atoi(argv[7]));
   if (cmd == "model" && argc == 7)
     return model(argv[2], argv[3], std::atoll(argv[4]), std::atoll(argv[5]),
                  std::atoi(argv[6]));
   std::fprintf(stderr,
                "usage: ds-cpu-bench gemm ROWS N K REPS | read MIB REPS "
-               "| gemv N K CALLS REPS | model ARTIFACT WEIGHTS PROMPT STEPS "
+               "| gemv N K CALLS REPS | experts E ROWS N K LAYERS REPS "
+               "| model ARTIFACT WEIGHTS PROMPT STEPS "
                "REPS\n");
   return 2;
 }

@@ -397,6 +397,44 @@ TEST(MatMul, GroupsMatchEachGroupAlone) {
   }
 }
 
+// Prefill's expert products: several groups above the dot-product size
+// (one of more than one panel, ragged K across chunks, a partial block of
+// weight rows at each group's end) share one parallel region whose blocks
+// prefetch the next group's weights; each group's rows are still bitwise
+// what matmul gives for that group alone.
+TEST(MatMul, LargeGroupsMatchEachGroupAlone) {
+  std::mt19937 rng(17);
+  std::normal_distribution<float> d;
+  for (WeightFormat f :
+       {WeightFormat::F32, WeightFormat::BF16, WeightFormat::FP8}) {
+    int64_t experts = 4, n = 30, k = 300, rows = 100;
+    TestWeight w(f, experts, n, k, 0, rng);
+    std::vector<float> x(size_t(rows * k));
+    for (float &v : x)
+      v = d(rng);
+    std::vector<MatmulGroup> groups = {
+        {0, 40, 3 * n}, {40, 57, 0}, {57, 60, n}, {60, 99, 2 * n}};
+    for (Isa isa : supportedIsas()) {
+      const KernelSet &ks = kernelsFor(isa);
+      std::vector<float> y(size_t(rows * n), -7.0f), one(size_t(rows * n));
+      matmulGroups(ks, x.data(), k, rows, w.matrix, n, groups, y.data(), n);
+      for (const MatmulGroup &g : groups)
+        matmul(ks, x.data() + g.begin * k, k, g.end - g.begin, w.matrix, g.r0,
+               n, one.data() + g.begin * n, n);
+      for (int64_t t = 0; t < rows; ++t)
+        for (int64_t j = 0; j < n; ++j) {
+          float got = y[size_t(t * n + j)];
+          if (t >= 99)
+            ASSERT_EQ(got, -7.0f) << "row of no group written";
+          else
+            ASSERT_EQ(got, one[size_t(t * n + j)])
+                << isaName(isa) << " " << formatName(f) << " " << t << ","
+                << j;
+        }
+    }
+  }
+}
+
 // Every ISA rounds activations to bf16 alike (prefill packs with one
 // kernel, decode's dot products read another's output): nearest even,
 // ties both ways, Inf kept, NaN quieted, denormals and the largest finite

@@ -30,18 +30,29 @@ constexpr int kMaxDotRows = 4;
 /// Row stride of bf16 activations for dotBf16Pairs: a multiple of this.
 constexpr int64_t kPairsAlign = 32;
 
+/// Weight bytes a tile kernel prefetches while it computes: `rows` rows of
+/// `bytes` bytes from `base`, `ld` bytes apart (the next chunk of the
+/// weights, read in place; a block of experts' weights is read once per
+/// prompt, so without this every chunk would wait on memory before its
+/// compute starts). One cache line per step of k, into L2.
+struct TilePrefetch {
+  const char *base = nullptr;
+  int64_t ld = 0, bytes = 0;
+  int rows = 0;
+};
+
 struct KernelSet {
   Isa isa;
   /// Weight rows per GEMM tile (the accumulators the ISA's registers hold).
   int mr;
   /// c[i * kPanel + t] += sum_k w[i * ldw + k] * xp[k * kPanel + t] for
-  /// i < mr, t < kPanel, k < kc.
+  /// i < mr, t < kPanel, k < kc; prefetches `pf` (may be null) meanwhile.
   void (*tileF32)(const float *w, int64_t ldw, const float *xp, int64_t kc,
-                  float *c);
+                  float *c, const TilePrefetch *pf);
   /// The same over bf16 weights and bf16 activation pairs, kp pairs of k
   /// (nullptr where the ISA has no bf16 dot product).
   void (*tileBf16)(const uint16_t *w, int64_t ldw, const uint16_t *xb,
-                   int64_t kp, float *c);
+                   int64_t kp, float *c, const TilePrefetch *pf);
   /// dst[i] = src[i] widened (bf16), or e4m3 * scale (FP8), i < n.
   void (*decodeBf16)(const uint16_t *src, int64_t n, float *dst);
   void (*decodeFp8)(const uint8_t *src, int64_t n, float scale, float *dst);

@@ -45,8 +45,35 @@ inline float hsum(__m256 v) {
   return _mm_cvtss_f32(s);
 }
 
+/// Walks a TilePrefetch one cache line per call (defined per ISA file:
+/// see Kernels.h on inline code).
+struct PrefetchCursor {
+  const char *row = nullptr;
+  int64_t off = 0, ld = 0, bytes = 0;
+  int rows = 0;
+  explicit PrefetchCursor(const TilePrefetch *pf) {
+    if (pf && pf->rows > 0 && pf->bytes > 0) {
+      row = pf->base;
+      ld = pf->ld;
+      bytes = pf->bytes;
+      rows = pf->rows;
+    }
+  }
+  void step() {
+    if (!row)
+      return;
+    __builtin_prefetch(row + off, 0, 2);
+    off += 64;
+    if (off >= bytes) {
+      off = 0;
+      row = --rows > 0 ? row + ld : nullptr;
+    }
+  }
+};
+
 void tileF32(const float *w, int64_t ldw, const float *xp, int64_t kc,
-             float *c) {
+             float *c, const TilePrefetch *pf) {
+  PrefetchCursor next(pf);
   __m256 a[kMr][4];
 #pragma unroll
   for (int i = 0; i < kMr; ++i)
@@ -54,6 +81,7 @@ void tileF32(const float *w, int64_t ldw, const float *xp, int64_t kc,
     for (int j = 0; j < 4; ++j)
       a[i][j] = _mm256_loadu_ps(c + i * kPanel + 8 * j);
   for (int64_t k = 0; k < kc; ++k) {
+    next.step();
     const float *x = xp + k * kPanel;
 #pragma unroll
     for (int i = 0; i < kMr; ++i) {

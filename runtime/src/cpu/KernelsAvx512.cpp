@@ -34,12 +34,39 @@ inline __m512 bf16x16(__m256i halves) {
       _mm512_slli_epi32(_mm512_cvtepu16_epi32(halves), 16));
 }
 
+/// Walks a TilePrefetch one cache line per call (defined per ISA file:
+/// see Kernels.h on inline code).
+struct PrefetchCursor {
+  const char *row = nullptr;
+  int64_t off = 0, ld = 0, bytes = 0;
+  int rows = 0;
+  explicit PrefetchCursor(const TilePrefetch *pf) {
+    if (pf && pf->rows > 0 && pf->bytes > 0) {
+      row = pf->base;
+      ld = pf->ld;
+      bytes = pf->bytes;
+      rows = pf->rows;
+    }
+  }
+  void step() {
+    if (!row)
+      return;
+    __builtin_prefetch(row + off, 0, 2);
+    off += 64;
+    if (off >= bytes) {
+      off = 0;
+      row = --rows > 0 ? row + ld : nullptr;
+    }
+  }
+};
+
 inline __mmask16 tailMask(int64_t n) {
   return n >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << n) - 1);
 }
 
 void tileF32(const float *w, int64_t ldw, const float *xp, int64_t kc,
-             float *c) {
+             float *c, const TilePrefetch *pf) {
+  PrefetchCursor next(pf);
   __m512 a0[kMr], a1[kMr];
 #pragma unroll
   for (int i = 0; i < kMr; ++i) {
@@ -47,6 +74,7 @@ void tileF32(const float *w, int64_t ldw, const float *xp, int64_t kc,
     a1[i] = _mm512_loadu_ps(c + i * kPanel + 16);
   }
   for (int64_t k = 0; k < kc; ++k) {
+    next.step();
     __m512 x0 = _mm512_loadu_ps(xp + k * kPanel);
     __m512 x1 = _mm512_loadu_ps(xp + k * kPanel + 16);
 #pragma unroll
@@ -64,7 +92,8 @@ void tileF32(const float *w, int64_t ldw, const float *xp, int64_t kc,
 }
 
 void tileBf16(const uint16_t *w, int64_t ldw, const uint16_t *xb, int64_t kp,
-              float *c) {
+              float *c, const TilePrefetch *pf) {
+  PrefetchCursor next(pf);
   __m512 a0[kMr], a1[kMr];
 #pragma unroll
   for (int i = 0; i < kMr; ++i) {
@@ -72,6 +101,7 @@ void tileBf16(const uint16_t *w, int64_t ldw, const uint16_t *xb, int64_t kp,
     a1[i] = _mm512_loadu_ps(c + i * kPanel + 16);
   }
   for (int64_t j = 0; j < kp; ++j) {
+    next.step();
     __m512bh x0 = (__m512bh)_mm512_loadu_si512(xb + j * 2 * kPanel);
     __m512bh x1 = (__m512bh)_mm512_loadu_si512(xb + j * 2 * kPanel + 32);
 #pragma unroll

@@ -7,6 +7,10 @@
 #include <cstdlib>
 #include <cstring>
 
+#if defined(__SSE2__)
+#include <xmmintrin.h>
+#endif
+
 using namespace dsrt;
 using namespace dsrt::cpu;
 
@@ -74,41 +78,89 @@ struct PackedX {
   int64_t pairs() const { return (k + 1) / 2; }
 };
 
+/// Floats (f32) or uint16 (bf16 pairs) of one packed panel.
+int64_t panelSize(int64_t k, bool bf16) {
+  return bf16 ? (k + 1) / 2 * kPanel * 2 : k * kPanel;
+}
+
+/// panel[c * kPanel + t] = src[t * ldx + c] for t < rows (<= kPanel),
+/// c < k: 4 x 4 blocks through SSE registers (every x86-64 has SSE2; this
+/// file is built for the baseline), four columns of the panel at a time, so
+/// its writes are sequential and the rows' lines are read from L1.
+void transposePanel(const float *src, int64_t ldx, int64_t rows, int64_t k,
+                    float *panel) {
+  int64_t t4 = rows / 4 * 4, c4 = 0;
+#if defined(__SSE2__)
+  c4 = k / 4 * 4;
+  for (int64_t c = 0; c < c4; c += 4) {
+    float *out = panel + c * kPanel;
+    for (int64_t t = 0; t < t4; t += 4) {
+      const float *in = src + t * ldx + c;
+      __m128 r0 = _mm_loadu_ps(in), r1 = _mm_loadu_ps(in + ldx),
+             r2 = _mm_loadu_ps(in + 2 * ldx), r3 = _mm_loadu_ps(in + 3 * ldx);
+      _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
+      _mm_storeu_ps(out + t, r0);
+      _mm_storeu_ps(out + kPanel + t, r1);
+      _mm_storeu_ps(out + 2 * kPanel + t, r2);
+      _mm_storeu_ps(out + 3 * kPanel + t, r3);
+    }
+    for (int64_t t = t4; t < rows; ++t)
+      for (int64_t j = 0; j < 4; ++j)
+        out[j * kPanel + t] = src[t * ldx + c + j];
+  }
+#endif
+  for (int64_t c = c4; c < k; ++c)
+    for (int64_t t = 0; t < rows; ++t)
+      panel[c * kPanel + t] = src[t * ldx + c];
+}
+
+/// Panel p of rows [0, rows) of x packed into `out` (panels of panelSize
+/// each; the last zero-padded).
+void packPanel(const KernelSet &ks, const float *x, int64_t ldx, int64_t rows,
+               int64_t k, bool bf16, void *out, int64_t p) {
+  int64_t size = panelSize(k, bf16);
+  int64_t n = std::min(rows - p * kPanel, int64_t(kPanel));
+  const float *src = x + p * kPanel * ldx;
+  if (bf16) {
+    int64_t kp = (k + 1) / 2;
+    uint16_t *o = static_cast<uint16_t *>(out) + p * size;
+    if (n < kPanel)
+      std::memset(o, 0, size_t(size) * 2);
+    // The rows rounded with the vector kernel, then their pairs moved as
+    // 32-bit units by the f32 transpose (which moves bits only).
+    uint16_t *rounded = buffers().rowBf16.get(size_t(kPanel * kp * 2));
+    for (int64_t t = 0; t < n; ++t) {
+      rounded[t * kp * 2 + kp * 2 - 1] = 0; // an odd K's last pair
+      roundRow(ks, src + t * ldx, k, rounded + t * kp * 2);
+    }
+    transposePanel(reinterpret_cast<const float *>(rounded), kp, n, kp,
+                   reinterpret_cast<float *>(o));
+    return;
+  }
+  float *o = static_cast<float *>(out) + p * size;
+  if (n < kPanel)
+    std::memset(o, 0, size_t(size) * sizeof(float));
+  transposePanel(src, ldx, n, k, o);
+}
+
 PackedX pack(const KernelSet &ks, const float *x, int64_t ldx, int64_t rows,
              int64_t k, bool bf16) {
   PackedX p;
   p.rows = rows;
   p.k = k;
   p.panels = (rows + kPanel - 1) / kPanel;
-  if (bf16) {
-    int64_t kp = p.pairs(), panelSize = kp * kPanel * 2;
-    uint16_t *out = buffers().packed16.get(size_t(p.panels * panelSize));
-    if (rows % kPanel)
-      std::memset(out + (p.panels - 1) * panelSize, 0, size_t(panelSize) * 2);
-    // Each row rounded with the vector kernel, then its pairs moved as
-    // 32-bit units to their places in the panel (a stride of kPanel).
-    uint16_t *row = buffers().rowBf16.get(size_t(kp * 2));
-    row[kp * 2 - 1] = 0; // an odd K's last pair
-    for (int64_t t = 0; t < rows; ++t) {
-      roundRow(ks, x + t * ldx, k, row);
-      uint16_t *panel = out + (t / kPanel) * panelSize + (t % kPanel) * 2;
-      for (int64_t j = 0; j < kp; ++j)
-        std::memcpy(panel + j * kPanel * 2, row + j * 2, 4);
-    }
-    p.bf16 = out;
-    return p;
-  }
-  float *out = buffers().packed.get(size_t(p.panels * k * kPanel));
-  if (rows % kPanel)
-    std::memset(out + (p.panels - 1) * k * kPanel, 0,
-                size_t(k * kPanel) * sizeof(float));
-  for (int64_t t = 0; t < rows; ++t) {
-    float *panel = out + (t / kPanel) * k * kPanel + (t % kPanel);
-    const float *src = x + t * ldx;
-    for (int64_t c = 0; c < k; ++c)
-      panel[c * kPanel] = src[c];
-  }
-  p.f32 = out;
+  size_t count = size_t(p.panels * panelSize(k, bf16));
+  void *out;
+  if (bf16)
+    p.bf16 = static_cast<uint16_t *>(out = buffers().packed16.get(count));
+  else
+    p.f32 = static_cast<float *>(out = buffers().packed.get(count));
+  // Split over the pool too: packing alone on the caller's thread would
+  // leave the other cores waiting for the tiles.
+  parallelFor(p.panels, 1, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i)
+      packPanel(ks, x, ldx, rows, k, bf16, out, i);
+  });
   return p;
 }
 
@@ -136,6 +188,44 @@ void decodeRow(const KernelSet &ks, const WeightMatrix &w, int64_t r,
   }
 }
 
+bool bf16Arithmetic(const KernelSet &ks, const WeightMatrix &w) {
+  return (ks.tileBf16 && w.format == WeightFormat::BF16) ||
+         (ks.tileFp8 && w.format == WeightFormat::FP8);
+}
+
+/// The chunk [k0, k0 + kc) of weight rows [r, r + m) as a prefetch, or
+/// none where the rows cross parts (then the copy fetches them).
+TilePrefetch chunkPrefetch(const WeightMatrix &w, int64_t r, int64_t m,
+                           int64_t k0, int64_t kc) {
+  TilePrefetch pf;
+  if (m <= 0 || r + m > w.rows || !w.inOnePart(r, m))
+    return pf;
+  int64_t es = int64_t(w.elementSize());
+  pf.base = reinterpret_cast<const char *>(w.row(r)) + k0 * es;
+  pf.ld = w.ld * es;
+  pf.bytes = kc * es;
+  pf.rows = int(m);
+  return pf;
+}
+
+/// Whether the tile kernels may read mr weight rows `strideBytes` apart
+/// where they lie: only if few of them share an L1 set (a 4 KiB stride
+/// puts all of them in one 8-way set, and they would evict each other
+/// between the 16 steps of k a line serves); else they are copied.
+bool rowsFitL1Sets(int64_t strideBytes, int mr) {
+  int64_t s = strideBytes % 4096, g = 4096;
+  while (s) { // gcd: the distinct set offsets of rows r * stride
+    int64_t t = g % s;
+    g = s;
+    s = t;
+  }
+  // Six of eight ways (a 2 KiB stride: bf16 rows of 1024) measured 1.3x
+  // faster in place than copied (ds-cpu-bench experts, bench/RESULTS.md);
+  // twelve (4 KiB) gained nothing measurable.
+  int64_t distinct = 4096 / g;
+  return (mr + distinct - 1) / distinct <= 6;
+}
+
 /// The FP8 rows [r, r + m)'s chunk [k0, k0 + kc) as exact bf16 in the
 /// tile t (zero-padded by the caller), through every panel of x one scale
 /// block at a time, each block's sums scaled once (ks.tileFp8).
@@ -157,55 +247,159 @@ void fp8TileBf16(const KernelSet &ks, const PackedX &x, const WeightMatrix &w,
   }
 }
 
-/// Prefill over weight rows [r0, r0 + n), single-threaded.
-void gemmRange(const KernelSet &ks, const PackedX &x, const WeightMatrix &w,
-               int64_t r0, int64_t n, float *y, int64_t ldy) {
+/// y[t, i] = x[t] . w[r + i] for i < m <= mr, single-threaded. The first
+/// chunk of weight rows [next, next + nextM) is prefetched during the last
+/// chunk (nextM 0: nothing follows).
+void gemmBlock(const KernelSet &ks, const PackedX &x, const WeightMatrix &w,
+               int64_t r, int64_t m, int64_t next, int64_t nextM, float *y,
+               int64_t ldy) {
   const int mr = ks.mr;
   const int64_t k = x.k;
   ThreadBuffers &b = buffers();
   float *ctile = b.ctile.get(size_t(x.panels * mr * kPanel));
-  for (int64_t j0 = 0; j0 < n; j0 += mr) {
-    int64_t m = std::min<int64_t>(mr, n - j0), r = r0 + j0;
-    std::memset(ctile, 0, size_t(x.panels * mr * kPanel) * sizeof(float));
-    for (int64_t k0 = 0; k0 < k; k0 += kKc) {
-      int64_t kc = std::min(kKc, k - k0);
-      if (x.bf16) {
-        // The rows' chunk, zero-padded to mr rows and an even K.
-        int64_t kp = (kc + 1) / 2;
-        uint16_t *t = b.wtile16.get(size_t(mr * kTileLd));
-        if (m < mr || kc % 2)
-          std::memset(t, 0, size_t(mr * kTileLd) * 2);
-        if (w.format == WeightFormat::FP8) {
-          fp8TileBf16(ks, x, w, r, m, k0, kc, t, ctile);
-          continue;
-        }
-        for (int64_t i = 0; i < m; ++i)
-          std::memcpy(t + i * kTileLd,
-                      reinterpret_cast<const uint16_t *>(w.row(r + i)) + k0,
-                      size_t(kc) * 2);
+  std::memset(ctile, 0, size_t(x.panels * mr * kPanel) * sizeof(float));
+  for (int64_t k0 = 0; k0 < k; k0 += kKc) {
+    int64_t kc = std::min(kKc, k - k0);
+    TilePrefetch pf =
+        k0 + kKc < k
+            ? chunkPrefetch(w, r, m, k0 + kKc, std::min(kKc, k - k0 - kKc))
+            : chunkPrefetch(w, next, nextM, 0, std::min(kKc, k));
+    // Whole blocks of f32 or bf16 rows (an even chunk) in one part whose
+    // stride spreads them over L1's sets are read in place: the same
+    // arithmetic as on a copy, without copying.
+    bool inPlace = m == mr && w.format != WeightFormat::FP8 &&
+                   w.inOnePart(r, mr) && (kc % 2 == 0 || !x.bf16) &&
+                   rowsFitL1Sets(w.ld * int64_t(w.elementSize()), mr);
+    if (x.bf16) {
+      int64_t kp = (kc + 1) / 2;
+      if (inPlace) {
+        const uint16_t *t = reinterpret_cast<const uint16_t *>(w.row(r)) + k0;
         for (int64_t p = 0; p < x.panels; ++p)
-          ks.tileBf16(t, kTileLd,
+          ks.tileBf16(t, w.ld,
                       x.bf16 + (p * x.pairs() + k0 / 2) * kPanel * 2, kp,
-                      ctile + p * mr * kPanel);
+                      ctile + p * mr * kPanel, p == 0 ? &pf : nullptr);
         continue;
       }
-      // The rows' chunk as f32 (FP8 scaled per block), zero-padded to mr.
-      float *t = b.wtile.get(size_t(mr * kTileLd));
+      // The rows' chunk, zero-padded to mr rows and an even K.
+      uint16_t *t = b.wtile16.get(size_t(mr * kTileLd));
+      if (m < mr || kc % 2)
+        std::memset(t, 0, size_t(mr * kTileLd) * 2);
+      if (w.format == WeightFormat::FP8) {
+        fp8TileBf16(ks, x, w, r, m, k0, kc, t, ctile);
+        continue;
+      }
       for (int64_t i = 0; i < m; ++i)
-        decodeRow(ks, w, r + i, k0, kc, t + i * kTileLd);
-      if (m < mr)
-        std::memset(t + m * kTileLd, 0,
-                    size_t((mr - m) * kTileLd) * sizeof(float));
+        std::memcpy(t + i * kTileLd,
+                    reinterpret_cast<const uint16_t *>(w.row(r + i)) + k0,
+                    size_t(kc) * 2);
       for (int64_t p = 0; p < x.panels; ++p)
-        ks.tileF32(t, kTileLd, x.f32 + (p * k + k0) * kPanel, kc,
-                   ctile + p * mr * kPanel);
+        ks.tileBf16(t, kTileLd, x.bf16 + (p * x.pairs() + k0 / 2) * kPanel * 2,
+                    kp, ctile + p * mr * kPanel, p == 0 ? &pf : nullptr);
+      continue;
     }
-    for (int64_t t = 0; t < x.rows; ++t) {
-      const float *c = ctile + (t / kPanel) * mr * kPanel + t % kPanel;
-      for (int64_t i = 0; i < m; ++i)
-        y[t * ldy + j0 + i] = c[i * kPanel];
+    if (inPlace && w.format == WeightFormat::F32) {
+      const float *t = reinterpret_cast<const float *>(w.row(r)) + k0;
+      for (int64_t p = 0; p < x.panels; ++p)
+        ks.tileF32(t, w.ld, x.f32 + (p * k + k0) * kPanel, kc,
+                   ctile + p * mr * kPanel, p == 0 ? &pf : nullptr);
+      continue;
     }
+    // The rows' chunk as f32 (FP8 scaled per block), zero-padded to mr.
+    float *t = b.wtile.get(size_t(mr * kTileLd));
+    for (int64_t i = 0; i < m; ++i)
+      decodeRow(ks, w, r + i, k0, kc, t + i * kTileLd);
+    if (m < mr)
+      std::memset(t + m * kTileLd, 0,
+                  size_t((mr - m) * kTileLd) * sizeof(float));
+    for (int64_t p = 0; p < x.panels; ++p)
+      ks.tileF32(t, kTileLd, x.f32 + (p * k + k0) * kPanel, kc,
+                 ctile + p * mr * kPanel, p == 0 ? &pf : nullptr);
   }
+  for (int64_t t = 0; t < x.rows; ++t) {
+    const float *c = ctile + (t / kPanel) * mr * kPanel + t % kPanel;
+    for (int64_t i = 0; i < m; ++i)
+      y[t * ldy + i] = c[i * kPanel];
+  }
+}
+
+/// Prefill over weight rows [r0, r0 + n), single-threaded.
+void gemmRange(const KernelSet &ks, const PackedX &x, const WeightMatrix &w,
+               int64_t r0, int64_t n, float *y, int64_t ldy) {
+  const int mr = ks.mr;
+  for (int64_t j0 = 0; j0 < n; j0 += mr) {
+    int64_t m = std::min<int64_t>(mr, n - j0);
+    int64_t nextM = std::min<int64_t>(mr, std::max<int64_t>(0, n - j0 - mr));
+    gemmBlock(ks, x, w, r0 + j0, m, r0 + j0 + mr, nextM, y + j0, ldy);
+  }
+}
+
+/// Prefill's grouped products (experts of a few dozen rows each): each
+/// group's x packed into its own panels, then one parallel region over
+/// every group's blocks of mr weight rows, so that both threads stay busy
+/// across experts and no group waits for a wake of the pool.
+void gemmGroups(const KernelSet &ks, const float *x, int64_t ldx,
+                const WeightMatrix &w, int64_t n,
+                const std::vector<MatmulGroup> &groups, float *y,
+                int64_t ldy) {
+  const int mr = ks.mr;
+  const int64_t k = w.cols;
+  bool bf16 = bf16Arithmetic(ks, w);
+  int64_t size = panelSize(k, bf16), blocksPer = (n + mr - 1) / mr;
+  // Panels of group g start at panel first[g].
+  static thread_local std::vector<int64_t> firstBuffer;
+  std::vector<int64_t> &first = firstBuffer;
+  first.assign(groups.size() + 1, 0);
+  for (size_t g = 0; g < groups.size(); ++g)
+    first[g + 1] = first[g] +
+                   (groups[g].end - groups[g].begin + kPanel - 1) / kPanel;
+  size_t count = size_t(first.back() * size);
+  void *packed = bf16 ? static_cast<void *>(buffers().packed16.get(count))
+                      : static_cast<void *>(buffers().packed.get(count));
+  auto packedOf = [&](size_t g) {
+    PackedX p;
+    p.rows = groups[g].end - groups[g].begin;
+    p.k = k;
+    p.panels = first[g + 1] - first[g];
+    if (bf16)
+      p.bf16 = static_cast<uint16_t *>(packed) + first[g] * size;
+    else
+      p.f32 = static_cast<float *>(packed) + first[g] * size;
+    return p;
+  };
+  // Work item i packs panel i of all groups' panels.
+  parallelFor(first.back(), 1, [&](int64_t b, int64_t e) {
+    size_t g = size_t(std::upper_bound(first.begin(), first.end(), b) -
+                      first.begin() - 1);
+    for (int64_t i = b; i < e; ++i) {
+      while (first[g + 1] <= i)
+        ++g;
+      const MatmulGroup &grp = groups[g];
+      void *base = bf16 ? static_cast<void *>(static_cast<uint16_t *>(packed) +
+                                              first[g] * size)
+                        : static_cast<void *>(static_cast<float *>(packed) +
+                                              first[g] * size);
+      packPanel(ks, x + grp.begin * ldx, ldx, grp.end - grp.begin, k, bf16,
+                base, i - first[g]);
+    }
+  });
+  int64_t blocks = int64_t(groups.size()) * blocksPer;
+  parallelFor(blocks, 1, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) {
+      size_t g = size_t(i / blocksPer);
+      int64_t j0 = (i % blocksPer) * mr, m = std::min<int64_t>(mr, n - j0);
+      const MatmulGroup &grp = groups[g];
+      // The block after this one, whichever group it is in.
+      int64_t next = 0, nextM = 0;
+      if (i + 1 < blocks) {
+        const MatmulGroup &ng = groups[size_t((i + 1) / blocksPer)];
+        int64_t nj = ((i + 1) % blocksPer) * mr;
+        next = ng.r0 + nj;
+        nextM = std::min<int64_t>(mr, n - nj);
+      }
+      gemmBlock(ks, packedOf(g), w, grp.r0 + j0, m, next, nextM,
+                y + grp.begin * ldy + j0, ldy);
+    }
+  });
 }
 
 /// Decode's x as the dot-product kernels read it: f32 rows, or rows
@@ -266,11 +460,6 @@ void gemvRange(const KernelSet &ks, const GemvX &x, int64_t rows,
       }
     }
   }
-}
-
-bool bf16Arithmetic(const KernelSet &ks, const WeightMatrix &w) {
-  return (ks.tileBf16 && w.format == WeightFormat::BF16) ||
-         (ks.tileFp8 && w.format == WeightFormat::FP8);
 }
 
 /// Decode's rows of x as prefill sees them. Where prefill multiplies bf16
@@ -366,16 +555,17 @@ void dsrt::cpu::matmulGroups(const KernelSet &ks, const float *x,
   // reference (a thread_local named in the lambda would be their own).
   static thread_local std::vector<MatmulGroup> buffer;
   std::vector<MatmulGroup> &small = buffer;
+  static thread_local std::vector<MatmulGroup> largeBuffer;
+  std::vector<MatmulGroup> &large = largeBuffer;
   small.clear();
+  large.clear();
   for (const MatmulGroup &g : groups) {
     if (g.end <= g.begin)
       continue;
-    if (g.end - g.begin > kGemvRows)
-      matmul(ks, x + g.begin * ldx, ldx, g.end - g.begin, w, g.r0, n,
-             y + g.begin * ldy, ldy);
-    else
-      small.push_back(g);
+    (g.end - g.begin > kGemvRows ? large : small).push_back(g);
   }
+  if (!large.empty() && n > 0)
+    gemmGroups(ks, x, ldx, w, n, large, y, ldy);
   if (small.empty() || n <= 0)
     return;
   GemvX gx = gemvInput(ks, w, x, ldx, rows, &small);
