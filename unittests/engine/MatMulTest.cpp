@@ -264,8 +264,8 @@ TEST(MatMul, Fp8ToBf16IsExactForEveryCode) {
           ASSERT_TRUE(std::isnan(have)) << isaName(isa) << " code " << off + i;
         else
           ASSERT_EQ(std::memcmp(&want, &have, 4), 0)
-              << isaName(isa) << " code " << off + i << ": " << want
-              << " vs " << have;
+              << isaName(isa) << " code " << off + i << ": " << want << " vs "
+              << have;
       }
       ASSERT_EQ(got[size_t(n)], 0xABCD) << isaName(isa) << " wrote past n";
     }
@@ -298,13 +298,13 @@ TEST(MatMul, WrongFp8BlockScaleFails) {
           double want = 0, mag = 0;
           for (int64_t c = 0; c < k; ++c) {
             float xv = x[size_t(t * k + c)];
-            double term = double(rx ? roundBf16(xv) : xv) *
-                          w.values[size_t(j * k + c)];
+            double term =
+                double(rx ? roundBf16(xv) : xv) * w.values[size_t(j * k + c)];
             want += term;
             mag += std::abs(term);
           }
-          worst = std::max(worst, std::abs(y[size_t(t * n + j)] - want) /
-                                      (1 + mag));
+          worst = std::max(worst,
+                           std::abs(y[size_t(t * n + j)] - want) / (1 + mag));
         }
       EXPECT_GT(worst, 1e-3) << isaName(isa) << " rows " << rows;
     }

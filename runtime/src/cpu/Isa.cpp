@@ -22,8 +22,8 @@ const char *dsrt::cpu::isaName(Isa isa) {
 }
 
 bool dsrt::cpu::parseIsa(const std::string &name, Isa &out) {
-  for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Avx512Bf16,
-                  Isa::Avx512Vbmi})
+  for (Isa isa :
+       {Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Avx512Bf16, Isa::Avx512Vbmi})
     if (name == isaName(isa)) {
       out = isa;
       return true;
@@ -57,8 +57,8 @@ bool dsrt::cpu::isaSupported(Isa isa) {
 
 std::vector<Isa> dsrt::cpu::supportedIsas() {
   std::vector<Isa> out;
-  for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Avx512Bf16,
-                  Isa::Avx512Vbmi})
+  for (Isa isa :
+       {Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Avx512Bf16, Isa::Avx512Vbmi})
     if (isaSupported(isa))
       out.push_back(isa);
   return out;

@@ -83,9 +83,8 @@ struct KernelSet {
   void (*tileFp8)(const uint16_t *w, int64_t ldw, const float *scales,
                   const uint16_t *xb, int64_t kp, float *c) = nullptr;
   /// dotFp8 over activations rounded to bf16 (dotBf16Pairs' layout).
-  void (*dotFp8Pairs)(const uint8_t *w, const float *scales,
-                      const uint16_t *xb, int64_t ldxb, int rows, int64_t k,
-                      float *out) = nullptr;
+  void (*dotFp8Pairs)(const uint8_t *w, const float *scales, const uint16_t *xb,
+                      int64_t ldxb, int rows, int64_t k, float *out) = nullptr;
 };
 
 /// f rounded to bf16 as every roundBf16 kernel rounds it.

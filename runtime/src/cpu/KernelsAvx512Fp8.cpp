@@ -37,7 +37,8 @@ constexpr uint16_t bf16OfE4m3(int v) {
   int e = v >> 3, m = v & 7;
   if (v == 0x7f)
     return 0x7fc0; // NaN
-  if (e) // (1 + m/8) 2^(e-7): bf16 exponent e - 7 + 127
+  // Normal: (1 + m/8) 2^(e-7), a bf16 exponent of e - 7 + 127.
+  if (e)
     return uint16_t(((e + 120) << 7) | (m << 4));
   if (!m)
     return 0;
@@ -134,8 +135,9 @@ void tileFp8(const uint16_t *w, int64_t ldw, const float *scales,
 #pragma unroll
   for (int i = 0; i < kMr; ++i) {
     __m512 s = _mm512_set1_ps(scales[i]);
-    _mm512_storeu_ps(c + i * kPanel,
-                     _mm512_fmadd_ps(a0[i], s, _mm512_loadu_ps(c + i * kPanel)));
+    _mm512_storeu_ps(
+        c + i * kPanel,
+        _mm512_fmadd_ps(a0[i], s, _mm512_loadu_ps(c + i * kPanel)));
     _mm512_storeu_ps(
         c + i * kPanel + 16,
         _mm512_fmadd_ps(a1[i], s, _mm512_loadu_ps(c + i * kPanel + 16)));
@@ -148,8 +150,8 @@ void tileFp8(const uint16_t *w, int64_t ldw, const float *scales,
 /// latency. The tail masks the weights (the row's padding in the file may
 /// hold anything); xb is zero there up to a multiple of 32.
 template <int R>
-void dotFp8PairsRows(const uint8_t *w, const float *scales,
-                     const uint16_t *xb, int64_t ldxb, int64_t k, float *out) {
+void dotFp8PairsRows(const uint8_t *w, const float *scales, const uint16_t *xb,
+                     int64_t ldxb, int64_t k, float *out) {
   Fp8Bf16 cv;
   __m512 acc[R];
 #pragma unroll
@@ -162,21 +164,31 @@ void dotFp8PairsRows(const uint8_t *w, const float *scales,
 #pragma unroll
     for (int t = 0; t < R; ++t)
       part[0][t] = part[1][t] = _mm512_setzero_ps();
-    for (int64_t i = begin; i < end; i += 64) {
+    // 64 weights from i: lanes [0, 32) into part[0], [32, 64) into
+    // part[1] when `both`.
+    auto chunk = [&](int64_t i, __m512i bytes, bool both) {
       __m512i a, b;
-      cv.convert(_mm512_maskz_loadu_epi8(byteMask(end - i), w + i), a, b);
+      cv.convert(bytes, a, b);
 #pragma unroll
       for (int t = 0; t < R; ++t)
-        part[0][t] = _mm512_dpbf16_ps(
-            part[0][t], (__m512bh)a,
-            (__m512bh)_mm512_loadu_si512(xb + t * ldxb + i));
-      if (i + 32 < end) {
+        part[0][t] =
+            _mm512_dpbf16_ps(part[0][t], (__m512bh)a,
+                             (__m512bh)_mm512_loadu_si512(xb + t * ldxb + i));
+      if (both) {
 #pragma unroll
         for (int t = 0; t < R; ++t)
           part[1][t] = _mm512_dpbf16_ps(
               part[1][t], (__m512bh)b,
               (__m512bh)_mm512_loadu_si512(xb + t * ldxb + i + 32));
       }
+    };
+    if (end - begin == kScaleBlock) {
+      chunk(begin, _mm512_loadu_si512(w + begin), true);
+      chunk(begin + 64, _mm512_loadu_si512(w + begin + 64), true);
+    } else {
+      for (int64_t i = begin; i < end; i += 64)
+        chunk(i, _mm512_maskz_loadu_epi8(byteMask(end - i), w + i),
+              i + 32 < end);
     }
     __m512 s = _mm512_set1_ps(scales[blk]);
 #pragma unroll

@@ -464,10 +464,11 @@ void gemvRange(const KernelSet &ks, const GemvX &x, int64_t rows,
 
 /// Decode's rows of x as prefill sees them. Where prefill multiplies bf16
 /// weights (or FP8 ones looked up as bf16) in bf16 (activations rounded,
-/// products exact, sums in f32), the
-/// dot-product path must round x the same way, or a token's logits would
-/// depend on whether it ran in a decode step or a prefill chunk (batch
-/// invariance, decode-vs-prefill parity). Rounded once per call, before
+/// products exact, sums in f32), the dot-product path must round x the
+/// same way, or a token's logits would depend on whether it ran in a
+/// decode step or a prefill chunk (batch invariance, decode-vs-prefill
+/// parity; the rounding of a value on a bf16 tie still follows its f32
+/// sum's order). Rounded once per call, before
 /// the rows are split over threads: as bf16 for the ISA's bf16 dot product
 /// (zero-padded rows), else as f32 values. x itself where no rounding
 /// applies.
