@@ -416,6 +416,19 @@ struct GemvX {
 /// when there are more x rows than one kernel call takes.
 constexpr int64_t kGemvBlockBytes = 16384;
 
+/// The f32 dot product of decode's GEMVs. They are bound by the memory
+/// stream, not by the FMAs: on the AVX-512 machine these kernels were
+/// measured on (AMD EPYC), the AVX2 loop streams a decode step's f32
+/// weights 10-24% faster than the 512-bit one with one row of x, and as
+/// fast with 4 or more (bench/RESULTS.md, "Decode at the read roofline"),
+/// so the AVX-512 sets take it too. The same kernel for every row count:
+/// a row's result stays independent of how many rows came with it.
+auto gemvDotF32(const KernelSet &ks) -> decltype(ks.dotF32) {
+  if (ks.isa == Isa::Avx512 || ks.isa == Isa::Avx512Bf16)
+    return avx2Kernels().dotF32;
+  return ks.dotF32;
+}
+
 /// Decode over weight rows [r0, r0 + n), single-threaded. Each row's dot
 /// products are its own (no sum crosses x rows), so a row's result does
 /// not depend on how many rows came with it.
@@ -423,6 +436,7 @@ void gemvRange(const KernelSet &ks, const GemvX &x, int64_t rows,
                const WeightMatrix &w, int64_t r0, int64_t n, float *y,
                int64_t ldy) {
   float out[kMaxDotRows];
+  auto dotF32 = gemvDotF32(ks);
   int64_t rowBytes = std::max<int64_t>(1, w.cols * int64_t(w.elementSize()));
   int64_t block =
       rows <= kMaxDotRows ? n : std::max<int64_t>(1, kGemvBlockBytes / rowBytes);
@@ -436,8 +450,8 @@ void gemvRange(const KernelSet &ks, const GemvX &x, int64_t rows,
         const uint8_t *row = w.row(r0 + j);
         switch (w.format) {
         case WeightFormat::F32:
-          ks.dotF32(reinterpret_cast<const float *>(row), xt, x.ldx, nt,
-                    w.cols, out);
+          dotF32(reinterpret_cast<const float *>(row), xt, x.ldx, nt, w.cols,
+                 out);
           break;
         case WeightFormat::BF16:
           if (xbt)
