@@ -186,9 +186,9 @@ int experts(int64_t e, int64_t rows, int64_t n, int64_t k, int64_t layers,
         for (int64_t g = 0; g < e; ++g) {
           m.parts.push_back(static_cast<const uint8_t *>(base) +
                             (size_t(l) * each + size_t(g * n * k)) * elem);
-          m.scales.push_back(scales.data() +
-                             size_t(l * e + g) * size_t((n + 127) / 128) *
-                                 size_t((k + 127) / 128));
+          m.scales.push_back(scales.data() + size_t(l * e + g) *
+                                                 size_t((n + 127) / 128) *
+                                                 size_t((k + 127) / 128));
         }
         matmulGroups(ks, x.data(), k, t, m, n, groups, y.data(), n);
       }
@@ -200,7 +200,8 @@ int experts(int64_t e, int64_t rows, int64_t n, int64_t k, int64_t layers,
   double g32 = run(WeightFormat::F32, w.data(), 4), c32 = flops / cpuBest / 1e9;
   double g16 = run(WeightFormat::BF16, lp.bf16.data(), 2),
          c16 = flops / cpuBest / 1e9;
-  double g8 = run(WeightFormat::FP8, lp.fp8.data(), 1), c8 = flops / cpuBest / 1e9;
+  double g8 = run(WeightFormat::FP8, lp.fp8.data(), 1),
+         c8 = flops / cpuBest / 1e9;
   std::printf("{\"experts\": %lld, \"rows\": %lld, \"n\": %lld, \"k\": %lld, "
               "\"layers\": %lld, \"threads\": %d, \"isa\": \"%s\", "
               "\"f32_gflops\": %.2f, \"bf16_gflops\": %.2f, "

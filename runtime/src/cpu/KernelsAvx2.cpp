@@ -71,8 +71,8 @@ struct PrefetchCursor {
   }
 };
 
-void tileF32(const float *w, int64_t ldw, const float *xp, int64_t kc,
-             float *c, const TilePrefetch *pf) {
+void tileF32(const float *w, int64_t ldw, const float *xp, int64_t kc, float *c,
+             const TilePrefetch *pf) {
   PrefetchCursor next(pf);
   __m256 a[kMr][4];
 #pragma unroll

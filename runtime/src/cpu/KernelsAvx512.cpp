@@ -64,8 +64,8 @@ inline __mmask16 tailMask(int64_t n) {
   return n >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << n) - 1);
 }
 
-void tileF32(const float *w, int64_t ldw, const float *xp, int64_t kc,
-             float *c, const TilePrefetch *pf) {
+void tileF32(const float *w, int64_t ldw, const float *xp, int64_t kc, float *c,
+             const TilePrefetch *pf) {
   PrefetchCursor next(pf);
   __m512 a0[kMr], a1[kMr];
 #pragma unroll

@@ -31,8 +31,8 @@ const Fp8Table &fp8() {
 }
 
 /// Ignores the prefetch: the scalar path is the reference, not the fast one.
-void tileF32(const float *w, int64_t ldw, const float *xp, int64_t kc,
-             float *c, const TilePrefetch *) {
+void tileF32(const float *w, int64_t ldw, const float *xp, int64_t kc, float *c,
+             const TilePrefetch *) {
   for (int64_t k = 0; k < kc; ++k)
     for (int i = 0; i < kMr; ++i) {
       float b = w[i * ldw + k];

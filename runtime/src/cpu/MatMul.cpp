@@ -275,9 +275,8 @@ void gemmBlock(const KernelSet &ks, const PackedX &x, const WeightMatrix &w,
       if (inPlace) {
         const uint16_t *t = reinterpret_cast<const uint16_t *>(w.row(r)) + k0;
         for (int64_t p = 0; p < x.panels; ++p)
-          ks.tileBf16(t, w.ld,
-                      x.bf16 + (p * x.pairs() + k0 / 2) * kPanel * 2, kp,
-                      ctile + p * mr * kPanel, p == 0 ? &pf : nullptr);
+          ks.tileBf16(t, w.ld, x.bf16 + (p * x.pairs() + k0 / 2) * kPanel * 2,
+                      kp, ctile + p * mr * kPanel, p == 0 ? &pf : nullptr);
         continue;
       }
       // The rows' chunk, zero-padded to mr rows and an even K.
@@ -339,8 +338,7 @@ void gemmRange(const KernelSet &ks, const PackedX &x, const WeightMatrix &w,
 /// across experts and no group waits for a wake of the pool.
 void gemmGroups(const KernelSet &ks, const float *x, int64_t ldx,
                 const WeightMatrix &w, int64_t n,
-                const std::vector<MatmulGroup> &groups, float *y,
-                int64_t ldy) {
+                const std::vector<MatmulGroup> &groups, float *y, int64_t ldy) {
   const int mr = ks.mr;
   const int64_t k = w.cols;
   bool bf16 = bf16Arithmetic(ks, w);
@@ -350,8 +348,8 @@ void gemmGroups(const KernelSet &ks, const float *x, int64_t ldx,
   std::vector<int64_t> &first = firstBuffer;
   first.assign(groups.size() + 1, 0);
   for (size_t g = 0; g < groups.size(); ++g)
-    first[g + 1] = first[g] +
-                   (groups[g].end - groups[g].begin + kPanel - 1) / kPanel;
+    first[g + 1] =
+        first[g] + (groups[g].end - groups[g].begin + kPanel - 1) / kPanel;
   size_t count = size_t(first.back() * size);
   void *packed = bf16 ? static_cast<void *>(buffers().packed16.get(count))
                       : static_cast<void *>(buffers().packed.get(count));
