@@ -299,8 +299,9 @@ def bf16_gemm_inputs(dtypes):
     on its AVX512-BF16 path (vdpbf16ps: activations rounded to nearest
     even, products exact, sums in f32): every 2-D tensor stored BF16 that
     the runtime's GEMMs read in place, i.e. all but the embedding (a
-    gather) and kv_b_proj (generated code's per-head matmuls, on an f32
-    copy). The router is a GEMM like the others. dtypes: {name: safetensors
+    gather) and kv_b_proj (read in place too, but its per-head products and
+    the naive form's expansion keep f32 activations, so both MLA forms
+    agree). The router is a GEMM like the others. dtypes: {name: safetensors
     dtype} (checkpoint.load_dtypes)."""
     return frozenset(n for n, dt in dtypes.items()
                      if dt == "BF16" and "embed_tokens" not in n and "kv_b_proj" not in n
