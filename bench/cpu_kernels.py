@@ -27,9 +27,9 @@ block scales), with the weights read in place from the mapped checkpoint:
   (every prompt row, which the caller owns): what is left is the weights'
   memory (the mapping's touched pages, f32 copies of the 1-D tensors) plus
   everything else the runtime holds that no term above names: per-thread
-  GEMM buffers, the session's host logits for generation (a [chunk, vocab]
-  buffer of which only the last row is computed), the artifact's code,
-  heap overhead. Pages of the mapping never touched (embedding rows of
+  GEMM buffers, the touched pages of the session's host logits for
+  generation (only the last row of a [chunk, vocab] buffer is written),
+  the artifact's code, heap overhead. Pages of the mapping never touched (embedding rows of
   tokens the prompt does not hold) are not resident, so the figure can
   be below 1 (f32: its embedding is 5% of the file); and load time.
   Artifacts are compiled afresh on every run: an artifact kept from an

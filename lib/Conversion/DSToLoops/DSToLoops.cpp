@@ -300,8 +300,11 @@ struct ReturnLowering : KernelPattern<func::ReturnOp> {
     for (unsigned i = 0; i < numResults; ++i) {
       if (i == 1)
         continue;
-      k.copy(use(k, ret, ret.getOperand(i), adaptor.getOperands()[i]),
-             block->getArgument(firstOut + (i == 0 ? 0 : i - 1)));
+      Value dst = block->getArgument(firstOut + (i == 0 ? 0 : i - 1));
+      Value src = use(k, ret, ret.getOperand(i), adaptor.getOperands()[i]);
+      // The logits GEMM wrote the caller's buffer itself (callerLogits).
+      if (src != dst)
+        k.copy(src, dst);
     }
     SmallVector<Value> allocs;
     for (Operation &op : *block)
