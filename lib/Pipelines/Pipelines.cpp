@@ -174,6 +174,9 @@ std::vector<Stage> mlir::ds::getPipelineStages(const PipelineOptions &opts) {
          loops.runtimeEmbedding = opts.target != Target::CUDA;
          // The GPU wants one thread per output; the CPU contiguous rows.
          loops.headMatmulRows = opts.target != Target::CUDA;
+         // kv_b_proj read in place by the runtime (CPU); the GPU's kernels
+         // read its device copy.
+         loops.headMatmulCalls = opts.target != Target::CUDA;
          // FP8 cache rows decoded by the runtime's vector code (CPU).
          loops.cacheDecodeCalls = opts.target != Target::CUDA;
          pm.addPass(createConvertDSToLoopsPass(loops));

@@ -91,9 +91,9 @@ struct ParallelizeKernelsPass
     if (kind == "head_matmul")
       return 64; // one dot product per iteration
     // A (token, head) over a chunk of rows / one decoded cache row.
-    if (kind == "paged_naive_attend")
+    if (kind == "paged_naive_attend" || kind == "naive_attend")
       return 1;
-    if (kind == "paged_naive_gather")
+    if (kind == "paged_naive_gather" || kind == "naive_gather")
       return 16;
     // One head's block of weight rows per iteration (64 x 256 multiply-adds
     // at V3's widths, ~1 us vectorised): decode's 8-128 heads split over

@@ -1,6 +1,7 @@
 //===- MatMulTest.cpp - GEMMs on f32/bf16/FP8 weights, every ISA; the pool ===//
 #include "cpu/MatMul.h"
 #include "cpu/Gemm.h"
+#include "cpu/HeadMatmul.h"
 #include "cpu/Isa.h"
 #include "cpu/ThreadPool.h"
 #include "weights/DType.h"
@@ -557,3 +558,86 @@ TEST(ThreadPool, EveryIndexOnceAndNestedCallsRunInline) {
 }
 
 } // namespace
+
+// ds.head_matmul's runtime form (cpu/HeadMatmul.cpp) and the naive MLA
+// form's exact GEMM, on every format, against double loops over the same
+// values: x never rounded (f32 arithmetic whatever the format). Heads'
+// row blocks start off the 128-row scale blocks (group 130), a head's block
+// crosses a scale block, and the weight is in two parts; decode's rows and
+// the tile path's.
+TEST(MatMul, HeadProductsReadEveryFormatInPlace) {
+  std::mt19937 rng(5);
+  std::normal_distribution<float> d;
+  const int64_t heads = 3, dn = 70, dv = 60, group = dn + dv, dc = 300;
+  for (WeightFormat f :
+       {WeightFormat::F32, WeightFormat::BF16, WeightFormat::FP8}) {
+    TestWeight w(f, 2, heads * group / 2, dc, 4, rng);
+    for (int64_t tokens : {1, 3, 20}) {
+      for (bool transpose : {false, true}) {
+        int64_t k = transpose ? dc : dn, n = transpose ? dv : dc;
+        int64_t offset = transpose ? dn : 0;
+        std::vector<float> x(size_t(tokens * heads * k));
+        for (float &v : x)
+          v = d(rng);
+        std::vector<float> out(size_t(tokens * heads * n), -7.0f);
+        int64_t xs[3] = {tokens, heads, k}, os[3] = {tokens, heads, n};
+        auto xm = makeMemRef<float, 3>(x.data(), xs);
+        auto om = makeMemRef<float, 3>(out.data(), os);
+        ASSERT_EQ(headMatmul(xm, w.matrix, om, group, offset, transpose), "");
+        for (int64_t t = 0; t < tokens; ++t)
+          for (int64_t h = 0; h < heads; ++h)
+            for (int64_t j = 0; j < n; ++j) {
+              double want = 0, mag = 0;
+              for (int64_t c = 0; c < k; ++c) {
+                int64_t row = h * group + offset + (transpose ? j : c);
+                int64_t col = transpose ? c : j;
+                double term = double(x[size_t((t * heads + h) * k + c)]) *
+                              w.values[size_t(row * dc + col)];
+                want += term;
+                mag += std::abs(term);
+              }
+              ASSERT_NEAR(out[size_t((t * heads + h) * n + j)], want,
+                          1e-6 * (1 + mag))
+                  << formatName(f) << " tokens " << tokens << " transpose "
+                  << transpose << " at " << t << "," << h << "," << j;
+            }
+      }
+      // The naive form's expansion: every row of the weight.
+      std::vector<float> x(size_t(tokens * dc)), y(size_t(tokens * w.rows));
+      for (float &v : x)
+        v = d(rng);
+      int64_t xs[2] = {tokens, dc}, ys[2] = {tokens, w.rows};
+      ASSERT_EQ(linearExact(makeMemRef<float, 2>(x.data(), xs), w.matrix,
+                            makeMemRef<float, 2>(y.data(), ys)),
+                "");
+      for (int64_t t = 0; t < tokens; ++t)
+        for (int64_t j = 0; j < w.rows; ++j) {
+          double want = 0, mag = 0;
+          for (int64_t c = 0; c < dc; ++c) {
+            double term =
+                double(x[size_t(t * dc + c)]) * w.values[size_t(j * dc + c)];
+            want += term;
+            mag += std::abs(term);
+          }
+          ASSERT_NEAR(y[size_t(t * w.rows + j)], want, 1e-6 * (1 + mag))
+              << formatName(f) << " linearExact tokens " << tokens << " at "
+              << t << "," << j;
+        }
+    }
+  }
+}
+
+TEST(MatMul, HeadProductsRefuseRowsPastTheWeight) {
+  std::mt19937 rng(9);
+  TestWeight w(WeightFormat::FP8, 1, 64, 16, 0, rng);
+  std::vector<float> x(2 * 4 * 8), out(2 * 4 * 16);
+  int64_t xs[3] = {2, 4, 8}, os[3] = {2, 4, 16};
+  // Heads 0..3 at a group of 16: the last head's rows end at 3*16+8+8 = 64
+  // (fits); offset 9 would end at 65.
+  EXPECT_EQ(headMatmul(makeMemRef<float, 3>(x.data(), xs), w.matrix,
+                       makeMemRef<float, 3>(out.data(), os), 16, 8, false),
+            "");
+  EXPECT_EQ(headMatmul(makeMemRef<float, 3>(x.data(), xs), w.matrix,
+                       makeMemRef<float, 3>(out.data(), os), 16, 9, false),
+            "head_matmul: head rows up to 65 past the 64 rows of the weight");
+}

@@ -58,6 +58,14 @@ def ConvertDSToLoopsPass : Pass<"convert-ds-to-loops", "::mlir::ModuleOp"> {
            "rows (kind head_matmul_rows): contiguous, vectorisable reads "
            "for the CPU; off: one strided dot product per output (many "
            "independent iterations, for the GPU)">,
+    Option<"headMatmulCalls", "head-matmul-calls", "bool", /*default=*/"false",
+           "lower ds.head_matmul to a runtime call (dsrt_head_matmul_f32) "
+           "and expand ds.naive_attention's context chunks through the "
+           "runtime's GEMM (dsrt_linear_f32): no generated code reads the "
+           "weight (kv_b_proj), so the CPU runtime reads it in place in its "
+           "stored format (bf16, FP8) instead of an f32 copy; off: loop "
+           "nests over an f32 weight (the GPU's device copy). Takes "
+           "precedence over head-matmul-rows">,
     Option<"cacheDecodeCalls", "cache-decode-calls", "bool", /*default=*/"false",
            "latent attention over an FP8 cache decodes each row it reads "
            "once into f32 scratch through the runtime "

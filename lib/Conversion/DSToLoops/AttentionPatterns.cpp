@@ -76,6 +76,13 @@ struct HeadMatmulLowering : KernelPattern<HeadMatmulOp> {
     Value out = alloc(k, op.getResult(), {k.dim(in, 0)});
     int64_t group = op.getGroup(), offset = op.getOffset();
     bool transpose = op.getTranspose();
+    if (state.headMatmulCalls) {
+      k.headMatmulCall(contextOf(op), in,
+                       use(k, op, op.getWeight(), adaptor.getWeight()), out,
+                       group, offset, transpose);
+      rewriter.replaceOp(op, out);
+      return success();
+    }
     if (state.headMatmulRows && !transpose) {
       k.outline("head_matmul_rows",
                 std::to_string(group) + "/" + std::to_string(offset),
@@ -144,6 +151,24 @@ struct NaiveAttentionLowering : KernelPattern<NaiveAttentionOp> {
     CacheLayout layout = CacheLayout::of(
         op.getCache().getType(), op.getQRope().getType().getShape().back());
     k.setCacheLayout(layout);
+    if (state.headMatmulCalls) {
+      // Host loops around the runtime's GEMM: the driver takes the context.
+      k.outline("naive_attention_calls",
+                std::to_string(scale) + "/" + std::to_string(chunk) +
+                    layoutKey(layout),
+                {contextOf(op), qn,
+                 use(k, op, op.getQRope(), adaptor.getQRope()),
+                 use(k, op, op.getCache(), adaptor.getCache()),
+                 use(k, op, op.getPositions(), adaptor.getPositions()),
+                 use(k, op, op.getKvBProj(), adaptor.getKvBProj()), out,
+                 k.cIdx(op.getLayer())},
+                [&](ValueRange a) {
+                  k.naiveAttentionCalls(a[0], a[1], a[2], a[3], a[4], a[5],
+                                        a[6], a[7], scale, chunk);
+                });
+      rewriter.replaceOp(op, out);
+      return success();
+    }
     k.outline("naive_attention",
               std::to_string(scale) + "/" + std::to_string(chunk) +
                   layoutKey(layout),

@@ -300,8 +300,11 @@ struct ReturnLowering : KernelPattern<func::ReturnOp> {
     for (unsigned i = 0; i < numResults; ++i) {
       if (i == 1)
         continue;
-      k.copy(use(k, ret, ret.getOperand(i), adaptor.getOperands()[i]),
-             block->getArgument(firstOut + (i == 0 ? 0 : i - 1)));
+      Value dst = block->getArgument(firstOut + (i == 0 ? 0 : i - 1));
+      Value src = use(k, ret, ret.getOperand(i), adaptor.getOperands()[i]);
+      // The logits GEMM wrote the caller's buffer itself (callerLogits).
+      if (src != dst)
+        k.copy(src, dst);
     }
     SmallVector<Value> allocs;
     for (Operation &op : *block)
@@ -318,23 +321,33 @@ struct ReturnLowering : KernelPattern<func::ReturnOp> {
 // Weights only GEMMs read
 //===----------------------------------------------------------------------===//
 
-/// True when every use of `v` (through casts) is the weight operand of a
-/// runtime GEMM call.
-bool onlyFeedsGemms(Value v) {
+/// True when every use of `v` (through casts, and through the arguments of
+/// outlined functions that pass it on: a naive attention driver hands
+/// kv_b_proj to its GEMM) is the weight operand of a runtime call that
+/// reads weights in their stored format.
+bool onlyFeedsGemms(Value v, ModuleOp module) {
   for (OpOperand &use : v.getUses()) {
     Operation *user = use.getOwner();
     if (auto cast = dyn_cast<memref::CastOp>(user)) {
-      if (!onlyFeedsGemms(cast.getResult()))
+      if (!onlyFeedsGemms(cast.getResult(), module))
         return false;
       continue;
     }
     auto call = dyn_cast<func::CallOp>(user);
     if (!call)
       return false;
+    auto callee = module.lookupSymbol<func::FuncOp>(call.getCallee());
+    if (callee && !callee.isExternal()) {
+      if (!onlyFeedsGemms(callee.getArgument(use.getOperandNumber()), module))
+        return false;
+      continue;
+    }
     bool gemmWeight = use.getOperandNumber() == 2 &&
                       (call.getCallee() == "dsrt_linear_f32" ||
                        call.getCallee() == "dsrt_linear_silu_mul_f32" ||
-                       call.getCallee() == "dsrt_grouped_linear_f32");
+                       call.getCallee() == "dsrt_grouped_linear_f32" ||
+                       call.getCallee() == "dsrt_head_matmul_f32" ||
+                       call.getCallee() == "dsrt_linear_exact_f32");
     bool embeddingTable =
         use.getOperandNumber() == 1 && call.getCallee() == "dsrt_embedding_f32";
     if (!gemmWeight && !embeddingTable)
@@ -353,7 +366,7 @@ void markGemmOnly(ModuleOp module, BindingTable &table) {
       return;
     int64_t i = cast<IntegerAttr>(index.getValue()).getInt();
     if (i >= 0 && i < int64_t(table.bindings.size()) &&
-        !onlyFeedsGemms(call.getResult(0)))
+        !onlyFeedsGemms(call.getResult(0), module))
       table.bindings[size_t(i)].gemmOnly = false;
   });
 }
@@ -396,6 +409,7 @@ struct ConvertDSToLoopsPass
     state.gemmEpilogue = gemmEpilogue;
     state.runtimeEmbedding = runtimeEmbedding;
     state.headMatmulRows = headMatmulRows;
+    state.headMatmulCalls = headMatmulCalls;
     state.cacheDecodeCalls = cacheDecodeCalls;
 
     SmallVector<Operation *> entryPoints;

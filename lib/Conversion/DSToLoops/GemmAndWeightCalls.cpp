@@ -42,6 +42,14 @@ void KernelEmitter::linear(Value ctx, Value x, Value w, Value y) {
   func::CallOp::create(b, loc, fn, ValueRange{ctx, cast(x), cast(w), cast(y)});
 }
 
+void KernelEmitter::linearExact(Value ctx, Value x, Value w, Value y) {
+  auto d2 = dynamicLike(cast<MemRefType>(x.getType()));
+  auto fn =
+      runtimeFunction("dsrt_linear_exact_f32", {ctx.getType(), d2, d2, d2}, {});
+  auto cast = [&](Value v) { return memref::CastOp::create(b, loc, d2, v); };
+  func::CallOp::create(b, loc, fn, ValueRange{ctx, cast(x), cast(w), cast(y)});
+}
+
 void KernelEmitter::linearSiluMul(Value ctx, Value x, Value w, Value y) {
   auto d2 = dynamicLike(cast<MemRefType>(x.getType()));
   auto fn = runtimeFunction("dsrt_linear_silu_mul_f32",
@@ -63,6 +71,25 @@ void KernelEmitter::groupedLinear(Value ctx, Value x, Value w, Value offsets,
   func::CallOp::create(b, loc, fn,
                        ValueRange{ctx, c(x, d2), c(w, d3), c(offsets, d1),
                                   c(y, d2)});
+}
+
+void KernelEmitter::headMatmulCall(Value ctx, Value x, Value w, Value out,
+                                   int64_t group, int64_t offset,
+                                   bool transpose) {
+  auto d3 = dynamicLike(cast<MemRefType>(x.getType()));
+  auto d2 = dynamicLike(cast<MemRefType>(w.getType()));
+  Type i64 = b.getI64Type();
+  auto fn = runtimeFunction("dsrt_head_matmul_f32",
+                            {ctx.getType(), d3, d2, d3, i64, i64, i64}, {});
+  auto c = [&](Value v, MemRefType t) {
+    return memref::CastOp::create(b, loc, t, v);
+  };
+  auto i = [&](int64_t v) {
+    return arith::ConstantOp::create(b, loc, b.getI64IntegerAttr(v));
+  };
+  func::CallOp::create(b, loc, fn,
+                       ValueRange{ctx, c(x, d3), c(w, d2), c(out, d3), i(group),
+                                  i(offset), i(transpose ? 1 : 0)});
 }
 
 void KernelEmitter::embeddingCall(Value ctx, Value table, Value ids,

@@ -76,6 +76,30 @@ Value LoweringState::operand(KernelEmitter &k, Value ctx, Value original,
 
 namespace {
 
+/// The caller's logits buffer of the entry point returning `result` as its
+/// logits (operand 0 of its return, the result's only use), or null: the
+/// GEMM then writes the logits there itself, with no [T, vocab] buffer of
+/// its own and no copy (and a call that asks for the last rows only
+/// touches no page of the others).
+Value callerLogits(Value result, Type type) {
+  if (!result.hasOneUse())
+    return {};
+  OpOperand &only = *result.getUses().begin();
+  auto ret = dyn_cast<func::ReturnOp>(only.getOwner());
+  if (!ret || only.getOperandNumber() != 0)
+    return {};
+  auto fn = ret->getParentOfType<func::FuncOp>();
+  unsigned numResults = ret.getNumOperands();
+  Block *block = ret->getBlock();
+  // Converted entry points only (the pass converts the signature first):
+  // the logits buffer follows the cache's operands, results 2.. after it.
+  if (!fn || !fn->hasAttr("ds.entry_point") || numResults < 2 ||
+      block->getNumArguments() < numResults + 3)
+    return {};
+  Value out = block->getArgument(block->getNumArguments() - (numResults - 1));
+  return out.getType() == type ? out : Value();
+}
+
 struct LinearLowering : KernelPattern<LinearOp> {
   using KernelPattern::KernelPattern;
   LogicalResult
@@ -83,7 +107,10 @@ struct LinearLowering : KernelPattern<LinearOp> {
                   ConversionPatternRewriter &rewriter) const override {
     KernelEmitter k = emitter(rewriter, op);
     Value in = use(k, op, op.getInput(), adaptor.getInput());
-    Value out = alloc(k, op.getResult(), {k.dim(in, 0)});
+    Value out = callerLogits(op.getResult(),
+                             getTypeConverter()->convertType(op.getType()));
+    if (!out)
+      out = alloc(k, op.getResult(), {k.dim(in, 0)});
     k.linear(contextOf(op), in,
              use(k, op, op.getWeight(), adaptor.getWeight()), out);
     rewriter.replaceOp(op, out);

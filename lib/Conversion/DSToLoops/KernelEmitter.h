@@ -72,6 +72,10 @@ public:
   /// The layout the cache kernels emitted next (cacheWrite, the attention
   /// kernels) read and write.
   void setCacheLayout(CacheLayout layout) { cache = layout; }
+  /// The naive forms expand their latents through kv_b_proj with
+  /// linearExact (the CPU's in-place weight, f32 activations like the
+  /// absorbed form's runtime calls) instead of linear (the GPU's).
+  void setExactExpansion(bool exact) { exactExpansion = exact; }
   /// memref<layers x pages(?) x page_size x width x elem>; the fp8 layout
   /// is memref<layers x pages(?) x page_size x row bytes x i8>.
   static MemRefType cacheMemRefType(PagedLatentCacheType type);
@@ -98,6 +102,9 @@ public:
   /// Runtime calls.
   Value weight(Value ctx, int64_t index, ArrayRef<int64_t> shape);
   void linear(Value ctx, Value x, Value w, Value y);
+  /// y = x w^T with x never rounded (dsrt_linear_exact_f32): f32
+  /// arithmetic on any weight format, as headMatmulCall.
+  void linearExact(Value ctx, Value x, Value w, Value y);
   /// y = silu(x w[:F]^T) * (x w[F:]^T), one runtime call (fused epilogue).
   void linearSiluMul(Value ctx, Value x, Value w, Value y);
   void groupedLinear(Value ctx, Value x, Value w, Value offsets, Value y);
@@ -120,6 +127,10 @@ public:
                    RankedTensorType type);
   /// Reports MoE layer `ordinal`'s expert ids [tokens, top_k] (parity tests).
   void traceRouting(Value ctx, int64_t ordinal, Value ids);
+  /// ds.head_matmul through the runtime (dsrt_head_matmul_f32), which reads
+  /// the weight in its stored format.
+  void headMatmulCall(Value ctx, Value x, Value w, Value out, int64_t group,
+                      int64_t offset, bool transpose);
   /// out[t] = table[ids[t]] through the runtime (dsrt_embedding_f32).
   void embeddingCall(Value ctx, Value table, Value ids, Value out);
 
@@ -159,6 +170,12 @@ public:
   void naiveAttention(Value qNope, Value qRope, Value cache, Value positions,
                       Value kvb, Value out, Value layer, double scale,
                       int64_t chunk);
+  /// naiveAttention with each chunk's per-head K/V computed by the runtime's
+  /// GEMM (NaiveAttentionCalls.cpp): host loops over kernels, as
+  /// pagedNaiveAttention, so no generated code reads kv_b_proj.
+  void naiveAttentionCalls(Value ctx, Value qNope, Value qRope, Value cache,
+                           Value positions, Value kvb, Value out, Value layer,
+                           double scale, int64_t chunk);
   /// ds.paged_naive_attention (NaivePagedAttention.cpp): out = init, then
   /// the sequences with at least cache.naiveMinTokens new tokens in the
   /// naive form, over `chunk` rows (whole pages) at a time.
@@ -277,6 +294,7 @@ private:
   Location loc;
   ModuleOp module;
   CacheLayout cache;
+  bool exactExpansion = false;
 };
 
 } // namespace mlir::ds::loops

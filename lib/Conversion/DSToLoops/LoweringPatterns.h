@@ -84,6 +84,7 @@ struct LoweringState {
   bool gemmEpilogue = true;
   bool runtimeEmbedding = false;
   bool headMatmulRows = false;
+  bool headMatmulCalls = false;
   bool cacheDecodeCalls = false;
 
   /// The buffer of `original` for a pattern: the bound weight (bound now on

@@ -164,7 +164,10 @@ void KernelEmitter::pagedNaiveAttention(Value ctx, Value qNope, Value qRope,
                 });
               });
       // [k_nope_h | v_h] of every head for the chunk's rows.
-      linear(ctx, lat, kvb, kv);
+      if (exactExpansion)
+        linearExact(ctx, lat, kvb, kv);
+      else
+        linear(ctx, lat, kvb, kv);
       outline("paged_naive_attend", key,
               {qNope, qRope, positions, kv, rope, runMax, runSum, out, t0, n,
                c0, m},
@@ -265,6 +268,7 @@ struct PagedNaiveAttentionLowering : KernelPattern<PagedNaiveAttentionOp> {
     k.setCacheLayout(CacheLayout::of(
         op.getCache().getType(), op.getQRope().getType().getShape().back()));
     Value ctx = contextOf(op);
+    k.setExactExpansion(state.headMatmulCalls);
     k.outline("paged_naive_attention",
               std::to_string(scale) + "/" + std::to_string(chunk) + "/" +
                   std::to_string(pageSize) + "/" + std::to_string(minTokens),

@@ -13,6 +13,7 @@
 #include "api/Error.h"
 #include "api/Model.h"
 #include "cpu/Gemm.h"
+#include "cpu/HeadMatmul.h"
 #include "cpu/MemRef.h"
 #include "cpu/Scratch.h"
 #include "cpu/ThreadPool.h"
@@ -181,6 +182,36 @@ DSRT_EXPORT void _mlir_ciface_dsrt_grouped_linear_f32(
     return check(
         cpu::groupedLinear(*x, b->matrix, b->shape[0], *offsets, *y));
   check(cpu::groupedLinear(*x, *w, *offsets, *y));
+}
+
+/// ds.head_matmul on the CPU path (convert-ds-to-loops head-matmul-calls):
+/// the absorbed MLA's products with blocks of kv_b_proj, which is then read
+/// in place like any GEMM weight.
+DSRT_EXPORT void _mlir_ciface_dsrt_head_matmul_f32(
+    void *ctx, MemRef<float, 3> *x, MemRef<float, 2> *w, MemRef<float, 3> *out,
+    int64_t group, int64_t offset, int64_t transpose) {
+  // The GPU pipeline keeps ds.head_matmul a generated kernel.
+  if (onGpu(ctx))
+    return checkGpu("dsrt_head_matmul_f32 called on the GPU path");
+  if (const BoundWeight *b = inPlaceBinding(ctx, "dsrt_head_matmul_f32",
+                                            w->aligned, w->offset, w->sizes, 2))
+    return check(
+        cpu::headMatmul(*x, b->matrix, *out, group, offset, transpose != 0));
+  check(cpu::headMatmul(*x, *w, *out, group, offset, transpose != 0));
+}
+
+/// The naive MLA form's expansion through kv_b_proj (convert-ds-to-loops
+/// head-matmul-calls): a GEMM in f32 arithmetic (cpu::linearExact).
+DSRT_EXPORT void _mlir_ciface_dsrt_linear_exact_f32(void *ctx,
+                                                    MemRef<float, 2> *x,
+                                                    MemRef<float, 2> *w,
+                                                    MemRef<float, 2> *y) {
+  if (onGpu(ctx))
+    return checkGpu("dsrt_linear_exact_f32 called on the GPU path");
+  if (const BoundWeight *b = inPlaceBinding(ctx, "dsrt_linear_exact_f32",
+                                            w->aligned, w->offset, w->sizes, 2))
+    return check(cpu::linearExact(*x, b->matrix, *y));
+  check(cpu::linearExact(*x, *w, *y));
 }
 
 /// ds.embedding on the CPU path (convert-ds-to-loops runtime-embedding):

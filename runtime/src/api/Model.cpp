@@ -139,8 +139,8 @@ dsrt_status upload(const dsrt_model &model, size_t index, const void *host,
 /// share of rows, aligned for their element type. f32 bindings of one
 /// tensor are read in place even when generated code reads them (nothing
 /// to convert); everything else is converted to an f32 copy (small: norms,
-/// biases; kv_b_proj, which generated attention kernels read; the
-/// embedding of artifacts compiled before it was a runtime call).
+/// biases; the embedding and kv_b_proj of artifacts compiled before they
+/// were read through runtime calls).
 /// $DSRT_WEIGHTS_F32=1 converts everything (a test hook: the same values
 /// through the f32 kernels).
 bool bindInPlace(const Binding &b, const Checkpoint &ckpt, BoundWeight &w) {

@@ -197,8 +197,12 @@ struct dsrt_session {
   /// [layers, capacity, cache_width] of cache_dtype. calloc: pages are
   /// only touched as the context grows.
   std::unique_ptr<uint8_t, decltype(&std::free)> cache{nullptr, &std::free};
-  /// Host logits of greedy calls (only grows: no page zeroing per call).
-  std::vector<float> greedyLogits;
+  /// Host logits of greedy calls (only grows: no page zeroing per call),
+  /// [chunk, vocab] of which only the last row is written: left
+  /// uninitialised (not a zero-filled vector) so the other rows' pages are
+  /// never touched, never resident.
+  std::unique_ptr<float[]> greedyLogits;
+  size_t greedyLogitsSize = 0;
   /// The GPU side (stream, cuBLAS, device cache and buffers) when the model
   /// runs on cuda; `cache` is then unused.
   std::unique_ptr<dsrt::cuda::DeviceSession> cuda;

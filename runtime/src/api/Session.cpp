@@ -349,23 +349,23 @@ dsrt_status runLast(dsrt_session *s, const int32_t *tokens, int64_t n,
       return fail(DSRT_ERROR_ARGUMENT, problem);
     // Host logits for one call (the CPU kernels write them there); only
     // the last call's last row is computed and read.
-    std::vector<float> &logits = s->greedyLogits;
     size_t need = s->cuda && next ? 0 : size_t(std::min(chunk, n) * m.vocabSize);
-    if (logits.size() < need)
-      logits.resize(need);
+    if (s->greedyLogitsSize < need) {
+      s->greedyLogits.reset(new float[need]);
+      s->greedyLogitsSize = need;
+    }
+    float *logits = need ? s->greedyLogits.get() : nullptr;
     for (int64_t done = 0; done < n; done += chunk) {
       int64_t len = std::min(chunk, n - done);
       const EntryPoint &entry = len == 1 ? s->model->decode : s->model->prefill;
       bool last = done + len == n;
-      std::string error =
-          call(s, entry, tokens + done, len,
-               logits.empty() ? nullptr : logits.data(),
-               last && next ? next : nullptr, last ? 1 : 0);
+      std::string error = call(s, entry, tokens + done, len, logits,
+                               last && next ? next : nullptr, last ? 1 : 0);
       if (!error.empty())
         return fail(DSRT_ERROR_DEVICE, error);
       if (last && lastRow)
-        std::copy(logits.begin() + (len - 1) * m.vocabSize,
-                  logits.begin() + len * m.vocabSize, lastRow);
+        std::copy(logits + (len - 1) * m.vocabSize, logits + len * m.vocabSize,
+                  lastRow);
     }
     return DSRT_OK;
   });

@@ -645,3 +645,25 @@ void dsrt::cpu::matmulSiluMul(const KernelSet &ks, const float *x, int64_t ldx,
     }
   });
 }
+
+void dsrt::cpu::matmulSerialF32(const KernelSet &ks, const float *x,
+                                int64_t ldx, int64_t rows,
+                                const WeightMatrix &w, int64_t r0, int64_t n,
+                                float *y, int64_t ldy) {
+  if (rows <= 0 || n <= 0)
+    return;
+  if (rows <= kGemvRows) {
+    GemvX gx;
+    gx.x = x;
+    gx.ldx = ldx;
+    gemvRange(ks, gx, rows, w, r0, n, y, ldy);
+    return;
+  }
+  gemmRange(ks, pack(ks, x, ldx, rows, w.cols, /*bf16=*/false), w, r0, n, y,
+            ldy);
+}
+
+void dsrt::cpu::decodeWeightRow(const KernelSet &ks, const WeightMatrix &w,
+                                int64_t r, int64_t k0, int64_t n, float *dst) {
+  decodeRow(ks, w, r, k0, n, dst);
+}

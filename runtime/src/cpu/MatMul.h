@@ -58,6 +58,18 @@ void matmulSiluMul(const KernelSet &ks, const float *x, int64_t ldx,
                    int64_t rows, const WeightMatrix &w, int64_t g0, int64_t u0,
                    int64_t n, float *y, int64_t ldy);
 
+/// matmul on the calling thread only and in f32 arithmetic whatever the
+/// weight's format (bf16 widened, FP8 scaled per block: exact products,
+/// x never rounded), for callers that split the work over the pool
+/// themselves (HeadMatmul.cpp: one head's rows of a weight per task).
+void matmulSerialF32(const KernelSet &ks, const float *x, int64_t ldx,
+                     int64_t rows, const WeightMatrix &w, int64_t r0, int64_t n,
+                     float *y, int64_t ldy);
+
+/// Row r of w, columns [k0, k0 + n), as f32 into dst.
+void decodeWeightRow(const KernelSet &ks, const WeightMatrix &w, int64_t r,
+                     int64_t k0, int64_t n, float *dst);
+
 } // namespace dsrt::cpu
 
 #endif // DSRT_CPU_MATMUL_H

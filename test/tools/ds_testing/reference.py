@@ -300,9 +300,10 @@ def bf16_gemm_inputs(dtypes, rounded=("BF16",)):
     even, products exact, sums in f32): every 2-D tensor stored in one of
     the `rounded` dtypes (BF16; F8_E4M3 too where the runtime looks FP8
     weights up as bf16, its avx512vbmi path) that the runtime's GEMMs read
-    in place, i.e. all but the embedding (a gather) and kv_b_proj
-    (generated code's per-head matmuls, on an f32 copy). The router is a
-    GEMM like the others. dtypes: {name: safetensors dtype}
+    in place, i.e. all but the embedding (a gather) and kv_b_proj (read in
+    place too, but its per-head products and the naive form's expansion
+    keep f32 activations, so both MLA forms agree). The router is a GEMM
+    like the others. dtypes: {name: safetensors dtype}
     (checkpoint.load_dtypes)."""
     return frozenset(n for n, dt in dtypes.items()
                      if dt in rounded and "embed_tokens" not in n and "kv_b_proj" not in n

@@ -1,0 +1,171 @@
+//===- HeadMatmul.cpp - per-head products with one weight's row blocks ----===//
+//
+// The pool splits the heads; within a head the work is one thread's:
+//   transpose (o_h = u_h W_UV_h^T): the dot-product or tile kernels of
+//     MatMul.cpp over the head's rows, which is what they compute;
+//   otherwise (q_h W_UK_h, the weight's rows indexed by k): each weight row
+//     is decoded once to f32 and added, times x[t, h, k], into every
+//     token's output row (rows read once, contiguously; columns vectorise).
+//
+//===----------------------------------------------------------------------===//
+#include "cpu/HeadMatmul.h"
+#include "cpu/Isa.h"
+#include "cpu/MatMul.h"
+#include "cpu/ThreadPool.h"
+
+#include <algorithm>
+#include <vector>
+
+using namespace dsrt;
+using namespace dsrt::cpu;
+
+namespace {
+
+/// y[i] += a * row[i], i < n.
+void axpyPortable(float a, const float *row, int64_t n, float *y) {
+  for (int64_t i = 0; i < n; ++i)
+    y[i] += a * row[i];
+}
+
+#if defined(__x86_64__) && defined(__clang__)
+/// The same loop compiled for AVX2 + FMA (8 lanes, fused): chosen only on
+/// CPUs the active kernel set says have them.
+__attribute__((target("avx2,fma"))) void axpyAvx2(float a, const float *row,
+                                                  int64_t n, float *y) {
+  for (int64_t i = 0; i < n; ++i)
+    y[i] += a * row[i];
+}
+#endif
+
+using Axpy = void (*)(float, const float *, int64_t, float *);
+Axpy axpyFor(Isa isa) {
+#if defined(__x86_64__) && defined(__clang__)
+  if (isa >= Isa::Avx2)
+    return axpyAvx2;
+#endif
+  (void)isa;
+  return axpyPortable;
+}
+
+std::string shapeError(const MemRef<float, 3> &x, const WeightMatrix &w,
+                       const MemRef<float, 3> &out, int64_t group,
+                       int64_t offset, bool transpose) {
+  auto str = [](int64_t v) { return std::to_string(v); };
+  int64_t tokens = x.sizes[0], heads = x.sizes[1], k = x.sizes[2],
+          n = out.sizes[2];
+  if (out.sizes[0] != tokens || out.sizes[1] != heads)
+    return "head_matmul: out is [" + str(out.sizes[0]) + ", " +
+           str(out.sizes[1]) + ", _], expected [" + str(tokens) + ", " +
+           str(heads) + ", _]";
+  if ((k > 1 && x.strides[2] != 1) || (n > 1 && out.strides[2] != 1))
+    return "head_matmul: strided columns";
+  int64_t width = transpose ? k : n, rowsPerHead = transpose ? n : k;
+  if (w.cols != width)
+    return "head_matmul: the weight has " + str(w.cols) +
+           " columns, expected " + str(width);
+  if (group < 0 || offset < 0 ||
+      (heads > 0 && (heads - 1) * group + offset + rowsPerHead > w.rows))
+    return "head_matmul: head rows up to " +
+           str((heads - 1) * group + offset + rowsPerHead) + " past the " +
+           str(w.rows) + " rows of the weight";
+  return "";
+}
+
+} // namespace
+
+std::string cpu::headMatmul(const MemRef<float, 3> &x, const WeightMatrix &w,
+                            const MemRef<float, 3> &out, int64_t group,
+                            int64_t offset, bool transpose) {
+  if (std::string e = shapeError(x, w, out, group, offset, transpose);
+      !e.empty())
+    return e;
+  int64_t tokens = x.sizes[0], heads = x.sizes[1], k = x.sizes[2],
+          n = out.sizes[2];
+  if (tokens == 0 || heads == 0 || n == 0)
+    return "";
+  const KernelSet &ks = kernelsFor(activeIsa());
+  const float *xp = x.data();
+  float *op = out.data();
+  // Heads per task: ~2^18 multiply-adds (as MatMul.cpp's grain), so small
+  // products stay on the caller instead of waking the pool.
+  int64_t grain =
+      std::max<int64_t>(1, (int64_t(1) << 18) / (tokens * n * k + 1));
+  if (transpose) {
+    parallelFor(heads, grain, [&](int64_t h0, int64_t h1) {
+      for (int64_t h = h0; h < h1; ++h)
+        matmulSerialF32(ks, xp + h * x.strides[1], x.strides[0], tokens, w,
+                        h * group + offset, n, op + h * out.strides[1],
+                        out.strides[0]);
+    });
+    return "";
+  }
+  Axpy axpy = axpyFor(ks.isa);
+  parallelFor(heads, grain, [&](int64_t h0, int64_t h1) {
+    // Grow-only: steady-state calls allocate nothing.
+    static thread_local std::vector<float> row;
+    if (row.size() < size_t(n))
+      row.resize(size_t(n));
+    for (int64_t h = h0; h < h1; ++h) {
+      float *oh = op + h * out.strides[1];
+      for (int64_t t = 0; t < tokens; ++t)
+        std::fill(oh + t * out.strides[0], oh + t * out.strides[0] + n, 0.0f);
+      for (int64_t kk = 0; kk < k; ++kk) {
+        decodeWeightRow(ks, w, h * group + offset + kk, 0, n, row.data());
+        for (int64_t t = 0; t < tokens; ++t)
+          axpy(xp[t * x.strides[0] + h * x.strides[1] + kk], row.data(), n,
+               oh + t * out.strides[0]);
+      }
+    }
+  });
+  return "";
+}
+
+std::string cpu::headMatmul(const MemRef<float, 3> &x,
+                            const MemRef<float, 2> &w,
+                            const MemRef<float, 3> &out, int64_t group,
+                            int64_t offset, bool transpose) {
+  if (w.sizes[1] > 1 && w.strides[1] != 1)
+    return "head_matmul: the weight's columns are strided";
+  return headMatmul(x,
+                    WeightMatrix::single(WeightFormat::F32, w.data(),
+                                         w.sizes[0], w.sizes[1], w.strides[0]),
+                    out, group, offset, transpose);
+}
+
+std::string cpu::linearExact(const MemRef<float, 2> &x, const WeightMatrix &w,
+                             const MemRef<float, 2> &y) {
+  auto str = [](int64_t v) { return std::to_string(v); };
+  if (x.sizes[1] != w.cols)
+    return "linear_exact: x has " + str(x.sizes[1]) + " columns, the weight " +
+           str(w.cols);
+  if (y.sizes[0] != x.sizes[0] || y.sizes[1] != w.rows)
+    return "linear_exact: y is [" + str(y.sizes[0]) + ", " + str(y.sizes[1]) +
+           "], expected [" + str(x.sizes[0]) + ", " + str(w.rows) + "]";
+  if ((x.sizes[1] > 1 && x.strides[1] != 1) ||
+      (y.sizes[1] > 1 && y.strides[1] != 1))
+    return "linear_exact: strided columns";
+  int64_t rows = x.sizes[0], n = w.rows;
+  if (rows == 0 || n == 0)
+    return "";
+  const KernelSet &ks = kernelsFor(activeIsa());
+  // One range per thread: each packs x once for its rows of the weight.
+  int64_t threads = rows * n * w.cols < (int64_t(1) << 18) ? 1 : numThreads();
+  int64_t grain = (n + threads - 1) / threads;
+  grain = (grain + ks.mr - 1) / ks.mr * ks.mr;
+  parallelFor(n, grain, [&](int64_t b, int64_t e) {
+    matmulSerialF32(ks, x.data(), x.strides[0], rows, w, b, e - b, y.data() + b,
+                    y.strides[0]);
+  });
+  return "";
+}
+
+std::string cpu::linearExact(const MemRef<float, 2> &x,
+                             const MemRef<float, 2> &w,
+                             const MemRef<float, 2> &y) {
+  if (w.sizes[1] > 1 && w.strides[1] != 1)
+    return "linear_exact: the weight's columns are strided";
+  return linearExact(x,
+                     WeightMatrix::single(WeightFormat::F32, w.data(),
+                                          w.sizes[0], w.sizes[1], w.strides[0]),
+                     y);
+}

@@ -1,0 +1,46 @@
+//===- HeadMatmul.h - per-head products, one weight's rows -*- C++ -*-===//
+//
+// ds.head_matmul on the CPU path (convert-ds-to-loops head-matmul-calls):
+// every head h multiplies its slice of x by its own block of weight rows,
+// rows [h * group + offset, ...) of one binding (the absorbed MLA's W_UK and
+// W_UV, both blocks of kv_b_proj). The weight is read where it lies (f32,
+// bf16 or FP8 with its 128x128 block scales), so the binding needs no f32
+// copy; products are in f32 arithmetic (bf16 widened, FP8 scaled: exact),
+// as the generated kernel they replace computed them.
+//
+//===----------------------------------------------------------------------===//
+#ifndef DSRT_CPU_HEADMATMUL_H
+#define DSRT_CPU_HEADMATMUL_H
+
+#include "cpu/MemRef.h"
+#include "cpu/WeightMatrix.h"
+
+#include <string>
+
+namespace dsrt::cpu {
+
+/// transpose:  out[t, h, n] = sum_k x[t, h, k] * w[h * group + offset + n, k]
+/// otherwise:  out[t, h, n] = sum_k x[t, h, k] * w[h * group + offset + k, n]
+/// (each output summed from k = 0 upwards). Returns "" or a description of
+/// inconsistent shapes or rows past the weight (then nothing is written).
+std::string headMatmul(const MemRef<float, 3> &x, const WeightMatrix &w,
+                       const MemRef<float, 3> &out, int64_t group,
+                       int64_t offset, bool transpose);
+/// The same over an f32 memref weight (unit column stride).
+std::string headMatmul(const MemRef<float, 3> &x, const MemRef<float, 2> &w,
+                       const MemRef<float, 3> &out, int64_t group,
+                       int64_t offset, bool transpose);
+
+/// y[T, N] = x[T, K] * w[N, K]^T like cpu::linear, but in f32 arithmetic
+/// whatever the weight's format: x is never rounded to bf16. The naive MLA
+/// form expands its latents through kv_b_proj with it, so that form and the
+/// absorbed one (headMatmul, also exact) agree to f32 accumulation on bf16
+/// checkpoints. Returns "" or a description of inconsistent shapes.
+std::string linearExact(const MemRef<float, 2> &x, const WeightMatrix &w,
+                        const MemRef<float, 2> &y);
+std::string linearExact(const MemRef<float, 2> &x, const MemRef<float, 2> &w,
+                        const MemRef<float, 2> &y);
+
+} // namespace dsrt::cpu
+
+#endif // DSRT_CPU_HEADMATMUL_H
