@@ -82,8 +82,12 @@ void KernelEmitter::groupedLatentAttention(Value qLatent, Value qRope,
                                       ValueRange{}, b.getI64IntegerAttr(64));
     };
     Value runMax = stack(group), runSum = stack(group);
+    // bf16 rows are widened once per group too (per value per head,
+    // arith.extf, it was the slowest cache at long contexts).
+    bool widen = !cache.isFp8() &&
+                 cast<MemRefType>(rows.getType()).getElementType().isBF16();
     Value latentBuf, ropeBuf;
-    if (cache.decodesRows()) {
+    if (cache.decodesRows() || widen) {
       latentBuf = stack(cache.latent);
       ropeBuf = stack(cache.rope);
     }
@@ -111,8 +115,16 @@ void KernelEmitter::groupedLatentAttention(Value qLatent, Value qRope,
     loop(cIdx(0), end, {}, [&](Value s, ValueRange) -> SmallVector<Value> {
       SmallVector<Value> row = cacheRow(src, seq, s);
       std::function<Value(Value)> latentAt, ropeAt;
+      if (widen) {
+        loop(cIdx(0), cIdx(cache.latent), {},
+             [&](Value c, ValueRange) -> SmallVector<Value> {
+               store(loadCacheLatent(rows, row, c), latentBuf, c);
+               return {};
+             });
+      }
       if (latentBuf) {
-        decodeCacheRow(rows, row, latentBuf);
+        if (!widen)
+          decodeCacheRow(rows, row, latentBuf);
         loop(cIdx(0), cIdx(cache.rope), {},
              [&](Value r, ValueRange) -> SmallVector<Value> {
                store(loadCacheRope(rows, row, r), ropeBuf, r);
