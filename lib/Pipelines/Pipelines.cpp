@@ -179,6 +179,9 @@ std::vector<Stage> mlir::ds::getPipelineStages(const PipelineOptions &opts) {
          loops.headMatmulCalls = opts.target != Target::CUDA;
          // FP8 cache rows decoded by the runtime's vector code (CPU).
          loops.cacheDecodeCalls = opts.target != Target::CUDA;
+         // Each cache row read once per group of heads (the GPU replaces
+         // the kernel with its split-KV form).
+         loops.attentionHeadGroup = opts.target != Target::CUDA ? 0 : 1;
          pm.addPass(createConvertDSToLoopsPass(loops));
          pm.addPass(createDSPlanActivationsPass());
          // On the GPU, canonicalisation waits for the mapping: it would fold

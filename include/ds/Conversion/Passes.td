@@ -72,6 +72,14 @@ def ConvertDSToLoopsPass : Pass<"convert-ds-to-loops", "::mlir::ModuleOp"> {
            "(dsrt_cache_decode_fp8, vectorised per ISA), then runs its dot "
            "products over f32: for the CPU; off: a table lookup per value "
            "(what the GPU's own kernel replaces)">,
+    Option<"attentionHeadGroup", "attention-head-group", "int64_t",
+           /*default=*/"1",
+           "heads per iteration of the absorbed latent attention kernel: "
+           "each cache row is read (and, with cache-decode-calls, decoded) "
+           "once for all heads of a group instead of once per head; 1: one "
+           "(token, head) per iteration (the GPU's form); 0: the largest "
+           "divisor of the head count up to min(8, heads / 2), so a decode "
+           "step still has two iterations for two threads (the CPU)">,
     Option<"runtimeEmbedding", "runtime-embedding", "bool", /*default=*/"false",
            "gather embedding rows through the runtime "
            "(dsrt_embedding_f32), which reads the table in place in its "

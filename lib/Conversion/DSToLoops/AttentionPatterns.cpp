@@ -22,6 +22,11 @@ std::string layoutKey(const CacheLayout &l) {
   return "/fp8/" + std::to_string(l.group) + (l.decodeRows ? "/decoded" : "");
 }
 
+/// Kernels with different head groups never share a function.
+std::string groupKey(int64_t group) {
+  return group > 1 ? "/heads" + std::to_string(group) : "";
+}
+
 struct RopeLowering : KernelPattern<RopeOp> {
   using KernelPattern::KernelPattern;
   LogicalResult
@@ -118,15 +123,22 @@ struct LatentAttentionLowering : KernelPattern<LatentAttentionOp> {
         op.getCache().getType(), op.getQRope().getType().getShape().back());
     layout.decodeRows = state.cacheDecodeCalls;
     k.setCacheLayout(layout);
+    int64_t group = attentionHeadGroup(
+        state.attentionHeadGroup, op.getQLatent().getType().getDimSize(1));
     func::FuncOp kernel = k.outline(
-        "latent_attention", std::to_string(scale) + layoutKey(layout),
+        "latent_attention",
+        std::to_string(scale) + layoutKey(layout) + groupKey(group),
         {ql, use(k, op, op.getQRope(), adaptor.getQRope()),
          use(k, op, op.getCache(), adaptor.getCache()),
          use(k, op, op.getPositions(), adaptor.getPositions()), out,
          k.cIdx(op.getLayer())},
         [&](ValueRange a) {
-          k.latentAttention(a[0], a[1], CacheRows{a[2], a[5]}, a[3], a[4],
-                            scale);
+          CacheRows rows{a[2], a[5]};
+          if (group > 1)
+            k.groupedLatentAttention(a[0], a[1], rows, a[3], a[4], scale,
+                                     group);
+          else
+            k.latentAttention(a[0], a[1], rows, a[3], a[4], scale);
         });
     // The GPU path rebuilds this kernel (split-KV) and needs the scale.
     kernel->setAttr("ds.scale", op.getScaleAttr());
@@ -233,10 +245,13 @@ struct PagedLatentAttentionLowering : KernelPattern<PagedLatentAttentionOp> {
     k.setCacheLayout(layout);
     // Sequences this long are ds.paged_naive_attention's (skipped here).
     int64_t naiveMinTokens = op.getNaiveMinTokens().value_or(-1);
+    int64_t group = attentionHeadGroup(
+        state.attentionHeadGroup, op.getQLatent().getType().getDimSize(1));
     func::FuncOp kernel = k.outline(
         "paged_latent_attention",
         std::to_string(scale) + "/" + std::to_string(pageSize) + "/" +
-            std::to_string(naiveMinTokens) + layoutKey(layout),
+            std::to_string(naiveMinTokens) + layoutKey(layout) +
+            groupKey(group),
         {ql, use(k, op, op.getQRope(), adaptor.getQRope()),
          use(k, op, op.getCache(), adaptor.getCache()),
          use(k, op, op.getPositions(), adaptor.getPositions()),
@@ -246,7 +261,11 @@ struct PagedLatentAttentionLowering : KernelPattern<PagedLatentAttentionOp> {
         [&](ValueRange a) {
           CacheRows rows{a[2], a[7], a[5], a[4], pageSize};
           rows.naiveMinTokens = naiveMinTokens;
-          k.latentAttention(a[0], a[1], rows, a[3], a[6], scale);
+          if (group > 1)
+            k.groupedLatentAttention(a[0], a[1], rows, a[3], a[6], scale,
+                                     group);
+          else
+            k.latentAttention(a[0], a[1], rows, a[3], a[6], scale);
         });
     kernel->setAttr("ds.scale", op.getScaleAttr());
     rewriter.replaceOp(op, out);

@@ -402,6 +402,12 @@ struct ConvertDSToLoopsPass
                          << attentionChunk;
       return signalPassFailure();
     }
+    if (attentionHeadGroup < 0) {
+      module.emitError() << "convert-ds-to-loops: attention-head-group must "
+                            "be 0 (automatic) or positive, got "
+                         << static_cast<int64_t>(attentionHeadGroup);
+      return signalPassFailure();
+    }
     LoweringState state;
     llvm::StringSet<> logitsWeights;
     state.traceRouting = traceRouting;
@@ -411,6 +417,7 @@ struct ConvertDSToLoopsPass
     state.headMatmulRows = headMatmulRows;
     state.headMatmulCalls = headMatmulCalls;
     state.cacheDecodeCalls = cacheDecodeCalls;
+    state.attentionHeadGroup = attentionHeadGroup;
 
     SmallVector<Operation *> entryPoints;
     for (auto fn : module.getOps<func::FuncOp>()) {

@@ -41,6 +41,10 @@ struct CacheLayout {
   static CacheLayout of(PagedLatentCacheType type, int64_t ropeWidth);
 };
 
+/// Heads per iteration of the absorbed attention kernel for `heads` heads
+/// and convert-ds-to-loops' attention-head-group (0: automatic).
+int64_t attentionHeadGroup(int64_t requested, int64_t heads);
+
 /// A kernel's view of the latent cache: which buffer and layer, and how a
 /// sequence's row is found. Contiguous: memref<layers x capacity x width>,
 /// row r at {layer, r}. Paged: memref<layers x pages x page_size x width>,
@@ -164,6 +168,12 @@ public:
                       int64_t offset);
   void latentAttention(Value qLatent, Value qRope, const CacheRows &cache,
                        Value positions, Value out, double scale);
+  /// latentAttention with `group` heads per parallel iteration sharing each
+  /// row read (and FP8 decode), the same per-head steps in the same order
+  /// (GroupedLatentAttention.cpp).
+  void groupedLatentAttention(Value qLatent, Value qRope, const CacheRows &src,
+                              Value positions, Value out, double scale,
+                              int64_t group);
   /// The naive form: per-head K/V of `chunk` context rows at a time built
   /// in transient buffers, attention over them, chunks merged by
   /// log-sum-exp (see ds.naive_attention).
@@ -228,6 +238,8 @@ private:
     Value max, sum, corr, p;
   };
   SoftmaxStep onlineSoftmaxStep(Value runMax, Value runSum, Value score);
+  /// The same step with one exp instead of two (GroupedLatentAttention.cpp).
+  SoftmaxStep oneExpSoftmaxStep(Value runMax, Value runSum, Value score);
   Value load(Value m, ValueRange idx);
   void store(Value v, Value m, ValueRange idx);
   /// Loads a cache element as f32 / stores f32 into the cache.

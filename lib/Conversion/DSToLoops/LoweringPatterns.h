@@ -86,6 +86,8 @@ struct LoweringState {
   bool headMatmulRows = false;
   bool headMatmulCalls = false;
   bool cacheDecodeCalls = false;
+  /// Heads per absorbed attention iteration (0: automatic, see the option).
+  int64_t attentionHeadGroup = 1;
 
   /// The buffer of `original` for a pattern: the bound weight (bound now on
   /// first use) or the converted operand `converted`.

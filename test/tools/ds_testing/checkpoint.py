@@ -118,7 +118,14 @@ def fp8kv_v3():
     return _base(kv_lora_rank=256, qk_rope_head_dim=8)
 
 
-PRESETS = {"fp8kv_v3": fp8kv_v3, "tiny_v3": tiny_v3, "tiny_v3_mtp": tiny_v3_mtp, "ragged_v3": ragged_v3,
+def fp8kv_v3_heads6():
+    """fp8kv_v3 with 6 heads: the CPU's absorbed attention runs them in two
+    groups of 3 sharing each cache row (attention-head-group), where the
+    other presets' 2 heads run one per iteration."""
+    return _base(kv_lora_rank=256, qk_rope_head_dim=8, num_attention_heads=6)
+
+
+PRESETS = {"fp8kv_v3": fp8kv_v3, "fp8kv_v3_heads6": fp8kv_v3_heads6, "tiny_v3": tiny_v3, "tiny_v3_mtp": tiny_v3_mtp, "ragged_v3": ragged_v3,
            "tiny_v2_lite": tiny_v2_lite, "tiny_v2_grouped": tiny_v2_grouped,
            "tiny_noyarn": tiny_noyarn, "demo": demo}
 
