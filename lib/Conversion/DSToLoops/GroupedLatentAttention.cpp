@@ -40,26 +40,6 @@ int64_t mlir::ds::loops::attentionHeadGroup(int64_t requested,
   return 1;
 }
 
-KernelEmitter::SoftmaxStep
-KernelEmitter::oneExpSoftmaxStep(Value runMax, Value runSum, Value score) {
-  // onlineSoftmaxStep's corr = exp(runMax - m) and p = exp(score - m) with
-  // m = max(runMax, score): one of the two arguments is 0 (exp gives
-  // exactly 1) and the other is -|score - runMax|, so one exp gives both,
-  // bit for bit (-inf, the first row's runMax, gives corr = exp(-inf) = 0
-  // as before; a NaN score makes p NaN and poisons the row as before).
-  Value m = arith::MaximumFOp::create(b, loc, runMax, score);
-  Value d = arith::SubFOp::create(b, loc, score, runMax);
-  Value e = math::ExpOp::create(
-      b, loc, arith::NegFOp::create(b, loc, math::AbsFOp::create(b, loc, d)));
-  Value grew =
-      arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGT, d, cF32(0.0));
-  Value corr = arith::SelectOp::create(b, loc, grew, e, cF32(1.0));
-  Value p = arith::SelectOp::create(b, loc, grew, cF32(1.0), e);
-  Value lsum = arith::AddFOp::create(
-      b, loc, arith::MulFOp::create(b, loc, runSum, corr), p);
-  return {m, lsum, corr, p};
-}
-
 void KernelEmitter::groupedLatentAttention(Value qLatent, Value qRope,
                                            const CacheRows &src,
                                            Value positions, Value out,
@@ -148,7 +128,7 @@ void KernelEmitter::groupedLatentAttention(Value qLatent, Value qRope,
         });
         Value score = arith::MulFOp::create(
             b, loc, arith::AddFOp::create(b, loc, dot, dotR), cF32(scale));
-        SoftmaxStep st = oneExpSoftmaxStep(load(runMax, g), load(runSum, g),
+        SoftmaxStep st = onlineSoftmaxStep(load(runMax, g), load(runSum, g),
                                            score);
         loop(cIdx(0), dcv, {}, [&](Value c, ValueRange) -> SmallVector<Value> {
           Value o = arith::MulFOp::create(b, loc, load(out, {t, h, c}), st.corr);

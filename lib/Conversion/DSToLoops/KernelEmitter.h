@@ -238,8 +238,6 @@ private:
     Value max, sum, corr, p;
   };
   SoftmaxStep onlineSoftmaxStep(Value runMax, Value runSum, Value score);
-  /// The same step with one exp instead of two (GroupedLatentAttention.cpp).
-  SoftmaxStep oneExpSoftmaxStep(Value runMax, Value runSum, Value score);
   Value load(Value m, ValueRange idx);
   void store(Value v, Value m, ValueRange idx);
   /// Loads a cache element as f32 / stores f32 into the cache.
