@@ -5,6 +5,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "cpu/Kernels.h"
+#include "cpu/KernelsInline.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -44,32 +45,6 @@ inline float hsum(__m256 v) {
   s = _mm_add_ss(s, _mm_movehdup_ps(s));
   return _mm_cvtss_f32(s);
 }
-
-/// Walks a TilePrefetch one cache line per call (defined per ISA file:
-/// see Kernels.h on inline code).
-struct PrefetchCursor {
-  const char *row = nullptr;
-  int64_t off = 0, ld = 0, bytes = 0;
-  int rows = 0;
-  explicit PrefetchCursor(const TilePrefetch *pf) {
-    if (pf && pf->rows > 0 && pf->bytes > 0) {
-      row = pf->base;
-      ld = pf->ld;
-      bytes = pf->bytes;
-      rows = pf->rows;
-    }
-  }
-  void step() {
-    if (!row)
-      return;
-    __builtin_prefetch(row + off, 0, 2);
-    off += 64;
-    if (off >= bytes) {
-      off = 0;
-      row = --rows > 0 ? row + ld : nullptr;
-    }
-  }
-};
 
 void tileF32(const float *w, int64_t ldw, const float *xp, int64_t kc, float *c,
              const TilePrefetch *pf) {

@@ -12,6 +12,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "cpu/Kernels.h"
+#include "cpu/KernelsInline.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -33,32 +34,6 @@ inline __m512 bf16x16(__m256i halves) {
   return _mm512_castsi512_ps(
       _mm512_slli_epi32(_mm512_cvtepu16_epi32(halves), 16));
 }
-
-/// Walks a TilePrefetch one cache line per call (defined per ISA file:
-/// see Kernels.h on inline code).
-struct PrefetchCursor {
-  const char *row = nullptr;
-  int64_t off = 0, ld = 0, bytes = 0;
-  int rows = 0;
-  explicit PrefetchCursor(const TilePrefetch *pf) {
-    if (pf && pf->rows > 0 && pf->bytes > 0) {
-      row = pf->base;
-      ld = pf->ld;
-      bytes = pf->bytes;
-      rows = pf->rows;
-    }
-  }
-  void step() {
-    if (!row)
-      return;
-    __builtin_prefetch(row + off, 0, 2);
-    off += 64;
-    if (off >= bytes) {
-      off = 0;
-      row = --rows > 0 ? row + ld : nullptr;
-    }
-  }
-};
 
 inline __mmask16 tailMask(int64_t n) {
   return n >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << n) - 1);
@@ -100,19 +75,7 @@ void tileBf16(const uint16_t *w, int64_t ldw, const uint16_t *xb, int64_t kp,
     a0[i] = _mm512_loadu_ps(c + i * kPanel);
     a1[i] = _mm512_loadu_ps(c + i * kPanel + 16);
   }
-  for (int64_t j = 0; j < kp; ++j) {
-    next.step();
-    __m512bh x0 = (__m512bh)_mm512_loadu_si512(xb + j * 2 * kPanel);
-    __m512bh x1 = (__m512bh)_mm512_loadu_si512(xb + j * 2 * kPanel + 32);
-#pragma unroll
-    for (int i = 0; i < kMr; ++i) {
-      int pair;
-      __builtin_memcpy(&pair, w + i * ldw + 2 * j, 4);
-      __m512bh b = (__m512bh)_mm512_set1_epi32(pair);
-      a0[i] = _mm512_dpbf16_ps(a0[i], x0, b);
-      a1[i] = _mm512_dpbf16_ps(a1[i], x1, b);
-    }
-  }
+  bf16TileSteps<kMr>(a0, a1, w, ldw, xb, kp, next);
 #pragma unroll
   for (int i = 0; i < kMr; ++i) {
     _mm512_storeu_ps(c + i * kPanel, a0[i]);

@@ -22,6 +22,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "cpu/Kernels.h"
+#include "cpu/KernelsInline.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -120,18 +121,8 @@ void tileFp8(const uint16_t *w, int64_t ldw, const float *scales,
 #pragma unroll
   for (int i = 0; i < kMr; ++i)
     a0[i] = a1[i] = _mm512_setzero_ps();
-  for (int64_t j = 0; j < kp; ++j) {
-    __m512bh x0 = (__m512bh)_mm512_loadu_si512(xb + j * 2 * kPanel);
-    __m512bh x1 = (__m512bh)_mm512_loadu_si512(xb + j * 2 * kPanel + 32);
-#pragma unroll
-    for (int i = 0; i < kMr; ++i) {
-      int pair;
-      __builtin_memcpy(&pair, w + i * ldw + 2 * j, 4);
-      __m512bh b = (__m512bh)_mm512_set1_epi32(pair);
-      a0[i] = _mm512_dpbf16_ps(a0[i], x0, b);
-      a1[i] = _mm512_dpbf16_ps(a1[i], x1, b);
-    }
-  }
+  PrefetchCursor none(nullptr);
+  bf16TileSteps<kMr>(a0, a1, w, ldw, xb, kp, none);
 #pragma unroll
   for (int i = 0; i < kMr; ++i) {
     __m512 s = _mm512_set1_ps(scales[i]);
