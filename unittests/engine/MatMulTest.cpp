@@ -358,82 +358,68 @@ TEST(Gemm, GroupedOverInPlaceParts) {
   }
 }
 
+// Runs matmulGroups over `groups` of an experts x n x k weight on every
+// format and ISA: each group's rows must be bitwise what matmul gives for
+// that group alone, and rows of no group must stay untouched.
+void expectGroupsMatchEachGroupAlone(unsigned seed, int64_t experts, int64_t n,
+                                     int64_t k, int64_t rows,
+                                     const std::vector<MatmulGroup> &groups) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> d;
+  std::vector<bool> grouped(size_t(rows), false);
+  for (const MatmulGroup &g : groups)
+    for (int64_t t = g.begin; t < g.end; ++t)
+      grouped[size_t(t)] = true;
+  for (WeightFormat f :
+       {WeightFormat::F32, WeightFormat::BF16, WeightFormat::FP8}) {
+    TestWeight w(f, experts, n, k, 0, rng);
+    std::vector<float> x(size_t(rows * k));
+    for (float &v : x)
+      v = d(rng);
+    for (Isa isa : supportedIsas()) {
+      const KernelSet &ks = kernelsFor(isa);
+      std::vector<float> y(size_t(rows * n), -7.0f), one(size_t(rows * n));
+      matmulGroups(ks, x.data(), k, rows, w.matrix, n, groups, y.data(), n);
+      for (const MatmulGroup &g : groups)
+        matmul(ks, x.data() + g.begin * k, k, g.end - g.begin, w.matrix, g.r0,
+               n, one.data() + g.begin * n, n);
+      for (int64_t t = 0; t < rows; ++t)
+        for (int64_t j = 0; j < n; ++j) {
+          float got = y[size_t(t * n + j)];
+          if (!grouped[size_t(t)])
+            ASSERT_EQ(got, -7.0f) << "row of no group written";
+          else
+            ASSERT_EQ(got, one[size_t(t * n + j)])
+                << isaName(isa) << " " << formatName(f) << " " << t << "," << j;
+        }
+    }
+  }
+}
+
 // The groups of a grouped product on every ISA: decode-sized groups share
 // one parallel region (work items crossing groups), larger ones take the
 // tile path; each group's rows are bitwise what matmul gives for that
 // group alone, so a token's expert output does not depend on the other
 // experts of its step, and rows of no group stay untouched.
 TEST(MatMul, GroupsMatchEachGroupAlone) {
-  std::mt19937 rng(13);
-  std::normal_distribution<float> d;
-  for (WeightFormat f :
-       {WeightFormat::F32, WeightFormat::BF16, WeightFormat::FP8}) {
-    int64_t experts = 5, n = 70, k = 200, rows = 40;
-    TestWeight w(f, experts, n, k, 0, rng);
-    std::vector<float> x(size_t(rows * k));
-    for (float &v : x)
-      v = d(rng);
-    // Rows 0-2 to expert 0, 3 to expert 4, 4-20 (17: tile path) to
-    // expert 2, 21-36 (16) to expert 3; 37-39 in no group.
-    std::vector<MatmulGroup> groups = {
-        {0, 3, 0}, {3, 4, 4 * n}, {4, 21, 2 * n}, {21, 37, 3 * n}, {37, 37, n}};
-    for (Isa isa : supportedIsas()) {
-      const KernelSet &ks = kernelsFor(isa);
-      std::vector<float> y(size_t(rows * n), -7.0f), one(size_t(rows * n));
-      matmulGroups(ks, x.data(), k, rows, w.matrix, n, groups, y.data(), n);
-      for (const MatmulGroup &g : groups)
-        matmul(ks, x.data() + g.begin * k, k, g.end - g.begin, w.matrix, g.r0,
-               n, one.data() + g.begin * n, n);
-      for (int64_t t = 0; t < rows; ++t)
-        for (int64_t j = 0; j < n; ++j) {
-          float got = y[size_t(t * n + j)];
-          if (t >= 37)
-            ASSERT_EQ(got, -7.0f) << "row of no group written";
-          else
-            ASSERT_EQ(got, one[size_t(t * n + j)])
-                << isaName(isa) << " " << formatName(f) << " " << t << ","
-                << j;
-        }
-    }
-  }
+  int64_t n = 70;
+  // Rows 0-2 to expert 0, 3 to expert 4, 4-20 (17: tile path) to
+  // expert 2, 21-36 (16) to expert 3; 37-39 in no group.
+  expectGroupsMatchEachGroupAlone(
+      13, 5, n, 200, 40,
+      {{0, 3, 0}, {3, 4, 4 * n}, {4, 21, 2 * n}, {21, 37, 3 * n}, {37, 37, n}});
 }
 
 // Prefill's expert products: several groups above the dot-product size
 // (one of more than one panel, ragged K across chunks, a partial block of
 // weight rows at each group's end) share one parallel region whose blocks
 // prefetch the next group's weights; each group's rows are still bitwise
-// what matmul gives for that group alone.
+// what matmul gives for that group alone (row 99 in no group).
 TEST(MatMul, LargeGroupsMatchEachGroupAlone) {
-  std::mt19937 rng(17);
-  std::normal_distribution<float> d;
-  for (WeightFormat f :
-       {WeightFormat::F32, WeightFormat::BF16, WeightFormat::FP8}) {
-    int64_t experts = 4, n = 30, k = 300, rows = 100;
-    TestWeight w(f, experts, n, k, 0, rng);
-    std::vector<float> x(size_t(rows * k));
-    for (float &v : x)
-      v = d(rng);
-    std::vector<MatmulGroup> groups = {
-        {0, 40, 3 * n}, {40, 57, 0}, {57, 60, n}, {60, 99, 2 * n}};
-    for (Isa isa : supportedIsas()) {
-      const KernelSet &ks = kernelsFor(isa);
-      std::vector<float> y(size_t(rows * n), -7.0f), one(size_t(rows * n));
-      matmulGroups(ks, x.data(), k, rows, w.matrix, n, groups, y.data(), n);
-      for (const MatmulGroup &g : groups)
-        matmul(ks, x.data() + g.begin * k, k, g.end - g.begin, w.matrix, g.r0,
-               n, one.data() + g.begin * n, n);
-      for (int64_t t = 0; t < rows; ++t)
-        for (int64_t j = 0; j < n; ++j) {
-          float got = y[size_t(t * n + j)];
-          if (t >= 99)
-            ASSERT_EQ(got, -7.0f) << "row of no group written";
-          else
-            ASSERT_EQ(got, one[size_t(t * n + j)])
-                << isaName(isa) << " " << formatName(f) << " " << t << ","
-                << j;
-        }
-    }
-  }
+  int64_t n = 30;
+  expectGroupsMatchEachGroupAlone(
+      17, 4, n, 300, 100,
+      {{0, 40, 3 * n}, {40, 57, 0}, {57, 60, n}, {60, 99, 2 * n}});
 }
 
 // Every ISA rounds activations to bf16 alike (prefill packs with one
