@@ -172,8 +172,6 @@ std::vector<Stage> mlir::ds::getPipelineStages(const PipelineOptions &opts) {
          loops.gemmEpilogue = opts.target != Target::CUDA;
          // The GPU path keeps the loop nest: it reads a device copy.
          loops.runtimeEmbedding = opts.target != Target::CUDA;
-         // The GPU wants one thread per output; the CPU contiguous rows.
-         loops.headMatmulRows = opts.target != Target::CUDA;
          // kv_b_proj read in place by the runtime (CPU); the GPU's kernels
          // read its device copy.
          loops.headMatmulCalls = opts.target != Target::CUDA;

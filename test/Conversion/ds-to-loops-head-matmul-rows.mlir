@@ -1,7 +1,8 @@
 // RUN: ds-opt --convert-ds-to-loops="head-matmul-rows=true" %s | FileCheck %s --check-prefix=ROWS
 // RUN: ds-opt --convert-ds-to-loops %s | FileCheck %s --check-prefix=COLS
 
-// With head-matmul-rows (the CPU pipeline) the untransposed head matmul
+// With head-matmul-rows (the CPU pipeline's form before head-matmul-calls
+// replaced it; still a pass option) the untransposed head matmul
 // (q_nope through W_UK) is a nest over (token, head) whose output row is
 // zeroed, then accumulates one contiguous weight row per k; the transposed
 // one (through W_UV) keeps its dot product per output. Without the option
