@@ -91,7 +91,7 @@ struct ParallelizeKernelsPass
     if (kind == "head_matmul")
       return 64; // one dot product per iteration
     // A (token, head) over a chunk of rows / one decoded cache row.
-    if (kind == "paged_naive_attend" || kind == "naive_attend")
+    if (kind == "paged_naive_attend")
       return 1;
     if (kind == "paged_naive_gather" || kind == "naive_gather")
       return 16;
