@@ -204,13 +204,22 @@ std::string cpu::naiveAttendChunk(
     const float *k = kpAll + h * (kHead + vHead), *vt = k + kHead;
     float *q = Scratch::at(sc.q, dk * TB), *s = Scratch::at(sc.s, up * TB),
           *o = Scratch::at(sc.o, dvp * TB);
-    for (int64_t t = 0; t < TB; ++t) {
-      const float *a = qnp + (t0 + t) * qn.strides[0] + h * qn.strides[1];
-      const float *b = qrp + (t0 + t) * qr.strides[0] + h * qr.strides[1];
+    // Eight tokens at a time: their rows (often 4 KiB apart, one L1 set)
+    // stay cached while each is read across, and the stores are runs. A
+    // short block repeats its last token (lim 0 masks all its scores).
+    for (int64_t tb = 0; tb < TB; tb += 8) {
+      const float *a[8], *b[8];
+      for (int64_t u = 0; u < 8; ++u) {
+        int64_t t = t0 + std::min(tb + u, nt - 1);
+        a[u] = qnp + t * qn.strides[0] + h * qn.strides[1];
+        b[u] = qrp + t * qr.strides[0] + h * qr.strides[1];
+      }
       for (int64_t j = 0; j < dn; ++j)
-        q[j * TB + t] = t < nt ? a[j * qn.strides[2]] : 0.0f;
+        for (int64_t u = 0; u < 8; ++u)
+          q[j * TB + tb + u] = a[u][j * qn.strides[2]];
       for (int64_t j = 0; j < dr; ++j)
-        q[(dn + j) * TB + t] = t < nt ? b[j * qr.strides[2]] : 0.0f;
+        for (int64_t u = 0; u < 8; ++u)
+          q[(dn + j) * TB + tb + u] = b[u][j * qr.strides[2]];
     }
     std::fill(s, s + up * TB, 0.0f);
     for (int64_t r = 0; r < up; r += mr)
