@@ -14,8 +14,9 @@
 // between them and memrefs fold away in reconcile-unrealized-casts.
 // Kernels of sequential phases (the MoE glue: routing, a counting sort,
 // row moves; the combine) get each top-level scf.parallel split this way
-// in its place (K__p<i>__range / __task), the code between them staying
-// on the caller: a parallel-for returns when all its iterations are done.
+// in its place (K__p<i>__range / __task) by its outermost dimension only
+// (the inner ones stay loops), the code between them staying on the
+// caller: a parallel-for returns when all its iterations are done.
 //
 //===----------------------------------------------------------------------===//
 #include "ds/Transforms/Passes.h"
@@ -109,9 +110,15 @@ bool selfContained(scf::ParallelOp par,
 }
 
 /// Whether a nest of a phased kernel has work enough for a wake of the
-/// pool: loops inside, or at least 64 inner iterations per outer one (the
-/// shared experts' ids, one store per token, stay on the caller).
-bool worthSplitting(scf::ParallelOp par) {
+/// pool: not fewer outer iterations than a grain, known statically
+/// (decode's one-token variant stays as it is), and loops inside or at
+/// least 64 inner iterations per outer one (the shared experts' ids, one
+/// store per token, stay on the caller).
+bool worthSplitting(scf::ParallelOp par, int64_t grain) {
+  if (auto outer =
+          par.getUpperBound().front().getDefiningOp<arith::ConstantIndexOp>())
+    if (outer.value() < grain)
+      return false;
   for (Operation &op : par.getBody()->without_terminator())
     if (op.getNumRegions())
       return true;
@@ -131,13 +138,14 @@ bool worthSplitting(scf::ParallelOp par) {
 /// sort, the row moves), each top-level scf.parallel the rest of the body
 /// does not feed but through recomputable values (the phases between them
 /// stay on the caller, each nest a blocking parallel-for in its place).
-SmallVector<scf::ParallelOp> nestsOf(func::FuncOp fn, bool phases) {
+SmallVector<scf::ParallelOp> nestsOf(func::FuncOp fn, bool phases,
+                                     int64_t grain) {
   SmallVector<scf::ParallelOp> nests;
   llvm::DenseSet<Operation *> ops = recomputable(fn);
   for (Operation &op : fn.getBody().front().without_terminator()) {
     if (auto p = dyn_cast<scf::ParallelOp>(op)) {
       if (normalised(p) && selfContained(p, ops) &&
-          (!phases || worthSplitting(p)))
+          (!phases || worthSplitting(p, grain)))
         nests.push_back(p);
       else if (!phases)
         return {};
@@ -203,7 +211,8 @@ struct ParallelizeKernelsPass
       Grain grain = grainOf(kind.getValue());
       if (!grain.iterations)
         continue;
-      SmallVector<scf::ParallelOp> nests = nestsOf(fn, grain.perOuter);
+      SmallVector<scf::ParallelOp> nests =
+          nestsOf(fn, grain.perOuter, grain.iterations);
       if (nests.empty())
         continue;
       SmallVector<Type> fields;
@@ -263,12 +272,25 @@ struct ParallelizeKernelsPass
       auto loop = scf::ForOp::create(b, loc, begin, end, one);
       OpBuilder lb = OpBuilder::atBlockBegin(loop.getBody());
       Value rest = loop.getInductionVar();
-      for (int64_t d = int64_t(trips.size()) - 1; d >= 0; --d) {
-        Value iv = d == 0 ? rest
-                          : arith::RemUIOp::create(lb, loc, rest, trips[d]);
-        if (d > 0)
-          rest = arith::DivUIOp::create(lb, loc, rest, trips[d]);
-        map.map(par.getInductionVars()[d], iv);
+      if (grain.perOuter) {
+        // Outer iterations only; the inner dimensions stay loops of their
+        // own, so a row's copy or sum is still a unit-stride inner loop
+        // for the vectoriser, with no division per element.
+        map.map(par.getInductionVars()[0], rest);
+        Value zero = arith::ConstantIndexOp::create(lb, loc, 0);
+        for (size_t d = 1; d < trips.size(); ++d) {
+          auto inner = scf::ForOp::create(lb, loc, zero, trips[d], one);
+          map.map(par.getInductionVars()[d], inner.getInductionVar());
+          lb.setInsertionPointToStart(inner.getBody());
+        }
+      } else {
+        for (int64_t d = int64_t(trips.size()) - 1; d >= 0; --d) {
+          Value iv =
+              d == 0 ? rest : arith::RemUIOp::create(lb, loc, rest, trips[d]);
+          if (d > 0)
+            rest = arith::DivUIOp::create(lb, loc, rest, trips[d]);
+          map.map(par.getInductionVars()[d], iv);
+        }
       }
       for (Operation &op : par.getBody()->without_terminator())
         lb.clone(op, map);
@@ -315,7 +337,8 @@ struct ParallelizeKernelsPass
     }
     OpBuilder b(par);
     Value total = arith::ConstantIndexOp::create(b, loc, 1);
-    for (Value ub : par.getUpperBound())
+    for (Value ub : grain.perOuter ? par.getUpperBound().take_front()
+                                   : par.getUpperBound())
       total = arith::MulIOp::create(b, loc, total, ub);
     Value one = LLVM::ConstantOp::create(b, loc, i64, b.getI64IntegerAttr(1));
     Value packed = LLVM::AllocaOp::create(b, loc, ptr, structType, one);
@@ -334,16 +357,8 @@ struct ParallelizeKernelsPass
                                            SymbolRefAttr::get(task));
     Value fnPtr =
         UnrealizedConversionCastOp::create(b, loc, ptr, fnRef).getResult(0);
-    Value grainValue;
-    if (grain.perOuter && par.getUpperBound().size() > 1) {
-      Value inner = arith::ConstantIndexOp::create(b, loc, grain.iterations);
-      for (Value ub : par.getUpperBound().drop_front())
-        inner = arith::MulIOp::create(b, loc, inner, ub);
-      grainValue = arith::IndexCastOp::create(b, loc, i64, inner);
-    } else {
-      grainValue = LLVM::ConstantOp::create(
-          b, loc, i64, b.getI64IntegerAttr(grain.iterations));
-    }
+    Value grainValue = LLVM::ConstantOp::create(
+        b, loc, i64, b.getI64IntegerAttr(grain.iterations));
     func::CallOp::create(
         b, loc, pool,
         ValueRange{fnPtr, packed,

@@ -3,11 +3,13 @@
 // The MoE glue is a kernel of phases: routing (a nest over tokens), the
 // counting sort (sequential loops that store), the row moves (a nest over
 // (token, slot) pairs x columns). Each nest goes to the pool by itself, in
-// its place, with a grain of 16 outer iterations (16 x the inner trip
-// count for a 2-D nest); the sequential phase stays on the caller, between
+// its place, split by its outer iterations (tokens, pairs) with a grain
+// of 16, the inner dimensions loops inside (unit stride for the
+// vectoriser, no division per element); the sequential phase stays on the caller, between
 // the two calls, and so does a nest of one store per token (not worth a
-// wake). A nest bounded by a value the body stored (not recomputable in a
-// range variant) stays where it is.
+// wake), and so does a nest of fewer outer iterations than a grain known
+// statically (decode's one-token variant). A nest bounded by a value the
+// body stored (not recomputable in a range variant) stays where it is.
 
 // CHECK-LABEL: func.func private @route_permute(
 // CHECK-SAME: ds.parallel
@@ -16,10 +18,10 @@
 // CHECK: scf.parallel
 // CHECK: scf.for
 // CHECK: memref.store
-// CHECK: %[[C16:.+]] = arith.constant 16 : index
-// CHECK: %[[IN:.+]] = arith.muli %[[C16]], %{{.+}} : index
-// CHECK: %[[G1:.+]] = arith.index_cast %[[IN]] : index to i64
-// CHECK: call @dsrt_parallel_for(%{{.+}}, %{{.+}}, %{{.+}}, %[[G1]])
+// CHECK: %[[N1:.+]] = arith.muli %{{.+}}, %[[T:.+]] : index
+// CHECK: %[[G1:.+]] = llvm.mlir.constant(16 : i64) : i64
+// CHECK: %[[N1L:.+]] = arith.index_cast %[[N1]] : index to i64
+// CHECK: call @dsrt_parallel_for(%{{.+}}, %{{.+}}, %[[N1L]], %[[G1]])
 // CHECK-NOT: scf.parallel
 // CHECK: return
 // CHECK-LABEL: func.func private @route_permute__p0__range(
@@ -32,12 +34,23 @@
 // CHECK-LABEL: func.func private @route_permute__p0__task(
 // CHECK: call @route_permute__p0__range
 // CHECK-LABEL: func.func private @route_permute__p1__range(
-// CHECK: arith.remui
-// CHECK: arith.divui
+// CHECK-SAME: %[[B:[a-z0-9]+]]: index, %[[E:[a-z0-9]+]]: index)
+// CHECK-NOT: arith.divui
+// CHECK: scf.for %[[P:.+]] = %[[B]] to %[[E]]
+// CHECK: scf.for %[[D:.+]] = %{{.+}} to %c64
+// CHECK: memref.load %{{.+}}[%[[P]], %[[D]]]
+// CHECK-NOT: arith.divui
+// CHECK: return
 // CHECK-LABEL: func.func private @route_permute__p1__task(
 // CHECK-LABEL: func.func private @combine(
 // CHECK: call @dsrt_parallel_for
 // CHECK-NOT: scf.parallel
+// CHECK-LABEL: func.func private @decode_combine(
+// CHECK-NOT: ds.parallel
+// CHECK-NOT: dsrt_parallel_for
+// CHECK: scf.parallel
+// CHECK-NOT: dsrt_parallel_for
+// CHECK: return
 // CHECK-LABEL: func.func private @stored_bound(
 // CHECK-NOT: dsrt_parallel_for
 // CHECK: scf.parallel
@@ -86,6 +99,17 @@ func.func private @combine(%y: memref<?x64xf32>, %out: memref<?x64xf32>) attribu
   scf.parallel (%i, %c) = (%c0, %c0) to (%t, %c64) step (%c1, %c1) {
     %v = memref.load %y[%i, %c] : memref<?x64xf32>
     memref.store %v, %out[%i, %c] : memref<?x64xf32>
+    scf.reduce
+  }
+  return
+}
+func.func private @decode_combine(%y: memref<1x64xf32>, %out: memref<1x64xf32>) attributes {ds.kernel = "moe_combine"} {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c64 = arith.constant 64 : index
+  scf.parallel (%i, %c) = (%c0, %c0) to (%c1, %c64) step (%c1, %c1) {
+    %v = memref.load %y[%i, %c] : memref<1x64xf32>
+    memref.store %v, %out[%i, %c] : memref<1x64xf32>
     scf.reduce
   }
   return
