@@ -10,6 +10,7 @@
 //===----------------------------------------------------------------------===//
 #include "cpu/HeadMatmul.h"
 #include "cpu/Isa.h"
+#include "cpu/Kernels.h"
 #include "cpu/MatMul.h"
 #include "cpu/ThreadPool.h"
 
@@ -95,6 +96,46 @@ const float *weightRowF32(const KernelSet &ks, const WeightMatrix &w, int64_t r,
   return scratch;
 }
 
+/// q_h W_UK_h (rows indexed by k) for a few tokens (decode): per token and
+/// head, combineRowsAvx2 keeps 64 outputs at a time in registers and
+/// widens the weights in registers, where the many-token loop below
+/// decodes every bf16 or FP8 row into a copy, then loads and stores the
+/// output row for every weight row. Bit for bit that loop's result (fused adds,
+/// the same order, the same decoding), so a token's output does not depend on
+/// how many tokens came with it. False where it does not apply (then that loop
+/// runs).
+bool headRowsFewTokens(const KernelSet &ks, const float *xp, int64_t xs0,
+                       int64_t xs1, const WeightMatrix &w, int64_t tokens,
+                       int64_t heads, int64_t k, int64_t n, int64_t group,
+                       int64_t offset, float *op, int64_t os0, int64_t os1,
+                       int64_t grain) {
+  // f32 rows are read in place by that loop, each in one forward pass,
+  // which measured faster than this one's passes of 64 columns
+  // (ds-cpu-bench heads).
+  if (ks.isa < Isa::Avx2 || tokens > kGemvRows || w.format == WeightFormat::F32)
+    return false;
+  parallelFor(heads, grain, [&](int64_t h0, int64_t h1) {
+    // Grow-only: steady-state calls allocate nothing.
+    static thread_local std::vector<const void *> rows;
+    static thread_local std::vector<const float *> scales;
+    rows.resize(size_t(k));
+    scales.resize(size_t(k));
+    bool fp8 = w.format == WeightFormat::FP8;
+    for (int64_t h = h0; h < h1; ++h) {
+      for (int64_t kk = 0; kk < k; ++kk) {
+        rows[size_t(kk)] = w.row(h * group + offset + kk);
+        if (fp8)
+          scales[size_t(kk)] = w.scaleRow(h * group + offset + kk);
+      }
+      for (int64_t t = 0; t < tokens; ++t)
+        combineRowsAvx2(int(w.elementSize()), rows.data(),
+                        fp8 ? scales.data() : nullptr, xp + t * xs0 + h * xs1,
+                        k, n, op + t * os0 + h * os1);
+    }
+  });
+  return true;
+}
+
 } // namespace
 
 std::string cpu::headMatmul(const MemRef<float, 3> &x, const WeightMatrix &w,
@@ -120,6 +161,10 @@ std::string cpu::headMatmul(const MemRef<float, 3> &x, const WeightMatrix &w,
     });
     return "";
   }
+  if (headRowsFewTokens(ks, xp, x.strides[0], x.strides[1], w, tokens, heads, k,
+                        n, group, offset, op, out.strides[0], out.strides[1],
+                        grain))
+    return "";
   Axpy axpy = axpyFor(ks.isa);
   parallelFor(heads, grain, [&](int64_t h0, int64_t h1) {
     // Grow-only: steady-state calls allocate nothing.

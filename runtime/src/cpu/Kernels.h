@@ -102,6 +102,18 @@ struct KernelSet {
                     int64_t ldy) = nullptr;
 };
 
+/// One token's head product over rows of a weight (decode's q_h W_UK_h):
+/// out[c] = sum_{i<k} x[i] * w_i[c] for c < n, summed from i = 0 up with
+/// fused multiply-adds, 64 columns at a time in registers. w_i is rows[i]
+/// with `elementBytes` 4 (f32), 2 (bf16, widened) or 1 (e4m3 times
+/// scaleRows[i][c / 128], rounded to f32 first, as decodeFp8 does), so
+/// every output is bit for bit that of decoding each row to f32 and adding
+/// x[i] times it (fused) into out. AVX2 + FMA + F16C: call it only where
+/// the CPU has them.
+void combineRowsAvx2(int elementBytes, const void *const *rows,
+                     const float *const *scaleRows, const float *x, int64_t k,
+                     int64_t n, float *out);
+
 /// f rounded to bf16 as every roundBf16 kernel rounds it.
 uint16_t roundToBf16(float f);
 

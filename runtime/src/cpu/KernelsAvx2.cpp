@@ -162,7 +162,82 @@ void dotFp8(const uint8_t *w, const float *scales, const float *x, int64_t ldx,
   }
 }
 
+/// combineRowsAvx2 for one element format: `vec(row, c)` gives the 8
+/// values of row i from column c, `one(row, c)` one, both as decodeBf16 /
+/// decodeFp8 give them (`scale` is the row's scale for the strip's block).
+template <int Bytes, typename Vec, typename One>
+void combineRows(Vec vec, One one, const void *const *rows,
+                 const float *const *scaleRows, const float *x, int64_t k,
+                 int64_t n, float *out) {
+  constexpr int64_t kStrip = 64; // 8 accumulators; inside one FP8 block
+  int64_t c0 = 0;
+  for (; c0 + kStrip <= n; c0 += kStrip) {
+    __m256 acc[8];
+#pragma unroll
+    for (int j = 0; j < 8; ++j)
+      acc[j] = _mm256_setzero_ps();
+    for (int64_t i = 0; i < k; ++i) {
+      // The row's next strip, which the next pass reads: the passes walk
+      // the rows at a stride the prefetchers follow only for the first.
+      const char *next =
+          static_cast<const char *>(rows[i]) + (c0 + kStrip) * Bytes;
+      if (c0 + 2 * kStrip <= n)
+        for (int l = 0; l < kStrip * Bytes; l += 64)
+          _mm_prefetch(next + l, _MM_HINT_T0);
+      float s = scaleRows ? scaleRows[i][c0 / kScaleBlock] * 256.0f : 1.0f;
+      __m256 a = _mm256_set1_ps(x[i]);
+#pragma unroll
+      for (int j = 0; j < 8; ++j)
+        acc[j] = _mm256_fmadd_ps(a, vec(rows[i], c0 + 8 * j, s), acc[j]);
+    }
+#pragma unroll
+    for (int j = 0; j < 8; ++j)
+      _mm256_storeu_ps(out + c0 + 8 * j, acc[j]);
+  }
+  if (c0 == n)
+    return;
+  for (int64_t c = c0; c < n; ++c)
+    out[c] = 0.0f;
+  for (int64_t i = 0; i < k; ++i) {
+    float s = scaleRows ? scaleRows[i][c0 / kScaleBlock] * 256.0f : 1.0f;
+    for (int64_t c = c0; c < n; ++c)
+      out[c] = __builtin_fmaf(x[i], one(rows[i], c, s), out[c]);
+  }
+}
+
 } // namespace
+
+void dsrt::cpu::combineRowsAvx2(int elementBytes, const void *const *rows,
+                                const float *const *scaleRows, const float *x,
+                                int64_t k, int64_t n, float *out) {
+  if (elementBytes == 4)
+    return combineRows<4>(
+        [](const void *r, int64_t c, float) {
+          return _mm256_loadu_ps(static_cast<const float *>(r) + c);
+        },
+        [](const void *r, int64_t c, float) {
+          return static_cast<const float *>(r)[c];
+        },
+        rows, nullptr, x, k, n, out);
+  if (elementBytes == 2)
+    return combineRows<2>(
+        [](const void *r, int64_t c, float) {
+          return bf16x8(static_cast<const uint16_t *>(r) + c);
+        },
+        [](const void *r, int64_t c, float) {
+          return bf16One(static_cast<const uint16_t *>(r)[c]);
+        },
+        rows, nullptr, x, k, n, out);
+  combineRows<1>(
+      [](const void *r, int64_t c, float s) {
+        return _mm256_mul_ps(fp8x8(static_cast<const uint8_t *>(r) + c),
+                             _mm256_set1_ps(s));
+      },
+      [](const void *r, int64_t c, float s) {
+        return fp8One(static_cast<const uint8_t *>(r)[c]) * s;
+      },
+      rows, scaleRows, x, k, n, out);
+}
 
 const KernelSet &dsrt::cpu::avx2Kernels() {
   static const KernelSet set{Isa::Avx2, kMr,    tileF32, nullptr, decodeBf16,
@@ -172,4 +247,8 @@ const KernelSet &dsrt::cpu::avx2Kernels() {
 
 #else
 const dsrt::cpu::KernelSet &dsrt::cpu::avx2Kernels() { return scalarKernels(); }
+void dsrt::cpu::combineRowsAvx2(int, const void *const *, const float *const *,
+                                const float *, int64_t, int64_t, float *) {
+  __builtin_trap(); // never called: no CPU here has AVX2
+}
 #endif
