@@ -11,7 +11,13 @@ sequence of one step (a batch of one on @ragged_step), --repeat times per
 artifact; tok/s = prompt tokens / prefill seconds (ds-run --stats-json),
 best of the repeats. Prints a Markdown table and the ratio.
 
+With --ref-build DIR the per-sequence artifact is also compiled and run by
+that build (its own ds-compile and ds-run), each repeat alternating the
+builds, and the table adds it and this build's ratio to it: the naive
+form's kernels A/B in one run.
+
     /usr/bin/python3 bench/naive_prefill.py [--build build] [--prompt 1024]
+        [--ref-build /work/main/build]
 """
 import argparse
 import json
@@ -55,6 +61,8 @@ def main():
     ap.add_argument("--prompt", type=int, default=1024)
     ap.add_argument("--layers", type=int, default=2)
     ap.add_argument("--repeat", type=int, default=2)
+    ap.add_argument("--ref-build", default=None,
+                    help="another build to run the per-sequence form with, alternating")
     args = ap.parse_args()
     bin_dir = os.path.join(args.build, "bin")
     work = args.work or tempfile.mkdtemp(prefix="ds-naive-prefill-")
@@ -62,25 +70,33 @@ def main():
     if not os.path.exists(os.path.join(ckpt, "config.json")):
         checkpoint.write_checkpoint(ckpt, config(args.layers, max(2048, args.prompt + 64)))
     arts = {}
-    for name, extra in (("per-sequence (cost model)", ["--explain"]),
-                        ("absorbed only", ["--mla-naive-min-tokens=" + NEVER])):
-        path = os.path.join(work, ("auto" if "cost" in name else "absorbed") + ".dsa")
-        r = subprocess.run([os.path.join(bin_dir, "ds-compile"), ckpt, "-o", path, *extra],
+    runs = [("per-sequence (cost model)", bin_dir, ["--explain"], "auto"),
+            ("absorbed only", bin_dir, ["--mla-naive-min-tokens=" + NEVER], "absorbed")]
+    ref = "per-sequence, --ref-build"
+    if args.ref_build:
+        runs.append((ref, os.path.join(args.ref_build, "bin"), [], "auto-ref"))
+    for name, bins, extra, stem in runs:
+        path = os.path.join(work, stem + ".dsa")
+        r = subprocess.run([os.path.join(bins, "ds-compile"), ckpt, "-o", path, *extra],
                            check=True, capture_output=True, text=True, timeout=1200)
         for line in r.stderr.splitlines():
             if "@ragged_step" in line and "chooses" in line:
                 print(line.split("chooses")[1].split("(")[0].strip(), file=sys.stderr)
-        arts[name] = path
+        arts[name] = (bins, path)
     prompt = [2 + (7 * i) % 1000 for i in range(args.prompt)]
-    rates = {name: max(prefill_tok_s(bin_dir, path, ckpt, prompt, work)
-                       for _ in range(args.repeat))
-             for name, path in arts.items()}
+    samples = {name: [] for name in arts}
+    for _ in range(args.repeat):
+        for name, (bins, path) in arts.items():
+            samples[name].append(prefill_tok_s(bins, path, ckpt, prompt, work))
+    rates = {name: max(v) for name, v in samples.items()}
     print(f"| {args.prompt}-token prefill, {args.layers} layers | tok/s |")
     print("|---|---|")
     for name, rate in rates.items():
         print(f"| {name} | {rate:.1f} |")
-    a, b = rates.values()
+    a, b = rates["per-sequence (cost model)"], rates["absorbed only"]
     print(f"\nper-sequence / absorbed only: {a / b:.2f}x")
+    if args.ref_build:
+        print(f"per-sequence, this build / --ref-build: {a / rates[ref]:.2f}x")
 
 
 if __name__ == "__main__":

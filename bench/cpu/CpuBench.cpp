@@ -25,6 +25,10 @@
 //                                    weight sets read in turn (larger
 //                                    than the caches, as a model's are),
 //                                    f32, bf16, FP8
+// ds-cpu-bench attend TOKENS HEADS DN DR DV REPS
+//                                    GFLOP/s of the naive MLA attend step
+//                                    (AttendBench.h) per ISA, beside the
+//                                    f32 GEMM's
 // ds-cpu-bench model ARTIFACT WEIGHTS PROMPT STEPS REPS
 //                                    load seconds, prefill tok/s (every
 //                                    row's logits, and the last row's as
@@ -33,6 +37,7 @@
 // Each prints one JSON object (bench/cpu_kernels.py reads them).
 //
 //===----------------------------------------------------------------------===//
+#include "AttendBench.h"
 #include "OneDnnGemm.h"
 #include "cpu/HeadMatmul.h"
 #include "cpu/Isa.h"
@@ -509,13 +514,19 @@ int main(int argc, char **argv) {
     return experts(std::atoll(argv[2]), std::atoll(argv[3]),
                    std::atoll(argv[4]), std::atoll(argv[5]),
                    std::atoll(argv[6]), std::atoi(argv[7]));
+  if (cmd == "attend" && argc == 8)
+    return dsbench::attendBench(std::atoll(argv[2]), std::atoll(argv[3]),
+                                std::atoll(argv[4]), std::atoll(argv[5]),
+                                std::atoll(argv[6]), std::atoi(argv[7]));
   if (cmd == "model" && argc == 7)
     return model(argv[2], argv[3], std::atoll(argv[4]), std::atoll(argv[5]),
                  std::atoi(argv[6]));
-  std::fprintf(stderr, "usage: ds-cpu-bench gemm ROWS N K REPS | read MIB REPS "
-                       "| gemv N K CALLS REPS | heads H DN DV DC LAYERS REPS | "
-                       "experts E ROWS N K LAYERS REPS "
-                       "| model ARTIFACT WEIGHTS PROMPT STEPS "
-                       "REPS\n");
+  std::fprintf(stderr,
+               "usage: ds-cpu-bench gemm ROWS N K REPS | read MIB REPS "
+               "| gemv N K CALLS REPS | heads H DN DV DC LAYERS REPS "
+               "| experts E ROWS N K LAYERS REPS "
+               "| attend TOKENS HEADS DN DR DV REPS "
+               "| model ARTIFACT WEIGHTS PROMPT STEPS "
+               "REPS\n");
   return 2;
 }

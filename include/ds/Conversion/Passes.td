@@ -61,7 +61,9 @@ def ConvertDSToLoopsPass : Pass<"convert-ds-to-loops", "::mlir::ModuleOp"> {
     Option<"headMatmulCalls", "head-matmul-calls", "bool", /*default=*/"false",
            "lower ds.head_matmul to a runtime call (dsrt_head_matmul_f32) "
            "and expand ds.naive_attention's context chunks through the "
-           "runtime's GEMM (dsrt_linear_f32): no generated code reads the "
+           "runtime's GEMM (dsrt_linear_exact_f32) and attend over each "
+           "chunk through the runtime (dsrt_naive_attend_f32: GEMM tiles "
+           "and a vector exp per ISA): no generated code reads the "
            "weight (kv_b_proj), so the CPU runtime reads it in place in its "
            "stored format (bf16, FP8) instead of an f32 copy; off: loop "
            "nests over an f32 weight (the GPU's device copy). Takes "

@@ -240,12 +240,13 @@ std::string cpu::naiveAttendChunk(
     }
   };
 
-  // Block order 0, B-1, 1, B-2, ...: causal blocks grow with their index,
+  // A head's blocks in a row (its packed keys and values stay in L2),
+  // in the order 0, B-1, 1, B-2, ...: causal blocks grow with their index,
   // so every contiguous run of tasks mixes short and long ones.
   parallelFor(blocks * heads, 1, [&](int64_t b, int64_t e) {
     static thread_local Scratch sc;
     for (int64_t i = b; i < e; ++i) {
-      int64_t z = i / heads, h = i % heads;
+      int64_t z = i % blocks, h = i / blocks;
       int64_t blk = z % 2 == 0 ? z / 2 : blocks - 1 - z / 2;
       task(blk, h, sc);
     }
