@@ -3,9 +3,12 @@
 // The pool splits the heads; within a head the work is one thread's:
 //   transpose (o_h = u_h W_UV_h^T): the dot-product or tile kernels of
 //     MatMul.cpp over the head's rows, which is what they compute;
-//   otherwise (q_h W_UK_h, the weight's rows indexed by k): each weight row
-//     is decoded once to f32 and added, times x[t, h, k], into every
-//     token's output row (rows read once, contiguously; columns vectorise).
+//   otherwise (q_h W_UK_h, the weight's rows indexed by k), with few rows
+//     (decode): each weight row is decoded once to f32 and added, times
+//     x[t, h, k], into every token's output row (rows read once,
+//     contiguously; columns vectorise); with kHeadGemmRows or more (batched
+//     decode, a chunk's absorbed rows) a GEMM: the head's block transposed
+//     once into f32 scratch, then the same tile kernels.
 //
 //===----------------------------------------------------------------------===//
 #include "cpu/HeadMatmul.h"
@@ -47,6 +50,41 @@ Axpy axpyFor(Isa isa) {
   return axpyPortable;
 }
 
+/// y[t, j] = sum_kk x[t, kk] * w[r0 + kk, j] (t < rows, j < n, kk < k) on
+/// this thread, as a GEMM: the head's k x n block of the weight is decoded
+/// to f32 and transposed into per-thread scratch once (k * n elements,
+/// against rows * k * n multiply-adds), so that MatMul.cpp's f32 tile
+/// kernels, which sum over a weight row's contiguous columns, compute it.
+void headProductNN(const KernelSet &ks, const float *x, int64_t ldx,
+                   int64_t rows, const WeightMatrix &w, int64_t r0, int64_t k,
+                   int64_t n, float *y, int64_t ldy) {
+  // Grow-only: steady-state calls allocate nothing.
+  static thread_local std::vector<float> wt, block;
+  static thread_local WeightMatrix wm =
+      WeightMatrix::single(WeightFormat::F32, nullptr, 0, 0, 0);
+  if (wt.size() < size_t(n * k))
+    wt.resize(size_t(n * k));
+  // 16 weight rows at a time: each transposed column gets a whole cache
+  // line (16 floats) per write.
+  constexpr int64_t kRows = 16;
+  if (block.size() < size_t(kRows * n))
+    block.resize(size_t(kRows * n));
+  for (int64_t k0 = 0; k0 < k; k0 += kRows) {
+    int64_t kb = std::min(kRows, k - k0);
+    for (int64_t i = 0; i < kb; ++i)
+      decodeWeightRow(ks, w, r0 + k0 + i, 0, n, block.data() + i * n);
+    for (int64_t j = 0; j < n; ++j) {
+      float *dst = wt.data() + j * k + k0;
+      for (int64_t i = 0; i < kb; ++i)
+        dst[i] = block[size_t(i * n + j)];
+    }
+  }
+  wm.parts[0] = wt.data();
+  wm.rows = wm.partRows = n;
+  wm.cols = wm.ld = k;
+  matmulSerialF32(ks, x, ldx, rows, wm, 0, n, y, ldy);
+}
+
 std::string shapeError(const MemRef<float, 3> &x, const WeightMatrix &w,
                        const MemRef<float, 3> &out, int64_t group,
                        int64_t offset, bool transpose) {
@@ -76,6 +114,13 @@ std::string shapeError(const MemRef<float, 3> &x, const WeightMatrix &w,
 std::string cpu::headMatmul(const MemRef<float, 3> &x, const WeightMatrix &w,
                             const MemRef<float, 3> &out, int64_t group,
                             int64_t offset, bool transpose) {
+  return headMatmul(kernelsFor(activeIsa()), x, w, out, group, offset,
+                    transpose);
+}
+
+std::string cpu::headMatmul(const KernelSet &ks, const MemRef<float, 3> &x,
+                            const WeightMatrix &w, const MemRef<float, 3> &out,
+                            int64_t group, int64_t offset, bool transpose) {
   if (std::string e = shapeError(x, w, out, group, offset, transpose);
       !e.empty())
     return e;
@@ -83,7 +128,6 @@ std::string cpu::headMatmul(const MemRef<float, 3> &x, const WeightMatrix &w,
           n = out.sizes[2];
   if (tokens == 0 || heads == 0 || n == 0)
     return "";
-  const KernelSet &ks = kernelsFor(activeIsa());
   const float *xp = x.data();
   float *op = out.data();
   // Heads per task: ~2^18 multiply-adds (as MatMul.cpp's grain), so small
@@ -96,6 +140,15 @@ std::string cpu::headMatmul(const MemRef<float, 3> &x, const WeightMatrix &w,
         matmulSerialF32(ks, xp + h * x.strides[1], x.strides[0], tokens, w,
                         h * group + offset, n, op + h * out.strides[1],
                         out.strides[0]);
+    });
+    return "";
+  }
+  if (tokens >= kHeadGemmRows) {
+    parallelFor(heads, grain, [&](int64_t h0, int64_t h1) {
+      for (int64_t h = h0; h < h1; ++h)
+        headProductNN(ks, xp + h * x.strides[1], x.strides[0], tokens, w,
+                      h * group + offset, k, n, op + h * out.strides[1],
+                      out.strides[0]);
     });
     return "";
   }
@@ -130,6 +183,98 @@ std::string cpu::headMatmul(const MemRef<float, 3> &x,
                     WeightMatrix::single(WeightFormat::F32, w.data(),
                                          w.sizes[0], w.sizes[1], w.strides[0]),
                     out, group, offset, transpose);
+}
+
+namespace {
+
+/// Rows [begin, end) of a [tokens, heads, n] buffer, as a view.
+MemRef<float, 3> rowsOf(const MemRef<float, 3> &m, int64_t begin, int64_t end) {
+  MemRef<float, 3> v = m;
+  v.offset += begin * m.strides[0];
+  v.sizes[0] = end - begin;
+  return v;
+}
+
+} // namespace
+
+std::string cpu::headMatmulSkip(const MemRef<float, 3> &x,
+                                const WeightMatrix &w,
+                                const MemRef<float, 3> &out,
+                                const MemRef<int32_t, 1> &queryStart,
+                                int64_t group, int64_t offset, bool transpose,
+                                int64_t naiveMinTokens, int64_t *computedRows) {
+  if (std::string e = shapeError(x, w, out, group, offset, transpose);
+      !e.empty())
+    return e;
+  int64_t tokens = x.sizes[0], seqs = queryStart.sizes[0] - 1;
+  auto qs = [&](int64_t s) {
+    return int64_t(queryStart.data()[s * queryStart.strides[0]]);
+  };
+  if (seqs < 0)
+    return "head_matmul: query_start is empty, expected [sequences + 1]";
+  for (int64_t s = 0; s <= seqs; ++s)
+    if (qs(s) < 0 || qs(s) > tokens || (s > 0 && qs(s) < qs(s - 1)))
+      return "head_matmul: query_start[" + std::to_string(s) +
+             "] = " + std::to_string(qs(s)) +
+             " is not non-decreasing within [0, " + std::to_string(tokens) +
+             "]";
+  // The absorbed sequences' rows, adjacent ones merged into one range (a
+  // batch of decodes is one product); the rest, naive or outside every
+  // sequence, are zeroed.
+  int64_t minTokens = std::max<int64_t>(naiveMinTokens, 1);
+  std::vector<std::pair<int64_t, int64_t>> keep;
+  for (int64_t s = 0; s < seqs; ++s) {
+    int64_t t0 = qs(s), t1 = qs(s + 1);
+    if (t1 - t0 >= minTokens || t1 == t0)
+      continue;
+    if (!keep.empty() && keep.back().second == t0)
+      keep.back().second = t1;
+    else
+      keep.push_back({t0, t1});
+  }
+  int64_t heads = out.sizes[1], n = out.sizes[2];
+  // A prefill's rows are all zeroed: megabytes, split like a GEMM's rows.
+  auto zero = [&](int64_t t0, int64_t t1) {
+    if (t1 <= t0)
+      return;
+    int64_t grain = std::max<int64_t>(1, (int64_t(1) << 16) / (heads * n + 1));
+    parallelFor(t1 - t0, grain, [&](int64_t b, int64_t e) {
+      for (int64_t t = t0 + b; t < t0 + e; ++t)
+        for (int64_t h = 0; h < heads; ++h) {
+          float *row = out.data() + t * out.strides[0] + h * out.strides[1];
+          std::fill(row, row + n, 0.0f);
+        }
+    });
+  };
+  int64_t done = 0, computed = 0;
+  for (auto [t0, t1] : keep) {
+    zero(done, t0);
+    if (std::string e = headMatmul(rowsOf(x, t0, t1), w, rowsOf(out, t0, t1),
+                                   group, offset, transpose);
+        !e.empty())
+      return e;
+    computed += t1 - t0;
+    done = t1;
+  }
+  zero(done, tokens);
+  if (computedRows)
+    *computedRows += computed;
+  return "";
+}
+
+std::string cpu::headMatmulSkip(const MemRef<float, 3> &x,
+                                const MemRef<float, 2> &w,
+                                const MemRef<float, 3> &out,
+                                const MemRef<int32_t, 1> &queryStart,
+                                int64_t group, int64_t offset, bool transpose,
+                                int64_t naiveMinTokens, int64_t *computedRows) {
+  if (w.sizes[1] > 1 && w.strides[1] != 1)
+    return "head_matmul: the weight's columns are strided";
+  return headMatmulSkip(
+      x,
+      WeightMatrix::single(WeightFormat::F32, w.data(), w.sizes[0], w.sizes[1],
+                           w.strides[0]),
+      out, queryStart, group, offset, transpose, naiveMinTokens, computedRows);
 }
 
 std::string cpu::linearExact(const MemRef<float, 2> &x, const WeightMatrix &w,
