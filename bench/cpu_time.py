@@ -23,7 +23,7 @@ workload: B requests of 32 prompt tokens through dsmlir.Engine, one
 thread): CPU ms per decode step = (cpu(24 steps) - cpu(8 steps)) / 16.
 
     /usr/bin/python3 bench/cpu_time.py --a /work/main/build/bin --b build/bin \\
-        --work /tmp/cpuk/bench
+        --work /tmp/cpuk/bench [--work-b DIR]
     /usr/bin/python3 bench/cpu_time.py --a /work/main/build/bin --b build/bin \\
         --batched /tmp/bd --batches 1,8,16,64
 """
@@ -111,6 +111,8 @@ def main():
     ap.add_argument("--a", required=True, help="bin directory of the reference build")
     ap.add_argument("--b", required=True, help="bin directory of the build measured")
     ap.add_argument("--work", help="bench/cpu_kernels.py's --work")
+    ap.add_argument("--work-b", help="B's own --work (its artifacts compiled by B's "
+                    "ds-compile, when A's runtime cannot run them); default --work")
     ap.add_argument("--batched", help="bench/batched_decode.py's --work")
     ap.add_argument("--batches", default="1,8,16,64")
     ap.add_argument("--prompt", type=int, default=256)
@@ -130,11 +132,12 @@ def main():
     print("| weights | decode CPU ms/token A | B | B / A | prefill CPU ms/token A | B | B / A |")
     print("|---|---|---|---|---|---|---|")
     for dtype in args.dtypes.split(","):
-        art = os.path.join(args.work, f"model-{dtype}.dsa")
-        ckpt = os.path.join(args.work, f"ckpt-{dtype}")
+        work = {"a": args.work, "b": args.work_b or args.work}
         runs = {"a": [], "b": []}
         for _ in range(args.pairs):
             for side in ("a", "b"):
+                art = os.path.join(work[side], f"model-{dtype}.dsa")
+                ckpt = os.path.join(work[side], f"ckpt-{dtype}")
                 runs[side].append(per_token(getattr(args, side), art, ckpt, args.prompt,
                                             args.steps))
         med = {s: [statistics.median(r[i] for r in runs[s]) for i in (0, 1)] for s in runs}

@@ -7,8 +7,8 @@
 //     (decode): each weight row is decoded once to f32 and added, times
 //     x[t, h, k], into every token's output row (rows read once,
 //     contiguously; columns vectorise); with kHeadGemmRows or more (batched
-//     decode, a chunk's absorbed rows) a GEMM: the head's block transposed
-//     once into f32 scratch, then the same tile kernels.
+//     decode, a chunk's absorbed rows) a GEMM through the f32 tile kernel,
+//     the head's block as its packed panel (headProductNN).
 //
 //===----------------------------------------------------------------------===//
 #include "cpu/HeadMatmul.h"
@@ -51,38 +51,58 @@ Axpy axpyFor(Isa isa) {
 }
 
 /// y[t, j] = sum_kk x[t, kk] * w[r0 + kk, j] (t < rows, j < n, kk < k) on
-/// this thread, as a GEMM: the head's k x n block of the weight is decoded
-/// to f32 and transposed into per-thread scratch once (k * n elements,
-/// against rows * k * n multiply-adds), so that MatMul.cpp's f32 tile
-/// kernels, which sum over a weight row's contiguous columns, compute it.
+/// this thread, as a GEMM through the ISA's f32 tile kernel with the roles
+/// of its operands swapped: the tile's "weight rows" are x's rows (k
+/// contiguous, as the kernel reads them) and its packed panel is kPanel
+/// columns of the head's weight block, which in the weight's own row-major
+/// layout is already panel order (panel[kk * kPanel + j] = w[r0 + kk, c0 +
+/// j]): each weight row is decoded to f32 once and copied in 32-column
+/// pieces, no transposition. Every output sums its terms from kk = 0
+/// upwards, in f32.
 void headProductNN(const KernelSet &ks, const float *x, int64_t ldx,
                    int64_t rows, const WeightMatrix &w, int64_t r0, int64_t k,
                    int64_t n, float *y, int64_t ldy) {
+  int64_t panels = (n + kPanel - 1) / kPanel, mr = ks.mr;
   // Grow-only: steady-state calls allocate nothing.
-  static thread_local std::vector<float> wt, block;
-  static thread_local WeightMatrix wm =
-      WeightMatrix::single(WeightFormat::F32, nullptr, 0, 0, 0);
-  if (wt.size() < size_t(n * k))
-    wt.resize(size_t(n * k));
-  // 16 weight rows at a time: each transposed column gets a whole cache
-  // line (16 floats) per write.
-  constexpr int64_t kRows = 16;
-  if (block.size() < size_t(kRows * n))
-    block.resize(size_t(kRows * n));
-  for (int64_t k0 = 0; k0 < k; k0 += kRows) {
-    int64_t kb = std::min(kRows, k - k0);
-    for (int64_t i = 0; i < kb; ++i)
-      decodeWeightRow(ks, w, r0 + k0 + i, 0, n, block.data() + i * n);
-    for (int64_t j = 0; j < n; ++j) {
-      float *dst = wt.data() + j * k + k0;
-      for (int64_t i = 0; i < kb; ++i)
-        dst[i] = block[size_t(i * n + j)];
+  static thread_local std::vector<float> packed, row, xpad, ctile;
+  if (packed.size() < size_t(panels * k * kPanel))
+    packed.resize(size_t(panels * k * kPanel));
+  if (row.size() < size_t(panels * kPanel))
+    row.resize(size_t(panels * kPanel));
+  if (xpad.size() < size_t(mr * k))
+    xpad.resize(size_t(mr * k));
+  if (ctile.size() < size_t(mr * kPanel))
+    ctile.resize(size_t(mr * kPanel));
+  // Columns past n stay zero: the last panel's padding adds nothing.
+  std::fill(row.begin() + n, row.begin() + panels * kPanel, 0.0f);
+  for (int64_t kk = 0; kk < k; ++kk) {
+    decodeWeightRow(ks, w, r0 + kk, 0, n, row.data());
+    for (int64_t p = 0; p < panels; ++p)
+      std::copy(row.data() + p * kPanel, row.data() + (p + 1) * kPanel,
+                packed.data() + (p * k + kk) * kPanel);
+  }
+  for (int64_t t0 = 0; t0 < rows; t0 += mr) {
+    int64_t m = std::min(mr, rows - t0);
+    // The tile computes mr rows: a short last block reads zero rows.
+    const float *xr = x + t0 * ldx;
+    int64_t ld = ldx;
+    if (m < mr) {
+      std::fill(xpad.begin(), xpad.begin() + mr * k, 0.0f);
+      for (int64_t i = 0; i < m; ++i)
+        std::copy(xr + i * ldx, xr + i * ldx + k, xpad.data() + i * k);
+      xr = xpad.data();
+      ld = k;
+    }
+    for (int64_t p = 0; p < panels; ++p) {
+      std::fill(ctile.begin(), ctile.begin() + mr * kPanel, 0.0f);
+      ks.tileF32(xr, ld, packed.data() + p * k * kPanel, k, ctile.data(),
+                 nullptr);
+      int64_t c0 = p * kPanel, nc = std::min<int64_t>(kPanel, n - c0);
+      for (int64_t i = 0; i < m; ++i)
+        std::copy(ctile.data() + i * kPanel, ctile.data() + i * kPanel + nc,
+                  y + (t0 + i) * ldy + c0);
     }
   }
-  wm.parts[0] = wt.data();
-  wm.rows = wm.partRows = n;
-  wm.cols = wm.ld = k;
-  matmulSerialF32(ks, x, ldx, rows, wm, 0, n, y, ldy);
 }
 
 std::string shapeError(const MemRef<float, 3> &x, const WeightMatrix &w,
