@@ -23,9 +23,12 @@ workload: B requests of 32 prompt tokens through dsmlir.Engine, one
 thread): CPU ms per decode step = (cpu(24 steps) - cpu(8 steps)) / 16.
 
     /usr/bin/python3 bench/cpu_time.py --a /work/main/build/bin --b build/bin \\
-        --work /tmp/cpuk/bench [--work-b DIR]
+        --work /tmp/cpuk/bench
     /usr/bin/python3 bench/cpu_time.py --a /work/main/build/bin --b build/bin \\
         --batched /tmp/bd --batches 1,8,16,64
+
+--work-b DIR gives B its own artifacts (compiled by B's ds-compile) when
+they call runtime functions A's libdsrt does not have.
 """
 import argparse
 import os
@@ -111,8 +114,8 @@ def main():
     ap.add_argument("--a", required=True, help="bin directory of the reference build")
     ap.add_argument("--b", required=True, help="bin directory of the build measured")
     ap.add_argument("--work", help="bench/cpu_kernels.py's --work")
-    ap.add_argument("--work-b", help="B's own --work (its artifacts compiled by B's "
-                    "ds-compile, when A's runtime cannot run them); default --work")
+    ap.add_argument("--work-b", help="B's artifacts and checkpoints, where B's compiler "
+                    "emits calls A's runtime lacks (default: --work for both)")
     ap.add_argument("--batched", help="bench/batched_decode.py's --work")
     ap.add_argument("--batches", default="1,8,16,64")
     ap.add_argument("--prompt", type=int, default=256)

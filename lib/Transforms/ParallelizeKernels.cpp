@@ -2,7 +2,8 @@
 //
 // On the CPU the kernels are sequential loop nests; the heavy ones
 // (attention over the cache, per-head matmuls, prefill's norms) get the
-// runtime's thread pool. For a kernel K whose body is one top-level scf.parallel:
+// runtime's thread pool. For a kernel K whose body is one top-level
+// scf.parallel:
 //   K__range(args..., begin, end)  runs linear iterations [begin, end);
 //   K__task(packed, begin, end)    unpacks K's arguments (memref
 //                                  descriptors, indices) and calls it;
@@ -11,12 +12,17 @@
 //                                  packed, iterations, grain).
 // The packing uses the descriptor structs of the LLVM lowering; the casts
 // between them and memrefs fold away in reconcile-unrealized-casts.
+// Kernels of sequential phases (the MoE glue: routing, a counting sort,
+// row moves; the combine) get each top-level scf.parallel split this way
+// in its place (K__p<i>__range / __task), the code between them staying
+// on the caller: a parallel-for returns when all its iterations are done.
 //
 //===----------------------------------------------------------------------===//
 #include "ds/Transforms/Passes.h"
 
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/IRMapping.h"
+#include "llvm/ADT/DenseSet.h"
 #include "llvm/Support/Debug.h"
 
 #define DEBUG_TYPE "ds-parallelize-kernels"
@@ -53,29 +59,96 @@ Type packedType(Type t) {
   return {};
 }
 
-/// The kernel's one top-level scf.parallel (normalised: lower bounds 0,
-/// steps 1), or null.
-scf::ParallelOp soleParallel(func::FuncOp fn) {
-  scf::ParallelOp par;
-  for (Operation &op : fn.getBody().front().without_terminator()) {
-    if (auto p = dyn_cast<scf::ParallelOp>(op)) {
-      if (par)
-        return {};
-      par = p;
-      continue;
-    }
-    if (op.getNumRegions() || !isPure(&op))
-      return {};
-  }
-  if (!par || par.getNumResults())
-    return {};
+/// Whether the nest runs over normalised bounds (lower 0, step 1) and
+/// yields nothing.
+bool normalised(scf::ParallelOp par) {
+  if (par.getNumResults())
+    return false;
   for (auto [lb, step] : llvm::zip(par.getLowerBound(), par.getStep())) {
     auto l = lb.getDefiningOp<arith::ConstantIndexOp>();
     auto s = step.getDefiningOp<arith::ConstantIndexOp>();
     if (!l || !s || l.value() != 0 || s.value() != 1)
+      return false;
+  }
+  return true;
+}
+
+/// Top-level ops of the kernel a range variant can recompute: pure,
+/// without regions, on arguments and on each other's results only.
+llvm::DenseSet<Operation *> recomputable(func::FuncOp fn) {
+  llvm::DenseSet<Operation *> ops;
+  for (Operation &op : fn.getBody().front().without_terminator()) {
+    if (op.getNumRegions() || !isPure(&op))
+      continue;
+    if (llvm::all_of(op.getOperands(), [&](Value v) {
+          Operation *def = v.getDefiningOp();
+          return !def || ops.contains(def);
+        }))
+      ops.insert(&op);
+  }
+  return ops;
+}
+
+/// Whether every value the nest takes from outside it is an argument or
+/// a result of a recomputable op.
+bool selfContained(scf::ParallelOp par,
+                   const llvm::DenseSet<Operation *> &ops) {
+  bool ok = true;
+  par->walk([&](Operation *inner) {
+    for (Value v : inner->getOperands()) {
+      if (auto arg = dyn_cast<BlockArgument>(v)) {
+        Operation *owner = arg.getOwner()->getParentOp();
+        ok &= par->isAncestor(owner) || isa<func::FuncOp>(owner);
+        continue;
+      }
+      Operation *def = v.getDefiningOp();
+      ok &= par->isProperAncestor(def) || ops.contains(def);
+    }
+  });
+  return ok;
+}
+
+/// Whether a nest of a phased kernel has work enough for a wake of the
+/// pool: loops inside, or at least 64 inner iterations per outer one (the
+/// shared experts' ids, one store per token, stay on the caller).
+bool worthSplitting(scf::ParallelOp par) {
+  for (Operation &op : par.getBody()->without_terminator())
+    if (op.getNumRegions())
+      return true;
+  int64_t inner = 1;
+  for (Value ub : par.getUpperBound().drop_front()) {
+    auto c = ub.getDefiningOp<arith::ConstantIndexOp>();
+    if (!c)
+      return true;
+    inner *= c.value();
+  }
+  return inner >= 64;
+}
+
+/// The nests that go to the pool: the kernel's one top-level
+/// scf.parallel, the rest of its body pure (`phases` false); or, for
+/// kernels of sequential phases (`phases` true: MoE routing, the counting
+/// sort, the row moves), each top-level scf.parallel the rest of the body
+/// does not feed but through recomputable values (the phases between them
+/// stay on the caller, each nest a blocking parallel-for in its place).
+SmallVector<scf::ParallelOp> nestsOf(func::FuncOp fn, bool phases) {
+  SmallVector<scf::ParallelOp> nests;
+  llvm::DenseSet<Operation *> ops = recomputable(fn);
+  for (Operation &op : fn.getBody().front().without_terminator()) {
+    if (auto p = dyn_cast<scf::ParallelOp>(op)) {
+      if (normalised(p) && selfContained(p, ops) &&
+          (!phases || worthSplitting(p)))
+        nests.push_back(p);
+      else if (!phases)
+        return {};
+      continue;
+    }
+    if (!phases && !ops.contains(&op))
       return {};
   }
-  return par;
+  if (!phases && nests.size() != 1)
+    return {};
+  return nests;
 }
 
 struct ParallelizeKernelsPass
@@ -83,54 +156,81 @@ struct ParallelizeKernelsPass
   using Base::Base;
 
   /// Iterations per thread below which a split costs more than it saves
-  /// (0: the kernel stays sequential).
-  static int64_t grainOf(StringRef kind) {
+  /// (0: the kernel stays sequential). For the MoE glue, in iterations of
+  /// the outermost dimension (tokens, or (token, slot) pairs), whatever
+  /// the inner ones: a decode step's few tokens stay on the caller.
+  struct Grain {
+    int64_t iterations = 0;
+    bool perOuter = false; // and kernels of several phases
+  };
+  static Grain grainOf(StringRef kind) {
     if (kind == "latent_attention" || kind == "paged_latent_attention" ||
         kind == "paged_kv_attention")
-      return 1; // each iteration reads the whole context
+      return {1}; // each iteration reads the whole context
     if (kind == "head_matmul")
-      return 64; // one dot product per iteration
+      return {64}; // one dot product per iteration
     // A (token, head) over a chunk of rows / one decoded cache row.
-    if (kind == "paged_naive_attend" || kind == "naive_attend")
-      return 1;
+    if (kind == "paged_naive_attend")
+      return {1};
     if (kind == "paged_naive_gather" || kind == "naive_gather")
-      return 16;
+      return {16};
     // One head's block of weight rows per iteration (64 x 256 multiply-adds
     // at V3's widths, ~1 us vectorised): decode's 8-128 heads split over
     // the threads, while a dispatch (a few us) still costs less than half.
     if (kind == "head_matmul_rows")
-      return 4;
+      return {4};
     // One row of the hidden state per iteration: prefill's norms split by
     // rows, so the second core is not idle between GEMMs (decode's one row
     // stays on the caller).
     if (kind == "rms_norm" || kind == "add_rms_norm")
-      return 4;
-    return 0;
+      return {4};
+    // Prefill's routing (a softmax and top-k per token), the permutation's
+    // row moves and the weighted combine (a hidden row per token), which
+    // left one core idle between the expert GEMMs; 16 tokens (~10-40 us of
+    // work) per thread at least.
+    if (kind == "moe_route" || kind == "moe_route_permute" ||
+        kind == "moe_permute" || kind == "moe_combine")
+      return {16, true};
+    return {};
   }
 
   void runOnOperation() override {
     ModuleOp module = getOperation();
     for (auto fn : llvm::to_vector(module.getOps<func::FuncOp>())) {
       auto kind = fn->getAttrOfType<StringAttr>("ds.kernel");
-      if (!kind || grainOf(kind.getValue()) == 0)
+      if (!kind)
         continue;
-      scf::ParallelOp par = soleParallel(fn);
-      if (!par)
+      Grain grain = grainOf(kind.getValue());
+      if (!grain.iterations)
+        continue;
+      SmallVector<scf::ParallelOp> nests = nestsOf(fn, grain.perOuter);
+      if (nests.empty())
         continue;
       SmallVector<Type> fields;
       for (Type t : fn.getArgumentTypes())
         fields.push_back(packedType(t));
       if (llvm::any_of(fields, [](Type t) { return !t; }))
         continue;
-      LLVM_DEBUG(llvm::dbgs() << "[" DEBUG_TYPE "] @" << fn.getName()
-                              << " over the thread pool, grain "
-                              << grainOf(kind.getValue()) << "\n");
-      parallelize(module, fn, par, fields, grainOf(kind.getValue()));
+      LLVM_DEBUG(llvm::dbgs()
+                 << "[" DEBUG_TYPE "] @" << fn.getName() << ": " << nests.size()
+                 << " nest(s) over the thread pool, grain " << grain.iterations
+                 << "\n");
+      llvm::DenseSet<Operation *> ops = recomputable(fn);
+      // Last first: each variant goes right after the kernel, so the
+      // module lists them in the nests' order.
+      for (size_t i = nests.size(); i-- > 0;) {
+        std::string name = fn.getName().str();
+        if (grain.perOuter)
+          name += "__p" + std::to_string(i);
+        parallelize(module, fn, nests[i], ops, fields, name, grain);
+      }
     }
   }
 
   void parallelize(ModuleOp module, func::FuncOp fn, scf::ParallelOp par,
-                   ArrayRef<Type> fields, int64_t grain) {
+                   const llvm::DenseSet<Operation *> &ops,
+                   ArrayRef<Type> fields, const std::string &base,
+                   Grain grain) {
     MLIRContext *ctx = &getContext();
     Location loc = fn.getLoc();
     OpBuilder mb(ctx);
@@ -138,7 +238,6 @@ struct ParallelizeKernelsPass
     auto idx = mb.getIndexType();
     auto i64 = mb.getI64Type();
     auto ptr = LLVM::LLVMPointerType::get(ctx);
-    std::string base = fn.getName().str();
 
     // K__range: the nest over linear iterations [begin, end).
     SmallVector<Type> rangeArgs(fn.getArgumentTypes());
@@ -153,7 +252,7 @@ struct ParallelizeKernelsPass
       for (unsigned i = 0; i < fn.getNumArguments(); ++i)
         map.map(fn.getArgument(i), entry->getArgument(i));
       for (Operation &op : fn.getBody().front().without_terminator())
-        if (&op != par.getOperation())
+        if (ops.contains(&op))
           b.clone(op, map);
       SmallVector<Value> trips;
       for (Value ub : par.getUpperBound())
@@ -235,11 +334,20 @@ struct ParallelizeKernelsPass
                                            SymbolRefAttr::get(task));
     Value fnPtr =
         UnrealizedConversionCastOp::create(b, loc, ptr, fnRef).getResult(0);
+    Value grainValue;
+    if (grain.perOuter && par.getUpperBound().size() > 1) {
+      Value inner = arith::ConstantIndexOp::create(b, loc, grain.iterations);
+      for (Value ub : par.getUpperBound().drop_front())
+        inner = arith::MulIOp::create(b, loc, inner, ub);
+      grainValue = arith::IndexCastOp::create(b, loc, i64, inner);
+    } else {
+      grainValue = LLVM::ConstantOp::create(
+          b, loc, i64, b.getI64IntegerAttr(grain.iterations));
+    }
     func::CallOp::create(
         b, loc, pool,
-        ValueRange{fnPtr, packed, arith::IndexCastOp::create(b, loc, i64, total),
-                   LLVM::ConstantOp::create(b, loc, i64,
-                                            b.getI64IntegerAttr(grain))});
+        ValueRange{fnPtr, packed,
+                   arith::IndexCastOp::create(b, loc, i64, total), grainValue});
     par.erase();
     fn->setAttr("ds.parallel", UnitAttr::get(ctx));
   }

@@ -1,4 +1,5 @@
 // RUN: ds-opt --convert-ds-to-loops="attention-chunk=3" %s | FileCheck %s
+// RUN: ds-opt --convert-ds-to-loops="attention-chunk=3 head-matmul-calls=true" %s | FileCheck %s --check-prefix=CALLS
 
 // Tests that the per-sequence MLA form of a ragged step lowers to a run-time
 // branch: the absorbed kernel gives the sequences with 16 or more new tokens
@@ -58,6 +59,22 @@
 // CHECK: scf.for
 // CHECK: math.exp
 // CHECK-NOT: {{= ds\.}}
+
+// With head-matmul-calls (the CPU pipeline) the chunk's expansion is the
+// exact GEMM and its attend step the runtime's dsrt_naive_attend_f32 over
+// the sequence's tokens [t0, t0 + n) and the chunk's rows [c0, c0 + m): no
+// generated attend kernel (the generated loop is the GPU's, above).
+// CALLS: func.func private @[[NAIVE:__ds_paged_naive_attention_[0-9a-f]+]](%[[NCTX:[^:]+]]: !llvm.ptr, {{.+}}) attributes {ds.kernel = "paged_naive_attention"
+// CALLS: %[[KV:.+]] = memref.alloc() : memref<64x32xf32>
+// CALLS: scf.if
+// CALLS: scf.for %[[C0:.+]] = %{{.+}} to %{{.+}} step %{{c64[_0-9]*}} {
+// CALLS: func.call @{{__ds_paged_naive_gather_[0-9a-f]+}}(
+// CALLS: func.call @dsrt_linear_exact_f32(%[[NCTX]], %{{.+}}, %{{.+}}, %{{.+}})
+// CALLS: %[[KVA:.+]] = memref.cast %[[KV]] : memref<64x32xf32> to memref<?x?xf32, strided<[?, ?], offset: ?>>
+// CALLS: %[[ROW0:.+]] = arith.index_cast %[[C0]] : index to i64
+// CALLS: %[[SCALE:.+]] = arith.constant 3.125000e-01 : f32
+// CALLS: func.call @dsrt_naive_attend_f32(%[[NCTX]], %{{.+}}, %{{.+}}, %{{.+}}, %[[KVA]], {{.+}}, %[[ROW0]], %{{.+}}, %[[SCALE]])
+// CALLS-NOT: paged_naive_attend"
 func.func @step(%tok: tensor<?xi32>, %pos: tensor<?xi32>,
                 %c: !ds.paged_latent_cache<num_layers = 2, width = 20, element_type = bf16>,
                 %qs: tensor<?xi32>, %cl: tensor<?xi32>, %bt: tensor<?x?xi32>, %rows: tensor<?xi32>)

@@ -108,6 +108,97 @@ TEST(MatMul, PartsAndRowRangesKeepTheirOwnScaleBlocks) {
   }
 }
 
+// The ISA packers write a whole panel in the tiles' layout (Kernels.h):
+// f32 bit for bit, bf16 pairs rounded as roundToBf16 rounds (NaN payloads,
+// Inf, ties, denormals), rows past the panel's zero, an odd K's last pair
+// zero in its high half; ragged rows and K around the 16 x 16 blocks.
+TEST(MatMul, PackersWriteTheTileLayout) {
+  std::mt19937 rng(19);
+  std::normal_distribution<float> d;
+  const uint32_t specials[] = {0x7f800000, 0xff800000, 0x7fc00000, 0x7f800001,
+                               0x00000001, 0x807fffff, 0x3f808000, 0x3f818000,
+                               0x7f7fffff, 0x80000000};
+  int checked = 0;
+  for (Isa isa : supportedIsas()) {
+    const KernelSet &ks = kernelsFor(isa);
+    if (!ks.packF32 && !ks.packBf16)
+      continue;
+    for (int64_t rows : {1, 3, 15, 16, 17, 31, 32})
+      for (int64_t k : {1, 2, 15, 16, 17, 31, 32, 33, 64, 257}) {
+        int64_t ldx = k + 5, kp = (k + 1) / 2;
+        std::vector<float> x(size_t(rows * ldx));
+        for (float &v : x)
+          v = d(rng);
+        for (size_t i = 0; i < x.size(); i += 7)
+          std::memcpy(&x[i], &specials[(i / 7) % 10], 4);
+        if (ks.packF32) {
+          std::vector<uint32_t> panel(size_t(k * kPanel) + 1, 0xABABABAB);
+          ks.packF32(x.data(), ldx, rows, k,
+                     reinterpret_cast<float *>(panel.data()));
+          for (int64_t c = 0; c < k; ++c)
+            for (int64_t t = 0; t < kPanel; ++t) {
+              uint32_t want = 0;
+              if (t < rows)
+                std::memcpy(&want, &x[size_t(t * ldx + c)], 4);
+              ASSERT_EQ(panel[size_t(c * kPanel + t)], want)
+                  << isaName(isa) << " f32 rows " << rows << " k " << k
+                  << " at " << c << "," << t;
+            }
+          ASSERT_EQ(panel.back(), 0xABABABABu) << "wrote past the panel";
+        }
+        if (ks.packBf16) {
+          std::vector<uint16_t> panel(size_t(kp * kPanel * 2) + 1, 0xABAB);
+          ks.packBf16(x.data(), ldx, rows, k, panel.data());
+          for (int64_t c = 0; c < kp * 2; ++c)
+            for (int64_t t = 0; t < kPanel; ++t) {
+              uint16_t want = t < rows && c < k
+                                  ? roundToBf16(x[size_t(t * ldx + c)])
+                                  : uint16_t(0);
+              ASSERT_EQ(panel[size_t(((c / 2) * kPanel + t) * 2 + c % 2)], want)
+                  << isaName(isa) << " bf16 rows " << rows << " k " << k
+                  << " at " << c << "," << t;
+            }
+          ASSERT_EQ(panel.back(), 0xABAB) << "wrote past the panel";
+        }
+        ++checked;
+      }
+  }
+  if (detectedIsa() >= Isa::Avx512)
+    EXPECT_GT(checked, 0) << "no AVX-512 packer ran";
+}
+
+// The ISA tile stores write a panel's accumulators into y's rows: m
+// values per row (ragged m and rows around the vector widths), nothing
+// past them in a row, no row past `rows`.
+TEST(MatMul, TileStoresWriteTheRowsOfY) {
+  std::mt19937 rng(23);
+  std::normal_distribution<float> d;
+  int checked = 0;
+  for (Isa isa : supportedIsas()) {
+    const KernelSet &ks = kernelsFor(isa);
+    if (!ks.storeTile)
+      continue;
+    for (int64_t m : {1, 4, 7, 12, 16})
+      for (int64_t rows : {1, 5, 15, 16, 17, 32}) {
+        std::vector<float> c(size_t(16 * kPanel));
+        for (float &v : c)
+          v = d(rng);
+        int64_t ldy = m + 3;
+        std::vector<float> y(size_t(kPanel * ldy), -7.0f);
+        ks.storeTile(c.data(), m, rows, y.data(), ldy);
+        for (int64_t t = 0; t < kPanel; ++t)
+          for (int64_t i = 0; i < ldy; ++i)
+            ASSERT_EQ(y[size_t(t * ldy + i)],
+                      t < rows && i < m ? c[size_t(i * kPanel + t)] : -7.0f)
+                << isaName(isa) << " m " << m << " rows " << rows << " at " << t
+                << "," << i;
+        ++checked;
+      }
+  }
+  if (detectedIsa() >= Isa::Avx512)
+    EXPECT_GT(checked, 0) << "no AVX-512 tile store ran";
+}
+
 // A one-row product's value must not depend on the range of rows a call
 // (or a thread's share of it) covers: the same row alone, in a range, or
 // in a range that starts elsewhere and crosses a part or a scale block is

@@ -296,6 +296,8 @@ private:
   Value absorbedNormalizer(const CacheRows &cache, Value sum);
   /// The kernel body of one context chunk of pagedNaiveAttention.
   void pagedNaiveAttendChunk(ValueRange operands, double scale);
+  /// The same chunk through the runtime (NaiveAttendCall.cpp), for the CPU.
+  void naiveAttendCall(Value ctx, ValueRange operands, double scale);
   /// Reports a sequence that took the naive form (dsrt_trace_naive_segment).
   void traceNaiveSegment(Value ctx, Value layer, Value tokens);
   static SmallVector<Value> withColumn(ArrayRef<Value> row, Value col) {

@@ -10,7 +10,8 @@
 //              runtime GEMM (dsrt_linear_exact_f32), which reads kv_b_proj
 //              in its stored format and never rounds the latents: this
 //              form agrees with the absorbed one (dsrt_head_matmul_f32)
-//     attend:  pagedNaiveAttendChunk over all tokens (one sequence)
+//     attend:  the runtime's dsrt_naive_attend_f32 over all tokens (one
+//              sequence): vector GEMM tiles and exp (NaiveAttendCall.cpp)
 //   finish:    divide by the softmax sums.
 // Generated code never dereferences kv_b_proj, so the runtime needs no f32
 // copy of it (the loop-nest form, KernelEmitter::naiveAttention, stays the
@@ -101,10 +102,10 @@ void KernelEmitter::naiveAttentionCalls(Value ctx, Value qNope, Value qRope,
             });
         // [k_nope_h | v_h] of every head for the chunk's rows.
         linearExact(ctx, lat, kvb, kv);
-        outline("naive_attend", key,
-                {qNope, qRope, positions, kv, rope, runMax, runSum, out,
-                 cIdx(0), tokens, c0, m},
-                [&](ValueRange a) { pagedNaiveAttendChunk(a, scale); });
+        naiveAttendCall(ctx,
+                        {qNope, qRope, positions, kv, rope, runMax, runSum,
+                         out, cIdx(0), tokens, c0, m},
+                        scale);
         return {};
       },
       chunkV);

@@ -15,6 +15,8 @@
 //              one runtime GEMM (the cost the threshold charges per row)
 //     attend:  each (token, head) extends its online softmax over the
 //              chunk's rows <= its position: chunks merge by log-sum-exp
+//              (on the CPU, exactExpansion, the runtime's
+//              dsrt_naive_attend_f32: NaiveAttendCall.cpp)
 //   finish:    divide by the softmax sums.
 //
 //===----------------------------------------------------------------------===//
@@ -168,10 +170,13 @@ void KernelEmitter::pagedNaiveAttention(Value ctx, Value qNope, Value qRope,
         linearExact(ctx, lat, kvb, kv);
       else
         linear(ctx, lat, kvb, kv);
-      outline("paged_naive_attend", key,
-              {qNope, qRope, positions, kv, rope, runMax, runSum, out, t0, n,
-               c0, m},
-              [&](ValueRange a) { pagedNaiveAttendChunk(a, scale); });
+      SmallVector<Value> attend{qNope, qRope, positions, kv,  rope, runMax,
+                                runSum, out,  t0,        n,   c0,   m};
+      if (exactExpansion)
+        naiveAttendCall(ctx, attend, scale);
+      else
+        outline("paged_naive_attend", key, attend,
+                [&](ValueRange a) { pagedNaiveAttendChunk(a, scale); });
       return {};
     }, chunkV);
 

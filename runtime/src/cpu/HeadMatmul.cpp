@@ -129,6 +129,30 @@ std::string shapeError(const MemRef<float, 3> &x, const WeightMatrix &w,
   return "";
 }
 
+/// Heads per pool task. A product of a few tokens (decode) is bound by
+/// reading the heads' weight rows, not by its multiply-adds: split it like
+/// decode's GEMVs (MatMul.cpp's grainRows), ~64 KiB of weights per task,
+/// or one thread would read every head's rows while the other spins (an
+/// f32 decode step spent 9% of its time there). Otherwise ~2^18
+/// multiply-adds per task, so small products stay on the caller.
+int64_t headsPerTask(const WeightMatrix &w, int64_t tokens, int64_t n,
+                     int64_t k) {
+  int64_t byWork = (int64_t(1) << 18) / (tokens * n * k + 1);
+  int64_t headBytes = n * k * int64_t(w.elementSize());
+  int64_t byBytes = (int64_t(1) << 16) / (headBytes + 1);
+  return std::max<int64_t>(1, std::min(byWork, byBytes));
+}
+
+/// Weight row r's n columns as f32: f32 rows where they lie (a copy would
+/// cost a read and a write of every row), others decoded into `scratch`.
+const float *weightRowF32(const KernelSet &ks, const WeightMatrix &w, int64_t r,
+                          int64_t n, float *scratch) {
+  if (w.format == WeightFormat::F32)
+    return reinterpret_cast<const float *>(w.row(r));
+  decodeWeightRow(ks, w, r, 0, n, scratch);
+  return scratch;
+}
+
 } // namespace
 
 std::string cpu::headMatmul(const MemRef<float, 3> &x, const WeightMatrix &w,
@@ -150,10 +174,7 @@ std::string cpu::headMatmul(const KernelSet &ks, const MemRef<float, 3> &x,
     return "";
   const float *xp = x.data();
   float *op = out.data();
-  // Heads per task: ~2^18 multiply-adds (as MatMul.cpp's grain), so small
-  // products stay on the caller instead of waking the pool.
-  int64_t grain =
-      std::max<int64_t>(1, (int64_t(1) << 18) / (tokens * n * k + 1));
+  int64_t grain = headsPerTask(w, tokens, n, k);
   if (transpose) {
     parallelFor(heads, grain, [&](int64_t h0, int64_t h1) {
       for (int64_t h = h0; h < h1; ++h)
@@ -183,9 +204,10 @@ std::string cpu::headMatmul(const KernelSet &ks, const MemRef<float, 3> &x,
       for (int64_t t = 0; t < tokens; ++t)
         std::fill(oh + t * out.strides[0], oh + t * out.strides[0] + n, 0.0f);
       for (int64_t kk = 0; kk < k; ++kk) {
-        decodeWeightRow(ks, w, h * group + offset + kk, 0, n, row.data());
+        const float *wr =
+            weightRowF32(ks, w, h * group + offset + kk, n, row.data());
         for (int64_t t = 0; t < tokens; ++t)
-          axpy(xp[t * x.strides[0] + h * x.strides[1] + kk], row.data(), n,
+          axpy(xp[t * x.strides[0] + h * x.strides[1] + kk], wr, n,
                oh + t * out.strides[0]);
       }
     }

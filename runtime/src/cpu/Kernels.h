@@ -85,6 +85,21 @@ struct KernelSet {
   /// dotFp8 over activations rounded to bf16 (dotBf16Pairs' layout).
   void (*dotFp8Pairs)(const uint8_t *w, const float *scales, const uint16_t *xb,
                       int64_t ldxb, int rows, int64_t k, float *out) = nullptr;
+  /// One whole panel of x rows [0, rows) (rows <= kPanel, ldx apart), k
+  /// columns, in the tiles' layout (the comment above), rows past `rows`
+  /// zero: f32 moved bit for bit, or rounded to bf16 as roundBf16 rounds
+  /// (an odd K's last pair zero in its high half). The round, the pairing
+  /// and the transpose in registers, without an intermediate buffer.
+  /// nullptr: MatMul.cpp packs with roundBf16 and an SSE transpose.
+  void (*packF32)(const float *x, int64_t ldx, int64_t rows, int64_t k,
+                  float *panel) = nullptr;
+  void (*packBf16)(const float *x, int64_t ldx, int64_t rows, int64_t k,
+                   uint16_t *panel) = nullptr;
+  /// y[t * ldy + i] = c[i * kPanel + t] for i < m (<= 16), t < rows (<=
+  /// kPanel): a tile's accumulators into the rows of y, one masked store
+  /// of the m values per row (nullptr: MatMul.cpp's SSE 4 x 4 blocks).
+  void (*storeTile)(const float *c, int64_t m, int64_t rows, float *y,
+                    int64_t ldy) = nullptr;
 };
 
 /// f rounded to bf16 as every roundBf16 kernel rounds it.

@@ -280,44 +280,157 @@ void dotBf16Pairs(const uint16_t *w, const uint16_t *xb, int64_t ldxb,
   }
 }
 
-/// roundToBf16 on 16 lanes: the same integer rounding, so a vector and
-/// a scalar rounding of one value agree bit for bit.
-void roundBf16(const float *src, int64_t n, uint16_t *dst) {
+/// roundToBf16 on 16 lanes (each result in its lane's low 16 bits): the
+/// same integer rounding, so a vector and a scalar rounding of one value
+/// agree bit for bit.
+inline __m512i roundLanes(__m512i u) {
   const __m512i expMask = _mm512_set1_epi32(0x7f800000);
+  __mmask16 special =
+      _mm512_cmpeq_epi32_mask(_mm512_and_si512(u, expMask), expMask);
+  __m512i hi = _mm512_srli_epi32(u, 16);
+  __m512i rounded = _mm512_srli_epi32(
+      _mm512_add_epi32(
+          u, _mm512_add_epi32(_mm512_set1_epi32(0x7fff),
+                              _mm512_and_si512(hi, _mm512_set1_epi32(1)))),
+      16);
+  __mmask16 payload = _mm512_test_epi32_mask(u, _mm512_set1_epi32(0xffff));
+  __m512i quiet =
+      _mm512_mask_or_epi32(hi, payload, hi, _mm512_set1_epi32(0x40));
+  return _mm512_mask_blend_epi32(special, rounded, quiet);
+}
+
+void roundBf16(const float *src, int64_t n, uint16_t *dst) {
   for (int64_t i = 0; i < n; i += 16) {
     __mmask16 m = tailMask(n - i);
-    __m512i u = _mm512_maskz_loadu_epi32(m, src + i);
-    __mmask16 special = _mm512_cmpeq_epi32_mask(
-        _mm512_and_si512(u, expMask), expMask);
-    __m512i hi = _mm512_srli_epi32(u, 16);
-    __m512i rounded = _mm512_srli_epi32(
-        _mm512_add_epi32(
-            u, _mm512_add_epi32(_mm512_set1_epi32(0x7fff),
-                                _mm512_and_si512(hi, _mm512_set1_epi32(1)))),
-        16);
-    __mmask16 payload =
-        _mm512_test_epi32_mask(u, _mm512_set1_epi32(0xffff));
-    __m512i quiet = _mm512_mask_or_epi32(hi, payload, hi,
-                                         _mm512_set1_epi32(0x40));
-    __m512i r = _mm512_mask_blend_epi32(special, rounded, quiet);
+    __m512i r = roundLanes(_mm512_maskz_loadu_epi32(m, src + i));
     _mm256_mask_storeu_epi16(dst + i, m, _mm512_cvtepi32_epi16(r));
   }
+}
+
+/// r[i] (16 rows of 16 32-bit values) transposed in place: r[c] holds
+/// column c of the rows, row i in lane i.
+inline void transpose16(__m512i (&r)[16]) {
+  __m512i t[16];
+#pragma unroll
+  for (int i = 0; i < 16; i += 2) {
+    t[i] = _mm512_unpacklo_epi32(r[i], r[i + 1]);
+    t[i + 1] = _mm512_unpackhi_epi32(r[i], r[i + 1]);
+  }
+  // s[4i + q], 128-bit lane L: rows 4i..4i+3 of column 4L + q.
+#pragma unroll
+  for (int i = 0; i < 16; i += 4) {
+    r[i] = _mm512_unpacklo_epi64(t[i], t[i + 2]);
+    r[i + 1] = _mm512_unpackhi_epi64(t[i], t[i + 2]);
+    r[i + 2] = _mm512_unpacklo_epi64(t[i + 1], t[i + 3]);
+    r[i + 3] = _mm512_unpackhi_epi64(t[i + 1], t[i + 3]);
+  }
+#pragma unroll
+  for (int q = 0; q < 4; ++q) {
+    __m512i u0 = _mm512_shuffle_i32x4(r[q], r[4 + q], 0x88);
+    __m512i u1 = _mm512_shuffle_i32x4(r[q], r[4 + q], 0xDD);
+    __m512i v0 = _mm512_shuffle_i32x4(r[8 + q], r[12 + q], 0x88);
+    __m512i v1 = _mm512_shuffle_i32x4(r[8 + q], r[12 + q], 0xDD);
+    t[q] = _mm512_shuffle_i32x4(u0, v0, 0x88);      // column q
+    t[4 + q] = _mm512_shuffle_i32x4(u1, v1, 0x88);  // 4 + q
+    t[8 + q] = _mm512_shuffle_i32x4(u0, v0, 0xDD);  // 8 + q
+    t[12 + q] = _mm512_shuffle_i32x4(u1, v1, 0xDD); // 12 + q
+  }
+#pragma unroll
+  for (int i = 0; i < 16; ++i)
+    r[i] = t[i];
+}
+
+/// The panel in 16 x 16 blocks of 32-bit units (an f32, or a bf16 pair):
+/// `row(t, j0)` gives units [j0, j0 + 16) of panel row t (t < rows; the
+/// rest are zero), and the transposed block goes to units [j0, j0 + 16) of
+/// rows [t0, t0 + 16) of the panel.
+template <typename Row>
+inline void packUnits(Row row, int64_t rows, int64_t units, uint32_t *panel) {
+  for (int64_t t0 = 0; t0 < kPanel; t0 += 16)
+    for (int64_t j0 = 0; j0 < units; j0 += 16) {
+      __m512i r[16];
+#pragma unroll
+      for (int i = 0; i < 16; ++i)
+        r[i] = t0 + i < rows ? row(t0 + i, j0) : _mm512_setzero_si512();
+      transpose16(r);
+      // Unrolled with constant indices, so r stays in registers.
+      int64_t n = units - j0;
+#pragma unroll
+      for (int q = 0; q < 16; ++q)
+        if (q < n)
+          _mm512_storeu_si512(panel + (j0 + q) * kPanel + t0, r[q]);
+    }
+}
+
+void storeTile(const float *c, int64_t m, int64_t rows, float *y, int64_t ldy) {
+  __mmask16 lanes = tailMask(m);
+  for (int64_t t0 = 0; t0 < rows; t0 += 16) {
+    __m512i r[16];
+#pragma unroll
+    for (int i = 0; i < 16; ++i)
+      r[i] = i < m ? _mm512_loadu_si512(c + i * kPanel + t0)
+                   : _mm512_setzero_si512();
+    transpose16(r);
+    int64_t n = rows - t0;
+#pragma unroll
+    for (int q = 0; q < 16; ++q)
+      if (q < n)
+        _mm512_mask_storeu_epi32(y + (t0 + q) * ldy, lanes, r[q]);
+  }
+}
+
+void packF32(const float *x, int64_t ldx, int64_t rows, int64_t k,
+             float *panel) {
+  packUnits(
+      [&](int64_t t, int64_t j0) {
+        return _mm512_maskz_loadu_epi32(tailMask(k - j0), x + t * ldx + j0);
+      },
+      rows, k, reinterpret_cast<uint32_t *>(panel));
+}
+
+void packBf16(const float *x, int64_t ldx, int64_t rows, int64_t k,
+              uint16_t *panel) {
+  packUnits(
+      [&](int64_t t, int64_t j0) {
+        // Floats [2 j0, 2 j0 + 32) of the row; past k they load as zero,
+        // which rounds to zero (an odd K's last pair).
+        const float *src = x + t * ldx + 2 * j0;
+        int64_t left = k - 2 * j0;
+        __m512i lo = roundLanes(_mm512_maskz_loadu_epi32(tailMask(left), src));
+        __m512i hi = left > 16 ? roundLanes(_mm512_maskz_loadu_epi32(
+                                     tailMask(left - 16), src + 16))
+                               : _mm512_setzero_si512();
+        return _mm512_inserti64x4(
+            _mm512_castsi256_si512(_mm512_cvtepi32_epi16(lo)),
+            _mm512_cvtepi32_epi16(hi), 1);
+      },
+      rows, (k + 1) / 2, reinterpret_cast<uint32_t *>(panel));
 }
 
 } // namespace
 
 const KernelSet &dsrt::cpu::avx512Kernels() {
-  static const KernelSet set{Isa::Avx512, kMr,       tileF32, nullptr,
-                             decodeBf16,  decodeFp8, dotF32,  dotBf16,
-                             dotFp8,      nullptr,   roundBf16};
+  static const KernelSet set = [] {
+    KernelSet s{Isa::Avx512, kMr,     tileF32, nullptr, decodeBf16, decodeFp8,
+                dotF32,      dotBf16, dotFp8,  nullptr, roundBf16};
+    s.packF32 = packF32;
+    s.packBf16 = packBf16;
+    s.storeTile = storeTile;
+    return s;
+  }();
   return set;
 }
 
 const KernelSet &dsrt::cpu::avx512Bf16Kernels() {
-  static const KernelSet set{Isa::Avx512Bf16, kMr,        tileF32,
-                             tileBf16,        decodeBf16, decodeFp8,
-                             dotF32,          dotBf16,    dotFp8,
-                             dotBf16Pairs,    roundBf16};
+  static const KernelSet set = [] {
+    KernelSet s{Isa::Avx512Bf16, kMr,          tileF32,  tileBf16,
+                decodeBf16,      decodeFp8,    dotF32,   dotBf16,
+                dotFp8,          dotBf16Pairs, roundBf16};
+    s.packF32 = packF32;
+    s.packBf16 = packBf16;
+    s.storeTile = storeTile;
+    return s;
+  }();
   return set;
 }
 

@@ -121,6 +121,10 @@ void packPanel(const KernelSet &ks, const float *x, int64_t ldx, int64_t rows,
   int64_t size = panelSize(k, bf16);
   int64_t n = std::min(rows - p * kPanel, int64_t(kPanel));
   const float *src = x + p * kPanel * ldx;
+  if (bf16 && ks.packBf16)
+    return ks.packBf16(src, ldx, n, k, static_cast<uint16_t *>(out) + p * size);
+  if (!bf16 && ks.packF32)
+    return ks.packF32(src, ldx, n, k, static_cast<float *>(out) + p * size);
   if (bf16) {
     int64_t kp = (k + 1) / 2;
     uint16_t *o = static_cast<uint16_t *>(out) + p * size;
@@ -226,12 +230,66 @@ bool rowsFitL1Sets(int64_t strideBytes, int mr) {
   return (mr + distinct - 1) / distinct <= 6;
 }
 
+/// y[t * ldy + i] = c[i * kPanel + t] for i < m, t < rows: one panel's
+/// accumulators (a row of c per weight row) into y's rows. 4 x 4 blocks
+/// through SSE registers (as transposePanel), the rest one by one.
+void storeTile(const float *c, int64_t m, int64_t rows, float *y, int64_t ldy) {
+  int64_t i4 = 0, t4 = 0;
+#if defined(__SSE2__)
+  i4 = m / 4 * 4;
+  t4 = rows / 4 * 4;
+  // Row-major over y: a row's strip is written in one go (y's rows are
+  // often a multiple of 4 KiB apart, so all of them share an L1 set, and
+  // a line left for the next 4 columns would be evicted in between).
+  for (int64_t t = 0; t < t4; t += 4)
+    for (int64_t i = 0; i < i4; i += 4) {
+      const float *in = c + i * kPanel + t;
+      __m128 r0 = _mm_loadu_ps(in), r1 = _mm_loadu_ps(in + kPanel),
+             r2 = _mm_loadu_ps(in + 2 * kPanel),
+             r3 = _mm_loadu_ps(in + 3 * kPanel);
+      _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
+      float *out = y + t * ldy + i;
+      _mm_storeu_ps(out, r0);
+      _mm_storeu_ps(out + ldy, r1);
+      _mm_storeu_ps(out + 2 * ldy, r2);
+      _mm_storeu_ps(out + 3 * ldy, r3);
+    }
+  for (int64_t t = t4; t < rows; ++t)
+    for (int64_t i = 0; i < i4; ++i)
+      y[t * ldy + i] = c[i * kPanel + t];
+#endif
+  for (int64_t t = 0; t < rows; ++t)
+    for (int64_t i = i4; i < m; ++i)
+      y[t * ldy + i] = c[i * kPanel + t];
+}
+
+/// Stores panels of a block's results into y as their last chunk
+/// completes, each between two tile calls: a wide y (prefill's all-row
+/// logits, 8 MiB for 256 rows of an 8192 vocabulary, rows 32 KiB apart, so
+/// all in one L1 set and a few L2 sets) misses the caches on every row,
+/// and the misses of one panel's 32 row stores drain while the next tile
+/// computes. All of a block's panels stored at its end (256 stores) filled
+/// the store buffer and stalled on memory, a sixth of the GEMM's time.
+struct TileStore {
+  void (*store)(const float *c, int64_t m, int64_t rows, float *y, int64_t ldy);
+  const float *ctile;
+  int mr;
+  int64_t m, rows;
+  float *y;
+  int64_t ldy;
+  void panel(int64_t p) const {
+    store(ctile + p * mr * kPanel, m,
+          std::min<int64_t>(kPanel, rows - p * kPanel), y + p * kPanel * ldy,
+          ldy);
+  }
+};
+
 /// The FP8 rows [r, r + m)'s chunk [k0, k0 + kc) as exact bf16 in the
 /// tile t (zero-padded by the caller), through every panel of x one scale
 /// block at a time, each block's sums scaled once (ks.tileFp8).
 void fp8TileBf16(const KernelSet &ks, const PackedX &x, const WeightMatrix &w,
                  int64_t r, int64_t m, int64_t k0, int64_t kc, uint16_t *t,
-                 float *ctile) {
+                 float *ctile, const TileStore *out) {
   const int mr = ks.mr;
   for (int64_t i = 0; i < m; ++i)
     ks.fp8ToBf16(w.row(r + i) + k0, kc, t + i * kTileLd);
@@ -240,10 +298,13 @@ void fp8TileBf16(const KernelSet &ks, const PackedX &x, const WeightMatrix &w,
     for (int64_t i = 0; i < m; ++i)
       scales[i] = w.scaleRow(r + i)[(k0 + kb) / kScaleBlock];
     int64_t kp = (std::min(kScaleBlock, kc - kb) + 1) / 2;
-    for (int64_t p = 0; p < x.panels; ++p)
+    for (int64_t p = 0; p < x.panels; ++p) {
       ks.tileFp8(t + kb, kTileLd, scales,
                  x.bf16 + (p * x.pairs() + (k0 + kb) / 2) * kPanel * 2, kp,
                  ctile + p * mr * kPanel);
+      if (out && kb + kScaleBlock >= kc)
+        out->panel(p);
+    }
   }
 }
 
@@ -258,8 +319,18 @@ void gemmBlock(const KernelSet &ks, const PackedX &x, const WeightMatrix &w,
   ThreadBuffers &b = buffers();
   float *ctile = b.ctile.get(size_t(x.panels * mr * kPanel));
   std::memset(ctile, 0, size_t(x.panels * mr * kPanel) * sizeof(float));
+  TileStore out{
+      ks.storeTile ? ks.storeTile : storeTile, ctile, mr, m, x.rows, y, ldy};
+  if (k == 0) // no chunk: the zero sums
+    for (int64_t p = 0; p < x.panels; ++p)
+      out.panel(p);
   for (int64_t k0 = 0; k0 < k; k0 += kKc) {
     int64_t kc = std::min(kKc, k - k0);
+    bool last = k0 + kKc >= k;
+    auto after = [&](int64_t p) {
+      if (last)
+        out.panel(p);
+    };
     TilePrefetch pf =
         k0 + kKc < k
             ? chunkPrefetch(w, r, m, k0 + kKc, std::min(kKc, k - k0 - kKc))
@@ -274,9 +345,11 @@ void gemmBlock(const KernelSet &ks, const PackedX &x, const WeightMatrix &w,
       int64_t kp = (kc + 1) / 2;
       if (inPlace) {
         const uint16_t *t = reinterpret_cast<const uint16_t *>(w.row(r)) + k0;
-        for (int64_t p = 0; p < x.panels; ++p)
+        for (int64_t p = 0; p < x.panels; ++p) {
           ks.tileBf16(t, w.ld, x.bf16 + (p * x.pairs() + k0 / 2) * kPanel * 2,
                       kp, ctile + p * mr * kPanel, p == 0 ? &pf : nullptr);
+          after(p);
+        }
         continue;
       }
       // The rows' chunk, zero-padded to mr rows and an even K.
@@ -284,23 +357,27 @@ void gemmBlock(const KernelSet &ks, const PackedX &x, const WeightMatrix &w,
       if (m < mr || kc % 2)
         std::memset(t, 0, size_t(mr * kTileLd) * 2);
       if (w.format == WeightFormat::FP8) {
-        fp8TileBf16(ks, x, w, r, m, k0, kc, t, ctile);
+        fp8TileBf16(ks, x, w, r, m, k0, kc, t, ctile, last ? &out : nullptr);
         continue;
       }
       for (int64_t i = 0; i < m; ++i)
         std::memcpy(t + i * kTileLd,
                     reinterpret_cast<const uint16_t *>(w.row(r + i)) + k0,
                     size_t(kc) * 2);
-      for (int64_t p = 0; p < x.panels; ++p)
+      for (int64_t p = 0; p < x.panels; ++p) {
         ks.tileBf16(t, kTileLd, x.bf16 + (p * x.pairs() + k0 / 2) * kPanel * 2,
                     kp, ctile + p * mr * kPanel, p == 0 ? &pf : nullptr);
+        after(p);
+      }
       continue;
     }
     if (inPlace && w.format == WeightFormat::F32) {
       const float *t = reinterpret_cast<const float *>(w.row(r)) + k0;
-      for (int64_t p = 0; p < x.panels; ++p)
+      for (int64_t p = 0; p < x.panels; ++p) {
         ks.tileF32(t, w.ld, x.f32 + (p * k + k0) * kPanel, kc,
                    ctile + p * mr * kPanel, p == 0 ? &pf : nullptr);
+        after(p);
+      }
       continue;
     }
     // The rows' chunk as f32 (FP8 scaled per block), zero-padded to mr.
@@ -310,14 +387,11 @@ void gemmBlock(const KernelSet &ks, const PackedX &x, const WeightMatrix &w,
     if (m < mr)
       std::memset(t + m * kTileLd, 0,
                   size_t((mr - m) * kTileLd) * sizeof(float));
-    for (int64_t p = 0; p < x.panels; ++p)
+    for (int64_t p = 0; p < x.panels; ++p) {
       ks.tileF32(t, kTileLd, x.f32 + (p * k + k0) * kPanel, kc,
                  ctile + p * mr * kPanel, p == 0 ? &pf : nullptr);
-  }
-  for (int64_t t = 0; t < x.rows; ++t) {
-    const float *c = ctile + (t / kPanel) * mr * kPanel + t % kPanel;
-    for (int64_t i = 0; i < m; ++i)
-      y[t * ldy + i] = c[i * kPanel];
+      after(p);
+    }
   }
 }
 
