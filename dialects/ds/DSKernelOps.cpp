@@ -174,6 +174,11 @@ LogicalResult HeadMatmulOp::verify() {
   if (in.getDimSize(2) != k)
     return emitOpError() << "input width (" << in.getDimSize(2)
                          << ") must be " << k;
+  if (static_cast<bool>(getQueryStart()) != getNaiveMinTokens().has_value())
+    return emitOpError() << "skip(query_start) and naive_min_tokens go "
+                            "together: got "
+                         << (getQueryStart() ? "query_start only"
+                                             : "naive_min_tokens only");
   return expectShape(*this, "result", getResult(), {kDyn, heads, n});
 }
 

@@ -247,19 +247,31 @@ def DS_HeadMatmulOp : DS_Op<"head_matmul", [Pure]> {
     (K == rows, result width C). With `transpose`: result[t,h,r] =
     sum_c input[t,h,c] * W_h[r, c] (K == C, result width rows).
 
+    With `skip(query_start)` and `naive_min_tokens = N` (a ragged step, the
+    tokens of sequence s being [query_start[s], query_start[s + 1])), the
+    rows of the sequences with N or more new tokens, which
+    ds.paged_naive_attention computes instead, are not computed: they are
+    zero. The other rows are as without.
+
     ```mlir
     %ql = ds.head_matmul %qn, %kvb {group = 16 : i64, offset = 0 : i64, rows = 8 : i64}
+        : tensor<?x2x8xf32>, tensor<32x16xf32> -> tensor<?x2x16xf32>
+    %qs = ds.head_matmul %qn, %kvb skip(%qstart : tensor<?xi32>)
+        {group = 16 : i64, naive_min_tokens = 17 : i64, offset = 0 : i64, rows = 8 : i64}
         : tensor<?x2x8xf32>, tensor<32x16xf32> -> tensor<?x2x16xf32>
     ```
   }];
   let arguments = (ins RankedTensorOf<[F32]>:$input, DS_WeightTensor:$weight,
+                       Optional<1DTensorOf<[I32]>>:$query_start,
                        ConfinedAttr<I64Attr, [IntPositive]>:$group,
                        ConfinedAttr<I64Attr, [IntNonNegative]>:$offset,
                        ConfinedAttr<I64Attr, [IntPositive]>:$rows,
-                       UnitAttr:$transpose);
+                       UnitAttr:$transpose,
+                       OptionalAttr<ConfinedAttr<I64Attr, [IntNonNegative]>>:$naive_min_tokens);
   let results = (outs RankedTensorOf<[F32]>:$result);
   let assemblyFormat = [{
-    $input `,` $weight attr-dict `:` type($input) `,` type($weight) `->` type($result)
+    $input `,` $weight (`skip` `(` $query_start^ `:` type($query_start) `)`)?
+    attr-dict `:` type($input) `,` type($weight) `->` type($result)
   }];
   let hasVerifier = 1;
 }

@@ -112,17 +112,20 @@ void absorb(RewriterBase &b, MLAOp op, bool naive, int64_t naiveMinTokens) {
       b.replaceOp(op, {out, cache});
       return;
     }
-    // Absorb W_UK into the query: q_latent[t,h] = q_nope[t,h] W_UK_h.
-    auto group = b.getI64IntegerAttr(dn + dv);
-    Value qLat = HeadMatmulOp::create(
-        b, loc, RankedTensorType::get({tokens, h, dc}, f32), qNope, kvb, group,
-        b.getI64IntegerAttr(0), b.getI64IntegerAttr(dn), UnitAttr());
-    auto uType = RankedTensorType::get({tokens, h, dc}, f32);
     // A ragged step whose long segments may take the naive form: the
-    // absorbed kernel skips them and ds.paged_naive_attention fills them.
+    // absorbed kernels (both head products and the attention) skip them and
+    // ds.paged_naive_attention fills them.
     bool perSegment = qs && naiveMinTokens < kNeverNaive;
     IntegerAttr minTokens =
         perSegment ? b.getI64IntegerAttr(naiveMinTokens) : IntegerAttr();
+    Value skipQs = perSegment ? qs : Value();
+    // Absorb W_UK into the query: q_latent[t,h] = q_nope[t,h] W_UK_h.
+    auto group = b.getI64IntegerAttr(dn + dv);
+    Value qLat = HeadMatmulOp::create(
+        b, loc, RankedTensorType::get({tokens, h, dc}, f32), qNope, kvb,
+        skipQs, group, b.getI64IntegerAttr(0), b.getI64IntegerAttr(dn),
+        UnitAttr(), minTokens);
+    auto uType = RankedTensorType::get({tokens, h, dc}, f32);
     Value u = qs ? Value(PagedLatentAttentionOp::create(
                        b, loc, uType, qLat, qPe, cache, pos, qs, bt, layer,
                        scale, minTokens))
@@ -131,8 +134,8 @@ void absorb(RewriterBase &b, MLAOp op, bool naive, int64_t naiveMinTokens) {
     // Absorb W_UV into the output: o_h = u_h W_UV_h^T.
     auto ohType = RankedTensorType::get({tokens, h, dv}, f32);
     Value oh = HeadMatmulOp::create(
-        b, loc, ohType, u, kvb, group,
-        b.getI64IntegerAttr(dn), b.getI64IntegerAttr(dv), b.getUnitAttr());
+        b, loc, ohType, u, kvb, skipQs, group, b.getI64IntegerAttr(dn),
+        b.getI64IntegerAttr(dv), b.getUnitAttr(), minTokens);
     if (perSegment)
       oh = PagedNaiveAttentionOp::create(b, loc, ohType, qNope, qPe, cache, pos,
                                          qs, bt, kvb, oh, layer, scale,

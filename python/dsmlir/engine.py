@@ -114,7 +114,10 @@ class Engine:
         acceptance rate and the mean accepted length (tokens gained per
         verify round, 1 + accepted / rounds); with the compiled step,
         step_calls, step_segments (sequences those calls ran) and
-        step_naive_segments (those that took the naive MLA form)."""
+        step_naive_segments (those that took the naive MLA form),
+        step_tokens / step_naive_tokens (their new tokens) and
+        step_head_matmul_rows (rows the absorbed form's per-head products
+        computed, all layers: the naive sequences' are skipped)."""
         return self._e.stats()
 
     def _add_all(self, prompts, max_new_tokens, temperature, top_p, top_k, seed,

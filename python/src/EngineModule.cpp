@@ -202,6 +202,9 @@ public:
     d["step_calls"] = s.step_calls;
     d["step_segments"] = s.step_segments;
     d["step_naive_segments"] = s.step_naive_segments;
+    d["step_tokens"] = s.step_tokens;
+    d["step_naive_tokens"] = s.step_naive_tokens;
+    d["step_head_matmul_rows"] = s.step_head_matmul_rows;
     d["prefix_recomputed_tokens"] = s.prefix_recomputed_tokens;
     d["steps"] = s.steps;
     d["scheduled_tokens"] = s.scheduled_tokens;

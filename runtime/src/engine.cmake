@@ -97,3 +97,10 @@ else()
 endif()
 set_target_properties(ds-cpu-bench PROPERTIES
   RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/bin)
+# The absorbed MLA's head products (cpu::headMatmul) against the GEMM.
+add_executable(ds-head-bench
+  ${CMAKE_CURRENT_LIST_DIR}/../../bench/cpu/HeadBench.cpp)
+target_include_directories(ds-head-bench PRIVATE ${CMAKE_CURRENT_LIST_DIR})
+target_link_libraries(ds-head-bench PRIVATE dsrt Threads::Threads)
+set_target_properties(ds-head-bench PROPERTIES
+  RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/bin)

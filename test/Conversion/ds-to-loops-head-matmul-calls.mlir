@@ -95,3 +95,38 @@ func.func @prefill(%tok: tensor<?xi32>, %pos: tensor<?xi32>,
   %out = tensor.collapse_shape %o [[0], [1, 2]] : tensor<?x2x8xf32> into tensor<?x16xf32>
   return %out, %c : tensor<?x16xf32>, !ds.latent_cache<num_layers = 1, width = 20, element_type = f32>
 }
+
+// -----
+
+// Tests that a head matmul that skips the naive sequences' rows
+// (skip(query_start), naive_min_tokens) is one call to
+// dsrt_head_matmul_skip_f32 with query_start and the threshold, which
+// computes only the absorbed sequences' rows; kv_b_proj stays gemm_only.
+
+// CHECK: ds.bindings = [{{.*}}{dequantize = false, gemm_only = true, index = 1 : i64, members = ["kvb"], shape = array<i64: 32, 16>}]
+// CHECK: func.func private @dsrt_head_matmul_skip_f32(!llvm.ptr, memref<?x?x?xf32>, memref<?x?xf32>, memref<?x?x?xf32>, memref<?xi32>, i64, i64, i64, i64) attributes {llvm.emit_c_interface}
+// CHECK-LABEL: func.func @step
+// CHECK-SAME: (%[[CTX:[^:]+]]: !llvm.ptr
+// CHECK: %[[QS:.+]] = memref.cast %{{.+}} : memref<?xi32> to memref<?xi32>
+// CHECK: %[[MIN:.+]] = arith.constant 17 : i64
+// CHECK: call @dsrt_head_matmul_skip_f32(%[[CTX]], %{{.+}}, %{{.+}}, %{{.+}}, %[[QS]], %{{.+}}, %{{.+}}, %{{.+}}, %[[MIN]])
+// CHECK: call @dsrt_head_matmul_skip_f32(%[[CTX]], %{{.+}}, %{{.+}}, %{{.+}}, %{{.+}}, %{{.+}}, %{{.+}}, %{{.+}}, %{{.+}})
+// CHECK-NOT: call @dsrt_head_matmul_f32
+// CHECK-NOT: ds.kernel = "head_matmul
+func.func @step(%tok: tensor<?xi32>, %pos: tensor<?xi32>,
+                %c: !ds.paged_latent_cache<num_layers = 1, width = 20, element_type = f32>,
+                %qs: tensor<?xi32>, %cl: tensor<?xi32>, %bt: tensor<?x?xi32>, %rows: tensor<?xi32>)
+    -> (tensor<?x16xf32>, !ds.paged_latent_cache<num_layers = 1, width = 20, element_type = f32>) {
+  %qt = ds.weight "q" : tensor<64x16xf32>
+  %q = ds.embedding %qt, %tok : tensor<64x16xf32>, tensor<?xi32> -> tensor<?x16xf32>
+  %zero = arith.constant 0 : index
+  %n = tensor.dim %q, %zero : tensor<?x16xf32>
+  %qn = tensor.expand_shape %q [[0], [1, 2]] output_shape [%n, 2, 8] : tensor<?x16xf32> into tensor<?x2x8xf32>
+  %kvb = ds.weight "kvb" : tensor<32x16xf32>
+  %ql = ds.head_matmul %qn, %kvb skip(%qs : tensor<?xi32>) {group = 16 : i64, naive_min_tokens = 17 : i64, offset = 0 : i64, rows = 8 : i64}
+      : tensor<?x2x8xf32>, tensor<32x16xf32> -> tensor<?x2x16xf32>
+  %o = ds.head_matmul %ql, %kvb skip(%qs : tensor<?xi32>) {group = 16 : i64, naive_min_tokens = 17 : i64, offset = 8 : i64, rows = 8 : i64, transpose}
+      : tensor<?x2x16xf32>, tensor<32x16xf32> -> tensor<?x2x8xf32>
+  %r = tensor.collapse_shape %o [[0], [1, 2]] : tensor<?x2x8xf32> into tensor<?x16xf32>
+  return %r, %c : tensor<?x16xf32>, !ds.paged_latent_cache<num_layers = 1, width = 20, element_type = f32>
+}

@@ -11,7 +11,8 @@
 // the absorbed form with the paged kernels (new rows written through the
 // block tables, attention reading them back the same way), with the form
 // chosen per sequence at run time: sequences with naive_min_tokens new
-// tokens or more are skipped by the absorbed kernel and computed by
+// tokens or more are skipped by the absorbed kernels (both head products,
+// told query_start by skip(), and the attention) and computed by
 // ds.paged_naive_attention, which keeps the absorbed rows of the others.
 // The threshold comes from the cost model (17 for this config: the
 // expansion of a context row costs 2*16*(8+8) = 512 FLOPs, a (token, row)
@@ -28,12 +29,18 @@
 // CHECK: %[[LATN:.+]] = ds.rms_norm
 // CHECK: %[[KPE:.+]] = ds.rope %{{.+}}, %[[POS]]
 // CHECK: %[[C1:.+]] = ds.paged_cache_write %[[C]], %[[LATN]], %[[KPE]], %[[POS]], %[[QS]], %[[BT]] {layer = 1 : i64}
-// CHECK: %[[QL:.+]] = ds.head_matmul %[[QN]], %[[KVB:.+]] {group = 16 : i64, offset = 0 : i64, rows = 8 : i64}
+// AUTO: %[[QL:.+]] = ds.head_matmul %[[QN]], %[[KVB:.+]] skip(%[[QS]] : tensor<?xi32>) {group = 16 : i64, naive_min_tokens = 17 : i64, offset = 0 : i64, rows = 8 : i64}
+// NAIVE: %[[QL:.+]] = ds.head_matmul %[[QN]], %[[KVB:.+]] skip(%[[QS]] : tensor<?xi32>) {group = 16 : i64, naive_min_tokens = 0 : i64, offset = 0 : i64, rows = 8 : i64}
+// FIVE: %[[QL:.+]] = ds.head_matmul %[[QN]], %[[KVB:.+]] skip(%[[QS]] : tensor<?xi32>) {group = 16 : i64, naive_min_tokens = 5 : i64, offset = 0 : i64, rows = 8 : i64}
+// NEVER: %[[QL:.+]] = ds.head_matmul %[[QN]], %[[KVB:.+]] {group = 16 : i64, offset = 0 : i64, rows = 8 : i64}
 // AUTO: %[[U:.+]] = ds.paged_latent_attention %[[QL]], %[[QPE]], %[[C1]], %[[POS]], %[[QS]], %[[BT]] {layer = 1 : i64, naive_min_tokens = 17 : i64, scale = 3.125000e-01 : f64}
 // NAIVE: %[[U:.+]] = ds.paged_latent_attention %[[QL]], %[[QPE]], %[[C1]], %[[POS]], %[[QS]], %[[BT]] {layer = 1 : i64, naive_min_tokens = 0 : i64, scale = 3.125000e-01 : f64}
 // FIVE: %[[U:.+]] = ds.paged_latent_attention %[[QL]], %[[QPE]], %[[C1]], %[[POS]], %[[QS]], %[[BT]] {layer = 1 : i64, naive_min_tokens = 5 : i64, scale = 3.125000e-01 : f64}
 // NEVER: %[[U:.+]] = ds.paged_latent_attention %[[QL]], %[[QPE]], %[[C1]], %[[POS]], %[[QS]], %[[BT]] {layer = 1 : i64, scale = 3.125000e-01 : f64}
-// CHECK: %[[OA:.+]] = ds.head_matmul %[[U]], %[[KVB]] {group = 16 : i64, offset = 8 : i64, rows = 8 : i64, transpose}
+// AUTO: %[[OA:.+]] = ds.head_matmul %[[U]], %[[KVB]] skip(%[[QS]] : tensor<?xi32>) {group = 16 : i64, naive_min_tokens = 17 : i64, offset = 8 : i64, rows = 8 : i64, transpose}
+// NAIVE: %[[OA:.+]] = ds.head_matmul %[[U]], %[[KVB]] skip(%[[QS]] : tensor<?xi32>) {group = 16 : i64, naive_min_tokens = 0 : i64, offset = 8 : i64, rows = 8 : i64, transpose}
+// FIVE: %[[OA:.+]] = ds.head_matmul %[[U]], %[[KVB]] skip(%[[QS]] : tensor<?xi32>) {group = 16 : i64, naive_min_tokens = 5 : i64, offset = 8 : i64, rows = 8 : i64, transpose}
+// NEVER: %[[OA:.+]] = ds.head_matmul %[[U]], %[[KVB]] {group = 16 : i64, offset = 8 : i64, rows = 8 : i64, transpose}
 // AUTO: %[[ON:.+]] = ds.paged_naive_attention %[[QN]], %[[QPE]], %[[C1]], %[[POS]], %[[QS]], %[[BT]], %[[KVB]], %[[OA]] {layer = 1 : i64, naive_min_tokens = 17 : i64, scale = 3.125000e-01 : f64}
 // NAIVE: %[[ON:.+]] = ds.paged_naive_attention %[[QN]], %[[QPE]], %[[C1]], %[[POS]], %[[QS]], %[[BT]], %[[KVB]], %[[OA]] {layer = 1 : i64, naive_min_tokens = 0 : i64, scale = 3.125000e-01 : f64}
 // FIVE: %[[ON:.+]] = ds.paged_naive_attention %[[QN]], %[[QPE]], %[[C1]], %[[POS]], %[[QS]], %[[BT]], %[[KVB]], %[[OA]] {layer = 1 : i64, naive_min_tokens = 5 : i64, scale = 3.125000e-01 : f64}

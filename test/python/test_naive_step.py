@@ -5,7 +5,9 @@ the absorbed one. Every request's logits must equal those of the same run
 with the threshold forced to never (absorbed only) within 1e-5 and the
 float64 reference's within test_engine.py's 1e-5; the engine's
 step_naive_segments says which form ran (counted by the naive kernel itself,
-so a step that silently stayed absorbed fails here)."""
+so a step that silently stayed absorbed fails here), and step_head_matmul_rows
+that the absorbed form's head products computed exactly the absorbed
+sequences' rows (counted by the runtime call)."""
 import os
 import subprocess
 
@@ -91,6 +93,17 @@ def test_mixed_step_naive_and_absorbed(ckpt, artifacts):
     assert s_auto["step_naive_segments"] < s_auto["step_segments"], s_auto
     assert s_never["step_naive_segments"] == 0, s_never
     assert s_never["step_segments"] == s_auto["step_segments"]
+    # The absorbed form's two head products per layer (q_nope through W_UK,
+    # the attention's output through W_UV) compute the rows of the absorbed
+    # sequences only: a naive sequence's rows are skipped (counted by the
+    # runtime call itself), an absorbed one's never are.
+    layers = checkpoint.PRESETS["tiny_v3"]()["num_hidden_layers"]
+    assert s_auto["step_tokens"] == s_never["step_tokens"] > 0
+    assert s_auto["step_naive_tokens"] >= 2 * THRESHOLD, s_auto
+    assert s_never["step_naive_tokens"] == 0, s_never
+    assert s_auto["step_head_matmul_rows"] == 2 * layers * (
+        s_auto["step_tokens"] - s_auto["step_naive_tokens"]), s_auto
+    assert s_never["step_head_matmul_rows"] == 2 * layers * s_never["step_tokens"], s_never
     for i, p in enumerate(prompts):
         assert auto[i]["tokens"] == forced[i]
         err = np.abs(auto[i]["token_logits"] - never[i]["token_logits"]).max()
@@ -103,6 +116,8 @@ def test_mixed_step_naive_and_absorbed(ckpt, artifacts):
 def test_every_sequence_naive_in_page_chunks(ckpt, artifacts):
     prompts, forced, outs, s = _run(artifacts["always"][0], ckpt)
     assert s["step_naive_segments"] == s["step_segments"] > 0, s
+    assert s["step_naive_tokens"] == s["step_tokens"] > 0, s
+    assert s["step_head_matmul_rows"] == 0, s
     for i, p in enumerate(prompts):
         ref = reference_logits(ckpt, p + forced[i])[len(p) - 1:-1]
         err = np.abs(outs[i]["token_logits"] - ref).max()

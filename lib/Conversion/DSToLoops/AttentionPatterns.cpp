@@ -81,10 +81,16 @@ struct HeadMatmulLowering : KernelPattern<HeadMatmulOp> {
     Value out = alloc(k, op.getResult(), {k.dim(in, 0)});
     int64_t group = op.getGroup(), offset = op.getOffset();
     bool transpose = op.getTranspose();
+    // skip(query_start): the rows of the naive sequences are zero.
+    Value qs = op.getQueryStart()
+                   ? use(k, op, op.getQueryStart(), adaptor.getQueryStart())
+                   : Value();
+    int64_t minTokens = op.getNaiveMinTokens().value_or(-1);
     if (state.headMatmulCalls) {
+      // The runtime computes only the rows it keeps.
       k.headMatmulCall(contextOf(op), in,
                        use(k, op, op.getWeight(), adaptor.getWeight()), out,
-                       group, offset, transpose);
+                       group, offset, transpose, qs, minTokens);
       rewriter.replaceOp(op, out);
       return success();
     }
@@ -95,16 +101,18 @@ struct HeadMatmulLowering : KernelPattern<HeadMatmulOp> {
                 [&](ValueRange a) {
                   k.headMatmulRows(a[0], a[1], a[2], group, offset);
                 });
-      rewriter.replaceOp(op, out);
-      return success();
+    } else {
+      k.outline("head_matmul",
+                std::to_string(group) + "/" + std::to_string(offset) + "/" +
+                    std::to_string(transpose),
+                {in, use(k, op, op.getWeight(), adaptor.getWeight()), out},
+                [&](ValueRange a) {
+                  k.headMatmul(a[0], a[1], a[2], group, offset, transpose);
+                });
     }
-    k.outline("head_matmul",
-              std::to_string(group) + "/" + std::to_string(offset) + "/" +
-                  std::to_string(transpose),
-              {in, use(k, op, op.getWeight(), adaptor.getWeight()), out},
-              [&](ValueRange a) {
-                k.headMatmul(a[0], a[1], a[2], group, offset, transpose);
-              });
+    if (qs)
+      k.outline("head_matmul_skip", std::to_string(minTokens), {out, qs},
+                [&](ValueRange a) { k.zeroNaiveRows(a[0], a[1], minTokens); });
     rewriter.replaceOp(op, out);
     return success();
   }

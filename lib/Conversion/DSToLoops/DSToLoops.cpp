@@ -347,6 +347,7 @@ bool onlyFeedsGemms(Value v, ModuleOp module) {
                        call.getCallee() == "dsrt_linear_silu_mul_f32" ||
                        call.getCallee() == "dsrt_grouped_linear_f32" ||
                        call.getCallee() == "dsrt_head_matmul_f32" ||
+                       call.getCallee() == "dsrt_head_matmul_skip_f32" ||
                        call.getCallee() == "dsrt_linear_exact_f32");
     bool embeddingTable =
         use.getOperandNumber() == 1 && call.getCallee() == "dsrt_embedding_f32";

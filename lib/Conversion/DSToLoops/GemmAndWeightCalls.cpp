@@ -75,18 +75,30 @@ void KernelEmitter::groupedLinear(Value ctx, Value x, Value w, Value offsets,
 
 void KernelEmitter::headMatmulCall(Value ctx, Value x, Value w, Value out,
                                    int64_t group, int64_t offset,
-                                   bool transpose) {
+                                   bool transpose, Value queryStart,
+                                   int64_t naiveMinTokens) {
   auto d3 = dynamicLike(cast<MemRefType>(x.getType()));
   auto d2 = dynamicLike(cast<MemRefType>(w.getType()));
   Type i64 = b.getI64Type();
-  auto fn = runtimeFunction("dsrt_head_matmul_f32",
-                            {ctx.getType(), d3, d2, d3, i64, i64, i64}, {});
   auto c = [&](Value v, MemRefType t) {
     return memref::CastOp::create(b, loc, t, v);
   };
   auto i = [&](int64_t v) {
     return arith::ConstantOp::create(b, loc, b.getI64IntegerAttr(v));
   };
+  if (queryStart) {
+    auto d1 = dynamicLike(cast<MemRefType>(queryStart.getType()));
+    auto fn = runtimeFunction(
+        "dsrt_head_matmul_skip_f32",
+        {ctx.getType(), d3, d2, d3, d1, i64, i64, i64, i64}, {});
+    func::CallOp::create(b, loc, fn,
+                         ValueRange{ctx, c(x, d3), c(w, d2), c(out, d3),
+                                    c(queryStart, d1), i(group), i(offset),
+                                    i(transpose ? 1 : 0), i(naiveMinTokens)});
+    return;
+  }
+  auto fn = runtimeFunction("dsrt_head_matmul_f32",
+                            {ctx.getType(), d3, d2, d3, i64, i64, i64}, {});
   func::CallOp::create(b, loc, fn,
                        ValueRange{ctx, c(x, d3), c(w, d2), c(out, d3), i(group),
                                   i(offset), i(transpose ? 1 : 0)});

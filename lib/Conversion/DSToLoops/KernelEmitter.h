@@ -132,9 +132,12 @@ public:
   /// Reports MoE layer `ordinal`'s expert ids [tokens, top_k] (parity tests).
   void traceRouting(Value ctx, int64_t ordinal, Value ids);
   /// ds.head_matmul through the runtime (dsrt_head_matmul_f32), which reads
-  /// the weight in its stored format.
+  /// the weight in its stored format. With `queryStart`
+  /// (dsrt_head_matmul_skip_f32) the rows of sequences with at least
+  /// `naiveMinTokens` new tokens are zeroed instead of computed.
   void headMatmulCall(Value ctx, Value x, Value w, Value out, int64_t group,
-                      int64_t offset, bool transpose);
+                      int64_t offset, bool transpose,
+                      Value queryStart = Value(), int64_t naiveMinTokens = -1);
   /// out[t] = table[ids[t]] through the runtime (dsrt_embedding_f32).
   void embeddingCall(Value ctx, Value table, Value ids, Value out);
 
@@ -166,6 +169,9 @@ public:
   /// x[t, h, k] * w[base + k, :], one contiguous weight row at a time.
   void headMatmulRows(Value x, Value w, Value out, int64_t group,
                       int64_t offset);
+  /// Zeroes out[t, :, :] for the tokens t of sequences with at least
+  /// `naiveMinTokens` (at least 1) new tokens (HeadMatmulSkip.cpp).
+  void zeroNaiveRows(Value out, Value queryStart, int64_t naiveMinTokens);
   void latentAttention(Value qLatent, Value qRope, const CacheRows &cache,
                        Value positions, Value out, double scale);
   /// latentAttention with `group` heads per parallel iteration sharing each

@@ -192,6 +192,13 @@ typedef struct dsrt_engine_stats {
    * --explain); the others took the absorbed form. */
   int64_t step_segments;
   int64_t step_naive_segments;
+  /* The new tokens of those calls, those of the naive sequences, and the
+   * rows the absorbed form's per-head products (q through W_UK, the
+   * attention's output through W_UV) computed over all layers: 2 x layers x
+   * (step_tokens - step_naive_tokens) when the naive rows are skipped. */
+  int64_t step_tokens;
+  int64_t step_naive_tokens;
+  int64_t step_head_matmul_rows;
 } dsrt_engine_stats;
 
 dsrt_status dsrt_engine_stats_get(dsrt_engine *engine, dsrt_engine_stats *out);

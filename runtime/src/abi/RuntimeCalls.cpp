@@ -186,18 +186,42 @@ DSRT_EXPORT void _mlir_ciface_dsrt_grouped_linear_f32(
 
 /// ds.head_matmul on the CPU path (convert-ds-to-loops head-matmul-calls):
 /// the absorbed MLA's products with blocks of kv_b_proj, which is then read
-/// in place like any GEMM weight.
+/// in place like any GEMM weight. Its rows count into the engine's
+/// step_head_matmul_rows.
 DSRT_EXPORT void _mlir_ciface_dsrt_head_matmul_f32(
     void *ctx, MemRef<float, 3> *x, MemRef<float, 2> *w, MemRef<float, 3> *out,
     int64_t group, int64_t offset, int64_t transpose) {
   // The GPU pipeline keeps ds.head_matmul a generated kernel.
   if (onGpu(ctx))
     return checkGpu("dsrt_head_matmul_f32 called on the GPU path");
+  static_cast<dsrt_model *>(ctx)->headMatmulRows.fetch_add(
+      x->sizes[0], std::memory_order_relaxed);
   if (const BoundWeight *b = inPlaceBinding(ctx, "dsrt_head_matmul_f32",
                                             w->aligned, w->offset, w->sizes, 2))
     return check(
         cpu::headMatmul(*x, b->matrix, *out, group, offset, transpose != 0));
   check(cpu::headMatmul(*x, *w, *out, group, offset, transpose != 0));
+}
+
+/// ds.head_matmul skip(query_start): the head products of a ragged step's
+/// absorbed sequences only; the rows of the naive ones are zeroed. The rows
+/// computed are counted (the engine's step_head_matmul_rows).
+DSRT_EXPORT void _mlir_ciface_dsrt_head_matmul_skip_f32(
+    void *ctx, MemRef<float, 3> *x, MemRef<float, 2> *w, MemRef<float, 3> *out,
+    MemRef<int32_t, 1> *queryStart, int64_t group, int64_t offset,
+    int64_t transpose, int64_t naiveMinTokens) {
+  if (onGpu(ctx))
+    return checkGpu("dsrt_head_matmul_skip_f32 called on the GPU path");
+  int64_t rows = 0;
+  if (const BoundWeight *b = inPlaceBinding(
+          ctx, "dsrt_head_matmul_skip_f32", w->aligned, w->offset, w->sizes, 2))
+    check(cpu::headMatmulSkip(*x, b->matrix, *out, *queryStart, group, offset,
+                              transpose != 0, naiveMinTokens, &rows));
+  else
+    check(cpu::headMatmulSkip(*x, *w, *out, *queryStart, group, offset,
+                              transpose != 0, naiveMinTokens, &rows));
+  static_cast<dsrt_model *>(ctx)->headMatmulRows.fetch_add(
+      rows, std::memory_order_relaxed);
 }
 
 /// The naive MLA form's expansion through kv_b_proj (convert-ds-to-loops
@@ -239,6 +263,7 @@ DSRT_EXPORT void _mlir_ciface_dsrt_trace_naive_segment(void *ctx, int64_t layer,
   if (layer != 0)
     return;
   model->naiveSegments.fetch_add(1, std::memory_order_relaxed);
+  model->naiveTokens.fetch_add(tokens, std::memory_order_relaxed);
   static const bool debug = [] {
     const char *v = std::getenv("DSRT_DEBUG");
     return v && *v && std::string(v) != "0";

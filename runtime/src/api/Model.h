@@ -175,6 +175,10 @@ struct dsrt_model {
   /// Sequences of a ragged step that took the naive MLA form, counted at
   /// layer 0 (dsrt_trace_naive_segment, one call per layer).
   std::atomic<int64_t> naiveSegments{0};
+  /// Their new tokens (layer 0), and the rows the absorbed head products
+  /// computed (dsrt_head_matmul_f32 / _skip_f32: all layers, both
+  /// products).
+  std::atomic<int64_t> naiveTokens{0}, headMatmulRows{0};
 
   /// Bytes of one element of the cache buffer (a byte for fp8, whose
   /// rows are manifest.cacheRowElements() bytes).

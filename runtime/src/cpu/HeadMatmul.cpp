@@ -3,9 +3,15 @@
 // The pool splits the heads; within a head the work is one thread's:
 //   transpose (o_h = u_h W_UV_h^T): the dot-product or tile kernels of
 //     MatMul.cpp over the head's rows, which is what they compute;
-//   otherwise (q_h W_UK_h, the weight's rows indexed by k): each weight row
-//     is decoded once to f32 and added, times x[t, h, k], into every
-//     token's output row (rows read once, contiguously; columns vectorise).
+//   otherwise (q_h W_UK_h, the weight's rows indexed by k), with
+//     kHeadGemmRows or more (batched decode, a chunk's absorbed rows) a GEMM
+//     through the f32 tile kernel, the head's block as its packed panel
+//     (headProductNN); with fewer (decode) bf16/FP8 rows are widened in
+//     registers 64 outputs at a time (headRowsFewTokens), and f32 rows (or
+//     any row below AVX2) are added, times x[t, h, k], into every token's
+//     output row (rows read once, contiguously; columns vectorise). All
+//     three sum each output's terms from k = 0 upwards with fused adds, so a
+//     token's output does not depend on how many tokens came with it.
 //
 //===----------------------------------------------------------------------===//
 #include "cpu/HeadMatmul.h"
@@ -46,6 +52,61 @@ Axpy axpyFor(Isa isa) {
 #endif
   (void)isa;
   return axpyPortable;
+}
+
+/// y[t, j] = sum_kk x[t, kk] * w[r0 + kk, j] (t < rows, j < n, kk < k) on
+/// this thread, as a GEMM through the ISA's f32 tile kernel with the roles
+/// of its operands swapped: the tile's "weight rows" are x's rows (k
+/// contiguous, as the kernel reads them) and its packed panel is kPanel
+/// columns of the head's weight block, which in the weight's own row-major
+/// layout is already panel order (panel[kk * kPanel + j] = w[r0 + kk, c0 +
+/// j]): each weight row is decoded to f32 once and copied in 32-column
+/// pieces, no transposition. Every output sums its terms from kk = 0
+/// upwards, in f32.
+void headProductNN(const KernelSet &ks, const float *x, int64_t ldx,
+                   int64_t rows, const WeightMatrix &w, int64_t r0, int64_t k,
+                   int64_t n, float *y, int64_t ldy) {
+  int64_t panels = (n + kPanel - 1) / kPanel, mr = ks.mr;
+  // Grow-only: steady-state calls allocate nothing.
+  static thread_local std::vector<float> packed, row, xpad, ctile;
+  if (packed.size() < size_t(panels * k * kPanel))
+    packed.resize(size_t(panels * k * kPanel));
+  if (row.size() < size_t(panels * kPanel))
+    row.resize(size_t(panels * kPanel));
+  if (xpad.size() < size_t(mr * k))
+    xpad.resize(size_t(mr * k));
+  if (ctile.size() < size_t(mr * kPanel))
+    ctile.resize(size_t(mr * kPanel));
+  // Columns past n stay zero: the last panel's padding adds nothing.
+  std::fill(row.begin() + n, row.begin() + panels * kPanel, 0.0f);
+  for (int64_t kk = 0; kk < k; ++kk) {
+    decodeWeightRow(ks, w, r0 + kk, 0, n, row.data());
+    for (int64_t p = 0; p < panels; ++p)
+      std::copy(row.data() + p * kPanel, row.data() + (p + 1) * kPanel,
+                packed.data() + (p * k + kk) * kPanel);
+  }
+  for (int64_t t0 = 0; t0 < rows; t0 += mr) {
+    int64_t m = std::min(mr, rows - t0);
+    // The tile computes mr rows: a short last block reads zero rows.
+    const float *xr = x + t0 * ldx;
+    int64_t ld = ldx;
+    if (m < mr) {
+      std::fill(xpad.begin(), xpad.begin() + mr * k, 0.0f);
+      for (int64_t i = 0; i < m; ++i)
+        std::copy(xr + i * ldx, xr + i * ldx + k, xpad.data() + i * k);
+      xr = xpad.data();
+      ld = k;
+    }
+    for (int64_t p = 0; p < panels; ++p) {
+      std::fill(ctile.begin(), ctile.begin() + mr * kPanel, 0.0f);
+      ks.tileF32(xr, ld, packed.data() + p * k * kPanel, k, ctile.data(),
+                 nullptr);
+      int64_t c0 = p * kPanel, nc = std::min<int64_t>(kPanel, n - c0);
+      for (int64_t i = 0; i < m; ++i)
+        std::copy(ctile.data() + i * kPanel, ctile.data() + i * kPanel + nc,
+                  y + (t0 + i) * ldy + c0);
+    }
+  }
 }
 
 std::string shapeError(const MemRef<float, 3> &x, const WeightMatrix &w,
@@ -112,7 +173,8 @@ bool headRowsFewTokens(const KernelSet &ks, const float *xp, int64_t xs0,
   // f32 rows are read in place by that loop, each in one forward pass,
   // which measured faster than this one's passes of 64 columns
   // (ds-cpu-bench heads).
-  if (ks.isa < Isa::Avx2 || tokens > kGemvRows || w.format == WeightFormat::F32)
+  if (ks.isa < Isa::Avx2 || tokens >= kHeadGemmRows ||
+      w.format == WeightFormat::F32)
     return false;
   parallelFor(heads, grain, [&](int64_t h0, int64_t h1) {
     // Grow-only: steady-state calls allocate nothing.
@@ -141,6 +203,13 @@ bool headRowsFewTokens(const KernelSet &ks, const float *xp, int64_t xs0,
 std::string cpu::headMatmul(const MemRef<float, 3> &x, const WeightMatrix &w,
                             const MemRef<float, 3> &out, int64_t group,
                             int64_t offset, bool transpose) {
+  return headMatmul(kernelsFor(activeIsa()), x, w, out, group, offset,
+                    transpose);
+}
+
+std::string cpu::headMatmul(const KernelSet &ks, const MemRef<float, 3> &x,
+                            const WeightMatrix &w, const MemRef<float, 3> &out,
+                            int64_t group, int64_t offset, bool transpose) {
   if (std::string e = shapeError(x, w, out, group, offset, transpose);
       !e.empty())
     return e;
@@ -148,7 +217,6 @@ std::string cpu::headMatmul(const MemRef<float, 3> &x, const WeightMatrix &w,
           n = out.sizes[2];
   if (tokens == 0 || heads == 0 || n == 0)
     return "";
-  const KernelSet &ks = kernelsFor(activeIsa());
   const float *xp = x.data();
   float *op = out.data();
   int64_t grain = headsPerTask(w, tokens, n, k);
@@ -158,6 +226,15 @@ std::string cpu::headMatmul(const MemRef<float, 3> &x, const WeightMatrix &w,
         matmulSerialF32(ks, xp + h * x.strides[1], x.strides[0], tokens, w,
                         h * group + offset, n, op + h * out.strides[1],
                         out.strides[0]);
+    });
+    return "";
+  }
+  if (tokens >= kHeadGemmRows) {
+    parallelFor(heads, grain, [&](int64_t h0, int64_t h1) {
+      for (int64_t h = h0; h < h1; ++h)
+        headProductNN(ks, xp + h * x.strides[1], x.strides[0], tokens, w,
+                      h * group + offset, k, n, op + h * out.strides[1],
+                      out.strides[0]);
     });
     return "";
   }
@@ -197,6 +274,98 @@ std::string cpu::headMatmul(const MemRef<float, 3> &x,
                     WeightMatrix::single(WeightFormat::F32, w.data(),
                                          w.sizes[0], w.sizes[1], w.strides[0]),
                     out, group, offset, transpose);
+}
+
+namespace {
+
+/// Rows [begin, end) of a [tokens, heads, n] buffer, as a view.
+MemRef<float, 3> rowsOf(const MemRef<float, 3> &m, int64_t begin, int64_t end) {
+  MemRef<float, 3> v = m;
+  v.offset += begin * m.strides[0];
+  v.sizes[0] = end - begin;
+  return v;
+}
+
+} // namespace
+
+std::string cpu::headMatmulSkip(const MemRef<float, 3> &x,
+                                const WeightMatrix &w,
+                                const MemRef<float, 3> &out,
+                                const MemRef<int32_t, 1> &queryStart,
+                                int64_t group, int64_t offset, bool transpose,
+                                int64_t naiveMinTokens, int64_t *computedRows) {
+  if (std::string e = shapeError(x, w, out, group, offset, transpose);
+      !e.empty())
+    return e;
+  int64_t tokens = x.sizes[0], seqs = queryStart.sizes[0] - 1;
+  auto qs = [&](int64_t s) {
+    return int64_t(queryStart.data()[s * queryStart.strides[0]]);
+  };
+  if (seqs < 0)
+    return "head_matmul: query_start is empty, expected [sequences + 1]";
+  for (int64_t s = 0; s <= seqs; ++s)
+    if (qs(s) < 0 || qs(s) > tokens || (s > 0 && qs(s) < qs(s - 1)))
+      return "head_matmul: query_start[" + std::to_string(s) +
+             "] = " + std::to_string(qs(s)) +
+             " is not non-decreasing within [0, " + std::to_string(tokens) +
+             "]";
+  // The absorbed sequences' rows, adjacent ones merged into one range (a
+  // batch of decodes is one product); the rest, naive or outside every
+  // sequence, are zeroed.
+  int64_t minTokens = std::max<int64_t>(naiveMinTokens, 1);
+  std::vector<std::pair<int64_t, int64_t>> keep;
+  for (int64_t s = 0; s < seqs; ++s) {
+    int64_t t0 = qs(s), t1 = qs(s + 1);
+    if (t1 - t0 >= minTokens || t1 == t0)
+      continue;
+    if (!keep.empty() && keep.back().second == t0)
+      keep.back().second = t1;
+    else
+      keep.push_back({t0, t1});
+  }
+  int64_t heads = out.sizes[1], n = out.sizes[2];
+  // A prefill's rows are all zeroed: megabytes, split like a GEMM's rows.
+  auto zero = [&](int64_t t0, int64_t t1) {
+    if (t1 <= t0)
+      return;
+    int64_t grain = std::max<int64_t>(1, (int64_t(1) << 16) / (heads * n + 1));
+    parallelFor(t1 - t0, grain, [&](int64_t b, int64_t e) {
+      for (int64_t t = t0 + b; t < t0 + e; ++t)
+        for (int64_t h = 0; h < heads; ++h) {
+          float *row = out.data() + t * out.strides[0] + h * out.strides[1];
+          std::fill(row, row + n, 0.0f);
+        }
+    });
+  };
+  int64_t done = 0, computed = 0;
+  for (auto [t0, t1] : keep) {
+    zero(done, t0);
+    if (std::string e = headMatmul(rowsOf(x, t0, t1), w, rowsOf(out, t0, t1),
+                                   group, offset, transpose);
+        !e.empty())
+      return e;
+    computed += t1 - t0;
+    done = t1;
+  }
+  zero(done, tokens);
+  if (computedRows)
+    *computedRows += computed;
+  return "";
+}
+
+std::string cpu::headMatmulSkip(const MemRef<float, 3> &x,
+                                const MemRef<float, 2> &w,
+                                const MemRef<float, 3> &out,
+                                const MemRef<int32_t, 1> &queryStart,
+                                int64_t group, int64_t offset, bool transpose,
+                                int64_t naiveMinTokens, int64_t *computedRows) {
+  if (w.sizes[1] > 1 && w.strides[1] != 1)
+    return "head_matmul: the weight's columns are strided";
+  return headMatmulSkip(
+      x,
+      WeightMatrix::single(WeightFormat::F32, w.data(), w.sizes[0], w.sizes[1],
+                           w.strides[0]),
+      out, queryStart, group, offset, transpose, naiveMinTokens, computedRows);
 }
 
 std::string cpu::linearExact(const MemRef<float, 2> &x, const WeightMatrix &w,

@@ -89,11 +89,16 @@ dsrt_status StepExecutor::run(const StepBatch &b, float *logits) {
         makeMemRef<float, 4>(reinterpret_cast<float *>(pool.get()), cacheShape);
     int64_t logitsShape[2] = {R, info.vocab_size};
     auto out = makeMemRef<float, 2>(logits, logitsShape);
-    int64_t naiveBefore = model->naiveSegments.load();
+    int64_t naiveBefore = model->naiveSegments.load(),
+            naiveTokensBefore = model->naiveTokens.load(),
+            headRowsBefore = model->headMatmulRows.load();
     model->step(model, &tok, &pos, &cache, &qs, &ctx, &bt, &rows, &out);
     ++calls;
     segments += S;
+    tokens += T;
     naiveSegments += model->naiveSegments.load() - naiveBefore;
+    naiveTokens += model->naiveTokens.load() - naiveTokensBefore;
+    headMatmulRows += model->headMatmulRows.load() - headRowsBefore;
     return DSRT_OK;
   });
 }

@@ -42,10 +42,14 @@ public:
     stats.step_calls = calls;
     stats.step_segments = segments;
     stats.step_naive_segments = naiveSegments;
+    stats.step_tokens = tokens;
+    stats.step_naive_tokens = naiveTokens;
+    stats.step_head_matmul_rows = headMatmulRows;
   }
 
 private:
   int64_t calls = 0, segments = 0, naiveSegments = 0;
+  int64_t tokens = 0, naiveTokens = 0, headMatmulRows = 0;
   dsrt_model *model;
   dsrt_model_info info;
   int64_t maxCtx, numPages;

@@ -591,6 +591,28 @@ func.func @f(%x: tensor<?x2x8xf32>, %w: tensor<32x16xf32>) {
 
 // -----
 
+// Tests that a head matmul told the ragged step's query_start but not which
+// sequences to skip is rejected.
+
+func.func @f(%x: tensor<?x2x8xf32>, %w: tensor<32x16xf32>, %qs: tensor<?xi32>) {
+  // expected-error@+1 {{skip(query_start) and naive_min_tokens go together: got query_start only}}
+  %y = ds.head_matmul %x, %w skip(%qs : tensor<?xi32>) {group = 16 : i64, offset = 0 : i64, rows = 8 : i64} : tensor<?x2x8xf32>, tensor<32x16xf32> -> tensor<?x2x16xf32>
+  return
+}
+
+// -----
+
+// Tests that a head matmul given a skip threshold without the query_start
+// to apply it to is rejected.
+
+func.func @f(%x: tensor<?x2x8xf32>, %w: tensor<32x16xf32>) {
+  // expected-error@+1 {{skip(query_start) and naive_min_tokens go together: got naive_min_tokens only}}
+  %y = ds.head_matmul %x, %w {group = 16 : i64, naive_min_tokens = 4 : i64, offset = 0 : i64, rows = 8 : i64} : tensor<?x2x8xf32>, tensor<32x16xf32> -> tensor<?x2x16xf32>
+  return
+}
+
+// -----
+
 // Tests that routing without the bias noaux_tc needs is rejected.
 
 func.func @f(%l: tensor<?x8xf32>) {

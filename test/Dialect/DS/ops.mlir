@@ -146,6 +146,7 @@ func.func @moe_v2(%x: tensor<?x32xf32>, %r: tensor<6x32xbf16>, %g: tensor<6x12x3
 // CHECK: ds.head_matmul {{.*}} {group = 16 : i64, offset = 0 : i64, rows = 8 : i64} : tensor<?x2x8xf32>, tensor<32x16xf32> -> tensor<?x2x16xf32>
 // CHECK: ds.latent_attention {{.*}} {layer = 0 : i64, scale = 3.125000e-01 : f64} : tensor<?x2x16xf32>, tensor<?x2x4xf32>, !ds.latent_cache<num_layers = 1, width = 20, element_type = f32>, tensor<?xi32> -> tensor<?x2x16xf32>
 // CHECK: ds.head_matmul {{.*}} transpose}
+// CHECK: ds.head_matmul %{{[^ ,)]+}}, %{{[^ ,)]+}} skip(%{{[^ ,)]+}} : tensor<?xi32>) {group = 16 : i64, naive_min_tokens = 17 : i64, offset = 8 : i64, rows = 8 : i64, transpose} : tensor<?x2x16xf32>, tensor<32x16xf32> -> tensor<?x2x8xf32>
 // CHECK: ds.moe_route %{{[^ ,)]+}} bias(%{{[^ ,)]+}}) {config = #ds.moe_config<{{.*}}>} : tensor<?x8xf32> bias(tensor<8xf32>) -> tensor<?x2xi32>, tensor<?x2xf32>
 // CHECK: ds.moe_permute {{.*}} {num_experts = 8 : i64} : tensor<?x32xf32>, tensor<?x2xi32> -> tensor<?x32xf32>, tensor<9xi32>, tensor<?xi32>
 // CHECK: ds.grouped_matmul {{.*}} : tensor<?x32xf32>, tensor<8x12x32xf32>, tensor<9xi32> -> tensor<?x12xf32>
@@ -170,6 +171,9 @@ func.func @kernels(%q: tensor<?x2x4xf32>, %pos: tensor<?xi32>, %lat: tensor<?x16
   %u = ds.latent_attention %ql, %r, %c1, %pos {layer = 0 : i64, scale = 0.3125 : f64}
       : tensor<?x2x16xf32>, tensor<?x2x4xf32>, !ds.latent_cache<num_layers = 1, width = 20, element_type = f32>, tensor<?xi32> -> tensor<?x2x16xf32>
   %o = ds.head_matmul %u, %kvb {group = 16 : i64, offset = 8 : i64, rows = 8 : i64, transpose}
+      : tensor<?x2x16xf32>, tensor<32x16xf32> -> tensor<?x2x8xf32>
+  %os = ds.head_matmul %u, %kvb skip(%pos : tensor<?xi32>)
+      {group = 16 : i64, naive_min_tokens = 17 : i64, offset = 8 : i64, rows = 8 : i64, transpose}
       : tensor<?x2x16xf32>, tensor<32x16xf32> -> tensor<?x2x8xf32>
   %ids, %rw = ds.moe_route %logits bias(%b) {config = #ds.moe_config<num_experts = 8, top_k = 2, n_group = 4,
          topk_group = 2, scoring_func = sigmoid, topk_method = noaux_tc, norm_topk_prob = true,
