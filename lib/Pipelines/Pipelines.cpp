@@ -208,6 +208,9 @@ std::vector<Stage> mlir::ds::getPipelineStages(const PipelineOptions &opts) {
            pm.addPass(createDSTestPermuteParallelLoopsPass(
                {opts.testParallelOrder}));
          pm.addPass(createDSParallelizeKernelsPass());
+         // exp inline, so the SiLU, routing and softmax loops vectorise
+         // (the GPU keeps libdevice's exp).
+         pm.addPass(createDSApproximateExpPass());
          buildHostLowering(pm, Target::CPU);
        }});
   return stages;

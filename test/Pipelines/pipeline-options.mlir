@@ -4,18 +4,23 @@
 // Tests that ds-opt replays the pipelines with the options ds-compile
 // passes: the CUDA arch and toolkit path reach the NVVM target and the
 // binary serialisation, the block size the GPU mapping; the CPU pipeline
-// shares the host lowering and has no GPU pass.
+// shares the host lowering and has no GPU pass; only the CPU replaces
+// math.exp by the polynomial (the GPU keeps libdevice's exp).
 
+// CUDA-NOT: ds-approximate-exp
 // CUDA: ds-absorb-mla{{.*}}form=auto
 // CUDA: ds-map-kernels-to-gpu{{.*}}block-size=128
 // CUDA: nvvm-attach-target{{.*}}chip=sm_80
 // CUDA: gpu-to-llvm
 // CUDA: finalize-memref-to-llvm
+// CUDA-NOT: ds-approximate-exp
 // CUDA: gpu-module-to-binary{{.*}}toolkit=/opt/cuda-test
+// CUDA-NOT: ds-approximate-exp
 
 // CPU: ds-absorb-mla{{.*}}form=naive
 // CPU: convert-ds-to-loops{{.*}}attention-chunk=64
 // CPU: ds-parallelize-kernels
+// CPU: ds-approximate-exp
 // CPU-NOT: gpu-to-llvm
 // CPU: finalize-memref-to-llvm
 // CPU-NOT: gpu-module-to-binary

@@ -302,6 +302,27 @@ def DSParallelizeKernelsPass : Pass<"ds-parallelize-kernels", "::mlir::ModuleOp"
                            "::mlir::arith::ArithDialect", "::mlir::func::FuncDialect"];
 }
 
+def DSApproximateExpPass : Pass<"ds-approximate-exp", "::mlir::ModuleOp"> {
+  let summary = "f32 math.exp as an inline polynomial, so loops using it vectorise (CPU)";
+  let description = [{
+    CPU path, before the LLVM lowering. math.exp lowers to llvm.exp, which
+    the backend turns into a scalar libm `expf` call per element: the loop
+    around it (SiLU-mul, sigmoid routing, softmax) cannot be vectorised.
+    This pass rewrites every f32 math.exp with MLIR's polynomial
+    approximation (populateMathPolynomialApproximationPatterns restricted to
+    math.exp: range reduction by ln 2, the polynomial as explicit math.fma,
+    the exponent built with integer ops; the argument is clamped to
+    [-87.8, 88.8], so exp(0) = 1 exactly, exp(-inf) and arguments below
+    about -87.7 give 0 (no subnormals), +inf gives +inf, and a NaN stays
+    NaN through the polynomial). Its FMAs are explicit, so a vector lane and a
+    scalar remainder give the same bits. The GPU path keeps its own exp
+    (libdevice). Patterns: populateApproximateExpPatterns
+    (lib/Transforms/ApproximateExp.cpp), applied greedily.
+  }];
+  let dependentDialects = ["::mlir::math::MathDialect",
+                           "::mlir::arith::ArithDialect"];
+}
+
 def DSTestPermuteParallelLoopsPass
     : Pass<"ds-test-permute-parallel-loops", "::mlir::ModuleOp"> {
   let summary = "test only: run scf.parallel iterations in another order";

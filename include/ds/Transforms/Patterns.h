@@ -57,6 +57,8 @@ void populateFuseResidualNormPatterns(RewritePatternSet &patterns);
 void populateFuseGateUpPatterns(RewritePatternSet &patterns);
 void populateFuseRoutePermutePatterns(RewritePatternSet &patterns);
 void populateFuseSiluEpiloguePatterns(RewritePatternSet &patterns);
+/// f32 math.exp as MLIR's polynomial approximation (ds-approximate-exp).
+void populateApproximateExpPatterns(RewritePatternSet &patterns);
 void populateFoldSharedExpertsPatterns(RewritePatternSet &patterns);
 
 } // namespace mlir::ds
