@@ -67,14 +67,13 @@ void KernelEmitter::rope(Value x, Value positions, Value out,
   }
   Value table = memref::GetGlobalOp::create(b, loc, tableType, name);
 
+  // One angle per (token, pair), shared by every head: the heads' sin and
+  // cos are the same values, and libm's f64 sincos cost more than the
+  // rotations they feed when each head recomputed them.
   auto t = cast<MemRefType>(x.getType());
   bool perHead = t.getRank() == 3;
-  SmallVector<Value> ubs{dim(x, 0)};
-  if (perHead)
-    ubs.push_back(dim(x, 1));
-  ubs.push_back(cIdx(half));
-  par(ubs, [&](ValueRange iv) {
-    Value tok = iv[0], i = iv.back();
+  par({dim(x, 0), cIdx(half)}, [&](ValueRange iv) {
+    Value tok = iv[0], i = iv[1];
     Value pos = arith::SIToFPOp::create(b, loc, b.getF64Type(),
                                         load(positions, tok));
     Value angle = arith::MulFOp::create(b, loc, pos, load(table, i));
@@ -84,16 +83,23 @@ void KernelEmitter::rope(Value x, Value positions, Value out,
                                       math::SinOp::create(b, loc, angle));
     Value even = mul(i, cIdx(2));
     Value odd = arith::AddIOp::create(b, loc, even, cIdx(1));
-    SmallVector<Value> ie(iv.drop_back()), io(iv.drop_back());
-    ie.push_back(even);
-    io.push_back(odd);
-    Value x0 = load(x, ie), x1 = load(x, io);
-    store(arith::SubFOp::create(b, loc, arith::MulFOp::create(b, loc, x0, c),
-                                arith::MulFOp::create(b, loc, x1, s)),
-          out, ie);
-    store(arith::AddFOp::create(b, loc, arith::MulFOp::create(b, loc, x0, s),
-                                arith::MulFOp::create(b, loc, x1, c)),
-          out, io);
+    auto rotate = [&](SmallVector<Value> ie, SmallVector<Value> io) {
+      Value x0 = load(x, ie), x1 = load(x, io);
+      store(arith::SubFOp::create(b, loc, arith::MulFOp::create(b, loc, x0, c),
+                                  arith::MulFOp::create(b, loc, x1, s)),
+            out, ie);
+      store(arith::AddFOp::create(b, loc, arith::MulFOp::create(b, loc, x0, s),
+                                  arith::MulFOp::create(b, loc, x1, c)),
+            out, io);
+    };
+    if (!perHead) {
+      rotate({tok, even}, {tok, odd});
+      return;
+    }
+    loop(cIdx(0), dim(x, 1), {}, [&](Value h, ValueRange) -> SmallVector<Value> {
+      rotate({tok, h, even}, {tok, h, odd});
+      return {};
+    });
   });
 }
 
