@@ -197,12 +197,7 @@ void KernelEmitter::naiveAttention(Value qNope, Value qRope, Value cache,
   Value chunkV = cIdx(chunk);
   Type f32 = b.getF32Type();
   // Rows 0..max(positions) are attended by some token of the chunk.
-  Value rows = loop(cIdx(0), tokens, {cIdx(0)},
-                    [&](Value t, ValueRange acc) -> SmallVector<Value> {
-                      Value p1 = arith::AddIOp::create(
-                          b, loc, toIndex(load(positions, t)), cIdx(1));
-                      return {arith::MaxUIOp::create(b, loc, acc[0], p1)};
-                    })[0];
+  Value rows = rowsAttended(positions, cIdx(0), tokens);
   // Per-head K/V exist for `chunk` context rows at a time: memory does not
   // grow with the context. Each (token, head) keeps its running max and
   // sum across chunks, and its output accumulator is rescaled as the max

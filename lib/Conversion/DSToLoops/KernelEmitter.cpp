@@ -65,6 +65,29 @@ Value KernelEmitter::sequenceOf(const CacheRows &cache, Value t) {
               })[0];
 }
 
+void KernelEmitter::copyCacheRow(Value cacheMem, ValueRange row, Value lat,
+                                 Value rope, Value r) {
+  int64_t dc = cast<MemRefType>(lat.getType()).getDimSize(1),
+          dr = cast<MemRefType>(rope.getType()).getDimSize(1);
+  loop(cIdx(0), cIdx(dc), {}, [&](Value c, ValueRange) -> SmallVector<Value> {
+    store(loadCacheLatent(cacheMem, row, c), lat, {r, c});
+    return {};
+  });
+  loop(cIdx(0), cIdx(dr), {}, [&](Value q, ValueRange) -> SmallVector<Value> {
+    store(loadCacheRope(cacheMem, row, q), rope, {r, q});
+    return {};
+  });
+}
+
+Value KernelEmitter::rowsAttended(Value positions, Value from, Value to) {
+  return loop(from, to, {cIdx(0)},
+              [&](Value t, ValueRange acc) -> SmallVector<Value> {
+                Value p1 = arith::AddIOp::create(
+                    b, loc, toIndex(load(positions, t)), cIdx(1));
+                return {arith::MaxUIOp::create(b, loc, acc[0], p1)};
+              })[0];
+}
+
 SmallVector<Value> KernelEmitter::cacheRow(const CacheRows &cache, Value seq,
                                            Value row) {
   if (!cache.paged())

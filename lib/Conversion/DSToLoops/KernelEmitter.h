@@ -287,6 +287,13 @@ private:
   /// The index of row `row` of sequence `seq` without its column: append
   /// the column and load/store through loadF32/storeF32.
   SmallVector<Value> cacheRow(const CacheRows &cache, Value seq, Value row);
+  /// Copies cache row `row`'s latent into lat[r, :] and its rope key into
+  /// rope[r, :], decoded to f32 (the naive forms' gather).
+  void copyCacheRow(Value cacheMem, ValueRange row, Value lat, Value rope,
+                    Value r);
+  /// max(positions[t]) + 1 over tokens t in [from, to): the context rows
+  /// some token of them attends (0 when there are none).
+  Value rowsAttended(Value positions, Value from, Value to);
   /// The per-sequence form choice (NaivePagedAttention.cpp): whether
   /// sequence `seq` takes the naive form; the rows an absorbed token at
   /// position `last` attends (none for a naive sequence's); 1 / sum of its

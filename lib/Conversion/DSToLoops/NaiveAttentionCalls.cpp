@@ -45,12 +45,7 @@ void KernelEmitter::naiveAttentionCalls(Value ctx, Value qNope, Value qRope,
                     std::to_string(cache.group);
 
   // Rows 0..max(positions) are attended by some token.
-  Value rows = loop(cIdx(0), tokens, {cIdx(0)},
-                    [&](Value t, ValueRange acc) -> SmallVector<Value> {
-                      Value p1 = arith::AddIOp::create(
-                          b, loc, toIndex(load(positions, t)), cIdx(1));
-                      return {arith::MaxUIOp::create(b, loc, acc[0], p1)};
-                    })[0];
+  Value rows = rowsAttended(positions, cIdx(0), tokens);
   // One chunk's decoded rows and their per-head keys and values: memory
   // does not grow with the context.
   Value lat =
@@ -88,16 +83,7 @@ void KernelEmitter::naiveAttentionCalls(Value ctx, Value qNope, Value qRope,
                 Value r = arith::MinUIOp::create(b, loc, iv[0], lastRow);
                 SmallVector<Value> row = cacheRow(
                     rowsOf, cIdx(0), arith::AddIOp::create(b, loc, a[2], r));
-                loop(cIdx(0), cIdx(dc), {},
-                     [&](Value c, ValueRange) -> SmallVector<Value> {
-                       store(loadCacheLatent(a[0], row, c), a[4], {iv[0], c});
-                       return {};
-                     });
-                loop(cIdx(0), cIdx(dr), {},
-                     [&](Value q, ValueRange) -> SmallVector<Value> {
-                       store(loadCacheRope(a[0], row, q), a[5], {iv[0], q});
-                       return {};
-                     });
+                copyCacheRow(a[0], row, a[4], a[5], iv[0]);
               });
             });
         // [k_nope_h | v_h] of every head for the chunk's rows.

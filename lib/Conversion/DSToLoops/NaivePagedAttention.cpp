@@ -121,12 +121,7 @@ void KernelEmitter::pagedNaiveAttention(Value ctx, Value qNope, Value qRope,
     Value n = arith::SubIOp::create(b, loc, t1, t0);
     traceNaiveSegment(ctx, cache.layer, n);
     // Rows 0..max(positions) of the sequence are attended by some token.
-    Value rows = loop(t0, t1, {cIdx(0)},
-                      [&](Value t, ValueRange acc) -> SmallVector<Value> {
-                        Value p1 = arith::AddIOp::create(
-                            b, loc, toIndex(load(positions, t)), cIdx(1));
-                        return {arith::MaxUIOp::create(b, loc, acc[0], p1)};
-                      })[0];
+    Value rows = rowsAttended(positions, t0, t1);
     par({n, hv}, [&](ValueRange iv) {
       Value t = arith::AddIOp::create(b, loc, t0, iv[0]);
       store(negInf, runMax, {t, iv[1]});
@@ -153,16 +148,7 @@ void KernelEmitter::pagedNaiveAttention(Value ctx, Value qNope, Value qRope,
                   Value r = arith::MinUIOp::create(b, loc, iv[0], lastRow);
                   SmallVector<Value> row = cacheRow(
                       rowsOf, a[3], arith::AddIOp::create(b, loc, a[4], r));
-                  loop(cIdx(0), cIdx(dc), {},
-                       [&](Value c, ValueRange) -> SmallVector<Value> {
-                         store(loadCacheLatent(a[0], row, c), a[6], {iv[0], c});
-                         return {};
-                       });
-                  loop(cIdx(0), cIdx(dr), {},
-                       [&](Value q, ValueRange) -> SmallVector<Value> {
-                         store(loadCacheRope(a[0], row, q), a[7], {iv[0], q});
-                         return {};
-                       });
+                  copyCacheRow(a[0], row, a[6], a[7], iv[0]);
                 });
               });
       // [k_nope_h | v_h] of every head for the chunk's rows.
