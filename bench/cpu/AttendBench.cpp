@@ -6,6 +6,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "AttendBench.h"
+#include "BenchUtil.h"
 
 #include "cpu/Isa.h"
 #include "cpu/Kernels.h"
@@ -14,7 +15,6 @@
 #include "cpu/ThreadPool.h"
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <random>
@@ -23,22 +23,6 @@
 
 using namespace dsrt;
 using namespace dsrt::cpu;
-
-namespace {
-
-template <typename F> double bestOf(int reps, F &&f) {
-  double best = 1e30;
-  for (int i = 0; i < std::max(reps, 1); ++i) {
-    auto t0 = std::chrono::steady_clock::now();
-    f();
-    best = std::min(best, std::chrono::duration<double>(
-                              std::chrono::steady_clock::now() - t0)
-                              .count());
-  }
-  return best;
-}
-
-} // namespace
 
 int dsbench::attendBench(int64_t tokens, int64_t heads, int64_t dn, int64_t dr,
                          int64_t dv, int reps) {
@@ -84,7 +68,7 @@ int dsbench::attendBench(int64_t tokens, int64_t heads, int64_t dn, int64_t dr,
   std::string rows;
   for (Isa isa : supportedIsas()) {
     std::string error;
-    double ta = bestOf(reps, [&] {
+    double ta = dsbench::best(reps, [&] {
       std::fill(mx.begin(), mx.end(), -INFINITY);
       std::fill(sm.begin(), sm.end(), 0.0f);
       std::fill(out.begin(), out.end(), 0.0f);
@@ -106,9 +90,8 @@ int dsbench::attendBench(int64_t tokens, int64_t heads, int64_t dn, int64_t dr,
       return 1;
     }
     const KernelSet &ks = kernelsFor(isa);
-    double tg = bestOf(reps, [&] {
-      matmul(ks, x.data(), k, tokens, wm, 0, n, y.data(), n);
-    });
+    double tg = dsbench::best(
+        reps, [&] { matmul(ks, x.data(), k, tokens, wm, 0, n, y.data(), n); });
     double a = flops / ta / 1e9, g = 2.0 * tokens * n * k / tg / 1e9;
     char buf[256];
     std::snprintf(buf, sizeof buf,

@@ -38,6 +38,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "AttendBench.h"
+#include "BenchUtil.h"
 #include "OneDnnGemm.h"
 #include "cpu/HeadMatmul.h"
 #include "cpu/Isa.h"
@@ -59,53 +60,17 @@
 
 using namespace dsrt;
 using namespace dsrt::cpu;
+using dsbench::best;
+using dsbench::LowPrecision;
+using dsbench::lowPrecision;
+using dsbench::now;
 
 namespace {
-
-double now() {
-  return std::chrono::duration<double>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
 
 double cpuSeconds() {
   timespec ts{};
   clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
   return double(ts.tv_sec) + double(ts.tv_nsec) * 1e-9;
-}
-
-template <typename F> double best(int reps, F f) {
-  double b = 1e30;
-  for (int i = 0; i < reps; ++i) {
-    double t = now();
-    f();
-    b = std::min(b, now() - t);
-  }
-  return b;
-}
-
-/// The same weights as bf16, and random FP8 codes (NaN codes cleared) with
-/// one 0.01 scale per 128x128 block of an [n, k] matrix: the three formats
-/// the kernels read in place.
-struct LowPrecision {
-  std::vector<uint16_t> bf16;
-  std::vector<uint8_t> fp8;
-  std::vector<float> scales;
-};
-
-LowPrecision lowPrecision(const std::vector<float> &w, int64_t n, int64_t k,
-                          std::mt19937 &rng) {
-  LowPrecision lp;
-  lp.bf16.resize(w.size());
-  lp.fp8.resize(w.size());
-  for (size_t i = 0; i < w.size(); ++i) {
-    lp.bf16[i] = f32ToBF16(w[i]);
-    lp.fp8[i] = uint8_t(rng() & 0xff);
-    if ((lp.fp8[i] & 0x7f) == 0x7f)
-      lp.fp8[i] = 0;
-  }
-  lp.scales.assign(size_t((n + 127) / 128 * ((k + 127) / 128)), 0.01f);
-  return lp;
 }
 
 int gemm(int64_t rows, int64_t n, int64_t k, int reps) {

@@ -17,13 +17,12 @@
 // Prints one JSON object; *_vs_gemm are rates over the reference's.
 //
 //===----------------------------------------------------------------------===//
+#include "BenchUtil.h"
 #include "cpu/HeadMatmul.h"
 #include "cpu/Isa.h"
 #include "cpu/ThreadPool.h"
-#include "weights/DType.h"
 
 #include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <random>
@@ -35,58 +34,10 @@ using namespace dsrt::cpu;
 
 namespace {
 
-double now() {
-  return std::chrono::duration<double>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
+/// The best of `reps` after a warm call (scratch grown, weight paged in).
+template <typename F> double best(int reps, F &&f) {
+  return dsbench::best(reps, f, /*warm=*/true);
 }
-
-template <typename F> double best(int reps, F f) {
-  f(); // warm: scratch grown, weight paged in
-  double b = 1e30;
-  for (int i = 0; i < reps; ++i) {
-    double t = now();
-    f();
-    b = std::min(b, now() - t);
-  }
-  return b;
-}
-
-/// A [rows, cols] weight of random values in `dtype`, with what keeps it
-/// alive.
-struct Weight {
-  std::vector<float> f32, scales;
-  std::vector<uint16_t> bf16;
-  std::vector<uint8_t> fp8;
-  WeightMatrix m;
-  Weight(const std::string &dtype, int64_t rows, int64_t cols,
-         std::mt19937 &rng) {
-    std::normal_distribution<float> d(0.0f, 0.05f);
-    size_t n = size_t(rows * cols);
-    if (dtype == "f32") {
-      f32.resize(n);
-      for (float &v : f32)
-        v = d(rng);
-      m = WeightMatrix::single(WeightFormat::F32, f32.data(), rows, cols, cols);
-    } else if (dtype == "bf16") {
-      bf16.resize(n);
-      for (uint16_t &v : bf16)
-        v = f32ToBF16(d(rng));
-      m = WeightMatrix::single(WeightFormat::BF16, bf16.data(), rows, cols,
-                               cols);
-    } else {
-      fp8.resize(n);
-      for (uint8_t &v : fp8) {
-        v = uint8_t(rng() & 0xff);
-        if ((v & 0x7f) == 0x7f)
-          v = 0;
-      }
-      scales.assign(size_t((rows + 127) / 128 * ((cols + 127) / 128)), 0.01f);
-      m = WeightMatrix::single(WeightFormat::FP8, fp8.data(), rows, cols, cols,
-                               scales.data());
-    }
-  }
-};
 
 MemRef<float, 3> view3(std::vector<float> &v, int64_t a, int64_t b, int64_t c) {
   int64_t shape[3] = {a, b, c};
@@ -122,8 +73,8 @@ int main(int argc, char **argv) {
   std::mt19937 rng(1);
   std::normal_distribution<float> d;
   int64_t group = dn + dv;
-  Weight kvb(dtype, heads * group, dc, rng);
-  Weight ref(dtype, heads * dv, dc, rng);
+  dsbench::RandomWeight kvb(dtype, heads * group, dc, rng);
+  dsbench::RandomWeight ref(dtype, heads * dv, dc, rng);
   std::vector<float> q(size_t(rows * heads * dn)), u(size_t(rows * heads * dc)),
       ql(size_t(rows * heads * dc)), o(size_t(rows * heads * dv)),
       xr(size_t(rows * dc)), yr(size_t(rows * heads * dv));

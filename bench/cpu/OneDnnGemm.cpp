@@ -2,21 +2,16 @@
 #include "OneDnnGemm.h"
 
 #ifdef DS_HAVE_ONEDNN
+#include "BenchUtil.h"
+
 #include <oneapi/dnnl/dnnl.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <random>
 #include <vector>
 
 namespace {
-
-double now() {
-  return std::chrono::duration<double>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
 
 /// One matmul primitive with its memories; `ok` false when oneDNN refused
 /// any step (reported, and the rate left at 0).
@@ -111,23 +106,17 @@ double time(MatMul &m, dnnl_stream_t stream, int reps, double flops) {
   dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC, m.src},
                              {DNNL_ARG_WEIGHTS, m.wei},
                              {DNNL_ARG_DST, m.dst}};
-  double best = 1e30;
-  for (int i = 0; i < reps + 1; ++i) { // the first call warms up
-    double t = now();
-    if (!check(dnnl_primitive_execute(m.prim, stream, 3, args), "matmul") ||
-        !check(dnnl_stream_wait(stream), "matmul wait"))
-      return 0;
-    if (i > 0)
-      best = std::min(best, now() - t);
-  }
-  return flops / best / 1e9;
-}
-
-uint16_t toBf16(float f) {
-  uint32_t u;
-  __builtin_memcpy(&u, &f, 4);
-  u += 0x7FFF + ((u >> 16) & 1);
-  return uint16_t(u >> 16);
+  // After a failed call the rest are skipped and the rate is 0.
+  bool ok = true;
+  double t = dsbench::best(
+      reps,
+      [&] {
+        ok = ok &&
+             check(dnnl_primitive_execute(m.prim, stream, 3, args), "matmul") &&
+             check(dnnl_stream_wait(stream), "matmul wait");
+      },
+      /*warm=*/true);
+  return ok ? flops / t / 1e9 : 0;
 }
 
 } // namespace
@@ -145,15 +134,10 @@ dsbench::OneDnnRates dsbench::oneDnnGemm(int64_t rows, int64_t n, int64_t k,
     return r;
   }
   std::mt19937 rng(2);
-  std::normal_distribution<float> d;
-  std::vector<float> x(size_t(rows * k)), w(size_t(n * k)), y(size_t(rows * n));
-  for (float &v : x)
-    v = d(rng);
-  for (float &v : w)
-    v = d(rng);
-  std::vector<uint16_t> x16(x.size()), w16(w.size());
-  std::transform(x.begin(), x.end(), x16.begin(), toBf16);
-  std::transform(w.begin(), w.end(), w16.begin(), toBf16);
+  std::vector<float> x = dsbench::normal(size_t(rows * k), rng),
+                     w = dsbench::normal(size_t(n * k), rng),
+                     y(size_t(rows * n));
+  std::vector<uint16_t> x16 = dsbench::toBf16(x), w16 = dsbench::toBf16(w);
   double flops = 2.0 * double(rows) * double(n) * double(k);
   {
     MatMul plain, packed, plain16, packed16;

@@ -1,0 +1,58 @@
+//===- BenchUtil.cpp - random weights shared by ds-cpu-bench --------------===//
+#include "BenchUtil.h"
+
+#include "weights/DType.h"
+
+using namespace dsrt;
+using namespace dsrt::cpu;
+
+std::vector<float> dsbench::normal(size_t n, std::mt19937 &rng, float stddev) {
+  std::normal_distribution<float> d(0.0f, stddev);
+  std::vector<float> v(n);
+  for (float &f : v)
+    f = d(rng);
+  return v;
+}
+
+std::vector<uint16_t> dsbench::toBf16(const std::vector<float> &w) {
+  std::vector<uint16_t> out(w.size());
+  std::transform(w.begin(), w.end(), out.begin(), f32ToBF16);
+  return out;
+}
+
+std::vector<uint8_t> dsbench::randomFp8(size_t n, std::mt19937 &rng) {
+  std::vector<uint8_t> v(n);
+  for (uint8_t &c : v) {
+    c = uint8_t(rng() & 0xff);
+    if ((c & 0x7f) == 0x7f)
+      c = 0;
+  }
+  return v;
+}
+
+std::vector<float> dsbench::fp8Scales(int64_t n, int64_t k) {
+  return std::vector<float>(size_t((n + 127) / 128 * ((k + 127) / 128)), 0.01f);
+}
+
+dsbench::LowPrecision dsbench::lowPrecision(const std::vector<float> &w,
+                                            int64_t n, int64_t k,
+                                            std::mt19937 &rng) {
+  return {toBf16(w), randomFp8(w.size(), rng), fp8Scales(n, k)};
+}
+
+dsbench::RandomWeight::RandomWeight(const std::string &dtype, int64_t rows,
+                                    int64_t cols, std::mt19937 &rng) {
+  size_t n = size_t(rows * cols);
+  if (dtype == "f32") {
+    f32 = normal(n, rng, 0.05f);
+    m = WeightMatrix::single(WeightFormat::F32, f32.data(), rows, cols, cols);
+  } else if (dtype == "bf16") {
+    bf16 = toBf16(normal(n, rng, 0.05f));
+    m = WeightMatrix::single(WeightFormat::BF16, bf16.data(), rows, cols, cols);
+  } else {
+    fp8 = randomFp8(n, rng);
+    scales = fp8Scales(rows, cols);
+    m = WeightMatrix::single(WeightFormat::FP8, fp8.data(), rows, cols, cols,
+                             scales.data());
+  }
+}
