@@ -184,6 +184,23 @@ DSRT_EXPORT void _mlir_ciface_dsrt_grouped_linear_f32(
   check(cpu::groupedLinear(*x, *w, *offsets, *y));
 }
 
+namespace {
+/// What both ds.head_matmul calls share: CPU only (the GPU pipeline keeps
+/// ds.head_matmul a generated kernel), and kv_b_proj read in place when it
+/// is bound so. `run` gets the weight, as a WeightMatrix or as the f32
+/// memref, and returns the kernel's error.
+template <typename Run>
+void headMatmulCall(void *ctx, const char *name, MemRef<float, 2> *w,
+                    Run &&run) {
+  if (onGpu(ctx))
+    return checkGpu(std::string(name) + " called on the GPU path");
+  if (const BoundWeight *b =
+          inPlaceBinding(ctx, name, w->aligned, w->offset, w->sizes, 2))
+    return check(run(b->matrix));
+  check(run(*w));
+}
+} // namespace
+
 /// ds.head_matmul on the CPU path (convert-ds-to-loops head-matmul-calls):
 /// the absorbed MLA's products with blocks of kv_b_proj, which is then read
 /// in place like any GEMM weight. Its rows count into the engine's
@@ -191,16 +208,11 @@ DSRT_EXPORT void _mlir_ciface_dsrt_grouped_linear_f32(
 DSRT_EXPORT void _mlir_ciface_dsrt_head_matmul_f32(
     void *ctx, MemRef<float, 3> *x, MemRef<float, 2> *w, MemRef<float, 3> *out,
     int64_t group, int64_t offset, int64_t transpose) {
-  // The GPU pipeline keeps ds.head_matmul a generated kernel.
-  if (onGpu(ctx))
-    return checkGpu("dsrt_head_matmul_f32 called on the GPU path");
-  static_cast<dsrt_model *>(ctx)->headMatmulRows.fetch_add(
-      x->sizes[0], std::memory_order_relaxed);
-  if (const BoundWeight *b = inPlaceBinding(ctx, "dsrt_head_matmul_f32",
-                                            w->aligned, w->offset, w->sizes, 2))
-    return check(
-        cpu::headMatmul(*x, b->matrix, *out, group, offset, transpose != 0));
-  check(cpu::headMatmul(*x, *w, *out, group, offset, transpose != 0));
+  headMatmulCall(ctx, "dsrt_head_matmul_f32", w, [&](const auto &weight) {
+    static_cast<dsrt_model *>(ctx)->headMatmulRows.fetch_add(
+        x->sizes[0], std::memory_order_relaxed);
+    return cpu::headMatmul(*x, weight, *out, group, offset, transpose != 0);
+  });
 }
 
 /// ds.head_matmul skip(query_start): the head products of a ragged step's
@@ -210,18 +222,15 @@ DSRT_EXPORT void _mlir_ciface_dsrt_head_matmul_skip_f32(
     void *ctx, MemRef<float, 3> *x, MemRef<float, 2> *w, MemRef<float, 3> *out,
     MemRef<int32_t, 1> *queryStart, int64_t group, int64_t offset,
     int64_t transpose, int64_t naiveMinTokens) {
-  if (onGpu(ctx))
-    return checkGpu("dsrt_head_matmul_skip_f32 called on the GPU path");
-  int64_t rows = 0;
-  if (const BoundWeight *b = inPlaceBinding(
-          ctx, "dsrt_head_matmul_skip_f32", w->aligned, w->offset, w->sizes, 2))
-    check(cpu::headMatmulSkip(*x, b->matrix, *out, *queryStart, group, offset,
-                              transpose != 0, naiveMinTokens, &rows));
-  else
-    check(cpu::headMatmulSkip(*x, *w, *out, *queryStart, group, offset,
-                              transpose != 0, naiveMinTokens, &rows));
-  static_cast<dsrt_model *>(ctx)->headMatmulRows.fetch_add(
-      rows, std::memory_order_relaxed);
+  headMatmulCall(ctx, "dsrt_head_matmul_skip_f32", w, [&](const auto &weight) {
+    int64_t rows = 0;
+    std::string error =
+        cpu::headMatmulSkip(*x, weight, *out, *queryStart, group, offset,
+                            transpose != 0, naiveMinTokens, &rows);
+    static_cast<dsrt_model *>(ctx)->headMatmulRows.fetch_add(
+        rows, std::memory_order_relaxed);
+    return error;
+  });
 }
 
 /// The naive MLA form's expansion through kv_b_proj (convert-ds-to-loops
