@@ -18,6 +18,12 @@
 //                                    kv_b_proj weights of H (DN + DV) x DC
 //                                    read in turn (f32, bf16, FP8), and
 //                                    microseconds per layer
+// ds-cpu-bench heads ROWS H DN DV DC DTYPE REPS
+//                                    GFLOP/s of the same products for
+//                                    ROWS tokens over one DTYPE kv_b_proj
+//                                    (f32, bf16, fp8), beside the per-row
+//                                    path and the runtime's f32 GEMM
+//                                    (HeadBench.h)
 // ds-cpu-bench experts E ROWS N K LAYERS REPS
 //                                    GFLOP/s of prefill's expert GEMMs:
 //                                    E experts of N x K weights, ROWS x
@@ -39,8 +45,8 @@
 //===----------------------------------------------------------------------===//
 #include "AttendBench.h"
 #include "BenchUtil.h"
+#include "HeadBench.h"
 #include "OneDnnGemm.h"
-#include "cpu/HeadMatmul.h"
 #include "cpu/Isa.h"
 #include "cpu/MatMul.h"
 #include "cpu/ThreadPool.h"
@@ -265,56 +271,6 @@ int gemv(int64_t n, int64_t k, int64_t calls, int reps) {
   return 0;
 }
 
-int heads(int64_t h, int64_t dn, int64_t dv, int64_t dc, int64_t layers,
-          int reps) {
-  std::mt19937 rng(1);
-  std::normal_distribution<float> d;
-  int64_t rows = h * (dn + dv);
-  size_t each = size_t(rows * dc);
-  std::vector<float> w(each * size_t(layers)), q(size_t(h * dn)),
-      u(size_t(h * dc)), ql(size_t(h * dc)), o(size_t(h * dv));
-  for (float &v : w)
-    v = d(rng);
-  for (float &v : q)
-    v = d(rng);
-  for (float &v : u)
-    v = d(rng);
-  LowPrecision lp = lowPrecision(w, rows * layers, dc, rng);
-  int64_t qs[3] = {1, h, dn}, qls[3] = {1, h, dc}, os[3] = {1, h, dv};
-  auto qm = makeMemRef<float, 3>(q.data(), qs);
-  auto um = makeMemRef<float, 3>(u.data(), qls);
-  auto qlm = makeMemRef<float, 3>(ql.data(), qls);
-  auto om = makeMemRef<float, 3>(o.data(), os);
-  auto run = [&](WeightFormat f, const void *base, size_t elem) {
-    double t = best(reps, [&] {
-      for (int64_t l = 0; l < layers; ++l) {
-        // One part per layer: the FP8 scales of layer l start at its rows.
-        WeightMatrix m = WeightMatrix::single(
-            f, static_cast<const uint8_t *>(base) + size_t(l) * each * elem,
-            rows, dc, dc,
-            lp.scales.data() + size_t(l * rows / 128 * ((dc + 127) / 128)));
-        if (!headMatmul(qm, m, qlm, dn + dv, 0, false).empty() ||
-            !headMatmul(um, m, om, dn + dv, dn, true).empty())
-          std::abort();
-      }
-    });
-    return std::make_pair(double(each * size_t(layers) * elem) / t / 1e9,
-                          t / double(layers) * 1e6);
-  };
-  auto g32 = run(WeightFormat::F32, w.data(), 4);
-  auto g16 = run(WeightFormat::BF16, lp.bf16.data(), 2);
-  auto g8 = run(WeightFormat::FP8, lp.fp8.data(), 1);
-  std::printf("{\"heads\": %lld, \"dn\": %lld, \"dv\": %lld, \"dc\": %lld, "
-              "\"layers\": %lld, \"threads\": %d, \"isa\": \"%s\", "
-              "\"f32_gbps\": %.2f, \"bf16_gbps\": %.2f, \"fp8_gbps\": %.2f, "
-              "\"f32_us_per_layer\": %.2f, \"bf16_us_per_layer\": %.2f, "
-              "\"fp8_us_per_layer\": %.2f}\n",
-              (long long)h, (long long)dn, (long long)dv, (long long)dc,
-              (long long)layers, numThreads(), isaName(activeIsa()), g32.first,
-              g16.first, g8.first, g32.second, g16.second, g8.second);
-  return 0;
-}
-
 int readBandwidth(int64_t mib, int reps) {
   size_t words = size_t(mib) << 17; // 8-byte words
   std::vector<uint64_t> buf(words);
@@ -473,8 +429,13 @@ int main(int argc, char **argv) {
     return gemv(std::atoll(argv[2]), std::atoll(argv[3]), std::atoll(argv[4]),
                 std::atoi(argv[5]));
   if (cmd == "heads" && argc == 8)
-    return heads(std::atoll(argv[2]), std::atoll(argv[3]), std::atoll(argv[4]),
-                 std::atoll(argv[5]), std::atoll(argv[6]), std::atoi(argv[7]));
+    return dsbench::headsDecodeBench(std::atoll(argv[2]), std::atoll(argv[3]),
+                                     std::atoll(argv[4]), std::atoll(argv[5]),
+                                     std::atoll(argv[6]), std::atoi(argv[7]));
+  if (cmd == "heads" && argc == 9)
+    return dsbench::headsRowsBench(
+        std::atoll(argv[2]), std::atoll(argv[3]), std::atoll(argv[4]),
+        std::atoll(argv[5]), std::atoll(argv[6]), argv[7], std::atoi(argv[8]));
   if (cmd == "experts" && argc == 8)
     return experts(std::atoll(argv[2]), std::atoll(argv[3]),
                    std::atoll(argv[4]), std::atoll(argv[5]),
@@ -486,12 +447,12 @@ int main(int argc, char **argv) {
   if (cmd == "model" && argc == 7)
     return model(argv[2], argv[3], std::atoll(argv[4]), std::atoll(argv[5]),
                  std::atoi(argv[6]));
-  std::fprintf(stderr,
-               "usage: ds-cpu-bench gemm ROWS N K REPS | read MIB REPS "
-               "| gemv N K CALLS REPS | heads H DN DV DC LAYERS REPS "
-               "| experts E ROWS N K LAYERS REPS "
-               "| attend TOKENS HEADS DN DR DV REPS "
-               "| model ARTIFACT WEIGHTS PROMPT STEPS "
-               "REPS\n");
+  std::fprintf(stderr, "usage: ds-cpu-bench gemm ROWS N K REPS | read MIB REPS "
+                       "| gemv N K CALLS REPS | heads H DN DV DC LAYERS REPS "
+                       "| heads ROWS H DN DV DC f32|bf16|fp8 REPS "
+                       "| experts E ROWS N K LAYERS REPS "
+                       "| attend TOKENS HEADS DN DR DV REPS "
+                       "| model ARTIFACT WEIGHTS PROMPT STEPS "
+                       "REPS\n");
   return 2;
 }

@@ -1,22 +1,27 @@
-//===- HeadBench.cpp - the absorbed MLA's per-head products against a GEMM ===//
+//===- HeadBench.cpp - the absorbed MLA's per-head products ---------------===//
 //
-// ds-head-bench ROWS HEADS DN DV DC DTYPE REPS
+// ds-cpu-bench heads, in two forms (HeadBench.h):
 //
-// GFLOP/s of the two head products of the absorbed MLA (cpu::headMatmul)
-// for ROWS tokens: q_nope [ROWS, HEADS, DN] through each head's W_UK block
-// (DN x DC, the NN product) and u [ROWS, HEADS, DC] through W_UV (DV x DC,
-// NT), over one kv_b_proj [HEADS x (DN + DV), DC] stored as DTYPE (f32,
-// bf16, fp8) and read in place, on the runtime pool's threads. Beside them
-// in the same run:
+// Decode (H DN DV DC LAYERS REPS): one token's products over LAYERS
+// kv_b_proj weights read in turn, larger together than the caches as a
+// model's are, so the rate is the weight stream's.
+//
+// Many rows (ROWS H DN DV DC DTYPE REPS): GFLOP/s of the two head products
+// of the absorbed MLA (cpu::headMatmul) for ROWS tokens: q_nope [ROWS, H,
+// DN] through each head's W_UK block (DN x DC, the NN product) and u
+// [ROWS, H, DC] through W_UV (DV x DC, NT), over one kv_b_proj [H x (DN +
+// DV), DC] stored as DTYPE (f32, bf16, fp8) and read in place, on the
+// runtime pool's threads. Beside them in the same run:
 //   - the NN product as the per-row path computes it (rows in slices of
 //     kHeadGemmRows - 1, each below the GEMM threshold: one axpy per
 //     (token, weight row)), what every row count ran before the GEMM path;
 //   - the reference: cpu::linearExact (the runtime's GEMM in f32
 //     arithmetic) with the same multiply-adds, x [ROWS, DC] times a
-//     [HEADS x DV, DC] weight of the same format.
-// Prints one JSON object; *_vs_gemm are rates over the reference's.
+//     [H x DV, DC] weight of the same format.
+// *_vs_gemm are rates over the reference's.
 //
 //===----------------------------------------------------------------------===//
+#include "HeadBench.h"
 #include "BenchUtil.h"
 #include "cpu/HeadMatmul.h"
 #include "cpu/Isa.h"
@@ -25,6 +30,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <initializer_list>
 #include <random>
 #include <string>
 #include <vector>
@@ -46,41 +52,88 @@ MemRef<float, 3> view3(std::vector<float> &v, int64_t a, int64_t b, int64_t c) {
 
 void fail(const std::string &e) {
   if (!e.empty()) {
-    std::fprintf(stderr, "ds-head-bench: %s\n", e.c_str());
+    std::fprintf(stderr, "ds-cpu-bench heads: %s\n", e.c_str());
     std::exit(1);
   }
 }
 
+/// Whether every size and REPS is positive; says so when not.
+bool positive(std::initializer_list<int64_t> sizes) {
+  for (int64_t s : sizes)
+    if (s < 1) {
+      std::fprintf(stderr,
+                   "ds-cpu-bench heads: sizes and REPS must be positive\n");
+      return false;
+    }
+  return true;
+}
+
 } // namespace
 
-int main(int argc, char **argv) {
-  if (argc != 8) {
-    std::fprintf(
-        stderr, "usage: ds-head-bench ROWS HEADS DN DV DC f32|bf16|fp8 REPS\n");
+int dsbench::headsDecodeBench(int64_t h, int64_t dn, int64_t dv, int64_t dc,
+                              int64_t layers, int reps) {
+  if (!positive({h, dn, dv, dc, layers, reps}))
     return 2;
-  }
-  int64_t rows = std::atoll(argv[1]), heads = std::atoll(argv[2]),
-          dn = std::atoll(argv[3]), dv = std::atoll(argv[4]),
-          dc = std::atoll(argv[5]);
-  std::string dtype = argv[6];
-  int reps = std::atoi(argv[7]);
-  if (rows < 1 || heads < 1 || dn < 1 || dv < 1 || dc < 1 || reps < 1 ||
-      (dtype != "f32" && dtype != "bf16" && dtype != "fp8")) {
-    std::fprintf(stderr, "ds-head-bench: sizes and REPS must be positive, "
-                         "DTYPE f32, bf16 or fp8\n");
+  std::mt19937 rng(1);
+  int64_t rows = h * (dn + dv);
+  size_t each = size_t(rows * dc);
+  std::vector<float> w = dsbench::normal(each * size_t(layers), rng),
+                     q = dsbench::normal(size_t(h * dn), rng),
+                     u = dsbench::normal(size_t(h * dc), rng),
+                     ql(size_t(h * dc)), o(size_t(h * dv));
+  dsbench::LowPrecision lp = dsbench::lowPrecision(w, rows * layers, dc, rng);
+  auto qm = view3(q, 1, h, dn), um = view3(u, 1, h, dc),
+       qlm = view3(ql, 1, h, dc), om = view3(o, 1, h, dv);
+  auto run = [&](WeightFormat f, const void *base, size_t elem) {
+    double t = dsbench::best(reps, [&] {
+      for (int64_t l = 0; l < layers; ++l) {
+        // One part per layer: the FP8 scales of layer l start at its rows.
+        WeightMatrix m = WeightMatrix::single(
+            f, static_cast<const uint8_t *>(base) + size_t(l) * each * elem,
+            rows, dc, dc,
+            lp.scales.data() + size_t(l * rows / 128 * ((dc + 127) / 128)));
+        fail(headMatmul(qm, m, qlm, dn + dv, 0, false));
+        fail(headMatmul(um, m, om, dn + dv, dn, true));
+      }
+    });
+    return std::make_pair(double(each * size_t(layers) * elem) / t / 1e9,
+                          t / double(layers) * 1e6);
+  };
+  auto g32 = run(WeightFormat::F32, w.data(), 4);
+  auto g16 = run(WeightFormat::BF16, lp.bf16.data(), 2);
+  auto g8 = run(WeightFormat::FP8, lp.fp8.data(), 1);
+  std::printf("{\"heads\": %lld, \"dn\": %lld, \"dv\": %lld, \"dc\": %lld, "
+              "\"layers\": %lld, \"threads\": %d, \"isa\": \"%s\", "
+              "\"f32_gbps\": %.2f, \"bf16_gbps\": %.2f, \"fp8_gbps\": %.2f, "
+              "\"f32_us_per_layer\": %.2f, \"bf16_us_per_layer\": %.2f, "
+              "\"fp8_us_per_layer\": %.2f}\n",
+              (long long)h, (long long)dn, (long long)dv, (long long)dc,
+              (long long)layers, numThreads(), isaName(activeIsa()), g32.first,
+              g16.first, g8.first, g32.second, g16.second, g8.second);
+  return 0;
+}
+
+int dsbench::headsRowsBench(int64_t rows, int64_t heads, int64_t dn, int64_t dv,
+                            int64_t dc, const std::string &dtype, int reps) {
+  if (!positive({rows, heads, dn, dv, dc, reps}))
+    return 2;
+  if (dtype != "f32" && dtype != "bf16" && dtype != "fp8") {
+    std::fprintf(stderr,
+                 "ds-cpu-bench heads: DTYPE must be f32, bf16 or "
+                 "fp8, got '%s'\n",
+                 dtype.c_str());
     return 2;
   }
   std::mt19937 rng(1);
-  std::normal_distribution<float> d;
   int64_t group = dn + dv;
   dsbench::RandomWeight kvb(dtype, heads * group, dc, rng);
   dsbench::RandomWeight ref(dtype, heads * dv, dc, rng);
-  std::vector<float> q(size_t(rows * heads * dn)), u(size_t(rows * heads * dc)),
-      ql(size_t(rows * heads * dc)), o(size_t(rows * heads * dv)),
-      xr(size_t(rows * dc)), yr(size_t(rows * heads * dv));
-  for (auto *v : {&q, &u, &xr})
-    for (float &f : *v)
-      f = d(rng);
+  std::vector<float> q = dsbench::normal(size_t(rows * heads * dn), rng),
+                     u = dsbench::normal(size_t(rows * heads * dc), rng),
+                     xr = dsbench::normal(size_t(rows * dc), rng),
+                     ql(size_t(rows * heads * dc)),
+                     o(size_t(rows * heads * dv)),
+                     yr(size_t(rows * heads * dv));
   auto qm = view3(q, rows, heads, dn), um = view3(u, rows, heads, dc),
        qlm = view3(ql, rows, heads, dc), om = view3(o, rows, heads, dv);
 

@@ -82,7 +82,8 @@ target_sources(dsrt PRIVATE
 add_executable(ds-cpu-bench ${CMAKE_CURRENT_LIST_DIR}/../../bench/cpu/CpuBench.cpp
   ${CMAKE_CURRENT_LIST_DIR}/../../bench/cpu/OneDnnGemm.cpp
   ${CMAKE_CURRENT_LIST_DIR}/../../bench/cpu/AttendBench.cpp
-  ${CMAKE_CURRENT_LIST_DIR}/../../bench/cpu/BenchUtil.cpp)
+  ${CMAKE_CURRENT_LIST_DIR}/../../bench/cpu/BenchUtil.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/../../bench/cpu/HeadBench.cpp)
 target_include_directories(ds-cpu-bench PRIVATE ${CMAKE_CURRENT_LIST_DIR})
 target_link_libraries(ds-cpu-bench PRIVATE dsrt openblas Threads::Threads)
 # oneDNN (libdnnl-dev, installed by `make deps`) is the reference GEMM rate
@@ -97,12 +98,4 @@ else()
   message(STATUS "oneDNN not found: ds-cpu-bench gemm reports no oneDNN rate")
 endif()
 set_target_properties(ds-cpu-bench PROPERTIES
-  RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/bin)
-# The absorbed MLA's head products (cpu::headMatmul) against the GEMM.
-add_executable(ds-head-bench
-  ${CMAKE_CURRENT_LIST_DIR}/../../bench/cpu/HeadBench.cpp
-  ${CMAKE_CURRENT_LIST_DIR}/../../bench/cpu/BenchUtil.cpp)
-target_include_directories(ds-head-bench PRIVATE ${CMAKE_CURRENT_LIST_DIR})
-target_link_libraries(ds-head-bench PRIVATE dsrt Threads::Threads)
-set_target_properties(ds-head-bench PROPERTIES
   RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/bin)

@@ -21,10 +21,10 @@
 namespace dsrt::cpu {
 
 /// Tokens from which the untransposed product runs through the GEMM tile
-/// kernel instead of one axpy per (token, weight row). ds-head-bench at
-/// V3's shapes (one thread, loaded machine): the tile path 1.6-1.9x the
-/// axpy path at 2 rows, 2-6x from 8 rows; decode's single row keeps the
-/// axpy path (the tile would compute mr rows for it).
+/// kernel instead of one axpy per (token, weight row). `ds-cpu-bench heads
+/// ROWS ...` at V3's shapes (one thread, loaded machine): the tile path
+/// 1.6-1.9x the axpy path at 2 rows, 2-6x from 8 rows; decode's single row
+/// keeps the axpy path (the tile would compute mr rows for it).
 constexpr int64_t kHeadGemmRows = 4;
 
 /// transpose:  out[t, h, n] = sum_k x[t, h, k] * w[h * group + offset + n, k]
