@@ -7,6 +7,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "ExpertParallel.h"
+#include "SplitRules.h"
 #include "ds/Transforms/Passes.h"
 
 #include "mlir/Dialect/Shard/IR/ShardOps.h"
@@ -126,11 +127,10 @@ struct Partitioner {
   LogicalResult partition(Operation *op, DenseMap<unsigned, int64_t> &dims);
 };
 
-/// The split dims each op's rule expects, by operand index.
-using Rule = SmallVector<std::pair<Value, int64_t>>;
-
+/// Whether the split dims found on `op`'s operands, by operand index, are
+/// those its rule expects.
 LogicalResult checkRule(Operation *op, const DenseMap<unsigned, int64_t> &got,
-                        const Rule &want) {
+                        const SplitRule &want) {
   DenseMap<unsigned, int64_t> expected;
   for (auto [v, dim] : want)
     if (v)
@@ -155,46 +155,20 @@ LogicalResult checkRule(Operation *op, const DenseMap<unsigned, int64_t> &got,
 LogicalResult Partitioner::partition(Operation *op,
                                      DenseMap<unsigned, int64_t> &dims) {
   MLIRContext *ctx = op->getContext();
-  Rule rule;
-  if (auto mla = dyn_cast<MLAOp>(op))
-    rule = {{mla.getQBProj(), 0},
-            {mla.getQProj(), 0},
-            {mla.getKvBProj(), 0},
-            {mla.getOProj(), 1}};
-  else if (auto mlp = dyn_cast<MLPOp>(op))
-    rule = {{mlp.getGate(), 0}, {mlp.getUp(), 0}, {mlp.getDown(), 1}};
-  else if (auto head = dyn_cast<LMHeadOp>(op))
-    rule = {{head.getHead(), 0}};
-  else if (auto emb = dyn_cast<EmbeddingOp>(op))
-    rule = {{emb.getTable(), 0}};
-  else if (auto moe = dyn_cast<MoEOp>(op)) {
+  std::optional<SplitRule> rule = tensorParallelSplits(op);
+  if (auto moe = dyn_cast<MoEOp>(op)) {
     bool ep = llvm::any_of(dims, [&](auto &p) {
       return op->getOperand(p.first) == moe.getExpertsGate() && p.second == 0;
     });
     // Expert parallelism: whole experts per rank (dim 0), tokens dispatched
     // to them all-to-all (ExpertParallel.cpp). Under data-parallel
-    // attention the input's tokens are this rank's own (split along dim 0)
-    // and the shared experts whole.
-    bool dataParallel = ep && dims.count(0);
-    if (moe.getSharedGate() && !dataParallel)
-      rule = {{moe.getSharedGate(), 0},
-              {moe.getSharedUp(), 0},
-              {moe.getSharedDown(), 1}};
-    if (dataParallel)
-      rule.push_back({moe.getInput(), 0});
-    if (ep)
-      rule.append({{moe.getExpertsGate(), 0},
-                   {moe.getExpertsUp(), 0},
-                   {moe.getExpertsDown(), 0}});
-    else
-      rule.append({{moe.getExpertsGate(), 1},
-                   {moe.getExpertsUp(), 1},
-                   {moe.getExpertsDown(), 2}});
-  } else {
+    // attention the input's tokens are this rank's own (split along dim 0).
+    rule = moeSplits(moe, ep, /*dataParallel=*/ep && dims.count(0));
+  }
+  if (!rule)
     return op->emitError() << "ds-partition-model: no rule for split "
                               "operands of this op";
-  }
-  if (failed(checkRule(op, dims, rule)))
+  if (failed(checkRule(op, dims, *rule)))
     return failure();
 
   // An activation split along its tokens is not a weight to cut.

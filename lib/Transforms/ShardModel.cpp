@@ -6,6 +6,7 @@
 // in Passes.td; ds-partition-model turns them into per-rank IR.
 //
 //===----------------------------------------------------------------------===//
+#include "SplitRules.h"
 #include "ds/Transforms/Passes.h"
 
 #include "mlir/Dialect/Shard/IR/ShardOps.h"
@@ -39,6 +40,46 @@ void annotate(OpBuilder &b, Operation *op, Value operand, int64_t dim) {
   auto annotated = shard::ShardOp::create(b, op->getLoc(), operand, sharding,
                                           /*annotate_for_users=*/true);
   op->replaceUsesOfWith(operand, annotated);
+}
+
+void annotate(OpBuilder &b, Operation *op, const SplitRule &rule) {
+  for (auto [operand, dim] : rule)
+    annotate(b, op, operand, dim);
+}
+
+/// The size tensor parallelism divides on `op` (one of
+/// tensorParallelSplits' ops), named as the diagnostic says it.
+std::pair<StringRef, int64_t> tensorParallelSize(Operation *op) {
+  if (auto mla = dyn_cast<MLAOp>(op))
+    return {"num_heads", mla.getConfig().getNumHeads()};
+  if (auto mlp = dyn_cast<MLPOp>(op))
+    return {"intermediate size", mlp.getGate().getType().getDimSize(0)};
+  if (auto head = dyn_cast<LMHeadOp>(op))
+    return {"vocab_size", head.getHead().getType().getDimSize(0)};
+  return {"vocab_size",
+          cast<EmbeddingOp>(op).getTable().getType().getDimSize(0)};
+}
+
+/// Whether `moe`'s shared and routed experts divide over the ranks as
+/// moeSplits(moe, ep > 1, dpAttention) splits them.
+LogicalResult checkMoE(MoEOp moe, int64_t tp, int64_t ep, int64_t world,
+                       bool dpAttention) {
+  MoEConfigAttr cfg = moe.getConfig();
+  if (moe.getSharedGate() && !dpAttention) {
+    int64_t fs = moe.getSharedGate().getType().getDimSize(0);
+    if (fs % world != 0)
+      return moe.emitError() << "ds-shard-model: shared experts' width (" << fs
+                             << ") is not a multiple of " << world << " ranks";
+  }
+  if (ep > 1 && cfg.getNumExperts() % ep != 0)
+    return moe.emitError() << "ds-shard-model: num_experts ("
+                           << cfg.getNumExperts()
+                           << ") is not a multiple of ep (" << ep << ")";
+  if (ep == 1 && cfg.getIntermediateSize() % tp != 0)
+    return moe.emitError() << "ds-shard-model: moe_intermediate_size ("
+                           << cfg.getIntermediateSize()
+                           << ") is not a multiple of tp (" << tp << ")";
+  return success();
 }
 
 struct DSShardModelPass
@@ -75,87 +116,27 @@ struct DSShardModelPass
     shard::GridOp::create(b, module.getLoc(), kGrid, ArrayRef<int64_t>{world});
 
     WalkResult r = module.walk([&](Operation *op) -> WalkResult {
-      if (tp > 1) {
-        if (auto mla = dyn_cast<MLAOp>(op)) {
-          int64_t heads = mla.getConfig().getNumHeads();
-          if (heads % tp != 0)
-            return mla.emitError()
-                   << "ds-shard-model: num_heads (" << heads
-                   << ") is not a multiple of tp (" << tp << ")";
-          annotate(b, op, mla.getQBProj(), 0);
-          annotate(b, op, mla.getQProj(), 0);
-          annotate(b, op, mla.getKvBProj(), 0);
-          annotate(b, op, mla.getOProj(), 1);
+      if (std::optional<SplitRule> rule = tensorParallelSplits(op)) {
+        if (tp == 1)
           return WalkResult::advance();
-        }
-        if (auto mlp = dyn_cast<MLPOp>(op)) {
-          int64_t f = mlp.getGate().getType().getDimSize(0);
-          if (f % tp != 0)
-            return mlp.emitError()
-                   << "ds-shard-model: intermediate size (" << f
-                   << ") is not a multiple of tp (" << tp << ")";
-          annotate(b, op, mlp.getGate(), 0);
-          annotate(b, op, mlp.getUp(), 0);
-          annotate(b, op, mlp.getDown(), 1);
-          return WalkResult::advance();
-        }
-        if (auto head = dyn_cast<LMHeadOp>(op)) {
-          int64_t v = head.getHead().getType().getDimSize(0);
-          if (v % tp != 0)
-            return head.emitError()
-                   << "ds-shard-model: vocab_size (" << v
-                   << ") is not a multiple of tp (" << tp << ")";
-          annotate(b, op, head.getHead(), 0);
-          return WalkResult::advance();
-        }
-        if (auto emb = dyn_cast<EmbeddingOp>(op)) {
-          int64_t v = emb.getTable().getType().getDimSize(0);
-          if (v % tp != 0)
-            return emb.emitError()
-                   << "ds-shard-model: vocab_size (" << v
-                   << ") is not a multiple of tp (" << tp << ")";
-          annotate(b, op, emb.getTable(), 0);
-          return WalkResult::advance();
-        }
+        auto [what, size] = tensorParallelSize(op);
+        if (size % tp != 0)
+          return op->emitError() << "ds-shard-model: " << what << " (" << size
+                                 << ") is not a multiple of tp (" << tp << ")";
+        annotate(b, op, *rule);
+        return WalkResult::advance();
       }
       auto moe = dyn_cast<MoEOp>(op);
       if (!moe)
         return WalkResult::advance();
-      MoEConfigAttr cfg = moe.getConfig();
-      // Data-parallel attention: each rank's MoE input is its own
-      // sequences' tokens (split along dim 0), and the shared experts stay
-      // whole (their tokens differ by rank: nothing to reduce).
-      if (dpAttention)
-        annotate(b, op, moe.getInput(), 0);
-      // Otherwise the shared experts are split like a dense MLP, over every
-      // token, and their partial sums all-reduced.
-      if (moe.getSharedGate() && !dpAttention) {
-        int64_t fs = moe.getSharedGate().getType().getDimSize(0);
-        if (fs % world != 0)
-          return moe.emitError()
-                 << "ds-shard-model: shared experts' width (" << fs
-                 << ") is not a multiple of " << world << " ranks";
-        annotate(b, op, moe.getSharedGate(), 0);
-        annotate(b, op, moe.getSharedUp(), 0);
-        annotate(b, op, moe.getSharedDown(), 1);
-      }
-      if (ep > 1) {
-        if (cfg.getNumExperts() % ep != 0)
-          return moe.emitError()
-                 << "ds-shard-model: num_experts (" << cfg.getNumExperts()
-                 << ") is not a multiple of ep (" << ep << ")";
-        annotate(b, op, moe.getExpertsGate(), 0);
-        annotate(b, op, moe.getExpertsUp(), 0);
-        annotate(b, op, moe.getExpertsDown(), 0);
-      } else {
-        if (cfg.getIntermediateSize() % tp != 0)
-          return moe.emitError() << "ds-shard-model: moe_intermediate_size ("
-                                 << cfg.getIntermediateSize()
-                                 << ") is not a multiple of tp (" << tp << ")";
-        annotate(b, op, moe.getExpertsGate(), 1);
-        annotate(b, op, moe.getExpertsUp(), 1);
-        annotate(b, op, moe.getExpertsDown(), 2);
-      }
+      if (failed(checkMoE(moe, tp, ep, world, dpAttention)))
+        return WalkResult::interrupt();
+      // Under data-parallel attention each rank's MoE input is its own
+      // sequences' tokens and the shared experts stay whole (their tokens
+      // differ by rank: nothing to reduce); otherwise the shared experts
+      // are split like a dense MLP, over every token, and their partial
+      // sums all-reduced.
+      annotate(b, op, moeSplits(moe, ep > 1, dpAttention));
       return WalkResult::advance();
     });
     if (r.wasInterrupted())

@@ -28,51 +28,64 @@ int64_t gridSize(Operation *op, StringRef name) {
   return grid ? grid.getShape()[0] : 1;
 }
 
-/// `shard.all_reduce %x ... reduction = sum` on a [T, N] f32 tensor.
-struct AllReduceLowering : KernelPattern<shard::AllReduceOp> {
-  using KernelPattern::KernelPattern;
+/// The shard collectives here each move one [T, N] f32 tensor: the match
+/// and the operand are shared. `supported` narrows the match (`unsupported`
+/// says to what); `lower` emits the call and returns the result's buffer.
+template <typename Op> struct CollectiveLowering : KernelPattern<Op> {
+  using KernelPattern<Op>::KernelPattern;
+  using OpAdaptor = typename KernelPattern<Op>::OpAdaptor;
+
   LogicalResult
-  matchAndRewrite(shard::AllReduceOp op, OpAdaptor adaptor,
-                  ConversionPatternRewriter &rewriter) const override {
+  matchAndRewrite(Op op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const final {
     auto t = dyn_cast<RankedTensorType>(op.getInput().getType());
-    if (!t || t.getRank() != 2 || !t.getElementType().isF32() ||
-        op.getReduction() != shard::ReductionKind::Sum)
-      return rewriter.notifyMatchFailure(op, "only sums of [T, N] f32");
-    KernelEmitter k = emitter(rewriter, op);
-    Value in = use(k, op, op.getInput(), adaptor.getInput());
+    if (!t || t.getRank() != 2 || !t.getElementType().isF32() || !supported(op))
+      return rewriter.notifyMatchFailure(op, unsupported());
+    KernelEmitter k = this->emitter(rewriter, op);
+    Value in = this->use(k, op, op.getInput(), adaptor.getInput());
+    rewriter.replaceOp(op, lower(op, k, in));
+    return success();
+  }
+
+  virtual bool supported(Op op) const = 0;
+  virtual const char *unsupported() const = 0;
+  virtual Value lower(Op op, KernelEmitter &k, Value in) const = 0;
+};
+
+/// `shard.all_reduce %x ... reduction = sum` on a [T, N] f32 tensor.
+struct AllReduceLowering : CollectiveLowering<shard::AllReduceOp> {
+  using CollectiveLowering::CollectiveLowering;
+  bool supported(shard::AllReduceOp op) const override {
+    return op.getReduction() == shard::ReductionKind::Sum;
+  }
+  const char *unsupported() const override { return "only sums of [T, N] f32"; }
+  Value lower(shard::AllReduceOp op, KernelEmitter &k,
+              Value in) const override {
     Value out = alloc(k, op.getResult(), {k.dim(in, 0)});
     k.allReduceSum(contextOf(op), in, out);
-    rewriter.replaceOp(op, out);
-    return success();
+    return out;
   }
 };
 
 /// `shard.all_gather %x ... gather_axis = 1` of [T, N/W] f32 pieces into
 /// [T, N], rank r's piece at columns [r N/W, (r + 1) N/W).
-struct AllGatherLowering : KernelPattern<shard::AllGatherOp> {
-  using KernelPattern::KernelPattern;
-  LogicalResult
-  matchAndRewrite(shard::AllGatherOp op, OpAdaptor adaptor,
-                  ConversionPatternRewriter &rewriter) const override {
-    auto t = dyn_cast<RankedTensorType>(op.getInput().getType());
-    uint64_t axis = op.getGatherAxis().getZExtValue();
-    if (!t || t.getRank() != 2 || !t.getElementType().isF32() || axis > 1)
-      return rewriter.notifyMatchFailure(op, "only [T, N] f32");
-    KernelEmitter k = emitter(rewriter, op);
-    Value in = use(k, op, op.getInput(), adaptor.getInput());
-    if (axis == 0) {
-      // Rows: every rank's share of the tokens (see AllSliceLowering), any
-      // number each.
-      rewriter.replaceOp(
-          op, k.gatherRows(contextOf(op), in,
-                           cast<RankedTensorType>(op.getResult().getType()),
-                           gridSize(op, op.getGrid())));
-      return success();
-    }
+struct AllGatherLowering : CollectiveLowering<shard::AllGatherOp> {
+  using CollectiveLowering::CollectiveLowering;
+  bool supported(shard::AllGatherOp op) const override {
+    return op.getGatherAxis().getZExtValue() <= 1;
+  }
+  const char *unsupported() const override { return "only [T, N] f32"; }
+  Value lower(shard::AllGatherOp op, KernelEmitter &k,
+              Value in) const override {
+    // Rows: every rank's share of the tokens (see AllSliceLowering), any
+    // number each.
+    if (op.getGatherAxis().getZExtValue() == 0)
+      return k.gatherRows(contextOf(op), in,
+                          cast<RankedTensorType>(op.getResult().getType()),
+                          gridSize(op, op.getGrid()));
     Value out = alloc(k, op.getResult(), {k.dim(in, 0)});
     k.allGatherCols(contextOf(op), in, out);
-    rewriter.replaceOp(op, out);
-    return success();
+    return out;
   }
 };
 
@@ -80,21 +93,15 @@ struct AllGatherLowering : KernelPattern<shard::AllGatherOp> {
 /// rows. Expert parallelism splits a step's tokens so (ExpertParallel.cpp):
 /// T is dynamic and need not divide evenly, so the shares are ceil(T/W)-row
 /// blocks in rank order, the last ones shorter or empty.
-struct AllSliceLowering : KernelPattern<shard::AllSliceOp> {
-  using KernelPattern::KernelPattern;
-  LogicalResult
-  matchAndRewrite(shard::AllSliceOp op, OpAdaptor adaptor,
-                  ConversionPatternRewriter &rewriter) const override {
-    auto t = dyn_cast<RankedTensorType>(op.getInput().getType());
-    if (!t || t.getRank() != 2 || !t.getElementType().isF32() ||
-        op.getSliceAxis().getZExtValue() != 0)
-      return rewriter.notifyMatchFailure(op, "only rows of [T, N] f32");
-    KernelEmitter k = emitter(rewriter, op);
-    Value in = use(k, op, op.getInput(), adaptor.getInput());
-    rewriter.replaceOp(
-        op, k.sliceRows(contextOf(op), in,
-                        cast<RankedTensorType>(op.getResult().getType())));
-    return success();
+struct AllSliceLowering : CollectiveLowering<shard::AllSliceOp> {
+  using CollectiveLowering::CollectiveLowering;
+  bool supported(shard::AllSliceOp op) const override {
+    return op.getSliceAxis().getZExtValue() == 0;
+  }
+  const char *unsupported() const override { return "only rows of [T, N] f32"; }
+  Value lower(shard::AllSliceOp op, KernelEmitter &k, Value in) const override {
+    return k.sliceRows(contextOf(op), in,
+                       cast<RankedTensorType>(op.getResult().getType()));
   }
 };
 
