@@ -240,77 +240,173 @@ std::string checkKVLayout(const CompileOptions &o) {
   return "";
 }
 
-} // namespace
-
-bool mlir::ds::compile(const CompileOptions &o, const CompileHooks &hooks,
-                       std::vector<std::string> &errors,
-                       std::string *emitted) {
-  // Validated below, with the other options; the stage list needs one now.
+/// The first problem with `o` as options, or "" (checked before the input
+/// is read). `stageNames`: the stages --emit may name.
+std::string checkOptions(const CompileOptions &o,
+                         ArrayRef<std::string> stageNames) {
   Target target = parseTarget(o.target).value_or(Target::CPU);
-  std::vector<std::string> stageNames = getStageNames(target, /*parallel=*/true);
-  auto fail = [&](const std::string &msg) {
-    errors.push_back(msg);
-    return false;
-  };
   if (!o.emit.empty() && !llvm::is_contained(stageNames, o.emit))
-    return fail("--emit=" + o.emit + ": unknown stage (stages: " +
-                llvm::join(stageNames, ", ") + ")");
+    return "--emit=" + o.emit +
+           ": unknown stage (stages: " + llvm::join(stageNames, ", ") + ")";
   if (o.mlaForm != "auto" && o.mlaForm != "absorbed" && o.mlaForm != "naive")
-    return fail("--mla-form: expected auto, absorbed or naive, got '" +
-                o.mlaForm + "'");
+    return "--mla-form: expected auto, absorbed or naive, got '" + o.mlaForm +
+           "'";
   if (o.naiveMinTokens < -1)
-    return fail("--mla-naive-min-tokens: expected -1 (cost model) or a "
-                "token count >= 0, got " + std::to_string(o.naiveMinTokens));
+    return "--mla-naive-min-tokens: expected -1 (cost model) or a "
+           "token count >= 0, got " +
+           std::to_string(o.naiveMinTokens);
   if (o.attentionChunk < 1)
-    return fail("--attention-chunk: must be positive, got " +
-                std::to_string(o.attentionChunk));
+    return "--attention-chunk: must be positive, got " +
+           std::to_string(o.attentionChunk);
   if (!o.testParallelOrder.empty() && o.testParallelOrder != "reverse" &&
       o.testParallelOrder != "rotate")
-    return fail("--test-parallel-order: expected reverse or rotate, got '" +
-                o.testParallelOrder + "'");
+    return "--test-parallel-order: expected reverse or rotate, got '" +
+           o.testParallelOrder + "'";
   if (!o.testParallelOrder.empty() && o.target != "cpu")
-    return fail("--test-parallel-order: the cpu target only");
+    return "--test-parallel-order: the cpu target only";
   if (o.dtype != "f32" && o.dtype != "bf16" && o.dtype != "fp8")
-    return fail("--kv-dtype: expected f32, bf16 or fp8, got '" + o.dtype + "'");
+    return "--kv-dtype: expected f32, bf16 or fp8, got '" + o.dtype + "'";
   if (!parseTarget(o.target))
-    return fail("--target: expected cpu or cuda, got '" + o.target + "'");
+    return "--target: expected cpu or cuda, got '" + o.target + "'";
   if (std::string problem = checkKVLayout(o); !problem.empty())
-    return fail(problem);
+    return problem;
   if (target == Target::CUDA) {
     // ptxas of CUDA 13 knows sm_75 and later; MLIR's default (sm_50) fails.
     StringRef arch(o.gpuArch);
     unsigned sm = 0;
     if (!arch.consume_front("sm_") || arch.getAsInteger(10, sm) || sm < 75)
-      return fail("--gpu-arch: expected sm_75 or later (sm_80 A100, sm_90 "
-                  "H100/H200), got '" + o.gpuArch + "'");
+      return "--gpu-arch: expected sm_75 or later (sm_80 A100, sm_90 "
+             "H100/H200), got '" +
+             o.gpuArch + "'";
     std::string ptxas = o.cudaPath + "/bin/ptxas";
     // The llvm stage (and so the artifact) serialises with ptxas.
     if (o.emit.empty() || o.emit == "llvm")
       if (!llvm::sys::fs::can_execute(ptxas))
-        return fail("--target cuda: no ptxas at '" + ptxas +
-                    "' (install the CUDA toolkit or pass --cuda-path)");
+        return "--target cuda: no ptxas at '" + ptxas +
+               "' (install the CUDA toolkit or pass --cuda-path)";
   }
   bool parallel = o.tp > 1 || o.ep > 1;
   if (o.tp < 1 || o.ep < 1)
-    return fail("--tp and --ep: must be positive, got " +
-                std::to_string(o.tp) + " and " + std::to_string(o.ep));
+    return "--tp and --ep: must be positive, got " + std::to_string(o.tp) +
+           " and " + std::to_string(o.ep);
   if (!parallel && (o.emit == "sharded" || o.emit == "partitioned"))
-    return fail("--emit=" + o.emit + ": needs --tp or --ep above 1");
+    return "--emit=" + o.emit + ": needs --tp or --ep above 1";
   if (parallel && target == Target::CUDA)
-    return fail("--tp/--ep: the cuda target is not partitioned yet (the "
-                "communicator's NCCL backend is; the compiler's collectives "
-                "are host calls)");
+    return "--tp/--ep: the cuda target is not partitioned yet (the "
+           "communicator's NCCL backend is; the compiler's collectives "
+           "are host calls)";
   if (o.dpAttention && (o.ep < 2 || o.tp != 1))
-    return fail("--dp-attention: needs --ep above 1 and no --tp (attention "
-                "whole on every rank), got --tp " +
-                std::to_string(o.tp) + " --ep " + std::to_string(o.ep));
+    return "--dp-attention: needs --ep above 1 and no --tp (attention "
+           "whole on every rank), got --tp " +
+           std::to_string(o.tp) + " --ep " + std::to_string(o.ep);
   if (o.plan && !o.emit.empty())
-    return fail("--plan prints a report: it takes no --emit");
+    return "--plan prints a report: it takes no --emit";
   if (o.emit.empty() && !o.plan && (o.output.empty() || o.output == "-"))
-    return fail("-o FILE is required to write an artifact (or pass "
-                "--emit=<stage>)");
+    return "-o FILE is required to write an artifact (or pass "
+           "--emit=<stage>)";
   if (!llvm::sys::fs::exists(o.input))
-    return fail("input '" + o.input + "' does not exist");
+    return "input '" + o.input + "' does not exist";
+  return "";
+}
+
+/// What the manifest needs from the model level, read before it is lowered.
+struct ModelLevel {
+  ManifestInputs manifest;
+  /// The session's cache (the main model's: @draft has its own).
+  LatentCacheType cacheType;
+  int64_t kvLoraRank = 0, ropeDim = 0;
+};
+
+/// Fills `m` from `module`; "" or why the module cannot become an artifact.
+std::string readModelLevel(ModuleOp module, const CompileOptions &o,
+                           Target target, ModelLevel &m) {
+  ManifestInputs &manifest = m.manifest;
+  LatentCacheType &cacheType = m.cacheType;
+  manifest.target = targetName(target).str();
+  if (target == Target::CUDA)
+    manifest.gpuArch = o.gpuArch;
+  manifest.dtype = o.dtype;
+  manifest.hostCpu = hostCpuFor(o.target);
+  manifest.weights = collectRequiredWeights(module);
+  // cuBLAS's bf16 GEMMs and the runtime's f32 -> bf16 kernel need sm_80.
+  unsigned smNumber = 0;
+  if (target == Target::CUDA &&
+      !StringRef(o.gpuArch).drop_front(3).getAsInteger(10, smNumber) &&
+      smNumber < 80)
+    for (const RequiredWeight &w : manifest.weights)
+      if (w.elementType && w.elementType.isBF16())
+        return "--gpu-arch " + o.gpuArch + ": the checkpoint's bf16 weights (" +
+               w.name +
+               ", ...) need sm_80 or later (bf16 GEMMs); convert them to f32 "
+               "or target sm_80";
+  for (auto fn : module.getOps<func::FuncOp>())
+    for (Type t : fn.getArgumentTypes())
+      if (auto c = dyn_cast<LatentCacheType>(t)) {
+        // The session cache is the main model's (@draft has its own).
+        if (!cacheType || fn.getName() == "prefill")
+          cacheType = c;
+        manifest.entryPoints.push_back(fn.getName().str());
+        break;
+      } else if (isa<PagedLatentCacheType>(t)) {
+        manifest.entryPoints.push_back(fn.getName().str());
+        break;
+      } else if (auto kv = dyn_cast<PagedKVCacheType>(t)) {
+        manifest.stepCacheWidth = kv.getRowWidth();
+        manifest.entryPoints.push_back(fn.getName().str());
+        break;
+      }
+  if (auto draft = module.lookupSymbol<func::FuncOp>("draft");
+      draft && draft.getNumArguments() == 4)
+    if (auto c = dyn_cast<LatentCacheType>(draft.getArgumentTypes()[2]))
+      if (auto h = dyn_cast<RankedTensorType>(draft.getArgumentTypes()[3])) {
+        manifest.mtpHiddenSize = h.getDimSize(1);
+        manifest.mtpCacheLayers = c.getNumLayers();
+        manifest.mtpDraftReturnsHidden = draft.getNumResults() == 3;
+      }
+  for (const char *required : {"prefill", "decode"})
+    if (!llvm::is_contained(manifest.entryPoints, required))
+      return "'" + o.input + "' has no @" + required + " entry point";
+  manifest.cacheScaleGroup = cacheType.getScaleGroup();
+  module.walk([&](MLAOp op) {
+    m.kvLoraRank = op.getConfig().getKvLoraRank();
+    m.ropeDim = op.getConfig().getQkRopeHeadDim();
+  });
+  return "";
+}
+
+/// The pipeline `o` asks for.
+PipelineOptions pipelineOptions(const CompileOptions &o, Target target) {
+  PipelineOptions pipeline;
+  pipeline.target = target;
+  pipeline.traceRouting = o.traceRouting;
+  pipeline.mlaForm = o.mlaForm;
+  pipeline.explain = o.explain;
+  pipeline.gpuArch = o.gpuArch;
+  pipeline.attentionChunk = o.attentionChunk;
+  pipeline.naiveMinTokens = o.naiveMinTokens;
+  pipeline.testParallelOrder = o.testParallelOrder;
+  pipeline.cudaPath = o.cudaPath;
+  pipeline.tp = o.tp;
+  pipeline.ep = o.ep;
+  pipeline.dpAttention = o.dpAttention;
+  return pipeline;
+}
+
+} // namespace
+
+bool mlir::ds::compile(const CompileOptions &o, const CompileHooks &hooks,
+                       std::vector<std::string> &errors, std::string *emitted) {
+  // Validated below, with the other options; the stage list needs one now.
+  Target target = parseTarget(o.target).value_or(Target::CPU);
+  std::vector<std::string> stageNames =
+      getStageNames(target, /*parallel=*/true);
+  auto fail = [&](const std::string &msg) {
+    errors.push_back(msg);
+    return false;
+  };
+  if (std::string problem = checkOptions(o, stageNames); !problem.empty())
+    return fail(problem);
+  bool parallel = o.tp > 1 || o.ep > 1;
 
   MLIRContext ctx;
   prepareContext(ctx);
@@ -330,72 +426,12 @@ bool mlir::ds::compile(const CompileOptions &o, const CompileHooks &hooks,
     return true;
   }
 
-  // What the manifest needs from the model level, before it is lowered.
-  ManifestInputs manifest;
-  manifest.target = targetName(target).str();
-  if (target == Target::CUDA)
-    manifest.gpuArch = o.gpuArch;
-  manifest.dtype = o.dtype;
-  manifest.hostCpu = hostCpuFor(o.target);
-  manifest.weights = collectRequiredWeights(*module);
-  // cuBLAS's bf16 GEMMs and the runtime's f32 -> bf16 kernel need sm_80.
-  unsigned smNumber = 0;
-  if (target == Target::CUDA &&
-      !StringRef(o.gpuArch).drop_front(3).getAsInteger(10, smNumber) &&
-      smNumber < 80)
-    for (const RequiredWeight &w : manifest.weights)
-      if (w.elementType && w.elementType.isBF16())
-        return fail("--gpu-arch " + o.gpuArch + ": the checkpoint's bf16 "
-                    "weights (" + w.name + ", ...) need sm_80 or later "
-                    "(bf16 GEMMs); convert them to f32 or target sm_80");
-  LatentCacheType cacheType;
-  for (auto fn : module->getOps<func::FuncOp>())
-    for (Type t : fn.getArgumentTypes())
-      if (auto c = dyn_cast<LatentCacheType>(t)) {
-        // The session cache is the main model's (@draft has its own).
-        if (!cacheType || fn.getName() == "prefill")
-          cacheType = c;
-        manifest.entryPoints.push_back(fn.getName().str());
-        break;
-      } else if (isa<PagedLatentCacheType>(t)) {
-        manifest.entryPoints.push_back(fn.getName().str());
-        break;
-      } else if (auto kv = dyn_cast<PagedKVCacheType>(t)) {
-        manifest.stepCacheWidth = kv.getRowWidth();
-        manifest.entryPoints.push_back(fn.getName().str());
-        break;
-      }
-  if (auto draft = module->lookupSymbol<func::FuncOp>("draft");
-      draft && draft.getNumArguments() == 4)
-    if (auto c = dyn_cast<LatentCacheType>(draft.getArgumentTypes()[2]))
-      if (auto h = dyn_cast<RankedTensorType>(draft.getArgumentTypes()[3])) {
-        manifest.mtpHiddenSize = h.getDimSize(1);
-        manifest.mtpCacheLayers = c.getNumLayers();
-        manifest.mtpDraftReturnsHidden = draft.getNumResults() == 3;
-      }
-  for (const char *required : {"prefill", "decode"})
-    if (!llvm::is_contained(manifest.entryPoints, required))
-      return fail("'" + o.input + "' has no @" + required + " entry point");
-  manifest.cacheScaleGroup = cacheType.getScaleGroup();
-  int64_t kvLoraRank = 0, ropeDim = 0;
-  module->walk([&](MLAOp op) {
-    kvLoraRank = op.getConfig().getKvLoraRank();
-    ropeDim = op.getConfig().getQkRopeHeadDim();
-  });
-
-  PipelineOptions pipeline;
-  pipeline.target = target;
-  pipeline.traceRouting = o.traceRouting;
-  pipeline.mlaForm = o.mlaForm;
-  pipeline.explain = o.explain;
-  pipeline.gpuArch = o.gpuArch;
-  pipeline.attentionChunk = o.attentionChunk;
-  pipeline.naiveMinTokens = o.naiveMinTokens;
-  pipeline.testParallelOrder = o.testParallelOrder;
-  pipeline.cudaPath = o.cudaPath;
-  pipeline.tp = o.tp;
-  pipeline.ep = o.ep;
-  pipeline.dpAttention = o.dpAttention;
+  ModelLevel model;
+  if (std::string problem = readModelLevel(*module, o, target, model);
+      !problem.empty())
+    return fail(problem);
+  ManifestInputs &manifest = model.manifest;
+  PipelineOptions pipeline = pipelineOptions(o, target);
   // --plan: figures of the per-rank IR, activations from the loops stage.
   PlanFigures plan;
   if (o.plan && !parallel)
@@ -465,6 +501,7 @@ bool mlir::ds::compile(const CompileOptions &o, const CompileHooks &hooks,
     if (hooks.hostIR)
       hooks.hostIR(index + 1, hostIR);
   }
+  LatentCacheType cacheType = model.cacheType;
   Type elem = cacheType.getElementType();
   std::string cacheDtype = elem.isBF16()       ? "bf16"
                            : elem.isF16()      ? "f16"
@@ -472,7 +509,7 @@ bool mlir::ds::compile(const CompileOptions &o, const CompileHooks &hooks,
                                                : "f32";
   std::string text =
       buildManifest(*module, manifest, cacheDtype, cacheType.getNumLayers(),
-                    cacheType.getWidth(), kvLoraRank, ropeDim);
+                    cacheType.getWidth(), model.kvLoraRank, model.ropeDim);
   if (!writeArtifact(o.output, text, object, error))
     return fail(error);
   if (o.verbose)
