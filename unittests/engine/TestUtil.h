@@ -2,36 +2,30 @@
 #ifndef DS_UNITTESTS_ENGINE_TESTUTIL_H
 #define DS_UNITTESTS_ENGINE_TESTUTIL_H
 
+#include "../runtime/TestFiles.h"
+
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
-#include <ftw.h>
 #include <sstream>
 #include <string>
 #include <vector>
 
 namespace dstest {
 
-/// A fresh directory under /tmp, removed with its files at scope exit.
-struct TempDir {
-  std::string path;
-  TempDir() {
-    char tmpl[] = "/tmp/ds-engine-test-XXXXXX";
-    const char *p = mkdtemp(tmpl);
-    path = p ? p : "/nonexistent-ds-engine-test-dir";
-  }
-  ~TempDir() {
-    nftw(
-        path.c_str(),
-        [](const char *p, const struct stat *, int, struct FTW *) {
-          return ::remove(p);
-        },
-        16, FTW_DEPTH | FTW_PHYS);
-  }
-  std::string file(const std::string &name) const { return path + "/" + name; }
-};
+// The temporary directory and the safetensors writer are the runtime
+// tests' (one copy: unittests/runtime/TestFiles.h).
+using dsrt::testing::bytesOf;
+using dsrt::testing::jsonShape;
+using dsrt::testing::TempDir;
+using dsrt::testing::Tensor;
+
+/// A well-formed safetensors file holding `tensors` back to back.
+inline std::string safetensors(const std::vector<Tensor> &tensors) {
+  return dsrt::testing::safetensorsOf(tensors);
+}
 
 inline void writeFile(const std::string &path, const std::string &bytes) {
   std::ofstream(path, std::ios::binary) << bytes;
@@ -48,11 +42,6 @@ inline bool exists(const std::string &path) {
   return std::ifstream(path).good();
 }
 
-template <typename T> std::string bytesOf(const std::vector<T> &v) {
-  return std::string(reinterpret_cast<const char *>(v.data()),
-                     v.size() * sizeof(T));
-}
-
 /// bf16 bytes of values that bf16 holds exactly (truncation).
 inline std::string bf16(const std::vector<float> &v) {
   std::string out;
@@ -63,38 +52,6 @@ inline std::string bf16(const std::vector<float> &v) {
     out += char((bits >> 24) & 0xFF);
   }
   return out;
-}
-
-struct Tensor {
-  std::string name, dtype;
-  std::vector<int64_t> shape;
-  std::string bytes;
-};
-
-inline std::string jsonShape(const std::vector<int64_t> &shape) {
-  std::string s = "[";
-  for (size_t i = 0; i < shape.size(); ++i)
-    s += (i ? ", " : "") + std::to_string(shape[i]);
-  return s + "]";
-}
-
-/// A well-formed safetensors file holding `tensors` back to back.
-inline std::string safetensors(const std::vector<Tensor> &tensors) {
-  std::string header = "{", data;
-  for (const Tensor &t : tensors) {
-    size_t begin = data.size();
-    data += t.bytes;
-    header += std::string(header.size() > 1 ? ", " : "") + "\"" + t.name +
-              "\": {\"dtype\": \"" + t.dtype +
-              "\", \"shape\": " + jsonShape(t.shape) + ", \"data_offsets\": [" +
-              std::to_string(begin) + ", " + std::to_string(data.size()) + "]}";
-  }
-  header += "}";
-  uint64_t n = header.size();
-  std::string out(8, '\0');
-  for (int i = 0; i < 8; ++i)
-    out[i] = char((n >> (8 * i)) & 0xFF);
-  return out + header + data;
 }
 
 inline uint64_t fnv1a(uint64_t h, const std::string &bytes) {
