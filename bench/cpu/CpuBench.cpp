@@ -276,23 +276,8 @@ int readBandwidth(int64_t mib, int reps) {
   std::vector<uint64_t> buf(words);
   for (size_t i = 0; i < words; ++i)
     buf[i] = i;
-  std::vector<uint64_t> sums(size_t(numThreads()) * 8);
-  double t = best(reps, [&] {
-    parallelFor(int64_t(words), 1 << 16, [&](int64_t b, int64_t e) {
-      uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-      for (int64_t i = b; i + 4 <= e; i += 4) {
-        s0 += buf[size_t(i)];
-        s1 += buf[size_t(i + 1)];
-        s2 += buf[size_t(i + 2)];
-        s3 += buf[size_t(i + 3)];
-      }
-      sums[size_t(b * 8 / std::max<int64_t>(e - b, 1)) % sums.size()] +=
-          s0 + s1 + s2 + s3;
-    });
-  });
   uint64_t all = 0;
-  for (uint64_t s : sums)
-    all += s;
+  double t = readPass(buf, reps, all);
   std::printf("{\"mib\": %lld, \"threads\": %d, \"read_gbps\": %.2f, "
               "\"checksum\": %llu}\n",
               (long long)mib, numThreads(), double(words * 8) / t / 1e9,
