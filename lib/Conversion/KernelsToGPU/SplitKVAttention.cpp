@@ -191,6 +191,111 @@ SplitPlan planSplits(Emit &e, func::FuncOp fn, const Shapes &sh,
   return p;
 }
 
+/// One lane's vectors of a row: j = lane + 32 i, column j * vw; whether
+/// each is in the row and in its latent part, and the query there (zeros
+/// past the row).
+struct LaneVectors {
+  SmallVector<Value> cols, valid, isLatent, q;
+};
+
+LaneVectors loadLaneQuery(Emit &e, const Shapes &sh, Value ql, Value qr,
+                          Value t, Value h, Value lane) {
+  OpBuilder &b = e.b;
+  Location loc = e.loc;
+  auto vecF = VectorType::get({sh.vw}, b.getF32Type());
+  LaneVectors v;
+  for (int64_t i = 0; i < sh.perLane; ++i) {
+    Value j = e.add(lane, e.idx(32 * i));
+    Value col = e.mul(j, e.idx(sh.vw));
+    v.cols.push_back(col);
+    v.valid.push_back(e.ult(j, e.idx(sh.vectors)));
+    v.isLatent.push_back(e.ult(col, e.idx(sh.latent)));
+    v.q.push_back(e.ifElse(
+        v.valid.back(), {vecF},
+        [&] {
+          return e.ifElse(
+              v.isLatent.back(), {vecF},
+              [&]() -> SmallVector<Value> {
+                return {vector::LoadOp::create(b, loc, vecF, ql,
+                                               ValueRange{t, h, col}, false,
+                                               llvm::MaybeAlign(16))};
+              },
+              [&]() -> SmallVector<Value> {
+                Value rc = arith::SubIOp::create(b, loc, col, e.idx(sh.latent));
+                return {vector::LoadOp::create(b, loc, vecF, qr,
+                                               ValueRange{t, h, rc}, false,
+                                               llvm::MaybeAlign(16))};
+              });
+        },
+        [&]() -> SmallVector<Value> { return {e.zeros(vecF)}; })[0]);
+  }
+  return v;
+}
+
+/// The cache row `r`'s vector at `col` in f32 (zeros past the row).
+Value loadKeyVector(Emit &e, const Shapes &sh, Value cache, Value layer,
+                    Value r, Value col, Value valid, Value isLatent) {
+  OpBuilder &b = e.b;
+  Location loc = e.loc;
+  auto vecF = VectorType::get({sh.vw}, b.getF32Type());
+  auto vecC = VectorType::get({sh.vw}, sh.cacheElem);
+  return e.ifElse(
+      valid, {vecF},
+      [&]() -> SmallVector<Value> {
+        if (sh.group)
+          return {loadFp8Vector(e, sh, cache, layer, r, col, isLatent)};
+        Value raw = vector::LoadOp::create(b, loc, vecC, cache,
+                                           ValueRange{layer, r, col}, false,
+                                           llvm::MaybeAlign(16));
+        if (sh.cacheElem.isF32())
+          return {raw};
+        return {arith::ExtFOp::create(b, loc, vecF, raw)};
+      },
+      [&]() -> SmallVector<Value> { return {e.zeros(vecF)}; })[0];
+}
+
+/// The block's merge of its warps' online softmaxes (`state`: m, l, then
+/// the lane's accumulators), through shared memory: the block's max m,
+/// each warp's weight exp(m_w - max), and the weighted sum of the l's.
+struct WarpMerge {
+  Value mMax, lSum;
+  SmallVector<Value> weights;
+};
+
+WarpMerge mergeWarps(Emit &e, const Shapes &sh, ArrayRef<Value> state,
+                     const LaneVectors &lv, Value smM, Value smL, Value smAcc,
+                     Value warp, Value lane, Value negInf) {
+  OpBuilder &b = e.b;
+  Location loc = e.loc;
+  e.ifThen(e.ult(lane, e.idx(1)), [&] {
+    memref::StoreOp::create(b, loc, state[0], smM, ValueRange{warp});
+    memref::StoreOp::create(b, loc, state[1], smL, ValueRange{warp});
+  });
+  for (int64_t i = 0; i < sh.perLane; ++i)
+    e.ifThen(arith::AndIOp::create(b, loc, lv.valid[i], lv.isLatent[i]), [&] {
+      Value at = e.add(e.mul(warp, e.idx(sh.latent)), lv.cols[i]);
+      vector::StoreOp::create(b, loc, state[2 + i], smAcc, ValueRange{at});
+    });
+  gpu::BarrierOp::create(b, loc);
+
+  WarpMerge mg;
+  mg.mMax = negInf;
+  SmallVector<Value> ms, ls;
+  for (int64_t w = 0; w < kWarps; ++w) {
+    ms.push_back(memref::LoadOp::create(b, loc, smM, ValueRange{e.idx(w)}));
+    ls.push_back(memref::LoadOp::create(b, loc, smL, ValueRange{e.idx(w)}));
+    mg.mMax = e.fmax(mg.mMax, ms.back());
+  }
+  mg.lSum = e.f32(0.0);
+  for (int64_t w = 0; w < kWarps; ++w) {
+    // A warp that saw no row has l = 0 (and m = -inf): weight 0.
+    mg.weights.push_back(e.select(e.fgt(ls[w], e.f32(0.0)),
+                                  e.exp(e.fsub(ms[w], mg.mMax)), e.f32(0.0)));
+    mg.lSum = e.fadd(mg.lSum, e.fmul(ls[w], mg.weights[w]));
+  }
+  return mg;
+}
+
 /// Partial attention: block (t*H + h, s) over rows [s*chunk, ...) of the
 /// context, 4 warps, an online softmax per warp merged through shared
 /// memory; the normalised output (one split) or (acc, m, l) to `scratch`.
@@ -204,7 +309,6 @@ void emitPartial(Emit &e, const Shapes &sh, const Operands &o,
   MLIRContext *ctx = b.getContext();
   Type f32 = b.getF32Type();
   auto vecF = VectorType::get({sh.vw}, f32);
-  auto vecC = VectorType::get({sh.vw}, sh.cacheElem);
   auto shared = gpu::AddressSpaceAttr::get(ctx, gpu::AddressSpace::Workgroup);
   auto smallT = MemRefType::get({kWarps}, f32, nullptr, shared);
   auto accT = MemRefType::get({kWarps * sh.latent}, f32, nullptr, shared);
@@ -231,34 +335,7 @@ void emitPartial(Emit &e, const Shapes &sh, const Operands &o,
     Value stop = e.select(last, e.maxU(end, begin),
                           e.minU(e.add(begin, chunk), e.maxU(end, begin)));
 
-    // The lane's vectors: j = lane + 32 i; column j * vw of the row.
-    SmallVector<Value> cols, valid, isLatent, q;
-    for (int64_t i = 0; i < sh.perLane; ++i) {
-      Value j = e.add(lane, e.idx(32 * i));
-      Value col = e.mul(j, e.idx(sh.vw));
-      cols.push_back(col);
-      valid.push_back(e.ult(j, e.idx(sh.vectors)));
-      isLatent.push_back(e.ult(col, e.idx(sh.latent)));
-      q.push_back(e.ifElse(
-          valid.back(), {vecF},
-          [&] {
-            return e.ifElse(
-                isLatent.back(), {vecF},
-                [&]() -> SmallVector<Value> {
-                  return {vector::LoadOp::create(
-                      b, loc, vecF, ql, ValueRange{t, h, col}, false,
-                      llvm::MaybeAlign(16))};
-                },
-                [&]() -> SmallVector<Value> {
-                  Value rc =
-                      arith::SubIOp::create(b, loc, col, e.idx(sh.latent));
-                  return {vector::LoadOp::create(
-                      b, loc, vecF, qr, ValueRange{t, h, rc}, false,
-                      llvm::MaybeAlign(16))};
-                });
-          },
-          [&]() -> SmallVector<Value> { return {e.zeros(vecF)}; })[0]);
-    }
+    LaneVectors lv = loadLaneQuery(e, sh, ql, qr, t, h, lane);
 
     SmallVector<Value> inits{negInf, e.f32(0.0)};
     for (int64_t i = 0; i < sh.perLane; ++i)
@@ -269,24 +346,12 @@ void emitPartial(Emit &e, const Shapes &sh, const Operands &o,
           SmallVector<Value> k;
           Value dot = e.f32(0.0);
           for (int64_t i = 0; i < sh.perLane; ++i) {
-            Value kv = e.ifElse(
-                valid[i], {vecF},
-                [&]() -> SmallVector<Value> {
-                  if (sh.group)
-                    return {loadFp8Vector(e, sh, cache, layer, r, cols[i],
-                                          isLatent[i])};
-                  Value raw = vector::LoadOp::create(
-                      b, loc, vecC, cache, ValueRange{layer, r, cols[i]},
-                      false, llvm::MaybeAlign(16));
-                  if (sh.cacheElem.isF32())
-                    return {raw};
-                  return {arith::ExtFOp::create(b, loc, vecF, raw)};
-                },
-                [&]() -> SmallVector<Value> { return {e.zeros(vecF)}; })[0];
+            Value kv = loadKeyVector(e, sh, cache, layer, r, lv.cols[i],
+                                     lv.valid[i], lv.isLatent[i]);
             k.push_back(kv);
             dot = e.fadd(dot, vector::ReductionOp::create(
                                   b, loc, vector::CombiningKind::ADD,
-                                  e.fmul(q[i], kv)));
+                                  e.fmul(lv.q[i], kv)));
           }
           Value score = e.fmul(e.warpSum(dot), e.f32(scale));
           Value m = e.fmax(acc[0], score);
@@ -301,42 +366,18 @@ void emitPartial(Emit &e, const Shapes &sh, const Operands &o,
         });
 
     // Each warp's (m, l, acc) to shared memory, then a block merge.
-    e.ifThen(e.ult(lane, e.idx(1)), [&] {
-      memref::StoreOp::create(b, loc, state[0], smM, ValueRange{warp});
-      memref::StoreOp::create(b, loc, state[1], smL, ValueRange{warp});
-    });
-    for (int64_t i = 0; i < sh.perLane; ++i)
-      e.ifThen(arith::AndIOp::create(b, loc, valid[i], isLatent[i]), [&] {
-        Value at = e.add(e.mul(warp, e.idx(sh.latent)), cols[i]);
-        vector::StoreOp::create(b, loc, state[2 + i], smAcc, ValueRange{at});
-      });
-    gpu::BarrierOp::create(b, loc);
-
-    Value mMax = negInf;
-    SmallVector<Value> ms, ls;
-    for (int64_t w = 0; w < kWarps; ++w) {
-      ms.push_back(memref::LoadOp::create(b, loc, smM, ValueRange{e.idx(w)}));
-      ls.push_back(memref::LoadOp::create(b, loc, smL, ValueRange{e.idx(w)}));
-      mMax = e.fmax(mMax, ms.back());
-    }
-    SmallVector<Value> weights;
-    Value lSum = e.f32(0.0);
-    for (int64_t w = 0; w < kWarps; ++w) {
-      // A warp that saw no row has l = 0 (and m = -inf): weight 0.
-      weights.push_back(e.select(e.fgt(ls[w], e.f32(0.0)),
-                                 e.exp(e.fsub(ms[w], mMax)), e.f32(0.0)));
-      lSum = e.fadd(lSum, e.fmul(ls[w], weights[w]));
-    }
+    WarpMerge mg =
+        mergeWarps(e, sh, state, lv, smM, smL, smAcc, warp, lane, negInf);
     Value base = e.mul(e.add(e.mul(bx, splits), s), e.idx(row));
     e.loop(tid, e.idx(sh.latent), e.idx(kThreads), {},
            [&](Value c, ValueRange) -> SmallVector<Value> {
              Value a = e.f32(0.0);
              for (int64_t w = 0; w < kWarps; ++w)
-               a = e.fadd(a, e.fmul(memref::LoadOp::create(
-                                        b, loc, smAcc,
-                                        ValueRange{e.add(
-                                            e.idx(w * sh.latent), c)}),
-                                    weights[w]));
+               a = e.fadd(
+                   a, e.fmul(memref::LoadOp::create(
+                                 b, loc, smAcc,
+                                 ValueRange{e.add(e.idx(w * sh.latent), c)}),
+                             mg.weights[w]));
              auto ifOp = scf::IfOp::create(b, loc, many, /*withElse=*/true);
              {
                OpBuilder::InsertionGuard g(b);
@@ -344,21 +385,20 @@ void emitPartial(Emit &e, const Shapes &sh, const Operands &o,
                memref::StoreOp::create(b, loc, a, scratch,
                                        ValueRange{e.add(base, c)});
                b.setInsertionPointToStart(&ifOp.getElseRegion().front());
-               Value o = e.select(e.fgt(lSum, e.f32(0.0)),
-                                  arith::DivFOp::create(b, loc, a, lSum),
+               Value o = e.select(e.fgt(mg.lSum, e.f32(0.0)),
+                                  arith::DivFOp::create(b, loc, a, mg.lSum),
                                   e.f32(0.0));
                memref::StoreOp::create(b, loc, o, out, ValueRange{t, h, c});
              }
              return {};
            });
     e.ifThen(arith::AndIOp::create(b, loc, many, e.ult(tid, e.idx(1))), [&] {
-      memref::StoreOp::create(b, loc, mMax, scratch,
+      memref::StoreOp::create(b, loc, mg.mMax, scratch,
                               ValueRange{e.add(base, e.idx(sh.latent))});
-      memref::StoreOp::create(b, loc, lSum, scratch,
+      memref::StoreOp::create(b, loc, mg.lSum, scratch,
                               ValueRange{e.add(base, e.idx(sh.latent + 1))});
     });
   });
-
 }
 
 /// The log-sum-exp merge of the S partial rows (S > 1 only).
