@@ -19,6 +19,22 @@ LogicalResult RopeOp::verify() {
   return success();
 }
 
+/// What ds.cache_write and ds.latent_attention ask of their cache beyond
+/// its width: an FP8 cache's rope columns are the op's `dr`, and `layer` is
+/// one of its layers.
+static LogicalResult verifyCacheLayer(Operation *op, LatentCacheType cache,
+                                      int64_t dr, int64_t layer) {
+  if (cache.isFp8() && cache.getRopeWidth() != dr)
+    return op->emitOpError()
+           << "fp8 latent cache rope_width (" << cache.getRopeWidth()
+           << ") must equal the rope width (" << dr << ")";
+  if (layer >= cache.getNumLayers())
+    return op->emitOpError()
+           << "layer (" << layer << ") must be < the cache's num_layers ("
+           << cache.getNumLayers() << ")";
+  return success();
+}
+
 LogicalResult CacheWriteOp::verify() {
   auto cache = getCache().getType();
   int64_t dc = rt(getLatent()).getShape().back();
@@ -27,15 +43,7 @@ LogicalResult CacheWriteOp::verify() {
     return emitOpError() << "latent (" << dc << ") + rope key (" << dr
                          << ") must fill the cache width ("
                          << cache.getWidth() << ")";
-  if (cache.isFp8() && cache.getRopeWidth() != dr)
-    return emitOpError() << "fp8 latent cache rope_width ("
-                         << cache.getRopeWidth() << ") must equal the rope "
-                         << "width (" << dr << ")";
-  if (static_cast<int64_t>(getLayer()) >= cache.getNumLayers())
-    return emitOpError() << "layer (" << getLayer()
-                         << ") must be < the cache's num_layers ("
-                         << cache.getNumLayers() << ")";
-  return success();
+  return verifyCacheLayer(*this, cache, dr, getLayer());
 }
 
 LogicalResult LatentAttentionOp::verify() {
@@ -48,14 +56,8 @@ LogicalResult LatentAttentionOp::verify() {
     return emitOpError() << "query widths (" << dc << " + " << dr
                          << ") must equal the cache width ("
                          << cache.getWidth() << ")";
-  if (cache.isFp8() && cache.getRopeWidth() != dr)
-    return emitOpError() << "fp8 latent cache rope_width ("
-                         << cache.getRopeWidth() << ") must equal the rope "
-                         << "width (" << dr << ")";
-  if (static_cast<int64_t>(getLayer()) >= cache.getNumLayers())
-    return emitOpError() << "layer (" << getLayer()
-                         << ") must be < the cache's num_layers ("
-                         << cache.getNumLayers() << ")";
+  if (failed(verifyCacheLayer(*this, cache, dr, getLayer())))
+    return failure();
   return expectShape(*this, "result", getResult(),
                      {kDyn, ql.getDimSize(1), dc});
 }
