@@ -205,6 +205,16 @@ bool bindInPlace(const Binding &b, const Checkpoint &ckpt, BoundWeight &w) {
 /// one after the other: a stack of experts ([N, F, D] from N tensors [F, D])
 /// or packed projections ([2F, D] from two [F, D]); only the element count
 /// of each slice matters to a row-major buffer.
+/// Why member `i` of binding `index`, tensor `t`, is not one of its
+/// equal parts.
+std::string notOneMember(const TensorView &t, const Binding &b, size_t i,
+                         size_t index) {
+  return t.file + ": tensor '" + b.members[i] + "' of shape " +
+         shapeToString(t.shape) + " does not fill 1/" +
+         std::to_string(b.members.size()) + " of binding " +
+         std::to_string(index) + " of shape " + shapeToString(b.shape);
+}
+
 dsrt_status bindWeights(dsrt_model &model, const Checkpoint &ckpt) {
   std::string error;
   for (size_t index = 0; index < model.manifest.bindings.size(); ++index) {
@@ -232,12 +242,7 @@ dsrt_status bindWeights(dsrt_model &model, const Checkpoint &ckpt) {
       for (size_t i = 0; i < b.members.size(); ++i) {
         const TensorView *t = ckpt.find(b.members[i]);
         if (size_t(t->numElements()) != per || t->nbytes != per * 2)
-          return fail(DSRT_ERROR_WEIGHTS,
-                      t->file + ": tensor '" + b.members[i] + "' of shape " +
-                          shapeToString(t->shape) + " does not fill 1/" +
-                          std::to_string(b.members.size()) + " of binding " +
-                          std::to_string(index) + " of shape " +
-                          shapeToString(b.shape));
+          return fail(DSRT_ERROR_WEIGHTS, notOneMember(*t, b, i, index));
         std::memcpy(w.bf16.data() + i * per, t->data, per * 2);
       }
       w.bf16Storage = true;
@@ -259,12 +264,7 @@ dsrt_status bindWeights(dsrt_model &model, const Checkpoint &ckpt) {
                                             std::to_string(index) +
                                             ") is missing from the checkpoint");
       if (size_t(t->numElements()) != per)
-        return fail(DSRT_ERROR_WEIGHTS,
-                    t->file + ": tensor '" + b.members[i] + "' of shape " +
-                        shapeToString(t->shape) + " does not fill 1/" +
-                        std::to_string(b.members.size()) + " of binding " +
-                        std::to_string(index) + " of shape " +
-                        shapeToString(b.shape));
+        return fail(DSRT_ERROR_WEIGHTS, notOneMember(*t, b, i, index));
       if (!ckpt.readF32(b.members[i], w.data.data() + i * per, error))
         return fail(DSRT_ERROR_WEIGHTS, error);
     }
