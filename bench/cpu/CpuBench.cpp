@@ -437,12 +437,13 @@ int main(int argc, char **argv) {
   if (cmd == "model" && argc == 7)
     return model(argv[2], argv[3], std::atoll(argv[4]), std::atoll(argv[5]),
                  std::atoi(argv[6]));
-  std::fprintf(stderr, "usage: ds-cpu-bench gemm ROWS N K REPS | read MIB REPS "
-                       "| gemv N K CALLS REPS | heads H DN DV DC LAYERS REPS "
-                       "| heads ROWS H DN DV DC f32|bf16|fp8 REPS "
-                       "| experts E ROWS N K LAYERS REPS "
-                       "| attend TOKENS HEADS DN DR DV REPS "
-                       "| model ARTIFACT WEIGHTS PROMPT STEPS "
-                       "REPS\n");
+  std::fprintf(stderr,
+               "usage: ds-cpu-bench gemm ROWS N K REPS | read MIB REPS "
+               "| gemv N K CALLS REPS | heads H DN DV DC LAYERS REPS "
+               "| experts E ROWS N K LAYERS REPS "
+               "| attend TOKENS HEADS DN DR DV REPS "
+               "| heads ROWS H DN DV DC f32|bf16|fp8 REPS "
+               "| model ARTIFACT WEIGHTS PROMPT STEPS "
+               "REPS\n");
   return 2;
 }
