@@ -16,7 +16,7 @@
 //                                    one-row products over N x K weights:
 //                                    dot kernels per row against one gemv
 //                                    kernel call (Kernels.h), bit for bit
-//                                    checked
+//                                    checked; and FP8 through f32 (dotFp8)
 // ds-cpu-bench heads H DN DV DC LAYERS REPS
 //                                    GB/s of one token's absorbed-MLA head
 //                                    products (q_h W_UK_h, then
@@ -399,13 +399,24 @@ int gemvKernels(int64_t n, int64_t k, int64_t iters, int reps) {
                             m.scaleRow(r), xb.data(), k, o + r);
         },
         d8, g8);
+  // The FP8 path of the sets without VBMI (and of the exact f32 head
+  // products): e4m3 widened to f32 through vcvtph2ps, f32 FMAs.
+  double f16 = 0;
+  {
+    WeightMatrix m = WeightMatrix::single(WeightFormat::FP8, lp.fp8.data(), n,
+                                          k, k, lp.scales.data());
+    f16 = rate(1, time([&] {
+      for (int64_t r = 0; r < n; ++r)
+        ks.dotFp8(m.row(r), m.scaleRow(r), x.data(), k, 1, k, &y1[size_t(r)]);
+    }));
+  }
   std::printf("{\"n\": %lld, \"k\": %lld, \"iters\": %lld, \"isa\": \"%s\", "
               "\"f32_dot_gbps\": %.2f, \"f32_gemv_gbps\": %.2f, "
               "\"bf16_dot_gbps\": %.2f, \"bf16_gemv_gbps\": %.2f, "
               "\"fp8_dot_gbps\": %.2f, \"fp8_gemv_gbps\": %.2f, "
-              "\"bitwise_same\": %s}\n",
+              "\"fp8_f32_dot_gbps\": %.2f, \"bitwise_same\": %s}\n",
               (long long)n, (long long)k, (long long)iters,
-              isaName(activeIsa()), d32, g32, d16, g16, d8, g8,
+              isaName(activeIsa()), d32, g32, d16, g16, d8, g8, f16,
               same ? "true" : "false");
   return same ? 0 : 1;
 }
