@@ -11,6 +11,12 @@
 //                                    beside a read-only stream over the
 //                                    same bytes: small N x K shows the
 //                                    per-call cost, large the kernels'
+// ds-cpu-bench gemv-kernels N K ITERS REPS
+//                                    one thread's GB/s (CPU time) of
+//                                    one-row products over N x K weights:
+//                                    dot kernels per row against one gemv
+//                                    kernel call (Kernels.h), bit for bit
+//                                    checked; and FP8 through f32 (dotFp8)
 // ds-cpu-bench heads H DN DV DC LAYERS REPS
 //                                    GB/s of one token's absorbed-MLA head
 //                                    products (q_h W_UK_h, then
@@ -271,6 +277,121 @@ int gemv(int64_t n, int64_t k, int64_t calls, int reps) {
   return 0;
 }
 
+double threadSeconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return double(ts.tv_sec) + double(ts.tv_nsec) * 1e-9;
+}
+
+/// One thread's one-row products over an N x K weight, ITERS times: the
+/// dot kernels called per weight row as gemvRange called them before the
+/// gemv kernels (the row's address and scales from the WeightMatrix, one
+/// call per row), against one gemv kernel call over all rows; both bit for
+/// bit the same (checked). CPU seconds of this thread, best of REPS, so
+/// other processes on a shared machine move it less than wall time.
+int gemvKernels(int64_t n, int64_t k, int64_t iters, int reps) {
+  std::mt19937 rng(1);
+  std::normal_distribution<float> d;
+  size_t each = size_t(n * k);
+  std::vector<float> x(static_cast<size_t>(k)), w(each),
+      y1(static_cast<size_t>(n)), y2(static_cast<size_t>(n));
+  for (float &v : x)
+    v = d(rng);
+  for (float &v : w)
+    v = d(rng);
+  LowPrecision lp = lowPrecision(w, n, k, rng);
+  const KernelSet &ks = kernelsFor(activeIsa());
+  // gemvDotF32's choice (MatMul.cpp): the AVX2 loop on AVX-512 machines.
+  const KernelSet &f32 =
+      activeIsa() >= Isa::Avx512 ? kernelsFor(Isa::Avx2) : ks;
+  int64_t ldxb = (k + kPairsAlign - 1) / kPairsAlign * kPairsAlign;
+  std::vector<uint16_t> xb(size_t(ldxb), 0);
+  for (int64_t c = 0; c < k; ++c)
+    xb[size_t(c)] = roundToBf16(x[size_t(c)]);
+  auto time = [&](auto f) {
+    double b = 1e30;
+    for (int r = 0; r < reps; ++r) {
+      double t = threadSeconds();
+      for (int64_t i = 0; i < iters; ++i)
+        f();
+      b = std::min(b, threadSeconds() - t);
+    }
+    return b;
+  };
+  bool same = true;
+  auto rate = [&](size_t elem, double s) {
+    return double(each * elem) * double(iters) / s / 1e9;
+  };
+  auto pair = [&](WeightFormat f, const void *base, size_t elem, auto dot,
+                  auto gemv, double &dotRate, double &gemvRate) {
+    WeightMatrix m = WeightMatrix::single(f, base, n, k, k, lp.scales.data());
+    dotRate = rate(elem, time([&] {
+      for (int64_t r = 0; r < n; ++r)
+        dot(m, r, &y1[size_t(r)]);
+    }));
+    gemvRate = rate(elem, time([&] { gemv(m, y2.data()); }));
+    same = same && std::memcmp(y1.data(), y2.data(), size_t(n) * 4) == 0;
+  };
+  double d32 = 0, g32 = 0, d16 = 0, g16 = 0, d8 = 0, g8 = 0;
+  if (f32.gemvF32)
+    pair(
+        WeightFormat::F32, w.data(), 4,
+        [&](const WeightMatrix &m, int64_t r, float *o) {
+          f32.dotF32(reinterpret_cast<const float *>(m.row(r)), x.data(), k, 1,
+                     k, o);
+        },
+        [&](const WeightMatrix &m, float *o) {
+          f32.gemvF32(reinterpret_cast<const float *>(m.row(0)), k, n,
+                      x.data(), k, o);
+        },
+        d32, g32);
+  if (ks.gemvBf16Pairs)
+    pair(
+        WeightFormat::BF16, lp.bf16.data(), 2,
+        [&](const WeightMatrix &m, int64_t r, float *o) {
+          ks.dotBf16Pairs(reinterpret_cast<const uint16_t *>(m.row(r)),
+                          xb.data(), ldxb, 1, k, o);
+        },
+        [&](const WeightMatrix &m, float *o) {
+          ks.gemvBf16Pairs(reinterpret_cast<const uint16_t *>(m.row(0)), k, n,
+                           xb.data(), k, o);
+        },
+        d16, g16);
+  if (ks.gemvFp8Pairs)
+    pair(
+        WeightFormat::FP8, lp.fp8.data(), 1,
+        [&](const WeightMatrix &m, int64_t r, float *o) {
+          ks.dotFp8Pairs(m.row(r), m.scaleRow(r), xb.data(), ldxb, 1, k, o);
+        },
+        [&](const WeightMatrix &m, float *o) {
+          // One call per 128-row scale block, as gemvRange makes them.
+          for (int64_t r = 0; r < n; r += kScaleBlock)
+            ks.gemvFp8Pairs(m.row(r), k, std::min(kScaleBlock, n - r),
+                            m.scaleRow(r), xb.data(), k, o + r);
+        },
+        d8, g8);
+  // The FP8 path of the sets without VBMI (and of the exact f32 head
+  // products): e4m3 widened to f32 through vcvtph2ps, f32 FMAs.
+  double f16 = 0;
+  {
+    WeightMatrix m = WeightMatrix::single(WeightFormat::FP8, lp.fp8.data(), n,
+                                          k, k, lp.scales.data());
+    f16 = rate(1, time([&] {
+      for (int64_t r = 0; r < n; ++r)
+        ks.dotFp8(m.row(r), m.scaleRow(r), x.data(), k, 1, k, &y1[size_t(r)]);
+    }));
+  }
+  std::printf("{\"n\": %lld, \"k\": %lld, \"iters\": %lld, \"isa\": \"%s\", "
+              "\"f32_dot_gbps\": %.2f, \"f32_gemv_gbps\": %.2f, "
+              "\"bf16_dot_gbps\": %.2f, \"bf16_gemv_gbps\": %.2f, "
+              "\"fp8_dot_gbps\": %.2f, \"fp8_gemv_gbps\": %.2f, "
+              "\"fp8_f32_dot_gbps\": %.2f, \"bitwise_same\": %s}\n",
+              (long long)n, (long long)k, (long long)iters,
+              isaName(activeIsa()), d32, g32, d16, g16, d8, g8, f16,
+              same ? "true" : "false");
+  return same ? 0 : 1;
+}
+
 int heads(int64_t h, int64_t dn, int64_t dv, int64_t dc, int64_t layers,
           int reps) {
   // Both forms of the subcommand are in HeadBench.cpp, with what they share.
@@ -419,6 +540,9 @@ int main(int argc, char **argv) {
   if (cmd == "gemv" && argc == 6)
     return gemv(std::atoll(argv[2]), std::atoll(argv[3]), std::atoll(argv[4]),
                 std::atoi(argv[5]));
+  if (cmd == "gemv-kernels" && argc == 6)
+    return gemvKernels(std::atoll(argv[2]), std::atoll(argv[3]),
+                       std::atoll(argv[4]), std::atoi(argv[5]));
   if (cmd == "heads" && argc == 8)
     return heads(std::atoll(argv[2]), std::atoll(argv[3]), std::atoll(argv[4]),
                  std::atoll(argv[5]), std::atoll(argv[6]), std::atoi(argv[7]));
@@ -439,7 +563,8 @@ int main(int argc, char **argv) {
                  std::atoi(argv[6]));
   std::fprintf(stderr,
                "usage: ds-cpu-bench gemm ROWS N K REPS | read MIB REPS "
-               "| gemv N K CALLS REPS | heads H DN DV DC LAYERS REPS "
+               "| gemv N K CALLS REPS | gemv-kernels N K ITERS REPS "
+               "| heads H DN DV DC LAYERS REPS "
                "| experts E ROWS N K LAYERS REPS "
                "| attend TOKENS HEADS DN DR DV REPS "
                "| heads ROWS H DN DV DC f32|bf16|fp8 REPS "

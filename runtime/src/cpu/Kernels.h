@@ -100,6 +100,22 @@ struct KernelSet {
   /// of the m values per row (nullptr: MatMul.cpp's SSE 4 x 4 blocks).
   void (*storeTile)(const float *c, int64_t m, int64_t rows, float *y,
                     int64_t ldy) = nullptr;
+  /// Decode's product with one row of x over n weight rows ldw elements
+  /// apart: y[j] is, bit for bit, what dotF32 / dotBf16Pairs / dotFp8Pairs
+  /// give for weight row j with rows == 1 (the same operations in the same
+  /// order), so no result depends on which path computed it. The rows go
+  /// through the loop together, a few at a time: one row's accumulator
+  /// chain does not bound the stream, and the per-row costs of a call
+  /// (lookup tables, the row's address and scales) are paid once per call.
+  /// FP8: every row's block scales are `scales` (the rows lie in one
+  /// 128-row block). nullptr: MatMul.cpp calls the dot kernels per row.
+  void (*gemvF32)(const float *w, int64_t ldw, int64_t n, const float *x,
+                  int64_t k, float *y) = nullptr;
+  void (*gemvBf16Pairs)(const uint16_t *w, int64_t ldw, int64_t n,
+                        const uint16_t *xb, int64_t k, float *y) = nullptr;
+  void (*gemvFp8Pairs)(const uint8_t *w, int64_t ldw, int64_t n,
+                       const float *scales, const uint16_t *xb, int64_t k,
+                       float *y) = nullptr;
 };
 
 /// One token's head product over rows of a weight (decode's q_h W_UK_h):

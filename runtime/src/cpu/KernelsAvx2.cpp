@@ -138,6 +138,26 @@ void dotF32(const float *w, const float *x, int64_t ldx, int rows, int64_t k,
               [w](int64_t i) { return w[i]; }, x, ldx, rows, 0, k, out);
 }
 
+/// Row after row, each one's arithmetic that of dotRange<1> (one 8-lane
+/// chain, hsum, the tail one by one). Rows are not interleaved to run
+/// several chains side by side: that measured slower (the weights' stream
+/// then alternates between rows, which the hardware prefetcher follows
+/// worse than one row after the other; bench/RESULTS.md).
+void gemvF32(const float *w, int64_t ldw, int64_t n, const float *x, int64_t k,
+             float *y) {
+  for (int64_t j = 0; j < n; ++j, w += ldw) {
+    __m256 acc = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 8 <= k; i += 8)
+      acc =
+          _mm256_fmadd_ps(_mm256_loadu_ps(w + i), _mm256_loadu_ps(x + i), acc);
+    float s = hsum(acc);
+    for (; i < k; ++i)
+      s += w[i] * x[i];
+    y[j] = s;
+  }
+}
+
 void dotBf16(const uint16_t *w, const float *x, int64_t ldx, int rows,
              int64_t k, float *out) {
   dotDispatch([w](int64_t i) { return bf16x8(w + i); },
@@ -240,8 +260,12 @@ void dsrt::cpu::combineRowsAvx2(int elementBytes, const void *const *rows,
 }
 
 const KernelSet &dsrt::cpu::avx2Kernels() {
-  static const KernelSet set{Isa::Avx2, kMr,    tileF32, nullptr, decodeBf16,
-                             decodeFp8, dotF32, dotBf16, dotFp8};
+  static const KernelSet set = [] {
+    KernelSet s{Isa::Avx2, kMr,    tileF32, nullptr, decodeBf16,
+                decodeFp8, dotF32, dotBf16, dotFp8};
+    s.gemvF32 = gemvF32;
+    return s;
+  }();
   return set;
 }
 

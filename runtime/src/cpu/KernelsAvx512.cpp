@@ -266,6 +266,30 @@ void dotPairsRows(const uint16_t *w, const uint16_t *xb, int64_t ldxb,
     out[t] = _mm512_reduce_add_ps(_mm512_add_ps(acc[0][t], acc[1][t]));
 }
 
+/// Row after row, each one's arithmetic that of dotPairsRows<1> (rows
+/// not interleaved: see KernelsAvx2.cpp's gemvF32).
+void gemvBf16Pairs(const uint16_t *w, int64_t ldw, int64_t n,
+                   const uint16_t *xb, int64_t k, float *y) {
+  for (int64_t j = 0; j < n; ++j, w += ldw) {
+    __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+    int64_t i = 0;
+    for (; i + 64 <= k; i += 64) {
+      acc0 = _mm512_dpbf16_ps(acc0, (__m512bh)_mm512_loadu_si512(w + i),
+                              (__m512bh)_mm512_loadu_si512(xb + i));
+      acc1 = _mm512_dpbf16_ps(acc1, (__m512bh)_mm512_loadu_si512(w + i + 32),
+                              (__m512bh)_mm512_loadu_si512(xb + i + 32));
+    }
+    for (; i < k; i += 32) {
+      __mmask32 m =
+          k - i >= 32 ? __mmask32(0xFFFFFFFFu) : __mmask32((1u << (k - i)) - 1);
+      acc0 =
+          _mm512_dpbf16_ps(acc0, (__m512bh)_mm512_maskz_loadu_epi16(m, w + i),
+                           (__m512bh)_mm512_loadu_si512(xb + i));
+    }
+    y[j] = _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
+  }
+}
+
 void dotBf16Pairs(const uint16_t *w, const uint16_t *xb, int64_t ldxb,
                   int rows, int64_t k, float *out) {
   switch (rows) {
@@ -429,6 +453,7 @@ const KernelSet &dsrt::cpu::avx512Bf16Kernels() {
     s.packF32 = packF32;
     s.packBf16 = packBf16;
     s.storeTile = storeTile;
+    s.gemvBf16Pairs = gemvBf16Pairs;
     return s;
   }();
   return set;

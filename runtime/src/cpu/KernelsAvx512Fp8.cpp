@@ -192,6 +192,45 @@ void dotFp8PairsRows(const uint8_t *w, const float *scales, const uint16_t *xb,
     out[t] = _mm512_reduce_add_ps(acc[t]);
 }
 
+/// Row after row (not interleaved: see KernelsAvx2.cpp's gemvF32), each
+/// one's arithmetic that of dotFp8PairsRows<1>; the lookup tables stay in
+/// registers across the call, and the rows' address and scales come
+/// without the per-row division of WeightMatrix::row / scaleRow: with the
+/// 1 KiB rows of a 1024-wide model, those per-row costs were as much as
+/// the row's conversion.
+void gemvFp8Pairs(const uint8_t *w, int64_t ldw, int64_t n, const float *scales,
+                  const uint16_t *xb, int64_t k, float *y) {
+  Fp8Bf16 cv;
+  for (int64_t j = 0; j < n; ++j, w += ldw) {
+    __m512 acc = _mm512_setzero_ps();
+    for (int64_t blk = 0; blk * kScaleBlock < k; ++blk) {
+      int64_t begin = blk * kScaleBlock;
+      int64_t end = k < begin + kScaleBlock ? k : begin + kScaleBlock;
+      __m512 part0 = _mm512_setzero_ps(), part1 = _mm512_setzero_ps();
+      auto chunk = [&](int64_t i, __m512i bytes, bool both) {
+        __m512i a, b;
+        cv.convert(bytes, a, b);
+        part0 = _mm512_dpbf16_ps(part0, (__m512bh)a,
+                                 (__m512bh)_mm512_loadu_si512(xb + i));
+        if (both)
+          part1 = _mm512_dpbf16_ps(part1, (__m512bh)b,
+                                   (__m512bh)_mm512_loadu_si512(xb + i + 32));
+      };
+      if (end - begin == kScaleBlock) {
+        chunk(begin, _mm512_loadu_si512(w + begin), true);
+        chunk(begin + 64, _mm512_loadu_si512(w + begin + 64), true);
+      } else {
+        for (int64_t i = begin; i < end; i += 64)
+          chunk(i, _mm512_maskz_loadu_epi8(byteMask(end - i), w + i),
+                i + 32 < end);
+      }
+      acc = _mm512_fmadd_ps(_mm512_add_ps(part0, part1),
+                            _mm512_set1_ps(scales[blk]), acc);
+    }
+    y[j] = _mm512_reduce_add_ps(acc);
+  }
+}
+
 void dotFp8Pairs(const uint8_t *w, const float *scales, const uint16_t *xb,
                  int64_t ldxb, int rows, int64_t k, float *out) {
   switch (rows) {
@@ -215,6 +254,7 @@ const KernelSet &dsrt::cpu::avx512VbmiKernels() {
     s.fp8ToBf16 = fp8ToBf16;
     s.tileFp8 = tileFp8;
     s.dotFp8Pairs = dotFp8Pairs;
+    s.gemvFp8Pairs = gemvFp8Pairs;
     return s;
   }();
   return set;

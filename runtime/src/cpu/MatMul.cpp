@@ -495,11 +495,54 @@ constexpr int64_t kGemvBlockBytes = 16384;
 /// weights 10-24% faster than the 512-bit one with one row of x, and as
 /// fast with 4 or more (bench/RESULTS.md, "Decode at the read roofline"),
 /// so the AVX-512 sets take it too. The same kernel for every row count:
-/// a row's result stays independent of how many rows came with it.
+/// a row's result stays independent of how many rows came with it. Every
+/// AVX-512 set, avx512vbmi included (the set this EPYC runs by default).
 auto gemvDotF32(const KernelSet &ks) -> decltype(ks.dotF32) {
-  if (ks.isa == Isa::Avx512 || ks.isa == Isa::Avx512Bf16)
+  if (ks.isa >= Isa::Avx512)
     return avx2Kernels().dotF32;
   return ks.dotF32;
+}
+
+/// gemvDotF32's set's gemvF32 (the same arithmetic as that dotF32).
+auto gemvRowsF32(const KernelSet &ks) -> decltype(ks.gemvF32) {
+  if (ks.isa >= Isa::Avx512)
+    return avx2Kernels().gemvF32;
+  return ks.gemvF32;
+}
+
+/// gemvRange for one row of x through the ISA's gemv kernels, which take
+/// the weight rows a run at a time (runs within one part and, for FP8, one
+/// 128-row scale block); bit for bit the dot kernels' results. False where
+/// the ISA has none for w's format (then the dot kernels run).
+bool gemvOneRow(const KernelSet &ks, const GemvX &x, const WeightMatrix &w,
+                int64_t r0, int64_t n, float *y) {
+  auto f32 = gemvRowsF32(ks);
+  bool have = w.format == WeightFormat::F32    ? f32 && x.x
+              : w.format == WeightFormat::BF16 ? ks.gemvBf16Pairs && x.xb
+                                               : ks.gemvFp8Pairs && x.xb;
+  if (!have)
+    return false;
+  for (int64_t j = 0; j < n;) {
+    int64_t r = r0 + j, inPart = r % w.partRows;
+    int64_t m = std::min(n - j, w.partRows - inPart);
+    if (w.format == WeightFormat::FP8)
+      m = std::min(m, kScaleBlock - inPart % kScaleBlock);
+    const uint8_t *row = w.row(r);
+    switch (w.format) {
+    case WeightFormat::F32:
+      f32(reinterpret_cast<const float *>(row), w.ld, m, x.x, w.cols, y + j);
+      break;
+    case WeightFormat::BF16:
+      ks.gemvBf16Pairs(reinterpret_cast<const uint16_t *>(row), w.ld, m, x.xb,
+                       w.cols, y + j);
+      break;
+    case WeightFormat::FP8:
+      ks.gemvFp8Pairs(row, w.ld, m, w.scaleRow(r), x.xb, w.cols, y + j);
+      break;
+    }
+    j += m;
+  }
+  return true;
 }
 
 /// Decode over weight rows [r0, r0 + n), single-threaded. Each row's dot
@@ -508,6 +551,8 @@ auto gemvDotF32(const KernelSet &ks) -> decltype(ks.dotF32) {
 void gemvRange(const KernelSet &ks, const GemvX &x, int64_t rows,
                const WeightMatrix &w, int64_t r0, int64_t n, float *y,
                int64_t ldy) {
+  if (rows == 1 && gemvOneRow(ks, x, w, r0, n, y))
+    return;
   float out[kMaxDotRows];
   auto dotF32 = gemvDotF32(ks);
   int64_t rowBytes = std::max<int64_t>(1, w.cols * int64_t(w.elementSize()));
