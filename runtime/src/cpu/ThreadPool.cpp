@@ -49,22 +49,27 @@ public:
 
   /// Runs fn(begin, end) over runs of chunks covering [0, chunks) once
   /// (chunks < WorkSlices::kMaxChunks) and waits; returns how many chunks
-  /// the workers ran.
-  int64_t run(int64_t chunks, const std::function<void(int64_t, int64_t)> &fn) {
+  /// the workers ran. `busyNs` gets the nanoseconds every thread spent
+  /// running chunks.
+  int64_t run(int64_t chunks, const std::function<void(int64_t, int64_t)> &fn,
+              std::atomic<int64_t> &busyNs) {
     uint64_t g;
     {
       std::lock_guard<std::mutex> lock(mutex);
       g = generation.load(std::memory_order_relaxed) + 1;
       job = &fn;
+      jobBusy = &busyNs;
       slices.reset(g, chunks);
       generation.store(g, std::memory_order_release);
     }
     wake.notify_all();
     int64_t b, e, mine = 0;
+    auto start = std::chrono::steady_clock::now();
     while (slices.claim(g, 0, b, e)) {
       fn(b, e);
       mine += e - b;
     }
+    busyNs.fetch_add(nanosSince(start), std::memory_order_relaxed);
     // Every chunk is claimed; the ones workers hold are running.
     if (!spinUntil(
             [&] { return inflight.load(std::memory_order_acquire) == 0; })) {
@@ -76,6 +81,12 @@ public:
   }
 
 private:
+  static int64_t nanosSince(std::chrono::steady_clock::time_point start) {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(
+               std::chrono::steady_clock::now() - start)
+        .count();
+  }
+
   /// Polls `ready` with the CPU's pause hint for up to kSpin; true when it
   /// became true. Never yields to the scheduler: a spinning thread either
   /// gets its work within microseconds or goes to sleep.
@@ -120,8 +131,14 @@ private:
       // (it returns only after its own claims fail and no worker is in
       // flight), so `job` is that job's.
       int64_t b, e;
-      while (slices.claim(seen, slot, b, e))
+      bool ran = false;
+      auto start = std::chrono::steady_clock::now();
+      while (slices.claim(seen, slot, b, e)) {
         (*job)(b, e);
+        ran = true;
+      }
+      if (ran)
+        jobBusy->fetch_add(nanosSince(start), std::memory_order_relaxed);
       if (inflight.fetch_sub(1, std::memory_order_acq_rel) == 1) {
         std::lock_guard<std::mutex> lock(mutex); // no lost wake-up
         done.notify_all();
@@ -138,6 +155,7 @@ private:
   WorkSlices slices;
   std::atomic<int> inflight{0};
   const std::function<void(int64_t, int64_t)> *job = nullptr;
+  std::atomic<int64_t> *jobBusy = nullptr; // job's, like `job`
   bool stopping = false;
 };
 
@@ -162,7 +180,7 @@ std::mutex busy; // one parallel region at a time; others run serially
 /// PoolStats, written by the thread holding `busy` (serial by any).
 struct Counters {
   std::atomic<int64_t> regions{0}, serial{0}, chunks{0}, workerChunks{0},
-      nanoseconds{0};
+      nanoseconds{0}, busyNanoseconds{0};
 };
 Counters counters;
 
@@ -250,9 +268,10 @@ void dsrt::cpu::parallelFor(int64_t n, int64_t grain,
     per = (per + grain - 1) / grain * grain;
   }
   int64_t pieces = (n + per - 1) / per;
-  int64_t byWorkers = p.run(pieces, [&](int64_t cb, int64_t ce) {
-    body(cb * per, std::min(n, ce * per));
-  });
+  int64_t byWorkers = p.run(
+      pieces,
+      [&](int64_t cb, int64_t ce) { body(cb * per, std::min(n, ce * per)); },
+      counters.busyNanoseconds);
   counters.regions.fetch_add(1, std::memory_order_relaxed);
   counters.chunks.fetch_add(pieces, std::memory_order_relaxed);
   counters.workerChunks.fetch_add(byWorkers, std::memory_order_relaxed);
@@ -273,5 +292,7 @@ PoolStats dsrt::cpu::poolStats() {
   s.workerChunks = counters.workerChunks.load(std::memory_order_relaxed);
   s.seconds =
       double(counters.nanoseconds.load(std::memory_order_relaxed)) * 1e-9;
+  s.busySeconds =
+      double(counters.busyNanoseconds.load(std::memory_order_relaxed)) * 1e-9;
   return s;
 }
