@@ -429,6 +429,27 @@ long long peakRss() {
   return kb < 0 ? -1 : kb * 1024;
 }
 
+/// acc += after - before.
+void addPool(PoolStats &acc, const PoolStats &before, const PoolStats &after) {
+  acc.regions += after.regions - before.regions;
+  acc.serial += after.serial - before.serial;
+  acc.chunks += after.chunks - before.chunks;
+  acc.workerChunks += after.workerChunks - before.workerChunks;
+  acc.seconds += after.seconds - before.seconds;
+  acc.busySeconds += after.busySeconds - before.busySeconds;
+}
+
+/// The share of threads x wall seconds in which a thread had no work:
+/// outside parallel regions all but the caller, inside them what the
+/// threads did not spend running chunks (waking, waiting, imbalance).
+double idleShare(const PoolStats &p, double wall) {
+  double threads = numThreads();
+  if (wall <= 0 || threads <= 1)
+    return 0;
+  double serial = std::max(wall - p.seconds, 0.0);
+  return 1 - (serial + p.busySeconds) / (threads * wall);
+}
+
 int model(const char *artifact, const char *weights, int64_t prompt,
           int64_t steps, int reps) {
   // What the process holds before the model (libraries, OpenBLAS): peak
@@ -454,8 +475,8 @@ int model(const char *artifact, const char *weights, int64_t prompt,
   std::vector<float> logits(size_t(prompt * info.vocab_size));
   double first = 0, pre = 1e30, preLast = 1e30, dec = 1e30;
   dsrt_stats stats{};
-  PoolStats pool;
-  double decodeSeconds = 0;
+  PoolStats pool, prefillPool;
+  double decodeSeconds = 0, prefillSeconds = 0;
   for (int r = 0; r < reps; ++r) {
     // The prompt as generation runs it: logits of its last row only.
     dsrt_session_reset(s);
@@ -469,6 +490,7 @@ int model(const char *artifact, const char *weights, int64_t prompt,
     }
     preLast = std::min(preLast, now() - t0);
     dsrt_session_reset(s);
+    PoolStats before = poolStats();
     double t = now();
     if (dsrt_session_prefill(s, tokens.data(), prompt, logits.data()) !=
         DSRT_OK) {
@@ -479,7 +501,12 @@ int model(const char *artifact, const char *weights, int64_t prompt,
     if (r == 0)
       first = p;
     pre = std::min(pre, p);
-    PoolStats before = poolStats();
+    // The first prefill binds weights and warms caches: steady state only.
+    if (r > 0 || reps == 1) {
+      addPool(prefillPool, before, poolStats());
+      prefillSeconds += p;
+    }
+    before = poolStats();
     t = now();
     for (int64_t i = 0; i < steps; ++i)
       if (dsrt_session_decode(s, 5, logits.data()) != DSRT_OK) {
@@ -488,18 +515,15 @@ int model(const char *artifact, const char *weights, int64_t prompt,
       }
     double d = now() - t;
     dec = std::min(dec, d);
-    PoolStats after = poolStats();
     decodeSeconds += d;
-    pool.regions += after.regions - before.regions;
-    pool.serial += after.serial - before.serial;
-    pool.chunks += after.chunks - before.chunks;
-    pool.workerChunks += after.workerChunks - before.workerChunks;
-    pool.seconds += after.seconds - before.seconds;
+    addPool(pool, before, poolStats());
   }
   // Per decode step: parallel regions, calls run whole on the caller, the
   // share of the step's wall time inside regions and of their chunks run
   // by workers (whether the second thread works during each GEMV).
   double allSteps = double(std::max<int64_t>(steps * reps, 1));
+  // Per prefill, the same figures over the warm prefills.
+  double prefills = double(std::max(reps - 1, 1));
   std::printf("{\"isa\": \"%s\", \"load_seconds\": %.4f, "
               "\"first_prefill_seconds\": %.4f, \"prefill_tokens\": %lld, "
               "\"prefill_tokens_per_second\": %.2f, "
@@ -512,7 +536,12 @@ int model(const char *artifact, const char *weights, int64_t prompt,
               "\"decode_regions_per_step\": %.1f, "
               "\"decode_serial_calls_per_step\": %.1f, "
               "\"decode_region_time_share\": %.3f, "
-              "\"decode_worker_chunk_share\": %.3f}\n",
+              "\"decode_worker_chunk_share\": %.3f, "
+              "\"prefill_regions\": %.1f, \"prefill_serial_calls\": %.1f, "
+              "\"prefill_region_time_share\": %.3f, "
+              "\"prefill_worker_chunk_share\": %.3f, "
+              "\"prefill_idle_core_share\": %.3f, "
+              "\"decode_idle_core_share\": %.3f}\n",
               isaName(activeIsa()), load, first, (long long)prompt,
               double(prompt) / pre, double(prompt) / preLast, (long long)steps,
               double(steps) / dec, (long long)info.weights_bytes, peakRss(),
@@ -522,7 +551,14 @@ int model(const char *artifact, const char *weights, int64_t prompt,
               double(pool.regions) / allSteps, double(pool.serial) / allSteps,
               pool.seconds / std::max(decodeSeconds, 1e-9),
               double(pool.workerChunks) /
-                  double(std::max<int64_t>(pool.chunks, 1)));
+                  double(std::max<int64_t>(pool.chunks, 1)),
+              double(prefillPool.regions) / prefills,
+              double(prefillPool.serial) / prefills,
+              prefillPool.seconds / std::max(prefillSeconds, 1e-9),
+              double(prefillPool.workerChunks) /
+                  double(std::max<int64_t>(prefillPool.chunks, 1)),
+              idleShare(prefillPool, prefillSeconds),
+              idleShare(pool, decodeSeconds));
   dsrt_session_free(s);
   dsrt_model_free(m);
   return 0;

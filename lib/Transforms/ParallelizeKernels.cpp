@@ -17,6 +17,11 @@
 // in its place (K__p<i>__range / __task) by its outermost dimension only
 // (the inner ones stay loops), the code between them staying on the
 // caller: a parallel-for returns when all its iterations are done.
+// Row-wise kernels (rope, the SiLU-mul, residual adds, slices, gathers,
+// cache writes, argmax) split the same way by their outermost dimension
+// (tokens), with a grain sized from the elements one token touches, so a
+// 256-token prefill's rows go to both cores while decode's one token stays
+// on the caller.
 //
 //===----------------------------------------------------------------------===//
 #include "ds/Transforms/Passes.h"
@@ -169,7 +174,9 @@ struct ParallelizeKernelsPass
   /// the inner ones: a decode step's few tokens stay on the caller.
   struct Grain {
     int64_t iterations = 0;
-    bool perOuter = false; // and kernels of several phases
+    bool perOuter = false; // split by the outermost dimension only
+    bool phases = false;   // each top-level nest of several
+    bool fromWork = false; // iterations: kChunkElements / elements per row
   };
   static Grain grainOf(StringRef kind) {
     if (kind == "latent_attention" || kind == "paged_latent_attention" ||
@@ -198,8 +205,60 @@ struct ParallelizeKernelsPass
     // work) per thread at least.
     if (kind == "moe_route" || kind == "moe_route_permute" ||
         kind == "moe_permute" || kind == "moe_combine")
-      return {16, true};
+      return {16, true, true};
+    // One token's row (or a (token, pair) of rope) per outer iteration:
+    // element-wise work, a few ns a row at hidden widths, so the grain comes
+    // from the elements a row touches (rowGrain).
+    if (kind == "rope" || kind == "silu_mul" || kind == "silu_mul_packed" ||
+        kind == "add" || kind == "slice" || kind == "gather_rows" ||
+        kind == "mtp_concat" || kind == "cache_write" ||
+        kind == "paged_cache_write" || kind == "paged_kv_write" ||
+        kind == "argmax")
+      return {0, true, false, true};
     return {};
+  }
+
+  /// Elements a chunk of a row-wise kernel should cover: ~1-4 us of
+  /// vectorised work, well above a dispatch to a spinning worker (~1 us)
+  /// and small enough for 2-8 chunks per thread at 256 tokens.
+  static constexpr int64_t kChunkElements = 4096;
+
+  /// Trips assumed for a loop or dimension of dynamic bound (a search over
+  /// a batch's sequences, a row of unknown width): a guess on the small
+  /// side, so a few tokens do not wake the pool for little work.
+  static constexpr int64_t kUnknownTrips = 16;
+
+  /// Elements one outer iteration of `par` touches: the inner dimensions
+  /// times the trip counts of the loops in its body.
+  static int64_t elementsPerRow(scf::ParallelOp par) {
+    auto work = [](Block &block, auto &self) -> int64_t {
+      int64_t loops = 0;
+      for (Operation &op : block) {
+        auto f = dyn_cast<scf::ForOp>(op);
+        if (!f)
+          continue;
+        std::optional<int64_t> trips = constantTripCount(f);
+        loops += trips.value_or(kUnknownTrips) * self(*f.getBody(), self);
+      }
+      return std::max<int64_t>(loops, 1);
+    };
+    int64_t inner = work(*par.getBody(), work);
+    for (Value ub : par.getUpperBound().drop_front()) {
+      auto c = ub.getDefiningOp<arith::ConstantIndexOp>();
+      inner *= c ? c.value() : kUnknownTrips;
+      inner = std::min(inner, kChunkElements);
+    }
+    return std::min(inner, kChunkElements);
+  }
+
+  static std::optional<int64_t> constantTripCount(scf::ForOp f) {
+    auto lb = f.getLowerBound().getDefiningOp<arith::ConstantIndexOp>();
+    auto ub = f.getUpperBound().getDefiningOp<arith::ConstantIndexOp>();
+    auto st = f.getStep().getDefiningOp<arith::ConstantIndexOp>();
+    if (!lb || !ub || !st || st.value() <= 0)
+      return std::nullopt;
+    return std::max<int64_t>(0, (ub.value() - lb.value() + st.value() - 1) /
+                                    st.value());
   }
 
   void runOnOperation() override {
@@ -209,12 +268,16 @@ struct ParallelizeKernelsPass
       if (!kind)
         continue;
       Grain grain = grainOf(kind.getValue());
-      if (!grain.iterations)
+      if (!grain.iterations && !grain.fromWork)
         continue;
       SmallVector<scf::ParallelOp> nests =
-          nestsOf(fn, grain.perOuter, grain.iterations);
+          nestsOf(fn, grain.phases, grain.iterations);
       if (nests.empty())
         continue;
+      if (grain.fromWork)
+        grain.iterations =
+            (kChunkElements + elementsPerRow(nests.front()) - 1) /
+            elementsPerRow(nests.front());
       SmallVector<Type> fields;
       for (Type t : fn.getArgumentTypes())
         fields.push_back(packedType(t));
@@ -229,7 +292,7 @@ struct ParallelizeKernelsPass
       // module lists them in the nests' order.
       for (size_t i = nests.size(); i-- > 0;) {
         std::string name = fn.getName().str();
-        if (grain.perOuter)
+        if (grain.phases)
           name += "__p" + std::to_string(i);
         parallelize(module, fn, nests[i], ops, fields, name, grain);
       }

@@ -290,7 +290,11 @@ def DSParallelizeKernelsPass : Pass<"ds-parallelize-kernels", "::mlir::ModuleOp"
     `dsrt_parallel_for(task, packed, iterations, grain)`, which splits the
     iterations over the runtime's threads. Attention splits per (token,
     head) with grain 1 (each reads the whole context); per-head matmuls
-    with grain 64.
+    with grain 64. Row-wise kernels (rope, SiLU-mul, residual adds, slices,
+    row gathers, cache writes, argmax) split by their outermost dimension
+    (tokens) only, the inner dimensions staying loops for the vectoriser,
+    with a grain of about 4096 elements' worth of rows: a prefill's rows go
+    to both cores, a decode step's one token stays on the caller.
 
     A walk, not patterns: each kernel is rewritten once by adding two
     functions to the module (range variant, task) beside it; a pattern

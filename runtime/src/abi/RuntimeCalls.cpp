@@ -358,14 +358,16 @@ DSRT_EXPORT void _mlir_ciface_dsrt_scratch(MemRef<uint8_t, 1> *result,
 }
 
 /// ds-parallelize-kernels: task(packed, begin, end) over [0, n), split over
-/// the pool in ranges of at least `grain` iterations.
+/// the pool in ranges of at least `grain` iterations. Not coarsened to one
+/// range per thread: the pool hands each thread its slice in shrinking
+/// runs (a few calls), and grain-sized chunks let a thread that is done
+/// take the rest of a slower one's (a causal or ragged attention's later
+/// rows cost more; a worker may be scheduled late).
 DSRT_EXPORT void dsrt_parallel_for(void (*task)(void *, int64_t, int64_t),
                                    void *packed, int64_t n, int64_t grain) {
   if (!task || n <= 0)
     return;
-  int64_t threads = cpu::numThreads();
-  grain = std::max<int64_t>(std::max<int64_t>(grain, 1),
-                            (n + threads - 1) / threads);
+  grain = std::max<int64_t>(grain, 1);
   cpu::parallelFor(n, grain,
                    [&](int64_t begin, int64_t end) { task(packed, begin, end); });
 }

@@ -49,33 +49,48 @@ public:
 
   /// Runs fn(begin, end) over runs of chunks covering [0, chunks) once
   /// (chunks < WorkSlices::kMaxChunks) and waits; returns how many chunks
-  /// the workers ran.
-  int64_t run(int64_t chunks, const std::function<void(int64_t, int64_t)> &fn) {
+  /// the workers ran. `busyNs` gets the nanoseconds every thread spent
+  /// running chunks.
+  int64_t run(int64_t chunks, const std::function<void(int64_t, int64_t)> &fn,
+              std::atomic<int64_t> &busyNs) {
     uint64_t g;
     {
       std::lock_guard<std::mutex> lock(mutex);
       g = generation.load(std::memory_order_relaxed) + 1;
       job = &fn;
+      jobBusy = &busyNs;
+      remaining.store(chunks, std::memory_order_relaxed);
       slices.reset(g, chunks);
       generation.store(g, std::memory_order_release);
     }
     wake.notify_all();
     int64_t b, e, mine = 0;
     while (slices.claim(g, 0, b, e)) {
-      fn(b, e);
+      runChunks(fn, b, e, busyNs);
       mine += e - b;
     }
-    // Every chunk is claimed; the ones workers hold are running.
-    if (!spinUntil(
-            [&] { return inflight.load(std::memory_order_acquire) == 0; })) {
+    // Every chunk is claimed; wait for the ones a worker is running. Not
+    // for workers that woke but claimed nothing: one the scheduler
+    // preempts between waking and finding the job empty (a spinning
+    // thread has used its time slice: likely on a shared machine) would
+    // otherwise hold the caller for a time slice.
+    auto finished = [&] {
+      return remaining.load(std::memory_order_acquire) == 0;
+    };
+    if (!spinUntil(finished)) {
       std::unique_lock<std::mutex> lock(mutex);
-      done.wait(lock,
-                [&] { return inflight.load(std::memory_order_acquire) == 0; });
+      done.wait(lock, finished);
     }
     return chunks - mine;
   }
 
 private:
+  static int64_t nanosSince(std::chrono::steady_clock::time_point start) {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(
+               std::chrono::steady_clock::now() - start)
+        .count();
+  }
+
   /// Polls `ready` with the CPU's pause hint for up to kSpin; true when it
   /// became true. Never yields to the scheduler: a spinning thread either
   /// gets its work within microseconds or goes to sleep.
@@ -113,20 +128,26 @@ private:
       seen = generation.load(std::memory_order_acquire);
       if (stopping)
         return;
-      // Counted before claiming, so a caller that saw no worker in flight
-      // after its last claim cannot miss one that claims after.
-      inflight.fetch_add(1, std::memory_order_acq_rel);
       // A successful claim means job `seen`'s caller is still in run()
-      // (it returns only after its own claims fail and no worker is in
-      // flight), so `job` is that job's.
+      // (it returns only once every chunk has run), so `job` is that
+      // job's until this run's chunks are counted done.
       int64_t b, e;
       while (slices.claim(seen, slot, b, e))
-        (*job)(b, e);
-      if (inflight.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-        std::lock_guard<std::mutex> lock(mutex); // no lost wake-up
-        done.notify_all();
-      }
+        if (runChunks(*job, b, e, *jobBusy)) {
+          std::lock_guard<std::mutex> lock(mutex); // no lost wake-up
+          done.notify_all();
+        }
     }
+  }
+
+  /// Runs chunks [b, e) of the current job, adds the time to `busyNs`
+  /// and counts them done; true when they were the job's last.
+  bool runChunks(const std::function<void(int64_t, int64_t)> &fn, int64_t b,
+                 int64_t e, std::atomic<int64_t> &busyNs) {
+    auto start = std::chrono::steady_clock::now();
+    fn(b, e);
+    busyNs.fetch_add(nanosSince(start), std::memory_order_relaxed);
+    return remaining.fetch_sub(e - b, std::memory_order_acq_rel) == e - b;
   }
 
   static constexpr std::chrono::microseconds kSpin{50};
@@ -136,8 +157,9 @@ private:
   std::condition_variable wake, done;
   std::atomic<uint64_t> generation{0};
   WorkSlices slices;
-  std::atomic<int> inflight{0};
+  std::atomic<int64_t> remaining{0}; // the job's chunks not yet run
   const std::function<void(int64_t, int64_t)> *job = nullptr;
+  std::atomic<int64_t> *jobBusy = nullptr; // job's, like `job`
   bool stopping = false;
 };
 
@@ -162,13 +184,14 @@ std::mutex busy; // one parallel region at a time; others run serially
 /// PoolStats, written by the thread holding `busy` (serial by any).
 struct Counters {
   std::atomic<int64_t> regions{0}, serial{0}, chunks{0}, workerChunks{0},
-      nanoseconds{0};
+      nanoseconds{0}, busyNanoseconds{0};
 };
 Counters counters;
 
 /// $DSRT_POOL_TRACE set: at exit, stderr gets one line per parallelFor
-/// shape (n, grain) with its calls, how many were split over the pool and
-/// their wall time (top-level calls only): what bench/pool_trace.py turns
+/// shape (n, grain) with its calls, how many were split over the pool,
+/// their wall time and the threads' time running chunks (top-level calls
+/// only; busy / (threads x seconds) is the shape's parallel efficiency): what bench/pool_trace.py turns
 /// into a per-token breakdown of decode.
 class RegionTrace {
 public:
@@ -179,18 +202,20 @@ public:
     return t;
   }
   void record(int64_t n, int64_t grain, bool split, Clock::time_point begin,
-              Clock::time_point end) {
+              Clock::time_point end, int64_t busyNs = 0) {
     std::lock_guard<std::mutex> lock(mutex);
     Shape &s = shapes[{n, grain}];
     ++s.calls;
     s.split += split;
-    s.seconds += std::chrono::duration<double>(end - begin).count();
+    double wall = std::chrono::duration<double>(end - begin).count();
+    s.seconds += wall;
+    s.busy += split ? double(busyNs) * 1e-9 : wall;
   }
 
 private:
   struct Shape {
     int64_t calls = 0, split = 0;
-    double seconds = 0;
+    double seconds = 0, busy = 0;
   };
   /// Prints from a static's destructor: the trace itself is never freed,
   /// like the pool.
@@ -203,9 +228,10 @@ private:
       for (const auto &[shape, s] : t->shapes)
         std::fprintf(stderr,
                      "dsrt-pool n=%lld grain=%lld calls=%lld split=%lld "
-                     "seconds=%.6f\n",
+                     "seconds=%.6f busy=%.6f\n",
                      (long long)shape.first, (long long)shape.second,
-                     (long long)s.calls, (long long)s.split, s.seconds);
+                     (long long)s.calls, (long long)s.split, s.seconds,
+                     s.busy);
     }
   };
   static Printer printer;
@@ -250,9 +276,11 @@ void dsrt::cpu::parallelFor(int64_t n, int64_t grain,
     per = (per + grain - 1) / grain * grain;
   }
   int64_t pieces = (n + per - 1) / per;
-  int64_t byWorkers = p.run(pieces, [&](int64_t cb, int64_t ce) {
-    body(cb * per, std::min(n, ce * per));
-  });
+  int64_t busyBefore = counters.busyNanoseconds.load(std::memory_order_relaxed);
+  int64_t byWorkers = p.run(
+      pieces,
+      [&](int64_t cb, int64_t ce) { body(cb * per, std::min(n, ce * per)); },
+      counters.busyNanoseconds);
   counters.regions.fetch_add(1, std::memory_order_relaxed);
   counters.chunks.fetch_add(pieces, std::memory_order_relaxed);
   counters.workerChunks.fetch_add(byWorkers, std::memory_order_relaxed);
@@ -262,7 +290,9 @@ void dsrt::cpu::parallelFor(int64_t n, int64_t grain,
       std::memory_order_relaxed);
   inside = false;
   if (trace)
-    trace->record(n, grain, true, start, end);
+    trace->record(
+        n, grain, true, start, end,
+        counters.busyNanoseconds.load(std::memory_order_relaxed) - busyBefore);
 }
 
 PoolStats dsrt::cpu::poolStats() {
@@ -273,5 +303,7 @@ PoolStats dsrt::cpu::poolStats() {
   s.workerChunks = counters.workerChunks.load(std::memory_order_relaxed);
   s.seconds =
       double(counters.nanoseconds.load(std::memory_order_relaxed)) * 1e-9;
+  s.busySeconds =
+      double(counters.busyNanoseconds.load(std::memory_order_relaxed)) * 1e-9;
   return s;
 }

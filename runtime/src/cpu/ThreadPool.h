@@ -39,6 +39,9 @@ struct PoolStats {
   int64_t chunks = 0;       // grain-sized chunks of the split calls
   int64_t workerChunks = 0; // of those, run by a worker
   double seconds = 0;       // wall time inside split calls
+  double busySeconds = 0;   // thread time running their chunks, all
+                            // threads: the rest of threads x seconds is
+                            // a core idle (waking, waiting, imbalance)
 };
 PoolStats poolStats();
 

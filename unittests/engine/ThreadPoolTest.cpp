@@ -1,0 +1,67 @@
+//===- ThreadPoolTest.cpp - parallelFor's completion and its statistics ---===//
+#include "cpu/ThreadPool.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <random>
+#include <thread>
+#include <vector>
+
+using namespace dsrt::cpu;
+
+namespace {
+
+void spinFor(std::chrono::microseconds d) {
+  auto end = std::chrono::steady_clock::now() + d;
+  while (std::chrono::steady_clock::now() < end) {
+  }
+}
+
+/// parallelFor returns only once every chunk has run, whoever ran it: the
+/// caller waits for chunks a worker holds (here slow ones, of random
+/// lengths, in regions back to back, as prefill issues them), and every
+/// write of a chunk is visible after the return.
+TEST(ThreadPool, ReturnsAfterEveryChunkRanAndItsWritesAreVisible) {
+  std::mt19937 rng(11);
+  for (int region = 0; region < 300; ++region) {
+    int64_t n = 1 + int64_t(rng() % 40);
+    std::vector<int> out(static_cast<size_t>(n), 0);
+    std::vector<int> delay(static_cast<size_t>(n));
+    for (int &d : delay)
+      d = int(rng() % 4 == 0 ? rng() % 300 : 0);
+    parallelFor(n, 1, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) {
+        spinFor(std::chrono::microseconds(delay[size_t(i)]));
+        out[size_t(i)] = int(i) + 1; // plain writes: the return publishes
+      }
+    });
+    for (int64_t i = 0; i < n; ++i)
+      ASSERT_EQ(out[size_t(i)], i + 1) << "index " << i << " of region "
+                                       << region;
+  }
+}
+
+/// The pool's busy time counts the threads' time in chunks: at least the
+/// work the chunks did, at most threads x the regions' wall time.
+TEST(ThreadPool, BusySecondsCountTheChunksWork) {
+  if (numThreads() < 2)
+    GTEST_SKIP() << "one thread: nothing is split (DSRT_NUM_THREADS=1)";
+  PoolStats before = poolStats();
+  const int64_t chunks = 8;
+  const auto each = std::chrono::microseconds(2000);
+  for (int r = 0; r < 5; ++r)
+    parallelFor(chunks, 1, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i)
+        spinFor(each);
+    });
+  PoolStats after = poolStats();
+  double busy = after.busySeconds - before.busySeconds;
+  double wall = after.seconds - before.seconds;
+  EXPECT_EQ(after.regions - before.regions, 5);
+  EXPECT_GE(busy, 5 * chunks * 2e-3);
+  EXPECT_LE(busy, numThreads() * wall * 1.001);
+}
+
+} // namespace
