@@ -81,7 +81,8 @@ target_sources(dsrt PRIVATE
 # bandwidth) and of a model's load, prefill, decode and peak memory.
 add_executable(ds-cpu-bench ${CMAKE_CURRENT_LIST_DIR}/../../bench/cpu/CpuBench.cpp
   ${CMAKE_CURRENT_LIST_DIR}/../../bench/cpu/OneDnnGemm.cpp
-  ${CMAKE_CURRENT_LIST_DIR}/../../bench/cpu/AttendBench.cpp)
+  ${CMAKE_CURRENT_LIST_DIR}/../../bench/cpu/AttendBench.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/../../bench/cpu/TileBench.cpp)
 target_include_directories(ds-cpu-bench PRIVATE ${CMAKE_CURRENT_LIST_DIR})
 target_link_libraries(ds-cpu-bench PRIVATE dsrt openblas Threads::Threads)
 # oneDNN (libdnnl-dev, installed by `make deps`) is the reference GEMM rate
