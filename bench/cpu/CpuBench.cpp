@@ -41,6 +41,9 @@
 //                                    GFLOP/s of the naive MLA attend step
 //                                    (AttendBench.h) per ISA, beside the
 //                                    f32 GEMM's
+// ds-cpu-bench tile ROWS N K REPS  GFLOP per CPU-second of the GEMM tile
+//                                    kernels in L1, over a streamed x, and
+//                                    of the whole product (TileBench.h)
 // ds-cpu-bench model ARTIFACT WEIGHTS PROMPT STEPS REPS
 //                                    load seconds, prefill tok/s (every
 //                                    row's logits, and the last row's as
@@ -53,6 +56,8 @@
 #include "BenchUtil.h"
 #include "HeadBench.h"
 #include "OneDnnGemm.h"
+#include "TileBench.h"
+#include "cpu/HeadMatmul.h"
 #include "cpu/Isa.h"
 #include "cpu/MatMul.h"
 #include "cpu/ThreadPool.h"
@@ -594,6 +599,9 @@ int main(int argc, char **argv) {
     return dsbench::attendBench(std::atoll(argv[2]), std::atoll(argv[3]),
                                 std::atoll(argv[4]), std::atoll(argv[5]),
                                 std::atoll(argv[6]), std::atoi(argv[7]));
+  if (cmd == "tile" && argc == 6)
+    return dsbench::tileBench(std::atoll(argv[2]), std::atoll(argv[3]),
+                              std::atoll(argv[4]), std::atoi(argv[5]));
   if (cmd == "model" && argc == 7)
     return model(argv[2], argv[3], std::atoll(argv[4]), std::atoll(argv[5]),
                  std::atoi(argv[6]));
@@ -602,7 +610,7 @@ int main(int argc, char **argv) {
                "| gemv N K CALLS REPS | gemv-kernels N K ITERS REPS "
                "| heads H DN DV DC LAYERS REPS "
                "| experts E ROWS N K LAYERS REPS "
-               "| attend TOKENS HEADS DN DR DV REPS "
+               "| attend TOKENS HEADS DN DR DV REPS | tile ROWS N K REPS "
                "| heads ROWS H DN DV DC f32|bf16|fp8 REPS "
                "| model ARTIFACT WEIGHTS PROMPT STEPS "
                "REPS\n");

@@ -268,6 +268,48 @@ TEST(MatMul, DecodeRowsMatchEachRowAloneBitForBit) {
     }
 }
 
+// Prefill's tiles run several blocks of weight rows through each K chunk
+// together (MatMul.cpp gemmBlock): a row's result must still not depend on
+// which rows came with it. 70 rows of x (three panels, the last partial),
+// 150 weight rows (more than one group of blocks, a partial block), K 600
+// (a ragged last chunk); rows read in place (one part, no padding) and
+// copied (two parts, padded rows).
+TEST(MatMul, PrefillRowsDoNotDependOnTheirGrouping) {
+  std::mt19937 rng(19);
+  std::normal_distribution<float> d;
+  const int64_t rows = 70;
+  for (WeightFormat f :
+       {WeightFormat::F32, WeightFormat::BF16, WeightFormat::FP8})
+    for (auto [parts, pad] : {std::pair<int64_t, int64_t>{1, 0}, {2, 3}}) {
+      TestWeight w(f, parts, 150 / parts, 600, pad, rng);
+      std::vector<float> x(size_t(rows * w.cols));
+      for (float &v : x)
+        v = d(rng);
+      for (Isa isa : supportedIsas()) {
+        const KernelSet &ks = kernelsFor(isa);
+        int64_t n = w.rows;
+        std::vector<float> all(size_t(rows * n)), pieces(all.size()),
+            shifted(all.size());
+        matmul(ks, x.data(), w.cols, rows, w.matrix, 0, n, all.data(), n);
+        // One block of mr rows at a time, then a split off the blocks' grid.
+        for (int64_t r = 0; r < n; r += ks.mr)
+          matmul(ks, x.data(), w.cols, rows, w.matrix, r,
+                 std::min<int64_t>(ks.mr, n - r), pieces.data() + r, n);
+        matmul(ks, x.data(), w.cols, rows, w.matrix, 0, 5, shifted.data(), n);
+        matmul(ks, x.data(), w.cols, rows, w.matrix, 5, n - 5,
+               shifted.data() + 5, n);
+        for (size_t i = 0; i < all.size(); ++i) {
+          ASSERT_EQ(all[i], pieces[i]) << isaName(isa) << " "
+                                       << formatName(f) << " parts " << parts
+                                       << " at " << i / n << "," << i % n;
+          ASSERT_EQ(all[i], shifted[i]) << isaName(isa) << " "
+                                        << formatName(f) << " parts " << parts
+                                        << " at " << i / n << "," << i % n;
+        }
+      }
+    }
+}
+
 // The embedding gather reads a table in its stored format: every row is
 // exactly the stored value (bf16 widened, e4m3 times its block's scale),
 // across parts and scale blocks; an id out of range is an error naming it,

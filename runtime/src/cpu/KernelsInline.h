@@ -27,18 +27,23 @@ struct PrefetchCursor {
   const char *row = nullptr;
   int64_t off = 0, ld = 0, bytes = 0;
   int rows = 0;
+  bool l1 = false;
   explicit PrefetchCursor(const TilePrefetch *pf) {
     if (pf && pf->rows > 0 && pf->bytes > 0) {
       row = pf->base;
       ld = pf->ld;
       bytes = pf->bytes;
       rows = pf->rows;
+      l1 = pf->l1;
     }
   }
   void step() {
     if (!row)
       return;
-    __builtin_prefetch(row + off, 0, 2);
+    if (l1)
+      __builtin_prefetch(row + off, 0, 3);
+    else
+      __builtin_prefetch(row + off, 0, 2);
     off += 64;
     if (off >= bytes) {
       off = 0;

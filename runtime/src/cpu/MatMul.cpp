@@ -200,8 +200,9 @@ bool bf16Arithmetic(const KernelSet &ks, const WeightMatrix &w) {
 /// The chunk [k0, k0 + kc) of weight rows [r, r + m) as a prefetch, or
 /// none where the rows cross parts (then the copy fetches them).
 TilePrefetch chunkPrefetch(const WeightMatrix &w, int64_t r, int64_t m,
-                           int64_t k0, int64_t kc) {
+                           int64_t k0, int64_t kc, bool l1) {
   TilePrefetch pf;
+  pf.l1 = l1;
   if (m <= 0 || r + m > w.rows || !w.inOnePart(r, m))
     return pf;
   int64_t es = int64_t(w.elementSize());
@@ -290,8 +291,14 @@ struct TileStore {
 /// block at a time, each block's sums scaled once (ks.tileFp8).
 void fp8TileBf16(const KernelSet &ks, const PackedX &x, const WeightMatrix &w,
                  int64_t r, int64_t m, int64_t k0, int64_t kc, uint16_t *t,
-                 float *ctile, const TileStore *out) {
+                 float *ctile, const TileStore *out, const TilePrefetch &pf) {
   const int mr = ks.mr;
+  // tileFp8 takes no prefetch: `pf`'s lines go out a few after each call
+  // (the tile kernels' one line per step of k, as evenly spread).
+  const int64_t rowLines = (pf.bytes + 63) / 64;
+  const int64_t calls = (kc + kScaleBlock - 1) / kScaleBlock * x.panels;
+  const int64_t perCall = (pf.rows * rowLines + calls - 1) / calls;
+  int64_t line = 0;
   for (int64_t i = 0; i < m; ++i)
     ks.fp8ToBf16(w.row(r + i) + k0, kc, t + i * kTileLd);
   float scales[kMaxMr] = {};
@@ -303,107 +310,170 @@ void fp8TileBf16(const KernelSet &ks, const PackedX &x, const WeightMatrix &w,
       ks.tileFp8(t + kb, kTileLd, scales,
                  x.bf16 + (p * x.pairs() + (k0 + kb) / 2) * kPanel * 2, kp,
                  ctile + p * mr * kPanel);
+      for (int64_t e = line + perCall; line < e && line < pf.rows * rowLines;
+           ++line)
+        __builtin_prefetch(pf.base + line / rowLines * pf.ld +
+                               line % rowLines * 64,
+                           0, 3);
       if (out && kb + kScaleBlock >= kc)
         out->panel(p);
     }
   }
 }
 
-/// y[t, i] = x[t] . w[r + i] for i < m <= mr, single-threaded. The first
-/// chunk of weight rows [next, next + nextM) is prefetched during the last
-/// chunk (nextM 0: nothing follows).
+/// One K chunk [k0, k0 + kc) of weight rows [r, r + m) (m <= mr) through
+/// every panel of x, added into the block's accumulators ctile (a tile of
+/// mr x kPanel per panel); `out` stores each panel once it is complete
+/// (the block's last chunk), and `pf` is what to prefetch meanwhile.
+void blockChunk(const KernelSet &ks, const PackedX &x, const WeightMatrix &w,
+                int64_t r, int64_t m, int64_t k0, int64_t kc,
+                const TilePrefetch &pf, float *ctile, const TileStore *out) {
+  const int mr = ks.mr;
+  const int64_t k = x.k;
+  ThreadBuffers &b = buffers();
+  auto after = [&](int64_t p) {
+    if (out)
+      out->panel(p);
+  };
+  // Rows read in place are prefetched into L2 from the first panel on,
+  // for the most lead time (a group of experts' rows come from memory);
+  // rows to be copied into L1 during the last panel, which leaves them
+  // there for the copy.
+  const int64_t pfPanel = pf.l1 ? x.panels - 1 : 0;
+  // Whole blocks of f32 or bf16 rows (an even chunk) in one part whose
+  // stride spreads them over L1's sets are read in place: the same
+  // arithmetic as on a copy, without copying.
+  bool inPlace = m == mr && w.format != WeightFormat::FP8 &&
+                 w.inOnePart(r, mr) && (kc % 2 == 0 || !x.bf16) &&
+                 rowsFitL1Sets(w.ld * int64_t(w.elementSize()), mr);
+  if (x.bf16) {
+    int64_t kp = (kc + 1) / 2;
+    if (inPlace) {
+      const uint16_t *t = reinterpret_cast<const uint16_t *>(w.row(r)) + k0;
+      for (int64_t p = 0; p < x.panels; ++p) {
+        ks.tileBf16(t, w.ld, x.bf16 + (p * x.pairs() + k0 / 2) * kPanel * 2,
+                    kp, ctile + p * mr * kPanel, p == pfPanel ? &pf : nullptr);
+        after(p);
+      }
+      return;
+    }
+    // The rows' chunk, zero-padded to mr rows and an even K.
+    uint16_t *t = b.wtile16.get(size_t(mr * kTileLd));
+    if (m < mr || kc % 2)
+      std::memset(t, 0, size_t(mr * kTileLd) * 2);
+    if (w.format == WeightFormat::FP8)
+      return fp8TileBf16(ks, x, w, r, m, k0, kc, t, ctile, out, pf);
+    for (int64_t i = 0; i < m; ++i)
+      std::memcpy(t + i * kTileLd,
+                  reinterpret_cast<const uint16_t *>(w.row(r + i)) + k0,
+                  size_t(kc) * 2);
+    for (int64_t p = 0; p < x.panels; ++p) {
+      ks.tileBf16(t, kTileLd, x.bf16 + (p * x.pairs() + k0 / 2) * kPanel * 2,
+                  kp, ctile + p * mr * kPanel, p == pfPanel ? &pf : nullptr);
+      after(p);
+    }
+    return;
+  }
+  if (inPlace && w.format == WeightFormat::F32) {
+    const float *t = reinterpret_cast<const float *>(w.row(r)) + k0;
+    for (int64_t p = 0; p < x.panels; ++p) {
+      ks.tileF32(t, w.ld, x.f32 + (p * k + k0) * kPanel, kc,
+                 ctile + p * mr * kPanel, p == pfPanel ? &pf : nullptr);
+      after(p);
+    }
+    return;
+  }
+  // The rows' chunk as f32 (FP8 scaled per block), zero-padded to mr.
+  float *t = b.wtile.get(size_t(mr * kTileLd));
+  for (int64_t i = 0; i < m; ++i)
+    decodeRow(ks, w, r + i, k0, kc, t + i * kTileLd);
+  if (m < mr)
+    std::memset(t + m * kTileLd, 0, size_t((mr - m) * kTileLd) * sizeof(float));
+  for (int64_t p = 0; p < x.panels; ++p) {
+    ks.tileF32(t, kTileLd, x.f32 + (p * k + k0) * kPanel, kc,
+               ctile + p * mr * kPanel, p == pfPanel ? &pf : nullptr);
+    after(p);
+  }
+}
+
+/// y[t, i] = x[t] . w[r + i] for i < m, single-threaded, in blocks of mr
+/// rows (the last may be short). Every block goes through one K chunk
+/// before any goes on to the next, so the chunk of x (every panel's, 16
+/// KiB a panel in bf16) is read from memory once for all of them and from
+/// L2 after that: the whole x of a 4096-wide product (2 MiB in bf16 for
+/// 256 tokens) does not fit in L2, and block by block every block read all
+/// of it from L3 (12% slower in a tile loop, bench/RESULTS.md). Each
+/// output's sum runs over the same chunks in the same order either way,
+/// so its value does not depend on m. The first chunk of weight rows
+/// [next, next + nextM) is prefetched during the last chunk (nextM 0:
+/// nothing follows).
 void gemmBlock(const KernelSet &ks, const PackedX &x, const WeightMatrix &w,
                int64_t r, int64_t m, int64_t next, int64_t nextM, float *y,
                int64_t ldy) {
   const int mr = ks.mr;
   const int64_t k = x.k;
-  ThreadBuffers &b = buffers();
-  float *ctile = b.ctile.get(size_t(x.panels * mr * kPanel));
-  std::memset(ctile, 0, size_t(x.panels * mr * kPanel) * sizeof(float));
-  TileStore out{
-      ks.storeTile ? ks.storeTile : storeTile, ctile, mr, m, x.rows, y, ldy};
+  const int64_t blocks = (m + mr - 1) / mr, each = x.panels * mr * kPanel;
+  float *ctile = buffers().ctile.get(size_t(blocks * each));
+  std::memset(ctile, 0, size_t(blocks * each) * sizeof(float));
+  auto rowsOf = [&](int64_t s) { return std::min<int64_t>(mr, m - s * mr); };
+  auto store = [&](int64_t s) {
+    return TileStore{ks.storeTile ? ks.storeTile : storeTile,
+                     ctile + s * each,
+                     mr,
+                     rowsOf(s),
+                     x.rows,
+                     y + s * mr,
+                     ldy};
+  };
   if (k == 0) // no chunk: the zero sums
-    for (int64_t p = 0; p < x.panels; ++p)
-      out.panel(p);
+    for (int64_t s = 0; s < blocks; ++s)
+      for (int64_t p = 0; p < x.panels; ++p)
+        store(s).panel(p);
+  // Into L1 where the next chunk is copied (FP8 converted) before use.
+  const bool l1 =
+      w.format == WeightFormat::FP8 ||
+      !rowsFitL1Sets(w.ld * int64_t(w.elementSize()), mr);
   for (int64_t k0 = 0; k0 < k; k0 += kKc) {
     int64_t kc = std::min(kKc, k - k0);
     bool last = k0 + kKc >= k;
-    auto after = [&](int64_t p) {
-      if (last)
-        out.panel(p);
-    };
-    TilePrefetch pf =
-        k0 + kKc < k
-            ? chunkPrefetch(w, r, m, k0 + kKc, std::min(kKc, k - k0 - kKc))
-            : chunkPrefetch(w, next, nextM, 0, std::min(kKc, k));
-    // Whole blocks of f32 or bf16 rows (an even chunk) in one part whose
-    // stride spreads them over L1's sets are read in place: the same
-    // arithmetic as on a copy, without copying.
-    bool inPlace = m == mr && w.format != WeightFormat::FP8 &&
-                   w.inOnePart(r, mr) && (kc % 2 == 0 || !x.bf16) &&
-                   rowsFitL1Sets(w.ld * int64_t(w.elementSize()), mr);
-    if (x.bf16) {
-      int64_t kp = (kc + 1) / 2;
-      if (inPlace) {
-        const uint16_t *t = reinterpret_cast<const uint16_t *>(w.row(r)) + k0;
-        for (int64_t p = 0; p < x.panels; ++p) {
-          ks.tileBf16(t, w.ld, x.bf16 + (p * x.pairs() + k0 / 2) * kPanel * 2,
-                      kp, ctile + p * mr * kPanel, p == 0 ? &pf : nullptr);
-          after(p);
-        }
-        continue;
-      }
-      // The rows' chunk, zero-padded to mr rows and an even K.
-      uint16_t *t = b.wtile16.get(size_t(mr * kTileLd));
-      if (m < mr || kc % 2)
-        std::memset(t, 0, size_t(mr * kTileLd) * 2);
-      if (w.format == WeightFormat::FP8) {
-        fp8TileBf16(ks, x, w, r, m, k0, kc, t, ctile, last ? &out : nullptr);
-        continue;
-      }
-      for (int64_t i = 0; i < m; ++i)
-        std::memcpy(t + i * kTileLd,
-                    reinterpret_cast<const uint16_t *>(w.row(r + i)) + k0,
-                    size_t(kc) * 2);
-      for (int64_t p = 0; p < x.panels; ++p) {
-        ks.tileBf16(t, kTileLd, x.bf16 + (p * x.pairs() + k0 / 2) * kPanel * 2,
-                    kp, ctile + p * mr * kPanel, p == 0 ? &pf : nullptr);
-        after(p);
-      }
-      continue;
-    }
-    if (inPlace && w.format == WeightFormat::F32) {
-      const float *t = reinterpret_cast<const float *>(w.row(r)) + k0;
-      for (int64_t p = 0; p < x.panels; ++p) {
-        ks.tileF32(t, w.ld, x.f32 + (p * k + k0) * kPanel, kc,
-                   ctile + p * mr * kPanel, p == 0 ? &pf : nullptr);
-        after(p);
-      }
-      continue;
-    }
-    // The rows' chunk as f32 (FP8 scaled per block), zero-padded to mr.
-    float *t = b.wtile.get(size_t(mr * kTileLd));
-    for (int64_t i = 0; i < m; ++i)
-      decodeRow(ks, w, r + i, k0, kc, t + i * kTileLd);
-    if (m < mr)
-      std::memset(t + m * kTileLd, 0,
-                  size_t((mr - m) * kTileLd) * sizeof(float));
-    for (int64_t p = 0; p < x.panels; ++p) {
-      ks.tileF32(t, kTileLd, x.f32 + (p * k + k0) * kPanel, kc,
-                 ctile + p * mr * kPanel, p == 0 ? &pf : nullptr);
-      after(p);
+    for (int64_t s = 0; s < blocks; ++s) {
+      // Prefetched: the chunk the next tile pass reads.
+      TilePrefetch pf =
+          s + 1 < blocks ? chunkPrefetch(w, r + (s + 1) * mr, rowsOf(s + 1),
+                                         k0, kc, l1)
+          : !last        ? chunkPrefetch(w, r, rowsOf(0), k0 + kKc,
+                                         std::min(kKc, k - k0 - kKc), l1)
+                         : chunkPrefetch(w, next, nextM, 0, std::min(kKc, k),
+                                         l1);
+      TileStore out = store(s);
+      blockChunk(ks, x, w, r + s * mr, rowsOf(s), k0, kc, pf,
+                 ctile + s * each, last ? &out : nullptr);
     }
   }
+}
+
+/// Row blocks gemmRange passes to gemmBlock at once: as many as keep their
+/// accumulators (mr x kPanel floats per panel each) within kGroupBytes, so
+/// that they stay in L2 beside the chunk of x; one where x is a single
+/// panel (its chunk stays in L1 anyway).
+constexpr int64_t kGroupBytes = 128 * 1024;
+constexpr int64_t kMaxGroupBlocks = 8;
+int64_t groupBlocks(const PackedX &x, int mr) {
+  if (x.panels <= 1)
+    return 1;
+  int64_t each = x.panels * mr * kPanel * int64_t(sizeof(float));
+  return std::clamp<int64_t>(kGroupBytes / each, 1, kMaxGroupBlocks);
 }
 
 /// Prefill over weight rows [r0, r0 + n), single-threaded.
 void gemmRange(const KernelSet &ks, const PackedX &x, const WeightMatrix &w,
                int64_t r0, int64_t n, float *y, int64_t ldy) {
   const int mr = ks.mr;
-  for (int64_t j0 = 0; j0 < n; j0 += mr) {
-    int64_t m = std::min<int64_t>(mr, n - j0);
-    int64_t nextM = std::min<int64_t>(mr, std::max<int64_t>(0, n - j0 - mr));
-    gemmBlock(ks, x, w, r0 + j0, m, r0 + j0 + mr, nextM, y + j0, ldy);
+  const int64_t step = groupBlocks(x, mr) * mr;
+  for (int64_t j0 = 0; j0 < n; j0 += step) {
+    int64_t m = std::min<int64_t>(step, n - j0);
+    int64_t nextM = std::min<int64_t>(mr, std::max<int64_t>(0, n - j0 - step));
+    gemmBlock(ks, x, w, r0 + j0, m, r0 + j0 + step, nextM, y + j0, ldy);
   }
 }
 
