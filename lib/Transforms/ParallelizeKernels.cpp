@@ -28,6 +28,7 @@
 
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/IRMapping.h"
+#include "mlir/IR/TypeUtilities.h"
 #include "llvm/ADT/DenseSet.h"
 #include "llvm/Support/Debug.h"
 
@@ -228,19 +229,33 @@ struct ParallelizeKernelsPass
   /// side, so a few tokens do not wake the pool for little work.
   static constexpr int64_t kUnknownTrips = 16;
 
+  /// Elements a math-library call (sin, cos, exp...) counts as: an f64
+  /// one is a libm call of 20-40 ns (rope's angles), an f32 one a
+  /// vectorised polynomial after ds-approximate-exp, a few element ops.
+  static int64_t mathCost(Operation &op) {
+    Dialect *dialect = op.getDialect(); // null for an unregistered op
+    if (!dialect || dialect->getNamespace() != "math" ||
+        op.getNumResults() != 1)
+      return 0;
+    return getElementTypeOrSelf(op.getResult(0).getType()).isF64() ? 64 : 4;
+  }
+
   /// Elements one outer iteration of `par` touches: the inner dimensions
-  /// times the trip counts of the loops in its body.
+  /// times the work of its body (its loops' trip counts times theirs, and
+  /// math calls by mathCost).
   static int64_t elementsPerRow(scf::ParallelOp par) {
     auto work = [](Block &block, auto &self) -> int64_t {
-      int64_t loops = 0;
+      int64_t total = 0;
       for (Operation &op : block) {
+        total += mathCost(op);
         auto f = dyn_cast<scf::ForOp>(op);
         if (!f)
           continue;
         std::optional<int64_t> trips = constantTripCount(f);
-        loops += trips.value_or(kUnknownTrips) * self(*f.getBody(), self);
+        total += trips.value_or(kUnknownTrips) * self(*f.getBody(), self);
+        total = std::min(total, kChunkElements);
       }
-      return std::max<int64_t>(loops, 1);
+      return std::max<int64_t>(total, 1);
     };
     int64_t inner = work(*par.getBody(), work);
     for (Value ub : par.getUpperBound().drop_front()) {

@@ -47,7 +47,7 @@
 // CHECK: scf.for %[[C:.+]] = %{{.+}} to %{{.+}} step
 // CHECK: memref.load %{{.+}}[%[[T]], %[[C]]]
 // CHECK-LABEL: func.func private @rot(
-// CHECK: %[[RG:.+]] = llvm.mlir.constant(32 : i64) : i64
+// CHECK: %[[RG:.+]] = llvm.mlir.constant(4 : i64) : i64
 // CHECK: call @dsrt_parallel_for(%{{.+}}, %{{.+}}, %{{.+}}, %[[RG]])
 // CHECK-LABEL: func.func private @rot__range(
 // CHECK: math.sin
@@ -102,16 +102,18 @@ func.func private @plus(%x: memref<?x4xf32>, %y: memref<?x4xf32>) attributes {ds
   }
   return
 }
-// 16 pairs times a loop over 8 heads: 128 elements a token, grain 32.
-func.func private @rot(%x: memref<?x8x32xf32>, %p: memref<?xf32>) attributes {ds.kernel = "rope"} {
+// 16 pairs, each an f64 sine (a libm call: 64 elements' worth) and a loop
+// over 8 heads: 16 x 72 = 1152 elements a token, grain 4.
+func.func private @rot(%x: memref<?x8x32xf32>, %p: memref<?xf64>) attributes {ds.kernel = "rope"} {
   %c0 = arith.constant 0 : index
   %c1 = arith.constant 1 : index
   %c8 = arith.constant 8 : index
   %c16 = arith.constant 16 : index
   %t = memref.dim %x, %c0 : memref<?x8x32xf32>
   scf.parallel (%i, %j) = (%c0, %c0) to (%t, %c16) step (%c1, %c1) {
-    %a = memref.load %p[%i] : memref<?xf32>
-    %s = math.sin %a : f32
+    %a = memref.load %p[%i] : memref<?xf64>
+    %d = math.sin %a : f64
+    %s = arith.truncf %d : f64 to f32
     scf.for %h = %c0 to %c8 step %c1 {
       memref.store %s, %x[%i, %h, %j] : memref<?x8x32xf32>
     }

@@ -38,8 +38,8 @@ TEST(ThreadPool, ReturnsAfterEveryChunkRanAndItsWritesAreVisible) {
       }
     });
     for (int64_t i = 0; i < n; ++i)
-      ASSERT_EQ(out[size_t(i)], i + 1) << "index " << i << " of region "
-                                       << region;
+      ASSERT_EQ(out[size_t(i)], i + 1)
+          << "index " << i << " of region " << region;
   }
 }
 

@@ -293,8 +293,10 @@ def DSParallelizeKernelsPass : Pass<"ds-parallelize-kernels", "::mlir::ModuleOp"
     with grain 64. Row-wise kernels (rope, SiLU-mul, residual adds, slices,
     row gathers, cache writes, argmax) split by their outermost dimension
     (tokens) only, the inner dimensions staying loops for the vectoriser,
-    with a grain of about 4096 elements' worth of rows: a prefill's rows go
-    to both cores, a decode step's one token stays on the caller.
+    with a grain of about 4096 elements' worth of rows (an f64 math call,
+    rope's sin/cos through libm, counting as 64 elements, an f32 one as 4):
+    a prefill's rows go to both cores, a decode step's one token stays on
+    the caller.
 
     A walk, not patterns: each kernel is rewritten once by adding two
     functions to the module (range variant, task) beside it; a pattern

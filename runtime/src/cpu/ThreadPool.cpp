@@ -191,8 +191,8 @@ Counters counters;
 /// $DSRT_POOL_TRACE set: at exit, stderr gets one line per parallelFor
 /// shape (n, grain) with its calls, how many were split over the pool,
 /// their wall time and the threads' time running chunks (top-level calls
-/// only; busy / (threads x seconds) is the shape's parallel efficiency): what bench/pool_trace.py turns
-/// into a per-token breakdown of decode.
+/// only; busy / (threads x seconds) is the shape's parallel efficiency): what
+/// bench/pool_trace.py turns into a per-token breakdown of decode.
 class RegionTrace {
 public:
   using Clock = std::chrono::steady_clock;
@@ -230,8 +230,7 @@ private:
                      "dsrt-pool n=%lld grain=%lld calls=%lld split=%lld "
                      "seconds=%.6f busy=%.6f\n",
                      (long long)shape.first, (long long)shape.second,
-                     (long long)s.calls, (long long)s.split, s.seconds,
-                     s.busy);
+                     (long long)s.calls, (long long)s.split, s.seconds, s.busy);
     }
   };
   static Printer printer;
@@ -290,9 +289,9 @@ void dsrt::cpu::parallelFor(int64_t n, int64_t grain,
       std::memory_order_relaxed);
   inside = false;
   if (trace)
-    trace->record(
-        n, grain, true, start, end,
-        counters.busyNanoseconds.load(std::memory_order_relaxed) - busyBefore);
+    trace->record(n, grain, true, start, end,
+                  counters.busyNanoseconds.load(std::memory_order_relaxed) -
+                      busyBefore);
 }
 
 PoolStats dsrt::cpu::poolStats() {
