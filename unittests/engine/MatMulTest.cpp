@@ -233,41 +233,6 @@ TEST(MatMul, OneRowProductsDoNotDependOnTheirGrouping) {
   }
 }
 
-// Decode's rows of x (up to kGemvRows) must each give what that row alone
-// gives, bit for bit: one row goes through the ISA's gemv kernels (which
-// take a run of weight rows per call), several through the dot kernels
-// (a few x rows per call), and a token's logits may not depend on how many
-// tokens its step carried. Runs cross a part and the FP8 scale blocks; K
-// has a tail past the vector widths and a ragged scale block.
-TEST(MatMul, DecodeRowsMatchEachRowAloneBitForBit) {
-  std::mt19937 rng(13);
-  std::normal_distribution<float> d;
-  for (WeightFormat f :
-       {WeightFormat::F32, WeightFormat::BF16, WeightFormat::FP8})
-    for (int64_t k : {int64_t(37), int64_t(300)}) {
-      TestWeight w(f, 2, 150, k, 2, rng);
-      for (int64_t rows : {2, 3, 5, 16}) {
-        std::vector<float> x(size_t(rows * k));
-        for (float &v : x)
-          v = d(rng);
-        for (Isa isa : supportedIsas()) {
-          const KernelSet &ks = kernelsFor(isa);
-          std::vector<float> all(size_t(rows * w.rows)), one(size_t(w.rows));
-          matmul(ks, x.data(), k, rows, w.matrix, 0, w.rows, all.data(),
-                 w.rows);
-          for (int64_t t = 0; t < rows; ++t) {
-            matmul(ks, x.data() + t * k, k, 1, w.matrix, 0, w.rows, one.data(),
-                   w.rows);
-            for (int64_t r = 0; r < w.rows; ++r)
-              ASSERT_EQ(all[size_t(t * w.rows + r)], one[size_t(r)])
-                  << isaName(isa) << " " << formatName(f) << " k " << k
-                  << " rows " << rows << " x row " << t << " weight row " << r;
-          }
-        }
-      }
-    }
-}
-
 // Prefill's tiles run several blocks of weight rows through each K chunk
 // together (MatMul.cpp gemmBlock): a row's result must still not depend on
 // which rows came with it. 70 rows of x (three panels, the last partial),
@@ -723,4 +688,39 @@ TEST(MatMul, HeadProductsRefuseRowsPastTheWeight) {
   EXPECT_EQ(headMatmul(makeMemRef<float, 3>(x.data(), xs), w.matrix,
                        makeMemRef<float, 3>(out.data(), os), 16, 9, false),
             "head_matmul: head rows up to 65 past the 64 rows of the weight");
+}
+
+// Decode's rows of x (up to kGemvRows) must each give what that row alone
+// gives, bit for bit: one row goes through the ISA's gemv kernels (which
+// take a run of weight rows per call), several through the dot kernels
+// (a few x rows per call), and a token's logits may not depend on how many
+// tokens its step carried. Runs cross a part and the FP8 scale blocks; K
+// has a tail past the vector widths and a ragged scale block.
+TEST(MatMul, DecodeRowsMatchEachRowAloneBitForBit) {
+  std::mt19937 rng(13);
+  std::normal_distribution<float> d;
+  for (WeightFormat f :
+       {WeightFormat::F32, WeightFormat::BF16, WeightFormat::FP8})
+    for (int64_t k : {int64_t(37), int64_t(300)}) {
+      TestWeight w(f, 2, 150, k, 2, rng);
+      for (int64_t rows : {2, 3, 5, 16}) {
+        std::vector<float> x(size_t(rows * k));
+        for (float &v : x)
+          v = d(rng);
+        for (Isa isa : supportedIsas()) {
+          const KernelSet &ks = kernelsFor(isa);
+          std::vector<float> all(size_t(rows * w.rows)), one(size_t(w.rows));
+          matmul(ks, x.data(), k, rows, w.matrix, 0, w.rows, all.data(),
+                 w.rows);
+          for (int64_t t = 0; t < rows; ++t) {
+            matmul(ks, x.data() + t * k, k, 1, w.matrix, 0, w.rows, one.data(),
+                   w.rows);
+            for (int64_t r = 0; r < w.rows; ++r)
+              ASSERT_EQ(all[size_t(t * w.rows + r)], one[size_t(r)])
+                  << isaName(isa) << " " << formatName(f) << " k " << k
+                  << " rows " << rows << " x row " << t << " weight row " << r;
+          }
+        }
+      }
+    }
 }

@@ -120,6 +120,12 @@ struct KernelSet {
   void (*gemvFp8Pairs)(const uint8_t *w, int64_t ldw, int64_t n,
                        const float *scales, const uint16_t *xb, int64_t k,
                        float *y) = nullptr;
+  /// The same for dotBf16 / dotFp8 (f32 x: the exact f32 products, such as
+  /// the absorbed heads' W_UV, and the sets without a bf16 dot product).
+  void (*gemvBf16)(const uint16_t *w, int64_t ldw, int64_t n, const float *x,
+                   int64_t k, float *y) = nullptr;
+  void (*gemvFp8)(const uint8_t *w, int64_t ldw, int64_t n, const float *scales,
+                  const float *x, int64_t k, float *y) = nullptr;
 };
 
 /// One token's head product over rows of a weight (decode's q_h W_UK_h):

@@ -229,6 +229,63 @@ void dotFp8(const uint8_t *w, const float *scales, const float *x, int64_t ldx,
   }
 }
 
+/// Row after row, each one's arithmetic that of dotRows<1> over widened
+/// bf16 (rows not interleaved: see KernelsAvx2.cpp's gemvF32).
+void gemvBf16(const uint16_t *w, int64_t ldw, int64_t n, const float *x,
+              int64_t k, float *y) {
+  for (int64_t j = 0; j < n; ++j, w += ldw) {
+    __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+    int64_t i = 0;
+    for (; i + 32 <= k; i += 32) {
+      acc0 = _mm512_fmadd_ps(
+          bf16x16(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(w + i))),
+          _mm512_loadu_ps(x + i), acc0);
+      acc1 =
+          _mm512_fmadd_ps(bf16x16(_mm256_loadu_si256(
+                              reinterpret_cast<const __m256i *>(w + i + 16))),
+                          _mm512_loadu_ps(x + i + 16), acc1);
+    }
+    for (; i < k; i += 16) {
+      __mmask16 m = tailMask(k - i);
+      acc0 = _mm512_fmadd_ps(bf16x16(_mm256_maskz_loadu_epi16(m, w + i)),
+                             _mm512_maskz_loadu_ps(m, x + i), acc0);
+    }
+    y[j] = _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
+  }
+}
+
+/// Row after row (all sharing `scales`), each one's arithmetic that of
+/// dotFp8Rows<1>.
+void gemvFp8(const uint8_t *w, int64_t ldw, int64_t n, const float *scales,
+             const float *x, int64_t k, float *y) {
+  for (int64_t j = 0; j < n; ++j, w += ldw) {
+    __m512 acc = _mm512_setzero_ps();
+    for (int64_t b = 0; b * kScaleBlock < k; ++b) {
+      int64_t begin = b * kScaleBlock;
+      int64_t end = k < begin + kScaleBlock ? k : begin + kScaleBlock;
+      __m512 part0 = _mm512_setzero_ps(), part1 = _mm512_setzero_ps();
+      int64_t i = begin;
+      for (; i + 32 <= end; i += 32) {
+        part0 = _mm512_fmadd_ps(
+            fp8x16(_mm_loadu_si128(reinterpret_cast<const __m128i *>(w + i))),
+            _mm512_loadu_ps(x + i), part0);
+        part1 =
+            _mm512_fmadd_ps(fp8x16(_mm_loadu_si128(
+                                reinterpret_cast<const __m128i *>(w + i + 16))),
+                            _mm512_loadu_ps(x + i + 16), part1);
+      }
+      for (; i < end; i += 16) {
+        __mmask16 m = tailMask(end - i);
+        part0 = _mm512_fmadd_ps(fp8x16(_mm_maskz_loadu_epi8(m, w + i)),
+                                _mm512_maskz_loadu_ps(m, x + i), part0);
+      }
+      acc = _mm512_fmadd_ps(_mm512_add_ps(part0, part1),
+                            _mm512_set1_ps(scales[b] * 256.0f), acc);
+    }
+    y[j] = _mm512_reduce_add_ps(acc);
+  }
+}
+
 /// Dot products over bf16 pairs (vdpbf16ps): 32 weights per instruction
 /// and no widening; two accumulators per row keep a single row (decode)
 /// above the memory's rate. The tail masks the weights (the padding of a
@@ -440,6 +497,8 @@ const KernelSet &dsrt::cpu::avx512Kernels() {
     s.packF32 = packF32;
     s.packBf16 = packBf16;
     s.storeTile = storeTile;
+    s.gemvBf16 = gemvBf16;
+    s.gemvFp8 = gemvFp8;
     return s;
   }();
   return set;
@@ -454,6 +513,8 @@ const KernelSet &dsrt::cpu::avx512Bf16Kernels() {
     s.packBf16 = packBf16;
     s.storeTile = storeTile;
     s.gemvBf16Pairs = gemvBf16Pairs;
+    s.gemvBf16 = gemvBf16;
+    s.gemvFp8 = gemvFp8;
     return s;
   }();
   return set;

@@ -587,9 +587,13 @@ auto gemvRowsF32(const KernelSet &ks) -> decltype(ks.gemvF32) {
 bool gemvOneRow(const KernelSet &ks, const GemvX &x, const WeightMatrix &w,
                 int64_t r0, int64_t n, float *y) {
   auto f32 = gemvRowsF32(ks);
-  bool have = w.format == WeightFormat::F32    ? f32 && x.x
-              : w.format == WeightFormat::BF16 ? ks.gemvBf16Pairs && x.xb
-                                               : ks.gemvFp8Pairs && x.xb;
+  // Rounded x (xb) where gemvInput made one, else f32 x: the dot kernels'
+  // choice in gemvRange.
+  bool have =
+      w.format == WeightFormat::F32 ? f32 != nullptr
+      : w.format == WeightFormat::BF16
+          ? (x.xb ? ks.gemvBf16Pairs != nullptr : ks.gemvBf16 != nullptr)
+          : (x.xb ? ks.gemvFp8Pairs != nullptr : ks.gemvFp8 != nullptr);
   if (!have)
     return false;
   for (int64_t j = 0; j < n;) {
@@ -603,11 +607,18 @@ bool gemvOneRow(const KernelSet &ks, const GemvX &x, const WeightMatrix &w,
       f32(reinterpret_cast<const float *>(row), w.ld, m, x.x, w.cols, y + j);
       break;
     case WeightFormat::BF16:
-      ks.gemvBf16Pairs(reinterpret_cast<const uint16_t *>(row), w.ld, m, x.xb,
-                       w.cols, y + j);
+      if (x.xb)
+        ks.gemvBf16Pairs(reinterpret_cast<const uint16_t *>(row), w.ld, m, x.xb,
+                         w.cols, y + j);
+      else
+        ks.gemvBf16(reinterpret_cast<const uint16_t *>(row), w.ld, m, x.x,
+                    w.cols, y + j);
       break;
     case WeightFormat::FP8:
-      ks.gemvFp8Pairs(row, w.ld, m, w.scaleRow(r), x.xb, w.cols, y + j);
+      if (x.xb)
+        ks.gemvFp8Pairs(row, w.ld, m, w.scaleRow(r), x.xb, w.cols, y + j);
+      else
+        ks.gemvFp8(row, w.ld, m, w.scaleRow(r), x.x, w.cols, y + j);
       break;
     }
     j += m;
