@@ -1,6 +1,7 @@
 //===- MatMul.cpp - y = x w^T over weights in their stored format ---------===//
 #include "cpu/MatMul.h"
 #include "cpu/Gemm.h"
+#include "cpu/NaiveAttend.h"
 #include "cpu/ThreadPool.h"
 
 #include <algorithm>
@@ -58,6 +59,7 @@ struct ThreadBuffers {
   Buffer<float> roundedX;    // decode rows rounded to bf16 values
   Buffer<uint16_t> packedX16; // decode rows as bf16
   Buffer<uint16_t> rowBf16;   // one row being packed
+  Buffer<float> expv;         // exp(-gate) of a SiLU-mul epilogue
 };
 ThreadBuffers &buffers() {
   static thread_local ThreadBuffers b;
@@ -285,6 +287,26 @@ struct TileStore {
   }
 };
 
+/// The tile kernels for panel p of x: the half tiles (where the set has
+/// them) for a last panel of at most kHalfPanel rows, which experts' small
+/// groups leave (the full tile would compute the zero rows too).
+struct PanelTiles {
+  const KernelSet &ks;
+  const PackedX &x;
+  bool half(int64_t p) const {
+    return p == x.panels - 1 && x.rows - p * kPanel <= kHalfPanel;
+  }
+  decltype(KernelSet::tileF32) f32(int64_t p) const {
+    return half(p) && ks.tileF32Half ? ks.tileF32Half : ks.tileF32;
+  }
+  decltype(KernelSet::tileBf16) bf16(int64_t p) const {
+    return half(p) && ks.tileBf16Half ? ks.tileBf16Half : ks.tileBf16;
+  }
+  decltype(KernelSet::tileFp8) fp8(int64_t p) const {
+    return half(p) && ks.tileFp8Half ? ks.tileFp8Half : ks.tileFp8;
+  }
+};
+
 /// The FP8 rows [r, r + m)'s chunk [k0, k0 + kc) as exact bf16 in the
 /// tile t (zero-padded by the caller), through every panel of x one scale
 /// block at a time, each block's sums scaled once (ks.tileFp8).
@@ -295,12 +317,13 @@ void fp8TileBf16(const KernelSet &ks, const PackedX &x, const WeightMatrix &w,
   for (int64_t i = 0; i < m; ++i)
     ks.fp8ToBf16(w.row(r + i) + k0, kc, t + i * kTileLd);
   float scales[kMaxMr] = {};
+  PanelTiles tiles{ks, x};
   for (int64_t kb = 0; kb < kc; kb += kScaleBlock) {
     for (int64_t i = 0; i < m; ++i)
       scales[i] = w.scaleRow(r + i)[(k0 + kb) / kScaleBlock];
     int64_t kp = (std::min(kScaleBlock, kc - kb) + 1) / 2;
     for (int64_t p = 0; p < x.panels; ++p) {
-      ks.tileFp8(t + kb, kTileLd, scales,
+      tiles.fp8(p)(t + kb, kTileLd, scales,
                  x.bf16 + (p * x.pairs() + (k0 + kb) / 2) * kPanel * 2, kp,
                  ctile + p * mr * kPanel);
       if (out && kb + kScaleBlock >= kc)
@@ -322,6 +345,7 @@ void gemmBlock(const KernelSet &ks, const PackedX &x, const WeightMatrix &w,
   std::memset(ctile, 0, size_t(x.panels * mr * kPanel) * sizeof(float));
   TileStore out{
       ks.storeTile ? ks.storeTile : storeTile, ctile, mr, m, x.rows, y, ldy};
+  PanelTiles tiles{ks, x};
   if (k == 0) // no chunk: the zero sums
     for (int64_t p = 0; p < x.panels; ++p)
       out.panel(p);
@@ -347,7 +371,7 @@ void gemmBlock(const KernelSet &ks, const PackedX &x, const WeightMatrix &w,
       if (inPlace) {
         const uint16_t *t = reinterpret_cast<const uint16_t *>(w.row(r)) + k0;
         for (int64_t p = 0; p < x.panels; ++p) {
-          ks.tileBf16(t, w.ld, x.bf16 + (p * x.pairs() + k0 / 2) * kPanel * 2,
+          tiles.bf16(p)(t, w.ld, x.bf16 + (p * x.pairs() + k0 / 2) * kPanel * 2,
                       kp, ctile + p * mr * kPanel, p == 0 ? &pf : nullptr);
           after(p);
         }
@@ -366,7 +390,7 @@ void gemmBlock(const KernelSet &ks, const PackedX &x, const WeightMatrix &w,
                     reinterpret_cast<const uint16_t *>(w.row(r + i)) + k0,
                     size_t(kc) * 2);
       for (int64_t p = 0; p < x.panels; ++p) {
-        ks.tileBf16(t, kTileLd, x.bf16 + (p * x.pairs() + k0 / 2) * kPanel * 2,
+        tiles.bf16(p)(t, kTileLd, x.bf16 + (p * x.pairs() + k0 / 2) * kPanel * 2,
                     kp, ctile + p * mr * kPanel, p == 0 ? &pf : nullptr);
         after(p);
       }
@@ -375,7 +399,7 @@ void gemmBlock(const KernelSet &ks, const PackedX &x, const WeightMatrix &w,
     if (inPlace && w.format == WeightFormat::F32) {
       const float *t = reinterpret_cast<const float *>(w.row(r)) + k0;
       for (int64_t p = 0; p < x.panels; ++p) {
-        ks.tileF32(t, w.ld, x.f32 + (p * k + k0) * kPanel, kc,
+        tiles.f32(p)(t, w.ld, x.f32 + (p * k + k0) * kPanel, kc,
                    ctile + p * mr * kPanel, p == 0 ? &pf : nullptr);
         after(p);
       }
@@ -389,7 +413,7 @@ void gemmBlock(const KernelSet &ks, const PackedX &x, const WeightMatrix &w,
       std::memset(t + m * kTileLd, 0,
                   size_t((mr - m) * kTileLd) * sizeof(float));
     for (int64_t p = 0; p < x.panels; ++p) {
-      ks.tileF32(t, kTileLd, x.f32 + (p * k + k0) * kPanel, kc,
+      tiles.f32(p)(t, kTileLd, x.f32 + (p * k + k0) * kPanel, kc,
                  ctile + p * mr * kPanel, p == 0 ? &pf : nullptr);
       after(p);
     }
@@ -407,12 +431,33 @@ void gemmRange(const KernelSet &ks, const PackedX &x, const WeightMatrix &w,
   }
 }
 
+/// y[t * ldy + j] = g / (1 + exp(-g)) * u of g[t * m + j], u[t * m + j]
+/// (t < rows, j < m), exp through the ISA's vector exp (the attention's:
+/// within 2 ulp of expf), as the generated SiLU-mul it replaces takes a
+/// polynomial exp: libm's expf one value at a time cost 4x the
+/// epilogue's other work (perf, bf16 prefill).
+void siluMulRows(const KernelSet &ks, const float *g, const float *u,
+                 int64_t rows, int64_t m, float *y, int64_t ldy) {
+  int64_t count = rows * m;
+  float *e = buffers().expv.get(size_t(count));
+  for (int64_t i = 0; i < count; ++i)
+    e[i] = -g[i];
+  attendKernelsFor(ks.isa).expInPlace(e, count);
+  for (int64_t t = 0; t < rows; ++t)
+    for (int64_t j = 0; j < m; ++j)
+      y[t * ldy + j] = g[t * m + j] / (1.0f + e[t * m + j]) * u[t * m + j];
+}
+
 /// Prefill's grouped products (experts of a few dozen rows each): each
 /// group's x packed into its own panels, then one parallel region over
 /// every group's blocks of mr weight rows, so that both threads stay busy
 /// across experts and no group waits for a wake of the pool.
+///
+/// With `up`, w is the gate: each block's gate and up values go to the
+/// thread's buffers and only silu(gate) * up is written, so the group's x
+/// is packed once for both and the two products share the region.
 void gemmGroups(const KernelSet &ks, const float *x, int64_t ldx,
-                const WeightMatrix &w, int64_t n,
+                const WeightMatrix &w, const WeightMatrix *up, int64_t n,
                 const std::vector<MatmulGroup> &groups, float *y, int64_t ldy) {
   const int mr = ks.mr;
   const int64_t k = w.cols;
@@ -469,8 +514,18 @@ void gemmGroups(const KernelSet &ks, const float *x, int64_t ldx,
         next = ng.r0 + nj;
         nextM = std::min<int64_t>(mr, n - nj);
       }
-      gemmBlock(ks, packedOf(g), w, grp.r0 + j0, m, next, nextM,
-                y + grp.begin * ldy + j0, ldy);
+      float *out = y + grp.begin * ldy + j0;
+      if (!up) {
+        gemmBlock(ks, packedOf(g), w, grp.r0 + j0, m, next, nextM, out, ldy);
+        continue;
+      }
+      int64_t rows = grp.end - grp.begin;
+      float *gv = buffers().gate.get(size_t(rows * mr));
+      float *uv = buffers().up.get(size_t(rows * mr));
+      // The gate's block prefetches nothing (its successor is in `up`).
+      gemmBlock(ks, packedOf(g), w, grp.r0 + j0, m, 0, 0, gv, m);
+      gemmBlock(ks, packedOf(g), *up, grp.r0 + j0, m, next, nextM, uv, m);
+      siluMulRows(ks, gv, uv, rows, m, out, ldy);
     }
   });
 }
@@ -614,6 +669,20 @@ int64_t grainRows(const KernelSet &ks, const WeightMatrix &w, int64_t rows,
   return ks.mr;
 }
 
+/// Rows of one expert group up to which matmulGroups takes the dot
+/// products rather than a half tile (one panel of <= 16 rows), as measured
+/// per format on AVX-512 (bench/RESULTS.md, "Experts' small groups"): the
+/// bf16 half tile is ahead from 8 rows, f32's from 13; FP8's converts each
+/// weight chunk to bf16 for a single panel, and is not ahead of the
+/// dot products up to 16.
+int64_t groupGemvRows(const KernelSet &ks, const WeightMatrix &w) {
+  if (w.format == WeightFormat::BF16 && ks.tileBf16Half)
+    return 7;
+  if (w.format == WeightFormat::F32 && ks.tileF32Half)
+    return 12;
+  return kGemvRows;
+}
+
 } // namespace
 
 void dsrt::cpu::matmul(const KernelSet &ks, const float *x, int64_t ldx,
@@ -635,10 +704,13 @@ void dsrt::cpu::matmul(const KernelSet &ks, const float *x, int64_t ldx,
   });
 }
 
-void dsrt::cpu::matmulGroups(const KernelSet &ks, const float *x,
-                             int64_t ldx, int64_t rows, const WeightMatrix &w,
-                             int64_t n, const std::vector<MatmulGroup> &groups,
-                             float *y, int64_t ldy) {
+namespace {
+
+/// matmulGroups, or with `up` matmulGroupsSiluMul (w the gate).
+void groupsProduct(const KernelSet &ks, const float *x, int64_t ldx,
+                   int64_t rows, const WeightMatrix &w, const WeightMatrix *up,
+                   int64_t n, const std::vector<MatmulGroup> &groups, float *y,
+                   int64_t ldy) {
   // Reused: no steady-state allocation. Workers reach it through this
   // reference (a thread_local named in the lambda would be their own).
   static thread_local std::vector<MatmulGroup> buffer;
@@ -647,13 +719,14 @@ void dsrt::cpu::matmulGroups(const KernelSet &ks, const float *x,
   std::vector<MatmulGroup> &large = largeBuffer;
   small.clear();
   large.clear();
+  int64_t gemvRows = groupGemvRows(ks, w);
   for (const MatmulGroup &g : groups) {
     if (g.end <= g.begin)
       continue;
-    (g.end - g.begin > kGemvRows ? large : small).push_back(g);
+    (g.end - g.begin > gemvRows ? large : small).push_back(g);
   }
   if (!large.empty() && n > 0)
-    gemmGroups(ks, x, ldx, w, n, large, y, ldy);
+    gemmGroups(ks, x, ldx, w, up, n, large, y, ldy);
   if (small.empty() || n <= 0)
     return;
   GemvX gx = gemvInput(ks, w, x, ldx, rows, &small);
@@ -669,11 +742,40 @@ void dsrt::cpu::matmulGroups(const KernelSet &ks, const float *x,
         gt.x += g.begin * gt.ldx;
       if (gt.xb)
         gt.xb += g.begin * gt.ldxb;
-      gemvRange(ks, gt, g.end - g.begin, w, g.r0 + j, m, y + g.begin * ldy + j,
-                ldy);
+      float *out = y + g.begin * ldy + j;
+      if (up) {
+        // Chunks of kSiluBlock weight rows through the thread's buffers.
+        int64_t rows = g.end - g.begin;
+        m = std::min(m, kSiluBlock);
+        float *gv = buffers().gate.get(size_t(rows * kSiluBlock));
+        float *uv = buffers().up.get(size_t(rows * kSiluBlock));
+        gemvRange(ks, gt, rows, w, g.r0 + j, m, gv, m);
+        gemvRange(ks, gt, rows, *up, g.r0 + j, m, uv, m);
+        siluMulRows(ks, gv, uv, rows, m, out, ldy);
+      } else {
+        gemvRange(ks, gt, g.end - g.begin, w, g.r0 + j, m, out, ldy);
+      }
       b += m;
     }
   });
+}
+
+} // namespace
+
+void dsrt::cpu::matmulGroups(const KernelSet &ks, const float *x,
+                             int64_t ldx, int64_t rows, const WeightMatrix &w,
+                             int64_t n, const std::vector<MatmulGroup> &groups,
+                             float *y, int64_t ldy) {
+  groupsProduct(ks, x, ldx, rows, w, nullptr, n, groups, y, ldy);
+}
+
+void dsrt::cpu::matmulGroupsSiluMul(const KernelSet &ks, const float *x,
+                                    int64_t ldx, int64_t rows,
+                                    const WeightMatrix &gate,
+                                    const WeightMatrix &up, int64_t n,
+                                    const std::vector<MatmulGroup> &groups,
+                                    float *y, int64_t ldy) {
+  groupsProduct(ks, x, ldx, rows, gate, &up, n, groups, y, ldy);
 }
 
 void dsrt::cpu::gatherRows(const KernelSet &ks, const WeightMatrix &w,
