@@ -99,7 +99,7 @@ struct KernelSet {
                    uint16_t *panel) = nullptr;
   /// y[t * ldy + i] = c[i * kPanel + t] for i < m (<= 16), t < rows (<=
   /// kPanel): a tile's accumulators into the rows of y, one masked store
-  /// of the m values per row (nullptr: MatMul.cpp's SSE 4 x 4 blocks).
+  /// of the m values per row (nullptr: SseTranspose.cpp's 4 x 4 blocks).
   void (*storeTile)(const float *c, int64_t m, int64_t rows, float *y,
                     int64_t ldy) = nullptr;
   /// tileF32, tileBf16 and tileFp8 over the first kHalfPanel token rows of
