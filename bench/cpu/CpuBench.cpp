@@ -30,13 +30,19 @@
 //                                    (f32, bf16, fp8), beside the per-row
 //                                    path and the runtime's f32 GEMM
 //                                    (HeadBench.h)
-// ds-cpu-bench experts E ROWS N K LAYERS REPS
+// ds-cpu-bench experts E ROWS N K LAYERS REPS [uneven]
 //                                    GFLOP/s of prefill's expert GEMMs:
 //                                    E experts of N x K weights, ROWS x
 //                                    rows each, over LAYERS distinct
 //                                    weight sets read in turn (larger
 //                                    than the caches, as a model's are),
-//                                    f32, bf16, FP8
+//                                    f32, bf16, FP8. `uneven`: the same
+//                                    ROWS * E rows sent to experts as a
+//                                    random router sends them (each row
+//                                    to an expert drawn by seeded,
+//                                    log-normal odds), so group sizes
+//                                    spread as a prefill's do (a few to
+//                                    3x ROWS)
 // ds-cpu-bench attend TOKENS HEADS DN DR DV REPS
 //                                    GFLOP/s of the naive MLA attend step
 //                                    (AttendBench.h) per ISA, beside the
@@ -145,7 +151,7 @@ int gemm(int64_t rows, int64_t n, int64_t k, int reps) {
 }
 
 int experts(int64_t e, int64_t rows, int64_t n, int64_t k, int64_t layers,
-            int reps) {
+            int reps, bool uneven) {
   std::mt19937 rng(1);
   std::normal_distribution<float> d;
   int64_t t = e * rows;
@@ -160,9 +166,32 @@ int experts(int64_t e, int64_t rows, int64_t n, int64_t k, int64_t layers,
   std::vector<float> scales(size_t(e * layers) * size_t((n + 127) / 128) *
                                 size_t((k + 127) / 128),
                             0.01f);
+  std::vector<int64_t> sizes(size_t(e), rows);
+  if (uneven && e > 0) {
+    // A multinomial draw of the t rows over experts of unequal popularity
+    // (log-normal, sigma 0.6): a 256-token prefill of the bench model
+    // gives its 32 experts 2..88 rows (mean 30, coefficient of variation
+    // 0.65, PREAMBLE); equal odds would give only 22..40.
+    std::fill(sizes.begin(), sizes.end(), 0);
+    std::mt19937 router(7);
+    std::lognormal_distribution<double> popularity(0.0, 0.6);
+    std::vector<double> odds(static_cast<size_t>(e));
+    for (double &o : odds)
+      o = popularity(router);
+    std::discrete_distribution<int64_t> pick(odds.begin(), odds.end());
+    for (int64_t i = 0; i < t; ++i)
+      ++sizes[size_t(pick(router))];
+  }
   std::vector<MatmulGroup> groups;
-  for (int64_t g = 0; g < e; ++g)
-    groups.push_back({g * rows, (g + 1) * rows, g * n});
+  int64_t begin = 0, smallest = t, largest = 0, panelRows = 0;
+  for (int64_t g = 0; g < e; ++g) {
+    int64_t size = sizes[size_t(g)];
+    smallest = std::min(smallest, size);
+    largest = std::max(largest, size);
+    panelRows += (size + 31) / 32 * 32;
+    groups.push_back({begin, begin + size, g * n});
+    begin += size;
+  }
   const KernelSet &ks = kernelsFor(activeIsa());
   // Wall time, and the process's CPU time (all threads, spinning included):
   // on a shared machine the second is less moved by other processes.
@@ -198,13 +227,16 @@ int experts(int64_t e, int64_t rows, int64_t n, int64_t k, int64_t layers,
   double g8 = run(WeightFormat::FP8, lp.fp8.data(), 1),
          c8 = flops / cpuBest / 1e9;
   std::printf("{\"experts\": %lld, \"rows\": %lld, \"n\": %lld, \"k\": %lld, "
+              "\"uneven\": %s, \"smallest_group\": %lld, "
+              "\"largest_group\": %lld, \"rows_in_32_row_panels\": %lld, "
               "\"layers\": %lld, \"threads\": %d, \"isa\": \"%s\", "
               "\"f32_gflops\": %.2f, \"bf16_gflops\": %.2f, "
               "\"fp8_gflops\": %.2f, \"f32_gflops_per_cpu_second\": %.2f, "
               "\"bf16_gflops_per_cpu_second\": %.2f, "
               "\"fp8_gflops_per_cpu_second\": %.2f}\n",
               (long long)e, (long long)rows, (long long)n, (long long)k,
-              (long long)layers, numThreads(), isaName(activeIsa()), g32, g16,
+              uneven ? "true" : "false", (long long)smallest,
+              (long long)largest, (long long)panelRows, (long long)layers, numThreads(), isaName(activeIsa()), g32, g16,
               g8, c32, c16, c8);
   return 0;
 }
@@ -600,10 +632,11 @@ int main(int argc, char **argv) {
     return dsbench::headsRowsBench(
         std::atoll(argv[2]), std::atoll(argv[3]), std::atoll(argv[4]),
         std::atoll(argv[5]), std::atoll(argv[6]), argv[7], std::atoi(argv[8]));
-  if (cmd == "experts" && argc == 8)
+  if (cmd == "experts" &&
+      (argc == 8 || (argc == 9 && std::string(argv[8]) == "uneven")))
     return experts(std::atoll(argv[2]), std::atoll(argv[3]),
                    std::atoll(argv[4]), std::atoll(argv[5]),
-                   std::atoll(argv[6]), std::atoi(argv[7]));
+                   std::atoll(argv[6]), std::atoi(argv[7]), argc == 9);
   if (cmd == "attend" && argc == 8)
     return dsbench::attendBench(std::atoll(argv[2]), std::atoll(argv[3]),
                                 std::atoll(argv[4]), std::atoll(argv[5]),
@@ -618,7 +651,7 @@ int main(int argc, char **argv) {
                "usage: ds-cpu-bench gemm ROWS N K REPS | read MIB REPS "
                "| gemv N K CALLS REPS | gemv-kernels N K ITERS REPS "
                "| heads H DN DV DC LAYERS REPS "
-               "| experts E ROWS N K LAYERS REPS "
+               "| experts E ROWS N K LAYERS REPS [uneven] "
                "| attend TOKENS HEADS DN DR DV REPS | tile ROWS N K REPS "
                "| heads ROWS H DN DV DC f32|bf16|fp8 REPS "
                "| model ARTIFACT WEIGHTS PROMPT STEPS "

@@ -263,6 +263,23 @@ LogicalResult GroupedMatmulOp::verify() {
   return expectShape(*this, "result", getResult(), {kDyn, w.getDimSize(1)});
 }
 
+LogicalResult GroupedMatmulSiluMulOp::verify() {
+  auto g = getGate().getType(), u = getUp().getType();
+  if (g.getRank() != 3 || g.getShape() != u.getShape())
+    return emitOpError() << "gate and up must be [experts, out, in] of one "
+                            "shape, got "
+                         << shapeString(g.getShape()) << " and "
+                         << shapeString(u.getShape());
+  int64_t local = g.getDimSize(0);
+  int64_t groups = getOffsets().getType().getDimSize(0) - 1;
+  bool share = local > 0 && groups > local && groups % local == 0;
+  if (failed(expectShape(*this, "offsets", getOffsets(),
+                         {(share ? groups : local) + 1})) ||
+      failed(expectShape(*this, "input", getInput(), {kDyn, g.getDimSize(2)})))
+    return failure();
+  return expectShape(*this, "result", getResult(), {kDyn, g.getDimSize(1)});
+}
+
 LogicalResult MoECombineOp::verify() {
   int64_t d = getExpertOut().getType().getShape().back();
   return expectShape(*this, "result", getResult(), {kDyn, d});

@@ -450,6 +450,30 @@ def DS_GroupedMatmulOp : DS_Op<"grouped_matmul", [Pure]> {
   let hasVerifier = 1;
 }
 
+def DS_GroupedMatmulSiluMulOp : DS_Op<"grouped_matmul_silu_mul", [Pure]> {
+  let summary = "the routed experts' gate and up products with their SiLU-mul";
+  let description = [{
+    `silu(ds.grouped_matmul(x, gate, offsets)) * ds.grouped_matmul(x, up,
+    offsets)` (ds-fuse-silu-epilogue): on the CPU one runtime call packs each
+    expert's rows once for both products and writes only the product, so the
+    two [T, F] intermediates never reach memory. Weights as
+    ds.grouped_matmul's (expert parallelism included), gate and up of one
+    shape.
+
+    ```mlir
+    %h = ds.grouped_matmul_silu_mul %xp, %wg, %wu, %off : tensor<?x32xf32>, tensor<8x12x32xf32>, tensor<8x12x32xf32>, tensor<9xi32> -> tensor<?x12xf32>
+    ```
+  }];
+  let arguments = (ins RankedTensorOf<[F32]>:$input, DS_WeightTensor:$gate,
+                       DS_WeightTensor:$up, 1DTensorOf<[I32]>:$offsets);
+  let results = (outs RankedTensorOf<[F32]>:$result);
+  let assemblyFormat = [{
+    $input `,` $gate `,` $up `,` $offsets attr-dict `:` type($input) `,`
+    type($gate) `,` type($up) `,` type($offsets) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
 def DS_MoECombineOp : DS_Op<"moe_combine", [Pure]> {
   let summary = "weighted sum of each token's expert outputs";
   let description = [{

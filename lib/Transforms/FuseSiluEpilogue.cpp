@@ -35,6 +35,39 @@ struct FuseSiluEpiloguePattern : OpRewritePattern<SiluMulPackedOp> {
   }
 };
 
+/// `silu_mul(grouped_matmul(x, Wg, off), grouped_matmul(x, Wu, off))` ->
+/// `grouped_matmul_silu_mul(x, Wg, Wu, off)`: the routed experts' gate and
+/// up (ds-dispatch-experts, ds-fold-shared-experts).
+struct FuseGroupedSiluPattern : OpRewritePattern<SiluMulOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(SiluMulOp op,
+                                PatternRewriter &rewriter) const override {
+    auto gate = op.getGate().getDefiningOp<GroupedMatmulOp>();
+    auto up = op.getUp().getDefiningOp<GroupedMatmulOp>();
+    if (!gate || !up || gate == up)
+      return rewriter.notifyMatchFailure(op, "not two grouped matmuls");
+    // Same rows, same experts; neither product may feed anything else (the
+    // fused op never writes them).
+    if (gate.getInput() != up.getInput() ||
+        gate.getOffsets() != up.getOffsets() || !gate->hasOneUse() ||
+        !up->hasOneUse() ||
+        gate.getWeights().getType() != up.getWeights().getType())
+      return rewriter.notifyMatchFailure(op, "gate and up differ in x, "
+                                             "offsets or weight shape, or "
+                                             "have other users");
+    LLVM_DEBUG(llvm::dbgs() << "[" DEBUG_TYPE "] fusing " << gate << " and "
+                            << up << "\n");
+    Value h = GroupedMatmulSiluMulOp::create(
+        rewriter, op.getLoc(), op.getType(), gate.getInput(),
+        gate.getWeights(), up.getWeights(), gate.getOffsets());
+    rewriter.replaceOp(op, h);
+    rewriter.eraseOp(gate);
+    rewriter.eraseOp(up);
+    return success();
+  }
+};
+
 struct DSFuseSiluEpiloguePass
     : mlir::ds::impl::DSFuseSiluEpiloguePassBase<DSFuseSiluEpiloguePass> {
   void runOnOperation() override {
@@ -49,5 +82,6 @@ struct DSFuseSiluEpiloguePass
 } // namespace
 
 void mlir::ds::populateFuseSiluEpiloguePatterns(RewritePatternSet &patterns) {
-  patterns.add<FuseSiluEpiloguePattern>(patterns.getContext());
+  patterns.add<FuseSiluEpiloguePattern, FuseGroupedSiluPattern>(
+      patterns.getContext());
 }

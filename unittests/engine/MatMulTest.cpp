@@ -421,8 +421,9 @@ TEST(Gemm, GroupedOverInPlaceParts) {
 }
 
 // Runs matmulGroups over `groups` of an experts x n x k weight on every
-// format and ISA: each group's rows must be bitwise what matmul gives for
-// that group alone, and rows of no group must stay untouched.
+// format and ISA: each group's rows must be bitwise what matmulGroups gives
+// for that group alone (GroupedMatMulTest.cpp checks the values against a
+// float64 product), and rows of no group must stay untouched.
 void expectGroupsMatchEachGroupAlone(unsigned seed, int64_t experts, int64_t n,
                                      int64_t k, int64_t rows,
                                      const std::vector<MatmulGroup> &groups) {
@@ -443,8 +444,7 @@ void expectGroupsMatchEachGroupAlone(unsigned seed, int64_t experts, int64_t n,
       std::vector<float> y(size_t(rows * n), -7.0f), one(size_t(rows * n));
       matmulGroups(ks, x.data(), k, rows, w.matrix, n, groups, y.data(), n);
       for (const MatmulGroup &g : groups)
-        matmul(ks, x.data() + g.begin * k, k, g.end - g.begin, w.matrix, g.r0,
-               n, one.data() + g.begin * n, n);
+        matmulGroups(ks, x.data(), k, rows, w.matrix, n, {g}, one.data(), n);
       for (int64_t t = 0; t < rows; ++t)
         for (int64_t j = 0; j < n; ++j) {
           float got = y[size_t(t * n + j)];
@@ -460,8 +460,8 @@ void expectGroupsMatchEachGroupAlone(unsigned seed, int64_t experts, int64_t n,
 
 // The groups of a grouped product on every ISA: decode-sized groups share
 // one parallel region (work items crossing groups), larger ones take the
-// tile path; each group's rows are bitwise what matmul gives for that
-// group alone, so a token's expert output does not depend on the other
+// tile path (16 rows: bf16's half tile); each group's rows are bitwise what
+// the group alone gives, so a token's expert output does not depend on the other
 // experts of its step, and rows of no group stay untouched.
 TEST(MatMul, GroupsMatchEachGroupAlone) {
   int64_t n = 70;
@@ -476,7 +476,7 @@ TEST(MatMul, GroupsMatchEachGroupAlone) {
 // (one of more than one panel, ragged K across chunks, a partial block of
 // weight rows at each group's end) share one parallel region whose blocks
 // prefetch the next group's weights; each group's rows are still bitwise
-// what matmul gives for that group alone (row 99 in no group).
+// what the group alone gives (row 99 in no group).
 TEST(MatMul, LargeGroupsMatchEachGroupAlone) {
   int64_t n = 30;
   expectGroupsMatchEachGroupAlone(

@@ -227,6 +227,11 @@ def DSFuseSiluEpiloguePass : Pass<"ds-fuse-silu-epilogue", "::mlir::func::FuncOp
     silu(gate) * up; the GPU path (cuBLAS has no such epilogue) lowers it
     back to the GEMM and a SiLU-mul kernel.
 
+    The routed experts likewise: `ds.silu_mul(ds.grouped_matmul(x, Wg, off),
+    ds.grouped_matmul(x, Wu, off))` becomes `ds.grouped_matmul_silu_mul(x,
+    Wg, Wu, off)` (one packing of each expert's rows for both products on
+    the CPU; two grouped GEMMs and the kernel on the GPU).
+
     Patterns: populateFuseSiluEpiloguePatterns (lib/Transforms/FuseSiluEpilogue.cpp), applied
     greedily.
   }];

@@ -342,13 +342,18 @@ bool onlyFeedsGemms(Value v, ModuleOp module) {
         return false;
       continue;
     }
-    bool gemmWeight = use.getOperandNumber() == 2 &&
-                      (call.getCallee() == "dsrt_linear_f32" ||
+    // The fused experts' call takes the gate (2) and the up weight (3).
+    bool expertsUp = use.getOperandNumber() == 3 &&
+                     call.getCallee() == "dsrt_grouped_linear_silu_mul_f32";
+    bool gemmWeight = expertsUp ||
+                      (use.getOperandNumber() == 2 &&
+                       (call.getCallee() == "dsrt_linear_f32" ||
                        call.getCallee() == "dsrt_linear_silu_mul_f32" ||
                        call.getCallee() == "dsrt_grouped_linear_f32" ||
                        call.getCallee() == "dsrt_head_matmul_f32" ||
                        call.getCallee() == "dsrt_head_matmul_skip_f32" ||
-                       call.getCallee() == "dsrt_linear_exact_f32");
+                        call.getCallee() == "dsrt_grouped_linear_silu_mul_f32" ||
+                        call.getCallee() == "dsrt_linear_exact_f32"));
     bool embeddingTable =
         use.getOperandNumber() == 1 && call.getCallee() == "dsrt_embedding_f32";
     if (!gemmWeight && !embeddingTable)

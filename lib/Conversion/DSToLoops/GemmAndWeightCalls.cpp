@@ -73,6 +73,21 @@ void KernelEmitter::groupedLinear(Value ctx, Value x, Value w, Value offsets,
                                   c(y, d2)});
 }
 
+void KernelEmitter::groupedLinearSiluMul(Value ctx, Value x, Value wg,
+                                         Value wu, Value offsets, Value y) {
+  auto d2 = dynamicLike(cast<MemRefType>(x.getType()));
+  auto d3 = dynamicLike(cast<MemRefType>(wg.getType()));
+  auto d1 = dynamicLike(cast<MemRefType>(offsets.getType()));
+  auto fn = runtimeFunction("dsrt_grouped_linear_silu_mul_f32",
+                            {ctx.getType(), d2, d3, d3, d1, d2}, {});
+  auto c = [&](Value v, MemRefType t) {
+    return memref::CastOp::create(b, loc, t, v);
+  };
+  func::CallOp::create(b, loc, fn,
+                       ValueRange{ctx, c(x, d2), c(wg, d3), c(wu, d3),
+                                  c(offsets, d1), c(y, d2)});
+}
+
 void KernelEmitter::headMatmulCall(Value ctx, Value x, Value w, Value out,
                                    int64_t group, int64_t offset,
                                    bool transpose, Value queryStart,

@@ -148,6 +148,38 @@ struct LinearSiluMulLowering : KernelPattern<LinearSiluMulOp> {
   }
 };
 
+/// The offsets a grouped product of `local` experts' weights runs over.
+/// Expert parallelism (more groups than local experts): this rank's experts
+/// start at rank * local; their rows are computed in place and the others'
+/// rows of `out` are zeroed here, so that the combine sums this rank's part
+/// of every token (silu(0) * 0 is zero too).
+Value rankOffsets(KernelEmitter &k, Location loc, Value ctx, Value offsets,
+                  int64_t groups, int64_t local, Value out) {
+  if (groups <= local)
+    return offsets;
+  OpBuilder &b = k.builder();
+  Value rank =
+      arith::IndexCastOp::create(b, loc, b.getIndexType(), k.commRank(ctx));
+  Value first = k.mul(rank, k.cIdx(local));
+  Value mine = k.alloc(RankedTensorType::get({local + 1}, b.getI32Type()));
+  Value c0 = k.cIdx(0), c1 = k.cIdx(1);
+  scf::ForOp::create(
+      b, loc, c0, k.cIdx(local + 1), c1, ValueRange{},
+      [&](OpBuilder &fb, Location l, Value i, ValueRange) {
+        Value src = arith::AddIOp::create(fb, l, first, i);
+        Value v = memref::LoadOp::create(fb, l, offsets, ValueRange{src});
+        memref::StoreOp::create(fb, l, v, mine, ValueRange{i});
+        scf::YieldOp::create(fb, l);
+      });
+  Value zero = k.cF32(0.0);
+  scf::ParallelOp::create(
+      b, loc, ValueRange{c0, c0}, ValueRange{k.dim(out, 0), k.dim(out, 1)},
+      ValueRange{c1, c1}, [&](OpBuilder &pb, Location l, ValueRange iv) {
+        memref::StoreOp::create(pb, l, zero, out, iv);
+      });
+  return mine;
+}
+
 struct GroupedMatmulLowering : KernelPattern<GroupedMatmulOp> {
   using KernelPattern::KernelPattern;
   LogicalResult
@@ -156,39 +188,54 @@ struct GroupedMatmulLowering : KernelPattern<GroupedMatmulOp> {
     KernelEmitter k = emitter(rewriter, op);
     Value in = use(k, op, op.getInput(), adaptor.getInput());
     Value out = alloc(k, op.getResult(), {k.dim(in, 0)});
-    Value offsets = use(k, op, op.getOffsets(), adaptor.getOffsets());
-    int64_t local = op.getWeights().getType().getDimSize(0);
-    if (op.getOffsets().getType().getDimSize(0) - 1 > local) {
-      // Expert parallelism: this rank's experts start at rank * local. Their
-      // rows are computed in place; the others' rows are zero, so that the
-      // combine sums this rank's part of every token.
-      Value ctx = contextOf(op);
-      OpBuilder &b = k.builder();
-      Location loc = op.getLoc();
-      Value rank = arith::IndexCastOp::create(b, loc, b.getIndexType(),
-                                              k.commRank(ctx));
-      Value first = k.mul(rank, k.cIdx(local));
-      Value mine = k.alloc(RankedTensorType::get({local + 1}, b.getI32Type()));
-      Value c0 = k.cIdx(0), c1 = k.cIdx(1);
-      scf::ForOp::create(
-          b, loc, c0, k.cIdx(local + 1), c1, ValueRange{},
-          [&](OpBuilder &fb, Location l, Value i, ValueRange) {
-            Value src = arith::AddIOp::create(fb, l, first, i);
-            Value v = memref::LoadOp::create(fb, l, offsets, ValueRange{src});
-            memref::StoreOp::create(fb, l, v, mine, ValueRange{i});
-            scf::YieldOp::create(fb, l);
-          });
-      Value zero = k.cF32(0.0);
-      scf::ParallelOp::create(
-          b, loc, ValueRange{c0, c0}, ValueRange{k.dim(out, 0), k.dim(out, 1)},
-          ValueRange{c1, c1}, [&](OpBuilder &pb, Location l, ValueRange iv) {
-            memref::StoreOp::create(pb, l, zero, out, iv);
-          });
-      offsets = mine;
-    }
+    Value offsets = rankOffsets(
+        k, op.getLoc(), contextOf(op),
+        use(k, op, op.getOffsets(), adaptor.getOffsets()),
+        op.getOffsets().getType().getDimSize(0) - 1,
+        op.getWeights().getType().getDimSize(0), out);
     k.groupedLinear(contextOf(op), in,
                     use(k, op, op.getWeights(), adaptor.getWeights()),
                     offsets, out);
+    rewriter.replaceOp(op, out);
+    return success();
+  }
+};
+
+/// With the GEMM epilogue (CPU) one runtime call; without (the GPU) the two
+/// grouped GEMMs and a SiLU-mul kernel, as before the fusion.
+struct GroupedMatmulSiluMulLowering : KernelPattern<GroupedMatmulSiluMulOp> {
+  using KernelPattern::KernelPattern;
+  LogicalResult
+  matchAndRewrite(GroupedMatmulSiluMulOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    KernelEmitter k = emitter(rewriter, op);
+    Value ctx = contextOf(op);
+    Value in = use(k, op, op.getInput(), adaptor.getInput());
+    Value out = alloc(k, op.getResult(), {k.dim(in, 0)});
+    Value offsets = use(k, op, op.getOffsets(), adaptor.getOffsets());
+    int64_t groups = op.getOffsets().getType().getDimSize(0) - 1;
+    int64_t local = op.getGate().getType().getDimSize(0);
+    Value wg = use(k, op, op.getGate(), adaptor.getGate());
+    Value wu = use(k, op, op.getUp(), adaptor.getUp());
+    if (state.gemmEpilogue) {
+      k.groupedLinearSiluMul(
+          ctx, in, wg, wu,
+          rankOffsets(k, op.getLoc(), ctx, offsets, groups, local, out), out);
+      rewriter.replaceOp(op, out);
+      return success();
+    }
+    auto f = RankedTensorType::get(
+        {ShapedType::kDynamic, op.getGate().getType().getDimSize(1)},
+        rewriter.getF32Type());
+    Value g = k.alloc(f, {k.dim(in, 0)}), u = k.alloc(f, {k.dim(in, 0)});
+    k.groupedLinear(
+        ctx, in, wg, rankOffsets(k, op.getLoc(), ctx, offsets, groups, local, g),
+        g);
+    k.groupedLinear(
+        ctx, in, wu, rankOffsets(k, op.getLoc(), ctx, offsets, groups, local, u),
+        u);
+    k.outline("silu_mul", "", {g, u, out},
+              [&](ValueRange a) { k.siluMul(a[0], a[1], a[2]); });
     rewriter.replaceOp(op, out);
     return success();
   }
@@ -199,6 +246,7 @@ struct GroupedMatmulLowering : KernelPattern<GroupedMatmulOp> {
 void mlir::ds::loops::populateGemmPatterns(const TypeConverter &converter,
                                            LoweringState &state,
                                            RewritePatternSet &patterns) {
-  patterns.add<LinearLowering, LinearSiluMulLowering, GroupedMatmulLowering>(
-      converter, patterns.getContext(), state);
+  patterns.add<LinearLowering, LinearSiluMulLowering, GroupedMatmulLowering,
+               GroupedMatmulSiluMulLowering>(converter, patterns.getContext(),
+                                             state);
 }

@@ -112,6 +112,10 @@ public:
   /// y = silu(x w[:F]^T) * (x w[F:]^T), one runtime call (fused epilogue).
   void linearSiluMul(Value ctx, Value x, Value w, Value y);
   void groupedLinear(Value ctx, Value x, Value w, Value offsets, Value y);
+  /// y = silu(x Wg_e^T) * (x Wu_e^T) per expert's rows (the runtime's
+  /// dsrt_grouped_linear_silu_mul_f32).
+  void groupedLinearSiluMul(Value ctx, Value x, Value wg, Value wu,
+                            Value offsets, Value y);
   /// Collectives on the model's communicator (partitioned models):
   /// out = the sum over ranks of in; out [T, N x ranks] = every rank's
   /// [T, N] piece by columns; this process's rank (i64).

@@ -200,6 +200,27 @@ void headMatmulCall(void *ctx, const char *name, MemRef<float, 2> *w,
   check(run(*w));
 }
 } // namespace
+/// ds.grouped_matmul_silu_mul on the CPU path: the routed experts' gate and
+/// up products and their SiLU-mul in one call (the GPU pipeline lowers the
+/// op to two grouped GEMMs and a kernel instead).
+DSRT_EXPORT void _mlir_ciface_dsrt_grouped_linear_silu_mul_f32(
+    void *ctx, MemRef<float, 2> *x, MemRef<float, 3> *gate,
+    MemRef<float, 3> *up, MemRef<int32_t, 1> *offsets, MemRef<float, 2> *y) {
+  if (onGpu(ctx))
+    return checkGpu("dsrt_grouped_linear_silu_mul_f32 called on the GPU path");
+  const char *what = "dsrt_grouped_linear_silu_mul_f32";
+  const BoundWeight *g = inPlaceBinding(ctx, what, gate->aligned, gate->offset,
+                                        gate->sizes, 3);
+  const BoundWeight *u =
+      inPlaceBinding(ctx, what, up->aligned, up->offset, up->sizes, 3);
+  if (g && u)
+    return check(cpu::groupedLinearSiluMul(*x, g->matrix, u->matrix,
+                                           g->shape[0], *offsets, *y));
+  if (g || u)
+    return check("grouped_linear_silu_mul: only one of gate and up is read "
+                 "in place");
+  check(cpu::groupedLinearSiluMul(*x, *gate, *up, *offsets, *y));
+}
 
 /// ds.head_matmul on the CPU path (convert-ds-to-loops head-matmul-calls):
 /// the absorbed MLA's products with blocks of kv_b_proj, which is then read

@@ -155,36 +155,41 @@ std::string cpu::linearSiluMul(const MemRef<float, 2> &x,
   return linearSiluMul(x, m, y);
 }
 
-std::string cpu::groupedLinear(const MemRef<float, 2> &x, const WeightMatrix &w,
-                               int64_t experts,
-                               const MemRef<int32_t, 1> &offsets,
-                               const MemRef<float, 2> &y) {
+namespace {
+
+/// The checks of a grouped product over `experts` experts of w (their
+/// shapes and the routing's offsets, all checked before anything is
+/// written, so a bad offset cannot send a kernel outside the buffers),
+/// then f(groups, x, ldx, y, ldy) on unit-column views. `what` names the
+/// op in the error.
+template <typename F>
+std::string grouped(const char *what, const MemRef<float, 2> &x,
+                    const WeightMatrix &w, int64_t experts,
+                    const MemRef<int32_t, 1> &offsets,
+                    const MemRef<float, 2> &y, F f) {
+  std::string op = what;
   int64_t k = w.cols, rows = x.sizes[0];
   int64_t n = experts > 0 ? w.rows / experts : 0;
   if (experts <= 0 || w.rows % experts != 0)
-    return "grouped_linear: " + std::to_string(w.rows) +
+    return op + ": " + std::to_string(w.rows) +
            " weight rows do not split into " + std::to_string(experts) +
            " experts";
   if (x.sizes[1] != k)
-    return shapeMismatch("grouped_linear: x and w disagree on K", x.sizes[1],
+    return shapeMismatch((op + ": x and w disagree on K").c_str(), x.sizes[1],
                          k);
   if (y.sizes[0] != rows || y.sizes[1] != n)
-    return shape2("grouped_linear", y.sizes[0], y.sizes[1], rows, n);
+    return shape2(what, y.sizes[0], y.sizes[1], rows, n);
   if (offsets.sizes[0] < experts + 1)
-    return shapeMismatch("grouped_linear: fewer offsets than experts + 1",
+    return shapeMismatch((op + ": fewer offsets than experts + 1").c_str(),
                          offsets.sizes[0], experts + 1);
-  // Offsets come from the routing kernel: check them all before writing,
-  // so a bad one cannot send a kernel outside the buffers.
   auto offset = [&](int64_t e) {
     return int64_t(offsets.data()[e * offsets.strides[0]]);
   };
   for (int64_t e = 0; e < experts; ++e)
     if (offset(e) < 0 || offset(e) > offset(e + 1) || offset(e + 1) > rows)
-      return "grouped_linear: offsets of expert " + std::to_string(e) +
-             " are [" + std::to_string(offset(e)) + ", " +
-             std::to_string(offset(e + 1)) + "), outside [0, " +
-             std::to_string(rows) + "] or decreasing";
-  const KernelSet &ks = kernelsFor(activeIsa());
+      return op + ": offsets of expert " + std::to_string(e) + " are [" +
+             std::to_string(offset(e)) + ", " + std::to_string(offset(e + 1)) +
+             "), outside [0, " + std::to_string(rows) + "] or decreasing";
   withUnitColumns(x, y,
                   [&](const float *xp, int64_t ldx, float *yp, int64_t ldy) {
                     static thread_local std::vector<MatmulGroup> groups;
@@ -192,20 +197,17 @@ std::string cpu::groupedLinear(const MemRef<float, 2> &x, const WeightMatrix &w,
                     for (int64_t e = 0; e < experts; ++e)
                       if (offset(e) < offset(e + 1)) // most get no token
                         groups.push_back({offset(e), offset(e + 1), e * n});
-                    matmulGroups(ks, xp, ldx, rows, w, n, groups, yp, ldy);
+                    f(groups, xp, ldx, yp, ldy);
                   });
   return "";
 }
 
-std::string cpu::groupedLinear(const MemRef<float, 2> &x,
-                               const MemRef<float, 3> &w,
-                               const MemRef<int32_t, 1> &offsets,
-                               const MemRef<float, 2> &y) {
+/// A [experts, N, K] memref as one weight of experts * N rows (experts at
+/// a uniform stride: parts of one matrix), or false.
+bool asExperts(const MemRef<float, 3> &w, WeightMatrix &m) {
   int64_t experts = w.sizes[0], n = w.sizes[1], k = w.sizes[2];
-  // Experts at a uniform stride: parts of one matrix.
   if ((k > 1 && w.strides[2] != 1) || (n > 1 && w.strides[1] < k))
-    return "grouped_linear: the weight's rows are not contiguous";
-  WeightMatrix m;
+    return false;
   m.format = WeightFormat::F32;
   m.rows = experts * n;
   m.cols = k;
@@ -215,5 +217,66 @@ std::string cpu::groupedLinear(const MemRef<float, 2> &x,
     m.parts.push_back(w.data() + e * w.strides[0]);
   if (experts == 0)
     m.parts.push_back(w.data());
-  return groupedLinear(x, m, experts, offsets, y);
+  return true;
+}
+
+} // namespace
+
+std::string cpu::groupedLinear(const MemRef<float, 2> &x, const WeightMatrix &w,
+                               int64_t experts,
+                               const MemRef<int32_t, 1> &offsets,
+                               const MemRef<float, 2> &y) {
+  const KernelSet &ks = kernelsFor(activeIsa());
+  return grouped("grouped_linear", x, w, experts, offsets, y,
+                 [&](const std::vector<MatmulGroup> &groups, const float *xp,
+                     int64_t ldx, float *yp, int64_t ldy) {
+                   matmulGroups(ks, xp, ldx, x.sizes[0], w, w.rows / experts,
+                                groups, yp, ldy);
+                 });
+}
+
+std::string cpu::groupedLinearSiluMul(const MemRef<float, 2> &x,
+                                      const WeightMatrix &gate,
+                                      const WeightMatrix &up, int64_t experts,
+                                      const MemRef<int32_t, 1> &offsets,
+                                      const MemRef<float, 2> &y) {
+  if (gate.rows != up.rows || gate.cols != up.cols)
+    return "grouped_linear_silu_mul: gate is [" + std::to_string(gate.rows) +
+           ", " + std::to_string(gate.cols) + "], up [" +
+           std::to_string(up.rows) + ", " + std::to_string(up.cols) + "]";
+  // One format: x is rounded (or not) once for both products.
+  if (gate.format != up.format)
+    return "grouped_linear_silu_mul: gate and up are stored in different "
+           "formats";
+  const KernelSet &ks = kernelsFor(activeIsa());
+  return grouped("grouped_linear_silu_mul", x, gate, experts, offsets, y,
+                 [&](const std::vector<MatmulGroup> &groups, const float *xp,
+                     int64_t ldx, float *yp, int64_t ldy) {
+                   matmulGroupsSiluMul(ks, xp, ldx, x.sizes[0], gate, up,
+                                       gate.rows / experts, groups, yp, ldy);
+                 });
+}
+
+std::string cpu::groupedLinear(const MemRef<float, 2> &x,
+                               const MemRef<float, 3> &w,
+                               const MemRef<int32_t, 1> &offsets,
+                               const MemRef<float, 2> &y) {
+  WeightMatrix m;
+  if (!asExperts(w, m))
+    return "grouped_linear: the weight's rows are not contiguous";
+  return groupedLinear(x, m, w.sizes[0], offsets, y);
+}
+
+std::string cpu::groupedLinearSiluMul(const MemRef<float, 2> &x,
+                                      const MemRef<float, 3> &gate,
+                                      const MemRef<float, 3> &up,
+                                      const MemRef<int32_t, 1> &offsets,
+                                      const MemRef<float, 2> &y) {
+  WeightMatrix g, u;
+  if (!asExperts(gate, g) || !asExperts(up, u))
+    return "grouped_linear_silu_mul: the weights' rows are not contiguous";
+  if (gate.sizes[0] != up.sizes[0])
+    return shapeMismatch("grouped_linear_silu_mul: gate and up experts",
+                         gate.sizes[0], up.sizes[0]);
+  return groupedLinearSiluMul(x, g, u, gate.sizes[0], offsets, y);
 }

@@ -57,6 +57,21 @@ std::string groupedLinear(const MemRef<float, 2> &x, const MemRef<float, 3> &w,
                           const MemRef<int32_t, 1> &offsets,
                           const MemRef<float, 2> &y);
 
+/// y = silu(groupedLinear(x, gate)) * groupedLinear(x, up) for gate and up
+/// of one shape and format, each group's x packed once for both
+/// (matmulGroupsSiluMul): the routed experts' gate, up and SiLU-mul. The
+/// same checks; nothing is written on an error.
+std::string groupedLinearSiluMul(const MemRef<float, 2> &x,
+                                 const WeightMatrix &gate,
+                                 const WeightMatrix &up, int64_t experts,
+                                 const MemRef<int32_t, 1> &offsets,
+                                 const MemRef<float, 2> &y);
+std::string groupedLinearSiluMul(const MemRef<float, 2> &x,
+                                 const MemRef<float, 3> &gate,
+                                 const MemRef<float, 3> &up,
+                                 const MemRef<int32_t, 1> &offsets,
+                                 const MemRef<float, 2> &y);
+
 } // namespace dsrt::cpu
 
 #endif // DSRT_CPU_GEMM_H

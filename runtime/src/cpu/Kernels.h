@@ -23,6 +23,8 @@ namespace dsrt::cpu {
 
 /// x rows per GEMM panel (the tile's width in activations).
 constexpr int kPanel = 32;
+/// Token rows a half tile computes (KernelSet::tileF32Half).
+constexpr int kHalfPanel = kPanel / 2;
 /// Side of the FP8 scale blocks.
 constexpr int64_t kScaleBlock = 128;
 /// Most x rows a dot-product (GEMV) call takes at once.
@@ -101,7 +103,7 @@ struct KernelSet {
                    uint16_t *panel) = nullptr;
   /// y[t * ldy + i] = c[i * kPanel + t] for i < m (<= 16), t < rows (<=
   /// kPanel): a tile's accumulators into the rows of y, one masked store
-  /// of the m values per row (nullptr: MatMul.cpp's SSE 4 x 4 blocks).
+  /// of the m values per row (nullptr: SseTranspose.cpp's 4 x 4 blocks).
   void (*storeTile)(const float *c, int64_t m, int64_t rows, float *y,
                     int64_t ldy) = nullptr;
   /// Decode's product with one row of x over n weight rows ldw elements
@@ -126,6 +128,17 @@ struct KernelSet {
                    int64_t k, float *y) = nullptr;
   void (*gemvFp8)(const uint8_t *w, int64_t ldw, int64_t n, const float *scales,
                   const float *x, int64_t k, float *y) = nullptr;
+  /// tileF32, tileBf16 and tileFp8 over the first kHalfPanel token rows of
+  /// the panel only (same layout, same per-element sums, so bit for bit the
+  /// full tile's values for those rows; c's other rows untouched): a
+  /// group's last panel of <= 16 tokens (experts get a few dozen tokens
+  /// each) at half the work. nullptr: the full tile is used.
+  void (*tileF32Half)(const float *w, int64_t ldw, const float *xp, int64_t kc,
+                      float *c, const TilePrefetch *pf) = nullptr;
+  void (*tileBf16Half)(const uint16_t *w, int64_t ldw, const uint16_t *xb,
+                       int64_t kp, float *c, const TilePrefetch *pf) = nullptr;
+  void (*tileFp8Half)(const uint16_t *w, int64_t ldw, const float *scales,
+                      const uint16_t *xb, int64_t kp, float *c) = nullptr;
 };
 
 /// One token's head product over rows of a weight (decode's q_h W_UK_h):

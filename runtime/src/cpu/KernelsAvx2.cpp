@@ -73,6 +73,34 @@ void tileF32(const float *w, int64_t ldw, const float *xp, int64_t kc, float *c,
       _mm256_storeu_ps(c + i * kPanel + 8 * j, a[i][j]);
 }
 
+/// tileF32 over panel rows [0, 16).
+void tileF32Half(const float *w, int64_t ldw, const float *xp, int64_t kc,
+                 float *c, const TilePrefetch *pf) {
+  PrefetchCursor next(pf);
+  __m256 a[kMr][2];
+#pragma unroll
+  for (int i = 0; i < kMr; ++i)
+#pragma unroll
+    for (int j = 0; j < 2; ++j)
+      a[i][j] = _mm256_loadu_ps(c + i * kPanel + 8 * j);
+  for (int64_t k = 0; k < kc; ++k) {
+    next.step();
+    const float *x = xp + k * kPanel;
+#pragma unroll
+    for (int i = 0; i < kMr; ++i) {
+      __m256 b = _mm256_broadcast_ss(w + i * ldw + k);
+#pragma unroll
+      for (int j = 0; j < 2; ++j)
+        a[i][j] = _mm256_fmadd_ps(b, _mm256_loadu_ps(x + 8 * j), a[i][j]);
+    }
+  }
+#pragma unroll
+  for (int i = 0; i < kMr; ++i)
+#pragma unroll
+    for (int j = 0; j < 2; ++j)
+      _mm256_storeu_ps(c + i * kPanel + 8 * j, a[i][j]);
+}
+
 void decodeBf16(const uint16_t *src, int64_t n, float *dst) {
   int64_t i = 0;
   for (; i + 8 <= n; i += 8)
@@ -264,6 +292,7 @@ const KernelSet &dsrt::cpu::avx2Kernels() {
     KernelSet s{Isa::Avx2, kMr,    tileF32, nullptr, decodeBf16,
                 decodeFp8, dotF32, dotBf16, dotFp8};
     s.gemvF32 = gemvF32;
+    s.tileF32Half = tileF32Half;
     return s;
   }();
   return set;

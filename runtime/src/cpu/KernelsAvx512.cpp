@@ -83,6 +83,39 @@ void tileBf16(const uint16_t *w, int64_t ldw, const uint16_t *xb, int64_t kp,
   }
 }
 
+/// tileF32 over panel rows [0, 16): one accumulator per weight row.
+void tileF32Half(const float *w, int64_t ldw, const float *xp, int64_t kc,
+                 float *c, const TilePrefetch *pf) {
+  PrefetchCursor next(pf);
+  __m512 a0[kMr];
+#pragma unroll
+  for (int i = 0; i < kMr; ++i)
+    a0[i] = _mm512_loadu_ps(c + i * kPanel);
+  for (int64_t k = 0; k < kc; ++k) {
+    next.step();
+    __m512 x0 = _mm512_loadu_ps(xp + k * kPanel);
+#pragma unroll
+    for (int i = 0; i < kMr; ++i)
+      a0[i] = _mm512_fmadd_ps(_mm512_set1_ps(w[i * ldw + k]), x0, a0[i]);
+  }
+#pragma unroll
+  for (int i = 0; i < kMr; ++i)
+    _mm512_storeu_ps(c + i * kPanel, a0[i]);
+}
+
+void tileBf16Half(const uint16_t *w, int64_t ldw, const uint16_t *xb,
+                  int64_t kp, float *c, const TilePrefetch *pf) {
+  PrefetchCursor next(pf);
+  __m512 a0[kMr];
+#pragma unroll
+  for (int i = 0; i < kMr; ++i)
+    a0[i] = _mm512_loadu_ps(c + i * kPanel);
+  bf16HalfTileSteps<kMr>(a0, w, ldw, xb, kp, next);
+#pragma unroll
+  for (int i = 0; i < kMr; ++i)
+    _mm512_storeu_ps(c + i * kPanel, a0[i]);
+}
+
 void decodeBf16(const uint16_t *src, int64_t n, float *dst) {
   for (int64_t i = 0; i < n; i += 16) {
     __mmask16 m = tailMask(n - i);
@@ -499,6 +532,7 @@ const KernelSet &dsrt::cpu::avx512Kernels() {
     s.storeTile = storeTile;
     s.gemvBf16 = gemvBf16;
     s.gemvFp8 = gemvFp8;
+    s.tileF32Half = tileF32Half;
     return s;
   }();
   return set;
@@ -515,6 +549,8 @@ const KernelSet &dsrt::cpu::avx512Bf16Kernels() {
     s.gemvBf16Pairs = gemvBf16Pairs;
     s.gemvBf16 = gemvBf16;
     s.gemvFp8 = gemvFp8;
+    s.tileF32Half = tileF32Half;
+    s.tileBf16Half = tileBf16Half;
     return s;
   }();
   return set;

@@ -135,6 +135,22 @@ void tileFp8(const uint16_t *w, int64_t ldw, const float *scales,
   }
 }
 
+/// tileFp8 over panel rows [0, 16).
+void tileFp8Half(const uint16_t *w, int64_t ldw, const float *scales,
+                 const uint16_t *xb, int64_t kp, float *c) {
+  __m512 a0[kMr];
+#pragma unroll
+  for (int i = 0; i < kMr; ++i)
+    a0[i] = _mm512_setzero_ps();
+  PrefetchCursor none(nullptr);
+  bf16HalfTileSteps<kMr>(a0, w, ldw, xb, kp, none);
+#pragma unroll
+  for (int i = 0; i < kMr; ++i)
+    _mm512_storeu_ps(c + i * kPanel,
+                     _mm512_fmadd_ps(a0[i], _mm512_set1_ps(scales[i]),
+                                     _mm512_loadu_ps(c + i * kPanel)));
+}
+
 /// One 128-column block at a time (its scale multiplies the block's two
 /// partial sums once per row); 64 weights per lookup, whose two halves go
 /// to two accumulators, so one row (decode) is not bound by vdpbf16ps's
@@ -253,6 +269,7 @@ const KernelSet &dsrt::cpu::avx512VbmiKernels() {
     s.isa = Isa::Avx512Vbmi;
     s.fp8ToBf16 = fp8ToBf16;
     s.tileFp8 = tileFp8;
+    s.tileFp8Half = tileFp8Half;
     s.dotFp8Pairs = dotFp8Pairs;
     s.gemvFp8Pairs = gemvFp8Pairs;
     return s;

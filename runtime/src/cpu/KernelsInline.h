@@ -75,6 +75,23 @@ inline void bf16TileSteps(__m512 (&a0)[Mr], __m512 (&a1)[Mr], const uint16_t *w,
     }
   }
 }
+
+/// bf16TileSteps over panel rows [0, 16) only (the half tiles).
+template <int Mr>
+inline void bf16HalfTileSteps(__m512 (&a0)[Mr], const uint16_t *w, int64_t ldw,
+                              const uint16_t *xb, int64_t kp,
+                              PrefetchCursor &next) {
+  for (int64_t j = 0; j < kp; ++j) {
+    next.step();
+    __m512bh x0 = (__m512bh)_mm512_loadu_si512(xb + j * 2 * kPanel);
+#pragma unroll
+    for (int i = 0; i < Mr; ++i) {
+      int pair;
+      __builtin_memcpy(&pair, w + i * ldw + 2 * j, 4);
+      a0[i] = _mm512_dpbf16_ps(a0[i], x0, (__m512bh)_mm512_set1_epi32(pair));
+    }
+  }
+}
 #endif
 
 } // namespace

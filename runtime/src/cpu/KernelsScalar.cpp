@@ -41,6 +41,17 @@ void tileF32(const float *w, int64_t ldw, const float *xp, int64_t kc, float *c,
     }
 }
 
+/// tileF32 over panel rows [0, kHalfPanel): the half tiles' yardstick.
+void tileF32Half(const float *w, int64_t ldw, const float *xp, int64_t kc,
+                 float *c, const TilePrefetch *) {
+  for (int64_t k = 0; k < kc; ++k)
+    for (int i = 0; i < kMr; ++i) {
+      float b = w[i * ldw + k];
+      for (int t = 0; t < kHalfPanel; ++t)
+        c[i * kPanel + t] += b * xp[k * kPanel + t];
+    }
+}
+
 void decodeBf16(const uint16_t *src, int64_t n, float *dst) {
   for (int64_t i = 0; i < n; ++i)
     dst[i] = bf16(src[i]);
@@ -107,9 +118,12 @@ void roundBf16(const float *src, int64_t n, uint16_t *dst) {
 } // namespace
 
 const KernelSet &dsrt::cpu::scalarKernels() {
-  static const KernelSet set{Isa::Scalar, kMr,    tileF32, nullptr,
-                             decodeBf16,  decodeFp8, dotF32, dotBf16,
-                             dotFp8,      nullptr,   roundBf16};
+  static const KernelSet set = [] {
+    KernelSet s{Isa::Scalar, kMr,    tileF32, nullptr, decodeBf16, decodeFp8,
+                dotF32,      dotBf16, dotFp8,  nullptr, roundBf16};
+    s.tileF32Half = tileF32Half;
+    return s;
+  }();
   return set;
 }
 

@@ -1,15 +1,13 @@
 //===- MatMul.cpp - y = x w^T over weights in their stored format ---------===//
 #include "cpu/MatMul.h"
 #include "cpu/Gemm.h"
+#include "cpu/NaiveAttend.h"
+#include "cpu/SseTranspose.h"
 #include "cpu/ThreadPool.h"
 
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
-
-#if defined(__SSE2__)
-#include <xmmintrin.h>
-#endif
 
 using namespace dsrt;
 using namespace dsrt::cpu;
@@ -58,6 +56,7 @@ struct ThreadBuffers {
   Buffer<float> roundedX;    // decode rows rounded to bf16 values
   Buffer<uint16_t> packedX16; // decode rows as bf16
   Buffer<uint16_t> rowBf16;   // one row being packed
+  Buffer<float> expv;         // exp(-gate) of a SiLU-mul epilogue
 };
 ThreadBuffers &buffers() {
   static thread_local ThreadBuffers b;
@@ -81,37 +80,6 @@ struct PackedX {
 /// Floats (f32) or uint16 (bf16 pairs) of one packed panel.
 int64_t panelSize(int64_t k, bool bf16) {
   return bf16 ? (k + 1) / 2 * kPanel * 2 : k * kPanel;
-}
-
-/// panel[c * kPanel + t] = src[t * ldx + c] for t < rows (<= kPanel),
-/// c < k: 4 x 4 blocks through SSE registers (every x86-64 has SSE2; this
-/// file is built for the baseline), four columns of the panel at a time, so
-/// its writes are sequential and the rows' lines are read from L1.
-void transposePanel(const float *src, int64_t ldx, int64_t rows, int64_t k,
-                    float *panel) {
-  int64_t t4 = rows / 4 * 4, c4 = 0;
-#if defined(__SSE2__)
-  c4 = k / 4 * 4;
-  for (int64_t c = 0; c < c4; c += 4) {
-    float *out = panel + c * kPanel;
-    for (int64_t t = 0; t < t4; t += 4) {
-      const float *in = src + t * ldx + c;
-      __m128 r0 = _mm_loadu_ps(in), r1 = _mm_loadu_ps(in + ldx),
-             r2 = _mm_loadu_ps(in + 2 * ldx), r3 = _mm_loadu_ps(in + 3 * ldx);
-      _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
-      _mm_storeu_ps(out + t, r0);
-      _mm_storeu_ps(out + kPanel + t, r1);
-      _mm_storeu_ps(out + 2 * kPanel + t, r2);
-      _mm_storeu_ps(out + 3 * kPanel + t, r3);
-    }
-    for (int64_t t = t4; t < rows; ++t)
-      for (int64_t j = 0; j < 4; ++j)
-        out[j * kPanel + t] = src[t * ldx + c + j];
-  }
-#endif
-  for (int64_t c = c4; c < k; ++c)
-    for (int64_t t = 0; t < rows; ++t)
-      panel[c * kPanel + t] = src[t * ldx + c];
 }
 
 /// Panel p of rows [0, rows) of x packed into `out` (panels of panelSize
@@ -231,39 +199,6 @@ bool rowsFitL1Sets(int64_t strideBytes, int mr) {
   return (mr + distinct - 1) / distinct <= 6;
 }
 
-/// y[t * ldy + i] = c[i * kPanel + t] for i < m, t < rows: one panel's
-/// accumulators (a row of c per weight row) into y's rows. 4 x 4 blocks
-/// through SSE registers (as transposePanel), the rest one by one.
-void storeTile(const float *c, int64_t m, int64_t rows, float *y, int64_t ldy) {
-  int64_t i4 = 0, t4 = 0;
-#if defined(__SSE2__)
-  i4 = m / 4 * 4;
-  t4 = rows / 4 * 4;
-  // Row-major over y: a row's strip is written in one go (y's rows are
-  // often a multiple of 4 KiB apart, so all of them share an L1 set, and
-  // a line left for the next 4 columns would be evicted in between).
-  for (int64_t t = 0; t < t4; t += 4)
-    for (int64_t i = 0; i < i4; i += 4) {
-      const float *in = c + i * kPanel + t;
-      __m128 r0 = _mm_loadu_ps(in), r1 = _mm_loadu_ps(in + kPanel),
-             r2 = _mm_loadu_ps(in + 2 * kPanel),
-             r3 = _mm_loadu_ps(in + 3 * kPanel);
-      _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
-      float *out = y + t * ldy + i;
-      _mm_storeu_ps(out, r0);
-      _mm_storeu_ps(out + ldy, r1);
-      _mm_storeu_ps(out + 2 * ldy, r2);
-      _mm_storeu_ps(out + 3 * ldy, r3);
-    }
-  for (int64_t t = t4; t < rows; ++t)
-    for (int64_t i = 0; i < i4; ++i)
-      y[t * ldy + i] = c[i * kPanel + t];
-#endif
-  for (int64_t t = 0; t < rows; ++t)
-    for (int64_t i = i4; i < m; ++i)
-      y[t * ldy + i] = c[i * kPanel + t];
-}
-
 /// Stores a panel of a block's results into y as soon as its last chunk
 /// completes, between two tile calls, rather than all panels at the
 /// block's end: y's rows are a power of two apart (32 KiB for the
@@ -286,6 +221,26 @@ struct TileStore {
   }
 };
 
+/// The tile kernels for panel p of x: the half tiles (where the set has
+/// them) for a last panel of at most kHalfPanel rows, which experts' small
+/// groups leave (the full tile would compute the zero rows too).
+struct PanelTiles {
+  const KernelSet &ks;
+  const PackedX &x;
+  bool half(int64_t p) const {
+    return p == x.panels - 1 && x.rows - p * kPanel <= kHalfPanel;
+  }
+  decltype(KernelSet::tileF32) f32(int64_t p) const {
+    return half(p) && ks.tileF32Half ? ks.tileF32Half : ks.tileF32;
+  }
+  decltype(KernelSet::tileBf16) bf16(int64_t p) const {
+    return half(p) && ks.tileBf16Half ? ks.tileBf16Half : ks.tileBf16;
+  }
+  decltype(KernelSet::tileFp8) fp8(int64_t p) const {
+    return half(p) && ks.tileFp8Half ? ks.tileFp8Half : ks.tileFp8;
+  }
+};
+
 /// The FP8 rows [r, r + m)'s chunk [k0, k0 + kc) as exact bf16 in the
 /// tile t (zero-padded by the caller), through every panel of x one scale
 /// block at a time, each block's sums scaled once (ks.tileFp8).
@@ -302,12 +257,13 @@ void fp8TileBf16(const KernelSet &ks, const PackedX &x, const WeightMatrix &w,
   for (int64_t i = 0; i < m; ++i)
     ks.fp8ToBf16(w.row(r + i) + k0, kc, t + i * kTileLd);
   float scales[kMaxMr] = {};
+  PanelTiles tiles{ks, x};
   for (int64_t kb = 0; kb < kc; kb += kScaleBlock) {
     for (int64_t i = 0; i < m; ++i)
       scales[i] = w.scaleRow(r + i)[(k0 + kb) / kScaleBlock];
     int64_t kp = (std::min(kScaleBlock, kc - kb) + 1) / 2;
     for (int64_t p = 0; p < x.panels; ++p) {
-      ks.tileFp8(t + kb, kTileLd, scales,
+      tiles.fp8(p)(t + kb, kTileLd, scales,
                  x.bf16 + (p * x.pairs() + (k0 + kb) / 2) * kPanel * 2, kp,
                  ctile + p * mr * kPanel);
       for (int64_t e = line + perCall; line < e && line < pf.rows * rowLines;
@@ -331,6 +287,7 @@ void blockChunk(const KernelSet &ks, const PackedX &x, const WeightMatrix &w,
   const int mr = ks.mr;
   const int64_t k = x.k;
   ThreadBuffers &b = buffers();
+  PanelTiles tiles{ks, x};
   auto after = [&](int64_t p) {
     if (out)
       out->panel(p);
@@ -351,7 +308,7 @@ void blockChunk(const KernelSet &ks, const PackedX &x, const WeightMatrix &w,
     if (inPlace) {
       const uint16_t *t = reinterpret_cast<const uint16_t *>(w.row(r)) + k0;
       for (int64_t p = 0; p < x.panels; ++p) {
-        ks.tileBf16(t, w.ld, x.bf16 + (p * x.pairs() + k0 / 2) * kPanel * 2,
+        tiles.bf16(p)(t, w.ld, x.bf16 + (p * x.pairs() + k0 / 2) * kPanel * 2,
                     kp, ctile + p * mr * kPanel, p == pfPanel ? &pf : nullptr);
         after(p);
       }
@@ -368,7 +325,7 @@ void blockChunk(const KernelSet &ks, const PackedX &x, const WeightMatrix &w,
                   reinterpret_cast<const uint16_t *>(w.row(r + i)) + k0,
                   size_t(kc) * 2);
     for (int64_t p = 0; p < x.panels; ++p) {
-      ks.tileBf16(t, kTileLd, x.bf16 + (p * x.pairs() + k0 / 2) * kPanel * 2,
+      tiles.bf16(p)(t, kTileLd, x.bf16 + (p * x.pairs() + k0 / 2) * kPanel * 2,
                   kp, ctile + p * mr * kPanel, p == pfPanel ? &pf : nullptr);
       after(p);
     }
@@ -377,7 +334,7 @@ void blockChunk(const KernelSet &ks, const PackedX &x, const WeightMatrix &w,
   if (inPlace && w.format == WeightFormat::F32) {
     const float *t = reinterpret_cast<const float *>(w.row(r)) + k0;
     for (int64_t p = 0; p < x.panels; ++p) {
-      ks.tileF32(t, w.ld, x.f32 + (p * k + k0) * kPanel, kc,
+      tiles.f32(p)(t, w.ld, x.f32 + (p * k + k0) * kPanel, kc,
                  ctile + p * mr * kPanel, p == pfPanel ? &pf : nullptr);
       after(p);
     }
@@ -390,7 +347,7 @@ void blockChunk(const KernelSet &ks, const PackedX &x, const WeightMatrix &w,
   if (m < mr)
     std::memset(t + m * kTileLd, 0, size_t((mr - m) * kTileLd) * sizeof(float));
   for (int64_t p = 0; p < x.panels; ++p) {
-    ks.tileF32(t, kTileLd, x.f32 + (p * k + k0) * kPanel, kc,
+    tiles.f32(p)(t, kTileLd, x.f32 + (p * k + k0) * kPanel, kc,
                ctile + p * mr * kPanel, p == pfPanel ? &pf : nullptr);
     after(p);
   }
@@ -477,12 +434,33 @@ void gemmRange(const KernelSet &ks, const PackedX &x, const WeightMatrix &w,
   }
 }
 
+/// y[t * ldy + j] = g / (1 + exp(-g)) * u of g[t * m + j], u[t * m + j]
+/// (t < rows, j < m), exp through the ISA's vector exp (the attention's:
+/// within 2 ulp of expf), as the generated SiLU-mul it replaces takes a
+/// polynomial exp: libm's expf one value at a time cost 4x the
+/// epilogue's other work (perf, bf16 prefill).
+void siluMulRows(const KernelSet &ks, const float *g, const float *u,
+                 int64_t rows, int64_t m, float *y, int64_t ldy) {
+  int64_t count = rows * m;
+  float *e = buffers().expv.get(size_t(count));
+  for (int64_t i = 0; i < count; ++i)
+    e[i] = -g[i];
+  attendKernelsFor(ks.isa).expInPlace(e, count);
+  for (int64_t t = 0; t < rows; ++t)
+    for (int64_t j = 0; j < m; ++j)
+      y[t * ldy + j] = g[t * m + j] / (1.0f + e[t * m + j]) * u[t * m + j];
+}
+
 /// Prefill's grouped products (experts of a few dozen rows each): each
 /// group's x packed into its own panels, then one parallel region over
 /// every group's blocks of mr weight rows, so that both threads stay busy
 /// across experts and no group waits for a wake of the pool.
+///
+/// With `up`, w is the gate: each block's gate and up values go to the
+/// thread's buffers and only silu(gate) * up is written, so the group's x
+/// is packed once for both and the two products share the region.
 void gemmGroups(const KernelSet &ks, const float *x, int64_t ldx,
-                const WeightMatrix &w, int64_t n,
+                const WeightMatrix &w, const WeightMatrix *up, int64_t n,
                 const std::vector<MatmulGroup> &groups, float *y, int64_t ldy) {
   const int mr = ks.mr;
   const int64_t k = w.cols;
@@ -539,8 +517,18 @@ void gemmGroups(const KernelSet &ks, const float *x, int64_t ldx,
         next = ng.r0 + nj;
         nextM = std::min<int64_t>(mr, n - nj);
       }
-      gemmBlock(ks, packedOf(g), w, grp.r0 + j0, m, next, nextM,
-                y + grp.begin * ldy + j0, ldy);
+      float *out = y + grp.begin * ldy + j0;
+      if (!up) {
+        gemmBlock(ks, packedOf(g), w, grp.r0 + j0, m, next, nextM, out, ldy);
+        continue;
+      }
+      int64_t rows = grp.end - grp.begin;
+      float *gv = buffers().gate.get(size_t(rows * mr));
+      float *uv = buffers().up.get(size_t(rows * mr));
+      // The gate's block prefetches nothing (its successor is in `up`).
+      gemmBlock(ks, packedOf(g), w, grp.r0 + j0, m, 0, 0, gv, m);
+      gemmBlock(ks, packedOf(g), *up, grp.r0 + j0, m, next, nextM, uv, m);
+      siluMulRows(ks, gv, uv, rows, m, out, ldy);
     }
   });
 }
@@ -740,6 +728,20 @@ int64_t grainRows(const KernelSet &ks, const WeightMatrix &w, int64_t rows,
   return ks.mr;
 }
 
+/// Rows of one expert group up to which matmulGroups takes the dot
+/// products rather than a half tile (one panel of <= 16 rows), as measured
+/// per format on AVX-512 (bench/RESULTS.md, "Experts' small groups"): the
+/// bf16 half tile is ahead from 8 rows, f32's from 13; FP8's converts each
+/// weight chunk to bf16 for a single panel, and is not ahead of the
+/// dot products up to 16.
+int64_t groupGemvRows(const KernelSet &ks, const WeightMatrix &w) {
+  if (w.format == WeightFormat::BF16 && ks.tileBf16Half)
+    return 7;
+  if (w.format == WeightFormat::F32 && ks.tileF32Half)
+    return 12;
+  return kGemvRows;
+}
+
 } // namespace
 
 void dsrt::cpu::matmul(const KernelSet &ks, const float *x, int64_t ldx,
@@ -761,10 +763,13 @@ void dsrt::cpu::matmul(const KernelSet &ks, const float *x, int64_t ldx,
   });
 }
 
-void dsrt::cpu::matmulGroups(const KernelSet &ks, const float *x,
-                             int64_t ldx, int64_t rows, const WeightMatrix &w,
-                             int64_t n, const std::vector<MatmulGroup> &groups,
-                             float *y, int64_t ldy) {
+namespace {
+
+/// matmulGroups, or with `up` matmulGroupsSiluMul (w the gate).
+void groupsProduct(const KernelSet &ks, const float *x, int64_t ldx,
+                   int64_t rows, const WeightMatrix &w, const WeightMatrix *up,
+                   int64_t n, const std::vector<MatmulGroup> &groups, float *y,
+                   int64_t ldy) {
   // Reused: no steady-state allocation. Workers reach it through this
   // reference (a thread_local named in the lambda would be their own).
   static thread_local std::vector<MatmulGroup> buffer;
@@ -773,13 +778,14 @@ void dsrt::cpu::matmulGroups(const KernelSet &ks, const float *x,
   std::vector<MatmulGroup> &large = largeBuffer;
   small.clear();
   large.clear();
+  int64_t gemvRows = groupGemvRows(ks, w);
   for (const MatmulGroup &g : groups) {
     if (g.end <= g.begin)
       continue;
-    (g.end - g.begin > kGemvRows ? large : small).push_back(g);
+    (g.end - g.begin > gemvRows ? large : small).push_back(g);
   }
   if (!large.empty() && n > 0)
-    gemmGroups(ks, x, ldx, w, n, large, y, ldy);
+    gemmGroups(ks, x, ldx, w, up, n, large, y, ldy);
   if (small.empty() || n <= 0)
     return;
   GemvX gx = gemvInput(ks, w, x, ldx, rows, &small);
@@ -795,11 +801,40 @@ void dsrt::cpu::matmulGroups(const KernelSet &ks, const float *x,
         gt.x += g.begin * gt.ldx;
       if (gt.xb)
         gt.xb += g.begin * gt.ldxb;
-      gemvRange(ks, gt, g.end - g.begin, w, g.r0 + j, m, y + g.begin * ldy + j,
-                ldy);
+      float *out = y + g.begin * ldy + j;
+      if (up) {
+        // Chunks of kSiluBlock weight rows through the thread's buffers.
+        int64_t rows = g.end - g.begin;
+        m = std::min(m, kSiluBlock);
+        float *gv = buffers().gate.get(size_t(rows * kSiluBlock));
+        float *uv = buffers().up.get(size_t(rows * kSiluBlock));
+        gemvRange(ks, gt, rows, w, g.r0 + j, m, gv, m);
+        gemvRange(ks, gt, rows, *up, g.r0 + j, m, uv, m);
+        siluMulRows(ks, gv, uv, rows, m, out, ldy);
+      } else {
+        gemvRange(ks, gt, g.end - g.begin, w, g.r0 + j, m, out, ldy);
+      }
       b += m;
     }
   });
+}
+
+} // namespace
+
+void dsrt::cpu::matmulGroups(const KernelSet &ks, const float *x,
+                             int64_t ldx, int64_t rows, const WeightMatrix &w,
+                             int64_t n, const std::vector<MatmulGroup> &groups,
+                             float *y, int64_t ldy) {
+  groupsProduct(ks, x, ldx, rows, w, nullptr, n, groups, y, ldy);
+}
+
+void dsrt::cpu::matmulGroupsSiluMul(const KernelSet &ks, const float *x,
+                                    int64_t ldx, int64_t rows,
+                                    const WeightMatrix &gate,
+                                    const WeightMatrix &up, int64_t n,
+                                    const std::vector<MatmulGroup> &groups,
+                                    float *y, int64_t ldy) {
+  groupsProduct(ks, x, ldx, rows, gate, &up, n, groups, y, ldy);
 }
 
 void dsrt::cpu::gatherRows(const KernelSet &ks, const WeightMatrix &w,

@@ -47,6 +47,17 @@ void matmulGroups(const KernelSet &ks, const float *x, int64_t ldx,
                   const std::vector<MatmulGroup> &groups, float *y,
                   int64_t ldy);
 
+/// y[t, j] = silu(x[t] . gate[g.r0 + j]) * (x[t] . up[g.r0 + j]) for the
+/// rows t of each group g, j < n: matmulGroups over gate and up (same
+/// shape and groups) with each group's x packed once for both and the
+/// SiLU-mul as the epilogue: g / (1 + exp(-g)) * u of matmulGroups' values
+/// bit for bit, exp being the ISA's expInPlace (NaiveAttend.h).
+void matmulGroupsSiluMul(const KernelSet &ks, const float *x, int64_t ldx,
+                         int64_t rows, const WeightMatrix &gate,
+                         const WeightMatrix &up, int64_t n,
+                         const std::vector<MatmulGroup> &groups, float *y,
+                         int64_t ldy);
+
 /// out[t, :] = row ids[t] of w as f32 (widened, or e4m3 times its block
 /// scale), t < n: the embedding gather, reading the table where it lies.
 /// The ids must lie in [0, w.rows).

@@ -1,0 +1,274 @@
+//===- GroupedMatMulTest.cpp - experts' grouped products: half tiles ------===//
+#include "cpu/Gemm.h"
+#include "cpu/Isa.h"
+#include "cpu/MatMul.h"
+#include "cpu/NaiveAttend.h"
+#include "weights/DType.h"
+#include "TestWeight.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <vector>
+
+using namespace dsrt;
+using namespace dsrt::cpu;
+using namespace dsrt::cpu::testing;
+
+namespace {
+
+float bf16Value(uint16_t v) {
+  uint32_t u = uint32_t(v) << 16;
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+
+/// A half tile against its full tile (bit for bit on panel rows [0, 16):
+/// each element's sum is the same sequence of operations) and against a
+/// float64 sum over the same values (a tile reading the wrong panel rows,
+/// weight rows or pairs is far outside f32 accumulation's error); rows
+/// [16, 32) of c must keep their values.
+template <typename Run>
+void expectHalfMatchesFull(const char *what, Isa isa, int mr, int64_t k,
+                           const std::vector<double> &want, Run run,
+                           std::mt19937 &rng) {
+  std::normal_distribution<float> d;
+  std::vector<float> init(size_t(mr * kPanel));
+  for (float &v : init)
+    v = d(rng);
+  std::vector<float> half = init, full = init;
+  run(true, half.data());
+  run(false, full.data());
+  for (int i = 0; i < mr; ++i)
+    for (int t = 0; t < kPanel; ++t) {
+      size_t at = size_t(i * kPanel + t);
+      if (t >= kHalfPanel) {
+        ASSERT_EQ(half[at], init[at])
+            << what << " " << isaName(isa) << " wrote row " << t;
+        continue;
+      }
+      ASSERT_EQ(half[at], full[at])
+          << what << " " << isaName(isa) << " k " << k << " at " << i << ","
+          << t;
+      ASSERT_NEAR(half[at], want[at], 1e-5 * (1 + std::abs(want[at])))
+          << what << " " << isaName(isa) << " k " << k << " at " << i << ","
+          << t;
+    }
+}
+
+TEST(GroupedMatMul, HalfTilesMatchTheFullTileOnTheirRows) {
+  std::mt19937 rng(41);
+  std::normal_distribution<float> d;
+  int checked = 0;
+  for (Isa isa : supportedIsas()) {
+    const KernelSet &ks = kernelsFor(isa);
+    int mr = ks.mr;
+    for (int64_t k : {1, 2, 17, 64, 256}) {
+      int64_t ldw = k + 3, kp = (k + 1) / 2;
+      if (ks.tileF32Half) {
+        std::vector<float> w(size_t(mr * ldw)), xp(size_t(k * kPanel));
+        for (float &v : w)
+          v = d(rng);
+        for (float &v : xp)
+          v = d(rng);
+        std::vector<double> want(size_t(mr * kPanel), 0);
+        auto run = [&](bool half, float *c) {
+          for (size_t at = 0; at < want.size(); ++at)
+            want[at] = c[at]; // the tile adds to c
+          for (int i = 0; i < mr; ++i)
+            for (int t = 0; t < kPanel; ++t)
+              for (int64_t j = 0; j < k; ++j)
+                want[size_t(i * kPanel + t)] +=
+                    double(w[size_t(i * ldw + j)]) * xp[size_t(j * kPanel + t)];
+          (half ? ks.tileF32Half : ks.tileF32)(w.data(), ldw, xp.data(), k, c,
+                                               nullptr);
+        };
+        expectHalfMatchesFull("f32", isa, mr, k, want, run, rng);
+        ++checked;
+      }
+      if (!ks.tileBf16Half && !ks.tileFp8Half)
+        continue;
+      // bf16 weight pairs and panel pairs (an odd K's last pair zero).
+      std::vector<uint16_t> w(size_t(mr * ldw) + 1), xb(size_t(kp * kPanel * 2));
+      for (uint16_t &v : w)
+        v = roundToBf16(d(rng));
+      for (int64_t j = 0; j < kp * 2; ++j)
+        for (int t = 0; t < kPanel; ++t)
+          xb[size_t((j / 2 * kPanel + t) * 2 + j % 2)] =
+              j < k ? roundToBf16(d(rng)) : 0;
+      std::vector<float> scales(static_cast<size_t>(mr));
+      for (float &s : scales)
+        s = std::uniform_real_distribution<float>(0.5f, 2.0f)(rng);
+      auto sum = [&](std::vector<double> &want, const float *c, bool scaled) {
+        for (int i = 0; i < mr; ++i)
+          for (int t = 0; t < kPanel; ++t) {
+            double acc = 0;
+            for (int64_t j = 0; j < kp * 2; ++j)
+              acc += double(bf16Value(w[size_t(i * ldw + j)])) *
+                     bf16Value(xb[size_t((j / 2 * kPanel + t) * 2 + j % 2)]);
+            size_t at = size_t(i * kPanel + t);
+            want[at] = c[at] + (scaled ? scales[size_t(i)] : 1.0) * acc;
+          }
+      };
+      std::vector<double> want(size_t(mr * kPanel));
+      if (ks.tileBf16Half) {
+        expectHalfMatchesFull(
+            "bf16", isa, mr, k, want,
+            [&](bool half, float *c) {
+              sum(want, c, false);
+              (half ? ks.tileBf16Half : ks.tileBf16)(w.data(), ldw, xb.data(),
+                                                     kp, c, nullptr);
+            },
+            rng);
+        ++checked;
+      }
+      if (ks.tileFp8Half) {
+        expectHalfMatchesFull(
+            "fp8", isa, mr, k, want,
+            [&](bool half, float *c) {
+              sum(want, c, true);
+              (half ? ks.tileFp8Half : ks.tileFp8)(w.data(), ldw, scales.data(),
+                                                   xb.data(), kp, c);
+            },
+            rng);
+        ++checked;
+      }
+    }
+  }
+  EXPECT_GT(checked, 0) << "no half tile ran (the scalar set has one)";
+}
+
+/// Expert groups of every size around the half panel and the dot-product
+/// threshold (1..50 rows: one half panel, a full one, a full one plus a
+/// half, ...) through matmulGroups on every ISA and format, against a
+/// float64 product over the same values (x rounded to bf16 where the
+/// path rounds it): a group's last panel read or stored wrong is far
+/// outside the tolerance.
+TEST(GroupedMatMul, EveryGroupSizeMatchesTheF64Product) {
+  std::mt19937 rng(43);
+  std::normal_distribution<float> d;
+  const int64_t experts = 50, n = 13, k = 150;
+  std::vector<MatmulGroup> groups;
+  int64_t rows = 0;
+  for (int64_t e = 0; e < experts; ++e) {
+    int64_t size = e + 1;
+    groups.push_back({rows, rows + size, ((e * 7) % experts) * n});
+    rows += size;
+  }
+  std::vector<float> x(size_t(rows * k));
+  for (float &v : x)
+    v = d(rng);
+  for (WeightFormat f :
+       {WeightFormat::F32, WeightFormat::BF16, WeightFormat::FP8}) {
+    TestWeight w(f, experts, n, k, 2, rng);
+    for (Isa isa : supportedIsas()) {
+      bool rounds = (isa >= Isa::Avx512Bf16 && f == WeightFormat::BF16) ||
+                    (isa >= Isa::Avx512Vbmi && f == WeightFormat::FP8);
+      std::vector<float> y(size_t(rows * n), -7.0f);
+      matmulGroups(kernelsFor(isa), x.data(), k, rows, w.matrix, n, groups,
+                   y.data(), n);
+      for (const MatmulGroup &g : groups)
+        for (int64_t t = g.begin; t < g.end; ++t)
+          for (int64_t j = 0; j < n; ++j) {
+            double want = 0, mag = 0;
+            for (int64_t c = 0; c < k; ++c) {
+              float xv = x[size_t(t * k + c)];
+              double term = double(rounds ? roundBf16(xv) : xv) *
+                            w.values[size_t((g.r0 + j) * k + c)];
+              want += term;
+              mag += std::abs(term);
+            }
+            ASSERT_NEAR(y[size_t(t * n + j)], want, 1e-6 * (1 + mag))
+                << isaName(isa) << " " << formatName(f) << " group of "
+                << g.end - g.begin << " row " << t - g.begin << " col " << j;
+          }
+    }
+  }
+}
+
+// The routed experts' gate, up and SiLU-mul in one call: each group's
+// rows bit for bit g / (1 + exp(-g)) * u of matmulGroups' gate and up
+// values (each element's sums are the same operations; exp the ISA's
+// vector exp, within 1e-6 of libm's), on every ISA and format, for
+// groups on the dot-product path, in one half panel, one full panel and
+// several panels with a half last one; rows of no group untouched.
+TEST(GroupedMatMul, SiluMulMatchesTheUnfusedProducts) {
+  std::mt19937 rng(47);
+  std::normal_distribution<float> d;
+  const int64_t experts = 6, n = 29, k = 200;
+  // Sizes 3 (dot products), 9 and 16 (half tile for bf16), 32, 50 (a full
+  // panel and a half one), 1; row 111 in no group.
+  std::vector<MatmulGroup> groups = {{0, 3, 2 * n},    {3, 12, 0},
+                                     {12, 28, 5 * n},  {28, 60, n},
+                                     {60, 110, 4 * n}, {110, 111, 3 * n}};
+  int64_t rows = 112;
+  std::vector<float> x(size_t(rows * k));
+  for (float &v : x)
+    v = d(rng);
+  for (WeightFormat f :
+       {WeightFormat::F32, WeightFormat::BF16, WeightFormat::FP8}) {
+    TestWeight gate(f, experts, n, k, 1, rng), up(f, experts, n, k, 1, rng);
+    for (Isa isa : supportedIsas()) {
+      const KernelSet &ks = kernelsFor(isa);
+      std::vector<float> g(size_t(rows * n)), u(size_t(rows * n)),
+          y(size_t(rows * n), -7.0f);
+      matmulGroups(ks, x.data(), k, rows, gate.matrix, n, groups, g.data(), n);
+      matmulGroups(ks, x.data(), k, rows, up.matrix, n, groups, u.data(), n);
+      matmulGroupsSiluMul(ks, x.data(), k, rows, gate.matrix, up.matrix, n,
+                          groups, y.data(), n);
+      std::vector<float> e(g.size());
+      for (size_t i = 0; i < g.size(); ++i)
+        e[i] = -g[i];
+      attendKernelsFor(isa).expInPlace(e.data(), int64_t(e.size()));
+      for (const MatmulGroup &grp : groups)
+        for (int64_t t = grp.begin; t < grp.end; ++t)
+          for (int64_t j = 0; j < n; ++j) {
+            size_t at = size_t(t * n + j);
+            // Within the vector exp's error of libm's.
+            ASSERT_NEAR(y[at], siluMul(g[at], u[at]),
+                        1e-6 * std::abs(siluMul(g[at], u[at])) + 1e-30);
+            ASSERT_EQ(y[at], g[at] / (1.0f + e[at]) * u[at])
+                << isaName(isa) << " " << formatName(f) << " group of "
+                << grp.end - grp.begin << " row " << t - grp.begin << " col "
+                << j;
+          }
+      for (int64_t j = 0; j < n; ++j)
+        ASSERT_EQ(y[size_t((rows - 1) * n + j)], -7.0f) << "row of no group";
+    }
+  }
+}
+
+// The runtime call's checks: gate and up of different shapes or formats,
+// and offsets outside the rows, are one-line errors and write nothing.
+TEST(GroupedMatMul, SiluMulRejectsMismatchedWeightsAndOffsets) {
+  std::mt19937 rng(53);
+  TestWeight g(WeightFormat::BF16, 2, 3, 8, 0, rng),
+      u(WeightFormat::BF16, 2, 3, 8, 0, rng),
+      narrow(WeightFormat::BF16, 2, 3, 6, 0, rng),
+      f32(WeightFormat::F32, 2, 3, 8, 0, rng);
+  std::vector<float> x(4 * 8, 1.0f), y(4 * 3, -7.0f);
+  std::vector<int32_t> off = {0, 2, 4}, bad = {0, 3, 5};
+  MemRef<float, 2> xm{x.data(), x.data(), 0, {4, 8}, {8, 1}};
+  MemRef<float, 2> ym{y.data(), y.data(), 0, {4, 3}, {3, 1}};
+  int64_t three = 3;
+  auto om = makeMemRef<int32_t, 1>(off.data(), &three);
+  auto bm = makeMemRef<int32_t, 1>(bad.data(), &three);
+  EXPECT_NE(groupedLinearSiluMul(xm, g.matrix, narrow.matrix, 2, om, ym)
+                .find("gate is [6, 8], up [6, 6]"),
+            std::string::npos);
+  EXPECT_NE(groupedLinearSiluMul(xm, g.matrix, f32.matrix, 2, om, ym)
+                .find("different formats"),
+            std::string::npos);
+  EXPECT_NE(groupedLinearSiluMul(xm, g.matrix, u.matrix, 2, bm, ym)
+                .find("offsets of expert 1 are [3, 5)"),
+            std::string::npos);
+  for (float v : y)
+    ASSERT_EQ(v, -7.0f) << "written despite an error";
+  EXPECT_EQ(groupedLinearSiluMul(xm, g.matrix, u.matrix, 2, om, ym), "");
+  EXPECT_NE(y[0], -7.0f);
+}
+
+} // namespace
