@@ -707,6 +707,43 @@ func.func @f(%x: tensor<?x32xf32>, %w: tensor<8x12x32xf32>, %o: tensor<8xi32>) {
 
 // -----
 
+// Tests that the fused gate|up grouped product needs gate and up of one shape.
+
+func.func @f(%x: tensor<?x32xf32>, %g: tensor<8x12x32xf32>, %u: tensor<8x16x32xf32>, %o: tensor<9xi32>) {
+  // expected-error@+1 {{gate and up must be [experts, out, in] of one shape, got [8, 12, 32] and [8, 16, 32]}}
+  %y = ds.grouped_matmul_silu_mul %x, %g, %u, %o : tensor<?x32xf32>, tensor<8x12x32xf32>, tensor<8x16x32xf32>, tensor<9xi32> -> tensor<?x12xf32>
+  return
+}
+
+// -----
+
+// Tests that the fused gate|up grouped product's offsets, input and result
+// follow the weights.
+
+func.func @f(%x: tensor<?x32xf32>, %g: tensor<8x12x32xf32>, %o: tensor<8xi32>) {
+  // expected-error@+1 {{offsets must have shape [9], got [8]}}
+  %y = ds.grouped_matmul_silu_mul %x, %g, %g, %o : tensor<?x32xf32>, tensor<8x12x32xf32>, tensor<8x12x32xf32>, tensor<8xi32> -> tensor<?x12xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<?x16xf32>, %g: tensor<8x12x32xf32>, %o: tensor<9xi32>) {
+  // expected-error@+1 {{input must have shape [?, 32], got [?, 16]}}
+  %y = ds.grouped_matmul_silu_mul %x, %g, %g, %o : tensor<?x16xf32>, tensor<8x12x32xf32>, tensor<8x12x32xf32>, tensor<9xi32> -> tensor<?x12xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<?x32xf32>, %g: tensor<8x12x32xf32>, %o: tensor<9xi32>) {
+  // expected-error@+1 {{result must have shape [?, 12], got [?, 24]}}
+  %y = ds.grouped_matmul_silu_mul %x, %g, %g, %o : tensor<?x32xf32>, tensor<8x12x32xf32>, tensor<8x12x32xf32>, tensor<9xi32> -> tensor<?x24xf32>
+  return
+}
+
+// -----
+
 // Tests that rope over a last dimension other than the rope dim is rejected.
 
 func.func @f(%x: tensor<?x2x6xf32>, %p: tensor<?xi32>) {
