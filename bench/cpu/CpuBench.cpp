@@ -90,12 +90,6 @@ using dsbench::now;
 
 namespace {
 
-double cpuSeconds() {
-  timespec ts{};
-  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-  return double(ts.tv_sec) + double(ts.tv_nsec) * 1e-9;
-}
-
 int gemm(int64_t rows, int64_t n, int64_t k, int reps) {
   std::mt19937 rng(1);
   std::normal_distribution<float> d;
@@ -199,7 +193,7 @@ int experts(int64_t e, int64_t rows, int64_t n, int64_t k, int64_t layers,
   auto run = [&](WeightFormat f, const void *base, size_t elem) {
     cpuBest = 1e30;
     double s = best(reps, [&] {
-      double c0 = cpuSeconds();
+      double c0 = dsbench::processCpuSeconds();
       for (int64_t l = 0; l < layers; ++l) {
         WeightMatrix m;
         m.format = f;
@@ -216,7 +210,7 @@ int experts(int64_t e, int64_t rows, int64_t n, int64_t k, int64_t layers,
         }
         matmulGroups(ks, x.data(), k, t, m, n, groups, y.data(), n);
       }
-      cpuBest = std::min(cpuBest, cpuSeconds() - c0);
+      cpuBest = std::min(cpuBest, dsbench::processCpuSeconds() - c0);
     });
     return 2.0 * double(t * n * k) * double(layers) / s / 1e9;
   };
@@ -314,12 +308,6 @@ int gemv(int64_t n, int64_t k, int64_t calls, int reps) {
   return 0;
 }
 
-double threadSeconds() {
-  timespec ts{};
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return double(ts.tv_sec) + double(ts.tv_nsec) * 1e-9;
-}
-
 /// One thread's one-row products over an N x K weight, ITERS times: the
 /// dot kernels called per weight row as gemvRange called them before the
 /// gemv kernels (the row's address and scales from the WeightMatrix, one
@@ -346,14 +334,13 @@ int gemvKernels(int64_t n, int64_t k, int64_t iters, int reps) {
   for (int64_t c = 0; c < k; ++c)
     xb[size_t(c)] = roundToBf16(x[size_t(c)]);
   auto time = [&](auto f) {
-    double b = 1e30;
-    for (int r = 0; r < reps; ++r) {
-      double t = threadSeconds();
-      for (int64_t i = 0; i < iters; ++i)
-        f();
-      b = std::min(b, threadSeconds() - t);
-    }
-    return b;
+    return dsbench::best(
+        reps,
+        [&] {
+          for (int64_t i = 0; i < iters; ++i)
+            f();
+        },
+        false, dsbench::threadCpuSeconds);
   };
   bool same = true;
   auto rate = [&](size_t elem, double s) {

@@ -1,5 +1,6 @@
 //===- TileBench.cpp - ds-cpu-bench tile ----------------------------------===//
 #include "TileBench.h"
+#include "BenchUtil.h"
 
 #include "cpu/Isa.h"
 #include "cpu/Kernels.h"
@@ -17,20 +18,9 @@ using namespace dsrt::cpu;
 
 namespace {
 
-double cpuSeconds() {
-  timespec ts{};
-  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-  return double(ts.tv_sec) + double(ts.tv_nsec) * 1e-9;
-}
-
 /// Best GFLOP per CPU-second of `flops` done by f, over reps.
 template <typename F> double rate(int reps, double flops, F f) {
-  double b = 1e30;
-  for (int i = 0; i < reps; ++i) {
-    double t = cpuSeconds();
-    f();
-    b = std::min(b, cpuSeconds() - t);
-  }
+  double b = dsbench::best(reps, f, false, dsbench::processCpuSeconds);
   return flops / std::max(b, 1e-12) / 1e9;
 }
 
