@@ -46,14 +46,18 @@ inline float hsum(__m256 v) {
   return _mm_cvtss_f32(s);
 }
 
-void tileF32(const float *w, int64_t ldw, const float *xp, int64_t kc, float *c,
-             const TilePrefetch *pf) {
+/// Panel rows [0, 8 * Vecs) of the tile: Vecs 4 is the whole panel
+/// (tileF32), 2 its first 16 rows (tileF32Half), with the same per-element
+/// sums.
+template <int Vecs>
+void tileF32Rows(const float *w, int64_t ldw, const float *xp, int64_t kc,
+                 float *c, const TilePrefetch *pf) {
   PrefetchCursor next(pf);
-  __m256 a[kMr][4];
+  __m256 a[kMr][Vecs];
 #pragma unroll
   for (int i = 0; i < kMr; ++i)
 #pragma unroll
-    for (int j = 0; j < 4; ++j)
+    for (int j = 0; j < Vecs; ++j)
       a[i][j] = _mm256_loadu_ps(c + i * kPanel + 8 * j);
   for (int64_t k = 0; k < kc; ++k) {
     next.step();
@@ -62,43 +66,25 @@ void tileF32(const float *w, int64_t ldw, const float *xp, int64_t kc, float *c,
     for (int i = 0; i < kMr; ++i) {
       __m256 b = _mm256_broadcast_ss(w + i * ldw + k);
 #pragma unroll
-      for (int j = 0; j < 4; ++j)
+      for (int j = 0; j < Vecs; ++j)
         a[i][j] = _mm256_fmadd_ps(b, _mm256_loadu_ps(x + 8 * j), a[i][j]);
     }
   }
 #pragma unroll
   for (int i = 0; i < kMr; ++i)
 #pragma unroll
-    for (int j = 0; j < 4; ++j)
+    for (int j = 0; j < Vecs; ++j)
       _mm256_storeu_ps(c + i * kPanel + 8 * j, a[i][j]);
 }
 
-/// tileF32 over panel rows [0, 16).
+void tileF32(const float *w, int64_t ldw, const float *xp, int64_t kc, float *c,
+             const TilePrefetch *pf) {
+  tileF32Rows<4>(w, ldw, xp, kc, c, pf);
+}
+
 void tileF32Half(const float *w, int64_t ldw, const float *xp, int64_t kc,
                  float *c, const TilePrefetch *pf) {
-  PrefetchCursor next(pf);
-  __m256 a[kMr][2];
-#pragma unroll
-  for (int i = 0; i < kMr; ++i)
-#pragma unroll
-    for (int j = 0; j < 2; ++j)
-      a[i][j] = _mm256_loadu_ps(c + i * kPanel + 8 * j);
-  for (int64_t k = 0; k < kc; ++k) {
-    next.step();
-    const float *x = xp + k * kPanel;
-#pragma unroll
-    for (int i = 0; i < kMr; ++i) {
-      __m256 b = _mm256_broadcast_ss(w + i * ldw + k);
-#pragma unroll
-      for (int j = 0; j < 2; ++j)
-        a[i][j] = _mm256_fmadd_ps(b, _mm256_loadu_ps(x + 8 * j), a[i][j]);
-    }
-  }
-#pragma unroll
-  for (int i = 0; i < kMr; ++i)
-#pragma unroll
-    for (int j = 0; j < 2; ++j)
-      _mm256_storeu_ps(c + i * kPanel + 8 * j, a[i][j]);
+  tileF32Rows<2>(w, ldw, xp, kc, c, pf);
 }
 
 void decodeBf16(const uint16_t *src, int64_t n, float *dst) {
