@@ -30,18 +30,34 @@ struct Tile {
   const KernelSet &ks;
   int kind;
   int64_t kc; // K per call: one chunk (f32, bf16), one scale block (FP8)
+  /// 0: the full tile; 1..3: the partial tile of that many quarter panels.
+  int part = 0;
+  bool exists() const {
+    if (kind == 0)
+      return part == 0 || ks.tileF32Part[part - 1];
+    if (kind == 1)
+      return part == 0 ? ks.tileBf16 != nullptr
+                       : ks.tileBf16Part[part - 1] != nullptr;
+    return part == 0 ? ks.tileFp8 != nullptr
+                     : ks.tileFp8Part[part - 1] != nullptr;
+  }
+  /// Panel rows one call computes.
+  int rows() const { return part ? part * kQuarterPanel : kPanel; }
   void operator()(const void *w, int64_t ldw, const void *x, float *c) const {
     const float scales[16] = {1, 1, 1, 1, 1, 1, 1, 1,
                               1, 1, 1, 1, 1, 1, 1, 1};
     if (kind == 0)
-      ks.tileF32(static_cast<const float *>(w), ldw,
-                 static_cast<const float *>(x), kc, c, nullptr);
+      (part ? ks.tileF32Part[part - 1] : ks.tileF32)(
+          static_cast<const float *>(w), ldw, static_cast<const float *>(x),
+          kc, c, nullptr);
     else if (kind == 1)
-      ks.tileBf16(static_cast<const uint16_t *>(w), ldw,
-                  static_cast<const uint16_t *>(x), kc / 2, c, nullptr);
+      (part ? ks.tileBf16Part[part - 1] : ks.tileBf16)(
+          static_cast<const uint16_t *>(w), ldw,
+          static_cast<const uint16_t *>(x), kc / 2, c, nullptr);
     else
-      ks.tileFp8(static_cast<const uint16_t *>(w), ldw, scales,
-                 static_cast<const uint16_t *>(x), kc / 2, c);
+      (part ? ks.tileFp8Part[part - 1] : ks.tileFp8)(
+          static_cast<const uint16_t *>(w), ldw, scales,
+          static_cast<const uint16_t *>(x), kc / 2, c);
   }
   /// Bytes of one panel's K-element x chunk.
   int64_t xBytes(int64_t k) const {
@@ -71,7 +87,7 @@ int dsbench::tileBench(int64_t rows, int64_t n, int64_t k, int reps) {
   }
   std::vector<float> c(size_t(panels * mr * kPanel));
   const char *names[3] = {"f32", "bf16", "fp8"};
-  double l1[3] = {}, stream[3] = {}, gemm[3] = {};
+  double l1[3] = {}, stream[3] = {}, gemm[3] = {}, partL1[3][3] = {};
   for (int kind = 0; kind < 3; ++kind) {
     if ((kind == 1 && !ks.tileBf16) || (kind == 2 && !ks.tileFp8))
       continue;
@@ -87,6 +103,17 @@ int dsbench::tileBench(int64_t rows, int64_t n, int64_t k, int reps) {
       for (int i = 0; i < calls; ++i)
         tile(w, 272, x, c.data());
     });
+    // (1b) The same for each partial tile, counting the rows it computes:
+    // at the full tile's rate, a group's last panel costs only its rows.
+    for (int part = 1; part <= 3; ++part) {
+      Tile pt{ks, kind, tile.kc, part};
+      if (pt.exists())
+        partL1[kind][part - 1] =
+            rate(reps, 2.0 * mr * pt.rows() * tile.kc * calls, [&] {
+              for (int i = 0; i < calls; ++i)
+                pt(w, 272, x, c.data());
+            });
+    }
     // (2) Every panel's chunks in gemmBlock's order (chunk, then panel).
     int64_t chunks = k / tile.kc;
     stream[kind] = rate(reps, perCall * double(chunks * panels) * 4, [&] {
@@ -130,10 +157,13 @@ int dsbench::tileBench(int64_t rows, int64_t n, int64_t k, int reps) {
   for (int kind = 0; kind < 3; ++kind)
     std::printf(", \"%s\": {\"tile_l1_gflops\": %.1f, "
                 "\"tile_stream_gflops\": %.1f, \"gemm_gflops\": %.1f, "
-                "\"stream_of_l1\": %.3f, \"gemm_of_l1\": %.3f}",
+                "\"stream_of_l1\": %.3f, \"gemm_of_l1\": %.3f, "
+                "\"quarter_l1_gflops\": %.1f, \"half_l1_gflops\": %.1f, "
+                "\"three_quarter_l1_gflops\": %.1f}",
                 names[kind], l1[kind], stream[kind], gemm[kind],
                 l1[kind] > 0 ? stream[kind] / l1[kind] : 0.0,
-                l1[kind] > 0 ? gemm[kind] / l1[kind] : 0.0);
+                l1[kind] > 0 ? gemm[kind] / l1[kind] : 0.0, partL1[kind][0],
+                partL1[kind][1], partL1[kind][2]);
   std::printf("}\n");
   return 0;
 }

@@ -10,7 +10,10 @@ namespace dsbench {
 /// CPU-second (so other processes on a shared machine cost little but
 /// cache), (1) each tile kernel (tileF32, tileBf16, tileFp8 of the active
 /// kernel set) in a loop over one weight chunk and one panel of x that
-/// stay in L1: the kernel's own ceiling on this core; (2) the same kernel
+/// stay in L1: the kernel's own ceiling on this core, and the same for
+/// each partial tile (a quarter, half, three quarters of the panel's
+/// rows: KernelSet::tileF32Part), counting the rows it computes; (2) the
+/// full kernel
 /// over a whole panel set of a ROWS x K x, chunk by chunk, as gemmBlock
 /// walks it (x streamed from L2/L3, weights from L1); (3) cpu::matmul of
 /// ROWS x N x K with one thread (DSRT_NUM_THREADS=1 makes the pool one

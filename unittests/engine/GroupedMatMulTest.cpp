@@ -1,4 +1,4 @@
-//===- GroupedMatMulTest.cpp - experts' grouped products: half tiles ------===//
+//===- GroupedMatMulTest.cpp - experts' grouped products: partial tiles ---===//
 #include "cpu/Gemm.h"
 #include "cpu/Isa.h"
 #include "cpu/MatMul.h"
@@ -26,56 +26,65 @@ float bf16Value(uint16_t v) {
   return f;
 }
 
-/// A half tile against its full tile (bit for bit on panel rows [0, 16):
-/// each element's sum is the same sequence of operations) and against a
-/// float64 sum over the same values (a tile reading the wrong panel rows,
-/// weight rows or pairs is far outside f32 accumulation's error); rows
-/// [16, 32) of c must keep their values.
+/// A partial tile over panel rows [0, covered) against its full tile (bit
+/// for bit on those rows: each element's sum is the same sequence of
+/// operations) and against a float64 sum over the same values (a tile
+/// reading the wrong panel rows, weight rows or pairs is far outside f32
+/// accumulation's error); rows [covered, kPanel) of c must keep their
+/// values. run(part, c) runs the partial tile `part` (1..3) or, with 0,
+/// the full tile.
 template <typename Run>
-void expectHalfMatchesFull(const char *what, Isa isa, int mr, int64_t k,
-                           const std::vector<double> &want, Run run,
+void expectPartMatchesFull(const char *what, Isa isa, int mr, int64_t k,
+                           int part, const std::vector<double> &want, Run run,
                            std::mt19937 &rng) {
   std::normal_distribution<float> d;
   std::vector<float> init(size_t(mr * kPanel));
   for (float &v : init)
     v = d(rng);
-  std::vector<float> half = init, full = init;
-  run(true, half.data());
-  run(false, full.data());
+  std::vector<float> partial = init, full = init;
+  run(part, partial.data());
+  run(0, full.data());
+  const int covered = part * kQuarterPanel;
   for (int i = 0; i < mr; ++i)
     for (int t = 0; t < kPanel; ++t) {
       size_t at = size_t(i * kPanel + t);
-      if (t >= kHalfPanel) {
-        ASSERT_EQ(half[at], init[at])
-            << what << " " << isaName(isa) << " wrote row " << t;
+      if (t >= covered) {
+        ASSERT_EQ(partial[at], init[at])
+            << what << " " << isaName(isa) << " part " << part << " wrote row "
+            << t;
         continue;
       }
-      ASSERT_EQ(half[at], full[at])
-          << what << " " << isaName(isa) << " k " << k << " at " << i << ","
-          << t;
-      ASSERT_NEAR(half[at], want[at], 1e-5 * (1 + std::abs(want[at])))
-          << what << " " << isaName(isa) << " k " << k << " at " << i << ","
-          << t;
+      ASSERT_EQ(partial[at], full[at])
+          << what << " " << isaName(isa) << " part " << part << " k " << k
+          << " at " << i << "," << t;
+      ASSERT_NEAR(partial[at], want[at], 1e-5 * (1 + std::abs(want[at])))
+          << what << " " << isaName(isa) << " part " << part << " k " << k
+          << " at " << i << "," << t;
     }
 }
 
-TEST(GroupedMatMul, HalfTilesMatchTheFullTileOnTheirRows) {
+// Every partial tile (a quarter, half and three quarters of a panel) of
+// every ISA and format that has one.
+TEST(GroupedMatMul, PartialTilesMatchTheFullTileOnTheirRows) {
   std::mt19937 rng(41);
   std::normal_distribution<float> d;
-  int checked = 0;
+  int checked[3] = {};
   for (Isa isa : supportedIsas()) {
     const KernelSet &ks = kernelsFor(isa);
     int mr = ks.mr;
     for (int64_t k : {1, 2, 17, 64, 256}) {
       int64_t ldw = k + 3, kp = (k + 1) / 2;
-      if (ks.tileF32Half) {
-        std::vector<float> w(size_t(mr * ldw)), xp(size_t(k * kPanel));
-        for (float &v : w)
-          v = d(rng);
-        for (float &v : xp)
-          v = d(rng);
-        std::vector<double> want(size_t(mr * kPanel), 0);
-        auto run = [&](bool half, float *c) {
+      std::vector<float> w(size_t(mr * ldw)), xp(size_t(k * kPanel));
+      for (float &v : w)
+        v = d(rng);
+      for (float &v : xp)
+        v = d(rng);
+      std::vector<double> want(size_t(mr * kPanel), 0);
+      for (int part = 1; part <= 3; ++part) {
+        auto tile = ks.tileF32Part[part - 1];
+        if (!tile)
+          continue;
+        auto run = [&](int q, float *c) {
           for (size_t at = 0; at < want.size(); ++at)
             want[at] = c[at]; // the tile adds to c
           for (int i = 0; i < mr; ++i)
@@ -83,17 +92,17 @@ TEST(GroupedMatMul, HalfTilesMatchTheFullTileOnTheirRows) {
               for (int64_t j = 0; j < k; ++j)
                 want[size_t(i * kPanel + t)] +=
                     double(w[size_t(i * ldw + j)]) * xp[size_t(j * kPanel + t)];
-          (half ? ks.tileF32Half : ks.tileF32)(w.data(), ldw, xp.data(), k, c,
-                                               nullptr);
+          (q ? tile : ks.tileF32)(w.data(), ldw, xp.data(), k, c, nullptr);
         };
-        expectHalfMatchesFull("f32", isa, mr, k, want, run, rng);
-        ++checked;
+        expectPartMatchesFull("f32", isa, mr, k, part, want, run, rng);
+        ++checked[0];
       }
-      if (!ks.tileBf16Half && !ks.tileFp8Half)
+      if (!ks.tileBf16 && !ks.tileFp8)
         continue;
       // bf16 weight pairs and panel pairs (an odd K's last pair zero).
-      std::vector<uint16_t> w(size_t(mr * ldw) + 1), xb(size_t(kp * kPanel * 2));
-      for (uint16_t &v : w)
+      std::vector<uint16_t> wb(size_t(mr * ldw) + 1),
+          xb(size_t(kp * kPanel * 2));
+      for (uint16_t &v : wb)
         v = roundToBf16(d(rng));
       for (int64_t j = 0; j < kp * 2; ++j)
         for (int t = 0; t < kPanel; ++t)
@@ -102,43 +111,56 @@ TEST(GroupedMatMul, HalfTilesMatchTheFullTileOnTheirRows) {
       std::vector<float> scales(static_cast<size_t>(mr));
       for (float &s : scales)
         s = std::uniform_real_distribution<float>(0.5f, 2.0f)(rng);
-      auto sum = [&](std::vector<double> &want, const float *c, bool scaled) {
+      auto sum = [&](const float *c, bool scaled) {
         for (int i = 0; i < mr; ++i)
           for (int t = 0; t < kPanel; ++t) {
             double acc = 0;
             for (int64_t j = 0; j < kp * 2; ++j)
-              acc += double(bf16Value(w[size_t(i * ldw + j)])) *
+              acc += double(bf16Value(wb[size_t(i * ldw + j)])) *
                      bf16Value(xb[size_t((j / 2 * kPanel + t) * 2 + j % 2)]);
             size_t at = size_t(i * kPanel + t);
             want[at] = c[at] + (scaled ? scales[size_t(i)] : 1.0) * acc;
           }
       };
-      std::vector<double> want(size_t(mr * kPanel));
-      if (ks.tileBf16Half) {
-        expectHalfMatchesFull(
-            "bf16", isa, mr, k, want,
-            [&](bool half, float *c) {
-              sum(want, c, false);
-              (half ? ks.tileBf16Half : ks.tileBf16)(w.data(), ldw, xb.data(),
-                                                     kp, c, nullptr);
-            },
-            rng);
-        ++checked;
-      }
-      if (ks.tileFp8Half) {
-        expectHalfMatchesFull(
-            "fp8", isa, mr, k, want,
-            [&](bool half, float *c) {
-              sum(want, c, true);
-              (half ? ks.tileFp8Half : ks.tileFp8)(w.data(), ldw, scales.data(),
-                                                   xb.data(), kp, c);
-            },
-            rng);
-        ++checked;
+      for (int part = 1; part <= 3; ++part) {
+        if (auto tile = ks.tileBf16Part[part - 1]) {
+          expectPartMatchesFull(
+              "bf16", isa, mr, k, part, want,
+              [&](int q, float *c) {
+                sum(c, false);
+                (q ? tile : ks.tileBf16)(wb.data(), ldw, xb.data(), kp, c,
+                                         nullptr);
+              },
+              rng);
+          ++checked[1];
+        }
+        if (auto tile = ks.tileFp8Part[part - 1]) {
+          expectPartMatchesFull(
+              "fp8", isa, mr, k, part, want,
+              [&](int q, float *c) {
+                sum(c, true);
+                (q ? tile : ks.tileFp8)(wb.data(), ldw, scales.data(),
+                                        xb.data(), kp, c);
+              },
+              rng);
+          ++checked[2];
+        }
       }
     }
   }
-  EXPECT_GT(checked, 0) << "no half tile ran (the scalar set has one)";
+  // The scalar set has f32 partial tiles; where the CPU has the bf16 and
+  // FP8 tiles, each of them must have come with its partial tiles.
+  EXPECT_GT(checked[0], 0) << "no partial f32 tile ran";
+  for (Isa isa : supportedIsas()) {
+    const KernelSet &ks = kernelsFor(isa);
+    for (int part = 0; part < 3; ++part) {
+      EXPECT_TRUE(ks.tileF32Part[part]) << isaName(isa) << " part " << part;
+      EXPECT_TRUE(!ks.tileBf16 || ks.tileBf16Part[part])
+          << isaName(isa) << " part " << part;
+      EXPECT_TRUE(!ks.tileFp8 || ks.tileFp8Part[part])
+          << isaName(isa) << " part " << part;
+    }
+  }
 }
 
 /// Expert groups of every size around the half panel and the dot-product
@@ -185,6 +207,45 @@ TEST(GroupedMatMul, EveryGroupSizeMatchesTheF64Product) {
                 << isaName(isa) << " " << formatName(f) << " group of "
                 << g.end - g.begin << " row " << t - g.begin << " col " << j;
           }
+    }
+  }
+}
+
+// A group's last panel goes through the partial tile that covers its rows
+// (a quarter, half or three quarters of a panel): every row's result must
+// be bit for bit what the full tile gives it. Groups of 17..64 rows (past
+// every dot-product threshold; last panels of 1..32 rows) of the same x
+// rows against those rows in full panels, on every ISA and format.
+TEST(GroupedMatMul, LastPanelRowsMatchTheFullTileBitForBit) {
+  std::mt19937 rng(53);
+  std::normal_distribution<float> d;
+  const int64_t n = 29, k = 300, base = 64;
+  std::vector<float> xbase(size_t(base * k));
+  for (float &v : xbase)
+    v = d(rng);
+  std::vector<MatmulGroup> groups;
+  std::vector<float> x;
+  int64_t rows = 0;
+  for (int64_t size = 17; size <= base; ++size) {
+    groups.push_back({rows, rows + size, 0});
+    x.insert(x.end(), xbase.begin(), xbase.begin() + size * k);
+    rows += size;
+  }
+  for (WeightFormat f :
+       {WeightFormat::F32, WeightFormat::BF16, WeightFormat::FP8}) {
+    TestWeight w(f, 1, n, k, 3, rng);
+    for (Isa isa : supportedIsas()) {
+      const KernelSet &ks = kernelsFor(isa);
+      std::vector<float> full(size_t(base * n)), y(size_t(rows * n));
+      matmulGroups(ks, xbase.data(), k, base, w.matrix, n, {{0, base, 0}},
+                   full.data(), n);
+      matmulGroups(ks, x.data(), k, rows, w.matrix, n, groups, y.data(), n);
+      for (const MatmulGroup &g : groups)
+        for (int64_t t = g.begin; t < g.end; ++t)
+          for (int64_t j = 0; j < n; ++j)
+            ASSERT_EQ(y[size_t(t * n + j)], full[size_t((t - g.begin) * n + j)])
+                << isaName(isa) << " " << formatName(f) << " group of "
+                << g.end - g.begin << " row " << t - g.begin << " col " << j;
     }
   }
 }

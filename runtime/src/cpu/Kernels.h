@@ -23,8 +23,9 @@ namespace dsrt::cpu {
 
 /// x rows per GEMM panel (the tile's width in activations).
 constexpr int kPanel = 32;
-/// Token rows a half tile computes (KernelSet::tileF32Half).
-constexpr int kHalfPanel = kPanel / 2;
+/// Token rows of a quarter of a panel: the granularity of the partial tiles
+/// (KernelSet::tileF32Part).
+constexpr int kQuarterPanel = kPanel / 4;
 /// Side of the FP8 scale blocks.
 constexpr int64_t kScaleBlock = 128;
 /// Most x rows a dot-product (GEMV) call takes at once.
@@ -128,17 +129,19 @@ struct KernelSet {
                    int64_t k, float *y) = nullptr;
   void (*gemvFp8)(const uint8_t *w, int64_t ldw, int64_t n, const float *scales,
                   const float *x, int64_t k, float *y) = nullptr;
-  /// tileF32, tileBf16 and tileFp8 over the first kHalfPanel token rows of
-  /// the panel only (same layout, same per-element sums, so bit for bit the
-  /// full tile's values for those rows; c's other rows untouched): a
-  /// group's last panel of <= 16 tokens (experts get a few dozen tokens
-  /// each) at half the work. nullptr: the full tile is used.
-  void (*tileF32Half)(const float *w, int64_t ldw, const float *xp, int64_t kc,
-                      float *c, const TilePrefetch *pf) = nullptr;
-  void (*tileBf16Half)(const uint16_t *w, int64_t ldw, const uint16_t *xb,
-                       int64_t kp, float *c, const TilePrefetch *pf) = nullptr;
-  void (*tileFp8Half)(const uint16_t *w, int64_t ldw, const float *scales,
-                      const uint16_t *xb, int64_t kp, float *c) = nullptr;
+  /// tileF32, tileBf16 and tileFp8 over the first q * kQuarterPanel token
+  /// rows of the panel only, at index q - 1 (q = 1, 2, 3: a quarter, half
+  /// and three-quarter tile). Same layout, same per-element sums, so bit
+  /// for bit the full tile's values for those rows; c's other rows
+  /// untouched. For a group's last panel of fewer than kPanel tokens
+  /// (experts get a few dozen tokens each) at a fraction of the work.
+  /// nullptr: the next larger one (in the end the full tile) is used.
+  void (*tileF32Part[3])(const float *w, int64_t ldw, const float *xp,
+                         int64_t kc, float *c, const TilePrefetch *pf) = {};
+  void (*tileBf16Part[3])(const uint16_t *w, int64_t ldw, const uint16_t *xb,
+                          int64_t kp, float *c, const TilePrefetch *pf) = {};
+  void (*tileFp8Part[3])(const uint16_t *w, int64_t ldw, const float *scales,
+                         const uint16_t *xb, int64_t kp, float *c) = {};
 };
 
 /// One token's head product over rows of a weight (decode's q_h W_UK_h):

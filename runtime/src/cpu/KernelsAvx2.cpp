@@ -47,8 +47,8 @@ inline float hsum(__m256 v) {
 }
 
 /// Panel rows [0, 8 * Vecs) of the tile: Vecs 4 is the whole panel
-/// (tileF32), 2 its first 16 rows (tileF32Half), with the same per-element
-/// sums.
+/// (tileF32), 1..3 its partial tiles (KernelSet::tileF32Part), with the
+/// same per-element sums.
 template <int Vecs>
 void tileF32Rows(const float *w, int64_t ldw, const float *xp, int64_t kc,
                  float *c, const TilePrefetch *pf) {
@@ -75,16 +75,6 @@ void tileF32Rows(const float *w, int64_t ldw, const float *xp, int64_t kc,
 #pragma unroll
     for (int j = 0; j < Vecs; ++j)
       _mm256_storeu_ps(c + i * kPanel + 8 * j, a[i][j]);
-}
-
-void tileF32(const float *w, int64_t ldw, const float *xp, int64_t kc, float *c,
-             const TilePrefetch *pf) {
-  tileF32Rows<4>(w, ldw, xp, kc, c, pf);
-}
-
-void tileF32Half(const float *w, int64_t ldw, const float *xp, int64_t kc,
-                 float *c, const TilePrefetch *pf) {
-  tileF32Rows<2>(w, ldw, xp, kc, c, pf);
 }
 
 void decodeBf16(const uint16_t *src, int64_t n, float *dst) {
@@ -275,10 +265,12 @@ void dsrt::cpu::combineRowsAvx2(int elementBytes, const void *const *rows,
 
 const KernelSet &dsrt::cpu::avx2Kernels() {
   static const KernelSet set = [] {
-    KernelSet s{Isa::Avx2, kMr,    tileF32, nullptr, decodeBf16,
+    KernelSet s{Isa::Avx2, kMr,    tileF32Rows<4>, nullptr, decodeBf16,
                 decodeFp8, dotF32, dotBf16, dotFp8};
     s.gemvF32 = gemvF32;
-    s.tileF32Half = tileF32Half;
+    s.tileF32Part[0] = tileF32Rows<1>;
+    s.tileF32Part[1] = tileF32Rows<2>;
+    s.tileF32Part[2] = tileF32Rows<3>;
     return s;
   }();
   return set;

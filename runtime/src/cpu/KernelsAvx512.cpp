@@ -39,81 +39,55 @@ inline __mmask16 tailMask(int64_t n) {
   return n >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << n) - 1);
 }
 
-void tileF32(const float *w, int64_t ldw, const float *xp, int64_t kc, float *c,
-             const TilePrefetch *pf) {
-  PrefetchCursor next(pf);
-  __m512 a0[kMr], a1[kMr];
-#pragma unroll
-  for (int i = 0; i < kMr; ++i) {
-    a0[i] = _mm512_loadu_ps(c + i * kPanel);
-    a1[i] = _mm512_loadu_ps(c + i * kPanel + 16);
-  }
-  for (int64_t k = 0; k < kc; ++k) {
-    next.step();
-    __m512 x0 = _mm512_loadu_ps(xp + k * kPanel);
-    __m512 x1 = _mm512_loadu_ps(xp + k * kPanel + 16);
-#pragma unroll
-    for (int i = 0; i < kMr; ++i) {
-      __m512 b = _mm512_set1_ps(w[i * ldw + k]);
-      a0[i] = _mm512_fmadd_ps(b, x0, a0[i]);
-      a1[i] = _mm512_fmadd_ps(b, x1, a1[i]);
-    }
-  }
-#pragma unroll
-  for (int i = 0; i < kMr; ++i) {
-    _mm512_storeu_ps(c + i * kPanel, a0[i]);
-    _mm512_storeu_ps(c + i * kPanel + 16, a1[i]);
-  }
-}
-
-void tileBf16(const uint16_t *w, int64_t ldw, const uint16_t *xb, int64_t kp,
-              float *c, const TilePrefetch *pf) {
-  PrefetchCursor next(pf);
-  __m512 a0[kMr], a1[kMr];
-#pragma unroll
-  for (int i = 0; i < kMr; ++i) {
-    a0[i] = _mm512_loadu_ps(c + i * kPanel);
-    a1[i] = _mm512_loadu_ps(c + i * kPanel + 16);
-  }
-  bf16TileSteps<kMr>(a0, a1, w, ldw, xb, kp, next);
-#pragma unroll
-  for (int i = 0; i < kMr; ++i) {
-    _mm512_storeu_ps(c + i * kPanel, a0[i]);
-    _mm512_storeu_ps(c + i * kPanel + 16, a1[i]);
-  }
-}
-
-/// tileF32 over panel rows [0, 16): one accumulator per weight row.
-void tileF32Half(const float *w, int64_t ldw, const float *xp, int64_t kc,
+/// The f32 tile over panel rows [0, 8 Q) (TileAcc): Q = 4 is tileF32, 1 and
+/// 2 its quarter and half tiles, and 3 those two one after the other (in
+/// one loop, clang shares the zmm and ymm products' broadcast and then
+/// copies and spills the 12 ymm accumulators on every step of k).
+template <int Q>
+void tileF32Rows(const float *w, int64_t ldw, const float *xp, int64_t kc,
                  float *c, const TilePrefetch *pf) {
-  PrefetchCursor next(pf);
-  __m512 a0[kMr];
+  if constexpr (Q == 3) {
+    tileF32Rows<2>(w, ldw, xp, kc, c, pf);
+    tileF32Rows<1>(w, ldw, xp + 2 * kQuarterPanel, kc, c + 2 * kQuarterPanel,
+                   nullptr);
+  } else {
+    using Acc = TileAcc<kMr, Q>;
+    PrefetchCursor next(pf);
+    Acc a;
+    a.load(c);
+    for (int64_t k = 0; k < kc; ++k) {
+      next.step();
+      const float *x = xp + k * kPanel;
+      __m512 xz[Acc::Z > 0 ? Acc::Z : 1];
 #pragma unroll
-  for (int i = 0; i < kMr; ++i)
-    a0[i] = _mm512_loadu_ps(c + i * kPanel);
-  for (int64_t k = 0; k < kc; ++k) {
-    next.step();
-    __m512 x0 = _mm512_loadu_ps(xp + k * kPanel);
+      for (int v = 0; v < Acc::Z; ++v)
+        xz[v] = _mm512_loadu_ps(x + 16 * v);
 #pragma unroll
-    for (int i = 0; i < kMr; ++i)
-      a0[i] = _mm512_fmadd_ps(_mm512_set1_ps(w[i * ldw + k]), x0, a0[i]);
+      for (int i = 0; i < kMr; ++i) {
+        if constexpr (Acc::Y) {
+          a.y[i] = _mm256_fmadd_ps(_mm256_set1_ps(w[i * ldw + k]),
+                                   _mm256_loadu_ps(x), a.y[i]);
+        } else {
+          __m512 b = _mm512_set1_ps(w[i * ldw + k]);
+#pragma unroll
+          for (int v = 0; v < Acc::Z; ++v)
+            a.z[i][v] = _mm512_fmadd_ps(b, xz[v], a.z[i][v]);
+        }
+      }
+    }
+    a.store(c);
   }
-#pragma unroll
-  for (int i = 0; i < kMr; ++i)
-    _mm512_storeu_ps(c + i * kPanel, a0[i]);
 }
 
-void tileBf16Half(const uint16_t *w, int64_t ldw, const uint16_t *xb,
+/// The bf16 tile over panel rows [0, 8 Q): Q = 4 is tileBf16.
+template <int Q>
+void tileBf16Rows(const uint16_t *w, int64_t ldw, const uint16_t *xb,
                   int64_t kp, float *c, const TilePrefetch *pf) {
   PrefetchCursor next(pf);
-  __m512 a0[kMr];
-#pragma unroll
-  for (int i = 0; i < kMr; ++i)
-    a0[i] = _mm512_loadu_ps(c + i * kPanel);
-  bf16HalfTileSteps<kMr>(a0, w, ldw, xb, kp, next);
-#pragma unroll
-  for (int i = 0; i < kMr; ++i)
-    _mm512_storeu_ps(c + i * kPanel, a0[i]);
+  TileAcc<kMr, Q> a;
+  a.load(c);
+  bf16TileSteps(a, w, ldw, xb, kp, next);
+  a.store(c);
 }
 
 void decodeBf16(const uint16_t *src, int64_t n, float *dst) {
@@ -525,14 +499,17 @@ void packBf16(const float *x, int64_t ldx, int64_t rows, int64_t k,
 
 const KernelSet &dsrt::cpu::avx512Kernels() {
   static const KernelSet set = [] {
-    KernelSet s{Isa::Avx512, kMr,     tileF32, nullptr, decodeBf16, decodeFp8,
-                dotF32,      dotBf16, dotFp8,  nullptr, roundBf16};
+    KernelSet s{Isa::Avx512, kMr,         tileF32Rows<4>, nullptr,
+                decodeBf16,  decodeFp8,   dotF32,         dotBf16,
+                dotFp8,      nullptr,     roundBf16};
     s.packF32 = packF32;
     s.packBf16 = packBf16;
     s.storeTile = storeTile;
     s.gemvBf16 = gemvBf16;
     s.gemvFp8 = gemvFp8;
-    s.tileF32Half = tileF32Half;
+    s.tileF32Part[0] = tileF32Rows<1>;
+    s.tileF32Part[1] = tileF32Rows<2>;
+    s.tileF32Part[2] = tileF32Rows<3>;
     return s;
   }();
   return set;
@@ -540,7 +517,7 @@ const KernelSet &dsrt::cpu::avx512Kernels() {
 
 const KernelSet &dsrt::cpu::avx512Bf16Kernels() {
   static const KernelSet set = [] {
-    KernelSet s{Isa::Avx512Bf16, kMr,          tileF32,  tileBf16,
+    KernelSet s{Isa::Avx512Bf16, kMr,          tileF32Rows<4>, tileBf16Rows<4>,
                 decodeBf16,      decodeFp8,    dotF32,   dotBf16,
                 dotFp8,          dotBf16Pairs, roundBf16};
     s.packF32 = packF32;
@@ -549,8 +526,12 @@ const KernelSet &dsrt::cpu::avx512Bf16Kernels() {
     s.gemvBf16Pairs = gemvBf16Pairs;
     s.gemvBf16 = gemvBf16;
     s.gemvFp8 = gemvFp8;
-    s.tileF32Half = tileF32Half;
-    s.tileBf16Half = tileBf16Half;
+    s.tileF32Part[0] = tileF32Rows<1>;
+    s.tileF32Part[1] = tileF32Rows<2>;
+    s.tileF32Part[2] = tileF32Rows<3>;
+    s.tileBf16Part[0] = tileBf16Rows<1>;
+    s.tileBf16Part[1] = tileBf16Rows<2>;
+    s.tileBf16Part[2] = tileBf16Rows<3>;
     return s;
   }();
   return set;

@@ -114,41 +114,16 @@ void fp8ToBf16(const uint8_t *src, int64_t n, uint16_t *dst) {
 }
 
 /// c[i * kPanel + t] += scales[i] * sum_j w-pair j of row i . xb-pair
-/// (j, t): tileBf16 over one scale block, its sums scaled once.
-void tileFp8(const uint16_t *w, int64_t ldw, const float *scales,
-             const uint16_t *xb, int64_t kp, float *c) {
-  __m512 a0[kMr], a1[kMr];
-#pragma unroll
-  for (int i = 0; i < kMr; ++i)
-    a0[i] = a1[i] = _mm512_setzero_ps();
-  PrefetchCursor none(nullptr);
-  bf16TileSteps<kMr>(a0, a1, w, ldw, xb, kp, none);
-#pragma unroll
-  for (int i = 0; i < kMr; ++i) {
-    __m512 s = _mm512_set1_ps(scales[i]);
-    _mm512_storeu_ps(
-        c + i * kPanel,
-        _mm512_fmadd_ps(a0[i], s, _mm512_loadu_ps(c + i * kPanel)));
-    _mm512_storeu_ps(
-        c + i * kPanel + 16,
-        _mm512_fmadd_ps(a1[i], s, _mm512_loadu_ps(c + i * kPanel + 16)));
-  }
-}
-
-/// tileFp8 over panel rows [0, 16).
-void tileFp8Half(const uint16_t *w, int64_t ldw, const float *scales,
+/// (j, t), over panel rows [0, 8 Q) (Q = 4: tileFp8): tileBf16 over one
+/// scale block, its sums scaled once.
+template <int Q>
+void tileFp8Rows(const uint16_t *w, int64_t ldw, const float *scales,
                  const uint16_t *xb, int64_t kp, float *c) {
-  __m512 a0[kMr];
-#pragma unroll
-  for (int i = 0; i < kMr; ++i)
-    a0[i] = _mm512_setzero_ps();
+  TileAcc<kMr, Q> a;
+  a.zero();
   PrefetchCursor none(nullptr);
-  bf16HalfTileSteps<kMr>(a0, w, ldw, xb, kp, none);
-#pragma unroll
-  for (int i = 0; i < kMr; ++i)
-    _mm512_storeu_ps(c + i * kPanel,
-                     _mm512_fmadd_ps(a0[i], _mm512_set1_ps(scales[i]),
-                                     _mm512_loadu_ps(c + i * kPanel)));
+  bf16TileSteps(a, w, ldw, xb, kp, none);
+  a.scaleInto(scales, c);
 }
 
 /// One 128-column block at a time (its scale multiplies the block's two
@@ -268,8 +243,10 @@ const KernelSet &dsrt::cpu::avx512VbmiKernels() {
     KernelSet s = avx512Bf16Kernels();
     s.isa = Isa::Avx512Vbmi;
     s.fp8ToBf16 = fp8ToBf16;
-    s.tileFp8 = tileFp8;
-    s.tileFp8Half = tileFp8Half;
+    s.tileFp8 = tileFp8Rows<4>;
+    s.tileFp8Part[0] = tileFp8Rows<1>;
+    s.tileFp8Part[1] = tileFp8Rows<2>;
+    s.tileFp8Part[2] = tileFp8Rows<3>;
     s.dotFp8Pairs = dotFp8Pairs;
     s.gemvFp8Pairs = gemvFp8Pairs;
     return s;

@@ -52,43 +52,108 @@ struct PrefetchCursor {
   }
 };
 
-#if defined(__AVX512BF16__)
-/// a0[i] / a1[i] (panel rows [0, 16) / [16, 32)) += the bf16 pairs of
-/// weight row i (i < Mr, rows ldw apart) times the panel's activation
-/// pairs, over kp pairs of k; `next` prefetches one line per pair. The
-/// bf16 tile and the FP8 tile (rows looked up as bf16) share it.
-template <int Mr>
-inline void bf16TileSteps(__m512 (&a0)[Mr], __m512 (&a1)[Mr], const uint16_t *w,
-                          int64_t ldw, const uint16_t *xb, int64_t kp,
-                          PrefetchCursor &next) {
-  for (int64_t j = 0; j < kp; ++j) {
-    next.step();
-    __m512bh x0 = (__m512bh)_mm512_loadu_si512(xb + j * 2 * kPanel);
-    __m512bh x1 = (__m512bh)_mm512_loadu_si512(xb + j * 2 * kPanel + 32);
+#if defined(__AVX512F__)
+/// The accumulators of a tile of Mr weight rows over panel rows [0, 8 Q):
+/// per weight row, Q / 2 zmm of 16 panel rows, then, where Q is odd, one
+/// ymm of 8. Q = 4 is the full tile, 2 the half and 1 the quarter tile.
+/// Every operation on them is per lane (a ymm FMA or vdpbf16ps computes
+/// each lane as the zmm one does), so every Q gives its rows the full
+/// tile's sums bit for bit; a ymm accumulator costs half a zmm one's
+/// issue slots (Zen 4 splits a zmm instruction into two 256-bit halves),
+/// so a quarter tile does a quarter of the full tile's work.
+template <int Mr, int Q> struct TileAcc {
+  static_assert(Q >= 1 && Q <= 4, "a tile covers 1..4 quarters of a panel");
+  static constexpr int Z = Q / 2;
+  static constexpr bool Y = Q % 2 != 0;
+  __m512 z[Mr][Z > 0 ? Z : 1];
+  __m256 y[Mr];
+
+  void load(const float *c) {
 #pragma unroll
     for (int i = 0; i < Mr; ++i) {
-      int pair;
-      __builtin_memcpy(&pair, w + i * ldw + 2 * j, 4);
-      __m512bh b = (__m512bh)_mm512_set1_epi32(pair);
-      a0[i] = _mm512_dpbf16_ps(a0[i], x0, b);
-      a1[i] = _mm512_dpbf16_ps(a1[i], x1, b);
+#pragma unroll
+      for (int j = 0; j < Z; ++j)
+        z[i][j] = _mm512_loadu_ps(c + i * kPanel + 16 * j);
+      if constexpr (Y)
+        y[i] = _mm256_loadu_ps(c + i * kPanel + 16 * Z);
     }
   }
-}
+  void zero() {
+#pragma unroll
+    for (int i = 0; i < Mr; ++i) {
+#pragma unroll
+      for (int j = 0; j < Z; ++j)
+        z[i][j] = _mm512_setzero_ps();
+      if constexpr (Y)
+        y[i] = _mm256_setzero_ps();
+    }
+  }
+  void store(float *c) const {
+#pragma unroll
+    for (int i = 0; i < Mr; ++i) {
+#pragma unroll
+      for (int j = 0; j < Z; ++j)
+        _mm512_storeu_ps(c + i * kPanel + 16 * j, z[i][j]);
+      if constexpr (Y)
+        _mm256_storeu_ps(c + i * kPanel + 16 * Z, y[i]);
+    }
+  }
+  /// c[i][t] += scales[i] * the sums (one fused multiply-add: the FP8
+  /// tile's scale block).
+  void scaleInto(const float *scales, float *c) const {
+#pragma unroll
+    for (int i = 0; i < Mr; ++i) {
+      __m512 s = _mm512_set1_ps(scales[i]);
+#pragma unroll
+      for (int j = 0; j < Z; ++j) {
+        float *at = c + i * kPanel + 16 * j;
+        _mm512_storeu_ps(at, _mm512_fmadd_ps(z[i][j], s, _mm512_loadu_ps(at)));
+      }
+      if constexpr (Y) {
+        float *at = c + i * kPanel + 16 * Z;
+        _mm256_storeu_ps(at, _mm256_fmadd_ps(y[i], _mm512_castps512_ps256(s),
+                                             _mm256_loadu_ps(at)));
+      }
+    }
+  }
+};
+#endif
 
-/// bf16TileSteps over panel rows [0, 16) only (the half tiles).
-template <int Mr>
-inline void bf16HalfTileSteps(__m512 (&a0)[Mr], const uint16_t *w, int64_t ldw,
-                              const uint16_t *xb, int64_t kp,
-                              PrefetchCursor &next) {
+#if defined(__AVX512BF16__)
+/// a (panel rows [0, 8 Q)) += the bf16 pairs of weight row i (i < Mr, rows
+/// ldw apart) times the panel's activation pairs, over kp pairs of k;
+/// `next` prefetches one line per pair. The bf16 tiles and the FP8 tiles
+/// (rows looked up as bf16) share it.
+template <int Mr, int Q>
+inline void bf16TileSteps(TileAcc<Mr, Q> &a, const uint16_t *w, int64_t ldw,
+                          const uint16_t *xb, int64_t kp,
+                          PrefetchCursor &next) {
+  constexpr int Z = TileAcc<Mr, Q>::Z;
+  constexpr bool Y = TileAcc<Mr, Q>::Y;
   for (int64_t j = 0; j < kp; ++j) {
     next.step();
-    __m512bh x0 = (__m512bh)_mm512_loadu_si512(xb + j * 2 * kPanel);
+    const uint16_t *x = xb + j * 2 * kPanel;
+    __m512bh xz[Z > 0 ? Z : 1];
+#pragma unroll
+    for (int v = 0; v < Z; ++v)
+      xz[v] = (__m512bh)_mm512_loadu_si512(x + 32 * v);
+    __m256bh xy;
+    if constexpr (Y)
+      xy = (__m256bh)_mm256_loadu_si256(
+          reinterpret_cast<const __m256i *>(x + 32 * Z));
 #pragma unroll
     for (int i = 0; i < Mr; ++i) {
       int pair;
       __builtin_memcpy(&pair, w + i * ldw + 2 * j, 4);
-      a0[i] = _mm512_dpbf16_ps(a0[i], x0, (__m512bh)_mm512_set1_epi32(pair));
+      if constexpr (Z > 0) {
+        __m512bh b = (__m512bh)_mm512_set1_epi32(pair);
+#pragma unroll
+        for (int v = 0; v < Z; ++v)
+          a.z[i][v] = _mm512_dpbf16_ps(a.z[i][v], xz[v], b);
+      }
+      if constexpr (Y)
+        a.y[i] =
+            _mm256_dpbf16_ps(a.y[i], xy, (__m256bh)_mm256_set1_epi32(pair));
     }
   }
 }

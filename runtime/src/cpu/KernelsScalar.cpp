@@ -30,24 +30,16 @@ const Fp8Table &fp8() {
   return t;
 }
 
-/// Ignores the prefetch: the scalar path is the reference, not the fast one.
-void tileF32(const float *w, int64_t ldw, const float *xp, int64_t kc, float *c,
-             const TilePrefetch *) {
-  for (int64_t k = 0; k < kc; ++k)
-    for (int i = 0; i < kMr; ++i) {
-      float b = w[i * ldw + k];
-      for (int t = 0; t < kPanel; ++t)
-        c[i * kPanel + t] += b * xp[k * kPanel + t];
-    }
-}
-
-/// tileF32 over panel rows [0, kHalfPanel): the half tiles' yardstick.
-void tileF32Half(const float *w, int64_t ldw, const float *xp, int64_t kc,
+/// Panel rows [0, Rows) of the tile (Rows kPanel: tileF32; fewer: the
+/// partial tiles' yardstick). Ignores the prefetch: the scalar path is the
+/// reference, not the fast one.
+template <int Rows>
+void tileF32Rows(const float *w, int64_t ldw, const float *xp, int64_t kc,
                  float *c, const TilePrefetch *) {
   for (int64_t k = 0; k < kc; ++k)
     for (int i = 0; i < kMr; ++i) {
       float b = w[i * ldw + k];
-      for (int t = 0; t < kHalfPanel; ++t)
+      for (int t = 0; t < Rows; ++t)
         c[i * kPanel + t] += b * xp[k * kPanel + t];
     }
 }
@@ -119,9 +111,11 @@ void roundBf16(const float *src, int64_t n, uint16_t *dst) {
 
 const KernelSet &dsrt::cpu::scalarKernels() {
   static const KernelSet set = [] {
-    KernelSet s{Isa::Scalar, kMr,    tileF32, nullptr, decodeBf16, decodeFp8,
+    KernelSet s{Isa::Scalar, kMr,    tileF32Rows<kPanel>, nullptr, decodeBf16, decodeFp8,
                 dotF32,      dotBf16, dotFp8,  nullptr, roundBf16};
-    s.tileF32Half = tileF32Half;
+    s.tileF32Part[0] = tileF32Rows<kQuarterPanel>;
+    s.tileF32Part[1] = tileF32Rows<2 * kQuarterPanel>;
+    s.tileF32Part[2] = tileF32Rows<3 * kQuarterPanel>;
     return s;
   }();
   return set;

@@ -189,23 +189,33 @@ struct TileStore {
   }
 };
 
-/// The tile kernels for panel p of x: the half tiles (where the set has
-/// them) for a last panel of at most kHalfPanel rows, which experts' small
-/// groups leave (the full tile would compute the zero rows too).
+/// The tile kernels for panel p of x: for a last panel of fewer than
+/// kPanel rows, which experts' small groups leave, the smallest partial
+/// tile the set has that covers its rows (the full tile would compute the
+/// zero rows too).
 struct PanelTiles {
   const KernelSet &ks;
   const PackedX &x;
-  bool half(int64_t p) const {
-    return p == x.panels - 1 && x.rows - p * kPanel <= kHalfPanel;
+  /// The full tile, or the partial one from `parts` for panel p.
+  template <typename Tile, size_t N>
+  Tile pick(int64_t p, Tile full, Tile const (&parts)[N]) const {
+    if (p != x.panels - 1)
+      return full;
+    int64_t quarters =
+        (x.rows - p * kPanel + kQuarterPanel - 1) / kQuarterPanel;
+    for (int64_t q = std::max<int64_t>(quarters, 1); q <= int64_t(N); ++q)
+      if (parts[q - 1])
+        return parts[q - 1];
+    return full;
   }
   decltype(KernelSet::tileF32) f32(int64_t p) const {
-    return half(p) && ks.tileF32Half ? ks.tileF32Half : ks.tileF32;
+    return pick(p, ks.tileF32, ks.tileF32Part);
   }
   decltype(KernelSet::tileBf16) bf16(int64_t p) const {
-    return half(p) && ks.tileBf16Half ? ks.tileBf16Half : ks.tileBf16;
+    return pick(p, ks.tileBf16, ks.tileBf16Part);
   }
   decltype(KernelSet::tileFp8) fp8(int64_t p) const {
-    return half(p) && ks.tileFp8Half ? ks.tileFp8Half : ks.tileFp8;
+    return pick(p, ks.tileFp8, ks.tileFp8Part);
   }
 };
 
@@ -515,16 +525,16 @@ int64_t grainRows(const KernelSet &ks, const WeightMatrix &w, int64_t rows,
 }
 
 /// Rows of one expert group up to which matmulGroups takes the dot
-/// products rather than a half tile (one panel of <= 16 rows), as measured
-/// per format on AVX-512 (bench/RESULTS.md, "Experts' small groups"): the
-/// bf16 half tile is ahead from 8 rows, f32's from 13; FP8's converts each
-/// weight chunk to bf16 for a single panel, and is not ahead of the
-/// dot products up to 16.
+/// products rather than a partial tile (one panel of <= 8 rows: a quarter
+/// tile, <= 16: a half tile), as measured per format on AVX-512
+/// (bench/RESULTS.md, "Experts' last panels"): the bf16 tiles are ahead
+/// from 7 rows, f32's from 9 or 10; FP8's converts each weight chunk to
+/// bf16 for a single panel, and is not ahead of the dot products up to 16.
 int64_t groupGemvRows(const KernelSet &ks, const WeightMatrix &w) {
-  if (w.format == WeightFormat::BF16 && ks.tileBf16Half)
-    return 7;
-  if (w.format == WeightFormat::F32 && ks.tileF32Half)
-    return 12;
+  if (w.format == WeightFormat::BF16 && ks.tileBf16Part[0])
+    return 6;
+  if (w.format == WeightFormat::F32 && ks.tileF32Part[0])
+    return 8;
   return kGemvRows;
 }
 
