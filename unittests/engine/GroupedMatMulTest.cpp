@@ -302,6 +302,72 @@ TEST(GroupedMatMul, SiluMulMatchesTheUnfusedProducts) {
   }
 }
 
+// gemmGroups hands the pool items of several blocks of weight rows (each
+// expert's 113 rows: blocks of mr, items of up to four of them, the last
+// item and block short), and each item prefetches the next one's weights
+// and output rows. Every group of 1..100 rows (odd K over two chunks)
+// must still be bit for bit what the plain product gives for its rows
+// alone (matmul: row ranges split by the pool, not by items) where that
+// takes the tiles too (over kGemvRows rows), and what the group alone
+// gives otherwise; the SiLU-mul form bit for bit silu(gate) * up of those
+// values; rows of no group untouched. Every ISA and format.
+TEST(GroupedMatMul, MultiBlockItemsMatchThePlainProduct) {
+  std::mt19937 rng(59);
+  std::normal_distribution<float> d;
+  std::vector<int64_t> sizes;
+  for (int64_t s = 1; s <= 20; ++s)
+    sizes.push_back(s);
+  for (int64_t s : {23, 31, 32, 33, 47, 48, 49, 64, 65, 96, 97, 100})
+    sizes.push_back(s);
+  const int64_t experts = int64_t(sizes.size()), n = 113, k = 301;
+  std::vector<MatmulGroup> groups;
+  int64_t rows = 0;
+  for (int64_t e = 0; e < experts; ++e) {
+    groups.push_back({rows, rows + sizes[size_t(e)], ((e * 5) % experts) * n});
+    rows += sizes[size_t(e)];
+  }
+  ++rows; // in no group
+  std::vector<float> x(size_t(rows * k));
+  for (float &v : x)
+    v = d(rng);
+  for (WeightFormat f :
+       {WeightFormat::F32, WeightFormat::BF16, WeightFormat::FP8}) {
+    TestWeight gate(f, experts, n, k, 0, rng), up(f, experts, n, k, 0, rng);
+    for (Isa isa : supportedIsas()) {
+      const KernelSet &ks = kernelsFor(isa);
+      std::vector<float> g(size_t(rows * n), -7.0f), u(g), y(g), one(g);
+      matmulGroups(ks, x.data(), k, rows, gate.matrix, n, groups, g.data(), n);
+      matmulGroups(ks, x.data(), k, rows, up.matrix, n, groups, u.data(), n);
+      matmulGroupsSiluMul(ks, x.data(), k, rows, gate.matrix, up.matrix, n,
+                          groups, y.data(), n);
+      for (const MatmulGroup &grp : groups) {
+        int64_t size = grp.end - grp.begin;
+        float *ref = one.data() + grp.begin * n;
+        if (size > kGemvRows)
+          matmul(ks, x.data() + grp.begin * k, k, size, gate.matrix, grp.r0, n,
+                 ref, n);
+        else
+          matmulGroups(ks, x.data(), k, rows, gate.matrix, n, {grp}, one.data(),
+                       n);
+        for (int64_t t = grp.begin; t < grp.end; ++t)
+          for (int64_t j = 0; j < n; ++j) {
+            size_t at = size_t(t * n + j);
+            ASSERT_EQ(g[at], one[at])
+                << isaName(isa) << " " << formatName(f) << " group of " << size
+                << " row " << t - grp.begin << " col " << j;
+            float e = -g[at];
+            attendKernelsFor(isa).expInPlace(&e, 1);
+            ASSERT_EQ(y[at], g[at] / (1.0f + e) * u[at])
+                << isaName(isa) << " " << formatName(f) << " group of " << size
+                << " row " << t - grp.begin << " col " << j;
+          }
+      }
+      for (int64_t j = 0; j < n; ++j)
+        ASSERT_EQ(y[size_t((rows - 1) * n + j)], -7.0f) << "row of no group";
+    }
+  }
+}
+
 // The runtime call's checks: gate and up of different shapes or formats,
 // and offsets outside the rows, are one-line errors and write nothing.
 TEST(GroupedMatMul, SiluMulRejectsMismatchedWeightsAndOffsets) {

@@ -340,11 +340,11 @@ void blockChunk(const KernelSet &ks, const PackedX &x, const WeightMatrix &w,
 /// of it from L3 (12% slower in a tile loop, bench/RESULTS.md). Each
 /// output's sum runs over the same chunks in the same order either way,
 /// so its value does not depend on m. The first chunk of weight rows
-/// [next, next + nextM) is prefetched during the last chunk (nextM 0:
-/// nothing follows).
+/// [next, next + nextM) of nextW (default w) is prefetched during the
+/// last chunk (nextM 0: nothing follows).
 void gemmBlock(const KernelSet &ks, const PackedX &x, const WeightMatrix &w,
                int64_t r, int64_t m, int64_t next, int64_t nextM, float *y,
-               int64_t ldy) {
+               int64_t ldy, const WeightMatrix *nextW = nullptr) {
   const int mr = ks.mr;
   const int64_t k = x.k;
   const int64_t blocks = (m + mr - 1) / mr, each = x.panels * mr * kPanel;
@@ -378,8 +378,8 @@ void gemmBlock(const KernelSet &ks, const PackedX &x, const WeightMatrix &w,
                                          k0, kc, l1)
           : !last        ? chunkPrefetch(w, r, rowsOf(0), k0 + kKc,
                                          std::min(kKc, k - k0 - kKc), l1)
-                         : chunkPrefetch(w, next, nextM, 0, std::min(kKc, k),
-                                         l1);
+                         : chunkPrefetch(nextW ? *nextW : w, next, nextM, 0,
+                                         std::min(kKc, k), l1);
       TileStore out = store(s);
       blockChunk(ks, x, w, r + s * mr, rowsOf(s), k0, kc, pf,
                  ctile + s * each, last ? &out : nullptr);
@@ -429,10 +429,34 @@ void siluMulRows(const KernelSet &ks, const float *g, const float *u,
       y[t * ldy + j] = g[t * m + j] / (1.0f + e[t * m + j]) * u[t * m + j];
 }
 
+/// Blocks of mr weight rows per work item of gemmGroups: each item's
+/// gemmBlock call, zeroing and prefetch set-up are paid once for all of
+/// them, and an expert's chunk of x stays in L1 across them. Four cut the
+/// non-tile time of ds-cpu-bench experts' down shape (K 256: one tile call
+/// a block) from 43% to 35% of the tile time, and gate/up's (K 1024) from
+/// 40% to 31-39% (bench/RESULTS.md); with 86 and 22 blocks an expert,
+/// both threads still get dozens of items.
+constexpr int64_t kItemBlocks = 4;
+
+/// Starts loading the y rows [begin, end), columns [j, j + m) into L2 for
+/// an item that stores them later: y's rows are far apart (4 KiB in an
+/// expert's down projection), each store of a block's 12 columns missed
+/// (storeTile 17% of the tile time in that shape, 8-10% with this).
+void prefetchRows(float *y, int64_t ldy, int64_t begin, int64_t end, int64_t j,
+                  int64_t m) {
+  for (int64_t t = begin; t < end; ++t) {
+    const float *row = y + t * ldy + j;
+    for (int64_t c = 0; c < m; c += 16)
+      __builtin_prefetch(row + c, 0, 2);
+    __builtin_prefetch(row + m - 1, 0, 2);
+  }
+}
+
 /// Prefill's grouped products (experts of a few dozen rows each): each
 /// group's x packed into its own panels, then one parallel region over
-/// every group's blocks of mr weight rows, so that both threads stay busy
-/// across experts and no group waits for a wake of the pool.
+/// every group's items of up to kItemBlocks blocks of mr weight rows, so
+/// that both threads stay busy across experts and no group waits for a
+/// wake of the pool.
 ///
 /// With `up`, w is the gate: each block's gate and up values go to the
 /// thread's buffers and only silu(gate) * up is written, so the group's x
@@ -481,31 +505,42 @@ void gemmGroups(const KernelSet &ks, const float *x, int64_t ldx,
                 base, i - first[g]);
     }
   });
-  int64_t blocks = int64_t(groups.size()) * blocksPer;
-  parallelFor(blocks, 1, [&](int64_t b, int64_t e) {
+  // Work item i is up to kItemBlocks blocks of one group.
+  const int64_t per = std::min(kItemBlocks, blocksPer), itemRows = per * mr;
+  const int64_t itemsPer = (blocksPer + per - 1) / per;
+  const int64_t items = int64_t(groups.size()) * itemsPer;
+  parallelFor(items, 1, [&](int64_t b, int64_t e) {
     for (int64_t i = b; i < e; ++i) {
-      size_t g = size_t(i / blocksPer);
-      int64_t j0 = (i % blocksPer) * mr, m = std::min<int64_t>(mr, n - j0);
+      size_t g = size_t(i / itemsPer);
+      int64_t j0 = (i % itemsPer) * itemRows,
+              m = std::min<int64_t>(itemRows, n - j0);
       const MatmulGroup &grp = groups[g];
-      // The block after this one, whichever group it is in.
-      int64_t next = 0, nextM = 0;
-      if (i + 1 < blocks) {
-        const MatmulGroup &ng = groups[size_t((i + 1) / blocksPer)];
-        int64_t nj = ((i + 1) % blocksPer) * mr;
-        next = ng.r0 + nj;
+      // The item after this one, whichever group it is in: the first
+      // block of its weight rows (with `up`, the gate's, which it starts
+      // with) is prefetched during this item's last chunk.
+      const MatmulGroup *ng = nullptr;
+      int64_t nj = 0, next = 0, nextM = 0;
+      if (i + 1 < items) {
+        ng = &groups[size_t((i + 1) / itemsPer)];
+        nj = ((i + 1) % itemsPer) * itemRows;
+        next = ng->r0 + nj;
         nextM = std::min<int64_t>(mr, n - nj);
       }
       float *out = y + grp.begin * ldy + j0;
       if (!up) {
+        if (ng)
+          prefetchRows(y, ldy, ng->begin, ng->end, nj,
+                       std::min<int64_t>(itemRows, n - nj));
         gemmBlock(ks, packedOf(g), w, grp.r0 + j0, m, next, nextM, out, ldy);
         continue;
       }
       int64_t rows = grp.end - grp.begin;
-      float *gv = buffers().gate.get(size_t(rows * mr));
-      float *uv = buffers().up.get(size_t(rows * mr));
-      // The gate's block prefetches nothing (its successor is in `up`).
-      gemmBlock(ks, packedOf(g), w, grp.r0 + j0, m, 0, 0, gv, m);
-      gemmBlock(ks, packedOf(g), *up, grp.r0 + j0, m, next, nextM, uv, m);
+      float *gv = buffers().gate.get(size_t(rows * itemRows));
+      float *uv = buffers().up.get(size_t(rows * itemRows));
+      // The gate's last chunk prefetches the up rows' first.
+      gemmBlock(ks, packedOf(g), w, grp.r0 + j0, m, grp.r0 + j0,
+                std::min<int64_t>(mr, m), gv, m, up);
+      gemmBlock(ks, packedOf(g), *up, grp.r0 + j0, m, next, nextM, uv, m, &w);
       siluMulRows(ks, gv, uv, rows, m, out, ldy);
     }
   });
