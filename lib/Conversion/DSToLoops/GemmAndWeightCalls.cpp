@@ -24,6 +24,18 @@ static MemRefType dynamicLike(MemRefType t) {
 // Runtime calls
 //===----------------------------------------------------------------------===//
 
+void KernelEmitter::callOnMemrefs(StringRef name, Value ctx,
+                                  ValueRange memrefs) {
+  SmallVector<Type> types = {ctx.getType()};
+  for (Value m : memrefs)
+    types.push_back(dynamicLike(cast<MemRefType>(m.getType())));
+  auto fn = runtimeFunction(name, types, {});
+  SmallVector<Value> args = {ctx};
+  for (auto [m, t] : llvm::zip(memrefs, ArrayRef<Type>(types).drop_front()))
+    args.push_back(memref::CastOp::create(b, loc, t, m));
+  func::CallOp::create(b, loc, fn, args);
+}
+
 Value KernelEmitter::weight(Value ctx, int64_t index, ArrayRef<int64_t> shape) {
   auto dyn = MemRefType::get(
       SmallVector<int64_t>(shape.size(), ShapedType::kDynamic), b.getF32Type());
@@ -36,10 +48,7 @@ Value KernelEmitter::weight(Value ctx, int64_t index, ArrayRef<int64_t> shape) {
 }
 
 void KernelEmitter::linear(Value ctx, Value x, Value w, Value y) {
-  auto d2 = dynamicLike(cast<MemRefType>(x.getType()));
-  auto fn = runtimeFunction("dsrt_linear_f32", {ctx.getType(), d2, d2, d2}, {});
-  auto cast = [&](Value v) { return memref::CastOp::create(b, loc, d2, v); };
-  func::CallOp::create(b, loc, fn, ValueRange{ctx, cast(x), cast(w), cast(y)});
+  callOnMemrefs("dsrt_linear_f32", ctx, {x, w, y});
 }
 
 void KernelEmitter::linearExact(Value ctx, Value x, Value w, Value y) {
@@ -51,41 +60,18 @@ void KernelEmitter::linearExact(Value ctx, Value x, Value w, Value y) {
 }
 
 void KernelEmitter::linearSiluMul(Value ctx, Value x, Value w, Value y) {
-  auto d2 = dynamicLike(cast<MemRefType>(x.getType()));
-  auto fn = runtimeFunction("dsrt_linear_silu_mul_f32",
-                            {ctx.getType(), d2, d2, d2}, {});
-  auto cast = [&](Value v) { return memref::CastOp::create(b, loc, d2, v); };
-  func::CallOp::create(b, loc, fn, ValueRange{ctx, cast(x), cast(w), cast(y)});
+  callOnMemrefs("dsrt_linear_silu_mul_f32", ctx, {x, w, y});
 }
 
 void KernelEmitter::groupedLinear(Value ctx, Value x, Value w, Value offsets,
                                   Value y) {
-  auto d2 = dynamicLike(cast<MemRefType>(x.getType()));
-  auto d3 = dynamicLike(cast<MemRefType>(w.getType()));
-  auto d1 = dynamicLike(cast<MemRefType>(offsets.getType()));
-  auto fn = runtimeFunction("dsrt_grouped_linear_f32",
-                            {ctx.getType(), d2, d3, d1, d2}, {});
-  auto c = [&](Value v, MemRefType t) {
-    return memref::CastOp::create(b, loc, t, v);
-  };
-  func::CallOp::create(b, loc, fn,
-                       ValueRange{ctx, c(x, d2), c(w, d3), c(offsets, d1),
-                                  c(y, d2)});
+  callOnMemrefs("dsrt_grouped_linear_f32", ctx, {x, w, offsets, y});
 }
 
 void KernelEmitter::groupedLinearSiluMul(Value ctx, Value x, Value wg,
                                          Value wu, Value offsets, Value y) {
-  auto d2 = dynamicLike(cast<MemRefType>(x.getType()));
-  auto d3 = dynamicLike(cast<MemRefType>(wg.getType()));
-  auto d1 = dynamicLike(cast<MemRefType>(offsets.getType()));
-  auto fn = runtimeFunction("dsrt_grouped_linear_silu_mul_f32",
-                            {ctx.getType(), d2, d3, d3, d1, d2}, {});
-  auto c = [&](Value v, MemRefType t) {
-    return memref::CastOp::create(b, loc, t, v);
-  };
-  func::CallOp::create(b, loc, fn,
-                       ValueRange{ctx, c(x, d2), c(wg, d3), c(wu, d3),
-                                  c(offsets, d1), c(y, d2)});
+  callOnMemrefs("dsrt_grouped_linear_silu_mul_f32", ctx,
+                {x, wg, wu, offsets, y});
 }
 
 void KernelEmitter::headMatmulCall(Value ctx, Value x, Value w, Value out,
@@ -121,15 +107,7 @@ void KernelEmitter::headMatmulCall(Value ctx, Value x, Value w, Value out,
 
 void KernelEmitter::embeddingCall(Value ctx, Value table, Value ids,
                                   Value out) {
-  auto d2 = dynamicLike(cast<MemRefType>(table.getType()));
-  auto d1 = dynamicLike(cast<MemRefType>(ids.getType()));
-  auto fn =
-      runtimeFunction("dsrt_embedding_f32", {ctx.getType(), d2, d1, d2}, {});
-  auto c = [&](Value v, MemRefType t) {
-    return memref::CastOp::create(b, loc, t, v);
-  };
-  func::CallOp::create(b, loc, fn,
-                       ValueRange{ctx, c(table, d2), c(ids, d1), c(out, d2)});
+  callOnMemrefs("dsrt_embedding_f32", ctx, {table, ids, out});
 }
 
 void KernelEmitter::traceRouting(Value ctx, int64_t ordinal, Value ids) {
@@ -148,21 +126,11 @@ void KernelEmitter::traceRouting(Value ctx, int64_t ordinal, Value ids) {
 
 
 void KernelEmitter::allReduceSum(Value ctx, Value in, Value out) {
-  auto d2 = dynamicLike(cast<MemRefType>(in.getType()));
-  auto fn =
-      runtimeFunction("dsrt_all_reduce_sum_f32", {ctx.getType(), d2, d2}, {});
-  func::CallOp::create(b, loc, fn,
-                       ValueRange{ctx, memref::CastOp::create(b, loc, d2, in),
-                                  memref::CastOp::create(b, loc, d2, out)});
+  callOnMemrefs("dsrt_all_reduce_sum_f32", ctx, {in, out});
 }
 
 void KernelEmitter::allGatherCols(Value ctx, Value in, Value out) {
-  auto d2 = dynamicLike(cast<MemRefType>(in.getType()));
-  auto fn =
-      runtimeFunction("dsrt_all_gather_cols_f32", {ctx.getType(), d2, d2}, {});
-  func::CallOp::create(b, loc, fn,
-                       ValueRange{ctx, memref::CastOp::create(b, loc, d2, in),
-                                  memref::CastOp::create(b, loc, d2, out)});
+  callOnMemrefs("dsrt_all_gather_cols_f32", ctx, {in, out});
 }
 
 Value KernelEmitter::commRank(Value ctx) {

@@ -180,63 +180,87 @@ Value rankOffsets(KernelEmitter &k, Location loc, Value ctx, Value offsets,
   return mine;
 }
 
-struct GroupedMatmulLowering : KernelPattern<GroupedMatmulOp> {
-  using KernelPattern::KernelPattern;
+/// What a grouped product's lowering starts from, whichever op: the input,
+/// a result buffer of its rows and the offsets as the op gives them, with
+/// what rankOffsets needs to take this rank's share of them.
+struct GroupedOperands {
+  Value ctx, in, out, offsets;
+  int64_t groups, local;
+  Location loc;
+
+  /// The offsets over this rank's experts for a product into `buffer`.
+  Value share(KernelEmitter &k, Value buffer) const {
+    return rankOffsets(k, loc, ctx, offsets, groups, local, buffer);
+  }
+};
+
+/// Base of the grouped products' lowerings (ds.grouped_matmul and
+/// ds.grouped_matmul_silu_mul): one place that reads their common operands.
+template <typename Op> struct GroupedPattern : KernelPattern<Op> {
+  using KernelPattern<Op>::KernelPattern;
+
+protected:
+  /// `local`: how many experts' weights the op holds (the offsets may count
+  /// more groups: expert parallelism).
+  GroupedOperands operands(KernelEmitter &k, Op op,
+                           typename Op::Adaptor adaptor, int64_t local) const {
+    Value in = this->use(k, op, op.getInput(), adaptor.getInput());
+    Value out = this->alloc(k, op.getResult(), {k.dim(in, 0)});
+    Value offsets = this->use(k, op, op.getOffsets(), adaptor.getOffsets());
+    return {this->contextOf(op),
+            in,
+            out,
+            offsets,
+            op.getOffsets().getType().getDimSize(0) - 1,
+            local,
+            op.getLoc()};
+  }
+};
+
+struct GroupedMatmulLowering : GroupedPattern<GroupedMatmulOp> {
+  using GroupedPattern::GroupedPattern;
   LogicalResult
   matchAndRewrite(GroupedMatmulOp op, OpAdaptor adaptor,
                   ConversionPatternRewriter &rewriter) const override {
     KernelEmitter k = emitter(rewriter, op);
-    Value in = use(k, op, op.getInput(), adaptor.getInput());
-    Value out = alloc(k, op.getResult(), {k.dim(in, 0)});
-    Value offsets = rankOffsets(
-        k, op.getLoc(), contextOf(op),
-        use(k, op, op.getOffsets(), adaptor.getOffsets()),
-        op.getOffsets().getType().getDimSize(0) - 1,
-        op.getWeights().getType().getDimSize(0), out);
-    k.groupedLinear(contextOf(op), in,
-                    use(k, op, op.getWeights(), adaptor.getWeights()),
-                    offsets, out);
-    rewriter.replaceOp(op, out);
+    GroupedOperands g =
+        operands(k, op, adaptor, op.getWeights().getType().getDimSize(0));
+    Value offsets = g.share(k, g.out);
+    k.groupedLinear(g.ctx, g.in,
+                    use(k, op, op.getWeights(), adaptor.getWeights()), offsets,
+                    g.out);
+    rewriter.replaceOp(op, g.out);
     return success();
   }
 };
 
 /// With the GEMM epilogue (CPU) one runtime call; without (the GPU) the two
 /// grouped GEMMs and a SiLU-mul kernel, as before the fusion.
-struct GroupedMatmulSiluMulLowering : KernelPattern<GroupedMatmulSiluMulOp> {
-  using KernelPattern::KernelPattern;
+struct GroupedMatmulSiluMulLowering : GroupedPattern<GroupedMatmulSiluMulOp> {
+  using GroupedPattern::GroupedPattern;
   LogicalResult
   matchAndRewrite(GroupedMatmulSiluMulOp op, OpAdaptor adaptor,
                   ConversionPatternRewriter &rewriter) const override {
     KernelEmitter k = emitter(rewriter, op);
-    Value ctx = contextOf(op);
-    Value in = use(k, op, op.getInput(), adaptor.getInput());
-    Value out = alloc(k, op.getResult(), {k.dim(in, 0)});
-    Value offsets = use(k, op, op.getOffsets(), adaptor.getOffsets());
-    int64_t groups = op.getOffsets().getType().getDimSize(0) - 1;
-    int64_t local = op.getGate().getType().getDimSize(0);
+    GroupedOperands g =
+        operands(k, op, adaptor, op.getGate().getType().getDimSize(0));
     Value wg = use(k, op, op.getGate(), adaptor.getGate());
     Value wu = use(k, op, op.getUp(), adaptor.getUp());
     if (state.gemmEpilogue) {
-      k.groupedLinearSiluMul(
-          ctx, in, wg, wu,
-          rankOffsets(k, op.getLoc(), ctx, offsets, groups, local, out), out);
-      rewriter.replaceOp(op, out);
+      k.groupedLinearSiluMul(g.ctx, g.in, wg, wu, g.share(k, g.out), g.out);
+      rewriter.replaceOp(op, g.out);
       return success();
     }
     auto f = RankedTensorType::get(
         {ShapedType::kDynamic, op.getGate().getType().getDimSize(1)},
         rewriter.getF32Type());
-    Value g = k.alloc(f, {k.dim(in, 0)}), u = k.alloc(f, {k.dim(in, 0)});
-    k.groupedLinear(
-        ctx, in, wg, rankOffsets(k, op.getLoc(), ctx, offsets, groups, local, g),
-        g);
-    k.groupedLinear(
-        ctx, in, wu, rankOffsets(k, op.getLoc(), ctx, offsets, groups, local, u),
-        u);
-    k.outline("silu_mul", "", {g, u, out},
+    Value gate = k.alloc(f, {k.dim(g.in, 0)}),
+          up = k.alloc(f, {k.dim(g.in, 0)});
+    k.groupedLinear(g.ctx, g.in, wg, g.share(k, gate), gate);
+    k.groupedLinear(g.ctx, g.in, wu, g.share(k, up), up);
+    k.outline("silu_mul", "", {gate, up, g.out},
               [&](ValueRange a) { k.siluMul(a[0], a[1], a[2]); });
-    rewriter.replaceOp(op, out);
+    rewriter.replaceOp(op, g.out);
     return success();
   }
 };

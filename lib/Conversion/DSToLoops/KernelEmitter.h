@@ -318,6 +318,10 @@ private:
   }
   func::FuncOp runtimeFunction(StringRef name, TypeRange args,
                                TypeRange results);
+  /// A runtime call `name`(ctx, memrefs...) returning nothing, each memref
+  /// cast to its type with every dimension dynamic (the runtime takes any
+  /// shape).
+  void callOnMemrefs(StringRef name, Value ctx, ValueRange memrefs);
 
   OpBuilder &b;
   Location loc;
