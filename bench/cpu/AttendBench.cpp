@@ -17,6 +17,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <random>
 #include <string>
 #include <vector>
@@ -66,7 +67,11 @@ int dsbench::attendBench(int64_t tokens, int64_t heads, int64_t dn, int64_t dr,
   WeightMatrix wm = WeightMatrix::single(WeightFormat::F32, wt.data(), n, k, k);
 
   std::string rows;
-  for (Isa isa : supportedIsas()) {
+  // $DSRT_CPU_ISA: that path alone (to profile it), else every path.
+  std::vector<Isa> isas = supportedIsas();
+  if (std::getenv("DSRT_CPU_ISA"))
+    isas = {activeIsa()};
+  for (Isa isa : isas) {
     std::string error;
     double ta = dsbench::best(reps, [&] {
       std::fill(mx.begin(), mx.end(), -INFINITY);

@@ -47,12 +47,17 @@ struct Case {
     fill(rope, size_t(rows * dr));
   }
 
-  MemRef<float, 3> qView(int64_t offset, int64_t width) {
+  /// q's nope (offset 0) or rope (offset dn) part; in `buf` with every
+  /// element `spread` apart when spread > 1.
+  MemRef<float, 3> qView(int64_t offset, int64_t width,
+                         std::vector<float> *buf = nullptr,
+                         int64_t spread = 1) {
     MemRef<float, 3> m;
-    m.allocated = m.aligned = q.data();
-    m.offset = offset;
+    m.allocated = m.aligned = buf ? buf->data() : q.data();
+    m.offset = offset * spread;
     m.sizes[0] = tokens, m.sizes[1] = heads, m.sizes[2] = width;
-    m.strides[0] = heads * (dn + dr), m.strides[1] = dn + dr, m.strides[2] = 1;
+    m.strides[0] = heads * (dn + dr) * spread,
+    m.strides[1] = (dn + dr) * spread, m.strides[2] = spread;
     return m;
   }
 
@@ -88,11 +93,20 @@ struct Case {
 
   /// The kernel over tokens [t0, t0 + n), chunk by chunk as the generated
   /// driver calls it (kv and rope of one chunk only, rows relative to it),
-  /// then divided by the sums. Tokens outside keep `init`.
+  /// then divided by the sums. Tokens outside keep `init`. spread > 1:
+  /// the queries and the output with every element `spread` apart (the
+  /// kernel's element-wise paths instead of the panel packer and the tile
+  /// store).
   std::vector<float> run(Isa isa, float scale, int64_t t0, int64_t n,
-                         float init = 0.0f) {
+                         float init = 0.0f, int64_t spread = 1) {
     int64_t group = dn + dv;
     std::vector<float> out(size_t(tokens * heads * dv), init);
+    std::vector<float> qs, os(out.size() * size_t(spread));
+    if (spread > 1) {
+      qs.assign(q.size() * size_t(spread), NAN);
+      for (size_t i = 0; i < q.size(); ++i)
+        qs[i * size_t(spread)] = q[i];
+    }
     std::vector<float> mx(size_t(tokens * heads), -INFINITY),
         sm(size_t(tokens * heads), 0.0f);
     for (int64_t t = t0; t < t0 + n; ++t)
@@ -101,6 +115,13 @@ struct Case {
     int64_t sz3[3] = {tokens, heads, dv}, sz2[2] = {tokens, heads},
             sz1[1] = {tokens};
     auto o = makeMemRef<float, 3>(out.data(), sz3);
+    if (spread > 1) {
+      for (size_t i = 0; i < out.size(); ++i)
+        os[i * size_t(spread)] = out[i];
+      o.allocated = o.aligned = os.data();
+      for (int64_t &st : o.strides)
+        st *= spread;
+    }
     auto m = makeMemRef<float, 2>(mx.data(), sz2);
     auto s = makeMemRef<float, 2>(sm.data(), sz2);
     auto p = makeMemRef<int32_t, 1>(pos.data(), sz1);
@@ -116,11 +137,15 @@ struct Case {
                   size_t(cnt * dr) * sizeof(float));
       int64_t kvSz[2] = {chunk, heads * group}, rSz[2] = {chunk, dr};
       std::string e = naiveAttendChunk(
-          isa, qView(0, dn), qView(dn, dr), p,
+          isa, qView(0, dn, spread > 1 ? &qs : nullptr, spread),
+          qView(dn, dr, spread > 1 ? &qs : nullptr, spread), p,
           makeMemRef<float, 2>(kvc.data(), kvSz),
           makeMemRef<float, 2>(rc.data(), rSz), m, s, o, t0, n, c0, cnt, scale);
       EXPECT_EQ(e, "");
     }
+    if (spread > 1)
+      for (size_t i = 0; i < out.size(); ++i)
+        out[i] = os[i * size_t(spread)];
     for (int64_t t = t0; t < t0 + n; ++t)
       for (int64_t h = 0; h < heads; ++h)
         for (int64_t j = 0; j < dv; ++j)
@@ -195,6 +220,27 @@ TEST(NaiveAttend, OnlyTheGivenTokensChange) {
           ASSERT_NEAR(v, ref[size_t(t * 32 + i)], 5e-6)
               << isaName(isa) << " token " << t;
       }
+  }
+}
+
+TEST(NaiveAttend, PackerAndTileStoreGiveTheElementLoopsBits) {
+  // Unit-stride queries go through the ISA's panel packer (a short block's
+  // missing tokens zero, not repeated) and O through the tile store into
+  // token rows; strided ones through the element loops. Same values, same
+  // sums in the same order: bit for bit, on every ISA.
+  std::mt19937 rng(5);
+  std::vector<int32_t> pos;
+  for (int32_t t = 0; t < 45; ++t)
+    pos.push_back(3 + t);
+  Case c(45, 3, 20, 6, 19, 17, pos, rng);
+  for (Isa isa : supportedIsas()) {
+    std::vector<float> fast = c.run(isa, 0.3f, 2, 41, 5.0f);
+    std::vector<float> slow = c.run(isa, 0.3f, 2, 41, 5.0f, 2);
+    ASSERT_EQ(fast.size(), slow.size());
+    for (size_t i = 0; i < fast.size(); ++i)
+      ASSERT_EQ(std::memcmp(&fast[i], &slow[i], 4), 0)
+          << isaName(isa) << " at " << i << ": " << fast[i] << " vs "
+          << slow[i];
   }
 }
 

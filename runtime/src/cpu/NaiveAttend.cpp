@@ -19,6 +19,7 @@
 #include "cpu/NaiveAttend.h"
 #include "cpu/Kernels.h"
 #include "cpu/NaiveAttendInline.h"
+#include "cpu/SseTranspose.h"
 #include "cpu/ThreadPool.h"
 
 #include <algorithm>
@@ -96,7 +97,7 @@ std::string shapeError(const MemRef<float, 3> &qn, const MemRef<float, 3> &qr,
 
 /// Grow-only scratch of one thread: steady-state calls allocate nothing.
 struct Scratch {
-  std::vector<float> q, s, o;
+  std::vector<float> q, s, o, ot;
   static float *at(std::vector<float> &v, int64_t n) {
     if (v.size() < size_t(n))
       v.resize(size_t(n));
@@ -182,6 +183,9 @@ std::string cpu::naiveAttendChunk(
     }
   });
 
+  const bool unitQ = (dn <= 1 || qn.strides[2] == 1) &&
+                     (dr <= 1 || qr.strides[2] == 1);
+  auto storeO = ks.storeTile ? ks.storeTile : storeTile;
   auto task = [&](int64_t blk, int64_t h, Scratch &sc) {
     const int64_t t0 = firstToken + blk * TB,
                   nt = std::min(TB, firstToken + tokens - t0);
@@ -204,22 +208,33 @@ std::string cpu::naiveAttendChunk(
     const float *k = kpAll + h * (kHead + vHead), *vt = k + kHead;
     float *q = Scratch::at(sc.q, dk * TB), *s = Scratch::at(sc.s, up * TB),
           *o = Scratch::at(sc.o, dvp * TB);
-    // Eight tokens at a time: their rows (often 4 KiB apart, one L1 set)
-    // stay cached while each is read across, and the stores are runs. A
-    // short block repeats its last token (lim 0 masks all its scores).
-    for (int64_t tb = 0; tb < TB; tb += 8) {
-      const float *a[8], *b[8];
-      for (int64_t u = 0; u < 8; ++u) {
-        int64_t t = t0 + std::min(tb + u, nt - 1);
-        a[u] = qnp + t * qn.strides[0] + h * qn.strides[1];
-        b[u] = qrp + t * qr.strides[0] + h * qr.strides[1];
+    // The ISA's panel packer when the query rows are unit-stride: the
+    // nope and rope parts as the panel's first dn and last dr k-rows (rows
+    // past nt zero: lim 0 masks their scores). Else eight tokens at a
+    // time: their rows (often 4 KiB apart, one L1 set) stay cached while
+    // each is read across, and the stores are runs; a short block repeats
+    // its last token.
+    if (ks.packF32 && unitQ) {
+      const int64_t hq = h * qn.strides[1], hr = h * qr.strides[1];
+      ks.packF32(qnp + t0 * qn.strides[0] + hq, qn.strides[0], nt, dn, q);
+      if (dr > 0)
+        ks.packF32(qrp + t0 * qr.strides[0] + hr, qr.strides[0], nt, dr,
+                   q + dn * TB);
+    } else {
+      for (int64_t tb = 0; tb < TB; tb += 8) {
+        const float *a[8], *b[8];
+        for (int64_t u = 0; u < 8; ++u) {
+          int64_t t = t0 + std::min(tb + u, nt - 1);
+          a[u] = qnp + t * qn.strides[0] + h * qn.strides[1];
+          b[u] = qrp + t * qr.strides[0] + h * qr.strides[1];
+        }
+        for (int64_t j = 0; j < dn; ++j)
+          for (int64_t u = 0; u < 8; ++u)
+            q[j * TB + tb + u] = a[u][j * qn.strides[2]];
+        for (int64_t j = 0; j < dr; ++j)
+          for (int64_t u = 0; u < 8; ++u)
+            q[(dn + j) * TB + tb + u] = b[u][j * qr.strides[2]];
       }
-      for (int64_t j = 0; j < dn; ++j)
-        for (int64_t u = 0; u < 8; ++u)
-          q[j * TB + tb + u] = a[u][j * qn.strides[2]];
-      for (int64_t j = 0; j < dr; ++j)
-        for (int64_t u = 0; u < 8; ++u)
-          q[(dn + j) * TB + tb + u] = b[u][j * qr.strides[2]];
     }
     std::fill(s, s + up * TB, 0.0f);
     for (int64_t r = 0; r < up; r += mr)
@@ -228,6 +243,17 @@ std::string cpu::naiveAttendChunk(
     std::fill(o, o + dvp * TB, 0.0f);
     for (int64_t j = 0; j < dvp; j += mr)
       ks.tileF32(vt + j * ldv, ldv, s, used, o + j * TB, nullptr);
+    // O^T's columns are tokens: turned into token rows [nt, dv] by the
+    // tile store, so the merge reads and writes contiguous runs (the same
+    // out * corr + O, element for element).
+    const float *orow = o;
+    int64_t ldo = 1, ljo = TB;
+    if (out.strides[2] == 1) {
+      float *ot = Scratch::at(sc.ot, TB * dv);
+      for (int64_t j = 0; j < dv; j += 16)
+        storeO(o + j * TB, std::min<int64_t>(16, dv - j), nt, ot + j, dv);
+      orow = ot, ldo = dv, ljo = 1;
+    }
     for (int64_t t = 0; t < nt; ++t) {
       float c = corr[t];
       float &mx = mxp[(t0 + t) * runMax.strides[0] + h * runMax.strides[1]];
@@ -235,8 +261,13 @@ std::string cpu::naiveAttendChunk(
       mx = m[t];
       sm = sm * c + psum[t];
       float *ot = op + (t0 + t) * out.strides[0] + h * out.strides[1];
-      for (int64_t j = 0; j < dv; ++j)
-        ot[j * out.strides[2]] = ot[j * out.strides[2]] * c + o[j * TB + t];
+      const float *src = orow + t * ldo;
+      if (ljo == 1)
+        for (int64_t j = 0; j < dv; ++j)
+          ot[j] = ot[j] * c + src[j];
+      else
+        for (int64_t j = 0; j < dv; ++j)
+          ot[j * out.strides[2]] = ot[j * out.strides[2]] * c + src[j * ljo];
     }
   };
 
