@@ -266,7 +266,7 @@ void dsrt::cpu::combineRowsAvx2(int elementBytes, const void *const *rows,
 const KernelSet &dsrt::cpu::avx2Kernels() {
   static const KernelSet set = [] {
     KernelSet s{Isa::Avx2, kMr,    tileF32Rows<4>, nullptr, decodeBf16,
-                decodeFp8, dotF32, dotBf16, dotFp8};
+                decodeFp8, dotF32, dotBf16,        dotFp8};
     s.gemvF32 = gemvF32;
     s.tileF32Part[0] = tileF32Rows<1>;
     s.tileF32Part[1] = tileF32Rows<2>;

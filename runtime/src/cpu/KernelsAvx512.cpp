@@ -499,9 +499,9 @@ void packBf16(const float *x, int64_t ldx, int64_t rows, int64_t k,
 
 const KernelSet &dsrt::cpu::avx512Kernels() {
   static const KernelSet set = [] {
-    KernelSet s{Isa::Avx512, kMr,         tileF32Rows<4>, nullptr,
-                decodeBf16,  decodeFp8,   dotF32,         dotBf16,
-                dotFp8,      nullptr,     roundBf16};
+    KernelSet s{Isa::Avx512, kMr,       tileF32Rows<4>, nullptr,
+                decodeBf16,  decodeFp8, dotF32,         dotBf16,
+                dotFp8,      nullptr,   roundBf16};
     s.packF32 = packF32;
     s.packBf16 = packBf16;
     s.storeTile = storeTile;
@@ -518,7 +518,7 @@ const KernelSet &dsrt::cpu::avx512Kernels() {
 const KernelSet &dsrt::cpu::avx512Bf16Kernels() {
   static const KernelSet set = [] {
     KernelSet s{Isa::Avx512Bf16, kMr,          tileF32Rows<4>, tileBf16Rows<4>,
-                decodeBf16,      decodeFp8,    dotF32,   dotBf16,
+                decodeBf16,      decodeFp8,    dotF32,         dotBf16,
                 dotFp8,          dotBf16Pairs, roundBf16};
     s.packF32 = packF32;
     s.packBf16 = packBf16;

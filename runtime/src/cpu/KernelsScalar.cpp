@@ -111,8 +111,10 @@ void roundBf16(const float *src, int64_t n, uint16_t *dst) {
 
 const KernelSet &dsrt::cpu::scalarKernels() {
   static const KernelSet set = [] {
-    KernelSet s{Isa::Scalar, kMr,    tileF32Rows<kPanel>, nullptr, decodeBf16, decodeFp8,
-                dotF32,      dotBf16, dotFp8,  nullptr, roundBf16};
+    KernelSet s{Isa::Scalar, kMr,        tileF32Rows<kPanel>,
+                nullptr,     decodeBf16, decodeFp8,
+                dotF32,      dotBf16,    dotFp8,
+                nullptr,     roundBf16};
     s.tileF32Part[0] = tileF32Rows<kQuarterPanel>;
     s.tileF32Part[1] = tileF32Rows<2 * kQuarterPanel>;
     s.tileF32Part[2] = tileF32Rows<3 * kQuarterPanel>;
