@@ -431,17 +431,18 @@ void siluMulRows(const KernelSet &ks, const float *g, const float *u,
 
 /// Blocks of mr weight rows per work item of gemmGroups: each item's
 /// gemmBlock call, zeroing and prefetch set-up are paid once for all of
-/// them, and an expert's chunk of x stays in L1 across them. Four cut the
-/// non-tile time of ds-cpu-bench experts' down shape (K 256: one tile call
-/// a block) from 43% to 35% of the tile time, and gate/up's (K 1024) from
-/// 40% to 31-39% (bench/RESULTS.md); with 86 and 22 blocks an expert,
-/// both threads still get dozens of items.
+/// them, and an expert's chunk of x stays in L1 across them. With the
+/// output prefetch below, four cut the time around the tiles in
+/// ds-cpu-bench experts' down shape (K 256: one tile call a block) from
+/// 37-43% of the tile time to 28-29%, and gate/up's (K 1024) from 37-39%
+/// to 31-34% (bench/RESULTS.md); with 86 and 22 blocks an expert, both
+/// threads still get dozens of items.
 constexpr int64_t kItemBlocks = 4;
 
 /// Starts loading the y rows [begin, end), columns [j, j + m) into L2 for
 /// an item that stores them later: y's rows are far apart (4 KiB in an
 /// expert's down projection), each store of a block's 12 columns missed
-/// (storeTile 17% of the tile time in that shape, 8-10% with this).
+/// (storeTile 14% of the tile time in that shape, 7% with this).
 void prefetchRows(float *y, int64_t ldy, int64_t begin, int64_t end, int64_t j,
                   int64_t m) {
   for (int64_t t = begin; t < end; ++t) {
