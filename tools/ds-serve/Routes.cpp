@@ -30,12 +30,6 @@ using nlohmann::json;
 namespace dsserve {
 namespace {
 
-double now() {
-  return std::chrono::duration<double>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
 /// Where the backend's thread leaves tokens for the HTTP thread.
 class Channel : public RequestSink {
 public:
@@ -170,7 +164,7 @@ struct StreamState {
     server.metrics.requestFinished(
         writer->finished() ? writer->finishReason() : "abort",
         writer->promptTokens(), writer->completionTokens(),
-        now() - arrival);
+        steadySeconds() - arrival);
     std::lock_guard<std::mutex> lock(server.liveMutex);
     server.live.erase(serverId);
   }
@@ -374,7 +368,7 @@ bool Server::prepare(const ParsedRequest &r, GenerateRequest &g,
 
 void Server::generate(const httplib::Request &req, httplib::Response &res,
                       bool chat) {
-  double arrival = now();
+  double arrival = steadySeconds();
   if (!admit(req, res))
     return metrics.httpResponse(res.status);
   auto st = std::make_shared<StreamState>(*this);
@@ -463,8 +457,8 @@ void Server::stop() {
   // once the in-flight requests are done, or aborted at the timeout.
   double timeout = config.shutdownTimeoutSeconds;
   watchdog = std::thread([this, timeout] {
-    double end = now() + timeout;
-    while (inFlight.load() > 0 && now() < end)
+    double end = steadySeconds() + timeout;
+    while (inFlight.load() > 0 && steadySeconds() < end)
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     {
       std::lock_guard<std::mutex> lock(liveMutex);
@@ -472,8 +466,8 @@ void Server::stop() {
         backend.abort(bid);
     }
     // Aborted streams still send their last events.
-    double grace = now() + 5;
-    while (inFlight.load() > 0 && now() < grace)
+    double grace = steadySeconds() + 5;
+    while (inFlight.load() > 0 && steadySeconds() < grace)
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     http->stop();
   });
