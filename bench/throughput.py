@@ -46,7 +46,7 @@ def summary(xs):
             f"p99 {np.percentile(a, 99):8.2f} ms")
 
 
-def main():
+def parse_args():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--build", default=os.path.join(ROOT, "build"))
     ap.add_argument("--preset", default="demo", choices=sorted(checkpoint.PRESETS))
@@ -77,7 +77,64 @@ def main():
                     help="the launcher of the partitioned run (--tp/--ep)")
     ap.add_argument("--rank-worker", action="store_true",
                     help=argparse.SUPPRESS)  # one rank of the partitioned run
-    args = ap.parse_args()
+    return ap.parse_args()
+
+
+def report(args, best, seq_times, par_best):
+    """Prints the engine's figures, then the partitioned or the sequential
+    comparison; exits 1 when the partitioned run's tokens differ."""
+    ranks = max(args.tp, args.ep)
+    elapsed, t0, times, tokens, stats = best
+    out_tokens = sum(len(t) for t in times)
+    in_tokens = args.input_len * args.num_prompts
+    print(f"model {args.preset} ({args.dtype}), {args.num_prompts} prompts x "
+          f"{args.input_len} in ({args.prefix_len} shared) / {args.output_len} out, "
+          f"seed {args.seed}, prefix caching "
+          f"{'off' if args.no_prefix_caching else 'on'}")
+    print(f"pool {stats['pages_total']} pages, max_num_seqs "
+          f"{args.max_num_seqs}, max_num_batched_tokens {args.max_num_batched_tokens}")
+    print(f"engine:     {elapsed:8.3f} s  {args.num_prompts / elapsed:8.2f} req/s  "
+          f"{out_tokens / elapsed:9.1f} output tok/s  "
+          f"{(in_tokens + out_tokens) / elapsed:9.1f} total tok/s")
+    # Event times are C++'s steady_clock and time.monotonic is the same
+    # CLOCK_MONOTONIC on Linux; every prompt is added right after t0.
+    submit = t0
+    ttft = [t[0] - submit for t in times]
+    tpot = [(t[-1] - t[0]) / (len(t) - 1) for t in times if len(t) > 1]
+    itl = [b - a for t in times for a, b in zip(t, t[1:])]
+    print(f"TTFT  {summary(ttft)}")
+    print(f"TPOT  {summary(tpot)}")
+    print(f"ITL   {summary(itl)}")
+    print(f"executor: {'step' if stats.get('step_calls', 0) else 'session'} "
+          f"({stats.get('step_calls', 0)} compiled step calls)")
+    print(f"steps {stats['steps']}, tokens/step {stats['tokens_per_step']:.1f}, "
+          f"preemptions {stats['preemptions']}, prefix hit tokens "
+          f"{stats['prefix_hit_tokens']} (copied {stats['prefix_copied_tokens']}, "
+          f"recomputed {stats['prefix_recomputed_tokens']})")
+
+    if par_best is not None:
+        p = par_best["elapsed"]
+        same = par_best["tokens"] == tokens
+        print(f"tp={args.tp} ep={args.ep} on {ranks} ranks: {p:8.3f} s  "
+              f"{args.num_prompts / p:8.2f} req/s  {out_tokens / p:9.1f} output tok/s  "
+              f"(tokens {'equal to' if same else 'DIFFER from'} one rank's)")
+        print(f"{ranks} ranks / one rank engine throughput: {elapsed / p:.2f}x "
+              f"(one rank: best of {args.repeat}; {ranks} ranks: one run, MPI "
+              f"starts once per process)")
+        if not same:
+            sys.exit(1)
+
+    if seq_times:
+        seq = min(seq_times)
+        print(f"sequential: {seq:8.3f} s  {args.num_prompts / seq:8.2f} req/s  "
+              f"{out_tokens / seq:9.1f} output tok/s  (dsrt_generate, one request "
+              f"at a time, fed the engine's tokens)")
+        print(f"engine / sequential throughput: {seq / elapsed:.2f}x "
+              f"(best of {args.repeat} each)")
+
+
+def main():
+    args = parse_args()
     ranks = max(args.tp, args.ep)
     if args.executor:
         os.environ["DSRT_ENGINE_EXECUTOR"] = args.executor
@@ -163,54 +220,7 @@ def main():
         out = subprocess.run(shlex.split(args.mpiexec) + ["-n", str(ranks)] + me,
                              check=True, stdout=subprocess.PIPE, text=True).stdout
         par_best = json.loads(out.strip().splitlines()[-1])
-    elapsed, t0, times, tokens, stats = best
-
-    out_tokens = sum(len(t) for t in times)
-    in_tokens = args.input_len * args.num_prompts
-    print(f"model {args.preset} ({args.dtype}), {args.num_prompts} prompts x "
-          f"{args.input_len} in ({args.prefix_len} shared) / {args.output_len} out, "
-          f"seed {args.seed}, prefix caching "
-          f"{'off' if args.no_prefix_caching else 'on'}")
-    print(f"pool {stats['pages_total']} pages, max_num_seqs "
-          f"{args.max_num_seqs}, max_num_batched_tokens {args.max_num_batched_tokens}")
-    print(f"engine:     {elapsed:8.3f} s  {args.num_prompts / elapsed:8.2f} req/s  "
-          f"{out_tokens / elapsed:9.1f} output tok/s  "
-          f"{(in_tokens + out_tokens) / elapsed:9.1f} total tok/s")
-    # Event times are C++'s steady_clock and time.monotonic is the same
-    # CLOCK_MONOTONIC on Linux; every prompt is added right after t0.
-    submit = t0
-    ttft = [t[0] - submit for t in times]
-    tpot = [(t[-1] - t[0]) / (len(t) - 1) for t in times if len(t) > 1]
-    itl = [b - a for t in times for a, b in zip(t, t[1:])]
-    print(f"TTFT  {summary(ttft)}")
-    print(f"TPOT  {summary(tpot)}")
-    print(f"ITL   {summary(itl)}")
-    print(f"executor: {'step' if stats.get('step_calls', 0) else 'session'} "
-          f"({stats.get('step_calls', 0)} compiled step calls)")
-    print(f"steps {stats['steps']}, tokens/step {stats['tokens_per_step']:.1f}, "
-          f"preemptions {stats['preemptions']}, prefix hit tokens "
-          f"{stats['prefix_hit_tokens']} (copied {stats['prefix_copied_tokens']}, "
-          f"recomputed {stats['prefix_recomputed_tokens']})")
-
-    if par_best is not None:
-        p = par_best["elapsed"]
-        same = par_best["tokens"] == tokens
-        print(f"tp={args.tp} ep={args.ep} on {ranks} ranks: {p:8.3f} s  "
-              f"{args.num_prompts / p:8.2f} req/s  {out_tokens / p:9.1f} output tok/s  "
-              f"(tokens {'equal to' if same else 'DIFFER from'} one rank's)")
-        print(f"{ranks} ranks / one rank engine throughput: {elapsed / p:.2f}x "
-              f"(one rank: best of {args.repeat}; {ranks} ranks: one run, MPI "
-              f"starts once per process)")
-        if not same:
-            sys.exit(1)
-
-    if seq_times:
-        seq = min(seq_times)
-        print(f"sequential: {seq:8.3f} s  {args.num_prompts / seq:8.2f} req/s  "
-              f"{out_tokens / seq:9.1f} output tok/s  (dsrt_generate, one request "
-              f"at a time, fed the engine's tokens)")
-        print(f"engine / sequential throughput: {seq / elapsed:.2f}x "
-              f"(best of {args.repeat} each)")
+    report(args, best, seq_times, par_best)
 
 
 if __name__ == "__main__":

@@ -503,6 +503,58 @@ def dry(args):
                 "\n".join(LOG) + "\n```\n")
 
 
+def parity_stage(cases, args, dsrun, budget, results):
+    """Parity of every case against the float64 reference and the CPU
+    (again without CUDA graphs when it fails), then transformers on the same
+    checkpoints and tokens; each case's failure is recorded, not raised."""
+    for case in cases["parity"]:
+        if not budget.allows(f"parity {case['name']}", case.get("seconds", 10)):
+            continue
+        try:
+            r = parity(case, args.work, args.scratch, dsrun)
+        except Exception as e:  # one failing case must not hide the others
+            results["errors"].append(f"parity {case['name']}: {e}")
+            log(f"parity {case['name']}: ERROR {e}")
+            continue
+        ours = r.pop("logits")
+        results["parity"].append(r)
+        ref = ("n/a (too long for the float64 reference)" if r["max_vs_reference"] is None
+               else f"{r['max_vs_reference']:.2e} (atol {r['atol']})")
+        routed = ("" if "routing_tokens" not in r else
+                  f", expert sets differ for {r['routing_mismatches']} of "
+                  f"{r['routing_tokens']} tokens")
+        log(f"parity {r['case']}: max |gpu - ref| {ref}, max |gpu - cpu| "
+            f"{r['max_vs_cpu']:.2e} (atol {r['atol_cpu']}){routed} "
+            f"{'ok' if r['ok'] else 'FAIL'}")
+        if not r["ok"] and budget.allows(f"parity {case['name']} without graphs",
+                                         case.get("seconds", 10)):
+            # Decode steps run as CUDA graphs by default: tell a replay
+            # problem from a kernel problem.
+            try:
+                g = parity(case, args.work, args.scratch, dsrun, {"DSRT_CUDA_GRAPHS": "0"})
+                g.pop("logits")
+                r["max_vs_cpu_without_graphs"] = g["max_vs_cpu"]
+                log(f"parity {r['case']} with DSRT_CUDA_GRAPHS=0: max |gpu - cpu| "
+                    f"{g['max_vs_cpu']:.2e} {'ok' if g['ok'] else 'FAIL'}")
+            except Exception as e:
+                log(f"parity {r['case']} with DSRT_CUDA_GRAPHS=0: ERROR {e}")
+        if not case.get("hf") or not budget.allows(f"transformers {case['name']}", 30):
+            continue
+        try:
+            prompt, forced = sequence(case)
+            theirs, ver = hf_logits(os.path.join(args.scratch, case["name"]), prompt + forced)
+            d = float(np.abs(theirs - ours).max())
+            ok = d <= case["atol_hf"]
+            results["hf"].append({"case": case["name"], "max_vs_transformers": d,
+                                  "atol": case["atol_hf"], "transformers": ver, "ok": ok})
+            log(f"transformers {ver} {case['name']}: max |ours - theirs| {d:.2e} "
+                f"(atol {case['atol_hf']}) {'ok' if ok else 'FAIL'}")
+        except Exception as e:
+            msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+            results["errors"].append(f"transformers {case['name']}: {msg}")
+            log(f"transformers {case['name']}: ERROR {msg}")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -563,52 +615,7 @@ def main():
     log(f"device-to-device copy: {bw / 1e9:.0f} GB/s (read + write)")
 
     # 2. Parity, then transformers on the same checkpoints and tokens.
-    for case in cases["parity"]:
-        if not budget.allows(f"parity {case['name']}", case.get("seconds", 10)):
-            continue
-        try:
-            r = parity(case, args.work, args.scratch, dsrun)
-        except Exception as e:  # one failing case must not hide the others
-            results["errors"].append(f"parity {case['name']}: {e}")
-            log(f"parity {case['name']}: ERROR {e}")
-            continue
-        ours = r.pop("logits")
-        results["parity"].append(r)
-        ref = ("n/a (too long for the float64 reference)" if r["max_vs_reference"] is None
-               else f"{r['max_vs_reference']:.2e} (atol {r['atol']})")
-        routed = ("" if "routing_tokens" not in r else
-                  f", expert sets differ for {r['routing_mismatches']} of "
-                  f"{r['routing_tokens']} tokens")
-        log(f"parity {r['case']}: max |gpu - ref| {ref}, max |gpu - cpu| "
-            f"{r['max_vs_cpu']:.2e} (atol {r['atol_cpu']}){routed} "
-            f"{'ok' if r['ok'] else 'FAIL'}")
-        if not r["ok"] and budget.allows(f"parity {case['name']} without graphs",
-                                         case.get("seconds", 10)):
-            # Decode steps run as CUDA graphs by default: tell a replay
-            # problem from a kernel problem.
-            try:
-                g = parity(case, args.work, args.scratch, dsrun, {"DSRT_CUDA_GRAPHS": "0"})
-                g.pop("logits")
-                r["max_vs_cpu_without_graphs"] = g["max_vs_cpu"]
-                log(f"parity {r['case']} with DSRT_CUDA_GRAPHS=0: max |gpu - cpu| "
-                    f"{g['max_vs_cpu']:.2e} {'ok' if g['ok'] else 'FAIL'}")
-            except Exception as e:
-                log(f"parity {r['case']} with DSRT_CUDA_GRAPHS=0: ERROR {e}")
-        if not case.get("hf") or not budget.allows(f"transformers {case['name']}", 30):
-            continue
-        try:
-            prompt, forced = sequence(case)
-            theirs, ver = hf_logits(os.path.join(args.scratch, case["name"]), prompt + forced)
-            d = float(np.abs(theirs - ours).max())
-            ok = d <= case["atol_hf"]
-            results["hf"].append({"case": case["name"], "max_vs_transformers": d,
-                                  "atol": case["atol_hf"], "transformers": ver, "ok": ok})
-            log(f"transformers {ver} {case['name']}: max |ours - theirs| {d:.2e} "
-                f"(atol {case['atol_hf']}) {'ok' if ok else 'FAIL'}")
-        except Exception as e:
-            msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-            results["errors"].append(f"transformers {case['name']}: {msg}")
-            log(f"transformers {case['name']}: ERROR {msg}")
+    parity_stage(cases, args, dsrun, budget, results)
 
     # 2b. The engine's GPU ragged step on a mixed batch against the CPU.
     for sc in cases.get("step", []):

@@ -6,6 +6,7 @@
 // objects after the step, so no Python code runs on a step.
 //
 //===----------------------------------------------------------------------===//
+#include "LoadModel.h"
 #include "dsrt/dsrt.h"
 #include "dsrt/dsrt_comm.h"
 #include "dsrt/dsrt_engine.h"
@@ -67,16 +68,8 @@ public:
            const std::string &device, int64_t kvCacheBytes, int64_t numPages,
            int64_t maxNumSeqs, int64_t maxNumBatchedTokens, int64_t maxModelLen,
            bool prefixCaching, const std::string &speculative) {
-    dsrt_model *m = nullptr;
-    dsrt_status st;
-    {
-      py::gil_scoped_release release;
-      st = dsrt_model_load(artifact.c_str(), weights.c_str(), device.c_str(),
-                           &m);
-    }
-    check(st);
-    model.reset(m, dsrt_model_free);
-    check(dsrt_model_info_get(m, &info));
+    model = loadModel(artifact, weights, device, info, check);
+    dsrt_model *m = model.get();
     // A partitioned model's other ranks follow rank 0's engine (follow()).
     rank = dsrt_model_rank(m);
     if (rank != 0)

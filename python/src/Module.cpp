@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include "ds/Driver/Driver.h"
 #include "ds/Pipelines/Pipelines.h"
+#include "LoadModel.h"
 #include "dsrt/dsrt.h"
 #include "dsrt/dsrt_mtp.h"
 
@@ -249,16 +250,7 @@ class Model {
 public:
   Model(const std::string &artifact, const std::string &weights,
         const std::string &device) {
-    dsrt_model *m = nullptr;
-    dsrt_status st;
-    {
-      py::gil_scoped_release release;
-      st = dsrt_model_load(artifact.c_str(), weights.c_str(), device.c_str(),
-                           &m);
-    }
-    check(st);
-    model.reset(m, dsrt_model_free);
-    check(dsrt_model_info_get(m, &info));
+    model = loadModel(artifact, weights, device, info, check);
   }
 
   py::dict infoDict() const {

@@ -9,6 +9,7 @@
 #ifndef DS_SERVE_BACKEND_H
 #define DS_SERVE_BACKEND_H
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -39,8 +40,16 @@ struct TokenOutput {
   float logprob = 0; // valid when the request asked for logprobs
   std::vector<std::pair<int32_t, float>> top; // most likely first
   bool isEos = false;
-  double time = 0; // steady-clock seconds when the token was produced
+  double time = 0; // steadySeconds() when the token was produced
 };
+
+/// The clock of TokenOutput::time, which the server compares with its own
+/// readings (arrival, gaps between tokens).
+inline double steadySeconds() {
+  return std::chrono::duration<double>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
 
 /// Receives one request's tokens, on a backend thread. onFinish is called
 /// exactly once for every accepted request, after its last onToken, also

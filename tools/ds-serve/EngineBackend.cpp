@@ -7,7 +7,6 @@
 #include "dsrt/dsrt_engine.h"
 
 #include <algorithm>
-#include <chrono>
 #include <cstdio>
 
 namespace dsserve {
@@ -18,12 +17,6 @@ struct EngineBackend::Live {
   int topLogprobs;
   int64_t id = -1;
 };
-
-static double now() {
-  return std::chrono::duration<double>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
 
 std::unique_ptr<EngineBackend>
 EngineBackend::create(const Config &c, std::unique_ptr<Tokenizer> tokenizer,
@@ -83,7 +76,7 @@ void EngineBackend::onEvent(void *user, const dsrt_engine_event *e) {
     t.isEos = e->token == l->owner->modelInfo.eosToken;
     if (l->topLogprobs >= 0 && e->logits)
       computeLogprobs(e->logits, e->vocab_size, e->token, l->topLogprobs, t);
-    t.time = now();
+    t.time = steadySeconds();
     l->sink->onToken(t);
     return;
   }

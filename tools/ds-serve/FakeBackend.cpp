@@ -9,12 +9,6 @@
 namespace dsserve {
 namespace {
 
-double now() {
-  return std::chrono::duration<double>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
 /// Bytes in, complete UTF-8 characters out; a malformed byte becomes U+FFFD.
 class ByteStream : public TextStream {
 public:
@@ -193,7 +187,7 @@ void FakeBackend::loop() {
       waiting.pop_front();
     }
     std::vector<std::pair<std::shared_ptr<RequestSink>, TokenOutput>> out;
-    double t = now();
+    double t = steadySeconds();
     for (auto it = running.begin(); it != running.end();) {
       Seq &s = it->second;
       if (s.aborted || stopping) {

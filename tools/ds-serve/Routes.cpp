@@ -30,12 +30,6 @@ using nlohmann::json;
 namespace dsserve {
 namespace {
 
-double now() {
-  return std::chrono::duration<double>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
 /// Where the backend's thread leaves tokens for the HTTP thread.
 class Channel : public RequestSink {
 public:
@@ -132,6 +126,34 @@ struct StreamState {
       writer->onFinish(reason);
   }
 
+  /// The stream's next events to `sink` (SSE); false when the client left.
+  bool send(httplib::DataSink &sink) {
+    if (!writer->finished())
+      pump(1.0);
+    std::string events;
+    if (reason == FinishReason::Error && channelDone && !error.empty()) {
+      events = sseEvent(json::parse(ApiError{500, "generation failed: " + error,
+                                             "internal_error", "", ""}
+                                        .toJson())) +
+               "data: [DONE]\n\n";
+      error.clear();
+      writer->takeStreamEvents(); // drop the normal ending
+    } else {
+      events = writer->takeStreamEvents();
+    }
+    // A comment while nothing comes: keeps proxies patient and finds
+    // clients that left while the request waited.
+    if (events.empty())
+      events = ": keep-alive\n\n";
+    if (!sink.write(events.data(), events.size())) {
+      abort();
+      return false;
+    }
+    if (writer->finished() && events.find("[DONE]") != std::string::npos)
+      sink.done();
+    return true;
+  }
+
   /// Once, when the response is over (sent, failed or client gone).
   void finish() {
     if (recorded)
@@ -141,7 +163,8 @@ struct StreamState {
       abort();
     server.metrics.requestFinished(
         writer->finished() ? writer->finishReason() : "abort",
-        writer->promptTokens(), writer->completionTokens(), now() - arrival);
+        writer->promptTokens(), writer->completionTokens(),
+        steadySeconds() - arrival);
     std::lock_guard<std::mutex> lock(server.liveMutex);
     server.live.erase(serverId);
   }
@@ -282,17 +305,15 @@ bool Server::promptTokens(const ParsedRequest &r, std::vector<int32_t> &out,
   return true;
 }
 
-void Server::generate(const httplib::Request &req, httplib::Response &res,
-                      bool chat) {
-  double arrival = now();
+bool Server::admit(const httplib::Request &req, httplib::Response &res) {
   if (!authorized(req, res))
-    return metrics.httpResponse(401);
+    return false;
   if (draining) {
     reply(res, 503,
           ApiError{503, "the server is shutting down", "service_unavailable",
                    "", ""}
               .toJson());
-    return metrics.httpResponse(503);
+    return false;
   }
   if (++inFlight > config.maxInFlight) {
     --inFlight;
@@ -303,30 +324,22 @@ void Server::generate(const httplib::Request &req, httplib::Response &res,
                        "); retry later",
                    "rate_limit_exceeded", "", "rate_limit_exceeded"}
               .toJson());
-    return metrics.httpResponse(429);
+    return false;
   }
-  auto st = std::make_shared<StreamState>(*this);
-  st->guard = std::make_unique<InFlightGuard>(*this);
-  st->arrival = arrival;
+  return true;
+}
 
-  ApiError err;
-  auto parsed = parseRequest(
-      chat ? Endpoint::ChatCompletions : Endpoint::Completions, req.body, err);
-  if (!parsed) {
-    reply(res, err.status, err.toJson());
-    return metrics.httpResponse(err.status);
-  }
-  const ParsedRequest &r = *parsed;
+bool Server::prepare(const ParsedRequest &r, GenerateRequest &g,
+                     httplib::Response &res) {
   if (!r.model.empty() && r.model != config.modelName) {
     ApiError e{404, "the model '" + r.model + "' does not exist (this server "
                     "serves '" + config.modelName + "')",
                "invalid_request_error", "model", "model_not_found"};
     reply(res, 404, e.toJson());
-    return metrics.httpResponse(404);
+    return false;
   }
-  GenerateRequest g;
   if (!promptTokens(r, g.prompt, res))
-    return metrics.httpResponse(res.status);
+    return false;
   ModelInfo info = backend.info();
   int64_t p = int64_t(g.prompt.size());
   int64_t room = info.maxContext - p;
@@ -342,7 +355,7 @@ void Server::generate(const httplib::Request &req, httplib::Response &res,
                    r.maxTokens && room >= 1 ? "max_tokens" : "prompt",
                    "context_length_exceeded"}
               .toJson());
-    return metrics.httpResponse(400);
+    return false;
   }
   g.params.maxTokens = r.maxTokens ? *r.maxTokens : room;
   g.params.temperature = r.temperature;
@@ -350,6 +363,30 @@ void Server::generate(const httplib::Request &req, httplib::Response &res,
   g.params.seed = r.seed ? *r.seed : std::random_device{}();
   g.params.ignoreEos = r.ignoreEos;
   g.params.topLogprobs = r.logprobs ? r.topLogprobs : -1;
+  return true;
+}
+
+void Server::generate(const httplib::Request &req, httplib::Response &res,
+                      bool chat) {
+  double arrival = steadySeconds();
+  if (!admit(req, res))
+    return metrics.httpResponse(res.status);
+  auto st = std::make_shared<StreamState>(*this);
+  st->guard = std::make_unique<InFlightGuard>(*this);
+  st->arrival = arrival;
+
+  ApiError err;
+  auto parsed = parseRequest(
+      chat ? Endpoint::ChatCompletions : Endpoint::Completions, req.body, err);
+  if (!parsed) {
+    reply(res, err.status, err.toJson());
+    return metrics.httpResponse(err.status);
+  }
+  const ParsedRequest &r = *parsed;
+  GenerateRequest g;
+  if (!prepare(r, g, res))
+    return metrics.httpResponse(res.status);
+  int64_t p = int64_t(g.prompt.size());
 
   std::string id = (chat ? "chatcmpl-" : "cmpl-") + randomHex();
   st->writer = std::make_unique<CompletionWriter>(
@@ -388,35 +425,7 @@ void Server::generate(const httplib::Request &req, httplib::Response &res,
   res.set_header("Cache-Control", "no-cache");
   res.set_chunked_content_provider(
       "text/event-stream",
-      [st](size_t, httplib::DataSink &sink) {
-        if (!st->writer->finished())
-          st->pump(1.0);
-        std::string events;
-        if (st->reason == FinishReason::Error && st->channelDone &&
-            !st->error.empty()) {
-          events = sseEvent(json::parse(ApiError{500, "generation failed: " +
-                                                          st->error,
-                                                 "internal_error", "", ""}
-                                            .toJson())) +
-                   "data: [DONE]\n\n";
-          st->error.clear();
-          st->writer->takeStreamEvents(); // drop the normal ending
-        } else {
-          events = st->writer->takeStreamEvents();
-        }
-        // A comment while nothing comes: keeps proxies patient and finds
-        // clients that left while the request waited.
-        if (events.empty())
-          events = ": keep-alive\n\n";
-        if (!sink.write(events.data(), events.size())) {
-          st->abort();
-          return false;
-        }
-        if (st->writer->finished() && events.find("[DONE]") !=
-                                          std::string::npos)
-          sink.done();
-        return true;
-      },
+      [st](size_t, httplib::DataSink &sink) { return st->send(sink); },
       [st](bool) { st->finish(); });
 }
 
@@ -448,8 +457,8 @@ void Server::stop() {
   // once the in-flight requests are done, or aborted at the timeout.
   double timeout = config.shutdownTimeoutSeconds;
   watchdog = std::thread([this, timeout] {
-    double end = now() + timeout;
-    while (inFlight.load() > 0 && now() < end)
+    double end = steadySeconds() + timeout;
+    while (inFlight.load() > 0 && steadySeconds() < end)
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     {
       std::lock_guard<std::mutex> lock(liveMutex);
@@ -457,8 +466,8 @@ void Server::stop() {
         backend.abort(bid);
     }
     // Aborted streams still send their last events.
-    double grace = now() + 5;
-    while (inFlight.load() > 0 && now() < grace)
+    double grace = steadySeconds() + 5;
+    while (inFlight.load() > 0 && steadySeconds() < grace)
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     http->stop();
   });

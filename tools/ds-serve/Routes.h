@@ -52,6 +52,14 @@ private:
   void generate(const httplib::Request &req, httplib::Response &res,
                 bool chat);
   bool authorized(const httplib::Request &req, httplib::Response &res);
+  /// Authorized, not draining and within maxInFlight (counted in inFlight
+  /// from here); otherwise the refusal is in `res`.
+  bool admit(const httplib::Request &req, httplib::Response &res);
+  /// The backend's request for `r`: the served model, a prompt that fits the
+  /// context with its max_tokens, the sampling parameters; otherwise the
+  /// refusal is in `res`.
+  bool prepare(const ParsedRequest &r, GenerateRequest &g,
+               httplib::Response &res);
   void reply(httplib::Response &res, int status, const std::string &body);
   bool promptTokens(const ParsedRequest &r, std::vector<int32_t> &out,
                     httplib::Response &res);

@@ -35,10 +35,10 @@ extern "C" void dsrt_request_params_default(dsrt_request_params *p) {
 
 namespace {
 
-dsrt_status createEngine(dsrt_model *model, const dsrt_engine_options *o,
-                         dsrt_engine **out) {
-  // A partitioned model: rank 0's engine drives every rank's step.
-  bool ranks = model->worldSize > 1;
+/// The engine's configuration from the caller's options (zero fields take
+/// their defaults) and the model's info, or the first problem with them.
+dsrt_status engineConfig(dsrt_model *model, const dsrt_engine_options *o,
+                         EngineConfig &c) {
   dsrt_model_info info;
   if (dsrt_status st = dsrt_model_info_get(model, &info))
     return st;
@@ -47,7 +47,6 @@ dsrt_status createEngine(dsrt_model *model, const dsrt_engine_options *o,
                 "max_model_len " + std::to_string(o->max_model_len) +
                     " exceeds the model's max_position_embeddings (" +
                     std::to_string(info.max_position_embeddings) + ")");
-  EngineConfig c;
   c.maxModelLen =
       o->max_model_len > 0 ? o->max_model_len : info.max_position_embeddings;
   c.eosTokenId = info.eos_token_id;
@@ -72,95 +71,125 @@ dsrt_status createEngine(dsrt_model *model, const dsrt_engine_options *o,
                 "num_nextn_predict_layers >= 1)";
     if (problem.empty() && model->gpu)
       problem = "speculative decoding runs on the cpu device only for now";
-    if (problem.empty() && ranks)
+    if (problem.empty() && model->worldSize > 1)
       problem = "speculative decoding is not built for partitioned models "
                 "(--tp/--ep) yet";
     if (!problem.empty())
       return fail(DSRT_ERROR_ARGUMENT, problem);
   }
+  return DSRT_OK;
+}
+
+/// Which executor runs the steps, "step" or "session". An artifact with
+/// @ragged_step runs each engine step as one call over one page pool; older
+/// artifacts (and GPU models) keep a session per running request, whose
+/// caches are allocated lazily (calloc) and bounded together by the pool.
+/// DSRT_ENGINE_EXECUTOR=session|step picks one (tests compare them).
+/// Drafting is built on the session executor only (for now).
+dsrt_status chooseExecutor(dsrt_model *model, bool drafting,
+                           std::string &which) {
+  bool ranks = model->worldSize > 1;
+  which = StepExecutor::available(model) && !drafting ? "step" : "session";
+  if (const char *v = std::getenv("DSRT_ENGINE_EXECUTOR"); v && *v) {
+    if (std::string(v) != "step" && std::string(v) != "session")
+      return fail(DSRT_ERROR_ARGUMENT,
+                  std::string("DSRT_ENGINE_EXECUTOR must be step or "
+                              "session, got '") + v + "'");
+    if (std::string(v) == "step" && !StepExecutor::available(model) &&
+        !GpuStepExecutor::available(model))
+      return fail(
+          DSRT_ERROR_ARGUMENT,
+          "DSRT_ENGINE_EXECUTOR=step: the artifact has no @ragged_step "
+          "entry point this executor runs (fp8 caches, --tp/--ep artifacts "
+          "and older artifacts have none)");
+    if (std::string(v) == "step" && drafting)
+      return fail(DSRT_ERROR_ARGUMENT,
+                  "DSRT_ENGINE_EXECUTOR=step: speculative decoding runs on "
+                  "the session executor only");
+    which = v;
+  }
+  if (ranks && !StepExecutor::available(model))
+    return fail(DSRT_ERROR_ARGUMENT,
+                model->artifactPath +
+                    ": the engine runs a partitioned model through "
+                    "@ragged_step, which this artifact lacks for this "
+                    "device (recompile it for the cpu with f32 caches)");
+  if (ranks && which != "step")
+    return fail(DSRT_ERROR_ARGUMENT,
+                "DSRT_ENGINE_EXECUTOR=session: a partitioned model's ranks "
+                "follow one @ragged_step per engine step");
+  // Sessions copy and size latent rows; per-head K/V pages exist only in
+  // the step's pool.
+  if (which == "session" && model->manifest.perHeadStepCache())
+    return fail(DSRT_ERROR_ARGUMENT,
+                std::string("the artifact keeps per-head K/V pages "
+                            "(--kv-layout=per-head): the engine runs it "
+                            "on the step executor only") +
+                    (drafting ? ", without speculative decoding" : ""));
+  return DSRT_OK;
+}
+
+/// The executor `which` names with its page pool allocated, under a leader
+/// that drives the other ranks for a partitioned model. `pagesGiven`: the
+/// caller sized the pool in pages (a pool too large is then its mistake,
+/// not the memory's).
+dsrt_status makeExecutor(dsrt_model *model, const EngineConfig &c,
+                         const std::string &which, bool drafting,
+                         bool pagesGiven, std::unique_ptr<Executor> &ex) {
+  StepExecutor *step = nullptr;
+  // On the GPU the step is taken only when asked for
+  // (DSRT_ENGINE_EXECUTOR=step) until a device run has checked its
+  // kernels against the CPU step (bench/gpu).
+  GpuStepExecutor *gpuStep = nullptr;
+  if (which == "step" && model->gpu) {
+    ex = std::make_unique<GpuStepExecutor>(model, c.maxModelLen,
+                                           c.scheduler.numPages);
+    gpuStep = static_cast<GpuStepExecutor *>(ex.get());
+  } else if (which == "step") {
+    ex = std::make_unique<StepExecutor>(model, c.maxModelLen,
+                                        c.scheduler.numPages);
+    step = static_cast<StepExecutor *>(ex.get());
+  } else {
+    ex = std::make_unique<SessionExecutor>(model, c.maxModelLen,
+                                           c.scheduler.numPages, drafting);
+  }
+  std::string problem = Engine::check(c, *ex);
+  if (!problem.empty())
+    return fail(pagesGiven ? DSRT_ERROR_ARGUMENT : DSRT_ERROR_OUT_OF_MEMORY,
+                problem);
+  if (step)
+    if (std::string error = step->allocate(); !error.empty())
+      return fail(DSRT_ERROR_OUT_OF_MEMORY, error);
+  if (model->worldSize > 1) {
+    auto leader = std::make_unique<LeaderExecutor>(
+        model, std::unique_ptr<StepExecutor>(
+                   static_cast<StepExecutor *>(ex.release())));
+    if (dsrt_status st = leader->hello(c.scheduler.numPages, c.maxModelLen))
+      return st;
+    ex = std::move(leader);
+  }
+  if (gpuStep)
+    if (std::string error = gpuStep->allocate(); !error.empty())
+      return fail(DSRT_ERROR_DEVICE, error);
+  return DSRT_OK;
+}
+
+/// The engine for `model` (for a partitioned model, rank 0's: it drives
+/// every rank's step).
+dsrt_status createEngine(dsrt_model *model, const dsrt_engine_options *o,
+                         dsrt_engine **out) {
+  EngineConfig c;
+  if (dsrt_status st = engineConfig(model, o, c))
+    return st;
   return guarded("creating the engine", [&] {
-    // An artifact with @ragged_step runs each engine step as one call over
-    // one page pool; older artifacts (and GPU models) keep a session per
-    // running request, whose caches are allocated lazily (calloc) and
-    // bounded together by the pool. DSRT_ENGINE_EXECUTOR=session|step
-    // picks one (tests compare them).
-    // Drafting is built on the session executor only (for now).
     bool drafting = c.speculativeTokens > 0;
-    std::string which =
-        StepExecutor::available(model) && !drafting ? "step" : "session";
-    if (const char *v = std::getenv("DSRT_ENGINE_EXECUTOR"); v && *v) {
-      if (std::string(v) != "step" && std::string(v) != "session")
-        return fail(DSRT_ERROR_ARGUMENT,
-                    std::string("DSRT_ENGINE_EXECUTOR must be step or "
-                                "session, got '") + v + "'");
-      if (std::string(v) == "step" && !StepExecutor::available(model) &&
-          !GpuStepExecutor::available(model))
-        return fail(
-            DSRT_ERROR_ARGUMENT,
-            "DSRT_ENGINE_EXECUTOR=step: the artifact has no @ragged_step "
-            "entry point this executor runs (fp8 caches, --tp/--ep artifacts "
-            "and older artifacts have none)");
-      if (std::string(v) == "step" && drafting)
-        return fail(DSRT_ERROR_ARGUMENT,
-                    "DSRT_ENGINE_EXECUTOR=step: speculative decoding runs on "
-                    "the session executor only");
-      which = v;
-    }
-    if (ranks && !StepExecutor::available(model))
-      return fail(DSRT_ERROR_ARGUMENT,
-                  model->artifactPath +
-                      ": the engine runs a partitioned model through "
-                      "@ragged_step, which this artifact lacks for this "
-                      "device (recompile it for the cpu with f32 caches)");
-    if (ranks && which != "step")
-      return fail(DSRT_ERROR_ARGUMENT,
-                  "DSRT_ENGINE_EXECUTOR=session: a partitioned model's ranks "
-                  "follow one @ragged_step per engine step");
-    // Sessions copy and size latent rows; per-head K/V pages exist only in
-    // the step's pool.
-    if (which == "session" && model->manifest.perHeadStepCache())
-      return fail(DSRT_ERROR_ARGUMENT,
-                  std::string("the artifact keeps per-head K/V pages "
-                              "(--kv-layout=per-head): the engine runs it "
-                              "on the step executor only") +
-                      (drafting ? ", without speculative decoding" : ""));
+    std::string which;
+    if (dsrt_status st = chooseExecutor(model, drafting, which))
+      return st;
     std::unique_ptr<Executor> ex;
-    StepExecutor *step = nullptr;
-    // On the GPU the step is taken only when asked for
-    // (DSRT_ENGINE_EXECUTOR=step) until a device run has checked its
-    // kernels against the CPU step (bench/gpu).
-    GpuStepExecutor *gpuStep = nullptr;
-    if (which == "step" && model->gpu) {
-      ex = std::make_unique<GpuStepExecutor>(model, c.maxModelLen,
-                                             c.scheduler.numPages);
-      gpuStep = static_cast<GpuStepExecutor *>(ex.get());
-    } else if (which == "step") {
-      ex = std::make_unique<StepExecutor>(model, c.maxModelLen,
-                                          c.scheduler.numPages);
-      step = static_cast<StepExecutor *>(ex.get());
-    } else {
-      ex = std::make_unique<SessionExecutor>(model, c.maxModelLen,
-                                             c.scheduler.numPages, drafting);
-    }
-    std::string problem = Engine::check(c, *ex);
-    if (!problem.empty())
-      return fail(o->num_pages > 0 ? DSRT_ERROR_ARGUMENT
-                                   : DSRT_ERROR_OUT_OF_MEMORY,
-                  problem);
-    if (step)
-      if (std::string error = step->allocate(); !error.empty())
-        return fail(DSRT_ERROR_OUT_OF_MEMORY, error);
-    if (ranks) {
-      auto leader = std::make_unique<LeaderExecutor>(
-          model, std::unique_ptr<StepExecutor>(
-                     static_cast<StepExecutor *>(ex.release())));
-      if (dsrt_status st = leader->hello(c.scheduler.numPages, c.maxModelLen))
-        return st;
-      ex = std::move(leader);
-    }
-    if (gpuStep)
-      if (std::string error = gpuStep->allocate(); !error.empty())
-        return fail(DSRT_ERROR_DEVICE, error);
+    if (dsrt_status st =
+            makeExecutor(model, c, which, drafting, o->num_pages > 0, ex))
+      return st;
     auto e = std::make_unique<dsrt_engine>();
     e->engine = std::make_unique<Engine>(std::move(ex), c);
     *out = e.release();
