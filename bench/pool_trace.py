@@ -22,8 +22,9 @@ import subprocess
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-LINE = re.compile(r"dsrt-pool n=(\d+) grain=(\d+) calls=(\d+) split=(\d+) seconds=([\d.]+) "
-                  r"busy=[\d.]+ wait=([\d.]+) worker_start=([\d.]+) no_worker=(\d+)")
+# The wait fields are absent from older runtimes' lines (read as zeros).
+LINE = re.compile(r"dsrt-pool n=(\d+) grain=(\d+) calls=(\d+) split=(\d+) seconds=([\d.]+)"
+                  r"(?: busy=[\d.]+ wait=([\d.]+) worker_start=([\d.]+) no_worker=(\d+))?")
 
 
 def run(args, steps):
@@ -35,7 +36,8 @@ def run(args, steps):
     for line in out.stderr.splitlines():
         if m := LINE.match(line):
             shapes[(int(m[1]), int(m[2]))] = (int(m[3]), int(m[4]), float(m[5]),
-                                              float(m[6]), float(m[7]), int(m[8]))
+                                              float(m[6] or 0), float(m[7] or 0),
+                                              int(m[8] or 0))
     decode = steps / json.loads(out.stdout)["decode_tokens_per_second"]
     return shapes, decode
 
