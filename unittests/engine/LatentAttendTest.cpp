@@ -124,12 +124,12 @@ TEST(LatentAttend, BlockEdgesMatchTheF64Softmax) {
   // a long context of several blocks. 5 heads: a pass of 4 and one of 1.
   Case c(4, 5, 64, 16, 200, {0, kLatentBlock - 1, 2 * kLatentBlock, 170},
          1.0f, rng);
-  checkEveryIsa(c, 0.125f, 2e-6);
+  checkEveryIsa(c, 0.125f, 3e-7);
   // Widths off the vector tiles: 23 values per row (a dot product's tail),
   // 20 latent values (a weighted sum's tail), 6 heads (a tile of 4 and 2
   // single heads), 39 rows (a block and an odd remainder).
   Case odd(2, 6, 20, 3, 64, {38, 11}, 1.0f, rng);
-  checkEveryIsa(odd, 0.3f, 2e-6);
+  checkEveryIsa(odd, 0.3f, 3e-7);
 }
 
 TEST(LatentAttend, FarApartScoresMergeAcrossBlocks) {
@@ -137,7 +137,7 @@ TEST(LatentAttend, FarApartScoresMergeAcrossBlocks) {
   // Scores spread over tens of units: each block's max differs, and an
   // unscaled exp would overflow; the merge rescales every block's sums.
   Case c(2, 3, 48, 8, 128, {127, 90}, 6.0f, rng);
-  checkEveryIsa(c, 1.0f, 2e-5);
+  checkEveryIsa(c, 1.0f, 5e-6);
 }
 
 TEST(LatentAttend, OtherLayerAndPositionsAreNotRead) {
