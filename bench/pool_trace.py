@@ -22,7 +22,9 @@ import subprocess
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-LINE = re.compile(r"dsrt-pool n=(\d+) grain=(\d+) calls=(\d+) split=(\d+) seconds=([\d.]+)")
+# The wait fields are absent from older runtimes' lines (read as zeros).
+LINE = re.compile(r"dsrt-pool n=(\d+) grain=(\d+) calls=(\d+) split=(\d+) seconds=([\d.]+)"
+                  r"(?: busy=[\d.]+ wait=([\d.]+) worker_start=([\d.]+) no_worker=(\d+))?")
 
 
 def run(args, steps):
@@ -33,7 +35,9 @@ def run(args, steps):
     shapes = {}
     for line in out.stderr.splitlines():
         if m := LINE.match(line):
-            shapes[(int(m[1]), int(m[2]))] = (int(m[3]), int(m[4]), float(m[5]))
+            shapes[(int(m[1]), int(m[2]))] = (int(m[3]), int(m[4]), float(m[5]),
+                                              float(m[6] or 0), float(m[7] or 0),
+                                              int(m[8] or 0))
     decode = steps / json.loads(out.stdout)["decode_tokens_per_second"]
     return shapes, decode
 
@@ -49,23 +53,34 @@ def main():
     base, base_decode = run(args, 1)
     more, more_decode = run(args, 1 + args.steps)
     rows, total = [], 0.0
-    for key, (calls, split, seconds) in sorted(more.items()):
-        b = base.get(key, (0, 0, 0.0))
+    for key, (calls, split, seconds, wait, start, none) in sorted(more.items()):
+        b = base.get(key, (0, 0, 0.0, 0.0, 0.0, 0))
         dc, ds, dt = calls - b[0], split - b[1], seconds - b[2]
         if dc <= 0:
             continue
         ms = dt * 1e3 / args.steps
         total += ms
-        rows.append((key, dc / args.steps, ds / max(dc, 1), ms, dt / dc * 1e6))
+        # The caller's wait after its last chunk, per split call; the first
+        # worker's start after the region's, per split call a worker joined.
+        dw, dn = wait - b[3], none - b[5]
+        joined = ds - dn
+        ds_start = (start - b[4]) / joined * 1e6 if joined > 0 else 0.0
+        rows.append((key, dc / args.steps, ds / max(dc, 1), ms, dt / dc * 1e6,
+                     dw * 1e3 / args.steps, dw / max(ds, 1) * 1e6, ds_start,
+                     dn / max(ds, 1)))
     step = (more_decode - base_decode) * 1e3 / args.steps
     between = step - total
     print(f"{args.steps} steps after a {args.prompt}-token prompt: {step:.3f} ms/step, "
           f"{sum(r[1] for r in rows):.0f} parallelFor calls/step")
-    print("| n | grain | calls/step | split | ms/step | share | us/call |")
-    print("|---|---|---|---|---|---|---|")
-    for (n, grain), per, split, ms, us in rows:
-        print(f"| {n} | {grain} | {per:.0f} | {split:.0%} | {ms:.3f} | {ms / step:.1%} | {us:.1f} |")
-    print(f"| outside the pool | | | | {between:.3f} | {between / step:.1%} | |")
+    waits = sum(r[5] for r in rows)
+    print("| n | grain | calls/step | split | ms/step | share | us/call | wait ms/step "
+          "| wait us/call | worker start us | no worker |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for (n, grain), per, split, ms, us, wms, wus, start, none in rows:
+        print(f"| {n} | {grain} | {per:.0f} | {split:.0%} | {ms:.3f} | {ms / step:.1%} | {us:.1f} "
+              f"| {wms:.3f} | {wus:.1f} | {start:.1f} | {none:.0%} |")
+    print(f"| outside the pool | | | | {between:.3f} | {between / step:.1%} | | | | | |")
+    print(f"caller waiting at region ends: {waits:.3f} ms/step ({waits / step:.1%})")
 
 
 if __name__ == "__main__":

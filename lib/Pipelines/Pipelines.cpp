@@ -177,6 +177,9 @@ std::vector<Stage> mlir::ds::getPipelineStages(const PipelineOptions &opts) {
          loops.headMatmulCalls = opts.target != Target::CUDA;
          // FP8 cache rows decoded by the runtime's vector code (CPU).
          loops.cacheDecodeCalls = opts.target != Target::CUDA;
+         // Decode's attention over the f32 cache through the runtime's
+         // blocked kernel (CPU); the GPU rebuilds the nest as split-KV.
+         loops.latentAttentionCalls = opts.target != Target::CUDA;
          // Each cache row read once per group of heads (the GPU replaces
          // the kernel with its split-KV form).
          loops.attentionHeadGroup = opts.target != Target::CUDA ? 0 : 1;

@@ -74,6 +74,15 @@ def ConvertDSToLoopsPass : Pass<"convert-ds-to-loops", "::mlir::ModuleOp"> {
            "(dsrt_cache_decode_fp8, vectorised per ISA), then runs its dot "
            "products over f32: for the CPU; off: a table lookup per value "
            "(what the GPU's own kernel replaces)">,
+    Option<"latentAttentionCalls", "latent-attention-calls", "bool",
+           /*default=*/"false",
+           "lower ds.latent_attention over the contiguous f32 cache to a "
+           "runtime call (dsrt_latent_attention_f32: the context rows split "
+           "into fixed blocks over the thread pool, every head's scores and "
+           "weighted sums per block as register tiles, a vector exp): for "
+           "the CPU; "
+           "off: the generated online-softmax nest (other cache dtypes, the "
+           "paged step and the GPU keep it)">,
     Option<"attentionHeadGroup", "attention-head-group", "int64_t",
            /*default=*/"1",
            "heads per iteration of the absorbed latent attention kernel: "

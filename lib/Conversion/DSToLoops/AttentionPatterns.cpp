@@ -131,14 +131,30 @@ struct LatentAttentionLowering : KernelPattern<LatentAttentionOp> {
         op.getCache().getType(), op.getQRope().getType().getShape().back());
     layout.decodeRows = state.cacheDecodeCalls;
     k.setCacheLayout(layout);
+    Value cache = use(k, op, op.getCache(), adaptor.getCache());
+    if (state.latentAttentionCalls && !layout.isFp8() &&
+        cast<MemRefType>(cache.getType()).getElementType().isF32()) {
+      // The CPU's f32 cache: the runtime's blocked kernel over the pool.
+      k.outline("latent_attention_call",
+                std::to_string(scale) + layoutKey(layout),
+                {contextOf(op), ql,
+                 use(k, op, op.getQRope(), adaptor.getQRope()), cache,
+                 use(k, op, op.getPositions(), adaptor.getPositions()), out,
+                 k.cIdx(op.getLayer())},
+                [&](ValueRange a) {
+                  k.latentAttentionCall("dsrt_latent_attention_f32", a[0],
+                                        a.slice(1, 5), a[6], scale);
+                });
+      rewriter.replaceOp(op, out);
+      return success();
+    }
     int64_t group = attentionHeadGroup(
         state.attentionHeadGroup, op.getQLatent().getType().getDimSize(1));
     func::FuncOp kernel = k.outline(
         "latent_attention",
         std::to_string(scale) + layoutKey(layout) + groupKey(group),
         {ql, use(k, op, op.getQRope(), adaptor.getQRope()),
-         use(k, op, op.getCache(), adaptor.getCache()),
-         use(k, op, op.getPositions(), adaptor.getPositions()), out,
+         cache, use(k, op, op.getPositions(), adaptor.getPositions()), out,
          k.cIdx(op.getLayer())},
         [&](ValueRange a) {
           CacheRows rows{a[2], a[5]};
@@ -253,6 +269,27 @@ struct PagedLatentAttentionLowering : KernelPattern<PagedLatentAttentionOp> {
     k.setCacheLayout(layout);
     // Sequences this long are ds.paged_naive_attention's (skipped here).
     int64_t naiveMinTokens = op.getNaiveMinTokens().value_or(-1);
+    Value cache = use(k, op, op.getCache(), adaptor.getCache());
+    if (state.latentAttentionCalls && !layout.isFp8() &&
+        cast<MemRefType>(cache.getType()).getElementType().isF32()) {
+      // The CPU's f32 cache: the runtime's blocked kernel over the pool.
+      k.outline("paged_latent_attention_call",
+                std::to_string(scale) + "/" + std::to_string(pageSize) + "/" +
+                    std::to_string(naiveMinTokens) + layoutKey(layout),
+                {contextOf(op), ql,
+                 use(k, op, op.getQRope(), adaptor.getQRope()), cache,
+                 use(k, op, op.getPositions(), adaptor.getPositions()),
+                 use(k, op, op.getQueryStart(), adaptor.getQueryStart()),
+                 use(k, op, op.getBlockTables(), adaptor.getBlockTables()), out,
+                 k.cIdx(op.getLayer())},
+                [&](ValueRange a) {
+                  k.latentAttentionCall(
+                      "dsrt_paged_latent_attention_f32", a[0], a.slice(1, 7),
+                      {a[8], k.cIdx(pageSize), k.cIdx(naiveMinTokens)}, scale);
+                });
+      rewriter.replaceOp(op, out);
+      return success();
+    }
     int64_t group = attentionHeadGroup(
         state.attentionHeadGroup, op.getQLatent().getType().getDimSize(1));
     func::FuncOp kernel = k.outline(
@@ -260,8 +297,7 @@ struct PagedLatentAttentionLowering : KernelPattern<PagedLatentAttentionOp> {
         std::to_string(scale) + "/" + std::to_string(pageSize) + "/" +
             std::to_string(naiveMinTokens) + layoutKey(layout) +
             groupKey(group),
-        {ql, use(k, op, op.getQRope(), adaptor.getQRope()),
-         use(k, op, op.getCache(), adaptor.getCache()),
+        {ql, use(k, op, op.getQRope(), adaptor.getQRope()), cache,
          use(k, op, op.getPositions(), adaptor.getPositions()),
          use(k, op, op.getQueryStart(), adaptor.getQueryStart()),
          use(k, op, op.getBlockTables(), adaptor.getBlockTables()), out,

@@ -423,6 +423,7 @@ struct ConvertDSToLoopsPass
     state.headMatmulRows = headMatmulRows;
     state.headMatmulCalls = headMatmulCalls;
     state.cacheDecodeCalls = cacheDecodeCalls;
+    state.latentAttentionCalls = latentAttentionCalls;
     state.attentionHeadGroup = attentionHeadGroup;
 
     SmallVector<Operation *> entryPoints;

@@ -86,6 +86,7 @@ struct LoweringState {
   bool headMatmulRows = false;
   bool headMatmulCalls = false;
   bool cacheDecodeCalls = false;
+  bool latentAttentionCalls = false;
   /// Heads per absorbed attention iteration (0: automatic, see the option).
   int64_t attentionHeadGroup = 1;
 

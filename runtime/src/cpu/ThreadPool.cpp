@@ -47,12 +47,19 @@ public:
   }
   int size() const { return int(workers.size()) + 1; }
 
+  /// What one run() saw: how many chunks the workers ran, how long the
+  /// caller waited for them after its last claim, and how long after the
+  /// job's start the first worker claimed a chunk (-1: none did).
+  struct RunResult {
+    int64_t workerChunks = 0, waitNs = 0, workerStartNs = -1;
+  };
+
   /// Runs fn(begin, end) over runs of chunks covering [0, chunks) once
-  /// (chunks < WorkSlices::kMaxChunks) and waits; returns how many chunks
-  /// the workers ran. `busyNs` gets the nanoseconds every thread spent
-  /// running chunks.
-  int64_t run(int64_t chunks, const std::function<void(int64_t, int64_t)> &fn,
-              std::atomic<int64_t> &busyNs) {
+  /// (chunks < WorkSlices::kMaxChunks) and waits. `busyNs` gets the
+  /// nanoseconds every thread spent running chunks.
+  RunResult run(int64_t chunks,
+                const std::function<void(int64_t, int64_t)> &fn,
+                std::atomic<int64_t> &busyNs) {
     uint64_t g;
     {
       std::lock_guard<std::mutex> lock(mutex);
@@ -61,6 +68,8 @@ public:
       jobBusy = &busyNs;
       remaining.store(chunks, std::memory_order_relaxed);
       slices.reset(g, chunks);
+      jobStart = std::chrono::steady_clock::now();
+      workerStart.store(-1, std::memory_order_relaxed);
       generation.store(g, std::memory_order_release);
     }
     wake.notify_all();
@@ -77,11 +86,16 @@ public:
     auto finished = [&] {
       return remaining.load(std::memory_order_acquire) == 0;
     };
+    auto waitFrom = std::chrono::steady_clock::now();
     if (!spinUntil(finished)) {
       std::unique_lock<std::mutex> lock(mutex);
       done.wait(lock, finished);
     }
-    return chunks - mine;
+    RunResult r;
+    r.workerChunks = chunks - mine;
+    r.waitNs = nanosSince(waitFrom);
+    r.workerStartNs = workerStart.load(std::memory_order_relaxed);
+    return r;
   }
 
 private:
@@ -132,11 +146,19 @@ private:
       // (it returns only once every chunk has run), so `job` is that
       // job's until this run's chunks are counted done.
       int64_t b, e;
-      while (slices.claim(seen, slot, b, e))
+      bool first = true;
+      while (slices.claim(seen, slot, b, e)) {
+        if (first) {
+          int64_t none = -1;
+          workerStart.compare_exchange_strong(none, nanosSince(jobStart),
+                                              std::memory_order_relaxed);
+          first = false;
+        }
         if (runChunks(*job, b, e, *jobBusy)) {
           std::lock_guard<std::mutex> lock(mutex); // no lost wake-up
           done.notify_all();
         }
+      }
     }
   }
 
@@ -160,6 +182,10 @@ private:
   std::atomic<int64_t> remaining{0}; // the job's chunks not yet run
   const std::function<void(int64_t, int64_t)> *job = nullptr;
   std::atomic<int64_t> *jobBusy = nullptr; // job's, like `job`
+  // When the job was published (like `job`, read only after a claim), and
+  // the nanoseconds after that of the first worker's first claim.
+  std::chrono::steady_clock::time_point jobStart;
+  std::atomic<int64_t> workerStart{-1};
   bool stopping = false;
 };
 
@@ -202,7 +228,8 @@ public:
     return t;
   }
   void record(int64_t n, int64_t grain, bool split, Clock::time_point begin,
-              Clock::time_point end, int64_t busyNs = 0) {
+              Clock::time_point end, int64_t busyNs = 0, int64_t waitNs = 0,
+              int64_t workerStartNs = -1) {
     std::lock_guard<std::mutex> lock(mutex);
     Shape &s = shapes[{n, grain}];
     ++s.calls;
@@ -210,12 +237,17 @@ public:
     double wall = std::chrono::duration<double>(end - begin).count();
     s.seconds += wall;
     s.busy += split ? double(busyNs) * 1e-9 : wall;
+    s.wait += double(waitNs) * 1e-9;
+    if (split && workerStartNs < 0)
+      ++s.noWorker;
+    else if (split)
+      s.workerStart += double(workerStartNs) * 1e-9;
   }
 
 private:
   struct Shape {
-    int64_t calls = 0, split = 0;
-    double seconds = 0, busy = 0;
+    int64_t calls = 0, split = 0, noWorker = 0;
+    double seconds = 0, busy = 0, wait = 0, workerStart = 0;
   };
   /// Prints from a static's destructor: the trace itself is never freed,
   /// like the pool.
@@ -228,9 +260,11 @@ private:
       for (const auto &[shape, s] : t->shapes)
         std::fprintf(stderr,
                      "dsrt-pool n=%lld grain=%lld calls=%lld split=%lld "
-                     "seconds=%.6f busy=%.6f\n",
+                     "seconds=%.6f busy=%.6f wait=%.6f worker_start=%.6f "
+                     "no_worker=%lld\n",
                      (long long)shape.first, (long long)shape.second,
-                     (long long)s.calls, (long long)s.split, s.seconds, s.busy);
+                     (long long)s.calls, (long long)s.split, s.seconds, s.busy,
+                     s.wait, s.workerStart, (long long)s.noWorker);
     }
   };
   static Printer printer;
@@ -276,10 +310,11 @@ void dsrt::cpu::parallelFor(int64_t n, int64_t grain,
   }
   int64_t pieces = (n + per - 1) / per;
   int64_t busyBefore = counters.busyNanoseconds.load(std::memory_order_relaxed);
-  int64_t byWorkers = p.run(
+  Pool::RunResult r = p.run(
       pieces,
       [&](int64_t cb, int64_t ce) { body(cb * per, std::min(n, ce * per)); },
       counters.busyNanoseconds);
+  int64_t byWorkers = r.workerChunks;
   counters.regions.fetch_add(1, std::memory_order_relaxed);
   counters.chunks.fetch_add(pieces, std::memory_order_relaxed);
   counters.workerChunks.fetch_add(byWorkers, std::memory_order_relaxed);
@@ -291,7 +326,8 @@ void dsrt::cpu::parallelFor(int64_t n, int64_t grain,
   if (trace)
     trace->record(n, grain, true, start, end,
                   counters.busyNanoseconds.load(std::memory_order_relaxed) -
-                      busyBefore);
+                      busyBefore,
+                  r.waitNs, r.workerStartNs);
 }
 
 PoolStats dsrt::cpu::poolStats() {

@@ -1,0 +1,48 @@
+//===- LatentAttendCalls.cpp - decode's absorbed attention ----------------===//
+//
+// Called by the code convert-ds-to-loops emits for ds.latent_attention and
+// ds.paged_latent_attention over an f32 cache on the CPU path
+// (latent-attention-calls; the signatures are fixed in
+// lib/Conversion/DSToLoops/AttentionPatterns.cpp). The kernels are
+// cpu::latentAttendDecode and cpu::pagedLatentAttendDecode.
+//
+//===----------------------------------------------------------------------===//
+#include "api/Error.h"
+#include "api/Model.h"
+#include "cpu/Isa.h"
+#include "cpu/LatentAttend.h"
+#include "cpu/MemRef.h"
+
+#define DSRT_EXPORT extern "C" __attribute__((visibility("default")))
+
+using namespace dsrt;
+
+DSRT_EXPORT void _mlir_ciface_dsrt_latent_attention_f32(
+    void *ctx, MemRef<float, 3> *qLatent, MemRef<float, 3> *qRope,
+    MemRef<float, 3> *cache, MemRef<int32_t, 1> *positions,
+    MemRef<float, 3> *out, int64_t layer, float scale) {
+  // The GPU pipeline keeps the attention a generated kernel.
+  if (static_cast<dsrt_model *>(ctx)->gpu)
+    fatalInternalError("dsrt_latent_attention_f32 called on the GPU path");
+  std::string e = cpu::latentAttendDecode(cpu::activeIsa(), *qLatent, *qRope,
+                                          *cache, *positions, *out, layer,
+                                          scale);
+  if (!e.empty())
+    fatalInternalError(e);
+}
+
+DSRT_EXPORT void _mlir_ciface_dsrt_paged_latent_attention_f32(
+    void *ctx, MemRef<float, 3> *qLatent, MemRef<float, 3> *qRope,
+    MemRef<float, 4> *cache, MemRef<int32_t, 1> *positions,
+    MemRef<int32_t, 1> *queryStart, MemRef<int32_t, 2> *blockTables,
+    MemRef<float, 3> *out, int64_t layer, int64_t pageSize,
+    int64_t naiveMinTokens, float scale) {
+  if (static_cast<dsrt_model *>(ctx)->gpu)
+    fatalInternalError(
+        "dsrt_paged_latent_attention_f32 called on the GPU path");
+  std::string e = cpu::pagedLatentAttendDecode(
+      cpu::activeIsa(), *qLatent, *qRope, *cache, *positions, *queryStart,
+      *blockTables, *out, layer, pageSize, naiveMinTokens, scale);
+  if (!e.empty())
+    fatalInternalError(e);
+}

@@ -1,0 +1,338 @@
+//===- LatentAttend.cpp - decode's absorbed attention over the cache ------===//
+//
+// Per task (token t, block of kLatentBlock rows):
+//   s[h, i] = scale * (q_h . row_i) for every head, q_h = [qLatent | qRope]
+//             packed once per call (LatentBlockKernels::scores);
+//   m_h     = max_i s[h, i]; p = exp(s - m_h) (AttendKernels::expInPlace);
+//   l_h     = sum_i p[h, i]; acc_h = sum_i p[h, i] latent_i
+//             (LatentBlockKernels::weightedRows).
+// Then per (t, h), in block order: M = max_b m_b, w_b = exp(m_b - M),
+// out = (sum_b w_b acc_b) / (sum_b w_b l_b).
+//
+//===----------------------------------------------------------------------===//
+#include "cpu/LatentAttend.h"
+#include "cpu/GrowBuffer.h"
+#include "cpu/NaiveAttend.h"
+#include "cpu/ThreadPool.h"
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+using namespace dsrt;
+using namespace dsrt::cpu;
+
+namespace {
+
+/// y[i] += a * row[i], i < n.
+void axpyPortable(float a, const float *row, int64_t n, float *y) {
+  for (int64_t i = 0; i < n; ++i)
+    y[i] += a * row[i];
+}
+
+#if defined(__x86_64__) && defined(__clang__)
+/// The same loop compiled for AVX2 + FMA: chosen only where the active
+/// kernel set says the CPU has them.
+__attribute__((target("avx2,fma"))) void axpyAvx2(float a, const float *row,
+                                                  int64_t n, float *y) {
+  for (int64_t i = 0; i < n; ++i)
+    y[i] += a * row[i];
+}
+#endif
+
+using Axpy = void (*)(float, const float *, int64_t, float *);
+Axpy axpyFor(Isa isa) {
+#if defined(__x86_64__) && defined(__clang__)
+  if (isa >= Isa::Avx2)
+    return axpyAvx2;
+#endif
+  (void)isa;
+  return axpyPortable;
+}
+
+void scoresScalar(const float *q, int64_t heads, int64_t width,
+                  const float *const *rows, int64_t n, float scale, float *s) {
+  for (int64_t h = 0; h < heads; ++h)
+    for (int64_t i = 0; i < n; ++i) {
+      float v = 0;
+      for (int64_t k = 0; k < width; ++k)
+        v += q[h * width + k] * rows[i][k];
+      s[h * kLatentBlock + i] = v * scale;
+    }
+}
+
+void weightedRowsScalar(const float *p, int64_t heads,
+                        const float *const *rows, int64_t n, int64_t dc,
+                        float *acc) {
+  for (int64_t h = 0; h < heads; ++h) {
+    float *a = acc + h * dc;
+    std::fill(a, a + dc, 0.0f);
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t c = 0; c < dc; ++c)
+        a[c] += p[h * kLatentBlock + i] * rows[i][c];
+  }
+}
+
+std::string str(int64_t v) { return std::to_string(v); }
+
+/// The queries' and the output's shapes (rows of `width` cache values).
+std::string queryError(const MemRef<float, 3> &ql, const MemRef<float, 3> &qr,
+                       const MemRef<float, 3> &out, int64_t width,
+                       const MemRef<int32_t, 1> &positions) {
+  int64_t tokens = ql.sizes[0], heads = ql.sizes[1], dc = ql.sizes[2],
+          dr = qr.sizes[2];
+  if (qr.sizes[0] != tokens || qr.sizes[1] != heads)
+    return "latent_attention: q_rope is [" + str(qr.sizes[0]) + ", " +
+           str(qr.sizes[1]) + ", _], expected [" + str(tokens) + ", " +
+           str(heads) + ", _]";
+  if (out.sizes[0] != tokens || out.sizes[1] != heads || out.sizes[2] != dc)
+    return "latent_attention: the output is [" + str(out.sizes[0]) + ", " +
+           str(out.sizes[1]) + ", " + str(out.sizes[2]) + "], expected [" +
+           str(tokens) + ", " + str(heads) + ", " + str(dc) + "]";
+  if (width != dc + dr)
+    return "latent_attention: cache rows of " + str(width) +
+           " values, expected " + str(dc + dr) + " (latent + rope)";
+  if (positions.sizes[0] != tokens)
+    return "latent_attention: " + str(positions.sizes[0]) +
+           " positions for " + str(tokens) + " tokens";
+  if ((dc > 1 && (ql.strides[2] != 1 || out.strides[2] != 1)) ||
+      (dr > 1 && qr.strides[2] != 1))
+    return "latent_attention: strided columns";
+  return "";
+}
+
+int64_t positionOf(const MemRef<int32_t, 1> &positions, int64_t t) {
+  return positions.data()[t * positions.strides[0]];
+}
+
+/// The caller's buffers for one call (workers reach them through pointers
+/// taken before the split): grow-only, no steady-state allocation.
+struct CallBuffers {
+  GrowBuffer<float> q, acc, max, sum;
+  GrowBuffer<int64_t> first, rows, seq;
+};
+CallBuffers &callBuffers() {
+  static thread_local CallBuffers b;
+  return b;
+}
+
+/// The kernel once the shapes hold: rowsOf[t] rows for token t (0: its
+/// output row is zeroed), row r of token t at rowAt(t, r).
+template <typename RowAt>
+void attend(Isa isa, const MemRef<float, 3> &qLatent,
+            const MemRef<float, 3> &qRope, const int64_t *rowsOf,
+            RowAt rowAt, const MemRef<float, 3> &out, float scale) {
+  int64_t tokens = qLatent.sizes[0], heads = qLatent.sizes[1],
+          dc = qLatent.sizes[2], dr = qRope.sizes[2], width = dc + dr;
+  const LatentBlockKernels &bk = latentBlockKernelsFor(isa);
+  auto expInPlace = attendKernelsFor(isa).expInPlace;
+  Axpy axpy = axpyFor(isa);
+  CallBuffers &cb = callBuffers();
+
+  // Every head's query as one row of `width` values.
+  float *q = cb.q.get(size_t(tokens * heads * width));
+  for (int64_t t = 0; t < tokens; ++t)
+    for (int64_t h = 0; h < heads; ++h) {
+      float *dst = q + (t * heads + h) * width;
+      const float *ql =
+          qLatent.data() + t * qLatent.strides[0] + h * qLatent.strides[1];
+      const float *qr =
+          qRope.data() + t * qRope.strides[0] + h * qRope.strides[1];
+      std::copy(ql, ql + dc, dst);
+      std::copy(qr, qr + dr, dst + dc);
+    }
+  // Token t's blocks are tasks [first[t], first[t + 1]).
+  int64_t *first = cb.first.get(size_t(tokens + 1));
+  first[0] = 0;
+  int64_t maxBlocks = 0;
+  for (int64_t t = 0; t < tokens; ++t) {
+    int64_t blocks = (rowsOf[t] + kLatentBlock - 1) / kLatentBlock;
+    first[t + 1] = first[t] + blocks;
+    maxBlocks = std::max(maxBlocks, blocks);
+  }
+  int64_t tasks = first[tokens];
+  float *acc = cb.acc.get(size_t(std::max<int64_t>(tasks, 1) * heads * dc));
+  float *bmax = cb.max.get(size_t(std::max<int64_t>(tasks, 1) * heads));
+  float *bsum = cb.sum.get(size_t(std::max<int64_t>(tasks, 1) * heads));
+
+  parallelFor(tasks, 1, [&](int64_t b, int64_t e) {
+    static thread_local GrowBuffer<float> scoreBuffer;
+    float *s = scoreBuffer.get(size_t(heads * kLatentBlock));
+    for (int64_t task = b; task < e; ++task) {
+      int64_t t = std::upper_bound(first, first + tokens + 1, task) - first - 1;
+      int64_t r0 = (task - first[t]) * kLatentBlock;
+      int64_t n = std::min<int64_t>(kLatentBlock, rowsOf[t] - r0);
+      const float *blockRows[kLatentBlock];
+      for (int64_t i = 0; i < n; ++i)
+        blockRows[i] = rowAt(t, r0 + i);
+      bk.scores(q + t * heads * width, heads, width, blockRows, n, scale, s);
+      float *at = acc + task * heads * dc;
+      for (int64_t h = 0; h < heads; ++h) {
+        float *sh = s + h * kLatentBlock;
+        float m = *std::max_element(sh, sh + n);
+        for (int64_t i = 0; i < n; ++i)
+          sh[i] -= m;
+        expInPlace(sh, n);
+        float l = 0;
+        for (int64_t i = 0; i < n; ++i)
+          l += sh[i];
+        bmax[task * heads + h] = m;
+        bsum[task * heads + h] = l;
+      }
+      bk.weightedRows(s, heads, blockRows, n, dc, at);
+    }
+  });
+
+  // The merge: per (token, head), blocks in order. Small next to the blocks
+  // (dc values per block against a block's rows), so a decode step's few
+  // heads stay on the caller.
+  int64_t grain =
+      std::max<int64_t>(1, (int64_t(1) << 15) / (maxBlocks * dc + 1));
+  parallelFor(tokens * heads, grain, [&](int64_t b, int64_t e) {
+    for (int64_t th = b; th < e; ++th) {
+      int64_t t = th / heads, h = th % heads;
+      float *o = out.data() + t * out.strides[0] + h * out.strides[1];
+      if (first[t] == first[t + 1]) {
+        std::fill(o, o + dc, 0.0f);
+        continue;
+      }
+      float m = -INFINITY;
+      for (int64_t k = first[t]; k < first[t + 1]; ++k)
+        m = std::max(m, bmax[k * heads + h]);
+      float l = 0;
+      for (int64_t k = first[t]; k < first[t + 1]; ++k) {
+        float w = std::exp(bmax[k * heads + h] - m);
+        l += w * bsum[k * heads + h];
+        const float *a = acc + (k * heads + h) * dc;
+        if (k == first[t])
+          for (int64_t c = 0; c < dc; ++c)
+            o[c] = w * a[c];
+        else
+          axpy(w, a, dc, o);
+      }
+      float inv = 1.0f / l;
+      for (int64_t c = 0; c < dc; ++c)
+        o[c] *= inv;
+    }
+  });
+}
+
+} // namespace
+
+const LatentBlockKernels &cpu::scalarLatentBlockKernels() {
+  static const LatentBlockKernels set{scoresScalar, weightedRowsScalar};
+  return set;
+}
+
+const LatentBlockKernels &cpu::latentBlockKernelsFor(Isa isa) {
+#if defined(__x86_64__)
+  if (isa >= Isa::Avx2)
+    return avx2LatentBlockKernels();
+#endif
+  (void)isa;
+  return scalarLatentBlockKernels();
+}
+
+std::string cpu::latentAttendDecode(Isa isa, const MemRef<float, 3> &qLatent,
+                                    const MemRef<float, 3> &qRope,
+                                    const MemRef<float, 3> &cache,
+                                    const MemRef<int32_t, 1> &positions,
+                                    const MemRef<float, 3> &out, int64_t layer,
+                                    float scale) {
+  if (std::string e =
+          queryError(qLatent, qRope, out, cache.sizes[2], positions);
+      !e.empty())
+    return e;
+  if (layer < 0 || layer >= cache.sizes[0])
+    return "latent_attention: layer " + str(layer) + " of a cache of " +
+           str(cache.sizes[0]) + " layers";
+  if (cache.sizes[2] > 1 && cache.strides[2] != 1)
+    return "latent_attention: strided columns";
+  int64_t tokens = qLatent.sizes[0];
+  int64_t *rows = callBuffers().rows.get(size_t(tokens + 1));
+  for (int64_t t = 0; t < tokens; ++t) {
+    int64_t p = positionOf(positions, t);
+    if (p < 0 || p >= cache.sizes[1])
+      return "latent_attention: position " + str(p) + " of token " + str(t) +
+             " outside the cache's " + str(cache.sizes[1]) + " rows";
+    rows[t] = p + 1;
+  }
+  if (tokens == 0 || qLatent.sizes[1] == 0 || qLatent.sizes[2] == 0)
+    return "";
+  const float *base = cache.data() + layer * cache.strides[0];
+  int64_t stride = cache.strides[1];
+  attend(
+      isa, qLatent, qRope, rows,
+      [=](int64_t, int64_t r) { return base + r * stride; }, out, scale);
+  return "";
+}
+
+std::string cpu::pagedLatentAttendDecode(
+    Isa isa, const MemRef<float, 3> &qLatent, const MemRef<float, 3> &qRope,
+    const MemRef<float, 4> &cache, const MemRef<int32_t, 1> &positions,
+    const MemRef<int32_t, 1> &queryStart, const MemRef<int32_t, 2> &blockTables,
+    const MemRef<float, 3> &out, int64_t layer, int64_t pageSize,
+    int64_t naiveMinTokens, float scale) {
+  if (std::string e =
+          queryError(qLatent, qRope, out, cache.sizes[3], positions);
+      !e.empty())
+    return e;
+  if (layer < 0 || layer >= cache.sizes[0])
+    return "paged_latent_attention: layer " + str(layer) + " of a cache of " +
+           str(cache.sizes[0]) + " layers";
+  if (pageSize <= 0 || cache.sizes[2] != pageSize)
+    return "paged_latent_attention: pages of " + str(cache.sizes[2]) +
+           " rows, expected " + str(pageSize);
+  if (cache.sizes[3] > 1 && cache.strides[3] != 1)
+    return "paged_latent_attention: strided columns";
+  int64_t seqs = queryStart.sizes[0] - 1;
+  if (seqs < 1 || blockTables.sizes[0] < seqs)
+    return "paged_latent_attention: " + str(queryStart.sizes[0]) +
+           " query starts for " + str(blockTables.sizes[0]) +
+           " block tables";
+  int64_t tokens = qLatent.sizes[0];
+  CallBuffers &cb = callBuffers();
+  int64_t *rows = cb.rows.get(size_t(tokens + 1));
+  int64_t *seqOf = cb.seq.get(size_t(tokens + 1));
+  auto qs = [&](int64_t i) {
+    return int64_t(queryStart.data()[i * queryStart.strides[0]]);
+  };
+  auto page = [&](int64_t s, int64_t p) {
+    return int64_t(blockTables.data()[s * blockTables.strides[0] +
+                                      p * blockTables.strides[1]]);
+  };
+  for (int64_t t = 0; t < tokens; ++t) {
+    // The generated kernels' rule: sequences [1, S) starting at or before t.
+    int64_t s = 0;
+    for (int64_t i = 1; i < seqs; ++i)
+      s += qs(i) <= t;
+    seqOf[t] = s;
+    if (naiveMinTokens >= 0 && qs(s + 1) - qs(s) >= naiveMinTokens) {
+      rows[t] = 0;
+      continue;
+    }
+    int64_t p = positionOf(positions, t);
+    if (p < 0 || p >= blockTables.sizes[1] * pageSize)
+      return "paged_latent_attention: position " + str(p) + " of token " +
+             str(t) + " past the block table's " +
+             str(blockTables.sizes[1] * pageSize) + " rows";
+    for (int64_t i = 0; i <= p / pageSize; ++i)
+      if (page(s, i) < 0 || page(s, i) >= cache.sizes[1])
+        return "paged_latent_attention: page " + str(page(s, i)) +
+               " of sequence " + str(s) + " outside the cache's " +
+               str(cache.sizes[1]) + " pages";
+    rows[t] = p + 1;
+  }
+  if (tokens == 0 || qLatent.sizes[1] == 0 || qLatent.sizes[2] == 0)
+    return "";
+  const float *base = cache.data() + layer * cache.strides[0];
+  int64_t pageStride = cache.strides[1], rowStride = cache.strides[2];
+  attend(
+      isa, qLatent, qRope, rows,
+      [&](int64_t t, int64_t r) {
+        return base + page(seqOf[t], r / pageSize) * pageStride +
+               (r % pageSize) * rowStride;
+      },
+      out, scale);
+  return "";
+}

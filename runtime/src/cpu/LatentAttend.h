@@ -1,0 +1,80 @@
+//===- LatentAttend.h - decode's absorbed attention over the cache -*- C++ -*-===//
+//
+// ds.latent_attention on the CPU path over the contiguous f32 latent cache
+// (decode): every head of a token scores each cache row in the latent
+// space and sums the rows' latents weighted by the softmax. The generated
+// loop nest ran it as an online softmax, one row at a time (an expf call
+// and a rescale of every head's output per row), split over the pool in two
+// halves of the heads, so a late second thread held the step for half the
+// attention. Here the rows are split into fixed blocks: per (token, block)
+// all heads' scores come at once (each row read once for every head), a
+// vector exp runs over the block, and the block's weighted
+// sum, its max and its sum are kept apart; the blocks then merge in block
+// order. The blocks do not depend on the thread count, so neither does the
+// result. A block's products run as register tiles (AVX2; loops on
+// `scalar`): several rows and heads per loaded value.
+//
+//===----------------------------------------------------------------------===//
+#ifndef DSRT_CPU_LATENTATTEND_H
+#define DSRT_CPU_LATENTATTEND_H
+
+#include "cpu/Isa.h"
+#include "cpu/MemRef.h"
+
+#include <cstdint>
+#include <string>
+
+namespace dsrt::cpu {
+
+/// Cache rows per block (a task of the pool's split).
+constexpr int64_t kLatentBlock = 32;
+
+/// A block's two products per ISA (raw pointers only, as Kernels.h's
+/// sets): rows[i] is the block's row i (width values: dc latent, then rope).
+struct LatentBlockKernels {
+  /// s[h * kLatentBlock + i] = scale * (q[h * width, (h + 1) * width) .
+  /// rows[i]), h < heads, i < n.
+  void (*scores)(const float *q, int64_t heads, int64_t width,
+                 const float *const *rows, int64_t n, float scale, float *s);
+  /// acc[h * dc + c] = sum over i < n of p[h * kLatentBlock + i] *
+  /// rows[i][c], h < heads, c < dc.
+  void (*weightedRows)(const float *p, int64_t heads, const float *const *rows,
+                       int64_t n, int64_t dc, float *acc);
+};
+/// The path for `isa`: AVX2's register tiles from AVX2 up, loops below.
+const LatentBlockKernels &latentBlockKernelsFor(Isa isa);
+const LatentBlockKernels &scalarLatentBlockKernels();
+#if defined(__x86_64__)
+const LatentBlockKernels &avx2LatentBlockKernels();
+#endif
+
+/// out[t, h, :] = softmax_r(scale * (qLatent[t, h] . latent_r + qRope[t, h]
+/// . rope_r)) weighted sum of latent_r, over the rows r <= positions[t] of
+/// cache[layer] (a row is dc latent values, then dr rope values):
+///   qLatent [T, H, dc], qRope [T, H, dr], out [T, H, dc] (any strides but
+///   unit columns); cache [layers, capacity, dc + dr] (unit columns).
+/// Returns "" or a one-line description of what is inconsistent (then
+/// nothing is written).
+std::string latentAttendDecode(Isa isa, const MemRef<float, 3> &qLatent,
+                               const MemRef<float, 3> &qRope,
+                               const MemRef<float, 3> &cache,
+                               const MemRef<int32_t, 1> &positions,
+                               const MemRef<float, 3> &out, int64_t layer,
+                               float scale);
+
+/// latentAttendDecode over the paged cache of a ragged step: token t
+/// belongs to sequence s, the last with queryStart[s] <= t (queryStart
+/// [S + 1]), and its row r is cache[layer, blockTables[s, r / pageSize],
+/// r % pageSize] (cache [layers, pages, pageSize, dc + dr]). The tokens of a
+/// sequence with naiveMinTokens or more new tokens (naiveMinTokens >= 0)
+/// are the naive form's: their rows of `out` are zeroed.
+std::string pagedLatentAttendDecode(
+    Isa isa, const MemRef<float, 3> &qLatent, const MemRef<float, 3> &qRope,
+    const MemRef<float, 4> &cache, const MemRef<int32_t, 1> &positions,
+    const MemRef<int32_t, 1> &queryStart, const MemRef<int32_t, 2> &blockTables,
+    const MemRef<float, 3> &out, int64_t layer, int64_t pageSize,
+    int64_t naiveMinTokens, float scale);
+
+} // namespace dsrt::cpu
+
+#endif // DSRT_CPU_LATENTATTEND_H

@@ -1,0 +1,242 @@
+//===- LatentAttendTest.cpp - decode's absorbed attention, every ISA ------===//
+//
+// cpu::latentAttendDecode against a plain double-precision softmax over the
+// rows each token's position allows: contexts of one row, of exactly one
+// block, and ending one row into a block; a head count that is not a
+// multiple of the dot kernel's rows; strided query views; scores far apart
+// (the blocks' maxima differ, so the merge's rescaling matters); each ISA
+// path against the scalar one; bad shapes reported with nothing written.
+//
+//===----------------------------------------------------------------------===//
+#include "cpu/Isa.h"
+#include "cpu/LatentAttend.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+#include <vector>
+
+using namespace dsrt;
+using namespace dsrt::cpu;
+
+namespace {
+
+struct Case {
+  int64_t tokens, heads, dc, dr, layers = 2, capacity, layer = 1;
+  std::vector<int32_t> pos;
+  std::vector<float> q;     // [T, H, dc + dr]: q_latent and q_rope are views
+  std::vector<float> cache; // [layers, capacity, dc + dr]
+
+  Case(int64_t tokens, int64_t heads, int64_t dc, int64_t dr,
+       int64_t capacity, std::vector<int32_t> positions, float spread,
+       std::mt19937 &rng)
+      : tokens(tokens), heads(heads), dc(dc), dr(dr), capacity(capacity),
+        pos(std::move(positions)) {
+    std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+    q.resize(size_t(tokens * heads * (dc + dr)));
+    for (float &v : q)
+      v = spread * u(rng);
+    cache.resize(size_t(layers * capacity * (dc + dr)));
+    for (float &v : cache)
+      v = u(rng);
+  }
+
+  MemRef<float, 3> qView(int64_t off, int64_t n) {
+    MemRef<float, 3> m;
+    m.allocated = m.aligned = q.data();
+    m.offset = off;
+    m.sizes[0] = tokens;
+    m.sizes[1] = heads;
+    m.sizes[2] = n;
+    m.strides[0] = heads * (dc + dr);
+    m.strides[1] = dc + dr;
+    m.strides[2] = 1;
+    return m;
+  }
+
+  std::vector<double> reference(double scale) const {
+    std::vector<double> out(size_t(tokens * heads * dc), 0.0);
+    int64_t w = dc + dr;
+    const float *rows = cache.data() + layer * capacity * w;
+    for (int64_t t = 0; t < tokens; ++t)
+      for (int64_t h = 0; h < heads; ++h) {
+        const float *qt = q.data() + (t * heads + h) * w;
+        std::vector<double> s(size_t(pos[size_t(t)] + 1));
+        double mx = -INFINITY;
+        for (int64_t r = 0; r <= pos[size_t(t)]; ++r) {
+          double a = 0;
+          for (int64_t j = 0; j < w; ++j)
+            a += double(qt[j]) * rows[r * w + j];
+          s[size_t(r)] = a * scale;
+          mx = std::max(mx, s[size_t(r)]);
+        }
+        double sum = 0;
+        for (double &x : s)
+          sum += (x = std::exp(x - mx));
+        double *o = out.data() + (t * heads + h) * dc;
+        for (int64_t r = 0; r <= pos[size_t(t)]; ++r)
+          for (int64_t j = 0; j < dc; ++j)
+            o[j] += s[size_t(r)] / sum * rows[r * w + j];
+      }
+    return out;
+  }
+
+  std::string run(Isa isa, float scale, std::vector<float> &out,
+                  int64_t layerArg = -1, int64_t outHeads = -1) {
+    out.assign(size_t(tokens * heads * dc), 7.0f);
+    int64_t oSz[3] = {tokens, outHeads < 0 ? heads : outHeads, dc},
+            cSz[3] = {layers, capacity, dc + dr}, pSz[1] = {tokens};
+    return latentAttendDecode(
+        isa, qView(0, dc), qView(dc, dr),
+        makeMemRef<float, 3>(cache.data(), cSz),
+        makeMemRef<int32_t, 1>(pos.data(), pSz),
+        makeMemRef<float, 3>(out.data(), oSz), layerArg < 0 ? layer : layerArg,
+        scale);
+  }
+};
+
+double maxAbsDiff(const std::vector<float> &a, const std::vector<double> &b) {
+  double d = 0;
+  for (size_t i = 0; i < a.size(); ++i)
+    d = std::max(d, std::abs(double(a[i]) - b[i]));
+  return d;
+}
+
+void checkEveryIsa(Case &c, float scale, double tol) {
+  std::vector<double> ref = c.reference(scale);
+  std::vector<float> scalar;
+  ASSERT_EQ(c.run(Isa::Scalar, scale, scalar), "");
+  EXPECT_LT(maxAbsDiff(scalar, ref), tol) << "scalar";
+  std::vector<double> scalarD(scalar.begin(), scalar.end());
+  for (Isa isa : supportedIsas()) {
+    std::vector<float> out;
+    ASSERT_EQ(c.run(isa, scale, out), "") << isaName(isa);
+    EXPECT_LT(maxAbsDiff(out, ref), tol) << isaName(isa);
+    EXPECT_LT(maxAbsDiff(out, scalarD), tol) << isaName(isa) << " vs scalar";
+  }
+}
+
+TEST(LatentAttend, BlockEdgesMatchTheF64Softmax) {
+  std::mt19937 rng(11);
+  // One row; exactly one block (32 rows); one row into the third block;
+  // a long context of several blocks. 5 heads: a pass of 4 and one of 1.
+  Case c(4, 5, 64, 16, 200, {0, kLatentBlock - 1, 2 * kLatentBlock, 170},
+         1.0f, rng);
+  checkEveryIsa(c, 0.125f, 3e-7);
+  // Widths off the vector tiles: 23 values per row (a dot product's tail),
+  // 20 latent values (a weighted sum's tail), 6 heads (a tile of 4 and 2
+  // single heads), 39 rows (a block and an odd remainder).
+  Case odd(2, 6, 20, 3, 64, {38, 11}, 1.0f, rng);
+  checkEveryIsa(odd, 0.3f, 3e-7);
+}
+
+TEST(LatentAttend, FarApartScoresMergeAcrossBlocks) {
+  std::mt19937 rng(5);
+  // Scores spread over tens of units: each block's max differs, and an
+  // unscaled exp would overflow; the merge rescales every block's sums.
+  Case c(2, 3, 48, 8, 128, {127, 90}, 6.0f, rng);
+  checkEveryIsa(c, 1.0f, 5e-6);
+}
+
+TEST(LatentAttend, OtherLayerAndPositionsAreNotRead) {
+  std::mt19937 rng(3);
+  Case c(1, 2, 32, 8, 96, {40}, 1.0f, rng);
+  std::vector<float> before;
+  ASSERT_EQ(c.run(activeIsa(), 0.2f, before), "");
+  // Rows past the position and the other layer changed: the same result.
+  int64_t w = c.dc + c.dr;
+  for (int64_t r = 41; r < c.capacity; ++r)
+    c.cache[size_t((c.layer * c.capacity + r) * w)] = NAN;
+  for (int64_t i = 0; i < c.capacity * w; ++i)
+    c.cache[size_t(i)] = NAN; // layer 0
+  std::vector<float> after;
+  ASSERT_EQ(c.run(activeIsa(), 0.2f, after), "");
+  EXPECT_EQ(before, after);
+}
+
+TEST(LatentAttend, BadShapesAreReportedAndNothingIsWritten) {
+  std::mt19937 rng(1);
+  Case c(2, 2, 16, 8, 40, {3, 39}, 1.0f, rng);
+  std::vector<float> out;
+  EXPECT_EQ(c.run(activeIsa(), 1.0f, out, /*layer=*/2),
+            "latent_attention: layer 2 of a cache of 2 layers");
+  for (float v : out)
+    ASSERT_EQ(v, 7.0f);
+  EXPECT_EQ(c.run(activeIsa(), 1.0f, out, -1, /*outHeads=*/3),
+            "latent_attention: the output is [2, 3, 16], expected [2, 2, 16]");
+  c.pos[1] = 40;
+  EXPECT_EQ(c.run(activeIsa(), 1.0f, out),
+            "latent_attention: position 40 of token 1 outside the cache's 40 "
+            "rows");
+  for (float v : out)
+    ASSERT_EQ(v, 7.0f);
+}
+
+/// The same rows through a paged cache (pages shuffled, two sequences):
+/// bit for bit the contiguous kernel's result per token, and the tokens of a
+/// sequence long enough for the naive form get zeros.
+TEST(LatentAttend, PagedRowsGiveTheContiguousResult) {
+  std::mt19937 rng(9);
+  const int64_t page = 16, pages = 12;
+  // Tokens 0-1: sequence 0 (positions 37, 38); tokens 2-4: sequence 1
+  // (positions 5..7), whose 3 new tokens reach naiveMinTokens = 3.
+  Case c(5, 5, 32, 8, page * pages, {37, 38, 5, 6, 7}, 1.0f, rng);
+  int64_t w = c.dc + c.dr;
+  std::vector<float> contiguous;
+  ASSERT_EQ(c.run(activeIsa(), 0.3f, contiguous), "");
+  // Page i of sequence 0 is physical page perm[i]; sequence 1 unused pages.
+  std::vector<int32_t> perm = {7, 2, 11, 0, 5, 9, 1, 3, 4, 6, 8, 10};
+  std::vector<float> paged(size_t(c.layers * pages * page * w), NAN);
+  for (int64_t l = 0; l < c.layers; ++l)
+    for (int64_t r = 0; r < page * pages; ++r)
+      std::copy_n(c.cache.begin() + (l * c.capacity + r) * w, w,
+                  paged.begin() +
+                      ((l * pages + perm[size_t(r / page)]) * page +
+                       r % page) *
+                          w);
+  std::vector<int32_t> tables(size_t(2 * pages));
+  std::copy(perm.begin(), perm.end(), tables.begin());
+  std::copy(perm.begin(), perm.end(), tables.begin() + pages);
+  std::vector<int32_t> starts = {0, 2, 5};
+  int64_t cSz[4] = {c.layers, pages, page, w}, tSz[2] = {2, pages},
+          sSz[1] = {3}, pSz[1] = {c.tokens},
+          oSz[3] = {c.tokens, c.heads, c.dc};
+  for (Isa isa : supportedIsas()) {
+    std::vector<float> contiguousIsa, out(contiguous.size(), 7.0f);
+    ASSERT_EQ(c.run(isa, 0.3f, contiguousIsa), "");
+    ASSERT_EQ(pagedLatentAttendDecode(
+                  isa, c.qView(0, c.dc), c.qView(c.dc, c.dr),
+                  makeMemRef<float, 4>(paged.data(), cSz),
+                  makeMemRef<int32_t, 1>(c.pos.data(), pSz),
+                  makeMemRef<int32_t, 1>(starts.data(), sSz),
+                  makeMemRef<int32_t, 2>(tables.data(), tSz),
+                  makeMemRef<float, 3>(out.data(), oSz), c.layer, page,
+                  /*naiveMinTokens=*/3, 0.3f),
+              "")
+        << isaName(isa);
+    size_t half = size_t(2 * c.heads * c.dc);
+    EXPECT_TRUE(std::equal(out.begin(), out.begin() + half,
+                           contiguousIsa.begin()))
+        << isaName(isa);
+    for (size_t i = half; i < out.size(); ++i)
+      ASSERT_EQ(out[i], 0.0f) << isaName(isa);
+  }
+  // A page outside the cache is reported, nothing written.
+  tables[2] = 40;
+  std::vector<float> out(contiguous.size(), 7.0f);
+  EXPECT_EQ(pagedLatentAttendDecode(
+                activeIsa(), c.qView(0, c.dc), c.qView(c.dc, c.dr),
+                makeMemRef<float, 4>(paged.data(), cSz),
+                makeMemRef<int32_t, 1>(c.pos.data(), pSz),
+                makeMemRef<int32_t, 1>(starts.data(), sSz),
+                makeMemRef<int32_t, 2>(tables.data(), tSz),
+                makeMemRef<float, 3>(out.data(), oSz), c.layer, page, 3, 0.3f),
+            "paged_latent_attention: page 40 of sequence 0 outside the "
+            "cache's 12 pages");
+  for (float v : out)
+    ASSERT_EQ(v, 7.0f);
+}
+
+} // namespace
