@@ -75,6 +75,13 @@ if {"avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl", "avx512_bf16"} <= 
     if "avx512vbmi" in _cpu_flags():
         config.available_features.add("avx512vbmi")
 
+# make test-asan's tree: the runtime is built with ASan/UBSan, which the
+# uninstrumented Python interpreter cannot host (a ctypes or module load of
+# libdsrt fails on the ASan runtime's symbols), so tests whose runtime runs
+# inside Python are unsupported there; make test runs them.
+if getattr(config, "ds_sanitize", "").upper() in ("ON", "1", "TRUE", "YES"):
+    config.available_features.add("sanitized")
+
 if _has_cuda_device():
     config.available_features.add("cuda")
 if os.path.exists(os.path.join(cuda_home, "bin", "ptxas")):

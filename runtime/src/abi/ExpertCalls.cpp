@@ -246,6 +246,8 @@ DSRT_EXPORT void _mlir_ciface_dsrt_moe_dispatch_rows_f32(
   for (int64_t q = 0; q < r.world; ++q)
     for (int64_t e = 0; e < r.local; ++e) {
       int64_t n = counts->data()[q * r.local + e], i = q * r.local + e;
+      if (n == 0) // an empty buffer's data() may be null, even for 0 bytes
+        continue;
       std::memcpy(received->data() + dst[size_t(i)] * width,
                   bySource.data() + src[size_t(i)] * width,
                   size_t(n * width) * sizeof(float));
@@ -282,6 +284,8 @@ DSRT_EXPORT void _mlir_ciface_dsrt_moe_collect_rows_f32(
   for (int64_t q = 0; q < r.world; ++q)
     for (int64_t e = 0; e < r.local; ++e) {
       int64_t n = counts->data()[q * r.local + e], i = q * r.local + e;
+      if (n == 0) // an empty buffer's data() may be null, even for 0 bytes
+        continue;
       std::memcpy(bySource.data() + src[size_t(i)] * width,
                   expertOut->data() + dst[size_t(i)] * width,
                   size_t(n * width) * sizeof(float));

@@ -17,7 +17,10 @@ namespace {
 constexpr int kMr = 3; // 12 accumulators of 16 registers
 
 inline float fp8One(uint8_t v) { // v * 2^-8, see fp8x8
-  return _cvtsh_ss(uint16_t(uint16_t(int16_t(int8_t(v)) << 7) & 0xBF80));
+  // Sign-extended, then shifted as unsigned: the same bits, without a
+  // left shift of a negative value (undefined, UBSan).
+  return _cvtsh_ss(
+      uint16_t(uint16_t(uint16_t(int16_t(int8_t(v))) << 7) & 0xBF80));
 }
 
 inline __m256 fp8x8(const uint8_t *p) {
