@@ -15,6 +15,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "cpu/HeadMatmul.h"
+#include "cpu/Axpy.h"
 #include "cpu/Isa.h"
 #include "cpu/Kernels.h"
 #include "cpu/MatMul.h"
@@ -27,32 +28,6 @@ using namespace dsrt;
 using namespace dsrt::cpu;
 
 namespace {
-
-/// y[i] += a * row[i], i < n.
-void axpyPortable(float a, const float *row, int64_t n, float *y) {
-  for (int64_t i = 0; i < n; ++i)
-    y[i] += a * row[i];
-}
-
-#if defined(__x86_64__) && defined(__clang__)
-/// The same loop compiled for AVX2 + FMA (8 lanes, fused): chosen only on
-/// CPUs the active kernel set says have them.
-__attribute__((target("avx2,fma"))) void axpyAvx2(float a, const float *row,
-                                                  int64_t n, float *y) {
-  for (int64_t i = 0; i < n; ++i)
-    y[i] += a * row[i];
-}
-#endif
-
-using Axpy = void (*)(float, const float *, int64_t, float *);
-Axpy axpyFor(Isa isa) {
-#if defined(__x86_64__) && defined(__clang__)
-  if (isa >= Isa::Avx2)
-    return axpyAvx2;
-#endif
-  (void)isa;
-  return axpyPortable;
-}
 
 /// y[t, j] = sum_kk x[t, kk] * w[r0 + kk, j] (t < rows, j < n, kk < k) on
 /// this thread, as a GEMM through the ISA's f32 tile kernel with the roles

@@ -11,6 +11,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "cpu/LatentAttend.h"
+#include "cpu/Axpy.h"
 #include "cpu/GrowBuffer.h"
 #include "cpu/NaiveAttend.h"
 #include "cpu/ThreadPool.h"
@@ -23,32 +24,6 @@ using namespace dsrt;
 using namespace dsrt::cpu;
 
 namespace {
-
-/// y[i] += a * row[i], i < n.
-void axpyPortable(float a, const float *row, int64_t n, float *y) {
-  for (int64_t i = 0; i < n; ++i)
-    y[i] += a * row[i];
-}
-
-#if defined(__x86_64__) && defined(__clang__)
-/// The same loop compiled for AVX2 + FMA: chosen only where the active
-/// kernel set says the CPU has them.
-__attribute__((target("avx2,fma"))) void axpyAvx2(float a, const float *row,
-                                                  int64_t n, float *y) {
-  for (int64_t i = 0; i < n; ++i)
-    y[i] += a * row[i];
-}
-#endif
-
-using Axpy = void (*)(float, const float *, int64_t, float *);
-Axpy axpyFor(Isa isa) {
-#if defined(__x86_64__) && defined(__clang__)
-  if (isa >= Isa::Avx2)
-    return axpyAvx2;
-#endif
-  (void)isa;
-  return axpyPortable;
-}
 
 void scoresScalar(const float *q, int64_t heads, int64_t width,
                   const float *const *rows, int64_t n, float scale, float *s) {
