@@ -244,6 +244,7 @@ void gemvBf16(const uint16_t *w, int64_t ldw, int64_t n, const float *x,
     __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
     int64_t i = 0;
     for (; i + 32 <= k; i += 32) {
+      prefetchAhead(w + i);
       acc0 = _mm512_fmadd_ps(
           bf16x16(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(w + i))),
           _mm512_loadu_ps(x + i), acc0);
@@ -273,6 +274,7 @@ void gemvFp8(const uint8_t *w, int64_t ldw, int64_t n, const float *scales,
       __m512 part0 = _mm512_setzero_ps(), part1 = _mm512_setzero_ps();
       int64_t i = begin;
       for (; i + 32 <= end; i += 32) {
+        prefetchAhead(w + i);
         part0 = _mm512_fmadd_ps(
             fp8x16(_mm_loadu_si128(reinterpret_cast<const __m128i *>(w + i))),
             _mm512_loadu_ps(x + i), part0);
@@ -306,6 +308,8 @@ void dotPairsRows(const uint16_t *w, const uint16_t *xb, int64_t ldxb,
     acc[0][t] = acc[1][t] = _mm512_setzero_ps();
   int64_t i = 0;
   for (; i + 64 <= k; i += 64) {
+    prefetchAhead(w + i);
+    prefetchAhead(w + i + 32);
     __m512bh w0 = (__m512bh)_mm512_loadu_si512(w + i);
     __m512bh w1 = (__m512bh)_mm512_loadu_si512(w + i + 32);
 #pragma unroll
@@ -338,6 +342,8 @@ void gemvBf16Pairs(const uint16_t *w, int64_t ldw, int64_t n,
     __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
     int64_t i = 0;
     for (; i + 64 <= k; i += 64) {
+      prefetchAhead(w + i);
+      prefetchAhead(w + i + 32);
       acc0 = _mm512_dpbf16_ps(acc0, (__m512bh)_mm512_loadu_si512(w + i),
                               (__m512bh)_mm512_loadu_si512(xb + i));
       acc1 = _mm512_dpbf16_ps(acc1, (__m512bh)_mm512_loadu_si512(w + i + 32),

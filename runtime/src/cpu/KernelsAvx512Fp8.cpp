@@ -165,6 +165,8 @@ void dotFp8PairsRows(const uint8_t *w, const float *scales, const uint16_t *xb,
       }
     };
     if (end - begin == kScaleBlock) {
+      prefetchAhead(w + begin);
+      prefetchAhead(w + begin + 64);
       chunk(begin, _mm512_loadu_si512(w + begin), true);
       chunk(begin + 64, _mm512_loadu_si512(w + begin + 64), true);
     } else {
@@ -208,6 +210,8 @@ void gemvFp8Pairs(const uint8_t *w, int64_t ldw, int64_t n, const float *scales,
                                    (__m512bh)_mm512_loadu_si512(xb + i + 32));
       };
       if (end - begin == kScaleBlock) {
+        prefetchAhead(w + begin);
+        prefetchAhead(w + begin + 64);
         chunk(begin, _mm512_loadu_si512(w + begin), true);
         chunk(begin + 64, _mm512_loadu_si512(w + begin + 64), true);
       } else {
