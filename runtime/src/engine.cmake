@@ -56,10 +56,11 @@ if(CMAKE_SYSTEM_PROCESSOR MATCHES "x86_64|AMD64")
     PROPERTIES COMPILE_OPTIONS
     "-mavx2;-mfma;-mf16c;-mavx512f;-mavx512bw;-mavx512vl;-mavx512bf16;-mavx512vbmi")
 endif()
-# OpenBLAS: the runtime keeps it single-threaded beside its own pool (its
-# GEMMs are its own kernels now); libdl to load the artifact's native code.
+# libdl to load the artifact's native code. No BLAS: every GEMM is the
+# runtime's own kernels, and linking OpenBLAS only started its thread pool,
+# whose worker spins in sched_yield for its first ~0.1 s in every process.
 find_package(Threads REQUIRED)
-target_link_libraries(dsrt PRIVATE openblas dl Threads::Threads)
+target_link_libraries(dsrt PRIVATE dl Threads::Threads)
 
 # tools/ is only added with the compiler; ds-run needs nothing of it.
 if(NOT DS_BUILD_COMPILER)

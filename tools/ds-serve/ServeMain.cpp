@@ -17,7 +17,7 @@ namespace dsserve {
 namespace {
 // Written by the signal handler, read by the thread that drains the server.
 // A handler rather than sigwait: libraries start threads before main
-// (OpenBLAS's pool) whose signal masks this program does not control.
+// (MPI's, for one) whose signal masks this program does not control.
 int signalPipe[2] = {-1, -1};
 
 void onSignal(int sig) {

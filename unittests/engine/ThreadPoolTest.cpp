@@ -65,3 +65,31 @@ TEST(ThreadPool, BusySecondsCountTheChunksWork) {
 }
 
 } // namespace
+
+/// evenGrain never grows the grain, and no smaller grain leaves fewer
+/// items on the busiest thread: the 8 heads of 3 per task that ran as
+/// 6 + 2 on two threads.
+TEST(ThreadPool, EvenGrainLeavesTheFewestItemsOnTheBusiestThread) {
+  int64_t threads = numThreads();
+  auto busiest = [&](int64_t n, int64_t g) {
+    return ((n + g - 1) / g + threads - 1) / threads * g;
+  };
+  for (int64_t n = 1; n <= 70; ++n)
+    for (int64_t grain = 1; grain <= n + 1; ++grain) {
+      int64_t g = evenGrain(n, grain);
+      ASSERT_GE(g, 1);
+      ASSERT_LE(g, grain);
+      if (n <= grain || threads == 1) {
+        EXPECT_EQ(g, grain); // one task stays one task
+        continue;
+      }
+      for (int64_t other = 1; other <= grain; ++other)
+        EXPECT_LE(busiest(n, g), busiest(n, other))
+            << "n " << n << " grain " << grain << " other " << other;
+    }
+  if (threads == 2) {
+    EXPECT_EQ(evenGrain(8, 3), 2);
+    EXPECT_EQ(evenGrain(5, 2), 1);
+    EXPECT_EQ(evenGrain(128, 1), 1);
+  }
+}

@@ -321,8 +321,8 @@ void dotPairsRows(const uint16_t *w, const uint16_t *xb, int64_t ldxb,
     }
   }
   for (; i < k; i += 32) {
-    __mmask32 m = k - i >= 32 ? __mmask32(0xFFFFFFFFu)
-                              : __mmask32((1u << (k - i)) - 1);
+    __mmask32 m =
+        k - i >= 32 ? __mmask32(0xFFFFFFFFu) : __mmask32((1u << (k - i)) - 1);
     __m512bh wv = (__m512bh)_mm512_maskz_loadu_epi16(m, w + i);
 #pragma unroll
     for (int t = 0; t < R; ++t)
@@ -360,8 +360,8 @@ void gemvBf16Pairs(const uint16_t *w, int64_t ldw, int64_t n,
   }
 }
 
-void dotBf16Pairs(const uint16_t *w, const uint16_t *xb, int64_t ldxb,
-                  int rows, int64_t k, float *out) {
+void dotBf16Pairs(const uint16_t *w, const uint16_t *xb, int64_t ldxb, int rows,
+                  int64_t k, float *out) {
   switch (rows) {
   case 1:
     return dotPairsRows<1>(w, xb, ldxb, k, out);

@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <cblas.h>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
@@ -57,8 +56,7 @@ public:
   /// Runs fn(begin, end) over runs of chunks covering [0, chunks) once
   /// (chunks < WorkSlices::kMaxChunks) and waits. `busyNs` gets the
   /// nanoseconds every thread spent running chunks.
-  RunResult run(int64_t chunks,
-                const std::function<void(int64_t, int64_t)> &fn,
+  RunResult run(int64_t chunks, const std::function<void(int64_t, int64_t)> &fn,
                 std::atomic<int64_t> &busyNs) {
     uint64_t g;
     {
@@ -277,9 +275,22 @@ RegionTrace::Printer RegionTrace::printer;
 
 int dsrt::cpu::numThreads() { return pool().size(); }
 
-void dsrt::cpu::singleThreadedBlas() {
-  static std::once_flag once;
-  std::call_once(once, [] { openblas_set_num_threads(1); });
+int64_t dsrt::cpu::evenGrain(int64_t n, int64_t grain) {
+  grain = std::max<int64_t>(grain, 1);
+  int64_t threads = numThreads();
+  if (n <= grain || threads <= 1)
+    return grain;
+  // The most items one thread runs: ceil(tasks / threads) tasks of g
+  // (within one item of what dynamic claiming gives). O(grain) steps, and
+  // grain < n here.
+  auto load = [&](int64_t g) {
+    return ((n + g - 1) / g + threads - 1) / threads * g;
+  };
+  int64_t best = grain;
+  for (int64_t g = grain - 1; g >= 1; --g)
+    if (load(g) < load(best))
+      best = g;
+  return best;
 }
 
 void dsrt::cpu::parallelFor(int64_t n, int64_t grain,

@@ -1,4 +1,5 @@
-//===- ThreadPool.h - a persistent pool for the runtime's own kernels -*- C++ -*-===//
+//===- ThreadPool.h - a persistent pool for the runtime's own kernels -*- C++
+//-*-===//
 //
 // Decode runs hundreds of small matrix-vector products per token; starting
 // threads for each would cost more than the product. The workers live for
@@ -22,12 +23,15 @@ namespace dsrt::cpu {
 void parallelFor(int64_t n, int64_t grain,
                  const std::function<void(int64_t, int64_t)> &body);
 
-/// Makes OpenBLAS single-threaded (once): the runtime splits GEMMs over its
-/// own pool instead.
-void singleThreadedBlas();
-
 /// Threads parallelFor uses: $DSRT_NUM_THREADS, else the hardware's.
 int numThreads();
+
+/// The grain up to `grain` (the largest of the best) whose tasks spread n
+/// items most evenly over numThreads(): fewest items on the busiest
+/// thread. A few large tasks claimed by 2 threads otherwise leave one idle
+/// for a whole task (8 heads in tasks of 3 ran as 6 + 2; in tasks of 2,
+/// 4 + 4). `grain` where n fits in one task.
+int64_t evenGrain(int64_t n, int64_t grain);
 
 /// What parallelFor has done since the process started: how a decode
 /// step splits into parallel regions and whether the workers take their
