@@ -130,6 +130,10 @@ TEST(LatentAttend, BlockEdgesMatchTheF64Softmax) {
   // single heads), 39 rows (a block and an odd remainder).
   Case odd(2, 6, 20, 3, 64, {38, 11}, 1.0f, rng);
   checkEveryIsa(odd, 0.3f, 3e-7);
+  // 13 heads (tiles of 4 and a single head) and 56 latent values (a
+  // weighted sum's strips of 16 and a tail of 8).
+  Case wide(2, 13, 56, 8, 96, {70, 33}, 1.0f, rng);
+  checkEveryIsa(wide, 0.2f, 3e-7);
 }
 
 TEST(LatentAttend, FarApartScoresMergeAcrossBlocks) {
