@@ -100,8 +100,8 @@ struct Stored {
 /// Decode's q_h W_UK_h (a few tokens, output rows kept in registers) and
 /// the many-token loop give every token the same bits in every format: a
 /// token's latent query does not depend on how many tokens share the step.
-/// Columns past the 128- and 64-wide strips (300 = 2 x 128 + 44 = 4 x 64 +
-/// 44) and heads whose rows cross FP8 scale blocks (group 130) included.
+/// Columns past the 64-wide strips (300 = 4 x 64 + 44) and heads whose rows
+/// cross FP8 scale blocks (group 130) included.
 TEST(DecodeKernels, FewTokenHeadProductsMatchTheManyTokenLoopBitForBit) {
   const int64_t heads = 3, dn = 70, group = 130, dc = 300, many = 20;
   std::mt19937 rng(8);

@@ -135,12 +135,13 @@ const float *weightRowF32(const KernelSet &ks, const WeightMatrix &w, int64_t r,
 }
 
 /// q_h W_UK_h (rows indexed by k) for a few tokens (decode): per token and
-/// head, combineRowsAvx512 / Avx2 keep 128 / 64 outputs at a time in registers
-/// and widens the weights in registers, where the many-token loop below decodes
-/// every bf16 or FP8 row into a copy, then loads and stores the output row for
-/// every weight row. Bit for bit that loop's result (fused adds, the same
-/// order, the same decoding), so a token's output does not depend on how many
-/// tokens came with it. False where it does not apply (then that loop runs).
+/// head, combineRowsAvx2 keeps 64 outputs at a time in registers and
+/// widens the weights in registers, where the many-token loop below
+/// decodes every bf16 or FP8 row into a copy, then loads and stores the
+/// output row for every weight row. Bit for bit that loop's result (fused adds,
+/// the same order, the same decoding), so a token's output does not depend on
+/// how many tokens came with it. False where it does not apply (then that loop
+/// runs).
 bool headRowsFewTokens(const KernelSet &ks, const float *xp, int64_t xs0,
                        int64_t xs1, const WeightMatrix &w, int64_t tokens,
                        int64_t heads, int64_t k, int64_t n, int64_t group,
@@ -152,7 +153,6 @@ bool headRowsFewTokens(const KernelSet &ks, const float *xp, int64_t xs0,
   if (ks.isa < Isa::Avx2 || tokens >= kHeadGemmRows ||
       w.format == WeightFormat::F32)
     return false;
-  auto combine = ks.isa >= Isa::Avx512 ? combineRowsAvx512 : combineRowsAvx2;
   parallelFor(heads, grain, [&](int64_t h0, int64_t h1) {
     // Grow-only: steady-state calls allocate nothing.
     static thread_local std::vector<const void *> rows;
@@ -167,9 +167,9 @@ bool headRowsFewTokens(const KernelSet &ks, const float *xp, int64_t xs0,
           scales[size_t(kk)] = w.scaleRow(h * group + offset + kk);
       }
       for (int64_t t = 0; t < tokens; ++t)
-        combine(int(w.elementSize()), rows.data(),
-                fp8 ? scales.data() : nullptr, xp + t * xs0 + h * xs1, k, n,
-                op + t * os0 + h * os1);
+        combineRowsAvx2(int(w.elementSize()), rows.data(),
+                        fp8 ? scales.data() : nullptr, xp + t * xs0 + h * xs1,
+                        k, n, op + t * os0 + h * os1);
     }
   });
   return true;

@@ -155,13 +155,6 @@ struct KernelSet {
 void combineRowsAvx2(int elementBytes, const void *const *rows,
                      const float *const *scaleRows, const float *x, int64_t k,
                      int64_t n, float *out);
-/// combineRowsAvx2 at 16 lanes, 128 columns at a time (the same fused
-/// adds per output, so the same bits): on a core with two 512-bit FMA
-/// pipes the AVX2 strips left FP8's widening the bound. AVX-512F (+BW,
-/// VL): call it only where the CPU has them.
-void combineRowsAvx512(int elementBytes, const void *const *rows,
-                       const float *const *scaleRows, const float *x, int64_t k,
-                       int64_t n, float *out);
 
 /// f rounded to bf16 as every roundBf16 kernel rounds it.
 uint16_t roundToBf16(float f);

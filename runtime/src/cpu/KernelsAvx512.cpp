@@ -509,92 +509,7 @@ void packBf16(const float *x, int64_t ldx, int64_t rows, int64_t k,
       rows, (k + 1) / 2, reinterpret_cast<uint32_t *>(panel));
 }
 
-/// combineRowsAvx512 for one element format: `vec(row, c, s)` gives the
-/// 16 values of a row from column c as f32 (FP8 times the strip's scale
-/// s), `one(row, c, s)` one.
-template <int Bytes, typename Vec, typename One>
-void combineRows(Vec vec, One one, const void *const *rows,
-                 const float *const *scaleRows, const float *x, int64_t k,
-                 int64_t n, float *out) {
-  constexpr int64_t kStrip = 128; // 8 accumulators; one FP8 scale block
-  int64_t c0 = 0;
-  for (; c0 + kStrip <= n; c0 += kStrip) {
-    __m512 acc[8];
-#pragma unroll
-    for (int j = 0; j < 8; ++j)
-      acc[j] = _mm512_setzero_ps();
-    for (int64_t i = 0; i < k; ++i) {
-      // The row's next strip, which the next pass reads: the passes walk
-      // the rows at a stride the prefetchers follow only for the first.
-      const char *next =
-          static_cast<const char *>(rows[i]) + (c0 + kStrip) * Bytes;
-      if (c0 + 2 * kStrip <= n)
-        for (int l = 0; l < kStrip * Bytes; l += 64)
-          _mm_prefetch(next + l, _MM_HINT_T0);
-      float s = scaleRows ? scaleRows[i][c0 / kScaleBlock] * 256.0f : 1.0f;
-      __m512 a = _mm512_set1_ps(x[i]);
-#pragma unroll
-      for (int j = 0; j < 8; ++j)
-        acc[j] = _mm512_fmadd_ps(a, vec(rows[i], c0 + 16 * j, s), acc[j]);
-    }
-#pragma unroll
-    for (int j = 0; j < 8; ++j)
-      _mm512_storeu_ps(out + c0 + 16 * j, acc[j]);
-  }
-  if (c0 == n)
-    return;
-  for (int64_t c = c0; c < n; ++c)
-    out[c] = 0.0f;
-  for (int64_t i = 0; i < k; ++i) {
-    float s = scaleRows ? scaleRows[i][c0 / kScaleBlock] * 256.0f : 1.0f;
-    for (int64_t c = c0; c < n; ++c)
-      out[c] = __builtin_fmaf(x[i], one(rows[i], c, s), out[c]);
-  }
-}
-
 } // namespace
-
-void dsrt::cpu::combineRowsAvx512(int elementBytes, const void *const *rows,
-                                  const float *const *scaleRows, const float *x,
-                                  int64_t k, int64_t n, float *out) {
-  auto bf16One = [](const void *r, int64_t c, float) {
-    uint32_t u = uint32_t(static_cast<const uint16_t *>(r)[c]) << 16;
-    float f;
-    __builtin_memcpy(&f, &u, 4);
-    return f;
-  };
-  if (elementBytes == 4)
-    return combineRows<4>(
-        [](const void *r, int64_t c, float) {
-          return _mm512_loadu_ps(static_cast<const float *>(r) + c);
-        },
-        [](const void *r, int64_t c, float) {
-          return static_cast<const float *>(r)[c];
-        },
-        rows, nullptr, x, k, n, out);
-  if (elementBytes == 2)
-    return combineRows<2>(
-        [](const void *r, int64_t c, float) {
-          return bf16x16(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(
-              static_cast<const uint16_t *>(r) + c)));
-        },
-        bf16One, rows, nullptr, x, k, n, out);
-  combineRows<1>(
-      [](const void *r, int64_t c, float s) {
-        return _mm512_mul_ps(
-            fp8x16(_mm_loadu_si128(reinterpret_cast<const __m128i *>(
-                static_cast<const uint8_t *>(r) + c))),
-            _mm512_set1_ps(s));
-      },
-      [](const void *r, int64_t c, float s) {
-        // fp8x16's bits for one value: sign-extended, shifted as unsigned.
-        uint8_t v = static_cast<const uint8_t *>(r)[c];
-        return _cvtsh_ss(uint16_t(uint16_t(uint16_t(int16_t(int8_t(v))) << 7) &
-                                  0xBF80)) *
-               s;
-      },
-      rows, scaleRows, x, k, n, out);
-}
 
 const KernelSet &dsrt::cpu::avx512Kernels() {
   static const KernelSet set = [] {
@@ -642,10 +557,5 @@ const dsrt::cpu::KernelSet &dsrt::cpu::avx512Kernels() {
 }
 const dsrt::cpu::KernelSet &dsrt::cpu::avx512Bf16Kernels() {
   return scalarKernels();
-}
-void dsrt::cpu::combineRowsAvx512(int, const void *const *,
-                                  const float *const *, const float *, int64_t,
-                                  int64_t, float *) {
-  __builtin_trap(); // never called: no CPU here has AVX-512
 }
 #endif
