@@ -56,7 +56,7 @@ struct PrefetchCursor {
 /// software prefetch, bytes). Each core streams its rows one after the
 /// other, but the hardware prefetchers stop at every 4 KiB page and start
 /// again cold: on a Zen 5 EPYC a bf16 row of 2048 values (one page) then
-/// ran at 0.78 of the read stream, 0.93-0.99 with this look-ahead
+/// ran at 0.69-0.78 of the read stream, about 1.0 with this look-ahead
 /// (bench/RESULTS.md, "Decode's weight stream across pages"). Past a
 /// row's end it runs on into the next row (rows are contiguous within a
 /// part), and past the matrix's end it only touches lines no one reads.

@@ -1,5 +1,4 @@
-//===- ThreadPool.h - a persistent pool for the runtime's own kernels -*- C++
-//-*-===//
+//===- ThreadPool.h - the runtime's persistent thread pool ----*- C++ -*-===//
 //
 // Decode runs hundreds of small matrix-vector products per token; starting
 // threads for each would cost more than the product. The workers live for
