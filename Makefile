@@ -70,14 +70,13 @@ test-asan: deps
 
 # The runtime (engine included) and its gtest suites with ThreadSanitizer,
 # in its own build tree without the compiler (the runtime needs none of it).
-# OpenBLAS runs single-threaded there: its threads are not instrumented.
 TSAN_BUILD ?= build-tsan
 test-tsan: deps
 	cmake -G Ninja -S . -B $(TSAN_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 	  -DCMAKE_C_COMPILER=$(LLVM_DIR)/bin/clang -DCMAKE_CXX_COMPILER=$(LLVM_DIR)/bin/clang++ \
 	  -DDS_BUILD_COMPILER=OFF -DDS_SANITIZE_THREAD=ON $(CMAKE_ARGS)
 	ninja -C $(TSAN_BUILD)
-	OPENBLAS_NUM_THREADS=1 TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:suppressions=$(CURDIR)/scripts/tsan.supp \
+	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:suppressions=$(CURDIR)/scripts/tsan.supp \
 	  $(LLVM_DIR)/bin/lit -sv $(TSAN_BUILD)/unittests
 
 clean:
