@@ -94,6 +94,40 @@ TEST(MatMul, EveryFormatAndIsaMatchesTheF64Product) {
     }
 }
 
+// linearExact's split: x packed once, rows in tiles over the pool. Each
+// output must be the one-thread product's bit for bit (the naive and the
+// absorbed forms of attention agree only if neither rounds differently),
+// on products large enough to split, row ranges off the tile grid, every
+// format (FP8 with ragged scale blocks) and ISA.
+TEST(MatMul, F32ProductOverThePoolIsTheSerialOneBitForBit) {
+  std::mt19937 rng(29);
+  std::normal_distribution<float> d;
+  for (WeightFormat f :
+       {WeightFormat::F32, WeightFormat::BF16, WeightFormat::FP8})
+    for (auto [rows, r0, n] :
+         std::vector<std::tuple<int64_t, int64_t, int64_t>>{
+             {3, 5, 290}, {90, 0, 300}, {130, 7, 251}}) {
+      TestWeight w(f, 1, 300, 260, 2, rng);
+      int64_t k = w.cols, ldx = k + 3, ldy = n + 5;
+      std::vector<float> x(size_t(rows * ldx));
+      for (float &v : x)
+        v = d(rng);
+      for (Isa isa : supportedIsas()) {
+        const KernelSet &ks = kernelsFor(isa);
+        std::vector<float> pooled(size_t(rows * ldy), -7.0f),
+            serial(size_t(rows * ldy), -7.0f);
+        matmulF32(ks, x.data(), ldx, rows, w.matrix, r0, n, pooled.data(), ldy);
+        matmulSerialF32(ks, x.data(), ldx, rows, w.matrix, r0, n, serial.data(),
+                        ldy);
+        ASSERT_EQ(std::memcmp(pooled.data(), serial.data(),
+                              pooled.size() * sizeof(float)),
+                  0)
+            << isaName(isa) << " " << formatName(f) << " rows " << rows
+            << " r0 " << r0 << " n " << n;
+      }
+    }
+}
+
 TEST(MatMul, PartsAndRowRangesKeepTheirOwnScaleBlocks) {
   std::mt19937 rng(7);
   for (WeightFormat f :

@@ -160,9 +160,11 @@ void attend(Isa isa, const MemRef<float, 3> &qLatent,
 
   // The merge: per (token, head), blocks in order. Small next to the blocks
   // (dc values per block against a block's rows), so a decode step's few
-  // heads stay on the caller.
+  // heads stay on the caller. Each output row also costs its dc stores,
+  // counted as one more block: a prefill's tokens, all left to the naive
+  // form (no blocks), are megabytes of zeros, which ran on the caller alone.
   int64_t grain =
-      std::max<int64_t>(1, (int64_t(1) << 15) / (maxBlocks * dc + 1));
+      std::max<int64_t>(1, (int64_t(1) << 15) / ((maxBlocks + 1) * dc));
   parallelFor(tokens * heads, grain, [&](int64_t b, int64_t e) {
     for (int64_t th = b; th < e; ++th) {
       int64_t t = th / heads, h = th % heads;

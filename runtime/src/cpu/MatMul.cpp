@@ -576,23 +576,47 @@ int64_t groupGemvRows(const KernelSet &ks, const WeightMatrix &w) {
 
 } // namespace
 
-void dsrt::cpu::matmul(const KernelSet &ks, const float *x, int64_t ldx,
-                       int64_t rows, const WeightMatrix &w, int64_t r0,
-                       int64_t n, float *y, int64_t ldy) {
+namespace {
+
+/// matmul, or with `exact` matmulF32: x packed (or prepared for the GEMV)
+/// once for all threads, the weight's rows split over the pool.
+void matmulOverPool(const KernelSet &ks, const float *x, int64_t ldx,
+                    int64_t rows, const WeightMatrix &w, int64_t r0, int64_t n,
+                    float *y, int64_t ldy, bool exact) {
   if (rows <= 0 || n <= 0)
     return;
   int64_t grain = grainRows(ks, w, rows, n);
   if (rows <= kGemvRows) {
-    GemvX gx = gemvInput(ks, w, x, ldx, rows);
+    GemvX gx;
+    if (exact) {
+      gx.x = x;
+      gx.ldx = ldx;
+    } else {
+      gx = gemvInput(ks, w, x, ldx, rows);
+    }
     parallelFor(n, grain, [&](int64_t b, int64_t e) {
       gemvRange(ks, gx, rows, w, r0 + b, e - b, y + b, ldy);
     });
     return;
   }
-  PackedX px = pack(ks, x, ldx, rows, w.cols, bf16Arithmetic(ks, w));
+  PackedX px = pack(ks, x, ldx, rows, w.cols, !exact && bf16Arithmetic(ks, w));
   parallelFor(n, grain, [&](int64_t b, int64_t e) {
     gemmRange(ks, px, w, r0 + b, e - b, y + b, ldy);
   });
+}
+
+} // namespace
+
+void dsrt::cpu::matmul(const KernelSet &ks, const float *x, int64_t ldx,
+                       int64_t rows, const WeightMatrix &w, int64_t r0,
+                       int64_t n, float *y, int64_t ldy) {
+  matmulOverPool(ks, x, ldx, rows, w, r0, n, y, ldy, /*exact=*/false);
+}
+
+void dsrt::cpu::matmulF32(const KernelSet &ks, const float *x, int64_t ldx,
+                          int64_t rows, const WeightMatrix &w, int64_t r0,
+                          int64_t n, float *y, int64_t ldy) {
+  matmulOverPool(ks, x, ldx, rows, w, r0, n, y, ldy, /*exact=*/true);
 }
 
 namespace {
