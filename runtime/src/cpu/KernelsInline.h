@@ -1,10 +1,10 @@
 //===- KernelsInline.h - steps the per-ISA kernel files share --*- C++ -*-===//
 //
-// Included only by the per-ISA kernel files (Kernels*.cpp). Everything
-// here has internal linkage (an unnamed namespace), so each file keeps its
-// own copy compiled with its own flags: as Kernels.h says, the linker must
-// never hand a caller on a CPU without AVX-512 an inline function compiled
-// for it.
+// Included only by the per-ISA kernel files (Kernels*.cpp,
+// LatentAttendAvx2.cpp). Everything here has internal linkage (an unnamed
+// namespace), so each file keeps its own copy compiled with its own flags:
+// as Kernels.h says, the linker must never hand a caller on a CPU without
+// AVX-512 an inline function compiled for it.
 //
 //===----------------------------------------------------------------------===//
 #ifndef DSRT_CPU_KERNELSINLINE_H

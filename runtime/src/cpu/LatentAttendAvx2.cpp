@@ -7,6 +7,7 @@
 // several FMAs instead of one.
 //
 //===----------------------------------------------------------------------===//
+#include "cpu/KernelsInline.h"
 #include "cpu/LatentAttend.h"
 
 #if defined(__x86_64__)
@@ -54,6 +55,14 @@ void scoreTile(const float *q, int64_t width, const float *const *rows,
 template <int R>
 void scoreRows(const float *q, int64_t heads, int64_t width,
                const float *const *rows, float scale, float *s, int64_t i0) {
+  // The cache rows arrive from memory (a decode step's weights have
+  // evicted them), row after row, and the hardware prefetchers restart at
+  // every 4 KiB page: the GEMVs' look-ahead, one line per line read. A
+  // decode step's attention calls took 29 -> 24 us (pool trace, FP8 bench
+  // model; 2, 6, 8 and 12 KiB ahead measured no better).
+  for (int r = 0; r < R; ++r)
+    for (int64_t k = 0; k < width; k += 16)
+      prefetchAhead(rows[i0 + r] + k);
   int64_t h = 0;
   for (; h + 4 <= heads; h += 4)
     scoreTile<R, 4>(q, width, rows, scale, s, i0, h);
