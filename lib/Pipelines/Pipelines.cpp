@@ -180,6 +180,9 @@ std::vector<Stage> mlir::ds::getPipelineStages(const PipelineOptions &opts) {
          // Decode's attention over the f32 cache through the runtime's
          // blocked kernel (CPU); the GPU rebuilds the nest as split-KV.
          loops.latentAttentionCalls = opts.target != Target::CUDA;
+         // MoE rows moved and combined a row at a time, columns vectorised
+         // (CPU); the GPU keeps a thread per element.
+         loops.moeRowLoops = opts.target != Target::CUDA;
          // Each cache row read once per group of heads (the GPU replaces
          // the kernel with its split-KV form).
          loops.attentionHeadGroup = opts.target != Target::CUDA ? 0 : 1;

@@ -91,6 +91,14 @@ def ConvertDSToLoopsPass : Pass<"convert-ds-to-loops", "::mlir::ModuleOp"> {
            "(token, head) per iteration (the GPU's form); 0: the largest "
            "divisor of the head count up to min(8, heads / 2), so a decode "
            "step still has two iterations for two threads (the CPU)">,
+    Option<"moeRowLoops", "moe-row-loops", "bool", /*default=*/"false",
+           "move (ds.moe_permute, ds.moe_route_permute) and combine "
+           "(ds.moe_combine) MoE rows as a parallel loop over rows, each "
+           "row's slot index and weight read once, columns an inner loop: "
+           "LLVM vectorises the columns, which it cannot while those loads "
+           "sit in the column loop (it cannot tell they do not alias the "
+           "stores): for the CPU; off: one parallel iteration per element "
+           "(the GPU's threads)">,
     Option<"runtimeEmbedding", "runtime-embedding", "bool", /*default=*/"false",
            "gather embedding rows through the runtime "
            "(dsrt_embedding_f32), which reads the table in place in its "

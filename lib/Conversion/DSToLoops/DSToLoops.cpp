@@ -424,6 +424,7 @@ struct ConvertDSToLoopsPass
     state.headMatmulCalls = headMatmulCalls;
     state.cacheDecodeCalls = cacheDecodeCalls;
     state.latentAttentionCalls = latentAttentionCalls;
+    state.moeRowLoops = moeRowLoops;
     state.attentionHeadGroup = attentionHeadGroup;
 
     SmallVector<Operation *> entryPoints;

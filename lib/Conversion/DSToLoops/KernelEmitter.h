@@ -226,13 +226,21 @@ public:
                            int64_t numExperts);
   /// The first `n` columns of a [rows, cols] buffer, as a strided view.
   Value leadingColumns(Value m, int64_t n);
+  /// `rowLoops`: the rows move in a parallel loop over slots, columns an
+  /// inner loop (convert-ds-to-loops' moe-row-loops); else one parallel
+  /// iteration per element.
   void moePermute(Value x, Value ids, Value permuted, Value offsets,
-                  Value rowOfSlot, Value cursor);
+                  Value rowOfSlot, Value cursor, bool rowLoops);
   /// ids[t] = the first column of the row's maximum (NaN never wins).
   void argmaxRows(Value logits, Value ids);
   /// out[i] = in[rows[i]].
   void gatherRows(Value in, Value rows, Value out);
-  void moeCombine(Value expertOut, Value rowOfSlot, Value weights, Value out);
+  /// out[t, c] = sum_j weights[t, j] * expertOut[rowOfSlot[t * k + j], c],
+  /// j ascending. `rowLoops`: a parallel loop over tokens, each slot's row
+  /// added into the token's output row (the same sums, column by column);
+  /// else one parallel iteration per (token, column).
+  void moeCombine(Value expertOut, Value rowOfSlot, Value weights, Value out,
+                  bool rowLoops);
 
 private:
   using Body = function_ref<void(ValueRange)>;

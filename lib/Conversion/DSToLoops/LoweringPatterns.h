@@ -87,6 +87,7 @@ struct LoweringState {
   bool headMatmulCalls = false;
   bool cacheDecodeCalls = false;
   bool latentAttentionCalls = false;
+  bool moeRowLoops = false;
   /// Heads per absorbed attention iteration (0: automatic, see the option).
   int64_t attentionHeadGroup = 1;
 

@@ -173,7 +173,8 @@ Value KernelEmitter::leadingColumns(Value m, int64_t n) {
 }
 
 void KernelEmitter::moePermute(Value x, Value ids, Value permuted,
-                               Value offsets, Value rowOfSlot, Value cursor) {
+                               Value offsets, Value rowOfSlot, Value cursor,
+                               bool rowLoops) {
   // A stable counting sort; sequential on purpose (it is O(tokens x top_k)).
   Value tokens = dim(ids, 0), kv = dim(ids, 1), d = dim(x, 1);
   int64_t e = cast<MemRefType>(offsets.getType()).getDimSize(0) - 1;
@@ -217,6 +218,17 @@ void KernelEmitter::moePermute(Value x, Value ids, Value permuted,
   });
   // The rows move in parallel (one GPU thread per element): only the
   // counting above is sequential, O(tokens x top_k).
+  if (rowLoops) {
+    par({mul(tokens, kv)}, [&](ValueRange iv) {
+      Value t = arith::DivUIOp::create(b, loc, iv[0], kv);
+      Value row = toIndex(load(rowOfSlot, {iv[0]}));
+      loop(cIdx(0), d, {}, [&](Value c, ValueRange) -> SmallVector<Value> {
+        store(load(x, {t, c}), permuted, {row, c});
+        return {};
+      });
+    });
+    return;
+  }
   par({mul(tokens, kv), d}, [&](ValueRange iv) {
     Value t = arith::DivUIOp::create(b, loc, iv[0], kv);
     Value row = toIndex(load(rowOfSlot, {iv[0]}));
@@ -224,10 +236,38 @@ void KernelEmitter::moePermute(Value x, Value ids, Value permuted,
   });
 }
 
-
 void KernelEmitter::moeCombine(Value expertOut, Value rowOfSlot, Value weights,
-                               Value out) {
+                               Value out, bool rowLoops) {
   Value kv = dim(weights, 1);
+  if (rowLoops) {
+    // sum's flags and order: each column's terms added from 0.0, j
+    // ascending, so the value is the element-wise form's.
+    auto fm = arith::FastMathFlagsAttr::get(b.getContext(),
+                                            arith::FastMathFlags::reassoc |
+                                                arith::FastMathFlags::contract);
+    Value d = dim(out, 1);
+    par({dim(out, 0)}, [&](ValueRange iv) {
+      Value t = iv[0];
+      loop(cIdx(0), d, {}, [&](Value c, ValueRange) -> SmallVector<Value> {
+        store(cF32(0.0), out, {t, c});
+        return {};
+      });
+      loop(cIdx(0), kv, {}, [&](Value j, ValueRange) -> SmallVector<Value> {
+        Value slot = arith::AddIOp::create(b, loc, mul(t, kv), j);
+        Value row = toIndex(load(rowOfSlot, {slot}));
+        Value wj = load(weights, {t, j});
+        loop(cIdx(0), d, {}, [&](Value c, ValueRange) -> SmallVector<Value> {
+          Value term =
+              arith::MulFOp::create(b, loc, wj, load(expertOut, {row, c}));
+          store(arith::AddFOp::create(b, loc, load(out, {t, c}), term, fm), out,
+                {t, c});
+          return {};
+        });
+        return {};
+      });
+    });
+    return;
+  }
   par({dim(out, 0), dim(out, 1)}, [&](ValueRange iv) {
     Value t = iv[0], c = iv[1];
     Value acc = sum(kv, [&](Value j) {

@@ -136,7 +136,8 @@ struct MoERoutePermuteLowering : RoutePattern<MoERoutePermuteOp> {
                       k.appendSharedExperts(a[1], a[2], cfg.getTopK(),
                                             cfg.getNumExperts());
                     ValueRange p = a.slice(routeCount, 5);
-                    k.moePermute(p[0], a[1], p[1], p[2], p[3], p[4]);
+                    k.moePermute(p[0], a[1], p[1], p[2], p[3], p[4],
+                                 state.moeRowLoops);
                   });
     describe(kernel, cfg, hasBias);
     // Traces report the routed choices only.
@@ -163,10 +164,10 @@ struct MoEPermuteLowering : KernelPattern<MoEPermuteOp> {
     int64_t experts = cast<MemRefType>(off.getType()).getDimSize(0) - 1;
     Value cursor = k.alloc(
         RankedTensorType::get({experts}, rewriter.getI32Type()), {});
-    k.outline("moe_permute", "", {x, ids, xp, off, rows, cursor},
-              [&](ValueRange a) {
-                k.moePermute(a[0], a[1], a[2], a[3], a[4], a[5]);
-              });
+    k.outline(
+        "moe_permute", "", {x, ids, xp, off, rows, cursor}, [&](ValueRange a) {
+          k.moePermute(a[0], a[1], a[2], a[3], a[4], a[5], state.moeRowLoops);
+        });
     rewriter.replaceOp(op, ValueRange{xp, off, rows});
     return success();
   }
@@ -183,7 +184,9 @@ struct MoECombineLowering : KernelPattern<MoECombineOp> {
     k.outline("moe_combine", "",
               {use(k, op, op.getExpertOut(), adaptor.getExpertOut()),
                use(k, op, op.getRowOfSlot(), adaptor.getRowOfSlot()), w, out},
-              [&](ValueRange a) { k.moeCombine(a[0], a[1], a[2], a[3]); });
+              [&](ValueRange a) {
+                k.moeCombine(a[0], a[1], a[2], a[3], state.moeRowLoops);
+              });
     rewriter.replaceOp(op, out);
     return success();
   }
