@@ -135,16 +135,15 @@ struct LatentAttentionLowering : KernelPattern<LatentAttentionOp> {
     if (state.latentAttentionCalls && !layout.isFp8() &&
         cast<MemRefType>(cache.getType()).getElementType().isF32()) {
       // The CPU's f32 cache: the runtime's blocked kernel over the pool.
-      k.outline("latent_attention_call",
-                std::to_string(scale) + layoutKey(layout),
-                {contextOf(op), ql,
-                 use(k, op, op.getQRope(), adaptor.getQRope()), cache,
-                 use(k, op, op.getPositions(), adaptor.getPositions()), out,
-                 k.cIdx(op.getLayer())},
-                [&](ValueRange a) {
-                  k.latentAttentionCall("dsrt_latent_attention_f32", a[0],
-                                        a.slice(1, 5), a[6], scale);
-                });
+      k.outline(
+          "latent_attention_call", std::to_string(scale) + layoutKey(layout),
+          {contextOf(op), ql, use(k, op, op.getQRope(), adaptor.getQRope()),
+           cache, use(k, op, op.getPositions(), adaptor.getPositions()), out,
+           k.cIdx(op.getLayer())},
+          [&](ValueRange a) {
+            k.attendCall("dsrt_latent_attention_f32", a[0], a.slice(1, 5), a[6],
+                         scale);
+          });
       rewriter.replaceOp(op, out);
       return success();
     }
@@ -273,20 +272,20 @@ struct PagedLatentAttentionLowering : KernelPattern<PagedLatentAttentionOp> {
     if (state.latentAttentionCalls && !layout.isFp8() &&
         cast<MemRefType>(cache.getType()).getElementType().isF32()) {
       // The CPU's f32 cache: the runtime's blocked kernel over the pool.
-      k.outline("paged_latent_attention_call",
-                std::to_string(scale) + "/" + std::to_string(pageSize) + "/" +
-                    std::to_string(naiveMinTokens) + layoutKey(layout),
-                {contextOf(op), ql,
-                 use(k, op, op.getQRope(), adaptor.getQRope()), cache,
-                 use(k, op, op.getPositions(), adaptor.getPositions()),
-                 use(k, op, op.getQueryStart(), adaptor.getQueryStart()),
-                 use(k, op, op.getBlockTables(), adaptor.getBlockTables()), out,
-                 k.cIdx(op.getLayer())},
-                [&](ValueRange a) {
-                  k.latentAttentionCall(
-                      "dsrt_paged_latent_attention_f32", a[0], a.slice(1, 7),
-                      {a[8], k.cIdx(pageSize), k.cIdx(naiveMinTokens)}, scale);
-                });
+      k.outline(
+          "paged_latent_attention_call",
+          std::to_string(scale) + "/" + std::to_string(pageSize) + "/" +
+              std::to_string(naiveMinTokens) + layoutKey(layout),
+          {contextOf(op), ql, use(k, op, op.getQRope(), adaptor.getQRope()),
+           cache, use(k, op, op.getPositions(), adaptor.getPositions()),
+           use(k, op, op.getQueryStart(), adaptor.getQueryStart()),
+           use(k, op, op.getBlockTables(), adaptor.getBlockTables()), out,
+           k.cIdx(op.getLayer())},
+          [&](ValueRange a) {
+            k.attendCall("dsrt_paged_latent_attention_f32", a[0], a.slice(1, 7),
+                         {a[8], k.cIdx(pageSize), k.cIdx(naiveMinTokens)},
+                         scale);
+          });
       rewriter.replaceOp(op, out);
       return success();
     }

@@ -196,11 +196,13 @@ public:
   void naiveAttentionCalls(Value ctx, Value qNope, Value qRope, Value cache,
                            Value positions, Value kvb, Value out, Value layer,
                            double scale, int64_t chunk);
-  /// The absorbed attention over an f32 cache as one call of the runtime's
-  /// blocked kernel `fn` (LatentAttendCall.cpp), for the CPU: the context,
-  /// the memrefs (any layout), the indices (as i64), the scale.
-  void latentAttentionCall(StringRef fn, Value ctx, ValueRange memrefs,
-                           ValueRange indices, double scale);
+  /// An attention step as one call of the runtime's kernel `fn`
+  /// (LatentAttendCall.cpp), for the CPU: the context, the memrefs (cast to
+  /// any layout), the indices (as i64), the scale. The absorbed attention
+  /// over an f32 cache (dsrt_latent_attention_f32, ..._paged_...) and the
+  /// naive form's attend step (naiveAttendCall) both take this shape.
+  void attendCall(StringRef fn, Value ctx, ValueRange memrefs,
+                  ValueRange indices, double scale);
   /// ds.paged_naive_attention (NaivePagedAttention.cpp): out = init, then
   /// the sequences with at least cache.naiveMinTokens new tokens in the
   /// naive form, over `chunk` rows (whole pages) at a time.

@@ -11,6 +11,7 @@
 // generated nest (groupedLatentAttention) runs an online softmax a row at a
 // time with an expf call per (row, head) and splits only by groups of
 // heads; it stays the path of the bf16 and fp8 caches and of the GPU.
+// attendCall also serves the naive form's attend step (NaiveAttendCall.cpp).
 //
 //===----------------------------------------------------------------------===//
 #include "KernelEmitter.h"
@@ -31,9 +32,8 @@ static MemRefType anyLayout(Value v) {
                              SmallVector<int64_t>(rank, ShapedType::kDynamic)));
 }
 
-void KernelEmitter::latentAttentionCall(StringRef fn, Value ctx,
-                                        ValueRange memrefs, ValueRange indices,
-                                        double scale) {
+void KernelEmitter::attendCall(StringRef fn, Value ctx, ValueRange memrefs,
+                               ValueRange indices, double scale) {
   SmallVector<Type> types{ctx.getType()};
   SmallVector<Value> args{ctx};
   for (Value v : memrefs) {

@@ -115,6 +115,21 @@ void blockOffsets(const MemRef<int32_t, 2> &counts,
     }
 }
 
+/// Moves each (source rank, local expert) block i of a dense [ranks,
+/// local experts] `counts` from rows fromRow[i] of `from` to rows toRow[i]
+/// of `to` (blockOffsets' two orders, one each way).
+void moveBlocks(const MemRef<int32_t, 2> &counts, const float *from,
+                const std::vector<int64_t> &fromRow, float *to,
+                const std::vector<int64_t> &toRow, int64_t width) {
+  for (size_t i = 0; i < fromRow.size(); ++i) {
+    int64_t n = counts.data()[i];
+    if (n == 0) // an empty buffer's data() may be null, even for 0 bytes
+      continue;
+    std::memcpy(to + toRow[i] * width, from + fromRow[i] * width,
+                size_t(n * width) * sizeof(float));
+  }
+}
+
 } // namespace
 
 DSRT_EXPORT int64_t _mlir_ciface_dsrt_rows_share(void *ctx, int64_t total) {
@@ -243,15 +258,7 @@ DSRT_EXPORT void _mlir_ciface_dsrt_moe_dispatch_rows_f32(
   // Source-major as received; the grouped matmuls want expert-major.
   std::vector<int64_t> src, dst;
   blockOffsets(*counts, src, dst);
-  for (int64_t q = 0; q < r.world; ++q)
-    for (int64_t e = 0; e < r.local; ++e) {
-      int64_t n = counts->data()[q * r.local + e], i = q * r.local + e;
-      if (n == 0) // an empty buffer's data() may be null, even for 0 bytes
-        continue;
-      std::memcpy(received->data() + dst[size_t(i)] * width,
-                  bySource.data() + src[size_t(i)] * width,
-                  size_t(n * width) * sizeof(float));
-    }
+  moveBlocks(*counts, bySource.data(), src, received->data(), dst, width);
   int32_t *ro = receivedOffsets->data();
   ro[0] = 0;
   for (int64_t e = 0; e < r.local; ++e) {
@@ -281,15 +288,7 @@ DSRT_EXPORT void _mlir_ciface_dsrt_moe_collect_rows_f32(
   std::vector<int64_t> src, dst;
   blockOffsets(*counts, src, dst);
   std::vector<float> bySource(size_t(total * width));
-  for (int64_t q = 0; q < r.world; ++q)
-    for (int64_t e = 0; e < r.local; ++e) {
-      int64_t n = counts->data()[q * r.local + e], i = q * r.local + e;
-      if (n == 0) // an empty buffer's data() may be null, even for 0 bytes
-        continue;
-      std::memcpy(bySource.data() + src[size_t(i)] * width,
-                  expertOut->data() + dst[size_t(i)] * width,
-                  size_t(n * width) * sizeof(float));
-    }
+  moveBlocks(*counts, expertOut->data(), dst, bySource.data(), src, width);
   // What this rank sent to rank p comes back in the order it left: the
   // result is in `permuted` order.
   exchange(model, bySource.data(), backRows, out->data(), r.toRank, width,
