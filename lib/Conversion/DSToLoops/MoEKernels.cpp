@@ -216,23 +216,22 @@ void KernelEmitter::moePermute(Value x, Value ids, Value permuted,
     Value slot = arith::AddIOp::create(b, loc, mul(t, kv), j);
     store(row32, rowOfSlot, {slot});
   });
-  // The rows move in parallel (one GPU thread per element): only the
-  // counting above is sequential, O(tokens x top_k).
-  if (rowLoops) {
-    par({mul(tokens, kv)}, [&](ValueRange iv) {
-      Value t = arith::DivUIOp::create(b, loc, iv[0], kv);
-      Value row = toIndex(load(rowOfSlot, {iv[0]}));
-      loop(cIdx(0), d, {}, [&](Value c, ValueRange) -> SmallVector<Value> {
-        store(load(x, {t, c}), permuted, {row, c});
-        return {};
-      });
-    });
-    return;
-  }
-  par({mul(tokens, kv), d}, [&](ValueRange iv) {
+  // The rows move in parallel (one GPU thread per element; with rowLoops
+  // one iteration per slot, its columns a loop): only the counting above is
+  // sequential, O(tokens x top_k).
+  SmallVector<Value> ubs{mul(tokens, kv)};
+  if (!rowLoops)
+    ubs.push_back(d);
+  par(ubs, [&](ValueRange iv) {
     Value t = arith::DivUIOp::create(b, loc, iv[0], kv);
     Value row = toIndex(load(rowOfSlot, {iv[0]}));
-    store(load(x, {t, iv[1]}), permuted, {row, iv[1]});
+    auto move = [&](Value c) { store(load(x, {t, c}), permuted, {row, c}); };
+    if (!rowLoops)
+      return move(iv[1]);
+    loop(cIdx(0), d, {}, [&](Value c, ValueRange) -> SmallVector<Value> {
+      move(c);
+      return {};
+    });
   });
 }
 
