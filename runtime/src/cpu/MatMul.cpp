@@ -587,13 +587,8 @@ void matmulOverPool(const KernelSet &ks, const float *x, int64_t ldx,
     return;
   int64_t grain = grainRows(ks, w, rows, n);
   if (rows <= kGemvRows) {
-    GemvX gx;
-    if (exact) {
-      gx.x = x;
-      gx.ldx = ldx;
-    } else {
-      gx = gemvInput(ks, w, x, ldx, rows);
-    }
+    // Exact: x as it is (no bf16 pairs).
+    GemvX gx = exact ? GemvX{x, ldx} : gemvInput(ks, w, x, ldx, rows);
     parallelFor(n, grain, [&](int64_t b, int64_t e) {
       gemvRange(ks, gx, rows, w, r0 + b, e - b, y + b, ldy);
     });
@@ -745,10 +740,7 @@ void dsrt::cpu::matmulSerialF32(const KernelSet &ks, const float *x,
   if (rows <= 0 || n <= 0)
     return;
   if (rows <= kGemvRows) {
-    GemvX gx;
-    gx.x = x;
-    gx.ldx = ldx;
-    gemvRange(ks, gx, rows, w, r0, n, y, ldy);
+    gemvRange(ks, GemvX{x, ldx}, rows, w, r0, n, y, ldy);
     return;
   }
   gemmRange(ks, pack(ks, x, ldx, rows, w.cols, /*bf16=*/false), w, r0, n, y,
