@@ -30,7 +30,7 @@
 //                                    (f32, bf16, fp8), beside the per-row
 //                                    path and the runtime's f32 GEMM
 //                                    (HeadBench.h)
-// ds-cpu-bench experts E ROWS N K LAYERS REPS [uneven]
+// ds-cpu-bench experts E ROWS N K LAYERS REPS [uneven] [silu]
 //                                    GFLOP/s of prefill's expert GEMMs:
 //                                    E experts of N x K weights, ROWS x
 //                                    rows each, over LAYERS distinct
@@ -42,7 +42,11 @@
 //                                    to an expert drawn by seeded,
 //                                    log-normal odds), so group sizes
 //                                    spread as a prefill's do (a few to
-//                                    3x ROWS)
+//                                    3x ROWS). `silu`: prefill's gate
+//                                    and up products with their SiLU-mul
+//                                    epilogue (matmulGroupsSiluMul), the
+//                                    up weights the set LAYERS / 2 on
+//                                    (use 4 or more: not in a cache)
 // ds-cpu-bench attend TOKENS HEADS DN DR DV REPS
 //                                    GFLOP/s of the naive MLA attend step
 //                                    (AttendBench.h) per ISA, beside the
@@ -145,7 +149,7 @@ int gemm(int64_t rows, int64_t n, int64_t k, int reps) {
 }
 
 int experts(int64_t e, int64_t rows, int64_t n, int64_t k, int64_t layers,
-            int reps, bool uneven) {
+            int reps, bool uneven, bool silu) {
   std::mt19937 rng(1);
   std::normal_distribution<float> d;
   int64_t t = e * rows;
@@ -194,7 +198,7 @@ int experts(int64_t e, int64_t rows, int64_t n, int64_t k, int64_t layers,
     cpuBest = 1e30;
     double s = best(reps, [&] {
       double c0 = dsbench::processCpuSeconds();
-      for (int64_t l = 0; l < layers; ++l) {
+      auto layer = [&](int64_t l) {
         WeightMatrix m;
         m.format = f;
         m.rows = e * n;
@@ -208,20 +212,28 @@ int experts(int64_t e, int64_t rows, int64_t n, int64_t k, int64_t layers,
                                                  size_t((n + 127) / 128) *
                                                  size_t((k + 127) / 128));
         }
-        matmulGroups(ks, x.data(), k, t, m, n, groups, y.data(), n);
+        return m;
+      };
+      for (int64_t l = 0; l < layers; ++l) {
+        if (silu)
+          matmulGroupsSiluMul(ks, x.data(), k, t, layer(l),
+                              layer((l + layers / 2) % layers), n, groups,
+                              y.data(), n);
+        else
+          matmulGroups(ks, x.data(), k, t, layer(l), n, groups, y.data(), n);
       }
       cpuBest = std::min(cpuBest, dsbench::processCpuSeconds() - c0);
     });
-    return 2.0 * double(t * n * k) * double(layers) / s / 1e9;
+    return (silu ? 4.0 : 2.0) * double(t * n * k) * double(layers) / s / 1e9;
   };
-  double flops = 2.0 * double(t * n * k) * double(layers);
+  double flops = (silu ? 4.0 : 2.0) * double(t * n * k) * double(layers);
   double g32 = run(WeightFormat::F32, w.data(), 4), c32 = flops / cpuBest / 1e9;
   double g16 = run(WeightFormat::BF16, lp.bf16.data(), 2),
          c16 = flops / cpuBest / 1e9;
   double g8 = run(WeightFormat::FP8, lp.fp8.data(), 1),
          c8 = flops / cpuBest / 1e9;
   std::printf("{\"experts\": %lld, \"rows\": %lld, \"n\": %lld, \"k\": %lld, "
-              "\"uneven\": %s, \"smallest_group\": %lld, "
+              "\"uneven\": %s, \"silu\": %s, \"smallest_group\": %lld, "
               "\"largest_group\": %lld, \"rows_in_32_row_panels\": %lld, "
               "\"layers\": %lld, \"threads\": %d, \"isa\": \"%s\", "
               "\"f32_gflops\": %.2f, \"bf16_gflops\": %.2f, "
@@ -229,8 +241,9 @@ int experts(int64_t e, int64_t rows, int64_t n, int64_t k, int64_t layers,
               "\"bf16_gflops_per_cpu_second\": %.2f, "
               "\"fp8_gflops_per_cpu_second\": %.2f}\n",
               (long long)e, (long long)rows, (long long)n, (long long)k,
-              uneven ? "true" : "false", (long long)smallest,
-              (long long)largest, (long long)panelRows, (long long)layers, numThreads(), isaName(activeIsa()), g32, g16,
+              uneven ? "true" : "false", silu ? "true" : "false",
+              (long long)smallest, (long long)largest, (long long)panelRows,
+              (long long)layers, numThreads(), isaName(activeIsa()), g32, g16,
               g8, c32, c16, c8);
   return 0;
 }
@@ -618,11 +631,19 @@ int main(int argc, char **argv) {
     return dsbench::headsRowsBench(
         std::atoll(argv[2]), std::atoll(argv[3]), std::atoll(argv[4]),
         std::atoll(argv[5]), std::atoll(argv[6]), argv[7], std::atoi(argv[8]));
-  if (cmd == "experts" &&
-      (argc == 8 || (argc == 9 && std::string(argv[8]) == "uneven")))
-    return experts(std::atoll(argv[2]), std::atoll(argv[3]),
-                   std::atoll(argv[4]), std::atoll(argv[5]),
-                   std::atoll(argv[6]), std::atoi(argv[7]), argc == 9);
+  if (cmd == "experts" && argc >= 8 && argc <= 10) {
+    bool uneven = false, silu = false, known = true;
+    for (int i = 8; i < argc; ++i) {
+      std::string flag = argv[i];
+      uneven |= flag == "uneven";
+      silu |= flag == "silu";
+      known &= flag == "uneven" || flag == "silu";
+    }
+    if (known)
+      return experts(std::atoll(argv[2]), std::atoll(argv[3]),
+                     std::atoll(argv[4]), std::atoll(argv[5]),
+                     std::atoll(argv[6]), std::atoi(argv[7]), uneven, silu);
+  }
   if (cmd == "attend" && argc == 8)
     return dsbench::attendBench(std::atoll(argv[2]), std::atoll(argv[3]),
                                 std::atoll(argv[4]), std::atoll(argv[5]),
@@ -637,7 +658,7 @@ int main(int argc, char **argv) {
                "usage: ds-cpu-bench gemm ROWS N K REPS | read MIB REPS "
                "| gemv N K CALLS REPS | gemv-kernels N K ITERS REPS "
                "| heads H DN DV DC LAYERS REPS "
-               "| experts E ROWS N K LAYERS REPS [uneven] "
+               "| experts E ROWS N K LAYERS REPS [uneven] [silu] "
                "| attend TOKENS HEADS DN DR DV REPS | tile ROWS N K REPS "
                "| heads ROWS H DN DV DC f32|bf16|fp8 REPS "
                "| model ARTIFACT WEIGHTS PROMPT STEPS "
