@@ -1,6 +1,12 @@
 #!/usr/bin/env python3
 """CPU kernels against the machine's own limits, in one run.
 
+The run is --rounds interleaved rounds (default 3), each measuring the
+references (GEMM rates, read stream) and then every model; each ratio
+pairs a model with its own round's references, and the table gives the
+ratios' medians over the rounds and their ranges (this shared VM's
+bandwidth and core speed move by up to 2x between minutes).
+
 For one random V3-shaped model stored as f32, bf16 and FP8 (e4m3, 128x128
 block scales), with the weights read in place from the mapped checkpoint:
 
@@ -150,6 +156,47 @@ def model_rss(r):
             - r["activation_bytes"] - r["logits_buffer_bytes"])
 
 
+def median(values):
+    v = sorted(values)
+    n = len(v)
+    return v[n // 2] if n % 2 else (v[n // 2 - 1] + v[n // 2]) / 2
+
+
+def measure_round(args, cfg, shapes, models):
+    """One round: the GEMM rates, the read stream, every model, the stream
+    again. The ratios pair each model with references measured within the
+    same half minute: on a shared machine the memory bandwidth and the
+    cores' speed change by up to 2x from one minute to the next."""
+    gemm = probe(args.bin, "gemm", 256, 4096, 4096, 3)
+    bw = probe(args.bin, "read", 1024, 3)["read_gbps"] * 1e9
+    rates, rate_by = reference_rates(gemm)
+    rows = []
+    for dtype, art, ckpt, tensors in models:
+        m = probe(args.bin, "model", art, ckpt, args.prompt, args.steps, args.reps)
+        rows.append(dict(dtype=dtype, file_bytes=sum(b for _, _, b in tensors.values()),
+                         rate=rates[dtype], bf16_rate=rates["bf16"],
+                         flops=gemm_flops_per_token(cfg, shapes, args.prompt),
+                         step_bytes=decode_bytes(cfg, tensors, args.prompt + args.steps / 2),
+                         **m))
+    # The stream is measured again after the runs and the better figure
+    # kept (a roofline may only be too high).
+    bw_after = probe(args.bin, "read", 1024, 3)["read_gbps"] * 1e9
+    for r in rows:
+        r["roofline"] = max(bw, bw_after) / r["step_bytes"]
+        r["prefill_share"] = r["prefill_tokens_per_second"] * r["flops"] / (r["rate"] * 1e9)
+        r["of_roofline"] = r["decode_tokens_per_second"] / r["roofline"]
+    return dict(gemm=gemm, rates=rates, rate_by=rate_by, read_gbps=[bw / 1e9, bw_after / 1e9],
+                models=rows)
+
+
+def spread(rounds, dtype, key, fmt):
+    """Median over the rounds, then the range: "66% (59-76%)"."""
+    v = [next(r for r in rnd["models"] if r["dtype"] == dtype)[key] for rnd in rounds]
+    if len(v) == 1:
+        return fmt(v[0])
+    return f"{fmt(median(v))} ({fmt(min(v))}-{fmt(max(v))})"
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin", default=os.path.join(ROOT, "build", "bin"))
@@ -157,16 +204,15 @@ def main():
     ap.add_argument("--prompt", type=int, default=256)
     ap.add_argument("--steps", type=int, default=16)
     ap.add_argument("--reps", type=int, default=2)
+    ap.add_argument("--rounds", type=int, default=3,
+                    help="interleaved rounds of references and models; the table "
+                         "gives each ratio's median over them and its range")
     args = ap.parse_args()
     work = args.work or tempfile.mkdtemp(prefix="ds-cpu-kernels-")
     cfg = config()
     shapes = checkpoint.tensor_shapes(cfg)
 
-    gemm = probe(args.bin, "gemm", 256, 4096, 4096, 3)
-    bw = probe(args.bin, "read", 1024, 3)["read_gbps"] * 1e9
-    gemv = probe(args.bin, "gemv", 2048, 2048, 16, 3)
-    rates, rate_by = reference_rates(gemm)
-    rows = []
+    models = []
     for dtype in ("f32", "bf16", "fp8"):
         ckpt = os.path.join(work, f"ckpt-{dtype}")
         if not os.path.exists(os.path.join(ckpt, "config.json")):
@@ -175,59 +221,71 @@ def main():
         # Always this compiler's artifact (a few seconds): one kept from an
         # older build measures that build's bindings, not this one's.
         subprocess.run([os.path.join(args.bin, "ds-compile"), ckpt, "-o", art], check=True)
-        tensors = tensor_bytes(ckpt)
-        file_bytes = sum(b for _, _, b in tensors.values())
-        m = probe(args.bin, "model", art, ckpt, args.prompt, args.steps, args.reps)
-        flops = gemm_flops_per_token(cfg, shapes, args.prompt)
-        per_step = decode_bytes(cfg, tensors, args.prompt + args.steps / 2)
-        rows.append(dict(dtype=dtype, file_bytes=file_bytes, rate=rates[dtype], flops=flops,
-                         step_bytes=per_step, **m))
-    # The machine may be shared: the stream is measured again after the
-    # runs and the better figure kept (a roofline may only be too high).
-    bw_after = probe(args.bin, "read", 1024, 3)["read_gbps"] * 1e9
-    for r in rows:
-        r["roofline"] = max(bw, bw_after) / r["step_bytes"]
-    f32 = rows[0]
-    lines = [f"GEMM 256x4096x4096 ({gemm['threads']} threads, ds kernels: {gemm['isa']}): "
+        models.append((dtype, art, ckpt, tensor_bytes(ckpt)))
+    gemv = probe(args.bin, "gemv", 2048, 2048, 16, 3)
+    rounds = []
+    for i in range(max(1, args.rounds)):
+        print(f"round {i + 1} of {max(1, args.rounds)}", file=sys.stderr, flush=True)
+        rounds.append(measure_round(args, cfg, shapes, models))
+    first = rounds[0]
+    gemm, rate_by = first["gemm"], first["rate_by"]
+    reads = [g for rnd in rounds for g in rnd["read_gbps"]]
+    pct = lambda v: f"{v:.0%}"
+    tok = lambda v: f"{v:.0f}"
+    lines = [f"{len(rounds)} rounds (medians, ranges in brackets). GEMM 256x4096x4096, first round "
+             f"({gemm['threads']} threads, ds kernels: {gemm['isa']}): "
              f"OpenBLAS sgemm {gemm['openblas_sgemm_gflops']:.1f} GFLOP/s, "
              f"ds f32 {gemm['ds_f32_gflops']:.1f}, bf16 {gemm['ds_bf16_gflops']:.1f}, "
              f"FP8 {gemm['ds_fp8_gflops']:.1f}; "
              + (f"oneDNN f32 {dnnl_rate(gemm, 'f32')}, bf16 {dnnl_rate(gemm, 'bf16')} "
                 f"(weights packed once / plain). " if gemm.get("onednn") else
                 "oneDNN: not built in (libdnnl-dev missing). ")
-             + f"Reference rates: f32 {rate_by['f32']}, bf16 {rate_by['bf16']}, FP8 {rate_by['fp8']} "
-             f"(bf16 rate {rates['bf16']:.1f}: FP8 prefill / bf16 rate = "
-             f"{{fp8_vs_bf16}}). Read stream: {bw / 1e9:.1f} GB/s before, "
-             f"{bw_after / 1e9:.1f} GB/s after the runs.", "",
+             + f"Reference rates: f32 {rate_by['f32']}, bf16 {rate_by['bf16']}, FP8 {rate_by['fp8']}; "
+             f"per round: f32 " + " / ".join(f"{r['rates']['f32']:.0f}" for r in rounds)
+             + ", bf16 " + " / ".join(f"{r['rates']['bf16']:.0f}" for r in rounds)
+             + ", FP8 " + " / ".join(f"{r['rates']['fp8']:.0f}" for r in rounds)
+             + f" GFLOP/s. FP8 prefill / bf16 rate = {{fp8_vs_bf16}}. Read stream: "
+             f"{min(reads):.1f}-{max(reads):.1f} GB/s over the rounds.", "",
              f"GEMV (one row, 16 x 2048x2048 weights, {gemv['threads']} threads) against a "
              f"read stream over the f32 weights' 256 MiB ({gemv['read_gbps_f32_bytes']:.1f} GB/s; "
              f"the FP8 weights' 64 MiB partly fit the L3: {gemv['read_gbps_fp8_bytes']:.1f}): "
              f"f32 {gemv['f32_gbps']:.1f} GB/s ({gemv['f32_gbps'] / gemv['read_gbps_f32_bytes']:.0%}), "
              f"bf16 {gemv['bf16_gbps']:.1f} ({gemv['bf16_gbps'] / gemv['read_gbps_f32_bytes']:.0%}), "
              f"FP8 {gemv['fp8_gbps']:.1f} ({gemv['fp8_gbps'] / gemv['read_gbps_f32_bytes']:.0%}).", "",
-             "| weights | file tensors | load | prefill tok/s (all rows' logits) | GEMM rate (dtype) "
-             "| prefill / rate | vs f32 | prefill tok/s (last row's logits) | decode tok/s "
-             "| read roofline | of roofline | decode vs f32 | peak RSS (process before load) "
+             "| weights | file tensors | load | prefill tok/s (all rows' logits) "
+             "| prefill / GEMM rate of its round | vs f32 | prefill tok/s (last row's logits) "
+             "| decode tok/s | of its round's read roofline | decode vs f32 "
+             "| peak RSS (process before load) "
              "| (RSS - before) / file | (RSS - before - cache - activations - logits) / file |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    for r in rows:
-        share = r["prefill_tokens_per_second"] * r["flops"] / (r["rate"] * 1e9)
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for rnd in rounds:
+        f32 = rnd["models"][0]
+        for r in rnd["models"]:
+            r["prefill_vs_f32"] = r["prefill_tokens_per_second"] / f32["prefill_tokens_per_second"]
+            r["decode_vs_f32"] = r["decode_tokens_per_second"] / f32["decode_tokens_per_second"]
+            r["rss_ratio"] = (r["peak_rss_bytes"] - r["baseline_rss_bytes"]) / r["file_bytes"]
+            r["model_rss_ratio"] = model_rss(r) / r["file_bytes"]
+            r["fp8_vs_bf16_rate"] = (r["prefill_tokens_per_second"] * r["flops"]
+                                     / (r["bf16_rate"] * 1e9))
+    times = lambda v: f"{v:.2f}x"
+    for r in first["models"]:
+        d = r["dtype"]
         lines.append(
-            f"| {r['dtype']} | {r['file_bytes'] / 2**20:.0f} MiB | {r['load_seconds']:.2f} s "
-            f"| {r['prefill_tokens_per_second']:.0f} | {r['rate']:.1f} GFLOP/s | {share:.0%} "
-            f"| {r['prefill_tokens_per_second'] / f32['prefill_tokens_per_second']:.2f}x "
-            f"| {r['prefill_last_row_tokens_per_second']:.0f} "
-            f"| {r['decode_tokens_per_second']:.1f} | {r['roofline']:.1f} "
-            f"| {r['decode_tokens_per_second'] / r['roofline']:.0%} "
-            f"| {r['decode_tokens_per_second'] / f32['decode_tokens_per_second']:.2f}x "
+            f"| {d} | {r['file_bytes'] / 2**20:.0f} MiB | {r['load_seconds']:.2f} s "
+            f"| {spread(rounds, d, 'prefill_tokens_per_second', tok)} "
+            f"| {spread(rounds, d, 'prefill_share', pct)} "
+            f"| {spread(rounds, d, 'prefill_vs_f32', times)} "
+            f"| {spread(rounds, d, 'prefill_last_row_tokens_per_second', tok)} "
+            f"| {spread(rounds, d, 'decode_tokens_per_second', lambda v: f'{v:.1f}')} "
+            f"| {spread(rounds, d, 'of_roofline', pct)} "
+            f"| {spread(rounds, d, 'decode_vs_f32', times)} "
             f"| {r['peak_rss_bytes'] / 2**20:.0f} MiB ({r['baseline_rss_bytes'] / 2**20:.0f}) "
-            f"| {(r['peak_rss_bytes'] - r['baseline_rss_bytes']) / r['file_bytes']:.2f} "
-            f"| {model_rss(r) / r['file_bytes']:.2f} |")
-    fp8 = [r for r in rows if r["dtype"] == "fp8"][0]
-    lines[0] = lines[0].replace("{fp8_vs_bf16}", f"{fp8['prefill_tokens_per_second'] * fp8['flops'] / (rates['bf16'] * 1e9):.0%}")
+            f"| {spread(rounds, d, 'rss_ratio', lambda v: f'{v:.2f}')} "
+            f"| {spread(rounds, d, 'model_rss_ratio', lambda v: f'{v:.2f}')} |")
+    lines[0] = lines[0].replace("{fp8_vs_bf16}", spread(rounds, "fp8", "fp8_vs_bf16_rate", pct))
     print("\n".join(lines))
-    print(json.dumps({"gemm": gemm, "gemv": gemv, "read_gbps": [bw / 1e9, bw_after / 1e9], "models": rows}),
-          file=open(os.path.join(work, "cpu_kernels.json"), "w"))
+    with open(os.path.join(work, "cpu_kernels.json"), "w") as out:
+        print(json.dumps({"gemv": gemv, "rounds": rounds}), file=out)
 
 
 if __name__ == "__main__":
