@@ -181,10 +181,17 @@ def measure_round(args, cfg, shapes, models):
     # The stream is measured again after the runs and the better figure
     # kept (a roofline may only be too high).
     bw_after = probe(args.bin, "read", 1024, 3)["read_gbps"] * 1e9
+    f32 = rows[0]
     for r in rows:
         r["roofline"] = max(bw, bw_after) / r["step_bytes"]
         r["prefill_share"] = r["prefill_tokens_per_second"] * r["flops"] / (r["rate"] * 1e9)
         r["of_roofline"] = r["decode_tokens_per_second"] / r["roofline"]
+        r["prefill_vs_f32"] = r["prefill_tokens_per_second"] / f32["prefill_tokens_per_second"]
+        r["decode_vs_f32"] = r["decode_tokens_per_second"] / f32["decode_tokens_per_second"]
+        r["rss_ratio"] = (r["peak_rss_bytes"] - r["baseline_rss_bytes"]) / r["file_bytes"]
+        r["model_rss_ratio"] = model_rss(r) / r["file_bytes"]
+        r["fp8_vs_bf16_rate"] = (r["prefill_tokens_per_second"] * r["flops"]
+                                 / (r["bf16_rate"] * 1e9))
     return dict(gemm=gemm, rates=rates, rate_by=rate_by, read_gbps=[bw / 1e9, bw_after / 1e9],
                 models=rows)
 
@@ -258,15 +265,6 @@ def main():
              "| peak RSS (process before load) "
              "| (RSS - before) / file | (RSS - before - cache - activations - logits) / file |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    for rnd in rounds:
-        f32 = rnd["models"][0]
-        for r in rnd["models"]:
-            r["prefill_vs_f32"] = r["prefill_tokens_per_second"] / f32["prefill_tokens_per_second"]
-            r["decode_vs_f32"] = r["decode_tokens_per_second"] / f32["decode_tokens_per_second"]
-            r["rss_ratio"] = (r["peak_rss_bytes"] - r["baseline_rss_bytes"]) / r["file_bytes"]
-            r["model_rss_ratio"] = model_rss(r) / r["file_bytes"]
-            r["fp8_vs_bf16_rate"] = (r["prefill_tokens_per_second"] * r["flops"]
-                                     / (r["bf16_rate"] * 1e9))
     times = lambda v: f"{v:.2f}x"
     for r in first["models"]:
         d = r["dtype"]
