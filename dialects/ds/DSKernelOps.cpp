@@ -237,13 +237,38 @@ LogicalResult MoERoutePermuteOp::verify() {
       failed(expectShape(*this, "expert_ids", getExpertIds(),
                          {kDyn, k + shared})) ||
       failed(expectShape(*this, "weights", getWeights(), {kDyn, k + shared})) ||
-      failed(expectShape(*this, "permuted", getPermuted(), {kDyn, d})) ||
+      (getPermuted() &&
+       failed(expectShape(*this, "permuted", getPermuted(), {kDyn, d}))) ||
       failed(expectShape(*this, "offsets", getOffsets(), {e + shared + 1})))
     return failure();
   if (getInput().getType().getRank() != 2)
     return emitOpError() << "input must be [tokens, hidden]";
   if (cfg.hasBias() != static_cast<bool>(getBias()))
     return emitOpError() << "a router bias is needed exactly for noaux_tc";
+  return success();
+}
+
+/// A grouped product's rows: with gather(row_of_slot) one per slot, whose
+/// count is a whole number of slots per input row (token); else the
+/// input's.
+static LogicalResult groupedRows(Operation *op, Value input, Value rowOfSlot,
+                                 Value result, int64_t n) {
+  if (failed(expectShape(op, "result", result, {kDyn, n})))
+    return failure();
+  if (!rowOfSlot)
+    return sameTokens(op, input, result);
+  int64_t tokens = rt(input).getDimSize(0), slots = rt(rowOfSlot).getDimSize(0),
+          rows = rt(result).getDimSize(0);
+  if (!ShapedType::isDynamic(slots) && !ShapedType::isDynamic(tokens) &&
+      (tokens == 0 ? slots != 0 : slots % tokens != 0))
+    return op->emitOpError()
+           << "gather(row_of_slot) has " << slots
+           << " slots, not a whole number per input row (" << tokens << ")";
+  if (!ShapedType::isDynamic(slots) && !ShapedType::isDynamic(rows) &&
+      slots != rows)
+    return op->emitOpError()
+           << "result has " << rows << " rows but gather(row_of_slot) has "
+           << slots << " slots";
   return success();
 }
 
@@ -260,7 +285,8 @@ LogicalResult GroupedMatmulOp::verify() {
                          {(share ? groups : local) + 1})) ||
       failed(expectShape(*this, "input", getInput(), {kDyn, w.getDimSize(2)})))
     return failure();
-  return expectShape(*this, "result", getResult(), {kDyn, w.getDimSize(1)});
+  return groupedRows(*this, getInput(), getRowOfSlot(), getResult(),
+                     w.getDimSize(1));
 }
 
 LogicalResult GroupedMatmulSiluMulOp::verify() {
@@ -277,7 +303,8 @@ LogicalResult GroupedMatmulSiluMulOp::verify() {
                          {(share ? groups : local) + 1})) ||
       failed(expectShape(*this, "input", getInput(), {kDyn, g.getDimSize(2)})))
     return failure();
-  return expectShape(*this, "result", getResult(), {kDyn, g.getDimSize(1)});
+  return groupedRows(*this, getInput(), getRowOfSlot(), getResult(),
+                     g.getDimSize(1));
 }
 
 LogicalResult MoECombineOp::verify() {

@@ -401,11 +401,15 @@ def DS_MoERoutePermuteOp : DS_Op<"moe_route_permute", [Pure]> {
     experts run inside the grouped matmuls. Ids and weights then have
     top_k + S columns and offsets num_experts + S + 1 entries.
 
+    Without `permuted` (ds-gather-expert-rows: every grouped product of the
+    rows reads them through `row_of_slot` instead) no row is moved: the
+    kernel only routes and counts.
+
     ```mlir
     %ids, %w, %xp, %off, %rows = ds.moe_route_permute %logits, %x bias(%b)
         {config = #ds.moe_config<...>}
         : tensor<?x8xf32>, tensor<?x32xf32> bias(tensor<8xf32>)
-        -> tensor<?x2xi32>, tensor<?x2xf32>, tensor<?x32xf32>, tensor<9xi32>, tensor<?xi32>
+        -> tensor<?x2xi32>, tensor<?x2xf32>, rows(tensor<?x32xf32>), tensor<9xi32>, tensor<?xi32>
     ```
   }];
   let arguments = (ins RankedTensorOf<[F32]>:$logits, RankedTensorOf<[F32]>:$input,
@@ -413,12 +417,13 @@ def DS_MoERoutePermuteOp : DS_Op<"moe_route_permute", [Pure]> {
                        DS_MoEConfigAttr:$config,
                        DefaultValuedAttr<I64Attr, "0">:$shared_experts);
   let results = (outs RankedTensorOf<[I32]>:$expert_ids, RankedTensorOf<[F32]>:$weights,
-                      RankedTensorOf<[F32]>:$permuted, 1DTensorOf<[I32]>:$offsets,
-                      1DTensorOf<[I32]>:$row_of_slot);
+                      Optional<RankedTensorOf<[F32]>>:$permuted,
+                      1DTensorOf<[I32]>:$offsets, 1DTensorOf<[I32]>:$row_of_slot);
   let assemblyFormat = [{
     $logits `,` $input (`bias` `(` $bias^ `)`)? attr-dict `:` type($logits) `,`
     type($input) (`bias` `(` type($bias)^ `)`)? `->` type($expert_ids) `,`
-    type($weights) `,` type($permuted) `,` type($offsets) `,` type($row_of_slot)
+    type($weights) `,` (`rows` `(` type($permuted)^ `)` `,`)? type($offsets) `,`
+    type($row_of_slot)
   }];
   let hasVerifier = 1;
 }
@@ -436,16 +441,26 @@ def DS_GroupedMatmulOp : DS_Op<"grouped_matmul", [Pure]> {
     index in the job) and every row of another rank's expert is zero, so a
     ds.moe_combine of it is this rank's partial sum.
 
+    With `gather(row_of_slot)` (ds-gather-expert-rows) `input` holds the
+    tokens' rows, not the permuted ones: row r of the product is token
+    s / k's row for the slot s with row_of_slot[s] = r (k = slots per
+    token = |row_of_slot| / tokens), as ds.moe_permute would have placed
+    it, so the permuted copy is never written. The result has
+    |row_of_slot| rows.
+
     ```mlir
     %y = ds.grouped_matmul %xp, %w, %off : tensor<?x32xf32>, tensor<8x12x32xf32>, tensor<9xi32> -> tensor<?x12xf32>
+    %z = ds.grouped_matmul %x, %w, %off gather(%rows) : tensor<?x32xf32>, tensor<8x12x32xf32>, tensor<9xi32> gather(tensor<?xi32>) -> tensor<?x12xf32>
     ```
   }];
   let arguments = (ins RankedTensorOf<[F32]>:$input, DS_WeightTensor:$weights,
-                       1DTensorOf<[I32]>:$offsets);
+                       1DTensorOf<[I32]>:$offsets,
+                       Optional<1DTensorOf<[I32]>>:$row_of_slot);
   let results = (outs RankedTensorOf<[F32]>:$result);
   let assemblyFormat = [{
-    $input `,` $weights `,` $offsets attr-dict `:` type($input) `,` type($weights)
-    `,` type($offsets) `->` type($result)
+    $input `,` $weights `,` $offsets (`gather` `(` $row_of_slot^ `)`)? attr-dict
+    `:` type($input) `,` type($weights) `,` type($offsets)
+    (`gather` `(` type($row_of_slot)^ `)`)? `->` type($result)
   }];
   let hasVerifier = 1;
 }
@@ -458,18 +473,20 @@ def DS_GroupedMatmulSiluMulOp : DS_Op<"grouped_matmul_silu_mul", [Pure]> {
     expert's rows once for both products and writes only the product, so the
     two [T, F] intermediates never reach memory. Weights as
     ds.grouped_matmul's (expert parallelism included), gate and up of one
-    shape.
+    shape. `gather(row_of_slot)` as ds.grouped_matmul's.
 
     ```mlir
     %h = ds.grouped_matmul_silu_mul %xp, %wg, %wu, %off : tensor<?x32xf32>, tensor<8x12x32xf32>, tensor<8x12x32xf32>, tensor<9xi32> -> tensor<?x12xf32>
     ```
   }];
   let arguments = (ins RankedTensorOf<[F32]>:$input, DS_WeightTensor:$gate,
-                       DS_WeightTensor:$up, 1DTensorOf<[I32]>:$offsets);
+                       DS_WeightTensor:$up, 1DTensorOf<[I32]>:$offsets,
+                       Optional<1DTensorOf<[I32]>>:$row_of_slot);
   let results = (outs RankedTensorOf<[F32]>:$result);
   let assemblyFormat = [{
-    $input `,` $gate `,` $up `,` $offsets attr-dict `:` type($input) `,`
-    type($gate) `,` type($up) `,` type($offsets) `->` type($result)
+    $input `,` $gate `,` $up `,` $offsets (`gather` `(` $row_of_slot^ `)`)?
+    attr-dict `:` type($input) `,` type($gate) `,` type($up) `,`
+    type($offsets) (`gather` `(` type($row_of_slot)^ `)`)? `->` type($result)
   }];
   let hasVerifier = 1;
 }

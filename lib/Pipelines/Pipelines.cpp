@@ -152,14 +152,19 @@ std::vector<Stage> mlir::ds::getPipelineStages(const PipelineOptions &opts) {
                   "residual adds fused with the next RMSNorm, gate|up packed "
                   "with the SiLU-mul as its epilogue, "
                   "routing fused with the permutation, shared experts "
-                  "folded into the grouped matmuls)",
-       [](OpPassManager &pm) {
+                  "folded into the grouped matmuls; on the CPU the experts "
+                  "gather their rows themselves)",
+       [opts](OpPassManager &pm) {
          pm.addNestedPass<func::FuncOp>(createDSDecomposeDensePass());
          pm.addNestedPass<func::FuncOp>(createDSFuseResidualNormPass());
          pm.addNestedPass<func::FuncOp>(createDSFuseRoutePermutePass());
          pm.addNestedPass<func::FuncOp>(createDSFoldSharedExpertsPass());
          pm.addNestedPass<func::FuncOp>(createDSFuseGateUpPass());
          pm.addNestedPass<func::FuncOp>(createDSFuseSiluEpiloguePass());
+         // The runtime's packing gathers the rows (CPU); cuBLAS's grouped
+         // GEMMs read contiguous rows.
+         if (opts.target != Target::CUDA)
+           pm.addNestedPass<func::FuncOp>(createDSGatherExpertRowsPass());
          pm.addPass(createCSEPass());
        }},
       {"loops", "loop nests over buffers (activations planned into one "

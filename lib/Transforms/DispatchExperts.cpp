@@ -45,14 +45,16 @@ void dispatch(RewriterBase &b, MoEOp op) {
       RankedTensorType::get({e + 1}, i32), RankedTensorType::get({pairs}, i32),
       x, route.getExpertIds(), b.getI64IntegerAttr(e));
   auto rowsF = RankedTensorType::get({pairs, f}, f32);
-  Value gate = GroupedMatmulOp::create(b, loc, rowsF, perm.getPermuted(),
-                                       op.getExpertsGate(), perm.getOffsets());
-  Value up = GroupedMatmulOp::create(b, loc, rowsF, perm.getPermuted(),
-                                     op.getExpertsUp(), perm.getOffsets());
+  Value gate =
+      GroupedMatmulOp::create(b, loc, rowsF, perm.getPermuted(),
+                              op.getExpertsGate(), perm.getOffsets(), Value());
+  Value up =
+      GroupedMatmulOp::create(b, loc, rowsF, perm.getPermuted(),
+                              op.getExpertsUp(), perm.getOffsets(), Value());
   Value act = SiluMulOp::create(b, loc, rowsF, gate, up);
   Value down = GroupedMatmulOp::create(
-      b, loc, RankedTensorType::get({pairs, d}, f32), act,
-      op.getExpertsDown(), perm.getOffsets());
+      b, loc, RankedTensorType::get({pairs, d}, f32), act, op.getExpertsDown(),
+      perm.getOffsets(), Value());
   Value y = MoECombineOp::create(b, loc, xt, down, perm.getRowOfSlot(),
                                  route.getWeights());
   if (op.getSharedGate()) {

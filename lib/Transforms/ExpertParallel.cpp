@@ -79,14 +79,14 @@ void mlir::ds::expandExpertParallelMoE(OpBuilder &b, MoEOp moe,
       perm.getOffsets(), b.getI64IntegerAttr(world));
   Value gate = GroupedMatmulOp::create(b, loc, rows(f), dispatch.getReceived(),
                                        moe.getExpertsGate(),
-                                       dispatch.getReceivedOffsets());
+                                       dispatch.getReceivedOffsets(), Value());
   Value up = GroupedMatmulOp::create(b, loc, rows(f), dispatch.getReceived(),
                                      moe.getExpertsUp(),
-                                     dispatch.getReceivedOffsets());
+                                     dispatch.getReceivedOffsets(), Value());
   Value act = SiluMulOp::create(b, loc, rows(f), gate, up);
   Value down =
       GroupedMatmulOp::create(b, loc, rows(d), act, moe.getExpertsDown(),
-                              dispatch.getReceivedOffsets());
+                              dispatch.getReceivedOffsets(), Value());
   Value back =
       MoECollectOp::create(b, loc, rows(d), down, dispatch.getCounts(),
                            perm.getOffsets(), b.getI64IntegerAttr(world));

@@ -60,7 +60,10 @@ std::optional<Routed> matchRouted(Value v) {
   // Under expert parallelism (weights hold a share of the experts) the
   // shared expert stays a dense MLP: the grouped matmuls index this rank's
   // experts by rank, which an appended expert would shift.
-  if (!r.route || r.route.getSharedExperts() != 0 ||
+  // Products gathering their rows (ds-gather-expert-rows) are not this
+  // chain: their input is the tokens' rows, not the permuted ones.
+  if (!r.route || r.route.getSharedExperts() != 0 || r.gate.getRowOfSlot() ||
+      r.up.getRowOfSlot() || r.down.getRowOfSlot() || !r.route.getPermuted() ||
       r.gate.getWeights().getType().getDimSize(0) !=
           r.route.getConfig().getNumExperts() ||
       r.up.getInput() != r.gate.getInput() ||
@@ -167,7 +170,8 @@ struct FoldSharedExpertsPattern : OpRewritePattern<arith::AddFOp> {
     Value wu = stack(r.up.getWeights(), s.up.getWeight());
     Value wd = stack(r.down.getWeights(), s.down.getWeight());
     auto grouped = [&](Value in, Value w, Type t) {
-      return GroupedMatmulOp::create(b, loc, t, in, w, route.getOffsets())
+      return GroupedMatmulOp::create(b, loc, t, in, w, route.getOffsets(),
+                                     Value())
           .getResult();
     };
     Value g = grouped(route.getPermuted(), wg, perSlot(r.gate.getType()));

@@ -50,7 +50,8 @@ struct FuseGroupedSiluPattern : OpRewritePattern<SiluMulOp> {
     // Same rows, same experts; neither product may feed anything else (the
     // fused op never writes them).
     if (gate.getInput() != up.getInput() ||
-        gate.getOffsets() != up.getOffsets() || !gate->hasOneUse() ||
+        gate.getOffsets() != up.getOffsets() ||
+        gate.getRowOfSlot() != up.getRowOfSlot() || !gate->hasOneUse() ||
         !up->hasOneUse() ||
         gate.getWeights().getType() != up.getWeights().getType())
       return rewriter.notifyMatchFailure(op, "gate and up differ in x, "
@@ -59,8 +60,8 @@ struct FuseGroupedSiluPattern : OpRewritePattern<SiluMulOp> {
     LLVM_DEBUG(llvm::dbgs() << "[" DEBUG_TYPE "] fusing " << gate << " and "
                             << up << "\n");
     Value h = GroupedMatmulSiluMulOp::create(
-        rewriter, op.getLoc(), op.getType(), gate.getInput(),
-        gate.getWeights(), up.getWeights(), gate.getOffsets());
+        rewriter, op.getLoc(), op.getType(), gate.getInput(), gate.getWeights(),
+        up.getWeights(), gate.getOffsets(), gate.getRowOfSlot());
     rewriter.replaceOp(op, h);
     rewriter.eraseOp(gate);
     rewriter.eraseOp(up);

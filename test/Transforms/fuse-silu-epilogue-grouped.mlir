@@ -42,7 +42,7 @@ func.func @prefill(%tok: tensor<?xi32>, %pos: tensor<?xi32>,
   %ids, %rw, %xp, %off, %rows = ds.moe_route_permute %logits, %x {config = #ds.moe_config<num_experts = 8, top_k = 2, n_group = 1,
          topk_group = 1, scoring_func = softmax, topk_method = greedy, norm_topk_prob = false,
          routed_scaling_factor = 1.0, norm_rule = v2, intermediate_size = 12, n_shared_experts = 0>}
-      : tensor<?x8xf32>, tensor<?x32xf32> -> tensor<?x2xi32>, tensor<?x2xf32>, tensor<?x32xf32>, tensor<9xi32>, tensor<?xi32>
+      : tensor<?x8xf32>, tensor<?x32xf32> -> tensor<?x2xi32>, tensor<?x2xf32>, rows(tensor<?x32xf32>), tensor<9xi32>, tensor<?xi32>
   %g = ds.grouped_matmul %xp, %wg, %off : tensor<?x32xf32>, tensor<8x12x32xf32>, tensor<9xi32> -> tensor<?x12xf32>
   %u = ds.grouped_matmul %xp, %wu, %off : tensor<?x32xf32>, tensor<8x12x32xf32>, tensor<9xi32> -> tensor<?x12xf32>
   %h = ds.silu_mul %g, %u : tensor<?x12xf32>

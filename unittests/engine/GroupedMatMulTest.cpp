@@ -398,4 +398,145 @@ TEST(GroupedMatMul, SiluMulRejectsMismatchedWeightsAndOffsets) {
   EXPECT_NE(y[0], -7.0f);
 }
 
+/// A routing of `tokens` tokens to `slots` experts each as ds.moe_permute
+/// orders it (stable counting sort): offsets, row_of_slot, and x's rows
+/// permuted. Slot 0 of every token goes to expert experts - 1 (the shared
+/// expert's group of every token); the others to experts skewed towards
+/// the low ones, so that groups of one or a few rows (the dot-product
+/// path) and of several panels (the tiles, a partial last panel) occur.
+struct Routing {
+  std::vector<int32_t> offsets, rowOfSlot;
+  std::vector<float> permuted;
+};
+Routing route(const std::vector<float> &x, int64_t tokens, int64_t k,
+              int64_t slots, int64_t experts, std::mt19937 &rng) {
+  std::vector<int64_t> ids(size_t(tokens * slots));
+  std::uniform_real_distribution<double> u;
+  for (int64_t t = 0; t < tokens; ++t)
+    for (int64_t j = 0; j < slots; ++j)
+      ids[size_t(t * slots + j)] =
+          j == 0 ? experts - 1
+                 : std::min<int64_t>(experts - 2,
+                                     int64_t(u(rng) * u(rng) * (experts - 1)));
+  Routing r;
+  r.offsets.assign(size_t(experts + 1), 0);
+  for (int64_t id : ids)
+    ++r.offsets[size_t(id + 1)];
+  for (int64_t e = 0; e < experts; ++e)
+    r.offsets[size_t(e + 1)] += r.offsets[size_t(e)];
+  std::vector<int32_t> cursor(r.offsets.begin(), r.offsets.end() - 1);
+  r.rowOfSlot.resize(ids.size());
+  r.permuted.resize(ids.size() * size_t(k));
+  for (size_t s = 0; s < ids.size(); ++s) {
+    int32_t row = cursor[size_t(ids[s])]++;
+    r.rowOfSlot[s] = row;
+    std::memcpy(&r.permuted[size_t(row) * size_t(k)],
+                &x[s / size_t(slots) * size_t(k)], size_t(k) * sizeof(float));
+  }
+  return r;
+}
+
+// ds.grouped_matmul's gather form (ds-gather-expert-rows): the products
+// of the tokens' rows read through an index are bit for bit those of the
+// permuted copy ds.moe_permute would have written, on every ISA and
+// format, plain and SiLU-mul, for groups on the dot-product path and
+// groups of several panels alike; and the runtime call, which derives the
+// index from row_of_slot, gives the same on the active ISA.
+TEST(GroupedMatMul, GatheredRowsAreThePermutedCopysProducts) {
+  std::mt19937 rng(61);
+  std::normal_distribution<float> d;
+  const int64_t tokens = 45, slots = 3, experts = 7, n = 37, k = 131;
+  std::vector<float> x(size_t(tokens * k));
+  for (float &v : x)
+    v = d(rng);
+  Routing r = route(x, tokens, k, slots, experts, rng);
+  int64_t rows = tokens * slots, nOff = experts + 1;
+  std::vector<int32_t> index(static_cast<size_t>(rows));
+  for (int64_t s = 0; s < rows; ++s)
+    index[size_t(r.rowOfSlot[size_t(s)])] = int32_t(s / slots);
+  std::vector<MatmulGroup> groups;
+  bool small = false, large = false;
+  for (int64_t e = 0; e < experts; ++e) {
+    int32_t b = r.offsets[size_t(e)], end = r.offsets[size_t(e + 1)];
+    if (b < end)
+      groups.push_back({b, end, e * n});
+    small |= end > b && end - b <= 4;
+    large |= end - b > kPanel;
+  }
+  ASSERT_TRUE(small && large) << "the routing should give both paths";
+  for (WeightFormat f :
+       {WeightFormat::F32, WeightFormat::BF16, WeightFormat::FP8}) {
+    TestWeight gate(f, experts, n, k, 0, rng), up(f, experts, n, k, 0, rng);
+    for (Isa isa : supportedIsas()) {
+      const KernelSet &ks = kernelsFor(isa);
+      for (bool silu : {false, true}) {
+        std::vector<float> want(size_t(rows * n), -7.0f), got(want);
+        auto run = [&](const float *in, std::vector<float> &y,
+                       const int32_t *ix) {
+          if (silu)
+            matmulGroupsSiluMul(ks, in, k, rows, gate.matrix, up.matrix, n,
+                                groups, y.data(), n, ix);
+          else
+            matmulGroups(ks, in, k, rows, gate.matrix, n, groups, y.data(), n,
+                         ix);
+        };
+        run(r.permuted.data(), want, nullptr);
+        run(x.data(), got, index.data());
+        for (size_t i = 0; i < want.size(); ++i)
+          ASSERT_EQ(got[i], want[i])
+              << isaName(isa) << " " << formatName(f) << (silu ? " silu" : "")
+              << " row " << i / size_t(n) << " col " << i % size_t(n);
+      }
+    }
+    MemRef<float, 2> xm{x.data(), x.data(), 0, {tokens, k}, {k, 1}};
+    MemRef<float, 2> pm{
+        r.permuted.data(), r.permuted.data(), 0, {rows, k}, {k, 1}};
+    auto om = makeMemRef<int32_t, 1>(r.offsets.data(), &nOff);
+    auto rm = makeMemRef<int32_t, 1>(r.rowOfSlot.data(), &rows);
+    std::vector<float> want(size_t(rows * n), -7.0f), got(want);
+    MemRef<float, 2> wm{want.data(), want.data(), 0, {rows, n}, {n, 1}};
+    MemRef<float, 2> gm{got.data(), got.data(), 0, {rows, n}, {n, 1}};
+    ASSERT_EQ(groupedLinearSiluMul(pm, gate.matrix, up.matrix, experts, om, wm),
+              "");
+    ASSERT_EQ(
+        groupedLinearSiluMul(xm, gate.matrix, up.matrix, experts, om, gm, &rm),
+        "");
+    ASSERT_EQ(want, got) << formatName(f) << " through the runtime call";
+  }
+}
+
+// The gather form's checks: row_of_slot must be a permutation of the
+// result's rows, a whole number of slots per token; otherwise a one-line
+// error names the slot, and nothing is written.
+TEST(GroupedMatMul, GatherRejectsABadRowOfSlot) {
+  std::mt19937 rng(67);
+  TestWeight w(WeightFormat::BF16, 2, 3, 8, 0, rng);
+  std::vector<float> x(2 * 8, 1.0f), y(4 * 3, -7.0f);
+  std::vector<int32_t> off = {0, 2, 4};
+  MemRef<float, 2> xm{x.data(), x.data(), 0, {2, 8}, {8, 1}};
+  MemRef<float, 2> ym{y.data(), y.data(), 0, {4, 3}, {3, 1}};
+  int64_t three = 3, four = 4;
+  auto om = makeMemRef<int32_t, 1>(off.data(), &three);
+  auto check = [&](std::vector<int32_t> rows, const char *want) {
+    int64_t count = int64_t(rows.size());
+    auto rm = makeMemRef<int32_t, 1>(rows.data(), &count);
+    std::string error = groupedLinear(xm, w.matrix, 2, om, ym, &rm);
+    EXPECT_NE(error.find(want), std::string::npos) << error;
+    for (float v : y)
+      ASSERT_EQ(v, -7.0f) << "written despite: " << error;
+  };
+  check({0, 1, 1, 3}, "row_of_slot[2] = 1 is outside [0, 4) or repeats a row");
+  check({0, 1, 4, 3}, "row_of_slot[2] = 4 is outside [0, 4)");
+  check({0, -1, 2, 3}, "row_of_slot[1] = -1");
+  check({0, 1, 2}, "row_of_slot has 3 slots but the result 4 rows");
+  MemRef<float, 2> x3{x.data(), x.data(), 0, {3, 8}, {8, 1}};
+  std::vector<int32_t> ok = {0, 1, 2, 3};
+  auto rm = makeMemRef<int32_t, 1>(ok.data(), &four);
+  EXPECT_NE(groupedLinear(x3, w.matrix, 2, om, ym, &rm)
+                .find("4 slots are not a whole number per token (3 tokens)"),
+            std::string::npos);
+  EXPECT_EQ(groupedLinear(xm, w.matrix, 2, om, ym, &rm), "");
+  EXPECT_NE(y[0], -7.0f);
+}
+
 } // namespace

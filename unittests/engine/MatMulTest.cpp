@@ -165,15 +165,22 @@ TEST(MatMul, PackersWriteTheTileLayout) {
           v = d(rng);
         for (size_t i = 0; i < x.size(); i += 7)
           std::memcpy(&x[i], &specials[(i / 7) % 10], 4);
+        // Gathered (odd K): row t read from x's row rows - 1 - t / 2, some
+        // rows twice, as the experts' slots read their tokens' rows.
+        std::vector<int32_t> index(static_cast<size_t>(rows));
+        for (int64_t t = 0; t < rows; ++t)
+          index[size_t(t)] = int32_t(rows - 1 - t / 2);
+        const int32_t *ix = k % 2 ? index.data() : nullptr;
+        auto src = [&](int64_t t) { return ix ? int64_t(ix[t]) : t; };
         if (ks.packF32) {
           std::vector<uint32_t> panel(size_t(k * kPanel) + 1, 0xABABABAB);
-          ks.packF32(x.data(), ldx, rows, k,
+          ks.packF32(x.data(), ldx, ix, rows, k,
                      reinterpret_cast<float *>(panel.data()));
           for (int64_t c = 0; c < k; ++c)
             for (int64_t t = 0; t < kPanel; ++t) {
               uint32_t want = 0;
               if (t < rows)
-                std::memcpy(&want, &x[size_t(t * ldx + c)], 4);
+                std::memcpy(&want, &x[size_t(src(t) * ldx + c)], 4);
               ASSERT_EQ(panel[size_t(c * kPanel + t)], want)
                   << isaName(isa) << " f32 rows " << rows << " k " << k
                   << " at " << c << "," << t;
@@ -182,11 +189,11 @@ TEST(MatMul, PackersWriteTheTileLayout) {
         }
         if (ks.packBf16) {
           std::vector<uint16_t> panel(size_t(kp * kPanel * 2) + 1, 0xABAB);
-          ks.packBf16(x.data(), ldx, rows, k, panel.data());
+          ks.packBf16(x.data(), ldx, ix, rows, k, panel.data());
           for (int64_t c = 0; c < kp * 2; ++c)
             for (int64_t t = 0; t < kPanel; ++t) {
               uint16_t want = t < rows && c < k
-                                  ? roundToBf16(x[size_t(t * ldx + c)])
+                                  ? roundToBf16(x[size_t(src(t) * ldx + c)])
                                   : uint16_t(0);
               ASSERT_EQ(panel[size_t(((c / 2) * kPanel + t) * 2 + c % 2)], want)
                   << isaName(isa) << " bf16 rows " << rows << " k " << k

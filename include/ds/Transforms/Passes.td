@@ -218,6 +218,25 @@ def DSFuseRoutePermutePass : Pass<"ds-fuse-route-permute", "::mlir::func::FuncOp
   let dependentDialects = ["::mlir::ds::DSDialect"];
 }
 
+def DSGatherExpertRowsPass : Pass<"ds-gather-expert-rows", "::mlir::func::FuncOp"> {
+  let summary = "the experts' products gather the tokens' rows themselves";
+  let description = [{
+    A ds.grouped_matmul or ds.grouped_matmul_silu_mul of the rows a
+    ds.moe_route_permute permuted reads the routing's input instead,
+    through its row_of_slot (`gather(row_of_slot)`); once no op reads the
+    permuted rows, the routing stops writing them. A prefill then never
+    writes the top_k (+ shared) copies of every token's hidden state: the
+    CPU runtime gathers each expert's rows while it packs them, from the
+    hidden state, which stays in cache. The GPU keeps the permuted rows
+    (its grouped GEMMs are cuBLAS calls over contiguous rows); expert
+    parallelism's ds.moe_permute feeds an exchange and is not touched.
+
+    Patterns: populateGatherExpertRowsPatterns
+    (lib/Transforms/GatherExpertRows.cpp), applied greedily.
+  }];
+  let dependentDialects = ["::mlir::ds::DSDialect"];
+}
+
 def DSFuseSiluEpiloguePass : Pass<"ds-fuse-silu-epilogue", "::mlir::func::FuncOp"> {
   let summary = "the SiLU-mul of a packed gate|up projection as its GEMM's epilogue";
   let description = [{

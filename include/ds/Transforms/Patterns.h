@@ -57,6 +57,10 @@ void populateFuseResidualNormPatterns(RewritePatternSet &patterns);
 void populateFuseGateUpPatterns(RewritePatternSet &patterns);
 void populateFuseRoutePermutePatterns(RewritePatternSet &patterns);
 void populateFuseSiluEpiloguePatterns(RewritePatternSet &patterns);
+/// ds-gather-expert-rows: grouped products of a routing's permuted rows
+/// read the tokens' rows through row_of_slot; the routing then writes no
+/// rows.
+void populateGatherExpertRowsPatterns(RewritePatternSet &patterns);
 /// f32 math.exp as MLIR's polynomial approximation (ds-approximate-exp).
 void populateApproximateExpPatterns(RewritePatternSet &patterns);
 void populateFoldSharedExpertsPatterns(RewritePatternSet &patterns);

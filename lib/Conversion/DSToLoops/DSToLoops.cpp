@@ -342,18 +342,23 @@ bool onlyFeedsGemms(Value v, ModuleOp module) {
         return false;
       continue;
     }
-    // The fused experts' call takes the gate (2) and the up weight (3).
-    bool expertsUp = use.getOperandNumber() == 3 &&
-                     call.getCallee() == "dsrt_grouped_linear_silu_mul_f32";
-    bool gemmWeight = expertsUp ||
-                      (use.getOperandNumber() == 2 &&
-                       (call.getCallee() == "dsrt_linear_f32" ||
-                       call.getCallee() == "dsrt_linear_silu_mul_f32" ||
-                       call.getCallee() == "dsrt_grouped_linear_f32" ||
-                       call.getCallee() == "dsrt_head_matmul_f32" ||
-                       call.getCallee() == "dsrt_head_matmul_skip_f32" ||
-                        call.getCallee() == "dsrt_grouped_linear_silu_mul_f32" ||
-                        call.getCallee() == "dsrt_linear_exact_f32"));
+    // The fused experts' calls take the gate (2) and the up weight (3).
+    StringRef name = call.getCallee();
+    bool fusedExperts = name == "dsrt_grouped_linear_silu_mul_f32" ||
+                        name == "dsrt_grouped_linear_silu_mul_gather_f32";
+    bool expertsUp = use.getOperandNumber() == 3 && fusedExperts;
+    bool gemmWeight =
+        expertsUp ||
+        (use.getOperandNumber() == 2 &&
+         (fusedExperts ||
+          llvm::is_contained({StringRef("dsrt_linear_f32"),
+                              StringRef("dsrt_linear_silu_mul_f32"),
+                              StringRef("dsrt_grouped_linear_f32"),
+                              StringRef("dsrt_grouped_linear_gather_f32"),
+                              StringRef("dsrt_head_matmul_f32"),
+                              StringRef("dsrt_head_matmul_skip_f32"),
+                              StringRef("dsrt_linear_exact_f32")},
+                             name)));
     bool embeddingTable =
         use.getOperandNumber() == 1 && call.getCallee() == "dsrt_embedding_f32";
     if (!gemmWeight && !embeddingTable)

@@ -64,12 +64,19 @@ void KernelEmitter::linearSiluMul(Value ctx, Value x, Value w, Value y) {
 }
 
 void KernelEmitter::groupedLinear(Value ctx, Value x, Value w, Value offsets,
-                                  Value y) {
+                                  Value y, Value rowOfSlot) {
+  if (rowOfSlot)
+    return callOnMemrefs("dsrt_grouped_linear_gather_f32", ctx,
+                         {x, w, offsets, rowOfSlot, y});
   callOnMemrefs("dsrt_grouped_linear_f32", ctx, {x, w, offsets, y});
 }
 
-void KernelEmitter::groupedLinearSiluMul(Value ctx, Value x, Value wg,
-                                         Value wu, Value offsets, Value y) {
+void KernelEmitter::groupedLinearSiluMul(Value ctx, Value x, Value wg, Value wu,
+                                         Value offsets, Value y,
+                                         Value rowOfSlot) {
+  if (rowOfSlot)
+    return callOnMemrefs("dsrt_grouped_linear_silu_mul_gather_f32", ctx,
+                         {x, wg, wu, offsets, rowOfSlot, y});
   callOnMemrefs("dsrt_grouped_linear_silu_mul_f32", ctx,
                 {x, wg, wu, offsets, y});
 }

@@ -184,7 +184,8 @@ Value rankOffsets(KernelEmitter &k, Location loc, Value ctx, Value offsets,
 /// a result buffer of its rows and the offsets as the op gives them, with
 /// what rankOffsets needs to take this rank's share of them.
 struct GroupedOperands {
-  Value ctx, in, out, offsets;
+  /// rowOfSlot: the gather form's index (else null).
+  Value ctx, in, out, offsets, rowOfSlot;
   int64_t groups, local;
   Location loc;
 
@@ -205,12 +206,18 @@ protected:
   GroupedOperands operands(KernelEmitter &k, Op op,
                            typename Op::Adaptor adaptor, int64_t local) const {
     Value in = this->use(k, op, op.getInput(), adaptor.getInput());
-    Value out = this->alloc(k, op.getResult(), {k.dim(in, 0)});
+    Value rowOfSlot;
+    if (op.getRowOfSlot())
+      rowOfSlot = this->use(k, op, op.getRowOfSlot(), adaptor.getRowOfSlot());
+    // A row per slot when gathered, else per input row.
+    Value out =
+        this->alloc(k, op.getResult(), {k.dim(rowOfSlot ? rowOfSlot : in, 0)});
     Value offsets = this->use(k, op, op.getOffsets(), adaptor.getOffsets());
     return {this->contextOf(op),
             in,
             out,
             offsets,
+            rowOfSlot,
             op.getOffsets().getType().getDimSize(0) - 1,
             local,
             op.getLoc()};
@@ -228,7 +235,7 @@ struct GroupedMatmulLowering : GroupedPattern<GroupedMatmulOp> {
     Value offsets = g.share(k, g.out);
     k.groupedLinear(g.ctx, g.in,
                     use(k, op, op.getWeights(), adaptor.getWeights()), offsets,
-                    g.out);
+                    g.out, g.rowOfSlot);
     rewriter.replaceOp(op, g.out);
     return success();
   }
@@ -247,17 +254,18 @@ struct GroupedMatmulSiluMulLowering : GroupedPattern<GroupedMatmulSiluMulOp> {
     Value wg = use(k, op, op.getGate(), adaptor.getGate());
     Value wu = use(k, op, op.getUp(), adaptor.getUp());
     if (state.gemmEpilogue) {
-      k.groupedLinearSiluMul(g.ctx, g.in, wg, wu, g.share(k, g.out), g.out);
+      k.groupedLinearSiluMul(g.ctx, g.in, wg, wu, g.share(k, g.out), g.out,
+                             g.rowOfSlot);
       rewriter.replaceOp(op, g.out);
       return success();
     }
     auto f = RankedTensorType::get(
         {ShapedType::kDynamic, op.getGate().getType().getDimSize(1)},
         rewriter.getF32Type());
-    Value gate = k.alloc(f, {k.dim(g.in, 0)}),
-          up = k.alloc(f, {k.dim(g.in, 0)});
-    k.groupedLinear(g.ctx, g.in, wg, g.share(k, gate), gate);
-    k.groupedLinear(g.ctx, g.in, wu, g.share(k, up), up);
+    Value rows = k.dim(g.out, 0);
+    Value gate = k.alloc(f, {rows}), up = k.alloc(f, {rows});
+    k.groupedLinear(g.ctx, g.in, wg, g.share(k, gate), gate, g.rowOfSlot);
+    k.groupedLinear(g.ctx, g.in, wu, g.share(k, up), up, g.rowOfSlot);
     k.outline("silu_mul", "", {gate, up, g.out},
               [&](ValueRange a) { k.siluMul(a[0], a[1], a[2]); });
     rewriter.replaceOp(op, g.out);

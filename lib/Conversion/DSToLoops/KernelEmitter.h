@@ -111,11 +111,14 @@ public:
   void linearExact(Value ctx, Value x, Value w, Value y);
   /// y = silu(x w[:F]^T) * (x w[F:]^T), one runtime call (fused epilogue).
   void linearSiluMul(Value ctx, Value x, Value w, Value y);
-  void groupedLinear(Value ctx, Value x, Value w, Value offsets, Value y);
+  /// With rowOfSlot, x is the tokens' rows, gathered through it
+  /// (dsrt_grouped_linear_gather_f32: ds.grouped_matmul's gather form).
+  void groupedLinear(Value ctx, Value x, Value w, Value offsets, Value y,
+                     Value rowOfSlot = {});
   /// y = silu(x Wg_e^T) * (x Wu_e^T) per expert's rows (the runtime's
-  /// dsrt_grouped_linear_silu_mul_f32).
+  /// dsrt_grouped_linear_silu_mul_f32; with rowOfSlot its _gather_ form).
   void groupedLinearSiluMul(Value ctx, Value x, Value wg, Value wu,
-                            Value offsets, Value y);
+                            Value offsets, Value y, Value rowOfSlot = {});
   /// Collectives on the model's communicator (partitioned models):
   /// out = the sum over ranks of in; out [T, N x ranks] = every rank's
   /// [T, N] piece by columns; this process's rank (i64).
@@ -230,7 +233,8 @@ public:
   Value leadingColumns(Value m, int64_t n);
   /// `rowLoops`: the rows move in a parallel loop over slots, columns an
   /// inner loop (convert-ds-to-loops' moe-row-loops); else one parallel
-  /// iteration per element.
+  /// iteration per element. Null x and permuted: the offsets and
+  /// row_of_slot only.
   void moePermute(Value x, Value ids, Value permuted, Value offsets,
                   Value rowOfSlot, Value cursor, bool rowLoops);
   /// ids[t] = the first column of the row's maximum (NaN never wins).

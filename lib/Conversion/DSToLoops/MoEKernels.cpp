@@ -176,7 +176,7 @@ void KernelEmitter::moePermute(Value x, Value ids, Value permuted,
                                Value offsets, Value rowOfSlot, Value cursor,
                                bool rowLoops) {
   // A stable counting sort; sequential on purpose (it is O(tokens x top_k)).
-  Value tokens = dim(ids, 0), kv = dim(ids, 1), d = dim(x, 1);
+  Value tokens = dim(ids, 0), kv = dim(ids, 1);
   int64_t e = cast<MemRefType>(offsets.getType()).getDimSize(0) - 1;
   Type i32 = b.getI32Type();
   auto c32 = [&](int64_t v) {
@@ -216,9 +216,13 @@ void KernelEmitter::moePermute(Value x, Value ids, Value permuted,
     Value slot = arith::AddIOp::create(b, loc, mul(t, kv), j);
     store(row32, rowOfSlot, {slot});
   });
+  // No permuted rows: the grouped products gather them (row_of_slot).
+  if (!permuted)
+    return;
   // The rows move in parallel (one GPU thread per element; with rowLoops
   // one iteration per slot, its columns a loop): only the counting above is
   // sequential, O(tokens x top_k).
+  Value d = dim(x, 1);
   SmallVector<Value> ubs{mul(tokens, kv)};
   if (!rowLoops)
     ubs.push_back(d);

@@ -111,9 +111,15 @@ struct MoERoutePermuteLowering : RoutePattern<MoERoutePermuteOp> {
         routeOperands(k, op, use(k, op, op.getLogits(), adaptor.getLogits()),
                       cfg, ids, weights);
     size_t routeCount = operands.size();
-    Value x = use(k, op, op.getInput(), adaptor.getInput());
     Value pairs = k.mul(k.dim(ids, 0), k.dim(ids, 1));
-    Value xp = alloc(k, op.getPermuted(), {pairs});
+    // Without permuted rows (ds-gather-expert-rows) the kernel neither
+    // reads x nor moves a row.
+    bool moves = bool(op.getPermuted());
+    Value x, xp;
+    if (moves) {
+      x = use(k, op, op.getInput(), adaptor.getInput());
+      xp = alloc(k, op.getPermuted(), {pairs});
+    }
     Value off = alloc(k, op.getOffsets());
     Value rows = alloc(k, op.getRowOfSlot(), {pairs});
     int64_t shared = int64_t(op.getSharedExperts());
@@ -121,28 +127,38 @@ struct MoERoutePermuteLowering : RoutePattern<MoERoutePermuteOp> {
         RankedTensorType::get({int64_t(cfg.getNumExperts()) + shared},
                               rewriter.getI32Type()),
         {});
-    for (Value v : {x, xp, off, rows, cursor})
-      operands.push_back(v);
+    if (moves)
+      operands.append({x, xp});
+    operands.append({off, rows, cursor});
     if (op.getBias())
       operands.push_back(use(k, op, op.getBias(), adaptor.getBias()));
     std::string key;
     llvm::raw_string_ostream(key) << cfg;
     bool hasBias = bool(op.getBias());
     func::FuncOp kernel =
-        k.outline("moe_route_permute", key + "/" + std::to_string(shared),
+        k.outline("moe_route_permute",
+                  key + "/" + std::to_string(shared) + (moves ? "" : "/index"),
                   operands, [&](ValueRange a) {
                     routeBody(k, a, cfg, hasBias ? a.back() : Value());
                     if (shared)
                       k.appendSharedExperts(a[1], a[2], cfg.getTopK(),
                                             cfg.getNumExperts());
-                    ValueRange p = a.slice(routeCount, 5);
-                    k.moePermute(p[0], a[1], p[1], p[2], p[3], p[4],
-                                 state.moeRowLoops);
+                    ValueRange p = a.slice(routeCount, moves ? 5 : 3);
+                    if (moves)
+                      k.moePermute(p[0], a[1], p[1], p[2], p[3], p[4],
+                                   state.moeRowLoops);
+                    else
+                      k.moePermute(Value(), a[1], Value(), p[0], p[1], p[2],
+                                   state.moeRowLoops);
                   });
     describe(kernel, cfg, hasBias);
     // Traces report the routed choices only.
     traced(k, op, shared ? k.leadingColumns(ids, cfg.getTopK()) : ids);
-    rewriter.replaceOp(op, ValueRange{ids, weights, xp, off, rows});
+    SmallVector<Value> results = {ids, weights};
+    if (moves)
+      results.push_back(xp);
+    results.append({off, rows});
+    rewriter.replaceOp(op, results);
     return success();
   }
 };

@@ -184,6 +184,23 @@ DSRT_EXPORT void _mlir_ciface_dsrt_grouped_linear_f32(
   check(cpu::groupedLinear(*x, *w, *offsets, *y));
 }
 
+/// ds.grouped_matmul's gather form on the CPU path (ds-gather-expert-rows):
+/// x is the tokens' rows, read through row_of_slot while packing. The GPU
+/// pipeline keeps the permuted rows.
+DSRT_EXPORT void _mlir_ciface_dsrt_grouped_linear_gather_f32(
+    void *ctx, MemRef<float, 2> *x, MemRef<float, 3> *w,
+    MemRef<int32_t, 1> *offsets, MemRef<int32_t, 1> *rowOfSlot,
+    MemRef<float, 2> *y) {
+  if (onGpu(ctx))
+    return checkGpu("dsrt_grouped_linear_gather_f32 called on the GPU path");
+  if (const BoundWeight *b =
+          inPlaceBinding(ctx, "dsrt_grouped_linear_gather_f32", w->aligned,
+                         w->offset, w->sizes, 3))
+    return check(cpu::groupedLinear(*x, b->matrix, b->shape[0], *offsets, *y,
+                                    rowOfSlot));
+  check(cpu::groupedLinear(*x, *w, *offsets, *y, rowOfSlot));
+}
+
 namespace {
 /// What both ds.head_matmul calls share: CPU only (the GPU pipeline keeps
 /// ds.head_matmul a generated kernel), and kv_b_proj read in place when it
@@ -203,23 +220,43 @@ void headMatmulCall(void *ctx, const char *name, MemRef<float, 2> *w,
 /// ds.grouped_matmul_silu_mul on the CPU path: the routed experts' gate and
 /// up products and their SiLU-mul in one call (the GPU pipeline lowers the
 /// op to two grouped GEMMs and a kernel instead).
-DSRT_EXPORT void _mlir_ciface_dsrt_grouped_linear_silu_mul_f32(
-    void *ctx, MemRef<float, 2> *x, MemRef<float, 3> *gate,
-    MemRef<float, 3> *up, MemRef<int32_t, 1> *offsets, MemRef<float, 2> *y) {
+namespace {
+/// Both forms of ds.grouped_matmul_silu_mul's call (rowOfSlot: the
+/// gather form's, else null).
+void groupedSiluMulCall(void *ctx, const char *what, MemRef<float, 2> *x,
+                        MemRef<float, 3> *gate, MemRef<float, 3> *up,
+                        MemRef<int32_t, 1> *offsets,
+                        MemRef<int32_t, 1> *rowOfSlot, MemRef<float, 2> *y) {
   if (onGpu(ctx))
-    return checkGpu("dsrt_grouped_linear_silu_mul_f32 called on the GPU path");
-  const char *what = "dsrt_grouped_linear_silu_mul_f32";
+    return checkGpu(std::string(what) + " called on the GPU path");
   const BoundWeight *g = inPlaceBinding(ctx, what, gate->aligned, gate->offset,
                                         gate->sizes, 3);
   const BoundWeight *u =
       inPlaceBinding(ctx, what, up->aligned, up->offset, up->sizes, 3);
   if (g && u)
-    return check(cpu::groupedLinearSiluMul(*x, g->matrix, u->matrix,
-                                           g->shape[0], *offsets, *y));
+    return check(cpu::groupedLinearSiluMul(
+        *x, g->matrix, u->matrix, g->shape[0], *offsets, *y, rowOfSlot));
   if (g || u)
     return check("grouped_linear_silu_mul: only one of gate and up is read "
                  "in place");
-  check(cpu::groupedLinearSiluMul(*x, *gate, *up, *offsets, *y));
+  check(cpu::groupedLinearSiluMul(*x, *gate, *up, *offsets, *y, rowOfSlot));
+}
+} // namespace
+
+DSRT_EXPORT void _mlir_ciface_dsrt_grouped_linear_silu_mul_f32(
+    void *ctx, MemRef<float, 2> *x, MemRef<float, 3> *gate,
+    MemRef<float, 3> *up, MemRef<int32_t, 1> *offsets, MemRef<float, 2> *y) {
+  groupedSiluMulCall(ctx, "dsrt_grouped_linear_silu_mul_f32", x, gate, up,
+                     offsets, nullptr, y);
+}
+
+/// Its gather form (ds-gather-expert-rows): x is the tokens' rows.
+DSRT_EXPORT void _mlir_ciface_dsrt_grouped_linear_silu_mul_gather_f32(
+    void *ctx, MemRef<float, 2> *x, MemRef<float, 3> *gate,
+    MemRef<float, 3> *up, MemRef<int32_t, 1> *offsets,
+    MemRef<int32_t, 1> *rowOfSlot, MemRef<float, 2> *y) {
+  groupedSiluMulCall(ctx, "dsrt_grouped_linear_silu_mul_gather_f32", x, gate,
+                     up, offsets, rowOfSlot, y);
 }
 
 /// ds.head_matmul on the CPU path (convert-ds-to-loops head-matmul-calls):

@@ -37,7 +37,7 @@ bool asWeight(const MemRef<float, 2> &w, WeightMatrix &out) {
 template <typename F>
 void withUnitColumns(const MemRef<float, 2> &x, const MemRef<float, 2> &y,
                      F f) {
-  int64_t rows = x.sizes[0], k = x.sizes[1], n = y.sizes[1];
+  int64_t rows = x.sizes[0], k = x.sizes[1], n = y.sizes[1], yRows = y.sizes[0];
   const float *xp = x.data();
   int64_t ldx = x.strides[0];
   std::vector<float> xc, yc;
@@ -50,9 +50,9 @@ void withUnitColumns(const MemRef<float, 2> &x, const MemRef<float, 2> &y,
     ldx = k;
   }
   if (n > 1 && y.strides[1] != 1) {
-    yc.resize(size_t(rows * n));
+    yc.resize(size_t(yRows * n));
     f(xp, ldx, yc.data(), n);
-    for (int64_t t = 0; t < rows; ++t)
+    for (int64_t t = 0; t < yRows; ++t)
       for (int64_t j = 0; j < n; ++j)
         y.data()[t * y.strides[0] + j * y.strides[1]] = yc[size_t(t * n + j)];
     return;
@@ -157,18 +157,49 @@ std::string cpu::linearSiluMul(const MemRef<float, 2> &x,
 
 namespace {
 
+/// The gather form's index (ds.grouped_matmul gather(row_of_slot)): for
+/// each of y's rows, the row of x (a token) it reads, where rowOfSlot maps
+/// slot s (token s / k, k slots a token) to its row. Checks that
+/// rowOfSlot is a permutation of y's rows and returns "" or the error.
+std::string gatherIndex(const std::string &op, const MemRef<float, 2> &x,
+                        const MemRef<float, 2> &y,
+                        const MemRef<int32_t, 1> &rowOfSlot,
+                        std::vector<int32_t> &index) {
+  int64_t tokens = x.sizes[0], slots = rowOfSlot.sizes[0];
+  if (slots != y.sizes[0])
+    return op + ": row_of_slot has " + std::to_string(slots) +
+           " slots but the result " + std::to_string(y.sizes[0]) + " rows";
+  if (tokens == 0 ? slots != 0 : slots % tokens != 0)
+    return op + ": " + std::to_string(slots) +
+           " slots are not a whole number per token (" +
+           std::to_string(tokens) + " tokens)";
+  int64_t perToken = tokens > 0 ? slots / tokens : 1;
+  index.assign(size_t(slots), -1);
+  for (int64_t s = 0; s < slots; ++s) {
+    int64_t r = rowOfSlot.data()[s * rowOfSlot.strides[0]];
+    if (r < 0 || r >= slots || index[size_t(r)] >= 0)
+      return op + ": row_of_slot[" + std::to_string(s) +
+             "] = " + std::to_string(r) + " is outside [0, " +
+             std::to_string(slots) + ") or repeats a row";
+    index[size_t(r)] = int32_t(s / perToken);
+  }
+  return "";
+}
+
 /// The checks of a grouped product over `experts` experts of w (their
 /// shapes and the routing's offsets, all checked before anything is
 /// written, so a bad offset cannot send a kernel outside the buffers),
-/// then f(groups, x, ldx, y, ldy) on unit-column views. `what` names the
-/// op in the error.
+/// then f(groups, x, ldx, y, ldy, index) on unit-column views, index the
+/// gather form's (null without rowOfSlot). `what` names the op in the
+/// error.
 template <typename F>
-std::string grouped(const char *what, const MemRef<float, 2> &x,
-                    const WeightMatrix &w, int64_t experts,
-                    const MemRef<int32_t, 1> &offsets,
-                    const MemRef<float, 2> &y, F f) {
+std::string
+grouped(const char *what, const MemRef<float, 2> &x, const WeightMatrix &w,
+        int64_t experts, const MemRef<int32_t, 1> &offsets,
+        const MemRef<float, 2> &y, const MemRef<int32_t, 1> *rowOfSlot, F f) {
   std::string op = what;
-  int64_t k = w.cols, rows = x.sizes[0];
+  // The product's rows: y's (a slot's each) when gathered, else x's.
+  int64_t k = w.cols, rows = rowOfSlot ? y.sizes[0] : x.sizes[0];
   int64_t n = experts > 0 ? w.rows / experts : 0;
   if (experts <= 0 || w.rows % experts != 0)
     return op + ": " + std::to_string(w.rows) +
@@ -190,6 +221,12 @@ std::string grouped(const char *what, const MemRef<float, 2> &x,
       return op + ": offsets of expert " + std::to_string(e) + " are [" +
              std::to_string(offset(e)) + ", " + std::to_string(offset(e + 1)) +
              "), outside [0, " + std::to_string(rows) + "] or decreasing";
+  static thread_local std::vector<int32_t> index;
+  if (rowOfSlot) {
+    std::string error = gatherIndex(op, x, y, *rowOfSlot, index);
+    if (!error.empty())
+      return error;
+  }
   withUnitColumns(x, y,
                   [&](const float *xp, int64_t ldx, float *yp, int64_t ldy) {
                     static thread_local std::vector<MatmulGroup> groups;
@@ -197,7 +234,8 @@ std::string grouped(const char *what, const MemRef<float, 2> &x,
                     for (int64_t e = 0; e < experts; ++e)
                       if (offset(e) < offset(e + 1)) // most get no token
                         groups.push_back({offset(e), offset(e + 1), e * n});
-                    f(groups, xp, ldx, yp, ldy);
+                    f(groups, xp, ldx, yp, ldy,
+                      rowOfSlot ? index.data() : nullptr);
                   });
   return "";
 }
@@ -225,13 +263,15 @@ bool asExperts(const MemRef<float, 3> &w, WeightMatrix &m) {
 std::string cpu::groupedLinear(const MemRef<float, 2> &x, const WeightMatrix &w,
                                int64_t experts,
                                const MemRef<int32_t, 1> &offsets,
-                               const MemRef<float, 2> &y) {
+                               const MemRef<float, 2> &y,
+                               const MemRef<int32_t, 1> *rowOfSlot) {
   const KernelSet &ks = kernelsFor(activeIsa());
-  return grouped("grouped_linear", x, w, experts, offsets, y,
+  return grouped("grouped_linear", x, w, experts, offsets, y, rowOfSlot,
                  [&](const std::vector<MatmulGroup> &groups, const float *xp,
-                     int64_t ldx, float *yp, int64_t ldy) {
-                   matmulGroups(ks, xp, ldx, x.sizes[0], w, w.rows / experts,
-                                groups, yp, ldy);
+                     int64_t ldx, float *yp, int64_t ldy,
+                     const int32_t *index) {
+                   matmulGroups(ks, xp, ldx, y.sizes[0], w, w.rows / experts,
+                                groups, yp, ldy, index);
                  });
 }
 
@@ -239,7 +279,8 @@ std::string cpu::groupedLinearSiluMul(const MemRef<float, 2> &x,
                                       const WeightMatrix &gate,
                                       const WeightMatrix &up, int64_t experts,
                                       const MemRef<int32_t, 1> &offsets,
-                                      const MemRef<float, 2> &y) {
+                                      const MemRef<float, 2> &y,
+                                      const MemRef<int32_t, 1> *rowOfSlot) {
   if (gate.rows != up.rows || gate.cols != up.cols)
     return "grouped_linear_silu_mul: gate is [" + std::to_string(gate.rows) +
            ", " + std::to_string(gate.cols) + "], up [" +
@@ -249,34 +290,37 @@ std::string cpu::groupedLinearSiluMul(const MemRef<float, 2> &x,
     return "grouped_linear_silu_mul: gate and up are stored in different "
            "formats";
   const KernelSet &ks = kernelsFor(activeIsa());
-  return grouped("grouped_linear_silu_mul", x, gate, experts, offsets, y,
-                 [&](const std::vector<MatmulGroup> &groups, const float *xp,
-                     int64_t ldx, float *yp, int64_t ldy) {
-                   matmulGroupsSiluMul(ks, xp, ldx, x.sizes[0], gate, up,
-                                       gate.rows / experts, groups, yp, ldy);
-                 });
+  return grouped(
+      "grouped_linear_silu_mul", x, gate, experts, offsets, y, rowOfSlot,
+      [&](const std::vector<MatmulGroup> &groups, const float *xp, int64_t ldx,
+          float *yp, int64_t ldy, const int32_t *index) {
+        matmulGroupsSiluMul(ks, xp, ldx, y.sizes[0], gate, up,
+                            gate.rows / experts, groups, yp, ldy, index);
+      });
 }
 
 std::string cpu::groupedLinear(const MemRef<float, 2> &x,
                                const MemRef<float, 3> &w,
                                const MemRef<int32_t, 1> &offsets,
-                               const MemRef<float, 2> &y) {
+                               const MemRef<float, 2> &y,
+                               const MemRef<int32_t, 1> *rowOfSlot) {
   WeightMatrix m;
   if (!asExperts(w, m))
     return "grouped_linear: the weight's rows are not contiguous";
-  return groupedLinear(x, m, w.sizes[0], offsets, y);
+  return groupedLinear(x, m, w.sizes[0], offsets, y, rowOfSlot);
 }
 
 std::string cpu::groupedLinearSiluMul(const MemRef<float, 2> &x,
                                       const MemRef<float, 3> &gate,
                                       const MemRef<float, 3> &up,
                                       const MemRef<int32_t, 1> &offsets,
-                                      const MemRef<float, 2> &y) {
+                                      const MemRef<float, 2> &y,
+                                      const MemRef<int32_t, 1> *rowOfSlot) {
   WeightMatrix g, u;
   if (!asExperts(gate, g) || !asExperts(up, u))
     return "grouped_linear_silu_mul: the weights' rows are not contiguous";
   if (gate.sizes[0] != up.sizes[0])
     return shapeMismatch("grouped_linear_silu_mul: gate and up experts",
                          gate.sizes[0], up.sizes[0]);
-  return groupedLinearSiluMul(x, g, u, gate.sizes[0], offsets, y);
+  return groupedLinearSiluMul(x, g, u, gate.sizes[0], offsets, y, rowOfSlot);
 }

@@ -50,12 +50,19 @@ inline float siluMul(float g, float u) {
 /// the same rows of y, where w_e is rows [e * N, (e + 1) * N) of w; rows of
 /// no group are left untouched. Returns "" or a description of
 /// inconsistent shapes or offsets (then nothing is written).
+///
+/// With rowOfSlot (ds.grouped_matmul's gather form) x is the tokens' rows
+/// and row r of the product is token s / k's for the slot s with
+/// rowOfSlot[s] = r (k slots a token): y has a row per slot, and
+/// rowOfSlot must be a permutation of them.
 std::string groupedLinear(const MemRef<float, 2> &x, const WeightMatrix &w,
                           int64_t experts, const MemRef<int32_t, 1> &offsets,
-                          const MemRef<float, 2> &y);
+                          const MemRef<float, 2> &y,
+                          const MemRef<int32_t, 1> *rowOfSlot = nullptr);
 std::string groupedLinear(const MemRef<float, 2> &x, const MemRef<float, 3> &w,
                           const MemRef<int32_t, 1> &offsets,
-                          const MemRef<float, 2> &y);
+                          const MemRef<float, 2> &y,
+                          const MemRef<int32_t, 1> *rowOfSlot = nullptr);
 
 /// y = silu(groupedLinear(x, gate)) * groupedLinear(x, up) for gate and up
 /// of one shape and format, each group's x packed once for both
@@ -65,12 +72,14 @@ std::string groupedLinearSiluMul(const MemRef<float, 2> &x,
                                  const WeightMatrix &gate,
                                  const WeightMatrix &up, int64_t experts,
                                  const MemRef<int32_t, 1> &offsets,
-                                 const MemRef<float, 2> &y);
+                                 const MemRef<float, 2> &y,
+                                 const MemRef<int32_t, 1> *rowOfSlot = nullptr);
 std::string groupedLinearSiluMul(const MemRef<float, 2> &x,
                                  const MemRef<float, 3> &gate,
                                  const MemRef<float, 3> &up,
                                  const MemRef<int32_t, 1> &offsets,
-                                 const MemRef<float, 2> &y);
+                                 const MemRef<float, 2> &y,
+                                 const MemRef<int32_t, 1> *rowOfSlot = nullptr);
 
 } // namespace dsrt::cpu
 

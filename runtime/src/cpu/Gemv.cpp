@@ -170,16 +170,12 @@ void dsrt::cpu::gemvRange(const KernelSet &ks, const GemvX &x, int64_t rows,
 /// sum's order). Rounded once per call, before
 /// the rows are split over threads: as bf16 for the ISA's bf16 dot product
 /// (zero-padded rows), else as f32 values. x itself where no rounding
-/// applies.
+/// applies (with `index`, x's rows gathered into f32 rows).
 GemvX dsrt::cpu::gemvInput(const KernelSet &ks, const WeightMatrix &w,
                            const float *x, int64_t ldx, int64_t rows,
-                           const std::vector<MatmulGroup> *only) {
+                           const std::vector<MatmulGroup> *only,
+                           const int32_t *index) {
   GemvX g;
-  if (!bf16Arithmetic(ks, w)) {
-    g.x = x;
-    g.ldx = ldx;
-    return g;
-  }
   // Rows [b, e) rounded into `round(src, n, dst)`'s output rows.
   auto forRows = [&](auto round) {
     if (!only)
@@ -187,12 +183,30 @@ GemvX dsrt::cpu::gemvInput(const KernelSet &ks, const WeightMatrix &w,
     for (const MatmulGroup &grp : *only)
       round(grp.begin, grp.end);
   };
+  auto row = [&](int64_t t) {
+    return x + (index ? int64_t(index[t]) : t) * ldx;
+  };
+  if (!bf16Arithmetic(ks, w)) {
+    if (index) {
+      float *out = buffers().roundedX.get(size_t(rows * w.cols));
+      forRows([&](int64_t b, int64_t e) {
+        for (int64_t t = b; t < e; ++t)
+          std::memcpy(out + t * w.cols, row(t), size_t(w.cols) * 4);
+      });
+      g.x = out;
+      g.ldx = w.cols;
+      return g;
+    }
+    g.x = x;
+    g.ldx = ldx;
+    return g;
+  }
   if (ks.dotBf16Pairs) {
     int64_t ld = (w.cols + kPairsAlign - 1) / kPairsAlign * kPairsAlign;
     uint16_t *out = buffers().packedX16.get(size_t(rows * ld));
     forRows([&](int64_t b, int64_t e) {
       for (int64_t t = b; t < e; ++t) {
-        roundRow(ks, x + t * ldx, w.cols, out + t * ld);
+        roundRow(ks, row(t), w.cols, out + t * ld);
         std::fill(out + t * ld + w.cols, out + (t + 1) * ld, uint16_t(0));
       }
     });
@@ -204,7 +218,7 @@ GemvX dsrt::cpu::gemvInput(const KernelSet &ks, const WeightMatrix &w,
   forRows([&](int64_t b, int64_t e) {
     for (int64_t t = b; t < e; ++t)
       for (int64_t c = 0; c < w.cols; ++c) {
-        uint32_t u = uint32_t(roundToBf16(x[t * ldx + c])) << 16;
+        uint32_t u = uint32_t(roundToBf16(row(t)[c])) << 16;
         std::memcpy(&out[t * w.cols + c], &u, 4);
       }
   });

@@ -34,9 +34,11 @@ void roundRow(const KernelSet &ks, const float *src, int64_t n, uint16_t *dst);
 /// Decode's rows of x as prefill sees them (rounded to bf16 where
 /// bf16Arithmetic), once per call; only the groups' rows when `only` is
 /// given. The result lives in this thread's buffers until its next call.
+/// `index` (may be null): row t is x's row index[t] (gathered).
 GemvX gemvInput(const KernelSet &ks, const WeightMatrix &w, const float *x,
                 int64_t ldx, int64_t rows,
-                const std::vector<MatmulGroup> *only = nullptr);
+                const std::vector<MatmulGroup> *only = nullptr,
+                const int32_t *index = nullptr);
 
 /// y[t, j] = x[t] . w[r0 + j] for t < rows, j < n, single-threaded; each
 /// row's result independent of how many rows came with it.

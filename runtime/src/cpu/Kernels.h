@@ -98,10 +98,12 @@ struct KernelSet {
   /// (an odd K's last pair zero in its high half). The round, the pairing
   /// and the transpose in registers, without an intermediate buffer.
   /// nullptr: MatMul.cpp packs with roundBf16 and an SSE transpose.
-  void (*packF32)(const float *x, int64_t ldx, int64_t rows, int64_t k,
-                  float *panel) = nullptr;
-  void (*packBf16)(const float *x, int64_t ldx, int64_t rows, int64_t k,
-                   uint16_t *panel) = nullptr;
+  /// `index` (may be null): row t is x + index[t] * ldx instead of
+  /// x + t * ldx (the experts' rows gathered from the tokens' rows).
+  void (*packF32)(const float *x, int64_t ldx, const int32_t *index,
+                  int64_t rows, int64_t k, float *panel) = nullptr;
+  void (*packBf16)(const float *x, int64_t ldx, const int32_t *index,
+                   int64_t rows, int64_t k, uint16_t *panel) = nullptr;
   /// y[t * ldy + i] = c[i * kPanel + t] for i < m (<= 16), t < rows (<=
   /// kPanel): a tile's accumulators into the rows of y, one masked store
   /// of the m values per row (nullptr: SseTranspose.cpp's 4 x 4 blocks).

@@ -473,11 +473,21 @@ void storeTile(const float *c, int64_t m, int64_t rows, float *y, int64_t ldy) {
   }
 }
 
-void packF32(const float *x, int64_t ldx, int64_t rows, int64_t k,
-             float *panel) {
+/// The panel's row pointers: row t at x + (index ? index[t] : t) * ldx.
+struct PanelRows {
+  const float *row[kPanel];
+  PanelRows(const float *x, int64_t ldx, const int32_t *index, int64_t rows) {
+    for (int64_t t = 0; t < rows && t < kPanel; ++t)
+      row[t] = x + (index ? int64_t(index[t]) : t) * ldx;
+  }
+};
+
+void packF32(const float *x, int64_t ldx, const int32_t *index, int64_t rows,
+             int64_t k, float *panel) {
+  PanelRows src(x, ldx, index, rows);
   packUnits(
       [&](int64_t t, int64_t j0) {
-        return _mm512_maskz_loadu_epi32(tailMask(k - j0), x + t * ldx + j0);
+        return _mm512_maskz_loadu_epi32(tailMask(k - j0), src.row[t] + j0);
       },
       rows, k, reinterpret_cast<uint32_t *>(panel));
 }
@@ -485,13 +495,14 @@ void packF32(const float *x, int64_t ldx, int64_t rows, int64_t k,
 /// Floats ahead of its loads that packBf16 prefetches in each row.
 constexpr int64_t kPackAhead = 128;
 
-void packBf16(const float *x, int64_t ldx, int64_t rows, int64_t k,
-              uint16_t *panel) {
+void packBf16(const float *x, int64_t ldx, const int32_t *index, int64_t rows,
+              int64_t k, uint16_t *panel) {
+  PanelRows rowsOf(x, ldx, index, rows);
   packUnits(
       [&](int64_t t, int64_t j0) {
         // Floats [2 j0, 2 j0 + 32) of the row; past k they load as zero,
         // which rounds to zero (an odd K's last pair).
-        const float *src = x + t * ldx + 2 * j0;
+        const float *src = rowsOf.row[t] + 2 * j0;
         int64_t left = k - 2 * j0;
         // The row's next lines: 16 rows read side by side, a page apart
         // for a 1024-wide x, are streams the hardware prefetchers follow

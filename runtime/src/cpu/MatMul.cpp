@@ -35,6 +35,7 @@ struct ThreadBuffers {
   GrowBuffer<float> ctile, wtile, gate, up;
   GrowBuffer<uint16_t> wtile16;
   GrowBuffer<uint16_t> rowBf16;   // one row being packed
+  GrowBuffer<float> gathered;     // a panel's gathered rows (no packF32)
   GrowBuffer<float> expv;         // exp(-gate) of a SiLU-mul epilogue
 };
 ThreadBuffers &buffers() {
@@ -56,16 +57,30 @@ int64_t panelSize(int64_t k, bool bf16) {
 }
 
 /// Panel p of rows [0, rows) of x packed into `out` (panels of panelSize
-/// each; the last zero-padded).
-void packPanel(const KernelSet &ks, const float *x, int64_t ldx, int64_t rows,
-               int64_t k, bool bf16, void *out, int64_t p) {
+/// each; the last zero-padded). `index` (may be null): row t of the
+/// product is x's row index[t] (the experts' rows gathered from the
+/// tokens').
+void packPanel(const KernelSet &ks, const float *x, int64_t ldx,
+               const int32_t *index, int64_t rows, int64_t k, bool bf16,
+               void *out, int64_t p) {
   int64_t size = panelSize(k, bf16);
   int64_t n = std::min(rows - p * kPanel, int64_t(kPanel));
-  const float *src = x + p * kPanel * ldx;
+  const float *src = index ? x : x + p * kPanel * ldx;
+  const int32_t *ix = index ? index + p * kPanel : nullptr;
   if (bf16 && ks.packBf16)
-    return ks.packBf16(src, ldx, n, k, static_cast<uint16_t *>(out) + p * size);
+    return ks.packBf16(src, ldx, ix, n, k,
+                       static_cast<uint16_t *>(out) + p * size);
   if (!bf16 && ks.packF32)
-    return ks.packF32(src, ldx, n, k, static_cast<float *>(out) + p * size);
+    return ks.packF32(src, ldx, ix, n, k, static_cast<float *>(out) + p * size);
+  if (ix) {
+    // No packer of the set's own: the rows side by side first.
+    float *rowsCopy = buffers().gathered.get(size_t(n * k));
+    for (int64_t t = 0; t < n; ++t)
+      std::memcpy(rowsCopy + t * k, x + int64_t(ix[t]) * ldx,
+                  size_t(k) * sizeof(float));
+    src = rowsCopy;
+    ldx = k;
+  }
   if (bf16) {
     int64_t kp = (k + 1) / 2;
     uint16_t *o = static_cast<uint16_t *>(out) + p * size;
@@ -104,7 +119,7 @@ PackedX pack(const KernelSet &ks, const float *x, int64_t ldx, int64_t rows,
   // leave the other cores waiting for the tiles.
   parallelFor(p.panels, 1, [&](int64_t b, int64_t e) {
     for (int64_t i = b; i < e; ++i)
-      packPanel(ks, x, ldx, rows, k, bf16, out, i);
+      packPanel(ks, x, ldx, nullptr, rows, k, bf16, out, i);
   });
   return p;
 }
@@ -501,7 +516,8 @@ void prefetchRows(float *y, int64_t ldy, int64_t begin, int64_t end, int64_t j,
 /// thread's buffers and only silu(gate) * up is written, so the group's x
 /// is packed once for both and the two products share the region.
 void gemmGroups(const KernelSet &ks, const float *x, int64_t ldx,
-                const WeightMatrix &w, const WeightMatrix *up, int64_t n,
+                const int32_t *index, const WeightMatrix &w,
+                const WeightMatrix *up, int64_t n,
                 const std::vector<MatmulGroup> &groups, float *y, int64_t ldy) {
   const int mr = ks.mr;
   const int64_t k = w.cols;
@@ -540,8 +556,12 @@ void gemmGroups(const KernelSet &ks, const float *x, int64_t ldx,
                                               first[g] * size)
                         : static_cast<void *>(static_cast<float *>(packed) +
                                               first[g] * size);
-      packPanel(ks, x + grp.begin * ldx, ldx, grp.end - grp.begin, k, bf16,
-                base, i - first[g]);
+      if (index)
+        packPanel(ks, x, ldx, index + grp.begin, grp.end - grp.begin, k, bf16,
+                  base, i - first[g]);
+      else
+        packPanel(ks, x + grp.begin * ldx, ldx, nullptr, grp.end - grp.begin, k,
+                  bf16, base, i - first[g]);
     }
   });
   // Work item i is up to kItemBlocks blocks of one group.
@@ -656,8 +676,9 @@ namespace {
 
 /// matmulGroups, or with `up` matmulGroupsSiluMul (w the gate).
 void groupsProduct(const KernelSet &ks, const float *x, int64_t ldx,
-                   int64_t rows, const WeightMatrix &w, const WeightMatrix *up,
-                   int64_t n, const std::vector<MatmulGroup> &groups, float *y,
+                   const int32_t *index, int64_t rows, const WeightMatrix &w,
+                   const WeightMatrix *up, int64_t n,
+                   const std::vector<MatmulGroup> &groups, float *y,
                    int64_t ldy) {
   // Reused: no steady-state allocation. Workers reach it through this
   // reference (a thread_local named in the lambda would be their own).
@@ -684,10 +705,10 @@ void groupsProduct(const KernelSet &ks, const float *x, int64_t ldx,
                      return a.end - a.begin > b.end - b.begin;
                    });
   if (!large.empty() && n > 0)
-    gemmGroups(ks, x, ldx, w, up, n, large, y, ldy);
+    gemmGroups(ks, x, ldx, index, w, up, n, large, y, ldy);
   if (small.empty() || n <= 0)
     return;
-  GemvX gx = gemvInput(ks, w, x, ldx, rows, &small);
+  GemvX gx = gemvInput(ks, w, x, ldx, rows, &small, index);
   // Work item i is weight row i % n of group i / n: a thread's share
   // crosses groups, so the pool splits the whole step's experts at once.
   int64_t grain = grainRows(ks, w, kGemvRows, n);
@@ -720,11 +741,11 @@ void groupsProduct(const KernelSet &ks, const float *x, int64_t ldx,
 
 } // namespace
 
-void dsrt::cpu::matmulGroups(const KernelSet &ks, const float *x,
-                             int64_t ldx, int64_t rows, const WeightMatrix &w,
-                             int64_t n, const std::vector<MatmulGroup> &groups,
-                             float *y, int64_t ldy) {
-  groupsProduct(ks, x, ldx, rows, w, nullptr, n, groups, y, ldy);
+void dsrt::cpu::matmulGroups(const KernelSet &ks, const float *x, int64_t ldx,
+                             int64_t rows, const WeightMatrix &w, int64_t n,
+                             const std::vector<MatmulGroup> &groups, float *y,
+                             int64_t ldy, const int32_t *index) {
+  groupsProduct(ks, x, ldx, index, rows, w, nullptr, n, groups, y, ldy);
 }
 
 void dsrt::cpu::matmulGroupsSiluMul(const KernelSet &ks, const float *x,
@@ -732,8 +753,9 @@ void dsrt::cpu::matmulGroupsSiluMul(const KernelSet &ks, const float *x,
                                     const WeightMatrix &gate,
                                     const WeightMatrix &up, int64_t n,
                                     const std::vector<MatmulGroup> &groups,
-                                    float *y, int64_t ldy) {
-  groupsProduct(ks, x, ldx, rows, gate, &up, n, groups, y, ldy);
+                                    float *y, int64_t ldy,
+                                    const int32_t *index) {
+  groupsProduct(ks, x, ldx, index, rows, gate, &up, n, groups, y, ldy);
 }
 
 void dsrt::cpu::gatherRows(const KernelSet &ks, const WeightMatrix &w,

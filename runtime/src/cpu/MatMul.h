@@ -41,11 +41,13 @@ struct MatmulGroup {
 
 /// matmul for each group (y rows as x rows, columns [0, n)). Groups of
 /// decode's size share one parallel region: a decode step's experts are
-/// one wake of the pool, not one each.
+/// one wake of the pool, not one each. `index` (may be null): row t of
+/// the product (t < rows) is x's row index[t], gathered while packing
+/// (ds.grouped_matmul's gather form); y keeps the product's rows.
 void matmulGroups(const KernelSet &ks, const float *x, int64_t ldx,
                   int64_t rows, const WeightMatrix &w, int64_t n,
-                  const std::vector<MatmulGroup> &groups, float *y,
-                  int64_t ldy);
+                  const std::vector<MatmulGroup> &groups, float *y, int64_t ldy,
+                  const int32_t *index = nullptr);
 
 /// y[t, j] = silu(x[t] . gate[g.r0 + j]) * (x[t] . up[g.r0 + j]) for the
 /// rows t of each group g, j < n: matmulGroups over gate and up (same
@@ -56,7 +58,7 @@ void matmulGroupsSiluMul(const KernelSet &ks, const float *x, int64_t ldx,
                          int64_t rows, const WeightMatrix &gate,
                          const WeightMatrix &up, int64_t n,
                          const std::vector<MatmulGroup> &groups, float *y,
-                         int64_t ldy);
+                         int64_t ldy, const int32_t *index = nullptr);
 
 /// out[t, :] = row ids[t] of w as f32 (widened, or e4m3 times its block
 /// scale), t < n: the embedding gather, reading the table where it lies.

@@ -216,10 +216,11 @@ std::string cpu::naiveAttendChunk(
     // its last token.
     if (ks.packF32 && unitQ) {
       const int64_t hq = h * qn.strides[1], hr = h * qr.strides[1];
-      ks.packF32(qnp + t0 * qn.strides[0] + hq, qn.strides[0], nt, dn, q);
+      ks.packF32(qnp + t0 * qn.strides[0] + hq, qn.strides[0], nullptr, nt, dn,
+                 q);
       if (dr > 0)
-        ks.packF32(qrp + t0 * qr.strides[0] + hr, qr.strides[0], nt, dr,
-                   q + dn * TB);
+        ks.packF32(qrp + t0 * qr.strides[0] + hr, qr.strides[0], nullptr, nt,
+                   dr, q + dn * TB);
     } else {
       for (int64_t tb = 0; tb < TB; tb += 8) {
         const float *a[8], *b[8];

@@ -649,7 +649,7 @@ func.func @f(%x: tensor<?x32xf32>) {
 
 func.func @f(%l: tensor<?x8xf32>, %x: tensor<?x32xf32>, %b: tensor<8xf32>) {
   // expected-error@+1 {{offsets must have shape [9], got [8]}}
-  %i, %w, %xp, %off, %rows = ds.moe_route_permute %l, %x bias(%b) {config = #ds.moe_config<num_experts = 8, top_k = 2, n_group = 4, topk_group = 2, scoring_func = sigmoid, topk_method = noaux_tc, norm_topk_prob = true, routed_scaling_factor = 2.5, norm_rule = v3, intermediate_size = 12, n_shared_experts = 1>} : tensor<?x8xf32>, tensor<?x32xf32> bias(tensor<8xf32>) -> tensor<?x2xi32>, tensor<?x2xf32>, tensor<?x32xf32>, tensor<8xi32>, tensor<?xi32>
+  %i, %w, %xp, %off, %rows = ds.moe_route_permute %l, %x bias(%b) {config = #ds.moe_config<num_experts = 8, top_k = 2, n_group = 4, topk_group = 2, scoring_func = sigmoid, topk_method = noaux_tc, norm_topk_prob = true, routed_scaling_factor = 2.5, norm_rule = v3, intermediate_size = 12, n_shared_experts = 1>} : tensor<?x8xf32>, tensor<?x32xf32> bias(tensor<8xf32>) -> tensor<?x2xi32>, tensor<?x2xf32>, rows(tensor<?x32xf32>), tensor<8xi32>, tensor<?xi32>
   return
 }
 
@@ -659,7 +659,7 @@ func.func @f(%l: tensor<?x8xf32>, %x: tensor<?x32xf32>, %b: tensor<8xf32>) {
 
 func.func @f(%l: tensor<?x8xf32>, %x: tensor<?x32xf32>, %b: tensor<8xf32>) {
   // expected-error@+1 {{permuted must have shape [?, 32], got [?, 16]}}
-  %i, %w, %xp, %off, %rows = ds.moe_route_permute %l, %x bias(%b) {config = #ds.moe_config<num_experts = 8, top_k = 2, n_group = 4, topk_group = 2, scoring_func = sigmoid, topk_method = noaux_tc, norm_topk_prob = true, routed_scaling_factor = 2.5, norm_rule = v3, intermediate_size = 12, n_shared_experts = 1>} : tensor<?x8xf32>, tensor<?x32xf32> bias(tensor<8xf32>) -> tensor<?x2xi32>, tensor<?x2xf32>, tensor<?x16xf32>, tensor<9xi32>, tensor<?xi32>
+  %i, %w, %xp, %off, %rows = ds.moe_route_permute %l, %x bias(%b) {config = #ds.moe_config<num_experts = 8, top_k = 2, n_group = 4, topk_group = 2, scoring_func = sigmoid, topk_method = noaux_tc, norm_topk_prob = true, routed_scaling_factor = 2.5, norm_rule = v3, intermediate_size = 12, n_shared_experts = 1>} : tensor<?x8xf32>, tensor<?x32xf32> bias(tensor<8xf32>) -> tensor<?x2xi32>, tensor<?x2xf32>, rows(tensor<?x16xf32>), tensor<9xi32>, tensor<?xi32>
   return
 }
 
@@ -669,7 +669,7 @@ func.func @f(%l: tensor<?x8xf32>, %x: tensor<?x32xf32>, %b: tensor<8xf32>) {
 
 func.func @f(%l: tensor<?x8xf32>, %x: tensor<?x32xf32>) {
   // expected-error@+1 {{a router bias is needed exactly for noaux_tc}}
-  %i, %w, %xp, %off, %rows = ds.moe_route_permute %l, %x {config = #ds.moe_config<num_experts = 8, top_k = 2, n_group = 4, topk_group = 2, scoring_func = sigmoid, topk_method = noaux_tc, norm_topk_prob = true, routed_scaling_factor = 2.5, norm_rule = v3, intermediate_size = 12, n_shared_experts = 1>} : tensor<?x8xf32>, tensor<?x32xf32> -> tensor<?x2xi32>, tensor<?x2xf32>, tensor<?x32xf32>, tensor<9xi32>, tensor<?xi32>
+  %i, %w, %xp, %off, %rows = ds.moe_route_permute %l, %x {config = #ds.moe_config<num_experts = 8, top_k = 2, n_group = 4, topk_group = 2, scoring_func = sigmoid, topk_method = noaux_tc, norm_topk_prob = true, routed_scaling_factor = 2.5, norm_rule = v3, intermediate_size = 12, n_shared_experts = 1>} : tensor<?x8xf32>, tensor<?x32xf32> -> tensor<?x2xi32>, tensor<?x2xf32>, rows(tensor<?x32xf32>), tensor<9xi32>, tensor<?xi32>
   return
 }
 
@@ -679,7 +679,7 @@ func.func @f(%l: tensor<?x8xf32>, %x: tensor<?x32xf32>) {
 
 func.func @f(%l: tensor<?x8xf32>, %x: tensor<?x32xf32>, %b: tensor<8xf32>) {
   // expected-error@+1 {{expert_ids must have shape [?, 3], got [?, 2]}}
-  %i, %w, %xp, %off, %rows = ds.moe_route_permute %l, %x bias(%b) {config = #ds.moe_config<num_experts = 8, top_k = 2, n_group = 4, topk_group = 2, scoring_func = sigmoid, topk_method = noaux_tc, norm_topk_prob = true, routed_scaling_factor = 2.5, norm_rule = v3, intermediate_size = 12, n_shared_experts = 1>, shared_experts = 1 : i64} : tensor<?x8xf32>, tensor<?x32xf32> bias(tensor<8xf32>) -> tensor<?x2xi32>, tensor<?x2xf32>, tensor<?x32xf32>, tensor<10xi32>, tensor<?xi32>
+  %i, %w, %xp, %off, %rows = ds.moe_route_permute %l, %x bias(%b) {config = #ds.moe_config<num_experts = 8, top_k = 2, n_group = 4, topk_group = 2, scoring_func = sigmoid, topk_method = noaux_tc, norm_topk_prob = true, routed_scaling_factor = 2.5, norm_rule = v3, intermediate_size = 12, n_shared_experts = 1>, shared_experts = 1 : i64} : tensor<?x8xf32>, tensor<?x32xf32> bias(tensor<8xf32>) -> tensor<?x2xi32>, tensor<?x2xf32>, rows(tensor<?x32xf32>), tensor<10xi32>, tensor<?xi32>
   return
 }
 
@@ -702,6 +702,35 @@ func.func @f() {
 func.func @f(%x: tensor<?x32xf32>, %w: tensor<8x12x32xf32>, %o: tensor<8xi32>) {
   // expected-error@+1 {{offsets must have shape [9], got [8]}}
   %y = ds.grouped_matmul %x, %w, %o : tensor<?x32xf32>, tensor<8x12x32xf32>, tensor<8xi32> -> tensor<?x12xf32>
+  return
+}
+
+// -----
+
+// Tests that a gathered grouped product has a whole number of slots per
+// token and a row per slot.
+
+func.func @f(%x: tensor<4x32xf32>, %w: tensor<8x12x32xf32>, %o: tensor<9xi32>, %r: tensor<10xi32>) {
+  // expected-error@+1 {{gather(row_of_slot) has 10 slots, not a whole number per input row (4)}}
+  %y = ds.grouped_matmul %x, %w, %o gather(%r) : tensor<4x32xf32>, tensor<8x12x32xf32>, tensor<9xi32> gather(tensor<10xi32>) -> tensor<10x12xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<?x32xf32>, %w: tensor<8x12x32xf32>, %o: tensor<9xi32>, %r: tensor<8xi32>) {
+  // expected-error@+1 {{result has 4 rows but gather(row_of_slot) has 8 slots}}
+  %y = ds.grouped_matmul_silu_mul %x, %w, %w, %o gather(%r) : tensor<?x32xf32>, tensor<8x12x32xf32>, tensor<8x12x32xf32>, tensor<9xi32> gather(tensor<8xi32>) -> tensor<4x12xf32>
+  return
+}
+
+// -----
+
+// Tests that an ungathered grouped product keeps its input's rows.
+
+func.func @f(%x: tensor<4x32xf32>, %w: tensor<8x12x32xf32>, %o: tensor<9xi32>) {
+  // expected-error@+1 {{result has 8 tokens but the input has 4}}
+  %y = ds.grouped_matmul %x, %w, %o : tensor<4x32xf32>, tensor<8x12x32xf32>, tensor<9xi32> -> tensor<8x12xf32>
   return
 }
 

@@ -156,7 +156,10 @@ func.func @moe_v2(%x: tensor<?x32xf32>, %r: tensor<6x32xbf16>, %g: tensor<6x12x3
 // CHECK: ds.silu_mul_packed {{.*}} : tensor<?x24xf32> -> tensor<?x12xf32>
 // CHECK: ds.moe_combine {{.*}} : tensor<?x12xf32>, tensor<?xi32>, tensor<?x2xf32> -> tensor<?x12xf32>
 // CHECK: ds.linear_silu_mul %{{[^ ,)]+}}, %{{[^ ,)]+}} : tensor<?x32xf32>, tensor<24x32xf32> -> tensor<?x12xf32>
-// CHECK: ds.moe_route_permute %{{[^ ,)]+}}, %{{[^ ,)]+}} bias(%{{[^ ,)]+}}) {config = #ds.moe_config<{{.*}}>} : tensor<?x8xf32>, tensor<?x32xf32> bias(tensor<8xf32>) -> tensor<?x2xi32>, tensor<?x2xf32>, tensor<?x32xf32>, tensor<9xi32>, tensor<?xi32>
+// CHECK: ds.moe_route_permute %{{[^ ,)]+}}, %{{[^ ,)]+}} bias(%{{[^ ,)]+}}) {config = #ds.moe_config<{{.*}}>} : tensor<?x8xf32>, tensor<?x32xf32> bias(tensor<8xf32>) -> tensor<?x2xi32>, tensor<?x2xf32>, rows(tensor<?x32xf32>), tensor<9xi32>, tensor<?xi32>
+// CHECK: %{{.+}}, %{{.+}}, %[[GOFF:.+]], %[[GROWS:.+]] = ds.moe_route_permute %{{[^ ,)]+}}, %{{[^ ,)]+}} bias(%{{[^ ,)]+}}) {config = #ds.moe_config<{{.*}}>} : tensor<?x8xf32>, tensor<?x32xf32> bias(tensor<8xf32>) -> tensor<?x2xi32>, tensor<?x2xf32>, tensor<9xi32>, tensor<?xi32>
+// CHECK: ds.grouped_matmul %{{[^ ,)]+}}, %{{[^ ,)]+}}, %[[GOFF]] gather(%[[GROWS]]) : tensor<?x32xf32>, tensor<8x12x32xf32>, tensor<9xi32> gather(tensor<?xi32>) -> tensor<?x12xf32>
+// CHECK: ds.grouped_matmul_silu_mul %{{[^ ,)]+}}, %{{[^ ,)]+}}, %{{[^ ,)]+}}, %[[GOFF]] gather(%[[GROWS]]) : tensor<?x32xf32>, tensor<8x12x32xf32>, tensor<8x12x32xf32>, tensor<9xi32> gather(tensor<?xi32>) -> tensor<?x12xf32>
 func.func @kernels(%q: tensor<?x2x4xf32>, %pos: tensor<?xi32>, %lat: tensor<?x16xf32>, %kr: tensor<?x4xf32>,
                    %c: !ds.latent_cache<num_layers = 1, width = 20, element_type = f32>, %qn: tensor<?x2x8xf32>,
                    %kvb: tensor<32x16xf32>, %logits: tensor<?x8xf32>, %b: tensor<8xf32>, %x: tensor<?x32xf32>,
@@ -196,7 +199,13 @@ func.func @kernels(%q: tensor<?x2x4xf32>, %pos: tensor<?xi32>, %lat: tensor<?x16
   %fi, %fw, %fxp, %foff, %frows = ds.moe_route_permute %logits, %x bias(%b) {config = #ds.moe_config<num_experts = 8, top_k = 2, n_group = 4,
          topk_group = 2, scoring_func = sigmoid, topk_method = noaux_tc, norm_topk_prob = true,
          routed_scaling_factor = 2.5, norm_rule = v3, intermediate_size = 12, n_shared_experts = 1>}
-      : tensor<?x8xf32>, tensor<?x32xf32> bias(tensor<8xf32>) -> tensor<?x2xi32>, tensor<?x2xf32>, tensor<?x32xf32>, tensor<9xi32>, tensor<?xi32>
+      : tensor<?x8xf32>, tensor<?x32xf32> bias(tensor<8xf32>) -> tensor<?x2xi32>, tensor<?x2xf32>, rows(tensor<?x32xf32>), tensor<9xi32>, tensor<?xi32>
+  %gi, %gw, %goff, %grows = ds.moe_route_permute %logits, %x bias(%b) {config = #ds.moe_config<num_experts = 8, top_k = 2, n_group = 4,
+         topk_group = 2, scoring_func = sigmoid, topk_method = noaux_tc, norm_topk_prob = true,
+         routed_scaling_factor = 2.5, norm_rule = v3, intermediate_size = 12, n_shared_experts = 1>}
+      : tensor<?x8xf32>, tensor<?x32xf32> bias(tensor<8xf32>) -> tensor<?x2xi32>, tensor<?x2xf32>, tensor<9xi32>, tensor<?xi32>
+  %gg = ds.grouped_matmul %x, %w, %goff gather(%grows) : tensor<?x32xf32>, tensor<8x12x32xf32>, tensor<9xi32> gather(tensor<?xi32>) -> tensor<?x12xf32>
+  %gs = ds.grouped_matmul_silu_mul %x, %w, %w, %goff gather(%grows) : tensor<?x32xf32>, tensor<8x12x32xf32>, tensor<8x12x32xf32>, tensor<9xi32> gather(tensor<?xi32>) -> tensor<?x12xf32>
   return %o, %y : tensor<?x2x8xf32>, tensor<?x12xf32>
 }
 
