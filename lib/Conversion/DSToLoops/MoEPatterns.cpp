@@ -143,13 +143,12 @@ struct MoERoutePermuteLowering : RoutePattern<MoERoutePermuteOp> {
                     if (shared)
                       k.appendSharedExperts(a[1], a[2], cfg.getTopK(),
                                             cfg.getNumExperts());
+                    // x and permuted (when moving), offsets, rows, cursor.
                     ValueRange p = a.slice(routeCount, moves ? 5 : 3);
-                    if (moves)
-                      k.moePermute(p[0], a[1], p[1], p[2], p[3], p[4],
-                                   state.moeRowLoops);
-                    else
-                      k.moePermute(Value(), a[1], Value(), p[0], p[1], p[2],
-                                   state.moeRowLoops);
+                    ValueRange counts = p.take_back(3);
+                    k.moePermute(moves ? p[0] : Value(), a[1],
+                                 moves ? p[1] : Value(), counts[0], counts[1],
+                                 counts[2], state.moeRowLoops);
                   });
     describe(kernel, cfg, hasBias);
     // Traces report the routed choices only.

@@ -217,9 +217,6 @@ void headMatmulCall(void *ctx, const char *name, MemRef<float, 2> *w,
   check(run(*w));
 }
 } // namespace
-/// ds.grouped_matmul_silu_mul on the CPU path: the routed experts' gate and
-/// up products and their SiLU-mul in one call (the GPU pipeline lowers the
-/// op to two grouped GEMMs and a kernel instead).
 namespace {
 /// Both forms of ds.grouped_matmul_silu_mul's call (rowOfSlot: the
 /// gather form's, else null).
@@ -243,6 +240,9 @@ void groupedSiluMulCall(void *ctx, const char *what, MemRef<float, 2> *x,
 }
 } // namespace
 
+/// ds.grouped_matmul_silu_mul on the CPU path: the routed experts' gate and
+/// up products and their SiLU-mul in one call (the GPU pipeline lowers the
+/// op to two grouped GEMMs and a kernel instead).
 DSRT_EXPORT void _mlir_ciface_dsrt_grouped_linear_silu_mul_f32(
     void *ctx, MemRef<float, 2> *x, MemRef<float, 3> *gate,
     MemRef<float, 3> *up, MemRef<int32_t, 1> *offsets, MemRef<float, 2> *y) {

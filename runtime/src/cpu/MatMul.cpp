@@ -556,12 +556,10 @@ void gemmGroups(const KernelSet &ks, const float *x, int64_t ldx,
                                               first[g] * size)
                         : static_cast<void *>(static_cast<float *>(packed) +
                                               first[g] * size);
-      if (index)
-        packPanel(ks, x, ldx, index + grp.begin, grp.end - grp.begin, k, bf16,
-                  base, i - first[g]);
-      else
-        packPanel(ks, x + grp.begin * ldx, ldx, nullptr, grp.end - grp.begin, k,
-                  bf16, base, i - first[g]);
+      // Gathered: the group's rows through its part of the index.
+      packPanel(ks, index ? x : x + grp.begin * ldx, ldx,
+                index ? index + grp.begin : nullptr, grp.end - grp.begin, k,
+                bf16, base, i - first[g]);
     }
   });
   // Work item i is up to kItemBlocks blocks of one group.
