@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <random>
 #include <vector>
 
@@ -103,6 +104,38 @@ TEST(HeadMatmul, EveryIsaAndFormatMatchesTheF64Product) {
           }
         }
       }
+  }
+}
+
+// Decode's q_h W_UK_h over bf16 rows: the AVX-512 sets add one row at a
+// time into the output rows (KernelSet::axpyBf16), AVX2 keeps strips of 64
+// outputs in registers: both sum x[k] * w[k][c] from k = 0 up with fused
+// adds, so they must give the same bits (a token's result may not depend
+// on the CPU path that served it; the scalar set's adds are not fused).
+// n = 300 leaves a tail of every kernel's width.
+TEST(HeadMatmul, Bf16DecodeRowsAreBitForBitThoseOfEveryPath) {
+  if (!isaSupported(Isa::Avx2))
+    GTEST_SKIP() << "no AVX2: only the scalar path runs here";
+  std::mt19937 rng(5);
+  TestWeight w(WeightFormat::BF16, 1, kHeads * kGroup, kDc, 4, rng);
+  for (int64_t tokens : {int64_t(1), kHeadGemmRows - 1}) {
+    HeadBuffers b(tokens, kDn, kDc, rng);
+    ASSERT_EQ(headMatmul(kernelsFor(Isa::Avx2), b.xm, w.matrix, b.om, kGroup, 0,
+                         false),
+              "");
+    std::vector<float> want = b.out;
+    for (Isa isa : supportedIsas()) {
+      if (isa < Isa::Avx2)
+        continue;
+      std::fill(b.out.begin(), b.out.end(), -7.0f);
+      ASSERT_EQ(
+          headMatmul(kernelsFor(isa), b.xm, w.matrix, b.om, kGroup, 0, false),
+          "");
+      for (size_t i = 0; i < want.size(); ++i)
+        ASSERT_EQ(std::memcmp(&b.out[i], &want[i], 4), 0)
+            << isaName(isa) << " tokens " << tokens << " value " << i << ": "
+            << b.out[i] << " vs the avx2 path's " << want[i];
+    }
   }
 }
 

@@ -107,6 +107,18 @@ void decodeFp8(const uint8_t *src, int64_t n, float scale, float *dst) {
   }
 }
 
+/// Decode's head products (q_h W_UK_h) one weight row at a time, the
+/// output row in L1: out[c] = fma(a, w[c] widened, out[c]), c < n.
+void axpyBf16(float a, const uint16_t *w, int64_t n, float *out) {
+  __m512 av = _mm512_set1_ps(a);
+  for (int64_t i = 0; i < n; i += 16) {
+    __mmask16 m = tailMask(n - i);
+    __m512 v = bf16x16(_mm256_maskz_loadu_epi16(m, w + i));
+    _mm512_mask_storeu_ps(
+        out + i, m, _mm512_fmadd_ps(av, v, _mm512_maskz_loadu_ps(m, out + i)));
+  }
+}
+
 /// Dot products of one weight row with R rows of x; `load(i, mask)` gives
 /// 16 weights from element i as f32. Two accumulators per row: one FMA
 /// chain would bound a single row (decode) by the FMA latency, below the
@@ -532,6 +544,7 @@ const KernelSet &dsrt::cpu::avx512Kernels() {
     s.storeTile = storeTile;
     s.gemvBf16 = gemvBf16;
     s.gemvFp8 = gemvFp8;
+    s.axpyBf16 = axpyBf16;
     s.tileF32Part[0] = tileF32Rows<1>;
     s.tileF32Part[1] = tileF32Rows<2>;
     s.tileF32Part[2] = tileF32Rows<3>;
@@ -551,6 +564,7 @@ const KernelSet &dsrt::cpu::avx512Bf16Kernels() {
     s.gemvBf16Pairs = gemvBf16Pairs;
     s.gemvBf16 = gemvBf16;
     s.gemvFp8 = gemvFp8;
+    s.axpyBf16 = axpyBf16;
     s.tileF32Part[0] = tileF32Rows<1>;
     s.tileF32Part[1] = tileF32Rows<2>;
     s.tileF32Part[2] = tileF32Rows<3>;
