@@ -6,13 +6,12 @@
 //   otherwise (q_h W_UK_h, the weight's rows indexed by k), with
 //     kHeadGemmRows or more (batched decode, a chunk's absorbed rows) a GEMM
 //     through the f32 tile kernel, the head's block as its packed panel
-//     (headProductNN); with fewer (decode) bf16 rows on AVX-512 are
-//     widened and added, times x[t, h, k], into every token's output row
-//     one row at a time (headRowsInOrder), other bf16/FP8 rows are widened
-//     in registers 64 outputs at a time (headRowsFewTokens), and f32 rows
-//     (or any row below AVX2) are added into every token's output row
-//     (rows read once, contiguously; columns vectorise). Each
-//     sums an output's terms from k = 0 upwards with fused adds, so a
+//     (headProductNN); with fewer (decode) FP8 rows, and bf16 rows on AVX2,
+//     are widened in registers 64 outputs at a time (headRowsFewTokens),
+//     and f32 rows, bf16 rows on AVX-512 (widened in registers) and any row
+//     below AVX2 are added, times x[t, h, k], into every token's output row
+//     (rows read once, contiguously; columns vectorise). All
+//     three sum each output's terms from k = 0 upwards with fused adds, so a
 //     token's output does not depend on how many tokens came with it.
 //
 //===----------------------------------------------------------------------===//
@@ -136,34 +135,6 @@ const float *weightRowF32(const KernelSet &ks, const WeightMatrix &w, int64_t r,
   return scratch;
 }
 
-/// headRowsFewTokens for bf16 rows on a set with a kernel that adds a row,
-/// times x, into an f32 row (KernelSet::axpyBf16, AVX-512):
-/// each head's rows are read once, front to back, every token's output row
-/// staying in L1. combineRowsAvx2's strips of 64 outputs cross all k rows
-/// n / 64 times at the row stride instead, which read a V3-shaped head
-/// (128 rows of 512) from memory at about half this loop's rate
-/// (ds-cpu-bench heads, bench/RESULTS.md). The same fused adds in the same
-/// order from k = 0: bit for bit its result.
-void headRowsInOrder(const KernelSet &ks, const float *xp, int64_t xs0,
-                     int64_t xs1, const WeightMatrix &w, int64_t tokens,
-                     int64_t heads, int64_t k, int64_t n, int64_t group,
-                     int64_t offset, float *op, int64_t os0, int64_t os1,
-                     int64_t grain) {
-  parallelFor(heads, grain, [&](int64_t h0, int64_t h1) {
-    for (int64_t h = h0; h < h1; ++h) {
-      for (int64_t t = 0; t < tokens; ++t)
-        std::fill(op + t * os0 + h * os1, op + t * os0 + h * os1 + n, 0.0f);
-      for (int64_t kk = 0; kk < k; ++kk) {
-        int64_t r = h * group + offset + kk;
-        const auto *row = reinterpret_cast<const uint16_t *>(w.row(r));
-        for (int64_t t = 0; t < tokens; ++t)
-          ks.axpyBf16(xp[t * xs0 + h * xs1 + kk], row, n,
-                      op + t * os0 + h * os1);
-      }
-    }
-  });
-}
-
 /// q_h W_UK_h (rows indexed by k) for a few tokens (decode): per token and
 /// head, combineRowsAvx2 keeps 64 outputs at a time in registers and
 /// widens the weights in registers, where the many-token loop below
@@ -179,22 +150,20 @@ bool headRowsFewTokens(const KernelSet &ks, const float *xp, int64_t xs0,
                        int64_t grain) {
   // f32 rows are read in place by that loop, each in one forward pass,
   // which measured faster than this one's passes of 64 columns
-  // (ds-cpu-bench heads).
+  // (ds-cpu-bench heads); so are bf16 rows where the set widens them in
+  // that loop (KernelSet::axpyBf16): a V3-shaped head (128 rows of 512)
+  // read from memory 1.26-1.57x faster than here (bench/RESULTS.md).
   if (ks.isa < Isa::Avx2 || tokens >= kHeadGemmRows ||
-      w.format == WeightFormat::F32)
+      w.format == WeightFormat::F32 ||
+      (w.format == WeightFormat::BF16 && ks.axpyBf16))
     return false;
-  bool fp8 = w.format == WeightFormat::FP8;
-  if (!fp8 && ks.axpyBf16) {
-    headRowsInOrder(ks, xp, xs0, xs1, w, tokens, heads, k, n, group, offset, op,
-                    os0, os1, grain);
-    return true;
-  }
   parallelFor(heads, grain, [&](int64_t h0, int64_t h1) {
     // Grow-only: steady-state calls allocate nothing.
     static thread_local std::vector<const void *> rows;
     static thread_local std::vector<const float *> scales;
     rows.resize(size_t(k));
     scales.resize(size_t(k));
+    bool fp8 = w.format == WeightFormat::FP8;
     for (int64_t h = h0; h < h1; ++h) {
       for (int64_t kk = 0; kk < k; ++kk) {
         rows[size_t(kk)] = w.row(h * group + offset + kk);
@@ -255,6 +224,8 @@ std::string cpu::headMatmul(const KernelSet &ks, const MemRef<float, 3> &x,
                         grain))
     return "";
   Axpy axpy = axpyFor(ks.isa);
+  // bf16 rows widened in registers by the set's kernel, without a copy.
+  bool bf16Rows = w.format == WeightFormat::BF16 && ks.axpyBf16;
   parallelFor(heads, grain, [&](int64_t h0, int64_t h1) {
     // Grow-only: steady-state calls allocate nothing.
     static thread_local std::vector<float> row;
@@ -265,8 +236,15 @@ std::string cpu::headMatmul(const KernelSet &ks, const MemRef<float, 3> &x,
       for (int64_t t = 0; t < tokens; ++t)
         std::fill(oh + t * out.strides[0], oh + t * out.strides[0] + n, 0.0f);
       for (int64_t kk = 0; kk < k; ++kk) {
-        const float *wr =
-            weightRowF32(ks, w, h * group + offset + kk, n, row.data());
+        int64_t r = h * group + offset + kk;
+        if (bf16Rows) {
+          const auto *wr = reinterpret_cast<const uint16_t *>(w.row(r));
+          for (int64_t t = 0; t < tokens; ++t)
+            ks.axpyBf16(xp[t * x.strides[0] + h * x.strides[1] + kk], wr, n,
+                        oh + t * out.strides[0]);
+          continue;
+        }
+        const float *wr = weightRowF32(ks, w, r, n, row.data());
         for (int64_t t = 0; t < tokens; ++t)
           axpy(xp[t * x.strides[0] + h * x.strides[1] + kk], wr, n,
                oh + t * out.strides[0]);
