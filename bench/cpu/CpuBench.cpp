@@ -342,10 +342,14 @@ int gemvKernels(int64_t n, int64_t k, int64_t iters, int reps) {
   // gemvDotF32's choice (MatMul.cpp): the AVX2 loop on AVX-512 machines.
   const KernelSet &f32 =
       activeIsa() >= Isa::Avx512 ? kernelsFor(Isa::Avx2) : ks;
-  int64_t ldxb = (k + kPairsAlign - 1) / kPairsAlign * kPairsAlign;
+  int64_t ldxb = (k + kFp8PairsAlign - 1) / kFp8PairsAlign * kFp8PairsAlign;
   std::vector<uint16_t> xb(size_t(ldxb), 0);
   for (int64_t c = 0; c < k; ++c)
     xb[size_t(c)] = roundToBf16(x[size_t(c)]);
+  // The FP8 kernels' own order of x (Gemv.cpp gemvInput).
+  std::vector<uint16_t> xb8 = xb;
+  if (ks.orderFp8Pairs)
+    ks.orderFp8Pairs(xb8.data(), ldxb);
   auto time = [&](auto f) {
     return dsbench::best(
         reps,
@@ -414,10 +418,10 @@ int gemvKernels(int64_t n, int64_t k, int64_t iters, int reps) {
   measure(
       "fp8", WeightFormat::FP8, lp.fp8.data(), 1, hasFp8, hasFp8, kScaleBlock,
       [&](M m, int64_t r, float *o) {
-        ks.dotFp8Pairs(m.row(r), m.scaleRow(r), xb.data(), ldxb, 1, k, o);
+        ks.dotFp8Pairs(m.row(r), m.scaleRow(r), xb8.data(), ldxb, 1, k, o);
       },
       [&](M m, int64_t r, int64_t rows, float *o) {
-        ks.gemvFp8Pairs(m.row(r), k, rows, m.scaleRow(r), xb.data(), k, o);
+        ks.gemvFp8Pairs(m.row(r), k, rows, m.scaleRow(r), xb8.data(), k, o);
       });
   // The FP8 path of the sets without VBMI (and of the exact f32 head
   // products): e4m3 widened to f32 through vcvtph2ps, f32 FMAs.

@@ -202,12 +202,16 @@ GemvX dsrt::cpu::gemvInput(const KernelSet &ks, const WeightMatrix &w,
     return g;
   }
   if (ks.dotBf16Pairs) {
-    int64_t ld = (w.cols + kPairsAlign - 1) / kPairsAlign * kPairsAlign;
+    auto order = w.format == WeightFormat::FP8 ? ks.orderFp8Pairs : nullptr;
+    int64_t align = order ? kFp8PairsAlign : kPairsAlign;
+    int64_t ld = (w.cols + align - 1) / align * align;
     uint16_t *out = buffers().packedX16.get(size_t(rows * ld));
     forRows([&](int64_t b, int64_t e) {
       for (int64_t t = b; t < e; ++t) {
         roundRow(ks, row(t), w.cols, out + t * ld);
         std::fill(out + t * ld + w.cols, out + (t + 1) * ld, uint16_t(0));
+        if (order)
+          order(out + t * ld, ld);
       }
     });
     g.xb = out;

@@ -32,6 +32,8 @@ constexpr int64_t kScaleBlock = 128;
 constexpr int kMaxDotRows = 4;
 /// Row stride of bf16 activations for dotBf16Pairs: a multiple of this.
 constexpr int64_t kPairsAlign = 32;
+/// The same for dotFp8Pairs / gemvFp8Pairs where the set has orderFp8Pairs.
+constexpr int64_t kFp8PairsAlign = 64;
 
 /// Weight bytes a tile kernel prefetches while it computes: `rows` rows of
 /// `bytes` bytes from `base`, `ld` bytes apart (the next chunk of the
@@ -89,9 +91,16 @@ struct KernelSet {
   /// i < mr: one 128-wide scale block of FP8 rows converted to bf16.
   void (*tileFp8)(const uint16_t *w, int64_t ldw, const float *scales,
                   const uint16_t *xb, int64_t kp, float *c) = nullptr;
-  /// dotFp8 over activations rounded to bf16 (dotBf16Pairs' layout).
+  /// dotFp8 over activations rounded to bf16 (dotBf16Pairs' layout, then,
+  /// where the set has orderFp8Pairs, zero to a multiple of kFp8PairsAlign
+  /// and in that order).
   void (*dotFp8Pairs)(const uint8_t *w, const float *scales, const uint16_t *xb,
                       int64_t ldxb, int rows, int64_t k, float *out) = nullptr;
+  /// The order dotFp8Pairs and gemvFp8Pairs take a bf16 row of x in
+  /// (nullptr: as it is): xb[0, n) permuted in place, n a multiple of
+  /// kFp8PairsAlign. It is the order the set's e4m3 lookup leaves weights
+  /// in, so that no weight needs permuting.
+  void (*orderFp8Pairs)(uint16_t *xb, int64_t n) = nullptr;
   /// One whole panel of x rows [0, rows) (rows <= kPanel, ldx apart), k
   /// columns, in the tiles' layout (the comment above), rows past `rows`
   /// zero: f32 moved bit for bit, or rounded to bf16 as roundBf16 rounds

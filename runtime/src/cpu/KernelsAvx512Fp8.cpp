@@ -11,8 +11,10 @@
 // are two 128-byte tables, each looked up by one vpermi2b (its index is the
 // byte's low 7 bits); the sign goes into the high byte, and an unpack
 // interleaves low and high bytes into 16-bit lanes. The unpack works within
-// 128-bit lanes, so the bytes are first permuted (vpermb) so that the two
-// results hold k in order: the activations keep the bf16 paths' layout.
+// 128-bit lanes, so its results do not hold k in order. The dot products
+// take x in that order instead (orderFp8Pairs, once per row of x): a
+// permute per 64 weights saved. The prefill's packing (fp8ToBf16) permutes
+// the bytes first (vpermb), so that its panels keep the bf16 tiles' layout.
 // e4m3's NaN (0x7f, 0xff) becomes a bf16 NaN.
 //
 // The 128-wide block scale multiplies each block's partial sums (f32) once,
@@ -83,14 +85,20 @@ struct Fp8Bf16 {
         order(_mm512_load_si512(kTables.order)),
         sign(_mm512_set1_epi8(char(0x80))) {}
 
-  /// 64 e4m3 bytes as bf16: weights [0, 32) into a, [32, 64) into b.
-  inline void convert(__m512i bytes, __m512i &a, __m512i &b) const {
-    __m512i v = _mm512_permutexvar_epi8(order, bytes);
+  /// 64 e4m3 bytes as bf16 in the lookup's own order (orderFp8Pairs):
+  /// 16-bit lane j of a is byte 16 (j / 8) + j % 8, of b byte 16 (j / 8) +
+  /// 8 + j % 8 (the unpacks work within 128-bit lanes).
+  inline void convert(__m512i v, __m512i &a, __m512i &b) const {
     __m512i l = _mm512_permutex2var_epi8(lo0, v, lo1);
     __m512i h = _mm512_permutex2var_epi8(hi0, v, hi1);
     h = _mm512_ternarylogic_epi32(h, v, sign, 0xF8); // h | (v & sign)
     a = _mm512_unpacklo_epi8(l, h);
     b = _mm512_unpackhi_epi8(l, h);
+  }
+
+  /// The same with weights [0, 32) into a, [32, 64) into b, in order.
+  inline void convertInOrder(__m512i bytes, __m512i &a, __m512i &b) const {
+    convert(_mm512_permutexvar_epi8(order, bytes), a, b);
   }
 };
 
@@ -102,7 +110,7 @@ void fp8ToBf16(const uint8_t *src, int64_t n, uint16_t *dst) {
   Fp8Bf16 cv;
   for (int64_t i = 0; i < n; i += 64) {
     __m512i a, b;
-    cv.convert(_mm512_maskz_loadu_epi8(byteMask(n - i), src + i), a, b);
+    cv.convertInOrder(_mm512_maskz_loadu_epi8(byteMask(n - i), src + i), a, b);
     int64_t left = n - i;
     __mmask32 ma = left >= 32 ? ~__mmask32(0) : (__mmask32(1) << left) - 1;
     __mmask32 mb = left >= 64   ? ~__mmask32(0)
@@ -126,103 +134,160 @@ void tileFp8Rows(const uint16_t *w, int64_t ldw, const float *scales,
   a.scaleInto(scales, c);
 }
 
-/// One 128-column block at a time (its scale multiplies the block's two
-/// partial sums once per row); 64 weights per lookup, whose two halves go
-/// to two accumulators, so one row (decode) is not bound by vdpbf16ps's
-/// latency. The tail masks the weights (the row's padding in the file may
-/// hold anything); xb is zero there up to a multiple of 32.
+/// The FP8 dot products of one weight row with R rows of x (ldxb apart, in
+/// orderFp8Pairs' order, zero to a multiple of 64), as 16 lanes each. One
+/// 128-column block at a time: its scale multiplies the block's two partial
+/// sums once per row. 64 weights per lookup, whose two halves go to two
+/// accumulators, so one row (decode) is not bound by vdpbf16ps's latency.
+/// The tail's weights are masked to zero (the row's padding in the file may
+/// hold anything), against x's zeros.
+template <int R>
+inline void rowSums(const Fp8Bf16 &cv, const uint8_t *w, const float *scales,
+                    const uint16_t *xb, int64_t ldxb, int64_t k, __m512 *out) {
+  __m512 acc[R], part[2][R];
+  // 64 weights from wp against x from xp: lanes [0, 32) into part[0],
+  // [32, 64) into part[1], which `first` starts from zero.
+  auto chunk = [&](const uint16_t *xp, __m512i bytes, bool first) {
+    __m512i a, b;
+    cv.convert(bytes, a, b);
+#pragma unroll
+    for (int t = 0; t < R; ++t) {
+      __m512 from = first ? _mm512_setzero_ps() : part[0][t];
+      part[0][t] = _mm512_dpbf16_ps(
+          from, (__m512bh)a, (__m512bh)_mm512_loadu_si512(xp + t * ldxb));
+    }
+#pragma unroll
+    for (int t = 0; t < R; ++t) {
+      __m512 from = first ? _mm512_setzero_ps() : part[1][t];
+      part[1][t] = _mm512_dpbf16_ps(
+          from, (__m512bh)b, (__m512bh)_mm512_loadu_si512(xp + t * ldxb + 32));
+    }
+  };
+  auto scaleInto = [&](float scale) {
+    __m512 s = _mm512_set1_ps(scale);
+#pragma unroll
+    for (int t = 0; t < R; ++t)
+      acc[t] =
+          _mm512_fmadd_ps(_mm512_add_ps(part[0][t], part[1][t]), s, acc[t]);
+  };
+#pragma unroll
+  for (int t = 0; t < R; ++t)
+    acc[t] = _mm512_setzero_ps();
+  // The whole blocks in a loop of their own: no per-block bounds.
+  int64_t whole = k / kScaleBlock;
+  const uint8_t *wp = w;
+  const uint16_t *xp = xb;
+  for (int64_t blk = 0; blk < whole;
+       ++blk, wp += kScaleBlock, xp += kScaleBlock) {
+    prefetchAhead(wp);
+    prefetchAhead(wp + 64);
+    chunk(xp, _mm512_loadu_si512(wp), true);
+    chunk(xp + 64, _mm512_loadu_si512(wp + 64), false);
+    scaleInto(scales[blk]);
+  }
+  if (int64_t left = k - whole * kScaleBlock) {
+    chunk(xp, _mm512_maskz_loadu_epi8(byteMask(left), wp), true);
+    if (left > 64)
+      chunk(xp + 64, _mm512_maskz_loadu_epi8(byteMask(left - 64), wp + 64),
+            false);
+    scaleInto(scales[whole]);
+  }
+#pragma unroll
+  for (int t = 0; t < R; ++t)
+    out[t] = acc[t];
+}
+
+/// The upper 256 bits of v.
+inline __m256 upper256(__m512 v) {
+  return _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1));
+}
+
+/// The sum of v's lanes, paired as reduceRows pairs them: lane i with
+/// i + 8, then i + 4, i + 2 and i + 1.
+inline float laneSum(__m512 v) {
+  __m256 t8 = _mm256_add_ps(_mm512_castps512_ps256(v), upper256(v));
+  __m128 t4 =
+      _mm_add_ps(_mm256_castps256_ps128(t8), _mm256_extractf128_ps(t8, 1));
+  __m128 t2 = _mm_add_ps(t4, _mm_movehl_ps(t4, t4));
+  return _mm_cvtss_f32(_mm_add_ss(t2, _mm_movehdup_ps(t2)));
+}
+
+/// y[r] = laneSum(v[r]) for r < m (<= 16), bit for bit (the same pairs
+/// added), for 16 rows at once: a transpose whose every step adds, about
+/// 3 operations a row where a lone laneSum takes 7. With the 256-byte
+/// rows of small expert products, the lone sums were ~15% of a row.
+inline void reduceRows(const __m512 *v, int m, float *y) {
+  __m512 s1[8], s2[4], s3[2];
+  // Lane i + lane i + 8: rows 2p and 2p + 1 in one vector, 8 lanes each.
+#pragma unroll
+  for (int p = 0; p < 8; ++p)
+    s1[p] = _mm512_add_ps(_mm512_shuffle_f32x4(v[2 * p], v[2 * p + 1], 0x44),
+                          _mm512_shuffle_f32x4(v[2 * p], v[2 * p + 1], 0xEE));
+    // + lane i + 4: 128-bit lane q holds row 4p + q.
+#pragma unroll
+  for (int p = 0; p < 4; ++p)
+    s2[p] = _mm512_add_ps(_mm512_shuffle_f32x4(s1[2 * p], s1[2 * p + 1], 0x88),
+                          _mm512_shuffle_f32x4(s1[2 * p], s1[2 * p + 1], 0xDD));
+    // + lane i + 2: lane q holds rows 8p + q and 8p + 4 + q, 2 values each.
+#pragma unroll
+  for (int p = 0; p < 2; ++p)
+    s3[p] = _mm512_add_ps(_mm512_shuffle_ps(s2[2 * p], s2[2 * p + 1], 0x44),
+                          _mm512_shuffle_ps(s2[2 * p], s2[2 * p + 1], 0xEE));
+  // + lane i + 1: element c of 128-bit lane q is row q + 4 c.
+  __m512 s4 = _mm512_add_ps(_mm512_shuffle_ps(s3[0], s3[1], 0x88),
+                            _mm512_shuffle_ps(s3[0], s3[1], 0xDD));
+  const __m512i rows =
+      _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+  _mm512_mask_storeu_ps(y, __mmask16((1u << m) - 1),
+                        _mm512_permutexvar_ps(rows, s4));
+}
+
 template <int R>
 void dotFp8PairsRows(const uint8_t *w, const float *scales, const uint16_t *xb,
                      int64_t ldxb, int64_t k, float *out) {
   Fp8Bf16 cv;
   __m512 acc[R];
+  rowSums<R>(cv, w, scales, xb, ldxb, k, acc);
 #pragma unroll
   for (int t = 0; t < R; ++t)
-    acc[t] = _mm512_setzero_ps();
-  for (int64_t blk = 0; blk * kScaleBlock < k; ++blk) {
-    int64_t begin = blk * kScaleBlock;
-    int64_t end = k < begin + kScaleBlock ? k : begin + kScaleBlock;
-    __m512 part[2][R];
-#pragma unroll
-    for (int t = 0; t < R; ++t)
-      part[0][t] = part[1][t] = _mm512_setzero_ps();
-    // 64 weights from i: lanes [0, 32) into part[0], [32, 64) into
-    // part[1] when `both`.
-    auto chunk = [&](int64_t i, __m512i bytes, bool both) {
-      __m512i a, b;
-      cv.convert(bytes, a, b);
-#pragma unroll
-      for (int t = 0; t < R; ++t)
-        part[0][t] =
-            _mm512_dpbf16_ps(part[0][t], (__m512bh)a,
-                             (__m512bh)_mm512_loadu_si512(xb + t * ldxb + i));
-      if (both) {
-#pragma unroll
-        for (int t = 0; t < R; ++t)
-          part[1][t] = _mm512_dpbf16_ps(
-              part[1][t], (__m512bh)b,
-              (__m512bh)_mm512_loadu_si512(xb + t * ldxb + i + 32));
-      }
-    };
-    if (end - begin == kScaleBlock) {
-      prefetchAhead(w + begin);
-      prefetchAhead(w + begin + 64);
-      chunk(begin, _mm512_loadu_si512(w + begin), true);
-      chunk(begin + 64, _mm512_loadu_si512(w + begin + 64), true);
-    } else {
-      for (int64_t i = begin; i < end; i += 64)
-        chunk(i, _mm512_maskz_loadu_epi8(byteMask(end - i), w + i),
-              i + 32 < end);
-    }
-    __m512 s = _mm512_set1_ps(scales[blk]);
-#pragma unroll
-    for (int t = 0; t < R; ++t)
-      acc[t] =
-          _mm512_fmadd_ps(_mm512_add_ps(part[0][t], part[1][t]), s, acc[t]);
-  }
-#pragma unroll
-  for (int t = 0; t < R; ++t)
-    out[t] = _mm512_reduce_add_ps(acc[t]);
+    out[t] = laneSum(acc[t]);
 }
 
 /// Row after row (not interleaved: see KernelsAvx2.cpp's gemvF32), each
-/// one's arithmetic that of dotFp8PairsRows<1>; the lookup tables stay in
-/// registers across the call, and the rows' address and scales come
-/// without the per-row division of WeightMatrix::row / scaleRow: with the
-/// 1 KiB rows of a 1024-wide model, those per-row costs were as much as
-/// the row's conversion.
+/// one's arithmetic that of dotFp8PairsRows<1>, 16 rows' sums reduced
+/// together. The lookup tables stay in registers across the call, and the
+/// rows' address and scales come without the per-row division of
+/// WeightMatrix::row / scaleRow: with the 1 KiB rows of a 1024-wide model,
+/// those per-row costs were as much as the row's conversion.
 void gemvFp8Pairs(const uint8_t *w, int64_t ldw, int64_t n, const float *scales,
                   const uint16_t *xb, int64_t k, float *y) {
   Fp8Bf16 cv;
-  for (int64_t j = 0; j < n; ++j, w += ldw) {
-    __m512 acc = _mm512_setzero_ps();
-    for (int64_t blk = 0; blk * kScaleBlock < k; ++blk) {
-      int64_t begin = blk * kScaleBlock;
-      int64_t end = k < begin + kScaleBlock ? k : begin + kScaleBlock;
-      __m512 part0 = _mm512_setzero_ps(), part1 = _mm512_setzero_ps();
-      auto chunk = [&](int64_t i, __m512i bytes, bool both) {
-        __m512i a, b;
-        cv.convert(bytes, a, b);
-        part0 = _mm512_dpbf16_ps(part0, (__m512bh)a,
-                                 (__m512bh)_mm512_loadu_si512(xb + i));
-        if (both)
-          part1 = _mm512_dpbf16_ps(part1, (__m512bh)b,
-                                   (__m512bh)_mm512_loadu_si512(xb + i + 32));
-      };
-      if (end - begin == kScaleBlock) {
-        prefetchAhead(w + begin);
-        prefetchAhead(w + begin + 64);
-        chunk(begin, _mm512_loadu_si512(w + begin), true);
-        chunk(begin + 64, _mm512_loadu_si512(w + begin + 64), true);
-      } else {
-        for (int64_t i = begin; i < end; i += 64)
-          chunk(i, _mm512_maskz_loadu_epi8(byteMask(end - i), w + i),
-                i + 32 < end);
-      }
-      acc = _mm512_fmadd_ps(_mm512_add_ps(part0, part1),
-                            _mm512_set1_ps(scales[blk]), acc);
-    }
-    y[j] = _mm512_reduce_add_ps(acc);
+  __m512 sums[16];
+  for (int64_t j0 = 0; j0 < n; j0 += 16) {
+    int m = n - j0 < 16 ? int(n - j0) : 16;
+    for (int r = 0; r < m; ++r, w += ldw)
+      rowSums<1>(cv, w, scales, xb, 0, k, &sums[r]);
+    for (int r = m; r < 16; ++r)
+      sums[r] = _mm512_setzero_ps();
+    reduceRows(sums, m, y + j0);
+  }
+}
+
+/// 64 bf16 activations at a time into the order Fp8Bf16::convert leaves
+/// the weights in (n a multiple of 64): value j of the first 32 is
+/// 16 (j / 8) + j % 8, of the second 16 (j / 8) + 8 + j % 8. Done once per
+/// x row, it saves the weights' byte permute in every row's conversion.
+void orderFp8Pairs(uint16_t *xb, int64_t n) {
+  alignas(64) static constexpr uint16_t kFirst[32] = {
+      0,  1,  2,  3,  4,  5,  6,  7,  16, 17, 18, 19, 20, 21, 22, 23,
+      32, 33, 34, 35, 36, 37, 38, 39, 48, 49, 50, 51, 52, 53, 54, 55};
+  __m512i first = _mm512_load_si512(kFirst);
+  __m512i second = _mm512_add_epi16(first, _mm512_set1_epi16(8));
+  for (int64_t i = 0; i < n; i += 64) {
+    __m512i lo = _mm512_loadu_si512(xb + i),
+            hi = _mm512_loadu_si512(xb + i + 32);
+    _mm512_storeu_si512(xb + i, _mm512_permutex2var_epi16(lo, first, hi));
+    _mm512_storeu_si512(xb + i + 32, _mm512_permutex2var_epi16(lo, second, hi));
   }
 }
 
@@ -253,6 +318,7 @@ const KernelSet &dsrt::cpu::avx512VbmiKernels() {
     s.tileFp8Part[2] = tileFp8Rows<3>;
     s.dotFp8Pairs = dotFp8Pairs;
     s.gemvFp8Pairs = gemvFp8Pairs;
+    s.orderFp8Pairs = orderFp8Pairs;
     return s;
   }();
   return set;
