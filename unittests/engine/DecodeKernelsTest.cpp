@@ -100,35 +100,38 @@ struct Stored {
 /// Decode's q_h W_UK_h (a few tokens, output rows kept in registers) and
 /// the many-token loop give every token the same bits in every format: a
 /// token's latent query does not depend on how many tokens share the step.
-/// Columns past the 64-wide strips (300 = 4 x 64 + 44) and heads whose rows
-/// cross FP8 scale blocks (group 130) included.
+/// Columns past the 64-wide strips and the 128-wide FP8 passes (300 =
+/// 4 x 64 + 44 = 2 x 128 + 44, 200 = 128 + 72) and heads whose rows cross
+/// FP8 scale blocks (group 130) included.
 TEST(DecodeKernels, FewTokenHeadProductsMatchTheManyTokenLoopBitForBit) {
-  const int64_t heads = 3, dn = 70, group = 130, dc = 300, many = 20;
+  const int64_t heads = 3, dn = 70, group = 130, many = 20;
   std::mt19937 rng(8);
   std::normal_distribution<float> d;
-  for (WeightFormat f :
-       {WeightFormat::F32, WeightFormat::BF16, WeightFormat::FP8}) {
-    Stored w(f, heads * group, dc, rng);
-    std::vector<float> x(size_t(many * heads * dn));
-    for (float &v : x)
-      v = d(rng);
-    std::vector<float> all(size_t(many * heads * dc), -7.0f);
-    int64_t xs[3] = {many, heads, dn}, os[3] = {many, heads, dc};
-    ASSERT_EQ(headMatmul(makeMemRef<float, 3>(x.data(), xs), w.matrix,
-                         makeMemRef<float, 3>(all.data(), os), group, 0, false),
-              "");
-    for (int64_t tokens : {int64_t(1), int64_t(3)}) {
-      std::vector<float> few(size_t(tokens * heads * dc), -7.0f);
-      int64_t fxs[3] = {tokens, heads, dn}, fos[3] = {tokens, heads, dc};
-      ASSERT_EQ(headMatmul(makeMemRef<float, 3>(x.data(), fxs), w.matrix,
-                           makeMemRef<float, 3>(few.data(), fos), group, 0,
+  for (int64_t dc : {int64_t(300), int64_t(200)})
+    for (WeightFormat f :
+         {WeightFormat::F32, WeightFormat::BF16, WeightFormat::FP8}) {
+      Stored w(f, heads * group, dc, rng);
+      std::vector<float> x(size_t(many * heads * dn));
+      for (float &v : x)
+        v = d(rng);
+      std::vector<float> all(size_t(many * heads * dc), -7.0f);
+      int64_t xs[3] = {many, heads, dn}, os[3] = {many, heads, dc};
+      ASSERT_EQ(headMatmul(makeMemRef<float, 3>(x.data(), xs), w.matrix,
+                           makeMemRef<float, 3>(all.data(), os), group, 0,
                            false),
                 "");
-      for (size_t i = 0; i < few.size(); ++i)
-        ASSERT_EQ(few[i], all[i])
-            << int(f) << " tokens " << tokens << " at " << i;
+      for (int64_t tokens : {int64_t(1), int64_t(3)}) {
+        std::vector<float> few(size_t(tokens * heads * dc), -7.0f);
+        int64_t fxs[3] = {tokens, heads, dn}, fos[3] = {tokens, heads, dc};
+        ASSERT_EQ(headMatmul(makeMemRef<float, 3>(x.data(), fxs), w.matrix,
+                             makeMemRef<float, 3>(few.data(), fos), group, 0,
+                             false),
+                  "");
+        for (size_t i = 0; i < few.size(); ++i)
+          ASSERT_EQ(few[i], all[i])
+              << int(f) << " dc " << dc << " tokens " << tokens << " at " << i;
+      }
     }
-  }
 }
 
 } // namespace

@@ -7,7 +7,8 @@
 //     kHeadGemmRows or more (batched decode, a chunk's absorbed rows) a GEMM
 //     through the f32 tile kernel, the head's block as its packed panel
 //     (headProductNN); with fewer (decode) FP8 rows, and bf16 rows on AVX2,
-//     are widened in registers 64 outputs at a time (headRowsFewTokens),
+//     are widened in registers 64 outputs at a time, FP8 128 at a time
+//     through the e4m3 lookup where the set has one (headRowsFewTokens),
 //     and f32 rows, bf16 rows on AVX-512 (widened in registers) and any row
 //     below AVX2 are added, times x[t, h, k], into every token's output row
 //     (rows read once, contiguously; columns vectorise). All
@@ -136,7 +137,8 @@ const float *weightRowF32(const KernelSet &ks, const WeightMatrix &w, int64_t r,
 }
 
 /// q_h W_UK_h (rows indexed by k) for a few tokens (decode): per token and
-/// head, combineRowsAvx2 keeps 64 outputs at a time in registers and
+/// head, combineRowsAvx2 (or, for FP8 rows, KernelSet::combineFp8Rows)
+/// keeps 64 (128) outputs at a time in registers and
 /// widens the weights in registers, where the many-token loop below
 /// decodes every bf16 or FP8 row into a copy, then loads and stores the
 /// output row for every weight row. Bit for bit that loop's result (fused adds,
@@ -171,9 +173,13 @@ bool headRowsFewTokens(const KernelSet &ks, const float *xp, int64_t xs0,
           scales[size_t(kk)] = w.scaleRow(h * group + offset + kk);
       }
       for (int64_t t = 0; t < tokens; ++t)
-        combineRowsAvx2(int(w.elementSize()), rows.data(),
-                        fp8 ? scales.data() : nullptr, xp + t * xs0 + h * xs1,
-                        k, n, op + t * os0 + h * os1);
+        if (fp8 && ks.combineFp8Rows)
+          ks.combineFp8Rows(rows.data(), scales.data(), xp + t * xs0 + h * xs1,
+                            k, n, op + t * os0 + h * os1);
+        else
+          combineRowsAvx2(int(w.elementSize()), rows.data(),
+                          fp8 ? scales.data() : nullptr,
+                          xp + t * xs0 + h * xs1, k, n, op + t * os0 + h * os1);
     }
   });
   return true;

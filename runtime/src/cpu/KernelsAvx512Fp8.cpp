@@ -291,6 +291,78 @@ void orderFp8Pairs(uint16_t *xb, int64_t n) {
   }
 }
 
+/// 64 e4m3 bytes' exact f32 values: f[j]'s 128-bit lane L holds those of
+/// bytes 16 L + 4 j to 16 L + 4 j + 3 (the bf16 words widened in place).
+inline void convertF32(const Fp8Bf16 &cv, __m512i bytes, __m512 f[4]) {
+  __m512i a, b, z = _mm512_setzero_si512();
+  cv.convert(bytes, a, b);
+  f[0] = _mm512_castsi512_ps(_mm512_unpacklo_epi16(z, a));
+  f[1] = _mm512_castsi512_ps(_mm512_unpackhi_epi16(z, a));
+  f[2] = _mm512_castsi512_ps(_mm512_unpacklo_epi16(z, b));
+  f[3] = _mm512_castsi512_ps(_mm512_unpackhi_epi16(z, b));
+}
+
+/// KernelSet::combineFp8Rows. Per weight, as combineRowsAvx2: the value
+/// times its block's scale rounded to f32, then one fused add of x[i]
+/// times it per row, rows in order. 128 columns (8 accumulators, one scale
+/// per row) a pass over the rows; columns past n are loaded as zeros and
+/// not stored. The lookup's lane order is undone at the store.
+void combineFp8Rows(const void *const *rows, const float *const *scaleRows,
+                    const float *x, int64_t k, int64_t n, float *out) {
+  Fp8Bf16 cv;
+  for (int64_t c0 = 0; c0 < n; c0 += kScaleBlock) {
+    int64_t width = n - c0 < kScaleBlock ? n - c0 : kScaleBlock;
+    __mmask64 m0 = byteMask(width),
+              m1 = width > 64 ? byteMask(width - 64) : __mmask64(0);
+    __m512 acc[8];
+#pragma unroll
+    for (int j = 0; j < 8; ++j)
+      acc[j] = _mm512_setzero_ps();
+    for (int64_t i = 0; i < k; ++i) {
+      const uint8_t *r = static_cast<const uint8_t *>(rows[i]) + c0;
+      // The row's next block, which the next pass reads: the passes walk
+      // the rows at a stride the prefetchers follow only for the first.
+      if (c0 + kScaleBlock < n) {
+        _mm_prefetch(reinterpret_cast<const char *>(r) + kScaleBlock,
+                     _MM_HINT_T0);
+        _mm_prefetch(reinterpret_cast<const char *>(r) + kScaleBlock + 64,
+                     _MM_HINT_T0);
+      }
+      __m512 s = _mm512_set1_ps(scaleRows[i][c0 / kScaleBlock]);
+      __m512 xi = _mm512_set1_ps(x[i]);
+      __m512 f[4];
+      convertF32(cv, _mm512_maskz_loadu_epi8(m0, r), f);
+#pragma unroll
+      for (int j = 0; j < 4; ++j)
+        acc[j] = _mm512_fmadd_ps(xi, _mm512_mul_ps(f[j], s), acc[j]);
+      if (m1) {
+        convertF32(cv, _mm512_maskz_loadu_epi8(m1, r + 64), f);
+#pragma unroll
+        for (int j = 0; j < 4; ++j)
+          acc[4 + j] = _mm512_fmadd_ps(xi, _mm512_mul_ps(f[j], s), acc[4 + j]);
+      }
+    }
+    // Column 64 g + 16 L + 4 j + e is acc[4 g + j]'s lane L, element e.
+    alignas(64) float block[kScaleBlock];
+#pragma unroll
+    for (int g = 0; g < 2; ++g)
+#pragma unroll
+      for (int j = 0; j < 4; ++j) {
+        __m512 v = acc[4 * g + j];
+        float *d = block + 64 * g + 4 * j;
+        _mm_store_ps(d, _mm512_castps512_ps128(v));
+        _mm_store_ps(d + 16, _mm512_extractf32x4_ps(v, 1));
+        _mm_store_ps(d + 32, _mm512_extractf32x4_ps(v, 2));
+        _mm_store_ps(d + 48, _mm512_extractf32x4_ps(v, 3));
+      }
+    for (int64_t c = 0; c < width; c += 16) {
+      __mmask16 m = width - c >= 16 ? __mmask16(0xFFFF)
+                                    : __mmask16((1u << (width - c)) - 1);
+      _mm512_mask_storeu_ps(out + c0 + c, m, _mm512_load_ps(block + c));
+    }
+  }
+}
+
 void dotFp8Pairs(const uint8_t *w, const float *scales, const uint16_t *xb,
                  int64_t ldxb, int rows, int64_t k, float *out) {
   switch (rows) {
@@ -319,6 +391,7 @@ const KernelSet &dsrt::cpu::avx512VbmiKernels() {
     s.dotFp8Pairs = dotFp8Pairs;
     s.gemvFp8Pairs = gemvFp8Pairs;
     s.orderFp8Pairs = orderFp8Pairs;
+    s.combineFp8Rows = combineFp8Rows;
     return s;
   }();
   return set;
