@@ -51,6 +51,10 @@
 //                                    GFLOP/s of the naive MLA attend step
 //                                    (AttendBench.h) per ISA, beside the
 //                                    f32 GEMM's
+// ds-cpu-bench latent CONTEXT HEADS DC DR LAYERS REPS
+//                                    GFLOP/s of decode's latent attention
+//                                    (LatentBench.h) per ISA, beside the
+//                                    f32 GEMM's
 // ds-cpu-bench tile ROWS N K REPS  GFLOP per CPU-second of the GEMM tile
 //                                    kernels in L1, over a streamed x, and
 //                                    of the whole product (TileBench.h)
@@ -65,6 +69,7 @@
 #include "AttendBench.h"
 #include "BenchUtil.h"
 #include "HeadBench.h"
+#include "LatentBench.h"
 #include "OneDnnGemm.h"
 #include "TileBench.h"
 #include "cpu/HeadMatmul.h"
@@ -652,6 +657,10 @@ int main(int argc, char **argv) {
     return dsbench::attendBench(std::atoll(argv[2]), std::atoll(argv[3]),
                                 std::atoll(argv[4]), std::atoll(argv[5]),
                                 std::atoll(argv[6]), std::atoi(argv[7]));
+  if (cmd == "latent" && argc == 8)
+    return dsbench::latentBench(std::atoll(argv[2]), std::atoll(argv[3]),
+                                std::atoll(argv[4]), std::atoll(argv[5]),
+                                std::atoll(argv[6]), std::atoi(argv[7]));
   if (cmd == "tile" && argc == 6)
     return dsbench::tileBench(std::atoll(argv[2]), std::atoll(argv[3]),
                               std::atoll(argv[4]), std::atoi(argv[5]));
@@ -663,7 +672,8 @@ int main(int argc, char **argv) {
                "| gemv N K CALLS REPS | gemv-kernels N K ITERS REPS "
                "| heads H DN DV DC LAYERS REPS "
                "| experts E ROWS N K LAYERS REPS [uneven] [silu] "
-               "| attend TOKENS HEADS DN DR DV REPS | tile ROWS N K REPS "
+               "| attend TOKENS HEADS DN DR DV REPS "
+               "| latent CONTEXT HEADS DC DR LAYERS REPS | tile ROWS N K REPS "
                "| heads ROWS H DN DV DC f32|bf16|fp8 REPS "
                "| model ARTIFACT WEIGHTS PROMPT STEPS "
                "REPS\n");

@@ -134,6 +134,11 @@ TEST(LatentAttend, BlockEdgesMatchTheF64Softmax) {
   // weighted sum's strips of 16 and a tail of 8).
   Case wide(2, 13, 56, 8, 96, {70, 33}, 1.0f, rng);
   checkEveryIsa(wide, 0.2f, 3e-7);
+  // 21 heads (the scores' lanes: a tile of 16 heads and one of 8, padded)
+  // and rows of 160 values (three passes of the scores' 64 columns, the
+  // last partial); 45 rows (a block and a remainder of 13).
+  Case many(1, 21, 150, 10, 64, {44}, 1.0f, rng);
+  checkEveryIsa(many, 0.1f, 3e-7);
 }
 
 TEST(LatentAttend, FarApartScoresMergeAcrossBlocks) {

@@ -25,13 +25,13 @@ using namespace dsrt::cpu;
 
 namespace {
 
-void scoresScalar(const float *q, int64_t heads, int64_t width,
+void scoresScalar(const float *qT, int64_t ldq, int64_t heads, int64_t width,
                   const float *const *rows, int64_t n, float scale, float *s) {
   for (int64_t h = 0; h < heads; ++h)
     for (int64_t i = 0; i < n; ++i) {
       float v = 0;
       for (int64_t k = 0; k < width; ++k)
-        v += q[h * width + k] * rows[i][k];
+        v += qT[k * ldq + h] * rows[i][k];
       s[h * kLatentBlock + i] = v * scale;
     }
 }
@@ -104,18 +104,27 @@ void attend(Isa isa, const MemRef<float, 3> &qLatent,
   Axpy axpy = axpyFor(isa);
   CallBuffers &cb = callBuffers();
 
-  // Every head's query as one row of `width` values.
-  float *q = cb.q.get(size_t(tokens * heads * width));
-  for (int64_t t = 0; t < tokens; ++t)
+  // Every token's queries transposed: column k of its heads' [q_latent |
+  // q_rope] rows is row k of ldq values, zero past the heads.
+  const int64_t ldq =
+      (heads + kLatentHeadAlign - 1) / kLatentHeadAlign * kLatentHeadAlign;
+  const int64_t perToken = width * ldq;
+  float *q = cb.q.get(size_t(tokens * perToken));
+  for (int64_t t = 0; t < tokens; ++t) {
+    float *qt = q + t * perToken;
     for (int64_t h = 0; h < heads; ++h) {
-      float *dst = q + (t * heads + h) * width;
       const float *ql =
           qLatent.data() + t * qLatent.strides[0] + h * qLatent.strides[1];
       const float *qr =
           qRope.data() + t * qRope.strides[0] + h * qRope.strides[1];
-      std::copy(ql, ql + dc, dst);
-      std::copy(qr, qr + dr, dst + dc);
+      for (int64_t k = 0; k < dc; ++k)
+        qt[k * ldq + h] = ql[k];
+      for (int64_t k = 0; k < dr; ++k)
+        qt[(dc + k) * ldq + h] = qr[k];
     }
+    for (int64_t k = 0; k < width; ++k)
+      std::fill(qt + k * ldq + heads, qt + (k + 1) * ldq, 0.0f);
+  }
   // Token t's blocks are tasks [first[t], first[t + 1]).
   int64_t *first = cb.first.get(size_t(tokens + 1));
   first[0] = 0;
@@ -140,7 +149,7 @@ void attend(Isa isa, const MemRef<float, 3> &qLatent,
       const float *blockRows[kLatentBlock];
       for (int64_t i = 0; i < n; ++i)
         blockRows[i] = rowAt(t, r0 + i);
-      bk.scores(q + t * heads * width, heads, width, blockRows, n, scale, s);
+      bk.scores(q + t * perToken, ldq, heads, width, blockRows, n, scale, s);
       float *at = acc + task * heads * dc;
       for (int64_t h = 0; h < heads; ++h) {
         float *sh = s + h * kLatentBlock;

@@ -29,12 +29,18 @@ namespace dsrt::cpu {
 /// Cache rows per block (a task of the pool's split).
 constexpr int64_t kLatentBlock = 32;
 
+/// Heads a row of the transposed queries holds: a multiple of this.
+constexpr int64_t kLatentHeadAlign = 8;
+
 /// A block's two products per ISA (raw pointers only, as Kernels.h's
 /// sets): rows[i] is the block's row i (width values: dc latent, then rope).
 struct LatentBlockKernels {
-  /// s[h * kLatentBlock + i] = scale * (q[h * width, (h + 1) * width) .
-  /// rows[i]), h < heads, i < n.
-  void (*scores)(const float *q, int64_t heads, int64_t width,
+  /// s[h * kLatentBlock + i] = scale * sum_k qT[k * ldq + h] * rows[i][k],
+  /// h < heads, i < n, k < width: the queries transposed (column k of every
+  /// head's query is one row of ldq >= heads values, a multiple of
+  /// kLatentHeadAlign, zero past heads), so that the heads are the vector
+  /// lanes and each row value loaded feeds all of them.
+  void (*scores)(const float *qT, int64_t ldq, int64_t heads, int64_t width,
                  const float *const *rows, int64_t n, float scale, float *s);
   /// acc[h * dc + c] = sum over i < n of p[h * kLatentBlock + i] *
   /// rows[i][c], h < heads, c < dc.

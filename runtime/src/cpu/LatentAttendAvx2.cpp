@@ -10,6 +10,9 @@
 #include "cpu/KernelsInline.h"
 #include "cpu/LatentAttend.h"
 
+#include <algorithm>
+#include <vector>
+
 #if defined(__x86_64__)
 #include <immintrin.h>
 
@@ -17,66 +20,82 @@ using namespace dsrt::cpu;
 
 namespace {
 
-float sum8(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
-}
+/// Columns of the rows a pass of the score tiles covers: that many of the
+/// block's rows (8 KiB) and of a head tile's queries (4 KiB) stay in L1
+/// while every tile passes over them.
+constexpr int64_t kScoreColumns = 64;
 
-/// R rows x H heads of scores: R + H loads feed R x H FMAs per 8 columns.
-template <int R, int H>
-void scoreTile(const float *q, int64_t width, const float *const *rows,
-               float scale, float *s, int64_t i0, int64_t h0) {
-  __m256 acc[R][H];
-  for (int r = 0; r < R; ++r)
-    for (int h = 0; h < H; ++h)
-      acc[r][h] = _mm256_setzero_ps();
-  int64_t k = 0;
-  for (; k + 8 <= width; k += 8) {
-    __m256 x[R];
-    for (int r = 0; r < R; ++r)
-      x[r] = _mm256_loadu_ps(rows[i0 + r] + k);
-    for (int h = 0; h < H; ++h) {
-      __m256 qv = _mm256_loadu_ps(q + (h0 + h) * width + k);
-      for (int r = 0; r < R; ++r)
-        acc[r][h] = _mm256_fmadd_ps(x[r], qv, acc[r][h]);
+/// Rows [i0, i0 + R) x heads [h0, h0 + 8 HV) over columns [k0, k1): per
+/// column, HV loads of the transposed queries and R broadcasts of the rows'
+/// values feed R x HV FMAs, the heads in the lanes (no horizontal sums).
+/// The sums carry over passes in acc (row i's heads at acc + i * ldq),
+/// column after column from k = 0, so the pass boundaries do not change
+/// them.
+template <int R, int HV>
+void scoreTile(const float *qT, int64_t ldq, const float *const *rows,
+               int64_t i0, int64_t h0, int64_t k0, int64_t k1, float *acc) {
+  __m256 a[R][HV];
+  const float *row[R];
+  for (int r = 0; r < R; ++r) {
+    row[r] = rows[i0 + r];
+    for (int v = 0; v < HV; ++v)
+      a[r][v] = k0 ? _mm256_loadu_ps(acc + (i0 + r) * ldq + h0 + 8 * v)
+                   : _mm256_setzero_ps();
+  }
+  for (int64_t k = k0; k < k1; ++k) {
+    __m256 qv[HV];
+    for (int v = 0; v < HV; ++v)
+      qv[v] = _mm256_loadu_ps(qT + k * ldq + h0 + 8 * v);
+    for (int r = 0; r < R; ++r) {
+      __m256 x = _mm256_broadcast_ss(row[r] + k);
+      for (int v = 0; v < HV; ++v)
+        a[r][v] = _mm256_fmadd_ps(x, qv[v], a[r][v]);
     }
   }
   for (int r = 0; r < R; ++r)
-    for (int h = 0; h < H; ++h) {
-      float v = sum8(acc[r][h]);
-      for (int64_t j = k; j < width; ++j)
-        v += rows[i0 + r][j] * q[(h0 + h) * width + j];
-      s[(h0 + h) * kLatentBlock + i0 + r] = v * scale;
-    }
+    for (int v = 0; v < HV; ++v)
+      _mm256_storeu_ps(acc + (i0 + r) * ldq + h0 + 8 * v, a[r][v]);
 }
 
-template <int R>
-void scoreRows(const float *q, int64_t heads, int64_t width,
-               const float *const *rows, float scale, float *s, int64_t i0) {
+/// 8 accumulators a tile (8 / HV rows): enough independent FMA chains to
+/// cover the FMA's latency at two a cycle.
+template <int HV>
+void scoreHeads(const float *qT, int64_t ldq, const float *const *rows,
+                int64_t n, int64_t h0, int64_t k0, int64_t k1, float *acc) {
+  constexpr int R = 8 / HV;
+  int64_t i = 0;
+  for (; i + R <= n; i += R)
+    scoreTile<R, HV>(qT, ldq, rows, i, h0, k0, k1, acc);
+  for (; i < n; ++i)
+    scoreTile<1, HV>(qT, ldq, rows, i, h0, k0, k1, acc);
+}
+
+void scores(const float *qT, int64_t ldq, int64_t heads, int64_t width,
+            const float *const *rows, int64_t n, float scale, float *s) {
   // The cache rows arrive from memory (a decode step's weights have
   // evicted them), row after row, and the hardware prefetchers restart at
   // every 4 KiB page: the GEMVs' look-ahead, one line per line read. A
   // decode step's attention calls took 29 -> 24 us (pool trace, FP8 bench
   // model; 2, 6, 8 and 12 KiB ahead measured no better).
-  for (int r = 0; r < R; ++r)
+  for (int64_t i = 0; i < n; ++i)
     for (int64_t k = 0; k < width; k += 16)
-      prefetchAhead(rows[i0 + r] + k);
-  int64_t h = 0;
-  for (; h + 4 <= heads; h += 4)
-    scoreTile<R, 4>(q, width, rows, scale, s, i0, h);
-  for (; h < heads; ++h)
-    scoreTile<R, 1>(q, width, rows, scale, s, i0, h);
-}
-
-void scores(const float *q, int64_t heads, int64_t width,
-            const float *const *rows, int64_t n, float scale, float *s) {
-  int64_t i = 0;
-  for (; i + 2 <= n; i += 2)
-    scoreRows<2>(q, heads, width, rows, scale, s, i);
-  if (i < n)
-    scoreRows<1>(q, heads, width, rows, scale, s, i);
+      prefetchAhead(rows[i] + k);
+  // Row i's sums for every head (ldq of them), grow-only.
+  static thread_local std::vector<float> accBuffer;
+  if (accBuffer.size() < size_t(kLatentBlock * ldq))
+    accBuffer.resize(size_t(kLatentBlock * ldq));
+  float *acc = accBuffer.data();
+  for (int64_t k0 = 0; k0 < width; k0 += kScoreColumns) {
+    int64_t k1 = std::min(width, k0 + kScoreColumns);
+    int64_t h = 0;
+    for (; h + 16 <= ldq; h += 16)
+      scoreHeads<2>(qT, ldq, rows, n, h, k0, k1, acc);
+    for (; h < ldq; h += 8)
+      scoreHeads<1>(qT, ldq, rows, n, h, k0, k1, acc);
+  }
+  for (int64_t h = 0; h < heads; ++h)
+    for (int64_t i = 0; i < n; ++i)
+      s[h * kLatentBlock + i] = acc[i * ldq + h] * scale;
 }
 
 /// H heads x 16 columns in registers over the block's rows: per row two
