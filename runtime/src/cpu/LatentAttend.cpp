@@ -26,7 +26,8 @@ using namespace dsrt::cpu;
 namespace {
 
 void scoresScalar(const float *qT, int64_t ldq, int64_t heads, int64_t width,
-                  const float *const *rows, int64_t n, float scale, float *s) {
+                  const float *const *rows, int64_t n, float scale, float *s,
+                  float *) {
   for (int64_t h = 0; h < heads; ++h)
     for (int64_t i = 0; i < n; ++i) {
       float v = 0;
@@ -140,8 +141,9 @@ void attend(Isa isa, const MemRef<float, 3> &qLatent,
   float *bsum = cb.sum.get(size_t(std::max<int64_t>(tasks, 1) * heads));
 
   parallelFor(tasks, 1, [&](int64_t b, int64_t e) {
-    static thread_local GrowBuffer<float> scoreBuffer;
+    static thread_local GrowBuffer<float> scoreBuffer, scoreWork;
     float *s = scoreBuffer.get(size_t(heads * kLatentBlock));
+    float *work = scoreWork.get(size_t(kLatentBlock * ldq));
     for (int64_t task = b; task < e; ++task) {
       int64_t t = std::upper_bound(first, first + tokens + 1, task) - first - 1;
       int64_t r0 = (task - first[t]) * kLatentBlock;
@@ -149,7 +151,8 @@ void attend(Isa isa, const MemRef<float, 3> &qLatent,
       const float *blockRows[kLatentBlock];
       for (int64_t i = 0; i < n; ++i)
         blockRows[i] = rowAt(t, r0 + i);
-      bk.scores(q + t * perToken, ldq, heads, width, blockRows, n, scale, s);
+      bk.scores(q + t * perToken, ldq, heads, width, blockRows, n, scale, s,
+                work);
       float *at = acc + task * heads * dc;
       for (int64_t h = 0; h < heads; ++h) {
         float *sh = s + h * kLatentBlock;

@@ -39,9 +39,12 @@ struct LatentBlockKernels {
   /// h < heads, i < n, k < width: the queries transposed (column k of every
   /// head's query is one row of ldq >= heads values, a multiple of
   /// kLatentHeadAlign, zero past heads), so that the heads are the vector
-  /// lanes and each row value loaded feeds all of them.
+  /// lanes and each row value loaded feeds all of them. `work`: the
+  /// caller's kLatentBlock * ldq floats of scratch (the kernel files
+  /// allocate nothing: Kernels.h).
   void (*scores)(const float *qT, int64_t ldq, int64_t heads, int64_t width,
-                 const float *const *rows, int64_t n, float scale, float *s);
+                 const float *const *rows, int64_t n, float scale, float *s,
+                 float *work);
   /// acc[h * dc + c] = sum over i < n of p[h * kLatentBlock + i] *
   /// rows[i][c], h < heads, c < dc.
   void (*weightedRows)(const float *p, int64_t heads, const float *const *rows,

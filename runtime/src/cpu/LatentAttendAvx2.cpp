@@ -10,9 +10,6 @@
 #include "cpu/KernelsInline.h"
 #include "cpu/LatentAttend.h"
 
-#include <algorithm>
-#include <vector>
-
 #if defined(__x86_64__)
 #include <immintrin.h>
 
@@ -71,7 +68,8 @@ void scoreHeads(const float *qT, int64_t ldq, const float *const *rows,
 }
 
 void scores(const float *qT, int64_t ldq, int64_t heads, int64_t width,
-            const float *const *rows, int64_t n, float scale, float *s) {
+            const float *const *rows, int64_t n, float scale, float *s,
+            float *acc) {
   // The cache rows arrive from memory (a decode step's weights have
   // evicted them), row after row, and the hardware prefetchers restart at
   // every 4 KiB page: the GEMVs' look-ahead, one line per line read. A
@@ -80,13 +78,8 @@ void scores(const float *qT, int64_t ldq, int64_t heads, int64_t width,
   for (int64_t i = 0; i < n; ++i)
     for (int64_t k = 0; k < width; k += 16)
       prefetchAhead(rows[i] + k);
-  // Row i's sums for every head (ldq of them), grow-only.
-  static thread_local std::vector<float> accBuffer;
-  if (accBuffer.size() < size_t(kLatentBlock * ldq))
-    accBuffer.resize(size_t(kLatentBlock * ldq));
-  float *acc = accBuffer.data();
   for (int64_t k0 = 0; k0 < width; k0 += kScoreColumns) {
-    int64_t k1 = std::min(width, k0 + kScoreColumns);
+    int64_t k1 = width < k0 + kScoreColumns ? width : k0 + kScoreColumns;
     int64_t h = 0;
     for (; h + 16 <= ldq; h += 16)
       scoreHeads<2>(qT, ldq, rows, n, h, k0, k1, acc);
