@@ -10,14 +10,12 @@
 
 #include "cpu/Isa.h"
 #include "cpu/Kernels.h"
-#include "cpu/MatMul.h"
 #include "cpu/NaiveAttend.h"
 #include "cpu/ThreadPool.h"
 
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <cstdlib>
 #include <random>
 #include <string>
 #include <vector>
@@ -58,20 +56,10 @@ int dsbench::attendBench(int64_t tokens, int64_t heads, int64_t dn, int64_t dr,
                  2.0 * double(w + dv);
 
   // The GEMM reference: prefill's f32 product at a 1024-wide shape.
-  const int64_t n = 1024, k = 1024;
-  std::vector<float> x(size_t(tokens * k)), wt(size_t(n * k)),
-      y(size_t(tokens * n));
-  for (std::vector<float> *v : {&x, &wt})
-    for (float &e : *v)
-      e = d(rng);
-  WeightMatrix wm = WeightMatrix::single(WeightFormat::F32, wt.data(), n, k, k);
+  dsbench::F32GemmReference gemm(tokens, rng);
 
   std::string rows;
-  // $DSRT_CPU_ISA: that path alone (to profile it), else every path.
-  std::vector<Isa> isas = supportedIsas();
-  if (std::getenv("DSRT_CPU_ISA"))
-    isas = {activeIsa()};
-  for (Isa isa : isas) {
+  for (Isa isa : dsbench::benchIsas()) {
     std::string error;
     double ta = dsbench::best(reps, [&] {
       std::fill(mx.begin(), mx.end(), -INFINITY);
@@ -94,10 +82,7 @@ int dsbench::attendBench(int64_t tokens, int64_t heads, int64_t dn, int64_t dr,
       std::fprintf(stderr, "ds-cpu-bench attend: %s\n", error.c_str());
       return 1;
     }
-    const KernelSet &ks = kernelsFor(isa);
-    double tg = dsbench::best(
-        reps, [&] { matmul(ks, x.data(), k, tokens, wm, 0, n, y.data(), n); });
-    double a = flops / ta / 1e9, g = 2.0 * tokens * n * k / tg / 1e9;
+    double a = flops / ta / 1e9, g = gemm.gflops(kernelsFor(isa), reps);
     char buf[256];
     std::snprintf(buf, sizeof buf,
                   "%s{\"isa\": \"%s\", \"attend_gflops\": %.2f, "

@@ -3,6 +3,10 @@
 
 #include "weights/DType.h"
 
+#include "cpu/MatMul.h"
+
+#include <cstdlib>
+
 using namespace dsrt;
 using namespace dsrt::cpu;
 
@@ -55,4 +59,29 @@ dsbench::RandomWeight::RandomWeight(const std::string &dtype, int64_t rows,
     m = WeightMatrix::single(WeightFormat::FP8, fp8.data(), rows, cols, cols,
                              scales.data());
   }
+}
+
+std::vector<Isa> dsbench::benchIsas() {
+  if (std::getenv("DSRT_CPU_ISA"))
+    return {activeIsa()};
+  return supportedIsas();
+}
+
+namespace {
+constexpr int64_t kReferenceN = 1024, kReferenceK = 1024;
+} // namespace
+
+dsbench::F32GemmReference::F32GemmReference(int64_t rows, std::mt19937 &rng)
+    : rows(rows), x(normal(size_t(rows * kReferenceK), rng)),
+      w(normal(size_t(kReferenceN * kReferenceK), rng)),
+      y(size_t(rows * kReferenceN)),
+      m(WeightMatrix::single(WeightFormat::F32, w.data(), kReferenceN,
+                             kReferenceK, kReferenceK)) {}
+
+double dsbench::F32GemmReference::gflops(const KernelSet &ks, int reps) {
+  double t = best(reps, [&] {
+    matmul(ks, x.data(), kReferenceK, rows, m, 0, kReferenceN, y.data(),
+           kReferenceN);
+  });
+  return 2.0 * double(rows) * kReferenceN * kReferenceK / t / 1e9;
 }

@@ -8,6 +8,8 @@
 #ifndef DS_BENCH_CPU_BENCHUTIL_H
 #define DS_BENCH_CPU_BENCHUTIL_H
 
+#include "cpu/Isa.h"
+#include "cpu/Kernels.h"
 #include "cpu/WeightMatrix.h"
 
 #include <algorithm>
@@ -92,6 +94,25 @@ struct RandomWeight {
   // `m` points into the vectors: a copy would point into the original's.
   RandomWeight(const RandomWeight &) = delete;
   RandomWeight &operator=(const RandomWeight &) = delete;
+};
+
+/// The ISA paths a per-ISA subcommand runs: $DSRT_CPU_ISA's alone (to
+/// profile it), else every one this CPU has.
+std::vector<dsrt::cpu::Isa> benchIsas();
+
+/// ds's f32 GEMM on [rows, 1024] x [1024, 1024]^T: the rate the FMAs of a
+/// kernel timed beside it could reach at best, on the same ISA in the same
+/// run.
+struct F32GemmReference {
+  int64_t rows;
+  std::vector<float> x, w, y;
+  dsrt::cpu::WeightMatrix m;
+  F32GemmReference(int64_t rows, std::mt19937 &rng);
+  /// GFLOP/s, best of `reps`.
+  double gflops(const dsrt::cpu::KernelSet &ks, int reps);
+  // `m` points into `w`.
+  F32GemmReference(const F32GemmReference &) = delete;
+  F32GemmReference &operator=(const F32GemmReference &) = delete;
 };
 
 } // namespace dsbench

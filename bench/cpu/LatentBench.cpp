@@ -12,11 +12,9 @@
 #include "cpu/Isa.h"
 #include "cpu/Kernels.h"
 #include "cpu/LatentAttend.h"
-#include "cpu/MatMul.h"
 #include "cpu/ThreadPool.h"
 
 #include <cstdio>
-#include <cstdlib>
 #include <random>
 #include <string>
 #include <vector>
@@ -24,30 +22,26 @@
 using namespace dsrt;
 using namespace dsrt::cpu;
 
-int dsbench::latentBench(int64_t context, int64_t heads, int64_t dc,
-                         int64_t dr, int64_t layers, int reps) {
+int dsbench::latentBench(int64_t context, int64_t heads, int64_t dc, int64_t dr,
+                         int64_t layers, int reps) {
   if (context <= 0 || heads <= 0 || dc <= 0 || dr < 0 || layers <= 0 ||
       reps <= 0) {
     std::fprintf(stderr, "ds-cpu-bench latent: sizes must be positive\n");
     return 2;
   }
   std::mt19937 rng(1);
-  std::normal_distribution<float> d;
   const int64_t width = dc + dr;
-  std::vector<float> q(size_t(heads * width)),
-      cache(size_t(layers * context * width)), out(size_t(heads * dc));
-  for (float &v : q)
-    v = d(rng);
-  for (float &v : cache)
-    v = d(rng);
+  std::vector<float> q = normal(size_t(heads * width), rng),
+                     cache = normal(size_t(layers * context * width), rng),
+                     out(size_t(heads * dc));
   int32_t position = int32_t(context - 1);
   int64_t qs[3] = {1, heads, dc}, qst[3] = {heads * width, width, 1};
   int64_t rs[3] = {1, heads, dr}, cs[3] = {layers, context, width},
           os[3] = {1, heads, dc}, ps[1] = {1};
-  MemRef<float, 3> ql{q.data(), q.data(), 0, {qs[0], qs[1], qs[2]},
-                      {qst[0], qst[1], qst[2]}};
-  MemRef<float, 3> qr{q.data(), q.data(), dc, {rs[0], rs[1], rs[2]},
-                      {qst[0], qst[1], qst[2]}};
+  MemRef<float, 3> ql{
+      q.data(), q.data(), 0, {qs[0], qs[1], qs[2]}, {qst[0], qst[1], qst[2]}};
+  MemRef<float, 3> qr{
+      q.data(), q.data(), dc, {rs[0], rs[1], rs[2]}, {qst[0], qst[1], qst[2]}};
   auto cm = makeMemRef<float, 3>(cache.data(), cs);
   auto om = makeMemRef<float, 3>(out.data(), os);
   auto pm = makeMemRef<int32_t, 1>(&position, ps);
@@ -55,19 +49,10 @@ int dsbench::latentBench(int64_t context, int64_t heads, int64_t dc,
                  double(layers);
   double bytes = double(context * width * 4) * double(layers);
 
-  // The GEMM reference, as AttendBench's.
-  const int64_t rows = 256, n = 1024, k = 1024;
-  std::vector<float> x(size_t(rows * k)), wt(size_t(n * k)), y(size_t(rows * n));
-  for (std::vector<float> *v : {&x, &wt})
-    for (float &e : *v)
-      e = d(rng);
-  WeightMatrix wm = WeightMatrix::single(WeightFormat::F32, wt.data(), n, k, k);
+  dsbench::F32GemmReference gemm(256, rng);
 
   std::string paths;
-  std::vector<Isa> isas = supportedIsas();
-  if (std::getenv("DSRT_CPU_ISA"))
-    isas = {activeIsa()};
-  for (Isa isa : isas) {
+  for (Isa isa : dsbench::benchIsas()) {
     std::string error;
     double ta = dsbench::best(reps, [&] {
       for (int64_t l = 0; l < layers && error.empty(); ++l)
@@ -77,17 +62,14 @@ int dsbench::latentBench(int64_t context, int64_t heads, int64_t dc,
       std::fprintf(stderr, "ds-cpu-bench latent: %s\n", error.c_str());
       return 1;
     }
-    const KernelSet &ks = kernelsFor(isa);
-    double tg = dsbench::best(
-        reps, [&] { matmul(ks, x.data(), k, rows, wm, 0, n, y.data(), n); });
-    double a = flops / ta / 1e9, g = 2.0 * rows * n * k / tg / 1e9;
+    double a = flops / ta / 1e9, g = gemm.gflops(kernelsFor(isa), reps);
     char buf[256];
     std::snprintf(buf, sizeof buf,
                   "%s{\"isa\": \"%s\", \"latent_gflops\": %.2f, "
                   "\"cache_gbps\": %.2f, \"f32_gemm_gflops\": %.2f, "
                   "\"ratio\": %.3f}",
-                  paths.empty() ? "" : ", ", isaName(isa), a,
-                  bytes / ta / 1e9, g, a / g);
+                  paths.empty() ? "" : ", ", isaName(isa), a, bytes / ta / 1e9,
+                  g, a / g);
     paths += buf;
   }
   std::printf("{\"context\": %lld, \"heads\": %lld, \"dc\": %lld, \"dr\": "

@@ -1,4 +1,5 @@
-//===- LatentBench.h - decode's latent attention against the GEMM -*- C++ -*-===//
+//===- LatentBench.h - decode's latent attention against the GEMM -*- C++
+//-*-===//
 #ifndef DS_BENCH_CPU_LATENTBENCH_H
 #define DS_BENCH_CPU_LATENTBENCH_H
 

@@ -178,8 +178,8 @@ bool headRowsFewTokens(const KernelSet &ks, const float *xp, int64_t xs0,
                             k, n, op + t * os0 + h * os1);
         else
           combineRowsAvx2(int(w.elementSize()), rows.data(),
-                          fp8 ? scales.data() : nullptr,
-                          xp + t * xs0 + h * xs1, k, n, op + t * os0 + h * os1);
+                          fp8 ? scales.data() : nullptr, xp + t * xs0 + h * xs1,
+                          k, n, op + t * os0 + h * os1);
     }
   });
   return true;
