@@ -139,6 +139,10 @@ TEST(LatentAttend, BlockEdgesMatchTheF64Softmax) {
   // last partial); 45 rows (a block and a remainder of 13).
   Case many(1, 21, 150, 10, 64, {44}, 1.0f, rng);
   checkEveryIsa(many, 0.1f, 3e-7);
+  // 63 blocks: the pool's slices then come in runs of several blocks, each
+  // block's kernels fetching the next one's rows as they compute.
+  Case longer(1, 3, 40, 8, 2048, {2000}, 1.0f, rng);
+  checkEveryIsa(longer, 0.2f, 3e-7);
 }
 
 TEST(LatentAttend, FarApartScoresMergeAcrossBlocks) {

@@ -17,7 +17,10 @@
 #include "cpu/ThreadPool.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
+#include <tuple>
+#include <utility>
 #include <vector>
 
 using namespace dsrt;
@@ -27,7 +30,7 @@ namespace {
 
 void scoresScalar(const float *qT, int64_t ldq, int64_t heads, int64_t width,
                   const float *const *rows, int64_t n, float scale, float *s,
-                  float *) {
+                  float *, const LatentPrefetch *) {
   for (int64_t h = 0; h < heads; ++h)
     for (int64_t i = 0; i < n; ++i) {
       float v = 0;
@@ -37,9 +40,9 @@ void scoresScalar(const float *qT, int64_t ldq, int64_t heads, int64_t width,
     }
 }
 
-void weightedRowsScalar(const float *p, int64_t heads,
-                        const float *const *rows, int64_t n, int64_t dc,
-                        float *acc) {
+void weightedRowsScalar(const float *p, int64_t heads, const float *const *rows,
+                        int64_t n, int64_t dc, float *acc,
+                        const LatentPrefetch *) {
   for (int64_t h = 0; h < heads; ++h) {
     float *a = acc + h * dc;
     std::fill(a, a + dc, 0.0f);
@@ -87,6 +90,13 @@ struct CallBuffers {
   GrowBuffer<float> q, acc, max, sum;
   GrowBuffer<int64_t> first, rows, seq;
 };
+/// The task whose rows a thread last fetched during the task before it, in
+/// which attend call.
+struct FedTask {
+  uint64_t call = 0;
+  int64_t task = -1;
+};
+
 CallBuffers &callBuffers() {
   static thread_local CallBuffers b;
   return b;
@@ -140,19 +150,51 @@ void attend(Isa isa, const MemRef<float, 3> &qLatent,
   float *bmax = cb.max.get(size_t(std::max<int64_t>(tasks, 1) * heads));
   float *bsum = cb.sum.get(size_t(std::max<int64_t>(tasks, 1) * heads));
 
+  // Task k's rows into blockRows; returns its token and row count.
+  auto rowsOfTask = [&](int64_t task, const float **blockRows) {
+    int64_t t = std::upper_bound(first, first + tokens + 1, task) - first - 1;
+    int64_t r0 = (task - first[t]) * kLatentBlock;
+    int64_t n = std::min<int64_t>(kLatentBlock, rowsOf[t] - r0);
+    for (int64_t i = 0; i < n; ++i)
+      blockRows[i] = rowAt(t, r0 + i);
+    return std::pair<int64_t, int64_t>(t, n);
+  };
+  const int64_t lines = (width * int64_t(sizeof(float)) + 63) / 64;
+  static std::atomic<uint64_t> calls{0};
+  const uint64_t call = calls.fetch_add(1, std::memory_order_relaxed) + 1;
+
   parallelFor(tasks, 1, [&](int64_t b, int64_t e) {
     static thread_local GrowBuffer<float> scoreBuffer, scoreWork;
     float *s = scoreBuffer.get(size_t(heads * kLatentBlock));
     float *work = scoreWork.get(size_t(kLatentBlock * ldq));
-    for (int64_t task = b; task < e; ++task) {
-      int64_t t = std::upper_bound(first, first + tokens + 1, task) - first - 1;
-      int64_t r0 = (task - first[t]) * kLatentBlock;
-      int64_t n = std::min<int64_t>(kLatentBlock, rowsOf[t] - r0);
-      const float *blockRows[kLatentBlock];
+    if (b >= e)
+      return;
+    // Each task's kernels fetch the next task's rows, half each. The next
+    // task is e's after a run's last: the pool hands a thread its slice in
+    // runs (of one task each for a decode step's few blocks), and its next
+    // run starts at e unless e begins another thread's slice or was taken
+    // (then the fetched rows are merely not used). A run whose first task
+    // was not fetched so requests that task's rows at once.
+    const float *rowsA[kLatentBlock], *rowsB[kLatentBlock];
+    const float **blockRows = rowsA, **nextRows = rowsB;
+    auto [t, n] = rowsOfTask(b, blockRows);
+    static thread_local FedTask fed;
+    if (fed.call != call || fed.task != b)
       for (int64_t i = 0; i < n; ++i)
-        blockRows[i] = rowAt(t, r0 + i);
+        for (int64_t l = 0; l < lines; ++l)
+          __builtin_prefetch(blockRows[i] + l * 16, 0, 3);
+    for (int64_t task = b; task < e; ++task) {
+      LatentPrefetch scoresNext, weightedNext;
+      int64_t nextT = 0, nextN = 0;
+      if (task + 1 < tasks) {
+        std::tie(nextT, nextN) = rowsOfTask(task + 1, nextRows);
+        int64_t all = nextN * lines;
+        scoresNext = {nextRows, lines, 0, all / 2};
+        weightedNext = {nextRows, lines, all / 2, all};
+        fed = {call, task + 1};
+      }
       bk.scores(q + t * perToken, ldq, heads, width, blockRows, n, scale, s,
-                work);
+                work, &scoresNext);
       float *at = acc + task * heads * dc;
       for (int64_t h = 0; h < heads; ++h) {
         float *sh = s + h * kLatentBlock;
@@ -166,7 +208,10 @@ void attend(Isa isa, const MemRef<float, 3> &qLatent,
         bmax[task * heads + h] = m;
         bsum[task * heads + h] = l;
       }
-      bk.weightedRows(s, heads, blockRows, n, dc, at);
+      bk.weightedRows(s, heads, blockRows, n, dc, at, &weightedNext);
+      std::swap(blockRows, nextRows);
+      t = nextT;
+      n = nextN;
     }
   });
 

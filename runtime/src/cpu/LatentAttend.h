@@ -32,8 +32,19 @@ constexpr int64_t kLatentBlock = 32;
 /// Heads a row of the transposed queries holds: a multiple of this.
 constexpr int64_t kLatentHeadAlign = 8;
 
+/// Lines [first, last) of the next block's rows (n rows of `lines` cache
+/// lines each, in row order) for a block kernel to request while it
+/// computes, a few per register tile. A decode step's cache rows come from
+/// memory, and requesting a block's 500-odd lines at once held the loads
+/// behind them until they arrived: computing and fetching did not overlap.
+struct LatentPrefetch {
+  const float *const *rows = nullptr;
+  int64_t lines = 0, first = 0, last = 0;
+};
+
 /// A block's two products per ISA (raw pointers only, as Kernels.h's
-/// sets): rows[i] is the block's row i (width values: dc latent, then rope).
+/// sets): rows[i] is the block's row i (width values: dc latent, then rope);
+/// `next` (may be null) is what to prefetch meanwhile.
 struct LatentBlockKernels {
   /// s[h * kLatentBlock + i] = scale * sum_k qT[k * ldq + h] * rows[i][k],
   /// h < heads, i < n, k < width: the queries transposed (column k of every
@@ -44,11 +55,12 @@ struct LatentBlockKernels {
   /// allocate nothing: Kernels.h).
   void (*scores)(const float *qT, int64_t ldq, int64_t heads, int64_t width,
                  const float *const *rows, int64_t n, float scale, float *s,
-                 float *work);
+                 float *work, const LatentPrefetch *next);
   /// acc[h * dc + c] = sum over i < n of p[h * kLatentBlock + i] *
   /// rows[i][c], h < heads, c < dc.
   void (*weightedRows)(const float *p, int64_t heads, const float *const *rows,
-                       int64_t n, int64_t dc, float *acc);
+                       int64_t n, int64_t dc, float *acc,
+                       const LatentPrefetch *next);
 };
 /// The path for `isa`: AVX2's register tiles from AVX2 up, loops below.
 const LatentBlockKernels &latentBlockKernelsFor(Isa isa);

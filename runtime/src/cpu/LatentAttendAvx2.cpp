@@ -7,7 +7,6 @@
 // several FMAs instead of one.
 //
 //===----------------------------------------------------------------------===//
-#include "cpu/KernelsInline.h"
 #include "cpu/LatentAttend.h"
 
 #if defined(__x86_64__)
@@ -21,6 +20,23 @@ namespace {
 /// block's rows (8 KiB) and of a head tile's queries (4 KiB) stay in L1
 /// while every tile passes over them.
 constexpr int64_t kScoreColumns = 64;
+
+/// Requests `pf`'s lines a few per call of step(), spread over `steps`
+/// calls (the register tiles the kernel runs), so that the loads it
+/// computes on are never queued behind a burst of them.
+struct Feed {
+  const LatentPrefetch *pf;
+  int64_t line, last, per;
+  Feed(const LatentPrefetch *p, int64_t steps)
+      : pf(p), line(p ? p->first : 0), last(p ? p->last : 0),
+        per(steps > 0 ? (last - line + steps - 1) / steps : 0) {}
+  void step() {
+    int64_t e = line + per < last ? line + per : last;
+    for (; line < e; ++line)
+      __builtin_prefetch(pf->rows[line / pf->lines] + line % pf->lines * 16, 0,
+                         3);
+  }
+};
 
 /// Rows [i0, i0 + R) x heads [h0, h0 + 8 HV) over columns [k0, k1): per
 /// column, HV loads of the transposed queries and R broadcasts of the rows'
@@ -58,34 +74,35 @@ void scoreTile(const float *qT, int64_t ldq, const float *const *rows,
 /// cover the FMA's latency at two a cycle.
 template <int HV>
 void scoreHeads(const float *qT, int64_t ldq, const float *const *rows,
-                int64_t n, int64_t h0, int64_t k0, int64_t k1, float *acc) {
+                int64_t n, int64_t h0, int64_t k0, int64_t k1, float *acc,
+                Feed &feed) {
   constexpr int R = 8 / HV;
   int64_t i = 0;
-  for (; i + R <= n; i += R)
+  for (; i + R <= n; i += R) {
     scoreTile<R, HV>(qT, ldq, rows, i, h0, k0, k1, acc);
+    feed.step();
+  }
   for (; i < n; ++i)
     scoreTile<1, HV>(qT, ldq, rows, i, h0, k0, k1, acc);
 }
 
 void scores(const float *qT, int64_t ldq, int64_t heads, int64_t width,
             const float *const *rows, int64_t n, float scale, float *s,
-            float *acc) {
-  // The cache rows arrive from memory (a decode step's weights have
-  // evicted them), row after row, and the hardware prefetchers restart at
-  // every 4 KiB page: the GEMVs' look-ahead, one line per line read. A
-  // decode step's attention calls took 29 -> 24 us (pool trace, FP8 bench
-  // model; 2, 6, 8 and 12 KiB ahead measured no better).
-  for (int64_t i = 0; i < n; ++i)
-    for (int64_t k = 0; k < width; k += 16)
-      prefetchAhead(rows[i] + k);
+            float *acc, const LatentPrefetch *next) {
+  // One step per full tile: 8 rows (or 4 of 16 heads) of 8 heads.
+  const int64_t passes = (width + kScoreColumns - 1) / kScoreColumns;
+  Feed feed(next, passes * (ldq / 8) * (n / 8));
   for (int64_t k0 = 0; k0 < width; k0 += kScoreColumns) {
     int64_t k1 = width < k0 + kScoreColumns ? width : k0 + kScoreColumns;
     int64_t h = 0;
     for (; h + 16 <= ldq; h += 16)
-      scoreHeads<2>(qT, ldq, rows, n, h, k0, k1, acc);
+      scoreHeads<2>(qT, ldq, rows, n, h, k0, k1, acc, feed);
     for (; h < ldq; h += 8)
-      scoreHeads<1>(qT, ldq, rows, n, h, k0, k1, acc);
+      scoreHeads<1>(qT, ldq, rows, n, h, k0, k1, acc, feed);
   }
+  // Whatever the steps left (a block of fewer than 8 rows has none).
+  feed.per = feed.last - feed.line;
+  feed.step();
   for (int64_t h = 0; h < heads; ++h)
     for (int64_t i = 0; i < n; ++i)
       s[h * kLatentBlock + i] = acc[i * ldq + h] * scale;
@@ -95,9 +112,10 @@ void scores(const float *qT, int64_t ldq, int64_t heads, int64_t width,
 /// loads and H broadcasts feed 2 H FMAs.
 template <int H>
 void weightedTile(const float *p, const float *const *rows, int64_t n,
-                  int64_t dc, float *acc, int64_t h0) {
+                  int64_t dc, float *acc, int64_t h0, Feed &feed) {
   int64_t c = 0;
   for (; c + 16 <= dc; c += 16) {
+    feed.step();
     __m256 a0[H], a1[H];
     for (int h = 0; h < H; ++h)
       a0[h] = a1[h] = _mm256_setzero_ps();
@@ -125,12 +143,16 @@ void weightedTile(const float *p, const float *const *rows, int64_t n,
 }
 
 void weightedRows(const float *p, int64_t heads, const float *const *rows,
-                  int64_t n, int64_t dc, float *acc) {
+                  int64_t n, int64_t dc, float *acc,
+                  const LatentPrefetch *next) {
+  Feed feed(next, (heads / 4 + heads % 4) * (dc / 16));
   int64_t h = 0;
   for (; h + 4 <= heads; h += 4)
-    weightedTile<4>(p, rows, n, dc, acc, h);
+    weightedTile<4>(p, rows, n, dc, acc, h, feed);
   for (; h < heads; ++h)
-    weightedTile<1>(p, rows, n, dc, acc, h);
+    weightedTile<1>(p, rows, n, dc, acc, h, feed);
+  feed.per = feed.last - feed.line;
+  feed.step();
 }
 
 } // namespace
