@@ -5,7 +5,9 @@
 // block, and ending one row into a block; a head count that is not a
 // multiple of the dot kernel's rows; strided query views; scores far apart
 // (the blocks' maxima differ, so the merge's rescaling matters); each ISA
-// path against the scalar one; bad shapes reported with nothing written.
+// path against the scalar one; bad shapes reported with nothing written;
+// bf16 and FP8 caches (contiguous and paged) bit for bit the f32 path on
+// their decoded values.
 //
 //===----------------------------------------------------------------------===//
 #include "cpu/Isa.h"
@@ -15,6 +17,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <random>
 #include <vector>
 
@@ -250,6 +253,171 @@ TEST(LatentAttend, PagedRowsGiveTheContiguousResult) {
             "cache's 12 pages");
   for (float v : out)
     ASSERT_EQ(v, 7.0f);
+}
+
+/// e4m3fn's value (no NaN codes are drawn).
+float e4m3(uint8_t code) {
+  int sign = code >> 7, exp = (code >> 3) & 15, man = code & 7;
+  float v = exp ? std::ldexp(1.0f + float(man) / 8, exp - 7)
+                : std::ldexp(float(man) / 8, -6);
+  return sign ? -v : v;
+}
+
+float widen(uint16_t bf16) {
+  uint32_t bits = uint32_t(bf16) << 16;
+  float v;
+  std::memcpy(&v, &bits, 4);
+  return v;
+}
+
+/// The case's cache re-drawn as bf16 values (`bf16`) and in FlashMLA's FP8
+/// layout (`fp8`: dc e4m3 bytes, dc / group f32 scales, dr bf16 rope
+/// values a row), each with its decoded values; c.cache becomes the FP8
+/// one's, bf16F32 the bf16 one's.
+struct Coded {
+  int64_t group, rowBytes;
+  std::vector<uint16_t> bf16;
+  std::vector<float> bf16F32;
+  std::vector<uint8_t> fp8;
+
+  Coded(Case &c, int64_t group, std::mt19937 &rng)
+      : group(group), rowBytes(c.dc + 4 * (c.dc / group) + 2 * c.dr) {
+    int64_t w = c.dc + c.dr, rows = c.layers * c.capacity;
+    std::uniform_int_distribution<int> byte(0, 255);
+    std::uniform_real_distribution<float> u(-1.0f, 1.0f), sc(0.01f, 0.2f);
+    auto bf16Of = [&](float v) {
+      uint32_t bits;
+      std::memcpy(&bits, &v, 4);
+      return uint16_t(bits >> 16);
+    };
+    bf16.resize(size_t(rows * w));
+    bf16F32.resize(bf16.size());
+    for (size_t i = 0; i < bf16.size(); ++i)
+      bf16F32[i] = widen(bf16[i] = bf16Of(u(rng)));
+    fp8.resize(size_t(rows * rowBytes));
+    for (int64_t r = 0; r < rows; ++r) {
+      uint8_t *row = fp8.data() + r * rowBytes;
+      float *f = c.cache.data() + r * w;
+      for (int64_t g = 0; g < c.dc / group; ++g) {
+        float scale = sc(rng);
+        std::memcpy(row + c.dc + 4 * g, &scale, 4);
+        for (int64_t i = g * group; i < (g + 1) * group; ++i) {
+          uint8_t code;
+          do
+            code = uint8_t(byte(rng));
+          while ((code & 0x7F) == 0x7F);
+          row[i] = code;
+          f[i] = e4m3(code) * scale;
+        }
+      }
+      for (int64_t i = 0; i < c.dr; ++i) {
+        uint16_t v = bf16Of(u(rng));
+        std::memcpy(row + c.dc + 4 * (c.dc / group) + 2 * i, &v, 2);
+        f[c.dc + i] = widen(v);
+      }
+    }
+  }
+};
+
+bool sameBits(const std::vector<float> &a, const std::vector<float> &b) {
+  return a.size() == b.size() &&
+         std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+}
+
+TEST(LatentAttend, Bf16AndFp8CachesGiveTheF32PathOnTheirValues) {
+  std::mt19937 rng(21);
+  // 3 tokens over 1, 40 and 75 rows (blocks with tails); 6 heads; rows of
+  // 64 latent values (two scale groups of 32) and 8 rope values.
+  Case c(3, 6, 64, 8, 80, {0, 39, 74}, 1.0f, rng);
+  Coded coded(c, 32, rng);
+  int64_t w = c.dc + c.dr;
+  int64_t bSz[3] = {c.layers, c.capacity, w},
+          fSz[3] = {c.layers, c.capacity, coded.rowBytes}, pSz[1] = {c.tokens},
+          oSz[3] = {c.tokens, c.heads, c.dc};
+  auto pos = makeMemRef<int32_t, 1>(c.pos.data(), pSz);
+  for (Isa isa : supportedIsas()) {
+    std::vector<float> f32;
+    ASSERT_EQ(c.run(isa, 0.2f, f32), "") << isaName(isa);
+    std::vector<float> out(f32.size(), 7.0f);
+    ASSERT_EQ(latentAttendDecodeFp8(
+                  isa, c.qView(0, c.dc), c.qView(c.dc, c.dr),
+                  makeMemRef<uint8_t, 3>(coded.fp8.data(), fSz), coded.group,
+                  pos, makeMemRef<float, 3>(out.data(), oSz), c.layer, 0.2f),
+              "")
+        << isaName(isa);
+    EXPECT_TRUE(sameBits(out, f32)) << "fp8 " << isaName(isa);
+    // The bf16 cache against the f32 cache of its widened values.
+    std::vector<float> saved = c.cache;
+    c.cache = coded.bf16F32;
+    ASSERT_EQ(c.run(isa, 0.2f, f32), "") << isaName(isa);
+    c.cache = saved;
+    ASSERT_EQ(latentAttendDecode(
+                  isa, c.qView(0, c.dc), c.qView(c.dc, c.dr),
+                  makeMemRef<uint16_t, 3>(coded.bf16.data(), bSz), pos,
+                  makeMemRef<float, 3>(out.data(), oSz), c.layer, 0.2f),
+              "")
+        << isaName(isa);
+    EXPECT_TRUE(sameBits(out, f32)) << "bf16 " << isaName(isa);
+  }
+  // Rows of another size and a group that does not divide the latent are
+  // reported, nothing written.
+  std::vector<float> out(size_t(c.tokens * c.heads * c.dc), 7.0f);
+  int64_t shortSz[3] = {c.layers, c.capacity, coded.rowBytes - 1};
+  EXPECT_EQ(latentAttendDecodeFp8(
+                activeIsa(), c.qView(0, c.dc), c.qView(c.dc, c.dr),
+                makeMemRef<uint8_t, 3>(coded.fp8.data(), shortSz), coded.group,
+                pos, makeMemRef<float, 3>(out.data(), oSz), c.layer, 0.2f),
+            "latent_attention: FP8 cache rows of 87 bytes, expected 88 (64 "
+            "e4m3 values, 2 f32 scales, 8 bf16 rope values)");
+  EXPECT_EQ(latentAttendDecodeFp8(
+                activeIsa(), c.qView(0, c.dc), c.qView(c.dc, c.dr),
+                makeMemRef<uint8_t, 3>(coded.fp8.data(), fSz), 48, pos,
+                makeMemRef<float, 3>(out.data(), oSz), c.layer, 0.2f),
+            "latent_attention: an FP8 scale group of 48 for 64 latent values "
+            "(a positive divisor)");
+  for (float v : out)
+    ASSERT_EQ(v, 7.0f);
+}
+
+/// The FP8 cache through shuffled pages: the contiguous FP8 result per
+/// token, bit for bit, also at an odd row size (odd rope addresses).
+TEST(LatentAttend, PagedFp8RowsGiveTheContiguousResult) {
+  std::mt19937 rng(17);
+  const int64_t page = 16, pages = 6;
+  for (int64_t dr : {8, 3}) {
+    // dr = 3 with groups of 5: rows of 40 + 32 + 6 = 78 bytes.
+    int64_t dc = dr == 8 ? 64 : 40, group = dr == 8 ? 32 : 5;
+    Case c(2, 3, dc, dr, page * pages, {70, 20}, 1.0f, rng);
+    Coded coded(c, group, rng);
+    int64_t rb = coded.rowBytes;
+    std::vector<int32_t> perm = {4, 1, 5, 0, 3, 2};
+    std::vector<uint8_t> paged(size_t(c.layers * pages * page * rb), 0xFF);
+    for (int64_t l = 0; l < c.layers; ++l)
+      for (int64_t r = 0; r < page * pages; ++r)
+        std::copy_n(
+            coded.fp8.begin() + (l * c.capacity + r) * rb, rb,
+            paged.begin() +
+                ((l * pages + perm[size_t(r / page)]) * page + r % page) * rb);
+    std::vector<int32_t> tables(perm), starts = {0, 2};
+    int64_t cSz[4] = {c.layers, pages, page, rb}, tSz[2] = {1, pages},
+            sSz[1] = {2}, pSz[1] = {c.tokens},
+            oSz[3] = {c.tokens, c.heads, c.dc};
+    for (Isa isa : supportedIsas()) {
+      std::vector<float> f32, out(size_t(c.tokens * c.heads * c.dc), 7.0f);
+      ASSERT_EQ(c.run(isa, 0.3f, f32), "");
+      ASSERT_EQ(pagedLatentAttendDecodeFp8(
+                    isa, c.qView(0, c.dc), c.qView(c.dc, c.dr),
+                    makeMemRef<uint8_t, 4>(paged.data(), cSz), group,
+                    makeMemRef<int32_t, 1>(c.pos.data(), pSz),
+                    makeMemRef<int32_t, 1>(starts.data(), sSz),
+                    makeMemRef<int32_t, 2>(tables.data(), tSz),
+                    makeMemRef<float, 3>(out.data(), oSz), c.layer, page,
+                    /*naiveMinTokens=*/-1, 0.3f),
+                "")
+          << isaName(isa);
+      EXPECT_TRUE(sameBits(out, f32)) << isaName(isa) << " dr " << dr;
+    }
+  }
 }
 
 } // namespace

@@ -76,13 +76,13 @@ def ConvertDSToLoopsPass : Pass<"convert-ds-to-loops", "::mlir::ModuleOp"> {
            "(what the GPU's own kernel replaces)">,
     Option<"latentAttentionCalls", "latent-attention-calls", "bool",
            /*default=*/"false",
-           "lower ds.latent_attention over the contiguous f32 cache to a "
-           "runtime call (dsrt_latent_attention_f32: the context rows split "
-           "into fixed blocks over the thread pool, every head's scores and "
-           "weighted sums per block as register tiles, a vector exp): for "
-           "the CPU; "
-           "off: the generated online-softmax nest (other cache dtypes, the "
-           "paged step and the GPU keep it)">,
+           "lower ds.latent_attention and ds.paged_latent_attention to a "
+           "runtime call (dsrt_latent_attention_f32 / _bf16 / _fp8 and the "
+           "paged ones: the context rows split into fixed blocks over the "
+           "thread pool, a bf16 or FP8 block decoded once for every head, "
+           "every head's scores and weighted sums per block as register "
+           "tiles, a vector exp): for the CPU; off: the generated "
+           "online-softmax nest (the GPU keeps it)">,
     Option<"attentionHeadGroup", "attention-head-group", "int64_t",
            /*default=*/"1",
            "heads per iteration of the absorbed latent attention kernel: "

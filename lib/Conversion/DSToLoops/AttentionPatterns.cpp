@@ -22,6 +22,21 @@ std::string layoutKey(const CacheLayout &l) {
   return "/fp8/" + std::to_string(l.group) + (l.decodeRows ? "/decoded" : "");
 }
 
+/// The runtime's blocked latent attention over this cache on the CPU:
+/// `prefix` + _f32, _bf16 or _fp8 (the FP8 layout's bytes), or "" for a
+/// cache it does not read (the generated nest stays).
+std::string latentAttentionCallee(StringRef prefix, Value cache,
+                                  const CacheLayout &layout) {
+  Type e = cast<MemRefType>(cache.getType()).getElementType();
+  if (layout.isFp8())
+    return e.isInteger(8) ? (prefix + "_fp8").str() : "";
+  if (e.isF32())
+    return (prefix + "_f32").str();
+  if (e.isBF16())
+    return (prefix + "_bf16").str();
+  return "";
+}
+
 /// Kernels with different head groups never share a function.
 std::string groupKey(int64_t group) {
   return group > 1 ? "/heads" + std::to_string(group) : "";
@@ -132,17 +147,20 @@ struct LatentAttentionLowering : KernelPattern<LatentAttentionOp> {
     layout.decodeRows = state.cacheDecodeCalls;
     k.setCacheLayout(layout);
     Value cache = use(k, op, op.getCache(), adaptor.getCache());
-    if (state.latentAttentionCalls && !layout.isFp8() &&
-        cast<MemRefType>(cache.getType()).getElementType().isF32()) {
-      // The CPU's f32 cache: the runtime's blocked kernel over the pool.
+    if (std::string fn =
+            latentAttentionCallee("dsrt_latent_attention", cache, layout);
+        state.latentAttentionCalls && !fn.empty()) {
+      // The CPU: the runtime's blocked kernel over the pool.
       k.outline(
           "latent_attention_call", std::to_string(scale) + layoutKey(layout),
           {contextOf(op), ql, use(k, op, op.getQRope(), adaptor.getQRope()),
            cache, use(k, op, op.getPositions(), adaptor.getPositions()), out,
            k.cIdx(op.getLayer())},
           [&](ValueRange a) {
-            k.attendCall("dsrt_latent_attention_f32", a[0], a.slice(1, 5), a[6],
-                         scale);
+            SmallVector<Value> indices{a[6]};
+            if (layout.isFp8())
+              indices.push_back(k.cIdx(layout.group));
+            k.attendCall(fn, a[0], a.slice(1, 5), indices, scale);
           });
       rewriter.replaceOp(op, out);
       return success();
@@ -269,23 +287,26 @@ struct PagedLatentAttentionLowering : KernelPattern<PagedLatentAttentionOp> {
     // Sequences this long are ds.paged_naive_attention's (skipped here).
     int64_t naiveMinTokens = op.getNaiveMinTokens().value_or(-1);
     Value cache = use(k, op, op.getCache(), adaptor.getCache());
-    if (state.latentAttentionCalls && !layout.isFp8() &&
-        cast<MemRefType>(cache.getType()).getElementType().isF32()) {
-      // The CPU's f32 cache: the runtime's blocked kernel over the pool.
-      k.outline(
-          "paged_latent_attention_call",
-          std::to_string(scale) + "/" + std::to_string(pageSize) + "/" +
-              std::to_string(naiveMinTokens) + layoutKey(layout),
-          {contextOf(op), ql, use(k, op, op.getQRope(), adaptor.getQRope()),
-           cache, use(k, op, op.getPositions(), adaptor.getPositions()),
-           use(k, op, op.getQueryStart(), adaptor.getQueryStart()),
-           use(k, op, op.getBlockTables(), adaptor.getBlockTables()), out,
-           k.cIdx(op.getLayer())},
-          [&](ValueRange a) {
-            k.attendCall("dsrt_paged_latent_attention_f32", a[0], a.slice(1, 7),
-                         {a[8], k.cIdx(pageSize), k.cIdx(naiveMinTokens)},
-                         scale);
-          });
+    if (std::string fn =
+            latentAttentionCallee("dsrt_paged_latent_attention", cache, layout);
+        state.latentAttentionCalls && !fn.empty()) {
+      // The CPU: the runtime's blocked kernel over the pool.
+      k.outline("paged_latent_attention_call",
+                std::to_string(scale) + "/" + std::to_string(pageSize) + "/" +
+                    std::to_string(naiveMinTokens) + layoutKey(layout),
+                {contextOf(op), ql,
+                 use(k, op, op.getQRope(), adaptor.getQRope()), cache,
+                 use(k, op, op.getPositions(), adaptor.getPositions()),
+                 use(k, op, op.getQueryStart(), adaptor.getQueryStart()),
+                 use(k, op, op.getBlockTables(), adaptor.getBlockTables()), out,
+                 k.cIdx(op.getLayer())},
+                [&](ValueRange a) {
+                  SmallVector<Value> indices{a[8], k.cIdx(pageSize),
+                                             k.cIdx(naiveMinTokens)};
+                  if (layout.isFp8())
+                    indices.push_back(k.cIdx(layout.group));
+                  k.attendCall(fn, a[0], a.slice(1, 7), indices, scale);
+                });
       rewriter.replaceOp(op, out);
       return success();
     }

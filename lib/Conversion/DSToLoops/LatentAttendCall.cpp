@@ -2,15 +2,15 @@
 //
 // Part of KernelEmitter (KernelEmitter.h). On the CPU path
 // (latent-attention-calls) ds.latent_attention and
-// ds.paged_latent_attention over an f32 cache are the runtime's
-// dsrt_latent_attention_f32 / dsrt_paged_latent_attention_f32
-// (runtime/src/cpu/LatentAttend.cpp): each token's context rows split into
-// fixed blocks over the pool, every head's scores and weighted sums per
-// block as register tiles, a vector exp per block, the blocks merged by
-// log-sum-exp. The
+// ds.paged_latent_attention are the runtime's dsrt_latent_attention_* /
+// dsrt_paged_latent_attention_* (_f32, _bf16, _fp8 by the cache's rows;
+// runtime/src/cpu/LatentAttend.cpp): each token's context rows split into
+// fixed blocks over the pool, a bf16 or FP8 block decoded to f32 once for
+// every head, every head's scores and weighted sums per block as register
+// tiles, a vector exp per block, the blocks merged by log-sum-exp. The
 // generated nest (groupedLatentAttention) runs an online softmax a row at a
 // time with an expf call per (row, head) and splits only by groups of
-// heads; it stays the path of the bf16 and fp8 caches and of the GPU.
+// heads; it stays the GPU's path (its split-KV kernel is rebuilt from it).
 // attendCall also serves the naive form's attend step (NaiveAttendCall.cpp).
 //
 //===----------------------------------------------------------------------===//

@@ -1,10 +1,11 @@
 //===- LatentAttendCalls.cpp - decode's absorbed attention ----------------===//
 //
 // Called by the code convert-ds-to-loops emits for ds.latent_attention and
-// ds.paged_latent_attention over an f32 cache on the CPU path
-// (latent-attention-calls; the signatures are fixed in
-// lib/Conversion/DSToLoops/AttentionPatterns.cpp). The kernels are
-// cpu::latentAttendDecode and cpu::pagedLatentAttendDecode.
+// ds.paged_latent_attention on the CPU path (latent-attention-calls; the
+// signatures are fixed in lib/Conversion/DSToLoops/AttentionPatterns.cpp),
+// one entry per cache element type: f32, bf16 (uint16_t here) and the FP8
+// layout (its bytes, with the scale group before the scale). The kernels
+// are cpu::latentAttendDecode and cpu::pagedLatentAttendDecode.
 //
 //===----------------------------------------------------------------------===//
 #include "api/Error.h"
@@ -43,6 +44,64 @@ DSRT_EXPORT void _mlir_ciface_dsrt_paged_latent_attention_f32(
   std::string e = cpu::pagedLatentAttendDecode(
       cpu::activeIsa(), *qLatent, *qRope, *cache, *positions, *queryStart,
       *blockTables, *out, layer, pageSize, naiveMinTokens, scale);
+  if (!e.empty())
+    fatalInternalError(e);
+}
+
+DSRT_EXPORT void _mlir_ciface_dsrt_latent_attention_bf16(
+    void *ctx, MemRef<float, 3> *qLatent, MemRef<float, 3> *qRope,
+    MemRef<uint16_t, 3> *cache, MemRef<int32_t, 1> *positions,
+    MemRef<float, 3> *out, int64_t layer, float scale) {
+  if (static_cast<dsrt_model *>(ctx)->gpu)
+    fatalInternalError("dsrt_latent_attention_bf16 called on the GPU path");
+  std::string e =
+      cpu::latentAttendDecode(cpu::activeIsa(), *qLatent, *qRope, *cache,
+                              *positions, *out, layer, scale);
+  if (!e.empty())
+    fatalInternalError(e);
+}
+
+DSRT_EXPORT void _mlir_ciface_dsrt_latent_attention_fp8(
+    void *ctx, MemRef<float, 3> *qLatent, MemRef<float, 3> *qRope,
+    MemRef<uint8_t, 3> *cache, MemRef<int32_t, 1> *positions,
+    MemRef<float, 3> *out, int64_t layer, int64_t group, float scale) {
+  if (static_cast<dsrt_model *>(ctx)->gpu)
+    fatalInternalError("dsrt_latent_attention_fp8 called on the GPU path");
+  std::string e =
+      cpu::latentAttendDecodeFp8(cpu::activeIsa(), *qLatent, *qRope, *cache,
+                                 group, *positions, *out, layer, scale);
+  if (!e.empty())
+    fatalInternalError(e);
+}
+
+DSRT_EXPORT void _mlir_ciface_dsrt_paged_latent_attention_bf16(
+    void *ctx, MemRef<float, 3> *qLatent, MemRef<float, 3> *qRope,
+    MemRef<uint16_t, 4> *cache, MemRef<int32_t, 1> *positions,
+    MemRef<int32_t, 1> *queryStart, MemRef<int32_t, 2> *blockTables,
+    MemRef<float, 3> *out, int64_t layer, int64_t pageSize,
+    int64_t naiveMinTokens, float scale) {
+  if (static_cast<dsrt_model *>(ctx)->gpu)
+    fatalInternalError(
+        "dsrt_paged_latent_attention_bf16 called on the GPU path");
+  std::string e = cpu::pagedLatentAttendDecode(
+      cpu::activeIsa(), *qLatent, *qRope, *cache, *positions, *queryStart,
+      *blockTables, *out, layer, pageSize, naiveMinTokens, scale);
+  if (!e.empty())
+    fatalInternalError(e);
+}
+
+DSRT_EXPORT void _mlir_ciface_dsrt_paged_latent_attention_fp8(
+    void *ctx, MemRef<float, 3> *qLatent, MemRef<float, 3> *qRope,
+    MemRef<uint8_t, 4> *cache, MemRef<int32_t, 1> *positions,
+    MemRef<int32_t, 1> *queryStart, MemRef<int32_t, 2> *blockTables,
+    MemRef<float, 3> *out, int64_t layer, int64_t pageSize,
+    int64_t naiveMinTokens, int64_t group, float scale) {
+  if (static_cast<dsrt_model *>(ctx)->gpu)
+    fatalInternalError(
+        "dsrt_paged_latent_attention_fp8 called on the GPU path");
+  std::string e = cpu::pagedLatentAttendDecodeFp8(
+      cpu::activeIsa(), *qLatent, *qRope, *cache, group, *positions,
+      *queryStart, *blockTables, *out, layer, pageSize, naiveMinTokens, scale);
   if (!e.empty())
     fatalInternalError(e);
 }

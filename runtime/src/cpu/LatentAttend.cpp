@@ -12,6 +12,7 @@
 //===----------------------------------------------------------------------===//
 #include "cpu/LatentAttend.h"
 #include "cpu/Axpy.h"
+#include "cpu/CacheDecode.h"
 #include "cpu/GrowBuffer.h"
 #include "cpu/NaiveAttend.h"
 #include "cpu/ThreadPool.h"
@@ -19,6 +20,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <cstring>
 #include <tuple>
 #include <utility>
 #include <vector>
@@ -54,9 +56,9 @@ void weightedRowsScalar(const float *p, int64_t heads, const float *const *rows,
 
 std::string str(int64_t v) { return std::to_string(v); }
 
-/// The queries' and the output's shapes (rows of `width` cache values).
+/// The queries' and the output's shapes.
 std::string queryError(const MemRef<float, 3> &ql, const MemRef<float, 3> &qr,
-                       const MemRef<float, 3> &out, int64_t width,
+                       const MemRef<float, 3> &out,
                        const MemRef<int32_t, 1> &positions) {
   int64_t tokens = ql.sizes[0], heads = ql.sizes[1], dc = ql.sizes[2],
           dr = qr.sizes[2];
@@ -68,9 +70,6 @@ std::string queryError(const MemRef<float, 3> &ql, const MemRef<float, 3> &qr,
     return "latent_attention: the output is [" + str(out.sizes[0]) + ", " +
            str(out.sizes[1]) + ", " + str(out.sizes[2]) + "], expected [" +
            str(tokens) + ", " + str(heads) + ", " + str(dc) + "]";
-  if (width != dc + dr)
-    return "latent_attention: cache rows of " + str(width) +
-           " values, expected " + str(dc + dr) + " (latent + rope)";
   if (positions.sizes[0] != tokens)
     return "latent_attention: " + str(positions.sizes[0]) +
            " positions for " + str(tokens) + " tokens";
@@ -83,6 +82,56 @@ std::string queryError(const MemRef<float, 3> &ql, const MemRef<float, 3> &qr,
 int64_t positionOf(const MemRef<int32_t, 1> &positions, int64_t t) {
   return positions.data()[t * positions.strides[0]];
 }
+
+/// How a cache row's bytes become the kernels' f32 values (the compiler's
+/// CacheLayout): f32 or bf16 values, dc latent then dr rope; or FP8, dc
+/// e4m3 bytes, dc / group f32 scales, dr bf16 rope values.
+struct RowCodec {
+  enum Kind { F32, BF16, FP8 } kind = F32;
+  int64_t dc = 0, dr = 0, group = 0;
+  int64_t ropeOffset() const { return dc + 4 * (dc / group); }
+  /// Bytes of one row.
+  int64_t bytes() const {
+    switch (kind) {
+    case F32:
+      return (dc + dr) * int64_t(sizeof(float));
+    case BF16:
+      return (dc + dr) * 2;
+    case FP8:
+      return ropeOffset() + 2 * dr;
+    }
+    return 0;
+  }
+  /// The row as f32: the cache's own values (F32), else decoded into dst.
+  const float *decode(const KernelSet &ks, const uint8_t *raw,
+                      float *dst) const {
+    switch (kind) {
+    case F32:
+      return reinterpret_cast<const float *>(raw);
+    case BF16:
+      bf16Values(ks, raw, dc + dr, dst);
+      return dst;
+    case FP8:
+      decodeCacheFp8(ks, raw, raw + dc, dc, group, dst);
+      bf16Values(ks, raw + ropeOffset(), dr, dst + dc);
+      return dst;
+    }
+    return dst;
+  }
+  /// n bf16 values from `src`, which an odd row size or offset may leave at
+  /// an odd address.
+  static void bf16Values(const KernelSet &ks, const uint8_t *src, int64_t n,
+                         float *dst) {
+    if (reinterpret_cast<uintptr_t>(src) % 2 == 0)
+      return ks.decodeBf16(reinterpret_cast<const uint16_t *>(src), n, dst);
+    for (int64_t i = 0; i < n; ++i) {
+      uint16_t v;
+      std::memcpy(&v, src + 2 * i, 2);
+      uint32_t bits = uint32_t(v) << 16;
+      std::memcpy(dst + i, &bits, 4);
+    }
+  }
+};
 
 /// The caller's buffers for one call (workers reach them through pointers
 /// taken before the split): grow-only, no steady-state allocation.
@@ -106,11 +155,12 @@ CallBuffers &callBuffers() {
 /// output row is zeroed), row r of token t at rowAt(t, r).
 template <typename RowAt>
 void attend(Isa isa, const MemRef<float, 3> &qLatent,
-            const MemRef<float, 3> &qRope, const int64_t *rowsOf,
-            RowAt rowAt, const MemRef<float, 3> &out, float scale) {
+            const MemRef<float, 3> &qRope, const int64_t *rowsOf, RowAt rowAt,
+            const RowCodec &codec, const MemRef<float, 3> &out, float scale) {
   int64_t tokens = qLatent.sizes[0], heads = qLatent.sizes[1],
           dc = qLatent.sizes[2], dr = qRope.sizes[2], width = dc + dr;
   const LatentBlockKernels &bk = latentBlockKernelsFor(isa);
+  const KernelSet &ks = kernelsFor(isa);
   auto expInPlace = attendKernelsFor(isa).expInPlace;
   Axpy axpy = axpyFor(isa);
   CallBuffers &cb = callBuffers();
@@ -150,8 +200,9 @@ void attend(Isa isa, const MemRef<float, 3> &qLatent,
   float *bmax = cb.max.get(size_t(std::max<int64_t>(tasks, 1) * heads));
   float *bsum = cb.sum.get(size_t(std::max<int64_t>(tasks, 1) * heads));
 
-  // Task k's rows into blockRows; returns its token and row count.
-  auto rowsOfTask = [&](int64_t task, const float **blockRows) {
+  // Task k's rows (their bytes in the cache) into blockRows; returns its
+  // token and row count.
+  auto rowsOfTask = [&](int64_t task, const uint8_t **blockRows) {
     int64_t t = std::upper_bound(first, first + tokens + 1, task) - first - 1;
     int64_t r0 = (task - first[t]) * kLatentBlock;
     int64_t n = std::min<int64_t>(kLatentBlock, rowsOf[t] - r0);
@@ -159,7 +210,7 @@ void attend(Isa isa, const MemRef<float, 3> &qLatent,
       blockRows[i] = rowAt(t, r0 + i);
     return std::pair<int64_t, int64_t>(t, n);
   };
-  const int64_t lines = (width * int64_t(sizeof(float)) + 63) / 64;
+  const int64_t lines = (codec.bytes() + 63) / 64;
   static std::atomic<uint64_t> calls{0};
   const uint64_t call = calls.fetch_add(1, std::memory_order_relaxed) + 1;
 
@@ -175,15 +226,24 @@ void attend(Isa isa, const MemRef<float, 3> &qLatent,
     // run starts at e unless e begins another thread's slice or was taken
     // (then the fetched rows are merely not used). A run whose first task
     // was not fetched so requests that task's rows at once.
-    const float *rowsA[kLatentBlock], *rowsB[kLatentBlock];
-    const float **blockRows = rowsA, **nextRows = rowsB;
+    const uint8_t *rowsA[kLatentBlock], *rowsB[kLatentBlock];
+    const uint8_t **blockRows = rowsA, **nextRows = rowsB;
     auto [t, n] = rowsOfTask(b, blockRows);
     static thread_local FedTask fed;
     if (fed.call != call || fed.task != b)
       for (int64_t i = 0; i < n; ++i)
         for (int64_t l = 0; l < lines; ++l)
-          __builtin_prefetch(blockRows[i] + l * 16, 0, 3);
+          __builtin_prefetch(blockRows[i] + l * 64, 0, 3);
+    // A bf16 or FP8 block's rows decoded once for every head.
+    static thread_local GrowBuffer<float> decodeBuffer;
+    float *decoded = codec.kind == RowCodec::F32
+                         ? nullptr
+                         : decodeBuffer.get(size_t(kLatentBlock * width));
     for (int64_t task = b; task < e; ++task) {
+      const float *values[kLatentBlock];
+      for (int64_t i = 0; i < n; ++i)
+        values[i] = codec.decode(ks, blockRows[i],
+                                 decoded ? decoded + i * width : nullptr);
       LatentPrefetch scoresNext, weightedNext;
       int64_t nextT = 0, nextN = 0;
       if (task + 1 < tasks) {
@@ -193,8 +253,8 @@ void attend(Isa isa, const MemRef<float, 3> &qLatent,
         weightedNext = {nextRows, lines, all / 2, all};
         fed = {call, task + 1};
       }
-      bk.scores(q + t * perToken, ldq, heads, width, blockRows, n, scale, s,
-                work, &scoresNext);
+      bk.scores(q + t * perToken, ldq, heads, width, values, n, scale, s, work,
+                &scoresNext);
       float *at = acc + task * heads * dc;
       for (int64_t h = 0; h < heads; ++h) {
         float *sh = s + h * kLatentBlock;
@@ -208,7 +268,7 @@ void attend(Isa isa, const MemRef<float, 3> &qLatent,
         bmax[task * heads + h] = m;
         bsum[task * heads + h] = l;
       }
-      bk.weightedRows(s, heads, blockRows, n, dc, at, &weightedNext);
+      bk.weightedRows(s, heads, values, n, dc, at, &weightedNext);
       std::swap(blockRows, nextRows);
       t = nextT;
       n = nextN;
@@ -251,37 +311,52 @@ void attend(Isa isa, const MemRef<float, 3> &qLatent,
   });
 }
 
-} // namespace
-
-const LatentBlockKernels &cpu::scalarLatentBlockKernels() {
-  static const LatentBlockKernels set{scoresScalar, weightedRowsScalar};
-  return set;
+/// The codec for a cache of T (float, uint16_t: bf16) or of bytes (FP8,
+/// group > 0) given the queries' widths, or an error naming what the last
+/// dimension (`lastDim`, unit-strided where longer than 1) holds instead.
+template <typename T>
+std::string rowCodec(int64_t dc, int64_t dr, int64_t group, int64_t lastDim,
+                     int64_t lastStride, RowCodec &codec) {
+  codec.dc = dc;
+  codec.dr = dr;
+  codec.group = group;
+  codec.kind = sizeof(T) == 4   ? RowCodec::F32
+               : sizeof(T) == 2 ? RowCodec::BF16
+                                : RowCodec::FP8;
+  if (codec.kind == RowCodec::FP8) {
+    if (group <= 0 || dc % group)
+      return "latent_attention: an FP8 scale group of " + str(group) + " for " +
+             str(dc) + " latent values (a positive divisor)";
+    if (lastDim != codec.bytes())
+      return "latent_attention: FP8 cache rows of " + str(lastDim) +
+             " bytes, expected " + str(codec.bytes()) + " (" + str(dc) +
+             " e4m3 values, " + str(dc / group) + " f32 scales, " + str(dr) +
+             " bf16 rope values)";
+  } else if (lastDim != dc + dr) {
+    return "latent_attention: cache rows of " + str(lastDim) +
+           " values, expected " + str(dc + dr) + " (latent + rope)";
+  }
+  if (lastDim > 1 && lastStride != 1)
+    return "latent_attention: strided columns";
+  return "";
 }
 
-const LatentBlockKernels &cpu::latentBlockKernelsFor(Isa isa) {
-#if defined(__x86_64__)
-  if (isa >= Isa::Avx2)
-    return avx2LatentBlockKernels();
-#endif
-  (void)isa;
-  return scalarLatentBlockKernels();
-}
-
-std::string cpu::latentAttendDecode(Isa isa, const MemRef<float, 3> &qLatent,
-                                    const MemRef<float, 3> &qRope,
-                                    const MemRef<float, 3> &cache,
-                                    const MemRef<int32_t, 1> &positions,
-                                    const MemRef<float, 3> &out, int64_t layer,
-                                    float scale) {
-  if (std::string e =
-          queryError(qLatent, qRope, out, cache.sizes[2], positions);
+template <typename T>
+std::string contiguous(Isa isa, const MemRef<float, 3> &qLatent,
+                       const MemRef<float, 3> &qRope, const MemRef<T, 3> &cache,
+                       int64_t group, const MemRef<int32_t, 1> &positions,
+                       const MemRef<float, 3> &out, int64_t layer,
+                       float scale) {
+  if (std::string e = queryError(qLatent, qRope, out, positions); !e.empty())
+    return e;
+  RowCodec codec;
+  if (std::string e = rowCodec<T>(qLatent.sizes[2], qRope.sizes[2], group,
+                                  cache.sizes[2], cache.strides[2], codec);
       !e.empty())
     return e;
   if (layer < 0 || layer >= cache.sizes[0])
     return "latent_attention: layer " + str(layer) + " of a cache of " +
            str(cache.sizes[0]) + " layers";
-  if (cache.sizes[2] > 1 && cache.strides[2] != 1)
-    return "latent_attention: strided columns";
   int64_t tokens = qLatent.sizes[0];
   int64_t *rows = callBuffers().rows.get(size_t(tokens + 1));
   for (int64_t t = 0; t < tokens; ++t) {
@@ -293,32 +368,37 @@ std::string cpu::latentAttendDecode(Isa isa, const MemRef<float, 3> &qLatent,
   }
   if (tokens == 0 || qLatent.sizes[1] == 0 || qLatent.sizes[2] == 0)
     return "";
-  const float *base = cache.data() + layer * cache.strides[0];
+  const T *base = cache.data() + layer * cache.strides[0];
   int64_t stride = cache.strides[1];
   attend(
       isa, qLatent, qRope, rows,
-      [=](int64_t, int64_t r) { return base + r * stride; }, out, scale);
+      [=](int64_t, int64_t r) {
+        return reinterpret_cast<const uint8_t *>(base + r * stride);
+      },
+      codec, out, scale);
   return "";
 }
 
-std::string cpu::pagedLatentAttendDecode(
-    Isa isa, const MemRef<float, 3> &qLatent, const MemRef<float, 3> &qRope,
-    const MemRef<float, 4> &cache, const MemRef<int32_t, 1> &positions,
-    const MemRef<int32_t, 1> &queryStart, const MemRef<int32_t, 2> &blockTables,
-    const MemRef<float, 3> &out, int64_t layer, int64_t pageSize,
-    int64_t naiveMinTokens, float scale) {
-  if (std::string e =
-          queryError(qLatent, qRope, out, cache.sizes[3], positions);
+template <typename T>
+std::string
+paged(Isa isa, const MemRef<float, 3> &qLatent, const MemRef<float, 3> &qRope,
+      const MemRef<T, 4> &cache, int64_t group,
+      const MemRef<int32_t, 1> &positions, const MemRef<int32_t, 1> &queryStart,
+      const MemRef<int32_t, 2> &blockTables, const MemRef<float, 3> &out,
+      int64_t layer, int64_t pageSize, int64_t naiveMinTokens, float scale) {
+  if (std::string e = queryError(qLatent, qRope, out, positions); !e.empty())
+    return "paged_" + e;
+  RowCodec codec;
+  if (std::string e = rowCodec<T>(qLatent.sizes[2], qRope.sizes[2], group,
+                                  cache.sizes[3], cache.strides[3], codec);
       !e.empty())
-    return e;
+    return "paged_" + e;
   if (layer < 0 || layer >= cache.sizes[0])
     return "paged_latent_attention: layer " + str(layer) + " of a cache of " +
            str(cache.sizes[0]) + " layers";
   if (pageSize <= 0 || cache.sizes[2] != pageSize)
     return "paged_latent_attention: pages of " + str(cache.sizes[2]) +
            " rows, expected " + str(pageSize);
-  if (cache.sizes[3] > 1 && cache.strides[3] != 1)
-    return "paged_latent_attention: strided columns";
   int64_t seqs = queryStart.sizes[0] - 1;
   if (seqs < 1 || blockTables.sizes[0] < seqs)
     return "paged_latent_attention: " + str(queryStart.sizes[0]) +
@@ -359,14 +439,92 @@ std::string cpu::pagedLatentAttendDecode(
   }
   if (tokens == 0 || qLatent.sizes[1] == 0 || qLatent.sizes[2] == 0)
     return "";
-  const float *base = cache.data() + layer * cache.strides[0];
+  const T *base = cache.data() + layer * cache.strides[0];
   int64_t pageStride = cache.strides[1], rowStride = cache.strides[2];
   attend(
       isa, qLatent, qRope, rows,
       [&](int64_t t, int64_t r) {
-        return base + page(seqOf[t], r / pageSize) * pageStride +
-               (r % pageSize) * rowStride;
+        return reinterpret_cast<const uint8_t *>(
+            base + page(seqOf[t], r / pageSize) * pageStride +
+            (r % pageSize) * rowStride);
       },
-      out, scale);
+      codec, out, scale);
   return "";
+}
+
+} // namespace
+
+const LatentBlockKernels &cpu::scalarLatentBlockKernels() {
+  static const LatentBlockKernels set{scoresScalar, weightedRowsScalar};
+  return set;
+}
+
+const LatentBlockKernels &cpu::latentBlockKernelsFor(Isa isa) {
+#if defined(__x86_64__)
+  if (isa >= Isa::Avx2)
+    return avx2LatentBlockKernels();
+#endif
+  (void)isa;
+  return scalarLatentBlockKernels();
+}
+
+std::string cpu::latentAttendDecode(Isa isa, const MemRef<float, 3> &qLatent,
+                                    const MemRef<float, 3> &qRope,
+                                    const MemRef<float, 3> &cache,
+                                    const MemRef<int32_t, 1> &positions,
+                                    const MemRef<float, 3> &out, int64_t layer,
+                                    float scale) {
+  return contiguous(isa, qLatent, qRope, cache, 0, positions, out, layer,
+                    scale);
+}
+
+std::string cpu::latentAttendDecode(Isa isa, const MemRef<float, 3> &qLatent,
+                                    const MemRef<float, 3> &qRope,
+                                    const MemRef<uint16_t, 3> &cache,
+                                    const MemRef<int32_t, 1> &positions,
+                                    const MemRef<float, 3> &out, int64_t layer,
+                                    float scale) {
+  return contiguous(isa, qLatent, qRope, cache, 0, positions, out, layer,
+                    scale);
+}
+
+std::string cpu::latentAttendDecodeFp8(Isa isa, const MemRef<float, 3> &qLatent,
+                                       const MemRef<float, 3> &qRope,
+                                       const MemRef<uint8_t, 3> &cache,
+                                       int64_t group,
+                                       const MemRef<int32_t, 1> &positions,
+                                       const MemRef<float, 3> &out,
+                                       int64_t layer, float scale) {
+  return contiguous(isa, qLatent, qRope, cache, group, positions, out, layer,
+                    scale);
+}
+
+std::string cpu::pagedLatentAttendDecode(
+    Isa isa, const MemRef<float, 3> &qLatent, const MemRef<float, 3> &qRope,
+    const MemRef<float, 4> &cache, const MemRef<int32_t, 1> &positions,
+    const MemRef<int32_t, 1> &queryStart, const MemRef<int32_t, 2> &blockTables,
+    const MemRef<float, 3> &out, int64_t layer, int64_t pageSize,
+    int64_t naiveMinTokens, float scale) {
+  return paged(isa, qLatent, qRope, cache, 0, positions, queryStart,
+               blockTables, out, layer, pageSize, naiveMinTokens, scale);
+}
+
+std::string cpu::pagedLatentAttendDecode(
+    Isa isa, const MemRef<float, 3> &qLatent, const MemRef<float, 3> &qRope,
+    const MemRef<uint16_t, 4> &cache, const MemRef<int32_t, 1> &positions,
+    const MemRef<int32_t, 1> &queryStart, const MemRef<int32_t, 2> &blockTables,
+    const MemRef<float, 3> &out, int64_t layer, int64_t pageSize,
+    int64_t naiveMinTokens, float scale) {
+  return paged(isa, qLatent, qRope, cache, 0, positions, queryStart,
+               blockTables, out, layer, pageSize, naiveMinTokens, scale);
+}
+
+std::string cpu::pagedLatentAttendDecodeFp8(
+    Isa isa, const MemRef<float, 3> &qLatent, const MemRef<float, 3> &qRope,
+    const MemRef<uint8_t, 4> &cache, int64_t group,
+    const MemRef<int32_t, 1> &positions, const MemRef<int32_t, 1> &queryStart,
+    const MemRef<int32_t, 2> &blockTables, const MemRef<float, 3> &out,
+    int64_t layer, int64_t pageSize, int64_t naiveMinTokens, float scale) {
+  return paged(isa, qLatent, qRope, cache, group, positions, queryStart,
+               blockTables, out, layer, pageSize, naiveMinTokens, scale);
 }

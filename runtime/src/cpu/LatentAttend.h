@@ -38,7 +38,7 @@ constexpr int64_t kLatentHeadAlign = 8;
 /// memory, and requesting a block's 500-odd lines at once held the loads
 /// behind them until they arrived: computing and fetching did not overlap.
 struct LatentPrefetch {
-  const float *const *rows = nullptr;
+  const uint8_t *const *rows = nullptr;
   int64_t lines = 0, first = 0, last = 0;
 };
 
@@ -95,6 +95,39 @@ std::string pagedLatentAttendDecode(
     const MemRef<int32_t, 1> &queryStart, const MemRef<int32_t, 2> &blockTables,
     const MemRef<float, 3> &out, int64_t layer, int64_t pageSize,
     int64_t naiveMinTokens, float scale);
+
+/// The same over a bf16 cache (rows of dc + dr bf16 values) and over
+/// FlashMLA's FP8 layout (the compiler's CacheLayout: dc e4m3 bytes, one
+/// f32 scale per `group` of them, then dr bf16 rope values; the cache is
+/// its bytes). A block's rows are decoded once into f32 for all heads, as
+/// the generated kernels' rows are (KernelSet::decodeFp8 / decodeBf16,
+/// the same values), then run the f32 cache's kernels: for a cache holding
+/// the decoded values the results are the f32 path's bit for bit.
+std::string latentAttendDecode(Isa isa, const MemRef<float, 3> &qLatent,
+                               const MemRef<float, 3> &qRope,
+                               const MemRef<uint16_t, 3> &cache,
+                               const MemRef<int32_t, 1> &positions,
+                               const MemRef<float, 3> &out, int64_t layer,
+                               float scale);
+std::string latentAttendDecodeFp8(Isa isa, const MemRef<float, 3> &qLatent,
+                                  const MemRef<float, 3> &qRope,
+                                  const MemRef<uint8_t, 3> &cache,
+                                  int64_t group,
+                                  const MemRef<int32_t, 1> &positions,
+                                  const MemRef<float, 3> &out, int64_t layer,
+                                  float scale);
+std::string pagedLatentAttendDecode(
+    Isa isa, const MemRef<float, 3> &qLatent, const MemRef<float, 3> &qRope,
+    const MemRef<uint16_t, 4> &cache, const MemRef<int32_t, 1> &positions,
+    const MemRef<int32_t, 1> &queryStart, const MemRef<int32_t, 2> &blockTables,
+    const MemRef<float, 3> &out, int64_t layer, int64_t pageSize,
+    int64_t naiveMinTokens, float scale);
+std::string pagedLatentAttendDecodeFp8(
+    Isa isa, const MemRef<float, 3> &qLatent, const MemRef<float, 3> &qRope,
+    const MemRef<uint8_t, 4> &cache, int64_t group,
+    const MemRef<int32_t, 1> &positions, const MemRef<int32_t, 1> &queryStart,
+    const MemRef<int32_t, 2> &blockTables, const MemRef<float, 3> &out,
+    int64_t layer, int64_t pageSize, int64_t naiveMinTokens, float scale);
 
 } // namespace dsrt::cpu
 
