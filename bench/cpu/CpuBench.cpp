@@ -51,10 +51,11 @@
 //                                    GFLOP/s of the naive MLA attend step
 //                                    (AttendBench.h) per ISA, beside the
 //                                    f32 GEMM's
-// ds-cpu-bench latent CONTEXT HEADS DC DR LAYERS REPS
+// ds-cpu-bench latent CONTEXT HEADS DC DR LAYERS REPS [DTYPE]
 //                                    GFLOP/s of decode's latent attention
-//                                    (LatentBench.h) per ISA, beside the
-//                                    f32 GEMM's
+//                                    (LatentBench.h) per ISA over an f32,
+//                                    bf16 or fp8 cache, beside the f32
+//                                    GEMM's
 // ds-cpu-bench tile ROWS N K REPS  GFLOP per CPU-second of the GEMM tile
 //                                    kernels in L1, over a streamed x, and
 //                                    of the whole product (TileBench.h)
@@ -657,10 +658,11 @@ int main(int argc, char **argv) {
     return dsbench::attendBench(std::atoll(argv[2]), std::atoll(argv[3]),
                                 std::atoll(argv[4]), std::atoll(argv[5]),
                                 std::atoll(argv[6]), std::atoi(argv[7]));
-  if (cmd == "latent" && argc == 8)
+  if (cmd == "latent" && (argc == 8 || argc == 9))
     return dsbench::latentBench(std::atoll(argv[2]), std::atoll(argv[3]),
                                 std::atoll(argv[4]), std::atoll(argv[5]),
-                                std::atoll(argv[6]), std::atoi(argv[7]));
+                                std::atoll(argv[6]), std::atoi(argv[7]),
+                                argc == 9 ? argv[8] : "f32");
   if (cmd == "tile" && argc == 6)
     return dsbench::tileBench(std::atoll(argv[2]), std::atoll(argv[3]),
                               std::atoll(argv[4]), std::atoi(argv[5]));
@@ -673,7 +675,7 @@ int main(int argc, char **argv) {
                "| heads H DN DV DC LAYERS REPS "
                "| experts E ROWS N K LAYERS REPS [uneven] [silu] "
                "| attend TOKENS HEADS DN DR DV REPS "
-               "| latent CONTEXT HEADS DC DR LAYERS REPS | tile ROWS N K REPS "
+               "| latent CONTEXT HEADS DC DR LAYERS REPS [DTYPE] | tile ROWS N K REPS "
                "| heads ROWS H DN DV DC f32|bf16|fp8 REPS "
                "| model ARTIFACT WEIGHTS PROMPT STEPS "
                "REPS\n");

@@ -14,9 +14,11 @@ namespace dsbench {
 /// cache rows), every ISA path this CPU runs, in GFLOP/s (2 (2 DC + DR) per
 /// head and row), beside ds's f32 GEMM on [256, 1024] x [1024, 1024]^T on
 /// the same ISA in the same run, and the cache bytes read per second;
-/// best of REPS, the pool's threads. One JSON object.
+/// best of REPS, the pool's threads. With DTYPE bf16 or fp8 the cache holds
+/// bf16 values or FlashMLA's FP8 layout (scale groups of 128, or of DC
+/// where smaller), and the bytes read are those rows'. One JSON object.
 int latentBench(int64_t context, int64_t heads, int64_t dc, int64_t dr,
-                int64_t layers, int reps);
+                int64_t layers, int reps, const char *dtype = "f32");
 
 } // namespace dsbench
 
