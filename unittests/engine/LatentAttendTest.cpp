@@ -146,6 +146,12 @@ TEST(LatentAttend, BlockEdgesMatchTheF64Softmax) {
   // block's kernels fetching the next one's rows as they compute.
   Case longer(1, 3, 40, 8, 2048, {2000}, 1.0f, rng);
   checkEveryIsa(longer, 0.2f, 3e-7);
+  // 4 heads and 1 head (half the scores' lanes or more padding), rows of
+  // 71 values: an odd last column, past a pass boundary at 64.
+  Case fourHeads(2, 4, 66, 5, 80, {70, 9}, 1.0f, rng);
+  checkEveryIsa(fourHeads, 0.2f, 3e-7);
+  Case oneHead(1, 1, 66, 5, 40, {33}, 1.0f, rng);
+  checkEveryIsa(oneHead, 0.2f, 3e-7);
 }
 
 TEST(LatentAttend, FarApartScoresMergeAcrossBlocks) {

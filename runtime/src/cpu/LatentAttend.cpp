@@ -151,25 +151,15 @@ CallBuffers &callBuffers() {
   return b;
 }
 
-/// The kernel once the shapes hold: rowsOf[t] rows for token t (0: its
-/// output row is zeroed), row r of token t at rowAt(t, r).
-template <typename RowAt>
-void attend(Isa isa, const MemRef<float, 3> &qLatent,
-            const MemRef<float, 3> &qRope, const int64_t *rowsOf, RowAt rowAt,
-            const RowCodec &codec, const MemRef<float, 3> &out, float scale) {
+/// Every token's queries transposed into `cb.q`: column k of its heads'
+/// [q_latent | q_rope] rows is row k of ldq values, zero past the heads.
+/// perToken: the floats per token.
+const float *packQueries(const MemRef<float, 3> &qLatent,
+                         const MemRef<float, 3> &qRope, int64_t ldq,
+                         CallBuffers &cb, int64_t &perToken) {
   int64_t tokens = qLatent.sizes[0], heads = qLatent.sizes[1],
           dc = qLatent.sizes[2], dr = qRope.sizes[2], width = dc + dr;
-  const LatentBlockKernels &bk = latentBlockKernelsFor(isa);
-  const KernelSet &ks = kernelsFor(isa);
-  auto expInPlace = attendKernelsFor(isa).expInPlace;
-  Axpy axpy = axpyFor(isa);
-  CallBuffers &cb = callBuffers();
-
-  // Every token's queries transposed: column k of its heads' [q_latent |
-  // q_rope] rows is row k of ldq values, zero past the heads.
-  const int64_t ldq =
-      (heads + kLatentHeadAlign - 1) / kLatentHeadAlign * kLatentHeadAlign;
-  const int64_t perToken = width * ldq;
+  perToken = width * ldq;
   float *q = cb.q.get(size_t(tokens * perToken));
   for (int64_t t = 0; t < tokens; ++t) {
     float *qt = q + t * perToken;
@@ -186,6 +176,68 @@ void attend(Isa isa, const MemRef<float, 3> &qLatent,
     for (int64_t k = 0; k < width; ++k)
       std::fill(qt + k * ldq + heads, qt + (k + 1) * ldq, 0.0f);
   }
+  return q;
+}
+
+/// The merge: per (token, head), its blocks (tasks [first[t], first[t +
+/// 1])) in order, rescaled to their common max. Small next to the blocks
+/// (dc values per block against a block's rows), so a decode step's few
+/// heads stay on the caller. Each output row also costs its dc stores,
+/// counted as one more block: a prefill's tokens, all left to the naive
+/// form (no blocks), are megabytes of zeros, which ran on the caller alone.
+void mergeBlocks(Isa isa, const int64_t *first, int64_t maxBlocks,
+                 const float *acc, const float *bmax, const float *bsum,
+                 const MemRef<float, 3> &out) {
+  int64_t tokens = out.sizes[0], heads = out.sizes[1], dc = out.sizes[2];
+  Axpy axpy = axpyFor(isa);
+  int64_t grain =
+      std::max<int64_t>(1, (int64_t(1) << 15) / ((maxBlocks + 1) * dc));
+  parallelFor(tokens * heads, grain, [&](int64_t b, int64_t e) {
+    for (int64_t th = b; th < e; ++th) {
+      int64_t t = th / heads, h = th % heads;
+      float *o = out.data() + t * out.strides[0] + h * out.strides[1];
+      if (first[t] == first[t + 1]) {
+        std::fill(o, o + dc, 0.0f);
+        continue;
+      }
+      float m = -INFINITY;
+      for (int64_t k = first[t]; k < first[t + 1]; ++k)
+        m = std::max(m, bmax[k * heads + h]);
+      float l = 0;
+      for (int64_t k = first[t]; k < first[t + 1]; ++k) {
+        float w = std::exp(bmax[k * heads + h] - m);
+        l += w * bsum[k * heads + h];
+        const float *a = acc + (k * heads + h) * dc;
+        if (k == first[t])
+          for (int64_t c = 0; c < dc; ++c)
+            o[c] = w * a[c];
+        else
+          axpy(w, a, dc, o);
+      }
+      float inv = 1.0f / l;
+      for (int64_t c = 0; c < dc; ++c)
+        o[c] *= inv;
+    }
+  });
+}
+
+/// The kernel once the shapes hold: rowsOf[t] rows for token t (0: its
+/// output row is zeroed), row r of token t at rowAt(t, r) (its bytes,
+/// read through `codec`).
+template <typename RowAt>
+void attend(Isa isa, const MemRef<float, 3> &qLatent,
+            const MemRef<float, 3> &qRope, const int64_t *rowsOf, RowAt rowAt,
+            const RowCodec &codec, const MemRef<float, 3> &out, float scale) {
+  int64_t tokens = qLatent.sizes[0], heads = qLatent.sizes[1],
+          dc = qLatent.sizes[2], dr = qRope.sizes[2], width = dc + dr;
+  const LatentBlockKernels &bk = latentBlockKernelsFor(isa);
+  const KernelSet &ks = kernelsFor(isa);
+  auto expInPlace = attendKernelsFor(isa).expInPlace;
+  CallBuffers &cb = callBuffers();
+  const int64_t ldq =
+      (heads + kLatentHeadAlign - 1) / kLatentHeadAlign * kLatentHeadAlign;
+  int64_t perToken = 0;
+  const float *q = packQueries(qLatent, qRope, ldq, cb, perToken);
   // Token t's blocks are tasks [first[t], first[t + 1]).
   int64_t *first = cb.first.get(size_t(tokens + 1));
   first[0] = 0;
@@ -275,40 +327,7 @@ void attend(Isa isa, const MemRef<float, 3> &qLatent,
     }
   });
 
-  // The merge: per (token, head), blocks in order. Small next to the blocks
-  // (dc values per block against a block's rows), so a decode step's few
-  // heads stay on the caller. Each output row also costs its dc stores,
-  // counted as one more block: a prefill's tokens, all left to the naive
-  // form (no blocks), are megabytes of zeros, which ran on the caller alone.
-  int64_t grain =
-      std::max<int64_t>(1, (int64_t(1) << 15) / ((maxBlocks + 1) * dc));
-  parallelFor(tokens * heads, grain, [&](int64_t b, int64_t e) {
-    for (int64_t th = b; th < e; ++th) {
-      int64_t t = th / heads, h = th % heads;
-      float *o = out.data() + t * out.strides[0] + h * out.strides[1];
-      if (first[t] == first[t + 1]) {
-        std::fill(o, o + dc, 0.0f);
-        continue;
-      }
-      float m = -INFINITY;
-      for (int64_t k = first[t]; k < first[t + 1]; ++k)
-        m = std::max(m, bmax[k * heads + h]);
-      float l = 0;
-      for (int64_t k = first[t]; k < first[t + 1]; ++k) {
-        float w = std::exp(bmax[k * heads + h] - m);
-        l += w * bsum[k * heads + h];
-        const float *a = acc + (k * heads + h) * dc;
-        if (k == first[t])
-          for (int64_t c = 0; c < dc; ++c)
-            o[c] = w * a[c];
-        else
-          axpy(w, a, dc, o);
-      }
-      float inv = 1.0f / l;
-      for (int64_t c = 0; c < dc; ++c)
-        o[c] *= inv;
-    }
-  });
+  mergeBlocks(isa, first, maxBlocks, acc, bmax, bsum, out);
 }
 
 /// The codec for a cache of T (float, uint16_t: bf16) or of bytes (FP8,
