@@ -262,7 +262,7 @@ void attend(Isa isa, const MemRef<float, 3> &qLatent,
       blockRows[i] = rowAt(t, r0 + i);
     return std::pair<int64_t, int64_t>(t, n);
   };
-  const int64_t lines = (codec.bytes() + 63) / 64;
+  const int64_t lines = (codec.bytes() + kLineBytes - 1) / kLineBytes;
   static std::atomic<uint64_t> calls{0};
   const uint64_t call = calls.fetch_add(1, std::memory_order_relaxed) + 1;
 
@@ -285,7 +285,7 @@ void attend(Isa isa, const MemRef<float, 3> &qLatent,
     if (fed.call != call || fed.task != b)
       for (int64_t i = 0; i < n; ++i)
         for (int64_t l = 0; l < lines; ++l)
-          __builtin_prefetch(blockRows[i] + l * 64, 0, 3);
+          __builtin_prefetch(blockRows[i] + l * kLineBytes, 0, 3);
     // A bf16 or FP8 block's rows decoded once for every head.
     static thread_local GrowBuffer<float> decodeBuffer;
     float *decoded = codec.kind == RowCodec::F32

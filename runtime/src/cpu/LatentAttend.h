@@ -32,11 +32,15 @@ constexpr int64_t kLatentBlock = 32;
 /// Heads a row of the transposed queries holds: a multiple of this.
 constexpr int64_t kLatentHeadAlign = 8;
 
+/// Bytes of a cache line, the unit of the rows' prefetches.
+constexpr int64_t kLineBytes = 64;
+
 /// Lines [first, last) of the next block's rows (n rows of `lines` cache
-/// lines each, in row order) for a block kernel to request while it
-/// computes, a few per register tile. A decode step's cache rows come from
-/// memory, and requesting a block's 500-odd lines at once held the loads
-/// behind them until they arrived: computing and fetching did not overlap.
+/// lines each, in row order; line l of row i at rows[i] + l * kLineBytes,
+/// byte addresses) for a block kernel to request while it computes, a few
+/// per register tile. A decode step's cache rows come from memory, and
+/// requesting a block's 500-odd lines at once held the loads behind them
+/// until they arrived: computing and fetching did not overlap.
 struct LatentPrefetch {
   const uint8_t *const *rows = nullptr;
   int64_t lines = 0, first = 0, last = 0;

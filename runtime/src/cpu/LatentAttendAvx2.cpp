@@ -33,8 +33,8 @@ struct Feed {
   void step() {
     int64_t e = line + per < last ? line + per : last;
     for (; line < e; ++line)
-      __builtin_prefetch(pf->rows[line / pf->lines] + line % pf->lines * 16, 0,
-                         3);
+      __builtin_prefetch(
+          pf->rows[line / pf->lines] + line % pf->lines * kLineBytes, 0, 3);
   }
 };
 
