@@ -18,18 +18,25 @@
 
 using namespace dsrt;
 
+/// An entry's run: never on the GPU path (its pipeline keeps the attention
+/// a generated kernel), and a kernel's error is fatal (the generated code
+/// checked the shapes it passes).
+template <typename Run>
+static void onCpu(void *ctx, const char *entry, Run run) {
+  if (static_cast<dsrt_model *>(ctx)->gpu)
+    fatalInternalError(std::string(entry) + " called on the GPU path");
+  if (std::string e = run(); !e.empty())
+    fatalInternalError(e);
+}
+
 DSRT_EXPORT void _mlir_ciface_dsrt_latent_attention_f32(
     void *ctx, MemRef<float, 3> *qLatent, MemRef<float, 3> *qRope,
     MemRef<float, 3> *cache, MemRef<int32_t, 1> *positions,
     MemRef<float, 3> *out, int64_t layer, float scale) {
-  // The GPU pipeline keeps the attention a generated kernel.
-  if (static_cast<dsrt_model *>(ctx)->gpu)
-    fatalInternalError("dsrt_latent_attention_f32 called on the GPU path");
-  std::string e = cpu::latentAttendDecode(cpu::activeIsa(), *qLatent, *qRope,
-                                          *cache, *positions, *out, layer,
-                                          scale);
-  if (!e.empty())
-    fatalInternalError(e);
+  onCpu(ctx, "dsrt_latent_attention_f32", [&] {
+    return cpu::latentAttendDecode(cpu::activeIsa(), *qLatent, *qRope, *cache,
+                                   *positions, *out, layer, scale);
+  });
 }
 
 DSRT_EXPORT void _mlir_ciface_dsrt_paged_latent_attention_f32(
@@ -38,40 +45,32 @@ DSRT_EXPORT void _mlir_ciface_dsrt_paged_latent_attention_f32(
     MemRef<int32_t, 1> *queryStart, MemRef<int32_t, 2> *blockTables,
     MemRef<float, 3> *out, int64_t layer, int64_t pageSize,
     int64_t naiveMinTokens, float scale) {
-  if (static_cast<dsrt_model *>(ctx)->gpu)
-    fatalInternalError(
-        "dsrt_paged_latent_attention_f32 called on the GPU path");
-  std::string e = cpu::pagedLatentAttendDecode(
-      cpu::activeIsa(), *qLatent, *qRope, *cache, *positions, *queryStart,
-      *blockTables, *out, layer, pageSize, naiveMinTokens, scale);
-  if (!e.empty())
-    fatalInternalError(e);
+  onCpu(ctx, "dsrt_paged_latent_attention_f32", [&] {
+    return cpu::pagedLatentAttendDecode(
+        cpu::activeIsa(), *qLatent, *qRope, *cache, *positions, *queryStart,
+        *blockTables, *out, layer, pageSize, naiveMinTokens, scale);
+  });
 }
 
 DSRT_EXPORT void _mlir_ciface_dsrt_latent_attention_bf16(
     void *ctx, MemRef<float, 3> *qLatent, MemRef<float, 3> *qRope,
     MemRef<uint16_t, 3> *cache, MemRef<int32_t, 1> *positions,
     MemRef<float, 3> *out, int64_t layer, float scale) {
-  if (static_cast<dsrt_model *>(ctx)->gpu)
-    fatalInternalError("dsrt_latent_attention_bf16 called on the GPU path");
-  std::string e =
-      cpu::latentAttendDecode(cpu::activeIsa(), *qLatent, *qRope, *cache,
-                              *positions, *out, layer, scale);
-  if (!e.empty())
-    fatalInternalError(e);
+  onCpu(ctx, "dsrt_latent_attention_bf16", [&] {
+    return cpu::latentAttendDecode(cpu::activeIsa(), *qLatent, *qRope, *cache,
+                                   *positions, *out, layer, scale);
+  });
 }
 
 DSRT_EXPORT void _mlir_ciface_dsrt_latent_attention_fp8(
     void *ctx, MemRef<float, 3> *qLatent, MemRef<float, 3> *qRope,
     MemRef<uint8_t, 3> *cache, MemRef<int32_t, 1> *positions,
     MemRef<float, 3> *out, int64_t layer, int64_t group, float scale) {
-  if (static_cast<dsrt_model *>(ctx)->gpu)
-    fatalInternalError("dsrt_latent_attention_fp8 called on the GPU path");
-  std::string e =
-      cpu::latentAttendDecodeFp8(cpu::activeIsa(), *qLatent, *qRope, *cache,
-                                 group, *positions, *out, layer, scale);
-  if (!e.empty())
-    fatalInternalError(e);
+  onCpu(ctx, "dsrt_latent_attention_fp8", [&] {
+    return cpu::latentAttendDecodeFp8(cpu::activeIsa(), *qLatent, *qRope,
+                                      *cache, group, *positions, *out, layer,
+                                      scale);
+  });
 }
 
 DSRT_EXPORT void _mlir_ciface_dsrt_paged_latent_attention_bf16(
@@ -80,14 +79,11 @@ DSRT_EXPORT void _mlir_ciface_dsrt_paged_latent_attention_bf16(
     MemRef<int32_t, 1> *queryStart, MemRef<int32_t, 2> *blockTables,
     MemRef<float, 3> *out, int64_t layer, int64_t pageSize,
     int64_t naiveMinTokens, float scale) {
-  if (static_cast<dsrt_model *>(ctx)->gpu)
-    fatalInternalError(
-        "dsrt_paged_latent_attention_bf16 called on the GPU path");
-  std::string e = cpu::pagedLatentAttendDecode(
-      cpu::activeIsa(), *qLatent, *qRope, *cache, *positions, *queryStart,
-      *blockTables, *out, layer, pageSize, naiveMinTokens, scale);
-  if (!e.empty())
-    fatalInternalError(e);
+  onCpu(ctx, "dsrt_paged_latent_attention_bf16", [&] {
+    return cpu::pagedLatentAttendDecode(
+        cpu::activeIsa(), *qLatent, *qRope, *cache, *positions, *queryStart,
+        *blockTables, *out, layer, pageSize, naiveMinTokens, scale);
+  });
 }
 
 DSRT_EXPORT void _mlir_ciface_dsrt_paged_latent_attention_fp8(
@@ -96,12 +92,10 @@ DSRT_EXPORT void _mlir_ciface_dsrt_paged_latent_attention_fp8(
     MemRef<int32_t, 1> *queryStart, MemRef<int32_t, 2> *blockTables,
     MemRef<float, 3> *out, int64_t layer, int64_t pageSize,
     int64_t naiveMinTokens, int64_t group, float scale) {
-  if (static_cast<dsrt_model *>(ctx)->gpu)
-    fatalInternalError(
-        "dsrt_paged_latent_attention_fp8 called on the GPU path");
-  std::string e = cpu::pagedLatentAttendDecodeFp8(
-      cpu::activeIsa(), *qLatent, *qRope, *cache, group, *positions,
-      *queryStart, *blockTables, *out, layer, pageSize, naiveMinTokens, scale);
-  if (!e.empty())
-    fatalInternalError(e);
+  onCpu(ctx, "dsrt_paged_latent_attention_fp8", [&] {
+    return cpu::pagedLatentAttendDecodeFp8(
+        cpu::activeIsa(), *qLatent, *qRope, *cache, group, *positions,
+        *queryStart, *blockTables, *out, layer, pageSize, naiveMinTokens,
+        scale);
+  });
 }
