@@ -196,6 +196,23 @@ TEST(LatentAttend, BadShapesAreReportedAndNothingIsWritten) {
     ASSERT_EQ(v, 7.0f);
 }
 
+/// A contiguous cache ([layers, perm.size() * page rows, rowLen] of T) in
+/// physical pages: logical page i of every layer at page perm[i].
+template <typename T>
+std::vector<T> intoPages(const std::vector<T> &rows, int64_t layers,
+                         int64_t page, const std::vector<int32_t> &perm,
+                         int64_t rowLen, T fill) {
+  int64_t pages = int64_t(perm.size()), capacity = pages * page;
+  std::vector<T> paged(size_t(layers * capacity * rowLen), fill);
+  for (int64_t l = 0; l < layers; ++l)
+    for (int64_t r = 0; r < capacity; ++r)
+      std::copy_n(rows.begin() + (l * capacity + r) * rowLen, rowLen,
+                  paged.begin() +
+                      ((l * pages + perm[size_t(r / page)]) * page + r % page) *
+                          rowLen);
+  return paged;
+}
+
 /// The same rows through a paged cache (pages shuffled, two sequences):
 /// bit for bit the contiguous kernel's result per token, and the tokens of a
 /// sequence long enough for the naive form get zeros.
@@ -210,14 +227,7 @@ TEST(LatentAttend, PagedRowsGiveTheContiguousResult) {
   ASSERT_EQ(c.run(activeIsa(), 0.3f, contiguous), "");
   // Page i of sequence 0 is physical page perm[i]; sequence 1 unused pages.
   std::vector<int32_t> perm = {7, 2, 11, 0, 5, 9, 1, 3, 4, 6, 8, 10};
-  std::vector<float> paged(size_t(c.layers * pages * page * w), NAN);
-  for (int64_t l = 0; l < c.layers; ++l)
-    for (int64_t r = 0; r < page * pages; ++r)
-      std::copy_n(c.cache.begin() + (l * c.capacity + r) * w, w,
-                  paged.begin() +
-                      ((l * pages + perm[size_t(r / page)]) * page +
-                       r % page) *
-                          w);
+  std::vector<float> paged = intoPages(c.cache, c.layers, page, perm, w, NAN);
   std::vector<int32_t> tables(size_t(2 * pages));
   std::copy(perm.begin(), perm.end(), tables.begin());
   std::copy(perm.begin(), perm.end(), tables.begin() + pages);
@@ -397,13 +407,8 @@ TEST(LatentAttend, PagedFp8RowsGiveTheContiguousResult) {
     Coded coded(c, group, rng);
     int64_t rb = coded.rowBytes;
     std::vector<int32_t> perm = {4, 1, 5, 0, 3, 2};
-    std::vector<uint8_t> paged(size_t(c.layers * pages * page * rb), 0xFF);
-    for (int64_t l = 0; l < c.layers; ++l)
-      for (int64_t r = 0; r < page * pages; ++r)
-        std::copy_n(
-            coded.fp8.begin() + (l * c.capacity + r) * rb, rb,
-            paged.begin() +
-                ((l * pages + perm[size_t(r / page)]) * page + r % page) * rb);
+    std::vector<uint8_t> paged =
+        intoPages(coded.fp8, c.layers, page, perm, rb, uint8_t(0xFF));
     std::vector<int32_t> tables(perm), starts = {0, 2};
     int64_t cSz[4] = {c.layers, pages, page, rb}, tSz[2] = {1, pages},
             sSz[1] = {2}, pSz[1] = {c.tokens},
