@@ -179,8 +179,8 @@ inline void rowSums(const Fp8Bf16 &cv, const uint8_t *w, const float *scales,
   const uint16_t *xp = xb;
   for (int64_t blk = 0; blk < whole;
        ++blk, wp += kScaleBlock, xp += kScaleBlock) {
-    prefetchAhead(wp);
-    prefetchAhead(wp + 64);
+    prefetchFp8Ahead(wp);
+    prefetchFp8Ahead(wp + 64);
     chunk(xp, _mm512_loadu_si512(wp), true);
     chunk(xp + 64, _mm512_loadu_si512(wp + 64), false);
     scaleInto(scales[blk]);

@@ -67,6 +67,21 @@ inline void prefetchAhead(const void *p) {
   __builtin_prefetch(static_cast<const char *>(p) + kGemvAheadBytes, 0, 3);
 }
 
+/// The same for FP8 weights: further ahead, and not into L1. An FP8 row
+/// costs a core about as much time converting (the e4m3 lookup) as waiting
+/// for memory, so its loads go out at half a bf16 row's rate, and 4 KiB
+/// ahead into L1 left the memory idle between them: FP8 GEMVs streamed
+/// 22-29 GB/s where bf16's streamed 33-36. With 6 KiB ahead through
+/// prefetcht2 (the outer caches) decode ran 1.07-1.16x faster (medians of
+/// 9-10 interleaved pairs); bf16 gained nothing from either change
+/// (bench/RESULTS.md, "FP8 decode's weight stream: further ahead, into
+/// L2").
+constexpr int64_t kFp8GemvAheadBytes = 6144;
+inline void prefetchFp8Ahead(const void *p) {
+  // Locality 1 is prefetcht2.
+  __builtin_prefetch(static_cast<const char *>(p) + kFp8GemvAheadBytes, 0, 1);
+}
+
 #if defined(__AVX512F__)
 /// The accumulators of a tile of Mr weight rows over panel rows [0, 8 Q):
 /// per weight row, Q / 2 zmm of 16 panel rows, then, where Q is odd, one
