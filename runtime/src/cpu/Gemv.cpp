@@ -26,6 +26,9 @@ GemvBuffers &buffers() {
   return b;
 }
 
+static_assert(kGemvRows <= kMaxManyRows,
+              "dotFp8PairsMany takes every row the GEMV path sees");
+
 /// Bytes of weight rows a block of x rows passes over before the next
 /// block does: small enough to be read again from L1/L2, not from memory,
 /// when there are more x rows than one kernel call takes.
@@ -119,6 +122,19 @@ void dsrt::cpu::gemvRange(const KernelSet &ks, const GemvX &x, int64_t rows,
                           float *y, int64_t ldy) {
   if (rows == 1 && gemvOneRow(ks, x, w, r0, n, y))
     return;
+  // FP8 rows for a batch of decode rows: each weight looked up once for
+  // all of them, not once per kMaxDotRows.
+  if (rows > kMaxDotRows && rows <= kMaxManyRows &&
+      w.format == WeightFormat::FP8 && x.xb && ks.dotFp8PairsMany) {
+    float many[kMaxManyRows];
+    for (int64_t j = 0; j < n; ++j) {
+      ks.dotFp8PairsMany(w.row(r0 + j), w.scaleRow(r0 + j), x.xb, x.ldxb,
+                         int(rows), w.cols, many);
+      for (int64_t t = 0; t < rows; ++t)
+        y[t * ldy + j] = many[t];
+    }
+    return;
+  }
   float out[kMaxDotRows];
   auto dotF32 = gemvDotF32(ks);
   int64_t rowBytes = std::max<int64_t>(1, w.cols * int64_t(w.elementSize()));

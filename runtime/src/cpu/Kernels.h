@@ -30,6 +30,9 @@ constexpr int kQuarterPanel = kPanel / 4;
 constexpr int64_t kScaleBlock = 128;
 /// Most x rows a dot-product (GEMV) call takes at once.
 constexpr int kMaxDotRows = 4;
+/// Most x rows KernelSet::dotFp8PairsMany takes at once (MatMul.h's
+/// kGemvRows, the most the dot products see).
+constexpr int kMaxManyRows = 16;
 /// Row stride of bf16 activations for dotBf16Pairs: a multiple of this.
 constexpr int64_t kPairsAlign = 32;
 /// The same for dotFp8Pairs / gemvFp8Pairs where the set has orderFp8Pairs.
@@ -96,6 +99,15 @@ struct KernelSet {
   /// and in that order).
   void (*dotFp8Pairs)(const uint8_t *w, const float *scales, const uint16_t *xb,
                       int64_t ldxb, int rows, int64_t k, float *out) = nullptr;
+  /// dotFp8Pairs over up to kMaxManyRows rows of x at once, each block of
+  /// weights looked up once for all of them (dotFp8Pairs takes
+  /// kMaxDotRows: a batch of 16 decode rows looked each weight up four
+  /// times, and the lookups bound the product). Bit for bit dotFp8Pairs'
+  /// sums for every row (the same operations in the same order). nullptr:
+  /// dotFp8Pairs per kMaxDotRows rows.
+  void (*dotFp8PairsMany)(const uint8_t *w, const float *scales,
+                          const uint16_t *xb, int64_t ldxb, int rows, int64_t k,
+                          float *out) = nullptr;
   /// The order dotFp8Pairs and gemvFp8Pairs take a bf16 row of x in
   /// (nullptr: as it is): xb[0, n) permuted in place, n a multiple of
   /// kFp8PairsAlign. It is the order the set's e4m3 lookup leaves weights

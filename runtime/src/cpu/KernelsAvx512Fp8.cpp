@@ -28,6 +28,7 @@
 
 #if defined(__x86_64__)
 #include <immintrin.h>
+#include <utility>
 
 using namespace dsrt::cpu;
 
@@ -253,6 +254,63 @@ void dotFp8PairsRows(const uint8_t *w, const float *scales, const uint16_t *xb,
     out[t] = laneSum(acc[t]);
 }
 
+/// rowSums<R> for R rows of x (R <= kMaxManyRows), each 64 weights looked
+/// up once for all the rows: the block's lookups first, then per row the
+/// same dot products, sums and scaling as rowSums' in the same order, so
+/// each row's sum is bit for bit what rowSums<1> and laneSum give it.
+template <int R>
+void dotFp8PairsManyRows(const uint8_t *w, const float *scales,
+                         const uint16_t *xb, int64_t ldxb, int64_t k,
+                         float *out) {
+  static_assert(R >= 1 && R <= 16, "reduceRows sums up to 16 rows");
+  Fp8Bf16 cv;
+  __m512 acc[16]; // rows past R stay zero for reduceRows
+#pragma unroll
+  for (int t = 0; t < 16; ++t)
+    acc[t] = _mm512_setzero_ps();
+  // Rows' sums over one block whose two 64-weight halves are (a0, b0) and,
+  // where `two`, (a1, b1).
+  auto block = [&](const uint16_t *xp, __m512i a0, __m512i b0, __m512i a1,
+                   __m512i b1, bool two, float scale) {
+    __m512 s = _mm512_set1_ps(scale);
+#pragma unroll
+    for (int t = 0; t < R; ++t) {
+      const uint16_t *x = xp + t * ldxb;
+      __m512 p0 = _mm512_dpbf16_ps(_mm512_setzero_ps(), (__m512bh)a0,
+                                   (__m512bh)_mm512_loadu_si512(x));
+      __m512 p1 = _mm512_dpbf16_ps(_mm512_setzero_ps(), (__m512bh)b0,
+                                   (__m512bh)_mm512_loadu_si512(x + 32));
+      if (two) {
+        p0 = _mm512_dpbf16_ps(p0, (__m512bh)a1,
+                              (__m512bh)_mm512_loadu_si512(x + 64));
+        p1 = _mm512_dpbf16_ps(p1, (__m512bh)b1,
+                              (__m512bh)_mm512_loadu_si512(x + 96));
+      }
+      acc[t] = _mm512_fmadd_ps(_mm512_add_ps(p0, p1), s, acc[t]);
+    }
+  };
+  int64_t whole = k / kScaleBlock;
+  const uint8_t *wp = w;
+  const uint16_t *xp = xb;
+  for (int64_t blk = 0; blk < whole;
+       ++blk, wp += kScaleBlock, xp += kScaleBlock) {
+    prefetchFp8Ahead(wp);
+    prefetchFp8Ahead(wp + 64);
+    __m512i a0, b0, a1, b1;
+    cv.convert(_mm512_loadu_si512(wp), a0, b0);
+    cv.convert(_mm512_loadu_si512(wp + 64), a1, b1);
+    block(xp, a0, b0, a1, b1, true, scales[blk]);
+  }
+  if (int64_t left = k - whole * kScaleBlock) {
+    __m512i a0, b0, a1 = _mm512_setzero_si512(), b1 = _mm512_setzero_si512();
+    cv.convert(_mm512_maskz_loadu_epi8(byteMask(left), wp), a0, b0);
+    if (left > 64)
+      cv.convert(_mm512_maskz_loadu_epi8(byteMask(left - 64), wp + 64), a1, b1);
+    block(xp, a0, b0, a1, b1, left > 64, scales[whole]);
+  }
+  reduceRows(acc, R, out); // laneSum's pairs, all rows together
+}
+
 /// Row after row (not interleaved: see KernelsAvx2.cpp's gemvF32), each
 /// one's arithmetic that of dotFp8PairsRows<1>, 16 rows' sums reduced
 /// together. The lookup tables stay in registers across the call, and the
@@ -363,6 +421,22 @@ void combineFp8Rows(const void *const *rows, const float *const *scaleRows,
   }
 }
 
+template <int... R>
+void dotFp8PairsManyDispatch(std::integer_sequence<int, R...>, const uint8_t *w,
+                             const float *scales, const uint16_t *xb,
+                             int64_t ldxb, int rows, int64_t k, float *out) {
+  // rows is in [1, kMaxManyRows]: the one instantiation for it runs.
+  (void)((rows == R + 1 &&
+          (dotFp8PairsManyRows<R + 1>(w, scales, xb, ldxb, k, out), true)) ||
+         ...);
+}
+
+void dotFp8PairsMany(const uint8_t *w, const float *scales, const uint16_t *xb,
+                     int64_t ldxb, int rows, int64_t k, float *out) {
+  dotFp8PairsManyDispatch(std::make_integer_sequence<int, kMaxManyRows>(), w,
+                          scales, xb, ldxb, rows, k, out);
+}
+
 void dotFp8Pairs(const uint8_t *w, const float *scales, const uint16_t *xb,
                  int64_t ldxb, int rows, int64_t k, float *out) {
   switch (rows) {
@@ -389,6 +463,7 @@ const KernelSet &dsrt::cpu::avx512VbmiKernels() {
     s.tileFp8Part[1] = tileFp8Rows<2>;
     s.tileFp8Part[2] = tileFp8Rows<3>;
     s.dotFp8Pairs = dotFp8Pairs;
+    s.dotFp8PairsMany = dotFp8PairsMany;
     s.gemvFp8Pairs = gemvFp8Pairs;
     s.orderFp8Pairs = orderFp8Pairs;
     s.combineFp8Rows = combineFp8Rows;

@@ -74,8 +74,7 @@ inline void prefetchAhead(const void *p) {
 /// 22-29 GB/s where bf16's streamed 33-36. With 6 KiB ahead through
 /// prefetcht2 (the outer caches) decode ran 1.07-1.16x faster (medians of
 /// 9-10 interleaved pairs); bf16 gained nothing from either change
-/// (bench/RESULTS.md, "FP8 decode's weight stream: further ahead, into
-/// L2").
+/// (bench/RESULTS.md, "FP8 decode's weight stream further ahead").
 constexpr int64_t kFp8GemvAheadBytes = 6144;
 inline void prefetchFp8Ahead(const void *p) {
   // Locality 1 is prefetcht2.
