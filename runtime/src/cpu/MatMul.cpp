@@ -246,7 +246,19 @@ void fp8TileBf16(const KernelSet &ks, const PackedX &x, const WeightMatrix &w,
   const int64_t rowLines = (pf.bytes + 63) / 64;
   const int64_t calls = (kc + kScaleBlock - 1) / kScaleBlock * x.panels;
   const int64_t perCall = (pf.rows * rowLines + calls - 1) / calls;
-  int64_t line = 0;
+  // pf's lines in order, perCall after each tile call: row `pr`, byte
+  // `po` of it.
+  int64_t pr = 0, po = 0, left = pf.rows * rowLines;
+  auto feed = [&] {
+    for (int64_t n = perCall; n > 0 && left > 0; --n, --left) {
+      __builtin_prefetch(pf.base + pr * pf.ld + po, 0, 3);
+      po += 64;
+      if (po == rowLines * 64) {
+        po = 0;
+        ++pr;
+      }
+    }
+  };
   for (int64_t i = 0; i < m; ++i)
     ks.fp8ToBf16(w.row(r + i) + k0, kc, t + i * kTileLd);
   float scales[kMaxMr] = {};
@@ -259,11 +271,7 @@ void fp8TileBf16(const KernelSet &ks, const PackedX &x, const WeightMatrix &w,
       tiles.fp8(p)(t + kb, kTileLd, scales,
                  x.bf16 + (p * x.pairs() + (k0 + kb) / 2) * kPanel * 2, kp,
                  ctile + p * mr * kPanel);
-      for (int64_t e = line + perCall; line < e && line < pf.rows * rowLines;
-           ++line)
-        __builtin_prefetch(pf.base + line / rowLines * pf.ld +
-                               line % rowLines * 64,
-                           0, 3);
+      feed();
       if (out && kb + kScaleBlock >= kc)
         out->panel(p);
     }
