@@ -137,43 +137,40 @@ void tileFp8Rows(const uint16_t *w, int64_t ldw, const float *scales,
 
 /// The FP8 dot products of one weight row with R rows of x (ldxb apart, in
 /// orderFp8Pairs' order, zero to a multiple of 64), as 16 lanes each. One
-/// 128-column block at a time: its scale multiplies the block's two partial
-/// sums once per row. 64 weights per lookup, whose two halves go to two
-/// accumulators, so one row (decode) is not bound by vdpbf16ps's latency.
-/// The tail's weights are masked to zero (the row's padding in the file may
-/// hold anything), against x's zeros.
+/// 128-column block at a time: its weights are looked up once for all R
+/// rows, then each row's two partial sums (a lookup's two halves, so one
+/// row (decode) is not bound by vdpbf16ps's latency) are added and scaled
+/// once. Only the R accumulators live across rows, so R may reach 16
+/// (dotFp8PairsMany) without spilling. The tail's weights are masked to
+/// zero (the row's padding in the file may hold anything), against x's
+/// zeros.
 template <int R>
 inline void rowSums(const Fp8Bf16 &cv, const uint8_t *w, const float *scales,
                     const uint16_t *xb, int64_t ldxb, int64_t k, __m512 *out) {
-  __m512 acc[R], part[2][R];
-  // 64 weights from wp against x from xp: lanes [0, 32) into part[0],
-  // [32, 64) into part[1], which `first` starts from zero.
-  auto chunk = [&](const uint16_t *xp, __m512i bytes, bool first) {
-    __m512i a, b;
-    cv.convert(bytes, a, b);
-#pragma unroll
-    for (int t = 0; t < R; ++t) {
-      __m512 from = first ? _mm512_setzero_ps() : part[0][t];
-      part[0][t] = _mm512_dpbf16_ps(
-          from, (__m512bh)a, (__m512bh)_mm512_loadu_si512(xp + t * ldxb));
-    }
-#pragma unroll
-    for (int t = 0; t < R; ++t) {
-      __m512 from = first ? _mm512_setzero_ps() : part[1][t];
-      part[1][t] = _mm512_dpbf16_ps(
-          from, (__m512bh)b, (__m512bh)_mm512_loadu_si512(xp + t * ldxb + 32));
-    }
-  };
-  auto scaleInto = [&](float scale) {
-    __m512 s = _mm512_set1_ps(scale);
-#pragma unroll
-    for (int t = 0; t < R; ++t)
-      acc[t] =
-          _mm512_fmadd_ps(_mm512_add_ps(part[0][t], part[1][t]), s, acc[t]);
-  };
 #pragma unroll
   for (int t = 0; t < R; ++t)
-    acc[t] = _mm512_setzero_ps();
+    out[t] = _mm512_setzero_ps();
+  // Every row's sums over one block whose two 64-weight halves are (a0,
+  // b0) and, where `two`, (a1, b1).
+  auto block = [&](const uint16_t *xp, __m512i a0, __m512i b0, __m512i a1,
+                   __m512i b1, bool two, float scale) {
+    __m512 s = _mm512_set1_ps(scale);
+#pragma unroll
+    for (int t = 0; t < R; ++t) {
+      const uint16_t *x = xp + t * ldxb;
+      __m512 p0 = _mm512_dpbf16_ps(_mm512_setzero_ps(), (__m512bh)a0,
+                                   (__m512bh)_mm512_loadu_si512(x));
+      __m512 p1 = _mm512_dpbf16_ps(_mm512_setzero_ps(), (__m512bh)b0,
+                                   (__m512bh)_mm512_loadu_si512(x + 32));
+      if (two) {
+        p0 = _mm512_dpbf16_ps(p0, (__m512bh)a1,
+                              (__m512bh)_mm512_loadu_si512(x + 64));
+        p1 = _mm512_dpbf16_ps(p1, (__m512bh)b1,
+                              (__m512bh)_mm512_loadu_si512(x + 96));
+      }
+      out[t] = _mm512_fmadd_ps(_mm512_add_ps(p0, p1), s, out[t]);
+    }
+  };
   // The whole blocks in a loop of their own: no per-block bounds.
   int64_t whole = k / kScaleBlock;
   const uint8_t *wp = w;
@@ -182,20 +179,18 @@ inline void rowSums(const Fp8Bf16 &cv, const uint8_t *w, const float *scales,
        ++blk, wp += kScaleBlock, xp += kScaleBlock) {
     prefetchFp8Ahead(wp);
     prefetchFp8Ahead(wp + 64);
-    chunk(xp, _mm512_loadu_si512(wp), true);
-    chunk(xp + 64, _mm512_loadu_si512(wp + 64), false);
-    scaleInto(scales[blk]);
+    __m512i a0, b0, a1, b1;
+    cv.convert(_mm512_loadu_si512(wp), a0, b0);
+    cv.convert(_mm512_loadu_si512(wp + 64), a1, b1);
+    block(xp, a0, b0, a1, b1, true, scales[blk]);
   }
   if (int64_t left = k - whole * kScaleBlock) {
-    chunk(xp, _mm512_maskz_loadu_epi8(byteMask(left), wp), true);
+    __m512i a0, b0, a1 = _mm512_setzero_si512(), b1 = _mm512_setzero_si512();
+    cv.convert(_mm512_maskz_loadu_epi8(byteMask(left), wp), a0, b0);
     if (left > 64)
-      chunk(xp + 64, _mm512_maskz_loadu_epi8(byteMask(left - 64), wp + 64),
-            false);
-    scaleInto(scales[whole]);
+      cv.convert(_mm512_maskz_loadu_epi8(byteMask(left - 64), wp + 64), a1, b1);
+    block(xp, a0, b0, a1, b1, left > 64, scales[whole]);
   }
-#pragma unroll
-  for (int t = 0; t < R; ++t)
-    out[t] = acc[t];
 }
 
 /// The upper 256 bits of v.
@@ -254,61 +249,20 @@ void dotFp8PairsRows(const uint8_t *w, const float *scales, const uint16_t *xb,
     out[t] = laneSum(acc[t]);
 }
 
-/// rowSums<R> for R rows of x (R <= kMaxManyRows), each 64 weights looked
-/// up once for all the rows: the block's lookups first, then per row the
-/// same dot products, sums and scaling as rowSums' in the same order, so
-/// each row's sum is bit for bit what rowSums<1> and laneSum give it.
+/// dotFp8PairsRows for up to 16 rows (dotFp8PairsMany): rowSums<R>, the
+/// rows' lanes summed together (reduceRows pairs them as laneSum does), so
+/// each row's result is bit for bit what it gives alone.
 template <int R>
 void dotFp8PairsManyRows(const uint8_t *w, const float *scales,
                          const uint16_t *xb, int64_t ldxb, int64_t k,
                          float *out) {
   static_assert(R >= 1 && R <= 16, "reduceRows sums up to 16 rows");
   Fp8Bf16 cv;
-  __m512 acc[16]; // rows past R stay zero for reduceRows
-#pragma unroll
-  for (int t = 0; t < 16; ++t)
+  __m512 acc[16];
+  for (int t = R; t < 16; ++t) // rows past R: zero for reduceRows
     acc[t] = _mm512_setzero_ps();
-  // Rows' sums over one block whose two 64-weight halves are (a0, b0) and,
-  // where `two`, (a1, b1).
-  auto block = [&](const uint16_t *xp, __m512i a0, __m512i b0, __m512i a1,
-                   __m512i b1, bool two, float scale) {
-    __m512 s = _mm512_set1_ps(scale);
-#pragma unroll
-    for (int t = 0; t < R; ++t) {
-      const uint16_t *x = xp + t * ldxb;
-      __m512 p0 = _mm512_dpbf16_ps(_mm512_setzero_ps(), (__m512bh)a0,
-                                   (__m512bh)_mm512_loadu_si512(x));
-      __m512 p1 = _mm512_dpbf16_ps(_mm512_setzero_ps(), (__m512bh)b0,
-                                   (__m512bh)_mm512_loadu_si512(x + 32));
-      if (two) {
-        p0 = _mm512_dpbf16_ps(p0, (__m512bh)a1,
-                              (__m512bh)_mm512_loadu_si512(x + 64));
-        p1 = _mm512_dpbf16_ps(p1, (__m512bh)b1,
-                              (__m512bh)_mm512_loadu_si512(x + 96));
-      }
-      acc[t] = _mm512_fmadd_ps(_mm512_add_ps(p0, p1), s, acc[t]);
-    }
-  };
-  int64_t whole = k / kScaleBlock;
-  const uint8_t *wp = w;
-  const uint16_t *xp = xb;
-  for (int64_t blk = 0; blk < whole;
-       ++blk, wp += kScaleBlock, xp += kScaleBlock) {
-    prefetchFp8Ahead(wp);
-    prefetchFp8Ahead(wp + 64);
-    __m512i a0, b0, a1, b1;
-    cv.convert(_mm512_loadu_si512(wp), a0, b0);
-    cv.convert(_mm512_loadu_si512(wp + 64), a1, b1);
-    block(xp, a0, b0, a1, b1, true, scales[blk]);
-  }
-  if (int64_t left = k - whole * kScaleBlock) {
-    __m512i a0, b0, a1 = _mm512_setzero_si512(), b1 = _mm512_setzero_si512();
-    cv.convert(_mm512_maskz_loadu_epi8(byteMask(left), wp), a0, b0);
-    if (left > 64)
-      cv.convert(_mm512_maskz_loadu_epi8(byteMask(left - 64), wp + 64), a1, b1);
-    block(xp, a0, b0, a1, b1, left > 64, scales[whole]);
-  }
-  reduceRows(acc, R, out); // laneSum's pairs, all rows together
+  rowSums<R>(cv, w, scales, xb, ldxb, k, acc);
+  reduceRows(acc, R, out);
 }
 
 /// Row after row (not interleaved: see KernelsAvx2.cpp's gemvF32), each
