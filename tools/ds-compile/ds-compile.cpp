@@ -28,47 +28,53 @@ using namespace mlir;
 namespace cl = llvm::cl;
 
 namespace {
-// Tool options (pass options live in ODS / pipeline option structs).
-cl::opt<std::string> inputPath(cl::Positional, cl::Required,
-                               cl::desc("<checkpoint dir | config.json | .mlir>"));
-cl::opt<std::string> outputPath("o", cl::desc("output file ('-' for stdout)"),
+// Tool options (pass options live in ODS / pipeline option structs). --help
+// lists these alone: the MLIR and LLVM options the tool also accepts
+// (--mlir-print-ir-after-all, --mlir-timing, ...) are under --help-hidden.
+cl::OptionCategory toolCategory("ds-compile options");
+cl::opt<std::string>
+    inputPath(cl::cat(toolCategory), cl::Positional, cl::Required,
+              cl::desc("<checkpoint dir | config.json | .mlir>"));
+cl::opt<std::string> outputPath(cl::cat(toolCategory), "o",
+                                cl::desc("output file ('-' for stdout)"),
                                 cl::value_desc("file"), cl::init("-"));
 cl::opt<std::string> emitStage(
-    "emit",
+    cl::cat(toolCategory), "emit",
     cl::desc("stop after this stage and print its IR: ds, absorbed, "
              "dispatched, kernels, loops, llvm; with --target cuda: gpu, "
              "nvvm, ptx before llvm (default: write an artifact)"),
     cl::init(""));
 cl::opt<std::string> dumpIrDir(
-    "dump-ir-dir",
+    cl::cat(toolCategory), "dump-ir-dir",
     cl::desc("write the IR after each stage to DIR/NN-stage.mlir (and the "
              "host code's LLVM IR to DIR/NN-host.ll)"),
     cl::value_desc("dir"), cl::init(""));
 cl::opt<std::string> dtype(
-    "kv-dtype",
+    cl::cat(toolCategory), "kv-dtype",
     cl::desc("latent cache dtype: f32 | bf16 | fp8 (e4m3 latent with an f32 "
              "scale per 128 values, bf16 rope: FlashMLA's layout)"),
     cl::init("f32"));
-cl::alias dtypeAlias("dtype", cl::desc("alias for --kv-dtype"),
-                     cl::aliasopt(dtype));
+cl::alias dtypeAlias(cl::cat(toolCategory), "dtype",
+                     cl::desc("alias for --kv-dtype"), cl::aliasopt(dtype));
 cl::opt<std::string> kvLayout(
-    "kv-layout",
+    cl::cat(toolCategory), "kv-layout",
     cl::desc("what @ragged_step's pages hold: latent (kv_lora_rank + rope "
              "per token per layer, the default) | per-head (every head's K "
              "and V, an MHA deployment's cache: for comparisons)"),
     cl::init("latent"));
-cl::opt<std::string> target("target", cl::desc("cpu | cuda"), cl::init("cpu"));
+cl::opt<std::string> target(cl::cat(toolCategory), "target",
+                            cl::desc("cpu | cuda"), cl::init("cpu"));
 cl::opt<int64_t> attentionChunk(
-    "attention-chunk",
+    cl::cat(toolCategory), "attention-chunk",
     cl::desc("naive MLA form: context rows whose per-head K/V are built at a "
              "time (default 256)"),
     cl::init(256));
 cl::opt<std::string> testParallelOrder(
-    "test-parallel-order",
+    cl::cat(toolCategory), "test-parallel-order",
     cl::desc("tests, cpu target: run parallel loop iterations in reverse | "
              "rotate order (an order-dependent kernel would race on a GPU)"),
     cl::init(""));
-cl::opt<std::string> gpuArch("gpu-arch",
+cl::opt<std::string> gpuArch(cl::cat(toolCategory), "gpu-arch",
                              cl::desc("cuda: GPU architecture (sm_80, sm_90)"),
                              cl::init("sm_90"));
 static std::string defaultCudaPath() {
@@ -76,62 +82,63 @@ static std::string defaultCudaPath() {
   return home && *home ? home : "/usr/local/cuda";
 }
 cl::opt<std::string>
-    cudaPath("cuda-path",
+    cudaPath(cl::cat(toolCategory), "cuda-path",
              cl::desc("cuda: toolkit directory (ptxas, fatbinary, libdevice); "
                       "default $CUDA_HOME or /usr/local/cuda"),
              cl::init(defaultCudaPath()));
 cl::opt<bool> noWeightCheck(
-    "no-weight-check",
+    cl::cat(toolCategory), "no-weight-check",
     cl::desc("do not check the checkpoint's safetensors against the model"));
-cl::opt<bool> verbose("v", cl::desc("print progress to stderr"));
-cl::opt<std::string> mlaForm(
-    "mla-form",
-    cl::desc("MLA attention form: auto (cost model), absorbed, naive"),
-    cl::init("auto"));
+cl::opt<bool> verbose(cl::cat(toolCategory), "v",
+                      cl::desc("print progress to stderr"));
+cl::opt<std::string>
+    mlaForm(cl::cat(toolCategory), "mla-form",
+            cl::desc("MLA attention form: auto (cost model), absorbed, naive"),
+            cl::init("auto"));
 cl::opt<int64_t> naiveMinTokens(
-    "mla-naive-min-tokens",
+    cl::cat(toolCategory), "mla-naive-min-tokens",
     cl::desc("@ragged_step: the naive MLA form for sequences with at least "
              "this many new tokens in a step (default -1: the cost model's "
              "threshold; 0: every sequence; 2147483648: never)"),
     cl::init(-1));
-cl::opt<bool> explain("explain",
+cl::opt<bool> explain(cl::cat(toolCategory), "explain",
                       cl::desc("report the compiler's choices (MLA form, "
                                "costs) as remarks on stderr"));
 cl::opt<bool> traceRouting(
-    "trace-routing",
+    cl::cat(toolCategory), "trace-routing",
     cl::desc("make the artifact report each token's experts to the runtime "
              "(ds-run --dump-routing), for parity tests"));
 
-cl::opt<int64_t> tp("tp",
+cl::opt<int64_t> tp(cl::cat(toolCategory), "tp",
                     cl::desc("tensor-parallel ranks: attention heads, MLP "
                              "columns/rows and the vocabulary split over "
                              "them (run under mpiexec -n N)"),
                     cl::init(1));
-cl::opt<int64_t> ep("ep",
+cl::opt<int64_t> ep(cl::cat(toolCategory), "ep",
                     cl::desc("expert-parallel ranks: routed experts split "
                              "over them"),
                     cl::init(1));
 cl::opt<bool> dpAttention(
-    "dp-attention",
+    cl::cat(toolCategory), "dp-attention",
     cl::desc("with --ep: data-parallel attention (attention, dense layers "
              "and shared experts whole on every rank, each rank its own "
              "sequences; tokens dispatched all-to-all to the experts)"));
 
-cl::opt<bool> plan("plan",
-                    cl::desc("print per-rank weight, cache, activation and "
-                             "communication figures of the layout (--tp, "
-                             "--ep) instead of writing an artifact"));
-cl::opt<int64_t> planPrefill("plan-prefill-tokens",
+cl::opt<bool> plan(cl::cat(toolCategory), "plan",
+                   cl::desc("print per-rank weight, cache, activation and "
+                            "communication figures of the layout (--tp, "
+                            "--ep) instead of writing an artifact"));
+cl::opt<int64_t> planPrefill(cl::cat(toolCategory), "plan-prefill-tokens",
                              cl::desc("--plan: tokens of a prefill chunk"),
                              cl::init(512));
-cl::opt<int64_t> planBatch("plan-decode-batch",
+cl::opt<int64_t> planBatch(cl::cat(toolCategory), "plan-decode-batch",
                            cl::desc("--plan: sequences of a decode step"),
                            cl::init(32));
-cl::opt<double> planMemory("plan-device-memory",
+cl::opt<double> planMemory(cl::cat(toolCategory), "plan-device-memory",
                            cl::desc("--plan: GB per rank (H200: 141)"),
                            cl::init(141));
 
-cl::opt<double> planLink("plan-link-bandwidth",
+cl::opt<double> planLink(cl::cat(toolCategory), "plan-link-bandwidth",
                          cl::desc("--plan: GB/s per rank and direction between "
                                   "ranks (NVLink 4: 450; 400 Gb/s "
                                   "InfiniBand: 50)"),
@@ -178,7 +185,11 @@ int main(int argc, char **argv) {
   registerMLIRContextCLOptions();
   registerPassManagerCLOptions();
   registerDefaultTimingManagerCLOptions();
-  cl::ParseCommandLineOptions(argc, argv, "ds compiler\n");
+  cl::HideUnrelatedOptions(toolCategory);
+  cl::ParseCommandLineOptions(
+      argc, argv,
+      "ds compiler\n\n  --help-hidden also lists the MLIR and LLVM options "
+      "it accepts\n  (--mlir-print-ir-after-all, --mlir-timing, ...).\n");
 
   if (!dumpIrDir.empty())
     if (std::error_code ec = llvm::sys::fs::create_directories(dumpIrDir))
