@@ -17,6 +17,39 @@ std::string usage() {
          "[--shutdown-timeout SECONDS] [--port-file FILE]";
 }
 
+std::string help() {
+  return usage() + R"(
+
+An OpenAI-compatible HTTP server (/v1/completions, /v1/chat/completions,
+/v1/models, /health, /metrics) for an artifact of ds-compile.
+
+  ARTIFACT                   the compiled model (.dsa)
+  --weights DIR              its checkpoint (safetensors, config.json)
+  --tokenizer DIR            tokenizer.json and tokenizer_config.json (default:
+                             the checkpoint's own; without one, prompts must
+                             be token ids)
+  --host H, --port P         where to listen (default 127.0.0.1:8000; port 0
+                             picks a free one, written to --port-file FILE)
+  --kv-cache-bytes N         the paged latent cache's budget (default: what
+                             --max-num-seqs requests of --max-model-len need)
+  --max-num-seqs N           requests decoded together (default 4)
+  --max-num-batched-tokens N tokens a step may hold (default: the engine's)
+  --max-waiting N            requests queued beyond the running ones before
+                             a 429 (default 64)
+  --max-model-len N          a request's prompt + completion bound (default:
+                             the model's maximum, at most 4096)
+  --no-prefix-caching        do not share cached prompt prefixes
+  --speculative mtp[:K]      draft K tokens a step with the MTP module
+  --api-key KEY              require "Authorization: Bearer KEY" (also
+                             $DS_SERVE_API_KEY)
+  --served-model-name NAME   the model's name in responses (default: the
+                             checkpoint directory's name)
+  --device cpu|cuda          where the model runs (default cpu)
+  --shutdown-timeout S       on SIGTERM, seconds to let running requests
+                             finish (default 30)
+  -h, --help                 this text)";
+}
+
 static bool toInt(const std::string &flag, const std::string &v, int64_t lo,
                   int64_t hi, int64_t &out, std::string &error) {
   errno = 0;
@@ -36,13 +69,15 @@ bool parseOptions(int argc, char **argv, Options &o, std::string &error,
                   bool needArtifact) {
   if (const char *k = getenv("DS_SERVE_API_KEY"))
     o.apiKey = k;
+  // Help wins over whatever else the line holds, a mistake included.
+  for (int i = 1; i < argc; ++i)
+    if (std::string(argv[i]) == "-h" || std::string(argv[i]) == "--help") {
+      o.help = true;
+      return true;
+    }
   std::vector<std::string> positional;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
-    if (a == "-h" || a == "--help") {
-      error = usage();
-      return false;
-    }
     if (a.rfind("--", 0) != 0) {
       positional.push_back(a);
       continue;

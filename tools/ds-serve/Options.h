@@ -27,6 +27,8 @@ struct Options {
   bool prefixCaching = true;
   std::string speculative; // "" off, "mtp" or "mtp:K"
   double shutdownTimeout = 30;
+  /// -h / --help: print help() and exit 0; nothing else was parsed.
+  bool help = false;
   /// --name=value pairs for flags this parser does not know, when the
   /// caller accepts extras (ds-serve-fake's).
   std::map<std::string, std::string> extra;
@@ -38,6 +40,8 @@ bool parseOptions(int argc, char **argv, Options &out, std::string &error,
                   const std::vector<std::string> &extraFlags = {},
                   bool needArtifact = true);
 std::string usage();
+/// usage() with a line on every option and its default.
+std::string help();
 
 } // namespace dsserve
 

@@ -23,6 +23,10 @@ int main(int argc, char **argv) {
     fprintf(stderr, "ds-serve-fake: error: %s\n", error.c_str());
     return 1;
   }
+  if (o.help) {
+    printf("%s\n", help().c_str());
+    return 0;
+  }
   FakeBackend::Config c;
   c.maxNumSeqs = o.maxNumSeqs;
   c.maxWaiting = o.maxWaiting;

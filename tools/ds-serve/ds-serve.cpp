@@ -24,6 +24,10 @@ int main(int argc, char **argv) {
     fprintf(stderr, "ds-serve: error: %s\n", error.c_str());
     return 1;
   }
+  if (o.help) {
+    printf("%s\n", help().c_str());
+    return 0;
+  }
   // The tokenizer: --tokenizer DIR, else the checkpoint's own when it has
   // one; without, prompts must be token ids.
   std::unique_ptr<Tokenizer> tok;
