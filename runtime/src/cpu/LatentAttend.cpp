@@ -3,7 +3,8 @@
 // Per task (token t, block of kLatentBlock rows):
 //   s[h, i] = scale * (q_h . row_i) for every head, q_h = [qLatent | qRope]
 //             packed once per call (LatentBlockKernels::scores);
-//   m_h     = max_i s[h, i]; p = exp(s - m_h) (AttendKernels::expInPlace);
+//   m_h     = max_i s[h, i]; p = exp(s - m_h) (blockSoftmax, every head at
+//             once: s is stored row by row, a row's heads side by side);
 //   l_h     = sum_i p[h, i]; acc_h = sum_i p[h, i] latent_i
 //             (LatentBlockKernels::weightedRows).
 // Then per (t, h), in block order: M = max_b m_b, w_b = exp(m_b - M),
@@ -32,26 +33,50 @@ namespace {
 
 void scoresScalar(const float *qT, int64_t ldq, int64_t heads, int64_t width,
                   const float *const *rows, int64_t n, float scale, float *s,
-                  float *, const LatentPrefetch *) {
-  for (int64_t h = 0; h < heads; ++h)
-    for (int64_t i = 0; i < n; ++i) {
+                  const LatentPrefetch *) {
+  for (int64_t i = 0; i < n; ++i) {
+    for (int64_t h = 0; h < heads; ++h) {
       float v = 0;
       for (int64_t k = 0; k < width; ++k)
         v += qT[k * ldq + h] * rows[i][k];
-      s[h * kLatentBlock + i] = v * scale;
+      s[i * ldq + h] = v * scale;
     }
+    std::fill(s + i * ldq + heads, s + (i + 1) * ldq, 0.0f);
+  }
 }
 
-void weightedRowsScalar(const float *p, int64_t heads, const float *const *rows,
-                        int64_t n, int64_t dc, float *acc,
-                        const LatentPrefetch *) {
+void weightedRowsScalar(const float *p, int64_t ldp, int64_t heads,
+                        const float *const *rows, int64_t n, int64_t dc,
+                        float *acc, const LatentPrefetch *) {
   for (int64_t h = 0; h < heads; ++h) {
     float *a = acc + h * dc;
     std::fill(a, a + dc, 0.0f);
     for (int64_t i = 0; i < n; ++i)
       for (int64_t c = 0; c < dc; ++c)
-        a[c] += p[h * kLatentBlock + i] * rows[i][c];
+        a[c] += p[i * ldp + h] * rows[i][c];
   }
+}
+
+/// The block's softmax in scores' layout (row i's heads at s + i * ldq),
+/// in place: per head h < heads, m = max_i s, s = exp(s - m), l = sum_i s
+/// in row order; m and l to bmax[h], bsum[h]. Row by row over all the heads
+/// at once (the lanes), where a loop per head strode through the rows; the
+/// same operations in the same order per head as that loop.
+void blockSoftmax(void (*expInPlace)(float *, int64_t), float *s, int64_t ldq,
+                  int64_t heads, int64_t n, float *bmax, float *bsum) {
+  std::copy(s, s + heads, bmax);
+  for (int64_t i = 1; i < n; ++i)
+    for (int64_t h = 0; h < heads; ++h)
+      bmax[h] = std::max(bmax[h], s[i * ldq + h]);
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t h = 0; h < heads; ++h)
+      s[i * ldq + h] -= bmax[h];
+  // Lanes past heads hold zeros: exp(0), not read.
+  expInPlace(s, n * ldq);
+  std::fill(bsum, bsum + heads, 0.0f);
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t h = 0; h < heads; ++h)
+      bsum[h] += s[i * ldq + h];
 }
 
 std::string str(int64_t v) { return std::to_string(v); }
@@ -267,9 +292,8 @@ void attend(Isa isa, const MemRef<float, 3> &qLatent,
   const uint64_t call = calls.fetch_add(1, std::memory_order_relaxed) + 1;
 
   parallelFor(tasks, 1, [&](int64_t b, int64_t e) {
-    static thread_local GrowBuffer<float> scoreBuffer, scoreWork;
-    float *s = scoreBuffer.get(size_t(heads * kLatentBlock));
-    float *work = scoreWork.get(size_t(kLatentBlock * ldq));
+    static thread_local GrowBuffer<float> scoreBuffer;
+    float *s = scoreBuffer.get(size_t(kLatentBlock * ldq));
     if (b >= e)
       return;
     // Each task's kernels fetch the next task's rows, half each. The next
@@ -305,22 +329,12 @@ void attend(Isa isa, const MemRef<float, 3> &qLatent,
         weightedNext = {nextRows, lines, all / 2, all};
         fed = {call, task + 1};
       }
-      bk.scores(q + t * perToken, ldq, heads, width, values, n, scale, s, work,
+      bk.scores(q + t * perToken, ldq, heads, width, values, n, scale, s,
                 &scoresNext);
-      float *at = acc + task * heads * dc;
-      for (int64_t h = 0; h < heads; ++h) {
-        float *sh = s + h * kLatentBlock;
-        float m = *std::max_element(sh, sh + n);
-        for (int64_t i = 0; i < n; ++i)
-          sh[i] -= m;
-        expInPlace(sh, n);
-        float l = 0;
-        for (int64_t i = 0; i < n; ++i)
-          l += sh[i];
-        bmax[task * heads + h] = m;
-        bsum[task * heads + h] = l;
-      }
-      bk.weightedRows(s, heads, values, n, dc, at, &weightedNext);
+      blockSoftmax(expInPlace, s, ldq, heads, n, bmax + task * heads,
+                   bsum + task * heads);
+      bk.weightedRows(s, ldq, heads, values, n, dc, acc + task * heads * dc,
+                      &weightedNext);
       std::swap(blockRows, nextRows);
       t = nextT;
       n = nextN;

@@ -50,21 +50,21 @@ struct LatentPrefetch {
 /// sets): rows[i] is the block's row i (width values: dc latent, then rope);
 /// `next` (may be null) is what to prefetch meanwhile.
 struct LatentBlockKernels {
-  /// s[h * kLatentBlock + i] = scale * sum_k qT[k * ldq + h] * rows[i][k],
-  /// h < heads, i < n, k < width: the queries transposed (column k of every
-  /// head's query is one row of ldq >= heads values, a multiple of
-  /// kLatentHeadAlign, zero past heads), so that the heads are the vector
-  /// lanes and each row value loaded feeds all of them. `work`: the
-  /// caller's kLatentBlock * ldq floats of scratch (the kernel files
-  /// allocate nothing: Kernels.h).
+  /// s[i * ldq + h] = scale * sum_k qT[k * ldq + h] * rows[i][k], i < n,
+  /// k < width, h < ldq: the queries transposed (column k of every head's
+  /// query is one row of ldq >= heads values, a multiple of
+  /// kLatentHeadAlign, zero past heads, so s is too), so that the heads are
+  /// the vector lanes and each row value loaded feeds all of them; s keeps
+  /// them so (a row's heads side by side), and the block's softmax runs on
+  /// whole rows of heads. s: kLatentBlock * ldq floats.
   void (*scores)(const float *qT, int64_t ldq, int64_t heads, int64_t width,
                  const float *const *rows, int64_t n, float scale, float *s,
-                 float *work, const LatentPrefetch *next);
-  /// acc[h * dc + c] = sum over i < n of p[h * kLatentBlock + i] *
-  /// rows[i][c], h < heads, c < dc.
-  void (*weightedRows)(const float *p, int64_t heads, const float *const *rows,
-                       int64_t n, int64_t dc, float *acc,
-                       const LatentPrefetch *next);
+                 const LatentPrefetch *next);
+  /// acc[h * dc + c] = sum over i < n of p[i * ldp + h] * rows[i][c],
+  /// h < heads, c < dc (p in scores' layout).
+  void (*weightedRows)(const float *p, int64_t ldp, int64_t heads,
+                       const float *const *rows, int64_t n, int64_t dc,
+                       float *acc, const LatentPrefetch *next);
 };
 /// The path for `isa`: AVX2's register tiles from AVX2 up, loops below.
 const LatentBlockKernels &latentBlockKernelsFor(Isa isa);

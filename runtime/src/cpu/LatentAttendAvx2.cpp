@@ -86,9 +86,9 @@ void scoreHeads(const float *qT, int64_t ldq, const float *const *rows,
     scoreTile<1, HV>(qT, ldq, rows, i, h0, k0, k1, acc);
 }
 
-void scores(const float *qT, int64_t ldq, int64_t heads, int64_t width,
+void scores(const float *qT, int64_t ldq, int64_t /*heads*/, int64_t width,
             const float *const *rows, int64_t n, float scale, float *s,
-            float *acc, const LatentPrefetch *next) {
+            const LatentPrefetch *next) {
   // One step per full tile: 8 rows (or 4 of 16 heads) of 8 heads.
   const int64_t passes = (width + kScoreColumns - 1) / kScoreColumns;
   Feed feed(next, passes * (ldq / 8) * (n / 8));
@@ -96,23 +96,23 @@ void scores(const float *qT, int64_t ldq, int64_t heads, int64_t width,
     int64_t k1 = width < k0 + kScoreColumns ? width : k0 + kScoreColumns;
     int64_t h = 0;
     for (; h + 16 <= ldq; h += 16)
-      scoreHeads<2>(qT, ldq, rows, n, h, k0, k1, acc, feed);
+      scoreHeads<2>(qT, ldq, rows, n, h, k0, k1, s, feed);
     for (; h < ldq; h += 8)
-      scoreHeads<1>(qT, ldq, rows, n, h, k0, k1, acc, feed);
+      scoreHeads<1>(qT, ldq, rows, n, h, k0, k1, s, feed);
   }
   // Whatever the steps left (a block of fewer than 8 rows has none).
   feed.per = feed.last - feed.line;
   feed.step();
-  for (int64_t h = 0; h < heads; ++h)
-    for (int64_t i = 0; i < n; ++i)
-      s[h * kLatentBlock + i] = acc[i * ldq + h] * scale;
+  __m256 sv = _mm256_set1_ps(scale);
+  for (int64_t i = 0; i < n * ldq; i += 8)
+    _mm256_storeu_ps(s + i, _mm256_mul_ps(_mm256_loadu_ps(s + i), sv));
 }
 
 /// H heads x 16 columns in registers over the block's rows: per row two
 /// loads and H broadcasts feed 2 H FMAs.
 template <int H>
-void weightedTile(const float *p, const float *const *rows, int64_t n,
-                  int64_t dc, float *acc, int64_t h0, Feed &feed) {
+void weightedTile(const float *p, int64_t ldp, const float *const *rows,
+                  int64_t n, int64_t dc, float *acc, int64_t h0, Feed &feed) {
   int64_t c = 0;
   for (; c + 16 <= dc; c += 16) {
     feed.step();
@@ -123,7 +123,7 @@ void weightedTile(const float *p, const float *const *rows, int64_t n,
       __m256 x0 = _mm256_loadu_ps(rows[i] + c);
       __m256 x1 = _mm256_loadu_ps(rows[i] + c + 8);
       for (int h = 0; h < H; ++h) {
-        __m256 w = _mm256_broadcast_ss(p + (h0 + h) * kLatentBlock + i);
+        __m256 w = _mm256_broadcast_ss(p + i * ldp + h0 + h);
         a0[h] = _mm256_fmadd_ps(w, x0, a0[h]);
         a1[h] = _mm256_fmadd_ps(w, x1, a1[h]);
       }
@@ -137,20 +137,20 @@ void weightedTile(const float *p, const float *const *rows, int64_t n,
     for (int h = 0; h < H; ++h) {
       float v = 0;
       for (int64_t i = 0; i < n; ++i)
-        v = __builtin_fmaf(p[(h0 + h) * kLatentBlock + i], rows[i][c], v);
+        v = __builtin_fmaf(p[i * ldp + h0 + h], rows[i][c], v);
       acc[(h0 + h) * dc + c] = v;
     }
 }
 
-void weightedRows(const float *p, int64_t heads, const float *const *rows,
-                  int64_t n, int64_t dc, float *acc,
+void weightedRows(const float *p, int64_t ldp, int64_t heads,
+                  const float *const *rows, int64_t n, int64_t dc, float *acc,
                   const LatentPrefetch *next) {
   Feed feed(next, (heads / 4 + heads % 4) * (dc / 16));
   int64_t h = 0;
   for (; h + 4 <= heads; h += 4)
-    weightedTile<4>(p, rows, n, dc, acc, h, feed);
+    weightedTile<4>(p, ldp, rows, n, dc, acc, h, feed);
   for (; h < heads; ++h)
-    weightedTile<1>(p, rows, n, dc, acc, h, feed);
+    weightedTile<1>(p, ldp, rows, n, dc, acc, h, feed);
   feed.per = feed.last - feed.line;
   feed.step();
 }
