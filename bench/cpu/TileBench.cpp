@@ -55,9 +55,9 @@ struct Tile {
           static_cast<const uint16_t *>(w), ldw,
           static_cast<const uint16_t *>(x), kc / 2, c, nullptr);
     else
-      (part ? ks.tileFp8Part[part - 1] : ks.tileFp8)(
-          static_cast<const uint16_t *>(w), ldw, scales,
-          static_cast<const uint16_t *>(x), kc / 2, c);
+      (part ? ks.tileFp8Part[part - 1]
+            : ks.tileFp8)(static_cast<const uint16_t *>(w), ldw, scales,
+                          static_cast<const uint16_t *>(x), kc / 2, c, nullptr);
   }
   /// Bytes of one panel's K-element x chunk.
   int64_t xBytes(int64_t k) const {

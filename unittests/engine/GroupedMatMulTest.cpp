@@ -140,7 +140,7 @@ TEST(GroupedMatMul, PartialTilesMatchTheFullTileOnTheirRows) {
               [&](int q, float *c) {
                 sum(c, true);
                 (q ? tile : ks.tileFp8)(wb.data(), ldw, scales.data(),
-                                        xb.data(), kp, c);
+                                        xb.data(), kp, c, nullptr);
               },
               rng);
           ++checked[2];

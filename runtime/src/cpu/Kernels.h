@@ -91,9 +91,11 @@ struct KernelSet {
   /// exact (every e4m3 value is a normal bf16), i < n.
   void (*fp8ToBf16)(const uint8_t *src, int64_t n, uint16_t *dst) = nullptr;
   /// c[i * kPanel + t] += scales[i] * (tileBf16's sum over kp pairs), for
-  /// i < mr: one 128-wide scale block of FP8 rows converted to bf16.
+  /// i < mr: one 128-wide scale block of FP8 rows converted to bf16;
+  /// prefetches `pf` (may be null) meanwhile, a line a pair of k.
   void (*tileFp8)(const uint16_t *w, int64_t ldw, const float *scales,
-                  const uint16_t *xb, int64_t kp, float *c) = nullptr;
+                  const uint16_t *xb, int64_t kp, float *c,
+                  const TilePrefetch *pf) = nullptr;
   /// dotFp8 over activations rounded to bf16 (dotBf16Pairs' layout, then,
   /// where the set has orderFp8Pairs, zero to a multiple of kFp8PairsAlign
   /// and in that order).
@@ -178,7 +180,8 @@ struct KernelSet {
   void (*tileBf16Part[3])(const uint16_t *w, int64_t ldw, const uint16_t *xb,
                           int64_t kp, float *c, const TilePrefetch *pf) = {};
   void (*tileFp8Part[3])(const uint16_t *w, int64_t ldw, const float *scales,
-                         const uint16_t *xb, int64_t kp, float *c) = {};
+                         const uint16_t *xb, int64_t kp, float *c,
+                         const TilePrefetch *pf) = {};
 };
 
 /// One token's head product over rows of a weight (decode's q_h W_UK_h):

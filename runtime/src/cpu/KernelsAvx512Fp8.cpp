@@ -127,11 +127,12 @@ void fp8ToBf16(const uint8_t *src, int64_t n, uint16_t *dst) {
 /// scale block, its sums scaled once.
 template <int Q>
 void tileFp8Rows(const uint16_t *w, int64_t ldw, const float *scales,
-                 const uint16_t *xb, int64_t kp, float *c) {
+                 const uint16_t *xb, int64_t kp, float *c,
+                 const TilePrefetch *pf) {
   TileAcc<kMr, Q> a;
   a.zero();
-  PrefetchCursor none(nullptr);
-  bf16TileSteps(a, w, ldw, xb, kp, none);
+  PrefetchCursor next(pf);
+  bf16TileSteps(a, w, ldw, xb, kp, next);
   a.scaleInto(scales, c);
 }
 

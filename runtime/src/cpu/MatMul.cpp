@@ -241,23 +241,17 @@ void fp8TileBf16(const KernelSet &ks, const PackedX &x, const WeightMatrix &w,
                  int64_t r, int64_t m, int64_t k0, int64_t kc, uint16_t *t,
                  float *ctile, const TileStore *out, const TilePrefetch &pf) {
   const int mr = ks.mr;
-  // tileFp8 takes no prefetch: `pf`'s lines go out a few after each call
-  // (the tile kernels' one line per step of k, as evenly spread).
-  const int64_t rowLines = (pf.bytes + 63) / 64;
+  // `pf`'s rows go out over the tile calls, a share each, one line a pair
+  // of k within a call (as the bf16 tile spreads its own).
   const int64_t calls = (kc + kScaleBlock - 1) / kScaleBlock * x.panels;
-  const int64_t perCall = (pf.rows * rowLines + calls - 1) / calls;
-  // pf's lines in order, perCall after each tile call: row `pr`, byte
-  // `po` of it.
-  int64_t pr = 0, po = 0, left = pf.rows * rowLines;
-  auto feed = [&] {
-    for (int64_t n = perCall; n > 0 && left > 0; --n, --left) {
-      __builtin_prefetch(pf.base + pr * pf.ld + po, 0, 3);
-      po += 64;
-      if (po == rowLines * 64) {
-        po = 0;
-        ++pr;
-      }
-    }
+  const int64_t perCall = (pf.rows + calls - 1) / calls;
+  int64_t fed = 0;
+  auto share = [&] {
+    TilePrefetch s = pf;
+    s.base = pf.base ? pf.base + fed * pf.ld : nullptr;
+    s.rows = int(std::min<int64_t>(perCall, pf.rows - fed));
+    fed += s.rows;
+    return s;
   };
   for (int64_t i = 0; i < m; ++i)
     ks.fp8ToBf16(w.row(r + i) + k0, kc, t + i * kTileLd);
@@ -268,10 +262,10 @@ void fp8TileBf16(const KernelSet &ks, const PackedX &x, const WeightMatrix &w,
       scales[i] = w.scaleRow(r + i)[(k0 + kb) / kScaleBlock];
     int64_t kp = (std::min(kScaleBlock, kc - kb) + 1) / 2;
     for (int64_t p = 0; p < x.panels; ++p) {
+      TilePrefetch s = share();
       tiles.fp8(p)(t + kb, kTileLd, scales,
-                 x.bf16 + (p * x.pairs() + (k0 + kb) / 2) * kPanel * 2, kp,
-                 ctile + p * mr * kPanel);
-      feed();
+                   x.bf16 + (p * x.pairs() + (k0 + kb) / 2) * kPanel * 2, kp,
+                   ctile + p * mr * kPanel, s.rows > 0 ? &s : nullptr);
       if (out && kb + kScaleBlock >= kc)
         out->panel(p);
     }
