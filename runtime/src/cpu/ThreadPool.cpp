@@ -55,9 +55,12 @@ public:
 
   /// Runs fn(begin, end) over runs of chunks covering [0, chunks) once
   /// (chunks < WorkSlices::kMaxChunks) and waits. `busyNs` gets the
-  /// nanoseconds every thread spent running chunks.
+  /// nanoseconds every thread spent running chunks; with `timed` (a
+  /// trace), the RunResult's times are measured too. A decode step runs
+  /// ~150 regions, and a clock read costs ~25 ns here: the untraced path
+  /// reads it once per run of chunks and not to time the waits.
   RunResult run(int64_t chunks, const std::function<void(int64_t, int64_t)> &fn,
-                std::atomic<int64_t> &busyNs) {
+                std::atomic<int64_t> &busyNs, bool timed) {
     uint64_t g;
     {
       std::lock_guard<std::mutex> lock(mutex);
@@ -66,14 +69,19 @@ public:
       jobBusy = &busyNs;
       remaining.store(chunks, std::memory_order_relaxed);
       slices.reset(g, chunks);
-      jobStart = std::chrono::steady_clock::now();
+      jobTimed = timed;
+      if (timed)
+        jobStart = Clock::now();
       workerStart.store(-1, std::memory_order_relaxed);
       generation.store(g, std::memory_order_release);
     }
     wake.notify_all();
     int64_t b, e, mine = 0;
-    while (slices.claim(g, 0, b, e)) {
-      runChunks(fn, b, e, busyNs);
+    Clock::time_point stamp;
+    for (bool first = true; slices.claim(g, 0, b, e); first = false) {
+      if (first)
+        stamp = Clock::now();
+      runChunks(fn, b, e, busyNs, stamp);
       mine += e - b;
     }
     // Every chunk is claimed; wait for the ones a worker is running. Not
@@ -84,36 +92,46 @@ public:
     auto finished = [&] {
       return remaining.load(std::memory_order_acquire) == 0;
     };
-    auto waitFrom = std::chrono::steady_clock::now();
+    Clock::time_point waitFrom;
+    if (timed)
+      waitFrom = Clock::now();
     if (!spinUntil(finished)) {
       std::unique_lock<std::mutex> lock(mutex);
       done.wait(lock, finished);
     }
     RunResult r;
     r.workerChunks = chunks - mine;
-    r.waitNs = nanosSince(waitFrom);
-    r.workerStartNs = workerStart.load(std::memory_order_relaxed);
+    if (timed) {
+      r.waitNs = nanosBetween(waitFrom, Clock::now());
+      r.workerStartNs = workerStart.load(std::memory_order_relaxed);
+    }
     return r;
   }
 
 private:
-  static int64_t nanosSince(std::chrono::steady_clock::time_point start) {
-    return std::chrono::duration_cast<std::chrono::nanoseconds>(
-               std::chrono::steady_clock::now() - start)
+  using Clock = std::chrono::steady_clock;
+  static int64_t nanosBetween(Clock::time_point from, Clock::time_point to) {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(to - from)
         .count();
   }
 
   /// Polls `ready` with the CPU's pause hint for up to kSpin; true when it
   /// became true. Never yields to the scheduler: a spinning thread either
   /// gets its work within microseconds or goes to sleep.
+  /// The clock is first read after 64 polls: most waits end before.
   template <typename Ready> static bool spinUntil(Ready ready) {
-    auto start = std::chrono::steady_clock::now();
+    Clock::time_point start;
     for (int i = 0;; ++i) {
       if (ready())
         return true;
       cpuRelax();
-      if ((i & 63) == 63 && std::chrono::steady_clock::now() - start > kSpin)
-        return ready();
+      if ((i & 63) == 63) {
+        Clock::time_point now = Clock::now();
+        if (i == 63)
+          start = now;
+        else if (now - start > kSpin)
+          return ready();
+      }
     }
   }
 
@@ -144,15 +162,16 @@ private:
       // (it returns only once every chunk has run), so `job` is that
       // job's until this run's chunks are counted done.
       int64_t b, e;
-      bool first = true;
-      while (slices.claim(seen, slot, b, e)) {
+      Clock::time_point stamp;
+      for (bool first = true; slices.claim(seen, slot, b, e); first = false) {
         if (first) {
+          stamp = Clock::now();
           int64_t none = -1;
-          workerStart.compare_exchange_strong(none, nanosSince(jobStart),
-                                              std::memory_order_relaxed);
-          first = false;
+          if (jobTimed)
+            workerStart.compare_exchange_strong(
+                none, nanosBetween(jobStart, stamp), std::memory_order_relaxed);
         }
-        if (runChunks(*job, b, e, *jobBusy)) {
+        if (runChunks(*job, b, e, *jobBusy, stamp)) {
           std::lock_guard<std::mutex> lock(mutex); // no lost wake-up
           done.notify_all();
         }
@@ -160,13 +179,18 @@ private:
     }
   }
 
-  /// Runs chunks [b, e) of the current job, adds the time to `busyNs`
-  /// and counts them done; true when they were the job's last.
+  /// Runs chunks [b, e) of the current job, adds the time since `stamp`
+  /// (the thread's previous run's end, or its first claim) to `busyNs`
+  /// and moves `stamp` to now, and counts them done; true when they were
+  /// the job's last. One clock read a run: the claims between runs count
+  /// as busy.
   bool runChunks(const std::function<void(int64_t, int64_t)> &fn, int64_t b,
-                 int64_t e, std::atomic<int64_t> &busyNs) {
-    auto start = std::chrono::steady_clock::now();
+                 int64_t e, std::atomic<int64_t> &busyNs,
+                 Clock::time_point &stamp) {
     fn(b, e);
-    busyNs.fetch_add(nanosSince(start), std::memory_order_relaxed);
+    Clock::time_point now = Clock::now();
+    busyNs.fetch_add(nanosBetween(stamp, now), std::memory_order_relaxed);
+    stamp = now;
     return remaining.fetch_sub(e - b, std::memory_order_acq_rel) == e - b;
   }
 
@@ -180,8 +204,10 @@ private:
   std::atomic<int64_t> remaining{0}; // the job's chunks not yet run
   const std::function<void(int64_t, int64_t)> *job = nullptr;
   std::atomic<int64_t> *jobBusy = nullptr; // job's, like `job`
-  // When the job was published (like `job`, read only after a claim), and
-  // the nanoseconds after that of the first worker's first claim.
+  // Whether the job is timed, when it was published (like `job`, read only
+  // after a claim), and the nanoseconds after that of the first worker's
+  // first claim.
+  bool jobTimed = false;
   std::chrono::steady_clock::time_point jobStart;
   std::atomic<int64_t> workerStart{-1};
   bool stopping = false;
@@ -302,15 +328,17 @@ void dsrt::cpu::parallelFor(int64_t n, int64_t grain,
   Pool &p = pool();
   int threads = int(std::min<int64_t>(p.size(), chunks));
   RegionTrace *trace = inside ? nullptr : RegionTrace::get();
-  auto start = std::chrono::steady_clock::now();
   std::unique_lock<std::mutex> lock(busy, std::defer_lock);
   if (threads <= 1 || inside || !lock.try_lock()) {
     counters.serial.fetch_add(1, std::memory_order_relaxed);
+    if (!trace)
+      return body(0, n);
+    auto start = std::chrono::steady_clock::now();
     body(0, n);
-    if (trace)
-      trace->record(n, grain, false, start, std::chrono::steady_clock::now());
+    trace->record(n, grain, false, start, std::chrono::steady_clock::now());
     return;
   }
+  auto start = std::chrono::steady_clock::now();
   inside = true;
   // Grain-sized chunks, one contiguous slice of them per thread: no coarse
   // pieces that a late thread would hold up, no slices interleaved.
@@ -324,7 +352,7 @@ void dsrt::cpu::parallelFor(int64_t n, int64_t grain,
   Pool::RunResult r = p.run(
       pieces,
       [&](int64_t cb, int64_t ce) { body(cb * per, std::min(n, ce * per)); },
-      counters.busyNanoseconds);
+      counters.busyNanoseconds, trace != nullptr);
   int64_t byWorkers = r.workerChunks;
   counters.regions.fetch_add(1, std::memory_order_relaxed);
   counters.chunks.fetch_add(pieces, std::memory_order_relaxed);
