@@ -28,9 +28,8 @@ using namespace mlir;
 namespace cl = llvm::cl;
 
 namespace {
-// Tool options (pass options live in ODS / pipeline option structs). --help
-// lists these alone: the MLIR and LLVM options the tool also accepts
-// (--mlir-print-ir-after-all, --mlir-timing, ...) are under --help-hidden.
+// Tool options (pass options live in ODS / pipeline option structs), listed
+// first by --help (hideBackendOptions).
 cl::OptionCategory toolCategory("ds-compile options");
 cl::opt<std::string>
     inputPath(cl::cat(toolCategory), cl::Positional, cl::Required,
@@ -144,6 +143,23 @@ cl::opt<double> planLink(cl::cat(toolCategory), "plan-link-bandwidth",
                                   "InfiniBand: 50)"),
                          cl::init(450));
 
+/// --help lists the tool's options and MLIR's (--mlir-print-ir-after-all,
+/// --mlir-timing, ...: every pass inspectable); the ~400 that LLVM's
+/// backends register (--amdgpu-*, --arm-*, ...) move to --help-hidden.
+/// (cl::HideUnrelatedOptions would drop MLIR's too, and from --help-hidden
+/// as well.)
+void hideBackendOptions() {
+  for (auto &entry : cl::getRegisteredOptions()) {
+    llvm::StringRef name = entry.first;
+    cl::Option *o = entry.second;
+    if (llvm::is_contained(o->Categories, &toolCategory) ||
+        name.starts_with("mlir-") || name == "help" || name == "help-list" ||
+        name == "version" || o->getOptionHiddenFlag() != cl::NotHidden)
+      continue;
+    o->setHiddenFlag(cl::Hidden);
+  }
+}
+
 [[noreturn]] void fail(const llvm::Twine &msg) {
   llvm::errs() << "ds-compile: error: " << msg << "\n";
   std::exit(1);
@@ -185,11 +201,11 @@ int main(int argc, char **argv) {
   registerMLIRContextCLOptions();
   registerPassManagerCLOptions();
   registerDefaultTimingManagerCLOptions();
-  cl::HideUnrelatedOptions(toolCategory);
+  hideBackendOptions();
   cl::ParseCommandLineOptions(
       argc, argv,
-      "ds compiler\n\n  --help-hidden also lists the MLIR and LLVM options "
-      "it accepts\n  (--mlir-print-ir-after-all, --mlir-timing, ...).\n");
+      "ds compiler\n\n  --help-hidden also lists the LLVM options it "
+      "accepts.\n");
 
   if (!dumpIrDir.empty())
     if (std::error_code ec = llvm::sys::fs::create_directories(dumpIrDir))
