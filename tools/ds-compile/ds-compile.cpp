@@ -9,6 +9,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "ds/Driver/Driver.h"
+#include "ds/Support/HelpOptions.h"
 
 #include "mlir/IR/AsmState.h"
 #include "mlir/IR/MLIRContext.h"
@@ -29,7 +30,7 @@ namespace cl = llvm::cl;
 
 namespace {
 // Tool options (pass options live in ODS / pipeline option structs), listed
-// first by --help (hideBackendOptions).
+// by --help beside MLIR's (ds/Support/HelpOptions.h).
 cl::OptionCategory toolCategory("ds-compile options");
 cl::opt<std::string>
     inputPath(cl::cat(toolCategory), cl::Positional, cl::Required,
@@ -143,23 +144,6 @@ cl::opt<double> planLink(cl::cat(toolCategory), "plan-link-bandwidth",
                                   "InfiniBand: 50)"),
                          cl::init(450));
 
-/// --help lists the tool's options and MLIR's (--mlir-print-ir-after-all,
-/// --mlir-timing, ...: every pass inspectable); the ~400 that LLVM's
-/// backends register (--amdgpu-*, --arm-*, ...) move to --help-hidden.
-/// (cl::HideUnrelatedOptions would drop MLIR's too, and from --help-hidden
-/// as well.)
-void hideBackendOptions() {
-  for (auto &entry : cl::getRegisteredOptions()) {
-    llvm::StringRef name = entry.first;
-    cl::Option *o = entry.second;
-    if (llvm::is_contained(o->Categories, &toolCategory) ||
-        name.starts_with("mlir-") || name == "help" || name == "help-list" ||
-        name == "version" || o->getOptionHiddenFlag() != cl::NotHidden)
-      continue;
-    o->setHiddenFlag(cl::Hidden);
-  }
-}
-
 [[noreturn]] void fail(const llvm::Twine &msg) {
   llvm::errs() << "ds-compile: error: " << msg << "\n";
   std::exit(1);
@@ -201,7 +185,7 @@ int main(int argc, char **argv) {
   registerMLIRContextCLOptions();
   registerPassManagerCLOptions();
   registerDefaultTimingManagerCLOptions();
-  hideBackendOptions();
+  mlir::ds::hideBackendOptions(&toolCategory);
   cl::ParseCommandLineOptions(
       argc, argv,
       "ds compiler\n\n  --help-hidden also lists the LLVM options it "

@@ -1,5 +1,6 @@
 //===- ds-opt.cpp - mlir-opt for the ds dialect ---------------------------===//
 #include "ds/InitAll.h"
+#include "ds/Support/HelpOptions.h"
 #include "ds/Support/NestingGuard.h"
 
 #include "mlir/IR/DialectRegistry.h"
@@ -13,6 +14,9 @@ int main(int argc, char **argv) {
   mlir::DialectRegistry registry;
   mlir::ds::registerAllDialects(registry);
   mlir::ds::registerAllPasses();
+  // Before MLIR's tool options and the passes are registered: those stay
+  // listed, LLVM's backend options move to --help-hidden.
+  mlir::ds::hideBackendOptions();
   auto [input, output] = mlir::registerAndParseCLIOptions(
       argc, argv, "ds optimizer driver\n", registry);
   // An empty file parses as an empty module upstream; for ds it is always a
