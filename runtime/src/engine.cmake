@@ -23,6 +23,7 @@ target_sources(dsrt PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/abi/NaiveAttendCalls.cpp
   ${CMAKE_CURRENT_LIST_DIR}/cpu/LatentAttend.cpp
   ${CMAKE_CURRENT_LIST_DIR}/cpu/LatentAttendAvx2.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/cpu/LatentAttendAvx512.cpp
   ${CMAKE_CURRENT_LIST_DIR}/abi/LatentAttendCalls.cpp
   ${CMAKE_CURRENT_LIST_DIR}/abi/RuntimeCalls.cpp
   ${CMAKE_CURRENT_LIST_DIR}/cuda/CudaApi.cpp
@@ -50,6 +51,8 @@ if(CMAKE_SYSTEM_PROCESSOR MATCHES "x86_64|AMD64")
     PROPERTIES COMPILE_OPTIONS "-mavx2;-mfma")
   set_source_files_properties(${CMAKE_CURRENT_LIST_DIR}/cpu/LatentAttendAvx2.cpp
     PROPERTIES COMPILE_OPTIONS "-mavx2;-mfma")
+  set_source_files_properties(${CMAKE_CURRENT_LIST_DIR}/cpu/LatentAttendAvx512.cpp
+    PROPERTIES COMPILE_OPTIONS "-mavx2;-mfma;-mavx512f")
   set_source_files_properties(${CMAKE_CURRENT_LIST_DIR}/cpu/NaiveAttendAvx512.cpp
     PROPERTIES COMPILE_OPTIONS "-mavx2;-mfma;-mavx512f")
   set_source_files_properties(${CMAKE_CURRENT_LIST_DIR}/cpu/KernelsAvx512Fp8.cpp

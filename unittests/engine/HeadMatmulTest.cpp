@@ -107,12 +107,11 @@ TEST(HeadMatmul, EveryIsaAndFormatMatchesTheF64Product) {
   }
 }
 
-// Decode's q_h W_UK_h over bf16 rows: the AVX-512 sets add one row at a
-// time into the output rows (KernelSet::axpyBf16), AVX2 keeps strips of 64
-// outputs in registers: both sum x[k] * w[k][c] from k = 0 up with fused
-// adds, so they must give the same bits (a token's result may not depend
-// on the CPU path that served it; the scalar set's adds are not fused).
-// n = 300 leaves a tail of every kernel's width.
+// Decode's q_h W_UK_h over bf16 rows: the AVX-512 sets keep 256 outputs
+// in registers (KernelSet::combineBf16Rows), AVX2 strips of 64: both sum x[k] *
+// w[k][c] from k = 0 up with fused adds, so they must give the same bits (a
+// token's result may not depend on the CPU path that served it; the scalar
+// set's adds are not fused). n = 300 leaves a tail of every kernel's width.
 TEST(HeadMatmul, Bf16DecodeRowsAreBitForBitThoseOfEveryPath) {
   if (!isaSupported(Isa::Avx2))
     GTEST_SKIP() << "no AVX2: only the scalar path runs here";

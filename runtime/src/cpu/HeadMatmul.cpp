@@ -6,11 +6,11 @@
 //   otherwise (q_h W_UK_h, the weight's rows indexed by k), with
 //     kHeadGemmRows or more (batched decode, a chunk's absorbed rows) a GEMM
 //     through the f32 tile kernel, the head's block as its packed panel
-//     (headProductNN); with fewer (decode) FP8 rows, and bf16 rows on AVX2,
-//     are widened in registers 64 outputs at a time, FP8 128 at a time
-//     through the e4m3 lookup where the set has one (headRowsFewTokens),
-//     and f32 rows, bf16 rows on AVX-512 (widened in registers) and any row
-//     below AVX2 are added, times x[t, h, k], into every token's output row
+//     (headProductNN); with fewer (decode) FP8 and bf16 rows are widened
+//     in registers, 64 outputs at a time on AVX2, on AVX-512 FP8 128 at a
+//     time through the e4m3 lookup and bf16 256 (headRowsFewTokens),
+//     and f32 rows and any row below AVX2 are added, times x[t, h, k],
+//     into every token's output row
 //     (rows read once, contiguously; columns vectorise). All
 //     three sum each output's terms from k = 0 upwards with fused adds, so a
 //     token's output does not depend on how many tokens came with it.
@@ -137,8 +137,8 @@ const float *weightRowF32(const KernelSet &ks, const WeightMatrix &w, int64_t r,
 }
 
 /// q_h W_UK_h (rows indexed by k) for a few tokens (decode): per token and
-/// head, combineRowsAvx2 (or, for FP8 rows, KernelSet::combineFp8Rows)
-/// keeps 64 (128) outputs at a time in registers and
+/// head, combineRowsAvx2 (or the set's combineFp8Rows, combineBf16Rows)
+/// keeps 64 (128, 256) outputs at a time in registers and
 /// widens the weights in registers, where the many-token loop below
 /// decodes every bf16 or FP8 row into a copy, then loads and stores the
 /// output row for every weight row. Bit for bit that loop's result (fused adds,
@@ -152,12 +152,12 @@ bool headRowsFewTokens(const KernelSet &ks, const float *xp, int64_t xs0,
                        int64_t grain) {
   // f32 rows are read in place by that loop, each in one forward pass,
   // which measured faster than this one's passes of 64 columns
-  // (ds-cpu-bench heads); so are bf16 rows where the set widens them in
-  // that loop (KernelSet::axpyBf16): a V3-shaped head (128 rows of 512)
-  // read from memory 1.26-1.57x faster than here (bench/RESULTS.md).
+  // (ds-cpu-bench heads). bf16 rows once went there too on AVX-512, added
+  // into the output rows one at a time, until KernelSet::combineBf16Rows
+  // (256 columns a pass) read a V3-shaped head's 3.6-4x faster on Zen 5
+  // (bench/RESULTS.md).
   if (ks.isa < Isa::Avx2 || tokens >= kHeadGemmRows ||
-      w.format == WeightFormat::F32 ||
-      (w.format == WeightFormat::BF16 && ks.axpyBf16))
+      w.format == WeightFormat::F32)
     return false;
   parallelFor(heads, grain, [&](int64_t h0, int64_t h1) {
     // Grow-only: steady-state calls allocate nothing.
@@ -176,6 +176,9 @@ bool headRowsFewTokens(const KernelSet &ks, const float *xp, int64_t xs0,
         if (fp8 && ks.combineFp8Rows)
           ks.combineFp8Rows(rows.data(), scales.data(), xp + t * xs0 + h * xs1,
                             k, n, op + t * os0 + h * os1);
+        else if (!fp8 && ks.combineBf16Rows)
+          ks.combineBf16Rows(rows.data(), xp + t * xs0 + h * xs1, k, n,
+                             op + t * os0 + h * os1);
         else
           combineRowsAvx2(int(w.elementSize()), rows.data(),
                           fp8 ? scales.data() : nullptr, xp + t * xs0 + h * xs1,
@@ -230,8 +233,6 @@ std::string cpu::headMatmul(const KernelSet &ks, const MemRef<float, 3> &x,
                         grain))
     return "";
   Axpy axpy = axpyFor(ks.isa);
-  // bf16 rows widened in registers by the set's kernel, without a copy.
-  bool bf16Rows = w.format == WeightFormat::BF16 && ks.axpyBf16;
   parallelFor(heads, grain, [&](int64_t h0, int64_t h1) {
     // Grow-only: steady-state calls allocate nothing.
     static thread_local std::vector<float> row;
@@ -243,13 +244,6 @@ std::string cpu::headMatmul(const KernelSet &ks, const MemRef<float, 3> &x,
         std::fill(oh + t * out.strides[0], oh + t * out.strides[0] + n, 0.0f);
       for (int64_t kk = 0; kk < k; ++kk) {
         int64_t r = h * group + offset + kk;
-        if (bf16Rows) {
-          const auto *wr = reinterpret_cast<const uint16_t *>(w.row(r));
-          for (int64_t t = 0; t < tokens; ++t)
-            ks.axpyBf16(xp[t * x.strides[0] + h * x.strides[1] + kk], wr, n,
-                        oh + t * out.strides[0]);
-          continue;
-        }
         const float *wr = weightRowF32(ks, w, r, n, row.data());
         for (int64_t t = 0; t < tokens; ++t)
           axpy(xp[t * x.strides[0] + h * x.strides[1] + kk], wr, n,

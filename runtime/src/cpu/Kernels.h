@@ -154,13 +154,6 @@ struct KernelSet {
                    int64_t k, float *y) = nullptr;
   void (*gemvFp8)(const uint8_t *w, int64_t ldw, int64_t n, const float *scales,
                   const float *x, int64_t k, float *y) = nullptr;
-  /// out[c] = fma(a, w[c] widened, out[c]) for c < n: decode's head
-  /// products q_h W_UK_h over bf16 rows one row at a time (HeadMatmul.cpp),
-  /// bit for bit combineRowsAvx2's sums. nullptr: that path. (FP8 rows
-  /// take combineFp8Rows: their conversion, not the reads, bounds them,
-  /// and its accumulators stay in registers: such a loop ran 20 GFLOP/s
-  /// against the strips' 30-38 on a V3-shaped head.)
-  void (*axpyBf16)(float a, const uint16_t *w, int64_t n, float *out) = nullptr;
   /// combineRowsAvx2 for FP8 rows (elementBytes 1), bit for bit its sums
   /// for every weight but e4m3's NaN (NaN here, 480 there): the e4m3
   /// lookup in place of AVX2's conversion, a scale block (128 columns) of
@@ -168,6 +161,11 @@ struct KernelSet {
   void (*combineFp8Rows)(const void *const *rows, const float *const *scaleRows,
                          const float *x, int64_t k, int64_t n,
                          float *out) = nullptr;
+  /// combineRowsAvx2 for bf16 rows (elementBytes 2), bit for bit its
+  /// sums, with 256 columns of accumulators a pass: decode's head products
+  /// q_h W_UK_h (HeadMatmul.cpp). nullptr: combineRowsAvx2.
+  void (*combineBf16Rows)(const void *const *rows, const float *x, int64_t k,
+                          int64_t n, float *out) = nullptr;
   /// tileF32, tileBf16 and tileFp8 over the first q * kQuarterPanel token
   /// rows of the panel only, at index q - 1 (q = 1, 2, 3: a quarter, half
   /// and three-quarter tile). Same layout, same per-element sums, so bit

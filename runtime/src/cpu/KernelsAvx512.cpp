@@ -107,15 +107,66 @@ void decodeFp8(const uint8_t *src, int64_t n, float scale, float *dst) {
   }
 }
 
-/// Decode's head products (q_h W_UK_h) one weight row at a time, the
-/// output row in L1: out[c] = fma(a, w[c] widened, out[c]), c < n.
-void axpyBf16(float a, const uint16_t *w, int64_t n, float *out) {
-  __m512 av = _mm512_set1_ps(a);
-  for (int64_t i = 0; i < n; i += 16) {
-    __mmask16 m = tailMask(n - i);
-    __m512 v = bf16x16(_mm256_maskz_loadu_epi16(m, w + i));
-    _mm512_mask_storeu_ps(
-        out + i, m, _mm512_fmadd_ps(av, v, _mm512_maskz_loadu_ps(m, out + i)));
+/// KernelSet::combineBf16Rows: out[c] = sum over i < k of x[i] * rows[i][c]
+/// widened, one fused add per row, rows in order (combineRowsAvx2's sums).
+/// 256 columns a pass in 16 accumulators: a 32-bit lane of 32 loaded
+/// weights holds columns 2 j and 2 j + 1, widened by a shift and a mask
+/// (no shuffles) into an even and an odd accumulator, interleaved at the
+/// store.
+void combineBf16Rows(const void *const *rows, const float *x, int64_t k,
+                     int64_t n, float *out) {
+  constexpr int kPairs = 8; // accumulator pairs: 32 columns each
+  const __m512i high = _mm512_set1_epi32(int(0xFFFF0000u));
+  const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21,
+                                       6, 22, 7, 23),
+                hi = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13,
+                                       29, 14, 30, 15, 31);
+  for (int64_t c0 = 0; c0 < n; c0 += 32 * kPairs) {
+    const int64_t width = n - c0 < 32 * kPairs ? n - c0 : 32 * kPairs;
+    const int chunks = int((width + 31) / 32);
+    __m512 even[kPairs], odd[kPairs];
+#pragma unroll
+    for (int j = 0; j < kPairs; ++j)
+      even[j] = odd[j] = _mm512_setzero_ps();
+    auto mask = [&](int j) {
+      int64_t left = width - 32 * j;
+      return left >= 32 ? __mmask32(0xFFFFFFFFu)
+                        : __mmask32((uint32_t(1) << left) - 1);
+    };
+    for (int64_t i = 0; i < k; ++i) {
+      const uint16_t *r = static_cast<const uint16_t *>(rows[i]) + c0;
+      __m512 xi = _mm512_set1_ps(x[i]);
+      if (chunks == kPairs && width == 32 * kPairs) {
+#pragma unroll
+        for (int j = 0; j < kPairs; ++j) {
+          __m512i v = _mm512_loadu_si512(r + 32 * j);
+          even[j] = _mm512_fmadd_ps(
+              xi, _mm512_castsi512_ps(_mm512_slli_epi32(v, 16)), even[j]);
+          odd[j] = _mm512_fmadd_ps(
+              xi, _mm512_castsi512_ps(_mm512_and_si512(v, high)), odd[j]);
+        }
+        continue;
+      }
+      for (int j = 0; j < chunks; ++j) {
+        __m512i v = _mm512_maskz_loadu_epi16(mask(j), r + 32 * j);
+        even[j] = _mm512_fmadd_ps(
+            xi, _mm512_castsi512_ps(_mm512_slli_epi32(v, 16)), even[j]);
+        odd[j] = _mm512_fmadd_ps(
+            xi, _mm512_castsi512_ps(_mm512_and_si512(v, high)), odd[j]);
+      }
+    }
+    for (int j = 0; j < chunks; ++j) {
+      int64_t left = width - 32 * j;
+      __mmask16 m0 = left >= 16 ? __mmask16(0xFFFF)
+                                : __mmask16((1u << left) - 1),
+                m1 = left >= 32  ? __mmask16(0xFFFF)
+                     : left > 16 ? __mmask16((1u << (left - 16)) - 1)
+                                 : __mmask16(0);
+      float *o = out + c0 + 32 * j;
+      _mm512_mask_storeu_ps(o, m0, _mm512_permutex2var_ps(even[j], lo, odd[j]));
+      _mm512_mask_storeu_ps(o + 16, m1,
+                            _mm512_permutex2var_ps(even[j], hi, odd[j]));
+    }
   }
 }
 
@@ -544,7 +595,7 @@ const KernelSet &dsrt::cpu::avx512Kernels() {
     s.storeTile = storeTile;
     s.gemvBf16 = gemvBf16;
     s.gemvFp8 = gemvFp8;
-    s.axpyBf16 = axpyBf16;
+    s.combineBf16Rows = combineBf16Rows;
     s.tileF32Part[0] = tileF32Rows<1>;
     s.tileF32Part[1] = tileF32Rows<2>;
     s.tileF32Part[2] = tileF32Rows<3>;
@@ -564,7 +615,7 @@ const KernelSet &dsrt::cpu::avx512Bf16Kernels() {
     s.gemvBf16Pairs = gemvBf16Pairs;
     s.gemvBf16 = gemvBf16;
     s.gemvFp8 = gemvFp8;
-    s.axpyBf16 = axpyBf16;
+    s.combineBf16Rows = combineBf16Rows;
     s.tileF32Part[0] = tileF32Rows<1>;
     s.tileF32Part[1] = tileF32Rows<2>;
     s.tileF32Part[2] = tileF32Rows<3>;

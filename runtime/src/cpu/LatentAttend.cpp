@@ -499,6 +499,8 @@ const LatentBlockKernels &cpu::scalarLatentBlockKernels() {
 
 const LatentBlockKernels &cpu::latentBlockKernelsFor(Isa isa) {
 #if defined(__x86_64__)
+  if (isa >= Isa::Avx512)
+    return avx512LatentBlockKernels();
   if (isa >= Isa::Avx2)
     return avx2LatentBlockKernels();
 #endif

@@ -1,4 +1,5 @@
-//===- LatentAttend.h - decode's absorbed attention over the cache -*- C++ -*-===//
+//===- LatentAttend.h - decode's absorbed attention over the cache -*- C++
+//-*-===//
 //
 // ds.latent_attention on the CPU path over the contiguous f32 latent cache
 // (decode): every head of a token scores each cache row in the latent
@@ -11,8 +12,8 @@
 // vector exp runs over the block, and the block's weighted
 // sum, its max and its sum are kept apart; the blocks then merge in block
 // order. The blocks do not depend on the thread count, so neither does the
-// result. A block's products run as register tiles (AVX2; loops on
-// `scalar`): several rows and heads per loaded value.
+// result. A block's products run as register tiles (AVX-512, AVX2; loops
+// on `scalar`): several rows and heads per loaded value.
 //
 //===----------------------------------------------------------------------===//
 #ifndef DSRT_CPU_LATENTATTEND_H
@@ -46,6 +47,28 @@ struct LatentPrefetch {
   int64_t lines = 0, first = 0, last = 0;
 };
 
+/// Requests a LatentPrefetch's lines a few per call of step(), spread over
+/// `steps` calls (the register tiles a block kernel runs), so that the
+/// loads it computes on are never queued behind a burst of them.
+struct LatentFeed {
+  const LatentPrefetch *pf;
+  int64_t line, last, per;
+  LatentFeed(const LatentPrefetch *p, int64_t steps)
+      : pf(p), line(p ? p->first : 0), last(p ? p->last : 0),
+        per(steps > 0 ? (last - line + steps - 1) / steps : 0) {}
+  void step() {
+    int64_t e = line + per < last ? line + per : last;
+    for (; line < e; ++line)
+      __builtin_prefetch(
+          pf->rows[line / pf->lines] + line % pf->lines * kLineBytes, 0, 3);
+  }
+  /// Whatever the steps left.
+  void finish() {
+    per = last - line;
+    step();
+  }
+};
+
 /// A block's two products per ISA (raw pointers only, as Kernels.h's
 /// sets): rows[i] is the block's row i (width values: dc latent, then rope);
 /// `next` (may be null) is what to prefetch meanwhile.
@@ -66,11 +89,14 @@ struct LatentBlockKernels {
                        const float *const *rows, int64_t n, int64_t dc,
                        float *acc, const LatentPrefetch *next);
 };
-/// The path for `isa`: AVX2's register tiles from AVX2 up, loops below.
+
+/// The path for `isa`: AVX-512's from AVX512F up, AVX2's register tiles
+/// from AVX2, loops below.
 const LatentBlockKernels &latentBlockKernelsFor(Isa isa);
 const LatentBlockKernels &scalarLatentBlockKernels();
 #if defined(__x86_64__)
 const LatentBlockKernels &avx2LatentBlockKernels();
+const LatentBlockKernels &avx512LatentBlockKernels();
 #endif
 
 /// out[t, h, :] = softmax_r(scale * (qLatent[t, h] . latent_r + qRope[t, h]

@@ -21,23 +21,6 @@ namespace {
 /// while every tile passes over them.
 constexpr int64_t kScoreColumns = 64;
 
-/// Requests `pf`'s lines a few per call of step(), spread over `steps`
-/// calls (the register tiles the kernel runs), so that the loads it
-/// computes on are never queued behind a burst of them.
-struct Feed {
-  const LatentPrefetch *pf;
-  int64_t line, last, per;
-  Feed(const LatentPrefetch *p, int64_t steps)
-      : pf(p), line(p ? p->first : 0), last(p ? p->last : 0),
-        per(steps > 0 ? (last - line + steps - 1) / steps : 0) {}
-  void step() {
-    int64_t e = line + per < last ? line + per : last;
-    for (; line < e; ++line)
-      __builtin_prefetch(
-          pf->rows[line / pf->lines] + line % pf->lines * kLineBytes, 0, 3);
-  }
-};
-
 /// Rows [i0, i0 + R) x heads [h0, h0 + 8 HV) over columns [k0, k1): per
 /// column, HV loads of the transposed queries and R broadcasts of the rows'
 /// values feed R x HV FMAs, the heads in the lanes (no horizontal sums).
@@ -75,7 +58,7 @@ void scoreTile(const float *qT, int64_t ldq, const float *const *rows,
 template <int HV>
 void scoreHeads(const float *qT, int64_t ldq, const float *const *rows,
                 int64_t n, int64_t h0, int64_t k0, int64_t k1, float *acc,
-                Feed &feed) {
+                LatentFeed &feed) {
   constexpr int R = 8 / HV;
   int64_t i = 0;
   for (; i + R <= n; i += R) {
@@ -91,7 +74,7 @@ void scores(const float *qT, int64_t ldq, int64_t /*heads*/, int64_t width,
             const LatentPrefetch *next) {
   // One step per full tile: 8 rows (or 4 of 16 heads) of 8 heads.
   const int64_t passes = (width + kScoreColumns - 1) / kScoreColumns;
-  Feed feed(next, passes * (ldq / 8) * (n / 8));
+  LatentFeed feed(next, passes * (ldq / 8) * (n / 8));
   for (int64_t k0 = 0; k0 < width; k0 += kScoreColumns) {
     int64_t k1 = width < k0 + kScoreColumns ? width : k0 + kScoreColumns;
     int64_t h = 0;
@@ -100,9 +83,8 @@ void scores(const float *qT, int64_t ldq, int64_t /*heads*/, int64_t width,
     for (; h < ldq; h += 8)
       scoreHeads<1>(qT, ldq, rows, n, h, k0, k1, s, feed);
   }
-  // Whatever the steps left (a block of fewer than 8 rows has none).
-  feed.per = feed.last - feed.line;
-  feed.step();
+  // A block of fewer than 8 rows has no steps.
+  feed.finish();
   __m256 sv = _mm256_set1_ps(scale);
   for (int64_t i = 0; i < n * ldq; i += 8)
     _mm256_storeu_ps(s + i, _mm256_mul_ps(_mm256_loadu_ps(s + i), sv));
@@ -112,7 +94,8 @@ void scores(const float *qT, int64_t ldq, int64_t /*heads*/, int64_t width,
 /// loads and H broadcasts feed 2 H FMAs.
 template <int H>
 void weightedTile(const float *p, int64_t ldp, const float *const *rows,
-                  int64_t n, int64_t dc, float *acc, int64_t h0, Feed &feed) {
+                  int64_t n, int64_t dc, float *acc, int64_t h0,
+                  LatentFeed &feed) {
   int64_t c = 0;
   for (; c + 16 <= dc; c += 16) {
     feed.step();
@@ -145,14 +128,13 @@ void weightedTile(const float *p, int64_t ldp, const float *const *rows,
 void weightedRows(const float *p, int64_t ldp, int64_t heads,
                   const float *const *rows, int64_t n, int64_t dc, float *acc,
                   const LatentPrefetch *next) {
-  Feed feed(next, (heads / 4 + heads % 4) * (dc / 16));
+  LatentFeed feed(next, (heads / 4 + heads % 4) * (dc / 16));
   int64_t h = 0;
   for (; h + 4 <= heads; h += 4)
     weightedTile<4>(p, ldp, rows, n, dc, acc, h, feed);
   for (; h < heads; ++h)
     weightedTile<1>(p, ldp, rows, n, dc, acc, h, feed);
-  feed.per = feed.last - feed.line;
-  feed.step();
+  feed.finish();
 }
 
 } // namespace
