@@ -10,7 +10,8 @@
 // take two rows a vector.
 //
 //===----------------------------------------------------------------------===//
-#include "cpu/LatentAttend.h"
+#include "cpu/LanesAvx512.h"
+#include "cpu/LatentAttendInline.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -18,42 +19,6 @@
 using namespace dsrt::cpu;
 
 namespace {
-
-/// Columns of the rows a pass of the score tiles covers, as AVX2's: that
-/// many of the block's rows and of a head tile's queries stay in L1 while
-/// every tile passes over them.
-constexpr int64_t kScoreColumns = 64;
-
-/// Rows [i0, i0 + R) x heads [h0, h0 + 16 HV) over columns [k0, k1): per
-/// column, HV loads of the transposed queries and R broadcasts of the
-/// rows' values feed R x HV FMAs, the heads in the lanes. The sums carry
-/// over passes in acc (row i's heads at acc + i * ldq), column after
-/// column from k = 0: AVX2's tile's operations on each value, so its bits.
-template <int R, int HV>
-void scoreTile(const float *qT, int64_t ldq, const float *const *rows,
-               int64_t i0, int64_t h0, int64_t k0, int64_t k1, float *acc) {
-  __m512 a[R][HV];
-  const float *row[R];
-  for (int r = 0; r < R; ++r) {
-    row[r] = rows[i0 + r];
-    for (int v = 0; v < HV; ++v)
-      a[r][v] = k0 ? _mm512_loadu_ps(acc + (i0 + r) * ldq + h0 + 16 * v)
-                   : _mm512_setzero_ps();
-  }
-  for (int64_t k = k0; k < k1; ++k) {
-    __m512 qv[HV];
-    for (int v = 0; v < HV; ++v)
-      qv[v] = _mm512_loadu_ps(qT + k * ldq + h0 + 16 * v);
-    for (int r = 0; r < R; ++r) {
-      __m512 x = _mm512_set1_ps(row[r][k]);
-      for (int v = 0; v < HV; ++v)
-        a[r][v] = _mm512_fmadd_ps(x, qv[v], a[r][v]);
-    }
-  }
-  for (int r = 0; r < R; ++r)
-    for (int v = 0; v < HV; ++v)
-      _mm512_storeu_ps(acc + (i0 + r) * ldq + h0 + 16 * v, a[r][v]);
-}
 
 /// lo in lanes 0-7, hi in 8-15 (AVX512F only: no f32x8 inserts).
 inline __m512 halves(__m256 lo, __m256 hi) {
@@ -130,11 +95,11 @@ void scoreHeads(const float *qT, int64_t ldq, const float *const *rows,
   } else {
     constexpr int R = 12 / HV;
     for (; i + R <= n; i += R) {
-      scoreTile<R, HV>(qT, ldq, rows, i, h0, k0, k1, acc);
+      scoreTileT<V16, R, HV>(qT, ldq, rows, i, h0, k0, k1, acc);
       feed.step();
     }
     for (; i < n; ++i)
-      scoreTile<1, HV>(qT, ldq, rows, i, h0, k0, k1, acc);
+      scoreTileT<V16, 1, HV>(qT, ldq, rows, i, h0, k0, k1, acc);
   }
 }
 
@@ -156,63 +121,13 @@ void scores(const float *qT, int64_t ldq, int64_t /*heads*/, int64_t width,
       scoreHeads<0>(qT, ldq, rows, n, h, k0, k1, s, feed);
   }
   feed.finish();
-  __m512 sv = _mm512_set1_ps(scale);
-  int64_t i = 0;
-  for (; i + 16 <= n * ldq; i += 16)
-    _mm512_storeu_ps(s + i, _mm512_mul_ps(_mm512_loadu_ps(s + i), sv));
-  for (; i < n * ldq; i += 8)
-    _mm256_storeu_ps(s + i, _mm256_mul_ps(_mm256_loadu_ps(s + i),
-                                          _mm512_castps512_ps256(sv)));
+  scaleScoresT<V16>(s, n * ldq, scale);
 }
 
-/// Rows of a weighted tile per prefetch step: the next block's lines
-/// requested a few dozen at once per 32 columns stalled the tile behind
+/// Rows of a weighted strip per prefetch step: the next block's lines
+/// requested a few dozen at once per 32 columns stalled the strip behind
 /// them.
-constexpr int64_t kFeedRows = 8;
-
-/// H heads x 32 columns (16 on the last, masked, pieces) in registers
-/// over the block's rows: per row two loads and H broadcasts feed 2 H
-/// FMAs. Each output sums its rows from the first, as AVX2's tile does.
-template <int H>
-void weightedTile(const float *p, int64_t ldp, const float *const *rows,
-                  int64_t n, int64_t dc, float *acc, int64_t h0,
-                  LatentFeed &feed) {
-  int64_t c = 0;
-  for (; c + 32 <= dc; c += 32) {
-    __m512 a0[H], a1[H];
-    for (int h = 0; h < H; ++h)
-      a0[h] = a1[h] = _mm512_setzero_ps();
-    for (int64_t i = 0; i < n; ++i) {
-      if (i % kFeedRows == 0)
-        feed.step();
-      __m512 x0 = _mm512_loadu_ps(rows[i] + c);
-      __m512 x1 = _mm512_loadu_ps(rows[i] + c + 16);
-      for (int h = 0; h < H; ++h) {
-        __m512 w = _mm512_set1_ps(p[i * ldp + h0 + h]);
-        a0[h] = _mm512_fmadd_ps(w, x0, a0[h]);
-        a1[h] = _mm512_fmadd_ps(w, x1, a1[h]);
-      }
-    }
-    for (int h = 0; h < H; ++h) {
-      _mm512_storeu_ps(acc + (h0 + h) * dc + c, a0[h]);
-      _mm512_storeu_ps(acc + (h0 + h) * dc + c + 16, a1[h]);
-    }
-  }
-  for (; c < dc; c += 16) {
-    __mmask16 m =
-        dc - c >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << (dc - c)) - 1);
-    __m512 a[H];
-    for (int h = 0; h < H; ++h)
-      a[h] = _mm512_setzero_ps();
-    for (int64_t i = 0; i < n; ++i) {
-      __m512 x = _mm512_maskz_loadu_ps(m, rows[i] + c);
-      for (int h = 0; h < H; ++h)
-        a[h] = _mm512_fmadd_ps(_mm512_set1_ps(p[i * ldp + h0 + h]), x, a[h]);
-    }
-    for (int h = 0; h < H; ++h)
-      _mm512_mask_storeu_ps(acc + (h0 + h) * dc + c, m, a[h]);
-  }
-}
+constexpr int kFeedRows = 8;
 
 void weightedRows(const float *p, int64_t ldp, int64_t heads,
                   const float *const *rows, int64_t n, int64_t dc, float *acc,
@@ -221,11 +136,11 @@ void weightedRows(const float *p, int64_t ldp, int64_t heads,
                             ((n + kFeedRows - 1) / kFeedRows));
   int64_t h = 0;
   for (; h + 8 <= heads; h += 8)
-    weightedTile<8>(p, ldp, rows, n, dc, acc, h, feed);
+    weightedTileT<V16, 8, kFeedRows>(p, ldp, rows, n, dc, acc, h, feed);
   for (; h + 4 <= heads; h += 4)
-    weightedTile<4>(p, ldp, rows, n, dc, acc, h, feed);
+    weightedTileT<V16, 4, kFeedRows>(p, ldp, rows, n, dc, acc, h, feed);
   for (; h < heads; ++h)
-    weightedTile<1>(p, ldp, rows, n, dc, acc, h, feed);
+    weightedTileT<V16, 1, kFeedRows>(p, ldp, rows, n, dc, acc, h, feed);
   feed.finish();
 }
 

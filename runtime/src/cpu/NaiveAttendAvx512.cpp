@@ -4,51 +4,13 @@
 // (attendKernelsFor). 16 lanes: a token block is two vectors per row.
 //
 //===----------------------------------------------------------------------===//
+#include "cpu/LanesAvx512.h"
 #include "cpu/NaiveAttendInline.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
 
 using namespace dsrt::cpu;
-
-namespace {
-
-struct V16 {
-  static constexpr int W = 16;
-  using T = __m512;
-  using M = __mmask16;
-  static T load(const float *p) { return _mm512_loadu_ps(p); }
-  static void store(float *p, T v) { _mm512_storeu_ps(p, v); }
-  static T set1(float f) { return _mm512_set1_ps(f); }
-  static T add(T a, T b) { return _mm512_add_ps(a, b); }
-  static T sub(T a, T b) { return _mm512_sub_ps(a, b); }
-  static T mul(T a, T b) { return _mm512_mul_ps(a, b); }
-  static T max(T a, T b) { return _mm512_max_ps(a, b); }
-  static M lt(T a, T b) { return _mm512_cmp_ps_mask(a, b, _CMP_LT_OQ); }
-  static M eq(T a, T b) { return _mm512_cmp_ps_mask(a, b, _CMP_EQ_OQ); }
-  static T select(M m, T a, T b) { return _mm512_mask_blend_ps(m, b, a); }
-  static T exp(T x) {
-    T xc = _mm512_min_ps(_mm512_max_ps(x, set1(kExpLo)), set1(kExpHi));
-    T n = _mm512_roundscale_ps(_mm512_mul_ps(xc, set1(kLog2e)),
-                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    T r = _mm512_fnmadd_ps(n, set1(kLn2Hi), xc);
-    r = _mm512_fnmadd_ps(n, set1(kLn2Lo), r);
-    T p = set1(kExpP[0]);
-    for (int i = 1; i < 6; ++i)
-      p = _mm512_fmadd_ps(p, r, set1(kExpP[i]));
-    T y = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, set1(1.0f)));
-    __m512i e = _mm512_slli_epi32(
-        _mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23);
-    y = _mm512_mul_ps(y, _mm512_castsi512_ps(e));
-    y = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, set1(kExpLo), _CMP_LT_OQ),
-                             y, set1(0.0f));
-    y = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, set1(kExpHi), _CMP_GT_OQ),
-                             y, set1(__builtin_inff()));
-    return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q), y, x);
-  }
-};
-
-} // namespace
 
 const AttendKernels &dsrt::cpu::avx512AttendKernels() {
   static const AttendKernels set{Isa::Avx512, softmaxTileT<V16>,
