@@ -128,40 +128,32 @@ void combineBf16Rows(const void *const *rows, const float *x, int64_t k,
 #pragma unroll
     for (int j = 0; j < kPairs; ++j)
       even[j] = odd[j] = _mm512_setzero_ps();
-    auto mask = [&](int j) {
-      int64_t left = width - 32 * j;
-      return left >= 32 ? __mmask32(0xFFFFFFFFu)
-                        : __mmask32((uint32_t(1) << left) - 1);
+    auto add = [&](int j, __m512i v, __m512 xi) {
+      even[j] = _mm512_fmadd_ps(
+          xi, _mm512_castsi512_ps(_mm512_slli_epi32(v, 16)), even[j]);
+      odd[j] = _mm512_fmadd_ps(
+          xi, _mm512_castsi512_ps(_mm512_and_si512(v, high)), odd[j]);
     };
     for (int64_t i = 0; i < k; ++i) {
       const uint16_t *r = static_cast<const uint16_t *>(rows[i]) + c0;
       __m512 xi = _mm512_set1_ps(x[i]);
-      if (chunks == kPairs && width == 32 * kPairs) {
+      if (width == 32 * kPairs) { // unmasked, unrolled
 #pragma unroll
-        for (int j = 0; j < kPairs; ++j) {
-          __m512i v = _mm512_loadu_si512(r + 32 * j);
-          even[j] = _mm512_fmadd_ps(
-              xi, _mm512_castsi512_ps(_mm512_slli_epi32(v, 16)), even[j]);
-          odd[j] = _mm512_fmadd_ps(
-              xi, _mm512_castsi512_ps(_mm512_and_si512(v, high)), odd[j]);
-        }
+        for (int j = 0; j < kPairs; ++j)
+          add(j, _mm512_loadu_si512(r + 32 * j), xi);
         continue;
       }
       for (int j = 0; j < chunks; ++j) {
-        __m512i v = _mm512_maskz_loadu_epi16(mask(j), r + 32 * j);
-        even[j] = _mm512_fmadd_ps(
-            xi, _mm512_castsi512_ps(_mm512_slli_epi32(v, 16)), even[j]);
-        odd[j] = _mm512_fmadd_ps(
-            xi, _mm512_castsi512_ps(_mm512_and_si512(v, high)), odd[j]);
+        int64_t left = width - 32 * j;
+        __mmask32 m = left >= 32 ? __mmask32(0xFFFFFFFFu)
+                                 : __mmask32((uint32_t(1) << left) - 1);
+        add(j, _mm512_maskz_loadu_epi16(m, r + 32 * j), xi);
       }
     }
     for (int j = 0; j < chunks; ++j) {
       int64_t left = width - 32 * j;
-      __mmask16 m0 = left >= 16 ? __mmask16(0xFFFF)
-                                : __mmask16((1u << left) - 1),
-                m1 = left >= 32  ? __mmask16(0xFFFF)
-                     : left > 16 ? __mmask16((1u << (left - 16)) - 1)
-                                 : __mmask16(0);
+      __mmask16 m0 = tailMask(left),
+                m1 = left > 16 ? tailMask(left - 16) : __mmask16(0);
       float *o = out + c0 + 32 * j;
       _mm512_mask_storeu_ps(o, m0, _mm512_permutex2var_ps(even[j], lo, odd[j]));
       _mm512_mask_storeu_ps(o + 16, m1,
