@@ -434,3 +434,23 @@ def test_cache_ties_are_the_values_near_a_rounding_boundary():
         return Cache(), rows
     logits, _, flips = resolve_ties(run, lambda rows: rows.copy(), 1e-4)
     assert flips == truth and logits.max() == 0
+
+
+def test_cache_ties_search_order_is_the_models():
+    """resolve_ties tries a position's ties layer by layer, latent before
+    rope key, by column: never in a set's order, which follows str hashes
+    and so changed the search's result from one interpreter to the next."""
+    from ds_testing.cache_ties import resolve_ties
+    keys = [(layer, 3, kind, col) for layer in (2, 0, 1) for kind in ("k", "c")
+            for col in (7, 1)] + [(0, 1, "k", 4)]
+
+    class Cache:
+        ties = [(k, 0.0) for k in keys]
+    tried = []
+
+    def run(flips):
+        tried.append(flips)
+        return Cache(), np.ones(8)  # never within atol: every tie is tried
+    resolve_ties(run, lambda rows: rows.copy(), 1e-4)
+    firsts = [next(iter(f)) for f in tried[1:]]  # nothing is kept flipped
+    assert firsts == sorted(keys, key=lambda k: (k[1], k))

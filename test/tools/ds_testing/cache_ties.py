@@ -62,7 +62,11 @@ def resolve_ties(run, rows_err, atol):
     err = rows_err(logits)
     if np.nanmax(err) <= atol:
         return logits, cache, frozenset()
-    ties = sorted({key for key, _ in cache.ties}, key=lambda k: k[1])
+    # Keys are (layer, position, kind, column): by position, then as the
+    # model computes them. Not set order: a key holds a str, whose hash
+    # (and so the greedy search's order, and its result) changed from one
+    # interpreter to the next.
+    ties = sorted({key for key, _ in cache.ties}, key=lambda k: (k[1], k))
     positions = sorted({k[1] for k in ties})
     observed = np.flatnonzero(~np.isnan(err))
     flips = frozenset()
