@@ -432,15 +432,17 @@ TEST(LatentAttend, PagedFp8RowsGiveTheContiguousResult) {
 }
 
 // The AVX-512 tiles sum every score and output value as AVX2's do (the
-// same fused adds in the same order; 8 heads two rows a vector), so a
-// token's result does not depend on which of the two served it: 8 heads
-// (pairs of rows, an odd row left), 16 + 8, 32 + 16 + 8 + padding, 3.
+// same fused adds in the same order; 8 heads 16 rows a vector, then two
+// rows a vector), so a token's result does not depend on which of the two
+// served it: 8 heads, 16 + 8, 32 + 16 + 8 + padding, 3; blocks of 32
+// rows (two groups of 16), 20 (one, then pairs) and 5 or 6 (pairs, an odd
+// row left); 81 columns (16 columns a step, one left).
 TEST(LatentAttend, Avx512GivesTheAvx2Bits) {
   if (!isaSupported(Isa::Avx512))
     GTEST_SKIP() << "no AVX-512 here";
   std::mt19937 rng(17);
   for (int64_t heads : {8, 24, 61, 3}) {
-    Case c(2, heads, 72, 9, 120, {100, 37}, 1.0f, rng);
+    Case c(3, heads, 72, 9, 120, {100, 37, 51}, 1.0f, rng);
     std::vector<float> avx2, avx512;
     ASSERT_EQ(c.run(Isa::Avx2, 0.15f, avx2), "");
     ASSERT_EQ(c.run(Isa::Avx512, 0.15f, avx512), "");

@@ -13,6 +13,7 @@
 //===----------------------------------------------------------------------===//
 #include "cpu/Kernels.h"
 #include "cpu/KernelsInline.h"
+#include "cpu/LanesAvx512.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -454,39 +455,6 @@ void roundBf16(const float *src, int64_t n, uint16_t *dst) {
     __m512i r = roundLanes(_mm512_maskz_loadu_epi32(m, src + i));
     _mm256_mask_storeu_epi16(dst + i, m, _mm512_cvtepi32_epi16(r));
   }
-}
-
-/// r[i] (16 rows of 16 32-bit values) transposed in place: r[c] holds
-/// column c of the rows, row i in lane i.
-inline void transpose16(__m512i (&r)[16]) {
-  __m512i t[16];
-#pragma unroll
-  for (int i = 0; i < 16; i += 2) {
-    t[i] = _mm512_unpacklo_epi32(r[i], r[i + 1]);
-    t[i + 1] = _mm512_unpackhi_epi32(r[i], r[i + 1]);
-  }
-  // s[4i + q], 128-bit lane L: rows 4i..4i+3 of column 4L + q.
-#pragma unroll
-  for (int i = 0; i < 16; i += 4) {
-    r[i] = _mm512_unpacklo_epi64(t[i], t[i + 2]);
-    r[i + 1] = _mm512_unpackhi_epi64(t[i], t[i + 2]);
-    r[i + 2] = _mm512_unpacklo_epi64(t[i + 1], t[i + 3]);
-    r[i + 3] = _mm512_unpackhi_epi64(t[i + 1], t[i + 3]);
-  }
-#pragma unroll
-  for (int q = 0; q < 4; ++q) {
-    __m512i u0 = _mm512_shuffle_i32x4(r[q], r[4 + q], 0x88);
-    __m512i u1 = _mm512_shuffle_i32x4(r[q], r[4 + q], 0xDD);
-    __m512i v0 = _mm512_shuffle_i32x4(r[8 + q], r[12 + q], 0x88);
-    __m512i v1 = _mm512_shuffle_i32x4(r[8 + q], r[12 + q], 0xDD);
-    t[q] = _mm512_shuffle_i32x4(u0, v0, 0x88);      // column q
-    t[4 + q] = _mm512_shuffle_i32x4(u1, v1, 0x88);  // 4 + q
-    t[8 + q] = _mm512_shuffle_i32x4(u0, v0, 0xDD);  // 8 + q
-    t[12 + q] = _mm512_shuffle_i32x4(u1, v1, 0xDD); // 12 + q
-  }
-#pragma unroll
-  for (int i = 0; i < 16; ++i)
-    r[i] = t[i];
 }
 
 /// The panel in 16 x 16 blocks of 32-bit units (an f32, or a bf16 pair):

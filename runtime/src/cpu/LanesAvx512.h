@@ -1,9 +1,10 @@
 //===- LanesAvx512.h - 16 f32 lanes (AVX-512) -------------------*- C++ -*-===//
 //
 // The vector type the attention kernels are written over
-// (NaiveAttendInline.h's V, LatentAttendInline.h's), for the files
-// compiled with AVX-512F only (engine.cmake): internal linkage, as
-// Kernels.h's rule asks.
+// (NaiveAttendInline.h's V, LatentAttendInline.h's), and the 16 x 16
+// transpose of 32-bit lanes (the GEMM packers', the latent scores' rows),
+// for the files compiled with AVX-512F (engine.cmake): internal linkage,
+// as Kernels.h's rule asks.
 //
 //===----------------------------------------------------------------------===//
 #ifndef DSRT_CPU_LANESAVX512_H
@@ -16,6 +17,39 @@
 
 namespace dsrt::cpu {
 namespace {
+
+/// r[i] (16 rows of 16 32-bit values) transposed in place: r[c] holds
+/// column c of the rows, row i in lane i.
+inline void transpose16(__m512i (&r)[16]) {
+  __m512i t[16];
+#pragma unroll
+  for (int i = 0; i < 16; i += 2) {
+    t[i] = _mm512_unpacklo_epi32(r[i], r[i + 1]);
+    t[i + 1] = _mm512_unpackhi_epi32(r[i], r[i + 1]);
+  }
+  // s[4i + q], 128-bit lane L: rows 4i..4i+3 of column 4L + q.
+#pragma unroll
+  for (int i = 0; i < 16; i += 4) {
+    r[i] = _mm512_unpacklo_epi64(t[i], t[i + 2]);
+    r[i + 1] = _mm512_unpackhi_epi64(t[i], t[i + 2]);
+    r[i + 2] = _mm512_unpacklo_epi64(t[i + 1], t[i + 3]);
+    r[i + 3] = _mm512_unpackhi_epi64(t[i + 1], t[i + 3]);
+  }
+#pragma unroll
+  for (int q = 0; q < 4; ++q) {
+    __m512i u0 = _mm512_shuffle_i32x4(r[q], r[4 + q], 0x88);
+    __m512i u1 = _mm512_shuffle_i32x4(r[q], r[4 + q], 0xDD);
+    __m512i v0 = _mm512_shuffle_i32x4(r[8 + q], r[12 + q], 0x88);
+    __m512i v1 = _mm512_shuffle_i32x4(r[8 + q], r[12 + q], 0xDD);
+    t[q] = _mm512_shuffle_i32x4(u0, v0, 0x88);      // column q
+    t[4 + q] = _mm512_shuffle_i32x4(u1, v1, 0x88);  // 4 + q
+    t[8 + q] = _mm512_shuffle_i32x4(u0, v0, 0xDD);  // 8 + q
+    t[12 + q] = _mm512_shuffle_i32x4(u1, v1, 0xDD); // 12 + q
+  }
+#pragma unroll
+  for (int i = 0; i < 16; ++i)
+    r[i] = t[i];
+}
 
 struct V16 {
   static constexpr int W = 16;

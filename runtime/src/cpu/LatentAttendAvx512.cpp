@@ -6,8 +6,9 @@
 // there the AVX2 tiles ran the bench model's attention at ~97 GFLOP/s
 // against the f32 GEMM's ~375 (ds-cpu-bench latent). Each value is summed
 // as AVX2's tiles sum it (the same fused adds in the same order), so the
-// two paths give the same bits: a decode step's 8 heads, half a vector,
-// take two rows a vector.
+// two paths give the same bits. A decode step's 8 heads, half a vector,
+// put 16 rows in the lanes (the rows transposed, scoreRows16); a block's
+// last rows, two rows a vector.
 //
 //===----------------------------------------------------------------------===//
 #include "cpu/LanesAvx512.h"
@@ -75,6 +76,53 @@ void scoreRow8(const float *qT, int64_t ldq, const float *row, int64_t i,
   _mm256_storeu_ps(out, a);
 }
 
+/// Rows [i0, i0 + 16) x the 8 heads from h0 over every column, the rows
+/// in the lanes: 16 columns of the 16 rows are loaded and transposed, and
+/// each (column, head) is one FMA of 16 rows with the query's value
+/// broadcast from memory. scorePairTile spends three loads (two row
+/// broadcasts and the queries) per FMA; this one, and 4 shuffles per 16
+/// FMAs. Each sum is scorePairTile's: one fused add per column, in order
+/// from zero (s holds nothing of it before), so the bits are the same.
+void scoreRows16(const float *qT, int64_t ldq, const float *const *rows,
+                 int64_t i0, int64_t h0, int64_t width, float *s,
+                 LatentFeed &feed) {
+  __m512 a[8];
+  for (int h = 0; h < 8; ++h)
+    a[h] = _mm512_setzero_ps();
+  auto column = [&](__m512i t, const float *q) {
+#pragma unroll
+    for (int h = 0; h < 8; ++h)
+      a[h] = _mm512_fmadd_ps(_mm512_castsi512_ps(t), _mm512_set1_ps(q[h0 + h]),
+                             a[h]);
+  };
+  for (int64_t k = 0; k < width; k += 16) {
+    feed.step();
+    int64_t left = width - k;
+    __mmask16 m = left >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << left) - 1);
+    __m512i t[16];
+    for (int r = 0; r < 16; ++r)
+      t[r] = _mm512_castps_si512(_mm512_maskz_loadu_ps(m, rows[i0 + r] + k));
+    transpose16(t);
+    const float *q = qT + k * ldq;
+    if (left >= 16) {
+      // Unrolled, so that t stays in registers (a loop indexed it in
+      // memory).
+#pragma unroll
+      for (int c = 0; c < 16; ++c)
+        column(t[c], q + c * ldq);
+    } else {
+      for (int64_t c = 0; c < left; ++c)
+        column(t[c], q + c * ldq);
+    }
+  }
+  alignas(64) float lanes[8][16];
+  for (int h = 0; h < 8; ++h)
+    _mm512_store_ps(lanes[h], a[h]);
+  for (int r = 0; r < 16; ++r)
+    for (int h = 0; h < 8; ++h)
+      s[(i0 + r) * ldq + h0 + h] = lanes[h][r];
+}
+
 /// Every row of the block for the heads from h0 (16 HV of them; HV 0: the
 /// 8 of scorePairTile), 12 accumulators a full tile (enough independent
 /// chains for the FMA's latency at two a cycle), the rest a row at a time.
@@ -107,9 +155,16 @@ void scores(const float *qT, int64_t ldq, int64_t /*heads*/, int64_t width,
             const float *const *rows, int64_t n, float scale, float *s,
             const LatentPrefetch *next) {
   const int64_t passes = (width + kScoreColumns - 1) / kScoreColumns;
+  // ldq is a multiple of 8: the heads from h8 are 8 (or none), whose whole
+  // 16-row groups take scoreRows16, over every column at once (the
+  // queries' 8 columns of width stay in L1).
+  const int64_t h8 = ldq / 16 * 16, n16 = h8 < ldq ? n / 16 * 16 : 0;
   LatentFeed feed(next,
                   passes * (ldq / 32 * (n / 6) + ldq % 32 / 16 * (n / 12) +
-                            ldq % 16 / 8 * (n / 24)));
+                            ldq % 16 / 8 * ((n - n16) / 24)) +
+                      n16 / 16 * ((width + 15) / 16));
+  for (int64_t i = 0; i < n16; i += 16)
+    scoreRows16(qT, ldq, rows, i, h8, width, s, feed);
   for (int64_t k0 = 0; k0 < width; k0 += kScoreColumns) {
     int64_t k1 = width < k0 + kScoreColumns ? width : k0 + kScoreColumns;
     int64_t h = 0;
@@ -117,8 +172,9 @@ void scores(const float *qT, int64_t ldq, int64_t /*heads*/, int64_t width,
       scoreHeads<2>(qT, ldq, rows, n, h, k0, k1, s, feed);
     for (; h + 16 <= ldq; h += 16)
       scoreHeads<1>(qT, ldq, rows, n, h, k0, k1, s, feed);
-    if (h < ldq) // ldq is a multiple of 8
-      scoreHeads<0>(qT, ldq, rows, n, h, k0, k1, s, feed);
+    if (h < ldq)
+      scoreHeads<0>(qT, ldq, rows + n16, n - n16, h, k0, k1, s + n16 * ldq,
+                    feed);
   }
   feed.finish();
   scaleScoresT<V16>(s, n * ldq, scale);
