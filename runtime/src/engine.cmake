@@ -16,6 +16,7 @@ target_sources(dsrt PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/cpu/KernelsAvx512Fp8.cpp
   ${CMAKE_CURRENT_LIST_DIR}/cpu/ThreadPool.cpp
   ${CMAKE_CURRENT_LIST_DIR}/cpu/Scratch.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/cpu/ZeroedPages.cpp
   ${CMAKE_CURRENT_LIST_DIR}/cpu/CacheDecode.cpp
   ${CMAKE_CURRENT_LIST_DIR}/cpu/NaiveAttend.cpp
   ${CMAKE_CURRENT_LIST_DIR}/cpu/NaiveAttendAvx2.cpp

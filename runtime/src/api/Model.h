@@ -12,6 +12,7 @@
 #include "artifact/NativeObject.h"
 #include "cpu/MemRef.h"
 #include "cpu/WeightMatrix.h"
+#include "cpu/ZeroedPages.h"
 #include "cuda/Device.h"
 #include "dsrt/dsrt.h"
 #include "weights/Checkpoint.h"
@@ -198,9 +199,9 @@ struct dsrt_session {
   /// the paged [layers, pages, 64, width] cache with block table 0, 1, 2, ...).
   int64_t cacheRows = 0;
   bool viaStep = false; // calls go through @ragged_step (see api/Session.cpp)
-  /// [layers, capacity, cache_width] of cache_dtype. calloc: pages are
-  /// only touched as the context grows.
-  std::unique_ptr<uint8_t, decltype(&std::free)> cache{nullptr, &std::free};
+  /// [layers, capacity, cache_width] of cache_dtype, zero: pages are only
+  /// touched as the context grows (huge ones where allowed: ZeroedPages.h).
+  dsrt::cpu::ZeroedPages cache;
   /// Host logits of greedy calls (only grows: no page zeroing per call),
   /// [chunk, vocab] of which only the last row is written: left
   /// uninitialised (not a zero-filled vector) so the other rows' pages are
@@ -212,7 +213,7 @@ struct dsrt_session {
   std::unique_ptr<dsrt::cuda::DeviceSession> cuda;
   /// The MTP module's own latent cache [mtp layers, capacity, width],
   /// allocated on the first draft call, and the positions it holds.
-  std::unique_ptr<uint8_t, decltype(&std::free)> mtpCache{nullptr, &std::free};
+  dsrt::cpu::ZeroedPages mtpCache;
   int64_t mtpPosition = 0;
 };
 

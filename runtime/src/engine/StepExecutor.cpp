@@ -31,10 +31,9 @@ std::string StepExecutor::allocate() {
   if (numPages <= 0 || size_t(numPages) > SIZE_MAX / pageBytes)
     return "page pool of " + std::to_string(numPages) +
            " pages is out of range";
-  // calloc: pages are touched only as sequences fill them, and a never
+  // Zero: pages are touched only as sequences fill them, and a never
   // written row is zero, never a NaN pattern a kernel could trip over.
-  pool.reset(static_cast<uint8_t *>(std::calloc(size_t(numPages), pageBytes)));
-  if (!pool)
+  if (!pool.allocate(size_t(numPages) * pageBytes))
     return "cannot allocate " + std::to_string(numPages * int64_t(pageBytes)) +
            " bytes for a pool of " + std::to_string(numPages) + " pages";
   return "";

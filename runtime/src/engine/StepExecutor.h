@@ -12,6 +12,7 @@
 #ifndef DSRT_ENGINE_STEPEXECUTOR_H
 #define DSRT_ENGINE_STEPEXECUTOR_H
 
+#include "cpu/ZeroedPages.h"
 #include "engine/Executor.h"
 
 #include <cstdlib>
@@ -53,8 +54,9 @@ private:
   dsrt_model *model;
   dsrt_model_info info;
   int64_t maxCtx, numPages;
-  /// [layers, numPages, kPageTokens, cache_width] of cache_dtype (calloc).
-  std::unique_ptr<uint8_t, decltype(&std::free)> pool{nullptr, &std::free};
+  /// [layers, numPages, kPageTokens, cache_width] of cache_dtype, zero
+  /// until written (ZeroedPages.h).
+  cpu::ZeroedPages pool;
   std::vector<int32_t> tables; // block tables with unused entries as page 0
 };
 

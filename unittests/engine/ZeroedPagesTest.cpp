@@ -1,0 +1,103 @@
+//===- ZeroedPagesTest.cpp - the latent caches' zeroed memory -------------===//
+#include "cpu/ZeroedPages.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <fstream>
+#include <iterator>
+#include <sstream>
+#include <string>
+#include <utility>
+
+using namespace dsrt::cpu;
+
+namespace {
+
+/// The system's transparent huge page mode: "always", "madvise", "never"
+/// (the bracketed word), or "" where the file is not there.
+std::string thpMode() {
+  std::ifstream f("/sys/kernel/mm/transparent_hugepage/enabled");
+  std::string all((std::istreambuf_iterator<char>(f)), {});
+  size_t a = all.find('['), b = all.find(']');
+  return a == std::string::npos || b == std::string::npos
+             ? ""
+             : all.substr(a + 1, b - a - 1);
+}
+
+/// The "THPeligible" field of the mapping that holds `p` (-1: not found).
+int thpEligible(const void *p) {
+  std::ifstream f("/proc/self/smaps");
+  uintptr_t at = reinterpret_cast<uintptr_t>(p);
+  bool inside = false;
+  for (std::string line; std::getline(f, line);) {
+    uintptr_t lo = 0, hi = 0;
+    char dash = 0;
+    std::istringstream head(line);
+    if (head >> std::hex >> lo >> dash >> hi && dash == '-' &&
+        line.find(':') > line.find(' ')) {
+      inside = lo <= at && at < hi;
+      continue;
+    }
+    if (inside && line.rfind("THPeligible:", 0) == 0)
+      return std::stoi(line.substr(12));
+  }
+  return -1;
+}
+
+TEST(ZeroedPages, ZeroAlignedAndWritable) {
+  for (size_t n : {size_t(1), size_t(4097), kHugePageBytes * 3 + 5}) {
+    ZeroedPages z;
+    ASSERT_TRUE(z.allocate(n)) << n;
+    ASSERT_EQ(z.size(), n);
+    EXPECT_TRUE(std::all_of(z.get(), z.get() + n, [](uint8_t v) { return !v; }))
+        << n;
+    if (n >= kHugePageBytes)
+      EXPECT_EQ(reinterpret_cast<uintptr_t>(z.get()) % kHugePageBytes, 0u);
+    z.get()[0] = 1;
+    z.get()[n - 1] = 2;
+    EXPECT_EQ(z.get()[n - 1], 2);
+  }
+}
+
+TEST(ZeroedPages, MovesAndResets) {
+  ZeroedPages a;
+  EXPECT_FALSE(a);
+  ASSERT_TRUE(a.allocate(100));
+  a.get()[99] = 7;
+  ZeroedPages b = std::move(a);
+  EXPECT_FALSE(a);
+  ASSERT_TRUE(b);
+  EXPECT_EQ(b.get()[99], 7);
+  // A second allocation is fresh: zero again.
+  ASSERT_TRUE(b.allocate(100));
+  EXPECT_EQ(b.get()[99], 0);
+  b.reset();
+  EXPECT_FALSE(b);
+  EXPECT_EQ(b.size(), 0u);
+}
+
+TEST(ZeroedPages, RefusesWhatCannotBeMapped) {
+  ZeroedPages z;
+  EXPECT_FALSE(z.allocate(SIZE_MAX - 16));
+  EXPECT_FALSE(z);
+}
+
+// Where the system hands out transparent huge pages on request, a cache's
+// memory is eligible for them (the kernel's own account in smaps), so its
+// first touch of each 2 MiB faults once rather than 512 times.
+TEST(ZeroedPages, AsksForHugePages) {
+  std::string mode = thpMode();
+  if (mode != "always" && mode != "madvise")
+    GTEST_SKIP() << "transparent huge pages are '" << mode << "' here";
+  ZeroedPages z;
+  ASSERT_TRUE(z.allocate(kHugePageBytes * 4));
+  EXPECT_TRUE(z.hugePagesAdvised());
+  EXPECT_EQ(thpEligible(z.get()), 1);
+  ZeroedPages small;
+  ASSERT_TRUE(small.allocate(4096));
+  EXPECT_FALSE(small.hugePagesAdvised());
+}
+
+} // namespace
