@@ -131,7 +131,10 @@ dsrt_status SessionExecutor::runSequence(const StepBatch &b, int64_t s,
     dsrt_session *raw = nullptr;
     if (dsrt_status st = dsrt_session_create(model, maxCtx, &raw))
       return st;
-    it = sessions.emplace(id, Sequence{SessionPtr(raw, dsrt_session_free), {}})
+    it = sessions
+             .emplace(
+                 id,
+                 Sequence{SessionPtr(raw, dsrt_session_free), {}, {}, 0, 0, {}})
              .first;
   }
   Sequence &seq = it->second;
