@@ -163,26 +163,44 @@ bool headRowsFewTokens(const KernelSet &ks, const float *xp, int64_t xs0,
     // Grow-only: steady-state calls allocate nothing.
     static thread_local std::vector<const void *> rows;
     static thread_local std::vector<const float *> scales;
-    rows.resize(size_t(k));
+    // A head's k rows, then the next head's first (kCombineAhead), which
+    // the kernel fetches during this head's last rows.
+    const int64_t ahead = std::min<int64_t>(kCombineAhead, k);
+    rows.resize(size_t(k + ahead));
     scales.resize(size_t(k));
     bool fp8 = w.format == WeightFormat::FP8;
+    auto rowOf = [&](int64_t h, int64_t kk) {
+      return w.row(h * group + offset + kk);
+    };
+    // The run's first head starts cold: its first rows (their first 512
+    // bytes, a kernel's first pass or more) at once.
+    int64_t firstBytes = std::min<int64_t>(n * int64_t(w.elementSize()), 512);
+    for (int64_t kk = 0; kk < ahead; ++kk)
+      for (int64_t l = 0; l < firstBytes; l += 64)
+        __builtin_prefetch(rowOf(h0, kk) + l, 0, 3);
     for (int64_t h = h0; h < h1; ++h) {
       for (int64_t kk = 0; kk < k; ++kk) {
-        rows[size_t(kk)] = w.row(h * group + offset + kk);
+        rows[size_t(kk)] = rowOf(h, kk);
         if (fp8)
           scales[size_t(kk)] = w.scaleRow(h * group + offset + kk);
       }
-      for (int64_t t = 0; t < tokens; ++t)
+      bool next = h + 1 < h1;
+      for (int64_t kk = 0; next && kk < ahead; ++kk)
+        rows[size_t(k + kk)] = rowOf(h + 1, kk);
+      for (int64_t t = 0; t < tokens; ++t) {
+        // The next call's rows: this head's again for the next token.
+        int64_t fetch = t + 1 == tokens && next ? ahead : 0;
         if (fp8 && ks.combineFp8Rows)
           ks.combineFp8Rows(rows.data(), scales.data(), xp + t * xs0 + h * xs1,
-                            k, n, op + t * os0 + h * os1);
+                            k, n, fetch, op + t * os0 + h * os1);
         else if (!fp8 && ks.combineBf16Rows)
-          ks.combineBf16Rows(rows.data(), xp + t * xs0 + h * xs1, k, n,
+          ks.combineBf16Rows(rows.data(), xp + t * xs0 + h * xs1, k, n, fetch,
                              op + t * os0 + h * os1);
         else
           combineRowsAvx2(int(w.elementSize()), rows.data(),
                           fp8 ? scales.data() : nullptr, xp + t * xs0 + h * xs1,
                           k, n, op + t * os0 + h * os1);
+      }
     }
   });
   return true;

@@ -26,6 +26,15 @@ constexpr int kPanel = 32;
 /// Token rows of a quarter of a panel: the granularity of the partial tiles
 /// (KernelSet::tileF32Part).
 constexpr int kQuarterPanel = kPanel / 4;
+
+/// Rows ahead of the one it adds that a head product (combineBf16Rows,
+/// combineFp8Rows) fetches. A head's rows are a few dozen KiB (64 rows of
+/// 512 bytes for the bench model's bf16 W_UK), each head started cold
+/// and the prefetchers stopped at every 4 KiB page: a decode step's head
+/// products read 24 GB/s, and the next head's first rows fetched during
+/// this head's last ones (the `ahead` rows) keep the stream going across
+/// heads (bench/RESULTS.md, "Head products' rows fetched ahead").
+constexpr int64_t kCombineAhead = 16;
 /// Side of the FP8 scale blocks.
 constexpr int64_t kScaleBlock = 128;
 /// Most x rows a dot-product (GEMV) call takes at once.
@@ -157,15 +166,18 @@ struct KernelSet {
   /// combineRowsAvx2 for FP8 rows (elementBytes 1), bit for bit its sums
   /// for every weight but e4m3's NaN (NaN here, 480 there): the e4m3
   /// lookup in place of AVX2's conversion, a scale block (128 columns) of
-  /// accumulators a pass. nullptr: combineRowsAvx2.
+  /// accumulators a pass. rows[k, k + ahead) are the rows the caller reads
+  /// next (the next head's), fetched meanwhile (kCombineAhead). nullptr:
+  /// combineRowsAvx2.
   void (*combineFp8Rows)(const void *const *rows, const float *const *scaleRows,
-                         const float *x, int64_t k, int64_t n,
+                         const float *x, int64_t k, int64_t n, int64_t ahead,
                          float *out) = nullptr;
   /// combineRowsAvx2 for bf16 rows (elementBytes 2), bit for bit its
   /// sums, with 256 columns of accumulators a pass: decode's head products
-  /// q_h W_UK_h (HeadMatmul.cpp). nullptr: combineRowsAvx2.
+  /// q_h W_UK_h (HeadMatmul.cpp). `ahead` as combineFp8Rows'. nullptr:
+  /// combineRowsAvx2.
   void (*combineBf16Rows)(const void *const *rows, const float *x, int64_t k,
-                          int64_t n, float *out) = nullptr;
+                          int64_t n, int64_t ahead, float *out) = nullptr;
   /// tileF32, tileBf16 and tileFp8 over the first q * kQuarterPanel token
   /// rows of the panel only, at index q - 1 (q = 1, 2, 3: a quarter, half
   /// and three-quarter tile). Same layout, same per-element sums, so bit

@@ -115,7 +115,7 @@ void decodeFp8(const uint8_t *src, int64_t n, float scale, float *dst) {
 /// (no shuffles) into an even and an odd accumulator, interleaved at the
 /// store.
 void combineBf16Rows(const void *const *rows, const float *x, int64_t k,
-                     int64_t n, float *out) {
+                     int64_t n, int64_t ahead, float *out) {
   constexpr int kPairs = 8; // accumulator pairs: 32 columns each
   const __m512i high = _mm512_set1_epi32(int(0xFFFF0000u));
   const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21,
@@ -125,6 +125,7 @@ void combineBf16Rows(const void *const *rows, const float *x, int64_t k,
   for (int64_t c0 = 0; c0 < n; c0 += 32 * kPairs) {
     const int64_t width = n - c0 < 32 * kPairs ? n - c0 : 32 * kPairs;
     const int chunks = int((width + 31) / 32);
+    const bool last = c0 + width >= n;
     __m512 even[kPairs], odd[kPairs];
 #pragma unroll
     for (int j = 0; j < kPairs; ++j)
@@ -137,6 +138,8 @@ void combineBf16Rows(const void *const *rows, const float *x, int64_t k,
     };
     for (int64_t i = 0; i < k; ++i) {
       const uint16_t *r = static_cast<const uint16_t *>(rows[i]) + c0;
+      prefetchCombineRow(rows, i, k, ahead, 2, c0, width, last,
+                         n < 32 * kPairs ? n : 32 * kPairs);
       __m512 xi = _mm512_set1_ps(x[i]);
       if (width == 32 * kPairs) { // unmasked, unrolled
 #pragma unroll

@@ -321,7 +321,8 @@ inline void convertF32(const Fp8Bf16 &cv, __m512i bytes, __m512 f[4]) {
 /// per row) a pass over the rows; columns past n are loaded as zeros and
 /// not stored. The lookup's lane order is undone at the store.
 void combineFp8Rows(const void *const *rows, const float *const *scaleRows,
-                    const float *x, int64_t k, int64_t n, float *out) {
+                    const float *x, int64_t k, int64_t n, int64_t ahead,
+                    float *out) {
   Fp8Bf16 cv;
   for (int64_t c0 = 0; c0 < n; c0 += kScaleBlock) {
     int64_t width = n - c0 < kScaleBlock ? n - c0 : kScaleBlock;
@@ -331,8 +332,11 @@ void combineFp8Rows(const void *const *rows, const float *const *scaleRows,
 #pragma unroll
     for (int j = 0; j < 8; ++j)
       acc[j] = _mm512_setzero_ps();
+    const bool last = c0 + width >= n;
     for (int64_t i = 0; i < k; ++i) {
       const uint8_t *r = static_cast<const uint8_t *>(rows[i]) + c0;
+      prefetchCombineRow(rows, i, k, ahead, 1, c0, width, last,
+                         n < kScaleBlock ? n : kScaleBlock);
       // The row's next block, which the next pass reads: the passes walk
       // the rows at a stride the prefetchers follow only for the first.
       if (c0 + kScaleBlock < n) {

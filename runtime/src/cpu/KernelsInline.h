@@ -62,6 +62,28 @@ struct PrefetchCursor {
 /// part), and past the matrix's end it only touches lines no one reads.
 constexpr int64_t kGemvAheadBytes = 4096;
 
+/// [p, p + bytes) into L1.
+inline void prefetchSpan(const void *p, int64_t bytes) {
+  const char *c = static_cast<const char *>(p);
+  for (int64_t l = 0; l < bytes; l += 64)
+    __builtin_prefetch(c + l, 0, 3);
+  __builtin_prefetch(c + bytes - 1, 0, 3);
+}
+
+/// Row i + kCombineAhead of `rows` (k of this call's, then `ahead` of the
+/// next's), elementBytes each: columns [c0, c0 + width) of this call's, on
+/// the last pass (`last`) the first pass's columns [0, first) of the next.
+inline void prefetchCombineRow(const void *const *rows, int64_t i, int64_t k,
+                               int64_t ahead, int elementBytes, int64_t c0,
+                               int64_t width, bool last, int64_t first) {
+  int64_t j = i + kCombineAhead;
+  if (j < k)
+    prefetchSpan(static_cast<const char *>(rows[j]) + c0 * elementBytes,
+                 width * elementBytes);
+  else if (last && j < k + ahead)
+    prefetchSpan(rows[j], first * elementBytes);
+}
+
 /// One line of the weights' stream kGemvAheadBytes ahead of `p`.
 inline void prefetchAhead(const void *p) {
   __builtin_prefetch(static_cast<const char *>(p) + kGemvAheadBytes, 0, 3);
