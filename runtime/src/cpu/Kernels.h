@@ -33,7 +33,7 @@ constexpr int kQuarterPanel = kPanel / 4;
 /// and the prefetchers stopped at every 4 KiB page: a decode step's head
 /// products read 24 GB/s, and the next head's first rows fetched during
 /// this head's last ones (the `ahead` rows) keep the stream going across
-/// heads (bench/RESULTS.md, "Head products' rows fetched ahead").
+/// heads (bench/RESULTS.md, "head products' rows fetched ahead").
 constexpr int64_t kCombineAhead = 16;
 /// Side of the FP8 scale blocks.
 constexpr int64_t kScaleBlock = 128;

@@ -156,8 +156,8 @@ void scores(const float *qT, int64_t ldq, int64_t /*heads*/, int64_t width,
             const LatentPrefetch *next) {
   const int64_t passes = (width + kScoreColumns - 1) / kScoreColumns;
   // ldq is a multiple of 8: the heads from h8 are 8 (or none), whose whole
-  // 16-row groups take scoreRows16, over every column at once (the
-  // queries' 8 columns of width stay in L1).
+  // 16-row groups take scoreRows16, over every column at once (those
+  // heads' queries, 8 x width floats, stay in L1).
   const int64_t h8 = ldq / 16 * 16, n16 = h8 < ldq ? n / 16 * 16 : 0;
   LatentFeed feed(next,
                   passes * (ldq / 32 * (n / 6) + ldq % 32 / 16 * (n / 12) +

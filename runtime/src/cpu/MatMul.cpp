@@ -354,7 +354,7 @@ void blockChunk(const KernelSet &ks, const PackedX &x, const WeightMatrix &w,
 /// read as one run (its mr rows lie together) instead of one chunk of
 /// every block after another. Experts' groups of one or two panels: the
 /// gate/up products ran 3-8% faster in ds-cpu-bench experts on Zen 4
-/// (bench/RESULTS.md, "Latest: Zen 4 again"). Past this, x would not stay
+/// (bench/RESULTS.md, "Zen 4 again"). Past this, x would not stay
 /// in L2 and each block would read it from L3 again (the comment below).
 constexpr int64_t kBlockByBlockBytes = 256 * 1024;
 bool blockByBlock(const PackedX &x) {
