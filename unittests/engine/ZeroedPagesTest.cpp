@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdlib>
 #include <fstream>
 #include <iterator>
 #include <sstream>
@@ -91,6 +92,8 @@ TEST(ZeroedPages, AsksForHugePages) {
   std::string mode = thpMode();
   if (mode != "always" && mode != "madvise")
     GTEST_SKIP() << "transparent huge pages are '" << mode << "' here";
+  if (!hugePagesAllowed())
+    GTEST_SKIP() << "DSRT_HUGE_PAGES=0 in this environment";
   ZeroedPages z;
   ASSERT_TRUE(z.allocate(kHugePageBytes * 4));
   EXPECT_TRUE(z.hugePagesAdvised());
@@ -98,6 +101,24 @@ TEST(ZeroedPages, AsksForHugePages) {
   ZeroedPages small;
   ASSERT_TRUE(small.allocate(4096));
   EXPECT_FALSE(small.hugePagesAdvised());
+}
+
+// DSRT_HUGE_PAGES=0: no advice, so under "madvise" no huge pages (the
+// memory is still zeroed and aligned).
+TEST(ZeroedPages, HugePagesCanBeTurnedOff) {
+  ASSERT_EQ(setenv("DSRT_HUGE_PAGES", "0", 1), 0);
+  ZeroedPages z;
+  bool ok = z.allocate(kHugePageBytes * 2);
+  std::string mode = thpMode();
+  int eligible = ok ? thpEligible(z.get()) : -1;
+  bool advised = z.hugePagesAdvised();
+  unsetenv("DSRT_HUGE_PAGES");
+  ASSERT_TRUE(ok);
+  EXPECT_FALSE(advised);
+  EXPECT_TRUE(hugePagesAllowed()); // unset again
+  EXPECT_EQ(z.get()[kHugePageBytes], 0);
+  if (mode == "madvise")
+    EXPECT_EQ(eligible, 0);
 }
 
 } // namespace

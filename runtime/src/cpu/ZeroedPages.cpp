@@ -6,6 +6,11 @@
 
 using namespace dsrt::cpu;
 
+bool dsrt::cpu::hugePagesAllowed() {
+  const char *v = std::getenv("DSRT_HUGE_PAGES");
+  return !(v && v[0] == '0' && v[1] == '\0');
+}
+
 ZeroedPages &ZeroedPages::operator=(ZeroedPages &&o) noexcept {
   if (this != &o) {
     reset();
@@ -53,7 +58,8 @@ bool ZeroedPages::allocate(size_t n) {
   bytes = n;
 #ifdef MADV_HUGEPAGE
   // Advice only: where THP is off the pages are 4 KiB, as calloc's.
-  huge = wantHuge && madvise(data, span, MADV_HUGEPAGE) == 0;
+  huge =
+      wantHuge && hugePagesAllowed() && madvise(data, span, MADV_HUGEPAGE) == 0;
 #endif
   return true;
 }

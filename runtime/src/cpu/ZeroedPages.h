@@ -9,7 +9,9 @@
 // transparent huge page then serves each 2 MiB with one fault where the
 // system allows it ("madvise" or "always" in
 // /sys/kernel/mm/transparent_hugepage/enabled). Pages are still touched
-// only as rows are written, 2 MiB at a time.
+// only as rows are written, 2 MiB at a time. DSRT_HUGE_PAGES=0 leaves out
+// the advice (4 KiB pages, as calloc's): where THP's "defrag" setting lets
+// a fault compact memory, a fragmented machine may stall a step on it.
 //
 //===----------------------------------------------------------------------===//
 #ifndef DSRT_CPU_ZEROEDPAGES_H
@@ -23,6 +25,9 @@ namespace dsrt::cpu {
 /// Huge-page granule: the alignment and the size above which one is
 /// asked for.
 constexpr size_t kHugePageBytes = size_t(2) << 20;
+
+/// False where DSRT_HUGE_PAGES is "0" (read at each allocation).
+bool hugePagesAllowed();
 
 class ZeroedPages {
 public:
