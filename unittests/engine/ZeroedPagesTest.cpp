@@ -83,6 +83,14 @@ TEST(ZeroedPages, RefusesWhatCannotBeMapped) {
   ZeroedPages z;
   EXPECT_FALSE(z.allocate(SIZE_MAX - 16));
   EXPECT_FALSE(z);
+  // calloc's form refuses a product past size_t, even a held buffer is
+  // released, and a fitting one is zeroed.
+  ASSERT_TRUE(z.allocate(4, 8));
+  EXPECT_FALSE(z.allocate(SIZE_MAX / 2, 3));
+  EXPECT_FALSE(z);
+  ASSERT_TRUE(z.allocate(3, 5));
+  EXPECT_EQ(z.size(), 15u);
+  EXPECT_EQ(z.get()[14], 0);
 }
 
 // Where the system hands out transparent huge pages on request, a cache's

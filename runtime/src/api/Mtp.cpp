@@ -101,7 +101,7 @@ extern "C" dsrt_status dsrt_session_draft(dsrt_session *s, const float *hidden,
     return fail(DSRT_ERROR_ARGUMENT, problem);
   int64_t perToken = m.mtpCacheLayers * m.cacheRowBytes();
   if (!s->mtpCache) {
-    if (!s->mtpCache.allocate(size_t(s->capacity) * size_t(perToken)))
+    if (!s->mtpCache.allocate(size_t(s->capacity), size_t(perToken)))
       return fail(DSRT_ERROR_OUT_OF_MEMORY,
                   "cannot allocate the MTP cache (" +
                       std::to_string(s->capacity * perToken) + " bytes)");

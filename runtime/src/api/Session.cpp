@@ -79,8 +79,7 @@ extern "C" dsrt_status dsrt_session_create(dsrt_model *model, int64_t capacity,
       *out = s.release();
       return DSRT_OK;
     }
-    if (size_t(s->cacheRows) > SIZE_MAX / size_t(perToken) ||
-        !s->cache.allocate(size_t(s->cacheRows) * size_t(perToken)))
+    if (!s->cache.allocate(size_t(s->cacheRows), size_t(perToken)))
       return fail(DSRT_ERROR_OUT_OF_MEMORY,
                   "cannot allocate " + std::to_string(s->cacheRows * perToken) +
                       " bytes for a cache of " + std::to_string(capacity) +

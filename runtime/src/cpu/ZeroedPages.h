@@ -43,6 +43,15 @@ public:
   /// Replaces the memory with `bytes` zero bytes (at least one); false,
   /// and empty, when the system has no memory for them.
   bool allocate(size_t bytes);
+  /// The same for `count` items of `size` bytes, as calloc takes them:
+  /// false where their product does not fit in a size_t.
+  bool allocate(size_t count, size_t size) {
+    if (size && count > SIZE_MAX / size) {
+      reset();
+      return false;
+    }
+    return allocate(count * size);
+  }
   void reset();
 
   uint8_t *get() const { return data; }

@@ -91,7 +91,7 @@ dsrt_status SessionExecutor::fillPrefix(const StepBatch &b, int64_t s,
     size_t row = size_t(model->manifest.cacheRowBytes());
     int64_t mtpLayers = model->manifest.mtpCacheLayers;
     if (!session->mtpCache) {
-      if (!session->mtpCache.allocate(size_t(maxCtx) * size_t(mtpLayers) * row))
+      if (!session->mtpCache.allocate(size_t(maxCtx), size_t(mtpLayers) * row))
         return fail(DSRT_ERROR_OUT_OF_MEMORY, "cannot allocate the MTP cache");
     }
     copyRows(session->cache.get(), session->cacheRows, donor->cache.get(),

@@ -33,7 +33,7 @@ std::string StepExecutor::allocate() {
            " pages is out of range";
   // Zero: pages are touched only as sequences fill them, and a never
   // written row is zero, never a NaN pattern a kernel could trip over.
-  if (!pool.allocate(size_t(numPages) * pageBytes))
+  if (!pool.allocate(size_t(numPages), pageBytes))
     return "cannot allocate " + std::to_string(numPages * int64_t(pageBytes)) +
            " bytes for a pool of " + std::to_string(numPages) + " pages";
   return "";
