@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Where a decode step's wall time goes, per parallel region shape.
+"""Where a decode step's (or a prefill's) wall time goes, per parallel region shape.
 
 Runs `ds-cpu-bench model` twice with DSRT_POOL_TRACE=1 (the runtime's
 thread pool then prints, at exit, every parallelFor shape (n, grain) with
@@ -10,8 +10,13 @@ prefill and the first step cancel out. "Outside the pool" is the decode
 steps' wall time less all of that: the caller's own code between calls
 (single-threaded generated kernels, runtime entries).
 
+With --prefill REPS the two runs take no decode step and 2 and 2 + REPS
+repetitions of the benchmark's prefill pair (the prompt with every row's
+logits, then as generation runs it, the last row's only): the table is per
+pair, and "outside the pool" is the pair's best wall time less the regions.
+
 Usage: /usr/bin/python3 bench/pool_trace.py ARTIFACT CKPT [--steps 100]
-       [--prompt 256] [--bin build/bin]
+       [--prompt 256] [--prefill REPS] [--bin build/bin]
 Prefix with `chrt -f 10` on a shared machine to measure a quiet run.
 """
 import argparse
@@ -27,10 +32,10 @@ LINE = re.compile(r"dsrt-pool n=(\d+) grain=(\d+) calls=(\d+) split=(\d+) second
                   r"(?: busy=[\d.]+ wait=([\d.]+) worker_start=([\d.]+) no_worker=(\d+))?")
 
 
-def run(args, steps):
+def run(args, steps, reps=1):
     env = dict(os.environ, DSRT_POOL_TRACE="1")
     out = subprocess.run([os.path.join(args.bin, "ds-cpu-bench"), "model", args.artifact,
-                          args.ckpt, str(args.prompt), str(steps), "1"],
+                          args.ckpt, str(args.prompt), str(steps), str(reps)],
                          env=env, capture_output=True, text=True, check=True)
     shapes = {}
     for line in out.stderr.splitlines():
@@ -38,8 +43,12 @@ def run(args, steps):
             shapes[(int(m[1]), int(m[2]))] = (int(m[3]), int(m[4]), float(m[5]),
                                               float(m[6] or 0), float(m[7] or 0),
                                               int(m[8] or 0))
-    decode = steps / json.loads(out.stdout)["decode_tokens_per_second"]
-    return shapes, decode
+    r = json.loads(out.stdout)
+    if args.prefill:
+        # The best pair: all rows' logits, then the last row's only.
+        return shapes, args.prompt * (1 / r["prefill_tokens_per_second"]
+                                      + 1 / r["prefill_last_row_tokens_per_second"])
+    return shapes, steps / r["decode_tokens_per_second"]
 
 
 def main():
@@ -48,10 +57,17 @@ def main():
     ap.add_argument("ckpt")
     ap.add_argument("--steps", type=int, default=100)
     ap.add_argument("--prompt", type=int, default=256)
+    ap.add_argument("--prefill", type=int, default=0, metavar="REPS")
     ap.add_argument("--bin", default=os.path.join(ROOT, "build", "bin"))
     args = ap.parse_args()
-    base, base_decode = run(args, 1)
-    more, more_decode = run(args, 1 + args.steps)
+    if args.prefill:
+        base, _ = run(args, 0, 2)
+        more, pair = run(args, 0, 2 + args.prefill)
+        args.steps = args.prefill
+        base_decode, more_decode = 0.0, pair * args.steps
+    else:
+        base, base_decode = run(args, 1)
+        more, more_decode = run(args, 1 + args.steps)
     rows, total = [], 0.0
     for key, (calls, split, seconds, wait, start, none) in sorted(more.items()):
         b = base.get(key, (0, 0, 0.0, 0.0, 0.0, 0))
@@ -70,8 +86,12 @@ def main():
                      dn / max(ds, 1)))
     step = (more_decode - base_decode) * 1e3 / args.steps
     between = step - total
-    print(f"{args.steps} steps after a {args.prompt}-token prompt: {step:.3f} ms/step, "
-          f"{sum(r[1] for r in rows):.0f} parallelFor calls/step")
+    if args.prefill:
+        print(f"{args.prompt}-token prefill pair, {args.prefill} reps: {step:.3f} ms/pair (best), "
+              f"{sum(r[1] for r in rows):.0f} parallelFor calls/pair (columns: per pair)")
+    else:
+        print(f"{args.steps} steps after a {args.prompt}-token prompt: {step:.3f} ms/step, "
+              f"{sum(r[1] for r in rows):.0f} parallelFor calls/step")
     waits = sum(r[5] for r in rows)
     print("| n | grain | calls/step | split | ms/step | share | us/call | wait ms/step "
           "| wait us/call | worker start us | no worker |")
