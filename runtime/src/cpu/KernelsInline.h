@@ -60,6 +60,10 @@ struct PrefetchCursor {
 /// (bench/RESULTS.md, "Decode's weight stream across pages"). Past a
 /// row's end it runs on into the next row (rows are contiguous within a
 /// part), and past the matrix's end it only touches lines no one reads.
+/// The hint is non-temporal (prefetchnta): a decode step streams every
+/// weight once, more bytes than L3 holds, so weights kept there only
+/// pushed out what the step reads again (the latent cache, activations,
+/// the small weights); see prefetchFp8Ahead for what it measured.
 constexpr int64_t kGemvAheadBytes = 4096;
 
 /// [p, p + bytes) into L1.
@@ -86,7 +90,8 @@ inline void prefetchCombineRow(const void *const *rows, int64_t i, int64_t k,
 
 /// One line of the weights' stream kGemvAheadBytes ahead of `p`.
 inline void prefetchAhead(const void *p) {
-  __builtin_prefetch(static_cast<const char *>(p) + kGemvAheadBytes, 0, 3);
+  // Locality 0 is prefetchnta.
+  __builtin_prefetch(static_cast<const char *>(p) + kGemvAheadBytes, 0, 0);
 }
 
 /// The same for FP8 weights: further ahead, and not into L1. An FP8 row
@@ -96,11 +101,14 @@ inline void prefetchAhead(const void *p) {
 /// 22-29 GB/s where bf16's streamed 33-36. With 6 KiB ahead through
 /// prefetcht2 (the outer caches) decode ran 1.07-1.16x faster (medians of
 /// 9-10 interleaved pairs); bf16 gained nothing from either change
-/// (bench/RESULTS.md, "FP8 decode's weight stream further ahead").
+/// (bench/RESULTS.md, "FP8 decode's weight stream further ahead"). On a
+/// Zen 5 EPYC prefetchnta instead of prefetcht2 (here and in
+/// prefetchAhead) took an FP8 decode step from 1.21-1.25 to 1.14-1.16 ms
+/// (3 interleaved pool traces each), bf16 and f32 steps unchanged
+/// (bench/RESULTS.md, "twentieth session").
 constexpr int64_t kFp8GemvAheadBytes = 6144;
 inline void prefetchFp8Ahead(const void *p) {
-  // Locality 1 is prefetcht2.
-  __builtin_prefetch(static_cast<const char *>(p) + kFp8GemvAheadBytes, 0, 1);
+  __builtin_prefetch(static_cast<const char *>(p) + kFp8GemvAheadBytes, 0, 0);
 }
 
 #if defined(__AVX512F__)
