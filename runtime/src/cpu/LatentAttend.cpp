@@ -16,6 +16,7 @@
 #include "cpu/CacheDecode.h"
 #include "cpu/GrowBuffer.h"
 #include "cpu/NaiveAttend.h"
+#include "cpu/SseTranspose.h"
 #include "cpu/ThreadPool.h"
 
 #include <algorithm>
@@ -193,18 +194,13 @@ const float *packQueries(const MemRef<float, 3> &qLatent,
     if (rowsOf[t] <= 0)
       continue;
     float *qt = q + t * perToken;
-    for (int64_t h = 0; h < heads; ++h) {
-      const float *ql =
-          qLatent.data() + t * qLatent.strides[0] + h * qLatent.strides[1];
-      const float *qr =
-          qRope.data() + t * qRope.strides[0] + h * qRope.strides[1];
-      for (int64_t k = 0; k < dc; ++k)
-        qt[k * ldq + h] = ql[k];
-      for (int64_t k = 0; k < dr; ++k)
-        qt[(dc + k) * ldq + h] = qr[k];
-    }
-    for (int64_t k = 0; k < width; ++k)
-      std::fill(qt + k * ldq + heads, qt + (k + 1) * ldq, 0.0f);
+    transposeStrided(qLatent.data() + t * qLatent.strides[0],
+                     qLatent.strides[1], heads, dc, qt, ldq);
+    transposeStrided(qRope.data() + t * qRope.strides[0], qRope.strides[1],
+                     heads, dr, qt + dc * ldq, ldq);
+    if (heads < ldq)
+      for (int64_t k = 0; k < width; ++k)
+        std::fill(qt + k * ldq + heads, qt + (k + 1) * ldq, 0.0f);
   }
   return q;
 }

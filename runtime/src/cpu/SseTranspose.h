@@ -13,6 +13,10 @@ namespace dsrt::cpu {
 void transposePanel(const float *src, int64_t ldx, int64_t rows, int64_t k,
                     float *panel);
 
+/// dst[c * ldDst + r] = src[r * ldSrc + c] for r < rows, c < cols.
+void transposeStrided(const float *src, int64_t ldSrc, int64_t rows,
+                      int64_t cols, float *dst, int64_t ldDst);
+
 /// y[t * ldy + i] = c[i * kPanel + t] for i < m, t < rows: one panel's
 /// accumulators into y's rows.
 void storeTile(const float *c, int64_t m, int64_t rows, float *y, int64_t ldy);
