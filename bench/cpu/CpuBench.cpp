@@ -3,6 +3,10 @@
 // ds-cpu-bench gemm  ROWS N K REPS   GFLOP/s of y = x w^T, threads = the
 //                                    runtime pool's: OpenBLAS sgemm (f32,
 //                                    its own threads), ds f32, bf16, FP8
+// ds-cpu-bench gemm-cold ROWS N K REPS
+//                                    the ds product warm and with its
+//                                    weights and output cold, as in a
+//                                    prefill (ColdGemmBench.h)
 // ds-cpu-bench read  MIB REPS        GB/s of a read-only stream over MIB,
 //                                    split over the pool's threads
 // ds-cpu-bench gemv  N K CALLS REPS GB/s of one-row products (decode's
@@ -69,6 +73,7 @@
 //===----------------------------------------------------------------------===//
 #include "AttendBench.h"
 #include "BenchUtil.h"
+#include "ColdGemmBench.h"
 #include "HeadBench.h"
 #include "LatentBench.h"
 #include "OneDnnGemm.h"
@@ -626,6 +631,9 @@ int main(int argc, char **argv) {
   if (cmd == "gemm" && argc == 6)
     return gemm(std::atoll(argv[2]), std::atoll(argv[3]), std::atoll(argv[4]),
                 std::atoi(argv[5]));
+  if (cmd == "gemm-cold" && argc == 6)
+    return dsbench::coldGemmBench(std::atoll(argv[2]), std::atoll(argv[3]),
+                                  std::atoll(argv[4]), std::atoi(argv[5]));
   if (cmd == "read" && argc == 4)
     return readBandwidth(std::atoll(argv[2]), std::atoi(argv[3]));
   if (cmd == "gemv" && argc == 6)
@@ -669,15 +677,17 @@ int main(int argc, char **argv) {
   if (cmd == "model" && argc == 7)
     return model(argv[2], argv[3], std::atoll(argv[4]), std::atoll(argv[5]),
                  std::atoi(argv[6]));
-  std::fprintf(stderr,
-               "usage: ds-cpu-bench gemm ROWS N K REPS | read MIB REPS "
-               "| gemv N K CALLS REPS | gemv-kernels N K ITERS REPS "
-               "| heads H DN DV DC LAYERS REPS "
-               "| experts E ROWS N K LAYERS REPS [uneven] [silu] "
-               "| attend TOKENS HEADS DN DR DV REPS "
-               "| latent CONTEXT HEADS DC DR LAYERS REPS [DTYPE] | tile ROWS N K REPS "
-               "| heads ROWS H DN DV DC f32|bf16|fp8 REPS "
-               "| model ARTIFACT WEIGHTS PROMPT STEPS "
-               "REPS\n");
+  std::fprintf(
+      stderr,
+      "usage: ds-cpu-bench gemm ROWS N K REPS | gemm-cold ROWS N K "
+      "REPS | read MIB REPS "
+      "| gemv N K CALLS REPS | gemv-kernels N K ITERS REPS "
+      "| heads H DN DV DC LAYERS REPS "
+      "| experts E ROWS N K LAYERS REPS [uneven] [silu] "
+      "| attend TOKENS HEADS DN DR DV REPS "
+      "| latent CONTEXT HEADS DC DR LAYERS REPS [DTYPE] | tile ROWS N K REPS "
+      "| heads ROWS H DN DV DC f32|bf16|fp8 REPS "
+      "| model ARTIFACT WEIGHTS PROMPT STEPS "
+      "REPS\n");
   return 2;
 }

@@ -96,6 +96,7 @@ add_executable(ds-cpu-bench ${CMAKE_CURRENT_LIST_DIR}/../../bench/cpu/CpuBench.c
   ${CMAKE_CURRENT_LIST_DIR}/../../bench/cpu/OneDnnGemm.cpp
   ${CMAKE_CURRENT_LIST_DIR}/../../bench/cpu/AttendBench.cpp
   ${CMAKE_CURRENT_LIST_DIR}/../../bench/cpu/BenchUtil.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/../../bench/cpu/ColdGemmBench.cpp
   ${CMAKE_CURRENT_LIST_DIR}/../../bench/cpu/HeadBench.cpp
   ${CMAKE_CURRENT_LIST_DIR}/../../bench/cpu/LatentBench.cpp
   ${CMAKE_CURRENT_LIST_DIR}/../../bench/cpu/TileBench.cpp)
