@@ -129,11 +129,24 @@ template <int Q>
 void tileFp8Rows(const uint16_t *w, int64_t ldw, const float *scales,
                  const uint16_t *xb, int64_t kp, float *c,
                  const TilePrefetch *pf) {
-  TileAcc<kMr, Q> a;
-  a.zero();
   PrefetchCursor next(pf);
-  bf16TileSteps(a, w, ldw, xb, kp, next);
-  a.scaleInto(scales, c);
+  if constexpr (Q % 2 == 0) {
+    TileAcc<kMr, Q> a;
+    a.zero();
+    bf16TileSteps(a, w, ldw, xb, kp, next);
+    a.scaleInto(scales, c);
+  } else {
+    // An odd Q's last quarter as tileBf16Rows takes it.
+    if constexpr (Q > 1) {
+      tileFp8Rows<Q - 1>(w, ldw, scales, xb, kp, c, pf);
+      next = PrefetchCursor(nullptr);
+    }
+    constexpr int t0 = (Q - 1) * kQuarterPanel;
+    PairAcc<kMr> a;
+    a.zero();
+    bf16PairSteps(a, w, ldw, xb + 2 * t0, kp, next);
+    a.scaleInto(scales, c + t0);
+  }
 }
 
 /// The FP8 dot products of one weight row with R rows of x (ldxb apart, in

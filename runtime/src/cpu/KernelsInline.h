@@ -118,8 +118,9 @@ inline void prefetchFp8Ahead(const void *p) {
 /// Every operation on them is per lane (a ymm FMA or vdpbf16ps computes
 /// each lane as the zmm one does), so every Q gives its rows the full
 /// tile's sums bit for bit; a ymm accumulator costs half a zmm one's
-/// issue slots (Zen 4 splits a zmm instruction into two 256-bit halves),
-/// so a quarter tile does a quarter of the full tile's work.
+/// issue slots on Zen 4 (it splits a zmm instruction into two 256-bit
+/// halves), but the same on Zen 5, which is why AVX-512's tiles take an
+/// odd quarter through PairAcc instead.
 template <int Mr, int Q> struct TileAcc {
   static_assert(Q >= 1 && Q <= 4, "a tile covers 1..4 quarters of a panel");
   static constexpr int Z = Q / 2;
@@ -213,6 +214,107 @@ inline void bf16TileSteps(TileAcc<Mr, Q> &a, const uint16_t *w, int64_t ldw,
       if constexpr (Y)
         a.y[i] =
             _mm256_dpbf16_ps(a.y[i], xy, (__m256bh)_mm256_set1_epi32(pair));
+    }
+  }
+}
+#endif
+
+#if defined(__AVX512F__)
+/// The accumulators of a quarter panel (8 activation rows) on full zmm
+/// vectors: lanes 2 t and 2 t + 1 of weight row i's hold panel row t's sums
+/// over the even and the odd pairs of k, folded into one value at the end.
+/// As a ymm of 8 rows (TileAcc's Y), a quarter tile issued as many
+/// vdpbf16ps as the half tile for half its work: on Zen 5 (zmm at full
+/// width) experts' groups of 8 and of 16 rows took the same time.
+template <int Mr> struct PairAcc {
+  __m512 z[Mr];
+
+  /// c's 8 values into the even lanes (the odd ones zero).
+  void load(const float *c) {
+#pragma unroll
+    for (int i = 0; i < Mr; ++i)
+      z[i] = _mm512_castsi512_ps(_mm512_cvtepu32_epi64(_mm256_loadu_si256(
+          reinterpret_cast<const __m256i *>(c + i * kPanel))));
+  }
+  void zero() {
+#pragma unroll
+    for (int i = 0; i < Mr; ++i)
+      z[i] = _mm512_setzero_ps();
+  }
+  /// Lane 2 t + lane 2 t + 1, for t < 8.
+  static __m256 fold(__m512 v) {
+    __m512 odd =
+        _mm512_castsi512_ps(_mm512_srli_epi64(_mm512_castps_si512(v), 32));
+    return _mm256_castsi256_ps(
+        _mm512_cvtepi64_epi32(_mm512_castps_si512(_mm512_add_ps(v, odd))));
+  }
+  void store(float *c) const {
+#pragma unroll
+    for (int i = 0; i < Mr; ++i)
+      _mm256_storeu_ps(c + i * kPanel, fold(z[i]));
+  }
+  /// c[i][t] += scales[i] * the sums (TileAcc::scaleInto).
+  void scaleInto(const float *scales, float *c) const {
+#pragma unroll
+    for (int i = 0; i < Mr; ++i) {
+      float *at = c + i * kPanel;
+      _mm256_storeu_ps(at,
+                       _mm256_fmadd_ps(fold(z[i]), _mm256_set1_ps(scales[i]),
+                                       _mm256_loadu_ps(at)));
+    }
+  }
+};
+
+/// The lanes of PairAcc from two 8-row halves: rows of a and b interleaved
+/// (a's row t in lane 2 t, b's in lane 2 t + 1).
+inline __m512i interleaveRows(__m256i a, __m256i b) {
+  const __m512i order =
+      _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+  return _mm512_permutex2var_epi32(_mm512_castsi256_si512(a), order,
+                                   _mm512_castsi256_si512(b));
+}
+
+/// Even lanes only: an odd K's last step, whose odd lanes have no value
+/// of k to add (a zero x there could still turn an infinite weight into
+/// NaN).
+constexpr __mmask16 kEvenLanes = 0x5555;
+#endif
+
+#if defined(__AVX512BF16__)
+/// bf16TileSteps for the 8 panel rows at xb (a quarter panel) into a
+/// PairAcc: two pairs of k a step, the rows' pairs j and j + 1 interleaved
+/// by one permute and each weight row's two pairs broadcast as one 64-bit
+/// unit. An odd kp's last pair goes alone, into the even lanes (its
+/// weights' next pair may lie past the row).
+template <int Mr>
+__attribute__((always_inline)) inline void
+bf16PairSteps(PairAcc<Mr> &a, const uint16_t *w, int64_t ldw,
+              const uint16_t *xb, int64_t kp, PrefetchCursor &next) {
+  auto rows = [&](int64_t j) {
+    return _mm256_loadu_si256(
+        reinterpret_cast<const __m256i *>(xb + j * 2 * kPanel));
+  };
+  int64_t j = 0;
+  for (; j + 2 <= kp; j += 2) {
+    next.step();
+    next.step();
+    __m512bh x = (__m512bh)interleaveRows(rows(j), rows(j + 1));
+#pragma unroll
+    for (int i = 0; i < Mr; ++i) {
+      long long pairs;
+      __builtin_memcpy(&pairs, w + i * ldw + 2 * j, 8);
+      a.z[i] = _mm512_dpbf16_ps(a.z[i], x, (__m512bh)_mm512_set1_epi64(pairs));
+    }
+  }
+  if (j < kp) {
+    next.step();
+    __m512bh x = (__m512bh)interleaveRows(rows(j), _mm256_setzero_si256());
+#pragma unroll
+    for (int i = 0; i < Mr; ++i) {
+      int pair;
+      __builtin_memcpy(&pair, w + i * ldw + 2 * j, 4);
+      a.z[i] = _mm512_mask_dpbf16_ps(a.z[i], kEvenLanes, x,
+                                     (__m512bh)_mm512_set1_epi32(pair));
     }
   }
 }
