@@ -32,13 +32,13 @@ float bf16Value(uint16_t v) {
 /// reading the wrong panel rows, weight rows or pairs is far outside f32
 /// accumulation's error); rows [covered, kPanel) of c must keep their
 /// values. run(part, c) runs the partial tile `part` (1..3) or, with 0,
-/// the full tile. AVX-512's tiles take an odd last quarter with its even
-/// and odd steps of k summed apart (KernelsInline.h's PairAcc), so only
-/// their even quarters are the full tile's bits (`pairedQuarter`).
+/// the full tile. On AVX-512 an odd last quarter sums the even and odd
+/// steps of k apart (KernelsInline.h's PairAcc): the full tile's bits
+/// are on rows [0, exact) only (default: all).
 template <typename Run>
 void expectPartMatchesFull(const char *what, Isa isa, int mr, int64_t k,
                            int part, const std::vector<double> &want, Run run,
-                           std::mt19937 &rng, bool pairedQuarter = false) {
+                           std::mt19937 &rng, int exact = -1) {
   std::normal_distribution<float> d;
   std::vector<float> init(size_t(mr * kPanel));
   for (float &v : init)
@@ -47,7 +47,8 @@ void expectPartMatchesFull(const char *what, Isa isa, int mr, int64_t k,
   run(part, partial.data());
   run(0, full.data());
   const int covered = part * kQuarterPanel;
-  const int exact = pairedQuarter ? part / 2 * 2 * kQuarterPanel : covered;
+  if (exact < 0)
+    exact = covered;
   for (int i = 0; i < mr; ++i)
     for (int t = 0; t < kPanel; ++t) {
       size_t at = size_t(i * kPanel + t);
@@ -99,7 +100,8 @@ TEST(GroupedMatMul, PartialTilesMatchTheFullTileOnTheirRows) {
           (q ? tile : ks.tileF32)(w.data(), ldw, xp.data(), k, c, nullptr);
         };
         expectPartMatchesFull("f32", isa, mr, k, part, want, run, rng,
-                              /*pairedQuarter=*/isa >= Isa::Avx512);
+                              isa >= Isa::Avx512 ? part / 2 * 2 * kQuarterPanel
+                                                 : -1);
         ++checked[0];
       }
       if (!ks.tileBf16 && !ks.tileFp8)
@@ -136,7 +138,7 @@ TEST(GroupedMatMul, PartialTilesMatchTheFullTileOnTheirRows) {
                 (q ? tile : ks.tileBf16)(wb.data(), ldw, xb.data(), kp, c,
                                          nullptr);
               },
-              rng, /*pairedQuarter=*/true);
+              rng, part / 2 * 2 * kQuarterPanel);
           ++checked[1];
         }
         if (auto tile = ks.tileFp8Part[part - 1]) {
@@ -147,7 +149,7 @@ TEST(GroupedMatMul, PartialTilesMatchTheFullTileOnTheirRows) {
                 (q ? tile : ks.tileFp8)(wb.data(), ldw, scales.data(),
                                         xb.data(), kp, c, nullptr);
               },
-              rng, /*pairedQuarter=*/true);
+              rng, part / 2 * 2 * kQuarterPanel);
           ++checked[2];
         }
       }
@@ -218,12 +220,11 @@ TEST(GroupedMatMul, EveryGroupSizeMatchesTheF64Product) {
 
 // A group's last panel goes through the partial tile that covers its rows
 // (a quarter, half or three quarters of a panel): every row's result must
-// be bit for bit what the full tile gives it, but for the rows of an odd
-// last quarter on AVX-512 (its even and odd steps of k summed apart,
-// KernelsInline.h's PairAcc), which must be within f32 accumulation of
-// it. Groups of 17..64 rows (past every dot-product threshold; last
-// panels of 1..32 rows) of the same x rows against those rows in full
-// panels, on every ISA and format.
+// be bit for bit what the full tile gives it, but for an odd last quarter
+// on AVX-512 (its even and odd steps of k summed apart, KernelsInline.h's
+// PairAcc), which must be within f32 accumulation of it. Groups of 17..64 rows
+// (past every dot-product threshold; last panels of 1..32 rows) of the
+// same x rows against those rows in full panels, on every ISA and format.
 TEST(GroupedMatMul, LastPanelRowsMatchTheFullTile) {
   std::mt19937 rng(53);
   std::normal_distribution<float> d;
@@ -245,9 +246,7 @@ TEST(GroupedMatMul, LastPanelRowsMatchTheFullTile) {
     TestWeight w(f, 1, n, k, 3, rng);
     for (Isa isa : supportedIsas()) {
       const KernelSet &ks = kernelsFor(isa);
-      // Every format's tile on AVX-512 (bf16 and FP8 widened to f32
-      // where the set has no bf16 tile).
-      bool pairs = isa >= Isa::Avx512;
+
       std::vector<float> full(size_t(base * n)), y(size_t(rows * n));
       matmulGroups(ks, xbase.data(), k, base, w.matrix, n, {{0, base, 0}},
                    full.data(), n);
@@ -255,7 +254,7 @@ TEST(GroupedMatMul, LastPanelRowsMatchTheFullTile) {
       for (const MatmulGroup &g : groups) {
         int64_t size = g.end - g.begin, last = (size - 1) / kPanel * kPanel;
         int64_t quarters = (size - last + kQuarterPanel - 1) / kQuarterPanel;
-        int64_t pairedFrom = pairs && quarters % 2
+        int64_t pairedFrom = isa >= Isa::Avx512 && quarters % 2
                                  ? last + (quarters - 1) * kQuarterPanel
                                  : size;
         for (int64_t r = 0; r < size; ++r)

@@ -180,15 +180,14 @@ struct KernelSet {
                           int64_t n, int64_t ahead, float *out) = nullptr;
   /// tileF32, tileBf16 and tileFp8 over the first q * kQuarterPanel token
   /// rows of the panel only, at index q - 1 (q = 1, 2, 3: a quarter, half
-  /// and three-quarter tile). Same layout, same per-element sums, so bit
-  /// for bit the full tile's values for those rows, except an odd q's last
-  /// quarter in AVX-512's tiles: its sums over even and odd steps of k
-  /// (values of k, or bf16 pairs) are added at the end (a quarter on full-width
-  /// vectors, KernelsInline.h's PairAcc), within f32 accumulation of the full
-  /// tile's; c's other rows untouched. For a group's last panel of fewer
-  /// than kPanel tokens (experts get a few dozen tokens each) at a
-  /// fraction of the work.
-  /// nullptr: the next larger one (in the end the full tile) is used.
+  /// and three-quarter tile); c's other rows untouched. Same layout, same
+  /// per-element sums, so bit for bit the full tile's values for those
+  /// rows, except on AVX-512 in an odd q's last quarter: there the sums over
+  /// even and odd steps of k (values of k, or bf16 pairs) are added at the end
+  /// (KernelsInline.h's PairAcc, 16 lanes busy on 8 rows), within f32
+  /// accumulation of the full tile's. For a group's last panel of fewer than
+  /// kPanel tokens (experts get a few dozen tokens each) at a fraction of the
+  /// work.
   void (*tileF32Part[3])(const float *w, int64_t ldw, const float *xp,
                          int64_t kc, float *c, const TilePrefetch *pf) = {};
   void (*tileBf16Part[3])(const uint16_t *w, int64_t ldw, const uint16_t *xb,

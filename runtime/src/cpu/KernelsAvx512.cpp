@@ -40,102 +40,69 @@ inline __mmask16 tailMask(int64_t n) {
   return n >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << n) - 1);
 }
 
-/// The f32 tile over panel rows [0, 8 Q) (TileAcc): Q = 4 is tileF32, 1 and
-/// 2 its quarter and half tiles, and 3 those two one after the other (in
-/// one loop, clang shares the zmm and ymm products' broadcast and then
-/// copies and spills the 12 ymm accumulators on every step of k).
+/// The f32 tile over panel rows [0, 8 Q): Q = 4 is tileF32 and 2 its half
+/// tile (TileAcc), 1 its quarter tile on PairAcc (within f32 accumulation
+/// of the full tile's sums, not bit for bit), and 3 those two one after
+/// the other (in one loop, clang shares the zmm and ymm products'
+/// broadcast and then copies and spills the 12 ymm accumulators on every
+/// step of k).
 template <int Q>
 void tileF32Rows(const float *w, int64_t ldw, const float *xp, int64_t kc,
                  float *c, const TilePrefetch *pf) {
-  if constexpr (Q == 1) {
-    // On full vectors (PairAcc): k and k + 1 a step, each weight row's two
-    // values broadcast as one 64-bit unit; within f32 accumulation of the
-    // full tile's sums, not bit for bit.
-    PrefetchCursor next(pf);
-    PairAcc<kMr> a;
-    a.load(c);
-    auto rows = [&](int64_t k) {
-      return _mm256_castps_si256(_mm256_loadu_ps(xp + k * kPanel));
-    };
-    int64_t k = 0;
-    for (; k + 2 <= kc; k += 2) {
-      next.step();
-      next.step();
-      __m512 x = _mm512_castsi512_ps(interleaveRows(rows(k), rows(k + 1)));
-#pragma unroll
-      for (int i = 0; i < kMr; ++i) {
-        double pair;
-        __builtin_memcpy(&pair, w + i * ldw + k, 8);
-        a.z[i] =
-            _mm512_fmadd_ps(_mm512_castpd_ps(_mm512_set1_pd(pair)), x, a.z[i]);
-      }
-    }
-    if (k < kc) {
-      next.step();
-      __m512 x =
-          _mm512_castsi512_ps(interleaveRows(rows(k), _mm256_setzero_si256()));
-#pragma unroll
-      for (int i = 0; i < kMr; ++i)
-        a.z[i] = _mm512_mask3_fmadd_ps(_mm512_set1_ps(w[i * ldw + k]), x,
-                                       a.z[i], kEvenLanes);
-    }
-    a.store(c);
-  } else if constexpr (Q == 3) {
+  PrefetchCursor next(pf);
+  if constexpr (Q == 3) {
     tileF32Rows<2>(w, ldw, xp, kc, c, pf);
     tileF32Rows<1>(w, ldw, xp + 2 * kQuarterPanel, kc, c + 2 * kQuarterPanel,
                    nullptr);
+  } else if constexpr (Q == 1) {
+    PairAcc<kMr> a;
+    a.load(c);
+    f32PairSteps(a, w, ldw, xp, kc, next);
+    a.store(c);
   } else {
     using Acc = TileAcc<kMr, Q>;
-    PrefetchCursor next(pf);
     Acc a;
     a.load(c);
     for (int64_t k = 0; k < kc; ++k) {
       next.step();
       const float *x = xp + k * kPanel;
-      __m512 xz[Acc::Z > 0 ? Acc::Z : 1];
+      __m512 xz[Acc::Z];
 #pragma unroll
       for (int v = 0; v < Acc::Z; ++v)
         xz[v] = _mm512_loadu_ps(x + 16 * v);
 #pragma unroll
       for (int i = 0; i < kMr; ++i) {
-        if constexpr (Acc::Y) {
-          a.y[i] = _mm256_fmadd_ps(_mm256_set1_ps(w[i * ldw + k]),
-                                   _mm256_loadu_ps(x), a.y[i]);
-        } else {
-          __m512 b = _mm512_set1_ps(w[i * ldw + k]);
+        __m512 b = _mm512_set1_ps(w[i * ldw + k]);
 #pragma unroll
-          for (int v = 0; v < Acc::Z; ++v)
-            a.z[i][v] = _mm512_fmadd_ps(b, xz[v], a.z[i][v]);
-        }
+        for (int v = 0; v < Acc::Z; ++v)
+          a.z[i][v] = _mm512_fmadd_ps(b, xz[v], a.z[i][v]);
       }
     }
     a.store(c);
   }
 }
 
-/// The bf16 tile over panel rows [0, 8 Q): Q = 4 is tileBf16. An odd Q's
-/// last quarter goes through PairAcc after the even quarters (its sums over
-/// even and odd pairs apart: within f32 accumulation of the full tile's,
-/// not bit for bit).
+/// The bf16 tile over panel rows [0, 8 Q): Q = 4 is tileBf16 and 2 its half
+/// tile (TileAcc), 1 its quarter tile on PairAcc (within f32 accumulation
+/// of the full tile's sums), 3 those two one after the other.
 template <int Q>
 void tileBf16Rows(const uint16_t *w, int64_t ldw, const uint16_t *xb,
                   int64_t kp, float *c, const TilePrefetch *pf) {
   PrefetchCursor next(pf);
-  if constexpr (Q % 2 == 0) {
+  if constexpr (Q == 3) {
+    tileBf16Rows<2>(w, ldw, xb, kp, c, pf);
+    tileBf16Rows<1>(w, ldw, xb + 4 * kQuarterPanel, kp, c + 2 * kQuarterPanel,
+                    nullptr);
+  } else if constexpr (Q == 1) {
+    PairAcc<kMr> a;
+    a.load(c);
+    bf16PairSteps(a, w, ldw, xb, kp, next);
+    a.store(c);
+  } else {
     TileAcc<kMr, Q> a;
     a.load(c);
     bf16TileSteps(a, w, ldw, xb, kp, next);
     a.store(c);
-  } else {
-    if constexpr (Q > 1) {
-      tileBf16Rows<Q - 1>(w, ldw, xb, kp, c, pf);
-      next = PrefetchCursor(nullptr);
-    }
-    constexpr int t0 = (Q - 1) * kQuarterPanel;
-    PairAcc<kMr> a;
-    a.load(c + t0);
-    bf16PairSteps(a, w, ldw, xb + 2 * t0, kp, next);
-    a.store(c + t0);
   }
 }
 

@@ -130,22 +130,21 @@ void tileFp8Rows(const uint16_t *w, int64_t ldw, const float *scales,
                  const uint16_t *xb, int64_t kp, float *c,
                  const TilePrefetch *pf) {
   PrefetchCursor next(pf);
-  if constexpr (Q % 2 == 0) {
+  if constexpr (Q == 3) {
+    // As tileBf16Rows takes its partial tiles.
+    tileFp8Rows<2>(w, ldw, scales, xb, kp, c, pf);
+    tileFp8Rows<1>(w, ldw, scales, xb + 4 * kQuarterPanel, kp,
+                   c + 2 * kQuarterPanel, nullptr);
+  } else if constexpr (Q == 1) {
+    PairAcc<kMr> a;
+    a.zero();
+    bf16PairSteps(a, w, ldw, xb, kp, next);
+    a.scaleInto(scales, c);
+  } else {
     TileAcc<kMr, Q> a;
     a.zero();
     bf16TileSteps(a, w, ldw, xb, kp, next);
     a.scaleInto(scales, c);
-  } else {
-    // An odd Q's last quarter as tileBf16Rows takes it.
-    if constexpr (Q > 1) {
-      tileFp8Rows<Q - 1>(w, ldw, scales, xb, kp, c, pf);
-      next = PrefetchCursor(nullptr);
-    }
-    constexpr int t0 = (Q - 1) * kQuarterPanel;
-    PairAcc<kMr> a;
-    a.zero();
-    bf16PairSteps(a, w, ldw, xb + 2 * t0, kp, next);
-    a.scaleInto(scales, c + t0);
   }
 }
 

@@ -113,50 +113,37 @@ inline void prefetchFp8Ahead(const void *p) {
 
 #if defined(__AVX512F__)
 /// The accumulators of a tile of Mr weight rows over panel rows [0, 8 Q):
-/// per weight row, Q / 2 zmm of 16 panel rows, then, where Q is odd, one
-/// ymm of 8. Q = 4 is the full tile, 2 the half and 1 the quarter tile.
-/// Every operation on them is per lane (a ymm FMA or vdpbf16ps computes
-/// each lane as the zmm one does), so every Q gives its rows the full
-/// tile's sums bit for bit; a ymm accumulator costs half a zmm one's
-/// issue slots on Zen 4 (it splits a zmm instruction into two 256-bit
-/// halves), but the same on Zen 5, which is why AVX-512's tiles take an
-/// odd quarter through PairAcc instead.
+/// per weight row, Q / 2 zmm of 16 panel rows. Q = 4 is the full tile and
+/// 2 the half tile; every operation on them is per lane, so the half tile
+/// gives its rows the full tile's sums bit for bit. (An odd quarter once
+/// went here as a ymm, as cheap as a zmm on Zen 4, which splits a zmm
+/// instruction into two 256-bit halves, but as dear on Zen 5: PairAcc
+/// takes it now.)
 template <int Mr, int Q> struct TileAcc {
-  static_assert(Q >= 1 && Q <= 4, "a tile covers 1..4 quarters of a panel");
+  static_assert(Q == 2 || Q == 4, "a tile covers a half or a whole panel");
   static constexpr int Z = Q / 2;
-  static constexpr bool Y = Q % 2 != 0;
-  __m512 z[Mr][Z > 0 ? Z : 1];
-  __m256 y[Mr];
+  __m512 z[Mr][Z];
 
   void load(const float *c) {
 #pragma unroll
-    for (int i = 0; i < Mr; ++i) {
+    for (int i = 0; i < Mr; ++i)
 #pragma unroll
       for (int j = 0; j < Z; ++j)
         z[i][j] = _mm512_loadu_ps(c + i * kPanel + 16 * j);
-      if constexpr (Y)
-        y[i] = _mm256_loadu_ps(c + i * kPanel + 16 * Z);
-    }
   }
   void zero() {
 #pragma unroll
-    for (int i = 0; i < Mr; ++i) {
+    for (int i = 0; i < Mr; ++i)
 #pragma unroll
       for (int j = 0; j < Z; ++j)
         z[i][j] = _mm512_setzero_ps();
-      if constexpr (Y)
-        y[i] = _mm256_setzero_ps();
-    }
   }
   void store(float *c) const {
 #pragma unroll
-    for (int i = 0; i < Mr; ++i) {
+    for (int i = 0; i < Mr; ++i)
 #pragma unroll
       for (int j = 0; j < Z; ++j)
         _mm512_storeu_ps(c + i * kPanel + 16 * j, z[i][j]);
-      if constexpr (Y)
-        _mm256_storeu_ps(c + i * kPanel + 16 * Z, y[i]);
-    }
   }
   /// c[i][t] += scales[i] * the sums (one fused multiply-add: the FP8
   /// tile's scale block).
@@ -168,11 +155,6 @@ template <int Mr, int Q> struct TileAcc {
       for (int j = 0; j < Z; ++j) {
         float *at = c + i * kPanel + 16 * j;
         _mm512_storeu_ps(at, _mm512_fmadd_ps(z[i][j], s, _mm512_loadu_ps(at)));
-      }
-      if constexpr (Y) {
-        float *at = c + i * kPanel + 16 * Z;
-        _mm256_storeu_ps(at, _mm256_fmadd_ps(y[i], _mm512_castps512_ps256(s),
-                                             _mm256_loadu_ps(at)));
       }
     }
   }
@@ -189,31 +171,21 @@ inline void bf16TileSteps(TileAcc<Mr, Q> &a, const uint16_t *w, int64_t ldw,
                           const uint16_t *xb, int64_t kp,
                           PrefetchCursor &next) {
   constexpr int Z = TileAcc<Mr, Q>::Z;
-  constexpr bool Y = TileAcc<Mr, Q>::Y;
   for (int64_t j = 0; j < kp; ++j) {
     next.step();
     const uint16_t *x = xb + j * 2 * kPanel;
-    __m512bh xz[Z > 0 ? Z : 1];
+    __m512bh xz[Z];
 #pragma unroll
     for (int v = 0; v < Z; ++v)
       xz[v] = (__m512bh)_mm512_loadu_si512(x + 32 * v);
-    __m256bh xy;
-    if constexpr (Y)
-      xy = (__m256bh)_mm256_loadu_si256(
-          reinterpret_cast<const __m256i *>(x + 32 * Z));
 #pragma unroll
     for (int i = 0; i < Mr; ++i) {
       int pair;
       __builtin_memcpy(&pair, w + i * ldw + 2 * j, 4);
-      if constexpr (Z > 0) {
-        __m512bh b = (__m512bh)_mm512_set1_epi32(pair);
+      __m512bh b = (__m512bh)_mm512_set1_epi32(pair);
 #pragma unroll
-        for (int v = 0; v < Z; ++v)
-          a.z[i][v] = _mm512_dpbf16_ps(a.z[i][v], xz[v], b);
-      }
-      if constexpr (Y)
-        a.y[i] =
-            _mm256_dpbf16_ps(a.y[i], xy, (__m256bh)_mm256_set1_epi32(pair));
+      for (int v = 0; v < Z; ++v)
+        a.z[i][v] = _mm512_dpbf16_ps(a.z[i][v], xz[v], b);
     }
   }
 }
@@ -221,11 +193,15 @@ inline void bf16TileSteps(TileAcc<Mr, Q> &a, const uint16_t *w, int64_t ldw,
 
 #if defined(__AVX512F__)
 /// The accumulators of a quarter panel (8 activation rows) on full zmm
-/// vectors: lanes 2 t and 2 t + 1 of weight row i's hold panel row t's sums
-/// over the even and the odd pairs of k, folded into one value at the end.
-/// As a ymm of 8 rows (TileAcc's Y), a quarter tile issued as many
-/// vdpbf16ps as the half tile for half its work: on Zen 5 (zmm at full
-/// width) experts' groups of 8 and of 16 rows took the same time.
+/// vectors: lanes 2 t and 2 t + 1 of weight row i's vector hold panel row
+/// t's sums over the even and the odd steps of k (values of k, or bf16
+/// pairs), folded into one value at the end; a step takes two values of k
+/// of each weight row in one 64-bit broadcast. As a ymm (TileAcc's Y), a
+/// quarter tile issued as many vdpbf16ps as the half tile for half its
+/// work: on Zen 5, with zmm at full width, experts' groups of 8 and of 16
+/// rows took the same time. (The half tile this way, two vectors a weight
+/// row and half a broadcast an FMA, ran f32's 1.3x faster in L1 and bf16's
+/// no faster, and neither faster in ds-cpu-bench experts.)
 template <int Mr> struct PairAcc {
   __m512 z[Mr];
 
@@ -278,14 +254,48 @@ inline __m512i interleaveRows(__m256i a, __m256i b) {
 /// of k to add (a zero x there could still turn an infinite weight into
 /// NaN).
 constexpr __mmask16 kEvenLanes = 0x5555;
+
+/// The f32 tile's steps over a quarter panel into a PairAcc: values k
+/// and k + 1 of its rows interleaved, each weight row's two broadcast as
+/// one 64-bit unit; an odd kc's last value alone, into the even lanes.
+template <int Mr>
+__attribute__((always_inline)) inline void
+f32PairSteps(PairAcc<Mr> &a, const float *w, int64_t ldw, const float *xp,
+             int64_t kc, PrefetchCursor &next) {
+  auto rows = [&](int64_t k) {
+    return _mm256_castps_si256(_mm256_loadu_ps(xp + k * kPanel));
+  };
+  int64_t k = 0;
+  for (; k + 2 <= kc; k += 2) {
+    next.step();
+    next.step();
+    __m512 x = _mm512_castsi512_ps(interleaveRows(rows(k), rows(k + 1)));
+#pragma unroll
+    for (int i = 0; i < Mr; ++i) {
+      double pair;
+      __builtin_memcpy(&pair, w + i * ldw + k, 8);
+      a.z[i] =
+          _mm512_fmadd_ps(_mm512_castpd_ps(_mm512_set1_pd(pair)), x, a.z[i]);
+    }
+  }
+  if (k < kc) {
+    next.step();
+    __m512 x =
+        _mm512_castsi512_ps(interleaveRows(rows(k), _mm256_setzero_si256()));
+#pragma unroll
+    for (int i = 0; i < Mr; ++i)
+      a.z[i] = _mm512_mask3_fmadd_ps(_mm512_set1_ps(w[i * ldw + k]), x, a.z[i],
+                                     kEvenLanes);
+  }
+}
 #endif
 
 #if defined(__AVX512BF16__)
-/// bf16TileSteps for the 8 panel rows at xb (a quarter panel) into a
-/// PairAcc: two pairs of k a step, the rows' pairs j and j + 1 interleaved
-/// by one permute and each weight row's two pairs broadcast as one 64-bit
-/// unit. An odd kp's last pair goes alone, into the even lanes (its
-/// weights' next pair may lie past the row).
+/// bf16TileSteps over a quarter panel into a PairAcc: two pairs of k a
+/// step, the rows' pairs j and j + 1 interleaved by one permute and each
+/// weight row's two pairs broadcast as one 64-bit unit. An odd kp's last
+/// pair goes alone, into the even lanes (its weights' next pair may lie
+/// past the row).
 template <int Mr>
 __attribute__((always_inline)) inline void
 bf16PairSteps(PairAcc<Mr> &a, const uint16_t *w, int64_t ldw,
