@@ -622,13 +622,16 @@ int64_t grainRows(const KernelSet &ks, const WeightMatrix &w, int64_t rows,
 /// products rather than a partial tile (one panel of <= 8 rows: a quarter
 /// tile, <= 16: a half tile), as measured per format on AVX-512
 /// (bench/RESULTS.md, "Experts' last panels"): the bf16 tiles are ahead
-/// from 7 rows, f32's from 9 or 10; FP8's converts each weight chunk to
-/// bf16 for a single panel, and is not ahead of the dot products up to 16.
+/// from 7 rows; f32's, since the quarter tile fills all 16 lanes
+/// (PairAcc), from 5 (84 against 53 GFLOP/s at 5 rows, 139 against 70 at
+/// 8, ds-cpu-bench experts on Zen 5; from 9 or 10 before); FP8's converts
+/// each weight chunk to bf16 for a single panel, and is not ahead of the
+/// dot products up to 16.
 int64_t groupGemvRows(const KernelSet &ks, const WeightMatrix &w) {
   if (w.format == WeightFormat::BF16 && ks.tileBf16Part[0])
     return 6;
   if (w.format == WeightFormat::F32 && ks.tileF32Part[0])
-    return 8;
+    return ks.isa >= Isa::Avx512 ? 4 : 8;
   return kGemvRows;
 }
 
