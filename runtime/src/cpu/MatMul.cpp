@@ -799,7 +799,9 @@ void dsrt::cpu::matmulSiluMul(const KernelSet &ks, const float *x, int64_t ldx,
         gemmRange(ks, px, w, g0 + j0, m, g, m);
         gemmRange(ks, px, w, u0 + j0, m, u, m);
       }
-      siluMulRows(ks, g, u, rows, m, y + j0, ldy);
+      for (int64_t t = 0; t < rows; ++t)
+        for (int64_t j = 0; j < m; ++j)
+          y[t * ldy + j0 + j] = siluMul(g[t * m + j], u[t * m + j]);
     }
   });
 }
