@@ -196,12 +196,13 @@ inline void bf16TileSteps(TileAcc<Mr, Q> &a, const uint16_t *w, int64_t ldw,
 /// vectors: lanes 2 t and 2 t + 1 of weight row i's vector hold panel row
 /// t's sums over the even and the odd steps of k (values of k, or bf16
 /// pairs), folded into one value at the end; a step takes two values of k
-/// of each weight row in one 64-bit broadcast. As a ymm (TileAcc's Y), a
-/// quarter tile issued as many vdpbf16ps as the half tile for half its
-/// work: on Zen 5, with zmm at full width, experts' groups of 8 and of 16
-/// rows took the same time. (The half tile this way, two vectors a weight
-/// row and half a broadcast an FMA, ran f32's 1.3x faster in L1 and bf16's
-/// no faster, and neither faster in ds-cpu-bench experts.)
+/// of each weight row in one 64-bit broadcast. As a ymm (TileAcc's until
+/// the twenty-first session, bench/RESULTS.md), a quarter tile issued as many
+/// vdpbf16ps as the half tile for half its work: on Zen 5, with zmm at full
+/// width, experts' groups of 8 and of 16 rows took the same time. (The half
+/// tile this way, two vectors a weight row and half a broadcast an FMA, ran
+/// f32's 1.3x faster in L1 and bf16's no faster, and neither faster in
+/// ds-cpu-bench experts.)
 template <int Mr> struct PairAcc {
   __m512 z[Mr];
 
