@@ -26,19 +26,26 @@ float bf16Value(uint16_t v) {
   return f;
 }
 
+/// Rows of a partial panel of `quarters` quarters (1..4) whose sums are the
+/// full tile's bit for bit: all of them, but for an odd last quarter on
+/// AVX-512, which sums the even and odd steps of k apart (KernelsInline.h's
+/// PairAcc) and is within f32 accumulation of the full tile only.
+int64_t fullTileBitRows(Isa isa, int64_t quarters) {
+  return isa >= Isa::Avx512 && quarters % 2 ? (quarters - 1) * kQuarterPanel
+                                            : quarters * kQuarterPanel;
+}
+
 /// A partial tile over panel rows [0, covered) against its full tile (bit
 /// for bit on rows [0, exact): each element's sum is the same sequence of
 /// operations) and against a float64 sum over the same values (a tile
 /// reading the wrong panel rows, weight rows or pairs is far outside f32
 /// accumulation's error); rows [covered, kPanel) of c must keep their
 /// values. run(part, c) runs the partial tile `part` (1..3) or, with 0,
-/// the full tile. On AVX-512 an odd last quarter sums the even and odd
-/// steps of k apart (KernelsInline.h's PairAcc): the full tile's bits
-/// are on rows [0, exact) only (default: all).
+/// the full tile; rows [0, exact) are fullTileBitRows.
 template <typename Run>
 void expectPartMatchesFull(const char *what, Isa isa, int mr, int64_t k,
                            int part, const std::vector<double> &want, Run run,
-                           std::mt19937 &rng, int exact = -1) {
+                           std::mt19937 &rng) {
   std::normal_distribution<float> d;
   std::vector<float> init(size_t(mr * kPanel));
   for (float &v : init)
@@ -47,8 +54,7 @@ void expectPartMatchesFull(const char *what, Isa isa, int mr, int64_t k,
   run(part, partial.data());
   run(0, full.data());
   const int covered = part * kQuarterPanel;
-  if (exact < 0)
-    exact = covered;
+  const int64_t exact = fullTileBitRows(isa, part);
   for (int i = 0; i < mr; ++i)
     for (int t = 0; t < kPanel; ++t) {
       size_t at = size_t(i * kPanel + t);
@@ -99,9 +105,7 @@ TEST(GroupedMatMul, PartialTilesMatchTheFullTileOnTheirRows) {
                     double(w[size_t(i * ldw + j)]) * xp[size_t(j * kPanel + t)];
           (q ? tile : ks.tileF32)(w.data(), ldw, xp.data(), k, c, nullptr);
         };
-        expectPartMatchesFull("f32", isa, mr, k, part, want, run, rng,
-                              isa >= Isa::Avx512 ? part / 2 * 2 * kQuarterPanel
-                                                 : -1);
+        expectPartMatchesFull("f32", isa, mr, k, part, want, run, rng);
         ++checked[0];
       }
       if (!ks.tileBf16 && !ks.tileFp8)
@@ -138,7 +142,7 @@ TEST(GroupedMatMul, PartialTilesMatchTheFullTileOnTheirRows) {
                 (q ? tile : ks.tileBf16)(wb.data(), ldw, xb.data(), kp, c,
                                          nullptr);
               },
-              rng, part / 2 * 2 * kQuarterPanel);
+              rng);
           ++checked[1];
         }
         if (auto tile = ks.tileFp8Part[part - 1]) {
@@ -149,7 +153,7 @@ TEST(GroupedMatMul, PartialTilesMatchTheFullTileOnTheirRows) {
                 (q ? tile : ks.tileFp8)(wb.data(), ldw, scales.data(),
                                         xb.data(), kp, c, nullptr);
               },
-              rng, part / 2 * 2 * kQuarterPanel);
+              rng);
           ++checked[2];
         }
       }
@@ -246,7 +250,6 @@ TEST(GroupedMatMul, LastPanelRowsMatchTheFullTile) {
     TestWeight w(f, 1, n, k, 3, rng);
     for (Isa isa : supportedIsas()) {
       const KernelSet &ks = kernelsFor(isa);
-
       std::vector<float> full(size_t(base * n)), y(size_t(rows * n));
       matmulGroups(ks, xbase.data(), k, base, w.matrix, n, {{0, base, 0}},
                    full.data(), n);
@@ -254,9 +257,7 @@ TEST(GroupedMatMul, LastPanelRowsMatchTheFullTile) {
       for (const MatmulGroup &g : groups) {
         int64_t size = g.end - g.begin, last = (size - 1) / kPanel * kPanel;
         int64_t quarters = (size - last + kQuarterPanel - 1) / kQuarterPanel;
-        int64_t pairedFrom = isa >= Isa::Avx512 && quarters % 2
-                                 ? last + (quarters - 1) * kQuarterPanel
-                                 : size;
+        int64_t pairedFrom = last + fullTileBitRows(isa, quarters);
         for (int64_t r = 0; r < size; ++r)
           for (int64_t j = 0; j < n; ++j) {
             float have = y[size_t((g.begin + r) * n + j)],

@@ -43,9 +43,7 @@ inline __mmask16 tailMask(int64_t n) {
 /// The f32 tile over panel rows [0, 8 Q): Q = 4 is tileF32 and 2 its half
 /// tile (TileAcc), 1 its quarter tile on PairAcc (within f32 accumulation
 /// of the full tile's sums, not bit for bit), and 3 those two one after
-/// the other (in one loop, clang shares the zmm and ymm products'
-/// broadcast and then copies and spills the 12 ymm accumulators on every
-/// step of k).
+/// the other (their steps differ: one value of k against two).
 template <int Q>
 void tileF32Rows(const float *w, int64_t ldw, const float *xp, int64_t kc,
                  float *c, const TilePrefetch *pf) {
