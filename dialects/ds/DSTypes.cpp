@@ -42,6 +42,14 @@ LatentCacheType::verify(function_ref<InFlightDiagnostic()> emitError,
                          << width - ropeWidth
                          << ") must be a multiple of scale_group ("
                          << scaleGroup << ")";
+    // Rows keep their f32 scales 4-byte aligned (one store each: see
+    // CacheCodec.h) and their bf16 rope values 2-byte aligned.
+    if (scaleGroup % 4 || ropeWidth % 2)
+      return emitError() << "fp8 latent cache: scale_group (" << scaleGroup
+                         << ") must be a multiple of 4 and rope_width ("
+                         << ropeWidth
+                         << ") even, so that every row's f32 scales are "
+                            "4-byte aligned";
     return success();
   }
   if (!isa<Float32Type, BFloat16Type, Float16Type>(elementType))

@@ -3,7 +3,7 @@
 // Tests that an FP8 latent cache (e4m3 latent in groups of 128 with an f32
 // scale each, bf16 rope) becomes a byte buffer of its rows (2 x 128 + 2 x 4
 // + 8 x 2 = 280 bytes), that the cache write quantises each group by its
-// amax / 448 into e4m3 bytes, and that latent attention decodes the bytes
+// amax / 448 into e4m3 bytes (the scale one aligned 4-byte store), and that latent attention decodes the bytes
 // (a table of the 256 e4m3 values) times the group's scale, and the rope
 // from its two bytes.
 
@@ -17,14 +17,22 @@
 // CHECK: math.absf
 // CHECK: arith.maximumf
 // CHECK: %[[SCALE:.+]] = arith.divf %{{.+}}, %cst{{.*}} : f32
-// CHECK: %[[SBITS:.+]] = arith.bitcast %[[SCALE]] : f32 to i32
-// CHECK: arith.trunci %[[SBITS]] : i32 to i8
+// CHECK: %[[SV:.+]] = vector.broadcast %[[SCALE]] : f32 to vector<1xf32>
+// CHECK: %[[SB:.+]] = vector.bitcast %[[SV]] : vector<1xf32> to vector<4xi8>
+// CHECK: vector.store %[[SB]], %{{.+}} {alignment = 4 : i64} : memref<2x?x280xi8>, vector<4xi8>
 // CHECK: arith.divf %{{.+}}, %[[SCALE]] : f32
 // CHECK: arith.minui
 // CHECK: arith.select
 // CHECK: arith.trunci %{{.+}} : i32 to i8
 // CHECK: memref.store %{{.+}} : memref<2x?x280xi8>
-// CHECK: arith.truncf %{{.+}} : f32 to bf16
+// The rope's bf16 by integer rounding (CacheCodec.h: no byte may come
+// from a float-typed register on the GPU), then its two bytes.
+// CHECK: %[[RB:.+]] = arith.bitcast %{{.+}} : f32 to i32
+// CHECK: %[[RH:.+]] = arith.shrui %[[RB]], %c16_i32 : i32
+// CHECK: arith.cmpf uno
+// CHECK: %[[R16:.+]] = arith.select %{{.+}}, %{{.+}}, %{{.+}} : i32
+// CHECK: arith.trunci %[[R16]] : i32 to i8
+// CHECK-NOT: arith.truncf %{{.+}} : f32 to bf16
 // CHECK: func.func private @[[ATTN]](%{{.+}}: memref<?x2x256xf32>, %{{.+}}: memref<?x2x8xf32>, %{{.+}}: memref<2x?x280xi8>,
 // CHECK: arith.bitcast %{{.+}} : i32 to f32
 // CHECK: %[[CODE:.+]] = memref.load %{{.+}} : memref<2x?x280xi8>

@@ -20,12 +20,12 @@
 // CHECK: math.absf
 // CHECK: arith.maximumf
 // CHECK: %[[SCALE:.+]] = arith.divf %{{.+}}, %cst{{.*}} : f32
-// CHECK: arith.bitcast %[[SCALE]] : f32 to i32
-// CHECK: memref.store %{{.+}}, %[[WC]][%[[WL]], %[[PAGE]], %[[SLOT]], %{{.+}}] : memref<2x?x64x280xi8>
+// CHECK: vector.broadcast %[[SCALE]] : f32 to vector<1xf32>
+// CHECK: vector.store %{{.+}}, %[[WC]][%[[WL]], %[[PAGE]], %[[SLOT]], %{{.+}}] {alignment = 4 : i64} : memref<2x?x64x280xi8>, vector<4xi8>
 // CHECK: arith.divf %{{.+}}, %[[SCALE]] : f32
 // CHECK: arith.trunci %{{.+}} : i32 to i8
 // CHECK: memref.store %{{.+}}, %[[WC]][%[[WL]], %[[PAGE]], %[[SLOT]], %{{.+}}] : memref<2x?x64x280xi8>
-// CHECK: arith.truncf %{{.+}} : f32 to bf16
+// CHECK: arith.cmpf uno
 // CHECK: func.func private @[[ATTN]](%{{[^:]+}}: memref<?x2x256xf32>, %{{[^:]+}}: memref<?x2x8xf32>, %[[AC:[^:]+]]: memref<2x?x64x280xi8>,
 // CHECK: memref.load %[[AC]][%{{.+}}, %{{.+}}, %{{.+}}, %{{.+}}] : memref<2x?x64x280xi8>
 // CHECK: %[[IDX:.+]] = arith.index_castui %{{.+}} : i8 to index

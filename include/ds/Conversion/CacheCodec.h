@@ -36,12 +36,16 @@ Value encodeE4M3(OpBuilder &b, Location loc, Value x);
 /// index is `off`; `prefix` addresses the row).
 Value loadF32Bytes(OpBuilder &b, Location loc, Value mem, ValueRange prefix,
                    Value off);
+/// Stores `v` there; `off` must be 4-byte aligned in memory (one store).
 void storeF32Bytes(OpBuilder &b, Location loc, Value v, Value mem,
                    ValueRange prefix, Value off);
 /// A bf16 stored at bytes [off, off + 2), read back as f32 (exact).
 Value loadBF16Bytes(OpBuilder &b, Location loc, Value mem, ValueRange prefix,
                     Value off);
-/// f32 rounded to bf16 (nearest even, as arith.truncf) into two bytes.
+/// f32 -> its bf16 (nearest even, as arith.truncf; NaN stays a quiet NaN)
+/// in the low 16 bits of an i32, by integer arithmetic alone.
+Value bf16Bits(OpBuilder &b, Location loc, Value v);
+/// f32 rounded to bf16 (bf16Bits) into two bytes, any alignment.
 void storeBF16Bytes(OpBuilder &b, Location loc, Value v, Value mem,
                     ValueRange prefix, Value off);
 

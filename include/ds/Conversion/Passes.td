@@ -107,7 +107,8 @@ def ConvertDSToLoopsPass : Pass<"convert-ds-to-loops", "::mlir::ModuleOp"> {
   ];
   let dependentDialects = ["::mlir::scf::SCFDialect", "::mlir::memref::MemRefDialect",
                            "::mlir::arith::ArithDialect", "::mlir::math::MathDialect",
-                           "::mlir::func::FuncDialect", "::mlir::LLVM::LLVMDialect"];
+                           "::mlir::func::FuncDialect", "::mlir::LLVM::LLVMDialect",
+                           "::mlir::vector::VectorDialect"];
 }
 
 def DSMapKernelsToGPUPass : Pass<"ds-map-kernels-to-gpu", "::mlir::ModuleOp"> {
@@ -149,8 +150,9 @@ def DSTestCacheCodecPass : Pass<"ds-test-cache-codec", "::mlir::ModuleOp"> {
   let summary = "test only: expand calls to the FP8 cache codec";
   let description = [{
     Replaces calls to `@ds_test_encode_e4m3(f32) -> i8`,
-    `@ds_test_decode_e4m3(i8) -> f32` and
-    `@ds_test_decode_e4m3_v8(vector<8xi8>) -> vector<8xf32>` by the
+    `@ds_test_decode_e4m3(i8) -> f32`,
+    `@ds_test_decode_e4m3_v8(vector<8xi8>) -> vector<8xf32>` and
+    `@ds_test_bf16_bits(f32) -> i32` (the rope's integer rounding) by the
     arithmetic of include/ds/Conversion/CacheCodec.h, so a test program
     run with mlir-runner checks the encoder (rounding, subnormals,
     saturation) and the scalar and vector decoders on every code against

@@ -3,6 +3,7 @@
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/TypeUtilities.h"
 
 #include <cmath>
@@ -153,8 +154,17 @@ Value codec::loadF32Bytes(OpBuilder &b, Location loc, Value mem,
 
 void codec::storeF32Bytes(OpBuilder &b, Location loc, Value v, Value mem,
                           ValueRange prefix, Value off) {
-  storeBytes(b, loc, arith::BitcastOp::create(b, loc, b.getI32Type(), v), mem,
-             prefix, off, 4);
+  // One 4-byte store, not four byte stores of the value's bits: ptxas (CUDA
+  // 13, sm_90) reads `st.b8` of a register an f32 instruction wrote as a
+  // conversion to u8 (F2IP.U8.F32) rather than as the register's low byte,
+  // and stored every scale's low byte as 0. The row layout keeps the scales
+  // 4-byte aligned (the fp8 !ds.latent_cache verifier).
+  auto bytes = VectorType::get({4}, b.getI8Type());
+  Value one = vector::BroadcastOp::create(
+      b, loc, VectorType::get({1}, b.getF32Type()), v);
+  vector::StoreOp::create(b, loc, vector::BitCastOp::create(b, loc, bytes, one),
+                          mem, at(prefix, off), /*nontemporal=*/false,
+                          llvm::MaybeAlign(4));
 }
 
 Value codec::loadBF16Bytes(OpBuilder &b, Location loc, Value mem,
@@ -167,9 +177,29 @@ Value codec::loadBF16Bytes(OpBuilder &b, Location loc, Value mem,
       arith::ShLIOp::create(b, loc, word, cInt(b, loc, b.getI32Type(), 16)));
 }
 
+Value codec::bf16Bits(OpBuilder &b, Location loc, Value v) {
+  // Integer arithmetic only, so that no byte stored later is cut from a
+  // register a float instruction wrote (see storeF32Bytes): nearest even is
+  // adding 0x7fff plus the kept lsb and dropping the low half (a carry into
+  // the exponent gives the right power of two or infinity); a NaN keeps its
+  // sign and top mantissa bits and is made quiet.
+  Type i32 = b.getI32Type();
+  auto c = [&](int64_t k) { return cInt(b, loc, i32, k); };
+  Value bits = arith::BitcastOp::create(b, loc, i32, v);
+  Value lsb = arith::AndIOp::create(
+      b, loc, arith::ShRUIOp::create(b, loc, bits, c(16)), c(1));
+  Value rounded = arith::ShRUIOp::create(
+      b, loc,
+      arith::AddIOp::create(b, loc, bits,
+                            arith::AddIOp::create(b, loc, lsb, c(0x7fff))),
+      c(16));
+  Value nan = arith::OrIOp::create(
+      b, loc, arith::ShRUIOp::create(b, loc, bits, c(16)), c(0x40));
+  Value isNan = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::UNO, v, v);
+  return arith::SelectOp::create(b, loc, isNan, nan, rounded);
+}
+
 void codec::storeBF16Bytes(OpBuilder &b, Location loc, Value v, Value mem,
                            ValueRange prefix, Value off) {
-  Value h = arith::TruncFOp::create(b, loc, b.getBF16Type(), v);
-  storeBytes(b, loc, arith::BitcastOp::create(b, loc, b.getI16Type(), h), mem,
-             prefix, off, 2);
+  storeBytes(b, loc, bf16Bits(b, loc, v), mem, prefix, off, 2);
 }

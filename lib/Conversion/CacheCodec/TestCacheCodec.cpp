@@ -31,7 +31,8 @@ struct DSTestCacheCodecPass
     for (func::CallOp call : calls) {
       StringRef callee = call.getCallee();
       bool encode = callee == "ds_test_encode_e4m3";
-      if (!encode && callee != "ds_test_decode_e4m3" &&
+      bool bf16 = callee == "ds_test_bf16_bits";
+      if (!encode && !bf16 && callee != "ds_test_decode_e4m3" &&
           callee != "ds_test_decode_e4m3_v8")
         continue;
       if (call.getNumOperands() != 1 || call.getNumResults() != 1) {
@@ -40,8 +41,9 @@ struct DSTestCacheCodecPass
       }
       OpBuilder b(call);
       Value in = call.getOperand(0);
-      Value out = encode ? ds::codec::encodeE4M3(b, call.getLoc(), in)
-                         : ds::codec::decodeE4M3(b, call.getLoc(), in);
+      Value out = bf16     ? ds::codec::bf16Bits(b, call.getLoc(), in)
+                  : encode ? ds::codec::encodeE4M3(b, call.getLoc(), in)
+                           : ds::codec::decodeE4M3(b, call.getLoc(), in);
       if (out.getType() != call.getResult(0).getType()) {
         call.emitError() << "@" << callee << " must return " << out.getType();
         return signalPassFailure();
@@ -51,7 +53,7 @@ struct DSTestCacheCodecPass
       call.erase();
     }
     for (StringRef name : {"ds_test_encode_e4m3", "ds_test_decode_e4m3",
-                           "ds_test_decode_e4m3_v8"})
+                           "ds_test_decode_e4m3_v8", "ds_test_bf16_bits"})
       if (auto fn = getOperation().lookupSymbol<func::FuncOp>(name);
           fn && fn.isDeclaration() && fn.symbolKnownUseEmpty(getOperation()))
         fn.erase();

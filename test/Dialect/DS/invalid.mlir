@@ -183,6 +183,20 @@ func.func private @f(%c: !ds.latent_cache<num_layers = 1, width = 564, element_t
 
 // -----
 
+// Tests that fp8 rows whose f32 scales would not be 4-byte aligned are
+// rejected: an odd rope width (row bytes 512 + 16 + 2 x 63), then a scale
+// group of 6 (the scales would start at byte 6).
+
+// expected-error@+1 {{fp8 latent cache: scale_group (128) must be a multiple of 4 and rope_width (63) even}}
+func.func private @f(%c: !ds.latent_cache<num_layers = 1, width = 575, element_type = f8E4M3FN, rope_width = 63, scale_group = 128>)
+
+// -----
+
+// expected-error@+1 {{fp8 latent cache: scale_group (6) must be a multiple of 4 and rope_width (8) even}}
+func.func private @f(%c: !ds.latent_cache<num_layers = 1, width = 14, element_type = f8E4M3FN, rope_width = 8, scale_group = 6>)
+
+// -----
+
 // Tests that an fp8 cache without a rope width (the bf16 part) is rejected.
 
 // expected-error@+1 {{fp8 latent cache rope_width (0) must be in (0, width = 576)}}
