@@ -119,6 +119,34 @@ PARITY = [
     {"name": "mla-naive-chunked", "config": mla_widths(), "dtype": "f32", "form": "naive",
      "compile": ["--attention-chunk=64"], "atol": 1e-3, "atol_cpu": 1e-3, "prompt": 300,
      "steps": 4, "seconds": 30},
+    # The FP8 latent cache (FlashMLA's rows: 512 e4m3 in 4 groups of 128
+    # with an f32 scale each, 64 bf16 rope) through the split-KV kernel at
+    # 600 tokens (3 splits). The reference quantises rows as the cache write
+    # does, but a latent 1e-7 away can round to the neighbouring e4m3 value
+    # (a step of 1/8). Measured on an H200: 7.7e-5 against the reference,
+    # up to 4.6e-4 against the CPU (mla-fp8-absorbed), so 2e-3; a wrong
+    # scale or group moves the logits by > 1e-2 (check_parity.py's BREAK
+    # cases on the CPU), and the cache write's zeroed low bytes (fixed in
+    # CacheCodec.cpp) moved them by 2-3.7.
+    {"name": "mla-fp8-600", "config": mla_widths(), "dtype": "fp8", "form": "auto",
+     "atol": 2e-3, "atol_cpu": 2e-3, "prompt": 600, "steps": 8, "seconds": 40},
+    # The same rows through other kernels, to place a failure: one split
+    # (a 28-token context), prefill and decode through the absorbed form
+    # (the split-KV kernel for both), through the naive form (no split-KV
+    # kernel at all: the cache is read by the generic kernels' e4m3 table),
+    # and the smallest FP8 shape (2 groups of 128, rope 8) with its
+    # reference.
+    {"name": "mla-fp8-20", "config": mla_widths(), "dtype": "fp8", "form": "auto",
+     "atol": 2e-3, "atol_cpu": 2e-3, "prompt": 20, "steps": 8, "reference": False,
+     "seconds": 10},
+    {"name": "mla-fp8-absorbed", "config": mla_widths(), "dtype": "fp8", "form": "absorbed",
+     "atol": 2e-3, "atol_cpu": 2e-3, "prompt": 300, "steps": 8, "reference": False,
+     "seconds": 15},
+    {"name": "mla-fp8-naive", "config": mla_widths(), "dtype": "fp8", "form": "naive",
+     "atol": 2e-3, "atol_cpu": 2e-3, "prompt": 300, "steps": 8, "reference": False,
+     "seconds": 15},
+    {"name": "fp8kv-v3", "config": preset("fp8kv_v3"), "dtype": "fp8", "form": "auto",
+     "atol": 2e-3, "atol_cpu": 2e-3, "seconds": 10},
 ]
 SMOKE = "v3-f32"
 
@@ -153,6 +181,13 @@ STEP = [
      "compile": {"step-mla-bf16-cpu": ["--dtype", "bf16", "--mla-form", "absorbed",
                                        "--target", "cpu"]}},
 ]
+
+
+# Bytes of one cache row (a token in one layer) for each cache dtype.
+ROW_BYTES = {
+    "bf16": lambda c: 2 * (c["kv_lora_rank"] + c["qk_rope_head_dim"]),
+    "fp8": lambda c: c["kv_lora_rank"] + 4 * (c["kv_lora_rank"] // 128) + 2 * c["qk_rope_head_dim"],
+}
 
 
 def attention_config(heads):
@@ -218,16 +253,20 @@ def main():
             run(cmd)
         cases["step"].append({k: v for k, v in c.items() if k != "compile"})
 
-    for heads in (16, 128):
+    # bf16 cache rows (1152 bytes a token and layer), then the FP8 rows
+    # (656 bytes), which run.py measures last, after the end-to-end stages.
+    for heads, kv in ((16, "bf16"), (128, "bf16"), (128, "fp8")):
         cfg = attention_config(heads)
-        path = os.path.join(scratch, f"attn{heads}.json")
+        name = f"attn{heads}" + ("" if kv == "bf16" else f"-{kv}")
+        path = os.path.join(scratch, f"{name}.json")
         os.makedirs(scratch, exist_ok=True)
         with open(path, "w") as f:
             json.dump(cfg, f)
-        out = os.path.join(work, f"attn{heads}.dsa")
-        run([compiler, path, "-o", out, "--dtype", "bf16", "--target", "cuda",
+        out = os.path.join(work, f"{name}.dsa")
+        run([compiler, path, "-o", out, "--dtype", kv, "--target", "cuda",
              "--gpu-arch", args.arch])
-        cases["attention"].append({"name": f"attn{heads}", "heads": heads, "config": cfg})
+        cases["attention"].append({"name": name, "heads": heads, "config": cfg, "kv": kv,
+                                   "row_bytes": ROW_BYTES[kv](cfg)})
 
     lite = os.path.join(ROOT, "test", "Import", "configs", "deepseek-v2-lite.json")
     with open(lite) as f:

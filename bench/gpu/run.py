@@ -165,10 +165,25 @@ def parity(case, work, scratch, dsrun, env=None):
         rows[target] = np.load(out)
         if case.get("routing"):
             routing[target] = expert_sets(trace)
-    vs_cpu = float(np.abs(rows["cuda"] - rows["cpu"]).max())
+    per_row = np.abs(rows["cuda"] - rows["cpu"]).max(axis=1)
+    vs_cpu = float(per_row.max())
     ok = vs_cpu <= case["atol_cpu"]
     r = {"case": case["name"], "max_vs_cpu": vs_cpu, "atol_cpu": case["atol_cpu"],
          "max_vs_reference": None, "atol": case["atol"]}
+    if not ok:
+        # Where it goes wrong: the prompt's rows (prefill) or the decode
+        # steps', and the first row past the tolerance.
+        bad = np.flatnonzero(per_row > case["atol_cpu"])
+        n = len(prompt)
+        r["where"] = (f"prompt rows max {per_row[:n].max():.2e}, decode rows max "
+                      f"{per_row[n:].max() if len(per_row) > n else 0:.2e}, "
+                      f"{len(bad)} of {len(per_row)} rows over, first {int(bad[0])}")
+        log(f"parity {case['name']}: {r['where']}")
+        try:
+            for line in compare_caches(case, work, scratch, dsrun, ckpt, prompt, forced):
+                log(f"parity {case['name']}: cache {line}")
+        except Exception as e:  # a diagnosis must not hide the result
+            log(f"parity {case['name']}: cache comparison failed: {e}")
     if case.get("routing"):
         # The GPU's block-per-token routing kernel against the CPU routing:
         # the same expert set for every token of every MoE layer.
@@ -186,6 +201,49 @@ def parity(case, work, scratch, dsrun, env=None):
     r["ok"] = ok
     r["logits"] = rows["cuda"]
     return r
+
+
+def cache_fields(cfg, dtype):
+    """(name, first byte, end byte) of a cache row's parts, and its bytes."""
+    dc, dr = cfg["kv_lora_rank"], cfg["qk_rope_head_dim"]
+    if dtype == "fp8":
+        s = dc + 4 * (dc // 128)
+        return [("latent codes", 0, dc), ("scales", dc, s), ("rope", s, s + 2 * dr)], s + 2 * dr
+    w = 2 if dtype == "bf16" else 4
+    return [("latent", 0, dc * w), ("rope", dc * w, (dc + dr) * w)], (dc + dr) * w
+
+
+def compare_caches(case, work, scratch, dsrun, ckpt, prompt, forced):
+    """Both targets' caches after the same tokens (DSRT_DEBUG_CACHE), part by
+    part and layer by layer: which rows differ, and the first such row's
+    leading bytes on each side."""
+    cfg = case["config"]
+    fields, row = cache_fields(cfg, case["dtype"])
+    layers = cfg["num_hidden_layers"]
+    n = len(prompt) + len(forced)
+    caches = {}
+    for target in ("cuda", "cpu"):
+        path = os.path.join(scratch, f"{case['name']}-{target}.cache")
+        ds_run([os.path.join(work, f"{case['name']}-{target}.dsa"), "--weights", ckpt,
+                "--device", target, "--prompt-tokens", ",".join(map(str, prompt)),
+                "--force-tokens", ",".join(map(str, forced)), "--max-context", n + 8],
+               dsrun, env={"DSRT_DEBUG_CACHE": path})
+        raw = np.fromfile(path, np.uint8)
+        rows = raw.size // (layers * row)
+        caches[target] = raw[:layers * rows * row].reshape(layers, rows, row)[:, :n]
+    out = []
+    for L in range(layers):
+        g, c = caches["cuda"][L], caches["cpu"][L]
+        for name, a, b in fields:
+            bad = np.flatnonzero((g[:, a:b] != c[:, a:b]).any(axis=1))
+            if not len(bad):
+                out.append(f"layer {L} {name}: equal on all {n} rows")
+                continue
+            r0 = int(bad[0])
+            k = min(8, b - a)
+            out.append(f"layer {L} {name}: {len(bad)} of {n} rows differ, first {r0}: "
+                       f"gpu {g[r0, a:a + k].tolist()} cpu {c[r0, a:a + k].tolist()}")
+    return out
 
 
 def expert_sets(trace):
@@ -257,13 +315,14 @@ def attention(case, work, scratch, dsrun, bw):
     checkpoint.write_checkpoint(ckpt, case["config"], dtype="bf16", seed=0)
     artifact = os.path.join(work, case["name"] + ".dsa")
     base = decode_seconds(artifact, ckpt, dsrun, 0, 64, scratch)
-    width = case["config"]["kv_lora_rank"] + case["config"]["qk_rope_head_dim"]
+    row_bytes = case.get("row_bytes", 2 * (case["config"]["kv_lora_rank"] +
+                                           case["config"]["qk_rope_head_dim"]))
     out = []
     for ctx in CONTEXTS:
         t = decode_seconds(artifact, ckpt, dsrun, ctx, 64, scratch)
         attn = max(t - base, 1e-9)
-        bytes_read = ctx * width * 2  # bf16 cache rows, one layer
-        out.append({"heads": case["heads"], "context": ctx, "step_ms": t * 1e3,
+        bytes_read = ctx * row_bytes  # one layer's cache rows
+        out.append({"heads": case["heads"], "kv": case.get("kv", "bf16"), "context": ctx, "step_ms": t * 1e3,
                     "attention_ms": attn * 1e3, "GB_per_s": bytes_read / attn / 1e9,
                     "of_copy_bw": bytes_read / attn / bw})
     return out
@@ -461,12 +520,34 @@ def batched(cfg, artifact, ckpt, libdsrt, device, bw, budget, batches, steps, hf
     return out
 
 
+def load_cases(args, narrow=True):
+    """cases.json, narrowed to --only's cases (then no end-to-end stage;
+    `narrow` False: the names are only checked), and the smoke case."""
+    with open(os.path.join(args.work, "cases.json")) as f:
+        cases = json.load(f)
+    smoke_case = next(c for c in cases["parity"] if c["name"] == cases["smoke"])
+    only = set(filter(None, args.only.split(",")))
+    if only:
+        known = {c["name"] for c in cases["parity"] + cases.get("step", []) +
+                 cases["attention"]}
+        if only - known:
+            sys.exit(f"--only: no case named {', '.join(sorted(only - known))}")
+    if only and narrow:
+        cases["step"] = [c for c in cases.get("step", []) if c["name"] in only]
+        cases["attention"] = [c for c in cases["attention"] if c["name"] in only]
+        args.skip_e2e = True
+        # Mixed batches find their checkpoints' parity cases in this list,
+        # so it keeps them all; parity_stage runs only the named ones.
+        for c in cases["parity"]:
+            c["skip"] = c["name"] not in only
+    return cases, smoke_case
+
+
 def dry(args):
     """No GPU: the work folder is complete, the packed runtime runs the smoke
     case's CPU artifact alone and through the engine (batched driver)."""
     global LOG
-    with open(os.path.join(args.work, "cases.json")) as f:
-        cases = json.load(f)
+    cases, smoke_case = load_cases(args, narrow=False)
     need = [f"{c['name']}-{t}.dsa" for c in cases["parity"] for t in ("cuda", "cpu")]
     need += [c["name"] + ".dsa" for c in cases["attention"]] + [cases["e2e"]["name"] + ".dsa"]
     missing = [n for n in need if not os.path.exists(os.path.join(args.work, n))]
@@ -508,6 +589,8 @@ def parity_stage(cases, args, dsrun, budget, results):
     (again without CUDA graphs when it fails), then transformers on the same
     checkpoints and tokens; each case's failure is recorded, not raised."""
     for case in cases["parity"]:
+        if case.get("skip"):
+            continue
         if not budget.allows(f"parity {case['name']}", case.get("seconds", 10)):
             continue
         try:
@@ -566,6 +649,9 @@ def main():
                     help="seconds for the whole run (stages past it are skipped)")
     ap.add_argument("--preflight-only", action="store_true",
                     help="check the machine has what the run needs, then stop")
+    ap.add_argument("--only", default="",
+                    help="comma-separated parity, mixed-batch and attention case names: "
+                         "run those (after the smoke), nothing else")
     ap.add_argument("--dry", action="store_true",
                     help="no GPU: check the work folder and the packed runtime on the CPU")
     args = ap.parse_args()
@@ -582,8 +668,7 @@ def main():
     os.makedirs(args.out, exist_ok=True)
     os.makedirs(args.scratch, exist_ok=True)
     dsrun = os.path.join(args.scratch, "runtime", "bin", "ds-run")
-    with open(os.path.join(args.work, "cases.json")) as f:
-        cases = json.load(f)
+    cases, smoke_case = load_cases(args)
     results = {"device": None, "copy_GBps": None, "smoke": None, "parity": [], "hf": [],
                "step": [], "attention": [], "e2e": None, "batched": [], "errors": []}
 
@@ -600,7 +685,6 @@ def main():
     log(f"device: {results['device']}")
 
     # 1. Smoke, fail fast: nothing else is worth the time if this fails.
-    smoke_case = next(c for c in cases["parity"] if c["name"] == cases["smoke"])
     try:
         secs, last = smoke(smoke_case, args.work, args.scratch, dsrun)
         results["smoke"] = {"case": smoke_case["name"], "seconds": secs}
@@ -635,19 +719,23 @@ def main():
             f"{r['step_calls']} step calls in {r['engine_steps']} engine steps "
             f"{'ok' if r['ok'] else 'FAIL'}")
 
-    # 3. Attention bandwidth.
-    for case in cases["attention"]:
-        if not budget.allows(f"attention {case['name']}", 40):
-            continue
-        try:
-            for r in attention(case, args.work, args.scratch, dsrun, bw):
-                results["attention"].append(r)
-                log(f"attention heads={r['heads']} ctx={r['context']}: step "
-                    f"{r['step_ms']:.3f} ms, attention {r['attention_ms']:.3f} ms, "
-                    f"{r['GB_per_s']:.0f} GB/s = {100 * r['of_copy_bw']:.0f}% of copy")
-        except Exception as e:
-            results["errors"].append(f"attention {case['name']}: {e}")
-            log(f"attention {case['name']}: ERROR {e}")
+    # 3. Attention bandwidth (bf16 cache rows here, FP8 rows at the end).
+    def attention_stage(kinds):
+        for case in cases["attention"]:
+            if case.get("kv", "bf16") not in kinds or not budget.allows(
+                    f"attention {case['name']}", 40):
+                continue
+            try:
+                for r in attention(case, args.work, args.scratch, dsrun, bw):
+                    results["attention"].append(r)
+                    log(f"attention heads={r['heads']} {r['kv']} ctx={r['context']}: step "
+                        f"{r['step_ms']:.3f} ms, attention {r['attention_ms']:.3f} ms, "
+                        f"{r['GB_per_s']:.0f} GB/s = {100 * r['of_copy_bw']:.0f}% of copy")
+            except Exception as e:
+                results["errors"].append(f"attention {case['name']}: {e}")
+                log(f"attention {case['name']}: ERROR {e}")
+
+    attention_stage({"bf16"})
 
     # 4. End to end (a 31 GB checkpoint: the longest stage, so the last).
     if not args.skip_e2e and budget.allows("e2e v2lite", 240):
@@ -672,6 +760,8 @@ def main():
         except Exception as e:
             results["errors"].append(f"batched ({executor}): {e}")
             log(f"batched ({executor}): ERROR {e}")
+
+    attention_stage({"fp8"})
 
     failed = ([p for p in results["parity"] if not p["ok"]] or
               [s for s in results["step"] if not s["ok"]] or

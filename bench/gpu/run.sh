@@ -14,5 +14,5 @@ fi
 mkdir -p "$scratch/runtime"
 tar -xJf "$work/runtime.tar.xz" -C "$scratch/runtime"
 export LD_LIBRARY_PATH="$scratch/runtime/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-export PYTHONUNBUFFERED=1
+export PYTHONUNBUFFERED=1 PYTHONFAULTHANDLER=1
 "${PYTHON:-python3}" bench/gpu/run.py --work "$work" --scratch "$scratch" "$@"

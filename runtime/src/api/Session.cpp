@@ -8,8 +8,10 @@
 
 #include <algorithm>
 #include <climits>
+#include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <vector>
 
 using namespace dsrt;
 
@@ -218,6 +220,41 @@ void callStep(dsrt_session *s, MemRef<int32_t, 1> &tok,
   s->model->step(s->model, &tok, &pos, &cache, &qs, &ctx, &bt, &rw, &out);
 }
 
+/// DSRT_DEBUG_CACHE=path: the session's whole latent cache (every layer's
+/// rows, device or host, as the kernels left it) is written to `path`
+/// after each call, so a device's cache can be compared byte for byte with
+/// the CPU's on the same tokens (bench/gpu/run.py does, when a parity case
+/// fails). Rows per layer = file size / (layers x row bytes).
+void dumpCacheForDebugging(const dsrt_session *s) {
+  const char *path = std::getenv("DSRT_DEBUG_CACHE");
+  if (!path || !*path)
+    return;
+  const Manifest &m = s->model->manifest;
+  std::vector<char> bytes;
+  if (s->cuda) {
+    const cuda::Gpu &g = *s->model->gpu;
+    bytes.resize(s->cuda->cache.size());
+    cuda::CUresult r = g.drv.cuMemcpyDtoHAsync(
+        bytes.data(), s->cuda->cache.ptr(), bytes.size(), s->cuda->stream);
+    if (r == cuda::CUDA_SUCCESS)
+      r = g.drv.cuStreamSynchronize(s->cuda->stream);
+    if (r != cuda::CUDA_SUCCESS) {
+      std::fprintf(stderr, "DSRT_DEBUG_CACHE: %s\n",
+                   g.describe("reading the cache", r).c_str());
+      return;
+    }
+  } else {
+    int64_t row = s->viaStep ? m.stepRowBytes() : m.cacheRowBytes();
+    const char *p = reinterpret_cast<const char *>(s->cache.get());
+    bytes.assign(p, p + m.numLayers * s->cacheRows * row);
+  }
+  FILE *f = std::fopen(path, "wb");
+  if (!f || std::fwrite(bytes.data(), 1, bytes.size(), f) != bytes.size())
+    std::fprintf(stderr, "DSRT_DEBUG_CACHE: cannot write %s\n", path);
+  if (f)
+    std::fclose(f);
+}
+
 /// One call of `entry` on tokens [0, n) at the session's position. With
 /// `greedy`, the last row's argmax (the generated sampler) goes there, and
 /// `logits` may be NULL on the GPU.
@@ -233,6 +270,7 @@ std::string call(dsrt_session *s, const EntryPoint &entry,
         callOnDevice(s, entry, tokens, positions.data(), n, logits, greedy);
     if (error.empty())
       s->position += n;
+    dumpCacheForDebugging(s);
     return error;
   }
   auto tok = makeMemRef<int32_t, 1>(const_cast<int32_t *>(tokens), &n);
@@ -265,6 +303,7 @@ std::string call(dsrt_session *s, const EntryPoint &entry,
     s->model->sampleGreedy(s->model, &last, &ids);
   }
   s->position += n;
+  dumpCacheForDebugging(s);
   return "";
 }
 
