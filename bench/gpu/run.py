@@ -520,6 +520,46 @@ def batched(cfg, artifact, ckpt, libdsrt, device, bw, budget, batches, steps, hf
     return out
 
 
+def run_child(spec, timeout):
+    """One libdsrt-through-ctypes stage (child_main) in its own process: a
+    crash there (two runs on an H200 died of a segfault in one) costs that
+    stage, says which, and keeps torch out of libdsrt's process. The
+    child's log lines join this run's log; its result comes back as JSON."""
+    cmd = [sys.executable, os.path.abspath(__file__), "--child", json.dumps(spec)]
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
+                       env=dict(os.environ, PYTHONFAULTHANDLER="1"))
+    result = None
+    for line in p.stdout.splitlines():
+        if line.startswith("CHILD-RESULT "):
+            result = json.loads(line[len("CHILD-RESULT "):])
+        elif line.strip():
+            log(line)
+    if p.returncode == 0 and result is not None:
+        return result
+    how = (f"signal {-p.returncode}" if p.returncode < 0 else f"exit code {p.returncode}")
+    where = [l.strip() for l in p.stderr.splitlines()
+             if l.lstrip().startswith(("File ", "Fatal", "RuntimeError", "Error"))]
+    raise RuntimeError(f"child process died ({how}): " + " | ".join(where[-6:] or
+                                                                    p.stderr.splitlines()[-3:]))
+
+
+def child_main(spec):
+    """run.py --child SPEC: what run_child asked for, on stdout."""
+    args = argparse.Namespace(work=spec["work"], scratch=spec["scratch"], only="")
+    cases, _ = load_cases(args, narrow=False)
+    if spec["kind"] == "step":
+        sc = next(c for c in cases["step"] if c["name"] == spec["case"])
+        r = step_parity(sc, cases, args, [tuple(side) for side in spec["sides"]])
+    else:
+        ex = spec["executor"]
+        r = batched(cases["e2e"]["config"], os.path.join(args.work, "v2lite.dsa"),
+                    os.path.join(args.scratch, "v2lite-ckpt"),
+                    os.path.join(args.scratch, "runtime", "lib", "libdsrt.so"), "cuda",
+                    spec["bw"], Budget(spec["budget"]), BATCHES, 8, hf=ex == "session",
+                    executor=ex)
+    print("CHILD-RESULT " + json.dumps(r, default=lambda o: o.item()), flush=True)
+
+
 def load_cases(args, narrow=True):
     """cases.json, narrowed to --only's cases (then no end-to-end stage;
     `narrow` False: the names are only checked), and the smoke case."""
@@ -654,7 +694,10 @@ def main():
                          "run those (after the smoke), nothing else")
     ap.add_argument("--dry", action="store_true",
                     help="no GPU: check the work folder and the packed runtime on the CPU")
+    ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.child:
+        return child_main(json.loads(args.child))
     budget = Budget(args.budget)
     if args.dry:
         return dry(args)
@@ -706,9 +749,11 @@ def main():
         if not budget.allows(f"mixed batch {sc['name']}", 20):
             continue
         try:
-            r = step_parity(sc, cases, args,
-                            [("gpu", sc["gpu"], "cuda", "step"),
-                             ("cpu", sc["cpu"], "cpu", sc["cpu_executor"])])
+            r = run_child({"kind": "step", "case": sc["name"], "work": args.work,
+                           "scratch": args.scratch,
+                           "sides": [("gpu", sc["gpu"], "cuda", "step"),
+                                     ("cpu", sc["cpu"], "cpu", sc["cpu_executor"])]},
+                          timeout=max(budget.left(), 60))
         except Exception as e:
             results["errors"].append(f"mixed batch {sc['name']}: {e}")
             log(f"mixed batch {sc['name']}: ERROR {e}")
@@ -752,11 +797,10 @@ def main():
         if not (results["e2e"] and budget.allows(f"batched decode ({executor})", 60)):
             continue
         try:
-            results["batched"] += batched(
-                cases["e2e"]["config"], os.path.join(args.work, "v2lite.dsa"),
-                os.path.join(args.scratch, "v2lite-ckpt"),
-                os.path.join(args.scratch, "runtime", "lib", "libdsrt.so"), "cuda", bw,
-                budget, BATCHES, 8, hf=executor == "session", executor=executor)
+            results["batched"] += run_child(
+                {"kind": "batched", "executor": executor, "work": args.work,
+                 "scratch": args.scratch, "bw": bw, "budget": budget.left()},
+                timeout=max(budget.left(), 60) + 60)
         except Exception as e:
             results["errors"].append(f"batched ({executor}): {e}")
             log(f"batched ({executor}): ERROR {e}")
