@@ -28,7 +28,10 @@ I64 = ctypes.c_int64
 
 # These mirror runtime/include/dsrt/dsrt_engine.h field for field: the C side
 # writes whole structs (dsrt_engine_options_default, dsrt_engine_stats_get),
-# so a field missing here is a write past the ctypes buffer.
+# so a field missing here is a write past the ctypes buffer. (EngineStats
+# lacked the header's last five fields: dsrt_engine_stats_get wrote 40 bytes
+# past it, which crashed the process that had allocated much before, i.e.
+# three H200 runs. test/python/test_gpu_bench_structs.py now compares.)
 class EngineOptions(ctypes.Structure):
     _fields_ = [("kv_cache_bytes", I64), ("num_pages", I64), ("max_num_seqs", I64),
                 ("max_num_batched_tokens", I64), ("max_model_len", I64),
@@ -50,7 +53,9 @@ class EngineStats(ctypes.Structure):
         "preemptions", "prefix_query_tokens", "prefix_hit_tokens", "prefix_copied_tokens",
         "prefix_recomputed_tokens", "steps", "scheduled_tokens", "last_step_tokens",
         "finished_requests", "max_model_len", "page_tokens", "speculative_tokens",
-        "spec_rounds", "spec_draft_tokens", "spec_accepted_tokens", "step_calls")]
+        "spec_rounds", "spec_draft_tokens", "spec_accepted_tokens", "step_calls",
+        "step_segments", "step_naive_segments", "step_tokens", "step_naive_tokens",
+        "step_head_matmul_rows")]
 
 
 class Event(ctypes.Structure):
