@@ -32,7 +32,7 @@ skipped and says so.
   7. batched decode, batch 1..64, through the serving engine (bench/gpu/
      batch.py: ctypes on the packed libdsrt), first through the GPU ragged
      step (DSRT_ENGINE_EXECUTOR=step: one @ragged_step call per engine
-     step), then one session per request (the GPU default), against the
+     step, the GPU default), then one session per request, against the
      batched roofline (the distinct experts B tokens touch), and
      transformers' batched generate.
 

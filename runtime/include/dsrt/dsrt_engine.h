@@ -184,8 +184,8 @@ typedef struct dsrt_engine_stats {
   int64_t spec_accepted_tokens;
   /* Calls of the artifact's compiled ragged step (@ragged_step, one per engine
    * step over the shared page pool); 0 when the session-per-request
-   * executor runs (artifacts without @ragged_step; GPU models unless
-   * DSRT_ENGINE_EXECUTOR=step). */
+   * executor runs (artifacts without @ragged_step, fp8 caches on the GPU,
+   * speculative decoding, or DSRT_ENGINE_EXECUTOR=session). */
   int64_t step_calls;
   /* Sequences those calls ran, and of them the ones that took the naive MLA
    * form (enough new tokens for the artifact's threshold, see ds-compile

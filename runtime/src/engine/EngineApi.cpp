@@ -82,14 +82,22 @@ dsrt_status engineConfig(dsrt_model *model, const dsrt_engine_options *o,
 
 /// Which executor runs the steps, "step" or "session". An artifact with
 /// @ragged_step runs each engine step as one call over one page pool; older
-/// artifacts (and GPU models) keep a session per running request, whose
+/// artifacts (and GPU models with fp8 caches) keep a session per running
+/// request, whose
 /// caches are allocated lazily (calloc) and bounded together by the pool.
 /// DSRT_ENGINE_EXECUTOR=session|step picks one (tests compare them).
 /// Drafting is built on the session executor only (for now).
 dsrt_status chooseExecutor(dsrt_model *model, bool drafting,
                            std::string &which) {
   bool ranks = model->worldSize > 1;
-  which = StepExecutor::available(model) && !drafting ? "step" : "session";
+  // On the GPU too (GpuStepExecutor): an H200 run matched the CPU step on
+  // mixed batches and ran batch 64 at 10x the sessions' rate (bench/RESULTS.md,
+  // "GPU"); fp8 caches and drafting keep the sessions.
+  which =
+      (StepExecutor::available(model) || GpuStepExecutor::available(model)) &&
+              !drafting
+          ? "step"
+          : "session";
   if (const char *v = std::getenv("DSRT_ENGINE_EXECUTOR"); v && *v) {
     if (std::string(v) != "step" && std::string(v) != "session")
       return fail(DSRT_ERROR_ARGUMENT,
@@ -137,9 +145,6 @@ dsrt_status makeExecutor(dsrt_model *model, const EngineConfig &c,
                          const std::string &which, bool drafting,
                          bool pagesGiven, std::unique_ptr<Executor> &ex) {
   StepExecutor *step = nullptr;
-  // On the GPU the step is taken only when asked for
-  // (DSRT_ENGINE_EXECUTOR=step) until a device run has checked its
-  // kernels against the CPU step (bench/gpu).
   GpuStepExecutor *gpuStep = nullptr;
   if (which == "step" && model->gpu) {
     ex = std::make_unique<GpuStepExecutor>(model, c.maxModelLen,
