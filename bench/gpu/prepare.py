@@ -40,6 +40,14 @@ def mla_widths():
     return cfg
 
 
+def mla_fp8(name, form, prompt, seconds, reference=True):
+    """A parity case of mla_widths() over the FP8 cache (tolerances: PARITY's
+    comment on mla-fp8-600)."""
+    return {"name": name, "config": mla_widths(), "dtype": "fp8", "form": form,
+            "atol": 2e-3, "atol_cpu": 2e-3, "prompt": prompt, "steps": 8,
+            "reference": reference, "seconds": seconds}
+
+
 def preset(name):
     return checkpoint.PRESETS[name]()
 
@@ -128,23 +136,16 @@ PARITY = [
     # scale or group moves the logits by > 1e-2 (check_parity.py's BREAK
     # cases on the CPU), and the cache write's zeroed low bytes (fixed in
     # CacheCodec.cpp) moved them by 2-3.7.
-    {"name": "mla-fp8-600", "config": mla_widths(), "dtype": "fp8", "form": "auto",
-     "atol": 2e-3, "atol_cpu": 2e-3, "prompt": 600, "steps": 8, "seconds": 40},
+    mla_fp8("mla-fp8-600", "auto", 600, seconds=40),
     # The same rows through other kernels, to place a failure: one split
     # (a 28-token context), prefill and decode through the absorbed form
     # (the split-KV kernel for both), through the naive form (no split-KV
     # kernel at all: the cache is read by the generic kernels' e4m3 table),
     # and the smallest FP8 shape (2 groups of 128, rope 8) with its
     # reference.
-    {"name": "mla-fp8-20", "config": mla_widths(), "dtype": "fp8", "form": "auto",
-     "atol": 2e-3, "atol_cpu": 2e-3, "prompt": 20, "steps": 8, "reference": False,
-     "seconds": 10},
-    {"name": "mla-fp8-absorbed", "config": mla_widths(), "dtype": "fp8", "form": "absorbed",
-     "atol": 2e-3, "atol_cpu": 2e-3, "prompt": 300, "steps": 8, "reference": False,
-     "seconds": 15},
-    {"name": "mla-fp8-naive", "config": mla_widths(), "dtype": "fp8", "form": "naive",
-     "atol": 2e-3, "atol_cpu": 2e-3, "prompt": 300, "steps": 8, "reference": False,
-     "seconds": 15},
+    mla_fp8("mla-fp8-20", "auto", 20, seconds=10, reference=False),
+    mla_fp8("mla-fp8-absorbed", "absorbed", 300, seconds=15, reference=False),
+    mla_fp8("mla-fp8-naive", "naive", 300, seconds=15, reference=False),
     {"name": "fp8kv-v3", "config": preset("fp8kv_v3"), "dtype": "fp8", "form": "auto",
      "atol": 2e-3, "atol_cpu": 2e-3, "seconds": 10},
 ]
@@ -181,13 +182,6 @@ STEP = [
      "compile": {"step-mla-bf16-cpu": ["--dtype", "bf16", "--mla-form", "absorbed",
                                        "--target", "cpu"]}},
 ]
-
-
-# Bytes of one cache row (a token in one layer) for each cache dtype.
-ROW_BYTES = {
-    "bf16": lambda c: 2 * (c["kv_lora_rank"] + c["qk_rope_head_dim"]),
-    "fp8": lambda c: c["kv_lora_rank"] + 4 * (c["kv_lora_rank"] // 128) + 2 * c["qk_rope_head_dim"],
-}
 
 
 def attention_config(heads):
@@ -265,8 +259,7 @@ def main():
         out = os.path.join(work, f"{name}.dsa")
         run([compiler, path, "-o", out, "--dtype", kv, "--target", "cuda",
              "--gpu-arch", args.arch])
-        cases["attention"].append({"name": name, "heads": heads, "config": cfg, "kv": kv,
-                                   "row_bytes": ROW_BYTES[kv](cfg)})
+        cases["attention"].append({"name": name, "heads": heads, "config": cfg, "kv": kv})
 
     lite = os.path.join(ROOT, "test", "Import", "configs", "deepseek-v2-lite.json")
     with open(lite) as f:

@@ -315,14 +315,14 @@ def attention(case, work, scratch, dsrun, bw):
     checkpoint.write_checkpoint(ckpt, case["config"], dtype="bf16", seed=0)
     artifact = os.path.join(work, case["name"] + ".dsa")
     base = decode_seconds(artifact, ckpt, dsrun, 0, 64, scratch)
-    row_bytes = case.get("row_bytes", 2 * (case["config"]["kv_lora_rank"] +
-                                           case["config"]["qk_rope_head_dim"]))
+    kv = case.get("kv", "bf16")
+    row_bytes = cache_fields(case["config"], kv)[1]
     out = []
     for ctx in CONTEXTS:
         t = decode_seconds(artifact, ckpt, dsrun, ctx, 64, scratch)
         attn = max(t - base, 1e-9)
         bytes_read = ctx * row_bytes  # one layer's cache rows
-        out.append({"heads": case["heads"], "kv": case.get("kv", "bf16"), "context": ctx, "step_ms": t * 1e3,
+        out.append({"heads": case["heads"], "kv": kv, "context": ctx, "step_ms": t * 1e3,
                     "attention_ms": attn * 1e3, "GB_per_s": bytes_read / attn / 1e9,
                     "of_copy_bw": bytes_read / attn / bw})
     return out
@@ -522,9 +522,10 @@ def batched(cfg, artifact, ckpt, libdsrt, device, bw, budget, batches, steps, hf
 
 def run_child(spec, timeout):
     """One libdsrt-through-ctypes stage (child_main) in its own process: a
-    crash there (two runs on an H200 died of a segfault in one) costs that
-    stage, says which, and keeps torch out of libdsrt's process. The
-    child's log lines join this run's log; its result comes back as JSON."""
+    crash there (batch.py's ctypes mirrors writing past a struct killed
+    three H200 runs whole) costs that stage, says which, and keeps torch
+    out of libdsrt's process. The child's log lines join this run's log;
+    its result comes back as JSON."""
     cmd = [sys.executable, os.path.abspath(__file__), "--child", json.dumps(spec)]
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
                        env=dict(os.environ, PYTHONFAULTHANDLER="1"))
