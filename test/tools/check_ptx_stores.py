@@ -49,21 +49,19 @@ def main(path):
         if not m:
             continue
         opcode, operands = m.group(2), m.group(3)
-        if opcode.startswith("st.") or opcode.startswith("st"):
-            if not opcode.startswith("st."):
-                continue
-            stores += 1
-            width = int(re.search(r"\.[bsuf](\d+)$", opcode).group(1)) \
-                if re.search(r"\.[bsuf](\d+)$", opcode) else None
-            srcs = re.findall(r"%\w+", operands.split("]", 1)[1] if "]" in operands else "")
-            for src in srcs:
-                w = reg_width(src)
-                if width is None or w is None or w <= width:
-                    continue
-                narrowing += 1
-                d = defs.get(src)
-                if d and result_type(d) in FLOAT_TYPES:
-                    bad.append(f"{func}: {s}  ({src} written by {d})")
+        if opcode.startswith("st"):  # stores (and st* kin) write no register
+            if opcode.startswith("st."):
+                stores += 1
+                size = re.search(r"\.[bsuf](\d+)$", opcode)
+                width = int(size.group(1)) if size else None
+                for src in re.findall(r"%\w+", operands.split("]", 1)[-1]):
+                    w = reg_width(src)
+                    if width is None or w is None or w <= width:
+                        continue
+                    narrowing += 1
+                    d = defs.get(src)
+                    if d and result_type(d) in FLOAT_TYPES:
+                        bad.append(f"{func}: {s}  ({src} written by {d})")
             continue
         dests = operands.split(",", 1)[0].strip()
         for reg in re.findall(r"%\w+", dests):

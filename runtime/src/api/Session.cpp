@@ -226,7 +226,8 @@ void callStep(dsrt_session *s, MemRef<int32_t, 1> &tok,
 /// the CPU's on the same tokens (bench/gpu/run.py does, when a parity case
 /// fails). Rows per layer = file size / (layers x row bytes).
 void dumpCacheForDebugging(const dsrt_session *s) {
-  const char *path = std::getenv("DSRT_DEBUG_CACHE");
+  // Read once: this runs after every prefill and decode call.
+  static const char *const path = std::getenv("DSRT_DEBUG_CACHE");
   if (!path || !*path)
     return;
   const Manifest &m = s->model->manifest;
