@@ -152,7 +152,9 @@ def DS_PagedLatentAttentionOp : DS_Op<"paged_latent_attention", [Pure]> {
 
     With `naive_min_tokens = N` the sequences with N or more new tokens
     (query_start[s + 1] - query_start[s] >= N) are left to a
-    ds.paged_naive_attention: their rows of the result are zero.
+    ds.paged_naive_attention: their rows of the result are unspecified
+    (the CPU runtime does not write them), since only the ds.head_matmul
+    that skips the same rows reads this result.
 
     ```mlir
     %u = ds.paged_latent_attention %ql, %qr, %cache, %pos, %qs, %bt
@@ -250,8 +252,11 @@ def DS_HeadMatmulOp : DS_Op<"head_matmul", [Pure]> {
     With `skip(query_start)` and `naive_min_tokens = N` (a ragged step, the
     tokens of sequence s being [query_start[s], query_start[s + 1])), the
     rows of the sequences with N or more new tokens, which
-    ds.paged_naive_attention computes instead, are not computed: they are
-    zero. The other rows are as without.
+    ds.paged_naive_attention computes instead, are not computed: their
+    values are unspecified (the CPU runtime does not write them, the loop
+    form zeroes them), since the ops that read them skip the same rows or,
+    for ds.paged_naive_attention's `init`, replace them. The other rows are
+    as without.
 
     ```mlir
     %ql = ds.head_matmul %qn, %kvb {group = 16 : i64, offset = 0 : i64, rows = 8 : i64}

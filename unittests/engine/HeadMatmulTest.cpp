@@ -139,42 +139,49 @@ TEST(HeadMatmul, Bf16DecodeRowsAreBitForBitThoseOfEveryPath) {
 }
 
 // A ragged step's query_start: sequences of 1, 20, 1, 0, 8, 2 and 1 new
-// tokens with naive from 5: rows of the 20- and 8-token sequences are zero
-// and not computed, the others (two runs of adjacent absorbed sequences)
-// are the product.
+// tokens with naive from 5, then 2 rows outside every sequence (a padded
+// step): rows of the 20- and 8-token sequences are neither computed nor
+// written (ds.paged_naive_attention replaces them), the padding rows are
+// zero, the others (two runs of adjacent absorbed sequences) the product.
 TEST(HeadMatmul, SkipsTheNaiveSequencesRowsOnly) {
   std::mt19937 rng(22);
   TestWeight w(WeightFormat::BF16, 1, kHeads * kGroup, kDc, 0, rng);
   std::vector<int32_t> qs = {0, 1, 21, 22, 22, 30, 32, 33};
   int64_t qsShape[1] = {int64_t(qs.size())};
   auto qm = makeMemRef<int32_t, 1>(qs.data(), qsShape);
+  const int64_t tokens = 35;
+  auto naive = [](int64_t t) {
+    return (t >= 1 && t < 21) || (t >= 22 && t < 30);
+  };
   for (bool transpose : {false, true}) {
     int64_t k = transpose ? kDc : kDn, n = transpose ? kDv : kDc;
-    HeadBuffers b(33, k, n, rng);
+    HeadBuffers b(tokens, k, n, rng);
     int64_t rows = 100;
     ASSERT_EQ(headMatmulSkip(b.xm, w.matrix, b.om, qm, kGroup,
                              transpose ? kDn : 0, transpose, 5, &rows),
               "");
     EXPECT_EQ(rows, 100 + 1 + 1 + 2 + 1) << "rows computed";
-    for (int64_t t = 0; t < 33; ++t) {
-      bool naive = (t >= 1 && t < 21) || (t >= 22 && t < 30);
-      if (!naive) {
+    for (int64_t t = 0; t < tokens; ++t) {
+      if (t < 33 && !naive(t)) {
         expectRowMatches(b, w, t, transpose, "absorbed row");
         continue;
       }
+      float want = t < 33 ? -7.0f : 0.0f;
       for (int64_t h = 0; h < kHeads; ++h)
         for (int64_t j = 0; j < n; ++j)
-          ASSERT_EQ(b.at(t, h, j), 0.0f) << "naive row " << t;
+          ASSERT_EQ(b.at(t, h, j), want)
+              << (t < 33 ? "naive row " : "padding row ") << t;
     }
   }
-  // Threshold 0 or 1: every non-empty sequence is naive, nothing computed.
-  HeadBuffers b(33, kDn, kDc, rng);
+  // Threshold 0 or 1: every non-empty sequence is naive, nothing computed
+  // or written but the padding rows.
+  HeadBuffers b(tokens, kDn, kDc, rng);
   int64_t rows = 0;
   ASSERT_EQ(
       headMatmulSkip(b.xm, w.matrix, b.om, qm, kGroup, 0, false, 0, &rows), "");
   EXPECT_EQ(rows, 0);
-  for (int64_t t = 0; t < 33; ++t)
-    ASSERT_EQ(b.at(t, 2, kDc - 1), 0.0f);
+  for (int64_t t = 0; t < tokens; ++t)
+    ASSERT_EQ(b.at(t, 2, kDc - 1), t < 33 ? -7.0f : 0.0f) << "row " << t;
 }
 
 TEST(HeadMatmul, SkipRefusesABadQueryStart) {

@@ -3,14 +3,13 @@
 // Part of KernelEmitter (KernelEmitter.h), split by op family.
 //
 // A ds.head_matmul with skip(query_start) leaves the rows of the ragged
-// step's long sequences, which ds.paged_naive_attention computes, at zero.
-// The CPU path passes query_start and the threshold to the runtime
-// (headMatmulCall: dsrt_head_matmul_skip_f32), which computes only the
-// other rows: for a prefill chunk, all of its W_UK / W_UV products. The
-// loop form (the
-// GPU's, whose ragged step never takes the naive form) computes every row
-// and then zeroes the skipped ones, which keeps the op's meaning at the cost
-// of the work it could have saved.
+// step's long sequences, which ds.paged_naive_attention computes,
+// unspecified. The CPU path passes query_start and the threshold to the
+// runtime (headMatmulCall: dsrt_head_matmul_skip_f32), which computes and
+// writes only the other rows: for a prefill chunk, none of its W_UK / W_UV
+// products. The loop form (the GPU's, whose ragged step never takes the
+// naive form) computes every row and then zeroes the skipped ones, a value
+// the op allows.
 //
 //===----------------------------------------------------------------------===//
 #include "LoweringPatterns.h"

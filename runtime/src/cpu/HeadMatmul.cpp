@@ -318,8 +318,12 @@ std::string cpu::headMatmulSkip(const MemRef<float, 3> &x,
              " is not non-decreasing within [0, " + std::to_string(tokens) +
              "]";
   // The absorbed sequences' rows, adjacent ones merged into one range (a
-  // batch of decodes is one product); the rest, naive or outside every
-  // sequence, are zeroed.
+  // batch of decodes is one product). The naive sequences' rows are not
+  // written: ds.paged_naive_attention replaces them, and no other op reads
+  // them (the op leaves them unspecified). Zeroing them wrote a prefill
+  // chunk's whole q_latent, [tokens, heads, kv_lora_rank] floats a layer,
+  // for nothing (~1% of a bf16 prefill, bench/RESULTS.md). Rows outside
+  // every sequence (a padded step's) are zeroed.
   int64_t minTokens = std::max<int64_t>(naiveMinTokens, 1);
   std::vector<std::pair<int64_t, int64_t>> keep;
   for (int64_t s = 0; s < seqs; ++s) {
@@ -332,7 +336,7 @@ std::string cpu::headMatmulSkip(const MemRef<float, 3> &x,
       keep.push_back({t0, t1});
   }
   int64_t heads = out.sizes[1], n = out.sizes[2];
-  // A prefill's rows are all zeroed: megabytes, split like a GEMM's rows.
+  // Split like a GEMM's rows: a padded step's rows may be many.
   auto zero = [&](int64_t t0, int64_t t1) {
     if (t1 <= t0)
       return;
@@ -345,17 +349,16 @@ std::string cpu::headMatmulSkip(const MemRef<float, 3> &x,
         }
     });
   };
-  int64_t done = 0, computed = 0;
+  int64_t computed = 0;
   for (auto [t0, t1] : keep) {
-    zero(done, t0);
     if (std::string e = headMatmul(rowsOf(x, t0, t1), w, rowsOf(out, t0, t1),
                                    group, offset, transpose);
         !e.empty())
       return e;
     computed += t1 - t0;
-    done = t1;
   }
-  zero(done, tokens);
+  zero(0, qs(0));
+  zero(qs(seqs), tokens);
   if (computedRows)
     *computedRows += computed;
   return "";

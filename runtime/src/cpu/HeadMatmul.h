@@ -47,8 +47,10 @@ std::string headMatmul(const MemRef<float, 3> &x, const MemRef<float, 2> &w,
 /// headMatmul for the rows of a ragged step's absorbed sequences only
 /// (ds.head_matmul skip(query_start)): sequence s owns tokens
 /// [queryStart[s], queryStart[s + 1]); those of the sequences with at least
-/// max(naiveMinTokens, 1) tokens (the naive form's) get zero rows and are
-/// not computed, the others exactly what headMatmul gives them. Adds the
+/// max(naiveMinTokens, 1) tokens (the naive form's) are neither computed
+/// nor written (ds.paged_naive_attention replaces them), rows outside every
+/// sequence are zeroed, the others get exactly what headMatmul gives them.
+/// Adds the
 /// number of rows computed to *computedRows when it is not null. Returns ""
 /// or a description of inconsistent shapes or a query_start that is not
 /// non-decreasing within [0, tokens] (then nothing is written).

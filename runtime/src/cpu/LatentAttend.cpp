@@ -205,15 +205,21 @@ const float *packQueries(const MemRef<float, 3> &qLatent,
   return q;
 }
 
+/// rowsOf[t] of a token left to ds.paged_naive_attention: no rows, and its
+/// output row is not written. A prefill chunk's tokens are all such, and
+/// zeroing their rows wrote [tokens, heads, kv_lora_rank] floats a layer
+/// that nothing read (~1% of a bf16 prefill, bench/RESULTS.md).
+constexpr int64_t kLeftToNaive = -1;
+
 /// The merge: per (token, head), its blocks (tasks [first[t], first[t +
 /// 1])) in order, rescaled to their common max. Small next to the blocks
 /// (dc values per block against a block's rows), so a decode step's few
 /// heads stay on the caller. Each output row also costs its dc stores,
-/// counted as one more block: a prefill's tokens, all left to the naive
-/// form (no blocks), are megabytes of zeros, which ran on the caller alone.
-void mergeBlocks(Isa isa, const int64_t *first, int64_t maxBlocks,
-                 const float *acc, const float *bmax, const float *bsum,
-                 const MemRef<float, 3> &out) {
+/// counted as one more block. A token without blocks gets a zero row,
+/// unless it is left to the naive form (rowsOf[t] == kLeftToNaive).
+void mergeBlocks(Isa isa, const int64_t *first, const int64_t *rowsOf,
+                 int64_t maxBlocks, const float *acc, const float *bmax,
+                 const float *bsum, const MemRef<float, 3> &out) {
   int64_t tokens = out.sizes[0], heads = out.sizes[1], dc = out.sizes[2];
   Axpy axpy = axpyFor(isa);
   int64_t grain =
@@ -223,7 +229,8 @@ void mergeBlocks(Isa isa, const int64_t *first, int64_t maxBlocks,
       int64_t t = th / heads, h = th % heads;
       float *o = out.data() + t * out.strides[0] + h * out.strides[1];
       if (first[t] == first[t + 1]) {
-        std::fill(o, o + dc, 0.0f);
+        if (rowsOf[t] != kLeftToNaive)
+          std::fill(o, o + dc, 0.0f);
         continue;
       }
       float m = -INFINITY;
@@ -248,7 +255,8 @@ void mergeBlocks(Isa isa, const int64_t *first, int64_t maxBlocks,
 }
 
 /// The kernel once the shapes hold: rowsOf[t] rows for token t (0: its
-/// output row is zeroed), row r of token t at rowAt(t, r) (its bytes,
+/// output row is zeroed; kLeftToNaive: not written), row r of token t at
+/// rowAt(t, r) (its bytes,
 /// read through `codec`).
 template <typename RowAt>
 void attend(Isa isa, const MemRef<float, 3> &qLatent,
@@ -342,7 +350,7 @@ void attend(Isa isa, const MemRef<float, 3> &qLatent,
     }
   });
 
-  mergeBlocks(isa, first, maxBlocks, acc, bmax, bsum, out);
+  mergeBlocks(isa, first, rowsOf, maxBlocks, acc, bmax, bsum, out);
 }
 
 /// The codec for a cache of T (float, uint16_t: bf16) or of bytes (FP8,
@@ -456,7 +464,7 @@ paged(Isa isa, const MemRef<float, 3> &qLatent, const MemRef<float, 3> &qRope,
       s += qs(i) <= t;
     seqOf[t] = s;
     if (naiveMinTokens >= 0 && qs(s + 1) - qs(s) >= naiveMinTokens) {
-      rows[t] = 0;
+      rows[t] = kLeftToNaive;
       continue;
     }
     int64_t p = positionOf(positions, t);

@@ -118,7 +118,8 @@ std::string latentAttendDecode(Isa isa, const MemRef<float, 3> &qLatent,
 /// [S + 1]), and its row r is cache[layer, blockTables[s, r / pageSize],
 /// r % pageSize] (cache [layers, pages, pageSize, dc + dr]). The tokens of a
 /// sequence with naiveMinTokens or more new tokens (naiveMinTokens >= 0)
-/// are the naive form's: their rows of `out` are zeroed.
+/// are the naive form's: their rows of `out` are not written (the op leaves
+/// them unspecified; ds.paged_naive_attention replaces them).
 std::string pagedLatentAttendDecode(
     Isa isa, const MemRef<float, 3> &qLatent, const MemRef<float, 3> &qRope,
     const MemRef<float, 4> &cache, const MemRef<int32_t, 1> &positions,
