@@ -50,10 +50,9 @@ std::string headMatmul(const MemRef<float, 3> &x, const MemRef<float, 2> &w,
 /// max(naiveMinTokens, 1) tokens (the naive form's) are neither computed
 /// nor written (ds.paged_naive_attention replaces them), rows outside every
 /// sequence are zeroed, the others get exactly what headMatmul gives them.
-/// Adds the
-/// number of rows computed to *computedRows when it is not null. Returns ""
-/// or a description of inconsistent shapes or a query_start that is not
-/// non-decreasing within [0, tokens] (then nothing is written).
+/// Adds the number of rows computed to *computedRows when it is not null.
+/// Returns "" or a description of inconsistent shapes or a query_start that
+/// is not non-decreasing within [0, tokens] (then nothing is written).
 std::string headMatmulSkip(const MemRef<float, 3> &x, const WeightMatrix &w,
                            const MemRef<float, 3> &out,
                            const MemRef<int32_t, 1> &queryStart, int64_t group,

@@ -256,8 +256,7 @@ void mergeBlocks(Isa isa, const int64_t *first, const int64_t *rowsOf,
 
 /// The kernel once the shapes hold: rowsOf[t] rows for token t (0: its
 /// output row is zeroed; kLeftToNaive: not written), row r of token t at
-/// rowAt(t, r) (its bytes,
-/// read through `codec`).
+/// rowAt(t, r) (its bytes, read through `codec`).
 template <typename RowAt>
 void attend(Isa isa, const MemRef<float, 3> &qLatent,
             const MemRef<float, 3> &qRope, const int64_t *rowsOf, RowAt rowAt,
