@@ -5,11 +5,12 @@ module). Used by run.py; also runs alone:
     python3 bench/gpu/batch.py LIBDSRT ARTIFACT WEIGHTS --device cpu|cuda
 
 What a batch is, per executor (DSRT_ENGINE_EXECUTOR, read when the engine
-is created): "session" (fp8 caches and drafting on the GPU) runs one dsrt_session per request
-and the requests of a step one after another, each through its own decode
-call (every request reads the weights again), so batch B is B decode calls
-per engine step; "step" (the GPU default otherwise) runs each engine step as one @ragged_step call
-over the device page pool (runtime/src/engine/GpuStepExecutor.h): one
+is created): "session" (fp8 caches and drafting on the GPU) runs one
+dsrt_session per request and the requests of a step one after another, each
+through its own decode call (every request reads the weights again), so
+batch B is B decode calls per engine step; "step" (the GPU default
+otherwise) runs each engine step as one @ragged_step call over the device
+page pool (runtime/src/engine/GpuStepExecutor.h): one
 batched MoE and attention over all B tokens. The roofline next to it is
 what one batched step could reach.
 

@@ -83,8 +83,8 @@ dsrt_status engineConfig(dsrt_model *model, const dsrt_engine_options *o,
 /// Which executor runs the steps, "step" or "session". An artifact with
 /// @ragged_step runs each engine step as one call over one page pool; older
 /// artifacts (and GPU models with fp8 caches) keep a session per running
-/// request, whose
-/// caches are allocated lazily (calloc) and bounded together by the pool.
+/// request, whose caches are allocated lazily (calloc) and bounded together
+/// by the pool.
 /// DSRT_ENGINE_EXECUTOR=session|step picks one (tests compare them).
 /// Drafting is built on the session executor only (for now).
 dsrt_status chooseExecutor(dsrt_model *model, bool drafting,
