@@ -14,6 +14,8 @@ target_sources(dsrt PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/cpu/KernelsAvx2.cpp
   ${CMAKE_CURRENT_LIST_DIR}/cpu/KernelsAvx512.cpp
   ${CMAKE_CURRENT_LIST_DIR}/cpu/KernelsAvx512Fp8.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/cpu/ExpfAvx2.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/cpu/ExpfAvx512.cpp
   ${CMAKE_CURRENT_LIST_DIR}/cpu/ThreadPool.cpp
   ${CMAKE_CURRENT_LIST_DIR}/cpu/Scratch.cpp
   ${CMAKE_CURRENT_LIST_DIR}/cpu/ZeroedPages.cpp
@@ -48,6 +50,10 @@ if(CMAKE_SYSTEM_PROCESSOR MATCHES "x86_64|AMD64")
   set_source_files_properties(${CMAKE_CURRENT_LIST_DIR}/cpu/KernelsAvx512.cpp
     PROPERTIES COMPILE_OPTIONS
     "-mavx2;-mfma;-mf16c;-mavx512f;-mavx512bw;-mavx512vl;-mavx512bf16")
+  set_source_files_properties(${CMAKE_CURRENT_LIST_DIR}/cpu/ExpfAvx2.cpp
+    PROPERTIES COMPILE_OPTIONS "-mavx2;-mfma")
+  set_source_files_properties(${CMAKE_CURRENT_LIST_DIR}/cpu/ExpfAvx512.cpp
+    PROPERTIES COMPILE_OPTIONS "-mavx2;-mfma;-mavx512f")
   set_source_files_properties(${CMAKE_CURRENT_LIST_DIR}/cpu/NaiveAttendAvx2.cpp
     PROPERTIES COMPILE_OPTIONS "-mavx2;-mfma")
   set_source_files_properties(${CMAKE_CURRENT_LIST_DIR}/cpu/LatentAttendAvx2.cpp

@@ -195,6 +195,16 @@ struct KernelSet {
   void (*tileFp8Part[3])(const uint16_t *w, int64_t ldw, const float *scales,
                          const uint16_t *xb, int64_t kp, float *c,
                          const TilePrefetch *pf) = {};
+  /// y[i] = expf(x[i]) for i < n (y may be x), bit for bit libm's: glibc's
+  /// algorithm in the lanes (ExpfConstants.h). nullptr: libm's, one value
+  /// at a time.
+  void (*expfRow)(const float *x, int64_t n, float *y) = nullptr;
+  /// y[i] = g[i] / (1 + expf(-g[i])) * u[i] for i < n: Gemm.h's siluMul
+  /// over a row, bit for bit, with expfRow's exp (the dense MLP's
+  /// epilogue; one expf call a value cost ~1.5% of a bf16 prefill).
+  /// nullptr: siluMul one value at a time.
+  void (*siluMulRow)(const float *g, const float *u, int64_t n,
+                     float *y) = nullptr;
 };
 
 /// One token's head product over rows of a weight (decode's q_h W_UK_h):

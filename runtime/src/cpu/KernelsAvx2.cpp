@@ -4,6 +4,7 @@
 // when the CPU has them. FP8 widening: see KernelsAvx512.cpp.
 //
 //===----------------------------------------------------------------------===//
+#include "cpu/Expf.h"
 #include "cpu/Kernels.h"
 #include "cpu/KernelsInline.h"
 
@@ -271,6 +272,8 @@ const KernelSet &dsrt::cpu::avx2Kernels() {
     KernelSet s{Isa::Avx2, kMr,    tileF32Rows<4>, nullptr, decodeBf16,
                 decodeFp8, dotF32, dotBf16,        dotFp8};
     s.gemvF32 = gemvF32;
+    s.expfRow = expfRowAvx2;
+    s.siluMulRow = siluMulRowAvx2;
     s.tileF32Part[0] = tileF32Rows<1>;
     s.tileF32Part[1] = tileF32Rows<2>;
     s.tileF32Part[2] = tileF32Rows<3>;

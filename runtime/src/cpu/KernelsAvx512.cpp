@@ -11,6 +11,7 @@
 // as 480: NaN weights are found by dsrt_model_check_weights instead.
 //
 //===----------------------------------------------------------------------===//
+#include "cpu/Expf.h"
 #include "cpu/Kernels.h"
 #include "cpu/KernelsInline.h"
 #include "cpu/LanesAvx512.h"
@@ -572,6 +573,8 @@ const KernelSet &dsrt::cpu::avx512Kernels() {
     s.gemvBf16 = gemvBf16;
     s.gemvFp8 = gemvFp8;
     s.combineBf16Rows = combineBf16Rows;
+    s.expfRow = expfRowAvx512;
+    s.siluMulRow = siluMulRowAvx512;
     s.tileF32Part[0] = tileF32Rows<1>;
     s.tileF32Part[1] = tileF32Rows<2>;
     s.tileF32Part[2] = tileF32Rows<3>;
@@ -592,6 +595,8 @@ const KernelSet &dsrt::cpu::avx512Bf16Kernels() {
     s.gemvBf16 = gemvBf16;
     s.gemvFp8 = gemvFp8;
     s.combineBf16Rows = combineBf16Rows;
+    s.expfRow = expfRowAvx512;
+    s.siluMulRow = siluMulRowAvx512;
     s.tileF32Part[0] = tileF32Rows<1>;
     s.tileF32Part[1] = tileF32Rows<2>;
     s.tileF32Part[2] = tileF32Rows<3>;

@@ -799,9 +799,14 @@ void dsrt::cpu::matmulSiluMul(const KernelSet &ks, const float *x, int64_t ldx,
         gemmRange(ks, px, w, g0 + j0, m, g, m);
         gemmRange(ks, px, w, u0 + j0, m, u, m);
       }
-      for (int64_t t = 0; t < rows; ++t)
-        for (int64_t j = 0; j < m; ++j)
-          y[t * ldy + j0 + j] = siluMul(g[t * m + j], u[t * m + j]);
+      for (int64_t t = 0; t < rows; ++t) {
+        float *out = y + t * ldy + j0;
+        if (ks.siluMulRow)
+          ks.siluMulRow(g + t * m, u + t * m, m, out);
+        else
+          for (int64_t j = 0; j < m; ++j)
+            out[j] = siluMul(g[t * m + j], u[t * m + j]);
+      }
     }
   });
 }
