@@ -46,13 +46,17 @@ block scales), with the weights read in place from the mapped checkpoint:
 
 Prints a Markdown table (bench/RESULTS.md keeps a run with its command).
 Usage: /usr/bin/python3 bench/cpu_kernels.py [--bin build/bin] [--work DIR]
+       [--shape bench|v3-width] [--rounds N] [--reps N]
 """
 import argparse
 import json
+import math
 import os
 import subprocess
 import sys
 import tempfile
+
+import numpy as np
 
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -60,8 +64,21 @@ sys.path.insert(0, os.path.join(ROOT, "test", "tools"))
 from ds_testing import checkpoint  # noqa: E402
 
 
-def config():
+def config(shape="bench"):
     cfg = checkpoint.PRESETS["demo"]()
+    if shape == "v3-width":
+        # DeepSeek-V3's widths (hidden 7168, 128 heads, q_lora 1536,
+        # kv_lora 512, rope 64, nope 128, v 128, expert width 2048) in two
+        # MoE layers of 8 experts, top 1 (an expert gets 32 of 256 prompt
+        # rows on average, as in the bench shape), and a vocabulary of
+        # 8192: 1.29 G parameters, 5.2 GB in f32.
+        cfg.update(vocab_size=8192, hidden_size=7168, intermediate_size=18432,
+                   moe_intermediate_size=2048, num_hidden_layers=2,
+                   first_k_dense_replace=0, num_attention_heads=128, q_lora_rank=1536,
+                   kv_lora_rank=512, qk_nope_head_dim=128, qk_rope_head_dim=64,
+                   v_head_dim=128, n_routed_experts=8, num_experts_per_tok=1, n_group=1,
+                   topk_group=1, n_shared_experts=1, max_position_embeddings=4096)
+        return cfg
     cfg.update(vocab_size=8192, hidden_size=1024, intermediate_size=2048,
                moe_intermediate_size=256, num_hidden_layers=6, first_k_dense_replace=1,
                num_attention_heads=8, q_lora_rank=384, kv_lora_rank=256,
@@ -69,6 +86,62 @@ def config():
                n_routed_experts=32, num_experts_per_tok=4, n_group=4, topk_group=2,
                n_shared_experts=1, max_position_embeddings=4096)
     return cfg
+
+
+def write_large_checkpoint(out_dir, cfg, dtype, seed):
+    """checkpoint.write_checkpoint's files for a model too large for it
+    (it holds every tensor three times over, 21 GB for v3-width in f32):
+    one tensor drawn, encoded and written at a time, the header first.
+    Values are random_weights' distributions, not its draws."""
+    from ds_testing import safetensors as st
+    os.makedirs(out_dir, exist_ok=True)
+    cfg = dict(cfg)
+    shapes = checkpoint.tensor_shapes(cfg)
+    itemsize = {"F32": 4, "BF16": 2, "F8_E4M3": 1}
+    entries = {}  # name: (dtype, shape, kind of the source tensor, scale of)
+    for name, (shape, kind) in shapes.items():
+        sdt = checkpoint.stored_dtype(kind, dtype)
+        entries[name] = (sdt, list(shape), kind, None)
+        if sdt == "F8_E4M3":
+            blocks = [-(-d // checkpoint.FP8_BLOCK) for d in shape]
+            entries[name + "_scale_inv"] = ("F32", blocks, kind, name)
+    header, offset = {}, 0
+    for name in sorted(entries):
+        sdt, shape, _, _ = entries[name]
+        n = itemsize[sdt] * int(np.prod(shape))
+        header[name] = {"dtype": sdt, "shape": shape, "data_offsets": [offset, offset + n]}
+        offset += n
+    text = json.dumps({"__metadata__": {"format": "pt"}, **header}, separators=(",", ":"))
+    text += " " * (-len(text) % 8)
+    rng = np.random.default_rng(seed)
+    scales = {}
+    with open(os.path.join(out_dir, "model.safetensors"), "wb") as f:
+        f.write(len(text).to_bytes(8, "little") + text.encode())
+        for name in sorted(entries):
+            sdt, shape, kind, scale_of = entries[name]
+            if scale_of is not None:  # written after its tensor (sorted: name < name_scale_inv)
+                f.write(scales.pop(scale_of))
+                continue
+            if kind == "norm":
+                w = 1.0 + 0.1 * rng.standard_normal(shape, dtype=np.float32)
+            elif kind == "bias":
+                w = 0.1 * rng.standard_normal(shape, dtype=np.float32)
+            elif kind == "embed":
+                w = rng.standard_normal(shape, dtype=np.float32)
+            else:
+                w = rng.standard_normal(shape, dtype=np.float32) / np.float32(math.sqrt(shape[-1]))
+            if sdt == "F8_E4M3":
+                bits, scale = checkpoint.quantize_fp8_blocks(w)
+                f.write(bits.tobytes())
+                scales[name] = np.asarray(scale, np.float32).tobytes()
+            else:
+                f.write(st.encode(w, sdt))
+            del w
+    if dtype == "fp8":
+        cfg["quantization_config"] = dict(checkpoint.FP8_QUANTIZATION_CONFIG)
+    cfg["torch_dtype"] = "float32" if dtype == "f32" else "bfloat16"
+    with open(os.path.join(out_dir, "config.json"), "w") as f:
+        json.dump(cfg, f, indent=1)
 
 
 def probe(bin_dir, *args):
@@ -214,16 +287,24 @@ def main():
     ap.add_argument("--rounds", type=int, default=3,
                     help="interleaved rounds of references and models; the table "
                          "gives each ratio's median over them and its range")
+    ap.add_argument("--shape", default="bench", choices=["bench", "v3-width"],
+                    help="bench: the 625 MB f32 model the goal table uses; v3-width: "
+                         "DeepSeek-V3's layer widths in two MoE layers (5.2 GB f32, "
+                         "config() says what it keeps)")
     args = ap.parse_args()
     work = args.work or tempfile.mkdtemp(prefix="ds-cpu-kernels-")
-    cfg = config()
+    cfg = config(args.shape)
     shapes = checkpoint.tensor_shapes(cfg)
 
     models = []
     for dtype in ("f32", "bf16", "fp8"):
         ckpt = os.path.join(work, f"ckpt-{dtype}")
         if not os.path.exists(os.path.join(ckpt, "config.json")):
-            checkpoint.write_checkpoint(ckpt, cfg, dtype=dtype, seed=2)
+            print(f"writing the {dtype} checkpoint in {ckpt}", file=sys.stderr, flush=True)
+            if args.shape == "bench":
+                checkpoint.write_checkpoint(ckpt, cfg, dtype=dtype, seed=2)
+            else:
+                write_large_checkpoint(ckpt, cfg, dtype, seed=2)
         art = os.path.join(work, f"model-{dtype}.dsa")
         # Always this compiler's artifact (a few seconds): one kept from an
         # older build measures that build's bindings, not this one's.
