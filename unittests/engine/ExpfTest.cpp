@@ -1,5 +1,4 @@
-//===- ExpfTest.cpp - the vector sets' expf and SiLU against libm's
-//---------===//
+//===- ExpfTest.cpp - the vector sets' expf and SiLU against libm's -------===//
 //
 // KernelSet::expfRow and siluMulRow claim libm's bits (ExpfConstants.h):
 // checked over a sweep of float bit patterns (every 1031st, ~4.2 million:

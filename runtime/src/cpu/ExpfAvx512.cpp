@@ -1,5 +1,4 @@
-//===- ExpfAvx512.cpp - glibc's expf on 16 lanes
-//---------------------------===//
+//===- ExpfAvx512.cpp - glibc's expf on 16 lanes --------------------------===//
 //
 // Compiled with -mavx512f -mfma (runtime/src/engine.cmake); only called on
 // CPUs with AVX-512F (the avx512 sets). The algorithm: ExpfConstants.h.

@@ -1,6 +1,6 @@
 //===- ExpfConstants.h - the constants of glibc's expf ----------*- C++ -*-===//
 //
-// The vector sets' expf (KernelSet::expf) computes glibc's algorithm
+// The vector sets' expf (KernelSet::expfRow) computes glibc's algorithm
 // (sysdeps/ieee754/flt-32/e_expf.c since 2.27) lane by lane:
 //
 //   x / ln2 * 32 = k + r, |r| <= 1/2
