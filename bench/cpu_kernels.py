@@ -50,7 +50,6 @@ Usage: /usr/bin/python3 bench/cpu_kernels.py [--bin build/bin] [--work DIR]
 """
 import argparse
 import json
-import math
 import os
 import subprocess
 import sys
@@ -89,54 +88,45 @@ def config(shape="bench"):
 
 
 def write_large_checkpoint(out_dir, cfg, dtype, seed):
-    """checkpoint.write_checkpoint's files for a model too large for it
-    (it holds every tensor three times over, 21 GB for v3-width in f32):
-    one tensor drawn, encoded and written at a time, the header first.
-    Values are random_weights' distributions, not its draws."""
+    """checkpoint.write_checkpoint's files, byte for byte, for a model too
+    large for it (it holds every tensor three times over, 21 GB for
+    v3-width in f32): the header first, then each tensor drawn (in
+    random_weights' order, so its values), encoded and written at its
+    offset one at a time."""
     from ds_testing import safetensors as st
     os.makedirs(out_dir, exist_ok=True)
     cfg = dict(cfg)
     shapes = checkpoint.tensor_shapes(cfg)
     itemsize = {"F32": 4, "BF16": 2, "F8_E4M3": 1}
-    entries = {}  # name: (dtype, shape, kind of the source tensor, scale of)
+    header = {}
     for name, (shape, kind) in shapes.items():
         sdt = checkpoint.stored_dtype(kind, dtype)
-        entries[name] = (sdt, list(shape), kind, None)
+        header[name] = (sdt, list(shape))
         if sdt == "F8_E4M3":
-            blocks = [-(-d // checkpoint.FP8_BLOCK) for d in shape]
-            entries[name + "_scale_inv"] = ("F32", blocks, kind, name)
-    header, offset = {}, 0
-    for name in sorted(entries):
-        sdt, shape, _, _ = entries[name]
+            header[name + "_scale_inv"] = ("F32", [-(-d // checkpoint.FP8_BLOCK) for d in shape])
+    offsets, offset = {}, 0
+    for name in sorted(header):  # st.build's layout
+        sdt, shape = header[name]
         n = itemsize[sdt] * int(np.prod(shape))
-        header[name] = {"dtype": sdt, "shape": shape, "data_offsets": [offset, offset + n]}
+        offsets[name] = {"dtype": sdt, "shape": shape, "data_offsets": [offset, offset + n]}
         offset += n
-    text = json.dumps({"__metadata__": {"format": "pt"}, **header}, separators=(",", ":"))
+    text = json.dumps({"__metadata__": {"format": "pt"}, **offsets}, separators=(",", ":"))
     text += " " * (-len(text) % 8)
+    base = 8 + len(text)
     rng = np.random.default_rng(seed)
-    scales = {}
     with open(os.path.join(out_dir, "model.safetensors"), "wb") as f:
         f.write(len(text).to_bytes(8, "little") + text.encode())
-        for name in sorted(entries):
-            sdt, shape, kind, scale_of = entries[name]
-            if scale_of is not None:  # written after its tensor (sorted: name < name_scale_inv)
-                f.write(scales.pop(scale_of))
-                continue
-            if kind == "norm":
-                w = 1.0 + 0.1 * rng.standard_normal(shape, dtype=np.float32)
-            elif kind == "bias":
-                w = 0.1 * rng.standard_normal(shape, dtype=np.float32)
-            elif kind == "embed":
-                w = rng.standard_normal(shape, dtype=np.float32)
-            else:
-                w = rng.standard_normal(shape, dtype=np.float32) / np.float32(math.sqrt(shape[-1]))
-            if sdt == "F8_E4M3":
+        for name, (shape, kind) in shapes.items():
+            w = checkpoint.random_tensor(rng, shape, kind)
+            sdt = header[name][0]
+            parts = {name: st.encode(w, sdt)} if sdt != "F8_E4M3" else None
+            if parts is None:
                 bits, scale = checkpoint.quantize_fp8_blocks(w)
-                f.write(bits.tobytes())
-                scales[name] = np.asarray(scale, np.float32).tobytes()
-            else:
-                f.write(st.encode(w, sdt))
-            del w
+                parts = {name: bits.tobytes(), name + "_scale_inv": scale.tobytes()}
+            for part, raw in parts.items():
+                f.seek(base + offsets[part]["data_offsets"][0])
+                f.write(raw)
+            del w, parts
     if dtype == "fp8":
         cfg["quantization_config"] = dict(checkpoint.FP8_QUANTIZATION_CONFIG)
     cfg["torch_dtype"] = "float32" if dtype == "f32" else "bfloat16"

@@ -214,18 +214,22 @@ def random_weights(cfg, seed=0):
     One generator draws the tensors in tensor_shapes order; this order and
     these draws are what the parity tests were validated with, so keep them."""
     rng = np.random.default_rng(seed)
-    weights = {}
-    for name, (shape, kind) in tensor_shapes(cfg).items():
-        if kind == "norm":
-            w = 1.0 + 0.1 * rng.standard_normal(shape)
-        elif kind == "bias":
-            w = 0.1 * rng.standard_normal(shape)
-        elif kind == "embed":
-            w = rng.standard_normal(shape)
-        else:
-            w = rng.standard_normal(shape) / math.sqrt(shape[-1])
-        weights[name] = w.astype(np.float32)
-    return weights
+    return {name: random_tensor(rng, shape, kind)
+            for name, (shape, kind) in tensor_shapes(cfg).items()}
+
+
+def random_tensor(rng, shape, kind):
+    """random_weights' next tensor from `rng` (a caller drawing tensor by
+    tensor in tensor_shapes order gets random_weights' values)."""
+    if kind == "norm":
+        w = 1.0 + 0.1 * rng.standard_normal(shape)
+    elif kind == "bias":
+        w = 0.1 * rng.standard_normal(shape)
+    elif kind == "embed":
+        w = rng.standard_normal(shape)
+    else:
+        w = rng.standard_normal(shape) / math.sqrt(shape[-1])
+    return w.astype(np.float32)
 
 
 # ---------------------------------------------------------------- fp8 blocks
