@@ -152,3 +152,11 @@ class Model:
 
     def routing_trace(self):
         return self._m.routing_trace()
+
+    def weight_pages(self):
+        """How the checkpoint's files sit in memory now, by the kernel's
+        account: {'mapped_bytes', 'resident_bytes' (pages touched through
+        the mapping), 'huge_page_bytes' (of those, mapped in 2 MiB pages),
+        'note' ('' or a line of advice where a GiB or more sits in 4 KiB
+        pages)}."""
+        return self._m.weight_pages()

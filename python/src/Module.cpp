@@ -233,6 +233,11 @@ public:
     s["peak_rss_bytes"] = stats.peak_rss_bytes;
     s["activation_bytes"] = stats.activation_bytes;
     s["decode_allocations"] = stats.decode_allocations;
+    // ds-run's stats: the checkpoint's pages touched, those in 2 MiB pages.
+    dsrt_weight_pages pages;
+    check(dsrt_model_weight_pages(model.get(), &pages));
+    s["weights_resident_bytes"] = pages.resident_bytes;
+    s["weights_huge_page_bytes"] = pages.huge_page_bytes;
     py::dict result;
     result["tokens"] = tokens;
     result["logits"] = arr;
@@ -277,6 +282,17 @@ public:
 
   std::string routingTrace() const {
     return dsrt_model_routing_trace(model.get());
+  }
+
+  py::dict weightPages() const {
+    dsrt_weight_pages p;
+    check(dsrt_model_weight_pages(model.get(), &p));
+    py::dict d;
+    d["mapped_bytes"] = p.mapped_bytes;
+    d["resident_bytes"] = p.resident_bytes;
+    d["huge_page_bytes"] = p.huge_page_bytes;
+    d["note"] = std::string(p.note);
+    return d;
   }
 
 private:
@@ -328,6 +344,7 @@ PYBIND11_MODULE(_dsmlir, m) {
       .def_property_readonly("info", &Model::infoDict)
       .def("check_weights", &Model::checkWeights)
       .def("session", &Model::session, py::arg("capacity") = py::none())
-      .def("routing_trace", &Model::routingTrace);
+      .def("routing_trace", &Model::routingTrace)
+      .def("weight_pages", &Model::weightPages);
   registerTokenizer(m);
 }

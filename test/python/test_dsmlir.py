@@ -68,6 +68,18 @@ def test_python_and_ds_run_give_identical_logits(ckpt, artifact, tmp_path):
     assert out["stats"]["kv_cache_bytes_per_token"] == cli["kv_cache_bytes_per_token"] == 3 * 20 * 4
 
 
+def test_weight_pages_count_the_touched_checkpoint(ckpt, artifact):
+    model = dsmlir.Model(artifact, ckpt)
+    size = os.path.getsize(os.path.join(ckpt, "model.safetensors"))
+    out = model.generate([5, 9, 14], max_new_tokens=2)
+    pages = model.weight_pages()
+    assert pages["mapped_bytes"] == size
+    # The run touched the mapping; a file this small has no 2 MiB page.
+    assert 0 < pages["resident_bytes"] <= size + 4096
+    assert pages["huge_page_bytes"] == 0 and pages["note"] == ""
+    assert out["stats"]["weights_resident_bytes"] == pages["resident_bytes"]
+
+
 def test_session_prefill_and_decode_match_generate(ckpt, artifact):
     model = dsmlir.Model(artifact, ckpt)
     ref = model.generate([5, 9, 14], force_tokens=[2, 3])["logits"]

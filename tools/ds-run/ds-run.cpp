@@ -342,6 +342,21 @@ std::string statsJson(const dsrt_stats &s) {
   return buf;
 }
 
+/// A stats object with how the weights sat in memory: bytes touched
+/// through the checkpoint's mappings, and of those, bytes in 2 MiB pages.
+std::string withWeightPages(std::string stats, const dsrt_weight_pages &p) {
+  size_t close = stats.rfind('}');
+  if (close == std::string::npos)
+    return stats;
+  char buf[160];
+  std::snprintf(buf, sizeof buf,
+                ", \"weights_resident_bytes\": %lld, "
+                "\"weights_huge_page_bytes\": %lld",
+                (long long)p.resident_bytes, (long long)p.huge_page_bytes);
+  stats.insert(close, buf);
+  return stats;
+}
+
 /// `s` as a JSON string: the chat template takes its messages as JSON.
 std::string jsonString(const std::string &s) {
   std::string out = "\"";
@@ -531,6 +546,14 @@ int main(int argc, char **argv) {
     generated.resize(size_t(count));
     statsText = statsJson(stats);
   }
+
+  // Decode streams large weights slower from 4 KiB pages than from 2 MiB
+  // ones, which only the page cache's history decides: say so.
+  dsrt_weight_pages pages;
+  check(dsrt_model_weight_pages(model, &pages));
+  statsText = withWeightPages(statsText, pages);
+  if (pages.note[0] && dsrt_model_rank(model) == 0)
+    std::fprintf(stderr, "ds-run: note: %s\n", pages.note);
 
   // Files before the ids: a failure then leaves stdout empty (text is
   // streamed while generating, so with --prompt it comes first).

@@ -12,6 +12,7 @@
 #include <string>
 #include <utility>
 
+using namespace dsrt;
 using namespace dsrt::cpu;
 
 namespace {

@@ -71,6 +71,24 @@ dsrt_status dsrt_model_info_get(const dsrt_model *model, dsrt_model_info *out);
  * fails listing each bad tensor (one line each). */
 dsrt_status dsrt_model_check_weights(const dsrt_model *model);
 
+/* How the model's checkpoint files sit in memory now, by the kernel's
+ * account (/proc/self/smaps): bytes mapped, bytes resident through the
+ * mapping (pages a run has touched), and of those, bytes mapped in 2 MiB
+ * pages. A file written since it was last read (a download, a conversion)
+ * stays in the page cache in 4 KiB pages, from which decode streams large
+ * weights ~25% slower; `note` is then one line saying so and naming the
+ * files to drop from the cache, else "". All zero for models whose
+ * weights are not mapped (GPU). `note` is valid until the next call on
+ * this model. */
+typedef struct dsrt_weight_pages {
+  int64_t mapped_bytes;
+  int64_t resident_bytes;
+  int64_t huge_page_bytes;
+  const char *note;
+} dsrt_weight_pages;
+dsrt_status dsrt_model_weight_pages(const dsrt_model *model,
+                                    dsrt_weight_pages *out);
+
 /* JSON array of the expert choices recorded by artifacts compiled with
  * --trace-routing: [{"layer": moe_ordinal, "experts": [[...], ...]}, ...].
  * Valid until the next call on this model. */

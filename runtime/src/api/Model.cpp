@@ -3,6 +3,7 @@
 #include "api/Error.h"
 #include "cpu/Isa.h"
 #include "weights/Checkpoint.h"
+#include "weights/MappedPages.h"
 
 #include <algorithm>
 #include <cstdlib>
@@ -422,6 +423,26 @@ extern "C" dsrt_status dsrt_model_check_weights(const dsrt_model *model) {
       return fail(DSRT_ERROR_WEIGHTS, joinLines(problems));
     return DSRT_OK;
   });
+}
+
+extern "C" dsrt_status dsrt_model_weight_pages(const dsrt_model *model,
+                                               dsrt_weight_pages *out) {
+  if (!model || !out)
+    return fail(DSRT_ERROR_ARGUMENT, "dsrt_model_weight_pages: NULL argument");
+  auto *m = const_cast<dsrt_model *>(model);
+  std::lock_guard<std::mutex> lock(m->pagesMutex);
+  *out = dsrt_weight_pages{};
+  std::vector<FilePages> files;
+  if (m->checkpoint)
+    files = mappedPages(*m->checkpoint);
+  for (const FilePages &f : files) {
+    out->mapped_bytes += f.mappedBytes;
+    out->resident_bytes += f.residentBytes;
+    out->huge_page_bytes += f.hugeBytes;
+  }
+  m->weightPagesNote = smallPagesNote(files);
+  out->note = m->weightPagesNote.c_str();
+  return DSRT_OK;
 }
 
 extern "C" const char *dsrt_model_routing_trace(const dsrt_model *model) {

@@ -173,6 +173,8 @@ struct dsrt_model {
   std::mutex traceMutex;
   std::string routingTrace;
   std::string routingTraceJson; // what dsrt_model_routing_trace returned
+  std::mutex pagesMutex;
+  std::string weightPagesNote; // what dsrt_model_weight_pages returned
   /// Sequences of a ragged step that took the naive MLA form, counted at
   /// layer 0 (dsrt_trace_naive_segment, one call per layer).
   std::atomic<int64_t> naiveSegments{0};

@@ -6,11 +6,6 @@
 
 using namespace dsrt::cpu;
 
-bool dsrt::cpu::hugePagesAllowed() {
-  const char *v = std::getenv("DSRT_HUGE_PAGES");
-  return !(v && v[0] == '0' && v[1] == '\0');
-}
-
 ZeroedPages &ZeroedPages::operator=(ZeroedPages &&o) noexcept {
   if (this != &o) {
     reset();

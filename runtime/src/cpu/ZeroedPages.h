@@ -17,17 +17,12 @@
 #ifndef DSRT_CPU_ZEROEDPAGES_H
 #define DSRT_CPU_ZEROEDPAGES_H
 
+#include "support/HugePages.h"
+
 #include <cstddef>
 #include <cstdint>
 
 namespace dsrt::cpu {
-
-/// Huge-page granule: the alignment and the size above which one is
-/// asked for.
-constexpr size_t kHugePageBytes = size_t(2) << 20;
-
-/// False where DSRT_HUGE_PAGES is "0" (read at each allocation).
-bool hugePagesAllowed();
 
 class ZeroedPages {
 public:

@@ -1,10 +1,12 @@
 //===- Checkpoint.cpp - safetensors files and checkpoints -----------------===//
 #include "weights/Checkpoint.h"
+#include "support/HugePages.h"
 #include "support/JsonParser.h"
 
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <dirent.h>
@@ -53,6 +55,47 @@ SafetensorsFile::~SafetensorsFile() {
 }
 
 namespace {
+
+/// `size` bytes of `fd` read-only at a 2 MiB aligned address where they
+/// span a huge page, advised MADV_HUGEPAGE unless DSRT_HUGE_PAGES=0. A
+/// 2 MiB page-cache folio is then mapped by one page-table entry, and a
+/// read fault reads ahead in 2 MiB folios where the kernel caches the
+/// file system's files in large folios: decode streams DeepSeek-V3-wide
+/// bf16 weights ~25% faster from them than from 4 KiB pages
+/// (bench/RESULTS.md). Sets `advised`; MAP_FAILED on failure (errno set).
+void *mapFile(int fd, size_t size, bool &advised) {
+  advised = false;
+  if (size < kHugePageBytes || size > SIZE_MAX - 2 * kHugePageBytes)
+    return mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
+  // Reserve an aligned span, then map the file over it: the kernel
+  // aligns large file mappings itself only since Linux 6.x.
+  size_t slack = kHugePageBytes;
+  void *reserve = mmap(nullptr, size + slack, PROT_NONE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (reserve == MAP_FAILED)
+    return MAP_FAILED;
+  uintptr_t lo = reinterpret_cast<uintptr_t>(reserve);
+  uintptr_t at = (lo + kHugePageBytes - 1) / kHugePageBytes * kHugePageBytes;
+  void *map = mmap(reinterpret_cast<void *>(at), size, PROT_READ,
+                   MAP_PRIVATE | MAP_FIXED, fd, 0);
+  if (map == MAP_FAILED) {
+    int saved = errno;
+    munmap(reserve, size + slack);
+    errno = saved;
+    return MAP_FAILED;
+  }
+  // Give back the reservation around the file (page-rounded ends).
+  size_t page = size_t(sysconf(_SC_PAGESIZE));
+  uintptr_t fileEnd = (at + size + page - 1) / page * page;
+  if (at > lo)
+    munmap(reserve, at - lo);
+  if (lo + size + slack > fileEnd)
+    munmap(reinterpret_cast<void *>(fileEnd), lo + size + slack - fileEnd);
+#ifdef MADV_HUGEPAGE
+  advised = hugePagesAllowed() && madvise(map, size, MADV_HUGEPAGE) == 0;
+#endif
+  return map;
+}
 
 /// Checks one header entry into `v` (`begin` is its offset in the data
 /// section); on failure returns false with `why`, without file or tensor.
@@ -146,14 +189,17 @@ std::unique_ptr<SafetensorsFile> SafetensorsFile::open(const std::string &path,
     return fail("file of " + std::to_string(size) +
                 " bytes is too short for a safetensors header (8 bytes)");
   }
-  void *map = mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
+  bool advised = false;
+  void *map = mapFile(fd, size, advised);
+  int mapErrno = errno;
   ::close(fd); // the mapping keeps the file alive
   if (map == MAP_FAILED)
-    return fail(std::string("cannot mmap: ") + std::strerror(errno));
+    return fail(std::string("cannot mmap: ") + std::strerror(mapErrno));
   std::unique_ptr<SafetensorsFile> f(new SafetensorsFile());
   f->filePath = path;
   f->mapping = map;
   f->mappedSize = size;
+  f->hugeAdvised = advised;
   const uint8_t *bytes = static_cast<const uint8_t *>(map);
 
   uint64_t headerLen = 0;

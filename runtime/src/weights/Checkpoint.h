@@ -46,12 +46,19 @@ public:
   /// In header order.
   const std::vector<TensorView> &tensors() const { return views; }
   const std::string &path() const { return filePath; }
+  /// The mapping's first byte and length (2 MiB aligned where the file
+  /// spans a huge page).
+  const void *mappedData() const { return mapping; }
+  size_t mappedBytes() const { return mappedSize; }
+  /// Whether the mapping was advised MADV_HUGEPAGE.
+  bool hugePagesAdvised() const { return hugeAdvised; }
 
 private:
   SafetensorsFile() = default;
   std::string filePath;
   void *mapping = nullptr;
   size_t mappedSize = 0;
+  bool hugeAdvised = false;
   std::vector<TensorView> views;
 };
 
@@ -64,6 +71,9 @@ public:
   /// Sorted.
   std::vector<std::string> names() const;
   const std::string &directory() const { return dir; }
+  const std::vector<std::unique_ptr<SafetensorsFile>> &mappedFiles() const {
+    return files;
+  }
   /// Converts tensor `name` to f32 into `out` (numElements floats). FP8
   /// tensors are dequantised with `<name>_scale_inv` (128x128 blocks).
   bool readF32(const std::string &name, float *out, std::string &error) const;

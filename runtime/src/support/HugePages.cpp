@@ -1,0 +1,105 @@
+//===- HugePages.cpp - 2 MiB pages: the switch and the account ------------===//
+#include "support/HugePages.h"
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+using namespace dsrt;
+
+bool dsrt::hugePagesAllowed() {
+  const char *v = std::getenv("DSRT_HUGE_PAGES");
+  return !(v && v[0] == '0' && v[1] == '\0');
+}
+
+namespace {
+
+bool parseHex(std::string_view s, uintptr_t &out) {
+  if (s.empty() || s.size() > 16)
+    return false;
+  uintptr_t v = 0;
+  for (char c : s) {
+    int d = c >= '0' && c <= '9'   ? c - '0'
+            : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                                   : -1;
+    if (d < 0)
+      return false;
+    v = v * 16 + uintptr_t(d);
+  }
+  out = v;
+  return true;
+}
+
+/// "start-end ..." (a mapping's header line) into [start, end).
+bool parseHeader(std::string_view line, uintptr_t &start, uintptr_t &end) {
+  size_t dash = line.find('-'), space = line.find(' ');
+  if (dash == std::string_view::npos || space == std::string_view::npos ||
+      dash > space)
+    return false;
+  return parseHex(line.substr(0, dash), start) &&
+         parseHex(line.substr(dash + 1, space - dash - 1), end) && start < end;
+}
+
+/// "Name:   123 kB" into bytes, where the line is field `name`.
+bool parseKb(std::string_view line, std::string_view name, int64_t &bytes) {
+  if (line.size() <= name.size() || line.substr(0, name.size()) != name ||
+      line[name.size()] != ':')
+    return false;
+  int64_t kb = 0;
+  bool digits = false;
+  for (size_t i = name.size() + 1; i < line.size(); ++i) {
+    char c = line[i];
+    if (c >= '0' && c <= '9') {
+      kb = kb * 10 + (c - '0');
+      digits = true;
+    } else if (digits) {
+      break;
+    }
+  }
+  bytes = kb * 1024;
+  return digits;
+}
+
+} // namespace
+
+void dsrt::accountPages(std::string_view smaps,
+                        std::vector<PageAccount> &ranges) {
+  for (PageAccount &r : ranges)
+    r.residentBytes = r.hugeBytes = 0;
+  PageAccount *current = nullptr;
+  while (!smaps.empty()) {
+    size_t eol = smaps.find('\n');
+    std::string_view line = smaps.substr(0, eol);
+    smaps = eol == std::string_view::npos ? std::string_view()
+                                          : smaps.substr(eol + 1);
+    uintptr_t start = 0, end = 0;
+    if (parseHeader(line, start, end)) {
+      current = nullptr;
+      for (PageAccount &r : ranges)
+        if (start >= r.begin && end - r.begin <= r.size)
+          current = &r;
+      continue;
+    }
+    if (!current)
+      continue;
+    int64_t bytes = 0;
+    if (parseKb(line, "Rss", bytes))
+      current->residentBytes += bytes;
+    else if (parseKb(line, "FilePmdMapped", bytes) ||
+             parseKb(line, "AnonHugePages", bytes))
+      current->hugeBytes += bytes;
+  }
+}
+
+bool dsrt::accountPages(std::vector<PageAccount> &ranges) {
+  std::ifstream in("/proc/self/smaps");
+  if (!in) {
+    for (PageAccount &r : ranges)
+      r.residentBytes = r.hugeBytes = 0;
+    return false;
+  }
+  std::ostringstream text;
+  text << in.rdbuf();
+  accountPages(text.str(), ranges);
+  return true;
+}

@@ -1,0 +1,48 @@
+//===- HugePages.h - 2 MiB pages: the switch and the account ----*- C++ -*-===//
+//
+// The runtime asks for transparent huge pages in two places: the latent
+// caches' zeroed memory (cpu/ZeroedPages.h) and the checkpoint's file
+// mappings (weights/Checkpoint.cpp). DSRT_HUGE_PAGES=0 turns both off.
+// What the kernel actually gave is its own account in /proc/self/smaps
+// (Rss, and FilePmdMapped / AnonHugePages for 2 MiB mappings).
+//
+//===----------------------------------------------------------------------===//
+#ifndef DSRT_SUPPORT_HUGEPAGES_H
+#define DSRT_SUPPORT_HUGEPAGES_H
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace dsrt {
+
+/// Huge-page granule: the alignment and the size above which one is
+/// asked for.
+constexpr size_t kHugePageBytes = size_t(2) << 20;
+
+/// False where DSRT_HUGE_PAGES is "0" (read at each call).
+bool hugePagesAllowed();
+
+/// A range of this process's address space and what smaps says of the
+/// mappings inside it.
+struct PageAccount {
+  uintptr_t begin = 0;
+  size_t size = 0;
+  int64_t residentBytes = 0; // Rss
+  int64_t hugeBytes = 0;     // FilePmdMapped + AnonHugePages
+};
+
+/// Fills each range's residentBytes and hugeBytes from smaps text (the
+/// format of /proc/self/smaps): the sums over the mappings that lie inside
+/// it. Lines it does not know are skipped.
+void accountPages(std::string_view smaps, std::vector<PageAccount> &ranges);
+
+/// The same from this process's /proc/self/smaps; false (ranges left at
+/// zero) where it cannot be read.
+bool accountPages(std::vector<PageAccount> &ranges);
+
+} // namespace dsrt
+
+#endif // DSRT_SUPPORT_HUGEPAGES_H
