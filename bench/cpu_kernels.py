@@ -48,7 +48,7 @@ Before the rounds each checkpoint is dropped from the page cache, so the
 first run reads it back as a served model's checkpoint is read: in 2 MiB
 folios where the kernel caches the file system's files in large folios
 (a file just written sits in 4 KiB pages, from which decode at V3's
-widths streams ~10-25% slower). The "2 MiB pages" column is the share of
+widths ran up to 1.26x slower). The "2 MiB pages" column is the share of
 the weights' touched pages the kernel mapped so (smaps);
 --keep-page-cache measures the cache as it is.
 

@@ -736,13 +736,16 @@ TEST(MatMul, HeadProductsRefuseRowsPastTheWeight) {
 // take a run of weight rows per call), several through the dot kernels
 // (a few x rows per call), and a token's logits may not depend on how many
 // tokens its step carried. Runs cross a part and the FP8 scale blocks; K
-// has a tail past the vector widths and a ragged scale block.
+// has a tail past the vector widths and a ragged scale block; one K is past
+// 8192, where a row's x (16 KiB of bf16) no longer stays in L1 beside the
+// weights and a kernel may want to take several rows a piece at a time.
 TEST(MatMul, DecodeRowsMatchEachRowAloneBitForBit) {
   std::mt19937 rng(13);
   std::normal_distribution<float> d;
   for (WeightFormat f :
        {WeightFormat::F32, WeightFormat::BF16, WeightFormat::FP8})
-    for (int64_t k : {int64_t(37), int64_t(200), int64_t(300)}) {
+    for (int64_t k :
+         {int64_t(37), int64_t(200), int64_t(300), int64_t(8192 + 37)}) {
       TestWeight w(f, 2, 150, k, 2, rng);
       // 5 to 16 rows: FP8's dotFp8PairsMany where the set has it (a scale
       // block's tail of 72, 44 and 37 weights among the k).

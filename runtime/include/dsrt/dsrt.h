@@ -76,10 +76,9 @@ dsrt_status dsrt_model_check_weights(const dsrt_model *model);
  * mapping (pages a run has touched), and of those, bytes mapped in 2 MiB
  * pages. A file written since it was last read (a download, a conversion)
  * stays in the page cache in 4 KiB pages, from which decode streams large
- * weights ~25% slower; `note` is then one line saying so and naming the
- * files to drop from the cache, else "". All zero for models whose
- * weights are not mapped (GPU). `note` is valid until the next call on
- * this model. */
+ * weights up to a fifth slower; `note` is then one line saying so and naming
+ * the files to drop from the cache, else "". All zero for models whose weights
+ * are not mapped (GPU). `note` is valid until the next call on this model. */
 typedef struct dsrt_weight_pages {
   int64_t mapped_bytes;
   int64_t resident_bytes;

@@ -60,9 +60,10 @@ namespace {
 /// span a huge page, advised MADV_HUGEPAGE unless DSRT_HUGE_PAGES=0. A
 /// 2 MiB page-cache folio is then mapped by one page-table entry, and a
 /// read fault reads ahead in 2 MiB folios where the kernel caches the
-/// file system's files in large folios: decode streams DeepSeek-V3-wide
-/// bf16 weights ~25% faster from them than from 4 KiB pages
-/// (bench/RESULTS.md). Sets `advised`; MAP_FAILED on failure (errno set).
+/// file system's files in large folios: decode at DeepSeek-V3's widths
+/// ran 1.01-1.26x faster from them than from 4 KiB pages, with the VM's
+/// minute (bench/RESULTS.md). Sets `advised`; MAP_FAILED on failure (errno
+/// set).
 void *mapFile(int fd, size_t size, bool &advised) {
   advised = false;
   if (size < kHugePageBytes || size > SIZE_MAX - 2 * kHugePageBytes)

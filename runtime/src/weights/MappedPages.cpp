@@ -56,8 +56,8 @@ std::string dsrt::smallPagesNote(const std::vector<FilePages> &files) {
     names += " (and " + std::to_string(listed - 3) + " more)";
   return gib(small) +
          " of the weights are cached in 4 KiB pages, as a file written "
-         "since it was last read is; decode can stream them ~25% slower "
-         "than 2 MiB pages. `dd if=FILE iflag=nocache count=0` drops a "
+         "since it was last read is; decode can stream them up to a fifth "
+         "slower than 2 MiB pages. `dd if=FILE iflag=nocache count=0` drops a "
          "file from the page cache, and the next run reads it back in "
          "2 MiB pages where the kernel caches files in large folios: " +
          names;

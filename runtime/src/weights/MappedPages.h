@@ -3,10 +3,10 @@
 // A checkpoint's mappings are read where the page cache holds the file:
 // in 2 MiB folios where the file was read in by a kernel that caches it in
 // large folios, in 4 KiB pages where it was written since (a download, a
-// conversion, a copy). Decode streams DeepSeek-V3-wide weights ~25% slower
-// from the small pages (bench/RESULTS.md), which only dropping the file
-// from the cache and reading it again undoes. This is the kernel's account
-// of it, and the one-line advice the tools print.
+// conversion, a copy). Decode at DeepSeek-V3's widths ran up to 1.26x
+// slower from the small pages (bench/RESULTS.md), which only dropping the
+// file from the cache and reading it again undoes. This is the kernel's
+// account of it, and the one-line advice the tools print.
 //
 //===----------------------------------------------------------------------===//
 #ifndef DSRT_WEIGHTS_MAPPEDPAGES_H
