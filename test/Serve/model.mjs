@@ -103,6 +103,9 @@ await run([
     });
     assert.equal(m.ds_cache_pages_used, 0);
     assert.ok(m.ds_generation_tokens_total > 0);
+    // The checkpoint is read in place: its touched pages are resident.
+    assert.ok(m.ds_weights_resident_bytes > 0);
+    assert.ok(m.ds_weights_huge_page_bytes <= m.ds_weights_resident_bytes);
   }],
 
   ['SIGTERM: in-flight requests finish, exit 0', async () => {

@@ -71,6 +71,9 @@ struct BackendStats {
   int64_t prefixCacheHits = 0;    // prompt tokens found cached
   // Speculative decoding: verify rounds, drafts checked, drafts accepted.
   int64_t specRounds = 0, specDraftTokens = 0, specAcceptedTokens = 0;
+  // The checkpoint's pages touched through its mapping, and those the
+  // kernel maps in 2 MiB pages (dsrt_model_weight_pages).
+  int64_t weightsResidentBytes = 0, weightsHugePageBytes = 0;
 };
 
 struct ModelInfo {

@@ -88,6 +88,13 @@ void EngineBackend::onEvent(void *user, const dsrt_engine_event *e) {
     l->owner->live.erase(e->request_id);
   }
   l->sink->onFinish(r, "");
+  // After a first request the weights a step reads are resident: say once
+  // if they sit in 4 KiB pages, which slow every step after it.
+  dsrt_weight_pages pages;
+  if (!l->owner->pagesChecked.exchange(true) &&
+      dsrt_model_weight_pages(l->owner->model, &pages) == DSRT_OK &&
+      pages.note[0])
+    fprintf(stderr, "ds-serve: note: %s\n", pages.note);
   delete l;
 }
 
@@ -153,6 +160,11 @@ BackendStats EngineBackend::stats() const {
   s.specRounds = st.spec_rounds;
   s.specDraftTokens = st.spec_draft_tokens;
   s.specAcceptedTokens = st.spec_accepted_tokens;
+  dsrt_weight_pages pages;
+  if (dsrt_model_weight_pages(model, &pages) == DSRT_OK) {
+    s.weightsResidentBytes = pages.resident_bytes;
+    s.weightsHugePageBytes = pages.huge_page_bytes;
+  }
   return s;
 }
 

@@ -12,6 +12,7 @@
 
 #include "Backend.h"
 
+#include <atomic>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -70,6 +71,9 @@ private:
   std::map<int64_t, Live *> live; // by engine id
   bool stopped = false;
   bool follower = false;
+  /// Whether the first finished request has checked how the weights sit
+  /// in memory (the note is printed once, when the pages are touched).
+  std::atomic<bool> pagesChecked{false};
 };
 
 } // namespace dsserve

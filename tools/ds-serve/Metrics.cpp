@@ -109,6 +109,12 @@ std::string Metrics::render(const BackendStats &s, int64_t inFlight) const {
   counter(out, "ds_prefix_cache_hits_total",
           "Prompt tokens found in the prefix cache.",
           double(s.prefixCacheHits));
+  gauge(out, "ds_weights_resident_bytes",
+        "Checkpoint bytes resident through the server's mapping.",
+        double(s.weightsResidentBytes));
+  gauge(out, "ds_weights_huge_page_bytes",
+        "Of those, bytes mapped in 2 MiB pages (decode streams them faster).",
+        double(s.weightsHugePageBytes));
   // vLLM's spec_decode_num_drafts / _draft_tokens / _accepted_tokens.
   counter(out, "ds_spec_decode_num_drafts_total",
           "Speculative verify rounds (a request's step that checked drafts).",

@@ -33,6 +33,8 @@ TEST(Metrics, RenderCountsAndGauges) {
   s.specRounds = 4;
   s.specDraftTokens = 8;
   s.specAcceptedTokens = 5;
+  s.weightsResidentBytes = 4096;
+  s.weightsHugePageBytes = 2097152;
   std::string out = m.render(s, 3);
   for (const char *line :
        {"ds_num_requests_running 2\n", "ds_cache_pages_used 7\n",
@@ -42,6 +44,8 @@ TEST(Metrics, RenderCountsAndGauges) {
         "ds_time_to_first_token_seconds_count 1\n",
         "ds_spec_decode_num_drafts_total 4\n",
         "ds_spec_decode_num_draft_tokens_total 8\n",
-        "ds_spec_decode_num_accepted_tokens_total 5\n"})
+        "ds_spec_decode_num_accepted_tokens_total 5\n",
+        "ds_weights_resident_bytes 4096\n",
+        "ds_weights_huge_page_bytes 2097152\n"})
     EXPECT_NE(out.find(line), std::string::npos) << line;
 }

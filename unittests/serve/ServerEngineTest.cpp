@@ -121,3 +121,25 @@ TEST(ServerEngine, ConcurrentRequestsEqualSoloAndDropsFreePages) {
 }
 
 } // namespace
+
+// /metrics carries the model's account of its checkpoint's pages
+// (dsrt_model_weight_pages; this stand-in model copies its few weights and
+// maps none, so both are 0 here, and ds-run's and Python's tests see real
+// mappings).
+TEST(ServerEngine, MetricsCarryTheCheckpointsPages) {
+  Fixture f;
+  ASSERT_TRUE(f.backend);
+  ASSERT_FALSE(f.complete({1, 2, 3}, 2).is_null());
+  BackendStats s = f.backend->stats();
+  EXPECT_LE(s.weightsHugePageBytes, s.weightsResidentBytes);
+  httplib::Client c("127.0.0.1", f.server->boundPort());
+  auto res = c.Get("/metrics");
+  ASSERT_TRUE(res);
+  EXPECT_NE(res->body.find("\nds_weights_resident_bytes " +
+                           std::to_string(s.weightsResidentBytes) + "\n"),
+            std::string::npos)
+      << res->body;
+  EXPECT_NE(res->body.find("\nds_weights_huge_page_bytes " +
+                           std::to_string(s.weightsHugePageBytes) + "\n"),
+            std::string::npos);
+}
