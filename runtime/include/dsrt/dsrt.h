@@ -77,8 +77,10 @@ dsrt_status dsrt_model_check_weights(const dsrt_model *model);
  * pages. A file written since it was last read (a download, a conversion)
  * stays in the page cache in 4 KiB pages, from which decode streams large
  * weights up to a fifth slower; `note` is then one line saying so and naming
- * the files to drop from the cache, else "". All zero for models whose weights
- * are not mapped (GPU). `note` is valid until the next call on this model. */
+ * the files to drop from the cache, else "" (always "" under
+ * DSRT_HUGE_PAGES=0). The counts are zero where the model keeps no mapping
+ * (GPU models, weights all copied at load). `note` is valid until the next
+ * call on this model. */
 typedef struct dsrt_weight_pages {
   int64_t mapped_bytes;
   int64_t resident_bytes;

@@ -3,6 +3,7 @@
 #include "api/Error.h"
 #include "cpu/Isa.h"
 #include "weights/Checkpoint.h"
+#include "support/HugePages.h"
 #include "weights/MappedPages.h"
 
 #include <algorithm>
@@ -440,7 +441,8 @@ extern "C" dsrt_status dsrt_model_weight_pages(const dsrt_model *model,
     out->resident_bytes += f.residentBytes;
     out->huge_page_bytes += f.hugeBytes;
   }
-  m->weightPagesNote = smallPagesNote(files);
+  // DSRT_HUGE_PAGES=0 asked for small pages: nothing to advise.
+  m->weightPagesNote = hugePagesAllowed() ? smallPagesNote(files) : "";
   out->note = m->weightPagesNote.c_str();
   return DSRT_OK;
 }
