@@ -138,6 +138,13 @@ int gemm(int64_t rows, int64_t n, int64_t k, int reps) {
       run(WeightMatrix::single(WeightFormat::BF16, w16.data(), n, k, k));
   double t8 = run(WeightMatrix::single(WeightFormat::FP8, w8.data(), n, k, k,
                                        scales.data()));
+  // f32 arithmetic over the bf16 weights (matmulF32: the naive form's
+  // kv_b expansion, dsrt_linear_exact_f32).
+  double t16f = best(reps, [&] {
+    matmulF32(ks, x.data(), k, rows,
+              WeightMatrix::single(WeightFormat::BF16, w16.data(), n, k, k), 0,
+              n, y.data(), n);
+  });
   dsbench::OneDnnRates dnnl = dsbench::oneDnnGemm(rows, n, k, reps);
   std::string onednn = "null";
   if (dnnl.available) {
@@ -152,10 +159,12 @@ int gemm(int64_t rows, int64_t n, int64_t k, int reps) {
   std::printf("{\"rows\": %lld, \"n\": %lld, \"k\": %lld, \"threads\": %d, "
               "\"isa\": \"%s\", \"openblas_sgemm_gflops\": %.2f, "
               "\"ds_f32_gflops\": %.2f, \"ds_bf16_gflops\": %.2f, "
-              "\"ds_fp8_gflops\": %.2f, \"onednn\": %s}\n",
+              "\"ds_fp8_gflops\": %.2f, \"ds_f32_on_bf16_gflops\": %.2f, "
+              "\"onednn\": %s}\n",
               (long long)rows, (long long)n, (long long)k, threads,
               isaName(activeIsa()), flops / tBlas / 1e9, flops / t32 / 1e9,
-              flops / t16 / 1e9, flops / t8 / 1e9, onednn.c_str());
+              flops / t16 / 1e9, flops / t8 / 1e9, flops / t16f / 1e9,
+              onednn.c_str());
   return 0;
 }
 

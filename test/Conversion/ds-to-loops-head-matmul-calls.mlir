@@ -47,7 +47,9 @@ func.func @decode(%tok: tensor<?xi32>, %pos: tensor<?xi32>,
 // chunk's keys/values and rope keys, the running max / sum [T, 2], out;
 // first token, tokens, first row, rows; the scale) extends each (token,
 // head)'s online softmax, no generated attend kernel; kv_b_proj, handed to
-// the driver and on to the GEMM only, is gemm_only.
+// the driver and on to the GEMM only, is gemm_only. The driver's buffers
+// are the entry point's (ds-plan-activations places them): it allocates
+// nothing.
 
 // CHECK: ds.bindings = [{{.*}}{dequantize = false, gemm_only = true, index = 1 : i64, members = ["kvb"], shape = array<i64: 32, 16>}]
 // CHECK: func.func private @dsrt_linear_exact_f32(!llvm.ptr, memref<?x?xf32>, memref<?x?xf32>, memref<?x?xf32>) attributes {llvm.emit_c_interface}
@@ -56,11 +58,14 @@ func.func @decode(%tok: tensor<?xi32>, %pos: tensor<?xi32>,
 // CHECK: call @__ds_embedding_
 // CHECK: %[[KVB:.+]] = call @dsrt_weight_f32_r2(%[[CTX]], %{{.+}})
 // CHECK: %[[KVBC:.+]] = memref.cast %[[KVB]] : memref<?x?xf32> to memref<32x16xf32>
-// CHECK: call @[[DRIVER:__ds_naive_attention_calls_[0-9a-f]+]](%[[CTX]], %{{.+}}, %{{.+}}, %{{.+}}, %{{.+}}, %[[KVBC]], %{{.+}}, %{{.+}})
-// CHECK: func.func private @[[DRIVER]](%[[DCTX:[^:]+]]: !llvm.ptr, {{.+}}, %[[DW:[^:]+]]: memref<32x16xf32>, {{.+}}) attributes {ds.kernel = "naive_attention_calls"
-// CHECK: %[[LAT:.+]] = memref.alloc() : memref<3x16xf32>
-// CHECK: %[[ROPE:.+]] = memref.alloc() : memref<3x4xf32>
-// CHECK: %[[KV:.+]] = memref.alloc() : memref<3x32xf32>
+// CHECK: %[[SLAT:.+]] = memref.alloc() : memref<3x16xf32>
+// CHECK: %[[SROPE:.+]] = memref.alloc() : memref<3x4xf32>
+// CHECK: %[[SKV:.+]] = memref.alloc() : memref<3x32xf32>
+// CHECK: %[[SMAX:.+]] = memref.alloc(%{{.+}}) : memref<?x2xf32>
+// CHECK: %[[SSUM:.+]] = memref.alloc(%{{.+}}) : memref<?x2xf32>
+// CHECK: call @[[DRIVER:__ds_naive_attention_calls_[0-9a-f]+]](%[[CTX]], %{{.+}}, %{{.+}}, %{{.+}}, %{{.+}}, %[[KVBC]], %{{.+}}, %{{.+}}, %[[SLAT]], %[[SROPE]], %[[SKV]], %[[SMAX]], %[[SSUM]])
+// CHECK: func.func private @[[DRIVER]](%[[DCTX:[^:]+]]: !llvm.ptr, {{.+}}, %[[DW:[^:]+]]: memref<32x16xf32>, {{.+}}, %[[LAT:[^:]+]]: memref<3x16xf32>, %[[ROPE:[^:]+]]: memref<3x4xf32>, %[[KV:[^:]+]]: memref<3x32xf32>, {{.+}}) attributes {ds.kernel = "naive_attention_calls"
+// CHECK-NOT: memref.alloc
 // CHECK: scf.for %[[C0:.+]] = %{{.+}} to %{{.+}} step %{{c3[_0-9]*}} {
 // CHECK: func.call @[[GATHER:__ds_naive_gather_[0-9a-f]+]](%{{.+}}, %{{.+}}, %[[C0]], %{{.+}}, %[[LAT]], %[[ROPE]])
 // CHECK: %[[XL:.+]] = memref.cast %[[LAT]]
@@ -94,6 +99,44 @@ func.func @prefill(%tok: tensor<?xi32>, %pos: tensor<?xi32>,
         tensor<?xi32>, tensor<32x16xf32> -> tensor<?x2x8xf32>
   %out = tensor.collapse_shape %o [[0], [1, 2]] : tensor<?x2x8xf32> into tensor<?x16xf32>
   return %out, %c : tensor<?x16xf32>, !ds.latent_cache<num_layers = 1, width = 20, element_type = f32>
+}
+
+// -----
+
+// Tests that two layers' naive attention share one set of chunk buffers
+// (the latents, rope keys and per-head K/V: 32 MiB a 256-row chunk at
+// DeepSeek-V3's widths), each with its own running max and sum.
+
+// CHECK-LABEL: func.func @two_layers
+// CHECK: %[[LAT:.+]] = memref.alloc() : memref<3x16xf32>
+// CHECK: %[[ROPE:.+]] = memref.alloc() : memref<3x4xf32>
+// CHECK: %[[KV:.+]] = memref.alloc() : memref<3x32xf32>
+// CHECK: %[[MAX0:.+]] = memref.alloc(%{{.+}}) : memref<?x2xf32>
+// CHECK: call @[[DRIVER:__ds_naive_attention_calls_[0-9a-f]+]]({{.+}}, %[[LAT]], %[[ROPE]], %[[KV]], %[[MAX0]], %{{.+}})
+// CHECK-NOT: memref.alloc() : memref<3x32xf32>
+// CHECK: %[[MAX1:.+]] = memref.alloc(%{{.+}}) : memref<?x2xf32>
+// CHECK: call @[[DRIVER]]({{.+}}, %[[LAT]], %[[ROPE]], %[[KV]], %[[MAX1]], %{{.+}})
+func.func @two_layers(%tok: tensor<?xi32>, %pos: tensor<?xi32>,
+                      %c: !ds.latent_cache<num_layers = 2, width = 20, element_type = f32>)
+    -> (tensor<?x16xf32>, !ds.latent_cache<num_layers = 2, width = 20, element_type = f32>) {
+  %e = ds.weight "embed" : tensor<64x24xf32>
+  %x = ds.embedding %e, %tok : tensor<64x24xf32>, tensor<?xi32> -> tensor<?x24xf32>
+  %zero = arith.constant 0 : index
+  %n = tensor.dim %x, %zero : tensor<?x24xf32>
+  %q = tensor.extract_slice %x[0, 0] [%n, 16] [1, 1] : tensor<?x24xf32> to tensor<?x16xf32>
+  %r = tensor.extract_slice %x[0, 16] [%n, 8] [1, 1] : tensor<?x24xf32> to tensor<?x8xf32>
+  %qn = tensor.expand_shape %q [[0], [1, 2]] output_shape [%n, 2, 8] : tensor<?x16xf32> into tensor<?x2x8xf32>
+  %qr = tensor.expand_shape %r [[0], [1, 2]] output_shape [%n, 2, 4] : tensor<?x8xf32> into tensor<?x2x4xf32>
+  %kvb0 = ds.weight "kvb0" : tensor<32x16xf32>
+  %kvb1 = ds.weight "kvb1" : tensor<32x16xf32>
+  %o0 = ds.naive_attention %qn, %qr, %c, %pos, %kvb0 {layer = 0 : i64, scale = 0.3 : f64}
+      : tensor<?x2x8xf32>, tensor<?x2x4xf32>, !ds.latent_cache<num_layers = 2, width = 20, element_type = f32>,
+        tensor<?xi32>, tensor<32x16xf32> -> tensor<?x2x8xf32>
+  %o1 = ds.naive_attention %o0, %qr, %c, %pos, %kvb1 {layer = 1 : i64, scale = 0.3 : f64}
+      : tensor<?x2x8xf32>, tensor<?x2x4xf32>, !ds.latent_cache<num_layers = 2, width = 20, element_type = f32>,
+        tensor<?xi32>, tensor<32x16xf32> -> tensor<?x2x8xf32>
+  %out = tensor.collapse_shape %o1 [[0], [1, 2]] : tensor<?x2x8xf32> into tensor<?x16xf32>
+  return %out, %c : tensor<?x16xf32>, !ds.latent_cache<num_layers = 2, width = 20, element_type = f32>
 }
 
 // -----

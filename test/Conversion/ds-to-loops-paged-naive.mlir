@@ -63,9 +63,14 @@
 // With head-matmul-calls (the CPU pipeline) the chunk's expansion is the
 // exact GEMM and its attend step the runtime's dsrt_naive_attend_f32 over
 // the sequence's tokens [t0, t0 + n) and the chunk's rows [c0, c0 + m): no
-// generated attend kernel (the generated loop is the GPU's, above).
-// CALLS: func.func private @[[NAIVE:__ds_paged_naive_attention_[0-9a-f]+]](%[[NCTX:[^:]+]]: !llvm.ptr, {{.+}}) attributes {ds.kernel = "paged_naive_attention"
-// CALLS: %[[KV:.+]] = memref.alloc() : memref<64x32xf32>
+// generated attend kernel (the generated loop is the GPU's, above). The
+// driver's buffers are the step's (planned with its activations): it
+// allocates nothing.
+// CALLS-LABEL: func.func @step
+// CALLS: %[[SKV:.+]] = memref.alloc() : memref<64x32xf32>
+// CALLS: call @[[NAIVE:__ds_paged_naive_attention_[0-9a-f]+]]({{.+}}, %[[SKV]], %{{.+}}, %{{.+}})
+// CALLS: func.func private @[[NAIVE]](%[[NCTX:[^:]+]]: !llvm.ptr, {{.+}}, %[[KV:[^:]+]]: memref<64x32xf32>, {{.+}}) attributes {ds.kernel = "paged_naive_attention"
+// CALLS-NOT: memref.alloc
 // CALLS: scf.if
 // CALLS: scf.for %[[C0:.+]] = %{{.+}} to %{{.+}} step %{{c64[_0-9]*}} {
 // CALLS: func.call @{{__ds_paged_naive_gather_[0-9a-f]+}}(

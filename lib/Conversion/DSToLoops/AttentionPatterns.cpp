@@ -205,19 +205,28 @@ struct NaiveAttentionLowering : KernelPattern<NaiveAttentionOp> {
         op.getCache().getType(), op.getQRope().getType().getShape().back());
     k.setCacheLayout(layout);
     if (state.headMatmulCalls) {
-      // Host loops around the runtime's GEMM: the driver takes the context.
+      // Host loops around the runtime's GEMM: the driver takes the context,
+      // and its working buffers from the entry point (planned).
+      Value qr = use(k, op, op.getQRope(), adaptor.getQRope()),
+            kvb = use(k, op, op.getKvBProj(), adaptor.getKvBProj());
+      SmallVector<Value> operands{
+          contextOf(op),
+          qn,
+          qr,
+          use(k, op, op.getCache(), adaptor.getCache()),
+          use(k, op, op.getPositions(), adaptor.getPositions()),
+          kvb,
+          out,
+          k.cIdx(op.getLayer())};
+      llvm::append_range(operands,
+                         naiveScratch(k, op, qn, qr, kvb, out, chunk).all());
       k.outline("naive_attention_calls",
                 std::to_string(scale) + "/" + std::to_string(chunk) +
                     layoutKey(layout),
-                {contextOf(op), qn,
-                 use(k, op, op.getQRope(), adaptor.getQRope()),
-                 use(k, op, op.getCache(), adaptor.getCache()),
-                 use(k, op, op.getPositions(), adaptor.getPositions()),
-                 use(k, op, op.getKvBProj(), adaptor.getKvBProj()), out,
-                 k.cIdx(op.getLayer())},
-                [&](ValueRange a) {
+                operands, [&](ValueRange a) {
                   k.naiveAttentionCalls(a[0], a[1], a[2], a[3], a[4], a[5],
-                                        a[6], a[7], scale, chunk);
+                                        a[6], a[7], scale, chunk,
+                                        {a[8], a[9], a[10], a[11], a[12]});
                 });
       rewriter.replaceOp(op, out);
       return success();

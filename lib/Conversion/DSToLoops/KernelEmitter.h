@@ -193,12 +193,29 @@ public:
   void naiveAttention(Value qNope, Value qRope, Value cache, Value positions,
                       Value kvb, Value out, Value layer, double scale,
                       int64_t chunk);
+  /// The naive form's working buffers: one chunk's latents [chunk, dc],
+  /// rope keys [chunk, dr] and per-head keys and values [chunk, heads x
+  /// (dn + dv)], and every token's running max and sum [T, heads].
+  struct NaiveScratch {
+    Value lat, rope, kv, runMax, runSum;
+    SmallVector<Value> all() const { return {lat, rope, kv, runMax, runSum}; }
+  };
+  /// NaiveScratch allocated where the builder stands: in the entry point,
+  /// so that ds-plan-activations places them in the activation buffer. At
+  /// DeepSeek-V3's widths the per-head K/V of a 256-row chunk is 32 MiB,
+  /// which malloc maps afresh on every call (8192 page faults a layer;
+  /// bench/RESULTS.md, "the naive form's buffers planned").
+  /// Without `chunkBuffers` only the running max and sum.
+  NaiveScratch naiveScratch(Value tokens, Value qNope, Value qRope, Value kvb,
+                            Value out, int64_t chunk, bool chunkBuffers = true);
   /// naiveAttention with each chunk's per-head K/V computed by the runtime's
   /// GEMM (NaiveAttentionCalls.cpp): host loops over kernels, as
-  /// pagedNaiveAttention, so no generated code reads kv_b_proj.
+  /// pagedNaiveAttention, so no generated code reads kv_b_proj. Works in
+  /// `scratch` (naiveScratch, made by the caller).
   void naiveAttentionCalls(Value ctx, Value qNope, Value qRope, Value cache,
                            Value positions, Value kvb, Value out, Value layer,
-                           double scale, int64_t chunk);
+                           double scale, int64_t chunk,
+                           const NaiveScratch &scratch);
   /// An attention step as one call of the runtime's kernel `fn`
   /// (LatentAttendCall.cpp), for the CPU: the context, the memrefs (cast to
   /// any layout), the indices (as i64), the scale. The absorbed attention
@@ -209,9 +226,12 @@ public:
   /// ds.paged_naive_attention (NaivePagedAttention.cpp): out = init, then
   /// the sequences with at least cache.naiveMinTokens new tokens in the
   /// naive form, over `chunk` rows (whole pages) at a time.
+  /// Works in `scratch` where given (the CPU's, from the entry point),
+  /// else in buffers of its own.
   void pagedNaiveAttention(Value ctx, Value qNope, Value qRope,
                            const CacheRows &cache, Value positions, Value kvb,
-                           Value init, Value out, double scale, int64_t chunk);
+                           Value init, Value out, double scale, int64_t chunk,
+                           const NaiveScratch *scratch = nullptr);
   /// The per-head K/V cache (!ds.paged_kv_cache, PerHeadCacheKernels.cpp):
   /// token t's row of every head's key (kv[t, h, :nope] | ropeKey[t]) and
   /// value (kv[t, h, nope:]), and standard attention over those rows.

@@ -25,6 +25,7 @@
 #include "mlir/Transforms/DialectConversion.h"
 #include "llvm/ADT/StringMap.h"
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -90,6 +91,13 @@ struct LoweringState {
   bool moeRowLoops = false;
   /// Heads per absorbed attention iteration (0: automatic, see the option).
   int64_t attentionHeadGroup = 1;
+  /// The CPU's naive attention buffers (KernelEmitter::naiveScratch), one
+  /// set per entry point and shape, made at its first layer's attention:
+  /// every layer's call works in the same chunk buffers (32 MiB at
+  /// DeepSeek-V3's widths), which the plan would otherwise give a slot of
+  /// their own where other buffers live across the attention.
+  std::map<std::pair<Operation *, std::string>, KernelEmitter::NaiveScratch>
+      naiveScratch;
 
   /// The buffer of `original` for a pattern: the bound weight (bound now on
   /// first use) or the converted operand `converted`.
@@ -130,6 +138,32 @@ protected:
   Value use(KernelEmitter &k, Operation *op, Value original,
             Value converted) const {
     return state.operand(k, contextOf(op), original, converted);
+  }
+  /// The naive attention's working buffers for `op`'s entry point (see
+  /// LoweringState::naiveScratch).
+  KernelEmitter::NaiveScratch naiveScratch(KernelEmitter &k, Operation *op,
+                                           Value qNope, Value qRope, Value kvb,
+                                           Value out, int64_t chunk) const {
+    std::string key = std::to_string(chunk);
+    llvm::raw_string_ostream os(key);
+    for (Value v : {qNope, qRope, kvb, out})
+      os << "|" << v.getType();
+    auto at = std::make_pair(
+        op->template getParentOfType<func::FuncOp>().getOperation(), key);
+    auto it = state.naiveScratch.find(at);
+    bool first = it == state.naiveScratch.end();
+    KernelEmitter::NaiveScratch s = k.naiveScratch(
+        k.dim(qNope, 0), qNope, qRope, kvb, out, chunk, /*chunkBuffers=*/first);
+    if (first)
+      state.naiveScratch.emplace(at, s);
+    // The chunk's buffers are shared; the per-token running max and sum
+    // are the call's own (a slot of the plan only for its lifetime).
+    if (!first) {
+      s.lat = it->second.lat;
+      s.rope = it->second.rope;
+      s.kv = it->second.kv;
+    }
+    return s;
   }
   /// A fresh buffer for the tensor `original`, freed when the entry point
   /// returns.

@@ -29,16 +29,36 @@ using namespace mlir;
 using namespace mlir::ds;
 using namespace mlir::ds::loops;
 
-void KernelEmitter::naiveAttentionCalls(Value ctx, Value qNope, Value qRope,
-                                        Value cacheMem, Value positions,
-                                        Value kvb, Value out, Value layer,
-                                        double scale, int64_t chunk) {
+KernelEmitter::NaiveScratch
+KernelEmitter::naiveScratch(Value tokens, Value qNope, Value qRope, Value kvb,
+                            Value out, int64_t chunk, bool chunkBuffers) {
   auto qt = cast<MemRefType>(qNope.getType());
   int64_t heads = qt.getDimSize(1), dn = qt.getDimSize(2),
           dr = cast<MemRefType>(qRope.getType()).getDimSize(2),
           dv = cast<MemRefType>(out.getType()).getDimSize(2),
           dc = cast<MemRefType>(kvb.getType()).getDimSize(1);
   Type f32 = b.getF32Type();
+  auto perToken = MemRefType::get({ShapedType::kDynamic, heads}, f32);
+  NaiveScratch s;
+  if (chunkBuffers) {
+    s.lat = memref::AllocOp::create(b, loc, MemRefType::get({chunk, dc}, f32));
+    s.rope = memref::AllocOp::create(b, loc, MemRefType::get({chunk, dr}, f32));
+    s.kv = memref::AllocOp::create(
+        b, loc, MemRefType::get({chunk, heads * (dn + dv)}, f32));
+  }
+  s.runMax = memref::AllocOp::create(b, loc, perToken, tokens);
+  s.runSum = memref::AllocOp::create(b, loc, perToken, tokens);
+  return s;
+}
+
+void KernelEmitter::naiveAttentionCalls(Value ctx, Value qNope, Value qRope,
+                                        Value cacheMem, Value positions,
+                                        Value kvb, Value out, Value layer,
+                                        double scale, int64_t chunk,
+                                        const NaiveScratch &scratch) {
+  auto qt = cast<MemRefType>(qNope.getType());
+  int64_t heads = qt.getDimSize(1),
+          dv = cast<MemRefType>(out.getType()).getDimSize(2);
   Value tokens = dim(qNope, 0), hv = cIdx(heads), chunkV = cIdx(chunk);
   // Kernels over differently stored rows never share a function.
   std::string key = std::to_string(scale) + "/" + std::to_string(chunk) + "/" +
@@ -48,15 +68,8 @@ void KernelEmitter::naiveAttentionCalls(Value ctx, Value qNope, Value qRope,
   Value rows = rowsAttended(positions, cIdx(0), tokens);
   // One chunk's decoded rows and their per-head keys and values: memory
   // does not grow with the context.
-  Value lat =
-      memref::AllocOp::create(b, loc, MemRefType::get({chunk, dc}, f32));
-  Value rope =
-      memref::AllocOp::create(b, loc, MemRefType::get({chunk, dr}, f32));
-  Value kv = memref::AllocOp::create(
-      b, loc, MemRefType::get({chunk, heads * (dn + dv)}, f32));
-  auto perToken = MemRefType::get({ShapedType::kDynamic, heads}, f32);
-  Value runMax = memref::AllocOp::create(b, loc, perToken, tokens);
-  Value runSum = memref::AllocOp::create(b, loc, perToken, tokens);
+  Value lat = scratch.lat, rope = scratch.rope, kv = scratch.kv,
+        runMax = scratch.runMax, runSum = scratch.runSum;
   Value negInf = cF32(-std::numeric_limits<float>::infinity());
   par({tokens, hv}, [&](ValueRange iv) {
     store(negInf, runMax, iv);
@@ -101,6 +114,4 @@ void KernelEmitter::naiveAttentionCalls(Value ctx, Value qNope, Value qRope,
         arith::DivFOp::create(b, loc, cF32(1.0), load(runSum, {iv[0], iv[1]}));
     store(arith::MulFOp::create(b, loc, load(out, iv), inv), out, iv);
   });
-  for (Value buf : {lat, rope, kv, runMax, runSum})
-    memref::DeallocOp::create(b, loc, buf);
 }

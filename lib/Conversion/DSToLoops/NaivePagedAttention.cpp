@@ -80,10 +80,10 @@ void KernelEmitter::traceNaiveSegment(Value ctx, Value layer, Value tokens) {
 //===----------------------------------------------------------------------===//
 
 void KernelEmitter::pagedNaiveAttention(Value ctx, Value qNope, Value qRope,
-                                        const CacheRows &cache,
-                                        Value positions, Value kvb, Value init,
-                                        Value out, double scale,
-                                        int64_t chunk) {
+                                        const CacheRows &cache, Value positions,
+                                        Value kvb, Value init, Value out,
+                                        double scale, int64_t chunk,
+                                        const NaiveScratch *scratch) {
   auto qt = cast<MemRefType>(qNope.getType());
   int64_t heads = qt.getDimSize(1), dn = qt.getDimSize(2),
           dr = cast<MemRefType>(qRope.getType()).getDimSize(2),
@@ -98,15 +98,12 @@ void KernelEmitter::pagedNaiveAttention(Value ctx, Value qNope, Value qRope,
   copy(init, out);
   // One chunk's decoded rows and their per-head keys and values; the
   // running softmax of every token (only a naive sequence's are used).
-  Value lat =
-      memref::AllocOp::create(b, loc, MemRefType::get({chunk, dc}, f32));
-  Value rope =
-      memref::AllocOp::create(b, loc, MemRefType::get({chunk, dr}, f32));
-  Value kv = memref::AllocOp::create(
-      b, loc, MemRefType::get({chunk, heads * group}, f32));
-  auto perToken = MemRefType::get({ShapedType::kDynamic, heads}, f32);
-  Value runMax = memref::AllocOp::create(b, loc, perToken, tokens);
-  Value runSum = memref::AllocOp::create(b, loc, perToken, tokens);
+  NaiveScratch own;
+  if (!scratch)
+    own = naiveScratch(tokens, qNope, qRope, kvb, out, chunk);
+  const NaiveScratch &s = scratch ? *scratch : own;
+  Value lat = s.lat, rope = s.rope, kv = s.kv, runMax = s.runMax,
+        runSum = s.runSum;
   Value negInf = cF32(-std::numeric_limits<float>::infinity());
 
   Value qs = cache.queryStart;
@@ -175,8 +172,9 @@ void KernelEmitter::pagedNaiveAttention(Value ctx, Value qNope, Value qRope,
     });
     return {};
   });
-  for (Value buf : {lat, rope, kv, runMax, runSum})
-    memref::DeallocOp::create(b, loc, buf);
+  if (!scratch)
+    for (Value buf : own.all())
+      memref::DeallocOp::create(b, loc, buf);
 }
 
 /// One chunk's rows for every (token, head) of the sequence: operands
@@ -260,22 +258,38 @@ struct PagedNaiveAttentionLowering : KernelPattern<PagedNaiveAttentionOp> {
         op.getCache().getType(), op.getQRope().getType().getShape().back()));
     Value ctx = contextOf(op);
     k.setExactExpansion(state.headMatmulCalls);
+    Value qr = use(k, op, op.getQRope(), adaptor.getQRope()),
+          kvb = use(k, op, op.getKvBProj(), adaptor.getKvBProj());
+    SmallVector<Value> operands{
+        ctx,
+        qn,
+        qr,
+        use(k, op, op.getCache(), adaptor.getCache()),
+        use(k, op, op.getPositions(), adaptor.getPositions()),
+        use(k, op, op.getQueryStart(), adaptor.getQueryStart()),
+        use(k, op, op.getBlockTables(), adaptor.getBlockTables()),
+        kvb,
+        use(k, op, op.getInit(), adaptor.getInit()),
+        out,
+        k.cIdx(op.getLayer())};
+    // The CPU's working buffers come from the entry point (planned); the
+    // GPU's driver keeps its own.
+    bool planned = state.headMatmulCalls;
+    if (planned)
+      llvm::append_range(operands,
+                         naiveScratch(k, op, qn, qr, kvb, out, chunk).all());
     k.outline("paged_naive_attention",
               std::to_string(scale) + "/" + std::to_string(chunk) + "/" +
                   std::to_string(pageSize) + "/" + std::to_string(minTokens),
-              {ctx, qn, use(k, op, op.getQRope(), adaptor.getQRope()),
-               use(k, op, op.getCache(), adaptor.getCache()),
-               use(k, op, op.getPositions(), adaptor.getPositions()),
-               use(k, op, op.getQueryStart(), adaptor.getQueryStart()),
-               use(k, op, op.getBlockTables(), adaptor.getBlockTables()),
-               use(k, op, op.getKvBProj(), adaptor.getKvBProj()),
-               use(k, op, op.getInit(), adaptor.getInit()), out,
-               k.cIdx(op.getLayer())},
-              [&](ValueRange a) {
+              operands, [&](ValueRange a) {
                 CacheRows rows{a[3], a[10], a[6], a[5], pageSize};
                 rows.naiveMinTokens = minTokens;
+                KernelEmitter::NaiveScratch s{};
+                if (planned)
+                  s = {a[11], a[12], a[13], a[14], a[15]};
                 k.pagedNaiveAttention(a[0], a[1], a[2], rows, a[4], a[7], a[8],
-                                      a[9], scale, chunk);
+                                      a[9], scale, chunk,
+                                      planned ? &s : nullptr);
               });
     rewriter.replaceOp(op, out);
     return success();
