@@ -21,7 +21,11 @@ block scales), with the weights read in place from the mapped checkpoint:
   x tok/s / rate. Prefill as generation runs it (logits of the last row
   only) is shown beside it;
 - decode tok/s against the read roofline: bandwidth of a multi-threaded
-  read-only stream over 1 GiB (ds-cpu-bench read) / bytes a decode step
+  read-only stream over 1 GiB (ds-cpu-bench read: the best of a loop of
+  8-byte loads, one of vector loads and one of vector loads with a
+  non-temporal prefetch ahead; the word loop alone, the stream before
+  the twenty-sixth session, read 20-35% below the vector loads and put
+  decode that much nearer its limit than it was) / bytes a decode step
   reads (the file's bytes of every tensor, routed experts at top_k / E, one
   embedding row, FP8 scales, plus the f32 latent cache; kv_b_proj too is
   read in place, by the runtime's per-head products);

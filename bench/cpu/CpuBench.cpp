@@ -8,7 +8,9 @@
 //                                    weights and output cold, as in a
 //                                    prefill (ColdGemmBench.h)
 // ds-cpu-bench read  MIB REPS        GB/s of a read-only stream over MIB,
-//                                    split over the pool's threads
+//                                    split over the pool's threads: the
+//                                    best of three loops (ReadStream.h),
+//                                    each beside it
 // ds-cpu-bench gemv  N K CALLS REPS GB/s of one-row products (decode's
 //                                    GEMVs) over CALLS distinct N x K
 //                                    weights read in turn (f32, bf16, FP8),
@@ -77,6 +79,7 @@
 #include "HeadBench.h"
 #include "LatentBench.h"
 #include "OneDnnGemm.h"
+#include "ReadStream.h"
 #include "TileBench.h"
 #include "cpu/HeadMatmul.h"
 #include "cpu/Isa.h"
@@ -268,29 +271,6 @@ int experts(int64_t e, int64_t rows, int64_t n, int64_t k, int64_t layers,
   return 0;
 }
 
-/// Seconds of one read-only pass over `words` words, split over the pool.
-double readPass(const std::vector<uint64_t> &buf, int reps, uint64_t &all) {
-  size_t words = buf.size();
-  std::vector<uint64_t> sums(size_t(numThreads()) * 8);
-  double t = best(reps, [&] {
-    parallelFor(int64_t(words), 1 << 16, [&](int64_t b, int64_t e) {
-      uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-      for (int64_t i = b; i + 4 <= e; i += 4) {
-        s0 += buf[size_t(i)];
-        s1 += buf[size_t(i + 1)];
-        s2 += buf[size_t(i + 2)];
-        s3 += buf[size_t(i + 3)];
-      }
-      sums[size_t(b * 8 / std::max<int64_t>(e - b, 1)) % sums.size()] +=
-          s0 + s1 + s2 + s3;
-    });
-  });
-  all = 0;
-  for (uint64_t s : sums)
-    all += s;
-  return t;
-}
-
 int gemv(int64_t n, int64_t k, int64_t calls, int reps) {
   std::mt19937 rng(1);
   std::normal_distribution<float> d;
@@ -323,21 +303,22 @@ int gemv(int64_t n, int64_t k, int64_t calls, int reps) {
   double g8 = run(WeightFormat::FP8, w8.data(), 1);
   // The stream over the FP8 weights' bytes and over the f32 ones: the
   // smaller may partly fit the last-level cache, as the FP8 GEMVs may.
-  uint64_t all = 0, all32 = 0;
-  std::vector<uint64_t> buf(each * size_t(calls) / 8), buf32(w.size() / 2);
-  for (size_t i = 0; i < buf32.size(); ++i)
-    buf32[i] = i;
-  for (size_t i = 0; i < buf.size(); ++i)
-    buf[i] = i;
-  double r8 = double(buf.size() * 8) / readPass(buf, reps, all) / 1e9;
-  double r32 = double(buf32.size() * 8) / readPass(buf32, reps, all32) / 1e9;
+  dsbench::ReadRates rates8, rates32;
+  const char *error = nullptr;
+  if (!dsbench::measureRead(dsbench::ReadBuffer(each * size_t(calls) / 8), reps,
+                            rates8, error) ||
+      !dsbench::measureRead(dsbench::ReadBuffer(w.size() / 2), reps, rates32,
+                            error)) {
+    std::fprintf(stderr, "ds-cpu-bench gemv: %s\n", error);
+    return 1;
+  }
+  double r8 = rates8.best(), r32 = rates32.best();
   std::printf("{\"n\": %lld, \"k\": %lld, \"calls\": %lld, \"threads\": %d, "
               "\"isa\": \"%s\", \"f32_gbps\": %.2f, \"bf16_gbps\": %.2f, "
               "\"fp8_gbps\": %.2f, \"read_gbps_fp8_bytes\": %.2f, "
-              "\"read_gbps_f32_bytes\": %.2f, \"checksum\": %llu}\n",
+              "\"read_gbps_f32_bytes\": %.2f}\n",
               (long long)n, (long long)k, (long long)calls, numThreads(),
-              isaName(activeIsa()), g32, g16, g8, r8, r32,
-              (unsigned long long)(all + all32));
+              isaName(activeIsa()), g32, g16, g8, r8, r32);
   return 0;
 }
 
@@ -468,16 +449,18 @@ int heads(int64_t h, int64_t dn, int64_t dv, int64_t dc, int64_t layers,
 }
 
 int readBandwidth(int64_t mib, int reps) {
-  size_t words = size_t(mib) << 17; // 8-byte words
-  std::vector<uint64_t> buf(words);
-  for (size_t i = 0; i < words; ++i)
-    buf[i] = i;
-  uint64_t all = 0;
-  double t = readPass(buf, reps, all);
+  dsbench::ReadRates r;
+  const char *error = nullptr;
+  if (!dsbench::measureRead(dsbench::ReadBuffer(size_t(mib) << 17), reps, r,
+                            error)) {
+    std::fprintf(stderr, "ds-cpu-bench read: %s\n", error);
+    return 1;
+  }
   std::printf("{\"mib\": %lld, \"threads\": %d, \"read_gbps\": %.2f, "
-              "\"checksum\": %llu}\n",
-              (long long)mib, numThreads(), double(words * 8) / t / 1e9,
-              (unsigned long long)all);
+              "\"read_gbps_words\": %.2f, \"read_gbps_vector\": %.2f, "
+              "\"read_gbps_vector_ahead\": %.2f, \"vector_isa\": \"%s\"}\n",
+              (long long)mib, numThreads(), r.best(), r.words, r.vector,
+              r.vectorAhead, r.vectorIsa);
   return 0;
 }
 
