@@ -140,30 +140,68 @@ void dotDispatch(Load load, One one, const float *x, int64_t ldx, int rows,
   }
 }
 
-void dotF32(const float *w, const float *x, int64_t ldx, int rows, int64_t k,
-            float *out) {
-  dotDispatch([w](int64_t i) { return _mm256_loadu_ps(w + i); },
-              [w](int64_t i) { return w[i]; }, x, ldx, rows, 0, k, out);
+/// Dot products of one f32 weight row with R rows of x over [0, k): two
+/// 8-lane chains over alternate 8-float blocks, an odd last block on the
+/// first, the chains added and summed across lanes, the rest one by one.
+/// One chain's FMA latency held a core to ~0.73 of a vector read of the
+/// same bytes with 7168- and 16384-wide rows, two ~0.78 (four, which R = 4
+/// has no registers for, ~0.80; bench/RESULTS.md, "f32 GEMVs on two
+/// chains"). gemvF32 computes each row the same way.
+template <int R>
+void dotF32Rows(const float *w, const float *x, int64_t ldx, int64_t k,
+                float *out) {
+  __m256 a0[R], a1[R];
+#pragma unroll
+  for (int t = 0; t < R; ++t)
+    a0[t] = a1[t] = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 16 <= k; i += 16) {
+    __m256 w0 = _mm256_loadu_ps(w + i), w1 = _mm256_loadu_ps(w + i + 8);
+#pragma unroll
+    for (int t = 0; t < R; ++t) {
+      a0[t] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x + t * ldx + i), a0[t]);
+      a1[t] = _mm256_fmadd_ps(w1, _mm256_loadu_ps(x + t * ldx + i + 8), a1[t]);
+    }
+  }
+  if (i + 8 <= k) {
+    __m256 w0 = _mm256_loadu_ps(w + i);
+#pragma unroll
+    for (int t = 0; t < R; ++t)
+      a0[t] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x + t * ldx + i), a0[t]);
+    i += 8;
+  }
+#pragma unroll
+  for (int t = 0; t < R; ++t) {
+    float s = hsum(_mm256_add_ps(a0[t], a1[t]));
+    for (int64_t j = i; j < k; ++j)
+      s += w[j] * x[t * ldx + j];
+    out[t] = s;
+  }
 }
 
-/// Row after row, each one's arithmetic that of dotRange<1> (one 8-lane
-/// chain, hsum, the tail one by one). Rows are not interleaved to run
-/// several chains side by side: that measured slower (the weights' stream
-/// then alternates between rows, which the hardware prefetcher follows
-/// worse than one row after the other; bench/RESULTS.md).
+void dotF32(const float *w, const float *x, int64_t ldx, int rows, int64_t k,
+            float *out) {
+  switch (rows) {
+  case 1:
+    return dotF32Rows<1>(w, x, ldx, k, out);
+  case 2:
+    return dotF32Rows<2>(w, x, ldx, k, out);
+  case 3:
+    return dotF32Rows<3>(w, x, ldx, k, out);
+  default:
+    return dotF32Rows<4>(w, x, ldx, k, out);
+  }
+}
+
+/// Row after row, each one's arithmetic that of dotF32Rows<1>. Rows are
+/// not interleaved to run several rows' chains side by side: that
+/// measured slower (the weights' stream then alternates between rows,
+/// which the hardware prefetcher follows worse than one row after the
+/// other; bench/RESULTS.md).
 void gemvF32(const float *w, int64_t ldw, int64_t n, const float *x, int64_t k,
              float *y) {
-  for (int64_t j = 0; j < n; ++j, w += ldw) {
-    __m256 acc = _mm256_setzero_ps();
-    int64_t i = 0;
-    for (; i + 8 <= k; i += 8)
-      acc =
-          _mm256_fmadd_ps(_mm256_loadu_ps(w + i), _mm256_loadu_ps(x + i), acc);
-    float s = hsum(acc);
-    for (; i < k; ++i)
-      s += w[i] * x[i];
-    y[j] = s;
-  }
+  for (int64_t j = 0; j < n; ++j, w += ldw)
+    dotF32Rows<1>(w, x, 0, k, y + j);
 }
 
 void dotBf16(const uint16_t *w, const float *x, int64_t ldx, int rows,
