@@ -2,10 +2,11 @@
 """CPU kernels against the machine's own limits, in one run.
 
 The run is --rounds interleaved rounds (default 3), each measuring the
-references (GEMM rates, read stream) and then every model; each ratio
-pairs a model with its own round's references, and the table gives the
-ratios' medians over the rounds and their ranges (this shared VM's
-bandwidth and core speed move by up to 2x between minutes).
+GEMM rates and then every model between two read streams of its own;
+each ratio pairs a model with its own round's GEMM rate and the better
+of the streams around it, and the table gives the ratios' medians over
+the rounds and their ranges (this shared VM's bandwidth and core speed
+move by up to 2x between minutes).
 
 For one random V3-shaped model stored as f32, bf16 and FP8 (e4m3, 128x128
 block scales), with the weights read in place from the mapped checkpoint:
@@ -251,27 +252,29 @@ def median(values):
 
 
 def measure_round(args, cfg, shapes, models):
-    """One round: the GEMM rates, the read stream, every model, the stream
-    again. The ratios pair each model with references measured within the
-    same half minute: on a shared machine the memory bandwidth and the
-    cores' speed change by up to 2x from one minute to the next."""
+    """One round: the GEMM rates, then every model between two read
+    streams of its own. The ratios pair each model with references
+    measured within the same half minute: on a shared machine the memory
+    bandwidth and the cores' speed change by up to 2x from one minute to
+    the next (one 3-round run saw the stream at 43 and 82 GB/s)."""
     gemm = probe(args.bin, "gemm", 256, 4096, 4096, 3)
-    bw = probe(args.bin, "read", 1024, 3)["read_gbps"] * 1e9
     rates, rate_by = reference_rates(gemm)
-    rows = []
+    rows, reads = [], []
     for dtype, art, ckpt, tensors in models:
+        bw = probe(args.bin, "read", 1024, 3)["read_gbps"] * 1e9
         m = probe(args.bin, "model", art, ckpt, args.prompt, args.steps, args.reps)
+        bw_after = probe(args.bin, "read", 1024, 3)["read_gbps"] * 1e9
+        reads += [bw / 1e9, bw_after / 1e9]
         rows.append(dict(dtype=dtype, file_bytes=sum(b for _, _, b in tensors.values()),
                          rate=rates[dtype], bf16_rate=rates["bf16"],
                          flops=gemm_flops_per_token(cfg, shapes, args.prompt),
                          step_bytes=decode_bytes(cfg, tensors, args.prompt + args.steps / 2),
-                         **m))
-    # The stream is measured again after the runs and the better figure
-    # kept (a roofline may only be too high).
-    bw_after = probe(args.bin, "read", 1024, 3)["read_gbps"] * 1e9
+                         # The better of the two (a roofline may only be
+                         # too high).
+                         read_bw=max(bw, bw_after), **m))
     f32 = rows[0]
     for r in rows:
-        r["roofline"] = max(bw, bw_after) / r["step_bytes"]
+        r["roofline"] = r["read_bw"] / r["step_bytes"]
         r["prefill_share"] = r["prefill_tokens_per_second"] * r["flops"] / (r["rate"] * 1e9)
         r["of_roofline"] = r["decode_tokens_per_second"] / r["roofline"]
         r["prefill_vs_f32"] = r["prefill_tokens_per_second"] / f32["prefill_tokens_per_second"]
@@ -281,7 +284,7 @@ def measure_round(args, cfg, shapes, models):
         r["model_rss_ratio"] = model_rss(r) / r["file_bytes"]
         r["fp8_vs_bf16_rate"] = (r["prefill_tokens_per_second"] * r["flops"]
                                  / (r["bf16_rate"] * 1e9))
-    return dict(gemm=gemm, rates=rates, rate_by=rate_by, read_gbps=[bw / 1e9, bw_after / 1e9],
+    return dict(gemm=gemm, rates=rates, rate_by=rate_by, read_gbps=reads,
                 models=rows)
 
 
@@ -363,7 +366,7 @@ def main():
              f"FP8 {gemv['fp8_gbps']:.1f} ({gemv['fp8_gbps'] / gemv['read_gbps_f32_bytes']:.0%}).", "",
              "| weights | file tensors | load | prefill tok/s (all rows' logits) "
              "| prefill / GEMM rate of its round | vs f32 | prefill tok/s (last row's logits) "
-             "| decode tok/s | of its round's read roofline | decode vs f32 "
+             "| decode tok/s | of the read roofline around it | decode vs f32 "
              "| weights in 2 MiB pages | peak RSS (process before load) "
              "| (RSS - before) / file | (RSS - before - cache - activations - logits) / file |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
