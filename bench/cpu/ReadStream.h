@@ -24,19 +24,33 @@
 
 namespace dsbench {
 
-/// `words` 8-byte words, word i holding i, 2 MiB-aligned with huge pages
-/// advised (as the runtime maps a checkpoint's weights).
-class ReadBuffer {
+/// `bytes` bytes, uninitialised, 2 MiB-aligned with huge pages advised (as
+/// the runtime maps a checkpoint's weights).
+class HugeBytes {
 public:
-  explicit ReadBuffer(size_t words);
-  const uint64_t *data() const { return words_.get(); }
+  explicit HugeBytes(size_t bytes);
+  void *data() const { return bytes_.get(); }
   size_t size() const { return size_; }
 
 private:
   struct Free {
-    void operator()(uint64_t *p) const;
+    void operator()(void *p) const;
   };
-  std::unique_ptr<uint64_t, Free> words_;
+  std::unique_ptr<void, Free> bytes_;
+  size_t size_ = 0;
+};
+
+/// `words` 8-byte words in HugeBytes, word i holding i.
+class ReadBuffer {
+public:
+  explicit ReadBuffer(size_t words);
+  const uint64_t *data() const {
+    return static_cast<const uint64_t *>(bytes_.data());
+  }
+  size_t size() const { return size_; }
+
+private:
+  HugeBytes bytes_;
   size_t size_ = 0;
 };
 
