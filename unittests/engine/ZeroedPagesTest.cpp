@@ -1,5 +1,6 @@
 //===- ZeroedPagesTest.cpp - the latent caches' zeroed memory -------------===//
 #include "cpu/ZeroedPages.h"
+#include "support/HugePages.h"
 
 #include <gtest/gtest.h>
 
@@ -8,7 +9,6 @@
 #include <cstdlib>
 #include <fstream>
 #include <iterator>
-#include <sstream>
 #include <string>
 #include <utility>
 
@@ -30,22 +30,8 @@ std::string thpMode() {
 
 /// The "THPeligible" field of the mapping that holds `p` (-1: not found).
 int thpEligible(const void *p) {
-  std::ifstream f("/proc/self/smaps");
-  uintptr_t at = reinterpret_cast<uintptr_t>(p);
-  bool inside = false;
-  for (std::string line; std::getline(f, line);) {
-    uintptr_t lo = 0, hi = 0;
-    char dash = 0;
-    std::istringstream head(line);
-    if (head >> std::hex >> lo >> dash >> hi && dash == '-' &&
-        line.find(':') > line.find(' ')) {
-      inside = lo <= at && at < hi;
-      continue;
-    }
-    if (inside && line.rfind("THPeligible:", 0) == 0)
-      return std::stoi(line.substr(12));
-  }
-  return -1;
+  std::string v = mappingField(p, "THPeligible");
+  return v.empty() ? -1 : std::atoi(v.c_str());
 }
 
 TEST(ZeroedPages, ZeroAlignedAndWritable) {

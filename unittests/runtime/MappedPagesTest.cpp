@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <gtest/gtest.h>
+#include <sstream>
 #include <string>
 #include <unistd.h>
 
@@ -34,19 +35,14 @@ int reservationsBeside(uintptr_t begin, uintptr_t end) {
   return n;
 }
 
-/// The VmFlags line of the mapping that starts at `p` ("" if none).
-std::string vmFlags(const void *p) {
-  std::ifstream f("/proc/self/smaps");
-  char head[32];
-  std::snprintf(head, sizeof head, "%lx-", (unsigned long)(uintptr_t)p);
-  bool inside = false;
-  for (std::string line; std::getline(f, line);) {
-    if (line.rfind(head, 0) == 0)
-      inside = true;
-    else if (inside && line.rfind("VmFlags:", 0) == 0)
-      return line;
-  }
-  return "";
+/// Whether the mapping holding `p` has VmFlags flag `flag` ("hg": advised
+/// MADV_HUGEPAGE).
+bool hasVmFlag(const void *p, const std::string &flag) {
+  std::istringstream flags(mappingField(p, "VmFlags"));
+  for (std::string f; flags >> f;)
+    if (f == flag)
+      return true;
+  return false;
 }
 
 /// A file of `n` f32 values i * 0.5 in one tensor "w".
@@ -94,6 +90,32 @@ TEST(HugePages, AccountsTheMappingsInsideEachRange) {
   EXPECT_EQ(ranges[1].hugeBytes, 0);
 }
 
+// A field of the mapping holding an address: not the one before it, not
+// the one after, and "" where the mapping has no such field or none holds
+// the address.
+TEST(HugePages, ReadsAFieldOfTheMappingHoldingAnAddress) {
+  const char *smaps = "7f0000000000-7f0000400000 r--p 00000000 fe:01 12 /a\n"
+                      "Rss:                4096 kB\n"
+                      "THPeligible:    0\n"
+                      "VmFlags: rd mr mw me\n"
+                      "7f0000400000-7f0000800000 rw-p 00000000 00:00 0\n"
+                      "THPeligible:    1\n"
+                      "VmFlags: rd wr mr mw me ac hg\n"
+                      "7f0000800000-7f0000801000 r--p 00000000 00:00 0\n"
+                      "Rss:                   4 kB\n";
+  EXPECT_EQ(mappingField(smaps, 0x7f0000000000, "VmFlags"), "rd mr mw me");
+  EXPECT_EQ(mappingField(smaps, 0x7f00003fffff, "THPeligible"), "0");
+  EXPECT_EQ(mappingField(smaps, 0x7f0000400000, "THPeligible"), "1");
+  EXPECT_EQ(mappingField(smaps, 0x7f00007fffff, "VmFlags"),
+            "rd wr mr mw me ac hg");
+  EXPECT_EQ(mappingField(smaps, 0x7f0000800000, "VmFlags"), "");
+  EXPECT_EQ(mappingField(smaps, 0x7f0000801000, "Rss"), "");
+  EXPECT_EQ(mappingField(smaps, 0x7f0000000000, "Rs"), "");
+  // This process's own smaps: the stack holds `here`.
+  int here = 0;
+  EXPECT_NE(mappingField(&here, "Rss"), "");
+}
+
 // A file that spans a huge page is mapped at a 2 MiB boundary with the
 // advice the kernel records ("hg"), reads back, and keeps nothing of the
 // aligned reservation around it.
@@ -110,8 +132,8 @@ TEST(MappedPages, LargeFilesMapAlignedAndAdvised) {
     const SafetensorsFile &f = *c->mappedFiles()[0];
     EXPECT_EQ(reinterpret_cast<uintptr_t>(f.mappedData()) % kHugePageBytes, 0u);
     EXPECT_TRUE(f.hugePagesAdvised());
-    EXPECT_NE(vmFlags(f.mappedData()).find(" hg"), std::string::npos)
-        << vmFlags(f.mappedData());
+    EXPECT_TRUE(hasVmFlag(f.mappedData(), "hg"))
+        << mappingField(f.mappedData(), "VmFlags");
     uintptr_t begin = reinterpret_cast<uintptr_t>(f.mappedData());
     size_t page = size_t(sysconf(_SC_PAGESIZE));
     EXPECT_EQ(reservationsBeside(begin, (begin + f.mappedBytes() + page - 1) /
@@ -134,7 +156,7 @@ TEST(MappedPages, HugePagesCanBeTurnedOff) {
   ASSERT_NE(c, nullptr) << err;
   const SafetensorsFile &f = *c->mappedFiles()[0];
   EXPECT_FALSE(f.hugePagesAdvised());
-  EXPECT_EQ(vmFlags(f.mappedData()).find(" hg"), std::string::npos);
+  EXPECT_FALSE(hasVmFlag(f.mappedData(), "hg"));
 }
 
 // Small files are mapped as they are (an aligned span would only waste

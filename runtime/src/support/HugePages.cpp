@@ -91,15 +91,54 @@ void dsrt::accountPages(std::string_view smaps,
   }
 }
 
-bool dsrt::accountPages(std::vector<PageAccount> &ranges) {
+namespace {
+
+/// This process's /proc/self/smaps; false where it cannot be read.
+bool readSmaps(std::string &text) {
   std::ifstream in("/proc/self/smaps");
-  if (!in) {
-    for (PageAccount &r : ranges)
-      r.residentBytes = r.hugeBytes = 0;
+  if (!in)
     return false;
-  }
-  std::ostringstream text;
-  text << in.rdbuf();
-  accountPages(text.str(), ranges);
+  std::ostringstream all;
+  all << in.rdbuf();
+  text = all.str();
   return true;
+}
+
+} // namespace
+
+bool dsrt::accountPages(std::vector<PageAccount> &ranges) {
+  std::string text;
+  bool ok = readSmaps(text);
+  accountPages(text, ranges); // every count zero where the text is empty
+  return ok;
+}
+
+std::string dsrt::mappingField(std::string_view smaps, uintptr_t address,
+                               std::string_view name) {
+  bool inside = false;
+  while (!smaps.empty()) {
+    size_t eol = smaps.find('\n');
+    std::string_view line = smaps.substr(0, eol);
+    smaps = eol == std::string_view::npos ? std::string_view()
+                                          : smaps.substr(eol + 1);
+    uintptr_t start = 0, end = 0;
+    if (parseHeader(line, start, end)) {
+      inside = start <= address && address < end;
+      continue;
+    }
+    if (!inside || line.size() <= name.size() ||
+        line.substr(0, name.size()) != name || line[name.size()] != ':')
+      continue;
+    size_t v = line.find_first_not_of(" \t", name.size() + 1);
+    return v == std::string_view::npos ? std::string()
+                                       : std::string(line.substr(v));
+  }
+  return "";
+}
+
+std::string dsrt::mappingField(const void *address, std::string_view name) {
+  std::string text;
+  if (!readSmaps(text))
+    return "";
+  return mappingField(text, reinterpret_cast<uintptr_t>(address), name);
 }

@@ -43,6 +43,16 @@ void accountPages(std::string_view smaps, std::vector<PageAccount> &ranges);
 /// zero) where it cannot be read.
 bool accountPages(std::vector<PageAccount> &ranges);
 
+/// Field `name` ("VmFlags", "THPeligible", ...) of the mapping in smaps
+/// text that holds `address`: the text after the colon, leading blanks
+/// dropped; "" where no mapping holds it or the mapping has no such field.
+std::string mappingField(std::string_view smaps, uintptr_t address,
+                         std::string_view name);
+
+/// The same from this process's /proc/self/smaps ("" where it cannot be
+/// read).
+std::string mappingField(const void *address, std::string_view name);
+
 } // namespace dsrt
 
 #endif // DSRT_SUPPORT_HUGEPAGES_H
