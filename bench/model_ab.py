@@ -14,19 +14,17 @@ time per token is the steadier measure.
         --work-a /tmp/old/bench --b build/bin --work-b /tmp/new/bench --pairs 15
 """
 import argparse
-import json
 import os
 import statistics
-import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from cpu_kernels import probe  # noqa: E402
 
 
 def run(bin_dir, work, dtype, prompt, steps, reps):
-    cmd = [os.path.join(bin_dir, "ds-cpu-bench"), "model",
-           os.path.join(work, f"model-{dtype}.dsa"),
-           os.path.join(work, f"ckpt-{dtype}"), str(prompt), str(steps),
-           str(reps)]
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-    j = json.loads(out.strip().splitlines()[-1])
+    j = probe(bin_dir, "model", os.path.join(work, f"model-{dtype}.dsa"),
+              os.path.join(work, f"ckpt-{dtype}"), prompt, steps, reps)
     return j["prefill_tokens_per_second"], j["decode_tokens_per_second"]
 
 

@@ -20,23 +20,18 @@ they should be.
     /usr/bin/python3 bench/page_cache_ab.py --work /tmp/v3w --pairs 6
 """
 import argparse
-import json
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cpu_kernels import drop_page_cache  # noqa: E402
+from cpu_kernels import drop_page_cache, probe  # noqa: E402
 
 
 def run(bin_dir, art, ckpt, prompt, steps, reps):
-    cmd = [os.path.join(bin_dir, "ds-cpu-bench"), "model", art, ckpt,
-           str(prompt), str(steps), str(reps)]
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-    j = json.loads(out.strip().splitlines()[-1])
+    j = probe(bin_dir, "model", art, ckpt, prompt, steps, reps)
     huge = j["weights_huge_page_bytes"] / max(j["weights_resident_bytes"], 1)
     return j["prefill_tokens_per_second"], j["decode_tokens_per_second"], huge
 
