@@ -40,15 +40,34 @@ bool parseHeader(std::string_view line, uintptr_t &start, uintptr_t &end) {
          parseHex(line.substr(dash + 1, space - dash - 1), end) && start < end;
 }
 
-/// "Name:   123 kB" into bytes, where the line is field `name`.
-bool parseKb(std::string_view line, std::string_view name, int64_t &bytes) {
+/// Takes the next line off the front of `text`.
+std::string_view nextLine(std::string_view &text) {
+  size_t eol = text.find('\n');
+  std::string_view line = text.substr(0, eol);
+  text =
+      eol == std::string_view::npos ? std::string_view() : text.substr(eol + 1);
+  return line;
+}
+
+/// Where `line` is field `name` ("Name: value"), the text after the colon;
+/// false otherwise.
+bool fieldValue(std::string_view line, std::string_view name,
+                std::string_view &value) {
   if (line.size() <= name.size() || line.substr(0, name.size()) != name ||
       line[name.size()] != ':')
     return false;
+  value = line.substr(name.size() + 1);
+  return true;
+}
+
+/// "Name:   123 kB" into bytes, where the line is field `name`.
+bool parseKb(std::string_view line, std::string_view name, int64_t &bytes) {
+  std::string_view value;
+  if (!fieldValue(line, name, value))
+    return false;
   int64_t kb = 0;
   bool digits = false;
-  for (size_t i = name.size() + 1; i < line.size(); ++i) {
-    char c = line[i];
+  for (char c : value) {
     if (c >= '0' && c <= '9') {
       kb = kb * 10 + (c - '0');
       digits = true;
@@ -68,10 +87,7 @@ void dsrt::accountPages(std::string_view smaps,
     r.residentBytes = r.hugeBytes = 0;
   PageAccount *current = nullptr;
   while (!smaps.empty()) {
-    size_t eol = smaps.find('\n');
-    std::string_view line = smaps.substr(0, eol);
-    smaps = eol == std::string_view::npos ? std::string_view()
-                                          : smaps.substr(eol + 1);
+    std::string_view line = nextLine(smaps);
     uintptr_t start = 0, end = 0;
     if (parseHeader(line, start, end)) {
       current = nullptr;
@@ -117,21 +133,17 @@ std::string dsrt::mappingField(std::string_view smaps, uintptr_t address,
                                std::string_view name) {
   bool inside = false;
   while (!smaps.empty()) {
-    size_t eol = smaps.find('\n');
-    std::string_view line = smaps.substr(0, eol);
-    smaps = eol == std::string_view::npos ? std::string_view()
-                                          : smaps.substr(eol + 1);
+    std::string_view line = nextLine(smaps), value;
     uintptr_t start = 0, end = 0;
     if (parseHeader(line, start, end)) {
       inside = start <= address && address < end;
       continue;
     }
-    if (!inside || line.size() <= name.size() ||
-        line.substr(0, name.size()) != name || line[name.size()] != ':')
+    if (!inside || !fieldValue(line, name, value))
       continue;
-    size_t v = line.find_first_not_of(" \t", name.size() + 1);
+    size_t v = value.find_first_not_of(" \t");
     return v == std::string_view::npos ? std::string()
-                                       : std::string(line.substr(v));
+                                       : std::string(value.substr(v));
   }
   return "";
 }
