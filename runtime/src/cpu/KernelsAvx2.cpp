@@ -10,6 +10,7 @@
 
 #if defined(__x86_64__)
 #include <immintrin.h>
+#include <type_traits>
 
 using namespace dsrt::cpu;
 
@@ -125,19 +126,27 @@ void dotRange(Load load, One one, const float *x, int64_t ldx, int64_t begin,
   }
 }
 
+/// f(std::integral_constant<int, R>()) for R = rows, 1 to 4 (more: 4):
+/// the dot kernels' row counts as template arguments.
+template <typename F> void forRows(int rows, F f) {
+  switch (rows) {
+  case 1:
+    return f(std::integral_constant<int, 1>());
+  case 2:
+    return f(std::integral_constant<int, 2>());
+  case 3:
+    return f(std::integral_constant<int, 3>());
+  default:
+    return f(std::integral_constant<int, 4>());
+  }
+}
+
 template <typename Load, typename One>
 void dotDispatch(Load load, One one, const float *x, int64_t ldx, int rows,
                  int64_t begin, int64_t end, float *out) {
-  switch (rows) {
-  case 1:
-    return dotRange<1>(load, one, x, ldx, begin, end, out);
-  case 2:
-    return dotRange<2>(load, one, x, ldx, begin, end, out);
-  case 3:
-    return dotRange<3>(load, one, x, ldx, begin, end, out);
-  default:
-    return dotRange<4>(load, one, x, ldx, begin, end, out);
-  }
+  forRows(rows, [&](auto r) {
+    dotRange<decltype(r)::value>(load, one, x, ldx, begin, end, out);
+  });
 }
 
 /// Dot products of one f32 weight row with R rows of x over [0, k): two
@@ -181,16 +190,8 @@ void dotF32Rows(const float *w, const float *x, int64_t ldx, int64_t k,
 
 void dotF32(const float *w, const float *x, int64_t ldx, int rows, int64_t k,
             float *out) {
-  switch (rows) {
-  case 1:
-    return dotF32Rows<1>(w, x, ldx, k, out);
-  case 2:
-    return dotF32Rows<2>(w, x, ldx, k, out);
-  case 3:
-    return dotF32Rows<3>(w, x, ldx, k, out);
-  default:
-    return dotF32Rows<4>(w, x, ldx, k, out);
-  }
+  forRows(rows,
+          [&](auto r) { dotF32Rows<decltype(r)::value>(w, x, ldx, k, out); });
 }
 
 /// Row after row, each one's arithmetic that of dotF32Rows<1>. Rows are
