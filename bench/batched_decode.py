@@ -113,7 +113,7 @@ def main():
     per_token = dsmlir.Model(art, ckpt).info["kv_cache_bytes_per_token"]
 
     gemm = cpu_kernels.probe(bin_dir, "gemm", 256, 4096, 4096, 3)
-    bw = cpu_kernels.probe(bin_dir, "read", 1024, 3)["read_gbps"] * 1e9
+    bw = cpu_kernels.read_stream(bin_dir)
     rate = gemm["ds_bf16_gflops"] * 1e9
     rows = []
     for batch in [int(b) for b in args.batches.split(",")]:
@@ -125,7 +125,7 @@ def main():
         rows.append(dict(batch=batch, step=step, bytes=nbytes, flops=flops, t_mem=t_mem,
                          t_flop=t_flop, tokens_per_step=stats["tokens_per_step"]))
         print(f"  batch {batch}: step {step * 1e3:.1f} ms", file=sys.stderr, flush=True)
-    bw_after = cpu_kernels.probe(bin_dir, "read", 1024, 3)["read_gbps"] * 1e9
+    bw_after = cpu_kernels.read_stream(bin_dir)
     best_bw = max(bw, bw_after)  # a shared machine may only make the roofline too low
 
     print(f"model: {file_bytes / 2**20:.0f} MiB of bf16 tensors, {cfg['num_hidden_layers']} "

@@ -170,6 +170,12 @@ def probe(bin_dir, *args):
     return json.loads(out)
 
 
+def read_stream(bin_dir):
+    """Bytes per second of the read roofline (ds-cpu-bench read: the best
+    of its loops over 1 GiB)."""
+    return probe(bin_dir, "read", 1024, 3)["read_gbps"] * 1e9
+
+
 def reference_rates(gemm):
     """The machine's GEMM rate per dtype: the fastest of the libraries here
     (oneDNN with its weights packed once or plain, OpenBLAS sgemm) and
@@ -261,9 +267,9 @@ def measure_round(args, cfg, shapes, models):
     rates, rate_by = reference_rates(gemm)
     rows, reads = [], []
     for dtype, art, ckpt, tensors in models:
-        bw = probe(args.bin, "read", 1024, 3)["read_gbps"] * 1e9
+        bw = read_stream(args.bin)
         m = probe(args.bin, "model", art, ckpt, args.prompt, args.steps, args.reps)
-        bw_after = probe(args.bin, "read", 1024, 3)["read_gbps"] * 1e9
+        bw_after = read_stream(args.bin)
         reads += [bw / 1e9, bw_after / 1e9]
         rows.append(dict(dtype=dtype, file_bytes=sum(b for _, _, b in tensors.values()),
                          rate=rates[dtype], bf16_rate=rates["bf16"],
