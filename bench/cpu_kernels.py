@@ -29,7 +29,12 @@ block scales), with the weights read in place from the mapped checkpoint:
   decode that much nearer its limit than it was) / bytes a decode step
   reads (the file's bytes of every tensor, routed experts at top_k / E, one
   embedding row, FP8 scales, plus the f32 latent cache; kv_b_proj too is
-  read in place, by the runtime's per-head products);
+  read in place, by the runtime's per-head products). Beside it, decode
+  against the same stream over the checkpoint's own pages (every tensor
+  but the embedding, read by ds-cpu-bench model after decode through a
+  second mapping of the file: the same page-cache pages): on this VM
+  where a page lies moves its read rate by up to a third, so a fresh
+  buffer's stream and the model's pages need not agree (WeightSpans.h);
 - one-row products (decode's GEMVs) over 16 weights of 2048 x 2048 per
   dtype against a read-only stream over 256 MiB (ds-cpu-bench gemv): the
   kernels' share of the memory rate, apart from the model;
@@ -283,6 +288,8 @@ def measure_round(args, cfg, shapes, models):
         r["roofline"] = r["read_bw"] / r["step_bytes"]
         r["prefill_share"] = r["prefill_tokens_per_second"] * r["flops"] / (r["rate"] * 1e9)
         r["of_roofline"] = r["decode_tokens_per_second"] / r["roofline"]
+        r["of_own_read"] = (r["decode_tokens_per_second"] * r["step_bytes"]
+                            / (r["weights_read_gbps"] * 1e9))
         r["prefill_vs_f32"] = r["prefill_tokens_per_second"] / f32["prefill_tokens_per_second"]
         r["decode_vs_f32"] = r["decode_tokens_per_second"] / f32["decode_tokens_per_second"]
         r["huge_share"] = r["weights_huge_page_bytes"] / max(r["weights_resident_bytes"], 1)
@@ -372,10 +379,11 @@ def main():
              f"FP8 {gemv['fp8_gbps']:.1f} ({gemv['fp8_gbps'] / gemv['read_gbps_f32_bytes']:.0%}).", "",
              "| weights | file tensors | load | prefill tok/s (all rows' logits) "
              "| prefill / GEMM rate of its round | vs f32 | prefill tok/s (last row's logits) "
-             "| decode tok/s | of the read roofline around it | decode vs f32 "
+             "| decode tok/s | of the read roofline around it "
+             "| of its weights' own read | decode vs f32 "
              "| weights in 2 MiB pages | peak RSS (process before load) "
              "| (RSS - before) / file | (RSS - before - cache - activations - logits) / file |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     times = lambda v: f"{v:.2f}x"
     for r in first["models"]:
         d = r["dtype"]
@@ -387,6 +395,7 @@ def main():
             f"| {spread(rounds, d, 'prefill_last_row_tokens_per_second', tok)} "
             f"| {spread(rounds, d, 'decode_tokens_per_second', lambda v: f'{v:.1f}')} "
             f"| {spread(rounds, d, 'of_roofline', pct)} "
+            f"| {spread(rounds, d, 'of_own_read', pct)} "
             f"| {spread(rounds, d, 'decode_vs_f32', times)} "
             f"| {spread(rounds, d, 'huge_share', pct)} "
             f"| {r['peak_rss_bytes'] / 2**20:.0f} MiB ({r['baseline_rss_bytes'] / 2**20:.0f}) "

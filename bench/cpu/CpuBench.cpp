@@ -69,7 +69,9 @@
 //                                    load seconds, prefill tok/s (every
 //                                    row's logits, and the last row's as
 //                                    generation needs), decode tok/s (best
-//                                    of REPS), peak RSS
+//                                    of REPS), peak RSS, and the read
+//                                    stream over the checkpoint's own
+//                                    pages decode reads (WeightSpans.h)
 // Each prints one JSON object (bench/cpu_kernels.py reads them).
 //
 //===----------------------------------------------------------------------===//
@@ -81,6 +83,7 @@
 #include "OneDnnGemm.h"
 #include "ReadStream.h"
 #include "TileBench.h"
+#include "WeightSpans.h"
 #include "cpu/HeadMatmul.h"
 #include "cpu/Isa.h"
 #include "cpu/MatMul.h"
@@ -589,43 +592,59 @@ int model(const char *artifact, const char *weights, int64_t prompt,
   // from 4 KiB pages than from 2 MiB ones.
   dsrt_weight_pages pages{};
   dsrt_model_weight_pages(m, &pages);
-  std::printf(
-      "{\"isa\": \"%s\", \"load_seconds\": %.4f, "
-      "\"first_prefill_seconds\": %.4f, \"prefill_tokens\": %lld, "
-      "\"prefill_tokens_per_second\": %.2f, "
-      "\"prefill_last_row_tokens_per_second\": %.2f, "
-      "\"decode_steps\": %lld, "
-      "\"decode_tokens_per_second\": %.2f, \"weights_bytes\": %lld, "
-      "\"peak_rss_bytes\": %lld, \"baseline_rss_bytes\": %lld, "
-      "\"activation_bytes\": %lld, \"cache_bytes\": %lld, "
-      "\"logits_buffer_bytes\": %lld, "
-      "\"decode_regions_per_step\": %.1f, "
-      "\"decode_serial_calls_per_step\": %.1f, "
-      "\"decode_region_time_share\": %.3f, "
-      "\"decode_worker_chunk_share\": %.3f, "
-      "\"prefill_regions\": %.1f, \"prefill_serial_calls\": %.1f, "
-      "\"prefill_region_time_share\": %.3f, "
-      "\"prefill_worker_chunk_share\": %.3f, "
-      "\"prefill_idle_core_share\": %.3f, "
-      "\"decode_idle_core_share\": %.3f, "
-      "\"weights_resident_bytes\": %lld, "
-      "\"weights_huge_page_bytes\": %lld}\n",
-      isaName(activeIsa()), load, first, (long long)prompt,
-      double(prompt) / pre, double(prompt) / preLast, (long long)steps,
-      double(steps) / dec, (long long)info.weights_bytes, peakRss(), before,
-      (long long)stats.activation_bytes,
-      (long long)(info.kv_cache_bytes_per_token * (prompt + steps + 1)),
-      (long long)(logits.size() * sizeof(float)),
-      double(pool.regions) / allSteps, double(pool.serial) / allSteps,
-      pool.seconds / std::max(decodeSeconds, 1e-9),
-      double(pool.workerChunks) / double(std::max<int64_t>(pool.chunks, 1)),
-      double(prefillPool.regions) / prefills,
-      double(prefillPool.serial) / prefills,
-      prefillPool.seconds / std::max(prefillSeconds, 1e-9),
-      double(prefillPool.workerChunks) /
-          double(std::max<int64_t>(prefillPool.chunks, 1)),
-      idleShare(prefillPool, prefillSeconds), idleShare(pool, decodeSeconds),
-      (long long)pages.resident_bytes, (long long)pages.huge_page_bytes);
+  // Taken before the weights' read below maps the files a second time.
+  long long peak = peakRss();
+  dsbench::WeightSpans spans;
+  std::string why;
+  dsbench::ReadRates own;
+  const char *readError = nullptr;
+  if (!dsbench::decodeWeightSpans(weights, spans, why) ||
+      !dsbench::measureRead(spans.spans, 3, own, readError)) {
+    std::fprintf(stderr, "ds-cpu-bench: the weights' read: %s\n",
+                 readError ? readError : why.c_str());
+    return 1;
+  }
+  long long ownBytes = spans.bytes;
+  spans = dsbench::WeightSpans(); // unmapped again
+  std::printf("{\"isa\": \"%s\", \"load_seconds\": %.4f, "
+              "\"first_prefill_seconds\": %.4f, \"prefill_tokens\": %lld, "
+              "\"prefill_tokens_per_second\": %.2f, "
+              "\"prefill_last_row_tokens_per_second\": %.2f, "
+              "\"decode_steps\": %lld, "
+              "\"decode_tokens_per_second\": %.2f, \"weights_bytes\": %lld, "
+              "\"peak_rss_bytes\": %lld, \"baseline_rss_bytes\": %lld, "
+              "\"activation_bytes\": %lld, \"cache_bytes\": %lld, "
+              "\"logits_buffer_bytes\": %lld, "
+              "\"decode_regions_per_step\": %.1f, "
+              "\"decode_serial_calls_per_step\": %.1f, "
+              "\"decode_region_time_share\": %.3f, "
+              "\"decode_worker_chunk_share\": %.3f, "
+              "\"prefill_regions\": %.1f, \"prefill_serial_calls\": %.1f, "
+              "\"prefill_region_time_share\": %.3f, "
+              "\"prefill_worker_chunk_share\": %.3f, "
+              "\"prefill_idle_core_share\": %.3f, "
+              "\"decode_idle_core_share\": %.3f, "
+              "\"weights_resident_bytes\": %lld, "
+              "\"weights_huge_page_bytes\": %lld, "
+              "\"weights_read_bytes\": %lld, \"weights_read_gbps\": %.2f}\n",
+              isaName(activeIsa()), load, first, (long long)prompt,
+              double(prompt) / pre, double(prompt) / preLast, (long long)steps,
+              double(steps) / dec, (long long)info.weights_bytes, peak, before,
+              (long long)stats.activation_bytes,
+              (long long)(info.kv_cache_bytes_per_token * (prompt + steps + 1)),
+              (long long)(logits.size() * sizeof(float)),
+              double(pool.regions) / allSteps, double(pool.serial) / allSteps,
+              pool.seconds / std::max(decodeSeconds, 1e-9),
+              double(pool.workerChunks) /
+                  double(std::max<int64_t>(pool.chunks, 1)),
+              double(prefillPool.regions) / prefills,
+              double(prefillPool.serial) / prefills,
+              prefillPool.seconds / std::max(prefillSeconds, 1e-9),
+              double(prefillPool.workerChunks) /
+                  double(std::max<int64_t>(prefillPool.chunks, 1)),
+              idleShare(prefillPool, prefillSeconds),
+              idleShare(pool, decodeSeconds), (long long)pages.resident_bytes,
+              (long long)pages.huge_page_bytes, ownBytes, own.best());
   dsrt_session_free(s);
   dsrt_model_free(m);
   return 0;

@@ -78,27 +78,83 @@ __attribute__((target("avx2"))) uint64_t sumAvx2(const uint64_t *p, int64_t n) {
 
 using SumFn = uint64_t (*)(const uint64_t *, int64_t);
 
-/// GB/s of `sum` over `buf` split over the pool, best of `reps`; false
-/// when a pass's total is not the buffer's.
-bool passRate(const ReadBuffer &buf, int reps, SumFn sum, double &gbps) {
-  int64_t n = int64_t(buf.size());
-  // Word i holds i: every pass sums to n (n - 1) / 2, modulo 2^64.
-  uint64_t expect = n % 2 == 0 ? uint64_t(n / 2) * uint64_t(n - 1)
-                               : uint64_t(n) * uint64_t((n - 1) / 2);
+/// The spans as one sequence of words, split over the pool.
+class Words {
+public:
+  explicit Words(const std::vector<ReadSpan> &spans) : spans(spans) {
+    start.push_back(0);
+    for (const ReadSpan &s : spans)
+      start.push_back(start.back() + s.words);
+  }
+  int64_t size() const { return start.back(); }
+
+  /// `sum` over words [b, e) of the sequence.
+  uint64_t sum(SumFn f, int64_t b, int64_t e) const {
+    size_t i = size_t(std::upper_bound(start.begin(), start.end(), b) -
+                      start.begin() - 1);
+    uint64_t total = 0;
+    for (; b < e; ++i) {
+      int64_t in = b - start[i], n = std::min(e, start[i + 1]) - b;
+      total += f(spans[i].data + in, n);
+      b += n;
+    }
+    return total;
+  }
+
+private:
+  const std::vector<ReadSpan> &spans;
+  std::vector<int64_t> start;
+};
+
+/// GB/s of `sum` over the words split over the pool, best of `reps`;
+/// false when a pass's total is not `expect`.
+bool passRate(const Words &words, uint64_t expect, int reps, SumFn sum,
+              double &gbps) {
+  int64_t n = words.size();
   bool ok = true;
   double t = best(
       reps,
       [&] {
         std::atomic<uint64_t> total{0};
         dsrt::cpu::parallelFor(n, int64_t(1) << 16, [&](int64_t b, int64_t e) {
-          total.fetch_add(sum(buf.data() + b, e - b),
-                          std::memory_order_relaxed);
+          total.fetch_add(words.sum(sum, b, e), std::memory_order_relaxed);
         });
         ok = ok && total.load() == expect;
       },
       /*warm=*/true); // the first pass starts the pool's threads
   gbps = double(n) * 8 / t / 1e9;
   return ok;
+}
+
+/// The three loops over `words`, each pass checked against `expect`.
+bool measureWords(const Words &words, uint64_t expect, int reps,
+                  ReadRates &rates, const char *&error) {
+  rates = ReadRates();
+  if (!passRate(words, expect, reps, sumWords, rates.words)) {
+    error = "the word loop's sum is not the buffer's";
+    return false;
+  }
+  SumFn vector = nullptr, ahead = nullptr;
+  // The runtime's path ($DSRT_CPU_ISA when set): the AVX2 loop can be
+  // run on an AVX-512 machine, and a scalar run reads words only.
+  dsrt::cpu::Isa isa = dsrt::cpu::activeIsa();
+  if (isa >= dsrt::cpu::Isa::Avx512) {
+    vector = sumAvx512<false>;
+    ahead = sumAvx512<true>;
+    rates.vectorIsa = "avx512f";
+  } else if (isa >= dsrt::cpu::Isa::Avx2) {
+    vector = sumAvx2<false>;
+    ahead = sumAvx2<true>;
+    rates.vectorIsa = "avx2";
+  }
+  if (!vector)
+    return true;
+  if (!passRate(words, expect, reps, vector, rates.vector) ||
+      !passRate(words, expect, reps, ahead, rates.vectorAhead)) {
+    error = "a vector loop's sum is not the buffer's";
+    return false;
+  }
+  return true;
 }
 
 } // namespace
@@ -128,30 +184,19 @@ double ReadRates::best() const {
 
 bool dsbench::measureRead(const ReadBuffer &buf, int reps, ReadRates &rates,
                           const char *&error) {
-  rates = ReadRates();
-  if (!passRate(buf, reps, sumWords, rates.words)) {
-    error = "the word loop's sum is not the buffer's";
-    return false;
-  }
-  SumFn vector = nullptr, ahead = nullptr;
-  // The runtime's path ($DSRT_CPU_ISA when set): the AVX2 loop can be
-  // run on an AVX-512 machine, and a scalar run reads words only.
-  dsrt::cpu::Isa isa = dsrt::cpu::activeIsa();
-  if (isa >= dsrt::cpu::Isa::Avx512) {
-    vector = sumAvx512<false>;
-    ahead = sumAvx512<true>;
-    rates.vectorIsa = "avx512f";
-  } else if (isa >= dsrt::cpu::Isa::Avx2) {
-    vector = sumAvx2<false>;
-    ahead = sumAvx2<true>;
-    rates.vectorIsa = "avx2";
-  }
-  if (!vector)
-    return true;
-  if (!passRate(buf, reps, vector, rates.vector) ||
-      !passRate(buf, reps, ahead, rates.vectorAhead)) {
-    error = "a vector loop's sum is not the buffer's";
-    return false;
-  }
-  return true;
+  std::vector<ReadSpan> one{{buf.data(), int64_t(buf.size())}};
+  int64_t n = int64_t(buf.size());
+  // Word i holds i: every pass sums to n (n - 1) / 2, modulo 2^64.
+  uint64_t expect = n % 2 == 0 ? uint64_t(n / 2) * uint64_t(n - 1)
+                               : uint64_t(n) * uint64_t((n - 1) / 2);
+  return measureWords(Words(one), expect, reps, rates, error);
+}
+
+bool dsbench::measureRead(const std::vector<ReadSpan> &spans, int reps,
+                          ReadRates &rates, const char *&error) {
+  // The total from one untimed pass on this thread, which also faults in
+  // any page not yet mapped: the timed passes read resident memory.
+  Words words(spans);
+  uint64_t expect = words.sum(sumWords, 0, words.size());
+  return measureWords(words, expect, reps, rates, error);
 }

@@ -21,6 +21,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <vector>
 
 namespace dsbench {
 
@@ -54,6 +55,12 @@ private:
   size_t size_ = 0;
 };
 
+/// `words` 8-byte words at `data`: any memory, a checkpoint's mapping too.
+struct ReadSpan {
+  const uint64_t *data = nullptr;
+  int64_t words = 0;
+};
+
 /// GB/s of each loop (0 where the CPU has no vector loop) and the ISA of
 /// the vector loops ("avx512f", "avx2" or "none").
 struct ReadRates {
@@ -66,6 +73,12 @@ struct ReadRates {
 /// set) when a loop's sum is not the buffer's: a loop that skipped words
 /// would report a rate it did not read.
 bool measureRead(const ReadBuffer &buf, int reps, ReadRates &rates,
+                 const char *&error);
+
+/// The same over `spans` read as one sequence (split over the threads
+/// across span ends), each pass checked against their sum taken by an
+/// untimed word pass first.
+bool measureRead(const std::vector<ReadSpan> &spans, int reps, ReadRates &rates,
                  const char *&error);
 
 } // namespace dsbench

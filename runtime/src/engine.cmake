@@ -106,7 +106,8 @@ add_executable(ds-cpu-bench ${CMAKE_CURRENT_LIST_DIR}/../../bench/cpu/CpuBench.c
   ${CMAKE_CURRENT_LIST_DIR}/../../bench/cpu/HeadBench.cpp
   ${CMAKE_CURRENT_LIST_DIR}/../../bench/cpu/LatentBench.cpp
   ${CMAKE_CURRENT_LIST_DIR}/../../bench/cpu/ReadStream.cpp
-  ${CMAKE_CURRENT_LIST_DIR}/../../bench/cpu/TileBench.cpp)
+  ${CMAKE_CURRENT_LIST_DIR}/../../bench/cpu/TileBench.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/../../bench/cpu/WeightSpans.cpp)
 target_include_directories(ds-cpu-bench PRIVATE ${CMAKE_CURRENT_LIST_DIR})
 target_link_libraries(ds-cpu-bench PRIVATE dsrt openblas Threads::Threads)
 # oneDNN (libdnnl-dev, installed by `make deps`) is the reference GEMM rate
