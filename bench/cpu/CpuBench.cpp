@@ -514,6 +514,24 @@ double idleShare(const PoolStats &p, double wall) {
   return 1 - (serial + p.busySeconds) / (threads * wall);
 }
 
+/// The read stream over the checkpoint's pages a decode step reads, best
+/// of three passes a loop (WeightSpans.h); false after printing why.
+bool weightsOwnRead(const char *weights, long long &bytes, double &gbps) {
+  dsbench::WeightSpans spans;
+  std::string why;
+  dsbench::ReadRates own;
+  const char *readError = nullptr;
+  if (!dsbench::decodeWeightSpans(weights, spans, why) ||
+      !dsbench::measureRead(spans.spans, 3, own, readError)) {
+    std::fprintf(stderr, "ds-cpu-bench: the weights' read: %s\n",
+                 readError ? readError : why.c_str());
+    return false;
+  }
+  bytes = spans.bytes;
+  gbps = own.best();
+  return true;
+}
+
 int model(const char *artifact, const char *weights, int64_t prompt,
           int64_t steps, int reps) {
   // What the process holds before the model (libraries, OpenBLAS): peak
@@ -594,18 +612,10 @@ int model(const char *artifact, const char *weights, int64_t prompt,
   dsrt_model_weight_pages(m, &pages);
   // Taken before the weights' read below maps the files a second time.
   long long peak = peakRss();
-  dsbench::WeightSpans spans;
-  std::string why;
-  dsbench::ReadRates own;
-  const char *readError = nullptr;
-  if (!dsbench::decodeWeightSpans(weights, spans, why) ||
-      !dsbench::measureRead(spans.spans, 3, own, readError)) {
-    std::fprintf(stderr, "ds-cpu-bench: the weights' read: %s\n",
-                 readError ? readError : why.c_str());
+  long long ownBytes = 0;
+  double ownGbps = 0;
+  if (!weightsOwnRead(weights, ownBytes, ownGbps))
     return 1;
-  }
-  long long ownBytes = spans.bytes;
-  spans = dsbench::WeightSpans(); // unmapped again
   std::printf("{\"isa\": \"%s\", \"load_seconds\": %.4f, "
               "\"first_prefill_seconds\": %.4f, \"prefill_tokens\": %lld, "
               "\"prefill_tokens_per_second\": %.2f, "
@@ -644,7 +654,7 @@ int model(const char *artifact, const char *weights, int64_t prompt,
                   double(std::max<int64_t>(prefillPool.chunks, 1)),
               idleShare(prefillPool, prefillSeconds),
               idleShare(pool, decodeSeconds), (long long)pages.resident_bytes,
-              (long long)pages.huge_page_bytes, ownBytes, own.best());
+              (long long)pages.huge_page_bytes, ownBytes, ownGbps);
   dsrt_session_free(s);
   dsrt_model_free(m);
   return 0;
