@@ -316,6 +316,44 @@ TEST(MatMul, PrefillRowsDoNotDependOnTheirGrouping) {
     }
 }
 
+// A prefill row's products do not depend on how many rows come with it:
+// gemmBlock takes its blocks one after the other (every K chunk of one
+// block, then the next) while x is small, an L2's worth for FP8 rows and
+// a quarter of that for the others, and chunk by chunk across the blocks
+// past that; each output sums the same chunks in the same order either
+// way. With K 4200, 32 rows of x are past the small bound, 96 within
+// FP8's and 160 past it.
+TEST(MatMul, PrefillRowsDoNotDependOnHowManyComeWithThem) {
+  std::mt19937 rng(23);
+  std::normal_distribution<float> d;
+  const int64_t k = 4200;
+  for (WeightFormat f :
+       {WeightFormat::F32, WeightFormat::BF16, WeightFormat::FP8}) {
+    TestWeight w(f, 1, 30, k, 0, rng);
+    std::vector<float> x(size_t(160 * k));
+    for (float &v : x)
+      v = d(rng);
+    for (Isa isa : supportedIsas()) {
+      const KernelSet &ks = kernelsFor(isa);
+      int64_t n = w.rows;
+      std::vector<float> few(size_t(32 * n)), some(size_t(96 * n)),
+          many(size_t(160 * n));
+      matmul(ks, x.data(), k, 32, w.matrix, 0, n, few.data(), n);
+      matmul(ks, x.data(), k, 96, w.matrix, 0, n, some.data(), n);
+      matmul(ks, x.data(), k, 160, w.matrix, 0, n, many.data(), n);
+      for (size_t i = 0; i < few.size(); ++i) {
+        ASSERT_EQ(few[i], some[i]) << isaName(isa) << " " << formatName(f)
+                                   << " at " << i / n << "," << i % n;
+        ASSERT_EQ(few[i], many[i]) << isaName(isa) << " " << formatName(f)
+                                   << " at " << i / n << "," << i % n;
+      }
+      for (size_t i = 0; i < some.size(); ++i)
+        ASSERT_EQ(some[i], many[i]) << isaName(isa) << " " << formatName(f)
+                                    << " at " << i / n << "," << i % n;
+    }
+  }
+}
+
 // The embedding gather reads a table in its stored format: every row is
 // exactly the stored value (bf16 widened, e4m3 times its block's scale),
 // across parts and scale blocks; an id out of range is an error naming it,

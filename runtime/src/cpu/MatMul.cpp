@@ -356,10 +356,24 @@ void blockChunk(const KernelSet &ks, const PackedX &x, const WeightMatrix &w,
 /// gate/up products ran 3-8% faster in ds-cpu-bench experts on Zen 4
 /// (bench/RESULTS.md, "Zen 4 again"). Past this, x would not stay
 /// in L2 and each block would read it from L3 again (the comment below).
+///
+/// FP8 rows go block by block up to an x as large as L2 (1 MiB on Zen 4
+/// and 5): an FP8 chunk is converted to bf16 before its tiles run, and a
+/// block's rows one chunk at a time, 7 KiB apart at V3's width, kept the
+/// conversion waiting on memory (fp8ToBf16 took more samples than the
+/// tiles it feeds, at 4.6x its time with its rows in L1). With a group's
+/// x of one or two panels (32-64 rows, K 7168) each block streams its own
+/// rows instead: ds-cpu-bench experts 8 32 2048 7168 4 3 silu, FP8, 262-292
+/// -> 372-454 GFLOP/s, 64 rows 414-486 -> 426-547 (three interleaved runs
+/// each; bench/RESULTS.md, "twenty-seventh session"). bf16 and f32 rows,
+/// read in place, gained nothing from it.
 constexpr int64_t kBlockByBlockBytes = 256 * 1024;
-bool blockByBlock(const PackedX &x) {
+constexpr int64_t kFp8BlockByBlockBytes = 1024 * 1024;
+bool blockByBlock(const PackedX &x, const WeightMatrix &w) {
   int64_t bytes = x.bf16 ? panelSize(x.k, true) * 2 : panelSize(x.k, false) * 4;
-  return x.panels * bytes <= kBlockByBlockBytes;
+  return x.panels * bytes <= (w.format == WeightFormat::FP8
+                                  ? kFp8BlockByBlockBytes
+                                  : kBlockByBlockBytes);
 }
 
 /// y[t, i] = x[t] . w[r + i] for i < m, single-threaded, in blocks of mr
@@ -408,7 +422,7 @@ void gemmBlock(const KernelSet &ks, const PackedX &x, const WeightMatrix &w,
                           : chunkPrefetch(nextW ? *nextW : w, next, nextM, 0,
                                           std::min(kKc, k), l1);
   };
-  if (blockByBlock(x)) {
+  if (blockByBlock(x, w)) {
     for (int64_t s = 0; s < blocks; ++s) {
       TileStore out = store(s);
       for (int64_t k0 = 0; k0 < k; k0 += kKc) {
