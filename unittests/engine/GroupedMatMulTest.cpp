@@ -174,22 +174,20 @@ TEST(GroupedMatMul, PartialTilesMatchTheFullTileOnTheirRows) {
   }
 }
 
-/// Expert groups of every size around the half panel and the dot-product
-/// threshold (1..50 rows: one half panel, a full one, a full one plus a
-/// half, ...) through matmulGroups on every ISA and format, against a
-/// float64 product over the same values (x rounded to bf16 where the
-/// path rounds it): a group's last panel read or stored wrong is far
-/// outside the tolerance.
-TEST(GroupedMatMul, EveryGroupSizeMatchesTheF64Product) {
-  std::mt19937 rng(43);
+/// Expert groups of `sizes` rows through matmulGroups on every ISA and
+/// format, against a float64 product over the same values (x rounded to
+/// bf16 where the path rounds it): a group's last panel read or stored
+/// wrong, or a wrong block scale, is far outside the tolerance.
+void expectGroupsMatchF64(unsigned seed, const std::vector<int64_t> &sizes,
+                          int64_t n, int64_t k) {
+  std::mt19937 rng(seed);
   std::normal_distribution<float> d;
-  const int64_t experts = 50, n = 13, k = 150;
+  const int64_t experts = int64_t(sizes.size());
   std::vector<MatmulGroup> groups;
   int64_t rows = 0;
   for (int64_t e = 0; e < experts; ++e) {
-    int64_t size = e + 1;
-    groups.push_back({rows, rows + size, ((e * 7) % experts) * n});
-    rows += size;
+    groups.push_back({rows, rows + sizes[size_t(e)], ((e * 7) % experts) * n});
+    rows += sizes[size_t(e)];
   }
   std::vector<float> x(size_t(rows * k));
   for (float &v : x)
@@ -216,10 +214,29 @@ TEST(GroupedMatMul, EveryGroupSizeMatchesTheF64Product) {
             }
             ASSERT_NEAR(y[size_t(t * n + j)], want, 1e-6 * (1 + mag))
                 << isaName(isa) << " " << formatName(f) << " group of "
-                << g.end - g.begin << " row " << t - g.begin << " col " << j;
+                << g.end - g.begin << " row " << t - g.begin << " col " << j
+                << " k " << k;
           }
     }
   }
+}
+
+// Groups of every size around the half panel and the dot-product
+// thresholds (1..50 rows: one half panel, a full one, a full one plus a
+// half, ...).
+TEST(GroupedMatMul, EveryGroupSizeMatchesTheF64Product) {
+  std::vector<int64_t> sizes;
+  for (int64_t size = 1; size <= 50; ++size)
+    sizes.push_back(size);
+  expectGroupsMatchF64(43, sizes, 13, 150);
+}
+
+// FP8 groups of rows wider than 4 KiB in bf16 take the tile from 11 rows
+// (MatMul.cpp's groupGemvRows), narrower ones the dot products up to 16:
+// the sizes around both thresholds against the float64 product, the
+// wide rows spanning ragged K chunks and scale blocks.
+TEST(GroupedMatMul, WideRowGroupsAroundTheThresholdsMatchTheF64Product) {
+  expectGroupsMatchF64(47, {9, 10, 11, 12, 16, 17}, 5, 2200);
 }
 
 // A group's last panel goes through the partial tile that covers its rows

@@ -638,14 +638,25 @@ int64_t grainRows(const KernelSet &ks, const WeightMatrix &w, int64_t rows,
 /// (bench/RESULTS.md, "Experts' last panels"): the bf16 tiles are ahead
 /// from 7 rows; f32's, since the quarter tile fills all 16 lanes
 /// (PairAcc), from 5 (84 against 53 GFLOP/s at 5 rows, 139 against 70 at
-/// 8, ds-cpu-bench experts on Zen 5; from 9 or 10 before); FP8's converts
-/// each weight chunk to bf16 for a single panel, and is not ahead of the
-/// dot products up to 16.
+/// 8, ds-cpu-bench experts on Zen 5; from 9 or 10 before). FP8's tile
+/// converts each weight chunk to bf16 for a single panel, and is not ahead
+/// of the dot products up to 16 rows while those rows of x stay in L1
+/// (48 KiB on Zen 4 and 5): K 1024 (the bench model), 12 rows 365-392
+/// GFLOP/s against the tile's 184-224, K 2048 (V3's down projection) 262
+/// against 164-181. Wider rows of x do not stay, and there the tile is
+/// ahead from 11 rows: V3's gate/up (K 7168) at 12 rows 220-248 against
+/// 165-174, at 16 334-349 against 160-164; K 4096 at 12 rows 223-229
+/// against 157-158 (ds-cpu-bench experts 8 ROWS 2048 K 4 3 silu, Zen 5,
+/// interleaved; at 10 rows the two were level).
+constexpr int64_t kFp8DotRowBytes = 4096;
 int64_t groupGemvRows(const KernelSet &ks, const WeightMatrix &w) {
   if (w.format == WeightFormat::BF16 && ks.tileBf16Part[0])
     return 6;
   if (w.format == WeightFormat::F32 && ks.tileF32Part[0])
     return ks.isa >= Isa::Avx512 ? 4 : 8;
+  if (w.format == WeightFormat::FP8 && ks.tileFp8Part[0] &&
+      w.cols * 2 > kFp8DotRowBytes)
+    return 10;
   return kGemvRows;
 }
 
