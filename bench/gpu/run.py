@@ -203,36 +203,30 @@ def parity(case, work, scratch, dsrun, env=None):
     return r
 
 
-def cache_fields(cfg, dtype):
-    """(name, first byte, end byte) of a cache row's parts, and its bytes."""
-    dc, dr = cfg["kv_lora_rank"], cfg["qk_rope_head_dim"]
-    if dtype == "fp8":
-        s = dc + 4 * (dc // 128)
-        return [("latent codes", 0, dc), ("scales", dc, s), ("rope", s, s + 2 * dr)], s + 2 * dr
-    w = 2 if dtype == "bf16" else 4
-    return [("latent", 0, dc * w), ("rope", dc * w, (dc + dr) * w)], (dc + dr) * w
-
-
 def compare_caches(case, work, scratch, dsrun, ckpt, prompt, forced):
     """Both targets' caches after the same tokens (DSRT_DEBUG_CACHE), part by
     part and layer by layer: which rows differ, and the first such row's
     leading bytes on each side."""
-    cfg = case["config"]
-    fields, row = cache_fields(cfg, case["dtype"])
-    layers = cfg["num_hidden_layers"]
     n = len(prompt) + len(forced)
-    caches = {}
+    caches, layouts = {}, {}
     for target in ("cuda", "cpu"):
         path = os.path.join(scratch, f"{case['name']}-{target}.cache")
         ds_run([os.path.join(work, f"{case['name']}-{target}.dsa"), "--weights", ckpt,
                 "--device", target, "--prompt-tokens", ",".join(map(str, prompt)),
                 "--force-tokens", ",".join(map(str, forced)), "--max-context", n + 8],
                dsrun, env={"DSRT_DEBUG_CACHE": path})
+        # The runtime describes its dump (Session.cpp cacheDumpLayout).
+        with open(path + ".json") as f:
+            lay = layouts[target] = json.load(f)
+        layers, rows, row = lay["layers"], lay["rows"], lay["row_bytes"]
         raw = np.fromfile(path, np.uint8)
-        rows = raw.size // (layers * row)
         caches[target] = raw[:layers * rows * row].reshape(layers, rows, row)[:, :n]
+    if layouts["cuda"]["parts"] != layouts["cpu"]["parts"]:
+        return [f"cache layouts differ: gpu {layouts['cuda']['parts']} "
+                f"cpu {layouts['cpu']['parts']}"]
+    fields = [(p["name"], p["begin"], p["end"]) for p in layouts["cpu"]["parts"]]
     out = []
-    for L in range(layers):
+    for L in range(layouts["cpu"]["layers"]):
         g, c = caches["cuda"][L], caches["cpu"][L]
         for name, a, b in fields:
             bad = np.flatnonzero((g[:, a:b] != c[:, a:b]).any(axis=1))
@@ -307,19 +301,20 @@ def decode_seconds(artifact, ckpt, dsrun, start, steps, scratch):
             "--max-context", start + steps + 8, "--stats-json", stats], dsrun)
     with open(stats) as f:
         s = json.load(f)
-    return s["decode_seconds"] / max(s["decode_tokens"], 1)
+    return s["decode_seconds"] / max(s["decode_tokens"], 1), s["kv_cache_bytes_per_token"]
 
 
 def attention(case, work, scratch, dsrun, bw):
     ckpt = os.path.join(scratch, case["name"])
     checkpoint.write_checkpoint(ckpt, case["config"], dtype="bf16", seed=0)
     artifact = os.path.join(work, case["name"] + ".dsa")
-    base = decode_seconds(artifact, ckpt, dsrun, 0, 64, scratch)
+    base, token_bytes = decode_seconds(artifact, ckpt, dsrun, 0, 64, scratch)
     kv = case.get("kv", "bf16")
-    row_bytes = cache_fields(case["config"], kv)[1]
+    # ds-run's own count: every layer's row of one token.
+    row_bytes = token_bytes // case["config"]["num_hidden_layers"]
     out = []
     for ctx in CONTEXTS:
-        t = decode_seconds(artifact, ckpt, dsrun, ctx, 64, scratch)
+        t = decode_seconds(artifact, ckpt, dsrun, ctx, 64, scratch)[0]
         attn = max(t - base, 1e-9)
         bytes_read = ctx * row_bytes  # one layer's cache rows
         out.append({"heads": case["heads"], "kv": kv, "context": ctx, "step_ms": t * 1e3,
@@ -423,9 +418,9 @@ def e2e(cases, args, bw):
     write_random_bf16(cfg, ckpt)
     log(f"random V2-Lite-sized bf16 checkpoint: {time.time() - t0:.0f} s")
     dsrun = os.path.join(args.scratch, "runtime", "bin", "ds-run")
-    t = decode_seconds(os.path.join(args.work, "v2lite.dsa"), ckpt, dsrun, 0, 64, args.scratch)
+    t, cache = decode_seconds(os.path.join(args.work, "v2lite.dsa"), ckpt, dsrun, 0, 64,
+                              args.scratch)
     params = active_params(cfg)
-    cache = cfg["num_hidden_layers"] * (cfg["kv_lora_rank"] + cfg["qk_rope_head_dim"]) * 2
     roof_bf16 = bw / (params * 2 + cache)
     roof_f32 = bw / (params * 4 + cache)
     out = {"tokens_per_s": 1 / t, "active_params": params,

@@ -6,6 +6,8 @@
 #include "cpu/MemRef.h"
 #include "engine/StepExecutor.h"
 
+#include <nlohmann/json.hpp>
+
 #include <algorithm>
 #include <climits>
 #include <cstdio>
@@ -220,11 +222,33 @@ void callStep(dsrt_session *s, MemRef<int32_t, 1> &tok,
   s->model->step(s->model, &tok, &pos, &cache, &qs, &ctx, &bt, &rw, &out);
 }
 
+/// What a DSRT_DEBUG_CACHE dump holds, as JSON: layers, rows per layer,
+/// row bytes, the cache dtype and the row's named parts (the step's
+/// per-head rows are one part).
+std::string cacheDumpLayout(const dsrt_session *s, size_t bytes) {
+  const Manifest &m = s->model->manifest;
+  bool perHead = s->viaStep && m.perHeadStepCache();
+  int64_t row = s->viaStep ? m.stepRowBytes() : m.cacheRowBytes();
+  nlohmann::json parts = nlohmann::json::array();
+  if (perHead)
+    parts.push_back({{"name", "per-head K and V"}, {"begin", 0}, {"end", row}});
+  else
+    for (const Manifest::CacheRowPart &p : m.cacheRowParts())
+      parts.push_back({{"name", p.name}, {"begin", p.begin}, {"end", p.end}});
+  nlohmann::json j = {{"layers", m.numLayers},
+                      {"rows", int64_t(bytes) / (m.numLayers * row)},
+                      {"row_bytes", row},
+                      {"cache_dtype", m.cacheDtype},
+                      {"layout", perHead ? "per-head" : "latent"},
+                      {"parts", parts}};
+  return j.dump() + "\n";
+}
+
 /// DSRT_DEBUG_CACHE=path: the session's whole latent cache (every layer's
 /// rows, device or host, as the kernels left it) is written to `path`
 /// after each call, so a device's cache can be compared byte for byte with
 /// the CPU's on the same tokens (bench/gpu/run.py does, when a parity case
-/// fails). Rows per layer = file size / (layers x row bytes).
+/// fails), and its layout to `path`.json (cacheDumpLayout).
 void dumpCacheForDebugging(const dsrt_session *s) {
   // Read once: this runs after every prefill and decode call.
   static const char *const path = std::getenv("DSRT_DEBUG_CACHE");
@@ -249,11 +273,17 @@ void dumpCacheForDebugging(const dsrt_session *s) {
     const char *p = reinterpret_cast<const char *>(s->cache.get());
     bytes.assign(p, p + m.numLayers * s->cacheRows * row);
   }
-  FILE *f = std::fopen(path, "wb");
-  if (!f || std::fwrite(bytes.data(), 1, bytes.size(), f) != bytes.size())
-    std::fprintf(stderr, "DSRT_DEBUG_CACHE: cannot write %s\n", path);
-  if (f)
-    std::fclose(f);
+  auto write = [](const std::string &to, const char *data, size_t n) {
+    FILE *f = std::fopen(to.c_str(), "wb");
+    bool ok = f && std::fwrite(data, 1, n, f) == n;
+    if (f)
+      ok = std::fclose(f) == 0 && ok;
+    if (!ok)
+      std::fprintf(stderr, "DSRT_DEBUG_CACHE: cannot write %s\n", to.c_str());
+  };
+  write(path, bytes.data(), bytes.size());
+  std::string layout = cacheDumpLayout(s, bytes.size());
+  write(std::string(path) + ".json", layout.data(), layout.size());
 }
 
 /// One call of `entry` on tokens [0, n) at the session's position. With

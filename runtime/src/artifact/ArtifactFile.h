@@ -57,6 +57,25 @@ struct Manifest {
       return kvLoraRank + 4 * (kvLoraRank / cacheScaleGroup) + 2 * ropeDim;
     return cacheWidth * (cacheDtype == "bf16" ? 2 : 4);
   }
+  /// A named byte range [begin, end) of a cache row.
+  struct CacheRowPart {
+    std::string name;
+    int64_t begin, end;
+  };
+  /// The parts of a cacheRowBytes() row, in order and covering it: what
+  /// DSRT_DEBUG_CACHE's description lists, so readers of a dump need not
+  /// restate this layout.
+  std::vector<CacheRowPart> cacheRowParts() const {
+    if (cacheDtype == "fp8") {
+      int64_t scales = kvLoraRank + 4 * (kvLoraRank / cacheScaleGroup);
+      return {{"latent codes", 0, kvLoraRank},
+              {"latent scales", kvLoraRank, scales},
+              {"rope", scales, scales + 2 * ropeDim}};
+    }
+    int64_t w = cacheDtype == "bf16" ? 2 : 4;
+    return {{"latent", 0, kvLoraRank * w},
+            {"rope", kvLoraRank * w, (kvLoraRank + ropeDim) * w}};
+  }
   /// The last dimension of the cache buffer the entry points take: values
   /// of cache_dtype, bytes for fp8.
   int64_t cacheRowElements() const {
