@@ -29,7 +29,8 @@
 //                                    u_h W_UV_h^T) over LAYERS distinct
 //                                    kv_b_proj weights of H (DN + DV) x DC
 //                                    read in turn (f32, bf16, FP8), and
-//                                    microseconds per layer
+//                                    microseconds per layer; each product
+//                                    alone too (_uk_, _uv_ fields)
 // ds-cpu-bench heads ROWS H DN DV DC DTYPE REPS
 //                                    GFLOP/s of the same products for
 //                                    ROWS tokens over one DTYPE kv_b_proj

@@ -84,7 +84,10 @@ int dsbench::headsDecodeBench(int64_t h, int64_t dn, int64_t dv, int64_t dc,
   dsbench::LowPrecision lp = dsbench::lowPrecision(w, rows * layers, dc, rng);
   auto qm = view3(q, 1, h, dn), um = view3(u, 1, h, dc),
        qlm = view3(ql, 1, h, dc), om = view3(o, 1, h, dv);
-  auto run = [&](WeightFormat f, const void *base, size_t elem) {
+  // Microseconds per layer of the two products together (both) or of one
+  // alone: q_h W_UK_h (the combine kernels) or u_h W_UV_h^T (dot products).
+  enum class Half { Both, UK, UV };
+  auto run = [&](WeightFormat f, const void *base, size_t elem, Half half) {
     double t = dsbench::best(reps, [&] {
       for (int64_t l = 0; l < layers; ++l) {
         // One part per layer: the FP8 scales of layer l start at its rows.
@@ -92,24 +95,50 @@ int dsbench::headsDecodeBench(int64_t h, int64_t dn, int64_t dv, int64_t dc,
             f, static_cast<const uint8_t *>(base) + size_t(l) * each * elem,
             rows, dc, dc,
             lp.scales.data() + size_t(l * rows / 128 * ((dc + 127) / 128)));
-        fail(headMatmul(qm, m, qlm, dn + dv, 0, false));
-        fail(headMatmul(um, m, om, dn + dv, dn, true));
+        if (half != Half::UV)
+          fail(headMatmul(qm, m, qlm, dn + dv, 0, false));
+        if (half != Half::UK)
+          fail(headMatmul(um, m, om, dn + dv, dn, true));
       }
     });
-    return std::make_pair(double(each * size_t(layers) * elem) / t / 1e9,
-                          t / double(layers) * 1e6);
+    return t / double(layers) * 1e6;
   };
-  auto g32 = run(WeightFormat::F32, w.data(), 4);
-  auto g16 = run(WeightFormat::BF16, lp.bf16.data(), 2);
-  auto g8 = run(WeightFormat::FP8, lp.fp8.data(), 1);
+  struct Format {
+    const char *name;
+    WeightFormat f;
+    const void *base;
+    size_t elem;
+  };
+  const Format formats[] = {{"f32", WeightFormat::F32, w.data(), 4},
+                            {"bf16", WeightFormat::BF16, lp.bf16.data(), 2},
+                            {"fp8", WeightFormat::FP8, lp.fp8.data(), 1}};
+  std::string rates, times;
+  char buf[160];
+  for (const Format &fm : formats) {
+    double both = run(fm.f, fm.base, fm.elem, Half::Both);
+    double uk = run(fm.f, fm.base, fm.elem, Half::UK);
+    double uv = run(fm.f, fm.base, fm.elem, Half::UV);
+    // W_UK and W_UV are h * dn and h * dv of each layer's rows.
+    auto gbps = [&](int64_t r, double us) {
+      return double(r * dc * int64_t(fm.elem)) / us / 1e3;
+    };
+    std::snprintf(buf, sizeof(buf),
+                  ", \"%s_gbps\": %.2f, \"%s_uk_gbps\": %.2f, "
+                  "\"%s_uv_gbps\": %.2f",
+                  fm.name, gbps(rows, both), fm.name, gbps(h * dn, uk), fm.name,
+                  gbps(h * dv, uv));
+    rates += buf;
+    std::snprintf(buf, sizeof(buf),
+                  ", \"%s_us_per_layer\": %.2f, \"%s_uk_us\": %.2f, "
+                  "\"%s_uv_us\": %.2f",
+                  fm.name, both, fm.name, uk, fm.name, uv);
+    times += buf;
+  }
   std::printf("{\"heads\": %lld, \"dn\": %lld, \"dv\": %lld, \"dc\": %lld, "
-              "\"layers\": %lld, \"threads\": %d, \"isa\": \"%s\", "
-              "\"f32_gbps\": %.2f, \"bf16_gbps\": %.2f, \"fp8_gbps\": %.2f, "
-              "\"f32_us_per_layer\": %.2f, \"bf16_us_per_layer\": %.2f, "
-              "\"fp8_us_per_layer\": %.2f}\n",
+              "\"layers\": %lld, \"threads\": %d, \"isa\": \"%s\"%s%s}\n",
               (long long)h, (long long)dn, (long long)dv, (long long)dc,
-              (long long)layers, numThreads(), isaName(activeIsa()), g32.first,
-              g16.first, g8.first, g32.second, g16.second, g8.second);
+              (long long)layers, numThreads(), isaName(activeIsa()),
+              rates.c_str(), times.c_str());
   return 0;
 }
 
