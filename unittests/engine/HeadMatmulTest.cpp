@@ -138,6 +138,39 @@ TEST(HeadMatmul, Bf16DecodeRowsAreBitForBitThoseOfEveryPath) {
   }
 }
 
+// The same for FP8 rows (KernelSet::combineFp8Rows on VBMI: 256 columns a
+// pass, then 128; AVX2: strips of 64, each weight times its block's scale
+// rounded to f32 first): 300 columns end in a 44-column pass of 128, 200 in
+// a part-filled pass of 256.
+TEST(HeadMatmul, Fp8DecodeRowsAreBitForBitThoseOfEveryPath) {
+  if (!isaSupported(Isa::Avx2))
+    GTEST_SKIP() << "no AVX2: only the scalar path runs here";
+  std::mt19937 rng(8);
+  for (int64_t cols : {kDc, int64_t(200)}) {
+    TestWeight w(WeightFormat::FP8, 1, kHeads * kGroup, cols, 4, rng);
+    for (int64_t tokens : {int64_t(1), kHeadGemmRows - 1}) {
+      HeadBuffers b(tokens, kDn, cols, rng);
+      ASSERT_EQ(headMatmul(kernelsFor(Isa::Avx2), b.xm, w.matrix, b.om, kGroup,
+                           0, false),
+                "");
+      std::vector<float> want = b.out;
+      for (Isa isa : supportedIsas()) {
+        if (isa < Isa::Avx2)
+          continue;
+        std::fill(b.out.begin(), b.out.end(), -7.0f);
+        ASSERT_EQ(
+            headMatmul(kernelsFor(isa), b.xm, w.matrix, b.om, kGroup, 0, false),
+            "");
+        for (size_t i = 0; i < want.size(); ++i)
+          ASSERT_EQ(std::memcmp(&b.out[i], &want[i], 4), 0)
+              << isaName(isa) << " columns " << cols << " tokens " << tokens
+              << " value " << i << ": " << b.out[i] << " vs the avx2 path's "
+              << want[i];
+      }
+    }
+  }
+}
+
 // A ragged step's query_start: sequences of 1, 20, 1, 0, 8, 2 and 1 new
 // tokens with naive from 5, then 2 rows outside every sequence (a padded
 // step): rows of the 20- and 8-token sequences are neither computed nor

@@ -27,6 +27,7 @@
 #include "cpu/KernelsInline.h"
 
 #if defined(__x86_64__)
+#include <algorithm>
 #include <immintrin.h>
 #include <utility>
 
@@ -327,69 +328,86 @@ inline void convertF32(const Fp8Bf16 &cv, __m512i bytes, __m512 f[4]) {
   f[3] = _mm512_castsi512_ps(_mm512_unpackhi_epi16(z, b));
 }
 
+/// Columns [c0, c0 + width) of combineFp8Rows, width <= 128 G: G scale
+/// blocks a pass over the rows, 4 G accumulators for each 64 columns.
+template <int G>
+void combineFp8Pass(const Fp8Bf16 &cv, const void *const *rows,
+                    const float *const *scaleRows, const float *x, int64_t k,
+                    int64_t n, int64_t ahead, int64_t c0, int64_t width,
+                    float *out) {
+  __mmask64 mask[2 * G];
+#pragma unroll
+  for (int h = 0; h < 2 * G; ++h)
+    mask[h] = width > 64 * h ? byteMask(width - 64 * h) : __mmask64(0);
+  __m512 acc[4 * 2 * G];
+#pragma unroll
+  for (int j = 0; j < 8 * G; ++j)
+    acc[j] = _mm512_setzero_ps();
+  const bool last = c0 + width >= n;
+  const int64_t pass = G * kScaleBlock;
+  for (int64_t i = 0; i < k; ++i) {
+    const uint8_t *r = static_cast<const uint8_t *>(rows[i]) + c0;
+    prefetchCombineRow(rows, i, k, ahead, 1, c0, width, last,
+                       n < pass ? n : pass);
+    // The row's next columns, which the next pass reads: the passes walk
+    // the rows at a stride the prefetchers follow only for the first.
+    if (c0 + pass < n)
+      for (int64_t l = 0; l < pass && c0 + pass + l < n; l += 64)
+        _mm_prefetch(reinterpret_cast<const char *>(r) + pass + l, _MM_HINT_T0);
+    __m512 xi = _mm512_set1_ps(x[i]);
+#pragma unroll
+    for (int g = 0; g < G; ++g) {
+      __m512 s = _mm512_set1_ps(scaleRows[i][c0 / kScaleBlock + g]);
+#pragma unroll
+      for (int h = 2 * g; h < 2 * g + 2; ++h) {
+        if (!mask[h])
+          continue;
+        __m512 f[4];
+        convertF32(cv, _mm512_maskz_loadu_epi8(mask[h], r + 64 * h), f);
+#pragma unroll
+        for (int j = 0; j < 4; ++j)
+          acc[4 * h + j] =
+              _mm512_fmadd_ps(xi, _mm512_mul_ps(f[j], s), acc[4 * h + j]);
+      }
+    }
+  }
+  // Column 64 h + 16 L + 4 j + e is acc[4 h + j]'s lane L, element e.
+  alignas(64) float block[G * kScaleBlock];
+#pragma unroll
+  for (int h = 0; h < 2 * G; ++h)
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+      __m512 v = acc[4 * h + j];
+      float *d = block + 64 * h + 4 * j;
+      _mm_store_ps(d, _mm512_castps512_ps128(v));
+      _mm_store_ps(d + 16, _mm512_extractf32x4_ps(v, 1));
+      _mm_store_ps(d + 32, _mm512_extractf32x4_ps(v, 2));
+      _mm_store_ps(d + 48, _mm512_extractf32x4_ps(v, 3));
+    }
+  for (int64_t c = 0; c < width; c += 16) {
+    __mmask16 m = width - c >= 16 ? __mmask16(0xFFFF)
+                                  : __mmask16((1u << (width - c)) - 1);
+    _mm512_mask_storeu_ps(out + c0 + c, m, _mm512_load_ps(block + c));
+  }
+}
+
 /// KernelSet::combineFp8Rows. Per weight, as combineRowsAvx2: the value
 /// times its block's scale rounded to f32, then one fused add of x[i]
-/// times it per row, rows in order. 128 columns (8 accumulators, one scale
-/// per row) a pass over the rows; columns past n are loaded as zeros and
-/// not stored. The lookup's lane order is undone at the store.
+/// times it per row, rows in order. 256 columns (16 accumulators, two
+/// scales per row) a pass over the rows, the last 128 or fewer in a pass
+/// of their own; columns past n are loaded as zeros and not stored. The
+/// lookup's lane order is undone at the store.
 void combineFp8Rows(const void *const *rows, const float *const *scaleRows,
                     const float *x, int64_t k, int64_t n, int64_t ahead,
                     float *out) {
   Fp8Bf16 cv;
-  for (int64_t c0 = 0; c0 < n; c0 += kScaleBlock) {
-    int64_t width = n - c0 < kScaleBlock ? n - c0 : kScaleBlock;
-    __mmask64 m0 = byteMask(width),
-              m1 = width > 64 ? byteMask(width - 64) : __mmask64(0);
-    __m512 acc[8];
-#pragma unroll
-    for (int j = 0; j < 8; ++j)
-      acc[j] = _mm512_setzero_ps();
-    const bool last = c0 + width >= n;
-    for (int64_t i = 0; i < k; ++i) {
-      const uint8_t *r = static_cast<const uint8_t *>(rows[i]) + c0;
-      prefetchCombineRow(rows, i, k, ahead, 1, c0, width, last,
-                         n < kScaleBlock ? n : kScaleBlock);
-      // The row's next block, which the next pass reads: the passes walk
-      // the rows at a stride the prefetchers follow only for the first.
-      if (c0 + kScaleBlock < n) {
-        _mm_prefetch(reinterpret_cast<const char *>(r) + kScaleBlock,
-                     _MM_HINT_T0);
-        _mm_prefetch(reinterpret_cast<const char *>(r) + kScaleBlock + 64,
-                     _MM_HINT_T0);
-      }
-      __m512 s = _mm512_set1_ps(scaleRows[i][c0 / kScaleBlock]);
-      __m512 xi = _mm512_set1_ps(x[i]);
-      __m512 f[4];
-      convertF32(cv, _mm512_maskz_loadu_epi8(m0, r), f);
-#pragma unroll
-      for (int j = 0; j < 4; ++j)
-        acc[j] = _mm512_fmadd_ps(xi, _mm512_mul_ps(f[j], s), acc[j]);
-      if (m1) {
-        convertF32(cv, _mm512_maskz_loadu_epi8(m1, r + 64), f);
-#pragma unroll
-        for (int j = 0; j < 4; ++j)
-          acc[4 + j] = _mm512_fmadd_ps(xi, _mm512_mul_ps(f[j], s), acc[4 + j]);
-      }
-    }
-    // Column 64 g + 16 L + 4 j + e is acc[4 g + j]'s lane L, element e.
-    alignas(64) float block[kScaleBlock];
-#pragma unroll
-    for (int g = 0; g < 2; ++g)
-#pragma unroll
-      for (int j = 0; j < 4; ++j) {
-        __m512 v = acc[4 * g + j];
-        float *d = block + 64 * g + 4 * j;
-        _mm_store_ps(d, _mm512_castps512_ps128(v));
-        _mm_store_ps(d + 16, _mm512_extractf32x4_ps(v, 1));
-        _mm_store_ps(d + 32, _mm512_extractf32x4_ps(v, 2));
-        _mm_store_ps(d + 48, _mm512_extractf32x4_ps(v, 3));
-      }
-    for (int64_t c = 0; c < width; c += 16) {
-      __mmask16 m = width - c >= 16 ? __mmask16(0xFFFF)
-                                    : __mmask16((1u << (width - c)) - 1);
-      _mm512_mask_storeu_ps(out + c0 + c, m, _mm512_load_ps(block + c));
-    }
-  }
+  int64_t c0 = 0;
+  for (; n - c0 > kScaleBlock; c0 += 2 * kScaleBlock)
+    combineFp8Pass<2>(cv, rows, scaleRows, x, k, n, ahead, c0,
+                      std::min<int64_t>(n - c0, 2 * kScaleBlock), out);
+  for (; c0 < n; c0 += kScaleBlock)
+    combineFp8Pass<1>(cv, rows, scaleRows, x, k, n, ahead, c0,
+                      std::min<int64_t>(n - c0, kScaleBlock), out);
 }
 
 template <int... R>
