@@ -330,16 +330,18 @@ inline void convertF32(const Fp8Bf16 &cv, __m512i bytes, __m512 f[4]) {
 
 /// Columns [c0, c0 + width) of combineFp8Rows, width <= 128 G: G scale
 /// blocks a pass over the rows, 4 G accumulators for each 64 columns.
+/// `first`: the columns of a call's first pass (the next head's, fetched
+/// during the last pass).
 template <int G>
 void combineFp8Pass(const Fp8Bf16 &cv, const void *const *rows,
                     const float *const *scaleRows, const float *x, int64_t k,
-                    int64_t n, int64_t ahead, int64_t c0, int64_t width,
-                    float *out) {
+                    int64_t n, int64_t ahead, int64_t first, int64_t c0,
+                    int64_t width, float *out) {
   __mmask64 mask[2 * G];
 #pragma unroll
   for (int h = 0; h < 2 * G; ++h)
     mask[h] = width > 64 * h ? byteMask(width - 64 * h) : __mmask64(0);
-  __m512 acc[4 * 2 * G];
+  __m512 acc[8 * G];
 #pragma unroll
   for (int j = 0; j < 8 * G; ++j)
     acc[j] = _mm512_setzero_ps();
@@ -347,13 +349,11 @@ void combineFp8Pass(const Fp8Bf16 &cv, const void *const *rows,
   const int64_t pass = G * kScaleBlock;
   for (int64_t i = 0; i < k; ++i) {
     const uint8_t *r = static_cast<const uint8_t *>(rows[i]) + c0;
-    prefetchCombineRow(rows, i, k, ahead, 1, c0, width, last,
-                       n < pass ? n : pass);
+    prefetchCombineRow(rows, i, k, ahead, 1, c0, width, last, first);
     // The row's next columns, which the next pass reads: the passes walk
     // the rows at a stride the prefetchers follow only for the first.
-    if (c0 + pass < n)
-      for (int64_t l = 0; l < pass && c0 + pass + l < n; l += 64)
-        _mm_prefetch(reinterpret_cast<const char *>(r) + pass + l, _MM_HINT_T0);
+    for (int64_t l = 0; l < pass && c0 + pass + l < n; l += 64)
+      _mm_prefetch(reinterpret_cast<const char *>(r) + pass + l, _MM_HINT_T0);
     __m512 xi = _mm512_set1_ps(x[i]);
 #pragma unroll
     for (int g = 0; g < G; ++g) {
@@ -401,12 +401,14 @@ void combineFp8Rows(const void *const *rows, const float *const *scaleRows,
                     const float *x, int64_t k, int64_t n, int64_t ahead,
                     float *out) {
   Fp8Bf16 cv;
+  const int64_t first =
+      n > kScaleBlock ? std::min<int64_t>(n, 2 * kScaleBlock) : n;
   int64_t c0 = 0;
   for (; n - c0 > kScaleBlock; c0 += 2 * kScaleBlock)
-    combineFp8Pass<2>(cv, rows, scaleRows, x, k, n, ahead, c0,
+    combineFp8Pass<2>(cv, rows, scaleRows, x, k, n, ahead, first, c0,
                       std::min<int64_t>(n - c0, 2 * kScaleBlock), out);
   for (; c0 < n; c0 += kScaleBlock)
-    combineFp8Pass<1>(cv, rows, scaleRows, x, k, n, ahead, c0,
+    combineFp8Pass<1>(cv, rows, scaleRows, x, k, n, ahead, first, c0,
                       std::min<int64_t>(n - c0, kScaleBlock), out);
 }
 
