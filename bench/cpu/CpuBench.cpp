@@ -1,8 +1,10 @@
 //===- CpuBench.cpp - the CPU's own limits and a model against them -------===//
 //
 // ds-cpu-bench gemm  ROWS N K REPS   GFLOP/s of y = x w^T, threads = the
-//                                    runtime pool's: OpenBLAS sgemm (f32,
-//                                    its own threads), ds f32, bf16, FP8
+//                                    runtime pool's: ds f32, bf16, FP8,
+//                                    then oneDNN, then OpenBLAS sgemm
+//                                    (f32, its own threads, loaded last:
+//                                    OpenBlasGemm.h)
 // ds-cpu-bench gemm-cold ROWS N K REPS
 //                                    the ds product warm and with its
 //                                    weights and output cold, as in a
@@ -82,6 +84,7 @@
 #include "HeadBench.h"
 #include "LatentBench.h"
 #include "OneDnnGemm.h"
+#include "OpenBlasGemm.h"
 #include "ReadStream.h"
 #include "TileBench.h"
 #include "WeightSpans.h"
@@ -93,7 +96,6 @@
 #include "weights/DType.h"
 
 #include <algorithm>
-#include <cblas.h>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -101,6 +103,7 @@
 #include <ctime>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 using namespace dsrt;
@@ -126,14 +129,6 @@ int gemm(int64_t rows, int64_t n, int64_t k, int reps) {
   const std::vector<float> &scales = lp.scales;
   double flops = 2.0 * double(rows) * double(n) * double(k);
   int threads = numThreads();
-
-  openblas_set_num_threads(threads);
-  double tBlas = best(reps, [&] {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(rows), int(n),
-                int(k), 1.0f, x.data(), int(k), w.data(), int(k), 0.0f,
-                y.data(), int(n));
-  });
-  openblas_set_num_threads(1);
 
   const KernelSet &ks = kernelsFor(activeIsa());
   auto run = [&](const WeightMatrix &m) {
@@ -163,15 +158,23 @@ int gemm(int64_t rows, int64_t n, int64_t k, int reps) {
                   dnnl.bf16Packed);
     onednn = buf;
   }
+  // Last (OpenBlasGemm.h), once oneDNN's OpenMP threads have stopped
+  // spinning too (libgomp's default spin is a few milliseconds).
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  std::string blasError;
+  double blas = dsbench::openBlasSgemm(x.data(), w.data(), y.data(), rows, n, k,
+                                       threads, reps, blasError);
+  if (!blasError.empty())
+    std::fprintf(stderr, "ds-cpu-bench gemm: no OpenBLAS rate: %s\n",
+                 blasError.c_str());
   std::printf("{\"rows\": %lld, \"n\": %lld, \"k\": %lld, \"threads\": %d, "
               "\"isa\": \"%s\", \"openblas_sgemm_gflops\": %.2f, "
               "\"ds_f32_gflops\": %.2f, \"ds_bf16_gflops\": %.2f, "
               "\"ds_fp8_gflops\": %.2f, \"ds_f32_on_bf16_gflops\": %.2f, "
               "\"onednn\": %s}\n",
               (long long)rows, (long long)n, (long long)k, threads,
-              isaName(activeIsa()), flops / tBlas / 1e9, flops / t32 / 1e9,
-              flops / t16 / 1e9, flops / t8 / 1e9, flops / t16f / 1e9,
-              onednn.c_str());
+              isaName(activeIsa()), blas, flops / t32 / 1e9, flops / t16 / 1e9,
+              flops / t8 / 1e9, flops / t16f / 1e9, onednn.c_str());
   return 0;
 }
 

@@ -100,6 +100,7 @@ target_sources(dsrt PRIVATE
 # bandwidth) and of a model's load, prefill, decode and peak memory.
 add_executable(ds-cpu-bench ${CMAKE_CURRENT_LIST_DIR}/../../bench/cpu/CpuBench.cpp
   ${CMAKE_CURRENT_LIST_DIR}/../../bench/cpu/OneDnnGemm.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/../../bench/cpu/OpenBlasGemm.cpp
   ${CMAKE_CURRENT_LIST_DIR}/../../bench/cpu/AttendBench.cpp
   ${CMAKE_CURRENT_LIST_DIR}/../../bench/cpu/BenchUtil.cpp
   ${CMAKE_CURRENT_LIST_DIR}/../../bench/cpu/ColdGemmBench.cpp
@@ -109,7 +110,7 @@ add_executable(ds-cpu-bench ${CMAKE_CURRENT_LIST_DIR}/../../bench/cpu/CpuBench.c
   ${CMAKE_CURRENT_LIST_DIR}/../../bench/cpu/TileBench.cpp
   ${CMAKE_CURRENT_LIST_DIR}/../../bench/cpu/WeightSpans.cpp)
 target_include_directories(ds-cpu-bench PRIVATE ${CMAKE_CURRENT_LIST_DIR})
-target_link_libraries(ds-cpu-bench PRIVATE dsrt openblas Threads::Threads)
+target_link_libraries(ds-cpu-bench PRIVATE dsrt ${CMAKE_DL_LIBS} Threads::Threads)
 # oneDNN (libdnnl-dev, installed by `make deps`) is the reference GEMM rate
 # for f32 and bf16; without it the benchmark says so and uses OpenBLAS/ds.
 find_library(DS_ONEDNN NAMES dnnl)
