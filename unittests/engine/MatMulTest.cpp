@@ -240,6 +240,16 @@ TEST(MatMul, TileStoresWriteTheRowsOfY) {
     EXPECT_GT(checked, 0) << "no AVX-512 tile store ran";
 }
 
+// The two one-row products: matmul (bf16 and FP8 rows against x rounded
+// to bf16 pairs) and matmulF32 (x as it is: the naive form's expansion and
+// u_h W_UV_h^T, whose FP8 GEMV takes short rows several at a time).
+struct Product {
+  const char *name;
+  void (*fn)(const KernelSet &, const float *, int64_t, int64_t,
+             const WeightMatrix &, int64_t, int64_t, float *, int64_t);
+};
+const Product kProducts[] = {{"matmul", matmul}, {"matmulF32", matmulF32}};
+
 // A one-row product's value must not depend on the range of rows a call
 // (or a thread's share of it) covers: the same row alone, in a range, or
 // in a range that starts elsewhere and crosses a part or a scale block is
@@ -254,23 +264,26 @@ TEST(MatMul, OneRowProductsDoNotDependOnTheirGrouping) {
     std::vector<float> x(size_t(w.cols));
     for (float &v : x)
       v = d(rng);
-    for (Isa isa : supportedIsas()) {
-      const KernelSet &ks = kernelsFor(isa);
-      std::vector<float> all(size_t(w.rows)), one(size_t(w.rows));
-      matmul(ks, x.data(), w.cols, 1, w.matrix, 0, w.rows, all.data(), w.rows);
-      for (int64_t r = 0; r < w.rows; ++r)
-        matmul(ks, x.data(), w.cols, 1, w.matrix, r, 1, &one[size_t(r)], 1);
-      std::vector<float> shifted(size_t(w.rows - 3));
-      matmul(ks, x.data(), w.cols, 1, w.matrix, 3, w.rows - 3, shifted.data(),
+    for (const Product &p : kProducts)
+      for (Isa isa : supportedIsas()) {
+        const KernelSet &ks = kernelsFor(isa);
+        std::vector<float> all(size_t(w.rows)), one(size_t(w.rows));
+        p.fn(ks, x.data(), w.cols, 1, w.matrix, 0, w.rows, all.data(), w.rows);
+        for (int64_t r = 0; r < w.rows; ++r)
+          p.fn(ks, x.data(), w.cols, 1, w.matrix, r, 1, &one[size_t(r)], 1);
+        std::vector<float> shifted(size_t(w.rows - 3));
+        p.fn(ks, x.data(), w.cols, 1, w.matrix, 3, w.rows - 3, shifted.data(),
              w.rows);
-      for (int64_t r = 0; r < w.rows; ++r) {
-        ASSERT_EQ(all[size_t(r)], one[size_t(r)])
-            << isaName(isa) << " " << formatName(f) << " row " << r;
-        if (r >= 3)
-          ASSERT_EQ(shifted[size_t(r - 3)], one[size_t(r)])
-              << isaName(isa) << " " << formatName(f) << " row " << r;
+        for (int64_t r = 0; r < w.rows; ++r) {
+          ASSERT_EQ(all[size_t(r)], one[size_t(r)])
+              << p.name << " " << isaName(isa) << " " << formatName(f)
+              << " row " << r;
+          if (r >= 3)
+            ASSERT_EQ(shifted[size_t(r - 3)], one[size_t(r)])
+                << p.name << " " << isaName(isa) << " " << formatName(f)
+                << " row " << r;
+        }
       }
-    }
   }
 }
 
@@ -791,20 +804,22 @@ TEST(MatMul, DecodeRowsMatchEachRowAloneBitForBit) {
         std::vector<float> x(size_t(rows * k));
         for (float &v : x)
           v = d(rng);
-        for (Isa isa : supportedIsas()) {
-          const KernelSet &ks = kernelsFor(isa);
-          std::vector<float> all(size_t(rows * w.rows)), one(size_t(w.rows));
-          matmul(ks, x.data(), k, rows, w.matrix, 0, w.rows, all.data(),
+        for (const Product &p : kProducts)
+          for (Isa isa : supportedIsas()) {
+            const KernelSet &ks = kernelsFor(isa);
+            std::vector<float> all(size_t(rows * w.rows)), one(size_t(w.rows));
+            p.fn(ks, x.data(), k, rows, w.matrix, 0, w.rows, all.data(),
                  w.rows);
-          for (int64_t t = 0; t < rows; ++t) {
-            matmul(ks, x.data() + t * k, k, 1, w.matrix, 0, w.rows, one.data(),
+            for (int64_t t = 0; t < rows; ++t) {
+              p.fn(ks, x.data() + t * k, k, 1, w.matrix, 0, w.rows, one.data(),
                    w.rows);
-            for (int64_t r = 0; r < w.rows; ++r)
-              ASSERT_EQ(all[size_t(t * w.rows + r)], one[size_t(r)])
-                  << isaName(isa) << " " << formatName(f) << " k " << k
-                  << " rows " << rows << " x row " << t << " weight row " << r;
+              for (int64_t r = 0; r < w.rows; ++r)
+                ASSERT_EQ(all[size_t(t * w.rows + r)], one[size_t(r)])
+                    << p.name << " " << isaName(isa) << " " << formatName(f)
+                    << " k " << k << " rows " << rows << " x row " << t
+                    << " weight row " << r;
+            }
           }
-        }
       }
     }
 }

@@ -335,37 +335,77 @@ void gemvBf16(const uint16_t *w, int64_t ldw, int64_t n, const float *x,
   }
 }
 
-/// Row after row (all sharing `scales`), each one's arithmetic that of
-/// dotFp8Rows<1>.
+/// Rows [0, R) of gemvFp8 side by side (ldw apart, all sharing `scales`),
+/// each one's arithmetic that of dotFp8Rows<1>: the same two partial sums
+/// per block, added and scaled into its accumulator, block after block.
+/// One row alone waits on its FMA chains (four dependent adds a 128-value
+/// block); R rows' chains overlap, and each load of x serves all of them.
+template <int R>
+void gemvFp8Rows(const uint8_t *w, int64_t ldw, const float *scales,
+                 const float *x, int64_t k, float *y) {
+  __m512 acc[R];
+#pragma unroll
+  for (int t = 0; t < R; ++t)
+    acc[t] = _mm512_setzero_ps();
+  for (int64_t b = 0; b * kScaleBlock < k; ++b) {
+    int64_t begin = b * kScaleBlock;
+    int64_t end = k < begin + kScaleBlock ? k : begin + kScaleBlock;
+    __m512 part[2][R];
+#pragma unroll
+    for (int t = 0; t < R; ++t)
+      part[0][t] = part[1][t] = _mm512_setzero_ps();
+    int64_t i = begin;
+    for (; i + 32 <= end; i += 32) {
+      __m512 x0 = _mm512_loadu_ps(x + i), x1 = _mm512_loadu_ps(x + i + 16);
+#pragma unroll
+      for (int t = 0; t < R; ++t) {
+        const uint8_t *row = w + t * ldw;
+        prefetchAhead(row + i);
+        part[0][t] = _mm512_fmadd_ps(
+            fp8x16(_mm_loadu_si128(reinterpret_cast<const __m128i *>(row + i))),
+            x0, part[0][t]);
+        part[1][t] = _mm512_fmadd_ps(
+            fp8x16(_mm_loadu_si128(
+                reinterpret_cast<const __m128i *>(row + i + 16))),
+            x1, part[1][t]);
+      }
+    }
+    for (; i < end; i += 16) {
+      __mmask16 m = tailMask(end - i);
+      __m512 xm = _mm512_maskz_loadu_ps(m, x + i);
+#pragma unroll
+      for (int t = 0; t < R; ++t)
+        part[0][t] = _mm512_fmadd_ps(
+            fp8x16(_mm_maskz_loadu_epi8(m, w + t * ldw + i)), xm, part[0][t]);
+    }
+    __m512 s = _mm512_set1_ps(scales[b] * 256.0f);
+#pragma unroll
+    for (int t = 0; t < R; ++t)
+      acc[t] =
+          _mm512_fmadd_ps(_mm512_add_ps(part[0][t], part[1][t]), s, acc[t]);
+  }
+#pragma unroll
+  for (int t = 0; t < R; ++t)
+    y[t] = _mm512_reduce_add_ps(acc[t]);
+}
+
+/// Rows of up to kFp8SideBySideBytes go kFp8SideBySide at a time
+/// (gemvFp8Rows): decode's u_h W_UV_h^T, 512-byte rows at V3's width, ran
+/// one row at a time at ~30 GB/s, bound by each row's FMA chains. Longer
+/// rows go one after the other: the weights' stream alternating between
+/// rows is followed worse by the hardware prefetcher (KernelsAvx2.cpp's
+/// gemvF32). Each row's value is the same either way.
+constexpr int64_t kFp8SideBySideBytes = 2048;
+constexpr int kFp8SideBySide = 4;
+
 void gemvFp8(const uint8_t *w, int64_t ldw, int64_t n, const float *scales,
              const float *x, int64_t k, float *y) {
-  for (int64_t j = 0; j < n; ++j, w += ldw) {
-    __m512 acc = _mm512_setzero_ps();
-    for (int64_t b = 0; b * kScaleBlock < k; ++b) {
-      int64_t begin = b * kScaleBlock;
-      int64_t end = k < begin + kScaleBlock ? k : begin + kScaleBlock;
-      __m512 part0 = _mm512_setzero_ps(), part1 = _mm512_setzero_ps();
-      int64_t i = begin;
-      for (; i + 32 <= end; i += 32) {
-        prefetchAhead(w + i);
-        part0 = _mm512_fmadd_ps(
-            fp8x16(_mm_loadu_si128(reinterpret_cast<const __m128i *>(w + i))),
-            _mm512_loadu_ps(x + i), part0);
-        part1 =
-            _mm512_fmadd_ps(fp8x16(_mm_loadu_si128(
-                                reinterpret_cast<const __m128i *>(w + i + 16))),
-                            _mm512_loadu_ps(x + i + 16), part1);
-      }
-      for (; i < end; i += 16) {
-        __mmask16 m = tailMask(end - i);
-        part0 = _mm512_fmadd_ps(fp8x16(_mm_maskz_loadu_epi8(m, w + i)),
-                                _mm512_maskz_loadu_ps(m, x + i), part0);
-      }
-      acc = _mm512_fmadd_ps(_mm512_add_ps(part0, part1),
-                            _mm512_set1_ps(scales[b] * 256.0f), acc);
-    }
-    y[j] = _mm512_reduce_add_ps(acc);
-  }
+  int64_t j = 0;
+  if (k <= kFp8SideBySideBytes)
+    for (; j + kFp8SideBySide <= n; j += kFp8SideBySide)
+      gemvFp8Rows<kFp8SideBySide>(w + j * ldw, ldw, scales, x, k, y + j);
+  for (; j < n; ++j)
+    gemvFp8Rows<1>(w + j * ldw, ldw, scales, x, k, y + j);
 }
 
 /// Dot products over bf16 pairs (vdpbf16ps): 32 weights per instruction
