@@ -1,5 +1,6 @@
 //===- ZeroedPagesTest.cpp - the latent caches' zeroed memory -------------===//
 #include "cpu/ZeroedPages.h"
+#include "cpu/GrowBuffer.h"
 #include "cpu/Scratch.h"
 #include "support/HugePages.h"
 
@@ -124,13 +125,8 @@ TEST(ZeroedPages, HugePagesCanBeTurnedOff) {
 // thread's buffer (each thread has its own), large enough for huge pages,
 // is eligible for them; growth keeps what fits.
 TEST(Scratch, ActivationsAskForHugePages) {
-#if defined(__SANITIZE_ADDRESS__)
-  GTEST_SKIP() << "under AddressSanitizer the buffer is malloc's (redzones)";
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-  GTEST_SKIP() << "under AddressSanitizer the buffer is malloc's (redzones)";
-#endif
-#endif
+  if (kAddressSanitizer)
+    GTEST_SKIP() << "under AddressSanitizer the buffer is malloc's (redzones)";
   std::string mode = thpMode();
   if (mode != "always" && mode != "madvise")
     GTEST_SKIP() << "transparent huge pages are '" << mode << "' here";
@@ -151,6 +147,34 @@ TEST(Scratch, ActivationsAskForHugePages) {
   EXPECT_EQ(eligible, 1);
   EXPECT_TRUE(aligned);
   EXPECT_TRUE(kept);
+}
+
+// The kernels' grow-only buffers (cpu/GrowBuffer.h) from 2 MiB up: huge
+// pages where the system gives them, so a first prompt's packed x and the
+// naive form's keys and values fault once a 2 MiB rather than 512 times;
+// smaller ones stay malloc's. Growth replaces the memory; a smaller
+// request keeps it.
+TEST(GrowBuffer, LargeBuffersAskForHugePages) {
+  if (kAddressSanitizer)
+    GTEST_SKIP() << "under AddressSanitizer the buffers are malloc's";
+  std::string mode = thpMode();
+  if (mode != "always" && mode != "madvise")
+    GTEST_SKIP() << "transparent huge pages are '" << mode << "' here";
+  if (!hugePagesAllowed())
+    GTEST_SKIP() << "DSRT_HUGE_PAGES=0 in this environment";
+  GrowBuffer<float> b;
+  float *small = b.get(1000);
+  ASSERT_NE(small, nullptr);
+  small[999] = 1;
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(small) % 64, 0u);
+  size_t count = kHugePageBytes; // floats: 8 MiB
+  float *large = b.get(count);
+  ASSERT_NE(large, nullptr);
+  large[count - 1] = 2;
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(large) % kHugePageBytes, 0u);
+  EXPECT_EQ(thpEligible(large), 1);
+  EXPECT_EQ(b.get(count / 2), large);
+  EXPECT_EQ(large[count - 1], 2);
 }
 
 } // namespace

@@ -17,6 +17,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "cpu/NaiveAttend.h"
+#include "cpu/GrowBuffer.h"
 #include "cpu/Kernels.h"
 #include "cpu/NaiveAttendInline.h"
 #include "cpu/SseTranspose.h"
@@ -157,9 +158,9 @@ std::string cpu::naiveAttendChunk(
   // Every head's keys as tile rows [rowsPad, dn + dr] and values
   // transposed [dvp, ldv], once per chunk: every token block of the head
   // reads them. The caller's buffer (the workers only read it).
-  static thread_local std::vector<float> packed;
+  static thread_local GrowBuffer<float> packed;
   const int64_t kHead = rowsPad * dk, vHead = dvp * ldv;
-  float *kpAll = Scratch::at(packed, heads * (kHead + vHead));
+  float *kpAll = packed.get(size_t(heads * (kHead + vHead)));
   parallelFor(heads, 1, [&](int64_t h0, int64_t h1) {
     for (int64_t h = h0; h < h1; ++h) {
       float *k = kpAll + h * (kHead + vHead), *vt = k + kHead;

@@ -9,36 +9,26 @@
 //===----------------------------------------------------------------------===//
 #include "cpu/Scratch.h"
 #include "cpu/ZeroedPages.h"
+#include "support/HugePages.h"
 
 #include <cstdlib>
 #include <memory>
 
-#if defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define DSRT_SCRATCH_MALLOC 1
-#endif
-#endif
-#if defined(__SANITIZE_ADDRESS__)
-#define DSRT_SCRATCH_MALLOC 1
-#endif
-
+using namespace dsrt;
 using namespace dsrt::cpu;
 
 namespace {
 
 struct Buffer {
-#ifdef DSRT_SCRATCH_MALLOC
-  std::unique_ptr<uint8_t, decltype(&std::free)> memory{nullptr, &std::free};
-  uint8_t *get() const { return memory.get(); }
+  std::unique_ptr<uint8_t, decltype(&std::free)> heap{nullptr, &std::free};
+  ZeroedPages pages;
+  uint8_t *get() const { return kAddressSanitizer ? heap.get() : pages.get(); }
   bool allocate(size_t bytes) {
-    memory.reset(static_cast<uint8_t *>(std::aligned_alloc(64, bytes)));
-    return memory != nullptr;
+    if (!kAddressSanitizer)
+      return pages.allocate(bytes);
+    heap.reset(static_cast<uint8_t *>(std::aligned_alloc(64, bytes)));
+    return heap != nullptr;
   }
-#else
-  ZeroedPages memory;
-  uint8_t *get() const { return memory.get(); }
-  bool allocate(size_t bytes) { return memory.allocate(bytes); }
-#endif
   ScratchStats stats;
 };
 

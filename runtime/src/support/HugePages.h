@@ -25,6 +25,21 @@ constexpr size_t kHugePageBytes = size_t(2) << 20;
 /// False where DSRT_HUGE_PAGES is "0" (read at each call).
 bool hugePagesAllowed();
 
+/// Whether this build has AddressSanitizer: buffers that would otherwise
+/// be mapped for huge pages (cpu/Scratch.cpp, cpu/GrowBuffer.h) come from
+/// malloc instead, whose redzones catch a kernel writing past them.
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool kAddressSanitizer = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+constexpr bool kAddressSanitizer = true;
+#else
+constexpr bool kAddressSanitizer = false;
+#endif
+#else
+constexpr bool kAddressSanitizer = false;
+#endif
+
 /// A range of this process's address space and what smaps says of the
 /// mappings inside it.
 struct PageAccount {
