@@ -149,10 +149,11 @@ TEST(Scratch, ActivationsAskForHugePages) {
   EXPECT_TRUE(kept);
 }
 
-// The kernels' grow-only buffers (cpu/GrowBuffer.h) from 2 MiB up: huge
-// pages where the system gives them, so a first prompt's packed x and the
-// naive form's keys and values fault once a 2 MiB rather than 512 times;
-// smaller ones stay malloc's. Growth replaces the memory; a smaller
+// The kernels' grow-only buffers (cpu/GrowBuffer.h) from kGrowHugeBytes
+// up: huge pages where the system gives them, so a first prompt's packed
+// x and the naive form's keys and values fault once a 2 MiB rather than
+// 512 times; smaller ones stay malloc's (a partly used last huge page
+// would be a large share of them). Growth replaces the memory; a smaller
 // request keeps it.
 TEST(GrowBuffer, LargeBuffersAskForHugePages) {
   if (kAddressSanitizer)
@@ -167,7 +168,13 @@ TEST(GrowBuffer, LargeBuffersAskForHugePages) {
   ASSERT_NE(small, nullptr);
   small[999] = 1;
   EXPECT_EQ(reinterpret_cast<uintptr_t>(small) % 64, 0u);
-  size_t count = kHugePageBytes; // floats: 8 MiB
+  GrowBuffer<uint8_t> medium;
+  uint8_t *m = medium.get(3 << 20); // as the bench model's 2.2-3.3 MB ones
+  ASSERT_NE(m, nullptr);
+  m[0] = 1;
+  if (mode == "madvise")
+    EXPECT_EQ(thpEligible(m), 0);
+  size_t count = kGrowHugeBytes / sizeof(float);
   float *large = b.get(count);
   ASSERT_NE(large, nullptr);
   large[count - 1] = 2;
@@ -175,6 +182,26 @@ TEST(GrowBuffer, LargeBuffersAskForHugePages) {
   EXPECT_EQ(thpEligible(large), 1);
   EXPECT_EQ(b.get(count / 2), large);
   EXPECT_EQ(large[count - 1], 2);
+}
+
+// Tight: huge pages for the whole 2 MiB ranges only, the tail in 4 KiB
+// pages, so a buffer touched whole holds no memory past its end.
+TEST(ZeroedPages, TightLeavesTheTailInSmallPages) {
+  if (thpMode() != "madvise")
+    GTEST_SKIP() << "the tail's pages differ only under THP 'madvise'";
+  if (!hugePagesAllowed())
+    GTEST_SKIP() << "DSRT_HUGE_PAGES=0 in this environment";
+  ZeroedPages z;
+  ASSERT_TRUE(z.allocateTight(kHugePageBytes + kHugePageBytes / 2));
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(z.get()) % kHugePageBytes, 0u);
+  EXPECT_TRUE(z.hugePagesAdvised());
+  z.get()[0] = 1;
+  z.get()[z.size() - 1] = 1;
+  EXPECT_EQ(thpEligible(z.get()), 1);
+  EXPECT_EQ(thpEligible(z.get() + kHugePageBytes), 0);
+  ZeroedPages whole;
+  ASSERT_TRUE(whole.allocate(kHugePageBytes + kHugePageBytes / 2));
+  EXPECT_EQ(thpEligible(whole.get() + kHugePageBytes), 1);
 }
 
 } // namespace

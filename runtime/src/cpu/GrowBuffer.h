@@ -1,9 +1,10 @@
 //===- GrowBuffer.h - per-thread buffers that only grow ---------*- C++ -*-===//
 //
-// From 2 MiB up the memory is ZeroedPages' (huge pages where the system
-// allows them, as the activations buffer's): a V3-width prefill's packed
-// x and the naive form's per-head keys and values are megabytes each, and
-// malloc's 4 KiB pages faulted ~13 K times in a process's first prompt.
+// From 8 MiB up the memory is ZeroedPages' (huge pages where the system
+// allows them for its whole 2 MiB ranges, as the activations buffer's): a
+// V3-width prefill's packed x and the naive form's per-head keys and
+// values are megabytes each, and malloc's 4 KiB pages faulted ~13 K times
+// in a process's first prompt.
 //
 //===----------------------------------------------------------------------===//
 #ifndef DSRT_CPU_GROWBUFFER_H
@@ -18,6 +19,12 @@
 
 namespace dsrt::cpu {
 
+/// Size from which a GrowBuffer takes huge pages: its last, partly used
+/// 2 MiB range is then a small share of it (from 2 MiB up, the bench
+/// model's four 2.2-3.3 MB buffers added 4% of its FP8 weights' bytes to
+/// the peak RSS).
+constexpr size_t kGrowHugeBytes = 4 * kHugePageBytes;
+
 /// A grow-only, 64-byte aligned buffer: steady-state calls allocate nothing.
 /// Contents are not preserved across growth.
 template <typename T> class GrowBuffer {
@@ -30,8 +37,8 @@ public:
     if (count > size) {
       release();
       size_t bytes = (std::max<size_t>(count, 1) * sizeof(T) + 63) / 64 * 64;
-      if (!kAddressSanitizer && bytes >= kHugePageBytes) {
-        if (!pages.allocate(bytes))
+      if (!kAddressSanitizer && bytes >= kGrowHugeBytes) {
+        if (!pages.allocateTight(bytes))
           std::abort(); // like operator new without exceptions
         data = reinterpret_cast<T *>(pages.get());
       } else {

@@ -1,6 +1,7 @@
 //===- Scratch.cpp - the activations buffer of the CPU path ---------------===//
 //
-// The buffer is ZeroedPages' (2 MiB pages where the system allows them):
+// The buffer is ZeroedPages' (2 MiB pages for its whole 2 MiB ranges where
+// the system allows them, allocateTight):
 // a prefill's activations at V3's widths are a quarter of a GB, which
 // malloc serves in 4 KiB pages, each faulted on first touch and each a TLB
 // entry while the GEMMs write and read them. Under AddressSanitizer it is
@@ -25,7 +26,7 @@ struct Buffer {
   uint8_t *get() const { return kAddressSanitizer ? heap.get() : pages.get(); }
   bool allocate(size_t bytes) {
     if (!kAddressSanitizer)
-      return pages.allocate(bytes);
+      return pages.allocateTight(bytes);
     heap.reset(static_cast<uint8_t *>(std::aligned_alloc(64, bytes)));
     return heap != nullptr;
   }

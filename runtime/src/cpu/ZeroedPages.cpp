@@ -22,7 +22,7 @@ ZeroedPages &ZeroedPages::operator=(ZeroedPages &&o) noexcept {
   return *this;
 }
 
-bool ZeroedPages::allocate(size_t n) {
+bool ZeroedPages::map(size_t n, bool roundUp) {
   reset();
   n = n ? n : 1;
   // Below a huge page the alignment would only waste address space.
@@ -30,12 +30,14 @@ bool ZeroedPages::allocate(size_t n) {
   // Whole huge pages from an aligned start: the last part of a buffer
   // that ends inside a 2 MiB range would get 4 KiB pages (a 3.5 MB cache
   // of 6 layers then faulted 300 times in 200 decode steps). What lies
-  // past n is never touched, so never resident.
-  size_t span = n, slack = 0;
+  // past n is never touched, so never resident. Tight (!roundUp): that
+  // last part keeps its 4 KiB pages, and only the whole ranges are advised.
+  size_t span = n, slack = 0, advised = n;
   if (wantHuge) {
     if (n > SIZE_MAX - 2 * kHugePageBytes)
       return false;
     span = (n + kHugePageBytes - 1) / kHugePageBytes * kHugePageBytes;
+    advised = roundUp ? span : n / kHugePageBytes * kHugePageBytes;
     slack = kHugePageBytes;
   }
   // MAP_NORESERVE: untouched pages cost nothing, as calloc's large blocks
@@ -53,8 +55,8 @@ bool ZeroedPages::allocate(size_t n) {
   bytes = n;
 #ifdef MADV_HUGEPAGE
   // Advice only: where THP is off the pages are 4 KiB, as calloc's.
-  huge =
-      wantHuge && hugePagesAllowed() && madvise(data, span, MADV_HUGEPAGE) == 0;
+  huge = wantHuge && hugePagesAllowed() &&
+         madvise(data, advised, MADV_HUGEPAGE) == 0;
 #endif
   return true;
 }
