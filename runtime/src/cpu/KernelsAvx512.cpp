@@ -246,11 +246,18 @@ void dotBf16(const uint16_t *w, const float *x, int64_t ldx, int rows,
       x, ldx, rows, k, out);
 }
 
-/// One 128-column block at a time, so its scale multiplies the block's
-/// partial sums once; two partial sums per row (see dotRows).
-template <int R>
-void dotFp8Rows(const uint8_t *w, const float *scales, const float *x,
-                int64_t ldx, int64_t k, float *out) {
+/// The f32-x FP8 dot products of RW weight rows (ldw apart, sharing
+/// `scales`) with RX rows of x (ldx apart), pair (a, c) into
+/// out[a * RX + c]. One 128-column block at a time, so its scale
+/// multiplies the block's partial sums once; two partial sums per pair
+/// (see dotRows). Each pair's arithmetic is the same whatever RW and RX,
+/// so a weight row alone, several side by side (gemvFp8) and one against
+/// several rows of x (dotFp8) give the same bits. `Ahead`: each weight
+/// row's stream fetched ahead (the GEMV's, which reads rows once).
+template <int RW, int RX, bool Ahead>
+void fp8Dots(const uint8_t *w, int64_t ldw, const float *scales, const float *x,
+             int64_t ldx, int64_t k, float *out) {
+  constexpr int R = RW * RX;
   __m512 acc[R];
 #pragma unroll
   for (int t = 0; t < R; ++t)
@@ -264,25 +271,42 @@ void dotFp8Rows(const uint8_t *w, const float *scales, const float *x,
       part[0][t] = part[1][t] = _mm512_setzero_ps();
     int64_t i = begin;
     for (; i + 32 <= end; i += 32) {
-      __m512 w0 =
-          fp8x16(_mm_loadu_si128(reinterpret_cast<const __m128i *>(w + i)));
-      __m512 w1 = fp8x16(
-          _mm_loadu_si128(reinterpret_cast<const __m128i *>(w + i + 16)));
+      __m512 wv[RW][2];
 #pragma unroll
-      for (int t = 0; t < R; ++t) {
-        part[0][t] =
-            _mm512_fmadd_ps(w0, _mm512_loadu_ps(x + t * ldx + i), part[0][t]);
-        part[1][t] = _mm512_fmadd_ps(w1, _mm512_loadu_ps(x + t * ldx + i + 16),
-                                     part[1][t]);
+      for (int a = 0; a < RW; ++a) {
+        const uint8_t *row = w + a * ldw + i;
+        if (Ahead)
+          prefetchAhead(row);
+        wv[a][0] =
+            fp8x16(_mm_loadu_si128(reinterpret_cast<const __m128i *>(row)));
+        wv[a][1] = fp8x16(
+            _mm_loadu_si128(reinterpret_cast<const __m128i *>(row + 16)));
+      }
+#pragma unroll
+      for (int c = 0; c < RX; ++c) {
+        __m512 x0 = _mm512_loadu_ps(x + c * ldx + i),
+               x1 = _mm512_loadu_ps(x + c * ldx + i + 16);
+#pragma unroll
+        for (int a = 0; a < RW; ++a) {
+          int t = a * RX + c;
+          part[0][t] = _mm512_fmadd_ps(wv[a][0], x0, part[0][t]);
+          part[1][t] = _mm512_fmadd_ps(wv[a][1], x1, part[1][t]);
+        }
       }
     }
     for (; i < end; i += 16) {
       __mmask16 m = tailMask(end - i);
-      __m512 wv = fp8x16(_mm_maskz_loadu_epi8(m, w + i));
+      __m512 wv[RW];
 #pragma unroll
-      for (int t = 0; t < R; ++t)
-        part[0][t] = _mm512_fmadd_ps(
-            wv, _mm512_maskz_loadu_ps(m, x + t * ldx + i), part[0][t]);
+      for (int a = 0; a < RW; ++a)
+        wv[a] = fp8x16(_mm_maskz_loadu_epi8(m, w + a * ldw + i));
+#pragma unroll
+      for (int c = 0; c < RX; ++c) {
+        __m512 xm = _mm512_maskz_loadu_ps(m, x + c * ldx + i);
+#pragma unroll
+        for (int a = 0; a < RW; ++a)
+          part[0][a * RX + c] = _mm512_fmadd_ps(wv[a], xm, part[0][a * RX + c]);
+      }
     }
     __m512 s = _mm512_set1_ps(scales[b] * 256.0f);
 #pragma unroll
@@ -299,13 +323,13 @@ void dotFp8(const uint8_t *w, const float *scales, const float *x, int64_t ldx,
             int rows, int64_t k, float *out) {
   switch (rows) {
   case 1:
-    return dotFp8Rows<1>(w, scales, x, ldx, k, out);
+    return fp8Dots<1, 1, false>(w, 0, scales, x, ldx, k, out);
   case 2:
-    return dotFp8Rows<2>(w, scales, x, ldx, k, out);
+    return fp8Dots<1, 2, false>(w, 0, scales, x, ldx, k, out);
   case 3:
-    return dotFp8Rows<3>(w, scales, x, ldx, k, out);
+    return fp8Dots<1, 3, false>(w, 0, scales, x, ldx, k, out);
   default:
-    return dotFp8Rows<4>(w, scales, x, ldx, k, out);
+    return fp8Dots<1, 4, false>(w, 0, scales, x, ldx, k, out);
   }
 }
 
@@ -335,62 +359,8 @@ void gemvBf16(const uint16_t *w, int64_t ldw, int64_t n, const float *x,
   }
 }
 
-/// Rows [0, R) of gemvFp8 side by side (ldw apart, all sharing `scales`),
-/// each one's arithmetic that of dotFp8Rows<1>: the same two partial sums
-/// per block, added and scaled into its accumulator, block after block.
-/// One row alone waits on its FMA chains (four dependent adds a 128-value
-/// block); R rows' chains overlap, and each load of x serves all of them.
-template <int R>
-void gemvFp8Rows(const uint8_t *w, int64_t ldw, const float *scales,
-                 const float *x, int64_t k, float *y) {
-  __m512 acc[R];
-#pragma unroll
-  for (int t = 0; t < R; ++t)
-    acc[t] = _mm512_setzero_ps();
-  for (int64_t b = 0; b * kScaleBlock < k; ++b) {
-    int64_t begin = b * kScaleBlock;
-    int64_t end = k < begin + kScaleBlock ? k : begin + kScaleBlock;
-    __m512 part[2][R];
-#pragma unroll
-    for (int t = 0; t < R; ++t)
-      part[0][t] = part[1][t] = _mm512_setzero_ps();
-    int64_t i = begin;
-    for (; i + 32 <= end; i += 32) {
-      __m512 x0 = _mm512_loadu_ps(x + i), x1 = _mm512_loadu_ps(x + i + 16);
-#pragma unroll
-      for (int t = 0; t < R; ++t) {
-        const uint8_t *row = w + t * ldw;
-        prefetchAhead(row + i);
-        part[0][t] = _mm512_fmadd_ps(
-            fp8x16(_mm_loadu_si128(reinterpret_cast<const __m128i *>(row + i))),
-            x0, part[0][t]);
-        part[1][t] = _mm512_fmadd_ps(
-            fp8x16(_mm_loadu_si128(
-                reinterpret_cast<const __m128i *>(row + i + 16))),
-            x1, part[1][t]);
-      }
-    }
-    for (; i < end; i += 16) {
-      __mmask16 m = tailMask(end - i);
-      __m512 xm = _mm512_maskz_loadu_ps(m, x + i);
-#pragma unroll
-      for (int t = 0; t < R; ++t)
-        part[0][t] = _mm512_fmadd_ps(
-            fp8x16(_mm_maskz_loadu_epi8(m, w + t * ldw + i)), xm, part[0][t]);
-    }
-    __m512 s = _mm512_set1_ps(scales[b] * 256.0f);
-#pragma unroll
-    for (int t = 0; t < R; ++t)
-      acc[t] =
-          _mm512_fmadd_ps(_mm512_add_ps(part[0][t], part[1][t]), s, acc[t]);
-  }
-#pragma unroll
-  for (int t = 0; t < R; ++t)
-    y[t] = _mm512_reduce_add_ps(acc[t]);
-}
-
 /// Rows of up to kFp8SideBySideBytes go kFp8SideBySide at a time
-/// (gemvFp8Rows): decode's u_h W_UV_h^T, 512-byte rows at V3's width, ran
+/// (fp8Dots): decode's u_h W_UV_h^T, 512-byte rows at V3's width, ran
 /// one row at a time at ~30 GB/s, bound by each row's FMA chains. Longer
 /// rows go one after the other: the weights' stream alternating between
 /// rows is followed worse by the hardware prefetcher (KernelsAvx2.cpp's
@@ -403,9 +373,10 @@ void gemvFp8(const uint8_t *w, int64_t ldw, int64_t n, const float *scales,
   int64_t j = 0;
   if (k <= kFp8SideBySideBytes)
     for (; j + kFp8SideBySide <= n; j += kFp8SideBySide)
-      gemvFp8Rows<kFp8SideBySide>(w + j * ldw, ldw, scales, x, k, y + j);
+      fp8Dots<kFp8SideBySide, 1, true>(w + j * ldw, ldw, scales, x, 0, k,
+                                       y + j);
   for (; j < n; ++j)
-    gemvFp8Rows<1>(w + j * ldw, ldw, scales, x, k, y + j);
+    fp8Dots<1, 1, true>(w + j * ldw, ldw, scales, x, 0, k, y + j);
 }
 
 /// Dot products over bf16 pairs (vdpbf16ps): 32 weights per instruction
