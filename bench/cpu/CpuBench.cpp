@@ -564,23 +564,9 @@ int model(const char *artifact, const char *weights, int64_t prompt,
   dsrt_stats stats{};
   PoolStats pool, prefillPool;
   double decodeSeconds = 0, prefillSeconds = 0;
-  // The first prompt, as a first request runs it (the last row's logits):
-  // it faults in the weights' pages and the activations, so it is timed
-  // apart and every repetition below is warm (with REPS 1 the last-row
-  // prefill was this cold one, at half the warm rate at V3's widths).
-  {
-    dsrt_generate_options go{};
-    int64_t count = 0;
-    double t0 = now();
-    if (dsrt_generate(s, tokens.data(), prompt, &go, nullptr, &count, nullptr,
-                      &stats) != DSRT_OK) {
-      std::fprintf(stderr, "ds-cpu-bench: %s\n", dsrt_last_error());
-      return 1;
-    }
-    first = now() - t0;
-  }
-  for (int r = 0; r < reps; ++r) {
-    // The prompt as generation runs it: logits of its last row only.
+  // The prompt as generation runs it (logits of its last row only) from
+  // an empty cache: its seconds, or -1 once it has printed why it failed.
+  auto lastRowPrefill = [&] {
     dsrt_session_reset(s);
     dsrt_generate_options go{};
     int64_t count = 0;
@@ -588,9 +574,22 @@ int model(const char *artifact, const char *weights, int64_t prompt,
     if (dsrt_generate(s, tokens.data(), prompt, &go, nullptr, &count, nullptr,
                       &stats) != DSRT_OK) {
       std::fprintf(stderr, "ds-cpu-bench: %s\n", dsrt_last_error());
-      return 1;
+      return -1.0;
     }
-    preLast = std::min(preLast, now() - t0);
+    return now() - t0;
+  };
+  // The first prompt, as a first request runs it: it faults in the
+  // weights' pages and the activations, so it is timed apart and every
+  // repetition below is warm (with REPS 1 the last-row prefill was this
+  // cold one, at half the warm rate at V3's widths).
+  first = lastRowPrefill();
+  if (first < 0)
+    return 1;
+  for (int r = 0; r < reps; ++r) {
+    double last = lastRowPrefill();
+    if (last < 0)
+      return 1;
+    preLast = std::min(preLast, last);
     dsrt_session_reset(s);
     PoolStats before = poolStats();
     double t = now();

@@ -31,6 +31,16 @@ std::string thpMode() {
              : all.substr(a + 1, b - a - 1);
 }
 
+/// Why this environment hands out no huge pages on request, THP being in
+/// `mode` ("" where it does).
+std::string noHugePages(const std::string &mode) {
+  if (mode != "always" && mode != "madvise")
+    return "transparent huge pages are '" + mode + "' here";
+  if (!hugePagesAllowed())
+    return "DSRT_HUGE_PAGES=0 in this environment";
+  return "";
+}
+
 /// The "THPeligible" field of the mapping that holds `p` (-1: not found).
 int thpEligible(const void *p) {
   std::string v = mappingField(p, "THPeligible");
@@ -88,10 +98,8 @@ TEST(ZeroedPages, RefusesWhatCannotBeMapped) {
 // first touch of each 2 MiB faults once rather than 512 times.
 TEST(ZeroedPages, AsksForHugePages) {
   std::string mode = thpMode();
-  if (mode != "always" && mode != "madvise")
-    GTEST_SKIP() << "transparent huge pages are '" << mode << "' here";
-  if (!hugePagesAllowed())
-    GTEST_SKIP() << "DSRT_HUGE_PAGES=0 in this environment";
+  if (std::string why = noHugePages(mode); !why.empty())
+    GTEST_SKIP() << why;
   ZeroedPages z;
   ASSERT_TRUE(z.allocate(kHugePageBytes * 4));
   EXPECT_TRUE(z.hugePagesAdvised());
@@ -128,10 +136,8 @@ TEST(Scratch, ActivationsAskForHugePages) {
   if (kAddressSanitizer)
     GTEST_SKIP() << "under AddressSanitizer the buffer is malloc's (redzones)";
   std::string mode = thpMode();
-  if (mode != "always" && mode != "madvise")
-    GTEST_SKIP() << "transparent huge pages are '" << mode << "' here";
-  if (!hugePagesAllowed())
-    GTEST_SKIP() << "DSRT_HUGE_PAGES=0 in this environment";
+  if (std::string why = noHugePages(mode); !why.empty())
+    GTEST_SKIP() << why;
   int eligible = -1;
   bool kept = false, aligned = false;
   std::thread([&] {
@@ -159,10 +165,8 @@ TEST(GrowBuffer, LargeBuffersAskForHugePages) {
   if (kAddressSanitizer)
     GTEST_SKIP() << "under AddressSanitizer the buffers are malloc's";
   std::string mode = thpMode();
-  if (mode != "always" && mode != "madvise")
-    GTEST_SKIP() << "transparent huge pages are '" << mode << "' here";
-  if (!hugePagesAllowed())
-    GTEST_SKIP() << "DSRT_HUGE_PAGES=0 in this environment";
+  if (std::string why = noHugePages(mode); !why.empty())
+    GTEST_SKIP() << why;
   GrowBuffer<float> b;
   float *small = b.get(1000);
   ASSERT_NE(small, nullptr);
@@ -187,10 +191,11 @@ TEST(GrowBuffer, LargeBuffersAskForHugePages) {
 // Tight: huge pages for the whole 2 MiB ranges only, the tail in 4 KiB
 // pages, so a buffer touched whole holds no memory past its end.
 TEST(ZeroedPages, TightLeavesTheTailInSmallPages) {
-  if (thpMode() != "madvise")
+  std::string mode = thpMode();
+  if (mode != "madvise")
     GTEST_SKIP() << "the tail's pages differ only under THP 'madvise'";
-  if (!hugePagesAllowed())
-    GTEST_SKIP() << "DSRT_HUGE_PAGES=0 in this environment";
+  if (std::string why = noHugePages(mode); !why.empty())
+    GTEST_SKIP() << why;
   ZeroedPages z;
   ASSERT_TRUE(z.allocateTight(kHugePageBytes + kHugePageBytes / 2));
   EXPECT_EQ(reinterpret_cast<uintptr_t>(z.get()) % kHugePageBytes, 0u);
