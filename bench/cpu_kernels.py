@@ -62,9 +62,14 @@ widths ran up to 1.26x slower). The "2 MiB pages" column is the share of
 the weights' touched pages the kernel mapped so (smaps);
 --keep-page-cache measures the cache as it is.
 
+--isa avx2 measures the table as an AVX2 machine would run it: ds's
+kernels (DSRT_CPU_ISA), oneDNN (ONEDNN_MAX_CPU_ISA) and OpenBLAS
+(OPENBLAS_CORETYPE=Haswell) all held to AVX2 and FMA, so the reference
+rates are the libraries' own AVX2 code on this CPU.
+
 Prints a Markdown table (bench/RESULTS.md keeps a run with its command).
 Usage: /usr/bin/python3 bench/cpu_kernels.py [--bin build/bin] [--work DIR]
-       [--shape bench|v3-width] [--rounds N] [--reps N]
+       [--shape bench|v3-width] [--rounds N] [--reps N] [--isa avx2]
 """
 import argparse
 import json
@@ -165,8 +170,14 @@ def drop_page_cache(ckpt):
                 os.close(fd)
 
 
+# Environment for every ds-cpu-bench run (--isa).
+ISA_ENV = {}
+AVX2_ENV = {"DSRT_CPU_ISA": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2",
+            "OPENBLAS_CORETYPE": "Haswell"}
+
+
 def probe(bin_dir, *args):
-    env = dict(os.environ)
+    env = dict(os.environ, **ISA_ENV)
     # oneDNN's OpenMP threads follow the runtime pool's count.
     if "DSRT_NUM_THREADS" in env:
         env.setdefault("OMP_NUM_THREADS", env["DSRT_NUM_THREADS"])
@@ -186,15 +197,19 @@ def reference_rates(gemm):
     (oneDNN with its weights packed once or plain, OpenBLAS sgemm) and
     ds's own kernel. FP8: no library here multiplies e4m3 on a CPU, so
     ds's FP8 kernel is the reference, and the bf16 rate (what the
-    hardware can do once e4m3 is widened) is printed beside it."""
+    hardware can do once e4m3 is widened) is printed beside it. bf16 and
+    FP8 take the f32 rate where it is higher (bf16 or e4m3 widened to f32:
+    an AVX2 machine's case)."""
     dnnl = gemm.get("onednn") or {}
     f32 = {"OpenBLAS sgemm": gemm["openblas_sgemm_gflops"],
            "oneDNN f32": max(dnnl.get("f32_packed_gflops", 0), dnnl.get("f32_plain_gflops", 0)),
            "ds f32": gemm["ds_f32_gflops"]}
+    # bf16 and e4m3 weights widened to f32 can run at the f32 libraries'
+    # rate (on AVX2, which has no bf16 arithmetic, that rate is theirs).
     bf16 = {"oneDNN bf16": max(dnnl.get("bf16_packed_gflops", 0),
                                dnnl.get("bf16_plain_gflops", 0)),
-            "ds bf16": gemm["ds_bf16_gflops"]}
-    fp8 = {"ds FP8": gemm["ds_fp8_gflops"]}
+            "ds bf16": gemm["ds_bf16_gflops"], **f32}
+    fp8 = {"ds FP8": gemm["ds_fp8_gflops"], **f32}
     rates, by = {}, {}
     for dtype, options in (("f32", f32), ("bf16", bf16), ("fp8", fp8)):
         by[dtype] = max(options, key=options.get)
@@ -326,7 +341,12 @@ def main():
     ap.add_argument("--keep-page-cache", action="store_true",
                     help="measure the checkpoints' page cache as it is (by default "
                          "they are dropped from it and read back by the first run)")
+    ap.add_argument("--isa", choices=["detected", "avx2"], default="detected",
+                    help="avx2: ds, oneDNN and OpenBLAS held to AVX2 + FMA (an AVX2 "
+                         "machine's table on this CPU)")
     args = ap.parse_args()
+    if args.isa == "avx2":
+        ISA_ENV.update(AVX2_ENV)
     work = args.work or tempfile.mkdtemp(prefix="ds-cpu-kernels-")
     cfg = config(args.shape)
     shapes = checkpoint.tensor_shapes(cfg)

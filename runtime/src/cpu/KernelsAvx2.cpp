@@ -67,12 +67,22 @@ void tileF32Rows(const float *w, int64_t ldw, const float *xp, int64_t kc,
   for (int64_t k = 0; k < kc; ++k) {
     next.step();
     const float *x = xp + k * kPanel;
+    // The rows' broadcasts first, then one vector of x at a time: 12
+    // accumulators, 3 broadcasts and 1 x fill the 16 registers. Row by row
+    // (a broadcast, then every x vector), GCC kept all 4 x vectors live
+    // and spilled two accumulators through the stack on every k, which
+    // held the full tile to half the three-quarter one's rate
+    // (bench/RESULTS.md, "AVX2 machines").
+    __m256 b[kMr];
 #pragma unroll
-    for (int i = 0; i < kMr; ++i) {
-      __m256 b = _mm256_broadcast_ss(w + i * ldw + k);
+    for (int i = 0; i < kMr; ++i)
+      b[i] = _mm256_broadcast_ss(w + i * ldw + k);
 #pragma unroll
-      for (int j = 0; j < Vecs; ++j)
-        a[i][j] = _mm256_fmadd_ps(b, _mm256_loadu_ps(x + 8 * j), a[i][j]);
+    for (int j = 0; j < Vecs; ++j) {
+      __m256 xv = _mm256_loadu_ps(x + 8 * j);
+#pragma unroll
+      for (int i = 0; i < kMr; ++i)
+        a[i][j] = _mm256_fmadd_ps(b[i], xv, a[i][j]);
     }
   }
 #pragma unroll
@@ -101,25 +111,47 @@ void decodeFp8(const uint8_t *src, int64_t n, float scale, float *dst) {
 }
 
 /// Dot products of one weight row with R rows of x over [begin, end):
-/// 8 lanes at a time, the rest one by one. `load(i)` gives 8 weights as f32,
-/// `one(i)` one.
-template <int R, typename Load, typename One>
-void dotRange(Load load, One one, const float *x, int64_t ldx, int64_t begin,
-              int64_t end, float *out) {
-  __m256 acc[R];
+/// two 8-lane chains over alternate 8-value blocks, an odd last block on
+/// the first, the chains added and summed across lanes, the rest one by
+/// one. `load(i)` gives 8 weights as f32, `one(i)` one; `ahead(i)` is
+/// called once per 16 values (the GEMVs' prefetch, else nothing). One
+/// chain's FMA latency held a core to ~0.73 of a vector read of the same
+/// bytes with 7168- and 16384-wide f32 rows, two ~0.78 (four, which R = 4
+/// has no registers for, ~0.80; bench/RESULTS.md, "f32 GEMVs on two
+/// chains"). bf16 and FP8 rows, whose widening adds to each step, ran on
+/// one chain at 30 and 16 GB/s from L3 with two cores, against f32's 114
+/// (bench/RESULTS.md, "AVX2 machines"). f32 and bf16 rows take this loop
+/// for every R and in the gemv kernels below (FP8: fp8Rows, the same
+/// chains a scale block), so a row's value does not depend on the path or
+/// on how many rows of x came with it.
+template <int R, typename Load, typename One, typename Ahead>
+void dotRows(Load load, One one, Ahead ahead, const float *x, int64_t ldx,
+             int64_t begin, int64_t end, float *out) {
+  __m256 a0[R], a1[R];
 #pragma unroll
   for (int t = 0; t < R; ++t)
-    acc[t] = _mm256_setzero_ps();
+    a0[t] = a1[t] = _mm256_setzero_ps();
   int64_t i = begin;
-  for (; i + 8 <= end; i += 8) {
-    __m256 wv = load(i);
+  for (; i + 16 <= end; i += 16) {
+    ahead(i);
+    __m256 w0, w1;
+    load.pair(i, w0, w1);
+#pragma unroll
+    for (int t = 0; t < R; ++t) {
+      a0[t] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x + t * ldx + i), a0[t]);
+      a1[t] = _mm256_fmadd_ps(w1, _mm256_loadu_ps(x + t * ldx + i + 8), a1[t]);
+    }
+  }
+  if (i + 8 <= end) {
+    __m256 w0 = load(i);
 #pragma unroll
     for (int t = 0; t < R; ++t)
-      acc[t] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x + t * ldx + i), acc[t]);
+      a0[t] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x + t * ldx + i), a0[t]);
+    i += 8;
   }
 #pragma unroll
   for (int t = 0; t < R; ++t) {
-    float s = hsum(acc[t]);
+    float s = hsum(_mm256_add_ps(a0[t], a1[t]));
     for (int64_t j = i; j < end; ++j)
       s += one(j) * x[t * ldx + j];
     out[t] = s;
@@ -141,92 +173,157 @@ template <typename F> void forRows(int rows, F f) {
   }
 }
 
+constexpr auto kNoAhead = [](int64_t) {};
+
 template <typename Load, typename One>
 void dotDispatch(Load load, One one, const float *x, int64_t ldx, int rows,
                  int64_t begin, int64_t end, float *out) {
   forRows(rows, [&](auto r) {
-    dotRange<decltype(r)::value>(load, one, x, ldx, begin, end, out);
+    dotRows<decltype(r)::value>(load, one, kNoAhead, x, ldx, begin, end, out);
   });
 }
 
-/// Dot products of one f32 weight row with R rows of x over [0, k): two
-/// 8-lane chains over alternate 8-float blocks, an odd last block on the
-/// first, the chains added and summed across lanes, the rest one by one.
-/// One chain's FMA latency held a core to ~0.73 of a vector read of the
-/// same bytes with 7168- and 16384-wide rows, two ~0.78 (four, which R = 4
-/// has no registers for, ~0.80; bench/RESULTS.md, "f32 GEMVs on two
-/// chains"). gemvF32 computes each row the same way.
-template <int R>
-void dotF32Rows(const float *w, const float *x, int64_t ldx, int64_t k,
-                float *out) {
-  __m256 a0[R], a1[R];
-#pragma unroll
-  for (int t = 0; t < R; ++t)
-    a0[t] = a1[t] = _mm256_setzero_ps();
-  int64_t i = 0;
-  for (; i + 16 <= k; i += 16) {
-    __m256 w0 = _mm256_loadu_ps(w + i), w1 = _mm256_loadu_ps(w + i + 8);
-#pragma unroll
-    for (int t = 0; t < R; ++t) {
-      a0[t] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x + t * ldx + i), a0[t]);
-      a1[t] = _mm256_fmadd_ps(w1, _mm256_loadu_ps(x + t * ldx + i + 8), a1[t]);
-    }
+/// f32, bf16 and FP8 rows as dotRows loads them: 8 values, or 16 (pair).
+struct F32Row {
+  const float *w;
+  __m256 operator()(int64_t i) const { return _mm256_loadu_ps(w + i); }
+  void pair(int64_t i, __m256 &a, __m256 &b) const {
+    a = (*this)(i);
+    b = (*this)(i + 8);
   }
-  if (i + 8 <= k) {
-    __m256 w0 = _mm256_loadu_ps(w + i);
-#pragma unroll
-    for (int t = 0; t < R; ++t)
-      a0[t] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x + t * ldx + i), a0[t]);
-    i += 8;
+};
+struct F32One {
+  const float *w;
+  float operator()(int64_t i) const { return w[i]; }
+};
+struct Bf16Row {
+  const uint16_t *w;
+  __m256 operator()(int64_t i) const { return bf16x8(w + i); }
+  void pair(int64_t i, __m256 &a, __m256 &b) const {
+    a = (*this)(i);
+    b = (*this)(i + 8);
   }
-#pragma unroll
-  for (int t = 0; t < R; ++t) {
-    float s = hsum(_mm256_add_ps(a0[t], a1[t]));
-    for (int64_t j = i; j < k; ++j)
-      s += w[j] * x[t * ldx + j];
-    out[t] = s;
+};
+struct Bf16One {
+  const uint16_t *w;
+  float operator()(int64_t i) const { return bf16One(w[i]); }
+};
+struct Fp8Row {
+  const uint8_t *w;
+  /// fp8x8's values for 16 bytes, widened and masked once.
+  void pair(int64_t i, __m256 &a, __m256 &b) const {
+    __m256i h = _mm256_cvtepi8_epi16(
+        _mm_loadu_si128(reinterpret_cast<const __m128i *>(w + i)));
+    h = _mm256_and_si256(_mm256_slli_epi16(h, 7),
+                         _mm256_set1_epi16(short(0xBF80)));
+    a = _mm256_cvtph_ps(_mm256_castsi256_si128(h));
+    b = _mm256_cvtph_ps(_mm256_extracti128_si256(h, 1));
   }
-}
+};
 
 void dotF32(const float *w, const float *x, int64_t ldx, int rows, int64_t k,
             float *out) {
-  forRows(rows,
-          [&](auto r) { dotF32Rows<decltype(r)::value>(w, x, ldx, k, out); });
+  dotDispatch(F32Row{w}, F32One{w}, x, ldx, rows, 0, k, out);
 }
 
-/// Row after row, each one's arithmetic that of dotF32Rows<1>. Rows are
-/// not interleaved to run several rows' chains side by side: that
+/// Row after row, each one's arithmetic that of dotF32 with one row of x.
+/// Rows are not interleaved to run several rows' chains side by side: that
 /// measured slower (the weights' stream then alternates between rows,
 /// which the hardware prefetcher follows worse than one row after the
-/// other; bench/RESULTS.md).
+/// other; bench/RESULTS.md). No software prefetch: the AVX-512 sets take
+/// this kernel too, where it measured the fastest as it is.
 void gemvF32(const float *w, int64_t ldw, int64_t n, const float *x, int64_t k,
              float *y) {
   for (int64_t j = 0; j < n; ++j, w += ldw)
-    dotF32Rows<1>(w, x, 0, k, y + j);
+    dotRows<1>(F32Row{w}, F32One{w}, kNoAhead, x, 0, 0, k, y + j);
 }
 
 void dotBf16(const uint16_t *w, const float *x, int64_t ldx, int rows,
              int64_t k, float *out) {
-  dotDispatch([w](int64_t i) { return bf16x8(w + i); },
-              [w](int64_t i) { return bf16One(w[i]); }, x, ldx, rows, 0, k,
-              out);
+  dotDispatch(Bf16Row{w}, Bf16One{w}, x, ldx, rows, 0, k, out);
+}
+
+/// dotBf16's rows with one row of x, the stream fetched ahead across the
+/// hardware prefetchers' page boundaries (prefetchAhead).
+void gemvBf16(const uint16_t *w, int64_t ldw, int64_t n, const float *x,
+              int64_t k, float *y) {
+  for (int64_t j = 0; j < n; ++j, w += ldw)
+    dotRows<1>(
+        Bf16Row{w}, Bf16One{w}, [w](int64_t i) { prefetchAhead(w + i); }, x, 0,
+        0, k, y + j);
+}
+
+/// One FP8 row against R rows of x. Each 128-value block is summed on two
+/// chains as dotRows sums a row (an odd last 8 on the first), its last
+/// values (fewer than 8: only at the row's end) zero-padded onto the first
+/// chain; the block's sum vector is scaled into the row's accumulator with
+/// one fused add, and the lanes are summed once, at the end. Summing the
+/// lanes and scaling in scalars block by block took as many operations as
+/// the block's conversions.
+template <int R, typename Ahead>
+void fp8Rows(const uint8_t *w, const float *scales, Ahead ahead, const float *x,
+             int64_t ldx, int64_t k, float *out) {
+  Fp8Row load{w};
+  __m256 acc[R];
+#pragma unroll
+  for (int t = 0; t < R; ++t)
+    acc[t] = _mm256_setzero_ps();
+  for (int64_t b = 0; b * kScaleBlock < k; ++b) {
+    int64_t begin = b * kScaleBlock;
+    int64_t end = k < begin + kScaleBlock ? k : begin + kScaleBlock;
+    __m256 a0[R], a1[R];
+#pragma unroll
+    for (int t = 0; t < R; ++t)
+      a0[t] = a1[t] = _mm256_setzero_ps();
+    int64_t i = begin;
+    for (; i + 16 <= end; i += 16) {
+      ahead(i);
+      __m256 w0, w1;
+      load.pair(i, w0, w1);
+#pragma unroll
+      for (int t = 0; t < R; ++t) {
+        a0[t] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x + t * ldx + i), a0[t]);
+        a1[t] =
+            _mm256_fmadd_ps(w1, _mm256_loadu_ps(x + t * ldx + i + 8), a1[t]);
+      }
+    }
+    for (int64_t n; i < end; i += n) {
+      // The block's last values, 8 at a time: the bytes past the row's end
+      // read as zeros, and x's as zeros through a masked load.
+      n = end - i < 8 ? end - i : 8;
+      alignas(8) uint8_t tail[8] = {};
+      __builtin_memcpy(tail, w + i, size_t(n));
+      __m256 w0 = fp8x8(tail);
+      __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+      __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(int(n)), lanes);
+#pragma unroll
+      for (int t = 0; t < R; ++t)
+        a0[t] = _mm256_fmadd_ps(w0, _mm256_maskload_ps(x + t * ldx + i, mask),
+                                a0[t]);
+    }
+    __m256 s = _mm256_set1_ps(scales[b] * 256.0f);
+#pragma unroll
+    for (int t = 0; t < R; ++t)
+      acc[t] = _mm256_fmadd_ps(_mm256_add_ps(a0[t], a1[t]), s, acc[t]);
+  }
+#pragma unroll
+  for (int t = 0; t < R; ++t)
+    out[t] = hsum(acc[t]);
 }
 
 void dotFp8(const uint8_t *w, const float *scales, const float *x, int64_t ldx,
             int rows, int64_t k, float *out) {
-  for (int t = 0; t < rows; ++t)
-    out[t] = 0;
-  float part[kMaxDotRows];
-  for (int64_t b = 0; b * kScaleBlock < k; ++b) {
-    int64_t begin = b * kScaleBlock;
-    int64_t end = k < begin + kScaleBlock ? k : begin + kScaleBlock;
-    dotDispatch([w](int64_t i) { return fp8x8(w + i); },
-                [w](int64_t i) { return fp8One(w[i]); }, x, ldx, rows, begin,
-                end, part);
-    float s = scales[b] * 256.0f;
-    for (int t = 0; t < rows; ++t)
-      out[t] += part[t] * s;
-  }
+  forRows(rows, [&](auto r) {
+    fp8Rows<decltype(r)::value>(w, scales, kNoAhead, x, ldx, k, out);
+  });
+}
+
+/// dotFp8's rows with one row of x (prefetchFp8Ahead).
+void gemvFp8(const uint8_t *w, int64_t ldw, int64_t n, const float *scales,
+             const float *x, int64_t k, float *y) {
+  for (int64_t j = 0; j < n; ++j, w += ldw)
+    fp8Rows<1>(
+        w, scales, [w](int64_t i) { prefetchFp8Ahead(w + i); }, x, 0, k, y + j);
 }
 
 /// combineRowsAvx2 for one element format: `vec(row, c)` gives the 8
@@ -311,6 +408,8 @@ const KernelSet &dsrt::cpu::avx2Kernels() {
     KernelSet s{Isa::Avx2, kMr,    tileF32Rows<4>, nullptr, decodeBf16,
                 decodeFp8, dotF32, dotBf16,        dotFp8};
     s.gemvF32 = gemvF32;
+    s.gemvBf16 = gemvBf16;
+    s.gemvFp8 = gemvFp8;
     s.expfRow = expfRowAvx2;
     s.siluMulRow = siluMulRowAvx2;
     s.tileF32Part[0] = tileF32Rows<1>;
