@@ -161,14 +161,23 @@ void combineBf16Rows(const void *const *rows, const float *x, int64_t k,
           add(j, _mm512_loadu_si512(r + 32 * j), xi);
         continue;
       }
-      for (int j = 0; j < chunks; ++j) {
+      // Unrolled with a guard, not a loop to `chunks`: an accumulator
+      // indexed at run time puts all of them on the stack, and then every
+      // fused add of the unmasked path above went through memory too.
+#pragma unroll
+      for (int j = 0; j < kPairs; ++j) {
+        if (j >= chunks)
+          break;
         int64_t left = width - 32 * j;
         __mmask32 m = left >= 32 ? __mmask32(0xFFFFFFFFu)
                                  : __mmask32((uint32_t(1) << left) - 1);
         add(j, _mm512_maskz_loadu_epi16(m, r + 32 * j), xi);
       }
     }
-    for (int j = 0; j < chunks; ++j) {
+#pragma unroll
+    for (int j = 0; j < kPairs; ++j) {
+      if (j >= chunks)
+        break;
       int64_t left = width - 32 * j;
       __mmask16 m0 = tailMask(left),
                 m1 = left > 16 ? tailMask(left - 16) : __mmask16(0);
