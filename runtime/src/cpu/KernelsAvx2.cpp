@@ -25,11 +25,15 @@ inline float fp8One(uint8_t v) { // v * 2^-8, see fp8x8
       uint16_t(uint16_t(uint16_t(int16_t(int8_t(v))) << 7) & 0xBF80));
 }
 
-inline __m256 fp8x8(const uint8_t *p) {
-  __m128i h =
-      _mm_cvtepi8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i *>(p)));
+/// The 8 e4m3 bytes in the low half of `bytes`, as fp8One widens them.
+inline __m256 fp8x8(__m128i bytes) {
+  __m128i h = _mm_cvtepi8_epi16(bytes);
   h = _mm_and_si128(_mm_slli_epi16(h, 7), _mm_set1_epi16(short(0xBF80)));
   return _mm256_cvtph_ps(h);
+}
+
+inline __m256 fp8x8(const uint8_t *p) {
+  return fp8x8(_mm_loadl_epi64(reinterpret_cast<const __m128i *>(p)));
 }
 
 inline float bf16One(uint16_t v) {
@@ -291,9 +295,12 @@ void fp8Rows(const uint8_t *w, const float *scales, Ahead ahead, const float *x,
       // The block's last values, 8 at a time: the bytes past the row's end
       // read as zeros, and x's as zeros through a masked load.
       n = end - i < 8 ? end - i : 8;
-      alignas(8) uint8_t tail[8] = {};
-      __builtin_memcpy(tail, w + i, size_t(n));
-      __m256 w0 = fp8x8(tail);
+      // Gathered in a register: a copy to the stack through memcpy (a
+      // call) spilled every accumulator around it.
+      uint64_t bytes = 0;
+      for (int64_t q = 0; q < n; ++q)
+        bytes |= uint64_t(w[i + q]) << (8 * q);
+      __m256 w0 = fp8x8(_mm_cvtsi64_si128(int64_t(bytes)));
       __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
       __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(int(n)), lanes);
 #pragma unroll
