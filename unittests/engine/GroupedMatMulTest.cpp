@@ -28,11 +28,12 @@ float bf16Value(uint16_t v) {
 
 /// Rows of a partial panel of `quarters` quarters (1..4) whose sums are the
 /// full tile's bit for bit: all of them, but for an odd last quarter on
-/// AVX-512, which sums the even and odd steps of k apart (KernelsInline.h's
-/// PairAcc) and is within f32 accumulation of the full tile only.
+/// AVX-512 and AVX2, whose quarter tiles sum the even and odd steps of k
+/// apart (KernelsInline.h's PairAcc, KernelsAvx2.cpp's tileF32Quarter) and
+/// are within f32 accumulation of the full tile only.
 int64_t fullTileBitRows(Isa isa, int64_t quarters) {
-  return isa >= Isa::Avx512 && quarters % 2 ? (quarters - 1) * kQuarterPanel
-                                            : quarters * kQuarterPanel;
+  return isa >= Isa::Avx2 && quarters % 2 ? (quarters - 1) * kQuarterPanel
+                                          : quarters * kQuarterPanel;
 }
 
 /// A partial tile over panel rows [0, covered) against its full tile (bit
@@ -242,8 +243,9 @@ TEST(GroupedMatMul, WideRowGroupsAroundTheThresholdsMatchTheF64Product) {
 // A group's last panel goes through the partial tile that covers its rows
 // (a quarter, half or three quarters of a panel): every row's result must
 // be bit for bit what the full tile gives it, but for an odd last quarter
-// on AVX-512 (its even and odd steps of k summed apart, KernelsInline.h's
-// PairAcc), which must be within f32 accumulation of it. Groups of 17..64 rows
+// on AVX-512 and AVX2 (its even and odd steps of k summed apart,
+// KernelsInline.h's PairAcc, KernelsAvx2.cpp's tileF32Quarter), which must
+// be within f32 accumulation of it. Groups of 17..64 rows
 // (past every dot-product threshold; last panels of 1..32 rows) of the
 // same x rows against those rows in full panels, on every ISA and format.
 TEST(GroupedMatMul, LastPanelRowsMatchTheFullTile) {
@@ -297,11 +299,11 @@ TEST(GroupedMatMul, LastPanelRowsMatchTheFullTile) {
       }
     }
   }
-  // Where the CPU has AVX-512, some rows took the paired quarter.
-  bool avx512 = false;
+  // Where the CPU has AVX2, some rows took the paired quarter.
+  bool paths = false;
   for (Isa isa : supportedIsas())
-    avx512 |= isa >= Isa::Avx512;
-  EXPECT_EQ(paired > 0, avx512);
+    paths |= isa >= Isa::Avx2;
+  EXPECT_EQ(paired > 0, paths);
 }
 
 // The routed experts' gate, up and SiLU-mul in one call: each group's
