@@ -4,13 +4,14 @@ the stack.
 
 Disassembles LIB (objdump -d) and, for every function whose demangled name
 contains one of the NAMES, finds its innermost loops that do vector
-arithmetic (vector_loops), and reports each vector instruction there on a stack slot ((%rsp) or
-(%rbp)) that the loop both writes a vector register to and reads back: a
-value carried through memory from one iteration to the next, which in a
-tile or accumulator loop is a spilled accumulator: GCC spilled two of the AVX2 f32 tile's twelve
-accumulators on every step of k (half the tile's rate), and kept the AVX-512
-bf16 head product's sixteen in memory because a masked loop indexed them at
-run time (bench/RESULTS.md, "AVX2 machines").
+arithmetic (vector_loops), and reports each vector instruction there on a
+stack slot ((%rsp) or (%rbp)) that the loop both writes a vector register
+to and reads back: a value carried through memory from one iteration to
+the next, which in a tile or accumulator loop is a spilled accumulator.
+clang spilled two of the AVX2 f32 tile's twelve accumulators on every step
+of k (half the tile's rate), and kept the AVX-512 bf16 head product's
+sixteen in memory because a masked loop indexed them at run time
+(bench/RESULTS.md, "AVX2 machines").
 
 Usage: check_kernel_spills.py LIB NAME... ; prints one line per function
 checked ("ok NAME (N loops)") or per spill, and exits 1 if any spilled or

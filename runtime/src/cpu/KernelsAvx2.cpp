@@ -74,7 +74,7 @@ void tileF32Rows(const float *w, int64_t ldw, const float *xp, int64_t kc,
     const float *x = xp + k * kPanel;
     // The rows' broadcasts first, then one vector of x at a time: 12
     // accumulators, 3 broadcasts and 1 x fill the 16 registers. Row by row
-    // (a broadcast, then every x vector), GCC kept all 4 x vectors live
+    // (a broadcast, then every x vector), clang kept all 4 x vectors live
     // and spilled two accumulators through the stack on every k, which
     // held the full tile to half the three-quarter one's rate
     // (bench/RESULTS.md, "AVX2 machines").
@@ -301,9 +301,9 @@ void gemvBf16(const uint16_t *w, int64_t ldw, int64_t n, const float *x,
 }
 
 /// One FP8 row against R rows of x. Each 128-value block is summed on two
-/// chains as dotRows sums a row (an odd last 8 on the first), its last
-/// values (fewer than 8: only at the row's end) zero-padded onto the first
-/// chain; the block's sum vector is scaled into the row's accumulator with
+/// chains as dotRows sums a row; the last values of a row that is not a
+/// multiple of 16 long go 8 at a time onto the first chain, zero-padded;
+/// the block's sum vector is scaled into the row's accumulator with
 /// one fused add, and the lanes are summed once, at the end. Summing the
 /// lanes and scaling in scalars block by block took as many operations as
 /// the block's conversions.
