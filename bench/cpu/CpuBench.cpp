@@ -441,6 +441,17 @@ int gemvKernels(int64_t n, int64_t k, int64_t iters, int reps) {
       [&](M m, int64_t r, int64_t rows, float *o) {
         ks.gemvFp8Pairs(m.row(r), k, rows, m.scaleRow(r), xb8.data(), k, o);
       });
+  // The bf16 path of the sets without AVX512-BF16 (AVX2 and plain
+  // AVX-512): bf16 widened to f32, f32 FMAs.
+  measure(
+      "bf16_f32", WeightFormat::BF16, lp.bf16.data(), 2, true,
+      ks.gemvBf16 != nullptr, n,
+      [&](M m, int64_t r, float *o) {
+        ks.dotBf16(bf16Row(m, r), x.data(), k, 1, k, o);
+      },
+      [&](M m, int64_t r, int64_t rows, float *o) {
+        ks.gemvBf16(bf16Row(m, r), k, rows, x.data(), k, o);
+      });
   // The FP8 path of the sets without VBMI (and of the exact f32 head
   // products): e4m3 widened to f32 through vcvtph2ps, f32 FMAs.
   measure(

@@ -157,77 +157,117 @@ void decodeFp8(const uint8_t *src, int64_t n, float scale, float *dst) {
     dst[i] = fp8One(src[i]) * s1;
 }
 
-/// Dot products of one weight row with R rows of x over [begin, end):
-/// two 8-lane chains over alternate 8-value blocks, an odd last block on
-/// the first, the chains added and summed across lanes, the rest one by
-/// one. `load(i)` gives 8 weights as f32, `one(i)` one; `ahead(i)` is
-/// called once per 16 values (the GEMVs' prefetch, else nothing). One
-/// chain's FMA latency held a core to ~0.73 of a vector read of the same
-/// bytes with 7168- and 16384-wide f32 rows, two ~0.78 (four, which R = 4
-/// has no registers for, ~0.80; bench/RESULTS.md, "f32 GEMVs on two
-/// chains"). bf16 and FP8 rows, whose widening adds to each step, ran on
-/// one chain at 30 and 16 GB/s from L3 with two cores, against f32's 114
-/// (bench/RESULTS.md, "AVX2 machines"). f32 and bf16 rows take this loop
-/// for every R and in the gemv kernels below (FP8: fp8Rows, the same
-/// chains a scale block), so a row's value does not depend on the path or
-/// on how many rows of x came with it.
-template <int R, typename Load, typename One, typename Ahead>
-void dotRows(Load load, One one, Ahead ahead, const float *x, int64_t ldx,
-             int64_t begin, int64_t end, float *out) {
-  __m256 a0[R], a1[R];
-#pragma unroll
-  for (int t = 0; t < R; ++t)
-    a0[t] = a1[t] = _mm256_setzero_ps();
+/// The sum of a row's C chains, in a fixed order: (a0 + a1) for two,
+/// (a0 + a1) + (a2 + a3) for four.
+template <int C> inline __m256 chainSum(const __m256 *a) {
+  if constexpr (C == 2)
+    return _mm256_add_ps(a[0], a[1]);
+  else
+    return _mm256_add_ps(_mm256_add_ps(a[0], a[1]), _mm256_add_ps(a[2], a[3]));
+}
+
+/// Sums of one weight row with R rows of x over [begin, end) on C chains
+/// of 8 lanes (C = 2 or 4): C consecutive 8-value blocks a step, one to
+/// each chain; the last blocks (fewer than C) to chains 0, 1, ... in turn.
+/// Into sums[c * R + t]. `load(i)` gives 8 weights as f32 and
+/// `load.pair(i, a, b)` 16; `ahead(i)` is called once a step (the GEMVs'
+/// prefetch, else nothing). Returns where the whole blocks end.
+template <int R, int C, typename Load, typename Ahead>
+int64_t chainSteps(const Load &load, Ahead ahead, const float *x, int64_t ldx,
+                   int64_t begin, int64_t end, __m256 *sums) {
   int64_t i = begin;
-  for (; i + 16 <= end; i += 16) {
+  for (; i + 8 * C <= end; i += 8 * C) {
     ahead(i);
-    __m256 w0, w1;
-    load.pair(i, w0, w1);
 #pragma unroll
-    for (int t = 0; t < R; ++t) {
-      a0[t] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x + t * ldx + i), a0[t]);
-      a1[t] = _mm256_fmadd_ps(w1, _mm256_loadu_ps(x + t * ldx + i + 8), a1[t]);
+    for (int c = 0; c < C; c += 2) {
+      __m256 w0, w1;
+      load.pair(i + 8 * c, w0, w1);
+#pragma unroll
+      for (int t = 0; t < R; ++t) {
+        sums[c * R + t] = _mm256_fmadd_ps(
+            w0, _mm256_loadu_ps(x + t * ldx + i + 8 * c), sums[c * R + t]);
+        sums[(c + 1) * R + t] =
+            _mm256_fmadd_ps(w1, _mm256_loadu_ps(x + t * ldx + i + 8 * c + 8),
+                            sums[(c + 1) * R + t]);
+      }
     }
   }
-  if (i + 8 <= end) {
+  // Unrolled with a guard: a chain indexed at run time would put every
+  // chain on the stack (test/tools/check_kernel_spills.py).
+#pragma unroll
+  for (int c = 0; c + 1 < C; ++c) {
+    if (i + 8 > end)
+      break;
     __m256 w0 = load(i);
 #pragma unroll
     for (int t = 0; t < R; ++t)
-      a0[t] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x + t * ldx + i), a0[t]);
+      sums[c * R + t] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x + t * ldx + i),
+                                        sums[c * R + t]);
     i += 8;
   }
+  return i;
+}
+
+/// Dot products of one weight row with R rows of x over [begin, end):
+/// chainSteps on C chains, the chains added (chainSum) and summed across
+/// lanes, the rest one by one (`one(i)`: one weight). One chain's FMA
+/// latency held a core to ~0.73 of a vector read of the same bytes with
+/// 7168- and 16384-wide f32 rows, two ~0.78 (four ~0.80; bench/RESULTS.md,
+/// "f32 GEMVs on two chains"): f32 keeps two. bf16 rows, half the bytes a
+/// value, were bound by the chains' latency at two too (31 GB/s a core
+/// from L3 against f32's 60; bench/RESULTS.md, "AVX2 machines") and take
+/// four, at most two rows of x a pass (dotBf16), so that a row's value
+/// does not depend on how many rows of x came with it.
+template <int R, int C, typename Load, typename One, typename Ahead>
+void dotRows(const Load &load, One one, Ahead ahead, const float *x,
+             int64_t ldx, int64_t begin, int64_t end, float *out) {
+  __m256 sums[C * R];
+#pragma unroll
+  for (int j = 0; j < C * R; ++j)
+    sums[j] = _mm256_setzero_ps();
+  int64_t i = chainSteps<R, C>(load, ahead, x, ldx, begin, end, sums);
 #pragma unroll
   for (int t = 0; t < R; ++t) {
-    float s = hsum(_mm256_add_ps(a0[t], a1[t]));
+    __m256 chains[C];
+#pragma unroll
+    for (int c = 0; c < C; ++c)
+      chains[c] = sums[c * R + t];
+    float s = hsum(chainSum<C>(chains));
     for (int64_t j = i; j < end; ++j)
       s += one(j) * x[t * ldx + j];
     out[t] = s;
   }
 }
 
-/// f(std::integral_constant<int, R>()) for R = rows, 1 to 4 (more: 4):
+/// f(std::integral_constant<int, R>()) for R = rows, 1 to Max (more: Max):
 /// the dot kernels' row counts as template arguments.
-template <typename F> void forRows(int rows, F f) {
-  switch (rows) {
-  case 1:
-    return f(std::integral_constant<int, 1>());
-  case 2:
-    return f(std::integral_constant<int, 2>());
-  case 3:
-    return f(std::integral_constant<int, 3>());
-  default:
-    return f(std::integral_constant<int, 4>());
-  }
+template <int Max = 4, typename F> void forRows(int rows, F f) {
+  static_assert(Max >= 1 && Max <= 4, "1 to 4 rows of x a pass");
+  int r = rows < Max ? rows : Max;
+  if constexpr (Max >= 4)
+    if (r == 4)
+      return f(std::integral_constant<int, 4>());
+  if constexpr (Max >= 3)
+    if (r == 3)
+      return f(std::integral_constant<int, 3>());
+  if constexpr (Max >= 2)
+    if (r == 2)
+      return f(std::integral_constant<int, 2>());
+  return f(std::integral_constant<int, 1>());
 }
 
 constexpr auto kNoAhead = [](int64_t) {};
 
-template <typename Load, typename One>
-void dotDispatch(Load load, One one, const float *x, int64_t ldx, int rows,
-                 int64_t begin, int64_t end, float *out) {
-  forRows(rows, [&](auto r) {
-    dotRows<decltype(r)::value>(load, one, kNoAhead, x, ldx, begin, end, out);
-  });
+/// `rows` rows of x, at most `Pass` a pass (the rows past the first pass
+/// re-read the weight row from cache).
+template <int C, int Pass, typename Load, typename One>
+void dotDispatch(const Load &load, One one, const float *x, int64_t ldx,
+                 int rows, int64_t begin, int64_t end, float *out) {
+  for (int t0 = 0; t0 < rows; t0 += Pass)
+    forRows<Pass>(rows - t0, [&](auto r) {
+      dotRows<decltype(r)::value, C>(load, one, kNoAhead, x + t0 * ldx, ldx,
+                                     begin, end, out + t0);
+    });
 }
 
 /// f32, bf16 and FP8 rows as dotRows loads them: 8 values, or 16 (pair).
@@ -257,6 +297,7 @@ struct Bf16One {
 };
 struct Fp8Row {
   const uint8_t *w;
+  __m256 operator()(int64_t i) const { return fp8x8(w + i); }
   /// fp8x8's values for 16 bytes, widened and masked once.
   void pair(int64_t i, __m256 &a, __m256 &b) const {
     __m256i h = _mm256_cvtepi8_epi16(
@@ -270,7 +311,7 @@ struct Fp8Row {
 
 void dotF32(const float *w, const float *x, int64_t ldx, int rows, int64_t k,
             float *out) {
-  dotDispatch(F32Row{w}, F32One{w}, x, ldx, rows, 0, k, out);
+  dotDispatch<2, 4>(F32Row{w}, F32One{w}, x, ldx, rows, 0, k, out);
 }
 
 /// Row after row, each one's arithmetic that of dotF32 with one row of x.
@@ -282,12 +323,12 @@ void dotF32(const float *w, const float *x, int64_t ldx, int rows, int64_t k,
 void gemvF32(const float *w, int64_t ldw, int64_t n, const float *x, int64_t k,
              float *y) {
   for (int64_t j = 0; j < n; ++j, w += ldw)
-    dotRows<1>(F32Row{w}, F32One{w}, kNoAhead, x, 0, 0, k, y + j);
+    dotRows<1, 2>(F32Row{w}, F32One{w}, kNoAhead, x, 0, 0, k, y + j);
 }
 
 void dotBf16(const uint16_t *w, const float *x, int64_t ldx, int rows,
              int64_t k, float *out) {
-  dotDispatch(Bf16Row{w}, Bf16One{w}, x, ldx, rows, 0, k, out);
+  dotDispatch<4, 2>(Bf16Row{w}, Bf16One{w}, x, ldx, rows, 0, k, out);
 }
 
 /// dotBf16's rows with one row of x, the stream fetched ahead across the
@@ -295,21 +336,23 @@ void dotBf16(const uint16_t *w, const float *x, int64_t ldx, int rows,
 void gemvBf16(const uint16_t *w, int64_t ldw, int64_t n, const float *x,
               int64_t k, float *y) {
   for (int64_t j = 0; j < n; ++j, w += ldw)
-    dotRows<1>(
+    dotRows<1, 4>(
         Bf16Row{w}, Bf16One{w}, [w](int64_t i) { prefetchAhead(w + i); }, x, 0,
         0, k, y + j);
 }
 
-/// One FP8 row against R rows of x. Each 128-value block is summed on two
-/// chains as dotRows sums a row; the last values of a row that is not a
-/// multiple of 16 long go 8 at a time onto the first chain, zero-padded;
-/// the block's sum vector is scaled into the row's accumulator with
-/// one fused add, and the lanes are summed once, at the end. Summing the
-/// lanes and scaling in scalars block by block took as many operations as
-/// the block's conversions.
+/// One FP8 row against R rows of x. Each 128-value block is summed on four
+/// chains (chainSteps, as dotRows sums a bf16 row), a row's last values
+/// (fewer than 8, where its length is not a multiple of 8) zero-padded
+/// onto the first chain; the block's chainSum is scaled into the row's
+/// accumulator with one fused add, and the lanes are summed once, at the
+/// end. Summing the lanes and scaling in scalars block by block took as
+/// many operations as the block's conversions; two chains left the FMAs
+/// waiting on their latency.
 template <int R, typename Ahead>
 void fp8Rows(const uint8_t *w, const float *scales, Ahead ahead, const float *x,
              int64_t ldx, int64_t k, float *out) {
+  constexpr int C = 4;
   Fp8Row load{w};
   __m256 acc[R];
 #pragma unroll
@@ -318,28 +361,16 @@ void fp8Rows(const uint8_t *w, const float *scales, Ahead ahead, const float *x,
   for (int64_t b = 0; b * kScaleBlock < k; ++b) {
     int64_t begin = b * kScaleBlock;
     int64_t end = k < begin + kScaleBlock ? k : begin + kScaleBlock;
-    __m256 a0[R], a1[R];
+    __m256 sums[C * R];
 #pragma unroll
-    for (int t = 0; t < R; ++t)
-      a0[t] = a1[t] = _mm256_setzero_ps();
-    int64_t i = begin;
-    for (; i + 16 <= end; i += 16) {
-      ahead(i);
-      __m256 w0, w1;
-      load.pair(i, w0, w1);
-#pragma unroll
-      for (int t = 0; t < R; ++t) {
-        a0[t] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x + t * ldx + i), a0[t]);
-        a1[t] =
-            _mm256_fmadd_ps(w1, _mm256_loadu_ps(x + t * ldx + i + 8), a1[t]);
-      }
-    }
-    for (int64_t n; i < end; i += n) {
-      // The block's last values, 8 at a time: the bytes past the row's end
-      // read as zeros, and x's as zeros through a masked load.
-      n = end - i < 8 ? end - i : 8;
-      // Gathered in a register: a copy to the stack through memcpy (a
-      // call) spilled every accumulator around it.
+    for (int j = 0; j < C * R; ++j)
+      sums[j] = _mm256_setzero_ps();
+    int64_t i = chainSteps<R, C>(load, ahead, x, ldx, begin, end, sums);
+    if (i < end) {
+      // The bytes past the row's end read as zeros, and x's as zeros
+      // through a masked load. Gathered in a register: a copy to the stack
+      // through memcpy (a call) spilled every accumulator around it.
+      int64_t n = end - i;
       uint64_t bytes = 0;
       for (int64_t q = 0; q < n; ++q)
         bytes |= uint64_t(w[i + q]) << (8 * q);
@@ -348,13 +379,18 @@ void fp8Rows(const uint8_t *w, const float *scales, Ahead ahead, const float *x,
       __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(int(n)), lanes);
 #pragma unroll
       for (int t = 0; t < R; ++t)
-        a0[t] = _mm256_fmadd_ps(w0, _mm256_maskload_ps(x + t * ldx + i, mask),
-                                a0[t]);
+        sums[t] = _mm256_fmadd_ps(w0, _mm256_maskload_ps(x + t * ldx + i, mask),
+                                  sums[t]);
     }
     __m256 s = _mm256_set1_ps(scales[b] * 256.0f);
 #pragma unroll
-    for (int t = 0; t < R; ++t)
-      acc[t] = _mm256_fmadd_ps(_mm256_add_ps(a0[t], a1[t]), s, acc[t]);
+    for (int t = 0; t < R; ++t) {
+      __m256 chains[C];
+#pragma unroll
+      for (int c = 0; c < C; ++c)
+        chains[c] = sums[c * R + t];
+      acc[t] = _mm256_fmadd_ps(chainSum<C>(chains), s, acc[t]);
+    }
   }
 #pragma unroll
   for (int t = 0; t < R; ++t)
@@ -363,9 +399,12 @@ void fp8Rows(const uint8_t *w, const float *scales, Ahead ahead, const float *x,
 
 void dotFp8(const uint8_t *w, const float *scales, const float *x, int64_t ldx,
             int rows, int64_t k, float *out) {
-  forRows(rows, [&](auto r) {
-    fp8Rows<decltype(r)::value>(w, scales, kNoAhead, x, ldx, k, out);
-  });
+  // At most two rows of x a pass (four chains each), as dotBf16.
+  for (int t0 = 0; t0 < rows; t0 += 2)
+    forRows<2>(rows - t0, [&](auto r) {
+      fp8Rows<decltype(r)::value>(w, scales, kNoAhead, x + t0 * ldx, ldx, k,
+                                  out + t0);
+    });
 }
 
 /// dotFp8's rows with one row of x (prefetchFp8Ahead).
