@@ -190,28 +190,49 @@ void combineBf16Rows(const void *const *rows, const float *x, int64_t k,
 }
 
 /// Dot products of one weight row with R rows of x; `load(i, mask)` gives
-/// 16 weights from element i as f32. Two accumulators per row: one FMA
-/// chain would bound a single row (decode) by the FMA latency, below the
-/// memory's rate for 1- and 2-byte weights.
-template <int R, typename Load>
-void dotRows(Load load, const float *x, int64_t ldx, int64_t k, float *out) {
-  __m512 acc[2][R];
+/// 16 weights from element i as f32, and `ahead(i)` is called once per 64
+/// (the GEMV's prefetch, else nothing). Four chains per row, over four
+/// consecutive 16-value blocks a step; the last whole blocks go to chains
+/// 0-2 in turn and a masked last one to chain 0; the chains are added as
+/// (0 + 1) + (2 + 3). Two chains bound a bf16 row by the FMA latency at
+/// 55-62 GB/s a core from L3 (ds-cpu-bench gemv-kernels, avx512: f32 x),
+/// the rate f32 rows stream at with twice the bytes a value.
+template <int R, typename Load, typename Ahead>
+void dotRows(Load load, Ahead ahead, const float *x, int64_t ldx, int64_t k,
+             float *out) {
+  constexpr int C = 4;
+  __m512 acc[C][R];
 #pragma unroll
-  for (int t = 0; t < R; ++t)
-    acc[0][t] = acc[1][t] = _mm512_setzero_ps();
+  for (int c = 0; c < C; ++c)
+#pragma unroll
+    for (int t = 0; t < R; ++t)
+      acc[c][t] = _mm512_setzero_ps();
   int64_t i = 0;
-  for (; i + 32 <= k; i += 32) {
-    __m512 w0 = load(i, __mmask16(0xFFFF)),
-           w1 = load(i + 16, __mmask16(0xFFFF));
+  for (; i + 16 * C <= k; i += 16 * C) {
+    ahead(i);
 #pragma unroll
-    for (int t = 0; t < R; ++t) {
-      acc[0][t] =
-          _mm512_fmadd_ps(w0, _mm512_loadu_ps(x + t * ldx + i), acc[0][t]);
-      acc[1][t] =
-          _mm512_fmadd_ps(w1, _mm512_loadu_ps(x + t * ldx + i + 16), acc[1][t]);
+    for (int c = 0; c < C; ++c) {
+      __m512 wv = load(i + 16 * c, __mmask16(0xFFFF));
+#pragma unroll
+      for (int t = 0; t < R; ++t)
+        acc[c][t] = _mm512_fmadd_ps(
+            wv, _mm512_loadu_ps(x + t * ldx + i + 16 * c), acc[c][t]);
     }
   }
-  for (; i < k; i += 16) {
+  // Unrolled with a guard (a chain indexed at run time would put them all
+  // on the stack).
+#pragma unroll
+  for (int c = 0; c + 1 < C; ++c) {
+    if (i + 16 > k)
+      break;
+    __m512 wv = load(i, __mmask16(0xFFFF));
+#pragma unroll
+    for (int t = 0; t < R; ++t)
+      acc[c][t] =
+          _mm512_fmadd_ps(wv, _mm512_loadu_ps(x + t * ldx + i), acc[c][t]);
+    i += 16;
+  }
+  if (i < k) {
     __mmask16 m = tailMask(k - i);
     __m512 wv = load(i, m);
 #pragma unroll
@@ -221,23 +242,35 @@ void dotRows(Load load, const float *x, int64_t ldx, int64_t k, float *out) {
   }
 #pragma unroll
   for (int t = 0; t < R; ++t)
-    out[t] = _mm512_reduce_add_ps(_mm512_add_ps(acc[0][t], acc[1][t]));
+    out[t] = _mm512_reduce_add_ps(
+        _mm512_add_ps(_mm512_add_ps(acc[0][t], acc[1][t]),
+                      _mm512_add_ps(acc[2][t], acc[3][t])));
 }
+
+constexpr auto kNoAhead = [](int64_t) {};
 
 template <typename Load>
 void dotDispatch(Load load, const float *x, int64_t ldx, int rows, int64_t k,
                  float *out) {
   switch (rows) {
   case 1:
-    return dotRows<1>(load, x, ldx, k, out);
+    return dotRows<1>(load, kNoAhead, x, ldx, k, out);
   case 2:
-    return dotRows<2>(load, x, ldx, k, out);
+    return dotRows<2>(load, kNoAhead, x, ldx, k, out);
   case 3:
-    return dotRows<3>(load, x, ldx, k, out);
+    return dotRows<3>(load, kNoAhead, x, ldx, k, out);
   default:
-    return dotRows<4>(load, x, ldx, k, out);
+    return dotRows<4>(load, kNoAhead, x, ldx, k, out);
   }
 }
+
+/// A bf16 row's 16 values from element i as f32 (masked: zeros past m).
+struct Bf16Load {
+  const uint16_t *w;
+  __m512 operator()(int64_t i, __mmask16 m) const {
+    return bf16x16(_mm256_maskz_loadu_epi16(m, w + i));
+  }
+};
 
 void dotF32(const float *w, const float *x, int64_t ldx, int rows, int64_t k,
             float *out) {
@@ -248,11 +281,7 @@ void dotF32(const float *w, const float *x, int64_t ldx, int rows, int64_t k,
 
 void dotBf16(const uint16_t *w, const float *x, int64_t ldx, int rows,
              int64_t k, float *out) {
-  dotDispatch(
-      [w](int64_t i, __mmask16 m) {
-        return bf16x16(_mm256_maskz_loadu_epi16(m, w + i));
-      },
-      x, ldx, rows, k, out);
+  dotDispatch(Bf16Load{w}, x, ldx, rows, k, out);
 }
 
 /// The f32-x FP8 dot products of RW weight rows (ldw apart, sharing
@@ -343,29 +372,13 @@ void dotFp8(const uint8_t *w, const float *scales, const float *x, int64_t ldx,
 }
 
 /// Row after row, each one's arithmetic that of dotRows<1> over widened
-/// bf16 (rows not interleaved: see KernelsAvx2.cpp's gemvF32).
+/// bf16 (rows not interleaved: see KernelsAvx2.cpp's gemvF32), the stream
+/// fetched ahead (prefetchAhead).
 void gemvBf16(const uint16_t *w, int64_t ldw, int64_t n, const float *x,
               int64_t k, float *y) {
-  for (int64_t j = 0; j < n; ++j, w += ldw) {
-    __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
-    int64_t i = 0;
-    for (; i + 32 <= k; i += 32) {
-      prefetchAhead(w + i);
-      acc0 = _mm512_fmadd_ps(
-          bf16x16(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(w + i))),
-          _mm512_loadu_ps(x + i), acc0);
-      acc1 =
-          _mm512_fmadd_ps(bf16x16(_mm256_loadu_si256(
-                              reinterpret_cast<const __m256i *>(w + i + 16))),
-                          _mm512_loadu_ps(x + i + 16), acc1);
-    }
-    for (; i < k; i += 16) {
-      __mmask16 m = tailMask(k - i);
-      acc0 = _mm512_fmadd_ps(bf16x16(_mm256_maskz_loadu_epi16(m, w + i)),
-                             _mm512_maskz_loadu_ps(m, x + i), acc0);
-    }
-    y[j] = _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
-  }
+  for (int64_t j = 0; j < n; ++j, w += ldw)
+    dotRows<1>(
+        Bf16Load{w}, [w](int64_t i) { prefetchAhead(w + i); }, x, 0, k, y + j);
 }
 
 /// Rows of up to kFp8SideBySideBytes go kFp8SideBySide at a time
