@@ -65,11 +65,13 @@ the weights' touched pages the kernel mapped so (smaps);
 --isa avx2 measures the table as an AVX2 machine would run it: ds's
 kernels (DSRT_CPU_ISA), oneDNN (ONEDNN_MAX_CPU_ISA) and OpenBLAS
 (OPENBLAS_CORETYPE=Haswell) all held to AVX2 and FMA, so the reference
-rates are the libraries' own AVX2 code on this CPU.
+rates are the libraries' own AVX2 code on this CPU. --isa avx512 does the
+same for AVX-512 without BF16 or VBMI (Skylake-SP, Cascade Lake; Ice Lake
+has VBMI but no BF16 and runs this set too): AVX512_CORE, SkylakeX.
 
 Prints a Markdown table (bench/RESULTS.md keeps a run with its command).
 Usage: /usr/bin/python3 bench/cpu_kernels.py [--bin build/bin] [--work DIR]
-       [--shape bench|v3-width] [--rounds N] [--reps N] [--isa avx2]
+       [--shape bench|v3-width] [--rounds N] [--reps N] [--isa avx2|avx512]
 """
 import argparse
 import json
@@ -172,8 +174,12 @@ def drop_page_cache(ckpt):
 
 # Environment for every ds-cpu-bench run (--isa).
 ISA_ENV = {}
-AVX2_ENV = {"DSRT_CPU_ISA": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2",
-            "OPENBLAS_CORETYPE": "Haswell"}
+ISA_ENVS = {
+    "avx2": {"DSRT_CPU_ISA": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2",
+             "OPENBLAS_CORETYPE": "Haswell"},
+    "avx512": {"DSRT_CPU_ISA": "avx512", "ONEDNN_MAX_CPU_ISA": "AVX512_CORE",
+               "OPENBLAS_CORETYPE": "SkylakeX"},
+}
 
 
 def probe(bin_dir, *args):
@@ -341,12 +347,12 @@ def main():
     ap.add_argument("--keep-page-cache", action="store_true",
                     help="measure the checkpoints' page cache as it is (by default "
                          "they are dropped from it and read back by the first run)")
-    ap.add_argument("--isa", choices=["detected", "avx2"], default="detected",
+    ap.add_argument("--isa", choices=["detected", *ISA_ENVS], default="detected",
                     help="avx2: ds, oneDNN and OpenBLAS held to AVX2 + FMA (an AVX2 "
-                         "machine's table on this CPU)")
+                         "machine's table on this CPU); avx512: to AVX-512 without "
+                         "BF16 or VBMI")
     args = ap.parse_args()
-    if args.isa == "avx2":
-        ISA_ENV.update(AVX2_ENV)
+    ISA_ENV.update(ISA_ENVS.get(args.isa, {}))
     work = args.work or tempfile.mkdtemp(prefix="ds-cpu-kernels-")
     cfg = config(args.shape)
     shapes = checkpoint.tensor_shapes(cfg)
