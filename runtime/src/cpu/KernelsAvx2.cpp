@@ -157,13 +157,14 @@ void decodeFp8(const uint8_t *src, int64_t n, float scale, float *dst) {
     dst[i] = fp8One(src[i]) * s1;
 }
 
-/// The sum of a row's C chains, in a fixed order: (a0 + a1) for two,
-/// (a0 + a1) + (a2 + a3) for four.
-template <int C> inline __m256 chainSum(const __m256 *a) {
+/// The sum of row t's C chains in chainSteps' sums (chain c at c * R + t),
+/// in a fixed order: (0 + 1) for two, (0 + 1) + (2 + 3) for four.
+template <int R, int C> inline __m256 chainSum(const __m256 *sums, int t) {
+  __m256 pair = _mm256_add_ps(sums[t], sums[R + t]);
   if constexpr (C == 2)
-    return _mm256_add_ps(a[0], a[1]);
+    return pair;
   else
-    return _mm256_add_ps(_mm256_add_ps(a[0], a[1]), _mm256_add_ps(a[2], a[3]));
+    return _mm256_add_ps(pair, _mm256_add_ps(sums[2 * R + t], sums[3 * R + t]));
 }
 
 /// Sums of one weight row with R rows of x over [begin, end) on C chains
@@ -210,7 +211,7 @@ int64_t chainSteps(const Load &load, Ahead ahead, const float *x, int64_t ldx,
 
 /// Dot products of one weight row with R rows of x over [begin, end):
 /// chainSteps on C chains, the chains added (chainSum) and summed across
-/// lanes, the rest one by one (`one(i)`: one weight). One chain's FMA
+/// lanes, the rest one by one (`load.one(i)`: one weight). One chain's FMA
 /// latency held a core to ~0.73 of a vector read of the same bytes with
 /// 7168- and 16384-wide f32 rows, two ~0.78 (four ~0.80; bench/RESULTS.md,
 /// "f32 GEMVs on two chains"): f32 keeps two. bf16 rows, half the bytes a
@@ -218,9 +219,9 @@ int64_t chainSteps(const Load &load, Ahead ahead, const float *x, int64_t ldx,
 /// from L3 against f32's 60; bench/RESULTS.md, "AVX2 machines") and take
 /// four, at most two rows of x a pass (dotBf16), so that a row's value
 /// does not depend on how many rows of x came with it.
-template <int R, int C, typename Load, typename One, typename Ahead>
-void dotRows(const Load &load, One one, Ahead ahead, const float *x,
-             int64_t ldx, int64_t begin, int64_t end, float *out) {
+template <int R, int C, typename Load, typename Ahead>
+void dotRows(const Load &load, Ahead ahead, const float *x, int64_t ldx,
+             int64_t begin, int64_t end, float *out) {
   __m256 sums[C * R];
 #pragma unroll
   for (int j = 0; j < C * R; ++j)
@@ -228,13 +229,9 @@ void dotRows(const Load &load, One one, Ahead ahead, const float *x,
   int64_t i = chainSteps<R, C>(load, ahead, x, ldx, begin, end, sums);
 #pragma unroll
   for (int t = 0; t < R; ++t) {
-    __m256 chains[C];
-#pragma unroll
-    for (int c = 0; c < C; ++c)
-      chains[c] = sums[c * R + t];
-    float s = hsum(chainSum<C>(chains));
+    float s = hsum(chainSum<R, C>(sums, t));
     for (int64_t j = i; j < end; ++j)
-      s += one(j) * x[t * ldx + j];
+      s += load.one(j) * x[t * ldx + j];
     out[t] = s;
   }
 }
@@ -260,41 +257,35 @@ constexpr auto kNoAhead = [](int64_t) {};
 
 /// `rows` rows of x, at most `Pass` a pass (the rows past the first pass
 /// re-read the weight row from cache).
-template <int C, int Pass, typename Load, typename One>
-void dotDispatch(const Load &load, One one, const float *x, int64_t ldx,
-                 int rows, int64_t begin, int64_t end, float *out) {
+template <int C, int Pass, typename Load>
+void dotDispatch(const Load &load, const float *x, int64_t ldx, int rows,
+                 int64_t begin, int64_t end, float *out) {
   for (int t0 = 0; t0 < rows; t0 += Pass)
     forRows<Pass>(rows - t0, [&](auto r) {
-      dotRows<decltype(r)::value, C>(load, one, kNoAhead, x + t0 * ldx, ldx,
-                                     begin, end, out + t0);
+      dotRows<decltype(r)::value, C>(load, kNoAhead, x + t0 * ldx, ldx, begin,
+                                     end, out + t0);
     });
 }
 
-/// f32, bf16 and FP8 rows as dotRows loads them: 8 values, or 16 (pair).
-struct F32Row {
-  const float *w;
-  __m256 operator()(int64_t i) const { return _mm256_loadu_ps(w + i); }
+inline __m256 f32x8(const float *p) { return _mm256_loadu_ps(p); }
+inline float f32One(float v) { return v; }
+
+/// A row of T as dotRows loads it, widened to f32: 8 values, 16 (pair) or
+/// one.
+template <typename T, __m256 (*Vec)(const T *), float (*One)(T)>
+struct WidenedRow {
+  const T *w;
+  __m256 operator()(int64_t i) const { return Vec(w + i); }
   void pair(int64_t i, __m256 &a, __m256 &b) const {
-    a = (*this)(i);
-    b = (*this)(i + 8);
+    a = Vec(w + i);
+    b = Vec(w + i + 8);
   }
+  float one(int64_t i) const { return One(w[i]); }
 };
-struct F32One {
-  const float *w;
-  float operator()(int64_t i) const { return w[i]; }
-};
-struct Bf16Row {
-  const uint16_t *w;
-  __m256 operator()(int64_t i) const { return bf16x8(w + i); }
-  void pair(int64_t i, __m256 &a, __m256 &b) const {
-    a = (*this)(i);
-    b = (*this)(i + 8);
-  }
-};
-struct Bf16One {
-  const uint16_t *w;
-  float operator()(int64_t i) const { return bf16One(w[i]); }
-};
+using F32Row = WidenedRow<float, f32x8, f32One>;
+using Bf16Row = WidenedRow<uint16_t, bf16x8, bf16One>;
+
+/// An FP8 row as chainSteps loads it (fp8Rows sums its tail itself).
 struct Fp8Row {
   const uint8_t *w;
   __m256 operator()(int64_t i) const { return fp8x8(w + i); }
@@ -311,7 +302,7 @@ struct Fp8Row {
 
 void dotF32(const float *w, const float *x, int64_t ldx, int rows, int64_t k,
             float *out) {
-  dotDispatch<2, 4>(F32Row{w}, F32One{w}, x, ldx, rows, 0, k, out);
+  dotDispatch<2, 4>(F32Row{w}, x, ldx, rows, 0, k, out);
 }
 
 /// Row after row, each one's arithmetic that of dotF32 with one row of x.
@@ -323,12 +314,12 @@ void dotF32(const float *w, const float *x, int64_t ldx, int rows, int64_t k,
 void gemvF32(const float *w, int64_t ldw, int64_t n, const float *x, int64_t k,
              float *y) {
   for (int64_t j = 0; j < n; ++j, w += ldw)
-    dotRows<1, 2>(F32Row{w}, F32One{w}, kNoAhead, x, 0, 0, k, y + j);
+    dotRows<1, 2>(F32Row{w}, kNoAhead, x, 0, 0, k, y + j);
 }
 
 void dotBf16(const uint16_t *w, const float *x, int64_t ldx, int rows,
              int64_t k, float *out) {
-  dotDispatch<4, 2>(Bf16Row{w}, Bf16One{w}, x, ldx, rows, 0, k, out);
+  dotDispatch<4, 2>(Bf16Row{w}, x, ldx, rows, 0, k, out);
 }
 
 /// dotBf16's rows with one row of x, the stream fetched ahead across the
@@ -337,8 +328,8 @@ void gemvBf16(const uint16_t *w, int64_t ldw, int64_t n, const float *x,
               int64_t k, float *y) {
   for (int64_t j = 0; j < n; ++j, w += ldw)
     dotRows<1, 4>(
-        Bf16Row{w}, Bf16One{w}, [w](int64_t i) { prefetchAhead(w + i); }, x, 0,
-        0, k, y + j);
+        Bf16Row{w}, [w](int64_t i) { prefetchAhead(w + i); }, x, 0, 0, k,
+        y + j);
 }
 
 /// One FP8 row against R rows of x. Each 128-value block is summed on four
@@ -384,13 +375,8 @@ void fp8Rows(const uint8_t *w, const float *scales, Ahead ahead, const float *x,
     }
     __m256 s = _mm256_set1_ps(scales[b] * 256.0f);
 #pragma unroll
-    for (int t = 0; t < R; ++t) {
-      __m256 chains[C];
-#pragma unroll
-      for (int c = 0; c < C; ++c)
-        chains[c] = sums[c * R + t];
-      acc[t] = _mm256_fmadd_ps(chainSum<C>(chains), s, acc[t]);
-    }
+    for (int t = 0; t < R; ++t)
+      acc[t] = _mm256_fmadd_ps(chainSum<R, C>(sums, t), s, acc[t]);
   }
 #pragma unroll
   for (int t = 0; t < R; ++t)
