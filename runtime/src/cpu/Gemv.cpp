@@ -135,6 +135,17 @@ void dsrt::cpu::gemvRange(const KernelSet &ks, const GemvX &x, int64_t rows,
     }
     return;
   }
+  if (rows > kMaxDotRows && rows <= kMaxManyRows &&
+      w.format == WeightFormat::BF16 && x.xb && ks.dotBf16PairsMany) {
+    float many[kMaxManyRows];
+    for (int64_t j = 0; j < n; ++j) {
+      ks.dotBf16PairsMany(reinterpret_cast<const uint16_t *>(w.row(r0 + j)),
+                          x.xb, x.ldxb, int(rows), w.cols, many);
+      for (int64_t t = 0; t < rows; ++t)
+        y[t * ldy + j] = many[t];
+    }
+    return;
+  }
   float out[kMaxDotRows];
   auto dotF32 = gemvDotF32(ks);
   int64_t rowBytes = std::max<int64_t>(1, w.cols * int64_t(w.elementSize()));

@@ -119,6 +119,13 @@ struct KernelSet {
   void (*dotFp8PairsMany)(const uint8_t *w, const float *scales,
                           const uint16_t *xb, int64_t ldxb, int rows, int64_t k,
                           float *out) = nullptr;
+  /// The same for dotBf16Pairs: each weight vector loaded once for
+  /// several rows of x, with more accumulator chains than kMaxDotRows rows
+  /// keep busy (the small expert groups of a batched decode step or a
+  /// prefill). Bit for bit dotBf16Pairs' sums for every row. nullptr:
+  /// dotBf16Pairs per kMaxDotRows rows.
+  void (*dotBf16PairsMany)(const uint16_t *w, const uint16_t *xb, int64_t ldxb,
+                           int rows, int64_t k, float *out) = nullptr;
   /// The order dotFp8Pairs and gemvFp8Pairs take a bf16 row of x in
   /// (nullptr: as it is): xb[0, n) permuted in place, n a multiple of
   /// kFp8PairsAlign. It is the order the set's e4m3 lookup leaves weights

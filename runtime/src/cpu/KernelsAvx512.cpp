@@ -17,7 +17,9 @@
 #include "cpu/LanesAvx512.h"
 
 #if defined(__x86_64__)
+#include <algorithm>
 #include <immintrin.h>
+#include <utility>
 
 using namespace dsrt::cpu;
 
@@ -480,6 +482,31 @@ void dotBf16Pairs(const uint16_t *w, const uint16_t *xb, int64_t ldxb, int rows,
   }
 }
 
+/// Rows of x dotBf16PairsMany takes a pass: two accumulators each (16
+/// of the 32 registers), each pair of weight vectors loaded once for all.
+constexpr int kBf16ManyPass = 8;
+
+template <int... R>
+void dotPairsPass(std::integer_sequence<int, R...>, const uint16_t *w,
+                  const uint16_t *xb, int64_t ldxb, int rows, int64_t k,
+                  float *out) {
+  // rows is in [1, kBf16ManyPass]: the one instantiation for it runs.
+  (void)((rows == R + 1 && (dotPairsRows<R + 1>(w, xb, ldxb, k, out), true)) ||
+         ...);
+}
+
+/// KernelSet::dotBf16PairsMany: dotPairsRows over up to kBf16ManyPass rows
+/// of x a pass (the row's later passes read it from L1). Each row's
+/// arithmetic is dotPairsRows<1>'s whatever the pass, so bit for bit
+/// dotBf16Pairs' results.
+void dotBf16PairsMany(const uint16_t *w, const uint16_t *xb, int64_t ldxb,
+                      int rows, int64_t k, float *out) {
+  for (int t0 = 0; t0 < rows; t0 += kBf16ManyPass)
+    dotPairsPass(std::make_integer_sequence<int, kBf16ManyPass>(), w,
+                 xb + t0 * ldxb, ldxb, std::min(kBf16ManyPass, rows - t0), k,
+                 out + t0);
+}
+
 /// roundToBf16 on 16 lanes (each result in its lane's low 16 bits): the
 /// same integer rounding, so a vector and a scalar rounding of one value
 /// agree bit for bit.
@@ -625,6 +652,7 @@ const KernelSet &dsrt::cpu::avx512Bf16Kernels() {
     s.packBf16 = packBf16;
     s.storeTile = storeTile;
     s.gemvBf16Pairs = gemvBf16Pairs;
+    s.dotBf16PairsMany = dotBf16PairsMany;
     s.gemvBf16 = gemvBf16;
     s.gemvFp8 = gemvFp8;
     s.combineBf16Rows = combineBf16Rows;
