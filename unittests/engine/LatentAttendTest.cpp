@@ -10,13 +10,14 @@
 // their decoded values.
 //
 //===----------------------------------------------------------------------===//
-#include "cpu/Isa.h"
 #include "cpu/LatentAttend.h"
+#include "cpu/Isa.h"
 
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <random>
 #include <vector>
@@ -32,9 +33,8 @@ struct Case {
   std::vector<float> q;     // [T, H, dc + dr]: q_latent and q_rope are views
   std::vector<float> cache; // [layers, capacity, dc + dr]
 
-  Case(int64_t tokens, int64_t heads, int64_t dc, int64_t dr,
-       int64_t capacity, std::vector<int32_t> positions, float spread,
-       std::mt19937 &rng)
+  Case(int64_t tokens, int64_t heads, int64_t dc, int64_t dr, int64_t capacity,
+       std::vector<int32_t> positions, float spread, std::mt19937 &rng)
       : tokens(tokens), heads(heads), dc(dc), dr(dr), capacity(capacity),
         pos(std::move(positions)) {
     std::uniform_real_distribution<float> u(-1.0f, 1.0f);
@@ -91,12 +91,11 @@ struct Case {
     out.assign(size_t(tokens * heads * dc), 7.0f);
     int64_t oSz[3] = {tokens, outHeads < 0 ? heads : outHeads, dc},
             cSz[3] = {layers, capacity, dc + dr}, pSz[1] = {tokens};
-    return latentAttendDecode(
-        isa, qView(0, dc), qView(dc, dr),
-        makeMemRef<float, 3>(cache.data(), cSz),
-        makeMemRef<int32_t, 1>(pos.data(), pSz),
-        makeMemRef<float, 3>(out.data(), oSz), layerArg < 0 ? layer : layerArg,
-        scale);
+    return latentAttendDecode(isa, qView(0, dc), qView(dc, dr),
+                              makeMemRef<float, 3>(cache.data(), cSz),
+                              makeMemRef<int32_t, 1>(pos.data(), pSz),
+                              makeMemRef<float, 3>(out.data(), oSz),
+                              layerArg < 0 ? layer : layerArg, scale);
   }
 };
 
@@ -125,8 +124,8 @@ TEST(LatentAttend, BlockEdgesMatchTheF64Softmax) {
   std::mt19937 rng(11);
   // One row; exactly one block (32 rows); one row into the third block;
   // a long context of several blocks. 5 heads: a pass of 4 and one of 1.
-  Case c(4, 5, 64, 16, 200, {0, kLatentBlock - 1, 2 * kLatentBlock, 170},
-         1.0f, rng);
+  Case c(4, 5, 64, 16, 200, {0, kLatentBlock - 1, 2 * kLatentBlock, 170}, 1.0f,
+         rng);
   checkEveryIsa(c, 0.125f, 3e-7);
   // Widths off the vector tiles: 23 values per row (a dot product's tail),
   // 20 latent values (a weighted sum's tail), 6 heads (a tile of 4 and 2
@@ -152,6 +151,33 @@ TEST(LatentAttend, BlockEdgesMatchTheF64Softmax) {
   checkEveryIsa(fourHeads, 0.2f, 3e-7);
   Case oneHead(1, 1, 66, 5, 40, {33}, 1.0f, rng);
   checkEveryIsa(oneHead, 0.2f, 3e-7);
+}
+
+// Drawn shapes: tokens, heads, latent and rope widths, context lengths
+// from one row to several blocks, the softmax scale; every ISA against
+// the float64 softmax. DS_RANDOM_SHAPES=N draws N cases (default 16).
+TEST(LatentAttend, DrawnShapesMatchTheF64Softmax) {
+  const char *env = std::getenv("DS_RANDOM_SHAPES");
+  const int cases = env && std::atoi(env) > 0 ? std::atoi(env) : 16;
+  for (int i = 0; i < cases; ++i) {
+    std::mt19937 rng(700u + unsigned(i));
+    auto draw = [&](int64_t lo, int64_t hi) {
+      return std::uniform_int_distribution<int64_t>(lo, hi)(rng);
+    };
+    int64_t tokens = draw(1, 4), heads = draw(1, 24), dc = draw(1, 200),
+            dr = draw(1, 40);
+    int64_t longest = draw(0, 2) ? draw(0, 100) : draw(100, 700);
+    std::vector<int32_t> pos(static_cast<size_t>(tokens));
+    for (int32_t &p : pos)
+      p = int32_t(draw(0, longest));
+    float scale = std::uniform_real_distribution<float>(0.02f, 0.3f)(rng);
+    Case c(tokens, heads, dc, dr, longest + 1 + draw(0, 40), pos, 1.0f, rng);
+    SCOPED_TRACE("case " + std::to_string(i) + ": tokens " +
+                 std::to_string(tokens) + " heads " + std::to_string(heads) +
+                 " dc " + std::to_string(dc) + " dr " + std::to_string(dr) +
+                 " longest " + std::to_string(longest));
+    checkEveryIsa(c, scale, 1.5e-6);
+  }
 }
 
 TEST(LatentAttend, FarApartScoresMergeAcrossBlocks) {
@@ -233,8 +259,7 @@ TEST(LatentAttend, PagedRowsGiveTheContiguousResult) {
   std::copy(perm.begin(), perm.end(), tables.begin() + pages);
   std::vector<int32_t> starts = {0, 2, 5};
   int64_t cSz[4] = {c.layers, pages, page, w}, tSz[2] = {2, pages},
-          sSz[1] = {3}, pSz[1] = {c.tokens},
-          oSz[3] = {c.tokens, c.heads, c.dc};
+          sSz[1] = {3}, pSz[1] = {c.tokens}, oSz[3] = {c.tokens, c.heads, c.dc};
   for (Isa isa : supportedIsas()) {
     std::vector<float> contiguousIsa, out(contiguous.size(), 7.0f);
     ASSERT_EQ(c.run(isa, 0.3f, contiguousIsa), "");
@@ -249,8 +274,8 @@ TEST(LatentAttend, PagedRowsGiveTheContiguousResult) {
               "")
         << isaName(isa);
     size_t half = size_t(2 * c.heads * c.dc);
-    EXPECT_TRUE(std::equal(out.begin(), out.begin() + half,
-                           contiguousIsa.begin()))
+    EXPECT_TRUE(
+        std::equal(out.begin(), out.begin() + half, contiguousIsa.begin()))
         << isaName(isa);
     for (size_t i = half; i < out.size(); ++i)
       ASSERT_EQ(out[i], 7.0f) << isaName(isa) << ": a naive row written";

@@ -9,6 +9,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "TestWeight.h"
+#include "cpu/HeadMatmul.h"
 #include "cpu/Isa.h"
 #include "cpu/MatMul.h"
 #include "weights/DType.h"
@@ -202,6 +203,79 @@ TEST(RandomShapes, GroupedProductsMatchTheF64Product) {
           for (int64_t j = 0; j < n; ++j)
             ASSERT_EQ(y[size_t(t * n + j)], -7.0f)
                 << shape.str() << " " << isaName(isa) << " wrote row " << t;
+      }
+    }
+}
+
+// The absorbed MLA's per-head products (q_h W_UK_h, and u_h W_UV_h^T
+// transposed) over drawn head counts and widths, decode's rows and the
+// GEMM's, the weight in drawn parts; products in f32 arithmetic whatever
+// the format (x never rounded), nothing written past each head's columns.
+TEST(RandomShapes, HeadProductsMatchTheF64Product) {
+  const int cases = casesPerFormat();
+  for (WeightFormat f :
+       {WeightFormat::F32, WeightFormat::BF16, WeightFormat::FP8})
+    for (int c = 0; c < cases; ++c) {
+      unsigned seed = 9000u + 1000u * unsigned(f) + unsigned(c);
+      std::mt19937 rng(seed);
+      int64_t heads = draw(rng, 1, 5), dn = draw(rng, 1, 140),
+              dv = draw(rng, 1, 140), group = dn + dv, dc = drawK(rng);
+      int64_t tokens = draw(rng, 0, 1) ? draw(rng, 1, 6) : draw(rng, 0, 40);
+      bool transpose = draw(rng, 0, 1);
+      int64_t parts = heads * group % 2 ? 1 : draw(rng, 1, 2);
+      TestWeight w(f, parts, heads * group / parts, dc, draw(rng, 0, 4), rng);
+      int64_t k = transpose ? dc : dn, n = transpose ? dv : dc,
+              offset = transpose ? dn : 0;
+      int64_t ldx = heads * k + draw(rng, 0, 5),
+              ldo = heads * n + draw(rng, 1, 5);
+      std::normal_distribution<float> d;
+      std::vector<float> x(size_t(std::max<int64_t>(tokens, 1) * ldx));
+      for (float &v : x)
+        v = d(rng);
+      auto view = [&](float *p, int64_t width, int64_t ld) {
+        MemRef<float, 3> m;
+        m.allocated = m.aligned = p;
+        m.offset = 0;
+        m.sizes[0] = tokens;
+        m.sizes[1] = heads;
+        m.sizes[2] = width;
+        m.strides[0] = ld;
+        m.strides[1] = width;
+        m.strides[2] = 1;
+        return m;
+      };
+      std::ostringstream shape;
+      shape << "seed " << seed << " " << formatName(f) << ": tokens " << tokens
+            << " heads " << heads << " dn " << dn << " dv " << dv << " dc "
+            << dc << " parts " << parts << (transpose ? " transposed" : "");
+      for (Isa isa : supportedIsas()) {
+        std::vector<float> out(size_t(std::max<int64_t>(tokens, 1) * ldo),
+                               -7.0f);
+        ASSERT_EQ(headMatmul(kernelsFor(isa), view(x.data(), k, ldx), w.matrix,
+                             view(out.data(), n, ldo), group, offset,
+                             transpose),
+                  "")
+            << shape.str();
+        for (int64_t t = 0; t < tokens; ++t) {
+          for (int64_t h = 0; h < heads; ++h)
+            for (int64_t j = 0; j < n; ++j) {
+              double want = 0, mag = 0;
+              for (int64_t i = 0; i < k; ++i) {
+                int64_t row = h * group + offset + (transpose ? j : i);
+                double term = double(x[size_t(t * ldx + h * k + i)]) *
+                              w.values[size_t(row * dc + (transpose ? i : j))];
+                want += term;
+                mag += std::abs(term);
+              }
+              ASSERT_NEAR(out[size_t(t * ldo + h * n + j)], want,
+                          1e-6 * (1 + mag))
+                  << shape.str() << " " << isaName(isa) << " at " << t << ","
+                  << h << "," << j;
+            }
+          for (int64_t j = heads * n; j < ldo; ++j)
+            ASSERT_EQ(out[size_t(t * ldo + j)], -7.0f)
+                << shape.str() << " " << isaName(isa) << " wrote padding";
+        }
       }
     }
 }
