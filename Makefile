@@ -45,7 +45,7 @@ bench: build
 # crashes are left as crash-* files in $(BUILD)/fuzz-work/<target>.
 FUZZ_SECONDS ?= 60
 fuzz: build
-	@for t in safetensors artifact config ir serve-request tokenizer-load tokenizer-encode; do \
+	@for t in safetensors artifact config ir serve-request tokenizer-load tokenizer-encode chat-template; do \
 	  rm -rf $(BUILD)/fuzz-work/$$t && mkdir -p $(BUILD)/fuzz-work/$$t && \
 	  cp -r fuzz/corpus/$$t $(BUILD)/fuzz-work/$$t/corpus && \
 	  echo "fuzzing $$t for $(FUZZ_SECONDS) s" && \

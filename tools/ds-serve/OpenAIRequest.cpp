@@ -320,7 +320,8 @@ std::optional<ParsedRequest> parseRequest(Endpoint endpoint,
     std::string why = "malformed JSON";
     try {
       (void)json::parse(body);
-    } catch (const json::parse_error &e) {
+    } catch (const json::exception &e) {
+      // parse_error, or out_of_range for a number past a double (1e400).
       why = std::string("malformed JSON: ") + e.what();
     }
     error = ApiError::invalid(why);

@@ -97,6 +97,10 @@ TEST(OpenAIRequest, MalformedBodies) {
   expectError("[1]", "", "JSON object");
   expectError("\"x\"", "", "JSON object");
   expectError(std::string("{\"prompt\":\"\xff\"}"), "", "malformed JSON");
+  // A number past a double's range is nlohmann's out_of_range, not a
+  // parse_error (found by ds-fuzz-serve-request).
+  expectError("0.5e500000000016077", "", "malformed JSON");
+  expectError(R"({"prompt":"x","max_tokens":1e400})", "", "number overflow");
 }
 
 TEST(OpenAIRequest, ChatMessages) {
