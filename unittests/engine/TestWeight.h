@@ -74,8 +74,10 @@ struct TestWeight {
               b = uint8_t(byte(rng));
             while ((b & 0x7f) == 0x7f); // e4m3 NaN
             base[at] = c < cols ? b : 0x7f;
-            v = double(e4m3ToF32(b)) *
-                scales.back()[size_t((r / 128) * bc + c / 128)];
+            // Padding past the last scale block has no scale of its own.
+            if (c < cols)
+              v = double(e4m3ToF32(b)) *
+                  scales.back()[size_t((r / 128) * bc + c / 128)];
           }
           if (c < cols)
             values[size_t((p * partRows + r) * cols + c)] = v;
