@@ -122,29 +122,28 @@ void dsrt::cpu::gemvRange(const KernelSet &ks, const GemvX &x, int64_t rows,
                           float *y, int64_t ldy) {
   if (rows == 1 && gemvOneRow(ks, x, w, r0, n, y))
     return;
-  // FP8 rows for a batch of decode rows: each weight looked up once for
-  // all of them, not once per kMaxDotRows.
-  if (rows > kMaxDotRows && rows <= kMaxManyRows &&
-      w.format == WeightFormat::FP8 && x.xb && ks.dotFp8PairsMany) {
-    float many[kMaxManyRows];
-    for (int64_t j = 0; j < n; ++j) {
-      ks.dotFp8PairsMany(w.row(r0 + j), w.scaleRow(r0 + j), x.xb, x.ldxb,
-                         int(rows), w.cols, many);
-      for (int64_t t = 0; t < rows; ++t)
-        y[t * ldy + j] = many[t];
-    }
-    return;
-  }
-  if (rows > kMaxDotRows && rows <= kMaxManyRows &&
-      w.format == WeightFormat::BF16 && x.xb && ks.dotBf16PairsMany) {
-    float many[kMaxManyRows];
-    for (int64_t j = 0; j < n; ++j) {
-      ks.dotBf16PairsMany(reinterpret_cast<const uint16_t *>(w.row(r0 + j)),
-                          x.xb, x.ldxb, int(rows), w.cols, many);
-      for (int64_t t = 0; t < rows; ++t)
-        y[t * ldy + j] = many[t];
-    }
-    return;
+  // A batch of decode rows (or a small expert group) through the set's
+  // many-row kernel: each weight loaded (FP8: looked up) once for all of
+  // them, not once per kMaxDotRows.
+  if (rows > kMaxDotRows && rows <= kMaxManyRows && x.xb) {
+    auto manyRows = [&](auto dot) {
+      float many[kMaxManyRows];
+      for (int64_t j = 0; j < n; ++j) {
+        dot(r0 + j, many);
+        for (int64_t t = 0; t < rows; ++t)
+          y[t * ldy + j] = many[t];
+      }
+    };
+    if (w.format == WeightFormat::FP8 && ks.dotFp8PairsMany)
+      return manyRows([&](int64_t r, float *many) {
+        ks.dotFp8PairsMany(w.row(r), w.scaleRow(r), x.xb, x.ldxb, int(rows),
+                           w.cols, many);
+      });
+    if (w.format == WeightFormat::BF16 && ks.dotBf16PairsMany)
+      return manyRows([&](int64_t r, float *many) {
+        ks.dotBf16PairsMany(reinterpret_cast<const uint16_t *>(w.row(r)), x.xb,
+                            x.ldxb, int(rows), w.cols, many);
+      });
   }
   float out[kMaxDotRows];
   auto dotF32 = gemvDotF32(ks);
