@@ -36,16 +36,7 @@ struct HeadBuffers {
     om = view(out.data(), n, ldo);
   }
   MemRef<float, 3> view(float *p, int64_t width, int64_t ld) const {
-    MemRef<float, 3> m;
-    m.allocated = m.aligned = p;
-    m.offset = 0;
-    m.sizes[0] = tokens;
-    m.sizes[1] = kHeads;
-    m.sizes[2] = width;
-    m.strides[0] = ld;
-    m.strides[1] = width;
-    m.strides[2] = 1;
-    return m;
+    return headsView(p, tokens, kHeads, width, ld);
   }
   float at(int64_t t, int64_t h, int64_t j) const {
     return out[size_t(t * ldo + h * n + j)];

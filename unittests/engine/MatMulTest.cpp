@@ -39,11 +39,9 @@ bool roundsX(Isa isa, WeightFormat f, int64_t rows) {
 /// a wrong scale block, a swapped tile or a dropped tail is far outside it.
 void checkAllIsas(const TestWeight &w, int64_t rows, int64_t r0, int64_t n,
                   std::mt19937 &rng) {
-  std::normal_distribution<float> d;
   int64_t k = w.cols, ldx = k + 3, ldy = n + 5;
-  std::vector<float> x(size_t(std::max<int64_t>(rows, 1) * ldx));
-  for (float &v : x)
-    v = d(rng);
+  std::vector<float> x =
+      normalValues(rng, size_t(std::max<int64_t>(rows, 1) * ldx));
   for (Isa isa : supportedIsas()) {
     std::vector<float> y(size_t(std::max<int64_t>(rows, 1) * ldy), -7.0f);
     matmul(kernelsFor(isa), x.data(), ldx, rows, w.matrix, r0, n, y.data(),

@@ -105,10 +105,8 @@ TEST(RandomShapes, MatMulMatchesTheF64Product) {
       shape << "seed " << seed << " " << formatName(f) << ": rows " << rows
             << " k " << k << " parts " << parts << " x " << partRows << " r0 "
             << r0 << " n " << n;
-      std::normal_distribution<float> d;
-      std::vector<float> x(size_t(std::max<int64_t>(rows, 1) * ldx));
-      for (float &v : x)
-        v = d(rng);
+      std::vector<float> x =
+          normalValues(rng, size_t(std::max<int64_t>(rows, 1) * ldx));
       for (Isa isa : supportedIsas()) {
         std::vector<float> y(size_t(std::max<int64_t>(rows, 1) * ldy), -7.0f);
         matmul(kernelsFor(isa), x.data(), ldx, rows, w.matrix, r0, n, y.data(),
@@ -157,10 +155,8 @@ TEST(RandomShapes, GroupedProductsMatchTheF64Product) {
       std::vector<int32_t> index(static_cast<size_t>(rows));
       for (int32_t &i : index)
         i = int32_t(draw(rng, 0, sourceRows - 1));
-      std::normal_distribution<float> d;
-      std::vector<float> x(size_t(std::max<int64_t>(sourceRows, 1) * ldx));
-      for (float &v : x)
-        v = d(rng);
+      std::vector<float> x =
+          normalValues(rng, size_t(std::max<int64_t>(sourceRows, 1) * ldx));
       std::ostringstream shape;
       shape << "seed " << seed << " " << formatName(f) << ": k " << k << " n "
             << n << " experts " << experts << (gather ? " gathered" : "")
@@ -228,22 +224,8 @@ TEST(RandomShapes, HeadProductsMatchTheF64Product) {
               offset = transpose ? dn : 0;
       int64_t ldx = heads * k + draw(rng, 0, 5),
               ldo = heads * n + draw(rng, 1, 5);
-      std::normal_distribution<float> d;
-      std::vector<float> x(size_t(std::max<int64_t>(tokens, 1) * ldx));
-      for (float &v : x)
-        v = d(rng);
-      auto view = [&](float *p, int64_t width, int64_t ld) {
-        MemRef<float, 3> m;
-        m.allocated = m.aligned = p;
-        m.offset = 0;
-        m.sizes[0] = tokens;
-        m.sizes[1] = heads;
-        m.sizes[2] = width;
-        m.strides[0] = ld;
-        m.strides[1] = width;
-        m.strides[2] = 1;
-        return m;
-      };
+      std::vector<float> x =
+          normalValues(rng, size_t(std::max<int64_t>(tokens, 1) * ldx));
       std::ostringstream shape;
       shape << "seed " << seed << " " << formatName(f) << ": tokens " << tokens
             << " heads " << heads << " dn " << dn << " dv " << dv << " dc "
@@ -251,9 +233,11 @@ TEST(RandomShapes, HeadProductsMatchTheF64Product) {
       for (Isa isa : supportedIsas()) {
         std::vector<float> out(size_t(std::max<int64_t>(tokens, 1) * ldo),
                                -7.0f);
-        ASSERT_EQ(headMatmul(kernelsFor(isa), view(x.data(), k, ldx), w.matrix,
-                             view(out.data(), n, ldo), group, offset,
-                             transpose),
+        ASSERT_EQ(headMatmul(kernelsFor(isa),
+                             headsView(x.data(), tokens, heads, k, ldx),
+                             w.matrix,
+                             headsView(out.data(), tokens, heads, n, ldo),
+                             group, offset, transpose),
                   "")
             << shape.str();
         for (int64_t t = 0; t < tokens; ++t) {

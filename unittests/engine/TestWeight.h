@@ -3,12 +3,13 @@
 // A weight in f32, bf16 or FP8 (e4m3 with 128x128 block scales) laid out
 // as the runtime reads it in place, in parts with padded rows (padding is
 // NaN or a NaN code, so a kernel that reads it fails), with the float64
-// values a reference product uses.
+// values a reference product uses; and the activations kernel tests draw.
 //
 //===----------------------------------------------------------------------===//
 #ifndef DS_UNITTESTS_ENGINE_TESTWEIGHT_H
 #define DS_UNITTESTS_ENGINE_TESTWEIGHT_H
 
+#include "cpu/MemRef.h"
 #include "cpu/WeightMatrix.h"
 #include "weights/DType.h"
 
@@ -19,6 +20,31 @@
 #include <vector>
 
 namespace dsrt::cpu::testing {
+
+/// `count` values drawn from a standard normal distribution.
+inline std::vector<float> normalValues(std::mt19937 &rng, size_t count) {
+  std::normal_distribution<float> d;
+  std::vector<float> v(count);
+  for (float &f : v)
+    f = d(rng);
+  return v;
+}
+
+/// [tokens, heads, width] over p, tokens `ld` floats apart and each head's
+/// `width` values contiguous (the head products' x and out).
+inline MemRef<float, 3> headsView(float *p, int64_t tokens, int64_t heads,
+                                  int64_t width, int64_t ld) {
+  MemRef<float, 3> m;
+  m.allocated = m.aligned = p;
+  m.offset = 0;
+  m.sizes[0] = tokens;
+  m.sizes[1] = heads;
+  m.sizes[2] = width;
+  m.strides[0] = ld;
+  m.strides[1] = width;
+  m.strides[2] = 1;
+  return m;
+}
 
 /// Round to nearest even, as the bf16 paths round activations.
 inline float roundBf16(float f) { return bf16ToF32(f32ToBF16(f)); }
