@@ -463,10 +463,11 @@ int gemvKernels(int64_t n, int64_t k, int64_t iters, int reps) {
       [&](M m, int64_t r, int64_t rows, float *o) {
         ks.gemvFp8(m.row(r), k, rows, m.scaleRow(r), x.data(), k, o);
       });
-  std::printf("{\"n\": %lld, \"k\": %lld, \"iters\": %lld, \"isa\": \"%s\"%s, "
-              "\"bitwise_same\": %s}\n",
+  std::printf("{\"n\": %lld, \"k\": %lld, \"iters\": %lld, \"isa\": \"%s\", "
+              "\"prefetch\": \"%s\"%s, \"bitwise_same\": %s}\n",
               (long long)n, (long long)k, (long long)iters,
-              isaName(activeIsa()), fields.c_str(), same ? "true" : "false");
+              isaName(activeIsa()), streamPrefetchName(activeStreamPrefetch()),
+              fields.c_str(), same ? "true" : "false");
   return same ? 0 : 1;
 }
 
@@ -692,6 +693,12 @@ int model(const char *artifact, const char *weights, int64_t prompt,
 } // namespace
 
 int main(int argc, char **argv) {
+  // A benchmark of a path the environment names but the runtime refuses
+  // would measure another one.
+  if (std::string error = configureIsa(); !error.empty()) {
+    std::fprintf(stderr, "ds-cpu-bench: error: %s\n", error.c_str());
+    return 2;
+  }
   std::string cmd = argc > 1 ? argv[1] : "";
   if (cmd == "gemm" && argc == 6)
     return gemm(std::atoll(argv[2]), std::atoll(argv[3]), std::atoll(argv[4]),

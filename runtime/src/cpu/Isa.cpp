@@ -69,16 +69,53 @@ Isa dsrt::cpu::detectedIsa() {
   return best;
 }
 
+const char *dsrt::cpu::streamPrefetchName(StreamPrefetch hint) {
+  return hint == StreamPrefetch::NonTemporal ? "nta" : "t0";
+}
+
+bool dsrt::cpu::parseStreamPrefetch(const std::string &name,
+                                    StreamPrefetch &out) {
+  for (StreamPrefetch hint : {StreamPrefetch::NonTemporal, StreamPrefetch::L1})
+    if (name == streamPrefetchName(hint)) {
+      out = hint;
+      return true;
+    }
+  return false;
+}
+
+StreamPrefetch dsrt::cpu::detectedStreamPrefetch() {
+#if defined(__x86_64__)
+  if (__builtin_cpu_is("amd"))
+    return StreamPrefetch::NonTemporal;
+#endif
+  return StreamPrefetch::L1;
+}
+
 namespace {
 struct Configured {
   Isa isa = Isa::Scalar;
+  StreamPrefetch prefetch = StreamPrefetch::L1;
   std::string error;
 };
+
+void configurePrefetch(Configured &c) {
+  c.prefetch = detectedStreamPrefetch();
+  const char *env = std::getenv("DSRT_CPU_PREFETCH");
+  if (!env || !*env)
+    return;
+  if (parseStreamPrefetch(env, c.prefetch))
+    return;
+  c.prefetch = detectedStreamPrefetch();
+  if (c.error.empty())
+    c.error = std::string("DSRT_CPU_PREFETCH='") + env +
+              "' is unknown (expected nta or t0)";
+}
 
 const Configured &configured() {
   static const Configured c = [] {
     Configured c;
     c.isa = detectedIsa();
+    configurePrefetch(c);
     const char *env = std::getenv("DSRT_CPU_ISA");
     if (!env || !*env)
       return c;
@@ -101,3 +138,9 @@ const Configured &configured() {
 
 std::string dsrt::cpu::configureIsa() { return configured().error; }
 Isa dsrt::cpu::activeIsa() { return configured().isa; }
+StreamPrefetch dsrt::cpu::activeStreamPrefetch() {
+  return configured().prefetch;
+}
+
+const bool dsrt::cpu::streamNonTemporal =
+    activeStreamPrefetch() == StreamPrefetch::NonTemporal;

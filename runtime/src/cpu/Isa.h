@@ -31,11 +31,35 @@ std::vector<Isa> supportedIsas();
 /// The best path this CPU can run.
 Isa detectedIsa();
 
+/// How the GEMV kernels fetch their weight stream ahead of their loads
+/// (KernelsInline.h's prefetchAhead). The best hint depends on the
+/// microarchitecture, not on the instruction set: on a Zen 5 EPYC
+/// prefetchnta ran FP8 decode steps 1.07x faster than prefetcht2, bf16
+/// and f32 level; on an Emerald Rapids Xeon prefetchnta ran a bf16 GEMV
+/// from L3 at a quarter of prefetcht0's rate, and a bf16 decode at a third
+/// (bench/RESULTS.md, "Weight stream prefetch hint per CPU").
+enum class StreamPrefetch {
+  NonTemporal, // prefetchnta
+  L1,          // prefetcht0
+};
+const char *streamPrefetchName(StreamPrefetch hint);
+/// "nta", "t0".
+bool parseStreamPrefetch(const std::string &name, StreamPrefetch &out);
+/// AMD: NonTemporal (as measured on Zen 5); any other vendor: L1.
+StreamPrefetch detectedStreamPrefetch();
+
 /// The path the runtime's kernels take: $DSRT_CPU_ISA when set, else
-/// detectedIsa(). "" or a one-line error for a value that is unknown or
-/// that this CPU cannot run (then the detected path is used).
+/// detectedIsa(); their stream prefetch: $DSRT_CPU_PREFETCH when set,
+/// else detectedStreamPrefetch(). "" or a one-line error for a value that
+/// is unknown or that this CPU cannot run (then the detected one is used).
 std::string configureIsa();
 Isa activeIsa();
+StreamPrefetch activeStreamPrefetch();
+
+/// activeStreamPrefetch() == NonTemporal, as the kernels read it in
+/// their loops (a plain flag, set before main: no guard to test per
+/// prefetch).
+extern const bool streamNonTemporal;
 
 } // namespace dsrt::cpu
 

@@ -60,10 +60,13 @@ struct PrefetchCursor {
 /// (bench/RESULTS.md, "Decode's weight stream across pages"). Past a
 /// row's end it runs on into the next row (rows are contiguous within a
 /// part), and past the matrix's end it only touches lines no one reads.
-/// The hint is non-temporal (prefetchnta): a decode step streams every
-/// weight once, more bytes than L3 holds, so weights kept there only
-/// pushed out what the step reads again (the latent cache, activations,
-/// the small weights); see prefetchFp8Ahead for what it measured.
+/// The hint is non-temporal (prefetchnta) where that is measured faster
+/// (Isa.h's StreamPrefetch: AMD): a decode step streams every weight once,
+/// more bytes than L3 holds, so weights kept there only pushed out what
+/// the step reads again (the latent cache, activations, the small
+/// weights); see prefetchFp8Ahead for what it measured. Elsewhere it is
+/// prefetcht0: on an Emerald Rapids Xeon prefetchnta left a bf16 GEMV at a
+/// quarter of its rate.
 constexpr int64_t kGemvAheadBytes = 4096;
 
 /// [p, p + bytes) into L1.
@@ -88,13 +91,23 @@ inline void prefetchCombineRow(const void *const *rows, int64_t i, int64_t k,
     prefetchSpan(rows[j], first * elementBytes);
 }
 
-/// One line of the weights' stream kGemvAheadBytes ahead of `p`.
-inline void prefetchAhead(const void *p) {
-  // Locality 0 is prefetchnta.
-  __builtin_prefetch(static_cast<const char *>(p) + kGemvAheadBytes, 0, 0);
+/// One line of a weight stream: prefetchnta (locality 0) or prefetcht0,
+/// as Isa.h's StreamPrefetch says for this CPU. The flag is the same on
+/// every call, so the branch costs nothing the stream would notice.
+inline void prefetchStream(const char *p) {
+  if (streamNonTemporal)
+    __builtin_prefetch(p, 0, 0);
+  else
+    __builtin_prefetch(p, 0, 3);
 }
 
-/// The same for FP8 weights: further ahead, and not into L1. An FP8 row
+/// One line of the weights' stream kGemvAheadBytes ahead of `p`.
+inline void prefetchAhead(const void *p) {
+  prefetchStream(static_cast<const char *>(p) + kGemvAheadBytes);
+}
+
+/// The same for FP8 weights, further ahead (the hint is prefetchAhead's;
+/// on Zen 5 it had been prefetcht2, the outer caches, before). An FP8 row
 /// costs a core about as much time converting (the e4m3 lookup) as waiting
 /// for memory, so its loads go out at half a bf16 row's rate, and 4 KiB
 /// ahead into L1 left the memory idle between them: FP8 GEMVs streamed
@@ -108,7 +121,7 @@ inline void prefetchAhead(const void *p) {
 /// (bench/RESULTS.md, "twentieth session").
 constexpr int64_t kFp8GemvAheadBytes = 6144;
 inline void prefetchFp8Ahead(const void *p) {
-  __builtin_prefetch(static_cast<const char *>(p) + kFp8GemvAheadBytes, 0, 0);
+  prefetchStream(static_cast<const char *>(p) + kFp8GemvAheadBytes);
 }
 
 #if defined(__AVX512F__)
