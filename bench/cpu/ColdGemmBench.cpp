@@ -6,6 +6,7 @@
 #include "cpu/Kernels.h"
 #include "cpu/MatMul.h"
 #include "cpu/ThreadPool.h"
+#include "cpu/TileChoice.h"
 
 #include <algorithm>
 #include <cstdio>
@@ -50,7 +51,7 @@ int dsbench::coldGemmBench(int64_t rows, int64_t n, int64_t k, int reps) {
     y[size_t(s)].assign(size_t(rows * n), 0.0f);
   }
   std::vector<uint64_t> flush(kEvictBytes / 8, 1);
-  const KernelSet &ks = kernelsFor(activeIsa());
+  const KernelSet &ks = activeKernels();
   const double flops = 2.0 * double(rows) * double(n) * double(k);
   auto weight = [&](int format, int s) {
     if (format == 0)

@@ -93,6 +93,7 @@
 #include "cpu/Isa.h"
 #include "cpu/MatMul.h"
 #include "cpu/ThreadPool.h"
+#include "cpu/TileChoice.h"
 #include "dsrt/dsrt.h"
 #include "weights/DType.h"
 
@@ -131,7 +132,8 @@ int gemm(int64_t rows, int64_t n, int64_t k, int reps) {
   double flops = 2.0 * double(rows) * double(n) * double(k);
   int threads = numThreads();
 
-  const KernelSet &ks = kernelsFor(activeIsa());
+  const KernelSet &ks = activeKernels();
+  const TileChoice &tc = activeTileChoice();
   auto run = [&](const WeightMatrix &m) {
     return best(reps,
                 [&] { matmul(ks, x.data(), k, rows, m, 0, n, y.data(), n); });
@@ -172,10 +174,13 @@ int gemm(int64_t rows, int64_t n, int64_t k, int reps) {
               "\"isa\": \"%s\", \"openblas_sgemm_gflops\": %.2f, "
               "\"ds_f32_gflops\": %.2f, \"ds_bf16_gflops\": %.2f, "
               "\"ds_fp8_gflops\": %.2f, \"ds_f32_on_bf16_gflops\": %.2f, "
+              "\"tiles\": \"%s\", \"tiles_by\": \"%s\", "
+              "\"tile_l1_bf16_gflops\": %.2f, \"tile_l1_f32_gflops\": %.2f, "
               "\"onednn\": %s}\n",
               (long long)rows, (long long)n, (long long)k, threads,
               isaName(activeIsa()), blas, flops / t32 / 1e9, flops / t16 / 1e9,
-              flops / t8 / 1e9, flops / t16f / 1e9, onednn.c_str());
+              flops / t8 / 1e9, flops / t16f / 1e9, gemmTilesName(tc.tiles),
+              tc.by, tc.bf16Gflops, tc.f32Gflops, onednn.c_str());
   return 0;
 }
 
@@ -221,7 +226,7 @@ int experts(int64_t e, int64_t rows, int64_t n, int64_t k, int64_t layers,
     groups.push_back({begin, begin + size, g * n});
     begin += size;
   }
-  const KernelSet &ks = kernelsFor(activeIsa());
+  const KernelSet &ks = activeKernels();
   // Wall time, and the process's CPU time (all threads, spinning included):
   // on a shared machine the second is less moved by other processes.
   double cpuBest = 1e30;
@@ -293,7 +298,7 @@ int gemv(int64_t n, int64_t k, int64_t calls, int reps) {
   const std::vector<uint16_t> &w16 = lp.bf16;
   const std::vector<uint8_t> &w8 = lp.fp8;
   const std::vector<float> &scales = lp.scales;
-  const KernelSet &ks = kernelsFor(activeIsa());
+  const KernelSet &ks = activeKernels();
   auto run = [&](WeightFormat f, const void *base, size_t elem) {
     double t = best(reps, [&] {
       for (int64_t c = 0; c < calls; ++c)
@@ -356,7 +361,7 @@ int gemvKernels(int64_t n, int64_t k, int64_t iters, int reps) {
   for (float &v : w)
     v = d(rng);
   LowPrecision lp = lowPrecision(w, n, k, rng);
-  const KernelSet &ks = kernelsFor(activeIsa());
+  const KernelSet &ks = activeKernels();
   // gemvDotF32's choice (MatMul.cpp): the AVX2 loop on AVX-512 machines.
   const KernelSet &f32 =
       activeIsa() >= Isa::Avx512 ? kernelsFor(Isa::Avx2) : ks;
@@ -695,10 +700,11 @@ int model(const char *artifact, const char *weights, int64_t prompt,
 int main(int argc, char **argv) {
   // A benchmark of a path the environment names but the runtime refuses
   // would measure another one.
-  if (std::string error = configureIsa(); !error.empty()) {
-    std::fprintf(stderr, "ds-cpu-bench: error: %s\n", error.c_str());
-    return 2;
-  }
+  for (const std::string &error : {configureIsa(), activeTileChoice().error})
+    if (!error.empty()) {
+      std::fprintf(stderr, "ds-cpu-bench: error: %s\n", error.c_str());
+      return 2;
+    }
   std::string cmd = argc > 1 ? argv[1] : "";
   if (cmd == "gemm" && argc == 6)
     return gemm(std::atoll(argv[2]), std::atoll(argv[3]), std::atoll(argv[4]),

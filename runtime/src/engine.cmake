@@ -5,6 +5,7 @@ target_sources(dsrt PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/artifact/NativeObject.cpp
   ${CMAKE_CURRENT_LIST_DIR}/cpu/Gemm.cpp
   ${CMAKE_CURRENT_LIST_DIR}/cpu/Isa.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/cpu/TileChoice.cpp
   ${CMAKE_CURRENT_LIST_DIR}/cpu/MatMul.cpp
   ${CMAKE_CURRENT_LIST_DIR}/cpu/Axpy.cpp
   ${CMAKE_CURRENT_LIST_DIR}/cpu/Gemv.cpp

@@ -81,8 +81,9 @@ TEST(GroupedMatMul, PartialTilesMatchTheFullTileOnTheirRows) {
   std::mt19937 rng(41);
   std::normal_distribution<float> d;
   int checked[3] = {};
-  for (Isa isa : supportedIsas()) {
-    const KernelSet &ks = kernelsFor(isa);
+  for (const KernelSet *set : testedSets()) {
+    const KernelSet &ks = *set;
+    Isa isa = ks.isa;
     int mr = ks.mr;
     for (int64_t k : {1, 2, 17, 64, 256}) {
       int64_t ldw = k + 3, kp = (k + 1) / 2;
@@ -163,14 +164,15 @@ TEST(GroupedMatMul, PartialTilesMatchTheFullTileOnTheirRows) {
   // The scalar set has f32 partial tiles; where the CPU has the bf16 and
   // FP8 tiles, each of them must have come with its partial tiles.
   EXPECT_GT(checked[0], 0) << "no partial f32 tile ran";
-  for (Isa isa : supportedIsas()) {
-    const KernelSet &ks = kernelsFor(isa);
+  for (const KernelSet *set : testedSets()) {
+    const KernelSet &ks = *set;
+    Isa isa = ks.isa;
     for (int part = 0; part < 3; ++part) {
-      EXPECT_TRUE(ks.tileF32Part[part]) << isaName(isa) << " part " << part;
+      EXPECT_TRUE(ks.tileF32Part[part]) << setName(*set) << " part " << part;
       EXPECT_TRUE(!ks.tileBf16 || ks.tileBf16Part[part])
-          << isaName(isa) << " part " << part;
+          << setName(*set) << " part " << part;
       EXPECT_TRUE(!ks.tileFp8 || ks.tileFp8Part[part])
-          << isaName(isa) << " part " << part;
+          << setName(*set) << " part " << part;
     }
   }
 }
@@ -196,12 +198,12 @@ void expectGroupsMatchF64(unsigned seed, const std::vector<int64_t> &sizes,
   for (WeightFormat f :
        {WeightFormat::F32, WeightFormat::BF16, WeightFormat::FP8}) {
     TestWeight w(f, experts, n, k, 2, rng);
-    for (Isa isa : supportedIsas()) {
+    for (const KernelSet *set : testedSets()) {
+      Isa isa = set->isa;
       bool rounds = (isa >= Isa::Avx512Bf16 && f == WeightFormat::BF16) ||
                     (isa >= Isa::Avx512Vbmi && f == WeightFormat::FP8);
       std::vector<float> y(size_t(rows * n), -7.0f);
-      matmulGroups(kernelsFor(isa), x.data(), k, rows, w.matrix, n, groups,
-                   y.data(), n);
+      matmulGroups(*set, x.data(), k, rows, w.matrix, n, groups, y.data(), n);
       for (const MatmulGroup &g : groups)
         for (int64_t t = g.begin; t < g.end; ++t)
           for (int64_t j = 0; j < n; ++j) {
@@ -214,7 +216,7 @@ void expectGroupsMatchF64(unsigned seed, const std::vector<int64_t> &sizes,
               mag += std::abs(term);
             }
             ASSERT_NEAR(y[size_t(t * n + j)], want, 1e-6 * (1 + mag))
-                << isaName(isa) << " " << formatName(f) << " group of "
+                << setName(*set) << " " << formatName(f) << " group of "
                 << g.end - g.begin << " row " << t - g.begin << " col " << j
                 << " k " << k;
           }
@@ -267,8 +269,9 @@ TEST(GroupedMatMul, LastPanelRowsMatchTheFullTile) {
   for (WeightFormat f :
        {WeightFormat::F32, WeightFormat::BF16, WeightFormat::FP8}) {
     TestWeight w(f, 1, n, k, 3, rng);
-    for (Isa isa : supportedIsas()) {
-      const KernelSet &ks = kernelsFor(isa);
+    for (const KernelSet *set : testedSets()) {
+      const KernelSet &ks = *set;
+      Isa isa = ks.isa;
       std::vector<float> full(size_t(base * n)), y(size_t(rows * n));
       matmulGroups(ks, xbase.data(), k, base, w.matrix, n, {{0, base, 0}},
                    full.data(), n);
@@ -283,7 +286,7 @@ TEST(GroupedMatMul, LastPanelRowsMatchTheFullTile) {
                   want = full[size_t(r * n + j)];
             if (r < pairedFrom) {
               ASSERT_EQ(have, want)
-                  << isaName(isa) << " " << formatName(f) << " group of "
+                  << setName(*set) << " " << formatName(f) << " group of "
                   << size << " row " << r << " col " << j;
               continue;
             }
@@ -292,7 +295,7 @@ TEST(GroupedMatMul, LastPanelRowsMatchTheFullTile) {
               mag += std::abs(double(xbase[size_t(r * k + c)]) *
                               w.values[size_t(j * k + c)]);
             ASSERT_NEAR(have, want, 1e-6 * (1 + mag))
-                << isaName(isa) << " " << formatName(f) << " group of " << size
+                << setName(*set) << " " << formatName(f) << " group of " << size
                 << " row " << r << " col " << j;
             ++paired;
           }
@@ -328,8 +331,9 @@ TEST(GroupedMatMul, SiluMulMatchesTheUnfusedProducts) {
   for (WeightFormat f :
        {WeightFormat::F32, WeightFormat::BF16, WeightFormat::FP8}) {
     TestWeight gate(f, experts, n, k, 1, rng), up(f, experts, n, k, 1, rng);
-    for (Isa isa : supportedIsas()) {
-      const KernelSet &ks = kernelsFor(isa);
+    for (const KernelSet *set : testedSets()) {
+      const KernelSet &ks = *set;
+      Isa isa = ks.isa;
       std::vector<float> g(size_t(rows * n)), u(size_t(rows * n)),
           y(size_t(rows * n), -7.0f);
       matmulGroups(ks, x.data(), k, rows, gate.matrix, n, groups, g.data(), n);
@@ -348,7 +352,7 @@ TEST(GroupedMatMul, SiluMulMatchesTheUnfusedProducts) {
             ASSERT_NEAR(y[at], siluMul(g[at], u[at]),
                         1e-6 * std::abs(siluMul(g[at], u[at])) + 1e-30);
             ASSERT_EQ(y[at], g[at] / (1.0f + e[at]) * u[at])
-                << isaName(isa) << " " << formatName(f) << " group of "
+                << setName(*set) << " " << formatName(f) << " group of "
                 << grp.end - grp.begin << " row " << t - grp.begin << " col "
                 << j;
           }
@@ -389,8 +393,9 @@ TEST(GroupedMatMul, MultiBlockItemsMatchThePlainProduct) {
   for (WeightFormat f :
        {WeightFormat::F32, WeightFormat::BF16, WeightFormat::FP8}) {
     TestWeight gate(f, experts, n, k, 0, rng), up(f, experts, n, k, 0, rng);
-    for (Isa isa : supportedIsas()) {
-      const KernelSet &ks = kernelsFor(isa);
+    for (const KernelSet *set : testedSets()) {
+      const KernelSet &ks = *set;
+      Isa isa = ks.isa;
       std::vector<float> g(size_t(rows * n), -7.0f), u(g), y(g), one(g);
       matmulGroups(ks, x.data(), k, rows, gate.matrix, n, groups, g.data(), n);
       matmulGroups(ks, x.data(), k, rows, up.matrix, n, groups, u.data(), n);
@@ -409,12 +414,12 @@ TEST(GroupedMatMul, MultiBlockItemsMatchThePlainProduct) {
           for (int64_t j = 0; j < n; ++j) {
             size_t at = size_t(t * n + j);
             ASSERT_EQ(g[at], one[at])
-                << isaName(isa) << " " << formatName(f) << " group of " << size
+                << setName(*set) << " " << formatName(f) << " group of " << size
                 << " row " << t - grp.begin << " col " << j;
             float e = -g[at];
             attendKernelsFor(isa).expInPlace(&e, 1);
             ASSERT_EQ(y[at], g[at] / (1.0f + e) * u[at])
-                << isaName(isa) << " " << formatName(f) << " group of " << size
+                << setName(*set) << " " << formatName(f) << " group of " << size
                 << " row " << t - grp.begin << " col " << j;
           }
       }
@@ -523,8 +528,9 @@ TEST(GroupedMatMul, GatheredRowsAreThePermutedCopysProducts) {
   for (WeightFormat f :
        {WeightFormat::F32, WeightFormat::BF16, WeightFormat::FP8}) {
     TestWeight gate(f, experts, n, k, 0, rng), up(f, experts, n, k, 0, rng);
-    for (Isa isa : supportedIsas()) {
-      const KernelSet &ks = kernelsFor(isa);
+    for (const KernelSet *set : testedSets()) {
+      const KernelSet &ks = *set;
+      Isa isa = ks.isa;
       for (bool silu : {false, true}) {
         std::vector<float> want(size_t(rows * n), -7.0f), got(want);
         auto run = [&](const float *in, std::vector<float> &y,
@@ -540,7 +546,7 @@ TEST(GroupedMatMul, GatheredRowsAreThePermutedCopysProducts) {
         run(x.data(), got, index.data());
         for (size_t i = 0; i < want.size(); ++i)
           ASSERT_EQ(got[i], want[i])
-              << isaName(isa) << " " << formatName(f) << (silu ? " silu" : "")
+              << setName(*set) << " " << formatName(f) << (silu ? " silu" : "")
               << " row " << i / size_t(n) << " col " << i % size_t(n);
       }
     }

@@ -1,11 +1,12 @@
 //===- MatMulTest.cpp - GEMMs on f32/bf16/FP8 weights, every ISA; the pool ===//
 #include "cpu/MatMul.h"
+#include "TestWeight.h"
 #include "cpu/Gemm.h"
 #include "cpu/HeadMatmul.h"
 #include "cpu/Isa.h"
 #include "cpu/ThreadPool.h"
+#include "cpu/TileChoice.h"
 #include "weights/DType.h"
-#include "TestWeight.h"
 
 #include <gtest/gtest.h>
 
@@ -42,10 +43,10 @@ void checkAllIsas(const TestWeight &w, int64_t rows, int64_t r0, int64_t n,
   int64_t k = w.cols, ldx = k + 3, ldy = n + 5;
   std::vector<float> x =
       normalValues(rng, size_t(std::max<int64_t>(rows, 1) * ldx));
-  for (Isa isa : supportedIsas()) {
+  for (const KernelSet *set : testedSets()) {
+    Isa isa = set->isa;
     std::vector<float> y(size_t(std::max<int64_t>(rows, 1) * ldy), -7.0f);
-    matmul(kernelsFor(isa), x.data(), ldx, rows, w.matrix, r0, n, y.data(),
-           ldy);
+    matmul(*set, x.data(), ldx, rows, w.matrix, r0, n, y.data(), ldy);
     bool rx = roundsX(isa, w.format, rows);
     for (int64_t t = 0; t < rows; ++t) {
       for (int64_t j = 0; j < n; ++j) {
@@ -58,7 +59,7 @@ void checkAllIsas(const TestWeight &w, int64_t rows, int64_t r0, int64_t n,
           mag += std::abs(term);
         }
         ASSERT_NEAR(y[size_t(t * ldy + j)], want, 1e-6 * (1 + mag))
-            << isaName(isa) << " " << formatName(w.format) << " rows " << rows
+            << setName(*set) << " " << formatName(w.format) << " rows " << rows
             << " k " << k << " partRows " << w.partRows << " r0 " << r0
             << " at " << t << "," << j;
       }
@@ -110,8 +111,9 @@ TEST(MatMul, F32ProductOverThePoolIsTheSerialOneBitForBit) {
       std::vector<float> x(size_t(rows * ldx));
       for (float &v : x)
         v = d(rng);
-      for (Isa isa : supportedIsas()) {
-        const KernelSet &ks = kernelsFor(isa);
+      for (const KernelSet *set : testedSets()) {
+        const KernelSet &ks = *set;
+        Isa isa = ks.isa;
         std::vector<float> pooled(size_t(rows * ldy), -7.0f),
             serial(size_t(rows * ldy), -7.0f);
         matmulF32(ks, x.data(), ldx, rows, w.matrix, r0, n, pooled.data(), ldy);
@@ -120,7 +122,7 @@ TEST(MatMul, F32ProductOverThePoolIsTheSerialOneBitForBit) {
         ASSERT_EQ(std::memcmp(pooled.data(), serial.data(),
                               pooled.size() * sizeof(float)),
                   0)
-            << isaName(isa) << " " << formatName(f) << " rows " << rows
+            << setName(*set) << " " << formatName(f) << " rows " << rows
             << " r0 " << r0 << " n " << n;
       }
     }
@@ -151,8 +153,9 @@ TEST(MatMul, PackersWriteTheTileLayout) {
                                0x00000001, 0x807fffff, 0x3f808000, 0x3f818000,
                                0x7f7fffff, 0x80000000};
   int checked = 0;
-  for (Isa isa : supportedIsas()) {
-    const KernelSet &ks = kernelsFor(isa);
+  for (const KernelSet *set : testedSets()) {
+    const KernelSet &ks = *set;
+    Isa isa = ks.isa;
     if (!ks.packF32 && !ks.packBf16)
       continue;
     for (int64_t rows : {1, 3, 15, 16, 17, 31, 32})
@@ -180,7 +183,7 @@ TEST(MatMul, PackersWriteTheTileLayout) {
               if (t < rows)
                 std::memcpy(&want, &x[size_t(src(t) * ldx + c)], 4);
               ASSERT_EQ(panel[size_t(c * kPanel + t)], want)
-                  << isaName(isa) << " f32 rows " << rows << " k " << k
+                  << setName(*set) << " f32 rows " << rows << " k " << k
                   << " at " << c << "," << t;
             }
           ASSERT_EQ(panel.back(), 0xABABABABu) << "wrote past the panel";
@@ -194,7 +197,7 @@ TEST(MatMul, PackersWriteTheTileLayout) {
                                   ? roundToBf16(x[size_t(src(t) * ldx + c)])
                                   : uint16_t(0);
               ASSERT_EQ(panel[size_t(((c / 2) * kPanel + t) * 2 + c % 2)], want)
-                  << isaName(isa) << " bf16 rows " << rows << " k " << k
+                  << setName(*set) << " bf16 rows " << rows << " k " << k
                   << " at " << c << "," << t;
             }
           ASSERT_EQ(panel.back(), 0xABAB) << "wrote past the panel";
@@ -213,8 +216,9 @@ TEST(MatMul, TileStoresWriteTheRowsOfY) {
   std::mt19937 rng(23);
   std::normal_distribution<float> d;
   int checked = 0;
-  for (Isa isa : supportedIsas()) {
-    const KernelSet &ks = kernelsFor(isa);
+  for (const KernelSet *set : testedSets()) {
+    const KernelSet &ks = *set;
+    Isa isa = ks.isa;
     if (!ks.storeTile)
       continue;
     for (int64_t m : {1, 4, 7, 12, 16})
@@ -229,8 +233,8 @@ TEST(MatMul, TileStoresWriteTheRowsOfY) {
           for (int64_t i = 0; i < ldy; ++i)
             ASSERT_EQ(y[size_t(t * ldy + i)],
                       t < rows && i < m ? c[size_t(i * kPanel + t)] : -7.0f)
-                << isaName(isa) << " m " << m << " rows " << rows << " at " << t
-                << "," << i;
+                << setName(*set) << " m " << m << " rows " << rows << " at "
+                << t << "," << i;
         ++checked;
       }
   }
@@ -263,8 +267,9 @@ TEST(MatMul, OneRowProductsDoNotDependOnTheirGrouping) {
     for (float &v : x)
       v = d(rng);
     for (const Product &p : kProducts)
-      for (Isa isa : supportedIsas()) {
-        const KernelSet &ks = kernelsFor(isa);
+      for (const KernelSet *set : testedSets()) {
+        const KernelSet &ks = *set;
+        Isa isa = ks.isa;
         std::vector<float> all(size_t(w.rows)), one(size_t(w.rows));
         p.fn(ks, x.data(), w.cols, 1, w.matrix, 0, w.rows, all.data(), w.rows);
         for (int64_t r = 0; r < w.rows; ++r)
@@ -274,11 +279,11 @@ TEST(MatMul, OneRowProductsDoNotDependOnTheirGrouping) {
              w.rows);
         for (int64_t r = 0; r < w.rows; ++r) {
           ASSERT_EQ(all[size_t(r)], one[size_t(r)])
-              << p.name << " " << isaName(isa) << " " << formatName(f)
+              << p.name << " " << setName(*set) << " " << formatName(f)
               << " row " << r;
           if (r >= 3)
             ASSERT_EQ(shifted[size_t(r - 3)], one[size_t(r)])
-                << p.name << " " << isaName(isa) << " " << formatName(f)
+                << p.name << " " << setName(*set) << " " << formatName(f)
                 << " row " << r;
         }
       }
@@ -302,8 +307,9 @@ TEST(MatMul, PrefillRowsDoNotDependOnTheirGrouping) {
       std::vector<float> x(size_t(rows * w.cols));
       for (float &v : x)
         v = d(rng);
-      for (Isa isa : supportedIsas()) {
-        const KernelSet &ks = kernelsFor(isa);
+      for (const KernelSet *set : testedSets()) {
+        const KernelSet &ks = *set;
+        Isa isa = ks.isa;
         int64_t n = w.rows;
         std::vector<float> all(size_t(rows * n)), pieces(all.size()),
             shifted(all.size());
@@ -316,12 +322,12 @@ TEST(MatMul, PrefillRowsDoNotDependOnTheirGrouping) {
         matmul(ks, x.data(), w.cols, rows, w.matrix, 5, n - 5,
                shifted.data() + 5, n);
         for (size_t i = 0; i < all.size(); ++i) {
-          ASSERT_EQ(all[i], pieces[i]) << isaName(isa) << " "
-                                       << formatName(f) << " parts " << parts
-                                       << " at " << i / n << "," << i % n;
-          ASSERT_EQ(all[i], shifted[i]) << isaName(isa) << " "
-                                        << formatName(f) << " parts " << parts
-                                        << " at " << i / n << "," << i % n;
+          ASSERT_EQ(all[i], pieces[i])
+              << setName(*set) << " " << formatName(f) << " parts " << parts
+              << " at " << i / n << "," << i % n;
+          ASSERT_EQ(all[i], shifted[i])
+              << setName(*set) << " " << formatName(f) << " parts " << parts
+              << " at " << i / n << "," << i % n;
         }
       }
     }
@@ -344,8 +350,9 @@ TEST(MatMul, PrefillRowsDoNotDependOnHowManyComeWithThem) {
     std::vector<float> x(size_t(160 * k));
     for (float &v : x)
       v = d(rng);
-    for (Isa isa : supportedIsas()) {
-      const KernelSet &ks = kernelsFor(isa);
+    for (const KernelSet *set : testedSets()) {
+      const KernelSet &ks = *set;
+      Isa isa = ks.isa;
       int64_t n = w.rows;
       std::vector<float> few(size_t(32 * n)), some(size_t(96 * n)),
           many(size_t(160 * n));
@@ -353,13 +360,13 @@ TEST(MatMul, PrefillRowsDoNotDependOnHowManyComeWithThem) {
       matmul(ks, x.data(), k, 96, w.matrix, 0, n, some.data(), n);
       matmul(ks, x.data(), k, 160, w.matrix, 0, n, many.data(), n);
       for (size_t i = 0; i < few.size(); ++i) {
-        ASSERT_EQ(few[i], some[i]) << isaName(isa) << " " << formatName(f)
+        ASSERT_EQ(few[i], some[i]) << setName(*set) << " " << formatName(f)
                                    << " at " << i / n << "," << i % n;
-        ASSERT_EQ(few[i], many[i]) << isaName(isa) << " " << formatName(f)
+        ASSERT_EQ(few[i], many[i]) << setName(*set) << " " << formatName(f)
                                    << " at " << i / n << "," << i % n;
       }
       for (size_t i = 0; i < some.size(); ++i)
-        ASSERT_EQ(some[i], many[i]) << isaName(isa) << " " << formatName(f)
+        ASSERT_EQ(some[i], many[i]) << setName(*set) << " " << formatName(f)
                                     << " at " << i / n << "," << i % n;
     }
   }
@@ -401,8 +408,9 @@ TEST(MatMul, Fp8ToBf16IsExactForEveryCode) {
   for (int i = 0; i < 256; ++i)
     codes[size_t(i)] = uint8_t(i);
   int tested = 0;
-  for (Isa isa : supportedIsas()) {
-    const KernelSet &ks = kernelsFor(isa);
+  for (const KernelSet *set : testedSets()) {
+    const KernelSet &ks = *set;
+    Isa isa = ks.isa;
     if (!ks.fp8ToBf16)
       continue;
     ++tested;
@@ -414,13 +422,13 @@ TEST(MatMul, Fp8ToBf16IsExactForEveryCode) {
         float want = e4m3ToF32(codes[size_t(off + i)]);
         float have = bf16ToF32(got[size_t(i)]);
         if (std::isnan(want))
-          ASSERT_TRUE(std::isnan(have)) << isaName(isa) << " code " << off + i;
+          ASSERT_TRUE(std::isnan(have)) << setName(*set) << " code " << off + i;
         else
           ASSERT_EQ(std::memcmp(&want, &have, 4), 0)
-              << isaName(isa) << " code " << off + i << ": " << want << " vs "
+              << setName(*set) << " code " << off + i << ": " << want << " vs "
               << have;
       }
-      ASSERT_EQ(got[size_t(n)], 0xABCD) << isaName(isa) << " wrote past n";
+      ASSERT_EQ(got[size_t(n)], 0xABCD) << setName(*set) << " wrote past n";
     }
   }
   // The lookup path exists wherever the CPU has VBMI (Isa.cpp).
@@ -441,9 +449,10 @@ TEST(MatMul, WrongFp8BlockScaleFails) {
     std::vector<float> x(size_t(rows * k));
     for (float &v : x)
       v = d(rng);
-    for (Isa isa : supportedIsas()) {
+    for (const KernelSet *set : testedSets()) {
+      Isa isa = set->isa;
       std::vector<float> y(size_t(rows * n));
-      matmul(kernelsFor(isa), x.data(), k, rows, w.matrix, 0, n, y.data(), n);
+      matmul(*set, x.data(), k, rows, w.matrix, 0, n, y.data(), n);
       bool rx = roundsX(isa, w.format, rows);
       double worst = 0;
       for (int64_t t = 0; t < rows; ++t)
@@ -459,7 +468,7 @@ TEST(MatMul, WrongFp8BlockScaleFails) {
           worst = std::max(worst,
                            std::abs(y[size_t(t * n + j)] - want) / (1 + mag));
         }
-      EXPECT_GT(worst, 1e-3) << isaName(isa) << " rows " << rows;
+      EXPECT_GT(worst, 1e-3) << setName(*set) << " rows " << rows;
     }
   }
 }
@@ -474,6 +483,34 @@ TEST(MatMul, IsaNamesParseAndScalarIsAlwaysThere) {
   EXPECT_FALSE(parseIsa("amx", isa));
   EXPECT_EQ(supportedIsas().front(), Isa::Scalar);
   EXPECT_EQ(supportedIsas().back(), detectedIsa());
+}
+
+// The bf16 / FP8 GEMM tiles are chosen by measuring both where the set
+// has both; the runtime's kernels follow the choice, and only sets with
+// bf16 tiles have a widened variant.
+TEST(TileChoice, MeasuresBothTilesAndTheRuntimeFollowsTheChoice) {
+  for (const KernelSet *set : testedSets()) {
+    double bf16 = -1, f32 = -1;
+    measureTiles(*set, bf16, f32);
+    if (set->tileBf16) {
+      EXPECT_GT(bf16, 0.1) << setName(*set);
+      EXPECT_GT(f32, 0.1) << setName(*set);
+    } else {
+      EXPECT_EQ(bf16, 0.0) << setName(*set);
+      EXPECT_EQ(f32, 0.0) << setName(*set);
+    }
+    EXPECT_EQ(&widenedTileKernels(set->isa) != &kernelsFor(set->isa),
+              kernelsFor(set->isa).tileBf16 != nullptr)
+        << setName(*set);
+  }
+  const TileChoice &c = activeTileChoice();
+  const KernelSet &ks = activeKernels();
+  EXPECT_EQ(ks.isa, activeIsa());
+  EXPECT_EQ(c.choice, kernelsFor(activeIsa()).tileBf16 != nullptr);
+  EXPECT_EQ(ks.widenedTiles, c.choice && c.tiles == GemmTiles::F32);
+  if (std::string(c.by) == "measured")
+    EXPECT_EQ(c.tiles == GemmTiles::F32,
+              c.f32Gflops > kWidenMargin * c.bf16Gflops);
 }
 
 TEST(Gemm, GroupedOverInPlaceParts) {
@@ -529,8 +566,9 @@ void expectGroupsMatchEachGroupAlone(unsigned seed, int64_t experts, int64_t n,
     std::vector<float> x(size_t(rows * k));
     for (float &v : x)
       v = d(rng);
-    for (Isa isa : supportedIsas()) {
-      const KernelSet &ks = kernelsFor(isa);
+    for (const KernelSet *set : testedSets()) {
+      const KernelSet &ks = *set;
+      Isa isa = ks.isa;
       std::vector<float> y(size_t(rows * n), -7.0f), one(size_t(rows * n));
       matmulGroups(ks, x.data(), k, rows, w.matrix, n, groups, y.data(), n);
       for (const MatmulGroup &g : groups)
@@ -542,7 +580,8 @@ void expectGroupsMatchEachGroupAlone(unsigned seed, int64_t experts, int64_t n,
             ASSERT_EQ(got, -7.0f) << "row of no group written";
           else
             ASSERT_EQ(got, one[size_t(t * n + j)])
-                << isaName(isa) << " " << formatName(f) << " " << t << "," << j;
+                << setName(*set) << " " << formatName(f) << " " << t << ","
+                << j;
         }
     }
   }
@@ -598,8 +637,9 @@ TEST(MatMul, Bf16RoundingIsTheSameOnEveryIsa) {
             : uint16_t((uint64_t(u) + 0x7fff + ((u >> 16) & 1)) >> 16);
     ASSERT_EQ(roundToBf16(x[i]), want) << std::hex << u;
   }
-  for (Isa isa : supportedIsas()) {
-    const KernelSet &ks = kernelsFor(isa);
+  for (const KernelSet *set : testedSets()) {
+    const KernelSet &ks = *set;
+    Isa isa = ks.isa;
     if (!ks.roundBf16)
       continue;
     for (size_t n : {bits.size(), size_t(13), size_t(1)}) {
@@ -607,8 +647,8 @@ TEST(MatMul, Bf16RoundingIsTheSameOnEveryIsa) {
       ks.roundBf16(x.data(), int64_t(n), got.data());
       for (size_t i = 0; i < n; ++i)
         ASSERT_EQ(got[i], roundToBf16(x[i]))
-            << isaName(isa) << " " << std::hex << bits[i];
-      ASSERT_EQ(got[n], 0xABCD) << isaName(isa) << " wrote past n";
+            << setName(*set) << " " << std::hex << bits[i];
+      ASSERT_EQ(got[n], 0xABCD) << setName(*set) << " wrote past n";
     }
   }
 }
@@ -803,8 +843,9 @@ TEST(MatMul, DecodeRowsMatchEachRowAloneBitForBit) {
         for (float &v : x)
           v = d(rng);
         for (const Product &p : kProducts)
-          for (Isa isa : supportedIsas()) {
-            const KernelSet &ks = kernelsFor(isa);
+          for (const KernelSet *set : testedSets()) {
+            const KernelSet &ks = *set;
+            Isa isa = ks.isa;
             std::vector<float> all(size_t(rows * w.rows)), one(size_t(w.rows));
             p.fn(ks, x.data(), k, rows, w.matrix, 0, w.rows, all.data(),
                  w.rows);
@@ -813,7 +854,7 @@ TEST(MatMul, DecodeRowsMatchEachRowAloneBitForBit) {
                    w.rows);
               for (int64_t r = 0; r < w.rows; ++r)
                 ASSERT_EQ(all[size_t(t * w.rows + r)], one[size_t(r)])
-                    << p.name << " " << isaName(isa) << " " << formatName(f)
+                    << p.name << " " << setName(*set) << " " << formatName(f)
                     << " k " << k << " rows " << rows << " x row " << t
                     << " weight row " << r;
             }

@@ -107,22 +107,22 @@ TEST(RandomShapes, MatMulMatchesTheF64Product) {
             << r0 << " n " << n;
       std::vector<float> x =
           normalValues(rng, size_t(std::max<int64_t>(rows, 1) * ldx));
-      for (Isa isa : supportedIsas()) {
+      for (const KernelSet *set : testedSets()) {
+        Isa isa = set->isa;
         std::vector<float> y(size_t(std::max<int64_t>(rows, 1) * ldy), -7.0f);
-        matmul(kernelsFor(isa), x.data(), ldx, rows, w.matrix, r0, n, y.data(),
-               ldy);
+        matmul(*set, x.data(), ldx, rows, w.matrix, r0, n, y.data(), ldy);
         for (int64_t t = 0; t < rows; ++t) {
           for (int64_t j = 0; j < n; ++j) {
             double mag;
             double want =
                 f64Product(w, x.data() + t * ldx, roundsX(isa, f), r0 + j, mag);
             ASSERT_NEAR(y[size_t(t * ldy + j)], want, 1e-6 * (1 + mag))
-                << shape.str() << " " << isaName(isa) << " at " << t << ","
+                << shape.str() << " " << setName(*set) << " at " << t << ","
                 << j;
           }
           for (int64_t j = n; j < ldy; ++j)
             ASSERT_EQ(y[size_t(t * ldy + j)], -7.0f)
-                << shape.str() << " " << isaName(isa) << " wrote padding";
+                << shape.str() << " " << setName(*set) << " wrote padding";
         }
       }
     }
@@ -163,8 +163,9 @@ TEST(RandomShapes, GroupedProductsMatchTheF64Product) {
             << (silu ? " silu" : "") << " groups";
       for (const MatmulGroup &g : groups)
         shape << " " << g.end - g.begin << "@" << g.r0 / n;
-      for (Isa isa : supportedIsas()) {
-        const KernelSet &ks = kernelsFor(isa);
+      for (const KernelSet *set : testedSets()) {
+        const KernelSet &ks = *set;
+        Isa isa = ks.isa;
         std::vector<float> y(size_t(std::max<int64_t>(rows, 1) * n), -7.0f);
         const int32_t *idx = gather ? index.data() : nullptr;
         if (silu)
@@ -191,14 +192,14 @@ TEST(RandomShapes, GroupedProductsMatchTheF64Product) {
                               (1 + um) * std::abs(gv * s) + std::abs(want));
               }
               ASSERT_NEAR(y[size_t(t * n + j)], want, tol)
-                  << shape.str() << " " << isaName(isa) << " row " << t
+                  << shape.str() << " " << setName(*set) << " row " << t
                   << " col " << j;
             }
           }
         for (int64_t t = rows - spare; t < rows; ++t)
           for (int64_t j = 0; j < n; ++j)
             ASSERT_EQ(y[size_t(t * n + j)], -7.0f)
-                << shape.str() << " " << isaName(isa) << " wrote row " << t;
+                << shape.str() << " " << setName(*set) << " wrote row " << t;
       }
     }
 }

@@ -9,6 +9,7 @@
 #ifndef DS_UNITTESTS_ENGINE_TESTWEIGHT_H
 #define DS_UNITTESTS_ENGINE_TESTWEIGHT_H
 
+#include "cpu/Kernels.h"
 #include "cpu/MemRef.h"
 #include "cpu/WeightMatrix.h"
 #include "weights/DType.h"
@@ -17,9 +18,30 @@
 #include <cstdint>
 #include <cstring>
 #include <random>
+#include <string>
 #include <vector>
 
 namespace dsrt::cpu::testing {
+
+/// The kernel sets a product may run on here: each supported ISA's, then
+/// the widened-tile variant of each set that has bf16 or FP8 tiles
+/// (TileChoice.h takes it where the CPU's f32 FMA outruns its bf16 dot
+/// product), so both are checked whichever this CPU would take.
+inline std::vector<const KernelSet *> testedSets() {
+  std::vector<const KernelSet *> out;
+  for (Isa isa : supportedIsas())
+    out.push_back(&kernelsFor(isa));
+  for (Isa isa : supportedIsas())
+    if (&widenedTileKernels(isa) != &kernelsFor(isa))
+      out.push_back(&widenedTileKernels(isa));
+  return out;
+}
+
+/// "avx512vbmi", or "avx512vbmi (widened tiles)".
+inline std::string setName(const KernelSet &ks) {
+  return std::string(isaName(ks.isa)) +
+         (ks.widenedTiles ? " (widened tiles)" : "");
+}
 
 /// `count` values drawn from a standard normal distribution.
 inline std::vector<float> normalValues(std::mt19937 &rng, size_t count) {

@@ -2,8 +2,9 @@
 #include "api/Model.h"
 #include "api/Error.h"
 #include "cpu/Isa.h"
-#include "weights/Checkpoint.h"
+#include "cpu/TileChoice.h"
 #include "support/HugePages.h"
+#include "weights/Checkpoint.h"
 #include "weights/MappedPages.h"
 
 #include <algorithm>
@@ -291,9 +292,13 @@ dsrt_status load(const char *artifactPath, const char *weightsDir,
     return fail(DSRT_ERROR_ARGUMENT,
                 "device '" + dev + "' is unknown (expected cpu or cuda)");
 
-  if (dev == "cpu")
+  if (dev == "cpu") {
     if (std::string isaError = cpu::configureIsa(); !isaError.empty())
       return fail(DSRT_ERROR_ARGUMENT, isaError);
+    if (const std::string &tileError = cpu::activeTileChoice().error;
+        !tileError.empty())
+      return fail(DSRT_ERROR_ARGUMENT, tileError);
+  }
   auto model = std::make_unique<dsrt_model>();
   model->artifactPath = artifactPath;
   model->weightsDir = weightsDir;

@@ -2,6 +2,7 @@
 #include "cpu/CacheDecode.h"
 
 #include "cpu/Isa.h"
+#include "cpu/TileChoice.h"
 
 #include <cstring>
 
@@ -24,6 +25,6 @@ void dsrt::cpu::decodeCacheFp8(const KernelSet &ks, const uint8_t *codes,
 extern "C" __attribute__((visibility("default"))) void
 dsrt_cache_decode_fp8(const uint8_t *codes, const uint8_t *scales, int64_t n,
                       int64_t group, float *dst) {
-  static const KernelSet &ks = kernelsFor(activeIsa());
+  static const KernelSet &ks = activeKernels();
   decodeCacheFp8(ks, codes, scales, n, group, dst);
 }

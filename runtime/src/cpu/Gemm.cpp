@@ -2,6 +2,7 @@
 #include "cpu/Gemm.h"
 #include "cpu/Isa.h"
 #include "cpu/MatMul.h"
+#include "cpu/TileChoice.h"
 
 #include <vector>
 
@@ -81,7 +82,7 @@ std::string cpu::linear(const MemRef<float, 2> &x, const WeightMatrix &w,
     return shapeMismatch("linear: x and w disagree on K", x.sizes[1], w.cols);
   if (y.sizes[0] != x.sizes[0] || y.sizes[1] != w.rows)
     return shape2("linear", y.sizes[0], y.sizes[1], x.sizes[0], w.rows);
-  const KernelSet &ks = kernelsFor(activeIsa());
+  const KernelSet &ks = activeKernels();
   withUnitColumns(x, y,
                   [&](const float *xp, int64_t ldx, float *yp, int64_t ldy) {
                     matmul(ks, xp, ldx, x.sizes[0], w, 0, w.rows, yp, ldy);
@@ -117,7 +118,7 @@ std::string cpu::embedding(const WeightMatrix &table,
       return "embedding: token id " + std::to_string(id[t * ids.strides[0]]) +
              " at " + std::to_string(t) + " is outside [0, " +
              std::to_string(table.rows) + ")";
-  gatherRows(kernelsFor(activeIsa()), table, id, ids.strides[0], n, out.data(),
+  gatherRows(activeKernels(), table, id, ids.strides[0], n, out.data(),
              out.strides[0]);
   return "";
 }
@@ -138,7 +139,7 @@ std::string cpu::linearSiluMul(const MemRef<float, 2> &x, const WeightMatrix &w,
     return shapeMismatch("linear_silu_mul: x and w disagree on K", k, w.cols);
   if (w.rows % 2 != 0 || y.sizes[0] != rows || y.sizes[1] != f)
     return shape2("linear_silu_mul", y.sizes[0], y.sizes[1], rows, f);
-  const KernelSet &ks = kernelsFor(activeIsa());
+  const KernelSet &ks = activeKernels();
   withUnitColumns(x, y,
                   [&](const float *xp, int64_t ldx, float *yp, int64_t ldy) {
                     matmulSiluMul(ks, xp, ldx, rows, w, 0, f, f, yp, ldy);
@@ -265,7 +266,7 @@ std::string cpu::groupedLinear(const MemRef<float, 2> &x, const WeightMatrix &w,
                                const MemRef<int32_t, 1> &offsets,
                                const MemRef<float, 2> &y,
                                const MemRef<int32_t, 1> *rowOfSlot) {
-  const KernelSet &ks = kernelsFor(activeIsa());
+  const KernelSet &ks = activeKernels();
   return grouped("grouped_linear", x, w, experts, offsets, y, rowOfSlot,
                  [&](const std::vector<MatmulGroup> &groups, const float *xp,
                      int64_t ldx, float *yp, int64_t ldy,
@@ -289,7 +290,7 @@ std::string cpu::groupedLinearSiluMul(const MemRef<float, 2> &x,
   if (gate.format != up.format)
     return "grouped_linear_silu_mul: gate and up are stored in different "
            "formats";
-  const KernelSet &ks = kernelsFor(activeIsa());
+  const KernelSet &ks = activeKernels();
   return grouped(
       "grouped_linear_silu_mul", x, gate, experts, offsets, y, rowOfSlot,
       [&](const std::vector<MatmulGroup> &groups, const float *xp, int64_t ldx,

@@ -22,6 +22,7 @@
 #include "cpu/Kernels.h"
 #include "cpu/MatMul.h"
 #include "cpu/ThreadPool.h"
+#include "cpu/TileChoice.h"
 
 #include <algorithm>
 #include <vector>
@@ -211,8 +212,7 @@ bool headRowsFewTokens(const KernelSet &ks, const float *xp, int64_t xs0,
 std::string cpu::headMatmul(const MemRef<float, 3> &x, const WeightMatrix &w,
                             const MemRef<float, 3> &out, int64_t group,
                             int64_t offset, bool transpose) {
-  return headMatmul(kernelsFor(activeIsa()), x, w, out, group, offset,
-                    transpose);
+  return headMatmul(activeKernels(), x, w, out, group, offset, transpose);
 }
 
 std::string cpu::headMatmul(const KernelSet &ks, const MemRef<float, 3> &x,
@@ -397,8 +397,8 @@ std::string cpu::linearExact(const MemRef<float, 2> &x, const WeightMatrix &w,
   // x packed once and the rows split in tiles: one range per thread, each
   // packing x for itself, left the earlier thread idle at the end (17% of
   // the kv_b expansion's time in a bf16 prefill, pool trace).
-  matmulF32(kernelsFor(activeIsa()), x.data(), x.strides[0], rows, w, 0, n,
-            y.data(), y.strides[0]);
+  matmulF32(activeKernels(), x.data(), x.strides[0], rows, w, 0, n, y.data(),
+            y.strides[0]);
   return "";
 }
 

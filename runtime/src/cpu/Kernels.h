@@ -202,6 +202,18 @@ struct KernelSet {
   void (*tileFp8Part[3])(const uint16_t *w, int64_t ldw, const float *scales,
                          const uint16_t *xb, int64_t kp, float *c,
                          const TilePrefetch *pf) = {};
+  /// c[i * kPanel + t] += scales[i] * (tileF32's sum over kc values of k
+  /// from zero), i < mr: one 128-wide scale block of FP8 rows widened to
+  /// f32 unscaled, its sums scaled once (tileFp8's arithmetic on f32
+  /// panels; MatMul.cpp's fp8TileF32), and the partial tiles as
+  /// tileF32Part. nullptr: MatMul.cpp sums into a zeroed tile and scales
+  /// it after.
+  void (*tileF32Scaled)(const float *w, int64_t ldw, const float *scales,
+                        const float *xp, int64_t kc, float *c,
+                        const TilePrefetch *pf) = nullptr;
+  void (*tileF32ScaledPart[3])(const float *w, int64_t ldw, const float *scales,
+                               const float *xp, int64_t kc, float *c,
+                               const TilePrefetch *pf) = {};
   /// y[i] = expf(x[i]) for i < n (y may be x), bit for bit libm's: glibc's
   /// algorithm in the lanes (ExpfConstants.h). nullptr: libm's, one value
   /// at a time.
@@ -212,6 +224,14 @@ struct KernelSet {
   /// nullptr: siluMul one value at a time.
   void (*siluMulRow)(const float *g, const float *u, int64_t n,
                      float *y) = nullptr;
+  /// The GEMMs over bf16 and FP8 weights (more than kGemvRows rows of x)
+  /// run the f32 tiles on widened weights (decodeBf16 / decodeFp8, block
+  /// scale folded in) rather than tileBf16 / tileFp8, with x still rounded
+  /// to bf16 (its panels hold the rounded values as f32): the same
+  /// arithmetic up to the order of f32 sums (a product of two bf16 values
+  /// is exact in f32). For CPUs whose bf16 dot product runs below their f32
+  /// FMA rate (TileChoice.h). The dot products (decode) are the set's own.
+  bool widenedTiles = false;
 };
 
 /// One token's head product over rows of a weight (decode's q_h W_UK_h):
@@ -235,6 +255,9 @@ const KernelSet &avx512Kernels();
 const KernelSet &avx512Bf16Kernels();
 const KernelSet &avx512VbmiKernels();
 const KernelSet &kernelsFor(Isa isa);
+/// kernelsFor(isa) with widenedTiles set where that set has bf16 or FP8
+/// tiles to replace; else kernelsFor(isa) itself.
+const KernelSet &widenedTileKernels(Isa isa);
 
 } // namespace dsrt::cpu
 

@@ -58,17 +58,20 @@ inline float hsum(__m256 v) {
 /// Panel rows [0, 8 * Vecs) of the tile: Vecs 4 is the whole panel
 /// (tileF32), 2 and 3 its half and three-quarter tiles
 /// (KernelSet::tileF32Part), with the same per-element sums (the quarter
-/// tile: tileF32Quarter).
+/// tile: tileF32Quarter). With `scales` (tileF32Scaled) the sums start
+/// from zero and go into c times scales[i], once.
 template <int Vecs>
-void tileF32Rows(const float *w, int64_t ldw, const float *xp, int64_t kc,
-                 float *c, const TilePrefetch *pf) {
+void tileF32Rows(const float *w, int64_t ldw, const float *scales,
+                 const float *xp, int64_t kc, float *c,
+                 const TilePrefetch *pf) {
   PrefetchCursor next(pf);
   __m256 a[kMr][Vecs];
 #pragma unroll
   for (int i = 0; i < kMr; ++i)
 #pragma unroll
     for (int j = 0; j < Vecs; ++j)
-      a[i][j] = _mm256_loadu_ps(c + i * kPanel + 8 * j);
+      a[i][j] = scales ? _mm256_setzero_ps()
+                       : _mm256_loadu_ps(c + i * kPanel + 8 * j);
   for (int64_t k = 0; k < kc; ++k) {
     next.step();
     const float *x = xp + k * kPanel;
@@ -93,8 +96,19 @@ void tileF32Rows(const float *w, int64_t ldw, const float *xp, int64_t kc,
 #pragma unroll
   for (int i = 0; i < kMr; ++i)
 #pragma unroll
-    for (int j = 0; j < Vecs; ++j)
-      _mm256_storeu_ps(c + i * kPanel + 8 * j, a[i][j]);
+    for (int j = 0; j < Vecs; ++j) {
+      float *at = c + i * kPanel + 8 * j;
+      _mm256_storeu_ps(at, scales ? _mm256_fmadd_ps(a[i][j],
+                                                    _mm256_set1_ps(scales[i]),
+                                                    _mm256_loadu_ps(at))
+                                  : a[i][j]);
+    }
+}
+
+template <int Vecs>
+void tileF32Plain(const float *w, int64_t ldw, const float *xp, int64_t kc,
+                  float *c, const TilePrefetch *pf) {
+  tileF32Rows<Vecs>(w, ldw, nullptr, xp, kc, c, pf);
 }
 
 /// The quarter tile (panel rows [0, 8)): tileF32Rows<1>'s three chains,
@@ -103,13 +117,14 @@ void tileF32Rows(const float *w, int64_t ldw, const float *xp, int64_t kc,
 /// and odd steps of k on two chains, added at the store, as AVX-512's
 /// quarter tile does (KernelsInline.h's PairAcc): within f32 accumulation
 /// of the full tile's sums, not bit for bit.
-void tileF32Quarter(const float *w, int64_t ldw, const float *xp, int64_t kc,
-                    float *c, const TilePrefetch *pf) {
+void tileF32QuarterScaled(const float *w, int64_t ldw, const float *scales,
+                          const float *xp, int64_t kc, float *c,
+                          const TilePrefetch *pf) {
   PrefetchCursor next(pf);
   __m256 even[kMr], odd[kMr];
 #pragma unroll
   for (int i = 0; i < kMr; ++i) {
-    even[i] = _mm256_loadu_ps(c + i * kPanel);
+    even[i] = scales ? _mm256_setzero_ps() : _mm256_loadu_ps(c + i * kPanel);
     odd[i] = _mm256_setzero_ps();
   }
   int64_t k = 0;
@@ -135,8 +150,19 @@ void tileF32Quarter(const float *w, int64_t ldw, const float *xp, int64_t kc,
           _mm256_fmadd_ps(_mm256_broadcast_ss(w + i * ldw + k), x0, even[i]);
   }
 #pragma unroll
-  for (int i = 0; i < kMr; ++i)
-    _mm256_storeu_ps(c + i * kPanel, _mm256_add_ps(even[i], odd[i]));
+  for (int i = 0; i < kMr; ++i) {
+    __m256 sum = _mm256_add_ps(even[i], odd[i]);
+    float *at = c + i * kPanel;
+    _mm256_storeu_ps(at, scales
+                             ? _mm256_fmadd_ps(sum, _mm256_set1_ps(scales[i]),
+                                               _mm256_loadu_ps(at))
+                             : sum);
+  }
+}
+
+void tileF32Quarter(const float *w, int64_t ldw, const float *xp, int64_t kc,
+                    float *c, const TilePrefetch *pf) {
+  tileF32QuarterScaled(w, ldw, nullptr, xp, kc, c, pf);
 }
 
 void decodeBf16(const uint16_t *src, int64_t n, float *dst) {
@@ -480,16 +506,20 @@ void dsrt::cpu::combineRowsAvx2(int elementBytes, const void *const *rows,
 
 const KernelSet &dsrt::cpu::avx2Kernels() {
   static const KernelSet set = [] {
-    KernelSet s{Isa::Avx2, kMr,    tileF32Rows<4>, nullptr, decodeBf16,
-                decodeFp8, dotF32, dotBf16,        dotFp8};
+    KernelSet s{Isa::Avx2, kMr,    tileF32Plain<4>, nullptr, decodeBf16,
+                decodeFp8, dotF32, dotBf16,         dotFp8};
     s.gemvF32 = gemvF32;
     s.gemvBf16 = gemvBf16;
     s.gemvFp8 = gemvFp8;
     s.expfRow = expfRowAvx2;
     s.siluMulRow = siluMulRowAvx2;
     s.tileF32Part[0] = tileF32Quarter;
-    s.tileF32Part[1] = tileF32Rows<2>;
-    s.tileF32Part[2] = tileF32Rows<3>;
+    s.tileF32Part[1] = tileF32Plain<2>;
+    s.tileF32Part[2] = tileF32Plain<3>;
+    s.tileF32Scaled = tileF32Rows<4>;
+    s.tileF32ScaledPart[0] = tileF32QuarterScaled;
+    s.tileF32ScaledPart[1] = tileF32Rows<2>;
+    s.tileF32ScaledPart[2] = tileF32Rows<3>;
     return s;
   }();
   return set;

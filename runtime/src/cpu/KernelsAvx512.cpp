@@ -47,23 +47,35 @@ inline __mmask16 tailMask(int64_t n) {
 /// tile (TileAcc), 1 its quarter tile on PairAcc (within f32 accumulation
 /// of the full tile's sums, not bit for bit), and 3 those two one after
 /// the other (their steps differ: one value of k against two).
+/// With `scales` (tileF32Scaled): the sums start from zero and go into c
+/// times scales[i], once, as tileFp8's.
 template <int Q>
-void tileF32Rows(const float *w, int64_t ldw, const float *xp, int64_t kc,
-                 float *c, const TilePrefetch *pf) {
+void tileF32Rows(const float *w, int64_t ldw, const float *scales,
+                 const float *xp, int64_t kc, float *c,
+                 const TilePrefetch *pf) {
   PrefetchCursor next(pf);
   if constexpr (Q == 3) {
-    tileF32Rows<2>(w, ldw, xp, kc, c, pf);
-    tileF32Rows<1>(w, ldw, xp + 2 * kQuarterPanel, kc, c + 2 * kQuarterPanel,
-                   nullptr);
+    tileF32Rows<2>(w, ldw, scales, xp, kc, c, pf);
+    tileF32Rows<1>(w, ldw, scales, xp + 2 * kQuarterPanel, kc,
+                   c + 2 * kQuarterPanel, nullptr);
   } else if constexpr (Q == 1) {
     PairAcc<kMr> a;
-    a.load(c);
+    if (scales)
+      a.zero();
+    else
+      a.load(c);
     f32PairSteps(a, w, ldw, xp, kc, next);
-    a.store(c);
+    if (scales)
+      a.scaleInto(scales, c);
+    else
+      a.store(c);
   } else {
     using Acc = TileAcc<kMr, Q>;
     Acc a;
-    a.load(c);
+    if (scales)
+      a.zero();
+    else
+      a.load(c);
     for (int64_t k = 0; k < kc; ++k) {
       next.step();
       const float *x = xp + k * kPanel;
@@ -79,8 +91,17 @@ void tileF32Rows(const float *w, int64_t ldw, const float *xp, int64_t kc,
           a.z[i][v] = _mm512_fmadd_ps(b, xz[v], a.z[i][v]);
       }
     }
-    a.store(c);
+    if (scales)
+      a.scaleInto(scales, c);
+    else
+      a.store(c);
   }
+}
+
+template <int Q>
+void tileF32Plain(const float *w, int64_t ldw, const float *xp, int64_t kc,
+                  float *c, const TilePrefetch *pf) {
+  tileF32Rows<Q>(w, ldw, nullptr, xp, kc, c, pf);
 }
 
 /// The bf16 tile over panel rows [0, 8 Q): Q = 4 is tileBf16 and 2 its half
@@ -624,8 +645,8 @@ void packBf16(const float *x, int64_t ldx, const int32_t *index, int64_t rows,
 
 const KernelSet &dsrt::cpu::avx512Kernels() {
   static const KernelSet set = [] {
-    KernelSet s{Isa::Avx512, kMr,       tileF32Rows<4>, nullptr,
-                decodeBf16,  decodeFp8, dotF32,         dotBf16,
+    KernelSet s{Isa::Avx512, kMr,       tileF32Plain<4>, nullptr,
+                decodeBf16,  decodeFp8, dotF32,          dotBf16,
                 dotFp8,      nullptr,   roundBf16};
     s.packF32 = packF32;
     s.packBf16 = packBf16;
@@ -635,9 +656,13 @@ const KernelSet &dsrt::cpu::avx512Kernels() {
     s.combineBf16Rows = combineBf16Rows;
     s.expfRow = expfRowAvx512;
     s.siluMulRow = siluMulRowAvx512;
-    s.tileF32Part[0] = tileF32Rows<1>;
-    s.tileF32Part[1] = tileF32Rows<2>;
-    s.tileF32Part[2] = tileF32Rows<3>;
+    s.tileF32Part[0] = tileF32Plain<1>;
+    s.tileF32Part[1] = tileF32Plain<2>;
+    s.tileF32Part[2] = tileF32Plain<3>;
+    s.tileF32Scaled = tileF32Rows<4>;
+    s.tileF32ScaledPart[0] = tileF32Rows<1>;
+    s.tileF32ScaledPart[1] = tileF32Rows<2>;
+    s.tileF32ScaledPart[2] = tileF32Rows<3>;
     return s;
   }();
   return set;
@@ -645,8 +670,8 @@ const KernelSet &dsrt::cpu::avx512Kernels() {
 
 const KernelSet &dsrt::cpu::avx512Bf16Kernels() {
   static const KernelSet set = [] {
-    KernelSet s{Isa::Avx512Bf16, kMr,          tileF32Rows<4>, tileBf16Rows<4>,
-                decodeBf16,      decodeFp8,    dotF32,         dotBf16,
+    KernelSet s{Isa::Avx512Bf16, kMr,          tileF32Plain<4>, tileBf16Rows<4>,
+                decodeBf16,      decodeFp8,    dotF32,          dotBf16,
                 dotFp8,          dotBf16Pairs, roundBf16};
     s.packF32 = packF32;
     s.packBf16 = packBf16;
@@ -658,9 +683,13 @@ const KernelSet &dsrt::cpu::avx512Bf16Kernels() {
     s.combineBf16Rows = combineBf16Rows;
     s.expfRow = expfRowAvx512;
     s.siluMulRow = siluMulRowAvx512;
-    s.tileF32Part[0] = tileF32Rows<1>;
-    s.tileF32Part[1] = tileF32Rows<2>;
-    s.tileF32Part[2] = tileF32Rows<3>;
+    s.tileF32Part[0] = tileF32Plain<1>;
+    s.tileF32Part[1] = tileF32Plain<2>;
+    s.tileF32Part[2] = tileF32Plain<3>;
+    s.tileF32Scaled = tileF32Rows<4>;
+    s.tileF32ScaledPart[0] = tileF32Rows<1>;
+    s.tileF32ScaledPart[1] = tileF32Rows<2>;
+    s.tileF32ScaledPart[2] = tileF32Rows<3>;
     s.tileBf16Part[0] = tileBf16Rows<1>;
     s.tileBf16Part[1] = tileBf16Rows<2>;
     s.tileBf16Part[2] = tileBf16Rows<3>;

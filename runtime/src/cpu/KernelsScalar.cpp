@@ -138,3 +138,17 @@ const KernelSet &dsrt::cpu::kernelsFor(Isa isa) {
   }
   return scalarKernels();
 }
+
+const KernelSet &dsrt::cpu::widenedTileKernels(Isa isa) {
+  auto widened = [](const KernelSet &base) {
+    KernelSet s = base;
+    s.widenedTiles = true;
+    return s;
+  };
+  static const KernelSet bf16 = widened(avx512Bf16Kernels());
+  static const KernelSet vbmi = widened(avx512VbmiKernels());
+  const KernelSet &base = kernelsFor(isa);
+  if (!base.tileBf16 && !base.tileFp8)
+    return base;
+  return isa == Isa::Avx512Vbmi ? vbmi : bf16;
+}

@@ -37,6 +37,7 @@ struct ThreadBuffers {
   GrowBuffer<uint16_t> rowBf16;   // one row being packed
   GrowBuffer<float> gathered;     // a panel's gathered rows (no packF32)
   GrowBuffer<float> expv;         // exp(-gate) of a SiLU-mul epilogue
+  GrowBuffer<float> blockSums;    // one FP8 scale block's tile sums
 };
 ThreadBuffers &buffers() {
   static thread_local ThreadBuffers b;
@@ -56,13 +57,41 @@ int64_t panelSize(int64_t k, bool bf16) {
   return bf16 ? (k + 1) / 2 * kPanel * 2 : k * kPanel;
 }
 
+/// How x is packed for a product's tiles.
+enum class PackAs {
+  F32,        // as it is, for tileF32
+  Bf16Pairs,  // rounded to bf16, paired (tileBf16, tileFp8)
+  RoundedF32, // rounded to bf16, kept as f32 (KernelSet::widenedTiles)
+};
+
+/// The packing the tiles of a product with w take (`exact`: x as it is,
+/// whatever the weight's format).
+PackAs packAs(const KernelSet &ks, const WeightMatrix &w, bool exact) {
+  if (exact || !bf16Arithmetic(ks, w))
+    return PackAs::F32;
+  return ks.widenedTiles ? PackAs::RoundedF32 : PackAs::Bf16Pairs;
+}
+
+/// The n floats at p rounded to bf16 in place (roundBf16's rounding),
+/// kept as f32.
+void roundInPlace(const KernelSet &ks, float *p, int64_t n) {
+  constexpr int64_t kChunk = 512;
+  uint16_t b[kChunk];
+  for (int64_t i = 0; i < n; i += kChunk) {
+    int64_t m = std::min(kChunk, n - i);
+    ks.roundBf16(p + i, m, b);
+    ks.decodeBf16(b, m, p + i);
+  }
+}
+
 /// Panel p of rows [0, rows) of x packed into `out` (panels of panelSize
 /// each; the last zero-padded). `index` (may be null): row t of the
 /// product is x's row index[t] (the experts' rows gathered from the
 /// tokens').
 void packPanel(const KernelSet &ks, const float *x, int64_t ldx,
-               const int32_t *index, int64_t rows, int64_t k, bool bf16,
+               const int32_t *index, int64_t rows, int64_t k, PackAs as,
                void *out, int64_t p) {
+  const bool bf16 = as == PackAs::Bf16Pairs;
   int64_t size = panelSize(k, bf16);
   int64_t n = std::min(rows - p * kPanel, int64_t(kPanel));
   const float *src = index ? x : x + p * kPanel * ldx;
@@ -70,8 +99,12 @@ void packPanel(const KernelSet &ks, const float *x, int64_t ldx,
   if (bf16 && ks.packBf16)
     return ks.packBf16(src, ldx, ix, n, k,
                        static_cast<uint16_t *>(out) + p * size);
-  if (!bf16 && ks.packF32)
-    return ks.packF32(src, ldx, ix, n, k, static_cast<float *>(out) + p * size);
+  if (!bf16 && ks.packF32) {
+    ks.packF32(src, ldx, ix, n, k, static_cast<float *>(out) + p * size);
+    if (as == PackAs::RoundedF32)
+      roundInPlace(ks, static_cast<float *>(out) + p * size, size);
+    return;
+  }
   if (ix) {
     // No packer of the set's own: the rows side by side first.
     float *rowsCopy = buffers().gathered.get(size_t(n * k));
@@ -101,10 +134,13 @@ void packPanel(const KernelSet &ks, const float *x, int64_t ldx,
   if (n < kPanel)
     std::memset(o, 0, size_t(size) * sizeof(float));
   transposePanel(src, ldx, n, k, o);
+  if (as == PackAs::RoundedF32)
+    roundInPlace(ks, o, size);
 }
 
 PackedX pack(const KernelSet &ks, const float *x, int64_t ldx, int64_t rows,
-             int64_t k, bool bf16) {
+             int64_t k, PackAs as) {
+  const bool bf16 = as == PackAs::Bf16Pairs;
   PackedX p;
   p.rows = rows;
   p.k = k;
@@ -119,7 +155,7 @@ PackedX pack(const KernelSet &ks, const float *x, int64_t ldx, int64_t rows,
   // leave the other cores waiting for the tiles.
   parallelFor(p.panels, 1, [&](int64_t b, int64_t e) {
     for (int64_t i = b; i < e; ++i)
-      packPanel(ks, x, ldx, nullptr, rows, k, bf16, out, i);
+      packPanel(ks, x, ldx, nullptr, rows, k, as, out, i);
   });
   return p;
 }
@@ -232,6 +268,9 @@ struct PanelTiles {
   decltype(KernelSet::tileFp8) fp8(int64_t p) const {
     return pick(p, ks.tileFp8, ks.tileFp8Part);
   }
+  decltype(KernelSet::tileF32Scaled) f32Scaled(int64_t p) const {
+    return pick(p, ks.tileF32Scaled, ks.tileF32ScaledPart);
+  }
 };
 
 /// The FP8 rows [r, r + m)'s chunk [k0, k0 + kc) as exact bf16 in the
@@ -267,6 +306,48 @@ void fp8TileBf16(const KernelSet &ks, const PackedX &x, const WeightMatrix &w,
                    x.bf16 + (p * x.pairs() + (k0 + kb) / 2) * kPanel * 2, kp,
                    ctile + p * mr * kPanel, s.rows > 0 ? &s : nullptr);
       if (out && kb + kScaleBlock >= kc)
+        out->panel(p);
+    }
+  }
+}
+
+/// The FP8 rows [r, r + m)'s chunk [k0, k0 + kc) as unscaled f32 in the
+/// tile t (exact: every e4m3 value is an f32), through every panel of x one
+/// scale block at a time, each block's sums scaled once into ctile, as
+/// fp8TileBf16 and the dot products do: a product of an e4m3 weight and a
+/// bf16-rounded x is exact in f32, so only the order of f32 sums within a
+/// block differs between the paths. (A scale folded into each weight
+/// summed the whole row in one chain: on FP8 ragged_v3 the prefill then
+/// moved 16 of 17 seeds' logits past 2e-3 of the float64 reference through
+/// bf16 rounding ties, against 10 of 17 this way.)
+void fp8TileF32(const KernelSet &ks, const PackedX &x, const WeightMatrix &w,
+                int64_t r, int64_t m, int64_t k0, int64_t kc, const float *t,
+                float *ctile, const TileStore *out, const TilePrefetch &pf,
+                int64_t pfPanel) {
+  const int mr = ks.mr;
+  const int64_t k = x.k;
+  float scales[kMaxMr] = {};
+  PanelTiles tiles{ks, x};
+  for (int64_t kb = 0; kb < kc; kb += kScaleBlock) {
+    const int64_t len = std::min(kScaleBlock, kc - kb);
+    const bool last = kb + kScaleBlock >= kc;
+    for (int64_t i = 0; i < m; ++i)
+      scales[i] = w.scaleRow(r + i)[(k0 + kb) / kScaleBlock];
+    for (int64_t p = 0; p < x.panels; ++p) {
+      const float *xp = x.f32 + (p * k + k0 + kb) * kPanel;
+      const TilePrefetch *pp = p == pfPanel && kb == 0 ? &pf : nullptr;
+      float *c = ctile + p * mr * kPanel;
+      if (ks.tileF32Scaled) {
+        tiles.f32Scaled(p)(t + kb, kTileLd, scales, xp, len, c, pp);
+      } else {
+        float *sums = buffers().blockSums.get(size_t(mr * kPanel));
+        std::memset(sums, 0, size_t(mr * kPanel) * sizeof(float));
+        tiles.f32(p)(t + kb, kTileLd, xp, len, sums, pp);
+        for (int64_t i = 0; i < mr; ++i)
+          for (int64_t j = 0; j < kPanel; ++j)
+            c[i * kPanel + j] += scales[i] * sums[i * kPanel + j];
+      }
+      if (out && last)
         out->panel(p);
     }
   }
@@ -335,12 +416,18 @@ void blockChunk(const KernelSet &ks, const PackedX &x, const WeightMatrix &w,
     }
     return;
   }
-  // The rows' chunk as f32 (FP8 scaled per block), zero-padded to mr.
+  // The rows' chunk as f32 (FP8 unscaled: its scales go on each block's
+  // sums), zero-padded to mr.
   float *t = b.wtile.get(size_t(mr * kTileLd));
-  for (int64_t i = 0; i < m; ++i)
-    decodeRow(ks, w, r + i, k0, kc, t + i * kTileLd);
   if (m < mr)
     std::memset(t + m * kTileLd, 0, size_t((mr - m) * kTileLd) * sizeof(float));
+  if (w.format == WeightFormat::FP8) {
+    for (int64_t i = 0; i < m; ++i)
+      ks.decodeFp8(w.row(r + i) + k0, kc, 1.0f, t + i * kTileLd);
+    return fp8TileF32(ks, x, w, r, m, k0, kc, t, ctile, out, pf, pfPanel);
+  }
+  for (int64_t i = 0; i < m; ++i)
+    decodeRow(ks, w, r + i, k0, kc, t + i * kTileLd);
   for (int64_t p = 0; p < x.panels; ++p) {
     tiles.f32(p)(t, kTileLd, x.f32 + (p * k + k0) * kPanel, kc,
                ctile + p * mr * kPanel, p == pfPanel ? &pf : nullptr);
@@ -537,7 +624,8 @@ void gemmGroups(const KernelSet &ks, const float *x, int64_t ldx,
                 const std::vector<MatmulGroup> &groups, float *y, int64_t ldy) {
   const int mr = ks.mr;
   const int64_t k = w.cols;
-  bool bf16 = bf16Arithmetic(ks, w);
+  const PackAs as = packAs(ks, w, false);
+  const bool bf16 = as == PackAs::Bf16Pairs;
   int64_t size = panelSize(k, bf16), blocksPer = (n + mr - 1) / mr;
   // Panels of group g start at panel first[g].
   static thread_local std::vector<int64_t> firstBuffer;
@@ -574,8 +662,8 @@ void gemmGroups(const KernelSet &ks, const float *x, int64_t ldx,
                                               first[g] * size);
       // Gathered: the group's rows through its part of the index.
       packPanel(ks, index ? x : x + grp.begin * ldx, ldx,
-                index ? index + grp.begin : nullptr, grp.end - grp.begin, k,
-                bf16, base, i - first[g]);
+                index ? index + grp.begin : nullptr, grp.end - grp.begin, k, as,
+                base, i - first[g]);
     }
   });
   // Work item i is up to kItemBlocks blocks of one group.
@@ -650,11 +738,11 @@ int64_t grainRows(const KernelSet &ks, const WeightMatrix &w, int64_t rows,
 /// interleaved; at 10 rows the two were level).
 constexpr int64_t kFp8DotRowBytes = 4096;
 int64_t groupGemvRows(const KernelSet &ks, const WeightMatrix &w) {
-  if (w.format == WeightFormat::BF16 && ks.tileBf16Part[0])
+  if (w.format == WeightFormat::BF16 && ks.tileBf16Part[0] && !ks.widenedTiles)
     return 6;
   if (w.format == WeightFormat::F32 && ks.tileF32Part[0])
     return ks.isa >= Isa::Avx512 ? 4 : 8;
-  if (w.format == WeightFormat::FP8 && ks.tileFp8Part[0] &&
+  if (w.format == WeightFormat::FP8 && ks.tileFp8Part[0] && !ks.widenedTiles &&
       w.cols * 2 > kFp8DotRowBytes)
     return 10;
   return kGemvRows;
@@ -680,7 +768,7 @@ void matmulOverPool(const KernelSet &ks, const float *x, int64_t ldx,
     });
     return;
   }
-  PackedX px = pack(ks, x, ldx, rows, w.cols, !exact && bf16Arithmetic(ks, w));
+  PackedX px = pack(ks, x, ldx, rows, w.cols, packAs(ks, w, exact));
   parallelFor(n, grain, [&](int64_t b, int64_t e) {
     gemmRange(ks, px, w, r0 + b, e - b, y + b, ldy);
   });
@@ -806,7 +894,7 @@ void dsrt::cpu::matmulSiluMul(const KernelSet &ks, const float *x, int64_t ldx,
   PackedX px;
   GemvX gx;
   if (!gemv)
-    px = pack(ks, x, ldx, rows, w.cols, bf16Arithmetic(ks, w));
+    px = pack(ks, x, ldx, rows, w.cols, packAs(ks, w, false));
   else
     gx = gemvInput(ks, w, x, ldx, rows);
   int64_t grain = gemv ? grainRows(ks, w, rows, n)
@@ -846,8 +934,7 @@ void dsrt::cpu::matmulSerialF32(const KernelSet &ks, const float *x,
     gemvRange(ks, GemvX{x, ldx}, rows, w, r0, n, y, ldy);
     return;
   }
-  gemmRange(ks, pack(ks, x, ldx, rows, w.cols, /*bf16=*/false), w, r0, n, y,
-            ldy);
+  gemmRange(ks, pack(ks, x, ldx, rows, w.cols, PackAs::F32), w, r0, n, y, ldy);
 }
 
 void dsrt::cpu::decodeWeightRow(const KernelSet &ks, const WeightMatrix &w,
