@@ -384,7 +384,12 @@ def main():
     pct = lambda v: f"{v:.0%}"
     tok = lambda v: f"{v:.0f}"
     lines = [f"{len(rounds)} rounds (medians, ranges in brackets). GEMM 256x4096x4096, first round "
-             f"({gemm['threads']} threads, ds kernels: {gemm['isa']}): "
+             f"({gemm['threads']} threads, ds kernels: {gemm['isa']}"
+             + (f", {gemm['tiles']} tiles for bf16/FP8 ({gemm['tiles_by']}: bf16 tile "
+                f"{gemm['tile_l1_bf16_gflops']:.0f}, f32 tile {gemm['tile_l1_f32_gflops']:.0f} "
+                f"GFLOP/s a thread in L1)" if "tiles" in gemm else "")
+             + (f", stream prefetch {gemm['prefetch']}" if "prefetch" in gemm else "")
+             + "): "
              f"OpenBLAS sgemm {gemm['openblas_sgemm_gflops']:.1f} GFLOP/s, "
              f"ds f32 {gemm['ds_f32_gflops']:.1f}, bf16 {gemm['ds_bf16_gflops']:.1f}, "
              f"FP8 {gemm['ds_fp8_gflops']:.1f}; "

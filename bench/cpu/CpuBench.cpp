@@ -174,13 +174,14 @@ int gemm(int64_t rows, int64_t n, int64_t k, int reps) {
               "\"isa\": \"%s\", \"openblas_sgemm_gflops\": %.2f, "
               "\"ds_f32_gflops\": %.2f, \"ds_bf16_gflops\": %.2f, "
               "\"ds_fp8_gflops\": %.2f, \"ds_f32_on_bf16_gflops\": %.2f, "
-              "\"tiles\": \"%s\", \"tiles_by\": \"%s\", "
+              "\"tiles\": \"%s\", \"tiles_by\": \"%s\", \"prefetch\": \"%s\", "
               "\"tile_l1_bf16_gflops\": %.2f, \"tile_l1_f32_gflops\": %.2f, "
               "\"onednn\": %s}\n",
               (long long)rows, (long long)n, (long long)k, threads,
               isaName(activeIsa()), blas, flops / t32 / 1e9, flops / t16 / 1e9,
               flops / t8 / 1e9, flops / t16f / 1e9, gemmTilesName(tc.tiles),
-              tc.by, tc.bf16Gflops, tc.f32Gflops, onednn.c_str());
+              tc.by, streamPrefetchName(activeStreamPrefetch()), tc.bf16Gflops,
+              tc.f32Gflops, onednn.c_str());
   return 0;
 }
 
