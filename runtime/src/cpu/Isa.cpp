@@ -33,6 +33,9 @@ bool dsrt::cpu::parseIsa(const std::string &name, Isa &out) {
 
 bool dsrt::cpu::isaSupported(Isa isa) {
 #if defined(__x86_64__)
+  // The CPU model is filled in by a constructor, and this may run in
+  // another one (streamNonTemporal's): fill it in first (idempotent).
+  __builtin_cpu_init();
   switch (isa) {
   case Isa::Scalar:
     return true;
@@ -85,6 +88,7 @@ bool dsrt::cpu::parseStreamPrefetch(const std::string &name,
 
 StreamPrefetch dsrt::cpu::detectedStreamPrefetch() {
 #if defined(__x86_64__)
+  __builtin_cpu_init(); // as in isaSupported
   if (__builtin_cpu_is("amd"))
     return StreamPrefetch::NonTemporal;
 #endif
