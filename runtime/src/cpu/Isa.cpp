@@ -107,9 +107,9 @@ void configurePrefetch(Configured &c) {
   const char *env = std::getenv("DSRT_CPU_PREFETCH");
   if (!env || !*env)
     return;
+  // parseStreamPrefetch leaves c.prefetch as detected where it fails.
   if (parseStreamPrefetch(env, c.prefetch))
     return;
-  c.prefetch = detectedStreamPrefetch();
   if (c.error.empty())
     c.error = std::string("DSRT_CPU_PREFETCH='") + env +
               "' is unknown (expected nta or t0)";

@@ -206,8 +206,7 @@ struct KernelSet {
   /// from zero), i < mr: one 128-wide scale block of FP8 rows widened to
   /// f32 unscaled, its sums scaled once (tileFp8's arithmetic on f32
   /// panels; MatMul.cpp's fp8TileF32), and the partial tiles as
-  /// tileF32Part. nullptr: MatMul.cpp sums into a zeroed tile and scales
-  /// it after.
+  /// tileF32Part. Every set has them.
   void (*tileF32Scaled)(const float *w, int64_t ldw, const float *scales,
                         const float *xp, int64_t kc, float *c,
                         const TilePrefetch *pf) = nullptr;
@@ -225,8 +224,9 @@ struct KernelSet {
   void (*siluMulRow)(const float *g, const float *u, int64_t n,
                      float *y) = nullptr;
   /// The GEMMs over bf16 and FP8 weights (more than kGemvRows rows of x)
-  /// run the f32 tiles on widened weights (decodeBf16 / decodeFp8, block
-  /// scale folded in) rather than tileBf16 / tileFp8, with x still rounded
+  /// run the f32 tiles on widened weights (decodeBf16, or decodeFp8
+  /// unscaled into tileF32Scaled) rather than tileBf16 / tileFp8, with x
+  /// still rounded
   /// to bf16 (its panels hold the rounded values as f32): the same
   /// arithmetic up to the order of f32 sums (a product of two bf16 values
   /// is exact in f32). For CPUs whose bf16 dot product runs below their f32

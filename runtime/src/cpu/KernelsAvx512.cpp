@@ -641,6 +641,18 @@ void packBf16(const float *x, int64_t ldx, const int32_t *index, int64_t rows,
       rows, (k + 1) / 2, reinterpret_cast<uint32_t *>(panel));
 }
 
+/// The f32 tiles every AVX-512 set shares past tileF32: the partial ones,
+/// and the scaled ones whole and partial.
+void setF32Tiles(KernelSet &s) {
+  s.tileF32Part[0] = tileF32Plain<1>;
+  s.tileF32Part[1] = tileF32Plain<2>;
+  s.tileF32Part[2] = tileF32Plain<3>;
+  s.tileF32Scaled = tileF32Rows<4>;
+  s.tileF32ScaledPart[0] = tileF32Rows<1>;
+  s.tileF32ScaledPart[1] = tileF32Rows<2>;
+  s.tileF32ScaledPart[2] = tileF32Rows<3>;
+}
+
 } // namespace
 
 const KernelSet &dsrt::cpu::avx512Kernels() {
@@ -656,13 +668,7 @@ const KernelSet &dsrt::cpu::avx512Kernels() {
     s.combineBf16Rows = combineBf16Rows;
     s.expfRow = expfRowAvx512;
     s.siluMulRow = siluMulRowAvx512;
-    s.tileF32Part[0] = tileF32Plain<1>;
-    s.tileF32Part[1] = tileF32Plain<2>;
-    s.tileF32Part[2] = tileF32Plain<3>;
-    s.tileF32Scaled = tileF32Rows<4>;
-    s.tileF32ScaledPart[0] = tileF32Rows<1>;
-    s.tileF32ScaledPart[1] = tileF32Rows<2>;
-    s.tileF32ScaledPart[2] = tileF32Rows<3>;
+    setF32Tiles(s);
     return s;
   }();
   return set;
@@ -683,13 +689,7 @@ const KernelSet &dsrt::cpu::avx512Bf16Kernels() {
     s.combineBf16Rows = combineBf16Rows;
     s.expfRow = expfRowAvx512;
     s.siluMulRow = siluMulRowAvx512;
-    s.tileF32Part[0] = tileF32Plain<1>;
-    s.tileF32Part[1] = tileF32Plain<2>;
-    s.tileF32Part[2] = tileF32Plain<3>;
-    s.tileF32Scaled = tileF32Rows<4>;
-    s.tileF32ScaledPart[0] = tileF32Rows<1>;
-    s.tileF32ScaledPart[1] = tileF32Rows<2>;
-    s.tileF32ScaledPart[2] = tileF32Rows<3>;
+    setF32Tiles(s);
     s.tileBf16Part[0] = tileBf16Rows<1>;
     s.tileBf16Part[1] = tileBf16Rows<2>;
     s.tileBf16Part[2] = tileBf16Rows<3>;

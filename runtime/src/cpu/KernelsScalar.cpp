@@ -44,6 +44,19 @@ void tileF32Rows(const float *w, int64_t ldw, const float *xp, int64_t kc,
     }
 }
 
+/// KernelSet::tileF32Scaled over panel rows [0, Rows): the tile's sums
+/// from zero, then into c times scales[i].
+template <int Rows>
+void tileF32ScaledRows(const float *w, int64_t ldw, const float *scales,
+                       const float *xp, int64_t kc, float *c,
+                       const TilePrefetch *pf) {
+  float sums[kMr * kPanel] = {};
+  tileF32Rows<Rows>(w, ldw, xp, kc, sums, pf);
+  for (int i = 0; i < kMr; ++i)
+    for (int t = 0; t < Rows; ++t)
+      c[i * kPanel + t] += scales[i] * sums[i * kPanel + t];
+}
+
 void decodeBf16(const uint16_t *src, int64_t n, float *dst) {
   for (int64_t i = 0; i < n; ++i)
     dst[i] = bf16(src[i]);
@@ -118,6 +131,10 @@ const KernelSet &dsrt::cpu::scalarKernels() {
     s.tileF32Part[0] = tileF32Rows<kQuarterPanel>;
     s.tileF32Part[1] = tileF32Rows<2 * kQuarterPanel>;
     s.tileF32Part[2] = tileF32Rows<3 * kQuarterPanel>;
+    s.tileF32Scaled = tileF32ScaledRows<kPanel>;
+    s.tileF32ScaledPart[0] = tileF32ScaledRows<kQuarterPanel>;
+    s.tileF32ScaledPart[1] = tileF32ScaledRows<2 * kQuarterPanel>;
+    s.tileF32ScaledPart[2] = tileF32ScaledRows<3 * kQuarterPanel>;
     return s;
   }();
   return set;

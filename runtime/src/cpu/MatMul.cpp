@@ -37,7 +37,6 @@ struct ThreadBuffers {
   GrowBuffer<uint16_t> rowBf16;   // one row being packed
   GrowBuffer<float> gathered;     // a panel's gathered rows (no packF32)
   GrowBuffer<float> expv;         // exp(-gate) of a SiLU-mul epilogue
-  GrowBuffer<float> blockSums;    // one FP8 scale block's tile sums
 };
 ThreadBuffers &buffers() {
   static thread_local ThreadBuffers b;
@@ -336,17 +335,8 @@ void fp8TileF32(const KernelSet &ks, const PackedX &x, const WeightMatrix &w,
     for (int64_t p = 0; p < x.panels; ++p) {
       const float *xp = x.f32 + (p * k + k0 + kb) * kPanel;
       const TilePrefetch *pp = p == pfPanel && kb == 0 ? &pf : nullptr;
-      float *c = ctile + p * mr * kPanel;
-      if (ks.tileF32Scaled) {
-        tiles.f32Scaled(p)(t + kb, kTileLd, scales, xp, len, c, pp);
-      } else {
-        float *sums = buffers().blockSums.get(size_t(mr * kPanel));
-        std::memset(sums, 0, size_t(mr * kPanel) * sizeof(float));
-        tiles.f32(p)(t + kb, kTileLd, xp, len, sums, pp);
-        for (int64_t i = 0; i < mr; ++i)
-          for (int64_t j = 0; j < kPanel; ++j)
-            c[i * kPanel + j] += scales[i] * sums[i * kPanel + j];
-      }
+      tiles.f32Scaled(p)(t + kb, kTileLd, scales, xp, len,
+                         ctile + p * mr * kPanel, pp);
       if (out && last)
         out->panel(p);
     }
