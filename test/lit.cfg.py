@@ -70,6 +70,8 @@ def _cpu_flags():
     return set()
 
 
+if {"avx2", "fma", "f16c"} <= _cpu_flags():
+    config.available_features.add("avx2")
 if {"avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl", "avx512_bf16"} <= _cpu_flags():
     config.available_features.add("avx512bf16")
     if "avx512vbmi" in _cpu_flags():

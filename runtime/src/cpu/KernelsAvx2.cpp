@@ -335,12 +335,23 @@ void dotF32(const float *w, const float *x, int64_t ldx, int rows, int64_t k,
 /// Rows are not interleaved to run several rows' chains side by side: that
 /// measured slower (the weights' stream then alternates between rows,
 /// which the hardware prefetcher follows worse than one row after the
-/// other; bench/RESULTS.md). No software prefetch: the AVX-512 sets take
-/// this kernel too, where it measured the fastest as it is.
+/// other; bench/RESULTS.md). The AVX-512 sets take this kernel too.
+/// Software prefetch only with the prefetcht0 hint (Isa.h's
+/// StreamPrefetch): on a Zen EPYC (nta) the rows streamed fastest with
+/// none, while on an Emerald Rapids Xeon (t0) prefetchAhead took a
+/// two-core f32 GEMV from 0.83 of the read stream to 0.97, and a V3-wide
+/// f32 decode 1.13-1.16x faster (bench/RESULTS.md, "f32 GEMVs fetched
+/// ahead on the Xeon"). The same arithmetic either way.
 void gemvF32(const float *w, int64_t ldw, int64_t n, const float *x, int64_t k,
              float *y) {
+  if (streamNonTemporal) {
+    for (int64_t j = 0; j < n; ++j, w += ldw)
+      dotRows<1, 2>(F32Row{w}, kNoAhead, x, 0, 0, k, y + j);
+    return;
+  }
   for (int64_t j = 0; j < n; ++j, w += ldw)
-    dotRows<1, 2>(F32Row{w}, kNoAhead, x, 0, 0, k, y + j);
+    dotRows<1, 2>(
+        F32Row{w}, [w](int64_t i) { prefetchAhead(w + i); }, x, 0, 0, k, y + j);
 }
 
 void dotBf16(const uint16_t *w, const float *x, int64_t ldx, int rows,
