@@ -118,10 +118,23 @@ inline void prefetchAhead(const void *p) {
 /// Zen 5 EPYC prefetchnta instead of prefetcht2 (here and in
 /// prefetchAhead) took an FP8 decode step from 1.21-1.25 to 1.14-1.16 ms
 /// (3 interleaved pool traces each), bf16 and f32 steps unchanged
-/// (bench/RESULTS.md, "twentieth session").
+/// (bench/RESULTS.md, "twentieth session"). With the prefetcht0 hint
+/// (Isa.h: not AMD) each line is asked for twice instead: into L2
+/// (prefetcht2) kFp8FarBytes ahead, then into L1 kFp8NearBytes ahead. On
+/// an Emerald Rapids Xeon a two-thread FP8 GEMV streamed 1.05-1.15x
+/// faster than with one prefetcht0 6 KiB ahead (each core, busy
+/// converting, kept too few of its lines in flight), and a V3-wide FP8
+/// decode 1.04-1.06x (bench/RESULTS.md, "thirty-third session").
 constexpr int64_t kFp8GemvAheadBytes = 6144;
+constexpr int64_t kFp8NearBytes = 1024, kFp8FarBytes = 8192;
 inline void prefetchFp8Ahead(const void *p) {
-  prefetchStream(static_cast<const char *>(p) + kFp8GemvAheadBytes);
+  const char *c = static_cast<const char *>(p);
+  if (streamNonTemporal) {
+    __builtin_prefetch(c + kFp8GemvAheadBytes, 0, 0);
+    return;
+  }
+  __builtin_prefetch(c + kFp8FarBytes, 0, 1);
+  __builtin_prefetch(c + kFp8NearBytes, 0, 3);
 }
 
 #if defined(__AVX512F__)
