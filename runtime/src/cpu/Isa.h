@@ -40,7 +40,8 @@ Isa detectedIsa();
 /// (bench/RESULTS.md, "Weight stream prefetch hint per CPU").
 enum class StreamPrefetch {
   NonTemporal, // prefetchnta
-  L1,          // prefetcht0
+  L1,          // prefetcht0 near, prefetcht2 further (KernelsInline.h
+               // prefetchStreamAhead)
 };
 const char *streamPrefetchName(StreamPrefetch hint);
 /// "nta", "t0".

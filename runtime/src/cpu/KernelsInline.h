@@ -64,9 +64,9 @@ struct PrefetchCursor {
 /// (Isa.h's StreamPrefetch: AMD): a decode step streams every weight once,
 /// more bytes than L3 holds, so weights kept there only pushed out what
 /// the step reads again (the latent cache, activations, the small
-/// weights); see prefetchFp8Ahead for what it measured. Elsewhere it is
-/// prefetcht0: on an Emerald Rapids Xeon prefetchnta left a bf16 GEMV at a
-/// quarter of its rate.
+/// weights); see prefetchFp8Ahead for what it measured. Elsewhere
+/// (prefetchStreamAhead) a line is asked for twice: on an Emerald Rapids
+/// Xeon prefetchnta left a bf16 GEMV at a quarter of its rate.
 constexpr int64_t kGemvAheadBytes = 4096;
 
 /// [p, p + bytes) into L1.
@@ -91,19 +91,33 @@ inline void prefetchCombineRow(const void *const *rows, int64_t i, int64_t k,
     prefetchSpan(rows[j], first * elementBytes);
 }
 
-/// One line of a weight stream: prefetchnta (locality 0) or prefetcht0,
-/// as Isa.h's StreamPrefetch says for this CPU. The flag is the same on
-/// every call, so the branch costs nothing the stream would notice.
-inline void prefetchStream(const char *p) {
-  if (streamNonTemporal)
-    __builtin_prefetch(p, 0, 0);
-  else
-    __builtin_prefetch(p, 0, 3);
+/// Where a weight stream's line is asked for with the prefetcht0 hint
+/// (Isa.h's StreamPrefetch: not AMD): into L2 (prefetcht2) kStreamFarBytes
+/// ahead, then into L1 kStreamNearBytes ahead. On an Emerald Rapids Xeon
+/// one prefetcht0 4-6 KiB ahead kept too few lines in flight for a core
+/// that also computes (FP8's e4m3 lookup above all): with both, a
+/// two-thread FP8 GEMV streamed 1.07x faster, V3-wide FP8 decode ran
+/// 1.02-1.06x and bf16 decode 1.01-1.07x faster (bench/RESULTS.md,
+/// "thirty-third session").
+constexpr int64_t kStreamFarBytes = 8192, kStreamNearBytes = 1024;
+
+/// The line of a weight stream at `p`: prefetchnta `ntaBytes` ahead, or
+/// the two prefetches above, as the CPU's StreamPrefetch says. The flag is
+/// the same on every call, so the branch costs nothing the stream would
+/// notice.
+inline void prefetchStreamAhead(const char *p, int64_t ntaBytes) {
+  if (streamNonTemporal) {
+    __builtin_prefetch(p + ntaBytes, 0, 0);
+    return;
+  }
+  __builtin_prefetch(p + kStreamFarBytes, 0, 1);
+  __builtin_prefetch(p + kStreamNearBytes, 0, 3);
 }
 
-/// One line of the weights' stream kGemvAheadBytes ahead of `p`.
+/// One line of the weights' stream ahead of `p` (kGemvAheadBytes with
+/// prefetchnta).
 inline void prefetchAhead(const void *p) {
-  prefetchStream(static_cast<const char *>(p) + kGemvAheadBytes);
+  prefetchStreamAhead(static_cast<const char *>(p), kGemvAheadBytes);
 }
 
 /// The same for FP8 weights, further ahead (the hint is prefetchAhead's;
@@ -118,23 +132,11 @@ inline void prefetchAhead(const void *p) {
 /// Zen 5 EPYC prefetchnta instead of prefetcht2 (here and in
 /// prefetchAhead) took an FP8 decode step from 1.21-1.25 to 1.14-1.16 ms
 /// (3 interleaved pool traces each), bf16 and f32 steps unchanged
-/// (bench/RESULTS.md, "twentieth session"). With the prefetcht0 hint
-/// (Isa.h: not AMD) each line is asked for twice instead: into L2
-/// (prefetcht2) kFp8FarBytes ahead, then into L1 kFp8NearBytes ahead. On
-/// an Emerald Rapids Xeon a two-thread FP8 GEMV streamed 1.05-1.15x
-/// faster than with one prefetcht0 6 KiB ahead (each core, busy
-/// converting, kept too few of its lines in flight), and a V3-wide FP8
-/// decode 1.04-1.06x (bench/RESULTS.md, "thirty-third session").
+/// (bench/RESULTS.md, "twentieth session"). With prefetcht0 (not AMD)
+/// FP8 rows are fetched as every other stream (prefetchStreamAhead).
 constexpr int64_t kFp8GemvAheadBytes = 6144;
-constexpr int64_t kFp8NearBytes = 1024, kFp8FarBytes = 8192;
 inline void prefetchFp8Ahead(const void *p) {
-  const char *c = static_cast<const char *>(p);
-  if (streamNonTemporal) {
-    __builtin_prefetch(c + kFp8GemvAheadBytes, 0, 0);
-    return;
-  }
-  __builtin_prefetch(c + kFp8FarBytes, 0, 1);
-  __builtin_prefetch(c + kFp8NearBytes, 0, 3);
+  prefetchStreamAhead(static_cast<const char *>(p), kFp8GemvAheadBytes);
 }
 
 #if defined(__AVX512F__)
