@@ -40,8 +40,7 @@ Isa detectedIsa();
 /// (bench/RESULTS.md, "Weight stream prefetch hint per CPU").
 enum class StreamPrefetch {
   NonTemporal, // prefetchnta
-  L1,          // prefetcht0 near, prefetcht2 further (KernelsInline.h
-               // prefetchStreamAhead)
+  L1,          // prefetcht0, and prefetcht2 further ahead (KernelsInline.h)
 };
 const char *streamPrefetchName(StreamPrefetch hint);
 /// "nta", "t0".

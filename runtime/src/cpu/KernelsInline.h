@@ -64,9 +64,10 @@ struct PrefetchCursor {
 /// (Isa.h's StreamPrefetch: AMD): a decode step streams every weight once,
 /// more bytes than L3 holds, so weights kept there only pushed out what
 /// the step reads again (the latent cache, activations, the small
-/// weights); see prefetchFp8Ahead for what it measured. Elsewhere
-/// (prefetchStreamAhead) a line is asked for twice: on an Emerald Rapids
-/// Xeon prefetchnta left a bf16 GEMV at a quarter of its rate.
+/// weights); see prefetchFp8Ahead for what it measured. Elsewhere it is
+/// prefetcht0 (with a prefetcht2 further ahead: prefetchStreamAhead): on
+/// an Emerald Rapids Xeon prefetchnta left a bf16 GEMV at a quarter of its
+/// rate.
 constexpr int64_t kGemvAheadBytes = 4096;
 
 /// [p, p + bytes) into L1.
@@ -91,33 +92,34 @@ inline void prefetchCombineRow(const void *const *rows, int64_t i, int64_t k,
     prefetchSpan(rows[j], first * elementBytes);
 }
 
-/// Where a weight stream's line is asked for with the prefetcht0 hint
-/// (Isa.h's StreamPrefetch: not AMD): into L2 (prefetcht2) kStreamFarBytes
-/// ahead, then into L1 kStreamNearBytes ahead. On an Emerald Rapids Xeon
-/// one prefetcht0 4-6 KiB ahead kept too few lines in flight for a core
-/// that also computes (FP8's e4m3 lookup above all): with both, a
-/// two-thread FP8 GEMV streamed 1.07x faster, V3-wide FP8 decode ran
-/// 1.02-1.06x and bf16 decode 1.01-1.07x faster (bench/RESULTS.md,
-/// "thirty-third session").
-constexpr int64_t kStreamFarBytes = 8192, kStreamNearBytes = 1024;
-
-/// The line of a weight stream at `p`: prefetchnta `ntaBytes` ahead, or
-/// the two prefetches above, as the CPU's StreamPrefetch says. The flag is
-/// the same on every call, so the branch costs nothing the stream would
-/// notice.
-inline void prefetchStreamAhead(const char *p, int64_t ntaBytes) {
+/// The line of a weight stream `nearBytes` ahead of `p`, with the CPU's
+/// hint (Isa.h's StreamPrefetch). With prefetcht0 (not AMD) the line
+/// `farBytes` ahead is also asked for into L2 (prefetcht2): on an Emerald
+/// Rapids Xeon one prefetcht0 kept too few lines in flight for a core that
+/// also computes (FP8's e4m3 lookup above all) once the weights come from
+/// memory. With both, V3-wide decode ran 1.06-1.10x (bf16) and 1.02-1.06x
+/// (FP8) faster, and the bench model's bf16 decode, whose weights largely
+/// fit L3, held its rate, where the far prefetch alone, or with the L1
+/// one moved to 1 KiB, lost 5% there (bench/RESULTS.md, "thirty-third
+/// session"). The flag is the same on every call, so the branch costs
+/// nothing the stream would notice.
+inline void prefetchStreamAhead(const char *p, int64_t nearBytes,
+                                int64_t farBytes) {
   if (streamNonTemporal) {
-    __builtin_prefetch(p + ntaBytes, 0, 0);
+    __builtin_prefetch(p + nearBytes, 0, 0);
     return;
   }
-  __builtin_prefetch(p + kStreamFarBytes, 0, 1);
-  __builtin_prefetch(p + kStreamNearBytes, 0, 3);
+  __builtin_prefetch(p + farBytes, 0, 1);
+  __builtin_prefetch(p + nearBytes, 0, 3);
 }
 
-/// One line of the weights' stream ahead of `p` (kGemvAheadBytes with
-/// prefetchnta).
+/// How far ahead the prefetcht2 of prefetchAhead and prefetchFp8Ahead goes.
+constexpr int64_t kGemvFarBytes = 8192, kFp8GemvFarBytes = 12288;
+
+/// One line of the weights' stream kGemvAheadBytes ahead of `p`.
 inline void prefetchAhead(const void *p) {
-  prefetchStreamAhead(static_cast<const char *>(p), kGemvAheadBytes);
+  prefetchStreamAhead(static_cast<const char *>(p), kGemvAheadBytes,
+                      kGemvFarBytes);
 }
 
 /// The same for FP8 weights, further ahead (the hint is prefetchAhead's;
@@ -132,11 +134,11 @@ inline void prefetchAhead(const void *p) {
 /// Zen 5 EPYC prefetchnta instead of prefetcht2 (here and in
 /// prefetchAhead) took an FP8 decode step from 1.21-1.25 to 1.14-1.16 ms
 /// (3 interleaved pool traces each), bf16 and f32 steps unchanged
-/// (bench/RESULTS.md, "twentieth session"). With prefetcht0 (not AMD)
-/// FP8 rows are fetched as every other stream (prefetchStreamAhead).
+/// (bench/RESULTS.md, "twentieth session").
 constexpr int64_t kFp8GemvAheadBytes = 6144;
 inline void prefetchFp8Ahead(const void *p) {
-  prefetchStreamAhead(static_cast<const char *>(p), kFp8GemvAheadBytes);
+  prefetchStreamAhead(static_cast<const char *>(p), kFp8GemvAheadBytes,
+                      kFp8GemvFarBytes);
 }
 
 #if defined(__AVX512F__)
