@@ -340,7 +340,7 @@ void dotF32(const float *w, const float *x, int64_t ldx, int rows, int64_t k,
 /// StreamPrefetch): on a Zen EPYC (nta) the rows streamed fastest with
 /// none, while on an Emerald Rapids Xeon (t0) prefetchAhead took a
 /// two-core f32 GEMV from 0.83 of the read stream to 0.97, and a V3-wide
-/// f32 decode 1.13-1.16x faster (bench/RESULTS.md, "f32 GEMVs fetched
+/// f32 decode 1.12-1.17x faster (bench/RESULTS.md, "f32 GEMVs fetched
 /// ahead on the Xeon"). The same arithmetic either way.
 void gemvF32(const float *w, int64_t ldw, int64_t n, const float *x, int64_t k,
              float *y) {
