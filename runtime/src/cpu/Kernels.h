@@ -226,9 +226,8 @@ struct KernelSet {
   /// The GEMMs over bf16 and FP8 weights (more than kGemvRows rows of x)
   /// run the f32 tiles on widened weights (decodeBf16, or decodeFp8
   /// unscaled into tileF32Scaled) rather than tileBf16 / tileFp8, with x
-  /// still rounded
-  /// to bf16 (its panels hold the rounded values as f32): the same
-  /// arithmetic up to the order of f32 sums (a product of two bf16 values
+  /// still rounded to bf16 (its panels hold the rounded values as f32): the
+  /// same arithmetic up to the order of f32 sums (a product of two bf16 values
   /// is exact in f32). For CPUs whose bf16 dot product runs below their f32
   /// FMA rate (TileChoice.h). The dot products (decode) are the set's own.
   bool widenedTiles = false;

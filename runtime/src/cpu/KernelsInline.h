@@ -93,8 +93,8 @@ inline void prefetchCombineRow(const void *const *rows, int64_t i, int64_t k,
 }
 
 /// The line of a weight stream `nearBytes` ahead of `p`, with the CPU's
-/// hint (Isa.h's StreamPrefetch). With prefetcht0 (not AMD) the line
-/// `farBytes` ahead is also asked for into L2 (prefetcht2): on an Emerald
+/// hint (Isa.h's StreamPrefetch). With prefetcht0 (not AMD) the line twice
+/// as far ahead is also asked for into L2 (prefetcht2): on an Emerald
 /// Rapids Xeon one prefetcht0 kept too few lines in flight for a core that
 /// also computes (FP8's e4m3 lookup above all) once the weights come from
 /// memory. With both, V3-wide decode ran 1.06-1.10x (bf16) and 1.02-1.06x
@@ -103,23 +103,18 @@ inline void prefetchCombineRow(const void *const *rows, int64_t i, int64_t k,
 /// one moved to 1 KiB, lost 5% there (bench/RESULTS.md, "thirty-third
 /// session"). The flag is the same on every call, so the branch costs
 /// nothing the stream would notice.
-inline void prefetchStreamAhead(const char *p, int64_t nearBytes,
-                                int64_t farBytes) {
+inline void prefetchStreamAhead(const char *p, int64_t nearBytes) {
   if (streamNonTemporal) {
     __builtin_prefetch(p + nearBytes, 0, 0);
     return;
   }
-  __builtin_prefetch(p + farBytes, 0, 1);
+  __builtin_prefetch(p + 2 * nearBytes, 0, 1);
   __builtin_prefetch(p + nearBytes, 0, 3);
 }
 
-/// How far ahead the prefetcht2 of prefetchAhead and prefetchFp8Ahead goes.
-constexpr int64_t kGemvFarBytes = 8192, kFp8GemvFarBytes = 12288;
-
 /// One line of the weights' stream kGemvAheadBytes ahead of `p`.
 inline void prefetchAhead(const void *p) {
-  prefetchStreamAhead(static_cast<const char *>(p), kGemvAheadBytes,
-                      kGemvFarBytes);
+  prefetchStreamAhead(static_cast<const char *>(p), kGemvAheadBytes);
 }
 
 /// The same for FP8 weights, further ahead (the hint is prefetchAhead's;
@@ -137,8 +132,7 @@ inline void prefetchAhead(const void *p) {
 /// (bench/RESULTS.md, "twentieth session").
 constexpr int64_t kFp8GemvAheadBytes = 6144;
 inline void prefetchFp8Ahead(const void *p) {
-  prefetchStreamAhead(static_cast<const char *>(p), kFp8GemvAheadBytes,
-                      kFp8GemvFarBytes);
+  prefetchStreamAhead(static_cast<const char *>(p), kFp8GemvAheadBytes);
 }
 
 #if defined(__AVX512F__)
