@@ -2,15 +2,16 @@
 """Batched decode against its roofline, in one run (issue #13).
 
 One random V3-shaped bf16 checkpoint of at least 0.5 GB (bench/cpu_kernels.py's
-model with 64 routed experts) runs through dsmlir.Engine at batch sizes 1..64: B prompts of
+model with 64 routed experts; with --dtype fp8 the same model in FP8, half the
+bytes) runs through dsmlir.Engine at batch sizes 1..64: B prompts of
 --prompt tokens are admitted together, then decode --steps tokens each
 (ignore_eos). A decode step's time is the median gap between a request's
 consecutive tokens once every request decodes (ITL); tokens/s = B / step.
 
 The bound is max(bytes read per step / read bandwidth, FLOPs per step / GEMM
 rate), both measured in the same run by ds-cpu-bench (a multi-threaded
-read-only stream over 1 GiB; a 256 x 4096 x 4096 bf16 GEMM through the
-runtime's own kernels):
+read-only stream over 1 GiB; a 256 x 4096 x 4096 GEMM in the checkpoint's
+dtype through the runtime's own kernels):
 - bytes per step: every tensor of the file once, except the routed experts
   (the expected number of distinct experts B tokens touch per layer,
   E (1 - (1 - k/E)^B), uniform routing) and the embedding (B rows); plus
@@ -24,7 +25,7 @@ Prints a Markdown table: B, step ms, tok/s, bound tok/s, share of the bound,
 which limit binds, and step time relative to B = 1 (how much slower a step
 gets while it carries B times the tokens).
 
-    /usr/bin/python3 bench/batched_decode.py [--build build] [--work DIR]
+    /usr/bin/python3 bench/batched_decode.py [--build build] [--work DIR] [--dtype fp8]
 """
 import argparse
 import json
@@ -89,6 +90,7 @@ def main():
     ap.add_argument("--steps", type=int, default=12)
     ap.add_argument("--batches", default="1,2,4,8,16,32,64")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--dtype", choices=["bf16", "fp8"], default="bf16")
     args = ap.parse_args()
     sys.path.insert(0, os.path.join(args.build, "python"))
     import dsmlir
@@ -99,22 +101,22 @@ def main():
     # bf16, and a batch has more distinct experts to share a step's read.
     cfg = cpu_kernels.config()
     cfg.update(n_routed_experts=64)
-    ckpt = os.path.join(work, "ckpt-bf16")
+    ckpt = os.path.join(work, f"ckpt-{args.dtype}")
     if not os.path.exists(os.path.join(ckpt, "config.json")):
-        checkpoint.write_checkpoint(ckpt, cfg, dtype="bf16", seed=2)
-    art = os.path.join(work, "model-bf16.dsa")
+        checkpoint.write_checkpoint(ckpt, cfg, dtype=args.dtype, seed=2)
+    art = os.path.join(work, f"model-{args.dtype}.dsa")
     if not os.path.exists(art):
         dsmlir.compile(ckpt, art)
     tensors = cpu_kernels.tensor_bytes(ckpt)
     shapes = checkpoint.tensor_shapes(cfg)
     file_bytes = sum(b for _, _, b in tensors.values())
-    if file_bytes < 0.5e9:
+    if file_bytes < 0.5e9 / (2 if args.dtype == "fp8" else 1):
         sys.exit(f"batched_decode: the checkpoint is {file_bytes / 1e9:.2f} GB, under 0.5 GB")
     per_token = dsmlir.Model(art, ckpt).info["kv_cache_bytes_per_token"]
 
     gemm = cpu_kernels.probe(bin_dir, "gemm", 256, 4096, 4096, 3)
     bw = cpu_kernels.read_stream(bin_dir)
-    rate = gemm["ds_bf16_gflops"] * 1e9
+    rate = gemm[f"ds_{args.dtype}_gflops"] * 1e9
     rows = []
     for batch in [int(b) for b in args.batches.split(",")]:
         step, stats = measure(dsmlir, art, ckpt, cfg, batch, args.prompt, args.steps, args.seed)
@@ -128,10 +130,10 @@ def main():
     bw_after = cpu_kernels.read_stream(bin_dir)
     best_bw = max(bw, bw_after)  # a shared machine may only make the roofline too low
 
-    print(f"model: {file_bytes / 2**20:.0f} MiB of bf16 tensors, {cfg['num_hidden_layers']} "
+    print(f"model: {file_bytes / 2**20:.0f} MiB of {args.dtype} tensors, {cfg['num_hidden_layers']} "
           f"layers, {cfg['n_routed_experts']} experts (top {cfg['num_experts_per_tok']}); "
           f"prompt {args.prompt}, {args.steps} decode steps per batch")
-    print(f"read stream {bw / 1e9:.1f} GB/s before, {bw_after / 1e9:.1f} after; bf16 GEMM "
+    print(f"read stream {bw / 1e9:.1f} GB/s before, {bw_after / 1e9:.1f} after; {args.dtype} GEMM "
           f"{rate / 1e9:.1f} GFLOP/s ({gemm['threads']} threads, {gemm['isa']})")
     print()
     print("| batch | step ms | tok/s | bound tok/s | of bound | bound by | MB read/step "

@@ -66,7 +66,8 @@ std::vector<float> normal(size_t n, std::mt19937 &rng, float stddev = 1.0f);
 /// `w` rounded to bf16.
 std::vector<uint16_t> toBf16(const std::vector<float> &w);
 
-/// `n` random FP8 (e4m3) codes, the NaN codes cleared.
+/// `n` random FP8 (e4m3) codes distributed as a checkpoint's (normal
+/// values at an amax / 448 block scale), never NaN.
 std::vector<uint8_t> randomFp8(size_t n, std::mt19937 &rng);
 
 /// One 0.01 scale per 128x128 block of an [n, k] FP8 matrix.
