@@ -837,7 +837,7 @@ TEST(MatMul, DecodeRowsMatchEachRowAloneBitForBit) {
          {int64_t(37), int64_t(200), int64_t(300), int64_t(1045),
           int64_t(8192 + 37)}) {
       TestWeight w(f, 2, 150, k, 2, rng);
-      // 5 to 16 rows: FP8's dotFp8PairsMany where the set has it (a scale
+      // 2 to 16 rows: FP8's gemvFp8PairsRows where the set has it (a scale
       // block's tail of 72, 44 and 37 weights among the k). 1045 leaves a
       // whole 16-value block and then 5 past the last 32 (a kernel that
       // adds that block to another chain for some row counts fails here).

@@ -27,7 +27,7 @@ GemvBuffers &buffers() {
 }
 
 static_assert(kGemvRows <= kMaxManyRows,
-              "dotFp8PairsMany takes every row the GEMV path sees");
+              "gemvFp8PairsRows takes every row the GEMV path sees");
 
 /// Bytes of weight rows a block of x rows passes over before the next
 /// block does: small enough to be read again from L1/L2, not from memory,
@@ -122,9 +122,23 @@ void dsrt::cpu::gemvRange(const KernelSet &ks, const GemvX &x, int64_t rows,
                           float *y, int64_t ldy) {
   if (rows == 1 && gemvOneRow(ks, x, w, r0, n, y))
     return;
+  // A few FP8 rows of x a run of weight rows a call (within one part and
+  // one 128-row scale block): the per-row costs once a run.
+  if (x.xb && w.format == WeightFormat::FP8 && ks.gemvFp8PairsRows &&
+      rows <= kMaxManyRows) {
+    for (int64_t j = 0; j < n;) {
+      int64_t r = r0 + j, inPart = r % w.partRows;
+      int64_t m = std::min(
+          {n - j, w.partRows - inPart, kScaleBlock - inPart % kScaleBlock});
+      ks.gemvFp8PairsRows(w.row(r), w.ld, m, w.scaleRow(r), x.xb, x.ldxb,
+                          int(rows), w.cols, y + j, ldy);
+      j += m;
+    }
+    return;
+  }
   // A batch of decode rows (or a small expert group) through the set's
-  // many-row kernel: each weight loaded (FP8: looked up) once for all of
-  // them, not once per kMaxDotRows.
+  // many-row kernel: each weight loaded once for all of them, not once
+  // per kMaxDotRows.
   if (rows > kMaxDotRows && rows <= kMaxManyRows && x.xb) {
     auto manyRows = [&](auto dot) {
       float many[kMaxManyRows];
@@ -134,11 +148,6 @@ void dsrt::cpu::gemvRange(const KernelSet &ks, const GemvX &x, int64_t rows,
           y[t * ldy + j] = many[t];
       }
     };
-    if (w.format == WeightFormat::FP8 && ks.dotFp8PairsMany)
-      return manyRows([&](int64_t r, float *many) {
-        ks.dotFp8PairsMany(w.row(r), w.scaleRow(r), x.xb, x.ldxb, int(rows),
-                           w.cols, many);
-      });
     if (w.format == WeightFormat::BF16 && ks.dotBf16PairsMany)
       return manyRows([&](int64_t r, float *many) {
         ks.dotBf16PairsMany(reinterpret_cast<const uint16_t *>(w.row(r)), x.xb,

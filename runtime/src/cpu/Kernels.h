@@ -39,8 +39,8 @@ constexpr int64_t kCombineAhead = 16;
 constexpr int64_t kScaleBlock = 128;
 /// Most x rows a dot-product (GEMV) call takes at once.
 constexpr int kMaxDotRows = 4;
-/// Most x rows KernelSet::dotFp8PairsMany takes at once (MatMul.h's
-/// kGemvRows, the most the dot products see).
+/// Most x rows KernelSet::gemvFp8PairsRows and dotBf16PairsMany take at
+/// once (MatMul.h's kGemvRows, the most the dot products see).
 constexpr int kMaxManyRows = 16;
 /// Row stride of bf16 activations for dotBf16Pairs: a multiple of this.
 constexpr int64_t kPairsAlign = 32;
@@ -110,15 +110,6 @@ struct KernelSet {
   /// and in that order).
   void (*dotFp8Pairs)(const uint8_t *w, const float *scales, const uint16_t *xb,
                       int64_t ldxb, int rows, int64_t k, float *out) = nullptr;
-  /// dotFp8Pairs over up to kMaxManyRows rows of x at once, each block of
-  /// weights looked up once for all of them (dotFp8Pairs takes
-  /// kMaxDotRows: a batch of 16 decode rows looked each weight up four
-  /// times, and the lookups bound the product). Bit for bit dotFp8Pairs'
-  /// sums for every row (the same operations in the same order). nullptr:
-  /// dotFp8Pairs per kMaxDotRows rows.
-  void (*dotFp8PairsMany)(const uint8_t *w, const float *scales,
-                          const uint16_t *xb, int64_t ldxb, int rows, int64_t k,
-                          float *out) = nullptr;
   /// The same for dotBf16Pairs: each weight vector loaded once for
   /// several rows of x, with more accumulator chains than kMaxDotRows rows
   /// keep busy (the small expert groups of a batched decode step or a
@@ -164,6 +155,17 @@ struct KernelSet {
   void (*gemvFp8Pairs)(const uint8_t *w, int64_t ldw, int64_t n,
                        const float *scales, const uint16_t *xb, int64_t k,
                        float *y) = nullptr;
+  /// dotFp8Pairs' sums for 1 to kMaxManyRows rows of x (ldxb apart) over a
+  /// run of n weight rows ldw apart in one 128-row scale block (`scales`
+  /// their block scales): y[t * ldy + j] for x row t and weight row j, bit
+  /// for bit what dotFp8Pairs gives a weight row at a time, each weight
+  /// looked up once for all the rows of x and the per-row costs paid once a
+  /// call. nullptr: dotFp8Pairs a weight row and kMaxDotRows rows of x at a
+  /// time.
+  void (*gemvFp8PairsRows)(const uint8_t *w, int64_t ldw, int64_t n,
+                           const float *scales, const uint16_t *xb,
+                           int64_t ldxb, int rows, int64_t k, float *y,
+                           int64_t ldy) = nullptr;
   /// The same for dotBf16 / dotFp8 (f32 x: the exact f32 products, such as
   /// the absorbed heads' W_UV, and the sets without a bf16 dot product).
   void (*gemvBf16)(const uint16_t *w, int64_t ldw, int64_t n, const float *x,

@@ -155,7 +155,7 @@ void tileFp8Rows(const uint16_t *w, int64_t ldw, const float *scales,
 /// rows, then each row's two partial sums (a lookup's two halves, so one
 /// row (decode) is not bound by vdpbf16ps's latency) are added and scaled
 /// once. Only the R accumulators live across rows, so R may reach 16
-/// (dotFp8PairsMany) without spilling. The tail's weights are masked to
+/// (gemvFp8PairsRows) without spilling. The tail's weights are masked to
 /// zero (the row's padding in the file may hold anything), against x's
 /// zeros.
 template <int R>
@@ -263,22 +263,6 @@ void dotFp8PairsRows(const uint8_t *w, const float *scales, const uint16_t *xb,
     out[t] = laneSum(acc[t]);
 }
 
-/// dotFp8PairsRows for up to 16 rows (dotFp8PairsMany): rowSums<R>, the
-/// rows' lanes summed together (reduceRows pairs them as laneSum does), so
-/// each row's result is bit for bit what it gives alone.
-template <int R>
-void dotFp8PairsManyRows(const uint8_t *w, const float *scales,
-                         const uint16_t *xb, int64_t ldxb, int64_t k,
-                         float *out) {
-  static_assert(R >= 1 && R <= 16, "reduceRows sums up to 16 rows");
-  Fp8Bf16 cv;
-  __m512 acc[16];
-  for (int t = R; t < 16; ++t) // rows past R: zero for reduceRows
-    acc[t] = _mm512_setzero_ps();
-  rowSums<R>(cv, w, scales, xb, ldxb, k, acc);
-  reduceRows(acc, R, out);
-}
-
 /// Row after row (not interleaved: see KernelsAvx2.cpp's gemvF32), each
 /// one's arithmetic that of dotFp8PairsRows<1>, 16 rows' sums reduced
 /// together. The lookup tables stay in registers across the call, and the
@@ -297,6 +281,63 @@ void gemvFp8Pairs(const uint8_t *w, int64_t ldw, int64_t n, const float *scales,
       sums[r] = _mm512_setzero_ps();
     reduceRows(sums, m, y + j0);
   }
+}
+
+/// dotFp8Pairs over a run of n weight rows (ldw apart, one scale row) and
+/// R rows of x: each weight row's rowSums<R> as dotFp8PairsRows', its
+/// rows' lanes summed by laneSum or, past kMaxDotRows, all together by
+/// reduceRows (laneSum's pairs), so every sum is dotFp8Pairs' bit for bit;
+/// each weight block is looked up once for all R rows (dotFp8Pairs takes
+/// kMaxDotRows: a batch of 16 decode rows looked each weight up four
+/// times, and the lookups bound the product). The lookup tables, the rows'
+/// addresses and scales come once a call: called a weight row at a time,
+/// those per-row costs were as much as a 1 KiB row's conversion (as
+/// gemvFp8Pairs found for one row), and a batch's experts get a few rows
+/// of x each (B = 16: 16.0-16.1 ms a step against 16.4-16.7).
+template <int R>
+void runFp8PairsRows(const uint8_t *w, int64_t ldw, int64_t n,
+                     const float *scales, const uint16_t *xb, int64_t ldxb,
+                     int64_t k, float *y, int64_t ldy) {
+  static_assert(R >= 1 && R <= 16, "reduceRows sums up to 16 rows");
+  Fp8Bf16 cv;
+  for (int64_t j = 0; j < n; ++j, w += ldw) {
+    __m512 acc[16];
+    if constexpr (R > kMaxDotRows)
+      for (int t = R; t < 16; ++t) // zero for reduceRows
+        acc[t] = _mm512_setzero_ps();
+    rowSums<R>(cv, w, scales, xb, ldxb, k, acc);
+    if constexpr (R <= kMaxDotRows) {
+      // A few rows: their lone sums cost less than a 16-row transpose.
+#pragma unroll
+      for (int t = 0; t < R; ++t)
+        y[t * ldy + j] = laneSum(acc[t]);
+    } else {
+      float out[16];
+      reduceRows(acc, R, out);
+#pragma unroll
+      for (int t = 0; t < R; ++t)
+        y[t * ldy + j] = out[t];
+    }
+  }
+}
+
+template <int... R>
+void runFp8PairsDispatch(std::integer_sequence<int, R...>, const uint8_t *w,
+                         int64_t ldw, int64_t n, const float *scales,
+                         const uint16_t *xb, int64_t ldxb, int rows, int64_t k,
+                         float *y, int64_t ldy) {
+  (void)((rows == R + 1 &&
+          (runFp8PairsRows<R + 1>(w, ldw, n, scales, xb, ldxb, k, y, ldy),
+           true)) ||
+         ...);
+}
+
+/// KernelSet::gemvFp8PairsRows.
+void gemvFp8PairsRows(const uint8_t *w, int64_t ldw, int64_t n,
+                      const float *scales, const uint16_t *xb, int64_t ldxb,
+                      int rows, int64_t k, float *y, int64_t ldy) {
+  runFp8PairsDispatch(std::make_integer_sequence<int, kMaxManyRows>(), w, ldw,
+                      n, scales, xb, ldxb, rows, k, y, ldy);
 }
 
 /// 64 bf16 activations at a time into the order Fp8Bf16::convert leaves
@@ -412,22 +453,6 @@ void combineFp8Rows(const void *const *rows, const float *const *scaleRows,
                       std::min<int64_t>(n - c0, kScaleBlock), out);
 }
 
-template <int... R>
-void dotFp8PairsManyDispatch(std::integer_sequence<int, R...>, const uint8_t *w,
-                             const float *scales, const uint16_t *xb,
-                             int64_t ldxb, int rows, int64_t k, float *out) {
-  // rows is in [1, kMaxManyRows]: the one instantiation for it runs.
-  (void)((rows == R + 1 &&
-          (dotFp8PairsManyRows<R + 1>(w, scales, xb, ldxb, k, out), true)) ||
-         ...);
-}
-
-void dotFp8PairsMany(const uint8_t *w, const float *scales, const uint16_t *xb,
-                     int64_t ldxb, int rows, int64_t k, float *out) {
-  dotFp8PairsManyDispatch(std::make_integer_sequence<int, kMaxManyRows>(), w,
-                          scales, xb, ldxb, rows, k, out);
-}
-
 void dotFp8Pairs(const uint8_t *w, const float *scales, const uint16_t *xb,
                  int64_t ldxb, int rows, int64_t k, float *out) {
   switch (rows) {
@@ -454,8 +479,8 @@ const KernelSet &dsrt::cpu::avx512VbmiKernels() {
     s.tileFp8Part[1] = tileFp8Rows<2>;
     s.tileFp8Part[2] = tileFp8Rows<3>;
     s.dotFp8Pairs = dotFp8Pairs;
-    s.dotFp8PairsMany = dotFp8PairsMany;
     s.gemvFp8Pairs = gemvFp8Pairs;
+    s.gemvFp8PairsRows = gemvFp8PairsRows;
     s.orderFp8Pairs = orderFp8Pairs;
     s.combineFp8Rows = combineFp8Rows;
     return s;
