@@ -55,6 +55,17 @@ auto gemvRowsF32(const KernelSet &ks) -> decltype(ks.gemvF32) {
   return ks.gemvF32;
 }
 
+/// How many of the `left` weight rows from row r one gemv kernel call
+/// takes: within r's part and, for FP8, r's 128-row scale block (the
+/// kernels take one row of scales).
+int64_t runRows(const WeightMatrix &w, int64_t r, int64_t left) {
+  int64_t inPart = r % w.partRows;
+  int64_t m = std::min(left, w.partRows - inPart);
+  if (w.format == WeightFormat::FP8)
+    m = std::min(m, kScaleBlock - inPart % kScaleBlock);
+  return m;
+}
+
 /// gemvRange for one row of x through the ISA's gemv kernels, which take
 /// the weight rows a run at a time (runs within one part and, for FP8, one
 /// 128-row scale block); bit for bit the dot kernels' results. False where
@@ -72,10 +83,7 @@ bool gemvOneRow(const KernelSet &ks, const GemvX &x, const WeightMatrix &w,
   if (!have)
     return false;
   for (int64_t j = 0; j < n;) {
-    int64_t r = r0 + j, inPart = r % w.partRows;
-    int64_t m = std::min(n - j, w.partRows - inPart);
-    if (w.format == WeightFormat::FP8)
-      m = std::min(m, kScaleBlock - inPart % kScaleBlock);
+    int64_t r = r0 + j, m = runRows(w, r, n - j);
     const uint8_t *row = w.row(r);
     switch (w.format) {
     case WeightFormat::F32:
@@ -127,9 +135,7 @@ void dsrt::cpu::gemvRange(const KernelSet &ks, const GemvX &x, int64_t rows,
   if (x.xb && w.format == WeightFormat::FP8 && ks.gemvFp8PairsRows &&
       rows <= kMaxManyRows) {
     for (int64_t j = 0; j < n;) {
-      int64_t r = r0 + j, inPart = r % w.partRows;
-      int64_t m = std::min(
-          {n - j, w.partRows - inPart, kScaleBlock - inPart % kScaleBlock});
+      int64_t r = r0 + j, m = runRows(w, r, n - j);
       ks.gemvFp8PairsRows(w.row(r), w.ld, m, w.scaleRow(r), x.xb, x.ldxb,
                           int(rows), w.cols, y + j, ldy);
       j += m;

@@ -252,19 +252,8 @@ inline void reduceRows(const __m512 *v, int m, float *y) {
                         _mm512_permutexvar_ps(rows, s4));
 }
 
-template <int R>
-void dotFp8PairsRows(const uint8_t *w, const float *scales, const uint16_t *xb,
-                     int64_t ldxb, int64_t k, float *out) {
-  Fp8Bf16 cv;
-  __m512 acc[R];
-  rowSums<R>(cv, w, scales, xb, ldxb, k, acc);
-#pragma unroll
-  for (int t = 0; t < R; ++t)
-    out[t] = laneSum(acc[t]);
-}
-
 /// Row after row (not interleaved: see KernelsAvx2.cpp's gemvF32), each
-/// one's arithmetic that of dotFp8PairsRows<1>, 16 rows' sums reduced
+/// one's arithmetic that of runFp8PairsRows<1>, 16 rows' sums reduced
 /// together. The lookup tables stay in registers across the call, and the
 /// rows' address and scales come without the per-row division of
 /// WeightMatrix::row / scaleRow: with the 1 KiB rows of a 1024-wide model,
@@ -283,17 +272,18 @@ void gemvFp8Pairs(const uint8_t *w, int64_t ldw, int64_t n, const float *scales,
   }
 }
 
-/// dotFp8Pairs over a run of n weight rows (ldw apart, one scale row) and
-/// R rows of x: each weight row's rowSums<R> as dotFp8PairsRows', its
-/// rows' lanes summed by laneSum or, past kMaxDotRows, all together by
-/// reduceRows (laneSum's pairs), so every sum is dotFp8Pairs' bit for bit;
-/// each weight block is looked up once for all R rows (dotFp8Pairs takes
-/// kMaxDotRows: a batch of 16 decode rows looked each weight up four
-/// times, and the lookups bound the product). The lookup tables, the rows'
-/// addresses and scales come once a call: called a weight row at a time,
-/// those per-row costs were as much as a 1 KiB row's conversion (as
-/// gemvFp8Pairs found for one row), and a batch's experts get a few rows
-/// of x each (B = 16: 16.0-16.1 ms a step against 16.4-16.7).
+/// R rows of x over a run of n weight rows (ldw apart, one scale row):
+/// each weight row's rowSums<R>, its rows' lanes summed by laneSum or,
+/// past kMaxDotRows, all together by reduceRows (laneSum's pairs), so each
+/// sum is the same bit for bit whatever R and n (dotFp8Pairs is this
+/// kernel over one weight row). Each weight block is looked up once for
+/// all R rows: 4 rows at a time, a batch of 16 decode rows looked each
+/// weight up four times, and the lookups bound the product. The lookup
+/// tables, the rows' addresses and scales come once a call: called a
+/// weight row at a time, those per-row costs were as much as a 1 KiB row's
+/// conversion (as gemvFp8Pairs found for one row), and a batch's experts
+/// get a few rows of x each (B = 16: 16.0-16.1 ms a step against
+/// 16.4-16.7).
 template <int R>
 void runFp8PairsRows(const uint8_t *w, int64_t ldw, int64_t n,
                      const float *scales, const uint16_t *xb, int64_t ldxb,
@@ -455,16 +445,7 @@ void combineFp8Rows(const void *const *rows, const float *const *scaleRows,
 
 void dotFp8Pairs(const uint8_t *w, const float *scales, const uint16_t *xb,
                  int64_t ldxb, int rows, int64_t k, float *out) {
-  switch (rows) {
-  case 1:
-    return dotFp8PairsRows<1>(w, scales, xb, ldxb, k, out);
-  case 2:
-    return dotFp8PairsRows<2>(w, scales, xb, ldxb, k, out);
-  case 3:
-    return dotFp8PairsRows<3>(w, scales, xb, ldxb, k, out);
-  default:
-    return dotFp8PairsRows<4>(w, scales, xb, ldxb, k, out);
-  }
+  gemvFp8PairsRows(w, 0, 1, scales, xb, ldxb, rows, k, out, 1);
 }
 
 } // namespace
