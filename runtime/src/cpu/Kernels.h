@@ -27,6 +27,17 @@ constexpr int kPanel = 32;
 /// (KernelSet::tileF32Part).
 constexpr int kQuarterPanel = kPanel / 4;
 
+/// K per tile pass: a 12-row f32 weight chunk (12 KiB) stays in L1 while
+/// every panel of x goes by; a multiple of the FP8 block (128).
+constexpr int64_t kKc = 256;
+/// Row stride of the weight tile MatMul.cpp decodes or copies rows into:
+/// not a power of two, so its rows do not all fall into one L1 set
+/// (in-place rows K apart often do: a 2048-wide f32 row is 8 KiB, and 12
+/// of them thrash an 8-way L1 set, which is why f32 rows are copied into
+/// the tile too). The tile kernels are compiled for this stride as a
+/// constant beside the general one (see tileF32Rows).
+constexpr int64_t kTileLd = kKc + 16;
+
 /// Rows ahead of the one it adds that a head product (combineBf16Rows,
 /// combineFp8Rows) fetches. A head's rows are a few dozen KiB (64 rows of
 /// 512 bytes for the bench model's bf16 W_UK), each head started cold

@@ -43,28 +43,21 @@ inline __mmask16 tailMask(int64_t n) {
   return n >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << n) - 1);
 }
 
-/// The f32 tile over panel rows [0, 8 Q): Q = 4 is tileF32 and 2 its half
-/// tile (TileAcc), 1 its quarter tile on PairAcc (within f32 accumulation
-/// of the full tile's sums, not bit for bit), and 3 those two one after
-/// the other (their steps differ: one value of k against two).
-/// With `scales` (tileF32Scaled): the sums start from zero and go into c
-/// times scales[i], once, as tileFp8's.
-template <int Q>
-void tileF32Rows(const float *w, int64_t ldw, const float *scales,
-                 const float *xp, int64_t kc, float *c,
-                 const TilePrefetch *pf) {
+/// tileF32Rows' body for a weight stride of `Ld` elements, or of `ldwArg`
+/// where Ld is 0.
+template <int Q, int64_t Ld>
+void tileF32RowsAt(const float *w, int64_t ldwArg, const float *scales,
+                   const float *xp, int64_t kc, float *c,
+                   const TilePrefetch *pf) {
+  const int64_t ldw = Ld ? Ld : ldwArg;
   PrefetchCursor next(pf);
-  if constexpr (Q == 3) {
-    tileF32Rows<2>(w, ldw, scales, xp, kc, c, pf);
-    tileF32Rows<1>(w, ldw, scales, xp + 2 * kQuarterPanel, kc,
-                   c + 2 * kQuarterPanel, nullptr);
-  } else if constexpr (Q == 1) {
+  if constexpr (Q == 1) {
     PairAcc<kMr> a;
     if (scales)
       a.zero();
     else
       a.load(c);
-    f32PairSteps(a, w, ldw, xp, kc, next);
+    f32PairSteps<kMr, Ld>(a, w, ldw, xp, kc, next);
     if (scales)
       a.scaleInto(scales, c);
     else
@@ -76,16 +69,20 @@ void tileF32Rows(const float *w, int64_t ldw, const float *scales,
       a.zero();
     else
       a.load(c);
-    for (int64_t k = 0; k < kc; ++k) {
+    const float *wk = w, *x = xp;
+    for (int64_t k = 0; k < kc; ++k, ++wk, x += kPanel) {
       next.step();
-      const float *x = xp + k * kPanel;
+      // Opaque to the compiler: each row's load stays wk plus a constant
+      // (an indexed load, k scaled, is two operations at issue).
+      if constexpr (Ld != 0)
+        asm("" : "+r"(wk), "+r"(x));
       __m512 xz[Acc::Z];
 #pragma unroll
       for (int v = 0; v < Acc::Z; ++v)
         xz[v] = _mm512_loadu_ps(x + 16 * v);
 #pragma unroll
       for (int i = 0; i < kMr; ++i) {
-        __m512 b = _mm512_set1_ps(w[i * ldw + k]);
+        __m512 b = _mm512_set1_ps(wk[i * ldw]);
 #pragma unroll
         for (int v = 0; v < Acc::Z; ++v)
           a.z[i][v] = _mm512_fmadd_ps(b, xz[v], a.z[i][v]);
@@ -95,6 +92,34 @@ void tileF32Rows(const float *w, int64_t ldw, const float *scales,
       a.scaleInto(scales, c);
     else
       a.store(c);
+  }
+}
+
+/// The f32 tile over panel rows [0, 8 Q): Q = 4 is tileF32 and 2 its half
+/// tile (TileAcc), 1 its quarter tile on PairAcc (within f32 accumulation
+/// of the full tile's sums, not bit for bit), and 3 those two one after
+/// the other (their steps differ: one value of k against two).
+/// With `scales` (tileF32Scaled): the sums start from zero and go into c
+/// times scales[i], once, as tileFp8's.
+///
+/// Compiled twice: for MatMul.cpp's tile stride kTileLd as a constant, and
+/// for any. With the constant every weight load is a base register (moved
+/// on by k) plus a displacement; with a stride in a register the compiler
+/// indexes each row's load and recomputes row addresses every k, and the
+/// half and quarter tiles, whose FMAs are fewer per weight load, were
+/// bound by the instructions' issue rather than the FMA ports.
+template <int Q>
+void tileF32Rows(const float *w, int64_t ldw, const float *scales,
+                 const float *xp, int64_t kc, float *c,
+                 const TilePrefetch *pf) {
+  if constexpr (Q == 3) {
+    tileF32Rows<2>(w, ldw, scales, xp, kc, c, pf);
+    tileF32Rows<1>(w, ldw, scales, xp + 2 * kQuarterPanel, kc,
+                   c + 2 * kQuarterPanel, nullptr);
+  } else if (ldw == kTileLd) {
+    tileF32RowsAt<Q, kTileLd>(w, ldw, scales, xp, kc, c, pf);
+  } else {
+    tileF32RowsAt<Q, 0>(w, ldw, scales, xp, kc, c, pf);
   }
 }
 
@@ -128,8 +153,19 @@ void tileBf16Rows(const uint16_t *w, int64_t ldw, const uint16_t *xb,
   }
 }
 
+// The decodes fill the GEMM's weight tile a row chunk at a time (256
+// values): 64 values a step without masks, then the rest masked (a mask
+// computed every 16 values was half of decodeBf16's own instructions).
 void decodeBf16(const uint16_t *src, int64_t n, float *dst) {
-  for (int64_t i = 0; i < n; i += 16) {
+  int64_t i = 0;
+  for (; i + 64 <= n; i += 64) {
+#pragma unroll
+    for (int j = 0; j < 64; j += 16)
+      _mm512_storeu_ps(dst + i + j,
+                       bf16x16(_mm256_loadu_si256(
+                           reinterpret_cast<const __m256i *>(src + i + j))));
+  }
+  for (; i < n; i += 16) {
     __mmask16 m = tailMask(n - i);
     _mm512_mask_storeu_ps(dst + i, m,
                           bf16x16(_mm256_maskz_loadu_epi16(m, src + i)));
@@ -138,7 +174,17 @@ void decodeBf16(const uint16_t *src, int64_t n, float *dst) {
 
 void decodeFp8(const uint8_t *src, int64_t n, float scale, float *dst) {
   __m512 s = _mm512_set1_ps(scale * 256.0f);
-  for (int64_t i = 0; i < n; i += 16) {
+  int64_t i = 0;
+  for (; i + 64 <= n; i += 64) {
+#pragma unroll
+    for (int j = 0; j < 64; j += 16)
+      _mm512_storeu_ps(
+          dst + i + j,
+          _mm512_mul_ps(fp8x16(_mm_loadu_si128(
+                            reinterpret_cast<const __m128i *>(src + i + j))),
+                        s));
+  }
+  for (; i < n; i += 16) {
     __mmask16 m = tailMask(n - i);
     __m512 v = fp8x16(_mm_maskz_loadu_epi8(m, src + i));
     _mm512_mask_storeu_ps(dst + i, m, _mm512_mul_ps(v, s));

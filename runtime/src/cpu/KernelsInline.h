@@ -283,25 +283,46 @@ constexpr __mmask16 kEvenLanes = 0x5555;
 /// The f32 tile's steps over a quarter panel into a PairAcc: values k
 /// and k + 1 of its rows interleaved, each weight row's two broadcast as
 /// one 64-bit unit; an odd kc's last value alone, into the even lanes.
-template <int Mr>
+/// Ld: the weight stride as a constant (tileF32Rows), or 0 for ldwArg.
+template <int Mr, int64_t Ld = 0>
 __attribute__((always_inline)) inline void
-f32PairSteps(PairAcc<Mr> &a, const float *w, int64_t ldw, const float *xp,
+f32PairSteps(PairAcc<Mr> &a, const float *w, int64_t ldwArg, const float *xp,
              int64_t kc, PrefetchCursor &next) {
+  const int64_t ldw = Ld ? Ld : ldwArg;
   auto rows = [&](int64_t k) {
     return _mm256_castps_si256(_mm256_loadu_ps(xp + k * kPanel));
   };
   int64_t k = 0;
-  for (; k + 2 <= kc; k += 2) {
-    next.step();
-    next.step();
+  const float *wk = w;
+  auto pair = [&] {
+    // As tileF32Rows': each row's load wk plus a constant.
+    if constexpr (Ld != 0)
+      asm("" : "+r"(wk));
     __m512 x = _mm512_castsi512_ps(interleaveRows(rows(k), rows(k + 1)));
 #pragma unroll
     for (int i = 0; i < Mr; ++i) {
       double pair;
-      __builtin_memcpy(&pair, w + i * ldw + k, 8);
+      __builtin_memcpy(&pair, wk + i * ldw, 8);
       a.z[i] =
           _mm512_fmadd_ps(_mm512_castpd_ps(_mm512_set1_pd(pair)), x, a.z[i]);
     }
+    k += 2;
+    wk += 2;
+  };
+  // The prefetches go out a burst of 16 lines every 16 values of k, so
+  // that the steps between them have no branch: with the cursor's
+  // branches in the loop, the compiler copied every accumulator each step.
+  constexpr int kBurst = 16;
+  for (; k + kBurst <= kc;) {
+    for (int j = 0; j < kBurst; ++j)
+      next.step();
+    for (int j = 0; j < kBurst / 2; ++j)
+      pair();
+  }
+  for (; k + 2 <= kc;) {
+    next.step();
+    next.step();
+    pair();
   }
   if (k < kc) {
     next.step();

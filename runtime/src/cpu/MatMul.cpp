@@ -16,14 +16,6 @@ using namespace dsrt::cpu;
 
 namespace {
 
-/// K per tile pass: a 12-row f32 weight chunk (12 KiB) stays in L1 while
-/// every panel of x goes by; a multiple of the FP8 block (128).
-constexpr int64_t kKc = 256;
-/// Row stride of the decoded weight tile: not a power of two, so its rows
-/// do not all fall into one L1 set (in-place rows K apart often do: a
-/// 2048-wide f32 row is 8 KiB, and 12 of them thrash an 8-way L1 set,
-/// which is why f32 rows are copied into the tile too).
-constexpr int64_t kTileLd = kKc + 16;
 /// Weight rows per silu-mul block (gate and up results of one block).
 constexpr int64_t kSiluBlock = 96;
 /// The most rows a kernel set's GEMM tile has (KernelSet::mr).
