@@ -156,7 +156,7 @@ TEST(MatMul, PackersWriteTheTileLayout) {
   for (const KernelSet *set : testedSets()) {
     const KernelSet &ks = *set;
     Isa isa = ks.isa;
-    if (!ks.packF32 && !ks.packBf16)
+    if (!ks.packF32 && !ks.packBf16 && !ks.packRoundedF32)
       continue;
     for (int64_t rows : {1, 3, 15, 16, 17, 31, 32})
       for (int64_t k : {1, 2, 15, 16, 17, 31, 32, 33, 64, 257}) {
@@ -184,6 +184,24 @@ TEST(MatMul, PackersWriteTheTileLayout) {
                 std::memcpy(&want, &x[size_t(src(t) * ldx + c)], 4);
               ASSERT_EQ(panel[size_t(c * kPanel + t)], want)
                   << setName(*set) << " f32 rows " << rows << " k " << k
+                  << " at " << c << "," << t;
+            }
+          ASSERT_EQ(panel.back(), 0xABABABABu) << "wrote past the panel";
+        }
+        if (ks.packRoundedF32) {
+          // roundBf16's value, widened: what a rounding pass over
+          // packF32's panel gives.
+          std::vector<uint32_t> panel(size_t(k * kPanel) + 1, 0xABABABAB);
+          ks.packRoundedF32(x.data(), ldx, ix, rows, k,
+                            reinterpret_cast<float *>(panel.data()));
+          for (int64_t c = 0; c < k; ++c)
+            for (int64_t t = 0; t < kPanel; ++t) {
+              uint32_t want =
+                  t < rows
+                      ? uint32_t(roundToBf16(x[size_t(src(t) * ldx + c)])) << 16
+                      : 0u;
+              ASSERT_EQ(panel[size_t(c * kPanel + t)], want)
+                  << setName(*set) << " rounded f32 rows " << rows << " k " << k
                   << " at " << c << "," << t;
             }
           ASSERT_EQ(panel.back(), 0xABABABABu) << "wrote past the panel";

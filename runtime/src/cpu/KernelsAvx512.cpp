@@ -649,18 +649,28 @@ struct PanelRows {
   }
 };
 
-void packF32(const float *x, int64_t ldx, const int32_t *index, int64_t rows,
-             int64_t k, float *panel) {
+/// Floats ahead of its loads that the packers prefetch in each row.
+constexpr int64_t kPackAhead = 128;
+
+/// packF32, or with Round packRoundedF32.
+template <bool Round>
+void packF32Rows(const float *x, int64_t ldx, const int32_t *index,
+                 int64_t rows, int64_t k, float *panel) {
   PanelRows src(x, ldx, index, rows);
   packUnits(
       [&](int64_t t, int64_t j0) {
-        return _mm512_maskz_loadu_epi32(tailMask(k - j0), src.row[t] + j0);
+        const float *row = src.row[t] + j0;
+        // As packBf16's: 16 rows side by side are streams the hardware
+        // prefetchers follow poorly.
+        __builtin_prefetch(row + kPackAhead, 0, 3);
+        __m512i u = _mm512_maskz_loadu_epi32(tailMask(k - j0), row);
+        if constexpr (Round)
+          return _mm512_slli_epi32(roundLanes(u), 16);
+        else
+          return u;
       },
       rows, k, reinterpret_cast<uint32_t *>(panel));
 }
-
-/// Floats ahead of its loads that packBf16 prefetches in each row.
-constexpr int64_t kPackAhead = 128;
 
 void packBf16(const float *x, int64_t ldx, const int32_t *index, int64_t rows,
               int64_t k, uint16_t *panel) {
@@ -706,7 +716,8 @@ const KernelSet &dsrt::cpu::avx512Kernels() {
     KernelSet s{Isa::Avx512, kMr,       tileF32Plain<4>, nullptr,
                 decodeBf16,  decodeFp8, dotF32,          dotBf16,
                 dotFp8,      nullptr,   roundBf16};
-    s.packF32 = packF32;
+    s.packF32 = packF32Rows<false>;
+    s.packRoundedF32 = packF32Rows<true>;
     s.packBf16 = packBf16;
     s.storeTile = storeTile;
     s.gemvBf16 = gemvBf16;
@@ -725,7 +736,8 @@ const KernelSet &dsrt::cpu::avx512Bf16Kernels() {
     KernelSet s{Isa::Avx512Bf16, kMr,          tileF32Plain<4>, tileBf16Rows<4>,
                 decodeBf16,      decodeFp8,    dotF32,          dotBf16,
                 dotFp8,          dotBf16Pairs, roundBf16};
-    s.packF32 = packF32;
+    s.packF32 = packF32Rows<false>;
+    s.packRoundedF32 = packF32Rows<true>;
     s.packBf16 = packBf16;
     s.storeTile = storeTile;
     s.gemvBf16Pairs = gemvBf16Pairs;

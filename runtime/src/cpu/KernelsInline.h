@@ -313,13 +313,13 @@ f32PairSteps(PairAcc<Mr> &a, const float *w, int64_t ldwArg, const float *xp,
   // that the steps between them have no branch: with the cursor's
   // branches in the loop, the compiler copied every accumulator each step.
   constexpr int kBurst = 16;
-  for (; k + kBurst <= kc;) {
+  while (k + kBurst <= kc) {
     for (int j = 0; j < kBurst; ++j)
       next.step();
     for (int j = 0; j < kBurst / 2; ++j)
       pair();
   }
-  for (; k + 2 <= kc;) {
+  while (k + 2 <= kc) {
     next.step();
     next.step();
     pair();

@@ -90,6 +90,9 @@ void packPanel(const KernelSet &ks, const float *x, int64_t ldx,
   if (bf16 && ks.packBf16)
     return ks.packBf16(src, ldx, ix, n, k,
                        static_cast<uint16_t *>(out) + p * size);
+  if (as == PackAs::RoundedF32 && ks.packRoundedF32)
+    return ks.packRoundedF32(src, ldx, ix, n, k,
+                             static_cast<float *>(out) + p * size);
   if (!bf16 && ks.packF32) {
     ks.packF32(src, ldx, ix, n, k, static_cast<float *>(out) + p * size);
     if (as == PackAs::RoundedF32)
