@@ -721,12 +721,23 @@ int64_t grainRows(const KernelSet &ks, const WeightMatrix &w, int64_t rows,
 /// 165-174, at 16 334-349 against 160-164; K 4096 at 12 rows 223-229
 /// against 157-158 (ds-cpu-bench experts 8 ROWS 2048 K 4 3 silu, Zen 5,
 /// interleaved; at 10 rows the two were level).
+///
+/// With widened tiles (FP8 decoded to f32 for the f32 tile), FP8's tiles
+/// are ahead from 12 rows: ds-cpu-bench experts 32 R 256 1024 8 5 silu on
+/// the Xeon, R = 12: 126-127 against 108-122 GFLOP/s, 13: 135 against
+/// 115-124, 16: 141-144 against 105-124; at 11 the two are level and at
+/// 8-10 the dot products are ahead (bench/RESULTS.md, "thirty-fifth
+/// session"). bf16's widened tiles, decoded the same way, were level with
+/// its dot products from 12 rows to 16.
 constexpr int64_t kFp8DotRowBytes = 4096;
 int64_t groupGemvRows(const KernelSet &ks, const WeightMatrix &w) {
   if (w.format == WeightFormat::BF16 && ks.tileBf16Part[0] && !ks.widenedTiles)
     return 6;
   if (w.format == WeightFormat::F32 && ks.tileF32Part[0])
     return ks.isa >= Isa::Avx512 ? 4 : 8;
+  if (w.format == WeightFormat::FP8 && ks.widenedTiles &&
+      ks.tileF32ScaledPart[0])
+    return 11;
   if (w.format == WeightFormat::FP8 && ks.tileFp8Part[0] && !ks.widenedTiles &&
       w.cols * 2 > kFp8DotRowBytes)
     return 10;
