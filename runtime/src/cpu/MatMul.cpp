@@ -724,7 +724,7 @@ int64_t grainRows(const KernelSet &ks, const WeightMatrix &w, int64_t rows,
 ///
 /// With widened tiles (FP8 decoded to f32 for the f32 tile), FP8's tiles
 /// are ahead from 12 rows: ds-cpu-bench experts 32 R 256 1024 8 5 silu on
-/// the Xeon, R = 12: 126-127 against 108-122 GFLOP/s, 13: 135 against
+/// the Xeon, R = 12: 124-127 against 108-122 GFLOP/s, 13: 135 against
 /// 115-124, 16: 141-144 against 105-124; at 11 the two are level and at
 /// 8-10 the dot products are ahead (bench/RESULTS.md, "thirty-fifth
 /// session"). bf16's widened tiles, decoded the same way, were level with
