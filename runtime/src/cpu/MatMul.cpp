@@ -722,22 +722,21 @@ int64_t grainRows(const KernelSet &ks, const WeightMatrix &w, int64_t rows,
 /// against 157-158 (ds-cpu-bench experts 8 ROWS 2048 K 4 3 silu, Zen 5,
 /// interleaved; at 10 rows the two were level).
 ///
-/// With widened tiles (FP8 decoded to f32 for the f32 tile), FP8's tiles
-/// are ahead from 12 rows: ds-cpu-bench experts 32 R 256 1024 8 5 silu on
-/// the Xeon, R = 12: 124-127 against 108-122 GFLOP/s, 13: 135 against
-/// 115-124, 16: 141-144 against 105-124; at 11 the two are level and at
-/// 8-10 the dot products are ahead (bench/RESULTS.md, "thirty-fifth
-/// session"). bf16's widened tiles, decoded the same way, were level with
-/// its dot products from 12 rows to 16.
+/// With widened tiles (FP8 decoded to f32 for the f32 tile), FP8's tile is
+/// ahead from 12 rows (ds-cpu-bench experts 32 R 256 1024 8 5 silu on the
+/// Xeon, R = 12-16: 124-144 against 105-124 GFLOP/s), but it stays on the
+/// dot products up to 16 rows: they sum in the order a decode step's GEMV
+/// does, and with bf16 activations the tile's order moved ragged_v3's
+/// one-shot prefill 2.3e-5 from its decode through the cache (f32 sums
+/// that differ in the last bit round some activation to the other bf16
+/// neighbour), past isa-parity.test's 1e-5 (bench/RESULTS.md,
+/// "thirty-fifth session").
 constexpr int64_t kFp8DotRowBytes = 4096;
 int64_t groupGemvRows(const KernelSet &ks, const WeightMatrix &w) {
   if (w.format == WeightFormat::BF16 && ks.tileBf16Part[0] && !ks.widenedTiles)
     return 6;
   if (w.format == WeightFormat::F32 && ks.tileF32Part[0])
     return ks.isa >= Isa::Avx512 ? 4 : 8;
-  if (w.format == WeightFormat::FP8 && ks.widenedTiles &&
-      ks.tileF32ScaledPart[0])
-    return 11;
   if (w.format == WeightFormat::FP8 && ks.tileFp8Part[0] && !ks.widenedTiles &&
       w.cols * 2 > kFp8DotRowBytes)
     return 10;
