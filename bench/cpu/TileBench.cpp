@@ -75,8 +75,9 @@ int dsbench::tileBench(int64_t rows, int64_t n, int64_t k, int reps) {
   std::uniform_int_distribution<int> small(-8, 8);
   // Weights and x as small integers in every format (exact, no Inf/NaN):
   // the kernels' speed does not depend on the values.
-  std::vector<float> wf(size_t(mr * 272)), xf(size_t(panels * k * kPanel));
-  std::vector<uint16_t> wb(size_t(mr * 272)), xb(size_t(panels * k * kPanel));
+  std::vector<float> wf(size_t(mr * kTileLd)), xf(size_t(panels * k * kPanel));
+  std::vector<uint16_t> wb(size_t(mr * kTileLd)),
+      xb(size_t(panels * k * kPanel));
   for (size_t i = 0; i < wf.size(); ++i) {
     wf[i] = float(small(rng));
     wb[i] = roundToBf16(wf[i]);
@@ -87,7 +88,8 @@ int dsbench::tileBench(int64_t rows, int64_t n, int64_t k, int reps) {
   }
   std::vector<float> c(size_t(panels * mr * kPanel));
   const char *names[3] = {"f32", "bf16", "fp8"};
-  double l1[3] = {}, stream[3] = {}, gemm[3] = {}, partL1[3][3] = {};
+  double l1[3] = {}, stream[3] = {}, gemm[3] = {}, partL1[3][3] = {},
+         inPlaceL1[4] = {};
   for (int kind = 0; kind < 3; ++kind) {
     if ((kind == 1 && !ks.tileBf16) || (kind == 2 && !ks.tileFp8))
       continue;
@@ -101,7 +103,7 @@ int dsbench::tileBench(int64_t rows, int64_t n, int64_t k, int reps) {
     const int calls = 4096;
     l1[kind] = rate(reps, perCall * calls, [&] {
       for (int i = 0; i < calls; ++i)
-        tile(w, 272, x, c.data());
+        tile(w, kTileLd, x, c.data());
     });
     // (1b) The same for each partial tile, counting the rows it computes:
     // at the full tile's rate, a group's last panel costs only its rows.
@@ -111,16 +113,29 @@ int dsbench::tileBench(int64_t rows, int64_t n, int64_t k, int reps) {
         partL1[kind][part - 1] =
             rate(reps, 2.0 * mr * pt.rows() * tile.kc * calls, [&] {
               for (int i = 0; i < calls; ++i)
-                pt(w, 272, x, c.data());
+                pt(w, kTileLd, x, c.data());
             });
     }
+    // (1c) f32 only: the same tiles on rows read in place, 1 KiB apart (an
+    // f32 row of 256, as an expert's down projection in the bench model),
+    // where the stride is not the tile's constant kTileLd.
+    if (kind == 0)
+      for (int part = 0; part <= 3; ++part) {
+        Tile pt{ks, kind, tile.kc, part};
+        if (pt.exists())
+          inPlaceL1[part] =
+              rate(reps, 2.0 * mr * pt.rows() * tile.kc * calls, [&] {
+                for (int i = 0; i < calls; ++i)
+                  pt(w, kKc, x, c.data());
+              });
+      }
     // (2) Every panel's chunks in gemmBlock's order (chunk, then panel).
     int64_t chunks = k / tile.kc;
     stream[kind] = rate(reps, perCall * double(chunks * panels) * 4, [&] {
       for (int rep = 0; rep < 4; ++rep)
         for (int64_t ch = 0; ch < chunks; ++ch)
           for (int64_t p = 0; p < panels; ++p)
-            tile(w, 272, x + tile.xBytes(p * k + ch * tile.kc),
+            tile(w, kTileLd, x + tile.xBytes(p * k + ch * tile.kc),
                  c.data() + p * mr * kPanel);
     });
   }
@@ -164,6 +179,10 @@ int dsbench::tileBench(int64_t rows, int64_t n, int64_t k, int reps) {
                 l1[kind] > 0 ? stream[kind] / l1[kind] : 0.0,
                 l1[kind] > 0 ? gemm[kind] / l1[kind] : 0.0, partL1[kind][0],
                 partL1[kind][1], partL1[kind][2]);
+  std::printf(", \"f32_in_place\": {\"tile_l1_gflops\": %.1f, "
+              "\"quarter_l1_gflops\": %.1f, \"half_l1_gflops\": %.1f, "
+              "\"three_quarter_l1_gflops\": %.1f}",
+              inPlaceL1[0], inPlaceL1[1], inPlaceL1[2], inPlaceL1[3]);
   std::printf("}\n");
   return 0;
 }

@@ -12,7 +12,9 @@ namespace dsbench {
 /// kernel set) in a loop over one weight chunk and one panel of x that
 /// stay in L1: the kernel's own ceiling on this core, and the same for
 /// each partial tile (a quarter, half, three quarters of the panel's
-/// rows: KernelSet::tileF32Part), counting the rows it computes; (2) the
+/// rows: KernelSet::tileF32Part), counting the rows it computes, with the
+/// weights at the L1 tile's stride (kTileLd, the kernels' constant) and,
+/// for f32 (`f32_in_place`), at 1 KiB as rows read in place; (2) the
 /// full kernel
 /// over a whole panel set of a ROWS x K x, chunk by chunk, as gemmBlock
 /// walks it (x streamed from L2/L3, weights from L1); (3) cpu::matmul of
