@@ -105,30 +105,27 @@ int dsbench::tileBench(int64_t rows, int64_t n, int64_t k, int reps) {
       for (int i = 0; i < calls; ++i)
         tile(w, kTileLd, x, c.data());
     });
-    // (1b) The same for each partial tile, counting the rows it computes:
-    // at the full tile's rate, a group's last panel costs only its rows.
-    for (int part = 1; part <= 3; ++part) {
+    // One tile (0 full, 1..3 partial) with the weight rows ldw apart,
+    // counting the rows it computes (0 where the set has none).
+    auto partRate = [&](int part, int64_t ldw) {
       Tile pt{ks, kind, tile.kc, part};
-      if (pt.exists())
-        partL1[kind][part - 1] =
-            rate(reps, 2.0 * mr * pt.rows() * tile.kc * calls, [&] {
-              for (int i = 0; i < calls; ++i)
-                pt(w, kTileLd, x, c.data());
-            });
-    }
-    // (1c) f32 only: the same tiles on rows read in place, 1 KiB apart (an
-    // f32 row of 256, as an expert's down projection in the bench model),
-    // where the stride is not the tile's constant kTileLd.
+      if (!pt.exists())
+        return 0.0;
+      return rate(reps, 2.0 * mr * pt.rows() * tile.kc * calls, [&] {
+        for (int i = 0; i < calls; ++i)
+          pt(w, ldw, x, c.data());
+      });
+    };
+    // (1b) The same for each partial tile: at the full tile's rate, a
+    // group's last panel costs only its rows.
+    for (int part = 1; part <= 3; ++part)
+      partL1[kind][part - 1] = partRate(part, kTileLd);
+    // (1c) f32 only: the full and partial tiles on rows read in place, 1
+    // KiB apart (an f32 row of 256, as an expert's down projection in the
+    // bench model), where the stride is not the tile's constant kTileLd.
     if (kind == 0)
-      for (int part = 0; part <= 3; ++part) {
-        Tile pt{ks, kind, tile.kc, part};
-        if (pt.exists())
-          inPlaceL1[part] =
-              rate(reps, 2.0 * mr * pt.rows() * tile.kc * calls, [&] {
-                for (int i = 0; i < calls; ++i)
-                  pt(w, kKc, x, c.data());
-              });
-      }
+      for (int part = 0; part <= 3; ++part)
+        inPlaceL1[part] = partRate(part, kKc);
     // (2) Every panel's chunks in gemmBlock's order (chunk, then panel).
     int64_t chunks = k / tile.kc;
     stream[kind] = rate(reps, perCall * double(chunks * panels) * 4, [&] {

@@ -173,39 +173,34 @@ TEST(MatMul, PackersWriteTheTileLayout) {
           index[size_t(t)] = int32_t(rows - 1 - t / 2);
         const int32_t *ix = k % 2 ? index.data() : nullptr;
         auto src = [&](int64_t t) { return ix ? int64_t(ix[t]) : t; };
-        if (ks.packF32) {
+        // A packer's f32 panel: element (c, t) the bits want(&x's value)
+        // for t < rows, zero past them.
+        auto checkF32Panel = [&](auto pack, const char *what, auto want) {
           std::vector<uint32_t> panel(size_t(k * kPanel) + 1, 0xABABABAB);
-          ks.packF32(x.data(), ldx, ix, rows, k,
-                     reinterpret_cast<float *>(panel.data()));
+          pack(x.data(), ldx, ix, rows, k,
+               reinterpret_cast<float *>(panel.data()));
           for (int64_t c = 0; c < k; ++c)
             for (int64_t t = 0; t < kPanel; ++t) {
-              uint32_t want = 0;
-              if (t < rows)
-                std::memcpy(&want, &x[size_t(src(t) * ldx + c)], 4);
-              ASSERT_EQ(panel[size_t(c * kPanel + t)], want)
-                  << setName(*set) << " f32 rows " << rows << " k " << k
-                  << " at " << c << "," << t;
+              uint32_t expect =
+                  t < rows ? want(&x[size_t(src(t) * ldx + c)]) : 0u;
+              ASSERT_EQ(panel[size_t(c * kPanel + t)], expect)
+                  << setName(*set) << " " << what << " rows " << rows << " k "
+                  << k << " at " << c << "," << t;
             }
           ASSERT_EQ(panel.back(), 0xABABABABu) << "wrote past the panel";
-        }
-        if (ks.packRoundedF32) {
-          // roundBf16's value, widened: what a rounding pass over
-          // packF32's panel gives.
-          std::vector<uint32_t> panel(size_t(k * kPanel) + 1, 0xABABABAB);
-          ks.packRoundedF32(x.data(), ldx, ix, rows, k,
-                            reinterpret_cast<float *>(panel.data()));
-          for (int64_t c = 0; c < k; ++c)
-            for (int64_t t = 0; t < kPanel; ++t) {
-              uint32_t want =
-                  t < rows
-                      ? uint32_t(roundToBf16(x[size_t(src(t) * ldx + c)])) << 16
-                      : 0u;
-              ASSERT_EQ(panel[size_t(c * kPanel + t)], want)
-                  << setName(*set) << " rounded f32 rows " << rows << " k " << k
-                  << " at " << c << "," << t;
-            }
-          ASSERT_EQ(panel.back(), 0xABABABABu) << "wrote past the panel";
-        }
+        };
+        if (ks.packF32)
+          checkF32Panel(ks.packF32, "f32", [](const float *v) {
+            uint32_t bits;
+            std::memcpy(&bits, v, 4);
+            return bits;
+          });
+        // roundBf16's value, widened: what a rounding pass over packF32's
+        // panel gives.
+        if (ks.packRoundedF32)
+          checkF32Panel(ks.packRoundedF32, "rounded f32", [](const float *v) {
+            return uint32_t(roundToBf16(*v)) << 16;
+          });
         if (ks.packBf16) {
           std::vector<uint16_t> panel(size_t(kp * kPanel * 2) + 1, 0xABAB);
           ks.packBf16(x.data(), ldx, ix, rows, k, panel.data());

@@ -146,8 +146,8 @@ struct KernelSet {
   void (*packBf16)(const float *x, int64_t ldx, const int32_t *index,
                    int64_t rows, int64_t k, uint16_t *panel) = nullptr;
   /// packF32 with each value rounded to bf16 (roundBf16's rounding) and
-  /// kept as f32: the widened tiles' x (nullptr: packF32, then a rounding
-  /// pass over the panel).
+  /// kept as f32: the widened tiles' x (nullptr: MatMul.cpp's transpose,
+  /// then a rounding pass over the panel).
   void (*packRoundedF32)(const float *x, int64_t ldx, const int32_t *index,
                          int64_t rows, int64_t k, float *panel) = nullptr;
   /// y[t * ldy + i] = c[i * kPanel + t] for i < m (<= 16), t < rows (<=

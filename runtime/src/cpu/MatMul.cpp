@@ -93,12 +93,8 @@ void packPanel(const KernelSet &ks, const float *x, int64_t ldx,
   if (as == PackAs::RoundedF32 && ks.packRoundedF32)
     return ks.packRoundedF32(src, ldx, ix, n, k,
                              static_cast<float *>(out) + p * size);
-  if (!bf16 && ks.packF32) {
-    ks.packF32(src, ldx, ix, n, k, static_cast<float *>(out) + p * size);
-    if (as == PackAs::RoundedF32)
-      roundInPlace(ks, static_cast<float *>(out) + p * size, size);
-    return;
-  }
+  if (as == PackAs::F32 && ks.packF32)
+    return ks.packF32(src, ldx, ix, n, k, static_cast<float *>(out) + p * size);
   if (ix) {
     // No packer of the set's own: the rows side by side first.
     float *rowsCopy = buffers().gathered.get(size_t(n * k));
