@@ -363,7 +363,7 @@ int gemvKernels(int64_t n, int64_t k, int64_t iters, int reps) {
     v = d(rng);
   LowPrecision lp = lowPrecision(w, n, k, rng);
   const KernelSet &ks = activeKernels();
-  // gemvDotF32's choice (MatMul.cpp): the AVX2 loop on AVX-512 machines.
+  // gemvDotF32's choice (Gemv.cpp): the AVX2 loop on AVX-512 machines.
   const KernelSet &f32 =
       activeIsa() >= Isa::Avx512 ? kernelsFor(Isa::Avx2) : ks;
   int64_t ldxb = (k + kFp8PairsAlign - 1) / kFp8PairsAlign * kFp8PairsAlign;

@@ -304,7 +304,7 @@ TEST(MatMul, OneRowProductsDoNotDependOnTheirGrouping) {
 }
 
 // Prefill's tiles run several blocks of weight rows through each K chunk
-// together (MatMul.cpp gemmBlock): a row's result must still not depend on
+// together (TileGemm.cpp gemmBlock): a row's result must still not depend on
 // which rows came with it. 70 rows of x (three panels, the last partial),
 // 150 weight rows (more than one group of blocks, a partial block), K 600
 // (a ragged last chunk); rows read in place (one part, no padding) and

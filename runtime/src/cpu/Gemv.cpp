@@ -3,7 +3,7 @@
 // The path for up to kGemvRows rows of x (decode steps, and the small
 // expert groups of a prefill): each weight row streamed once at memory
 // speed through the ISA's dot or gemv kernels. Prefill's packed tiles are
-// MatMul.cpp's.
+// TileGemm.cpp's.
 //
 //===----------------------------------------------------------------------===//
 #include "cpu/Gemv.h"

@@ -8,7 +8,7 @@
 // GEMM tiles read x packed in panels of kPanel rows, transposed: panel p
 // holds x[p*kPanel + t][k] at xp[k * kPanel + t] (f32), or for the bf16 dot
 // product pairs (x[t][2j], x[t][2j+1]) at xb[(j * kPanel + t) * 2]. The
-// weight rows come at a stride of ldw elements (MatMul.cpp hands them in
+// weight rows come at a stride of ldw elements (TileGemm.cpp hands them in
 // an L1 tile).
 //
 //===----------------------------------------------------------------------===//
@@ -30,7 +30,7 @@ constexpr int kQuarterPanel = kPanel / 4;
 /// K per tile pass: a 12-row f32 weight chunk (12 KiB) stays in L1 while
 /// every panel of x goes by; a multiple of the FP8 block (128).
 constexpr int64_t kKc = 256;
-/// Row stride of the weight tile MatMul.cpp decodes or copies rows into:
+/// Row stride of the weight tile TileGemm.cpp decodes or copies rows into:
 /// not a power of two, so its rows do not all fall into one L1 set
 /// (in-place rows K apart often do: a 2048-wide f32 row is 8 KiB, and 12
 /// of them thrash an 8-way L1 set, which is why f32 rows are copied into
@@ -138,7 +138,7 @@ struct KernelSet {
   /// zero: f32 moved bit for bit, or rounded to bf16 as roundBf16 rounds
   /// (an odd K's last pair zero in its high half). The round, the pairing
   /// and the transpose in registers, without an intermediate buffer.
-  /// nullptr: MatMul.cpp packs with roundBf16 and an SSE transpose.
+  /// nullptr: TileGemm.cpp packs with roundBf16 and an SSE transpose.
   /// `index` (may be null): row t is x + index[t] * ldx instead of
   /// x + t * ldx (the experts' rows gathered from the tokens' rows).
   void (*packF32)(const float *x, int64_t ldx, const int32_t *index,
@@ -146,7 +146,7 @@ struct KernelSet {
   void (*packBf16)(const float *x, int64_t ldx, const int32_t *index,
                    int64_t rows, int64_t k, uint16_t *panel) = nullptr;
   /// packF32 with each value rounded to bf16 (roundBf16's rounding) and
-  /// kept as f32: the widened tiles' x (nullptr: MatMul.cpp's transpose,
+  /// kept as f32: the widened tiles' x (nullptr: TileGemm.cpp's transpose,
   /// then a rounding pass over the panel).
   void (*packRoundedF32)(const float *x, int64_t ldx, const int32_t *index,
                          int64_t rows, int64_t k, float *panel) = nullptr;
@@ -163,7 +163,7 @@ struct KernelSet {
   /// chain does not bound the stream, and the per-row costs of a call
   /// (lookup tables, the row's address and scales) are paid once per call.
   /// FP8: every row's block scales are `scales` (the rows lie in one
-  /// 128-row block). nullptr: MatMul.cpp calls the dot kernels per row.
+  /// 128-row block). nullptr: Gemv.cpp calls the dot kernels per row.
   void (*gemvF32)(const float *w, int64_t ldw, int64_t n, const float *x,
                   int64_t k, float *y) = nullptr;
   void (*gemvBf16Pairs)(const uint16_t *w, int64_t ldw, int64_t n,
@@ -223,7 +223,7 @@ struct KernelSet {
   /// c[i * kPanel + t] += scales[i] * (tileF32's sum over kc values of k
   /// from zero), i < mr: one 128-wide scale block of FP8 rows widened to
   /// f32 unscaled, its sums scaled once (tileFp8's arithmetic on f32
-  /// panels; MatMul.cpp's fp8TileF32), and the partial tiles as
+  /// panels; TileGemm.cpp's fp8TileF32), and the partial tiles as
   /// tileF32Part. Every set has them.
   void (*tileF32Scaled)(const float *w, int64_t ldw, const float *scales,
                         const float *xp, int64_t kc, float *c,

@@ -130,7 +130,7 @@ void tileF32RowsAt(const float *w, int64_t ldwArg, const float *scales,
 /// With `scales` (tileF32Scaled): the sums start from zero and go into c
 /// times scales[i], once, as tileFp8's.
 ///
-/// Compiled twice: for MatMul.cpp's tile stride kTileLd as a constant, and
+/// Compiled twice: for TileGemm.cpp's tile stride kTileLd as a constant, and
 /// for any. With the constant every weight load is a base register (moved
 /// on by k) plus a displacement; with a stride in a register the compiler
 /// indexes each row's load and recomputes row addresses every k, and the

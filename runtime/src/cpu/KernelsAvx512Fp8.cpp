@@ -20,7 +20,7 @@
 // The 128-wide block scale multiplies each block's partial sums (f32) once,
 // as in the f32 kernels: the products of bf16 weights and bf16 activations
 // are exact in f32, so this path differs from the f32 one only by the
-// activations' rounding to bf16 (MatMul.cpp gemvInput / pack).
+// activations' rounding to bf16 (Gemv.cpp gemvInput, TileGemm.cpp pack).
 //
 //===----------------------------------------------------------------------===//
 #include "cpu/Kernels.h"

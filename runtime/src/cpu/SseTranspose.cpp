@@ -3,7 +3,7 @@
 // The baseline (SSE2) transposes between row-major activations and the
 // tiles' panels (Kernels.h), for kernel sets without their own packF32 /
 // storeTile, and the latent attention's queries. Built for the baseline,
-// like MatMul.cpp.
+// like MatMul.cpp and TileGemm.cpp.
 //
 //===----------------------------------------------------------------------===//
 #include "cpu/SseTranspose.h"

@@ -1,0 +1,518 @@
+//===- TileGemm.cpp - prefill's products on the GEMM tiles ----------------===//
+#include "cpu/TileGemm.h"
+#include "cpu/Gemv.h"
+#include "cpu/SseTranspose.h"
+#include "cpu/ThreadPool.h"
+
+#include <algorithm>
+#include <cstring>
+
+using namespace dsrt;
+using namespace dsrt::cpu;
+
+MatMulBuffers &dsrt::cpu::matmulBuffers() {
+  static thread_local MatMulBuffers b;
+  return b;
+}
+
+namespace {
+
+/// The most rows a kernel set's GEMM tile has (KernelSet::mr).
+constexpr int kMaxMr = 16;
+
+MatMulBuffers &buffers() { return matmulBuffers(); }
+
+/// The n floats at p rounded to bf16 in place (roundBf16's rounding),
+/// kept as f32.
+void roundInPlace(const KernelSet &ks, float *p, int64_t n) {
+  constexpr int64_t kChunk = 512;
+  uint16_t b[kChunk];
+  for (int64_t i = 0; i < n; i += kChunk) {
+    int64_t m = std::min(kChunk, n - i);
+    ks.roundBf16(p + i, m, b);
+    ks.decodeBf16(b, m, p + i);
+  }
+}
+
+} // namespace
+
+PackAs dsrt::cpu::packAs(const KernelSet &ks, const WeightMatrix &w,
+                         bool exact) {
+  if (exact || !bf16Arithmetic(ks, w))
+    return PackAs::F32;
+  return ks.widenedTiles ? PackAs::RoundedF32 : PackAs::Bf16Pairs;
+}
+
+void dsrt::cpu::packPanel(const KernelSet &ks, const float *x, int64_t ldx,
+                          const int32_t *index, int64_t rows, int64_t k,
+                          PackAs as, void *out, int64_t p) {
+  const bool bf16 = as == PackAs::Bf16Pairs;
+  int64_t size = panelSize(k, bf16);
+  int64_t n = std::min(rows - p * kPanel, int64_t(kPanel));
+  const float *src = index ? x : x + p * kPanel * ldx;
+  const int32_t *ix = index ? index + p * kPanel : nullptr;
+  if (bf16 && ks.packBf16)
+    return ks.packBf16(src, ldx, ix, n, k,
+                       static_cast<uint16_t *>(out) + p * size);
+  if (as == PackAs::RoundedF32 && ks.packRoundedF32)
+    return ks.packRoundedF32(src, ldx, ix, n, k,
+                             static_cast<float *>(out) + p * size);
+  if (as == PackAs::F32 && ks.packF32)
+    return ks.packF32(src, ldx, ix, n, k, static_cast<float *>(out) + p * size);
+  if (ix) {
+    // No packer of the set's own: the rows side by side first.
+    float *rowsCopy = buffers().gathered.get(size_t(n * k));
+    for (int64_t t = 0; t < n; ++t)
+      std::memcpy(rowsCopy + t * k, x + int64_t(ix[t]) * ldx,
+                  size_t(k) * sizeof(float));
+    src = rowsCopy;
+    ldx = k;
+  }
+  if (bf16) {
+    int64_t kp = (k + 1) / 2;
+    uint16_t *o = static_cast<uint16_t *>(out) + p * size;
+    if (n < kPanel)
+      std::memset(o, 0, size_t(size) * 2);
+    // The rows rounded with the vector kernel, then their pairs moved as
+    // 32-bit units by the f32 transpose (which moves bits only).
+    uint16_t *rounded = buffers().rowBf16.get(size_t(kPanel * kp * 2));
+    for (int64_t t = 0; t < n; ++t) {
+      rounded[t * kp * 2 + kp * 2 - 1] = 0; // an odd K's last pair
+      roundRow(ks, src + t * ldx, k, rounded + t * kp * 2);
+    }
+    transposePanel(reinterpret_cast<const float *>(rounded), kp, n, kp,
+                   reinterpret_cast<float *>(o));
+    return;
+  }
+  float *o = static_cast<float *>(out) + p * size;
+  if (n < kPanel)
+    std::memset(o, 0, size_t(size) * sizeof(float));
+  transposePanel(src, ldx, n, k, o);
+  if (as == PackAs::RoundedF32)
+    roundInPlace(ks, o, size);
+}
+
+PackedX dsrt::cpu::pack(const KernelSet &ks, const float *x, int64_t ldx,
+                        int64_t rows, int64_t k, PackAs as) {
+  const bool bf16 = as == PackAs::Bf16Pairs;
+  PackedX p;
+  p.rows = rows;
+  p.k = k;
+  p.panels = (rows + kPanel - 1) / kPanel;
+  size_t count = size_t(p.panels * panelSize(k, bf16));
+  void *out;
+  if (bf16)
+    p.bf16 = static_cast<uint16_t *>(out = buffers().packed16.get(count));
+  else
+    p.f32 = static_cast<float *>(out = buffers().packed.get(count));
+  // Split over the pool too: packing alone on the caller's thread would
+  // leave the other cores waiting for the tiles.
+  parallelFor(p.panels, 1, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i)
+      packPanel(ks, x, ldx, nullptr, rows, k, as, out, i);
+  });
+  return p;
+}
+
+void dsrt::cpu::decodeRow(const KernelSet &ks, const WeightMatrix &w, int64_t r,
+                          int64_t k0, int64_t n, float *dst) {
+  const uint8_t *row = w.row(r);
+  switch (w.format) {
+  case WeightFormat::F32:
+    std::memcpy(dst, reinterpret_cast<const float *>(row) + k0,
+                size_t(n) * sizeof(float));
+    return;
+  case WeightFormat::BF16:
+    ks.decodeBf16(reinterpret_cast<const uint16_t *>(row) + k0, n, dst);
+    return;
+  case WeightFormat::FP8: {
+    const float *scales = w.scaleRow(r);
+    for (int64_t k = k0; k < k0 + n;) {
+      int64_t len = std::min(k0 + n, (k / kScaleBlock + 1) * kScaleBlock) - k;
+      ks.decodeFp8(row + k, len, scales[k / kScaleBlock], dst + (k - k0));
+      k += len;
+    }
+    return;
+  }
+  }
+}
+
+namespace {
+
+/// The chunk [k0, k0 + kc) of weight rows [r, r + m) as a prefetch, or
+/// none where the rows cross parts (then the copy fetches them).
+TilePrefetch chunkPrefetch(const WeightMatrix &w, int64_t r, int64_t m,
+                           int64_t k0, int64_t kc, bool l1) {
+  TilePrefetch pf;
+  pf.l1 = l1;
+  if (m <= 0 || r + m > w.rows || !w.inOnePart(r, m))
+    return pf;
+  int64_t es = int64_t(w.elementSize());
+  pf.base = reinterpret_cast<const char *>(w.row(r)) + k0 * es;
+  pf.ld = w.ld * es;
+  pf.bytes = kc * es;
+  pf.rows = int(m);
+  return pf;
+}
+
+/// Whether the tile kernels may read mr weight rows `strideBytes` apart
+/// where they lie: only if few of them share an L1 set (a 4 KiB stride
+/// puts all of them in one 8-way set, and they would evict each other
+/// between the 16 steps of k a line serves); else they are copied.
+bool rowsFitL1Sets(int64_t strideBytes, int mr) {
+  int64_t s = strideBytes % 4096, g = 4096;
+  while (s) { // gcd: the distinct set offsets of rows r * stride
+    int64_t t = g % s;
+    g = s;
+    s = t;
+  }
+  // Six of eight ways (a 2 KiB stride: bf16 rows of 1024) measured 1.3x
+  // faster in place than copied (ds-cpu-bench experts, bench/RESULTS.md);
+  // twelve (4 KiB) gained nothing measurable.
+  int64_t distinct = 4096 / g;
+  return (mr + distinct - 1) / distinct <= 6;
+}
+
+/// Stores a panel of a block's results into y as soon as its last chunk
+/// completes, between two tile calls, rather than all panels at the
+/// block's end: y's rows are a power of two apart (32 KiB for the
+/// logits), so they share an L1 set and miss on every row either way; the
+/// stores of one panel may then drain while the next tile computes. (It
+/// measured the same as storing at the end, storeTile 2.9% against 2.8% of
+/// a bf16 prefill: the vector transpose is what cut the scalar scatter's
+/// 5.5%, bench/RESULTS.md.)
+struct TileStore {
+  void (*store)(const float *c, int64_t m, int64_t rows, float *y, int64_t ldy);
+  const float *ctile;
+  int mr;
+  int64_t m, rows;
+  float *y;
+  int64_t ldy;
+  void panel(int64_t p) const {
+    store(ctile + p * mr * kPanel, m,
+          std::min<int64_t>(kPanel, rows - p * kPanel), y + p * kPanel * ldy,
+          ldy);
+  }
+};
+
+/// The tile kernels for panel p of x: for a last panel of fewer than
+/// kPanel rows, which experts' small groups leave, the smallest partial
+/// tile the set has that covers its rows (the full tile would compute the
+/// zero rows too).
+struct PanelTiles {
+  const KernelSet &ks;
+  const PackedX &x;
+  /// The full tile, or the partial one from `parts` for panel p.
+  template <typename Tile, size_t N>
+  Tile pick(int64_t p, Tile full, Tile const (&parts)[N]) const {
+    if (p != x.panels - 1)
+      return full;
+    int64_t quarters =
+        (x.rows - p * kPanel + kQuarterPanel - 1) / kQuarterPanel;
+    for (int64_t q = std::max<int64_t>(quarters, 1); q <= int64_t(N); ++q)
+      if (parts[q - 1])
+        return parts[q - 1];
+    return full;
+  }
+  decltype(KernelSet::tileF32) f32(int64_t p) const {
+    return pick(p, ks.tileF32, ks.tileF32Part);
+  }
+  decltype(KernelSet::tileBf16) bf16(int64_t p) const {
+    return pick(p, ks.tileBf16, ks.tileBf16Part);
+  }
+  decltype(KernelSet::tileFp8) fp8(int64_t p) const {
+    return pick(p, ks.tileFp8, ks.tileFp8Part);
+  }
+  decltype(KernelSet::tileF32Scaled) f32Scaled(int64_t p) const {
+    return pick(p, ks.tileF32Scaled, ks.tileF32ScaledPart);
+  }
+};
+
+/// The FP8 rows [r, r + m)'s chunk [k0, k0 + kc) as exact bf16 in the
+/// tile t (zero-padded by the caller), through every panel of x one scale
+/// block at a time, each block's sums scaled once (ks.tileFp8).
+void fp8TileBf16(const KernelSet &ks, const PackedX &x, const WeightMatrix &w,
+                 int64_t r, int64_t m, int64_t k0, int64_t kc, uint16_t *t,
+                 float *ctile, const TileStore *out, const TilePrefetch &pf) {
+  const int mr = ks.mr;
+  // `pf`'s rows go out over the tile calls, a share each, one line a pair
+  // of k within a call (as the bf16 tile spreads its own).
+  const int64_t calls = (kc + kScaleBlock - 1) / kScaleBlock * x.panels;
+  const int64_t perCall = (pf.rows + calls - 1) / calls;
+  int64_t fed = 0;
+  auto share = [&] {
+    TilePrefetch s = pf;
+    s.base = pf.base ? pf.base + fed * pf.ld : nullptr;
+    s.rows = int(std::min<int64_t>(perCall, pf.rows - fed));
+    fed += s.rows;
+    return s;
+  };
+  for (int64_t i = 0; i < m; ++i)
+    ks.fp8ToBf16(w.row(r + i) + k0, kc, t + i * kTileLd);
+  float scales[kMaxMr] = {};
+  PanelTiles tiles{ks, x};
+  for (int64_t kb = 0; kb < kc; kb += kScaleBlock) {
+    for (int64_t i = 0; i < m; ++i)
+      scales[i] = w.scaleRow(r + i)[(k0 + kb) / kScaleBlock];
+    int64_t kp = (std::min(kScaleBlock, kc - kb) + 1) / 2;
+    for (int64_t p = 0; p < x.panels; ++p) {
+      TilePrefetch s = share();
+      tiles.fp8(p)(t + kb, kTileLd, scales,
+                   x.bf16 + (p * x.pairs() + (k0 + kb) / 2) * kPanel * 2, kp,
+                   ctile + p * mr * kPanel, s.rows > 0 ? &s : nullptr);
+      if (out && kb + kScaleBlock >= kc)
+        out->panel(p);
+    }
+  }
+}
+
+/// The FP8 rows [r, r + m)'s chunk [k0, k0 + kc) as unscaled f32 in the
+/// tile t (exact: every e4m3 value is an f32), through every panel of x one
+/// scale block at a time, each block's sums scaled once into ctile, as
+/// fp8TileBf16 and the dot products do: a product of an e4m3 weight and a
+/// bf16-rounded x is exact in f32, so only the order of f32 sums within a
+/// block differs between the paths. (A scale folded into each weight
+/// summed the whole row in one chain: on FP8 ragged_v3 the prefill then
+/// moved 16 of 17 seeds' logits past 2e-3 of the float64 reference through
+/// bf16 rounding ties, against 10 of 17 this way.)
+void fp8TileF32(const KernelSet &ks, const PackedX &x, const WeightMatrix &w,
+                int64_t r, int64_t m, int64_t k0, int64_t kc, const float *t,
+                float *ctile, const TileStore *out, const TilePrefetch &pf,
+                int64_t pfPanel) {
+  const int mr = ks.mr;
+  const int64_t k = x.k;
+  float scales[kMaxMr] = {};
+  PanelTiles tiles{ks, x};
+  for (int64_t kb = 0; kb < kc; kb += kScaleBlock) {
+    const int64_t len = std::min(kScaleBlock, kc - kb);
+    const bool last = kb + kScaleBlock >= kc;
+    for (int64_t i = 0; i < m; ++i)
+      scales[i] = w.scaleRow(r + i)[(k0 + kb) / kScaleBlock];
+    for (int64_t p = 0; p < x.panels; ++p) {
+      const float *xp = x.f32 + (p * k + k0 + kb) * kPanel;
+      const TilePrefetch *pp = p == pfPanel && kb == 0 ? &pf : nullptr;
+      tiles.f32Scaled(p)(t + kb, kTileLd, scales, xp, len,
+                         ctile + p * mr * kPanel, pp);
+      if (out && last)
+        out->panel(p);
+    }
+  }
+}
+
+/// One K chunk [k0, k0 + kc) of weight rows [r, r + m) (m <= mr) through
+/// every panel of x, added into the block's accumulators ctile (a tile of
+/// mr x kPanel per panel); `out` stores each panel once it is complete
+/// (the block's last chunk), and `pf` is what to prefetch meanwhile.
+void blockChunk(const KernelSet &ks, const PackedX &x, const WeightMatrix &w,
+                int64_t r, int64_t m, int64_t k0, int64_t kc,
+                const TilePrefetch &pf, float *ctile, const TileStore *out) {
+  const int mr = ks.mr;
+  const int64_t k = x.k;
+  MatMulBuffers &b = buffers();
+  PanelTiles tiles{ks, x};
+  auto after = [&](int64_t p) {
+    if (out)
+      out->panel(p);
+  };
+  // Rows read in place are prefetched into L2 from the first panel on,
+  // for the most lead time (a group of experts' rows come from memory);
+  // rows to be copied into L1 during the last panel, which leaves them
+  // there for the copy.
+  const int64_t pfPanel = pf.l1 ? x.panels - 1 : 0;
+  // Whole blocks of f32 or bf16 rows (an even chunk) in one part whose
+  // stride spreads them over L1's sets are read in place: the same
+  // arithmetic as on a copy, without copying.
+  bool inPlace = m == mr && w.format != WeightFormat::FP8 &&
+                 w.inOnePart(r, mr) && (kc % 2 == 0 || !x.bf16) &&
+                 rowsFitL1Sets(w.ld * int64_t(w.elementSize()), mr);
+  if (x.bf16) {
+    int64_t kp = (kc + 1) / 2;
+    if (inPlace) {
+      const uint16_t *t = reinterpret_cast<const uint16_t *>(w.row(r)) + k0;
+      for (int64_t p = 0; p < x.panels; ++p) {
+        tiles.bf16(p)(t, w.ld, x.bf16 + (p * x.pairs() + k0 / 2) * kPanel * 2,
+                      kp, ctile + p * mr * kPanel,
+                      p == pfPanel ? &pf : nullptr);
+        after(p);
+      }
+      return;
+    }
+    // The rows' chunk, zero-padded to mr rows and an even K.
+    uint16_t *t = b.wtile16.get(size_t(mr * kTileLd));
+    if (m < mr || kc % 2)
+      std::memset(t, 0, size_t(mr * kTileLd) * 2);
+    if (w.format == WeightFormat::FP8)
+      return fp8TileBf16(ks, x, w, r, m, k0, kc, t, ctile, out, pf);
+    for (int64_t i = 0; i < m; ++i)
+      std::memcpy(t + i * kTileLd,
+                  reinterpret_cast<const uint16_t *>(w.row(r + i)) + k0,
+                  size_t(kc) * 2);
+    for (int64_t p = 0; p < x.panels; ++p) {
+      tiles.bf16(p)(t, kTileLd, x.bf16 + (p * x.pairs() + k0 / 2) * kPanel * 2,
+                    kp, ctile + p * mr * kPanel, p == pfPanel ? &pf : nullptr);
+      after(p);
+    }
+    return;
+  }
+  if (inPlace && w.format == WeightFormat::F32) {
+    const float *t = reinterpret_cast<const float *>(w.row(r)) + k0;
+    for (int64_t p = 0; p < x.panels; ++p) {
+      tiles.f32(p)(t, w.ld, x.f32 + (p * k + k0) * kPanel, kc,
+                   ctile + p * mr * kPanel, p == pfPanel ? &pf : nullptr);
+      after(p);
+    }
+    return;
+  }
+  // The rows' chunk as f32 (FP8 unscaled: its scales go on each block's
+  // sums), zero-padded to mr.
+  float *t = b.wtile.get(size_t(mr * kTileLd));
+  if (m < mr)
+    std::memset(t + m * kTileLd, 0, size_t((mr - m) * kTileLd) * sizeof(float));
+  if (w.format == WeightFormat::FP8) {
+    for (int64_t i = 0; i < m; ++i)
+      ks.decodeFp8(w.row(r + i) + k0, kc, 1.0f, t + i * kTileLd);
+    return fp8TileF32(ks, x, w, r, m, k0, kc, t, ctile, out, pf, pfPanel);
+  }
+  for (int64_t i = 0; i < m; ++i)
+    decodeRow(ks, w, r + i, k0, kc, t + i * kTileLd);
+  for (int64_t p = 0; p < x.panels; ++p) {
+    tiles.f32(p)(t, kTileLd, x.f32 + (p * k + k0) * kPanel, kc,
+                 ctile + p * mr * kPanel, p == pfPanel ? &pf : nullptr);
+    after(p);
+  }
+}
+
+/// Packed x up to which gemmBlock takes its blocks one after the other,
+/// each through every K chunk, rather than every block through one chunk
+/// at a time: x then stays in L2 whole, and each block's weight rows are
+/// read as one run (its mr rows lie together) instead of one chunk of
+/// every block after another. Experts' groups of one or two panels: the
+/// gate/up products ran 3-8% faster in ds-cpu-bench experts on Zen 4
+/// (bench/RESULTS.md, "Zen 4 again"). Past this, x would not stay
+/// in L2 and each block would read it from L3 again (the comment below).
+///
+/// FP8 rows go block by block up to an x as large as L2 (1 MiB on Zen 4
+/// and 5): an FP8 chunk is converted to bf16 before its tiles run, and a
+/// block's rows one chunk at a time, 7 KiB apart at V3's width, kept the
+/// conversion waiting on memory (fp8ToBf16 took more samples than the
+/// tiles it feeds, at 4.6x its time with its rows in L1). With a group's
+/// x of one or two panels (32-64 rows, K 7168) each block streams its own
+/// rows instead: ds-cpu-bench experts 8 32 2048 7168 4 3 silu, FP8, 262-292
+/// -> 372-454 GFLOP/s, 64 rows 414-486 -> 426-547 (three interleaved runs
+/// each; bench/RESULTS.md, "twenty-seventh session"). bf16 and f32 rows,
+/// read in place, gained nothing from it.
+constexpr int64_t kBlockByBlockBytes = 256 * 1024;
+constexpr int64_t kFp8BlockByBlockBytes = 1024 * 1024;
+bool blockByBlock(const PackedX &x, const WeightMatrix &w) {
+  int64_t bytes = x.bf16 ? panelSize(x.k, true) * 2 : panelSize(x.k, false) * 4;
+  return x.panels * bytes <= (w.format == WeightFormat::FP8
+                                  ? kFp8BlockByBlockBytes
+                                  : kBlockByBlockBytes);
+}
+
+/// Row blocks gemmRange passes to gemmBlock at once: as many as keep their
+/// accumulators (mr x kPanel floats per panel each) within kGroupBytes, so
+/// that they stay in L2 beside the chunk of x; one where x is a single
+/// panel (its chunk stays in L1 anyway).
+constexpr int64_t kGroupBytes = 128 * 1024;
+constexpr int64_t kMaxGroupBlocks = 8;
+int64_t groupBlocks(const PackedX &x, int mr) {
+  if (x.panels <= 1)
+    return 1;
+  int64_t each = x.panels * mr * kPanel * int64_t(sizeof(float));
+  return std::clamp<int64_t>(kGroupBytes / each, 1, kMaxGroupBlocks);
+}
+
+} // namespace
+
+// y[t, i] = x[t] . w[r + i] for i < m, single-threaded, in blocks of mr
+// rows (the last may be short). Where x is larger than
+// kBlockByBlockBytes, every block goes through one K chunk before any
+// goes on to the next, so the chunk of x (every panel's, 16
+// KiB a panel in bf16) is read from memory once for all of them and from
+// L2 after that: the whole x of a 4096-wide product (2 MiB in bf16 for
+// 256 tokens) does not fit in L2, and block by block every block read all
+// of it from L3 (12% slower in a tile loop, bench/RESULTS.md). Each
+// output's sum runs over the same chunks in the same order either way,
+// so its value does not depend on m. The first chunk of weight rows
+// [next, next + nextM) of nextW (default w) is prefetched during the
+// last chunk (nextM 0: nothing follows).
+void dsrt::cpu::gemmBlock(const KernelSet &ks, const PackedX &x,
+                          const WeightMatrix &w, int64_t r, int64_t m,
+                          int64_t next, int64_t nextM, float *y, int64_t ldy,
+                          const WeightMatrix *nextW) {
+  const int mr = ks.mr;
+  const int64_t k = x.k;
+  const int64_t blocks = (m + mr - 1) / mr, each = x.panels * mr * kPanel;
+  float *ctile = buffers().ctile.get(size_t(blocks * each));
+  std::memset(ctile, 0, size_t(blocks * each) * sizeof(float));
+  auto rowsOf = [&](int64_t s) { return std::min<int64_t>(mr, m - s * mr); };
+  auto store = [&](int64_t s) {
+    return TileStore{ks.storeTile ? ks.storeTile : storeTile,
+                     ctile + s * each,
+                     mr,
+                     rowsOf(s),
+                     x.rows,
+                     y + s * mr,
+                     ldy};
+  };
+  if (k == 0) // no chunk: the zero sums
+    for (int64_t s = 0; s < blocks; ++s)
+      for (int64_t p = 0; p < x.panels; ++p)
+        store(s).panel(p);
+  // Into L1 where the next chunk is copied (FP8 converted) before use.
+  const bool l1 = w.format == WeightFormat::FP8 ||
+                  !rowsFitL1Sets(w.ld * int64_t(w.elementSize()), mr);
+  // The first chunk of what follows this block's rows: the next block's,
+  // or the next call's.
+  auto firstOfNext = [&](int64_t s) {
+    return s + 1 < blocks ? chunkPrefetch(w, r + (s + 1) * mr, rowsOf(s + 1), 0,
+                                          std::min(kKc, k), l1)
+                          : chunkPrefetch(nextW ? *nextW : w, next, nextM, 0,
+                                          std::min(kKc, k), l1);
+  };
+  if (blockByBlock(x, w)) {
+    for (int64_t s = 0; s < blocks; ++s) {
+      TileStore out = store(s);
+      for (int64_t k0 = 0; k0 < k; k0 += kKc) {
+        int64_t kc = std::min(kKc, k - k0);
+        bool last = k0 + kKc >= k;
+        TilePrefetch pf =
+            last ? firstOfNext(s)
+                 : chunkPrefetch(w, r + s * mr, rowsOf(s), k0 + kKc,
+                                 std::min(kKc, k - k0 - kKc), l1);
+        blockChunk(ks, x, w, r + s * mr, rowsOf(s), k0, kc, pf,
+                   ctile + s * each, last ? &out : nullptr);
+      }
+    }
+    return;
+  }
+  for (int64_t k0 = 0; k0 < k; k0 += kKc) {
+    int64_t kc = std::min(kKc, k - k0);
+    bool last = k0 + kKc >= k;
+    for (int64_t s = 0; s < blocks; ++s) {
+      // Prefetched: the chunk the next tile pass reads.
+      TilePrefetch pf =
+          s + 1 < blocks
+              ? chunkPrefetch(w, r + (s + 1) * mr, rowsOf(s + 1), k0, kc, l1)
+          : !last ? chunkPrefetch(w, r, rowsOf(0), k0 + kKc,
+                                  std::min(kKc, k - k0 - kKc), l1)
+                  : firstOfNext(s);
+      TileStore out = store(s);
+      blockChunk(ks, x, w, r + s * mr, rowsOf(s), k0, kc, pf, ctile + s * each,
+                 last ? &out : nullptr);
+    }
+  }
+}
+
+void dsrt::cpu::gemmRange(const KernelSet &ks, const PackedX &x,
+                          const WeightMatrix &w, int64_t r0, int64_t n,
+                          float *y, int64_t ldy) {
+  const int mr = ks.mr;
+  const int64_t step = groupBlocks(x, mr) * mr;
+  for (int64_t j0 = 0; j0 < n; j0 += step) {
+    int64_t m = std::min<int64_t>(step, n - j0);
+    int64_t nextM = std::min<int64_t>(mr, std::max<int64_t>(0, n - j0 - step));
+    gemmBlock(ks, x, w, r0 + j0, m, r0 + j0 + step, nextM, y + j0, ldy);
+  }
+}
