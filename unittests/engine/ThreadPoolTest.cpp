@@ -93,3 +93,45 @@ TEST(ThreadPool, EvenGrainLeavesTheFewestItemsOnTheBusiestThread) {
     EXPECT_EQ(evenGrain(128, 1), 1);
   }
 }
+
+// The pool entry the generated code calls (ds-parallelize-kernels).
+extern "C" void dsrt_parallel_for(void (*task)(void *, int64_t, int64_t),
+                                  void *packed, int64_t n, int64_t grain);
+
+namespace {
+
+TEST(ThreadPool, GeneratedCodeEntryCoversEveryIterationOnce) {
+  for (int64_t n : {0, 1, 5, 1000}) {
+    std::vector<std::atomic<int>> hits(static_cast<size_t>(n));
+    dsrt_parallel_for(
+        [](void *p, int64_t b, int64_t e) {
+          auto &h = *static_cast<std::vector<std::atomic<int>> *>(p);
+          for (int64_t i = b; i < e; ++i)
+            h[size_t(i)]++;
+        },
+        &hits, n, 1);
+    for (auto &h : hits)
+      EXPECT_EQ(h.load(), 1);
+  }
+  dsrt_parallel_for(nullptr, nullptr, 10, 1); // no task: nothing happens
+}
+
+TEST(ThreadPool, EveryIndexOnceAndNestedCallsRunInline) {
+  for (int64_t n : {0, 1, 7, 1000, 4097}) {
+    std::vector<std::atomic<int>> hits(static_cast<size_t>(n));
+    parallelFor(n, 16, [&](int64_t b, int64_t e) {
+      EXPECT_LE(b, e);
+      for (int64_t i = b; i < e; ++i)
+        hits[size_t(i)]++;
+      // A nested region runs on the caller, entirely.
+      std::atomic<int64_t> inner{0};
+      parallelFor(10, 1, [&](int64_t ib, int64_t ie) { inner += ie - ib; });
+      EXPECT_EQ(inner.load(), 10);
+    });
+    for (auto &h : hits)
+      EXPECT_EQ(h.load(), 1);
+  }
+  EXPECT_GE(numThreads(), 1);
+}
+
+} // namespace
