@@ -15,6 +15,7 @@ target_sources(dsrt PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/cpu/KernelsScalar.cpp
   ${CMAKE_CURRENT_LIST_DIR}/cpu/KernelsAvx2.cpp
   ${CMAKE_CURRENT_LIST_DIR}/cpu/KernelsAvx512.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/cpu/KernelsAvx512Dots.cpp
   ${CMAKE_CURRENT_LIST_DIR}/cpu/KernelsAvx512Fp8.cpp
   ${CMAKE_CURRENT_LIST_DIR}/cpu/ExpfAvx2.cpp
   ${CMAKE_CURRENT_LIST_DIR}/cpu/ExpfAvx512.cpp
@@ -50,6 +51,7 @@ if(CMAKE_SYSTEM_PROCESSOR MATCHES "x86_64|AMD64")
   set_source_files_properties(${CMAKE_CURRENT_LIST_DIR}/cpu/KernelsAvx2.cpp
     PROPERTIES COMPILE_OPTIONS "-mavx2;-mfma;-mf16c")
   set_source_files_properties(${CMAKE_CURRENT_LIST_DIR}/cpu/KernelsAvx512.cpp
+    ${CMAKE_CURRENT_LIST_DIR}/cpu/KernelsAvx512Dots.cpp
     PROPERTIES COMPILE_OPTIONS
     "-mavx2;-mfma;-mf16c;-mavx512f;-mavx512bw;-mavx512vl;-mavx512bf16")
   set_source_files_properties(${CMAKE_CURRENT_LIST_DIR}/cpu/ExpfAvx2.cpp

@@ -271,6 +271,10 @@ const KernelSet &avx2Kernels();
 const KernelSet &avx512Kernels();
 const KernelSet &avx512Bf16Kernels();
 const KernelSet &avx512VbmiKernels();
+/// The AVX-512 sets' dot products, GEMVs and combineBf16Rows into s (with
+/// `bf16Pairs` the vdpbf16ps ones too): KernelsAvx512Dots.cpp, for
+/// KernelsAvx512.cpp's sets only.
+void setAvx512Dots(KernelSet &s, bool bf16Pairs);
 const KernelSet &kernelsFor(Isa isa);
 /// kernelsFor(isa) with widenedTiles set where that set has bf16 or FP8
 /// tiles to replace; else kernelsFor(isa) itself.

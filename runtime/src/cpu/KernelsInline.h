@@ -136,6 +136,26 @@ inline void prefetchFp8Ahead(const void *p) {
 }
 
 #if defined(__AVX512F__)
+/// 16 e4m3 bytes as f32 times 2^-8 (KernelsAvx512.cpp's header: the byte
+/// placed in an IEEE half, widened by vcvtph2ps).
+inline __m512 fp8x16(__m128i bytes) {
+  __m256i h = _mm256_cvtepi8_epi16(bytes);
+  h = _mm256_and_si256(_mm256_slli_epi16(h, 7),
+                       _mm256_set1_epi16(short(0xBF80)));
+  return _mm512_cvtph_ps(h);
+}
+
+/// 16 bf16 values widened to f32.
+inline __m512 bf16x16(__m256i halves) {
+  return _mm512_castsi512_ps(
+      _mm512_slli_epi32(_mm512_cvtepu16_epi32(halves), 16));
+}
+
+/// The first min(n, 16) lanes.
+inline __mmask16 tailMask(int64_t n) {
+  return n >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << n) - 1);
+}
+
 /// The accumulators of a tile of Mr weight rows over panel rows [0, 8 Q):
 /// per weight row, Q / 2 zmm of 16 panel rows. Q = 4 is the full tile and
 /// 2 the half tile; every operation on them is per lane, so the half tile
