@@ -30,12 +30,12 @@ constexpr int kMr = 12; // 24 accumulators of 32 registers
 /// L1. In a product the panels' chunks come from L2 (a 256-row x is 1 MiB
 /// at K 1024) with the weights' prefetches in flight beside them, and the
 /// full tiles of a bf16 prefill ran at 70-82% of their L1 rate (rdtsc
-/// around each call, three runs), 74-84% with this. Prefill with it,
-/// interleaved pairs of
-/// ds-cpu-bench model: bench shape bf16 1.02x, FP8 1.005-1.014x, f32 level;
-/// V3 width (K 7168) bf16 1.014-1.033x, FP8 1.009-1.017x (bench/RESULTS.md,
-/// "thirty-sixth session"). The partial tiles, an expert's last panel
-/// whose chunk is usually still in L1, are left as they were.
+/// around each call, three runs), 74-84% with this. Prefill with it, in
+/// interleaved pairs of ds-cpu-bench model: bench shape bf16 1.02x, FP8
+/// 1.005-1.014x, f32 level; V3 width (K 7168) bf16 1.014-1.033x, FP8
+/// 1.009-1.017x (bench/RESULTS.md, "thirty-sixth session"). The partial
+/// tiles, an expert's last panel whose chunk is usually still in L1, are
+/// left as they were.
 constexpr int64_t kXAhead = 8;
 inline void prefetchPanelAhead(const float *x) {
   __builtin_prefetch(x + kXAhead * kPanel, 0, 3);
