@@ -76,6 +76,8 @@ if {"avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl", "avx512_bf16"} <= 
     config.available_features.add("avx512bf16")
     if "avx512vbmi" in _cpu_flags():
         config.available_features.add("avx512vbmi")
+        if {"amx_tile", "amx_bf16"} <= _cpu_flags():
+            config.available_features.add("amx")
 
 # make test-asan's tree: the runtime is built with ASan/UBSan, which the
 # uninstrumented Python interpreter cannot host (a ctypes or module load of

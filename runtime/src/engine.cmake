@@ -16,6 +16,7 @@ target_sources(dsrt PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/cpu/KernelsAvx2.cpp
   ${CMAKE_CURRENT_LIST_DIR}/cpu/KernelsAvx512.cpp
   ${CMAKE_CURRENT_LIST_DIR}/cpu/KernelsAvx512Dots.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/cpu/KernelsAmx.cpp
   ${CMAKE_CURRENT_LIST_DIR}/cpu/KernelsAvx512Fp8.cpp
   ${CMAKE_CURRENT_LIST_DIR}/cpu/ExpfAvx2.cpp
   ${CMAKE_CURRENT_LIST_DIR}/cpu/ExpfAvx512.cpp
@@ -69,6 +70,9 @@ if(CMAKE_SYSTEM_PROCESSOR MATCHES "x86_64|AMD64")
   set_source_files_properties(${CMAKE_CURRENT_LIST_DIR}/cpu/KernelsAvx512Fp8.cpp
     PROPERTIES COMPILE_OPTIONS
     "-mavx2;-mfma;-mf16c;-mavx512f;-mavx512bw;-mavx512vl;-mavx512bf16;-mavx512vbmi")
+  set_source_files_properties(${CMAKE_CURRENT_LIST_DIR}/cpu/KernelsAmx.cpp
+    PROPERTIES COMPILE_OPTIONS
+    "-mavx2;-mfma;-mf16c;-mavx512f;-mavx512bw;-mavx512vl;-mavx512bf16;-mavx512vbmi;-mamx-tile;-mamx-bf16")
 endif()
 # libdl to load the artifact's native code. No BLAS: every GEMM is the
 # runtime's own kernels, and linking OpenBLAS only started its thread pool,

@@ -61,7 +61,8 @@ def runtime_bf16_dtypes():
                 "avx512_bf16"} <= flags:
             return ()
         isa = "avx512vbmi" if "avx512vbmi" in flags else "avx512bf16"
-    return {"avx512bf16": ("BF16",), "avx512vbmi": ("BF16", "F8_E4M3")}.get(isa, ())
+    return {"avx512bf16": ("BF16",), "avx512vbmi": ("BF16", "F8_E4M3"),
+            "amx": ("BF16", "F8_E4M3")}.get(isa, ())
 
 
 def main():

@@ -176,11 +176,13 @@ TEST(MatMul, Fp8ToBf16IsExactForEveryCode) {
 TEST(MatMul, IsaNamesParseAndScalarIsAlwaysThere) {
   Isa isa;
   for (const char *name :
-       {"scalar", "avx2", "avx512", "avx512bf16", "avx512vbmi"}) {
+       {"scalar", "avx2", "avx512", "avx512bf16", "avx512vbmi", "amx"}) {
     ASSERT_TRUE(parseIsa(name, isa));
     EXPECT_STREQ(isaName(isa), name);
   }
-  EXPECT_FALSE(parseIsa("amx", isa));
+  EXPECT_FALSE(parseIsa("avx10", isa));
+  EXPECT_EQ(isaSupported(Isa::Amx),
+            isaSupported(Isa::Avx512Vbmi) && amxAvailable());
   EXPECT_EQ(supportedIsas().front(), Isa::Scalar);
   EXPECT_EQ(supportedIsas().back(), detectedIsa());
 }

@@ -34,13 +34,17 @@ inline std::vector<const KernelSet *> testedSets() {
   for (Isa isa : supportedIsas())
     if (&widenedTileKernels(isa) != &kernelsFor(isa))
       out.push_back(&widenedTileKernels(isa));
+  // Without AMX, its tiles' layouts through their C++ emulation.
+  if (isaSupported(Isa::Avx512Vbmi) && !isaSupported(Isa::Amx))
+    out.push_back(&amxEmulatedKernels());
   return out;
 }
 
-/// "avx512vbmi", or "avx512vbmi (widened tiles)".
+/// "avx512vbmi", "avx512vbmi (widened tiles)" or "amx (emulated)".
 inline std::string setName(const KernelSet &ks) {
   return std::string(isaName(ks.isa)) +
-         (ks.widenedTiles ? " (widened tiles)" : "");
+         (ks.widenedTiles ? " (widened tiles)" : "") +
+         (ks.emulatedAmx ? " (emulated)" : "");
 }
 
 /// `count` values drawn from a standard normal distribution.

@@ -1,5 +1,6 @@
 //===- Isa.cpp - which vector instructions the CPU kernels use ------------===//
 #include "cpu/Isa.h"
+#include "cpu/Kernels.h"
 
 #include <cstdlib>
 
@@ -17,13 +18,15 @@ const char *dsrt::cpu::isaName(Isa isa) {
     return "avx512bf16";
   case Isa::Avx512Vbmi:
     return "avx512vbmi";
+  case Isa::Amx:
+    return "amx";
   }
   return "?";
 }
 
 bool dsrt::cpu::parseIsa(const std::string &name, Isa &out) {
-  for (Isa isa :
-       {Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Avx512Bf16, Isa::Avx512Vbmi})
+  for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Avx512Bf16,
+                  Isa::Avx512Vbmi, Isa::Amx})
     if (name == isaName(isa)) {
       out = isa;
       return true;
@@ -51,6 +54,8 @@ bool dsrt::cpu::isaSupported(Isa isa) {
   case Isa::Avx512Vbmi:
     return isaSupported(Isa::Avx512Bf16) &&
            __builtin_cpu_supports("avx512vbmi");
+  case Isa::Amx:
+    return isaSupported(Isa::Avx512Vbmi) && amxAvailable();
   }
   return false;
 #else
@@ -60,8 +65,8 @@ bool dsrt::cpu::isaSupported(Isa isa) {
 
 std::vector<Isa> dsrt::cpu::supportedIsas() {
   std::vector<Isa> out;
-  for (Isa isa :
-       {Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Avx512Bf16, Isa::Avx512Vbmi})
+  for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Avx512Bf16,
+                  Isa::Avx512Vbmi, Isa::Amx})
     if (isaSupported(isa))
       out.push_back(isa);
   return out;
@@ -126,8 +131,8 @@ const Configured &configured() {
     Isa want;
     if (!parseIsa(env, want))
       c.error = std::string("DSRT_CPU_ISA='") + env +
-                "' is unknown (expected scalar, avx2, avx512, avx512bf16 or "
-                "avx512vbmi)";
+                "' is unknown (expected scalar, avx2, avx512, avx512bf16, "
+                "avx512vbmi or amx)";
     else if (!isaSupported(want))
       c.error = std::string("DSRT_CPU_ISA='") + env +
                 "': this CPU does not have those instructions (best: " +

@@ -20,10 +20,11 @@ enum class Isa {
   Avx512,     // AVX512F/BW/VL: f32 arithmetic, 16 lanes
   Avx512Bf16, // + AVX512_BF16: bf16 weights x bf16 activations (vdpbf16ps)
   Avx512Vbmi, // + AVX512_VBMI: FP8 weights looked up as bf16 (vpermi2b), too
+  Amx,        // + AMX-TILE/BF16: the bf16 and FP8 GEMM tiles on TDPBF16PS
 };
 
 const char *isaName(Isa isa);
-/// "scalar", "avx2", "avx512", "avx512bf16", "avx512vbmi".
+/// "scalar", "avx2", "avx512", "avx512bf16", "avx512vbmi", "amx".
 bool parseIsa(const std::string &name, Isa &out);
 bool isaSupported(Isa isa);
 /// Every path this CPU can run, scalar first.

@@ -249,6 +249,8 @@ struct KernelSet {
   /// is exact in f32). For CPUs whose bf16 dot product runs below their f32
   /// FMA rate (TileChoice.h). The dot products (decode) are the set's own.
   bool widenedTiles = false;
+  /// amxEmulatedKernels(): the AMX tiles computed in C++, for tests.
+  bool emulatedAmx = false;
 };
 
 /// One token's head product over rows of a weight (decode's q_h W_UK_h):
@@ -271,6 +273,17 @@ const KernelSet &avx2Kernels();
 const KernelSet &avx512Kernels();
 const KernelSet &avx512Bf16Kernels();
 const KernelSet &avx512VbmiKernels();
+/// avx512vbmi's set with its bf16 and FP8 tiles on AMX (KernelsAmx.cpp);
+/// call its tiles only where amxAvailable().
+const KernelSet &amxKernels();
+/// The same tiles computed in C++ as the SDM defines TDPBF16PS: what the
+/// tests run the AMX kernels' layouts through on CPUs without AMX (needs
+/// avx512vbmi).
+const KernelSet &amxEmulatedKernels();
+/// Whether this CPU and OS run AMX bf16 tiles (CPUID, XCR0, Linux's
+/// permission) and the hardware tiles give the emulated ones' exact sums
+/// on a small product. Checked once.
+bool amxAvailable();
 /// The AVX-512 sets' dot products, GEMVs and combineBf16Rows into s (with
 /// `bf16Pairs` the vdpbf16ps ones too): KernelsAvx512Dots.cpp, for
 /// KernelsAvx512.cpp's sets only.

@@ -142,6 +142,8 @@ const KernelSet &dsrt::cpu::scalarKernels() {
 
 const KernelSet &dsrt::cpu::kernelsFor(Isa isa) {
   switch (isa) {
+  case Isa::Amx:
+    return amxKernels();
   case Isa::Avx512Vbmi:
     return avx512VbmiKernels();
   case Isa::Avx512Bf16:
@@ -164,8 +166,9 @@ const KernelSet &dsrt::cpu::widenedTileKernels(Isa isa) {
   };
   static const KernelSet bf16 = widened(avx512Bf16Kernels());
   static const KernelSet vbmi = widened(avx512VbmiKernels());
+  static const KernelSet amx = widened(amxKernels());
   const KernelSet &base = kernelsFor(isa);
   if (!base.tileBf16 && !base.tileFp8)
     return base;
-  return isa == Isa::Avx512Vbmi ? vbmi : bf16;
+  return isa == Isa::Amx ? amx : isa == Isa::Avx512Vbmi ? vbmi : bf16;
 }
