@@ -30,6 +30,7 @@
 #include "cpu/KernelsInline.h"
 
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <type_traits>
 
@@ -195,10 +196,10 @@ template <> struct Segments<4> {
 
 /// sums[i * kPanel + t] += sum over pairs j < kp of w-pair j of row i .
 /// xb-pair (j, t), i < kMr, t < 8 Q: the whole steps of 16 pairs on the
-/// tiles (C loaded from sums and stored back), the rest on vdpbf16ps.
-/// Every sum is computed alone, so a partial tile's are the full tile's
-/// bit for bit.
-template <typename B, int Q>
+/// tiles (C loaded from sums, or with Zero from zero, and stored back),
+/// the rest on vdpbf16ps. Every sum is computed alone, so a partial
+/// tile's are the full tile's bit for bit.
+template <typename B, int Q, bool Zero = false>
 void amxSums(const uint16_t *w, int64_t ldw, const uint16_t *xb, int64_t kp,
              float *sums, const TilePrefetch *pf) {
   using Seg = Segments<Q>;
@@ -214,7 +215,10 @@ void amxSums(const uint16_t *w, int64_t ldw, const uint16_t *xb, int64_t kp,
   };
   if (steps > 0) {
     each([&](auto g) {
-      B::template load<decltype(g)::c>(sums + decltype(g)::at, kCStride);
+      if constexpr (Zero)
+        B::template zero<decltype(g)::c>();
+      else
+        B::template load<decltype(g)::c>(sums + decltype(g)::at, kCStride);
     });
     for (int64_t s = 0; s < steps; ++s) {
       const uint16_t *xs = xb + s * kStepPairs * kPanel * 2;
@@ -233,6 +237,8 @@ void amxSums(const uint16_t *w, int64_t ldw, const uint16_t *xb, int64_t kp,
   }
   if (steps * kStepPairs == kp)
     return;
+  if (Zero && steps == 0)
+    std::memset(sums, 0, sizeof(float) * kMr * kPanel);
   constexpr int kSegs = (Q + 1) / 2;
   const __mmask16 last = Q % 2 ? 0xFF : 0xFFFF;
   for (int i = 0; i < kMr; ++i) {
@@ -269,8 +275,10 @@ template <typename B, int Q>
 void amxTileFp8(const uint16_t *w, int64_t ldw, const float *scales,
                 const uint16_t *xb, int64_t kp, float *c,
                 const TilePrefetch *pf) {
-  alignas(64) float sums[kMr * kPanel] = {};
-  amxSums<B, Q>(w, ldw, xb, kp, sums, pf);
+  alignas(64) float sums[kMr * kPanel];
+  if (kp <= 0)
+    return;
+  amxSums<B, Q, /*Zero=*/true>(w, ldw, xb, kp, sums, pf);
   for (int i = 0; i < kMr; ++i) {
     __m512 s = _mm512_set1_ps(scales[i]);
     for (int h = 0; h < 8 * Q; h += 16) {
@@ -278,7 +286,7 @@ void amxTileFp8(const uint16_t *w, int64_t ldw, const float *scales,
       float *at = c + i * kPanel + h;
       _mm512_mask_storeu_ps(
           at, m,
-          _mm512_fmadd_ps(_mm512_load_ps(sums + i * kPanel + h), s,
+          _mm512_fmadd_ps(_mm512_maskz_load_ps(m, sums + i * kPanel + h), s,
                           _mm512_maskz_loadu_ps(m, at)));
     }
   }
@@ -358,7 +366,15 @@ bool amxMatchesEmulation() {
 } // namespace
 
 bool dsrt::cpu::amxAvailable() {
-  static const bool ok = amxPermitted() && amxMatchesEmulation();
+  static const bool ok = [] {
+    if (!amxPermitted())
+      return false;
+    if (amxMatchesEmulation())
+      return true;
+    std::fprintf(stderr, "dsrt: the AMX tiles' sums differ from their "
+                         "emulation on this CPU; using avx512vbmi\n");
+    return false;
+  }();
   return ok;
 }
 
