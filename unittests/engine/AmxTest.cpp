@@ -9,23 +9,15 @@
 //===----------------------------------------------------------------------===//
 #include "cpu/Isa.h"
 #include "cpu/Kernels.h"
-#include "weights/DType.h"
 
 #include <gtest/gtest.h>
 
-#include <cstring>
 #include <vector>
 
 using namespace dsrt;
 using namespace dsrt::cpu;
 
 namespace {
-
-uint16_t bf16Bits(float f) {
-  uint32_t u;
-  std::memcpy(&u, &f, 4);
-  return uint16_t(u >> 16);
-}
 
 /// One 16-pair step of the emulated tile over a zero weight chunk and
 /// panel but for pair 0 of row 0 and token 0: c[0] starts at `c0`.
@@ -47,18 +39,19 @@ TEST(Amx, EmulationAddsEachProductInTurn) {
   if (!isaSupported(Isa::Avx512Vbmi))
     GTEST_SKIP() << "the AMX sets are built on avx512vbmi's";
   const float tiny = 1.0f / 4096; // 2^-12: products of 2^-24
-  uint16_t t = bf16Bits(tiny), one = bf16Bits(1.0f);
+  uint16_t t = roundToBf16(tiny), one = roundToBf16(1.0f);
   // 1 + 2^-24 rounds to 1 (a tie, to even) twice; the pair's sum 2^-23
   // added at once would have given 1 + 2^-23.
   EXPECT_EQ(oneStep(1.0f, t, t, t, t), 1.0f);
   // The even product goes first: (1 + 2^-24) + 2^-23 is 1 + 2^-23 after
   // the first rounding to 1, where 2^-23 + 2^-24 first would round up.
-  EXPECT_EQ(oneStep(1.0f, t, bf16Bits(2.0f * tiny), t, t),
+  EXPECT_EQ(oneStep(1.0f, t, roundToBf16(2.0f * tiny), t, t),
             1.0f + 1.0f / 8388608);
   // A bf16 denormal weight reads as zero, whatever it multiplies.
-  EXPECT_EQ(oneStep(0.0f, 0x0001, 0, bf16Bits(1e30f), 0), 0.0f);
+  EXPECT_EQ(oneStep(0.0f, 0x0001, 0, roundToBf16(1e30f), 0), 0.0f);
   // And the ordinary case: 3 * 5 + 2 * 7 onto 1.
-  EXPECT_EQ(oneStep(1.0f, bf16Bits(3), bf16Bits(2), bf16Bits(5), bf16Bits(7)),
+  EXPECT_EQ(oneStep(1.0f, roundToBf16(3), roundToBf16(2), roundToBf16(5),
+                    roundToBf16(7)),
             30.0f);
   EXPECT_EQ(oneStep(0.0f, one, 0, one, 0), 1.0f);
 }

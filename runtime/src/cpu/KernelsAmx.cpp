@@ -335,16 +335,10 @@ bool amxPermitted() {
 bool amxMatchesEmulation() {
   constexpr int64_t kp = 40, ldw = 2 * kp + 6;
   uint16_t w[kMr * ldw], xb[kp * kPanel * 2];
-  auto bf16Of = [](int v) {
-    float f = float(v);
-    uint32_t bits;
-    std::memcpy(&bits, &f, 4);
-    return uint16_t(bits >> 16);
-  };
   for (int64_t i = 0; i < kMr * ldw; ++i)
-    w[i] = bf16Of(int((i * 7) % 9) - 4);
+    w[i] = roundToBf16(float((i * 7) % 9) - 4);
   for (int64_t i = 0; i < kp * kPanel * 2; ++i)
-    xb[i] = bf16Of(int((i * 5) % 7) - 3);
+    xb[i] = roundToBf16(float((i * 5) % 7) - 3);
   const float scales[kMr] = {1, 2, 0.5f, 4, 1, 8, 0.25f, 1, 2, 1, 0.5f, 16};
   for (int fp8 = 0; fp8 < 2; ++fp8) {
     alignas(64) float hw[kMr * kPanel], emu[kMr * kPanel];
