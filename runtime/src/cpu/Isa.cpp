@@ -6,6 +6,12 @@
 
 using namespace dsrt::cpu;
 
+namespace {
+/// Every path, in Isa's order.
+constexpr Isa kIsas[] = {Isa::Scalar,     Isa::Avx2,       Isa::Avx512,
+                         Isa::Avx512Bf16, Isa::Avx512Vbmi, Isa::Amx};
+} // namespace
+
 const char *dsrt::cpu::isaName(Isa isa) {
   switch (isa) {
   case Isa::Scalar:
@@ -25,8 +31,7 @@ const char *dsrt::cpu::isaName(Isa isa) {
 }
 
 bool dsrt::cpu::parseIsa(const std::string &name, Isa &out) {
-  for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Avx512Bf16,
-                  Isa::Avx512Vbmi, Isa::Amx})
+  for (Isa isa : kIsas)
     if (name == isaName(isa)) {
       out = isa;
       return true;
@@ -65,8 +70,7 @@ bool dsrt::cpu::isaSupported(Isa isa) {
 
 std::vector<Isa> dsrt::cpu::supportedIsas() {
   std::vector<Isa> out;
-  for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Avx512Bf16,
-                  Isa::Avx512Vbmi, Isa::Amx})
+  for (Isa isa : kIsas)
     if (isaSupported(isa))
       out.push_back(isa);
   return out;
