@@ -65,6 +65,34 @@ await run([
     assert.deepEqual(r.choices[0].token_ids, want);
   }],
 
+  ['top_k 1 is greedy whatever the temperature (vLLM extension)', async () => {
+    const greedy = dsRun([5, 6], 12);
+    const free = await complete([5, 6], { temperature: 1.5, seed: 7 });
+    assert.notDeepEqual(free.choices[0].token_ids, greedy, 'this seed must sample off the greedy path');
+    const k1 = await complete([5, 6], { temperature: 1.5, seed: 7, top_k: 1 });
+    assert.deepEqual(k1.choices[0].token_ids, greedy);
+    const off = await complete([5, 6], { temperature: 1.5, seed: 7, top_k: -1 });
+    assert.deepEqual(off.choices[0].token_ids, free.choices[0].token_ids);
+  }],
+
+  ['stop_token_ids end the completion there, without the token\'s text', async () => {
+    const ids = expected[2];
+    const stop = ids[3];
+    const first = ids.indexOf(stop);
+    const r = await complete(prompts[2], { stop_token_ids: [stop] });
+    assert.deepEqual(r.choices[0].token_ids, ids.slice(0, first + 1));
+    assert.equal(r.choices[0].text, textOf(ids.slice(0, first)));
+    assert.equal(r.choices[0].finish_reason, 'stop');
+    await assert.rejects(complete(prompts[2], { stop_token_ids: [64] }),
+                         (e) => e.status === 400 && e.param === 'stop_token_ids' && /outside the vocabulary/.test(e.message));
+  }],
+
+  ['sampling fields it cannot honour are refused, not ignored', async () => {
+    for (const [field, value] of [['min_p', 0.1], ['repetition_penalty', 1.3], ['min_tokens', 2], ['suffix', 'x']])
+      await assert.rejects(complete(prompts[0], { [field]: value }),
+                           (e) => e.status === 400 && e.param === field && /not supported/.test(e.message), field);
+  }],
+
   ['logprobs are log-softmax values, greedy picks the top one', async () => {
     const r = await complete(prompts[0], { logprobs: 3, max_tokens: 4 });
     const lp = r.choices[0].logprobs;

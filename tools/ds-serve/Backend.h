@@ -22,7 +22,9 @@ struct SamplingParams {
   int64_t maxTokens = 16;
   float temperature = 1.0f; // <= 0: greedy
   float topP = 1.0f;
+  int32_t topK = 0; // 0: off
   uint64_t seed = 0;
+  std::vector<int32_t> stopTokenIds; // end the request like eos
   bool ignoreEos = false;
   int topLogprobs = -1; // -1: no logprobs; 0..20: the chosen one + that many
 };

@@ -15,6 +15,7 @@ struct EngineBackend::Live {
   EngineBackend *owner;
   std::shared_ptr<RequestSink> sink;
   int topLogprobs;
+  std::vector<int32_t> stopTokenIds;
   int64_t id = -1;
 };
 
@@ -73,7 +74,11 @@ void EngineBackend::onEvent(void *user, const dsrt_engine_event *e) {
   if (e->finish_reason == DSRT_FINISH_NONE) {
     TokenOutput t;
     t.token = e->token;
-    t.isEos = e->token == l->owner->modelInfo.eosToken;
+    // A stop token ends the request as eos does, and like eos its text is
+    // not part of the completion (vLLM's stop_token_ids).
+    t.isEos = e->token == l->owner->modelInfo.eosToken ||
+              std::find(l->stopTokenIds.begin(), l->stopTokenIds.end(),
+                        e->token) != l->stopTokenIds.end();
     if (l->topLogprobs >= 0 && e->logits)
       computeLogprobs(e->logits, e->vocab_size, e->token, l->topLogprobs, t);
     t.time = steadySeconds();
@@ -115,9 +120,13 @@ uint64_t EngineBackend::submit(GenerateRequest req,
   p.max_tokens = req.params.maxTokens;
   p.temperature = std::max(0.0f, req.params.temperature);
   p.top_p = req.params.topP;
+  p.top_k = req.params.topK;
+  p.stop_token_ids = req.params.stopTokenIds.data(); // the engine copies them
+  p.num_stop_token_ids = int64_t(req.params.stopTokenIds.size());
   p.seed = req.params.seed;
   p.ignore_eos = req.params.ignoreEos ? 1 : 0;
-  auto *l = new Live{this, std::move(sink), req.params.topLogprobs};
+  auto *l = new Live{this, std::move(sink), req.params.topLogprobs,
+                     req.params.stopTokenIds};
   // Registered under the lock so that a final event racing this call finds
   // the entry to erase only after it exists.
   std::lock_guard<std::mutex> lock(mutex);

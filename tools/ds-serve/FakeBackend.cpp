@@ -203,6 +203,10 @@ void FakeBackend::loop() {
       } else {
         o.token = static_cast<unsigned char>(text[s.offset % text.size()]);
         ++s.offset;
+        // A stop token ends the request as the engine's do.
+        const auto &stopIds = s.req.params.stopTokenIds;
+        o.isEos =
+            std::find(stopIds.begin(), stopIds.end(), o.token) != stopIds.end();
       }
       if (s.req.params.topLogprobs >= 0) {
         o.logprob = -0.25f;

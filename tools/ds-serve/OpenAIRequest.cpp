@@ -281,8 +281,46 @@ void parseStop(Fields &f, ParsedRequest &r) {
     }
 }
 
-/// Fields OpenAI defines that this server cannot honour: refusing them is
-/// better than silently answering something else.
+/// vLLM's stop_token_ids: integers, checked against the vocabulary later
+/// (the server knows it).
+void parseStopTokenIds(Fields &f, ParsedRequest &r) {
+  const json *s = f.get("stop_token_ids");
+  if (!s)
+    return;
+  if (!s->is_array()) {
+    f.wrongType("stop_token_ids", "an array of token ids", *s);
+    return;
+  }
+  for (const json &t : *s) {
+    if (!t.is_number_integer() ||
+        (t.is_number_unsigned()
+             ? t.get<uint64_t>() > uint64_t(INT32_MAX)
+             : (t.get<int64_t>() < 0 || t.get<int64_t>() > INT32_MAX))) {
+      f.fail("'stop_token_ids' must hold token ids (integers >= 0), got " +
+                 t.dump(),
+             "stop_token_ids");
+      return;
+    }
+    r.stopTokenIds.push_back(static_cast<int32_t>(t.get<int64_t>()));
+  }
+}
+
+/// A number field that only its neutral value may take here.
+void onlyNeutral(Fields &f, const char *name, float neutral, double lo,
+                 double hi) {
+  float v = neutral;
+  f.number(name, v, lo, hi);
+  if (v != neutral) {
+    char buf[32];
+    snprintf(buf, sizeof(buf), "%g", double(neutral));
+    f.fail(std::string("'") + name + "' is not supported (only " + buf + ")",
+           name);
+  }
+}
+
+/// Fields OpenAI (or vLLM, whose clients send its sampling extensions)
+/// defines that this server cannot honour: refusing them is better than
+/// silently answering something else.
 void refuseUnsupported(Fields &f) {
   bool echo = false;
   f.boolean("echo", echo);
@@ -290,12 +328,18 @@ void refuseUnsupported(Fields &f) {
     f.fail("'echo' is not supported", "echo");
   if (auto b = f.integer("best_of", 1, 1 << 20); b && *b != 1)
     f.fail("'best_of' must be 1", "best_of");
-  for (const char *pen : {"presence_penalty", "frequency_penalty"}) {
-    float v = 0;
-    f.number(pen, v, -2, 2);
-    if (v != 0)
-      f.fail(std::string("'") + pen + "' is not supported (only 0)", pen);
-  }
+  onlyNeutral(f, "presence_penalty", 0, -2, 2);
+  onlyNeutral(f, "frequency_penalty", 0, -2, 2);
+  onlyNeutral(f, "repetition_penalty", 1, 1e-9, 1e9);
+  onlyNeutral(f, "min_p", 0, 0, 1);
+  if (auto m = f.integer("min_tokens", 0, INT64_MAX); m && *m != 0)
+    f.fail("'min_tokens' is not supported (only 0)", "min_tokens");
+  if (auto suffix = f.string("suffix"); suffix && !suffix->empty())
+    f.fail("'suffix' is not supported", "suffix");
+  bool beam = false;
+  f.boolean("use_beam_search", beam);
+  if (beam)
+    f.fail("'use_beam_search' is not supported", "use_beam_search");
   if (const json *lb = f.get("logit_bias"); lb && !(lb->is_object() &&
                                                     lb->empty()))
     f.fail("'logit_bias' is not supported", "logit_bias");
@@ -348,6 +392,9 @@ std::optional<ParsedRequest> parseRequest(Endpoint endpoint,
       r.maxTokens = m;
   f.number("temperature", r.temperature, 0, 2);
   f.number("top_p", r.topP, 1e-9, 1);
+  // vLLM's top_k: -1 and 0 both turn it off.
+  if (auto k = f.integer("top_k", -1, INT32_MAX))
+    r.topK = *k < 0 ? 0 : int32_t(*k);
   if (const json *s = f.get("seed")) {
     if (!s->is_number_integer())
       f.wrongType("seed", "an integer", *s);
@@ -358,6 +405,7 @@ std::optional<ParsedRequest> parseRequest(Endpoint endpoint,
   if (auto n = f.integer("n", INT64_MIN, INT64_MAX); n && *n != 1)
     f.fail("only n = 1 is supported, got " + std::to_string(*n), "n");
   parseStop(f, r);
+  parseStopTokenIds(f, r);
   f.boolean("stream", r.stream);
   if (const json *so = f.get("stream_options")) {
     if (!so->is_object()) {

@@ -32,7 +32,9 @@ struct ParsedRequest {
   std::optional<int64_t> maxTokens; // absent: up to the context
   float temperature = 1.0f;
   float topP = 1.0f;
+  int32_t topK = 0; // vLLM's top_k; 0 (or -1 on the wire): off
   std::optional<uint64_t> seed;
+  std::vector<int32_t> stopTokenIds; // vLLM's stop_token_ids
   bool ignoreEos = false;
   std::vector<std::string> stop;
   bool stream = false;

@@ -360,6 +360,18 @@ bool Server::prepare(const ParsedRequest &r, GenerateRequest &g,
   g.params.maxTokens = r.maxTokens ? *r.maxTokens : room;
   g.params.temperature = r.temperature;
   g.params.topP = r.topP;
+  g.params.topK = r.topK;
+  for (int32_t t : r.stopTokenIds)
+    if (t >= info.vocabSize) {
+      reply(res, 400,
+            ApiError::invalid("stop token id " + std::to_string(t) +
+                                  " is outside the vocabulary [0, " +
+                                  std::to_string(info.vocabSize) + ")",
+                              "stop_token_ids")
+                .toJson());
+      return false;
+    }
+  g.params.stopTokenIds = r.stopTokenIds;
   g.params.seed = r.seed ? *r.seed : std::random_device{}();
   g.params.ignoreEos = r.ignoreEos;
   g.params.topLogprobs = r.logprobs ? r.topLogprobs : -1;

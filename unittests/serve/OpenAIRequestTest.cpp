@@ -91,6 +91,41 @@ TEST(OpenAIRequest, WrongTypesAndRanges) {
   EXPECT_TRUE(parse(R"({"prompt":"x","max_tokens":null,"stop":null})", e));
 }
 
+TEST(OpenAIRequest, VllmSamplingExtensions) {
+  ApiError e;
+  auto r = parse(R"({"prompt":"x","top_k":5,"stop_token_ids":[7,0]})", e);
+  ASSERT_TRUE(r) << e.message;
+  EXPECT_EQ(r->topK, 5);
+  EXPECT_EQ(r->stopTokenIds, (std::vector<int32_t>{7, 0}));
+  // -1 and 0 both turn top-k off, as in vLLM.
+  EXPECT_EQ(parse(R"({"prompt":"x","top_k":-1})", e)->topK, 0);
+  EXPECT_EQ(parse(R"({"prompt":"x"})", e)->topK, 0);
+  expectError(R"({"prompt":"x","top_k":-2})", "top_k", "[-1,");
+  expectError(R"({"prompt":"x","top_k":1.5})", "top_k", "an integer");
+  expectError(R"({"prompt":"x","stop_token_ids":3})", "stop_token_ids",
+              "an array");
+  expectError(R"({"prompt":"x","stop_token_ids":[-1]})", "stop_token_ids",
+              "token ids");
+  expectError(R"({"prompt":"x","stop_token_ids":["a"]})", "stop_token_ids",
+              "token ids");
+  // Sampling fields it cannot honour are refused, not ignored; their
+  // neutral values pass.
+  expectError(R"({"prompt":"x","min_p":0.1})", "min_p", "not supported");
+  expectError(R"({"prompt":"x","repetition_penalty":1.2})",
+              "repetition_penalty", "not supported (only 1)");
+  expectError(R"({"prompt":"x","presence_penalty":0.5})", "presence_penalty",
+              "not supported (only 0)");
+  expectError(R"({"prompt":"x","min_tokens":3})", "min_tokens",
+              "not supported");
+  expectError(R"({"prompt":"x","suffix":"end"})", "suffix", "not supported");
+  expectError(R"({"prompt":"x","use_beam_search":true})", "use_beam_search",
+              "not supported");
+  EXPECT_TRUE(parse(R"({"prompt":"x","min_p":0,"repetition_penalty":1,
+    "min_tokens":0,"suffix":"","use_beam_search":false})",
+                    e))
+      << e.message;
+}
+
 TEST(OpenAIRequest, MalformedBodies) {
   expectError("{", "", "malformed JSON");
   expectError("", "", "malformed JSON");
