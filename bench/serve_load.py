@@ -282,7 +282,7 @@ def soak(server, args):
                 note("dropped", None if st == 200 else f"dropped stream {st}")
             elif k < 0.85:
                 bad = r.choice(['{"prompt": [1, 2', '{"prompt": "x", "max_tokens": "many"}', '[]',
-                                '{"prompt": [1], "n": 3}', '{"messages": 5}', '\x00\xff'])
+                                '{"prompt": [1], "n": 0}', '{"messages": 5}', '\x00\xff'])
                 st, js, *_ = post(server, "/v1/completions", bad)
                 note("malformed", None if st == 400 and js and "error" in js else f"malformed {st} {js}")
             else:

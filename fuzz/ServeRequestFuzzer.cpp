@@ -2,15 +2,18 @@
 //
 // Every body goes through both endpoints' validation; an accepted one is
 // then answered by a CompletionWriter fed the body's bytes as tokens (with
-// its stop strings and logprobs settings), so the response and SSE writers
-// see whatever text the input carries. Parsing must never throw or crash.
+// its stop strings and logprobs settings, dealt round its choices: prompts
+// x n), so the response and SSE writers see whatever text the input
+// carries. Parsing must never throw or crash.
 //
 //===----------------------------------------------------------------------===//
 #include "OpenAIRequest.h"
 #include "Responses.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 using namespace dsserve;
 
@@ -25,16 +28,19 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       (void)error.toJson();
       continue;
     }
-    CompletionWriter w(*r, nullptr, "id", "m", 0, 1);
+    // Every prompt of a batch, n choices each: the bytes dealt round.
+    std::vector<int64_t> prompts(std::max<size_t>(1, r->prompts.size()), 1);
+    CompletionWriter w(*r, nullptr, "id", "m", 0, prompts);
     for (size_t i = 0; i < size && i < 64; ++i) {
       TokenOutput t;
       t.token = data[i];
       t.top = {{data[i], -0.5f}};
-      if (!w.onToken(t))
+      if (!w.choice(i % w.size()).onToken(t) && w.finished())
         break;
       (void)w.takeStreamEvents();
     }
-    w.onFinish(FinishReason::Length);
+    for (size_t c = 0; c < w.size(); ++c)
+      w.choice(c).onFinish(FinishReason::Length);
     (void)w.takeStreamEvents();
     (void)dumpJson(w.body());
   }

@@ -153,13 +153,16 @@ const tests = [
   }],
 
   ['errors: OpenAI error objects with the right status', async () => {
-    await expectError(client.completions.create({ model: 'fake', prompt: 'x', n: 2 }), 400, 'n');
+    await expectError(client.completions.create({ model: 'fake', prompt: 'x', n: 0 }), 400, 'n');
+    await expectError(client.completions.create({ model: 'fake', prompt: 'x', n: 129 }), 400, 'n');
     await expectError(client.completions.create({ model: 'fake', prompt: 'x', temperature: 'hot' }), 400, 'temperature');
     await expectError(client.completions.create({ model: 'fake', prompt: 'x', max_tokens: -1 }), 400, 'max_tokens');
     await expectError(client.completions.create({ model: 'fake', prompt: 'x', stop: 5 }), 400, 'stop');
     await expectError(client.chat.completions.create({ model: 'fake', messages: [{ role: 'wizard', content: 'x' }] }), 400, 'messages');
     await expectError(client.chat.completions.create({ model: 'fake', messages: [] }), 400, 'messages');
-    await expectError(client.completions.create({ model: 'fake', prompt: ['a', 'b'] }), 400, 'prompt');
+    await expectError(client.completions.create({ model: 'fake', prompt: ['a', 7] }), 400, 'prompt');
+    const batchCtx = await expectError(client.completions.create({ model: 'fake', prompt: ['a', 'x'.repeat(300)] }), 400);
+    assert.match(batchCtx.error.message, /^prompt 1: /);
     const ctx = await expectError(client.completions.create({ model: 'fake', prompt: 'x'.repeat(300) }), 400);
     assert.equal(ctx.code, 'context_length_exceeded');
     const ctx2 = await expectError(client.completions.create({ model: 'fake', prompt: 'x'.repeat(100), max_tokens: 200 }), 400, 'max_tokens');

@@ -65,6 +65,35 @@ await run([
     assert.deepEqual(r.choices[0].token_ids, want);
   }],
 
+  ['n samples: choice j is seed + j\'s answer, each equal to ds-run', async () => {
+    const sampled = (seed) => dsRun([5, 6], 12, ['--temperature', '1.5', '--top-p', '0.9', '--seed', String(seed)]);
+    const r = await complete([5, 6], { temperature: 1.5, top_p: 0.9, seed: 7, n: 3 });
+    assert.equal(r.choices.length, 3);
+    for (let j = 0; j < 3; j++) {
+      assert.equal(r.choices[j].index, j);
+      assert.deepEqual(r.choices[j].token_ids, sampled(7 + j), `choice ${j}`);
+    }
+    assert.notDeepEqual(r.choices[0].token_ids, r.choices[1].token_ids);
+    assert.equal(r.usage.prompt_tokens, 2); // the prompt counts once
+    assert.equal(r.usage.completion_tokens, r.choices.reduce((a, c) => a + c.token_ids.length, 0));
+  }],
+
+  ['a batch of prompts, streamed with n = 2: every choice equals ds-run', async () => {
+    const batch = prompts.slice(0, 3);
+    const text = Array(6).fill('');
+    let usage = null;
+    for await (const c of await complete(batch, { n: 2, stream: true, stream_options: { include_usage: true } })) {
+      if (c.usage) usage = c.usage;
+      for (const ch of c.choices) text[ch.index] += ch.text;
+    }
+    for (let k = 0; k < 6; k++)
+      assert.equal(text[k], textOf(expected[Math.floor(k / 2)]), `choice ${k}`);
+    assert.equal(usage.prompt_tokens, batch.reduce((a, p) => a + p.length, 0));
+    assert.equal(usage.completion_tokens, 2 * expected.slice(0, 3).reduce((a, e) => a + e.length, 0));
+    const whole = await complete(batch);
+    assert.deepEqual(whole.choices.map((c) => c.token_ids), expected.slice(0, 3));
+  }],
+
   ['top_k 1 is greedy whatever the temperature (vLLM extension)', async () => {
     const greedy = dsRun([5, 6], 12);
     const free = await complete([5, 6], { temperature: 1.5, seed: 7 });

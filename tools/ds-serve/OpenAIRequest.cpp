@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cmath>
 
 using nlohmann::json;
@@ -155,36 +156,48 @@ void parsePrompt(Fields &f, ParsedRequest &r) {
     return;
   }
   if (p->is_string()) {
-    r.promptText = p->get<std::string>();
+    r.prompts.push_back({p->get<std::string>(), std::nullopt});
     return;
   }
   if (!p->is_array()) {
-    f.wrongType("prompt", "a string, an array of token ids or a list of one "
-                          "of those",
+    f.wrongType("prompt",
+                "a string, an array of token ids or a list of "
+                "those",
                 *p);
     return;
   }
-  // [id, ...] or [string] or [[id, ...]]: one prompt; several are a batch.
+  // [id, ...] is one prompt; [string, ...] or [[id, ...], ...] a batch.
   if (!p->empty() && ((*p)[0].is_string() || (*p)[0].is_array())) {
-    if (p->size() != 1) {
-      f.fail("only one prompt per request is supported (got " +
-                 std::to_string(p->size()) + ")",
+    if (int64_t(p->size()) > kMaxChoices) {
+      f.fail("'prompt' may hold at most " + std::to_string(kMaxChoices) +
+                 " prompts, got " + std::to_string(p->size()),
              "prompt");
       return;
     }
-    const json &one = (*p)[0];
-    if (one.is_string()) {
-      r.promptText = one.get<std::string>();
-      return;
+    for (size_t i = 0; i < p->size(); ++i) {
+      const json &one = (*p)[i];
+      if (one.is_string()) {
+        r.prompts.push_back({one.get<std::string>(), std::nullopt});
+        continue;
+      }
+      std::vector<int32_t> ids;
+      if (!one.is_array()) {
+        f.fail("'prompt[" + std::to_string(i) +
+                   "]' must be a string or an "
+                   "array of token ids, not " +
+                   typeName(one),
+               "prompt");
+        return;
+      }
+      if (!tokenIds(one, ids, f))
+        return;
+      r.prompts.push_back({std::nullopt, std::move(ids)});
     }
-    std::vector<int32_t> ids;
-    if (tokenIds(one, ids, f))
-      r.promptTokens = std::move(ids);
     return;
   }
   std::vector<int32_t> ids;
   if (tokenIds(*p, ids, f))
-    r.promptTokens = std::move(ids);
+    r.prompts.push_back({std::nullopt, std::move(ids)});
 }
 
 void parseMessages(Fields &f, ParsedRequest &r) {
@@ -402,8 +415,15 @@ std::optional<ParsedRequest> parseRequest(Endpoint endpoint,
       r.seed = s->is_number_unsigned() ? s->get<uint64_t>()
                                        : uint64_t(s->get<int64_t>());
   }
-  if (auto n = f.integer("n", INT64_MIN, INT64_MAX); n && *n != 1)
-    f.fail("only n = 1 is supported, got " + std::to_string(*n), "n");
+  if (auto n = f.integer("n", 1, kMaxChoices))
+    r.n = *n;
+  if (int64_t k = std::max<int64_t>(1, int64_t(r.prompts.size())) * r.n;
+      k > kMaxChoices)
+    f.fail("n (" + std::to_string(r.n) + ") x prompts (" +
+               std::to_string(r.prompts.size()) + ") asks for " +
+               std::to_string(k) + " choices; at most " +
+               std::to_string(kMaxChoices) + " per request",
+           "n");
   parseStop(f, r);
   parseStopTokenIds(f, r);
   f.boolean("stream", r.stream);

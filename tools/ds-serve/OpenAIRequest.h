@@ -21,12 +21,22 @@ namespace dsserve {
 
 enum class Endpoint { Completions, ChatCompletions };
 
+/// Most choices (prompts x n) one request may ask for: OpenAI's bound on n.
+constexpr int64_t kMaxChoices = 128;
+
+/// One completions prompt: text or token ids (exactly one is set).
+struct PromptInput {
+  std::optional<std::string> text;
+  std::optional<std::vector<int32_t>> tokens;
+};
+
 struct ParsedRequest {
   Endpoint endpoint = Endpoint::Completions;
   std::string model; // empty when absent
-  // Completions: the prompt as text or as token ids (exactly one is set).
-  std::optional<std::string> promptText;
-  std::optional<std::vector<int32_t>> promptTokens;
+  // Completions: one prompt, or several (a batch: each its own choices).
+  std::vector<PromptInput> prompts;
+  // Choices per prompt; choice i answers prompt i / n.
+  int64_t n = 1;
   // Chat: the messages array re-serialized (roles and string contents).
   std::string messagesJson;
   std::optional<int64_t> maxTokens; // absent: up to the context

@@ -2,6 +2,7 @@
 
 #include "Responses.h"
 
+#include <algorithm>
 #include <cmath>
 
 using nlohmann::json;
@@ -28,18 +29,14 @@ std::string dumpJson(const json &j) {
 
 std::string sseEvent(const json &j) { return "data: " + dumpJson(j) + "\n\n"; }
 
-CompletionWriter::CompletionWriter(const ParsedRequest &r, Tokenizer *tok,
-                                   std::string id, std::string model,
-                                   int64_t created, int64_t promptTokens)
+ChoiceWriter::ChoiceWriter(const ParsedRequest &r, Tokenizer *tok, int index)
     : chat(r.endpoint == Endpoint::ChatCompletions), wantLogprobs(r.logprobs),
-      returnTokenIds(r.returnTokenIds), includeUsage(r.includeUsage),
-      tokenizer(tok), id(std::move(id)), model(std::move(model)),
-      created(created), numPrompt(promptTokens),
+      returnTokenIds(r.returnTokenIds), index(index), tokenizer(tok),
       stream(tok ? tok->newStream() : nullptr), stops(r.stop) {}
 
 /// Without a tokenizer a token shows as "token_id:N", vLLM's rendering for
 /// return_tokens_as_token_ids, so clients still see every token.
-std::string CompletionWriter::tokenText(int32_t token) const {
+std::string ChoiceWriter::tokenText(int32_t token) const {
   if (tokenizer)
     return tokenizer->tokenBytes(token);
   return "token_id:" + std::to_string(token);
@@ -57,8 +54,8 @@ static double finiteLogprob(float lp) {
   return std::isfinite(lp) ? double(lp) : -9999.0;
 }
 
-json CompletionWriter::formatLogprobs(const std::vector<TokenOutput> &toks,
-                                      size_t textOffset) const {
+json ChoiceWriter::formatLogprobs(const std::vector<TokenOutput> &toks,
+                                  size_t textOffset) const {
   if (chat) {
     json content = json::array();
     for (const TokenOutput &t : toks) {
@@ -97,12 +94,12 @@ json CompletionWriter::formatLogprobs(const std::vector<TokenOutput> &toks,
           {"text_offset", offsets}};
 }
 
-void CompletionWriter::appendText(const std::string &t) {
+void ChoiceWriter::appendText(const std::string &t) {
   text += t;
   pendingText += t;
 }
 
-bool CompletionWriter::onToken(const TokenOutput &t) {
+bool ChoiceWriter::onToken(const TokenOutput &t) {
   if (done)
     return false;
   tokenIds.push_back(t.token);
@@ -122,7 +119,7 @@ bool CompletionWriter::onToken(const TokenOutput &t) {
   return true;
 }
 
-void CompletionWriter::onFinish(FinishReason reason) {
+void ChoiceWriter::onFinish(FinishReason reason) {
   if (done)
     return;
   if (stream)
@@ -133,67 +130,132 @@ void CompletionWriter::onFinish(FinishReason reason) {
   finishName = stops.stopped() ? "stop" : finishReasonName(reason);
 }
 
-json CompletionWriter::usage() const {
-  int64_t n = completionTokens();
-  return {{"prompt_tokens", numPrompt},
-          {"completion_tokens", n},
-          {"total_tokens", numPrompt + n}};
-}
-
-json CompletionWriter::chunk(const std::string &piece,
-                             const std::vector<TokenOutput> &toks,
-                             const char *finish) {
+json ChoiceWriter::chunkChoice(const std::string &piece,
+                               const std::vector<TokenOutput> &toks,
+                               const char *finish) {
   json lp = nullptr;
   if (wantLogprobs && (!toks.empty() || !chat))
     lp = formatLogprobs(toks, pendingOffset);
-  json choice;
-  if (chat) {
-    json delta = json::object();
-    if (!sentRole) {
-      delta["role"] = "assistant";
-      sentRole = true;
-    }
-    if (!piece.empty() || !finish)
-      delta["content"] = piece;
-    choice = {{"index", 0},
-              {"delta", delta},
-              {"logprobs", lp},
-              {"finish_reason", finish ? json(finish) : json(nullptr)}};
-  } else {
-    choice = {{"index", 0},
-              {"text", piece},
-              {"logprobs", lp},
-              {"finish_reason", finish ? json(finish) : json(nullptr)}};
+  json fin = finish ? json(finish) : json(nullptr);
+  if (!chat)
+    return {{"index", index},
+            {"text", piece},
+            {"logprobs", lp},
+            {"finish_reason", fin}};
+  json delta = json::object();
+  if (!sentRole) {
+    delta["role"] = "assistant";
+    sentRole = true;
   }
-  json c = {{"id", id},
-            {"object", chat ? "chat.completion.chunk" : "text_completion"},
-            {"created", created},
-            {"model", model},
-            {"choices", json::array({choice})}};
-  if (includeUsage)
-    c["usage"] = nullptr;
-  return c;
+  if (!piece.empty() || !finish)
+    delta["content"] = piece;
+  return {{"index", index},
+          {"delta", delta},
+          {"logprobs", lp},
+          {"finish_reason", fin}};
 }
 
-std::string CompletionWriter::takeStreamEvents() {
-  std::string out;
+std::vector<json> ChoiceWriter::takeChunkChoices() {
+  std::vector<json> out;
   if (!pendingText.empty() || (chat && !sentRole)) {
-    out += sseEvent(chunk(pendingText, pendingOutputs, nullptr));
+    out.push_back(chunkChoice(pendingText, pendingOutputs, nullptr));
     pendingOffset += pendingText.size();
     pendingText.clear();
     pendingOutputs.clear();
   }
   if (done && !finishSent) {
-    out += sseEvent(chunk("", pendingOutputs, finishName));
+    out.push_back(chunkChoice("", pendingOutputs, finishName));
     pendingOutputs.clear();
     finishSent = true;
+  }
+  return out;
+}
+
+json ChoiceWriter::bodyChoice() const {
+  json lp = wantLogprobs ? formatLogprobs(outputs, 0) : json(nullptr);
+  const char *fin = finishName ? finishName : "abort";
+  json choice;
+  if (chat)
+    choice = {
+        {"index", index},
+        {"message",
+         {{"role", "assistant"}, {"content", text}, {"refusal", nullptr}}},
+        {"logprobs", lp},
+        {"finish_reason", fin}};
+  else
+    choice = {{"index", index},
+              {"text", text},
+              {"logprobs", lp},
+              {"finish_reason", fin}};
+  if (returnTokenIds)
+    choice["token_ids"] = tokenIds;
+  return choice;
+}
+
+CompletionWriter::CompletionWriter(const ParsedRequest &r, Tokenizer *tok,
+                                   std::string id, std::string model,
+                                   int64_t created,
+                                   std::vector<int64_t> promptTokens)
+    : chat(r.endpoint == Endpoint::ChatCompletions),
+      includeUsage(r.includeUsage), id(std::move(id)), model(std::move(model)),
+      created(created), numPrompt(std::move(promptTokens)),
+      perPrompt(size_t(std::max<int64_t>(1, r.n))) {
+  size_t n = numPrompt.size() * perPrompt;
+  choices.reserve(n);
+  for (size_t c = 0; c < n; ++c)
+    choices.emplace_back(r, tok, int(c));
+}
+
+bool CompletionWriter::finished() const {
+  for (const ChoiceWriter &c : choices)
+    if (!c.finished())
+      return false;
+  return true;
+}
+
+int64_t CompletionWriter::promptTokens() const {
+  int64_t n = 0;
+  for (int64_t p : numPrompt)
+    n += p;
+  return n;
+}
+
+int64_t CompletionWriter::completionTokens() const {
+  int64_t n = 0;
+  for (const ChoiceWriter &c : choices)
+    n += c.completionTokens();
+  return n;
+}
+
+json CompletionWriter::usage() const {
+  int64_t p = promptTokens(), n = completionTokens();
+  return {
+      {"prompt_tokens", p}, {"completion_tokens", n}, {"total_tokens", p + n}};
+}
+
+json CompletionWriter::envelope(json choiceList) const {
+  return {{"id", id},
+          {"object", chat ? "chat.completion.chunk" : "text_completion"},
+          {"created", created},
+          {"model", model},
+          {"choices", std::move(choiceList)}};
+}
+
+std::string CompletionWriter::takeStreamEvents(bool end) {
+  std::string out;
+  // One choice a chunk, as OpenAI and vLLM stream them.
+  for (ChoiceWriter &c : choices)
+    for (json &ch : c.takeChunkChoices()) {
+      json e = envelope(json::array({std::move(ch)}));
+      if (includeUsage)
+        e["usage"] = nullptr;
+      out += sseEvent(e);
+    }
+  if (end && finished() && !doneSent) {
+    doneSent = true;
     if (includeUsage) {
-      json u = {{"id", id},
-                {"object", chat ? "chat.completion.chunk" : "text_completion"},
-                {"created", created},
-                {"model", model},
-                {"choices", json::array()},
-                {"usage", usage()}};
+      json u = envelope(json::array());
+      u["usage"] = usage();
       out += sseEvent(u);
     }
     out += "data: [DONE]\n\n";
@@ -202,27 +264,13 @@ std::string CompletionWriter::takeStreamEvents() {
 }
 
 json CompletionWriter::body() const {
-  json lp = wantLogprobs ? formatLogprobs(outputs, 0) : json(nullptr);
-  json choice;
-  if (chat)
-    choice = {{"index", 0},
-              {"message", {{"role", "assistant"}, {"content", text},
-                           {"refusal", nullptr}}},
-              {"logprobs", lp},
-              {"finish_reason", finishName ? finishName : "abort"}};
-  else
-    choice = {{"index", 0},
-              {"text", text},
-              {"logprobs", lp},
-              {"finish_reason", finishName ? finishName : "abort"}};
-  if (returnTokenIds)
-    choice["token_ids"] = tokenIds;
-  return {{"id", id},
-          {"object", chat ? "chat.completion" : "text_completion"},
-          {"created", created},
-          {"model", model},
-          {"choices", json::array({choice})},
-          {"usage", usage()}};
+  json list = json::array();
+  for (const ChoiceWriter &c : choices)
+    list.push_back(c.bodyChoice());
+  json b = envelope(std::move(list));
+  b["object"] = chat ? "chat.completion" : "text_completion";
+  b["usage"] = usage();
+  return b;
 }
 
 } // namespace dsserve

@@ -25,45 +25,40 @@ std::string dumpJson(const nlohmann::json &j);
 /// "data: <json>\n\n"
 std::string sseEvent(const nlohmann::json &j);
 
-class CompletionWriter {
+/// One choice's text: incremental decode, stop strings, logprobs, and its
+/// SSE chunks (CompletionWriter's part for choice `index`).
+class ChoiceWriter {
 public:
-  CompletionWriter(const ParsedRequest &request, Tokenizer *tokenizer,
-                   std::string id, std::string model, int64_t created,
-                   int64_t promptTokens);
+  ChoiceWriter(const ParsedRequest &request, Tokenizer *tokenizer, int index);
 
   /// Takes one token. Returns false once a stop string matched: the
-  /// request is then finished with reason "stop" and the caller aborts it.
+  /// choice is then finished with reason "stop" and the caller aborts it.
   bool onToken(const TokenOutput &token);
   void onFinish(FinishReason reason);
   bool finished() const { return done; }
   const char *finishReason() const { return finishName; }
   int64_t completionTokens() const { return int64_t(tokenIds.size()); }
-  int64_t promptTokens() const { return numPrompt; }
 
-  /// The SSE events for what arrived since the last call (possibly none);
-  /// after onFinish, also the finish chunk and the usage chunk.
-  std::string takeStreamEvents();
-  /// The non-streaming body.
-  nlohmann::json body() const;
-  nlohmann::json usage() const;
+  /// The choice objects of the chunks for what arrived since the last
+  /// call, and the finish chunk's once finished (each once).
+  std::vector<nlohmann::json> takeChunkChoices();
+  /// The choice object of the non-streaming body.
+  nlohmann::json bodyChoice() const;
 
 private:
   std::string tokenText(int32_t token) const;
   nlohmann::json formatLogprobs(const std::vector<TokenOutput> &tokens,
                                 size_t textOffset) const;
-  nlohmann::json chunk(const std::string &text,
-                       const std::vector<TokenOutput> &tokens,
-                       const char *finish);
+  nlohmann::json chunkChoice(const std::string &text,
+                             const std::vector<TokenOutput> &tokens,
+                             const char *finish);
   void appendText(const std::string &t);
 
   bool chat;
   bool wantLogprobs;
   bool returnTokenIds;
-  bool includeUsage;
+  int index;
   Tokenizer *tokenizer;
-  std::string id, model;
-  int64_t created;
-  int64_t numPrompt;
   std::unique_ptr<TextStream> stream;
   StopStrings stops;
 
@@ -77,6 +72,57 @@ private:
   bool done = false;
   bool finishSent = false;
   const char *finishName = nullptr;
+};
+
+/// One request's response: its choices (prompts x n; choice c answers
+/// prompt c / n, as vLLM numbers them), as a whole body or as SSE events.
+class CompletionWriter {
+public:
+  /// promptTokens: each prompt's length (one per prompt).
+  CompletionWriter(const ParsedRequest &request, Tokenizer *tokenizer,
+                   std::string id, std::string model, int64_t created,
+                   std::vector<int64_t> promptTokens);
+  /// One prompt of `promptTokens` tokens.
+  CompletionWriter(const ParsedRequest &request, Tokenizer *tokenizer,
+                   std::string id, std::string model, int64_t created,
+                   int64_t promptTokens)
+      : CompletionWriter(request, tokenizer, std::move(id), std::move(model),
+                         created, std::vector<int64_t>{promptTokens}) {}
+
+  size_t size() const { return choices.size(); }
+  ChoiceWriter &choice(size_t c) { return choices[c]; }
+  const ChoiceWriter &choice(size_t c) const { return choices[c]; }
+  /// Choice 0's, for one-choice requests.
+  bool onToken(const TokenOutput &token) { return choices[0].onToken(token); }
+  void onFinish(FinishReason reason) { choices[0].onFinish(reason); }
+  /// Every choice finished.
+  bool finished() const;
+  /// The prompt tokens of choice c's prompt.
+  int64_t promptTokensOf(size_t c) const { return numPrompt[c / perPrompt]; }
+  /// Choice c is its prompt's first (of n).
+  bool isFirstOfPrompt(size_t c) const { return c % perPrompt == 0; }
+  int64_t promptTokens() const;     // each prompt once
+  int64_t completionTokens() const; // every choice's
+
+  /// The SSE events for what arrived since the last call (possibly none);
+  /// once every choice finished and with `end`, also the usage chunk and
+  /// [DONE] (once).
+  std::string takeStreamEvents(bool end = true);
+  /// The non-streaming body.
+  nlohmann::json body() const;
+  nlohmann::json usage() const;
+
+private:
+  nlohmann::json envelope(nlohmann::json choiceList) const;
+
+  bool chat;
+  bool includeUsage;
+  std::string id, model;
+  int64_t created;
+  std::vector<int64_t> numPrompt;
+  size_t perPrompt;
+  std::vector<ChoiceWriter> choices;
+  bool doneSent = false;
 };
 
 } // namespace dsserve

@@ -30,42 +30,56 @@ using nlohmann::json;
 namespace dsserve {
 namespace {
 
-/// Where the backend's thread leaves tokens for the HTTP thread.
-class Channel : public RequestSink {
+/// Where the backend's thread leaves one request's tokens (every choice's)
+/// for the HTTP thread.
+class Channel {
 public:
-  void onToken(const TokenOutput &t) override {
+  void onToken(size_t c, const TokenOutput &t) {
     std::lock_guard<std::mutex> lock(mutex);
-    tokens.push_back(t);
+    events.push_back({c, t, false, FinishReason::Abort, ""});
     cv.notify_all();
   }
-  void onFinish(FinishReason r, const std::string &e) override {
+  void onFinish(size_t c, FinishReason r, const std::string &e) {
     std::lock_guard<std::mutex> lock(mutex);
-    done = true;
-    reason = r;
-    error = e;
+    events.push_back({c, {}, true, r, e});
     cv.notify_all();
   }
+
+  struct Event {
+    size_t choice;
+    TokenOutput token;
+    bool finish;
+    FinishReason reason;
+    std::string error;
+  };
   /// Moves out what arrived, waiting up to `seconds` for something.
-  /// Returns true once the request finished (and everything was taken).
-  bool take(std::deque<TokenOutput> &out, double seconds, FinishReason &r,
-            std::string &e) {
+  void take(std::deque<Event> &out, double seconds) {
     std::unique_lock<std::mutex> lock(mutex);
     cv.wait_for(lock, std::chrono::duration<double>(seconds),
-                [&] { return done || !tokens.empty(); });
-    out.swap(tokens);
-    tokens.clear();
-    r = reason;
-    e = error;
-    return done;
+                [&] { return !events.empty(); });
+    out.swap(events);
+    events.clear();
   }
 
 private:
   std::mutex mutex;
   std::condition_variable cv;
-  std::deque<TokenOutput> tokens;
-  bool done = false;
-  FinishReason reason = FinishReason::Abort;
-  std::string error;
+  std::deque<Event> events;
+};
+
+/// One choice's end of the Channel: the backend's sink for its request.
+class ChoiceSink : public RequestSink {
+public:
+  ChoiceSink(std::shared_ptr<Channel> channel, size_t choice)
+      : channel(std::move(channel)), choice(choice) {}
+  void onToken(const TokenOutput &t) override { channel->onToken(choice, t); }
+  void onFinish(FinishReason r, const std::string &e) override {
+    channel->onFinish(choice, r, e);
+  }
+
+private:
+  std::shared_ptr<Channel> channel;
+  size_t choice;
 };
 
 std::string randomHex() {
@@ -78,67 +92,98 @@ std::string randomHex() {
 
 } // namespace
 
-/// Counts an admitted request until its response is complete.
+/// Counts an admitted request (weight: its choices) until its response is
+/// complete.
 struct InFlightGuard {
   Server &s;
-  explicit InFlightGuard(Server &s) : s(s) {}
-  ~InFlightGuard() { --s.inFlight; }
+  int64_t weight;
+  InFlightGuard(Server &s, int64_t weight) : s(s), weight(weight) {}
+  ~InFlightGuard() { s.inFlight -= weight; }
 };
 
-/// One request's generation, shared by the handler and (for streams) the
-/// content provider, which outlives the handler.
+/// One request's generation (every choice's), shared by the handler and
+/// (for streams) the content provider, which outlives the handler.
 struct StreamState {
+  /// One choice's backend request.
+  struct Run {
+    uint64_t backendId = 0;
+    double lastToken = 0;
+    bool done = false;
+  };
+
   Server &server;
   std::unique_ptr<InFlightGuard> guard;
-  std::shared_ptr<Channel> channel = std::make_shared<Channel>();
+  std::shared_ptr<Channel> channel;
   std::unique_ptr<CompletionWriter> writer;
-  uint64_t serverId = 0, backendId = 0;
-  double arrival = 0, lastToken = 0;
-  bool channelDone = false;
-  bool aborted = false;
+  std::vector<Run> runs;
+  uint64_t serverId = 0;
+  double arrival = 0;
   bool recorded = false;
-  FinishReason reason = FinishReason::Abort;
-  std::string error;
+  std::string error; // the first choice that failed
+  bool errorSent = false;
 
   explicit StreamState(Server &s) : server(s) {}
 
-  void abort() {
-    if (!aborted && !channelDone) {
-      aborted = true;
-      server.backend.abort(backendId);
-    }
+  bool allDone() const {
+    for (const Run &r : runs)
+      if (!r.done)
+        return false;
+    return true;
+  }
+  bool failed() const { return !error.empty(); }
+
+  void abort(size_t c) {
+    if (!runs[c].done && runs[c].backendId)
+      server.backend.abort(runs[c].backendId);
+  }
+  void abortAll() {
+    for (size_t c = 0; c < runs.size(); ++c)
+      abort(c);
   }
 
   /// Takes what the backend produced (waiting up to `seconds`).
   void pump(double seconds) {
-    std::deque<TokenOutput> toks;
-    channelDone = channel->take(toks, seconds, reason, error);
-    for (const TokenOutput &t : toks) {
-      if (lastToken == 0)
+    std::deque<Channel::Event> events;
+    channel->take(events, seconds);
+    for (Channel::Event &e : events) {
+      Run &run = runs[e.choice];
+      ChoiceWriter &w = writer->choice(e.choice);
+      if (e.finish) {
+        run.done = true;
+        if (e.reason == FinishReason::Error && error.empty())
+          error = e.error.empty() ? "unknown error" : e.error;
+        w.onFinish(e.reason);
+        continue;
+      }
+      const TokenOutput &t = e.token;
+      if (run.lastToken == 0)
         server.metrics.firstToken(t.time - arrival);
       else
-        server.metrics.interToken(t.time - lastToken);
-      lastToken = t.time;
-      if (!writer->onToken(t))
-        abort(); // a stop string matched
+        server.metrics.interToken(t.time - run.lastToken);
+      run.lastToken = t.time;
+      if (!w.onToken(t))
+        abort(e.choice); // a stop string matched
     }
-    if (channelDone)
-      writer->onFinish(reason);
+    // One choice failing fails the response: the others stop too.
+    if (failed())
+      abortAll();
   }
 
   /// The stream's next events to `sink` (SSE); false when the client left.
   bool send(httplib::DataSink &sink) {
-    if (!writer->finished())
+    if (!allDone())
       pump(1.0);
     std::string events;
-    if (reason == FinishReason::Error && channelDone && !error.empty()) {
-      events = sseEvent(json::parse(ApiError{500, "generation failed: " + error,
-                                             "internal_error", "", ""}
-                                        .toJson())) +
-               "data: [DONE]\n\n";
-      error.clear();
-      writer->takeStreamEvents(); // drop the normal ending
-    } else {
+    if (failed() && allDone() && !errorSent) {
+      errorSent = true;
+      // What came before the error, without the normal ending.
+      events = writer->takeStreamEvents(/*end=*/false);
+      events +=
+          sseEvent(json::parse(ApiError{500, "generation failed: " + error,
+                                        "internal_error", "", ""}
+                                   .toJson())) +
+          "data: [DONE]\n\n";
+    } else if (!failed()) {
       events = writer->takeStreamEvents();
     }
     // A comment while nothing comes: keeps proxies patient and finds
@@ -146,10 +191,10 @@ struct StreamState {
     if (events.empty())
       events = ": keep-alive\n\n";
     if (!sink.write(events.data(), events.size())) {
-      abort();
+      abortAll();
       return false;
     }
-    if (writer->finished() && events.find("[DONE]") != std::string::npos)
+    if (events.find("data: [DONE]") != std::string::npos)
       sink.done();
     return true;
   }
@@ -159,12 +204,17 @@ struct StreamState {
     if (recorded)
       return;
     recorded = true;
-    if (!writer->finished())
-      abort();
-    server.metrics.requestFinished(
-        writer->finished() ? writer->finishReason() : "abort",
-        writer->promptTokens(), writer->completionTokens(),
-        steadySeconds() - arrival);
+    abortAll(); // those not done: the client left or the server stops
+    double latency = steadySeconds() - arrival;
+    // One record a choice (each was an engine request); a prompt's tokens
+    // count once, with its first choice, as in the usage.
+    for (size_t c = 0; c < writer->size(); ++c) {
+      const ChoiceWriter &w = writer->choice(c);
+      server.metrics.requestFinished(
+          w.finished() ? w.finishReason() : "abort",
+          writer->isFirstOfPrompt(c) ? writer->promptTokensOf(c) : 0,
+          w.completionTokens(), latency);
+    }
     std::lock_guard<std::mutex> lock(server.liveMutex);
     server.live.erase(serverId);
   }
@@ -264,38 +314,44 @@ void Server::routes() {
   });
 }
 
-bool Server::promptTokens(const ParsedRequest &r, std::vector<int32_t> &out,
-                          httplib::Response &res) {
+bool Server::promptTokens(const ParsedRequest &r, size_t i,
+                          std::vector<int32_t> &out, httplib::Response &res) {
   Tokenizer *tok = backend.tokenizer();
   std::string err;
-  if (r.promptTokens) {
-    out = *r.promptTokens;
+  // Which prompt of a batch is at fault.
+  std::string which = r.prompts.size() > 1
+                          ? "prompt " + std::to_string(i) + ": "
+                          : std::string();
+  const PromptInput *in =
+      r.endpoint == Endpoint::Completions ? &r.prompts[i] : nullptr;
+  if (in && in->tokens) {
+    out = *in->tokens;
   } else if (!tok) {
     reply(res, 400,
           ApiError::invalid("this server has no tokenizer (start it with "
                             "--tokenizer DIR): send the prompt as token ids",
-                            r.endpoint == Endpoint::Completions ? "prompt"
-                                                                : "messages")
+                            in ? "prompt" : "messages")
               .toJson());
     return false;
-  } else if (r.endpoint == Endpoint::ChatCompletions) {
+  } else if (!in) {
     if (!tok->renderChat(r.messagesJson, out, err)) {
       reply(res, 400, ApiError::invalid(err, "messages").toJson());
       return false;
     }
-  } else if (!tok->encode(*r.promptText, out, err)) {
-    reply(res, 400, ApiError::invalid(err, "prompt").toJson());
+  } else if (!tok->encode(*in->text, out, err)) {
+    reply(res, 400, ApiError::invalid(which + err, "prompt").toJson());
     return false;
   }
   ModelInfo info = backend.info();
   if (out.empty()) {
-    reply(res, 400, ApiError::invalid("the prompt is empty", "prompt").toJson());
+    reply(res, 400,
+          ApiError::invalid(which + "the prompt is empty", "prompt").toJson());
     return false;
   }
   for (int32_t t : out)
     if (t < 0 || t >= info.vocabSize) {
       reply(res, 400,
-            ApiError::invalid("token id " + std::to_string(t) +
+            ApiError::invalid(which + "token id " + std::to_string(t) +
                                   " is outside the vocabulary [0, " +
                                   std::to_string(info.vocabSize) + ")",
                               "prompt")
@@ -329,38 +385,9 @@ bool Server::admit(const httplib::Request &req, httplib::Response &res) {
   return true;
 }
 
-bool Server::prepare(const ParsedRequest &r, GenerateRequest &g,
-                     httplib::Response &res) {
-  if (!r.model.empty() && r.model != config.modelName) {
-    ApiError e{404, "the model '" + r.model + "' does not exist (this server "
-                    "serves '" + config.modelName + "')",
-               "invalid_request_error", "model", "model_not_found"};
-    reply(res, 404, e.toJson());
-    return false;
-  }
-  if (!promptTokens(r, g.prompt, res))
-    return false;
+bool Server::sampling(const ParsedRequest &r, SamplingParams &p,
+                      httplib::Response &res) {
   ModelInfo info = backend.info();
-  int64_t p = int64_t(g.prompt.size());
-  int64_t room = info.maxContext - p;
-  if (room < 1 || (r.maxTokens && *r.maxTokens > room)) {
-    std::string msg =
-        "this model's maximum context length is " +
-        std::to_string(info.maxContext) + " tokens; the prompt has " +
-        std::to_string(p) + (r.maxTokens ? " and max_tokens asks for " +
-                                               std::to_string(*r.maxTokens)
-                                         : std::string(""));
-    reply(res, 400,
-          ApiError{400, msg, "invalid_request_error",
-                   r.maxTokens && room >= 1 ? "max_tokens" : "prompt",
-                   "context_length_exceeded"}
-              .toJson());
-    return false;
-  }
-  g.params.maxTokens = r.maxTokens ? *r.maxTokens : room;
-  g.params.temperature = r.temperature;
-  g.params.topP = r.topP;
-  g.params.topK = r.topK;
   for (int32_t t : r.stopTokenIds)
     if (t >= info.vocabSize) {
       reply(res, 400,
@@ -371,10 +398,63 @@ bool Server::prepare(const ParsedRequest &r, GenerateRequest &g,
                 .toJson());
       return false;
     }
-  g.params.stopTokenIds = r.stopTokenIds;
-  g.params.seed = r.seed ? *r.seed : std::random_device{}();
-  g.params.ignoreEos = r.ignoreEos;
-  g.params.topLogprobs = r.logprobs ? r.topLogprobs : -1;
+  p.temperature = r.temperature;
+  p.topP = r.topP;
+  p.topK = r.topK;
+  p.stopTokenIds = r.stopTokenIds;
+  p.seed = r.seed ? *r.seed : std::random_device{}();
+  p.ignoreEos = r.ignoreEos;
+  p.topLogprobs = r.logprobs ? r.topLogprobs : -1;
+  return true;
+}
+
+bool Server::prepare(const ParsedRequest &r, std::vector<GenerateRequest> &out,
+                     std::vector<int64_t> &promptLengths,
+                     httplib::Response &res) {
+  if (!r.model.empty() && r.model != config.modelName) {
+    ApiError e{404, "the model '" + r.model + "' does not exist (this server "
+                    "serves '" + config.modelName + "')",
+               "invalid_request_error", "model", "model_not_found"};
+    reply(res, 404, e.toJson());
+    return false;
+  }
+  SamplingParams params;
+  if (!sampling(r, params, res))
+    return false;
+  ModelInfo info = backend.info();
+  size_t prompts = r.endpoint == Endpoint::Completions ? r.prompts.size() : 1;
+  for (size_t i = 0; i < prompts; ++i) {
+    GenerateRequest g;
+    if (!promptTokens(r, i, g.prompt, res))
+      return false;
+    int64_t p = int64_t(g.prompt.size());
+    int64_t room = info.maxContext - p;
+    if (room < 1 || (r.maxTokens && *r.maxTokens > room)) {
+      std::string msg =
+          std::string(prompts > 1 ? "prompt " + std::to_string(i) + ": " : "") +
+          "this model's maximum context length is " +
+          std::to_string(info.maxContext) + " tokens; the prompt has " +
+          std::to_string(p) +
+          (r.maxTokens
+               ? " and max_tokens asks for " + std::to_string(*r.maxTokens)
+               : std::string(""));
+      reply(res, 400,
+            ApiError{400, msg, "invalid_request_error",
+                     r.maxTokens && room >= 1 ? "max_tokens" : "prompt",
+                     "context_length_exceeded"}
+                .toJson());
+      return false;
+    }
+    g.params = params;
+    g.params.maxTokens = r.maxTokens ? *r.maxTokens : room;
+    promptLengths.push_back(p);
+    // n samples of the prompt: seeds seed, seed + 1, ... (so a seeded
+    // request repeats, and its first choice is the n = 1 answer).
+    for (int64_t j = 0; j < r.n; ++j) {
+      out.push_back(g);
+      out.back().params.seed = params.seed + uint64_t(j);
+    }
+  }
   return true;
 }
 
@@ -384,7 +464,7 @@ void Server::generate(const httplib::Request &req, httplib::Response &res,
   if (!admit(req, res))
     return metrics.httpResponse(res.status);
   auto st = std::make_shared<StreamState>(*this);
-  st->guard = std::make_unique<InFlightGuard>(*this);
+  st->guard = std::make_unique<InFlightGuard>(*this, 1);
   st->arrival = arrival;
 
   ApiError err;
@@ -395,34 +475,43 @@ void Server::generate(const httplib::Request &req, httplib::Response &res,
     return metrics.httpResponse(err.status);
   }
   const ParsedRequest &r = *parsed;
-  GenerateRequest g;
-  if (!prepare(r, g, res))
+  std::vector<GenerateRequest> gs;
+  std::vector<int64_t> promptLengths;
+  if (!prepare(r, gs, promptLengths, res) || !admitChoices(*st, gs.size(), res))
     return metrics.httpResponse(res.status);
-  int64_t p = int64_t(g.prompt.size());
 
   std::string id = (chat ? "chatcmpl-" : "cmpl-") + randomHex();
   st->writer = std::make_unique<CompletionWriter>(
-      r, backend.tokenizer(), id, config.modelName, int64_t(time(nullptr)), p);
-  std::string submitError;
-  st->backendId = backend.submit(std::move(g), st->channel, submitError);
-  if (!st->backendId) {
-    reply(res, 503,
-          ApiError{503, "the engine refused the request: " + submitError,
-                   "service_unavailable", "", ""}
-              .toJson());
-    return metrics.httpResponse(503);
+      r, backend.tokenizer(), id, config.modelName, int64_t(time(nullptr)),
+      promptLengths);
+  st->channel = std::make_shared<Channel>();
+  st->runs.resize(gs.size());
+  for (size_t c = 0; c < gs.size(); ++c) {
+    std::string submitError;
+    st->runs[c].backendId = backend.submit(
+        std::move(gs[c]), std::make_shared<ChoiceSink>(st->channel, c),
+        submitError);
+    if (!st->runs[c].backendId) {
+      st->abortAll(); // the choices already queued
+      reply(res, 503,
+            ApiError{503, "the engine refused the request: " + submitError,
+                     "service_unavailable", "", ""}
+                .toJson());
+      return metrics.httpResponse(503);
+    }
   }
   st->serverId = nextId++;
   {
     std::lock_guard<std::mutex> lock(liveMutex);
-    live[st->serverId] = st->backendId;
+    for (const StreamState::Run &run : st->runs)
+      live[st->serverId].push_back(run.backendId);
   }
 
   if (!r.stream) {
-    while (!st->channelDone)
+    while (!st->allDone())
       st->pump(1.0);
     st->finish();
-    if (st->reason == FinishReason::Error) {
+    if (st->failed()) {
       reply(res, 500,
             ApiError{500, "generation failed: " + st->error, "internal_error",
                      "", ""}
@@ -439,6 +528,38 @@ void Server::generate(const httplib::Request &req, httplib::Response &res,
       "text/event-stream",
       [st](size_t, httplib::DataSink &sink) { return st->send(sink); },
       [st](bool) { st->finish(); });
+}
+
+bool Server::admitChoices(StreamState &st, size_t choices,
+                          httplib::Response &res) {
+  int64_t k = int64_t(choices);
+  if (k <= 1)
+    return true;
+  // Every choice is an engine request: a request of more choices than the
+  // server ever holds could never run.
+  if (k > config.maxInFlight) {
+    reply(res, 400,
+          ApiError::invalid("this request asks for " + std::to_string(k) +
+                                " choices (prompts x n); the server takes at "
+                                "most " +
+                                std::to_string(config.maxInFlight) +
+                                " at once (--max-num-seqs + --max-waiting)",
+                            "n")
+              .toJson());
+    return false;
+  }
+  inFlight += k - 1;
+  st.guard->weight = k;
+  if (inFlight > config.maxInFlight) {
+    reply(res, 429,
+          ApiError{429,
+                   "too many requests in flight (" +
+                       std::to_string(config.maxInFlight) + "); retry later",
+                   "rate_limit_exceeded", "", "rate_limit_exceeded"}
+              .toJson());
+    return false;
+  }
+  return true;
 }
 
 bool Server::bind(std::string &error) {
@@ -474,8 +595,9 @@ void Server::stop() {
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     {
       std::lock_guard<std::mutex> lock(liveMutex);
-      for (const auto &[sid, bid] : live)
-        backend.abort(bid);
+      for (const auto &[sid, ids] : live)
+        for (uint64_t bid : ids)
+          backend.abort(bid);
     }
     // Aborted streams still send their last events.
     double grace = steadySeconds() + 5;

@@ -33,6 +33,7 @@ struct ServerConfig {
 };
 
 struct ParsedRequest;
+struct StreamState;
 
 class Server {
 public:
@@ -55,13 +56,21 @@ private:
   /// Authorized, not draining and within maxInFlight (counted in inFlight
   /// from here); otherwise the refusal is in `res`.
   bool admit(const httplib::Request &req, httplib::Response &res);
-  /// The backend's request for `r`: the served model, a prompt that fits the
-  /// context with its max_tokens, the sampling parameters; otherwise the
-  /// refusal is in `res`.
-  bool prepare(const ParsedRequest &r, GenerateRequest &g,
-               httplib::Response &res);
+  /// The backend's requests for `r` (one per choice: prompts x n) and each
+  /// prompt's length: the served model, prompts that fit the context with
+  /// their max_tokens, the sampling parameters; otherwise the refusal is in
+  /// `res`.
+  bool prepare(const ParsedRequest &r, std::vector<GenerateRequest> &out,
+               std::vector<int64_t> &promptLengths, httplib::Response &res);
+  bool sampling(const ParsedRequest &r, SamplingParams &p,
+                httplib::Response &res);
+  /// Counts a request's further choices in inFlight (its guard's weight);
+  /// otherwise the refusal (400: more than the server ever holds; 429) is
+  /// in `res`.
+  bool admitChoices(StreamState &st, size_t choices, httplib::Response &res);
   void reply(httplib::Response &res, int status, const std::string &body);
-  bool promptTokens(const ParsedRequest &r, std::vector<int32_t> &out,
+  /// Prompt i of a completions request, or the chat's rendered messages.
+  bool promptTokens(const ParsedRequest &r, size_t i, std::vector<int32_t> &out,
                     httplib::Response &res);
 
   Backend &backend;
@@ -73,7 +82,7 @@ private:
   std::atomic<bool> draining{false};
   std::atomic<uint64_t> nextId{1};
   std::mutex liveMutex;
-  std::map<uint64_t, uint64_t> live; // server id -> backend id
+  std::map<uint64_t, std::vector<uint64_t>> live; // server id -> backend ids
   std::thread watchdog;              // enforces the shutdown timeout
   friend struct InFlightGuard;
   friend struct StreamState;

@@ -33,7 +33,9 @@ TEST(OpenAIRequest, CompletionDefaultsAndFields) {
     "unknown_field":{"ignored":1}})",
                  e);
   ASSERT_TRUE(r) << e.message;
-  EXPECT_EQ(*r->promptText, "hi");
+  ASSERT_EQ(r->prompts.size(), 1u);
+  EXPECT_EQ(*r->prompts[0].text, "hi");
+  EXPECT_EQ(r->n, 1);
   EXPECT_EQ(*r->maxTokens, 5);
   EXPECT_EQ(r->temperature, 0.0f);
   EXPECT_EQ(r->topP, 0.5f);
@@ -52,18 +54,49 @@ TEST(OpenAIRequest, CompletionDefaultsAndFields) {
 
 TEST(OpenAIRequest, PromptForms) {
   ApiError e;
-  EXPECT_EQ(*parse(R"({"prompt":[1,2,3]})", e)->promptTokens,
+  auto one = [&](const std::string &body) {
+    auto r = parse(body, e);
+    EXPECT_TRUE(r && r->prompts.size() == 1) << body << ": " << e.message;
+    return r ? r->prompts[0] : PromptInput{};
+  };
+  EXPECT_EQ(*one(R"({"prompt":[1,2,3]})").tokens,
             (std::vector<int32_t>{1, 2, 3}));
-  EXPECT_EQ(*parse(R"({"prompt":[[4,5]]})", e)->promptTokens,
-            (std::vector<int32_t>{4, 5}));
-  EXPECT_EQ(*parse(R"({"prompt":["text"]})", e)->promptText, "text");
-  expectError(R"({"prompt":["a","b"]})", "prompt", "only one prompt");
+  EXPECT_EQ(*one(R"({"prompt":[[4,5]]})").tokens, (std::vector<int32_t>{4, 5}));
+  EXPECT_EQ(*one(R"({"prompt":["text"]})").text, "text");
+  EXPECT_FALSE(one(R"({"prompt":"t"})").tokens);
   expectError(R"({"prompt":[]})", "prompt", "must not be empty");
   expectError(R"({"prompt":[1,-2]})", "prompt", "out of range");
   expectError(R"({"prompt":[1,99999999999]})", "prompt", "out of range");
   expectError(R"({"prompt":[1,2.5]})", "prompt", "integers");
   expectError(R"({"prompt":{}})", "prompt", "must be a string");
   expectError(R"({"max_tokens":3})", "prompt", "required");
+}
+
+TEST(OpenAIRequest, BatchesAndChoices) {
+  ApiError e;
+  // A batch: strings and token-id arrays, in order.
+  auto r = parse(R"({"prompt":["a",[7,8],"b"],"n":2})", e);
+  ASSERT_TRUE(r) << e.message;
+  ASSERT_EQ(r->prompts.size(), 3u);
+  EXPECT_EQ(*r->prompts[0].text, "a");
+  EXPECT_EQ(*r->prompts[1].tokens, (std::vector<int32_t>{7, 8}));
+  EXPECT_EQ(*r->prompts[2].text, "b");
+  EXPECT_EQ(r->n, 2);
+  EXPECT_EQ(parse(R"({"messages":[{"role":"user","content":"x"}],"n":5})", e,
+                  Endpoint::ChatCompletions)
+                ->n,
+            5);
+  expectError(R"({"prompt":["a",[]]})", "prompt", "must not be empty");
+  expectError(R"({"prompt":["a",3]})", "prompt", "'prompt[1]' must be");
+  expectError(R"({"prompt":[[1],[2,-1]]})", "prompt", "out of range");
+  expectError(R"({"prompt":"x","n":0})", "n", "[1, 128]");
+  expectError(R"({"prompt":"x","n":129})", "n", "[1, 128]");
+  expectError(R"({"prompt":"x","n":2.0})", "n", "an integer");
+  expectError(R"({"prompt":["a","b","c"],"n":50})", "n", "150 choices");
+  std::string many = R"({"prompt":[)";
+  for (int i = 0; i < 129; ++i)
+    many += std::string(i ? "," : "") + "\"p\"";
+  expectError(many + "]}", "prompt", "at most 128 prompts");
 }
 
 TEST(OpenAIRequest, WrongTypesAndRanges) {
@@ -76,7 +109,6 @@ TEST(OpenAIRequest, WrongTypesAndRanges) {
   expectError(R"({"prompt":"x","temperature":true})", "temperature",
               "a number");
   expectError(R"({"prompt":"x","top_p":0})", "top_p", "must be in");
-  expectError(R"({"prompt":"x","n":2})", "n", "only n = 1");
   expectError(R"({"prompt":"x","stop":[1]})", "stop", "strings");
   expectError(R"({"prompt":"x","stop":[""]})", "stop", "empty");
   expectError(R"({"prompt":"x","stream":1})", "stream", "a boolean");

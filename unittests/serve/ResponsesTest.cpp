@@ -64,7 +64,7 @@ std::vector<json> events(const std::string &sse) {
   return out;
 }
 
-void feedText(CompletionWriter &w, const std::string &s) {
+template <class Writer> void feedText(Writer &w, const std::string &s) {
   for (unsigned char c : s) {
     TokenOutput t;
     t.token = c;
@@ -129,6 +129,55 @@ TEST(CompletionWriter, EosTextIsNotShownAndWithoutTokenizerIdsAre) {
   EXPECT_EQ(b["choices"][0]["text"], "token_id:12");
   EXPECT_EQ(b["choices"][0]["finish_reason"], "stop");
   EXPECT_EQ(b["usage"]["completion_tokens"], 2);
+}
+
+TEST(CompletionWriter, ChoicesOfABatchWithN) {
+  // Two prompts (3 and 5 tokens), n = 2: choice c answers prompt c / 2.
+  ParsedRequest r;
+  r.n = 2;
+  r.stream = r.includeUsage = true;
+  r.stop = {"z"};
+  ByteTok tok;
+  CompletionWriter w(r, &tok, "cmpl-1", "m", 7, std::vector<int64_t>{3, 5});
+  ASSERT_EQ(w.size(), 4u);
+  EXPECT_EQ(w.promptTokensOf(1), 3);
+  EXPECT_EQ(w.promptTokensOf(2), 5);
+  feedText(w.choice(2), "ab");
+  feedText(w.choice(0), "c");
+  auto first = events(w.takeStreamEvents());
+  ASSERT_EQ(first.size(), 2u); // one choice a chunk, in choice order
+  EXPECT_EQ(first[0]["choices"][0]["index"], 0);
+  EXPECT_EQ(first[0]["choices"][0]["text"], "c");
+  EXPECT_EQ(first[1]["choices"][0]["index"], 2);
+  EXPECT_EQ(first[1]["choices"][0]["text"], "ab");
+  // Each choice its own stop strings.
+  feedText(w.choice(3), "xzy");
+  EXPECT_TRUE(w.choice(3).finished());
+  w.choice(0).onFinish(FinishReason::Length);
+  w.choice(1).onFinish(FinishReason::Stop);
+  EXPECT_FALSE(w.finished());
+  auto mid = events(w.takeStreamEvents());
+  for (const json &e : mid) // no usage and no [DONE] while one runs
+    ASSERT_TRUE(e.is_object() && e["choices"].size() == 1) << e.dump();
+  w.choice(2).onFinish(FinishReason::Length);
+  EXPECT_TRUE(w.finished());
+  auto end = events(w.takeStreamEvents());
+  ASSERT_GE(end.size(), 3u);
+  EXPECT_EQ(end[end.size() - 3]["choices"][0]["index"], 2);
+  EXPECT_EQ(end[end.size() - 3]["choices"][0]["finish_reason"], "length");
+  // Prompts count once each, completions every choice's tokens.
+  EXPECT_EQ(end[end.size() - 2]["usage"], json({{"prompt_tokens", 8},
+                                                {"completion_tokens", 5},
+                                                {"total_tokens", 13}}));
+  EXPECT_EQ(end.back(), "[DONE]");
+  json b = w.body();
+  ASSERT_EQ(b["choices"].size(), 4u);
+  for (int c = 0; c < 4; ++c)
+    EXPECT_EQ(b["choices"][c]["index"], c);
+  EXPECT_EQ(b["choices"][3]["text"], "x");
+  EXPECT_EQ(b["choices"][3]["finish_reason"], "stop");
+  EXPECT_EQ(b["choices"][1]["text"], "");
+  EXPECT_EQ(b["usage"]["completion_tokens"], 5); // x, z; ab; c
 }
 
 TEST(CompletionWriter, InvalidUtf8NeverBreaksTheJson) {

@@ -90,7 +90,7 @@ TEST(Server, ConcurrentClientsStreamsDisconnectsAndBadBodies) {
     clients.emplace_back([&, t] {
       httplib::Client c = r.client();
       for (int i = 0; i < 6; ++i) {
-        switch ((t + i) % 4) {
+        switch ((t + i) % 7) {
         case 0: { // whole completion, greedy
           auto res = c.Post("/v1/completions",
                             R"({"prompt":"hi","max_tokens":9,"temperature":0})",
@@ -123,6 +123,59 @@ TEST(Server, ConcurrentClientsStreamsDisconnectsAndBadBodies) {
                            [](const char *, size_t) { return false; });
           break;
         }
+        case 4: { // a batch of two prompts, two choices each
+          auto res = c.Post(
+              "/v1/completions",
+              R"({"prompt":["hi",[5,6]],"n":2,"max_tokens":9,"temperature":0})",
+              "application/json");
+          json b = res && res->status == 200 ? json::parse(res->body) : json();
+          bool ok = b.is_object() && b["choices"].size() == 4 &&
+                    b["usage"]["completion_tokens"] == 36;
+          for (int k = 0; ok && k < 4; ++k)
+            ok = b["choices"][k]["index"] == k &&
+                 b["choices"][k]["text"] == script.substr(0, 9);
+          if (!ok)
+            fail("batch: " + (res ? res->body : std::string("no response")));
+          break;
+        }
+        case 5: { // n = 3 streamed: every choice's chunks, one [DONE] at the
+                  // end
+          std::string body;
+          int status = postStream(
+              c, "/v1/completions",
+              R"({"prompt":"hi","n":3,"max_tokens":7,"temperature":0,)"
+              R"("stream":true})",
+              [&](const char *d, size_t n) {
+                body.append(d, n);
+                return true;
+              });
+          std::string text[3];
+          size_t done = body.find("data: [DONE]");
+          bool ok = status == 200 && done != std::string::npos &&
+                    done + 14 == body.size();
+          for (size_t at = 0; ok && (at = body.find("data: {", at)) < done;
+               ++at) {
+            json e = json::parse(
+                body.substr(at + 6, body.find("\n\n", at) - at - 6));
+            int k = e["choices"][0]["index"];
+            ok = k >= 0 && k < 3;
+            if (ok)
+              text[k] += e["choices"][0]["text"].get<std::string>();
+          }
+          for (int k = 0; ok && k < 3; ++k)
+            ok = text[k] == script.substr(0, 7);
+          if (!ok)
+            fail("stream n=3: " + body);
+          break;
+        }
+        case 6: { // n = 3 stream dropped: every choice is aborted
+          httplib::Client d = r.client();
+          (void)postStream(d, "/v1/completions",
+                           R"({"prompt":"x","n":3,"max_tokens":200,)"
+                           R"("ignore_eos":true,"stream":true})",
+                           [](const char *, size_t) { return false; });
+          break;
+        }
         default: { // malformed
           auto res = c.Post("/v1/completions", "{\"prompt\": [1,",
                             "application/json");
@@ -145,6 +198,68 @@ TEST(Server, ConcurrentClientsStreamsDisconnectsAndBadBodies) {
   BackendStats s = r.backend.stats();
   EXPECT_EQ(s.running, 0);
   EXPECT_EQ(s.pagesUsed, 0);
+}
+
+TEST(Server, ChoicesCountAgainstTheInFlightBound) {
+  FakeBackend::Config bc;
+  bc.tokenDelayMs = 1;
+  ServerConfig sc = config();
+  sc.maxInFlight = 4;
+  Running r(bc, sc);
+  httplib::Client c = r.client();
+  // More choices than the server ever holds: a 400 naming n.
+  auto res =
+      c.Post("/v1/completions", R"({"prompt":"x","n":5})", "application/json");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 400);
+  EXPECT_EQ(json::parse(res->body)["error"]["param"], "n");
+  // Four choices fit, and leave no room while they run.
+  std::thread hold([&] {
+    httplib::Client h = r.client();
+    auto big = h.Post("/v1/completions",
+                      R"({"prompt":"x","n":4,"max_tokens":150,)"
+                      R"("ignore_eos":true})",
+                      "application/json");
+    EXPECT_TRUE(big && big->status == 200);
+  });
+  for (int i = 0; i < 1000 && r.backend.stats().running == 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  auto busy = c.Post("/v1/completions", R"({"prompt":"x","max_tokens":2})",
+                     "application/json");
+  ASSERT_TRUE(busy);
+  EXPECT_EQ(busy->status, 429);
+  hold.join();
+  // Their weight is returned with the response.
+  auto after = c.Post("/v1/completions", R"({"prompt":"x","max_tokens":2})",
+                      "application/json");
+  ASSERT_TRUE(after);
+  EXPECT_EQ(after->status, 200);
+}
+
+/// The value of an unlabelled metric in /metrics' text.
+double metric(httplib::Client &c, const std::string &name) {
+  auto res = c.Get("/metrics");
+  if (!res)
+    return -1;
+  size_t at = res->body.find("\n" + name + " ");
+  return at == std::string::npos
+             ? -1
+             : std::stod(res->body.substr(at + name.size() + 2));
+}
+
+TEST(Server, MetricsCountAPromptOnceAndEveryChoice) {
+  FakeBackend::Config bc;
+  bc.tokenDelayMs = 1;
+  Running r(bc, config());
+  httplib::Client c = r.client();
+  auto res = c.Post("/v1/completions",
+                    R"({"prompt":[[5,6],[7,8,9]],"n":3,"max_tokens":4,)"
+                    R"("temperature":0})",
+                    "application/json");
+  ASSERT_TRUE(res && res->status == 200);
+  EXPECT_EQ(json::parse(res->body)["usage"]["prompt_tokens"], 5);
+  EXPECT_EQ(metric(c, "ds_prompt_tokens_total"), 5);
+  EXPECT_EQ(metric(c, "ds_generation_tokens_total"), 24);
 }
 
 TEST(Server, StopDrainsInFlightStreams) {
