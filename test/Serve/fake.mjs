@@ -134,6 +134,28 @@ const tests = [
     assert.equal(a.choices[0].text, b.choices[0].text);
   }],
 
+  ['echo: the prompt, then the completion, and with logprobs the prompt\'s', async () => {
+    const r = await client.completions.create({ model: 'fake', prompt: 'ab', max_tokens: 2, temperature: 0, echo: true, logprobs: 1 });
+    assert.equal(r.choices[0].text, 'abHe');
+    const lp = r.choices[0].logprobs;
+    assert.deepEqual(lp.tokens, ['a', 'b', 'H', 'e']);
+    assert.deepEqual(lp.token_logprobs, [null, -0.5, -0.25, -0.25]);
+    assert.deepEqual(lp.top_logprobs, [null, { b: -0.5 }, { H: -0.25 }, { e: -0.25 }]);
+    assert.deepEqual(lp.text_offset, [0, 1, 2, 3]);
+    // Streamed: the first chunk carries the whole prompt with its logprobs.
+    const chunks = await collect(await client.completions.create({ model: 'fake', prompt: 'ab', max_tokens: 2, temperature: 0, echo: true, logprobs: 1, stream: true }));
+    assert.ok(chunks[0].choices[0].text.startsWith('ab'));
+    assert.deepEqual(chunks[0].choices[0].logprobs.token_logprobs.slice(0, 2), [null, -0.5]);
+    assert.equal(chunks.map((c) => c.choices[0]?.text ?? '').join(''), 'abHe');
+    // max_tokens 0 scores the prompt alone; without echo it is refused.
+    const z = await client.completions.create({ model: 'fake', prompt: 'abc', max_tokens: 0, echo: true, logprobs: 0 });
+    assert.equal(z.choices[0].text, 'abc');
+    assert.deepEqual(z.choices[0].logprobs.token_logprobs, [null, -0.5, -0.5]);
+    assert.equal(z.usage.completion_tokens, 0);
+    await expectError(client.completions.create({ model: 'fake', prompt: 'abc', max_tokens: 0 }), 400, 'max_tokens');
+    await expectError(client.chat.completions.create({ model: 'fake', messages: [{ role: 'user', content: 'x' }], echo: true }), 400, 'echo');
+  }],
+
   ['logprobs: completions and chat shapes', async () => {
     const r = await client.completions.create({ model: 'fake', prompt: 'x', max_tokens: 4, temperature: 0, logprobs: 2 });
     const lp = r.choices[0].logprobs;

@@ -94,6 +94,47 @@ await run([
     assert.deepEqual(whole.choices.map((c) => c.token_ids), expected.slice(0, 3));
   }],
 
+  ['echo with logprobs scores a prompt as generation scored its tokens', async () => {
+    // Generate, then score prompt + generation in one prefill: the echoed
+    // prompt's logprobs are the generated tokens' (rows from the prefill's
+    // chunks, not from decode steps).
+    const k = 6;
+    const gen = await complete(prompts[2], { max_tokens: k, logprobs: 2, ignore_eos: true });
+    const ids = gen.choices[0].token_ids;
+    const full = [...prompts[2], ...ids];
+    const r = await complete(full, { echo: true, max_tokens: 0, logprobs: 2 });
+    const lp = r.choices[0].logprobs;
+    assert.equal(r.choices[0].text, textOf(full));
+    assert.equal(r.usage.completion_tokens, 0);
+    assert.equal(lp.tokens.length, full.length);
+    assert.equal(lp.token_logprobs[0], null);
+    assert.equal(lp.top_logprobs[0], null);
+    const P = prompts[2].length;
+    for (let i = 0; i < k; i++)
+      assert.ok(Math.abs(lp.token_logprobs[P + i] - gen.choices[0].logprobs.token_logprobs[i]) < 1e-5,
+                `token ${i}: ${lp.token_logprobs[P + i]} vs ${gen.choices[0].logprobs.token_logprobs[i]}`);
+    // Greedy tokens are their row's best, as harnesses check.
+    for (let i = P; i < full.length; i++) {
+      const best = Math.max(...Object.values(lp.top_logprobs[i]));
+      assert.equal(lp.token_logprobs[i], best, `position ${i}`);
+    }
+  }],
+
+  ['a harness-style batch: token prompts, echo, max_tokens 1, logprobs 1', async () => {
+    const batch = [prompts[0], prompts[2], prompts[4]];
+    const r = await complete(batch, { echo: true, max_tokens: 1, logprobs: 1 });
+    assert.equal(r.choices.length, 3);
+    for (let j = 0; j < 3; j++) {
+      const lp = r.choices[j].logprobs;
+      assert.equal(lp.tokens.length, batch[j].length + 1);
+      assert.equal(lp.token_logprobs[0], null);
+      assert.ok(lp.token_logprobs.slice(1).every((v) => v <= 0 && v > -50));
+      assert.equal(r.choices[j].token_ids[0], expected[[0, 2, 4][j]][0]);
+    }
+    assert.equal(r.usage.prompt_tokens, batch.reduce((a, p) => a + p.length, 0));
+    await assert.rejects(complete(prompts[0], { max_tokens: 0 }), (e) => e.status === 400 && e.param === 'max_tokens');
+  }],
+
   ['top_k 1 is greedy whatever the temperature (vLLM extension)', async () => {
     const greedy = dsRun([5, 6], 12);
     const free = await complete([5, 6], { temperature: 1.5, seed: 7 });

@@ -27,6 +27,9 @@ struct SamplingParams {
   std::vector<int32_t> stopTokenIds; // end the request like eos
   bool ignoreEos = false;
   int topLogprobs = -1; // -1: no logprobs; 0..20: the chosen one + that many
+  /// The prompt's logprobs too (echo): each prompt token after the first,
+  /// with topLogprobs alternatives (RequestSink::onPromptLogprobs).
+  bool promptLogprobs = false;
 };
 
 struct GenerateRequest {
@@ -42,6 +45,7 @@ struct TokenOutput {
   float logprob = 0; // valid when the request asked for logprobs
   std::vector<std::pair<int32_t, float>> top; // most likely first
   bool isEos = false;
+  bool noLogprob = false; // a prompt's first token: logprob null
   double time = 0; // steadySeconds() when the token was produced
 };
 
@@ -60,6 +64,12 @@ class RequestSink {
 public:
   virtual ~RequestSink() = default;
   virtual void onToken(const TokenOutput &token) = 0;
+  /// With SamplingParams::promptLogprobs, before any onToken: the logprobs
+  /// of prompt tokens 1, 2, ... in order, a run at a time (`token` is the
+  /// prompt's token; `time` unset).
+  virtual void onPromptLogprobs(const std::vector<TokenOutput> &tokens) {
+    (void)tokens;
+  }
   virtual void onFinish(FinishReason reason, const std::string &error) = 0;
 };
 

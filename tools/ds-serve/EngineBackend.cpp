@@ -16,6 +16,7 @@ struct EngineBackend::Live {
   std::shared_ptr<RequestSink> sink;
   int topLogprobs;
   std::vector<int32_t> stopTokenIds;
+  std::vector<int32_t> prompt; // with prompt logprobs
   int64_t id = -1;
 };
 
@@ -71,6 +72,19 @@ EngineBackend::~EngineBackend() {
 
 void EngineBackend::onEvent(void *user, const dsrt_engine_event *e) {
   auto *l = static_cast<Live *>(user);
+  if (e->finish_reason == DSRT_FINISH_NONE && e->token < 0) {
+    // Prompt rows: row r scores prompt token index + r + 1.
+    std::vector<TokenOutput> out(size_t(e->num_logits_rows));
+    for (int64_t r = 0; r < e->num_logits_rows; ++r) {
+      size_t at = size_t(e->index + r + 1);
+      int32_t token = at < l->prompt.size() ? l->prompt[at] : 0;
+      out[size_t(r)].token = token;
+      computeLogprobs(e->logits + r * e->vocab_size, e->vocab_size, token,
+                      std::max(0, l->topLogprobs), out[size_t(r)]);
+    }
+    l->sink->onPromptLogprobs(out);
+    return;
+  }
   if (e->finish_reason == DSRT_FINISH_NONE) {
     TokenOutput t;
     t.token = e->token;
@@ -125,8 +139,10 @@ uint64_t EngineBackend::submit(GenerateRequest req,
   p.num_stop_token_ids = int64_t(req.params.stopTokenIds.size());
   p.seed = req.params.seed;
   p.ignore_eos = req.params.ignoreEos ? 1 : 0;
-  auto *l = new Live{this, std::move(sink), req.params.topLogprobs,
-                     req.params.stopTokenIds};
+  p.prompt_logits = req.params.promptLogprobs ? 1 : 0;
+  auto *l = new Live{
+      this, std::move(sink), req.params.topLogprobs, req.params.stopTokenIds,
+      req.params.promptLogprobs ? req.prompt : std::vector<int32_t>()};
   // Registered under the lock so that a final event racing this call finds
   // the entry to erase only after it exists.
   std::lock_guard<std::mutex> lock(mutex);

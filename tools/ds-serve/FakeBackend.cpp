@@ -179,9 +179,26 @@ void FakeBackend::loop() {
     int64_t used = 0;
     for (const auto &[id, s] : running)
       used += pagesFor(s);
+    // Admitted requests that want their prompt's logprobs get them first
+    // (each prompt token after the first at -0.5, its top list as below).
+    std::vector<
+        std::pair<std::shared_ptr<RequestSink>, std::vector<TokenOutput>>>
+        prompts;
     while (!waiting.empty() && int(running.size()) < config.maxNumSeqs &&
            used + pagesFor(waiting.front().second) <= config.pages) {
       used += pagesFor(waiting.front().second);
+      const GenerateRequest &req = waiting.front().second.req;
+      if (req.params.promptLogprobs && req.prompt.size() > 1) {
+        std::vector<TokenOutput> lp(req.prompt.size() - 1);
+        for (size_t i = 0; i < lp.size(); ++i) {
+          lp[i].token = req.prompt[i + 1];
+          lp[i].logprob = -0.5f;
+          for (int k = 0; k < req.params.topLogprobs; ++k)
+            lp[i].top.push_back({k == 0 ? lp[i].token : (lp[i].token + k) % 256,
+                                 -0.5f - float(k)});
+        }
+        prompts.push_back({waiting.front().second.sink, std::move(lp)});
+      }
       running.emplace(waiting.front().first,
                       std::move(waiting.front().second));
       waiting.pop_front();
@@ -192,6 +209,11 @@ void FakeBackend::loop() {
       Seq &s = it->second;
       if (s.aborted || stopping) {
         done.push_back({s.sink, FinishReason::Abort});
+        it = running.erase(it);
+        continue;
+      }
+      if (s.req.params.maxTokens <= 0) { // the prompt alone (echo)
+        done.push_back({s.sink, FinishReason::Length});
         it = running.erase(it);
         continue;
       }
@@ -227,6 +249,8 @@ void FakeBackend::loop() {
     bool exit = stopping && running.empty() && waiting.empty();
     lock.unlock();
     // Sinks are called without the lock: they may call abort().
+    for (auto &[sink, lp] : prompts)
+      sink->onPromptLogprobs(lp);
     for (auto &[sink, o] : out)
       sink->onToken(o);
     for (auto &[sink, r] : done)

@@ -335,10 +335,6 @@ void onlyNeutral(Fields &f, const char *name, float neutral, double lo,
 /// defines that this server cannot honour: refusing them is better than
 /// silently answering something else.
 void refuseUnsupported(Fields &f) {
-  bool echo = false;
-  f.boolean("echo", echo);
-  if (echo)
-    f.fail("'echo' is not supported", "echo");
   if (auto b = f.integer("best_of", 1, 1 << 20); b && *b != 1)
     f.fail("'best_of' must be 1", "best_of");
   onlyNeutral(f, "presence_penalty", 0, -2, 2);
@@ -399,7 +395,12 @@ std::optional<ParsedRequest> parseRequest(Endpoint endpoint,
     parseMessages(f, r);
 
   const int64_t kMaxTokens = int64_t(1) << 40;
-  r.maxTokens = f.integer("max_tokens", 1, kMaxTokens);
+  f.boolean("echo", r.echo);
+  if (r.echo && endpoint == Endpoint::ChatCompletions)
+    f.fail("'echo' is only supported on /v1/completions", "echo");
+  // max_tokens 0 asks for the prompt alone: only with echo (scoring a
+  // prompt's logprobs, as evaluation harnesses do).
+  r.maxTokens = f.integer("max_tokens", r.echo ? 0 : 1, kMaxTokens);
   if (endpoint == Endpoint::ChatCompletions)
     if (auto m = f.integer("max_completion_tokens", 1, kMaxTokens))
       r.maxTokens = m;

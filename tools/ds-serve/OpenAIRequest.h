@@ -37,6 +37,7 @@ struct ParsedRequest {
   std::vector<PromptInput> prompts;
   // Choices per prompt; choice i answers prompt i / n.
   int64_t n = 1;
+  bool echo = false; // completions: the prompt before the completion
   // Chat: the messages array re-serialized (roles and string contents).
   std::string messagesJson;
   std::optional<int64_t> maxTokens; // absent: up to the context

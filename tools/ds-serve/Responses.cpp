@@ -29,10 +29,47 @@ std::string dumpJson(const json &j) {
 
 std::string sseEvent(const json &j) { return "data: " + dumpJson(j) + "\n\n"; }
 
-ChoiceWriter::ChoiceWriter(const ParsedRequest &r, Tokenizer *tok, int index)
+ChoiceWriter::ChoiceWriter(const ParsedRequest &r, Tokenizer *tok, int index,
+                           const std::vector<int32_t> &prompt,
+                           const std::optional<std::string> &promptText)
     : chat(r.endpoint == Endpoint::ChatCompletions), wantLogprobs(r.logprobs),
       returnTokenIds(r.returnTokenIds), index(index), tokenizer(tok),
-      stream(tok ? tok->newStream() : nullptr), stops(r.stop) {}
+      stream(tok ? tok->newStream() : nullptr), stops(r.stop) {
+  if (!r.echo || chat)
+    return;
+  // The prompt as sent (text), else its tokens as a completion shows
+  // them; stop strings apply to the completion only.
+  std::string echoed;
+  if (promptText) {
+    echoed = *promptText;
+  } else {
+    std::unique_ptr<TextStream> s = tok ? tok->newStream() : nullptr;
+    for (int32_t t : prompt)
+      echoed += s ? s->push(t) : tokenText(t);
+    if (s)
+      echoed += s->flush();
+  }
+  text = pendingText = echoed;
+  if (wantLogprobs && !prompt.empty()) {
+    TokenOutput first; // nothing before it to score it
+    first.token = prompt[0];
+    first.noLogprob = true;
+    outputs.push_back(first);
+    pendingOutputs.push_back(first);
+    promptRowsWanted = int64_t(prompt.size()) - 1;
+  }
+}
+
+void ChoiceWriter::onPromptLogprobs(const std::vector<TokenOutput> &toks) {
+  if (!wantLogprobs || done)
+    return;
+  for (const TokenOutput &t : toks) {
+    outputs.push_back(t);
+    pendingOutputs.push_back(t);
+  }
+  promptRowsWanted =
+      std::max<int64_t>(0, promptRowsWanted - int64_t(toks.size()));
+}
 
 /// Without a tokenizer a token shows as "token_id:N", vLLM's rendering for
 /// return_tokens_as_token_ids, so clients still see every token.
@@ -80,11 +117,16 @@ json ChoiceWriter::formatLogprobs(const std::vector<TokenOutput> &toks,
   for (const TokenOutput &t : toks) {
     std::string s = tokenText(t.token);
     tokens.push_back(s);
-    lps.push_back(finiteLogprob(t.logprob));
-    json top = json::object();
-    for (const auto &[id, lp] : t.top)
-      top[tokenText(id)] = finiteLogprob(lp);
-    tops.push_back(top);
+    if (t.noLogprob) { // an echoed prompt's first token
+      lps.push_back(nullptr);
+      tops.push_back(nullptr);
+    } else {
+      lps.push_back(finiteLogprob(t.logprob));
+      json top = json::object();
+      for (const auto &[id, lp] : t.top)
+        top[tokenText(id)] = finiteLogprob(lp);
+      tops.push_back(top);
+    }
     offsets.push_back(offset);
     offset += s.size();
   }
@@ -157,6 +199,8 @@ json ChoiceWriter::chunkChoice(const std::string &piece,
 
 std::vector<json> ChoiceWriter::takeChunkChoices() {
   std::vector<json> out;
+  if (holdingForPrompt())
+    return out;
   if (!pendingText.empty() || (chat && !sentRole)) {
     out.push_back(chunkChoice(pendingText, pendingOutputs, nullptr));
     pendingOffset += pendingText.size();
@@ -192,19 +236,39 @@ json ChoiceWriter::bodyChoice() const {
   return choice;
 }
 
+CompletionWriter::CompletionWriter(
+    const ParsedRequest &r, Tokenizer *tok, std::string id, std::string model,
+    int64_t created, const std::vector<std::vector<int32_t>> &prompts)
+    : chat(r.endpoint == Endpoint::ChatCompletions),
+      includeUsage(r.includeUsage), id(std::move(id)), model(std::move(model)),
+      created(created), perPrompt(size_t(std::max<int64_t>(1, r.n))) {
+  for (const std::vector<int32_t> &p : prompts)
+    numPrompt.push_back(int64_t(p.size()));
+  size_t n = prompts.size() * perPrompt;
+  choices.reserve(n);
+  for (size_t c = 0; c < n; ++c) {
+    size_t p = c / perPrompt;
+    std::optional<std::string> text;
+    if (p < r.prompts.size())
+      text = r.prompts[p].text;
+    choices.emplace_back(r, tok, int(c), prompts[p], text);
+  }
+}
+
+static std::vector<std::vector<int32_t>>
+zeroPrompts(const std::vector<int64_t> &lengths) {
+  std::vector<std::vector<int32_t>> p;
+  for (int64_t n : lengths)
+    p.emplace_back(size_t(std::max<int64_t>(0, n)), 0);
+  return p;
+}
+
 CompletionWriter::CompletionWriter(const ParsedRequest &r, Tokenizer *tok,
                                    std::string id, std::string model,
                                    int64_t created,
-                                   std::vector<int64_t> promptTokens)
-    : chat(r.endpoint == Endpoint::ChatCompletions),
-      includeUsage(r.includeUsage), id(std::move(id)), model(std::move(model)),
-      created(created), numPrompt(std::move(promptTokens)),
-      perPrompt(size_t(std::max<int64_t>(1, r.n))) {
-  size_t n = numPrompt.size() * perPrompt;
-  choices.reserve(n);
-  for (size_t c = 0; c < n; ++c)
-    choices.emplace_back(r, tok, int(c));
-}
+                                   const std::vector<int64_t> &promptLengths)
+    : CompletionWriter(r, tok, std::move(id), std::move(model), created,
+                       zeroPrompts(promptLengths)) {}
 
 bool CompletionWriter::finished() const {
   for (const ChoiceWriter &c : choices)

@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -29,11 +30,19 @@ std::string sseEvent(const nlohmann::json &j);
 /// SSE chunks (CompletionWriter's part for choice `index`).
 class ChoiceWriter {
 public:
-  ChoiceWriter(const ParsedRequest &request, Tokenizer *tokenizer, int index);
+  /// With request.echo, the choice starts with its prompt: `promptText`
+  /// where the prompt came as text (else its tokens decoded) and, with
+  /// logprobs, the prompt tokens' (the first null, the rest arriving
+  /// through onPromptLogprobs).
+  ChoiceWriter(const ParsedRequest &request, Tokenizer *tokenizer, int index,
+               const std::vector<int32_t> &prompt,
+               const std::optional<std::string> &promptText);
 
   /// Takes one token. Returns false once a stop string matched: the
   /// choice is then finished with reason "stop" and the caller aborts it.
   bool onToken(const TokenOutput &token);
+  /// Prompt tokens' logprobs (echo), in order, before any onToken.
+  void onPromptLogprobs(const std::vector<TokenOutput> &tokens);
   void onFinish(FinishReason reason);
   bool finished() const { return done; }
   const char *finishReason() const { return finishName; }
@@ -53,6 +62,9 @@ private:
                              const std::vector<TokenOutput> &tokens,
                              const char *finish);
   void appendText(const std::string &t);
+  /// Echo with logprobs: chunks wait until the prompt's logprobs are in,
+  /// so the first chunk carries the whole prompt with them.
+  bool holdingForPrompt() const { return promptRowsWanted > 0 && !done; }
 
   bool chat;
   bool wantLogprobs;
@@ -68,6 +80,7 @@ private:
   std::string pendingText;          // not yet sent as a chunk
   std::vector<TokenOutput> pendingOutputs;
   size_t pendingOffset = 0;         // text offset of pendingText
+  int64_t promptRowsWanted = 0;     // echo: prompt logprobs still to come
   bool sentRole = false;
   bool done = false;
   bool finishSent = false;
@@ -78,11 +91,15 @@ private:
 /// prompt c / n, as vLLM numbers them), as a whole body or as SSE events.
 class CompletionWriter {
 public:
-  /// promptTokens: each prompt's length (one per prompt).
+  /// prompts: each prompt's tokens (one per prompt).
   CompletionWriter(const ParsedRequest &request, Tokenizer *tokenizer,
                    std::string id, std::string model, int64_t created,
-                   std::vector<int64_t> promptTokens);
-  /// One prompt of `promptTokens` tokens.
+                   const std::vector<std::vector<int32_t>> &prompts);
+  /// Prompts of these lengths whose tokens do not matter (no echo).
+  CompletionWriter(const ParsedRequest &request, Tokenizer *tokenizer,
+                   std::string id, std::string model, int64_t created,
+                   const std::vector<int64_t> &promptLengths);
+  /// One prompt of `promptTokens` tokens (no echo).
   CompletionWriter(const ParsedRequest &request, Tokenizer *tokenizer,
                    std::string id, std::string model, int64_t created,
                    int64_t promptTokens)

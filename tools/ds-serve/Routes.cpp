@@ -34,24 +34,22 @@ namespace {
 /// for the HTTP thread.
 class Channel {
 public:
-  void onToken(size_t c, const TokenOutput &t) {
-    std::lock_guard<std::mutex> lock(mutex);
-    events.push_back({c, t, false, FinishReason::Abort, ""});
-    cv.notify_all();
-  }
-  void onFinish(size_t c, FinishReason r, const std::string &e) {
-    std::lock_guard<std::mutex> lock(mutex);
-    events.push_back({c, {}, true, r, e});
-    cv.notify_all();
-  }
-
   struct Event {
+    enum Kind { Token, Prompt, Finish } kind;
     size_t choice;
     TokenOutput token;
-    bool finish;
-    FinishReason reason;
+    std::vector<TokenOutput> prompt; // Prompt: prompt tokens' logprobs
+    FinishReason reason = FinishReason::Abort;
     std::string error;
   };
+
+  void onToken(size_t c, const TokenOutput &t) { push({Event::Token, c, t}); }
+  void onPrompt(size_t c, const std::vector<TokenOutput> &toks) {
+    push({Event::Prompt, c, {}, toks});
+  }
+  void onFinish(size_t c, FinishReason r, const std::string &e) {
+    push({Event::Finish, c, {}, {}, r, e});
+  }
   /// Moves out what arrived, waiting up to `seconds` for something.
   void take(std::deque<Event> &out, double seconds) {
     std::unique_lock<std::mutex> lock(mutex);
@@ -62,6 +60,11 @@ public:
   }
 
 private:
+  void push(Event e) {
+    std::lock_guard<std::mutex> lock(mutex);
+    events.push_back(std::move(e));
+    cv.notify_all();
+  }
   std::mutex mutex;
   std::condition_variable cv;
   std::deque<Event> events;
@@ -73,6 +76,9 @@ public:
   ChoiceSink(std::shared_ptr<Channel> channel, size_t choice)
       : channel(std::move(channel)), choice(choice) {}
   void onToken(const TokenOutput &t) override { channel->onToken(choice, t); }
+  void onPromptLogprobs(const std::vector<TokenOutput> &toks) override {
+    channel->onPrompt(choice, toks);
+  }
   void onFinish(FinishReason r, const std::string &e) override {
     channel->onFinish(choice, r, e);
   }
@@ -148,7 +154,11 @@ struct StreamState {
     for (Channel::Event &e : events) {
       Run &run = runs[e.choice];
       ChoiceWriter &w = writer->choice(e.choice);
-      if (e.finish) {
+      if (e.kind == Channel::Event::Prompt) {
+        w.onPromptLogprobs(e.prompt);
+        continue;
+      }
+      if (e.kind == Channel::Event::Finish) {
         run.done = true;
         if (e.reason == FinishReason::Error && error.empty())
           error = e.error.empty() ? "unknown error" : e.error;
@@ -405,11 +415,12 @@ bool Server::sampling(const ParsedRequest &r, SamplingParams &p,
   p.seed = r.seed ? *r.seed : std::random_device{}();
   p.ignoreEos = r.ignoreEos;
   p.topLogprobs = r.logprobs ? r.topLogprobs : -1;
+  p.promptLogprobs = r.echo && r.logprobs;
   return true;
 }
 
 bool Server::prepare(const ParsedRequest &r, std::vector<GenerateRequest> &out,
-                     std::vector<int64_t> &promptLengths,
+                     std::vector<std::vector<int32_t>> &prompts,
                      httplib::Response &res) {
   if (!r.model.empty() && r.model != config.modelName) {
     ApiError e{404, "the model '" + r.model + "' does not exist (this server "
@@ -422,16 +433,18 @@ bool Server::prepare(const ParsedRequest &r, std::vector<GenerateRequest> &out,
   if (!sampling(r, params, res))
     return false;
   ModelInfo info = backend.info();
-  size_t prompts = r.endpoint == Endpoint::Completions ? r.prompts.size() : 1;
-  for (size_t i = 0; i < prompts; ++i) {
+  size_t count = r.endpoint == Endpoint::Completions ? r.prompts.size() : 1;
+  for (size_t i = 0; i < count; ++i) {
     GenerateRequest g;
     if (!promptTokens(r, i, g.prompt, res))
       return false;
     int64_t p = int64_t(g.prompt.size());
     int64_t room = info.maxContext - p;
-    if (room < 1 || (r.maxTokens && *r.maxTokens > room)) {
+    // max_tokens 0 (echo) needs no room past the prompt.
+    int64_t least = r.maxTokens && *r.maxTokens == 0 ? 0 : 1;
+    if (room < least || (r.maxTokens && *r.maxTokens > room)) {
       std::string msg =
-          std::string(prompts > 1 ? "prompt " + std::to_string(i) + ": " : "") +
+          std::string(count > 1 ? "prompt " + std::to_string(i) + ": " : "") +
           "this model's maximum context length is " +
           std::to_string(info.maxContext) + " tokens; the prompt has " +
           std::to_string(p) +
@@ -440,14 +453,14 @@ bool Server::prepare(const ParsedRequest &r, std::vector<GenerateRequest> &out,
                : std::string(""));
       reply(res, 400,
             ApiError{400, msg, "invalid_request_error",
-                     r.maxTokens && room >= 1 ? "max_tokens" : "prompt",
+                     r.maxTokens && room >= least ? "max_tokens" : "prompt",
                      "context_length_exceeded"}
                 .toJson());
       return false;
     }
     g.params = params;
     g.params.maxTokens = r.maxTokens ? *r.maxTokens : room;
-    promptLengths.push_back(p);
+    prompts.push_back(g.prompt);
     // n samples of the prompt: seeds seed, seed + 1, ... (so a seeded
     // request repeats, and its first choice is the n = 1 answer).
     for (int64_t j = 0; j < r.n; ++j) {
@@ -476,14 +489,14 @@ void Server::generate(const httplib::Request &req, httplib::Response &res,
   }
   const ParsedRequest &r = *parsed;
   std::vector<GenerateRequest> gs;
-  std::vector<int64_t> promptLengths;
-  if (!prepare(r, gs, promptLengths, res) || !admitChoices(*st, gs.size(), res))
+  std::vector<std::vector<int32_t>> prompts;
+  if (!prepare(r, gs, prompts, res) || !admitChoices(*st, gs.size(), res))
     return metrics.httpResponse(res.status);
 
   std::string id = (chat ? "chatcmpl-" : "cmpl-") + randomHex();
   st->writer = std::make_unique<CompletionWriter>(
       r, backend.tokenizer(), id, config.modelName, int64_t(time(nullptr)),
-      promptLengths);
+      prompts);
   st->channel = std::make_shared<Channel>();
   st->runs.resize(gs.size());
   for (size_t c = 0; c < gs.size(); ++c) {

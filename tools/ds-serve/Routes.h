@@ -57,11 +57,12 @@ private:
   /// from here); otherwise the refusal is in `res`.
   bool admit(const httplib::Request &req, httplib::Response &res);
   /// The backend's requests for `r` (one per choice: prompts x n) and each
-  /// prompt's length: the served model, prompts that fit the context with
+  /// prompt's tokens: the served model, prompts that fit the context with
   /// their max_tokens, the sampling parameters; otherwise the refusal is in
   /// `res`.
   bool prepare(const ParsedRequest &r, std::vector<GenerateRequest> &out,
-               std::vector<int64_t> &promptLengths, httplib::Response &res);
+               std::vector<std::vector<int32_t>> &prompts,
+               httplib::Response &res);
   bool sampling(const ParsedRequest &r, SamplingParams &p,
                 httplib::Response &res);
   /// Counts a request's further choices in inFlight (its guard's weight);

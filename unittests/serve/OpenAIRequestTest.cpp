@@ -116,7 +116,16 @@ TEST(OpenAIRequest, WrongTypesAndRanges) {
               "stream_options", "only allowed when");
   expectError(R"({"prompt":"x","logprobs":21})", "logprobs", "[0, 20]");
   expectError(R"({"prompt":"x","seed":"1"})", "seed", "an integer");
-  expectError(R"({"prompt":"x","echo":true})", "echo", "not supported");
+  expectError(R"({"messages":[{"role":"user","content":"x"}],"echo":true})",
+              "echo", "only supported on /v1/completions",
+              Endpoint::ChatCompletions);
+  expectError(R"({"prompt":"x","echo":1})", "echo", "a boolean");
+  // max_tokens 0 only scores the prompt: with echo.
+  ApiError ee;
+  auto echo = parse(R"({"prompt":"x","echo":true,"max_tokens":0})", ee);
+  ASSERT_TRUE(echo) << ee.message;
+  EXPECT_TRUE(echo->echo);
+  EXPECT_EQ(*echo->maxTokens, 0);
   expectError(R"({"prompt":"x","model":3})", "model", "a string");
   // null means absent, as in OpenAI's API.
   ApiError e;

@@ -46,8 +46,9 @@ TEST(EngineFake, MixedBatchGivesEveryRequestItsSoloLogits) {
   std::vector<int32_t> shared = randomTokens(g, 140); // 2 full pages + more
   std::vector<Spec> specs;
   // Long prompts (chunked by the budget), short ones, page-crossing
-  // decodes, sampling at temperature 1, return_logits, and three requests
-  // starting with `shared` (prefix-cache hits once the first computed it).
+  // decodes, sampling at temperature 1, return_logits, prompt_logits (a
+  // long chunked prompt, a shared one), and three requests starting with
+  // `shared` (prefix-cache hits once the first computed it).
   for (int i = 0; i < 10; ++i) {
     Spec s;
     int64_t len = i % 3 == 0 ? 150 + 20 * i : 5 + 13 * i;
@@ -59,6 +60,7 @@ TEST(EngineFake, MixedBatchGivesEveryRequestItsSoloLogits) {
     }
     s.p = params(40 + 7 * i, i % 2 ? 1.0f : 0.0f, 100 + i);
     s.p.return_logits = i == 3 || i == 6;
+    s.p.prompt_logits = i == 8 || i == 9;
     specs.push_back(s);
   }
   // 12 pages of 64 tokens for 10 requests of up to 400 tokens: preemption.
@@ -99,6 +101,22 @@ TEST(EngineFake, MixedBatchGivesEveryRequestItsSoloLogits) {
       EXPECT_EQ(got.rows[t], fakeRow(history, kVocab)) << "token " << t;
       history.push_back(got.tokens[t]);
     }
+    // Every prompt row but the last, once each (a preempted request does
+    // not resend them), each the history-only row.
+    const std::vector<int32_t> &prompt = specs[i].prompt;
+    if (specs[i].p.prompt_logits) {
+      ASSERT_EQ(got.numPromptRows, int64_t(prompt.size()) - 1);
+      EXPECT_EQ(got.promptRows, want.promptRows);
+      for (size_t r = 0; r + 1 < prompt.size(); ++r) {
+        std::vector<int32_t> h(prompt.begin(), prompt.begin() + r + 1);
+        ASSERT_TRUE(std::equal(got.promptRows.begin() + r * kVocab,
+                               got.promptRows.begin() + (r + 1) * kVocab,
+                               fakeRow(h, kVocab).begin()))
+            << "prompt row " << r;
+      }
+    } else {
+      EXPECT_EQ(got.numPromptRows, 0);
+    }
     if (specs[i].p.return_logits) {
       EXPECT_EQ(got.logitsRows, int64_t(history.size()));
       EXPECT_EQ(got.logits, want.logits);
@@ -111,7 +129,8 @@ TEST(EngineFake, MixedBatchGivesEveryRequestItsSoloLogits) {
       }
     }
   }
-  EXPECT_GT(c.out[ids[5]].prefixHit + c.out[ids[8]].prefixHit, 0);
+  EXPECT_GT(c.out[ids[5]].prefixHit, 0);
+  EXPECT_EQ(c.out[ids[8]].prefixHit, 0); // prompt_logits computes every row
 }
 
 TEST(EngineFake, PrefixHitComputesOnlyTheRest) {

@@ -21,6 +21,8 @@ struct Outcome {
   std::vector<std::vector<float>> rows; // the row each token came from
   std::vector<float> logits;            // the final event's rows
   int64_t logitsRows = 0;
+  std::vector<float> promptRows; // prompt_logits' rows, in order
+  int64_t numPromptRows = 0;
   dsrt_finish_reason reason = DSRT_FINISH_NONE;
   int finishes = 0;
   int64_t prefixHit = 0;
@@ -40,6 +42,15 @@ struct Collector {
       EXPECT_EQ(o.finishes, 0) << "token after the end";
       o.tokens.push_back(e->token);
       o.rows.emplace_back(e->logits, e->logits + e->vocab_size);
+      return;
+    }
+    if (e->finish_reason == DSRT_FINISH_NONE) { // prompt rows
+      EXPECT_EQ(e->index, o.numPromptRows) << "prompt rows out of order";
+      EXPECT_TRUE(o.tokens.empty()) << "prompt rows after a token";
+      EXPECT_GT(e->num_logits_rows, 0);
+      o.numPromptRows += e->num_logits_rows;
+      o.promptRows.insert(o.promptRows.end(), e->logits,
+                          e->logits + e->num_logits_rows * e->vocab_size);
       return;
     }
     ++o.finishes;

@@ -73,6 +73,12 @@ typedef enum dsrt_finish_reason {
  * - A token event (token >= 0): the token just chosen (sampled or forced)
  *   and fed back, `index` its position among the fed tokens, `logits` the
  *   row it was chosen from (vocab floats).
+ * - A prompt-rows event (token = -1, finish_reason NONE; only with
+ *   prompt_logits): `logits` holds num_logits_rows x vocab floats, row r =
+ *   the logits after prompt token index + r (what scores prompt token
+ *   index + r + 1). Each row of the prompt but its last comes once, in
+ *   order, chunk by chunk as the prompt is computed, before any token
+ *   event (the last row is the first token event's).
  * - The final event (finish_reason != NONE, token = -1): with return_logits
  *   `logits` holds num_logits_rows x vocab floats, row t = the logits after
  *   token t of prompt + fed tokens (ds-run --dump-logits' convention). */
@@ -103,6 +109,9 @@ typedef struct dsrt_request_params {
   int64_t num_force_tokens;      /* >= max_tokens when forcing */
   int return_logits; /* 1: all rows at the final event; such a request does
                         not read the prefix cache (its rows must exist) */
+  int prompt_logits; /* 1: the prompt's rows in prompt-rows events, a chunk
+                        at a time (prompt logprobs without keeping every
+                        row); does not read the prefix cache either */
 } dsrt_request_params;
 
 /* Greedy, max_tokens 16, top_p 1, no top_k, seed 0. */

@@ -136,7 +136,7 @@ StepBatch Engine::buildBatch(const std::vector<ScheduledRequest> &sched,
       b.tokens.push_back(r.tokens[size_t(p)]);
       b.positions.push_back(int32_t(p));
       // The last fed token's row, and with drafts each draft's row too.
-      if (r.params.returnLogits || p >= r.numTokens() - 1 - r.numDrafts)
+      if (r.wantsAllRows(r.numComputed) || p >= r.numTokens() - 1 - r.numDrafts)
         b.logitsRows.push_back(q0 + int32_t(p - r.numComputed));
     }
     b.seqIds.push_back(r.id);
@@ -170,6 +170,28 @@ void Engine::emit(Request *r, int32_t token, const float *row,
   r->callback(r->userData, &e);
 }
 
+void Engine::emitPromptRows(Request *r, int64_t first, int64_t count,
+                            const float *rows) {
+  // Rows of prompt tokens but the last, each once.
+  int64_t b = std::max(first, r->promptRowsSent);
+  int64_t e = std::min(first + count, r->promptLen - 1);
+  if (b >= e)
+    return;
+  r->promptRowsSent = e;
+  if (!r->callback)
+    return;
+  dsrt_engine_event ev{};
+  ev.request_id = r->id;
+  ev.token = -1;
+  ev.index = b;
+  ev.logits = rows + (b - first) * vocab;
+  ev.num_logits_rows = e - b;
+  ev.vocab_size = vocab;
+  ev.finish_reason = DSRT_FINISH_NONE;
+  ev.prefix_hit_tokens = r->prefixHitTokens;
+  r->callback(r->userData, &ev);
+}
+
 void Engine::finish(Request *r, dsrt_finish_reason reason) {
   scheduler.remove(r);
   executor->release(r->id);
@@ -189,7 +211,10 @@ void Engine::afterStep(const std::vector<ScheduledRequest> &sched,
       continue;
     }
     int64_t before = r->numComputed;
+    bool allRows = r->wantsAllRows(before);
     scheduler.computed(sched[i]);
+    if (r->params.promptLogits && allRows)
+      emitPromptRows(r, before, sched[i].numNew, logits + firstRow[i] * vocab);
     if (r->params.returnLogits) {
       r->logits.resize(size_t(r->numTokens() * vocab));
       std::memcpy(r->logits.data() + before * vocab,
@@ -199,9 +224,7 @@ void Engine::afterStep(const std::vector<ScheduledRequest> &sched,
     if (r->numComputed < r->numTokens())
       continue; // a prompt chunk: no row to sample from yet
     const float *last =
-        logits +
-        (firstRow[i] + (r->params.returnLogits ? sched[i].numNew - 1 : 0)) *
-            vocab;
+        logits + (firstRow[i] + (allRows ? sched[i].numNew - 1 : 0)) * vocab;
     if (r->pendingFinish != DSRT_FINISH_NONE) {
       finish(r, r->pendingFinish);
       continue;

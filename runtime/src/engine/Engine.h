@@ -69,6 +69,10 @@ private:
   void finish(Request *r, dsrt_finish_reason reason);
   void emit(Request *r, int32_t token, const float *row,
             dsrt_finish_reason reason);
+  /// prompt_logits: the prompt rows among a chunk's `count` rows (the
+  /// first after token `first`) that were not sent yet.
+  void emitPromptRows(Request *r, int64_t first, int64_t count,
+                      const float *rows);
   void publishStats(int64_t stepTokens);
   // Speculative decoding (EngineSpeculative.cpp).
   dsrt_status proposeDrafts();

@@ -19,6 +19,7 @@ struct SamplingParams {
   bool forced = false;
   std::vector<int32_t> force;
   bool returnLogits = false;
+  bool promptLogits = false;
 };
 
 enum class RequestState { Waiting, Running, Finished };
@@ -48,6 +49,9 @@ struct Request {
   /// (return_logits wants it).
   dsrt_finish_reason pendingFinish = DSRT_FINISH_NONE;
   int64_t prefixHitTokens = 0;
+  /// prompt_logits: prompt rows [0, promptRowsSent) were emitted (a
+  /// preempted request computes them again, and does not resend them).
+  int64_t promptRowsSent = 0;
   /// Speculative decoding: the last numDrafts entries of `tokens` are
   /// drafts proposed this step (not accepted yet), and draftProbs holds
   /// the distribution each was drawn from (numDrafts x vocab; empty when
@@ -59,6 +63,12 @@ struct Request {
 
   int64_t numTokens() const { return int64_t(tokens.size()); }
   int64_t numFed() const { return numTokens() - promptLen; }
+  /// A step that computes from `numComputed` on needs every row of its
+  /// chunk, not only the last.
+  bool wantsAllRows(int64_t numComputed) const {
+    return params.returnLogits ||
+           (params.promptLogits && numComputed < promptLen - 1);
+  }
 };
 
 } // namespace dsrt::engine

@@ -59,6 +59,7 @@ std::string dsrt::engine::readParams(const dsrt_request_params &p,
   if (out.forced)
     out.force.assign(p.force_tokens, p.force_tokens + p.max_tokens);
   out.returnLogits = p.return_logits != 0;
+  out.promptLogits = p.prompt_logits != 0;
   return "";
 }
 

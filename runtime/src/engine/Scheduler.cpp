@@ -36,9 +36,9 @@ void Scheduler::extendHashes(Request *r, int64_t numPages) {
 }
 
 std::vector<int32_t> Scheduler::prefixHits(Request *r) {
-  // A return_logits request must compute every row (as vLLM skips the
-  // cache for prompt logprobs).
-  if (!config.prefixCaching || r->params.returnLogits)
+  // A return_logits or prompt_logits request must compute every row (as
+  // vLLM skips the cache for prompt logprobs).
+  if (!config.prefixCaching || r->params.returnLogits || r->params.promptLogits)
     return {};
   int64_t full = (r->numTokens() - 1) / kPageTokens;
   extendHashes(r, full);
