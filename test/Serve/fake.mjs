@@ -94,6 +94,14 @@ const tests = [
     assert.equal(r.choices[0].text, SCRIPT.slice(0, -4));
   }],
 
+  ['max_tokens defaults to 16 on completions, to the context on chat', async () => {
+    const r = await client.completions.create({ model: 'fake', prompt: 'hey', temperature: 0, ignore_eos: true });
+    assert.equal(r.usage.completion_tokens, 16);
+    assert.equal(r.choices[0].finish_reason, 'length');
+    const c = await client.chat.completions.create({ model: 'fake', messages: [{ role: 'user', content: 'x' }], temperature: 0 });
+    assert.equal(c.usage.completion_tokens, SCRIPT_TOKENS + 1); // the script, then eos
+  }],
+
   ['streamed completion: deltas, usage chunk, [DONE]', async () => {
     const chunks = await collect(await client.completions.create({
       model: 'fake', prompt: 'hey', max_tokens: 12, temperature: 0, stream: true, stream_options: { include_usage: true } }));

@@ -30,6 +30,9 @@ using nlohmann::json;
 namespace dsserve {
 namespace {
 
+/// max_tokens of a /v1/completions request that names none.
+constexpr int64_t kDefaultCompletionTokens = 16;
+
 /// Where the backend's thread leaves one request's tokens (every choice's)
 /// for the HTTP thread.
 class Channel {
@@ -459,7 +462,12 @@ bool Server::prepare(const ParsedRequest &r, std::vector<GenerateRequest> &out,
       return false;
     }
     g.params = params;
-    g.params.maxTokens = r.maxTokens ? *r.maxTokens : room;
+    // Absent max_tokens: 16 on /v1/completions (OpenAI's and vLLM's
+    // default there), the rest of the context on chat.
+    g.params.maxTokens = r.maxTokens ? *r.maxTokens
+                         : r.endpoint == Endpoint::Completions
+                             ? std::min<int64_t>(kDefaultCompletionTokens, room)
+                             : room;
     prompts.push_back(g.prompt);
     // n samples of the prompt: seeds seed, seed + 1, ... (so a seeded
     // request repeats, and its first choice is the n = 1 answer).
