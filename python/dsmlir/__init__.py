@@ -133,7 +133,7 @@ class Model:
         return self._m.session(capacity)
 
     def generate(self, prompt, max_new_tokens=None, *, temperature=0.0, top_p=1.0,
-                 seed=0, force_tokens=None, capacity=None):
+                 top_k=0, seed=0, force_tokens=None, capacity=None):
         """Prefill + decode like ds-run: {'tokens', 'logits' [P+N, vocab], 'stats'}.
 
         `prompt` is token ids or text; text is encoded with the model's tokenizer
@@ -144,7 +144,9 @@ class Model:
         force = None if force_tokens is None else [int(t) for t in force_tokens]
         is_text = isinstance(prompt, (str, bytes))
         ids = self.tokenizer.encode(prompt) if is_text else [int(t) for t in prompt]
-        out = s.generate(ids, n, temperature, top_p, seed, force)
+        if int(top_k) < 0:
+            raise ValueError(f"top_k must be >= 0 (0 is off), got {top_k}")
+        out = s.generate(ids, n, temperature, top_p, seed, force, int(top_k))
         if is_text:
             out["prompt_tokens"] = ids
             out["text"] = self.tokenizer.decode(out["tokens"], skip_special_tokens=True)

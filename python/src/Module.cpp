@@ -191,7 +191,7 @@ public:
 
   py::dict generate(const std::vector<int32_t> &prompt, int64_t maxNew,
                     float temperature, float topP, uint64_t seed,
-                    std::optional<std::vector<int32_t>> force) {
+                    std::optional<std::vector<int32_t>> force, int32_t topK) {
     dsrt_generate_options o = {};
     if (force) {
       o.force_tokens = force->data();
@@ -204,6 +204,7 @@ public:
     o.max_new_tokens = maxNew;
     o.temperature = temperature;
     o.top_p = topP;
+    o.top_k = topK;
     o.seed = seed;
     int64_t vocab = info.vocab_size;
     std::vector<float> logits(size_t((int64_t(prompt.size()) + maxNew) * vocab));
@@ -335,7 +336,7 @@ PYBIND11_MODULE(_dsmlir, m) {
       .def("generate", &Session::generate, py::arg("prompt"),
            py::arg("max_new_tokens") = -1, py::arg("temperature") = 0.0f,
            py::arg("top_p") = 1.0f, py::arg("seed") = 0,
-           py::arg("force_tokens") = py::none());
+           py::arg("force_tokens") = py::none(), py::arg("top_k") = 0);
 
   py::class_<Model>(m, "Model")
       .def(py::init<const std::string &, const std::string &,

@@ -137,6 +137,12 @@ await run([
 
   ['top_k 1 is greedy whatever the temperature (vLLM extension)', async () => {
     const greedy = dsRun([5, 6], 12);
+    // ds-run's --top-k samples as the server's top_k does.
+    const hot = ['--temperature', '1.5', '--seed', '7'];
+    assert.deepEqual(dsRun([5, 6], 12, [...hot, '--top-k', '1']), greedy);
+    const k3 = await complete([5, 6], { temperature: 1.5, seed: 7, top_k: 3 });
+    assert.deepEqual(k3.choices[0].token_ids, dsRun([5, 6], 12, [...hot, '--top-k', '3']));
+    assert.notDeepEqual(dsRun([5, 6], 12, [...hot, '--top-k', '3']), dsRun([5, 6], 12, hot));
     const free = await complete([5, 6], { temperature: 1.5, seed: 7 });
     assert.notDeepEqual(free.choices[0].token_ids, greedy, 'this seed must sample off the greedy path');
     const k1 = await complete([5, 6], { temperature: 1.5, seed: 7, top_k: 1 });

@@ -98,6 +98,16 @@ def test_sampling_is_seeded(ckpt, artifact):
     assert a == b
 
 
+def test_top_k_one_is_greedy_at_any_temperature(ckpt, artifact):
+    model = dsmlir.Model(artifact, ckpt)
+    greedy = model.generate([5, 6], 12)["tokens"]
+    hot = model.generate([5, 6], 12, temperature=1.5, seed=3)["tokens"]
+    assert hot != greedy  # so that top_k below is what makes them equal
+    assert model.generate([5, 6], 12, temperature=1.5, seed=3, top_k=1)["tokens"] == greedy
+    with pytest.raises(ValueError, match="top_k"):
+        model.generate([5, 6], 2, top_k=-1)
+
+
 def test_errors_carry_the_cli_messages(ckpt, artifact, tmp_path):
     model = dsmlir.Model(artifact, ckpt)
     with pytest.raises(dsmlir.Error, match=r"token id 64 at index 1 is out of range \[0, 64\)"):

@@ -7,6 +7,7 @@
 //===----------------------------------------------------------------------===//
 #include "Speculative.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 
@@ -62,6 +63,7 @@ dsrt_status ds::runSpeculative(dsrt_model *model,
   // dsrt_generate: top_p <= 0 means greedy.
   if (!(gen.top_p > 0))
     p.temperature = 0;
+  p.top_k = std::max(0, gen.top_k);
   p.seed = gen.seed;
   p.force_tokens = gen.force_tokens;
   p.num_force_tokens = gen.num_force_tokens;

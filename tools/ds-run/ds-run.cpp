@@ -55,7 +55,7 @@ const char *kUsage =
     "  [--stats-json F]         timings, cache and weight sizes, peak RSS\n"
     "  [--device cpu|cuda] [--max-context T] (default min(max positions, "
     "4096))\n"
-    "  [--temperature X] [--top-p P] [--seed S] (default greedy)\n"
+    "  [--temperature X] [--top-p P] [--top-k K] [--seed S] (default greedy)\n"
     "  [--check-weights]        scan the weights for NaN/Inf first\n"
     "  [--speculative mtp[:K]]  draft K tokens (default 1) per step with the\n"
     "                           artifact's MTP module and verify them in one\n"
@@ -79,6 +79,7 @@ struct Options {
   bool haveForced = false, checkWeights = false;
   int64_t maxNew = -1, maxContext = -1, startPosition = 0;
   float temperature = 0, topP = 1;
+  int32_t topK = 0;
   uint64_t seed = 0;
 };
 
@@ -189,6 +190,11 @@ Options parseArgs(int argc, char **argv) {
       if (!(p > 0 && p <= 1))
         die("--top-p: must be in (0, 1], got " + text);
       o.topP = float(p);
+    } else if (a == "--top-k") {
+      int64_t k = parseInt(a, value());
+      if (k < 0 || k > INT32_MAX)
+        die("--top-k: must be >= 0 (0 is off), got " + std::to_string(k));
+      o.topK = int32_t(k);
     } else if (a == "--seed") {
       int64_t s = parseInt(a, value());
       if (s < 0)
@@ -520,6 +526,7 @@ int main(int argc, char **argv) {
   }
   gen.temperature = o.temperature;
   gen.top_p = o.topP;
+  gen.top_k = o.topK;
   gen.seed = o.seed;
   if (tokenizer) {
     gen.on_token = &TextOutput::onToken;

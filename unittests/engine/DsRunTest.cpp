@@ -117,6 +117,8 @@ TEST(DsRun, RefusesMalformedArguments) {
                 "--temperature: 'nan' is not a finite number");
   expectRefusal(dsRun(f.d, f.base + " --prompt-tokens 1 --top-p 1.5"),
                 "--top-p: must be in (0, 1], got 1.5");
+  expectRefusal(dsRun(f.d, f.base + " --prompt-tokens 1 --top-k -2"),
+                "--top-k: must be >= 0 (0 is off), got -2");
   expectRefusal(dsRun(f.d, f.base + " --prompt-tokens 1 --seed -3"),
                 "--seed: must be >= 0, got -3");
   expectRefusal(dsRun(f.d, f.base + " --prompt-tokens 1 --bogus"),

@@ -131,6 +131,7 @@ typedef struct dsrt_generate_options {
    * so front ends can stream text while the run goes on. */
   void (*on_token)(void *user_data, int32_t token);
   void *user_data;
+  int32_t top_k; /* <= 0: off; else only the k most likely, before top_p */
 } dsrt_generate_options;
 
 typedef struct dsrt_stats {

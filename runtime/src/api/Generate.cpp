@@ -1,8 +1,9 @@
 //===- Generate.cpp - prefill + decode loop shared by ds-run and Python ---===//
 #include "api/Error.h"
 #include "api/Model.h"
-#include "cpu/Scratch.h"
 #include "api/Validation.h"
+#include "cpu/Scratch.h"
+#include "dsrt/dsrt_engine.h"
 
 #include <algorithm>
 #include <chrono>
@@ -109,7 +110,8 @@ dsrt_status generate(dsrt_session *s, const int32_t *prompt, int64_t n,
     int32_t next =
         o->force_tokens
             ? o->force_tokens[i]
-            : dsrt_sample(last.data(), vocab, o->temperature, o->top_p, &rng);
+            : dsrt_sample_top_k(last.data(), vocab, o->temperature, o->top_p,
+                                std::max(0, o->top_k), &rng);
     if (dsrt_status st = shareToken(*s->model, next))
       return st;
     if (dsrt_status st = dsrt_session_decode(s, next, last.data()))
