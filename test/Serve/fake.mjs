@@ -307,6 +307,10 @@ tests.push(['API key: 401 without or with a wrong key', async () => {
     await expectError(bad.models.list(), 401);
     const none = await postRaw(k.base, '/v1/chat/completions', '{}');
     assert.equal(none.status, 401);
+    // The tokenizer routes sit behind the key too.
+    assert.equal((await postRaw(k.base, '/tokenize', '{"prompt":"x"}')).status, 401);
+    const tok = await postRaw(k.base, '/tokenize', '{"prompt":"ab"}', { authorization: 'Bearer sekret' });
+    assert.deepEqual(tok.json.tokens, [97, 98]);
     const good = new OpenAI({ baseURL: `${k.base}/v1`, apiKey: 'sekret', maxRetries: 0 });
     const r = await good.completions.create({ prompt: 'x', max_tokens: 2, temperature: 0 });
     assert.equal(r.choices[0].text, 'He');

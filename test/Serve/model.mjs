@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
-import { loadOpenAI, startServer, run, metrics, until } from './lib.mjs';
+import { loadOpenAI, startServer, run, metrics, until, postRaw } from './lib.mjs';
 
 const [binDir, artifact, ckpt] = process.argv.slice(2);
 const OpenAI = loadOpenAI();
@@ -196,6 +196,11 @@ await run([
     await assert.rejects(complete([64]), (e) => e.status === 400 && e.param === 'prompt');
     await assert.rejects(client.chat.completions.create({ model, messages: [{ role: 'user', content: 'hi' }] }),
                          (e) => e.status === 400 && /no tokenizer/.test(e.message));
+    for (const [route, body] of [['/tokenize', { prompt: 'hi' }], ['/detokenize', { tokens: [5] }]]) {
+      const r = await postRaw(server.base, route, JSON.stringify(body));
+      assert.equal(r.status, 400, route);
+      assert.match(r.json.error.message, /no tokenizer/);
+    }
     const r = await complete(long, { max_tokens: 4 });
     assert.equal(r.usage.prompt_tokens, 60);
   }],

@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { loadOpenAI, startServer, run } from './lib.mjs';
+import { loadOpenAI, startServer, run, postRaw } from './lib.mjs';
 
 const [binDir, artifact, ckpt] = process.argv.slice(2);
 const OpenAI = loadOpenAI();
@@ -54,6 +54,30 @@ await run([
     const lp = r.choices[0].logprobs;
     assert.equal(lp.tokens.length, r.usage.completion_tokens);
     for (const t of lp.tokens) assert.ok(!t.startsWith('token_id:'), t);
+  }],
+
+  ['/tokenize and /detokenize (vLLM\'s) agree with generation\'s tokens', async () => {
+    const tok = async (body) => (await postRaw(server.base, '/tokenize', JSON.stringify(body))).json;
+    for (let i = 0; i < prompts.length; i++) {
+      const t = await tok({ prompt: prompts[i] });
+      assert.equal(t.count, expected[i].promptTokens, prompts[i]);
+      assert.equal(t.tokens.length, t.count);
+      assert.equal(t.max_model_len, 64);
+      // Without special tokens: one token fewer (no BOS), and the text back.
+      const bare = await tok({ prompt: prompts[i], add_special_tokens: false });
+      assert.deepEqual(bare.tokens, t.tokens.slice(1));
+      const back = await postRaw(server.base, '/detokenize', JSON.stringify({ tokens: bare.tokens }));
+      assert.equal(back.status, 200);
+      assert.equal(back.json.prompt, prompts[i]);
+    }
+    const messages = [{ role: 'user', content: 'hello the world' }];
+    const chat = await client.chat.completions.create({ messages, max_tokens: 2, temperature: 0 });
+    assert.equal((await tok({ messages })).count, chat.usage.prompt_tokens);
+    const bad = await postRaw(server.base, '/detokenize', JSON.stringify({ tokens: [1, 1 << 30] }));
+    assert.equal(bad.status, 400);
+    assert.equal(bad.json.error.param, 'tokens');
+    const none = await postRaw(server.base, '/tokenize', JSON.stringify({ model: 'other', prompt: 'x' }));
+    assert.equal(none.status, 404);
   }],
 
   ['chat goes through the checkpoint\'s template (DeepSeek-V2-Chat)', async () => {

@@ -107,9 +107,10 @@ public:
 class Tokenizer {
 public:
   virtual ~Tokenizer() = default;
-  /// False with a one-line message on failure.
-  virtual bool encode(const std::string &text, std::vector<int32_t> &out,
-                      std::string &error) = 0;
+  /// False with a one-line message on failure. addSpecialTokens: BOS (and
+  /// whatever else tokenizer.json's post-processor adds), as prompts get.
+  virtual bool encode(const std::string &text, bool addSpecialTokens,
+                      std::vector<int32_t> &out, std::string &error) = 0;
   /// messages: the OpenAI "messages" array, already validated (role and
   /// string content per message). Renders with add_generation_prompt.
   virtual bool renderChat(const std::string &messagesJson,
@@ -117,6 +118,10 @@ public:
   virtual std::unique_ptr<TextStream> newStream() = 0;
   /// The bytes of one token (for logprobs); may be part of a character.
   virtual std::string tokenBytes(int32_t token) = 0;
+  /// Tokens to text, special tokens included (Hugging Face's decode
+  /// default, /detokenize); false with a message for an unknown id.
+  virtual bool decode(const std::vector<int32_t> &tokens, std::string &text,
+                      std::string &error) = 0;
 };
 
 class Backend {

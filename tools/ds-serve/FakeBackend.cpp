@@ -61,7 +61,7 @@ private:
 
 class ByteTokenizer : public Tokenizer {
 public:
-  bool encode(const std::string &text, std::vector<int32_t> &out,
+  bool encode(const std::string &text, bool, std::vector<int32_t> &out,
               std::string &) override {
     for (unsigned char c : text)
       out.push_back(c);
@@ -70,7 +70,7 @@ public:
   bool renderChat(const std::string &messagesJson, std::vector<int32_t> &out,
                   std::string &error) override {
     // The fake "template" keeps the validated JSON as the prompt text.
-    return encode(messagesJson + "\n<|assistant|>\n", out, error);
+    return encode(messagesJson + "\n<|assistant|>\n", false, out, error);
   }
   std::unique_ptr<TextStream> newStream() override {
     return std::make_unique<ByteStream>();
@@ -79,6 +79,12 @@ public:
     if (token >= 0 && token < 256)
       return std::string(1, char(token));
     return "";
+  }
+  bool decode(const std::vector<int32_t> &tokens, std::string &text,
+              std::string &) override {
+    for (int32_t t : tokens)
+      text += tokenBytes(t);
+    return true;
   }
 };
 

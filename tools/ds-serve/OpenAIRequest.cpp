@@ -364,9 +364,8 @@ void refuseUnsupported(Fields &f) {
 
 } // namespace
 
-std::optional<ParsedRequest> parseRequest(Endpoint endpoint,
-                                          const std::string &body,
-                                          ApiError &error) {
+/// The body as a JSON object, or a 400 saying why not.
+static std::optional<json> parseBody(const std::string &body, ApiError &error) {
   json j = json::parse(body, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) {
     // Parse again with exceptions only for the position in the message.
@@ -384,6 +383,15 @@ std::optional<ParsedRequest> parseRequest(Endpoint endpoint,
     error = ApiError::invalid("the request body must be a JSON object");
     return std::nullopt;
   }
+  return j;
+}
+
+std::optional<ParsedRequest>
+parseRequest(Endpoint endpoint, const std::string &body, ApiError &error) {
+  std::optional<json> parsed = parseBody(body, error);
+  if (!parsed)
+    return std::nullopt;
+  const json &j = *parsed;
   ParsedRequest r;
   r.endpoint = endpoint;
   Fields f(j, error);
@@ -457,6 +465,68 @@ std::optional<ParsedRequest> parseRequest(Endpoint endpoint,
   f.boolean("ignore_eos", r.ignoreEos);
   f.boolean("return_token_ids", r.returnTokenIds);
   refuseUnsupported(f);
+  if (!f.ok())
+    return std::nullopt;
+  return r;
+}
+
+std::optional<TokenizeRequest> parseTokenizeRequest(const std::string &body,
+                                                    ApiError &error) {
+  std::optional<json> parsed = parseBody(body, error);
+  if (!parsed)
+    return std::nullopt;
+  Fields f(*parsed, error);
+  TokenizeRequest r;
+  if (auto m = f.string("model"))
+    r.model = *m;
+  if (f.get("messages")) {
+    ParsedRequest chat;
+    parseMessages(f, chat);
+    r.messagesJson = chat.messagesJson;
+    r.addSpecialTokens = false; // the template writes BOS itself
+    bool generationPrompt = true;
+    f.boolean("add_generation_prompt", generationPrompt);
+    if (!generationPrompt)
+      f.fail("'add_generation_prompt' false is not supported",
+             "add_generation_prompt");
+  } else if (auto p = f.string("prompt")) {
+    r.prompt = *p;
+  } else if (f.ok()) {
+    f.fail("'prompt' (a string) or 'messages' is required", "prompt");
+  }
+  f.boolean("add_special_tokens", r.addSpecialTokens);
+  if (!f.ok())
+    return std::nullopt;
+  return r;
+}
+
+std::optional<DetokenizeRequest> parseDetokenizeRequest(const std::string &body,
+                                                        ApiError &error) {
+  std::optional<json> parsed = parseBody(body, error);
+  if (!parsed)
+    return std::nullopt;
+  Fields f(*parsed, error);
+  DetokenizeRequest r;
+  if (auto m = f.string("model"))
+    r.model = *m;
+  const json *t = f.get("tokens");
+  if (!t) {
+    f.fail("'tokens' is required", "tokens");
+  } else if (!t->is_array()) {
+    f.wrongType("tokens", "an array of token ids", *t);
+  } else {
+    for (const json &v : *t) {
+      if (!v.is_number_integer() ||
+          (v.is_number_unsigned()
+               ? v.get<uint64_t>() > uint64_t(INT32_MAX)
+               : (v.get<int64_t>() < 0 || v.get<int64_t>() > INT32_MAX))) {
+        f.fail("'tokens' must hold token ids (integers >= 0), got " + v.dump(),
+               "tokens");
+        break;
+      }
+      r.tokens.push_back(int32_t(v.get<int64_t>()));
+    }
+  }
   if (!f.ok())
     return std::nullopt;
   return r;

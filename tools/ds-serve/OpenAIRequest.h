@@ -60,6 +60,25 @@ std::optional<ParsedRequest> parseRequest(Endpoint endpoint,
                                           const std::string &body,
                                           ApiError &error);
 
+/// POST /tokenize (vLLM's): a text prompt, or chat messages rendered with
+/// the generation prompt, as the generation endpoints would tokenize them.
+struct TokenizeRequest {
+  std::string model; // empty when absent
+  std::optional<std::string> prompt;
+  std::string messagesJson;     // the chat form (prompt unset)
+  bool addSpecialTokens = true; // default: true for text, false for chat
+};
+std::optional<TokenizeRequest> parseTokenizeRequest(const std::string &body,
+                                                    ApiError &error);
+
+/// POST /detokenize (vLLM's): token ids back to text.
+struct DetokenizeRequest {
+  std::string model;
+  std::vector<int32_t> tokens;
+};
+std::optional<DetokenizeRequest> parseDetokenizeRequest(const std::string &body,
+                                                        ApiError &error);
+
 } // namespace dsserve
 
 #endif // DS_SERVE_OPENAIREQUEST_H

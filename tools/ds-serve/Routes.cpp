@@ -299,6 +299,14 @@ void Server::routes() {
              [this](const httplib::Request &req, httplib::Response &res) {
                generate(req, res, /*chat=*/true);
              });
+  http->Post("/tokenize",
+             [this](const httplib::Request &req, httplib::Response &res) {
+               tokenize(req, res);
+             });
+  http->Post("/detokenize",
+             [this](const httplib::Request &req, httplib::Response &res) {
+               detokenize(req, res);
+             });
   // Unknown routes and httplib's own refusals (413, 400) in OpenAI's shape.
   http->set_error_handler([](const httplib::Request &req,
                              httplib::Response &res) {
@@ -351,7 +359,7 @@ bool Server::promptTokens(const ParsedRequest &r, size_t i,
       reply(res, 400, ApiError::invalid(err, "messages").toJson());
       return false;
     }
-  } else if (!tok->encode(*in->text, out, err)) {
+  } else if (!tok->encode(*in->text, /*addSpecialTokens=*/true, out, err)) {
     reply(res, 400, ApiError::invalid(which + err, "prompt").toJson());
     return false;
   }
@@ -581,6 +589,87 @@ bool Server::admitChoices(StreamState &st, size_t choices,
     return false;
   }
   return true;
+}
+
+bool Server::tokenizerRequest(httplib::Response &res,
+                              const std::string &model) {
+  if (!model.empty() && model != config.modelName) {
+    ApiError e{404,
+               "the model '" + model +
+                   "' does not exist (this server "
+                   "serves '" +
+                   config.modelName + "')",
+               "invalid_request_error", "model", "model_not_found"};
+    reply(res, 404, e.toJson());
+    return false;
+  }
+  if (!backend.tokenizer()) {
+    reply(res, 400,
+          ApiError::invalid("this server has no tokenizer (start it with "
+                            "--tokenizer DIR)")
+              .toJson());
+    return false;
+  }
+  return true;
+}
+
+void Server::tokenize(const httplib::Request &req, httplib::Response &res) {
+  if (!authorized(req, res))
+    return metrics.httpResponse(res.status);
+  ApiError err;
+  auto r = parseTokenizeRequest(req.body, err);
+  if (!r) {
+    reply(res, err.status, err.toJson());
+    return metrics.httpResponse(err.status);
+  }
+  if (!tokenizerRequest(res, r->model))
+    return metrics.httpResponse(res.status);
+  Tokenizer *tok = backend.tokenizer();
+  std::vector<int32_t> ids;
+  std::string why;
+  bool ok = r->prompt ? tok->encode(*r->prompt, r->addSpecialTokens, ids, why)
+                      : tok->renderChat(r->messagesJson, ids, why);
+  if (!ok) {
+    reply(res, 400,
+          ApiError::invalid(why, r->prompt ? "prompt" : "messages").toJson());
+    return metrics.httpResponse(400);
+  }
+  reply(res, 200,
+        dumpJson({{"count", ids.size()},
+                  {"max_model_len", backend.info().maxContext},
+                  {"tokens", ids}}));
+  metrics.httpResponse(200);
+}
+
+void Server::detokenize(const httplib::Request &req, httplib::Response &res) {
+  if (!authorized(req, res))
+    return metrics.httpResponse(res.status);
+  ApiError err;
+  auto r = parseDetokenizeRequest(req.body, err);
+  if (!r) {
+    reply(res, err.status, err.toJson());
+    return metrics.httpResponse(err.status);
+  }
+  if (!tokenizerRequest(res, r->model))
+    return metrics.httpResponse(res.status);
+  int64_t vocab = backend.info().vocabSize;
+  for (int32_t t : r->tokens)
+    if (t >= vocab) {
+      reply(res, 400,
+            ApiError::invalid("token id " + std::to_string(t) +
+                                  " is outside the vocabulary [0, " +
+                                  std::to_string(vocab) + ")",
+                              "tokens")
+                .toJson());
+      return metrics.httpResponse(400);
+    }
+  std::string text, why;
+  if (!backend.tokenizer()->decode(r->tokens, text, why)) {
+    reply(res, 400, ApiError::invalid(why, "tokens").toJson());
+    return metrics.httpResponse(400);
+  }
+  reply(res, 200, dumpJson({{"prompt", text}}));
+  metrics.httpResponse(200);
 }
 
 bool Server::bind(std::string &error) {

@@ -53,6 +53,11 @@ private:
   void generate(const httplib::Request &req, httplib::Response &res,
                 bool chat);
   bool authorized(const httplib::Request &req, httplib::Response &res);
+  /// vLLM's POST /tokenize and /detokenize (behind the API key like /v1).
+  void tokenize(const httplib::Request &req, httplib::Response &res);
+  void detokenize(const httplib::Request &req, httplib::Response &res);
+  /// The served model and a tokenizer; otherwise the refusal is in `res`.
+  bool tokenizerRequest(httplib::Response &res, const std::string &model);
   /// Authorized, not draining and within maxInFlight (counted in inFlight
   /// from here); otherwise the refusal is in `res`.
   bool admit(const httplib::Request &req, httplib::Response &res);

@@ -80,9 +80,9 @@ bool TextTokenizer::encodeWith(const std::string &text, bool addSpecial,
   return true;
 }
 
-bool TextTokenizer::encode(const std::string &text, std::vector<int32_t> &out,
-                           std::string &error) {
-  return encodeWith(text, /*addSpecial=*/true, out, error);
+bool TextTokenizer::encode(const std::string &text, bool addSpecialTokens,
+                           std::vector<int32_t> &out, std::string &error) {
+  return encodeWith(text, addSpecialTokens, out, error);
 }
 
 bool TextTokenizer::renderChat(const std::string &messagesJson,
@@ -120,6 +120,21 @@ std::string TextTokenizer::tokenBytes(int32_t token) {
   std::string s(text, n);
   dsrt_text_free(text);
   return s;
+}
+
+bool TextTokenizer::decode(const std::vector<int32_t> &tokens, std::string &out,
+                           std::string &error) {
+  char *text = nullptr;
+  size_t n = 0;
+  // One call for all: a character split across tokens decodes whole.
+  if (dsrt_tokenizer_decode(tok, tokens.data(), tokens.size(),
+                            /*skip_special_tokens=*/0, &text, &n) != DSRT_OK) {
+    error = dsrt_last_error();
+    return false;
+  }
+  out.assign(text, n);
+  dsrt_text_free(text);
+  return true;
 }
 
 } // namespace dsserve

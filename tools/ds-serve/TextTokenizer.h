@@ -17,12 +17,14 @@ public:
   static std::unique_ptr<TextTokenizer> load(const std::string &dir,
                                              std::string &error);
   ~TextTokenizer() override;
-  bool encode(const std::string &text, std::vector<int32_t> &out,
-              std::string &error) override;
+  bool encode(const std::string &text, bool addSpecialTokens,
+              std::vector<int32_t> &out, std::string &error) override;
   bool renderChat(const std::string &messagesJson, std::vector<int32_t> &out,
                   std::string &error) override;
   std::unique_ptr<TextStream> newStream() override;
   std::string tokenBytes(int32_t token) override;
+  bool decode(const std::vector<int32_t> &tokens, std::string &text,
+              std::string &error) override;
 
 private:
   TextTokenizer() = default;

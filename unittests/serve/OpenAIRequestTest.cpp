@@ -167,6 +167,49 @@ TEST(OpenAIRequest, VllmSamplingExtensions) {
       << e.message;
 }
 
+TEST(OpenAIRequest, TokenizeAndDetokenizeBodies) {
+  ApiError e;
+  auto t = parseTokenizeRequest(R"({"prompt":"hi","model":"m"})", e);
+  ASSERT_TRUE(t) << e.message;
+  EXPECT_EQ(*t->prompt, "hi");
+  EXPECT_EQ(t->model, "m");
+  EXPECT_TRUE(t->addSpecialTokens);
+  t = parseTokenizeRequest(R"({"prompt":"hi","add_special_tokens":false})", e);
+  ASSERT_TRUE(t);
+  EXPECT_FALSE(t->addSpecialTokens);
+  // The chat form renders as chat requests do: no BOS added on top.
+  t = parseTokenizeRequest(R"({"messages":[{"role":"user","content":"x"}]})",
+                           e);
+  ASSERT_TRUE(t) << e.message;
+  EXPECT_FALSE(t->prompt);
+  EXPECT_EQ(t->messagesJson, R"([{"content":"x","role":"user"}])");
+  EXPECT_FALSE(t->addSpecialTokens);
+  auto bad = [&](const std::string &body, const std::string &param,
+                 bool detok = false) {
+    ApiError err;
+    bool parsed = detok ? bool(parseDetokenizeRequest(body, err))
+                        : bool(parseTokenizeRequest(body, err));
+    EXPECT_FALSE(parsed) << body;
+    EXPECT_EQ(err.status, 400) << body;
+    EXPECT_EQ(err.param, param) << body << ": " << err.message;
+  };
+  bad("{}", "prompt");
+  bad(R"({"prompt":5})", "prompt");
+  bad(R"({"messages":[]})", "messages");
+  bad(R"({"messages":[{"role":"user","content":"x"}],)"
+      R"("add_generation_prompt":false})",
+      "add_generation_prompt");
+  bad("{", "");
+  auto d = parseDetokenizeRequest(R"({"tokens":[3,0,7]})", e);
+  ASSERT_TRUE(d) << e.message;
+  EXPECT_EQ(d->tokens, (std::vector<int32_t>{3, 0, 7}));
+  bad("{}", "tokens", true);
+  bad(R"({"tokens":"3"})", "tokens", true);
+  bad(R"({"tokens":[1,-1]})", "tokens", true);
+  bad(R"({"tokens":[1.5]})", "tokens", true);
+  bad(R"({"tokens":[4294967296]})", "tokens", true);
+}
+
 TEST(OpenAIRequest, MalformedBodies) {
   expectError("{", "", "malformed JSON");
   expectError("", "", "malformed JSON");

@@ -35,7 +35,7 @@ public:
 
 class ByteTok : public Tokenizer {
 public:
-  bool encode(const std::string &, std::vector<int32_t> &,
+  bool encode(const std::string &, bool, std::vector<int32_t> &,
               std::string &) override {
     return true;
   }
@@ -47,6 +47,12 @@ public:
     return std::make_unique<Utf8Stream>();
   }
   std::string tokenBytes(int32_t t) override { return std::string(1, char(t)); }
+  bool decode(const std::vector<int32_t> &tokens, std::string &text,
+              std::string &) override {
+    for (int32_t t : tokens)
+      text += char(t);
+    return true;
+  }
 };
 
 std::vector<json> events(const std::string &sse) {
