@@ -370,11 +370,6 @@ llvm::Error checkCrossFields(const Errors &error, const ModelConfig &c) {
                  llvm::formatv("{0} must be <= n_routed_experts ({1})",
                                c.numExpertsPerTok, c.nRoutedExperts)
                      .str());
-  if (c.firstKDenseReplace > c.numHiddenLayers)
-    return error("first_k_dense_replace",
-                 llvm::formatv("{0} must be <= num_hidden_layers ({1})",
-                               c.firstKDenseReplace, c.numHiddenLayers)
-                     .str());
   if (c.topkMethod == RoutingMethod::Greedy)
     return llvm::Error::success();
   if (c.nRoutedExperts % c.nGroup)

@@ -111,6 +111,13 @@ def tiny_v3_mtp():
     return _base(num_nextn_predict_layers=1)
 
 
+def tiny_v3_truncated():
+    """V3's config cut to fewer layers than first_k_dense_replace, as debug
+    copies of DeepSeek-V3 are: every layer dense (Hugging Face's rule), the
+    MoE fields present but unused."""
+    return _base(num_hidden_layers=2, first_k_dense_replace=3)
+
+
 def fp8kv_v3():
     """tiny_v3 with a latent of two 128-wide groups (kv_lora_rank 256) and
     rope 8: the smallest shape the FP8 latent cache takes (one f32 scale per
@@ -127,7 +134,7 @@ def fp8kv_v3_heads6():
 
 PRESETS = {"fp8kv_v3": fp8kv_v3, "fp8kv_v3_heads6": fp8kv_v3_heads6, "tiny_v3": tiny_v3, "tiny_v3_mtp": tiny_v3_mtp, "ragged_v3": ragged_v3,
            "tiny_v2_lite": tiny_v2_lite, "tiny_v2_grouped": tiny_v2_grouped,
-           "tiny_noyarn": tiny_noyarn, "demo": demo}
+           "tiny_noyarn": tiny_noyarn, "tiny_v3_truncated": tiny_v3_truncated, "demo": demo}
 
 
 # ---------------------------------------------------------------- tensor table
