@@ -298,6 +298,30 @@ tests.push(['bounded queue: 429 past max in flight, the others unharmed', async 
   } finally { q.proc.kill('SIGKILL'); }
 }]);
 
+tests.push(['--reasoning-parser deepseek_r1: reasoning_content apart from content on chat', async () => {
+  const text = '<think>\nThe capital.\n</think>\n\nParis.';
+  const s = await startServer(bin, ['--reasoning-parser', 'deepseek_r1', '--fake-text', text]);
+  try {
+    const c = new OpenAI({ baseURL: `${s.base}/v1`, apiKey: 'x', maxRetries: 0 });
+    const messages = [{ role: 'user', content: 'x' }];
+    const r = await c.chat.completions.create({ messages, temperature: 0 });
+    assert.equal(r.choices[0].message.reasoning_content, '\nThe capital.\n');
+    assert.equal(r.choices[0].message.content, '\n\nParis.');
+    let reasoning = '', content = '';
+    for await (const ch of await c.chat.completions.create({ messages, temperature: 0, stream: true })) {
+      const d = ch.choices[0]?.delta ?? {};
+      assert.ok(!(d.reasoning_content && d.content), 'one kind a chunk');
+      reasoning += d.reasoning_content ?? '';
+      content += d.content ?? '';
+    }
+    assert.equal(reasoning, '\nThe capital.\n');
+    assert.equal(content, '\n\nParis.');
+    // Completions are text as generated.
+    const t = await c.completions.create({ prompt: 'x', max_tokens: 64, temperature: 0 });
+    assert.equal(t.choices[0].text, text);
+  } finally { s.proc.kill('SIGKILL'); }
+}]);
+
 tests.push(['API key: 401 without or with a wrong key', async () => {
   const k = await startServer(bin, ['--api-key', 'sekret']);
   try {

@@ -125,7 +125,7 @@ uint64_t FakeBackend::submit(GenerateRequest req,
     return 0;
   }
   Seq s;
-  size_t len = strlen(script());
+  size_t len = text().size();
   if (req.params.temperature > 0)
     s.offset = size_t((req.params.seed * 0x9E3779B97F4A7C15ULL) >> 33) % len;
   s.req = std::move(req);
@@ -167,7 +167,7 @@ void FakeBackend::shutdown() {
 }
 
 void FakeBackend::loop() {
-  const std::string text = script();
+  const std::string text = this->text();
   std::unique_lock<std::mutex> lock(mutex);
   while (true) {
     cv.wait_for(lock, std::chrono::milliseconds(config.tokenDelayMs), [&] {

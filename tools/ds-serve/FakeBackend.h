@@ -31,8 +31,13 @@ public:
     int maxWaiting = 64;
     int64_t pages = 128;
     int tokenDelayMs = 2;
+    std::string text; // replayed instead of script() when not empty
   };
   static const char *script(); // the text greedy requests replay
+  /// What requests replay: Config::text, or script().
+  std::string text() const {
+    return config.text.empty() ? script() : config.text;
+  }
   static constexpr int32_t kEos = 256;
 
   explicit FakeBackend(Config config);

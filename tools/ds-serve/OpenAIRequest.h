@@ -53,6 +53,9 @@ struct ParsedRequest {
   bool logprobs = false;
   int topLogprobs = 0;
   bool returnTokenIds = false; // vLLM's return_token_ids
+  // Set by the server (--reasoning-parser), chat only: reasoning_content
+  // apart from content.
+  bool splitReasoning = false;
 };
 
 /// Parses and validates a body. Never throws.

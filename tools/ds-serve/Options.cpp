@@ -14,6 +14,7 @@ std::string usage() {
          "[--max-num-seqs N] [--max-num-batched-tokens N] [--max-waiting N] "
          "[--max-model-len N] [--no-prefix-caching] [--speculative mtp[:K]] "
          "[--api-key KEY] [--served-model-name NAME] [--device cpu|cuda] "
+         "[--reasoning-parser deepseek_r1] "
          "[--shutdown-timeout SECONDS] [--port-file FILE]";
 }
 
@@ -40,6 +41,9 @@ An OpenAI-compatible HTTP server (/v1/completions, /v1/chat/completions,
                              the model's maximum, at most 4096)
   --no-prefix-caching        do not share cached prompt prefixes
   --speculative mtp[:K]      draft K tokens a step with the MTP module
+  --reasoning-parser deepseek_r1
+                             chat answers give the text up to </think> as
+                             reasoning_content, the rest as content (R1)
   --api-key KEY              require "Authorization: Bearer KEY" (also
                              $DS_SERVE_API_KEY)
   --served-model-name NAME   the model's name in responses (default: the
@@ -117,7 +121,14 @@ bool parseOptions(int argc, char **argv, Options &o, std::string &error,
       o.speculative = value;
     else if (flag == "--served-model-name")
       o.servedModelName = value;
-    else if (flag == "--port") {
+    else if (flag == "--reasoning-parser") {
+      if (value != "deepseek_r1") {
+        error = "--reasoning-parser: unknown parser '" + value +
+                "' (known: deepseek_r1)";
+        return false;
+      }
+      o.reasoningParser = value;
+    } else if (flag == "--port") {
       if (!toInt(flag, value, 0, 65535, n, error))
         return false;
       o.port = int(n);

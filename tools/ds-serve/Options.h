@@ -26,6 +26,7 @@ struct Options {
   int64_t maxNumBatchedTokens = 0; // 0: the engine's default
   bool prefixCaching = true;
   std::string speculative; // "" off, "mtp" or "mtp:K"
+  std::string reasoningParser; // "" off, or "deepseek_r1"
   double shutdownTimeout = 30;
   /// -h / --help: print help() and exit 0; nothing else was parsed.
   bool help = false;

@@ -35,6 +35,8 @@ ChoiceWriter::ChoiceWriter(const ParsedRequest &r, Tokenizer *tok, int index,
     : chat(r.endpoint == Endpoint::ChatCompletions), wantLogprobs(r.logprobs),
       returnTokenIds(r.returnTokenIds), index(index), tokenizer(tok),
       stream(tok ? tok->newStream() : nullptr), stops(r.stop) {
+  if (chat && r.splitReasoning)
+    reasoning = std::make_unique<ReasoningSplitter>();
   if (!r.echo || chat)
     return;
   // The prompt as sent (text), else its tokens as a completion shows
@@ -137,8 +139,17 @@ json ChoiceWriter::formatLogprobs(const std::vector<TokenOutput> &toks,
 }
 
 void ChoiceWriter::appendText(const std::string &t) {
-  text += t;
-  pendingText += t;
+  if (!reasoning) {
+    text += t;
+    pendingText += t;
+    return;
+  }
+  std::string r, c;
+  reasoning->push(t, r, c);
+  reasoningText += r;
+  pendingReasoning += r;
+  text += c;
+  pendingText += c;
 }
 
 bool ChoiceWriter::onToken(const TokenOutput &t) {
@@ -168,13 +179,19 @@ void ChoiceWriter::onFinish(FinishReason reason) {
     appendText(stops.push(stream->flush()));
   if (!stops.stopped())
     appendText(stops.flush());
+  if (reasoning) {
+    std::string r;
+    reasoning->finish(r);
+    reasoningText += r;
+    pendingReasoning += r;
+  }
   done = true;
   finishName = stops.stopped() ? "stop" : finishReasonName(reason);
 }
 
 json ChoiceWriter::chunkChoice(const std::string &piece,
                                const std::vector<TokenOutput> &toks,
-                               const char *finish) {
+                               const char *finish, const char *field) {
   json lp = nullptr;
   if (wantLogprobs && (!toks.empty() || !chat))
     lp = formatLogprobs(toks, pendingOffset);
@@ -190,7 +207,7 @@ json ChoiceWriter::chunkChoice(const std::string &piece,
     sentRole = true;
   }
   if (!piece.empty() || !finish)
-    delta["content"] = piece;
+    delta[field] = piece;
   return {{"index", index},
           {"delta", delta},
           {"logprobs", lp},
@@ -201,6 +218,13 @@ std::vector<json> ChoiceWriter::takeChunkChoices() {
   std::vector<json> out;
   if (holdingForPrompt())
     return out;
+  // Reasoning first (it came first), then content: one kind a chunk.
+  if (!pendingReasoning.empty()) {
+    out.push_back(chunkChoice(pendingReasoning, pendingOutputs, nullptr,
+                              "reasoning_content"));
+    pendingReasoning.clear();
+    pendingOutputs.clear();
+  }
   if (!pendingText.empty() || (chat && !sentRole)) {
     out.push_back(chunkChoice(pendingText, pendingOutputs, nullptr));
     pendingOffset += pendingText.size();
@@ -219,18 +243,25 @@ json ChoiceWriter::bodyChoice() const {
   json lp = wantLogprobs ? formatLogprobs(outputs, 0) : json(nullptr);
   const char *fin = finishName ? finishName : "abort";
   json choice;
-  if (chat)
-    choice = {
-        {"index", index},
-        {"message",
-         {{"role", "assistant"}, {"content", text}, {"refusal", nullptr}}},
-        {"logprobs", lp},
-        {"finish_reason", fin}};
-  else
+  if (chat) {
+    json message = {
+        {"role", "assistant"}, {"content", text}, {"refusal", nullptr}};
+    if (reasoning) { // as vLLM: null where there is none
+      message["reasoning_content"] =
+          reasoningText.empty() ? json(nullptr) : json(reasoningText);
+      if (text.empty())
+        message["content"] = nullptr;
+    }
+    choice = {{"index", index},
+              {"message", message},
+              {"logprobs", lp},
+              {"finish_reason", fin}};
+  } else {
     choice = {{"index", index},
               {"text", text},
               {"logprobs", lp},
               {"finish_reason", fin}};
+  }
   if (returnTokenIds)
     choice["token_ids"] = tokenIds;
   return choice;

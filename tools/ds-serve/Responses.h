@@ -10,6 +10,7 @@
 
 #include "Backend.h"
 #include "OpenAIRequest.h"
+#include "ReasoningSplitter.h"
 #include "StopStrings.h"
 
 #include <nlohmann/json.hpp>
@@ -58,9 +59,11 @@ private:
   std::string tokenText(int32_t token) const;
   nlohmann::json formatLogprobs(const std::vector<TokenOutput> &tokens,
                                 size_t textOffset) const;
+  /// A chunk's choice: `text` under `field` ("content", or
+  /// "reasoning_content" on chat).
   nlohmann::json chunkChoice(const std::string &text,
                              const std::vector<TokenOutput> &tokens,
-                             const char *finish);
+                             const char *finish, const char *field = "content");
   void appendText(const std::string &t);
   /// Echo with logprobs: chunks wait until the prompt's logprobs are in,
   /// so the first chunk carries the whole prompt with them.
@@ -73,6 +76,8 @@ private:
   Tokenizer *tokenizer;
   std::unique_ptr<TextStream> stream;
   StopStrings stops;
+  std::unique_ptr<ReasoningSplitter> reasoning; // --reasoning-parser, chat
+  std::string reasoningText, pendingReasoning;
 
   std::string text;           // everything emitted so far
   std::vector<int32_t> tokenIds;

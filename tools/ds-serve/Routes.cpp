@@ -503,6 +503,7 @@ void Server::generate(const httplib::Request &req, httplib::Response &res,
     reply(res, err.status, err.toJson());
     return metrics.httpResponse(err.status);
   }
+  parsed->splitReasoning = chat && config.splitReasoning;
   const ParsedRequest &r = *parsed;
   std::vector<GenerateRequest> gs;
   std::vector<std::vector<int32_t>> prompts;

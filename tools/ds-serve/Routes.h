@@ -30,6 +30,8 @@ struct ServerConfig {
   /// Generation requests admitted at once (running + queued); past it, 429.
   int maxInFlight = 64;
   double shutdownTimeoutSeconds = 30;
+  /// --reasoning-parser deepseek_r1: chat answers' reasoning_content.
+  bool splitReasoning = false;
 };
 
 struct ParsedRequest;

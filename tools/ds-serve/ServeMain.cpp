@@ -48,6 +48,7 @@ int runServer(Backend &backend, const Options &o, const char *tool) {
   c.modelName = backend.info().name;
   c.maxInFlight = o.maxNumSeqs + o.maxWaiting;
   c.shutdownTimeoutSeconds = o.shutdownTimeout;
+  c.splitReasoning = !o.reasoningParser.empty();
   Server server(backend, c);
   std::string error;
   if (!server.bind(error)) {

@@ -18,7 +18,7 @@ int main(int argc, char **argv) {
   Options o;
   std::string error;
   if (!parseOptions(argc, argv, o, error,
-                    {"--fake-token-delay-ms", "--fake-pages"},
+                    {"--fake-token-delay-ms", "--fake-pages", "--fake-text"},
                     /*needArtifact=*/false)) {
     fprintf(stderr, "ds-serve-fake: error: %s\n", error.c_str());
     return 1;
@@ -36,6 +36,8 @@ int main(int argc, char **argv) {
     c.tokenDelayMs = atoi(it->second.c_str());
   if (auto it = o.extra.find("--fake-pages"); it != o.extra.end())
     c.pages = atoll(it->second.c_str());
+  if (auto it = o.extra.find("--fake-text"); it != o.extra.end())
+    c.text = it->second; // what every request replays
   FakeBackend backend(c);
   return runServer(backend, o, "ds-serve-fake");
 }

@@ -186,6 +186,45 @@ TEST(CompletionWriter, ChoicesOfABatchWithN) {
   EXPECT_EQ(b["usage"]["completion_tokens"], 5); // x, z; ab; c
 }
 
+TEST(CompletionWriter, ChatReasoningApartFromContent) {
+  ParsedRequest r;
+  r.endpoint = Endpoint::ChatCompletions;
+  r.stream = true;
+  r.splitReasoning = true;
+  ByteTok tok;
+  CompletionWriter w(r, &tok, "chatcmpl-1", "m", 7, 3);
+  feedText(w, "<think>ab</th");
+  auto first = events(w.takeStreamEvents());
+  ASSERT_EQ(first.size(), 1u);
+  EXPECT_EQ(first[0]["choices"][0]["delta"]["role"], "assistant");
+  EXPECT_EQ(first[0]["choices"][0]["delta"]["reasoning_content"], "ab");
+  EXPECT_FALSE(first[0]["choices"][0]["delta"].contains("content"));
+  feedText(w, "ink>\n\nxy");
+  w.onFinish(FinishReason::Length);
+  auto rest = events(w.takeStreamEvents());
+  ASSERT_GE(rest.size(), 2u);
+  EXPECT_EQ(rest[0]["choices"][0]["delta"]["content"], "\n\nxy");
+  EXPECT_FALSE(rest[0]["choices"][0]["delta"].contains("reasoning_content"));
+  json m = w.body()["choices"][0]["message"];
+  EXPECT_EQ(m["reasoning_content"], "ab");
+  EXPECT_EQ(m["content"], "\n\nxy");
+  // Never closed: all reasoning, content null (as vLLM's parser gives).
+  CompletionWriter open(r, &tok, "chatcmpl-2", "m", 7, 3);
+  feedText(open, "hmm");
+  open.onFinish(FinishReason::Length);
+  json o = open.body()["choices"][0]["message"];
+  EXPECT_EQ(o["reasoning_content"], "hmm");
+  EXPECT_TRUE(o["content"].is_null());
+  // Without the parser the tags are text.
+  r.splitReasoning = false;
+  CompletionWriter plain(r, &tok, "chatcmpl-3", "m", 7, 3);
+  feedText(plain, "<think>a</think>b");
+  plain.onFinish(FinishReason::Length);
+  json p = plain.body()["choices"][0]["message"];
+  EXPECT_EQ(p["content"], "<think>a</think>b");
+  EXPECT_FALSE(p.contains("reasoning_content"));
+}
+
 TEST(CompletionWriter, InvalidUtf8NeverBreaksTheJson) {
   ParsedRequest r;
   r.logprobs = true;

@@ -1,0 +1,58 @@
+//===- ReasoningSplitter.cpp - DeepSeek-R1's reasoning apart from content -===//
+
+#include "ReasoningSplitter.h"
+
+#include <algorithm>
+
+namespace dsserve {
+namespace {
+
+constexpr const char kOpen[] = "<think>";
+constexpr const char kClose[] = "</think>";
+
+/// The longest suffix of s that is a proper prefix of tag.
+size_t partialTag(const std::string &s, const std::string &tag) {
+  for (size_t n = std::min(s.size(), tag.size() - 1); n > 0; --n)
+    if (s.compare(s.size() - n, n, tag, 0, n) == 0)
+      return n;
+  return 0;
+}
+
+} // namespace
+
+void ReasoningSplitter::push(const std::string &piece, std::string &reasoning,
+                             std::string &content) {
+  if (ended) {
+    content += piece;
+    return;
+  }
+  held += piece;
+  if (!started) {
+    const std::string open = kOpen;
+    // Still possibly the opening tag: wait for more.
+    if (held.size() < open.size() && open.compare(0, held.size(), held) == 0)
+      return;
+    if (held.compare(0, open.size(), open) == 0)
+      held.erase(0, open.size());
+    started = true;
+  }
+  const std::string close = kClose;
+  if (size_t end = held.find(close); end != std::string::npos) {
+    reasoning += held.substr(0, end);
+    content += held.substr(end + close.size());
+    held.clear();
+    ended = true;
+    return;
+  }
+  size_t keep = partialTag(held, close);
+  reasoning += held.substr(0, held.size() - keep);
+  held.erase(0, held.size() - keep);
+}
+
+void ReasoningSplitter::finish(std::string &reasoning) {
+  if (!ended)
+    reasoning += held;
+  held.clear();
+}
+
+} // namespace dsserve
