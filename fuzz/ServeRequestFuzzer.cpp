@@ -29,7 +29,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       continue;
     }
     // --reasoning-parser on for half the chat inputs.
-    r->splitReasoning = ep == Endpoint::ChatCompletions && size && data[0] & 1;
+    r->splitReasoning = ep == Endpoint::ChatCompletions && (size & 1);
     // Every prompt of a batch, n choices each: the bytes dealt round.
     std::vector<int64_t> prompts(std::max<size_t>(1, r->prompts.size()), 1);
     CompletionWriter w(*r, nullptr, "id", "m", 0, prompts);
