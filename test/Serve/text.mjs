@@ -47,6 +47,10 @@ await run([
     const r = await client.completions.create({ prompt: prompts[0], max_tokens: 12, temperature: 0, stop });
     assert.equal(r.choices[0].text, expected[0].text.slice(0, expected[0].text.indexOf(stop)));
     assert.equal(r.choices[0].finish_reason, 'stop');
+    // vLLM's include_stop_str_in_output keeps the stop string.
+    const kept = await client.completions.create({ prompt: prompts[0], max_tokens: 12, temperature: 0, stop,
+                                                  include_stop_str_in_output: true });
+    assert.equal(kept.choices[0].text, expected[0].text.slice(0, expected[0].text.indexOf(stop) + stop.length));
   }],
 
   ['logprobs name tokens by their text', async () => {

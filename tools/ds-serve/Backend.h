@@ -115,7 +115,9 @@ public:
   /// string content per message). Renders with add_generation_prompt.
   virtual bool renderChat(const std::string &messagesJson,
                           std::vector<int32_t> &out, std::string &error) = 0;
-  virtual std::unique_ptr<TextStream> newStream() = 0;
+  /// skipSpecialTokens: special tokens (BOS, EOS, ...) add no text
+  /// (vLLM's skip_special_tokens, default on).
+  virtual std::unique_ptr<TextStream> newStream(bool skipSpecialTokens) = 0;
   /// The bytes of one token (for logprobs); may be part of a character.
   virtual std::string tokenBytes(int32_t token) = 0;
   /// Tokens to text, special tokens included (Hugging Face's decode

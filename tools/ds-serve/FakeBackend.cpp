@@ -72,7 +72,7 @@ public:
     // The fake "template" keeps the validated JSON as the prompt text.
     return encode(messagesJson + "\n<|assistant|>\n", false, out, error);
   }
-  std::unique_ptr<TextStream> newStream() override {
+  std::unique_ptr<TextStream> newStream(bool) override {
     return std::make_unique<ByteStream>();
   }
   std::string tokenBytes(int32_t token) override {

@@ -464,6 +464,8 @@ parseRequest(Endpoint endpoint, const std::string &body, ApiError &error) {
   }
   f.boolean("ignore_eos", r.ignoreEos);
   f.boolean("return_token_ids", r.returnTokenIds);
+  f.boolean("skip_special_tokens", r.skipSpecialTokens);
+  f.boolean("include_stop_str_in_output", r.includeStopStr);
   refuseUnsupported(f);
   if (!f.ok())
     return std::nullopt;

@@ -53,6 +53,8 @@ struct ParsedRequest {
   bool logprobs = false;
   int topLogprobs = 0;
   bool returnTokenIds = false; // vLLM's return_token_ids
+  bool skipSpecialTokens = true; // vLLM's skip_special_tokens
+  bool includeStopStr = false;   // vLLM's include_stop_str_in_output
   // Set by the server (--reasoning-parser), chat only: reasoning_content
   // apart from content.
   bool splitReasoning = false;

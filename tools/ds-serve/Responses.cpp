@@ -34,7 +34,9 @@ ChoiceWriter::ChoiceWriter(const ParsedRequest &r, Tokenizer *tok, int index,
                            const std::optional<std::string> &promptText)
     : chat(r.endpoint == Endpoint::ChatCompletions), wantLogprobs(r.logprobs),
       returnTokenIds(r.returnTokenIds), index(index), tokenizer(tok),
-      stream(tok ? tok->newStream() : nullptr), stops(r.stop) {
+      includeStop(r.includeStopStr),
+      stream(tok ? tok->newStream(r.skipSpecialTokens) : nullptr),
+      stops(r.stop) {
   if (chat && r.splitReasoning)
     reasoning = std::make_unique<ReasoningSplitter>();
   if (!r.echo || chat)
@@ -45,7 +47,8 @@ ChoiceWriter::ChoiceWriter(const ParsedRequest &r, Tokenizer *tok, int index,
   if (promptText) {
     echoed = *promptText;
   } else {
-    std::unique_ptr<TextStream> s = tok ? tok->newStream() : nullptr;
+    std::unique_ptr<TextStream> s =
+        tok ? tok->newStream(r.skipSpecialTokens) : nullptr;
     for (int32_t t : prompt)
       echoed += s ? s->push(t) : tokenText(t);
     if (s)
@@ -165,6 +168,8 @@ bool ChoiceWriter::onToken(const TokenOutput &t) {
     piece = stream ? stream->push(t.token) : tokenText(t.token);
   appendText(stops.push(piece));
   if (stops.stopped()) {
+    if (includeStop) // vLLM's include_stop_str_in_output
+      appendText(stops.matched());
     done = true;
     finishName = "stop";
     return false;

@@ -73,6 +73,7 @@ private:
   bool wantLogprobs;
   bool returnTokenIds;
   int index;
+  bool includeStop;
   Tokenizer *tokenizer;
   std::unique_ptr<TextStream> stream;
   StopStrings stops;

@@ -104,9 +104,9 @@ bool TextTokenizer::renderChat(const std::string &messagesJson,
   return encodeWith(rendered, /*addSpecial=*/false, out, error);
 }
 
-std::unique_ptr<TextStream> TextTokenizer::newStream() {
+std::unique_ptr<TextStream> TextTokenizer::newStream(bool skipSpecialTokens) {
   dsrt_text_stream *s = nullptr;
-  if (dsrt_text_stream_create(tok, /*skip_special_tokens=*/1, &s) != DSRT_OK)
+  if (dsrt_text_stream_create(tok, skipSpecialTokens ? 1 : 0, &s) != DSRT_OK)
     s = nullptr;
   return std::make_unique<Stream>(s);
 }

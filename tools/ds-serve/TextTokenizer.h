@@ -21,7 +21,7 @@ public:
               std::vector<int32_t> &out, std::string &error) override;
   bool renderChat(const std::string &messagesJson, std::vector<int32_t> &out,
                   std::string &error) override;
-  std::unique_ptr<TextStream> newStream() override;
+  std::unique_ptr<TextStream> newStream(bool skipSpecialTokens) override;
   std::string tokenBytes(int32_t token) override;
   bool decode(const std::vector<int32_t> &tokens, std::string &text,
               std::string &error) override;

@@ -145,6 +145,17 @@ TEST(OpenAIRequest, VllmSamplingExtensions) {
   expectError(R"({"prompt":"x","top_k":1.5})", "top_k", "an integer");
   expectError(R"({"prompt":"x","stop_token_ids":3})", "stop_token_ids",
               "an array");
+  auto t = parse(R"({"prompt":"x","skip_special_tokens":false,)"
+                 R"("include_stop_str_in_output":true})",
+                 e);
+  ASSERT_TRUE(t) << e.message;
+  EXPECT_FALSE(t->skipSpecialTokens);
+  EXPECT_TRUE(t->includeStopStr);
+  EXPECT_TRUE(parse(R"({"prompt":"x"})", e)->skipSpecialTokens);
+  expectError(R"({"prompt":"x","skip_special_tokens":1})",
+              "skip_special_tokens", "a boolean");
+  expectError(R"({"prompt":"x","include_stop_str_in_output":"yes"})",
+              "include_stop_str_in_output", "a boolean");
   expectError(R"({"prompt":"x","stop_token_ids":[-1]})", "stop_token_ids",
               "token ids");
   expectError(R"({"prompt":"x","stop_token_ids":["a"]})", "stop_token_ids",

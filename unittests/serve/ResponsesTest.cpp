@@ -13,6 +13,8 @@ namespace {
 class Utf8Stream : public TextStream {
 public:
   std::string push(int32_t t) override {
+    if (t == kSpecial) // a special token, as "<s>"
+      return skipSpecial ? "" : "<s>";
     buf.push_back(char(t));
     size_t keep = 0;
     for (size_t i = buf.size(); i > 0 && keep < 4; --i) {
@@ -30,7 +32,9 @@ public:
     return out;
   }
   std::string flush() override { return std::exchange(buf, ""); }
+  static constexpr int32_t kSpecial = 2;
   std::string buf;
+  bool skipSpecial = true;
 };
 
 class ByteTok : public Tokenizer {
@@ -43,8 +47,10 @@ public:
                   std::string &) override {
     return true;
   }
-  std::unique_ptr<TextStream> newStream() override {
-    return std::make_unique<Utf8Stream>();
+  std::unique_ptr<TextStream> newStream(bool skipSpecial) override {
+    auto s = std::make_unique<Utf8Stream>();
+    s->skipSpecial = skipSpecial;
+    return s;
   }
   std::string tokenBytes(int32_t t) override { return std::string(1, char(t)); }
   bool decode(const std::vector<int32_t> &tokens, std::string &text,
@@ -223,6 +229,30 @@ TEST(CompletionWriter, ChatReasoningApartFromContent) {
   json p = plain.body()["choices"][0]["message"];
   EXPECT_EQ(p["content"], "<think>a</think>b");
   EXPECT_FALSE(p.contains("reasoning_content"));
+}
+
+TEST(CompletionWriter, VllmTextOptions) {
+  ParsedRequest r;
+  ByteTok tok;
+  // Special tokens add no text unless skip_special_tokens is false.
+  for (bool skip : {true, false}) {
+    r.skipSpecialTokens = skip;
+    CompletionWriter w(r, &tok, "cmpl-1", "m", 7, 1);
+    feedText(w, std::string("a") + char(Utf8Stream::kSpecial) + "b");
+    w.onFinish(FinishReason::Length);
+    EXPECT_EQ(w.body()["choices"][0]["text"], skip ? "ab" : "a<s>b");
+  }
+  // include_stop_str_in_output keeps the matched stop string.
+  r.skipSpecialTokens = true;
+  r.stop = {"cd", "x"};
+  for (bool include : {false, true}) {
+    r.includeStopStr = include;
+    CompletionWriter w(r, &tok, "cmpl-2", "m", 7, 1);
+    feedText(w, "abcdef");
+    json c = w.body()["choices"][0];
+    EXPECT_EQ(c["text"], include ? "abcd" : "ab");
+    EXPECT_EQ(c["finish_reason"], "stop");
+  }
 }
 
 TEST(CompletionWriter, InvalidUtf8NeverBreaksTheJson) {
