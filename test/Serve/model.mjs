@@ -163,10 +163,39 @@ await run([
                          (e) => e.status === 400 && e.param === 'stop_token_ids' && /outside the vocabulary/.test(e.message));
   }],
 
-  ['sampling fields it cannot honour are refused, not ignored', async () => {
-    for (const [field, value] of [['min_p', 0.1], ['repetition_penalty', 1.3], ['min_tokens', 2], ['suffix', 'x']])
+  ['logit_bias, penalties and min_tokens reach the engine', async () => {
+    const ids = expected[0];
+    // +100 on one token: greedy picks it every time; -100 on the greedy
+    // first token: another comes first.
+    const forced = await complete(prompts[0], { logit_bias: { 17: 100 }, max_tokens: 5 });
+    assert.deepEqual(forced.choices[0].token_ids, [17, 17, 17, 17, 17]);
+    const banned = await complete(prompts[0], { logit_bias: { [ids[0]]: -100 }, max_tokens: 5 });
+    assert.notEqual(banned.choices[0].token_ids[0], ids[0]);
+    // The runner-up lifted just past the best (its logprob lead + 0.5)
+    // comes first and, here, again later; the output penalties keep it from
+    // coming again.
+    const lp = await complete(prompts[0], { max_tokens: 1, logprobs: 2 });
+    const top = Object.entries(lp.choices[0].logprobs.top_logprobs[0]).sort((a, b) => b[1] - a[1]);
+    const lead = top[0][1] - top[1][1];
+    const second = Number(top[1][0].replace('token_id:', ''));
+    const lift = { logit_bias: { [second]: lead + 0.5 }, max_tokens: 4 };
+    const lifted = (await complete(prompts[0], lift)).choices[0].token_ids;
+    const penalized = (await complete(prompts[0], { ...lift, presence_penalty: 2, frequency_penalty: 2 })).choices[0].token_ids;
+    assert.equal(lifted[0], second);
+    assert.equal(penalized[0], second);
+    assert.ok(lifted.slice(1).includes(second), `${lifted}: the lift must bring it back for this check`);
+    assert.ok(!penalized.slice(1).includes(second), `${penalized}`);
+    // min_tokens holds eos (tiny_v3's 1) off: biased to the top, it still
+    // cannot come first.
+    const held = await complete(prompts[0], { logit_bias: { [EOS]: 100 }, min_tokens: 2, max_tokens: 4 });
+    assert.notEqual(held.choices[0].token_ids[0], EOS);
+    assert.equal(held.choices[0].token_ids[2], EOS);
+    assert.equal(held.choices[0].finish_reason, 'stop');
+    for (const [field, value] of [['suffix', 'x'], ['use_beam_search', true]])
       await assert.rejects(complete(prompts[0], { [field]: value }),
                            (e) => e.status === 400 && e.param === field && /not supported/.test(e.message), field);
+    await assert.rejects(complete(prompts[0], { logit_bias: { 64: 1 } }),
+                         (e) => e.status === 400 && e.param === 'logit_bias' && /outside the vocabulary/.test(e.message));
   }],
 
   ['logprobs are log-softmax values, greedy picks the top one', async () => {

@@ -30,6 +30,11 @@ struct SamplingParams {
   /// The prompt's logprobs too (echo): each prompt token after the first,
   /// with topLogprobs alternatives (RequestSink::onPromptLogprobs).
   bool promptLogprobs = false;
+  // Logits processing (dsrt_request_params' fields; neutral: off).
+  float presencePenalty = 0, frequencyPenalty = 0, repetitionPenalty = 1;
+  float minP = 0;
+  int64_t minTokens = 0;
+  std::vector<std::pair<int32_t, float>> logitBias;
 };
 
 struct GenerateRequest {

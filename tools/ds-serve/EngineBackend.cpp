@@ -117,6 +117,31 @@ void EngineBackend::onEvent(void *user, const dsrt_engine_event *e) {
   delete l;
 }
 
+EngineParams::EngineParams(const SamplingParams &s) {
+  dsrt_request_params_default(&params);
+  params.max_tokens = s.maxTokens;
+  params.temperature = std::max(0.0f, s.temperature);
+  params.top_p = s.topP;
+  params.top_k = s.topK;
+  params.stop_token_ids = s.stopTokenIds.data(); // the engine copies them
+  params.num_stop_token_ids = int64_t(s.stopTokenIds.size());
+  params.seed = s.seed;
+  params.ignore_eos = s.ignoreEos ? 1 : 0;
+  params.prompt_logits = s.promptLogprobs ? 1 : 0;
+  params.presence_penalty = s.presencePenalty;
+  params.frequency_penalty = s.frequencyPenalty;
+  params.repetition_penalty = s.repetitionPenalty;
+  params.min_p = s.minP;
+  params.min_tokens = s.minTokens;
+  for (const auto &[t, bias] : s.logitBias) {
+    biasIds.push_back(t);
+    biasValues.push_back(bias);
+  }
+  params.logit_bias_ids = biasIds.data();
+  params.logit_bias_values = biasValues.data();
+  params.num_logit_bias = int64_t(biasIds.size());
+}
+
 uint64_t EngineBackend::submit(GenerateRequest req,
                                std::shared_ptr<RequestSink> sink,
                                std::string &error) {
@@ -129,17 +154,8 @@ uint64_t EngineBackend::submit(GenerateRequest req,
     error = "the waiting queue is full (" + std::to_string(maxWaiting) + ")";
     return 0;
   }
-  dsrt_request_params p;
-  dsrt_request_params_default(&p);
-  p.max_tokens = req.params.maxTokens;
-  p.temperature = std::max(0.0f, req.params.temperature);
-  p.top_p = req.params.topP;
-  p.top_k = req.params.topK;
-  p.stop_token_ids = req.params.stopTokenIds.data(); // the engine copies them
-  p.num_stop_token_ids = int64_t(req.params.stopTokenIds.size());
-  p.seed = req.params.seed;
-  p.ignore_eos = req.params.ignoreEos ? 1 : 0;
-  p.prompt_logits = req.params.promptLogprobs ? 1 : 0;
+  EngineParams ep(req.params);
+  const dsrt_request_params &p = ep.params;
   auto *l = new Live{
       this, std::move(sink), req.params.topLogprobs, req.params.stopTokenIds,
       req.params.promptLogprobs ? req.prompt : std::vector<int32_t>()};

@@ -11,6 +11,7 @@
 #define DS_SERVE_ENGINEBACKEND_H
 
 #include "Backend.h"
+#include "dsrt/dsrt_engine.h"
 
 #include <atomic>
 #include <map>
@@ -22,6 +23,17 @@ struct dsrt_engine;
 struct dsrt_engine_event;
 
 namespace dsserve {
+
+/// The engine's parameters for a request's sampling parameters; `params`
+/// points into `s` (stop ids) and into this object (logit bias), so both
+/// must outlive dsrt_engine_add_request, which copies them.
+struct EngineParams {
+  explicit EngineParams(const SamplingParams &s);
+  EngineParams(const EngineParams &) = delete;
+  dsrt_request_params params;
+  std::vector<int32_t> biasIds;
+  std::vector<float> biasValues;
+};
 
 class EngineBackend : public Backend {
 public:

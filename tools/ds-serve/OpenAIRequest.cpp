@@ -5,7 +5,9 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
+#include <cstdlib>
 
 using nlohmann::json;
 
@@ -318,6 +320,36 @@ void parseStopTokenIds(Fields &f, ParsedRequest &r) {
   }
 }
 
+/// OpenAI's logit_bias: {"token id": bias in [-100, 100], ...}; ids are
+/// checked against the vocabulary later (the server knows it).
+void parseLogitBias(Fields &f, ParsedRequest &r) {
+  const json *lb = f.get("logit_bias");
+  if (!lb)
+    return;
+  if (!lb->is_object()) {
+    f.wrongType("logit_bias", "an object of token id: bias", *lb);
+    return;
+  }
+  for (const auto &[key, value] : lb->items()) {
+    char *end = nullptr;
+    errno = 0;
+    long long id = std::strtoll(key.c_str(), &end, 10);
+    if (key.empty() || *end || errno || id < 0 || id > INT32_MAX) {
+      f.fail("'logit_bias' keys must be token ids, got '" + key + "'",
+             "logit_bias");
+      return;
+    }
+    if (!value.is_number() || !(value.get<double>() >= -100) ||
+        !(value.get<double>() <= 100)) {
+      f.fail("'logit_bias' values must be numbers in [-100, 100], got " +
+                 value.dump() + " for " + key,
+             "logit_bias");
+      return;
+    }
+    r.logitBias.push_back({int32_t(id), value.get<float>()});
+  }
+}
+
 /// A number field that only its neutral value may take here.
 void onlyNeutral(Fields &f, const char *name, float neutral, double lo,
                  double hi) {
@@ -337,21 +369,12 @@ void onlyNeutral(Fields &f, const char *name, float neutral, double lo,
 void refuseUnsupported(Fields &f) {
   if (auto b = f.integer("best_of", 1, 1 << 20); b && *b != 1)
     f.fail("'best_of' must be 1", "best_of");
-  onlyNeutral(f, "presence_penalty", 0, -2, 2);
-  onlyNeutral(f, "frequency_penalty", 0, -2, 2);
-  onlyNeutral(f, "repetition_penalty", 1, 1e-9, 1e9);
-  onlyNeutral(f, "min_p", 0, 0, 1);
-  if (auto m = f.integer("min_tokens", 0, INT64_MAX); m && *m != 0)
-    f.fail("'min_tokens' is not supported (only 0)", "min_tokens");
   if (auto suffix = f.string("suffix"); suffix && !suffix->empty())
     f.fail("'suffix' is not supported", "suffix");
   bool beam = false;
   f.boolean("use_beam_search", beam);
   if (beam)
     f.fail("'use_beam_search' is not supported", "use_beam_search");
-  if (const json *lb = f.get("logit_bias"); lb && !(lb->is_object() &&
-                                                    lb->empty()))
-    f.fail("'logit_bias' is not supported", "logit_bias");
   if (const json *t = f.get("tools"); t && !(t->is_array() && t->empty()))
     f.fail("'tools' are not supported", "tools");
   if (const json *rf = f.get("response_format")) {
@@ -465,6 +488,19 @@ parseRequest(Endpoint endpoint, const std::string &body, ApiError &error) {
   f.boolean("ignore_eos", r.ignoreEos);
   f.boolean("return_token_ids", r.returnTokenIds);
   f.boolean("skip_special_tokens", r.skipSpecialTokens);
+  f.number("presence_penalty", r.presencePenalty, -2, 2);
+  f.number("frequency_penalty", r.frequencyPenalty, -2, 2);
+  f.number("repetition_penalty", r.repetitionPenalty, 1e-6, 1e6);
+  f.number("min_p", r.minP, 0, 1);
+  if (auto m = f.integer("min_tokens", 0, kMaxTokens)) {
+    r.minTokens = *m;
+    if (r.maxTokens && *m > *r.maxTokens)
+      f.fail("'min_tokens' (" + std::to_string(*m) +
+                 ") exceeds 'max_tokens' (" + std::to_string(*r.maxTokens) +
+                 ")",
+             "min_tokens");
+  }
+  parseLogitBias(f, r);
   f.boolean("include_stop_str_in_output", r.includeStopStr);
   refuseUnsupported(f);
   if (!f.ok())

@@ -54,6 +54,12 @@ struct ParsedRequest {
   int topLogprobs = 0;
   bool returnTokenIds = false; // vLLM's return_token_ids
   bool skipSpecialTokens = true; // vLLM's skip_special_tokens
+  // Logits processing: OpenAI's penalties and logit_bias, vLLM's
+  // repetition_penalty, min_p and min_tokens.
+  float presencePenalty = 0, frequencyPenalty = 0, repetitionPenalty = 1;
+  float minP = 0;
+  int64_t minTokens = 0;
+  std::vector<std::pair<int32_t, float>> logitBias;
   bool includeStopStr = false;   // vLLM's include_stop_str_in_output
   // Set by the server (--reasoning-parser), chat only: reasoning_content
   // apart from content.

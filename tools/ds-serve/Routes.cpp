@@ -427,6 +427,22 @@ bool Server::sampling(const ParsedRequest &r, SamplingParams &p,
   p.ignoreEos = r.ignoreEos;
   p.topLogprobs = r.logprobs ? r.topLogprobs : -1;
   p.promptLogprobs = r.echo && r.logprobs;
+  for (const auto &[t, bias] : r.logitBias)
+    if (t >= info.vocabSize) {
+      reply(res, 400,
+            ApiError::invalid("logit_bias token id " + std::to_string(t) +
+                                  " is outside the vocabulary [0, " +
+                                  std::to_string(info.vocabSize) + ")",
+                              "logit_bias")
+                .toJson());
+      return false;
+    }
+  p.presencePenalty = r.presencePenalty;
+  p.frequencyPenalty = r.frequencyPenalty;
+  p.repetitionPenalty = r.repetitionPenalty;
+  p.minP = r.minP;
+  p.minTokens = r.minTokens;
+  p.logitBias = r.logitBias;
   return true;
 }
 

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 using namespace dsserve;
 
 namespace {
@@ -160,15 +162,8 @@ TEST(OpenAIRequest, VllmSamplingExtensions) {
               "token ids");
   expectError(R"({"prompt":"x","stop_token_ids":["a"]})", "stop_token_ids",
               "token ids");
-  // Sampling fields it cannot honour are refused, not ignored; their
-  // neutral values pass.
-  expectError(R"({"prompt":"x","min_p":0.1})", "min_p", "not supported");
-  expectError(R"({"prompt":"x","repetition_penalty":1.2})",
-              "repetition_penalty", "not supported (only 1)");
-  expectError(R"({"prompt":"x","presence_penalty":0.5})", "presence_penalty",
-              "not supported (only 0)");
-  expectError(R"({"prompt":"x","min_tokens":3})", "min_tokens",
-              "not supported");
+  // Fields it cannot honour are refused, not ignored; their neutral
+  // values pass.
   expectError(R"({"prompt":"x","suffix":"end"})", "suffix", "not supported");
   expectError(R"({"prompt":"x","use_beam_search":true})", "use_beam_search",
               "not supported");
@@ -176,6 +171,44 @@ TEST(OpenAIRequest, VllmSamplingExtensions) {
     "min_tokens":0,"suffix":"","use_beam_search":false})",
                     e))
       << e.message;
+}
+
+TEST(OpenAIRequest, LogitsProcessingFields) {
+  ApiError e;
+  auto r = parse(R"({"prompt":"x","presence_penalty":0.5,
+    "frequency_penalty":-1.5,"repetition_penalty":1.2,"min_p":0.05,
+    "min_tokens":3,"max_tokens":9,"logit_bias":{"7":100,"12":-2.5}})",
+                 e);
+  ASSERT_TRUE(r) << e.message;
+  EXPECT_EQ(r->presencePenalty, 0.5f);
+  EXPECT_EQ(r->frequencyPenalty, -1.5f);
+  EXPECT_EQ(r->repetitionPenalty, 1.2f);
+  EXPECT_EQ(r->minP, 0.05f);
+  EXPECT_EQ(r->minTokens, 3);
+  auto bias = r->logitBias;
+  std::sort(bias.begin(), bias.end());
+  EXPECT_EQ(bias,
+            (std::vector<std::pair<int32_t, float>>{{7, 100.0f}, {12, -2.5f}}));
+  auto d = parse(R"({"prompt":"x"})", e);
+  EXPECT_EQ(d->repetitionPenalty, 1.0f);
+  EXPECT_TRUE(d->logitBias.empty());
+  expectError(R"({"prompt":"x","presence_penalty":2.5})", "presence_penalty",
+              "[-2, 2]");
+  expectError(R"({"prompt":"x","repetition_penalty":0})", "repetition_penalty",
+              "must be in");
+  expectError(R"({"prompt":"x","min_p":1.5})", "min_p", "[0, 1]");
+  expectError(R"({"prompt":"x","min_tokens":-1})", "min_tokens", "[0,");
+  expectError(R"({"prompt":"x","min_tokens":5,"max_tokens":4})", "min_tokens",
+              "exceeds 'max_tokens' (4)");
+  expectError(R"({"prompt":"x","logit_bias":[1]})", "logit_bias", "an object");
+  expectError(R"({"prompt":"x","logit_bias":{"a":1}})", "logit_bias",
+              "keys must be token ids, got 'a'");
+  expectError(R"({"prompt":"x","logit_bias":{"-3":1}})", "logit_bias",
+              "keys must be token ids");
+  expectError(R"({"prompt":"x","logit_bias":{"3":101}})", "logit_bias",
+              "[-100, 100]");
+  expectError(R"({"prompt":"x","logit_bias":{"3":"up"}})", "logit_bias",
+              "[-100, 100]");
 }
 
 TEST(OpenAIRequest, TokenizeAndDetokenizeBodies) {

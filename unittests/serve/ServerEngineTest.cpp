@@ -24,6 +24,48 @@ using nlohmann::json;
 
 namespace {
 
+TEST(EngineParams, EverySamplingFieldReachesTheEngine) {
+  SamplingParams s;
+  s.maxTokens = 7;
+  s.temperature = 0.5f;
+  s.topP = 0.9f;
+  s.topK = 4;
+  s.seed = 11;
+  s.ignoreEos = true;
+  s.stopTokenIds = {3, 5};
+  s.promptLogprobs = true;
+  s.presencePenalty = 0.25f;
+  s.frequencyPenalty = -0.5f;
+  s.repetitionPenalty = 1.3f;
+  s.minP = 0.1f;
+  s.minTokens = 2;
+  s.logitBias = {{9, 4.0f}, {1, -100.0f}};
+  EngineParams ep(s);
+  const dsrt_request_params &p = ep.params;
+  EXPECT_EQ(p.max_tokens, 7);
+  EXPECT_EQ(p.temperature, 0.5f);
+  EXPECT_EQ(p.top_p, 0.9f);
+  EXPECT_EQ(p.top_k, 4);
+  EXPECT_EQ(p.seed, 11u);
+  EXPECT_EQ(p.ignore_eos, 1);
+  ASSERT_EQ(p.num_stop_token_ids, 2);
+  EXPECT_EQ(p.stop_token_ids[1], 5);
+  EXPECT_EQ(p.prompt_logits, 1);
+  EXPECT_EQ(p.presence_penalty, 0.25f);
+  EXPECT_EQ(p.frequency_penalty, -0.5f);
+  EXPECT_EQ(p.repetition_penalty, 1.3f);
+  EXPECT_EQ(p.min_p, 0.1f);
+  EXPECT_EQ(p.min_tokens, 2);
+  ASSERT_EQ(p.num_logit_bias, 2);
+  EXPECT_EQ(p.logit_bias_ids[0], 9);
+  EXPECT_EQ(p.logit_bias_values[1], -100.0f);
+  // Neutral values: nothing for the engine to process.
+  EngineParams plain{SamplingParams{}};
+  EXPECT_EQ(plain.params.num_logit_bias, 0);
+  EXPECT_EQ(plain.params.repetition_penalty, 1.0f);
+  EXPECT_EQ(plain.params.min_tokens, 0);
+}
+
 struct Fixture {
   dstest::TempDir dir;
   std::unique_ptr<EngineBackend> backend;

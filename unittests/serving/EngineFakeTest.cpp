@@ -207,6 +207,158 @@ TEST(EngineFake, StopsOnEosAndStopTokensUnlessForcedOrIgnored) {
   EXPECT_EQ(c.out[forcedId].reason, DSRT_FINISH_LENGTH);
 }
 
+/// The greedy tokens of vLLM's logits processing over the fake model,
+/// written out here independently of the engine's Sampler.cpp.
+std::vector<int32_t>
+processedGreedy(std::vector<int32_t> history, int steps, float rep, float freq,
+                float pres, const std::vector<std::pair<int32_t, float>> &bias,
+                int minTokens, int32_t eos) {
+  size_t promptLen = history.size();
+  std::vector<int32_t> out;
+  for (int s = 0; s < steps; ++s) {
+    std::vector<float> row = fakeRow(history, kVocab);
+    if (s < minTokens)
+      row[size_t(eos)] = -INFINITY;
+    for (auto [t, b] : bias)
+      row[size_t(t)] += b;
+    for (int32_t t = 0; t < kVocab; ++t) {
+      int inOutput =
+          int(std::count(history.begin() + promptLen, history.end(), t));
+      bool anywhere =
+          std::find(history.begin(), history.end(), t) != history.end();
+      float &l = row[size_t(t)];
+      if (anywhere)
+        l = l > 0 ? l / rep : l * rep;
+      l -= freq * float(inOutput) + pres * (inOutput > 0 ? 1.0f : 0.0f);
+    }
+    int32_t next =
+        int32_t(std::max_element(row.begin(), row.end()) - row.begin());
+    out.push_back(next);
+    history.push_back(next);
+    if (next == eos)
+      break;
+  }
+  return out;
+}
+
+TEST(EngineFake, LogitsProcessingAsVllmOrdersIt) {
+  std::vector<int32_t> prompt = {5, 9, 5, 2, 40};
+  std::vector<float> row = fakeRow(prompt, kVocab);
+  // eos is the greedy first token, so min_tokens has something to hold.
+  int32_t eos = int32_t(std::max_element(row.begin(), row.end()) - row.begin());
+  auto e = fakeEngine(kVocab, 256, 16, 8, 512, true, eos);
+  // Token 7 just ahead of the best first token: greedy repeats it, which
+  // the output penalties (frequency, presence) then act on.
+  float lift = *std::max_element(row.begin(), row.end()) - row[7] + 0.5f;
+  std::vector<int32_t> biasIds = {7, 11};
+  std::vector<float> biasValues = {lift, -100.0f};
+  std::vector<std::pair<int32_t, float>> bias = {{7, lift}, {11, -100.0f}};
+  struct Case {
+    const char *name;
+    float rep, freq, pres;
+    bool withBias;
+    int minTokens;
+  };
+  // Each effect alone (each must change the tokens, or the case proves
+  // nothing; the output penalties on top of the bias), then all together.
+  const Case cases[] = {
+      {"repetition", 3.0f, 0, 0, false, 0}, {"frequency", 1, 1.0f, 0, true, 0},
+      {"presence", 1, 0, 1.0f, true, 0},    {"logit_bias", 1, 0, 0, true, 0},
+      {"min_tokens", 1, 0, 0, false, 1},    {"all", 1.6f, 0.7f, 0.4f, true, 3}};
+  // Greedy stopping at eos (one token), and without stopping.
+  std::vector<int32_t> greedy =
+      processedGreedy(prompt, 12, 1, 0, 0, {}, 0, eos);
+  std::vector<int32_t> greedyAll =
+      processedGreedy(prompt, 12, 1, 0, 0, {}, 0, -1);
+  Collector c;
+  std::vector<int64_t> ids;
+  for (const Case &k : cases) {
+    dsrt_request_params p = params(12);
+    p.repetition_penalty = k.rep;
+    p.frequency_penalty = k.freq;
+    p.presence_penalty = k.pres;
+    p.min_tokens = k.minTokens;
+    // Without min_tokens, eos (the greedy first token) would end at once.
+    p.ignore_eos = k.minTokens == 0;
+    if (k.withBias) {
+      p.logit_bias_ids = biasIds.data();
+      p.logit_bias_values = biasValues.data();
+      p.num_logit_bias = 2;
+    }
+    std::string error;
+    ids.push_back(e->add(prompt.data(), 5, p, Collector::callback, &c, error));
+    ASSERT_GE(ids.back(), 0) << error;
+  }
+  // min_p 1 keeps only the best token: sampling at any temperature is
+  // greedy (ignore_eos: the whole 12 tokens).
+  dsrt_request_params hot = params(12, 1.5f, 9), plainHot = hot;
+  hot.min_p = 1.0f;
+  hot.ignore_eos = plainHot.ignore_eos = 1;
+  std::string error;
+  int64_t b = e->add(prompt.data(), 5, hot, Collector::callback, &c, error);
+  int64_t d =
+      e->add(prompt.data(), 5, plainHot, Collector::callback, &c, error);
+  ASSERT_TRUE(drain(*e));
+  for (size_t i = 0; i < std::size(cases); ++i) {
+    const Case &k = cases[i];
+    SCOPED_TRACE(k.name);
+    int32_t stopAt = k.minTokens ? eos : -1;
+    std::vector<int32_t> want = processedGreedy(
+        prompt, 12, k.rep, k.freq, k.pres, k.withBias ? bias : decltype(bias){},
+        k.minTokens, stopAt);
+    bool outputPenalty = k.freq != 0 || k.pres != 0;
+    EXPECT_NE(want, k.minTokens ? greedy
+                    : outputPenalty
+                        ? processedGreedy(prompt, 12, 1, 0, 0, bias, 0, -1)
+                        : greedyAll);
+    EXPECT_EQ(c.out[ids[i]].tokens, want);
+    // Token events carry the model's own row, not the processed one.
+    EXPECT_EQ(c.out[ids[i]].rows[0], row);
+  }
+  EXPECT_EQ(c.out[b].tokens, greedyAll);
+  EXPECT_NE(c.out[d].tokens, greedyAll); // this seed samples off it
+}
+
+TEST(EngineFake, LogitsProcessingRefusesBadValues) {
+  auto e = fakeEngine(kVocab, 256, 8, 4, 256);
+  std::vector<int32_t> prompt = {1, 2};
+  std::vector<int32_t> ids = {kVocab};
+  std::vector<float> values = {1.0f}, nan = {NAN};
+  std::vector<int32_t> okId = {3};
+  auto refused = [&](dsrt_request_params p, const std::string &part) {
+    std::string error;
+    int64_t id = e->add(prompt.data(), 2, p, nullptr, nullptr, error);
+    EXPECT_LT(id, 0);
+    EXPECT_NE(error.find(part), std::string::npos) << error;
+  };
+  dsrt_request_params p = params(2);
+  p.presence_penalty = 2.5f;
+  refused(p, "presence_penalty must be in [-2, 2]");
+  p = params(2);
+  p.frequency_penalty = NAN;
+  refused(p, "frequency_penalty");
+  p = params(2);
+  p.repetition_penalty = -1;
+  refused(p, "repetition_penalty must be a finite number > 0");
+  p = params(2);
+  p.min_p = 1.5f;
+  refused(p, "min_p must be in [0, 1]");
+  p = params(2);
+  p.min_tokens = -1;
+  refused(p, "min_tokens must be >= 0");
+  p = params(2);
+  p.logit_bias_ids = ids.data();
+  p.logit_bias_values = values.data();
+  p.num_logit_bias = 1;
+  refused(p, "logit_bias token id 97 at index 0 is out of range");
+  p.logit_bias_ids = okId.data();
+  p.logit_bias_values = nan.data();
+  refused(p, "logit_bias value at index 0 is not a finite number");
+  p = params(2);
+  p.num_logit_bias = 2;
+  refused(p, "logit_bias: no buffers");
+}
+
 TEST(EngineFake, MaxModelLenCapsGeneration) {
   auto e = fakeEngine(kVocab, 70, 2, 4, 256);
   std::vector<int32_t> prompt(60, 4);

@@ -112,6 +112,24 @@ typedef struct dsrt_request_params {
   int prompt_logits; /* 1: the prompt's rows in prompt-rows events, a chunk
                         at a time (prompt logprobs without keeping every
                         row); does not read the prefix cache either */
+  /* Logits processing before sampling (vLLM's order: min_tokens, logit
+   * bias, penalties; then temperature, min_p, top-k, top-p). Token events
+   * still carry the model's own row. A request with any of these does not
+   * draft (speculative decoding). */
+  float presence_penalty;   /* in [-2, 2]; minus this for every token the
+                               output holds; 0: off */
+  float frequency_penalty;  /* in [-2, 2]; minus this times its count in
+                               the output; 0: off */
+  float repetition_penalty; /* > 0; tokens of prompt or output: positive
+                               logits divided, negative multiplied; 0 or
+                               1: off */
+  float min_p;              /* in [0, 1]; drops tokens below min_p times the
+                               most likely one's probability; 0: off */
+  int64_t min_tokens;       /* eos and stop ids cannot be chosen before this
+                               many tokens were fed; 0: off */
+  const int32_t *logit_bias_ids; /* added to these tokens' logits */
+  const float *logit_bias_values;
+  int64_t num_logit_bias;
 } dsrt_request_params;
 
 /* Greedy, max_tokens 16, top_p 1, no top_k, seed 0. */

@@ -233,7 +233,7 @@ void Engine::afterStep(const std::vector<ScheduledRequest> &sched,
       finish(r, DSRT_FINISH_LENGTH);
       continue;
     }
-    int32_t token = chooseToken(*r, last, vocab);
+    int32_t token = chooseToken(*r, last, vocab, config.eosTokenId);
     r->tokens.push_back(token);
     emit(r, token, last, DSRT_FINISH_NONE);
     dsrt_finish_reason reason = finishAfter(*r, token, config.eosTokenId);

@@ -23,7 +23,8 @@ namespace {
 /// need no drafts), and has room for the drafts and the token after them.
 int64_t draftRoom(const Request &r, int64_t k) {
   if (r.state != RequestState::Running || r.params.forced ||
-      r.params.returnLogits || r.pendingFinish != DSRT_FINISH_NONE ||
+      r.params.returnLogits || r.params.processed() ||
+      r.pendingFinish != DSRT_FINISH_NONE ||
       r.numComputed != r.numTokens() - 1 || r.numComputed == 0)
     return 0;
   return std::max<int64_t>(0, std::min(k, r.maxTokens - r.numFed() - 1));

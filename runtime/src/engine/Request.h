@@ -5,6 +5,7 @@
 #include "dsrt/dsrt_engine.h"
 
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 namespace dsrt::engine {
@@ -20,6 +21,17 @@ struct SamplingParams {
   std::vector<int32_t> force;
   bool returnLogits = false;
   bool promptLogits = false;
+  // Logits processing (dsrt_request_params): neutral values are off.
+  float presencePenalty = 0, frequencyPenalty = 0, repetitionPenalty = 1;
+  float minP = 0;
+  int64_t minTokens = 0;
+  std::vector<std::pair<int32_t, float>> logitBias;
+  /// Any of the above is on: the row is processed before sampling.
+  bool processed() const {
+    return presencePenalty != 0 || frequencyPenalty != 0 ||
+           repetitionPenalty != 1 || minP > 0 || minTokens > 0 ||
+           !logitBias.empty();
+  }
 };
 
 enum class RequestState { Waiting, Running, Finished };

@@ -16,6 +16,100 @@ std::string badIds(const int32_t *ids, int64_t n, int64_t vocab,
              std::to_string(vocab) + ")";
   return "";
 }
+/// The logits-processing fields of `p` into `out`; "" or the problem.
+std::string readProcessing(const dsrt_request_params &p, int64_t vocab,
+                           SamplingParams &out) {
+  auto within = [](float v, float lo, float hi) { return v >= lo && v <= hi; };
+  if (!within(p.presence_penalty, -2, 2))
+    return "presence_penalty must be in [-2, 2], got " +
+           std::to_string(p.presence_penalty);
+  if (!within(p.frequency_penalty, -2, 2))
+    return "frequency_penalty must be in [-2, 2], got " +
+           std::to_string(p.frequency_penalty);
+  if (!(p.repetition_penalty >= 0) || std::isinf(p.repetition_penalty))
+    return "repetition_penalty must be a finite number > 0 (0: off), got " +
+           std::to_string(p.repetition_penalty);
+  if (!within(p.min_p, 0, 1))
+    return "min_p must be in [0, 1], got " + std::to_string(p.min_p);
+  if (p.min_tokens < 0)
+    return "min_tokens must be >= 0, got " + std::to_string(p.min_tokens);
+  if (p.num_logit_bias < 0 ||
+      (p.num_logit_bias && (!p.logit_bias_ids || !p.logit_bias_values)))
+    return "logit_bias: no buffers for " + std::to_string(p.num_logit_bias) +
+           " entries";
+  std::string problem =
+      badIds(p.logit_bias_ids, p.num_logit_bias, vocab, "logit_bias token id");
+  if (!problem.empty())
+    return problem;
+  out.presencePenalty = p.presence_penalty;
+  out.frequencyPenalty = p.frequency_penalty;
+  out.repetitionPenalty = p.repetition_penalty > 0 ? p.repetition_penalty : 1;
+  out.minP = p.min_p;
+  out.minTokens = p.min_tokens;
+  out.logitBias.clear();
+  for (int64_t i = 0; i < p.num_logit_bias; ++i) {
+    float v = p.logit_bias_values[i];
+    if (!std::isfinite(v))
+      return "logit_bias value at index " + std::to_string(i) +
+             " is not a finite number";
+    out.logitBias.push_back({p.logit_bias_ids[i], v});
+  }
+  return "";
+}
+
+/// `row` with r's logits processing applied, in `buf` (vLLM's order).
+const float *processRow(const Request &r, const float *row, int64_t vocab,
+                        int64_t eosTokenId, std::vector<float> &buf) {
+  const SamplingParams &p = r.params;
+  buf.assign(row, row + vocab);
+  if (r.numFed() < p.minTokens) {
+    for (int32_t t : p.stop)
+      buf[size_t(t)] = -INFINITY;
+    if (!p.ignoreEos && eosTokenId >= 0 && eosTokenId < vocab)
+      buf[size_t(eosTokenId)] = -INFINITY;
+  }
+  for (const auto &[t, bias] : p.logitBias)
+    buf[size_t(t)] += bias;
+  if (p.repetitionPenalty != 1 || p.presencePenalty != 0 ||
+      p.frequencyPenalty != 0) {
+    // Counts of the output's tokens; `seen` marks prompt or output tokens.
+    static thread_local std::vector<int32_t> count;
+    static thread_local std::vector<uint8_t> seen;
+    count.resize(size_t(vocab));
+    seen.resize(size_t(vocab));
+    for (int64_t i = 0; i < r.numTokens(); ++i) {
+      int32_t t = r.tokens[size_t(i)];
+      seen[size_t(t)] = 1;
+      if (i >= r.promptLen)
+        ++count[size_t(t)];
+    }
+    for (int64_t i = 0; i < r.numTokens(); ++i) {
+      size_t t = size_t(r.tokens[size_t(i)]);
+      if (!seen[t])
+        continue; // done (a repeated token)
+      float &l = buf[t];
+      if (p.repetitionPenalty != 1)
+        l = l > 0 ? l / p.repetitionPenalty : l * p.repetitionPenalty;
+      l -= p.frequencyPenalty * float(count[t]) +
+           p.presencePenalty * (count[t] > 0 ? 1.0f : 0.0f);
+      seen[t] = 0;
+      count[t] = 0;
+    }
+  }
+  if (p.minP > 0 && p.temperature > 0) {
+    // p_i < min_p * p_max  <=>  l_i < l_max + T ln(min_p).
+    float best = -INFINITY;
+    for (float l : buf)
+      if (l > best)
+        best = l;
+    float floor = best + p.temperature * std::log(p.minP);
+    for (float &l : buf)
+      if (l < floor)
+        l = -INFINITY;
+  }
+  return buf.data();
+}
+
 } // namespace
 
 std::string dsrt::engine::readParams(const dsrt_request_params &p,
@@ -60,16 +154,20 @@ std::string dsrt::engine::readParams(const dsrt_request_params &p,
     out.force.assign(p.force_tokens, p.force_tokens + p.max_tokens);
   out.returnLogits = p.return_logits != 0;
   out.promptLogits = p.prompt_logits != 0;
-  return "";
+  return readProcessing(p, vocab, out);
 }
 
 uint64_t dsrt::engine::initialRngState(uint64_t seed) {
   return seed * 0x9E3779B97F4A7C15ULL + 1; // as api/Generate.cpp
 }
 
-int32_t dsrt::engine::chooseToken(Request &r, const float *row, int64_t vocab) {
+int32_t dsrt::engine::chooseToken(Request &r, const float *row, int64_t vocab,
+                                  int64_t eosTokenId) {
   if (r.params.forced)
     return r.params.force[size_t(r.numFed())];
+  static thread_local std::vector<float> processed;
+  if (r.params.processed())
+    row = processRow(r, row, vocab, eosTokenId, processed);
   return dsrt_sample_top_k(row, vocab, r.params.temperature, r.params.topP,
                            r.params.topK, &r.rng);
 }

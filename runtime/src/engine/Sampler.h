@@ -21,8 +21,10 @@ std::string readParams(const dsrt_request_params &p, int64_t vocab,
 /// The rng state dsrt_generate starts from for `seed`.
 uint64_t initialRngState(uint64_t seed);
 
-/// Fed token number `index` of `r`: forced, or drawn from `row`.
-int32_t chooseToken(Request &r, const float *row, int64_t vocab);
+/// Fed token number `index` of `r`: forced, or drawn from `row` after r's
+/// logits processing (min_tokens keeps `eosTokenId` out).
+int32_t chooseToken(Request &r, const float *row, int64_t vocab,
+                    int64_t eosTokenId);
 
 /// Whether feeding `token` ends `r` (eos, stop ids, length), and why.
 dsrt_finish_reason finishAfter(const Request &r, int32_t token,
