@@ -121,7 +121,8 @@ class Engine:
         return self._e.stats()
 
     def _add_all(self, prompts, max_new_tokens, temperature, top_p, top_k, seed,
-                 stop_token_ids, ignore_eos, force_tokens, return_logits, token_logits):
+                 stop_token_ids, ignore_eos, force_tokens, return_logits, token_logits,
+                 processing):
         n = len(prompts)
         forces = _forces(force_tokens, n)
         prompts = [self._prompt_ids(p) for p in prompts]  # all encoded before any is added
@@ -136,7 +137,7 @@ class Engine:
                                        float(temperature), float(top_p), int(top_k),
                                        int(seed), [int(t) for t in (stop_token_ids or [])],
                                        bool(ignore_eos), force, bool(return_logits),
-                                       bool(token_logits)))
+                                       bool(token_logits), processing))
         except Exception:
             for rid in ids:  # all or nothing: a bad prompt adds none
                 self._e.abort(rid)
@@ -151,16 +152,26 @@ class Engine:
 
     def stream(self, prompts, max_new_tokens=None, *, temperature=0.0, top_p=1.0,
                top_k=0, seed=0, stop_token_ids=None, ignore_eos=False,
-               force_tokens=None, return_logits=False, token_logits=False):
+               force_tokens=None, return_logits=False, token_logits=False,
+               presence_penalty=0.0, frequency_penalty=0.0, repetition_penalty=1.0,
+               min_p=0.0, min_tokens=0, logit_bias=None):
         """Runs the prompts concurrently, yielding one dict per event:
         {"prompt_index", "token", "finish_reason", "time"} with token None and
         finish_reason set ("stop", "length", "abort") on a request's last
         event, which also carries "logits" when return_logits. With
         token_logits a token event carries "logits": the row it was chosen
-        from (unlike return_logits, this keeps prefix-cache hits)."""
+        from (unlike return_logits, this keeps prefix-cache hits).
+        presence_penalty, frequency_penalty, repetition_penalty, min_p,
+        min_tokens and logit_bias ({token id: bias}) process each row before
+        sampling, in vLLM's order (as ds-serve's fields of those names)."""
+        processing = {"presence_penalty": float(presence_penalty),
+                      "frequency_penalty": float(frequency_penalty),
+                      "repetition_penalty": float(repetition_penalty),
+                      "min_p": float(min_p), "min_tokens": int(min_tokens),
+                      "logit_bias": {int(k): float(v) for k, v in (logit_bias or {}).items()}}
         ids = self._add_all(prompts, max_new_tokens, temperature, top_p, top_k, seed,
                             stop_token_ids, ignore_eos, force_tokens, return_logits,
-                            token_logits)
+                            token_logits, processing)
         index = {rid: i for i, rid in enumerate(ids)}
         left = len(ids)
         try:
@@ -189,7 +200,8 @@ class Engine:
 
     def generate(self, prompts, max_new_tokens=None, *, temperature=0.0, top_p=1.0,
                  top_k=0, seed=0, stop_token_ids=None, ignore_eos=False,
-                 force_tokens=None, return_logits=False, token_logits=False):
+                 force_tokens=None, return_logits=False, token_logits=False,
+                 **processing):
         """Runs a list of prompts concurrently, each token ids or text (text is
         encoded with the checkpoint's tokenizer). Returns per prompt
         {"tokens", "finish_reason", "prefix_hit_tokens"}; a text prompt's
@@ -200,14 +212,15 @@ class Engine:
         cache, its prompt rows must be computed), with token_logits
         "token_logits" [fed tokens, vocab] (the row each was chosen from).
         force_tokens: one list per prompt (teacher forcing; max_new_tokens
-        defaults to its length)."""
+        defaults to its length). Keyword arguments of stream() for logits
+        processing (penalties, min_p, min_tokens, logit_bias) pass through."""
         outs = [{"tokens": [], "finish_reason": None, "prefix_hit_tokens": 0}
                 for _ in prompts]
         for ev in self.stream(prompts, max_new_tokens, temperature=temperature,
                               top_p=top_p, top_k=top_k, seed=seed,
                               stop_token_ids=stop_token_ids, ignore_eos=ignore_eos,
                               force_tokens=force_tokens, return_logits=return_logits,
-                              token_logits=token_logits):
+                              token_logits=token_logits, **processing):
             o = outs[ev["prompt_index"]]
             if ev["token"] is not None:
                 o["tokens"].append(ev["token"])

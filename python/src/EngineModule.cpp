@@ -92,7 +92,7 @@ public:
               float temperature, float topP, int32_t topK, uint64_t seed,
               const std::vector<int32_t> &stop, bool ignoreEos,
               const std::optional<std::vector<int32_t>> &force,
-              bool returnLogits, bool tokenLogits) {
+              bool returnLogits, bool tokenLogits, py::dict processing) {
     dsrt_request_params p;
     dsrt_request_params_default(&p);
     p.max_tokens = maxTokens;
@@ -108,6 +108,28 @@ public:
       p.num_force_tokens = int64_t(force->size());
     }
     p.return_logits = returnLogits;
+    // Logits processing (dsrt_request_params); the engine checks values.
+    auto number = [&](const char *key, float fallback) {
+      return processing.contains(key) ? processing[key].cast<float>()
+                                      : fallback;
+    };
+    p.presence_penalty = number("presence_penalty", 0);
+    p.frequency_penalty = number("frequency_penalty", 0);
+    p.repetition_penalty = number("repetition_penalty", 1);
+    p.min_p = number("min_p", 0);
+    p.min_tokens = processing.contains("min_tokens")
+                       ? processing["min_tokens"].cast<int64_t>()
+                       : 0;
+    std::vector<int32_t> biasIds;
+    std::vector<float> biasValues;
+    if (processing.contains("logit_bias"))
+      for (auto item : processing["logit_bias"].cast<py::dict>()) {
+        biasIds.push_back(item.first.cast<int32_t>());
+        biasValues.push_back(item.second.cast<float>());
+      }
+    p.logit_bias_ids = biasIds.data();
+    p.logit_bias_values = biasValues.data();
+    p.num_logit_bias = int64_t(biasIds.size());
     int64_t id = -1;
     // Under the lock: the loop may not step yet, but the ids must be known
     // before the first event could arrive.
@@ -283,7 +305,11 @@ PYBIND11_MODULE(_dsengine, m) {
       .def(py::init<const std::string &, const std::string &,
                     const std::string &, int64_t, int64_t, int64_t, int64_t,
                     int64_t, bool, const std::string &>())
-      .def("add", &PyEngine::add)
+      .def("add", &PyEngine::add, py::arg("prompt"), py::arg("max_tokens"),
+           py::arg("temperature"), py::arg("top_p"), py::arg("top_k"),
+           py::arg("seed"), py::arg("stop"), py::arg("ignore_eos"),
+           py::arg("force"), py::arg("return_logits"), py::arg("token_logits"),
+           py::arg("processing") = py::dict())
       .def("abort", &PyEngine::abort)
       .def("step", &PyEngine::step)
       .def("stats", &PyEngine::stats)

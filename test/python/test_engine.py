@@ -178,6 +178,36 @@ def test_stop_tokens_top_k_and_leaving_a_stream_early(ckpt, artifact):
     assert s["running"] == 0 and s["waiting"] == 0 and s["pages_used"] == 0
 
 
+def test_logits_processing(ckpt, artifact):
+    eng = dsmlir.Engine(artifact, ckpt, num_pages=8)
+    free = eng.generate([[5, 6, 7]], max_new_tokens=4, ignore_eos=True)[0]["tokens"]
+    # A bias of +100 makes a token every choice; -100 bans the greedy one.
+    forced = eng.generate([[5, 6, 7]], max_new_tokens=4, ignore_eos=True,
+                          logit_bias={17: 100})[0]["tokens"]
+    assert forced == [17, 17, 17, 17]
+    banned = eng.generate([[5, 6, 7]], max_new_tokens=4, ignore_eos=True,
+                          logit_bias={free[0]: -100})[0]["tokens"]
+    assert banned[0] != free[0]
+    # min_p 1 keeps only the best token: greedy at any temperature.
+    hot = eng.generate([[5, 6, 7]], max_new_tokens=4, ignore_eos=True, temperature=1.5,
+                       seed=3)[0]["tokens"]
+    assert hot != free
+    assert eng.generate([[5, 6, 7]], max_new_tokens=4, ignore_eos=True, temperature=1.5,
+                        seed=3, min_p=1.0)[0]["tokens"] == free
+    # A token forced by its bias, then penalised for appearing: it does not
+    # stay the choice.
+    pen = eng.generate([[5, 6, 7]], max_new_tokens=4, ignore_eos=True,
+                       logit_bias={17: 3.0}, frequency_penalty=2.0,
+                       presence_penalty=2.0)[0]["tokens"]
+    lifted = eng.generate([[5, 6, 7]], max_new_tokens=4, ignore_eos=True,
+                          logit_bias={17: 3.0})[0]["tokens"]
+    assert lifted.count(17) > pen.count(17)
+    with pytest.raises(dsmlir.Error, match="presence_penalty"):
+        eng.generate([[5, 6, 7]], max_new_tokens=2, presence_penalty=3.0)
+    with pytest.raises(dsmlir.Error, match="logit_bias token id"):
+        eng.generate([[5, 6, 7]], max_new_tokens=2, logit_bias={10**6: 1.0})
+
+
 def test_prefix_hit_copies_a_live_sessions_rows(ckpt, artifact, monkeypatch):
     """Session executor: B arrives while A (same 140-token start) is still
     running: its two cached pages are copied from A's session, not
