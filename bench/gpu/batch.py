@@ -45,7 +45,11 @@ class RequestParams(ctypes.Structure):
                 ("seed", ctypes.c_uint64), ("stop_token_ids", ctypes.POINTER(ctypes.c_int32)),
                 ("num_stop_token_ids", I64), ("ignore_eos", ctypes.c_int),
                 ("force_tokens", ctypes.POINTER(ctypes.c_int32)), ("num_force_tokens", I64),
-                ("return_logits", ctypes.c_int)]
+                ("return_logits", ctypes.c_int), ("prompt_logits", ctypes.c_int),
+                ("presence_penalty", ctypes.c_float), ("frequency_penalty", ctypes.c_float),
+                ("repetition_penalty", ctypes.c_float), ("min_p", ctypes.c_float),
+                ("min_tokens", I64), ("logit_bias_ids", ctypes.POINTER(ctypes.c_int32)),
+                ("logit_bias_values", ctypes.POINTER(ctypes.c_float)), ("num_logit_bias", I64)]
 
 
 class EngineStats(ctypes.Structure):

@@ -34,7 +34,10 @@ def test_presets_are_what_the_brief_says():
     ragged = checkpoint.ragged_v3()
     assert ragged["hidden_size"] % 128 and ragged["hidden_size"] > 128  # FP8 edge blocks
     assert set(checkpoint.PRESETS) == {"fp8kv_v3", "fp8kv_v3_heads6", "tiny_v3", "tiny_v3_mtp", "ragged_v3", "tiny_v2_lite",
-                                       "tiny_v2_grouped", "tiny_noyarn", "demo"}
+                                       "tiny_v2_grouped", "tiny_noyarn", "tiny_v3_truncated", "demo"}
+    # Fewer layers than first_k_dense_replace: every layer dense.
+    trunc = checkpoint.tiny_v3_truncated()
+    assert trunc["first_k_dense_replace"] > trunc["num_hidden_layers"]
     assert checkpoint.fp8kv_v3_heads6()["num_attention_heads"] == 6  # head groups of 3
     # The MTP preset adds layer 3's module after the main tensors, whose
     # random draws stay those of tiny_v3.
