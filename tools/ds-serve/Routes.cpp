@@ -14,6 +14,7 @@
 #include "ApiError.h"
 #include "ApiKey.h"
 #include "OpenAIRequest.h"
+#include "Generation.h"
 #include "Responses.h"
 
 #include <httplib.h>
@@ -33,64 +34,6 @@ namespace {
 /// max_tokens of a /v1/completions request that names none.
 constexpr int64_t kDefaultCompletionTokens = 16;
 
-/// Where the backend's thread leaves one request's tokens (every choice's)
-/// for the HTTP thread.
-class Channel {
-public:
-  struct Event {
-    enum Kind { Token, Prompt, Finish } kind;
-    size_t choice;
-    TokenOutput token;
-    std::vector<TokenOutput> prompt; // Prompt: prompt tokens' logprobs
-    FinishReason reason = FinishReason::Abort;
-    std::string error;
-  };
-
-  void onToken(size_t c, const TokenOutput &t) { push({Event::Token, c, t}); }
-  void onPrompt(size_t c, const std::vector<TokenOutput> &toks) {
-    push({Event::Prompt, c, {}, toks});
-  }
-  void onFinish(size_t c, FinishReason r, const std::string &e) {
-    push({Event::Finish, c, {}, {}, r, e});
-  }
-  /// Moves out what arrived, waiting up to `seconds` for something.
-  void take(std::deque<Event> &out, double seconds) {
-    std::unique_lock<std::mutex> lock(mutex);
-    cv.wait_for(lock, std::chrono::duration<double>(seconds),
-                [&] { return !events.empty(); });
-    out.swap(events);
-    events.clear();
-  }
-
-private:
-  void push(Event e) {
-    std::lock_guard<std::mutex> lock(mutex);
-    events.push_back(std::move(e));
-    cv.notify_all();
-  }
-  std::mutex mutex;
-  std::condition_variable cv;
-  std::deque<Event> events;
-};
-
-/// One choice's end of the Channel: the backend's sink for its request.
-class ChoiceSink : public RequestSink {
-public:
-  ChoiceSink(std::shared_ptr<Channel> channel, size_t choice)
-      : channel(std::move(channel)), choice(choice) {}
-  void onToken(const TokenOutput &t) override { channel->onToken(choice, t); }
-  void onPromptLogprobs(const std::vector<TokenOutput> &toks) override {
-    channel->onPrompt(choice, toks);
-  }
-  void onFinish(FinishReason r, const std::string &e) override {
-    channel->onFinish(choice, r, e);
-  }
-
-private:
-  std::shared_ptr<Channel> channel;
-  size_t choice;
-};
-
 std::string randomHex() {
   static thread_local std::mt19937_64 rng{std::random_device{}()};
   char buf[40];
@@ -100,138 +43,6 @@ std::string randomHex() {
 }
 
 } // namespace
-
-/// Counts an admitted request (weight: its choices) until its response is
-/// complete.
-struct InFlightGuard {
-  Server &s;
-  int64_t weight;
-  InFlightGuard(Server &s, int64_t weight) : s(s), weight(weight) {}
-  ~InFlightGuard() { s.inFlight -= weight; }
-};
-
-/// One request's generation (every choice's), shared by the handler and
-/// (for streams) the content provider, which outlives the handler.
-struct StreamState {
-  /// One choice's backend request.
-  struct Run {
-    uint64_t backendId = 0;
-    double lastToken = 0;
-    bool done = false;
-  };
-
-  Server &server;
-  std::unique_ptr<InFlightGuard> guard;
-  std::shared_ptr<Channel> channel;
-  std::unique_ptr<CompletionWriter> writer;
-  std::vector<Run> runs;
-  uint64_t serverId = 0;
-  double arrival = 0;
-  bool recorded = false;
-  std::string error; // the first choice that failed
-  bool errorSent = false;
-
-  explicit StreamState(Server &s) : server(s) {}
-
-  bool allDone() const {
-    for (const Run &r : runs)
-      if (!r.done)
-        return false;
-    return true;
-  }
-  bool failed() const { return !error.empty(); }
-
-  void abort(size_t c) {
-    if (!runs[c].done && runs[c].backendId)
-      server.backend.abort(runs[c].backendId);
-  }
-  void abortAll() {
-    for (size_t c = 0; c < runs.size(); ++c)
-      abort(c);
-  }
-
-  /// Takes what the backend produced (waiting up to `seconds`).
-  void pump(double seconds) {
-    std::deque<Channel::Event> events;
-    channel->take(events, seconds);
-    for (Channel::Event &e : events) {
-      Run &run = runs[e.choice];
-      ChoiceWriter &w = writer->choice(e.choice);
-      if (e.kind == Channel::Event::Prompt) {
-        w.onPromptLogprobs(e.prompt);
-        continue;
-      }
-      if (e.kind == Channel::Event::Finish) {
-        run.done = true;
-        if (e.reason == FinishReason::Error && error.empty())
-          error = e.error.empty() ? "unknown error" : e.error;
-        w.onFinish(e.reason);
-        continue;
-      }
-      const TokenOutput &t = e.token;
-      if (run.lastToken == 0)
-        server.metrics.firstToken(t.time - arrival);
-      else
-        server.metrics.interToken(t.time - run.lastToken);
-      run.lastToken = t.time;
-      if (!w.onToken(t))
-        abort(e.choice); // a stop string matched
-    }
-    // One choice failing fails the response: the others stop too.
-    if (failed())
-      abortAll();
-  }
-
-  /// The stream's next events to `sink` (SSE); false when the client left.
-  bool send(httplib::DataSink &sink) {
-    if (!allDone())
-      pump(1.0);
-    std::string events;
-    if (failed() && allDone() && !errorSent) {
-      errorSent = true;
-      // What came before the error, without the normal ending.
-      events = writer->takeStreamEvents(/*end=*/false);
-      events +=
-          sseEvent(json::parse(ApiError{500, "generation failed: " + error,
-                                        "internal_error", "", ""}
-                                   .toJson())) +
-          "data: [DONE]\n\n";
-    } else if (!failed()) {
-      events = writer->takeStreamEvents();
-    }
-    // A comment while nothing comes: keeps proxies patient and finds
-    // clients that left while the request waited.
-    if (events.empty())
-      events = ": keep-alive\n\n";
-    if (!sink.write(events.data(), events.size())) {
-      abortAll();
-      return false;
-    }
-    if (events.find("data: [DONE]") != std::string::npos)
-      sink.done();
-    return true;
-  }
-
-  /// Once, when the response is over (sent, failed or client gone).
-  void finish() {
-    if (recorded)
-      return;
-    recorded = true;
-    abortAll(); // those not done: the client left or the server stops
-    double latency = steadySeconds() - arrival;
-    // One record a choice (each was an engine request); a prompt's tokens
-    // count once, with its first choice, as in the usage.
-    for (size_t c = 0; c < writer->size(); ++c) {
-      const ChoiceWriter &w = writer->choice(c);
-      server.metrics.requestFinished(
-          w.finished() ? w.finishReason() : "abort",
-          writer->isFirstOfPrompt(c) ? writer->promptTokensOf(c) : 0,
-          w.completionTokens(), latency);
-    }
-    std::lock_guard<std::mutex> lock(server.liveMutex);
-    server.live.erase(serverId);
-  }
-};
 
 Server::Server(Backend &b, ServerConfig c)
     : backend(b), config(std::move(c)),
