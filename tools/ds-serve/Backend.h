@@ -146,6 +146,10 @@ public:
   /// finished. Unknown ids are ignored.
   virtual void abort(uint64_t id) = 0;
   virtual BackendStats stats() const = 0;
+  /// Prompt tokens a later request with the same prompt finds computed
+  /// (the prefix cache's unit), 0 without such a cache: the server then
+  /// starts a prompt's further samples (n > 1) after the first's prefill.
+  virtual int64_t sharedPrefixTokens() const { return 0; }
   /// Aborts everything and joins the backend's threads.
   virtual void shutdown() = 0;
 };

@@ -60,6 +60,7 @@ EngineBackend::create(const Config &c, std::unique_ptr<Tokenizer> tokenizer,
   }
   b->modelInfo = {c.name, mi.vocab_size, len, mi.eos_token_id};
   b->maxWaiting = c.maxWaiting;
+  b->sharedPrefix = c.prefixCaching ? DSRT_ENGINE_PAGE_TOKENS : 0;
   b->maxNumSeqs = c.maxNumSeqs;
   return b;
 }

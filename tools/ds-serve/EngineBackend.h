@@ -58,6 +58,7 @@ public:
                   std::string &error) override;
   void abort(uint64_t id) override;
   BackendStats stats() const override;
+  int64_t sharedPrefixTokens() const override { return sharedPrefix; }
   void shutdown() override;
 
   /// A partitioned model's rank other than 0 (mpiexec): it serves no HTTP
@@ -70,6 +71,7 @@ public:
   struct Live; // one request between add_request and its final event
 
 private:
+  int64_t sharedPrefix = 0; // pages' tokens with prefix caching, else 0
   EngineBackend() = default;
   static void onEvent(void *user, const dsrt_engine_event *event);
 

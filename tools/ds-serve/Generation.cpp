@@ -11,12 +11,57 @@ using nlohmann::json;
 
 namespace dsserve {
 
+bool StreamState::submit(size_t c, GenerateRequest g) {
+  std::string why;
+  uint64_t id = server.backend.submit(
+      std::move(g), std::make_shared<ChoiceSink>(channel, c), why);
+  if (!id) {
+    if (error.empty())
+      error = "the engine refused choice " + std::to_string(c) + ": " + why;
+    runs[c].done = true;
+    writer->choice(c).onFinish(FinishReason::Error);
+    return false;
+  }
+  runs[c].backendId = id;
+  if (serverId) { // registered: the server's stop() must reach it too
+    std::lock_guard<std::mutex> lock(server.liveMutex);
+    server.live[serverId].push_back(id);
+  }
+  return true;
+}
+
+void StreamState::releaseSiblings(size_t first, bool start,
+                                  FinishReason reason) {
+  for (size_t c = first + 1; c < first + perPrompt && c < deferred.size();
+       ++c) {
+    if (!deferred[c])
+      continue;
+    GenerateRequest g = std::move(*deferred[c]);
+    deferred[c].reset();
+    if (start) {
+      submit(c, std::move(g));
+    } else {
+      runs[c].done = true;
+      writer->choice(c).onFinish(reason);
+    }
+  }
+}
+
 void StreamState::pump(double seconds) {
   std::deque<Channel::Event> events;
   channel->take(events, seconds);
   for (Channel::Event &e : events) {
     Run &run = runs[e.choice];
     ChoiceWriter &w = writer->choice(e.choice);
+    // A prompt's first choice has computed its prompt (its first token or
+    // its end): its siblings start, and find the prompt's full pages in
+    // the prefix cache.
+    if (e.kind != Channel::Event::Prompt && e.choice % perPrompt == 0) {
+      bool ok = e.kind == Channel::Event::Token ||
+                e.reason == FinishReason::Stop ||
+                e.reason == FinishReason::Length;
+      releaseSiblings(e.choice, ok, e.reason);
+    }
     if (e.kind == Channel::Event::Prompt) {
       w.onPromptLogprobs(e.prompt);
       continue;

@@ -18,6 +18,7 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -109,6 +110,10 @@ struct StreamState {
   std::shared_ptr<Channel> channel;
   std::unique_ptr<CompletionWriter> writer;
   std::vector<Run> runs;
+  /// Choices not submitted yet: a prompt's further samples wait for its
+  /// first choice's first event (its prompt is then in the prefix cache).
+  std::vector<std::optional<GenerateRequest>> deferred;
+  size_t perPrompt = 1; // n
   uint64_t serverId = 0;
   double arrival = 0;
   bool recorded = false;
@@ -126,9 +131,20 @@ struct StreamState {
   bool failed() const { return !error.empty(); }
 
   void abort(size_t c) {
+    if (c < deferred.size() && deferred[c]) { // never submitted
+      deferred[c].reset();
+      runs[c].done = true;
+      writer->choice(c).onFinish(FinishReason::Abort);
+      return;
+    }
     if (!runs[c].done && runs[c].backendId)
       server.backend.abort(runs[c].backendId);
   }
+  /// Submits choice c (false with `error` set when the backend refuses).
+  bool submit(size_t c, GenerateRequest g);
+  /// The samples deferred behind choice `first`: submitted, or with
+  /// `reason` ended unsubmitted (the first was aborted or failed).
+  void releaseSiblings(size_t first, bool start, FinishReason reason);
   void abortAll() {
     for (size_t c = 0; c < runs.size(); ++c)
       abort(c);

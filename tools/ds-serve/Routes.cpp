@@ -343,7 +343,19 @@ void Server::generate(const httplib::Request &req, httplib::Response &res,
       prompts);
   st->channel = std::make_shared<Channel>();
   st->runs.resize(gs.size());
+  st->deferred.resize(gs.size());
+  st->perPrompt = size_t(r.n);
+  // A prompt's further samples wait for its first's prefill where the
+  // backend caches prefixes and the prompt fills a cached unit (not with
+  // echo + logprobs: those requests read no cache).
+  bool share =
+      config.sharedPrefixTokens > 0 && r.n > 1 && !(r.echo && r.logprobs);
   for (size_t c = 0; c < gs.size(); ++c) {
+    if (share && c % size_t(r.n) != 0 &&
+        int64_t(prompts[c / size_t(r.n)].size()) > config.sharedPrefixTokens) {
+      st->deferred[c] = std::move(gs[c]);
+      continue;
+    }
     std::string submitError;
     st->runs[c].backendId = backend.submit(
         std::move(gs[c]), std::make_shared<ChoiceSink>(st->channel, c),
@@ -361,7 +373,8 @@ void Server::generate(const httplib::Request &req, httplib::Response &res,
   {
     std::lock_guard<std::mutex> lock(liveMutex);
     for (const StreamState::Run &run : st->runs)
-      live[st->serverId].push_back(run.backendId);
+      if (run.backendId) // deferred ones register when submitted
+        live[st->serverId].push_back(run.backendId);
   }
 
   if (!r.stream) {

@@ -32,6 +32,10 @@ struct ServerConfig {
   double shutdownTimeoutSeconds = 30;
   /// --reasoning-parser deepseek_r1: chat answers' reasoning_content.
   bool splitReasoning = false;
+  /// > 0: a prompt longer than this starts its further samples (n > 1)
+  /// once the first has computed it, so they find it in the prefix cache
+  /// (Backend::sharedPrefixTokens).
+  int64_t sharedPrefixTokens = 0;
 };
 
 struct ParsedRequest;

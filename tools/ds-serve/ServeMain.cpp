@@ -49,6 +49,7 @@ int runServer(Backend &backend, const Options &o, const char *tool) {
   c.maxInFlight = o.maxNumSeqs + o.maxWaiting;
   c.shutdownTimeoutSeconds = o.shutdownTimeout;
   c.splitReasoning = !o.reasoningParser.empty();
+  c.sharedPrefixTokens = backend.sharedPrefixTokens();
   Server server(backend, c);
   std::string error;
   if (!server.bind(error)) {
