@@ -88,6 +88,10 @@ struct Fixture {
     ServerConfig sc;
     sc.port = 0;
     sc.modelName = "fake-kernels";
+    // Below the engine's page, so that n > 1 requests of this 16-token
+    // model take the deferred path (their later samples start after the
+    // first's prefill) without a cache hit to show for it.
+    sc.sharedPrefixTokens = 2;
     server = std::make_unique<Server>(*backend, sc);
     EXPECT_TRUE(server->bind(error)) << error;
     thread = std::thread([this] { server->serve(); });
@@ -97,12 +101,16 @@ struct Fixture {
     thread.join();
     backend->shutdown();
   }
-  json complete(const std::vector<int32_t> &prompt, int maxTokens) {
+  json complete(const std::vector<int32_t> &prompt, int maxTokens, int n = 1) {
     httplib::Client c("127.0.0.1", server->boundPort());
     c.set_read_timeout(60);
-    json body = {{"prompt", prompt},         {"max_tokens", maxTokens},
-                 {"temperature", 0},         {"ignore_eos", true},
-                 {"return_token_ids", true}, {"logprobs", 2}};
+    json body = {{"prompt", prompt},
+                 {"max_tokens", maxTokens},
+                 {"temperature", 0},
+                 {"ignore_eos", true},
+                 {"return_token_ids", true},
+                 {"logprobs", 2},
+                 {"n", n}};
     auto res = c.Post("/v1/completions", body.dump(), "application/json");
     if (!res || res->status != 200)
       return json();
@@ -125,6 +133,10 @@ TEST(ServerEngine, ConcurrentRequestsEqualSoloAndDropsFreePages) {
   std::vector<std::thread> clients;
   for (size_t i = 0; i < prompts.size(); ++i)
     clients.emplace_back([&, i] { together[i] = f.complete(prompts[i], 6); });
+  // Greedy samples of one prompt, the later ones deferred behind the
+  // first's prefill: each the solo answer.
+  json samples;
+  clients.emplace_back([&] { samples = f.complete(prompts[3], 6, 3); });
   // Meanwhile streams that hang up after their first bytes.
   for (int k = 0; k < 4; ++k)
     clients.emplace_back([&] {
@@ -150,6 +162,11 @@ TEST(ServerEngine, ConcurrentRequestsEqualSoloAndDropsFreePages) {
               solo[i]["choices"][0]["logprobs"]["token_logprobs"]);
     EXPECT_EQ(together[i]["usage"]["completion_tokens"], 6);
   }
+  ASSERT_EQ(samples["choices"].size(), 3u) << samples.dump();
+  for (int j = 0; j < 3; ++j)
+    EXPECT_EQ(samples["choices"][j]["token_ids"],
+              solo[3]["choices"][0]["token_ids"])
+        << "choice " << j;
   for (int i = 0; i < 1000; ++i) {
     BackendStats s = f.backend->stats();
     if (s.running == 0 && s.waiting == 0)
