@@ -1,9 +1,9 @@
 //===- Backend.h - what ds-serve needs from an engine and a tokenizer -----===//
 //
 // The HTTP layer talks to generation through this small interface so that
-// it can be tested against a fake (FakeBackend) and run on whichever engine
-// is built (SessionBackend on the dsrt C API today; the batching engine of
-// dsrt_engine.h once it lands). Everything here is thread-safe unless noted.
+// it can be tested against a fake (FakeBackend) and run on the batching
+// engine of dsrt_engine.h (EngineBackend). Everything here is thread-safe
+// unless noted.
 //
 //===----------------------------------------------------------------------===//
 #ifndef DS_SERVE_BACKEND_H
