@@ -126,6 +126,7 @@ class Engine:
         n = len(prompts)
         forces = _forces(force_tokens, n)
         prompts = [self._prompt_ids(p) for p in prompts]  # all encoded before any is added
+        self._encoded = prompts
         ids = []
         try:
             for i, prompt in enumerate(prompts):
@@ -154,7 +155,7 @@ class Engine:
                top_k=0, seed=0, stop_token_ids=None, ignore_eos=False,
                force_tokens=None, return_logits=False, token_logits=False,
                presence_penalty=0.0, frequency_penalty=0.0, repetition_penalty=1.0,
-               min_p=0.0, min_tokens=0, logit_bias=None):
+               min_p=0.0, min_tokens=0, logit_bias=None, prompt_logprobs=False):
         """Runs the prompts concurrently, yielding one dict per event:
         {"prompt_index", "token", "finish_reason", "time"} with token None and
         finish_reason set ("stop", "length", "abort") on a request's last
@@ -163,15 +164,21 @@ class Engine:
         from (unlike return_logits, this keeps prefix-cache hits).
         presence_penalty, frequency_penalty, repetition_penalty, min_p,
         min_tokens and logit_bias ({token id: bias}) process each row before
-        sampling, in vLLM's order (as ds-serve's fields of those names)."""
+        sampling, in vLLM's order (as ds-serve's fields of those names).
+        With prompt_logprobs, events {"prompt_index", "prompt_logprobs",
+        "position"} come before a prompt's first token: the log-probabilities
+        of its tokens position, position + 1, ... given the ones before
+        (such a request does not read the prefix cache)."""
         processing = {"presence_penalty": float(presence_penalty),
                       "frequency_penalty": float(frequency_penalty),
                       "repetition_penalty": float(repetition_penalty),
                       "min_p": float(min_p), "min_tokens": int(min_tokens),
-                      "logit_bias": {int(k): float(v) for k, v in (logit_bias or {}).items()}}
+                      "logit_bias": {int(k): float(v) for k, v in (logit_bias or {}).items()},
+                      "prompt_logits": bool(prompt_logprobs)}
         ids = self._add_all(prompts, max_new_tokens, temperature, top_p, top_k, seed,
                             stop_token_ids, ignore_eos, force_tokens, return_logits,
                             token_logits, processing)
+        encoded = self._encoded
         index = {rid: i for i, rid in enumerate(ids)}
         left = len(ids)
         try:
@@ -179,6 +186,17 @@ class Engine:
                 _, events = self._e.step()
                 for rid, token, reason, t, hit, logits in events:
                     if rid not in index:
+                        continue
+                    if token == -2:  # prompt rows: score the next prompt tokens
+                        import numpy as np
+                        prompt = encoded[index[rid]]
+                        rows = np.asarray(logits, np.float64)
+                        top = rows.max(axis=1, keepdims=True)
+                        norm = top[:, 0] + np.log(np.exp(rows - top).sum(axis=1))
+                        nxt = prompt[hit + 1:hit + 1 + len(rows)]
+                        lps = rows[np.arange(len(rows)), nxt] - norm
+                        yield {"prompt_index": index[rid], "position": hit + 1,
+                               "prompt_logprobs": [float(v) for v in lps], "time": t}
                         continue
                     ev = {"prompt_index": index[rid], "token": token if token >= 0 else None,
                           "finish_reason": reason, "time": t, "prefix_hit_tokens": hit}
@@ -213,7 +231,9 @@ class Engine:
         "token_logits" [fed tokens, vocab] (the row each was chosen from).
         force_tokens: one list per prompt (teacher forcing; max_new_tokens
         defaults to its length). Keyword arguments of stream() for logits
-        processing (penalties, min_p, min_tokens, logit_bias) pass through."""
+        processing (penalties, min_p, min_tokens, logit_bias) pass through;
+        with prompt_logprobs=True a result also has "prompt_logprobs": None
+        for the first prompt token, then each next one's log-probability."""
         outs = [{"tokens": [], "finish_reason": None, "prefix_hit_tokens": 0}
                 for _ in prompts]
         for ev in self.stream(prompts, max_new_tokens, temperature=temperature,
@@ -222,6 +242,9 @@ class Engine:
                               force_tokens=force_tokens, return_logits=return_logits,
                               token_logits=token_logits, **processing):
             o = outs[ev["prompt_index"]]
+            if "prompt_logprobs" in ev:
+                o.setdefault("prompt_logprobs", [None]).extend(ev["prompt_logprobs"])
+                continue
             if ev["token"] is not None:
                 o["tokens"].append(ev["token"])
                 if token_logits:
@@ -232,6 +255,8 @@ class Engine:
                 if return_logits:
                     o["logits"] = ev["logits"]
         for prompt, o in zip(prompts, outs):
+            if processing.get("prompt_logprobs"):
+                o.setdefault("prompt_logprobs", [None])  # a one-token prompt
             if isinstance(prompt, (str, bytes)):
                 o["prompt_tokens"] = self._prompt_ids(prompt)
                 o["text"] = self.tokenizer.decode(o["tokens"], skip_special_tokens=True)

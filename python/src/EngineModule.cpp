@@ -120,6 +120,8 @@ public:
     p.min_tokens = processing.contains("min_tokens")
                        ? processing["min_tokens"].cast<int64_t>()
                        : 0;
+    p.prompt_logits = processing.contains("prompt_logits") &&
+                      processing["prompt_logits"].cast<bool>();
     std::vector<int32_t> biasIds;
     std::vector<float> biasValues;
     if (processing.contains("logit_bias"))
@@ -167,7 +169,8 @@ public:
   }
 
   /// One step; (has_work, [(id, token, finish_reason, time, prefix_hit,
-  /// logits or None), ...]).
+  /// logits or None), ...]); a prompt-rows event (prompt_logits) is (id,
+  /// -2, None, time, position of its first row, rows).
   py::tuple step() {
     int hasWork = 0;
     dsrt_status st;
@@ -274,6 +277,17 @@ private:
              {},
              0};
     std::lock_guard<std::mutex> lock(self->mutex);
+    if (e->token < 0 && e->finish_reason == DSRT_FINISH_NONE) {
+      // Prompt rows (prompt_logits): token -2, the first row's position in
+      // the prefix-hit slot.
+      ev.token = -2;
+      ev.prefixHit = e->index;
+      ev.rows = e->num_logits_rows;
+      ev.logits.assign(e->logits,
+                       e->logits + e->num_logits_rows * e->vocab_size);
+      self->pending.push_back(std::move(ev));
+      return;
+    }
     if (e->logits && (e->token < 0 || self->wantRows.count(e->request_id))) {
       ev.rows = e->num_logits_rows;
       ev.logits.assign(e->logits,

@@ -111,6 +111,29 @@ def test_return_logits_rows_match_ds_run_convention(ckpt, artifact, executor):
         assert np.abs(o["logits"] - ref).max() < 1e-5
 
 
+def test_prompt_logprobs_score_each_prompt_token(ckpt, artifact, executor):
+    prompts = _prompts()[:3] + [[9]]
+    eng = dsmlir.Engine(artifact, ckpt, num_pages=5, max_num_seqs=3,
+                        max_num_batched_tokens=7)  # prompts in several chunks
+    outs = eng.generate(prompts, max_new_tokens=2, prompt_logprobs=True)
+    _check_executor(eng, executor)
+    for p, o in zip(prompts, outs):
+        lp = o["prompt_logprobs"]
+        assert len(lp) == len(p) and lp[0] is None
+        if len(p) == 1:
+            continue
+        # Row t of the float64 reference scores prompt token t + 1.
+        ref = reference_logits(ckpt, p)[:-1].astype(np.float64)
+        ref = ref - ref.max(axis=1, keepdims=True)
+        ref = ref - np.log(np.exp(ref).sum(axis=1, keepdims=True))
+        want = ref[np.arange(len(p) - 1), p[1:]]
+        assert np.abs(np.array(lp[1:]) - want).max() < 1e-5
+    # The same prompt as a plain request: the same tokens (prompt logprobs
+    # change nothing else).
+    plain = eng.generate(prompts, max_new_tokens=2)
+    assert [o["tokens"] for o in plain] == [o["tokens"] for o in outs]
+
+
 def test_greedy_and_seeded_sampling_match_solo_generate(ckpt, artifact):
     prompts = _prompts()[:4]
     model = dsmlir.Model(artifact, ckpt)
