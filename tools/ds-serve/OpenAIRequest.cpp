@@ -135,16 +135,26 @@ private:
   bool good = true;
 };
 
+/// t as a token id: an integer in [0, INT32_MAX] (the vocabulary is the
+/// server's to check).
+std::optional<int32_t> tokenId(const json &t) {
+  if (!t.is_number_integer() ||
+      (t.is_number_unsigned()
+           ? t.get<uint64_t>() > uint64_t(INT32_MAX)
+           : (t.get<int64_t>() < 0 || t.get<int64_t>() > INT32_MAX)))
+    return std::nullopt;
+  return static_cast<int32_t>(t.get<int64_t>());
+}
+
 bool tokenIds(const json &arr, std::vector<int32_t> &out, Fields &f) {
   for (const json &t : arr) {
     if (!t.is_number_integer())
       return f.fail("'prompt' token ids must be integers", "prompt");
-    if (t.is_number_unsigned() ? t.get<uint64_t>() > uint64_t(INT32_MAX)
-                               : (t.get<int64_t>() < 0 ||
-                                  t.get<int64_t>() > INT32_MAX))
+    std::optional<int32_t> id = tokenId(t);
+    if (!id)
       return f.fail("'prompt' token id " + t.dump() + " is out of range",
                     "prompt");
-    out.push_back(static_cast<int32_t>(t.get<int64_t>()));
+    out.push_back(*id);
   }
   if (out.empty())
     return f.fail("'prompt' must not be empty", "prompt");
@@ -307,16 +317,14 @@ void parseStopTokenIds(Fields &f, ParsedRequest &r) {
     return;
   }
   for (const json &t : *s) {
-    if (!t.is_number_integer() ||
-        (t.is_number_unsigned()
-             ? t.get<uint64_t>() > uint64_t(INT32_MAX)
-             : (t.get<int64_t>() < 0 || t.get<int64_t>() > INT32_MAX))) {
+    std::optional<int32_t> id = tokenId(t);
+    if (!id) {
       f.fail("'stop_token_ids' must hold token ids (integers >= 0), got " +
                  t.dump(),
              "stop_token_ids");
       return;
     }
-    r.stopTokenIds.push_back(static_cast<int32_t>(t.get<int64_t>()));
+    r.stopTokenIds.push_back(*id);
   }
 }
 
@@ -554,15 +562,13 @@ std::optional<DetokenizeRequest> parseDetokenizeRequest(const std::string &body,
     f.wrongType("tokens", "an array of token ids", *t);
   } else {
     for (const json &v : *t) {
-      if (!v.is_number_integer() ||
-          (v.is_number_unsigned()
-               ? v.get<uint64_t>() > uint64_t(INT32_MAX)
-               : (v.get<int64_t>() < 0 || v.get<int64_t>() > INT32_MAX))) {
+      std::optional<int32_t> id = tokenId(v);
+      if (!id) {
         f.fail("'tokens' must hold token ids (integers >= 0), got " + v.dump(),
                "tokens");
         break;
       }
-      r.tokens.push_back(int32_t(v.get<int64_t>()));
+      r.tokens.push_back(*id);
     }
   }
   if (!f.ok())
