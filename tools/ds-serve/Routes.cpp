@@ -174,23 +174,42 @@ bool Server::promptTokens(const ParsedRequest &r, size_t i,
     reply(res, 400, ApiError::invalid(which + err, "prompt").toJson());
     return false;
   }
-  ModelInfo info = backend.info();
   if (out.empty()) {
     reply(res, 400,
           ApiError::invalid(which + "the prompt is empty", "prompt").toJson());
     return false;
   }
   for (int32_t t : out)
-    if (t < 0 || t >= info.vocabSize) {
-      reply(res, 400,
-            ApiError::invalid(which + "token id " + std::to_string(t) +
-                                  " is outside the vocabulary [0, " +
-                                  std::to_string(info.vocabSize) + ")",
-                              "prompt")
-                .toJson());
+    if (!inVocabulary(t, which + "token id ", "prompt", res))
       return false;
-    }
   return true;
+}
+
+bool Server::inVocabulary(int32_t token, const std::string &what,
+                          const char *param, httplib::Response &res) {
+  int64_t vocab = backend.info().vocabSize;
+  if (token >= 0 && token < vocab)
+    return true;
+  reply(res, 400,
+        ApiError::invalid(what + std::to_string(token) +
+                              " is outside the vocabulary [0, " +
+                              std::to_string(vocab) + ")",
+                          param)
+            .toJson());
+  return false;
+}
+
+bool Server::servesModel(const std::string &model, httplib::Response &res) {
+  if (model.empty() || model == config.modelName)
+    return true;
+  ApiError e{404,
+             "the model '" + model +
+                 "' does not exist (this server "
+                 "serves '" +
+                 config.modelName + "')",
+             "invalid_request_error", "model", "model_not_found"};
+  reply(res, 404, e.toJson());
+  return false;
 }
 
 bool Server::admit(const httplib::Request &req, httplib::Response &res) {
@@ -219,17 +238,12 @@ bool Server::admit(const httplib::Request &req, httplib::Response &res) {
 
 bool Server::sampling(const ParsedRequest &r, SamplingParams &p,
                       httplib::Response &res) {
-  ModelInfo info = backend.info();
   for (int32_t t : r.stopTokenIds)
-    if (t >= info.vocabSize) {
-      reply(res, 400,
-            ApiError::invalid("stop token id " + std::to_string(t) +
-                                  " is outside the vocabulary [0, " +
-                                  std::to_string(info.vocabSize) + ")",
-                              "stop_token_ids")
-                .toJson());
+    if (!inVocabulary(t, "stop token id ", "stop_token_ids", res))
       return false;
-    }
+  for (const auto &[t, bias] : r.logitBias)
+    if (!inVocabulary(t, "logit_bias token id ", "logit_bias", res))
+      return false;
   p.temperature = r.temperature;
   p.topP = r.topP;
   p.topK = r.topK;
@@ -238,16 +252,6 @@ bool Server::sampling(const ParsedRequest &r, SamplingParams &p,
   p.ignoreEos = r.ignoreEos;
   p.topLogprobs = r.logprobs ? r.topLogprobs : -1;
   p.promptLogprobs = r.echo && r.logprobs;
-  for (const auto &[t, bias] : r.logitBias)
-    if (t >= info.vocabSize) {
-      reply(res, 400,
-            ApiError::invalid("logit_bias token id " + std::to_string(t) +
-                                  " is outside the vocabulary [0, " +
-                                  std::to_string(info.vocabSize) + ")",
-                              "logit_bias")
-                .toJson());
-      return false;
-    }
   p.presencePenalty = r.presencePenalty;
   p.frequencyPenalty = r.frequencyPenalty;
   p.repetitionPenalty = r.repetitionPenalty;
@@ -260,13 +264,8 @@ bool Server::sampling(const ParsedRequest &r, SamplingParams &p,
 bool Server::prepare(const ParsedRequest &r, std::vector<GenerateRequest> &out,
                      std::vector<std::vector<int32_t>> &prompts,
                      httplib::Response &res) {
-  if (!r.model.empty() && r.model != config.modelName) {
-    ApiError e{404, "the model '" + r.model + "' does not exist (this server "
-                    "serves '" + config.modelName + "')",
-               "invalid_request_error", "model", "model_not_found"};
-    reply(res, 404, e.toJson());
+  if (!servesModel(r.model, res))
     return false;
-  }
   SamplingParams params;
   if (!sampling(r, params, res))
     return false;
@@ -434,16 +433,8 @@ bool Server::admitChoices(StreamState &st, size_t choices,
 
 bool Server::tokenizerRequest(httplib::Response &res,
                               const std::string &model) {
-  if (!model.empty() && model != config.modelName) {
-    ApiError e{404,
-               "the model '" + model +
-                   "' does not exist (this server "
-                   "serves '" +
-                   config.modelName + "')",
-               "invalid_request_error", "model", "model_not_found"};
-    reply(res, 404, e.toJson());
+  if (!servesModel(model, res))
     return false;
-  }
   if (!backend.tokenizer()) {
     reply(res, 400,
           ApiError::invalid("this server has no tokenizer (start it with "
@@ -493,17 +484,9 @@ void Server::detokenize(const httplib::Request &req, httplib::Response &res) {
   }
   if (!tokenizerRequest(res, r->model))
     return metrics.httpResponse(res.status);
-  int64_t vocab = backend.info().vocabSize;
   for (int32_t t : r->tokens)
-    if (t >= vocab) {
-      reply(res, 400,
-            ApiError::invalid("token id " + std::to_string(t) +
-                                  " is outside the vocabulary [0, " +
-                                  std::to_string(vocab) + ")",
-                              "tokens")
-                .toJson());
+    if (!inVocabulary(t, "token id ", "tokens", res))
       return metrics.httpResponse(400);
-    }
   std::string text, why;
   if (!backend.tokenizer()->decode(r->tokens, text, why)) {
     reply(res, 400, ApiError::invalid(why, "tokens").toJson());

@@ -81,6 +81,12 @@ private:
   /// in `res`.
   bool admitChoices(StreamState &st, size_t choices, httplib::Response &res);
   void reply(httplib::Response &res, int status, const std::string &body);
+  /// True if `token` is in the model's vocabulary; otherwise a 400 naming
+  /// `param` ("<what><token> is outside the vocabulary ...") is in `res`.
+  bool inVocabulary(int32_t token, const std::string &what, const char *param,
+                    httplib::Response &res);
+  /// True if `model` is empty or the served one; otherwise a 404.
+  bool servesModel(const std::string &model, httplib::Response &res);
   /// Prompt i of a completions request, or the chat's rendered messages.
   bool promptTokens(const ParsedRequest &r, size_t i, std::vector<int32_t> &out,
                     httplib::Response &res);
