@@ -1,22 +1,13 @@
 //===- ReasoningSplitter.cpp - DeepSeek-R1's reasoning apart from content -===//
 
 #include "ReasoningSplitter.h"
-
-#include <algorithm>
+#include "StopStrings.h"
 
 namespace dsserve {
 namespace {
 
 constexpr const char kOpen[] = "<think>";
 constexpr const char kClose[] = "</think>";
-
-/// The longest suffix of s that is a proper prefix of tag.
-size_t partialTag(const std::string &s, const std::string &tag) {
-  for (size_t n = std::min(s.size(), tag.size() - 1); n > 0; --n)
-    if (s.compare(s.size() - n, n, tag, 0, n) == 0)
-      return n;
-  return 0;
-}
 
 } // namespace
 
@@ -44,7 +35,7 @@ void ReasoningSplitter::push(const std::string &piece, std::string &reasoning,
     ended = true;
     return;
   }
-  size_t keep = partialTag(held, close);
+  size_t keep = partialMatch(held, close);
   reasoning += held.substr(0, held.size() - keep);
   held.erase(0, held.size() - keep);
 }

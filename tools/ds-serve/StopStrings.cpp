@@ -6,6 +6,15 @@
 
 namespace dsserve {
 
+size_t partialMatch(const std::string &text, const std::string &tag) {
+  if (tag.empty())
+    return 0;
+  for (size_t n = std::min(text.size(), tag.size() - 1); n > 0; --n)
+    if (text.compare(text.size() - n, n, tag, 0, n) == 0)
+      return n;
+  return 0;
+}
+
 std::string StopStrings::push(const std::string &text) {
   if (hit)
     return "";
@@ -29,14 +38,8 @@ std::string StopStrings::push(const std::string &text) {
   }
   // Hold back the longest tail that is a proper prefix of some stop.
   size_t keep = 0;
-  for (const std::string &s : stops) {
-    size_t maxLen = std::min(s.size() - 1, pending.size());
-    for (size_t len = maxLen; len > keep; --len)
-      if (pending.compare(pending.size() - len, len, s, 0, len) == 0) {
-        keep = len;
-        break;
-      }
-  }
+  for (const std::string &s : stops)
+    keep = std::max(keep, partialMatch(pending, s));
   std::string out = pending.substr(0, pending.size() - keep);
   pending.erase(0, pending.size() - keep);
   return out;

@@ -15,6 +15,11 @@
 
 namespace dsserve {
 
+/// The length of the longest suffix of `text` that is a proper prefix of
+/// `tag`: what to hold back until the next piece says whether the tag
+/// begins there.
+size_t partialMatch(const std::string &text, const std::string &tag);
+
 class StopStrings {
 public:
   explicit StopStrings(std::vector<std::string> stops)
