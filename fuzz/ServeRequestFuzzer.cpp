@@ -4,11 +4,14 @@
 // then answered by a CompletionWriter fed the body's bytes as tokens (with
 // its stop strings and logprobs settings, dealt round its choices: prompts
 // x n), so the response and SSE writers see whatever text the input
-// carries. Parsing must never throw or crash.
+// carries. Parsing must never throw or crash. The input is also read as
+// a model's answer by the tool-call parser of each format, whole and in
+// pieces: both must give the same content and calls.
 //
 //===----------------------------------------------------------------------===//
 #include "OpenAIRequest.h"
 #include "Responses.h"
+#include "ToolCalls.h"
 
 #include <algorithm>
 #include <cstdint>
@@ -17,8 +20,39 @@
 
 using namespace dsserve;
 
+namespace {
+
+/// The content and calls of `text` fed in pieces of `step` bytes (0: whole).
+std::string parseAnswer(ToolCallFormat f, const std::string &text,
+                        size_t step) {
+  ToolCallParser p(f);
+  std::string content;
+  std::vector<ToolCallDelta> deltas;
+  for (size_t at = 0; at < text.size(); at += step ? step : text.size())
+    p.push(text.substr(at, step ? step : text.size()), content, deltas);
+  p.finish(content, deltas);
+  std::vector<std::string> calls;
+  for (const ToolCallDelta &d : deltas) {
+    if (d.opens)
+      calls.push_back("name=" + d.name + " args=");
+    if (d.index < 0 || size_t(d.index) >= calls.size())
+      __builtin_trap(); // arguments of a call never opened
+    calls[size_t(d.index)] += d.arguments;
+  }
+  std::string all = "content=" + content;
+  for (const std::string &c : calls)
+    all += "\n" + c;
+  return all;
+}
+
+} // namespace
+
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   std::string body(reinterpret_cast<const char *>(data), size);
+  for (ToolCallFormat f :
+       {ToolCallFormat::DeepSeekV3, ToolCallFormat::DeepSeekV31})
+    if (parseAnswer(f, body, 0) != parseAnswer(f, body, 1 + size % 7))
+      __builtin_trap();
   for (Endpoint ep : {Endpoint::Completions, Endpoint::ChatCompletions}) {
     ApiError error;
     auto r = parseRequest(ep, body, error);
@@ -30,6 +64,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     }
     // --reasoning-parser on for half the chat inputs.
     r->splitReasoning = ep == Endpoint::ChatCompletions && (size & 1);
+    // Tool calls parsed where the request asks for them (--tool-call-parser).
+    if (r->chat.toolChoice != ToolChoice::None)
+      r->toolFormat =
+          size & 2 ? ToolCallFormat::DeepSeekV31 : ToolCallFormat::DeepSeekV3;
     // Every prompt of a batch, n choices each: the bytes dealt round.
     std::vector<int64_t> prompts(std::max<size_t>(1, r->prompts.size()), 1);
     CompletionWriter w(*r, nullptr, "id", "m", 0, prompts);

@@ -109,6 +109,16 @@ public:
   virtual std::string flush() = 0; // what is held back, at the end
 };
 
+/// What a chat request's prompt is made of.
+struct ChatPrompt {
+  /// The OpenAI "messages" array, already validated (OpenAIRequest.h).
+  std::string messagesJson;
+  /// "" or a JSON object merged into the template's context (tools, ...).
+  std::string contextJson;
+  /// Text after the generation prompt: the opening of a forced tool call.
+  std::string assistantPrefix;
+};
+
 class Tokenizer {
 public:
   virtual ~Tokenizer() = default;
@@ -116,10 +126,9 @@ public:
   /// whatever else tokenizer.json's post-processor adds), as prompts get.
   virtual bool encode(const std::string &text, bool addSpecialTokens,
                       std::vector<int32_t> &out, std::string &error) = 0;
-  /// messages: the OpenAI "messages" array, already validated (role and
-  /// string content per message). Renders with add_generation_prompt.
-  virtual bool renderChat(const std::string &messagesJson,
-                          std::vector<int32_t> &out, std::string &error) = 0;
+  /// Renders a chat prompt (add_generation_prompt on) and encodes it.
+  virtual bool renderChat(const ChatPrompt &chat, std::vector<int32_t> &out,
+                          std::string &error) = 0;
   /// skipSpecialTokens: special tokens (BOS, EOS, ...) add no text
   /// (vLLM's skip_special_tokens, default on).
   virtual std::unique_ptr<TextStream> newStream(bool skipSpecialTokens) = 0;

@@ -67,10 +67,12 @@ public:
       out.push_back(c);
     return true;
   }
-  bool renderChat(const std::string &messagesJson, std::vector<int32_t> &out,
+  bool renderChat(const ChatPrompt &chat, std::vector<int32_t> &out,
                   std::string &error) override {
     // The fake "template" keeps the validated JSON as the prompt text.
-    return encode(messagesJson + "\n<|assistant|>\n", false, out, error);
+    return encode(chat.messagesJson + chat.contextJson + "\n<|assistant|>\n" +
+                      chat.assistantPrefix,
+                  false, out, error);
   }
   std::unique_ptr<TextStream> newStream(bool) override {
     return std::make_unique<ByteStream>();

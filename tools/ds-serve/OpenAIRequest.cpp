@@ -1,6 +1,8 @@
 //===- OpenAIRequest.cpp - parsing and validating OpenAI request bodies ---===//
 
 #include "OpenAIRequest.h"
+#include "ChatRequest.h"
+#include "RequestFields.h"
 
 #include <nlohmann/json.hpp>
 
@@ -23,117 +25,6 @@ std::string ApiError::toJson() const {
 }
 
 namespace {
-
-const char *typeName(const json &v) {
-  switch (v.type()) {
-  case json::value_t::null:
-    return "null";
-  case json::value_t::boolean:
-    return "a boolean";
-  case json::value_t::string:
-    return "a string";
-  case json::value_t::array:
-    return "an array";
-  case json::value_t::object:
-    return "an object";
-  case json::value_t::number_float:
-    return "a number";
-  default:
-    return "an integer";
-  }
-}
-
-/// Reads optional fields of one body; the first failure wins.
-class Fields {
-public:
-  Fields(const json &body, ApiError &error) : body(body), error(error) {}
-  bool ok() const { return good; }
-
-  /// The field, or null when absent or null (OpenAI treats both alike).
-  const json *get(const char *name) {
-    auto it = body.find(name);
-    if (it == body.end() || it->is_null())
-      return nullptr;
-    return &*it;
-  }
-  bool fail(const std::string &message, const char *param) {
-    if (good)
-      error = ApiError::invalid(message, param);
-    good = false;
-    return false;
-  }
-  bool wrongType(const char *name, const char *expected, const json &v) {
-    return fail(std::string("'") + name + "' must be " + expected + ", not " +
-                    typeName(v),
-                name);
-  }
-
-  void boolean(const char *name, bool &out) {
-    if (const json *v = get(name)) {
-      if (!v->is_boolean())
-        wrongType(name, "a boolean", *v);
-      else
-        out = v->get<bool>();
-    }
-  }
-  void number(const char *name, float &out, double lo, double hi) {
-    if (const json *v = get(name)) {
-      if (!v->is_number()) {
-        wrongType(name, "a number", *v);
-        return;
-      }
-      double d = v->get<double>();
-      if (!(d >= lo && d <= hi))
-        fail(std::string("'") + name + "' must be in [" + fmt(lo) + ", " +
-                 fmt(hi) + "], got " + fmt(d),
-             name);
-      else
-        out = static_cast<float>(d);
-    }
-  }
-  std::optional<int64_t> integer(const char *name, int64_t lo, int64_t hi) {
-    const json *v = get(name);
-    if (!v)
-      return std::nullopt;
-    if (!v->is_number_integer()) {
-      wrongType(name, "an integer", *v);
-      return std::nullopt;
-    }
-    // Unsigned values past int64 are out of range too.
-    if (v->is_number_unsigned() && v->get<uint64_t>() > uint64_t(INT64_MAX)) {
-      fail(std::string("'") + name + "' is out of range", name);
-      return std::nullopt;
-    }
-    int64_t i = v->get<int64_t>();
-    if (i < lo || i > hi) {
-      fail(std::string("'") + name + "' must be in [" + std::to_string(lo) +
-               ", " + std::to_string(hi) + "], got " + std::to_string(i),
-           name);
-      return std::nullopt;
-    }
-    return i;
-  }
-  std::optional<std::string> string(const char *name) {
-    const json *v = get(name);
-    if (!v)
-      return std::nullopt;
-    if (!v->is_string()) {
-      wrongType(name, "a string", *v);
-      return std::nullopt;
-    }
-    return v->get<std::string>();
-  }
-
-private:
-  static std::string fmt(double d) {
-    char buf[32];
-    snprintf(buf, sizeof(buf), "%g", d);
-    return buf;
-  }
-  const json &body;
-  ApiError &error;
-  bool good = true;
-};
 
 /// t as a token id: an integer in [0, INT32_MAX] (the vocabulary is the
 /// server's to check).
@@ -210,71 +101,6 @@ void parsePrompt(Fields &f, ParsedRequest &r) {
   std::vector<int32_t> ids;
   if (tokenIds(*p, ids, f))
     r.prompts.push_back({std::nullopt, std::move(ids)});
-}
-
-void parseMessages(Fields &f, ParsedRequest &r) {
-  const json *m = f.get("messages");
-  if (!m) {
-    f.fail("'messages' is required", "messages");
-    return;
-  }
-  if (!m->is_array() || m->empty()) {
-    f.fail("'messages' must be a non-empty array", "messages");
-    return;
-  }
-  json out = json::array();
-  for (size_t i = 0; i < m->size(); ++i) {
-    const json &msg = (*m)[i];
-    std::string where = "messages[" + std::to_string(i) + "]";
-    if (!msg.is_object()) {
-      f.fail("'" + where + "' must be an object", "messages");
-      return;
-    }
-    auto role = msg.find("role");
-    if (role == msg.end() || !role->is_string()) {
-      f.fail("'" + where + ".role' must be a string", "messages");
-      return;
-    }
-    std::string rs = role->get<std::string>();
-    if (rs != "system" && rs != "developer" && rs != "user" &&
-        rs != "assistant" && rs != "tool") {
-      f.fail("'" + where + ".role' must be system, developer, user, "
-                           "assistant or tool, got '" + rs + "'",
-             "messages");
-      return;
-    }
-    std::string text;
-    auto content = msg.find("content");
-    if (content == msg.end() || content->is_null()) {
-      if (rs != "assistant") {
-        f.fail("'" + where + ".content' is required", "messages");
-        return;
-      }
-    } else if (content->is_string()) {
-      text = content->get<std::string>();
-    } else if (content->is_array()) {
-      // Content parts: text only (no images or audio in this model).
-      for (const json &part : *content) {
-        auto type = part.is_object() ? part.find("type") : part.end();
-        auto t = part.is_object() ? part.find("text") : part.end();
-        if (type == part.end() || *type != "text" || t == part.end() ||
-            !t->is_string()) {
-          f.fail("'" + where + ".content' parts must be "
-                               "{\"type\": \"text\", \"text\": string}",
-                 "messages");
-          return;
-        }
-        text += t->get<std::string>();
-      }
-    } else {
-      f.fail("'" + where + ".content' must be a string or an array of text "
-                           "parts",
-             "messages");
-      return;
-    }
-    out.push_back({{"role", rs}, {"content", text}});
-  }
-  r.messagesJson = out.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
 void parseStop(Fields &f, ParsedRequest &r) {
@@ -383,8 +209,6 @@ void refuseUnsupported(Fields &f) {
   f.boolean("use_beam_search", beam);
   if (beam)
     f.fail("'use_beam_search' is not supported", "use_beam_search");
-  if (const json *t = f.get("tools"); t && !(t->is_array() && t->empty()))
-    f.fail("'tools' are not supported", "tools");
   if (const json *rf = f.get("response_format")) {
     auto type = rf->is_object() ? rf->find("type") : rf->end();
     if (!rf->is_object() || type == rf->end() || *type != "text")
@@ -428,10 +252,13 @@ parseRequest(Endpoint endpoint, const std::string &body, ApiError &error) {
   Fields f(j, error);
   if (auto m = f.string("model"))
     r.model = *m;
-  if (endpoint == Endpoint::Completions)
+  if (endpoint == Endpoint::Completions) {
     parsePrompt(f, r);
-  else
-    parseMessages(f, r);
+    if (const json *t = f.get("tools"); t && !(t->is_array() && t->empty()))
+      f.fail("'tools' are only supported on /v1/chat/completions", "tools");
+  } else {
+    parseChatInput(f, r.chat);
+  }
 
   const int64_t kMaxTokens = int64_t(1) << 40;
   f.boolean("echo", r.echo);
@@ -526,9 +353,7 @@ std::optional<TokenizeRequest> parseTokenizeRequest(const std::string &body,
   if (auto m = f.string("model"))
     r.model = *m;
   if (f.get("messages")) {
-    ParsedRequest chat;
-    parseMessages(f, chat);
-    r.messagesJson = chat.messagesJson;
+    parseChatInput(f, r.chat);
     r.addSpecialTokens = false; // the template writes BOS itself
     bool generationPrompt = true;
     f.boolean("add_generation_prompt", generationPrompt);

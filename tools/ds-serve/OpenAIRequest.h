@@ -12,6 +12,7 @@
 
 #include "ApiError.h"
 #include "Backend.h"
+#include "ToolCalls.h"
 
 #include <optional>
 #include <string>
@@ -30,6 +31,24 @@ struct PromptInput {
   std::optional<std::vector<int32_t>> tokens;
 };
 
+/// OpenAI's tool_choice: no call parsed (none), the model decides (auto),
+/// a call forced (required), or a call of one function forced (named).
+enum class ToolChoice { None, Auto, Required, Named };
+
+/// A chat request's input to the template: the conversation, and what
+/// else the template sees.
+struct ChatInput {
+  /// The messages array re-serialized: roles, string contents, and the
+  /// tool fields (tool_calls, tool_call_id, name).
+  std::string messagesJson;
+  /// "" or a JSON object merged into the template's context: `tools`, and
+  /// the request's chat_template_kwargs.
+  std::string contextJson;
+  ToolChoice toolChoice = ToolChoice::None;
+  std::string toolName; // the named tool_choice's function
+  bool parallelToolCalls = true;
+};
+
 struct ParsedRequest {
   Endpoint endpoint = Endpoint::Completions;
   std::string model; // empty when absent
@@ -38,8 +57,7 @@ struct ParsedRequest {
   // Choices per prompt; choice i answers prompt i / n.
   int64_t n = 1;
   bool echo = false; // completions: the prompt before the completion
-  // Chat: the messages array re-serialized (roles and string contents).
-  std::string messagesJson;
+  ChatInput chat;    // chat only
   std::optional<int64_t> maxTokens; // absent: up to the context
   float temperature = 1.0f;
   float topP = 1.0f;
@@ -64,6 +82,9 @@ struct ParsedRequest {
   // Set by the server (--reasoning-parser), chat only: reasoning_content
   // apart from content.
   bool splitReasoning = false;
+  // Set by the server (--tool-call-parser) when the answer's tool calls are
+  // parsed: chat with tools and a tool_choice other than none.
+  std::optional<ToolCallFormat> toolFormat;
 };
 
 /// Parses and validates a body. Never throws.
@@ -76,7 +97,7 @@ std::optional<ParsedRequest> parseRequest(Endpoint endpoint,
 struct TokenizeRequest {
   std::string model; // empty when absent
   std::optional<std::string> prompt;
-  std::string messagesJson;     // the chat form (prompt unset)
+  ChatInput chat;               // the chat form (prompt unset)
   bool addSpecialTokens = true; // default: true for text, false for chat
 };
 std::optional<TokenizeRequest> parseTokenizeRequest(const std::string &body,

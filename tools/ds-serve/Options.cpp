@@ -1,6 +1,7 @@
 //===- Options.cpp - ds-serve's command line -------------------------------===//
 
 #include "Options.h"
+#include "ToolCalls.h"
 
 #include <algorithm>
 #include <cerrno>
@@ -14,7 +15,9 @@ std::string usage() {
          "[--max-num-seqs N] [--max-num-batched-tokens N] [--max-waiting N] "
          "[--max-model-len N] [--no-prefix-caching] [--speculative mtp[:K]] "
          "[--api-key KEY] [--served-model-name NAME] [--device cpu|cuda] "
-         "[--reasoning-parser deepseek_r1] "
+         "[--reasoning-parser deepseek_r1] [--chat-template FILE] "
+         "[--tool-call-parser deepseek_v3|deepseek_v31] "
+         "[--enable-auto-tool-choice] "
          "[--shutdown-timeout SECONDS] [--port-file FILE]";
 }
 
@@ -44,6 +47,14 @@ An OpenAI-compatible HTTP server (/v1/completions, /v1/chat/completions,
   --reasoning-parser deepseek_r1
                              chat answers give the text up to </think> as
                              reasoning_content, the rest as content (R1)
+  --chat-template FILE       a Jinja chat template to use instead of the
+                             tokenizer_config.json's (its special tokens stay)
+  --tool-call-parser deepseek_v3|deepseek_v31
+                             parse chat answers' tool calls (V3 and R1's
+                             format, or V3.1's) into OpenAI tool_calls; needed
+                             for tool_choice "required" or a named function
+  --enable-auto-tool-choice  let the model decide whether to call a tool
+                             (tool_choice "auto", the default with tools)
   --api-key KEY              require "Authorization: Bearer KEY" (also
                              $DS_SERVE_API_KEY)
   --served-model-name NAME   the model's name in responses (default: the
@@ -90,6 +101,10 @@ bool parseOptions(int argc, char **argv, Options &o, std::string &error,
       o.prefixCaching = false;
       continue;
     }
+    if (a == "--enable-auto-tool-choice") {
+      o.autoToolChoice = true;
+      continue;
+    }
     std::string flag = a, value;
     bool hasValue = false;
     if (size_t eq = a.find('='); eq != std::string::npos) {
@@ -128,6 +143,15 @@ bool parseOptions(int argc, char **argv, Options &o, std::string &error,
         return false;
       }
       o.reasoningParser = value;
+    } else if (flag == "--tool-call-parser") {
+      if (!toolCallFormat(value)) {
+        error = "--tool-call-parser: unknown parser '" + value +
+                "' (known: deepseek_v3, deepseek_v31)";
+        return false;
+      }
+      o.toolCallParser = value;
+    } else if (flag == "--chat-template") {
+      o.chatTemplate = value;
     } else if (flag == "--port") {
       if (!toInt(flag, value, 0, 65535, n, error))
         return false;
@@ -160,6 +184,11 @@ bool parseOptions(int argc, char **argv, Options &o, std::string &error,
       error = "unknown option " + flag + "\n" + usage();
       return false;
     }
+  }
+  if (o.autoToolChoice && o.toolCallParser.empty()) {
+    error = "--enable-auto-tool-choice needs --tool-call-parser "
+            "(deepseek_v3 or deepseek_v31)";
+    return false;
   }
   if (positional.size() > 1) {
     error = "unexpected argument '" + positional[1] + "'";

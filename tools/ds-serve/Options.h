@@ -27,6 +27,9 @@ struct Options {
   bool prefixCaching = true;
   std::string speculative; // "" off, "mtp" or "mtp:K"
   std::string reasoningParser; // "" off, or "deepseek_r1"
+  std::string toolCallParser;  // "" off, "deepseek_v3" or "deepseek_v31"
+  bool autoToolChoice = false; // --enable-auto-tool-choice
+  std::string chatTemplate;    // a Jinja file replacing the checkpoint's
   double shutdownTimeout = 30;
   /// -h / --help: print help() and exit 0; nothing else was parsed.
   bool help = false;

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
+#include <random>
 
 using nlohmann::json;
 
@@ -29,6 +31,14 @@ std::string dumpJson(const json &j) {
 
 std::string sseEvent(const json &j) { return "data: " + dumpJson(j) + "\n\n"; }
 
+std::string randomHex() {
+  static thread_local std::mt19937_64 rng{std::random_device{}()};
+  char buf[40];
+  snprintf(buf, sizeof(buf), "%016llx%08llx", (unsigned long long)rng(),
+           (unsigned long long)(rng() & 0xffffffffu));
+  return buf;
+}
+
 ChoiceWriter::ChoiceWriter(const ParsedRequest &r, Tokenizer *tok, int index,
                            const std::vector<int32_t> &prompt,
                            const std::optional<std::string> &promptText)
@@ -39,6 +49,17 @@ ChoiceWriter::ChoiceWriter(const ParsedRequest &r, Tokenizer *tok, int index,
       stops(r.stop) {
   if (chat && r.splitReasoning)
     reasoning = std::make_unique<ReasoningSplitter>();
+  if (chat && r.toolFormat) {
+    ToolChoice choice = r.chat.toolChoice;
+    namedCall = choice == ToolChoice::Named;
+    // A forced call starts where the prompt (forcedCallPrefix) left it.
+    bool forced = namedCall || choice == ToolChoice::Required;
+    tools = std::make_unique<ToolCallParser>(
+        *r.toolFormat,
+        forced ? ToolCallParser::Start::Forced : ToolCallParser::Start::Content,
+        namedCall ? &r.chat.toolName : nullptr);
+    maxCalls = namedCall || !r.chat.parallelToolCalls ? 1 : 0;
+  }
   if (!r.echo || chat)
     return;
   // The prompt as sent (text), else its tokens as a completion shows
@@ -142,17 +163,57 @@ json ChoiceWriter::formatLogprobs(const std::vector<TokenOutput> &toks,
 }
 
 void ChoiceWriter::appendText(const std::string &t) {
-  if (!reasoning) {
-    text += t;
-    pendingText += t;
-    return;
-  }
+  if (!reasoning)
+    return appendContent(t);
   std::string r, c;
   reasoning->push(t, r, c);
   reasoningText += r;
   pendingReasoning += r;
-  text += c;
-  pendingText += c;
+  appendContent(c);
+}
+
+void ChoiceWriter::appendContent(const std::string &t) {
+  if (!tools) {
+    text += t;
+    pendingText += t;
+    return;
+  }
+  std::string content;
+  std::vector<ToolCallDelta> deltas;
+  tools->push(t, content, deltas);
+  takeToolDeltas(content, deltas);
+}
+
+void ChoiceWriter::takeToolDeltas(const std::string &content,
+                                  const std::vector<ToolCallDelta> &deltas) {
+  text += content;
+  pendingText += content;
+  for (const ToolCallDelta &d : deltas) {
+    if (d.opens)
+      calls.push_back({"chatcmpl-tool-" + randomHex(), d.name, ""});
+    calls[size_t(d.index)].arguments += d.arguments;
+    if (!pendingCalls.empty() && pendingCalls.back().index == d.index)
+      pendingCalls.back().arguments += d.arguments;
+    else
+      pendingCalls.push_back(d);
+  }
+}
+
+json ChoiceWriter::pendingToolCalls() {
+  json list = json::array();
+  for (const ToolCallDelta &d : pendingCalls) {
+    json fn = {{"arguments", d.arguments}};
+    json one = {{"index", d.index}};
+    if (d.opens) { // the call's first chunk: its id, type and name
+      one["id"] = calls[size_t(d.index)].id;
+      one["type"] = "function";
+      fn["name"] = d.name;
+    }
+    one["function"] = std::move(fn);
+    list.push_back(std::move(one));
+  }
+  pendingCalls.clear();
+  return list;
 }
 
 bool ChoiceWriter::onToken(const TokenOutput &t) {
@@ -171,7 +232,14 @@ bool ChoiceWriter::onToken(const TokenOutput &t) {
     if (includeStop) // vLLM's include_stop_str_in_output
       appendText(stops.matched());
     done = true;
-    finishName = "stop";
+    finishName = tools && !namedCall && !calls.empty() ? "tool_calls" : "stop";
+    return false;
+  }
+  // A named tool_choice, or parallel_tool_calls false: one call is the
+  // answer, and what the model writes after it is not wanted.
+  if (tools && maxCalls && tools->callsClosed() >= maxCalls) {
+    done = true;
+    finishName = namedCall ? "stop" : "tool_calls";
     return false;
   }
   return true;
@@ -190,13 +258,24 @@ void ChoiceWriter::onFinish(FinishReason reason) {
     reasoningText += r;
     pendingReasoning += r;
   }
+  if (tools) {
+    std::string content;
+    std::vector<ToolCallDelta> deltas;
+    tools->finish(content, deltas);
+    takeToolDeltas(content, deltas);
+  }
   done = true;
   finishName = stops.stopped() ? "stop" : finishReasonName(reason);
+  // As vLLM: an answer that called tools (the model's choice) ends with
+  // "tool_calls"; a named tool_choice's with "stop".
+  if (tools && !namedCall && !calls.empty() && !strcmp(finishName, "stop"))
+    finishName = "tool_calls";
 }
 
 json ChoiceWriter::chunkChoice(const std::string &piece,
                                const std::vector<TokenOutput> &toks,
-                               const char *finish, const char *field) {
+                               const char *finish, const char *field,
+                               json toolCalls) {
   json lp = nullptr;
   if (wantLogprobs && (!toks.empty() || !chat))
     lp = formatLogprobs(toks, pendingOffset);
@@ -211,7 +290,9 @@ json ChoiceWriter::chunkChoice(const std::string &piece,
     delta["role"] = "assistant";
     sentRole = true;
   }
-  if (!piece.empty() || !finish)
+  if (!toolCalls.is_null())
+    delta["tool_calls"] = std::move(toolCalls);
+  else if (!piece.empty() || !finish)
     delta[field] = piece;
   return {{"index", index},
           {"delta", delta},
@@ -236,6 +317,11 @@ std::vector<json> ChoiceWriter::takeChunkChoices() {
     pendingText.clear();
     pendingOutputs.clear();
   }
+  if (!pendingCalls.empty()) {
+    out.push_back(chunkChoice("", pendingOutputs, nullptr, "content",
+                              pendingToolCalls()));
+    pendingOutputs.clear();
+  }
   if (done && !finishSent) {
     out.push_back(chunkChoice("", pendingOutputs, finishName));
     pendingOutputs.clear();
@@ -254,6 +340,17 @@ json ChoiceWriter::bodyChoice() const {
     if (reasoning) { // as vLLM: null where there is none
       message["reasoning_content"] =
           reasoningText.empty() ? json(nullptr) : json(reasoningText);
+      if (text.empty())
+        message["content"] = nullptr;
+    }
+    if (!calls.empty()) { // content null where the answer is only calls
+      json list = json::array();
+      for (const ToolCall &c : calls)
+        list.push_back(
+            {{"id", c.id},
+             {"type", "function"},
+             {"function", {{"name", c.name}, {"arguments", c.arguments}}}});
+      message["tool_calls"] = std::move(list);
       if (text.empty())
         message["content"] = nullptr;
     }

@@ -12,6 +12,7 @@
 #include "OpenAIRequest.h"
 #include "ReasoningSplitter.h"
 #include "StopStrings.h"
+#include "ToolCalls.h"
 
 #include <nlohmann/json.hpp>
 
@@ -26,6 +27,8 @@ namespace dsserve {
 std::string dumpJson(const nlohmann::json &j);
 /// "data: <json>\n\n"
 std::string sseEvent(const nlohmann::json &j);
+/// 24 random hex digits, for response and tool call ids.
+std::string randomHex();
 
 /// One choice's text: incremental decode, stop strings, logprobs, and its
 /// SSE chunks (CompletionWriter's part for choice `index`).
@@ -60,11 +63,18 @@ private:
   nlohmann::json formatLogprobs(const std::vector<TokenOutput> &tokens,
                                 size_t textOffset) const;
   /// A chunk's choice: `text` under `field` ("content", or
-  /// "reasoning_content" on chat).
+  /// "reasoning_content" on chat), or the delta's tool_calls.
   nlohmann::json chunkChoice(const std::string &text,
                              const std::vector<TokenOutput> &tokens,
-                             const char *finish, const char *field = "content");
+                             const char *finish, const char *field = "content",
+                             nlohmann::json toolCalls = nullptr);
   void appendText(const std::string &t);
+  /// Content after the reasoning: through the tool-call parser if any.
+  void appendContent(const std::string &t);
+  void takeToolDeltas(const std::string &content,
+                      const std::vector<ToolCallDelta> &deltas);
+  /// The pending tool-call deltas as a chunk delta's tool_calls.
+  nlohmann::json pendingToolCalls();
   /// Echo with logprobs: chunks wait until the prompt's logprobs are in,
   /// so the first chunk carries the whole prompt with them.
   bool holdingForPrompt() const { return promptRowsWanted > 0 && !done; }
@@ -79,6 +89,15 @@ private:
   StopStrings stops;
   std::unique_ptr<ReasoningSplitter> reasoning; // --reasoning-parser, chat
   std::string reasoningText, pendingReasoning;
+  // --tool-call-parser, chat with tools: the answer's calls.
+  struct ToolCall {
+    std::string id, name, arguments;
+  };
+  std::unique_ptr<ToolCallParser> tools;
+  std::vector<ToolCall> calls;
+  std::vector<ToolCallDelta> pendingCalls;
+  int maxCalls = 0;       // > 0: the answer ends once this many are closed
+  bool namedCall = false; // tool_choice named a function: finish "stop"
 
   std::string text;           // everything emitted so far
   std::vector<int32_t> tokenIds;

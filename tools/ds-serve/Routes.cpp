@@ -34,14 +34,6 @@ namespace {
 /// max_tokens of a /v1/completions request that names none.
 constexpr int64_t kDefaultCompletionTokens = 16;
 
-std::string randomHex() {
-  static thread_local std::mt19937_64 rng{std::random_device{}()};
-  char buf[40];
-  snprintf(buf, sizeof(buf), "%016llx%08llx", (unsigned long long)rng(),
-           (unsigned long long)(rng() & 0xffffffffu));
-  return buf;
-}
-
 } // namespace
 
 Server::Server(Backend &b, ServerConfig c)
@@ -166,7 +158,13 @@ bool Server::promptTokens(const ParsedRequest &r, size_t i,
               .toJson());
     return false;
   } else if (!in) {
-    if (!tok->renderChat(r.messagesJson, out, err)) {
+    ChatPrompt chat{r.chat.messagesJson, r.chat.contextJson, ""};
+    // A forced call: the prompt opens it, the model goes on from there.
+    if (r.toolFormat && r.chat.toolChoice == ToolChoice::Required)
+      chat.assistantPrefix = forcedCallPrefix(*r.toolFormat, nullptr);
+    else if (r.toolFormat && r.chat.toolChoice == ToolChoice::Named)
+      chat.assistantPrefix = forcedCallPrefix(*r.toolFormat, &r.chat.toolName);
+    if (!tok->renderChat(chat, out, err)) {
       reply(res, 400, ApiError::invalid(err, "messages").toJson());
       return false;
     }
@@ -182,6 +180,25 @@ bool Server::promptTokens(const ParsedRequest &r, size_t i,
   for (int32_t t : out)
     if (!inVocabulary(t, which + "token id ", "prompt", res))
       return false;
+  return true;
+}
+
+bool Server::toolCalls(ParsedRequest &r, httplib::Response &res) {
+  ToolChoice choice = r.chat.toolChoice;
+  if (choice == ToolChoice::None)
+    return true;
+  const char *why = nullptr;
+  if (!config.toolFormat)
+    why = "tool calls need a parser: start ds-serve with --tool-call-parser "
+          "deepseek_v3 (V3, R1) or deepseek_v31 (V3.1)";
+  else if (choice == ToolChoice::Auto && !config.autoToolChoice)
+    why = "\"auto\" tool choice requires --enable-auto-tool-choice and "
+          "--tool-call-parser to be set";
+  if (why) {
+    reply(res, 400, ApiError::invalid(why, "tool_choice").toJson());
+    return false;
+  }
+  r.toolFormat = config.toolFormat;
   return true;
 }
 
@@ -330,6 +347,8 @@ void Server::generate(const httplib::Request &req, httplib::Response &res,
     return metrics.httpResponse(err.status);
   }
   parsed->splitReasoning = chat && config.splitReasoning;
+  if (chat && !toolCalls(*parsed, res))
+    return metrics.httpResponse(res.status);
   const ParsedRequest &r = *parsed;
   std::vector<GenerateRequest> gs;
   std::vector<std::vector<int32_t>> prompts;
@@ -459,8 +478,11 @@ void Server::tokenize(const httplib::Request &req, httplib::Response &res) {
   Tokenizer *tok = backend.tokenizer();
   std::vector<int32_t> ids;
   std::string why;
-  bool ok = r->prompt ? tok->encode(*r->prompt, r->addSpecialTokens, ids, why)
-                      : tok->renderChat(r->messagesJson, ids, why);
+  bool ok =
+      r->prompt
+          ? tok->encode(*r->prompt, r->addSpecialTokens, ids, why)
+          : tok->renderChat({r->chat.messagesJson, r->chat.contextJson, ""},
+                            ids, why);
   if (!ok) {
     reply(res, 400,
           ApiError::invalid(why, r->prompt ? "prompt" : "messages").toJson());

@@ -4,12 +4,14 @@
 
 #include "Backend.h"
 #include "Metrics.h"
+#include "ToolCalls.h"
 
 #include <atomic>
 #include <cstdint>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -32,6 +34,11 @@ struct ServerConfig {
   double shutdownTimeoutSeconds = 30;
   /// --reasoning-parser deepseek_r1: chat answers' reasoning_content.
   bool splitReasoning = false;
+  /// --tool-call-parser: the format chat answers' tool calls are parsed in
+  /// (unset: requests forcing a call are refused).
+  std::optional<ToolCallFormat> toolFormat;
+  /// --enable-auto-tool-choice: tool_choice "auto" is served.
+  bool autoToolChoice = false;
   /// > 0: a prompt longer than this starts its further samples (n > 1)
   /// once the first has computed it, so they find it in the prefix cache
   /// (Backend::sharedPrefixTokens).
@@ -90,6 +97,9 @@ private:
   /// Prompt i of a completions request, or the chat's rendered messages.
   bool promptTokens(const ParsedRequest &r, size_t i, std::vector<int32_t> &out,
                     httplib::Response &res);
+  /// Whether this server parses the tool calls `r` asks for (then sets
+  /// r.toolFormat); otherwise the refusal is in `res`.
+  bool toolCalls(ParsedRequest &r, httplib::Response &res);
 
   Backend &backend;
   ServerConfig config;

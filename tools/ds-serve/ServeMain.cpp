@@ -49,6 +49,9 @@ int runServer(Backend &backend, const Options &o, const char *tool) {
   c.maxInFlight = o.maxNumSeqs + o.maxWaiting;
   c.shutdownTimeoutSeconds = o.shutdownTimeout;
   c.splitReasoning = !o.reasoningParser.empty();
+  if (!o.toolCallParser.empty())
+    c.toolFormat = toolCallFormat(o.toolCallParser);
+  c.autoToolChoice = o.autoToolChoice;
   c.sharedPrefixTokens = backend.sharedPrefixTokens();
   Server server(backend, c);
   std::string error;

@@ -5,6 +5,8 @@
 #include "dsrt/dsrt_chat.h"
 #include "dsrt/dsrt_text.h"
 
+#include <fstream>
+#include <sstream>
 #include <sys/stat.h>
 
 
@@ -41,6 +43,7 @@ private:
 std::unique_ptr<TextTokenizer> TextTokenizer::load(const std::string &dir,
                                                    std::string &error) {
   std::unique_ptr<TextTokenizer> t(new TextTokenizer());
+  t->dir = dir;
   if (dsrt_tokenizer_load(dir.c_str(), &t->tok) != DSRT_OK) {
     error = dsrt_last_error();
     return nullptr;
@@ -59,6 +62,32 @@ std::unique_ptr<TextTokenizer> TextTokenizer::load(const std::string &dir,
     t->chatError = std::string("the chat template cannot be used: ") +
                    dsrt_last_error();
   return t;
+}
+
+bool TextTokenizer::useChatTemplate(const std::string &file,
+                                    std::string &error) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) {
+    error = "cannot read '" + file + "'";
+    return false;
+  }
+  std::stringstream source;
+  source << in.rdbuf();
+  std::string config = dir + "/tokenizer_config.json";
+  struct stat st;
+  dsrt_chat_template *t = nullptr;
+  dsrt_status s = stat(config.c_str(), &st) == 0
+                      ? dsrt_chat_template_load_source(config.c_str(),
+                                                       source.str().c_str(), &t)
+                      : dsrt_chat_template_create(source.str().c_str(), &t);
+  if (s != DSRT_OK) {
+    error = file + ": " + dsrt_last_error();
+    return false;
+  }
+  dsrt_chat_template_free(chat);
+  chat = t;
+  chatError.clear();
+  return true;
 }
 
 TextTokenizer::~TextTokenizer() {
@@ -85,21 +114,23 @@ bool TextTokenizer::encode(const std::string &text, bool addSpecialTokens,
   return encodeWith(text, addSpecialTokens, out, error);
 }
 
-bool TextTokenizer::renderChat(const std::string &messagesJson,
+bool TextTokenizer::renderChat(const ChatPrompt &prompt,
                                std::vector<int32_t> &out, std::string &error) {
   if (!chat) {
     error = chatError;
     return false;
   }
   char *text = nullptr;
-  if (dsrt_chat_template_render(chat, messagesJson.c_str(),
-                                /*add_generation_prompt=*/1, nullptr,
-                                &text) != DSRT_OK) {
+  if (dsrt_chat_template_render(
+          chat, prompt.messagesJson.c_str(), /*add_generation_prompt=*/1,
+          prompt.contextJson.empty() ? nullptr : prompt.contextJson.c_str(),
+          &text) != DSRT_OK) {
     error = std::string("chat template: ") + dsrt_last_error();
     return false;
   }
   std::string rendered(text);
   dsrt_chat_string_free(text);
+  rendered += prompt.assistantPrefix;
   // The template writes BOS itself (bos_token), so none is added here.
   return encodeWith(rendered, /*addSpecial=*/false, out, error);
 }

@@ -17,9 +17,13 @@ public:
   static std::unique_ptr<TextTokenizer> load(const std::string &dir,
                                              std::string &error);
   ~TextTokenizer() override;
+  /// Replaces the chat template with a Jinja file's (the special tokens
+  /// stay the tokenizer_config.json's); false with a message if the file
+  /// cannot be read or parsed.
+  bool useChatTemplate(const std::string &file, std::string &error);
   bool encode(const std::string &text, bool addSpecialTokens,
               std::vector<int32_t> &out, std::string &error) override;
-  bool renderChat(const std::string &messagesJson, std::vector<int32_t> &out,
+  bool renderChat(const ChatPrompt &chat, std::vector<int32_t> &out,
                   std::string &error) override;
   std::unique_ptr<TextStream> newStream(bool skipSpecialTokens) override;
   std::string tokenBytes(int32_t token) override;
@@ -33,6 +37,7 @@ private:
   dsrt_tokenizer *tok = nullptr;
   dsrt_chat_template *chat = nullptr;
   std::string chatError;
+  std::string dir;
 };
 
 } // namespace dsserve

@@ -40,6 +40,16 @@ int main(int argc, char **argv) {
       fprintf(stderr, "ds-serve: error: --tokenizer: %s\n", error.c_str());
       return 1;
     }
+    if (!o.chatTemplate.empty() &&
+        !static_cast<TextTokenizer &>(*tok).useChatTemplate(o.chatTemplate,
+                                                            error)) {
+      fprintf(stderr, "ds-serve: error: --chat-template: %s\n", error.c_str());
+      return 1;
+    }
+  } else if (!o.chatTemplate.empty()) {
+    fprintf(stderr, "ds-serve: error: --chat-template needs a tokenizer "
+                    "(--tokenizer DIR)\n");
+    return 1;
   }
   EngineBackend::Config c;
   c.artifact = o.artifact;

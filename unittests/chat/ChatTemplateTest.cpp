@@ -258,3 +258,34 @@ TEST(ChatCApi, Errors) {
   dsrt_chat_string_free(out);
   dsrt_chat_template_free(t);
 }
+
+TEST(ChatCApi, LoadSourceKeepsTheConfigsSpecialTokens) {
+  // vLLM's --chat-template: another template, the checkpoint's tokens.
+  TempFile config(R"({"chat_template": "old", "bos_token": "<s>"})");
+  dsrt_chat_template *t = nullptr;
+  ASSERT_EQ(dsrt_chat_template_load_source(config.path.c_str(),
+                                           "{{ bos_token }}new", &t),
+            DSRT_OK)
+      << dsrt_last_error();
+  char *out = nullptr;
+  ASSERT_EQ(dsrt_chat_template_render(t, "[]", 0, nullptr, &out), DSRT_OK);
+  EXPECT_STREQ(out, "<s>new");
+  dsrt_chat_string_free(out);
+  dsrt_chat_template_free(t);
+  // A config without a template of its own is fine.
+  TempFile bare(R"({"bos_token": "<b>"})");
+  ASSERT_EQ(
+      dsrt_chat_template_load_source(bare.path.c_str(), "{{ bos_token }}", &t),
+      DSRT_OK);
+  dsrt_chat_template_free(t);
+  EXPECT_EQ(dsrt_chat_template_load_source(bare.path.c_str(), "{% for %}", &t),
+            DSRT_ERROR_FORMAT);
+  EXPECT_EQ(std::string(dsrt_last_error()).rfind("chat template: line 1", 0),
+            0u)
+      << dsrt_last_error();
+  EXPECT_EQ(t, nullptr);
+  EXPECT_EQ(dsrt_chat_template_load_source("/nonexistent/tc.json", "x", &t),
+            DSRT_ERROR_IO);
+  EXPECT_EQ(dsrt_chat_template_load_source(bare.path.c_str(), nullptr, &t),
+            DSRT_ERROR_ARGUMENT);
+}

@@ -226,7 +226,7 @@ TEST(OpenAIRequest, TokenizeAndDetokenizeBodies) {
                            e);
   ASSERT_TRUE(t) << e.message;
   EXPECT_FALSE(t->prompt);
-  EXPECT_EQ(t->messagesJson, R"([{"content":"x","role":"user"}])");
+  EXPECT_EQ(t->chat.messagesJson, R"([{"content":"x","role":"user"}])");
   EXPECT_FALSE(t->addSpecialTokens);
   auto bad = [&](const std::string &body, const std::string &param,
                  bool detok = false) {
@@ -275,9 +275,10 @@ TEST(OpenAIRequest, ChatMessages) {
     "max_tokens":3,"logprobs":true,"top_logprobs":4})",
                  e, Endpoint::ChatCompletions);
   ASSERT_TRUE(r) << e.message;
-  EXPECT_EQ(r->messagesJson,
-            R"([{"content":"s","role":"system"},{"content":"ab","role":"user"},)"
-            R"({"content":"","role":"assistant"}])");
+  EXPECT_EQ(
+      r->chat.messagesJson,
+      R"([{"content":"s","role":"system"},{"content":"ab","role":"user"},)"
+      R"({"content":"","role":"assistant"}])");
   EXPECT_EQ(*r->maxTokens, 7);
   EXPECT_EQ(r->topLogprobs, 4);
   const auto chat = Endpoint::ChatCompletions;
@@ -295,6 +296,120 @@ TEST(OpenAIRequest, ChatMessages) {
               "top_logprobs", "needs 'logprobs'", chat);
   expectError(R"({"messages":[{"role":"user","content":"x"}],"logprobs":2})",
               "logprobs", "a boolean", chat);
+}
+
+TEST(OpenAIRequest, ToolsAndToolChoice) {
+  const auto chat = Endpoint::ChatCompletions;
+  ApiError e;
+  auto r = parse(R"({"messages":[{"role":"user","content":"x"}],
+    "tools":[{"type":"function","function":{"name":"get_weather",
+      "description":"d","parameters":{"type":"object"}}},
+      {"function":{"name":"ns.lookup-2"}}]})",
+                 e, chat);
+  ASSERT_TRUE(r) << e.message;
+  // Tools go to the template as sent (a missing type filled in).
+  EXPECT_EQ(r->chat.contextJson,
+            R"({"tools":[{"function":{"description":"d","name":"get_weather",)"
+            R"("parameters":{"type":"object"}},"type":"function"},)"
+            R"({"function":{"name":"ns.lookup-2"},"type":"function"}]})");
+  EXPECT_EQ(r->chat.toolChoice, ToolChoice::Auto); // the default with tools
+  EXPECT_TRUE(r->chat.parallelToolCalls);
+
+  const std::string tools =
+      R"("tools":[{"type":"function","function":{"name":"f"}}])";
+  const std::string user = R"("messages":[{"role":"user","content":"x"}])";
+  auto choice = [&](const std::string &extra) {
+    ApiError err;
+    auto p = parse("{" + user + "," + tools + "," + extra + "}", err, chat);
+    EXPECT_TRUE(p) << err.message;
+    return p ? *p : ParsedRequest();
+  };
+  EXPECT_EQ(choice(R"("tool_choice":"none")").chat.toolChoice,
+            ToolChoice::None);
+  EXPECT_EQ(choice(R"("tool_choice":"required")").chat.toolChoice,
+            ToolChoice::Required);
+  ParsedRequest named =
+      choice(R"("tool_choice":{"type":"function","function":{"name":"f"}},)"
+             R"("parallel_tool_calls":false)");
+  EXPECT_EQ(named.chat.toolChoice, ToolChoice::Named);
+  EXPECT_EQ(named.chat.toolName, "f");
+  EXPECT_FALSE(named.chat.parallelToolCalls);
+  // No tools: nothing to parse, and "auto" means none.
+  auto plain = parse("{" + user + R"(,"tool_choice":"auto"})", e, chat);
+  ASSERT_TRUE(plain);
+  EXPECT_EQ(plain->chat.toolChoice, ToolChoice::None);
+  EXPECT_EQ(plain->chat.contextJson, "");
+  // chat_template_kwargs join the template's context.
+  auto kw = parse("{" + user + R"(,"chat_template_kwargs":{"thinking":true}})",
+                  e, chat);
+  ASSERT_TRUE(kw);
+  EXPECT_EQ(kw->chat.contextJson, R"({"thinking":true})");
+
+  expectError("{" + user + R"(,"tools":{"a":1}})", "tools", "an array", chat);
+  expectError("{" + user + R"(,"tools":[{"type":"code"}]})", "tools",
+              "tools[0].type", chat);
+  expectError("{" + user + R"(,"tools":[{"type":"function"}]})", "tools",
+              "tools[0].function", chat);
+  expectError(
+      "{" + user +
+          R"(,"tools":[{"type":"function","function":{"name":"a b"}}]})",
+      "tools", "tools[0].function.name", chat);
+  expectError("{" + user +
+                  R"(,"tools":[{"function":{"name":"f",)"
+                  R"("parameters":"x"}}]})",
+              "tools", "JSON Schema", chat);
+  expectError("{" + user +
+                  R"(,"tools":[{"function":{"name":"f"}},)"
+                  R"({"function":{"name":"f"}}]})",
+              "tools", "twice", chat);
+  expectError("{" + user + "," + tools + R"(,"tool_choice":"always"})",
+              "tool_choice", "\"required\"", chat);
+  expectError(
+      "{" + user + "," + tools +
+          R"(,"tool_choice":{"type":"function","function":{"name":"g"}}})",
+      "tool_choice", "'g', which 'tools' does not define", chat);
+  expectError("{" + user + R"(,"tool_choice":"required"})", "tool_choice",
+              "'tools' is empty", chat);
+  expectError("{" + user + R"(,"functions":[]})", "functions", "use 'tools'",
+              chat);
+  expectError("{" + user + R"(,"chat_template_kwargs":{"messages":[]}})",
+              "chat_template_kwargs", "may not set 'messages'", chat);
+  expectError(R"({"prompt":"x",)" + tools + "}", "tools",
+              "only supported on /v1/chat/completions");
+}
+
+TEST(OpenAIRequest, ToolCallsInTheConversation) {
+  ApiError e;
+  auto r = parse(R"({"messages":[{"role":"user","content":"w?"},
+    {"role":"assistant","tool_calls":[{"id":"call_1","type":"function",
+      "function":{"name":"get","arguments":"{\"c\": 1}"}},
+      {"function":{"name":"put","arguments":{"k":[1]}}}]},
+    {"role":"tool","tool_call_id":"call_1","content":"sunny"},
+    {"role":"assistant","content":"ok","tool_calls":null}]})",
+                 e, Endpoint::ChatCompletions);
+  ASSERT_TRUE(r) << e.message;
+  // Content stays null beside calls (DeepSeek's templates test it); object
+  // arguments become their JSON text.
+  EXPECT_EQ(r->chat.messagesJson,
+            R"([{"content":"w?","role":"user"},)"
+            R"({"content":null,"role":"assistant","tool_calls":[)"
+            R"({"function":{"arguments":"{\"c\": 1}","name":"get"},)"
+            R"("id":"call_1","type":"function"},)"
+            R"({"function":{"arguments":"{\"k\":[1]}","name":"put"},)"
+            R"("type":"function"}]},)"
+            R"({"content":"sunny","role":"tool","tool_call_id":"call_1"},)"
+            R"({"content":"ok","role":"assistant"}])");
+  const auto chat = Endpoint::ChatCompletions;
+  expectError(R"({"messages":[{"role":"assistant","tool_calls":{}}]})",
+              "messages", "messages[0].tool_calls' must be an array", chat);
+  expectError(R"({"messages":[{"role":"assistant","tool_calls":[{}]}]})",
+              "messages", "messages[0].tool_calls[0]", chat);
+  expectError(R"({"messages":[{"role":"assistant","tool_calls":[)"
+              R"({"function":{"name":"f","arguments":3}}]}]})",
+              "messages", "arguments' must be a string", chat);
+  expectError(
+      R"({"messages":[{"role":"tool","content":"x","tool_call_id":3}]})",
+      "messages", "tool_call_id' must be a string", chat);
 }
 
 } // namespace

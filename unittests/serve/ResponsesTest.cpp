@@ -43,7 +43,7 @@ public:
               std::string &) override {
     return true;
   }
-  bool renderChat(const std::string &, std::vector<int32_t> &,
+  bool renderChat(const ChatPrompt &, std::vector<int32_t> &,
                   std::string &) override {
     return true;
   }
@@ -229,6 +229,172 @@ TEST(CompletionWriter, ChatReasoningApartFromContent) {
   json p = plain.body()["choices"][0]["message"];
   EXPECT_EQ(p["content"], "<think>a</think>b");
   EXPECT_FALSE(p.contains("reasoning_content"));
+}
+
+namespace {
+
+const std::string kCB = "<｜tool▁calls▁begin｜>", kCE = "<｜tool▁calls▁end｜>",
+                  kB = "<｜tool▁call▁begin｜>", kE = "<｜tool▁call▁end｜>",
+                  kS = "<｜tool▁sep｜>";
+
+std::string v3Call(const std::string &name, const std::string &args) {
+  return kB + "function" + kS + name + "\n```json\n" + args + "\n```" + kE;
+}
+
+/// A streamed chat choice's deltas added up as the openai SDK does: content,
+/// and each call (by index) from its id, type and name chunk on.
+struct Accumulated {
+  std::string content;
+  json calls = json::array();
+  std::string finish;
+  bool roleFirst = false;
+};
+Accumulated accumulate(const std::vector<json> &chunks) {
+  Accumulated a;
+  bool first = true;
+  for (const json &c : chunks) {
+    if (c == "[DONE]" || c["choices"].empty())
+      continue;
+    const json &ch = c["choices"][0];
+    const json &d = ch["delta"];
+    if (first)
+      a.roleFirst = d.value("role", "") == "assistant";
+    first = false;
+    if (d.contains("content") && d["content"].is_string())
+      a.content += d["content"].get<std::string>();
+    for (const json &tc : d.value("tool_calls", json::array())) {
+      size_t i = tc["index"];
+      if (i == a.calls.size()) { // a new call opens with id, type and name
+        EXPECT_TRUE(tc.contains("id") && tc["type"] == "function" &&
+                    tc["function"].contains("name"))
+            << tc;
+        a.calls.push_back(
+            {{"id", tc["id"]},
+             {"type", "function"},
+             {"function",
+              {{"name", tc["function"]["name"]}, {"arguments", ""}}}});
+      }
+      EXPECT_LT(i, a.calls.size()) << "arguments before the call opened";
+      if (i < a.calls.size())
+        a.calls[i]["function"]["arguments"] =
+            a.calls[i]["function"]["arguments"].get<std::string>() +
+            tc["function"].value("arguments", "");
+    }
+    if (!ch["finish_reason"].is_null())
+      a.finish = ch["finish_reason"];
+  }
+  return a;
+}
+
+ParsedRequest toolRequest(ToolChoice choice) {
+  ParsedRequest r;
+  r.endpoint = Endpoint::ChatCompletions;
+  r.stream = true;
+  r.chat.toolChoice = choice;
+  if (choice == ToolChoice::Named)
+    r.chat.toolName = "get_weather";
+  r.toolFormat = ToolCallFormat::DeepSeekV3;
+  return r;
+}
+
+} // namespace
+
+TEST(CompletionWriter, ToolCallsStreamedAndWhole) {
+  ByteTok tok;
+  std::string text = "Checking." + kCB +
+                     v3Call("get_weather", "{\"city\": \"Zürich\"}") + "\n" +
+                     v3Call("get_time", "{}") + kCE;
+  for (bool streamed : {true, false}) {
+    ParsedRequest r = toolRequest(ToolChoice::Auto);
+    CompletionWriter w(r, &tok, "chatcmpl-1", "m", 7, 3);
+    std::vector<json> chunks;
+    // Streamed: events taken after every token, so deltas are small.
+    for (unsigned char c : text) {
+      TokenOutput t;
+      t.token = c;
+      ASSERT_TRUE(w.onToken(t));
+      if (streamed)
+        for (json &e : events(w.takeStreamEvents()))
+          chunks.push_back(std::move(e));
+    }
+    w.onFinish(FinishReason::Stop);
+    for (json &e : events(w.takeStreamEvents()))
+      chunks.push_back(std::move(e));
+    Accumulated a = accumulate(chunks);
+    EXPECT_TRUE(a.roleFirst);
+    EXPECT_EQ(a.content, "Checking.");
+    EXPECT_EQ(a.finish, "tool_calls");
+    json m = w.body()["choices"][0]["message"];
+    EXPECT_EQ(w.body()["choices"][0]["finish_reason"], "tool_calls");
+    EXPECT_EQ(m["content"], "Checking.");
+    ASSERT_EQ(m["tool_calls"].size(), 2u);
+    EXPECT_EQ(m["tool_calls"][0]["function"]["name"], "get_weather");
+    EXPECT_EQ(m["tool_calls"][0]["function"]["arguments"],
+              "{\"city\": \"Zürich\"}");
+    EXPECT_EQ(m["tool_calls"][1]["function"]["name"], "get_time");
+    EXPECT_EQ(m["tool_calls"][1]["function"]["arguments"], "{}");
+    EXPECT_EQ(
+        m["tool_calls"][0]["id"].get<std::string>().rfind("chatcmpl-tool-", 0),
+        0u);
+    EXPECT_NE(m["tool_calls"][0]["id"], m["tool_calls"][1]["id"]);
+    // The stream adds up to the body, ids included.
+    EXPECT_EQ(a.calls, m["tool_calls"]);
+  }
+}
+
+TEST(CompletionWriter, ToolChoiceNamedAndParallelOff) {
+  ByteTok tok;
+  // Named: the prompt opened the call; one call is the answer, "stop".
+  ParsedRequest r = toolRequest(ToolChoice::Named);
+  CompletionWriter named(r, &tok, "chatcmpl-1", "m", 7, 3);
+  std::string answer =
+      "{\"city\": \"Oslo\"}\n```" + kE + "\n" + v3Call("other", "{}") + kCE;
+  size_t fed = 0;
+  for (unsigned char c : answer) {
+    TokenOutput t;
+    t.token = c;
+    ++fed;
+    if (!named.onToken(t))
+      break; // the writer asks for the request to stop
+  }
+  EXPECT_EQ(fed, answer.find(kE) + kE.size());
+  EXPECT_TRUE(named.finished());
+  json b = named.body()["choices"][0];
+  EXPECT_EQ(b["finish_reason"], "stop");
+  EXPECT_TRUE(b["message"]["content"].is_null());
+  ASSERT_EQ(b["message"]["tool_calls"].size(), 1u);
+  EXPECT_EQ(b["message"]["tool_calls"][0]["function"]["arguments"],
+            "{\"city\": \"Oslo\"}");
+
+  // parallel_tool_calls false: the first call ends the answer.
+  ParsedRequest p = toolRequest(ToolChoice::Auto);
+  p.chat.parallelToolCalls = false;
+  CompletionWriter one(p, &tok, "chatcmpl-2", "m", 7, 3);
+  feedText(one, kCB + v3Call("a", "[1]") + "\n" + v3Call("b", "[2]") + kCE);
+  EXPECT_TRUE(one.finished());
+  json o = one.body()["choices"][0];
+  EXPECT_EQ(o["finish_reason"], "tool_calls");
+  ASSERT_EQ(o["message"]["tool_calls"].size(), 1u);
+  EXPECT_EQ(o["message"]["tool_calls"][0]["function"]["name"], "a");
+
+  // Cut short by max_tokens: the call so far, "length".
+  CompletionWriter cut(toolRequest(ToolChoice::Required), &tok, "c-3", "m", 7,
+                       3);
+  feedText(cut, "get_weather\n```json\n{\"ci");
+  cut.onFinish(FinishReason::Length);
+  json c = cut.body()["choices"][0];
+  EXPECT_EQ(c["finish_reason"], "length");
+  EXPECT_EQ(c["message"]["tool_calls"][0]["function"]["name"], "get_weather");
+  EXPECT_EQ(c["message"]["tool_calls"][0]["function"]["arguments"], "{\"ci");
+
+  // No call made: plain content, no tool_calls, "stop".
+  CompletionWriter none(toolRequest(ToolChoice::Auto), &tok, "c-4", "m", 7, 3);
+  feedText(none, "Just text.");
+  none.onFinish(FinishReason::Stop);
+  json n = none.body()["choices"][0];
+  EXPECT_EQ(n["finish_reason"], "stop");
+  EXPECT_EQ(n["message"]["content"], "Just text.");
+  EXPECT_FALSE(n["message"].contains("tool_calls"));
 }
 
 TEST(CompletionWriter, VllmTextOptions) {

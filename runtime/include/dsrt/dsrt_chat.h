@@ -26,6 +26,13 @@ typedef struct dsrt_chat_template dsrt_chat_template;
 dsrt_status dsrt_chat_template_load(const char *tokenizer_config_path,
                                     dsrt_chat_template **out);
 
+/* `source` as the template, with the special tokens of a
+ * tokenizer_config.json (whose own chat_template, if any, is not used): a
+ * replacement template for a checkpoint, as vLLM's --chat-template. */
+dsrt_status dsrt_chat_template_load_source(const char *tokenizer_config_path,
+                                           const char *source,
+                                           dsrt_chat_template **out);
+
 /* From template source; DSRT_ERROR_FORMAT names the line of a syntax error
  * or of a construct the interpreter does not support. */
 dsrt_status dsrt_chat_template_create(const char *source,

@@ -106,9 +106,49 @@ std::unique_ptr<ChatTemplate> ChatTemplate::parse(const std::string &source,
   }
 }
 
+/// The chat_template of a parsed tokenizer_config.json: a string, or the
+/// "default" entry of a list of {name, template}.
+static bool configTemplate(const Json &config, const std::string &path,
+                           std::string &source, std::string &error) {
+  auto tmpl = config.find("chat_template");
+  if (tmpl == config.end() || tmpl->is_null()) {
+    error = path + ": no chat_template";
+    return false;
+  }
+  if (tmpl->is_string()) {
+    source = tmpl->get<std::string>();
+  } else if (tmpl->is_array()) {
+    bool found = false;
+    for (size_t i = 0; i < tmpl->size(); ++i) {
+      const Json &entry = (*tmpl)[i];
+      auto name = entry.is_object() ? entry.find("name") : entry.end();
+      auto text = entry.is_object() ? entry.find("template") : entry.end();
+      if (!entry.is_object() || name == entry.end() || !name->is_string() ||
+          text == entry.end() || !text->is_string()) {
+        error = path + ": chat_template[" + std::to_string(i) +
+                "]: expected {\"name\": string, \"template\": string}";
+        return false;
+      }
+      if (name->get<std::string>() == "default") {
+        source = text->get<std::string>();
+        found = true;
+      }
+    }
+    if (!found) {
+      error = path + ": chat_template has no entry named \"default\"";
+      return false;
+    }
+  } else {
+    error = path + ": chat_template: expected a string or a list of "
+                   "{name, template}";
+    return false;
+  }
+  return true;
+}
+
 std::unique_ptr<ChatTemplate>
-ChatTemplate::fromTokenizerConfig(const std::string &path,
-                                  std::string &error) {
+ChatTemplate::fromTokenizerConfig(const std::string &path, std::string &error,
+                                  const std::string *templateSource) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     error = path + ": cannot read: " + std::strerror(errno);
@@ -123,43 +163,15 @@ ChatTemplate::fromTokenizerConfig(const std::string &path,
     error = path + ": expected a JSON object";
     return nullptr;
   }
-  auto tmpl = config.find("chat_template");
-  if (tmpl == config.end() || tmpl->is_null()) {
-    error = path + ": no chat_template";
-    return nullptr;
-  }
   std::string source;
-  if (tmpl->is_string()) {
-    source = tmpl->get<std::string>();
-  } else if (tmpl->is_array()) {
-    bool found = false;
-    for (size_t i = 0; i < tmpl->size(); ++i) {
-      const Json &entry = (*tmpl)[i];
-      auto name = entry.is_object() ? entry.find("name") : entry.end();
-      auto text = entry.is_object() ? entry.find("template") : entry.end();
-      if (!entry.is_object() || name == entry.end() || !name->is_string() ||
-          text == entry.end() || !text->is_string()) {
-        error = path + ": chat_template[" + std::to_string(i) +
-                "]: expected {\"name\": string, \"template\": string}";
-        return nullptr;
-      }
-      if (name->get<std::string>() == "default") {
-        source = text->get<std::string>();
-        found = true;
-      }
-    }
-    if (!found) {
-      error = path + ": chat_template has no entry named \"default\"";
-      return nullptr;
-    }
-  } else {
-    error = path + ": chat_template: expected a string or a list of "
-                   "{name, template}";
+  if (templateSource)
+    source = *templateSource;
+  else if (!configTemplate(config, path, source, error))
     return nullptr;
-  }
   std::unique_ptr<ChatTemplate> t = parse(source, error);
   if (!t) {
-    error = path + ": chat_template: " + error;
+    error = (templateSource ? "chat template: " : path + ": chat_template: ") +
+            error;
     return nullptr;
   }
   // transformers passes the special tokens map; an AddedToken is an object
@@ -253,6 +265,26 @@ dsrt_chat_template_load(const char *tokenizer_config_path,
   return dsrt::guarded("dsrt_chat_template_load", [&] {
     std::string error;
     auto t = ChatTemplate::fromTokenizerConfig(tokenizer_config_path, error);
+    if (!t) {
+      std::ifstream probe(tokenizer_config_path);
+      return dsrt::fail(probe ? DSRT_ERROR_FORMAT : DSRT_ERROR_IO, error);
+    }
+    *out = new dsrt_chat_template{std::move(t)};
+    return DSRT_OK;
+  });
+}
+
+extern "C" dsrt_status
+dsrt_chat_template_load_source(const char *tokenizer_config_path,
+                               const char *source, dsrt_chat_template **out) {
+  if (!out || !tokenizer_config_path || !source)
+    return dsrt::fail(DSRT_ERROR_ARGUMENT,
+                      "dsrt_chat_template_load_source: NULL argument");
+  *out = nullptr;
+  return dsrt::guarded("dsrt_chat_template_load_source", [&] {
+    std::string error, text = source;
+    auto t =
+        ChatTemplate::fromTokenizerConfig(tokenizer_config_path, error, &text);
     if (!t) {
       std::ifstream probe(tokenizer_config_path);
       return dsrt::fail(probe ? DSRT_ERROR_FORMAT : DSRT_ERROR_IO, error);

@@ -24,9 +24,12 @@ public:
   // Reads tokenizer_config.json: `chat_template` as a string, or a list of
   // {name, template} of which "default" is taken. Its special tokens
   // (bos_token, eos_token, ... as strings or AddedToken objects) become
-  // context defaults that render's extraContextJson may override.
+  // context defaults that render's extraContextJson may override. With
+  // `templateSource`, that template replaces the config's (which may then
+  // have none).
   static std::unique_ptr<ChatTemplate>
-  fromTokenizerConfig(const std::string &path, std::string &error);
+  fromTokenizerConfig(const std::string &path, std::string &error,
+                      const std::string *templateSource = nullptr);
 
   ~ChatTemplate();
 
