@@ -322,6 +322,115 @@ tests.push(['--reasoning-parser deepseek_r1: reasoning_content apart from conten
   } finally { s.proc.kill('SIGKILL'); }
 }]);
 
+// DeepSeek V3's tool-call tokens (--tool-call-parser deepseek_v3).
+const CB = '<｜tool▁calls▁begin｜>', CE = '<｜tool▁calls▁end｜>', B = '<｜tool▁call▁begin｜>',
+  E = '<｜tool▁call▁end｜>', S = '<｜tool▁sep｜>';
+const v3Call = (name, args) => `${B}function${S}${name}\n\`\`\`json\n${args}\n\`\`\`${E}`;
+const WEATHER = {
+  type: 'function',
+  function: { name: 'get_weather', description: 'The weather in a city.',
+              parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] } },
+};
+
+// Room for tool definitions and a runTools history in byte tokens.
+const BIG = ['--max-model-len', '8192', '--fake-pages', '2048'];
+
+tests.push(['tool calls (auto): whole, streamed, and a runTools loop through the SDK', async () => {
+  const text = 'Let me look.' + CB + v3Call('get_weather', '{"city": "Paris"}') + '\n' +
+               v3Call('get_weather', '{"city": "Zürich"}') + CE;
+  const s = await startServer(bin, ['--tool-call-parser', 'deepseek_v3', '--enable-auto-tool-choice',
+                                    '--fake-text', text, '--fake-token-delay-ms', '0', ...BIG]);
+  try {
+    const c = new OpenAI({ baseURL: `${s.base}/v1`, apiKey: 'x', maxRetries: 0 });
+    const messages = [{ role: 'user', content: 'Weather in Paris and Zürich?' }];
+    const r = await c.chat.completions.create({ messages, tools: [WEATHER], temperature: 0 });
+    const m = r.choices[0].message;
+    assert.equal(r.choices[0].finish_reason, 'tool_calls');
+    assert.equal(m.content, 'Let me look.');
+    assert.deepEqual(m.tool_calls.map((t) => [t.type, t.function.name, JSON.parse(t.function.arguments)]),
+                     [['function', 'get_weather', { city: 'Paris' }], ['function', 'get_weather', { city: 'Zürich' }]]);
+    assert.notEqual(m.tool_calls[0].id, m.tool_calls[1].id);
+    // The SDK's stream helper adds the deltas up to the same message.
+    const stream = c.chat.completions.stream({ messages, tools: [WEATHER], temperature: 0 });
+    const final = await stream.finalChatCompletion();
+    const fm = final.choices[0].message;
+    assert.equal(final.choices[0].finish_reason, 'tool_calls');
+    assert.equal(fm.content, 'Let me look.');
+    assert.deepEqual(fm.tool_calls.map((t) => [t.function.name, t.function.arguments]),
+                     m.tool_calls.map((t) => [t.function.name, t.function.arguments]));
+    // runTools: the SDK calls the function with the parsed arguments and
+    // sends the calls and their results back; the server takes that
+    // history (the fake answers with the same calls each time).
+    const seen = [];
+    const runner = c.chat.completions.runTools({
+      messages, temperature: 0,
+      tools: [{ type: 'function', function: { ...WEATHER.function, parse: JSON.parse,
+                                               function: (args) => { seen.push(args.city); return 'sunny'; } } }],
+    }, { maxChatCompletions: 3 });
+    await runner.done();
+    assert.deepEqual(seen, ['Paris', 'Zürich', 'Paris', 'Zürich', 'Paris', 'Zürich']);
+    const sent = runner.messages.map((x) => x.role);
+    assert.deepEqual(sent.slice(0, 4), ['user', 'assistant', 'tool', 'tool']);
+    // Tools reach the template: the prompt grows by their JSON.
+    const plain = await c.chat.completions.create({ messages, temperature: 0, max_tokens: 1 });
+    const withTools = await c.chat.completions.create({ messages, tools: [WEATHER], temperature: 0, max_tokens: 1 });
+    assert.ok(withTools.usage.prompt_tokens > plain.usage.prompt_tokens + bytes(JSON.stringify(WEATHER.function.parameters)));
+    // Without tools the calls are text, as generated.
+    assert.equal(plain.choices[0].message.tool_calls, undefined);
+  } finally { s.proc.kill('SIGKILL'); }
+}]);
+
+tests.push(['tool calls: named and required tool_choice, refusals without the flags', async () => {
+  // Named: the prompt opens the call; the model writes its arguments.
+  const args = '{"city": "Oslo"}';
+  const s = await startServer(bin, ['--tool-call-parser', 'deepseek_v3', '--fake-token-delay-ms', '0', ...BIG,
+                                    '--fake-text', args + '\n```' + E + '\n' + v3Call('other', '{}') + CE]);
+  try {
+    const c = new OpenAI({ baseURL: `${s.base}/v1`, apiKey: 'x', maxRetries: 0 });
+    const messages = [{ role: 'user', content: 'Oslo?' }];
+    const tool_choice = { type: 'function', function: { name: 'get_weather' } };
+    const r = await c.chat.completions.create({ messages, tools: [WEATHER], tool_choice, temperature: 0 });
+    const m = r.choices[0].message;
+    assert.equal(r.choices[0].finish_reason, 'stop');
+    assert.equal(m.content, null);
+    assert.deepEqual(m.tool_calls.map((t) => [t.function.name, t.function.arguments]), [['get_weather', args]]);
+    // The answer ends with the call: the tokens after it are not generated.
+    assert.equal(r.usage.completion_tokens, bytes(args + '\n```' + E));
+    // The prompt ends with the call's opening.
+    const auto = await postRaw(s.base, '/v1/chat/completions',
+                               JSON.stringify({ messages, tools: [WEATHER], tool_choice: 'none', max_tokens: 1 }));
+    assert.equal(auto.status, 200);
+    assert.equal(r.usage.prompt_tokens - auto.json.usage.prompt_tokens,
+                 bytes(CB + B + 'function' + S + 'get_weather\n```json\n'));
+    const streamed = await c.chat.completions.stream({ messages, tools: [WEATHER], tool_choice, temperature: 0 })
+      .finalChatCompletion();
+    assert.equal(streamed.choices[0].message.tool_calls[0].function.arguments, args);
+    // "auto" needs --enable-auto-tool-choice, as in vLLM.
+    const e = await expectError(c.chat.completions.create({ messages, tools: [WEATHER] }), 400, 'tool_choice');
+    assert.match(e.message, /--enable-auto-tool-choice/);
+  } finally { s.proc.kill('SIGKILL'); }
+  // Required: the model names the function.
+  const q = await startServer(bin, ['--tool-call-parser', 'deepseek_v31', '--fake-token-delay-ms', '0', ...BIG,
+                                    '--fake-text', 'get_weather' + S + '{"city":"Rome"}' + E + CE]);
+  try {
+    const c = new OpenAI({ baseURL: `${q.base}/v1`, apiKey: 'x', maxRetries: 0 });
+    const r = await c.chat.completions.create({ messages: [{ role: 'user', content: '?' }], tools: [WEATHER],
+                                                tool_choice: 'required', temperature: 0 });
+    assert.equal(r.choices[0].finish_reason, 'tool_calls');
+    assert.deepEqual(r.choices[0].message.tool_calls.map((t) => [t.function.name, t.function.arguments]),
+                     [['get_weather', '{"city":"Rome"}']]);
+  } finally { q.proc.kill('SIGKILL'); }
+  // No parser: tools with a tool choice are refused, tool_choice none is served.
+  const messages = [{ role: 'user', content: 'x' }];
+  const e = await expectError(client.chat.completions.create({ messages, tools: [WEATHER], tool_choice: 'required' }),
+                              400, 'tool_choice');
+  assert.match(e.message, /--tool-call-parser/);
+  const none = await client.chat.completions.create({ messages, tools: [WEATHER], tool_choice: 'none', max_tokens: 3 });
+  assert.equal(none.choices[0].message.tool_calls, undefined);
+  await expectError(client.chat.completions.create({ messages, tools: [{ type: 'function', function: { name: 'a b' } }] }),
+                    400, 'tools');
+}]);
+
 tests.push(['API key: 401 without or with a wrong key', async () => {
   const k = await startServer(bin, ['--api-key', 'sekret']);
   try {

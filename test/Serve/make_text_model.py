@@ -2,7 +2,9 @@
 """Writes a tiny checkpoint whose vocabulary is exactly the tiny test
 tokenizer's (test/tools/make_tokenizer.py), with its tokenizer.json and
 tokenizer_config.json beside the weights, the latter with DeepSeek-V2-Chat's
-chat template (test/chat/templates).  Usage: make_text_model.py DIR"""
+chat template (test/chat/templates). DeepSeek V3's role and tool-call tokens
+are added tokens too (not special, as in V3's tokenizer), so a V3 template
+and tool calls can be served.  Usage: make_text_model.py DIR"""
 import os
 import sys
 
@@ -16,6 +18,15 @@ tok, config = tiny_tokenizer()
 with open(os.path.join(TOOLS, "..", "chat", "templates", "deepseek-v2-chat.jinja")) as f:
     config["chat_template"] = f.read()
 config["eos_token"] = "<eos>"
+V3_TOKENS = ["<｜User｜>", "<｜Assistant｜>", "<｜tool▁calls▁begin｜>", "<｜tool▁calls▁end｜>",
+             "<｜tool▁call▁begin｜>", "<｜tool▁call▁end｜>", "<｜tool▁outputs▁begin｜>",
+             "<｜tool▁outputs▁end｜>", "<｜tool▁output▁begin｜>", "<｜tool▁output▁end｜>",
+             "<｜tool▁sep｜>"]
+next_id = 1 + max(list(tok["model"]["vocab"].values()) + [a["id"] for a in tok["added_tokens"]])
+for i, content in enumerate(V3_TOKENS):
+    tok["added_tokens"].append({"id": next_id + i, "content": content, "special": False,
+                                "single_word": False, "lstrip": False, "rstrip": False,
+                                "normalized": True})
 write(out, tok, config)
 vocab = 1 + max(list(tok["model"]["vocab"].values()) + [a["id"] for a in tok["added_tokens"]])
 checkpoint.write_checkpoint(out, dict(checkpoint.tiny_v3(), vocab_size=vocab), seed=4)

