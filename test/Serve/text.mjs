@@ -156,6 +156,21 @@ await run([
       assert.equal(closed.usage.completion_tokens, 1);
       assert.deepEqual(closed.choices[0].message.tool_calls.map((t) => [t.function.name, t.function.arguments]),
                        [['get_weather', '']]);
+      // V3's own template never shows the model the tools: the server says so.
+      assert.match(tools.stderr(), /never reads 'tools'/);
     } finally { tools.proc.kill('SIGKILL'); }
+    // ds-serve's V3 tools template does: the tools are in the prompt.
+    const ours = await startServer(path.join(binDir, 'ds-serve'),
+      [artifact, '--weights', ckpt, '--tool-call-parser', 'deepseek_v3', '--enable-auto-tool-choice',
+       '--chat-template', path.join(ROOT, 'tools', 'ds-serve', 'templates', 'deepseek_v3_tools.jinja')]);
+    try {
+      assert.doesNotMatch(ours.stderr(), /never reads 'tools'/);
+      const tok = async (body) => (await postRaw(ours.base, '/tokenize', JSON.stringify(body))).json;
+      const messages = [{ role: 'user', content: 'hello the world' }];
+      const weather = { type: 'function', function: { name: 'get_weather', parameters: { type: 'object' } } };
+      const withTools = await tok({ messages, tools: [weather] });
+      const without = await tok({ messages });
+      assert.ok(withTools.count > without.count + 20, `${withTools.count} vs ${without.count}`);
+    } finally { ours.proc.kill('SIGKILL'); }
   }],
 ]);

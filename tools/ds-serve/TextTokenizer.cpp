@@ -5,6 +5,7 @@
 #include "dsrt/dsrt_chat.h"
 #include "dsrt/dsrt_text.h"
 
+#include <cctype>
 #include <fstream>
 #include <sstream>
 #include <sys/stat.h>
@@ -61,6 +62,8 @@ std::unique_ptr<TextTokenizer> TextTokenizer::load(const std::string &dir,
   else if (dsrt_chat_template_load(config.c_str(), &t->chat) != DSRT_OK)
     t->chatError = std::string("the chat template cannot be used: ") +
                    dsrt_last_error();
+  else
+    t->templateSource = dsrt_tokenizer_chat_template(t->tok);
   return t;
 }
 
@@ -87,7 +90,20 @@ bool TextTokenizer::useChatTemplate(const std::string &file,
   dsrt_chat_template_free(chat);
   chat = t;
   chatError.clear();
+  templateSource = source.str();
   return true;
+}
+
+bool TextTokenizer::templateNames(const std::string &name) const {
+  auto word = [](char c) { return isalnum((unsigned char)c) || c == '_'; };
+  for (size_t at = templateSource.find(name); at != std::string::npos;
+       at = templateSource.find(name, at + 1)) {
+    size_t end = at + name.size();
+    if ((at == 0 || !word(templateSource[at - 1])) &&
+        (end == templateSource.size() || !word(templateSource[end])))
+      return true;
+  }
+  return false;
 }
 
 TextTokenizer::~TextTokenizer() {

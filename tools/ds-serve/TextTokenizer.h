@@ -21,6 +21,9 @@ public:
   /// stay the tokenizer_config.json's); false with a message if the file
   /// cannot be read or parsed.
   bool useChatTemplate(const std::string &file, std::string &error);
+  /// The chat template names the variable `name` (whole word): "tools"
+  /// tells whether the model is shown the request's tools at all.
+  bool templateNames(const std::string &name) const;
   bool encode(const std::string &text, bool addSpecialTokens,
               std::vector<int32_t> &out, std::string &error) override;
   bool renderChat(const ChatPrompt &chat, std::vector<int32_t> &out,
@@ -38,6 +41,7 @@ private:
   dsrt_chat_template *chat = nullptr;
   std::string chatError;
   std::string dir;
+  std::string templateSource;
 };
 
 } // namespace dsserve

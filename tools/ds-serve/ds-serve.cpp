@@ -46,6 +46,15 @@ int main(int argc, char **argv) {
       fprintf(stderr, "ds-serve: error: --chat-template: %s\n", error.c_str());
       return 1;
     }
+    // V3's own template never shows the model `tools`: calls would only
+    // come where the request forces them.
+    if (!o.toolCallParser.empty() &&
+        !static_cast<TextTokenizer &>(*tok).templateNames("tools"))
+      fprintf(stderr,
+              "ds-serve: warning: the chat template never reads 'tools', so "
+              "the model is not told which functions it may call; pass "
+              "--chat-template with one that does (DeepSeek V3 / R1: "
+              "tools/ds-serve/templates/deepseek_v3_tools.jinja)\n");
   } else if (!o.chatTemplate.empty()) {
     fprintf(stderr, "ds-serve: error: --chat-template needs a tokenizer "
                     "(--tokenizer DIR)\n");

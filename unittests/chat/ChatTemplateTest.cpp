@@ -289,3 +289,48 @@ TEST(ChatCApi, LoadSourceKeepsTheConfigsSpecialTokens) {
   EXPECT_EQ(dsrt_chat_template_load_source(bare.path.c_str(), nullptr, &t),
             DSRT_ERROR_ARGUMENT);
 }
+
+TEST(ChatTemplate, ServeToolsTemplateForDeepSeekV3) {
+  // tools/ds-serve/templates/deepseek_v3_tools.jinja: the tools after the
+  // system prompt, every call of a message, outputs then the answer.
+  std::string error, out;
+  auto t = ChatTemplate::parse(
+      readFile(std::string(DS_SOURCE_DIR) +
+               "/tools/ds-serve/templates/deepseek_v3_tools.jinja"),
+      error);
+  ASSERT_TRUE(t) << error;
+  const char *tools = R"({"bos_token": "<BOS>", "tools": [{"type": "function",
+      "function": {"name": "get", "parameters": {"type": "object"}}}]})";
+  ASSERT_TRUE(t->render(kToolConversation, true, tools, out, error)) << error;
+  EXPECT_EQ(out,
+            "<BOS>S\n\n## Tools\nYou can call these functions; each is given "
+            "as JSON, its parameters as a JSON Schema:\n"
+            R"({"name": "get", "parameters": {"type": "object"}})"
+            "\n\nTo call functions, write <｜tool▁calls▁begin｜>, then each "
+            "call as <｜tool▁call▁begin｜>function<｜tool▁sep｜>NAME\n```json\n"
+            "ARGUMENTS\n```<｜tool▁call▁end｜> (ARGUMENTS: one JSON object "
+            "that matches the parameters), then <｜tool▁calls▁end｜>. The "
+            "results come back as tool outputs."
+            "<｜User｜>weather?<｜Assistant｜><｜tool▁calls▁begin｜>"
+            "<｜tool▁call▁begin｜>function<｜tool▁sep｜>get\n```json\n"
+            "{\"c\": 1}\n```<｜tool▁call▁end｜>\n"
+            "<｜tool▁call▁begin｜>function<｜tool▁sep｜>put\n```json\n{}\n```"
+            "<｜tool▁call▁end｜><｜tool▁calls▁end｜><｜end▁of▁sentence｜>"
+            "<｜tool▁outputs▁begin｜><｜tool▁output▁begin｜>sunny"
+            "<｜tool▁output▁end｜>\n<｜tool▁output▁begin｜>done"
+            "<｜tool▁output▁end｜><｜tool▁outputs▁end｜>It is sunny."
+            "<｜end▁of▁sentence｜><｜Assistant｜>");
+  // Ending with tool outputs: the answer continues after them.
+  ASSERT_TRUE(t->render(
+      R"([{"role": "user", "content": "q"}, {"role": "assistant",
+          "content": null, "tool_calls": [{"type": "function", "function":
+          {"name": "f", "arguments": "{}"}}]}, {"role": "tool", "content": "r"}])",
+      true, R"({"bos_token": ""})", out, error))
+      << error;
+  EXPECT_EQ(out,
+            "<｜User｜>q<｜Assistant｜><｜tool▁calls▁begin｜>"
+            "<｜tool▁call▁begin｜>function<｜tool▁sep｜>f\n```json\n{}\n```"
+            "<｜tool▁call▁end｜><｜tool▁calls▁end｜><｜end▁of▁sentence｜>"
+            "<｜tool▁outputs▁begin｜><｜tool▁output▁begin｜>r"
+            "<｜tool▁output▁end｜><｜tool▁outputs▁end｜>");
+}
