@@ -6,9 +6,11 @@
 // x n), so the response and SSE writers see whatever text the input
 // carries. Parsing must never throw or crash. The input is also read as
 // a model's answer by the tool-call parser of each format, whole and in
-// pieces: both must give the same content and calls.
+// pieces: both must give the same content and calls; a body with a
+// schema has its grammar read the body.
 //
 //===----------------------------------------------------------------------===//
+#include "JsonGrammar.h"
 #include "OpenAIRequest.h"
 #include "Responses.h"
 #include "ToolCalls.h"
@@ -61,6 +63,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         __builtin_trap();
       (void)error.toJson();
       continue;
+    }
+    // A structured-output grammar (from the body's schema) reads the body
+    // itself as an answer, a byte at a time.
+    if (r->grammar) {
+      Matcher m(r->grammar);
+      for (size_t i = 0; i < size && m.feed(data[i]); ++i)
+        (void)m.accepting();
     }
     // --reasoning-parser on for half the chat inputs.
     r->splitReasoning = ep == Endpoint::ChatCompletions && (size & 1);

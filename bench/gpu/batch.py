@@ -49,7 +49,8 @@ class RequestParams(ctypes.Structure):
                 ("presence_penalty", ctypes.c_float), ("frequency_penalty", ctypes.c_float),
                 ("repetition_penalty", ctypes.c_float), ("min_p", ctypes.c_float),
                 ("min_tokens", I64), ("logit_bias_ids", ctypes.POINTER(ctypes.c_int32)),
-                ("logit_bias_values", ctypes.POINTER(ctypes.c_float)), ("num_logit_bias", I64)]
+                ("logit_bias_values", ctypes.POINTER(ctypes.c_float)), ("num_logit_bias", I64),
+                ("allowed_tokens", ctypes.c_void_p), ("allowed_tokens_user", ctypes.c_void_p)]
 
 
 class EngineStats(ctypes.Structure):

@@ -29,4 +29,7 @@ for i, content in enumerate(V3_TOKENS):
                                 "normalized": True})
 write(out, tok, config)
 vocab = 1 + max(list(tok["model"]["vocab"].values()) + [a["id"] for a in tok["added_tokens"]])
-checkpoint.write_checkpoint(out, dict(checkpoint.tiny_v3(), vocab_size=vocab), seed=4)
+# A longer context than tiny_v3's 64: room for tool definitions and
+# structured answers (the rotary tables grow; the model is the same).
+checkpoint.write_checkpoint(out, dict(checkpoint.tiny_v3(), vocab_size=vocab,
+                                      max_position_embeddings=256), seed=4)

@@ -77,7 +77,7 @@ await run([
       const t = await tok({ prompt: prompts[i] });
       assert.equal(t.count, expected[i].promptTokens, prompts[i]);
       assert.equal(t.tokens.length, t.count);
-      assert.equal(t.max_model_len, 64);
+      assert.equal(t.max_model_len, 256);
       // Without special tokens: one token fewer (no BOS), and the text back.
       const bare = await tok({ prompt: prompts[i], add_special_tokens: false });
       assert.deepEqual(bare.tokens, t.tokens.slice(1));
@@ -138,7 +138,9 @@ await run([
                                                   temperature: 0, return_token_ids: true });
       const call = r.choices[0].message.tool_calls[0];
       assert.equal(call.function.name, 'get_weather');
-      const generated = (await postRaw(tools.base, '/detokenize', JSON.stringify({ tokens: r.choices[0].token_ids }))).json.prompt;
+      // (Without the eos that ends a finished call.)
+      const ids = r.choices[0].token_ids.slice(0, r.choices[0].finish_reason === 'stop' ? -1 : undefined);
+      const generated = (await postRaw(tools.base, '/detokenize', JSON.stringify({ tokens: ids }))).json.prompt;
       // The arguments: the text up to a marker that ends a call, its
       // leading whitespace and trailing fence left out.
       const end = Math.min(...[E, B, '<｜tool▁calls▁end｜>'].map((m) => generated.indexOf(m))
@@ -146,16 +148,8 @@ await run([
       assert.equal(call.function.arguments, generated.slice(0, end).replace(/^\s+/, '').replace(/[\s`]+$/, ''));
       const opening = await tok({ prompt: CB + B + 'function' + S + 'get_weather\n```json\n', add_special_tokens: false });
       assert.equal(r.usage.prompt_tokens, (await tok({ messages })).count + opening.count);
-      // The model closing the call (its end token forced) ends the answer
-      // there: one token, the call with no arguments.
-      const endId = (await tok({ prompt: E, add_special_tokens: false })).tokens;
-      assert.equal(endId.length, 1);
-      const closed = await c.chat.completions.create({ messages, tools: [weather], tool_choice, max_tokens: 6,
-                                                       temperature: 0, logit_bias: { [endId[0]]: 100 } });
-      assert.equal(closed.choices[0].finish_reason, 'stop');
-      assert.equal(closed.usage.completion_tokens, 1);
-      assert.deepEqual(closed.choices[0].message.tool_calls.map((t) => [t.function.name, t.function.arguments]),
-                       [['get_weather', '']]);
+      // The arguments follow the function's parameters (an object here).
+      assert.equal(call.function.arguments[0], '{', call.function.arguments);
       // V3's own template never shows the model the tools: the server says so.
       assert.match(tools.stderr(), /never reads 'tools'/);
     } finally { tools.proc.kill('SIGKILL'); }
@@ -172,5 +166,81 @@ await run([
       const without = await tok({ messages });
       assert.ok(withTools.count > without.count + 20, `${withTools.count} vs ${without.count}`);
     } finally { ours.proc.kill('SIGKILL'); }
+  }],
+
+  ['structured outputs: a random model\'s answers follow the schema, the choices, JSON', async () => {
+    const s = await startServer(path.join(binDir, 'ds-serve'),
+      [artifact, '--weights', ckpt, '--tool-call-parser', 'deepseek_v3', '--max-num-seqs', '4']);
+    try {
+      const c = new OpenAI({ baseURL: `${s.base}/v1`, apiKey: 'x', maxRetries: 0 });
+      const messages = [{ role: 'user', content: 'hello the world' }];
+      // vLLM's guided_choice: exactly one of the texts, greedy and sampled.
+      const choices = ['alpha', 'beta gamma', 'delta'];
+      for (const temperature of [0, 1.5]) {
+        const r = await c.chat.completions.create({ messages, guided_choice: choices, temperature, seed: 3, n: 3,
+                                                    max_tokens: 40 });
+        for (const ch of r.choices) {
+          assert.ok(choices.includes(ch.message.content), JSON.stringify(ch.message.content));
+          assert.equal(ch.finish_reason, 'stop');
+        }
+      }
+      // A schema of bounded values: the answer is whole, in the schema's
+      // key order, whatever the (random) model prefers.
+      const schema = {
+        type: 'object',
+        properties: { ok: { type: 'boolean' }, color: { enum: ['red', 'green'] },
+                      size: { anyOf: [{ type: 'null' }, { const: 'XL' }] } },
+        required: ['ok', 'color', 'size'], additionalProperties: false,
+      };
+      const response_format = { type: 'json_schema', json_schema: { name: 'pick', schema, strict: true } };
+      for (const seed of [1, 2, 3]) {
+        const r = await c.chat.completions.create({ messages, response_format, temperature: 1, seed, max_tokens: 200 });
+        const text = r.choices[0].message.content;
+        assert.equal(r.choices[0].finish_reason, 'stop', text);
+        const v = JSON.parse(text);
+        assert.deepEqual(Object.keys(v), ['ok', 'color', 'size']);
+        assert.equal(typeof v.ok, 'boolean');
+        assert.ok(['red', 'green'].includes(v.color));
+        assert.ok(v.size === null || v.size === 'XL');
+      }
+      // json_object: the answer starts an object and, where it ends, is one.
+      let parsed = 0;
+      for (const seed of [1, 2, 3, 4]) {
+        const r = await c.completions.create({ prompt: 'hello', response_format: { type: 'json_object' },
+                                               temperature: 1, seed, max_tokens: 120 });
+        const text = r.choices[0].text;
+        assert.equal(text.trimStart()[0], '{', text);
+        if (r.choices[0].finish_reason === 'stop') {
+          assert.equal(typeof JSON.parse(text), 'object');
+          ++parsed;
+        } else {
+          assert.equal(r.choices[0].finish_reason, 'length');
+        }
+      }
+      // Streamed, the same text as whole.
+      let streamed = '';
+      for await (const ch of await c.chat.completions.create({ messages, response_format, temperature: 1, seed: 2,
+                                                               max_tokens: 200, stream: true }))
+        streamed += ch.choices[0]?.delta?.content ?? '';
+      const whole = await c.chat.completions.create({ messages, response_format, temperature: 1, seed: 2, max_tokens: 200 });
+      assert.equal(streamed, whole.choices[0].message.content);
+      // A named tool call's arguments follow the function's parameters.
+      const tool = { type: 'function', function: { name: 'paint', parameters: schema } };
+      const named = await c.chat.completions.create({ messages, tools: [tool], temperature: 1, seed: 5, max_tokens: 200,
+        tool_choice: { type: 'function', function: { name: 'paint' } } });
+      const call = named.choices[0].message.tool_calls[0];
+      assert.equal(call.function.name, 'paint');
+      assert.deepEqual(Object.keys(JSON.parse(call.function.arguments)), ['ok', 'color', 'size']);
+      assert.equal(named.choices[0].finish_reason, 'stop');
+      // Refused: what the matcher cannot enforce, a schema and a choice at once.
+      const bad = await postRaw(s.base, '/v1/chat/completions', JSON.stringify({ messages,
+        response_format: { type: 'json_schema', json_schema: { name: 'x', schema: { type: 'string', pattern: '^a' } } } }));
+      assert.equal(bad.status, 400);
+      assert.equal(bad.json.error.param, 'response_format');
+      assert.match(bad.json.error.message, /pattern/);
+      const both = await postRaw(s.base, '/v1/chat/completions', JSON.stringify({ messages, guided_choice: ['a'],
+        response_format: { type: 'json_object' } }));
+      assert.equal(both.status, 400);
+    } finally { s.proc.kill('SIGKILL'); }
   }],
 ]);

@@ -15,7 +15,8 @@ import batch  # noqa: E402
 HEADER = os.path.join(ROOT, "runtime", "include", "dsrt", "dsrt_engine.h")
 C_TYPES = {"int64_t": ctypes.c_int64, "int32_t": ctypes.c_int32, "int": ctypes.c_int,
            "float": ctypes.c_float, "uint64_t": ctypes.c_uint64,
-           "dsrt_finish_reason": ctypes.c_int}
+           "dsrt_finish_reason": ctypes.c_int,
+           "dsrt_allowed_tokens_fn": ctypes.c_void_p, "void": ctypes.c_void_p}
 
 
 def header_fields(struct):

@@ -18,6 +18,17 @@
 
 namespace dsserve {
 
+/// Constrained decoding (structured outputs): which tokens may come next.
+/// Called on the backend's thread, one request's calls in order.
+class TokenConstraint {
+public:
+  virtual ~TokenConstraint() = default;
+  /// Sets mask[t] = 1 for every token that may follow `output` (the tokens
+  /// generated so far; mask arrives zeroed, `vocab` bytes).
+  virtual void allowed(const int32_t *output, int64_t n, uint8_t *mask,
+                       int64_t vocab) = 0;
+};
+
 struct SamplingParams {
   int64_t maxTokens = 16;
   float temperature = 1.0f; // <= 0: greedy
@@ -35,6 +46,8 @@ struct SamplingParams {
   float minP = 0;
   int64_t minTokens = 0;
   std::vector<std::pair<int32_t, float>> logitBias;
+  /// Structured outputs: only the tokens this allows (null: any).
+  std::shared_ptr<TokenConstraint> constraint;
 };
 
 struct GenerateRequest {
@@ -134,6 +147,11 @@ public:
   virtual std::unique_ptr<TextStream> newStream(bool skipSpecialTokens) = 0;
   /// The bytes of one token (for logprobs); may be part of a character.
   virtual std::string tokenBytes(int32_t token) = 0;
+  /// A special token (BOS, EOS, ...): never text of an answer.
+  virtual bool isSpecial(int32_t token) {
+    (void)token;
+    return false;
+  }
   /// Tokens to text, special tokens included (Hugging Face's decode
   /// default, /detokenize); false with a message for an unknown id.
   virtual bool decode(const std::vector<int32_t> &tokens, std::string &text,

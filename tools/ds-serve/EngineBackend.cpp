@@ -18,7 +18,16 @@ struct EngineBackend::Live {
   std::vector<int32_t> stopTokenIds;
   std::vector<int32_t> prompt; // with prompt logprobs
   int64_t id = -1;
+  /// Asked by the engine's thread until the final event.
+  std::shared_ptr<TokenConstraint> constraint;
 };
+
+namespace {
+void allowedTokens(void *user, const int32_t *output, int64_t n, uint8_t *mask,
+                   int64_t vocab) {
+  static_cast<TokenConstraint *>(user)->allowed(output, n, mask, vocab);
+}
+} // namespace
 
 std::unique_ptr<EngineBackend>
 EngineBackend::create(const Config &c, std::unique_ptr<Tokenizer> tokenizer,
@@ -141,6 +150,10 @@ EngineParams::EngineParams(const SamplingParams &s) {
   params.logit_bias_ids = biasIds.data();
   params.logit_bias_values = biasValues.data();
   params.num_logit_bias = int64_t(biasIds.size());
+  if (s.constraint) { // the request's Live keeps it alive
+    params.allowed_tokens = &allowedTokens;
+    params.allowed_tokens_user = s.constraint.get();
+  }
 }
 
 uint64_t EngineBackend::submit(GenerateRequest req,
@@ -157,9 +170,14 @@ uint64_t EngineBackend::submit(GenerateRequest req,
   }
   EngineParams ep(req.params);
   const dsrt_request_params &p = ep.params;
-  auto *l = new Live{
-      this, std::move(sink), req.params.topLogprobs, req.params.stopTokenIds,
-      req.params.promptLogprobs ? req.prompt : std::vector<int32_t>()};
+  auto *l =
+      new Live{this,
+               std::move(sink),
+               req.params.topLogprobs,
+               req.params.stopTokenIds,
+               req.params.promptLogprobs ? req.prompt : std::vector<int32_t>(),
+               -1,
+               req.params.constraint};
   // Registered under the lock so that a final event racing this call finds
   // the entry to erase only after it exists.
   std::lock_guard<std::mutex> lock(mutex);

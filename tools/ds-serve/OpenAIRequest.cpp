@@ -2,6 +2,7 @@
 
 #include "OpenAIRequest.h"
 #include "ChatRequest.h"
+#include "JsonGrammar.h"
 #include "RequestFields.h"
 
 #include <nlohmann/json.hpp>
@@ -209,11 +210,113 @@ void refuseUnsupported(Fields &f) {
   f.boolean("use_beam_search", beam);
   if (beam)
     f.fail("'use_beam_search' is not supported", "use_beam_search");
+}
+
+/// Structured outputs: OpenAI's response_format (json_object, json_schema)
+/// and vLLM's guided_json / guided_choice, compiled into r.grammar. Schemas
+/// are read from `ordered` (the body keeping its key order: properties come
+/// in the order they were written).
+void parseStructured(Fields &f, const nlohmann::ordered_json &ordered,
+                     ParsedRequest &r) {
+  auto compile = [&](const nlohmann::ordered_json &schema, const char *param) {
+    std::string why;
+    r.grammar = Grammar::fromSchema(schema, why);
+    if (!r.grammar)
+      f.fail("'" + std::string(param) + "': " + why, param);
+  };
+  int given = 0;
   if (const json *rf = f.get("response_format")) {
     auto type = rf->is_object() ? rf->find("type") : rf->end();
-    if (!rf->is_object() || type == rf->end() || *type != "text")
-      f.fail("'response_format' must be {\"type\": \"text\"}",
+    std::string t = type != rf->end() && type->is_string()
+                        ? type->get<std::string>()
+                        : std::string();
+    if (t == "json_object") {
+      r.grammar = Grammar::anyObject();
+      ++given;
+    } else if (t == "json_schema") {
+      const auto js = ordered.at("response_format")
+                          .value("json_schema", nlohmann::ordered_json());
+      if (!js.is_object() || !js.contains("schema"))
+        f.fail("'response_format' json_schema needs {\"json_schema\": "
+               "{\"name\": ..., \"schema\": {...}}}",
+               "response_format");
+      else
+        compile(js["schema"], "response_format");
+      ++given;
+    } else if (t != "text") {
+      f.fail("'response_format' type must be text, json_object or "
+             "json_schema",
              "response_format");
+    }
+  }
+  if (f.get("guided_json")) {
+    const auto &g = ordered.at("guided_json");
+    // vLLM takes the schema as an object or as its JSON text.
+    if (g.is_string()) {
+      auto parsed =
+          nlohmann::ordered_json::parse(g.get<std::string>(), nullptr, false);
+      if (parsed.is_discarded())
+        f.fail("'guided_json' is not a JSON schema", "guided_json");
+      else
+        compile(parsed, "guided_json");
+    } else {
+      compile(g, "guided_json");
+    }
+    ++given;
+  }
+  if (const json *c = f.get("guided_choice")) {
+    std::vector<std::string> choices;
+    if (c->is_array())
+      for (const json &v : *c)
+        if (v.is_string() && !v.get<std::string>().empty())
+          choices.push_back(v.get<std::string>());
+    if (!c->is_array() || c->empty() || choices.size() != c->size())
+      f.fail("'guided_choice' must be a non-empty list of non-empty strings",
+             "guided_choice");
+    else
+      r.grammar = Grammar::choice(choices);
+    ++given;
+  }
+  for (const char *other : {"guided_regex", "guided_grammar"})
+    if (f.get(other))
+      f.fail(std::string("'") + other +
+                 "' is not supported (guided_json, "
+                 "guided_choice and response_format "
+                 "are)",
+             other);
+  if (given > 1)
+    f.fail("more than one of response_format, guided_json and guided_choice",
+           "response_format");
+}
+
+/// A named tool_choice: the call's arguments follow the function's
+/// parameters (any object where it has none).
+void namedToolGrammar(Fields &f, const nlohmann::ordered_json &ordered,
+                      ParsedRequest &r) {
+  if (r.grammar) {
+    f.fail("'tool_choice' forces a call, whose arguments cannot also follow "
+           "a response_format or guided_json",
+           "tool_choice");
+    return;
+  }
+  auto tools = ordered.find("tools");
+  if (tools == ordered.end() || !tools->is_array())
+    return;
+  for (const auto &tool : *tools) {
+    auto fnAt = tool.find("function");
+    if (fnAt == tool.end() || fnAt->value("name", "") != r.chat.toolName)
+      continue;
+    const auto &fn = *fnAt;
+    auto params = fn.find("parameters");
+    if (params == fn.end() || params->is_null()) {
+      r.grammar = Grammar::anyObject();
+      return;
+    }
+    std::string why;
+    r.grammar = Grammar::fromSchema(*params, why);
+    if (!r.grammar)
+      f.fail("the parameters of '" + r.chat.toolName + "': " + why, "tools");
+    return;
   }
 }
 
@@ -338,6 +441,15 @@ parseRequest(Endpoint endpoint, const std::string &body, ApiError &error) {
   parseLogitBias(f, r);
   f.boolean("include_stop_str_in_output", r.includeStopStr);
   refuseUnsupported(f);
+  if (f.ok() &&
+      (f.get("response_format") || f.get("guided_json") ||
+       f.get("guided_choice") || r.chat.toolChoice == ToolChoice::Named)) {
+    // Parsed again keeping key order (schemas' properties).
+    auto ordered = nlohmann::ordered_json::parse(body, nullptr, false);
+    parseStructured(f, ordered, r);
+    if (r.chat.toolChoice == ToolChoice::Named && f.ok())
+      namedToolGrammar(f, ordered, r);
+  }
   if (!f.ok())
     return std::nullopt;
   return r;

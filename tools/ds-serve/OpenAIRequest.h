@@ -12,6 +12,7 @@
 
 #include "ApiError.h"
 #include "Backend.h"
+#include "JsonGrammar.h"
 #include "ToolCalls.h"
 
 #include <optional>
@@ -82,6 +83,10 @@ struct ParsedRequest {
   // Set by the server (--reasoning-parser), chat only: reasoning_content
   // apart from content.
   bool splitReasoning = false;
+  // Structured outputs (response_format json_object / json_schema, vLLM's
+  // guided_json / guided_choice, a named tool_choice's parameters): the
+  // answer (or the forced call's arguments) follows this grammar.
+  std::shared_ptr<const Grammar> grammar;
   // Set by the server (--tool-call-parser) when the answer's tool calls are
   // parsed: chat with tools and a tool_choice other than none.
   std::optional<ToolCallFormat> toolFormat;

@@ -202,6 +202,32 @@ bool Server::toolCalls(ParsedRequest &r, httplib::Response &res) {
   return true;
 }
 
+bool Server::constrain(const ParsedRequest &r, std::vector<GenerateRequest> &gs,
+                       httplib::Response &res) {
+  if (!r.grammar)
+    return true;
+  Tokenizer *tok = backend.tokenizer();
+  if (!tok) {
+    reply(res, 400,
+          ApiError::invalid("structured outputs need the model's tokenizer "
+                            "(start the server with --tokenizer DIR)",
+                            "response_format")
+              .toJson());
+    return false;
+  }
+  std::shared_ptr<const VocabTrie> v;
+  {
+    std::lock_guard<std::mutex> lock(vocabMutex);
+    if (!vocab)
+      vocab = std::make_shared<VocabTrie>(*tok, backend.info().vocabSize);
+    v = vocab;
+  }
+  for (GenerateRequest &g : gs)
+    g.params.constraint = std::make_shared<GrammarConstraint>(
+        r.grammar, v, backend.info().eosToken);
+  return true;
+}
+
 bool Server::inVocabulary(int32_t token, const std::string &what,
                           const char *param, httplib::Response &res) {
   int64_t vocab = backend.info().vocabSize;
@@ -352,7 +378,8 @@ void Server::generate(const httplib::Request &req, httplib::Response &res,
   const ParsedRequest &r = *parsed;
   std::vector<GenerateRequest> gs;
   std::vector<std::vector<int32_t>> prompts;
-  if (!prepare(r, gs, prompts, res) || !admitChoices(*st, gs.size(), res))
+  if (!prepare(r, gs, prompts, res) || !constrain(r, gs, res) ||
+      !admitChoices(*st, gs.size(), res))
     return metrics.httpResponse(res.status);
 
   std::string id = (chat ? "chatcmpl-" : "cmpl-") + randomHex();

@@ -4,6 +4,7 @@
 
 #include "Backend.h"
 #include "Metrics.h"
+#include "TokenMask.h"
 #include "ToolCalls.h"
 
 #include <atomic>
@@ -100,6 +101,10 @@ private:
   /// Whether this server parses the tool calls `r` asks for (then sets
   /// r.toolFormat); otherwise the refusal is in `res`.
   bool toolCalls(ParsedRequest &r, httplib::Response &res);
+  /// Structured outputs: each choice its own constraint from r.grammar
+  /// (they read their answers apart); otherwise the refusal is in `res`.
+  bool constrain(const ParsedRequest &r, std::vector<GenerateRequest> &gs,
+                 httplib::Response &res);
 
   Backend &backend;
   ServerConfig config;
@@ -112,6 +117,8 @@ private:
   std::mutex liveMutex;
   std::map<uint64_t, std::vector<uint64_t>> live; // server id -> backend ids
   std::thread watchdog;              // enforces the shutdown timeout
+  std::mutex vocabMutex;
+  std::shared_ptr<const VocabTrie> vocab; // built by the first constraint
   friend struct InFlightGuard;
   friend struct StreamState;
 };

@@ -169,6 +169,10 @@ std::string TextTokenizer::tokenBytes(int32_t token) {
   return s;
 }
 
+bool TextTokenizer::isSpecial(int32_t token) {
+  return dsrt_tokenizer_is_special(tok, token) != 0;
+}
+
 bool TextTokenizer::decode(const std::vector<int32_t> &tokens, std::string &out,
                            std::string &error) {
   char *text = nullptr;

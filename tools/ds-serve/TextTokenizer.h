@@ -30,6 +30,7 @@ public:
                   std::string &error) override;
   std::unique_ptr<TextStream> newStream(bool skipSpecialTokens) override;
   std::string tokenBytes(int32_t token) override;
+  bool isSpecial(int32_t token) override;
   bool decode(const std::vector<int32_t> &tokens, std::string &text,
               std::string &error) override;
 

@@ -319,6 +319,74 @@ TEST(EngineFake, LogitsProcessingAsVllmOrdersIt) {
   EXPECT_NE(c.out[d].tokens, greedyAll); // this seed samples off it
 }
 
+namespace {
+
+/// A constraint for the tests: the next token must be congruent to the
+/// number of tokens so far modulo 3, and the output it is shown must be
+/// what the engine fed (recorded to compare).
+struct ModThree {
+  std::vector<std::vector<int32_t>> seen;
+  static void allowed(void *user, const int32_t *out, int64_t n, uint8_t *mask,
+                      int64_t vocab) {
+    auto *self = static_cast<ModThree *>(user);
+    self->seen.emplace_back(out, out + n);
+    for (int64_t t = 0; t < vocab; ++t)
+      mask[t] = uint8_t(t % 3 == n % 3);
+  }
+  static void none(void *, const int32_t *, int64_t, uint8_t *, int64_t) {}
+};
+
+} // namespace
+
+TEST(EngineFake, AllowedTokensConstrainEveryChoice) {
+  std::vector<int32_t> prompt = {5, 9, 5, 2, 40};
+  auto e = fakeEngine(kVocab, 256, 16, 8, 512, true, 3);
+  ModThree greedyRule, sampledRule;
+  ModThree *rules[] = {&greedyRule, &sampledRule};
+  Collector c;
+  std::vector<int64_t> ids;
+  for (int i = 0; i < 2; ++i) {
+    dsrt_request_params p = i == 0 ? params(10) : params(10, 1.3f, 5);
+    p.ignore_eos = 1;
+    p.allowed_tokens = &ModThree::allowed;
+    p.allowed_tokens_user = rules[i];
+    std::string error;
+    ids.push_back(e->add(prompt.data(), 5, p, Collector::callback, &c, error));
+    ASSERT_GE(ids.back(), 0) << error;
+  }
+  // Nothing allowed: eos ends the request.
+  dsrt_request_params stuck = params(10);
+  stuck.allowed_tokens = &ModThree::none;
+  std::string error;
+  int64_t s = e->add(prompt.data(), 5, stuck, Collector::callback, &c, error);
+  ASSERT_TRUE(drain(*e));
+  for (int i = 0; i < 2; ++i) {
+    const std::vector<int32_t> &toks = c.out[ids[size_t(i)]].tokens;
+    ASSERT_EQ(toks.size(), 10u);
+    for (size_t k = 0; k < toks.size(); ++k)
+      EXPECT_EQ(toks[k] % 3, int32_t(k % 3)) << "token " << k;
+    // The callback saw each output prefix, in order.
+    ASSERT_EQ(rules[i]->seen.size(), toks.size());
+    for (size_t k = 0; k < toks.size(); ++k)
+      EXPECT_EQ(rules[i]->seen[k],
+                std::vector<int32_t>(toks.begin(), toks.begin() + long(k)));
+  }
+  // Greedy under the rule is the best allowed token of the model's row.
+  std::vector<int32_t> history = prompt;
+  for (size_t k = 0; k < 10; ++k) {
+    std::vector<float> row = fakeRow(history, kVocab);
+    int32_t best = -1;
+    for (int32_t t = 0; t < kVocab; ++t)
+      if (t % 3 == int32_t(k % 3) &&
+          (best < 0 || row[size_t(t)] > row[size_t(best)]))
+        best = t;
+    EXPECT_EQ(c.out[ids[0]].tokens[k], best) << k;
+    history.push_back(best);
+  }
+  EXPECT_EQ(c.out[s].tokens, std::vector<int32_t>{3});
+  EXPECT_EQ(c.out[s].reason, DSRT_FINISH_STOP);
+}
+
 TEST(EngineFake, LogitsProcessingRefusesBadValues) {
   auto e = fakeEngine(kVocab, 256, 8, 4, 256);
   std::vector<int32_t> prompt = {1, 2};

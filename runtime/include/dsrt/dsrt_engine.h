@@ -96,6 +96,11 @@ typedef struct dsrt_engine_event {
 typedef void (*dsrt_engine_callback)(void *user_data,
                                      const dsrt_engine_event *event);
 
+/* Constrained decoding's callback (dsrt_request_params::allowed_tokens). */
+typedef void (*dsrt_allowed_tokens_fn)(void *user_data, const int32_t *output,
+                                       int64_t num_output, uint8_t *allowed,
+                                       int64_t vocab_size);
+
 typedef struct dsrt_request_params {
   int64_t max_tokens;   /* tokens to feed after the prompt, >= 0 */
   float temperature;    /* 0: greedy; must be >= 0 */
@@ -130,6 +135,16 @@ typedef struct dsrt_request_params {
   const int32_t *logit_bias_ids; /* added to these tokens' logits */
   const float *logit_bias_values;
   int64_t num_logit_bias;
+  /* Constrained decoding (structured outputs): before choosing each token
+   * the engine zeroes `allowed` (vocab_size bytes) and calls
+   * allowed_tokens(allowed_tokens_user, output, num_output, allowed,
+   * vocab_size), `output` being the tokens fed after the prompt; only the
+   * tokens it sets to 1 can be chosen (applied first, before the logits
+   * processing above). Where nothing is left to choose, eos is. Called on
+   * the engine's thread; allowed_tokens_user must outlive the request.
+   * Such a request does not draft. NULL: off. */
+  dsrt_allowed_tokens_fn allowed_tokens;
+  void *allowed_tokens_user;
 } dsrt_request_params;
 
 /* Greedy, max_tokens 16, top_p 1, no top_k, seed 0. */

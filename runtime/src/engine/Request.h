@@ -26,11 +26,14 @@ struct SamplingParams {
   float minP = 0;
   int64_t minTokens = 0;
   std::vector<std::pair<int32_t, float>> logitBias;
+  /// Constrained decoding (dsrt_request_params::allowed_tokens).
+  dsrt_allowed_tokens_fn allowedTokens = nullptr;
+  void *allowedTokensUser = nullptr;
   /// Any of the above is on: the row is processed before sampling.
   bool processed() const {
     return presencePenalty != 0 || frequencyPenalty != 0 ||
            repetitionPenalty != 1 || minP > 0 || minTokens > 0 ||
-           !logitBias.empty();
+           !logitBias.empty() || allowedTokens;
   }
 };
 

@@ -46,6 +46,8 @@ std::string readProcessing(const dsrt_request_params &p, int64_t vocab,
   out.repetitionPenalty = p.repetition_penalty > 0 ? p.repetition_penalty : 1;
   out.minP = p.min_p;
   out.minTokens = p.min_tokens;
+  out.allowedTokens = p.allowed_tokens;
+  out.allowedTokensUser = p.allowed_tokens_user;
   out.logitBias.clear();
   for (int64_t i = 0; i < p.num_logit_bias; ++i) {
     float v = p.logit_bias_values[i];
@@ -62,6 +64,15 @@ const float *processRow(const Request &r, const float *row, int64_t vocab,
                         int64_t eosTokenId, std::vector<float> &buf) {
   const SamplingParams &p = r.params;
   buf.assign(row, row + vocab);
+  if (p.allowedTokens) {
+    static thread_local std::vector<uint8_t> allowed;
+    allowed.assign(size_t(vocab), 0);
+    p.allowedTokens(p.allowedTokensUser, r.tokens.data() + r.promptLen,
+                    r.numFed(), allowed.data(), vocab);
+    for (int64_t t = 0; t < vocab; ++t)
+      if (!allowed[size_t(t)])
+        buf[size_t(t)] = -INFINITY;
+  }
   if (r.numFed() < p.minTokens) {
     for (int32_t t : p.stop)
       buf[size_t(t)] = -INFINITY;
@@ -107,6 +118,12 @@ const float *processRow(const Request &r, const float *row, int64_t vocab,
       if (l < floor)
         l = -INFINITY;
   }
+  // Nothing left (a constraint that allows no token, or only the eos that
+  // min_tokens holds off): eos ends the request rather than a random pick.
+  if (eosTokenId >= 0 && eosTokenId < vocab &&
+      std::none_of(buf.begin(), buf.end(),
+                   [](float l) { return l > -INFINITY; }))
+    buf[size_t(eosTokenId)] = 0;
   return buf.data();
 }
 

@@ -1,0 +1,745 @@
+//===- JsonGrammar.cpp - JSON Schema as a byte-level matcher --------------===//
+//
+// A Matcher holds threads, each a stack of frames: one parse of the text so
+// far. Alternatives (anyOf, types lists, an enum text that is a prefix of
+// another) fork threads; a byte no thread can take is refused.
+//
+// Frames, and what their fields hold:
+//   Value  a value of `node` starts with the next non-space byte
+//   Lit    exact texts: a..b the candidates (a range of the sorted texts),
+//          c bytes matched; phase 0: node's literals, 1: node's keys for
+//          property d (keyTexts[d]), 2: true/false/null
+//   Str    a string's inside; phase 0 plain, 1 after '\', 2 + k with k hex
+//          digits of a \u escape to come; a: UTF-8 continuation bytes owed
+//   Num    a number; phase: the state below, a its length, b 1 if integer
+//   Obj    an object with properties; a the next unwritten property, d the
+//          property whose value is being read; phase 0 after '{', 1 after
+//          a key, 2 after a value, 3 after ','
+//   Map    a free-form object, phases as Obj
+//   Arr    an array; a its items so far, phases 0 after '[', 2 after a
+//          value, 3 after ','
+//   Done   the bottom; phase 1 once the root value is complete
+//
+//===----------------------------------------------------------------------===//
+
+#include "JsonGrammar.h"
+
+#include <algorithm>
+#include <map>
+
+using json = nlohmann::ordered_json;
+
+namespace dsserve {
+namespace {
+
+bool isSpace(uint8_t c) {
+  return c == ' ' || c == '\n' || c == '\r' || c == '\t';
+}
+bool isDigit(uint8_t c) { return c >= '0' && c <= '9'; }
+bool isHex(uint8_t c) {
+  return isDigit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+const std::vector<std::string> &anyLiterals() {
+  static const std::vector<std::string> l = {"false", "null", "true"};
+  return l;
+}
+
+/// Number states (Num frames' phase).
+enum NumState : uint8_t {
+  kMinus = 1,    // "-"
+  kZero = 2,     // "0" (accepting)
+  kInt = 3,      // [1-9][0-9]* (accepting)
+  kDot = 4,      // "."
+  kFrac = 5,     // digits after the dot (accepting)
+  kExp = 6,      // "e"
+  kExpSign = 7,  // "e-"
+  kExpDigit = 8, // (accepting)
+};
+bool numAccepting(uint8_t s) {
+  return s == kZero || s == kInt || s == kFrac || s == kExpDigit;
+}
+/// The state after `c`, or 0.
+uint8_t numNext(uint8_t s, uint8_t c, bool integer) {
+  switch (s) {
+  case kMinus:
+    return c == '0' ? kZero : isDigit(c) ? kInt : 0;
+  case kZero:
+  case kInt:
+    if (s == kInt && isDigit(c))
+      return kInt;
+    if (integer)
+      return 0;
+    return c == '.' ? kDot : (c == 'e' || c == 'E') ? kExp : 0;
+  case kDot:
+  case kFrac:
+    if (isDigit(c))
+      return kFrac;
+    return s == kFrac && !integer && (c == 'e' || c == 'E') ? kExp : 0;
+  case kExp:
+    return (c == '+' || c == '-') ? kExpSign : isDigit(c) ? kExpDigit : 0;
+  case kExpSign:
+  case kExpDigit:
+    return isDigit(c) ? kExpDigit : 0;
+  }
+  return 0;
+}
+
+using Node = Grammar::Node;
+
+} // namespace
+
+//===----------------------------------------------------------------------===//
+// Schema to grammar
+//===----------------------------------------------------------------------===//
+
+class SchemaCompiler {
+public:
+  SchemaCompiler(const json &root, Grammar &g) : root(root), g(g) {}
+  /// The node of schema `s` at `path` (for messages), or -1 with `error`.
+  int compile(const json &s, const std::string &path, int depth);
+  std::string error;
+
+private:
+  int add(Node n) {
+    g.nodes.push_back(std::move(n));
+    return int(g.nodes.size()) - 1;
+  }
+  int fail(const std::string &path, const std::string &why) {
+    if (error.empty())
+      error = (path.empty() ? std::string("the schema") : path) + ": " + why;
+    return -1;
+  }
+  int literals(std::vector<std::string> texts) {
+    std::sort(texts.begin(), texts.end());
+    texts.erase(std::unique(texts.begin(), texts.end()), texts.end());
+    Node n;
+    n.kind = Node::Kind::Literals;
+    n.literals = std::move(texts);
+    return add(std::move(n));
+  }
+  int ref(const std::string &target, const std::string &path, int depth);
+  int typed(const json &s, const std::string &type, const std::string &path,
+            int depth);
+  int object(const json &s, const std::string &path, int depth);
+
+  const json &root;
+  Grammar &g;
+  std::map<std::string, int> refs; // compiled $ref targets
+};
+
+int SchemaCompiler::ref(const std::string &target, const std::string &path,
+                        int depth) {
+  if (auto it = refs.find(target); it != refs.end())
+    return it->second;
+  const json *at = &root;
+  std::string rest;
+  if (target.rfind("#/$defs/", 0) == 0)
+    at = root.contains("$defs") ? &root["$defs"] : nullptr,
+    rest = target.substr(8);
+  else if (target.rfind("#/definitions/", 0) == 0)
+    at = root.contains("definitions") ? &root["definitions"] : nullptr,
+    rest = target.substr(14);
+  else if (target == "#")
+    rest.clear();
+  else
+    return fail(path, "$ref '" + target +
+                          "' is not a local #/$defs/... or #/definitions/...");
+  if (!at || (!rest.empty() && (!at->is_object() || !at->contains(rest))))
+    return fail(path, "$ref '" + target + "' names nothing in the schema");
+  const json &s = rest.empty() ? root : (*at)[rest];
+  // A placeholder first: a recursive schema refers to itself.
+  Node u;
+  u.kind = Node::Kind::Union;
+  int id = add(u);
+  refs[target] = id;
+  int body = compile(s, target, depth + 1);
+  if (body < 0)
+    return -1;
+  g.nodes[size_t(id)].alternatives = {body};
+  return id;
+}
+
+int SchemaCompiler::compile(const json &s, const std::string &path, int depth) {
+  if (depth > 64)
+    return fail(path, "nested more than 64 levels");
+  if (s.is_boolean())
+    return s.get<bool>() ? add(Node{}) : fail(path, "a false schema");
+  if (!s.is_object())
+    return fail(path, "a schema must be an object or a boolean");
+  for (const char *k :
+       {"pattern", "patternProperties", "prefixItems", "not", "if", "then",
+        "else", "contains", "dependentSchemas", "unevaluatedProperties"})
+    if (s.contains(k))
+      return fail(path, std::string("'") + k + "' is not supported");
+  if (auto r = s.find("$ref"); r != s.end()) {
+    if (!r->is_string())
+      return fail(path, "$ref must be a string");
+    return ref(r->get<std::string>(), path, depth);
+  }
+  if (auto c = s.find("const"); c != s.end())
+    return literals({c->dump()});
+  if (auto e = s.find("enum"); e != s.end()) {
+    if (!e->is_array() || e->empty())
+      return fail(path, "enum must be a non-empty array");
+    std::vector<std::string> texts;
+    for (const json &v : *e)
+      texts.push_back(v.dump());
+    return literals(std::move(texts));
+  }
+  for (const char *k : {"anyOf", "oneOf", "allOf"}) {
+    auto it = s.find(k);
+    if (it == s.end())
+      continue;
+    if (!it->is_array() || it->empty())
+      return fail(path, std::string(k) + " must be a non-empty array");
+    if (std::string(k) == "allOf") {
+      if (it->size() != 1)
+        return fail(path, "allOf of more than one schema is not supported");
+      return compile((*it)[0], path + ".allOf[0]", depth + 1);
+    }
+    Node u;
+    u.kind = Node::Kind::Union;
+    for (size_t i = 0; i < it->size(); ++i) {
+      int alt = compile(
+          (*it)[i], path + "." + k + "[" + std::to_string(i) + "]", depth + 1);
+      if (alt < 0)
+        return -1;
+      u.alternatives.push_back(alt);
+    }
+    return add(std::move(u));
+  }
+  auto t = s.find("type");
+  if (t == s.end()) {
+    if (s.contains("properties") || s.contains("additionalProperties"))
+      return typed(s, "object", path, depth);
+    if (s.contains("items"))
+      return typed(s, "array", path, depth);
+    return add(Node{}); // anything
+  }
+  if (t->is_string())
+    return typed(s, t->get<std::string>(), path, depth);
+  if (!t->is_array() || t->empty())
+    return fail(path, "type must be a string or a non-empty array");
+  Node u;
+  u.kind = Node::Kind::Union;
+  for (const json &one : *t) {
+    if (!one.is_string())
+      return fail(path, "type must list strings");
+    int alt = typed(s, one.get<std::string>(), path, depth);
+    if (alt < 0)
+      return -1;
+    u.alternatives.push_back(alt);
+  }
+  return add(std::move(u));
+}
+
+int SchemaCompiler::typed(const json &s, const std::string &type,
+                          const std::string &path, int depth) {
+  Node n;
+  if (type == "string") {
+    n.kind = Node::Kind::String;
+  } else if (type == "number") {
+    n.kind = Node::Kind::Number;
+  } else if (type == "integer") {
+    n.kind = Node::Kind::Integer;
+  } else if (type == "boolean") {
+    return literals({"false", "true"});
+  } else if (type == "null") {
+    return literals({"null"});
+  } else if (type == "array") {
+    n.kind = Node::Kind::Array;
+    if (auto it = s.find("items"); it != s.end()) {
+      n.items = compile(*it, path + ".items", depth + 1);
+      if (n.items < 0)
+        return -1;
+    }
+    auto count = [&](const char *k, int64_t &out) {
+      auto it = s.find(k);
+      if (it == s.end())
+        return true;
+      if (!it->is_number_unsigned())
+        return fail(path, std::string(k) + " must be an integer >= 0") >= 0;
+      out = int64_t(it->get<uint64_t>());
+      return true;
+    };
+    if (!count("minItems", n.minItems) || !count("maxItems", n.maxItems))
+      return -1;
+    if (n.maxItems >= 0 && n.maxItems < n.minItems)
+      return fail(path, "maxItems is below minItems");
+  } else if (type == "object") {
+    return object(s, path, depth);
+  } else {
+    return fail(path, "unknown type '" + type + "'");
+  }
+  return add(std::move(n));
+}
+
+int SchemaCompiler::object(const json &s, const std::string &path, int depth) {
+  auto props = s.find("properties");
+  if (props == s.end() || !props->is_object() || props->empty()) {
+    if (props != s.end() && !props->is_object())
+      return fail(path, "properties must be an object");
+    Node m;
+    m.kind = Node::Kind::Map;
+    if (auto extra = s.find("additionalProperties");
+        extra != s.end() && extra->is_object()) {
+      m.extra = compile(*extra, path + ".additionalProperties", depth + 1);
+      if (m.extra < 0)
+        return -1;
+    }
+    return add(std::move(m));
+  }
+  Node o;
+  o.kind = Node::Kind::Object;
+  std::vector<std::string> names;
+  for (auto it = props->begin(); it != props->end(); ++it)
+    names.push_back(it.key());
+  std::vector<bool> required(names.size(), false);
+  if (auto r = s.find("required"); r != s.end()) {
+    if (!r->is_array())
+      return fail(path, "required must be an array");
+    for (const json &k : *r) {
+      auto at = k.is_string() ? std::find(names.begin(), names.end(),
+                                          k.get<std::string>())
+                              : names.end();
+      if (at == names.end())
+        return fail(path, "required names '" + k.dump() +
+                              "', which properties does not define");
+      required[size_t(at - names.begin())] = true;
+    }
+  }
+  for (size_t i = 0; i < names.size(); ++i) {
+    int v = compile((*props)[names[i]], path + ".properties." + names[i],
+                    depth + 1);
+    if (v < 0)
+      return -1;
+    o.values.push_back(v);
+  }
+  o.required = required;
+  // keyTexts[i]: property i and the optional ones after it, up to and
+  // including the first required one.
+  for (size_t i = 0; i < names.size(); ++i) {
+    std::vector<std::pair<std::string, int>> keys;
+    for (size_t j = i; j < names.size(); ++j) {
+      keys.push_back({json(names[j]).dump(), int(j)});
+      if (required[j])
+        break;
+    }
+    std::sort(keys.begin(), keys.end());
+    o.keyTexts.emplace_back();
+    o.keyProps.emplace_back();
+    for (auto &[text, j] : keys) {
+      o.keyTexts.back().push_back(text);
+      o.keyProps.back().push_back(j);
+    }
+  }
+  return add(std::move(o));
+}
+
+std::shared_ptr<const Grammar> Grammar::fromSchema(const json &schema,
+                                                   std::string &error) {
+  auto g = std::make_shared<Grammar>();
+  SchemaCompiler c(schema, *g);
+  g->rootNode = c.compile(schema, "", 0);
+  if (g->rootNode < 0) {
+    error = c.error;
+    return nullptr;
+  }
+  return g;
+}
+
+std::shared_ptr<const Grammar> Grammar::anyObject() {
+  auto g = std::make_shared<Grammar>();
+  Node m;
+  m.kind = Node::Kind::Map;
+  g->nodes.push_back(m);
+  g->rootNode = 0;
+  return g;
+}
+
+std::shared_ptr<const Grammar>
+Grammar::choice(const std::vector<std::string> &choices) {
+  auto g = std::make_shared<Grammar>();
+  Node n;
+  n.kind = Node::Kind::Literals;
+  n.literals = choices;
+  std::sort(n.literals.begin(), n.literals.end());
+  n.literals.erase(std::unique(n.literals.begin(), n.literals.end()),
+                   n.literals.end());
+  g->nodes.push_back(n);
+  g->rootNode = 0;
+  g->raw = true;
+  return g;
+}
+
+//===----------------------------------------------------------------------===//
+// Matcher
+//===----------------------------------------------------------------------===//
+
+Matcher::Matcher(std::shared_ptr<const Grammar> g) : grammar(std::move(g)) {
+  Thread t;
+  t.stack.push_back({Frame::Done});
+  pushValue(std::move(t), grammar->root(), threads);
+}
+
+void Matcher::pushValue(Thread t, int node, std::vector<Thread> &out,
+                        int depth) const {
+  if (node >= 0 && grammar->node(node).kind == Node::Kind::Union) {
+    if (depth > 16) // a union of itself: nothing new down there
+      return;
+    for (int alt : grammar->node(node).alternatives)
+      pushValue(t, alt, out, depth + 1);
+    return;
+  }
+  Frame f{Frame::Value};
+  f.node = node;
+  t.stack.push_back(f);
+  out.push_back(std::move(t));
+}
+
+const std::vector<std::string> &Matcher::texts(const Frame &f) const {
+  if (f.phase == 2)
+    return anyLiterals();
+  const Node &n = grammar->node(f.node);
+  return f.phase == 0 ? n.literals : n.keyTexts[size_t(f.d)];
+}
+
+void Matcher::valueDone(Thread &t) const {
+  Frame done = t.stack.back();
+  t.stack.pop_back();
+  Frame &parent = t.stack.back();
+  switch (parent.kind) {
+  case Frame::Done:
+    parent.phase = 1;
+    break;
+  case Frame::Obj:
+    if (parent.phase == 0 || parent.phase == 3) { // a key
+      int prop =
+          grammar->node(parent.node).keyProps[size_t(done.d)][size_t(done.a)];
+      parent.d = prop;
+      parent.a = prop + 1;
+      parent.phase = 1;
+    }
+    break;
+  case Frame::Map:
+    if (parent.phase == 0 || parent.phase == 3)
+      parent.phase = 1;
+    break;
+  default:
+    break;
+  }
+}
+
+void Matcher::startValue(Thread t, int node, uint8_t byte,
+                         std::vector<Thread> &out) const {
+  Node::Kind kind = node < 0 ? Node::Kind::Any : grammar->node(node).kind;
+  Frame f{Frame::Value};
+  f.node = node;
+  auto open = [&](Frame::Kind k) {
+    if (t.stack.size() > size_t(kMaxDepth))
+      return;
+    f.kind = k;
+    t.stack.push_back(f);
+    out.push_back(std::move(t));
+  };
+  auto number = [&](bool integer) {
+    uint8_t s = byte == '-' ? kMinus : byte == '0' ? kZero : kInt;
+    f.kind = Frame::Num;
+    f.phase = s;
+    f.a = 1;
+    f.b = integer;
+    t.stack.push_back(f);
+    out.push_back(std::move(t));
+  };
+  auto literal = [&](uint8_t phase) {
+    f.kind = Frame::Lit;
+    f.phase = phase;
+    f.a = 0;
+    f.b = int32_t(texts(f).size());
+    f.c = 0;
+    t.stack.push_back(f);
+    stepLiteral(std::move(t), byte, out);
+  };
+  bool numeric = byte == '-' || isDigit(byte);
+  switch (kind) {
+  case Node::Kind::Any:
+    if (byte == '{')
+      return open(Frame::Map);
+    if (byte == '[')
+      return open(Frame::Arr);
+    if (byte == '"')
+      return open(Frame::Str);
+    if (numeric)
+      return number(false);
+    if (byte == 't' || byte == 'f' || byte == 'n')
+      return literal(2);
+    return;
+  case Node::Kind::Object:
+    if (byte == '{')
+      open(Frame::Obj);
+    return;
+  case Node::Kind::Map:
+    if (byte == '{')
+      open(Frame::Map);
+    return;
+  case Node::Kind::Array:
+    if (byte == '[')
+      open(Frame::Arr);
+    return;
+  case Node::Kind::String:
+    if (byte == '"')
+      open(Frame::Str);
+    return;
+  case Node::Kind::Number:
+  case Node::Kind::Integer:
+    if (numeric)
+      number(kind == Node::Kind::Integer);
+    return;
+  case Node::Kind::Literals:
+    return literal(0);
+  case Node::Kind::Union: // expanded by pushValue
+    return;
+  }
+}
+
+void Matcher::stepLiteral(Thread t, uint8_t byte,
+                          std::vector<Thread> &out) const {
+  Frame &f = t.stack.back();
+  const std::vector<std::string> &l = texts(f);
+  size_t pos = size_t(f.c);
+  // A complete candidate that others extend (enum 1 and 12): the value may
+  // end here, the byte then being its parent's.
+  if (f.a < f.b && l[size_t(f.a)].size() == pos) {
+    Thread ended = t;
+    Frame done = ended.stack.back();
+    done.b = done.a + 1;
+    ended.stack.back() = done;
+    valueDone(ended);
+    step(std::move(ended), byte, out);
+    ++f.a;
+  }
+  // The candidates sharing the matched prefix are a range of the sorted
+  // texts; those whose next byte is `byte` are a range within it.
+  auto lo = std::lower_bound(
+      l.begin() + f.a, l.begin() + f.b, byte,
+      [&](const std::string &s, uint8_t c) { return uint8_t(s[pos]) < c; });
+  auto hi = std::upper_bound(
+      lo, l.begin() + f.b, byte,
+      [&](uint8_t c, const std::string &s) { return c < uint8_t(s[pos]); });
+  if (lo == hi)
+    return;
+  f.a = int32_t(lo - l.begin());
+  f.b = int32_t(hi - l.begin());
+  f.c = int32_t(pos + 1);
+  // Complete and unambiguous: the value ends now.
+  if (f.b - f.a == 1 && l[size_t(f.a)].size() == pos + 1)
+    valueDone(t);
+  out.push_back(std::move(t));
+}
+
+void Matcher::stepNumber(Thread t, uint8_t byte,
+                         std::vector<Thread> &out) const {
+  Frame &f = t.stack.back();
+  uint8_t next = numNext(f.phase, byte, f.b != 0);
+  if (next && f.a < kMaxNumber) {
+    f.phase = next;
+    ++f.a;
+    out.push_back(std::move(t));
+    return;
+  }
+  if (!numAccepting(f.phase))
+    return;
+  // The number ended before this byte: it is the parent's.
+  valueDone(t);
+  step(std::move(t), byte, out);
+}
+
+void Matcher::stepStructure(Thread t, uint8_t byte,
+                            std::vector<Thread> &out) const {
+  Frame &f = t.stack.back();
+  const Node *n = f.node >= 0 ? &grammar->node(f.node) : nullptr;
+  auto close = [&] {
+    valueDone(t);
+    out.push_back(std::move(t));
+  };
+  auto value = [&](int node) {
+    std::vector<Thread> starts;
+    pushValue(std::move(t), node, starts);
+    for (Thread &s : starts) {
+      int v = s.stack.back().node;
+      s.stack.pop_back();
+      startValue(std::move(s), v, byte, out);
+    }
+  };
+  switch (f.kind) {
+  case Frame::Obj: {
+    size_t count = n->values.size();
+    auto requiredLeft = [&] {
+      for (size_t i = size_t(f.a); i < count; ++i)
+        if (n->required[i])
+          return true;
+      return false;
+    };
+    if ((f.phase == 0 || f.phase == 3) && byte == '"' && size_t(f.a) < count) {
+      Frame key{Frame::Lit};
+      key.phase = 1;
+      key.node = f.node;
+      key.d = f.a;
+      key.b = int32_t(n->keyTexts[size_t(f.a)].size());
+      t.stack.push_back(key);
+      stepLiteral(std::move(t), byte, out);
+    } else if (f.phase == 1 && byte == ':') {
+      f.phase = 2;
+      pushValue(std::move(t), n->values[size_t(f.d)], out);
+    } else if (f.phase == 2 && byte == ',' && size_t(f.a) < count) {
+      f.phase = 3;
+      out.push_back(std::move(t));
+    } else if ((f.phase == 0 || f.phase == 2) && byte == '}' &&
+               !requiredLeft()) {
+      close();
+    }
+    return;
+  }
+  case Frame::Map:
+    if ((f.phase == 0 || f.phase == 3) && byte == '"') {
+      Frame key{Frame::Str};
+      t.stack.push_back(key);
+      out.push_back(std::move(t));
+    } else if (f.phase == 1 && byte == ':') {
+      f.phase = 2;
+      pushValue(std::move(t), n ? n->extra : -1, out);
+    } else if (f.phase == 2 && byte == ',') {
+      f.phase = 3;
+      out.push_back(std::move(t));
+    } else if ((f.phase == 0 || f.phase == 2) && byte == '}') {
+      close();
+    }
+    return;
+  case Frame::Arr: {
+    int64_t minItems = n ? n->minItems : 0, maxItems = n ? n->maxItems : -1;
+    if ((f.phase == 0 || f.phase == 2) && byte == ']' && f.a >= minItems) {
+      close();
+    } else if (f.phase == 2 && byte == ',' &&
+               (maxItems < 0 || f.a < maxItems)) {
+      f.phase = 3;
+      out.push_back(std::move(t));
+    } else if ((f.phase == 3 || (f.phase == 0 && maxItems != 0))) {
+      f.phase = 2;
+      ++f.a;
+      value(n ? n->items : -1);
+    }
+    return;
+  }
+  default:
+    return;
+  }
+}
+
+void Matcher::step(Thread t, uint8_t byte, std::vector<Thread> &out) const {
+  Frame &f = t.stack.back();
+  bool space = isSpace(byte);
+  switch (f.kind) {
+  case Frame::Lit:
+    return stepLiteral(std::move(t), byte, out);
+  case Frame::Num:
+    return stepNumber(std::move(t), byte, out);
+  case Frame::Str:
+    if (f.phase == 0) {
+      // Valid UTF-8: `a` continuation bytes are still owed.
+      if (f.a > 0) {
+        if ((byte & 0xC0) != 0x80)
+          return;
+        --f.a;
+      } else if (byte == '"') {
+        valueDone(t);
+      } else if (byte == '\\') {
+        f.phase = 1;
+      } else if (byte < 0x20 || (byte >= 0x80 && byte < 0xC2) || byte > 0xF4) {
+        return;
+      } else if (byte >= 0x80) {
+        f.a = byte < 0xE0 ? 1 : byte < 0xF0 ? 2 : 3;
+      }
+    } else if (f.phase == 1) {
+      if (byte == 'u')
+        f.phase = 2 + 4;
+      else if (std::string("\"\\/bfnrt").find(char(byte)) != std::string::npos)
+        f.phase = 0;
+      else
+        return;
+    } else {
+      if (!isHex(byte))
+        return;
+      f.phase = f.phase == 3 ? 0 : f.phase - 1;
+    }
+    out.push_back(std::move(t));
+    return;
+  case Frame::Done: // after the root: nothing, not even whitespace
+    return;
+  default:
+    break;
+  }
+  // Between tokens: whitespace, a bounded run of it; none around raw text,
+  // nor before the answer's value (its first token starts it).
+  if (space) {
+    bool root = f.kind == Frame::Value && t.stack.size() == 2;
+    if (t.ws >= kMaxWhitespace || grammar->raw || root)
+      return;
+    ++t.ws;
+    out.push_back(std::move(t));
+    return;
+  }
+  t.ws = 0;
+  if (f.kind == Frame::Value) {
+    int node = f.node;
+    t.stack.pop_back();
+    return startValue(std::move(t), node, byte, out);
+  }
+  stepStructure(std::move(t), byte, out);
+}
+
+bool Matcher::feed(uint8_t byte) {
+  std::vector<Thread> next;
+  for (const Thread &t : threads)
+    step(t, byte, next);
+  if (next.empty())
+    return false;
+  // Parses that met again go on as one.
+  std::vector<Thread> unique;
+  for (Thread &t : next)
+    if (std::find(unique.begin(), unique.end(), t) == unique.end())
+      unique.push_back(std::move(t));
+  threads = std::move(unique);
+  return true;
+}
+
+bool Matcher::feed(const std::string &bytes) {
+  std::vector<Thread> saved = threads;
+  for (char c : bytes)
+    if (!feed(uint8_t(c))) {
+      threads = std::move(saved);
+      return false;
+    }
+  return true;
+}
+
+bool Matcher::finishable(const Thread &t) const {
+  if (t.stack.size() == 1)
+    return t.stack[0].phase == 1;
+  if (t.stack.size() != 2)
+    return false;
+  // A root number or literal that could still go on may also end here.
+  const Frame &f = t.stack[1];
+  if (f.kind == Frame::Num)
+    return numAccepting(f.phase);
+  if (f.kind == Frame::Lit)
+    return f.a < f.b && texts(f)[size_t(f.a)].size() == size_t(f.c);
+  return false;
+}
+
+bool Matcher::accepting() const {
+  return std::any_of(threads.begin(), threads.end(),
+                     [&](const Thread &t) { return finishable(t); });
+}
+
+} // namespace dsserve

@@ -1,0 +1,67 @@
+//===- TokenMask.h - which tokens a grammar lets come next ------*- C++ -*-===//
+//
+// Constrained decoding for structured outputs: the engine asks, before each
+// token, which tokens may come (dsrt_request_params::allowed_tokens); a
+// GrammarConstraint answers by walking the vocabulary's byte trie with the
+// answer's Matcher (JsonGrammar.h), a branch ending where no parse can take
+// its next byte. Special tokens are never text; eos is allowed once the
+// answer is a whole value.
+//
+//===----------------------------------------------------------------------===//
+#ifndef DS_SERVE_TOKENMASK_H
+#define DS_SERVE_TOKENMASK_H
+
+#include "Backend.h"
+#include "JsonGrammar.h"
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace dsserve {
+
+/// The vocabulary's tokens by their bytes, shared by every request.
+class VocabTrie {
+public:
+  /// Tokens [0, vocab) of `tok`, special ones and those without bytes
+  /// (ids past the tokenizer's vocabulary) left out.
+  VocabTrie(Tokenizer &tok, int64_t vocab);
+  struct Node {
+    std::vector<std::pair<uint8_t, int32_t>> children; // by byte
+    std::vector<int32_t> tokens;                       // ending here
+  };
+  const Node &node(int32_t i) const { return nodes[size_t(i)]; }
+  /// A token's bytes ("" for those left out).
+  const std::string &bytes(int32_t token) const {
+    static const std::string none;
+    return token >= 0 && size_t(token) < tokenBytes.size()
+               ? tokenBytes[size_t(token)]
+               : none;
+  }
+  int64_t vocabSize() const { return int64_t(tokenBytes.size()); }
+
+private:
+  std::vector<Node> nodes; // 0 is the root
+  std::vector<std::string> tokenBytes;
+};
+
+class GrammarConstraint : public TokenConstraint {
+public:
+  GrammarConstraint(std::shared_ptr<const Grammar> grammar,
+                    std::shared_ptr<const VocabTrie> vocab, int64_t eosToken);
+  void allowed(const int32_t *output, int64_t n, uint8_t *mask,
+               int64_t vocab) override;
+
+private:
+  void walk(int32_t node, const Matcher &m, uint8_t *mask, int64_t vocab);
+  std::shared_ptr<const VocabTrie> vocab;
+  Matcher matcher;
+  int64_t eos;
+  int64_t consumed = 0;
+  bool broken = false; // a token the grammar did not allow (cannot happen
+                       // through the mask; then only eos is offered)
+};
+
+} // namespace dsserve
+
+#endif // DS_SERVE_TOKENMASK_H

@@ -1,0 +1,141 @@
+//===- JsonGrammarTest.cpp - JSON Schema matching byte by byte ------------===//
+
+#include "JsonGrammar.h"
+
+#include <gtest/gtest.h>
+
+using namespace dsserve;
+using ojson = nlohmann::ordered_json;
+
+namespace {
+
+std::shared_ptr<const Grammar> schema(const std::string &text) {
+  std::string error;
+  auto g = Grammar::fromSchema(ojson::parse(text), error);
+  EXPECT_TRUE(g) << error;
+  return g;
+}
+
+/// Whether `text` is a whole answer of the grammar (every byte taken, and
+/// accepting at the end).
+bool whole(const std::shared_ptr<const Grammar> &g, const std::string &text) {
+  Matcher m(g);
+  for (char c : text)
+    if (!m.feed(uint8_t(c)))
+      return false;
+  return m.accepting();
+}
+
+/// Whether `text` can begin an answer.
+bool prefix(const std::shared_ptr<const Grammar> &g, const std::string &text) {
+  Matcher m(g);
+  return m.feed(text);
+}
+
+} // namespace
+
+TEST(JsonGrammar, AnyObject) {
+  auto g = Grammar::anyObject();
+  EXPECT_TRUE(whole(g, "{}"));
+  EXPECT_TRUE(whole(g,
+                    R"({"a": [1, 2.5e3, -0, 0.5E-2, true, null, "x\u00e9\n"],)"
+                    "\n  \"b\" : {\"c\":{}}, \"\": false}"));
+  EXPECT_TRUE(whole(g, "{\"é🦊\": \"ünï\"}"));
+  EXPECT_FALSE(prefix(g, " {")); // the answer starts with its value
+  EXPECT_FALSE(prefix(g, "["));
+  EXPECT_FALSE(prefix(g, "\"x\""));
+  EXPECT_FALSE(prefix(g, "```json"));
+  EXPECT_FALSE(prefix(g, "{\"a\" 1"));
+  EXPECT_FALSE(prefix(g, "{\"a\": 01"));
+  EXPECT_FALSE(prefix(g, "{\"a\": tru "));
+  EXPECT_FALSE(prefix(g, "{\"a\": \"raw\nnewline\"}"));
+  EXPECT_FALSE(prefix(g, "{\"a\": \"\\x\"}"));
+  // Strings are valid UTF-8.
+  EXPECT_FALSE(prefix(g, "{\"a\": \"\xff"));
+  EXPECT_FALSE(prefix(g, "{\"a\": \"\x80"));
+  EXPECT_FALSE(prefix(g, "{\"a\": \"\xC3\""));      // a cut character
+  EXPECT_TRUE(prefix(g, "{\"a\": \"\xF0\x9F\xA6")); // one to come
+  EXPECT_FALSE(prefix(g, "{\"a\": [1,]}"));
+  EXPECT_FALSE(prefix(g, "{,}"));
+  EXPECT_FALSE(prefix(g, "{} ")); // nothing after the value
+  EXPECT_FALSE(whole(g, "{\"a\": 1"));
+  EXPECT_FALSE(whole(g, "{\"a\": 1."));
+  // Whitespace runs and numbers are bounded.
+  EXPECT_TRUE(prefix(g, "{" + std::string(kMaxWhitespace, ' ')));
+  EXPECT_FALSE(prefix(g, "{" + std::string(kMaxWhitespace + 1, ' ')));
+  EXPECT_FALSE(prefix(g, "{\"a\": " + std::string(kMaxNumber + 1, '1')));
+  // Nesting past the bound is refused.
+  EXPECT_TRUE(prefix(g, "{\"a\":" + std::string(kMaxDepth - 2, '[')));
+  EXPECT_FALSE(prefix(g, "{\"a\":" + std::string(kMaxDepth + 1, '[')));
+}
+
+TEST(JsonGrammar, ObjectPropertiesInSchemaOrder) {
+  auto g = schema(R"({"type": "object", "properties": {
+      "name": {"type": "string"}, "age": {"type": "integer"},
+      "tags": {"type": "array", "items": {"type": "string"}, "maxItems": 2},
+      "nick": {"type": ["string", "null"]}},
+    "required": ["name", "age"], "additionalProperties": false})");
+  EXPECT_TRUE(whole(g, R"({"name": "Ada", "age": 36})"));
+  EXPECT_TRUE(whole(
+      g, R"({"name": "Ada", "age": -1, "tags": ["a", "b"], "nick": null})"));
+  EXPECT_TRUE(whole(g, R"({"name":"Ada","age":0,"nick":"x"})"));
+  EXPECT_FALSE(prefix(g, R"({"age")"));                      // out of order
+  EXPECT_FALSE(whole(g, R"({"name": "Ada"})"));              // age is required
+  EXPECT_FALSE(prefix(g, R"({"name": 3)"));                  // wrong type
+  EXPECT_FALSE(prefix(g, R"({"name": "A", "age": 1.5)"));    // an integer
+  EXPECT_FALSE(prefix(g, R"({"name": "A", "age": 1, "x")")); // unknown key
+  EXPECT_FALSE(prefix(g, R"({"name": "A", "age": 1, "tags": ["a", "b", )"));
+  EXPECT_FALSE(prefix(g, R"({"name": "A", "age": 1, "nick": 5)"));
+}
+
+TEST(JsonGrammar, EnumsConstsUnionsAndRefs) {
+  auto g = schema(R"({"$defs": {
+      "Node": {"type": "object", "properties": {
+        "v": {"enum": [1, 12, "x", {"k": [true]}]},
+        "next": {"anyOf": [{"$ref": "#/$defs/Node"}, {"type": "null"}]}},
+        "required": ["v", "next"]}},
+    "$ref": "#/$defs/Node"})");
+  EXPECT_TRUE(whole(g, R"({"v": 1, "next": null})"));
+  EXPECT_TRUE(whole(
+      g,
+      R"({"v": 12, "next": {"v": "x", "next": {"v": {"k":[true]}, "next": null}}})"));
+  EXPECT_FALSE(prefix(g, R"({"v": 13)"));
+  EXPECT_FALSE(prefix(g, R"({"v": "y")"));
+  EXPECT_FALSE(prefix(g, R"({"v": {"k": [true] })")); // the text exactly
+  auto c = schema(R"({"const": "fixed"})");
+  EXPECT_TRUE(whole(c, R"("fixed")"));
+  EXPECT_FALSE(prefix(c, R"("fixe ")"));
+  // A root number may end at the end of the text.
+  auto n = schema(R"({"type": "number"})");
+  EXPECT_TRUE(whole(n, "-12.5e+3"));
+  EXPECT_FALSE(whole(n, "-"));
+}
+
+TEST(JsonGrammar, ChoicesAreRawText) {
+  auto g = Grammar::choice({"positive", "negative", "neg"});
+  EXPECT_TRUE(whole(g, "positive"));
+  EXPECT_TRUE(whole(g, "neg"));
+  EXPECT_TRUE(whole(g, "negative"));
+  EXPECT_FALSE(whole(g, "nega"));
+  EXPECT_FALSE(prefix(g, " positive"));
+  EXPECT_FALSE(prefix(g, "\"positive\""));
+}
+
+TEST(JsonGrammar, RefusedSchemasNameTheKeyword) {
+  auto refused = [](const std::string &text, const std::string &part) {
+    std::string error;
+    EXPECT_FALSE(Grammar::fromSchema(ojson::parse(text), error)) << text;
+    EXPECT_NE(error.find(part), std::string::npos) << error;
+  };
+  refused(R"({"type": "string", "pattern": "^a"})",
+          "'pattern' is not supported");
+  refused(R"({"properties": {"a": {"not": {}}}})", "properties.a: 'not'");
+  refused(R"({"$ref": "http://x/s.json"})", "not a local");
+  refused(R"({"$ref": "#/$defs/Missing"})", "names nothing");
+  refused(R"({"type": "object", "properties": {"a": {}}, "required": ["b"]})",
+          "required names '\"b\"'");
+  refused(R"({"type": "decimal"})", "unknown type 'decimal'");
+  refused(R"(false)", "a false schema");
+  refused(R"({"type": "array", "minItems": 3, "maxItems": 1})", "maxItems");
+  refused(R"({"allOf": [{}, {}]})", "allOf of more than one");
+}
