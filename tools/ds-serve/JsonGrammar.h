@@ -101,9 +101,15 @@ public:
   /// continue with it.
   bool feed(uint8_t byte);
   bool feed(const std::string &bytes); // all or nothing
+  /// feed() without keeping the state to go back to: on false the
+  /// matcher is dead (for the token walk, which works on copies).
+  bool advance(uint8_t byte);
   /// The text so far is a whole value (only whitespace may follow).
   bool accepting() const;
   bool dead() const { return threads.empty(); }
+  /// Every parse is inside a JSON string at a character boundary (not in
+  /// an escape): VocabTrie::plainTokens() may all come next.
+  bool inPlainString() const;
 
 private:
   struct Frame {
@@ -142,6 +148,7 @@ private:
 
   std::shared_ptr<const Grammar> grammar;
   std::vector<Thread> threads;
+  std::vector<Thread> spare; // advance()'s next threads, reused
 };
 
 } // namespace dsserve

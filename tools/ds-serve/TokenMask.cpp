@@ -5,6 +5,27 @@
 #include <algorithm>
 
 namespace dsserve {
+namespace {
+
+/// Whether a JSON string may take `b` where a character starts.
+bool plainInString(const std::string &b) {
+  int owed = 0; // UTF-8 continuation bytes
+  for (unsigned char c : b) {
+    if (owed) {
+      if ((c & 0xC0) != 0x80)
+        return false;
+      --owed;
+    } else if (c == '"' || c == '\\' || c < 0x20 || (c >= 0x80 && c < 0xC2) ||
+               c > 0xF4) {
+      return false;
+    } else if (c >= 0x80) {
+      owed = c < 0xE0 ? 1 : c < 0xF0 ? 2 : 3;
+    }
+  }
+  return true;
+}
+
+} // namespace
 
 VocabTrie::VocabTrie(Tokenizer &tok, int64_t vocab) {
   nodes.emplace_back();
@@ -32,7 +53,19 @@ VocabTrie::VocabTrie(Tokenizer &tok, int64_t vocab) {
       }
     }
     nodes[size_t(at)].tokens.push_back(t);
+    if (plainInString(b))
+      plain.push_back(t);
     tokenBytes[size_t(t)] = std::move(b);
+  }
+  // Children come after their parents: fold from the leaves up.
+  plainSubtree.assign(nodes.size(), 1);
+  for (size_t i = nodes.size(); i-- > 0;) {
+    for (int32_t t : nodes[i].tokens)
+      if (!plainInString(tokenBytes[size_t(t)]))
+        plainSubtree[i] = 0;
+    for (const auto &[byte, child] : nodes[i].children)
+      if (!plainSubtree[size_t(child)])
+        plainSubtree[i] = 0;
   }
 }
 
@@ -41,16 +74,23 @@ GrammarConstraint::GrammarConstraint(std::shared_ptr<const Grammar> grammar,
                                      int64_t eosToken)
     : vocab(std::move(vocab)), matcher(std::move(grammar)), eos(eosToken) {}
 
-void GrammarConstraint::walk(int32_t node, const Matcher &m, uint8_t *mask,
-                             int64_t n) {
+void GrammarConstraint::walk(int32_t node, size_t depth, uint8_t *mask,
+                             int64_t n, bool skipPlain) {
+  // One matcher per depth, assigned from its parent's: their buffers are
+  // reused from branch to branch, so the walk allocates little.
+  if (scratch.size() <= depth + 1)
+    scratch.resize(depth + 2, scratch[0]);
   for (const auto &[byte, child] : vocab->node(node).children) {
-    Matcher next = m;
-    if (!next.feed(byte))
+    if (skipPlain && vocab->plainBelow(child))
+      continue; // all set already
+    Matcher &next = scratch[depth + 1];
+    next = scratch[depth];
+    if (!next.advance(byte))
       continue; // no token down this branch can be taken
     for (int32_t t : vocab->node(child).tokens)
       if (t < n)
         mask[t] = 1;
-    walk(child, next, mask, n);
+    walk(child, depth + 1, mask, n, skipPlain);
   }
 }
 
@@ -64,8 +104,19 @@ void GrammarConstraint::allowed(const int32_t *output, int64_t n, uint8_t *mask,
     if (b.empty() || !matcher.feed(b))
       broken = true;
   }
-  if (!broken)
-    walk(0, matcher, mask, vocabSize);
+  if (!broken) {
+    if (scratch.empty())
+      scratch.push_back(matcher);
+    scratch[0] = matcher;
+    // Inside a string the plain tokens are allowed as they are; only the
+    // others (quotes, escapes, ...) need the matcher.
+    bool inString = matcher.inPlainString();
+    if (inString)
+      for (int32_t t : vocab->plainTokens())
+        if (t < vocabSize)
+          mask[t] = 1;
+    walk(0, 0, mask, vocabSize, inString);
+  }
   if ((broken || matcher.accepting()) && eos >= 0 && eos < vocabSize)
     mask[eos] = 1;
 }

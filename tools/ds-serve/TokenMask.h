@@ -39,10 +39,19 @@ public:
                : none;
   }
   int64_t vocabSize() const { return int64_t(tokenBytes.size()); }
+  /// Tokens a JSON string's inside may take at a character boundary: no
+  /// quote, backslash or control byte, UTF-8 that starts a character (it
+  /// may end inside one). Most of a vocabulary; the mask sets them at once
+  /// there and walks only the rest (Matcher::inPlainString).
+  const std::vector<int32_t> &plainTokens() const { return plain; }
+  /// Every token at or below trie node i is plain.
+  bool plainBelow(int32_t i) const { return plainSubtree[size_t(i)] != 0; }
 
 private:
   std::vector<Node> nodes; // 0 is the root
   std::vector<std::string> tokenBytes;
+  std::vector<int32_t> plain;
+  std::vector<uint8_t> plainSubtree;
 };
 
 class GrammarConstraint : public TokenConstraint {
@@ -53,7 +62,11 @@ public:
                int64_t vocab) override;
 
 private:
-  void walk(int32_t node, const Matcher &m, uint8_t *mask, int64_t vocab);
+  /// Marks the tokens below trie `node`, scratch[depth] holding the
+  /// matcher after its bytes.
+  void walk(int32_t node, size_t depth, uint8_t *mask, int64_t vocab,
+            bool skipPlain);
+  std::vector<Matcher> scratch;
   std::shared_ptr<const VocabTrie> vocab;
   Matcher matcher;
   int64_t eos;

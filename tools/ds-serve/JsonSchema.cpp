@@ -1,0 +1,302 @@
+//===- JsonSchema.cpp - JSON Schema to a Grammar (JsonGrammar.h) ----------===//
+//
+// What a schema constrains and what it refuses is listed in JsonGrammar.h.
+// $refs compile once each, through a placeholder union, so recursive
+// schemas become cycles in the grammar.
+//
+//===----------------------------------------------------------------------===//
+
+#include "JsonGrammar.h"
+
+#include <algorithm>
+#include <map>
+
+using json = nlohmann::ordered_json;
+
+namespace dsserve {
+
+using Node = Grammar::Node;
+
+//===----------------------------------------------------------------------===//
+
+class SchemaCompiler {
+public:
+  SchemaCompiler(const json &root, Grammar &g) : root(root), g(g) {}
+  /// The node of schema `s` at `path` (for messages), or -1 with `error`.
+  int compile(const json &s, const std::string &path, int depth);
+  std::string error;
+
+private:
+  int add(Node n) {
+    g.nodes.push_back(std::move(n));
+    return int(g.nodes.size()) - 1;
+  }
+  int fail(const std::string &path, const std::string &why) {
+    if (error.empty())
+      error = (path.empty() ? std::string("the schema") : path) + ": " + why;
+    return -1;
+  }
+  int literals(std::vector<std::string> texts) {
+    std::sort(texts.begin(), texts.end());
+    texts.erase(std::unique(texts.begin(), texts.end()), texts.end());
+    Node n;
+    n.kind = Node::Kind::Literals;
+    n.literals = std::move(texts);
+    return add(std::move(n));
+  }
+  int ref(const std::string &target, const std::string &path, int depth);
+  int typed(const json &s, const std::string &type, const std::string &path,
+            int depth);
+  int object(const json &s, const std::string &path, int depth);
+
+  const json &root;
+  Grammar &g;
+  std::map<std::string, int> refs; // compiled $ref targets
+};
+
+int SchemaCompiler::ref(const std::string &target, const std::string &path,
+                        int depth) {
+  if (auto it = refs.find(target); it != refs.end())
+    return it->second;
+  const json *at = &root;
+  std::string rest;
+  if (target.rfind("#/$defs/", 0) == 0)
+    at = root.contains("$defs") ? &root["$defs"] : nullptr,
+    rest = target.substr(8);
+  else if (target.rfind("#/definitions/", 0) == 0)
+    at = root.contains("definitions") ? &root["definitions"] : nullptr,
+    rest = target.substr(14);
+  else if (target == "#")
+    rest.clear();
+  else
+    return fail(path, "$ref '" + target +
+                          "' is not a local #/$defs/... or #/definitions/...");
+  if (!at || (!rest.empty() && (!at->is_object() || !at->contains(rest))))
+    return fail(path, "$ref '" + target + "' names nothing in the schema");
+  const json &s = rest.empty() ? root : (*at)[rest];
+  // A placeholder first: a recursive schema refers to itself.
+  Node u;
+  u.kind = Node::Kind::Union;
+  int id = add(u);
+  refs[target] = id;
+  int body = compile(s, target, depth + 1);
+  if (body < 0)
+    return -1;
+  g.nodes[size_t(id)].alternatives = {body};
+  return id;
+}
+
+int SchemaCompiler::compile(const json &s, const std::string &path, int depth) {
+  if (depth > 64)
+    return fail(path, "nested more than 64 levels");
+  if (s.is_boolean())
+    return s.get<bool>() ? add(Node{}) : fail(path, "a false schema");
+  if (!s.is_object())
+    return fail(path, "a schema must be an object or a boolean");
+  for (const char *k :
+       {"pattern", "patternProperties", "prefixItems", "not", "if", "then",
+        "else", "contains", "dependentSchemas", "unevaluatedProperties"})
+    if (s.contains(k))
+      return fail(path, std::string("'") + k + "' is not supported");
+  if (auto r = s.find("$ref"); r != s.end()) {
+    if (!r->is_string())
+      return fail(path, "$ref must be a string");
+    return ref(r->get<std::string>(), path, depth);
+  }
+  if (auto c = s.find("const"); c != s.end())
+    return literals({c->dump()});
+  if (auto e = s.find("enum"); e != s.end()) {
+    if (!e->is_array() || e->empty())
+      return fail(path, "enum must be a non-empty array");
+    std::vector<std::string> texts;
+    for (const json &v : *e)
+      texts.push_back(v.dump());
+    return literals(std::move(texts));
+  }
+  for (const char *k : {"anyOf", "oneOf", "allOf"}) {
+    auto it = s.find(k);
+    if (it == s.end())
+      continue;
+    if (!it->is_array() || it->empty())
+      return fail(path, std::string(k) + " must be a non-empty array");
+    if (std::string(k) == "allOf") {
+      if (it->size() != 1)
+        return fail(path, "allOf of more than one schema is not supported");
+      return compile((*it)[0], path + ".allOf[0]", depth + 1);
+    }
+    Node u;
+    u.kind = Node::Kind::Union;
+    for (size_t i = 0; i < it->size(); ++i) {
+      int alt = compile(
+          (*it)[i], path + "." + k + "[" + std::to_string(i) + "]", depth + 1);
+      if (alt < 0)
+        return -1;
+      u.alternatives.push_back(alt);
+    }
+    return add(std::move(u));
+  }
+  auto t = s.find("type");
+  if (t == s.end()) {
+    if (s.contains("properties") || s.contains("additionalProperties"))
+      return typed(s, "object", path, depth);
+    if (s.contains("items"))
+      return typed(s, "array", path, depth);
+    return add(Node{}); // anything
+  }
+  if (t->is_string())
+    return typed(s, t->get<std::string>(), path, depth);
+  if (!t->is_array() || t->empty())
+    return fail(path, "type must be a string or a non-empty array");
+  Node u;
+  u.kind = Node::Kind::Union;
+  for (const json &one : *t) {
+    if (!one.is_string())
+      return fail(path, "type must list strings");
+    int alt = typed(s, one.get<std::string>(), path, depth);
+    if (alt < 0)
+      return -1;
+    u.alternatives.push_back(alt);
+  }
+  return add(std::move(u));
+}
+
+int SchemaCompiler::typed(const json &s, const std::string &type,
+                          const std::string &path, int depth) {
+  Node n;
+  if (type == "string") {
+    n.kind = Node::Kind::String;
+  } else if (type == "number") {
+    n.kind = Node::Kind::Number;
+  } else if (type == "integer") {
+    n.kind = Node::Kind::Integer;
+  } else if (type == "boolean") {
+    return literals({"false", "true"});
+  } else if (type == "null") {
+    return literals({"null"});
+  } else if (type == "array") {
+    n.kind = Node::Kind::Array;
+    if (auto it = s.find("items"); it != s.end()) {
+      n.items = compile(*it, path + ".items", depth + 1);
+      if (n.items < 0)
+        return -1;
+    }
+    auto count = [&](const char *k, int64_t &out) {
+      auto it = s.find(k);
+      if (it == s.end())
+        return true;
+      if (!it->is_number_unsigned())
+        return fail(path, std::string(k) + " must be an integer >= 0") >= 0;
+      out = int64_t(it->get<uint64_t>());
+      return true;
+    };
+    if (!count("minItems", n.minItems) || !count("maxItems", n.maxItems))
+      return -1;
+    if (n.maxItems >= 0 && n.maxItems < n.minItems)
+      return fail(path, "maxItems is below minItems");
+  } else if (type == "object") {
+    return object(s, path, depth);
+  } else {
+    return fail(path, "unknown type '" + type + "'");
+  }
+  return add(std::move(n));
+}
+
+int SchemaCompiler::object(const json &s, const std::string &path, int depth) {
+  auto props = s.find("properties");
+  if (props == s.end() || !props->is_object() || props->empty()) {
+    if (props != s.end() && !props->is_object())
+      return fail(path, "properties must be an object");
+    Node m;
+    m.kind = Node::Kind::Map;
+    if (auto extra = s.find("additionalProperties");
+        extra != s.end() && extra->is_object()) {
+      m.extra = compile(*extra, path + ".additionalProperties", depth + 1);
+      if (m.extra < 0)
+        return -1;
+    }
+    return add(std::move(m));
+  }
+  Node o;
+  o.kind = Node::Kind::Object;
+  std::vector<std::string> names;
+  for (auto it = props->begin(); it != props->end(); ++it)
+    names.push_back(it.key());
+  std::vector<bool> required(names.size(), false);
+  if (auto r = s.find("required"); r != s.end()) {
+    if (!r->is_array())
+      return fail(path, "required must be an array");
+    for (const json &k : *r) {
+      auto at = k.is_string() ? std::find(names.begin(), names.end(),
+                                          k.get<std::string>())
+                              : names.end();
+      if (at == names.end())
+        return fail(path, "required names '" + k.dump() +
+                              "', which properties does not define");
+      required[size_t(at - names.begin())] = true;
+    }
+  }
+  for (size_t i = 0; i < names.size(); ++i) {
+    int v = compile((*props)[names[i]], path + ".properties." + names[i],
+                    depth + 1);
+    if (v < 0)
+      return -1;
+    o.values.push_back(v);
+  }
+  o.required = required;
+  // keyTexts[i]: property i and the optional ones after it, up to and
+  // including the first required one.
+  for (size_t i = 0; i < names.size(); ++i) {
+    std::vector<std::pair<std::string, int>> keys;
+    for (size_t j = i; j < names.size(); ++j) {
+      keys.push_back({json(names[j]).dump(), int(j)});
+      if (required[j])
+        break;
+    }
+    std::sort(keys.begin(), keys.end());
+    o.keyTexts.emplace_back();
+    o.keyProps.emplace_back();
+    for (auto &[text, j] : keys) {
+      o.keyTexts.back().push_back(text);
+      o.keyProps.back().push_back(j);
+    }
+  }
+  return add(std::move(o));
+}
+
+std::shared_ptr<const Grammar> Grammar::fromSchema(const json &schema,
+                                                   std::string &error) {
+  auto g = std::make_shared<Grammar>();
+  SchemaCompiler c(schema, *g);
+  g->rootNode = c.compile(schema, "", 0);
+  if (g->rootNode < 0) {
+    error = c.error;
+    return nullptr;
+  }
+  return g;
+}
+
+std::shared_ptr<const Grammar> Grammar::anyObject() {
+  auto g = std::make_shared<Grammar>();
+  Node m;
+  m.kind = Node::Kind::Map;
+  g->nodes.push_back(m);
+  g->rootNode = 0;
+  return g;
+}
+
+std::shared_ptr<const Grammar>
+Grammar::choice(const std::vector<std::string> &choices) {
+  auto g = std::make_shared<Grammar>();
+  Node n;
+  n.kind = Node::Kind::Literals;
+  n.literals = choices;
+  std::sort(n.literals.begin(), n.literals.end());
+  n.literals.erase(std::unique(n.literals.begin(), n.literals.end()),
+                   n.literals.end());
+  g->nodes.push_back(n);
+  g->rootNode = 0;
+  g->raw = true;
+  return g;
+}
+
+} // namespace dsserve
