@@ -232,6 +232,29 @@ await run([
       assert.equal(call.function.name, 'paint');
       assert.deepEqual(Object.keys(JSON.parse(call.function.arguments)), ['ok', 'color', 'size']);
       assert.equal(named.choices[0].finish_reason, 'stop');
+      // "required": one call, of a function the tools list, its arguments
+      // following that function's parameters.
+      const city = { type: 'function', function: { name: 'get_weather', parameters: {
+        type: 'object', properties: { city: { enum: ['Oslo', 'Rome'] }, days: { type: 'integer' } },
+        required: ['city', 'days'] } } };
+      const seen = new Set();
+      for (const seed of [1, 2, 3, 4, 5, 6]) {
+        const r = await c.chat.completions.create({ messages, tools: [tool, city], tool_choice: 'required',
+                                                    temperature: 1, seed, max_tokens: 200 });
+        assert.equal(r.choices[0].finish_reason, 'tool_calls');
+        const calls = r.choices[0].message.tool_calls;
+        assert.equal(calls.length, 1);
+        const args = JSON.parse(calls[0].function.arguments);
+        seen.add(calls[0].function.name);
+        if (calls[0].function.name === 'paint') {
+          assert.deepEqual(Object.keys(args), ['ok', 'color', 'size']);
+        } else {
+          assert.equal(calls[0].function.name, 'get_weather');
+          assert.deepEqual(Object.keys(args), ['city', 'days']);
+          assert.ok(['Oslo', 'Rome'].includes(args.city));
+          assert.ok(Number.isInteger(args.days));
+        }
+      }
       // Refused: what the matcher cannot enforce, a schema and a choice at once.
       const bad = await postRaw(s.base, '/v1/chat/completions', JSON.stringify({ messages,
         response_format: { type: 'json_schema', json_schema: { name: 'x', schema: { type: 'string', pattern: '^a' } } } }));

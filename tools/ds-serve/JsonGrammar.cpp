@@ -18,6 +18,8 @@
 //   Map    a free-form object, phases as Obj
 //   Arr    an array; a its items so far, phases 0 after '[', 2 after a
 //          value, 3 after ','
+//   Seq    parts in a row; a the part being read, phase 1 once it ended
+//          (the next starts with the next byte)
 //   Done   the bottom; phase 1 once the root value is complete
 //
 //===----------------------------------------------------------------------===//
@@ -141,6 +143,14 @@ void Matcher::valueDone(Thread &t) const {
     if (parent.phase == 0 || parent.phase == 3)
       parent.phase = 1;
     break;
+  case Frame::Seq:
+    // The last part: the sequence is done too. Else the next part starts
+    // with the next byte.
+    if (size_t(parent.a) + 1 == grammar->node(parent.node).parts.size())
+      valueDone(t);
+    else
+      parent.phase = 1;
+    break;
   default:
     break;
   }
@@ -213,6 +223,16 @@ void Matcher::startValue(Thread t, int node, uint8_t byte,
     return;
   case Node::Kind::Literals:
     return literal(0);
+  case Node::Kind::Sequence: {
+    f.kind = Frame::Seq;
+    f.a = 0;
+    t.stack.push_back(f);
+    std::vector<Thread> starts;
+    pushValue(std::move(t), grammar->node(node).parts[0], starts);
+    for (Thread &s : starts)
+      step(std::move(s), byte, out);
+    return;
+  }
   case Node::Kind::Union: // expanded by pushValue
     return;
   }
@@ -306,7 +326,8 @@ void Matcher::stepStructure(Thread t, uint8_t byte,
       stepLiteral(std::move(t), byte, out);
     } else if (f.phase == 1 && byte == ':') {
       f.phase = 2;
-      pushValue(std::move(t), n->values[size_t(f.d)], out);
+      int v = n->values[size_t(f.d)]; // read before t moves
+      pushValue(std::move(t), v, out);
     } else if (f.phase == 2 && byte == ',' && size_t(f.a) < count) {
       f.phase = 3;
       out.push_back(std::move(t));
@@ -391,6 +412,16 @@ void Matcher::step(Thread t, uint8_t byte, std::vector<Thread> &out) const {
     return;
   case Frame::Done: // after the root: nothing, not even whitespace
     return;
+  case Frame::Seq: { // a part ended: the next one starts with this byte
+    f.phase = 0;
+    ++f.a;
+    int part = grammar->node(f.node).parts[size_t(f.a)];
+    std::vector<Thread> starts;
+    pushValue(std::move(t), part, starts);
+    for (Thread &s : starts)
+      step(std::move(s), byte, out);
+    return;
+  }
   default:
     break;
   }

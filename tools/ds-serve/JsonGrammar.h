@@ -55,6 +55,11 @@ public:
   /// Exactly one of `choices`, as raw text (vLLM's guided_choice).
   static std::shared_ptr<const Grammar>
   choice(const std::vector<std::string> &choices);
+  /// One of: a raw text then a JSON value of a schema (a tool call's name
+  /// and its arguments); null with `error` naming the schema at fault.
+  static std::shared_ptr<const Grammar> textThenValue(
+      const std::vector<std::pair<std::string, nlohmann::ordered_json>> &alts,
+      std::string &error);
 
   struct Node {
     enum class Kind {
@@ -67,6 +72,7 @@ public:
       Integer,
       Literals, // exact texts (const, enum, true/false/null, choices)
       Union,
+      Sequence, // parts, one after the other
     } kind = Kind::Any;
     // Object: values[i] is the schema of property i; keyTexts[i] the keys
     // that may come when property i is the next unwritten one (i and the
@@ -81,6 +87,7 @@ public:
     int64_t minItems = 0, maxItems = -1;
     std::vector<std::string> literals; // sorted
     std::vector<int> alternatives;     // Union
+    std::vector<int> parts;            // Sequence
   };
   const Node &node(int i) const { return nodes[size_t(i)]; }
   int root() const { return rootNode; }
@@ -113,7 +120,7 @@ public:
 
 private:
   struct Frame {
-    enum Kind : uint8_t { Value, Lit, Str, Num, Obj, Map, Arr, Done } kind;
+    enum Kind : uint8_t { Value, Lit, Str, Num, Obj, Map, Arr, Seq, Done } kind;
     uint8_t phase = 0;
     int32_t node = -1;                  // the grammar node (-1: any value)
     int32_t a = 0, b = 0, c = 0, d = 0; // per kind (JsonGrammar.cpp)

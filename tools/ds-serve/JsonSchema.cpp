@@ -299,4 +299,34 @@ Grammar::choice(const std::vector<std::string> &choices) {
   return g;
 }
 
+std::shared_ptr<const Grammar>
+Grammar::textThenValue(const std::vector<std::pair<std::string, json>> &alts,
+                       std::string &error) {
+  auto g = std::make_shared<Grammar>();
+  Node u;
+  u.kind = Node::Kind::Union;
+  for (const auto &[text, schema] : alts) {
+    Node lit;
+    lit.kind = Node::Kind::Literals;
+    lit.literals = {text};
+    g->nodes.push_back(lit);
+    int litId = int(g->nodes.size()) - 1;
+    // Each schema on its own: its $refs point into itself.
+    SchemaCompiler c(schema, *g);
+    int value = c.compile(schema, "", 0);
+    if (value < 0) {
+      error = c.error;
+      return nullptr;
+    }
+    Node seq;
+    seq.kind = Node::Kind::Sequence;
+    seq.parts = {litId, value};
+    g->nodes.push_back(seq);
+    u.alternatives.push_back(int(g->nodes.size()) - 1);
+  }
+  g->nodes.push_back(u);
+  g->rootNode = int(g->nodes.size()) - 1;
+  return g;
+}
+
 } // namespace dsserve

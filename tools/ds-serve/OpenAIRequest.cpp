@@ -289,33 +289,38 @@ void parseStructured(Fields &f, const nlohmann::ordered_json &ordered,
            "response_format");
 }
 
-/// A named tool_choice: the call's arguments follow the function's
-/// parameters (any object where it has none).
-void namedToolGrammar(Fields &f, const nlohmann::ordered_json &ordered,
-                      ParsedRequest &r) {
-  if (r.grammar) {
-    f.fail("'tool_choice' forces a call, whose arguments cannot also follow "
-           "a response_format or guided_json",
-           "tool_choice");
-    return;
-  }
+/// Each tool's name and parameters (an object of any keys where it has
+/// none), as the body wrote them.
+std::vector<std::pair<std::string, nlohmann::ordered_json>>
+toolParameters(const nlohmann::ordered_json &ordered) {
+  std::vector<std::pair<std::string, nlohmann::ordered_json>> out;
   auto tools = ordered.find("tools");
   if (tools == ordered.end() || !tools->is_array())
-    return;
+    return out;
   for (const auto &tool : *tools) {
-    auto fnAt = tool.find("function");
-    if (fnAt == tool.end() || fnAt->value("name", "") != r.chat.toolName)
+    auto fn = tool.find("function");
+    if (fn == tool.end() || !fn->is_object())
       continue;
-    const auto &fn = *fnAt;
-    auto params = fn.find("parameters");
-    if (params == fn.end() || params->is_null()) {
-      r.grammar = Grammar::anyObject();
-      return;
-    }
+    auto params = fn->find("parameters");
+    out.push_back(
+        {fn->value("name", ""), params == fn->end() || params->is_null()
+                                    ? nlohmann::ordered_json{{"type", "object"}}
+                                    : *params});
+  }
+  return out;
+}
+
+/// A named tool_choice: the call's arguments follow the function's
+/// parameters.
+void namedToolGrammar(Fields &f, const nlohmann::ordered_json &ordered,
+                      ParsedRequest &r) {
+  for (const auto &[name, params] : toolParameters(ordered)) {
+    if (name != r.chat.toolName)
+      continue;
     std::string why;
-    r.grammar = Grammar::fromSchema(*params, why);
+    r.grammar = Grammar::fromSchema(params, why);
     if (!r.grammar)
-      f.fail("the parameters of '" + r.chat.toolName + "': " + why, "tools");
+      f.fail("the parameters of '" + name + "': " + why, "tools");
     return;
   }
 }
@@ -441,14 +446,21 @@ parseRequest(Endpoint endpoint, const std::string &body, ApiError &error) {
   parseLogitBias(f, r);
   f.boolean("include_stop_str_in_output", r.includeStopStr);
   refuseUnsupported(f);
-  if (f.ok() &&
-      (f.get("response_format") || f.get("guided_json") ||
-       f.get("guided_choice") || r.chat.toolChoice == ToolChoice::Named)) {
+  bool forcedCall = r.chat.toolChoice == ToolChoice::Named ||
+                    r.chat.toolChoice == ToolChoice::Required;
+  if (f.ok() && (f.get("response_format") || f.get("guided_json") ||
+                 f.get("guided_choice") || forcedCall)) {
     // Parsed again keeping key order (schemas' properties).
     auto ordered = nlohmann::ordered_json::parse(body, nullptr, false);
     parseStructured(f, ordered, r);
-    if (r.chat.toolChoice == ToolChoice::Named && f.ok())
+    if (forcedCall && r.grammar && f.ok())
+      f.fail("'tool_choice' forces a call, whose arguments cannot also "
+             "follow a response_format or guided_json",
+             "tool_choice");
+    else if (r.chat.toolChoice == ToolChoice::Named && f.ok())
       namedToolGrammar(f, ordered, r);
+    else if (forcedCall && f.ok())
+      r.toolParameters = toolParameters(ordered);
   }
   if (!f.ok())
     return std::nullopt;

@@ -199,6 +199,19 @@ bool Server::toolCalls(ParsedRequest &r, httplib::Response &res) {
     return false;
   }
   r.toolFormat = config.toolFormat;
+  if (choice == ToolChoice::Required) {
+    // The model writes one call: a function's name, then arguments that
+    // follow its parameters.
+    std::vector<std::pair<std::string, nlohmann::ordered_json>> alts;
+    for (const auto &[name, params] : r.toolParameters)
+      alts.push_back({callArgumentsOpening(*r.toolFormat, name), params});
+    std::string error;
+    r.grammar = Grammar::textThenValue(alts, error);
+    if (!r.grammar) {
+      reply(res, 400, ApiError::invalid(error, "tools").toJson());
+      return false;
+    }
+  }
   return true;
 }
 

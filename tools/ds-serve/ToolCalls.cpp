@@ -78,15 +78,18 @@ std::optional<ToolCallFormat> toolCallFormat(const std::string &name) {
   return std::nullopt;
 }
 
+std::string callArgumentsOpening(ToolCallFormat format,
+                                 const std::string &name) {
+  return format == ToolCallFormat::DeepSeekV3 ? name + "\n" + kFence + "\n"
+                                              : name + kSep;
+}
+
 std::string forcedCallPrefix(ToolCallFormat format, const std::string *name) {
   std::string p = kCallsBegin + kCallBegin;
-  if (format == ToolCallFormat::DeepSeekV3) {
+  if (format == ToolCallFormat::DeepSeekV3)
     p += "function" + kSep;
-    if (name)
-      p += *name + "\n" + kFence + "\n";
-  } else if (name) {
-    p += *name + kSep;
-  }
+  if (name)
+    p += callArgumentsOpening(format, *name);
   return p;
 }
 

@@ -42,6 +42,11 @@ std::optional<ToolCallFormat> toolCallFormat(const std::string &name);
 /// tool_choice: the model writes the arguments).
 std::string forcedCallPrefix(ToolCallFormat format, const std::string *name);
 
+/// What comes between a call's name and its arguments' JSON (with the
+/// name before it): V3's fence, V3.1's separator.
+std::string callArgumentsOpening(ToolCallFormat format,
+                                 const std::string &name);
+
 /// One piece of one call: the first piece of call `index` opens it and
 /// carries its name; later ones carry argument text.
 struct ToolCallDelta {

@@ -139,3 +139,23 @@ TEST(JsonGrammar, RefusedSchemasNameTheKeyword) {
   refused(R"({"type": "array", "minItems": 3, "maxItems": 1})", "maxItems");
   refused(R"({"allOf": [{}, {}]})", "allOf of more than one");
 }
+
+TEST(JsonGrammar, TextThenValueForARequiredToolCall) {
+  std::string error;
+  auto g = Grammar::textThenValue(
+      {{"get_weather\n```json\n",
+        ojson::parse(R"({"type": "object", "properties": {"city":
+            {"type": "string"}}, "required": ["city"]})")},
+       {"now\n```json\n", ojson::parse(R"({"type": "object"})")}},
+      error);
+  ASSERT_TRUE(g) << error;
+  EXPECT_TRUE(whole(g, "now\n```json\n{}"));
+  EXPECT_TRUE(whole(g, "get_weather\n```json\n {\"city\": \"Oslo\"}"));
+  EXPECT_FALSE(whole(g, "get_weather\n```json\n{}")); // city is required
+  EXPECT_FALSE(prefix(g, "get_time"));
+  EXPECT_FALSE(prefix(g, "now\n```json\n["));    // an object
+  EXPECT_FALSE(prefix(g, "now\n```json\n{}\n")); // nothing after
+  EXPECT_FALSE(Grammar::textThenValue(
+      {{"f", ojson::parse(R"({"type": "string", "pattern": "x"})")}}, error));
+  EXPECT_NE(error.find("pattern"), std::string::npos) << error;
+}
