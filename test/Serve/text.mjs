@@ -266,4 +266,51 @@ await run([
       assert.equal(both.status, 400);
     } finally { s.proc.kill('SIGKILL'); }
   }],
+
+  ['thinking closed by the prompt (V3.1) and prefix continuation (DeepSeek\'s, vLLM\'s)', async () => {
+    // A V3.1-like template: the generation prompt opens or closes the
+    // thinking (chat_template_kwargs thinking); a prefix message stays open.
+    const template = '{% for m in messages %}{% if m.role == "user" %}<｜User｜>{{ m.content }}' +
+      '{% elif m.role == "assistant" %}<｜Assistant｜>{{ m.content }}{% if not m.prefix %}<eos>{% endif %}' +
+      '{% endif %}{% endfor %}{% if add_generation_prompt %}<｜Assistant｜>' +
+      '{% if thinking %}<think>{% else %}</think>{% endif %}{% endif %}';
+    const file = path.join(path.dirname(statsFile), 'v31.jinja');
+    fs.writeFileSync(file, template);
+    const s = await startServer(path.join(binDir, 'ds-serve'),
+      [artifact, '--weights', ckpt, '--chat-template', file, '--reasoning-parser', 'deepseek_r1']);
+    try {
+      const c = new OpenAI({ baseURL: `${s.base}/v1`, apiKey: 'x', maxRetries: 0 });
+      const tok = async (body) => (await postRaw(s.base, '/tokenize', JSON.stringify(body))).json;
+      // The same tokens as a completion: what the chat answer must read.
+      const completion = async (ids) =>
+        (await c.completions.create({ prompt: ids, max_tokens: 8, temperature: 0 })).choices[0].text;
+      const messages = [{ role: 'user', content: 'hello the world' }];
+      for (const thinking of [false, true]) {
+        const chat_template_kwargs = { thinking };
+        const want = await completion((await tok({ messages, chat_template_kwargs })).tokens);
+        assert.ok(!want.includes('</think>'), want);
+        const m = (await c.chat.completions.create({ messages, chat_template_kwargs, max_tokens: 8, temperature: 0 }))
+          .choices[0].message;
+        // Closed in the prompt: all content. Open: all reasoning (never closed).
+        assert.equal(thinking ? m.reasoning_content : m.content, want, `thinking ${thinking}`);
+        assert.equal(thinking ? m.content : m.reasoning_content, null);
+      }
+      // Prefix completion: the prompt ends with the assistant's text, and
+      // the answer continues it (without repeating it).
+      for (const body of [
+        { messages: [...messages, { role: 'assistant', content: 'hello', prefix: true }] },
+        { messages: [...messages, { role: 'assistant', content: 'hello' }], continue_final_message: true,
+          add_generation_prompt: false }]) {
+        const ids = (await tok(body)).tokens;
+        const text = (await postRaw(s.base, '/detokenize', JSON.stringify({ tokens: ids }))).json.prompt;
+        assert.ok(text.endsWith('<｜Assistant｜>hello'), text);
+        const want = await completion(ids);
+        const r = await c.chat.completions.create({ ...body, max_tokens: 8, temperature: 0 });
+        // (The prefix is the answer's beginning, not a closed thinking: the
+        // parser reads it as reasoning until a </think>.)
+        assert.equal(r.choices[0].message.reasoning_content ?? r.choices[0].message.content, want);
+        assert.equal(r.usage.prompt_tokens, ids.length);
+      }
+    } finally { s.proc.kill('SIGKILL'); }
+  }],
 ]);

@@ -130,6 +130,10 @@ struct ChatPrompt {
   std::string contextJson;
   /// Text after the generation prompt: the opening of a forced tool call.
   std::string assistantPrefix;
+  bool addGenerationPrompt = true;
+  /// Not empty: the rendering ends right after the last place it holds
+  /// this text (the final message's content, which the answer continues).
+  std::string continueAfter;
 };
 
 class Tokenizer {

@@ -152,6 +152,21 @@ void parseMessages(Fields &f, ChatInput &c) {
     json one = {{"role", rs}, {"content", text}};
     if (!toolFields(f, msg, where, one))
       return;
+    // DeepSeek's prefix completion: the last assistant message is the
+    // answer's beginning (V3.1's template reads the flag too).
+    if (auto prefix = msg.find("prefix");
+        prefix != msg.end() && prefix->is_boolean() && prefix->get<bool>()) {
+      if (i + 1 != m->size() || rs != "assistant") {
+        f.fail("'" + where +
+                   ".prefix' is only allowed on the last message, "
+                   "an assistant's",
+               "messages");
+        return;
+      }
+      one["prefix"] = true;
+      c.continueFinal = true;
+    }
+    c.finalContent = text;
     out.push_back(std::move(one));
   }
   c.messagesJson = out.dump(-1, ' ', false, json::error_handler_t::replace);
@@ -262,6 +277,33 @@ void parseToolChoice(Fields &f, const std::set<std::string> &names,
            "tool_choice");
 }
 
+/// vLLM's add_generation_prompt and continue_final_message (DeepSeek's
+/// prefix flag asks for the latter).
+void parseContinuation(Fields &f, ChatInput &c) {
+  bool explicitPrompt = f.get("add_generation_prompt") != nullptr;
+  f.boolean("add_generation_prompt", c.addGenerationPrompt);
+  bool cont = false;
+  f.boolean("continue_final_message", cont);
+  c.continueFinal = c.continueFinal || cont;
+  if (!c.continueFinal)
+    return;
+  // Continuing a message is answering without a new one's opening.
+  if (explicitPrompt && c.addGenerationPrompt)
+    f.fail("'continue_final_message' (or a prefix message) and "
+           "'add_generation_prompt' true contradict each other",
+           "continue_final_message");
+  c.addGenerationPrompt = false;
+  json last = json::parse(c.messagesJson, nullptr, false);
+  if (!last.is_array() || last.empty() || last.back()["role"] != "assistant" ||
+      c.finalContent.empty())
+    f.fail("'continue_final_message' needs a last message from the "
+           "assistant with text to continue",
+           "continue_final_message");
+  if (c.toolChoice == ToolChoice::Required || c.toolChoice == ToolChoice::Named)
+    f.fail("'continue_final_message' cannot go with a forced tool call",
+           "continue_final_message");
+}
+
 } // namespace
 
 void parseChatInput(Fields &f, ChatInput &c) {
@@ -279,6 +321,7 @@ void parseChatInput(Fields &f, ChatInput &c) {
     context["tools"] = std::move(tools);
   parseToolChoice(f, names, c);
   f.boolean("parallel_tool_calls", c.parallelToolCalls);
+  parseContinuation(f, c);
   // vLLM's chat_template_kwargs: more variables for the template (V3.1's
   // "thinking", say); the conversation itself is not one of them.
   if (const json *kw = f.get("chat_template_kwargs")) {
@@ -286,7 +329,8 @@ void parseChatInput(Fields &f, ChatInput &c) {
       f.wrongType("chat_template_kwargs", "an object", *kw);
     } else {
       for (auto it = kw->begin(); it != kw->end(); ++it) {
-        if (it.key() == "messages" || it.key() == "add_generation_prompt") {
+        if (it.key() == "messages" || it.key() == "add_generation_prompt" ||
+            it.key() == "continue_final_message") {
           f.fail("'chat_template_kwargs' may not set '" + it.key() + "'",
                  "chat_template_kwargs");
           break;

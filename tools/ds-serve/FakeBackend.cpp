@@ -70,9 +70,18 @@ public:
   bool renderChat(const ChatPrompt &chat, std::vector<int32_t> &out,
                   std::string &error) override {
     // The fake "template" keeps the validated JSON as the prompt text.
-    return encode(chat.messagesJson + chat.contextJson + "\n<|assistant|>\n" +
-                      chat.assistantPrefix,
-                  false, out, error);
+    std::string text = chat.messagesJson + chat.contextJson;
+    if (chat.addGenerationPrompt)
+      text += "\n<|assistant|>\n";
+    if (!chat.continueAfter.empty()) {
+      size_t at = text.rfind(chat.continueAfter);
+      if (at == std::string::npos) {
+        error = "cannot continue the final message";
+        return false;
+      }
+      text.resize(at + chat.continueAfter.size());
+    }
+    return encode(text + chat.assistantPrefix, false, out, error);
   }
   std::unique_ptr<TextStream> newStream(bool) override {
     return std::make_unique<ByteStream>();

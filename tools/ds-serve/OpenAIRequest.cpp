@@ -479,11 +479,6 @@ std::optional<TokenizeRequest> parseTokenizeRequest(const std::string &body,
   if (f.get("messages")) {
     parseChatInput(f, r.chat);
     r.addSpecialTokens = false; // the template writes BOS itself
-    bool generationPrompt = true;
-    f.boolean("add_generation_prompt", generationPrompt);
-    if (!generationPrompt)
-      f.fail("'add_generation_prompt' false is not supported",
-             "add_generation_prompt");
   } else if (auto p = f.string("prompt")) {
     r.prompt = *p;
   } else if (f.ok()) {

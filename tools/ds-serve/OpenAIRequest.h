@@ -48,6 +48,12 @@ struct ChatInput {
   ToolChoice toolChoice = ToolChoice::None;
   std::string toolName; // the named tool_choice's function
   bool parallelToolCalls = true;
+  bool addGenerationPrompt = true; // vLLM's add_generation_prompt
+  /// vLLM's continue_final_message, or DeepSeek's `"prefix": true` on the
+  /// last (assistant) message: the answer continues that message's
+  /// `finalContent` instead of starting a new one.
+  bool continueFinal = false;
+  std::string finalContent;
 };
 
 struct ParsedRequest {
@@ -83,6 +89,9 @@ struct ParsedRequest {
   // Set by the server (--reasoning-parser), chat only: reasoning_content
   // apart from content.
   bool splitReasoning = false;
+  // Set by the server: the chat prompt closed the thinking ("</think>" at
+  // its end), so the answer is all content.
+  bool thinkingClosed = false;
   // Structured outputs (response_format json_object / json_schema, vLLM's
   // guided_json / guided_choice, a named tool_choice's parameters): the
   // answer (or the forced call's arguments) follows this grammar.

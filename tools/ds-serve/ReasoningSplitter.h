@@ -4,7 +4,8 @@
 // text up to "</think>" is its reasoning (a leading "<think>" dropped), the
 // rest its content, as DeepSeek's API returns reasoning_content. R1's chat
 // template opens the thinking in the prompt, so an answer that never closes
-// it is all reasoning.
+// it is all reasoning. A prompt that closed the thinking itself (V3.1's
+// non-thinking mode ends with "</think>") leaves the answer all content.
 //
 //===----------------------------------------------------------------------===//
 #ifndef DS_SERVE_REASONINGSPLITTER_H
@@ -16,6 +17,9 @@ namespace dsserve {
 
 class ReasoningSplitter {
 public:
+  /// thinkingClosed: the prompt ended the thinking already.
+  explicit ReasoningSplitter(bool thinkingClosed = false)
+      : ended(thinkingClosed) {}
   /// Routes a piece of generated text: what is now known to be reasoning
   /// or content is appended to those. A tag split across pieces is held
   /// back until the next piece decides it.

@@ -48,7 +48,7 @@ ChoiceWriter::ChoiceWriter(const ParsedRequest &r, Tokenizer *tok, int index,
       stream(tok ? tok->newStream(r.skipSpecialTokens) : nullptr),
       stops(r.stop) {
   if (chat && r.splitReasoning)
-    reasoning = std::make_unique<ReasoningSplitter>();
+    reasoning = std::make_unique<ReasoningSplitter>(r.thinkingClosed);
   if (chat && r.toolFormat) {
     ToolChoice choice = r.chat.toolChoice;
     namedCall = choice == ToolChoice::Named;

@@ -20,6 +20,8 @@
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -158,7 +160,9 @@ bool Server::promptTokens(const ParsedRequest &r, size_t i,
               .toJson());
     return false;
   } else if (!in) {
-    ChatPrompt chat{r.chat.messagesJson, r.chat.contextJson, ""};
+    ChatPrompt chat{r.chat.messagesJson, r.chat.contextJson, "",
+                    r.chat.addGenerationPrompt,
+                    r.chat.continueFinal ? r.chat.finalContent : ""};
     // A forced call: the prompt opens it, the model goes on from there.
     if (r.toolFormat && r.chat.toolChoice == ToolChoice::Required)
       chat.assistantPrefix = forcedCallPrefix(*r.toolFormat, nullptr);
@@ -213,6 +217,24 @@ bool Server::toolCalls(ParsedRequest &r, httplib::Response &res) {
     }
   }
   return true;
+}
+
+bool Server::closesThinking(const std::vector<int32_t> &prompt) {
+  Tokenizer *tok = backend.tokenizer();
+  if (!tok || prompt.empty())
+    return false;
+  // The prompt's last few tokens hold its tail.
+  std::vector<int32_t> tail(
+      prompt.end() - std::min<ptrdiff_t>(8, ptrdiff_t(prompt.size())),
+      prompt.end());
+  std::string text, error;
+  if (!tok->decode(tail, text, error))
+    return false;
+  while (!text.empty() && isspace((unsigned char)text.back()))
+    text.pop_back();
+  const std::string close = "</think>";
+  return text.size() >= close.size() &&
+         text.compare(text.size() - close.size(), close.size(), close) == 0;
 }
 
 bool Server::constrain(const ParsedRequest &r, std::vector<GenerateRequest> &gs,
@@ -395,6 +417,8 @@ void Server::generate(const httplib::Request &req, httplib::Response &res,
       !admitChoices(*st, gs.size(), res))
     return metrics.httpResponse(res.status);
 
+  if (r.splitReasoning)
+    parsed->thinkingClosed = closesThinking(prompts[0]);
   std::string id = (chat ? "chatcmpl-" : "cmpl-") + randomHex();
   st->writer = std::make_unique<CompletionWriter>(
       r, backend.tokenizer(), id, config.modelName, int64_t(time(nullptr)),
@@ -521,7 +545,9 @@ void Server::tokenize(const httplib::Request &req, httplib::Response &res) {
   bool ok =
       r->prompt
           ? tok->encode(*r->prompt, r->addSpecialTokens, ids, why)
-          : tok->renderChat({r->chat.messagesJson, r->chat.contextJson, ""},
+          : tok->renderChat({r->chat.messagesJson, r->chat.contextJson, "",
+                             r->chat.addGenerationPrompt,
+                             r->chat.continueFinal ? r->chat.finalContent : ""},
                             ids, why);
   if (!ok) {
     reply(res, 400,

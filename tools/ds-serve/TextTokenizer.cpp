@@ -138,7 +138,7 @@ bool TextTokenizer::renderChat(const ChatPrompt &prompt,
   }
   char *text = nullptr;
   if (dsrt_chat_template_render(
-          chat, prompt.messagesJson.c_str(), /*add_generation_prompt=*/1,
+          chat, prompt.messagesJson.c_str(), prompt.addGenerationPrompt ? 1 : 0,
           prompt.contextJson.empty() ? nullptr : prompt.contextJson.c_str(),
           &text) != DSRT_OK) {
     error = std::string("chat template: ") + dsrt_last_error();
@@ -146,6 +146,17 @@ bool TextTokenizer::renderChat(const ChatPrompt &prompt,
   }
   std::string rendered(text);
   dsrt_chat_string_free(text);
+  if (!prompt.continueAfter.empty()) {
+    // As transformers' continue_final_message: what the template writes
+    // after the final message's text (its end-of-turn) goes.
+    size_t at = rendered.rfind(prompt.continueAfter);
+    if (at == std::string::npos) {
+      error = "the chat template does not write the final message's text "
+              "as it is, so it cannot be continued";
+      return false;
+    }
+    rendered.resize(at + prompt.continueAfter.size());
+  }
   rendered += prompt.assistantPrefix;
   // The template writes BOS itself (bos_token), so none is added here.
   return encodeWith(rendered, /*addSpecial=*/false, out, error);

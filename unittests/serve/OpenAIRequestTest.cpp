@@ -240,8 +240,14 @@ TEST(OpenAIRequest, TokenizeAndDetokenizeBodies) {
   bad("{}", "prompt");
   bad(R"({"prompt":5})", "prompt");
   bad(R"({"messages":[]})", "messages");
+  // add_generation_prompt false is served (the chat's own fields).
+  t = parseTokenizeRequest(R"({"messages":[{"role":"user","content":"x"}],)"
+                           R"("add_generation_prompt":false})",
+                           e);
+  ASSERT_TRUE(t) << e.message;
+  EXPECT_FALSE(t->chat.addGenerationPrompt);
   bad(R"({"messages":[{"role":"user","content":"x"}],)"
-      R"("add_generation_prompt":false})",
+      R"("add_generation_prompt":1})",
       "add_generation_prompt");
   bad("{", "");
   auto d = parseDetokenizeRequest(R"({"tokens":[3,0,7]})", e);
@@ -410,6 +416,45 @@ TEST(OpenAIRequest, ToolCallsInTheConversation) {
   expectError(
       R"({"messages":[{"role":"tool","content":"x","tool_call_id":3}]})",
       "messages", "tool_call_id' must be a string", chat);
+}
+
+TEST(OpenAIRequest, ContinuingTheFinalMessage) {
+  const auto chat = Endpoint::ChatCompletions;
+  ApiError e;
+  // DeepSeek's prefix completion.
+  auto r = parse(R"({"messages":[{"role":"user","content":"Write code."},
+    {"role":"assistant","content":"```python\n","prefix":true}]})",
+                 e, chat);
+  ASSERT_TRUE(r) << e.message;
+  EXPECT_TRUE(r->chat.continueFinal);
+  EXPECT_FALSE(r->chat.addGenerationPrompt);
+  EXPECT_EQ(r->chat.finalContent, "```python\n");
+  EXPECT_NE(r->chat.messagesJson.find(R"("prefix":true)"), std::string::npos);
+  // vLLM's form.
+  r = parse(R"({"messages":[{"role":"user","content":"a"},
+    {"role":"assistant","content":"b"}],"continue_final_message":true,
+    "add_generation_prompt":false})",
+            e, chat);
+  ASSERT_TRUE(r) << e.message;
+  EXPECT_TRUE(r->chat.continueFinal);
+  EXPECT_EQ(r->chat.finalContent, "b");
+  expectError(R"({"messages":[{"role":"user","content":"a"}],)"
+              R"("continue_final_message":true})",
+              "continue_final_message", "last message from the assistant",
+              chat);
+  expectError(R"({"messages":[{"role":"user","content":"a"},)"
+              R"({"role":"assistant","content":"b"}],)"
+              R"("continue_final_message":true,"add_generation_prompt":true})",
+              "continue_final_message", "contradict", chat);
+  expectError(
+      R"({"messages":[{"role":"assistant","content":"b","prefix":true},)"
+      R"({"role":"user","content":"a"}]})",
+      "messages", "only allowed on the last message", chat);
+  expectError(
+      R"({"messages":[{"role":"user","content":"a"},)"
+      R"({"role":"assistant","content":"b","prefix":true}],)"
+      R"("tools":[{"function":{"name":"f"}}],"tool_choice":"required"})",
+      "continue_final_message", "forced tool call", chat);
 }
 
 } // namespace

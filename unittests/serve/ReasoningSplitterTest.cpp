@@ -67,3 +67,15 @@ TEST(ReasoningSplitter, DecidedTextComesOutAtOnce) {
 }
 
 } // namespace
+
+TEST(ReasoningSplitter, PromptThatClosedTheThinkingLeavesContent) {
+  // V3.1's non-thinking mode: its prompt ends with "</think>".
+  ReasoningSplitter s(/*thinkingClosed=*/true);
+  std::string reasoning, content;
+  s.push("Paris. </think> is", reasoning, content);
+  s.push(" text here", reasoning, content);
+  s.finish(reasoning);
+  EXPECT_EQ(reasoning, "");
+  EXPECT_EQ(content, "Paris. </think> is text here");
+  EXPECT_TRUE(s.inContent());
+}
