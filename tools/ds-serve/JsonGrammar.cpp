@@ -10,7 +10,8 @@
 //          c bytes matched; phase 0: node's literals, 1: node's keys for
 //          property d (keyTexts[d]), 2: true/false/null
 //   Str    a string's inside; phase 0 plain, 1 after '\', 2 + k with k hex
-//          digits of a \u escape to come; a: UTF-8 continuation bytes owed
+//          digits of a \u escape to come; a: UTF-8 continuation bytes owed,
+//          b: characters so far; node: the String node (-1: any string)
 //   Num    a number; phase: the state below, a its length, b 1 if integer
 //   Obj    an object with properties; a the next unwritten property, d the
 //          property whose value is being read; phase 0 after '{', 1 after
@@ -382,20 +383,32 @@ void Matcher::step(Thread t, uint8_t byte, std::vector<Thread> &out) const {
     return stepNumber(std::move(t), byte, out);
   case Frame::Str:
     if (f.phase == 0) {
+      const Node *n = f.node >= 0 ? &grammar->node(f.node) : nullptr;
       // Valid UTF-8: `a` continuation bytes are still owed.
       if (f.a > 0) {
         if ((byte & 0xC0) != 0x80)
           return;
         --f.a;
-      } else if (byte == '"') {
-        valueDone(t);
-      } else if (byte == '\\') {
-        f.phase = 1;
-      } else if (byte < 0x20 || (byte >= 0x80 && byte < 0xC2) || byte > 0xF4) {
+        out.push_back(std::move(t));
         return;
-      } else if (byte >= 0x80) {
-        f.a = byte < 0xE0 ? 1 : byte < 0xF0 ? 2 : 3;
       }
+      if (byte == '"') {
+        if (n && f.b < n->minLength)
+          return;
+        valueDone(t);
+        out.push_back(std::move(t));
+        return;
+      }
+      if (byte < 0x20 || (byte >= 0x80 && byte < 0xC2) || byte > 0xF4)
+        return;
+      // A character starts (an escape is one): `b` counts them.
+      if (n && n->maxLength >= 0 && f.b >= n->maxLength)
+        return;
+      ++f.b;
+      if (byte == '\\')
+        f.phase = 1;
+      else if (byte >= 0x80)
+        f.a = byte < 0xE0 ? 1 : byte < 0xF0 ? 2 : 3;
     } else if (f.phase == 1) {
       if (byte == 'u')
         f.phase = 2 + 4;
@@ -491,9 +504,11 @@ bool Matcher::finishable(const Thread &t) const {
 
 bool Matcher::inPlainString() const {
   return !threads.empty() &&
-         std::all_of(threads.begin(), threads.end(), [](const Thread &t) {
+         std::all_of(threads.begin(), threads.end(), [this](const Thread &t) {
            const Frame &f = t.stack.back();
-           return f.kind == Frame::Str && f.phase == 0 && f.a == 0;
+           // (Not where a length bounds the string: not every token fits.)
+           return f.kind == Frame::Str && f.phase == 0 && f.a == 0 &&
+                  (f.node < 0 || grammar->node(f.node).maxLength < 0);
          });
 }
 

@@ -14,10 +14,11 @@
 //   required one present, optional ones possibly left out, no others (as
 //   OpenAI's strict mode); objects without `properties`: any keys, values
 //   of `additionalProperties` (a schema) or anything;
-// - arrays: `items`, minItems, maxItems;
+// - arrays: `items`, minItems, maxItems; strings: minLength, maxLength (in
+//   characters, an escape one);
 // - strings, numbers, integers, booleans, null by their JSON syntax.
 // Not enforced (the value is still of the right type): string format,
-// minLength / maxLength, number ranges, multipleOf, uniqueItems. Refused
+// number ranges, multipleOf, uniqueItems. Refused
 // with a message: pattern, prefixItems, not, if/then/else, a false schema,
 // remote $refs.
 //
@@ -85,6 +86,7 @@ public:
     int extra = -1; // Map: the values' schema (-1: anything)
     int items = -1; // Array: the items' schema (-1: anything)
     int64_t minItems = 0, maxItems = -1;
+    int64_t minLength = 0, maxLength = -1; // String: characters
     std::vector<std::string> literals; // sorted
     std::vector<int> alternatives;     // Union
     std::vector<int> parts;            // Sequence

@@ -163,8 +163,21 @@ int SchemaCompiler::compile(const json &s, const std::string &path, int depth) {
 int SchemaCompiler::typed(const json &s, const std::string &type,
                           const std::string &path, int depth) {
   Node n;
+  auto count = [&](const char *k, int64_t &out) {
+    auto it = s.find(k);
+    if (it == s.end())
+      return true;
+    if (!it->is_number_unsigned())
+      return fail(path, std::string(k) + " must be an integer >= 0") >= 0;
+    out = int64_t(std::min<uint64_t>(it->get<uint64_t>(), INT64_MAX));
+    return true;
+  };
   if (type == "string") {
     n.kind = Node::Kind::String;
+    if (!count("minLength", n.minLength) || !count("maxLength", n.maxLength))
+      return -1;
+    if (n.maxLength >= 0 && n.maxLength < n.minLength)
+      return fail(path, "maxLength is below minLength");
   } else if (type == "number") {
     n.kind = Node::Kind::Number;
   } else if (type == "integer") {
@@ -180,15 +193,6 @@ int SchemaCompiler::typed(const json &s, const std::string &type,
       if (n.items < 0)
         return -1;
     }
-    auto count = [&](const char *k, int64_t &out) {
-      auto it = s.find(k);
-      if (it == s.end())
-        return true;
-      if (!it->is_number_unsigned())
-        return fail(path, std::string(k) + " must be an integer >= 0") >= 0;
-      out = int64_t(it->get<uint64_t>());
-      return true;
-    };
     if (!count("minItems", n.minItems) || !count("maxItems", n.maxItems))
       return -1;
     if (n.maxItems >= 0 && n.maxItems < n.minItems)

@@ -159,3 +159,19 @@ TEST(JsonGrammar, TextThenValueForARequiredToolCall) {
       {{"f", ojson::parse(R"({"type": "string", "pattern": "x"})")}}, error));
   EXPECT_NE(error.find("pattern"), std::string::npos) << error;
 }
+
+TEST(JsonGrammar, StringLengthsInCharacters) {
+  auto g = schema(R"({"type": "object", "properties": {
+      "code": {"type": "string", "minLength": 2, "maxLength": 3}},
+    "required": ["code"]})");
+  EXPECT_TRUE(whole(g, R"({"code": "ab"})"));
+  EXPECT_TRUE(whole(g, "{\"code\": \"é🦊\\n\"}")); // three characters
+  EXPECT_FALSE(prefix(g, R"({"code": "a")"));         // too short to close
+  EXPECT_FALSE(prefix(g, R"({"code": "abcd)"));       // too long
+  EXPECT_FALSE(prefix(g, "{\"code\": \"ab\\u0041x"));
+  std::string error;
+  EXPECT_FALSE(Grammar::fromSchema(
+      ojson::parse(R"({"type": "string", "minLength": 3, "maxLength": 2})"),
+      error));
+  EXPECT_NE(error.find("maxLength is below minLength"), std::string::npos);
+}

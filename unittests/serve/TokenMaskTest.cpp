@@ -50,50 +50,77 @@ std::vector<uint8_t> reference(const Matcher &m, const VocabTrie &v,
 TEST(TokenMask, TrieWalkAndStringFastPathEqualEveryTokenAlone) {
   // Tokens that stress the string fast path: quotes, escapes, control
   // bytes, characters cut at either end, and ordinary pieces.
-  std::vector<std::string> toks = {"<eos>",    "{",
-                                   "}",        "\"",
-                                   "\",",      "\":",
-                                   "\"}",      ":",
-                                   ",",        " ",
-                                   "\n",       "\\",
-                                   "\\n",      "\\\"",
-                                   "\\u00",    "e9",
-                                   "a",        "ab",
-                                   "abc",      "name",
-                                   "\"name",   "1",
-                                   "12",       "-",
-                                   ".",        "e",
-                                   "true",     "tr",
-                                   "ue",       "null",
-                                   "[",        "]",
-                                   "é",        "\xC3",
-                                   "\xA9",     "\xA9x",
-                                   "\xF0\x9F", "\x9F\xA6\x8A",
-                                   "🦊",     "\t",
-                                   "\x01",     "x\"y",
-                                   "ok\\",     "[\"",
-                                   "\"]",      "\"}}",
-                                   "}}",       " \"",
+  std::vector<std::string> toks = {"<eos>",
+                                   "{",
+                                   "{\"code\": \"",
+                                   "\", \"name\": \"",
+                                   "}",
+                                   "\"",
+                                   "\",",
+                                   "\":",
+                                   "\"}",
+                                   ":",
+                                   ",",
+                                   " ",
+                                   "\n",
+                                   "\\",
+                                   "\\n",
+                                   "\\\"",
+                                   "\\u00",
+                                   "e9",
+                                   "a",
+                                   "ab",
+                                   "abc",
+                                   "name",
+                                   "\"name",
+                                   "1",
+                                   "12",
+                                   "-",
+                                   ".",
+                                   "e",
+                                   "true",
+                                   "tr",
+                                   "ue",
+                                   "null",
+                                   "[",
+                                   "]",
+                                   "é",
+                                   "\xC3",
+                                   "\xA9",
+                                   "\xA9x",
+                                   "\xF0\x9F",
+                                   "\x9F\xA6\x8A",
+                                   "🦊",
+                                   "\t",
+                                   "\x01",
+                                   "x\"y",
+                                   "ok\\",
+                                   "[\"",
+                                   "\"]",
+                                   "\"}}",
+                                   "}}",
+                                   " \"",
                                    "\": \""};
   ListTokenizer tok(toks);
   auto vocab = std::make_shared<VocabTrie>(tok, int64_t(toks.size()));
   std::string error;
   auto grammar = Grammar::fromSchema(nlohmann::ordered_json::parse(R"({
       "type": "object", "properties": {
+        "code": {"type": "string", "maxLength": 3},
         "name": {"type": "string"}, "n": {"type": ["integer", "null"]},
         "tags": {"type": "array", "items": {"type": "string"}},
         "any": {}},
-      "required": ["name"]})"),
+      "required": ["code", "name"]})"),
                                      error);
   ASSERT_TRUE(grammar) << error;
   // Random walks through the grammar, comparing masks at every step.
   std::mt19937 rng(11);
   int strings = 0, steps = 0;
-  for (int walk = 0; walk < 40; ++walk) {
+  for (int walk = 0; walk < 60; ++walk) {
     GrammarConstraint c(grammar, vocab, 0);
     Matcher m(grammar);
     std::vector<int32_t> out;
-    for (int k = 0; k < 30; ++k) {
+    for (int k = 0; k < 60; ++k) {
       std::vector<uint8_t> mask(toks.size(), 0);
       c.allowed(out.data(), int64_t(out.size()), mask.data(),
                 int64_t(toks.size()));
