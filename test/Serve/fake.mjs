@@ -431,6 +431,63 @@ tests.push(['tool calls: named and required tool_choice, refusals without the fl
                     400, 'tools');
 }]);
 
+tests.push(['Responses API: text, streamed events, function calls and their outputs', async () => {
+  const r = await client.responses.create({ model: 'fake', input: 'hi', max_output_tokens: 5, temperature: 0 });
+  assert.equal(r.object, 'response');
+  assert.equal(r.output_text, 'Hello');
+  assert.equal(r.status, 'incomplete');
+  assert.deepEqual(r.incomplete_details, { reason: 'max_output_tokens' });
+  assert.equal(r.usage.output_tokens, 5);
+  const whole = await client.responses.create({ input: [{ role: 'user', content: [{ type: 'input_text', text: 'hi' }] }],
+                                               instructions: 'be brief', temperature: 0, max_output_tokens: 100 });
+  assert.equal(whole.status, 'completed');
+  assert.equal(whole.output_text, SCRIPT);
+  assert.equal(whole.instructions, 'be brief');
+  // Streamed: the SDK's accumulator takes our events to the same response.
+  const stream = client.responses.stream({ input: 'hi', temperature: 0, max_output_tokens: 100 });
+  const types = new Set();
+  stream.on('event', (e) => types.add(e.type));
+  const final = await stream.finalResponse();
+  assert.equal(final.output_text, SCRIPT);
+  assert.equal(final.status, 'completed');
+  for (const t of ['response.created', 'response.output_item.added', 'response.content_part.added',
+                   'response.output_text.delta', 'response.output_text.done', 'response.output_item.done',
+                   'response.completed'])
+    assert.ok(types.has(t), t);
+  // Function calls (the fake replays a V3 call) and their outputs sent back.
+  const text = 'Let me look.' + CB + v3Call('get_weather', '{"city": "Paris"}') + CE;
+  const s = await startServer(bin, ['--tool-call-parser', 'deepseek_v3', '--enable-auto-tool-choice',
+                                    '--fake-text', text, '--fake-token-delay-ms', '0', ...BIG]);
+  try {
+    const c = new OpenAI({ baseURL: `${s.base}/v1`, apiKey: 'x', maxRetries: 0 });
+    const tools = [{ type: 'function', name: 'get_weather', parameters: WEATHER.function.parameters, strict: false }];
+    const input = [{ role: 'user', content: 'Weather in Paris?' }];
+    for (const streamed of [false, true]) {
+      const resp = streamed ? await c.responses.stream({ input, tools, temperature: 0 }).finalResponse()
+                            : await c.responses.create({ input, tools, temperature: 0 });
+      assert.equal(resp.status, 'completed');
+      assert.equal(resp.output_text, 'Let me look.');
+      const calls = resp.output.filter((o) => o.type === 'function_call');
+      assert.deepEqual(calls.map((o) => [o.name, JSON.parse(o.arguments)]), [['get_weather', { city: 'Paris' }]]);
+      assert.ok(calls[0].call_id);
+      const next = await c.responses.create({ temperature: 0, tools, max_output_tokens: 3, input: [
+        ...input, ...calls, { type: 'function_call_output', call_id: calls[0].call_id, output: 'sunny' }] });
+      assert.equal(next.status, 'incomplete');
+    }
+    // What this server cannot do is a 400 naming the field.
+    const refusals = [
+      [{ input: 'x', previous_response_id: 'resp_1' }, 'previous_response_id'],
+      [{ input: 'x', tools: [{ type: 'web_search' }] }, 'tools'],
+      [{ input: [{ role: 'user', content: [{ type: 'input_image', image_url: 'x' }] }] }, 'input'],
+      [{}, 'input'],
+    ];
+    for (const [body, param] of refusals) {
+      const e = await expectError(c.responses.create(body), 400);
+      assert.equal(e.param ?? e.error?.param, param, JSON.stringify(body));
+    }
+  } finally { s.proc.kill('SIGKILL'); }
+}]);
+
 tests.push(['API key: 401 without or with a wrong key', async () => {
   const k = await startServer(bin, ['--api-key', 'sekret']);
   try {

@@ -93,14 +93,21 @@ bool StreamState::send(httplib::DataSink &sink) {
   std::string events;
   if (failed() && allDone() && !errorSent) {
     errorSent = true;
-    // What came before the error, without the normal ending.
-    events = writer->takeStreamEvents(/*end=*/false);
-    events += sseEvent(json::parse(ApiError{500, "generation failed: " + error,
-                                            "internal_error", "", ""}
-                                       .toJson())) +
-              "data: [DONE]\n\n";
+    json e = json::parse(
+        ApiError{500, "generation failed: " + error, "internal_error", "", ""}
+            .toJson());
+    if (responses) { // the Responses API's error event ends its stream
+      e = e["error"];
+      e["type"] = "error";
+      events = "event: error\n" + sseEvent(e);
+    } else {
+      // What came before the error, without the normal ending.
+      events = writer->takeStreamEvents(/*end=*/false);
+      events += sseEvent(e) + "data: [DONE]\n\n";
+    }
   } else if (!failed()) {
-    events = writer->takeStreamEvents();
+    events =
+        responses ? responses->takeStreamEvents() : writer->takeStreamEvents();
   }
   // A comment while nothing comes: keeps proxies patient and finds
   // clients that left while the request waited.
@@ -110,7 +117,8 @@ bool StreamState::send(httplib::DataSink &sink) {
     abortAll();
     return false;
   }
-  if (events.find("data: [DONE]") != std::string::npos)
+  if (events.find("data: [DONE]") != std::string::npos ||
+      (responses && (responses->ended() || errorSent)))
     sink.done();
   return true;
 }

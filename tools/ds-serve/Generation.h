@@ -12,6 +12,7 @@
 
 #include "Backend.h"
 #include "Responses.h"
+#include "ResponsesApi.h"
 #include "Routes.h"
 
 #include <condition_variable>
@@ -109,6 +110,8 @@ struct StreamState {
   std::unique_ptr<InFlightGuard> guard;
   std::shared_ptr<Channel> channel;
   std::unique_ptr<CompletionWriter> writer;
+  /// /v1/responses: its writer, over the writer's one choice.
+  std::unique_ptr<ResponsesWriter> responses;
   std::vector<Run> runs;
   /// Choices not submitted yet: a prompt's further samples wait for its
   /// first choice's first event (its prompt is then in the prefix cache).

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstring>
 #include <random>
+#include <utility>
 
 using nlohmann::json;
 
@@ -328,6 +329,17 @@ std::vector<json> ChoiceWriter::takeChunkChoices() {
     finishSent = true;
   }
   return out;
+}
+
+ChoiceWriter::Pieces ChoiceWriter::takePieces() {
+  Pieces p;
+  if (holdingForPrompt())
+    return p;
+  p.reasoning = std::exchange(pendingReasoning, "");
+  p.content = std::exchange(pendingText, "");
+  p.calls = std::exchange(pendingCalls, {});
+  pendingOutputs.clear();
+  return p;
 }
 
 json ChoiceWriter::bodyChoice() const {

@@ -58,6 +58,21 @@ public:
   /// The choice object of the non-streaming body.
   nlohmann::json bodyChoice() const;
 
+  struct ToolCall {
+    std::string id, name, arguments;
+  };
+  /// What arrived since the last call, for writers of other shapes (the
+  /// Responses API): reasoning, then content, then call pieces.
+  struct Pieces {
+    std::string reasoning, content;
+    std::vector<ToolCallDelta> calls;
+  };
+  Pieces takePieces();
+  /// The answer so far: content, reasoning, tool calls.
+  const std::string &contentText() const { return text; }
+  const std::string &reasoningContent() const { return reasoningText; }
+  const std::vector<ToolCall> &toolCalls() const { return calls; }
+
 private:
   std::string tokenText(int32_t token) const;
   nlohmann::json formatLogprobs(const std::vector<TokenOutput> &tokens,
@@ -90,9 +105,6 @@ private:
   std::unique_ptr<ReasoningSplitter> reasoning; // --reasoning-parser, chat
   std::string reasoningText, pendingReasoning;
   // --tool-call-parser, chat with tools: the answer's calls.
-  struct ToolCall {
-    std::string id, name, arguments;
-  };
   std::unique_ptr<ToolCallParser> tools;
   std::vector<ToolCall> calls;
   std::vector<ToolCallDelta> pendingCalls;

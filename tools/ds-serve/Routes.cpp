@@ -13,9 +13,10 @@
 
 #include "ApiError.h"
 #include "ApiKey.h"
-#include "OpenAIRequest.h"
 #include "Generation.h"
+#include "OpenAIRequest.h"
 #include "Responses.h"
+#include "ResponsesApi.h"
 
 #include <httplib.h>
 #include <nlohmann/json.hpp>
@@ -98,11 +99,15 @@ void Server::routes() {
   });
   http->Post("/v1/completions",
              [this](const httplib::Request &req, httplib::Response &res) {
-               generate(req, res, /*chat=*/false);
+               generate(req, res, Api::Completions);
              });
   http->Post("/v1/chat/completions",
              [this](const httplib::Request &req, httplib::Response &res) {
-               generate(req, res, /*chat=*/true);
+               generate(req, res, Api::Chat);
+             });
+  http->Post("/v1/responses",
+             [this](const httplib::Request &req, httplib::Response &res) {
+               generate(req, res, Api::Responses);
              });
   http->Post("/tokenize",
              [this](const httplib::Request &req, httplib::Response &res) {
@@ -392,7 +397,8 @@ bool Server::prepare(const ParsedRequest &r, std::vector<GenerateRequest> &out,
 }
 
 void Server::generate(const httplib::Request &req, httplib::Response &res,
-                      bool chat) {
+                      Api api) {
+  bool chat = api != Api::Completions;
   double arrival = steadySeconds();
   if (!admit(req, res))
     return metrics.httpResponse(res.status);
@@ -401,8 +407,12 @@ void Server::generate(const httplib::Request &req, httplib::Response &res,
   st->arrival = arrival;
 
   ApiError err;
-  auto parsed = parseRequest(
-      chat ? Endpoint::ChatCompletions : Endpoint::Completions, req.body, err);
+  nlohmann::json echo; // what a Responses API response repeats
+  auto parsed = api == Api::Responses
+                    ? parseResponsesRequest(req.body, err, echo)
+                    : parseRequest(chat ? Endpoint::ChatCompletions
+                                        : Endpoint::Completions,
+                                   req.body, err);
   if (!parsed) {
     reply(res, err.status, err.toJson());
     return metrics.httpResponse(err.status);
@@ -420,9 +430,13 @@ void Server::generate(const httplib::Request &req, httplib::Response &res,
   if (r.splitReasoning)
     parsed->thinkingClosed = closesThinking(prompts[0]);
   std::string id = (chat ? "chatcmpl-" : "cmpl-") + randomHex();
+  int64_t created = int64_t(time(nullptr));
   st->writer = std::make_unique<CompletionWriter>(
-      r, backend.tokenizer(), id, config.modelName, int64_t(time(nullptr)),
-      prompts);
+      r, backend.tokenizer(), id, config.modelName, created, prompts);
+  if (api == Api::Responses)
+    st->responses = std::make_unique<ResponsesWriter>(
+        st->writer->choice(0), "resp_" + randomHex(), config.modelName, created,
+        std::move(echo), int64_t(prompts[0].size()));
   st->channel = std::make_shared<Channel>();
   st->runs.resize(gs.size());
   st->deferred.resize(gs.size());
@@ -470,7 +484,8 @@ void Server::generate(const httplib::Request &req, httplib::Response &res,
                 .toJson());
       return metrics.httpResponse(500);
     }
-    reply(res, 200, dumpJson(st->writer->body()));
+    reply(res, 200,
+          dumpJson(st->responses ? st->responses->body() : st->writer->body()));
     return metrics.httpResponse(200);
   }
 

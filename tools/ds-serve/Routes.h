@@ -64,8 +64,10 @@ public:
 
 private:
   void routes();
-  void generate(const httplib::Request &req, httplib::Response &res,
-                bool chat);
+  /// The generation routes: /v1/completions, /v1/chat/completions and
+  /// /v1/responses (read as the chat request it amounts to).
+  enum class Api { Completions, Chat, Responses };
+  void generate(const httplib::Request &req, httplib::Response &res, Api api);
   bool authorized(const httplib::Request &req, httplib::Response &res);
   /// vLLM's POST /tokenize and /detokenize (behind the API key like /v1).
   void tokenize(const httplib::Request &req, httplib::Response &res);
