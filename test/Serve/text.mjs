@@ -313,4 +313,21 @@ await run([
       }
     } finally { s.proc.kill('SIGKILL'); }
   }],
+
+  ['Responses API on the engine: the chat answer, streamed or whole; text.format', async () => {
+    const messages = [{ role: 'system', content: 'be brief' }, { role: 'user', content: 'hello the world' }];
+    const chat = await client.chat.completions.create({ messages, max_tokens: 10, temperature: 0 });
+    const r = await client.responses.create({ instructions: 'be brief', input: 'hello the world',
+                                              max_output_tokens: 10, temperature: 0 });
+    assert.equal(r.output_text, chat.choices[0].message.content);
+    assert.equal(r.usage.input_tokens, chat.usage.prompt_tokens);
+    const streamed = await client.responses.stream({ instructions: 'be brief', input: 'hello the world',
+                                                     max_output_tokens: 10, temperature: 0 }).finalResponse();
+    assert.equal(streamed.output_text, r.output_text);
+    const schema = { type: 'object', properties: { ok: { type: 'boolean' } }, required: ['ok'] };
+    const j = await client.responses.create({ input: 'hello', temperature: 1, seed: 3, max_output_tokens: 60,
+      text: { format: { type: 'json_schema', name: 'x', schema, strict: true } } });
+    assert.equal(j.status, 'completed', j.output_text);
+    assert.equal(typeof JSON.parse(j.output_text).ok, 'boolean');
+  }],
 ]);
