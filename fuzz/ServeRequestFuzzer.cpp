@@ -13,6 +13,7 @@
 #include "JsonGrammar.h"
 #include "OpenAIRequest.h"
 #include "Responses.h"
+#include "ResponsesApi.h"
 #include "ToolCalls.h"
 
 #include <algorithm>
@@ -92,6 +93,26 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       w.choice(c).onFinish(FinishReason::Length);
     (void)w.takeStreamEvents();
     (void)dumpJson(w.body());
+  }
+  // The Responses API's body, and its writer over one chat choice.
+  ApiError error;
+  nlohmann::json echo;
+  if (auto r = parseResponsesRequest(body, error, echo)) {
+    r->splitReasoning = size & 1;
+    CompletionWriter w(*r, nullptr, "id", "m", 0, std::vector<int64_t>{1});
+    ResponsesWriter rw(w.choice(0), "resp", "m", 0, echo, 1);
+    for (size_t i = 0; i < size && i < 64; ++i) {
+      TokenOutput t;
+      t.token = data[i];
+      if (!w.choice(0).onToken(t))
+        break;
+      (void)rw.takeStreamEvents();
+    }
+    w.choice(0).onFinish(FinishReason::Length);
+    (void)rw.takeStreamEvents();
+    (void)dumpJson(rw.body());
+  } else if (error.status != 400 || error.message.empty()) {
+    __builtin_trap();
   }
   return 0;
 }
