@@ -319,6 +319,13 @@ tests.push(['--reasoning-parser deepseek_r1: reasoning_content apart from conten
     // Completions are text as generated.
     const t = await c.completions.create({ prompt: 'x', max_tokens: 64, temperature: 0 });
     assert.equal(t.choices[0].text, text);
+    // The Responses API: a reasoning item, then the message, whole or streamed.
+    for (const r of [await c.responses.create({ input: 'x', temperature: 0 }),
+                     await c.responses.stream({ input: 'x', temperature: 0 }).finalResponse()]) {
+      assert.deepEqual(r.output.map((o) => o.type), ['reasoning', 'message']);
+      assert.equal(r.output[0].content[0].text, '\nThe capital.\n');
+      assert.equal(r.output_text, '\n\nParis.');
+    }
   } finally { s.proc.kill('SIGKILL'); }
 }]);
 
