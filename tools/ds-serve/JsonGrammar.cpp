@@ -502,14 +502,17 @@ bool Matcher::finishable(const Thread &t) const {
   return false;
 }
 
-bool Matcher::inPlainString() const {
-  return !threads.empty() &&
-         std::all_of(threads.begin(), threads.end(), [this](const Thread &t) {
-           const Frame &f = t.stack.back();
-           // (Not where a length bounds the string: not every token fits.)
-           return f.kind == Frame::Str && f.phase == 0 && f.a == 0 &&
-                  (f.node < 0 || grammar->node(f.node).maxLength < 0);
-         });
+int64_t Matcher::plainStringRoom() const {
+  int64_t room = -1;
+  for (const Thread &t : threads) {
+    const Frame &f = t.stack.back();
+    if (f.kind != Frame::Str || f.phase != 0 || f.a != 0)
+      return -1;
+    // A token fits if any parse has room for its characters.
+    int64_t max = f.node >= 0 ? grammar->node(f.node).maxLength : -1;
+    room = std::max(room, max < 0 ? INT64_MAX : max - f.b);
+  }
+  return room;
 }
 
 bool Matcher::accepting() const {

@@ -117,8 +117,9 @@ public:
   bool accepting() const;
   bool dead() const { return threads.empty(); }
   /// Every parse is inside a JSON string at a character boundary (not in
-  /// an escape): VocabTrie::plainTokens() may all come next.
-  bool inPlainString() const;
+  /// an escape): VocabTrie::plainTokens() of at most this many characters
+  /// may come next (INT64_MAX: any; -1: not in such a string).
+  int64_t plainStringRoom() const;
 
 private:
   struct Frame {

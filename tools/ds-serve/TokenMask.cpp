@@ -53,8 +53,11 @@ VocabTrie::VocabTrie(Tokenizer &tok, int64_t vocab) {
       }
     }
     nodes[size_t(at)].tokens.push_back(t);
-    if (plainInString(b))
+    if (plainInString(b)) {
       plain.push_back(t);
+      plainChars.push_back(int32_t(std::count_if(
+          b.begin(), b.end(), [](char c) { return (c & 0xC0) != 0x80; })));
+    }
     tokenBytes[size_t(t)] = std::move(b);
   }
   // Children come after their parents: fold from the leaves up.
@@ -108,14 +111,16 @@ void GrammarConstraint::allowed(const int32_t *output, int64_t n, uint8_t *mask,
     if (scratch.empty())
       scratch.push_back(matcher);
     scratch[0] = matcher;
-    // Inside a string the plain tokens are allowed as they are; only the
-    // others (quotes, escapes, ...) need the matcher.
-    bool inString = matcher.inPlainString();
-    if (inString)
-      for (int32_t t : vocab->plainTokens())
-        if (t < vocabSize)
-          mask[t] = 1;
-    walk(0, 0, mask, vocabSize, inString);
+    // Inside a string the plain tokens that fit are allowed as they are;
+    // only the others (quotes, escapes, ...) need the matcher.
+    int64_t room = matcher.plainStringRoom();
+    const std::vector<int32_t> &plain = vocab->plainTokens();
+    const std::vector<int32_t> &chars = vocab->plainCharacters();
+    if (room >= 0)
+      for (size_t i = 0; i < plain.size(); ++i)
+        if (plain[i] < vocabSize && chars[i] <= room)
+          mask[plain[i]] = 1;
+    walk(0, 0, mask, vocabSize, room >= 0);
   }
   if ((broken || matcher.accepting()) && eos >= 0 && eos < vocabSize)
     mask[eos] = 1;

@@ -42,15 +42,17 @@ public:
   /// Tokens a JSON string's inside may take at a character boundary: no
   /// quote, backslash or control byte, UTF-8 that starts a character (it
   /// may end inside one). Most of a vocabulary; the mask sets them at once
-  /// there and walks only the rest (Matcher::inPlainString).
+  /// there and walks only the rest (Matcher::plainStringRoom).
   const std::vector<int32_t> &plainTokens() const { return plain; }
+  /// The characters each plain token starts (its UTF-8 lead bytes).
+  const std::vector<int32_t> &plainCharacters() const { return plainChars; }
   /// Every token at or below trie node i is plain.
   bool plainBelow(int32_t i) const { return plainSubtree[size_t(i)] != 0; }
 
 private:
   std::vector<Node> nodes; // 0 is the root
   std::vector<std::string> tokenBytes;
-  std::vector<int32_t> plain;
+  std::vector<int32_t> plain, plainChars;
   std::vector<uint8_t> plainSubtree;
 };
 
