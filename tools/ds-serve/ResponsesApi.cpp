@@ -10,6 +10,19 @@ using ojson = nlohmann::ordered_json;
 namespace dsserve {
 namespace {
 
+/// o[k] where it is a string, else `otherwise` (never throws on the type).
+std::string str(const ojson &o, const char *k,
+                const std::string &otherwise = "") {
+  auto it = o.is_object() ? o.find(k) : o.end();
+  return it != o.end() && it->is_string() ? it->get<std::string>() : otherwise;
+}
+
+/// o[k], or null (a default of another type would throw).
+ojson field(const ojson &o, const char *k) {
+  auto it = o.is_object() ? o.find(k) : o.end();
+  return it != o.end() ? *it : ojson();
+}
+
 /// Text of a content given as a string or a list of text parts; false
 /// (with `bad` naming the part) for other parts.
 bool partsText(const ojson &content, std::string &out, std::string &bad) {
@@ -23,7 +36,7 @@ bool partsText(const ojson &content, std::string &out, std::string &bad) {
   }
   for (size_t j = 0; j < content.size(); ++j) {
     const ojson &part = content[j];
-    std::string type = part.is_object() ? part.value("type", "") : "";
+    std::string type = str(part, "type");
     auto text = part.is_object() ? part.find("text") : part.end();
     if ((type != "input_text" && type != "output_text" && type != "text") ||
         text == part.end() || !text->is_string()) {
@@ -57,13 +70,15 @@ std::string inputMessages(const ojson &in, ojson &messages) {
     std::string at = "input[" + std::to_string(i) + "]";
     if (!item.is_object())
       return "'" + at + "' must be an object";
+    if (item.contains("type") && !item["type"].is_string())
+      return "'" + at + ".type' must be a string";
     std::string type =
-        item.value("type", item.contains("role") ? "message" : "");
+        str(item, "type", item.contains("role") ? "message" : "");
     if (type == "message") {
       std::string text, bad;
-      if (!partsText(item.value("content", ojson()), text, bad))
+      if (!partsText(field(item, "content"), text, bad))
         return "'" + at + ".content' " + bad;
-      messages.push_back({{"role", item.value("role", "")}, {"content", text}});
+      messages.push_back({{"role", field(item, "role")}, {"content", text}});
     } else if (type == "function_call") {
       for (const char *k : {"call_id", "name", "arguments"})
         if (!item.contains(k) || !item[k].is_string())
@@ -85,7 +100,7 @@ std::string inputMessages(const ojson &in, ojson &messages) {
       std::string text, bad;
       if (!item.contains("call_id") || !item["call_id"].is_string())
         return "'" + at + ".call_id' must be a string";
-      if (!partsText(item.value("output", ojson()), text, bad))
+      if (!partsText(field(item, "output"), text, bad))
         return "'" + at + ".output' " + bad;
       messages.push_back({{"role", "tool"},
                           {"tool_call_id", item["call_id"]},
@@ -105,13 +120,13 @@ std::string chatTools(const ojson &in, ojson &chat) {
     ojson out = ojson::array();
     for (size_t i = 0; i < tools->size(); ++i) {
       const ojson &t = (*tools)[i];
-      std::string type = t.is_object() ? t.value("type", "") : "";
+      std::string type = str(t, "type");
       if (type != "function")
         return "'tools[" + std::to_string(i) +
                "]': only function tools are "
                "supported" +
                (type.empty() ? "" : ", not '" + type + "'");
-      ojson fn = {{"name", t.value("name", ojson())}};
+      ojson fn = {{"name", field(t, "name")}};
       for (const char *k : {"description", "parameters"})
         if (t.contains(k))
           fn[k] = t[k];
@@ -120,9 +135,9 @@ std::string chatTools(const ojson &in, ojson &chat) {
     chat["tools"] = out;
   }
   if (auto tc = in.find("tool_choice"); tc != in.end() && !tc->is_null()) {
-    if (tc->is_object() && tc->value("type", "") == "function")
+    if (str(*tc, "type") == "function")
       chat["tool_choice"] = {{"type", "function"},
-                             {"function", {{"name", tc->value("name", "")}}}};
+                             {"function", {{"name", field(*tc, "name")}}}};
     else if (tc->is_string())
       chat["tool_choice"] = *tc;
     else
@@ -132,13 +147,12 @@ std::string chatTools(const ojson &in, ojson &chat) {
   if (auto text = in.find("text"); text != in.end() && !text->is_null()) {
     auto format = text->is_object() ? text->find("format") : text->end();
     if (format != text->end() && format->is_object()) {
-      std::string type = format->value("type", "");
+      std::string type = str(*format, "type");
       if (type == "json_schema")
-        chat["response_format"] = {
-            {"type", "json_schema"},
-            {"json_schema",
-             {{"name", format->value("name", "")},
-              {"schema", format->value("schema", ojson())}}}};
+        chat["response_format"] = {{"type", "json_schema"},
+                                   {"json_schema",
+                                    {{"name", str(*format, "name")},
+                                     {"schema", field(*format, "schema")}}}};
       else
         chat["response_format"] = {{"type", type}};
     }
@@ -165,8 +179,8 @@ parseResponsesRequest(const std::string &body, ApiError &error, json &echo) {
                       "' is not supported: this server keeps no responses; "
                       "send the conversation as 'input'",
                   k);
-  if (in.value("background", false) == true)
-    return fail("'background' is not supported", "background");
+  if (ojson b = field(in, "background"); !b.is_null() && b != false)
+    return fail("'background' is not supported (false is)", "background");
   if (auto t = in.find("truncation");
       t != in.end() && !t->is_null() && *t != "disabled")
     return fail("'truncation' must be \"disabled\"", "truncation");
