@@ -25,7 +25,8 @@ std::string help() {
   return usage() + R"(
 
 An OpenAI-compatible HTTP server (/v1/completions, /v1/chat/completions,
-/v1/models, /health, /metrics) for an artifact of ds-compile.
+/v1/responses, /v1/models, /tokenize, /detokenize, /health, /metrics) for
+an artifact of ds-compile.
 
   ARTIFACT                   the compiled model (.dsa)
   --weights DIR              its checkpoint (safetensors, config.json)
