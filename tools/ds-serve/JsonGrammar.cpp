@@ -439,8 +439,11 @@ void Matcher::step(Thread t, uint8_t byte, std::vector<Thread> &out) const {
     break;
   }
   // Between tokens: whitespace, a bounded run of it; none around raw text,
-  // nor before the answer's value (its first token starts it).
-  if (space) {
+  // nor before the answer's value (its first token starts it). Before raw
+  // text a whitespace byte is the text's own.
+  bool rawNext =
+      f.kind == Frame::Value && f.node >= 0 && grammar->node(f.node).raw;
+  if (space && !rawNext) {
     bool root = f.kind == Frame::Value && t.stack.size() == 2;
     if (t.ws >= kMaxWhitespace || grammar->raw || root)
       return;

@@ -58,6 +58,11 @@ public:
   choice(const std::vector<std::string> &choices);
   /// One of: a raw text then a JSON value of a schema (a tool call's name
   /// and its arguments); null with `error` naming the schema at fault.
+  /// Raw `prefix`, a JSON value of `schema`, raw `suffix` (a tool call's
+  /// body: fence, arguments, closing); either text may be empty.
+  static std::shared_ptr<const Grammar>
+  framedValue(const std::string &prefix, const nlohmann::ordered_json &schema,
+              const std::string &suffix, std::string &error);
   static std::shared_ptr<const Grammar> textThenValue(
       const std::vector<std::pair<std::string, nlohmann::ordered_json>> &alts,
       std::string &error);
@@ -88,6 +93,7 @@ public:
     int64_t minItems = 0, maxItems = -1;
     int64_t minLength = 0, maxLength = -1; // String: characters
     std::vector<std::string> literals; // sorted
+    bool raw = false; // Literals of raw text: no whitespace before them
     std::vector<int> alternatives;     // Union
     std::vector<int> parts;            // Sequence
   };

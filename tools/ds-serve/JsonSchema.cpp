@@ -312,6 +312,7 @@ Grammar::textThenValue(const std::vector<std::pair<std::string, json>> &alts,
   for (const auto &[text, schema] : alts) {
     Node lit;
     lit.kind = Node::Kind::Literals;
+    lit.raw = true;
     lit.literals = {text};
     g->nodes.push_back(lit);
     int litId = int(g->nodes.size()) - 1;
@@ -329,6 +330,39 @@ Grammar::textThenValue(const std::vector<std::pair<std::string, json>> &alts,
     u.alternatives.push_back(int(g->nodes.size()) - 1);
   }
   g->nodes.push_back(u);
+  g->rootNode = int(g->nodes.size()) - 1;
+  return g;
+}
+
+std::shared_ptr<const Grammar> Grammar::framedValue(const std::string &prefix,
+                                                    const json &schema,
+                                                    const std::string &suffix,
+                                                    std::string &error) {
+  auto g = std::make_shared<Grammar>();
+  SchemaCompiler c(schema, *g);
+  int value = c.compile(schema, "", 0);
+  if (value < 0) {
+    error = c.error;
+    return nullptr;
+  }
+  Node seq;
+  seq.kind = Node::Kind::Sequence;
+  for (const std::string *text :
+       {&prefix, (const std::string *)nullptr, &suffix}) {
+    if (!text) {
+      seq.parts.push_back(value);
+      continue;
+    }
+    if (text->empty())
+      continue;
+    Node lit;
+    lit.kind = Node::Kind::Literals;
+    lit.raw = true;
+    lit.literals = {*text};
+    g->nodes.push_back(lit);
+    seq.parts.push_back(int(g->nodes.size()) - 1);
+  }
+  g->nodes.push_back(seq);
   g->rootNode = int(g->nodes.size()) - 1;
   return g;
 }

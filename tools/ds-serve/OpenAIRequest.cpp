@@ -448,8 +448,9 @@ parseRequest(Endpoint endpoint, const std::string &body, ApiError &error) {
   refuseUnsupported(f);
   bool forcedCall = r.chat.toolChoice == ToolChoice::Named ||
                     r.chat.toolChoice == ToolChoice::Required;
+  bool anyCall = forcedCall || r.chat.toolChoice == ToolChoice::Auto;
   if (f.ok() && (f.get("response_format") || f.get("guided_json") ||
-                 f.get("guided_choice") || forcedCall)) {
+                 f.get("guided_choice") || anyCall)) {
     // Parsed again keeping key order (schemas' properties).
     auto ordered = nlohmann::ordered_json::parse(body, nullptr, false);
     parseStructured(f, ordered, r);
@@ -459,7 +460,7 @@ parseRequest(Endpoint endpoint, const std::string &body, ApiError &error) {
              "tool_choice");
     else if (r.chat.toolChoice == ToolChoice::Named && f.ok())
       namedToolGrammar(f, ordered, r);
-    else if (forcedCall && f.ok())
+    else if (anyCall && f.ok())
       r.toolParameters = toolParameters(ordered);
   }
   if (!f.ok())

@@ -96,10 +96,15 @@ struct ParsedRequest {
   // guided_json / guided_choice, a named tool_choice's parameters): the
   // answer (or the forced call's arguments) follows this grammar.
   std::shared_ptr<const Grammar> grammar;
-  // tool_choice "required": each function's name and parameters (in their
-  // written order), for the server to build the call's grammar in its
-  // format.
+  // tool_choice "required" or "auto": each function's name and parameters
+  // (in their written order), for the server to build the calls' grammars
+  // in its format.
   std::vector<std::pair<std::string, nlohmann::ordered_json>> toolParameters;
+  // tool_choice "auto", set by the server: each function's call body
+  // (arguments following its parameters, then the closing), for the calls
+  // the model opens.
+  std::vector<std::pair<std::string, std::shared_ptr<const Grammar>>>
+      callBodies;
   // Set by the server (--tool-call-parser) when the answer's tool calls are
   // parsed: chat with tools and a tool_choice other than none.
   std::optional<ToolCallFormat> toolFormat;

@@ -220,6 +220,14 @@ bool Server::toolCalls(ParsedRequest &r, httplib::Response &res) {
       reply(res, 400, ApiError::invalid(error, "tools").toJson());
       return false;
     }
+  } else if (choice == ToolChoice::Auto && !r.grammar) {
+    // The calls the model opens follow their functions' parameters; a
+    // function whose schema the matcher cannot enforce stays free.
+    std::string before, after, error;
+    callBodyFrame(*r.toolFormat, before, after);
+    for (const auto &[name, params] : r.toolParameters)
+      if (auto g = Grammar::framedValue(before, params, after, error))
+        r.callBodies.push_back({name, g});
   }
   return true;
 }
@@ -244,9 +252,11 @@ bool Server::closesThinking(const std::vector<int32_t> &prompt) {
 
 bool Server::constrain(const ParsedRequest &r, std::vector<GenerateRequest> &gs,
                        httplib::Response &res) {
-  if (!r.grammar)
+  if (!r.grammar && r.callBodies.empty())
     return true;
   Tokenizer *tok = backend.tokenizer();
+  if (!tok && !r.grammar)
+    return true; // (tool calls are read from text: none without one)
   if (!tok) {
     reply(res, 400,
           ApiError::invalid("structured outputs need the model's tokenizer "
@@ -263,8 +273,12 @@ bool Server::constrain(const ParsedRequest &r, std::vector<GenerateRequest> &gs,
     v = vocab;
   }
   for (GenerateRequest &g : gs)
-    g.params.constraint = std::make_shared<GrammarConstraint>(
-        r.grammar, v, backend.info().eosToken);
+    if (r.grammar)
+      g.params.constraint = std::make_shared<GrammarConstraint>(
+          r.grammar, v, backend.info().eosToken);
+    else
+      g.params.constraint = std::make_shared<ToolCallConstraint>(
+          *r.toolFormat, r.callBodies, v, backend.info().eosToken);
   return true;
 }
 

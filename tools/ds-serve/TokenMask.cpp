@@ -97,16 +97,13 @@ void GrammarConstraint::walk(int32_t node, size_t depth, uint8_t *mask,
   }
 }
 
-void GrammarConstraint::allowed(const int32_t *output, int64_t n, uint8_t *mask,
-                                int64_t vocabSize) {
-  for (; consumed < n; ++consumed) {
-    int32_t t = output[consumed];
-    if (t == eos)
-      continue;
-    const std::string &b = vocab->bytes(t);
-    if (b.empty() || !matcher.feed(b))
-      broken = true;
-  }
+bool GrammarConstraint::feed(const std::string &bytes) {
+  if (!broken && !bytes.empty() && !matcher.feed(bytes))
+    broken = true;
+  return !broken;
+}
+
+void GrammarConstraint::mask(uint8_t *mask, int64_t vocabSize, bool eosToo) {
   if (!broken) {
     if (scratch.empty())
       scratch.push_back(matcher);
@@ -122,8 +119,77 @@ void GrammarConstraint::allowed(const int32_t *output, int64_t n, uint8_t *mask,
           mask[plain[i]] = 1;
     walk(0, 0, mask, vocabSize, room >= 0);
   }
-  if ((broken || matcher.accepting()) && eos >= 0 && eos < vocabSize)
+  if ((broken || (eosToo && matcher.accepting())) && eos >= 0 &&
+      eos < vocabSize)
     mask[eos] = 1;
+}
+
+void GrammarConstraint::allowed(const int32_t *output, int64_t n, uint8_t *m,
+                                int64_t vocabSize) {
+  for (; consumed < n; ++consumed) {
+    if (output[consumed] == eos)
+      continue;
+    const std::string &b = vocab->bytes(output[consumed]);
+    if (b.empty()) // a token that is no text cannot be part of the value
+      broken = true;
+    feed(b);
+  }
+  mask(m, vocabSize, true);
+}
+
+ToolCallConstraint::ToolCallConstraint(
+    ToolCallFormat format,
+    std::vector<std::pair<std::string, std::shared_ptr<const Grammar>>> bodies,
+    std::shared_ptr<const VocabTrie> vocab, int64_t eosToken)
+    : format(format), bodies(std::move(bodies)), vocab(std::move(vocab)),
+      eos(eosToken), parser(format) {}
+
+void ToolCallConstraint::allowed(const int32_t *output, int64_t n,
+                                 uint8_t *mask, int64_t vocabSize) {
+  for (; consumed < n; ++consumed) {
+    if (output[consumed] == eos)
+      continue;
+    const std::string &b = vocab->bytes(output[consumed]);
+    text += b;
+    if (body) {
+      body->feed(b);
+      if (body->accepting()) // the call is closed: free again
+        body.reset();
+    }
+    std::string content;
+    std::vector<ToolCallDelta> deltas;
+    int opened = parser.callsOpened();
+    parser.push(b, content, deltas);
+    if (body || parser.callsOpened() == opened)
+      continue;
+    // A call was opened by this token: its body follows the function's
+    // parameters, from the byte after the name on (a token may hold both).
+    const ToolCallDelta *open = nullptr;
+    for (const ToolCallDelta &d : deltas)
+      if (d.opens)
+        open = &d;
+    for (const auto &[name, grammar] : bodies) {
+      if (!open || name != open->name)
+        continue;
+      // The name's end: V3's newline (its fence is the body's), V3.1's
+      // separator.
+      std::string nameEnd = format == ToolCallFormat::DeepSeekV3
+                                ? name + "\n"
+                                : callArgumentsOpening(format, name);
+      size_t at = text.rfind(nameEnd);
+      if (at == std::string::npos)
+        break;
+      body = std::make_unique<GrammarConstraint>(grammar, vocab, eos);
+      if (!body->feed(text.substr(at + nameEnd.size())))
+        body.reset(); // the model went its own way: leave it free
+      break;
+    }
+  }
+  if (!body) {
+    std::fill(mask, mask + vocabSize, uint8_t(1));
+    return;
+  }
+  body->mask(mask, vocabSize, /*eosToo=*/false);
 }
 
 } // namespace dsserve

@@ -13,6 +13,7 @@
 
 #include "Backend.h"
 #include "JsonGrammar.h"
+#include "ToolCalls.h"
 
 #include <memory>
 #include <string>
@@ -62,6 +63,13 @@ public:
                     std::shared_ptr<const VocabTrie> vocab, int64_t eosToken);
   void allowed(const int32_t *output, int64_t n, uint8_t *mask,
                int64_t vocab) override;
+  /// The pieces of allowed(), for constraints that read the text
+  /// themselves (ToolCallConstraint): bytes taken (false: the grammar
+  /// cannot take them, and masks then offer only eos), the tokens that may
+  /// come (eos too once the value is whole, if `eosToo`).
+  bool feed(const std::string &bytes);
+  void mask(uint8_t *mask, int64_t vocab, bool eosToo);
+  bool accepting() const { return !broken && matcher.accepting(); }
 
 private:
   /// Marks the tokens below trie `node`, scratch[depth] holding the
@@ -75,6 +83,34 @@ private:
   int64_t consumed = 0;
   bool broken = false; // a token the grammar did not allow (cannot happen
                        // through the mask; then only eos is offered)
+};
+
+/// tool_choice "auto": the answer is free until the model opens a call of
+/// a listed function; that call's arguments then follow the function's
+/// parameters and its closing is written as the format has it, then the
+/// answer is free again. (Calls of unknown functions stay free.)
+class ToolCallConstraint : public TokenConstraint {
+public:
+  /// `parameters`: each function's name and its parameters' grammar as
+  /// Grammar::callBody builds it for `format`.
+  ToolCallConstraint(
+      ToolCallFormat format,
+      std::vector<std::pair<std::string, std::shared_ptr<const Grammar>>>
+          bodies,
+      std::shared_ptr<const VocabTrie> vocab, int64_t eosToken);
+  void allowed(const int32_t *output, int64_t n, uint8_t *mask,
+               int64_t vocab) override;
+
+private:
+  ToolCallFormat format;
+  std::vector<std::pair<std::string, std::shared_ptr<const Grammar>>> bodies;
+  std::shared_ptr<const VocabTrie> vocab;
+  int64_t eos;
+  ToolCallParser parser;
+  std::string text; // the answer so far (free parts and calls)
+  int64_t consumed = 0;
+  /// The open call's body (arguments and closing), while one is open.
+  std::unique_ptr<GrammarConstraint> body;
 };
 
 } // namespace dsserve

@@ -84,6 +84,12 @@ std::string callArgumentsOpening(ToolCallFormat format,
                                               : name + kSep;
 }
 
+void callBodyFrame(ToolCallFormat format, std::string &before,
+                   std::string &after) {
+  before = format == ToolCallFormat::DeepSeekV3 ? kFence + "\n" : "";
+  after = (format == ToolCallFormat::DeepSeekV3 ? "\n```" : "") + kCallEnd;
+}
+
 std::string forcedCallPrefix(ToolCallFormat format, const std::string *name) {
   std::string p = kCallsBegin + kCallBegin;
   if (format == ToolCallFormat::DeepSeekV3)

@@ -47,6 +47,12 @@ std::string forcedCallPrefix(ToolCallFormat format, const std::string *name);
 std::string callArgumentsOpening(ToolCallFormat format,
                                  const std::string &name);
 
+/// What comes around a call's arguments' JSON after its name's end (V3:
+/// the fence, then the fence's end and the call's end marker; V3.1: the
+/// end marker).
+void callBodyFrame(ToolCallFormat format, std::string &before,
+                   std::string &after);
+
 /// One piece of one call: the first piece of call `index` opens it and
 /// carries its name; later ones carry argument text.
 struct ToolCallDelta {

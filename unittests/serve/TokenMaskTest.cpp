@@ -143,3 +143,69 @@ TEST(TokenMask, TrieWalkAndStringFastPathEqualEveryTokenAlone) {
   // The fast path ran often enough to mean something.
   EXPECT_GT(strings, steps / 10) << strings << " of " << steps;
 }
+
+TEST(TokenMask, AutoToolCallsFollowTheirParametersOnceOpened) {
+  const std::string CB = "<｜tool▁calls▁begin｜>", B = "<｜tool▁call▁begin｜>",
+                    S = "<｜tool▁sep｜>", E = "<｜tool▁call▁end｜>";
+  std::vector<std::string> toks = {
+      "<eos>", "hello",   CB,         B,           "function", S,
+      "get\n", "other\n", "get\n```", "```json\n", "```",      "json\n",
+      "{",     "}",       "\"city\"", ":",         " ",        "\"x\"",
+      "\n```", E,         "{\"",      "1",         "\n"};
+  auto id = [&](const std::string &t) {
+    return int32_t(std::find(toks.begin(), toks.end(), t) - toks.begin());
+  };
+  ListTokenizer tok(toks);
+  auto vocab = std::make_shared<VocabTrie>(tok, int64_t(toks.size()));
+  std::string before, after, error;
+  callBodyFrame(ToolCallFormat::DeepSeekV3, before, after);
+  auto body = Grammar::framedValue(
+      before, nlohmann::ordered_json::parse(R"({"type": "object", "properties":
+          {"city": {"type": "string"}}, "required": ["city"]})"),
+      after, error);
+  ASSERT_TRUE(body) << error;
+  auto maskAfter = [&](const std::vector<std::string> &out) {
+    ToolCallConstraint c(ToolCallFormat::DeepSeekV3, {{"get", body}}, vocab, 0);
+    std::vector<int32_t> ids;
+    std::vector<uint8_t> mask(toks.size(), 0);
+    // Asked before every token, as the engine asks.
+    for (size_t k = 0; k <= out.size(); ++k) {
+      std::fill(mask.begin(), mask.end(), 0);
+      c.allowed(ids.data(), int64_t(ids.size()), mask.data(),
+                int64_t(toks.size()));
+      if (k < out.size())
+        ids.push_back(id(out[k]));
+    }
+    return mask;
+  };
+  auto allowedSet = [&](const std::vector<uint8_t> &m) {
+    std::vector<std::string> a;
+    for (size_t t = 0; t < m.size(); ++t)
+      if (m[t])
+        a.push_back(toks[t]);
+    return a;
+  };
+  std::vector<uint8_t> all(toks.size(), 1);
+  EXPECT_EQ(maskAfter({}), all); // free text
+  EXPECT_EQ(maskAfter({"hello", CB}), all);
+  // The call of a listed function is open: its fence, then its arguments.
+  EXPECT_EQ(allowedSet(maskAfter({"hello", CB, B, "function", S, "get\n"})),
+            (std::vector<std::string>{"```json\n", "```"}));
+  // A token holding the name's end and the fence's start.
+  EXPECT_EQ(allowedSet(maskAfter({CB, B, "function", S, "get\n```"})),
+            (std::vector<std::string>{"json\n"}));
+  EXPECT_EQ(allowedSet(maskAfter({CB, B, "function", S, "get\n", "```json\n"})),
+            (std::vector<std::string>{"{", " ", "{\"", "\n"}));
+  // After the arguments, the closing; after it, free again.
+  std::vector<std::string> call = {CB,      B,           "function", S,
+                                   "get\n", "```json\n", "{",        "\"city\"",
+                                   ":",     " ",         "\"x\"",    "}"};
+  EXPECT_EQ(allowedSet(maskAfter(call)),
+            (std::vector<std::string>{"\n```", "\n"}));
+  call.push_back("\n```");
+  EXPECT_EQ(allowedSet(maskAfter(call)), (std::vector<std::string>{E}));
+  call.push_back(E);
+  EXPECT_EQ(maskAfter(call), all);
+  // A function the request did not list stays free.
+  EXPECT_EQ(maskAfter({CB, B, "function", S, "other\n"}), all);
+}
