@@ -387,6 +387,29 @@ tests.push(['tool calls (auto): whole, streamed, and a runTools loop through the
   } finally { s.proc.kill('SIGKILL'); }
 }]);
 
+tests.push(['tool calls (auto): an opened call\'s arguments follow the parameters', async () => {
+  // The "model" writes a key the function does not have: the constraint
+  // puts the one it has instead (the fake takes the lowest allowed byte
+  // where the script's is not allowed), and the text around stays free.
+  const text = 'Sure.' + CB + v3Call('get_weather', '{"town": "Paris"}') + CE;
+  const s = await startServer(bin, ['--tool-call-parser', 'deepseek_v3', '--enable-auto-tool-choice',
+                                    '--fake-text', text, '--fake-token-delay-ms', '0', ...BIG]);
+  try {
+    const c = new OpenAI({ baseURL: `${s.base}/v1`, apiKey: 'x', maxRetries: 0 });
+    const messages = [{ role: 'user', content: 'Paris?' }];
+    const r = await c.chat.completions.create({ messages, tools: [WEATHER], temperature: 0 });
+    const m = r.choices[0].message;
+    assert.equal(m.content, 'Sure.');
+    assert.equal(m.tool_calls.length, 1);
+    const args = JSON.parse(m.tool_calls[0].function.arguments);
+    assert.deepEqual(Object.keys(args), ['city']);
+    assert.equal(typeof args.city, 'string');
+    // Without tools the same script is text as written.
+    const plain = await c.chat.completions.create({ messages, temperature: 0, max_tokens: 200 });
+    assert.ok(plain.choices[0].message.content.includes('"town"'));
+  } finally { s.proc.kill('SIGKILL'); }
+}]);
+
 tests.push(['tool calls: named and required tool_choice, refusals without the flags', async () => {
   // Named: the prompt opens the call; the model writes its arguments.
   const args = '{"city": "Oslo"}';
@@ -401,8 +424,9 @@ tests.push(['tool calls: named and required tool_choice, refusals without the fl
     assert.equal(r.choices[0].finish_reason, 'stop');
     assert.equal(m.content, null);
     assert.deepEqual(m.tool_calls.map((t) => [t.function.name, t.function.arguments]), [['get_weather', args]]);
-    // The answer ends with the call: the tokens after it are not generated.
-    assert.equal(r.usage.completion_tokens, bytes(args + '\n```' + E));
+    // The answer ends with the call: its arguments follow the parameters,
+    // and once they are whole only eos may come.
+    assert.equal(r.usage.completion_tokens, bytes(args) + 1);
     // The prompt ends with the call's opening.
     const auto = await postRaw(s.base, '/v1/chat/completions',
                                JSON.stringify({ messages, tools: [WEATHER], tool_choice: 'none', max_tokens: 1 }));

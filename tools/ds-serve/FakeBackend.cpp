@@ -247,6 +247,26 @@ void FakeBackend::loop() {
         o.isEos =
             std::find(stopIds.begin(), stopIds.end(), o.token) != stopIds.end();
       }
+      // A constraint (structured outputs) has the last word: the script's
+      // token where it allows it, else the lowest it allows that is not
+      // whitespace, else the lowest.
+      if (s.req.params.constraint) {
+        std::vector<uint8_t> mask(size_t(kEos) + 1, 0);
+        s.req.params.constraint->allowed(s.out.data(), int64_t(s.out.size()),
+                                         mask.data(), kEos + 1);
+        if (!mask[size_t(o.token)]) {
+          int32_t pick = -1;
+          for (int32_t t = 0; t <= kEos && pick < 0; ++t)
+            if (mask[size_t(t)] && !strchr(" \t\n\r", char(t)))
+              pick = t;
+          for (int32_t t = 0; t <= kEos && pick < 0; ++t)
+            if (mask[size_t(t)])
+              pick = t;
+          o.token = pick < 0 ? kEos : pick;
+          o.isEos = o.token == kEos;
+        }
+        s.out.push_back(o.token);
+      }
       if (s.req.params.topLogprobs >= 0) {
         o.logprob = -0.25f;
         for (int k = 0; k < s.req.params.topLogprobs; ++k)

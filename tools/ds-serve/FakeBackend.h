@@ -7,7 +7,9 @@
 // engine (max_num_seqs running, a bounded waiting queue, 16-token pages
 // from a fixed pool) and emits one token per running request per step, a
 // step every `tokenDelayMs`, so streaming, disconnects, queueing and the
-// page accounting behind /metrics can be tested without a checkpoint.
+// page accounting behind /metrics can be tested without a checkpoint. A
+// request's constraint (structured outputs) replaces a script token it does
+// not allow with the lowest it does (whitespace last).
 //
 //===----------------------------------------------------------------------===//
 #ifndef DS_SERVE_FAKEBACKEND_H
@@ -56,6 +58,7 @@ private:
     std::shared_ptr<RequestSink> sink;
     size_t offset = 0; // into the script
     int64_t generated = 0;
+    std::vector<int32_t> out; // with a constraint: the tokens so far
     bool aborted = false;
   };
   void loop();
