@@ -303,6 +303,37 @@ Grammar::choice(const std::vector<std::string> &choices) {
   return g;
 }
 
+/// Adds raw `prefix`, a value of `schema`, raw `suffix` (either text may
+/// be empty) as one Sequence node of g; its index, or -1 with `error`.
+static int addFramed(Grammar &g, std::vector<Node> &nodes,
+                     const std::string &prefix, const json &schema,
+                     const std::string &suffix, std::string &error) {
+  // Each schema on its own: its $refs point into itself.
+  SchemaCompiler c(schema, g);
+  int value = c.compile(schema, "", 0);
+  if (value < 0) {
+    error = c.error;
+    return -1;
+  }
+  Node seq;
+  seq.kind = Node::Kind::Sequence;
+  for (const std::string *text :
+       {&prefix, (const std::string *)nullptr, &suffix}) {
+    if (!text) {
+      seq.parts.push_back(value);
+    } else if (!text->empty()) {
+      Node lit;
+      lit.kind = Node::Kind::Literals;
+      lit.raw = true;
+      lit.literals = {*text};
+      nodes.push_back(lit);
+      seq.parts.push_back(int(nodes.size()) - 1);
+    }
+  }
+  nodes.push_back(seq);
+  return int(nodes.size()) - 1;
+}
+
 std::shared_ptr<const Grammar>
 Grammar::textThenValue(const std::vector<std::pair<std::string, json>> &alts,
                        std::string &error) {
@@ -310,24 +341,10 @@ Grammar::textThenValue(const std::vector<std::pair<std::string, json>> &alts,
   Node u;
   u.kind = Node::Kind::Union;
   for (const auto &[text, schema] : alts) {
-    Node lit;
-    lit.kind = Node::Kind::Literals;
-    lit.raw = true;
-    lit.literals = {text};
-    g->nodes.push_back(lit);
-    int litId = int(g->nodes.size()) - 1;
-    // Each schema on its own: its $refs point into itself.
-    SchemaCompiler c(schema, *g);
-    int value = c.compile(schema, "", 0);
-    if (value < 0) {
-      error = c.error;
+    int seq = addFramed(*g, g->nodes, text, schema, "", error);
+    if (seq < 0)
       return nullptr;
-    }
-    Node seq;
-    seq.kind = Node::Kind::Sequence;
-    seq.parts = {litId, value};
-    g->nodes.push_back(seq);
-    u.alternatives.push_back(int(g->nodes.size()) - 1);
+    u.alternatives.push_back(seq);
   }
   g->nodes.push_back(u);
   g->rootNode = int(g->nodes.size()) - 1;
@@ -339,32 +356,8 @@ std::shared_ptr<const Grammar> Grammar::framedValue(const std::string &prefix,
                                                     const std::string &suffix,
                                                     std::string &error) {
   auto g = std::make_shared<Grammar>();
-  SchemaCompiler c(schema, *g);
-  int value = c.compile(schema, "", 0);
-  if (value < 0) {
-    error = c.error;
-    return nullptr;
-  }
-  Node seq;
-  seq.kind = Node::Kind::Sequence;
-  for (const std::string *text :
-       {&prefix, (const std::string *)nullptr, &suffix}) {
-    if (!text) {
-      seq.parts.push_back(value);
-      continue;
-    }
-    if (text->empty())
-      continue;
-    Node lit;
-    lit.kind = Node::Kind::Literals;
-    lit.raw = true;
-    lit.literals = {*text};
-    g->nodes.push_back(lit);
-    seq.parts.push_back(int(g->nodes.size()) - 1);
-  }
-  g->nodes.push_back(seq);
-  g->rootNode = int(g->nodes.size()) - 1;
-  return g;
+  g->rootNode = addFramed(*g, g->nodes, prefix, schema, suffix, error);
+  return g->rootNode < 0 ? nullptr : g;
 }
 
 } // namespace dsserve
