@@ -4,7 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cstring>
+#include <string_view>
 
 namespace dsserve {
 namespace {
@@ -257,7 +257,8 @@ void FakeBackend::loop() {
         if (!mask[size_t(o.token)]) {
           int32_t pick = -1;
           for (int32_t t = 0; t <= kEos && pick < 0; ++t)
-            if (mask[size_t(t)] && !strchr(" \t\n\r", char(t)))
+            if (mask[size_t(t)] && std::string_view(" \t\n\r").find(char(t)) ==
+                                       std::string_view::npos)
               pick = t;
           for (int32_t t = 0; t <= kEos && pick < 0; ++t)
             if (mask[size_t(t)])
