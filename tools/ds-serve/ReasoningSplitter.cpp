@@ -21,7 +21,7 @@ void ReasoningSplitter::push(const std::string &piece, std::string &reasoning,
   if (!started) {
     const std::string open = kOpen;
     // Still possibly the opening tag: wait for more.
-    if (held.size() < open.size() && open.compare(0, held.size(), held) == 0)
+    if (couldBecome(held, open))
       return;
     if (held.compare(0, open.size(), open) == 0)
       held.erase(0, open.size());

@@ -436,6 +436,27 @@ std::string ResponsesWriter::closeItem() {
   return out;
 }
 
+std::string ResponsesWriter::textDelta(Item kind, const std::string &delta) {
+  std::string out;
+  if (delta.empty())
+    return out;
+  if (open != kind) {
+    out += closeItem();
+    out += openItem(kind);
+  }
+  json fields = {{"item_id", kind == Item::Reasoning ? reasoningId : messageId},
+                 {"output_index", int64_t(items.size())},
+                 {"content_index", 0},
+                 {"delta", delta}};
+  if (kind == Item::Message)
+    fields["logprobs"] = json::array();
+  out += event(kind == Item::Reasoning ? "response.reasoning_text.delta"
+                                       : "response.output_text.delta",
+               std::move(fields));
+  openText += delta;
+  return out;
+}
+
 std::string ResponsesWriter::takeStreamEvents() {
   std::string out;
   if (endSent)
@@ -447,31 +468,8 @@ std::string ResponsesWriter::takeStreamEvents() {
         event("response.in_progress", {{"response", envelope("in_progress")}});
   }
   ChoiceWriter::Pieces p = choice.takePieces();
-  if (!p.reasoning.empty()) {
-    if (open != Item::Reasoning) {
-      out += closeItem();
-      out += openItem(Item::Reasoning);
-    }
-    out += event("response.reasoning_text.delta",
-                 {{"item_id", reasoningId},
-                  {"output_index", int64_t(items.size())},
-                  {"content_index", 0},
-                  {"delta", p.reasoning}});
-    openText += p.reasoning;
-  }
-  if (!p.content.empty()) {
-    if (open != Item::Message) {
-      out += closeItem();
-      out += openItem(Item::Message);
-    }
-    out += event("response.output_text.delta",
-                 {{"item_id", messageId},
-                  {"output_index", int64_t(items.size())},
-                  {"content_index", 0},
-                  {"delta", p.content},
-                  {"logprobs", json::array()}});
-    openText += p.content;
-  }
+  out += textDelta(Item::Reasoning, p.reasoning);
+  out += textDelta(Item::Message, p.content);
   for (const ToolCallDelta &d : p.calls) {
     if (d.opens) {
       out += closeItem();

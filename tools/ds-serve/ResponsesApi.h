@@ -50,6 +50,8 @@ private:
   /// Closes the open item (its done events) before another kind opens.
   std::string closeItem();
   std::string openItem(Item kind, const ToolCallDelta *call = nullptr);
+  /// Reasoning or message text: its item opened if needed, and the delta.
+  std::string textDelta(Item kind, const std::string &delta);
 
   ChoiceWriter &choice;
   std::string id, model;

@@ -19,6 +19,10 @@ namespace dsserve {
 /// `tag`: what to hold back until the next piece says whether the tag
 /// begins there.
 size_t partialMatch(const std::string &text, const std::string &tag);
+/// `text` is shorter than `tag` and could still become it.
+inline bool couldBecome(const std::string &text, const std::string &tag) {
+  return text.size() < tag.size() && tag.compare(0, text.size(), text) == 0;
+}
 
 class StopStrings {
 public:

@@ -22,11 +22,6 @@ bool startsWith(const std::string &s, const std::string &prefix) {
   return s.compare(0, prefix.size(), prefix) == 0;
 }
 
-/// `s` is shorter than `marker` and could still become it.
-bool couldBecome(const std::string &s, const std::string &marker) {
-  return s.size() < marker.size() && marker.compare(0, s.size(), s) == 0;
-}
-
 std::string trimmed(const std::string &s) {
   size_t b = 0, e = s.size();
   while (b < e && isSpace(s[b]))
