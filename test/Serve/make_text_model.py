@@ -2,9 +2,10 @@
 """Writes a tiny checkpoint whose vocabulary is exactly the tiny test
 tokenizer's (test/tools/make_tokenizer.py), with its tokenizer.json and
 tokenizer_config.json beside the weights, the latter with DeepSeek-V2-Chat's
-chat template (test/chat/templates). DeepSeek V3's role and tool-call tokens
-are added tokens too (not special, as in V3's tokenizer), so a V3 template
-and tool calls can be served.  Usage: make_text_model.py DIR"""
+chat template (test/chat/templates). DeepSeek V3's role, tool-call and
+fill-in-the-middle tokens are added tokens too (not special, as in V3's
+tokenizer), so a V3 template, tool calls and FIM can be served.
+Usage: make_text_model.py DIR"""
 import os
 import sys
 
@@ -21,7 +22,7 @@ config["eos_token"] = "<eos>"
 V3_TOKENS = ["<｜User｜>", "<｜Assistant｜>", "<｜tool▁calls▁begin｜>", "<｜tool▁calls▁end｜>",
              "<｜tool▁call▁begin｜>", "<｜tool▁call▁end｜>", "<｜tool▁outputs▁begin｜>",
              "<｜tool▁outputs▁end｜>", "<｜tool▁output▁begin｜>", "<｜tool▁output▁end｜>",
-             "<｜tool▁sep｜>"]
+             "<｜tool▁sep｜>", "<｜fim▁hole｜>", "<｜fim▁begin｜>", "<｜fim▁end｜>"]
 next_id = 1 + max(list(tok["model"]["vocab"].values()) + [a["id"] for a in tok["added_tokens"]])
 for i, content in enumerate(V3_TOKENS):
     tok["added_tokens"].append({"id": next_id + i, "content": content, "special": False,

@@ -95,6 +95,41 @@ await run([
     assert.equal(none.status, 404);
   }],
 
+  ['fill in the middle (suffix): DeepSeek\'s FIM prompt, prefix-suffix-middle', async () => {
+    const tok = async (body) => (await postRaw(server.base, '/tokenize', JSON.stringify(body))).json.tokens;
+    const marker = async (m) => {
+      const ids = await tok({ prompt: m, add_special_tokens: false });
+      assert.equal(ids.length, 1, m);
+      return ids[0];
+    };
+    const [begin, hole, end] = [await marker('<｜fim▁begin｜>'), await marker('<｜fim▁hole｜>'), await marker('<｜fim▁end｜>')];
+    const bos = (await tok({ prompt: 'x' }))[0];
+    const cases = [['hello the', ' world'], ['héllo wörld, ', '😀 ing\n'], ['er', 'the the']];
+    for (const [prefix, suffix] of cases) {
+      // Built from the pieces, apart from the server's own concatenation.
+      const want = [bos, begin, ...await tok({ prompt: prefix, add_special_tokens: false }), hole,
+                    ...await tok({ prompt: suffix, add_special_tokens: false }), end];
+      const r = await client.completions.create({ prompt: prefix, suffix, max_tokens: 8, temperature: 0, return_token_ids: true });
+      assert.deepEqual(r.choices[0].prompt_token_ids, want, prefix);
+      assert.equal(r.usage.prompt_tokens, want.length);
+      // The middle is what the model writes after that prompt.
+      const ids = await client.completions.create({ prompt: want, max_tokens: 8, temperature: 0, return_token_ids: true });
+      assert.deepEqual(r.choices[0].token_ids, ids.choices[0].token_ids);
+      assert.equal(r.choices[0].text, ids.choices[0].text);
+      let streamed = '';
+      for await (const c of await client.completions.create({ prompt: prefix, suffix, max_tokens: 8, temperature: 0, stream: true }))
+        streamed += c.choices[0]?.text ?? '';
+      assert.equal(streamed, r.choices[0].text);
+    }
+    // A batch: each prompt before the same hole.
+    const batch = await client.completions.create({ prompt: [cases[0][0], cases[2][0]], suffix: 'x', max_tokens: 2, temperature: 0, return_token_ids: true });
+    assert.equal(batch.choices.length, 2);
+    assert.deepEqual(batch.choices[1].prompt_token_ids.slice(-2), [...await tok({ prompt: 'x', add_special_tokens: false }), end]);
+    // Chat with return_token_ids: the prompt on the body, as vLLM.
+    const chat = await client.chat.completions.create({ messages: [{ role: 'user', content: 'hi' }], max_tokens: 1, return_token_ids: true });
+    assert.equal(chat.prompt_token_ids.length, chat.usage.prompt_tokens);
+  }],
+
   ['chat goes through the checkpoint\'s template (DeepSeek-V2-Chat)', async () => {
     // "<bos>System\n\nUser: ...\n\nAssistant:" is what the template renders;
     // as a completion prompt the tokenizer adds that BOS itself.

@@ -204,12 +204,33 @@ void onlyNeutral(Fields &f, const char *name, float neutral, double lo,
 void refuseUnsupported(Fields &f) {
   if (auto b = f.integer("best_of", 1, 1 << 20); b && *b != 1)
     f.fail("'best_of' must be 1", "best_of");
-  if (auto suffix = f.string("suffix"); suffix && !suffix->empty())
-    f.fail("'suffix' is not supported", "suffix");
   bool beam = false;
   f.boolean("use_beam_search", beam);
   if (beam)
     f.fail("'use_beam_search' is not supported", "use_beam_search");
+}
+
+/// Fill in the middle (OpenAI's legacy `suffix`, DeepSeek's FIM
+/// completion): the prompt is the text before the hole, `suffix` the text
+/// after it; the server builds the model's FIM prompt from the two.
+void parseSuffix(Fields &f, const std::string &suffix, ParsedRequest &r) {
+  if (r.endpoint != Endpoint::Completions) {
+    f.fail("'suffix' is only supported on /v1/completions", "suffix");
+    return;
+  }
+  for (const PromptInput &p : r.prompts)
+    if (!p.text) {
+      f.fail("'suffix' needs the prompt as text (the server writes the "
+             "fill-in-the-middle prompt), not token ids",
+             "suffix");
+      return;
+    }
+  if (r.echo) {
+    // The prompt the model reads is not the one sent: nothing to echo.
+    f.fail("'echo' cannot be combined with 'suffix'", "echo");
+    return;
+  }
+  r.suffix = suffix;
 }
 
 /// Structured outputs: OpenAI's response_format (json_object, json_schema)
@@ -372,6 +393,8 @@ parseRequest(Endpoint endpoint, const std::string &body, ApiError &error) {
   f.boolean("echo", r.echo);
   if (r.echo && endpoint == Endpoint::ChatCompletions)
     f.fail("'echo' is only supported on /v1/completions", "echo");
+  if (auto suffix = f.string("suffix"); suffix && !suffix->empty())
+    parseSuffix(f, *suffix, r);
   // max_tokens 0 asks for the prompt alone: only with echo (scoring a
   // prompt's logprobs, as evaluation harnesses do).
   r.maxTokens = f.integer("max_tokens", r.echo ? 0 : 1, kMaxTokens);

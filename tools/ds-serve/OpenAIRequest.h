@@ -64,6 +64,9 @@ struct ParsedRequest {
   // Choices per prompt; choice i answers prompt i / n.
   int64_t n = 1;
   bool echo = false; // completions: the prompt before the completion
+  // Completions: not empty, fill in the middle: each prompt is the text
+  // before the hole, this the text after it.
+  std::string suffix;
   ChatInput chat;    // chat only
   std::optional<int64_t> maxTokens; // absent: up to the context
   float temperature = 1.0f;

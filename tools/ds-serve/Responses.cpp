@@ -61,6 +61,8 @@ ChoiceWriter::ChoiceWriter(const ParsedRequest &r, Tokenizer *tok, int index,
         namedCall ? &r.chat.toolName : nullptr);
     maxCalls = namedCall || !r.chat.parallelToolCalls ? 1 : 0;
   }
+  if (returnTokenIds && !chat)
+    promptIds = prompt;
   if (!r.echo || chat)
     return;
   // The prompt as sent (text), else its tokens as a completion shows
@@ -376,8 +378,11 @@ json ChoiceWriter::bodyChoice() const {
               {"logprobs", lp},
               {"finish_reason", fin}};
   }
-  if (returnTokenIds)
+  if (returnTokenIds) {
     choice["token_ids"] = tokenIds;
+    if (!chat) // vLLM: on a completion's choice, on a chat's body
+      choice["prompt_token_ids"] = promptIds;
+  }
   return choice;
 }
 
@@ -389,6 +394,8 @@ CompletionWriter::CompletionWriter(
       created(created), perPrompt(size_t(std::max<int64_t>(1, r.n))) {
   for (const std::vector<int32_t> &p : prompts)
     numPrompt.push_back(int64_t(p.size()));
+  if (chat && r.returnTokenIds && !prompts.empty())
+    chatPromptIds = prompts[0];
   size_t n = prompts.size() * perPrompt;
   choices.reserve(n);
   for (size_t c = 0; c < n; ++c) {
@@ -479,6 +486,8 @@ json CompletionWriter::body() const {
   json b = envelope(std::move(list));
   b["object"] = chat ? "chat.completion" : "text_completion";
   b["usage"] = usage();
+  if (chatPromptIds)
+    b["prompt_token_ids"] = *chatPromptIds;
   return b;
 }
 

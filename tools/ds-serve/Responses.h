@@ -113,6 +113,7 @@ private:
 
   std::string text;           // everything emitted so far
   std::vector<int32_t> tokenIds;
+  std::vector<int32_t> promptIds;   // completions with return_token_ids
   std::vector<TokenOutput> outputs; // with logprobs, for the body
   std::string pendingText;          // not yet sent as a chunk
   std::vector<TokenOutput> pendingOutputs;
@@ -174,6 +175,8 @@ private:
   std::string id, model;
   int64_t created;
   std::vector<int64_t> numPrompt;
+  // Chat with return_token_ids: the prompt, on the body (as vLLM).
+  std::optional<std::vector<int32_t>> chatPromptIds;
   size_t perPrompt;
   std::vector<ChoiceWriter> choices;
   bool doneSent = false;

@@ -37,6 +37,32 @@ namespace {
 /// max_tokens of a /v1/completions request that names none.
 constexpr int64_t kDefaultCompletionTokens = 16;
 
+/// DeepSeek's fill-in-the-middle prompt (DeepSeek-Coder's and V3's
+/// tokenizers, prefix-suffix-middle order): BOS, begin, the text before the
+/// hole, hole, the text after it, end; the model writes the middle. The
+/// markers are added tokens, matched in the text as Hugging Face's
+/// tokenizer matches them; a tokenizer without them cannot do this.
+bool fillInMiddle(Tokenizer &tok, const std::string &prefix,
+                  const std::string &suffix, std::vector<int32_t> &out,
+                  std::string &error) {
+  static const char *const kMarkers[] = {"<｜fim▁begin｜>", "<｜fim▁hole｜>",
+                                         "<｜fim▁end｜>"};
+  for (const char *m : kMarkers) {
+    std::vector<int32_t> ids;
+    if (!tok.encode(m, /*addSpecialTokens=*/false, ids, error))
+      return false;
+    if (ids.size() != 1) {
+      error = std::string("this model's tokenizer has no fill-in-the-middle "
+                          "token ") +
+              m + " (DeepSeek-Coder's and V3's have them)";
+      return false;
+    }
+  }
+  return tok.encode(std::string(kMarkers[0]) + prefix + kMarkers[1] + suffix +
+                        kMarkers[2],
+                    /*addSpecialTokens=*/true, out, error);
+}
+
 } // namespace
 
 Server::Server(Backend &b, ServerConfig c)
@@ -175,6 +201,11 @@ bool Server::promptTokens(const ParsedRequest &r, size_t i,
       chat.assistantPrefix = forcedCallPrefix(*r.toolFormat, &r.chat.toolName);
     if (!tok->renderChat(chat, out, err)) {
       reply(res, 400, ApiError::invalid(err, "messages").toJson());
+      return false;
+    }
+  } else if (!r.suffix.empty()) {
+    if (!fillInMiddle(*tok, *in->text, r.suffix, out, err)) {
+      reply(res, 400, ApiError::invalid(which + err, "suffix").toJson());
       return false;
     }
   } else if (!tok->encode(*in->text, /*addSpecialTokens=*/true, out, err)) {

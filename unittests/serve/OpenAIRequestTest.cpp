@@ -164,7 +164,16 @@ TEST(OpenAIRequest, VllmSamplingExtensions) {
               "token ids");
   // Fields it cannot honour are refused, not ignored; their neutral
   // values pass.
-  expectError(R"({"prompt":"x","suffix":"end"})", "suffix", "not supported");
+  // suffix: fill in the middle, for text prompts on completions only.
+  expectError(R"({"prompt":[1,2],"suffix":"end"})", "suffix", "as text");
+  expectError(R"({"prompt":["a",[1,2]],"suffix":"end"})", "suffix", "as text");
+  expectError(R"({"prompt":"x","suffix":"end","echo":true})", "echo", "suffix");
+  expectError(R"({"prompt":"x","suffix":3})", "suffix", "a string");
+  expectError(R"({"messages":[{"role":"user","content":"x"}],"suffix":"y"})",
+              "suffix", "/v1/completions", Endpoint::ChatCompletions);
+  auto fim = parse(R"({"prompt":["a","b"],"suffix":"end"})", e);
+  ASSERT_TRUE(fim) << e.message;
+  EXPECT_EQ(fim->suffix, "end");
   expectError(R"({"prompt":"x","use_beam_search":true})", "use_beam_search",
               "not supported");
   EXPECT_TRUE(parse(R"({"prompt":"x","min_p":0,"repetition_penalty":1,

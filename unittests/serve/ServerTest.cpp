@@ -262,6 +262,29 @@ TEST(Server, MetricsCountAPromptOnceAndEveryChoice) {
   EXPECT_EQ(metric(c, "ds_generation_tokens_total"), 24);
 }
 
+TEST(Server, FillInTheMiddleNeedsTheTokenizersMarkers) {
+  // The fake's tokenizer is one token a byte: no FIM markers, so a suffix
+  // is a 400 that says so, and the same prompt without it is served.
+  Running r(FakeBackend::Config{}, config());
+  httplib::Client c = r.client();
+  auto res =
+      c.Post("/v1/completions",
+             R"({"prompt":"def f(","suffix":"  return x","max_tokens":2})",
+             "application/json");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 400);
+  json e = json::parse(res->body)["error"];
+  EXPECT_EQ(e["param"], "suffix");
+  EXPECT_NE(e["message"].get<std::string>().find("<｜fim▁begin｜>"),
+            std::string::npos)
+      << e;
+  auto plain = c.Post("/v1/completions",
+                      R"({"prompt":"def f(","suffix":"","max_tokens":2})",
+                      "application/json");
+  ASSERT_TRUE(plain);
+  EXPECT_EQ(plain->status, 200);
+}
+
 TEST(Server, StopDrainsInFlightStreams) {
   FakeBackend::Config bc;
   bc.tokenDelayMs = 5;
