@@ -7,11 +7,15 @@
 // carries. Parsing must never throw or crash. The input is also read as
 // a model's answer by the tool-call parser of each format, whole and in
 // pieces: both must give the same content and calls; a body with a
-// schema has its grammar read the body.
+// schema has its grammar read the body. An input that is no JSON object
+// has its first line compiled as a regular expression (guided_regex, a schema's
+// pattern) and the rest read through it: a pattern compiles or is refused with
+// a message, and every state the text reaches can still end a match.
 //
 //===----------------------------------------------------------------------===//
 #include "JsonGrammar.h"
 #include "OpenAIRequest.h"
+#include "Regex.h"
 #include "Responses.h"
 #include "ResponsesApi.h"
 #include "ToolCalls.h"
@@ -48,10 +52,36 @@ std::string parseAnswer(ToolCallFormat f, const std::string &text,
   return all;
 }
 
+void readThroughRegex(const std::string &body) {
+  size_t nl = body.find('\n');
+  std::string pattern = body.substr(0, std::min<size_t>(nl, 200));
+  std::string text = nl == std::string::npos ? "" : body.substr(nl + 1);
+  for (Regex::Mode mode : {Regex::Mode::Whole, Regex::Mode::Search}) {
+    std::string why;
+    auto rx = Regex::compile(pattern, mode, why);
+    if (!rx) {
+      if (why.empty())
+        __builtin_trap();
+      continue;
+    }
+    int32_t state = rx->start(), cp = 0, owed = 0;
+    if (!rx->canEnd(state, 0, INT64_MAX))
+      __builtin_trap(); // a compiled pattern matches something
+    for (char c : text) {
+      if (!regexTakeByte(*rx, state, cp, owed, uint8_t(c)))
+        break;
+      if (owed == 0 && !rx->canEnd(state, 0, INT64_MAX))
+        __builtin_trap(); // a live state leads to a match
+    }
+  }
+}
+
 } // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   std::string body(reinterpret_cast<const char *>(data), size);
+  if (!body.empty() && body[0] != '{') // JSON bodies: the requests' own
+    readThroughRegex(body);
   for (ToolCallFormat f :
        {ToolCallFormat::DeepSeekV3, ToolCallFormat::DeepSeekV31})
     if (parseAnswer(f, body, 0) != parseAnswer(f, body, 1 + size % 7))

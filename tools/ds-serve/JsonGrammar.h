@@ -15,12 +15,16 @@
 //   OpenAI's strict mode); objects without `properties`: any keys, values
 //   of `additionalProperties` (a schema) or anything;
 // - arrays: `items`, minItems, maxItems; strings: minLength, maxLength (in
-//   characters, an escape one);
+//   characters, an escape one), `pattern` (Regex.h: the decoded string
+//   contains a match, ECMAScript's rule) and the formats date, time,
+//   date-time, email, uuid, ipv4, hostname (JsonSchema.cpp);
 // - strings, numbers, integers, booleans, null by their JSON syntax.
-// Not enforced (the value is still of the right type): string format,
-// number ranges, multipleOf, uniqueItems. Refused
-// with a message: pattern, prefixItems, not, if/then/else, a false schema,
-// remote $refs.
+// Not enforced (the value is still of the right type): other string
+// formats, a format beside a pattern, number ranges, multipleOf,
+// uniqueItems. Refused with a message: a pattern Regex.h cannot enforce,
+// or without "type": "string", prefixItems, not, if/then/else, a false
+// schema, remote $refs. Inside a constrained string, \u escapes of
+// surrogates are refused (the character itself may be written).
 //
 // Whitespace between tokens is allowed, at most kMaxWhitespace bytes in a
 // row (pretty-printed JSON fits; a model cannot stall in it forever), but
@@ -30,6 +34,8 @@
 //===----------------------------------------------------------------------===//
 #ifndef DS_SERVE_JSONGRAMMAR_H
 #define DS_SERVE_JSONGRAMMAR_H
+
+#include "Regex.h"
 
 #include <nlohmann/json.hpp>
 
@@ -66,6 +72,10 @@ public:
   static std::shared_ptr<const Grammar> textThenValue(
       const std::vector<std::pair<std::string, nlohmann::ordered_json>> &alts,
       std::string &error);
+  /// Raw text that is one match of `pattern` (vLLM's guided_regex); null
+  /// with `error` where Regex.h refuses it.
+  static std::shared_ptr<const Grammar> regex(const std::string &pattern,
+                                              std::string &error);
 
   struct Node {
     enum class Kind {
@@ -79,6 +89,7 @@ public:
       Literals, // exact texts (const, enum, true/false/null, choices)
       Union,
       Sequence, // parts, one after the other
+      Pattern,  // raw text, one match of `regex` (guided_regex)
     } kind = Kind::Any;
     // Object: values[i] is the schema of property i; keyTexts[i] the keys
     // that may come when property i is the next unwritten one (i and the
@@ -92,12 +103,14 @@ public:
     int items = -1; // Array: the items' schema (-1: anything)
     int64_t minItems = 0, maxItems = -1;
     int64_t minLength = 0, maxLength = -1; // String: characters
+    int regex = -1; // String (its decoded text), Pattern: regexOf(regex)
     std::vector<std::string> literals; // sorted
     bool raw = false; // Literals of raw text: no whitespace before them
     std::vector<int> alternatives;     // Union
     std::vector<int> parts;            // Sequence
   };
   const Node &node(int i) const { return nodes[size_t(i)]; }
+  const Regex &regexOf(int i) const { return *regexes[size_t(i)]; }
   int root() const { return rootNode; }
   /// Raw text (choices), not JSON: no whitespace around it.
   bool raw = false;
@@ -105,6 +118,7 @@ public:
 private:
   friend class SchemaCompiler;
   std::vector<Node> nodes;
+  std::vector<std::shared_ptr<const Regex>> regexes;
   int rootNode = 0;
 };
 
@@ -126,10 +140,32 @@ public:
   /// an escape): VocabTrie::plainTokens() of at most this many characters
   /// may come next (INT64_MAX: any; -1: not in such a string).
   int64_t plainStringRoom() const;
+  /// One parse reading text through a regex (a pattern or format string
+  /// at its cursor, or guided_regex's raw text): the token walk then steps
+  /// the regex alone, leaving the bytes that end such a string ('"', '\\',
+  /// control bytes) to the matcher.
+  struct RegexCursor {
+    const Regex *rx = nullptr;
+    int32_t state = 0, cp = 0, owed = 0;
+    int64_t chars = 0, minLength = 0, maxLength = -1;
+    bool inString = false; // a JSON string's, not raw text
+  };
+  bool regexCursor(RegexCursor &cursor) const;
 
 private:
   struct Frame {
-    enum Kind : uint8_t { Value, Lit, Str, Num, Obj, Map, Arr, Seq, Done } kind;
+    enum Kind : uint8_t {
+      Value,
+      Lit,
+      Str,
+      Num,
+      Obj,
+      Map,
+      Arr,
+      Seq,
+      Rx,
+      Done
+    } kind;
     uint8_t phase = 0;
     int32_t node = -1;                  // the grammar node (-1: any value)
     int32_t a = 0, b = 0, c = 0, d = 0; // per kind (JsonGrammar.cpp)
@@ -155,6 +191,9 @@ private:
                   std::vector<Thread> &out) const;
   void stepLiteral(Thread t, uint8_t byte, std::vector<Thread> &out) const;
   void stepNumber(Thread t, uint8_t byte, std::vector<Thread> &out) const;
+  /// A string whose text must match a regex (a schema's pattern, format).
+  void stepPatternString(Thread t, uint8_t byte,
+                         std::vector<Thread> &out) const;
   void stepStructure(Thread t, uint8_t byte, std::vector<Thread> &out) const;
   /// The literal texts a Lit frame matches against.
   const std::vector<std::string> &texts(const Frame &f) const;

@@ -48,6 +48,9 @@ private:
   int typed(const json &s, const std::string &type, const std::string &path,
             int depth);
   int object(const json &s, const std::string &path, int depth);
+  /// A string's pattern or enforced format into n.regex; false with
+  /// `error` where the pattern cannot be enforced.
+  bool stringRegex(const json &s, const std::string &path, Node &n);
 
   const json &root;
   Grammar &g;
@@ -94,8 +97,8 @@ int SchemaCompiler::compile(const json &s, const std::string &path, int depth) {
   if (!s.is_object())
     return fail(path, "a schema must be an object or a boolean");
   for (const char *k :
-       {"pattern", "patternProperties", "prefixItems", "not", "if", "then",
-        "else", "contains", "dependentSchemas", "unevaluatedProperties"})
+       {"patternProperties", "prefixItems", "not", "if", "then", "else",
+        "contains", "dependentSchemas", "unevaluatedProperties"})
     if (s.contains(k))
       return fail(path, std::string("'") + k + "' is not supported");
   if (auto r = s.find("$ref"); r != s.end()) {
@@ -136,6 +139,11 @@ int SchemaCompiler::compile(const json &s, const std::string &path, int depth) {
     return add(std::move(u));
   }
   auto t = s.find("type");
+  if (s.contains("pattern") &&
+      !(t != s.end() &&
+        (*t == "string" || (t->is_array() && std::find(t->begin(), t->end(),
+                                                       "string") != t->end()))))
+    return fail(path, "'pattern' is supported with \"type\": \"string\"");
   if (t == s.end()) {
     if (s.contains("properties") || s.contains("additionalProperties"))
       return typed(s, "object", path, depth);
@@ -178,6 +186,8 @@ int SchemaCompiler::typed(const json &s, const std::string &type,
       return -1;
     if (n.maxLength >= 0 && n.maxLength < n.minLength)
       return fail(path, "maxLength is below minLength");
+    if (!stringRegex(s, path, n))
+      return -1;
   } else if (type == "number") {
     n.kind = Node::Kind::Number;
   } else if (type == "integer") {
@@ -203,6 +213,56 @@ int SchemaCompiler::typed(const json &s, const std::string &type,
     return fail(path, "unknown type '" + type + "'");
   }
   return add(std::move(n));
+}
+
+/// The regexes of the string formats enforced (whole matches); others
+/// are not enforced, as JSON Schema makes formats annotations by default.
+static const char *formatRegex(const std::string &format) {
+  static const std::map<std::string, const char *> formats = {
+      {"date", R"(\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01]))"},
+      {"time", R"(([01]\d|2[0-3]):[0-5]\d:([0-5]\d|60)(\.\d+)?)"
+               R"(([Zz]|[+-]([01]\d|2[0-3]):[0-5]\d))"},
+      {"date-time", R"(\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01]))"
+                    R"([Tt]([01]\d|2[0-3]):[0-5]\d:([0-5]\d|60)(\.\d+)?)"
+                    R"(([Zz]|[+-]([01]\d|2[0-3]):[0-5]\d))"},
+      {"email",
+       R"([A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*)"
+       R"(@[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)"
+       R"((\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)+)"},
+      {"uuid", R"([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-)"
+               R"([0-9a-fA-F]{4}-[0-9a-fA-F]{12})"},
+      {"ipv4", R"(((25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3})"
+               R"((25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d))"},
+      {"hostname", R"([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)"
+                   R"((\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*)"},
+  };
+  auto it = formats.find(format);
+  return it == formats.end() ? nullptr : it->second;
+}
+
+bool SchemaCompiler::stringRegex(const json &s, const std::string &path,
+                                 Node &n) {
+  std::string why;
+  std::shared_ptr<const Regex> rx;
+  if (auto p = s.find("pattern"); p != s.end()) {
+    if (!p->is_string())
+      return fail(path, "pattern must be a string") >= 0;
+    rx = Regex::compile(p->get<std::string>(), Regex::Mode::Search, why);
+    if (!rx)
+      return fail(path, "pattern: " + why) >= 0;
+  } else if (auto f = s.find("format"); f != s.end() && f->is_string()) {
+    if (const char *re = formatRegex(f->get<std::string>()))
+      rx = Regex::compile(re, Regex::Mode::Whole, why);
+  }
+  if (rx && !rx->canEnd(rx->start(), n.minLength,
+                        n.maxLength < 0 ? INT64_MAX : n.maxLength))
+    return fail(path, "no string of minLength..maxLength characters matches "
+                      "its pattern or format") >= 0;
+  if (rx) {
+    g.regexes.push_back(std::move(rx));
+    n.regex = int(g.regexes.size()) - 1;
+  }
+  return true;
 }
 
 int SchemaCompiler::object(const json &s, const std::string &path, int depth) {
@@ -276,6 +336,22 @@ std::shared_ptr<const Grammar> Grammar::fromSchema(const json &schema,
     error = c.error;
     return nullptr;
   }
+  return g;
+}
+
+std::shared_ptr<const Grammar> Grammar::regex(const std::string &pattern,
+                                              std::string &error) {
+  auto rx = Regex::compile(pattern, Regex::Mode::Whole, error);
+  if (!rx)
+    return nullptr;
+  auto g = std::make_shared<Grammar>();
+  g->regexes.push_back(std::move(rx));
+  Node n;
+  n.kind = Node::Kind::Pattern;
+  n.regex = 0;
+  g->nodes.push_back(n);
+  g->rootNode = 0;
+  g->raw = true;
   return g;
 }
 

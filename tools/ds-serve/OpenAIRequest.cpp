@@ -234,7 +234,8 @@ void parseSuffix(Fields &f, const std::string &suffix, ParsedRequest &r) {
 }
 
 /// Structured outputs: OpenAI's response_format (json_object, json_schema)
-/// and vLLM's guided_json / guided_choice, compiled into r.grammar. Schemas
+/// and vLLM's guided_json / guided_regex / guided_choice and
+/// structured_outputs, compiled into r.grammar. Schemas
 /// are read from `ordered` (the body keeping its key order: properties come
 /// in the order they were written).
 void parseStructured(Fields &f, const nlohmann::ordered_json &ordered,
@@ -270,43 +271,93 @@ void parseStructured(Fields &f, const nlohmann::ordered_json &ordered,
              "response_format");
     }
   }
-  if (f.get("guided_json")) {
-    const auto &g = ordered.at("guided_json");
+  // vLLM's guided_* fields, and the structured_outputs object that
+  // replaces them (its json, regex, choice, json_object).
+  auto schemaOf = [&](const nlohmann::ordered_json &g, const char *param) {
     // vLLM takes the schema as an object or as its JSON text.
-    if (g.is_string()) {
-      auto parsed =
-          nlohmann::ordered_json::parse(g.get<std::string>(), nullptr, false);
-      if (parsed.is_discarded())
-        f.fail("'guided_json' is not a JSON schema", "guided_json");
-      else
-        compile(parsed, "guided_json");
-    } else {
-      compile(g, "guided_json");
-    }
+    if (!g.is_string())
+      return compile(g, param);
+    auto parsed =
+        nlohmann::ordered_json::parse(g.get<std::string>(), nullptr, false);
+    if (parsed.is_discarded())
+      f.fail(std::string("'") + param + "' is not a JSON schema", param);
+    else
+      compile(parsed, param);
+  };
+  auto choiceOf = [&](const json &c, const char *param) {
+    std::vector<std::string> choices;
+    if (c.is_array())
+      for (const json &v : c)
+        if (v.is_string() && !v.get<std::string>().empty())
+          choices.push_back(v.get<std::string>());
+    if (!c.is_array() || c.empty() || choices.size() != c.size())
+      f.fail(std::string("'") + param +
+                 "' must be a non-empty list of non-empty strings",
+             param);
+    else
+      r.grammar = Grammar::choice(choices);
+  };
+  auto regexOf = [&](const json &p, const char *param) {
+    std::string why;
+    if (!p.is_string())
+      f.wrongType(param, "a string (a regular expression)", p);
+    else if (!(r.grammar = Grammar::regex(p.get<std::string>(), why)))
+      f.fail(std::string("'") + param + "': " + why, param);
+  };
+  if (f.get("guided_json")) {
+    schemaOf(ordered.at("guided_json"), "guided_json");
     ++given;
   }
   if (const json *c = f.get("guided_choice")) {
-    std::vector<std::string> choices;
-    if (c->is_array())
-      for (const json &v : *c)
-        if (v.is_string() && !v.get<std::string>().empty())
-          choices.push_back(v.get<std::string>());
-    if (!c->is_array() || c->empty() || choices.size() != c->size())
-      f.fail("'guided_choice' must be a non-empty list of non-empty strings",
-             "guided_choice");
-    else
-      r.grammar = Grammar::choice(choices);
+    choiceOf(*c, "guided_choice");
     ++given;
   }
-  for (const char *other : {"guided_regex", "guided_grammar"})
-    if (f.get(other))
-      f.fail(std::string("'") + other +
-                 "' is not supported (guided_json, "
-                 "guided_choice and response_format "
-                 "are)",
-             other);
+  if (const json *p = f.get("guided_regex")) {
+    regexOf(*p, "guided_regex");
+    ++given;
+  }
+  if (f.get("guided_grammar"))
+    f.fail("'guided_grammar' is not supported (guided_json, guided_regex, "
+           "guided_choice and response_format are)",
+           "guided_grammar");
+  if (const json *so = f.get("structured_outputs"); so && !so->is_null()) {
+    const char *param = "structured_outputs";
+    if (!so->is_object()) {
+      f.wrongType(param, "an object", *so);
+    } else {
+      const auto &oso = ordered.at(param);
+      int kinds = 0;
+      for (const char *k : {"json", "regex", "choice", "json_object"}) {
+        auto it = so->find(k);
+        if (it == so->end() || it->is_null() ||
+            (std::string(k) == "json_object" && *it == false))
+          continue;
+        ++kinds;
+        if (std::string(k) == "json")
+          schemaOf(oso.at(k), param);
+        else if (std::string(k) == "regex")
+          regexOf(*it, param);
+        else if (std::string(k) == "choice")
+          choiceOf(*it, param);
+        else
+          r.grammar = Grammar::anyObject();
+      }
+      for (const char *k : {"grammar", "structural_tag", "whitespace_pattern"})
+        if (auto it = so->find(k); it != so->end() && !it->is_null())
+          f.fail(std::string("'structured_outputs.") + k +
+                     "' is not supported (json, regex, choice and "
+                     "json_object are)",
+                 param);
+      if (kinds != 1)
+        f.fail("'structured_outputs' needs exactly one of json, regex, "
+               "choice and json_object",
+               param);
+      given += kinds ? 1 : 0;
+    }
+  }
   if (given > 1)
-    f.fail("more than one of response_format, guided_json and guided_choice",
+    f.fail("more than one of response_format, structured_outputs, "
+           "guided_json, guided_regex and guided_choice",
            "response_format");
 }
 
@@ -472,8 +523,10 @@ parseRequest(Endpoint endpoint, const std::string &body, ApiError &error) {
   bool forcedCall = r.chat.toolChoice == ToolChoice::Named ||
                     r.chat.toolChoice == ToolChoice::Required;
   bool anyCall = forcedCall || r.chat.toolChoice == ToolChoice::Auto;
-  if (f.ok() && (f.get("response_format") || f.get("guided_json") ||
-                 f.get("guided_choice") || anyCall)) {
+  if (f.ok() &&
+      (f.get("response_format") || f.get("guided_json") ||
+       f.get("guided_choice") || f.get("guided_regex") ||
+       f.get("guided_grammar") || f.get("structured_outputs") || anyCall)) {
     // Parsed again keeping key order (schemas' properties).
     auto ordered = nlohmann::ordered_json::parse(body, nullptr, false);
     parseStructured(f, ordered, r);

@@ -97,6 +97,59 @@ void GrammarConstraint::walk(int32_t node, size_t depth, uint8_t *mask,
   }
 }
 
+void GrammarConstraint::walkRegex(int32_t node, size_t depth,
+                                  const Matcher::RegexCursor &at,
+                                  RegexReach &reach) {
+  if (path.size() <= depth)
+    path.resize(depth + 1);
+  for (const auto &[byte, child] : vocab->node(node).children) {
+    path[depth] = char(byte);
+    Matcher::RegexCursor next = at;
+    if (at.inString && at.owed == 0 &&
+        (byte == '"' || byte == '\\' || byte < 0x20)) {
+      // Where the string may end or escape: the whole matcher decides.
+      reach.exits.push_back({child, path.substr(0, depth + 1)});
+      continue;
+    }
+    // As Matcher::stepPatternString: a character is counted at its first
+    // byte, and the match must be able to end in the room left.
+    if (at.inString && at.owed == 0) {
+      if (at.maxLength >= 0 && at.chars >= at.maxLength)
+        continue;
+      ++next.chars;
+    }
+    int64_t minMore = std::max<int64_t>(0, next.minLength - next.chars);
+    int64_t maxMore =
+        next.maxLength >= 0 ? next.maxLength - next.chars : INT64_MAX;
+    if (!regexTakeByte(*next.rx, next.state, next.cp, next.owed, byte, minMore,
+                       maxMore))
+      continue;
+    const std::vector<int32_t> &ending = vocab->node(child).tokens;
+    reach.tokens.insert(reach.tokens.end(), ending.begin(), ending.end());
+    walkRegex(child, depth + 1, next, reach);
+  }
+}
+
+void GrammarConstraint::applyReach(const RegexReach &reach, uint8_t *mask,
+                                   int64_t n) {
+  for (int32_t t : reach.tokens)
+    if (t < n)
+      mask[t] = 1;
+  for (const auto &[child, bytes] : reach.exits) {
+    size_t depth = bytes.size();
+    if (scratch.size() <= depth)
+      scratch.resize(depth + 1, matcher);
+    Matcher &m = scratch[depth];
+    m = matcher;
+    if (!m.feed(bytes))
+      continue;
+    for (int32_t t : vocab->node(child).tokens)
+      if (t < n)
+        mask[t] = 1;
+    walk(child, depth, mask, n, false);
+  }
+}
+
 bool GrammarConstraint::feed(const std::string &bytes) {
   if (!broken && !bytes.empty() && !matcher.feed(bytes))
     broken = true;
@@ -117,7 +170,25 @@ void GrammarConstraint::mask(uint8_t *mask, int64_t vocabSize, bool eosToo) {
       for (size_t i = 0; i < plain.size(); ++i)
         if (plain[i] < vocabSize && chars[i] <= room)
           mask[plain[i]] = 1;
-    walk(0, 0, mask, vocabSize, room >= 0);
+    Matcher::RegexCursor cursor;
+    if (room < 0 && matcher.regexCursor(cursor)) {
+      // Without lengths, what a regex state reaches is the same each time.
+      bool keep = cursor.owed == 0 && cursor.minLength == 0 &&
+                  cursor.maxLength < 0 && reachCache.size() < 256;
+      if (!keep) {
+        RegexReach reach;
+        walkRegex(0, 0, cursor, reach);
+        applyReach(reach, mask, vocabSize);
+      } else {
+        auto [at, fresh] =
+            reachCache.try_emplace(std::make_pair(cursor.rx, cursor.state));
+        if (fresh)
+          walkRegex(0, 0, cursor, at->second);
+        applyReach(at->second, mask, vocabSize);
+      }
+    } else {
+      walk(0, 0, mask, vocabSize, room >= 0);
+    }
   }
   if ((broken || (eosToo && matcher.accepting())) && eos >= 0 &&
       eos < vocabSize)

@@ -15,6 +15,7 @@
 #include "JsonGrammar.h"
 #include "ToolCalls.h"
 
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -76,7 +77,24 @@ private:
   /// matcher after its bytes.
   void walk(int32_t node, size_t depth, uint8_t *mask, int64_t vocab,
             bool skipPlain);
+  /// What the walk inside a regex-read text finds from one regex state:
+  /// the tokens the regex takes whole, and the trie nodes (with their
+  /// bytes) where a byte the regex leaves to the matcher ('"', '\\', ...)
+  /// was taken. Kept per state where lengths do not matter: a request's
+  /// answer comes back to the same few states.
+  struct RegexReach {
+    std::vector<int32_t> tokens;
+    std::vector<std::pair<int32_t, std::string>> exits;
+  };
+  /// The walk inside a regex-read text (Matcher::regexCursor): the regex
+  /// steps alone, recording into `reach`.
+  void walkRegex(int32_t node, size_t depth, const Matcher::RegexCursor &at,
+                 RegexReach &reach);
+  /// Marks what `reach` allows from the matcher (its exits walked anew).
+  void applyReach(const RegexReach &reach, uint8_t *mask, int64_t vocab);
   std::vector<Matcher> scratch;
+  std::string path; // walkRegex: the bytes from the root to its node
+  std::map<std::pair<const Regex *, int32_t>, RegexReach> reachCache;
   std::shared_ptr<const VocabTrie> vocab;
   Matcher matcher;
   int64_t eos;

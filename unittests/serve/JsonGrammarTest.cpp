@@ -127,8 +127,11 @@ TEST(JsonGrammar, RefusedSchemasNameTheKeyword) {
     EXPECT_FALSE(Grammar::fromSchema(ojson::parse(text), error)) << text;
     EXPECT_NE(error.find(part), std::string::npos) << error;
   };
-  refused(R"({"type": "string", "pattern": "^a"})",
-          "'pattern' is not supported");
+  refused(R"js({"type": "string", "pattern": "(?=a)"})js",
+          "pattern: lookaround assertions are not supported");
+  refused(R"({"pattern": "^a"})", "'pattern' is supported with");
+  refused(R"({"type": "integer", "pattern": "^a"})",
+          "'pattern' is supported with");
   refused(R"({"properties": {"a": {"not": {}}}})", "properties.a: 'not'");
   refused(R"({"$ref": "http://x/s.json"})", "not a local");
   refused(R"({"$ref": "#/$defs/Missing"})", "names nothing");
@@ -156,7 +159,7 @@ TEST(JsonGrammar, TextThenValueForARequiredToolCall) {
   EXPECT_FALSE(prefix(g, "now\n```json\n["));    // an object
   EXPECT_FALSE(prefix(g, "now\n```json\n{}\n")); // nothing after
   EXPECT_FALSE(Grammar::textThenValue(
-      {{"f", ojson::parse(R"({"type": "string", "pattern": "x"})")}}, error));
+      {{"f", ojson::parse(R"({"type": "string", "pattern": "\\1"})")}}, error));
   EXPECT_NE(error.find("pattern"), std::string::npos) << error;
 }
 
@@ -174,4 +177,105 @@ TEST(JsonGrammar, StringLengthsInCharacters) {
       ojson::parse(R"({"type": "string", "minLength": 3, "maxLength": 2})"),
       error));
   EXPECT_NE(error.find("maxLength is below minLength"), std::string::npos);
+}
+
+TEST(JsonGrammar, PatternsMatchTheDecodedString) {
+  auto zip = schema(R"({"type": "object", "properties": {
+      "zip": {"type": "string", "pattern": "^\\d{5}$"}}, "required": ["zip"]})");
+  EXPECT_TRUE(whole(zip, R"({"zip": "12345"})"));
+  EXPECT_TRUE(prefix(zip, R"({"zip": "123)"));
+  EXPECT_FALSE(prefix(zip, R"({"zip": "123a)"));
+  EXPECT_FALSE(prefix(zip, R"({"zip": "1234")")); // cannot close yet
+  EXPECT_FALSE(prefix(zip, R"({"zip": "123456)"));
+  // The pattern reads characters, not their JSON escapes.
+  auto quoted = schema(R"({"type": "string", "pattern": "^a\"b\\n\u00e9$"})");
+  EXPECT_TRUE(whole(quoted, R"("a\"b\né")"));
+  EXPECT_TRUE(whole(quoted, R"("\u0061\u0022b\u000A\u00E9")"));
+  EXPECT_FALSE(prefix(quoted, R"("\u0062)"));
+  EXPECT_FALSE(prefix(quoted, R"("a\u00)") && !prefix(quoted, R"("a\u002)"));
+  EXPECT_FALSE(prefix(quoted, R"("a\u003)"));
+  // Unanchored, as JSON Schema reads patterns: the string contains one.
+  auto ab = schema(R"({"type": "string", "pattern": "ab", "maxLength": 4})");
+  EXPECT_TRUE(whole(ab, R"("xaby")"));
+  EXPECT_FALSE(prefix(ab, R"("xyz")"));
+  EXPECT_FALSE(prefix(ab, R"("xyza)")); // no room left for the b
+  // Lengths and the pattern together: no string that could not end.
+  auto code = schema(R"({"type": "string", "pattern": "^[a-c]+-\\d+$",
+                         "minLength": 4, "maxLength": 5})");
+  EXPECT_TRUE(whole(code, R"("ab-12")"));
+  EXPECT_TRUE(prefix(code, R"("abc-)"));   // "abc-1" fits
+  EXPECT_FALSE(prefix(code, R"("abcc-)")); // no room for a digit
+  EXPECT_TRUE(prefix(code, R"("ab-)"));
+  EXPECT_FALSE(prefix(code, R"("a-1")")); // minLength 4
+  EXPECT_FALSE(prefix(code, R"("abcd)"));
+  std::string error;
+  EXPECT_FALSE(Grammar::fromSchema(
+      ojson::parse(
+          R"({"type": "string", "pattern": "^a{3}$", "maxLength": 2})"),
+      error));
+  EXPECT_NE(error.find("no string of minLength..maxLength"), std::string::npos)
+      << error;
+  // Surrogate escapes are no characters on their own: refused there.
+  auto any = schema(R"({"type": "string", "pattern": "."})");
+  EXPECT_FALSE(prefix(any, R"("\ud83d)"));
+  EXPECT_TRUE(whole(any, "\"🦊\""));
+  // Beside other types: the pattern applies to the string alone.
+  auto either = schema(R"({"type": ["string", "integer"], "pattern": "^x+$"})");
+  EXPECT_TRUE(whole(either, "12"));
+  EXPECT_TRUE(whole(either, R"("xx")"));
+  EXPECT_FALSE(prefix(either, R"("y)"));
+}
+
+TEST(JsonGrammar, StringFormats) {
+  struct Case {
+    const char *format, *good, *bad;
+  };
+  for (const Case &c : {
+           Case{"date", "2024-02-29", "2024-13-01"},
+           Case{"time", "23:59:60.5+01:00", "24:00:00Z"},
+           Case{"date-time", "2024-02-29T08:30:00Z", "2024-02-29 08:30:00Z"},
+           Case{"email", "first.last+tag@mail.example.org", "a@b"},
+           Case{"uuid", "123e4567-e89b-12d3-a456-426614174000",
+                "123e4567-e89b-12d3-a456-42661417400"},
+           Case{"ipv4", "192.168.0.255", "192.168.0.256"},
+           Case{"hostname", "api-1.example.com", "-api.example.com"},
+       }) {
+    auto g = schema(std::string(R"({"type": "string", "format": ")") +
+                    c.format + "\"}");
+    EXPECT_TRUE(whole(g, std::string("\"") + c.good + "\"")) << c.format;
+    EXPECT_FALSE(whole(g, std::string("\"") + c.bad + "\"")) << c.format;
+  }
+  // Formats not enforced leave the string free; a pattern wins over one.
+  EXPECT_TRUE(whole(schema(R"({"type": "string", "format": "uri"})"),
+                    R"("not a uri")"));
+  EXPECT_TRUE(whole(schema(R"({"type": "string", "format": "date",
+                              "pattern": "^x$"})"),
+                    R"("x")"));
+}
+
+TEST(JsonGrammar, GuidedRegexIsRawText) {
+  std::string error;
+  auto g = Grammar::regex(R"(-?\d+(\.\d+)?)", error);
+  ASSERT_TRUE(g) << error;
+  EXPECT_TRUE(whole(g, "3.14"));
+  EXPECT_TRUE(whole(g, "-7"));
+  EXPECT_TRUE(prefix(g, "3."));
+  EXPECT_FALSE(whole(g, "3."));
+  EXPECT_FALSE(prefix(g, " 3")); // raw: no whitespace of JSON's
+  EXPECT_FALSE(prefix(g, "3 "));
+  Matcher m(g);
+  EXPECT_FALSE(m.accepting());
+  ASSERT_TRUE(m.feed(std::string("12")));
+  EXPECT_TRUE(m.accepting()); // may end here, or go on
+  EXPECT_TRUE(m.feed(uint8_t('3')));
+  // Raw text takes any character the pattern does, newlines too.
+  auto lines = Grammar::regex("(\\w+\n){2}", error);
+  ASSERT_TRUE(lines) << error;
+  EXPECT_TRUE(whole(lines, "ab\ncd\n"));
+  // A pattern matching the empty text may end before its first byte.
+  auto maybe = Grammar::regex("a*", error);
+  ASSERT_TRUE(maybe);
+  EXPECT_TRUE(Matcher(maybe).accepting());
+  EXPECT_FALSE(Grammar::regex("(a", error));
+  EXPECT_NE(error.find("missing ')'"), std::string::npos) << error;
 }

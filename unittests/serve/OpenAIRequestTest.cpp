@@ -467,3 +467,57 @@ TEST(OpenAIRequest, ContinuingTheFinalMessage) {
 }
 
 } // namespace
+
+TEST(OpenAIRequest, StructuredOutputsFields) {
+  ApiError e;
+  auto matches = [&](const std::string &body, const std::string &text) {
+    auto r = parse(body, e);
+    EXPECT_TRUE(r && r->grammar) << body << ": " << e.message;
+    if (!r || !r->grammar)
+      return false;
+    Matcher m(r->grammar);
+    return m.feed(text) && m.accepting();
+  };
+  // vLLM's guided_regex and its structured_outputs object.
+  EXPECT_TRUE(matches(R"({"prompt":"x","guided_regex":"\\d+-[a-c]"})", "12-b"));
+  EXPECT_FALSE(
+      matches(R"({"prompt":"x","guided_regex":"\\d+-[a-c]"})", "12-d"));
+  EXPECT_TRUE(
+      matches(R"({"prompt":"x","structured_outputs":{"regex":"a|bc"}})", "bc"));
+  EXPECT_TRUE(matches(
+      R"({"prompt":"x","structured_outputs":{"choice":["yes","no"]}})", "no"));
+  EXPECT_TRUE(matches(
+      R"({"prompt":"x","structured_outputs":{"json":{"type":"integer"}}})",
+      "42"));
+  EXPECT_TRUE(matches(
+      R"({"prompt":"x","structured_outputs":{"json":"{\"type\":\"integer\"}"}})",
+      "42"));
+  EXPECT_TRUE(matches(
+      R"({"prompt":"x","structured_outputs":{"json_object":true}})", "{}"));
+  EXPECT_TRUE(matches(R"({"prompt":"x",
+      "response_format":{"type":"json_schema","json_schema":{"name":"n",
+      "schema":{"type":"string","format":"date"}}}})",
+                      "\"2024-01-31\""));
+  expectError(R"({"prompt":"x","guided_regex":"(a"})", "guided_regex",
+              "missing ')'");
+  expectError(R"({"prompt":"x","guided_regex":5})", "guided_regex", "a string");
+  expectError(R"({"prompt":"x","guided_grammar":"root ::= x"})",
+              "guided_grammar", "not supported");
+  expectError(R"({"prompt":"x","structured_outputs":{}})", "structured_outputs",
+              "exactly one");
+  expectError(R"({"prompt":"x","structured_outputs":{"regex":"a",
+      "choice":["b"]}})",
+              "structured_outputs", "exactly one");
+  expectError(R"({"prompt":"x","structured_outputs":{"grammar":"x"}})",
+              "structured_outputs", "'structured_outputs.grammar'");
+  expectError(R"({"prompt":"x","structured_outputs":3})", "structured_outputs",
+              "an object");
+  expectError(R"({"prompt":"x","structured_outputs":{"regex":"\\bx"}})",
+              "structured_outputs", "word boundaries");
+  expectError(R"({"prompt":"x","guided_regex":"a",
+      "response_format":{"type":"json_object"}})",
+              "response_format", "more than one");
+  expectError(R"({"prompt":"x","guided_json":{"type":"string",
+      "pattern":"(?<=a)b"}})",
+              "guided_json", "pattern: lookaround");
+}

@@ -74,7 +74,7 @@ TEST(ResponsesApi, BadFieldsAre400sNamingThem) {
   bad(R"({"input": "x", "tool_choice": {"type": 2}})", "tool_choice");
   bad(R"({"input": "x", "text": {"format": {"type": 1}}})", "text");
   bad(R"({"input": "x", "text": {"format": {"type": "json_schema", "name": 1,
-      "schema": {"type": "string", "pattern": "a"}}}})",
+      "schema": {"type": "string", "not": {}}}}})",
       "text");
   bad(R"({"input": "x", "background": "yes"})", "background");
   bad(R"({"input": "x", "text": {"format": {"type": "json_object"}},

@@ -209,3 +209,91 @@ TEST(TokenMask, AutoToolCallsFollowTheirParametersOnceOpened) {
   // A function the request did not list stays free.
   EXPECT_EQ(maskAfter({CB, B, "function", S, "other\n"}), all);
 }
+
+// Patterns, formats and guided_regex: the walk (which skips the string
+// fast path there) against every token alone, and never a dead end: where
+// no token may come, the answer is whole (eos). Every character the
+// grammars use is a token of its own here, so a live parse can go on.
+TEST(TokenMask, PatternsWalkLikeEveryTokenAloneAndNeverStrand) {
+  std::vector<std::string> toks = {"<eos>"};
+  for (char c : std::string("{}[]\":, -.0123456789abcdefilnotuxyzTZ@"))
+    toks.push_back(std::string(1, c));
+  for (const char *t : {"\"code\": \"",
+                        "\", \"day\": \"",
+                        "\"}",
+                        "ab",
+                        "a-",
+                        "-1",
+                        "12",
+                        "2024-",
+                        "01",
+                        "\\u0061",
+                        "\\u00",
+                        "\\",
+                        "\\u",
+                        "\\u002d",
+                        "\\n",
+                        "\\\"",
+                        "é",
+                        "\xC3",
+                        "\xA9",
+                        "b\"",
+                        "99",
+                        "ZZ",
+                        "T1",
+                        "x@y"})
+    toks.push_back(t);
+  ListTokenizer tok(toks);
+  auto vocab = std::make_shared<VocabTrie>(tok, int64_t(toks.size()));
+  std::string error;
+  std::vector<std::shared_ptr<const Grammar>> grammars = {
+      Grammar::fromSchema(nlohmann::ordered_json::parse(R"({
+          "type": "object", "properties": {
+            "code": {"type": "string", "pattern": "^[a-c]+-\\d+$",
+                     "maxLength": 5},
+            "day": {"type": "string", "format": "date"},
+            "note": {"type": "string", "pattern": "b", "maxLength": 3},
+            "tail": {"type": "string", "pattern": "x"}},
+          "required": ["code", "day"]})"),
+                          error),
+      Grammar::regex(R"(\d{1,3}(\.\d+)?[a-c]*)", error),
+      Grammar::regex(R"([xyz]+@[a-c]{2}|Z)", error)};
+  for (const auto &g : grammars)
+    ASSERT_TRUE(g) << error;
+  std::mt19937 rng(5);
+  int ended = 0;
+  for (size_t gi = 0; gi < grammars.size(); ++gi)
+    for (int walk = 0; walk < 80; ++walk) {
+      GrammarConstraint c(grammars[gi], vocab, 0);
+      Matcher m(grammars[gi]);
+      std::vector<int32_t> out;
+      for (int k = 0; k < 40; ++k) {
+        std::vector<uint8_t> mask(toks.size(), 0);
+        c.allowed(out.data(), int64_t(out.size()), mask.data(),
+                  int64_t(toks.size()));
+        std::vector<uint8_t> want = reference(m, *vocab, int64_t(toks.size()));
+        want[0] = m.accepting();
+        ASSERT_EQ(mask, want) << "grammar " << gi << " walk " << walk;
+        std::vector<int32_t> allowed;
+        for (size_t t = 0; t < mask.size(); ++t)
+          if (mask[t])
+            allowed.push_back(int32_t(t));
+        ASSERT_FALSE(allowed.empty()) << "grammar " << gi << " walk " << walk
+                                      << " stranded after \"" <<
+            [&] {
+              std::string s;
+              for (int32_t t : out)
+                s += vocab->bytes(t);
+              return s;
+            }() << "\"";
+        int32_t next = allowed[rng() % allowed.size()];
+        if (next == 0) {
+          ++ended;
+          break;
+        }
+        out.push_back(next);
+        ASSERT_TRUE(m.feed(vocab->bytes(next)));
+      }
+    }
+  EXPECT_GT(ended, 40); // walks reached whole answers and ended there
+}

@@ -1,0 +1,814 @@
+//===- Regex.cpp - regular expressions as automata over code points -------===//
+//
+// Three steps: the pattern is parsed into a tree (Parser), the tree becomes
+// a Thompson automaton with epsilon edges and edges labelled by sets of
+// code points (Nfa), and subset construction turns that into a table over
+// classes of code points that every set treats alike (RegexBuilder).
+// States from which no match can be reached are then dropped (kDead), so a
+// live state always has a way to a match: what the token masks rely on.
+//
+//===----------------------------------------------------------------------===//
+
+#include "Regex.h"
+
+#include <algorithm>
+#include <map>
+
+namespace dsserve {
+namespace {
+
+constexpr uint32_t kMaxCodePoint = 0x10FFFF;
+constexpr int kMaxNfaStates = 50000;
+constexpr int64_t kMaxRepeat = 1000;
+// Subset entries times classes examined while building the table: about
+// 0.1 s of a core at most.
+constexpr size_t kMaxWork = size_t(8) << 20;
+
+/// A set of code points: sorted, disjoint, non-adjacent inclusive ranges.
+using CharSet = std::vector<std::pair<uint32_t, uint32_t>>;
+
+CharSet normalize(CharSet s) {
+  std::sort(s.begin(), s.end());
+  CharSet out;
+  for (const auto &r : s) {
+    if (!out.empty() && r.first <= out.back().second + 1)
+      out.back().second = std::max(out.back().second, r.second);
+    else
+      out.push_back(r);
+  }
+  return out;
+}
+
+/// The code points outside `s`, surrogates left out (no text holds them).
+CharSet complement(const CharSet &in) {
+  CharSet s = in;
+  s.push_back({0xD800, 0xDFFF});
+  s = normalize(std::move(s));
+  CharSet out;
+  uint32_t from = 0;
+  for (const auto &[lo, hi] : s) {
+    if (lo > from)
+      out.push_back({from, lo - 1});
+    from = hi + 1;
+  }
+  if (from <= kMaxCodePoint)
+    out.push_back({from, kMaxCodePoint});
+  return out;
+}
+
+CharSet digits() { return {{'0', '9'}}; }
+CharSet wordChars() { return {{'0', '9'}, {'A', 'Z'}, {'_', '_'}, {'a', 'z'}}; }
+CharSet spaces() { // ECMAScript's \s: white space and line terminators
+  return normalize({{'\t', '\r'},
+                    {' ', ' '},
+                    {0xA0, 0xA0},
+                    {0x1680, 0x1680},
+                    {0x2000, 0x200A},
+                    {0x2028, 0x2029},
+                    {0x202F, 0x202F},
+                    {0x205F, 0x205F},
+                    {0x3000, 0x3000},
+                    {0xFEFF, 0xFEFF}});
+}
+CharSet anyButLineEnds() {
+  return complement(normalize({{'\n', '\n'}, {'\r', '\r'}, {0x2028, 0x2029}}));
+}
+
+struct Tree {
+  enum Kind { Set, Concat, Alt, Repeat, Start, End } kind;
+  int set = -1;          // Set: index into Parser::sets
+  std::vector<int> kids; // Concat, Alt: parts; Repeat: one
+  int64_t min = 0, max = -1;
+};
+
+class Parser {
+public:
+  explicit Parser(const std::string &p) : p(p) {}
+  std::vector<Tree> nodes;
+  std::vector<CharSet> sets;
+  std::string error;
+
+  /// The whole pattern; -1 on error.
+  int parse() {
+    int root = alternation();
+    if (error.empty() && at < p.size())
+      fail("unmatched ')'");
+    return error.empty() ? root : -1;
+  }
+
+private:
+  const std::string &p;
+  size_t at = 0;
+
+  void fail(const std::string &why) {
+    if (error.empty())
+      error = why + " at offset " + std::to_string(at);
+  }
+  int add(Tree t) {
+    nodes.push_back(std::move(t));
+    return int(nodes.size()) - 1;
+  }
+  int addSet(CharSet s) {
+    sets.push_back(normalize(std::move(s)));
+    return add({Tree::Set, int(sets.size()) - 1});
+  }
+  bool more() const { return at < p.size() && error.empty(); }
+
+  /// One UTF-8 character of the pattern.
+  uint32_t codePoint() {
+    unsigned char c = uint8_t(p[at++]);
+    if (c < 0x80)
+      return c;
+    int n = c < 0xC2 || c > 0xF4 ? -1 : c >= 0xF0 ? 3 : c >= 0xE0 ? 2 : 1;
+    uint32_t cp = n < 0 ? 0 : c & (0x3F >> n);
+    for (int i = 0; i < n; ++i) {
+      if (at >= p.size() || (uint8_t(p[at]) & 0xC0) != 0x80) {
+        n = -1;
+        break;
+      }
+      cp = (cp << 6) | (uint8_t(p[at++]) & 0x3F);
+    }
+    if (n < 0 || cp > kMaxCodePoint) {
+      fail("the pattern is not valid UTF-8");
+      return 0;
+    }
+    return cp;
+  }
+
+  int alternation() {
+    std::vector<int> alts{concatenation()};
+    while (more() && p[at] == '|') {
+      ++at;
+      alts.push_back(concatenation());
+    }
+    return alts.size() == 1 ? alts[0] : add({Tree::Alt, -1, alts});
+  }
+
+  int concatenation() {
+    std::vector<int> parts;
+    while (more() && p[at] != '|' && p[at] != ')')
+      parts.push_back(quantified());
+    return add({Tree::Concat, -1, parts});
+  }
+
+  /// {n}, {n,}, {n,m} at `at` (just after '{'); false (at unchanged) where
+  /// the brace is not a quantifier, as ECMAScript reads it then.
+  bool braces(int64_t &min, int64_t &max) {
+    size_t i = at;
+    auto number = [&](int64_t &v) {
+      size_t s = i;
+      v = 0;
+      while (i < p.size() && p[i] >= '0' && p[i] <= '9' && v <= kMaxRepeat)
+        v = v * 10 + (p[i++] - '0');
+      return i > s;
+    };
+    if (!number(min))
+      return false;
+    max = min;
+    if (i < p.size() && p[i] == ',') {
+      ++i;
+      max = -1;
+      if (i < p.size() && p[i] != '}' && !number(max))
+        return false;
+    }
+    if (i >= p.size() || p[i] != '}')
+      return false;
+    at = i + 1;
+    return true;
+  }
+
+  int quantified() {
+    int atom = this->atom();
+    while (more()) {
+      int64_t min, max;
+      char c = p[at];
+      if (c == '*' || c == '+' || c == '?') {
+        ++at;
+        min = c == '+' ? 1 : 0;
+        max = c == '?' ? 1 : -1;
+      } else if (c == '{' && (++at, braces(min, max))) {
+        if (min > kMaxRepeat || max > kMaxRepeat)
+          fail("a repetition count above " + std::to_string(kMaxRepeat));
+        else if (max >= 0 && max < min)
+          fail("a repetition {n,m} with m below n");
+      } else {
+        if (c == '{')
+          --at; // a literal brace: the atom loop reads it
+        break;
+      }
+      Tree::Kind k = nodes[size_t(atom)].kind;
+      if (k == Tree::Start || k == Tree::End)
+        fail("nothing to repeat");
+      if (more() && p[at] == '?') // lazy: the same strings
+        ++at;
+      atom = add({Tree::Repeat, -1, {atom}, min, max});
+      if (more() && (p[at] == '*' || p[at] == '+' || p[at] == '?'))
+        fail("nothing to repeat (possessive and doubled quantifiers are "
+             "not supported)");
+    }
+    return atom;
+  }
+
+  int atom() {
+    char c = p[at];
+    switch (c) {
+    case '(':
+      return group();
+    case '[':
+      ++at;
+      return addSet(charClass());
+    case '.':
+      ++at;
+      return addSet(anyButLineEnds());
+    case '^':
+      ++at;
+      return add({Tree::Start});
+    case '$':
+      ++at;
+      return add({Tree::End});
+    case '\\':
+      ++at;
+      return addSet(escape(false));
+    case '*':
+    case '+':
+    case '?':
+      fail("nothing to repeat");
+      return add({Tree::Concat});
+    case '{': {
+      int64_t min, max;
+      size_t save = ++at;
+      if (braces(min, max)) {
+        at = save - 1;
+        fail("nothing to repeat");
+      }
+      return addSet({{'{', '{'}});
+    }
+    default: {
+      uint32_t cp = codePoint();
+      return addSet({{cp, cp}});
+    }
+    }
+  }
+
+  int group() {
+    ++at; // '('
+    if (at < p.size() && p[at] == '?') {
+      std::string head = p.substr(at, 3);
+      if (head.rfind("?:", 0) == 0) {
+        at += 2;
+      } else if (head.rfind("?<", 0) == 0 && head != "?<=" && head != "?<!") {
+        skipName();
+      } else if (head.rfind("?P<", 0) == 0) {
+        skipName();
+      } else if (head.rfind("?=", 0) == 0 || head.rfind("?!", 0) == 0 ||
+                 head == "?<=" || head == "?<!") {
+        fail("lookaround assertions are not supported");
+      } else {
+        fail("inline flags and other (?...) groups are not supported");
+      }
+    }
+    int inner = alternation();
+    if (!more() || p[at] != ')')
+      fail("missing ')'");
+    else
+      ++at;
+    return inner;
+  }
+
+  void skipName() {
+    size_t close = p.find('>', at);
+    if (close == std::string::npos)
+      return fail("an unterminated group name");
+    at = close + 1;
+  }
+
+  /// Hex digits: exactly n, or (n < 0) up to '}' of \u{...}.
+  uint32_t hex(int n) {
+    uint32_t v = 0;
+    int got = 0;
+    while (at < p.size() && (n < 0 ? p[at] != '}' : got < n)) {
+      char c = p[at];
+      int d = c >= '0' && c <= '9'   ? c - '0'
+              : c >= 'a' && c <= 'f' ? c - 'a' + 10
+              : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                     : -1;
+      if (d < 0 || v > kMaxCodePoint)
+        break;
+      v = v * 16 + uint32_t(d);
+      ++at;
+      ++got;
+    }
+    if ((n >= 0 && got != n) || (n < 0 && (got == 0 || at >= p.size())) ||
+        v > kMaxCodePoint)
+      fail("a malformed \\x or \\u escape");
+    if (n < 0 && at < p.size())
+      ++at; // '}'
+    return v;
+  }
+
+  /// After '\': the set it stands for. In a class `\b` is backspace.
+  CharSet escape(bool inClass) {
+    if (at >= p.size()) {
+      fail("a pattern ending in '\\'");
+      return {};
+    }
+    char c = p[at++];
+    auto one = [](uint32_t cp) { return CharSet{{cp, cp}}; };
+    switch (c) {
+    case 'd':
+      return digits();
+    case 'D':
+      return complement(digits());
+    case 'w':
+      return wordChars();
+    case 'W':
+      return complement(normalize(wordChars()));
+    case 's':
+      return spaces();
+    case 'S':
+      return complement(spaces());
+    case 't':
+      return one('\t');
+    case 'n':
+      return one('\n');
+    case 'r':
+      return one('\r');
+    case 'f':
+      return one('\f');
+    case 'v':
+      return one('\v');
+    case 'x':
+      return one(hex(2));
+    case 'u':
+      if (at < p.size() && p[at] == '{') {
+        ++at;
+        return one(hex(-1));
+      }
+      return one(hex(4));
+    case 'b':
+      if (inClass)
+        return one('\b');
+      fail("word boundaries (\\b, \\B) are not supported");
+      return {};
+    case 'B':
+      fail("word boundaries (\\b, \\B) are not supported");
+      return {};
+    case 'p':
+    case 'P':
+      fail("Unicode property classes (\\p{...}) are not supported");
+      return {};
+    case 'k':
+      fail("backreferences are not supported");
+      return {};
+    case '0':
+      if (at < p.size() && p[at] >= '0' && p[at] <= '9')
+        fail("octal escapes are not supported");
+      return one(0);
+    default:
+      break;
+    }
+    if (c >= '1' && c <= '9') {
+      fail("backreferences are not supported");
+      return {};
+    }
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) {
+      fail(std::string("an unknown escape \\") + c);
+      return {};
+    }
+    --at; // any other character stands for itself
+    return one(codePoint());
+  }
+
+  /// After '[': the class up to its ']'.
+  CharSet charClass() {
+    bool negate = at < p.size() && p[at] == '^';
+    if (negate)
+      ++at;
+    CharSet s;
+    while (true) {
+      if (!more()) {
+        fail("a class missing its ']'");
+        return {};
+      }
+      if (p[at] == ']') {
+        ++at;
+        break;
+      }
+      CharSet lo = classAtom();
+      bool range = at + 1 < p.size() && p[at] == '-' && p[at + 1] != ']';
+      if (!range) {
+        s.insert(s.end(), lo.begin(), lo.end());
+        continue;
+      }
+      ++at; // '-'
+      CharSet hi = classAtom();
+      if (lo.size() != 1 || hi.size() != 1 || lo[0].first != lo[0].second ||
+          hi[0].first != hi[0].second) {
+        fail("a class range whose end is a class (\\d, \\w, ...)");
+        return {};
+      }
+      if (hi[0].first < lo[0].first) {
+        fail("a class range out of order");
+        return {};
+      }
+      s.push_back({lo[0].first, hi[0].first});
+    }
+    s = normalize(std::move(s));
+    return negate ? complement(s) : s;
+  }
+
+  CharSet classAtom() {
+    if (p[at] == '\\') {
+      ++at;
+      return escape(true);
+    }
+    uint32_t cp = codePoint();
+    return {{cp, cp}};
+  }
+};
+
+/// Thompson's construction: edges labelled by sets, and epsilon edges.
+class Nfa {
+public:
+  struct State {
+    std::vector<std::pair<int, int>> edges; // (set, to)
+    std::vector<int> eps;
+  };
+  std::vector<State> states;
+  bool tooBig = false;
+
+  int newState() {
+    if (states.size() >= size_t(kMaxNfaStates))
+      tooBig = true;
+    states.emplace_back();
+    return int(states.size()) - 1;
+  }
+  /// The fragment of `node` from state `from`; returns its end state.
+  int build(const std::vector<Tree> &tree, int node, int from) {
+    if (tooBig)
+      return from;
+    const Tree &t = tree[size_t(node)];
+    switch (t.kind) {
+    case Tree::Set: {
+      int end = newState();
+      states[size_t(from)].edges.push_back({t.set, end});
+      return end;
+    }
+    case Tree::Concat: {
+      int at = from;
+      for (int k : t.kids)
+        at = build(tree, k, at);
+      return at;
+    }
+    case Tree::Alt: {
+      int end = newState();
+      for (int k : t.kids) {
+        int s = newState();
+        states[size_t(from)].eps.push_back(s);
+        int e = build(tree, k, s);
+        states[size_t(e)].eps.push_back(end);
+      }
+      return end;
+    }
+    case Tree::Repeat: {
+      int at = from;
+      for (int64_t i = 0; i < t.min && !tooBig; ++i)
+        at = build(tree, t.kids[0], at);
+      if (t.max < 0) { // a loop back to where it may also leave
+        int loop = newState();
+        states[size_t(at)].eps.push_back(loop);
+        int e = build(tree, t.kids[0], loop);
+        states[size_t(e)].eps.push_back(loop);
+        return loop;
+      }
+      int end = newState();
+      for (int64_t i = t.min; i < t.max && !tooBig; ++i) {
+        states[size_t(at)].eps.push_back(end);
+        at = build(tree, t.kids[0], at);
+      }
+      states[size_t(at)].eps.push_back(end);
+      return end;
+    }
+    case Tree::Start:
+    case Tree::End:
+      return from;
+    }
+    return from;
+  }
+};
+
+/// Checks where `^` and `$` are (only first / last in a top-level
+/// alternative) and, searching, puts "anything" where they are not.
+bool placeAnchors(Parser &ps, int root, Regex::Mode mode, std::string &error) {
+  std::vector<int> alts = ps.nodes[size_t(root)].kind == Tree::Alt
+                              ? ps.nodes[size_t(root)].kids
+                              : std::vector<int>{root};
+  // Anchors elsewhere (in groups, mid-pattern) would need assertions.
+  std::vector<int> todo;
+  for (int a : alts) {
+    const Tree &t = ps.nodes[size_t(a)];
+    for (size_t i = 0; i < t.kids.size(); ++i) {
+      Tree::Kind k = ps.nodes[size_t(t.kids[i])].kind;
+      bool ok = (k == Tree::Start && i == 0) ||
+                (k == Tree::End && i + 1 == t.kids.size());
+      if (!ok)
+        todo.push_back(t.kids[i]);
+    }
+  }
+  while (!todo.empty()) {
+    const Tree &t = ps.nodes[size_t(todo.back())];
+    todo.pop_back();
+    if (t.kind == Tree::Start || t.kind == Tree::End) {
+      error = "'^' and '$' are supported only at the pattern's start and "
+              "end (or its top-level alternatives')";
+      return false;
+    }
+    todo.insert(todo.end(), t.kids.begin(), t.kids.end());
+  }
+  if (mode == Regex::Mode::Whole)
+    return true;
+  ps.sets.push_back(complement({}));
+  int anyChar = int(ps.sets.size()) - 1;
+  auto anything = [&] {
+    ps.nodes.push_back({Tree::Set, anyChar});
+    int c = int(ps.nodes.size()) - 1;
+    ps.nodes.push_back({Tree::Repeat, -1, {c}, 0, -1});
+    return int(ps.nodes.size()) - 1;
+  };
+  for (int a : alts) { // each a Concat (Parser::alternation)
+    std::vector<int> kids = ps.nodes[size_t(a)].kids;
+    bool starts =
+        !kids.empty() && ps.nodes[size_t(kids[0])].kind == Tree::Start;
+    bool ends =
+        !kids.empty() && ps.nodes[size_t(kids.back())].kind == Tree::End;
+    if (!starts)
+      kids.insert(kids.begin(), anything());
+    if (!ends)
+      kids.push_back(anything());
+    ps.nodes[size_t(a)].kids = std::move(kids);
+  }
+  return true;
+}
+
+} // namespace
+
+/// Subset construction over the classes of code points.
+class RegexBuilder {
+public:
+  RegexBuilder(const Nfa &nfa, const std::vector<CharSet> &sets, int start,
+               int accept)
+      : nfa(nfa), sets(sets), nfaStart(start), nfaAccept(accept) {}
+
+  std::shared_ptr<const Regex> build(std::string &error) {
+    auto rx = std::make_shared<Regex>();
+    makeClasses(*rx);
+    std::vector<std::vector<int>> subsets;
+    std::map<std::vector<int>, int32_t> ids;
+    auto idOf = [&](std::vector<int> subset) -> int32_t {
+      if (subset.empty())
+        return Regex::kDead;
+      auto [it, fresh] = ids.insert({subset, int32_t(subsets.size())});
+      if (fresh)
+        subsets.push_back(std::move(subset));
+      return it->second;
+    };
+    rx->startState = idOf(closure({nfaStart}));
+    const size_t classes = size_t(rx->classes);
+    // Bounds on the table and on the work of building it (the subsets'
+    // sizes summed): a request's pattern must not hold the server up.
+    size_t work = 0;
+    for (size_t d = 0; d < subsets.size(); ++d) {
+      work += subsets[d].size() * classes;
+      if (subsets.size() > size_t(Regex::kMaxStates) ||
+          subsets.size() * classes > (size_t(1) << 22) || work > kMaxWork) {
+        error = "the pattern needs more than " +
+                std::to_string(Regex::kMaxStates) +
+                " automaton states or too much work to build them (an "
+                "anchored or shorter pattern may fit)";
+        return nullptr;
+      }
+      rx->accept.push_back(
+          std::binary_search(subsets[d].begin(), subsets[d].end(), nfaAccept));
+      for (size_t c = 0; c < classes; ++c) {
+        std::vector<int> targets;
+        for (int q : subsets[d])
+          for (const auto &[set, to] : nfa.states[size_t(q)].edges)
+            if (covers[size_t(set)][c])
+              targets.push_back(to);
+        rx->next.push_back(idOf(closure(std::move(targets))));
+      }
+    }
+    if (!dropDeadEnds(*rx)) {
+      error = "the pattern matches no string";
+      return nullptr;
+    }
+    measureToEnds(*rx);
+    return rx;
+  }
+
+private:
+  /// The states reachable by epsilon edges, sorted; only those that read
+  /// a character or accept tell subsets apart.
+  std::vector<int> closure(std::vector<int> from) const {
+    std::vector<uint8_t> seen(nfa.states.size(), 0);
+    std::vector<int> out;
+    while (!from.empty()) {
+      int q = from.back();
+      from.pop_back();
+      if (seen[size_t(q)])
+        continue;
+      seen[size_t(q)] = 1;
+      const Nfa::State &s = nfa.states[size_t(q)];
+      if (!s.edges.empty() || q == nfaAccept)
+        out.push_back(q);
+      from.insert(from.end(), s.eps.begin(), s.eps.end());
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+  }
+
+  void makeClasses(Regex &rx) {
+    std::vector<uint32_t> b{0};
+    for (const CharSet &s : sets)
+      for (const auto &[lo, hi] : s) {
+        b.push_back(lo);
+        if (hi < kMaxCodePoint)
+          b.push_back(hi + 1);
+      }
+    std::sort(b.begin(), b.end());
+    b.erase(std::unique(b.begin(), b.end()), b.end());
+    rx.classes = int32_t(b.size());
+    b.push_back(kMaxCodePoint + 1);
+    rx.bounds = std::move(b);
+    for (uint32_t c = 0; c < 128; ++c)
+      rx.asciiClass[c] =
+          int32_t(std::upper_bound(rx.bounds.begin(), rx.bounds.end(), c) -
+                  rx.bounds.begin() - 1);
+    covers.assign(sets.size(), std::vector<uint8_t>(size_t(rx.classes), 0));
+    for (size_t i = 0; i < sets.size(); ++i)
+      for (const auto &[lo, hi] : sets[i])
+        for (int32_t c = rx.classOf(lo); c <= rx.classOf(hi); ++c)
+          covers[i][size_t(c)] = 1;
+  }
+
+  /// States with no way to an accepting one lead nowhere: kDead. False
+  /// when that is the start.
+  static bool dropDeadEnds(Regex &rx) {
+    size_t n = rx.accept.size(), classes = size_t(rx.classes);
+    std::vector<uint8_t> live(rx.accept.begin(), rx.accept.end());
+    for (bool changed = true; changed;) {
+      changed = false;
+      for (size_t s = 0; s < n; ++s)
+        for (size_t c = 0; c < classes && !live[s]; ++c) {
+          int32_t t = rx.next[s * classes + c];
+          if (t != Regex::kDead && live[size_t(t)])
+            live[s] = changed = true;
+        }
+    }
+    for (int32_t &t : rx.next)
+      if (t != Regex::kDead && !live[size_t(t)])
+        t = Regex::kDead;
+    return rx.startState != Regex::kDead && live[size_t(rx.startState)];
+  }
+
+  /// Regex::shortest and ::longest: a breadth-first search back from the
+  /// accepting states, and a depth-first one for the longest way (a loop
+  /// on it makes it unbounded).
+  static void measureToEnds(Regex &rx) {
+    size_t n = rx.accept.size(), classes = size_t(rx.classes);
+    std::vector<std::vector<int32_t>> succ(n), pred(n);
+    for (size_t s = 0; s < n; ++s)
+      for (size_t c = 0; c < classes; ++c)
+        if (int32_t t = rx.next[s * classes + c]; t != Regex::kDead)
+          succ[s].push_back(t);
+    for (size_t s = 0; s < n; ++s) {
+      std::sort(succ[s].begin(), succ[s].end());
+      succ[s].erase(std::unique(succ[s].begin(), succ[s].end()), succ[s].end());
+      for (int32_t t : succ[s])
+        pred[size_t(t)].push_back(int32_t(s));
+    }
+    rx.shortest.assign(n, INT64_MAX);
+    std::vector<int32_t> queue;
+    for (size_t s = 0; s < n; ++s)
+      if (rx.accept[s]) {
+        rx.shortest[s] = 0;
+        queue.push_back(int32_t(s));
+      }
+    for (size_t i = 0; i < queue.size(); ++i)
+      for (int32_t p : pred[size_t(queue[i])])
+        if (rx.shortest[size_t(p)] == INT64_MAX) {
+          rx.shortest[size_t(p)] = rx.shortest[size_t(queue[i])] + 1;
+          queue.push_back(p);
+        }
+    // Iterative depth-first search: 0 unseen, 1 on the path, 2 done.
+    // Every state searched reaches an end (dead ones are not searched, and
+    // no transition leads to them).
+    rx.longest.assign(n, -1);
+    std::vector<uint8_t> color(n, 0);
+    auto longer = [](int64_t &best, int64_t after) {
+      best = std::max(best, after == INT64_MAX ? INT64_MAX : after + 1);
+    };
+    for (size_t root = 0; root < n; ++root) {
+      if (color[root] || rx.shortest[root] == INT64_MAX)
+        continue;
+      std::vector<std::pair<int32_t, size_t>> stack;
+      auto enter = [&](int32_t s) {
+        color[size_t(s)] = 1;
+        rx.longest[size_t(s)] = rx.accept[size_t(s)] ? 0 : -1;
+        stack.push_back({s, 0});
+      };
+      enter(int32_t(root));
+      while (!stack.empty()) {
+        int32_t s = stack.back().first;
+        size_t k = stack.back().second++;
+        if (k < succ[size_t(s)].size()) {
+          int32_t t = succ[size_t(s)][k];
+          if (color[size_t(t)] == 1)
+            rx.longest[size_t(s)] = INT64_MAX; // a loop on the way
+          else if (color[size_t(t)] == 2)
+            longer(rx.longest[size_t(s)], rx.longest[size_t(t)]);
+          else
+            enter(t);
+          continue;
+        }
+        color[size_t(s)] = 2;
+        stack.pop_back();
+        if (!stack.empty())
+          longer(rx.longest[size_t(stack.back().first)], rx.longest[size_t(s)]);
+      }
+    }
+  }
+
+  const Nfa &nfa;
+  const std::vector<CharSet> &sets;
+  int nfaStart, nfaAccept;
+  std::vector<std::vector<uint8_t>> covers; // set x class
+};
+
+std::shared_ptr<const Regex> Regex::compile(const std::string &pattern,
+                                            Mode mode, std::string &error) {
+  Parser ps(pattern);
+  int root = ps.parse();
+  if (root < 0) {
+    error = ps.error;
+    return nullptr;
+  }
+  if (!placeAnchors(ps, root, mode, error))
+    return nullptr;
+  Nfa nfa;
+  int start = nfa.newState();
+  int accept = nfa.build(ps.nodes, root, start);
+  if (nfa.tooBig) {
+    error = "the pattern is too large (more than " +
+            std::to_string(kMaxNfaStates) +
+            " automaton states before "
+            "determinization)";
+    return nullptr;
+  }
+  return RegexBuilder(nfa, ps.sets, start, accept).build(error);
+}
+
+int32_t Regex::classOf(uint32_t cp) const {
+  if (cp < 128)
+    return asciiClass[cp];
+  return int32_t(std::upper_bound(bounds.begin(), bounds.end(), cp) -
+                 bounds.begin() - 1);
+}
+
+bool Regex::anyIn(int32_t state, uint32_t lo, uint32_t hi, int64_t minMore,
+                  int64_t maxMore) const {
+  hi = std::min(hi, kMaxCodePoint);
+  const int32_t *row = &next[size_t(state) * size_t(classes)];
+  for (int32_t c = classOf(lo), e = lo > hi ? c - 1 : classOf(hi); c <= e; ++c)
+    if (row[c] != kDead && canEnd(row[c], minMore, maxMore))
+      return true;
+  return false;
+}
+
+bool regexTakeByte(const Regex &rx, int32_t &state, int32_t &cp, int32_t &owed,
+                   uint8_t byte, int64_t minMore, int64_t maxMore) {
+  if (owed > 0) {
+    if ((byte & 0xC0) != 0x80)
+      return false;
+    cp = (cp << 6) | (byte & 0x3F);
+    --owed;
+  } else if (byte < 0x80) {
+    cp = byte;
+  } else if (byte >= 0xC2 && byte <= 0xF4) {
+    owed = byte < 0xE0 ? 1 : byte < 0xF0 ? 2 : 3;
+    cp = byte & (byte < 0xE0 ? 0x1F : byte < 0xF0 ? 0x0F : 0x07);
+  } else {
+    return false;
+  }
+  if (owed > 0) { // some character these bytes can still become
+    uint32_t lo = uint32_t(cp) << (6 * owed);
+    return rx.anyIn(state, lo, lo | ((1u << (6 * owed)) - 1), minMore, maxMore);
+  }
+  int32_t next = rx.step(state, uint32_t(cp));
+  if (next == Regex::kDead || !rx.canEnd(next, minMore, maxMore))
+    return false;
+  state = next;
+  return true;
+}
+
+} // namespace dsserve
