@@ -6,7 +6,8 @@
 // x n), so the response and SSE writers see whatever text the input
 // carries. Parsing must never throw or crash. The input is also read as
 // a model's answer by the tool-call parser of each format, whole and in
-// pieces: both must give the same content and calls; a body with a
+// pieces: both must give the same content and calls (the Responses and
+// Messages APIs' bodies and writers too); a body with a
 // schema has its grammar read the body. An input that is no JSON object
 // has its first line compiled as a regular expression (guided_regex, a schema's
 // pattern) and the rest read through it: a pattern compiles or is refused with
@@ -14,6 +15,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "JsonGrammar.h"
+#include "MessagesApi.h"
 #include "OpenAIRequest.h"
 #include "Regex.h"
 #include "Responses.h"
@@ -142,6 +144,26 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     (void)rw.takeStreamEvents();
     (void)dumpJson(rw.body());
   } else if (error.status != 400 || error.message.empty()) {
+    __builtin_trap();
+  }
+  // Anthropic's Messages API: the body, and its writer over one choice.
+  if (auto r = parseMessagesRequest(body, error, size & 4)) {
+    r->splitReasoning = size & 1;
+    CompletionWriter w(*r, nullptr, "id", "m", 0, std::vector<int64_t>{1});
+    MessagesWriter mw(w.choice(0), "msg", "m", 1);
+    for (size_t i = 0; i < size && i < 64; ++i) {
+      TokenOutput t;
+      t.token = data[i];
+      if (!w.choice(0).onToken(t))
+        break;
+      (void)mw.takeStreamEvents();
+    }
+    w.choice(0).onFinish(FinishReason::Length);
+    (void)mw.takeStreamEvents();
+    (void)dumpJson(mw.body());
+  } else if (error.status != 400 || error.message.empty()) {
+    __builtin_trap();
+  } else if (anthropicError(error.status, error.toJson()).empty()) {
     __builtin_trap();
   }
   return 0;

@@ -1,5 +1,6 @@
 // Helpers for the ds-serve tests: start a server on a free loopback port,
-// load the openai SDK from third_party/npm, a tiny sequential test runner.
+// load the openai and Anthropic SDKs from third_party/npm, a tiny
+// sequential test runner.
 import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
 import fs from 'node:fs';
@@ -16,6 +17,15 @@ export function loadOpenAI() {
     return req('openai').default ?? req('openai');
   } catch (e) {
     throw new Error('the openai SDK is missing from third_party/npm: run `make deps` (' + e.message + ')');
+  }
+}
+
+export function loadAnthropic() {
+  const req = createRequire(path.join(ROOT, 'third_party', 'npm', 'package.json'));
+  try {
+    return req('@anthropic-ai/sdk').default ?? req('@anthropic-ai/sdk');
+  } catch (e) {
+    throw new Error('the Anthropic SDK is missing from third_party/npm: run `make deps` (' + e.message + ')');
   }
 }
 

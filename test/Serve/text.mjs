@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
-import { loadOpenAI, startServer, run, postRaw, ROOT } from './lib.mjs';
+import { loadOpenAI, loadAnthropic, startServer, run, postRaw, ROOT } from './lib.mjs';
 
 const [binDir, artifact, ckpt] = process.argv.slice(2);
 const OpenAI = loadOpenAI();
@@ -376,6 +376,23 @@ await run([
         assert.equal(r.usage.prompt_tokens, ids.length);
       }
     } finally { s.proc.kill('SIGKILL'); }
+  }],
+
+  ['Anthropic Messages API on the engine: the chat answer, whole and streamed; count_tokens', async () => {
+    const anthropic = new (loadAnthropic())({ baseURL: server.base, apiKey: 'x', maxRetries: 0 });
+    const messages = [{ role: 'user', content: 'hello the world' }];
+    const chat = await client.chat.completions.create({ messages: [{ role: 'system', content: 'be brief' }, ...messages],
+                                                       max_tokens: 10, temperature: 0 });
+    const body = { model: path.basename(ckpt), system: 'be brief', messages, max_tokens: 10, temperature: 0 };
+    const m = await anthropic.messages.create(body);
+    assert.equal(m.content[0].text, chat.choices[0].message.content);
+    assert.equal(m.usage.input_tokens, chat.usage.prompt_tokens);
+    assert.equal(m.usage.output_tokens, chat.usage.completion_tokens);
+    assert.equal(m.stop_reason, chat.choices[0].finish_reason === 'length' ? 'max_tokens' : 'end_turn');
+    const streamed = await anthropic.messages.stream(body).finalMessage();
+    assert.equal(streamed.content[0].text, m.content[0].text);
+    const { max_tokens, temperature, ...countBody } = body;
+    assert.equal((await anthropic.messages.countTokens(countBody)).input_tokens, chat.usage.prompt_tokens);
   }],
 
   ['Responses API on the engine: the chat answer, streamed or whole; text.format', async () => {

@@ -93,21 +93,19 @@ bool StreamState::send(httplib::DataSink &sink) {
   std::string events;
   if (failed() && allDone() && !errorSent) {
     errorSent = true;
-    json e = json::parse(
-        ApiError{500, "generation failed: " + error, "internal_error", "", ""}
-            .toJson());
-    if (responses) { // the Responses API's error event ends its stream
-      e = e["error"];
-      e["type"] = "error";
-      events = "event: error\n" + sseEvent(e);
+    std::string message = "generation failed: " + error;
+    if (answer) { // its own error event ends the stream
+      events = answer->errorEvent(message);
     } else {
       // What came before the error, without the normal ending.
       events = writer->takeStreamEvents(/*end=*/false);
-      events += sseEvent(e) + "data: [DONE]\n\n";
+      events +=
+          sseEvent(json::parse(
+              ApiError{500, message, "internal_error", "", ""}.toJson())) +
+          "data: [DONE]\n\n";
     }
   } else if (!failed()) {
-    events =
-        responses ? responses->takeStreamEvents() : writer->takeStreamEvents();
+    events = answer ? answer->takeStreamEvents() : writer->takeStreamEvents();
   }
   // A comment while nothing comes: keeps proxies patient and finds
   // clients that left while the request waited.
@@ -118,7 +116,7 @@ bool StreamState::send(httplib::DataSink &sink) {
     return false;
   }
   if (events.find("data: [DONE]") != std::string::npos ||
-      (responses && (responses->ended() || errorSent)))
+      (answer && (answer->ended() || errorSent)))
     sink.done();
   return true;
 }

@@ -110,8 +110,9 @@ struct StreamState {
   std::unique_ptr<InFlightGuard> guard;
   std::shared_ptr<Channel> channel;
   std::unique_ptr<CompletionWriter> writer;
-  /// /v1/responses: its writer, over the writer's one choice.
-  std::unique_ptr<ResponsesWriter> responses;
+  /// /v1/responses, /v1/messages: their writer, over the writer's one
+  /// choice.
+  std::unique_ptr<AnswerWriter> answer;
   std::vector<Run> runs;
   /// Choices not submitted yet: a prompt's further samples wait for its
   /// first choice's first event (its prompt is then in the prefix cache).

@@ -25,7 +25,8 @@ std::string help() {
   return usage() + R"(
 
 An OpenAI-compatible HTTP server (/v1/completions, /v1/chat/completions,
-/v1/responses, /v1/models, /tokenize, /detokenize, /health, /metrics) for
+/v1/responses, /v1/models, /tokenize, /detokenize, /health, /metrics), with
+Anthropic's Messages API too (/v1/messages, /v1/messages/count_tokens), for
 an artifact of ds-compile.
 
   ARTIFACT                   the compiled model (.dsa)

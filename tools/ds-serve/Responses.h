@@ -50,6 +50,10 @@ public:
   void onFinish(FinishReason reason);
   bool finished() const { return done; }
   const char *finishReason() const { return finishName; }
+  /// The stop string that ended the answer, null where none did.
+  const std::string *matchedStop() const {
+    return stops.stopped() ? &stops.matched() : nullptr;
+  }
   int64_t completionTokens() const { return int64_t(tokenIds.size()); }
 
   /// The choice objects of the chunks for what arrived since the last
@@ -123,6 +127,20 @@ private:
   bool done = false;
   bool finishSent = false;
   const char *finishName = nullptr;
+};
+
+/// A response of another API over one chat choice (OpenAI's Responses
+/// API, Anthropic's Messages API): its whole body, or its stream events.
+class AnswerWriter {
+public:
+  virtual ~AnswerWriter() = default;
+  /// The SSE events for what arrived since the last call.
+  virtual std::string takeStreamEvents() = 0;
+  virtual nlohmann::json body() const = 0;
+  /// The stream's last event was sent.
+  virtual bool ended() const = 0;
+  /// The event that ends a stream whose generation failed.
+  virtual std::string errorEvent(const std::string &message) = 0;
 };
 
 /// One request's response: its choices (prompts x n; choice c answers

@@ -457,6 +457,14 @@ std::string ResponsesWriter::textDelta(Item kind, const std::string &delta) {
   return out;
 }
 
+std::string ResponsesWriter::errorEvent(const std::string &message) {
+  json e =
+      json::parse(ApiError{500, message, "internal_error", "", ""}.toJson());
+  e = e["error"];
+  e["type"] = "error";
+  return "event: error\n" + sseEvent(e);
+}
+
 std::string ResponsesWriter::takeStreamEvents() {
   std::string out;
   if (endSent)

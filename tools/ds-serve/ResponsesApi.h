@@ -31,17 +31,17 @@ std::optional<ParsedRequest> parseResponsesRequest(const std::string &body,
                                                    nlohmann::json &echo);
 
 /// One response from one chat choice.
-class ResponsesWriter {
+class ResponsesWriter : public AnswerWriter {
 public:
   ResponsesWriter(ChoiceWriter &choice, std::string id, std::string model,
                   int64_t created, nlohmann::json echo, int64_t promptTokens);
   /// The SSE events for what arrived since the last call: first
   /// response.created, last response.completed (or .incomplete).
-  std::string takeStreamEvents();
+  std::string takeStreamEvents() override;
   /// The whole response object.
-  nlohmann::json body() const;
-  /// The stream's last event was sent.
-  bool ended() const { return endSent; }
+  nlohmann::json body() const override;
+  bool ended() const override { return endSent; }
+  std::string errorEvent(const std::string &message) override;
 
 private:
   enum class Item { None, Reasoning, Message, Call };

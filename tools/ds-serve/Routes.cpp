@@ -14,6 +14,7 @@
 #include "ApiError.h"
 #include "ApiKey.h"
 #include "Generation.h"
+#include "MessagesApi.h"
 #include "OpenAIRequest.h"
 #include "Responses.h"
 #include "ResponsesApi.h"
@@ -91,8 +92,13 @@ void Server::reply(httplib::Response &res, int status,
 bool Server::authorized(const httplib::Request &req, httplib::Response &res) {
   if (apiKeyAccepted(config.apiKey, req.get_header_value("Authorization")))
     return true;
-  ApiError e{401, "invalid or missing API key (send 'Authorization: Bearer "
-                  "<key>')",
+  // Anthropic's clients send the key as x-api-key.
+  std::string xKey = req.get_header_value("x-api-key");
+  if (!xKey.empty() && apiKeyAccepted(config.apiKey, "Bearer " + xKey))
+    return true;
+  ApiError e{401,
+             "invalid or missing API key (send 'Authorization: Bearer "
+             "<key>' or 'x-api-key: <key>')",
              "invalid_request_error", "", "invalid_api_key"};
   reply(res, 401, e.toJson());
   return false;
@@ -135,6 +141,19 @@ void Server::routes() {
              [this](const httplib::Request &req, httplib::Response &res) {
                generate(req, res, Api::Responses);
              });
+  // Anthropic's Messages API: its errors in its own shape.
+  http->Post("/v1/messages", [this](const httplib::Request &req,
+                                    httplib::Response &res) {
+    generate(req, res, Api::Messages);
+    if (res.status >= 400)
+      res.set_content(anthropicError(res.status, res.body), "application/json");
+  });
+  http->Post("/v1/messages/count_tokens", [this](const httplib::Request &req,
+                                                 httplib::Response &res) {
+    countTokens(req, res);
+    if (res.status >= 400)
+      res.set_content(anthropicError(res.status, res.body), "application/json");
+  });
   http->Post("/tokenize",
              [this](const httplib::Request &req, httplib::Response &res) {
                tokenize(req, res);
@@ -453,11 +472,12 @@ void Server::generate(const httplib::Request &req, httplib::Response &res,
 
   ApiError err;
   nlohmann::json echo; // what a Responses API response repeats
-  auto parsed = api == Api::Responses
-                    ? parseResponsesRequest(req.body, err, echo)
-                    : parseRequest(chat ? Endpoint::ChatCompletions
-                                        : Endpoint::Completions,
-                                   req.body, err);
+  auto parsed =
+      api == Api::Responses  ? parseResponsesRequest(req.body, err, echo)
+      : api == Api::Messages ? parseMessagesRequest(req.body, err)
+                             : parseRequest(chat ? Endpoint::ChatCompletions
+                                                 : Endpoint::Completions,
+                                            req.body, err);
   if (!parsed) {
     reply(res, err.status, err.toJson());
     return metrics.httpResponse(err.status);
@@ -479,9 +499,13 @@ void Server::generate(const httplib::Request &req, httplib::Response &res,
   st->writer = std::make_unique<CompletionWriter>(
       r, backend.tokenizer(), id, config.modelName, created, prompts);
   if (api == Api::Responses)
-    st->responses = std::make_unique<ResponsesWriter>(
+    st->answer = std::make_unique<ResponsesWriter>(
         st->writer->choice(0), "resp_" + randomHex(), config.modelName, created,
         std::move(echo), int64_t(prompts[0].size()));
+  else if (api == Api::Messages)
+    st->answer = std::make_unique<MessagesWriter>(
+        st->writer->choice(0), "msg_" + randomHex(), config.modelName,
+        int64_t(prompts[0].size()));
   st->channel = std::make_shared<Channel>();
   st->runs.resize(gs.size());
   st->deferred.resize(gs.size());
@@ -530,7 +554,7 @@ void Server::generate(const httplib::Request &req, httplib::Response &res,
       return metrics.httpResponse(500);
     }
     reply(res, 200,
-          dumpJson(st->responses ? st->responses->body() : st->writer->body()));
+          dumpJson(st->answer ? st->answer->body() : st->writer->body()));
     return metrics.httpResponse(200);
   }
 
@@ -618,6 +642,22 @@ void Server::tokenize(const httplib::Request &req, httplib::Response &res) {
         dumpJson({{"count", ids.size()},
                   {"max_model_len", backend.info().maxContext},
                   {"tokens", ids}}));
+  metrics.httpResponse(200);
+}
+
+void Server::countTokens(const httplib::Request &req, httplib::Response &res) {
+  if (!authorized(req, res))
+    return metrics.httpResponse(res.status);
+  ApiError err;
+  auto r = parseMessagesRequest(req.body, err, /*countOnly=*/true);
+  if (!r) {
+    reply(res, err.status, err.toJson());
+    return metrics.httpResponse(err.status);
+  }
+  std::vector<int32_t> ids;
+  if (!tokenizerRequest(res, r->model) || !promptTokens(*r, 0, ids, res))
+    return metrics.httpResponse(res.status);
+  reply(res, 200, dumpJson({{"input_tokens", ids.size()}}));
   metrics.httpResponse(200);
 }
 

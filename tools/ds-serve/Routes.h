@@ -64,14 +64,17 @@ public:
 
 private:
   void routes();
-  /// The generation routes: /v1/completions, /v1/chat/completions and
-  /// /v1/responses (read as the chat request it amounts to).
-  enum class Api { Completions, Chat, Responses };
+  /// The generation routes: /v1/completions, /v1/chat/completions,
+  /// /v1/responses and /v1/messages (the last two read as the chat request
+  /// they amount to).
+  enum class Api { Completions, Chat, Responses, Messages };
   void generate(const httplib::Request &req, httplib::Response &res, Api api);
   bool authorized(const httplib::Request &req, httplib::Response &res);
   /// vLLM's POST /tokenize and /detokenize (behind the API key like /v1).
   void tokenize(const httplib::Request &req, httplib::Response &res);
   void detokenize(const httplib::Request &req, httplib::Response &res);
+  /// Anthropic's POST /v1/messages/count_tokens: the prompt's tokens.
+  void countTokens(const httplib::Request &req, httplib::Response &res);
   /// The served model and a tokenizer; otherwise the refusal is in `res`.
   bool tokenizerRequest(httplib::Response &res, const std::string &model);
   /// Authorized, not draining and within maxInFlight (counted in inFlight
