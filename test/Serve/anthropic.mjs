@@ -142,11 +142,16 @@ await run([
       });
   }],
 
-  ['count_tokens equals the prompt a message is given', async () => {
+  ['count_tokens equals the prompt a message is given; cache reads counted apart', async () => {
     const body = { model: 'fake', system: 'be brief', messages: [{ role: 'user', content: 'hello there' }] };
     const counted = await client.messages.countTokens(body);
     const m = await client.messages.create({ ...body, max_tokens: 1, temperature: 0 });
-    assert.equal(counted.input_tokens, m.usage.input_tokens);
+    // Anthropic counts prefix-cache reads apart: the two add up to the prompt.
+    assert.equal(counted.input_tokens, m.usage.input_tokens + m.usage.cache_read_input_tokens);
+    const again = await client.messages.create({ ...body, max_tokens: 1, temperature: 0 });
+    assert.ok(again.usage.cache_read_input_tokens > 0);
+    assert.equal(again.usage.cache_creation_input_tokens, 0);
+    assert.equal(counted.input_tokens, again.usage.input_tokens + again.usage.cache_read_input_tokens);
     const longer = await client.messages.countTokens({ ...body, messages: [{ role: 'user', content: 'hello there!!' }] });
     assert.equal(longer.input_tokens, counted.input_tokens + 2); // byte tokens
   }],

@@ -50,7 +50,8 @@ const tests = [
     assert.equal(r.object, 'text_completion');
     assert.equal(r.choices[0].text, 'Hello');
     assert.equal(r.choices[0].finish_reason, 'length');
-    assert.deepEqual(r.usage, { prompt_tokens: 2, completion_tokens: 5, total_tokens: 7 });
+    assert.deepEqual(r.usage, { prompt_tokens: 2, completion_tokens: 5, total_tokens: 7,
+                                prompt_tokens_details: { cached_tokens: 0 } });
   }],
 
   ['completion until end of text counts the end token', async () => {
@@ -107,7 +108,8 @@ const tests = [
       model: 'fake', prompt: 'hey', max_tokens: 12, temperature: 0, stream: true, stream_options: { include_usage: true } }));
     const usage = chunks.at(-1);
     assert.deepEqual(usage.choices, []);
-    assert.deepEqual(usage.usage, { prompt_tokens: 3, completion_tokens: 12, total_tokens: 15 });
+    assert.deepEqual(usage.usage, { prompt_tokens: 3, completion_tokens: 12, total_tokens: 15,
+                                    prompt_tokens_details: { cached_tokens: 0 } });
     const body = chunks.slice(0, -1);
     for (const c of body) assert.equal(c.usage, null);
     assert.equal(body.map((c) => c.choices[0].text).join(''), prefix(12));
@@ -122,7 +124,8 @@ const tests = [
     assert.equal(r.choices[0].message.role, 'assistant');
     assert.equal(r.choices[0].message.content, 'Hello!');
     assert.equal(r.choices[0].finish_reason, 'length');
-    assert.deepEqual(r.usage, { prompt_tokens: bytes(rendered), completion_tokens: 6, total_tokens: bytes(rendered) + 6 });
+    assert.deepEqual(r.usage, { prompt_tokens: bytes(rendered), completion_tokens: 6, total_tokens: bytes(rendered) + 6,
+                                prompt_tokens_details: { cached_tokens: r.usage.prompt_tokens_details.cached_tokens } });
 
     const chunks = await collect(await client.chat.completions.create({
       model: 'fake', messages, max_tokens: 150, temperature: 0, stream: true, stream_options: { include_usage: true } }));
@@ -517,6 +520,23 @@ tests.push(['Responses API: text, streamed events, function calls and their outp
       assert.equal(e.param ?? e.error?.param, param, JSON.stringify(body));
     }
   } finally { s.proc.kill('SIGKILL'); }
+}]);
+
+tests.push(['prefix cache: the cached part of a prompt in usage (chat, Responses, streamed)', async () => {
+  // The fake remembers prompts' full 16-token pages, as an engine's cache.
+  const prompt = 'A long shared system prompt that several requests repeat ' + Date.now();
+  const first = await client.completions.create({ prompt, max_tokens: 2, temperature: 0 });
+  assert.equal(first.usage.prompt_tokens_details.cached_tokens, 0);
+  const again = await client.completions.create({ prompt, max_tokens: 2, temperature: 0 });
+  const p = again.usage.prompt_tokens;
+  assert.equal(again.usage.prompt_tokens_details.cached_tokens, Math.floor((p - 1) / 16) * 16);
+  // A longer prompt sharing the start reads its pages; the streamed usage too.
+  const chunks = await collect(await client.completions.create({ prompt: prompt + ' and more', max_tokens: 2,
+    temperature: 0, stream: true, stream_options: { include_usage: true } }));
+  assert.equal(chunks.at(-1).usage.prompt_tokens_details.cached_tokens, Math.floor(p / 16) * 16);
+  const r = await client.responses.create({ input: prompt, max_output_tokens: 2, temperature: 0 });
+  const r2 = await client.responses.create({ input: prompt, max_output_tokens: 2, temperature: 0 });
+  assert.ok(r2.usage.input_tokens_details.cached_tokens > r.usage.input_tokens_details.cached_tokens);
 }]);
 
 tests.push(['API key: 401 without or with a wrong key', async () => {

@@ -386,13 +386,24 @@ await run([
     const body = { model: path.basename(ckpt), system: 'be brief', messages, max_tokens: 10, temperature: 0 };
     const m = await anthropic.messages.create(body);
     assert.equal(m.content[0].text, chat.choices[0].message.content);
-    assert.equal(m.usage.input_tokens, chat.usage.prompt_tokens);
+    assert.equal(m.usage.input_tokens + m.usage.cache_read_input_tokens, chat.usage.prompt_tokens);
     assert.equal(m.usage.output_tokens, chat.usage.completion_tokens);
     assert.equal(m.stop_reason, chat.choices[0].finish_reason === 'length' ? 'max_tokens' : 'end_turn');
     const streamed = await anthropic.messages.stream(body).finalMessage();
     assert.equal(streamed.content[0].text, m.content[0].text);
     const { max_tokens, temperature, ...countBody } = body;
     assert.equal((await anthropic.messages.countTokens(countBody)).input_tokens, chat.usage.prompt_tokens);
+  }],
+
+  ['prefix cache on the engine: a repeated prompt\'s full pages are cached_tokens, the answer unchanged', async () => {
+    const prompt = 'the world hello er ing '.repeat(10);
+    const first = await client.completions.create({ prompt, max_tokens: 6, temperature: 0, return_token_ids: true });
+    const p = first.usage.prompt_tokens;
+    assert.ok(p > 64 && p < 200, `${p}`);
+    const again = await client.completions.create({ prompt, max_tokens: 6, temperature: 0, return_token_ids: true });
+    // Whole 64-token pages, never the prompt's last token.
+    assert.equal(again.usage.prompt_tokens_details.cached_tokens, Math.floor((p - 1) / 64) * 64);
+    assert.deepEqual(again.choices[0].token_ids, first.choices[0].token_ids);
   }],
 
   ['Responses API on the engine: the chat answer, streamed or whole; text.format', async () => {

@@ -65,6 +65,9 @@ struct TokenOutput {
   bool isEos = false;
   bool noLogprob = false; // a prompt's first token: logprob null
   double time = 0; // steadySeconds() when the token was produced
+  /// The prompt's tokens read from the prefix cache rather than computed
+  /// (the same in every token of a request).
+  int64_t cachedPromptTokens = 0;
 };
 
 /// The clock of TokenOutput::time, which the server compares with its own

@@ -106,6 +106,7 @@ void EngineBackend::onEvent(void *user, const dsrt_engine_event *e) {
     if (l->topLogprobs >= 0 && e->logits)
       computeLogprobs(e->logits, e->vocab_size, e->token, l->topLogprobs, t);
     t.time = steadySeconds();
+    t.cachedPromptTokens = e->prefix_hit_tokens;
     l->sink->onToken(t);
     return;
   }

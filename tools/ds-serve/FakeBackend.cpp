@@ -120,6 +120,21 @@ int64_t FakeBackend::pagesFor(const Seq &s) const {
   return (int64_t(s.req.prompt.size()) + s.generated + 1 + 15) / 16;
 }
 
+int64_t FakeBackend::cachedPrefix(const std::vector<int32_t> &prompt) {
+  const size_t page = 16;
+  int64_t hit = 0;
+  bool hitting = true;
+  for (size_t end = page; end < prompt.size(); end += page) {
+    std::vector<int32_t> prefix(prompt.begin(), prompt.begin() + long(end));
+    hitting = hitting && seenPages.count(prefix);
+    if (hitting)
+      hit = int64_t(end);
+    if (seenPages.size() < 4096)
+      seenPages.insert(std::move(prefix));
+  }
+  return hit;
+}
+
 uint64_t FakeBackend::submit(GenerateRequest req,
                              std::shared_ptr<RequestSink> sink,
                              std::string &error) {
@@ -216,6 +231,7 @@ void FakeBackend::loop() {
         }
         prompts.push_back({waiting.front().second.sink, std::move(lp)});
       }
+      waiting.front().second.cached = cachedPrefix(req.prompt);
       running.emplace(waiting.front().first,
                       std::move(waiting.front().second));
       waiting.pop_front();
@@ -236,6 +252,7 @@ void FakeBackend::loop() {
       }
       TokenOutput o;
       o.time = t;
+      o.cachedPromptTokens = s.cached;
       if (s.offset >= text.size() && !s.req.params.ignoreEos) {
         o.token = kEos;
         o.isEos = true;

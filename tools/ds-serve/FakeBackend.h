@@ -5,7 +5,8 @@
 // answer in advance. Greedy requests start at the text's beginning;
 // sampled ones at an offset drawn from the seed. It schedules like an
 // engine (max_num_seqs running, a bounded waiting queue, 16-token pages
-// from a fixed pool) and emits one token per running request per step, a
+// from a fixed pool, full pages of prompts remembered as a prefix cache's
+// count) and emits one token per running request per step, a
 // step every `tokenDelayMs`, so streaming, disconnects, queueing and the
 // page accounting behind /metrics can be tested without a checkpoint. A
 // request's constraint (structured outputs) replaces a script token it does
@@ -21,6 +22,7 @@
 #include <deque>
 #include <map>
 #include <mutex>
+#include <set>
 #include <thread>
 
 namespace dsserve {
@@ -60,7 +62,11 @@ private:
     int64_t generated = 0;
     std::vector<int32_t> out; // with a constraint: the tokens so far
     bool aborted = false;
+    int64_t cached = 0; // prompt tokens "read from the prefix cache"
   };
+  /// A prefix cache's count for a prompt admitted now: the leading full
+  /// pages of prompts seen before (never the last token), as an engine's.
+  int64_t cachedPrefix(const std::vector<int32_t> &prompt);
   void loop();
   int64_t pagesFor(const Seq &s) const;
 
@@ -69,6 +75,7 @@ private:
   mutable std::mutex mutex;
   std::condition_variable cv;
   std::map<uint64_t, Seq> running;
+  std::set<std::vector<int32_t>> seenPages; // prompts' full-page prefixes
   std::deque<std::pair<uint64_t, Seq>> waiting;
   uint64_t nextId = 1;
   bool stopping = false;

@@ -302,7 +302,11 @@ MessagesWriter::MessagesWriter(ChoiceWriter &choice, std::string id,
       promptTokens(promptTokens) {}
 
 json MessagesWriter::usage() const {
-  return {{"input_tokens", promptTokens},
+  // Anthropic counts cache reads apart from the input tokens.
+  int64_t cached = choice.cachedPromptTokens();
+  return {{"input_tokens", promptTokens - cached},
+          {"cache_creation_input_tokens", 0},
+          {"cache_read_input_tokens", cached},
           {"output_tokens", choice.completionTokens()}};
 }
 

@@ -223,6 +223,7 @@ bool ChoiceWriter::onToken(const TokenOutput &t) {
   if (done)
     return false;
   tokenIds.push_back(t.token);
+  cachedTokens = std::max(cachedTokens, t.cachedPromptTokens);
   if (wantLogprobs) {
     outputs.push_back(t);
     pendingOutputs.push_back(t);
@@ -445,8 +446,14 @@ int64_t CompletionWriter::completionTokens() const {
 
 json CompletionWriter::usage() const {
   int64_t p = promptTokens(), n = completionTokens();
-  return {
-      {"prompt_tokens", p}, {"completion_tokens", n}, {"total_tokens", p + n}};
+  // Each prompt counts once (with its first choice), its cached part too.
+  int64_t cached = 0;
+  for (size_t c = 0; c < choices.size(); c += perPrompt)
+    cached += choices[c].cachedPromptTokens();
+  return {{"prompt_tokens", p},
+          {"completion_tokens", n},
+          {"total_tokens", p + n},
+          {"prompt_tokens_details", {{"cached_tokens", cached}}}};
 }
 
 json CompletionWriter::envelope(json choiceList) const {

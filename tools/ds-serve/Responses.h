@@ -55,6 +55,8 @@ public:
     return stops.stopped() ? &stops.matched() : nullptr;
   }
   int64_t completionTokens() const { return int64_t(tokenIds.size()); }
+  /// The prompt's tokens the backend read from its prefix cache.
+  int64_t cachedPromptTokens() const { return cachedTokens; }
 
   /// The choice objects of the chunks for what arrived since the last
   /// call, and the finish chunk's once finished (each once).
@@ -118,6 +120,7 @@ private:
   std::string text;           // everything emitted so far
   std::vector<int32_t> tokenIds;
   std::vector<int32_t> promptIds;   // completions with return_token_ids
+  int64_t cachedTokens = 0;
   std::vector<TokenOutput> outputs; // with logprobs, for the body
   std::string pendingText;          // not yet sent as a chunk
   std::vector<TokenOutput> pendingOutputs;

@@ -321,7 +321,8 @@ json ResponsesWriter::envelope(const char *status) const {
   if (strcmp(status, "in_progress") != 0) {
     int64_t out = choice.completionTokens();
     r["usage"] = {{"input_tokens", promptTokens},
-                  {"input_tokens_details", {{"cached_tokens", 0}}},
+                  {"input_tokens_details",
+                   {{"cached_tokens", choice.cachedPromptTokens()}}},
                   {"output_tokens", out},
                   {"output_tokens_details", {{"reasoning_tokens", 0}}},
                   {"total_tokens", promptTokens + out}};

@@ -76,10 +76,12 @@ std::vector<json> events(const std::string &sse) {
   return out;
 }
 
-template <class Writer> void feedText(Writer &w, const std::string &s) {
+template <class Writer>
+void feedText(Writer &w, const std::string &s, int64_t cached = 0) {
   for (unsigned char c : s) {
     TokenOutput t;
     t.token = c;
+    t.cachedPromptTokens = cached;
     if (!w.onToken(t))
       return;
   }
@@ -106,8 +108,10 @@ TEST(CompletionWriter, ChatStreamChunksAndUsage) {
   EXPECT_EQ(rest[1]["choices"][0]["finish_reason"], "length");
   EXPECT_TRUE(rest[2]["choices"].empty());
   EXPECT_EQ(rest[2]["usage"],
-            json({{"prompt_tokens", 3}, {"completion_tokens", 3},
-                  {"total_tokens", 6}}));
+            json({{"prompt_tokens", 3},
+                  {"completion_tokens", 3},
+                  {"total_tokens", 6},
+                  {"prompt_tokens_details", {{"cached_tokens", 0}}}}));
   EXPECT_EQ(rest[3], "[DONE]");
   EXPECT_EQ(w.takeStreamEvents(), "");
 }
@@ -154,7 +158,8 @@ TEST(CompletionWriter, ChoicesOfABatchWithN) {
   ASSERT_EQ(w.size(), 4u);
   EXPECT_EQ(w.promptTokensOf(1), 3);
   EXPECT_EQ(w.promptTokensOf(2), 5);
-  feedText(w.choice(2), "ab");
+  // Prompt 1's first choice found 4 of its tokens in the prefix cache.
+  feedText(w.choice(2), "ab", /*cached=*/4);
   feedText(w.choice(0), "c");
   auto first = events(w.takeStreamEvents());
   ASSERT_EQ(first.size(), 2u); // one choice a chunk, in choice order
@@ -163,7 +168,7 @@ TEST(CompletionWriter, ChoicesOfABatchWithN) {
   EXPECT_EQ(first[1]["choices"][0]["index"], 2);
   EXPECT_EQ(first[1]["choices"][0]["text"], "ab");
   // Each choice its own stop strings.
-  feedText(w.choice(3), "xzy");
+  feedText(w.choice(3), "xzy", /*cached=*/4);
   EXPECT_TRUE(w.choice(3).finished());
   w.choice(0).onFinish(FinishReason::Length);
   w.choice(1).onFinish(FinishReason::Stop);
@@ -177,10 +182,13 @@ TEST(CompletionWriter, ChoicesOfABatchWithN) {
   ASSERT_GE(end.size(), 3u);
   EXPECT_EQ(end[end.size() - 3]["choices"][0]["index"], 2);
   EXPECT_EQ(end[end.size() - 3]["choices"][0]["finish_reason"], "length");
-  // Prompts count once each, completions every choice's tokens.
-  EXPECT_EQ(end[end.size() - 2]["usage"], json({{"prompt_tokens", 8},
-                                                {"completion_tokens", 5},
-                                                {"total_tokens", 13}}));
+  // Prompts count once each (their cached tokens too), completions every
+  // choice's tokens.
+  EXPECT_EQ(end[end.size() - 2]["usage"],
+            json({{"prompt_tokens", 8},
+                  {"completion_tokens", 5},
+                  {"total_tokens", 13},
+                  {"prompt_tokens_details", {{"cached_tokens", 4}}}}));
   EXPECT_EQ(end.back(), "[DONE]");
   json b = w.body();
   ASSERT_EQ(b["choices"].size(), 4u);
