@@ -51,7 +51,9 @@ const tests = [
     assert.equal(r.choices[0].text, 'Hello');
     assert.equal(r.choices[0].finish_reason, 'length');
     assert.deepEqual(r.usage, { prompt_tokens: 2, completion_tokens: 5, total_tokens: 7,
-                                prompt_tokens_details: { cached_tokens: 0 } });
+                                prompt_tokens_details: { cached_tokens: 0 },
+                                completion_tokens_details: { reasoning_tokens: 0 },
+                                prompt_cache_hit_tokens: 0, prompt_cache_miss_tokens: 2 });
   }],
 
   ['completion until end of text counts the end token', async () => {
@@ -109,7 +111,9 @@ const tests = [
     const usage = chunks.at(-1);
     assert.deepEqual(usage.choices, []);
     assert.deepEqual(usage.usage, { prompt_tokens: 3, completion_tokens: 12, total_tokens: 15,
-                                    prompt_tokens_details: { cached_tokens: 0 } });
+                                    prompt_tokens_details: { cached_tokens: 0 },
+                                    completion_tokens_details: { reasoning_tokens: 0 },
+                                    prompt_cache_hit_tokens: 0, prompt_cache_miss_tokens: 3 });
     const body = chunks.slice(0, -1);
     for (const c of body) assert.equal(c.usage, null);
     assert.equal(body.map((c) => c.choices[0].text).join(''), prefix(12));
@@ -124,8 +128,11 @@ const tests = [
     assert.equal(r.choices[0].message.role, 'assistant');
     assert.equal(r.choices[0].message.content, 'Hello!');
     assert.equal(r.choices[0].finish_reason, 'length');
+    const cached = r.usage.prompt_tokens_details.cached_tokens;
     assert.deepEqual(r.usage, { prompt_tokens: bytes(rendered), completion_tokens: 6, total_tokens: bytes(rendered) + 6,
-                                prompt_tokens_details: { cached_tokens: r.usage.prompt_tokens_details.cached_tokens } });
+                                prompt_tokens_details: { cached_tokens: cached },
+                                completion_tokens_details: { reasoning_tokens: 0 },
+                                prompt_cache_hit_tokens: cached, prompt_cache_miss_tokens: bytes(rendered) - cached });
 
     const chunks = await collect(await client.chat.completions.create({
       model: 'fake', messages, max_tokens: 150, temperature: 0, stream: true, stream_options: { include_usage: true } }));
@@ -310,6 +317,8 @@ tests.push(['--reasoning-parser deepseek_r1: reasoning_content apart from conten
     const r = await c.chat.completions.create({ messages, temperature: 0 });
     assert.equal(r.choices[0].message.reasoning_content, '\nThe capital.\n');
     assert.equal(r.choices[0].message.content, '\n\nParis.');
+    // Byte tokens: those up to the one closing the thinking are reasoning.
+    assert.equal(r.usage.completion_tokens_details.reasoning_tokens, bytes('<think>\nThe capital.\n</think>'));
     let reasoning = '', content = '';
     for await (const ch of await c.chat.completions.create({ messages, temperature: 0, stream: true })) {
       const d = ch.choices[0]?.delta ?? {};
@@ -326,6 +335,7 @@ tests.push(['--reasoning-parser deepseek_r1: reasoning_content apart from conten
     for (const r of [await c.responses.create({ input: 'x', temperature: 0 }),
                      await c.responses.stream({ input: 'x', temperature: 0 }).finalResponse()]) {
       assert.deepEqual(r.output.map((o) => o.type), ['reasoning', 'message']);
+      assert.equal(r.usage.output_tokens_details.reasoning_tokens, bytes('<think>\nThe capital.\n</think>'));
       assert.equal(r.output[0].content[0].text, '\nThe capital.\n');
       assert.equal(r.output_text, '\n\nParis.');
     }

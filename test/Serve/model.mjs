@@ -44,7 +44,9 @@ await run([
       assert.equal(r.choices[0].finish_reason, expected[i].at(-1) === EOS ? 'stop' : 'length');
       assert.deepEqual(r.usage, { prompt_tokens: prompts[i].length, completion_tokens: expected[i].length,
                                   total_tokens: prompts[i].length + expected[i].length,
-                                  prompt_tokens_details: { cached_tokens: 0 } }); // prompts of < 64 tokens
+                                  prompt_tokens_details: { cached_tokens: 0 }, // prompts of < 64 tokens
+                                  completion_tokens_details: { reasoning_tokens: 0 },
+                                  prompt_cache_hit_tokens: 0, prompt_cache_miss_tokens: prompts[i].length });
     }
   }],
 

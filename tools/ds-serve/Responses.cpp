@@ -224,6 +224,8 @@ bool ChoiceWriter::onToken(const TokenOutput &t) {
     return false;
   tokenIds.push_back(t.token);
   cachedTokens = std::max(cachedTokens, t.cachedPromptTokens);
+  if (reasoning && !reasoning->inContent())
+    ++reasoningCount;
   if (wantLogprobs) {
     outputs.push_back(t);
     pendingOutputs.push_back(t);
@@ -447,13 +449,20 @@ int64_t CompletionWriter::completionTokens() const {
 json CompletionWriter::usage() const {
   int64_t p = promptTokens(), n = completionTokens();
   // Each prompt counts once (with its first choice), its cached part too.
-  int64_t cached = 0;
+  int64_t cached = 0, reasoningTokens = 0;
   for (size_t c = 0; c < choices.size(); c += perPrompt)
     cached += choices[c].cachedPromptTokens();
-  return {{"prompt_tokens", p},
-          {"completion_tokens", n},
-          {"total_tokens", p + n},
-          {"prompt_tokens_details", {{"cached_tokens", cached}}}};
+  for (const ChoiceWriter &c : choices)
+    reasoningTokens += c.reasoningTokens();
+  // OpenAI's details, and DeepSeek's API's names for the cache's share.
+  return {
+      {"prompt_tokens", p},
+      {"completion_tokens", n},
+      {"total_tokens", p + n},
+      {"prompt_tokens_details", {{"cached_tokens", cached}}},
+      {"completion_tokens_details", {{"reasoning_tokens", reasoningTokens}}},
+      {"prompt_cache_hit_tokens", cached},
+      {"prompt_cache_miss_tokens", p - cached}};
 }
 
 json CompletionWriter::envelope(json choiceList) const {

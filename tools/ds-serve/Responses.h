@@ -57,6 +57,9 @@ public:
   int64_t completionTokens() const { return int64_t(tokenIds.size()); }
   /// The prompt's tokens the backend read from its prefix cache.
   int64_t cachedPromptTokens() const { return cachedTokens; }
+  /// Tokens generated while the reasoning was open (--reasoning-parser),
+  /// the one closing it included.
+  int64_t reasoningTokens() const { return reasoningCount; }
 
   /// The choice objects of the chunks for what arrived since the last
   /// call, and the finish chunk's once finished (each once).
@@ -121,6 +124,7 @@ private:
   std::vector<int32_t> tokenIds;
   std::vector<int32_t> promptIds;   // completions with return_token_ids
   int64_t cachedTokens = 0;
+  int64_t reasoningCount = 0;
   std::vector<TokenOutput> outputs; // with logprobs, for the body
   std::string pendingText;          // not yet sent as a chunk
   std::vector<TokenOutput> pendingOutputs;

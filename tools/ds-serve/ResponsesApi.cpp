@@ -324,7 +324,8 @@ json ResponsesWriter::envelope(const char *status) const {
                   {"input_tokens_details",
                    {{"cached_tokens", choice.cachedPromptTokens()}}},
                   {"output_tokens", out},
-                  {"output_tokens_details", {{"reasoning_tokens", 0}}},
+                  {"output_tokens_details",
+                   {{"reasoning_tokens", choice.reasoningTokens()}}},
                   {"total_tokens", promptTokens + out}};
   }
   return r;

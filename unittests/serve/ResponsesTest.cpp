@@ -111,7 +111,10 @@ TEST(CompletionWriter, ChatStreamChunksAndUsage) {
             json({{"prompt_tokens", 3},
                   {"completion_tokens", 3},
                   {"total_tokens", 6},
-                  {"prompt_tokens_details", {{"cached_tokens", 0}}}}));
+                  {"prompt_tokens_details", {{"cached_tokens", 0}}},
+                  {"completion_tokens_details", {{"reasoning_tokens", 0}}},
+                  {"prompt_cache_hit_tokens", 0},
+                  {"prompt_cache_miss_tokens", 3}}));
   EXPECT_EQ(rest[3], "[DONE]");
   EXPECT_EQ(w.takeStreamEvents(), "");
 }
@@ -188,7 +191,10 @@ TEST(CompletionWriter, ChoicesOfABatchWithN) {
             json({{"prompt_tokens", 8},
                   {"completion_tokens", 5},
                   {"total_tokens", 13},
-                  {"prompt_tokens_details", {{"cached_tokens", 4}}}}));
+                  {"prompt_tokens_details", {{"cached_tokens", 4}}},
+                  {"completion_tokens_details", {{"reasoning_tokens", 0}}},
+                  {"prompt_cache_hit_tokens", 4},
+                  {"prompt_cache_miss_tokens", 4}}));
   EXPECT_EQ(end.back(), "[DONE]");
   json b = w.body();
   ASSERT_EQ(b["choices"].size(), 4u);
@@ -222,6 +228,10 @@ TEST(CompletionWriter, ChatReasoningApartFromContent) {
   json m = w.body()["choices"][0]["message"];
   EXPECT_EQ(m["reasoning_content"], "ab");
   EXPECT_EQ(m["content"], "\n\nxy");
+  // The byte tokens up to the one closing the thinking: "<think>ab</think>".
+  EXPECT_EQ(w.body()["usage"]["completion_tokens_details"]["reasoning_tokens"],
+            17);
+  EXPECT_EQ(w.body()["usage"]["completion_tokens"], 21);
   // Never closed: all reasoning, content null (as vLLM's parser gives).
   CompletionWriter open(r, &tok, "chatcmpl-2", "m", 7, 3);
   feedText(open, "hmm");
