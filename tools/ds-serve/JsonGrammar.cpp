@@ -11,9 +11,10 @@
 //          property d (keyTexts[d]), 2: true/false/null
 //   Str    a string's inside; phase 0 plain, 1 after '\', 2 + k with k hex
 //          digits of a \u escape to come; a: UTF-8 continuation bytes owed,
-//          b: characters so far; node: the String node (-1: any string);
-//          where the node has a regex, c its state and d the character's
-//          bits so far (UTF-8 or the \u escape's digits)
+//          b: characters so far; node: the String node (-1: any string)
+//   Rs     a string whose node has a regex: Str's fields, and c the
+//          regex's state, d the character's bits so far (UTF-8 or the \u
+//          escape's digits)
 //   Rx     raw text through the Pattern node's regex: a UTF-8 bytes owed,
 //          c the regex's state, d the character's bits so far
 //   Num    a number; phase: the state below, a its length, b 1 if integer
@@ -240,9 +241,10 @@ void Matcher::startValue(Thread t, int node, uint8_t byte,
     return;
   case Node::Kind::String:
     if (byte == '"') {
-      if (grammar->node(node).regex >= 0)
-        f.c = grammar->regexOf(grammar->node(node).regex).start();
-      open(Frame::Str);
+      int rx = grammar->node(node).regex;
+      if (rx >= 0)
+        f.c = grammar->regexOf(rx).start();
+      open(rx >= 0 ? Frame::Rs : Frame::Str);
     }
     return;
   case Node::Kind::Pattern:
@@ -421,9 +423,9 @@ void Matcher::step(Thread t, uint8_t byte, std::vector<Thread> &out) const {
       out.push_back(std::move(t));
     return;
   }
+  case Frame::Rs:
+    return stepPatternString(std::move(t), byte, out);
   case Frame::Str:
-    if (f.node >= 0 && grammar->node(f.node).regex >= 0)
-      return stepPatternString(std::move(t), byte, out);
     if (f.phase == 0) {
       const Node *n = f.node >= 0 ? &grammar->node(f.node) : nullptr;
       // Valid UTF-8: `a` continuation bytes are still owed.
@@ -625,8 +627,7 @@ int64_t Matcher::plainStringRoom() const {
   int64_t room = -1;
   for (const Thread &t : threads) {
     const Frame &f = t.stack.back();
-    if (f.kind != Frame::Str || f.phase != 0 || f.a != 0 ||
-        (f.node >= 0 && grammar->node(f.node).regex >= 0))
+    if (f.kind != Frame::Str || f.phase != 0 || f.a != 0)
       return -1;
     // A token fits if any parse has room for its characters.
     int64_t max = f.node >= 0 ? grammar->node(f.node).maxLength : -1;
@@ -648,12 +649,12 @@ bool Matcher::regexCursor(RegexCursor &c) const {
     c.state = c.rx->start(); // before the answer's first byte
     return true;
   }
-  if (!(f.kind == Frame::Rx || (f.kind == Frame::Str && f.phase == 0)))
+  if (!(f.kind == Frame::Rx || (f.kind == Frame::Rs && f.phase == 0)))
     return false;
   c.state = f.c;
   c.cp = f.d;
   c.owed = f.a;
-  if (f.kind == Frame::Str) {
+  if (f.kind == Frame::Rs) {
     c.inString = true;
     c.chars = f.b;
     c.minLength = n.minLength;

@@ -163,6 +163,7 @@ private:
       Map,
       Arr,
       Seq,
+      Rs, // a string whose node has a regex (Str's fields, and the regex's)
       Rx,
       Done
     } kind;
