@@ -339,6 +339,18 @@ tests.push(['--reasoning-parser deepseek_r1: reasoning_content apart from conten
       assert.equal(r.output[0].content[0].text, '\nThe capital.\n');
       assert.equal(r.output_text, '\n\nParis.');
     }
+    // Prefix completion: a continued message of answer text is continued
+    // as content; one that left the thinking open, as reasoning.
+    const answer = await c.chat.completions.create({ temperature: 0, max_tokens: 64,
+      messages: [...messages, { role: 'assistant', content: 'The answer:', prefix: true }] });
+    assert.equal(answer.choices[0].message.content, text);
+    assert.equal(answer.choices[0].message.reasoning_content, null);
+    for (const prefix of ['<think>Hmm,', '<think>a</think>b<think>c'])
+    {
+      const open = await c.chat.completions.create({ temperature: 0, max_tokens: 64,
+        messages: [...messages, { role: 'assistant', content: prefix, prefix: true }] });
+      assert.equal(open.choices[0].message.reasoning_content, '\nThe capital.\n', prefix);
+    }
   } finally { s.proc.kill('SIGKILL'); }
 }]);
 

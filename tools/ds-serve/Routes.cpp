@@ -282,7 +282,14 @@ bool Server::toolCalls(ParsedRequest &r, httplib::Response &res) {
   return true;
 }
 
-bool Server::closesThinking(const std::vector<int32_t> &prompt) {
+bool Server::closesThinking(const ParsedRequest &r,
+                            const std::vector<int32_t> &prompt) {
+  if (r.chat.continueFinal) {
+    const std::string &c = r.chat.finalContent;
+    size_t open = c.rfind("<think>"), close = c.rfind("</think>");
+    return open == std::string::npos ||
+           (close != std::string::npos && close > open);
+  }
   Tokenizer *tok = backend.tokenizer();
   if (!tok || prompt.empty())
     return false;
@@ -493,7 +500,7 @@ void Server::generate(const httplib::Request &req, httplib::Response &res,
     return metrics.httpResponse(res.status);
 
   if (r.splitReasoning)
-    parsed->thinkingClosed = closesThinking(prompts[0]);
+    parsed->thinkingClosed = closesThinking(r, prompts[0]);
   std::string id = (chat ? "chatcmpl-" : "cmpl-") + randomHex();
   int64_t created = int64_t(time(nullptr));
   st->writer = std::make_unique<CompletionWriter>(

@@ -106,9 +106,12 @@ private:
   /// Whether this server parses the tool calls `r` asks for (then sets
   /// r.toolFormat); otherwise the refusal is in `res`.
   bool toolCalls(ParsedRequest &r, httplib::Response &res);
-  /// A chat prompt that ends with "</think>" (V3.1's non-thinking mode):
-  /// the reasoning parser reads the answer as content.
-  bool closesThinking(const std::vector<int32_t> &prompt);
+  /// The reasoning parser reads the answer as content: the chat prompt
+  /// ends with "</think>" (V3.1's non-thinking mode), or the final
+  /// message it continues (prefix completion) is answer text, no thinking
+  /// left open in it.
+  bool closesThinking(const ParsedRequest &r,
+                      const std::vector<int32_t> &prompt);
   /// Structured outputs: each choice its own constraint from r.grammar
   /// (they read their answers apart); otherwise the refusal is in `res`.
   bool constrain(const ParsedRequest &r, std::vector<GenerateRequest> &gs,
