@@ -36,7 +36,8 @@ I64 = ctypes.c_int64
 class EngineOptions(ctypes.Structure):
     _fields_ = [("kv_cache_bytes", I64), ("num_pages", I64), ("max_num_seqs", I64),
                 ("max_num_batched_tokens", I64), ("max_model_len", I64),
-                ("enable_prefix_caching", ctypes.c_int), ("speculative", ctypes.c_char_p)]
+                ("enable_prefix_caching", ctypes.c_int), ("speculative", ctypes.c_char_p),
+                ("scheduling_policy", ctypes.c_int)]
 
 
 class RequestParams(ctypes.Structure):
@@ -50,7 +51,8 @@ class RequestParams(ctypes.Structure):
                 ("repetition_penalty", ctypes.c_float), ("min_p", ctypes.c_float),
                 ("min_tokens", I64), ("logit_bias_ids", ctypes.POINTER(ctypes.c_int32)),
                 ("logit_bias_values", ctypes.POINTER(ctypes.c_float)), ("num_logit_bias", I64),
-                ("allowed_tokens", ctypes.c_void_p), ("allowed_tokens_user", ctypes.c_void_p)]
+                ("allowed_tokens", ctypes.c_void_p), ("allowed_tokens_user", ctypes.c_void_p),
+                ("priority", ctypes.c_int32)]
 
 
 class EngineStats(ctypes.Structure):

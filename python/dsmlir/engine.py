@@ -37,19 +37,27 @@ class Engine:
     artifact's MTP module and verifies them in the next step: greedy output
     is unchanged, sampled output keeps the model's distribution; stats()
     then counts drafts proposed and accepted.
+
+    `scheduling_policy="priority"` (vLLM's): waiting requests run by their
+    `priority` (stream()/generate(), lower first, then arrival), and the
+    running request last in that order gives way when pages run out;
+    "fcfs" (the default) serves in arrival order and refuses priorities.
     """
 
     def __init__(self, artifact, weights, device="cpu", kv_cache_bytes=None, *,
                  num_pages=None, max_num_seqs=256, max_num_batched_tokens=2048,
                  max_model_len=None, enable_prefix_caching=True, tokenizer=None,
-                 speculative=None):
+                 speculative=None, scheduling_policy="fcfs"):
+        if scheduling_policy not in ("fcfs", "priority"):
+            raise ValueError("scheduling_policy must be 'fcfs' or 'priority', got %r"
+                             % (scheduling_policy,))
         self._tokenizer_path = str(tokenizer or weights)
         self._tokenizer = None
         self._e = _dsengine.Engine(str(artifact), str(weights), device,
                                    int(kv_cache_bytes or 0), int(num_pages or 0),
                                    int(max_num_seqs), int(max_num_batched_tokens),
                                    int(max_model_len or 0), bool(enable_prefix_caching),
-                                   str(speculative or ""))
+                                   str(speculative or ""), scheduling_policy == "priority")
 
     @property
     def info(self):
@@ -129,8 +137,13 @@ class Engine:
         self._encoded = prompts
         ids = []
         try:
+            priority = processing.get("priority", 0)
             for i, prompt in enumerate(prompts):
                 force = None if forces[i] is None else [int(t) for t in forces[i]]
+                if isinstance(priority, (list, tuple)):
+                    processing = dict(processing, priority=int(priority[i]))
+                elif "priority" in processing:
+                    processing = dict(processing, priority=int(priority))
                 max_tokens = max_new_tokens
                 if max_tokens is None:
                     max_tokens = len(force) if force is not None else 16
@@ -155,7 +168,8 @@ class Engine:
                top_k=0, seed=0, stop_token_ids=None, ignore_eos=False,
                force_tokens=None, return_logits=False, token_logits=False,
                presence_penalty=0.0, frequency_penalty=0.0, repetition_penalty=1.0,
-               min_p=0.0, min_tokens=0, logit_bias=None, prompt_logprobs=False):
+               min_p=0.0, min_tokens=0, logit_bias=None, prompt_logprobs=False,
+               priority=0):
         """Runs the prompts concurrently, yielding one dict per event:
         {"prompt_index", "token", "finish_reason", "time"} with token None and
         finish_reason set ("stop", "length", "abort") on a request's last
@@ -168,13 +182,15 @@ class Engine:
         With prompt_logprobs, events {"prompt_index", "prompt_logprobs",
         "position"} come before a prompt's first token: the log-probabilities
         of its tokens position, position + 1, ... given the ones before
-        (such a request does not read the prefix cache)."""
+        (such a request does not read the prefix cache). priority: one
+        value, or one per prompt (scheduling_policy="priority")."""
         processing = {"presence_penalty": float(presence_penalty),
                       "frequency_penalty": float(frequency_penalty),
                       "repetition_penalty": float(repetition_penalty),
                       "min_p": float(min_p), "min_tokens": int(min_tokens),
                       "logit_bias": {int(k): float(v) for k, v in (logit_bias or {}).items()},
-                      "prompt_logits": bool(prompt_logprobs)}
+                      "prompt_logits": bool(prompt_logprobs),
+                      "priority": priority}
         ids = self._add_all(prompts, max_new_tokens, temperature, top_p, top_k, seed,
                             stop_token_ids, ignore_eos, force_tokens, return_logits,
                             token_logits, processing)

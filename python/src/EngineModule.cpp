@@ -67,7 +67,8 @@ public:
   PyEngine(const std::string &artifact, const std::string &weights,
            const std::string &device, int64_t kvCacheBytes, int64_t numPages,
            int64_t maxNumSeqs, int64_t maxNumBatchedTokens, int64_t maxModelLen,
-           bool prefixCaching, const std::string &speculative) {
+           bool prefixCaching, const std::string &speculative,
+           bool priorityScheduling) {
     model = loadModel(artifact, weights, device, info, check);
     dsrt_model *m = model.get();
     // A partitioned model's other ranks follow rank 0's engine (follow()).
@@ -83,6 +84,8 @@ public:
     o.max_model_len = maxModelLen;
     o.enable_prefix_caching = prefixCaching;
     o.speculative = speculative.c_str();
+    o.scheduling_policy =
+        priorityScheduling ? DSRT_SCHEDULE_PRIORITY : DSRT_SCHEDULE_FCFS;
     dsrt_engine *e = nullptr;
     check(dsrt_engine_create(m, &o, &e));
     engine.reset(e);
@@ -122,6 +125,9 @@ public:
                        : 0;
     p.prompt_logits = processing.contains("prompt_logits") &&
                       processing["prompt_logits"].cast<bool>();
+    p.priority = processing.contains("priority")
+                     ? processing["priority"].cast<int32_t>()
+                     : 0;
     std::vector<int32_t> biasIds;
     std::vector<float> biasValues;
     if (processing.contains("logit_bias"))
@@ -318,7 +324,7 @@ PYBIND11_MODULE(_dsengine, m) {
   py::class_<PyEngine>(m, "Engine")
       .def(py::init<const std::string &, const std::string &,
                     const std::string &, int64_t, int64_t, int64_t, int64_t,
-                    int64_t, bool, const std::string &>())
+                    int64_t, bool, const std::string &, bool>())
       .def("add", &PyEngine::add, py::arg("prompt"), py::arg("max_tokens"),
            py::arg("temperature"), py::arg("top_p"), py::arg("top_k"),
            py::arg("seed"), py::arg("stop"), py::arg("ignore_eos"),

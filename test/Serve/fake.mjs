@@ -561,6 +561,29 @@ tests.push(['prefix cache: the cached part of a prompt in usage (chat, Responses
   assert.ok(r2.usage.input_tokens_details.cached_tokens > r.usage.input_tokens_details.cached_tokens);
 }]);
 
+tests.push(['priority scheduling: lower priority values first; refused without the policy', async () => {
+  const e = await expectError(client.completions.create({ prompt: 'x', max_tokens: 1, priority: 1 }), 400, 'priority');
+  assert.match(e.message, /--scheduling-policy priority/);
+  const s = await startServer(bin, ['--scheduling-policy', 'priority', '--max-num-seqs', '1',
+                                    '--fake-token-delay-ms', '3']);
+  try {
+    const c = new OpenAI({ baseURL: `${s.base}/v1`, apiKey: 'x', maxRetries: 0 });
+    const order = [];
+    const req = (name, priority, max_tokens) =>
+      c.completions.create({ prompt: name, max_tokens, temperature: 0, priority, ignore_eos: true })
+        .then(() => order.push(name));
+    const busy = req('busy', 0, 200); // holds the one seat for ~600 ms
+    await until('busy to run', async () => (await metrics(s.base)).ds_num_requests_running === 1);
+    const queued = [req('low', 10, 2)];
+    await until('low to wait', async () => (await metrics(s.base)).ds_num_requests_waiting === 1);
+    queued.push(req('high', -5, 2));
+    await until('high to wait', async () => (await metrics(s.base)).ds_num_requests_waiting === 2);
+    queued.push(req('mid', 0, 2));
+    await Promise.all([busy, ...queued]);
+    assert.deepEqual(order, ['busy', 'high', 'mid', 'low']);
+  } finally { s.proc.kill('SIGKILL'); }
+}]);
+
 tests.push(['API key: 401 without or with a wrong key', async () => {
   const k = await startServer(bin, ['--api-key', 'sekret']);
   try {

@@ -267,3 +267,23 @@ def test_follow_and_close_on_one_rank(ckpt, artifact):
         assert len(eng.generate([[1, 2]], max_new_tokens=1, ignore_eos=True)[0]["tokens"]) == 1
     with pytest.raises(dsmlir.Error, match="the engine is closed"):
         eng.generate([[1, 2]], max_new_tokens=1)
+
+
+def test_priority_scheduling(ckpt, artifact):
+    prompts = [[5, 6, 7], [8, 9], [10, 11, 12, 13]]
+    eng = dsmlir.Engine(artifact, ckpt, num_pages=8, max_num_seqs=1,
+                        scheduling_policy="priority")
+    order = []
+    for ev in eng.stream(prompts, max_new_tokens=3, ignore_eos=True, priority=[2, 0, 1]):
+        if ev["token"] is not None and ev["prompt_index"] not in order:
+            order.append(ev["prompt_index"])
+    assert order == [1, 2, 0]  # one seat: lower priority values first
+    # The answers are the ones each prompt gets alone.
+    solo = dsmlir.Engine(artifact, ckpt, num_pages=8)
+    both = eng.generate(prompts, max_new_tokens=3, ignore_eos=True, priority=5)
+    assert [o["tokens"] for o in both] == [
+        o["tokens"] for o in solo.generate(prompts, max_new_tokens=3, ignore_eos=True)]
+    with pytest.raises(dsmlir.Error, match="needs priority scheduling"):
+        solo.generate([[1, 2]], priority=1)
+    with pytest.raises(ValueError, match="scheduling_policy"):
+        dsmlir.Engine(artifact, ckpt, num_pages=8, scheduling_policy="lifo")

@@ -48,6 +48,7 @@ struct SamplingParams {
   std::vector<std::pair<int32_t, float>> logitBias;
   /// Structured outputs: only the tokens this allows (null: any).
   std::shared_ptr<TokenConstraint> constraint;
+  int32_t priority = 0; // priority scheduling: lower first
 };
 
 struct GenerateRequest {

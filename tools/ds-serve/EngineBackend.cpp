@@ -57,6 +57,8 @@ EngineBackend::create(const Config &c, std::unique_ptr<Tokenizer> tokenizer,
   o.max_num_batched_tokens = c.maxNumBatchedTokens;
   o.enable_prefix_caching = c.prefixCaching ? 1 : 0;
   o.speculative = c.speculative.c_str();
+  o.scheduling_policy =
+      c.priorityScheduling ? DSRT_SCHEDULE_PRIORITY : DSRT_SCHEDULE_FCFS;
   if (c.kvCacheBytes > 0)
     o.kv_cache_bytes = c.kvCacheBytes;
   else // every seat can hold a whole context
@@ -144,6 +146,7 @@ EngineParams::EngineParams(const SamplingParams &s) {
   params.repetition_penalty = s.repetitionPenalty;
   params.min_p = s.minP;
   params.min_tokens = s.minTokens;
+  params.priority = s.priority;
   for (const auto &[t, bias] : s.logitBias) {
     biasIds.push_back(t);
     biasValues.push_back(bias);

@@ -46,6 +46,7 @@ public:
     int64_t maxNumBatchedTokens = 0;
     bool prefixCaching = true;
     std::string speculative; // dsrt_engine_options.speculative
+    bool priorityScheduling = false;
   };
   static std::unique_ptr<EngineBackend>
   create(const Config &config, std::unique_ptr<Tokenizer> tokenizer,

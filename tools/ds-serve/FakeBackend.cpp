@@ -157,7 +157,14 @@ uint64_t FakeBackend::submit(GenerateRequest req,
   s.req = std::move(req);
   s.sink = std::move(sink);
   uint64_t id = nextId++;
-  waiting.emplace_back(id, std::move(s));
+  // Priority scheduling: after every waiting request of a lower or equal
+  // priority value (ids are in arrival order), as the engine's queue.
+  auto at = waiting.end();
+  if (config.priorityScheduling)
+    at = std::find_if(waiting.begin(), waiting.end(), [&](const auto &w) {
+      return w.second.req.params.priority > s.req.params.priority;
+    });
+  waiting.emplace(at, id, std::move(s));
   cv.notify_all();
   return id;
 }

@@ -4,7 +4,8 @@
 // and the "generation" replays a fixed UTF-8 text, so tests know every
 // answer in advance. Greedy requests start at the text's beginning;
 // sampled ones at an offset drawn from the seed. It schedules like an
-// engine (max_num_seqs running, a bounded waiting queue, 16-token pages
+// engine (max_num_seqs running, a bounded waiting queue (by priority under
+// priority scheduling), 16-token pages
 // from a fixed pool, full pages of prompts remembered as a prefix cache's
 // count) and emits one token per running request per step, a
 // step every `tokenDelayMs`, so streaming, disconnects, queueing and the
@@ -36,6 +37,7 @@ public:
     int64_t pages = 128;
     int tokenDelayMs = 2;
     std::string text; // replayed instead of script() when not empty
+    bool priorityScheduling = false; // the waiting queue by priority
   };
   static const char *script(); // the text greedy requests replay
   /// What requests replay: Config::text, or script().

@@ -504,6 +504,8 @@ parseRequest(Endpoint endpoint, const std::string &body, ApiError &error) {
   }
   f.boolean("ignore_eos", r.ignoreEos);
   f.boolean("return_token_ids", r.returnTokenIds);
+  if (auto p = f.integer("priority", INT32_MIN, INT32_MAX))
+    r.priority = int32_t(*p);
   f.boolean("skip_special_tokens", r.skipSpecialTokens);
   f.number("presence_penalty", r.presencePenalty, -2, 2);
   f.number("frequency_penalty", r.frequencyPenalty, -2, 2);

@@ -81,6 +81,7 @@ struct ParsedRequest {
   bool logprobs = false;
   int topLogprobs = 0;
   bool returnTokenIds = false; // vLLM's return_token_ids
+  int32_t priority = 0;        // vLLM's priority (lower first)
   bool skipSpecialTokens = true; // vLLM's skip_special_tokens
   // Logits processing: OpenAI's penalties and logit_bias, vLLM's
   // repetition_penalty, min_p and min_tokens.

@@ -14,6 +14,7 @@ std::string usage() {
          "[--host 127.0.0.1] [--port 8000] [--kv-cache-bytes N] "
          "[--max-num-seqs N] [--max-num-batched-tokens N] [--max-waiting N] "
          "[--max-model-len N] [--no-prefix-caching] [--speculative mtp[:K]] "
+         "[--scheduling-policy fcfs|priority] "
          "[--api-key KEY] [--served-model-name NAME] [--device cpu|cuda] "
          "[--reasoning-parser deepseek_r1] [--chat-template FILE] "
          "[--tool-call-parser deepseek_v3|deepseek_v31] "
@@ -45,6 +46,11 @@ an artifact of ds-compile.
   --max-model-len N          a request's prompt + completion bound (default:
                              the model's maximum, at most 4096)
   --no-prefix-caching        do not share cached prompt prefixes
+  --scheduling-policy fcfs|priority
+                             which waiting request runs first and which
+                             running one gives way when the cache is full:
+                             arrival order, or the requests' `priority`
+                             field, lower first (vLLM's; default: fcfs)
   --speculative mtp[:K]      draft K tokens a step with the MTP module
   --reasoning-parser deepseek_r1
                              chat answers give the text up to </think> as
@@ -154,6 +160,13 @@ bool parseOptions(int argc, char **argv, Options &o, std::string &error,
       o.toolCallParser = value;
     } else if (flag == "--chat-template") {
       o.chatTemplate = value;
+    } else if (flag == "--scheduling-policy") {
+      if (value != "fcfs" && value != "priority") {
+        error = "--scheduling-policy: unknown policy '" + value +
+                "' (known: fcfs, priority)";
+        return false;
+      }
+      o.priorityScheduling = value == "priority";
     } else if (flag == "--port") {
       if (!toInt(flag, value, 0, 65535, n, error))
         return false;

@@ -26,6 +26,7 @@ struct Options {
   int64_t maxNumBatchedTokens = 0; // 0: the engine's default
   bool prefixCaching = true;
   std::string speculative; // "" off, "mtp" or "mtp:K"
+  bool priorityScheduling = false; // --scheduling-policy priority
   std::string reasoningParser; // "" off, or "deepseek_r1"
   std::string toolCallParser;  // "" off, "deepseek_v3" or "deepseek_v31"
   bool autoToolChoice = false; // --enable-auto-tool-choice

@@ -398,6 +398,15 @@ bool Server::sampling(const ParsedRequest &r, SamplingParams &p,
   for (const auto &[t, bias] : r.logitBias)
     if (!inVocabulary(t, "logit_bias token id ", "logit_bias", res))
       return false;
+  if (r.priority != 0 && !config.priorityScheduling) {
+    // As vLLM: a priority the scheduler would ignore is an error.
+    reply(res, 400,
+          ApiError::invalid("'priority' needs priority scheduling (start the "
+                            "server with --scheduling-policy priority)",
+                            "priority")
+              .toJson());
+    return false;
+  }
   p.temperature = r.temperature;
   p.topP = r.topP;
   p.topK = r.topK;
@@ -411,6 +420,7 @@ bool Server::sampling(const ParsedRequest &r, SamplingParams &p,
   p.repetitionPenalty = r.repetitionPenalty;
   p.minP = r.minP;
   p.minTokens = r.minTokens;
+  p.priority = r.priority;
   p.logitBias = r.logitBias;
   return true;
 }

@@ -44,6 +44,8 @@ struct ServerConfig {
   /// once the first has computed it, so they find it in the prefix cache
   /// (Backend::sharedPrefixTokens).
   int64_t sharedPrefixTokens = 0;
+  /// --scheduling-policy priority: requests may carry a `priority`.
+  bool priorityScheduling = false;
 };
 
 struct ParsedRequest;

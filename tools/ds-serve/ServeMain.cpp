@@ -53,6 +53,7 @@ int runServer(Backend &backend, const Options &o, const char *tool) {
     c.toolFormat = toolCallFormat(o.toolCallParser);
   c.autoToolChoice = o.autoToolChoice;
   c.sharedPrefixTokens = backend.sharedPrefixTokens();
+  c.priorityScheduling = o.priorityScheduling;
   Server server(backend, c);
   std::string error;
   if (!server.bind(error)) {

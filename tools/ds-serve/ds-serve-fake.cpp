@@ -38,6 +38,7 @@ int main(int argc, char **argv) {
     c.pages = atoll(it->second.c_str());
   if (auto it = o.extra.find("--fake-text"); it != o.extra.end())
     c.text = it->second; // what every request replays
+  c.priorityScheduling = o.priorityScheduling;
   FakeBackend backend(c);
   return runServer(backend, o, "ds-serve-fake");
 }

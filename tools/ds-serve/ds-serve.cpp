@@ -72,6 +72,7 @@ int main(int argc, char **argv) {
   c.maxNumBatchedTokens = o.maxNumBatchedTokens;
   c.prefixCaching = o.prefixCaching;
   c.speculative = o.speculative;
+  c.priorityScheduling = o.priorityScheduling;
   auto backend = EngineBackend::create(c, std::move(tok), error);
   if (!backend) {
     fprintf(stderr, "ds-serve: error: %s\n", error.c_str());

@@ -57,7 +57,16 @@ typedef struct dsrt_engine_options {
    * engine's; sampled output has the main model's distribution (rejection
    * sampling). Requests with force_tokens or return_logits do not draft. */
   const char *speculative;
+  /* Which waiting request runs first and which running one gives way when
+   * pages run out (vLLM's --scheduling-policy): DSRT_SCHEDULE_FCFS
+   * (arrival order; the newest running request is preempted) or
+   * DSRT_SCHEDULE_PRIORITY (dsrt_request_params::priority, lower first,
+   * then arrival; the running request of the highest priority value, the
+   * newest among equals, is preempted). */
+  int scheduling_policy;
 } dsrt_engine_options;
+
+enum { DSRT_SCHEDULE_FCFS = 0, DSRT_SCHEDULE_PRIORITY = 1 };
 
 /* Fills the defaults (prefix caching on, no pool size). */
 void dsrt_engine_options_default(dsrt_engine_options *options);
@@ -145,6 +154,9 @@ typedef struct dsrt_request_params {
    * Such a request does not draft. NULL: off. */
   dsrt_allowed_tokens_fn allowed_tokens;
   void *allowed_tokens_user;
+  /* DSRT_SCHEDULE_PRIORITY: lower values are served first (vLLM's
+   * convention); must be 0 under DSRT_SCHEDULE_FCFS. */
+  int32_t priority;
 } dsrt_request_params;
 
 /* Greedy, max_tokens 16, top_p 1, no top_k, seed 0. */

@@ -71,6 +71,10 @@ int64_t Engine::add(const int32_t *prompt, int64_t n,
   auto r = std::make_unique<Request>();
   if (error.empty())
     error = readParams(params, vocab, r->params);
+  if (error.empty() && params.priority != 0 && !config.scheduler.priority)
+    error = "priority " + std::to_string(params.priority) +
+            " needs priority scheduling (scheduling_policy "
+            "DSRT_SCHEDULE_PRIORITY; ds-serve --scheduling-policy priority)";
   if (!error.empty())
     return -1;
   r->tokens.assign(prompt, prompt + n);

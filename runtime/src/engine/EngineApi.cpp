@@ -54,6 +54,13 @@ dsrt_status engineConfig(dsrt_model *model, const dsrt_engine_options *o,
   c.scheduler.maxNumBatchedTokens =
       o->max_num_batched_tokens > 0 ? o->max_num_batched_tokens : 2048;
   c.scheduler.prefixCaching = o->enable_prefix_caching != 0;
+  if (o->scheduling_policy != DSRT_SCHEDULE_FCFS &&
+      o->scheduling_policy != DSRT_SCHEDULE_PRIORITY)
+    return fail(DSRT_ERROR_ARGUMENT,
+                "scheduling_policy must be DSRT_SCHEDULE_FCFS (0) or "
+                "DSRT_SCHEDULE_PRIORITY (1), got " +
+                    std::to_string(o->scheduling_policy));
+  c.scheduler.priority = o->scheduling_policy == DSRT_SCHEDULE_PRIORITY;
   if (o->num_pages > 0)
     c.scheduler.numPages = o->num_pages;
   else if (o->kv_cache_bytes > 0)

@@ -29,6 +29,7 @@ struct SamplingParams {
   /// Constrained decoding (dsrt_request_params::allowed_tokens).
   dsrt_allowed_tokens_fn allowedTokens = nullptr;
   void *allowedTokensUser = nullptr;
+  int32_t priority = 0; // priority scheduling: lower first
   /// Any of the above is on: the row is processed before sampling.
   bool processed() const {
     return presencePenalty != 0 || frequencyPenalty != 0 ||

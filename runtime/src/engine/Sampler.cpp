@@ -48,6 +48,7 @@ std::string readProcessing(const dsrt_request_params &p, int64_t vocab,
   out.minTokens = p.min_tokens;
   out.allowedTokens = p.allowed_tokens;
   out.allowedTokensUser = p.allowed_tokens_user;
+  out.priority = p.priority;
   out.logitBias.clear();
   for (int64_t i = 0; i < p.num_logit_bias; ++i) {
     float v = p.logit_bias_values[i];

@@ -16,13 +16,42 @@ bool Scheduler::fitPages(Request *r, int64_t numTokens) {
   return need <= 0 || pool.allocate(need, r->pages);
 }
 
+namespace {
+/// Priority scheduling's order: lower priority values first, then arrival
+/// (ids are handed out in arrival order).
+bool before(const Request *a, const Request *b) {
+  return a->params.priority != b->params.priority
+             ? a->params.priority < b->params.priority
+             : a->id < b->id;
+}
+} // namespace
+
+void Scheduler::addWaiting(Request *r) {
+  if (!config.priority) {
+    waiting.push_back(r);
+    return;
+  }
+  waiting.insert(std::upper_bound(waiting.begin(), waiting.end(), r, before),
+                 r);
+}
+
+size_t Scheduler::victimIndex() const {
+  if (!config.priority)
+    return running.size() - 1;
+  return size_t(std::max_element(running.begin(), running.end(), before) -
+                running.begin());
+}
+
 void Scheduler::preempt(Request *r) {
   pool.release(r->pages);
   r->pages.clear();
   r->numComputed = 0;
   r->numPagesOffered = 0;
   r->state = RequestState::Waiting;
-  waiting.push_front(r);
+  if (config.priority) // back in its place in the order
+    addWaiting(r);
+  else
+    waiting.push_front(r);
   ++preemptions;
 }
 
@@ -58,8 +87,19 @@ Scheduler::schedule(const std::function<void(Request *)> &onPreempt) {
     int64_t numNew = std::min(r->numTokens() - r->numComputed, budget);
     bool selfPreempted = false;
     while (!fitPages(r, r->numComputed + numNew)) {
-      Request *victim = running.back();
-      running.pop_back();
+      size_t v = victimIndex();
+      Request *victim = running[v];
+      running.erase(running.begin() + long(v));
+      if (v < i) {
+        // Scheduled earlier in this step (priority scheduling only): out
+        // of the step, its tokens back in the budget.
+        auto it = std::find_if(
+            out.begin(), out.end(),
+            [&](const ScheduledRequest &s) { return s.request == victim; });
+        budget += it->numNew;
+        out.erase(it);
+        --i;
+      }
       preempt(victim);
       onPreempt(victim);
       preempted = true;
@@ -68,8 +108,8 @@ Scheduler::schedule(const std::function<void(Request *)> &onPreempt) {
         break;
       }
     }
-    if (selfPreempted)
-      break;
+    if (selfPreempted) // the ones after it (priority scheduling) go on
+      continue;
     out.push_back({r, numNew});
     budget -= numNew;
     ++i;

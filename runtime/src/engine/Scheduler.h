@@ -9,7 +9,9 @@
 // max_num_seqs. When a running request needs a page and none is free, the
 // newest running request is preempted: its pages go back and it waits at
 // the front of the queue to be recomputed. A step that preempted admits
-// nobody.
+// nobody. Under priority scheduling (vLLM's policy) the queue is ordered
+// by (priority, arrival) and the preempted one is the running request
+// that comes last in that order.
 //
 //===----------------------------------------------------------------------===//
 #ifndef DSRT_ENGINE_SCHEDULER_H
@@ -29,6 +31,9 @@ struct SchedulerConfig {
   int64_t maxNumSeqs = 256;
   int64_t maxNumBatchedTokens = 2048;
   bool prefixCaching = true;
+  /// Priority scheduling: waiting requests by (priority, arrival), the
+  /// running one of the largest (priority, arrival) preempted first.
+  bool priority = false;
 };
 
 struct ScheduledRequest {
@@ -41,7 +46,9 @@ public:
   explicit Scheduler(const SchedulerConfig &config)
       : config(config), pool(config.numPages) {}
 
-  void addWaiting(Request *r) { waiting.push_back(r); }
+  /// Queues `r`: at the back (FCFS), or after every request of a lower or
+  /// equal (priority, arrival) (priority scheduling).
+  void addWaiting(Request *r);
   /// Picks this step's tokens; `onPreempt` hears of each preemption.
   std::vector<ScheduledRequest>
   schedule(const std::function<void(Request *)> &onPreempt);
@@ -63,6 +70,9 @@ public:
 private:
   bool fitPages(Request *r, int64_t numTokens);
   void preempt(Request *r);
+  /// The running request to preempt: the newest, or under priority
+  /// scheduling the one of the largest (priority, arrival).
+  size_t victimIndex() const;
   /// Pages holding the leading full pages of `r`'s tokens (one token at
   /// least is left to compute, for its logits row).
   std::vector<int32_t> prefixHits(Request *r);
