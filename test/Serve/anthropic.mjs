@@ -180,6 +180,19 @@ await run([
     } finally { k.proc.kill('SIGKILL'); }
   }],
 
+  ['--served-model-name twice: an alias an agent may send', async () => {
+    const s = await startServer(bin, ['--served-model-name', 'deepseek-chat', '--served-model-name',
+                                      'claude-sonnet-4-5', '--fake-token-delay-ms', '0']);
+    try {
+      const c = new Anthropic({ baseURL: s.base, apiKey: 'x', maxRetries: 0 });
+      const r = await c.messages.create({ model: 'claude-sonnet-4-5', max_tokens: 2, messages, temperature: 0 });
+      assert.equal(r.model, 'deepseek-chat');
+      const models = await (await fetch(`${s.base}/v1/models`)).json();
+      assert.deepEqual(models.data.map((m) => m.id), ['deepseek-chat', 'claude-sonnet-4-5']);
+      await expectError(c.messages.create({ model: 'other', max_tokens: 2, messages }), 404, 'not_found_error');
+    } finally { s.proc.kill('SIGKILL'); }
+  }],
+
   ['a final assistant message is continued (prefill)', async () => {
     const r = await client.messages.create({ model: 'fake', max_tokens: 4, temperature: 0,
       messages: [{ role: 'user', content: 'Say hello' }, { role: 'assistant', content: 'Well,' }] });

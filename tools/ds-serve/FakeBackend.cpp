@@ -113,7 +113,7 @@ FakeBackend::FakeBackend(Config c)
 FakeBackend::~FakeBackend() { shutdown(); }
 
 ModelInfo FakeBackend::info() const {
-  return {"fake", 257, config.maxContext, kEos};
+  return {config.name, 257, config.maxContext, kEos};
 }
 
 int64_t FakeBackend::pagesFor(const Seq &s) const {

@@ -38,6 +38,7 @@ public:
     int tokenDelayMs = 2;
     std::string text; // replayed instead of script() when not empty
     bool priorityScheduling = false; // the waiting queue by priority
+    std::string name = "fake";       // --served-model-name
   };
   static const char *script(); // the text greedy requests replay
   /// What requests replay: Config::text, or script().

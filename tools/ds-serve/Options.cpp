@@ -66,7 +66,9 @@ an artifact of ds-compile.
   --api-key KEY              require "Authorization: Bearer KEY" (also
                              $DS_SERVE_API_KEY)
   --served-model-name NAME   the model's name in responses (default: the
-                             checkpoint directory's name)
+                             checkpoint directory's name); given again,
+                             further names requests may use (an agent's
+                             own model names, say)
   --device cpu|cuda          where the model runs (default cpu)
   --shutdown-timeout S       on SIGTERM, seconds to let running requests
                              finish (default 30)
@@ -142,9 +144,16 @@ bool parseOptions(int argc, char **argv, Options &o, std::string &error,
       o.apiKey = value;
     else if (flag == "--speculative")
       o.speculative = value;
-    else if (flag == "--served-model-name")
-      o.servedModelName = value;
-    else if (flag == "--reasoning-parser") {
+    else if (flag == "--served-model-name") {
+      if (value.empty()) {
+        error = "--served-model-name expects a name";
+        return false;
+      }
+      if (o.servedModelName.empty())
+        o.servedModelName = value;
+      else
+        o.modelAliases.push_back(value);
+    } else if (flag == "--reasoning-parser") {
       if (value != "deepseek_r1") {
         error = "--reasoning-parser: unknown parser '" + value +
                 "' (known: deepseek_r1)";

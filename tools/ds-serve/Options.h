@@ -19,6 +19,8 @@ struct Options {
   std::string portFile; // written with the bound port (for --port 0)
   std::string apiKey;   // also from $DS_SERVE_API_KEY
   std::string servedModelName;
+  /// Further --served-model-name values: names the model also answers to.
+  std::vector<std::string> modelAliases;
   int64_t kvCacheBytes = 0;
   int maxNumSeqs = 4;
   int maxWaiting = 64;

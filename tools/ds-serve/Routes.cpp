@@ -122,12 +122,18 @@ void Server::routes() {
     if (!authorized(req, res))
       return;
     ModelInfo info = backend.info();
-    json m = {{"id", config.modelName},
-              {"object", "model"},
-              {"created", int64_t(time(nullptr))},
-              {"owned_by", "ds"},
-              {"max_model_len", info.maxContext}};
-    reply(res, 200, dumpJson({{"object", "list"}, {"data", {m}}}));
+    json data = json::array();
+    std::vector<std::string> names{config.modelName};
+    names.insert(names.end(), config.modelAliases.begin(),
+                 config.modelAliases.end());
+    for (const std::string &name : names)
+      data.push_back({{"id", name},
+                      {"object", "model"},
+                      {"created", int64_t(time(nullptr))},
+                      {"owned_by", "ds"},
+                      {"root", config.modelName},
+                      {"max_model_len", info.maxContext}});
+    reply(res, 200, dumpJson({{"object", "list"}, {"data", data}}));
   });
   http->Post("/v1/completions",
              [this](const httplib::Request &req, httplib::Response &res) {
@@ -354,7 +360,9 @@ bool Server::inVocabulary(int32_t token, const std::string &what,
 }
 
 bool Server::servesModel(const std::string &model, httplib::Response &res) {
-  if (model.empty() || model == config.modelName)
+  if (model.empty() || model == config.modelName ||
+      std::find(config.modelAliases.begin(), config.modelAliases.end(),
+                model) != config.modelAliases.end())
     return true;
   ApiError e{404,
              "the model '" + model +

@@ -30,6 +30,8 @@ struct ServerConfig {
   int port = 8000;
   std::string apiKey;
   std::string modelName;
+  /// Other names requests may give the model (responses say modelName).
+  std::vector<std::string> modelAliases;
   /// Generation requests admitted at once (running + queued); past it, 429.
   int maxInFlight = 64;
   double shutdownTimeoutSeconds = 30;

@@ -46,6 +46,7 @@ int runServer(Backend &backend, const Options &o, const char *tool) {
   c.port = o.port;
   c.apiKey = o.apiKey;
   c.modelName = backend.info().name;
+  c.modelAliases = o.modelAliases;
   c.maxInFlight = o.maxNumSeqs + o.maxWaiting;
   c.shutdownTimeoutSeconds = o.shutdownTimeout;
   c.splitReasoning = !o.reasoningParser.empty();

@@ -39,6 +39,8 @@ int main(int argc, char **argv) {
   if (auto it = o.extra.find("--fake-text"); it != o.extra.end())
     c.text = it->second; // what every request replays
   c.priorityScheduling = o.priorityScheduling;
+  if (!o.servedModelName.empty())
+    c.name = o.servedModelName;
   FakeBackend backend(c);
   return runServer(backend, o, "ds-serve-fake");
 }
