@@ -15,8 +15,10 @@
 //   Rs     a string whose node has a regex: Str's fields, and c the
 //          regex's state, d the character's bits so far (UTF-8 or the \u
 //          escape's digits)
-//   Rx     raw text through the Pattern node's regex: a UTF-8 bytes owed,
-//          c the regex's state, d the character's bits so far
+//   Rx     text through the node's regex (a Pattern's raw text, an integer
+//          range's digits): a UTF-8 bytes owed, c the regex's state, d the
+//          character's bits so far; a byte it cannot take after a whole
+//          match is the parent's
 //   Num    a number; phase: the state below, a its length, b 1 if integer
 //   Obj    an object with properties; a the next unwritten property, d the
 //          property whose value is being read; phase 0 after '{', 1 after
@@ -248,13 +250,11 @@ void Matcher::startValue(Thread t, int node, uint8_t byte,
     }
     return;
   case Node::Kind::Pattern:
-    f.kind = Frame::Rx;
-    f.c = grammar->regexOf(grammar->node(node).regex).start();
-    t.stack.push_back(f);
-    step(std::move(t), byte, out);
-    return;
+    break;
   case Node::Kind::Number:
   case Node::Kind::Integer:
+    if (grammar->node(node).regex >= 0) // an integer range: its digits'
+      break;                            // pattern, as a Pattern's text
     if (numeric)
       number(kind == Node::Kind::Integer);
     return;
@@ -273,6 +273,12 @@ void Matcher::startValue(Thread t, int node, uint8_t byte,
   case Node::Kind::Union: // expanded by pushValue
     return;
   }
+  // Text through the node's regex: a Pattern's (guided_regex), or an
+  // integer range's digits.
+  f.kind = Frame::Rx;
+  f.c = grammar->regexOf(grammar->node(node).regex).start();
+  t.stack.push_back(f);
+  step(std::move(t), byte, out);
 }
 
 void Matcher::stepLiteral(Thread t, uint8_t byte,
@@ -419,8 +425,18 @@ void Matcher::step(Thread t, uint8_t byte, std::vector<Thread> &out) const {
     return stepNumber(std::move(t), byte, out);
   case Frame::Rx: {
     const Regex &rx = grammar->regexOf(grammar->node(f.node).regex);
-    if (regexTakeByte(rx, f.c, f.d, f.a, byte))
+    Frame before = f;
+    if (regexTakeByte(rx, f.c, f.d, f.a, byte)) {
       out.push_back(std::move(t));
+      return;
+    }
+    // A whole match ends before this byte: it is the parent's (an
+    // integer's comma or brace; after a root Pattern, nothing).
+    f = before;
+    if (f.a != 0 || !rx.accepting(f.c))
+      return;
+    valueDone(t);
+    step(std::move(t), byte, out);
     return;
   }
   case Frame::Rs:
@@ -645,6 +661,10 @@ bool Matcher::regexCursor(RegexCursor &c) const {
   const Node &n = grammar->node(f.node);
   c = RegexCursor{};
   c.rx = &grammar->regexOf(n.regex);
+  // An integer range's text is ended by its parent's bytes, which only the
+  // matcher knows: no cursor there.
+  if (f.kind == Frame::Rx && n.kind != Node::Kind::Pattern)
+    return false;
   if (f.kind == Frame::Value && n.kind == Node::Kind::Pattern) {
     c.state = c.rx->start(); // before the answer's first byte
     return true;

@@ -18,12 +18,14 @@
 //   characters, an escape one), `pattern` (Regex.h: the decoded string
 //   contains a match, ECMAScript's rule) and the formats date, time,
 //   date-time, email, uuid, ipv4, hostname (JsonSchema.cpp);
+// - integers: minimum, maximum, exclusiveMinimum, exclusiveMaximum (the
+//   pattern of the integers between, integerRangePattern);
 // - strings, numbers, integers, booleans, null by their JSON syntax.
 // Not enforced (the value is still of the right type): other string
-// formats, a format beside a pattern, number ranges, multipleOf,
-// uniqueItems. Refused with a message: a pattern Regex.h cannot enforce,
-// or without "type": "string", prefixItems, not, if/then/else, a false
-// schema, remote $refs. Inside a constrained string, \u escapes of
+// formats, a format beside a pattern, ranges of numbers that are not
+// integers, multipleOf, uniqueItems. Refused with a message: a pattern Regex.h
+// cannot enforce, or without "type": "string", prefixItems, not, if/then/else,
+// a false schema, remote $refs. Inside a constrained string, \u escapes of
 // surrogates are refused (the character itself may be written).
 //
 // Whitespace between tokens is allowed, at most kMaxWhitespace bytes in a

@@ -9,6 +9,7 @@
 #include "JsonGrammar.h"
 
 #include <algorithm>
+#include <cmath>
 #include <map>
 
 using json = nlohmann::ordered_json;
@@ -51,6 +52,9 @@ private:
   /// A string's pattern or enforced format into n.regex; false with
   /// `error` where the pattern cannot be enforced.
   bool stringRegex(const json &s, const std::string &path, Node &n);
+  /// An integer's minimum / maximum (exclusive ones too) into n.regex, the
+  /// pattern of the integers between; false with `error` where none is.
+  bool integerRange(const json &s, const std::string &path, Node &n);
 
   const json &root;
   Grammar &g;
@@ -192,6 +196,8 @@ int SchemaCompiler::typed(const json &s, const std::string &type,
     n.kind = Node::Kind::Number;
   } else if (type == "integer") {
     n.kind = Node::Kind::Integer;
+    if (!integerRange(s, path, n))
+      return -1;
   } else if (type == "boolean") {
     return literals({"false", "true"});
   } else if (type == "null") {
@@ -262,6 +268,53 @@ bool SchemaCompiler::stringRegex(const json &s, const std::string &path,
     g.regexes.push_back(std::move(rx));
     n.regex = int(g.regexes.size()) - 1;
   }
+  return true;
+}
+
+bool SchemaCompiler::integerRange(const json &s, const std::string &path,
+                                  Node &n) {
+  // Bounds past 2^50 in magnitude are taken as none on that side (an
+  // integer there is beyond what a double keeps exact anyway).
+  const double kFar = double(int64_t(1) << 50);
+  std::optional<int64_t> lo, hi;
+  auto bound = [&](const char *k, bool lower, bool exclusive) {
+    auto it = s.find(k);
+    if (it == s.end() || it->is_boolean()) // draft 4's exclusive flags
+      return true;
+    if (!it->is_number())
+      return fail(path, std::string(k) + " must be a number") >= 0;
+    double v = it->get<double>();
+    if (!std::isfinite(v))
+      return fail(path, std::string(k) + " must be finite") >= 0;
+    if (lower ? v <= -kFar : v >= kFar)
+      return true;
+    if (lower ? v >= kFar : v <= -kFar)
+      return fail(path, std::string(k) + " is beyond 2^50") >= 0;
+    bool excl =
+        exclusive || s.value(lower ? "exclusiveMinimum" : "exclusiveMaximum",
+                             json(false)) == json(true);
+    int64_t b = lower ? int64_t(std::ceil(v)) : int64_t(std::floor(v));
+    if (excl && double(b) == v)
+      b += lower ? 1 : -1;
+    auto &slot = lower ? lo : hi;
+    slot = slot ? (lower ? std::max(*slot, b) : std::min(*slot, b)) : b;
+    return true;
+  };
+  if (!bound("minimum", true, false) || !bound("maximum", false, false) ||
+      !bound("exclusiveMinimum", true, true) ||
+      !bound("exclusiveMaximum", false, true))
+    return false;
+  if (!lo && !hi)
+    return true;
+  if (lo && hi && *lo > *hi)
+    return fail(path, "no integer lies between its minimum and maximum") >= 0;
+  std::string why;
+  auto rx =
+      Regex::compile(integerRangePattern(lo, hi), Regex::Mode::Whole, why);
+  if (!rx)
+    return fail(path, "its range: " + why) >= 0;
+  g.regexes.push_back(std::move(rx));
+  n.regex = int(g.regexes.size()) - 1;
   return true;
 }
 

@@ -785,6 +785,91 @@ bool Regex::anyIn(int32_t state, uint32_t lo, uint32_t hi, int64_t minMore,
   return false;
 }
 
+namespace {
+
+/// Digit strings of one length m from lo to hi (leading zeros allowed).
+std::string fixedWidthRange(const std::string &lo, const std::string &hi) {
+  size_t m = lo.size();
+  if (m == 0 || lo == hi)
+    return lo;
+  if (lo[0] == hi[0])
+    return std::string(1, lo[0]) + fixedWidthRange(lo.substr(1), hi.substr(1));
+  std::string rest = m > 1 ? "\\d{" + std::to_string(m - 1) + "}" : "";
+  bool lowFull = lo.find_first_not_of('0', 1) == std::string::npos;
+  bool highFull = hi.find_first_not_of('9', 1) == std::string::npos;
+  std::vector<std::string> alts;
+  char from = lo[0], to = hi[0];
+  if (!lowFull) { // lo[0] followed by lo's rest up to 99..9
+    alts.push_back(std::string(1, lo[0]) +
+                   fixedWidthRange(lo.substr(1), std::string(m - 1, '9')));
+    ++from;
+  }
+  if (!highFull)
+    --to;
+  if (from <= to)
+    alts.push_back("[" + std::string(1, from) + "-" + std::string(1, to) + "]" +
+                   rest);
+  if (!highFull) // hi[0] followed by 00..0 up to hi's rest
+    alts.push_back(std::string(1, hi[0]) +
+                   fixedWidthRange(std::string(m - 1, '0'), hi.substr(1)));
+  std::string out = "(?:";
+  for (size_t i = 0; i < alts.size(); ++i)
+    out += (i ? "|" : "") + alts[i];
+  return out + ")";
+}
+
+/// The non-negative integers in [lo, hi] (hi missing: unbounded), JSON's
+/// decimal form.
+std::string naturalRange(int64_t lo, std::optional<int64_t> hi) {
+  std::vector<std::string> alts;
+  std::string a = std::to_string(lo);
+  for (size_t digits = a.size();; ++digits) {
+    // Numbers of `digits` digits within [lo, hi].
+    std::string first =
+        digits == a.size() ? a : "1" + std::string(digits - 1, '0');
+    if (!hi) {
+      if (digits > a.size() || (lo == 0 && digits == 1)) {
+        // Every longer number: one loop covers them all.
+        if (lo == 0 && digits == 1)
+          alts.push_back("0");
+        alts.push_back("[1-9]\\d{" + std::to_string(digits - 1) + ",}");
+        break;
+      }
+      alts.push_back(fixedWidthRange(first, std::string(digits, '9')));
+      continue;
+    }
+    std::string b = std::to_string(*hi);
+    if (digits > b.size())
+      break;
+    std::string last = digits == b.size() ? b : std::string(digits, '9');
+    alts.push_back(fixedWidthRange(first, last));
+  }
+  std::string out;
+  for (size_t i = 0; i < alts.size(); ++i)
+    out += (i ? "|" : "") + alts[i];
+  return alts.size() > 1 ? "(?:" + out + ")" : out;
+}
+
+} // namespace
+
+std::string integerRangePattern(std::optional<int64_t> lo,
+                                std::optional<int64_t> hi) {
+  std::vector<std::string> alts;
+  if (!lo || *lo < 0) { // the negatives: "-" and their magnitudes
+    int64_t nearest = hi && *hi < -1 ? -*hi : 1;
+    std::optional<int64_t> furthest;
+    if (lo)
+      furthest = -*lo;
+    alts.push_back("-" + naturalRange(nearest, furthest));
+  }
+  if (!hi || *hi >= 0)
+    alts.push_back(naturalRange(lo && *lo > 0 ? *lo : 0, hi));
+  std::string out;
+  for (size_t i = 0; i < alts.size(); ++i)
+    out += (i ? "|" : "") + alts[i];
+  return out;
+}
+
 bool regexTakeByte(const Regex &rx, int32_t &state, int32_t &cp, int32_t &owed,
                    uint8_t byte, int64_t minMore, int64_t maxMore) {
   if (owed > 0) {

@@ -26,6 +26,7 @@
 #include <climits>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -79,6 +80,12 @@ private:
   std::vector<int64_t> shortest, longest;
   int32_t startState = 0;
 };
+
+/// A pattern (the syntax above) matching exactly the integers in [lo, hi]
+/// as JSON writes them (no leading zeros, no "-0"); a missing bound is
+/// unbounded on its side. lo <= hi.
+std::string integerRangePattern(std::optional<int64_t> lo,
+                                std::optional<int64_t> hi);
 
 /// One byte of UTF-8 text through `rx`: `state` the automaton's, `cp` the
 /// character's bits so far, `owed` its continuation bytes still to come.

@@ -279,3 +279,39 @@ TEST(JsonGrammar, GuidedRegexIsRawText) {
   EXPECT_FALSE(Grammar::regex("(a", error));
   EXPECT_NE(error.find("missing ')'"), std::string::npos) << error;
 }
+
+TEST(JsonGrammar, IntegerRanges) {
+  auto age = schema(R"({"type": "object", "properties": {
+      "age": {"type": "integer", "minimum": 0, "maximum": 150},
+      "delta": {"type": "integer", "exclusiveMinimum": -3, "exclusiveMaximum": 3}},
+    "required": ["age", "delta"]})");
+  EXPECT_TRUE(whole(age, R"({"age": 0, "delta": -2})"));
+  EXPECT_TRUE(whole(age, R"({"age":150 ,"delta":2})"));
+  EXPECT_FALSE(prefix(age, R"({"age": 151)"));
+  EXPECT_FALSE(prefix(age, R"({"age": -)"));
+  EXPECT_FALSE(prefix(age, R"({"age": 07)"));
+  EXPECT_FALSE(prefix(age, R"({"age": 1.5)"));
+  EXPECT_TRUE(prefix(age, R"({"age": 15)")); // 150 may still come
+  EXPECT_FALSE(prefix(age, R"({"age": 3, "delta": 3)"));
+  EXPECT_FALSE(prefix(age, R"({"age": 3, "delta": -3)"));
+  // One bound; a root integer; draft 4's boolean exclusive flags.
+  auto big = schema(R"({"type": "integer", "minimum": 10})");
+  EXPECT_TRUE(whole(big, "10"));
+  EXPECT_TRUE(whole(big, "98765432109"));
+  EXPECT_TRUE(prefix(big, "9"));
+  EXPECT_FALSE(whole(big, "9"));
+  auto neg =
+      schema(R"({"type": "integer", "maximum": 0, "exclusiveMaximum": true})");
+  EXPECT_TRUE(whole(neg, "-1"));
+  EXPECT_FALSE(whole(neg, "0"));
+  // Numbers keep their syntax only (ranges not enforced on them).
+  EXPECT_TRUE(whole(schema(R"({"type": "number", "maximum": 1})"), "2.5"));
+  std::string error;
+  EXPECT_FALSE(Grammar::fromSchema(
+      ojson::parse(R"({"type": "integer", "minimum": 2.5, "maximum": 2.9})"),
+      error));
+  EXPECT_NE(error.find("no integer lies between"), std::string::npos) << error;
+  EXPECT_FALSE(Grammar::fromSchema(
+      ojson::parse(R"({"type": "integer", "minimum": "1"})"), error));
+  EXPECT_NE(error.find("minimum must be a number"), std::string::npos) << error;
+}

@@ -227,3 +227,43 @@ TEST(Regex, AgreesWithStdRegexOnRandomStrings) {
     }
   }
 }
+
+// The integers' patterns against the ranges themselves: every integer in a
+// window around the bounds is matched exactly when it lies in the range,
+// and no other spelling ("007", "-0", "+1") is.
+TEST(Regex, IntegerRangesMatchExactlyTheirIntegers) {
+  std::mt19937 rng(3);
+  std::vector<std::pair<std::optional<int64_t>, std::optional<int64_t>>>
+      ranges = {{0, 150},
+                {1, 1},
+                {-20, -5},
+                {-1, 1},
+                {10, 2000},
+                {0, 9},
+                {0, 10},
+                {99, 101},
+                {std::nullopt, 5},
+                {10, std::nullopt},
+                {0, std::nullopt},
+                {-7, std::nullopt},
+                {std::nullopt, -12},
+                {-123456, 654321},
+                {std::nullopt, std::nullopt}};
+  for (int i = 0; i < 60; ++i) {
+    int64_t a = int64_t(rng() % 200000) - 100000, b = a + int64_t(rng() % 5000);
+    ranges.push_back({a, b});
+  }
+  for (const auto &[lo, hi] : ranges) {
+    std::string p = integerRangePattern(lo, hi);
+    auto rx = compile(p);
+    ASSERT_TRUE(rx) << p;
+    int64_t from = (lo ? *lo : hi ? *hi : 0) - 1200;
+    int64_t to = (hi ? *hi : lo ? *lo : 0) + 1200;
+    for (int64_t v = from; v <= to; ++v) {
+      bool in = (!lo || v >= *lo) && (!hi || v <= *hi);
+      ASSERT_EQ(matches(*rx, std::to_string(v)), in) << p << " on " << v;
+    }
+    for (const char *bad : {"007", "-0", "+1", "", "-", "1.0", "1e3"})
+      EXPECT_FALSE(matches(*rx, bad)) << p << " on '" << bad << "'";
+  }
+}
