@@ -26,6 +26,26 @@ def _forces(force_tokens, n):
     return list(force_tokens)
 
 
+def _constraint(json_schema, regex, choice, json_object):
+    """(kind, spec) of the structured output asked for, or None."""
+    import json
+    given = [(k, v) for k, v in (("json_schema", json_schema), ("regex", regex),
+                                 ("choice", choice)) if v is not None]
+    if json_object:
+        given.append(("json_object", ""))
+    if len(given) > 1:
+        raise ValueError("give one of json_schema, regex, choice and json_object, not %s"
+                         % ", ".join(k for k, _ in given))
+    if not given:
+        return None
+    kind, spec = given[0]
+    if kind == "json_schema" and not isinstance(spec, str):
+        spec = json.dumps(spec)  # dicts keep their key order: properties' order
+    elif kind == "choice":
+        spec = [str(c) for c in spec]
+    return (kind, spec)
+
+
 class Engine:
     """A compiled artifact bound to its checkpoint, serving many requests.
 
@@ -169,7 +189,7 @@ class Engine:
                force_tokens=None, return_logits=False, token_logits=False,
                presence_penalty=0.0, frequency_penalty=0.0, repetition_penalty=1.0,
                min_p=0.0, min_tokens=0, logit_bias=None, prompt_logprobs=False,
-               priority=0):
+               priority=0, json_schema=None, regex=None, choice=None, json_object=False):
         """Runs the prompts concurrently, yielding one dict per event:
         {"prompt_index", "token", "finish_reason", "time"} with token None and
         finish_reason set ("stop", "length", "abort") on a request's last
@@ -183,7 +203,12 @@ class Engine:
         "position"} come before a prompt's first token: the log-probabilities
         of its tokens position, position + 1, ... given the ones before
         (such a request does not read the prefix cache). priority: one
-        value, or one per prompt (scheduling_policy="priority")."""
+        value, or one per prompt (scheduling_policy="priority").
+        Structured outputs (one of): json_schema (a dict or its JSON text),
+        regex (the whole answer one match), choice (a list of texts),
+        json_object=True: each answer follows it, token by token, as
+        ds-serve's response_format / guided_* do (same subset, same
+        refusals); needs the tokenizer."""
         processing = {"presence_penalty": float(presence_penalty),
                       "frequency_penalty": float(frequency_penalty),
                       "repetition_penalty": float(repetition_penalty),
@@ -191,6 +216,9 @@ class Engine:
                       "logit_bias": {int(k): float(v) for k, v in (logit_bias or {}).items()},
                       "prompt_logits": bool(prompt_logprobs),
                       "priority": priority}
+        constraint = _constraint(json_schema, regex, choice, json_object)
+        if constraint:
+            processing["constraint"] = constraint + (self._tokenizer_path,)
         ids = self._add_all(prompts, max_new_tokens, temperature, top_p, top_k, seed,
                             stop_token_ids, ignore_eos, force_tokens, return_logits,
                             token_logits, processing)

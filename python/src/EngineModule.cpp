@@ -6,7 +6,10 @@
 // objects after the step, so no Python code runs on a step.
 //
 //===----------------------------------------------------------------------===//
+#include "JsonGrammar.h"
 #include "LoadModel.h"
+#include "TextTokenizer.h"
+#include "TokenMask.h"
 #include "dsrt/dsrt.h"
 #include "dsrt/dsrt_comm.h"
 #include "dsrt/dsrt_engine.h"
@@ -16,6 +19,7 @@
 #include <pybind11/stl.h>
 
 #include <chrono>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -128,6 +132,12 @@ public:
     p.priority = processing.contains("priority")
                      ? processing["priority"].cast<int32_t>()
                      : 0;
+    std::shared_ptr<dsserve::TokenConstraint> constraint =
+        constraintFor(processing);
+    if (constraint) {
+      p.allowed_tokens = &PyEngine::allowedTokens;
+      p.allowed_tokens_user = constraint.get();
+    }
     std::vector<int32_t> biasIds;
     std::vector<float> biasValues;
     if (processing.contains("logit_bias"))
@@ -146,7 +156,57 @@ public:
                                   &p, &PyEngine::onEvent, this, &id));
     if (tokenLogits)
       wantRows.insert(id);
+    if (constraint)
+      constraints[id] = std::move(constraint);
     return id;
+  }
+
+  /// Structured outputs: processing["constraint"] = (kind, spec, tokenizer
+  /// directory), kind one of json_schema (spec: its JSON text), regex,
+  /// choice (spec: a list), json_object. Null without one.
+  std::shared_ptr<dsserve::TokenConstraint> constraintFor(py::dict processing) {
+    if (!processing.contains("constraint"))
+      return nullptr;
+    auto c = processing["constraint"].cast<py::tuple>();
+    std::string kind = c[0].cast<std::string>(), error;
+    if (!trie) { // the vocabulary's byte trie, once per engine
+      maskTokenizer =
+          dsserve::TextTokenizer::load(c[2].cast<std::string>(), error);
+      if (!maskTokenizer)
+        raise("structured outputs need the tokenizer: " + error);
+      trie =
+          std::make_shared<dsserve::VocabTrie>(*maskTokenizer, info.vocab_size);
+    }
+    std::shared_ptr<const dsserve::Grammar> g;
+    if (kind == "json_schema") {
+      auto schema = nlohmann::ordered_json::parse(c[1].cast<std::string>(),
+                                                  nullptr, false);
+      if (schema.is_discarded())
+        raise("json_schema: not JSON");
+      g = dsserve::Grammar::fromSchema(schema, error);
+    } else if (kind == "regex") {
+      g = dsserve::Grammar::regex(c[1].cast<std::string>(), error);
+    } else if (kind == "choice") {
+      auto choices = c[1].cast<std::vector<std::string>>();
+      for (const std::string &s : choices)
+        if (s.empty())
+          raise("choice: the texts must not be empty");
+      if (choices.empty())
+        raise("choice: give at least one text");
+      g = dsserve::Grammar::choice(choices);
+    } else if (kind == "json_object") {
+      g = dsserve::Grammar::anyObject();
+    }
+    if (!g)
+      raise(kind + ": " + error);
+    return std::make_shared<dsserve::GrammarConstraint>(g, trie,
+                                                        info.eos_token_id);
+  }
+
+  static void allowedTokens(void *user, const int32_t *output, int64_t n,
+                            uint8_t *mask, int64_t vocab) {
+    static_cast<dsserve::TokenConstraint *>(user)->allowed(output, n, mask,
+                                                           vocab);
   }
 
   void abort(int64_t id) { check(dsrt_engine_abort(live(), id)); }
@@ -299,8 +359,10 @@ private:
       ev.logits.assign(e->logits,
                        e->logits + e->num_logits_rows * e->vocab_size);
     }
-    if (e->token < 0)
+    if (e->token < 0) { // the final event: nothing more asks its mask
       self->wantRows.erase(e->request_id);
+      self->constraints.erase(e->request_id);
+    }
     self->pending.push_back(std::move(ev));
   }
 
@@ -310,6 +372,12 @@ private:
   std::shared_ptr<dsrt_model> model;
   int rank = 0;
   dsrt_model_info info{};
+  // Structured outputs: the tokenizer's byte trie, and each constrained
+  // request's constraint until its final event (before `engine`, which is
+  // destroyed first).
+  std::unique_ptr<dsserve::TextTokenizer> maskTokenizer;
+  std::shared_ptr<dsserve::VocabTrie> trie;
+  std::map<int64_t, std::shared_ptr<dsserve::TokenConstraint>> constraints;
   std::mutex mutex;
   std::vector<Event> pending;
   std::unordered_set<int64_t> wantRows;
