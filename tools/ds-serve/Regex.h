@@ -57,6 +57,9 @@ public:
   bool anyIn(int32_t state, uint32_t lo, uint32_t hi, int64_t minMore = 0,
              int64_t maxMore = INT64_MAX) const;
   bool accepting(int32_t state) const { return accept[size_t(state)] != 0; }
+  /// The mode and pattern it was compiled from: equal keys, equal
+  /// automata (caches of what its states reach share on it).
+  const std::string &key() const { return sourceKey; }
   /// A match can end after between minMore and maxMore more characters
   /// (a string's minLength and maxLength beside its pattern).
   bool canEnd(int32_t state, int64_t minMore, int64_t maxMore) const {
@@ -79,6 +82,7 @@ private:
   // match (INT64_MAX: a loop on the way); kDead states have none.
   std::vector<int64_t> shortest, longest;
   int32_t startState = 0;
+  std::string sourceKey;
 };
 
 /// A pattern (the syntax above) matching exactly the integers in [lo, hi]

@@ -72,6 +72,26 @@ VocabTrie::VocabTrie(Tokenizer &tok, int64_t vocab) {
   }
 }
 
+std::shared_ptr<const RegexReach>
+ReachCache::find(const std::string &regex, bool inString, int32_t state) {
+  std::lock_guard<std::mutex> lock(mutex);
+  auto it = entries.find({regex, inString, state});
+  return it == entries.end() ? nullptr : it->second;
+}
+
+void ReachCache::insert(const std::string &regex, bool inString, int32_t state,
+                        std::shared_ptr<const RegexReach> reach) {
+  int64_t size = int64_t(reach->tokens.size() + reach->exits.size());
+  std::lock_guard<std::mutex> lock(mutex);
+  if (held + size > kMaxTokens) { // full: start again (reaches in use live
+    entries.clear();              // on in their holders' hands)
+    held = 0;
+  }
+  if (entries.emplace(std::make_tuple(regex, inString, state), std::move(reach))
+          .second)
+    held += size;
+}
+
 GrammarConstraint::GrammarConstraint(std::shared_ptr<const Grammar> grammar,
                                      std::shared_ptr<const VocabTrie> vocab,
                                      int64_t eosToken)
@@ -172,20 +192,23 @@ void GrammarConstraint::mask(uint8_t *mask, int64_t vocabSize, bool eosToo) {
           mask[plain[i]] = 1;
     Matcher::RegexCursor cursor;
     if (room < 0 && matcher.regexCursor(cursor)) {
-      // Without lengths, what a regex state reaches is the same each time.
-      bool keep = cursor.owed == 0 && cursor.minLength == 0 &&
-                  cursor.maxLength < 0 && reachCache.size() < 256;
-      if (!keep) {
-        RegexReach reach;
-        walkRegex(0, 0, cursor, reach);
-        applyReach(reach, mask, vocabSize);
-      } else {
-        auto [at, fresh] =
-            reachCache.try_emplace(std::make_pair(cursor.rx, cursor.state));
-        if (fresh)
-          walkRegex(0, 0, cursor, at->second);
-        applyReach(at->second, mask, vocabSize);
+      // Without lengths, what a regex state reaches is the same each time,
+      // for this request and the next ones over the vocabulary.
+      bool keep =
+          cursor.owed == 0 && cursor.minLength == 0 && cursor.maxLength < 0;
+      std::shared_ptr<const RegexReach> reach =
+          keep ? vocab->reaches().find(cursor.rx->key(), cursor.inString,
+                                       cursor.state)
+               : nullptr;
+      if (!reach) {
+        auto fresh = std::make_shared<RegexReach>();
+        walkRegex(0, 0, cursor, *fresh);
+        if (keep)
+          vocab->reaches().insert(cursor.rx->key(), cursor.inString,
+                                  cursor.state, fresh);
+        reach = std::move(fresh);
       }
+      applyReach(*reach, mask, vocabSize);
     } else {
       walk(0, 0, mask, vocabSize, room >= 0);
     }

@@ -17,10 +17,42 @@
 
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <tuple>
 #include <vector>
 
 namespace dsserve {
+
+/// What the token walk finds from one regex state (inside a JSON string
+/// or raw text): the tokens the regex takes whole, and the trie nodes (with
+/// their bytes) where a byte the regex leaves to the matcher ('"', '\\',
+/// ...) was taken.
+struct RegexReach {
+  std::vector<int32_t> tokens;
+  std::vector<std::pair<int32_t, std::string>> exits;
+};
+
+/// Reaches kept for every request over one vocabulary: a server's requests
+/// send the same schemas again and again, and each regex state's reach is
+/// the same each time. Keyed by the regex's source (Regex::key), so
+/// requests that compiled it apart share it. Bounded by the token ids it
+/// holds (emptied when full). Thread-safe.
+class ReachCache {
+public:
+  std::shared_ptr<const RegexReach> find(const std::string &regex,
+                                         bool inString, int32_t state);
+  void insert(const std::string &regex, bool inString, int32_t state,
+              std::shared_ptr<const RegexReach> reach);
+  static constexpr int64_t kMaxTokens = int64_t(16) << 20;
+
+private:
+  std::mutex mutex;
+  std::map<std::tuple<std::string, bool, int32_t>,
+           std::shared_ptr<const RegexReach>>
+      entries;
+  int64_t held = 0; // token ids and exits in entries
+};
 
 /// The vocabulary's tokens by their bytes, shared by every request.
 class VocabTrie {
@@ -50,12 +82,15 @@ public:
   const std::vector<int32_t> &plainCharacters() const { return plainChars; }
   /// Every token at or below trie node i is plain.
   bool plainBelow(int32_t i) const { return plainSubtree[size_t(i)] != 0; }
+  /// Regex states' reaches over this vocabulary, for every request.
+  ReachCache &reaches() const { return reachCache; }
 
 private:
   std::vector<Node> nodes; // 0 is the root
   std::vector<std::string> tokenBytes;
   std::vector<int32_t> plain, plainChars;
   std::vector<uint8_t> plainSubtree;
+  mutable ReachCache reachCache;
 };
 
 class GrammarConstraint : public TokenConstraint {
@@ -77,15 +112,6 @@ private:
   /// matcher after its bytes.
   void walk(int32_t node, size_t depth, uint8_t *mask, int64_t vocab,
             bool skipPlain);
-  /// What the walk inside a regex-read text finds from one regex state:
-  /// the tokens the regex takes whole, and the trie nodes (with their
-  /// bytes) where a byte the regex leaves to the matcher ('"', '\\', ...)
-  /// was taken. Kept per state where lengths do not matter: a request's
-  /// answer comes back to the same few states.
-  struct RegexReach {
-    std::vector<int32_t> tokens;
-    std::vector<std::pair<int32_t, std::string>> exits;
-  };
   /// The walk inside a regex-read text (Matcher::regexCursor): the regex
   /// steps alone, recording into `reach`.
   void walkRegex(int32_t node, size_t depth, const Matcher::RegexCursor &at,
@@ -94,7 +120,6 @@ private:
   void applyReach(const RegexReach &reach, uint8_t *mask, int64_t vocab);
   std::vector<Matcher> scratch;
   std::string path; // walkRegex: the bytes from the root to its node
-  std::map<std::pair<const Regex *, int32_t>, RegexReach> reachCache;
   std::shared_ptr<const VocabTrie> vocab;
   Matcher matcher;
   int64_t eos;

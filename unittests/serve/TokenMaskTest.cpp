@@ -298,3 +298,23 @@ TEST(TokenMask, PatternsWalkLikeEveryTokenAloneAndNeverStrand) {
     }
   EXPECT_GT(ended, 40); // walks reached whole answers and ended there
 }
+
+TEST(TokenMask, ReachCacheKeysAndBound) {
+  ReachCache cache;
+  auto reach = std::make_shared<RegexReach>();
+  reach->tokens = {1, 2, 3};
+  cache.insert("whole:a+", /*inString=*/false, 3, reach);
+  EXPECT_EQ(cache.find("whole:a+", false, 3), reach);
+  // In a JSON string the walk leaves quotes and escapes to the matcher: a
+  // reach of raw text is not one of a string's, nor another state's.
+  EXPECT_EQ(cache.find("whole:a+", true, 3), nullptr);
+  EXPECT_EQ(cache.find("whole:a+", false, 4), nullptr);
+  EXPECT_EQ(cache.find("search:a+", false, 3), nullptr);
+  // Past its bound the cache starts again; the reaches handed out live on.
+  auto big = std::make_shared<RegexReach>();
+  big->tokens.assign(size_t(ReachCache::kMaxTokens), 7);
+  cache.insert("whole:b", false, 0, big);
+  EXPECT_EQ(cache.find("whole:a+", false, 3), nullptr);
+  EXPECT_EQ(cache.find("whole:b", false, 0), big);
+  EXPECT_EQ(reach->tokens.size(), 3u);
+}
