@@ -485,6 +485,8 @@ parseRequest(Endpoint endpoint, const std::string &body, ApiError &error) {
     } else {
       Fields sf(*so, error);
       sf.boolean("include_usage", r.includeUsage);
+      sf.boolean("continuous_usage_stats", r.continuousUsage);
+      r.continuousUsage = r.continuousUsage && r.includeUsage;
       if (!sf.ok())
         f.fail(error.message, "stream_options");
     }

@@ -78,6 +78,9 @@ struct ParsedRequest {
   std::vector<std::string> stop;
   bool stream = false;
   bool includeUsage = false;
+  // vLLM's continuous_usage_stats (with include_usage): every chunk's usage
+  // so far.
+  bool continuousUsage = false;
   bool logprobs = false;
   int topLogprobs = 0;
   bool returnTokenIds = false; // vLLM's return_token_ids

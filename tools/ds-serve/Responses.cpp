@@ -393,8 +393,9 @@ CompletionWriter::CompletionWriter(
     const ParsedRequest &r, Tokenizer *tok, std::string id, std::string model,
     int64_t created, const std::vector<std::vector<int32_t>> &prompts)
     : chat(r.endpoint == Endpoint::ChatCompletions),
-      includeUsage(r.includeUsage), id(std::move(id)), model(std::move(model)),
-      created(created), perPrompt(size_t(std::max<int64_t>(1, r.n))) {
+      includeUsage(r.includeUsage), continuousUsage(r.continuousUsage),
+      id(std::move(id)), model(std::move(model)), created(created),
+      perPrompt(size_t(std::max<int64_t>(1, r.n))) {
   for (const std::vector<int32_t> &p : prompts)
     numPrompt.push_back(int64_t(p.size()));
   if (chat && r.returnTokenIds && !prompts.empty())
@@ -480,7 +481,7 @@ std::string CompletionWriter::takeStreamEvents(bool end) {
     for (json &ch : c.takeChunkChoices()) {
       json e = envelope(json::array({std::move(ch)}));
       if (includeUsage)
-        e["usage"] = nullptr;
+        e["usage"] = continuousUsage ? usage() : json(nullptr);
       out += sseEvent(e);
     }
   if (end && finished() && !doneSent) {

@@ -197,6 +197,7 @@ private:
 
   bool chat;
   bool includeUsage;
+  bool continuousUsage; // every chunk carries the usage so far
   std::string id, model;
   int64_t created;
   std::vector<int64_t> numPrompt;

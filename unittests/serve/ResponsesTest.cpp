@@ -119,6 +119,36 @@ TEST(CompletionWriter, ChatStreamChunksAndUsage) {
   EXPECT_EQ(w.takeStreamEvents(), "");
 }
 
+TEST(CompletionWriter, ContinuousUsageStats) {
+  // vLLM's continuous_usage_stats: every chunk's usage so far.
+  ApiError e;
+  auto r =
+      parseRequest(Endpoint::Completions,
+                   R"({"prompt":"x","stream":true,"stream_options":)"
+                   R"({"include_usage":true,"continuous_usage_stats":true}})",
+                   e);
+  ASSERT_TRUE(r && r->continuousUsage) << e.message;
+  ByteTok tok;
+  CompletionWriter w(*r, &tok, "cmpl-1", "m", 7, 2);
+  int64_t seen = 0;
+  for (char c : std::string("abc")) {
+    feedText(w, std::string(1, c));
+    for (const json &ev : events(w.takeStreamEvents())) {
+      ASSERT_TRUE(ev.is_object()) << ev;
+      EXPECT_EQ(ev["usage"]["completion_tokens"], ++seen);
+      EXPECT_EQ(ev["usage"]["prompt_tokens"], 2);
+    }
+  }
+  EXPECT_EQ(seen, 3);
+  // Without include_usage it is off, as vLLM has it.
+  auto off = parseRequest(Endpoint::Completions,
+                          R"({"prompt":"x","stream":true,"stream_options":)"
+                          R"({"continuous_usage_stats":true}})",
+                          e);
+  ASSERT_TRUE(off);
+  EXPECT_FALSE(off->continuousUsage);
+}
+
 TEST(CompletionWriter, StopStringEndsWithStopAndCountsTokens) {
   ParsedRequest r;
   r.stop = {"cd"};
