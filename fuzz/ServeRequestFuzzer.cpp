@@ -24,6 +24,8 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -52,6 +54,26 @@ std::string parseAnswer(ToolCallFormat f, const std::string &text,
   for (const std::string &c : calls)
     all += "\n" + c;
   return all;
+}
+
+/// Another API's writer over one chat choice, fed the input's bytes as
+/// tokens (reasoning split for half the inputs).
+void answerWith(
+    ParsedRequest &r, const uint8_t *data, size_t size,
+    const std::function<std::unique_ptr<AnswerWriter>(ChoiceWriter &)> &make) {
+  r.splitReasoning = size & 1;
+  CompletionWriter w(r, nullptr, "id", "m", 0, std::vector<int64_t>{1});
+  std::unique_ptr<AnswerWriter> answer = make(w.choice(0));
+  for (size_t i = 0; i < size && i < 64; ++i) {
+    TokenOutput t;
+    t.token = data[i];
+    if (!w.choice(0).onToken(t))
+      break;
+    (void)answer->takeStreamEvents();
+  }
+  w.choice(0).onFinish(FinishReason::Length);
+  (void)answer->takeStreamEvents();
+  (void)dumpJson(answer->body());
 }
 
 void readThroughRegex(const std::string &body) {
@@ -130,37 +152,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   ApiError error;
   nlohmann::json echo;
   if (auto r = parseResponsesRequest(body, error, echo)) {
-    r->splitReasoning = size & 1;
-    CompletionWriter w(*r, nullptr, "id", "m", 0, std::vector<int64_t>{1});
-    ResponsesWriter rw(w.choice(0), "resp", "m", 0, echo, 1);
-    for (size_t i = 0; i < size && i < 64; ++i) {
-      TokenOutput t;
-      t.token = data[i];
-      if (!w.choice(0).onToken(t))
-        break;
-      (void)rw.takeStreamEvents();
-    }
-    w.choice(0).onFinish(FinishReason::Length);
-    (void)rw.takeStreamEvents();
-    (void)dumpJson(rw.body());
+    answerWith(*r, data, size, [&](ChoiceWriter &c) {
+      return std::make_unique<ResponsesWriter>(c, "resp", "m", 0, echo, 1);
+    });
   } else if (error.status != 400 || error.message.empty()) {
     __builtin_trap();
   }
   // Anthropic's Messages API: the body, and its writer over one choice.
   if (auto r = parseMessagesRequest(body, error, size & 4)) {
-    r->splitReasoning = size & 1;
-    CompletionWriter w(*r, nullptr, "id", "m", 0, std::vector<int64_t>{1});
-    MessagesWriter mw(w.choice(0), "msg", "m", 1);
-    for (size_t i = 0; i < size && i < 64; ++i) {
-      TokenOutput t;
-      t.token = data[i];
-      if (!w.choice(0).onToken(t))
-        break;
-      (void)mw.takeStreamEvents();
-    }
-    w.choice(0).onFinish(FinishReason::Length);
-    (void)mw.takeStreamEvents();
-    (void)dumpJson(mw.body());
+    answerWith(*r, data, size, [](ChoiceWriter &c) {
+      return std::make_unique<MessagesWriter>(c, "msg", "m", 1);
+    });
   } else if (error.status != 400 || error.message.empty()) {
     __builtin_trap();
   } else if (anthropicError(error.status, error.toJson()).empty()) {

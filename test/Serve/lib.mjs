@@ -11,23 +11,18 @@ import { fileURLToPath } from 'node:url';
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const ROOT = path.resolve(here, '..', '..');
 
-export function loadOpenAI() {
+// An SDK's client class from third_party/npm (installed by `make deps`).
+function loadSdk(pkg, what) {
   const req = createRequire(path.join(ROOT, 'third_party', 'npm', 'package.json'));
   try {
-    return req('openai').default ?? req('openai');
+    return req(pkg).default ?? req(pkg);
   } catch (e) {
-    throw new Error('the openai SDK is missing from third_party/npm: run `make deps` (' + e.message + ')');
+    throw new Error(`the ${what} SDK is missing from third_party/npm: run \`make deps\` (${e.message})`);
   }
 }
 
-export function loadAnthropic() {
-  const req = createRequire(path.join(ROOT, 'third_party', 'npm', 'package.json'));
-  try {
-    return req('@anthropic-ai/sdk').default ?? req('@anthropic-ai/sdk');
-  } catch (e) {
-    throw new Error('the Anthropic SDK is missing from third_party/npm: run `make deps` (' + e.message + ')');
-  }
-}
+export const loadOpenAI = () => loadSdk('openai', 'openai');
+export const loadAnthropic = () => loadSdk('@anthropic-ai/sdk', 'Anthropic');
 
 const servers = new Set();
 process.on('exit', () => { for (const s of servers) try { s.kill('SIGKILL'); } catch {} });

@@ -538,8 +538,9 @@ void Matcher::stepPatternString(Thread t, uint8_t byte,
     ++f.b;
   }
   // Characters after this one: a match must be able to end in that room.
-  int64_t minMore = std::max<int64_t>(0, n.minLength - f.b);
-  int64_t maxMore = n.maxLength >= 0 ? n.maxLength - f.b : INT64_MAX;
+  const std::pair<int64_t, int64_t> room =
+      charactersLeft(n.minLength, n.maxLength, f.b);
+  const int64_t minMore = room.first, maxMore = room.second;
   auto character = [&](uint32_t cp) {
     f.c = rx.step(f.c, cp);
     return f.c != Regex::kDead && rx.canEnd(f.c, minMore, maxMore);

@@ -41,6 +41,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+#include <climits>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -123,6 +125,15 @@ private:
   std::vector<std::shared_ptr<const Regex>> regexes;
   int rootNode = 0;
 };
+
+/// The characters a string of `chars` characters so far may still take for
+/// its minLength and maxLength (-1: none): at least the first, at most the
+/// second (what a pattern's match must end within).
+inline std::pair<int64_t, int64_t>
+charactersLeft(int64_t minLength, int64_t maxLength, int64_t chars) {
+  return {std::max<int64_t>(0, minLength - chars),
+          maxLength >= 0 ? maxLength - chars : INT64_MAX};
+}
 
 /// A reader of one answer: the grammar's possible parses so far.
 class Matcher {

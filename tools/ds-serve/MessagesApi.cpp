@@ -1,6 +1,7 @@
 //===- MessagesApi.cpp - Anthropic's Messages API (POST /v1/messages) -----===//
 
 #include "MessagesApi.h"
+#include "RequestFields.h"
 
 #include <cstring>
 
@@ -10,11 +11,7 @@ using ojson = nlohmann::ordered_json;
 namespace dsserve {
 namespace {
 
-/// o[k] where it is a string, else "" (never throws on the type).
-std::string str(const ojson &o, const char *k) {
-  auto it = o.is_object() ? o.find(k) : o.end();
-  return it != o.end() && it->is_string() ? it->get<std::string>() : "";
-}
+using translate::str;
 
 /// A content given as a string or a list of text blocks (a system prompt,
 /// a tool result's content); false with `bad` for other blocks.
@@ -107,24 +104,14 @@ std::string messageBlocks(const ojson &m, const std::string &at,
 /// tools and tool_choice in their chat forms; "" or what is wrong.
 std::string chatTools(const ojson &in, ojson &chat) {
   if (auto tools = in.find("tools"); tools != in.end() && !tools->is_null()) {
-    if (!tools->is_array())
-      return "'tools' must be an array";
-    ojson out = ojson::array();
-    for (size_t i = 0; i < tools->size(); ++i) {
-      const ojson &t = (*tools)[i];
-      std::string type = str(t, "type");
-      if (!t.is_object() || (!type.empty() && type != "custom"))
-        return "'tools[" + std::to_string(i) +
-               "]': only custom tools (name, input_schema) are supported" +
-               (type.empty() ? "" : ", not '" + type + "'");
-      ojson fn = {{"name", t.contains("name") ? t["name"] : ojson()}};
-      if (t.contains("description"))
-        fn["description"] = t["description"];
-      if (t.contains("input_schema"))
-        fn["parameters"] = t["input_schema"];
-      out.push_back({{"type", "function"}, {"function", fn}});
-    }
-    chat["tools"] = out;
+    std::string why = translate::chatFunctionTools(
+        *tools,
+        [](const std::string &type) {
+          return type.empty() || type == "custom";
+        },
+        "input_schema", "custom tools (name, input_schema)", chat["tools"]);
+    if (!why.empty())
+      return why;
   }
   auto tc = in.find("tool_choice");
   if (tc == in.end() || tc->is_null())

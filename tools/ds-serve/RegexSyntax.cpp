@@ -323,8 +323,7 @@ private:
     case 'b':
       if (inClass)
         return one('\b');
-      fail("word boundaries (\\b, \\B) are not supported");
-      return {};
+      [[fallthrough]];
     case 'B':
       fail("word boundaries (\\b, \\B) are not supported");
       return {};

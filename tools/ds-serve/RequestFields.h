@@ -2,7 +2,8 @@
 //
 // Internal to the request parsers (OpenAIRequest.cpp, ChatRequest.cpp):
 // optional fields of one JSON body read with their types and ranges
-// checked, the first failure kept as the request's 400.
+// checked, the first failure kept as the request's 400. The translators of
+// other APIs' bodies (ResponsesApi.cpp, MessagesApi.cpp) share `translate`.
 //
 //===----------------------------------------------------------------------===//
 #ifndef DS_SERVE_REQUESTFIELDS_H
@@ -131,6 +132,54 @@ private:
   ApiError &error;
   bool good = true;
 };
+
+/// Reads of another API's body (ResponsesApi.cpp, MessagesApi.cpp), which
+/// is translated into a chat body that the chat parser then validates.
+namespace translate {
+
+using ojson = nlohmann::ordered_json;
+
+/// o[k] where it is a string, else `otherwise` (never throws on the type).
+inline std::string str(const ojson &o, const char *k,
+                       const std::string &otherwise = "") {
+  auto it = o.is_object() ? o.find(k) : o.end();
+  return it != o.end() && it->is_string() ? it->get<std::string>() : otherwise;
+}
+
+/// o[k], or null (a default of another type would throw).
+inline ojson field(const ojson &o, const char *k) {
+  auto it = o.is_object() ? o.find(k) : o.end();
+  return it != o.end() ? *it : ojson();
+}
+
+/// Another API's tool list as chat's function tools: each tool an object
+/// whose type `accepted` takes, its name, description and the schema under
+/// `schemaKey` kept. "" or the refusal of the first other one, saying
+/// `what` are supported.
+inline std::string chatFunctionTools(const ojson &tools,
+                                     bool (*accepted)(const std::string &),
+                                     const char *schemaKey, const char *what,
+                                     ojson &out) {
+  if (!tools.is_array())
+    return "'tools' must be an array";
+  out = ojson::array();
+  for (size_t i = 0; i < tools.size(); ++i) {
+    const ojson &t = tools[i];
+    std::string type = str(t, "type");
+    if (!t.is_object() || !accepted(type))
+      return "'tools[" + std::to_string(i) + "]': only " + what +
+             " are supported" + (type.empty() ? "" : ", not '" + type + "'");
+    ojson fn = {{"name", field(t, "name")}};
+    if (t.contains("description"))
+      fn["description"] = t["description"];
+    if (t.contains(schemaKey))
+      fn["parameters"] = t[schemaKey];
+    out.push_back({{"type", "function"}, {"function", fn}});
+  }
+  return "";
+}
+
+} // namespace translate
 
 } // namespace dsserve
 

@@ -1,6 +1,7 @@
 //===- ResponsesApi.cpp - OpenAI's Responses API (POST /v1/responses) -----===//
 
 #include "ResponsesApi.h"
+#include "RequestFields.h"
 
 #include <cstring>
 
@@ -10,18 +11,8 @@ using ojson = nlohmann::ordered_json;
 namespace dsserve {
 namespace {
 
-/// o[k] where it is a string, else `otherwise` (never throws on the type).
-std::string str(const ojson &o, const char *k,
-                const std::string &otherwise = "") {
-  auto it = o.is_object() ? o.find(k) : o.end();
-  return it != o.end() && it->is_string() ? it->get<std::string>() : otherwise;
-}
-
-/// o[k], or null (a default of another type would throw).
-ojson field(const ojson &o, const char *k) {
-  auto it = o.is_object() ? o.find(k) : o.end();
-  return it != o.end() ? *it : ojson();
-}
+using translate::field;
+using translate::str;
 
 /// Text of a content given as a string or a list of text parts; false
 /// (with `bad` naming the part) for other parts.
@@ -115,24 +106,11 @@ std::string inputMessages(const ojson &in, ojson &messages) {
 /// tools, tool_choice and text.format in their chat forms.
 std::string chatTools(const ojson &in, ojson &chat) {
   if (auto tools = in.find("tools"); tools != in.end() && !tools->is_null()) {
-    if (!tools->is_array())
-      return "'tools' must be an array";
-    ojson out = ojson::array();
-    for (size_t i = 0; i < tools->size(); ++i) {
-      const ojson &t = (*tools)[i];
-      std::string type = str(t, "type");
-      if (type != "function")
-        return "'tools[" + std::to_string(i) +
-               "]': only function tools are "
-               "supported" +
-               (type.empty() ? "" : ", not '" + type + "'");
-      ojson fn = {{"name", field(t, "name")}};
-      for (const char *k : {"description", "parameters"})
-        if (t.contains(k))
-          fn[k] = t[k];
-      out.push_back({{"type", "function"}, {"function", fn}});
-    }
-    chat["tools"] = out;
+    std::string why = translate::chatFunctionTools(
+        *tools, [](const std::string &type) { return type == "function"; },
+        "parameters", "function tools", chat["tools"]);
+    if (!why.empty())
+      return why;
   }
   if (auto tc = in.find("tool_choice"); tc != in.end() && !tc->is_null()) {
     if (str(*tc, "type") == "function")

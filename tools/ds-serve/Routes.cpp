@@ -148,18 +148,23 @@ void Server::routes() {
                generate(req, res, Api::Responses);
              });
   // Anthropic's Messages API: its errors in its own shape.
-  http->Post("/v1/messages", [this](const httplib::Request &req,
-                                    httplib::Response &res) {
-    generate(req, res, Api::Messages);
-    if (res.status >= 400)
-      res.set_content(anthropicError(res.status, res.body), "application/json");
-  });
-  http->Post("/v1/messages/count_tokens", [this](const httplib::Request &req,
-                                                 httplib::Response &res) {
-    countTokens(req, res);
-    if (res.status >= 400)
-      res.set_content(anthropicError(res.status, res.body), "application/json");
-  });
+  auto anthropic = [](auto handle) {
+    return [handle](const httplib::Request &req, httplib::Response &res) {
+      handle(req, res);
+      if (res.status >= 400)
+        res.set_content(anthropicError(res.status, res.body),
+                        "application/json");
+    };
+  };
+  http->Post("/v1/messages", anthropic([this](const httplib::Request &req,
+                                              httplib::Response &res) {
+               generate(req, res, Api::Messages);
+             }));
+  http->Post(
+      "/v1/messages/count_tokens",
+      anthropic([this](const httplib::Request &req, httplib::Response &res) {
+        countTokens(req, res);
+      }));
   http->Post("/tokenize",
              [this](const httplib::Request &req, httplib::Response &res) {
                tokenize(req, res);

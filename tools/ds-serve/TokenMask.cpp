@@ -138,9 +138,8 @@ void GrammarConstraint::walkRegex(int32_t node, size_t depth,
         continue;
       ++next.chars;
     }
-    int64_t minMore = std::max<int64_t>(0, next.minLength - next.chars);
-    int64_t maxMore =
-        next.maxLength >= 0 ? next.maxLength - next.chars : INT64_MAX;
+    auto [minMore, maxMore] =
+        charactersLeft(next.minLength, next.maxLength, next.chars);
     if (!regexTakeByte(*next.rx, next.state, next.cp, next.owed, byte, minMore,
                        maxMore))
       continue;
