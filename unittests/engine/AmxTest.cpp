@@ -24,12 +24,13 @@ namespace {
 float oneStep(float c0, uint16_t w0, uint16_t w1, uint16_t x0, uint16_t x1) {
   const KernelSet &ks = amxEmulatedKernels();
   constexpr int64_t kp = 16, ldw = 2 * kp;
-  std::vector<uint16_t> w(size_t(ks.mr * ldw), 0), xb(size_t(kp * kPanel * 2));
+  std::vector<uint16_t> w(size_t(ks.mrPairs * ldw), 0),
+      xb(size_t(kp * kPanel * 2));
   w[0] = w0;
   w[1] = w1;
   xb[0] = x0;
   xb[1] = x1;
-  std::vector<float> c(size_t(ks.mr * kPanel), 0.0f);
+  std::vector<float> c(size_t(ks.mrPairs * kPanel), 0.0f);
   c[0] = c0;
   ks.tileBf16(w.data(), ldw, xb.data(), kp, c.data(), nullptr);
   return c[0];
@@ -75,6 +76,7 @@ TEST(Amx, OfferedOnlyWhereItRuns) {
     const KernelSet &vbmi = kernelsFor(Isa::Avx512Vbmi);
     EXPECT_EQ(set->isa, Isa::Amx);
     EXPECT_EQ(set->mr, vbmi.mr);
+    EXPECT_EQ(set->mrPairs, 32); // two 16-row weight tiles a call
     EXPECT_EQ(set->dotFp8Pairs, vbmi.dotFp8Pairs);
     EXPECT_EQ(set->gemvBf16Pairs, vbmi.gemvBf16Pairs);
     EXPECT_NE(set->tileBf16, vbmi.tileBf16);

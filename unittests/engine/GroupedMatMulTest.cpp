@@ -112,8 +112,11 @@ TEST(GroupedMatMul, PartialTilesMatchTheFullTileOnTheirRows) {
       }
       if (!ks.tileBf16 && !ks.tileFp8)
         continue;
+      // The bf16 and FP8 tiles' own rows (AMX's 32).
+      const int mrp = tileRows(ks, true);
+      want.assign(size_t(mrp * kPanel), 0);
       // bf16 weight pairs and panel pairs (an odd K's last pair zero).
-      std::vector<uint16_t> wb(size_t(mr * ldw) + 1),
+      std::vector<uint16_t> wb(size_t(mrp * ldw) + 1),
           xb(size_t(kp * kPanel * 2));
       for (uint16_t &v : wb)
         v = roundToBf16(d(rng));
@@ -121,11 +124,11 @@ TEST(GroupedMatMul, PartialTilesMatchTheFullTileOnTheirRows) {
         for (int t = 0; t < kPanel; ++t)
           xb[size_t((j / 2 * kPanel + t) * 2 + j % 2)] =
               j < k ? roundToBf16(d(rng)) : 0;
-      std::vector<float> scales(static_cast<size_t>(mr));
+      std::vector<float> scales(static_cast<size_t>(mrp));
       for (float &s : scales)
         s = std::uniform_real_distribution<float>(0.5f, 2.0f)(rng);
       auto sum = [&](const float *c, bool scaled) {
-        for (int i = 0; i < mr; ++i)
+        for (int i = 0; i < mrp; ++i)
           for (int t = 0; t < kPanel; ++t) {
             double acc = 0;
             for (int64_t j = 0; j < kp * 2; ++j)
@@ -138,7 +141,7 @@ TEST(GroupedMatMul, PartialTilesMatchTheFullTileOnTheirRows) {
       for (int part = 1; part <= 3; ++part) {
         if (auto tile = ks.tileBf16Part[part - 1]) {
           expectPartMatchesFull(
-              "bf16", isa, mr, k, part, want,
+              "bf16", isa, mrp, k, part, want,
               [&](int q, float *c) {
                 sum(c, false);
                 (q ? tile : ks.tileBf16)(wb.data(), ldw, xb.data(), kp, c,
@@ -149,7 +152,7 @@ TEST(GroupedMatMul, PartialTilesMatchTheFullTileOnTheirRows) {
         }
         if (auto tile = ks.tileFp8Part[part - 1]) {
           expectPartMatchesFull(
-              "fp8", isa, mr, k, part, want,
+              "fp8", isa, mrp, k, part, want,
               [&](int q, float *c) {
                 sum(c, true);
                 (q ? tile : ks.tileFp8)(wb.data(), ldw, scales.data(),

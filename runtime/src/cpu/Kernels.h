@@ -251,7 +251,19 @@ struct KernelSet {
   bool widenedTiles = false;
   /// amxEmulatedKernels(): the AMX tiles computed in C++, for tests.
   bool emulatedAmx = false;
+  /// Weight rows per bf16 and FP8 tile (tileBf16, tileFp8 and their
+  /// partial tiles), where they differ from mr (AMX's 32); 0: mr.
+  int mrPairs = 0;
 };
+
+/// The most weight rows a set's tile has (KernelSet::mr, mrPairs).
+constexpr int kMaxTileRows = 32;
+
+/// Weight rows of the tile a GEMM runs: the bf16 and FP8 tiles' where x is
+/// packed in bf16 pairs, else the f32 tile's.
+inline int tileRows(const KernelSet &ks, bool pairs) {
+  return pairs && ks.mrPairs ? ks.mrPairs : ks.mr;
+}
 
 /// One token's head product over rows of a weight (decode's q_h W_UK_h):
 /// out[c] = sum_{i<k} x[i] * w_i[c] for c < n, summed from i = 0 up with

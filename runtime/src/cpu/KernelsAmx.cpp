@@ -2,21 +2,31 @@
 //
 // Compiled with KernelsAvx512Fp8.cpp's flags plus -mamx-tile -mamx-bf16
 // (runtime/src/engine.cmake). The AMX set is the avx512vbmi set with its
-// bf16 and FP8 tiles replaced: one TDPBF16PS multiplies a 12 x 32 tile of
-// weights (12 rows, 16 pairs of k) by 16 pairs of k of 16 tokens, so a
-// 32-token panel takes two per 32 values of k, where the AVX-512 tile
-// takes 384 vdpbf16ps.
+// bf16 and FP8 tiles replaced, on 32 weight rows (KernelSet::mrPairs) where
+// the AVX-512 tiles take 12: one TDPBF16PS multiplies 16 weight rows by 16
+// tokens over 16 pairs of k, and a 32-token panel is the 2 x 2 of them
+// (four accumulator tiles, two weight tiles, two token tiles: each tile
+// loaded feeds two products). Panels stream from L2 while a chunk of
+// weights stays in L1, so what bounds a tile is the panel's load: with 12
+// weight rows a call (one weight tile, each token tile used once) the tile
+// ran 1.16-1.30 TFLOP/s a core over 8-32 panels, with 32 rows 1.64-1.71,
+// and with the panel fetched two steps ahead 1.73-1.80 (a C model of the
+// loop; the instruction's peak measured 3.4 here).
 //
 // The layouts are the ones the other tiles read, so nothing else changes:
-//  - A (tile 2): 12 weight rows, 64 bytes (32 bf16) each, loaded where
-//    they lie (rows ldw apart) or from the chunk TileGemm.cpp copied;
-//  - B (tiles 3, 4): the packed panel's bf16 pairs, row j holding pair j
+//  - A (tiles 4, 5): weight rows 0-15 and 16-31, 64 bytes (32 bf16) each,
+//    loaded where they lie (rows ldw apart) or from the chunk TileGemm.cpp
+//    copied;
+//  - B (tiles 6, 7): the packed panel's bf16 pairs, row j holding pair j
 //    of 32 tokens (kPanel x 4 bytes): tokens 0-15 and 16-31 are the two
 //    B tiles, 16 pair-rows of 64 bytes at a 128-byte stride;
-//  - C (tiles 0, 1): c[i * kPanel + t], the accumulators every tile kernel
-//    adds into, 12 rows of 16 floats at a 128-byte stride.
-// Pairs past the last whole 16 (a K not a multiple of 32) go through
-// vdpbf16ps after the tiles.
+//  - C (tiles 0-3): c[i * kPanel + t], the accumulators every tile kernel
+//    adds into: rows 0-15 / 16-31 by tokens 0-15 / 16-31, 16 rows of 16
+//    floats at a 128-byte stride.
+// Pairs past the last whole 16 (a K not a multiple of 32) take one more
+// step through zero-padded copies. A partial panel of 8 or 24 tokens
+// computes its last 8 from zero in a buffer of its own (16 tokens, the
+// rest dropped) and adds them, so no tile writes rows of c it does not own.
 //
 // The kernels are written once over a backend: AmxHardware issues the
 // instructions, AmxEmulated computes them as the SDM's pseudocode does
@@ -44,19 +54,36 @@ using namespace dsrt::cpu;
 
 namespace {
 
-constexpr int kMr = 12; // as KernelsAvx512.cpp's tiles
-/// Pairs of k one TDPBF16PS takes (a 64-byte tile row of bf16 pairs).
+/// Weight rows per tile call (KernelSet::mrPairs): two A tiles of 16.
+constexpr int kMr = 32;
+/// Rows of one tile; pairs of k one TDPBF16PS takes (a 64-byte tile row
+/// of bf16 pairs).
+constexpr int kTileRows = 16;
 constexpr int64_t kStepPairs = 16;
 /// Bytes between rows of C (c's rows of kPanel floats) and of B (the
 /// panel's pair-rows of kPanel pairs).
 constexpr int64_t kCStride = kPanel * 4, kBStride = kPanel * 4;
+/// Steps of k ahead of its loads that a tile fetches the panel into L1
+/// (two: 1.73-1.80 TFLOP/s in the loop's C model, one 1.73-1.75, four
+/// 1.64, none 1.64-1.71).
+constexpr int64_t kPanelAhead = 2;
 
-/// C0, C1: tokens 0-15 and 16-31 of the 12 rows' sums; A: the weights;
-/// B0, B1: their tokens' pairs. CQ and BQ are the same for 8 tokens (a
-/// partial tile's quarter: it may not write the panel rows past its own).
-enum Tile { C0 = 0, C1 = 1, A = 2, B0 = 3, B1 = 4, CQ = 5, BQ = 6, kTiles = 7 };
+/// C<r><h>: weight rows 16r.. by tokens 16h..; A<r>: weight rows 16r..;
+/// B<h>: tokens 16h...
+enum Tile {
+  C00 = 0,
+  C01 = 1,
+  C10 = 2,
+  C11 = 3,
+  A0 = 4,
+  A1 = 5,
+  B0 = 6,
+  B1 = 7
+};
+constexpr int kTiles = 8;
 
-/// LDTILECFG's 64-byte operand (palette 1).
+/// LDTILECFG's 64-byte operand (palette 1): eight tiles of 16 rows of 64
+/// bytes.
 struct alignas(64) TileConfig {
   uint8_t palette = 1, startRow = 0, reserved[14] = {};
   uint16_t colsb[16] = {};
@@ -65,12 +92,10 @@ struct alignas(64) TileConfig {
 
 constexpr TileConfig makeConfig() {
   TileConfig c;
-  for (int t : {C0, C1, A, CQ})
-    c.rows[t] = kMr;
-  for (int t : {B0, B1, BQ})
-    c.rows[t] = kStepPairs;
-  for (int t = 0; t < kTiles; ++t)
-    c.colsb[t] = t == CQ || t == BQ ? 32 : 64;
+  for (int t = 0; t < kTiles; ++t) {
+    c.rows[t] = kTileRows;
+    c.colsb[t] = 64;
+  }
   return c;
 }
 constexpr TileConfig kConfig = makeConfig();
@@ -78,7 +103,8 @@ constexpr TileConfig kConfig = makeConfig();
 /// The instructions. A call reads the thread's tile configuration and
 /// loads kConfig where it differs: once per thread in this runtime, but
 /// other AMX code on the thread (oneDNN under torch in the same process)
-/// may have loaded its own, or released the tiles, since.
+/// may have loaded its own, or released the tiles, since. (The check cost
+/// nothing measurable in the loop's C model.)
 struct AmxHardware {
   static void configure() {
     TileConfig current;
@@ -166,107 +192,128 @@ int64_t linesPerStep(const TilePrefetch *pf, int64_t steps) {
   return (lines + steps - 1) / steps;
 }
 
-/// A run of tokens of the panel on the tiles: C and Bt the sums' and the
-/// pairs' tiles, `at` its first token.
-template <int C, int Bt, int At> struct Segment {
-  static constexpr int c = C, b = Bt, at = At;
+/// The token halves a call computes: H of them (1 or 2) from half At.
+template <int H, int At> struct Halves {
+  static_assert(H == 2 ? At == 0 : At == 0 || At == 1);
+  static constexpr int count = H, first = At;
 };
 
-/// The segments covering tokens [0, 8 Q): Q = 4 the full tile, 1-3 its
-/// partial tiles.
-template <int Q> struct Segments;
-template <> struct Segments<1> {
-  using S0 = Segment<CQ, BQ, 0>;
-  static constexpr int count = 1;
-};
-template <> struct Segments<2> {
-  using S0 = Segment<C0, B0, 0>;
-  static constexpr int count = 1;
-};
-template <> struct Segments<3> {
-  using S0 = Segment<C0, B0, 0>;
-  using S1 = Segment<CQ, BQ, 16>;
-  static constexpr int count = 2;
-};
-template <> struct Segments<4> {
-  using S0 = Segment<C0, B0, 0>;
-  using S1 = Segment<C1, B1, 16>;
-  static constexpr int count = 2;
-};
-
-/// sums[i * kPanel + t] += sum over pairs j < kp of w-pair j of row i .
-/// xb-pair (j, t), i < kMr, t < 8 Q: the whole steps of 16 pairs on the
-/// tiles (C loaded from sums, or with Zero from zero, and stored back),
-/// the rest on vdpbf16ps. Every sum is computed alone, so a partial
-/// tile's are the full tile's bit for bit.
-template <typename B, int Q, bool Zero = false>
-void amxSums(const uint16_t *w, int64_t ldw, const uint16_t *xb, int64_t kp,
-             float *sums, const TilePrefetch *pf) {
-  using Seg = Segments<Q>;
-  B::configure();
-  const int64_t steps = kp / kStepPairs;
-  PrefetchCursor next(pf);
-  const int64_t perStep = linesPerStep(pf, steps);
-  // Applies f to each segment's type.
-  auto each = [](auto f) {
-    f(typename Seg::S0{});
-    if constexpr (Seg::count == 2)
-      f(typename Seg::S1{});
-  };
-  if (steps > 0) {
-    each([&](auto g) {
-      if constexpr (Zero)
-        B::template zero<decltype(g)::c>();
-      else
-        B::template load<decltype(g)::c>(sums + decltype(g)::at, kCStride);
-    });
-    for (int64_t s = 0; s < steps; ++s) {
-      const uint16_t *xs = xb + s * kStepPairs * kPanel * 2;
-      B::template load<A>(w + s * 2 * kStepPairs, ldw * 2);
-      each([&](auto g) {
-        using G = decltype(g);
-        B::template load<G::b>(xs + 2 * G::at, kBStride);
-        B::template dp<G::c, A, G::b>();
-      });
-      for (int64_t l = 0; l < perStep; ++l)
-        next.step();
-    }
-    each([&](auto g) {
-      B::template store<decltype(g)::c>(sums + decltype(g)::at, kCStride);
-    });
+/// One step of 16 pairs: both weight tiles by the halves' token tiles.
+/// w: the step's first pair of weight row 0 (rows ldw apart); xs: the
+/// step's first pair-row of the panel.
+template <typename B, typename Hs>
+inline void step(const uint16_t *w, int64_t ldw, const uint16_t *xs) {
+  B::template load<A0>(w, ldw * 2);
+  B::template load<B0 + Hs::first>(xs + 32 * Hs::first, kBStride);
+  B::template dp<C00 + Hs::first, A0, B0 + Hs::first>();
+  if constexpr (Hs::count == 2) {
+    B::template load<B1>(xs + 32, kBStride);
+    B::template dp<C01, A0, B1>();
   }
-  if (steps * kStepPairs == kp)
-    return;
-  if (Zero && steps == 0)
-    std::memset(sums, 0, sizeof(float) * kMr * kPanel);
-  constexpr int kSegs = (Q + 1) / 2;
-  const __mmask16 last = Q % 2 ? 0xFF : 0xFFFF;
-  for (int i = 0; i < kMr; ++i) {
-    float *row = sums + i * kPanel;
-    __m512 acc[kSegs];
-    for (int h = 0; h < kSegs; ++h)
-      acc[h] =
-          _mm512_maskz_loadu_ps(h + 1 < kSegs ? 0xFFFF : last, row + 16 * h);
-    for (int64_t j = steps * kStepPairs; j < kp; ++j) {
-      uint32_t pair;
-      std::memcpy(&pair, w + i * ldw + 2 * j, 4);
-      __m512bh wp = (__m512bh)_mm512_set1_epi32(int(pair));
-      const uint16_t *xj = xb + j * kPanel * 2;
-      for (int h = 0; h < kSegs; ++h)
-        acc[h] = _mm512_dpbf16_ps(acc[h], wp,
-                                  (__m512bh)_mm512_loadu_si512(xj + 32 * h));
+  B::template load<A1>(w + kTileRows * ldw, ldw * 2);
+  B::template dp<C10 + Hs::first, A1, B0 + Hs::first>();
+  if constexpr (Hs::count == 2)
+    B::template dp<C11, A1, B1>();
+}
+
+/// c[i * kPanel + t] (+)= sum over pairs j < kp of w-pair j of row i .
+/// xb-pair (j, t), for i < kMr and the tokens t of the halves Hs: with
+/// Zero the sums start from zero, else from c. The whole steps of 16 pairs
+/// run where the data lie; a last partial step runs on zero-padded copies
+/// of its pairs. Every sum is computed alone (the same products in the
+/// same order whichever halves a call computes).
+template <typename B, typename Hs, bool Zero>
+void amxSums(const uint16_t *w, int64_t ldw, const uint16_t *xb, int64_t kp,
+             float *c, const TilePrefetch *pf) {
+  B::configure();
+  // Applies f to each C tile the call computes: (rows 16r, half h).
+  auto each = [](auto f) {
+    f(std::integral_constant<int, 0>{},
+      std::integral_constant<int, Hs::first>{});
+    f(std::integral_constant<int, 1>{},
+      std::integral_constant<int, Hs::first>{});
+    if constexpr (Hs::count == 2) {
+      f(std::integral_constant<int, 0>{}, std::integral_constant<int, 1>{});
+      f(std::integral_constant<int, 1>{}, std::integral_constant<int, 1>{});
     }
-    for (int h = 0; h < kSegs; ++h)
-      _mm512_mask_storeu_ps(row + 16 * h, h + 1 < kSegs ? 0xFFFF : last,
-                            acc[h]);
+  };
+  auto at = [c](int r, int h) { return c + r * kTileRows * kPanel + 16 * h; };
+  each([&](auto r, auto h) {
+    constexpr int T = C00 + 2 * decltype(r)::value + decltype(h)::value;
+    if constexpr (Zero)
+      B::template zero<T>();
+    else
+      B::template load<T>(at(r, h), kCStride);
+  });
+  const int64_t steps = kp / kStepPairs, rest = kp - steps * kStepPairs;
+  PrefetchCursor next(pf);
+  const int64_t perStep = linesPerStep(pf, steps + (rest > 0));
+  for (int64_t s = 0; s < steps; ++s) {
+    const uint16_t *xs = xb + s * kStepPairs * kPanel * 2;
+    // The panel's pair-rows kPanelAhead steps on (past the chunk: the
+    // next panel's, which the next call reads; a prefetch never faults).
+    const char *ahead = reinterpret_cast<const char *>(
+        xs + kPanelAhead * kStepPairs * kPanel * 2);
+    for (int l = 0; l < kStepPairs * kBStride / 64; ++l)
+      _mm_prefetch(ahead + 64 * l, _MM_HINT_T0);
+    step<B, Hs>(w + s * 2 * kStepPairs, ldw, xs);
+    for (int64_t l = 0; l < perStep; ++l)
+      next.step();
+  }
+  if (rest > 0) {
+    alignas(64) uint16_t wt[kMr * 2 * kStepPairs] = {};
+    alignas(64) uint16_t xt[kStepPairs * kPanel * 2] = {};
+    for (int i = 0; i < kMr; ++i)
+      std::memcpy(wt + i * 2 * kStepPairs, w + i * ldw + steps * 2 * kStepPairs,
+                  size_t(rest) * 4);
+    std::memcpy(xt, xb + steps * kStepPairs * kPanel * 2,
+                size_t(rest) * kBStride);
+    step<B, Hs>(wt, 2 * kStepPairs, xt);
+    for (int64_t l = 0; l < perStep; ++l)
+      next.step();
+  }
+  each([&](auto r, auto h) {
+    constexpr int T = C00 + 2 * decltype(r)::value + decltype(h)::value;
+    B::template store<T>(at(r, h), kCStride);
+  });
+}
+
+/// Tokens [t0, t0 + n) of sums (a kMr x kPanel tile from zero) times
+/// scales[i] (1 where null) added into c's rows.
+void addInto(const float *sums, const float *scales, int t0, int n, float *c) {
+  for (int i = 0; i < kMr; ++i) {
+    __m512 s = _mm512_set1_ps(scales ? scales[i] : 1.0f);
+    for (int h = t0; h < t0 + n; h += 16) {
+      __mmask16 m =
+          t0 + n - h >= 16 ? 0xFFFF : __mmask16((1u << (t0 + n - h)) - 1);
+      float *to = c + i * kPanel + h;
+      _mm512_mask_storeu_ps(
+          to, m,
+          _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, sums + i * kPanel + h), s,
+                          _mm512_maskz_loadu_ps(m, to)));
+    }
   }
 }
 
-/// KernelSet::tileBf16 on AMX (Q = 4), and its partial tiles.
+/// KernelSet::tileBf16 on AMX (Q = 4) and its partial tiles (Q quarter
+/// panels): whole halves accumulate in c; a last quarter (Q odd) is summed
+/// from zero in its half and added.
 template <typename B, int Q>
 void amxTileBf16(const uint16_t *w, int64_t ldw, const uint16_t *xb, int64_t kp,
                  float *c, const TilePrefetch *pf) {
-  amxSums<B, Q>(w, ldw, xb, kp, c, pf);
+  if constexpr (Q == 4)
+    amxSums<B, Halves<2, 0>, false>(w, ldw, xb, kp, c, pf);
+  else if constexpr (Q == 2)
+    amxSums<B, Halves<1, 0>, false>(w, ldw, xb, kp, c, pf);
+  else {
+    if constexpr (Q == 3)
+      amxSums<B, Halves<1, 0>, false>(w, ldw, xb, kp, c, pf);
+    constexpr int half = Q / 2;
+    alignas(64) float sums[kMr * kPanel];
+    amxSums<B, Halves<1, half>, true>(w, ldw, xb, kp, sums,
+                                      Q == 3 ? nullptr : pf);
+    addInto(sums, nullptr, 16 * half, kQuarterPanel, c);
+  }
 }
 
 /// KernelSet::tileFp8 on AMX: one scale block's sums from zero, then
@@ -278,25 +325,18 @@ void amxTileFp8(const uint16_t *w, int64_t ldw, const float *scales,
   alignas(64) float sums[kMr * kPanel];
   if (kp <= 0)
     return;
-  amxSums<B, Q, /*Zero=*/true>(w, ldw, xb, kp, sums, pf);
-  for (int i = 0; i < kMr; ++i) {
-    __m512 s = _mm512_set1_ps(scales[i]);
-    for (int h = 0; h < 8 * Q; h += 16) {
-      __mmask16 m = 8 * Q - h >= 16 ? 0xFFFF : 0xFF;
-      float *at = c + i * kPanel + h;
-      _mm512_mask_storeu_ps(
-          at, m,
-          _mm512_fmadd_ps(_mm512_maskz_load_ps(m, sums + i * kPanel + h), s,
-                          _mm512_maskz_loadu_ps(m, at)));
-    }
-  }
+  if constexpr (Q > 2)
+    amxSums<B, Halves<2, 0>, true>(w, ldw, xb, kp, sums, pf);
+  else
+    amxSums<B, Halves<1, 0>, true>(w, ldw, xb, kp, sums, pf);
+  addInto(sums, scales, 0, Q * kQuarterPanel, c);
 }
 
-/// The avx512vbmi set with the tiles of backend B: a last panel of up to
-/// 16 tokens takes one TDPBF16PS a step, of 17-31 two.
+/// The avx512vbmi set with the tiles of backend B.
 template <typename B> KernelSet amxSet() {
   KernelSet s = avx512VbmiKernels();
   s.isa = Isa::Amx;
+  s.mrPairs = kMr;
   s.emulatedAmx = std::is_same_v<B, AmxEmulated>;
   s.tileBf16 = amxTileBf16<B, 4>;
   s.tileFp8 = amxTileFp8<B, 4>;
@@ -330,30 +370,39 @@ bool amxPermitted() {
 
 /// The hardware tiles against the emulated ones on small integers, where
 /// every sum is exact whatever the order: a layout or configuration the
-/// hardware reads otherwise than written here fails it (bf16 and FP8
-/// tiles, 40 pairs: two steps and a tail, weight rows in place).
+/// hardware reads otherwise than written here fails it (the bf16 and FP8
+/// tiles, full and partial, over 40 pairs: two steps and a padded one,
+/// weight rows in place).
 bool amxMatchesEmulation() {
   constexpr int64_t kp = 40, ldw = 2 * kp + 6;
-  uint16_t w[kMr * ldw], xb[kp * kPanel * 2];
+  static uint16_t w[kMr * ldw], xb[kp * kPanel * 2];
   for (int64_t i = 0; i < kMr * ldw; ++i)
     w[i] = roundToBf16(float((i * 7) % 9) - 4);
   for (int64_t i = 0; i < kp * kPanel * 2; ++i)
     xb[i] = roundToBf16(float((i * 5) % 7) - 3);
-  const float scales[kMr] = {1, 2, 0.5f, 4, 1, 8, 0.25f, 1, 2, 1, 0.5f, 16};
-  for (int fp8 = 0; fp8 < 2; ++fp8) {
-    alignas(64) float hw[kMr * kPanel], emu[kMr * kPanel];
-    for (int64_t i = 0; i < kMr * kPanel; ++i)
-      hw[i] = emu[i] = float(i % 5);
-    if (fp8) {
-      amxTileFp8<AmxHardware, 4>(w, ldw, scales, xb, kp, hw, nullptr);
-      amxTileFp8<AmxEmulated, 4>(w, ldw, scales, xb, kp, emu, nullptr);
-    } else {
-      amxTileBf16<AmxHardware, 4>(w, ldw, xb, kp, hw, nullptr);
-      amxTileBf16<AmxEmulated, 4>(w, ldw, xb, kp, emu, nullptr);
+  float scales[kMr];
+  for (int i = 0; i < kMr; ++i)
+    scales[i] = float(1 << (i % 5)) / 4;
+  const KernelSet hwSet = amxSet<AmxHardware>(), emuSet = amxSet<AmxEmulated>();
+  for (int fp8 = 0; fp8 < 2; ++fp8)
+    for (int q = 1; q <= 4; ++q) {
+      alignas(64) float hw[kMr * kPanel], emu[kMr * kPanel];
+      for (int64_t i = 0; i < kMr * kPanel; ++i)
+        hw[i] = emu[i] = float(i % 5);
+      if (fp8) {
+        (q == 4 ? hwSet.tileFp8 : hwSet.tileFp8Part[q - 1])(w, ldw, scales, xb,
+                                                            kp, hw, nullptr);
+        (q == 4 ? emuSet.tileFp8 : emuSet.tileFp8Part[q - 1])(
+            w, ldw, scales, xb, kp, emu, nullptr);
+      } else {
+        (q == 4 ? hwSet.tileBf16 : hwSet.tileBf16Part[q - 1])(w, ldw, xb, kp,
+                                                              hw, nullptr);
+        (q == 4 ? emuSet.tileBf16 : emuSet.tileBf16Part[q - 1])(w, ldw, xb, kp,
+                                                                emu, nullptr);
+      }
+      if (std::memcmp(hw, emu, sizeof(hw)) != 0)
+        return false;
     }
-    if (std::memcmp(hw, emu, sizeof(hw)) != 0)
-      return false;
-  }
   return true;
 }
 

@@ -74,10 +74,10 @@ void gemmGroups(const KernelSet &ks, const float *x, int64_t ldx,
                 const int32_t *index, const WeightMatrix &w,
                 const WeightMatrix *up, int64_t n,
                 const std::vector<MatmulGroup> &groups, float *y, int64_t ldy) {
-  const int mr = ks.mr;
   const int64_t k = w.cols;
   const PackAs as = packAs(ks, w, false);
   const bool bf16 = as == PackAs::Bf16Pairs;
+  const int mr = tileRows(ks, bf16);
   int64_t size = panelSize(k, bf16), blocksPer = (n + mr - 1) / mr;
   // Panels of group g start at panel first[g].
   static thread_local std::vector<int64_t> firstBuffer;
@@ -163,13 +163,13 @@ void gemmGroups(const KernelSet &ks, const float *x, int64_t ldx,
 /// (enough work to be worth waking a thread); whole tiles in prefill, and
 /// one thread for products too small to split.
 int64_t grainRows(const KernelSet &ks, const WeightMatrix &w, int64_t rows,
-                  int64_t n) {
+                  int64_t n, bool exact = false) {
   int64_t bytes = std::max<int64_t>(1, w.cols * int64_t(w.elementSize()));
   if (rows <= kGemvRows)
     return std::max<int64_t>(1, 65536 / bytes);
   if (rows * n * w.cols < (int64_t(1) << 18))
     return std::max<int64_t>(n, 1);
-  return ks.mr;
+  return tileRows(ks, packAs(ks, w, exact) == PackAs::Bf16Pairs);
 }
 
 /// Rows of one expert group up to which matmulGroups takes the dot
@@ -221,7 +221,7 @@ void matmulOverPool(const KernelSet &ks, const float *x, int64_t ldx,
                     float *y, int64_t ldy, bool exact) {
   if (rows <= 0 || n <= 0)
     return;
-  int64_t grain = grainRows(ks, w, rows, n);
+  int64_t grain = grainRows(ks, w, rows, n, exact);
   if (rows <= kGemvRows) {
     // Exact: x as it is (no bf16 pairs).
     GemvX gx = exact ? GemvX{x, ldx} : gemvInput(ks, w, x, ldx, rows);

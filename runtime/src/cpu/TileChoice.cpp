@@ -33,12 +33,13 @@ void dsrt::cpu::measureTiles(const KernelSet &ks, double &bf16Gflops,
   // values are small and exact; the tiles' speed does not depend on them.
   constexpr int64_t kc = 128, ld = kc + 8;
   constexpr int calls = 256, trials = 5;
-  const int mr = ks.mr;
+  const int mr = ks.mr, mrPairs = tileRows(ks, true);
   std::vector<float> wf(size_t(mr * ld), 0.5f), xf(size_t(kc * kPanel), 0.25f);
-  std::vector<uint16_t> wb(wf.size(), roundToBf16(0.5f)),
+  std::vector<uint16_t> wb(size_t(mrPairs * ld), roundToBf16(0.5f)),
       xb(xf.size(), roundToBf16(0.25f));
-  std::vector<float> c(size_t(mr * kPanel));
-  const double flops = 2.0 * mr * kPanel * kc * calls;
+  std::vector<float> c(size_t(std::max(mr, mrPairs) * kPanel));
+  const double flops = 2.0 * mr * kPanel * kc * calls,
+               flopsBf16 = 2.0 * mrPairs * kPanel * kc * calls;
   double bestF32 = 1e30, bestBf16 = 1e30;
   // Interleaved trials, the best of each: a trial that lost the core to
   // another thread or the hypervisor does not decide.
@@ -55,7 +56,7 @@ void dsrt::cpu::measureTiles(const KernelSet &ks, double &bf16Gflops,
     bestBf16 = std::min(bestBf16, t2 - t1);
   }
   f32Gflops = flops / std::max(bestF32, 1e-9) / 1e9;
-  bf16Gflops = flops / std::max(bestBf16, 1e-9) / 1e9;
+  bf16Gflops = flopsBf16 / std::max(bestBf16, 1e-9) / 1e9;
 }
 
 const TileChoice &dsrt::cpu::activeTileChoice() {

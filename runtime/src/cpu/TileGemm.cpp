@@ -17,9 +17,6 @@ MatMulBuffers &dsrt::cpu::matmulBuffers() {
 
 namespace {
 
-/// The most rows a kernel set's GEMM tile has (KernelSet::mr).
-constexpr int kMaxMr = 16;
-
 MatMulBuffers &buffers() { return matmulBuffers(); }
 
 /// The n floats at p rounded to bf16 in place (roundBf16's rounding),
@@ -189,9 +186,11 @@ struct TileStore {
   float *y;
   int64_t ldy;
   void panel(int64_t p) const {
-    store(ctile + p * mr * kPanel, m,
-          std::min<int64_t>(kPanel, rows - p * kPanel), y + p * kPanel * ldy,
-          ldy);
+    // storeTile takes 16 weight rows at most: AMX's 32 in two.
+    for (int64_t i = 0; i < m; i += 16)
+      store(ctile + p * mr * kPanel + i * kPanel, std::min<int64_t>(16, m - i),
+            std::min<int64_t>(kPanel, rows - p * kPanel),
+            y + p * kPanel * ldy + i, ldy);
   }
 };
 
@@ -234,7 +233,7 @@ struct PanelTiles {
 void fp8TileBf16(const KernelSet &ks, const PackedX &x, const WeightMatrix &w,
                  int64_t r, int64_t m, int64_t k0, int64_t kc, uint16_t *t,
                  float *ctile, const TileStore *out, const TilePrefetch &pf) {
-  const int mr = ks.mr;
+  const int mr = tileRows(ks, true);
   // `pf`'s rows go out over the tile calls, a share each, one line a pair
   // of k within a call (as the bf16 tile spreads its own).
   const int64_t calls = (kc + kScaleBlock - 1) / kScaleBlock * x.panels;
@@ -249,7 +248,7 @@ void fp8TileBf16(const KernelSet &ks, const PackedX &x, const WeightMatrix &w,
   };
   for (int64_t i = 0; i < m; ++i)
     ks.fp8ToBf16(w.row(r + i) + k0, kc, t + i * kTileLd);
-  float scales[kMaxMr] = {};
+  float scales[kMaxTileRows] = {};
   PanelTiles tiles{ks, x};
   for (int64_t kb = 0; kb < kc; kb += kScaleBlock) {
     for (int64_t i = 0; i < m; ++i)
@@ -281,7 +280,7 @@ void fp8TileF32(const KernelSet &ks, const PackedX &x, const WeightMatrix &w,
                 int64_t pfPanel) {
   const int mr = ks.mr;
   const int64_t k = x.k;
-  float scales[kMaxMr] = {};
+  float scales[kMaxTileRows] = {};
   PanelTiles tiles{ks, x};
   for (int64_t kb = 0; kb < kc; kb += kScaleBlock) {
     const int64_t len = std::min(kScaleBlock, kc - kb);
@@ -306,7 +305,7 @@ void fp8TileF32(const KernelSet &ks, const PackedX &x, const WeightMatrix &w,
 void blockChunk(const KernelSet &ks, const PackedX &x, const WeightMatrix &w,
                 int64_t r, int64_t m, int64_t k0, int64_t kc,
                 const TilePrefetch &pf, float *ctile, const TileStore *out) {
-  const int mr = ks.mr;
+  const int mr = tileRows(ks, x.bf16 != nullptr);
   const int64_t k = x.k;
   MatMulBuffers &b = buffers();
   PanelTiles tiles{ks, x};
@@ -322,9 +321,15 @@ void blockChunk(const KernelSet &ks, const PackedX &x, const WeightMatrix &w,
   // Whole blocks of f32 or bf16 rows (an even chunk) in one part whose
   // stride spreads them over L1's sets are read in place: the same
   // arithmetic as on a copy, without copying.
-  bool inPlace = m == mr && w.format != WeightFormat::FP8 &&
-                 w.inOnePart(r, mr) && (kc % 2 == 0 || !x.bf16) &&
-                 rowsFitL1Sets(w.ld * int64_t(w.elementSize()), mr);
+  // AMX's tiles (mrPairs) load whole lines, each once a panel: for one
+  // panel (an expert's group) no line is read twice, so a copy only costs
+  // (ds-cpu-bench experts 8 32 2048 7168 4 3 silu, bf16: 474-492 GFLOP/s
+  // copied, 520-608 in place).
+  const bool linesOnce = x.bf16 && ks.mrPairs && x.panels == 1;
+  bool inPlace =
+      m == mr && w.format != WeightFormat::FP8 && w.inOnePart(r, mr) &&
+      (kc % 2 == 0 || !x.bf16) &&
+      (linesOnce || rowsFitL1Sets(w.ld * int64_t(w.elementSize()), mr));
   if (x.bf16) {
     int64_t kp = (kc + 1) / 2;
     if (inPlace) {
@@ -441,7 +446,7 @@ void dsrt::cpu::gemmBlock(const KernelSet &ks, const PackedX &x,
                           const WeightMatrix &w, int64_t r, int64_t m,
                           int64_t next, int64_t nextM, float *y, int64_t ldy,
                           const WeightMatrix *nextW) {
-  const int mr = ks.mr;
+  const int mr = tileRows(ks, x.bf16 != nullptr);
   const int64_t k = x.k;
   const int64_t blocks = (m + mr - 1) / mr, each = x.panels * mr * kPanel;
   float *ctile = buffers().ctile.get(size_t(blocks * each));
@@ -508,7 +513,7 @@ void dsrt::cpu::gemmBlock(const KernelSet &ks, const PackedX &x,
 void dsrt::cpu::gemmRange(const KernelSet &ks, const PackedX &x,
                           const WeightMatrix &w, int64_t r0, int64_t n,
                           float *y, int64_t ldy) {
-  const int mr = ks.mr;
+  const int mr = tileRows(ks, x.bf16 != nullptr);
   const int64_t step = groupBlocks(x, mr) * mr;
   for (int64_t j0 = 0; j0 < n; j0 += step) {
     int64_t m = std::min<int64_t>(step, n - j0);
