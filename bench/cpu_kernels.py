@@ -179,6 +179,10 @@ ISA_ENVS = {
              "OPENBLAS_CORETYPE": "Haswell"},
     "avx512": {"DSRT_CPU_ISA": "avx512", "ONEDNN_MAX_CPU_ISA": "AVX512_CORE",
                "OPENBLAS_CORETYPE": "SkylakeX"},
+    # AVX-512 with BF16 but no AMX: on an AMX machine, the table its CPU
+    # would give without the tiles (ds and oneDNN both held to it).
+    "avx512vbmi": {"DSRT_CPU_ISA": "avx512vbmi",
+                   "ONEDNN_MAX_CPU_ISA": "AVX512_CORE_BF16"},
 }
 
 
@@ -350,7 +354,8 @@ def main():
     ap.add_argument("--isa", choices=["detected", *ISA_ENVS], default="detected",
                     help="avx2: ds, oneDNN and OpenBLAS held to AVX2 + FMA (an AVX2 "
                          "machine's table on this CPU); avx512: to AVX-512 without "
-                         "BF16 or VBMI")
+                         "BF16 or VBMI; avx512vbmi: to AVX-512 with BF16 and VBMI "
+                         "but no AMX (an AMX machine's table without its tiles)")
     args = ap.parse_args()
     ISA_ENV.update(ISA_ENVS.get(args.isa, {}))
     work = args.work or tempfile.mkdtemp(prefix="ds-cpu-kernels-")
