@@ -189,6 +189,14 @@ int64_t grainRows(const KernelSet &ks, const WeightMatrix &w, int64_t rows,
 /// against 157-158 (ds-cpu-bench experts 8 ROWS 2048 K 4 3 silu, Zen 5,
 /// interleaved; at 10 rows the two were level).
 ///
+/// On AMX the FP8 tile is ahead from 8 rows at V3's gate/up width (K 7168:
+/// 8 rows 164 GFLOP/s against the dot products' 154, 9 rows 186 against
+/// 150, 10 rows 215 against 168; 7 rows 144 against 153; ds-cpu-bench
+/// experts 16 R 2048 7168 2 3 silu, Emerald Rapids); at K 2048 the dot
+/// products stay ahead (8 rows 153 against 127), as the rule above has it.
+/// bf16's tiles on AMX are level with the dot products at 5 rows and ahead
+/// at 8 (153 against 126), so 6 stays.
+///
 /// With widened tiles (FP8 decoded to f32 for the f32 tile), FP8's tile is
 /// ahead from 12 rows (ds-cpu-bench experts 32 R 256 1024 8 5 silu on the
 /// Xeon, R = 12-16: 124-144 against 105-124 GFLOP/s), but it stays on the
@@ -206,7 +214,7 @@ int64_t groupGemvRows(const KernelSet &ks, const WeightMatrix &w) {
     return ks.isa >= Isa::Avx512 ? 4 : 8;
   if (w.format == WeightFormat::FP8 && ks.tileFp8Part[0] && !ks.widenedTiles &&
       w.cols * 2 > kFp8DotRowBytes)
-    return 10;
+    return ks.isa == Isa::Amx ? 7 : 10;
   return kGemvRows;
 }
 
