@@ -12,6 +12,9 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <cstring>
+#include <random>
 #include <vector>
 
 using namespace dsrt;
@@ -55,6 +58,85 @@ TEST(Amx, EmulationAddsEachProductInTurn) {
                     roundToBf16(7)),
             30.0f);
   EXPECT_EQ(oneStep(0.0f, one, 0, one, 0), 1.0f);
+}
+
+// Where the CPU has AMX: the hardware tiles agree with the emulation on
+// random values (denormals among them), full and partial panels, a K tail,
+// bf16 and FP8: the emulation, which CI checks the layouts through, reads
+// the same weights and tokens as the hardware. Not bit for bit: the
+// hardware sums a TDPBF16PS's 32 products in an order of its own (an
+// Emerald Rapids Xeon summed each pair and then added it on all of
+// 512,000 one-pair samples, against 81% for the SDM's pseudocode, which
+// the emulation follows; with 16 pairs no simple order matched every sum),
+// so both are held to the error any f32 summation order of the 2 kp
+// products and the accumulator may make. (amxAvailable() checks exact
+// integer sums, where every order agrees.)
+TEST(Amx, HardwareMatchesTheEmulation) {
+  if (!isaSupported(Isa::Amx))
+    GTEST_SKIP() << "no AMX on this CPU";
+  const KernelSet &hw = amxKernels(), &emu = amxEmulatedKernels();
+  const int mr = hw.mrPairs;
+  ASSERT_EQ(emu.mrPairs, mr);
+  std::mt19937 rng(5);
+  std::normal_distribution<float> d;
+  auto value = [](uint16_t h) {
+    uint32_t u = uint32_t(h) << 16;
+    float f;
+    std::memcpy(&f, &u, 4);
+    return (u & 0x7f800000u) == 0 ? 0.0f : f; // DAZ
+  };
+  int checked = 0;
+  for (int64_t kp : {1, 16, 40, 64}) {
+    const int64_t ldw = 2 * kp + 10;
+    std::vector<uint16_t> w(size_t(mr * ldw)), xb(size_t(kp * kPanel * 2));
+    for (uint16_t &v : w)
+      v = roundToBf16(d(rng));
+    for (uint16_t &v : xb)
+      v = roundToBf16(d(rng) * (rng() % 8 ? 1.0f : 1e-39f)); // some denormal
+    std::vector<float> scales(static_cast<size_t>(mr));
+    for (float &s : scales)
+      s = std::uniform_real_distribution<float>(0.01f, 4.0f)(rng);
+    for (int fp8 = 0; fp8 < 2; ++fp8)
+      for (int q = 1; q <= 4; ++q) {
+        std::vector<float> init(size_t(mr * kPanel));
+        for (float &v : init)
+          v = d(rng);
+        std::vector<float> a = init, b = init;
+        if (fp8) {
+          (q == 4 ? hw.tileFp8 : hw.tileFp8Part[q - 1])(
+              w.data(), ldw, scales.data(), xb.data(), kp, a.data(), nullptr);
+          (q == 4 ? emu.tileFp8 : emu.tileFp8Part[q - 1])(
+              w.data(), ldw, scales.data(), xb.data(), kp, b.data(), nullptr);
+        } else {
+          (q == 4 ? hw.tileBf16 : hw.tileBf16Part[q - 1])(
+              w.data(), ldw, xb.data(), kp, a.data(), nullptr);
+          (q == 4 ? emu.tileBf16 : emu.tileBf16Part[q - 1])(
+              w.data(), ldw, xb.data(), kp, b.data(), nullptr);
+        }
+        for (int i = 0; i < mr; ++i)
+          for (int t = 0; t < kPanel; ++t) {
+            size_t at = size_t(i * kPanel + t);
+            if (t >= q * kQuarterPanel) {
+              ASSERT_EQ(a[at], init[at]) << "hardware wrote token " << t;
+              continue;
+            }
+            // Any order's error: one rounding per addition, each at most
+            // half an ulp of a partial sum no larger than the magnitude.
+            double mag = 0;
+            for (int64_t j = 0; j < 2 * kp; ++j)
+              mag +=
+                  std::abs(double(value(w[size_t(i * ldw + j)])) *
+                           value(xb[size_t((j / 2 * kPanel + t) * 2 + j % 2)]));
+            mag = mag * (fp8 ? scales[size_t(i)] : 1.0) + std::abs(init[at]);
+            double tol = double(2 * kp + 2) * std::ldexp(mag, -23);
+            ASSERT_NEAR(a[at], b[at], tol)
+                << (fp8 ? "fp8" : "bf16") << " kp " << kp << " quarters " << q
+                << " at " << i << "," << t;
+          }
+        ++checked;
+      }
+  }
+  EXPECT_EQ(checked, 32);
 }
 
 // The ISA exists by name everywhere; it is offered only where the CPU, the
