@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <ctime>
+#include <iterator>
 #include <random>
 #include <vector>
 
@@ -63,8 +64,9 @@ struct Tile {
   /// Panel rows one call computes.
   int rows() const { return part ? part * kQuarterPanel : kPanel; }
   void operator()(const void *w, int64_t ldw, const void *x, float *c) const {
-    const float scales[16] = {1, 1, 1, 1, 1, 1, 1, 1,
-                              1, 1, 1, 1, 1, 1, 1, 1};
+    // One scale a weight row, for the most rows a tile takes.
+    float scales[kMaxTileRows];
+    std::fill(std::begin(scales), std::end(scales), 1.0f);
     if (kind == 0)
       (part ? ks.tileF32Part[part - 1] : ks.tileF32)(
           static_cast<const float *>(w), ldw, static_cast<const float *>(x),
