@@ -564,6 +564,77 @@ TEST(MatMul, HeadProductsRefuseRowsPastTheWeight) {
             "head_matmul: head rows up to 65 past the 64 rows of the weight");
 }
 
+// With batch invariance off (DSRT_BATCH_INVARIANT=0) the sets whose tiles
+// overtake the dot products from fewer rows take them from there: on AMX
+// (hardware or emulated) 16 rows are then a half panel of the tile, bit for
+// bit the first 16 rows of a 32-row product, while up to gemvRows a row
+// still gives what it gives alone. Every other set, and exact (f32)
+// products, keep the dot products up to kGemvRows. On again, AMX keeps
+// them too.
+TEST(MatMul, BatchInvarianceOffTakesTheTilesWhereTheyAreAhead) {
+  struct Restore {
+    ~Restore() { setBatchInvariant(true); }
+  } restore;
+  std::mt19937 rng(17);
+  std::normal_distribution<float> d;
+  int tiled = 0;
+  for (WeightFormat f : {WeightFormat::BF16, WeightFormat::FP8})
+    for (int64_t k : {int64_t(300), int64_t(1045)}) {
+      TestWeight w(f, 1, 100, k, 0, rng);
+      const int64_t n = w.rows;
+      std::vector<float> x(size_t(32 * k));
+      for (float &v : x)
+        v = d(rng);
+      for (const KernelSet *set : testedSets()) {
+        const KernelSet &ks = *set;
+        setBatchInvariant(true);
+        EXPECT_EQ(gemvRows(ks, w.matrix), kGemvRows) << setName(ks);
+        setBatchInvariant(false);
+        const bool amx = ks.isa == Isa::Amx && !ks.widenedTiles;
+        const int64_t limit = gemvRows(ks, w.matrix);
+        EXPECT_EQ(limit, amx ? (f == WeightFormat::FP8 ? 7 : 5) : kGemvRows)
+            << setName(ks) << " " << formatName(f);
+        EXPECT_EQ(gemvRows(ks, w.matrix, /*exact=*/true), kGemvRows);
+        auto product = [&](int64_t rows) {
+          std::vector<float> y(size_t(rows * n));
+          matmul(ks, x.data(), k, rows, w.matrix, 0, n, y.data(), n);
+          return y;
+        };
+        std::vector<float> all = product(32), sixteen = product(16),
+                           atLimit = product(limit);
+        for (int64_t t = 0; t < limit; ++t) {
+          std::vector<float> one(static_cast<size_t>(n));
+          matmul(ks, x.data() + t * k, k, 1, w.matrix, 0, n, one.data(), n);
+          for (int64_t j = 0; j < n; ++j)
+            ASSERT_EQ(atLimit[size_t(t * n + j)], one[size_t(j)])
+                << setName(ks) << " " << formatName(f) << " row " << t;
+        }
+        if (limit < 16) {
+          for (size_t i = 0; i < sixteen.size(); ++i)
+            ASSERT_EQ(sixteen[i], all[i])
+                << setName(ks) << " " << formatName(f) << " k " << k << " at "
+                << i / size_t(n) << "," << i % size_t(n);
+          ++tiled;
+        }
+      }
+    }
+  if (isaSupported(Isa::Avx512Vbmi))
+    EXPECT_GT(tiled, 0) << "no AMX set took its tiles";
+}
+
+TEST(MatMul, BatchInvarianceValues) {
+  bool on = false;
+  std::string error;
+  EXPECT_TRUE(parseBatchInvariance(nullptr, on, error));
+  EXPECT_TRUE(on);
+  EXPECT_TRUE(parseBatchInvariance("0", on, error));
+  EXPECT_FALSE(on);
+  EXPECT_TRUE(parseBatchInvariance("1", on, error));
+  EXPECT_TRUE(on);
+  EXPECT_FALSE(parseBatchInvariance("no", on, error));
+  EXPECT_EQ(error, "DSRT_BATCH_INVARIANT='no' is unknown (expected 1 or 0)");
+}
+
 // Decode's rows of x (up to kGemvRows) must each give what that row alone
 // gives, bit for bit: one row goes through the ISA's gemv kernels (which
 // take a run of weight rows per call), several through the dot kernels

@@ -2,6 +2,7 @@
 #include "api/Model.h"
 #include "api/Error.h"
 #include "cpu/Isa.h"
+#include "cpu/MatMul.h"
 #include "cpu/TileChoice.h"
 #include "support/HugePages.h"
 #include "weights/Checkpoint.h"
@@ -298,6 +299,8 @@ dsrt_status load(const char *artifactPath, const char *weightsDir,
     if (const std::string &tileError = cpu::activeTileChoice().error;
         !tileError.empty())
       return fail(DSRT_ERROR_ARGUMENT, tileError);
+    if (std::string e = cpu::configureBatchInvariance(); !e.empty())
+      return fail(DSRT_ERROR_ARGUMENT, e);
   }
   auto model = std::make_unique<dsrt_model>();
   model->artifactPath = artifactPath;

@@ -7,6 +7,7 @@
 #include "cpu/TileGemm.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 
@@ -159,13 +160,70 @@ void gemmGroups(const KernelSet &ks, const float *x, int64_t ldx,
   });
 }
 
+} // namespace
+
+namespace {
+
+/// -1 until configureBatchInvariance or setBatchInvariant; then 0 or 1.
+std::atomic<int> invariance{-1};
+
+} // namespace
+
+bool dsrt::cpu::parseBatchInvariance(const char *value, bool &on,
+                                     std::string &error) {
+  std::string v = value ? value : "";
+  if (v.empty() || v == "1") {
+    on = true;
+    return true;
+  }
+  if (v == "0") {
+    on = false;
+    return true;
+  }
+  error = "DSRT_BATCH_INVARIANT='" + v + "' is unknown (expected 1 or 0)";
+  return false;
+}
+
+std::string dsrt::cpu::configureBatchInvariance() {
+  static const std::string error = [] {
+    bool on = true;
+    std::string e;
+    parseBatchInvariance(std::getenv("DSRT_BATCH_INVARIANT"), on, e);
+    int unset = -1;
+    invariance.compare_exchange_strong(unset, on ? 1 : 0);
+    return e;
+  }();
+  return error;
+}
+
+bool dsrt::cpu::batchInvariant() {
+  if (invariance.load(std::memory_order_relaxed) < 0)
+    configureBatchInvariance();
+  return invariance.load(std::memory_order_relaxed) != 0;
+}
+
+void dsrt::cpu::setBatchInvariant(bool on) { invariance.store(on ? 1 : 0); }
+
+int64_t dsrt::cpu::gemvRows(const KernelSet &ks, const WeightMatrix &w,
+                            bool exact) {
+  if (exact || batchInvariant() || ks.isa != Isa::Amx || ks.widenedTiles ||
+      !bf16Arithmetic(ks, w))
+    return kGemvRows;
+  // ds-cpu-bench gemm R N K on AMX, tiles against dot products: bf16 ahead
+  // from 6 rows in four shapes (1024 x 1024, 2048 x 7168, 7168 x 2048,
+  // 7168 x 7168), FP8 from 7-8; at 16 rows bf16 3.0-3.7x, FP8 2.2-2.6x.
+  return w.format == WeightFormat::FP8 ? 7 : 5;
+}
+
+namespace {
+
 /// Rows of w per thread's share: ~64 KiB of weights per grain in decode
 /// (enough work to be worth waking a thread); whole tiles in prefill, and
 /// one thread for products too small to split.
 int64_t grainRows(const KernelSet &ks, const WeightMatrix &w, int64_t rows,
                   int64_t n, bool exact = false) {
   int64_t bytes = std::max<int64_t>(1, w.cols * int64_t(w.elementSize()));
-  if (rows <= kGemvRows)
+  if (rows <= gemvRows(ks, w, exact))
     return std::max<int64_t>(1, 65536 / bytes);
   if (rows * n * w.cols < (int64_t(1) << 18))
     return std::max<int64_t>(n, 1);
@@ -230,7 +288,7 @@ void matmulOverPool(const KernelSet &ks, const float *x, int64_t ldx,
   if (rows <= 0 || n <= 0)
     return;
   int64_t grain = grainRows(ks, w, rows, n, exact);
-  if (rows <= kGemvRows) {
+  if (rows <= gemvRows(ks, w, exact)) {
     // Exact: x as it is (no bf16 pairs).
     GemvX gx = exact ? GemvX{x, ldx} : gemvInput(ks, w, x, ldx, rows);
     parallelFor(n, grain, [&](int64_t b, int64_t e) {
@@ -297,7 +355,8 @@ void groupsProduct(const KernelSet &ks, const float *x, int64_t ldx,
   GemvX gx = gemvInput(ks, w, x, ldx, rows, &small, index);
   // Work item i is weight row i % n of group i / n: a thread's share
   // crosses groups, so the pool splits the whole step's experts at once.
-  int64_t grain = grainRows(ks, w, kGemvRows, n);
+  // The dot products' grain (one row of x stands for any count of them).
+  int64_t grain = grainRows(ks, w, 1, n);
   parallelFor(int64_t(small.size()) * n, grain, [&](int64_t b, int64_t e) {
     while (b < e) {
       const MatmulGroup &g = small[size_t(b / n)];
@@ -360,7 +419,7 @@ void dsrt::cpu::matmulSiluMul(const KernelSet &ks, const float *x, int64_t ldx,
                               int64_t u0, int64_t n, float *y, int64_t ldy) {
   if (rows <= 0 || n <= 0)
     return;
-  bool gemv = rows <= kGemvRows;
+  bool gemv = rows <= gemvRows(ks, w);
   PackedX px;
   GemvX gx;
   if (!gemv)

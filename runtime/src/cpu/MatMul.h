@@ -17,12 +17,37 @@
 #include "cpu/Kernels.h"
 #include "cpu/WeightMatrix.h"
 
+#include <string>
 #include <vector>
 
 namespace dsrt::cpu {
 
-/// Rows of x up to which the dot-product path is taken.
+/// Rows of x up to which the dot-product path is taken (by default; see
+/// gemvRows).
 constexpr int64_t kGemvRows = 16;
+
+/// Whether a row's products may not depend on how many rows its call
+/// carried, up to kGemvRows (decode's batch invariance: a token's logits
+/// are the same alone or in a batched step). On by default; off
+/// (DSRT_BATCH_INVARIANT=0, or setBatchInvariant for tests), a set whose
+/// tiles overtake the dot products from fewer rows takes them from there:
+/// AMX, where 8 to 16 rows run 1.2-3.7x faster on the tiles.
+bool batchInvariant();
+void setBatchInvariant(bool on);
+/// Reads DSRT_BATCH_INVARIANT once ("1", the default, or "0"); the error
+/// for any other value, naming it.
+std::string configureBatchInvariance();
+/// parse for configureBatchInvariance: false, with `error`, for a value
+/// other than "0" or "1".
+bool parseBatchInvariance(const char *value, bool &on, std::string &error);
+
+/// Rows of x up to which matmul and matmulSiluMul take the dot products
+/// for w on ks: kGemvRows while batchInvariant(); else, on AMX with bf16
+/// arithmetic, 5 (bf16 weights) or 7 (FP8), where the tiles overtake them
+/// (ds-cpu-bench gemm R N K, bench/RESULTS.md). `exact` (f32 arithmetic
+/// over any weight): kGemvRows.
+int64_t gemvRows(const KernelSet &ks, const WeightMatrix &w,
+                 bool exact = false);
 
 /// y[t, j] = sum_k x[t, k] * w[r0 + j, k] for t < rows, j < n. x and y
 /// rows have unit column stride (row strides ldx, ldy). With bf16 weights
