@@ -1,10 +1,11 @@
 //===- AmxTest.cpp - the AMX tiles: the ISA's wiring and the emulation ----===//
 //
-// The AMX tiles' layouts run through every product test on CPUs without
-// AMX (testedSets() adds amxEmulatedKernels()). These check what those
-// tests cannot: that the emulation computes TDPBF16PS as the SDM defines
-// it (each product rounded into the sum in turn, bf16 denormals read as
-// zero), and how the ISA is offered.
+// The AMX tiles' layouts run through every product test on CPUs with
+// avx512vbmi (testedSets() adds amxEmulatedKernels(), beside the hardware
+// set where the CPU has AMX). These check what those tests cannot: that
+// the emulation computes TDPBF16PS as the SDM defines it (each product
+// rounded into the sum in turn, bf16 denormals read as zero), that the
+// hardware agrees with it where there is one, and how the ISA is offered.
 //
 //===----------------------------------------------------------------------===//
 #include "cpu/Isa.h"
