@@ -21,8 +21,8 @@ namespace {
 
 /// std::allocator at a 64-byte boundary, as the runtime's buffers
 /// (GrowBuffer) are: a tile row or panel row across two cache lines loads
-/// twice the lines (AMX's bf16 tile in L1 ran 1.05 TFLOP/s on malloc's
-/// 16-byte alignment, 1.55-1.65 on 64).
+/// twice the lines (AMX's bf16 tile in L1, `tile 256 4096 4096`, ran 1.05
+/// TFLOP/s on malloc's 16-byte alignment, 2.0-2.15 on 64).
 template <typename T> struct Aligned64 {
   using value_type = T;
   Aligned64() = default;

@@ -160,10 +160,6 @@ void gemmGroups(const KernelSet &ks, const float *x, int64_t ldx,
   });
 }
 
-} // namespace
-
-namespace {
-
 /// -1 until configureBatchInvariance or setBatchInvariant; then 0 or 1.
 std::atomic<int> invariance{-1};
 
