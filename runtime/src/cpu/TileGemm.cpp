@@ -227,6 +227,28 @@ struct PanelTiles {
   }
 };
 
+/// `pf`'s rows in equal shares over `calls` tile calls, in call order.
+class PrefetchShares {
+public:
+  PrefetchShares(const TilePrefetch &pf, int64_t calls, bool intoL2)
+      : pf(pf), perCall((pf.rows + calls - 1) / std::max<int64_t>(calls, 1)) {
+    if (intoL2)
+      this->pf.l1 = false;
+  }
+  /// The next call's share (no rows: nothing to prefetch).
+  const TilePrefetch *next() {
+    share = pf;
+    share.base = pf.base ? pf.base + fed * pf.ld : nullptr;
+    share.rows = int(std::min<int64_t>(perCall, pf.rows - fed));
+    fed += share.rows;
+    return share.rows > 0 && share.base ? &share : nullptr;
+  }
+
+private:
+  TilePrefetch pf, share;
+  int64_t perCall, fed = 0;
+};
+
 /// The FP8 rows [r, r + m)'s chunk [k0, k0 + kc) as exact bf16 in the
 /// tile t (zero-padded by the caller), through every panel of x one scale
 /// block at a time, each block's sums scaled once (ks.tileFp8).
@@ -236,16 +258,8 @@ void fp8TileBf16(const KernelSet &ks, const PackedX &x, const WeightMatrix &w,
   const int mr = tileRows(ks, true);
   // `pf`'s rows go out over the tile calls, a share each, one line a pair
   // of k within a call (as the bf16 tile spreads its own).
-  const int64_t calls = (kc + kScaleBlock - 1) / kScaleBlock * x.panels;
-  const int64_t perCall = (pf.rows + calls - 1) / calls;
-  int64_t fed = 0;
-  auto share = [&] {
-    TilePrefetch s = pf;
-    s.base = pf.base ? pf.base + fed * pf.ld : nullptr;
-    s.rows = int(std::min<int64_t>(perCall, pf.rows - fed));
-    fed += s.rows;
-    return s;
-  };
+  PrefetchShares shares(pf, (kc + kScaleBlock - 1) / kScaleBlock * x.panels,
+                        /*intoL2=*/false);
   for (int64_t i = 0; i < m; ++i)
     ks.fp8ToBf16(w.row(r + i) + k0, kc, t + i * kTileLd);
   float scales[kMaxTileRows] = {};
@@ -255,10 +269,9 @@ void fp8TileBf16(const KernelSet &ks, const PackedX &x, const WeightMatrix &w,
       scales[i] = w.scaleRow(r + i)[(k0 + kb) / kScaleBlock];
     int64_t kp = (std::min(kScaleBlock, kc - kb) + 1) / 2;
     for (int64_t p = 0; p < x.panels; ++p) {
-      TilePrefetch s = share();
       tiles.fp8(p)(t + kb, kTileLd, scales,
                    x.bf16 + (p * x.pairs() + (k0 + kb) / 2) * kPanel * 2, kp,
-                   ctile + p * mr * kPanel, s.rows > 0 ? &s : nullptr);
+                   ctile + p * mr * kPanel, shares.next());
       if (out && kb + kScaleBlock >= kc)
         out->panel(p);
     }
@@ -315,8 +328,13 @@ void blockChunk(const KernelSet &ks, const PackedX &x, const WeightMatrix &w,
   };
   // Rows read in place are prefetched into L2 from the first panel on,
   // for the most lead time (a group of experts' rows come from memory);
-  // rows to be copied into L1 during the last panel, which leaves them
-  // there for the copy.
+  // f32 rows to be copied into L1 during the last panel, which leaves
+  // them there for the copy. bf16 rows to be copied go into L2 a share
+  // with every panel: on AMX's tiles a panel is so short that the last
+  // one could not bring 32 rows' chunk from memory, and the copy waited
+  // for it (memcpy, 10% of a V3-width bf16 prefill); spread over the
+  // panels, V3-width bf16 prefill ran 1.07-1.11x faster (three pairs,
+  // bench/RESULTS.md). The f32 tiles gained nothing from the same.
   const int64_t pfPanel = pf.l1 ? x.panels - 1 : 0;
   // Whole blocks of f32 or bf16 rows (an even chunk) in one part whose
   // stride spreads them over L1's sets are read in place: the same
@@ -352,9 +370,10 @@ void blockChunk(const KernelSet &ks, const PackedX &x, const WeightMatrix &w,
       std::memcpy(t + i * kTileLd,
                   reinterpret_cast<const uint16_t *>(w.row(r + i)) + k0,
                   size_t(kc) * 2);
+    PrefetchShares shares(pf, x.panels, /*intoL2=*/true);
     for (int64_t p = 0; p < x.panels; ++p) {
       tiles.bf16(p)(t, kTileLd, x.bf16 + (p * x.pairs() + k0 / 2) * kPanel * 2,
-                    kp, ctile + p * mr * kPanel, p == pfPanel ? &pf : nullptr);
+                    kp, ctile + p * mr * kPanel, shares.next());
       after(p);
     }
     return;
