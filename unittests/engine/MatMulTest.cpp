@@ -145,6 +145,13 @@ struct Product {
 };
 const Product kProducts[] = {{"matmul", matmul}, {"matmulF32", matmulF32}};
 
+/// Batch invariance set for a scope, what was set before restored after.
+struct InvarianceScope {
+  bool before = batchInvariant();
+  explicit InvarianceScope(bool on) { setBatchInvariant(on); }
+  ~InvarianceScope() { setBatchInvariant(before); }
+};
+
 // A one-row product's value must not depend on the range of rows a call
 // (or a thread's share of it) covers: the same row alone, in a range, or
 // in a range that starts elsewhere and crosses a part or a scale block is
@@ -572,9 +579,7 @@ TEST(MatMul, HeadProductsRefuseRowsPastTheWeight) {
 // products, keep the dot products up to kGemvRows. On again, AMX keeps
 // them too.
 TEST(MatMul, BatchInvarianceOffTakesTheTilesWhereTheyAreAhead) {
-  struct Restore {
-    ~Restore() { setBatchInvariant(true); }
-  } restore;
+  InvarianceScope restore(batchInvariant());
   std::mt19937 rng(17);
   std::normal_distribution<float> d;
   int tiled = 0;
@@ -623,10 +628,12 @@ TEST(MatMul, BatchInvarianceOffTakesTheTilesWhereTheyAreAhead) {
 }
 
 TEST(MatMul, BatchInvarianceValues) {
-  bool on = false;
+  bool on = true;
   std::string error;
   EXPECT_TRUE(parseBatchInvariance(nullptr, on, error));
-  EXPECT_TRUE(on);
+  EXPECT_FALSE(on); // off by default
+  EXPECT_TRUE(parseBatchInvariance("", on, error));
+  EXPECT_FALSE(on);
   EXPECT_TRUE(parseBatchInvariance("0", on, error));
   EXPECT_FALSE(on);
   EXPECT_TRUE(parseBatchInvariance("1", on, error));
@@ -635,15 +642,16 @@ TEST(MatMul, BatchInvarianceValues) {
   EXPECT_EQ(error, "DSRT_BATCH_INVARIANT='no' is unknown (expected 1 or 0)");
 }
 
-// Decode's rows of x (up to kGemvRows) must each give what that row alone
-// gives, bit for bit: one row goes through the ISA's gemv kernels (which
-// take a run of weight rows per call), several through the dot kernels
-// (a few x rows per call), and a token's logits may not depend on how many
-// tokens its step carried. Runs cross a part and the FP8 scale blocks; K
-// has a tail past the vector widths and a ragged scale block; one K is past
+// With batch invariance on, decode's rows of x (up to kGemvRows) must each
+// give what that row alone gives, bit for bit: one row goes through the ISA's
+// gemv kernels (which take a run of weight rows per call), several through the
+// dot kernels (a few x rows per call), and a token's logits may not depend on
+// how many tokens its step carried. Runs cross a part and the FP8 scale blocks;
+// K has a tail past the vector widths and a ragged scale block; one K is past
 // 8192, where a row's x (16 KiB of bf16) no longer stays in L1 beside the
 // weights and a kernel may want to take several rows a piece at a time.
 TEST(MatMul, DecodeRowsMatchEachRowAloneBitForBit) {
+  InvarianceScope invariant(true);
   std::mt19937 rng(13);
   std::normal_distribution<float> d;
   for (WeightFormat f :
@@ -679,4 +687,58 @@ TEST(MatMul, DecodeRowsMatchEachRowAloneBitForBit) {
           }
       }
     }
+}
+
+// With batch invariance on, a batched decode step's expert groups give
+// each row what it gives alone, bit for bit, as the dense products do: a
+// group of up to kGemvRows rows (an expert several of the step's tokens
+// chose, or the folded shared expert over all B) takes the dot products on
+// every set, where without the invariance sets with bf16 or FP8 tiles take
+// a partial tile from 6-10 rows. Gathered rows (the index form) and the
+// SiLU-mul epilogue too.
+TEST(MatMul, GroupRowsMatchEachRowAloneWhenInvariant) {
+  InvarianceScope invariant(true);
+  std::mt19937 rng(23);
+  std::normal_distribution<float> d;
+  const int64_t n = 40, k = 1045, experts = 3;
+  for (WeightFormat f :
+       {WeightFormat::F32, WeightFormat::BF16, WeightFormat::FP8}) {
+    TestWeight gate(f, experts, n, k, 0, rng), up(f, experts, n, k, 0, rng);
+    for (int64_t rows : {6, 8, 11, 16}) {
+      std::vector<float> x(size_t(rows * k));
+      for (float &v : x)
+        v = d(rng);
+      std::vector<int32_t> index(static_cast<size_t>(rows));
+      for (int64_t t = 0; t < rows; ++t)
+        index[size_t(t)] = int32_t(rows - 1 - t);
+      // All rows to expert 2, one group.
+      const std::vector<MatmulGroup> all = {{0, rows, 2 * n}};
+      for (const KernelSet *set : testedSets()) {
+        const KernelSet &ks = *set;
+        for (bool silu : {false, true})
+          for (const int32_t *ix :
+               {static_cast<const int32_t *>(nullptr),
+                static_cast<const int32_t *>(index.data())}) {
+            auto product = [&](const std::vector<MatmulGroup> &groups,
+                               float *y) {
+              if (silu)
+                matmulGroupsSiluMul(ks, x.data(), k, rows, gate.matrix,
+                                    up.matrix, n, groups, y, n, ix);
+              else
+                matmulGroups(ks, x.data(), k, rows, gate.matrix, n, groups, y,
+                             n, ix);
+            };
+            std::vector<float> y(size_t(rows * n)), one(size_t(rows * n));
+            product(all, y.data());
+            for (int64_t t = 0; t < rows; ++t)
+              product({{t, t + 1, 2 * n}}, one.data());
+            for (size_t i = 0; i < y.size(); ++i)
+              ASSERT_EQ(y[i], one[i])
+                  << setName(ks) << " " << formatName(f) << " rows " << rows
+                  << (silu ? " silu" : "") << (ix ? " gathered" : "") << " at "
+                  << i / size_t(n) << "," << i % size_t(n);
+          }
+      }
+    }
+  }
 }

@@ -168,11 +168,11 @@ std::atomic<int> invariance{-1};
 bool dsrt::cpu::parseBatchInvariance(const char *value, bool &on,
                                      std::string &error) {
   std::string v = value ? value : "";
-  if (v.empty() || v == "1") {
+  if (v == "1") {
     on = true;
     return true;
   }
-  if (v == "0") {
+  if (v.empty() || v == "0") {
     on = false;
     return true;
   }
@@ -182,7 +182,7 @@ bool dsrt::cpu::parseBatchInvariance(const char *value, bool &on,
 
 std::string dsrt::cpu::configureBatchInvariance() {
   static const std::string error = [] {
-    bool on = true;
+    bool on = false;
     std::string e;
     parseBatchInvariance(std::getenv("DSRT_BATCH_INVARIANT"), on, e);
     int unset = -1;
@@ -228,7 +228,11 @@ int64_t grainRows(const KernelSet &ks, const WeightMatrix &w, int64_t rows,
 
 /// Rows of one expert group up to which matmulGroups takes the dot
 /// products rather than a partial tile (one panel of <= 8 rows: a quarter
-/// tile, <= 16: a half tile), as measured per format on AVX-512
+/// tile, <= 16: a half tile). With batch invariance on, kGemvRows on every
+/// set: a batched decode step's expert groups (its routed experts' rows,
+/// and the folded shared expert's all B) then give each row what it gives
+/// alone, as the dense products do. Otherwise as measured per format on
+/// AVX-512
 /// (bench/RESULTS.md, "Experts' last panels"): the bf16 tiles are ahead
 /// from 7 rows; f32's, since the quarter tile fills all 16 lanes
 /// (PairAcc), from 5 (84 against 53 GFLOP/s at 5 rows, 139 against 70 at
@@ -262,6 +266,8 @@ int64_t grainRows(const KernelSet &ks, const WeightMatrix &w, int64_t rows,
 /// "thirty-fifth session").
 constexpr int64_t kFp8DotRowBytes = 4096;
 int64_t groupGemvRows(const KernelSet &ks, const WeightMatrix &w) {
+  if (batchInvariant())
+    return kGemvRows;
   if (w.format == WeightFormat::BF16 && ks.tileBf16Part[0] && !ks.widenedTiles)
     return 6;
   if (w.format == WeightFormat::F32 && ks.tileF32Part[0])
