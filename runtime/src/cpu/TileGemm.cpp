@@ -333,7 +333,7 @@ void blockChunk(const KernelSet &ks, const PackedX &x, const WeightMatrix &w,
   // with every panel: on AMX's tiles a panel is so short that the last
   // one could not bring 32 rows' chunk from memory, and the copy waited
   // for it (memcpy, 10% of a V3-width bf16 prefill); spread over the
-  // panels, V3-width bf16 prefill ran 1.07-1.11x faster (three pairs,
+  // panels, V3-width bf16 prefill ran 1.05-1.11x faster (six pairs,
   // bench/RESULTS.md). The f32 tiles gained nothing from the same.
   const int64_t pfPanel = pf.l1 ? x.panels - 1 : 0;
   // Whole blocks of f32 or bf16 rows (an even chunk) in one part whose
