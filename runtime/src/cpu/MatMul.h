@@ -40,8 +40,8 @@ void setBatchInvariant(bool on);
 /// Reads DSRT_BATCH_INVARIANT once ("0", the default, or "1"); the error
 /// for any other value, naming it.
 std::string configureBatchInvariance();
-/// parse for configureBatchInvariance: false, with `error`, for a value
-/// other than "0" or "1".
+/// parse for configureBatchInvariance: null or "" (unset) and "0" are off,
+/// "1" on; false, with `error`, for any other value.
 bool parseBatchInvariance(const char *value, bool &on, std::string &error);
 
 /// Rows of x up to which matmul and matmulSiluMul take the dot products
