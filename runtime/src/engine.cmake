@@ -8,6 +8,7 @@ target_sources(dsrt PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/cpu/TileChoice.cpp
   ${CMAKE_CURRENT_LIST_DIR}/cpu/MatMul.cpp
   ${CMAKE_CURRENT_LIST_DIR}/cpu/TileGemm.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/cpu/TileTrace.cpp
   ${CMAKE_CURRENT_LIST_DIR}/cpu/Axpy.cpp
   ${CMAKE_CURRENT_LIST_DIR}/cpu/Gemv.cpp
   ${CMAKE_CURRENT_LIST_DIR}/cpu/SseTranspose.cpp

@@ -3,8 +3,10 @@
 #include "cpu/Gemv.h"
 #include "cpu/SseTranspose.h"
 #include "cpu/ThreadPool.h"
+#include "cpu/TileTrace.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 
 using namespace dsrt;
@@ -315,9 +317,10 @@ void fp8TileF32(const KernelSet &ks, const PackedX &x, const WeightMatrix &w,
 /// every panel of x, added into the block's accumulators ctile (a tile of
 /// mr x kPanel per panel); `out` stores each panel once it is complete
 /// (the block's last chunk), and `pf` is what to prefetch meanwhile.
-void blockChunk(const KernelSet &ks, const PackedX &x, const WeightMatrix &w,
-                int64_t r, int64_t m, int64_t k0, int64_t kc,
-                const TilePrefetch &pf, float *ctile, const TileStore *out) {
+/// Returns how the rows reached the tiles (DSRT_TILE_TRACE's path).
+ChunkPath runChunk(const KernelSet &ks, const PackedX &x, const WeightMatrix &w,
+                   int64_t r, int64_t m, int64_t k0, int64_t kc,
+                   const TilePrefetch &pf, float *ctile, const TileStore *out) {
   const int mr = tileRows(ks, x.bf16 != nullptr);
   const int64_t k = x.k;
   MatMulBuffers &b = buffers();
@@ -358,14 +361,16 @@ void blockChunk(const KernelSet &ks, const PackedX &x, const WeightMatrix &w,
                       p == pfPanel ? &pf : nullptr);
         after(p);
       }
-      return;
+      return ChunkPath::InPlace;
     }
     // The rows' chunk, zero-padded to mr rows and an even K.
     uint16_t *t = b.wtile16.get(size_t(mr * kTileLd));
     if (m < mr || kc % 2)
       std::memset(t, 0, size_t(mr * kTileLd) * 2);
-    if (w.format == WeightFormat::FP8)
-      return fp8TileBf16(ks, x, w, r, m, k0, kc, t, ctile, out, pf);
+    if (w.format == WeightFormat::FP8) {
+      fp8TileBf16(ks, x, w, r, m, k0, kc, t, ctile, out, pf);
+      return ChunkPath::Converted;
+    }
     for (int64_t i = 0; i < m; ++i)
       std::memcpy(t + i * kTileLd,
                   reinterpret_cast<const uint16_t *>(w.row(r + i)) + k0,
@@ -376,7 +381,7 @@ void blockChunk(const KernelSet &ks, const PackedX &x, const WeightMatrix &w,
                     kp, ctile + p * mr * kPanel, shares.next());
       after(p);
     }
-    return;
+    return ChunkPath::Copied;
   }
   if (inPlace && w.format == WeightFormat::F32) {
     const float *t = reinterpret_cast<const float *>(w.row(r)) + k0;
@@ -385,7 +390,7 @@ void blockChunk(const KernelSet &ks, const PackedX &x, const WeightMatrix &w,
                    ctile + p * mr * kPanel, p == pfPanel ? &pf : nullptr);
       after(p);
     }
-    return;
+    return ChunkPath::InPlace;
   }
   // The rows' chunk as f32 (FP8 unscaled: its scales go on each block's
   // sums), zero-padded to mr.
@@ -395,7 +400,8 @@ void blockChunk(const KernelSet &ks, const PackedX &x, const WeightMatrix &w,
   if (w.format == WeightFormat::FP8) {
     for (int64_t i = 0; i < m; ++i)
       ks.decodeFp8(w.row(r + i) + k0, kc, 1.0f, t + i * kTileLd);
-    return fp8TileF32(ks, x, w, r, m, k0, kc, t, ctile, out, pf, pfPanel);
+    fp8TileF32(ks, x, w, r, m, k0, kc, t, ctile, out, pf, pfPanel);
+    return ChunkPath::Converted;
   }
   for (int64_t i = 0; i < m; ++i)
     decodeRow(ks, w, r + i, k0, kc, t + i * kTileLd);
@@ -404,6 +410,27 @@ void blockChunk(const KernelSet &ks, const PackedX &x, const WeightMatrix &w,
                  ctile + p * mr * kPanel, p == pfPanel ? &pf : nullptr);
     after(p);
   }
+  return w.format == WeightFormat::F32 ? ChunkPath::Copied
+                                       : ChunkPath::Converted;
+}
+
+/// runChunk, timed into DSRT_TILE_TRACE's shapes where it is set.
+void blockChunk(const KernelSet &ks, const PackedX &x, const WeightMatrix &w,
+                int64_t r, int64_t m, int64_t k0, int64_t kc,
+                const TilePrefetch &pf, float *ctile, const TileStore *out) {
+  if (!tileTraceOn()) {
+    runChunk(ks, x, w, r, m, k0, kc, pf, ctile, out);
+    return;
+  }
+  auto begin = std::chrono::steady_clock::now();
+  ChunkPath path = runChunk(ks, x, w, r, m, k0, kc, pf, ctile, out);
+  std::chrono::duration<double> d = std::chrono::steady_clock::now() - begin;
+  const char *format = w.format == WeightFormat::F32    ? "f32"
+                       : w.format == WeightFormat::BF16 ? "bf16"
+                                                        : "fp8";
+  recordChunk(
+      {w.cols, format, x.bf16 ? "bf16" : "f32", path, x.panels, x.rows, m, kc},
+      d.count());
 }
 
 /// Packed x up to which gemmBlock takes its blocks one after the other,
