@@ -140,11 +140,16 @@ TEST(MatMul, TileStoresWriteTheRowsOfY) {
 
 // The in-register e4m3 -> bf16 lookup is exact for all 256 codes (the
 // subnormals, down to 2^-9, are normal bf16s; NaN stays NaN), on every
-// length's tail, writing nothing past n.
+// length's tail, in every row of a call (rows `ld` apart in, `ldDst` out),
+// writing nothing past n in a row.
 TEST(MatMul, Fp8ToBf16IsExactForEveryCode) {
-  std::vector<uint8_t> codes(256);
-  for (int i = 0; i < 256; ++i)
-    codes[size_t(i)] = uint8_t(i);
+  // Three rows of the 256 codes, each rotated by its row (so a row that
+  // read another's bytes fails), 300 bytes apart.
+  constexpr int64_t kRows = 3, kLd = 300;
+  std::vector<uint8_t> codes(size_t(kRows * kLd), 0x38);
+  for (int64_t r = 0; r < kRows; ++r)
+    for (int i = 0; i < 256; ++i)
+      codes[size_t(r * kLd + i)] = uint8_t(i + 85 * r);
   int tested = 0;
   for (const KernelSet *set : testedSets()) {
     const KernelSet &ks = *set;
@@ -152,22 +157,30 @@ TEST(MatMul, Fp8ToBf16IsExactForEveryCode) {
     if (!ks.fp8ToBf16)
       continue;
     ++tested;
-    for (int64_t n : {256, 200, 64, 63, 33, 32, 1}) {
-      int64_t off = 256 - n; // the last codes, 0xff among them
-      std::vector<uint16_t> got(size_t(n + 1), 0xABCD);
-      ks.fp8ToBf16(codes.data() + off, n, got.data());
-      for (int64_t i = 0; i < n; ++i) {
-        float want = e4m3ToF32(codes[size_t(off + i)]);
-        float have = bf16ToF32(got[size_t(i)]);
-        if (std::isnan(want))
-          ASSERT_TRUE(std::isnan(have)) << setName(*set) << " code " << off + i;
-        else
-          ASSERT_EQ(std::memcmp(&want, &have, 4), 0)
-              << setName(*set) << " code " << off + i << ": " << want << " vs "
-              << have;
+    for (int64_t n : {256, 200, 64, 63, 33, 32, 1})
+      for (int64_t rows : {int64_t(1), kRows}) {
+        int64_t off = 256 - n, ldDst = n + 5;
+        std::vector<uint16_t> got(size_t(rows * ldDst), 0xABCD);
+        ks.fp8ToBf16(codes.data() + off, kLd, rows, n, got.data(), ldDst);
+        for (int64_t r = 0; r < rows; ++r) {
+          for (int64_t i = 0; i < n; ++i) {
+            uint8_t code = codes[size_t(r * kLd + off + i)];
+            float want = e4m3ToF32(code);
+            float have = bf16ToF32(got[size_t(r * ldDst + i)]);
+            if (std::isnan(want))
+              ASSERT_TRUE(std::isnan(have))
+                  << setName(*set) << " code " << int(code);
+            else
+              ASSERT_EQ(std::memcmp(&want, &have, 4), 0)
+                  << setName(*set) << " row " << r << " code " << int(code)
+                  << ": " << want << " vs " << have;
+          }
+          for (int64_t i = n; i < ldDst; ++i)
+            ASSERT_EQ(got[size_t(r * ldDst + i)], 0xABCD)
+                << setName(*set) << " rows " << rows << " n " << n
+                << " wrote past n in row " << r;
+        }
       }
-      ASSERT_EQ(got[size_t(n)], 0xABCD) << setName(*set) << " wrote past n";
-    }
   }
   // The lookup path exists wherever the CPU has VBMI (Isa.cpp).
   EXPECT_EQ(tested > 0, isaSupported(Isa::Avx512Vbmi));

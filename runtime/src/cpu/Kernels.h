@@ -107,9 +107,13 @@ struct KernelSet {
   /// quieted), i < n: the activations of the bf16 paths.
   void (*roundBf16)(const float *src, int64_t n, uint16_t *dst) = nullptr;
   /// FP8 through the bf16 dot product (nullptr where the ISA has no exact
-  /// e4m3 -> bf16 conversion in registers): dst[i] = e4m3 src[i] as bf16,
-  /// exact (every e4m3 value is a normal bf16), i < n.
-  void (*fp8ToBf16)(const uint8_t *src, int64_t n, uint16_t *dst) = nullptr;
+  /// e4m3 -> bf16 conversion in registers): dst[r * ldDst + i] = e4m3
+  /// src[r * ld + i] as bf16, exact (every e4m3 value is a normal bf16),
+  /// for r < rows, i < n. All rows in one call: a call a row measured 1.8x
+  /// slower on a tile chunk's 32 rows from memory (bench/RESULTS.md,
+  /// "forty-second session").
+  void (*fp8ToBf16)(const uint8_t *src, int64_t ld, int64_t rows, int64_t n,
+                    uint16_t *dst, int64_t ldDst) = nullptr;
   /// c[i * kPanel + t] += scales[i] * (tileBf16's sum over kp pairs), for
   /// i < mr: one 128-wide scale block of FP8 rows converted to bf16;
   /// prefetches `pf` (may be null) meanwhile, a line a pair of k.

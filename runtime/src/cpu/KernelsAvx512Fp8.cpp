@@ -108,18 +108,30 @@ inline __mmask64 byteMask(int64_t n) {
   return n >= 64 ? ~__mmask64(0) : (__mmask64(1) << n) - 1;
 }
 
-void fp8ToBf16(const uint8_t *src, int64_t n, uint16_t *dst) {
+void fp8ToBf16(const uint8_t *src, int64_t ld, int64_t rows, int64_t n,
+               uint16_t *dst, int64_t ldDst) {
+  // The constants once for every row, whole blocks of 64 unmasked: the
+  // rows' loads then overlap (they come from memory in prefill's chunks).
   Fp8Bf16 cv;
-  for (int64_t i = 0; i < n; i += 64) {
+  const int64_t whole = n / 64 * 64, left = n - whole;
+  const __mmask32 ma = left >= 32 ? ~__mmask32(0) : (__mmask32(1) << left) - 1;
+  const __mmask32 mb =
+      left <= 32 ? __mmask32(0) : (__mmask32(1) << (left - 32)) - 1;
+  for (int64_t r = 0; r < rows; ++r) {
+    const uint8_t *s = src + r * ld;
+    uint16_t *d = dst + r * ldDst;
     __m512i a, b;
-    cv.convertInOrder(_mm512_maskz_loadu_epi8(byteMask(n - i), src + i), a, b);
-    int64_t left = n - i;
-    __mmask32 ma = left >= 32 ? ~__mmask32(0) : (__mmask32(1) << left) - 1;
-    __mmask32 mb = left >= 64   ? ~__mmask32(0)
-                   : left <= 32 ? __mmask32(0)
-                                : (__mmask32(1) << (left - 32)) - 1;
-    _mm512_mask_storeu_epi16(dst + i, ma, a);
-    _mm512_mask_storeu_epi16(dst + i + 32, mb, b);
+    for (int64_t i = 0; i < whole; i += 64) {
+      cv.convertInOrder(_mm512_loadu_si512(s + i), a, b);
+      _mm512_storeu_si512(d + i, a);
+      _mm512_storeu_si512(d + i + 32, b);
+    }
+    if (left) {
+      cv.convertInOrder(_mm512_maskz_loadu_epi8(byteMask(left), s + whole), a,
+                        b);
+      _mm512_mask_storeu_epi16(d + whole, ma, a);
+      _mm512_mask_storeu_epi16(d + whole + 32, mb, b);
+    }
   }
 }
 

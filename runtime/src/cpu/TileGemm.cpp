@@ -262,8 +262,11 @@ void fp8TileBf16(const KernelSet &ks, const PackedX &x, const WeightMatrix &w,
   // of k within a call (as the bf16 tile spreads its own).
   PrefetchShares shares(pf, (kc + kScaleBlock - 1) / kScaleBlock * x.panels,
                         /*intoL2=*/false);
-  for (int64_t i = 0; i < m; ++i)
-    ks.fp8ToBf16(w.row(r + i) + k0, kc, t + i * kTileLd);
+  if (w.inOnePart(r, m))
+    ks.fp8ToBf16(w.row(r) + k0, w.ld, m, kc, t, kTileLd);
+  else
+    for (int64_t i = 0; i < m; ++i)
+      ks.fp8ToBf16(w.row(r + i) + k0, w.ld, 1, kc, t + i * kTileLd, kTileLd);
   float scales[kMaxTileRows] = {};
   PanelTiles tiles{ks, x};
   for (int64_t kb = 0; kb < kc; kb += kScaleBlock) {
