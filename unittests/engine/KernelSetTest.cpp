@@ -138,6 +138,36 @@ TEST(MatMul, TileStoresWriteTheRowsOfY) {
     EXPECT_GT(checked, 0) << "no AVX-512 tile store ran";
 }
 
+// copyRows moves each row's bytes exactly, `ld` apart in and `ldDst` out,
+// whole vectors and tails alike (lengths below, at and past 64 and 256
+// bytes, odd ones), and writes nothing past a row's bytes.
+TEST(MatMul, CopyRowsCopiesEachRowsBytesOnly) {
+  constexpr int64_t kRows = 5, kLd = 700;
+  std::vector<uint8_t> src(size_t(kRows * kLd));
+  for (size_t i = 0; i < src.size(); ++i)
+    src[i] = uint8_t(i * 7 + i / 251);
+  int tested = 0;
+  for (const KernelSet *set : testedSets()) {
+    if (!set->copyRows)
+      continue;
+    ++tested;
+    for (int64_t bytes : {512, 511, 300, 256, 255, 64, 63, 1, 0})
+      for (int64_t rows : {int64_t(1), kRows}) {
+        const int64_t ldDst = bytes + 37;
+        std::vector<uint8_t> dst(size_t(rows * ldDst), 0xA5);
+        set->copyRows(src.data() + 3, kLd, rows, bytes, dst.data(), ldDst);
+        for (int64_t r = 0; r < rows; ++r)
+          for (int64_t i = 0; i < ldDst; ++i)
+            ASSERT_EQ(dst[size_t(r * ldDst + i)],
+                      i < bytes ? src[size_t(3 + r * kLd + i)] : 0xA5)
+                << setName(*set) << " rows " << rows << " bytes " << bytes
+                << " at " << r << "," << i;
+      }
+  }
+  // Every AVX-512 set has it.
+  EXPECT_EQ(tested > 0, isaSupported(Isa::Avx512));
+}
+
 // The in-register e4m3 -> bf16 lookup is exact for all 256 codes (the
 // subnormals, down to 2^-9, are normal bf16s; NaN stays NaN), on every
 // length's tail, in every row of a call (rows `ld` apart in, `ldDst` out),

@@ -258,6 +258,14 @@ struct KernelSet {
   /// Weight rows per bf16 and FP8 tile (tileBf16, tileFp8 and their
   /// partial tiles), where they differ from mr (AMX's 32); 0: mr.
   int mrPairs = 0;
+  /// dst + r * ldDst = the `bytes` bytes at src + r * ld, r < rows (byte
+  /// strides): a chunk of weight rows into an L1 tile, whole vectors
+  /// unmasked and no call a row. nullptr: memcpy a row. On AMX at V3's
+  /// widths the copied chunks' time fell 1-7% against memcpy in four of
+  /// five pairs (level on the bench model; bench/RESULTS.md,
+  /// "forty-second session").
+  void (*copyRows)(const void *src, int64_t ld, int64_t rows, int64_t bytes,
+                   void *dst, int64_t ldDst) = nullptr;
 };
 
 /// The most weight rows a set's tile has (KernelSet::mr, mrPairs).

@@ -356,6 +356,31 @@ void setF32Tiles(KernelSet &s) {
   s.tileF32ScaledPart[2] = tileF32Rows<3>;
 }
 
+/// KernelSet::copyRows: 64 bytes a load, a block's eight loads before its
+/// stores (so that a row's lines are requested together), a masked tail.
+void copyRows(const void *src, int64_t ld, int64_t rows, int64_t bytes,
+              void *dst, int64_t ldDst) {
+  constexpr int64_t kBlock = 512;
+  const int64_t whole = bytes / kBlock * kBlock;
+  for (int64_t r = 0; r < rows; ++r) {
+    const char *s = static_cast<const char *>(src) + r * ld;
+    char *d = static_cast<char *>(dst) + r * ldDst;
+    int64_t i = 0;
+    for (; i < whole; i += kBlock) {
+      __m512i v[kBlock / 64];
+      for (int j = 0; j < kBlock / 64; ++j)
+        v[j] = _mm512_loadu_si512(s + i + 64 * j);
+      for (int j = 0; j < kBlock / 64; ++j)
+        _mm512_storeu_si512(d + i + 64 * j, v[j]);
+    }
+    for (; i < bytes; i += 64) {
+      __mmask64 m =
+          bytes - i >= 64 ? ~__mmask64(0) : (__mmask64(1) << (bytes - i)) - 1;
+      _mm512_mask_storeu_epi8(d + i, m, _mm512_maskz_loadu_epi8(m, s + i));
+    }
+  }
+}
+
 } // namespace
 
 const KernelSet &dsrt::cpu::avx512Kernels() {
@@ -368,6 +393,7 @@ const KernelSet &dsrt::cpu::avx512Kernels() {
     s.packRoundedF32 = packF32Rows<true>;
     s.packBf16 = packBf16;
     s.storeTile = storeTile;
+    s.copyRows = copyRows;
     s.expfRow = expfRowAvx512;
     s.siluMulRow = siluMulRowAvx512;
     setF32Tiles(s);
@@ -386,6 +412,7 @@ const KernelSet &dsrt::cpu::avx512Bf16Kernels() {
     s.packRoundedF32 = packF32Rows<true>;
     s.packBf16 = packBf16;
     s.storeTile = storeTile;
+    s.copyRows = copyRows;
     s.expfRow = expfRowAvx512;
     s.siluMulRow = siluMulRowAvx512;
     setF32Tiles(s);

@@ -382,10 +382,14 @@ ChunkPath runChunk(const KernelSet &ks, const PackedX &x, const WeightMatrix &w,
       fp8TileBf16(ks, x, w, r, m, k0, kc, t, ctile, out, pf);
       return ChunkPath::Converted;
     }
-    for (int64_t i = 0; i < m; ++i)
-      std::memcpy(t + i * kTileLd,
-                  reinterpret_cast<const uint16_t *>(w.row(r + i)) + k0,
-                  size_t(kc) * 2);
+    if (ks.copyRows && w.inOnePart(r, m))
+      ks.copyRows(reinterpret_cast<const uint16_t *>(w.row(r)) + k0, w.ld * 2,
+                  m, kc * 2, t, kTileLd * 2);
+    else
+      for (int64_t i = 0; i < m; ++i)
+        std::memcpy(t + i * kTileLd,
+                    reinterpret_cast<const uint16_t *>(w.row(r + i)) + k0,
+                    size_t(kc) * 2);
     PrefetchShares shares(pf, x.panels, /*intoL2=*/true);
     for (int64_t p = 0; p < x.panels; ++p) {
       tiles.bf16(p)(t, kTileLd, x.bf16 + (p * x.pairs() + k0 / 2) * kPanel * 2,
