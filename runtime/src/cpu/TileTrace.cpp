@@ -47,9 +47,8 @@ struct Trace {
 };
 
 Trace &trace() {
-  // Constructed at the first record, so destroyed (and printed) at exit
-  // after anything constructed before it; the pool's threads are idle by
-  // then.
+  // Constructed at the first record; destroyed (and printed) at exit,
+  // when the pool's threads record nothing any more.
   static Trace t;
   return t;
 }
