@@ -8,10 +8,12 @@ at exit, one line per shape of the chunks its GEMM tiles ran: K, formats,
 path, x's panels and last rows, thread-seconds, useful GFLOP/s a thread;
 runtime/src/cpu/TileTrace.h). The large GEMM gives the reference rate
 of each weight format on each tile arithmetic (its fastest such line). The model's lines are grouped:
-  - "all rows": products over every prompt row (the most panels seen:
-    q_a, q_b, kv_a, o_proj, dense and shared-expert MLPs);
-  - "all rows, f32 arithmetic": the same with f32 tiles over bf16 or FP8
-    weights (the naive form's exact kv_b expansion);
+  - "all rows": products over every prompt row (its panels of 32 rows or
+    more: q_a, q_b, kv_a, o_proj, dense and shared-expert MLPs);
+  - "all rows, f32 tiles": the same with f32 tiles over bf16 or FP8
+    weights (on AMX and AVX-512 BF16: the naive form's exact kv_b
+    expansion, over the context; where bf16 runs on widened f32 tiles,
+    KernelSet::widenedTiles, every bf16 product);
   - "groups of N panels": products over fewer rows (the routed experts'
     groups), by panels of 32 rows.
 and each group's thread-seconds, share of the traced time, rate and rate
@@ -55,11 +57,11 @@ def traced(bin_dir, args):
     return shapes
 
 
-def group_of(s, most_panels):
-    if s.panels < most_panels:
+def group_of(s, prompt_panels):
+    if s.panels < prompt_panels:
         return f"groups of {s.panels} panel{'s' if s.panels > 1 else ''}"
     if s.tiles == "f32" and s.weights != "f32":
-        return "all rows, f32 arithmetic"
+        return "all rows, f32 tiles"
     return "all rows"
 
 
@@ -85,12 +87,14 @@ def main():
         key = (s.weights, s.tiles)
         reference[key] = max(reference.get(key, 0.0), s.gflops)
     shapes = traced(args.bin, ["model", args.artifact, args.ckpt, args.prompt, 0, args.reps])
-    most = max(s.panels for s in shapes)
+    # Products over every prompt row (or more: the naive form expands
+    # the whole context's latents) against the experts' smaller groups.
+    prompt_panels = (args.prompt + 31) // 32
     total = sum(s.seconds for s in shapes)
 
     groups = collections.OrderedDict()
     for s in sorted(shapes, key=lambda s: (-s.panels, s.tiles)):
-        g = groups.setdefault(group_of(s, most), {"seconds": 0.0, "flops": 0.0, "kinds": set()})
+        g = groups.setdefault(group_of(s, prompt_panels), {"seconds": 0.0, "flops": 0.0, "kinds": set()})
         g["seconds"] += s.seconds
         g["flops"] += s.gflops * s.seconds
         g["kinds"].add((s.weights, s.tiles))
