@@ -358,14 +358,15 @@ ChunkPath runChunk(const KernelSet &ks, const PackedX &x, const WeightMatrix &w,
     int64_t kp = (kc + 1) / 2;
     if (inPlace) {
       const uint16_t *t = reinterpret_cast<const uint16_t *>(w.row(r)) + k0;
-      // Rows read in place only because each line is read once (their
-      // stride crowds L1's sets) are fetched into L2: gemmBlock's L1 hint
-      // is for rows it copies, and 32 rows in two of L1's sets evict each
-      // other there before the tiles reach them. One-panel chunks ran
-      // 6-8% faster on the bench model, 8-17% at V3's widths
-      // (DSRT_TILE_TRACE, bench/RESULTS.md).
+      // Into L2, as every chunk read in place: gemmBlock asks for L1 where
+      // the rows' stride crowds L1's sets (its hint for rows it copies),
+      // which here are read in place only because each line is read once
+      // (linesOnce), and 32 rows in two of L1's sets evict each other
+      // there before the tiles reach them. One-panel chunks ran 6-8%
+      // faster on the bench model, 8-17% at V3's widths (DSRT_TILE_TRACE,
+      // bench/RESULTS.md).
       TilePrefetch next = pf;
-      next.l1 = pf.l1 && !linesOnce;
+      next.l1 = false;
       for (int64_t p = 0; p < x.panels; ++p) {
         tiles.bf16(p)(t, w.ld, x.bf16 + (p * x.pairs() + k0 / 2) * kPanel * 2,
                       kp, ctile + p * mr * kPanel,
