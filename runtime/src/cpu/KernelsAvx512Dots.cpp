@@ -346,12 +346,19 @@ void gemvBf16Pairs(const uint16_t *w, int64_t ldw, int64_t n,
     __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
     int64_t i = 0;
     for (; i + 64 <= k; i += 64) {
-      prefetchAhead(w + i);
-      prefetchAhead(w + i + 32);
+      // Each line's prefetches after its product, as the FP8 GEMV's
+      // (KernelsAvx512Fp8.cpp rowSums): issued before both loads, the
+      // GEMV streamed 27.6-27.8 GB/s where it now streams 29.0-30.0, and
+      // V3-width bf16 decode ran 20.9-21.6 tok/s against 22.3-23.2 (an
+      // Emerald Rapids VM, bench/RESULTS.md, "forty-third session"). Not
+      // so in dotPairsRows: with 4 rows of x there, prefetches after the
+      // products ran 15% slower and between them level.
       acc0 = _mm512_dpbf16_ps(acc0, (__m512bh)_mm512_loadu_si512(w + i),
                               (__m512bh)_mm512_loadu_si512(xb + i));
+      prefetchAhead(w + i);
       acc1 = _mm512_dpbf16_ps(acc1, (__m512bh)_mm512_loadu_si512(w + i + 32),
                               (__m512bh)_mm512_loadu_si512(xb + i + 32));
+      prefetchAhead(w + i + 32);
     }
     for (; i < k; i += 32) {
       __mmask32 m =
