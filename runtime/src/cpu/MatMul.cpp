@@ -250,8 +250,14 @@ int64_t grainRows(const KernelSet &ks, const WeightMatrix &w, int64_t rows,
 /// On AMX the FP8 tile is ahead from 8 rows at V3's gate/up width (K 7168:
 /// 8 rows 164 GFLOP/s against the dot products' 154, 9 rows 186 against
 /// 150, 10 rows 215 against 168; 7 rows 144 against 153; ds-cpu-bench
-/// experts 16 R 2048 7168 2 3 silu, Emerald Rapids); at K 2048 the dot
-/// products stay ahead (8 rows 153 against 127), as the rule above has it.
+/// experts 16 R 2048 7168 2 3 silu, Emerald Rapids), and since its chunks
+/// are converted in one call (TileGemm.cpp) at every K: 16 rows at K 256,
+/// 1024 and 2048 ran 319, 347-407 and 292 GFLOP/s against the dot
+/// products' 142, 151-152 and 159; 8 rows 192, 158-225 and 146 against
+/// 133, 129-153 and 148 (ds-cpu-bench experts 32 R 1024 256 8 5, 32 R 256
+/// 1024 8 5 silu, 16 R 7168 2048 2 3; bench/RESULTS.md, "forty-third
+/// session"). At 6 rows K 2048 the dot products stay ahead (125 against
+/// 96), so 7 holds at every K.
 /// bf16's tiles on AMX are level with the dot products at 5 rows and ahead
 /// at 8 (153 against 126), so 6 stays.
 ///
@@ -272,9 +278,12 @@ int64_t groupGemvRows(const KernelSet &ks, const WeightMatrix &w) {
     return 6;
   if (w.format == WeightFormat::F32 && ks.tileF32Part[0])
     return ks.isa >= Isa::Avx512 ? 4 : 8;
-  if (w.format == WeightFormat::FP8 && ks.tileFp8Part[0] && !ks.widenedTiles &&
-      w.cols * 2 > kFp8DotRowBytes)
-    return ks.isa == Isa::Amx ? 7 : 10;
+  if (w.format == WeightFormat::FP8 && ks.tileFp8Part[0] && !ks.widenedTiles) {
+    if (ks.isa == Isa::Amx)
+      return 7;
+    if (w.cols * 2 > kFp8DotRowBytes)
+      return 10;
+  }
   return kGemvRows;
 }
 
