@@ -21,7 +21,7 @@ against the reference are printed, then the largest shapes.
 
 Usage: /usr/bin/python3 bench/tile_trace.py ARTIFACT CKPT [--prompt 256]
        [--reps 4] [--gemm 256x4096x4096] [--bin build/bin] [--top 10]
-Compare traced runs with traced runs: timing costs two clock reads a chunk.
+Compare traced runs with traced runs: timing costs two TSC reads a chunk.
 """
 import argparse
 import collections

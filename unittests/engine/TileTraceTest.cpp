@@ -3,8 +3,10 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 using namespace dsrt::cpu;
@@ -46,6 +48,53 @@ TEST(TileTrace, ShapesAddUpLongestFirst) {
   EXPECT_EQ(got[1], "dsrt-tiles k=7001 weights=fp8 tiles=bf16 path=converted "
                     "panels=8 last_rows=32 chunks=1 seconds=0.000001 "
                     "gflops=2097.2");
+}
+
+// Each thread records into its own lines, which the report merges: the
+// same shape from two threads is one line, and a thread that alternates
+// shapes (its last line found again without the map) keeps each apart.
+TEST(TileTrace, ThreadsRecordApartAndAddUp) {
+  ChunkShape a{7002, "bf16", "bf16", ChunkPath::InPlace, 1, 16, 32, 256};
+  ChunkShape b = a;
+  b.format = "fp8";
+  b.path = ChunkPath::Converted;
+  auto work = [&] {
+    for (int i = 0; i < 1000; ++i) {
+      recordChunk(a, 1e-6);
+      recordChunk(b, 2e-6);
+      recordChunk(b, 2e-6);
+    }
+  };
+  std::thread t1(work), t2(work);
+  t1.join();
+  t2.join();
+  std::vector<std::string> got;
+  for (const std::string &l : lines(tileTraceReport()))
+    if (l.find("k=7002 ") != std::string::npos)
+      got.push_back(l);
+  ASSERT_EQ(got.size(), 2u);
+  // 2 * 32 * 256 * 16 = 262144 flops a chunk: b's 4000 in 8 ms, 131.1
+  // GFLOP/s; a's 2000 in 2 ms, 262.1.
+  EXPECT_EQ(got[0], "dsrt-tiles k=7002 weights=fp8 tiles=bf16 path=converted "
+                    "panels=1 last_rows=16 chunks=4000 seconds=0.008000 "
+                    "gflops=131.1");
+  EXPECT_EQ(got[1], "dsrt-tiles k=7002 weights=bf16 tiles=bf16 path=in-place "
+                    "panels=1 last_rows=16 chunks=2000 seconds=0.002000 "
+                    "gflops=262.1");
+}
+
+// The trace's clock (the TSC unordered on x86-64) reads seconds as
+// steady_clock does over the same interval.
+TEST(TileTrace, ClockReadsSeconds) {
+  auto t0 = std::chrono::steady_clock::now();
+  uint64_t c0 = traceTicks();
+  std::this_thread::sleep_for(std::chrono::milliseconds(30));
+  uint64_t c1 = traceTicks();
+  double want =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
+          .count();
+  EXPECT_NEAR(traceSeconds(c0, c1), want, 0.05 * want);
+  EXPECT_EQ(traceSeconds(c1, c0), 0.0);
 }
 
 } // namespace

@@ -6,7 +6,6 @@
 #include "cpu/TileTrace.h"
 
 #include <algorithm>
-#include <chrono>
 #include <cstring>
 
 using namespace dsrt;
@@ -438,15 +437,15 @@ void blockChunk(const KernelSet &ks, const PackedX &x, const WeightMatrix &w,
     runChunk(ks, x, w, r, m, k0, kc, pf, ctile, out);
     return;
   }
-  auto begin = std::chrono::steady_clock::now();
+  uint64_t begin = traceTicks();
   ChunkPath path = runChunk(ks, x, w, r, m, k0, kc, pf, ctile, out);
-  std::chrono::duration<double> d = std::chrono::steady_clock::now() - begin;
+  double seconds = traceSeconds(begin, traceTicks());
   const char *format = w.format == WeightFormat::F32    ? "f32"
                        : w.format == WeightFormat::BF16 ? "bf16"
                                                         : "fp8";
   recordChunk(
       {w.cols, format, x.bf16 ? "bf16" : "f32", path, x.panels, x.rows, m, kc},
-      d.count());
+      seconds);
 }
 
 /// Packed x up to which gemmBlock takes its blocks one after the other,

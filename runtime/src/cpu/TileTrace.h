@@ -7,7 +7,9 @@
 // thread-seconds and the rate in useful GFLOP/s per thread (x's real rows
 // only). What the pool trace is to parallel regions, this is to the products
 // inside them: which shapes a prefill's GEMM time goes to and how far each runs
-// from the large GEMM's rate. Off (one branch per chunk) unless set.
+// from the large GEMM's rate. Off (one branch per chunk) unless set; on,
+// two unordered TSC reads and a record into the thread's own lines a
+// chunk.
 //
 //===----------------------------------------------------------------------===//
 #ifndef DSRT_CPU_TILETRACE_H
@@ -37,6 +39,14 @@ struct ChunkShape {
 
 /// Whether DSRT_TILE_TRACE is set (read once).
 bool tileTraceOn();
+
+/// The trace's clock: a chunk's start or end in ticks, and the seconds
+/// between two. On x86-64 the TSC read without ordering (no lfence): an
+/// ordered read, as steady_clock's, waits for every instruction before
+/// it, so the tiles' work at one chunk's end could no longer overlap the
+/// next chunk's start as it does untraced. Elsewhere steady_clock's.
+uint64_t traceTicks();
+double traceSeconds(uint64_t begin, uint64_t end);
 
 /// Adds a chunk's time to its shape's line (thread-safe).
 void recordChunk(const ChunkShape &c, double seconds);
