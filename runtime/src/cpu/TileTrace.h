@@ -29,7 +29,8 @@ enum class ChunkPath {
 
 /// One timed chunk: w's K and format, the tiles' arithmetic (x packed as
 /// bf16 pairs or f32), the path, x's panels and rows, the chunk's weight
-/// rows and K.
+/// rows and K. `format` and `tiles` must outlive the trace (string
+/// literals): a thread's last line keeps the pointers to find it again.
 struct ChunkShape {
   int64_t k = 0;
   const char *format = "", *tiles = "";
