@@ -13,11 +13,15 @@ using namespace dsrt::cpu;
 
 namespace {
 
-std::vector<std::string> lines(const std::string &s) {
+/// The report's lines of shapes with weights of K `k` (each test records
+/// its own K: the trace is one per process).
+std::vector<std::string> reportLinesFor(int64_t k) {
   std::vector<std::string> out;
-  std::istringstream in(s);
+  std::istringstream in(tileTraceReport());
+  std::string key = "k=" + std::to_string(k) + " ";
   for (std::string l; std::getline(in, l);)
-    out.push_back(l);
+    if (l.find(key) != std::string::npos)
+      out.push_back(l);
   return out;
 }
 
@@ -35,10 +39,7 @@ TEST(TileTrace, ShapesAddUpLongestFirst) {
   recordChunk(expert37, 2e-6);
   ChunkShape dense{7001, "fp8", "bf16", ChunkPath::Converted, 8, 256, 32, 128};
   recordChunk(dense, 1e-6);
-  std::vector<std::string> got;
-  for (const std::string &l : lines(tileTraceReport()))
-    if (l.find("k=7001 ") != std::string::npos)
-      got.push_back(l);
+  std::vector<std::string> got = reportLinesFor(7001);
   ASSERT_EQ(got.size(), 2u);
   // (2 * 655360 + 2 * 32 * 256 * 37) / 4e-6 s = 479.2 GFLOP/s.
   EXPECT_EQ(got[0], "dsrt-tiles k=7001 weights=bf16 tiles=bf16 path=copied "
@@ -68,10 +69,7 @@ TEST(TileTrace, ThreadsRecordApartAndAddUp) {
   std::thread t1(work), t2(work);
   t1.join();
   t2.join();
-  std::vector<std::string> got;
-  for (const std::string &l : lines(tileTraceReport()))
-    if (l.find("k=7002 ") != std::string::npos)
-      got.push_back(l);
+  std::vector<std::string> got = reportLinesFor(7002);
   ASSERT_EQ(got.size(), 2u);
   // 2 * 32 * 256 * 16 = 262144 flops a chunk: b's 4000 in 8 ms, 131.1
   // GFLOP/s; a's 2000 in 2 ms, 262.1.
