@@ -102,8 +102,8 @@ def main():
     print(f"Reference: ds-cpu-bench gemm {rows} {n} {k}, traced, GFLOP/s a thread "
           "(weights on tiles): " +
           ", ".join(f"{w} on {t} {r:.0f}" for (w, t), r in sorted(reference.items())))
-    print(f"Model: {args.artifact}, prompt {args.prompt}, {args.reps} repetitions and the "
-          f"first prefill; {total:.3f} thread-seconds in the tiles.\n")
+    print(f"Model: {args.artifact}, prompt {args.prompt}, {args.reps} warm repetitions (the "
+          f"first, cold prefill not traced); {total:.3f} thread-seconds in the tiles.\n")
     print("| products | thread-s | share | GFLOP/s a thread | of the reference |")
     print("|---|---|---|---|---|")
     for name, g in groups.items():

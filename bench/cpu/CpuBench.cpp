@@ -94,6 +94,7 @@
 #include "cpu/MatMul.h"
 #include "cpu/ThreadPool.h"
 #include "cpu/TileChoice.h"
+#include "cpu/TileTrace.h"
 #include "dsrt/dsrt.h"
 #include "weights/DType.h"
 
@@ -603,6 +604,9 @@ int model(const char *artifact, const char *weights, int64_t prompt,
   first = lastRowPrefill();
   if (first < 0)
     return 1;
+  // DSRT_TILE_TRACE: the warm prefills only, which the tok/s below time.
+  // The cold one's chunks also wait on the weights' page faults.
+  tileTraceReset();
   for (int r = 0; r < reps; ++r) {
     double last = lastRowPrefill();
     if (last < 0)

@@ -96,3 +96,19 @@ TEST(TileTrace, ClockReadsSeconds) {
 }
 
 } // namespace
+
+// A reset forgets every line, and a thread's next record (whose last line
+// was among them) starts a new one rather than adding to a forgotten one.
+TEST(TileTrace, ResetForgetsEveryLine) {
+  ChunkShape cold{7004, "bf16", "bf16", ChunkPath::InPlace, 1, 16, 32, 256};
+  recordChunk(cold, 1e-3);
+  recordChunk(cold, 1e-3);
+  ASSERT_EQ(reportLinesFor(7004).size(), 1u);
+  tileTraceReset();
+  EXPECT_TRUE(reportLinesFor(7004).empty());
+  recordChunk(cold, 1e-6);
+  std::vector<std::string> got = reportLinesFor(7004);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_NE(got[0].find(" chunks=1 seconds=0.000001 "), std::string::npos)
+      << got[0];
+}

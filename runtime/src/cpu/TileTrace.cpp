@@ -184,3 +184,13 @@ std::string dsrt::cpu::tileTraceReport() {
   }
   return out;
 }
+
+void dsrt::cpu::tileTraceReset() {
+  Trace &t = trace();
+  std::lock_guard<std::mutex> lock(t.mutex);
+  for (const std::unique_ptr<Shard> &sh : t.shards) {
+    std::lock_guard<std::mutex> shardLock(sh->mutex);
+    sh->shapes.clear();
+    sh->last = nullptr;
+  }
+}

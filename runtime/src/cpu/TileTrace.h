@@ -56,6 +56,12 @@ void recordChunk(const ChunkShape &c, double seconds);
 /// exit); "" when nothing was recorded.
 std::string tileTraceReport();
 
+/// Forgets every line recorded so far: a benchmark's cold first run (its
+/// weights faulted in from the page cache inside the chunks) left out of
+/// the warm ones'. Not while a chunk is being recorded elsewhere (between
+/// parallel regions).
+void tileTraceReset();
+
 } // namespace dsrt::cpu
 
 #endif // DSRT_CPU_TILETRACE_H
