@@ -121,6 +121,61 @@ TEST(MatMul, F32ProductOverThePoolIsTheSerialOneBitForBit) {
     }
 }
 
+// matmulF32's products are exact whatever the weight's format and the
+// ISA's tiles (AMX sums x as three bf16 terms): with one weight of 1 or -1
+// in each row (at a random column, the rest zeros), each output is that
+// one value of x, bit for bit, for x of every f32's 24 significant bits.
+// x rounded to bf16 (8), or split into two bf16 terms (about 17), would
+// lose its last bits. 40 rows of x: a whole panel of tiles and a partial
+// one; K 300: two chunks, the last ragged.
+TEST(MatMul, F32ProductsAreExactOnEveryTile) {
+  std::mt19937 rng(31);
+  const int64_t rows = 40, n = 70, k = 300;
+  std::uniform_int_distribution<int64_t> column(0, k - 1);
+  std::uniform_int_distribution<int> sign(0, 1);
+  std::vector<int64_t> at(static_cast<size_t>(n));
+  std::vector<int> w(size_t(n * k), 0);
+  for (int64_t j = 0; j < n; ++j) {
+    at[size_t(j)] = column(rng);
+    w[size_t(j * k + at[size_t(j)])] = sign(rng) ? 1 : -1;
+  }
+  std::vector<float> x = normalValues(rng, size_t(rows * k));
+  // The e4m3 codes of 1 and -1.
+  uint8_t one = 0, minusOne = 0;
+  for (int b = 0; b < 256; ++b) {
+    if (e4m3ToF32(uint8_t(b)) == 1.0f)
+      one = uint8_t(b);
+    if (e4m3ToF32(uint8_t(b)) == -1.0f)
+      minusOne = uint8_t(b);
+  }
+  std::vector<float> f32(w.begin(), w.end());
+  std::vector<uint16_t> bf16(w.size());
+  std::vector<uint8_t> fp8(w.size());
+  for (size_t i = 0; i < w.size(); ++i) {
+    bf16[i] = f32ToBF16(float(w[i]));
+    fp8[i] = w[i] > 0 ? one : w[i] < 0 ? minusOne : 0;
+  }
+  std::vector<float> scales(size_t((n + 127) / 128 * ((k + 127) / 128)), 1.0f);
+  const WeightMatrix matrices[] = {
+      WeightMatrix::single(WeightFormat::F32, f32.data(), n, k, k),
+      WeightMatrix::single(WeightFormat::BF16, bf16.data(), n, k, k),
+      WeightMatrix::single(WeightFormat::FP8, fp8.data(), n, k, k,
+                           scales.data())};
+  for (const WeightMatrix &m : matrices)
+    for (const KernelSet *set : testedSets()) {
+      std::vector<float> y(size_t(rows * n));
+      matmulF32(*set, x.data(), k, rows, m, 0, n, y.data(), n);
+      for (int64_t t = 0; t < rows; ++t)
+        for (int64_t j = 0; j < n; ++j) {
+          int64_t c = at[size_t(j)];
+          float want = float(w[size_t(j * k + c)]) * x[size_t(t * k + c)];
+          ASSERT_EQ(y[size_t(t * n + j)], want)
+              << setName(*set) << " " << formatName(m.format) << " row " << t
+              << " output " << j;
+        }
+    }
+}
+
 TEST(MatMul, PartsAndRowRangesKeepTheirOwnScaleBlocks) {
   std::mt19937 rng(7);
   for (WeightFormat f :

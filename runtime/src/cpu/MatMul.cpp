@@ -223,7 +223,7 @@ int64_t grainRows(const KernelSet &ks, const WeightMatrix &w, int64_t rows,
     return std::max<int64_t>(1, 65536 / bytes);
   if (rows * n * w.cols < (int64_t(1) << 18))
     return std::max<int64_t>(n, 1);
-  return tileRows(ks, packAs(ks, w, exact) == PackAs::Bf16Pairs);
+  return tileRows(ks, packsPairs(packAs(ks, w, exact)));
 }
 
 /// Rows of one expert group up to which matmulGroups takes the dot
@@ -474,7 +474,8 @@ void dsrt::cpu::matmulSerialF32(const KernelSet &ks, const float *x,
     gemvRange(ks, GemvX{x, ldx}, rows, w, r0, n, y, ldy);
     return;
   }
-  gemmRange(ks, pack(ks, x, ldx, rows, w.cols, PackAs::F32), w, r0, n, y, ldy);
+  gemmRange(ks, pack(ks, x, ldx, rows, w.cols, packAs(ks, w, /*exact=*/true)),
+            w, r0, n, y, ldy);
 }
 
 void dsrt::cpu::decodeWeightRow(const KernelSet &ks, const WeightMatrix &w,

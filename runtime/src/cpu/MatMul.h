@@ -100,9 +100,10 @@ void matmulSiluMul(const KernelSet &ks, const float *x, int64_t ldx,
                    int64_t n, float *y, int64_t ldy);
 
 /// matmul in f32 arithmetic whatever the weight's format (bf16 widened,
-/// FP8 scaled per block: exact products, x never rounded), each output
-/// bit for bit matmulSerialF32's: x packed once, the rows split over the
-/// pool in tiles (linearExact).
+/// FP8 scaled per block: exact products, x never rounded; on AMX's bf16
+/// tiles x goes as three bf16 terms that sum to it exactly,
+/// PackAs::Bf16Split), each output bit for bit matmulSerialF32's: x packed
+/// once, the rows split over the pool in tiles (linearExact).
 void matmulF32(const KernelSet &ks, const float *x, int64_t ldx, int64_t rows,
                const WeightMatrix &w, int64_t r0, int64_t n, float *y,
                int64_t ldy);

@@ -36,39 +36,41 @@ void roundInPlace(const KernelSet &ks, float *p, int64_t n) {
 
 PackAs dsrt::cpu::packAs(const KernelSet &ks, const WeightMatrix &w,
                          bool exact) {
-  if (exact || !bf16Arithmetic(ks, w))
+  if (!bf16Arithmetic(ks, w))
     return PackAs::F32;
+  if (exact)
+    return ks.isa == Isa::Amx && !ks.widenedTiles ? PackAs::Bf16Split
+                                                  : PackAs::F32;
   return ks.widenedTiles ? PackAs::RoundedF32 : PackAs::Bf16Pairs;
 }
 
-void dsrt::cpu::packPanel(const KernelSet &ks, const float *x, int64_t ldx,
-                          const int32_t *index, int64_t rows, int64_t k,
-                          PackAs as, void *out, int64_t p) {
+namespace {
+
+/// Rows [0, n) of a panel (row t at src + t * ldx, or at src + ix[t] *
+/// ldx) packed as `as` (not Bf16Split) into dst, the panel's own place.
+void packPanelRows(const KernelSet &ks, const float *src, int64_t ldx,
+                   const int32_t *ix, int64_t n, int64_t k, PackAs as,
+                   void *dst) {
   const bool bf16 = as == PackAs::Bf16Pairs;
   int64_t size = panelSize(k, bf16);
-  int64_t n = std::min(rows - p * kPanel, int64_t(kPanel));
-  const float *src = index ? x : x + p * kPanel * ldx;
-  const int32_t *ix = index ? index + p * kPanel : nullptr;
   if (bf16 && ks.packBf16)
-    return ks.packBf16(src, ldx, ix, n, k,
-                       static_cast<uint16_t *>(out) + p * size);
+    return ks.packBf16(src, ldx, ix, n, k, static_cast<uint16_t *>(dst));
   if (as == PackAs::RoundedF32 && ks.packRoundedF32)
-    return ks.packRoundedF32(src, ldx, ix, n, k,
-                             static_cast<float *>(out) + p * size);
+    return ks.packRoundedF32(src, ldx, ix, n, k, static_cast<float *>(dst));
   if (as == PackAs::F32 && ks.packF32)
-    return ks.packF32(src, ldx, ix, n, k, static_cast<float *>(out) + p * size);
+    return ks.packF32(src, ldx, ix, n, k, static_cast<float *>(dst));
   if (ix) {
     // No packer of the set's own: the rows side by side first.
     float *rowsCopy = buffers().gathered.get(size_t(n * k));
     for (int64_t t = 0; t < n; ++t)
-      std::memcpy(rowsCopy + t * k, x + int64_t(ix[t]) * ldx,
+      std::memcpy(rowsCopy + t * k, src + int64_t(ix[t]) * ldx,
                   size_t(k) * sizeof(float));
     src = rowsCopy;
     ldx = k;
   }
   if (bf16) {
     int64_t kp = (k + 1) / 2;
-    uint16_t *o = static_cast<uint16_t *>(out) + p * size;
+    uint16_t *o = static_cast<uint16_t *>(dst);
     if (n < kPanel)
       std::memset(o, 0, size_t(size) * 2);
     // The rows rounded with the vector kernel, then their pairs moved as
@@ -82,7 +84,7 @@ void dsrt::cpu::packPanel(const KernelSet &ks, const float *x, int64_t ldx,
                    reinterpret_cast<float *>(o));
     return;
   }
-  float *o = static_cast<float *>(out) + p * size;
+  float *o = static_cast<float *>(dst);
   if (n < kPanel)
     std::memset(o, 0, size_t(size) * sizeof(float));
   transposePanel(src, ldx, n, k, o);
@@ -90,14 +92,70 @@ void dsrt::cpu::packPanel(const KernelSet &ks, const float *x, int64_t ldx,
     roundInPlace(ks, o, size);
 }
 
+/// r = x - bf16(x) over a row of k: what x's bf16 rounding left out,
+/// exact in f32 (0 where x rounds to itself, an infinity included).
+void roundingResidual(const KernelSet &ks, const float *x, int64_t k,
+                      float *r) {
+  constexpr int64_t kChunk = 512;
+  uint16_t b[kChunk];
+  float f[kChunk];
+  for (int64_t i = 0; i < k; i += kChunk) {
+    int64_t m = std::min(kChunk, k - i);
+    roundRow(ks, x + i, m, b);
+    ks.decodeBf16(b, m, f);
+    for (int64_t j = 0; j < m; ++j)
+      r[i + j] = f[j] == x[i + j] ? 0.0f : x[i + j] - f[j];
+  }
+}
+
+/// Panel p of x as PackAs::Bf16Split's three planes (planeSize apart):
+/// hi = bf16(x), mid = bf16(x - hi) and lo = x - hi - mid, each an exact
+/// bf16 (x - hi keeps 16 of f32's 24 significant bits, x - hi - mid 8),
+/// so hi + mid + lo = x (for x below bf16's largest finite value, past
+/// which hi is infinite).
+void packSplitPanel(const KernelSet &ks, const float *x, int64_t ldx,
+                    int64_t rows, int64_t k, uint16_t *out, int64_t planeSize,
+                    int64_t p) {
+  int64_t n = std::min(rows - p * kPanel, int64_t(kPanel));
+  const float *src = x + p * kPanel * ldx;
+  float *mid = buffers().splitRows.get(size_t(2 * n * k)), *lo = mid + n * k;
+  for (int64_t t = 0; t < n; ++t) {
+    roundingResidual(ks, src + t * ldx, k, mid + t * k);
+    roundingResidual(ks, mid + t * k, k, lo + t * k);
+  }
+  uint16_t *dst = out + p * panelSize(k, true);
+  packPanelRows(ks, src, ldx, nullptr, n, k, PackAs::Bf16Pairs, dst);
+  packPanelRows(ks, mid, k, nullptr, n, k, PackAs::Bf16Pairs, dst + planeSize);
+  packPanelRows(ks, lo, k, nullptr, n, k, PackAs::Bf16Pairs,
+                dst + 2 * planeSize);
+}
+
+} // namespace
+
+void dsrt::cpu::packPanel(const KernelSet &ks, const float *x, int64_t ldx,
+                          const int32_t *index, int64_t rows, int64_t k,
+                          PackAs as, void *out, int64_t p) {
+  const bool bf16 = as == PackAs::Bf16Pairs;
+  int64_t size = panelSize(k, bf16);
+  int64_t n = std::min(rows - p * kPanel, int64_t(kPanel));
+  const float *src = index ? x : x + p * kPanel * ldx;
+  const int32_t *ix = index ? index + p * kPanel : nullptr;
+  void *dst = bf16
+                  ? static_cast<void *>(static_cast<uint16_t *>(out) + p * size)
+                  : static_cast<void *>(static_cast<float *>(out) + p * size);
+  packPanelRows(ks, src, ldx, ix, n, k, as, dst);
+}
+
 PackedX dsrt::cpu::pack(const KernelSet &ks, const float *x, int64_t ldx,
                         int64_t rows, int64_t k, PackAs as) {
-  const bool bf16 = as == PackAs::Bf16Pairs;
+  const bool bf16 = packsPairs(as);
   PackedX p;
   p.rows = rows;
   p.k = k;
   p.panels = (rows + kPanel - 1) / kPanel;
-  size_t count = size_t(p.panels * panelSize(k, bf16));
+  p.planes = as == PackAs::Bf16Split ? 3 : 1;
+  p.planeSize = p.panels * panelSize(k, bf16);
+  size_t count = size_t(p.planes * p.planeSize);
   void *out;
   if (bf16)
     p.bf16 = static_cast<uint16_t *>(out = buffers().packed16.get(count));
@@ -106,8 +164,13 @@ PackedX dsrt::cpu::pack(const KernelSet &ks, const float *x, int64_t ldx,
   // Split over the pool too: packing alone on the caller's thread would
   // leave the other cores waiting for the tiles.
   parallelFor(p.panels, 1, [&](int64_t b, int64_t e) {
-    for (int64_t i = b; i < e; ++i)
-      packPanel(ks, x, ldx, nullptr, rows, k, as, out, i);
+    for (int64_t i = b; i < e; ++i) {
+      if (as == PackAs::Bf16Split)
+        packSplitPanel(ks, x, ldx, rows, k, static_cast<uint16_t *>(out),
+                       p.planeSize, i);
+      else
+        packPanel(ks, x, ldx, nullptr, rows, k, as, out, i);
+    }
   });
   return p;
 }
@@ -273,9 +336,11 @@ void fp8TileBf16(const KernelSet &ks, const PackedX &x, const WeightMatrix &w,
       scales[i] = w.scaleRow(r + i)[(k0 + kb) / kScaleBlock];
     int64_t kp = (std::min(kScaleBlock, kc - kb) + 1) / 2;
     for (int64_t p = 0; p < x.panels; ++p) {
-      tiles.fp8(p)(t + kb, kTileLd, scales,
-                   x.bf16 + (p * x.pairs() + (k0 + kb) / 2) * kPanel * 2, kp,
-                   ctile + p * mr * kPanel, shares.next());
+      const TilePrefetch *share = shares.next();
+      for (int i = 0; i < x.planes; ++i)
+        tiles.fp8(p)(t + kb, kTileLd, scales,
+                     x.plane(i) + (p * x.pairs() + (k0 + kb) / 2) * kPanel * 2,
+                     kp, ctile + p * mr * kPanel, i == 0 ? share : nullptr);
       if (out && kb + kScaleBlock >= kc)
         out->panel(p);
     }
@@ -367,9 +432,11 @@ ChunkPath runChunk(const KernelSet &ks, const PackedX &x, const WeightMatrix &w,
       TilePrefetch next = pf;
       next.l1 = false;
       for (int64_t p = 0; p < x.panels; ++p) {
-        tiles.bf16(p)(t, w.ld, x.bf16 + (p * x.pairs() + k0 / 2) * kPanel * 2,
-                      kp, ctile + p * mr * kPanel,
-                      p == pfPanel ? &next : nullptr);
+        for (int i = 0; i < x.planes; ++i)
+          tiles.bf16(p)(t, w.ld,
+                        x.plane(i) + (p * x.pairs() + k0 / 2) * kPanel * 2, kp,
+                        ctile + p * mr * kPanel,
+                        p == pfPanel && i == 0 ? &next : nullptr);
         after(p);
       }
       return ChunkPath::InPlace;
@@ -392,8 +459,11 @@ ChunkPath runChunk(const KernelSet &ks, const PackedX &x, const WeightMatrix &w,
                     size_t(kc) * 2);
     PrefetchShares shares(pf, x.panels, /*intoL2=*/true);
     for (int64_t p = 0; p < x.panels; ++p) {
-      tiles.bf16(p)(t, kTileLd, x.bf16 + (p * x.pairs() + k0 / 2) * kPanel * 2,
-                    kp, ctile + p * mr * kPanel, shares.next());
+      const TilePrefetch *share = shares.next();
+      for (int i = 0; i < x.planes; ++i)
+        tiles.bf16(p)(t, kTileLd,
+                      x.plane(i) + (p * x.pairs() + k0 / 2) * kPanel * 2, kp,
+                      ctile + p * mr * kPanel, i == 0 ? share : nullptr);
       after(p);
     }
     return ChunkPath::Copied;
@@ -443,9 +513,12 @@ void blockChunk(const KernelSet &ks, const PackedX &x, const WeightMatrix &w,
   const char *format = w.format == WeightFormat::F32    ? "f32"
                        : w.format == WeightFormat::BF16 ? "bf16"
                                                         : "fp8";
-  recordChunk(
-      {w.cols, format, x.bf16 ? "bf16" : "f32", path, x.panels, x.rows, m, kc},
-      seconds);
+  recordChunk({w.cols, format,
+               x.planes == 3 ? "bf16x3"
+               : x.bf16      ? "bf16"
+                             : "f32",
+               path, x.panels, x.rows, m, kc},
+              seconds);
 }
 
 /// Packed x up to which gemmBlock takes its blocks one after the other,
@@ -470,7 +543,8 @@ void blockChunk(const KernelSet &ks, const PackedX &x, const WeightMatrix &w,
 constexpr int64_t kBlockByBlockBytes = 256 * 1024;
 constexpr int64_t kFp8BlockByBlockBytes = 1024 * 1024;
 bool blockByBlock(const PackedX &x, const WeightMatrix &w) {
-  int64_t bytes = x.bf16 ? panelSize(x.k, true) * 2 : panelSize(x.k, false) * 4;
+  int64_t bytes =
+      x.bf16 ? x.planes * panelSize(x.k, true) * 2 : panelSize(x.k, false) * 4;
   return x.panels * bytes <= (w.format == WeightFormat::FP8
                                   ? kFp8BlockByBlockBytes
                                   : kBlockByBlockBytes);

@@ -29,6 +29,7 @@ struct MatMulBuffers {
   GrowBuffer<uint16_t> wtile16;
   GrowBuffer<uint16_t> rowBf16; // one row being packed
   GrowBuffer<float> gathered;   // a panel's gathered rows (no packF32)
+  GrowBuffer<float> splitRows;  // a panel's Bf16Split residuals
   GrowBuffer<float> expv;       // exp(-gate) of a SiLU-mul epilogue
 };
 MatMulBuffers &matmulBuffers();
@@ -38,7 +39,12 @@ struct PackedX {
   const float *f32 = nullptr;
   const uint16_t *bf16 = nullptr;
   int64_t rows = 0, k = 0, panels = 0;
+  /// bf16 pairs: PackAs::Bf16Split's three planes (planeSize uint16s
+  /// apart), summed by the tiles one after the other; else one.
+  int planes = 1;
+  int64_t planeSize = 0;
   int64_t pairs() const { return (k + 1) / 2; }
+  const uint16_t *plane(int i) const { return bf16 + i * planeSize; }
 };
 
 /// Floats (f32) or uint16 (bf16 pairs) of one packed panel.
@@ -51,16 +57,27 @@ enum class PackAs {
   F32,        // as it is, for tileF32
   Bf16Pairs,  // rounded to bf16, paired (tileBf16, tileFp8)
   RoundedF32, // rounded to bf16, kept as f32 (KernelSet::widenedTiles)
+  // As it is, as three bf16 terms that sum to it exactly, each paired:
+  // f32 x on AMX's bf16 tiles with every product exact, as on tileF32
+  // (AMX's bf16 tiles ran 1018-1065 GFLOP/s at the naive form's kv_b
+  // expansion, 256 x 32768 x 512, where bf16 weights on the f32 tiles
+  // ran 252-288: the three passes still come out ahead).
+  Bf16Split,
 };
+
+/// Whether `as` packs bf16 pairs (one plane, or Bf16Split's three).
+inline bool packsPairs(PackAs as) {
+  return as == PackAs::Bf16Pairs || as == PackAs::Bf16Split;
+}
 
 /// The packing the tiles of a product with w take (`exact`: x as it is,
 /// whatever the weight's format).
 PackAs packAs(const KernelSet &ks, const WeightMatrix &w, bool exact);
 
 /// Panel p of rows [0, rows) of x packed into `out` (panels of panelSize
-/// each; the last zero-padded). `index` (may be null): row t of the
-/// product is x's row index[t] (the experts' rows gathered from the
-/// tokens').
+/// each; the last zero-padded), as anything but Bf16Split (pack's). `index`
+/// (may be null): row t of the product is x's row index[t] (the experts' rows
+/// gathered from the tokens').
 void packPanel(const KernelSet &ks, const float *x, int64_t ldx,
                const int32_t *index, int64_t rows, int64_t k, PackAs as,
                void *out, int64_t p);

@@ -28,7 +28,8 @@ enum class ChunkPath {
 };
 
 /// One timed chunk: w's K and format, the tiles' arithmetic (x packed as
-/// bf16 pairs or f32), the path, x's panels and rows, the chunk's weight
+/// bf16 pairs, as three planes of them (bf16x3: exact f32 x) or f32), the
+/// path, x's panels and rows, the chunk's weight
 /// rows and K. `format` and `tiles` must outlive the trace (string
 /// literals): a thread's last line keeps the pointers to find it again.
 struct ChunkShape {
