@@ -6,6 +6,7 @@
 #include "cpu/TileTrace.h"
 
 #include <algorithm>
+#include <cassert>
 #include <cstring>
 
 using namespace dsrt;
@@ -135,6 +136,7 @@ void packSplitPanel(const KernelSet &ks, const float *x, int64_t ldx,
 void dsrt::cpu::packPanel(const KernelSet &ks, const float *x, int64_t ldx,
                           const int32_t *index, int64_t rows, int64_t k,
                           PackAs as, void *out, int64_t p) {
+  assert(as != PackAs::Bf16Split && "three planes: pack's");
   const bool bf16 = as == PackAs::Bf16Pairs;
   int64_t size = panelSize(k, bf16);
   int64_t n = std::min(rows - p * kPanel, int64_t(kPanel));
