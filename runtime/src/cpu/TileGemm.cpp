@@ -97,16 +97,10 @@ void packPanelRows(const KernelSet &ks, const float *src, int64_t ldx,
 /// exact in f32 (0 where x rounds to itself, an infinity included).
 void roundingResidual(const KernelSet &ks, const float *x, int64_t k,
                       float *r) {
-  constexpr int64_t kChunk = 512;
-  uint16_t b[kChunk];
-  float f[kChunk];
-  for (int64_t i = 0; i < k; i += kChunk) {
-    int64_t m = std::min(kChunk, k - i);
-    roundRow(ks, x + i, m, b);
-    ks.decodeBf16(b, m, f);
-    for (int64_t j = 0; j < m; ++j)
-      r[i + j] = f[j] == x[i + j] ? 0.0f : x[i + j] - f[j];
-  }
+  std::memcpy(r, x, size_t(k) * sizeof(float));
+  roundInPlace(ks, r, k);
+  for (int64_t j = 0; j < k; ++j)
+    r[j] = r[j] == x[j] ? 0.0f : x[j] - r[j];
 }
 
 /// Panel p of x as PackAs::Bf16Split's three planes (planeSize apart):
@@ -340,9 +334,8 @@ void fp8TileBf16(const KernelSet &ks, const PackedX &x, const WeightMatrix &w,
     for (int64_t p = 0; p < x.panels; ++p) {
       const TilePrefetch *share = shares.next();
       for (int i = 0; i < x.planes; ++i)
-        tiles.fp8(p)(t + kb, kTileLd, scales,
-                     x.plane(i) + (p * x.pairs() + (k0 + kb) / 2) * kPanel * 2,
-                     kp, ctile + p * mr * kPanel, i == 0 ? share : nullptr);
+        tiles.fp8(p)(t + kb, kTileLd, scales, x.panelAt(i, p, k0 + kb), kp,
+                     ctile + p * mr * kPanel, i == 0 ? share : nullptr);
       if (out && kb + kScaleBlock >= kc)
         out->panel(p);
     }
@@ -435,8 +428,7 @@ ChunkPath runChunk(const KernelSet &ks, const PackedX &x, const WeightMatrix &w,
       next.l1 = false;
       for (int64_t p = 0; p < x.panels; ++p) {
         for (int i = 0; i < x.planes; ++i)
-          tiles.bf16(p)(t, w.ld,
-                        x.plane(i) + (p * x.pairs() + k0 / 2) * kPanel * 2, kp,
+          tiles.bf16(p)(t, w.ld, x.panelAt(i, p, k0), kp,
                         ctile + p * mr * kPanel,
                         p == pfPanel && i == 0 ? &next : nullptr);
         after(p);
@@ -463,8 +455,7 @@ ChunkPath runChunk(const KernelSet &ks, const PackedX &x, const WeightMatrix &w,
     for (int64_t p = 0; p < x.panels; ++p) {
       const TilePrefetch *share = shares.next();
       for (int i = 0; i < x.planes; ++i)
-        tiles.bf16(p)(t, kTileLd,
-                      x.plane(i) + (p * x.pairs() + k0 / 2) * kPanel * 2, kp,
+        tiles.bf16(p)(t, kTileLd, x.panelAt(i, p, k0), kp,
                       ctile + p * mr * kPanel, i == 0 ? share : nullptr);
       after(p);
     }

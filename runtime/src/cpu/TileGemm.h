@@ -44,7 +44,10 @@ struct PackedX {
   int planes = 1;
   int64_t planeSize = 0;
   int64_t pairs() const { return (k + 1) / 2; }
-  const uint16_t *plane(int i) const { return bf16 + i * planeSize; }
+  /// Plane i's pair-rows of panel p from column k (even) on.
+  const uint16_t *panelAt(int i, int64_t p, int64_t k) const {
+    return bf16 + i * planeSize + (p * pairs() + k / 2) * kPanel * 2;
+  }
 };
 
 /// Floats (f32) or uint16 (bf16 pairs) of one packed panel.
