@@ -250,17 +250,19 @@ def tensor_bytes(ckpt):
     return out
 
 
-def gemm_flops_per_token(cfg, shapes, prompt):
+def products(cfg, shapes):
+    """(name, shape, share of the rows) of every linear layer's product,
+    lm_head included: routed experts get top_k / E of the rows."""
     E, k = cfg["n_routed_experts"], cfg["num_experts_per_tok"]
-    flops = 0.0
     for name, (shape, kind) in shapes.items():
         if kind not in ("linear", "head") or len(shape) != 2:
             continue
-        f = 2.0 * shape[0] * shape[1]
-        if ".experts." in name and ".shared_experts." not in name:
-            f *= k / E
-        flops += f
-    return flops
+        routed = ".experts." in name and ".shared_experts." not in name
+        yield name, shape, k / E if routed else 1.0
+
+
+def gemm_flops_per_token(cfg, shapes, prompt):
+    return sum(2.0 * shape[0] * shape[1] * share for _, shape, share in products(cfg, shapes))
 
 
 def prefill_bound_seconds(cfg, shapes, tensors, prompt, rate_gflops, read_bw):
@@ -271,16 +273,10 @@ def prefill_bound_seconds(cfg, shapes, tensors, prompt, rate_gflops, read_bw):
     the rows (prompt x top_k / E). A product whose weights arrive slower
     than the tiles would consume them (an expert's group of 32 rows on
     AMX) is bound by the read, whatever the GEMM rate."""
-    E, k = cfg["n_routed_experts"], cfg["num_experts_per_tok"]
     total = 0.0
-    for name, (shape, kind) in shapes.items():
-        if kind not in ("linear", "head") or len(shape) != 2:
-            continue
-        rows = prompt
-        if ".experts." in name and ".shared_experts." not in name:
-            rows = prompt * k / E
+    for name, shape, share in products(cfg, shapes):
         nbytes = tensors[name][2] + tensors.get(name + "_scale_inv", (0, 0, 0))[2]
-        total += max(2.0 * shape[0] * shape[1] * rows / (rate_gflops * 1e9),
+        total += max(2.0 * shape[0] * shape[1] * prompt * share / (rate_gflops * 1e9),
                      nbytes / read_bw)
     return total
 
@@ -330,20 +326,18 @@ def measure_round(args, cfg, shapes, models):
         m = probe(args.bin, "model", art, ckpt, args.prompt, args.steps, args.reps)
         bw_after = read_stream(args.bin)
         reads += [bw / 1e9, bw_after / 1e9]
+        read_bw = max(bw, bw_after)  # the better (a roofline may only be too high)
+        bound = prefill_bound_seconds(cfg, shapes, tensors, args.prompt, rates[dtype], read_bw)
         rows.append(dict(dtype=dtype, file_bytes=sum(b for _, _, b in tensors.values()),
-                         tensors=tensors,
                          rate=rates[dtype], bf16_rate=rates["bf16"],
+                         prefill_bound_tps=args.prompt / bound,
                          flops=gemm_flops_per_token(cfg, shapes, args.prompt),
                          step_bytes=decode_bytes(cfg, tensors, args.prompt + args.steps / 2),
-                         # The better of the two (a roofline may only be
-                         # too high).
-                         read_bw=max(bw, bw_after), **m))
+                         read_bw=read_bw, **m))
     f32 = rows[0]
     for r in rows:
         r["roofline"] = r["read_bw"] / r["step_bytes"]
         r["prefill_share"] = r["prefill_tokens_per_second"] * r["flops"] / (r["rate"] * 1e9)
-        r["prefill_bound_tps"] = args.prompt / prefill_bound_seconds(
-            cfg, shapes, r.pop("tensors"), args.prompt, r["rate"], r["read_bw"])
         r["of_prefill_bound"] = r["prefill_tokens_per_second"] / r["prefill_bound_tps"]
         r["of_roofline"] = r["decode_tokens_per_second"] / r["roofline"]
         r["of_own_read"] = (r["decode_tokens_per_second"] * r["step_bytes"]
