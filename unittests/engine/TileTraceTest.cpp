@@ -95,8 +95,6 @@ TEST(TileTrace, ClockReadsSeconds) {
   EXPECT_EQ(traceSeconds(c1, c0), 0.0);
 }
 
-} // namespace
-
 // A reset forgets every line, and a thread's next record (whose last line
 // was among them) starts a new one rather than adding to a forgotten one.
 TEST(TileTrace, ResetForgetsEveryLine) {
@@ -112,3 +110,5 @@ TEST(TileTrace, ResetForgetsEveryLine) {
   EXPECT_NE(got[0].find(" chunks=1 seconds=0.000001 "), std::string::npos)
       << got[0];
 }
+
+} // namespace
