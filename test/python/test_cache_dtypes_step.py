@@ -3,13 +3,13 @@ sessions and the engine take it, and every request of a mixed engine batch
 (chunked prefills, pages crossed, a preempted and recomputed request, a
 prefix-cache hit) matches the float64 reference that stores its cache as
 bf16, within 1e-4 once the rounding ties f32 decides the other way are
-stored as their other neighbour (ds_testing/cache_ties.py)."""
+stored as their other neighbour (ds_testing/rounding_ties.py)."""
 import numpy as np
 import pytest
 
 import dsmlir
 from ds_testing import checkpoint
-from ds_testing.cache_ties import resolve_ties
+from ds_testing.rounding_ties import TieBook, resolve_ties
 from ds_testing.reference import ReferenceModel
 
 MAX_POS = 256
@@ -39,16 +39,13 @@ def _against_reference(ref, dtype, tokens, first_row, got):
     """Max |got - reference| over rows first_row.. of `tokens`, ties resolved."""
     def run(flips):
         cache = ref.new_cache(dtype)
-        cache.tie_window, cache.flips = 1e-5, flips
-        return cache, ref.forward(tokens, 0, cache)
+        cache.tie_window, cache.book = 1e-5, TieBook(flips)
+        return cache.book, ref.forward(tokens, 0, cache)
 
-    def rows_err(logits):
-        err = np.full(len(tokens), np.nan)
-        err[first_row:first_row + len(got)] = np.abs(
-            logits[first_row:first_row + len(got)] - got).max(axis=1)
-        return err
-    logits, _, flips = resolve_ties(run, rows_err, 1e-4)
-    return np.nanmax(rows_err(logits)), len(flips)
+    compiled = np.full((len(tokens), got.shape[1]), np.nan)
+    compiled[first_row:first_row + len(got)] = got
+    logits, _, flips = resolve_ties(run, compiled, 1e-4)
+    return np.nanmax(np.abs(logits - compiled)), len(flips)
 
 
 def test_bf16_engine_batch_through_the_step(ckpt, bf16_artifact, monkeypatch):
@@ -89,7 +86,7 @@ def test_bf16_reference_tells_truncation_apart(ckpt, bf16_artifact):
 
     def run(flips):
         cache = ref.new_cache("bf16", "truncate")
-        cache.tie_window, cache.flips = 1e-5, flips
-        return cache, ref.forward(p + f, 0, cache)
-    logits, _, _ = resolve_ties(run, lambda l: np.abs(l - got).max(axis=1), 1e-4)
+        cache.tie_window, cache.book = 1e-5, TieBook(flips)
+        return cache.book, ref.forward(p + f, 0, cache)
+    logits, _, _ = resolve_ties(run, got, 1e-4)
     assert np.abs(logits - got).max() > 1e-3

@@ -19,6 +19,7 @@ tolerance a compiled model is held to.
     draft = m.mtp_forward(h, next_tokens, 0, mtp) # [n, vocab], row i predicts t_{i+2}
 """
 import math
+import re
 
 import numpy as np
 
@@ -253,10 +254,10 @@ class LatentCache:
         self.c = [np.zeros((0, dc)) for _ in range(num_layers)]
         self.k_pe = [np.zeros((0, dr)) for _ in range(num_layers)]
         self.dtype, self.rounding = dtype, rounding
-        # Rounding ties (cache_ties.py): stored values whose rounding f32
-        # arithmetic can decide either way, and which of them to store as
-        # their other neighbour.
-        self.tie_window, self.flips, self.ties = 0.0, frozenset(), []
+        # Rounding ties (rounding_ties.py): stored values whose rounding f32
+        # arithmetic can decide either way (within tie_window), and which of
+        # them to store as their other neighbour (the book's flips).
+        self.tie_window, self.book = 0.0, None
 
     def __len__(self):
         return len(self.c[0]) if self.c else 0
@@ -271,16 +272,13 @@ class LatentCache:
         else:
             store = lambda v: round_to_bf16(v, self.rounding)  # noqa: E731
             out = store(x)
-        if self.tie_window > 0:
-            from .cache_ties import find_ties, fp8_fixed_scale
+        if self.book is not None and self.tie_window > 0:
+            from .rounding_ties import fp8_fixed_scale
             if fp8:
                 store = fp8_fixed_scale(x, self.fp8_group, self.fp8_max, round_to_e4m3)
             start = len(self.c[layer])
-            for t, j, other in find_ties(x, out, store, self.tie_window):
-                key = (layer, start + t, kind, j)
-                self.ties.append((key, other))
-                if key in self.flips:
-                    out[t, j] = other
+            out = self.book.round(x, out, store, self.tie_window,
+                                  lambda t, j: (layer, start + t, kind, j))
         return out
 
     def append(self, layer, c, k_pe):
@@ -310,6 +308,26 @@ def bf16_gemm_inputs(dtypes, rounded=("BF16",)):
                      and not n.endswith("norm.weight") and not n.endswith("_bias"))
 
 
+def input_site(name, num_layers):
+    """(layer, site) of the activation weight `name`'s GEMM reads, for
+    rounding ties (rounding_ties.py). Weights that read one activation share
+    its site, as the runtime rounds that one f32 value once for all of them:
+    q_a / q and kv_a read the layer's normed input ("attn_in"); the router,
+    the experts' and shared experts' (or a dense MLP's) gate and up
+    projections the normed FFN input ("mlp_in"). Every other weight's input
+    is its own (lm_head: after the last layer)."""
+    m = re.match(r"model\.layers\.(\d+)\.(.*)\.weight$", name)
+    if not m:
+        return num_layers, name.removesuffix(".weight")
+    layer, rest = int(m.group(1)), m.group(2)
+    proj = rest.rpartition(".")[2]
+    if proj in ("q_a_proj", "q_proj", "kv_a_proj_with_mqa"):
+        return layer, "attn_in"
+    if proj in ("gate_proj", "up_proj") or rest == "mlp.gate":
+        return layer, "mlp_in"
+    return layer, rest
+
+
 class ReferenceModel:
     def __init__(self, cfg, weights, bf16_inputs=frozenset()):
         """bf16_inputs: weight names whose GEMM input is rounded to bf16
@@ -325,6 +343,10 @@ class ReferenceModel:
         self.moe_layers = [L for L in range(cfg["num_hidden_layers"]) if is_moe_layer(cfg, L)]
         self.last_routing = {}          # {moe layer: int [n, k]} of the last forward call
         self.last_routing_weights = {}  # {moe layer: float [n, k]}
+        # Rounding ties of the bf16-rounded GEMM inputs (rounding_ties.py):
+        # values within input_tie_window of a bf16 midpoint are listed in
+        # `book` (when set), which says which to round the other way.
+        self.input_tie_window, self.book = 0.0, None
 
     @classmethod
     def load(cls, ckpt_dir, activations="f32", rounded_dtypes=("BF16",)):
@@ -338,11 +360,23 @@ class ReferenceModel:
                    if activations == "bf16" else ())
         return cls(cfg, weights, rounded)
 
-    def lin(self, x, name):
-        """x @ w[name].T, x rounded to bf16 first where the runtime does."""
+    def lin(self, x, name, pos=None):
+        """x @ w[name].T, x rounded to bf16 first where the runtime does.
+        pos: the positions of x's rows (for rounding ties' keys)."""
         if name in self.bf16_inputs:
-            x = round_to_bf16(x)
+            x = self.round_input(x, name, pos)
         return x @ self.w[name].T
+
+    def round_input(self, x, name, pos):
+        """x rounded to bf16 as the runtime rounds weight `name`'s GEMM
+        input; with a book, the window and x's rows' positions, its ties
+        listed and the book's flips rounded the other way."""
+        r = round_to_bf16(x)
+        if self.book is None or pos is None or self.input_tie_window <= 0:
+            return r
+        layer, site = input_site(name, self.cfg["num_hidden_layers"])
+        return self.book.round(x, r, round_to_bf16, self.input_tie_window,
+                               lambda t, j: (layer, int(pos[t]), site, j))
 
     def new_cache(self, dtype="f32", rounding="nearest", fp8_group=128, fp8_max=E4M3_MAX):
         c = self.cfg
@@ -358,13 +392,14 @@ class ReferenceModel:
         H, dn, dr, dc = (c["num_attention_heads"], c["qk_nope_head_dim"],
                          c["qk_rope_head_dim"], c["kv_lora_rank"])
         if c.get("q_lora_rank"):
-            cq = rms_norm(self.lin(x, p + "q_a_proj.weight"), w[p + "q_a_layernorm.weight"], QK_NORM_EPS)
-            q = self.lin(cq, p + "q_b_proj.weight")
+            cq = rms_norm(self.lin(x, p + "q_a_proj.weight", pos), w[p + "q_a_layernorm.weight"],
+                          QK_NORM_EPS)
+            q = self.lin(cq, p + "q_b_proj.weight", pos)
         else:
-            q = self.lin(x, p + "q_proj.weight")
+            q = self.lin(x, p + "q_proj.weight", pos)
         q = q.reshape(len(x), H, dn + dr)  # rows per head: [nope | rope]
         q_nope, q_pe = q[..., :dn], apply_rope(q[..., dn:], pos, self.freqs)
-        kv = self.lin(x, p + "kv_a_proj_with_mqa.weight")  # [latent | shared rope key]
+        kv = self.lin(x, p + "kv_a_proj_with_mqa.weight", pos)  # [latent | shared rope key]
         lat = rms_norm(kv[:, :dc], w[p + "kv_a_layernorm.weight"], QK_NORM_EPS)
         k_pe = apply_rope(kv[:, dc:], pos, self.freqs)
         return q_nope, q_pe, lat, k_pe
@@ -393,28 +428,30 @@ class ReferenceModel:
         else:
             v = np.einsum("sc,hvc->shv", C, w_uv)
             o = np.einsum("ths,shv->thv", prob, v)
-        return self.lin(o.reshape(len(x), H * dv), p + "o_proj.weight")
+        return self.lin(o.reshape(len(x), H * dv), p + "o_proj.weight", pos)
 
     # -- feed-forward
 
-    def _mlp(self, x, p):
-        h = silu(self.lin(x, p + "gate_proj.weight")) * self.lin(x, p + "up_proj.weight")
-        return self.lin(h, p + "down_proj.weight")
+    def _mlp(self, x, p, pos=None):
+        h = silu(self.lin(x, p + "gate_proj.weight", pos)) * self.lin(x, p + "up_proj.weight", pos)
+        return self.lin(h, p + "down_proj.weight", pos)
 
-    def _ffn(self, L, x):
+    def _ffn(self, L, x, pos=None):
         p = f"model.layers.{L}.mlp."
         if not is_moe_layer(self.cfg, L):
-            return self._mlp(x, p)
-        gate_in = round_to_bf16(x) if p + "gate.weight" in self.bf16_inputs else x
+            return self._mlp(x, p, pos)
+        gate = p + "gate.weight"
+        gate_in = self.round_input(x, gate, pos) if gate in self.bf16_inputs else x
         ids, wts = route(self.cfg, gate_in, self.w[p + "gate.weight"],
                          self.w.get(p + "gate.e_score_correction_bias"))
         self.last_routing[L], self.last_routing_weights[L] = ids, wts
         y = np.zeros_like(x)
         for e in np.unique(ids):
             rows, slot = np.nonzero(ids == e)
-            y[rows] += wts[rows, slot][:, None] * self._mlp(x[rows], p + f"experts.{e}.")
+            y[rows] += wts[rows, slot][:, None] * self._mlp(
+                x[rows], p + f"experts.{e}.", None if pos is None else pos[rows])
         if self.cfg.get("n_shared_experts"):
-            y += self._mlp(x, p + "shared_experts.")
+            y += self._mlp(x, p + "shared_experts.", pos)
         return y
 
     # -- whole model
@@ -423,12 +460,14 @@ class ReferenceModel:
         p, w = f"model.layers.{L}.", self.w
         h = x + self._mla(L, rms_norm(x, w[p + "input_layernorm.weight"], self.eps), pos,
                           cache, absorbed, cache_layer)
-        return h + self._ffn(L, rms_norm(h, w[p + "post_attention_layernorm.weight"], self.eps))
+        return h + self._ffn(L, rms_norm(h, w[p + "post_attention_layernorm.weight"], self.eps),
+                             pos)
 
     def forward(self, tokens, start_pos, cache, absorbed=False):
         """Logits [n, vocab] for tokens at positions start_pos.. ; appends their
         latents to the cache, which must hold exactly start_pos tokens."""
-        return self.lin(self.forward_hidden(tokens, start_pos, cache, absorbed), "lm_head.weight")
+        h = self.forward_hidden(tokens, start_pos, cache, absorbed)
+        return self.lin(h, "lm_head.weight", np.arange(start_pos, start_pos + len(h)))
 
     def forward_hidden(self, tokens, start_pos, cache, absorbed=False):
         """Like forward, but the hidden states after the final norm [n, D]
@@ -482,10 +521,11 @@ class ReferenceModel:
         # Embedding FIRST in the concatenation, as the released weights expect.
         eh = np.concatenate([rms_norm(e, w[p + "enorm.weight"], self.eps),
                              rms_norm(hidden, w[p + "hnorm.weight"], self.eps)], axis=1)
-        x = self.lin(eh, p + "eh_proj.weight")
+        x = self.lin(eh, p + "eh_proj.weight", pos)
         self.last_routing, self.last_routing_weights = {}, {}
         x = self._decoder_layer(L, x, pos, cache, absorbed, cache_layer=0)
-        logits = self.lin(rms_norm(x, w[p + "shared_head.norm.weight"], self.eps), "lm_head.weight")
+        logits = self.lin(rms_norm(x, w[p + "shared_head.norm.weight"], self.eps), "lm_head.weight",
+                          pos)
         return (logits, x) if return_hidden else logits
 
     def mtp_chain(self, hidden, next_token, start_pos, cache, k, drafted=None,

@@ -1,0 +1,199 @@
+"""Rounding ties: values that f32 and float64 arithmetic round apart.
+
+Two places round a value the compiled model computes in f32 to a narrower
+type, and the reference (float64) must round the same value the same way:
+  - a bf16 or fp8 latent cache stores each new latent / rope-key value
+    rounded to its element type;
+  - a GEMM on the CPU's bf16 units (AVX512-BF16, AMX; FP8 weights looked
+    up as bf16 on avx512vbmi) rounds its input activations to bf16.
+The two computations differ by ~1e-7 relative (more after a few layers:
+f32 sums' error grows with their terms), which is harmless everywhere
+except where the float64 value lies that close to a rounding boundary (a
+bf16 midpoint, an e4m3 midpoint of x / scale). There the two round to
+different neighbours, and the rounded values differ by a whole ulp (0.4%
+for bf16). Measured:
+  - tiny_v3 with a bf16 cache: one value 4.3e-7 from a midpoint moved the
+    logits by 1.6e-3 while the rest agreed to 2e-6;
+  - ragged_v3 with FP8 weights on avx512vbmi and AMX, seed 5: one
+    layer-0 down_proj input 8.5e-8 from a midpoint moved its row's logits
+    by 6.6e-3, the other rows agreeing to 8e-7; at seed 0 four ties (1.6e-9
+    to 2e-6 from a midpoint) moved 26 of 28 rows by 1e-2, a layer-0 input
+    its own row and, through the cache, the later ones.
+Neither rounding is wrong; f32 cannot decide it.
+
+So the reference lists such ties (values within `window`, relative, of a
+boundary: wider than f32 noise, narrow enough that most values are not
+ties) in a TieBook, and a parity check may store any of them as its other
+neighbour (resolve_ties). Everything else, more than 99% of the values,
+must still round exactly as the reference does, so a cache write that
+truncates or scales wrongly, or a GEMM that reads a wrong block scale or
+a swapped tile, still fails: a tie moves one value by one ulp.
+"""
+import numpy as np
+
+
+def find_ties(x, stored, store, window):
+    """(row, column, other value) for each value of x [t, n] whose stored
+    form changes within x * (1 +- window); `store` maps an array to its
+    stored values elementwise (for fp8: with the row's scales fixed)."""
+    up, down = store(x * (1 + window)), store(x * (1 - window))
+    rows, cols = np.nonzero(up != down)
+    return [(int(t), int(j), float(down[t, j] if stored[t, j] == up[t, j] else up[t, j]))
+            for t, j in zip(rows, cols)]
+
+
+def fp8_fixed_scale(x, group, e4m3_max, round_e4m3):
+    """A store for find_ties over the fp8 latent: values of rows shaped like
+    x quantised with x's own group scales (perturbing a value must not move
+    its scale, or every quotient would move with it)."""
+    x32 = np.asarray(x, np.float32)
+    t, dc = x32.shape
+    scale = (np.abs(x32.reshape(t, dc // group, group)).max(axis=2, keepdims=True)
+             / np.float32(e4m3_max)).astype(np.float32)
+
+    def store(v):
+        g = np.asarray(v, np.float32).reshape(t, dc // group, group)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            q = np.where(scale > 0, g / scale, np.float32(0)).astype(np.float32)
+        deq = (round_e4m3(q.astype(np.float64)).astype(np.float32) * scale).astype(np.float32)
+        return deq.reshape(t, dc).astype(np.float64)
+    return store
+
+
+class TieBook:
+    """One reference run's ties and the ones it stores as their other
+    neighbour. Keys are (layer, position, kind, column): kind "c" / "k" for
+    the cache's latent / rope key, else the GEMM input's site
+    (reference.input_site). distance[key]: how far the value lies from
+    the boundary between its two neighbours, relative to it (the nearer,
+    the likelier f32 rounded it the other way)."""
+
+    def __init__(self, flips=frozenset()):
+        self.flips, self.ties, self.distance = frozenset(flips), [], {}
+
+    def round(self, x, stored, store, window, key_of):
+        """stored (x rounded by `store`) with the ties among x's values
+        within `window` recorded under key_of(row, column), and those in
+        flips replaced by their other neighbour (in place)."""
+        if window > 0:
+            for t, j, other in find_ties(x, stored, store, window):
+                key = key_of(t, j)
+                self.ties.append((key, other))
+                boundary = (stored[t, j] + other) / 2
+                self.distance[key] = abs(x[t, j] - boundary) / max(abs(x[t, j]), 1e-300)
+                if key in self.flips:
+                    stored[t, j] = other
+        return stored
+
+
+# Rounds of the search. Each measures the effects of the latest run's
+# ties, so a tie that a kept flip brought near a boundary (or moved away
+# from one) is measured in the next.
+ROUNDS = 8
+# A flip taken explains at least this share of the squared error of the
+# rows up to the one it is taken for (a third with three flips there)...
+EXPLAINS = 0.2
+# ...and the error's component along its effect d is about d: e.d / d.d
+# within these bounds, about 1 for a tie the compiled run rounded the
+# other way (0 for one it did not). Far above 1, a small d lines up with a
+# larger error that another tie explains.
+SHARE = (0.7, 1.4)
+
+
+def tie_order(state):
+    """A run's tie keys in the order resolve_ties tries them. Keys are
+    (layer, position, kind, column): by position, then nearest the
+    boundary first, then layer, kind and column. Not set order: a key holds
+    a str, whose hash (and so the search's order, and its result) changed
+    from one interpreter to the next."""
+    distance = getattr(state, "distance", {})
+    return sorted({key for key, _ in state.ties},
+                  key=lambda k: (k[1], distance.get(k, 0.0), k))
+
+
+def _explain_rows(effects, e, atol):
+    """Flips that explain e's rows in order (greedy least squares over the
+    measured effects): for the first row past atol / 4, the tie of the
+    largest gain in squared error over the rows up to it (e.d > d.d / 2,
+    within EXPLAINS and SHARE), its effect subtracted from e, until that
+    row is within atol / 4, then the next such row. A row nothing explains
+    is passed over while within atol (f32's own noise, 1e-7 to 4e-6 a
+    logit) and ends the search past it: the rows after it may carry its
+    error on through the cache, which their own ties would only seem to
+    explain."""
+    taken, effects, row = [], list(effects), 0
+    while effects:
+        rows = np.flatnonzero(np.abs(e[row:]).max(axis=1) > atol / 4)
+        if not len(rows):
+            break
+        row += int(rows[0])
+        r = row + 1
+        here = np.sum(e[:r] ** 2)
+        best, gain = None, EXPLAINS * here
+        for i, (key, d) in enumerate(effects):
+            dd = np.sum(d[:r] ** 2)
+            if dd == 0:
+                continue
+            share = np.sum(e[:r] * d[:r]) / dd
+            g = (2 * share - 1) * dd
+            if SHARE[0] <= share <= SHARE[1] and g > gain:
+                best, gain = i, g
+        if best is None:
+            if np.abs(e[row]).max() > atol:
+                break
+            row += 1
+            continue
+        key, d = effects.pop(best)
+        taken.append(key)
+        e = e - d
+    return taken
+
+
+def resolve_ties(run, compiled, atol):
+    """The flips of ties that explain `compiled`, the compiled model's
+    logits [positions, vocab] (NaN rows where it returned none): run(flips)
+    -> (state, logits) runs the reference with the ties in `flips` rounded
+    the other way (state.ties: its TieBook's list, state.distance optional).
+
+    A tie at position p moves row p and, through the cache, later rows;
+    never earlier ones. A round runs each tie of the current run once on
+    its own to measure its effect d on the reference's logits, then
+    explains the rows in order (_explain_rows): with e = compiled -
+    reference, flipping a tie lowers the squared error by 2 e.d - d.d,
+    about d.d for a tie the compiled run rounded the other way, while one
+    it did not raises it by about as much, the other ties' effects adding
+    only their chance alignment with d over the logits of a row. The run
+    with the taken flips is kept if it lowers the error; the next round
+    measures its ties. Ties after the last row past atol / 4 are not
+    measured: they could only move rows that already agree.
+    Returns (logits, state, flips) of the final run; no search when the
+    plain run is within atol."""
+    observed = ~np.isnan(compiled)
+
+    def residual(logits):
+        return np.where(observed, compiled - logits, 0.0)
+    state, logits = run(frozenset())
+    if np.abs(residual(logits)).max() <= atol:
+        return logits, state, frozenset()
+    flips = frozenset()
+    for _ in range(ROUNDS):
+        e = residual(logits)
+        bad = np.flatnonzero(np.abs(e).max(axis=1) > atol / 4)
+        if not len(bad):
+            break
+        effects = []
+        for key in tie_order(state):
+            if key in flips or key[1] > bad[-1]:
+                continue
+            _, moved = run(flips | {key})
+            d = np.where(observed, moved - logits, 0.0)
+            if np.abs(d).max() > atol / 4:  # else it cannot matter
+                effects.append((key, d))
+        taken = _explain_rows(effects, e, atol)
+        if not taken:
+            break
+        s2, l2 = run(flips | set(taken))
+        if np.sum(residual(l2) ** 2) >= np.sum(e ** 2):
+            break
+        flips, state, logits = flips | set(taken), s2, l2
+    return logits, state, flips
