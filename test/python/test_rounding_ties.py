@@ -54,25 +54,30 @@ def test_search_flips_only_the_tie_that_explains_a_run():
 
 
 def test_search_order_is_the_models():
-    """Ties are measured by position, nearest the boundary first, then by
-    key: never in a set's order, which follows str hashes and so changed
-    the search's result from one interpreter to the next."""
+    """A wrong row's own ties are measured first, nearest the boundary
+    first, then by key, and only then the earlier positions' ties that can
+    reach it: never in a set's order, which follows str hashes and so
+    changed the search's result from one interpreter to the next."""
     keys = [(layer, 3, kind, col) for layer in (2, 0, 1) for kind in ("k", "c", "attn_in")
-            for col in (7, 1)] + [(0, 1, "k", 4)]
+            for col in (7, 1)] + [(0, 1, "k", 4), (1, 2, "lm_head", 5)]
     distance = {k: 1e-6 if k[2] == "attn_in" else 1e-7 for k in keys}
 
     class State:
         ties = [(k, 0.0) for k in keys]
+        local = {(1, 2, "lm_head", 5)}  # moves row 2 only: cannot explain row 3
     State.distance = distance
     tried = []
 
     def run(flips):
         tried.append(flips)
-        return State(), np.ones((8, 2))  # never within atol, no flip helps
+        rows = np.zeros((8, 2))
+        rows[3:] = 1  # rows 3 on wrong, and no flip helps
+        return State(), rows
     resolve_ties(run, np.zeros((8, 2)), 1e-4)
     firsts = [next(iter(f)) for f in tried[1:]]
-    assert firsts == sorted(keys, key=lambda k: (k[1], distance[k], k))
-    assert firsts == tie_order(State)
+    own = sorted((k for k in keys if k[1] == 3), key=lambda k: (distance[k], k))
+    assert firsts == own + [(0, 1, "k", 4)]
+    assert tie_order(State) == sorted(keys, key=lambda k: (k[1], distance[k], k))
 
 
 def test_input_sites_group_the_weights_that_read_one_activation():

@@ -308,6 +308,14 @@ def bf16_gemm_inputs(dtypes, rounded=("BF16",)):
                      and not n.endswith("norm.weight") and not n.endswith("_bias"))
 
 
+# A GEMM input's tie window is relative to the value or to this share of
+# its row's RMS, the larger: a layer-1 shared expert's down_proj input 0.05
+# of its row's RMS lay 4.3e-5 of itself (2.2e-6 of the RMS) from a bf16
+# midpoint and f32 rounded it the other way (ragged_v3, bf16 weights and
+# cache, seed 17).
+INPUT_TIE_FLOOR = 0.25
+
+
 def input_site(name, num_layers):
     """(layer, site) of the activation weight `name`'s GEMM reads, for
     rounding ties (rounding_ties.py). Weights that read one activation share
@@ -374,9 +382,16 @@ class ReferenceModel:
         r = round_to_bf16(x)
         if self.book is None or pos is None or self.input_tie_window <= 0:
             return r
-        layer, site = input_site(name, self.cfg["num_hidden_layers"])
+        layers = self.cfg["num_hidden_layers"]
+        layer, site = input_site(name, layers)
+        # Past the last layer's cache write nothing of a row reaches
+        # another: its other inputs (and lm_head's) move their row only.
+        # (The MTP module's layer, numbered `layers`, writes its own cache.)
+        local = layer >= layers - 1 and site != "attn_in" and not (
+            layer == layers and self.cfg.get("num_nextn_predict_layers"))
         return self.book.round(x, r, round_to_bf16, self.input_tie_window,
-                               lambda t, j: (layer, int(pos[t]), site, j))
+                               lambda t, j: (layer, int(pos[t]), site, j),
+                               floor=INPUT_TIE_FLOOR, local=local)
 
     def new_cache(self, dtype="f32", rounding="nearest", fp8_group=128, fp8_max=E4M3_MAX):
         c = self.cfg

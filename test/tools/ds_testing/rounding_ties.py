@@ -32,11 +32,13 @@ a swapped tile, still fails: a tie moves one value by one ulp.
 import numpy as np
 
 
-def find_ties(x, stored, store, window):
+def find_ties(x, stored, store, window, scale=None):
     """(row, column, other value) for each value of x [t, n] whose stored
-    form changes within x * (1 +- window); `store` maps an array to its
-    stored values elementwise (for fp8: with the row's scales fixed)."""
-    up, down = store(x * (1 + window)), store(x * (1 - window))
+    form changes within x +- window * scale; `store` maps an array to its
+    stored values elementwise (for fp8: with the row's scales fixed).
+    scale: |x| by default (a relative window)."""
+    margin = window * (np.abs(x) if scale is None else scale)
+    up, down = store(x + margin), store(x - margin)
     rows, cols = np.nonzero(up != down)
     return [(int(t), int(j), float(down[t, j] if stored[t, j] == up[t, j] else up[t, j]))
             for t, j in zip(rows, cols)]
@@ -66,21 +68,34 @@ class TieBook:
     the cache's latent / rope key, else the GEMM input's site
     (reference.input_site). distance[key]: how far the value lies from
     the boundary between its two neighbours, relative to it (the nearer,
-    the likelier f32 rounded it the other way)."""
+    the likelier f32 rounded it the other way). local: the keys whose
+    value moves its own row only (no cache a later row reads takes it)."""
 
     def __init__(self, flips=frozenset()):
         self.flips, self.ties, self.distance = frozenset(flips), [], {}
+        self.local = set()
 
-    def round(self, x, stored, store, window, key_of):
+    def round(self, x, stored, store, window, key_of, floor=0.0, local=False):
         """stored (x rounded by `store`) with the ties among x's values
         within `window` recorded under key_of(row, column), and those in
-        flips replaced by their other neighbour (in place)."""
+        flips replaced by their other neighbour (in place). The window is
+        relative to each value, or to `floor` times its row's RMS where that
+        is larger: f32's error on a value follows the size of the terms it
+        was summed from more than its own, so a value much smaller than its
+        row's others may lie relatively farther from a boundary and still
+        round the other way. local: x moves its own row only."""
         if window > 0:
-            for t, j, other in find_ties(x, stored, store, window):
+            scale = np.abs(x)
+            if floor > 0:
+                rms = np.sqrt(np.mean(np.square(x), axis=1, keepdims=True))
+                scale = np.maximum(scale, floor * rms)
+            for t, j, other in find_ties(x, stored, store, window, scale):
                 key = key_of(t, j)
                 self.ties.append((key, other))
                 boundary = (stored[t, j] + other) / 2
-                self.distance[key] = abs(x[t, j] - boundary) / max(abs(x[t, j]), 1e-300)
+                self.distance[key] = abs(x[t, j] - boundary) / max(scale[t, j], 1e-300)
+                if local:
+                    self.local.add(key)
                 if key in self.flips:
                     stored[t, j] = other
         return stored
@@ -116,63 +131,112 @@ def tie_order(state):
                   key=lambda k: (k[1], distance.get(k, 0.0), k))
 
 
-def _explain_rows(effects, e, atol):
+class _Effects:
+    """The effects of one run's ties, each measured on first use: d, the
+    change of the reference's logits (the sampled columns) when the tie
+    alone is flipped on top of the run's flips; None where no logit moves
+    past `floor` (the tie cannot matter)."""
+
+    def __init__(self, run, flips, logits, observed, cols, floor):
+        self.run, self.flips, self.logits = run, flips, logits
+        self.observed, self.cols, self.floor = observed, cols, floor
+        self.measured = {}
+
+    def __call__(self, key):
+        if key not in self.measured:
+            _, moved = self.run(self.flips | {key})
+            d = np.where(self.observed, moved - self.logits, 0.0)[:, self.cols]
+            self.measured[key] = (d.astype(np.float32) if np.abs(d).max() > self.floor
+                                  else None)
+        return self.measured[key]
+
+
+def _best(keys, effect, e, r):
+    """Of `keys`, the tie that explains e's rows before r (their squared
+    error lowered by EXPLAINS of it, e.d / d.d within SHARE) and of those
+    the most of all rows (2 e.d - d.d): a value that moves the row as the
+    compiled run's tie did but later rows otherwise (one at that row's
+    attention input, say, for a cache value it reads) is not that tie.
+    None if none does."""
+    here = np.sum(e[:r] ** 2)
+    best, gain = None, -np.inf
+    for key in keys:
+        d = effect(key)
+        if d is None:
+            continue
+        dd = np.sum(np.square(d[:r], dtype=np.float64))
+        if dd == 0:
+            continue
+        share = np.sum(e[:r] * d[:r]) / dd
+        if not (SHARE[0] <= share <= SHARE[1] and (2 * share - 1) * dd > EXPLAINS * here):
+            continue
+        g = 2 * np.sum(e * d) - np.sum(np.square(d, dtype=np.float64))
+        if g > gain:
+            best, gain = key, g
+    return best
+
+
+def _explain_rows(ties, effect, e, target, atol, local=frozenset()):
     """Flips that explain e's rows in order (greedy least squares over the
-    measured effects): for the first row past atol / 4, the tie of the
-    largest gain in squared error over the rows up to it (e.d > d.d / 2,
-    within EXPLAINS and SHARE), its effect subtracted from e, until that
-    row is within atol / 4, then the next such row. A row nothing explains
-    is passed over while within atol (f32's own noise, 1e-7 to 4e-6 a
-    logit) and ends the search past it: the rows after it may carry its
-    error on through the cache, which their own ties would only seem to
-    explain."""
-    taken, effects, row = [], list(effects), 0
-    while effects:
-        rows = np.flatnonzero(np.abs(e[row:]).max(axis=1) > atol / 4)
+    ties' effects, effect(key)): for the first row past target / 4, the
+    tie that best explains the rows up to it (_best), its effect subtracted
+    from e, until that row is within target / 4, then the next such row.
+    A row's own ties are weighed first (most rows are explained by one).
+    Where none explains a row past atol / 4, those of every position up to
+    it are (a cache value an earlier row stored, or an early layer's input
+    there, that reaches this row through the cache: not one in `local`),
+    unless flips were
+    taken before it: then the round ends, as the tie may be one that those
+    flips moved near a boundary, which only the next round's run lists. A
+    row nothing explains is passed over while within atol (f32's own
+    noise, 1e-7 to 4e-6 a logit, or a tie too small to matter) and ends
+    the round past it: the rows after it may carry its error on through
+    the cache, which their own ties would only seem to explain."""
+    taken, row = [], 0
+    while True:
+        rows = np.flatnonzero(np.abs(e[row:]).max(axis=1) > target / 4)
         if not len(rows):
             break
         row += int(rows[0])
-        r = row + 1
-        here = np.sum(e[:r] ** 2)
-        best, gain = None, EXPLAINS * here
-        for i, (key, d) in enumerate(effects):
-            dd = np.sum(np.square(d[:r], dtype=np.float64))
-            if dd == 0:
-                continue
-            share = np.sum(e[:r] * d[:r]) / dd
-            g = (2 * share - 1) * dd
-            if SHARE[0] <= share <= SHARE[1] and g > gain:
-                best, gain = i, g
-        if best is None:
-            if np.abs(e[row]).max() > atol:
+        left = [k for k in ties if k[1] <= row and k not in taken]
+        key = _best([k for k in left if k[1] == row], effect, e, row + 1)
+        worst = np.abs(e[row]).max()
+        if key is None and worst > atol / 4:
+            if taken:  # the tie may be one those flips moved: a new round
+                break
+            key = _best([k for k in left if k[1] == row or k not in local], effect, e,
+                        row + 1)
+        if key is None:
+            if worst > atol:
                 break
             row += 1
             continue
-        key, d = effects.pop(best)
         taken.append(key)
-        e = e - d
+        e = e - effect(key)
     return taken
 
 
-def resolve_ties(run, compiled, atol):
+def resolve_ties(run, compiled, atol, target=None):
     """The flips of ties that explain `compiled`, the compiled model's
     logits [positions, vocab] (NaN rows where it returned none): run(flips)
     -> (state, logits) runs the reference with the ties in `flips` rounded
     the other way (state.ties: its TieBook's list, state.distance optional).
 
     A tie at position p moves row p and, through the cache, later rows;
-    never earlier ones. A round runs each tie of the current run once on
-    its own to measure its effect d on the reference's logits, then
-    explains the rows in order (_explain_rows): with e = compiled -
-    reference, flipping a tie lowers the squared error by 2 e.d - d.d,
-    about d.d for a tie the compiled run rounded the other way, while one
-    it did not raises it by about as much, the other ties' effects adding
-    only their chance alignment with d over the logits of a row. The run
-    with the taken flips is kept if it lowers the error; the next round
-    measures its ties. Ties after the last row past atol / 4 are not
-    measured: they could only move rows that already agree.
-    Returns (logits, state, flips) of the final run; no search when the
-    plain run is within atol."""
+    never earlier ones. A round explains the rows in order (_explain_rows)
+    by each tie's effect d on the reference's logits, measured by running
+    the tie alone (on first use: most rows need only their own ties
+    measured): with e = compiled - reference, flipping a tie lowers the
+    squared error by 2 e.d - d.d, about d.d for a tie the compiled run
+    rounded the other way, while one it did not raises it by about as
+    much, the other ties' effects adding only their chance alignment with d
+    over the logits of a row. The run with the taken flips is kept if it
+    lowers the error; the next round measures its ties again (a flip moves
+    the values after it, and with them which lie near a boundary). The
+    search goes on while a row is past target / 4 (target: atol unless
+    tighter). Returns (logits, state, flips) of the final run; no search
+    when the plain run is within target."""
+    target = atol if target is None else min(target, atol)
     observed = ~np.isnan(compiled)
     cols = np.arange(compiled.shape[1])
     if len(cols) > SAMPLE_COLUMNS:
@@ -181,28 +245,19 @@ def resolve_ties(run, compiled, atol):
     def residual(logits):
         return np.where(observed, compiled - logits, 0.0)
     state, logits = run(frozenset())
-    if np.abs(residual(logits)).max() <= atol:
+    if np.abs(residual(logits)).max() <= target:
         return logits, state, frozenset()
     flips = frozenset()
     for _ in range(ROUNDS):
         e = residual(logits)
-        bad = np.flatnonzero(np.abs(e).max(axis=1) > atol / 4)
-        e = e[:, cols]
-        if not len(bad):
-            break
-        effects = []
-        for key in tie_order(state):
-            if key in flips or key[1] > bad[-1]:
-                continue
-            _, moved = run(flips | {key})
-            d = np.where(observed, moved - logits, 0.0)[:, cols]
-            if np.abs(d).max() > atol / 4:  # else it cannot matter
-                effects.append((key, d.astype(np.float32)))
-        taken = _explain_rows(effects, e, atol)
+        ties = [k for k in tie_order(state) if k not in flips]
+        effect = _Effects(run, flips, logits, observed, cols, target / 4)
+        taken = _explain_rows(ties, effect, e[:, cols], target, atol,
+                              getattr(state, "local", frozenset()))
         if not taken:
             break
         s2, l2 = run(flips | set(taken))
-        if np.sum(residual(l2) ** 2) >= np.sum(residual(logits) ** 2):
+        if np.sum(residual(l2) ** 2) >= np.sum(e ** 2):
             break
         flips, state, logits = flips | set(taken), s2, l2
     return logits, state, flips
