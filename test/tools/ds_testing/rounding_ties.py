@@ -113,6 +113,9 @@ EXPLAINS = 0.2
 # other way (0 for one it did not). Far above 1, a small d lines up with a
 # larger error that another tie explains.
 SHARE = (0.7, 1.4)
+# Ties whose gains on the rows so far differ by less than this share of
+# their squared error explain them equally well (_best).
+TIED = 0.02
 # Logits per row the search weighs: a tie's effect spreads over every
 # logit (through lm_head), so a fixed sample of a large vocabulary's
 # columns measures it as well, and a round's effects stay small (DeepSeek
@@ -152,14 +155,18 @@ class _Effects:
 
 
 def _best(keys, effect, e, r):
-    """Of `keys`, the tie that explains e's rows before r (their squared
-    error lowered by EXPLAINS of it, e.d / d.d within SHARE) and of those
-    the most of all rows (2 e.d - d.d): a value that moves the row as the
-    compiled run's tie did but later rows otherwise (one at that row's
-    attention input, say, for a cache value it reads) is not that tie.
-    None if none does."""
+    """Of `keys`, the tie that best explains e's rows before r: of those
+    that explain them (their squared error lowered by EXPLAINS of it,
+    e.d / d.d within SHARE), the ones within TIED of the largest such
+    gain, and of these the one of the largest gain over all rows
+    (2 e.d - d.d). Two ties can move the rows so far alike, a value at a
+    row's attention input and a latent an earlier row stored that it
+    reads, and only one of them moves the later rows as the compiled run's
+    tie did; but the later rows' own errors make that gain noisy, so it
+    only decides between ties that explain the rows so far equally well.
+    (None, 0) if none explains them, else (key, its gain over all rows)."""
     here = np.sum(e[:r] ** 2)
-    best, gain = None, -np.inf
+    found = []
     for key in keys:
         d = effect(key)
         if d is None:
@@ -168,12 +175,20 @@ def _best(keys, effect, e, r):
         if dd == 0:
             continue
         share = np.sum(e[:r] * d[:r]) / dd
-        if not (SHARE[0] <= share <= SHARE[1] and (2 * share - 1) * dd > EXPLAINS * here):
+        local = (2 * share - 1) * dd
+        if SHARE[0] <= share <= SHARE[1] and local > EXPLAINS * here:
+            found.append((local, key, d))
+    if not found:
+        return None, 0.0
+    top = max(f[0] for f in found)
+    best, gain = None, -np.inf
+    for local, key, d in found:
+        if local < top - TIED * here:
             continue
         g = 2 * np.sum(e * d) - np.sum(np.square(d, dtype=np.float64))
         if g > gain:
             best, gain = key, g
-    return best
+    return best, gain
 
 
 def _explain_rows(ties, effect, e, target, atol, local=frozenset()):
@@ -182,7 +197,10 @@ def _explain_rows(ties, effect, e, target, atol, local=frozenset()):
     tie that best explains the rows up to it (_best), its effect subtracted
     from e, until that row is within target / 4, then the next such row.
     A row's own ties are weighed first (most rows are explained by one).
-    Where none explains a row past atol / 4, those of every position up to
+    Where none explains a row past atol / 4, or the one that does would
+    raise the error of all rows (a layer-0 input of the row that moves it
+    as a latent an earlier row stored does, but the later rows otherwise),
+    those of every position up to
     it are (a cache value an earlier row stored, or an early layer's input
     there, that reaches this row through the cache: not one in `local`),
     unless flips were
@@ -199,13 +217,13 @@ def _explain_rows(ties, effect, e, target, atol, local=frozenset()):
             break
         row += int(rows[0])
         left = [k for k in ties if k[1] <= row and k not in taken]
-        key = _best([k for k in left if k[1] == row], effect, e, row + 1)
+        key, gain = _best([k for k in left if k[1] == row], effect, e, row + 1)
         worst = np.abs(e[row]).max()
-        if key is None and worst > atol / 4:
+        if (key is None or gain <= 0) and worst > atol / 4:
             if taken:  # the tie may be one those flips moved: a new round
                 break
-            key = _best([k for k in left if k[1] == row or k not in local], effect, e,
-                        row + 1)
+            key, _ = _best([k for k in left if k[1] == row or k not in local], effect, e,
+                           row + 1)
         if key is None:
             if worst > atol:
                 break
@@ -230,8 +248,8 @@ def resolve_ties(run, compiled, atol, target=None):
     squared error by 2 e.d - d.d, about d.d for a tie the compiled run
     rounded the other way, while one it did not raises it by about as
     much, the other ties' effects adding only their chance alignment with d
-    over the logits of a row. The run with the taken flips is kept if it
-    lowers the error; the next round measures its ties again (a flip moves
+    over the logits of a row. The run with the taken flips (or the first
+    of them) is kept if it lowers the error; the next round measures its ties again (a flip moves
     the values after it, and with them which lie near a boundary). The
     search goes on while a row is past target / 4 (target: atol unless
     tighter). Returns (logits, state, flips) of the final run; no search
@@ -254,10 +272,16 @@ def resolve_ties(run, compiled, atol, target=None):
         effect = _Effects(run, flips, logits, observed, cols, target / 4)
         taken = _explain_rows(ties, effect, e[:, cols], target, atol,
                               getattr(state, "local", frozenset()))
-        if not taken:
+        # The run with the taken flips, or failing that (their effects
+        # measured apart need not add up) with the longest run of the first
+        # of them that lowers the error.
+        kept = None
+        for n in range(len(taken), 0, -1):
+            s2, l2 = run(flips | set(taken[:n]))
+            if np.sum(residual(l2) ** 2) < np.sum(e ** 2):
+                kept = (flips | set(taken[:n]), s2, l2)
+                break
+        if kept is None:
             break
-        s2, l2 = run(flips | set(taken))
-        if np.sum(residual(l2) ** 2) >= np.sum(e ** 2):
-            break
-        flips, state, logits = flips | set(taken), s2, l2
+        flips, state, logits = kept
     return logits, state, flips
