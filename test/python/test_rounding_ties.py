@@ -146,7 +146,7 @@ def test_search_recovers_the_flips_of_a_run(rounded_model):
     way (a layer-0 input, whose row reaches later rows through the cache,
     an expert's input and an lm_head input) plus f32-sized noise. The search
     finds exactly those three and nothing else."""
-    m, run = rounded_model, _runner(rounded_model, TOKENS)
+    run = _runner(rounded_model, TOKENS)
     base = run(frozenset())[1]
     pick = frozenset()
     # Each pick among the ties of the run with the earlier picks flipped: a
