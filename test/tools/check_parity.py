@@ -25,7 +25,6 @@ import os
 import subprocess
 import sys
 import tempfile
-from types import SimpleNamespace
 
 import numpy as np
 
@@ -164,8 +163,8 @@ def main():
         cache.tie_window, cache.book = args.tie_window, book
         ref.input_tie_window, ref.book = args.input_tie_window, book
         logits = ref.forward(seq, 0, cache)
-        return SimpleNamespace(ties=book.ties, distance=book.distance, local=book.local,
-                               routing=dict(ref.last_routing)), logits
+        book.routing = dict(ref.last_routing)  # the run's experts, for --routing
+        return book, logits
 
     def matched(logits):
         """The reference with the rounding ties that best explain the

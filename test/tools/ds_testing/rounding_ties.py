@@ -200,16 +200,15 @@ def _explain_rows(ties, effect, e, target, atol, local=frozenset()):
     Where none explains a row past atol / 4, or the one that does would
     raise the error of all rows (a layer-0 input of the row that moves it
     as a latent an earlier row stored does, but the later rows otherwise),
-    those of every position up to
-    it are (a cache value an earlier row stored, or an early layer's input
-    there, that reaches this row through the cache: not one in `local`),
-    unless flips were
-    taken before it: then the round ends, as the tie may be one that those
-    flips moved near a boundary, which only the next round's run lists. A
-    row nothing explains is passed over while within atol (f32's own
-    noise, 1e-7 to 4e-6 a logit, or a tie too small to matter) and ends
-    the round past it: the rows after it may carry its error on through
-    the cache, which their own ties would only seem to explain."""
+    those of every position up to it are: a cache value an earlier row
+    stored, or an early layer's input there, that reaches this row through
+    the cache (not one in `local`). Unless flips were taken before it: then
+    the round ends, as the tie may be one that those flips moved near a
+    boundary, which only the next round's run lists. A row nothing
+    explains is passed over while within atol (f32's own noise, 1e-7 to
+    4e-6 a logit, or a tie too small to matter) and ends the round past
+    it: the rows after it may carry its error on through the cache, which
+    their own ties would only seem to explain."""
     taken, row = [], 0
     while True:
         rows = np.flatnonzero(np.abs(e[row:]).max(axis=1) > target / 4)
@@ -238,7 +237,8 @@ def resolve_ties(run, compiled, atol, target=None):
     """The flips of ties that explain `compiled`, the compiled model's
     logits [positions, vocab] (NaN rows where it returned none): run(flips)
     -> (state, logits) runs the reference with the ties in `flips` rounded
-    the other way (state.ties: its TieBook's list, state.distance optional).
+    the other way (state: its TieBook, or anything with the book's `ties`;
+    `distance` and `local` optional).
 
     A tie at position p moves row p and, through the cache, later rows;
     never earlier ones. A round explains the rows in order (_explain_rows)
@@ -249,10 +249,10 @@ def resolve_ties(run, compiled, atol, target=None):
     rounded the other way, while one it did not raises it by about as
     much, the other ties' effects adding only their chance alignment with d
     over the logits of a row. The run with the taken flips (or the first
-    of them) is kept if it lowers the error; the next round measures its ties again (a flip moves
-    the values after it, and with them which lie near a boundary). The
-    search goes on while a row is past target / 4 (target: atol unless
-    tighter). Returns (logits, state, flips) of the final run; no search
+    of them) is kept if it lowers the error; the next round measures its
+    ties again (a flip moves the values after it, and with them which lie
+    near a boundary). The search goes on while a row is past target / 4
+    (target: atol unless tighter). Returns (logits, state, flips) of the final run; no search
     when the plain run is within target."""
     target = atol if target is None else min(target, atol)
     observed = ~np.isnan(compiled)
