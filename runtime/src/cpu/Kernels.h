@@ -224,6 +224,19 @@ struct KernelSet {
   void (*tileFp8Part[3])(const uint16_t *w, int64_t ldw, const float *scales,
                          const uint16_t *xb, int64_t kp, float *c,
                          const TilePrefetch *pf) = {};
+  /// tileFp8 and its partial tiles over x's `planes` planes (xb,
+  /// xb + planeStride, ...; PackAs::Bf16Split's three terms of f32 x),
+  /// summed in the accumulators before the block's one scaled add, the
+  /// weight tiles loaded once for all planes: where a tileFp8 call a
+  /// plane scales and adds each plane's sums on its own. nullptr: a
+  /// tileFp8 call a plane.
+  void (*tileFp8Planes)(const uint16_t *w, int64_t ldw, const float *scales,
+                        const uint16_t *xb, int64_t planeStride, int planes,
+                        int64_t kp, float *c, const TilePrefetch *pf) = nullptr;
+  void (*tileFp8PlanesPart[3])(const uint16_t *w, int64_t ldw,
+                               const float *scales, const uint16_t *xb,
+                               int64_t planeStride, int planes, int64_t kp,
+                               float *c, const TilePrefetch *pf) = {};
   /// c[i * kPanel + t] += scales[i] * (tileF32's sum over kc values of k
   /// from zero), i < mr: one 128-wide scale block of FP8 rows widened to
   /// f32 unscaled, its sums scaled once (tileFp8's arithmetic on f32

@@ -216,15 +216,42 @@ inline void step(const uint16_t *w, int64_t ldw, const uint16_t *xs) {
     B::template dp<C11, A1, B1>();
 }
 
+/// Most planes of x a call sums (PackAs::Bf16Split's three).
+constexpr int kMaxPlanes = 3;
+
+/// step over `planes` planes of x (planeStride uint16s apart) into the
+/// same accumulators: the weight tiles loaded once for all of them.
+template <typename B, typename Hs>
+inline void stepPlanes(const uint16_t *w, int64_t ldw, const uint16_t *xs,
+                       int planes, int64_t planeStride) {
+  if (planes == 1)
+    return step<B, Hs>(w, ldw, xs);
+  B::template load<A0>(w, ldw * 2);
+  B::template load<A1>(w + kTileRows * ldw, ldw * 2);
+  for (int i = 0; i < planes; ++i) {
+    const uint16_t *xi = xs + i * planeStride;
+    B::template load<B0 + Hs::first>(xi + 32 * Hs::first, kBStride);
+    B::template dp<C00 + Hs::first, A0, B0 + Hs::first>();
+    B::template dp<C10 + Hs::first, A1, B0 + Hs::first>();
+    if constexpr (Hs::count == 2) {
+      B::template load<B1>(xi + 32, kBStride);
+      B::template dp<C01, A0, B1>();
+      B::template dp<C11, A1, B1>();
+    }
+  }
+}
+
 /// c[i * kPanel + t] (+)= sum over pairs j < kp of w-pair j of row i .
-/// xb-pair (j, t), for i < kMr and the tokens t of the halves Hs: with
-/// Zero the sums start from zero, else from c. The whole steps of 16 pairs
-/// run where the data lie; a last partial step runs on zero-padded copies
-/// of its pairs. Every sum is computed alone (the same products in the
+/// xb-pair (j, t), for i < kMr and the tokens t of the halves Hs, summed
+/// over `planes` planes of x (planeStride apart, each step's planes in
+/// turn): with Zero the sums start from zero, else from c. The whole steps of
+/// 16 pairs run where the data lie; a last partial step runs on zero-padded
+/// copies of its pairs. Every sum is computed alone (the same products in the
 /// same order whichever halves a call computes).
 template <typename B, typename Hs, bool Zero>
 void amxSums(const uint16_t *w, int64_t ldw, const uint16_t *xb, int64_t kp,
-             float *c, const TilePrefetch *pf) {
+             float *c, const TilePrefetch *pf, int planes = 1,
+             int64_t planeStride = 0) {
   B::configure();
   // Applies f to each C tile the call computes: (rows 16r, half h).
   auto each = [](auto f) {
@@ -252,23 +279,28 @@ void amxSums(const uint16_t *w, int64_t ldw, const uint16_t *xb, int64_t kp,
     const uint16_t *xs = xb + s * kStepPairs * kPanel * 2;
     // The panel's pair-rows kPanelAhead steps on (past the chunk: the
     // next panel's, which the next call reads; a prefetch never faults).
-    const char *ahead = reinterpret_cast<const char *>(
-        xs + kPanelAhead * kStepPairs * kPanel * 2);
-    for (int l = 0; l < kStepPairs * kBStride / 64; ++l)
-      _mm_prefetch(ahead + 64 * l, _MM_HINT_T0);
-    step<B, Hs>(w + s * 2 * kStepPairs, ldw, xs);
+    for (int i = 0; i < planes; ++i) {
+      const char *ahead = reinterpret_cast<const char *>(
+          xs + i * planeStride + kPanelAhead * kStepPairs * kPanel * 2);
+      for (int l = 0; l < kStepPairs * kBStride / 64; ++l)
+        _mm_prefetch(ahead + 64 * l, _MM_HINT_T0);
+    }
+    stepPlanes<B, Hs>(w + s * 2 * kStepPairs, ldw, xs, planes, planeStride);
     for (int64_t l = 0; l < perStep; ++l)
       next.step();
   }
   if (rest > 0) {
     alignas(64) uint16_t wt[kMr * 2 * kStepPairs] = {};
-    alignas(64) uint16_t xt[kStepPairs * kPanel * 2] = {};
+    constexpr int64_t kPlaneStep = kStepPairs * kPanel * 2;
+    alignas(64) uint16_t xt[kMaxPlanes * kPlaneStep] = {};
     for (int i = 0; i < kMr; ++i)
       std::memcpy(wt + i * 2 * kStepPairs, w + i * ldw + steps * 2 * kStepPairs,
                   size_t(rest) * 4);
-    std::memcpy(xt, xb + steps * kStepPairs * kPanel * 2,
-                size_t(rest) * kBStride);
-    step<B, Hs>(wt, 2 * kStepPairs, xt);
+    for (int i = 0; i < planes; ++i)
+      std::memcpy(xt + i * kPlaneStep,
+                  xb + i * planeStride + steps * kStepPairs * kPanel * 2,
+                  size_t(rest) * kBStride);
+    stepPlanes<B, Hs>(wt, 2 * kStepPairs, xt, planes, kPlaneStep);
     for (int64_t l = 0; l < perStep; ++l)
       next.step();
   }
@@ -316,20 +348,31 @@ void amxTileBf16(const uint16_t *w, int64_t ldw, const uint16_t *xb, int64_t kp,
   }
 }
 
-/// KernelSet::tileFp8 on AMX: one scale block's sums from zero, then
-/// c[i][t] += scales[i] * sums (TileAcc::scaleInto's fused form).
+/// KernelSet::tileFp8Planes on AMX: one scale block's sums from zero over
+/// every plane, then c[i][t] += scales[i] * sums (TileAcc::scaleInto's
+/// fused form).
 template <typename B, int Q>
-void amxTileFp8(const uint16_t *w, int64_t ldw, const float *scales,
-                const uint16_t *xb, int64_t kp, float *c,
-                const TilePrefetch *pf) {
+void amxTileFp8Planes(const uint16_t *w, int64_t ldw, const float *scales,
+                      const uint16_t *xb, int64_t planeStride, int planes,
+                      int64_t kp, float *c, const TilePrefetch *pf) {
   alignas(64) float sums[kMr * kPanel];
   if (kp <= 0)
     return;
   if constexpr (Q > 2)
-    amxSums<B, Halves<2, 0>, true>(w, ldw, xb, kp, sums, pf);
+    amxSums<B, Halves<2, 0>, true>(w, ldw, xb, kp, sums, pf, planes,
+                                   planeStride);
   else
-    amxSums<B, Halves<1, 0>, true>(w, ldw, xb, kp, sums, pf);
+    amxSums<B, Halves<1, 0>, true>(w, ldw, xb, kp, sums, pf, planes,
+                                   planeStride);
   addInto(sums, scales, 0, Q * kQuarterPanel, c);
+}
+
+/// KernelSet::tileFp8 on AMX: the one plane of amxTileFp8Planes.
+template <typename B, int Q>
+void amxTileFp8(const uint16_t *w, int64_t ldw, const float *scales,
+                const uint16_t *xb, int64_t kp, float *c,
+                const TilePrefetch *pf) {
+  amxTileFp8Planes<B, Q>(w, ldw, scales, xb, 0, 1, kp, c, pf);
 }
 
 /// The avx512vbmi set with the tiles of backend B.
@@ -346,6 +389,10 @@ template <typename B> KernelSet amxSet() {
   s.tileFp8Part[0] = amxTileFp8<B, 1>;
   s.tileFp8Part[1] = amxTileFp8<B, 2>;
   s.tileFp8Part[2] = amxTileFp8<B, 3>;
+  s.tileFp8Planes = amxTileFp8Planes<B, 4>;
+  s.tileFp8PlanesPart[0] = amxTileFp8Planes<B, 1>;
+  s.tileFp8PlanesPart[1] = amxTileFp8Planes<B, 2>;
+  s.tileFp8PlanesPart[2] = amxTileFp8Planes<B, 3>;
   return s;
 }
 
@@ -371,25 +418,31 @@ bool amxPermitted() {
 /// The hardware tiles against the emulated ones on small integers, where
 /// every sum is exact whatever the order: a layout or configuration the
 /// hardware reads otherwise than written here fails it (the bf16 and FP8
-/// tiles, full and partial, over 40 pairs: two steps and a padded one,
-/// weight rows in place).
+/// tiles, full and partial, the FP8 ones on one plane of x and on three,
+/// over 40 pairs: two steps and a padded one, weight rows in place).
 bool amxMatchesEmulation() {
-  constexpr int64_t kp = 40, ldw = 2 * kp + 6;
-  static uint16_t w[kMr * ldw], xb[kp * kPanel * 2];
+  constexpr int64_t kp = 40, ldw = 2 * kp + 6, plane = kp * kPanel * 2;
+  static uint16_t w[kMr * ldw], xb[kMaxPlanes * plane];
   for (int64_t i = 0; i < kMr * ldw; ++i)
     w[i] = roundToBf16(float((i * 7) % 9) - 4);
-  for (int64_t i = 0; i < kp * kPanel * 2; ++i)
+  for (int64_t i = 0; i < kMaxPlanes * plane; ++i)
     xb[i] = roundToBf16(float((i * 5) % 7) - 3);
   float scales[kMr];
   for (int i = 0; i < kMr; ++i)
     scales[i] = float(1 << (i % 5)) / 4;
   const KernelSet hwSet = amxSet<AmxHardware>(), emuSet = amxSet<AmxEmulated>();
-  for (int fp8 = 0; fp8 < 2; ++fp8)
+  for (int kind = 0; kind < 3; ++kind)
     for (int q = 1; q <= 4; ++q) {
       alignas(64) float hw[kMr * kPanel], emu[kMr * kPanel];
       for (int64_t i = 0; i < kMr * kPanel; ++i)
         hw[i] = emu[i] = float(i % 5);
-      if (fp8) {
+      if (kind == 2) {
+        auto tile = [q](const KernelSet &s) {
+          return q == 4 ? s.tileFp8Planes : s.tileFp8PlanesPart[q - 1];
+        };
+        tile(hwSet)(w, ldw, scales, xb, plane, kMaxPlanes, kp, hw, nullptr);
+        tile(emuSet)(w, ldw, scales, xb, plane, kMaxPlanes, kp, emu, nullptr);
+      } else if (kind == 1) {
         (q == 4 ? hwSet.tileFp8 : hwSet.tileFp8Part[q - 1])(w, ldw, scales, xb,
                                                             kp, hw, nullptr);
         (q == 4 ? emuSet.tileFp8 : emuSet.tileFp8Part[q - 1])(

@@ -282,6 +282,9 @@ struct PanelTiles {
   decltype(KernelSet::tileFp8) fp8(int64_t p) const {
     return pick(p, ks.tileFp8, ks.tileFp8Part);
   }
+  decltype(KernelSet::tileFp8Planes) fp8Planes(int64_t p) const {
+    return pick(p, ks.tileFp8Planes, ks.tileFp8PlanesPart);
+  }
   decltype(KernelSet::tileF32Scaled) f32Scaled(int64_t p) const {
     return pick(p, ks.tileF32Scaled, ks.tileF32ScaledPart);
   }
@@ -333,9 +336,14 @@ void fp8TileBf16(const KernelSet &ks, const PackedX &x, const WeightMatrix &w,
     int64_t kp = (std::min(kScaleBlock, kc - kb) + 1) / 2;
     for (int64_t p = 0; p < x.panels; ++p) {
       const TilePrefetch *share = shares.next();
-      for (int i = 0; i < x.planes; ++i)
-        tiles.fp8(p)(t + kb, kTileLd, scales, x.panelAt(i, p, k0 + kb), kp,
-                     ctile + p * mr * kPanel, i == 0 ? share : nullptr);
+      if (x.planes > 1 && ks.tileFp8Planes)
+        tiles.fp8Planes(p)(t + kb, kTileLd, scales, x.panelAt(0, p, k0 + kb),
+                           x.planeSize, x.planes, kp, ctile + p * mr * kPanel,
+                           share);
+      else
+        for (int i = 0; i < x.planes; ++i)
+          tiles.fp8(p)(t + kb, kTileLd, scales, x.panelAt(i, p, k0 + kb), kp,
+                       ctile + p * mr * kPanel, i == 0 ? share : nullptr);
       if (out && kb + kScaleBlock >= kc)
         out->panel(p);
     }
