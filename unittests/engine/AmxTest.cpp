@@ -63,13 +63,13 @@ TEST(Amx, EmulationAddsEachProductInTurn) {
 
 // Where the CPU has AMX: the hardware tiles agree with the emulation on
 // random values (denormals among them), full and partial panels, a K tail,
-// bf16 and FP8: the emulation, which CI checks the layouts through, reads
-// the same weights and tokens as the hardware. Not bit for bit: the
-// hardware sums a TDPBF16PS's 32 products in an order of its own (an
-// Emerald Rapids Xeon summed each pair and then added it on all of
-// 512,000 one-pair samples, against 81% for the SDM's pseudocode, which
-// the emulation follows; with 16 pairs no simple order matched every sum),
-// so both are held to the error any f32 summation order of the 2 kp
+// bf16 and FP8, FP8 over three planes of x summed in the tiles: the emulation,
+// which CI checks the layouts through, reads the same weights and tokens as the
+// hardware. Not bit for bit: the hardware sums a TDPBF16PS's 32 products in an
+// order of its own (an Emerald Rapids Xeon summed each pair and then added it
+// on all of 512,000 one-pair samples, against 81% for the SDM's pseudocode,
+// which the emulation follows; with 16 pairs no simple order matched every
+// sum), so both are held to the error any f32 summation order of the 2 kp
 // products and the accumulator may make. (amxAvailable() checks exact
 // integer sums, where every order agrees.)
 TEST(Amx, HardwareMatchesTheEmulation) {
@@ -89,7 +89,8 @@ TEST(Amx, HardwareMatchesTheEmulation) {
   int checked = 0;
   for (int64_t kp : {1, 16, 40, 64}) {
     const int64_t ldw = 2 * kp + 10;
-    std::vector<uint16_t> w(size_t(mr * ldw)), xb(size_t(kp * kPanel * 2));
+    const int64_t plane = kp * kPanel * 2;
+    std::vector<uint16_t> w(size_t(mr * ldw)), xb(size_t(3 * plane));
     for (uint16_t &v : w)
       v = roundToBf16(d(rng));
     for (uint16_t &v : xb)
@@ -97,13 +98,22 @@ TEST(Amx, HardwareMatchesTheEmulation) {
     std::vector<float> scales(static_cast<size_t>(mr));
     for (float &s : scales)
       s = std::uniform_real_distribution<float>(0.01f, 4.0f)(rng);
-    for (int fp8 = 0; fp8 < 2; ++fp8)
+    for (int kind = 0; kind < 3; ++kind)
       for (int q = 1; q <= 4; ++q) {
+        const bool fp8 = kind > 0;
+        const int planes = kind == 2 ? 3 : 1;
         std::vector<float> init(size_t(mr * kPanel));
         for (float &v : init)
           v = d(rng);
         std::vector<float> a = init, b = init;
-        if (fp8) {
+        if (planes > 1) {
+          (q == 4 ? hw.tileFp8Planes : hw.tileFp8PlanesPart[q - 1])(
+              w.data(), ldw, scales.data(), xb.data(), plane, planes, kp,
+              a.data(), nullptr);
+          (q == 4 ? emu.tileFp8Planes : emu.tileFp8PlanesPart[q - 1])(
+              w.data(), ldw, scales.data(), xb.data(), plane, planes, kp,
+              b.data(), nullptr);
+        } else if (fp8) {
           (q == 4 ? hw.tileFp8 : hw.tileFp8Part[q - 1])(
               w.data(), ldw, scales.data(), xb.data(), kp, a.data(), nullptr);
           (q == 4 ? emu.tileFp8 : emu.tileFp8Part[q - 1])(
@@ -124,20 +134,22 @@ TEST(Amx, HardwareMatchesTheEmulation) {
             // Any order's error: one rounding per addition, each at most
             // half an ulp of a partial sum no larger than the magnitude.
             double mag = 0;
-            for (int64_t j = 0; j < 2 * kp; ++j)
-              mag +=
-                  std::abs(double(value(w[size_t(i * ldw + j)])) *
-                           value(xb[size_t((j / 2 * kPanel + t) * 2 + j % 2)]));
+            for (int pl = 0; pl < planes; ++pl)
+              for (int64_t j = 0; j < 2 * kp; ++j)
+                mag += std::abs(
+                    double(value(w[size_t(i * ldw + j)])) *
+                    value(xb[size_t(pl * plane + (j / 2 * kPanel + t) * 2 +
+                                    j % 2)]));
             mag = mag * (fp8 ? scales[size_t(i)] : 1.0) + std::abs(init[at]);
-            double tol = double(2 * kp + 2) * std::ldexp(mag, -23);
+            double tol = double(2 * kp * planes + 2) * std::ldexp(mag, -23);
             ASSERT_NEAR(a[at], b[at], tol)
-                << (fp8 ? "fp8" : "bf16") << " kp " << kp << " quarters " << q
-                << " at " << i << "," << t;
+                << (fp8 ? "fp8" : "bf16") << " planes " << planes << " kp "
+                << kp << " quarters " << q << " at " << i << "," << t;
           }
         ++checked;
       }
   }
-  EXPECT_EQ(checked, 32);
+  EXPECT_EQ(checked, 48);
 }
 
 // The ISA exists by name everywhere; it is offered only where the CPU, the
@@ -164,9 +176,12 @@ TEST(Amx, OfferedOnlyWhereItRuns) {
     EXPECT_EQ(set->gemvBf16Pairs, vbmi.gemvBf16Pairs);
     EXPECT_NE(set->tileBf16, vbmi.tileBf16);
     EXPECT_NE(set->tileFp8, vbmi.tileFp8);
+    EXPECT_TRUE(set->tileFp8Planes);
+    EXPECT_FALSE(vbmi.tileFp8Planes); // its exact products take f32 tiles
     for (int q = 0; q < 3; ++q) {
       EXPECT_TRUE(set->tileBf16Part[q]);
       EXPECT_TRUE(set->tileFp8Part[q]);
+      EXPECT_TRUE(set->tileFp8PlanesPart[q]);
     }
   }
   EXPECT_TRUE(amxEmulatedKernels().emulatedAmx);

@@ -4,6 +4,7 @@
 #include "cpu/Gemm.h"
 #include "cpu/HeadMatmul.h"
 #include "cpu/Isa.h"
+#include "cpu/TileGemm.h"
 #include "weights/DType.h"
 
 #include <gtest/gtest.h>
@@ -174,6 +175,53 @@ TEST(MatMul, F32ProductsAreExactOnEveryTile) {
               << " output " << j;
         }
     }
+}
+
+// The exact products' split (AMX's PackAs::Bf16Split) keeps only the
+// planes x needs: one where x is bf16 already (a bf16 latent cache's rows
+// through kv_b), two where every x - bf16(x) is a bf16 value, else three;
+// and the products stay exact with fewer planes (the one-hot weights of
+// F32ProductsAreExactOnEveryTile, on x of each kind).
+TEST(MatMul, SplitKeepsOnlyThePlanesXNeeds) {
+  std::vector<const KernelSet *> sets;
+  for (const KernelSet *set : testedSets())
+    if (set->isa == Isa::Amx && !set->widenedTiles)
+      sets.push_back(set);
+  if (sets.empty())
+    GTEST_SKIP() << "no AMX set (the emulated one needs avx512vbmi)";
+  std::mt19937 rng(41);
+  const int64_t rows = 40, n = 40, k = 300;
+  std::vector<float> hi = normalValues(rng, size_t(rows * k));
+  for (float &v : hi)
+    v = bf16ToF32(f32ToBF16(v));
+  std::vector<float> two = hi, three = normalValues(rng, size_t(rows * k));
+  // hi + a bf16 value 2^-9 of it: exact in f32, and its residual is that
+  // bf16 value, whose own residual is zero. One row of 40 only (the second
+  // panel's) already needs the second plane.
+  for (int64_t j = 0; j < k; ++j)
+    two[size_t(35 * k + j)] += std::ldexp(hi[size_t(35 * k + j)], -9);
+  std::uniform_int_distribution<int64_t> column(0, k - 1);
+  std::vector<int64_t> at(static_cast<size_t>(n));
+  std::vector<uint16_t> w(size_t(n * k), 0);
+  for (int64_t j = 0; j < n; ++j)
+    w[size_t(j * k + (at[size_t(j)] = column(rng)))] = f32ToBF16(1.0f);
+  const WeightMatrix m =
+      WeightMatrix::single(WeightFormat::BF16, w.data(), n, k, k);
+  for (const KernelSet *set : sets) {
+    ASSERT_EQ(packAs(*set, m, /*exact=*/true), PackAs::Bf16Split);
+    int want = 1;
+    for (const std::vector<float> *x : {&hi, &two, &three}) {
+      PackedX p = pack(*set, x->data(), k, rows, k, PackAs::Bf16Split);
+      EXPECT_EQ(p.planes, want) << setName(*set);
+      std::vector<float> y(size_t(rows * n));
+      matmulF32(*set, x->data(), k, rows, m, 0, n, y.data(), n);
+      for (int64_t t = 0; t < rows; ++t)
+        for (int64_t j = 0; j < n; ++j)
+          ASSERT_EQ(y[size_t(t * n + j)], (*x)[size_t(t * k + at[size_t(j)])])
+              << setName(*set) << " planes " << want << " row " << t;
+      ++want;
+    }
+  }
 }
 
 TEST(MatMul, PartsAndRowRangesKeepTheirOwnScaleBlocks) {

@@ -6,6 +6,7 @@
 #include "cpu/TileTrace.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cassert>
 #include <cstring>
 
@@ -95,34 +96,45 @@ void packPanelRows(const KernelSet &ks, const float *src, int64_t ldx,
 
 /// r = x - bf16(x) over a row of k: what x's bf16 rounding left out,
 /// exact in f32 (0 where x rounds to itself, an infinity included).
-void roundingResidual(const KernelSet &ks, const float *x, int64_t k,
+/// Returns whether any of it is nonzero.
+bool roundingResidual(const KernelSet &ks, const float *x, int64_t k,
                       float *r) {
   std::memcpy(r, x, size_t(k) * sizeof(float));
   roundInPlace(ks, r, k);
-  for (int64_t j = 0; j < k; ++j)
+  bool any = false;
+  for (int64_t j = 0; j < k; ++j) {
     r[j] = r[j] == x[j] ? 0.0f : x[j] - r[j];
+    any |= r[j] != 0.0f;
+  }
+  return any;
 }
 
 /// Panel p of x as PackAs::Bf16Split's three planes (planeSize apart):
 /// hi = bf16(x), mid = bf16(x - hi) and lo = x - hi - mid, each an exact
 /// bf16 (x - hi keeps 16 of f32's 24 significant bits, x - hi - mid 8),
 /// so hi + mid + lo = x (for x below bf16's largest finite value, past
-/// which hi is infinite).
-void packSplitPanel(const KernelSet &ks, const float *x, int64_t ldx,
-                    int64_t rows, int64_t k, uint16_t *out, int64_t planeSize,
-                    int64_t p) {
+/// which hi is infinite). Returns the planes the panel needs: 1 where
+/// every x is a bf16 value (a bf16 latent cache's rows), 2 where every
+/// x - hi is, else 3; the planes past them are packed as zeros.
+int packSplitPanel(const KernelSet &ks, const float *x, int64_t ldx,
+                   int64_t rows, int64_t k, uint16_t *out, int64_t planeSize,
+                   int64_t p) {
   int64_t n = std::min(rows - p * kPanel, int64_t(kPanel));
   const float *src = x + p * kPanel * ldx;
   float *mid = buffers().splitRows.get(size_t(2 * n * k)), *lo = mid + n * k;
+  int planes = 1;
   for (int64_t t = 0; t < n; ++t) {
-    roundingResidual(ks, src + t * ldx, k, mid + t * k);
-    roundingResidual(ks, mid + t * k, k, lo + t * k);
+    if (roundingResidual(ks, src + t * ldx, k, mid + t * k))
+      planes = std::max(planes, 2);
+    if (roundingResidual(ks, mid + t * k, k, lo + t * k))
+      planes = 3;
   }
   uint16_t *dst = out + p * panelSize(k, true);
   packPanelRows(ks, src, ldx, nullptr, n, k, PackAs::Bf16Pairs, dst);
   packPanelRows(ks, mid, k, nullptr, n, k, PackAs::Bf16Pairs, dst + planeSize);
   packPanelRows(ks, lo, k, nullptr, n, k, PackAs::Bf16Pairs,
                 dst + 2 * planeSize);
+  return planes;
 }
 
 } // namespace
@@ -159,15 +171,25 @@ PackedX dsrt::cpu::pack(const KernelSet &ks, const float *x, int64_t ldx,
     p.f32 = static_cast<float *>(out = buffers().packed.get(count));
   // Split over the pool too: packing alone on the caller's thread would
   // leave the other cores waiting for the tiles.
+  std::atomic<int> planes{1};
   parallelFor(p.panels, 1, [&](int64_t b, int64_t e) {
     for (int64_t i = b; i < e; ++i) {
-      if (as == PackAs::Bf16Split)
-        packSplitPanel(ks, x, ldx, rows, k, static_cast<uint16_t *>(out),
-                       p.planeSize, i);
-      else
+      if (as == PackAs::Bf16Split) {
+        int need = packSplitPanel(ks, x, ldx, rows, k,
+                                  static_cast<uint16_t *>(out), p.planeSize, i);
+        int seen = planes.load(std::memory_order_relaxed);
+        while (need > seen && !planes.compare_exchange_weak(seen, need))
+          ;
+      } else {
         packPanel(ks, x, ldx, nullptr, rows, k, as, out, i);
+      }
     }
   });
+  // Planes of zeros add nothing to any sum: where x is bf16 already (a
+  // bf16 latent cache's rows, through kv_b's exact expansion), its
+  // products take one pass of the tiles, not three.
+  if (as == PackAs::Bf16Split)
+    p.planes = planes.load();
   return p;
 }
 
@@ -515,9 +537,10 @@ void blockChunk(const KernelSet &ks, const PackedX &x, const WeightMatrix &w,
                        : w.format == WeightFormat::BF16 ? "bf16"
                                                         : "fp8";
   recordChunk({w.cols, format,
-               x.planes == 3 ? "bf16x3"
-               : x.bf16      ? "bf16"
-                             : "f32",
+               x.planes == 3   ? "bf16x3"
+               : x.planes == 2 ? "bf16x2"
+               : x.bf16        ? "bf16"
+                               : "f32",
                path, x.panels, x.rows, m, kc},
               seconds);
 }

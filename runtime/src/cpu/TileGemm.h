@@ -39,8 +39,9 @@ struct PackedX {
   const float *f32 = nullptr;
   const uint16_t *bf16 = nullptr;
   int64_t rows = 0, k = 0, panels = 0;
-  /// bf16 pairs: PackAs::Bf16Split's three planes (planeSize uint16s
-  /// apart), summed by the tiles one after the other; else one.
+  /// bf16 pairs: PackAs::Bf16Split's planes (planeSize uint16s apart),
+  /// summed by the tiles one after the other: three, or fewer where the
+  /// last ones are zero for every x (x already bf16: one); else one.
   int planes = 1;
   int64_t planeSize = 0;
   int64_t pairs() const { return (k + 1) / 2; }
