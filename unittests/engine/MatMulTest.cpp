@@ -224,6 +224,24 @@ TEST(MatMul, SplitKeepsOnlyThePlanesXNeeds) {
   }
 }
 
+// rowsFrom's one division walks the parts and 128-row scale blocks as
+// row() and scaleRow() find them, across both boundaries.
+TEST(MatMul, RowsFromWalksPartsAndScaleBlocks) {
+  std::mt19937 rng(3);
+  TestWeight w(WeightFormat::FP8, 3, 150, 260, 5, rng);
+  const WeightMatrix &m = w.matrix;
+  for (int64_t r : {0, 100, 127, 140, 149, 150, 277, 299, 420}) {
+    const int64_t n = std::min<int64_t>(40, m.rows - r);
+    std::vector<const uint8_t *> rows(static_cast<size_t>(n));
+    std::vector<const float *> scales(static_cast<size_t>(n));
+    m.rowsFrom(r, n, rows.data(), scales.data());
+    for (int64_t i = 0; i < n; ++i) {
+      ASSERT_EQ(rows[size_t(i)], m.row(r + i)) << "row " << r + i;
+      ASSERT_EQ(scales[size_t(i)], m.scaleRow(r + i)) << "row " << r + i;
+    }
+  }
+}
+
 TEST(MatMul, PartsAndRowRangesKeepTheirOwnScaleBlocks) {
   std::mt19937 rng(7);
   for (WeightFormat f :

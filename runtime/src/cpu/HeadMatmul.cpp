@@ -180,11 +180,8 @@ bool headRowsFewTokens(const KernelSet &ks, const float *xp, int64_t xs0,
       for (int64_t l = 0; l < firstBytes; l += 64)
         __builtin_prefetch(rowOf(h0, kk) + l, 0, 3);
     for (int64_t h = h0; h < h1; ++h) {
-      for (int64_t kk = 0; kk < k; ++kk) {
-        rows[size_t(kk)] = rowOf(h, kk);
-        if (fp8)
-          scales[size_t(kk)] = w.scaleRow(h * group + offset + kk);
-      }
+      w.rowsFrom(h * group + offset, k, rows.data(),
+                 fp8 ? scales.data() : nullptr);
       bool next = h + 1 < h1;
       for (int64_t kk = 0; next && kk < ahead; ++kk)
         rows[size_t(k + kk)] = rowOf(h + 1, kk);

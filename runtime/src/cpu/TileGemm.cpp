@@ -351,10 +351,12 @@ void fp8TileBf16(const KernelSet &ks, const PackedX &x, const WeightMatrix &w,
     for (int64_t i = 0; i < m; ++i)
       ks.fp8ToBf16(w.row(r + i) + k0, w.ld, 1, kc, t + i * kTileLd, kTileLd);
   float scales[kMaxTileRows] = {};
+  const float *scaleRows[kMaxTileRows];
+  w.rowsFrom<const void *>(r, m, nullptr, scaleRows);
   PanelTiles tiles{ks, x};
   for (int64_t kb = 0; kb < kc; kb += kScaleBlock) {
     for (int64_t i = 0; i < m; ++i)
-      scales[i] = w.scaleRow(r + i)[(k0 + kb) / kScaleBlock];
+      scales[i] = scaleRows[i][(k0 + kb) / kScaleBlock];
     int64_t kp = (std::min(kScaleBlock, kc - kb) + 1) / 2;
     for (int64_t p = 0; p < x.panels; ++p) {
       const TilePrefetch *share = shares.next();
@@ -388,12 +390,14 @@ void fp8TileF32(const KernelSet &ks, const PackedX &x, const WeightMatrix &w,
   const int mr = ks.mr;
   const int64_t k = x.k;
   float scales[kMaxTileRows] = {};
+  const float *scaleRows[kMaxTileRows];
+  w.rowsFrom<const void *>(r, m, nullptr, scaleRows);
   PanelTiles tiles{ks, x};
   for (int64_t kb = 0; kb < kc; kb += kScaleBlock) {
     const int64_t len = std::min(kScaleBlock, kc - kb);
     const bool last = kb + kScaleBlock >= kc;
     for (int64_t i = 0; i < m; ++i)
-      scales[i] = w.scaleRow(r + i)[(k0 + kb) / kScaleBlock];
+      scales[i] = scaleRows[i][(k0 + kb) / kScaleBlock];
     for (int64_t p = 0; p < x.panels; ++p) {
       const float *xp = x.f32 + (p * k + k0 + kb) * kPanel;
       const TilePrefetch *pp = p == pfPanel && kb == 0 ? &pf : nullptr;

@@ -64,6 +64,26 @@ struct WeightMatrix {
   const float *scaleRow(int64_t r) const {
     return scales[size_t(r / partRows)] + ((r % partRows) / 128) * scaleCols();
   }
+  /// rows[i] = row(r + i) and, FP8, scaleRows[i] = scaleRow(r + i) for i
+  /// < n (either may be null), with one division for all of them: a
+  /// tile's 32 rows a scale block each took 32 divisions, as long as the
+  /// tiles themselves over an expert's one-panel group.
+  template <typename Row>
+  void rowsFrom(int64_t r, int64_t n, Row *rowsOut,
+                const float **scaleRows) const {
+    int64_t part = r / partRows, at = r % partRows;
+    for (int64_t i = 0; i < n; ++i) {
+      if (rowsOut)
+        rowsOut[i] = static_cast<const uint8_t *>(parts[size_t(part)]) +
+                     size_t(at * ld) * elementSize();
+      if (scaleRows)
+        scaleRows[i] = scales[size_t(part)] + (at / 128) * scaleCols();
+      if (++at == partRows) {
+        ++part;
+        at = 0;
+      }
+    }
+  }
   /// Rows [r, r + n) lie in one part (consecutive, stride ld).
   bool inOnePart(int64_t r, int64_t n) const {
     return r / partRows == (r + n - 1) / partRows;
