@@ -509,14 +509,23 @@ ChunkPath runChunk(const KernelSet &ks, const PackedX &x, const WeightMatrix &w,
   float *t = b.wtile.get(size_t(mr * kTileLd));
   if (m < mr)
     std::memset(t + m * kTileLd, 0, size_t((mr - m) * kTileLd) * sizeof(float));
+  const uint8_t *rows[kMaxTileRows];
+  w.rowsFrom(r, m, rows, nullptr);
   if (w.format == WeightFormat::FP8) {
     for (int64_t i = 0; i < m; ++i)
-      ks.decodeFp8(w.row(r + i) + k0, kc, 1.0f, t + i * kTileLd);
+      ks.decodeFp8(rows[i] + k0, kc, 1.0f, t + i * kTileLd);
     fp8TileF32(ks, x, w, r, m, k0, kc, t, ctile, out, pf, pfPanel);
     return ChunkPath::Converted;
   }
-  for (int64_t i = 0; i < m; ++i)
-    decodeRow(ks, w, r + i, k0, kc, t + i * kTileLd);
+  for (int64_t i = 0; i < m; ++i) {
+    if (w.format == WeightFormat::F32)
+      std::memcpy(t + i * kTileLd,
+                  reinterpret_cast<const float *>(rows[i]) + k0,
+                  size_t(kc) * sizeof(float));
+    else
+      ks.decodeBf16(reinterpret_cast<const uint16_t *>(rows[i]) + k0, kc,
+                    t + i * kTileLd);
+  }
   for (int64_t p = 0; p < x.panels; ++p) {
     tiles.f32(p)(t, kTileLd, x.f32 + (p * k + k0) * kPanel, kc,
                  ctile + p * mr * kPanel, p == pfPanel ? &pf : nullptr);
