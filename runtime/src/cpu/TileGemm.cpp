@@ -352,7 +352,7 @@ void fp8TileBf16(const KernelSet &ks, const PackedX &x, const WeightMatrix &w,
       ks.fp8ToBf16(w.row(r + i) + k0, w.ld, 1, kc, t + i * kTileLd, kTileLd);
   float scales[kMaxTileRows] = {};
   const float *scaleRows[kMaxTileRows];
-  w.rowsFrom<const void *>(r, m, nullptr, scaleRows);
+  w.scaleRowsFrom(r, m, scaleRows);
   PanelTiles tiles{ks, x};
   for (int64_t kb = 0; kb < kc; kb += kScaleBlock) {
     for (int64_t i = 0; i < m; ++i)
@@ -391,7 +391,7 @@ void fp8TileF32(const KernelSet &ks, const PackedX &x, const WeightMatrix &w,
   const int64_t k = x.k;
   float scales[kMaxTileRows] = {};
   const float *scaleRows[kMaxTileRows];
-  w.rowsFrom<const void *>(r, m, nullptr, scaleRows);
+  w.scaleRowsFrom(r, m, scaleRows);
   PanelTiles tiles{ks, x};
   for (int64_t kb = 0; kb < kc; kb += kScaleBlock) {
     const int64_t len = std::min(kScaleBlock, kc - kb);

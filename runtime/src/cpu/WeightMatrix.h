@@ -84,6 +84,10 @@ struct WeightMatrix {
       }
     }
   }
+  /// rowsFrom's scale rows alone.
+  void scaleRowsFrom(int64_t r, int64_t n, const float **scaleRows) const {
+    rowsFrom<const void *>(r, n, nullptr, scaleRows);
+  }
   /// Rows [r, r + n) lie in one part (consecutive, stride ld).
   bool inOnePart(int64_t r, int64_t n) const {
     return r / partRows == (r + n - 1) / partRows;
