@@ -183,8 +183,8 @@ bool headRowsFewTokens(const KernelSet &ks, const float *xp, int64_t xs0,
       w.rowsFrom(h * group + offset, k, rows.data(),
                  fp8 ? scales.data() : nullptr);
       bool next = h + 1 < h1;
-      for (int64_t kk = 0; next && kk < ahead; ++kk)
-        rows[size_t(k + kk)] = rowOf(h + 1, kk);
+      if (next)
+        w.rowsFrom((h + 1) * group + offset, ahead, rows.data() + k, nullptr);
       for (int64_t t = 0; t < tokens; ++t) {
         // The next call's rows: this head's again for the next token.
         int64_t fetch = t + 1 == tokens && next ? ahead : 0;

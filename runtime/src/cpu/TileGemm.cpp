@@ -193,10 +193,13 @@ PackedX dsrt::cpu::pack(const KernelSet &ks, const float *x, int64_t ldx,
   return p;
 }
 
-void dsrt::cpu::decodeRow(const KernelSet &ks, const WeightMatrix &w, int64_t r,
-                          int64_t k0, int64_t n, float *dst) {
-  const uint8_t *row = w.row(r);
-  switch (w.format) {
+namespace {
+
+/// decodeRow over the row at `row` (FP8: its block row's `scales`), for
+/// callers that have its address already.
+void decodeRowAt(const KernelSet &ks, WeightFormat format, const uint8_t *row,
+                 const float *scales, int64_t k0, int64_t n, float *dst) {
+  switch (format) {
   case WeightFormat::F32:
     std::memcpy(dst, reinterpret_cast<const float *>(row) + k0,
                 size_t(n) * sizeof(float));
@@ -205,7 +208,6 @@ void dsrt::cpu::decodeRow(const KernelSet &ks, const WeightMatrix &w, int64_t r,
     ks.decodeBf16(reinterpret_cast<const uint16_t *>(row) + k0, n, dst);
     return;
   case WeightFormat::FP8: {
-    const float *scales = w.scaleRow(r);
     for (int64_t k = k0; k < k0 + n;) {
       int64_t len = std::min(k0 + n, (k / kScaleBlock + 1) * kScaleBlock) - k;
       ks.decodeFp8(row + k, len, scales[k / kScaleBlock], dst + (k - k0));
@@ -214,6 +216,15 @@ void dsrt::cpu::decodeRow(const KernelSet &ks, const WeightMatrix &w, int64_t r,
     return;
   }
   }
+}
+
+} // namespace
+
+void dsrt::cpu::decodeRow(const KernelSet &ks, const WeightMatrix &w, int64_t r,
+                          int64_t k0, int64_t n, float *dst) {
+  decodeRowAt(ks, w.format, w.row(r),
+              w.format == WeightFormat::FP8 ? w.scaleRow(r) : nullptr, k0, n,
+              dst);
 }
 
 namespace {
@@ -517,15 +528,8 @@ ChunkPath runChunk(const KernelSet &ks, const PackedX &x, const WeightMatrix &w,
     fp8TileF32(ks, x, w, r, m, k0, kc, t, ctile, out, pf, pfPanel);
     return ChunkPath::Converted;
   }
-  for (int64_t i = 0; i < m; ++i) {
-    if (w.format == WeightFormat::F32)
-      std::memcpy(t + i * kTileLd,
-                  reinterpret_cast<const float *>(rows[i]) + k0,
-                  size_t(kc) * sizeof(float));
-    else
-      ks.decodeBf16(reinterpret_cast<const uint16_t *>(rows[i]) + k0, kc,
-                    t + i * kTileLd);
-  }
+  for (int64_t i = 0; i < m; ++i)
+    decodeRowAt(ks, w.format, rows[i], nullptr, k0, kc, t + i * kTileLd);
   for (int64_t p = 0; p < x.panels; ++p) {
     tiles.f32(p)(t, kTileLd, x.f32 + (p * k + k0) * kPanel, kc,
                  ctile + p * mr * kPanel, p == pfPanel ? &pf : nullptr);

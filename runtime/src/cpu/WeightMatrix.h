@@ -71,13 +71,15 @@ struct WeightMatrix {
   template <typename Row>
   void rowsFrom(int64_t r, int64_t n, Row *rowsOut,
                 const float **scaleRows) const {
+    const int64_t rowBytes = ld * int64_t(elementSize()),
+                  scaleStride = scaleCols();
     int64_t part = r / partRows, at = r % partRows;
     for (int64_t i = 0; i < n; ++i) {
       if (rowsOut)
-        rowsOut[i] = static_cast<const uint8_t *>(parts[size_t(part)]) +
-                     size_t(at * ld) * elementSize();
+        rowsOut[i] =
+            static_cast<const uint8_t *>(parts[size_t(part)]) + at * rowBytes;
       if (scaleRows)
-        scaleRows[i] = scales[size_t(part)] + (at / 128) * scaleCols();
+        scaleRows[i] = scales[size_t(part)] + (at / 128) * scaleStride;
       if (++at == partRows) {
         ++part;
         at = 0;
