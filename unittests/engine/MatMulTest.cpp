@@ -12,6 +12,7 @@
 #include <cmath>
 #include <cstring>
 #include <random>
+#include <string>
 #include <vector>
 
 using namespace dsrt;
@@ -129,17 +130,47 @@ TEST(MatMul, F32ProductOverThePoolIsTheSerialOneBitForBit) {
 // x rounded to bf16 (8), or split into two bf16 terms (about 17), would
 // lose its last bits. 40 rows of x: a whole panel of tiles and a partial
 // one; K 300: two chunks, the last ragged.
+/// n weight rows of k, each zero but for a 1 or -1 at a random column,
+/// so every output of an exact product is one value of x.
+struct OneHotRows {
+  std::vector<int64_t> at; // the column of row j's nonzero
+  std::vector<int> w;      // [n, k]
+};
+
+OneHotRows oneHotRows(std::mt19937 &rng, int64_t n, int64_t k) {
+  std::uniform_int_distribution<int64_t> column(0, k - 1);
+  std::uniform_int_distribution<int> sign(0, 1);
+  OneHotRows o{std::vector<int64_t>(static_cast<size_t>(n)),
+               std::vector<int>(size_t(n * k), 0)};
+  for (int64_t j = 0; j < n; ++j) {
+    o.at[size_t(j)] = column(rng);
+    o.w[size_t(j * k + o.at[size_t(j)])] = sign(rng) ? 1 : -1;
+  }
+  return o;
+}
+
+/// matmulF32 on `set` over `oh` stored as m: each output is exactly its
+/// weight row's nonzero times its value of x.
+void expectExactOneHot(const KernelSet &set, const std::vector<float> &x,
+                       int64_t rows, int64_t k, const WeightMatrix &m,
+                       const OneHotRows &oh, const std::string &what) {
+  const int64_t n = m.rows;
+  std::vector<float> y(size_t(rows * n));
+  matmulF32(set, x.data(), k, rows, m, 0, n, y.data(), n);
+  for (int64_t t = 0; t < rows; ++t)
+    for (int64_t j = 0; j < n; ++j) {
+      int64_t c = oh.at[size_t(j)];
+      float want = float(oh.w[size_t(j * k + c)]) * x[size_t(t * k + c)];
+      ASSERT_EQ(y[size_t(t * n + j)], want)
+          << setName(set) << " " << what << " row " << t << " output " << j;
+    }
+}
+
 TEST(MatMul, F32ProductsAreExactOnEveryTile) {
   std::mt19937 rng(31);
   const int64_t rows = 40, n = 70, k = 300;
-  std::uniform_int_distribution<int64_t> column(0, k - 1);
-  std::uniform_int_distribution<int> sign(0, 1);
-  std::vector<int64_t> at(static_cast<size_t>(n));
-  std::vector<int> w(size_t(n * k), 0);
-  for (int64_t j = 0; j < n; ++j) {
-    at[size_t(j)] = column(rng);
-    w[size_t(j * k + at[size_t(j)])] = sign(rng) ? 1 : -1;
-  }
+  const OneHotRows oh = oneHotRows(rng, n, k);
+  const std::vector<int> &w = oh.w;
   std::vector<float> x = normalValues(rng, size_t(rows * k));
   // The e4m3 codes of 1 and -1.
   uint8_t one = 0, minusOne = 0;
@@ -163,18 +194,9 @@ TEST(MatMul, F32ProductsAreExactOnEveryTile) {
       WeightMatrix::single(WeightFormat::FP8, fp8.data(), n, k, k,
                            scales.data())};
   for (const WeightMatrix &m : matrices)
-    for (const KernelSet *set : testedSets()) {
-      std::vector<float> y(size_t(rows * n));
-      matmulF32(*set, x.data(), k, rows, m, 0, n, y.data(), n);
-      for (int64_t t = 0; t < rows; ++t)
-        for (int64_t j = 0; j < n; ++j) {
-          int64_t c = at[size_t(j)];
-          float want = float(w[size_t(j * k + c)]) * x[size_t(t * k + c)];
-          ASSERT_EQ(y[size_t(t * n + j)], want)
-              << setName(*set) << " " << formatName(m.format) << " row " << t
-              << " output " << j;
-        }
-    }
+    for (const KernelSet *set : testedSets())
+      ASSERT_NO_FATAL_FAILURE(
+          expectExactOneHot(*set, x, rows, k, m, oh, formatName(m.format)));
 }
 
 // The exact products' split (AMX's PackAs::Bf16Split) keeps only the
@@ -200,11 +222,10 @@ TEST(MatMul, SplitKeepsOnlyThePlanesXNeeds) {
   // panel's) already needs the second plane.
   for (int64_t j = 0; j < k; ++j)
     two[size_t(35 * k + j)] += std::ldexp(hi[size_t(35 * k + j)], -9);
-  std::uniform_int_distribution<int64_t> column(0, k - 1);
-  std::vector<int64_t> at(static_cast<size_t>(n));
-  std::vector<uint16_t> w(size_t(n * k), 0);
-  for (int64_t j = 0; j < n; ++j)
-    w[size_t(j * k + (at[size_t(j)] = column(rng)))] = f32ToBF16(1.0f);
+  const OneHotRows oh = oneHotRows(rng, n, k);
+  std::vector<uint16_t> w(oh.w.size());
+  for (size_t i = 0; i < w.size(); ++i)
+    w[i] = f32ToBF16(float(oh.w[i]));
   const WeightMatrix m =
       WeightMatrix::single(WeightFormat::BF16, w.data(), n, k, k);
   for (const KernelSet *set : sets) {
@@ -213,12 +234,8 @@ TEST(MatMul, SplitKeepsOnlyThePlanesXNeeds) {
     for (const std::vector<float> *x : {&hi, &two, &three}) {
       PackedX p = pack(*set, x->data(), k, rows, k, PackAs::Bf16Split);
       EXPECT_EQ(p.planes, want) << setName(*set);
-      std::vector<float> y(size_t(rows * n));
-      matmulF32(*set, x->data(), k, rows, m, 0, n, y.data(), n);
-      for (int64_t t = 0; t < rows; ++t)
-        for (int64_t j = 0; j < n; ++j)
-          ASSERT_EQ(y[size_t(t * n + j)], (*x)[size_t(t * k + at[size_t(j)])])
-              << setName(*set) << " planes " << want << " row " << t;
+      ASSERT_NO_FATAL_FAILURE(expectExactOneHot(
+          *set, *x, rows, k, m, oh, "planes " + std::to_string(want)));
       ++want;
     }
   }
