@@ -70,7 +70,7 @@ if(CMAKE_SYSTEM_PROCESSOR MATCHES "x86_64|AMD64")
     PROPERTIES COMPILE_OPTIONS "-mavx2;-mfma;-mavx512f")
   set_source_files_properties(${CMAKE_CURRENT_LIST_DIR}/cpu/KernelsAvx512Fp8.cpp
     PROPERTIES COMPILE_OPTIONS
-    "-mavx2;-mfma;-mf16c;-mavx512f;-mavx512bw;-mavx512vl;-mavx512bf16;-mavx512vbmi")
+    "-mavx2;-mfma;-mf16c;-mavx512f;-mavx512bw;-mavx512vl;-mavx512bf16;-mavx512vbmi;-mgfni")
   set_source_files_properties(${CMAKE_CURRENT_LIST_DIR}/cpu/KernelsAmx.cpp
     PROPERTIES COMPILE_OPTIONS
     "-mavx2;-mfma;-mf16c;-mavx512f;-mavx512bw;-mavx512vl;-mavx512bf16;-mavx512vbmi;-mamx-tile;-mamx-bf16")

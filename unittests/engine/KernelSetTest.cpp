@@ -216,6 +216,54 @@ TEST(MatMul, Fp8ToBf16IsExactForEveryCode) {
   EXPECT_EQ(tested > 0, isaSupported(Isa::Avx512Vbmi));
 }
 
+// Where the CPU has GFNI, 64 codes with no zero, subnormal or NaN among
+// them are converted by two affine maps instead of the lookup (KernelsAvx512-
+// Fp8.cpp): every normal code in every byte position of such a 64-byte
+// group, and groups holding one special code (in each position), which
+// take the lookup, must all give the exact values.
+TEST(MatMul, Fp8ToBf16IsExactOnBothConversionPaths) {
+  std::vector<uint8_t> normals;
+  for (int c = 0; c < 256; ++c)
+    if ((c & 0x78) != 0 && (c & 0x7F) != 0x7F)
+      normals.push_back(uint8_t(c));
+  ASSERT_EQ(normals.size(), 238u);
+  // Row r holds normals[(i * 7 + r) % 238] at byte i: every normal code in
+  // every position of a group over the rows.
+  constexpr int64_t kRows = 64, kN = 256, kLd = 320;
+  std::vector<uint8_t> codes(size_t(kRows * kLd), 0);
+  for (int64_t r = 0; r < kRows; ++r)
+    for (int64_t i = 0; i < kN; ++i)
+      codes[size_t(r * kLd + i)] = normals[size_t((i * 7 + r * 61) % 238)];
+  // One special per group in rows 0..31: zero, a subnormal or NaN, at a
+  // position that moves with the row.
+  const uint8_t specials[] = {0x00, 0x80, 0x01, 0x87, 0x7F, 0xFF, 0x05, 0x83};
+  for (int64_t r = 0; r < 32; ++r)
+    for (int64_t g = 0; g < kN / 64; ++g)
+      codes[size_t(r * kLd + g * 64 + (r * 5 + g * 13) % 64)] =
+          specials[size_t(r + g) % 8];
+  int tested = 0;
+  for (const KernelSet *set : testedSets()) {
+    if (!set->fp8ToBf16)
+      continue;
+    ++tested;
+    std::vector<uint16_t> got(size_t(kRows * kN), 0);
+    set->fp8ToBf16(codes.data(), kLd, kRows, kN, got.data(), kN);
+    for (int64_t r = 0; r < kRows; ++r)
+      for (int64_t i = 0; i < kN; ++i) {
+        uint8_t code = codes[size_t(r * kLd + i)];
+        float want = e4m3ToF32(code), have = bf16ToF32(got[size_t(r * kN + i)]);
+        if (std::isnan(want))
+          ASSERT_TRUE(std::isnan(have))
+              << setName(*set) << " code " << int(code);
+        else
+          ASSERT_EQ(std::memcmp(&want, &have, 4), 0)
+              << setName(*set) << " row " << r << " byte " << i << " code "
+              << int(code) << ": " << want << " vs " << have;
+      }
+  }
+  EXPECT_EQ(tested > 0, isaSupported(Isa::Avx512Vbmi));
+}
+
 TEST(MatMul, IsaNamesParseAndScalarIsAlwaysThere) {
   Isa isa;
   for (const char *name :
