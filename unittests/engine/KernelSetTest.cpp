@@ -105,6 +105,39 @@ TEST(MatMul, PackersWriteTheTileLayout) {
     EXPECT_GT(checked, 0) << "no AVX-512 packer ran";
 }
 
+// packBf16 rounds normal f32s as roundToBf16 does (ties both ways, the
+// extremes, values that round up to Inf) in every position of a 32-float
+// group, with no special value in the group to send it down another path.
+TEST(MatMul, PackBf16RoundsNormalsAsRoundToBf16) {
+  std::mt19937 rng(29);
+  std::uniform_real_distribution<float> d(-3.0f, 3.0f);
+  const uint32_t edges[] = {0x3f808000, 0x3f818000, 0xbf808000, 0x7f7fffff,
+                            0x7f7f8000, 0x00800000, 0x80800000, 0x00808000,
+                            0x4b7fff80, 0x3f80ffff};
+  constexpr int64_t kRows = 32, kK = 256, kLd = 260, kKp = kK / 2;
+  std::vector<float> x(size_t(kRows * kLd));
+  for (float &v : x)
+    v = d(rng);
+  for (int64_t t = 0; t < kRows; ++t)
+    for (int64_t c = t % 3; c < kK; c += 3)
+      std::memcpy(&x[size_t(t * kLd + c)], &edges[size_t(t + c) % 10], 4);
+  int checked = 0;
+  for (const KernelSet *set : testedSets()) {
+    if (!set->packBf16)
+      continue;
+    ++checked;
+    std::vector<uint16_t> panel(size_t(kKp * kPanel * 2), 0xABAB);
+    set->packBf16(x.data(), kLd, nullptr, kRows, kK, panel.data());
+    for (int64_t c = 0; c < kK; ++c)
+      for (int64_t t = 0; t < kRows; ++t)
+        ASSERT_EQ(panel[size_t(((c / 2) * kPanel + t) * 2 + c % 2)],
+                  roundToBf16(x[size_t(t * kLd + c)]))
+            << setName(*set) << " at " << c << "," << t;
+  }
+  if (detectedIsa() >= Isa::Avx512)
+    EXPECT_GT(checked, 0);
+}
+
 // The ISA tile stores write a panel's accumulators into y's rows: m
 // values per row (ragged m and rows around the vector widths), nothing
 // past them in a row, no row past `rows`.
