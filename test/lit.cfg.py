@@ -76,6 +76,8 @@ if {"avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl", "avx512_bf16"} <= 
     config.available_features.add("avx512bf16")
     if "avx512vbmi" in _cpu_flags():
         config.available_features.add("avx512vbmi")
+        if "gfni" in _cpu_flags():
+            config.available_features.add("gfni")
         if {"amx_tile", "amx_bf16"} <= _cpu_flags():
             config.available_features.add("amx")
 

@@ -39,6 +39,11 @@
 //                                    (f32, bf16, fp8), beside the per-row
 //                                    path and the runtime's f32 GEMM
 //                                    (HeadBench.h)
+// ds-cpu-bench ports REPS            cycles of the instructions FP8's
+//                                    kernels are made of, alone and
+//                                    mixed, and GB/s of the runtime's
+//                                    e4m3 -> bf16 conversion in L1
+//                                    (PortBench.h)
 // ds-cpu-bench experts E ROWS N K LAYERS REPS [uneven] [silu]
 //                                    GFLOP/s of prefill's expert GEMMs:
 //                                    E experts of N x K weights, ROWS x
@@ -86,6 +91,7 @@
 #include "LatentBench.h"
 #include "OneDnnGemm.h"
 #include "OpenBlasGemm.h"
+#include "PortBench.h"
 #include "ReadStream.h"
 #include "TileBench.h"
 #include "WeightSpans.h"
@@ -717,6 +723,8 @@ int main(int argc, char **argv) {
   if (cmd == "gemm-cold" && argc == 6)
     return dsbench::coldGemmBench(std::atoll(argv[2]), std::atoll(argv[3]),
                                   std::atoll(argv[4]), std::atoi(argv[5]));
+  if (cmd == "ports" && argc == 3)
+    return dsbench::portBench(std::atoi(argv[2]));
   if (cmd == "read" && argc == 4)
     return readBandwidth(std::atoll(argv[2]), std::atoi(argv[3]));
   if (cmd == "gemv" && argc == 6)
@@ -769,7 +777,7 @@ int main(int argc, char **argv) {
       "| experts E ROWS N K LAYERS REPS [uneven] [silu] "
       "| attend TOKENS HEADS DN DR DV REPS "
       "| latent CONTEXT HEADS DC DR LAYERS REPS [DTYPE] | tile ROWS N K REPS "
-      "| heads ROWS H DN DV DC f32|bf16|fp8 REPS "
+      "| heads ROWS H DN DV DC f32|bf16|fp8 REPS | ports REPS "
       "| model ARTIFACT WEIGHTS PROMPT STEPS "
       "REPS\n");
   return 2;

@@ -71,6 +71,10 @@ if(CMAKE_SYSTEM_PROCESSOR MATCHES "x86_64|AMD64")
   set_source_files_properties(${CMAKE_CURRENT_LIST_DIR}/cpu/KernelsAvx512Fp8.cpp
     PROPERTIES COMPILE_OPTIONS
     "-mavx2;-mfma;-mf16c;-mavx512f;-mavx512bw;-mavx512vl;-mavx512bf16;-mavx512vbmi;-mgfni")
+  # ds-cpu-bench ports: the instructions FP8's kernels are made of.
+  set_source_files_properties(${CMAKE_CURRENT_LIST_DIR}/../../bench/cpu/PortBench.cpp
+    PROPERTIES COMPILE_OPTIONS
+    "-mavx2;-mfma;-mf16c;-mavx512f;-mavx512bw;-mavx512vl;-mavx512bf16;-mavx512vbmi;-mgfni")
   set_source_files_properties(${CMAKE_CURRENT_LIST_DIR}/cpu/KernelsAmx.cpp
     PROPERTIES COMPILE_OPTIONS
     "-mavx2;-mfma;-mf16c;-mavx512f;-mavx512bw;-mavx512vl;-mavx512bf16;-mavx512vbmi;-mamx-tile;-mamx-bf16")
@@ -115,6 +119,7 @@ add_executable(ds-cpu-bench ${CMAKE_CURRENT_LIST_DIR}/../../bench/cpu/CpuBench.c
   ${CMAKE_CURRENT_LIST_DIR}/../../bench/cpu/ColdGemmBench.cpp
   ${CMAKE_CURRENT_LIST_DIR}/../../bench/cpu/HeadBench.cpp
   ${CMAKE_CURRENT_LIST_DIR}/../../bench/cpu/LatentBench.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/../../bench/cpu/PortBench.cpp
   ${CMAKE_CURRENT_LIST_DIR}/../../bench/cpu/ReadStream.cpp
   ${CMAKE_CURRENT_LIST_DIR}/../../bench/cpu/TileBench.cpp
   ${CMAKE_CURRENT_LIST_DIR}/../../bench/cpu/WeightSpans.cpp)

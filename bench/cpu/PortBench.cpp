@@ -1,0 +1,229 @@
+//===- PortBench.cpp - what FP8's kernels cost a core, per instruction ----===//
+//
+// Compiled with AVX512-BF16, VBMI and GFNI (runtime/src/engine.cmake) and
+// run only where the CPU has all three. Each measure is a loop of
+// independent chains (throughput) whose operands an empty asm statement
+// keeps the compiler from hoisting; the cycle is a quarter of a dependent
+// FMA's time (4 cycles on the Intel and AMD cores that run these kernels).
+// bench/RESULTS.md ("forty-seventh session") reads it: a zmm vdpbf16ps
+// held both FMA ports for two cycles on Emerald Rapids, so FP8's GEMV is
+// bound by its dot products as much as by its e4m3 conversion.
+//
+//===----------------------------------------------------------------------===//
+#include "PortBench.h"
+#include "BenchUtil.h"
+
+#include "cpu/Isa.h"
+#include "cpu/Kernels.h"
+#include "cpu/TileChoice.h"
+
+#include <cstdint>
+#include <cstdio>
+#include <random>
+#include <vector>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+namespace {
+
+volatile float sinkF;
+volatile long long sinkI;
+
+constexpr long kIters = 1'000'000;
+
+/// Seconds per iteration of body(n), the best of reps runs of kIters.
+template <typename F> double perIter(int reps, F body) {
+  return dsbench::best(reps, [&] { body(kIters); }) / double(kIters);
+}
+
+/// Eight independent f32 chains: seconds per iteration of `step` on all.
+template <typename Step> double floatChains(int reps, Step step) {
+  return perIter(reps, [&](long n) {
+    __m512 a[8];
+    for (__m512 &v : a)
+      v = _mm512_set1_ps(1.0f);
+    __m512i b = _mm512_set1_epi32(0x3f803f80), c = b;
+    for (long i = 0; i < n; ++i) {
+      asm volatile("" : "+v"(b), "+v"(c));
+      step(a, b, c);
+    }
+    __m512 s = a[0];
+    for (int j = 1; j < 8; ++j)
+      s = _mm512_add_ps(s, a[j]);
+    sinkF = _mm512_reduce_add_ps(s);
+  });
+}
+
+/// The same over eight integer chains.
+template <typename Step> double intChains(int reps, Step step) {
+  return perIter(reps, [&](long n) {
+    __m512i a[8];
+    for (__m512i &v : a)
+      v = _mm512_set1_epi32(0x01020304);
+    __m512i b = _mm512_set1_epi32(0x05060708), c = b;
+    for (long i = 0; i < n; ++i) {
+      asm volatile("" : "+v"(b), "+v"(c));
+      step(a, b, c);
+    }
+    __m512i s = a[0];
+    for (int j = 1; j < 8; ++j)
+      s = _mm512_xor_si512(s, a[j]);
+    sinkI = _mm512_reduce_add_epi64(s);
+  });
+}
+
+inline __m512 fma(__m512 a, __m512i b, __m512i c) {
+  return _mm512_fmadd_ps(a, _mm512_castsi512_ps(b), _mm512_castsi512_ps(c));
+}
+inline __m512 dp(__m512 a, __m512i b, __m512i c) {
+  return _mm512_dpbf16_ps(a, (__m512bh)b, (__m512bh)c);
+}
+
+/// GB/s of e4m3 codes the set's fp8ToBf16 converts from L1: 64 rows of 128
+/// codes, each 64-byte group normal, or with a zero code in every group.
+double convertRate(const dsrt::cpu::KernelSet &ks, bool zeroInEachGroup,
+                   int reps) {
+  constexpr int64_t kRows = 64, kN = 128;
+  std::mt19937 rng(3);
+  std::vector<uint8_t> codes(size_t(kRows * kN));
+  for (uint8_t &c : codes) {
+    int e = 1 + int(rng() % 15), m = int(rng() % 8);
+    if (e == 15 && m == 7)
+      m = 6; // not NaN
+    c = uint8_t((rng() & 0x80) | (e << 3) | m);
+  }
+  if (zeroInEachGroup)
+    for (size_t i = 0; i < codes.size(); i += 64)
+      codes[i + (i / 64) % 64] = 0;
+  std::vector<uint16_t> out(codes.size());
+  constexpr long kCalls = 20000;
+  double t = dsbench::best(reps, [&] {
+    for (long i = 0; i < kCalls; ++i) {
+      ks.fp8ToBf16(codes.data(), kN, kRows, kN, out.data(), kN);
+      asm volatile("" ::"r"(out.data()) : "memory");
+    }
+  });
+  return double(kCalls) * double(codes.size()) / t / 1e9;
+}
+
+} // namespace
+
+int dsbench::portBench(int reps) {
+  if (!__builtin_cpu_supports("avx512bf16") ||
+      !__builtin_cpu_supports("avx512vbmi") || !__builtin_cpu_supports("gfni")) {
+    std::fprintf(stderr,
+                 "ds-cpu-bench ports: needs AVX512-BF16, VBMI and GFNI\n");
+    return 1;
+  }
+  // A dependent chain of four FMAs: 16 cycles an iteration.
+  double cycle = perIter(reps, [](long n) {
+                   __m512 a = _mm512_set1_ps(1.0f), b = a;
+                   for (long i = 0; i < n; ++i) {
+                     asm volatile("" : "+v"(b));
+                     a = _mm512_fmadd_ps(a, b, b);
+                     a = _mm512_fmadd_ps(a, b, b);
+                     a = _mm512_fmadd_ps(a, b, b);
+                     a = _mm512_fmadd_ps(a, b, b);
+                   }
+                   sinkF = _mm512_reduce_add_ps(a);
+                 }) /
+                 16.0;
+  // Cycles per instruction: eight a loop iteration.
+  auto each = [&](double seconds) { return seconds / cycle / 8.0; };
+  // Cycles per iteration of a mix.
+  auto mix = [&](double seconds) { return seconds / cycle; };
+  double fmaCycles = each(floatChains(reps, [](__m512 *a, __m512i b, __m512i c) {
+    for (int j = 0; j < 8; ++j)
+      a[j] = fma(a[j], b, c);
+  }));
+  double dpCycles = each(floatChains(reps, [](__m512 *a, __m512i b, __m512i c) {
+    for (int j = 0; j < 8; ++j)
+      a[j] = dp(a[j], b, c);
+  }));
+  double permi2b = each(intChains(reps, [](__m512i *a, __m512i b, __m512i c) {
+    for (int j = 0; j < 8; ++j)
+      a[j] = _mm512_permutex2var_epi8(b, a[j], c);
+  }));
+  double permb = each(intChains(reps, [](__m512i *a, __m512i b, __m512i) {
+    for (int j = 0; j < 8; ++j)
+      a[j] = _mm512_permutexvar_epi8(a[j], b);
+  }));
+  double unpack = each(intChains(reps, [](__m512i *a, __m512i b, __m512i) {
+    for (int j = 0; j < 8; ++j)
+      a[j] = _mm512_unpacklo_epi8(a[j], b);
+  }));
+  double affine = each(intChains(reps, [](__m512i *a, __m512i b, __m512i) {
+    for (int j = 0; j < 8; ++j)
+      a[j] = _mm512_gf2p8affine_epi64_epi8(a[j], b, 0);
+  }));
+  // Eight vdpbf16ps alone, beside eight vpermb (port 5 on Intel), beside
+  // eight FMAs: what the sum over the alone figures exceeds shows sharing.
+  double dp8 = mix(floatChains(reps, [](__m512 *a, __m512i b, __m512i c) {
+    for (int j = 0; j < 8; ++j)
+      a[j] = dp(a[j], b, c);
+  }));
+  double dp8permb8 = mix(perIter(reps, [](long n) {
+    __m512 a[8];
+    __m512i x[8];
+    for (int j = 0; j < 8; ++j) {
+      a[j] = _mm512_set1_ps(1.0f);
+      x[j] = _mm512_set1_epi32(j);
+    }
+    __m512i b = _mm512_set1_epi32(0x3f803f80), c = b;
+    for (long i = 0; i < n; ++i) {
+      asm volatile("" : "+v"(b), "+v"(c));
+      for (int j = 0; j < 8; ++j) {
+        a[j] = dp(a[j], b, c);
+        x[j] = _mm512_permutexvar_epi8(x[j], b);
+      }
+    }
+    __m512 s = a[0];
+    __m512i t = x[0];
+    for (int j = 1; j < 8; ++j) {
+      s = _mm512_add_ps(s, a[j]);
+      t = _mm512_xor_si512(t, x[j]);
+    }
+    sinkF = _mm512_reduce_add_ps(s);
+    sinkI = _mm512_reduce_add_epi64(t);
+  }));
+  double dp8fma8 = mix(perIter(reps, [](long n) {
+    __m512 a[8], f[8];
+    for (int j = 0; j < 8; ++j)
+      a[j] = f[j] = _mm512_set1_ps(1.0f);
+    __m512i b = _mm512_set1_epi32(0x3f803f80), c = b;
+    for (long i = 0; i < n; ++i) {
+      asm volatile("" : "+v"(b), "+v"(c));
+      for (int j = 0; j < 8; ++j) {
+        a[j] = dp(a[j], b, c);
+        f[j] = fma(f[j], b, c);
+      }
+    }
+    __m512 s = a[0];
+    for (int j = 1; j < 8; ++j)
+      s = _mm512_add_ps(s, _mm512_add_ps(a[j], f[j]));
+    sinkF = _mm512_reduce_add_ps(_mm512_add_ps(s, f[0]));
+  }));
+  const dsrt::cpu::KernelSet &ks = dsrt::cpu::activeKernels();
+  double normal = ks.fp8ToBf16 ? convertRate(ks, false, reps) : 0.0;
+  double zeros = ks.fp8ToBf16 ? convertRate(ks, true, reps) : 0.0;
+  std::printf(
+      "{\"isa\": \"%s\", \"ghz\": %.2f, \"cycles\": {\"vfmadd231ps\": %.2f, "
+      "\"vdpbf16ps\": %.2f, \"vpermi2b\": %.2f, \"vpermb\": %.2f, "
+      "\"vpunpcklbw\": %.2f, \"vgf2p8affineqb\": %.2f, "
+      "\"8_vdpbf16ps\": %.2f, \"8_vdpbf16ps_8_vpermb\": %.2f, "
+      "\"8_vdpbf16ps_8_vfmadd231ps\": %.2f}, "
+      "\"fp8_to_bf16_gbps_normal_groups\": %.2f, "
+      "\"fp8_to_bf16_gbps_a_zero_in_each_group\": %.2f}\n",
+      dsrt::cpu::isaName(dsrt::cpu::activeIsa()), 1e-9 / cycle, fmaCycles,
+      dpCycles, permi2b, permb, unpack, affine, dp8, dp8permb8, dp8fma8, normal,
+      zeros);
+  return 0;
+}
+
+#else
+int dsbench::portBench(int) {
+  std::fprintf(stderr, "ds-cpu-bench ports: x86-64 only\n");
+  return 1;
+}
+#endif
