@@ -37,39 +37,44 @@ template <typename F> double perIter(int reps, F body) {
   return dsbench::best(reps, [&] { body(kIters); }) / double(kIters);
 }
 
-/// Eight independent f32 chains: seconds per iteration of `step` on all.
-template <typename Step> double floatChains(int reps, Step step) {
+inline void start(__m512 (&v)[8]) {
+  for (__m512 &x : v)
+    x = _mm512_set1_ps(1.0f);
+}
+inline void start(__m512i (&v)[8]) {
+  for (__m512i &x : v)
+    x = _mm512_set1_epi32(0x01020304);
+}
+/// The chains' values kept, so that no chain is optimized away.
+inline void keep(const __m512 (&v)[8]) {
+  __m512 s = v[0];
+  for (int j = 1; j < 8; ++j)
+    s = _mm512_add_ps(s, v[j]);
+  sinkF = _mm512_reduce_add_ps(s);
+}
+inline void keep(const __m512i (&v)[8]) {
+  __m512i s = v[0];
+  for (int j = 1; j < 8; ++j)
+    s = _mm512_xor_si512(s, v[j]);
+  sinkI = _mm512_reduce_add_epi64(s);
+}
+
+/// Eight independent chains of A and eight of B (a step may leave B's
+/// alone): seconds per iteration of step(a, x, b, c) on all of them.
+template <typename A, typename B, typename Step>
+double chains(int reps, Step step) {
   return perIter(reps, [&](long n) {
-    __m512 a[8];
-    for (__m512 &v : a)
-      v = _mm512_set1_ps(1.0f);
+    A a[8];
+    B x[8];
+    start(a);
+    start(x);
     __m512i b = _mm512_set1_epi32(0x3f803f80), c = b;
     for (long i = 0; i < n; ++i) {
       asm volatile("" : "+v"(b), "+v"(c));
-      step(a, b, c);
+      step(a, x, b, c);
     }
-    __m512 s = a[0];
-    for (int j = 1; j < 8; ++j)
-      s = _mm512_add_ps(s, a[j]);
-    sinkF = _mm512_reduce_add_ps(s);
-  });
-}
-
-/// The same over eight integer chains.
-template <typename Step> double intChains(int reps, Step step) {
-  return perIter(reps, [&](long n) {
-    __m512i a[8];
-    for (__m512i &v : a)
-      v = _mm512_set1_epi32(0x01020304);
-    __m512i b = _mm512_set1_epi32(0x05060708), c = b;
-    for (long i = 0; i < n; ++i) {
-      asm volatile("" : "+v"(b), "+v"(c));
-      step(a, b, c);
-    }
-    __m512i s = a[0];
-    for (int j = 1; j < 8; ++j)
-      s = _mm512_xor_si512(s, a[j]);
-    sinkI = _mm512_reduce_add_epi64(s);
+    keep(a);
+    keep(x);
   });
 }
 
@@ -133,76 +138,47 @@ int dsbench::portBench(int reps) {
   auto each = [&](double seconds) { return seconds / cycle / 8.0; };
   // Cycles per iteration of a mix.
   auto mix = [&](double seconds) { return seconds / cycle; };
-  double fmaCycles = each(floatChains(reps, [](__m512 *a, __m512i b, __m512i c) {
+  using F = __m512;
+  using I = __m512i;
+  double fmaCycles = each(chains<F, I>(reps, [](F *a, I *, I b, I c) {
     for (int j = 0; j < 8; ++j)
       a[j] = fma(a[j], b, c);
   }));
-  double dpCycles = each(floatChains(reps, [](__m512 *a, __m512i b, __m512i c) {
+  double dpCycles = each(chains<F, I>(reps, [](F *a, I *, I b, I c) {
     for (int j = 0; j < 8; ++j)
       a[j] = dp(a[j], b, c);
   }));
-  double permi2b = each(intChains(reps, [](__m512i *a, __m512i b, __m512i c) {
+  double permi2b = each(chains<I, I>(reps, [](I *a, I *, I b, I c) {
     for (int j = 0; j < 8; ++j)
       a[j] = _mm512_permutex2var_epi8(b, a[j], c);
   }));
-  double permb = each(intChains(reps, [](__m512i *a, __m512i b, __m512i) {
+  double permb = each(chains<I, I>(reps, [](I *a, I *, I b, I) {
     for (int j = 0; j < 8; ++j)
       a[j] = _mm512_permutexvar_epi8(a[j], b);
   }));
-  double unpack = each(intChains(reps, [](__m512i *a, __m512i b, __m512i) {
+  double unpack = each(chains<I, I>(reps, [](I *a, I *, I b, I) {
     for (int j = 0; j < 8; ++j)
       a[j] = _mm512_unpacklo_epi8(a[j], b);
   }));
-  double affine = each(intChains(reps, [](__m512i *a, __m512i b, __m512i) {
+  double affine = each(chains<I, I>(reps, [](I *a, I *, I b, I) {
     for (int j = 0; j < 8; ++j)
       a[j] = _mm512_gf2p8affine_epi64_epi8(a[j], b, 0);
   }));
-  // Eight vdpbf16ps alone, beside eight vpermb (port 5 on Intel), beside
-  // eight FMAs: what the sum over the alone figures exceeds shows sharing.
-  double dp8 = mix(floatChains(reps, [](__m512 *a, __m512i b, __m512i c) {
-    for (int j = 0; j < 8; ++j)
-      a[j] = dp(a[j], b, c);
-  }));
-  double dp8permb8 = mix(perIter(reps, [](long n) {
-    __m512 a[8];
-    __m512i x[8];
+  // Eight vdpbf16ps alone (the loop above), beside eight vpermb (port 5 on
+  // Intel), beside eight FMAs: what the sum over the alone figures exceeds
+  // shows sharing.
+  double dp8 = 8 * dpCycles;
+  double dp8permb8 = mix(chains<F, I>(reps, [](F *a, I *x, I b, I c) {
     for (int j = 0; j < 8; ++j) {
-      a[j] = _mm512_set1_ps(1.0f);
-      x[j] = _mm512_set1_epi32(j);
+      a[j] = dp(a[j], b, c);
+      x[j] = _mm512_permutexvar_epi8(x[j], b);
     }
-    __m512i b = _mm512_set1_epi32(0x3f803f80), c = b;
-    for (long i = 0; i < n; ++i) {
-      asm volatile("" : "+v"(b), "+v"(c));
-      for (int j = 0; j < 8; ++j) {
-        a[j] = dp(a[j], b, c);
-        x[j] = _mm512_permutexvar_epi8(x[j], b);
-      }
-    }
-    __m512 s = a[0];
-    __m512i t = x[0];
-    for (int j = 1; j < 8; ++j) {
-      s = _mm512_add_ps(s, a[j]);
-      t = _mm512_xor_si512(t, x[j]);
-    }
-    sinkF = _mm512_reduce_add_ps(s);
-    sinkI = _mm512_reduce_add_epi64(t);
   }));
-  double dp8fma8 = mix(perIter(reps, [](long n) {
-    __m512 a[8], f[8];
-    for (int j = 0; j < 8; ++j)
-      a[j] = f[j] = _mm512_set1_ps(1.0f);
-    __m512i b = _mm512_set1_epi32(0x3f803f80), c = b;
-    for (long i = 0; i < n; ++i) {
-      asm volatile("" : "+v"(b), "+v"(c));
-      for (int j = 0; j < 8; ++j) {
-        a[j] = dp(a[j], b, c);
-        f[j] = fma(f[j], b, c);
-      }
+  double dp8fma8 = mix(chains<F, F>(reps, [](F *a, F *f, I b, I c) {
+    for (int j = 0; j < 8; ++j) {
+      a[j] = dp(a[j], b, c);
+      f[j] = fma(f[j], b, c);
     }
-    __m512 s = a[0];
-    for (int j = 1; j < 8; ++j)
-      s = _mm512_add_ps(s, _mm512_add_ps(a[j], f[j]));
-    sinkF = _mm512_reduce_add_ps(_mm512_add_ps(s, f[0]));
   }));
   const dsrt::cpu::KernelSet &ks = dsrt::cpu::activeKernels();
   double normal = ks.fp8ToBf16 ? convertRate(ks, false, reps) : 0.0;
