@@ -201,6 +201,15 @@ TEST(MatMul, CopyRowsCopiesEachRowsBytesOnly) {
   EXPECT_EQ(tested > 0, isaSupported(Isa::Avx512));
 }
 
+/// Whether bf16 `got` is e4m3 `code`'s exact value (a NaN for its NaNs).
+::testing::AssertionResult isBf16Of(uint8_t code, uint16_t got) {
+  float want = e4m3ToF32(code), have = bf16ToF32(got);
+  if (std::isnan(want) ? std::isnan(have) : !std::memcmp(&want, &have, 4))
+    return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure()
+         << "code " << int(code) << ": " << want << " vs " << have;
+}
+
 // The in-register e4m3 -> bf16 lookup is exact for all 256 codes (the
 // subnormals, down to 2^-9, are normal bf16s; NaN stays NaN), on every
 // length's tail, in every row of a call (rows `ld` apart in, `ldDst` out),
@@ -227,16 +236,9 @@ TEST(MatMul, Fp8ToBf16IsExactForEveryCode) {
         ks.fp8ToBf16(codes.data() + off, kLd, rows, n, got.data(), ldDst);
         for (int64_t r = 0; r < rows; ++r) {
           for (int64_t i = 0; i < n; ++i) {
-            uint8_t code = codes[size_t(r * kLd + off + i)];
-            float want = e4m3ToF32(code);
-            float have = bf16ToF32(got[size_t(r * ldDst + i)]);
-            if (std::isnan(want))
-              ASSERT_TRUE(std::isnan(have))
-                  << setName(*set) << " code " << int(code);
-            else
-              ASSERT_EQ(std::memcmp(&want, &have, 4), 0)
-                  << setName(*set) << " row " << r << " code " << int(code)
-                  << ": " << want << " vs " << have;
+            ASSERT_TRUE(isBf16Of(codes[size_t(r * kLd + off + i)],
+                                 got[size_t(r * ldDst + i)]))
+                << setName(*set) << " row " << r;
           }
           for (int64_t i = n; i < ldDst; ++i)
             ASSERT_EQ(got[size_t(r * ldDst + i)], 0xABCD)
@@ -282,17 +284,10 @@ TEST(MatMul, Fp8ToBf16IsExactOnBothConversionPaths) {
     std::vector<uint16_t> got(size_t(kRows * kN), 0);
     set->fp8ToBf16(codes.data(), kLd, kRows, kN, got.data(), kN);
     for (int64_t r = 0; r < kRows; ++r)
-      for (int64_t i = 0; i < kN; ++i) {
-        uint8_t code = codes[size_t(r * kLd + i)];
-        float want = e4m3ToF32(code), have = bf16ToF32(got[size_t(r * kN + i)]);
-        if (std::isnan(want))
-          ASSERT_TRUE(std::isnan(have))
-              << setName(*set) << " code " << int(code);
-        else
-          ASSERT_EQ(std::memcmp(&want, &have, 4), 0)
-              << setName(*set) << " row " << r << " byte " << i << " code "
-              << int(code) << ": " << want << " vs " << have;
-      }
+      for (int64_t i = 0; i < kN; ++i)
+        ASSERT_TRUE(
+            isBf16Of(codes[size_t(r * kLd + i)], got[size_t(r * kN + i)]))
+            << setName(*set) << " row " << r << " byte " << i;
   }
   EXPECT_EQ(tested > 0, isaSupported(Isa::Avx512Vbmi));
 }
