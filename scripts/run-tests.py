@@ -3,10 +3,9 @@
 summary line `N passed, N failed[, N skipped]`; exits non-zero on failure.
 
 lit runs the gtest binaries with its GoogleTest format, so every gtest case
-counts on its own; pytest writes JUnit XML that is read back here.
+counts on its own; both write JUnit XML that is read back here.
 """
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -16,8 +15,33 @@ import xml.etree.ElementTree as ET
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LIT = "/usr/lib/llvm-22/bin/lit"
 
-PASS = {"PASS", "XFAIL", "FLAKYPASS"}
-SKIP = {"UNSUPPORTED", "SKIPPED", "EXCLUDED"}
+def count_junit(path, label, counts, failures):
+    """Adds a JUnit XML report's cases to counts. lit's JSON report leaves
+    out the cases it marks SKIPPED (a GTEST_SKIP), so both runners are
+    read through JUnit, where every case, skipped ones too, is written.
+    False where there is no readable report."""
+    try:
+        root = ET.parse(path).getroot()
+    except (OSError, ET.ParseError):
+        return False
+    finally:
+        if os.path.exists(path):
+            os.unlink(path)
+    for case in root.iter("testcase"):
+        name = f"{case.get('classname')}::{case.get('name')}"
+        if case.find("failure") is not None or case.find("error") is not None:
+            counts["failed"] += 1
+            failures.append(f"{label}: {name}")
+        elif case.find("skipped") is not None:
+            counts["skipped"] += 1
+        else:
+            counts["passed"] += 1
+    return True
+
+
+def report_path():
+    with tempfile.NamedTemporaryFile(suffix=".xml", delete=False) as f:
+        return f.name
 
 
 def run_lit(suite_dir, label, counts, failures):
@@ -26,62 +50,29 @@ def run_lit(suite_dir, label, counts, failures):
         failures.append(f"{label}: suite missing")
         counts["failed"] += 1
         return
-    with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as f:
-        out = f.name
-    cmd = [sys.executable, LIT, "-sv", "-o", out, suite_dir]
+    out = report_path()
+    cmd = [sys.executable, LIT, "-sv", f"--xunit-xml-output={out}", suite_dir]
     print(f"[{label}] {' '.join(cmd)}", flush=True)
-    subprocess.run(cmd)
-    try:
-        with open(out) as f:
-            results = json.load(f).get("tests", [])
-    except (OSError, ValueError):
-        results = []
-        failures.append(f"{label}: lit produced no results")
+    rc = subprocess.run(cmd).returncode
+    if not count_junit(out, label, counts, failures):
+        failures.append(f"{label}: lit produced no results (exit {rc})")
         counts["failed"] += 1
-    finally:
-        os.unlink(out)
-    for t in results:
-        code = t.get("code", "")
-        if code in PASS:
-            counts["passed"] += 1
-        elif code in SKIP:
-            counts["skipped"] += 1
-        else:
-            counts["failed"] += 1
-            failures.append(f"{label}: {t.get('name')} ({code})")
 
 
 def run_pytest(build, counts, failures):
     tests = os.path.join(ROOT, "test", "python")
     if not os.path.isdir(tests):
         return
-    with tempfile.NamedTemporaryFile(suffix=".xml", delete=False) as f:
-        out = f.name
+    out = report_path()
     env = dict(os.environ, DS_BUILD_DIR=os.path.abspath(build))
     cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
            f"--junitxml={out}", tests]
     print(f"[pytest] {' '.join(cmd)}", flush=True)
     rc = subprocess.run(cmd, env=env).returncode
-    try:
-        root = ET.parse(out).getroot()
-    except (OSError, ET.ParseError):
-        root = None
-    finally:
-        os.unlink(out)
-    if root is None:
+    if not count_junit(out, "pytest", counts, failures):
         failures.append(f"pytest: no report (exit {rc})")
         counts["failed"] += 1
-        return
-    for case in root.iter("testcase"):
-        name = f"{case.get('classname')}::{case.get('name')}"
-        if case.find("failure") is not None or case.find("error") is not None:
-            counts["failed"] += 1
-            failures.append(f"pytest: {name}")
-        elif case.find("skipped") is not None:
-            counts["skipped"] += 1
-        else:
-            counts["passed"] += 1
-    if rc not in (0, 1, 5):  # 5: no tests collected is not a crash
+    elif rc not in (0, 1, 5):  # 5: no tests collected is not a crash
         failures.append(f"pytest: exited {rc}")
         counts["failed"] += 1
 
