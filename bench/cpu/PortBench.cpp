@@ -1,10 +1,13 @@
 //===- PortBench.cpp - what FP8's kernels cost a core, per instruction ----===//
 //
 // Compiled with AVX512-BF16, VBMI and GFNI (runtime/src/engine.cmake) and
-// run only where the CPU has all three. Each measure is a loop of
-// independent chains (throughput) whose operands an empty asm statement
-// keeps the compiler from hoisting; the cycle is a quarter of a dependent
-// FMA's time (4 cycles on the Intel and AMD cores that run these kernels).
+// run only where the CPU has all three. Each throughput is a loop of
+// twelve independent chains, each latency a loop of one chain, whose
+// operands an empty asm statement keeps the compiler from hoisting; the
+// cycle is a quarter of a dependent FMA's time (4 cycles on the Intel and
+// AMD cores that run these kernels). Twelve chains, not eight: on Zen 5 a
+// vdpbf16ps takes 6 cycles and two issue a cycle, so eight chains measured
+// its latency / 8 (0.75) where it issues every 0.5.
 // bench/RESULTS.md ("forty-seventh session") reads it: a zmm vdpbf16ps
 // held both FMA ports for two cycles on Emerald Rapids, so FP8's GEMV is
 // bound by its dot products as much as by its e4m3 conversion.
@@ -37,35 +40,41 @@ template <typename F> double perIter(int reps, F body) {
   return dsbench::best(reps, [&] { body(kIters); }) / double(kIters);
 }
 
-inline void start(__m512 (&v)[8]) {
+/// Independent chains a throughput loop runs: as many as the latency of
+/// the slowest instruction here (6 cycles) times its issue rate (2 a
+/// cycle), and twice that (24) plus the two operands still fit the 32 zmm
+/// registers for the mixes.
+constexpr int kChains = 12;
+
+template <int N> inline void start(__m512 (&v)[N]) {
   for (__m512 &x : v)
     x = _mm512_set1_ps(1.0f);
 }
-inline void start(__m512i (&v)[8]) {
+template <int N> inline void start(__m512i (&v)[N]) {
   for (__m512i &x : v)
     x = _mm512_set1_epi32(0x01020304);
 }
 /// The chains' values kept, so that no chain is optimized away.
-inline void keep(const __m512 (&v)[8]) {
+template <int N> inline void keep(const __m512 (&v)[N]) {
   __m512 s = v[0];
-  for (int j = 1; j < 8; ++j)
+  for (int j = 1; j < N; ++j)
     s = _mm512_add_ps(s, v[j]);
   sinkF = _mm512_reduce_add_ps(s);
 }
-inline void keep(const __m512i (&v)[8]) {
+template <int N> inline void keep(const __m512i (&v)[N]) {
   __m512i s = v[0];
-  for (int j = 1; j < 8; ++j)
+  for (int j = 1; j < N; ++j)
     s = _mm512_xor_si512(s, v[j]);
   sinkI = _mm512_reduce_add_epi64(s);
 }
 
-/// Eight independent chains of A and eight of B (a step may leave B's
-/// alone): seconds per iteration of step(a, x, b, c) on all of them.
-template <typename A, typename B, typename Step>
+/// N independent chains of A and N of B (a step may leave B's alone):
+/// seconds per iteration of step(a, x, b, c) on all of them.
+template <typename A, typename B, typename Step, int N = kChains>
 double chains(int reps, Step step) {
   return perIter(reps, [&](long n) {
-    A a[8];
-    B x[8];
+    A a[N];
+    B x[N];
     start(a);
     start(x);
     __m512i b = _mm512_set1_epi32(0x3f803f80), c = b;
@@ -78,11 +87,38 @@ double chains(int reps, Step step) {
   });
 }
 
+/// Seconds per instruction of one chain of op (its latency).
+template <typename Op> double dependent(int reps, Op op) {
+  return perIter(reps,
+                 [&](long n) {
+                   __m512 a = _mm512_set1_ps(1.0f);
+                   __m512i b = _mm512_set1_epi32(0x3f803f80), c = b;
+                   for (long i = 0; i < n; ++i) {
+                     asm volatile("" : "+v"(b), "+v"(c));
+                     for (int j = 0; j < 8; ++j)
+                       a = op(a, b, c);
+                   }
+                   sinkF = _mm512_reduce_add_ps(a);
+                 }) /
+         8.0;
+}
+
 inline __m512 fma(__m512 a, __m512i b, __m512i c) {
   return _mm512_fmadd_ps(a, _mm512_castsi512_ps(b), _mm512_castsi512_ps(c));
 }
 inline __m512 dp(__m512 a, __m512i b, __m512i c) {
   return _mm512_dpbf16_ps(a, (__m512bh)b, (__m512bh)c);
+}
+
+/// Seconds per iteration of kChains vdpbf16ps chains, each beside a chain
+/// of op on B.
+template <typename B, typename Op> double besideDp(int reps, Op op) {
+  return chains<__m512, B>(reps, [op](__m512 *a, B *x, __m512i b, __m512i c) {
+    for (int j = 0; j < kChains; ++j) {
+      a[j] = dp(a[j], b, c);
+      x[j] = op(x[j], b, c);
+    }
+  });
 }
 
 /// GB/s of e4m3 codes the set's fp8ToBf16 converts from L1: 64 rows of 128
@@ -134,52 +170,56 @@ int dsbench::portBench(int reps) {
                    sinkF = _mm512_reduce_add_ps(a);
                  }) /
                  16.0;
-  // Cycles per instruction: eight a loop iteration.
-  auto each = [&](double seconds) { return seconds / cycle / 8.0; };
-  // Cycles per iteration of a mix.
-  auto mix = [&](double seconds) { return seconds / cycle; };
+  // Cycles per instruction: kChains a loop iteration.
+  auto each = [&](double seconds) { return seconds / cycle / kChains; };
+  // Cycles per eight of each instruction of a mix.
+  auto mix = [&](double seconds) { return seconds / cycle * 8.0 / kChains; };
+  // Cycles from an instruction's operand to its result.
+  auto latency = [&](double seconds) { return seconds / cycle; };
   using F = __m512;
   using I = __m512i;
   double fmaCycles = each(chains<F, I>(reps, [](F *a, I *, I b, I c) {
-    for (int j = 0; j < 8; ++j)
+    for (int j = 0; j < kChains; ++j)
       a[j] = fma(a[j], b, c);
   }));
   double dpCycles = each(chains<F, I>(reps, [](F *a, I *, I b, I c) {
-    for (int j = 0; j < 8; ++j)
+    for (int j = 0; j < kChains; ++j)
       a[j] = dp(a[j], b, c);
   }));
   double permi2b = each(chains<I, I>(reps, [](I *a, I *, I b, I c) {
-    for (int j = 0; j < 8; ++j)
+    for (int j = 0; j < kChains; ++j)
       a[j] = _mm512_permutex2var_epi8(b, a[j], c);
   }));
   double permb = each(chains<I, I>(reps, [](I *a, I *, I b, I) {
-    for (int j = 0; j < 8; ++j)
+    for (int j = 0; j < kChains; ++j)
       a[j] = _mm512_permutexvar_epi8(a[j], b);
   }));
   double unpack = each(chains<I, I>(reps, [](I *a, I *, I b, I) {
-    for (int j = 0; j < 8; ++j)
+    for (int j = 0; j < kChains; ++j)
       a[j] = _mm512_unpacklo_epi8(a[j], b);
   }));
   double affine = each(chains<I, I>(reps, [](I *a, I *, I b, I) {
-    for (int j = 0; j < 8; ++j)
+    for (int j = 0; j < kChains; ++j)
       a[j] = _mm512_gf2p8affine_epi64_epi8(a[j], b, 0);
   }));
-  // Eight vdpbf16ps alone (the loop above), beside eight vpermb (port 5 on
-  // Intel), beside eight FMAs: what the sum over the alone figures exceeds
-  // shows sharing.
+  double fmaLatency =
+      latency(dependent(reps, [](F a, I b, I c) { return fma(a, b, c); }));
+  double dpLatency =
+      latency(dependent(reps, [](F a, I b, I c) { return dp(a, b, c); }));
+  // Eight vdpbf16ps alone (the loop above), then beside eight of another
+  // instruction: what a mix takes past the larger of its two alone shows
+  // the two sharing ports (vpermb and vpermi2b: port 5 on Intel; on Zen 5
+  // the FMA pipes are the dot product's).
   double dp8 = 8 * dpCycles;
-  double dp8permb8 = mix(chains<F, I>(reps, [](F *a, I *x, I b, I c) {
-    for (int j = 0; j < 8; ++j) {
-      a[j] = dp(a[j], b, c);
-      x[j] = _mm512_permutexvar_epi8(x[j], b);
-    }
+  double dp8permb8 = mix(besideDp<I>(
+      reps, [](I x, I b, I) { return _mm512_permutexvar_epi8(x, b); }));
+  double dp8permi2b8 = mix(besideDp<I>(
+      reps, [](I x, I b, I c) { return _mm512_permutex2var_epi8(b, x, c); }));
+  double dp8affine8 = mix(besideDp<I>(reps, [](I x, I b, I) {
+    return _mm512_gf2p8affine_epi64_epi8(x, b, 0);
   }));
-  double dp8fma8 = mix(chains<F, F>(reps, [](F *a, F *f, I b, I c) {
-    for (int j = 0; j < 8; ++j) {
-      a[j] = dp(a[j], b, c);
-      f[j] = fma(f[j], b, c);
-    }
-  }));
+  double dp8fma8 =
+      mix(besideDp<F>(reps, [](F f, I b, I c) { return fma(f, b, c); }));
   const dsrt::cpu::KernelSet &ks = dsrt::cpu::activeKernels();
   double normal = ks.fp8ToBf16 ? convertRate(ks, false, reps) : 0.0;
   double zeros = ks.fp8ToBf16 ? convertRate(ks, true, reps) : 0.0;
@@ -188,12 +228,15 @@ int dsbench::portBench(int reps) {
       "\"vdpbf16ps\": %.2f, \"vpermi2b\": %.2f, \"vpermb\": %.2f, "
       "\"vpunpcklbw\": %.2f, \"vgf2p8affineqb\": %.2f, "
       "\"8_vdpbf16ps\": %.2f, \"8_vdpbf16ps_8_vpermb\": %.2f, "
+      "\"8_vdpbf16ps_8_vpermi2b\": %.2f, "
+      "\"8_vdpbf16ps_8_vgf2p8affineqb\": %.2f, "
       "\"8_vdpbf16ps_8_vfmadd231ps\": %.2f}, "
+      "\"latency\": {\"vfmadd231ps\": %.2f, \"vdpbf16ps\": %.2f}, "
       "\"fp8_to_bf16_gbps_normal_groups\": %.2f, "
       "\"fp8_to_bf16_gbps_a_zero_in_each_group\": %.2f}\n",
       dsrt::cpu::isaName(dsrt::cpu::activeIsa()), 1e-9 / cycle, fmaCycles,
-      dpCycles, permi2b, permb, unpack, affine, dp8, dp8permb8, dp8fma8, normal,
-      zeros);
+      dpCycles, permi2b, permb, unpack, affine, dp8, dp8permb8, dp8permi2b8,
+      dp8affine8, dp8fma8, fmaLatency, dpLatency, normal, zeros);
   return 0;
 }
 
