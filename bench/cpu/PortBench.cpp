@@ -8,9 +8,10 @@
 // AMD cores that run these kernels). Twelve chains, not eight: on Zen 5 a
 // vdpbf16ps takes 6 cycles and two issue a cycle, so eight chains measured
 // its latency / 8 (0.75) where it issues every 0.5.
-// bench/RESULTS.md ("forty-seventh session") reads it: a zmm vdpbf16ps
-// held both FMA ports for two cycles on Emerald Rapids, so FP8's GEMV is
-// bound by its dot products as much as by its e4m3 conversion.
+// bench/RESULTS.md reads it: a zmm vdpbf16ps held both FMA ports for two
+// cycles on Emerald Rapids ("forty-seventh session"), so FP8's GEMV is
+// bound by its dot products as much as by its e4m3 conversion there; on
+// Zen 5 it issues every 0.5 cycles ("forty-eighth session").
 //
 //===----------------------------------------------------------------------===//
 #include "PortBench.h"
@@ -68,13 +69,13 @@ template <int N> inline void keep(const __m512i (&v)[N]) {
   sinkI = _mm512_reduce_add_epi64(s);
 }
 
-/// N independent chains of A and N of B (a step may leave B's alone):
-/// seconds per iteration of step(a, x, b, c) on all of them.
-template <typename A, typename B, typename Step, int N = kChains>
+/// kChains independent chains of A and kChains of B (a step may leave
+/// B's alone): seconds per iteration of step(a, x, b, c) on all of them.
+template <typename A, typename B, typename Step>
 double chains(int reps, Step step) {
   return perIter(reps, [&](long n) {
-    A a[N];
-    B x[N];
+    A a[kChains];
+    B x[kChains];
     start(a);
     start(x);
     __m512i b = _mm512_set1_epi32(0x3f803f80), c = b;
