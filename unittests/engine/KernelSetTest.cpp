@@ -252,30 +252,52 @@ TEST(MatMul, Fp8ToBf16IsExactForEveryCode) {
 }
 
 // Where the CPU has GFNI, 64 codes with no zero, subnormal or NaN among
-// them are converted by two affine maps instead of the lookup (KernelsAvx512-
-// Fp8.cpp): every normal code in every byte position of such a 64-byte
-// group, and groups holding one special code (in each position), which
-// take the lookup, must all give the exact values.
+// them (nor the few normal codes the test for those lets through) are
+// converted by two affine maps instead of the lookup (KernelsAvx512Fp8.cpp):
+// every such code in every byte position of a 64-byte group, and groups
+// holding one special or rare code (in each position), which take the
+// lookup, must all give the exact values.
 TEST(MatMul, Fp8ToBf16IsExactOnBothConversionPaths) {
-  std::vector<uint8_t> normals;
-  for (int c = 0; c < 256; ++c)
-    if ((c & 0x78) != 0 && (c & 0x7F) != 0x7F)
-      normals.push_back(uint8_t(c));
-  ASSERT_EQ(normals.size(), 238u);
-  // Row r holds normals[(i * 7 + r) % 238] at byte i: every normal code in
-  // every position of a group over the rows.
-  constexpr int64_t kRows = 64, kN = 256, kLd = 320;
+  // The affine maps take a group whose every code is outside the rare set
+  // the conversion tests for: exponent 0, NaN, and exponent 1 with
+  // mantissa 0-6 ((c + 1) & 0x70 zero; KernelsAvx512Fp8.cpp). Any rare
+  // code sends its group to the table.
+  auto rare = [](int c) { return ((c + 1) & 0x70) == 0; };
+  std::vector<uint8_t> common, rareNormals;
+  for (int c = 0; c < 256; ++c) {
+    bool normal = (c & 0x78) != 0 && (c & 0x7F) != 0x7F;
+    if (normal)
+      (rare(c) ? rareNormals : common).push_back(uint8_t(c));
+    else
+      ASSERT_TRUE(rare(c)) << "code " << c << " would take the affine maps";
+  }
+  ASSERT_EQ(common.size(), 224u);
+  ASSERT_EQ(rareNormals.size(), 14u);
+  // Rows 32.. hold only common codes, common[(4 r + g + 7 p) % 224] at
+  // position p of group g: every one in every position of a group, over the
+  // rows (checked below), all through the affine maps. Rows 0..31 hold the same
+  // with one special code (zero, a subnormal or NaN) or rare normal code a
+  // group, at a position that moves with the row: all through the table.
+  constexpr int64_t kRows = 96, kN = 256, kLd = 320;
   std::vector<uint8_t> codes(size_t(kRows * kLd), 0);
   for (int64_t r = 0; r < kRows; ++r)
     for (int64_t i = 0; i < kN; ++i)
-      codes[size_t(r * kLd + i)] = normals[size_t((i * 7 + r * 61) % 238)];
-  // One special per group in rows 0..31: zero, a subnormal or NaN, at a
-  // position that moves with the row.
+      codes[size_t(r * kLd + i)] =
+          common[size_t((4 * r + i / 64 + 7 * (i % 64)) % 224)];
+  std::vector<std::vector<bool>> seen(64, std::vector<bool>(256, false));
+  for (int64_t r = 32; r < kRows; ++r)
+    for (int64_t i = 0; i < kN; ++i)
+      seen[size_t(i % 64)][codes[size_t(r * kLd + i)]] = true;
+  for (int64_t p = 0; p < 64; ++p)
+    for (uint8_t c : common)
+      ASSERT_TRUE(seen[size_t(p)][c]) << "code " << int(c) << " position " << p;
   const uint8_t specials[] = {0x00, 0x80, 0x01, 0x87, 0x7F, 0xFF, 0x05, 0x83};
   for (int64_t r = 0; r < 32; ++r)
-    for (int64_t g = 0; g < kN / 64; ++g)
-      codes[size_t(r * kLd + g * 64 + (r * 5 + g * 13) % 64)] =
-          specials[size_t(r + g) % 8];
+    for (int64_t g = 0; g < kN / 64; ++g) {
+      int64_t at = r * kLd + g * 64 + (r * 5 + g * 13) % 64;
+      codes[size_t(at)] = (r + g) % 2 ? specials[size_t(r + g) % 8]
+                                      : rareNormals[size_t(r * 3 + g) % 14];
+    }
   int tested = 0;
   for (const KernelSet *set : testedSets()) {
     if (!set->fp8ToBf16)
