@@ -565,22 +565,29 @@ tests.push(['priority scheduling: lower priority values first; refused without t
   const e = await expectError(client.completions.create({ prompt: 'x', max_tokens: 1, priority: 1 }), 400, 'priority');
   assert.match(e.message, /--scheduling-policy priority/);
   const s = await startServer(bin, ['--scheduling-policy', 'priority', '--max-num-seqs', '1',
-                                    '--fake-token-delay-ms', '3']);
+                                    '--fake-token-delay-ms', '20', '--max-model-len', '512']);
   try {
     const c = new OpenAI({ baseURL: `${s.base}/v1`, apiKey: 'x', maxRetries: 0 });
     const order = [];
-    const req = (name, priority, max_tokens) =>
-      c.completions.create({ prompt: name, max_tokens, temperature: 0, priority, ignore_eos: true })
+    const req = (name, priority) =>
+      c.completions.create({ prompt: name, max_tokens: 2, temperature: 0, priority, ignore_eos: true })
         .then(() => order.push(name));
-    const busy = req('busy', 0, 200); // holds the one seat for ~600 ms
+    // The busy request holds the one seat until all three wait (its 400
+    // tokens would take 8 s), then leaves: no step of the test races a clock.
+    const ac = new AbortController();
+    const busy = await c.completions.create({ prompt: 'busy', max_tokens: 400, temperature: 0, ignore_eos: true,
+                                              stream: true }, { signal: ac.signal });
+    const drained = (async () => { try { for await (const _ of busy); } catch {} })();
     await until('busy to run', async () => (await metrics(s.base)).ds_num_requests_running === 1);
-    const queued = [req('low', 10, 2)];
+    const queued = [req('low', 10)];
     await until('low to wait', async () => (await metrics(s.base)).ds_num_requests_waiting === 1);
-    queued.push(req('high', -5, 2));
+    queued.push(req('high', -5));
     await until('high to wait', async () => (await metrics(s.base)).ds_num_requests_waiting === 2);
-    queued.push(req('mid', 0, 2));
-    await Promise.all([busy, ...queued]);
-    assert.deepEqual(order, ['busy', 'high', 'mid', 'low']);
+    queued.push(req('mid', 0));
+    await until('mid to wait', async () => (await metrics(s.base)).ds_num_requests_waiting === 3);
+    ac.abort();
+    await Promise.all([drained, ...queued]);
+    assert.deepEqual(order, ['high', 'mid', 'low']);
   } finally { s.proc.kill('SIGKILL'); }
 }]);
 
