@@ -41,8 +41,9 @@ demo: build
 bench: build
 	$(PYTHON) bench/report.py --build $(BUILD)
 
-# Each fuzz target for FUZZ_SECONDS on a scratch copy of its corpus; new
-# crashes are left as crash-* files in $(BUILD)/fuzz-work/<target>.
+# Each fuzz target for FUZZ_SECONDS on a scratch copy of its corpus; what
+# it finds (crash-*, oom-*, timeout-*, leak-* inputs) is left in
+# $(BUILD)/fuzz-work/<target> and fails the target.
 FUZZ_SECONDS ?= 60
 fuzz: build
 	@for t in safetensors artifact config ir serve-request tokenizer-load tokenizer-encode chat-template; do \
@@ -52,8 +53,8 @@ fuzz: build
 	  (cd $(BUILD)/fuzz-work/$$t && ../../fuzz/ds-fuzz-$$t -max_total_time=$(FUZZ_SECONDS) \
 	     -max_len=8192 -timeout=10 corpus > fuzz.log 2>&1); \
 	  grep -E "^Done|ERROR|SUMMARY" $(BUILD)/fuzz-work/$$t/fuzz.log; \
-	  if ls $(BUILD)/fuzz-work/$$t/crash-* >/dev/null 2>&1; then \
-	    echo "fuzz: $$t found a crash, see $(BUILD)/fuzz-work/$$t/fuzz.log"; exit 1; fi; \
+	  if ls $(BUILD)/fuzz-work/$$t | grep -qE '^(crash|oom|timeout|leak)-'; then \
+	    echo "fuzz: $$t found a crash, an out-of-memory, a timeout or a leak, see $(BUILD)/fuzz-work/$$t/fuzz.log"; exit 1; fi; \
 	done
 
 # The whole lit + gtest suite with ASan + UBSan (+ LSan) in its own build tree.

@@ -187,6 +187,17 @@ def test_tiny_tokenizer_loads(tmp_path):
     assert t.decode(t.encode("héllo wörld 123")) == "<bos>héllo wörld 123"
 
 
+def test_added_token_past_a_gap_loads(tmp_path):
+    # Ids need not be dense: an added token some way past the vocab (as
+    # files that reserve ids between them do) is a token like any other.
+    far = 60000
+    d = tiny_dir(tmp_path, lambda t: t["added_tokens"].append(
+        {"id": far, "content": "<far>", "special": True}))
+    t = dsmlir.Tokenizer(d)
+    assert t.encode("hello<far>hello")[2] == far
+    assert t.decode([far]) == "<far>"
+
+
 def pre(i):
     return lambda tok: tok["pre_tokenizer"]["pretokenizers"][i]
 
@@ -222,6 +233,16 @@ def pre(i):
      r'model\.vocab: no token for byte 32 \("\u0120"\)'),
     (lambda t: t["model"]["vocab"].update(x=-5),
      r'model\.vocab\["x"\]: token id -5 is out of range'),
+    # One huge id in a small file: refused before the id-indexed tables
+    # grow to it (it once allocated gigabytes), and never cut to 32 bits
+    # (2^32 + 5 would have become token 5).
+    (lambda t: t["model"]["vocab"].update(x=999999999),
+     r'model\.vocab\["x"\]: token id 999999999 is out of range \(the file lists \d+ tokens, '
+     r'so ids must be below \d+\)'),
+    (lambda t: t["added_tokens"][2].update(id=2**32 + 5),
+     r"added_tokens\[2\]\.id: token id 4294967301 is out of range"),
+    (lambda t: t["added_tokens"].append({"id": 10**7, "content": "<far>", "special": True}),
+     r"added_tokens\[3\]\.id: token id 10000000 is out of range"),
     (lambda t: t["added_tokens"][1].update(lstrip=True),
      r"added_tokens\[1\]\.lstrip: unsupported true"),
     (lambda t: t["added_tokens"][2].update(content=""),

@@ -108,8 +108,14 @@ private:
   bool loadConfig(std::string_view text);
   bool specialTokenOf(const Value &root, const char *key, std::string &text,
                       int32_t &id);
-  bool setToken(int32_t id, const std::string &content, bool special,
+  bool setToken(int64_t id, const std::string &content, bool special,
                 const std::string &path);
+  bool idInRange(int64_t id, const std::string &path);
+
+  /// Ids at or past this are refused: the token tables are indexed by id,
+  /// so one huge id in a small file would allocate gigabytes (set in load
+  /// from the file's token count).
+  int64_t tokenCount = 0, idLimit = 0;
 
   Tokenizer &t;
   const std::string &jsonName, &configName;
@@ -118,10 +124,28 @@ private:
 
 } // namespace dsrt::text
 
-bool TokenizerLoader::setToken(int32_t id, const std::string &content,
+/// Token files number their tokens densely (gaps between the vocab and
+/// the added tokens at most), so an id past twice the file's token count
+/// (or its count plus 65536, for small files) is a malformed file, not a
+/// vocabulary.
+int64_t tokenIdLimit(int64_t tokens) {
+  return std::min<int64_t>(std::max(2 * tokens, tokens + 65536), 1 << 30);
+}
+
+bool TokenizerLoader::idInRange(int64_t id, const std::string &path) {
+  if (id >= 0 && id < idLimit)
+    return true;
+  return fail(path, "token id " + std::to_string(id) +
+                        " is out of range (the file lists " +
+                        std::to_string(tokenCount) +
+                        " tokens, so ids must be below " +
+                        std::to_string(idLimit) + ")");
+}
+
+bool TokenizerLoader::setToken(int64_t id, const std::string &content,
                                bool special, const std::string &path) {
-  if (id < 0 || id >= (1 << 30))
-    return fail(path, "token id " + std::to_string(id) + " is out of range");
+  if (!idInRange(id, path))
+    return false;
   if (size_t(id) >= t.bytesOf.size()) {
     t.bytesOf.resize(size_t(id) + 1);
     t.flags.resize(size_t(id) + 1, 0);
@@ -159,16 +183,15 @@ bool TokenizerLoader::loadModel(const Value &model) {
     std::string path = "model.vocab[\"" + token + "\"]";
     if (!idValue.isInteger)
       return fail(path, "expected an integer id, got " + shown(idValue));
+    if (!idInRange(idValue.integer, path))
+      return false;
     if (!t.vocab.emplace(token, int32_t(idValue.integer)).second)
       return fail(path, "token appears twice");
-    if (idValue.integer < 0 || idValue.integer >= (1 << 30))
-      return fail(path, "token id " + std::to_string(idValue.integer) +
-                            " is out of range");
     if (size_t(idValue.integer) < t.flags.size() &&
         t.flags[size_t(idValue.integer)])
       return fail(path, "token id " + std::to_string(idValue.integer) +
                             " is used twice");
-    if (!setToken(int32_t(idValue.integer), token, false, path))
+    if (!setToken(idValue.integer, token, false, path))
       return false;
   }
   // Every byte needs a symbol, or some text could not be encoded at all.
@@ -255,7 +278,7 @@ bool TokenizerLoader::loadAddedTokens(const Value *added) {
     if (inVocab && !(same != t.vocab.end() && same->second == id->integer))
       return fail(path + ".id", "id " + std::to_string(id->integer) +
                                     " already belongs to another token");
-    if (!setToken(int32_t(id->integer), *content, isTrue(a.get("special")),
+    if (!setToken(id->integer, *content, isTrue(a.get("special")),
                   path + ".id"))
       return false;
     // An added token takes precedence over a vocab entry of the same text.
@@ -469,7 +492,13 @@ bool TokenizerLoader::load(std::string_view tokenizerJson,
   const Value *model = root.get("model");
   if (!model)
     return fail("model", "missing");
-  if (!loadModel(*model) || !loadAddedTokens(root.get("added_tokens")) ||
+  const Value *vocab = model->get("vocab"), *added = root.get("added_tokens");
+  tokenCount =
+      (vocab && vocab->kind == Value::Object ? int64_t(vocab->members.size())
+                                             : 0) +
+      (added && added->kind == Value::Array ? int64_t(added->items.size()) : 0);
+  idLimit = tokenIdLimit(tokenCount);
+  if (!loadModel(*model) || !loadAddedTokens(added) ||
       !checkNormalizer(root.get("normalizer"), "normalizer") ||
       !loadPreTokenizer(root.get("pre_tokenizer")) ||
       !checkDecoder(root.get("decoder")) ||
