@@ -33,18 +33,28 @@ std::string shown(const Value &v) {
   return "\"" + v.string.substr(0, cut) + "...\"";
 }
 
-/// The JSON parser quotes the offending character, which may be a line
-/// break: messages stay on one line.
+/// Messages stay on one line whatever the file holds (the JSON parser
+/// quotes the offending character, a token's text may hold anything):
+/// control characters and the Unicode line breaks (U+0085, U+2028,
+/// U+2029, which Python's splitlines breaks at) are written as escapes.
 std::string oneLine(const std::string &s) {
   std::string out;
-  for (char c : s) {
-    if (uint8_t(c) >= 0x20 && c != 0x7F) {
-      out += c;
-      continue;
-    }
+  for (size_t i = 0; i < s.size(); ++i) {
+    uint8_t c = uint8_t(s[i]);
     char buf[8];
-    std::snprintf(buf, sizeof(buf), "\\x%02X", unsigned(uint8_t(c)));
-    out += buf;
+    if (c < 0x20 || c == 0x7F) {
+      std::snprintf(buf, sizeof(buf), "\\x%02X", unsigned(c));
+      out += buf;
+    } else if (c == 0xC2 && i + 1 < s.size() && uint8_t(s[i + 1]) == 0x85) {
+      out += "\\u0085";
+      ++i;
+    } else if (c == 0xE2 && i + 2 < s.size() && uint8_t(s[i + 1]) == 0x80 &&
+               (uint8_t(s[i + 2]) == 0xA8 || uint8_t(s[i + 2]) == 0xA9)) {
+      out += uint8_t(s[i + 2]) == 0xA8 ? "\\u2028" : "\\u2029";
+      i += 2;
+    } else {
+      out += char(c);
+    }
   }
   return out;
 }
@@ -85,12 +95,13 @@ public:
   bool load(std::string_view tokenizerJson, std::string_view config);
 
 private:
+  // Paths and reasons quote the file's own strings (tokens, patterns).
   bool fail(const std::string &path, const std::string &why) {
-    error = jsonName + ": " + path + ": " + why;
+    error = jsonName + ": " + oneLine(path + ": " + why);
     return false;
   }
   bool failConfig(const std::string &path, const std::string &why) {
-    error = configName + ": " + path + ": " + why;
+    error = configName + ": " + oneLine(path + ": " + why);
     return false;
   }
   bool unsupported(const std::string &path, const Value &v,
