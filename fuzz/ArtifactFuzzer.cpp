@@ -1,4 +1,5 @@
 //===- ArtifactFuzzer.cpp - fuzz the artifact reader and manifest ---------===//
+#include "OneLineCheck.h"
 #include "artifact/ArtifactFile.h"
 
 #include <cstdint>
@@ -12,7 +13,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   // around the input (so the checksum does not hide the manifest).
   dsrt::Manifest m;
   std::string error;
-  dsrt::parseManifest(bytes, m, error);
+  if (!dsrt::parseManifest(bytes, m, error))
+    requireOneLine(error);
 
   static std::string path = [] {
     char tmpl[] = "/tmp/ds-fuzz-art-XXXXXX";
@@ -37,7 +39,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     std::fwrite(content.data(), 1, content.size(), f);
     std::fclose(f);
     dsrt::ArtifactFile a;
-    dsrt::readArtifact(path, a, error);
+    if (!dsrt::readArtifact(path, a, error))
+      requireOneLine(error);
   }
   return 0;
 }

@@ -4,6 +4,7 @@
 // are imported to ds IR, which must verify.
 //
 //===----------------------------------------------------------------------===//
+#include "OneLineCheck.h"
 #include "ds/DSDialect.h"
 #include "ds/Import/ImportModel.h"
 #include "ds/Import/ModelConfig.h"
@@ -25,7 +26,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   llvm::StringRef text(reinterpret_cast<const char *>(data), size);
   auto cfg = mlir::ds::parseModelConfig(text, "fuzz/config.json");
   if (!cfg) {
-    llvm::consumeError(cfg.takeError());
+    requireOneLine(llvm::toString(cfg.takeError()));
     return 0;
   }
   // Keep the IR small: the fuzzer is after parser/validation bugs.

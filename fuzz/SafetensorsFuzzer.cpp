@@ -5,6 +5,7 @@
 // against a requirement list.
 //
 //===----------------------------------------------------------------------===//
+#include "OneLineCheck.h"
 #include "weights/Checkpoint.h"
 
 #include <cstdint>
@@ -26,15 +27,20 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   std::fclose(f);
   std::string error;
   auto ckpt = dsrt::Checkpoint::open(dir, error);
-  if (!ckpt)
+  if (!ckpt) {
+    requireOneLine(error);
     return 0;
+  }
   for (const std::string &name : ckpt->names()) {
     const dsrt::TensorView *t = ckpt->find(name);
     if (t->numElements() > (1 << 20))
       continue;
     std::vector<float> out(static_cast<size_t>(t->numElements()));
-    ckpt->readF32(name, out.data(), error);
+    if (!ckpt->readF32(name, out.data(), error))
+      requireOneLine(error);
   }
-  dsrt::validateCheckpoint(*ckpt, {{"a", {2, 2}}, {"w.weight", {4, 4}}});
+  for (const std::string &problem :
+       dsrt::validateCheckpoint(*ckpt, {{"a", {2, 2}}, {"w.weight", {4, 4}}}))
+    requireOneLine(problem); // each problem is a line of its own
   return 0;
 }

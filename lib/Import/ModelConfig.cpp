@@ -1,5 +1,6 @@
 //===- ModelConfig.cpp - Hugging Face DeepSeek config.json ----------------===//
 #include "ds/Import/ModelConfig.h"
+#include "support/OneLine.h"
 
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/JSON.h"
@@ -484,10 +485,8 @@ llvm::Error readQuantization(const Errors &error, const Object &root,
   return llvm::Error::success();
 }
 
-} // namespace
-
-llvm::Expected<ModelConfig>
-mlir::ds::parseModelConfig(llvm::StringRef text, llvm::StringRef path) {
+llvm::Expected<ModelConfig> parseConfig(llvm::StringRef text,
+                                        llvm::StringRef path) {
   DS_TRY(parsed, parseJson(text, path));
   const Object *root = parsed.getAsObject();
   if (!root)
@@ -524,6 +523,18 @@ mlir::ds::parseModelConfig(llvm::StringRef text, llvm::StringRef path) {
     return std::move(e);
   if (llvm::Error e = readQuantization(error, *root, c))
     return std::move(e);
+  return c;
+}
+
+} // namespace
+
+llvm::Expected<ModelConfig> mlir::ds::parseModelConfig(llvm::StringRef text,
+                                                       llvm::StringRef path) {
+  llvm::Expected<ModelConfig> c = parseConfig(text, path);
+  if (!c) // a message quoting the file's strings stays on one line
+    return llvm::createStringError(
+        llvm::inconvertibleErrorCode(),
+        dsrt::oneLine(llvm::toString(c.takeError())));
   return c;
 }
 

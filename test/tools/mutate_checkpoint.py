@@ -5,6 +5,8 @@
   mutate_checkpoint.py reshape DIR NAME A,B     give NAME another shape (same bytes)
   mutate_checkpoint.py retype DIR NAME DTYPE    store NAME as DTYPE (e.g. I32, F64)
   mutate_checkpoint.py nan DIR NAME             put a NaN into NAME
+  mutate_checkpoint.py rename DIR NAME NEW DT   rename NAME to NEW and label it DT, both JSON
+                                                strings (so they may hold control characters)
   mutate_checkpoint.py bad-header DIR CASE      rewrite model.safetensors with a malformed header:
       truncated | header_too_long | not_json | not_object | bad_dtype | bad_shape |
       size_mismatch | overlap | reversed_offsets | offsets_past_end | duplicate_name
@@ -46,13 +48,16 @@ def write_raw(path, tensors):
 def main():
     op, target = sys.argv[1], sys.argv[2]
     args = sys.argv[3:]
-    if op in ("drop", "reshape", "retype", "nan"):
+    if op in ("drop", "reshape", "retype", "nan", "rename"):
         path = single_file(target)
         t = load_raw(path)
         name = args[0]
         dtype, shape, raw = t[name]
         if op == "drop":
             del t[name]
+        elif op == "rename":
+            del t[name]
+            t[json.loads(args[1])] = (json.loads(args[2]), shape, raw)
         elif op == "reshape":
             t[name] = (dtype, [int(x) for x in args[1].split(",")], raw)
         elif op == "retype":

@@ -1,6 +1,7 @@
 //===- ArtifactFile.cpp - reading a ds artifact ---------------------------===//
 #include "artifact/ArtifactFile.h"
 #include "support/JsonParser.h"
+#include "support/OneLine.h"
 
 #include <cerrno>
 #include <climits>
@@ -337,8 +338,10 @@ bool parseBinding(const json::Value &b, Manifest &m, std::string &error) {
 
 } // namespace
 
-bool dsrt::parseManifest(const std::string &text, Manifest &m,
-                         std::string &error) {
+namespace {
+
+bool parseManifestUnescaped(const std::string &text, Manifest &m,
+                            std::string &error) {
   json::Value root;
   std::string jerr;
   if (!json::parse(text, root, jerr)) {
@@ -383,10 +386,20 @@ bool dsrt::parseManifest(const std::string &text, Manifest &m,
   return true;
 }
 
+} // namespace
+
+bool dsrt::parseManifest(const std::string &text, Manifest &m,
+                         std::string &error) {
+  if (parseManifestUnescaped(text, m, error))
+    return true;
+  error = oneLine(error); // names quoted from the manifest stay on one line
+  return false;
+}
+
 bool dsrt::readArtifact(const std::string &path, ArtifactFile &out,
                         std::string &error) {
   auto fail = [&](const std::string &msg) {
-    error = path + ": " + msg;
+    error = oneLine(path + ": " + msg);
     return false;
   };
   FILE *f = fopen(path.c_str(), "rb");

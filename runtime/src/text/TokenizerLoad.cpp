@@ -6,6 +6,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "support/JsonParser.h"
+#include "support/OneLine.h"
 #include "text/Tokenizer.h"
 #include "text/Utf8.h"
 
@@ -31,32 +32,6 @@ std::string shown(const Value &v) {
   while (cut > 0 && (uint8_t(v.string[cut]) & 0xC0) == 0x80)
     --cut;
   return "\"" + v.string.substr(0, cut) + "...\"";
-}
-
-/// Messages stay on one line whatever the file holds (the JSON parser
-/// quotes the offending character, a token's text may hold anything):
-/// control characters and the Unicode line breaks (U+0085, U+2028,
-/// U+2029, which Python's splitlines breaks at) are written as escapes.
-std::string oneLine(const std::string &s) {
-  std::string out;
-  for (size_t i = 0; i < s.size(); ++i) {
-    uint8_t c = uint8_t(s[i]);
-    char buf[8];
-    if (c < 0x20 || c == 0x7F) {
-      std::snprintf(buf, sizeof(buf), "\\x%02X", unsigned(c));
-      out += buf;
-    } else if (c == 0xC2 && i + 1 < s.size() && uint8_t(s[i + 1]) == 0x85) {
-      out += "\\u0085";
-      ++i;
-    } else if (c == 0xE2 && i + 2 < s.size() && uint8_t(s[i + 1]) == 0x80 &&
-               (uint8_t(s[i + 2]) == 0xA8 || uint8_t(s[i + 2]) == 0xA9)) {
-      out += uint8_t(s[i + 2]) == 0xA8 ? "\\u2028" : "\\u2029";
-      i += 2;
-    } else {
-      out += char(c);
-    }
-  }
-  return out;
 }
 
 bool isBool(const Value *v) { return v && v->kind == Value::Bool; }

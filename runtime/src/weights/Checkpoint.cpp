@@ -2,6 +2,7 @@
 #include "weights/Checkpoint.h"
 #include "support/HugePages.h"
 #include "support/JsonParser.h"
+#include "support/OneLine.h"
 
 #include <algorithm>
 #include <cerrno>
@@ -172,8 +173,9 @@ bool isStringMap(const json::Value &v) {
 
 std::unique_ptr<SafetensorsFile> SafetensorsFile::open(const std::string &path,
                                                        std::string &error) {
+  // The header's own strings (names, dtypes) may hold line breaks.
   auto fail = [&](const std::string &msg) {
-    error = path + ": " + msg;
+    error = oneLine(path + ": " + msg);
     return nullptr;
   };
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -361,52 +363,58 @@ static bool listSafetensors(const std::string &dir,
 
 std::unique_ptr<Checkpoint> Checkpoint::open(const std::string &dir,
                                              std::string &error) {
-  std::unique_ptr<Checkpoint> c(new Checkpoint());
-  c->dir = dir;
-  while (c->dir.size() > 1 && c->dir.back() == '/')
-    c->dir.pop_back();
-  std::string index = c->dir + "/" + kIndexName;
-  std::vector<std::string> shardFiles;
-  std::map<std::string, std::string> weightMap;
-  struct stat st;
-  bool sharded = stat(index.c_str(), &st) == 0;
-  if (sharded ? !readIndex(index, weightMap, shardFiles, error)
-              : !listSafetensors(c->dir, shardFiles, error))
-    return nullptr;
+  // Names come from the index and the headers: the message stays one line.
+  std::unique_ptr<Checkpoint> c = [&]() -> std::unique_ptr<Checkpoint> {
+    std::unique_ptr<Checkpoint> c(new Checkpoint());
+    c->dir = dir;
+    while (c->dir.size() > 1 && c->dir.back() == '/')
+      c->dir.pop_back();
+    std::string index = c->dir + "/" + kIndexName;
+    std::vector<std::string> shardFiles;
+    std::map<std::string, std::string> weightMap;
+    struct stat st;
+    bool sharded = stat(index.c_str(), &st) == 0;
+    if (sharded ? !readIndex(index, weightMap, shardFiles, error)
+                : !listSafetensors(c->dir, shardFiles, error))
+      return nullptr;
 
-  for (const std::string &name : shardFiles) {
-    std::string path = c->dir + "/" + name;
-    if (sharded && stat(path.c_str(), &st) != 0) {
-      error = path + ": cannot open shard listed in " + kIndexName + ": " +
-              std::strerror(errno);
-      return nullptr;
+    for (const std::string &name : shardFiles) {
+      std::string path = c->dir + "/" + name;
+      if (sharded && stat(path.c_str(), &st) != 0) {
+        error = path + ": cannot open shard listed in " + kIndexName + ": " +
+                std::strerror(errno);
+        return nullptr;
+      }
+      auto f = SafetensorsFile::open(path, error);
+      if (!f)
+        return nullptr;
+      for (const TensorView &v : f->tensors()) {
+        auto [it, inserted] = c->byName.emplace(v.name, &v);
+        if (!inserted) {
+          error = v.file + ": tensor '" + v.name + "' also appears in " +
+                  baseName(it->second->file);
+          return nullptr;
+        }
+      }
+      c->files.push_back(std::move(f));
     }
-    auto f = SafetensorsFile::open(path, error);
-    if (!f)
-      return nullptr;
-    for (const TensorView &v : f->tensors()) {
-      auto [it, inserted] = c->byName.emplace(v.name, &v);
-      if (!inserted) {
-        error = v.file + ": tensor '" + v.name + "' also appears in " +
-                baseName(it->second->file);
+    for (const auto &[name, file] : weightMap) {
+      const TensorView *v = c->find(name);
+      if (!v) {
+        error = c->dir + "/" + file + ": tensor '" + name + "' is listed in " +
+                kIndexName + " but missing";
+        return nullptr;
+      }
+      if (baseName(v->file) != file) {
+        error = v->file + ": tensor '" + name + "' is listed under " + file +
+                " in " + kIndexName;
         return nullptr;
       }
     }
-    c->files.push_back(std::move(f));
-  }
-  for (const auto &[name, file] : weightMap) {
-    const TensorView *v = c->find(name);
-    if (!v) {
-      error = c->dir + "/" + file + ": tensor '" + name + "' is listed in " +
-              kIndexName + " but missing";
-      return nullptr;
-    }
-    if (baseName(v->file) != file) {
-      error = v->file + ": tensor '" + name + "' is listed under " + file +
-              " in " + kIndexName;
-      return nullptr;
-    }
-  }
+    return c;
+  }();
+  if (!c)
+    error = oneLine(error);
   return c;
 }
 
@@ -435,8 +443,8 @@ struct Source {
   const TensorView *scale = nullptr; // F8_E4M3 only
 };
 
-bool prepare(const Checkpoint &ckpt, const std::string &name, Source &src,
-             std::string &error) {
+bool prepareUnescaped(const Checkpoint &ckpt, const std::string &name,
+                      Source &src, std::string &error) {
   const TensorView *v = ckpt.find(name);
   if (!v) {
     error =
@@ -531,6 +539,22 @@ std::string indexToString(int64_t flat, const std::vector<int64_t> &shape) {
   return shapeToString(idx);
 }
 
+/// `name`'s tensor and scale into src, or a one-line error.
+bool prepare(const Checkpoint &ckpt, const std::string &name, Source &src,
+             std::string &error) {
+  if (prepareUnescaped(ckpt, name, src, error))
+    return true;
+  error = oneLine(error);
+  return false;
+}
+
+/// Each problem on its own line, whatever names it quotes.
+std::vector<std::string> oneLineEach(std::vector<std::string> problems) {
+  for (std::string &p : problems)
+    p = oneLine(p);
+  return problems;
+}
+
 } // namespace
 
 bool Checkpoint::readF32(const std::string &name, float *out,
@@ -551,9 +575,10 @@ bool Checkpoint::readF32Slice(const std::string &name, int64_t dim,
   const std::vector<int64_t> &shape = src.v->shape;
   if (dim < 0 || dim >= int64_t(shape.size()) || parts < 1 ||
       shape[size_t(dim)] % parts != 0 || piece < 0 || piece >= parts) {
-    error = src.v->file + ": tensor '" + name + "' of shape " +
-            shapeToString(shape) + " cannot be cut into " +
-            std::to_string(parts) + " pieces along dim " + std::to_string(dim);
+    error = oneLine(src.v->file + ": tensor '" + name + "' of shape " +
+                    shapeToString(shape) + " cannot be cut into " +
+                    std::to_string(parts) + " pieces along dim " +
+                    std::to_string(dim));
     return false;
   }
   // Contiguous runs: for every index of the dims before `dim`, the piece's
@@ -635,7 +660,7 @@ dsrt::validateCheckpoint(const Checkpoint &ckpt,
     else if (v->dtype == DType::F8_E4M3 && v->shape == r.shape)
       checkFP8Scale(ckpt, *v, requiredNames, problems);
   }
-  return problems;
+  return oneLineEach(std::move(problems));
 }
 
 std::vector<std::string>
@@ -672,5 +697,5 @@ dsrt::scanNonFinite(const Checkpoint &ckpt,
       break;
     }
   }
-  return problems;
+  return oneLineEach(std::move(problems));
 }
