@@ -123,18 +123,20 @@ public:
     rx->startState = idOf(closure({nfaStart}));
     const size_t classes = size_t(rx->classes);
     // Bounds on the table and on the work of building it (the subsets'
-    // sizes summed): a request's pattern must not hold the server up.
-    size_t work = 0;
+    // sizes and the states their closures visit, summed): a request's
+    // pattern must not hold the server up.
+    auto tooMuch = [&] {
+      error = "the pattern needs more than " +
+              std::to_string(Regex::kMaxStates) +
+              " automaton states or too much work to build them (an "
+              "anchored or shorter pattern may fit)";
+      return nullptr;
+    };
     for (size_t d = 0; d < subsets.size(); ++d) {
       work += subsets[d].size() * classes;
       if (subsets.size() > size_t(Regex::kMaxStates) ||
-          subsets.size() * classes > (size_t(1) << 22) || work > kMaxWork) {
-        error = "the pattern needs more than " +
-                std::to_string(Regex::kMaxStates) +
-                " automaton states or too much work to build them (an "
-                "anchored or shorter pattern may fit)";
-        return nullptr;
-      }
+          subsets.size() * classes > (size_t(1) << 22) || work > kMaxWork)
+        return tooMuch();
       rx->accept.push_back(
           std::binary_search(subsets[d].begin(), subsets[d].end(), nfaAccept));
       for (size_t c = 0; c < classes; ++c) {
@@ -144,6 +146,8 @@ public:
             if (covers[size_t(set)][c])
               targets.push_back(to);
         rx->next.push_back(idOf(closure(std::move(targets))));
+        if (work > kMaxWork) // closures of many epsilon edges
+          return tooMuch();
       }
     }
     if (!dropDeadEnds(*rx)) {
@@ -156,22 +160,32 @@ public:
 
 private:
   /// The states reachable by epsilon edges, sorted; only those that read
-  /// a character or accept tell subsets apart.
-  std::vector<int> closure(std::vector<int> from) const {
-    std::vector<uint8_t> seen(nfa.states.size(), 0);
+  /// a character or accept tell subsets apart. Each state visited and
+  /// epsilon edge followed counts as work (a pattern of many empty
+  /// alternatives makes closures, not subsets, the cost), and the marks
+  /// of what was seen are reused, not cleared for every call.
+  std::vector<int> closure(std::vector<int> from) {
+    if (seen.size() != nfa.states.size())
+      seen.assign(nfa.states.size(), 0);
+    if (++mark == 0) { // wrapped: every old mark could read as this one
+      std::fill(seen.begin(), seen.end(), 0);
+      mark = 1;
+    }
     std::vector<int> out;
     while (!from.empty()) {
       int q = from.back();
       from.pop_back();
-      if (seen[size_t(q)])
+      ++work;
+      if (seen[size_t(q)] == mark)
         continue;
-      seen[size_t(q)] = 1;
+      seen[size_t(q)] = mark;
       const Nfa::State &s = nfa.states[size_t(q)];
       if (!s.edges.empty() || q == nfaAccept)
         out.push_back(q);
       from.insert(from.end(), s.eps.begin(), s.eps.end());
     }
     std::sort(out.begin(), out.end());
+    work += out.size();
     return out;
   }
 
@@ -200,17 +214,28 @@ private:
   }
 
   /// States with no way to an accepting one lead nowhere: kDead. False
-  /// when that is the start.
+  /// when that is the start. A search back from the accepting states
+  /// (linear in the table, where sweeping it until nothing changed took a
+  /// sweep per state of the longest chain).
   static bool dropDeadEnds(Regex &rx) {
     size_t n = rx.accept.size(), classes = size_t(rx.classes);
+    std::vector<std::vector<int32_t>> pred(n);
+    for (size_t s = 0; s < n; ++s)
+      for (size_t c = 0; c < classes; ++c)
+        if (int32_t t = rx.next[s * classes + c]; t != Regex::kDead)
+          pred[size_t(t)].push_back(int32_t(s));
     std::vector<uint8_t> live(rx.accept.begin(), rx.accept.end());
-    for (bool changed = true; changed;) {
-      changed = false;
-      for (size_t s = 0; s < n; ++s)
-        for (size_t c = 0; c < classes && !live[s]; ++c) {
-          int32_t t = rx.next[s * classes + c];
-          if (t != Regex::kDead && live[size_t(t)])
-            live[s] = changed = true;
+    std::vector<int32_t> queue;
+    for (size_t s = 0; s < n; ++s)
+      if (live[s])
+        queue.push_back(int32_t(s));
+    while (!queue.empty()) {
+      int32_t t = queue.back();
+      queue.pop_back();
+      for (int32_t s : pred[size_t(t)])
+        if (!live[size_t(s)]) {
+          live[size_t(s)] = 1;
+          queue.push_back(s);
         }
     }
     for (int32_t &t : rx.next)
@@ -291,6 +316,9 @@ private:
   const std::vector<CharSet> &sets;
   int nfaStart, nfaAccept;
   std::vector<std::vector<uint8_t>> covers; // set x class
+  size_t work = 0;                          // against kMaxWork
+  std::vector<uint32_t> seen;               // closure's marks
+  uint32_t mark = 0;
 };
 
 std::shared_ptr<const Regex> Regex::compile(const std::string &pattern,
