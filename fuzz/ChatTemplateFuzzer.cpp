@@ -3,9 +3,10 @@
 // Each input is a template, optionally followed by a NUL byte and a messages
 // JSON document (otherwise a fixed conversation with tool calls is used). It
 // is parsed, then rendered with and without the generation prompt: errors
-// are fine, crashes, hangs and leaks are not.
+// are fine (each one line), crashes, hangs and leaks are not.
 //
 //===----------------------------------------------------------------------===//
+#include "OneLineCheck.h"
 #include "text/ChatTemplate.h"
 
 #include <cstdint>
@@ -27,10 +28,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   }
   std::string error, out;
   auto t = dsrt::text::ChatTemplate::parse(source, error);
-  if (!t)
+  if (!t) {
+    requireOneLine(error);
     return 0;
-  t->render(messages, false, R"({"bos_token":"<s>","eos_token":"</s>"})", out,
-            error);
-  t->render(messages, true, "", out, error);
+  }
+  if (!t->render(messages, false, R"({"bos_token":"<s>","eos_token":"</s>"})",
+                 out, error))
+    requireOneLine(error);
+  if (!t->render(messages, true, "", out, error))
+    requireOneLine(error);
   return 0;
 }

@@ -112,3 +112,15 @@ def test_chat_errors_name_the_culprit(chat_model, tmp_path):
     assert err.startswith("ds-run: error: --chat: ") and err.count("\n") == 1, err
     with pytest.raises(dsmlir.Error):
         dsmlir.Tokenizer(str(tmp_path)).apply_chat_template([{"role": "user", "content": "x"}])
+
+
+def test_template_errors_stay_on_one_line(tmp_path):
+    # The template's own exception text may hold line breaks; the refusal
+    # quoting it is still one line.
+    tok, config = tiny_tokenizer()
+    config["chat_template"] = "{{ raise_exception('no\\r\\nway\\u2028here') }}"
+    write(str(tmp_path), tok, config)
+    t = dsmlir.Tokenizer(str(tmp_path))
+    with pytest.raises(dsmlir.Error, match=r"raise_exception: no\\x0D\\x0Away\\u2028here") as e:
+        t.apply_chat_template([{"role": "user", "content": "x"}])
+    assert len(str(e.value).splitlines()) == 1, str(e.value)

@@ -3,6 +3,7 @@
 
 #include "api/Error.h"
 #include "dsrt/dsrt_chat.h"
+#include "support/OneLine.h"
 #include "text/jinja/Interpreter.h"
 #include "text/jinja/Lexer.h"
 #include "text/jinja/Parser.h"
@@ -101,7 +102,7 @@ std::unique_ptr<ChatTemplate> ChatTemplate::parse(const std::string &source,
     t->impl_->body = parseTemplate(lex(source));
     return t;
   } catch (const TemplateError &e) {
-    error = e.what();
+    error = oneLine(e.what());
     return nullptr;
   }
 }
@@ -149,51 +150,58 @@ static bool configTemplate(const Json &config, const std::string &path,
 std::unique_ptr<ChatTemplate>
 ChatTemplate::fromTokenizerConfig(const std::string &path, std::string &error,
                                   const std::string *templateSource) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    error = path + ": cannot read: " + std::strerror(errno);
-    return nullptr;
-  }
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  Json config;
-  if (!parseJson(buffer.str(), path, config, error))
-    return nullptr;
-  if (!config.is_object()) {
-    error = path + ": expected a JSON object";
-    return nullptr;
-  }
-  std::string source;
-  if (templateSource)
-    source = *templateSource;
-  else if (!configTemplate(config, path, source, error))
-    return nullptr;
-  std::unique_ptr<ChatTemplate> t = parse(source, error);
-  if (!t) {
-    error = (templateSource ? "chat template: " : path + ": chat_template: ") +
-            error;
-    return nullptr;
-  }
-  // transformers passes the special tokens map; an AddedToken is an object
-  // whose "content" is the text.
-  Json defaults = Json::object();
-  for (const char *key : {"bos_token", "eos_token", "unk_token", "sep_token",
-                          "pad_token", "cls_token", "mask_token"}) {
-    auto it = config.find(key);
-    if (it == config.end())
-      continue;
-    if (it->is_string()) {
-      defaults[key] = *it;
-    } else if (it->is_object() && it->contains("content") &&
-               (*it)["content"].is_string()) {
-      defaults[key] = (*it)["content"];
+  // The file's and the messages' strings may hold line breaks.
+  auto made = [&]() -> std::unique_ptr<ChatTemplate> {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+      error = path + ": cannot read: " + std::strerror(errno);
+      return nullptr;
     }
-  }
-  for (auto it = defaults.begin(); it != defaults.end(); ++it)
-    t->impl_->defaults.emplace_back(it.key(),
-                                    Value::string(it.value().get<std::string>()));
-  t->impl_->defaultsJson = defaults.dump();
-  return t;
+    std::stringstream buffer;
+    buffer << in.rdbuf();
+    Json config;
+    if (!parseJson(buffer.str(), path, config, error))
+      return nullptr;
+    if (!config.is_object()) {
+      error = path + ": expected a JSON object";
+      return nullptr;
+    }
+    std::string source;
+    if (templateSource)
+      source = *templateSource;
+    else if (!configTemplate(config, path, source, error))
+      return nullptr;
+    std::unique_ptr<ChatTemplate> t = parse(source, error);
+    if (!t) {
+      error =
+          (templateSource ? "chat template: " : path + ": chat_template: ") +
+          error;
+      return nullptr;
+    }
+    // transformers passes the special tokens map; an AddedToken is an object
+    // whose "content" is the text.
+    Json defaults = Json::object();
+    for (const char *key : {"bos_token", "eos_token", "unk_token", "sep_token",
+                            "pad_token", "cls_token", "mask_token"}) {
+      auto it = config.find(key);
+      if (it == config.end())
+        continue;
+      if (it->is_string()) {
+        defaults[key] = *it;
+      } else if (it->is_object() && it->contains("content") &&
+                 (*it)["content"].is_string()) {
+        defaults[key] = (*it)["content"];
+      }
+    }
+    for (auto it = defaults.begin(); it != defaults.end(); ++it)
+      t->impl_->defaults.emplace_back(
+          it.key(), Value::string(it.value().get<std::string>()));
+    t->impl_->defaultsJson = defaults.dump();
+    return t;
+  }();
+  if (!made)
+    error = oneLine(error);
+  return made;
 }
 
 std::string ChatTemplate::defaultContextJson() const {
@@ -204,47 +212,53 @@ bool ChatTemplate::render(const std::string &messagesJson,
                           bool addGenerationPrompt,
                           const std::string &extraContextJson,
                           std::string &out, std::string &error) const {
-  Json messages, extra;
-  if (!parseJson(messagesJson, "messages", messages, error))
-    return false;
-  if (!messages.is_array()) {
-    error = std::string("messages: expected a JSON array, got ") +
-            messages.type_name();
-    return false;
-  }
-  for (size_t i = 0; i < messages.size(); ++i)
-    if (!messages[i].is_object()) {
-      error = "messages[" + std::to_string(i) + "]: expected an object, got " +
-              messages[i].type_name();
+  // The messages' strings may hold line breaks.
+  bool ok = [&]() -> bool {
+    Json messages, extra;
+    if (!parseJson(messagesJson, "messages", messages, error))
+      return false;
+    if (!messages.is_array()) {
+      error = std::string("messages: expected a JSON array, got ") +
+              messages.type_name();
       return false;
     }
-  if (!extraContextJson.empty()) {
-    if (!parseJson(extraContextJson, "extra context", extra, error))
-      return false;
-    if (!extra.is_object()) {
-      error = "extra context: expected a JSON object";
+    for (size_t i = 0; i < messages.size(); ++i)
+      if (!messages[i].is_object()) {
+        error = "messages[" + std::to_string(i) +
+                "]: expected an object, got " + messages[i].type_name();
+        return false;
+      }
+    if (!extraContextJson.empty()) {
+      if (!parseJson(extraContextJson, "extra context", extra, error))
+        return false;
+      if (!extra.is_object()) {
+        error = "extra context: expected a JSON object";
+        return false;
+      }
+    }
+    try {
+      // transformers always passes tools and documents (None when absent),
+      // so `tools is defined` holds and `tools is none` tells.
+      std::vector<std::pair<std::string, Value>> context = {
+          {"tools", Value::none()}, {"documents", Value::none()}};
+      context.insert(context.end(), impl_->defaults.begin(),
+                     impl_->defaults.end());
+      for (auto it = extra.begin(); !extra.is_null() && it != extra.end(); ++it)
+        context.emplace_back(it.key(), fromJson(it.value(), 1, it.key()));
+      context.emplace_back("messages", fromJson(messages, 0, "messages"));
+      context.emplace_back("add_generation_prompt",
+                           Value::boolean(addGenerationPrompt));
+      Interpreter interpreter(std::move(context));
+      out = interpreter.render(impl_->body);
+      return true;
+    } catch (const TemplateError &e) {
+      error = e.what();
       return false;
     }
-  }
-  try {
-    // transformers always passes tools and documents (None when absent),
-    // so `tools is defined` holds and `tools is none` tells.
-    std::vector<std::pair<std::string, Value>> context = {
-        {"tools", Value::none()}, {"documents", Value::none()}};
-    context.insert(context.end(), impl_->defaults.begin(),
-                   impl_->defaults.end());
-    for (auto it = extra.begin(); !extra.is_null() && it != extra.end(); ++it)
-      context.emplace_back(it.key(), fromJson(it.value(), 1, it.key()));
-    context.emplace_back("messages", fromJson(messages, 0, "messages"));
-    context.emplace_back("add_generation_prompt",
-                         Value::boolean(addGenerationPrompt));
-    Interpreter interpreter(std::move(context));
-    out = interpreter.render(impl_->body);
-    return true;
-  } catch (const TemplateError &e) {
-    error = e.what();
-    return false;
-  }
+  }();
+  if (!ok)
+    error = oneLine(error);
+  return ok;
 }
 
 //===----------------------------------------------------------------------===//
