@@ -114,7 +114,7 @@ private:
 /// the added tokens at most), so an id past twice the file's token count
 /// (or its count plus 65536, for small files) is a malformed file, not a
 /// vocabulary.
-int64_t tokenIdLimit(int64_t tokens) {
+static int64_t tokenIdLimit(int64_t tokens) {
   return std::min<int64_t>(std::max(2 * tokens, tokens + 65536), 1 << 30);
 }
 

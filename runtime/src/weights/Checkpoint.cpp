@@ -364,7 +364,7 @@ static bool listSafetensors(const std::string &dir,
 std::unique_ptr<Checkpoint> Checkpoint::open(const std::string &dir,
                                              std::string &error) {
   // Names come from the index and the headers: the message stays one line.
-  std::unique_ptr<Checkpoint> c = [&]() -> std::unique_ptr<Checkpoint> {
+  std::unique_ptr<Checkpoint> opened = [&]() -> std::unique_ptr<Checkpoint> {
     std::unique_ptr<Checkpoint> c(new Checkpoint());
     c->dir = dir;
     while (c->dir.size() > 1 && c->dir.back() == '/')
@@ -413,9 +413,9 @@ std::unique_ptr<Checkpoint> Checkpoint::open(const std::string &dir,
     }
     return c;
   }();
-  if (!c)
+  if (!opened)
     error = oneLine(error);
-  return c;
+  return opened;
 }
 
 const TensorView *Checkpoint::find(const std::string &name) const {
