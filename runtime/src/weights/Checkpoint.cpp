@@ -173,9 +173,9 @@ bool isStringMap(const json::Value &v) {
 
 std::unique_ptr<SafetensorsFile> SafetensorsFile::open(const std::string &path,
                                                        std::string &error) {
-  // The header's own strings (names, dtypes) may hold line breaks.
+  // Checkpoint::open, its only caller, keeps the message on one line.
   auto fail = [&](const std::string &msg) {
-    error = oneLine(path + ": " + msg);
+    error = path + ": " + msg;
     return nullptr;
   };
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
